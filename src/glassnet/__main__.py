@@ -1,0 +1,5 @@
+"""``python -m glassnet`` runs the command-line interface."""
+
+from .cli import console_main
+
+console_main()

@@ -1,0 +1,91 @@
+"""The array module, the default dtype and seeding.
+
+Layers never import NumPy's random state or CuPy directly: they ask
+:func:`array_module` for the module that owns an array, so the same code runs on
+NumPy (CPU) and CuPy (GPU). Randomness only comes from ``numpy.random.Generator``
+objects derived from one seed (:func:`make_rng`).
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, require_extra
+
+Array = Any  # numpy.ndarray or cupy.ndarray
+DTYPES = {"float32": np.float32, "float64": np.float64}
+DEFAULT_DTYPE = "float32"
+
+_device = "cpu"
+
+
+def resolve_dtype(dtype: Any = None) -> np.dtype:
+    """Return the NumPy dtype for ``"float32"``/``"float64"`` (default float32)."""
+    if dtype is None:
+        dtype = DEFAULT_DTYPE
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return np.dtype(DTYPES[name])
+
+
+def set_device(device: str) -> None:
+    """Select ``"cpu"`` (NumPy) or ``"gpu"`` (CuPy, extra ``glassnet[gpu]``)."""
+    global _device
+    if device not in ("cpu", "gpu"):
+        raise ConfigError(f"device must be 'cpu' or 'gpu', got {device!r}")
+    if device == "gpu":
+        require_extra("cupy", "gpu")
+    _device = device
+
+
+def get_device() -> str:
+    """The device new parameters are created on (``GLASSNET_DEVICE`` sets the start value)."""
+    return _device
+
+
+def xp() -> ModuleType:
+    """The array module of the current device: ``numpy`` or ``cupy``."""
+    if _device == "gpu":
+        import cupy
+
+        return cupy
+    return np
+
+
+def array_module(a: Array) -> ModuleType:
+    """The module that owns array ``a`` (``cupy`` for GPU arrays, else ``numpy``)."""
+    if type(a).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def to_device(a: Any, dtype: Any = None) -> Array:
+    """Move ``a`` to the current device (a no-op on the CPU for NumPy arrays)."""
+    return xp().asarray(a, dtype=dtype)
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """A NumPy copy (or view) of ``a``, wherever it lives."""
+    if hasattr(a, "get") and type(a).__module__.startswith("cupy"):
+        return a.get()
+    return np.asarray(a)
+
+
+def make_rng(seed: int | None | np.random.Generator) -> np.random.Generator:
+    """A ``numpy.random.Generator`` for ``seed`` (an existing Generator is returned as is)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    return np.random.default_rng(seed)
+
+
+if os.environ.get("GLASSNET_DEVICE"):
+    set_device(os.environ["GLASSNET_DEVICE"])

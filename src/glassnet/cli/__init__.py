@@ -1,0 +1,51 @@
+"""The ``glassnet`` command: one module per subcommand.
+
+This package is the only code that parses arguments, prints results and exits. Every
+:class:`~glassnet.errors.GlassnetError` becomes one line on stderr and exit code 1;
+Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import GlassnetError
+from . import evaluate, gradcheck, predict, train
+
+COMMANDS = [train, evaluate, predict, gradcheck]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glassnet",
+        description="glassnet: deep learning you can see through. Train, evaluate and use "
+                    "image classifiers written from scratch in NumPy.",
+        epilog="Run 'glassnet COMMAND --help' for a command's options. Data sets are read from "
+               "$GLASSNET_DATA (default ~/.cache/glassnet).",
+    )
+    parser.add_argument("--version", action="version", version=f"glassnet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except GlassnetError as exc:
+        print(f"glassnet {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"glassnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def console_main() -> None:  # pragma: no cover - exercised through the console script
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""``glassnet gradcheck``: every layer and loss against finite differences, in float64."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..gradcheck import run_standard_checks
+from ..report.text import table
+from .common import print_json
+
+THRESHOLD = 1e-6
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "gradcheck", help="check every layer's backward pass numerically",
+        description="Compare every layer's and loss's analytic gradients with centered finite "
+                    f"differences in float64. Exits with 1 if any relative error exceeds "
+                    f"{THRESHOLD:g}.")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = run_standard_checks()
+    failed = [r for r in rows if not r[2] < THRESHOLD]
+    if args.json:
+        print_json({"threshold": THRESHOLD, "passed": not failed,
+                    "checks": [{"case": c, "array": a, "max_rel_error": e} for c, a, e in rows]})
+    else:
+        print(table([[c, a, f"{e:.2e}", "ok" if e < THRESHOLD else "FAIL"] for c, a, e in rows],
+                    ["layer / loss", "gradient", "max rel. error", ""], "llrl"))
+        print(f"{len(rows) - len(failed)}/{len(rows)} gradients within {THRESHOLD:g}")
+    return 1 if failed else 0

@@ -1,0 +1,76 @@
+"""``glassnet train``: train a zoo model on a data set and write the run's files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import zoo
+from ..runs import RunConfig, parse_int_list, train_run
+from .common import batch_size, fmt_metrics, non_negative_float, positive_float, positive_int
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a model and write runs/<name>/",
+        description="Train a model from the zoo on a data set. Writes model.glassnet, "
+                    "history.json, metrics.json and run.json into --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", default="cats",
+                   help="data set name (cats) read from $GLASSNET_DATA")
+    p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
+    p.add_argument("--hidden", default=None, metavar="SIZES",
+                   help="mlp hidden layer sizes, comma-separated (default 20,7,5: the course's "
+                        "L-layer net; 7 gives its two-layer net)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="passes over the training set")
+    p.add_argument("--batch-size", type=batch_size, default=64,
+                   help="samples per update, or 'full' for full-batch gradient descent")
+    p.add_argument("--lr", type=positive_float, default=0.01, help="learning rate")
+    p.add_argument("--optimizer", default="sgd",
+                   help="sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
+    p.add_argument("--momentum", type=non_negative_float, default=None,
+                   help="momentum for sgd/rmsprop (default: the optimizer's own)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.0,
+                   help="PyTorch-style weight decay of the optimizer (decoupled for adamw)")
+    p.add_argument("--reg", type=non_negative_float, default=0.0,
+                   help="L2 strength: adds 0.5*reg*sum(W**2) over weights to the loss (CS231n)")
+    p.add_argument("--lr-decay", type=positive_float, default=None, metavar="FACTOR",
+                   help="multiply the learning rate by FACTOR after every epoch (e.g. 0.95)")
+    p.add_argument("--lr-schedule", default=None,
+                   help="learning-rate schedule: step, exponential, cosine or onecycle")
+    p.add_argument("--validation-split", type=float, default=None, metavar="FRACTION",
+                   help="hold out this fraction of the training set (stratified, seeded) "
+                        "for validation; the test split is never used for tuning")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random draw")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="floating-point precision")
+    p.add_argument("--out", default=None,
+                   help="run directory (default runs/<dataset>-<model>-<time>)")
+    p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
+    p.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(
+        dataset=args.dataset, model=args.model,
+        hidden=parse_int_list(args.hidden, "--hidden") if args.hidden else None,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+        momentum=args.momentum, weight_decay=args.weight_decay, reg=args.reg,
+        lr_decay=args.lr_decay, lr_schedule=args.lr_schedule,
+        validation_split=args.validation_split, seed=args.seed, dtype=args.dtype, out=args.out)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    result = train_run(config, verbose=0 if args.quiet else 1)
+    m = result.metrics
+    parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")
+             if split in m]
+    print(f"trained {config.model} on {config.dataset}: {m['epochs']} epochs in "
+          f"{m['seconds']:.1f}s; " + "; ".join(parts))
+    print(f"run files: {result.out_dir}/")
+    if result.error is not None:
+        print(f"glassnet train: error: {result.error}; the last good model was saved to "
+              f"{result.out_dir / 'model.glassnet'}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,23 @@
+"""Data sets: where images come from. Nothing here knows about layers or models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError
+from .cats import load_cats
+from .dataset import Dataset
+from .store import data_dir
+
+LOADERS = {"cats": load_cats}
+
+
+def load(name: str, root: Path | None = None) -> dict[str, Dataset]:
+    """Load a named data set as ``{"train": Dataset, "test": Dataset, ...}``."""
+    if name not in LOADERS:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)} "
+                          "or give the path of an image folder")
+    return LOADERS[name](root)
+
+
+__all__ = ["Dataset", "data_dir", "load", "load_cats"]

@@ -1,0 +1,65 @@
+"""``Dataset``: images as uint8 ``(N, C, H, W)``, integer labels and class names.
+
+Loaders keep images as uint8 and the model converts each batch to float, so a data set
+costs a quarter of its float32 size in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..training.split import stratified_split
+
+
+@dataclass
+class Dataset:
+    """One split of a data set.
+
+    Attributes:
+        x: images ``(N, C, H, W)`` uint8 (or any array with N first).
+        y: labels ``(N,)`` int64 in ``[0, len(class_names))``.
+        class_names: one name per class, index = label.
+        name: where it came from, e.g. ``"cats/train"``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    name: str = "dataset"
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.y = np.asarray(self.y).astype(np.int64).reshape(-1)
+        if len(self.x) != len(self.y):
+            raise ShapeError(f"{self.name}: {len(self.x)} images but {len(self.y)} labels")
+        if self.y.size and (self.y.min() < 0 or self.y.max() >= len(self.class_names)):
+            raise ShapeError(f"{self.name}: labels outside [0, {len(self.class_names) - 1}]")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def subset(self, indices: np.ndarray, name: str | None = None) -> Dataset:
+        return Dataset(self.x[indices], self.y[indices], self.class_names,
+                       name or self.name, dict(self.info))
+
+    def split(self, fraction: float, seed: int | np.random.Generator = 0,
+              what: str = "validation_split") -> tuple[Dataset, Dataset]:
+        """``(rest, held_out)``: about ``fraction`` of each class held out, seeded."""
+        rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+        keep, held = stratified_split(self.y, fraction, rng, what)
+        return self.subset(keep, f"{self.name}"), self.subset(held, f"{self.name}/held-out")
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.y, minlength=self.num_classes)
+        return {name: int(c) for name, c in zip(self.class_names, counts, strict=True)}

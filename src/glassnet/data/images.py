@@ -1,0 +1,78 @@
+"""Reading one image file into a uint8 ``(3, H, W)`` array with Pillow.
+
+Any format Pillow reads; EXIF orientation applied; grayscale, palette, RGBA and CMYK
+converted to RGB; resized to ``size = (H, W)`` by squashing (the course's behaviour),
+centre-cropping to the aspect ratio first, or padding with black.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, ImageError
+
+RESIZE_MODES = ("squash", "crop", "pad")
+
+
+def check_image_size(size) -> tuple[int, int]:
+    """``128`` or ``(128, 128)`` → ``(H, W)`` of positive ints, else a clear error."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0
+                       for s in size)):
+        raise ConfigError(f"image size must be a positive integer or (height, width), got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
+               resize: str = "squash") -> np.ndarray:
+    """Decode ``path`` to uint8 ``(3, H, W)``; raises :class:`ImageError` if it is not a readable image."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if resize not in RESIZE_MODES:
+        raise ConfigError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.seek(0)  # first frame of a GIF or multi-page TIFF
+                img = ImageOps.exif_transpose(img)
+                img.load()
+                img = _to_rgb(img)
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (Pillow cannot identify it)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
+    if size is not None:
+        img = _resize(img, check_image_size(size), resize)
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+
+
+def _to_rgb(img):
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)  # transparent pixels become white
+    return img.convert("RGB")
+
+
+def _resize(img, size: tuple[int, int], mode: str):
+    from PIL import Image, ImageOps
+
+    height, width = size
+    if mode == "squash":
+        return img.resize((width, height), Image.BILINEAR)
+    if mode == "crop":
+        return ImageOps.fit(img, (width, height), Image.BILINEAR)
+    return ImageOps.pad(img, (width, height), Image.BILINEAR, color=(0, 0, 0))

@@ -1,0 +1,80 @@
+"""Where data lives: the data directory, checksums, and atomic, verified downloads.
+
+The data directory is ``$GLASSNET_DATA`` if set, else ``~/.cache/glassnet``. Each data
+set has a subfolder there (``catvnoncat/``, ``cifar-10-batches-py/``, ...). A download
+goes to a temporary file in the same folder, is verified, and only then renamed into
+place: a failed or corrupt download never leaves a file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..errors import ChecksumError, DataNotFoundError
+
+ENV_VAR = "GLASSNET_DATA"
+
+
+def data_dir() -> Path:
+    """The data directory: ``$GLASSNET_DATA`` or ``~/.cache/glassnet``."""
+    value = os.environ.get(ENV_VAR)
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "glassnet"
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, expected: str, algorithm: str = "sha256") -> None:
+    """Raise :class:`ChecksumError` if ``path``'s digest is not ``expected``."""
+    actual = file_digest(path, algorithm)
+    if actual != expected:
+        raise ChecksumError(
+            f"{path.name}: {algorithm} checksum mismatch (expected {expected}, got {actual}); "
+            "the file is damaged or not the expected one")
+
+
+def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
+             timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``dest`` atomically, verifying its checksum before it appears.
+
+    Raises :class:`DataNotFoundError` if the download fails (offline, 404) and
+    :class:`ChecksumError` on a mismatch; in both cases nothing is left at ``dest``.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            shutil.copyfileobj(response, out, length=1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        verify(Path(tmp), expected, algorithm)
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise DataNotFoundError(f"could not download {url}: {exc}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return dest
+
+
+def missing_data_message(dataset: str, folder: Path, files: list[str], hint: str = "") -> str:
+    """The one message a user sees when data is absent and cannot be downloaded."""
+    layout = "\n".join(f"  {folder / name}" for name in files)
+    return (
+        f"the {dataset} data set is not in {folder.parent} and could not be downloaded.\n"
+        f"Set {ENV_VAR} to a directory laid out like this (or place the files there):\n"
+        f"{layout}" + (f"\n{hint}" if hint else "")
+    )

@@ -1,0 +1,70 @@
+"""Errors a user can cause, each with a message that says what to do.
+
+Every error glassnet raises on purpose derives from :class:`GlassnetError`; the
+command line turns it into one line on stderr and exit code 1. Subclasses also
+derive from the matching built-in (``ValueError``, ``FileNotFoundError``) so that
+code written against NumPy-style exceptions keeps working.
+"""
+
+from __future__ import annotations
+
+
+class GlassnetError(Exception):
+    """Base class of every error glassnet raises deliberately."""
+
+
+class ConfigError(GlassnetError, ValueError):
+    """A bad argument or option: unknown name, value out of range, wrong type."""
+
+
+class ShapeError(GlassnetError, ValueError):
+    """Arrays whose shapes do not fit the model, the layer or each other."""
+
+
+class DataError(GlassnetError):
+    """A data set that is missing, damaged or not in the expected layout."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """Data files are absent and could not be downloaded."""
+
+
+class ChecksumError(DataError):
+    """A downloaded or cached file does not have the expected checksum."""
+
+
+class ImageError(DataError):
+    """A file that is not a readable image."""
+
+
+class ModelFormatError(GlassnetError):
+    """A model or checkpoint file that is damaged, unsafe or of an unknown version."""
+
+
+class TrainingError(GlassnetError):
+    """Training could not go on."""
+
+
+class NonFiniteLossError(TrainingError):
+    """The loss became NaN or infinite; the model keeps its last good weights."""
+
+    def __init__(self, message: str, epoch: int, batch: int) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+
+
+class MissingExtraError(GlassnetError, ImportError):
+    """An optional dependency (an extra such as ``glassnet[onnx]``) is not installed."""
+
+
+def require_extra(module: str, extra: str):
+    """Import ``module`` or raise a :class:`MissingExtraError` naming the pip extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"this needs the optional package '{module}': pip install 'glassnet[{extra}]'"
+        ) from exc

@@ -1,0 +1,181 @@
+"""Finite-difference gradient checks for layers, losses and whole models.
+
+Every analytic gradient in glassnet is compared with centered differences
+``(f(x + h) - f(x - h)) / 2h`` in float64. For a layer, the scalar checked is
+``f(x) = sum(forward(x) * dy)`` with a *random* upstream gradient ``dy`` (an all-ones
+``dy`` would hide bugs in layers whose outputs sum to a constant, like batch norm), so
+``df/dx`` must equal ``backward(dy)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .backend import to_numpy
+from .errors import ConfigError
+
+
+def rel_error(a: Any, b: Any) -> float:
+    """CS231n's relative error ``max |a - b| / max(1e-8, |a| + |b|)`` (element-wise)."""
+    a, b = to_numpy(a).astype(np.float64), to_numpy(b).astype(np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """``df/dx`` by centered differences; ``f`` reads ``x``, which is perturbed in place and restored."""
+    grad = np.zeros_like(x, dtype=np.float64)
+    flat_x, flat_g = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat_x.size):
+        old = flat_x[i]
+        flat_x[i] = old + h
+        plus = f()
+        flat_x[i] = old - h
+        minus = f()
+        flat_x[i] = old
+        flat_g[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+def _random_states(layer: Any) -> list[tuple[Any, dict]]:
+    """Every ``numpy.random.Generator`` a layer (or its sub-layers) holds, with its state."""
+    found = []
+    for value in vars(layer).values():
+        if isinstance(value, np.random.Generator):
+            found.append((value, value.bit_generator.state))
+        elif hasattr(value, "params") and hasattr(value, "forward"):
+            found.extend(_random_states(value))
+    return found
+
+
+@dataclass
+class CheckResult:
+    """Max relative error per checked array (``"x"`` is the input gradient)."""
+
+    name: str
+    errors: dict[str, float]
+
+    @property
+    def worst(self) -> float:
+        return max(self.errors.values()) if self.errors else 0.0
+
+
+def check_layer(layer: Any, input_shape: tuple[int, ...], batch: int = 3, seed: int = 0,
+                h: float = 1e-5, training: bool = True, name: str | None = None) -> CheckResult:
+    """Check ``backward`` of ``layer`` for inputs ``(batch, *input_shape)`` in float64.
+
+    Randomness inside the layer (dropout masks) is replayed identically for every
+    evaluation, so the layer is a fixed function of ``x`` during the check.
+    """
+    rng = np.random.default_rng(seed)
+    if not layer.built:
+        layer.build(tuple(input_shape), rng, np.float64)
+    if layer.dtype != np.float64:
+        raise ConfigError("gradient checks need a float64 layer (build it with dtype='float64')")
+    x = rng.standard_normal((batch, *input_shape))
+    states = _random_states(layer)
+
+    def run(inp):
+        for gen, state in states:
+            gen.bit_generator.state = state
+        return to_numpy(layer.forward(inp, training=training))
+
+    dy = rng.standard_normal(run(x).shape)
+    run(x)
+    dx = to_numpy(layer.backward(dy.copy()))
+    analytic = {"x": dx, **{k: to_numpy(g).copy() for k, g in layer.grads.items()}}
+    errors = {"x": rel_error(dx, numerical_gradient(lambda: float((run(x) * dy).sum()), x, h))}
+    for key, param in layer.params.items():
+        numeric = numerical_gradient(lambda: float((run(x) * dy).sum()), param, h)
+        errors[key] = rel_error(analytic[key], numeric)
+    return CheckResult(name or type(layer).__name__, errors)
+
+
+def check_loss(loss: Any, output: np.ndarray, y: np.ndarray, h: float = 1e-5,
+               name: str | None = None) -> CheckResult:
+    """Check ``loss.backward()`` against finite differences of ``loss.forward(output, y)``."""
+    output = np.array(output, dtype=np.float64)
+    loss.forward(output, y)
+    analytic = to_numpy(loss.backward())
+    numeric = numerical_gradient(lambda: loss.forward(output, y), output, h)
+    return CheckResult(name or repr(loss), {"output": rel_error(analytic, numeric)})
+
+
+def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> CheckResult:
+    """Check every parameter gradient of a compiled float64 model (loss + L2 term)."""
+    if model.dtype != np.float64:
+        raise ConfigError("gradient checks need dtype='float64'")
+    x = model.preprocess(x)
+
+    def total_loss() -> float:
+        return model.loss.forward(model.forward(x, training=True), y) + model.regularization_loss()
+
+    total_loss()
+    model.backward(model.loss.backward())
+    analytic = {name: to_numpy(g).copy() for name, _, g in model.parameters()}
+    errors = {name: rel_error(analytic[name], numerical_gradient(total_loss, p, h))
+              for name, p, _ in model.parameters()}
+    return CheckResult(model.name, errors)
+
+
+# -- the standard checks run by `glassnet gradcheck` and the test suite -----------------
+# One or more cases per layer class: (label, factory, input_shape). A test asserts that
+# every registered layer class has at least one case, so a new layer cannot be forgotten.
+def _layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]]:
+    from . import layers as L
+
+    return [
+        ("Dense", lambda: L.Dense(4), (5,)),
+        ("Dense(relu)", lambda: L.Dense(4, activation="relu"), (5,)),
+        ("Dense(tanh, no bias)", lambda: L.Dense(3, activation="tanh", use_bias=False), (4,)),
+        ("ReLU", L.ReLU, (6,)),
+        ("LeakyReLU", lambda: L.LeakyReLU(0.1), (6,)),
+        ("Sigmoid", L.Sigmoid, (6,)),
+        ("Tanh", L.Tanh, (6,)),
+        ("Softmax", L.Softmax, (5,)),
+        ("Flatten", L.Flatten, (2, 3, 4)),
+        ("Flatten(channels_last)", lambda: L.Flatten(channels_last=True), (2, 3, 4)),
+    ]
+
+
+LAYER_CASES: list[tuple[str, Callable[[], Any], tuple[int, ...]]] = []
+
+
+def layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]]:
+    """Every standard layer case: the built-in ones plus those added to ``LAYER_CASES``."""
+    return _layer_cases() + LAYER_CASES
+
+
+def loss_cases() -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
+    from . import losses
+
+    rng = np.random.default_rng(0)
+    return [
+        ("BinaryCrossEntropy(logits)", losses.BinaryCrossEntropy(True),
+         rng.standard_normal((6, 1)), rng.integers(0, 2, 6)),
+        ("BinaryCrossEntropy(probs)", losses.BinaryCrossEntropy(False),
+         rng.uniform(0.05, 0.95, (6, 1)), rng.integers(0, 2, 6)),
+        ("CategoricalCrossEntropy(logits)", losses.CategoricalCrossEntropy(True),
+         rng.standard_normal((5, 4)), rng.integers(0, 4, 5)),
+        ("CategoricalCrossEntropy(probs)", losses.CategoricalCrossEntropy(False),
+         rng.dirichlet(np.ones(4), 5), rng.integers(0, 4, 5)),
+    ]
+
+
+def run_standard_checks() -> list[tuple[str, str, float]]:
+    """``(case, array, max relative error)`` for every standard layer and loss case."""
+    rows = []
+    for label, factory, shape in layer_cases():
+        result = check_layer(factory(), shape, name=label)
+        rows.extend((label, key, err) for key, err in result.errors.items())
+    for label, loss, output, y in loss_cases():
+        result = check_loss(loss, output, y, name=label)
+        rows.extend((label, key, err) for key, err in result.errors.items())
+    return rows

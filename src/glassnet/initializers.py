@@ -1,0 +1,97 @@
+"""Weight initializers: functions ``(shape, fan_in, fan_out, rng) -> ndarray (float64)``.
+
+``fan_in`` and ``fan_out`` are given by the layer (for a conv kernel ``(F, C, KH, KW)``
+they are ``C*KH*KW`` and ``F*KH*KW``). The result is cast to the model's dtype by the
+layer. Names follow Keras; ``lecun_normal`` is the tutorials' ``randn / sqrt(fan_in)``
+(untruncated, unlike Keras').
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .errors import ConfigError
+
+Initializer = Callable[[tuple[int, ...], int, int, np.random.Generator], np.ndarray]
+
+
+def he_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator):
+    """He et al. (2015): ``N(0, 2 / fan_in)`` — for ReLU networks."""
+    return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+
+
+def lecun_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator):
+    """LeCun / the course's "1/sqrt(fan_in)": ``N(0, 1 / fan_in)``."""
+    return rng.standard_normal(shape) / np.sqrt(fan_in)
+
+
+def glorot_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator):
+    """Xavier/Glorot normal: ``N(0, 2 / (fan_in + fan_out))`` — for tanh/sigmoid networks."""
+    return rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))
+
+
+def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator):
+    """Xavier/Glorot uniform: ``U(-a, a)`` with ``a = sqrt(6 / (fan_in + fan_out))``."""
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def normal(std: float = 0.01) -> Initializer:
+    """``N(0, std**2)``, e.g. the course's ``randn * 0.01``."""
+    if not std > 0:
+        raise ConfigError(f"normal(std) needs std > 0, got {std!r}")
+
+    def init(shape, fan_in, fan_out, rng):
+        return rng.standard_normal(shape) * std
+
+    init.__name__ = f"normal({std})"
+    init.std = std  # type: ignore[attr-defined]
+    return init
+
+
+def zeros(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator):
+    """All zeros (biases)."""
+    return np.zeros(shape)
+
+
+_NAMED = {
+    "he_normal": he_normal,
+    "lecun_normal": lecun_normal,
+    "glorot_normal": glorot_normal,
+    "glorot_uniform": glorot_uniform,
+    "xavier_normal": glorot_normal,
+    "xavier_uniform": glorot_uniform,
+    "zeros": zeros,
+}
+
+
+def get(spec: str | float | Initializer) -> Initializer:
+    """Resolve a name (``"he_normal"``), ``"normal:0.01"``, a float std, or a callable."""
+    if callable(spec):
+        return spec
+    if isinstance(spec, (int, float)):
+        return normal(float(spec))
+    if isinstance(spec, str):
+        if spec in _NAMED:
+            return _NAMED[spec]
+        if spec.startswith("normal"):
+            _, _, std = spec.partition(":")
+            try:
+                return normal(float(std) if std else 0.01)
+            except ValueError:
+                pass
+    raise ConfigError(
+        f"unknown initializer {spec!r}; choose one of {sorted(_NAMED)} or 'normal:STD'"
+    )
+
+
+def name_of(init: Initializer) -> str | float:
+    """A JSON-able name that :func:`get` turns back into ``init``."""
+    for name, fn in _NAMED.items():
+        if fn is init:
+            return name
+    if hasattr(init, "std"):
+        return f"normal:{init.std}"
+    raise ConfigError(f"initializer {init!r} cannot be saved; use a named one")

@@ -1,0 +1,117 @@
+"""Element-wise activations and softmax.
+
+Each layer keeps the one array its derivative needs: ReLU the sign mask, sigmoid and
+tanh their output (``s' = s(1-s)``, ``tanh' = 1 - t^2``), softmax its output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import functional as F
+from ..backend import Array, array_module
+from ..errors import ConfigError
+from .base import Layer
+
+
+class ReLU(Layer):
+    """``y = max(0, x)``; ``dx = dy * [x > 0]``. Any shape."""
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        mask = x > 0
+        if training:
+            self._remember(mask=mask)
+        return x * mask
+
+    def backward(self, dy: Array) -> Array:
+        return dy * self._recall()["mask"]
+
+
+class LeakyReLU(Layer):
+    """``y = x`` for ``x > 0`` else ``alpha * x``; ``dx = dy`` or ``alpha * dy``."""
+
+    def __init__(self, alpha: float = 0.01, name: str | None = None) -> None:
+        super().__init__(name)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
+            raise ConfigError(f"LeakyReLU alpha must be a number >= 0, got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        xp = array_module(x)
+        mask = x > 0
+        if training:
+            self._remember(mask=mask)
+        return xp.where(mask, x, x * x.dtype.type(self.alpha))
+
+    def backward(self, dy: Array) -> Array:
+        xp = array_module(dy)
+        return xp.where(self._recall()["mask"], dy, dy * dy.dtype.type(self.alpha))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class Sigmoid(Layer):
+    """``y = 1 / (1 + exp(-x))`` (stable); ``dx = dy * y * (1 - y)``."""
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        y = F.sigmoid(x)
+        if training:
+            self._remember(y=y)
+        return y
+
+    def backward(self, dy: Array) -> Array:
+        y = self._recall()["y"]
+        return dy * y * (1 - y)
+
+
+class Tanh(Layer):
+    """``y = tanh(x)``; ``dx = dy * (1 - y^2)``."""
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        y = array_module(x).tanh(x)
+        if training:
+            self._remember(y=y)
+        return y
+
+    def backward(self, dy: Array) -> Array:
+        y = self._recall()["y"]
+        return dy * (1 - y * y)
+
+
+class Softmax(Layer):
+    """Softmax over the last axis of ``x: (N, C)``; ``dx = y * (dy - sum(dy * y))``.
+
+    Prefer leaving the last layer linear and using a cross-entropy loss "from logits":
+    the fused gradient ``(p - y) / N`` is cheaper and more accurate.
+    """
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        y = F.softmax(x, axis=-1)
+        if training:
+            self._remember(y=y)
+        return y
+
+    def backward(self, dy: Array) -> Array:
+        y = self._recall()["y"]
+        return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+
+
+ACTIVATIONS: dict[str, type[Layer]] = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "softmax": Softmax,
+}
+
+
+def get_activation(name: str | None) -> Layer | None:
+    """An activation layer for a name such as ``"relu"``; ``None``/``"linear"`` gives ``None``."""
+    if name is None or name == "linear":
+        return None
+    if name not in ACTIVATIONS:
+        raise ConfigError(
+            f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)} or 'linear'"
+        )
+    return ACTIVATIONS[name]()

@@ -1,0 +1,133 @@
+"""The layer protocol shared by every layer.
+
+A layer owns three dicts of arrays: ``params`` (trainable), ``grads`` (same keys and
+shapes, written by ``backward``) and ``state`` (non-trainable, saved with the model,
+e.g. batch-norm running statistics). ``build`` creates them for a given input shape;
+``forward`` computes the output and keeps only what ``backward`` needs; ``backward``
+turns ``dLoss/dy`` into ``dLoss/dx`` and fills ``grads``.
+
+Every subclass registers itself by class name, which is how a saved model is rebuilt
+from its ``config.json`` without ever running code from the file.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..backend import Array, array_module
+from ..errors import ConfigError, ShapeError
+
+LAYER_CLASSES: dict[str, type[Layer]] = {}
+
+
+class Layer:
+    """Base class: subclasses implement ``build``, ``forward``, ``backward`` and ``get_config``."""
+
+    #: keys of ``params`` that L2 regularization applies to (weights, never biases)
+    regularized: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        LAYER_CLASSES[cls.__name__] = cls
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name
+        self.params: dict[str, Array] = {}
+        self.grads: dict[str, Array] = {}
+        self.state: dict[str, Array] = {}
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+        self.dtype: np.dtype = np.dtype(np.float32)
+        self._cache: dict[str, Any] | None = None
+        #: False when nothing upstream needs dLoss/dx (the model's first trainable layer):
+        #: ``backward`` may then skip computing it and return ``None``.
+        self.input_grad = True
+
+    # -- protocol -------------------------------------------------------------------
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple:
+        """Create params for inputs ``(N, *input_shape)``; return the output shape (no N)."""
+        self.input_shape = tuple(input_shape)
+        self.dtype = np.dtype(dtype)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        return self.output_shape
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Output shape (without N) for an input shape (without N); default: unchanged."""
+        return tuple(input_shape)
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        raise NotImplementedError
+
+    def backward(self, dy: Array) -> Array:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-able constructor arguments."""
+        return {"name": self.name} if self.name else {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """Rebuild a layer from :meth:`get_config`'s output."""
+        return cls(**config)
+
+    # -- helpers for subclasses -----------------------------------------------------
+    @property
+    def built(self) -> bool:
+        return self.output_shape is not None
+
+    def _remember(self, **values: Any) -> None:
+        """Keep what ``backward`` needs from this forward pass."""
+        self._cache = values
+
+    def _recall(self) -> dict[str, Any]:
+        """What ``forward`` kept; a clear error if ``forward(training=True)`` has not run."""
+        if self._cache is None:
+            raise ShapeError(
+                f"{type(self).__name__}.backward called before forward: "
+                "run forward(x, training=True) first"
+            )
+        return self._cache
+
+    def _init_grads(self) -> None:
+        """Zero gradients with the same keys, shapes, dtype and device as ``params``."""
+        self.grads = {k: array_module(v).zeros_like(v) for k, v in self.params.items()}
+
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def child_generator(rng: np.random.Generator | np.random.RandomState) -> np.random.Generator:
+    """A new independent ``Generator`` drawn from a build-time ``rng`` (for layers such as
+    dropout that draw at training time; works for the legacy init stream too)."""
+    return np.random.default_rng(int(rng.integers(2**63)) if isinstance(rng, np.random.Generator)
+                                 else int(rng.randint(2**31)))
+
+
+def check_positive_int(value: Any, what: str) -> int:
+    """Validate a positive integer argument, quoting the bad value."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_rate(value: Any, what: str) -> float:
+    """Validate a fraction in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"{what} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def layer_from_config(class_name: str, config: dict[str, Any]) -> Layer:
+    """Rebuild a registered layer; unknown class names are an error, never an import."""
+    cls = LAYER_CLASSES.get(class_name)
+    if cls is None or class_name == "Layer":
+        raise ConfigError(
+            f"unknown layer class {class_name!r}; known: {sorted(LAYER_CLASSES)}"
+        )
+    return cls.from_config(config)

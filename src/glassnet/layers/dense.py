@@ -1,0 +1,109 @@
+"""Fully connected (affine) layer, optionally followed by an activation.
+
+Forward:  ``z = x @ W + b``, ``y = act(z)``       with ``x: (N, D)``, ``W: (D, U)``, ``b: (U,)``
+Backward: ``dz = act'(dy)``, ``dW = x.T @ dz``, ``db = sum_n dz``, ``dx = dz @ W.T``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import initializers
+from ..backend import Array, to_device
+from ..errors import ConfigError, ShapeError
+from .activations import get_activation
+from .base import Layer, check_positive_int
+
+
+class Dense(Layer):
+    """``y = act(x @ W + b)`` for ``x: (N, D)``; output ``(N, units)``.
+
+    Args:
+        units: output features ``U``.
+        activation: ``None`` (linear), ``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"softmax"``…
+        use_bias: add ``b``.
+        kernel_initializer: a name from :mod:`glassnet.initializers` or ``"normal:STD"``.
+        kernel_regularizer: L2 strength for this layer's ``W`` (overrides the model's ``reg``).
+    """
+
+    regularized = ("W",)
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_initializer: str | float = "glorot_uniform",
+        kernel_regularizer: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.units = check_positive_int(units, "Dense units")
+        self.activation_name = activation
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        if kernel_regularizer is not None and not (
+            isinstance(kernel_regularizer, (int, float)) and kernel_regularizer >= 0
+        ):
+            raise ConfigError(
+                f"kernel_regularizer must be a number >= 0 or None, got {kernel_regularizer!r}"
+            )
+        self.kernel_regularizer = kernel_regularizer
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 1:
+            raise ShapeError(
+                f"Dense expects inputs of shape (N, features), got (N, {', '.join(map(str, input_shape))}); "
+                "put a Flatten layer before it"
+            )
+        return (self.units,)
+
+    def build(self, input_shape, rng, dtype):
+        out = super().build(input_shape, rng, dtype)
+        fan_in = input_shape[0]
+        if isinstance(rng, np.random.RandomState):
+            # The course's legacy stream draws W as (out, in), layer by layer; drawing the
+            # same shape and transposing gives exactly the course's weights for its seed.
+            W = self.kernel_initializer((self.units, fan_in), fan_in, self.units, rng).T
+        else:
+            W = self.kernel_initializer((fan_in, self.units), fan_in, self.units, rng)
+        self.params = {"W": to_device(W, dtype=self.dtype)}
+        if self.use_bias:
+            self.params["b"] = to_device(np.zeros(self.units), dtype=self.dtype)
+        if self.activation is not None:
+            self.activation.build(out, rng, dtype)
+        self._init_grads()
+        return out
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        z = x @ self.params["W"]
+        if self.use_bias:
+            z += self.params["b"]
+        if training:
+            self._remember(x=x)
+        if self.activation is not None:
+            z = self.activation.forward(z, training)
+        return z
+
+    def backward(self, dy: Array) -> Array:
+        x = self._recall()["x"]
+        dz = self.activation.backward(dy) if self.activation is not None else dy
+        self.grads["W"][...] = x.T @ dz
+        if self.use_bias:
+            dz.sum(axis=0, out=self.grads["b"])
+        if not self.input_grad:
+            return None  # first layer: dx would be thrown away (it is as large as the input)
+        return dz @ self.params["W"].T
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation_name,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.name_of(self.kernel_initializer),
+            "kernel_regularizer": self.kernel_regularizer,
+        }

@@ -1,0 +1,177 @@
+"""Cross-entropy losses, from logits (default) or from probabilities.
+
+A loss has ``forward(output, y_true) -> float`` (the mean over the batch) and
+``backward() -> dLoss/doutput``. From logits, the sigmoid or softmax is fused with the
+cross-entropy, so the gradient is simply ``(p - y) / N`` and no ``log(0)`` can occur.
+From probabilities, ``p`` is clipped to ``[eps, 1 - eps]`` first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import functional as F
+from .backend import Array, array_module
+from .errors import ConfigError, ShapeError
+
+EPSILON = 1e-7
+
+
+class Loss:
+    """Base class. ``output_activation`` is what turns the model's output into probabilities."""
+
+    name = "loss"
+
+    def __init__(self, from_logits: bool = True) -> None:
+        self.from_logits = bool(from_logits)
+        self._cache: dict[str, Any] | None = None
+
+    @property
+    def output_activation(self) -> str | None:
+        """``"sigmoid"``/``"softmax"`` if the model outputs logits, else ``None``."""
+        raise NotImplementedError
+
+    def forward(self, output: Array, y_true: Array) -> float:
+        raise NotImplementedError
+
+    def backward(self) -> Array:
+        raise NotImplementedError
+
+    def _recall(self) -> dict[str, Any]:
+        if self._cache is None:
+            raise ShapeError(f"{type(self).__name__}.backward called before forward")
+        return self._cache
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "from_logits": self.from_logits}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(from_logits={self.from_logits})"
+
+
+class BinaryCrossEntropy(Loss):
+    """``L = -mean(y log p + (1 - y) log(1 - p))`` for ``output: (N, 1)`` or ``(N,)``, ``y: (N,)``.
+
+    From logits ``z``: ``L = mean(max(z, 0) - z y + log(1 + exp(-|z|)))`` and
+    ``dL/dz = (sigmoid(z) - y) / N``.
+    """
+
+    name = "binary_crossentropy"
+
+    @property
+    def output_activation(self) -> str | None:
+        return "sigmoid" if self.from_logits else None
+
+    def forward(self, output: Array, y_true: Array) -> float:
+        xp = array_module(output)
+        n = output.shape[0]
+        if output.ndim > 2 or (output.ndim == 2 and output.shape[1] != 1):
+            raise ShapeError(
+                f"binary cross-entropy needs model outputs of shape (N, 1), got {output.shape}; "
+                "use categorical_crossentropy for more than two classes"
+            )
+        y = _as_binary_targets(y_true, n, output.dtype, xp)
+        z = output.reshape(n)
+        if self.from_logits:
+            loss = xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+            p = F.sigmoid(z)
+        else:
+            p = xp.clip(z, EPSILON, 1 - EPSILON)
+            loss = -(y * xp.log(p) + (1 - y) * xp.log(1 - p))
+        self._cache = {"p": p, "y": y, "shape": output.shape}
+        return float(loss.mean())
+
+    def backward(self) -> Array:
+        c = self._recall()
+        p, y = c["p"], c["y"]
+        n = p.shape[0]
+        if self.from_logits:
+            grad = (p - y) / n
+        else:
+            grad = (p - y) / (p * (1 - p)) / n
+        return grad.reshape(c["shape"])
+
+
+class CategoricalCrossEntropy(Loss):
+    """``L = -mean_n sum_c y_nc log p_nc`` for ``output: (N, C)``.
+
+    ``y`` is either integer labels ``(N,)`` or one-hot / probability rows ``(N, C)``.
+    From logits: ``log p = log_softmax(z)`` and ``dL/dz = (softmax(z) - y) / N``.
+    """
+
+    name = "categorical_crossentropy"
+
+    @property
+    def output_activation(self) -> str | None:
+        return "softmax" if self.from_logits else None
+
+    def forward(self, output: Array, y_true: Array) -> float:
+        xp = array_module(output)
+        if output.ndim != 2:
+            raise ShapeError(f"categorical cross-entropy needs outputs (N, C), got {output.shape}")
+        n, c = output.shape
+        y = _as_class_targets(y_true, n, c, output.dtype, xp)
+        if self.from_logits:
+            log_p = F.log_softmax(output, axis=1)
+            p = xp.exp(log_p)
+        else:
+            p = xp.clip(output, EPSILON, 1 - EPSILON)
+            log_p = xp.log(p)
+        self._cache = {"p": p, "y": y}
+        return float(-(y * log_p).sum() / n)
+
+    def backward(self) -> Array:
+        c = self._recall()
+        p, y = c["p"], c["y"]
+        n = p.shape[0]
+        if self.from_logits:
+            return (p - y) / n
+        return -y / p / n
+
+
+def _as_binary_targets(y_true: Array, n: int, dtype, xp) -> Array:
+    y = xp.asarray(y_true)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.reshape(-1)
+    if y.shape != (n,):
+        raise ShapeError(f"labels have shape {tuple(y_true.shape)} but the outputs have {n} rows")
+    return y.astype(dtype, copy=False)
+
+
+def _as_class_targets(y_true: Array, n: int, c: int, dtype, xp) -> Array:
+    y = xp.asarray(y_true)
+    if y.ndim == 1:
+        if y.shape[0] != n:
+            raise ShapeError(f"labels have shape {tuple(y.shape)} but the outputs have {n} rows")
+        if y.size and (int(y.min()) < 0 or int(y.max()) >= c):
+            raise ShapeError(f"labels must be integers in [0, {c - 1}], got range "
+                             f"[{int(y.min())}, {int(y.max())}]")
+        return F.one_hot(y, c, dtype=dtype)
+    if y.shape != (n, c):
+        raise ShapeError(f"labels have shape {tuple(y.shape)}; expected ({n},) or ({n}, {c})")
+    return y.astype(dtype, copy=False)
+
+
+_LOSSES = {
+    "binary_crossentropy": BinaryCrossEntropy,
+    "categorical_crossentropy": CategoricalCrossEntropy,
+    "sparse_categorical_crossentropy": CategoricalCrossEntropy,
+}
+
+
+def get(spec: str | Loss, from_logits: bool = True) -> Loss:
+    """A loss instance for a name such as ``"binary_crossentropy"`` or an instance."""
+    if isinstance(spec, Loss):
+        return spec
+    if spec not in _LOSSES:
+        raise ConfigError(f"unknown loss {spec!r}; choose one of {sorted(_LOSSES)}")
+    return _LOSSES[spec](from_logits=from_logits)
+
+
+def from_config(config: dict[str, Any]) -> Loss:
+    return get(config["name"], from_logits=config.get("from_logits", True))
+
+
+__all__ = ["BinaryCrossEntropy", "CategoricalCrossEntropy", "Loss", "get", "np"]

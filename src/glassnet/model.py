@@ -1,0 +1,348 @@
+"""``Sequential``: a list of layers with a forward pass, a backward pass and Keras-like training.
+
+The model's backward pass is its layers' backward passes in reverse. Training
+(``fit``) lives in :mod:`glassnet.training`; this file holds what a model *is*: its
+layers, parameters, loss, preprocessing and the forward/backward composition.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from . import losses as losses_mod
+from . import optimizers as optimizers_mod
+from .backend import Array, array_module, to_device, to_numpy
+from .errors import ConfigError, ShapeError
+from .functional import sigmoid, softmax
+from .layers.base import Layer, layer_from_config
+from .metrics import predicted_classes
+
+DEFAULT_PREPROCESSING = {"scale": 1.0, "mean": None, "std": None}
+
+
+class Sequential:
+    """A stack of layers applied in order.
+
+    Args:
+        layers: the layers, first to last.
+        input_shape: shape of one sample (without N), e.g. ``(12288,)`` or ``(3, 32, 32)``;
+            if omitted the model is built on the first batch it sees.
+        seed: one integer from which every random draw derives (init, shuffling, dropout).
+        dtype: ``"float32"`` (default) or ``"float64"``.
+        preprocessing: ``{"scale", "mean", "std"}`` applied to every batch:
+            ``(x * scale - mean) / std`` with per-channel ``mean``/``std`` (axis 1).
+        class_names: names of the output classes, saved with the model.
+        init_stream: ``"generator"`` (default) draws initial weights from a
+            ``numpy.random.Generator``; ``"legacy"`` from ``numpy.random.RandomState(seed)``
+            in the course's order (``W`` as (out, in), layer by layer), which reproduces the
+            course's networks weight for weight. Only the initial weights differ.
+    """
+
+    def __init__(self, layers: Sequence[Layer] | None = None, input_shape: Sequence[int] | None = None,
+                 seed: int = 0, dtype: str = "float32", name: str = "sequential",
+                 preprocessing: dict[str, Any] | None = None,
+                 class_names: Sequence[str] | None = None, init_stream: str = "generator") -> None:
+        if init_stream not in ("generator", "legacy"):
+            raise ConfigError(f"init_stream must be 'generator' or 'legacy', got {init_stream!r}")
+        self.init_stream = init_stream
+        self.layers: list[Layer] = []
+        backend.make_rng(seed)  # validates the seed
+        self.seed = seed
+        # Independent streams from one seed: weight init, and everything during training
+        # (shuffling, validation split, augmentation). Layers that draw at training time
+        # (dropout) get their own stream from the init stream when built.
+        self._init_seeds, train_seeds = np.random.SeedSequence(seed).spawn(2)
+        self.train_rng = np.random.default_rng(train_seeds)
+        self.dtype = backend.resolve_dtype(dtype)
+        self.name = name
+        self.input_shape: tuple[int, ...] | None = None
+        self.preprocessing = dict(DEFAULT_PREPROCESSING)
+        self.set_preprocessing(**(preprocessing or {}))
+        self.class_names = list(class_names) if class_names is not None else None
+        self.loss: losses_mod.Loss | None = None
+        self.optimizer: optimizers_mod.Optimizer | None = None
+        self.reg = 0.0
+        self.metrics: list[str] = []
+        self.output_activation: str | None = None
+        self.stop_training = False
+        self.history = None
+        self.training_summary: dict[str, Any] = {}
+        for layer in layers or []:
+            self.add(layer)
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # -- structure ---------------------------------------------------------------------
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"Sequential takes Layer objects, got {type(layer).__name__}")
+        if self.built:
+            raise ConfigError("cannot add layers to a model that is already built")
+        self.layers.append(layer)
+
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def build(self, input_shape: Sequence[int]) -> None:
+        """Create every layer's parameters for samples of shape ``input_shape``."""
+        shape = tuple(int(d) for d in input_shape)
+        if not shape or any(d <= 0 for d in shape):
+            raise ShapeError(f"input_shape must be positive sizes, got {tuple(input_shape)}")
+        if not self.layers:
+            raise ConfigError("the model has no layers")
+        init_rng = (np.random.RandomState(self.seed) if self.init_stream == "legacy"
+                    else np.random.default_rng(self._init_seeds))
+        self.input_shape = shape
+        for layer in self.layers:
+            shape = layer.build(shape, init_rng, self.dtype)
+        self.output_shape = shape
+        # Layers before the first trainable one need no backward pass, and that one needs
+        # no input gradient: the model's input is data, not a parameter.
+        self._first_trainable = next(
+            (i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
+        for i, layer in enumerate(self.layers):
+            layer.input_grad = i > self._first_trainable
+
+    def parameters(self) -> Iterator[tuple[str, Array, Array]]:
+        """Yield ``(name, param, grad)`` with names like ``"2.W"`` (layer index and key)."""
+        for i, layer in enumerate(self.layers):
+            for key, value in layer.params.items():
+                yield f"{i}.{key}", value, layer.grads[key]
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Every parameter and state array as NumPy, keyed ``"i.key"`` (state under ``"i.state.key"``)."""
+        weights = {name: to_numpy(p).copy() for name, p, _ in self.parameters()}
+        for i, layer in enumerate(self.layers):
+            for key, value in layer.state.items():
+                weights[f"{i}.state.{key}"] = to_numpy(value).copy()
+        return weights
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Load arrays from :meth:`get_weights` in place (shapes must match)."""
+        for i, layer in enumerate(self.layers):
+            for store, prefix in ((layer.params, f"{i}."), (layer.state, f"{i}.state.")):
+                for key, current in store.items():
+                    name = prefix + key
+                    if name not in weights:
+                        raise ShapeError(f"weights are missing {name!r}")
+                    new = np.asarray(weights[name])
+                    if new.shape != current.shape:
+                        raise ShapeError(f"{name}: expected shape {current.shape}, got {new.shape}")
+                    current[...] = to_device(new, dtype=current.dtype)
+
+    def count_params(self) -> tuple[int, int]:
+        """(trainable, non-trainable) parameter counts."""
+        trainable = sum(layer.count_params() for layer in self.layers)
+        frozen = sum(int(v.size) for layer in self.layers for v in layer.state.values())
+        return trainable, frozen
+
+    # -- preprocessing -----------------------------------------------------------------
+    def set_preprocessing(self, scale: float = 1.0, mean: Sequence[float] | None = None,
+                          std: Sequence[float] | None = None) -> None:
+        """Inputs become ``(x * scale - mean) / std`` (per channel, axis 1) before the first layer."""
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+            raise ConfigError(f"preprocessing scale must be a positive number, got {scale!r}")
+        if std is not None and any(s <= 0 for s in std):
+            raise ConfigError(f"preprocessing std must be positive, got {list(std)}")
+        self.preprocessing = {"scale": float(scale),
+                              "mean": None if mean is None else [float(m) for m in mean],
+                              "std": None if std is None else [float(s) for s in std]}
+
+    def preprocess(self, x: Any) -> Array:
+        """A batch as a float array on the current device, after scale/mean/std."""
+        x = to_device(np.asarray(x) if not hasattr(x, "__cuda_array_interface__") else x)
+        x = x.astype(self.dtype, copy=x.dtype != self.dtype)
+        p = self.preprocessing
+        if p["scale"] != 1.0:
+            x *= self.dtype.type(p["scale"])
+        for key, op in (("mean", "sub"), ("std", "div")):
+            if p[key] is not None:
+                xp = array_module(x)
+                values = xp.asarray(p[key], dtype=self.dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
+                x = x - values if op == "sub" else x / values
+        return x
+
+    # -- forward / backward ------------------------------------------------------------
+    def check_input(self, x: Any) -> tuple[Any, bool]:
+        """Validate ``x`` against the input shape; a single sample gains a batch axis.
+
+        Returns ``(x, single)`` where ``single`` says a batch axis was added.
+        """
+        x = x if hasattr(x, "shape") else np.asarray(x)
+        if not self.built:
+            self.build(x.shape[1:])
+            return x, False
+        if tuple(x.shape) == self.input_shape:
+            return x[None], True
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ShapeError(
+                f"the model expects inputs of shape (N, {', '.join(map(str, self.input_shape))}), "
+                f"got {tuple(x.shape)}"
+            )
+        return x, False
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        """Run every layer; ``x`` is already preprocessed, shape ``(N, *input_shape)``."""
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def backward(self, d_output: Array) -> Array | None:
+        """Back-propagate ``dLoss/d_output`` and add the L2 gradient.
+
+        Fills every layer's ``grads``. Stops at the first trainable layer, so it returns
+        ``None`` (the input gradient is never needed for training).
+        """
+        d = d_output
+        for layer in reversed(self.layers[self._first_trainable:]):
+            d = layer.backward(d)
+        for layer, key, coef in self._regularized():
+            layer.grads[key] += coef * layer.params[key]
+        return d
+
+    def _regularized(self) -> Iterator[tuple[Layer, str, float]]:
+        for layer in self.layers:
+            coef = getattr(layer, "kernel_regularizer", None)
+            coef = self.reg if coef is None else coef
+            if coef:
+                for key in layer.regularized:
+                    yield layer, key, coef
+
+    def regularization_loss(self) -> float:
+        """``0.5 * reg * sum(W**2)`` over every regularized weight (CS231n convention)."""
+        return float(sum(0.5 * coef * float((layer.params[key] ** 2).sum())
+                         for layer, key, coef in self._regularized()))
+
+    # -- training API ------------------------------------------------------------------
+    def compile(self, loss: str | losses_mod.Loss = "binary_crossentropy",
+                optimizer: str | optimizers_mod.Optimizer = "sgd",
+                metrics: Sequence[str] = ("accuracy",), reg: float = 0.0,
+                from_logits: bool = True) -> None:
+        """Choose the loss, the optimizer, the metrics and the model-wide L2 strength ``reg``."""
+        self.loss = losses_mod.get(loss, from_logits=from_logits)
+        self.optimizer = optimizers_mod.get(optimizer)
+        unknown = [m for m in metrics if m != "accuracy"]
+        if unknown:
+            raise ConfigError(f"unknown metric(s) {unknown}; available: ['accuracy']")
+        self.metrics = list(metrics)
+        if isinstance(reg, bool) or not isinstance(reg, (int, float)) or reg < 0:
+            raise ConfigError(f"reg must be a number >= 0, got {reg!r}")
+        self.reg = float(reg)
+        self.output_activation = self.loss.output_activation
+
+    def _require_compiled(self) -> None:
+        if self.loss is None or self.optimizer is None:
+            raise ConfigError("compile the model first: model.compile(loss=..., optimizer=...)")
+
+    def train_step(self, x: Array, y: Array) -> tuple[float, Array]:
+        """One forward/backward/update on a preprocessed batch; returns (loss, outputs)."""
+        out = self.forward(x, training=True)
+        loss = self.loss.forward(out, y) + self.regularization_loss()
+        self.backward(self.loss.backward())
+        self.optimizer.step(self.parameters())
+        return loss, out
+
+    def fit(self, x: Any, y: Any, **kwargs: Any):
+        """Train; see :func:`glassnet.training.fit` for every option. Returns a ``History``."""
+        from .training.loop import fit
+
+        return fit(self, x, y, **kwargs)
+
+    def evaluate(self, x: Any, y: Any, batch_size: int = 256) -> dict[str, float]:
+        """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``."""
+        self._require_compiled()
+        x, _ = self.check_input(x)
+        y = np.asarray(y)
+        if len(y) != len(x):
+            raise ShapeError(f"x has {len(x)} samples but y has {len(y)} labels")
+        total_loss, correct = 0.0, 0
+        for start in range(0, len(x), batch_size):
+            xb = self.preprocess(x[start:start + batch_size])
+            yb = to_device(y[start:start + batch_size])
+            out = self.forward(xb)
+            total_loss += self.loss.forward(out, yb) * len(xb)
+            correct += int((predicted_classes(out, self.output_activation) == yb.reshape(-1)).sum())
+        n = max(len(x), 1)
+        results = {"loss": total_loss / n + self.regularization_loss()}
+        if "accuracy" in self.metrics:
+            results["accuracy"] = correct / n
+        return results
+
+    def predict_logits(self, x: Any, batch_size: int = 256) -> np.ndarray:
+        """Raw outputs of the last layer, in batches (bounded memory). ``x: (N, *input_shape)``."""
+        if not self.built and not hasattr(x, "shape"):
+            x = np.asarray(x)
+        x, single = self.check_input(x)
+        outs = [to_numpy(self.forward(self.preprocess(x[s:s + batch_size])))
+                for s in range(0, len(x), batch_size)]
+        out = np.concatenate(outs) if outs else np.zeros((0, *self.output_shape), self.dtype)
+        return out[0] if single else out
+
+    def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities: ``(N, 1)`` for a sigmoid output, ``(N, C)`` for softmax.
+
+        A single sample without the batch axis gives a result without it.
+        """
+        out = self.predict_logits(x, batch_size)
+        if self.output_activation == "sigmoid":
+            return sigmoid(out)
+        if self.output_activation == "softmax":
+            return softmax(out, axis=-1)
+        return out
+
+    def predict_classes(self, x: Any, batch_size: int = 256) -> np.ndarray:
+        """Predicted class indices ``(N,)`` (threshold 0.5 for one sigmoid output)."""
+        probs = self.predict(x, batch_size)
+        return predicted_classes(probs, None)
+
+    # -- description and files ---------------------------------------------------------
+    def summary(self, print_fn=print) -> str:
+        """Keras-style table: Layer (type) | Output Shape | Param #, then the totals."""
+        from .report.text import model_summary
+
+        text = model_summary(self)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def get_config(self) -> dict[str, Any]:
+        """Everything needed to rebuild the architecture (JSON-able)."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "init_stream": self.init_stream,
+            "preprocessing": self.preprocessing,
+            "class_names": self.class_names,
+            "output_activation": self.output_activation,
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                       for layer in self.layers],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Sequential:
+        layers = [layer_from_config(entry["class_name"], entry["config"])
+                  for entry in config["layers"]]
+        model = cls(layers, input_shape=config["input_shape"], seed=config.get("seed", 0),
+                    dtype=config.get("dtype", "float32"), name=config.get("name", "sequential"),
+                    preprocessing=config.get("preprocessing"),
+                    class_names=config.get("class_names"),
+                    init_stream=config.get("init_stream", "generator"))
+        model.output_activation = config.get("output_activation")
+        return model
+
+    def save(self, path: str) -> None:
+        """Write the ``.glassnet`` file (atomic; see :mod:`glassnet.io.format`)."""
+        from .io.format import save_model
+
+        save_model(self, path)
+
+    def __repr__(self) -> str:
+        return f"Sequential({len(self.layers)} layers, input_shape={self.input_shape})"

@@ -1,0 +1,277 @@
+"""Optimizers that follow the ``torch.optim`` update formulas and defaults exactly.
+
+An optimizer updates parameters in place from their gradients:
+``optimizer.step(model.parameters())`` with ``(name, param, grad)`` triples. Its
+per-parameter state is keyed by those names (``"2.W"``) and saved with checkpoints via
+:meth:`Optimizer.state_dict` / :meth:`Optimizer.load_state_dict`.
+
+``weight_decay`` is PyTorch's: added to the gradient (``g += wd * p``), except in
+:class:`AdamW` where it is decoupled (``p *= 1 - lr * wd``). For the CS231n-style L2
+penalty that shows up in the loss, use the model's ``reg`` instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from .backend import Array, array_module, to_device, to_numpy
+from .errors import ConfigError
+
+ParamTriple = tuple[str, Array, Array]
+
+
+def _check_number(value: Any, what: str, low: float, high: float = math.inf,
+                  low_inclusive: bool = False, high_inclusive: bool = False) -> float:
+    ok_low = value >= low if low_inclusive else value > low
+    ok_high = value <= high if high_inclusive else value < high
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (ok_low and ok_high):
+        lo, hi = "[" if low_inclusive else "(", "]" if high_inclusive else ")"
+        raise ConfigError(f"{what} must be in {lo}{low}, {high}{hi}, got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: subclasses implement :meth:`update` for one parameter."""
+
+    name = "optimizer"
+
+    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
+        self.lr = _check_number(lr, f"{type(self).__name__} lr", 0)
+        self.weight_decay = _check_number(weight_decay, "weight_decay", 0, low_inclusive=True)
+        self.steps = 0
+        self.slots: dict[str, dict[str, Array]] = {}
+
+    def step(self, params: Iterable[ParamTriple]) -> None:
+        """Apply one update to every ``(name, param, grad)``; ``param`` changes in place."""
+        self.steps += 1
+        for name, p, g in params:
+            self.update(name, p, g, self.slots.setdefault(name, {}))
+
+    def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
+        raise NotImplementedError
+
+    def _decayed(self, p: Array, g: Array) -> Array:
+        """PyTorch's coupled weight decay: ``g + wd * p`` (a new array; ``g`` stays intact)."""
+        return g + self.weight_decay * p if self.weight_decay else g
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "lr": self.lr, "weight_decay": self.weight_decay}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Step count and slot arrays (as NumPy), e.g. ``{"2.W/m": ...}``."""
+        arrays = {f"{n}/{k}": to_numpy(v) for n, s in self.slots.items() for k, v in s.items()}
+        return {"config": self.get_config(), "steps": self.steps, "arrays": arrays}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps = int(state["steps"])
+        self.lr = float(state["config"].get("lr", self.lr))
+        self.slots = {}
+        for key, value in state["arrays"].items():
+            name, _, slot = key.rpartition("/")
+            self.slots.setdefault(name, {})[slot] = to_device(value)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
+
+    ``g = grad + wd * p``; with momentum ``buf = g`` on the first step, then
+    ``buf = momentum * buf + (1 - dampening) * g``; ``g = g + momentum * buf`` (Nesterov)
+    or ``g = buf``; finally ``p -= lr * g``.
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 dampening: float = 0.0, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        self.momentum = _check_number(momentum, "momentum", 0, 1, low_inclusive=True)
+        self.dampening = _check_number(dampening, "dampening", 0, 1, True, True)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.momentum == 0 or self.dampening != 0):
+            raise ConfigError("Nesterov momentum needs momentum > 0 and dampening = 0")
+
+    def update(self, name, p, g, slots):
+        g = self._decayed(p, g)
+        if self.momentum:
+            if "momentum" not in slots:
+                slots["momentum"] = g.copy()
+            else:
+                buf = slots["momentum"]
+                buf *= self.momentum
+                buf += (1 - self.dampening) * g
+            buf = slots["momentum"]
+            g = g + self.momentum * buf if self.nesterov else buf
+        p -= self.lr * g
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
+                "dampening": self.dampening}
+
+
+class AdaGrad(Optimizer):
+    """As ``torch.optim.Adagrad``: ``sum += g^2``; ``p -= clr * g / (sqrt(sum) + eps)``.
+
+    ``clr = lr / (1 + (t - 1) * lr_decay)``; defaults ``eps=1e-10``, accumulator starts at
+    ``initial_accumulator_value=0``.
+    """
+
+    name = "adagrad"
+
+    def __init__(self, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+        super().__init__(lr, weight_decay)
+        self.lr_decay = _check_number(lr_decay, "lr_decay", 0, low_inclusive=True)
+        self.initial_accumulator_value = _check_number(
+            initial_accumulator_value, "initial_accumulator_value", 0, low_inclusive=True)
+        self.eps = _check_number(eps, "eps", 0)
+
+    def update(self, name, p, g, slots):
+        g = self._decayed(p, g)
+        if "sum" not in slots:
+            slots["sum"] = array_module(p).full_like(p, self.initial_accumulator_value)
+        acc = slots["sum"]
+        acc += g * g
+        clr = self.lr / (1 + (self.steps - 1) * self.lr_decay)
+        p -= clr * g / (array_module(p).sqrt(acc) + self.eps)
+
+    def get_config(self):
+        return {**super().get_config(), "lr_decay": self.lr_decay, "eps": self.eps,
+                "initial_accumulator_value": self.initial_accumulator_value}
+
+
+class RMSProp(Optimizer):
+    """As ``torch.optim.RMSprop``: ``v = alpha v + (1 - alpha) g^2``, ``p -= lr g / (sqrt(v) + eps)``.
+
+    ``centered`` subtracts the squared running mean of ``g`` inside the root; with
+    ``momentum`` the step goes through a buffer ``buf = momentum buf + g / (sqrt(v) + eps)``.
+    Defaults ``alpha=0.99``, ``eps=1e-8`` (PyTorch's).
+    """
+
+    name = "rmsprop"
+
+    def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        self.alpha = _check_number(alpha, "alpha", 0, 1, True, True)
+        self.eps = _check_number(eps, "eps", 0)
+        self.momentum = _check_number(momentum, "momentum", 0, 1, low_inclusive=True)
+        self.centered = bool(centered)
+
+    def update(self, name, p, g, slots):
+        xp = array_module(p)
+        g = self._decayed(p, g)
+        if "square_avg" not in slots:
+            slots["square_avg"] = xp.zeros_like(p)
+        sq = slots["square_avg"]
+        sq *= self.alpha
+        sq += (1 - self.alpha) * g * g
+        if self.centered:
+            slots.setdefault("grad_avg", xp.zeros_like(p))
+            ga = slots["grad_avg"]
+            ga *= self.alpha
+            ga += (1 - self.alpha) * g
+            avg = xp.sqrt(sq - ga * ga) + self.eps
+        else:
+            avg = xp.sqrt(sq) + self.eps
+        if self.momentum:
+            buf = slots.setdefault("momentum", xp.zeros_like(p))
+            buf *= self.momentum
+            buf += g / avg
+            p -= self.lr * buf
+        else:
+            p -= self.lr * g / avg
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "eps": self.eps,
+                "momentum": self.momentum, "centered": self.centered}
+
+
+class Adam(Optimizer):
+    """As ``torch.optim.Adam``: ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``,
+    ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
+
+    Defaults ``betas=(0.9, 0.999)``, ``eps=1e-8``; ``weight_decay`` is added to ``g``.
+    """
+
+    name = "adam"
+    decoupled = False
+
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ConfigError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (_check_number(betas[0], "beta1", 0, 1, low_inclusive=True),
+                      _check_number(betas[1], "beta2", 0, 1, low_inclusive=True))
+        self.eps = _check_number(eps, "eps", 0)
+
+    def update(self, name, p, g, slots):
+        xp = array_module(p)
+        if self.decoupled:
+            p *= 1 - self.lr * self.weight_decay
+        else:
+            g = self._decayed(p, g)
+        b1, b2 = self.betas
+        if "m" not in slots:
+            slots["m"], slots["v"] = xp.zeros_like(p), xp.zeros_like(p)
+        m, v = slots["m"], slots["v"]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        bias1 = 1 - b1 ** self.steps
+        bias2 = 1 - b2 ** self.steps
+        denom = xp.sqrt(v) / math.sqrt(bias2) + self.eps
+        p -= (self.lr / bias1) * m / denom
+
+    def get_config(self):
+        return {**super().get_config(), "betas": list(self.betas), "eps": self.eps}
+
+
+class AdamW(Adam):
+    """As ``torch.optim.AdamW``: Adam with decoupled weight decay ``p *= 1 - lr * wd``
+    applied before the Adam step (default ``weight_decay=0.01``, PyTorch's)."""
+
+    name = "adamw"
+    decoupled = True
+
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW)
+}
+
+
+def get(spec: str | Optimizer, **kwargs: Any) -> Optimizer:
+    """An optimizer for a name (``"sgd"``, ``"adam"``, …) and keyword arguments, or an instance."""
+    if isinstance(spec, Optimizer):
+        return spec
+    if spec == "momentum":
+        spec, kwargs = "sgd", {"momentum": 0.9, **kwargs}
+    if spec == "nesterov":
+        spec, kwargs = "sgd", {"momentum": 0.9, "nesterov": True, **kwargs}
+    if spec not in OPTIMIZERS:
+        raise ConfigError(
+            f"unknown optimizer {spec!r}; choose one of {sorted(OPTIMIZERS) + ['momentum', 'nesterov']}"
+        )
+    try:
+        return OPTIMIZERS[spec](**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"bad option for optimizer {spec!r}: {exc}") from exc
+
+
+def from_config(config: dict[str, Any]) -> Optimizer:
+    config = dict(config)
+    name = config.pop("name")
+    if "betas" in config:
+        config["betas"] = tuple(config["betas"])
+    return get(name, **config)

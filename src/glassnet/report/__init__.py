@@ -1,0 +1,1 @@
+"""Everything that draws or formats results for people: text tables, plots, the HTML report."""

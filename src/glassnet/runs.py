@@ -1,0 +1,187 @@
+"""A training run from a plain, JSON-able configuration: data → model → fit → files.
+
+``glassnet train`` (and the hyperparameter search) call :func:`train_run`; it writes
+``runs/<name>/`` with ``model.glassnet``, ``history.json``, ``metrics.json`` and
+``run.json`` (the configuration, so a run can be reproduced or resumed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__, optimizers, schedules, zoo
+from ._files import write_json
+from .data import Dataset
+from .data import load as load_dataset
+from .errors import ConfigError, NonFiniteLossError, ShapeError
+from .model import Sequential
+from .training.callbacks import Callback
+from .training.history import History
+
+
+@dataclass
+class RunConfig:
+    """Every choice a training run makes; defaults are the CLI's defaults."""
+
+    dataset: str = "cats"
+    model: str = "mlp"
+    hidden: list[int] | None = None
+    epochs: int = 10
+    batch_size: int | None = 64
+    lr: float = 0.01
+    optimizer: str = "sgd"
+    momentum: float | None = None
+    weight_decay: float = 0.0
+    reg: float = 0.0
+    lr_decay: float | None = None
+    lr_schedule: str | None = None
+    validation_split: float | None = None
+    seed: int = 0
+    dtype: str = "float32"
+    out: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class RunResult:
+    model: Sequential
+    history: History
+    metrics: dict[str, Any]
+    out_dir: Path
+    error: NonFiniteLossError | None = None
+
+
+def default_out_dir(config: RunConfig) -> Path:
+    dataset = Path(config.dataset).name or "data"
+    return Path("runs") / f"{dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def load_data(config: RunConfig) -> dict[str, Dataset]:
+    return load_dataset(config.dataset)
+
+
+def build_model(config: RunConfig, train: Dataset) -> Sequential:
+    """The zoo model for the data set's image shape and classes, with /255 preprocessing."""
+    options: dict[str, Any] = dict(config.extra.get("model_options", {}))
+    if config.hidden is not None:
+        options["hidden"] = tuple(config.hidden)
+    model = zoo.build(config.model, train.image_shape, train.num_classes, seed=config.seed,
+                      dtype=config.dtype, **options)
+    model.set_preprocessing(scale=1 / 255)
+    model.class_names = list(train.class_names)
+    return model
+
+
+def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
+    kwargs: dict[str, Any] = {"lr": config.lr}
+    if config.weight_decay:
+        kwargs["weight_decay"] = config.weight_decay
+    if config.momentum is not None:
+        if config.optimizer not in ("sgd", "momentum", "nesterov", "rmsprop"):
+            raise ConfigError(f"--momentum applies to sgd/momentum/nesterov/rmsprop, "
+                              f"not {config.optimizer!r}")
+        kwargs["momentum"] = config.momentum
+    return optimizers.get(config.optimizer, **kwargs)
+
+
+def make_schedule(config: RunConfig) -> schedules.Schedule | None:
+    if config.lr_decay is not None and config.lr_schedule not in (None, "step"):
+        raise ConfigError("--lr-decay is the step schedule's factor; it cannot be combined "
+                          f"with --lr-schedule {config.lr_schedule}")
+    if config.lr_decay is not None:
+        return schedules.StepDecay(every=1, factor=config.lr_decay)
+    if config.lr_schedule in ("cosine", "onecycle"):
+        return schedules.get(config.lr_schedule, epochs=config.epochs)
+    return schedules.get(config.lr_schedule)
+
+
+def check_compatible(model: Sequential, dataset: Dataset) -> None:
+    """A clear error when a data set's images do not fit the model's input."""
+    if tuple(dataset.image_shape) != tuple(model.input_shape):
+        raise ShapeError(
+            f"the model expects images of shape {tuple(model.input_shape)} (channels, height, "
+            f"width) but {dataset.name} has {tuple(dataset.image_shape)}")
+    if model.class_names and len(model.class_names) != dataset.num_classes:
+        raise ShapeError(f"the model knows {len(model.class_names)} classes but {dataset.name} "
+                         f"has {dataset.num_classes}")
+
+
+def evaluate_splits(model: Sequential, splits: dict[str, Dataset | None]) -> dict[str, Any]:
+    return {name: model.evaluate(ds.x, ds.y) for name, ds in splits.items() if ds is not None}
+
+
+def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbose: int = 1,
+              data: dict[str, Dataset] | None = None) -> RunResult:
+    """Train as configured and write the run's files; returns the model, history and metrics.
+
+    If the loss becomes non-finite the last good model is still saved and the result
+    carries the error (the CLI reports it and exits with 1).
+    """
+    data = data if data is not None else load_data(config)
+    train, test = data["train"], data.get("test")
+    validation = None
+    if config.validation_split is not None:
+        train, validation = train.split(config.validation_split, seed=config.seed)
+    model = build_model(config, train)
+    model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
+                  reg=config.reg)
+    out_dir = Path(config.out) if config.out else default_out_dir(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    error = None
+    started = time.perf_counter()
+    try:
+        model.fit(train.x, train.y, epochs=config.epochs, batch_size=config.batch_size,
+                  validation_data=(validation.x, validation.y) if validation else None,
+                  lr_schedule=make_schedule(config), callbacks=callbacks or [],
+                  verbose=verbose, augment=config.extra.get("augment_fn"))
+    except NonFiniteLossError as exc:
+        error = exc
+    seconds = time.perf_counter() - started
+    metrics = evaluate_splits(model, {"train": train, "validation": validation, "test": test})
+    metrics.update({"epochs": len(model.history), "seconds": round(seconds, 3),
+                    "seed": config.seed})
+    model.training_summary = {
+        "dataset": config.dataset, "epochs": len(model.history), "seconds": round(seconds, 3),
+        "optimizer": model.optimizer.get_config(), "batch_size": config.batch_size,
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
+    }
+    write_run(out_dir, model, config, metrics)
+    return RunResult(model, model.history, metrics, out_dir, error)
+
+
+def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict[str, Any]) -> None:
+    """Write model, history, metrics and configuration (each file atomically)."""
+    run_config = config.to_dict()
+    run_config["extra"] = {k: v for k, v in config.extra.items() if not k.endswith("_fn")}
+    model.save(out_dir / "model.glassnet")
+    write_json(out_dir / "history.json", model.history.to_dict())
+    write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": run_config})
+
+
+def parse_int_list(text: str, what: str) -> list[int]:
+    """``"20,7,5"`` → ``[20, 7, 5]`` with a clear error for anything else."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}")
+    return values
+
+
+__all__ = ["RunConfig", "RunResult", "np", "parse_int_list", "train_run"]

@@ -1,0 +1,135 @@
+"""Learning-rate schedules: ``schedule(t, base_lr) -> lr`` where ``t`` is time in epochs.
+
+Per-epoch schedules are evaluated at the start of each epoch (``t = epoch``); those with
+``per_batch = True`` at every batch (``t = epoch + batch / batches_per_epoch``). The
+learning rate actually used is recorded in ``History`` under ``lr``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import ConfigError
+
+
+class Schedule:
+    name = "constant"
+    per_batch = False
+
+    def __call__(self, t: float, base_lr: float) -> float:
+        return base_lr
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+class StepDecay(Schedule):
+    """``lr = base_lr * factor ** floor(t / every)``; ``every=1, factor=0.95`` is CS231n's decay."""
+
+    name = "step"
+
+    def __init__(self, every: int = 1, factor: float = 0.95) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
+            raise ConfigError(f"step decay 'every' must be a positive integer, got {every!r}")
+        if not isinstance(factor, (int, float)) or not 0 < factor <= 1:
+            raise ConfigError(f"decay factor must be in (0, 1], got {factor!r}")
+        self.every, self.factor = every, float(factor)
+
+    def __call__(self, t, base_lr):
+        return base_lr * self.factor ** math.floor(t / self.every)
+
+    def get_config(self):
+        return {"name": self.name, "every": self.every, "factor": self.factor}
+
+
+class ExponentialDecay(Schedule):
+    """``lr = base_lr * exp(-rate * t)`` (smooth, per epoch)."""
+
+    name = "exponential"
+
+    def __init__(self, rate: float = 0.05) -> None:
+        if not isinstance(rate, (int, float)) or rate < 0:
+            raise ConfigError(f"exponential decay rate must be >= 0, got {rate!r}")
+        self.rate = float(rate)
+
+    def __call__(self, t, base_lr):
+        return base_lr * math.exp(-self.rate * math.floor(t))
+
+    def get_config(self):
+        return {"name": self.name, "rate": self.rate}
+
+
+class CosineDecay(Schedule):
+    """``lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * t / epochs)) / 2``, per batch."""
+
+    name = "cosine"
+    per_batch = True
+
+    def __init__(self, epochs: int, min_lr: float = 0.0) -> None:
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
+            raise ConfigError(f"cosine schedule needs epochs > 0, got {epochs!r}")
+        self.epochs, self.min_lr = epochs, float(min_lr)
+
+    def __call__(self, t, base_lr):
+        progress = min(t / self.epochs, 1.0)
+        return self.min_lr + (base_lr - self.min_lr) * (1 + math.cos(math.pi * progress)) / 2
+
+    def get_config(self):
+        return {"name": self.name, "epochs": self.epochs, "min_lr": self.min_lr}
+
+
+class OneCycle(Schedule):
+    """One-cycle policy (Smith 2018) as ``torch.optim.lr_scheduler.OneCycleLR``'s cosine form.
+
+    Warms up from ``base_lr / div_factor`` to ``base_lr`` over ``pct_start`` of training,
+    then anneals with a cosine to ``base_lr / (div_factor * final_div_factor)``. Per batch.
+    """
+
+    name = "onecycle"
+    per_batch = True
+
+    def __init__(self, epochs: int, pct_start: float = 0.3, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4) -> None:
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
+            raise ConfigError(f"one-cycle schedule needs epochs > 0, got {epochs!r}")
+        if not 0 < pct_start < 1:
+            raise ConfigError(f"pct_start must be in (0, 1), got {pct_start!r}")
+        self.epochs, self.pct_start = epochs, float(pct_start)
+        self.div_factor, self.final_div_factor = float(div_factor), float(final_div_factor)
+
+    def __call__(self, t, base_lr):
+        start = base_lr / self.div_factor
+        end = start / self.final_div_factor
+        progress = min(t / self.epochs, 1.0)
+        if progress < self.pct_start:
+            a, b, frac = start, base_lr, progress / self.pct_start
+        else:
+            a, b, frac = base_lr, end, (progress - self.pct_start) / (1 - self.pct_start)
+        return b + (a - b) * (1 + math.cos(math.pi * frac)) / 2
+
+    def get_config(self):
+        return {"name": self.name, "epochs": self.epochs, "pct_start": self.pct_start,
+                "div_factor": self.div_factor, "final_div_factor": self.final_div_factor}
+
+
+SCHEDULES = {cls.name: cls for cls in (Schedule, StepDecay, ExponentialDecay, CosineDecay, OneCycle)}
+
+
+def get(spec: str | Schedule | None, **kwargs: Any) -> Schedule | None:
+    """A schedule for a name (``"step"``, ``"exponential"``, ``"cosine"``, ``"onecycle"``)."""
+    if spec is None or isinstance(spec, Schedule):
+        return spec
+    if spec not in SCHEDULES:
+        raise ConfigError(f"unknown learning-rate schedule {spec!r}; choose one of {sorted(SCHEDULES)}")
+    try:
+        return SCHEDULES[spec](**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"bad option for schedule {spec!r}: {exc}") from exc
+
+
+def from_config(config: dict[str, Any] | None) -> Schedule | None:
+    if config is None:
+        return None
+    config = dict(config)
+    return get(config.pop("name"), **config)

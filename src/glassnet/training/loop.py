@@ -1,0 +1,150 @@
+"""The fit loop: batches, validation, callbacks, learning-rate schedules, the NaN guard."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import schedules as schedules_mod
+from ..backend import to_device
+from ..errors import ConfigError, NonFiniteLossError, ShapeError
+from ..metrics import predicted_classes
+from .callbacks import Callback, CallbackList
+from .history import History
+from .progress import ProgressBar
+from .split import stratified_split
+
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def batch_indices(n: int, batch_size: int | None, rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Index arrays for one epoch: shuffled by ``rng`` (if given), full batch for ``None``."""
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    size = n if batch_size is None else batch_size
+    return [order[i:i + size] for i in range(0, n, size)]
+
+
+def _check_batch_size(batch_size: Any) -> int | None:
+    if batch_size is None or batch_size == "full":
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ConfigError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}")
+    return int(batch_size)
+
+
+def _check_labels(x: Any, y: Any) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 0 or len(y) != len(x):
+        raise ShapeError(f"x has {len(x)} samples but y has shape {y.shape}; "
+                         "give one label per sample")
+    return y
+
+
+def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
+        validation_split: float | None = None,
+        validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
+        callbacks: Sequence[Callback] = (), verbose: int = 1,
+        lr_schedule: schedules_mod.Schedule | str | None = None, augment: Augment | None = None,
+        initial_epoch: int = 0, log_every: int | None = None) -> History:
+    """Train ``model`` on ``(x, y)``.
+
+    Args:
+        x: inputs ``(N, *input_shape)`` (uint8 images are preprocessed batch by batch).
+        y: labels ``(N,)`` (class indices) or ``(N, C)`` one-hot.
+        epochs: index of the last epoch to run (with ``initial_epoch``, as in Keras).
+        batch_size: samples per update; ``None`` or ``"full"`` = full batch (no shuffling).
+        validation_split: fraction of ``(x, y)`` held out once, stratified and seeded by the
+            model's seed; ignored when ``validation_data`` is given.
+        validation_data: ``(x_val, y_val)`` evaluated after each epoch.
+        callbacks: :class:`Callback` objects (EarlyStopping, ModelCheckpoint, ...).
+        verbose: 0 silent, 1 progress bar (lines when not a terminal), 2 one line per epoch.
+        lr_schedule: a :mod:`glassnet.schedules` object or name; the lr is logged as ``lr``.
+        augment: ``augment(batch, rng) -> batch`` applied to raw training batches only.
+        log_every: in line mode, print every n-th epoch (default: about 100 lines in all).
+
+    Returns the model's :class:`History` (also ``model.history``). If the loss becomes NaN
+    or infinite, the weights of the last completed epoch are restored and a
+    :class:`NonFiniteLossError` says at which epoch and batch.
+    """
+    model._require_compiled()
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs <= 0:
+        raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+    if verbose not in (0, 1, 2):
+        raise ConfigError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    batch_size = _check_batch_size(batch_size)
+    x, _ = model.check_input(x)
+    y = _check_labels(x, y)
+    if validation_data is not None:
+        x_val, y_val = validation_data
+        x_val, _ = model.check_input(x_val)
+        y_val = _check_labels(x_val, y_val)
+    elif validation_split is not None:
+        train_idx, val_idx = stratified_split(y, validation_split, model.train_rng)
+        x, y, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    else:
+        x_val = y_val = None
+    schedule = schedules_mod.get(lr_schedule)
+
+    if model.history is None or initial_epoch == 0:
+        model.history = History()
+    history = model.history
+    steps = math.ceil(len(x) / (batch_size or len(x)))
+    all_callbacks: list[Callback] = list(callbacks)
+    if verbose:
+        all_callbacks.insert(0, ProgressBar(epochs, steps, verbose, log_every=log_every))
+    cbs = CallbackList(all_callbacks, model)
+    base_lr = getattr(model.optimizer, "base_lr", None) or model.optimizer.lr
+    model.optimizer.base_lr = base_lr
+    model.stop_training = False
+    last_good = model.get_weights()
+    # A full batch without augmentation is the same array every epoch: preprocess it once
+    # (it costs no more memory than the one batch each epoch would hold anyway).
+    full_batch = model.preprocess(x) if batch_size is None and augment is None else None
+    started = time.perf_counter()
+    cbs.on_train_begin({"initial_epoch": initial_epoch})
+    for epoch in range(initial_epoch, epochs):
+        cbs.on_epoch_begin(epoch, {})
+        batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None)
+        total_loss, correct, seen = 0.0, 0, 0
+        for b, idx in enumerate(batches):
+            if schedule is not None and (schedule.per_batch or b == 0):
+                t = epoch + b / len(batches) if schedule.per_batch else epoch
+                model.optimizer.lr = schedule(t, base_lr)
+            if full_batch is not None:
+                xb = full_batch
+            else:
+                xb = x[idx]
+                if augment is not None:
+                    xb = augment(xb, model.train_rng)
+                xb = model.preprocess(xb)
+            yb = to_device(y[idx])
+            loss, out = model.train_step(xb, yb)
+            if not math.isfinite(loss):
+                model.set_weights(last_good)
+                raise NonFiniteLossError(
+                    f"the loss became {loss} at epoch {epoch + 1}, batch {b + 1}; training stopped "
+                    "and the model keeps the weights of the last completed epoch "
+                    "(try a smaller learning rate)", epoch=epoch + 1, batch=b + 1)
+            total_loss += loss * len(idx)
+            correct += int((predicted_classes(out, model.output_activation) == yb.reshape(-1)).sum())
+            seen += len(idx)
+            cbs.on_batch_end(b, {"loss": total_loss / seen, "accuracy": correct / seen})
+        logs = {"loss": total_loss / seen}
+        if "accuracy" in model.metrics:
+            logs["accuracy"] = correct / seen
+        if x_val is not None:
+            logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
+        logs["lr"] = model.optimizer.lr
+        history.append(epoch, logs)
+        cbs.on_epoch_end(epoch, logs)
+        last_good = model.get_weights()
+        if model.stop_training:
+            break
+    model.training_summary = {"epochs": len(history), "seconds": time.perf_counter() - started,
+                              "final": history.last() if len(history) else {}}
+    cbs.on_train_end(history.last() if len(history) else {})
+    return history

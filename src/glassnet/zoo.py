@@ -1,0 +1,84 @@
+"""Named models: the tutorials' networks and stronger ones, built for a data set's shape.
+
+``build(name, input_shape, num_classes, **options)`` returns an uncompiled
+:class:`~glassnet.model.Sequential`. Binary problems get one sigmoid output (trained
+with binary cross-entropy from logits), others ``num_classes`` softmax outputs.
+:func:`loss_for` names the matching loss.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import layers as L
+from .errors import ConfigError
+from .model import Sequential
+
+MODELS: dict[str, Callable[..., list[L.Layer]]] = {}
+
+
+def register(name: str):
+    """Decorator: a function ``(input_shape, num_classes, **options) -> list of layers``."""
+
+    def wrap(fn):
+        MODELS[name] = fn
+        return fn
+
+    return wrap
+
+
+def output_units(num_classes: int) -> int:
+    if num_classes < 2:
+        raise ConfigError(f"a classifier needs at least 2 classes, got {num_classes}")
+    return 1 if num_classes == 2 else num_classes
+
+
+def loss_for(num_classes: int) -> str:
+    return "binary_crossentropy" if num_classes == 2 else "categorical_crossentropy"
+
+
+@register("mlp")
+def mlp(input_shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (20, 7, 5),
+        activation: str = "relu", init: str = "lecun_normal") -> list[L.Layer]:
+    """Fully connected net: Flatten → [Dense(h) → act] per hidden size → Dense(out).
+
+    The defaults are the course's L-layer network (12288-20-7-5-1 on the cat set, weights
+    ``randn / sqrt(fan_in)``); ``hidden=(7,)`` is its two-layer network. Images are
+    flattened in H, W, C order, as the course does, so that with ``init_stream="legacy"``
+    the course's seed gives the course's exact weights and results.
+    """
+    if not hidden:
+        raise ConfigError("mlp needs at least one hidden layer size, e.g. hidden=(20, 7, 5)")
+    layers: list[L.Layer] = [L.Flatten(channels_last=True)] if len(input_shape) > 1 else []
+    for units in hidden:
+        layers.append(L.Dense(units, activation=activation, kernel_initializer=init))
+    layers.append(L.Dense(output_units(num_classes), kernel_initializer=init))
+    return layers
+
+
+def names() -> list[str]:
+    return sorted(MODELS)
+
+
+# The course's networks are reproduced weight for weight from the course's seed.
+INIT_STREAMS = {"mlp": "legacy"}
+
+
+def build(name: str, input_shape: Sequence[int], num_classes: int, seed: int = 0,
+          dtype: str = "float32", init_stream: str | None = None, **options: Any) -> Sequential:
+    """Build zoo model ``name`` for samples of ``input_shape`` and ``num_classes`` classes."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of {names()}")
+    fn = MODELS[name]
+    accepted = set(inspect.signature(fn).parameters) - {"input_shape", "num_classes"}
+    unknown = {k for k, v in options.items() if v is not None} - accepted
+    if unknown:
+        raise ConfigError(f"model {name!r} does not take option(s) {sorted(unknown)}; "
+                          f"it takes {sorted(accepted)}")
+    options = {k: v for k, v in options.items() if v is not None}
+    layers = fn(tuple(input_shape), num_classes, **options)
+    stream = init_stream or INIT_STREAMS.get(name, "generator")
+    return Sequential(layers, input_shape=input_shape, seed=seed, dtype=dtype, name=name,
+                      init_stream=stream)

@@ -1,0 +1,38 @@
+import numpy as np
+
+from glassnet import functional as F
+
+
+def test_sigmoid_is_stable_and_exact():
+    z = np.array([-1000.0, -30.0, -1.0, 0.0, 1.0, 30.0, 1000.0])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        s = F.sigmoid(z)
+    assert np.all(np.isfinite(s))
+    np.testing.assert_allclose(s[1:-1], 1 / (1 + np.exp(-z[1:-1])), rtol=1e-15)
+    assert s[0] == 0.0 and s[-1] == 1.0
+
+
+def test_sigmoid_keeps_float32():
+    assert F.sigmoid(np.zeros(3, np.float32)).dtype == np.float32
+
+
+def test_log_softmax_and_softmax_are_stable():
+    z = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        log_p = F.log_softmax(z)
+        p = F.softmax(z)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.exp(log_p), p)
+    expected = z[1] - np.log(np.exp(z[1]).sum())
+    np.testing.assert_allclose(log_p[1], expected)
+
+
+def test_log_sigmoid_matches_definition():
+    z = np.linspace(-20, 20, 41)
+    np.testing.assert_allclose(F.log_sigmoid(z), np.log(1 / (1 + np.exp(-z))), rtol=1e-7)
+    assert np.isfinite(F.log_sigmoid(np.array([-1e4, 1e4]))).all()
+
+
+def test_one_hot():
+    out = F.one_hot(np.array([2, 0, 1]), 3)
+    np.testing.assert_array_equal(out, np.eye(3)[[2, 0, 1]])

@@ -1,0 +1,113 @@
+"""Dense, activations and Flatten: finite differences (float64) and PyTorch equality."""
+
+import numpy as np
+import pytest
+
+from glassnet import gradcheck, layers
+from glassnet.errors import ConfigError, ShapeError
+
+
+@pytest.mark.parametrize("label,factory,shape", gradcheck.layer_cases(),
+                         ids=[c[0] for c in gradcheck.layer_cases()])
+def test_layer_matches_finite_differences(label, factory, shape):
+    result = gradcheck.check_layer(factory(), shape, name=label)
+    assert result.worst < 1e-7, result.errors
+
+
+def test_every_layer_class_has_a_gradient_check():
+    checked = {type(factory()).__name__ for _, factory, _ in gradcheck.layer_cases()}
+    missing = set(layers.LAYER_CLASSES) - checked - {"Layer"}
+    assert not missing, f"add gradcheck cases for {sorted(missing)}"
+
+
+def _build(layer, shape, dtype=np.float64):
+    layer.build(shape, np.random.default_rng(0), dtype)
+    return layer
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid", "tanh", "softmax"])
+def test_dense_matches_torch(torch, activation, rng):
+    layer = _build(layers.Dense(6, activation=activation), (5,))
+    x = rng.standard_normal((4, 5))
+    dy = rng.standard_normal((4, 6))
+    y = layer.forward(x, training=True)
+    dx = layer.backward(dy)
+
+    tx = torch.tensor(x, requires_grad=True)
+    tW = torch.tensor(layer.params["W"], requires_grad=True)
+    tb = torch.tensor(layer.params["b"], requires_grad=True)
+    tz = tx @ tW + tb
+    acts = {None: lambda t: t, "relu": torch.relu, "sigmoid": torch.sigmoid,
+            "tanh": torch.tanh, "softmax": lambda t: torch.softmax(t, dim=1)}
+    ty = acts[activation](tz)
+    ty.backward(torch.tensor(dy))
+    for ours, theirs in [(y, ty), (dx, tx.grad), (layer.grads["W"], tW.grad),
+                         (layer.grads["b"], tb.grad)]:
+        assert gradcheck.rel_error(ours, theirs.detach().numpy()) < 1e-10
+
+
+@pytest.mark.parametrize("name,factory", [
+    ("relu", lambda t: t.relu()), ("leaky", lambda t: __import__("torch").nn.functional.leaky_relu(t, 0.1)),
+    ("sigmoid", lambda t: t.sigmoid()), ("tanh", lambda t: t.tanh()),
+])
+def test_activations_match_torch(torch, name, factory, rng):
+    layer = {"relu": layers.ReLU(), "leaky": layers.LeakyReLU(0.1), "sigmoid": layers.Sigmoid(),
+             "tanh": layers.Tanh()}[name]
+    _build(layer, (7,))
+    x = rng.standard_normal((3, 7))
+    dy = rng.standard_normal((3, 7))
+    y = layer.forward(x, training=True)
+    dx = layer.backward(dy)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = factory(tx)
+    ty.backward(torch.tensor(dy))
+    assert gradcheck.rel_error(y, ty.detach().numpy()) < 1e-10
+    assert gradcheck.rel_error(dx, tx.grad.numpy()) < 1e-10
+
+
+def test_flatten_channels_last_matches_course_reshape(rng):
+    x = rng.standard_normal((2, 3, 4, 5))
+    out = _build(layers.Flatten(channels_last=True), (3, 4, 5)).forward(x)
+    np.testing.assert_array_equal(out, x.transpose(0, 2, 3, 1).reshape(2, -1))
+
+
+def test_backward_before_forward_is_a_clear_error():
+    layer = _build(layers.Dense(3), (2,))
+    with pytest.raises(ShapeError, match="before forward"):
+        layer.backward(np.zeros((1, 3)))
+
+
+def test_backward_does_not_modify_upstream_gradient(rng):
+    for layer, shape in [(layers.Dense(3, activation="relu"), (4,)), (layers.Softmax(), (4,)),
+                         (layers.Sigmoid(), (4,))]:
+        _build(layer, shape)
+        layer.forward(rng.standard_normal((2, *shape)), training=True)
+        dy = rng.standard_normal((2, layer.output_shape[0]))
+        before = dy.copy()
+        layer.backward(dy)
+        np.testing.assert_array_equal(dy, before)
+
+
+def test_dense_on_images_asks_for_flatten():
+    with pytest.raises(ShapeError, match="Flatten"):
+        _build(layers.Dense(3), (3, 8, 8))
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True])
+def test_dense_rejects_bad_units(bad):
+    with pytest.raises(ConfigError, match="units"):
+        layers.Dense(bad)
+
+
+def test_unknown_activation_is_a_clear_error():
+    with pytest.raises(ConfigError, match="unknown activation 'relux'"):
+        layers.Dense(3, activation="relux")
+
+
+def test_layer_config_round_trip():
+    layer = layers.Dense(4, activation="tanh", use_bias=False, kernel_initializer="he_normal",
+                         kernel_regularizer=0.1)
+    again = layers.layer_from_config("Dense", layer.get_config())
+    assert again.get_config() == layer.get_config()
+    with pytest.raises(ConfigError, match="unknown layer class"):
+        layers.layer_from_config("os.system", {})

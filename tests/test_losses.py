@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from glassnet import gradcheck, losses
+from glassnet.errors import ConfigError, ShapeError
+
+
+@pytest.mark.parametrize("label,loss,output,y", gradcheck.loss_cases(),
+                         ids=[c[0] for c in gradcheck.loss_cases()])
+def test_loss_matches_finite_differences(label, loss, output, y):
+    assert gradcheck.check_loss(loss, output, y).worst < 1e-7
+
+
+def test_bce_from_logits_matches_torch(torch, rng):
+    z = rng.standard_normal((8, 1)) * 5
+    y = rng.integers(0, 2, 8)
+    loss = losses.BinaryCrossEntropy()
+    value = loss.forward(z, y)
+    grad = loss.backward()
+    tz = torch.tensor(z, requires_grad=True)
+    target = torch.tensor(y, dtype=torch.float64).reshape(-1, 1)
+    tl = torch.nn.functional.binary_cross_entropy_with_logits(tz, target)
+    tl.backward()
+    assert abs(value - tl.item()) / abs(tl.item()) < 1e-12
+    assert gradcheck.rel_error(grad, tz.grad.numpy()) < 1e-10
+
+
+def test_bce_from_probabilities_matches_torch(torch, rng):
+    p = rng.uniform(0.01, 0.99, (8, 1))
+    y = rng.integers(0, 2, 8)
+    loss = losses.BinaryCrossEntropy(from_logits=False)
+    value = loss.forward(p, y)
+    grad = loss.backward()
+    tp = torch.tensor(p, requires_grad=True)
+    tl = torch.nn.functional.binary_cross_entropy(tp, torch.tensor(y, dtype=torch.float64).reshape(-1, 1))
+    tl.backward()
+    assert abs(value - tl.item()) / tl.item() < 1e-12
+    assert gradcheck.rel_error(grad, tp.grad.numpy()) < 1e-10
+
+
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_cross_entropy_from_logits_matches_torch(torch, rng, one_hot):
+    z = rng.standard_normal((6, 4)) * 3
+    y = rng.integers(0, 4, 6)
+    target = np.eye(4)[y] if one_hot else y
+    loss = losses.CategoricalCrossEntropy()
+    value = loss.forward(z, target)
+    grad = loss.backward()
+    tz = torch.tensor(z, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(tz, torch.tensor(y))
+    tl.backward()
+    assert abs(value - tl.item()) / tl.item() < 1e-12
+    assert gradcheck.rel_error(grad, tz.grad.numpy()) < 1e-10
+
+
+def test_cross_entropy_from_probabilities_matches_torch(torch, rng):
+    p = rng.dirichlet(np.ones(4), 6)
+    y = rng.integers(0, 4, 6)
+    loss = losses.CategoricalCrossEntropy(from_logits=False)
+    value = loss.forward(p, y)
+    grad = loss.backward()
+    tp = torch.tensor(p, requires_grad=True)
+    tl = torch.nn.functional.nll_loss(torch.log(tp), torch.tensor(y))
+    tl.backward()
+    assert abs(value - tl.item()) / tl.item() < 1e-12
+    assert gradcheck.rel_error(grad, tp.grad.numpy()) < 1e-10
+
+
+def test_losses_never_take_log_of_zero():
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        bce = losses.BinaryCrossEntropy(from_logits=False)
+        assert np.isfinite(bce.forward(np.array([[0.0], [1.0]]), np.array([1, 0])))
+        assert np.all(np.isfinite(bce.backward()))
+        assert np.isfinite(losses.BinaryCrossEntropy().forward(np.array([[1e4], [-1e4]]),
+                                                               np.array([0, 1])))
+        cce = losses.CategoricalCrossEntropy(from_logits=False)
+        assert np.isfinite(cce.forward(np.array([[1.0, 0.0]]), np.array([1])))
+        assert np.isfinite(losses.CategoricalCrossEntropy().forward(
+            np.array([[1e4, -1e4]]), np.array([1])))
+
+
+def test_label_shape_mismatch_is_a_clear_error():
+    with pytest.raises(ShapeError, match="labels have shape"):
+        losses.BinaryCrossEntropy().forward(np.zeros((4, 1)), np.zeros(3))
+    with pytest.raises(ShapeError, match=r"labels must be integers in \[0, 2\]"):
+        losses.CategoricalCrossEntropy().forward(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ShapeError, match="categorical_crossentropy"):
+        losses.BinaryCrossEntropy().forward(np.zeros((4, 3)), np.zeros(4))
+
+
+def test_unknown_loss_name():
+    with pytest.raises(ConfigError, match="unknown loss 'mse'"):
+        losses.get("mse")
