@@ -236,8 +236,9 @@ class Sequential:
         self.reg = float(reg)
         self.output_activation = self.loss.output_activation
 
-    def _require_compiled(self) -> None:
-        if self.loss is None or self.optimizer is None:
+    def _require_compiled(self, need_optimizer: bool = True) -> None:
+        # A loaded model knows its loss (it can be evaluated) but has no optimizer.
+        if self.loss is None or (need_optimizer and self.optimizer is None):
             raise ConfigError("compile the model first: model.compile(loss=..., optimizer=...)")
 
     def train_step(self, x: Array, y: Array) -> tuple[float, Array]:
@@ -256,7 +257,7 @@ class Sequential:
 
     def evaluate(self, x: Any, y: Any, batch_size: int = 256) -> dict[str, float]:
         """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``."""
-        self._require_compiled()
+        self._require_compiled(need_optimizer=False)
         x, _ = self.check_input(x)
         y = np.asarray(y)
         if len(y) != len(x):

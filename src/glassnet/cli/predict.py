@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         order = np.argsort(-row, kind="stable")[:args.top]
         results.append({"file": path, "class": names[order[0]],
                         "probability": float(row[order[0]]),
-                        "top": [{"class": names[i], "probability": float(row[i])} for i in order]})
+                        "top": [{"class": names[i], "probability": float(row[i])} for i in order],
+                        "probabilities": dict(zip(names, map(float, row), strict=True))})
     if args.json:
         print_json(results)
     else:

@@ -1,0 +1,127 @@
+"""The ``glassnet`` command in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+
+COMMANDS = ["train", "evaluate", "predict", "gradcheck"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "cats-small"
+    result = run_cli("train", "--dataset", "cats", "--model", "mlp", "--hidden", "7",
+                     "--epochs", "30", "--lr", "0.0075", "--batch-size", "full", "--seed", "1",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_train_writes_the_run_files(trained_run):
+    out, result = trained_run
+    for name in ("model.glassnet", "history.json", "metrics.json", "run.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) >= {"train", "test", "epochs", "seconds", "seed"}
+    assert set(metrics["train"]) == {"accuracy", "loss"}
+    assert metrics["epochs"] == 30 and metrics["seed"] == 1
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 30
+    assert "trained mlp on cats: 30 epochs" in result.stdout
+    assert f"run files: {out}/" in result.stdout
+
+
+def test_progress_is_one_line_per_step_when_not_a_terminal(trained_run):
+    _, result = trained_run
+    lines = [line for line in result.stderr.splitlines() if line.startswith("epoch")]
+    assert lines, result.stderr
+    assert "loss" in lines[-1] and "30/30" in lines[-1]
+    assert "\r" not in result.stderr
+
+
+def test_evaluate_json_matches_metrics_file(trained_run):
+    out, _ = trained_run
+    result = run_cli("evaluate", str(out / "model.glassnet"), "--dataset", "cats",
+                     "--split", "test", "--json")
+    assert result.returncode == 0, result.stderr
+    evaluated = json.loads(result.stdout)
+    recorded = json.loads((out / "metrics.json").read_text())["test"]
+    assert evaluated["accuracy"] == pytest.approx(recorded["accuracy"])
+    assert evaluated["loss"] == pytest.approx(recorded["loss"], rel=1e-5)
+
+
+def test_predict_on_a_jpeg(trained_run, cats, tmp_path):
+    out, _ = trained_run
+    image = cats["test"].x[0].transpose(1, 2, 0)
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(image).resize((200, 150)).save(path, quality=95)
+    result = run_cli("predict", str(out / "model.glassnet"), str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads(result.stdout)
+    probs = entry["probabilities"]
+    assert set(probs) == {"non-cat", "cat"}
+    assert sum(probs.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"this is not an image", "not an image"),
+    (None, "truncated"),
+])
+def test_predict_bad_images_fail_in_one_line(trained_run, tmp_path, content, expected):
+    out, _ = trained_run
+    path = tmp_path / "bad.jpg"
+    if content is None:  # a real JPEG cut in half
+        Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(path)
+        content = path.read_bytes()[: len(path.read_bytes()) // 2]
+    path.write_bytes(content)
+    result = run_cli("predict", str(out / "model.glassnet"), str(path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert expected in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "resnet-9000", "--epochs", "1"], "unknown model"),
+    (["train", "--dataset", "imagenet", "--epochs", "1"], "unknown dataset"),
+    (["evaluate", "does-not-exist.glassnet", "--dataset", "cats"], "does-not-exist.glassnet"),
+    (["train", "--hidden", "20,x", "--epochs", "1"], "--hidden"),
+])
+def test_user_errors_are_one_clear_line(args, message, tmp_path):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode in (1, 2)
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
+def test_bad_option_values_are_rejected_by_the_parser():
+    result = run_cli("train", "--epochs", "0")
+    assert result.returncode == 2
+    assert "--epochs" in result.stderr
+
+
+def test_gradcheck_passes():
+    result = run_cli("gradcheck", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["passed"] is True
+    assert report["checks"] and all(row["max_rel_error"] < 1e-6 for row in report["checks"])
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    assert f"usage: glassnet {command}" in result.stdout
+
+
+def test_top_level_help_and_version():
+    result = run_cli("--help")
+    assert result.returncode == 0 and all(c in result.stdout for c in COMMANDS)
+    assert run_cli("--version").stdout.startswith("glassnet ")

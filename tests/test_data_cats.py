@@ -1,0 +1,105 @@
+"""The cat set: loading the real files, and every way the data can be missing or wrong."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from glassnet.data import load, load_cats
+from glassnet.data.cats import SHA256
+from glassnet.errors import ChecksumError, DataError, DataNotFoundError
+
+
+def test_real_cat_set_has_the_documented_shapes(cats):
+    train, test = cats["train"], cats["test"]
+    assert train.x.shape == (209, 3, 64, 64) and train.x.dtype == np.uint8
+    assert test.x.shape == (50, 3, 64, 64)
+    assert train.class_names == ["non-cat", "cat"]
+    assert set(np.unique(train.y)) == {0, 1}
+    assert sum(train.class_counts().values()) == 209
+
+
+def test_load_by_name_uses_glassnet_data(data_root):
+    splits = load("cats")
+    assert set(splits) == {"train", "test"}
+
+
+def test_missing_files_name_the_env_var_and_layout(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLASSNET_CATS_URL", raising=False)
+    with pytest.raises(DataNotFoundError) as info:
+        load_cats(tmp_path)
+    message = str(info.value)
+    assert "GLASSNET_DATA" in message
+    assert str(tmp_path / "catvnoncat" / "train_catvnoncat.h5") in message
+
+
+def test_damaged_file_is_a_checksum_error(tmp_path, data_root):
+    folder = tmp_path / "catvnoncat"
+    folder.mkdir()
+    for name in SHA256:
+        shutil.copy(data_root / "catvnoncat" / name, folder / name)
+    (folder / "test_catvnoncat.h5").chmod(0o644)
+    with open(folder / "test_catvnoncat.h5", "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00garbage\x00")
+    with pytest.raises(ChecksumError, match="test_catvnoncat.h5: sha256 checksum mismatch"):
+        load_cats(tmp_path)
+
+
+def test_wrong_keys_are_named(tmp_path):
+    from glassnet.data.cats import _read_split
+
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        f["images"] = np.zeros((2, 64, 64, 3), np.uint8)
+    with pytest.raises(DataError, match="train_set_x"):
+        _read_split(path, "train")
+
+
+def serve(directory: Path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_download_verifies_and_places_files(tmp_path, data_root, monkeypatch):
+    server = serve(data_root / "catvnoncat")
+    try:
+        monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}/")
+        splits = load_cats(tmp_path)
+    finally:
+        server.shutdown()
+    assert len(splits["train"]) == 209
+    assert sorted(p.name for p in (tmp_path / "catvnoncat").iterdir()) == sorted(SHA256)
+
+
+def test_bad_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in SHA256:
+        (mirror / name).write_bytes(b"not the real file")
+    server = serve(mirror)
+    cache = tmp_path / "cache"
+    try:
+        monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(ChecksumError, match="checksum mismatch"):
+            load_cats(cache)
+    finally:
+        server.shutdown()
+    assert list((cache / "catvnoncat").iterdir()) == []
+
+
+def test_offline_download_failure_explains_the_layout(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLASSNET_CATS_URL", "http://127.0.0.1:9/")  # discard port: refused
+    with pytest.raises(DataNotFoundError, match="could not download") as info:
+        load_cats(tmp_path)
+    assert "GLASSNET_DATA" in str(info.value)

@@ -1,0 +1,133 @@
+"""The Sequential API end to end on small problems: build, fit, evaluate, predict, save."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet.errors import ConfigError, NonFiniteLossError, ShapeError
+
+
+def small_binary_problem(rng, n=120, d=6):
+    x = rng.standard_normal((n, d))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
+    return x, y
+
+
+def small_model(dtype="float64", seed=3, d=6):
+    return gn.Sequential([gn.layers.Dense(8, activation="relu"), gn.layers.Dense(1)],
+                         input_shape=(d,), seed=seed, dtype=dtype)
+
+
+def test_float32_is_the_default():
+    model = gn.Sequential([gn.layers.Dense(2)], input_shape=(3,))
+    assert all(p.dtype == np.float32 for _, p, _ in model.parameters())
+
+
+def test_fit_learns_a_separable_problem_and_evaluate_agrees(rng):
+    x, y = small_binary_problem(rng)
+    model = small_model()
+    model.compile(loss="binary_crossentropy", optimizer=gn.optimizers.SGD(lr=0.5))
+    history = model.fit(x, y, epochs=200, batch_size=None, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    result = model.evaluate(x, y)
+    assert result["accuracy"] >= 0.95
+    assert result["accuracy"] == pytest.approx(np.mean(model.predict_classes(x) == y))
+    assert result["loss"] == pytest.approx(history.history["loss"][-1], rel=0.05)
+
+
+def test_same_seed_gives_the_same_history(rng):
+    x, y = small_binary_problem(rng)
+    runs = []
+    for _ in range(2):
+        model = small_model()
+        model.compile(optimizer=gn.optimizers.Adam(lr=0.01))
+        runs.append(model.fit(x, y, epochs=5, batch_size=16, verbose=0).history["loss"])
+    assert runs[0] == runs[1]
+
+
+def test_predict_single_sample_and_batch_agree(rng):
+    x, _ = small_binary_problem(rng, n=10)
+    model = small_model()
+    model.compile()
+    batch = model.predict(x)
+    assert batch.shape == (10, 1)
+    assert np.all((batch > 0) & (batch < 1))
+    np.testing.assert_allclose(model.predict(x[3]), batch[3])
+
+
+def test_wrong_input_shape_is_a_clear_error(rng):
+    model = small_model()
+    model.compile()
+    with pytest.raises(ShapeError, match=r"expects inputs of shape \(N, 6\), got \(4, 5\)"):
+        model.predict(np.zeros((4, 5)))
+
+
+def test_label_count_mismatch_is_a_clear_error(rng):
+    x, y = small_binary_problem(rng, n=20)
+    model = small_model()
+    model.compile()
+    with pytest.raises(ShapeError, match="20 samples but y has 19"):
+        model.evaluate(x, y[:19])
+
+
+def test_fit_before_compile_is_a_clear_error(rng):
+    x, y = small_binary_problem(rng, n=20)
+    with pytest.raises(ConfigError, match="compile the model first"):
+        small_model().fit(x, y, epochs=1, verbose=0)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_diverging_training_stops_and_keeps_the_last_good_weights(rng):
+    x, y = small_binary_problem(rng)
+    x = x * 1e3
+    model = small_model()
+    model.compile(optimizer=gn.optimizers.SGD(lr=1e6))
+    with pytest.raises(NonFiniteLossError, match="epoch") as info:
+        model.fit(x, y, epochs=50, batch_size=None, verbose=0)
+    assert info.value.epoch >= 1
+    weights = model.get_weights()
+    assert all(np.isfinite(w).all() for w in weights.values())
+
+
+def test_summary_lists_layers_and_parameter_counts():
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(20, activation="relu"),
+                           gn.layers.Dense(1)], input_shape=(3, 4, 4))
+    text = model.summary(print_fn=None)
+    assert "Flatten" in text and "Dense" in text
+    assert "(None, 48)" in text and "(None, 20)" in text
+    total = 48 * 20 + 20 + 20 + 1
+    assert f"{total:,}" in text
+
+
+def test_save_and_load_give_identical_predictions(tmp_path, rng):
+    x, y = small_binary_problem(rng)
+    model = small_model()
+    model.compile(optimizer="adam")
+    model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    path = tmp_path / "m.glassnet"
+    model.save(str(path))
+    loaded = gn.load_model(str(path))
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.get_config() == model.get_config()
+
+
+def test_validation_split_adds_val_metrics_to_history(rng):
+    x, y = small_binary_problem(rng, n=100)
+    model = small_model()
+    model.compile(optimizer=gn.optimizers.SGD(lr=0.1))
+    history = model.fit(x, y, epochs=3, batch_size=20, validation_split=0.2, verbose=0)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert len(history.history[key]) == 3
+
+
+def test_softmax_model_predicts_probability_rows(rng):
+    x = rng.standard_normal((30, 4))
+    y = rng.integers(0, 3, 30)
+    model = gn.Sequential([gn.layers.Dense(3)], input_shape=(4,), dtype="float64")
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    model.fit(x, y, epochs=2, batch_size=10, verbose=0)
+    probs = model.predict(x)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(model.predict_classes(x), probs.argmax(axis=1))
