@@ -13,8 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
 
-# Tests read the real data in ../shared/data unless GLASSNET_DATA points elsewhere.
-os.environ.setdefault("GLASSNET_DATA", str(SHARED_DATA))
+# Tests read the real data in ../shared/data unless GLASSNET_DATA points elsewhere; the path
+# is made absolute because CLI tests run in temporary directories.
+os.environ["GLASSNET_DATA"] = str(Path(os.environ.get("GLASSNET_DATA", SHARED_DATA)).resolve())
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 

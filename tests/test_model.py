@@ -131,3 +131,19 @@ def test_softmax_model_predicts_probability_rows(rng):
     probs = model.predict(x)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     np.testing.assert_array_equal(model.predict_classes(x), probs.argmax(axis=1))
+
+
+def test_full_batch_shortcut_gives_the_same_history_as_one_unshuffled_batch(rng):
+    x = rng.integers(0, 256, (40, 3, 4, 4)).astype(np.uint8)
+    y = rng.integers(0, 2, 40)
+    histories = []
+    for batch_size in (None, 40):
+        model = gn.Sequential([gn.layers.Flatten(channels_last=True),
+                               gn.layers.Dense(5, activation="relu"), gn.layers.Dense(1)],
+                              input_shape=(3, 4, 4), seed=2, dtype="float64",
+                              preprocessing={"scale": 1 / 255})
+        model.compile(optimizer=gn.optimizers.SGD(lr=0.1))
+        assert model.fixed_prefix() == 1
+        histories.append(model.fit(x, y, epochs=5, batch_size=batch_size, shuffle=False,
+                                   verbose=0).history["loss"])
+    assert histories[0] == histories[1]

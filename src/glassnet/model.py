@@ -187,11 +187,28 @@ class Sequential:
             )
         return x, False
 
-    def forward(self, x: Array, training: bool = False) -> Array:
-        """Run every layer; ``x`` is already preprocessed, shape ``(N, *input_shape)``."""
-        for layer in self.layers:
+    def forward(self, x: Array, training: bool = False, start: int = 0,
+                stop: int | None = None) -> Array:
+        """Run layers ``start:stop`` (all by default); ``x`` is already preprocessed.
+
+        ``x: (N, *input_shape)`` when ``start`` is 0, else the output of layer ``start - 1``.
+        """
+        for layer in self.layers[start:stop]:
             x = layer.forward(x, training=training)
         return x
+
+    def fixed_prefix(self) -> int:
+        """How many leading layers have no parameters and no randomness.
+
+        Their output depends on the input alone, so when the same batch comes back every
+        epoch (full-batch training) the fit loop computes it once and starts at this index.
+        """
+        count = 0
+        for layer in self.layers[:self._first_trainable]:
+            if layer.stochastic or layer.state:
+                break
+            count += 1
+        return count
 
     def backward(self, d_output: Array) -> Array | None:
         """Back-propagate ``dLoss/d_output`` and add the L2 gradient.
@@ -241,9 +258,13 @@ class Sequential:
         if self.loss is None or (need_optimizer and self.optimizer is None):
             raise ConfigError("compile the model first: model.compile(loss=..., optimizer=...)")
 
-    def train_step(self, x: Array, y: Array) -> tuple[float, Array]:
-        """One forward/backward/update on a preprocessed batch; returns (loss, outputs)."""
-        out = self.forward(x, training=True)
+    def train_step(self, x: Array, y: Array, start: int = 0) -> tuple[float, Array]:
+        """One forward/backward/update on a preprocessed batch; returns (loss, outputs).
+
+        ``start`` > 0 means ``x`` is already the output of layer ``start - 1`` (see
+        :meth:`fixed_prefix`).
+        """
+        out = self.forward(x, training=True, start=start)
         loss = self.loss.forward(out, y) + self.regularization_loss()
         self.backward(self.loss.backward())
         self.optimizer.step(self.parameters())

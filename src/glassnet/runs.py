@@ -131,6 +131,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     If the loss becomes non-finite the last good model is still saved and the result
     carries the error (the CLI reports it and exits with 1).
     """
+    zoo.check_name(config.model)  # fail before the (possibly slow) data loading
     data = data if data is not None else load_data(config)
     train, test = data["train"], data.get("test")
     validation = None

@@ -62,6 +62,11 @@ def names() -> list[str]:
     return sorted(MODELS)
 
 
+def check_name(name: str) -> None:
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of {names()}")
+
+
 # The course's networks are reproduced weight for weight from the course's seed.
 INIT_STREAMS = {"mlp": "legacy"}
 
@@ -69,8 +74,7 @@ INIT_STREAMS = {"mlp": "legacy"}
 def build(name: str, input_shape: Sequence[int], num_classes: int, seed: int = 0,
           dtype: str = "float32", init_stream: str | None = None, **options: Any) -> Sequential:
     """Build zoo model ``name`` for samples of ``input_shape`` and ``num_classes`` classes."""
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {names()}")
+    check_name(name)
     fn = MODELS[name]
     accepted = set(inspect.signature(fn).parameters) - {"input_shape", "num_classes"}
     unknown = {k for k, v in options.items() if v is not None} - accepted

@@ -27,6 +27,9 @@ class Layer:
 
     #: keys of ``params`` that L2 regularization applies to (weights, never biases)
     regularized: ClassVar[tuple[str, ...]] = ()
+    #: True for layers whose training-time output is random (dropout): the fit loop may
+    #: compute the output of leading parameter-free, non-random layers only once.
+    stochastic: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -101,9 +101,13 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     model.optimizer.base_lr = base_lr
     model.stop_training = False
     last_good = model.get_weights()
-    # A full batch without augmentation is the same array every epoch: preprocess it once
-    # (it costs no more memory than the one batch each epoch would hold anyway).
-    full_batch = model.preprocess(x) if batch_size is None and augment is None else None
+    # A full batch without augmentation is the same array every epoch: preprocess it, and
+    # run the leading parameter-free layers (e.g. Flatten) on it, once. It costs no more
+    # memory than the one batch each epoch would hold anyway.
+    full_batch, start = None, 0
+    if batch_size is None and augment is None:
+        start = model.fixed_prefix()
+        full_batch = model.forward(model.preprocess(x), stop=start)
     started = time.perf_counter()
     cbs.on_train_begin({"initial_epoch": initial_epoch})
     for epoch in range(initial_epoch, epochs):
@@ -122,7 +126,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
                     xb = augment(xb, model.train_rng)
                 xb = model.preprocess(xb)
             yb = to_device(y[idx])
-            loss, out = model.train_step(xb, yb)
+            loss, out = model.train_step(xb, yb, start=start if full_batch is not None else 0)
             if not math.isfinite(loss):
                 model.set_weights(last_good)
                 raise NonFiniteLossError(
