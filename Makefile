@@ -30,11 +30,11 @@ demo: $(VENV)/.installed
 
 ## test: install the test extra (PyTorch 2.13.0 CPU included), lint, run the whole suite
 test: $(VENV)/.test-installed
-	$(BIN)/python -m ruff check src tests
+	$(BIN)/python -m ruff check src tests examples benchmarks
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.test-installed
-	$(BIN)/python -m ruff check src tests
+	$(BIN)/python -m ruff check src tests examples benchmarks
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
