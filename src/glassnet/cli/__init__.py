@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import GlassnetError
 from . import evaluate, gradcheck, predict, train
+from .common import apply_runtime_options
 
 COMMANDS = [train, evaluate, predict, gradcheck]
 
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        apply_runtime_options(args)
         return int(args.run(args) or 0)
     except GlassnetError as exc:
         print(f"glassnet {args.command}: error: {exc}", file=sys.stderr)

@@ -8,7 +8,7 @@ from ..data import load as load_dataset
 from ..errors import ConfigError
 from ..io.format import load_model
 from ..runs import check_compatible
-from .common import fmt_metrics, print_json
+from .common import add_runtime_options, fmt_metrics, print_json
 
 
 def add_parser(sub) -> None:
@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", default="cats", help="data set name")
     p.add_argument("--split", default="test", help="which split: train or test")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_runtime_options(p)
     p.set_defaults(run=run)
 
 

@@ -7,7 +7,14 @@ import sys
 
 from .. import zoo
 from ..runs import RunConfig, parse_int_list, train_run
-from .common import batch_size, fmt_metrics, non_negative_float, positive_float, positive_int
+from .common import (
+    add_runtime_options,
+    batch_size,
+    fmt_metrics,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 
 
 def add_parser(sub) -> None:
@@ -47,6 +54,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None,
                    help="run directory (default runs/<dataset>-<model>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
+    add_runtime_options(p)
     p.set_defaults(run=run)
 
 
