@@ -112,9 +112,9 @@ class _Recorder:
         self.train_sizes, self.val_inputs = [], []
         train_step, evaluate = model.train_step, model.evaluate
 
-        def spy_train(xb, yb):
+        def spy_train(xb, yb, **kwargs):
             self.train_sizes.append(len(xb))
-            return train_step(xb, yb)
+            return train_step(xb, yb, **kwargs)
 
         def spy_eval(x, y, *args, **kwargs):
             self.val_inputs.append((np.array(x), np.array(y)))
