@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ShapeError
+from ..functional import sigmoid, softmax
 from ..metrics import class_probabilities, classification_report, predicted_classes
 
 
@@ -53,12 +55,25 @@ def evaluate_model(model: Any, images: np.ndarray, labels: np.ndarray,
                    batch_size: int = 256) -> Evaluation:
     """Predict ``images (N, *input_shape)`` with ``model`` and compare with ``labels (N,)``.
 
-    Predicted classes are the model's own decision (sigmoid output > 0.5, else argmax).
+    One forward pass (in batches) gives the logits; predicted classes are the model's own
+    decision (logit > 0 for one sigmoid output, else argmax), probabilities its sigmoid or
+    softmax, and the loss (when the model has one; a loaded model needs no optimizer) is
+    the mean loss plus the L2 term, as ``model.evaluate`` reports it.
     """
-    probs = np.asarray(model.predict(images, batch_size=batch_size))
-    y_pred = np.asarray(predicted_classes(probs, None)).astype(np.int64)
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    logits = np.asarray(model.predict_logits(images, batch_size=batch_size))
+    if len(logits) != len(labels):
+        raise ShapeError(f"{len(logits)} images but {len(labels)} labels")
+    y_pred = np.asarray(predicted_classes(logits, model.output_activation)).astype(np.int64)
+    if model.output_activation == "sigmoid":
+        probs = sigmoid(logits)
+    elif model.output_activation == "softmax":
+        probs = softmax(logits, axis=-1)
+    else:
+        probs = logits
     probs = class_probabilities(probs)
+    loss = None
+    if model.loss is not None:
+        loss = float(model.loss.forward(logits, labels)) + model.regularization_loss()
     names = list(class_names or model.class_names or [str(i) for i in range(probs.shape[1])])
-    loss = model.evaluate(images, labels, batch_size=batch_size)["loss"] if model.loss else None
-    return Evaluation(np.asarray(images), np.asarray(labels).astype(np.int64).reshape(-1), y_pred,
-                      probs, names, loss, name)
+    return Evaluation(np.asarray(images), labels, y_pred, probs, names, loss, name)
