@@ -177,3 +177,13 @@ def test_report_for_a_run_without_validation_or_test(tmp_path, cats):
     text, page = parse(tmp_path / "r" / "report.html")
     assert "Confusion matrix (cats/train, 209 images)" in text
     assert "(Python API" in text  # no command line recorded
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_report_of_a_run_that_diverged_in_its_first_epoch(tmp_path, cats):
+    config = RunConfig(hidden=[7], epochs=2, lr=1e30, batch_size=16, out=str(tmp_path / "r"))
+    result = train_run(config, verbose=0, data=cats)
+    assert result.error is not None and len(result.history) == 0
+    text, page = parse(tmp_path / "r" / "report.html")
+    assert "No epoch was completed" in text
+    assert len(page.images) == 3  # no curves; confusion matrix, gallery, one prediction
