@@ -187,3 +187,28 @@ def test_report_of_a_run_that_diverged_in_its_first_epoch(tmp_path, cats):
     text, page = parse(tmp_path / "r" / "report.html")
     assert "No epoch was completed" in text
     assert len(page.images) == 3  # no curves; confusion matrix, gallery, one prediction
+
+
+def test_incomplete_or_damaged_run_folders_are_clear_errors(tmp_path):
+    from glassnet.errors import ConfigError
+    from glassnet.report.run_report import read_run
+
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"history.json is missing; the run is incomplete"):
+        read_run(tmp_path)
+    (tmp_path / "history.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"history.json is not valid JSON"):
+        read_run(tmp_path)
+
+
+def test_evaluate_model_checks_label_count(cat_run, cats):
+    from glassnet.errors import ShapeError
+    from glassnet.report.evaluation import evaluate_model
+
+    model = gn.load_model(cat_run / "model.glassnet")
+    with pytest.raises(ShapeError, match="50 images but 49 labels"):
+        evaluate_model(model, cats["test"].x, cats["test"].y[:-1])
+    ev = evaluate_model(model, cats["test"].x, cats["test"].y)
+    assert ev.loss == pytest.approx(json.loads((cat_run / "metrics.json").read_text())["test"]["loss"])
+    np.testing.assert_allclose(ev.probs.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(ev.y_pred, model.predict_classes(cats["test"].x))
