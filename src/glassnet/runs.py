@@ -142,6 +142,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     If the loss becomes non-finite the last good model is still saved and the result
     carries the error (the CLI reports it and exits with 1).
     """
+    data = data if data is not None else load_data(config)
     splits = prepare_splits(config, data)
     train, validation, test = splits["train"], splits["validation"], splits["test"]
     model = build_model(config, train)
