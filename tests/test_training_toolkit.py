@@ -320,8 +320,8 @@ def test_verbose_levels(rng, capsys):
     assert capsys.readouterr().err == ""
     _model().fit(x, y, epochs=3, verbose=2, validation_split=0.2)
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 3 and all("val_loss" in line for line in lines)
-    assert lines[0].startswith("epoch 1/3")
+    assert len(lines) == 4 and all("val_loss" in line for line in lines)
+    assert lines[0].startswith("epoch 1/3") and lines[-1].startswith("trained 3 epochs")
     with pytest.raises(ConfigError, match="verbose"):
         _model().fit(x, y, epochs=1, verbose=3)
 

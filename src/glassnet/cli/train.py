@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from .. import zoo
@@ -21,7 +22,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train a model and write runs/<name>/",
         description="Train a model from the zoo on a data set. Writes model.glassnet, "
-                    "history.json, metrics.json and run.json into --out.",
+                    "history.json, metrics.json, run.json and report.html into --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="cats",
                    help="data set name (cats) read from $GLASSNET_DATA")
@@ -93,13 +94,14 @@ def toolkit_extra(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
     result = train_run(config, verbose=0 if args.quiet else 1)
     m = result.metrics
     parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")
              if split in m]
     print(f"trained {config.model} on {config.dataset}: {m['epochs']} epochs in "
           f"{m['seconds']:.1f}s; " + "; ".join(parts))
-    print(f"run files: {result.out_dir}/")
+    print(f"run files: {result.out_dir}/ (report: {result.out_dir / 'report.html'})")
     if result.error is not None:
         print(f"glassnet train: error: {result.error}; the last good model was saved to "
               f"{result.out_dir / 'model.glassnet'}", file=sys.stderr)
