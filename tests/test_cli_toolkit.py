@@ -50,8 +50,9 @@ def test_train_with_toolkit_options(tmp_path):
     assert history["lr"] == pytest.approx([0.001 * 0.95 ** e for e in range(len(history["lr"]))])
     assert "val_loss" in history and "val_accuracy" in history
     config = json.loads((out / "run.json").read_text())["config"]
-    assert config["extra"] == {"model_options": {"init": "he", "dropout": 0.2, "batchnorm": True},
-                               "early_stopping": 2}
+    assert config["extra"]["model_options"] == {"init": "he", "dropout": 0.2, "batchnorm": True}
+    assert config["extra"]["early_stopping"] == 2
+    assert config["extra"]["command"].startswith("glassnet train --dataset cats")
     model = load_model(out / "model.glassnet")
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == ["Flatten", "Dense", "BatchNorm", "ReLU", "Dropout", "Dense", "BatchNorm", "ReLU",
