@@ -332,7 +332,9 @@ def test_verbose_line_mode_prints_the_epoch_where_early_stopping_stopped(rng, ca
     scores = _Scripted("score", [3, 2, 1, 1, 1] + [0] * 195)
     _model().fit(x, y, epochs=200, verbose=2, callbacks=[scores, stop])
     lines = capsys.readouterr().err.strip().splitlines()
-    assert [line.split(" - ")[0] for line in lines] == ["epoch 1/200", "epoch 2/200", "epoch 4/200"]
+    assert [line.split(" - ")[0] for line in lines[:-1]] == ["epoch 1/200", "epoch 2/200",
+                                                            "epoch 4/200"]
+    assert lines[-1].startswith("trained 4 epochs")
 
 
 def test_nan_guard_restores_the_last_good_epoch(rng):
