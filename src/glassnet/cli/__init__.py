@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import GlassnetError
-from . import evaluate, gradcheck, predict, train
+from . import evaluate, gradcheck, predict, search, train
 
-COMMANDS = [train, evaluate, predict, gradcheck]
+COMMANDS = [train, evaluate, predict, gradcheck, search]
 
 
 def build_parser() -> argparse.ArgumentParser:
