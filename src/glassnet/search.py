@@ -177,15 +177,20 @@ def open_storage(url: str | None, run_dir: Path):
         raise SearchError(f"--storage must be a database URL such as "
                           f"postgresql://user:password@host:5432/db, got {url!r}")
     kwargs = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except ImportError as exc:
-        raise SearchError(f"the storage {_masked(url)} needs a database driver: {exc} "
-                          "(PostgreSQL: pip install 'psycopg[binary]' for postgresql:// or "
-                          "postgresql+psycopg://, psycopg2-binary for postgresql+psycopg2://)") from None
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds; all mean "unreachable"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SearchError(f"cannot open the storage {_masked(url)}: {reason}") from None
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except ImportError as exc:
+            raise SearchError(f"the storage {_masked(url)} needs a database driver: {exc} "
+                              "(PostgreSQL: pip install 'psycopg[binary]' for postgresql:// or "
+                              "postgresql+psycopg://, psycopg2-binary for postgresql+psycopg2://)") from None
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds; all mean "unusable"
+            if type(exc).__name__ == "IntegrityError" and attempt < 2:
+                time.sleep(0.5 + attempt)  # workers started together both created the tables
+                continue
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SearchError(f"cannot open the storage {_masked(url)}: {reason}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _pruner(name: str, epochs: int):
