@@ -48,6 +48,8 @@ def test_apply_params_and_train_command():
     command = train_command(config)
     assert command.startswith("glassnet train --dataset cats --model mlp --hidden 50,20 --epochs 5")
     assert "--lr 0.003 --weight-decay 0.0001" in command and "--init he_normal" in command
+    flags = apply_params(base, {"batchnorm": True, "dropout": 0.25})
+    assert "--batchnorm --dropout 0.25 --seed" in train_command(flags)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -82,6 +84,9 @@ def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
     assert json.loads((tmp_path / "s1" / "search.json").read_text())["best"] == summary["best"]
     assert (tmp_path / "s1" / "search_scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "s1" / "trials" / "0000" / "history.json").is_file()
+    assert not (tmp_path / "s1" / "trials" / "0000" / "report.html").exists()
+    page = (tmp_path / "s1" / "search_report.html").read_text()
+    assert "Best trial" in page and "data:image/png;base64," in page and "Final model" not in page
     # Every trial saw the same validation split of the training images only.
     metrics = json.loads((tmp_path / "s1" / "trials" / "0001" / "metrics.json").read_text())
     assert "test" not in metrics and metrics["validation"]
@@ -89,6 +94,7 @@ def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
     assert final.metrics["epochs"] == 2 and "test" in final.metrics and "validation" not in final.metrics
     assert final.out_dir == tmp_path / "s1" / "final"
     assert json.loads((tmp_path / "s1" / "search.json").read_text())["final"]["test"] == final.metrics["test"]
+    assert "Final model" in (tmp_path / "s1" / "search_report.html").read_text()
 
 
 def test_same_seed_same_trials(tmp_path, cat_train):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import json
 import math
 import os
 import shlex
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import zoo
-from ._files import write_json
+from ._files import write_json, write_text
 from .data import Dataset
 from .data import load as load_dataset
 from .errors import ConfigError, SearchError, require_extra
@@ -42,6 +43,7 @@ from .training.callbacks import Callback
 STORAGE_FILE = "search.journal"
 SUMMARY_FILE = "search.json"
 PLOT_FILE = "search_scatter.png"
+REPORT_FILE = "search_report.html"
 CONFIG_ATTR = "glassnet_search"
 SAMPLERS = ("tpe", "random")
 STRATEGIES = ("plain", "narrow")
@@ -146,10 +148,13 @@ def train_command(config: RunConfig) -> str:
     options = {name: getattr(config, name) for name in
                ("momentum", "weight_decay", "reg", "lr_decay", "lr_schedule", "validation_split")}
     options.update(config.extra.get("model_options", {}))
+    options["early_stopping"] = config.extra.get("early_stopping")
     for name, value in options.items():
-        if value not in (None, 0, 0.0, ""):
-            text = f"{value:.6g}" if isinstance(value, float) else str(value)
-            args += [f"--{name.replace('_', '-')}", text]
+        flag = f"--{name.replace('_', '-')}"
+        if value is True:
+            args.append(flag)
+        elif value not in (None, False, 0, 0.0, ""):
+            args += [flag, f"{value:.6g}" if isinstance(value, float) else str(value)]
     args += ["--seed", str(config.seed), "--dtype", config.dtype]
     if config.out:
         args += ["--out", str(config.out)]
@@ -379,6 +384,7 @@ class Search:
         params = {spec.name: _suggest(trial, spec) for spec in specs}
         config = apply_params(self.config.base, params)
         config.out = str(self.run_dir / "trials" / f"{trial.number:04d}")
+        config.extra["report"] = False  # a trial's files are for the search; no HTML report each
         reporter = _Reporter(trial)
         try:
             result = train_run(config, callbacks=[reporter], verbose=0, data=self.data)
@@ -458,8 +464,16 @@ class Search:
 
             data["plot"] = str(plot_search_scatter(data["trials"], self.config.params,
                                                    self.run_dir / PLOT_FILE))
-        write_json(self.run_dir / SUMMARY_FILE, data)
+        self._write(data, report=plot)
         return data
+
+    def _write(self, data: dict[str, Any], report: bool) -> None:
+        """``search.json`` and (with ``report``) the self-contained ``search_report.html``."""
+        write_json(self.run_dir / SUMMARY_FILE, data)
+        if report:
+            from .report.search_plots import search_report_html
+
+            write_text(self.run_dir / REPORT_FILE, search_report_html(data, self.config.params))
 
     def train_final(self, verbose: int = 0) -> RunResult:
         """Train the best configuration on train + validation and evaluate it once on test."""
@@ -467,11 +481,9 @@ class Search:
         result = train_run(config, verbose=verbose, data=load_dataset(config.dataset))
         summary_path = self.run_dir / SUMMARY_FILE
         if summary_path.exists():
-            import json
-
             data = json.loads(summary_path.read_text())
             data["final"] = {k: result.metrics[k] for k in ("train", "test", "epochs") if k in result.metrics}
-            write_json(summary_path, data)
+            self._write(data, report=(self.run_dir / REPORT_FILE).exists())
         return result
 
 

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import GlassnetError
-from . import evaluate, gradcheck, predict, search, train
+from . import evaluate, gradcheck, predict, report, search, train
+from .common import apply_runtime_options
 
-COMMANDS = [train, evaluate, predict, gradcheck, search]
+COMMANDS = [train, evaluate, predict, gradcheck, report, search]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
     try:
+        apply_runtime_options(args)
         return int(args.run(args) or 0)
     except GlassnetError as exc:
         print(f"glassnet {args.command}: error: {exc}", file=sys.stderr)

@@ -9,7 +9,8 @@ import numpy as np
 from ..data.images import load_image
 from ..errors import ShapeError
 from ..io.format import load_model
-from .common import positive_int, print_json
+from ..metrics import class_probabilities
+from .common import add_runtime_options, positive_int, print_json
 
 
 def add_parser(sub) -> None:
@@ -25,12 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--resize", choices=["squash", "crop", "pad"], default="squash",
                    help="how to fit images to the model's input size")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_runtime_options(p)
     p.set_defaults(run=run)
-
-
-def class_probabilities(model, probs: np.ndarray) -> np.ndarray:
-    """Per-class probabilities ``(N, C)``; one sigmoid output becomes ``[1 - p, p]``."""
-    return np.concatenate([1 - probs, probs], axis=1) if probs.shape[1] == 1 else probs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         raise ShapeError(f"this model takes inputs of shape {model.input_shape}, not RGB images")
     size = model.input_shape[1:]
     images = np.stack([load_image(path, size, args.resize) for path in args.images])
-    probs = class_probabilities(model, model.predict(images))
+    probs = class_probabilities(model.predict(images))
     names = model.class_names or [str(i) for i in range(probs.shape[1])]
     results = []
     for path, row in zip(args.images, probs, strict=True):

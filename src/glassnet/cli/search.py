@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import zoo
 from ..runs import RunConfig, parse_int_list
 from ..search_space import load_space_file, parse_param
-from .common import batch_size, fmt_metrics, positive_int
+from .common import add_runtime_options, batch_size, fmt_metrics, positive_int
 
 
 def add_parser(sub) -> None:
@@ -64,7 +64,9 @@ def add_parser(sub) -> None:
     p.add_argument("--final", action="store_true",
                    help="then train the best configuration on train+validation and evaluate "
                         "it once on the test split")
-    p.add_argument("--no-plot", action="store_true", help="do not draw the scatter plot")
+    p.add_argument("--no-plot", action="store_true",
+                   help="do not draw the scatter plot nor write search_report.html")
+    add_runtime_options(p)
     p.add_argument("--quiet-summary", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 
@@ -104,6 +106,8 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
                "--study-name", search.study.study_name, "--no-plot", "--quiet-summary"]
     if args.storage:
         command += ["--storage", args.storage]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
     return [subprocess.Popen(command) for _ in range(args.workers - 1)]
 
 
@@ -149,7 +153,7 @@ def _report(search, args: argparse.Namespace) -> int:
                   + ", ".join(f"{k}={v}" for k, v in r["ranges"].items())
                   + (f", best {r['best_val_accuracy']:.4f}" if r["best_val_accuracy"] is not None else ""))
     if "plot" in summary:
-        print(f"scatter plot: {summary['plot']}")
+        print(f"scatter plot: {summary['plot']}; report: {search.run_dir / 'search_report.html'}")
     print(f"summary: {search.run_dir / 'search.json'}")
     print(f"train it on train+validation: {best['train_command']}")
     if not args.final:

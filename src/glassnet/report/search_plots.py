@@ -1,4 +1,4 @@
-"""The hyperparameter search's plot: validation accuracy against each searched parameter.
+"""The hyperparameter search's plot and page: validation accuracy against each parameter.
 
 Drawn on matplotlib's Agg canvas (no display, no pyplot state) and written atomically.
 Log-scale parameters get a log x axis; choices are shown at evenly spaced positions
@@ -8,15 +8,13 @@ round; pruned trials are hollow, at the last validation accuracy they reported.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .._files import atomic_write
+from .plots import new_figure, save_figure
 
 ROUND_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
@@ -51,8 +49,7 @@ def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]]) -> None:
 def search_scatter_figure(rows: Sequence[dict[str, Any]], specs: Sequence[Any]) -> Figure:
     """One panel per parameter. ``rows``: dicts with ``params``, ``val_accuracy``, ``state``,
     ``round``; ``specs``: objects with ``name``, ``kind`` (log/float/int/choice), ``choices``."""
-    fig = Figure(figsize=(4.2 * len(specs), 3.6), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(4.2 * len(specs), 3.6)
     axes = fig.subplots(1, len(specs), squeeze=False)[0]
     for ax, spec in zip(axes, specs, strict=True):
         _draw_param(ax, spec, rows)
@@ -65,8 +62,45 @@ def search_scatter_figure(rows: Sequence[dict[str, Any]], specs: Sequence[Any]) 
 
 def plot_search_scatter(rows: Sequence[dict[str, Any]], specs: Sequence[Any], path: str | Path) -> Path:
     """Draw :func:`search_scatter_figure` and write it as a PNG file at ``path`` (atomically)."""
-    buffer = io.BytesIO()
-    search_scatter_figure(rows, specs).savefig(buffer, format="png")
-    with atomic_write(path, "wb") as handle:
-        handle.write(buffer.getvalue())
+    save_figure(search_scatter_figure(rows, specs), path)
     return Path(path)
+
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
+    """A self-contained HTML page of a search (``summary`` as ``search.json`` holds it):
+    the best trial, the final model, the rounds, the scatter plot and every trial."""
+    from . import html
+
+    best = summary["best"]
+    sections = [html.section("Best trial", html.key_value_table([
+        ("trial", best["number"]), ("validation accuracy", _accuracy(best["val_accuracy"])),
+        ("parameters", _params_text(best["params"])), ("train it", best["train_command"])]), "best")]
+    if "final" in summary:
+        splits = {k: v for k, v in summary["final"].items() if isinstance(v, dict)}
+        sections.append(html.section("Final model: trained on train + validation, tested once",
+                                     html.metrics_table_html(splits), "final"))
+    rounds = [(r["round"], r["trials"], ", ".join(f"{k}={v}" for k, v in r["ranges"].items()),
+               _accuracy(r["best_val_accuracy"])) for r in summary["rounds"]]
+    sections.append(html.section("Rounds", html.table_html(
+        rounds, ["round", "trials", "ranges", "best val accuracy"], numeric=(0, 1, 3)), "rounds"))
+    sections.append(html.section("Validation accuracy against each parameter", html.figure_html(
+        search_scatter_figure(summary["trials"], specs), "validation accuracy against each parameter",
+        "filled: completed trials; hollow: pruned (last reported accuracy); log axes for log "
+        "parameters"), "scatter"))
+    trials = [(t["number"], "-" if t["round"] is None else t["round"] + 1, t["state"],
+               _accuracy(t["val_accuracy"]), t["epochs"] or "-", _params_text(t["params"]))
+              for t in summary["trials"]]
+    sections.append(html.section("Trials", html.table_html(
+        trials, ["trial", "round", "state", "val accuracy", "epochs", "params"], numeric=(0, 1, 3, 4)),
+        "trials"))
+    return html.page(f"Search {summary['study']}", f"{len(summary['trials'])} trials in {summary['storage']}",
+                     sections, "glassnet hyperparameter search")
