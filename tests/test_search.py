@@ -140,7 +140,8 @@ def test_narrow_strategy_shrinks_ranges_per_round(tmp_path, cat_train):
     first, second = attrs["round_0"], attrs["round_1"]
     rounds = [t.user_attrs["round"] for t in search.study.trials]
     assert rounds == [0] * 4 + [1] * 4
-    complete = sorted((t for t in search.study.trials[:4]), key=lambda t: -t.value)
+    # ranked by validation accuracy, ties by the lower validation loss
+    complete = sorted(search.study.trials[:4], key=lambda t: (-t.value, t.user_attrs["val_loss"]))
     for old, new in zip(first, second, strict=True):
         assert old["low"] <= new["low"] <= new["high"] <= old["high"]
         best_two = [t.params[new["name"]] for t in complete[:2]]
@@ -318,3 +319,11 @@ def test_cli_workers_flag_runs_local_processes(tmp_path):
     search = Search.open(None, tmp_path / "runs" / "w", resume=True)
     assert len({t.user_attrs["pid"] for t in search.study.trials}) == 2
     assert [t.number for t in search.study.trials] == list(range(len(search.study.trials)))
+
+
+def test_missing_optuna_names_the_extra(monkeypatch, tmp_path):
+    from glassnet.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if it were not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'glassnet\[search\]'"):
+        Search.open(quick_config(), tmp_path / "x")

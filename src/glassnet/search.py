@@ -228,6 +228,11 @@ def _counts(trial) -> bool:
     return trial.state != TrialState.FAIL or "error" in trial.user_attrs
 
 
+def _score(trial) -> tuple[float, float]:
+    """How trials rank: validation accuracy, ties broken by the lower validation loss."""
+    return trial.value, -trial.user_attrs.get("val_loss", math.inf)
+
+
 def _alive(pid: Any) -> bool:
     try:
         os.kill(int(pid), 0)
@@ -370,7 +375,7 @@ class Search:
             elif index + 1 >= self.config.rounds:
                 return ran
             else:
-                results = [(t.params, t.value) for t in in_round if t.state.name == "COMPLETE"]
+                results = [(t.params, _score(t)) for t in in_round if t.state.name == "COMPLETE"]
                 self.study.set_user_attr(f"round_{index + 1}",
                                          [p.to_dict() for p in narrow(specs, results)])
 
@@ -415,7 +420,7 @@ class Search:
         complete = [t for t in self.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
         if not complete:
             raise SearchError(f"no trial of {self.study.study_name!r} has completed yet")
-        return max(complete, key=lambda t: (t.value, -t.user_attrs.get("val_loss", math.inf), -t.number))
+        return max(complete, key=lambda t: (*_score(t), -t.number))
 
     def best_config(self) -> RunConfig:
         """The best trial's run, trained on all training data (train + validation)."""

@@ -184,11 +184,12 @@ def check_unique(specs: Iterable[ParamSpec]) -> list[ParamSpec]:
     return specs
 
 
-def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], float]],
+def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], Any]],
            fraction: float = 0.25) -> list[ParamSpec]:
     """Shrink each range to the span of the best ``fraction`` of ``results`` (at least 2).
 
-    ``results`` holds ``(params, score)`` pairs, higher is better. Ranges become the
+    ``results`` holds ``(params, score)`` pairs, higher scores (numbers or tuples) are
+    better; equal scores keep their order. Ranges become the
     min..max of the best trials' values (for log ranges that is the same span in log
     space); choices keep the values the best trials used. With fewer than 2 results the
     ranges stay as they are.
