@@ -190,6 +190,8 @@ def test_resume_without_a_search(tmp_path):
      "cannot open the storage postgresql://someone:***@127.0.0.1:1/nodb"),
     (["--param", "lr=log:1e-3:1", "--storage", "sqlite:////nonexistent-dir/x/search.db"],
      "cannot open the storage sqlite:////nonexistent-dir/x/search.db"),
+    (["--resume"], "there is no search named 'e' in "),
+    (["--resume", "--param", "lr=log:1e-3:1"], "--resume continues the stored search space"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, message):
     result = run_cli("search", "--out", str(tmp_path / "e"), *args, cwd=tmp_path, timeout=120)
@@ -327,3 +329,8 @@ def test_missing_optuna_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "optuna", None)  # as if it were not installed
     with pytest.raises(MissingExtraError, match=r"pip install 'glassnet\[search\]'"):
         Search.open(quick_config(), tmp_path / "x")
+
+
+def test_resume_needs_a_name(tmp_path):
+    result = run_cli("search", "--resume", cwd=tmp_path)
+    assert result.returncode == 1 and "--resume continues a stored search: give its --name" in result.stderr

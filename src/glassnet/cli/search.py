@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .. import zoo
+from ..errors import ConfigError
 from ..runs import RunConfig, parse_int_list
 from ..search_space import load_space_file, parse_param
 from .common import add_runtime_options, batch_size, fmt_metrics, positive_int
@@ -114,6 +115,11 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
 def run(args: argparse.Namespace) -> int:
     from ..search import Search
 
+    if args.resume and not (args.name or args.out or args.study_name):
+        raise ConfigError("--resume continues a stored search: give its --name (or --out, or "
+                          "--study-name with --storage)")
+    if args.resume and (args.param or args.space):
+        raise ConfigError("--resume continues the stored search space; leave out --param and --space")
     name = args.name or f"{Path(args.dataset).name}-{args.model}-search-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(args.out) if args.out else Path("runs") / name
     config = None if args.resume else _config(args)
