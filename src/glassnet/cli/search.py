@@ -11,6 +11,7 @@ from pathlib import Path
 from .. import zoo
 from ..errors import ConfigError
 from ..runs import RunConfig, parse_int_list
+from ..search_config import SearchConfig
 from ..search_space import load_space_file, parse_param
 from .common import add_runtime_options, batch_size, fmt_metrics, positive_int
 
@@ -73,8 +74,6 @@ def add_parser(sub) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from ..search import SearchConfig
-
     specs = [parse_param(text) for text in args.param]
     if args.space:
         specs = load_space_file(args.space) + specs
