@@ -1,7 +1,8 @@
 """The hyperparameter search's plot and page: validation accuracy against each parameter.
 
 Drawn on matplotlib's Agg canvas (no display, no pyplot state) and written atomically.
-Log-scale parameters get a log x axis; choices are shown at evenly spaced positions
+The x axis spans the whole searched range (log scale for log parameters, decades
+labelled); choices are shown at evenly spaced positions
 labelled with their values. Completed trials are filled dots coloured by narrowing
 round; pruned trials are hollow, at the last validation accuracy they reported.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from .plots import new_figure, save_figure
 
@@ -39,6 +41,12 @@ def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]]) -> None:
                        label=f"{state}, round {round_index + 1}")
     if spec.kind == "log":
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only, never overlapping
+        pad = (spec.high / spec.low) ** 0.03
+        ax.set_xlim(spec.low / pad, spec.high * pad)  # the whole searched range
+    elif spec.kind in ("float", "int"):
+        pad = 0.03 * (spec.high - spec.low)
+        ax.set_xlim(spec.low - pad, spec.high + pad)
     if spec.kind == "choice":
         ax.set_xticks(range(len(spec.choices)), [str(c) for c in spec.choices])
     ax.set_xlabel(f"{spec.name} ({spec.kind})")
