@@ -22,10 +22,12 @@ from glassnet.search_space import (
     ("hidden=choice:50,100,200", ParamSpec("hidden", "choice", choices=(50, 100, 200))),
     ("optimizer=choice:sgd,adam", ParamSpec("optimizer", "choice", choices=("sgd", "adam"))),
     ("momentum=choice:0.9", ParamSpec("momentum", "choice", choices=(0.9,))),
+    ("batchnorm=choice:true,False", ParamSpec("batchnorm", "choice", choices=(True, False))),
 ])
 def test_parse_param(text, expected):
     spec = parse_param(text)
     assert spec == expected
+    assert [type(c) for c in spec.choices] == [type(c) for c in expected.choices]
     assert parse_param(f"{spec.name}={spec.describe()}") == spec
 
 

@@ -8,6 +8,7 @@ A parameter is written ``NAME=KIND:ARGS`` on the command line or as a key of the
     dropout = "float:0:0.5"            # uniform
     batch_size = "int:16:128"          # integer, uniform
     hidden = "choice:50,100,200"       # one of the values ("20-7-5" is three layers)
+    batchnorm = "choice:true,false"
     momentum = { kind = "float", low = 0.5, high = 0.99 }   # the same as a table
 
 This module needs no Optuna: :meth:`ParamSpec.distribution` imports it lazily.
@@ -24,7 +25,7 @@ from typing import Any
 from .errors import ConfigError
 
 KINDS = ("log", "float", "int", "choice")
-Choice = int | float | str
+Choice = bool | int | float | str
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ def _number(text: str, spec: str) -> float:
 
 
 def _choice(text: str) -> Choice:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
     for convert in (int, float):
         try:
             return convert(text)
@@ -101,8 +104,9 @@ def make_spec(name: str, kind: str, low: Any = None, high: Any = None,
         values = tuple(_choice(str(c).strip()) if isinstance(c, str) else c for c in choices)
         if not values or any(v == "" for v in values):
             raise ConfigError(f"bad parameter spec {source!r}: give choices as choice:a,b,c")
-        if any(not isinstance(v, (int, float, str)) or isinstance(v, bool) for v in values):
-            raise ConfigError(f"bad parameter spec {source!r}: choices must be numbers or words")
+        if any(not isinstance(v, (bool, int, float, str)) for v in values):
+            raise ConfigError(f"bad parameter spec {source!r}: choices must be numbers, words, "
+                              "true or false")
         if len(set(values)) != len(values):
             raise ConfigError(f"bad parameter spec {source!r}: repeated choices")
         return ParamSpec(name, kind, choices=values)
