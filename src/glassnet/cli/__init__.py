@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import GlassnetError
-from . import evaluate, gradcheck, predict, report, train
+from . import evaluate, gradcheck, predict, report, search, train
 from .common import apply_runtime_options
 
-COMMANDS = [train, evaluate, predict, gradcheck, report]
+COMMANDS = [train, evaluate, predict, gradcheck, report, search]
 
 
 def build_parser() -> argparse.ArgumentParser:
