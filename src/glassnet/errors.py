@@ -69,7 +69,7 @@ class TrainingError(GlassnetError):
     """Training could not go on."""
 
 
-class TrainingInterrupted(TrainingError):
+class TrainingInterruptedError(TrainingError):
     """Training was stopped on request (Ctrl-C) between two batches; ``checkpoint`` is the
     file holding the last completed epoch (``epochs_done``)."""
 

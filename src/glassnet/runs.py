@@ -64,6 +64,7 @@ class RunResult:
     metrics: dict[str, Any]
     out_dir: Path
     error: NonFiniteLossError | None = None
+    config: RunConfig | None = None
 
 
 def default_out_dir(config: RunConfig) -> Path:
@@ -133,7 +134,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     ``runs/<name>/checkpoint.glassnet`` keeps the last completed epoch (see
     :class:`~glassnet.io.checkpoint.Checkpointer`); ``resume`` names such a checkpoint to
     continue from. When ``stop`` is requested (Ctrl-C), training stops after the current
-    batch and :class:`~glassnet.errors.TrainingInterrupted` propagates; the checkpoint
+    batch and :class:`~glassnet.errors.TrainingInterruptedError` propagates; the checkpoint
     holds the last completed epoch and nothing else is written.
     If the loss becomes non-finite the last good model is still saved and the result
     carries the error (the CLI reports it and exits with 1).
@@ -170,7 +171,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
     write_run(out_dir, model, config, metrics)
-    return RunResult(model, model.history, metrics, out_dir, error)
+    return RunResult(model, model.history, metrics, out_dir, error, config)
 
 
 def saved_config(config: RunConfig) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFormatError, TrainingInterrupted, WeightMismatchError
+from ..errors import ModelFormatError, TrainingInterruptedError, WeightMismatchError
 from ..layers.base import Layer
 from ..training.callbacks import Callback
 from ..training.history import History
@@ -177,7 +177,7 @@ class Checkpointer(Callback):
     took has passed (checkpoints cost at most about 10% of training time by default;
     with ``overhead=0`` every epoch), at the end of training, and when ``stop`` is
     requested: then training stops after the current batch, the last completed epoch is
-    written and :class:`TrainingInterrupted` is raised. The partial epoch is discarded,
+    written and :class:`TrainingInterruptedError` is raised. The partial epoch is discarded,
     so resuming repeats it exactly.
     """
 
@@ -211,7 +211,7 @@ class Checkpointer(Callback):
         done = self._snapshot[0]["checkpoint"]["epochs_done"]
         where = (f"during epoch {self._epoch + 1} after batch {batch} (that partial epoch is discarded)"
                  if batch is not None else f"after epoch {self._epoch + 1}")
-        raise TrainingInterrupted(f"training stopped {where}; {self.path} holds the state after "
+        raise TrainingInterruptedError(f"training stopped {where}; {self.path} holds the state after "
                                   f"{done} completed epoch(s)", epoch=self._epoch + 1, batch=batch or 0,
                                   checkpoint=self.path, epochs_done=done)
 
