@@ -276,3 +276,25 @@ def test_saved_files_get_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_cli_info_describes_a_model(tmp_path, cats):
+    model = zoo.build("mlp", cats["test"].image_shape, 2, hidden=(5,))
+    model.compile(loss="binary_crossentropy", optimizer="sgd")
+    model.set_preprocessing(scale=1 / 255)
+    model.class_names = ["non-cat", "cat"]
+    model.training_summary = {"dataset": "cats", "epochs": 7, "seconds": 1.5,
+                              "optimizer": {"name": "sgd", "lr": 0.01}, "batch_size": 64,
+                              "metrics": {"test": {"loss": 0.5, "accuracy": 0.75}}}
+    model.save(tmp_path / "m.glassnet")
+    result = run_cli("info", str(tmp_path / "m.glassnet"))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for text in ["glassnet model (format 1", "Total params: 61,451", "input: (N, 3, 64, 64) float32",
+                 "x * 0.00392157 (pixels / 255)", "classes (2): non-cat, cat", "output: sigmoid",
+                 "7 epochs on cats in 1.5s, optimizer sgd lr 0.01, batch size 64",
+                 "test: loss 0.5000, accuracy 0.7500"]:
+        assert text in out, text
+    info = json.loads(run_cli("info", str(tmp_path / "m.glassnet"), "--json").stdout)
+    assert info["params"] == {"trainable": 61451, "non_trainable": 0}
+    assert [entry["class_name"] for entry in info["layers"]] == ["Flatten", "Dense", "Dense"]

@@ -1,0 +1,175 @@
+"""Checkpoints and resume: bit-exact continuation, Ctrl-C on a real training process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+from glassnet import load_model
+from glassnet.errors import ConfigError, ModelFormatError, TrainingInterruptedError, WeightMismatchError
+from glassnet.io.checkpoint import (
+    CHECKPOINT_NAME,
+    StopRequest,
+    layer_generators,
+    read_checkpoint,
+    restore_training_state,
+    save_checkpoint,
+)
+from glassnet.runs import RunConfig, resume_run, train_run
+from glassnet.training.callbacks import Callback
+
+CONFIG = dict(dataset="cats", model="mlp", hidden=[8, 4], epochs=10, batch_size=32, lr=0.003,
+              optimizer="adam", validation_split=0.2, seed=5, dtype="float64", lr_schedule="cosine")
+
+
+class StopAt(Callback):
+    """Stops training like a user would: cleanly after an epoch, or by Ctrl-C mid-epoch."""
+
+    def __init__(self, epoch: int, batch: int | None, stop: StopRequest) -> None:
+        self.stop_epoch, self.stop_batch, self.stop = epoch, batch, stop
+
+    def on_epoch_begin(self, epoch, logs):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs):
+        if self.epoch == self.stop_epoch and batch == self.stop_batch:
+            self.stop.request()
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.stop_epoch and self.stop_batch is None:
+            self.model.stop_training = True
+
+
+@pytest.fixture(scope="module")
+def straight(cats, tmp_path_factory):
+    """10 epochs in one go (float64)."""
+    out = tmp_path_factory.mktemp("straight")
+    return train_run(RunConfig(**CONFIG, out=str(out)), verbose=0, data=cats)
+
+
+@pytest.mark.parametrize("stop_batch", [None, 2], ids=["stop-after-epoch-4", "ctrl-c-in-epoch-5"])
+def test_resume_gives_the_same_weights_and_history_to_the_last_bit(straight, cats, tmp_path, stop_batch):
+    stop = StopRequest()
+    config = RunConfig(**CONFIG, out=str(tmp_path))
+    if stop_batch is None:
+        first = train_run(config, callbacks=[StopAt(3, None, stop)], verbose=0, data=cats)
+        assert len(first.history) == 4
+    else:
+        with pytest.raises(TrainingInterruptedError, match="during epoch 5 after batch 3") as info:
+            train_run(config, callbacks=[StopAt(4, 2, stop)], verbose=0, data=cats, stop=stop)
+        assert info.value.epochs_done == 4
+    assert read_checkpoint(tmp_path / CHECKPOINT_NAME).epochs_done == 4
+    resumed = resume_run(tmp_path, verbose=0, data=cats)
+    assert len(resumed.history) == 10
+    assert resumed.history.to_dict() == straight.history.to_dict()
+    expected, got = straight.model.get_weights(), resumed.model.get_weights()
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert got[key].dtype == np.float64
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+    a, b = straight.model.optimizer.state_dict(), resumed.model.optimizer.state_dict()
+    assert a["steps"] == b["steps"]
+    for key in a["arrays"]:
+        np.testing.assert_array_equal(a["arrays"][key], b["arrays"][key])
+    assert resumed.metrics["test"] == straight.metrics["test"]
+
+
+def test_checkpoint_restores_every_generator(straight, tmp_path):
+    model = straight.model
+    model.layers[1].activation.noise = np.random.default_rng(11)  # a layer's own stream (dropout-like)
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(model, path)
+    expected = {"train": model.train_rng.random(3), "noise": model.layers[1].activation.noise.random(3)}
+    model.train_rng.random(100)
+    model.layers[1].activation.noise.random(100)
+    restore_training_state(model, read_checkpoint(path))
+    np.testing.assert_array_equal(model.train_rng.random(3), expected["train"])
+    np.testing.assert_array_equal(model.layers[1].activation.noise.random(3), expected["noise"])
+    assert set(layer_generators(model)) == {"1.activation.noise"}
+    del model.layers[1].activation.noise
+    with pytest.raises(ModelFormatError, match="generators"):
+        restore_training_state(model, read_checkpoint(path))
+
+
+def test_checkpoint_is_a_loadable_model(straight):
+    ckpt = straight.out_dir / CHECKPOINT_NAME
+    model = load_model(ckpt)
+    images = np.zeros((2, 3, 64, 64), np.uint8) + 100
+    np.testing.assert_array_equal(model.predict(images), straight.model.predict(images))
+
+
+def test_optimizer_state_of_the_wrong_shape_is_refused(straight, tmp_path):
+    from test_io_format import npy_bytes, rewrite
+
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(straight.model, path)
+    rewrite(path, {"arrays/optimizer/1.W/m.npy": npy_bytes(np.zeros((3, 3)))})
+    with pytest.raises(WeightMismatchError, match=r"'optimizer/1.W/m' has shape \(3, 3\)"):
+        restore_training_state(straight.model, read_checkpoint(path))
+
+
+def test_resume_errors(straight, tmp_path):
+    with pytest.raises(ConfigError, match="has no checkpoint.glassnet"):
+        resume_run(tmp_path)
+    with pytest.raises(ConfigError, match="already completed its 10 epochs"):
+        resume_run(straight.out_dir)
+    straight.model.save(tmp_path / CHECKPOINT_NAME)
+    with pytest.raises(ModelFormatError, match="is a model file, not a training checkpoint"):
+        resume_run(tmp_path)
+
+
+def test_cli_resume_takes_no_other_training_option(tmp_path):
+    result = run_cli("train", "--resume", str(tmp_path), "--lr", "0.5", "--epochs", "3")
+    assert result.returncode == 1
+    assert "drop --epochs, --lr" in result.stderr and result.stderr.count("\n") == 1
+
+
+def _start_training(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen([sys.executable, "-m", "glassnet", "train", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"training ended or stalled before the signal: {proc.communicate()}")
+        time.sleep(0.05)
+
+
+def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
+    out = tmp_path / "run"
+    proc = _start_training("--dataset", "cats", "--model", "mlp", "--hidden", "7", "--epochs", "100000",
+                           "--batch-size", "16", "--out", str(out))
+    lines = []
+    _wait_for(lambda: lines.append(proc.stderr.readline()) or "epoch 1/100000" in lines[-1], proc)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "stopping after the current batch" in stderr
+    assert f"resume with: glassnet train --resume {out}" in stderr
+    assert "Traceback" not in stderr
+    first = read_checkpoint(out / CHECKPOINT_NAME)
+    assert first.epochs_done >= 1 and first.run_config["epochs"] == 100000
+    assert not (out / "model.glassnet").exists()  # nothing half-finished is written
+
+    mtime = (out / CHECKPOINT_NAME).stat().st_mtime_ns
+    proc = _start_training("--resume", str(out))
+    _wait_for(lambda: (out / CHECKPOINT_NAME).stat().st_mtime_ns != mtime, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    second = read_checkpoint(out / CHECKPOINT_NAME)
+    assert second.epochs_done > first.epochs_done
+    history = second.state["history"]
+    assert history["epoch"] == list(range(second.epochs_done))
+    assert history["loss"][:first.epochs_done] == first.state["history"]["loss"]
