@@ -25,8 +25,11 @@ from glassnet.io.checkpoint import (
 from glassnet.runs import RunConfig, resume_run, train_run
 from glassnet.training.callbacks import Callback
 
+# Batch norm (running statistics), dropout (its own generator), Adam (slots and step count),
+# a per-batch schedule and a validation split: every piece of state a resume must restore.
 CONFIG = dict(dataset="cats", model="mlp", hidden=[8, 4], epochs=10, batch_size=32, lr=0.003,
-              optimizer="adam", validation_split=0.2, seed=5, dtype="float64", lr_schedule="cosine")
+              optimizer="adam", validation_split=0.2, seed=5, dtype="float64", lr_schedule="cosine",
+              extra={"model_options": {"batchnorm": True, "dropout": 0.2}})
 
 
 class StopAt(Callback):
@@ -83,19 +86,33 @@ def test_resume_gives_the_same_weights_and_history_to_the_last_bit(straight, cat
 
 def test_checkpoint_restores_every_generator(straight, tmp_path):
     model = straight.model
-    model.layers[1].activation.noise = np.random.default_rng(11)  # a layer's own stream (dropout-like)
+    generators = layer_generators(model)
+    dropouts = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Dropout"]
+    assert set(generators) == {f"{i}.rng" for i in dropouts} and len(dropouts) == 2
     path = tmp_path / CHECKPOINT_NAME
     save_checkpoint(model, path)
-    expected = {"train": model.train_rng.random(3), "noise": model.layers[1].activation.noise.random(3)}
-    model.train_rng.random(100)
-    model.layers[1].activation.noise.random(100)
+    streams = {"train_rng": model.train_rng, **generators}
+    expected = {name: g.random(3) for name, g in streams.items()}
+    for g in streams.values():
+        g.random(100)
     restore_training_state(model, read_checkpoint(path))
-    np.testing.assert_array_equal(model.train_rng.random(3), expected["train"])
-    np.testing.assert_array_equal(model.layers[1].activation.noise.random(3), expected["noise"])
-    assert set(layer_generators(model)) == {"1.activation.noise"}
-    del model.layers[1].activation.noise
-    with pytest.raises(ModelFormatError, match="generators"):
-        restore_training_state(model, read_checkpoint(path))
+    for name, g in streams.items():
+        np.testing.assert_array_equal(g.random(3), expected[name], err_msg=name)
+    model.layers[0].noise = np.random.default_rng(1)  # a generator the checkpoint does not know
+    try:
+        with pytest.raises(ModelFormatError,
+                           match=r"generators \['4.rng', '8.rng'\] but the model has \['0.noise'"):
+            restore_training_state(model, read_checkpoint(path))
+    finally:
+        del model.layers[0].noise
+
+
+def test_generators_inside_nested_layers_are_found():
+    from glassnet import Sequential, layers
+
+    model = Sequential([layers.Dense(3, activation="relu")], input_shape=(4,))
+    model.layers[0].activation.noise = np.random.default_rng(0)
+    assert set(layer_generators(model)) == {"0.activation.noise"}
 
 
 def test_checkpoint_is_a_loadable_model(straight):

@@ -26,14 +26,7 @@ from glassnet.errors import (
     WeightMismatchError,
 )
 from glassnet.io import format as fmt
-
-
-def perturbed(model: Sequential, seed: int = 0) -> Sequential:
-    """Give every array (biases, running statistics too) distinct non-default values."""
-    rng = np.random.default_rng(seed)
-    model.set_weights({k: v + np.abs(rng.standard_normal(v.shape)) * 0.1
-                       for k, v in model.get_weights().items()})
-    return model
+from layer_zoo import conv_gap_model, conv_model, dense_model, perturbed
 
 
 def small_model(tmp_path, dtype: str = "float32") -> tuple[Sequential, os.PathLike]:
@@ -298,3 +291,22 @@ def test_cli_info_describes_a_model(tmp_path, cats):
     info = json.loads(run_cli("info", str(tmp_path / "m.glassnet"), "--json").stdout)
     assert info["params"] == {"trainable": 61451, "non_trainable": 0}
     assert [entry["class_name"] for entry in info["layers"]] == ["Flatten", "Dense", "Dense"]
+
+
+@pytest.mark.parametrize("factory", [dense_model, conv_model, conv_gap_model])
+def test_every_layer_class_round_trips(factory, cats, tmp_path):
+    model = perturbed(factory())
+    model.set_preprocessing(scale=1 / 255)
+    model.save(tmp_path / "m.glassnet")
+    loaded = load_model(tmp_path / "m.glassnet")
+    images = cats["test"].x[:8]
+    np.testing.assert_array_equal(loaded.predict(images), model.predict(images))
+    for key, value in model.get_weights().items():
+        np.testing.assert_array_equal(loaded.get_weights()[key], value)
+
+
+def test_the_round_trip_models_use_every_layer_class():
+    from layer_zoo import layer_types
+
+    used = set().union(*(layer_types(f()) for f in (dense_model, conv_model, conv_gap_model)))
+    assert used == set(layers.LAYER_CLASSES) - {"Layer"}

@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 from glassnet import Sequential, layers, zoo
 from glassnet.errors import ConfigError, MissingExtraError
-from test_io_format import perturbed
+from layer_zoo import conv_gap_model, conv_model, dense_model, layer_types, perturbed
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'glassnet[onnx]'")
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install 'glassnet[onnx]'")
@@ -42,25 +42,21 @@ def test_every_zoo_model_exports_and_matches_on_real_images(name, classes, cats,
     assert_matches(model, cats["test"].x, tmp_path)
 
 
-def every_layer_model() -> Sequential:
-    """One model using every exportable layer and activation."""
-    return Sequential([
-        layers.Flatten(channels_last=True),
-        layers.Dense(16, activation="relu"), layers.Dense(12, activation="tanh", use_bias=False),
-        layers.Dense(10, activation="sigmoid"), layers.Dense(9, activation="leaky_relu"),
-        layers.LeakyReLU(0.2), layers.Dense(8), layers.ReLU(), layers.Dense(7), layers.Tanh(),
-        layers.Dense(6), layers.Sigmoid(), layers.Dense(5, activation="softmax"),
-        layers.Dense(4), layers.Softmax(), layers.Flatten(), layers.Dense(3),
-    ], input_shape=(3, 64, 64), seed=4)
+MODELS = {"dense": (dense_model, "categorical_crossentropy"),
+          "conv": (conv_model, "categorical_crossentropy"),
+          "conv-gap": (conv_gap_model, "binary_crossentropy")}
 
 
-def test_every_layer_type_exports_and_matches(cats, tmp_path):
-    model = perturbed(every_layer_model())
-    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+def test_the_test_models_use_every_exportable_layer():
+    assert set().union(*(layer_types(factory()) for factory, _ in MODELS.values())) == set(EXPORTERS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_layer_type_exports_and_matches(name, cats, tmp_path):
+    factory, loss = MODELS[name]
+    model = perturbed(factory())
+    model.compile(loss=loss, optimizer="sgd")
     model.set_preprocessing(**IMAGE_STATS)
-    used = {type(layer).__name__ for layer in model.layers}
-    used |= {type(layer.activation).__name__ for layer in model.layers if getattr(layer, "activation", None)}
-    assert used == set(EXPORTERS)
     assert_matches(model, cats["test"].x, tmp_path)
 
 

@@ -115,6 +115,46 @@ def _flatten(graph, layer, x):
     return graph.node("Flatten", [x], axis=1)
 
 
+@exporter("Conv2D")
+def _conv(graph, layer, x):
+    top, bottom, left, right = layer.pads
+    inputs = [x, graph.const("W", layer.params["W"])]
+    if layer.use_bias:
+        inputs.append(graph.const("b", layer.params["b"]))
+    y = graph.node("Conv", inputs, kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
+                   pads=[top, left, bottom, right])
+    return export_layer(graph, layer.activation, y) if layer.activation is not None else y
+
+
+@exporter("MaxPool2D", "AvgPool2D")
+def _pool(graph, layer, x):
+    top, bottom, left, right = layer.pads
+    attrs = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides),
+             "pads": [top, left, bottom, right]}
+    if type(layer).__name__ == "AvgPool2D":
+        return graph.node("AveragePool", [x], count_include_pad=1, **attrs)
+    return graph.node("MaxPool", [x], **attrs)
+
+
+@exporter("GlobalAveragePooling2D")
+def _global_average(graph, layer, x):
+    return graph.node("Flatten", [graph.node("GlobalAveragePool", [x])], axis=1)
+
+
+@exporter("BatchNorm")
+def _batch_norm(graph, layer, x):
+    """Inference form: ``gamma * (x - running_mean) / sqrt(running_var + eps) + beta``."""
+    inputs = [graph.const("gamma", layer.params["gamma"]), graph.const("beta", layer.params["beta"]),
+              graph.const("running_mean", layer.state["running_mean"]),
+              graph.const("running_var", layer.state["running_var"])]
+    return graph.node("BatchNormalization", [x, *inputs], epsilon=float(layer.eps))
+
+
+@exporter("Dropout")
+def _dropout(graph, layer, x):
+    return x  # identity at inference
+
+
 # -- the model ------------------------------------------------------------------------------
 def _preprocessing(graph: GraphBuilder, model, x: str) -> str:
     p = model.preprocessing
