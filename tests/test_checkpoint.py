@@ -47,7 +47,7 @@ class StopAt(Callback):
 
     def on_epoch_end(self, epoch, logs):
         if epoch == self.stop_epoch and self.stop_batch is None:
-            self.model.stop_training = True
+            self.stop.request()
 
 
 @pytest.fixture(scope="module")
@@ -57,17 +57,16 @@ def straight(cats, tmp_path_factory):
     return train_run(RunConfig(**CONFIG, out=str(out)), verbose=0, data=cats)
 
 
-@pytest.mark.parametrize("stop_batch", [None, 2], ids=["stop-after-epoch-4", "ctrl-c-in-epoch-5"])
-def test_resume_gives_the_same_weights_and_history_to_the_last_bit(straight, cats, tmp_path, stop_batch):
+@pytest.mark.parametrize("stop_epoch,stop_batch,message", [
+    (3, None, "after epoch 4"), (4, 2, "during epoch 5 after batch 3")],
+    ids=["stop-after-epoch-4", "stop-in-epoch-5"])
+def test_resume_gives_the_same_weights_and_history_to_the_last_bit(straight, cats, tmp_path, stop_epoch,
+                                                                   stop_batch, message):
     stop = StopRequest()
     config = RunConfig(**CONFIG, out=str(tmp_path))
-    if stop_batch is None:
-        first = train_run(config, callbacks=[StopAt(3, None, stop)], verbose=0, data=cats)
-        assert len(first.history) == 4
-    else:
-        with pytest.raises(TrainingInterruptedError, match="during epoch 5 after batch 3") as info:
-            train_run(config, callbacks=[StopAt(4, 2, stop)], verbose=0, data=cats, stop=stop)
-        assert info.value.epochs_done == 4
+    with pytest.raises(TrainingInterruptedError, match=message) as info:
+        train_run(config, callbacks=[StopAt(stop_epoch, stop_batch, stop)], verbose=0, data=cats, stop=stop)
+    assert info.value.epochs_done == 4
     assert read_checkpoint(tmp_path / CHECKPOINT_NAME).epochs_done == 4
     resumed = resume_run(tmp_path, verbose=0, data=cats)
     assert len(resumed.history) == 10
@@ -82,6 +81,24 @@ def test_resume_gives_the_same_weights_and_history_to_the_last_bit(straight, cat
     for key in a["arrays"]:
         np.testing.assert_array_equal(a["arrays"][key], b["arrays"][key])
     assert resumed.metrics["test"] == straight.metrics["test"]
+
+
+def test_resume_keeps_early_stopping_state(cats, tmp_path):
+    """Patience counter, best value and best weights survive: the resumed run stops where the
+    straight one did (epoch 5, best epoch 3) and ends with the same restored weights."""
+    config = {**CONFIG, "lr": 0.0003, "extra": {**CONFIG["extra"], "early_stopping": 2}}
+    straight = train_run(RunConfig(**config, out=str(tmp_path / "a")), verbose=0, data=cats)
+    assert len(straight.history) == 5  # stopped early: the test needs that
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(**config, out=str(tmp_path / "b")), callbacks=[StopAt(3, None, stop)],
+                  verbose=0, data=cats, stop=stop)
+    resumed = resume_run(tmp_path / "b", verbose=0, data=cats)
+    assert resumed.history.to_dict() == straight.history.to_dict()
+    for key, value in straight.model.get_weights().items():
+        np.testing.assert_array_equal(resumed.model.get_weights()[key], value, err_msg=key)
+    with pytest.raises(ConfigError, match="stopped early"):
+        resume_run(tmp_path / "b", verbose=0, data=cats)
 
 
 def test_checkpoint_restores_every_generator(straight, tmp_path):

@@ -20,7 +20,14 @@ from ._files import write_json
 from .data import Dataset
 from .data import load as load_dataset
 from .errors import ConfigError, NonFiniteLossError, ShapeError
-from .io.checkpoint import CHECKPOINT_NAME, Checkpointer, StopRequest, read_checkpoint, restore_training_state
+from .io.checkpoint import (
+    CHECKPOINT_NAME,
+    Checkpoint,
+    Checkpointer,
+    StopRequest,
+    read_checkpoint,
+    restore_training_state,
+)
 from .model import Sequential
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
@@ -161,8 +168,10 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
                   reg=config.reg)
     out_dir = Path(config.out) if config.out else default_out_dir(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    initial_epoch = resume_state(model, resume, config) if resume is not None else 0
-    checkpointer = Checkpointer(out_dir / CHECKPOINT_NAME, saved_config(config), stop)
+    checkpoint = read_checkpoint(resume) if resume is not None else None
+    initial_epoch = resume_state(model, checkpoint, config) if checkpoint is not None else 0
+    checkpointer = Checkpointer(out_dir / CHECKPOINT_NAME, saved_config(config), stop,
+                                callbacks=callbacks, resume=checkpoint)
     error = None
     started = time.perf_counter()
     try:
@@ -193,11 +202,14 @@ def saved_config(config: RunConfig) -> dict[str, Any]:
     return run_config
 
 
-def resume_state(model: Sequential, checkpoint: str | Path, config: RunConfig) -> int:
+def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig) -> int:
     """Restore a checkpoint into the freshly built, compiled ``model``; returns the epochs done."""
-    done = restore_training_state(model, read_checkpoint(checkpoint))
+    done = restore_training_state(model, checkpoint)
+    if checkpoint.state.get("stopped_early"):
+        raise ConfigError(f"{checkpoint.path}: the run stopped early (early stopping) after {done} "
+                          "epochs; nothing to resume")
     if done >= config.epochs:
-        raise ConfigError(f"{checkpoint}: the run already completed its {config.epochs} epochs; "
+        raise ConfigError(f"{checkpoint.path}: the run already completed its {config.epochs} epochs; "
                           "nothing to resume")
     return done
 

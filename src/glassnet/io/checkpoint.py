@@ -12,11 +12,15 @@ with ``"kind": "checkpoint"`` and, besides the model's weights and layer state:
 Restoring all of it makes "train 10 epochs" and "train 4, stop, resume for 6" give the
 same weights to the last bit. :class:`Checkpointer` is the fit-loop callback that keeps a
 snapshot of the last completed epoch, writes it, and stops cleanly on a :class:`StopRequest`.
+Callbacks with ``state_dict``/``load_state_dict`` (EarlyStopping's counters and best
+weights) are saved too, under ``config.json["checkpoint"]["callbacks"]`` and
+``arrays/callbacks/<class>.<n>/``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ from .format import check_arrays, model_config, read_archive, weight_shapes, wri
 
 CHECKPOINT_NAME = "checkpoint.glassnet"
 OPTIMIZER_PREFIX = "optimizer/"
+CALLBACK_PREFIX = "callbacks/"
 
 
 def layer_generators(model) -> dict[str, np.random.Generator]:
@@ -55,20 +60,41 @@ def _copy_history(history: History | None) -> dict[str, Any]:
     return {k: list(v) for k, v in data.items()}
 
 
-def snapshot(model, run_config: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """``(config, arrays)`` of a checkpoint of ``model`` as it is now (arrays are copies)."""
+def stateful_callbacks(callbacks: Sequence[Callback]) -> dict[str, Callback]:
+    """Callbacks with ``state_dict``/``load_state_dict`` (EarlyStopping), keyed ``"<class>.<n>"``
+    (``n`` counts callbacks of that class, so other callbacks may come and go on resume)."""
+    found: dict[str, Callback] = {}
+    for cb in callbacks:
+        if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict"):
+            name = type(cb).__name__
+            found[f"{name}.{sum(k.startswith(name + '.') for k in found)}"] = cb
+    return found
+
+
+def snapshot(model, run_config: dict[str, Any] | None = None,
+             callbacks: Sequence[Callback] = ()) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``(config, arrays)`` of a checkpoint of ``model`` (and the state of ``callbacks`` that
+    have one) as it is now; arrays are copies."""
     history = _copy_history(model.history)
     opt = model.optimizer
     state = opt.state_dict()
     arrays = model.get_weights()
     arrays.update({OPTIMIZER_PREFIX + k: np.array(v, copy=True) for k, v in state["arrays"].items()})
+    callback_values = {}
+    for key, cb in stateful_callbacks(callbacks).items():
+        cb_state = cb.state_dict()
+        callback_values[key] = cb_state["values"]
+        arrays.update({f"{CALLBACK_PREFIX}{key}/{k}": np.array(v, copy=True)
+                       for k, v in cb_state["arrays"].items()})
     checkpoint = {
         "epochs_done": len(history["epoch"]),
+        "stopped_early": bool(model.stop_training),  # a callback (EarlyStopping) ended the run
         "history": history,
         "optimizer": {"config": state["config"], "steps": state["steps"],
                       "base_lr": getattr(opt, "base_lr", None)},
         "rng": {"train_rng": model.train_rng.bit_generator.state,
                 "layers": {k: g.bit_generator.state for k, g in layer_generators(model).items()}},
+        "callbacks": callback_values,
         "run": run_config,
     }
     return model_config(model, {"kind": "checkpoint", "checkpoint": checkpoint}), arrays
@@ -135,7 +161,7 @@ def _set_generator(path: Path, generator: np.random.Generator, state: Any, what:
 def restore_training_state(model, ckpt: Checkpoint) -> int:
     """Load weights, optimizer, history and every generator into a compiled ``model`` built
     like the checkpointed one; returns the number of completed epochs."""
-    model_arrays = {k: v for k, v in ckpt.arrays.items() if not k.startswith(OPTIMIZER_PREFIX)}
+    model_arrays = {k: v for k, v in ckpt.arrays.items() if "/" not in k}
     check_arrays(ckpt.path, weight_shapes(model), model_arrays, "the run's model")
     slots = _optimizer_arrays(ckpt, model)
     opt_state = ckpt.state["optimizer"]
@@ -160,6 +186,22 @@ def restore_training_state(model, ckpt: Checkpoint) -> int:
     return ckpt.epochs_done
 
 
+def restore_callbacks(model, ckpt: Checkpoint, callbacks: Sequence[Callback]) -> None:
+    """Give each stateful callback its saved state (its arrays are model weights, checked as such)."""
+    saved = ckpt.state.get("callbacks", {})
+    current = stateful_callbacks(callbacks)
+    if set(saved) != set(current):
+        raise ModelFormatError(f"{ckpt.path}: the checkpoint has callback state for {sorted(saved)} but "
+                               f"the run has {sorted(current)}")
+    shapes = weight_shapes(model)
+    for key, cb in current.items():
+        prefix = f"{CALLBACK_PREFIX}{key}/"
+        arrays = {k[len(prefix):]: v for k, v in ckpt.arrays.items() if k.startswith(prefix)}
+        if arrays:
+            check_arrays(ckpt.path, shapes, arrays, f"the run's model (saved by {key})")
+        cb.load_state_dict({"values": saved[key], "arrays": arrays})
+
+
 class StopRequest:
     """A flag a signal handler sets (``request()``) and :class:`Checkpointer` obeys between batches."""
 
@@ -182,10 +224,13 @@ class Checkpointer(Callback):
     """
 
     def __init__(self, path: str | Path, run_config: dict[str, Any] | None = None,
-                 stop: StopRequest | None = None, overhead: float = 10.0) -> None:
+                 stop: StopRequest | None = None, overhead: float = 10.0,
+                 callbacks: Sequence[Callback] = (), resume: Checkpoint | None = None) -> None:
         self.path = Path(path)
         self.run_config = run_config
         self.stop = stop
+        self.callbacks = list(callbacks)
+        self.resume = resume
         self.overhead = overhead
         self._snapshot: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
         self._written = True
@@ -194,7 +239,7 @@ class Checkpointer(Callback):
         self._epoch = 0
 
     def _take(self) -> None:
-        self._snapshot = snapshot(self.model, self.run_config)
+        self._snapshot = snapshot(self.model, self.run_config, self.callbacks)
         self._written = False
 
     def _write(self) -> None:
@@ -216,6 +261,8 @@ class Checkpointer(Callback):
                                   checkpoint=self.path, epochs_done=done)
 
     def on_train_begin(self, logs):
+        if self.resume is not None:  # after the other callbacks' on_train_begin reset them
+            restore_callbacks(self.model, self.resume, self.callbacks)
         self._take()
 
     def on_epoch_begin(self, epoch, logs):
