@@ -83,6 +83,22 @@ def test_resume_gives_the_same_weights_and_history_to_the_last_bit(straight, cat
     assert resumed.metrics["test"] == straight.metrics["test"]
 
 
+def test_full_batch_stop_finishes_the_epoch_and_resumes_exactly(cats, tmp_path):
+    """One batch per epoch: a stop request during the batch is honoured at the epoch's end."""
+    config = {**CONFIG, "batch_size": None, "epochs": 6, "lr_schedule": None, "optimizer": "sgd",
+              "momentum": 0.9, "lr": 0.01}
+    straight = train_run(RunConfig(**config, out=str(tmp_path / "a")), verbose=0, data=cats)
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError, match="after epoch 3;") as info:
+        train_run(RunConfig(**config, out=str(tmp_path / "b")), callbacks=[StopAt(2, 0, stop)],
+                  verbose=0, data=cats, stop=stop)
+    assert info.value.epochs_done == 3
+    resumed = resume_run(tmp_path / "b", verbose=0, data=cats)
+    assert resumed.history.to_dict() == straight.history.to_dict()
+    for key, value in straight.model.get_weights().items():
+        np.testing.assert_array_equal(resumed.model.get_weights()[key], value, err_msg=key)
+
+
 def test_resume_keeps_early_stopping_state(cats, tmp_path):
     """Patience counter, best value and best weights survive: the resumed run stops where the
     straight one did (epoch 5, best epoch 3) and ends with the same restored weights."""

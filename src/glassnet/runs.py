@@ -171,7 +171,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     checkpoint = read_checkpoint(resume) if resume is not None else None
     initial_epoch = resume_state(model, checkpoint, config) if checkpoint is not None else 0
     checkpointer = Checkpointer(out_dir / CHECKPOINT_NAME, saved_config(config), stop,
-                                callbacks=callbacks, resume=checkpoint)
+                                callbacks=callbacks, resume=checkpoint, epochs=config.epochs)
     error = None
     started = time.perf_counter()
     try:

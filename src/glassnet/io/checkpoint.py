@@ -213,30 +213,40 @@ class StopRequest:
 
 
 class Checkpointer(Callback):
-    """Keep a snapshot of the last completed epoch and write it to ``path``.
+    """Keep the state of the last completed epoch and write it to ``path``.
 
-    The snapshot is written when at least ``overhead`` times the time the previous write
-    took has passed (checkpoints cost at most about 10% of training time by default;
-    with ``overhead=0`` every epoch), at the end of training, and when ``stop`` is
-    requested: then training stops after the current batch, the last completed epoch is
-    written and :class:`TrainingInterruptedError` is raised. The partial epoch is discarded,
-    so resuming repeats it exactly.
+    The checkpoint is written when at least ``overhead`` times the time the previous
+    write took has passed (so checkpoints cost at most about 10% of training time by
+    default; ``overhead=0`` writes every epoch), after the last epoch, and when ``stop``
+    is requested: then training stops after the current batch, the last completed epoch
+    is written and :class:`TrainingInterruptedError` is raised. The partial epoch is
+    discarded, so resuming repeats it exactly. With one batch per epoch (full batch) the
+    request is honoured at the end of that epoch, and only the epochs that get written
+    are copied (a copy per epoch would cost more than the epoch itself).
+
+    Args:
+        epochs: the run's last epoch, so that it is always captured before other
+            callbacks' ``on_train_end`` (EarlyStopping restoring its best weights) runs.
     """
 
     def __init__(self, path: str | Path, run_config: dict[str, Any] | None = None,
                  stop: StopRequest | None = None, overhead: float = 10.0,
-                 callbacks: Sequence[Callback] = (), resume: Checkpoint | None = None) -> None:
+                 callbacks: Sequence[Callback] = (), resume: Checkpoint | None = None,
+                 epochs: int | None = None) -> None:
         self.path = Path(path)
         self.run_config = run_config
-        self.stop = stop
+        self.stop = stop or StopRequest()
         self.callbacks = list(callbacks)
         self.resume = resume
         self.overhead = overhead
+        self.epochs = epochs
         self._snapshot: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
         self._written = True
         self._last_write_end = 0.0
         self._write_seconds = 0.0
         self._epoch = 0
+        self._batches = 0
+        self._steps: int | None = None  # batches per epoch, known after the first epoch
 
     def _take(self) -> None:
         self._snapshot = snapshot(self.model, self.run_config, self.callbacks)
@@ -256,9 +266,9 @@ class Checkpointer(Callback):
         done = self._snapshot[0]["checkpoint"]["epochs_done"]
         where = (f"during epoch {self._epoch + 1} after batch {batch} (that partial epoch is discarded)"
                  if batch is not None else f"after epoch {self._epoch + 1}")
-        raise TrainingInterruptedError(f"training stopped {where}; {self.path} holds the state after "
-                                  f"{done} completed epoch(s)", epoch=self._epoch + 1, batch=batch or 0,
-                                  checkpoint=self.path, epochs_done=done)
+        raise TrainingInterruptedError(
+            f"training stopped {where}; {self.path} holds the state after {done} completed epoch(s)",
+            epoch=self._epoch + 1, batch=batch or 0, checkpoint=self.path, epochs_done=done)
 
     def on_train_begin(self, logs):
         if self.resume is not None:  # after the other callbacks' on_train_begin reset them
@@ -266,18 +276,22 @@ class Checkpointer(Callback):
         self._take()
 
     def on_epoch_begin(self, epoch, logs):
-        self._epoch = epoch
+        self._epoch, self._batches = epoch, 0
 
     def on_batch_end(self, batch, logs):
-        if self.stop is not None and self.stop.requested:
+        self._batches += 1
+        if self.stop.requested and self._steps != 1:
             self._interrupt(batch + 1)
 
     def on_epoch_end(self, epoch, logs):
-        self._take()
+        self._steps = self._batches
         due = time.perf_counter() - self._last_write_end >= self.overhead * self._write_seconds
-        if due or (self.stop is not None and self.stop.requested):
+        last = self.model.stop_training or (self.epochs is not None and epoch + 1 >= self.epochs)
+        if due or last or self.stop.requested or self._steps != 1:
+            self._take()
+        if due or last or self.stop.requested:
             self._write()
-        if self.stop is not None and self.stop.requested:
+        if self.stop.requested:
             self._interrupt(None)
 
     def on_train_end(self, logs):
