@@ -216,7 +216,7 @@ class Checkpointer(Callback):
     """Keep the state of the last completed epoch and write it to ``path``.
 
     The checkpoint is written when at least ``overhead`` times the time the previous
-    write took has passed (so checkpoints cost at most about 10% of training time by
+    write took has passed (so checkpoints cost at most about 5% of training time by
     default; ``overhead=0`` writes every epoch), after the last epoch, and when ``stop``
     is requested: then training stops after the current batch, the last completed epoch
     is written and :class:`TrainingInterruptedError` is raised. The partial epoch is
@@ -230,7 +230,7 @@ class Checkpointer(Callback):
     """
 
     def __init__(self, path: str | Path, run_config: dict[str, Any] | None = None,
-                 stop: StopRequest | None = None, overhead: float = 10.0,
+                 stop: StopRequest | None = None, overhead: float = 20.0,
                  callbacks: Sequence[Callback] = (), resume: Checkpoint | None = None,
                  epochs: int | None = None) -> None:
         self.path = Path(path)
