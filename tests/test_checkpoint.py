@@ -67,8 +67,10 @@ def test_resume_gives_the_same_weights_and_history_to_the_last_bit(straight, cat
     with pytest.raises(TrainingInterruptedError, match=message) as info:
         train_run(config, callbacks=[StopAt(stop_epoch, stop_batch, stop)], verbose=0, data=cats, stop=stop)
     assert info.value.epochs_done == 4
-    assert read_checkpoint(tmp_path / CHECKPOINT_NAME).epochs_done == 4
+    saved = read_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert saved.epochs_done == 4 and saved.state["seconds"] > 0
     resumed = resume_run(tmp_path, verbose=0, data=cats)
+    assert resumed.metrics["seconds"] > saved.state["seconds"]  # time of both sessions
     assert len(resumed.history) == 10
     assert resumed.history.to_dict() == straight.history.to_dict()
     expected, got = straight.model.get_weights(), resumed.model.get_weights()

@@ -182,7 +182,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
                   initial_epoch=initial_epoch)
     except NonFiniteLossError as exc:
         error = exc
-    seconds = time.perf_counter() - started
+    seconds = checkpointer.prior_seconds + time.perf_counter() - started  # over every session
     metrics = evaluate_splits(model, {"train": train, "validation": validation, "test": test})
     metrics.update({"epochs": len(model.history), "seconds": round(seconds, 3),
                     "seed": config.seed})

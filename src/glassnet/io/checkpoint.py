@@ -71,10 +71,10 @@ def stateful_callbacks(callbacks: Sequence[Callback]) -> dict[str, Callback]:
     return found
 
 
-def snapshot(model, run_config: dict[str, Any] | None = None,
-             callbacks: Sequence[Callback] = ()) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
+             seconds: float | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(config, arrays)`` of a checkpoint of ``model`` (and the state of ``callbacks`` that
-    have one) as it is now; arrays are copies."""
+    have one) as it is now, after ``seconds`` of training; arrays are copies."""
     history = _copy_history(model.history)
     opt = model.optimizer
     state = opt.state_dict()
@@ -89,6 +89,7 @@ def snapshot(model, run_config: dict[str, Any] | None = None,
     checkpoint = {
         "epochs_done": len(history["epoch"]),
         "stopped_early": bool(model.stop_training),  # a callback (EarlyStopping) ended the run
+        "seconds": seconds,
         "history": history,
         "optimizer": {"config": state["config"], "steps": state["steps"],
                       "base_lr": getattr(opt, "base_lr", None)},
@@ -247,9 +248,12 @@ class Checkpointer(Callback):
         self._epoch = 0
         self._batches = 0
         self._steps: int | None = None  # batches per epoch, known after the first epoch
+        self._started = time.perf_counter()
+        self.prior_seconds = float((resume.state.get("seconds") or 0.0) if resume else 0.0)
 
     def _take(self) -> None:
-        self._snapshot = snapshot(self.model, self.run_config, self.callbacks)
+        seconds = self.prior_seconds + time.perf_counter() - self._started
+        self._snapshot = snapshot(self.model, self.run_config, self.callbacks, round(seconds, 3))
         self._written = False
 
     def _write(self) -> None:
@@ -271,6 +275,7 @@ class Checkpointer(Callback):
             epoch=self._epoch + 1, batch=batch or 0, checkpoint=self.path, epochs_done=done)
 
     def on_train_begin(self, logs):
+        self._started = time.perf_counter()
         if self.resume is not None:  # after the other callbacks' on_train_begin reset them
             restore_callbacks(self.model, self.resume, self.callbacks)
         self._take()
