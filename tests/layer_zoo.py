@@ -27,20 +27,20 @@ def dense_model() -> Sequential:
     ], input_shape=(3, 64, 64), seed=4)
 
 
-def conv_model() -> Sequential:
+def conv_model(input_shape: tuple[int, ...] = (3, 64, 64), classes: int = 3) -> Sequential:
     """Every image layer: padded, strided and fused-activation convolutions, pools with padding."""
     return Sequential([
         layers.Conv2D(6, 3, strides=2, padding="same", activation="relu"), layers.BatchNorm(),
         layers.MaxPool2D(3, strides=2, padding=1), layers.Conv2D(5, (3, 2), padding=(1, 0), use_bias=False),
         layers.Dropout(0.2), layers.AvgPool2D(2, padding=1), layers.Conv2D(4, 1, activation="tanh"),
         layers.MaxPool2D(2), layers.Flatten(), layers.Dense(8, activation="relu"),
-        layers.Dense(3),
-    ], input_shape=(3, 64, 64), seed=5)
+        layers.Dense(classes),
+    ], input_shape=input_shape, seed=5)
 
 
-def conv_gap_model() -> Sequential:
+def conv_gap_model(input_shape: tuple[int, ...] = (3, 64, 64)) -> Sequential:
     return Sequential([layers.Conv2D(8, 5, padding="same", activation="relu"), layers.AvgPool2D(2),
-                       layers.GlobalAveragePooling2D(), layers.Dense(1)], input_shape=(3, 64, 64), seed=6)
+                       layers.GlobalAveragePooling2D(), layers.Dense(1)], input_shape=input_shape, seed=6)
 
 
 def layer_types(model: Sequential) -> set[str]:

@@ -33,13 +33,30 @@ def assert_matches(model: Sequential, images: np.ndarray, tmp_path) -> onnx.Mode
     return proto
 
 
+@pytest.fixture(scope="module")
+def real_images(cats, data_root):
+    """Real test images and class counts: the cat set (2 classes) and CIFAR-10 (10)."""
+    from glassnet.data import load_cifar10
+
+    return {"cats": (cats["test"].x, 2), "cifar10": (load_cifar10(data_root)["test"].x[:200], 10)}
+
+
 @pytest.mark.parametrize("name", zoo.names())
-@pytest.mark.parametrize("classes", [2, 10])
-def test_every_zoo_model_exports_and_matches_on_real_images(name, classes, cats, tmp_path):
-    model = perturbed(zoo.build(name, cats["test"].image_shape, classes, seed=2))
+@pytest.mark.parametrize("dataset", ["cats", "cifar10"])
+def test_every_zoo_model_exports_and_matches_on_real_images(name, dataset, real_images, tmp_path):
+    images, classes = real_images[dataset]
+    model = perturbed(zoo.build(name, images.shape[1:], classes, seed=2))
     model.compile(loss=zoo.loss_for(classes), optimizer="sgd")
     model.set_preprocessing(**IMAGE_STATS)
-    assert_matches(model, cats["test"].x, tmp_path)
+    assert_matches(model, images, tmp_path)
+
+
+def test_conv_model_matches_on_cifar_images(real_images, tmp_path):
+    images, classes = real_images["cifar10"]
+    model = perturbed(conv_model(images.shape[1:], classes))
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    model.set_preprocessing(**IMAGE_STATS)
+    assert_matches(model, images, tmp_path)
 
 
 MODELS = {"dense": (dense_model, "categorical_crossentropy"),
