@@ -26,10 +26,11 @@ from glassnet.runs import RunConfig, resume_run, train_run
 from glassnet.training.callbacks import Callback
 
 # Batch norm (running statistics), dropout (its own generator), Adam (slots and step count),
-# a per-batch schedule and a validation split: every piece of state a resume must restore.
+# a per-batch schedule, augmentation (the training stream) and a validation split: every
+# piece of state a resume must restore.
 CONFIG = dict(dataset="cats", model="mlp", hidden=[8, 4], epochs=10, batch_size=32, lr=0.003,
               optimizer="adam", validation_split=0.2, seed=5, dtype="float64", lr_schedule="cosine",
-              extra={"model_options": {"batchnorm": True, "dropout": 0.2}})
+              augment="flip,crop", extra={"model_options": {"batchnorm": True, "dropout": 0.2}})
 
 
 class StopAt(Callback):
@@ -104,7 +105,7 @@ def test_full_batch_stop_finishes_the_epoch_and_resumes_exactly(cats, tmp_path):
 def test_resume_keeps_early_stopping_state(cats, tmp_path):
     """Patience counter, best value and best weights survive: the resumed run stops where the
     straight one did (epoch 5, best epoch 3) and ends with the same restored weights."""
-    config = {**CONFIG, "lr": 0.0003, "extra": {**CONFIG["extra"], "early_stopping": 2}}
+    config = {**CONFIG, "lr": 0.0003, "augment": None, "extra": {**CONFIG["extra"], "early_stopping": 2}}
     straight = train_run(RunConfig(**config, out=str(tmp_path / "a")), verbose=0, data=cats)
     assert len(straight.history) == 5  # stopped early: the test needs that
     stop = StopRequest()

@@ -63,9 +63,10 @@ def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:
 
 
 @pytest.mark.parametrize("name", zoo.names())
-@pytest.mark.parametrize("classes", [2, 10])
-def test_every_zoo_model_round_trips_exactly(name, classes, cats, tmp_path):
-    model = perturbed(zoo.build(name, cats["test"].image_shape, classes, seed=3))
+@pytest.mark.parametrize("dataset", ["cats", "cifar10"])
+def test_every_zoo_model_round_trips_exactly(name, dataset, real_images, tmp_path):
+    images, classes = real_images[dataset]
+    model = perturbed(zoo.build(name, images.shape[1:], classes, seed=3))
     model.compile(loss=zoo.loss_for(classes), optimizer="adam")
     model.class_names = [f"class{i}" for i in range(classes)]
     model.set_preprocessing(scale=1 / 255, mean=[0.4, 0.5, 0.6], std=[0.2, 0.25, 0.3])
@@ -77,8 +78,7 @@ def test_every_zoo_model_round_trips_exactly(name, classes, cats, tmp_path):
     for key in weights:
         assert restored[key].dtype == weights[key].dtype
         np.testing.assert_array_equal(restored[key], weights[key])
-    images = cats["test"].x[:16]
-    np.testing.assert_array_equal(loaded.predict(images), model.predict(images))
+    np.testing.assert_array_equal(loaded.predict(images[:8]), model.predict(images[:8]))
 
 
 def test_float64_and_training_metadata_survive(tmp_path, cats):

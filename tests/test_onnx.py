@@ -33,14 +33,6 @@ def assert_matches(model: Sequential, images: np.ndarray, tmp_path) -> onnx.Mode
     return proto
 
 
-@pytest.fixture(scope="module")
-def real_images(cats, data_root):
-    """Real test images and class counts: the cat set (2 classes) and CIFAR-10 (10)."""
-    from glassnet.data import load_cifar10
-
-    return {"cats": (cats["test"].x, 2), "cifar10": (load_cifar10(data_root)["test"].x[:200], 10)}
-
-
 @pytest.mark.parametrize("name", zoo.names())
 @pytest.mark.parametrize("dataset", ["cats", "cifar10"])
 def test_every_zoo_model_exports_and_matches_on_real_images(name, dataset, real_images, tmp_path):
