@@ -226,3 +226,37 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
     history = second.state["history"]
     assert history["epoch"] == list(range(second.epochs_done))
     assert history["loss"][:first.epochs_done] == first.state["history"]["loss"]
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c["checkpoint"].pop("rng"), "'rng' is missing"),
+    (lambda c: c["checkpoint"].update(epochs_done=7), "does not cover its 7 epochs"),
+    (lambda c: c["checkpoint"]["optimizer"].update(steps="many"), "optimizer state is damaged"),
+    (lambda c: c["checkpoint"]["rng"].update(train_rng=[1, 2]), "generator states are damaged"),
+])
+def test_damaged_checkpoint_state_is_refused(straight, tmp_path, edit, message):
+    from test_io_format import edit_config
+
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(straight.model, path)
+    edit_config(path, edit)
+    with pytest.raises(ModelFormatError, match=message):
+        read_checkpoint(path)
+
+
+def test_a_generator_state_of_the_wrong_kind_is_refused(straight, tmp_path):
+    from test_io_format import edit_config
+
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(straight.model, path)
+    edit_config(path, lambda c: c["checkpoint"]["rng"]["train_rng"].update(bit_generator="MT19937"))
+    before = straight.model.get_weights()
+    straight.model.set_weights({k: v + 1 for k, v in before.items()})
+    changed = straight.model.get_weights()
+    try:
+        with pytest.raises(ModelFormatError, match="saved state of model.train_rng is invalid"):
+            restore_training_state(straight.model, read_checkpoint(path))
+        for key, value in straight.model.get_weights().items():  # nothing was half-restored
+            np.testing.assert_array_equal(value, changed[key])
+    finally:
+        straight.model.set_weights(before)

@@ -61,7 +61,7 @@ class NewerFormatError(ModelFormatError):
     """A model file written in a format version newer than this glassnet reads."""
 
 
-class SaveError(GlassnetError):
+class SaveError(GlassnetError, OSError):
     """A file could not be written (disk full, no permission); the previous file is intact."""
 
 

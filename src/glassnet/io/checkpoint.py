@@ -131,10 +131,26 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     state = config.get("checkpoint")
     if config.get("kind") != "checkpoint" or not isinstance(state, dict):
         raise ModelFormatError(f"{path} is a model file, not a training checkpoint")
-    for key in ("epochs_done", "history", "optimizer", "rng"):
-        if key not in state:
-            raise ModelFormatError(f"{path}: the checkpoint has no {key!r}; it is damaged")
+    _check_state(path, state)
     return Checkpoint(path, config, arrays, state)
+
+
+def _check_state(path: Path, state: dict[str, Any]) -> None:
+    """The JSON part of a checkpoint has the structure :func:`snapshot` writes."""
+    expected = {"epochs_done": int, "history": dict, "optimizer": dict, "rng": dict}
+    for key, kind in expected.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise ModelFormatError(f"{path}: the checkpoint's {key!r} is missing or not a "
+                                   f"{kind.__name__}; the file is damaged")
+    history, done = state["history"], state["epochs_done"]
+    if (not all(isinstance(v, list) and len(v) == done for v in history.values())
+            or len(history.get("epoch", [])) != done):
+        raise ModelFormatError(f"{path}: the checkpoint's history does not cover its {done} epochs")
+    optimizer, rng = state["optimizer"], state["rng"]
+    if not isinstance(optimizer.get("config"), dict) or not isinstance(optimizer.get("steps"), int):
+        raise ModelFormatError(f"{path}: the checkpoint's optimizer state is damaged")
+    if not isinstance(rng.get("train_rng"), dict) or not isinstance(rng.get("layers", {}), dict):
+        raise ModelFormatError(f"{path}: the checkpoint's generator states are damaged")
 
 
 def _optimizer_arrays(ckpt: Checkpoint, model) -> dict[str, np.ndarray]:
@@ -152,38 +168,46 @@ def _optimizer_arrays(ckpt: Checkpoint, model) -> dict[str, np.ndarray]:
     return slots
 
 
-def _set_generator(path: Path, generator: np.random.Generator, state: Any, what: str) -> None:
+def _check_generator_state(path: Path, generator: np.random.Generator, state: Any, what: str) -> None:
+    """Try ``state`` on a fresh bit generator of the same kind, so nothing changes on failure."""
     try:
-        generator.bit_generator.state = state
+        type(generator.bit_generator)().state = state
     except (TypeError, ValueError, KeyError) as exc:
         raise ModelFormatError(f"{path}: the saved state of {what} is invalid ({exc})") from None
 
 
 def restore_training_state(model, ckpt: Checkpoint) -> int:
     """Load weights, optimizer, history and every generator into a compiled ``model`` built
-    like the checkpointed one; returns the number of completed epochs."""
+    like the checkpointed one; returns the number of completed epochs.
+
+    Everything is checked before anything changes: on an error the model is untouched.
+    """
     model_arrays = {k: v for k, v in ckpt.arrays.items() if "/" not in k}
     check_arrays(ckpt.path, weight_shapes(model), model_arrays, "the run's model")
     slots = _optimizer_arrays(ckpt, model)
     opt_state = ckpt.state["optimizer"]
-    saved_name = opt_state.get("config", {}).get("name")
+    saved_name = opt_state["config"].get("name")
     if saved_name != model.optimizer.name:
         raise ModelFormatError(f"{ckpt.path}: the checkpoint's optimizer is {saved_name!r} but the run "
                                f"uses {model.optimizer.name!r}")
     rng = ckpt.state["rng"]
-    generators = layer_generators(model)
-    if set(rng.get("layers", {})) != set(generators):
+    generators = {"model.train_rng": model.train_rng,
+                  **{f"generator {k}": g for k, g in layer_generators(model).items()}}
+    saved = {"model.train_rng": rng["train_rng"],
+             **{f"generator {k}": v for k, v in rng.get("layers", {}).items()}}
+    if set(saved) != set(generators):
         raise ModelFormatError(f"{ckpt.path}: the checkpoint has generators {sorted(rng.get('layers', {}))} "
-                               f"but the model has {sorted(generators)}")
+                               f"but the model has {sorted(layer_generators(model))}")
+    for what, generator in generators.items():
+        _check_generator_state(ckpt.path, generator, saved[what], what)
     model.set_weights(model_arrays)
     model.optimizer.load_state_dict({"config": opt_state["config"], "steps": opt_state["steps"],
                                      "arrays": slots})
     if opt_state.get("base_lr") is not None:
         model.optimizer.base_lr = float(opt_state["base_lr"])
     model.history = History.from_dict(ckpt.state["history"])
-    _set_generator(ckpt.path, model.train_rng, rng["train_rng"], "model.train_rng")
-    for key, generator in generators.items():
-        _set_generator(ckpt.path, generator, rng["layers"][key], f"generator {key}")
+    for what, generator in generators.items():
+        generator.bit_generator.state = saved[what]
     return ckpt.epochs_done
 
 

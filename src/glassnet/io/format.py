@@ -70,7 +70,7 @@ def write_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np
             zf.writestr(CONFIG_NAME, json.dumps(config, indent=2))
             for name, array in arrays.items():
                 buffer = io.BytesIO()
-                np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
                 zf.writestr(f"{ARRAY_DIR}{name}.npy", buffer.getvalue())
     except OSError as exc:
         raise SaveError(f"could not write {path}: {exc}; the previous file (if any) is unchanged") from exc
