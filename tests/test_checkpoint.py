@@ -215,9 +215,9 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
     assert first.epochs_done >= 1 and first.run_config["epochs"] == 100000
     assert not (out / "model.glassnet").exists()  # nothing half-finished is written
 
-    mtime = (out / CHECKPOINT_NAME).stat().st_mtime_ns
     proc = _start_training("--resume", str(out))
-    _wait_for(lambda: (out / CHECKPOINT_NAME).stat().st_mtime_ns != mtime, proc)
+    first_line = f"epoch {first.epochs_done + 1}/100000"  # the resumed run shows its first epoch
+    _wait_for(lambda: lines.append(proc.stderr.readline()) or first_line in lines[-1], proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr

@@ -47,6 +47,7 @@ class ProgressBar(Callback):
 
     def on_train_begin(self, logs):
         self._start = time.perf_counter()
+        self._first_epoch = logs.get("initial_epoch", 0)  # a resumed run shows its first epoch too
         if self.use_bar and self._epoch_bar:
             self._bar = self._new_bar(self.epochs, "training", logs.get("initial_epoch", 0))
 
@@ -69,7 +70,7 @@ class ProgressBar(Callback):
                 self._bar.close()
             return
         last = epoch + 1 == self.epochs or self.model.stop_training
-        if (epoch + 1) % self.log_every == 0 or last or epoch == 0:
+        if (epoch + 1) % self.log_every == 0 or last or epoch == self._first_epoch:
             seconds = time.perf_counter() - self._epoch_start
             self.stream.write(f"epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - "
                               f"{format_logs(logs)}\n")
