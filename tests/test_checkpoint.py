@@ -260,3 +260,16 @@ def test_a_generator_state_of_the_wrong_kind_is_refused(straight, tmp_path):
             np.testing.assert_array_equal(value, changed[key])
     finally:
         straight.model.set_weights(before)
+
+
+def test_a_model_built_differently_is_refused(straight, tmp_path):
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(straight.model, path)
+    model = straight.model
+    before = model.preprocessing
+    model.set_preprocessing(scale=1 / 255, mean=[0.5, 0.5, 0.5], std=[0.2, 0.2, 0.2])
+    try:
+        with pytest.raises(ModelFormatError, match=r"differs from the checkpointed one in .'preprocessing'."):
+            restore_training_state(model, read_checkpoint(path))
+    finally:
+        model.set_preprocessing(**before)

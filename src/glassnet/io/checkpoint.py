@@ -19,6 +19,7 @@ weights) are saved too, under ``config.json["checkpoint"]["callbacks"]`` and
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -176,12 +177,26 @@ def _check_generator_state(path: Path, generator: np.random.Generator, state: An
         raise ModelFormatError(f"{path}: the saved state of {what} is invalid ({exc})") from None
 
 
+def check_same_model(model, ckpt: Checkpoint) -> None:
+    """The model must be built as the checkpointed one: same architecture, preprocessing,
+    classes, dtype (a data set that changed between sessions would change some of them)."""
+    saved = ckpt.config.get("model") or {}
+    current = json.loads(json.dumps(model.get_config()))
+    differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if differ:
+        details = "; ".join(f"{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now"
+                            for k in differ if k != "layers")
+        raise ModelFormatError(f"{ckpt.path}: the model differs from the checkpointed one in "
+                               f"{differ} ({details or 'the layers'}); did the data or the code change?")
+
+
 def restore_training_state(model, ckpt: Checkpoint) -> int:
     """Load weights, optimizer, history and every generator into a compiled ``model`` built
     like the checkpointed one; returns the number of completed epochs.
 
     Everything is checked before anything changes: on an error the model is untouched.
     """
+    check_same_model(model, ckpt)
     model_arrays = {k: v for k, v in ckpt.arrays.items() if "/" not in k}
     check_arrays(ckpt.path, weight_shapes(model), model_arrays, "the run's model")
     slots = _optimizer_arrays(ckpt, model)
