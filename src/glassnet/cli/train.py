@@ -22,7 +22,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train a model and write runs/<name>/",
         description="Train a model from the zoo on a data set. Writes model.glassnet, "
-                    "history.json, metrics.json and run.json into --out.",
+                    "history.json, metrics.json and run.json into --out, and keeps "
+                    "checkpoint.glassnet up to date while training: Ctrl-C stops after the "
+                    "current batch, saves the last completed epoch and exits with 130; "
+                    "--resume RUN_DIR continues exactly where it stopped.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="cats",
                    help="data set name (cats, cifar10) read from $GLASSNET_DATA")
