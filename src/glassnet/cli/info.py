@@ -48,10 +48,9 @@ def describe(path: str) -> dict[str, Any]:
 
 def preprocessing_text(p: dict[str, Any]) -> str:
     parts = [f"x * {p['scale']:.6g}" + (" (pixels / 255)" if abs(p["scale"] - 1 / 255) < 1e-12 else "")]
-    if p["mean"] is not None:
-        parts.append(f"- mean {p['mean']}")
-    if p["std"] is not None:
-        parts.append(f"/ std {p['std']}")
+    for key, op in (("mean", "-"), ("std", "/")):
+        if p[key] is not None:
+            parts.append(f"{op} {key} [{', '.join(f'{v:.4g}' for v in p[key])}]")
     return " ".join(parts) + (", per channel" if len(parts) > 1 else "")
 
 
