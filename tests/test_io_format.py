@@ -310,3 +310,17 @@ def test_the_round_trip_models_use_every_layer_class():
 
     used = set().union(*(layer_types(f()) for f in (dense_model, conv_model, conv_gap_model)))
     assert used == set(layers.LAYER_CLASSES) - {"Layer"}
+
+
+def test_deflated_files_from_earlier_versions_still_load(tmp_path):
+    """Version-1 files were first written deflated; they read the same."""
+    model, path = small_model(tmp_path)
+    with zipfile.ZipFile(path) as zf:
+        entries = {info.filename: zf.read(info) for info in zf.infolist()}
+    old = tmp_path / "old.glassnet"
+    with zipfile.ZipFile(old, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    loaded = load_model(old)
+    for key, value in model.get_weights().items():
+        np.testing.assert_array_equal(loaded.get_weights()[key], value)
