@@ -53,3 +53,11 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
     full_env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + full_env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-m", "glassnet", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def real_images(cats, data_root) -> dict[str, tuple[np.ndarray, int]]:
+    """A few real test images and the class count: the cat set (2 classes), CIFAR-10 (10)."""
+    from glassnet.data import load_cifar10
+
+    return {"cats": (cats["test"].x[:8], 2), "cifar10": (load_cifar10(data_root)["test"].x[:32], 10)}

@@ -3,6 +3,7 @@ schedule flags, and the clear one-line errors for bad values."""
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import run_cli
@@ -78,3 +79,16 @@ def test_mlp_multiclass_with_batchnorm_and_dropout():
 def test_mlp_rejects_a_bad_dropout_rate():
     with pytest.raises(ConfigError, match=r"Dropout rate must be a number in \[0, 1\), got 1"):
         zoo.build("mlp", (4,), 3, dropout=1)
+
+
+def test_normalize_saves_the_training_sets_channel_statistics(tmp_path, cats):
+    out = tmp_path / "run"
+    assert main([*QUICK, "--normalize", "--validation-split", "0.2", "--out", str(out)]) == 0
+    model = load_model(out / "model.glassnet")
+    train, _ = cats["train"].split(0.2, seed=0)  # statistics of the training part only
+    x = train.x.astype(np.float64) / 255
+    np.testing.assert_allclose(model.preprocessing["mean"], x.mean(axis=(0, 2, 3)), rtol=1e-10)
+    np.testing.assert_allclose(model.preprocessing["std"], x.std(axis=(0, 2, 3)), rtol=1e-10)
+    batch = model.preprocess(train.x)
+    np.testing.assert_allclose(batch.mean(axis=(0, 2, 3)), 0, atol=1e-4)
+    np.testing.assert_allclose(batch.std(axis=(0, 2, 3)), 1, rtol=1e-4)

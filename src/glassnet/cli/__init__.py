@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import GlassnetError
-from . import evaluate, gradcheck, predict, report, search, train
+from . import evaluate, export, gradcheck, info, predict, report, search, train
 from .common import apply_runtime_options
 
-COMMANDS = [train, evaluate, predict, gradcheck, report, search]
+COMMANDS = [train, evaluate, predict, gradcheck, report, info, export, search]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shlex
+import signal
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 from .. import zoo
-from ..runs import RunConfig, parse_int_list, train_run
+from ..errors import ConfigError, TrainingInterruptedError
+from ..io.checkpoint import StopRequest
+from ..runs import RunConfig, parse_int_list, resume_run, train_run
 from .common import (
     add_runtime_options,
     batch_size,
@@ -22,7 +29,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train a model and write runs/<name>/",
         description="Train a model from the zoo on a data set. Writes model.glassnet, "
-                    "history.json, metrics.json, run.json and report.html into --out.",
+                    "history.json, metrics.json, run.json and report.html into --out, and keeps "
+                    "checkpoint.glassnet up to date while training: Ctrl-C stops after the "
+                    "current batch, saves the last completed epoch and exits with 130; "
+                    "--resume RUN_DIR continues exactly where it stopped.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="cats",
                    help="data set name (cats, cifar10) read from $GLASSNET_DATA")
@@ -56,6 +66,9 @@ def add_parser(sub) -> None:
                    help="mlp: batch normalization after each hidden Dense layer")
     p.add_argument("--dropout", type=float, default=None, metavar="RATE",
                    help="mlp: dropout with this rate (fraction dropped) after each hidden layer")
+    p.add_argument("--normalize", action="store_true",
+                   help="subtract the training set's per-channel mean and divide by its std "
+                        "(saved with the model, so predict applies the same)")
     p.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs and keep the "
                         "best epoch's weights (needs --validation-split)")
@@ -68,8 +81,11 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None,
                    help="run directory (default runs/<dataset>-<model>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue runs/<name>/ from its checkpoint.glassnet with the configuration "
+                        "saved there (takes no other training option)")
     add_runtime_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, train_defaults=vars(p.parse_args([])))
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -79,12 +95,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, reg=args.reg,
         lr_decay=args.lr_decay, lr_schedule=args.lr_schedule,
-        validation_split=args.validation_split, seed=args.seed, dtype=args.dtype, augment=args.augment,
-        out=args.out, extra=toolkit_extra(args))
+        validation_split=args.validation_split, seed=args.seed, dtype=args.dtype,
+        augment=args.augment, out=args.out, extra=toolkit_extra(args))
 
 
 def toolkit_extra(args: argparse.Namespace) -> dict:
-    """Model options (--init, --batchnorm, --dropout) and --early-stopping, only when given,
+    """Model options (--init, --batchnorm, --dropout), --early-stopping and --normalize, only when given,
     so that models without these options are not handed them."""
     model_options = {key: value for key, value in (("init", args.init), ("dropout", args.dropout),
                                                    ("batchnorm", args.batchnorm or None))
@@ -92,13 +108,57 @@ def toolkit_extra(args: argparse.Namespace) -> dict:
     extra: dict = {"model_options": model_options} if model_options else {}
     if args.early_stopping is not None:
         extra["early_stopping"] = args.early_stopping
+    if args.normalize:
+        extra["normalize"] = True
     return extra
 
 
+def check_resume_args(args: argparse.Namespace) -> None:
+    """``--resume`` takes the run's own configuration: any other training option is an error."""
+    given = [f"--{key.replace('_', '-')}" for key, default in args.train_defaults.items()
+             if key not in ("resume", "quiet", "run", "train_defaults", "device", "threads")
+             and getattr(args, key, default) != default]
+    if given:
+        raise ConfigError(f"--resume continues a run with the configuration saved in its checkpoint; "
+                          f"drop {', '.join(given)}")
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(stop: StopRequest) -> Iterator[None]:
+    """First Ctrl-C: stop after the current batch (the fit loop checkpoints); second: abort now."""
+
+    def handler(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.request()
+        os.write(2, b"\nglassnet train: stopping after the current batch and saving a checkpoint "
+                    b"(Ctrl-C again to abort at once)\n")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
-    result = train_run(config, verbose=0 if args.quiet else 1)
+    stop = StopRequest()
+    verbose = 0 if args.quiet else 1
+    try:
+        with stop_on_ctrl_c(stop):
+            if args.resume:
+                check_resume_args(args)
+                result = resume_run(args.resume, verbose=verbose, stop=stop)
+            else:
+                config = config_from_args(args)
+                config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
+                result = train_run(config, verbose=verbose, stop=stop)
+    except TrainingInterruptedError as exc:
+        print(f"glassnet train: interrupted: {exc}", file=sys.stderr)
+        print(f"resume with: glassnet train --resume {shlex.quote(str(Path(exc.checkpoint).parent))}",
+              file=sys.stderr)
+        return 130
+    config = result.config
     m = result.metrics
     parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")
              if split in m]

@@ -1,5 +1,7 @@
-"""Model files and interop: the ``.glassnet`` format, checkpoints, ONNX export."""
+"""Model files and interop: the ``.glassnet`` format, checkpoints, ONNX export (``io.onnx``)."""
 
+from .checkpoint import Checkpointer, read_checkpoint, restore_training_state, save_checkpoint
 from .format import load_model, save_model
 
-__all__ = ["load_model", "save_model"]
+__all__ = ["Checkpointer", "load_model", "read_checkpoint", "restore_training_state", "save_checkpoint",
+           "save_model"]

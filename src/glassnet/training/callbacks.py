@@ -144,6 +144,22 @@ class EarlyStopping(Callback):
                 and self.tracker.best_epoch != self.last_epoch):
             self.model.set_weights(self.best_weights)
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps so that a resumed run stops where this one would:
+        ``{"values": JSON-able counters, "arrays": the best epoch's weights (if kept)}``."""
+        return {"values": {"best": self.tracker.best, "best_epoch": self.tracker.best_epoch,
+                           "wait": self.wait, "stopped_epoch": self.stopped_epoch,
+                           "last_epoch": self.last_epoch},
+                "arrays": dict(self.best_weights or {})}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (called after ``on_train_begin`` when resuming)."""
+        values = state["values"]
+        self.tracker.best, self.tracker.best_epoch = float(values["best"]), values["best_epoch"]
+        self.wait, self.stopped_epoch = int(values["wait"]), values["stopped_epoch"]
+        self.last_epoch = values["last_epoch"]
+        self.best_weights = dict(state["arrays"]) or None
+
 
 class ModelCheckpoint(Callback):
     """Save the model (atomically) after each epoch, or only when ``monitor`` improves.

@@ -69,6 +69,7 @@ class ProgressBar(Callback):
     def on_train_begin(self, logs):
         self._start = time.perf_counter()
         self._initial_epoch = self._epoch = logs.get("initial_epoch", 0)
+        self._first_epoch = self._initial_epoch  # a resumed run shows its first epoch too
         if self.use_bar and self._epoch_bar:
             self._bar = self._new_bar(self.epochs, "training", logs.get("initial_epoch", 0))
 
@@ -93,7 +94,7 @@ class ProgressBar(Callback):
                 self._bar.close()
             return
         last = epoch + 1 == self.epochs or self.model.stop_training
-        if (epoch + 1) % self.log_every == 0 or last or epoch == 0:
+        if (epoch + 1) % self.log_every == 0 or last or epoch == self._first_epoch:
             seconds = time.perf_counter() - self._epoch_start
             line = f"epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {format_logs(logs)}"
             self.stream.write((line if last else self._with_time_left(line, epoch + 1)) + "\n")

@@ -1,0 +1,342 @@
+"""Checkpoints: everything needed to continue training exactly where it stopped.
+
+A checkpoint is a ``.glassnet`` file (so ``load_model`` and ``glassnet info`` read it)
+with ``"kind": "checkpoint"`` and, besides the model's weights and layer state:
+
+- ``config.json["checkpoint"]``: completed epochs, the :class:`History`, the optimizer's
+  configuration, step count and base learning rate, the state of every random generator
+  (``model.train_rng`` and any generator a layer keeps, e.g. dropout's), and the run's
+  configuration;
+- ``arrays/optimizer/<param>/<slot>.npy``: the optimizer's per-parameter state.
+
+Restoring all of it makes "train 10 epochs" and "train 4, stop, resume for 6" give the
+same weights to the last bit. :class:`Checkpointer` is the fit-loop callback that keeps a
+snapshot of the last completed epoch, writes it, and stops cleanly on a :class:`StopRequest`.
+Callbacks with ``state_dict``/``load_state_dict`` (EarlyStopping's counters and best
+weights) are saved too, under ``config.json["checkpoint"]["callbacks"]`` and
+``arrays/callbacks/<class>.<n>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelFormatError, TrainingInterruptedError, WeightMismatchError
+from ..layers.base import Layer
+from ..training.callbacks import Callback
+from ..training.history import History
+from .format import check_arrays, model_config, read_archive, weight_shapes, write_archive
+
+CHECKPOINT_NAME = "checkpoint.glassnet"
+OPTIMIZER_PREFIX = "optimizer/"
+CALLBACK_PREFIX = "callbacks/"
+
+
+def layer_generators(model) -> dict[str, np.random.Generator]:
+    """Every ``numpy.random.Generator`` the layers keep, keyed ``"<layer index>.<attribute>"``
+    (nested layers such as a Dense layer's activation add their attribute name)."""
+    found: dict[str, np.random.Generator] = {}
+
+    def collect(obj: Layer, prefix: str) -> None:
+        for attr, value in vars(obj).items():
+            if isinstance(value, np.random.Generator):
+                found[f"{prefix}.{attr}"] = value
+            elif isinstance(value, Layer):
+                collect(value, f"{prefix}.{attr}")
+
+    for i, layer in enumerate(model.layers):
+        collect(layer, str(i))
+    return found
+
+
+def _copy_history(history: History | None) -> dict[str, Any]:
+    data = history.to_dict() if history is not None else {"epoch": []}
+    return {k: list(v) for k, v in data.items()}
+
+
+def stateful_callbacks(callbacks: Sequence[Callback]) -> dict[str, Callback]:
+    """Callbacks with ``state_dict``/``load_state_dict`` (EarlyStopping), keyed ``"<class>.<n>"``
+    (``n`` counts callbacks of that class, so other callbacks may come and go on resume)."""
+    found: dict[str, Callback] = {}
+    for cb in callbacks:
+        if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict"):
+            name = type(cb).__name__
+            found[f"{name}.{sum(k.startswith(name + '.') for k in found)}"] = cb
+    return found
+
+
+def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
+             seconds: float | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``(config, arrays)`` of a checkpoint of ``model`` (and the state of ``callbacks`` that
+    have one) as it is now, after ``seconds`` of training; arrays are copies."""
+    history = _copy_history(model.history)
+    opt = model.optimizer
+    state = opt.state_dict()
+    arrays = model.get_weights()
+    arrays.update({OPTIMIZER_PREFIX + k: np.array(v, copy=True) for k, v in state["arrays"].items()})
+    callback_values = {}
+    for key, cb in stateful_callbacks(callbacks).items():
+        cb_state = cb.state_dict()
+        callback_values[key] = cb_state["values"]
+        arrays.update({f"{CALLBACK_PREFIX}{key}/{k}": np.array(v, copy=True)
+                       for k, v in cb_state["arrays"].items()})
+    checkpoint = {
+        "epochs_done": len(history["epoch"]),
+        "stopped_early": bool(model.stop_training),  # a callback (EarlyStopping) ended the run
+        "seconds": seconds,
+        "history": history,
+        "optimizer": {"config": state["config"], "steps": state["steps"],
+                      "base_lr": getattr(opt, "base_lr", None)},
+        "rng": {"train_rng": model.train_rng.bit_generator.state,
+                "layers": {k: g.bit_generator.state for k, g in layer_generators(model).items()}},
+        "callbacks": callback_values,
+        "run": run_config,
+    }
+    return model_config(model, {"kind": "checkpoint", "checkpoint": checkpoint}), arrays
+
+
+def save_checkpoint(model, path: str | Path, run_config: dict[str, Any] | None = None) -> None:
+    """Write a checkpoint of ``model`` (compiled, with its optimizer) atomically."""
+    write_archive(path, *snapshot(model, run_config))
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint as read from disk (validated structure, arrays not yet checked against a model)."""
+
+    path: Path
+    config: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs_done(self) -> int:
+        return int(self.state["epochs_done"])
+
+    @property
+    def run_config(self) -> dict[str, Any] | None:
+        return self.state.get("run")
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and sanity-check a checkpoint file (``ModelFormatError`` if it is not one)."""
+    path = Path(path)
+    config, arrays = read_archive(path)
+    state = config.get("checkpoint")
+    if config.get("kind") != "checkpoint" or not isinstance(state, dict):
+        raise ModelFormatError(f"{path} is a model file, not a training checkpoint")
+    _check_state(path, state)
+    return Checkpoint(path, config, arrays, state)
+
+
+def _check_state(path: Path, state: dict[str, Any]) -> None:
+    """The JSON part of a checkpoint has the structure :func:`snapshot` writes."""
+    expected = {"epochs_done": int, "history": dict, "optimizer": dict, "rng": dict}
+    for key, kind in expected.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise ModelFormatError(f"{path}: the checkpoint's {key!r} is missing or not a "
+                                   f"{kind.__name__}; the file is damaged")
+    history, done = state["history"], state["epochs_done"]
+    if (not all(isinstance(v, list) and len(v) == done for v in history.values())
+            or len(history.get("epoch", [])) != done):
+        raise ModelFormatError(f"{path}: the checkpoint's history does not cover its {done} epochs")
+    optimizer, rng = state["optimizer"], state["rng"]
+    if not isinstance(optimizer.get("config"), dict) or not isinstance(optimizer.get("steps"), int):
+        raise ModelFormatError(f"{path}: the checkpoint's optimizer state is damaged")
+    if not isinstance(rng.get("train_rng"), dict) or not isinstance(rng.get("layers", {}), dict):
+        raise ModelFormatError(f"{path}: the checkpoint's generator states are damaged")
+
+
+def _optimizer_arrays(ckpt: Checkpoint, model) -> dict[str, np.ndarray]:
+    """The optimizer's slot arrays, each checked against the parameter it belongs to."""
+    shapes = {name: tuple(p.shape) for name, p, _ in model.parameters()}
+    slots = {}
+    for key, value in ckpt.arrays.items():
+        if not key.startswith(OPTIMIZER_PREFIX):
+            continue
+        param, _, slot = key[len(OPTIMIZER_PREFIX):].rpartition("/")
+        if param not in shapes or not slot:
+            raise WeightMismatchError(f"{ckpt.path}: optimizer array {key!r} belongs to no parameter")
+        check_arrays(ckpt.path, {key: shapes[param]}, {key: value}, "its parameter")
+        slots[f"{param}/{slot}"] = value
+    return slots
+
+
+def _check_generator_state(path: Path, generator: np.random.Generator, state: Any, what: str) -> None:
+    """Try ``state`` on a fresh bit generator of the same kind, so nothing changes on failure."""
+    try:
+        type(generator.bit_generator)().state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelFormatError(f"{path}: the saved state of {what} is invalid ({exc})") from None
+
+
+def check_same_model(model, ckpt: Checkpoint) -> None:
+    """The model must be built as the checkpointed one: same architecture, preprocessing,
+    classes, dtype (a data set that changed between sessions would change some of them)."""
+    saved = ckpt.config.get("model") or {}
+    current = json.loads(json.dumps(model.get_config()))
+    differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if differ:
+        details = "; ".join(f"{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now"
+                            for k in differ if k != "layers")
+        raise ModelFormatError(f"{ckpt.path}: the model differs from the checkpointed one in "
+                               f"{differ} ({details or 'the layers'}); did the data or the code change?")
+
+
+def restore_training_state(model, ckpt: Checkpoint) -> int:
+    """Load weights, optimizer, history and every generator into a compiled ``model`` built
+    like the checkpointed one; returns the number of completed epochs.
+
+    Everything is checked before anything changes: on an error the model is untouched.
+    """
+    check_same_model(model, ckpt)
+    model_arrays = {k: v for k, v in ckpt.arrays.items() if "/" not in k}
+    check_arrays(ckpt.path, weight_shapes(model), model_arrays, "the run's model")
+    slots = _optimizer_arrays(ckpt, model)
+    opt_state = ckpt.state["optimizer"]
+    saved_name = opt_state["config"].get("name")
+    if saved_name != model.optimizer.name:
+        raise ModelFormatError(f"{ckpt.path}: the checkpoint's optimizer is {saved_name!r} but the run "
+                               f"uses {model.optimizer.name!r}")
+    rng = ckpt.state["rng"]
+    generators = {"model.train_rng": model.train_rng,
+                  **{f"generator {k}": g for k, g in layer_generators(model).items()}}
+    saved = {"model.train_rng": rng["train_rng"],
+             **{f"generator {k}": v for k, v in rng.get("layers", {}).items()}}
+    if set(saved) != set(generators):
+        raise ModelFormatError(f"{ckpt.path}: the checkpoint has generators {sorted(rng.get('layers', {}))} "
+                               f"but the model has {sorted(layer_generators(model))}")
+    for what, generator in generators.items():
+        _check_generator_state(ckpt.path, generator, saved[what], what)
+    model.set_weights(model_arrays)
+    model.optimizer.load_state_dict({"config": opt_state["config"], "steps": opt_state["steps"],
+                                     "arrays": slots})
+    if opt_state.get("base_lr") is not None:
+        model.optimizer.base_lr = float(opt_state["base_lr"])
+    model.history = History.from_dict(ckpt.state["history"])
+    for what, generator in generators.items():
+        generator.bit_generator.state = saved[what]
+    return ckpt.epochs_done
+
+
+def restore_callbacks(model, ckpt: Checkpoint, callbacks: Sequence[Callback]) -> None:
+    """Give each stateful callback its saved state (its arrays are model weights, checked as such)."""
+    saved = ckpt.state.get("callbacks", {})
+    current = stateful_callbacks(callbacks)
+    if set(saved) != set(current):
+        raise ModelFormatError(f"{ckpt.path}: the checkpoint has callback state for {sorted(saved)} but "
+                               f"the run has {sorted(current)}")
+    shapes = weight_shapes(model)
+    for key, cb in current.items():
+        prefix = f"{CALLBACK_PREFIX}{key}/"
+        arrays = {k[len(prefix):]: v for k, v in ckpt.arrays.items() if k.startswith(prefix)}
+        if arrays:
+            check_arrays(ckpt.path, shapes, arrays, f"the run's model (saved by {key})")
+        cb.load_state_dict({"values": saved[key], "arrays": arrays})
+
+
+class StopRequest:
+    """A flag a signal handler sets (``request()``) and :class:`Checkpointer` obeys between batches."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def request(self) -> None:
+        self.requested = True
+
+
+class Checkpointer(Callback):
+    """Keep the state of the last completed epoch and write it to ``path``.
+
+    The checkpoint is written when at least ``overhead`` times the time the previous
+    write took has passed (so checkpoints cost at most about 5% of training time by
+    default; ``overhead=0`` writes every epoch), after the last epoch, and when ``stop``
+    is requested: then training stops after the current batch, the last completed epoch
+    is written and :class:`TrainingInterruptedError` is raised. The partial epoch is
+    discarded, so resuming repeats it exactly. With one batch per epoch (full batch) the
+    request is honoured at the end of that epoch, and only the epochs that get written
+    are copied (a copy per epoch would cost more than the epoch itself).
+
+    Args:
+        epochs: the run's last epoch, so that it is always captured before other
+            callbacks' ``on_train_end`` (EarlyStopping restoring its best weights) runs.
+    """
+
+    def __init__(self, path: str | Path, run_config: dict[str, Any] | None = None,
+                 stop: StopRequest | None = None, overhead: float = 20.0,
+                 callbacks: Sequence[Callback] = (), resume: Checkpoint | None = None,
+                 epochs: int | None = None) -> None:
+        self.path = Path(path)
+        self.run_config = run_config
+        self.stop = stop or StopRequest()
+        self.callbacks = list(callbacks)
+        self.resume = resume
+        self.overhead = overhead
+        self.epochs = epochs
+        self._snapshot: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
+        self._written = True
+        self._last_write_end = 0.0
+        self._write_seconds = 0.0
+        self._epoch = 0
+        self._batches = 0
+        self._steps: int | None = None  # batches per epoch, known after the first epoch
+        self._started = time.perf_counter()
+        self.prior_seconds = float((resume.state.get("seconds") or 0.0) if resume else 0.0)
+
+    def _take(self) -> None:
+        seconds = self.prior_seconds + time.perf_counter() - self._started
+        self._snapshot = snapshot(self.model, self.run_config, self.callbacks, round(seconds, 3))
+        self._written = False
+
+    def _write(self) -> None:
+        if self._snapshot is None or self._written:
+            return
+        started = time.perf_counter()
+        write_archive(self.path, *self._snapshot)
+        self._last_write_end = time.perf_counter()
+        self._write_seconds = self._last_write_end - started
+        self._written = True
+
+    def _interrupt(self, batch: int | None) -> None:
+        self._write()
+        done = self._snapshot[0]["checkpoint"]["epochs_done"]
+        where = (f"during epoch {self._epoch + 1} after batch {batch} (that partial epoch is discarded)"
+                 if batch is not None else f"after epoch {self._epoch + 1}")
+        raise TrainingInterruptedError(
+            f"training stopped {where}; {self.path} holds the state after {done} completed epoch(s)",
+            epoch=self._epoch + 1, batch=batch or 0, checkpoint=self.path, epochs_done=done)
+
+    def on_train_begin(self, logs):
+        self._started = time.perf_counter()
+        if self.resume is not None:  # after the other callbacks' on_train_begin reset them
+            restore_callbacks(self.model, self.resume, self.callbacks)
+        self._take()
+
+    def on_epoch_begin(self, epoch, logs):
+        self._epoch, self._batches = epoch, 0
+
+    def on_batch_end(self, batch, logs):
+        self._batches += 1
+        if self.stop.requested and self._steps != 1:
+            self._interrupt(batch + 1)
+
+    def on_epoch_end(self, epoch, logs):
+        self._steps = self._batches
+        due = time.perf_counter() - self._last_write_end >= self.overhead * self._write_seconds
+        last = self.model.stop_training or (self.epochs is not None and epoch + 1 >= self.epochs)
+        if due or last or self.stop.requested or self._steps != 1:
+            self._take()
+        if due or last or self.stop.requested:
+            self._write()
+        if self.stop.requested:
+            self._interrupt(None)
+
+    def on_train_end(self, logs):
+        self._write()

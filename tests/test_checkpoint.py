@@ -1,0 +1,275 @@
+"""Checkpoints and resume: bit-exact continuation, Ctrl-C on a real training process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+from glassnet import load_model
+from glassnet.errors import ConfigError, ModelFormatError, TrainingInterruptedError, WeightMismatchError
+from glassnet.io.checkpoint import (
+    CHECKPOINT_NAME,
+    StopRequest,
+    layer_generators,
+    read_checkpoint,
+    restore_training_state,
+    save_checkpoint,
+)
+from glassnet.runs import RunConfig, resume_run, train_run
+from glassnet.training.callbacks import Callback
+
+# Batch norm (running statistics), dropout (its own generator), Adam (slots and step count),
+# a per-batch schedule, augmentation (the training stream) and a validation split: every
+# piece of state a resume must restore.
+CONFIG = dict(dataset="cats", model="mlp", hidden=[8, 4], epochs=10, batch_size=32, lr=0.003,
+              optimizer="adam", validation_split=0.2, seed=5, dtype="float64", lr_schedule="cosine",
+              augment="flip,crop", extra={"model_options": {"batchnorm": True, "dropout": 0.2}})
+
+
+class StopAt(Callback):
+    """Stops training like a user would: cleanly after an epoch, or by Ctrl-C mid-epoch."""
+
+    def __init__(self, epoch: int, batch: int | None, stop: StopRequest) -> None:
+        self.stop_epoch, self.stop_batch, self.stop = epoch, batch, stop
+
+    def on_epoch_begin(self, epoch, logs):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs):
+        if self.epoch == self.stop_epoch and batch == self.stop_batch:
+            self.stop.request()
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.stop_epoch and self.stop_batch is None:
+            self.stop.request()
+
+
+@pytest.fixture(scope="module")
+def straight(cats, tmp_path_factory):
+    """10 epochs in one go (float64)."""
+    out = tmp_path_factory.mktemp("straight")
+    return train_run(RunConfig(**CONFIG, out=str(out)), verbose=0, data=cats)
+
+
+@pytest.mark.parametrize("stop_epoch,stop_batch,message", [
+    (3, None, "after epoch 4"), (4, 2, "during epoch 5 after batch 3")],
+    ids=["stop-after-epoch-4", "stop-in-epoch-5"])
+def test_resume_gives_the_same_weights_and_history_to_the_last_bit(straight, cats, tmp_path, stop_epoch,
+                                                                   stop_batch, message):
+    stop = StopRequest()
+    config = RunConfig(**CONFIG, out=str(tmp_path))
+    with pytest.raises(TrainingInterruptedError, match=message) as info:
+        train_run(config, callbacks=[StopAt(stop_epoch, stop_batch, stop)], verbose=0, data=cats, stop=stop)
+    assert info.value.epochs_done == 4
+    saved = read_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert saved.epochs_done == 4 and saved.state["seconds"] > 0
+    resumed = resume_run(tmp_path, verbose=0, data=cats)
+    assert resumed.metrics["seconds"] > saved.state["seconds"]  # time of both sessions
+    assert len(resumed.history) == 10
+    assert resumed.history.to_dict() == straight.history.to_dict()
+    expected, got = straight.model.get_weights(), resumed.model.get_weights()
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert got[key].dtype == np.float64
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+    a, b = straight.model.optimizer.state_dict(), resumed.model.optimizer.state_dict()
+    assert a["steps"] == b["steps"]
+    for key in a["arrays"]:
+        np.testing.assert_array_equal(a["arrays"][key], b["arrays"][key])
+    assert resumed.metrics["test"] == straight.metrics["test"]
+
+
+def test_full_batch_stop_finishes_the_epoch_and_resumes_exactly(cats, tmp_path):
+    """One batch per epoch: a stop request during the batch is honoured at the epoch's end."""
+    config = {**CONFIG, "batch_size": None, "epochs": 6, "lr_schedule": None, "optimizer": "sgd",
+              "momentum": 0.9, "lr": 0.01}
+    straight = train_run(RunConfig(**config, out=str(tmp_path / "a")), verbose=0, data=cats)
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError, match="after epoch 3;") as info:
+        train_run(RunConfig(**config, out=str(tmp_path / "b")), callbacks=[StopAt(2, 0, stop)],
+                  verbose=0, data=cats, stop=stop)
+    assert info.value.epochs_done == 3
+    resumed = resume_run(tmp_path / "b", verbose=0, data=cats)
+    assert resumed.history.to_dict() == straight.history.to_dict()
+    for key, value in straight.model.get_weights().items():
+        np.testing.assert_array_equal(resumed.model.get_weights()[key], value, err_msg=key)
+
+
+def test_resume_keeps_early_stopping_state(cats, tmp_path):
+    """Patience counter, best value and best weights survive: the resumed run stops where the
+    straight one did (epoch 5, best epoch 3) and ends with the same restored weights."""
+    config = {**CONFIG, "lr": 0.0003, "augment": None, "extra": {**CONFIG["extra"], "early_stopping": 2}}
+    straight = train_run(RunConfig(**config, out=str(tmp_path / "a")), verbose=0, data=cats)
+    assert len(straight.history) == 5  # stopped early: the test needs that
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(**config, out=str(tmp_path / "b")), callbacks=[StopAt(3, None, stop)],
+                  verbose=0, data=cats, stop=stop)
+    resumed = resume_run(tmp_path / "b", verbose=0, data=cats)
+    assert resumed.history.to_dict() == straight.history.to_dict()
+    for key, value in straight.model.get_weights().items():
+        np.testing.assert_array_equal(resumed.model.get_weights()[key], value, err_msg=key)
+    with pytest.raises(ConfigError, match="stopped early"):
+        resume_run(tmp_path / "b", verbose=0, data=cats)
+
+
+def test_checkpoint_restores_every_generator(straight, tmp_path):
+    model = straight.model
+    generators = layer_generators(model)
+    dropouts = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Dropout"]
+    assert set(generators) == {f"{i}.rng" for i in dropouts} and len(dropouts) == 2
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(model, path)
+    streams = {"train_rng": model.train_rng, **generators}
+    expected = {name: g.random(3) for name, g in streams.items()}
+    for g in streams.values():
+        g.random(100)
+    restore_training_state(model, read_checkpoint(path))
+    for name, g in streams.items():
+        np.testing.assert_array_equal(g.random(3), expected[name], err_msg=name)
+    model.layers[0].noise = np.random.default_rng(1)  # a generator the checkpoint does not know
+    try:
+        with pytest.raises(ModelFormatError,
+                           match=r"generators \['4.rng', '8.rng'\] but the model has \['0.noise'"):
+            restore_training_state(model, read_checkpoint(path))
+    finally:
+        del model.layers[0].noise
+
+
+def test_generators_inside_nested_layers_are_found():
+    from glassnet import Sequential, layers
+
+    model = Sequential([layers.Dense(3, activation="relu")], input_shape=(4,))
+    model.layers[0].activation.noise = np.random.default_rng(0)
+    assert set(layer_generators(model)) == {"0.activation.noise"}
+
+
+def test_checkpoint_is_a_loadable_model(straight):
+    ckpt = straight.out_dir / CHECKPOINT_NAME
+    model = load_model(ckpt)
+    images = np.zeros((2, 3, 64, 64), np.uint8) + 100
+    np.testing.assert_array_equal(model.predict(images), straight.model.predict(images))
+
+
+def test_optimizer_state_of_the_wrong_shape_is_refused(straight, tmp_path):
+    from test_io_format import npy_bytes, rewrite
+
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(straight.model, path)
+    rewrite(path, {"arrays/optimizer/1.W/m.npy": npy_bytes(np.zeros((3, 3)))})
+    with pytest.raises(WeightMismatchError, match=r"'optimizer/1.W/m' has shape \(3, 3\)"):
+        restore_training_state(straight.model, read_checkpoint(path))
+
+
+def test_resume_errors(straight, tmp_path):
+    with pytest.raises(ConfigError, match="has no checkpoint.glassnet"):
+        resume_run(tmp_path)
+    with pytest.raises(ConfigError, match="already completed its 10 epochs"):
+        resume_run(straight.out_dir)
+    straight.model.save(tmp_path / CHECKPOINT_NAME)
+    with pytest.raises(ModelFormatError, match="is a model file, not a training checkpoint"):
+        resume_run(tmp_path)
+
+
+def test_cli_resume_takes_no_other_training_option(tmp_path):
+    result = run_cli("train", "--resume", str(tmp_path), "--lr", "0.5", "--epochs", "3")
+    assert result.returncode == 1
+    assert "drop --epochs, --lr" in result.stderr and result.stderr.count("\n") == 1
+
+
+def _start_training(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen([sys.executable, "-m", "glassnet", "train", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"training ended or stalled before the signal: {proc.communicate()}")
+        time.sleep(0.05)
+
+
+def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
+    out = tmp_path / "run"
+    proc = _start_training("--dataset", "cats", "--model", "mlp", "--hidden", "7", "--epochs", "100000",
+                           "--batch-size", "16", "--out", str(out))
+    lines = []
+    _wait_for(lambda: lines.append(proc.stderr.readline()) or "epoch 1/100000" in lines[-1], proc)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "stopping after the current batch" in stderr
+    assert f"resume with: glassnet train --resume {out}" in stderr
+    assert "Traceback" not in stderr
+    first = read_checkpoint(out / CHECKPOINT_NAME)
+    assert first.epochs_done >= 1 and first.run_config["epochs"] == 100000
+    assert not (out / "model.glassnet").exists()  # nothing half-finished is written
+
+    proc = _start_training("--resume", str(out))
+    first_line = f"epoch {first.epochs_done + 1}/100000"  # the resumed run shows its first epoch
+    _wait_for(lambda: lines.append(proc.stderr.readline()) or first_line in lines[-1], proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    second = read_checkpoint(out / CHECKPOINT_NAME)
+    assert second.epochs_done > first.epochs_done
+    history = second.state["history"]
+    assert history["epoch"] == list(range(second.epochs_done))
+    assert history["loss"][:first.epochs_done] == first.state["history"]["loss"]
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c["checkpoint"].pop("rng"), "'rng' is missing"),
+    (lambda c: c["checkpoint"].update(epochs_done=7), "does not cover its 7 epochs"),
+    (lambda c: c["checkpoint"]["optimizer"].update(steps="many"), "optimizer state is damaged"),
+    (lambda c: c["checkpoint"]["rng"].update(train_rng=[1, 2]), "generator states are damaged"),
+])
+def test_damaged_checkpoint_state_is_refused(straight, tmp_path, edit, message):
+    from test_io_format import edit_config
+
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(straight.model, path)
+    edit_config(path, edit)
+    with pytest.raises(ModelFormatError, match=message):
+        read_checkpoint(path)
+
+
+def test_a_generator_state_of_the_wrong_kind_is_refused(straight, tmp_path):
+    from test_io_format import edit_config
+
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(straight.model, path)
+    edit_config(path, lambda c: c["checkpoint"]["rng"]["train_rng"].update(bit_generator="MT19937"))
+    before = straight.model.get_weights()
+    straight.model.set_weights({k: v + 1 for k, v in before.items()})
+    changed = straight.model.get_weights()
+    try:
+        with pytest.raises(ModelFormatError, match="saved state of model.train_rng is invalid"):
+            restore_training_state(straight.model, read_checkpoint(path))
+        for key, value in straight.model.get_weights().items():  # nothing was half-restored
+            np.testing.assert_array_equal(value, changed[key])
+    finally:
+        straight.model.set_weights(before)
+
+
+def test_a_model_built_differently_is_refused(straight, tmp_path):
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(straight.model, path)
+    model = straight.model
+    before = model.preprocessing
+    model.set_preprocessing(scale=1 / 255, mean=[0.5, 0.5, 0.5], std=[0.2, 0.2, 0.2])
+    try:
+        with pytest.raises(ModelFormatError, match=r"differs from the checkpointed one in .'preprocessing'."):
+            restore_training_state(model, read_checkpoint(path))
+    finally:
+        model.set_preprocessing(**before)

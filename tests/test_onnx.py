@@ -1,0 +1,124 @@
+"""ONNX export: every layer type and zoo model checks and matches glassnet on real images."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from glassnet import Sequential, layers, zoo
+from glassnet.errors import ConfigError, MissingExtraError
+from layer_zoo import conv_gap_model, conv_model, dense_model, layer_types, perturbed
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'glassnet[onnx]'")
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install 'glassnet[onnx]'")
+
+from glassnet.io.onnx import EXPORTERS, export_onnx, run_onnx, to_onnx  # noqa: E402
+
+IMAGE_STATS = {"scale": 1 / 255, "mean": [0.48, 0.45, 0.40], "std": [0.23, 0.22, 0.24]}
+
+
+def assert_matches(model: Sequential, images: np.ndarray, tmp_path) -> onnx.ModelProto:
+    path = tmp_path / "model.onnx"
+    export_onnx(model, path)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    expected = model.predict(images)
+    got = run_onnx(path, images)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    return proto
+
+
+@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("dataset", ["cats", "cifar10"])
+def test_every_zoo_model_exports_and_matches_on_real_images(name, dataset, real_images, tmp_path):
+    images, classes = real_images[dataset]
+    model = perturbed(zoo.build(name, images.shape[1:], classes, seed=2))
+    model.compile(loss=zoo.loss_for(classes), optimizer="sgd")
+    model.set_preprocessing(**IMAGE_STATS)
+    assert_matches(model, images, tmp_path)
+
+
+def test_conv_model_matches_on_cifar_images(real_images, tmp_path):
+    images, classes = real_images["cifar10"]
+    model = perturbed(conv_model(images.shape[1:], classes))
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    model.set_preprocessing(**IMAGE_STATS)
+    assert_matches(model, images, tmp_path)
+
+
+MODELS = {"dense": (dense_model, "categorical_crossentropy"),
+          "conv": (conv_model, "categorical_crossentropy"),
+          "conv-gap": (conv_gap_model, "binary_crossentropy")}
+
+
+def test_the_test_models_use_every_exportable_layer():
+    assert set().union(*(layer_types(factory()) for factory, _ in MODELS.values())) == set(EXPORTERS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_layer_type_exports_and_matches(name, cats, tmp_path):
+    factory, loss = MODELS[name]
+    model = perturbed(factory())
+    model.compile(loss=loss, optimizer="sgd")
+    model.set_preprocessing(**IMAGE_STATS)
+    assert_matches(model, cats["test"].x, tmp_path)
+
+
+def test_every_layer_class_has_an_exporter():
+    missing = set(layers.LAYER_CLASSES) - set(EXPORTERS) - {"Layer"}
+    assert not missing, f"add ONNX exporters for {sorted(missing)}"
+
+
+def test_float64_model_exports_as_float32_and_matches(cats, tmp_path):
+    model = zoo.build("mlp", cats["test"].image_shape, 2, seed=1, dtype="float64", hidden=(20, 7, 5))
+    model.compile(loss="binary_crossentropy", optimizer="sgd")
+    model.set_preprocessing(scale=1 / 255)
+    assert_matches(model, cats["test"].x, tmp_path)
+
+
+def test_metadata_documents_classes_and_preprocessing(cats):
+    model = zoo.build("mlp", cats["test"].image_shape, 2)
+    model.compile(loss="binary_crossentropy", optimizer="sgd")
+    model.set_preprocessing(**IMAGE_STATS)
+    model.class_names = ["non-cat", "cat"]
+    props = {p.key: p.value for p in to_onnx(model).metadata_props}
+    assert json.loads(props["class_names"]) == ["non-cat", "cat"]
+    assert json.loads(props["preprocessing"]) == model.preprocessing
+    assert props["preprocessing_in_graph"].startswith("true")
+    assert "sigmoid" in props["output"]
+
+
+def test_a_layer_without_exporter_is_named():
+    class Custom(layers.ReLU):
+        pass
+
+    model = Sequential([layers.Dense(3), Custom()], input_shape=(4,))
+    try:
+        with pytest.raises(ConfigError, match="layer Custom has no ONNX export"):
+            to_onnx(model)
+    finally:
+        del layers.LAYER_CLASSES["Custom"]
+
+
+def test_missing_extra_names_the_pip_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    model = Sequential([layers.Dense(3)], input_shape=(4,))
+    with pytest.raises(MissingExtraError, match=r"pip install 'glassnet\[onnx\]'"):
+        to_onnx(model)
+
+
+def test_cli_export_checks_with_onnxruntime(cats, tmp_path):
+    model = zoo.build("mlp", cats["test"].image_shape, 2, hidden=(5,))
+    model.compile(loss="binary_crossentropy", optimizer="sgd")
+    model.set_preprocessing(scale=1 / 255)
+    model.class_names = ["non-cat", "cat"]
+    model.save(tmp_path / "m.glassnet")
+    result = run_cli("export", str(tmp_path / "m.glassnet"), "--onnx", str(tmp_path / "m.onnx"), "--check")
+    assert result.returncode == 0, result.stderr
+    assert "onnxruntime matches glassnet" in result.stdout
+    onnx.checker.check_model(onnx.load(str(tmp_path / "m.onnx")))
