@@ -22,7 +22,7 @@ from .data import augment as augment_mod
 from .data import load as load_dataset
 from .errors import ConfigError, NonFiniteLossError, ShapeError
 from .model import Sequential
-from .training.callbacks import Callback
+from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
 
 
@@ -84,8 +84,21 @@ def build_model(config: RunConfig, train: Dataset) -> Sequential:
     model = zoo.build(config.model, train.image_shape, train.num_classes, seed=config.seed,
                       dtype=config.dtype, **options)
     model.set_preprocessing(scale=1 / 255)
+    if config.extra.get("normalize"):
+        model.set_preprocessing(scale=1 / 255, **channel_stats(train.x, scale=1 / 255))
     model.class_names = list(train.class_names)
     return model
+
+
+def channel_stats(x: np.ndarray, scale: float = 1.0) -> dict[str, list[float]]:
+    """Per-channel (axis 1) ``mean`` and ``std`` of ``x * scale`` over every other axis, from
+    the training images only (one channel at a time, so uint8 data is never copied whole)."""
+    mean, std = [], []
+    for c in range(x.shape[1]):
+        channel = x[:, c].astype(np.float64) * scale
+        mean.append(float(channel.mean()))
+        std.append(float(channel.std()) or 1.0)
+    return {"mean": mean, "std": std}
 
 
 def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
@@ -109,6 +122,17 @@ def make_schedule(config: RunConfig) -> schedules.Schedule | None:
     if config.lr_schedule in ("cosine", "onecycle"):
         return schedules.get(config.lr_schedule, epochs=config.epochs)
     return schedules.get(config.lr_schedule)
+
+
+def make_callbacks(config: RunConfig) -> list[Callback]:
+    """``extra["early_stopping"] = PATIENCE``: stop on val_loss and keep the best weights."""
+    patience = config.extra.get("early_stopping")
+    if patience is None:
+        return []
+    if config.validation_split is None:
+        raise ConfigError(f"--early-stopping {patience} watches the validation loss: add "
+                          "--validation-split FRACTION (never the test set)")
+    return [EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
 
 
 def check_compatible(model: Sequential, dataset: Dataset) -> None:
@@ -140,6 +164,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     if config.validation_split is not None:
         train, validation = train.split(config.validation_split, seed=config.seed)
     model = build_model(config, train)
+    callbacks = list(callbacks or []) + make_callbacks(config)
     model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
                   reg=config.reg)
     out_dir = Path(config.out) if config.out else default_out_dir(config)
@@ -149,7 +174,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     try:
         model.fit(train.x, train.y, epochs=config.epochs, batch_size=config.batch_size,
                   validation_data=(validation.x, validation.y) if validation else None,
-                  lr_schedule=make_schedule(config), callbacks=callbacks or [],
+                  lr_schedule=make_schedule(config), callbacks=callbacks,
                   verbose=verbose, augment=augment)
     except NonFiniteLossError as exc:
         error = exc

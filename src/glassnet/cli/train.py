@@ -44,6 +44,19 @@ def add_parser(sub) -> None:
     p.add_argument("--augment", default=None, metavar="LIST",
                    help="augment training batches: flip (random horizontal flip), crop (random "
                         "crop from 4-pixel reflect padding), comma-separated, e.g. flip,crop")
+    p.add_argument("--init", default=None, metavar="NAME",
+                   help="weight initializer: he, xavier, lecun, glorot_uniform, ... or normal:STD "
+                        "(default: the model's own; lecun for mlp)")
+    p.add_argument("--batchnorm", action="store_true",
+                   help="mlp: batch normalization after each hidden Dense layer")
+    p.add_argument("--dropout", type=float, default=None, metavar="RATE",
+                   help="mlp: dropout with this rate (fraction dropped) after each hidden layer")
+    p.add_argument("--normalize", action="store_true",
+                   help="subtract the training set's per-channel mean and divide by its std "
+                        "(saved with the model, so predict applies the same)")
+    p.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
+                   help="stop when val_loss has not improved for PATIENCE epochs and keep the "
+                        "best epoch's weights (needs --validation-split)")
     p.add_argument("--seed", type=int, default=0, help="seed for every random draw")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point precision")
@@ -61,7 +74,21 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         momentum=args.momentum, weight_decay=args.weight_decay, reg=args.reg,
         lr_decay=args.lr_decay, lr_schedule=args.lr_schedule,
         validation_split=args.validation_split, seed=args.seed, dtype=args.dtype,
-        augment=args.augment, out=args.out)
+        augment=args.augment, out=args.out, extra=toolkit_extra(args))
+
+
+def toolkit_extra(args: argparse.Namespace) -> dict:
+    """Model options (--init, --batchnorm, --dropout), --early-stopping and --normalize, only when given,
+    so that models without these options are not handed them."""
+    model_options = {key: value for key, value in (("init", args.init), ("dropout", args.dropout),
+                                                   ("batchnorm", args.batchnorm or None))
+                     if value is not None}
+    extra: dict = {"model_options": model_options} if model_options else {}
+    if args.early_stopping is not None:
+        extra["early_stopping"] = args.early_stopping
+    if args.normalize:
+        extra["normalize"] = True
+    return extra
 
 
 def run(args: argparse.Namespace) -> int:
