@@ -37,9 +37,6 @@ RECIPES = {
     "adam-he-l2-es": ("Adam + He init + L2 (reg 0.5) + early stopping",
                       f"{MINI} --lr 0.001 --optimizer adam --init he --reg 0.5 "
                       "--validation-split 0.2 --early-stopping 20"),
-    "adam-he-dropout-es": ("Adam + He init + dropout 0.2 (hidden 100,20) + early stopping",
-                           "--hidden 100,20 --batch-size 64 --epochs 100 --lr 0.001 --optimizer adam "
-                           "--init he --dropout 0.2 --validation-split 0.2 --early-stopping 20"),
 }
 
 

@@ -120,3 +120,16 @@ def test_cli_names_a_corrupt_cifar_batch_in_one_line(tmp_path):
                      env={"GLASSNET_DATA": str(tmp_path)})
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "data_batch_5" in result.stderr
+
+
+def test_cnn_models_save_and_load_exactly(tmp_path, rng):
+    from glassnet import load_model
+
+    for name in ("cnn-keras", "cnn-bn"):
+        model = zoo.build(name, (3, 16, 16), 10, seed=3)
+        model.compile(loss="categorical_crossentropy", optimizer="adam")
+        x = rng.integers(0, 256, (8, 3, 16, 16)).astype(np.uint8)
+        model.fit(x, np.arange(8) % 10, epochs=1, batch_size=4, verbose=0)  # moves BN statistics
+        model.save(tmp_path / f"{name}.glassnet")
+        again = load_model(tmp_path / f"{name}.glassnet")
+        np.testing.assert_array_equal(again.predict(x), model.predict(x))
