@@ -42,6 +42,10 @@ class RunConfig:
     lr_decay: float | None = None
     lr_schedule: str | None = None
     validation_split: float | None = None
+    image_size: int | None = None
+    resize: str = "squash"
+    test_split: float | None = None
+    strict: bool = False
     seed: int = 0
     dtype: str = "float32"
     out: str | None = None
@@ -71,7 +75,8 @@ def default_out_dir(config: RunConfig) -> Path:
 
 
 def load_data(config: RunConfig) -> dict[str, Dataset]:
-    return load_dataset(config.dataset)
+    return load_dataset(config.dataset, image_size=config.image_size, resize=config.resize,
+                        strict=config.strict, test_split=config.test_split, seed=config.seed)
 
 
 def build_model(config: RunConfig, train: Dataset) -> Sequential:
