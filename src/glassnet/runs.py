@@ -18,6 +18,7 @@ import numpy as np
 from . import __version__, optimizers, schedules, zoo
 from ._files import write_json
 from .data import Dataset
+from .data import augment as augment_mod
 from .data import load as load_dataset
 from .errors import ConfigError, NonFiniteLossError, ShapeError
 from .model import Sequential
@@ -48,6 +49,7 @@ class RunConfig:
     strict: bool = False
     seed: int = 0
     dtype: str = "float32"
+    augment: str | None = None
     out: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -137,6 +139,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     carries the error (the CLI reports it and exits with 1).
     """
     zoo.check_name(config.model)  # fail before the (possibly slow) data loading
+    augment = config.extra.get("augment_fn") or augment_mod.parse(config.augment)
     data = data if data is not None else load_data(config)
     train, test = data["train"], data.get("test")
     validation = None
@@ -153,7 +156,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         model.fit(train.x, train.y, epochs=config.epochs, batch_size=config.batch_size,
                   validation_data=(validation.x, validation.y) if validation else None,
                   lr_schedule=make_schedule(config), callbacks=callbacks or [],
-                  verbose=verbose, augment=config.extra.get("augment_fn"))
+                  verbose=verbose, augment=augment)
     except NonFiniteLossError as exc:
         error = exc
     seconds = time.perf_counter() - started

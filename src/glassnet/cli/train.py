@@ -25,8 +25,8 @@ def add_parser(sub) -> None:
                     "history.json, metrics.json and run.json into --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="cats",
-                   help="data set name (cats) read from $GLASSNET_DATA, or the path of an image "
-                        "folder with one subfolder per class")
+                   help="data set name (cats, cifar10) read from $GLASSNET_DATA, or the path "
+                        "of an image folder with one subfolder per class")
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
     p.add_argument("--hidden", default=None, metavar="SIZES",
                    help="mlp hidden layer sizes, comma-separated (default 20,7,5: the course's "
@@ -54,6 +54,9 @@ def add_parser(sub) -> None:
     p.add_argument("--test-split", type=fraction, default=None, metavar="FRACTION",
                    help="image folders: hold out this fraction of every class as the test set "
                         "(stratified, seeded), before anything else")
+    p.add_argument("--augment", default=None, metavar="LIST",
+                   help="augment training batches: flip (random horizontal flip), crop (random "
+                        "crop from 4-pixel reflect padding), comma-separated, e.g. flip,crop")
     p.add_argument("--seed", type=int, default=0, help="seed for every random draw")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point precision")
@@ -71,7 +74,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         momentum=args.momentum, weight_decay=args.weight_decay, reg=args.reg,
         lr_decay=args.lr_decay, lr_schedule=args.lr_schedule,
         validation_split=args.validation_split, image_size=args.image_size, resize=args.resize,
-        test_split=args.test_split, strict=args.strict, seed=args.seed, dtype=args.dtype, out=args.out)
+        test_split=args.test_split, strict=args.strict, seed=args.seed, dtype=args.dtype,
+        augment=args.augment, out=args.out)
 
 
 def run(args: argparse.Namespace) -> int:

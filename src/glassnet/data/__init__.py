@@ -10,11 +10,12 @@ import numpy as np
 from ..backend import make_rng
 from ..errors import ConfigError
 from .cats import load_cats
+from .cifar10 import load_cifar10
 from .dataset import Dataset
 from .folder import image_folder
 from .store import data_dir
 
-LOADERS = {"cats": load_cats}
+LOADERS = {"cats": load_cats, "cifar10": load_cifar10}
 DEFAULT_IMAGE_SIZE = 128
 TEST_SPLIT_STREAM = 7  # the test split draws from its own stream of the seed
 
@@ -65,4 +66,4 @@ def carve_test_split(splits: dict[str, Dataset], name: str, fraction: float,
     return {**splits, "train": train, "test": test}
 
 
-__all__ = ["Dataset", "data_dir", "image_folder", "is_folder", "load", "load_cats"]
+__all__ = ["Dataset", "data_dir", "image_folder", "is_folder", "load", "load_cats", "load_cifar10"]
