@@ -13,7 +13,8 @@ from PIL import Image
 
 from conftest import BAD_FILES
 from glassnet.data import image_folder, load
-from glassnet.data.folder import cache_path, load_images
+from glassnet.data.cache import entry_path
+from glassnet.data.folder import load_images
 from glassnet.errors import (
     ConfigError,
     DataError,
@@ -194,7 +195,7 @@ def test_second_load_is_a_cache_hit_at_least_10x_faster(tmp_path):
     np.testing.assert_array_equal(first.x, second.x)
     assert cold >= 10 * min(warm), (cold, warm)
     cache_dir = tmp_path / "data" / "cache" / "image-folders"
-    assert [p.suffix for p in cache_dir.iterdir()] == [".npz"]  # written atomically: no leftovers
+    assert sorted(p.suffix for p in cache_dir.iterdir()) == [".json", ".npy"]  # atomic: no leftovers
 
 
 @pytest.mark.parametrize("change", ["rewrite", "add", "remove"])
@@ -212,6 +213,8 @@ def test_cache_is_invalidated_when_the_folder_changes(tmp_path, change):
     after = image_folder(root, image_size=4)
     assert (before.info["cache"], after.info["cache"]) == ("miss", "miss")
     assert image_folder(root, image_size=4).info["cache"] == "hit"
+    cache_dir = tmp_path / "data" / "cache" / "image-folders"
+    assert len(list(cache_dir.glob("*.npy"))) == 1  # the stale array is gone
     if change == "rewrite":
         assert after.x[0, 1].min() == 255 and before.x[0, 1].max() < 255
     else:
@@ -224,14 +227,14 @@ def test_cache_keeps_the_skip_report_and_depends_on_the_settings(cat_photo_folde
     assert again.info["cache"] == "hit" and first == second
     other, _ = load_quietly(cat_photo_folder, image_size=16, resize="crop")
     assert other.info["cache"] == "miss"
-    assert cache_path(cat_photo_folder, {"a": 1}) != cache_path(cat_photo_folder, {"a": 2})
+    assert entry_path(cat_photo_folder, {"a": 1}) != entry_path(cat_photo_folder, {"a": 2})
 
 
 def test_a_damaged_cache_file_is_rebuilt(tmp_path):
     root = two_classes(tmp_path / "photos")
     first = image_folder(root, image_size=4)
-    (cache_file,) = (tmp_path / "data" / "cache" / "image-folders").iterdir()
-    cache_file.write_bytes(b"not a zip")
+    (array,) = (tmp_path / "data" / "cache" / "image-folders").glob("*.npy")
+    array.write_bytes(b"not an array")
     again = image_folder(root, image_size=4)
     assert again.info["cache"] == "miss"
     np.testing.assert_array_equal(first.x, again.x)
@@ -310,9 +313,19 @@ def test_a_class_without_readable_images_is_an_error(tmp_path):
 
 
 def test_named_sets_refuse_folder_options(data_root):
-    with pytest.raises(ConfigError, match="fixed-size"):
+    with pytest.raises(ConfigError, match="fixed-size images"):
         load("cats", data_root, image_size=32)
-    with pytest.raises(ConfigError, match="own test split"):
+    with pytest.raises(ConfigError, match="fixed-size images and its own test split"):
         load("cats", data_root, test_split=0.2)
     with pytest.raises(ConfigError, match="unknown dataset 'imagenet'"):
         load("imagenet")
+
+
+def test_an_unwritable_cache_costs_only_a_warning(tmp_path, monkeypatch):
+    root = two_classes(tmp_path / "photos")
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data directory should be")
+    monkeypatch.setenv("GLASSNET_DATA", str(blocker))
+    with pytest.warns(GlassnetWarning, match="could not write the image cache"):
+        ds = image_folder(root, image_size=4)
+    assert len(ds) == 6 and ds.info["cache"] == "miss"

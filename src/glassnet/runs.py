@@ -86,8 +86,12 @@ def build_model(config: RunConfig, train: Dataset) -> Sequential:
     options: dict[str, Any] = dict(config.extra.get("model_options", {}))
     if config.hidden is not None:
         options["hidden"] = tuple(config.hidden)
-    model = zoo.build(config.model, train.image_shape, train.num_classes, seed=config.seed,
-                      dtype=config.dtype, **options)
+    try:
+        model = zoo.build(config.model, train.image_shape, train.num_classes, seed=config.seed,
+                          dtype=config.dtype, **options)
+    except ShapeError as exc:
+        raise ShapeError(f"model {config.model!r} does not fit the images of {train.name} (shape "
+                         f"{train.image_shape}: channels, height, width): {exc}") from None
     model.set_preprocessing(scale=1 / 255)
     model.class_names = list(train.class_names)
     return model

@@ -40,24 +40,20 @@ def load(name: str, root: Path | None = None, *, image_size: int | tuple[int, in
         splits = {"train": image_folder(name, image_size or DEFAULT_IMAGE_SIZE, resize=resize,
                                         strict=strict)}
     elif name in LOADERS:
-        if image_size is not None:
-            raise ConfigError(f"--image-size applies to image folders; the {name!r} set has "
-                              "fixed-size images")
+        if image_size is not None or test_split is not None:
+            raise ConfigError(f"--image-size and --test-split apply to image folders; the {name!r} "
+                              "set has fixed-size images and its own test split")
         splits = LOADERS[name](root)
     else:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)} "
                           "or give the path of an image folder")
     if test_split is not None:
-        splits = carve_test_split(splits, name, test_split, seed)
+        splits = carve_test_split(splits, test_split, seed)
     return splits
 
 
-def carve_test_split(splits: dict[str, Dataset], name: str, fraction: float,
-                     seed: int) -> dict[str, Dataset]:
+def carve_test_split(splits: dict[str, Dataset], fraction: float, seed: int) -> dict[str, Dataset]:
     """``{"train", "test"}`` with ``fraction`` of every class held out as the test set."""
-    if "test" in splits:
-        raise ConfigError(f"the {name!r} data set has its own test split; --test-split is for "
-                          "image folders")
     make_rng(seed)  # validates the seed
     full = splits["train"]
     train, test = full.split(fraction, seed=np.random.default_rng((seed, TEST_SPLIT_STREAM)),

@@ -3,8 +3,9 @@
 ``image_folder("photos", image_size=128)`` reads ``photos/<class>/**/<image>`` (class names
 sorted, or chosen with ``class_names=``), decodes every image in a thread pool (Pillow
 releases the GIL while decoding and resizing) straight into one uint8 ``(N, C, H, W)`` array,
-and caches that array in the data directory (``<data dir>/cache/image-folders/``), keyed by
-the folder's file list, sizes and modification times: the second load reads one file.
+and caches that array in the data directory (``<data dir>/cache/image-folders/``, see
+:mod:`glassnet.data.cache`), keyed by the folder's file list, sizes and modification times:
+the second load reads one array.
 
 Hidden entries (``.DS_Store``, ``.ipynb_checkpoints``, anything starting with a dot) and OS
 clutter (``__MACOSX``, ``Thumbs.db``) are neither classes nor images. Files that are not
@@ -15,35 +16,30 @@ a count at the end (``strict=True`` makes them an error); the list is also in
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_write
 from ..errors import (
     ConfigError,
     DataError,
     DataNotFoundError,
-    GlassnetWarning,
     ImageError,
     SkippedFileWarning,
 )
+from . import cache as cache_mod
+from .cache import FileStat
 from .dataset import Dataset
 from .images import RESIZE_MODES, check_image_size, load_image
-from .store import data_dir
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
 COLOR_MODES = {"rgb": 3, "grayscale": 1}
 SUBSETS = ("training", "validation", "both")
-CACHE_VERSION = 1
-CACHE_FOLDER = "image-folders"
 # ITU-R 601-2 luma, the weights Pillow's convert("L") uses.
 LUMA = np.array([299, 587, 114], dtype=np.uint32)
 
@@ -57,13 +53,25 @@ def is_image_name(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def scan(folder: Path, prefix: str = "") -> list[FileStat]:
+    """``(relative path, size, mtime_ns)`` of every non-hidden file under ``folder``, recursively,
+    sorted by name (symlinked files are followed, symlinked folders are not)."""
+    found: list[FileStat] = []
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if is_hidden(entry.name):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                found += scan(Path(entry.path), f"{prefix}{entry.name}/")
+            elif entry.is_file():
+                st = entry.stat()
+                found.append((f"{prefix}{entry.name}", st.st_size, st.st_mtime_ns))
+    return found
+
+
 def list_files(folder: Path) -> list[Path]:
     """Every non-hidden file under ``folder``, recursively, in sorted order."""
-    found = []
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
-        found.extend(Path(current) / f for f in sorted(files) if not is_hidden(f))
-    return found
+    return [folder / rel for rel, _, _ in scan(folder)]
 
 
 def check_folder(path: str | Path) -> Path:
@@ -140,53 +148,23 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return ((luma + 500) // 1000).astype(np.uint8)[None]
 
 
-def file_signature(root: Path, files: Iterable[Path]) -> str:
-    """A digest of every file's relative path, size and modification time (nanoseconds)."""
-    digest = hashlib.sha256()
-    for path in files:
-        st = path.stat()
-        digest.update(f"{path.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def cache_path(root: Path, settings: dict) -> Path:
-    """Where the decoded array of ``root`` with these settings is cached (one file per folder+settings)."""
-    key = json.dumps({"root": str(root.resolve()), "version": CACHE_VERSION, **settings}, sort_keys=True)
-    name = f"{root.resolve().name or 'root'}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    return data_dir() / "cache" / CACHE_FOLDER / name
-
-
-def read_cache(path: Path, signature: str) -> tuple[np.ndarray, np.ndarray, dict] | None:
-    """``(x, y, meta)`` from the cache if it exists and matches ``signature``, else ``None``."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            meta = json.loads(str(archive["meta"]))
-            if meta.get("signature") != signature:
-                return None
-            return archive["x"], archive["y"], meta
-    except (OSError, ValueError, KeyError):  # absent, damaged or from another version: rebuild
-        return None
-
-
-def write_cache(path: Path, x: np.ndarray, y: np.ndarray, meta: dict) -> None:
-    """Write the cache atomically; a data directory we cannot write to only costs speed."""
-    try:
-        with atomic_write(path) as handle:
-            np.savez(handle, x=x, y=y, meta=np.array(json.dumps(meta)))
-    except OSError as exc:
-        warnings.warn(f"could not write the image cache {path}: {exc}", GlassnetWarning, stacklevel=3)
-
-
-def decode_folder(root: Path, classes: list[str], image_size: tuple[int, int], resize: str,
-                  channels: int, workers: int | None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Decode every file of every class folder: ``(x, y, meta)`` with the files kept and skipped."""
-    paths, labels = [], []
+def scan_classes(root: Path, classes: list[str]) -> tuple[list[FileStat], list[int]]:
+    """Every file of every class folder (paths relative to ``root``) and its label."""
+    files: list[FileStat] = []
+    labels: list[int] = []
     for label, name in enumerate(classes):
-        files = list_files(root / name)
-        paths += files
-        labels += [label] * len(files)
-    x, kept, skipped = decode_images(paths, image_size, resize, channels, workers)
-    meta = {"files": [paths[i].relative_to(root).as_posix() for i in kept],
+        found = scan(root / name, f"{name}/")
+        files += found
+        labels += [label] * len(found)
+    return files, labels
+
+
+def decode_folder(root: Path, files: list[FileStat], labels: list[int], image_size: tuple[int, int],
+                  resize: str, channels: int, workers: int | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Decode ``files``: ``(x, y, meta)`` with the relative paths kept and skipped (with reasons)."""
+    rels = [rel for rel, _, _ in files]
+    x, kept, skipped = decode_images([root / rel for rel in rels], image_size, resize, channels, workers)
+    meta = {"files": [rels[i] for i in kept],
             "skipped": [[p.relative_to(root).as_posix(), reason] for p, reason in skipped]}
     return x, np.asarray(labels, dtype=np.int64)[kept], meta
 
@@ -245,17 +223,18 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
     if subset is not None and (subset not in SUBSETS or validation_split is None):
         raise ConfigError(f"subset must be one of {SUBSETS} and needs validation_split, got {subset!r}")
     classes = find_classes(root, class_names)
-    signature = file_signature(root, (f for name in classes for f in list_files(root / name)))
+    files, labels = scan_classes(root, classes)
+    sig = cache_mod.signature(files)
     settings = {"image_size": list(size), "resize": resize, "color_mode": color_mode, "classes": classes}
-    where = cache_path(root, settings) if cache else None
-    cached = read_cache(where, signature) if where else None
+    entry = cache_mod.entry_path(root, settings) if cache else None
+    cached = cache_mod.read(entry, sig) if entry else None
     if cached is not None:
         x, y, meta = cached
     else:
-        x, y, meta = decode_folder(root, classes, size, resize, COLOR_MODES[color_mode], workers)
-        meta["signature"] = signature
-        if where:
-            write_cache(where, x, y, meta)
+        x, y, meta = decode_folder(root, files, labels, size, resize, COLOR_MODES[color_mode], workers)
+        meta["signature"] = sig
+        if entry:
+            cache_mod.write(entry, x, y, meta)
     report_skipped(root, meta["skipped"], len(meta["skipped"]) + len(meta["files"]), strict)
     check_classes_have_images(root, classes, y)
     info = {"files": meta["files"], "skipped": meta["skipped"], "root": str(root),
