@@ -112,8 +112,8 @@ def decode_images(paths: Sequence[Path], image_size: tuple[int, int], resize: st
     """Decode ``paths`` in a thread pool into one uint8 array ``(K, channels, H, W)``.
 
     Returns ``(x, kept, skipped)``: ``kept`` the indices of the K readable files (in
-    order), ``skipped`` ``(path, reason)`` for the others. Only the output array and one
-    image per worker are held in memory.
+    order), ``skipped`` ``(path, reason)`` for the others. Each decoded image is already
+    resized, and is copied into ``x`` as it arrives: memory stays near the uint8 output.
     """
     height, width = image_size
     x = np.empty((len(paths), channels, height, width), dtype=np.uint8)
@@ -122,8 +122,8 @@ def decode_images(paths: Sequence[Path], image_size: tuple[int, int], resize: st
 
     def decode(path: Path) -> np.ndarray | str:
         if not is_image_name(path):
-            return (f"not an image file (extension {path.suffix or 'none'!r} is not one of "
-                    f"{', '.join(IMAGE_EXTENSIONS)})")
+            kind = f"extension {path.suffix!r}" if path.suffix else "no extension"
+            return f"not an image file ({kind}; images are {', '.join(IMAGE_EXTENSIONS)})"
         try:
             return load_image(path, image_size, resize)
         except ImageError as exc:
