@@ -112,3 +112,12 @@ def test_cli_bad_augment_is_one_line(tmp_path):
                      "--out", str(tmp_path / "r"))
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "unknown augmentation 'rotate'" in result.stderr
+
+
+def test_cli_names_a_corrupt_cifar_batch_in_one_line(tmp_path):
+    write_cifar_folder(tmp_path / cifar10.FOLDER)
+    (tmp_path / cifar10.FOLDER / "data_batch_5").write_bytes(b"\x80\x02garbage")
+    result = run_cli("train", "--dataset", "cifar10", "--model", "cnn-keras", "--out", str(tmp_path / "r"),
+                     env={"GLASSNET_DATA": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "data_batch_5" in result.stderr

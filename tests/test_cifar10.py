@@ -158,3 +158,15 @@ def test_a_tarball_without_the_batches_is_refused(tmp_path):
         cifar10.download_and_extract(tmp_path / "cache", path.as_uri(),
                                      hashlib.md5(path.read_bytes()).hexdigest())
     assert not (tmp_path / "cache" / cifar10.FOLDER).exists()
+
+
+def test_only_the_requested_splits_are_read(data_root, tmp_path):
+    from glassnet.data import load
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in ("batches.meta", "data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+                 "data_batch_5"):
+        (folder / name).symlink_to(data_root / "cifar-10-batches-py" / name)
+    splits = load("cifar10", root=tmp_path, splits=("train",))  # test_batch is absent
+    assert list(splits) == ["train"] and len(splits["train"]) == 5000

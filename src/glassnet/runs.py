@@ -22,7 +22,7 @@ from .data import augment as augment_mod
 from .data import load as load_dataset
 from .errors import ConfigError, NonFiniteLossError, ShapeError
 from .model import Sequential
-from .training.callbacks import Callback
+from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
 
 
@@ -76,9 +76,20 @@ def default_out_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def load_data(config: RunConfig) -> dict[str, Dataset]:
-    return load_dataset(config.dataset, image_size=config.image_size, resize=config.resize,
-                        strict=config.strict, test_split=config.test_split, seed=config.seed)
+def load_data(config: RunConfig, splits: tuple[str, ...] | None = None) -> dict[str, Dataset]:
+    """The configured data set (an image folder read as configured); ``splits`` limits which."""
+    return load_dataset(config.dataset, splits=splits, image_size=config.image_size,
+                        resize=config.resize, strict=config.strict, test_split=config.test_split,
+                        seed=config.seed)
+
+
+def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None) -> dict[str, Dataset | None]:
+    """``{"train", "validation", "test"}`` as the run uses them (validation held out, seeded)."""
+    data = data if data is not None else load_data(config)
+    train, validation = data["train"], None
+    if config.validation_split is not None:
+        train, validation = train.split(config.validation_split, seed=config.seed)
+    return {"train": train, "validation": validation, "test": data.get("test")}
 
 
 def build_model(config: RunConfig, train: Dataset) -> Sequential:
@@ -120,6 +131,17 @@ def make_schedule(config: RunConfig) -> schedules.Schedule | None:
     return schedules.get(config.lr_schedule)
 
 
+def make_callbacks(config: RunConfig) -> list[Callback]:
+    """``extra["early_stopping"] = PATIENCE``: stop on val_loss and keep the best weights."""
+    patience = config.extra.get("early_stopping")
+    if patience is None:
+        return []
+    if config.validation_split is None:
+        raise ConfigError(f"--early-stopping {patience} watches the validation loss: add "
+                          "--validation-split FRACTION (never the test set)")
+    return [EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
+
+
 def check_compatible(model: Sequential, dataset: Dataset) -> None:
     """A clear error when a data set's images do not fit the model's input."""
     if tuple(dataset.image_shape) != tuple(model.input_shape):
@@ -139,17 +161,18 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
               data: dict[str, Dataset] | None = None) -> RunResult:
     """Train as configured and write the run's files; returns the model, history and metrics.
 
+    The run's ``report.html`` is written too, unless ``config.extra["report"]`` is false.
+
     If the loss becomes non-finite the last good model is still saved and the result
     carries the error (the CLI reports it and exits with 1).
     """
     zoo.check_name(config.model)  # fail before the (possibly slow) data loading
     augment = config.extra.get("augment_fn") or augment_mod.parse(config.augment)
     data = data if data is not None else load_data(config)
-    train, test = data["train"], data.get("test")
-    validation = None
-    if config.validation_split is not None:
-        train, validation = train.split(config.validation_split, seed=config.seed)
+    splits = prepare_splits(config, data)
+    train, validation, test = splits["train"], splits["validation"], splits["test"]
     model = build_model(config, train)
+    callbacks = list(callbacks or []) + make_callbacks(config)
     model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
                   reg=config.reg)
     out_dir = Path(config.out) if config.out else default_out_dir(config)
@@ -159,7 +182,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     try:
         model.fit(train.x, train.y, epochs=config.epochs, batch_size=config.batch_size,
                   validation_data=(validation.x, validation.y) if validation else None,
-                  lr_schedule=make_schedule(config), callbacks=callbacks or [],
+                  lr_schedule=make_schedule(config), callbacks=callbacks,
                   verbose=verbose, augment=augment)
     except NonFiniteLossError as exc:
         error = exc
@@ -173,6 +196,10 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
     write_run(out_dir, model, config, metrics)
+    if config.extra.get("report", True):
+        from .report.run_report import write_run_report
+
+        write_run_report(out_dir, model, splits)
     return RunResult(model, model.history, metrics, out_dir, error)
 
 
@@ -183,7 +210,8 @@ def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict
     model.save(out_dir / "model.glassnet")
     write_json(out_dir / "history.json", model.history.to_dict())
     write_json(out_dir / "metrics.json", metrics)
-    write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": run_config})
+    write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": run_config,
+                                      "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
 
 
 def parse_int_list(text: str, what: str) -> list[int]:

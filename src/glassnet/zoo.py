@@ -41,19 +41,31 @@ def loss_for(num_classes: int) -> str:
 
 @register("mlp")
 def mlp(input_shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (20, 7, 5),
-        activation: str = "relu", init: str = "lecun_normal") -> list[L.Layer]:
+        activation: str = "relu", init: str = "lecun_normal", batchnorm: bool = False,
+        dropout: float = 0.0) -> list[L.Layer]:
     """Fully connected net: Flatten → [Dense(h) → act] per hidden size → Dense(out).
 
     The defaults are the course's L-layer network (12288-20-7-5-1 on the cat set, weights
     ``randn / sqrt(fan_in)``); ``hidden=(7,)`` is its two-layer network. Images are
     flattened in H, W, C order, as the course does, so that with ``init_stream="legacy"``
     the course's seed gives the course's exact weights and results.
+
+    ``batchnorm=True`` makes each hidden block Dense (no bias) → BatchNorm → act;
+    ``dropout=RATE`` adds Dropout(RATE) after each hidden block's activation.
+    Any number of classes: one sigmoid output for two, else one softmax output per class.
     """
     if not hidden:
         raise ConfigError("mlp needs at least one hidden layer size, e.g. hidden=(20, 7, 5)")
     layers: list[L.Layer] = [L.Flatten(channels_last=True)] if len(input_shape) > 1 else []
     for units in hidden:
-        layers.append(L.Dense(units, activation=activation, kernel_initializer=init))
+        if batchnorm:
+            layers += [L.Dense(units, use_bias=False, kernel_initializer=init), L.BatchNorm()]
+            act = L.get_activation(activation)
+            layers += [act] if act is not None else []
+        else:
+            layers.append(L.Dense(units, activation=activation, kernel_initializer=init))
+        if dropout:
+            layers.append(L.Dropout(dropout))
     layers.append(L.Dense(output_units(num_classes), kernel_initializer=init))
     return layers
 
@@ -119,6 +131,12 @@ def check_name(name: str) -> None:
         raise ConfigError(f"unknown model {name!r}; choose one of {names()}")
 
 
+def option_names(name: str) -> set[str]:
+    """The keyword options model ``name`` accepts, e.g. ``{"hidden", "activation", "init"}``."""
+    check_name(name)
+    return set(inspect.signature(MODELS[name]).parameters) - {"input_shape", "num_classes"}
+
+
 # The course's networks are reproduced weight for weight from the course's seed.
 INIT_STREAMS = {"mlp": "legacy"}
 
@@ -126,9 +144,8 @@ INIT_STREAMS = {"mlp": "legacy"}
 def build(name: str, input_shape: Sequence[int], num_classes: int, seed: int = 0,
           dtype: str = "float32", init_stream: str | None = None, **options: Any) -> Sequential:
     """Build zoo model ``name`` for samples of ``input_shape`` and ``num_classes`` classes."""
-    check_name(name)
+    accepted = option_names(name)
     fn = MODELS[name]
-    accepted = set(inspect.signature(fn).parameters) - {"input_shape", "num_classes"}
     unknown = {k for k, v in options.items() if v is not None} - accepted
     if unknown:
         raise ConfigError(f"model {name!r} does not take option(s) {sorted(unknown)}; "

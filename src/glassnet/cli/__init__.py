@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import GlassnetError
-from . import evaluate, gradcheck, predict, train
-from .common import warnings_as_lines
+from . import evaluate, gradcheck, predict, report, search, train
+from .common import apply_runtime_options, warnings_as_lines
 
-COMMANDS = [train, evaluate, predict, gradcheck]
+COMMANDS = [train, evaluate, predict, gradcheck, report, search]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
     try:
+        apply_runtime_options(args)
         with warnings_as_lines(args.command):
             return int(args.run(args) or 0)
     except GlassnetError as exc:

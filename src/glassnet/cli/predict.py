@@ -9,7 +9,8 @@ import numpy as np
 from ..data.folder import load_images
 from ..errors import ShapeError
 from ..io.format import load_model
-from .common import add_folder_options, positive_int, print_json
+from ..metrics import class_probabilities
+from .common import add_folder_options, add_runtime_options, positive_int, print_json
 
 
 def add_parser(sub) -> None:
@@ -26,12 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--top", type=positive_int, default=1, help="show the K most likely classes")
     add_folder_options(p, image_size=False)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_runtime_options(p)
     p.set_defaults(run=run)
-
-
-def class_probabilities(model, probs: np.ndarray) -> np.ndarray:
-    """Per-class probabilities ``(N, C)``; one sigmoid output becomes ``[1 - p, p]``."""
-    return np.concatenate([1 - probs, probs], axis=1) if probs.shape[1] == 1 else probs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     color_mode = "rgb" if model.input_shape[0] == 3 else "grayscale"
     files, images = load_images(args.images, model.input_shape[1:], args.resize, color_mode,
                                 strict=args.strict)
-    probs = class_probabilities(model, model.predict(images))
+    probs = class_probabilities(model.predict(images))
     names = model.class_names or [str(i) for i in range(probs.shape[1])]
     results = []
     for path, row in zip(files, probs, strict=True):

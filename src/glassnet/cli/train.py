@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from .. import zoo
 from ..runs import RunConfig, parse_int_list, train_run
 from .common import (
     add_folder_options,
+    add_runtime_options,
     batch_size,
     fmt_metrics,
     fraction,
@@ -22,7 +24,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train a model and write runs/<name>/",
         description="Train a model from the zoo on a data set. Writes model.glassnet, "
-                    "history.json, metrics.json and run.json into --out.",
+                    "history.json, metrics.json, run.json and report.html into --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="cats",
                    help="data set name (cats, cifar10) read from $GLASSNET_DATA, or the path "
@@ -54,6 +56,16 @@ def add_parser(sub) -> None:
     p.add_argument("--test-split", type=fraction, default=None, metavar="FRACTION",
                    help="image folders: hold out this fraction of every class as the test set "
                         "(stratified, seeded), before anything else")
+    p.add_argument("--init", default=None, metavar="NAME",
+                   help="weight initializer: he, xavier, lecun, glorot_uniform, ... or normal:STD "
+                        "(default: the model's own; lecun for mlp)")
+    p.add_argument("--batchnorm", action="store_true",
+                   help="mlp: batch normalization after each hidden Dense layer")
+    p.add_argument("--dropout", type=float, default=None, metavar="RATE",
+                   help="mlp: dropout with this rate (fraction dropped) after each hidden layer")
+    p.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
+                   help="stop when val_loss has not improved for PATIENCE epochs and keep the "
+                        "best epoch's weights (needs --validation-split)")
     p.add_argument("--augment", default=None, metavar="LIST",
                    help="augment training batches: flip (random horizontal flip), crop (random "
                         "crop from 4-pixel reflect padding), jitter (brightness and contrast "
@@ -64,6 +76,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None,
                    help="run directory (default runs/<dataset>-<model>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
+    add_runtime_options(p)
     p.set_defaults(run=run)
 
 
@@ -76,18 +89,31 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         lr_decay=args.lr_decay, lr_schedule=args.lr_schedule,
         validation_split=args.validation_split, image_size=args.image_size, resize=args.resize,
         test_split=args.test_split, strict=args.strict, seed=args.seed, dtype=args.dtype,
-        augment=args.augment, out=args.out)
+        augment=args.augment, out=args.out, extra=toolkit_extra(args))
+
+
+def toolkit_extra(args: argparse.Namespace) -> dict:
+    """Model options (--init, --batchnorm, --dropout) and --early-stopping, only when given,
+    so that models without these options are not handed them."""
+    model_options = {key: value for key, value in (("init", args.init), ("dropout", args.dropout),
+                                                   ("batchnorm", args.batchnorm or None))
+                     if value is not None}
+    extra: dict = {"model_options": model_options} if model_options else {}
+    if args.early_stopping is not None:
+        extra["early_stopping"] = args.early_stopping
+    return extra
 
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
     result = train_run(config, verbose=0 if args.quiet else 1)
     m = result.metrics
     parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")
              if split in m]
     print(f"trained {config.model} on {config.dataset}: {m['epochs']} epochs in "
           f"{m['seconds']:.1f}s; " + "; ".join(parts))
-    print(f"run files: {result.out_dir}/")
+    print(f"run files: {result.out_dir}/ (report: {result.out_dir / 'report.html'})")
     if result.error is not None:
         print(f"glassnet train: error: {result.error}; the last good model was saved to "
               f"{result.out_dir / 'model.glassnet'}", file=sys.stderr)

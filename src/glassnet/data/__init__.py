@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,29 +28,33 @@ def is_folder(name: str) -> bool:
     return Path(name).expanduser().exists() or os.sep in name or "/" in name or name.startswith(("~", "."))
 
 
-def load(name: str, root: Path | None = None, *, image_size: int | tuple[int, int] | None = None,
-         resize: str = "squash", strict: bool = False, test_split: float | None = None,
+def load(name: str, root: Path | None = None, splits: Sequence[str] | None = None, *,
+         image_size: int | tuple[int, int] | None = None, resize: str = "squash",
+         strict: bool = False, test_split: float | None = None,
          seed: int = 0) -> dict[str, Dataset]:
     """Load a named data set or an image folder as ``{"train": Dataset, "test": Dataset, ...}``.
 
-    An image folder gives ``{"train": ...}``, resized to ``image_size`` (default 128) with
-    ``resize``; ``test_split`` then carves a stratified, seeded test set out of it before
-    anything else. Named sets have fixed image sizes and their own test split.
+    ``splits`` (e.g. ``("train",)``) returns only those splits: the hyperparameter search
+    uses it so that the test images are never used while tuning (a named set does not even
+    open its test files). An image folder gives ``{"train": ...}``, resized to
+    ``image_size`` (default 128) with ``resize``; ``test_split`` then carves a stratified,
+    seeded test set out of it before anything else. Named sets have fixed image sizes and
+    their own test split.
     """
     if is_folder(name):
-        splits = {"train": image_folder(name, image_size or DEFAULT_IMAGE_SIZE, resize=resize,
-                                        strict=strict)}
+        data = {"train": image_folder(name, image_size or DEFAULT_IMAGE_SIZE, resize=resize,
+                                      strict=strict)}
     elif name in LOADERS:
         if image_size is not None or test_split is not None:
             raise ConfigError(f"--image-size and --test-split apply to image folders; the {name!r} "
                               "set has fixed-size images and its own test split")
-        splits = LOADERS[name](root)
+        return LOADERS[name](root) if splits is None else LOADERS[name](root, splits=tuple(splits))
     else:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)} "
                           "or give the path of an image folder")
     if test_split is not None:
-        splits = carve_test_split(splits, test_split, seed)
-    return splits
+        data = carve_test_split(data, test_split, seed)
+    return data if splits is None else {k: v for k, v in data.items() if k in splits}
 
 
 def carve_test_split(splits: dict[str, Dataset], fraction: float, seed: int) -> dict[str, Dataset]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, DataNotFoundError
+from ..errors import ConfigError, DataError, DataNotFoundError
 from .dataset import Dataset
 from .store import data_dir, download, file_digest, missing_data_message
 
@@ -178,15 +178,25 @@ def ensure_folder(root: Path) -> Path:
         raise DataNotFoundError(f"{exc}\n" + missing_data_message("CIFAR-10", folder, FILES)) from None
 
 
-def load_cifar10(root: Path | None = None) -> dict[str, Dataset]:
-    """``{"train": Dataset, "test": Dataset}`` with images ``(N, 3, 32, 32)`` uint8."""
+def load_cifar10(root: Path | None = None,
+                 splits: tuple[str, ...] = ("train", "test")) -> dict[str, Dataset]:
+    """``{"train": Dataset, "test": Dataset}`` with images ``(N, 3, 32, 32)`` uint8.
+
+    ``splits`` names the splits to read; the other split's batch files are not opened.
+    """
+    unknown = set(splits) - {"train", "test"}
+    if unknown:
+        raise ConfigError(f"CIFAR-10 has splits 'train' and 'test', not {sorted(unknown)}")
     folder = ensure_folder(root or data_dir())
     names = read_class_names(folder / "batches.meta")
-    parts = [read_batch(folder / name) for name in TRAIN_BATCHES]
-    x_test, y_test = read_batch(folder / "test_batch")
     info = {"source": str(folder)}
-    return {
-        "train": Dataset(np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts]),
-                         names, "cifar10/train", dict(info)),
-        "test": Dataset(x_test, y_test, names, "cifar10/test", dict(info)),
-    }
+    data = {}
+    if "train" in splits:
+        parts = [read_batch(folder / name) for name in TRAIN_BATCHES]
+        data["train"] = Dataset(np.concatenate([x for x, _ in parts]),
+                                np.concatenate([y for _, y in parts]), names, "cifar10/train",
+                                dict(info))
+    if "test" in splits:
+        x_test, y_test = read_batch(folder / "test_batch")
+        data["test"] = Dataset(x_test, y_test, names, "cifar10/test", dict(info))
+    return data

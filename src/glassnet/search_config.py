@@ -1,0 +1,121 @@
+"""What a hyperparameter search runs: the search's configuration and the runs it trains.
+
+:class:`SearchConfig` holds the base run (``base.epochs`` is the epochs per trial), the
+parameter specs and the budget; :func:`apply_params` turns a trial's sampled parameters
+into a :class:`~glassnet.runs.RunConfig`, and :func:`train_command` writes the
+``glassnet train`` command line of such a run. No Optuna here.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from . import zoo
+from .errors import ConfigError
+from .runs import RunConfig, parse_int_list
+from .search_space import ParamSpec, check_unique
+
+SAMPLERS = ("tpe", "random")
+STRATEGIES = ("plain", "narrow")
+PRUNERS = ("median", "halving", "none")
+# RunConfig fields a search may not vary: they define the problem, not the model's settings.
+FIXED_FIELDS = {"dataset", "model", "epochs", "seed", "dtype", "out", "extra", "validation_split"}
+
+
+@dataclass
+class SearchConfig:
+    """What to search: the base run (``base.epochs`` = epochs per trial), the space, the budget."""
+
+    base: RunConfig
+    params: list[ParamSpec]
+    trials: int = 30
+    sampler: str = "tpe"
+    strategy: str = "plain"
+    rounds: int = 1
+    pruner: str = "median"
+
+    def validate(self) -> SearchConfig:
+        check_unique(self.params)
+        for name, value, allowed in (("sampler", self.sampler, SAMPLERS),
+                                     ("strategy", self.strategy, STRATEGIES),
+                                     ("pruner", self.pruner, PRUNERS)):
+            if value not in allowed:
+                raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+        if self.strategy == "narrow" and self.sampler != "random":
+            raise ConfigError("--strategy narrow samples at random inside each round's ranges; "
+                              f"it cannot use --sampler {self.sampler}")
+        if self.rounds < 1 or (self.strategy == "plain" and self.rounds != 1):
+            raise ConfigError(f"--rounds {self.rounds} needs --strategy narrow (plain is one round)")
+        if self.trials < self.rounds:
+            raise ConfigError(f"--trials {self.trials} is fewer than --rounds {self.rounds}")
+        if self.base.validation_split is None:
+            raise ConfigError("a search scores trials on validation data: give a validation split")
+        searchable = (set(RunConfig.__dataclass_fields__) - FIXED_FIELDS) | zoo.option_names(self.base.model)
+        for spec in self.params:
+            if spec.name not in searchable:
+                raise ConfigError(f"cannot search {spec.name!r}: model {self.base.model!r} and the "
+                                  f"training run take {', '.join(sorted(searchable))}")
+        return self
+
+    def per_round(self, round_index: int) -> int:
+        """Trials in round ``round_index``: the budget split evenly, the remainder first."""
+        base, extra = divmod(self.trials, self.rounds)
+        return base + (round_index < extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["base"] = self.base.to_dict()
+        data["params"] = [p.to_dict() for p in self.params]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        data = dict(data)
+        data["base"] = RunConfig.from_dict(data["base"])
+        data["params"] = [ParamSpec.from_dict(p) for p in data["params"]]
+        return cls(**data)
+
+
+def apply_params(base: RunConfig, params: dict[str, Any]) -> RunConfig:
+    """A copy of ``base`` with the sampled ``params`` set (model options go to the zoo)."""
+    config = dataclasses.replace(base, extra=copy.deepcopy(base.extra))
+    options = config.extra.setdefault("model_options", {})
+    for name, value in params.items():
+        if name == "hidden":
+            config.hidden = [value] if isinstance(value, int) else parse_int_list(
+                str(value).replace("-", ","), "hidden")
+        elif name in RunConfig.__dataclass_fields__:
+            setattr(config, name, value)
+        else:
+            options[name] = value
+    if not options:
+        config.extra.pop("model_options")
+    return config
+
+
+def train_command(config: RunConfig) -> str:
+    """The ``glassnet train`` command line that trains ``config``."""
+    args = ["glassnet", "train", "--dataset", config.dataset, "--model", config.model]
+    if config.hidden:
+        args += ["--hidden", ",".join(str(h) for h in config.hidden)]
+    args += ["--epochs", str(config.epochs),
+             "--batch-size", "full" if config.batch_size is None else str(config.batch_size),
+             "--optimizer", config.optimizer, "--lr", f"{config.lr:.6g}"]
+    options = {name: getattr(config, name) for name in
+               ("momentum", "weight_decay", "reg", "lr_decay", "lr_schedule", "validation_split")}
+    options.update(config.extra.get("model_options", {}))
+    options["early_stopping"] = config.extra.get("early_stopping")
+    for name, value in options.items():
+        flag = f"--{name.replace('_', '-')}"
+        if value is True:
+            args.append(flag)
+        elif value not in (None, False, 0, 0.0, ""):
+            args += [flag, f"{value:.6g}" if isinstance(value, float) else str(value)]
+    args += ["--seed", str(config.seed), "--dtype", config.dtype]
+    if config.out:
+        args += ["--out", str(config.out)]
+    return shlex.join(args)
