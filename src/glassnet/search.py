@@ -30,9 +30,8 @@ import numpy as np
 
 from ._files import write_json, write_text
 from .data import Dataset
-from .data import load as load_dataset
 from .errors import SearchError, require_extra
-from .runs import RunConfig, RunResult, train_run
+from .runs import RunConfig, RunResult, load_data, train_run
 from .search_config import SearchConfig, apply_params, train_command
 from .search_space import ParamSpec, narrow
 from .training.callbacks import Callback
@@ -254,7 +253,7 @@ class Search:
         other workers run, so that its summary covers the whole study.
         """
         if self.data is None:
-            self.data = load_dataset(self.config.base.dataset, splits=("train",))
+            self.data = load_data(self.config.base, splits=("train",))
         self.fail_interrupted()
         ran = 0
         while True:
@@ -380,7 +379,7 @@ class Search:
     def train_final(self, verbose: int = 0) -> RunResult:
         """Train the best configuration on train + validation and evaluate it once on test."""
         config = self.best_config()
-        result = train_run(config, verbose=verbose, data=load_dataset(config.dataset))
+        result = train_run(config, verbose=verbose, data=load_data(config))
         summary_path = self.run_dir / SUMMARY_FILE
         if summary_path.exists():
             data = json.loads(summary_path.read_text())
