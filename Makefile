@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # The real data sets live beside the project in ../shared/data unless GLASSNET_DATA says otherwise.
 export GLASSNET_DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean docs tutorials
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -36,5 +40,14 @@ test: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(BIN)/python -m ruff check src tests
 
+## docs: run the tutorials in examples/ on the real data, then build the site strictly into site/
+docs: $(VENV)/.docs-installed
+	$(BIN)/python docs/build_tutorials.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
+
+## tutorials: only run the tutorials (their output and plots go to docs/tutorials/generated/)
+tutorials: $(VENV)/.installed
+	$(BIN)/python docs/build_tutorials.py
+
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) site docs/tutorials/generated build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -32,7 +32,7 @@ log = logging.getLogger("mkdocs.hooks.glassnet")
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_REL_ERROR = 1e-6
-MARKER = re.compile(r"^<!-- (code|gradcheck|gradcheck-table|torchcheck):?\s*(.*?)\s*-->$", re.M)
+MARKER = re.compile(r"^<!-- (code|gradcheck-table|gradcheck|torchcheck):?\s*(.*?)\s*-->$", re.M)
 _shown_classes: set[str] = set()
 
 
