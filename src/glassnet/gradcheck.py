@@ -48,11 +48,59 @@ def _random_states(layer: Any) -> list[tuple[Any, dict]]:
     """Every ``numpy.random.Generator`` a layer (or its sub-layers) holds, with its state."""
     found = []
     for value in vars(layer).values():
-        if isinstance(value, np.random.Generator):
-            found.append((value, value.bit_generator.state))
-        elif hasattr(value, "params") and hasattr(value, "forward"):
-            found.extend(_random_states(value))
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, np.random.Generator):
+                found.append((item, item.bit_generator.state))
+            elif hasattr(item, "params") and hasattr(item, "forward"):
+                found.extend(_random_states(item))
     return found
+
+
+class Stack:
+    """Layers applied in order and checked as one function of ``x`` and all their params.
+
+    Some bugs only show behind another layer: batch norm's ``dx`` must be right for a
+    Dense or Conv layer before it to get its gradients. ``params``/``grads`` are keyed
+    ``"i.key"`` like the model's. Not a registered layer (it is never saved).
+    """
+
+    def __init__(self, *layers: Any) -> None:
+        self.layers = list(layers)
+
+    @property
+    def built(self) -> bool:
+        return all(layer.built for layer in self.layers)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.layers[0].dtype
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    @property
+    def grads(self) -> dict[str, Any]:
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
+
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple[int, ...]:
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.build(shape, rng, dtype)
+        return shape
+
+    def forward(self, x: Any, training: bool = False) -> Any:
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def backward(self, dy: Any) -> Any:
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def __repr__(self) -> str:
+        return " -> ".join(type(layer).__name__ for layer in self.layers)
 
 
 @dataclass
@@ -142,6 +190,13 @@ def _layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]]:
         ("Softmax", L.Softmax, (5,)),
         ("Flatten", L.Flatten, (2, 3, 4)),
         ("Flatten(channels_last)", lambda: L.Flatten(channels_last=True), (2, 3, 4)),
+        ("Dropout(0.5)", lambda: L.Dropout(0.5), (6,)),
+        ("Dropout(0.3) on images", lambda: L.Dropout(0.3), (2, 3, 3)),
+        ("BatchNorm (N, D)", L.BatchNorm, (4,)),
+        ("BatchNorm (N, C, H, W)", L.BatchNorm, (2, 3, 3)),
+        ("Dense -> BatchNorm", lambda: Stack(L.Dense(4, use_bias=False), L.BatchNorm()), (5,)),
+        ("Dense -> BatchNorm -> ReLU -> Dropout",
+         lambda: Stack(L.Dense(5, use_bias=False), L.BatchNorm(), L.ReLU(), L.Dropout(0.4)), (3,)),
     ]
 
 

@@ -64,6 +64,10 @@ _NAMED = {
     "xavier_normal": glorot_normal,
     "xavier_uniform": glorot_uniform,
     "zeros": zeros,
+    # short names (after the full ones, so that name_of() saves the full name)
+    "he": he_normal,
+    "xavier": glorot_normal,
+    "lecun": lecun_normal,
 }
 
 

@@ -16,6 +16,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from .backend import Array, array_module, to_device, to_numpy
 from .errors import ConfigError
 
@@ -24,9 +26,10 @@ ParamTriple = tuple[str, Array, Array]
 
 def _check_number(value: Any, what: str, low: float, high: float = math.inf,
                   low_inclusive: bool = False, high_inclusive: bool = False) -> float:
-    ok_low = value >= low if low_inclusive else value > low
-    ok_high = value <= high if high_inclusive else value < high
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (ok_low and ok_high):
+    is_number = not isinstance(value, bool) and isinstance(value, (int, float))
+    ok_low = is_number and (value >= low if low_inclusive else value > low)
+    ok_high = is_number and (value <= high if high_inclusive else value < high)
+    if not (ok_low and ok_high):
         lo, hi = "[" if low_inclusive else "(", "]" if high_inclusive else ")"
         raise ConfigError(f"{what} must be in {lo}{low}, {high}{hi}, got {value!r}")
     return float(value)
@@ -61,7 +64,8 @@ class Optimizer:
 
     def state_dict(self) -> dict[str, Any]:
         """Step count and slot arrays (as NumPy), e.g. ``{"2.W/m": ...}``."""
-        arrays = {f"{n}/{k}": to_numpy(v) for n, s in self.slots.items() for k, v in s.items()}
+        # copies: a saved state must not change when this optimizer takes further steps
+        arrays = {f"{n}/{k}": to_numpy(v).copy() for n, s in self.slots.items() for k, v in s.items()}
         return {"config": self.get_config(), "steps": self.steps, "arrays": arrays}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -70,7 +74,7 @@ class Optimizer:
         self.slots = {}
         for key, value in state["arrays"].items():
             name, _, slot = key.rpartition("/")
-            self.slots.setdefault(name, {})[slot] = to_device(value)
+            self.slots.setdefault(name, {})[slot] = to_device(np.array(value))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")

@@ -21,7 +21,7 @@ from .data import Dataset
 from .data import load as load_dataset
 from .errors import ConfigError, NonFiniteLossError, ShapeError
 from .model import Sequential
-from .training.callbacks import Callback
+from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
 
 
@@ -109,6 +109,17 @@ def make_schedule(config: RunConfig) -> schedules.Schedule | None:
     return schedules.get(config.lr_schedule)
 
 
+def make_callbacks(config: RunConfig) -> list[Callback]:
+    """``extra["early_stopping"] = PATIENCE``: stop on val_loss and keep the best weights."""
+    patience = config.extra.get("early_stopping")
+    if patience is None:
+        return []
+    if config.validation_split is None:
+        raise ConfigError(f"--early-stopping {patience} watches the validation loss: add "
+                          "--validation-split FRACTION (never the test set)")
+    return [EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
+
+
 def check_compatible(model: Sequential, dataset: Dataset) -> None:
     """A clear error when a data set's images do not fit the model's input."""
     if tuple(dataset.image_shape) != tuple(model.input_shape):
@@ -138,6 +149,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     if config.validation_split is not None:
         train, validation = train.split(config.validation_split, seed=config.seed)
     model = build_model(config, train)
+    callbacks = list(callbacks or []) + make_callbacks(config)
     model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
                   reg=config.reg)
     out_dir = Path(config.out) if config.out else default_out_dir(config)
@@ -147,7 +159,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     try:
         model.fit(train.x, train.y, epochs=config.epochs, batch_size=config.batch_size,
                   validation_data=(validation.x, validation.y) if validation else None,
-                  lr_schedule=make_schedule(config), callbacks=callbacks or [],
+                  lr_schedule=make_schedule(config), callbacks=callbacks,
                   verbose=verbose, augment=config.extra.get("augment_fn"))
     except NonFiniteLossError as exc:
         error = exc

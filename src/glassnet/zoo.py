@@ -41,19 +41,31 @@ def loss_for(num_classes: int) -> str:
 
 @register("mlp")
 def mlp(input_shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (20, 7, 5),
-        activation: str = "relu", init: str = "lecun_normal") -> list[L.Layer]:
+        activation: str = "relu", init: str = "lecun_normal", batchnorm: bool = False,
+        dropout: float = 0.0) -> list[L.Layer]:
     """Fully connected net: Flatten → [Dense(h) → act] per hidden size → Dense(out).
 
     The defaults are the course's L-layer network (12288-20-7-5-1 on the cat set, weights
     ``randn / sqrt(fan_in)``); ``hidden=(7,)`` is its two-layer network. Images are
     flattened in H, W, C order, as the course does, so that with ``init_stream="legacy"``
     the course's seed gives the course's exact weights and results.
+
+    ``batchnorm=True`` makes each hidden block Dense (no bias) → BatchNorm → act;
+    ``dropout=RATE`` adds Dropout(RATE) after each hidden block's activation.
+    Any number of classes: one sigmoid output for two, else one softmax output per class.
     """
     if not hidden:
         raise ConfigError("mlp needs at least one hidden layer size, e.g. hidden=(20, 7, 5)")
     layers: list[L.Layer] = [L.Flatten(channels_last=True)] if len(input_shape) > 1 else []
     for units in hidden:
-        layers.append(L.Dense(units, activation=activation, kernel_initializer=init))
+        if batchnorm:
+            layers += [L.Dense(units, use_bias=False, kernel_initializer=init), L.BatchNorm()]
+            act = L.get_activation(activation)
+            layers += [act] if act is not None else []
+        else:
+            layers.append(L.Dense(units, activation=activation, kernel_initializer=init))
+        if dropout:
+            layers.append(L.Dropout(dropout))
     layers.append(L.Dense(output_units(num_classes), kernel_initializer=init))
     return layers
 

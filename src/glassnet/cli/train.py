@@ -41,6 +41,16 @@ def add_parser(sub) -> None:
     p.add_argument("--validation-split", type=float, default=None, metavar="FRACTION",
                    help="hold out this fraction of the training set (stratified, seeded) "
                         "for validation; the test split is never used for tuning")
+    p.add_argument("--init", default=None, metavar="NAME",
+                   help="weight initializer: he, xavier, lecun, glorot_uniform, ... or normal:STD "
+                        "(default: the model's own; lecun for mlp)")
+    p.add_argument("--batchnorm", action="store_true",
+                   help="mlp: batch normalization after each hidden Dense layer")
+    p.add_argument("--dropout", type=float, default=None, metavar="RATE",
+                   help="mlp: dropout with this rate (fraction dropped) after each hidden layer")
+    p.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
+                   help="stop when val_loss has not improved for PATIENCE epochs and keep the "
+                        "best epoch's weights (needs --validation-split)")
     p.add_argument("--seed", type=int, default=0, help="seed for every random draw")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point precision")
@@ -57,7 +67,20 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, reg=args.reg,
         lr_decay=args.lr_decay, lr_schedule=args.lr_schedule,
-        validation_split=args.validation_split, seed=args.seed, dtype=args.dtype, out=args.out)
+        validation_split=args.validation_split, seed=args.seed, dtype=args.dtype, out=args.out,
+        extra=toolkit_extra(args))
+
+
+def toolkit_extra(args: argparse.Namespace) -> dict:
+    """Model options (--init, --batchnorm, --dropout) and --early-stopping, only when given,
+    so that models without these options are not handed them."""
+    model_options = {key: value for key, value in (("init", args.init), ("dropout", args.dropout),
+                                                   ("batchnorm", args.batchnorm or None))
+                     if value is not None}
+    extra: dict = {"model_options": model_options} if model_options else {}
+    if args.early_stopping is not None:
+        extra["early_stopping"] = args.early_stopping
+    return extra
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,11 @@ A callback sees the model (``self.model``) and the logs dict; it may set
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
+
+from ..errors import ConfigError
 
 
 class Callback:
@@ -51,3 +55,121 @@ class CallbackList(Callback):
     def on_train_end(self, logs):
         for cb in self.callbacks:
             cb.on_train_end(logs)
+
+
+class _Monitor:
+    """Tracks the best value of one logged quantity (``"val_loss"``, ``"val_accuracy"``...).
+
+    ``mode="auto"`` maximizes quantities whose name contains ``acc`` and minimizes the
+    rest. A value improves on the best by more than ``min_delta`` or not at all.
+    """
+
+    def __init__(self, monitor: str, mode: str, min_delta: float, owner: str) -> None:
+        if mode not in ("auto", "min", "max"):
+            raise ConfigError(f"{owner} mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or min_delta < 0:
+            raise ConfigError(f"{owner} min_delta must be a number >= 0, got {min_delta!r}")
+        self.monitor, self.owner, self.min_delta = monitor, owner, float(min_delta)
+        self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
+        self.reset()
+
+    def reset(self) -> None:
+        self.best = -math.inf if self.maximize else math.inf
+        self.best_epoch: int | None = None
+
+    def value(self, logs: dict[str, Any]) -> float:
+        if self.monitor not in logs:
+            hint = " (validation needs validation_split or validation_data)" \
+                if self.monitor.startswith("val_") else ""
+            raise ConfigError(f"{self.owner} monitors {self.monitor!r}, which training does not "
+                              f"log{hint}; logged: {sorted(logs)}")
+        return float(logs[self.monitor])
+
+    def improved(self, epoch: int, logs: dict[str, Any]) -> bool:
+        """Whether this epoch's value beats the best so far (and remember it if so)."""
+        value = self.value(logs)
+        better = (value > self.best + self.min_delta if self.maximize
+                  else value < self.best - self.min_delta)
+        if better:
+            self.best, self.best_epoch = value, epoch
+        return better
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights=True`` the model ends with the weights (and batch-norm
+    statistics) of its best epoch, whether training stopped early or simply reached its
+    last epoch. After training, ``best``, ``best_epoch`` (0-based) and ``stopped_epoch``
+    (``None`` when it ran to the end) say what happened.
+    """
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+                 mode: str = "auto", restore_best_weights: bool = False) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ConfigError(f"EarlyStopping patience must be an integer >= 0, got {patience!r}")
+        self.tracker = _Monitor(monitor, mode, min_delta, "EarlyStopping")
+        self.patience = patience
+        self.restore_best_weights = bool(restore_best_weights)
+
+    @property
+    def best(self) -> float:
+        return self.tracker.best
+
+    @property
+    def best_epoch(self) -> int | None:
+        return self.tracker.best_epoch
+
+    def on_train_begin(self, logs):
+        self.tracker.reset()
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+        self.best_weights: dict[str, Any] | None = None
+        self.last_epoch: int | None = None
+
+    def on_epoch_end(self, epoch, logs):
+        self.last_epoch = epoch
+        if self.tracker.improved(epoch, logs):
+            self.wait = 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs):
+        if (self.restore_best_weights and self.best_weights is not None
+                and self.tracker.best_epoch != self.last_epoch):
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (atomically) after each epoch, or only when ``monitor`` improves.
+
+    ``path`` may hold ``{epoch}`` (1-based) and logged names, e.g.
+    ``"ckpt-{epoch:03d}-{val_loss:.3f}.glassnet"``; a crash mid-write never leaves a
+    damaged file in place of the previous one.
+    """
+
+    def __init__(self, path: str | os.PathLike, monitor: str = "val_loss",
+                 save_best_only: bool = False, mode: str = "auto", min_delta: float = 0.0) -> None:
+        self.path = str(path)
+        self.save_best_only = bool(save_best_only)
+        self.tracker = _Monitor(monitor, mode, min_delta, "ModelCheckpoint")
+        self.saved: list[str] = []
+
+    def on_train_begin(self, logs):
+        self.tracker.reset()
+
+    def on_epoch_end(self, epoch, logs):
+        if self.save_best_only and not self.tracker.improved(epoch, logs):
+            return
+        try:
+            path = self.path.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"ModelCheckpoint path {self.path!r} cannot be filled in from "
+                              f"epoch and {sorted(logs)}: {exc!r}") from None
+        self.model.save(path)
+        self.saved.append(path)

@@ -1,0 +1,58 @@
+"""Inverted dropout: drop a fraction ``rate`` of the activations while training.
+
+Training:  ``mask = (u >= rate) / (1 - rate)`` with ``u ~ U[0, 1)``, ``y = x * mask``
+Inference: ``y = x`` (the ``1 / (1 - rate)`` scaling at training time keeps the expected
+           activation the same, so nothing needs rescaling at test time)
+Backward:  ``dx = dy * mask``
+
+The masks come from the layer's own ``numpy.random.Generator``, drawn from the model's
+seed when the layer is built: the same seed gives the same masks, and a gradient check
+can replay them by restoring the generator's state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import Array, to_device
+from ..errors import ConfigError
+from .base import Layer, check_rate, child_generator
+
+
+class Dropout(Layer):
+    """Zero each element of ``x`` (any shape ``(N, ...)``) with probability ``rate``.
+
+    Args:
+        rate: fraction of the activations dropped, in ``[0, 1)`` (``0`` = identity).
+    """
+
+    def __init__(self, rate: float = 0.5, name: str | None = None) -> None:
+        super().__init__(name)
+        self.rate = check_rate(rate, "Dropout rate")
+        self.rng: np.random.Generator | None = None
+
+    def build(self, input_shape, rng, dtype):
+        out = super().build(input_shape, rng, dtype)
+        self.rng = child_generator(rng)
+        return out
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        if not training or self.rate == 0:
+            if training:
+                self._remember(mask=None)
+            return x
+        if self.rng is None:
+            raise ConfigError("Dropout must be built (by a model or layer.build) before training")
+        keep = self.rng.random(x.shape) >= self.rate
+        mask = to_device(keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate)))
+        self._remember(mask=mask)
+        return x * mask
+
+    def backward(self, dy: Array) -> Array:
+        mask = self._recall()["mask"]
+        return dy if mask is None else dy * mask
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate}

@@ -1,0 +1,129 @@
+"""Optimizers against torch.optim: 100 steps on a small random problem, float64, 1e-10 relative."""
+
+import numpy as np
+import pytest
+
+from glassnet import optimizers
+from glassnet.errors import ConfigError
+from glassnet.gradcheck import rel_error
+
+# (our name, our kwargs, torch class name, torch kwargs); weight decay is added per test
+CASES = [
+    ("sgd", {"lr": 0.05}, "SGD", {"lr": 0.05}),
+    ("sgd momentum", {"lr": 0.05, "momentum": 0.9}, "SGD", {"lr": 0.05, "momentum": 0.9}),
+    ("sgd momentum dampening", {"lr": 0.05, "momentum": 0.8, "dampening": 0.3}, "SGD",
+     {"lr": 0.05, "momentum": 0.8, "dampening": 0.3}),
+    ("sgd nesterov", {"lr": 0.05, "momentum": 0.9, "nesterov": True}, "SGD",
+     {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("adagrad", {"lr": 0.1}, "Adagrad", {"lr": 0.1}),
+    ("adagrad lr_decay accumulator", {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1},
+     "Adagrad", {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}),
+    ("rmsprop", {"lr": 0.01}, "RMSprop", {"lr": 0.01}),
+    ("rmsprop centered momentum", {"lr": 0.005, "momentum": 0.9, "centered": True, "alpha": 0.9},
+     "RMSprop", {"lr": 0.005, "momentum": 0.9, "centered": True, "alpha": 0.9}),
+    ("adam", {"lr": 0.01}, "Adam", {"lr": 0.01}),
+    ("adam betas eps", {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6}, "Adam",
+     {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6}),
+    ("adamw", {"lr": 0.01}, "AdamW", {"lr": 0.01}),
+]
+NAMES = {"sgd": "sgd", "adagrad": "adagrad", "rmsprop": "rmsprop", "adam": "adam", "adamw": "adamw"}
+
+
+def _problem(torch, rng):
+    """A small smooth non-quadratic loss of two parameter arrays (softplus + quartic)."""
+    X = torch.tensor(rng.standard_normal((16, 5)))
+    T = torch.tensor(rng.standard_normal((16, 3)))
+
+    def loss(W, b):
+        z = X @ W + b
+        return (torch.nn.functional.softplus(z) * T).mean() + 0.05 * (W ** 4).sum() + 0.1 * (b ** 2).sum()
+
+    return loss, {"0.W": rng.standard_normal((5, 3)) * 0.5, "0.b": rng.standard_normal(3) * 0.1}
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05], ids=["no_wd", "wd"])
+@pytest.mark.parametrize("label,ours_kw,torch_name,torch_kw", CASES, ids=[c[0] for c in CASES])
+def test_100_steps_equal_torch(torch, label, ours_kw, torch_name, torch_kw, weight_decay):
+    rng = np.random.default_rng(7)
+    loss_fn, init = _problem(torch, rng)
+    ours = optimizers.get(NAMES[label.split()[0]], **ours_kw, weight_decay=weight_decay)
+    params = {k: v.copy() for k, v in init.items()}
+    theirs = [torch.tensor(init["0.W"], requires_grad=True), torch.tensor(init["0.b"], requires_grad=True)]
+    topt = getattr(torch.optim, torch_name)(theirs, **torch_kw, weight_decay=weight_decay)
+    for _ in range(100):
+        # our gradient: PyTorch's autograd at our current parameters
+        W, b = (torch.tensor(params[k], requires_grad=True) for k in ("0.W", "0.b"))
+        loss_fn(W, b).backward()
+        ours.step([("0.W", params["0.W"], W.grad.numpy()), ("0.b", params["0.b"], b.grad.numpy())])
+        topt.zero_grad()
+        loss_fn(*theirs).backward()
+        topt.step()
+    moved = rel_error(params["0.W"], init["0.W"])
+    assert moved > 1e-3, "the parameters should have moved"
+    for ours_p, their_p in zip(params.values(), theirs, strict=True):
+        assert rel_error(ours_p, their_p.detach().numpy()) < 1e-10
+
+
+def test_gradients_are_not_modified(rng):
+    for name in ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw"):
+        opt = optimizers.get(name, lr=0.1, weight_decay=0.1)
+        p, g = rng.standard_normal(4), rng.standard_normal(4)
+        before = g.copy()
+        opt.step([("p", p, g)])
+        opt.step([("p", p, g)])
+        np.testing.assert_array_equal(g, before)
+
+
+@pytest.mark.parametrize("ours,torch_name,keys", [
+    ("adagrad", "Adagrad", ["lr", "lr_decay", "eps", "initial_accumulator_value", "weight_decay"]),
+    ("rmsprop", "RMSprop", ["lr", "alpha", "eps", "momentum", "centered", "weight_decay"]),
+    ("adam", "Adam", ["lr", "betas", "eps", "weight_decay"]),
+    ("adamw", "AdamW", ["lr", "betas", "eps", "weight_decay"]),
+    ("sgd", "SGD", ["momentum", "dampening", "nesterov", "weight_decay"]),
+])
+def test_defaults_are_torchs(torch, ours, torch_name, keys):
+    config = optimizers.get(ours).get_config()
+    defaults = getattr(torch.optim, torch_name)([torch.zeros(1, requires_grad=True)]).defaults
+    for key in keys:
+        mine = tuple(config[key]) if key == "betas" else config[key]
+        assert mine == defaults[key], key
+
+
+def test_state_dict_round_trip_continues_identically(rng):
+    a = optimizers.Adam(lr=0.01)
+    p1, g = rng.standard_normal(5), rng.standard_normal(5)
+    a.step([("p", p1, g)])
+    b = optimizers.Adam()
+    b.load_state_dict(a.state_dict())
+    p2 = p1.copy()
+    a.step([("p", p1, g)])
+    b.step([("p", p2, g)])
+    np.testing.assert_array_equal(p1, p2)
+
+
+def test_unknown_optimizer_is_a_clear_error():
+    with pytest.raises(ConfigError, match="unknown optimizer 'adamm'"):
+        optimizers.get("adamm")
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adam", "adamw"])
+@pytest.mark.parametrize("lr", [0, -0.1, float("nan"), "0.1"])
+def test_non_positive_lr_is_a_clear_error(name, lr):
+    with pytest.raises(ConfigError, match="lr must be in"):
+        optimizers.get(name, lr=lr)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"momentum": 1.5}, "momentum"), ({"weight_decay": -1}, "weight_decay"),
+    ({"nesterov": True}, "Nesterov"), ({"momentu": 0.9}, "bad option"),
+])
+def test_bad_sgd_options(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        optimizers.get("sgd", **kwargs)
+
+
+def test_bad_adam_betas():
+    with pytest.raises(ConfigError, match="betas"):
+        optimizers.Adam(betas=0.9)
+    with pytest.raises(ConfigError, match="beta2"):
+        optimizers.Adam(betas=(0.9, 1.0))
