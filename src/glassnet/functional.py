@@ -48,3 +48,91 @@ def one_hot(labels: Array, num_classes: int, dtype=np.float32) -> Array:
     out = xp.zeros((labels.shape[0], num_classes), dtype=dtype)
     out[xp.arange(labels.shape[0]), labels.astype(np.int64)] = 1
     return out
+
+
+# -- image windows: shared by convolution and pooling ---------------------------------
+# Images are (N, C, H, W). ``pads`` is (top, bottom, left, right); kernels and strides are
+# (height, width) pairs. Nothing here loops over images or pixels: im2col is one strided
+# view plus one contiguous copy, col2im and pooling loop over the KH*KW kernel offsets.
+
+
+def output_size(size: int, kernel: int, stride: int, pad_before: int = 0, pad_after: int = 0) -> int:
+    """Number of window positions along one axis: ``(size + pads - kernel) // stride + 1``."""
+    return (size + pad_before + pad_after - kernel) // stride + 1
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow/Keras "same" padding along one axis: output ``ceil(size / stride)``;
+    any odd total goes after (bottom/right), so stride 1 and odd kernels pad symmetrically."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def pad_images(x: Array, pads: tuple[int, int, int, int], value: float = 0.0) -> Array:
+    """``x: (N, C, H, W)`` → ``(N, C, H + top + bottom, W + left + right)`` filled with ``value``."""
+    top, bottom, left, right = pads
+    if not any(pads):
+        return x
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    out = xp.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
+    out[:, :, top:top + h, left:left + w] = x
+    return out
+
+
+def unpad_images(x: Array, pads: tuple[int, int, int, int]) -> Array:
+    """The inverse of :func:`pad_images`: a view of the interior of ``x``."""
+    top, bottom, left, right = pads
+    h, w = x.shape[2], x.shape[3]
+    return x[:, :, top:h - bottom, left:w - right]
+
+
+def kernel_offsets(kernel: tuple[int, int], stride: tuple[int, int],
+                   out_hw: tuple[int, int]):
+    """Yield ``(k, rows, cols)`` for each kernel offset ``k = i * KW + j``: the slices of
+    the padded input that offset ``(i, j)`` reads at every one of the ``OH x OW`` positions."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    for i in range(kh):
+        for j in range(kw):
+            yield i * kw + j, slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw)
+
+
+def im2col(x: Array, kernel: tuple[int, int], stride: tuple[int, int],
+           pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> Array:
+    """Unfold every ``KH x KW`` window of ``x: (N, C, H, W)`` into columns.
+
+    Returns ``cols: (N, C*KH*KW, OH*OW)`` (contiguous), with rows in ``(c, i, j)`` order,
+    the order of a ``(F, C, KH, KW)`` kernel flattened to ``(F, C*KH*KW)``. A convolution is
+    then one batched GEMM ``W2 @ cols → (N, F, OH*OW)``: already NCHW, no transpose. The
+    window view is built with ``as_strided`` and copied once; its innermost axis runs
+    along image rows, so the copy moves contiguous (stride-1) runs of memory.
+    """
+    xp = array_module(x)
+    x = pad_images(x, pads)
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, ow = output_size(h, kh, sh), output_size(w, kw, sw)
+    sn, sc, s_h, s_w = x.strides
+    windows = xp.lib.stride_tricks.as_strided(
+        x, shape=(n, c, kh, kw, oh, ow), strides=(sn, sc, s_h, s_w, s_h * sh, s_w * sw))
+    return xp.ascontiguousarray(windows).reshape(n, c * kh * kw, oh * ow)
+
+
+def col2im(cols: Array, x_shape: tuple[int, int, int, int], kernel: tuple[int, int],
+           stride: tuple[int, int], pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> Array:
+    """The adjoint of :func:`im2col`: sum ``cols: (N, C*KH*KW, OH*OW)`` back into ``(N, C, H, W)``.
+
+    Overlapping windows add up. One strided ``+=`` per kernel offset (``KH*KW`` passes),
+    each covering every image and channel at once.
+    """
+    xp = array_module(cols)
+    n, c, h, w = x_shape
+    top, bottom, left, right = pads
+    (kh, kw), (sh, sw) = kernel, stride
+    oh = output_size(h, kh, sh, top, bottom)
+    ow = output_size(w, kw, sw, left, right)
+    windows = cols.reshape(n, c, kh * kw, oh, ow)
+    padded = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
+    for k, rows, columns in kernel_offsets(kernel, stride, (oh, ow)):
+        padded[:, :, rows, columns] += windows[:, :, k]
+    return unpad_images(padded, pads)

@@ -203,6 +203,33 @@ def _layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]]:
 LAYER_CASES: list[tuple[str, Callable[[], Any], tuple[int, ...]]] = []
 
 
+def _window_layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]]:
+    """Convolution and pooling: odd sizes, strides, asymmetric "same" padding, overlaps."""
+    from . import layers
+    from .layers import conv, pooling
+
+    return [
+        ("Conv2D(3x3, same)", lambda: conv.Conv2D(4, 3, padding="same"), (3, 5, 5)),
+        ("Conv2D(3x2, stride 2, valid, no bias)",
+         lambda: conv.Conv2D(3, (3, 2), strides=2, use_bias=False), (2, 7, 6)),
+        ("Conv2D(same, stride 2, relu)",
+         lambda: conv.Conv2D(3, 3, strides=2, padding="same", activation="relu"), (2, 6, 7)),
+        ("Conv2D(pad (1, 2), stride (2, 1))",
+         lambda: conv.Conv2D(2, (2, 3), strides=(2, 1), padding=(1, 2)), (2, 5, 4)),
+        ("MaxPool2D(2)", lambda: pooling.MaxPool2D(2), (2, 4, 6)),
+        ("MaxPool2D(3, stride 2, pad 1)", lambda: pooling.MaxPool2D(3, 2, padding=1), (2, 5, 5)),
+        ("AvgPool2D(2)", lambda: pooling.AvgPool2D(2), (2, 4, 5)),
+        ("AvgPool2D(3, stride 2, pad 1)", lambda: pooling.AvgPool2D(3, 2, padding=1), (2, 5, 6)),
+        ("GlobalAveragePooling2D", pooling.GlobalAveragePooling2D, (3, 4, 5)),
+        ("Conv2D -> BatchNorm -> MaxPool2D",
+         lambda: Stack(conv.Conv2D(3, 3, padding="same", use_bias=False), layers.BatchNorm(),
+                       pooling.MaxPool2D(2)), (2, 4, 4)),
+    ]
+
+
+LAYER_CASES += _window_layer_cases()
+
+
 def layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]]:
     """Every standard layer case: the built-in ones plus those added to ``LAYER_CASES``."""
     return _layer_cases() + LAYER_CASES

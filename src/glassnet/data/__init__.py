@@ -6,10 +6,11 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .cats import load_cats
+from .cifar10 import load_cifar10
 from .dataset import Dataset
 from .store import data_dir
 
-LOADERS = {"cats": load_cats}
+LOADERS = {"cats": load_cats, "cifar10": load_cifar10}
 
 
 def load(name: str, root: Path | None = None) -> dict[str, Dataset]:
@@ -20,4 +21,4 @@ def load(name: str, root: Path | None = None) -> dict[str, Dataset]:
     return LOADERS[name](root)
 
 
-__all__ = ["Dataset", "data_dir", "load", "load_cats"]
+__all__ = ["Dataset", "data_dir", "load", "load_cats", "load_cifar10"]

@@ -1,0 +1,192 @@
+"""CIFAR-10 in the official "python version" layout, read without trusting the pickles.
+
+Folder ``<data dir>/cifar-10-batches-py/``: ``data_batch_1`` … ``data_batch_5``,
+``test_batch`` and ``batches.meta``. Each batch is a pickle of a dict with ``b"data"``
+(uint8 ``(n, 3072)``: 1024 red, 1024 green, 1024 blue values of a 32x32 image, row-major)
+and ``b"labels"`` (n ints in 0..9); any ``n`` works (the shared subset has 1,000 per
+batch). ``batches.meta`` gives the class names.
+
+Pickles can run arbitrary code when loaded, so the files are read with a restricted
+unpickler that can only build what the format needs (dicts, lists, ints, bytes, uint8/int
+NumPy arrays) and refuses anything else before it is constructed.
+
+If the folder is absent, the official tarball is downloaded into the data directory,
+checked against its md5, and extracted into a temporary folder that is renamed into
+place only when complete.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import os
+import pickle
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, DataNotFoundError
+from .dataset import Dataset
+from .store import data_dir, download, file_digest, missing_data_message
+
+FOLDER = "cifar-10-batches-py"
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+MD5 = "c58f30108f718f92721af3b95e74349a"
+URL_VAR = "GLASSNET_CIFAR10_URL"
+TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
+FILES = [*TRAIN_BATCHES, "test_batch", "batches.meta"]
+IMAGE_SHAPE = (3, 32, 32)
+
+
+# -- the restricted unpickler -------------------------------------------------------------
+def _safe_dtype(spec: Any, *args: Any) -> np.dtype:
+    """``numpy.dtype`` for plain numbers only: object arrays could hold anything."""
+    dtype = np.dtype(spec)
+    if dtype.kind not in "biuf":
+        raise pickle.UnpicklingError(f"refusing to build a NumPy array of dtype {dtype}")
+    return np.dtype(spec, *args)
+
+
+def _safe_encode(text: str, encoding: str = "utf-8") -> bytes:
+    """``_codecs.encode``, which protocol-2 pickles use to store bytes; text codecs only."""
+    if not isinstance(text, str) or codecs.lookup(encoding).name not in ("iso8859-1", "utf-8"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return codecs.encode(text, encoding)
+
+
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own _reconstruct
+ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): _safe_dtype,
+    ("_codecs", "encode"): _safe_encode,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only the globals in :data:`ALLOWED`; everything else is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: a CIFAR-10 batch only holds arrays, "
+                "lists, numbers and bytes") from None
+
+
+def load_pickle(path: Path) -> Any:
+    """Unpickle ``path`` with :class:`RestrictedUnpickler` (Python 2 strings stay bytes)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except pickle.UnpicklingError as exc:
+        raise DataError(f"{path}: unsafe or damaged pickle: {exc}") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        raise DataError(f"{path}: damaged pickle ({type(exc).__name__}: {exc})") from None
+
+
+# -- reading the batches ------------------------------------------------------------------
+def _get(batch: Any, key: str, path: Path) -> Any:
+    if not isinstance(batch, dict):
+        raise DataError(f"{path}: expected a dict, found {type(batch).__name__}")
+    for k in (key.encode(), key):
+        if k in batch:
+            return batch[k]
+    raise DataError(f"{path}: missing key {key!r}")
+
+
+def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(n, 3, 32, 32)`` uint8 and labels ``(n,)`` int64 from one batch file."""
+    if not path.is_file():
+        raise DataNotFoundError(f"CIFAR-10 batch {path.name} is missing from {path.parent}; "
+                                "restore it, or delete the folder to download the data again")
+    batch = load_pickle(path)
+    data, labels = np.asarray(_get(batch, "data", path)), np.asarray(_get(batch, "labels", path))
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != int(np.prod(IMAGE_SHAPE)):
+        raise DataError(f"{path}: data is {data.dtype} {data.shape}, expected uint8 (n, 3072)")
+    if labels.shape != (len(data),) or labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: {labels.shape} labels for {len(data)} images")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise DataError(f"{path}: labels outside 0..9")
+    return data.reshape(-1, *IMAGE_SHAPE), labels.astype(np.int64)
+
+
+def read_class_names(path: Path) -> list[str]:
+    """The ten class names from ``batches.meta``."""
+    if not path.is_file():
+        raise DataNotFoundError(f"CIFAR-10 file {path.name} is missing from {path.parent}")
+    names = _get(load_pickle(path), "label_names", path)
+    if not isinstance(names, list) or len(names) != 10:
+        raise DataError(f"{path}: label_names should be a list of 10 names")
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+
+
+# -- download and extraction --------------------------------------------------------------
+def _extract_members(archive: tarfile.TarFile, dest: Path) -> None:
+    """Extract only the data files of the tarball's folder, refusing links and odd paths."""
+    for member in archive.getmembers():
+        parts = Path(member.name).parts
+        if len(parts) != 2 or parts[0] != FOLDER or parts[1] not in FILES:
+            continue
+        if not member.isfile():
+            raise DataError(f"CIFAR-10 tarball: {member.name} is not a regular file")
+        source = archive.extractfile(member)
+        with source, open(dest / parts[1], "wb") as out:
+            shutil.copyfileobj(source, out, length=1 << 20)
+
+
+def download_and_extract(root: Path, url: str = URL, md5: str = MD5) -> Path:
+    """Fetch the tarball into ``root`` (md5-verified), extract it atomically; the folder path."""
+    root.mkdir(parents=True, exist_ok=True)
+    tarball = root / Path(url).name
+    if not (tarball.is_file() and file_digest(tarball, "md5") == md5):
+        download(url, tarball, md5, algorithm="md5")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER}.", dir=root))
+    try:
+        try:
+            with tarfile.open(tarball, "r:gz") as archive:
+                _extract_members(archive, tmp)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise DataError(f"{tarball}: not a readable CIFAR-10 tarball: {exc}") from None
+        missing = [name for name in FILES if not (tmp / name).is_file()]
+        if missing:
+            raise DataError(f"{tarball}: the tarball lacks {', '.join(missing)}")
+        os.replace(tmp, root / FOLDER)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(tmp)
+    return root / FOLDER
+
+
+def ensure_folder(root: Path) -> Path:
+    """The batch folder, downloaded first if it is not there at all."""
+    folder = root / FOLDER
+    if folder.is_dir():
+        return folder
+    url = os.environ.get(URL_VAR) or URL
+    try:
+        return download_and_extract(root, url)
+    except DataNotFoundError as exc:
+        raise DataNotFoundError(f"{exc}\n" + missing_data_message("CIFAR-10", folder, FILES)) from None
+
+
+def load_cifar10(root: Path | None = None) -> dict[str, Dataset]:
+    """``{"train": Dataset, "test": Dataset}`` with images ``(N, 3, 32, 32)`` uint8."""
+    folder = ensure_folder(root or data_dir())
+    names = read_class_names(folder / "batches.meta")
+    parts = [read_batch(folder / name) for name in TRAIN_BATCHES]
+    x_test, y_test = read_batch(folder / "test_batch")
+    info = {"source": str(folder)}
+    return {
+        "train": Dataset(np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts]),
+                         names, "cifar10/train", dict(info)),
+        "test": Dataset(x_test, y_test, names, "cifar10/test", dict(info)),
+    }

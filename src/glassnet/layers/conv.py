@@ -1,0 +1,177 @@
+"""2-D convolution (cross-correlation, as in every framework) by im2col and one batched GEMM.
+
+Shapes: ``x: (N, C, H, W)``, kernel ``W: (F, C, KH, KW)``, ``b: (F,)``, ``y: (N, F, OH, OW)``.
+With ``cols = im2col(x): (N, C*KH*KW, OH*OW)`` and ``W2 = W.reshape(F, C*KH*KW)``:
+
+Forward:  ``z[n] = W2 @ cols[n] + b``                      ``(F, OH*OW)`` per image
+Backward: ``dW2 = sum_n dz[n] @ cols[n].T``,  ``db = sum_{n,p} dz``,
+          ``dx = col2im(W2.T @ dz[n])``                   (windows added back where they overlap)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from .. import initializers
+from ..backend import Array, to_device
+from ..errors import ConfigError, ShapeError
+from .activations import get_activation
+from .base import Layer, check_positive_int
+
+Pads = tuple[int, int, int, int]
+
+
+def to_pair(value: Any, what: str) -> tuple[int, int]:
+    """``3`` → ``(3, 3)``; ``(3, 2)`` stays; anything else is a :class:`ConfigError`."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ConfigError(f"{what} must be an integer or a pair of integers, got {value!r}")
+        return check_positive_int(value[0], what), check_positive_int(value[1], what)
+    size = check_positive_int(value, what)
+    return size, size
+
+
+def resolve_padding(padding: Any, input_hw: tuple[int, int], kernel: tuple[int, int],
+                    stride: tuple[int, int], what: str) -> Pads:
+    """``"valid"`` (none), ``"same"`` (Keras: output ``ceil(size / stride)``), an int or an
+    ``(ph, pw)`` pair (that many zeros on each side) → ``(top, bottom, left, right)``."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        top, bottom = F.same_padding(input_hw[0], kernel[0], stride[0])
+        left, right = F.same_padding(input_hw[1], kernel[1], stride[1])
+        return (top, bottom, left, right)
+    if isinstance(padding, (list, tuple)) and len(padding) == 2:
+        values = tuple(padding)
+    else:
+        values = (padding, padding)
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in values):
+        raise ConfigError(f"{what} padding must be 'valid', 'same', an integer >= 0 or a pair, "
+                          f"got {padding!r}")
+    ph, pw = (int(v) for v in values)
+    return (ph, ph, pw, pw)
+
+
+def window_output_shape(layer: str, input_shape: tuple[int, ...], kernel: tuple[int, int],
+                        stride: tuple[int, int], pads: Pads) -> tuple[int, int]:
+    """``(OH, OW)`` for an image input ``(C, H, W)``; clear errors for anything that cannot fit."""
+    if len(input_shape) != 3:
+        raise ShapeError(f"{layer} expects images (N, C, H, W), got inputs of shape "
+                         f"(N, {', '.join(map(str, input_shape))})")
+    _, h, w = input_shape
+    hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
+    if kernel[0] > hp or kernel[1] > wp:
+        raise ShapeError(f"{layer}: kernel {kernel[0]}x{kernel[1]} is larger than the padded "
+                         f"input {hp}x{wp} (input {h}x{w}, padding {pads})")
+    return F.output_size(hp, kernel[0], stride[0]), F.output_size(wp, kernel[1], stride[1])
+
+
+def check_image_batch(layer: Layer, x: Array) -> None:
+    """A clear error when ``x`` is not ``(N, *input_shape)``."""
+    if tuple(x.shape[1:]) != layer.input_shape:
+        raise ShapeError(f"{type(layer).__name__} was built for inputs (N, "
+                         f"{', '.join(map(str, layer.input_shape))}), got {tuple(x.shape)}")
+
+
+class Conv2D(Layer):
+    """``y = act(conv2d(x, W) + b)`` for ``x: (N, C, H, W)``; output ``(N, filters, OH, OW)``.
+
+    Args:
+        filters: output channels ``F``.
+        kernel_size: ``K`` or ``(KH, KW)``.
+        strides: ``S`` or ``(SH, SW)``.
+        padding: ``"valid"``, ``"same"`` (Keras), an int or ``(ph, pw)`` (PyTorch-style).
+        activation: fused activation (``"relu"``, ...), or ``None``.
+        use_bias: add ``b``.
+        kernel_initializer: as for :class:`~glassnet.layers.Dense`; ``fan_in = C*KH*KW``,
+            ``fan_out = F*KH*KW`` as in Keras.
+        kernel_regularizer: L2 strength for ``W`` (overrides the model's ``reg``).
+    """
+
+    regularized = ("W",)
+
+    def __init__(self, filters: int, kernel_size: int | tuple[int, int] = 3,
+                 strides: int | tuple[int, int] = 1, padding: str | int | tuple[int, int] = "valid",
+                 activation: str | None = None, use_bias: bool = True,
+                 kernel_initializer: str | float = "glorot_uniform",
+                 kernel_regularizer: float | None = None, name: str | None = None) -> None:
+        super().__init__(name)
+        self.filters = check_positive_int(filters, "Conv2D filters")
+        self.kernel_size = to_pair(kernel_size, "Conv2D kernel_size")
+        self.strides = to_pair(strides, "Conv2D strides")
+        resolve_padding(padding, (1, 1), self.kernel_size, self.strides, "Conv2D")  # validates
+        self.padding = list(padding) if isinstance(padding, tuple) else padding
+        self.activation_name = activation
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        if kernel_regularizer is not None and not (
+                isinstance(kernel_regularizer, (int, float)) and kernel_regularizer >= 0):
+            raise ConfigError(f"kernel_regularizer must be a number >= 0 or None, "
+                              f"got {kernel_regularizer!r}")
+        self.kernel_regularizer = kernel_regularizer
+        self.pads: Pads = (0, 0, 0, 0)
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) == 3:
+            self.pads = resolve_padding(self.padding, input_shape[1:], self.kernel_size,
+                                        self.strides, "Conv2D")
+        oh, ow = window_output_shape("Conv2D", input_shape, self.kernel_size, self.strides, self.pads)
+        return (self.filters, oh, ow)
+
+    def build(self, input_shape, rng, dtype):
+        out = super().build(input_shape, rng, dtype)
+        c, (kh, kw) = input_shape[0], self.kernel_size
+        shape = (self.filters, c, kh, kw)
+        W = self.kernel_initializer(shape, c * kh * kw, self.filters * kh * kw, rng)
+        self.params = {"W": to_device(W, dtype=self.dtype)}
+        if self.use_bias:
+            self.params["b"] = to_device(np.zeros(self.filters), dtype=self.dtype)
+        if self.activation is not None:
+            self.activation.build(out, rng, dtype)
+        self._init_grads()
+        return out
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        check_image_batch(self, x)
+        cols = F.im2col(x, self.kernel_size, self.strides, self.pads)
+        W2 = self.params["W"].reshape(self.filters, -1)
+        z = W2 @ cols  # (F, CKK) @ (N, CKK, P) → (N, F, P): one GEMM per image, NCHW as is
+        if self.use_bias:
+            z += self.params["b"][:, None]
+        if training:
+            self._remember(cols=cols, x_shape=x.shape)
+        z = z.reshape(x.shape[0], *self.output_shape)
+        if self.activation is not None:
+            z = self.activation.forward(z, training)
+        return z
+
+    def backward(self, dy: Array) -> Array | None:
+        cache = self._recall()
+        cols, n = cache["cols"], cache["x_shape"][0]
+        dz = self.activation.backward(dy) if self.activation is not None else dy
+        dz = dz.reshape(n, self.filters, -1)
+        W2 = self.params["W"].reshape(self.filters, -1)
+        # sum over images of dz[n] @ cols[n].T: batched GEMMs, then one reduction
+        (dz @ cols.transpose(0, 2, 1)).sum(axis=0, out=self.grads["W"].reshape(self.filters, -1))
+        if self.use_bias:
+            dz.sum(axis=(0, 2), out=self.grads["b"])
+        if not self.input_grad:
+            return None
+        return F.col2im(W2.T @ dz, cache["x_shape"], self.kernel_size, self.strides, self.pads)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "activation": self.activation_name,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.name_of(self.kernel_initializer),
+            "kernel_regularizer": self.kernel_regularizer,
+        }

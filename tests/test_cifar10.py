@@ -1,0 +1,160 @@
+"""The CIFAR-10 loader: the real subset, the restricted unpickler, damaged folders, the
+verified download and atomic extraction (from a local file:// tarball, never the network)."""
+
+import hashlib
+import io
+import os
+import pickle
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glassnet.data import cifar10, load
+from glassnet.errors import ChecksumError, DataError, DataNotFoundError
+
+
+@pytest.fixture(scope="module")
+def cifar(data_root):
+    return load("cifar10", data_root)
+
+
+def test_reads_the_shared_subset(cifar):
+    train, test = cifar["train"], cifar["test"]
+    assert train.x.shape == (5000, 3, 32, 32) and test.x.shape == (1000, 3, 32, 32)
+    assert train.x.dtype == np.uint8 and train.y.dtype == np.int64
+    assert train.class_names[:3] == ["airplane", "automobile", "bird"] and train.num_classes == 10
+    assert set(np.unique(train.y)) == set(range(10))
+    assert min(train.class_counts().values()) >= 80
+
+
+def test_channels_are_red_green_blue_planes(data_root, cifar):
+    raw = cifar10.load_pickle(data_root / cifar10.FOLDER / "data_batch_1")[b"data"]
+    np.testing.assert_array_equal(cifar["train"].x[0, 1].reshape(-1), raw[0, 1024:2048])
+
+
+def _write_batch(path: Path, n: int = 4, seed: int = 0, **overrides) -> None:
+    rng = np.random.default_rng(seed)
+    batch = {b"batch_label": b"test", b"labels": rng.integers(0, 10, n).tolist(),
+             b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8)}
+    batch.update({key.encode(): value for key, value in overrides.items()})
+    path.write_bytes(pickle.dumps(batch, protocol=2))
+
+
+def _write_folder(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for i, name in enumerate([*cifar10.TRAIN_BATCHES, "test_batch"]):
+        _write_batch(folder / name, n=3 + i, seed=i)
+    meta = {b"label_names": [f"class{i}".encode() for i in range(10)], b"num_cases_per_batch": 3}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+
+
+def test_any_number_of_images_per_batch(tmp_path):
+    _write_folder(tmp_path / cifar10.FOLDER)
+    data = cifar10.load_cifar10(tmp_path)
+    assert len(data["train"]) == 3 + 4 + 5 + 6 + 7 and len(data["test"]) == 8
+    assert data["train"].class_names[9] == "class9"
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_a_malicious_pickle_is_refused_before_it_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / cifar10.FOLDER
+    _write_folder(folder)
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": _Evil()}, protocol=2))
+    with pytest.raises(DataError, match=r"data_batch_3: unsafe or damaged pickle: refusing to load "
+                                        r"(posix|os|nt)\.system"):
+        cifar10.load_cifar10(tmp_path)
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("payload,match", [
+    (pickle.dumps({b"data": np.array([object()], dtype=object)}, protocol=2), "dtype object"),
+    (pickle.dumps({b"data": io.BytesIO(b"x")}, protocol=2), r"_io\.BytesIO"),
+    (pickle.dumps(eval, protocol=2), r"(__builtin__|builtins)\.eval"),
+], ids=["object array", "other class", "builtin function"])
+def test_the_unpickler_refuses_anything_but_plain_data(tmp_path, payload, match):
+    path = tmp_path / "batch"
+    path.write_bytes(payload)
+    with pytest.raises(DataError, match=match):
+        cifar10.load_pickle(path)
+
+
+def test_a_missing_batch_is_named(tmp_path):
+    _write_folder(tmp_path / cifar10.FOLDER)
+    (tmp_path / cifar10.FOLDER / "data_batch_4").unlink()
+    with pytest.raises(DataNotFoundError, match="batch data_batch_4 is missing"):
+        cifar10.load_cifar10(tmp_path)
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda p: p.write_bytes(p.read_bytes()[:100]), r"data_batch_2: damaged pickle"),
+    (lambda p: p.write_bytes(b"not a pickle at all"), r"data_batch_2: .*pickle"),
+    (lambda p: _write_batch(p, data=np.zeros((2, 100), np.uint8)), r"data_batch_2: data is uint8 \(2, 100\)"),
+    (lambda p: _write_batch(p, labels=[1, 2]), r"data_batch_2: \(2,\) labels for 4 images"),
+    (lambda p: _write_batch(p, labels=[0, 1, 2, 10]), r"data_batch_2: labels outside 0..9"),
+    (lambda p: p.write_bytes(pickle.dumps([1, 2], protocol=2)), r"data_batch_2: expected a dict"),
+])
+def test_a_corrupt_batch_is_named(tmp_path, damage, match):
+    _write_folder(tmp_path / cifar10.FOLDER)
+    damage(tmp_path / cifar10.FOLDER / "data_batch_2")
+    with pytest.raises(DataError, match=match):
+        cifar10.load_cifar10(tmp_path)
+
+
+def _tarball(tmp_path: Path, extra: tarfile.TarInfo | None = None) -> tuple[Path, str]:
+    src = tmp_path / "src"
+    _write_folder(src / cifar10.FOLDER)
+    path = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        archive.add(src / cifar10.FOLDER, arcname=cifar10.FOLDER)
+        if extra is not None:
+            archive.addfile(extra)
+    shutil.rmtree(src)
+    return path, hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_download_verifies_and_extracts_atomically(tmp_path):
+    link = tarfile.TarInfo(f"{cifar10.FOLDER}/../../escape")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "/etc/passwd"
+    tarball, md5 = _tarball(tmp_path, extra=link)
+    cache = tmp_path / "cache"
+    folder = cifar10.download_and_extract(cache, tarball.as_uri(), md5)
+    assert folder == cache / cifar10.FOLDER
+    assert sorted(p.name for p in folder.iterdir()) == sorted(cifar10.FILES)
+    assert not (tmp_path / "escape").exists()
+    assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no temporary left
+    assert len(cifar10.load_cifar10(cache)["test"]) == 8
+
+
+def test_a_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch):
+    tarball, _ = _tarball(tmp_path)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(cifar10.URL_VAR, tarball.as_uri())  # the official md5 cannot match
+    with pytest.raises(ChecksumError, match=rf"md5 checksum mismatch \(expected {cifar10.MD5}"):
+        cifar10.load_cifar10(cache)
+    assert list(cache.iterdir()) == []
+
+
+def test_an_unreachable_download_says_where_to_put_the_files(tmp_path, monkeypatch):
+    monkeypatch.setenv(cifar10.URL_VAR, (tmp_path / "nowhere.tar.gz").as_uri())
+    with pytest.raises(DataNotFoundError, match=r"(?s)could not download .*GLASSNET_DATA"):
+        cifar10.load_cifar10(tmp_path / "cache")
+
+
+def test_a_tarball_without_the_batches_is_refused(tmp_path):
+    path = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo("other/readme")
+        archive.addfile(info, io.BytesIO(b""))
+    with pytest.raises(DataError, match="lacks data_batch_1"):
+        cifar10.download_and_extract(tmp_path / "cache", path.as_uri(),
+                                     hashlib.md5(path.read_bytes()).hexdigest())
+    assert not (tmp_path / "cache" / cifar10.FOLDER).exists()

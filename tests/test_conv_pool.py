@@ -1,0 +1,238 @@
+"""Conv2D, MaxPool2D, AvgPool2D, GlobalAveragePooling2D and im2col/col2im: equality with
+torch.nn.functional (forward and backward, float64) over a grid of shapes, strides,
+paddings, odd sizes and batch 1; a naive loop convolution; float32; clear errors."""
+
+import numpy as np
+import pytest
+
+from glassnet import functional as F
+from glassnet import layers
+from glassnet.errors import ConfigError, ShapeError
+from glassnet.gradcheck import rel_error
+
+
+def _build(layer, shape, dtype=np.float64):
+    layer.build(shape, np.random.default_rng(0), dtype)
+    return layer
+
+
+def _run(layer, x, dy):
+    y = layer.forward(x, training=True)
+    return y, layer.backward(dy)
+
+
+def _torch_pad(torch, tx, pads):
+    top, bottom, left, right = pads
+    return torch.nn.functional.pad(tx, (left, right, top, bottom))
+
+
+# (N, C, H, W, filters, kernel, stride, padding)
+CONV_GRID = [
+    (2, 3, 8, 8, 4, 3, 1, "same"),
+    (1, 3, 7, 9, 5, 3, 1, "valid"),
+    (3, 2, 9, 7, 4, (3, 2), 2, "same"),
+    (2, 4, 6, 6, 3, 1, 1, "valid"),
+    (1, 1, 5, 5, 2, 5, 1, "valid"),
+    (2, 3, 10, 11, 4, 4, 3, 2),
+    (2, 2, 7, 8, 3, (2, 3), (2, 1), (1, 2)),
+    (1, 3, 6, 6, 2, 2, 2, "same"),
+    (4, 8, 16, 16, 16, 3, 1, 1),
+]
+
+
+@pytest.mark.parametrize("n,c,h,w,f,k,s,pad", CONV_GRID)
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv2d_matches_torch(torch, rng, n, c, h, w, f, k, s, pad, use_bias):
+    layer = layers.Conv2D(f, k, strides=s, padding=pad, use_bias=use_bias)
+    _build(layer, (c, h, w))
+    x = rng.standard_normal((n, c, h, w))
+    dy = rng.standard_normal((n, *layer.output_shape))
+    y, dx = _run(layer, x, dy)
+
+    tx = torch.tensor(x, requires_grad=True)
+    tW = torch.tensor(layer.params["W"], requires_grad=True)
+    tb = torch.tensor(layer.params["b"], requires_grad=True) if use_bias else None
+    ty = torch.nn.functional.conv2d(_torch_pad(torch, tx, layer.pads), tW, tb, stride=layer.strides)
+    ty.backward(torch.tensor(dy))
+    pairs = [(y, ty), (dx, tx.grad), (layer.grads["W"], tW.grad)]
+    if use_bias:
+        pairs.append((layer.grads["b"], tb.grad))
+    for ours, theirs in pairs:
+        assert ours.shape == tuple(theirs.shape)
+        assert rel_error(ours, theirs.detach().numpy()) < 1e-9
+
+
+def test_conv2d_same_padding_is_keras_and_symmetric_padding_is_torch(torch, rng):
+    # stride 1, odd kernel: "same" is PyTorch's padding="same" too
+    layer = _build(layers.Conv2D(3, 3, padding="same"), (2, 5, 6))
+    x = rng.standard_normal((2, 2, 5, 6))
+    ty = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(layer.params["W"]),
+                                    torch.tensor(layer.params["b"]), padding="same")
+    assert rel_error(layer.forward(x), ty.numpy()) < 1e-10
+    # stride 2 on an even size: Keras pads 0 on top, 1 at the bottom → output ceil(6 / 2)
+    assert _build(layers.Conv2D(1, 3, strides=2, padding="same"), (1, 6, 6)).pads == (0, 1, 0, 1)
+    assert _build(layers.Conv2D(1, 3, strides=2, padding="same"), (1, 6, 6)).output_shape == (1, 3, 3)
+
+
+def _naive_conv(x, W, b, stride, pads):
+    """Reference: the definition, one output pixel at a time."""
+    x = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[1]), (pads[2], pads[3])))
+    n, _, h, w = x.shape
+    f, _, kh, kw = W.shape
+    oh, ow = (h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1
+    out = np.zeros((n, f, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, :, i * stride[0]:i * stride[0] + kh, j * stride[1]:j * stride[1] + kw]
+            out[:, :, i, j] = np.tensordot(patch, W, axes=([1, 2, 3], [1, 2, 3])) + b
+    return out
+
+
+@pytest.mark.parametrize("k,s,pad", [(3, 1, "same"), ((2, 3), (2, 1), 1), (3, 2, "valid")])
+def test_conv2d_matches_a_naive_loop(rng, k, s, pad):
+    layer = _build(layers.Conv2D(3, k, strides=s, padding=pad), (2, 7, 6))
+    layer.params["b"][:] = rng.standard_normal(3)
+    x = rng.standard_normal((2, 2, 7, 6))
+    expected = _naive_conv(x, layer.params["W"], layer.params["b"], layer.strides, layer.pads)
+    assert rel_error(layer.forward(x), expected) < 1e-10
+
+
+def test_col2im_is_the_adjoint_of_im2col(rng):
+    # <im2col(x), c> == <x, col2im(c)> for any x, c: col2im is exactly im2col's transpose
+    x = rng.standard_normal((2, 3, 7, 8))
+    for kernel, stride, pads in [((3, 3), (1, 1), (1, 1, 1, 1)), ((2, 3), (2, 3), (0, 1, 2, 0))]:
+        cols = F.im2col(x, kernel, stride, pads)
+        c = rng.standard_normal(cols.shape)
+        back = F.col2im(c, x.shape, kernel, stride, pads)
+        assert back.shape == x.shape
+        assert abs((cols * c).sum() - (x * back).sum()) < 1e-9
+
+
+def test_im2col_rows_follow_the_kernel_layout():
+    x = np.arange(2 * 4 * 4, dtype=np.float32).reshape(1, 2, 4, 4)
+    cols = F.im2col(x, (2, 2), (2, 2))
+    assert cols.shape == (1, 8, 4) and cols.flags.c_contiguous and cols.dtype == np.float32
+    # first window, channel 0: pixels (0,0), (0,1), (1,0), (1,1)
+    np.testing.assert_array_equal(cols[0, :4, 0], [0, 1, 4, 5])
+    np.testing.assert_array_equal(cols[0, 4:, 3], [26, 27, 30, 31])
+
+
+# (N, C, H, W, pool, stride, padding)
+POOL_GRID = [
+    (2, 3, 8, 8, 2, None, 0),
+    (1, 2, 7, 9, 2, None, 0),
+    (2, 2, 9, 7, 3, 2, 1),
+    (3, 1, 6, 5, (2, 3), (1, 2), 0),
+    (1, 4, 5, 5, 3, 1, 1),
+    (2, 2, 11, 10, 4, 3, (2, 1)),
+]
+
+
+@pytest.mark.parametrize("n,c,h,w,k,s,pad", POOL_GRID)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_matches_torch(torch, rng, kind, n, c, h, w, k, s, pad):
+    cls = layers.MaxPool2D if kind == "max" else layers.AvgPool2D
+    layer = _build(cls(k, s, padding=pad), (c, h, w))
+    x = rng.standard_normal((n, c, h, w))
+    dy = rng.standard_normal((n, *layer.output_shape))
+    y, dx = _run(layer, x, dy)
+    tx = torch.tensor(x, requires_grad=True)
+    fn = torch.nn.functional.max_pool2d if kind == "max" else torch.nn.functional.avg_pool2d
+    ty = fn(tx, layer.pool_size, layer.strides, (layer.pads[0], layer.pads[2]))
+    ty.backward(torch.tensor(dy))
+    assert y.shape == tuple(ty.shape)
+    assert rel_error(y, ty.detach().numpy()) < 1e-12
+    assert rel_error(dx, tx.grad.numpy()) < 1e-12
+
+
+@pytest.mark.parametrize("k,s,pad", [(2, None, 0), (3, 2, 1), (3, 1, 1)])
+def test_max_pool_ties_send_the_gradient_to_one_element_like_torch(torch, rng, k, s, pad):
+    layer = _build(layers.MaxPool2D(k, s, padding=pad), (3, 8, 8))
+    x = rng.integers(0, 2, (2, 3, 8, 8)).astype(np.float64)  # many ties; all-equal windows too
+    x[0, 0] = 1.0
+    dy = rng.standard_normal((2, *layer.output_shape))
+    y, dx = _run(layer, x, dy)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.max_pool2d(tx, k, s or k, pad)
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=0, atol=1e-12)
+    if s is None:  # non-overlapping windows: exactly one element per window gets a gradient
+        assert np.count_nonzero(dx) == dy.size
+
+
+def test_global_average_pooling_matches_torch(torch, rng):
+    layer = _build(layers.GlobalAveragePooling2D(), (4, 5, 3))
+    x = rng.standard_normal((2, 4, 5, 3))
+    dy = rng.standard_normal((2, 4))
+    y, dx = _run(layer, x, dy)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.adaptive_avg_pool2d(tx, 1).flatten(1)
+    ty.backward(torch.tensor(dy))
+    assert rel_error(y, ty.detach().numpy()) < 1e-12
+    assert rel_error(dx, tx.grad.numpy()) < 1e-12
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (layers.Conv2D(4, 3, padding="same", activation="relu"), (3, 8, 8)),
+    (layers.MaxPool2D(2), (3, 8, 8)), (layers.AvgPool2D(2), (3, 8, 8)),
+    (layers.GlobalAveragePooling2D(), (3, 8, 8)),
+])
+def test_float32_end_to_end(layer, shape, rng):
+    _build(layer, shape, np.float32)
+    x = rng.standard_normal((2, *shape)).astype(np.float32)
+    y = layer.forward(x, training=True)
+    dx = layer.backward(np.ones_like(y))
+    assert y.dtype == np.float32 and dx.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in layer.grads.values())
+
+
+def test_conv_backward_does_not_change_dy(rng):
+    layer = _build(layers.Conv2D(2, 3, padding=1, activation="relu"), (2, 5, 5))
+    y = layer.forward(rng.standard_normal((2, 2, 5, 5)), training=True)
+    dy = rng.standard_normal(y.shape)
+    kept = dy.copy()
+    layer.backward(dy)
+    np.testing.assert_array_equal(dy, kept)
+
+
+def test_config_round_trip():
+    for layer in [layers.Conv2D(8, (3, 2), strides=2, padding=(1, 0), activation="relu",
+                                use_bias=False), layers.MaxPool2D(3, 2, padding=1),
+                  layers.AvgPool2D((2, 3)), layers.GlobalAveragePooling2D()]:
+        config = layer.get_config()
+        again = layers.layer_from_config(type(layer).__name__, config)
+        assert again.get_config() == config
+
+
+def test_kernel_larger_than_padded_input_is_a_clear_error():
+    with pytest.raises(ShapeError, match=r"kernel 5x5 is larger than the padded input 4x4"):
+        _build(layers.Conv2D(2, 5), (3, 4, 4))
+    with pytest.raises(ShapeError, match="larger than the padded input"):
+        _build(layers.MaxPool2D(4), (3, 3, 8))
+    _build(layers.Conv2D(2, 5, padding=1), (3, 3, 3))  # 5x5 fits the padded 5x5
+
+
+def test_wrong_input_shape_or_channels_is_a_clear_error(rng):
+    conv = _build(layers.Conv2D(2, 3), (3, 8, 8))
+    with pytest.raises(ShapeError, match=r"built for inputs \(N, 3, 8, 8\), got \(2, 1, 8, 8\)"):
+        conv.forward(rng.standard_normal((2, 1, 8, 8)))
+    with pytest.raises(ShapeError, match=r"expects images \(N, C, H, W\)"):
+        _build(layers.Conv2D(2, 3), (12,))
+    with pytest.raises(ShapeError, match="before forward"):
+        _build(layers.MaxPool2D(), (1, 4, 4)).backward(np.ones((1, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("factory,match", [
+    (lambda: layers.Conv2D(0, 3), "filters must be a positive integer, got 0"),
+    (lambda: layers.Conv2D(4, (3, 3, 3)), r"kernel_size must be an integer or a pair"),
+    (lambda: layers.Conv2D(4, 3, strides=0), "strides must be a positive integer, got 0"),
+    (lambda: layers.Conv2D(4, 3, padding="full"), "padding must be 'valid', 'same'.*'full'"),
+    (lambda: layers.Conv2D(4, 3, padding=-1), "got -1"),
+    (lambda: layers.MaxPool2D(2, padding="same"), "got 'same'"),
+    (lambda: layers.MaxPool2D(2, padding=2), "more than half the pool size"),
+    (lambda: layers.AvgPool2D(2.5), "got 2.5"),
+])
+def test_bad_arguments_are_clear_errors(factory, match):
+    with pytest.raises(ConfigError, match=match):
+        factory()
