@@ -41,8 +41,45 @@ class ModelFormatError(GlassnetError):
     """A model or checkpoint file that is damaged, unsafe or of an unknown version."""
 
 
+class DamagedFileError(ModelFormatError):
+    """A model file that is truncated, not a zip archive, or fails its checksums."""
+
+
+class UnsafeFileError(ModelFormatError):
+    """A model file holding something glassnet never loads: pickled objects, stray entries."""
+
+
+class UnknownLayerError(ModelFormatError):
+    """A model file naming a layer class this glassnet does not have."""
+
+
+class WeightMismatchError(ModelFormatError):
+    """Arrays in a model file that are missing, extra, or of the wrong shape or type."""
+
+
+class NewerFormatError(ModelFormatError):
+    """A model file written in a format version newer than this glassnet reads."""
+
+
+class SaveError(GlassnetError):
+    """A file could not be written (disk full, no permission); the previous file is intact."""
+
+
 class TrainingError(GlassnetError):
     """Training could not go on."""
+
+
+class TrainingInterruptedError(TrainingError):
+    """Training was stopped on request (Ctrl-C) between two batches; ``checkpoint`` is the
+    file holding the last completed epoch (``epochs_done``)."""
+
+    def __init__(self, message: str, epoch: int, batch: int, checkpoint=None,
+                 epochs_done: int | None = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+        self.checkpoint = checkpoint
+        self.epochs_done = epochs_done
 
 
 class NonFiniteLossError(TrainingError):

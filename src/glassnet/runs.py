@@ -20,6 +20,7 @@ from ._files import write_json
 from .data import Dataset
 from .data import load as load_dataset
 from .errors import ConfigError, NonFiniteLossError, ShapeError
+from .io.checkpoint import CHECKPOINT_NAME, Checkpointer, StopRequest, read_checkpoint, restore_training_state
 from .model import Sequential
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
@@ -63,6 +64,7 @@ class RunResult:
     metrics: dict[str, Any]
     out_dir: Path
     error: NonFiniteLossError | None = None
+    config: RunConfig | None = None
 
 
 def default_out_dir(config: RunConfig) -> Path:
@@ -136,9 +138,15 @@ def evaluate_splits(model: Sequential, splits: dict[str, Dataset | None]) -> dic
 
 
 def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbose: int = 1,
-              data: dict[str, Dataset] | None = None) -> RunResult:
+              data: dict[str, Dataset] | None = None, resume: str | Path | None = None,
+              stop: StopRequest | None = None) -> RunResult:
     """Train as configured and write the run's files; returns the model, history and metrics.
 
+    ``runs/<name>/checkpoint.glassnet`` keeps the last completed epoch (see
+    :class:`~glassnet.io.checkpoint.Checkpointer`); ``resume`` names such a checkpoint to
+    continue from. When ``stop`` is requested (Ctrl-C), training stops after the current
+    batch and :class:`~glassnet.errors.TrainingInterruptedError` propagates; the checkpoint
+    holds the last completed epoch and nothing else is written.
     If the loss becomes non-finite the last good model is still saved and the result
     carries the error (the CLI reports it and exits with 1).
     """
@@ -154,13 +162,16 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
                   reg=config.reg)
     out_dir = Path(config.out) if config.out else default_out_dir(config)
     out_dir.mkdir(parents=True, exist_ok=True)
+    initial_epoch = resume_state(model, resume, config) if resume is not None else 0
+    checkpointer = Checkpointer(out_dir / CHECKPOINT_NAME, saved_config(config), stop)
     error = None
     started = time.perf_counter()
     try:
         model.fit(train.x, train.y, epochs=config.epochs, batch_size=config.batch_size,
                   validation_data=(validation.x, validation.y) if validation else None,
-                  lr_schedule=make_schedule(config), callbacks=callbacks,
-                  verbose=verbose, augment=config.extra.get("augment_fn"))
+                  lr_schedule=make_schedule(config), callbacks=[*callbacks, checkpointer],
+                  verbose=verbose, augment=config.extra.get("augment_fn"),
+                  initial_epoch=initial_epoch)
     except NonFiniteLossError as exc:
         error = exc
     seconds = time.perf_counter() - started
@@ -173,17 +184,44 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
     write_run(out_dir, model, config, metrics)
-    return RunResult(model, model.history, metrics, out_dir, error)
+    return RunResult(model, model.history, metrics, out_dir, error, config)
+
+
+def saved_config(config: RunConfig) -> dict[str, Any]:
+    """The JSON-able run configuration (functions in ``extra``, named ``*_fn``, left out)."""
+    run_config = config.to_dict()
+    run_config["extra"] = {k: v for k, v in config.extra.items() if not k.endswith("_fn")}
+    return run_config
+
+
+def resume_state(model: Sequential, checkpoint: str | Path, config: RunConfig) -> int:
+    """Restore a checkpoint into the freshly built, compiled ``model``; returns the epochs done."""
+    done = restore_training_state(model, read_checkpoint(checkpoint))
+    if done >= config.epochs:
+        raise ConfigError(f"{checkpoint}: the run already completed its {config.epochs} epochs; "
+                          "nothing to resume")
+    return done
+
+
+def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, verbose: int = 1,
+               data: dict[str, Dataset] | None = None, stop: StopRequest | None = None) -> RunResult:
+    """Continue ``runs/<name>/`` from its checkpoint, with the configuration saved in it."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} has no {CHECKPOINT_NAME} to resume from")
+    saved = read_checkpoint(path).run_config
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} holds no run configuration; it was not written by a training run")
+    config = RunConfig.from_dict({**saved, "out": str(run_dir)})
+    return train_run(config, callbacks, verbose, data, resume=path, stop=stop)
 
 
 def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict[str, Any]) -> None:
     """Write model, history, metrics and configuration (each file atomically)."""
-    run_config = config.to_dict()
-    run_config["extra"] = {k: v for k, v in config.extra.items() if not k.endswith("_fn")}
     model.save(out_dir / "model.glassnet")
     write_json(out_dir / "history.json", model.history.to_dict())
     write_json(out_dir / "metrics.json", metrics)
-    write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": run_config})
+    write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": saved_config(config)})
 
 
 def parse_int_list(text: str, what: str) -> list[int]:
@@ -197,4 +235,4 @@ def parse_int_list(text: str, what: str) -> list[int]:
     return values
 
 
-__all__ = ["RunConfig", "RunResult", "np", "parse_int_list", "train_run"]
+__all__ = ["RunConfig", "RunResult", "np", "parse_int_list", "resume_run", "train_run"]

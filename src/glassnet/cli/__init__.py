@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import GlassnetError
-from . import evaluate, gradcheck, predict, train
+from . import evaluate, export, gradcheck, info, predict, train
 
-COMMANDS = [train, evaluate, predict, gradcheck]
+COMMANDS = [train, evaluate, predict, gradcheck, info, export]
 
 
 def build_parser() -> argparse.ArgumentParser:

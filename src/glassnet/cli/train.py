@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shlex
+import signal
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 from .. import zoo
-from ..runs import RunConfig, parse_int_list, train_run
+from ..errors import ConfigError, TrainingInterruptedError
+from ..io.checkpoint import StopRequest
+from ..runs import RunConfig, parse_int_list, resume_run, train_run
 from .common import batch_size, fmt_metrics, non_negative_float, positive_float, positive_int
 
 
@@ -57,7 +65,10 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None,
                    help="run directory (default runs/<dataset>-<model>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
-    p.set_defaults(run=run)
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue runs/<name>/ from its checkpoint.glassnet with the configuration "
+                        "saved there (takes no other training option)")
+    p.set_defaults(run=run, train_defaults=vars(p.parse_args([])))
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -83,9 +94,50 @@ def toolkit_extra(args: argparse.Namespace) -> dict:
     return extra
 
 
+def check_resume_args(args: argparse.Namespace) -> None:
+    """``--resume`` takes the run's own configuration: any other training option is an error."""
+    given = [f"--{key.replace('_', '-')}" for key, default in args.train_defaults.items()
+             if key not in ("resume", "quiet", "run", "train_defaults")
+             and getattr(args, key, default) != default]
+    if given:
+        raise ConfigError(f"--resume continues a run with the configuration saved in its checkpoint; "
+                          f"drop {', '.join(given)}")
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(stop: StopRequest) -> Iterator[None]:
+    """First Ctrl-C: stop after the current batch (the fit loop checkpoints); second: abort now."""
+
+    def handler(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.request()
+        os.write(2, b"\nglassnet train: stopping after the current batch and saving a checkpoint "
+                    b"(Ctrl-C again to abort at once)\n")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    result = train_run(config, verbose=0 if args.quiet else 1)
+    stop = StopRequest()
+    verbose = 0 if args.quiet else 1
+    try:
+        with stop_on_ctrl_c(stop):
+            if args.resume:
+                check_resume_args(args)
+                result = resume_run(args.resume, verbose=verbose, stop=stop)
+            else:
+                result = train_run(config_from_args(args), verbose=verbose, stop=stop)
+    except TrainingInterruptedError as exc:
+        print(f"glassnet train: interrupted: {exc}", file=sys.stderr)
+        print(f"resume with: glassnet train --resume {shlex.quote(str(Path(exc.checkpoint).parent))}",
+              file=sys.stderr)
+        return 130
+    config = result.config
     m = result.metrics
     parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")
              if split in m]

@@ -1,26 +1,52 @@
 """The ``.glassnet`` model file: a zip with ``config.json`` and one ``.npy`` per array.
 
 ``config.json`` holds the format version, the glassnet version, the architecture, the
-input shape, dtype, class names, preprocessing and a training summary. Arrays are
-written with ``allow_pickle=False`` and read the same way, so opening a model file can
-never run code. Saving is atomic: the previous file survives any failure.
+input shape, dtype, class names, preprocessing and a training summary. Arrays live under
+``arrays/<name>.npy`` (names as :meth:`Sequential.get_weights` gives them, e.g. ``0.W``).
+
+Loading trusts nothing in the file:
+
+- arrays are read with NumPy's ``.npy`` reader and ``allow_pickle=False``, so opening a
+  model file can never run code (a planted pickle is an :class:`UnsafeFileError`);
+- the architecture may only name registered layer classes (:class:`UnknownLayerError`);
+- the model is rebuilt from the config and every array must exist with exactly the shape
+  that model needs, and nothing else may be in the file (:class:`WeightMismatchError`);
+- a truncated or corrupted zip is a :class:`DamagedFileError`; a newer ``format_version``
+  a :class:`NewerFormatError`.
+
+Saving is atomic (temporary file in the same directory, fsync, rename): a crash or a
+full disk leaves the previous file as it was (:class:`SaveError` says what happened).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._files import atomic_write
-from ..errors import ConfigError, ModelFormatError
+from ..errors import (
+    ConfigError,
+    DamagedFileError,
+    ModelFormatError,
+    NewerFormatError,
+    SaveError,
+    UnknownLayerError,
+    UnsafeFileError,
+    WeightMismatchError,
+)
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
+ARRAY_DIR = "arrays/"
+MAX_CONFIG_BYTES = 16 * 2**20
+_ARRAY_NAME = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 
 
 def _glassnet_version() -> str:
@@ -29,18 +55,89 @@ def _glassnet_version() -> str:
     return __version__
 
 
+# -- the archive ---------------------------------------------------------------------------
 def write_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """Atomically write a zip holding ``config.json`` and ``arrays/<name>.npy`` entries."""
-    with atomic_write(path, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(CONFIG_NAME, json.dumps(config, indent=2))
-        for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-            zf.writestr(f"arrays/{name}.npy", buffer.getvalue())
+    """Atomically write a zip holding ``config.json`` and ``arrays/<name>.npy`` entries.
+
+    Raises :class:`SaveError` (the previous file at ``path`` untouched) if writing fails.
+    """
+    for name in arrays:
+        if not _ARRAY_NAME.match(name) or ".." in name.split("/"):
+            raise ConfigError(f"array name {name!r} cannot be stored in a model file")
+    try:
+        # Stored, not deflated: float weights hardly compress, and checkpoints must be quick.
+        with atomic_write(path, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr(CONFIG_NAME, json.dumps(config, indent=2))
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                zf.writestr(f"{ARRAY_DIR}{name}.npy", buffer.getvalue())
+    except OSError as exc:
+        raise SaveError(f"could not write {path}: {exc}; the previous file (if any) is unchanged") from exc
+
+
+def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The array entries; anything that is neither ``config.json`` nor an array is refused."""
+    entries = []
+    for info in zf.infolist():
+        name = info.filename
+        if name == CONFIG_NAME:
+            continue
+        array_name = name[len(ARRAY_DIR):-len(".npy")]
+        if (not name.startswith(ARRAY_DIR) or not name.endswith(".npy")
+                or not _ARRAY_NAME.match(array_name) or ".." in array_name.split("/")):
+            raise UnsafeFileError(f"{path}: unexpected entry {name!r} in the archive; a glassnet "
+                                  "file holds only config.json and arrays/*.npy, so it was not loaded")
+        entries.append(info)
+    return entries
+
+
+def _read_config(path: Path, zf: zipfile.ZipFile) -> dict[str, Any]:
+    try:
+        info = zf.getinfo(CONFIG_NAME)
+    except KeyError:
+        raise ModelFormatError(f"{path} has no {CONFIG_NAME}: not a glassnet file") from None
+    if info.file_size > MAX_CONFIG_BYTES:
+        raise DamagedFileError(f"{path}: {CONFIG_NAME} is {info.file_size} bytes, far more than "
+                               "any model needs; the file was not loaded")
+    try:
+        config = json.loads(zf.read(info))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DamagedFileError(f"{path}: {CONFIG_NAME} is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise DamagedFileError(f"{path}: {CONFIG_NAME} must hold a JSON object")
+    return config
+
+
+def check_version(path: str | Path, config: dict[str, Any]) -> None:
+    """Refuse a missing, malformed or newer ``format_version``."""
+    version = config.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFormatError(f"{path}: {CONFIG_NAME} has no valid format_version (got {version!r})")
+    if version > FORMAT_VERSION:
+        raise NewerFormatError(
+            f"{path} uses format version {version}, newer than this glassnet "
+            f"({_glassnet_version()}) can read (up to {FORMAT_VERSION}); upgrade glassnet")
+
+
+def _read_array(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    name = info.filename[len(ARRAY_DIR):-len(".npy")]
+    data = zf.read(info)
+    try:
+        return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or data[:1] == b"\x80":
+            raise UnsafeFileError(
+                f"{path}: array {name!r} holds pickled Python objects; glassnet never unpickles "
+                "(that could run code), so the file was not loaded") from None
+        raise DamagedFileError(f"{path}: array {name!r} is not a valid .npy array ({exc})") from None
 
 
 def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read ``(config, arrays)`` from a file written by :func:`write_archive`, never unpickling."""
+    """Read ``(config, arrays)`` from a file written by :func:`write_archive`, never unpickling.
+
+    Checks the format version before reading any array.
+    """
     path = Path(path)
     if not path.exists():
         raise ModelFormatError(f"model file not found: {path}")
@@ -48,69 +145,127 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray
         raise ModelFormatError(f"{path} is a directory, not a model file")
     try:
         with zipfile.ZipFile(path) as zf:
-            try:
-                config = json.loads(zf.read(CONFIG_NAME))
-            except KeyError:
-                raise ModelFormatError(f"{path} has no {CONFIG_NAME}: not a glassnet file") from None
-            arrays = {}
-            for info in zf.infolist():
-                if info.filename.startswith("arrays/") and info.filename.endswith(".npy"):
-                    name = info.filename[len("arrays/"):-len(".npy")]
-                    try:
-                        arrays[name] = np.load(io.BytesIO(zf.read(info)), allow_pickle=False)
-                    except ValueError as exc:
-                        raise ModelFormatError(
-                            f"{path}: array {name!r} is not a plain array ({exc}); "
-                            "the file may have been tampered with and was not loaded") from None
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError) as exc:
-        raise ModelFormatError(f"{path} is damaged or not a glassnet file: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ModelFormatError(f"{path}: config.json is not valid JSON ({exc})") from None
-    version = config.get("format_version")
-    if not isinstance(version, int):
-        raise ModelFormatError(f"{path}: config.json has no format_version")
-    if version > FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{path} uses format version {version}, newer than this glassnet "
-            f"({_glassnet_version()}) can read (up to {FORMAT_VERSION}); upgrade glassnet")
+            entries = _check_entries(path, zf)
+            config = _read_config(path, zf)
+            check_version(path, config)
+            arrays = {info.filename[len(ARRAY_DIR):-len(".npy")]: _read_array(path, zf, info)
+                      for info in entries}
+    except zipfile.BadZipFile as exc:
+        raise DamagedFileError(
+            f"{path} is truncated or damaged ({exc}); it is not a complete glassnet file") from None
+    except (EOFError, zlib.error, zipfile.LargeZipFile, OSError) as exc:
+        raise DamagedFileError(f"{path} is damaged: {exc}") from None
     return config, arrays
+
+
+# -- validation -----------------------------------------------------------------------------
+def validate_model_config(path: str | Path, config: Any) -> None:
+    """The architecture's shape: a list of known layer classes with dict configs, a valid input shape."""
+    from ..layers import LAYER_CLASSES
+
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ModelFormatError(f"{path}: {CONFIG_NAME} has no 'model' with a list of 'layers'")
+    for i, entry in enumerate(config["layers"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            raise ModelFormatError(f"{path}: layer {i} in {CONFIG_NAME} needs 'class_name' and 'config'")
+        name = entry.get("class_name")
+        if not isinstance(name, str) or name not in LAYER_CLASSES or name == "Layer":
+            known = sorted(k for k in LAYER_CLASSES if k != "Layer")
+            raise UnknownLayerError(f"{path}: layer {i} has unknown layer class {name!r}; this glassnet "
+                                    f"knows {known} (was the file made by a newer glassnet?)")
+    shape = config.get("input_shape")
+    if (not isinstance(shape, list) or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+        raise ModelFormatError(f"{path}: input_shape in {CONFIG_NAME} must be a list of positive "
+                               f"integers, got {shape!r}")
+
+
+def model_from_config(path: str | Path, config: dict[str, Any]):
+    """Build the (untrained) model that ``config["model"]`` describes."""
+    from ..model import Sequential
+
+    validate_model_config(path, config.get("model"))
+    try:
+        return Sequential.from_config(config["model"])
+    except (KeyError, TypeError, ValueError) as exc:  # ConfigError and ShapeError are ValueErrors
+        raise ModelFormatError(f"{path}: the architecture in {CONFIG_NAME} is invalid: {exc}") from None
+
+
+def check_arrays(path: str | Path, expected: dict[str, tuple[int, ...]],
+                 arrays: dict[str, np.ndarray], what: str = "the architecture") -> None:
+    """Every expected array present, with exactly that shape and a float dtype; no others."""
+    missing = sorted(set(expected) - set(arrays))
+    extra = sorted(set(arrays) - set(expected))
+    if missing:
+        raise WeightMismatchError(f"{path}: arrays {missing} that {what} needs are missing")
+    if extra:
+        raise WeightMismatchError(f"{path}: arrays {extra} do not belong to {what}; not loaded")
+    for name, shape in expected.items():
+        array = arrays[name]
+        if array.shape != tuple(shape):
+            raise WeightMismatchError(f"{path}: array {name!r} has shape {array.shape} but {what} "
+                                      f"needs {tuple(shape)}")
+        if array.dtype.kind != "f":
+            raise WeightMismatchError(f"{path}: array {name!r} has dtype {array.dtype}; weights "
+                                      "must be floating point")
+
+
+def weight_shapes(model) -> dict[str, tuple[int, ...]]:
+    """``{"0.W": (D, U), "1.state.mean": (C,), ...}``: the arrays a built model saves."""
+    shapes = {name: tuple(p.shape) for name, p, _ in model.parameters()}
+    for i, layer in enumerate(model.layers):
+        shapes.update({f"{i}.state.{k}": tuple(v.shape) for k, v in layer.state.items()})
+    return shapes
+
+
+# -- models ---------------------------------------------------------------------------------
+def model_config(model, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``config.json`` of a model file."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "glassnet_version": _glassnet_version(),
+        "kind": "model",
+        "model": model.get_config(),
+        "loss": model.loss.get_config() if model.loss is not None else None,
+        "training": model.training_summary,
+        **(extra or {}),
+    }
 
 
 def save_model(model, path: str | Path, extra: dict[str, Any] | None = None) -> None:
     """Save architecture, weights, layer state and metadata to ``path`` (atomic)."""
     if not model.built:
         raise ConfigError("build or train the model before saving it")
-    config = {
-        "format_version": FORMAT_VERSION,
-        "glassnet_version": _glassnet_version(),
-        "model": model.get_config(),
-        "loss": model.loss.get_config() if model.loss is not None else None,
-        "training": model.training_summary,
-        **(extra or {}),
-    }
-    write_archive(path, config, model.get_weights())
+    write_archive(path, model_config(model, extra), model.get_weights())
 
 
-def load_model(path: str | Path):
-    """Load a model saved by :func:`save_model`; a damaged or unsafe file raises ``ModelFormatError``."""
-    from ..layers.base import layer_from_config  # noqa: F401  (registers layer classes)
-    from ..model import Sequential
+def restore_model(path: str | Path, model, config: dict[str, Any], arrays: dict[str, np.ndarray]):
+    """Put validated arrays, the loss and the training summary into a model built from ``config``."""
+    from .. import losses
 
-    config, arrays = read_archive(path)
-    try:
-        model = Sequential.from_config(config["model"])
-    except (KeyError, TypeError) as exc:
-        raise ModelFormatError(f"{path}: the architecture in config.json is invalid ({exc})") from None
-    except ConfigError as exc:
-        raise ModelFormatError(f"{path}: {exc}") from None
-    try:
-        model.set_weights(arrays)
-    except ValueError as exc:
-        raise ModelFormatError(f"{path}: weights do not fit the architecture: {exc}") from None
-    if config.get("loss"):
-        from .. import losses
-
-        model.loss = losses.from_config(config["loss"])
+    model.set_weights(arrays)
+    loss = config.get("loss")
+    if loss:
+        try:
+            model.loss = losses.from_config(loss)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFormatError(f"{path}: the loss in {CONFIG_NAME} is invalid: {exc}") from None
         model.metrics = ["accuracy"]
     model.training_summary = config.get("training") or {}
     return model
+
+
+def load_model(path: str | Path):
+    """Load a model (or the model in a checkpoint) saved by glassnet.
+
+    A damaged, unsafe, unknown or inconsistent file raises a :class:`ModelFormatError`
+    subclass that says which.
+    """
+    config, arrays = read_archive(path)
+    model = model_from_config(path, config)
+    model_arrays = {k: v for k, v in arrays.items() if "/" not in k}
+    others = {k for k in arrays if "/" in k}
+    if others and config.get("kind") != "checkpoint":
+        raise WeightMismatchError(f"{path}: arrays {sorted(others)} do not belong to a model file")
+    check_arrays(path, weight_shapes(model), model_arrays)
+    return restore_model(path, model, config, model_arrays)

@@ -1,0 +1,92 @@
+"""``glassnet info``: what a model or checkpoint file holds, without running it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..io.format import load_model, read_archive
+from .common import fmt_metrics, print_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "info", help="describe a .glassnet model or checkpoint",
+        description="Show a model file's architecture, parameter count, classes, input size, "
+                    "preprocessing and training summary (and, for a checkpoint, where training "
+                    "stopped). The file is fully validated, never executed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", help="path of a .glassnet model or checkpoint file")
+    p.add_argument("--json", action="store_true", help="print the description as JSON")
+    p.set_defaults(run=run)
+
+
+def describe(path: str) -> dict[str, Any]:
+    """A JSON-able description of the file at ``path`` (validated by loading it)."""
+    model = load_model(path)
+    config, _ = read_archive(path)
+    trainable, frozen = model.count_params()
+    info = {
+        "file": str(path), "kind": config.get("kind", "model"),
+        "format_version": config["format_version"], "glassnet_version": config.get("glassnet_version"),
+        "name": model.name, "input_shape": list(model.input_shape), "dtype": model.dtype.name,
+        "classes": model.class_names, "output_activation": model.output_activation,
+        "loss": config.get("loss"), "preprocessing": model.preprocessing,
+        "params": {"trainable": trainable, "non_trainable": frozen},
+        "layers": model.get_config()["layers"], "training": model.training_summary,
+        "summary": model.summary(print_fn=None),
+    }
+    state = config.get("checkpoint")
+    if isinstance(state, dict):
+        info["checkpoint"] = {"epochs_done": state.get("epochs_done"),
+                              "optimizer": state.get("optimizer", {}).get("config"),
+                              "last_epoch": {k: v[-1] for k, v in state.get("history", {}).items()
+                                             if k != "epoch" and v},
+                              "run": state.get("run")}
+    return info
+
+
+def preprocessing_text(p: dict[str, Any]) -> str:
+    parts = [f"x * {p['scale']:.6g}" + (" (pixels / 255)" if abs(p["scale"] - 1 / 255) < 1e-12 else "")]
+    if p["mean"] is not None:
+        parts.append(f"- mean {p['mean']}")
+    if p["std"] is not None:
+        parts.append(f"/ std {p['std']}")
+    return " ".join(parts) + (", per channel" if len(parts) > 1 else "")
+
+
+def training_text(summary: dict[str, Any]) -> list[str]:
+    if not summary:
+        return ["training: none recorded"]
+    opt = summary.get("optimizer") or {}
+    head = (f"training: {summary.get('epochs', '?')} epochs"
+            + (f" on {summary['dataset']}" if "dataset" in summary else "")
+            + (f" in {summary['seconds']:.1f}s" if "seconds" in summary else "")
+            + (f", optimizer {opt.get('name')} lr {opt.get('lr')}" if opt else "")
+            + (f", batch size {summary['batch_size']}" if "batch_size" in summary else ""))
+    lines = [head]
+    by_split = summary.get("metrics") or ({"final": summary["final"]} if summary.get("final") else {})
+    for split, metrics in by_split.items():
+        lines.append(f"  {split}: {fmt_metrics(metrics)}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    info = describe(args.model)
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"{info['file']}: glassnet {info['kind']} (format {info['format_version']}, "
+          f"written by glassnet {info['glassnet_version']})")
+    print(info["summary"])
+    classes = info["classes"]
+    print(f"input: (N, {', '.join(map(str, info['input_shape']))}) {info['dtype']}; "
+          f"preprocessing: {preprocessing_text(info['preprocessing'])}")
+    print(f"classes ({len(classes)}): {', '.join(classes)}" if classes else "classes: not recorded")
+    print(f"output: {info['output_activation'] or 'raw'}; loss: {(info['loss'] or {}).get('name')}")
+    for line in training_text(info["training"]):
+        print(line)
+    if "checkpoint" in info:
+        ck = info["checkpoint"]
+        print(f"checkpoint: {ck['epochs_done']} epoch(s) done; last epoch: {fmt_metrics(ck['last_epoch'])}")
+    return 0

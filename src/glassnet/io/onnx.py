@@ -1,0 +1,187 @@
+"""ONNX export (optional extra ``glassnet[onnx]``: ``onnx`` and ``onnxruntime``).
+
+The exported graph takes what ``Sequential.predict`` takes and returns what it returns:
+
+- input ``input``: float32 ``(N, *input_shape)``, e.g. raw pixel values 0..255 as
+  ``(N, 3, 64, 64)``; the model's preprocessing ``(x * scale - mean) / std`` (per channel,
+  axis 1) is the first part of the graph, so no preprocessing is needed outside it;
+- output ``probabilities``: ``(N, 1)`` sigmoid for two classes (the probability of class
+  1), ``(N, C)`` softmax otherwise (raw outputs if the model has no output activation).
+
+The model's metadata (``metadata_props``) records the class names, input layout,
+preprocessing and output meaning. Weights are exported as float32.
+
+Each layer class has one exporter function in :data:`EXPORTERS`; a layer without one is
+a clear :class:`~glassnet.errors.ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._files import atomic_write
+from ..backend import to_numpy
+from ..errors import ConfigError, SaveError, require_extra
+
+OPSET = 17
+INPUT_NAME = "input"
+OUTPUT_NAME = "probabilities"
+
+
+class GraphBuilder:
+    """Collects ONNX nodes and float32 initializers with unique names."""
+
+    def __init__(self) -> None:
+        self.onnx = require_extra("onnx", "onnx")
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._count = 0
+
+    def _name(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, hint: str, value: Any, dtype: Any = np.float32) -> str:
+        """An initializer holding ``value`` (as ``dtype``); returns its name."""
+        name = self._name(hint)
+        array = np.ascontiguousarray(np.asarray(to_numpy(value), dtype=dtype))
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str | None = None, **attrs: Any) -> str:
+        """Add ``op(inputs)`` with attributes; returns the name of its (single) output."""
+        output = output or self._name(op.lower())
+        self.nodes.append(self.onnx.helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+
+Exporter = Callable[[GraphBuilder, Any, str], str]
+EXPORTERS: dict[str, Exporter] = {}
+
+
+def exporter(*class_names: str):
+    """Register ``fn(graph, layer, x) -> y`` as the ONNX export of the named layer classes."""
+
+    def wrap(fn: Exporter) -> Exporter:
+        for name in class_names:
+            EXPORTERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def export_layer(graph: GraphBuilder, layer: Any, x: str) -> str:
+    name = type(layer).__name__
+    if name not in EXPORTERS:
+        raise ConfigError(f"layer {name} has no ONNX export; exportable: {sorted(EXPORTERS)}")
+    return EXPORTERS[name](graph, layer, x)
+
+
+# -- layer exporters ------------------------------------------------------------------------
+@exporter("ReLU", "Sigmoid", "Tanh")
+def _elementwise(graph, layer, x):
+    return graph.node({"ReLU": "Relu"}.get(type(layer).__name__, type(layer).__name__), [x])
+
+
+@exporter("LeakyReLU")
+def _leaky_relu(graph, layer, x):
+    return graph.node("LeakyRelu", [x], alpha=float(layer.alpha))
+
+
+@exporter("Softmax")
+def _softmax(graph, layer, x):
+    return graph.node("Softmax", [x], axis=-1)
+
+
+@exporter("Dense")
+def _dense(graph, layer, x):
+    W = graph.const("W", layer.params["W"])
+    if layer.use_bias:
+        y = graph.node("Gemm", [x, W, graph.const("b", layer.params["b"])])
+    else:
+        y = graph.node("MatMul", [x, W])
+    return export_layer(graph, layer.activation, y) if layer.activation is not None else y
+
+
+@exporter("Flatten")
+def _flatten(graph, layer, x):
+    if layer.channels_last and len(layer.input_shape) == 3:
+        x = graph.node("Transpose", [x], perm=[0, 2, 3, 1])
+    return graph.node("Flatten", [x], axis=1)
+
+
+# -- the model ------------------------------------------------------------------------------
+def _preprocessing(graph: GraphBuilder, model, x: str) -> str:
+    p = model.preprocessing
+    per_channel = (1, -1) + (1,) * (len(model.input_shape) - 1)
+    if p["scale"] != 1.0:
+        x = graph.node("Mul", [x, graph.const("scale", p["scale"])])
+    if p["mean"] is not None:
+        x = graph.node("Sub", [x, graph.const("mean", np.reshape(p["mean"], per_channel))])
+    if p["std"] is not None:
+        x = graph.node("Div", [x, graph.const("std", np.reshape(p["std"], per_channel))])
+    return x
+
+
+def metadata(model) -> dict[str, str]:
+    """What a user of the ONNX file needs to know, as ``metadata_props`` strings."""
+    from .. import __version__
+
+    outputs = {"sigmoid": "probability of class 1 (sigmoid), shape (N, 1)",
+               "softmax": "class probabilities (softmax), shape (N, C)"}
+    return {
+        "glassnet_version": __version__,
+        "model_name": model.name,
+        "class_names": json.dumps(model.class_names),
+        "input": f"float32 (N, {', '.join(map(str, model.input_shape))}); images NCHW as raw "
+                 "values (pixels 0..255), before preprocessing",
+        "preprocessing": json.dumps(model.preprocessing),
+        "preprocessing_in_graph": "true: (x * scale - mean) / std per channel is applied inside the graph",
+        "output": outputs.get(model.output_activation, "raw outputs of the last layer"),
+    }
+
+
+def to_onnx(model, opset: int = OPSET):
+    """The ``onnx.ModelProto`` of a built ``model`` (see the module docstring for its interface)."""
+    if not model.built:
+        raise ConfigError("build or train the model before exporting it")
+    graph = GraphBuilder()
+    helper, TensorProto = graph.onnx.helper, graph.onnx.TensorProto
+    x = _preprocessing(graph, model, INPUT_NAME)
+    for layer in model.layers:
+        x = export_layer(graph, layer, x)
+    final = {"sigmoid": "Sigmoid", "softmax": "Softmax"}.get(model.output_activation)
+    if final == "Softmax":
+        graph.node("Softmax", [x], OUTPUT_NAME, axis=-1)
+    else:
+        graph.node(final or "Identity", [x], OUTPUT_NAME)
+    inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", *model.input_shape])]
+    outputs = [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", *model.output_shape])]
+    onnx_graph = helper.make_graph(graph.nodes, model.name, inputs, outputs, graph.initializers)
+    proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="glassnet", producer_version=metadata(model)["glassnet_version"])
+    helper.set_model_props(proto, metadata(model))
+    graph.onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def export_onnx(model, path: str | Path, opset: int = OPSET) -> None:
+    """Write ``model`` as an ONNX file at ``path`` (checked with ``onnx.checker``; atomic)."""
+    proto = to_onnx(model, opset)
+    try:
+        with atomic_write(path, "wb") as handle:
+            handle.write(proto.SerializeToString())
+    except OSError as exc:
+        raise SaveError(f"could not write {path}: {exc}") from exc
+
+
+def run_onnx(path: str | Path, x: np.ndarray) -> np.ndarray:
+    """Run an exported file with onnxruntime on ``x`` (N, *input_shape) → ``probabilities``."""
+    ort = require_extra("onnxruntime", "onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run([OUTPUT_NAME], {INPUT_NAME: np.asarray(x, dtype=np.float32)})[0]

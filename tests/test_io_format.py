@@ -1,0 +1,278 @@
+"""The .glassnet file: round trips of every zoo model, tampered files, atomic saves."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import pickle
+import resource
+import signal
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from glassnet import Sequential, layers, load_model, zoo
+from glassnet.errors import (
+    DamagedFileError,
+    ModelFormatError,
+    NewerFormatError,
+    SaveError,
+    UnknownLayerError,
+    UnsafeFileError,
+    WeightMismatchError,
+)
+from glassnet.io import format as fmt
+
+
+def perturbed(model: Sequential, seed: int = 0) -> Sequential:
+    """Give every array (biases, running statistics too) distinct non-default values."""
+    rng = np.random.default_rng(seed)
+    model.set_weights({k: v + np.abs(rng.standard_normal(v.shape)) * 0.1
+                       for k, v in model.get_weights().items()})
+    return model
+
+
+def small_model(tmp_path, dtype: str = "float32") -> tuple[Sequential, os.PathLike]:
+    model = Sequential([layers.Flatten(), layers.Dense(5, activation="relu"), layers.Dense(3)],
+                       input_shape=(2, 3, 4), seed=1, dtype=dtype, class_names=["a", "b", "c"])
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    path = tmp_path / "model.glassnet"
+    perturbed(model).save(path)
+    return model, path
+
+
+def rewrite(path, changes: dict[str, bytes | None]) -> None:
+    """Rewrite the zip at ``path`` with entries replaced (bytes), removed (None) or added."""
+    with zipfile.ZipFile(path) as zf:
+        entries = {info.filename: zf.read(info) for info in zf.infolist()}
+    entries.update(changes)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            if data is not None:
+                zf.writestr(name, data)
+
+
+def edit_config(path, edit) -> None:
+    with zipfile.ZipFile(path) as zf:
+        config = json.loads(zf.read("config.json"))
+    edit(config)
+    rewrite(path, {"config.json": json.dumps(config).encode()})
+
+
+def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("classes", [2, 10])
+def test_every_zoo_model_round_trips_exactly(name, classes, cats, tmp_path):
+    model = perturbed(zoo.build(name, cats["test"].image_shape, classes, seed=3))
+    model.compile(loss=zoo.loss_for(classes), optimizer="adam")
+    model.class_names = [f"class{i}" for i in range(classes)]
+    model.set_preprocessing(scale=1 / 255, mean=[0.4, 0.5, 0.6], std=[0.2, 0.25, 0.3])
+    model.save(tmp_path / "m.glassnet")
+    loaded = load_model(tmp_path / "m.glassnet")
+    assert loaded.get_config() == model.get_config()
+    weights, restored = model.get_weights(), loaded.get_weights()
+    assert weights.keys() == restored.keys()
+    for key in weights:
+        assert restored[key].dtype == weights[key].dtype
+        np.testing.assert_array_equal(restored[key], weights[key])
+    images = cats["test"].x[:16]
+    np.testing.assert_array_equal(loaded.predict(images), model.predict(images))
+
+
+def test_float64_and_training_metadata_survive(tmp_path, cats):
+    model, path = small_model(tmp_path, dtype="float64")
+    model.training_summary = {"epochs": 3, "final": {"loss": 0.5}}
+    model.save(path)
+    loaded = load_model(path)
+    assert loaded.dtype == np.float64 and loaded.class_names == ["a", "b", "c"]
+    assert loaded.training_summary == {"epochs": 3, "final": {"loss": 0.5}}
+    assert loaded.loss.name == model.loss.name
+
+
+def test_truncated_file_says_truncated(tmp_path):
+    _, path = small_model(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DamagedFileError, match="truncated or damaged"):
+        load_model(path)
+
+
+def test_corrupted_array_bytes_fail_the_checksum(tmp_path):
+    _, path = small_model(tmp_path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("arrays/1.W.npy")
+    data[info.header_offset + 30 + len(info.filename) + 200] ^= 0xFF  # inside the stored data
+    path.write_bytes(bytes(data))
+    with pytest.raises(DamagedFileError, match="CRC"):
+        load_model(path)
+
+
+def test_not_a_zip_is_damaged(tmp_path):
+    path = tmp_path / "x.glassnet"
+    path.write_text("hello")
+    with pytest.raises(DamagedFileError, match="not a complete glassnet file"):
+        load_model(path)
+
+
+class _Planted:
+    """Unpickling this would create the marker file: loading must never do it."""
+
+    marker = None
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("how", ["object array", "raw pickle"])
+def test_planted_pickle_is_refused_without_running_it(tmp_path, how):
+    _, path = small_model(tmp_path)
+    _Planted.marker = tmp_path / "pwned"
+    payload = np.array([_Planted()], dtype=object)
+    data = npy_bytes(payload, allow_pickle=True) if how == "object array" else pickle.dumps(_Planted())
+    rewrite(path, {"arrays/1.W.npy": data})
+    with pytest.raises(UnsafeFileError, match="pickled Python objects"):
+        load_model(path)
+    assert not _Planted.marker.exists()
+
+
+def test_stray_entry_is_refused(tmp_path):
+    _, path = small_model(tmp_path)
+    rewrite(path, {"evil.py": b"print('hi')"})
+    with pytest.raises(UnsafeFileError, match="unexpected entry 'evil.py'"):
+        load_model(path)
+
+
+def test_unknown_layer_class_is_named(tmp_path):
+    _, path = small_model(tmp_path)
+    edit_config(path, lambda c: c["model"]["layers"][1].update(class_name="os.system"))
+    with pytest.raises(UnknownLayerError, match=r"layer 1 has unknown layer class 'os.system'"):
+        load_model(path)
+
+
+def test_bad_layer_options_are_a_format_error(tmp_path):
+    _, path = small_model(tmp_path)
+    edit_config(path, lambda c: c["model"]["layers"][1]["config"].update(units=-4))
+    with pytest.raises(ModelFormatError, match="-4"):
+        load_model(path)
+
+
+def test_wrong_array_shape_names_both_shapes(tmp_path):
+    _, path = small_model(tmp_path)
+    rewrite(path, {"arrays/1.W.npy": npy_bytes(np.zeros((24, 6), np.float32))})
+    with pytest.raises(WeightMismatchError, match=r"'1.W' has shape \(24, 6\) but the architecture needs "
+                                                  r"\(24, 5\)"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"arrays/2.b.npy": None}, r"arrays \['2.b'\] that the architecture needs are missing"),
+    ({"arrays/9.W.npy": npy_bytes(np.zeros(3, np.float32))}, r"arrays \['9.W'\] do not belong"),
+    ({"arrays/2.b.npy": npy_bytes(np.array(["a", "b", "c"]))}, "must be floating point"),
+])
+def test_missing_extra_or_non_float_arrays(tmp_path, change, message):
+    _, path = small_model(tmp_path)
+    rewrite(path, change)
+    with pytest.raises(WeightMismatchError, match=message):
+        load_model(path)
+
+
+def test_newer_format_version_asks_for_an_upgrade(tmp_path):
+    _, path = small_model(tmp_path)
+    edit_config(path, lambda c: c.update(format_version=fmt.FORMAT_VERSION + 1))
+    with pytest.raises(NewerFormatError, match="newer than this glassnet.*upgrade glassnet"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c.pop("format_version"), "no valid format_version"),
+    (lambda c: c["model"].update(input_shape=[0, 3]), "input_shape"),
+    (lambda c: c.pop("model"), "no 'model'"),
+])
+def test_malformed_config(tmp_path, edit, message):
+    _, path = small_model(tmp_path)
+    edit_config(path, edit)
+    with pytest.raises(ModelFormatError, match=message):
+        load_model(path)
+
+
+def test_cli_reports_a_tampered_file_in_one_line(tmp_path):
+    _, path = small_model(tmp_path)
+    edit_config(path, lambda c: c.update(format_version=99))
+    result = run_cli("info", str(path))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "format version 99" in result.stderr
+
+
+def _failing_fdopen(real_fdopen, fail_after: int):
+    """``os.fdopen`` whose files raise ENOSPC once ``fail_after`` bytes are written."""
+
+    class Full(io.RawIOBase):
+        def __init__(self, fd, mode):
+            self.inner, self.written = real_fdopen(fd, mode), 0
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > fail_after:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.inner.write(data)
+
+        def fileno(self):
+            return self.inner.fileno()
+
+        def close(self):
+            self.inner.close()
+            super().close()
+
+    return Full
+
+
+def _assert_untouched(path, before: bytes) -> None:
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary file left
+    load_model(path)
+
+
+def test_disk_full_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    model, path = small_model(tmp_path)
+    before = path.read_bytes()
+    import glassnet._files as files
+
+    monkeypatch.setattr(files.os, "fdopen", _failing_fdopen(os.fdopen, fail_after=300))
+    with pytest.raises(SaveError, match="No space left on device.*previous file.*unchanged"):
+        perturbed(model, seed=9).save(path)
+    monkeypatch.undo()
+    _assert_untouched(path, before)
+
+
+def test_file_size_limit_from_the_kernel_leaves_the_previous_file_intact(tmp_path, cats):
+    """A real write failure (EFBIG from RLIMIT_FSIZE) while a larger model replaces a small one."""
+    _, path = small_model(tmp_path)
+    before = path.read_bytes()
+    big = zoo.build("mlp", cats["test"].image_shape, 2, hidden=(64,))
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 10_000, hard))
+    try:
+        with pytest.raises(SaveError, match="File too large"):
+            big.save(path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    _assert_untouched(path, before)
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    _, path = small_model(tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
