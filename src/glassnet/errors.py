@@ -91,6 +91,10 @@ class NonFiniteLossError(TrainingError):
         self.batch = batch
 
 
+class SearchError(GlassnetError):
+    """A hyperparameter search that cannot start or go on (storage, study, search space)."""
+
+
 class MissingExtraError(GlassnetError, ImportError):
     """An optional dependency (an extra such as ``glassnet[onnx]``) is not installed."""
 

@@ -79,6 +79,12 @@ def check_name(name: str) -> None:
         raise ConfigError(f"unknown model {name!r}; choose one of {names()}")
 
 
+def option_names(name: str) -> set[str]:
+    """The keyword options model ``name`` accepts, e.g. ``{"hidden", "activation", "init"}``."""
+    check_name(name)
+    return set(inspect.signature(MODELS[name]).parameters) - {"input_shape", "num_classes"}
+
+
 # The course's networks are reproduced weight for weight from the course's seed.
 INIT_STREAMS = {"mlp": "legacy"}
 
@@ -86,9 +92,8 @@ INIT_STREAMS = {"mlp": "legacy"}
 def build(name: str, input_shape: Sequence[int], num_classes: int, seed: int = 0,
           dtype: str = "float32", init_stream: str | None = None, **options: Any) -> Sequential:
     """Build zoo model ``name`` for samples of ``input_shape`` and ``num_classes`` classes."""
-    check_name(name)
+    accepted = option_names(name)
     fn = MODELS[name]
-    accepted = set(inspect.signature(fn).parameters) - {"input_shape", "num_classes"}
     unknown = {k for k, v in options.items() if v is not None} - accepted
     if unknown:
         raise ConfigError(f"model {name!r} does not take option(s) {sorted(unknown)}; "

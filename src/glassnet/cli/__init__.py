@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import GlassnetError
-from . import evaluate, export, gradcheck, info, predict, train
+from . import evaluate, export, gradcheck, info, predict, search, train
 
-COMMANDS = [train, evaluate, predict, gradcheck, info, export]
+COMMANDS = [train, evaluate, predict, gradcheck, info, export, search]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ChecksumError, DataError, DataNotFoundError
+from ..errors import ChecksumError, ConfigError, DataError, DataNotFoundError
 from .dataset import Dataset
 from .store import data_dir, download, missing_data_message, verify
 
@@ -60,15 +60,22 @@ def _read_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[st
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), y, names
 
 
-def load_cats(root: Path | None = None) -> dict[str, Dataset]:
-    """``{"train": Dataset, "test": Dataset}`` with images ``(N, 3, 64, 64)`` uint8."""
+def load_cats(root: Path | None = None,
+              splits: tuple[str, ...] = ("train", "test")) -> dict[str, Dataset]:
+    """``{"train": Dataset, "test": Dataset}`` with images ``(N, 3, 64, 64)`` uint8.
+
+    ``splits`` names the splits to read; the others' files are not opened.
+    """
+    unknown = set(splits) - {"train", "test"}
+    if unknown:
+        raise ConfigError(f"the cat set has splits 'train' and 'test', not {sorted(unknown)}")
     folder = (root or data_dir()) / FOLDER
-    splits = {}
-    for split in ("train", "test"):
+    datasets = {}
+    for split in splits:
         try:
             path = _ensure_file(folder, f"{split}_catvnoncat.h5")
         except ChecksumError as exc:
             raise ChecksumError(f"{folder}: {exc}") from None
         x, y, names = _read_split(path, split)
-        splits[split] = Dataset(x, y, names, f"cats/{split}")
-    return splits
+        datasets[split] = Dataset(x, y, names, f"cats/{split}")
+    return datasets

@@ -1,0 +1,162 @@
+"""``glassnet search``: hyperparameter search on Optuna, one or many workers."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import zoo
+from ..runs import RunConfig, parse_int_list
+from ..search_space import load_space_file, parse_param
+from .common import batch_size, fmt_metrics, positive_int
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "search", help="search hyperparameters (Optuna; needs glassnet[search])",
+        description="Search hyperparameters: each trial trains for a few epochs on the training "
+                    "split and is scored on validation data carved from it (the test split is "
+                    "never read, except by --final). Hopeless trials are pruned early. Run the "
+                    "same command in several processes or machines to share one study.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
+                   help="a searched parameter: lr=log:1e-5:1e-1, dropout=float:0:0.5, "
+                        "batch_size=int:16:128, hidden=choice:50,100,200 (repeatable)")
+    p.add_argument("--space", default=None, metavar="FILE",
+                   help="TOML file with a [params] table (name = \"log:1e-5:1e-1\" per line)")
+    p.add_argument("--trials", type=positive_int, default=None,
+                   help="trials in the whole study (all workers together) [default: 30]")
+    p.add_argument("--epochs-per-trial", type=positive_int, default=10, help="epochs each trial trains")
+    p.add_argument("--sampler", choices=["tpe", "random"], default=None,
+                   help="Optuna sampler [default: tpe; random for --strategy narrow]")
+    p.add_argument("--strategy", choices=["plain", "narrow"], default="plain",
+                   help="plain: one sampler over all trials; narrow: random rounds, each range "
+                        "shrunk to the span of the best quarter of the previous round")
+    p.add_argument("--rounds", type=positive_int, default=None,
+                   help="rounds of --strategy narrow (the trials are split evenly) [default: 3]")
+    p.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
+                   help="stop hopeless trials early from their per-epoch validation accuracy")
+    p.add_argument("--dataset", default="cats", help="data set name read from $GLASSNET_DATA")
+    p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
+    p.add_argument("--hidden", default=None, metavar="SIZES", help="mlp hidden sizes, e.g. 20,7,5")
+    p.add_argument("--optimizer", default="sgd", help="optimizer when not searched")
+    p.add_argument("--batch-size", type=batch_size, default=64, help="batch size when not searched")
+    p.add_argument("--validation-split", type=float, default=0.2, metavar="FRACTION",
+                   help="fraction of the training split held out to score trials")
+    p.add_argument("--seed", type=int, default=0, help="seed of the models, the split and the sampler")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--name", default=None,
+                   help="search name: run directory runs/NAME and study name "
+                        "[default: <dataset>-<model>-search-<time>]")
+    p.add_argument("--out", default=None, help="run directory [default: runs/NAME]")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="SQLAlchemy URL of a shared study database (postgresql://user:pw@host/db) "
+                        "[default: the journal file runs/NAME/search.journal]")
+    p.add_argument("--study-name", default=None, help="study name in --storage [default: NAME]")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the stored search (its space and settings; --trials may change "
+                        "the budget)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="worker processes on this machine sharing the study")
+    p.add_argument("--final", action="store_true",
+                   help="then train the best configuration on train+validation and evaluate "
+                        "it once on the test split")
+    p.add_argument("--no-plot", action="store_true", help="do not draw the scatter plot")
+    p.add_argument("--quiet-summary", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(run=run)
+
+
+def _config(args: argparse.Namespace):
+    from ..search import SearchConfig
+
+    specs = [parse_param(text) for text in args.param]
+    if args.space:
+        specs = load_space_file(args.space) + specs
+    base = RunConfig(dataset=args.dataset, model=args.model,
+                     hidden=parse_int_list(args.hidden, "--hidden") if args.hidden else None,
+                     epochs=args.epochs_per_trial, batch_size=args.batch_size,
+                     optimizer=args.optimizer, validation_split=args.validation_split,
+                     seed=args.seed, dtype=args.dtype)
+    narrow = args.strategy == "narrow"
+    return SearchConfig(base, specs, trials=args.trials or 30,
+                        sampler=args.sampler or ("random" if narrow else "tpe"),
+                        strategy=args.strategy, rounds=args.rounds or (3 if narrow else 1),
+                        pruner=args.pruner)
+
+
+def _format(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _print_row(record) -> None:
+    params = " ".join(f"{k}={_format(v)}" for k, v in record.params.items())
+    value = "-" if record.value is None else f"{record.value:.4f}"
+    print(f"{record.number:>5}  {record.round + 1:>5}  {value:>7}  {record.state:<8}  "
+          f"{record.epochs:>6}  {params}" + (f"  ({record.note})" if record.note else ""), flush=True)
+
+
+def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
+    """Start ``--workers - 1`` more processes that resume (join) the same stored search."""
+    command = [sys.executable, "-m", "glassnet", "search", "--resume", "--out", str(search.run_dir),
+               "--study-name", search.study.study_name, "--no-plot", "--quiet-summary"]
+    if args.storage:
+        command += ["--storage", args.storage]
+    return [subprocess.Popen(command) for _ in range(args.workers - 1)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..search import Search
+
+    name = args.name or f"{Path(args.dataset).name}-{args.model}-search-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = Path(args.out) if args.out else Path("runs") / name
+    config = None if args.resume else _config(args)
+    search = Search.open(config, run_dir, storage=args.storage,
+                         study_name=args.study_name or (args.name or run_dir.name),
+                         resume=args.resume, trials=args.trials if args.resume else None)
+    cfg = search.config
+    if not args.quiet_summary:
+        print(f"search {search.study.study_name!r} in {search.storage_label}: {cfg.trials} trials, "
+              f"{cfg.base.epochs} epochs each, sampler {cfg.sampler}, strategy {cfg.strategy}"
+              + (f" ({cfg.rounds} rounds)" if cfg.strategy == "narrow" else "")
+              + f", pruner {cfg.pruner}; space: "
+              + ", ".join(f"{p.name}={p.describe()}" for p in cfg.params))
+        print(f"{'trial':>5}  {'round':>5}  {'val_acc':>7}  {'state':<8}  {'epochs':>6}  params", flush=True)
+    workers = _spawn_workers(search, args) if args.workers > 1 else []
+    try:
+        search.run(on_trial=_print_row)
+    finally:
+        codes = [w.wait() for w in workers]
+    if any(codes):
+        print(f"glassnet search: error: {sum(1 for c in codes if c)} worker process(es) failed",
+              file=sys.stderr)
+        return 1
+    if args.quiet_summary:
+        return 0
+    return _report(search, args)
+
+
+def _report(search, args: argparse.Namespace) -> int:
+    summary = search.summary(plot=not args.no_plot)
+    best = summary["best"]
+    print(f"best: trial {best['number']}, validation accuracy {best['val_accuracy']:.4f}, "
+          + ", ".join(f"{k}={_format(v)}" for k, v in best["params"].items()))
+    if search.config.strategy == "narrow":
+        for r in summary["rounds"]:
+            print(f"round {r['round']}: {r['trials']} trials, ranges "
+                  + ", ".join(f"{k}={v}" for k, v in r["ranges"].items())
+                  + (f", best {r['best_val_accuracy']:.4f}" if r["best_val_accuracy"] is not None else ""))
+    if "plot" in summary:
+        print(f"scatter plot: {summary['plot']}")
+    print(f"summary: {search.run_dir / 'search.json'}")
+    print(f"train it on train+validation: {best['train_command']}")
+    if not args.final:
+        return 0
+    result = search.train_final()
+    m = result.metrics
+    print(f"final: trained on {m['epochs']} epochs; train: {fmt_metrics(m['train'])}"
+          + (f"; test: {fmt_metrics(m['test'])}" if "test" in m else " (no test split)"))
+    print(f"final run files: {result.out_dir}/")
+    return 1 if result.error is not None else 0

@@ -1,0 +1,210 @@
+"""Search spaces for the hyperparameter search: parameter specs, TOML files, narrowing.
+
+A parameter is written ``NAME=KIND:ARGS`` on the command line or as a key of the
+``[params]`` table of a TOML file::
+
+    lr = "log:1e-5:1e-1"              # log-uniform in [1e-5, 1e-1]
+    weight_decay = "log:1e-8:1e-2"
+    dropout = "float:0:0.5"            # uniform
+    batch_size = "int:16:128"          # integer, uniform
+    hidden = "choice:50,100,200"       # one of the values ("20-7-5" is three layers)
+    momentum = { kind = "float", low = 0.5, high = 0.99 }   # the same as a table
+
+This module needs no Optuna: :meth:`ParamSpec.distribution` imports it lazily.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+KINDS = ("log", "float", "int", "choice")
+Choice = int | float | str
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched parameter: a range ``[low, high]`` (log, float, int) or ``choices``."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Choice, ...] = ()
+
+    @property
+    def log(self) -> bool:
+        return self.kind == "log"
+
+    def describe(self) -> str:
+        """The spec in command-line form, e.g. ``log:1e-05:0.1``."""
+        if self.kind == "choice":
+            return "choice:" + ",".join(str(c) for c in self.choices)
+        return f"{self.kind}:{self.low:g}:{self.high:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "choice":
+            return {"name": self.name, "kind": self.kind, "choices": list(self.choices)}
+        return {"name": self.name, "kind": self.kind, "low": self.low, "high": self.high}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParamSpec:
+        return cls(data["name"], data["kind"], data.get("low"), data.get("high"),
+                   tuple(data.get("choices", ())))
+
+    def distribution(self):
+        """The matching ``optuna.distributions`` object."""
+        from optuna import distributions as d
+
+        if self.kind == "choice":
+            return d.CategoricalDistribution(self.choices)
+        if self.kind == "int":
+            return d.IntDistribution(int(self.low), int(self.high))
+        return d.FloatDistribution(self.low, self.high, log=self.log)
+
+
+def _number(text: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"bad parameter spec {spec!r}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"bad parameter spec {spec!r}: {text!r} is not a finite number")
+    return value
+
+
+def _choice(text: str) -> Choice:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def make_spec(name: str, kind: str, low: Any = None, high: Any = None,
+              choices: Sequence[Any] = (), source: str | None = None) -> ParamSpec:
+    """A validated :class:`ParamSpec`; ``source`` is quoted in errors (default: the spec)."""
+    name = name.strip().replace("-", "_")
+    source = source or f"{name}={kind}"
+    if not name.isidentifier():
+        raise ConfigError(f"bad parameter spec {source!r}: {name!r} is not a parameter name")
+    if kind not in KINDS:
+        raise ConfigError(f"bad parameter spec {source!r}: unknown kind {kind!r}; "
+                          f"use one of {', '.join(KINDS)}")
+    if kind == "choice":
+        values = tuple(_choice(str(c).strip()) if isinstance(c, str) else c for c in choices)
+        if not values or any(v == "" for v in values):
+            raise ConfigError(f"bad parameter spec {source!r}: give choices as choice:a,b,c")
+        if any(not isinstance(v, (int, float, str)) or isinstance(v, bool) for v in values):
+            raise ConfigError(f"bad parameter spec {source!r}: choices must be numbers or words")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"bad parameter spec {source!r}: repeated choices")
+        return ParamSpec(name, kind, choices=values)
+    lo = _number(str(low), source) if not isinstance(low, (int, float)) else float(low)
+    hi = _number(str(high), source) if not isinstance(high, (int, float)) else float(high)
+    if lo >= hi:
+        raise ConfigError(f"bad parameter spec {source!r}: the range is empty "
+                          f"(low {lo:g} >= high {hi:g})")
+    if kind == "log" and lo <= 0:
+        raise ConfigError(f"bad parameter spec {source!r}: a log range needs low > 0, got {lo:g}")
+    if kind == "int" and (lo != int(lo) or hi != int(hi)):
+        raise ConfigError(f"bad parameter spec {source!r}: int bounds must be whole numbers")
+    return ParamSpec(name, kind, lo, hi)
+
+
+def parse_spec(name: str, text: str) -> ParamSpec:
+    """``parse_spec("lr", "log:1e-5:1e-1")``; see the module docstring for the kinds."""
+    source = f"{name}={text}"
+    kind, _, rest = text.strip().partition(":")
+    if kind == "choice":
+        return make_spec(name, kind, choices=rest.split(","), source=source)
+    parts = rest.split(":")
+    if kind in KINDS and len(parts) != 2:
+        raise ConfigError(f"bad parameter spec {source!r}: expected {kind}:LOW:HIGH")
+    return make_spec(name, kind, *(parts if len(parts) == 2 else (None, None)), source=source)
+
+
+def parse_param(text: str) -> ParamSpec:
+    """``"lr=log:1e-5:1e-1"`` → ``ParamSpec("lr", "log", 1e-5, 0.1)``."""
+    name, sep, spec = text.partition("=")
+    if not sep or not name.strip() or not spec.strip():
+        raise ConfigError(f"bad parameter spec {text!r}: expected NAME=KIND:ARGS, "
+                          "e.g. lr=log:1e-5:1e-1 or hidden=choice:50,100,200")
+    return parse_spec(name, spec)
+
+
+def _spec_from_toml(name: str, value: Any, path: Path) -> ParamSpec:
+    if isinstance(value, str):
+        return parse_spec(name, value)
+    if isinstance(value, dict):
+        unknown = set(value) - {"kind", "low", "high", "choices"}
+        if unknown or "kind" not in value:
+            raise ConfigError(f"{path}: parameter {name!r} needs 'kind' and 'low'/'high' or "
+                              f"'choices', got keys {sorted(value)}")
+        return make_spec(name, value["kind"], value.get("low"), value.get("high"),
+                         value.get("choices", ()), source=f"{name} in {path}")
+    raise ConfigError(f"{path}: parameter {name!r} must be a string like \"log:1e-5:1e-1\" "
+                      f"or a table, got {value!r}")
+
+
+def load_space_file(path: str | Path) -> list[ParamSpec]:
+    """Read the ``[params]`` table of a TOML search-space file."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise ConfigError("search-space files need Python 3.11 or newer (tomllib); "
+                          "give the parameters with --param instead") from None
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"search-space file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"search-space file {path} is not readable TOML: {exc}") from None
+    if set(data) != {"params"} or not isinstance(data["params"], dict) or not data["params"]:
+        raise ConfigError(f"{path}: expected one [params] table with a line per parameter, "
+                          f"got {sorted(data) or 'nothing'}")
+    return [_spec_from_toml(name, value, path) for name, value in data["params"].items()]
+
+
+def check_unique(specs: Iterable[ParamSpec]) -> list[ParamSpec]:
+    specs = list(specs)
+    names = [s.name for s in specs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"parameter(s) {repeated} given more than once")
+    if not specs:
+        raise ConfigError("nothing to search: give --param NAME=KIND:ARGS or --space FILE")
+    return specs
+
+
+def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], float]],
+           fraction: float = 0.25) -> list[ParamSpec]:
+    """Shrink each range to the span of the best ``fraction`` of ``results`` (at least 2).
+
+    ``results`` holds ``(params, score)`` pairs, higher is better. Ranges become the
+    min..max of the best trials' values (for log ranges that is the same span in log
+    space); choices keep the values the best trials used. With fewer than 2 results the
+    ranges stay as they are.
+    """
+    if len(results) < 2:
+        return list(specs)
+    ranked = sorted(results, key=lambda r: r[1], reverse=True)
+    best = ranked[:max(2, math.ceil(fraction * len(ranked)))]
+    narrowed = []
+    for spec in specs:
+        values = [params[spec.name] for params, _ in best if spec.name in params]
+        if not values:
+            narrowed.append(spec)
+        elif spec.kind == "choice":
+            narrowed.append(ParamSpec(spec.name, spec.kind,
+                                      choices=tuple(c for c in spec.choices if c in values)))
+        else:
+            narrowed.append(ParamSpec(spec.name, spec.kind, float(min(values)), float(max(values))))
+    return narrowed
