@@ -76,6 +76,15 @@ def load_data(config: RunConfig) -> dict[str, Dataset]:
     return load_dataset(config.dataset)
 
 
+def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None) -> dict[str, Dataset | None]:
+    """``{"train", "validation", "test"}`` as the run uses them (validation held out, seeded)."""
+    data = data if data is not None else load_data(config)
+    train, validation = data["train"], None
+    if config.validation_split is not None:
+        train, validation = train.split(config.validation_split, seed=config.seed)
+    return {"train": train, "validation": validation, "test": data.get("test")}
+
+
 def build_model(config: RunConfig, train: Dataset) -> Sequential:
     """The zoo model for the data set's image shape and classes, with /255 preprocessing."""
     options: dict[str, Any] = dict(config.extra.get("model_options", {}))
@@ -149,13 +158,11 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     holds the last completed epoch and nothing else is written.
     If the loss becomes non-finite the last good model is still saved and the result
     carries the error (the CLI reports it and exits with 1).
+    The run's ``report.html`` is written too, unless ``config.extra["report"]`` is false.
     """
     zoo.check_name(config.model)  # fail before the (possibly slow) data loading
-    data = data if data is not None else load_data(config)
-    train, test = data["train"], data.get("test")
-    validation = None
-    if config.validation_split is not None:
-        train, validation = train.split(config.validation_split, seed=config.seed)
+    splits = prepare_splits(config, data)
+    train, validation, test = splits["train"], splits["validation"], splits["test"]
     model = build_model(config, train)
     callbacks = list(callbacks or []) + make_callbacks(config)
     model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
@@ -184,6 +191,10 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
     write_run(out_dir, model, config, metrics)
+    if config.extra.get("report", True):
+        from .report.run_report import write_run_report
+
+        write_run_report(out_dir, model, splits)
     return RunResult(model, model.history, metrics, out_dir, error, config)
 
 
@@ -221,7 +232,8 @@ def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict
     model.save(out_dir / "model.glassnet")
     write_json(out_dir / "history.json", model.history.to_dict())
     write_json(out_dir / "metrics.json", metrics)
-    write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": saved_config(config)})
+    write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": saved_config(config),
+                                      "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
 
 
 def parse_int_list(text: str, what: str) -> list[int]:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import GlassnetError
-from . import evaluate, export, gradcheck, info, predict, search, train
+from . import evaluate, export, gradcheck, info, predict, report, search, train
 
-COMMANDS = [train, evaluate, predict, gradcheck, info, export, search]
+COMMANDS = [train, evaluate, predict, gradcheck, info, export, search, report]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
     try:
         return int(args.run(args) or 0)
     except GlassnetError as exc:

@@ -1,4 +1,4 @@
-"""``glassnet evaluate``: loss and accuracy of a saved model on a data set split."""
+"""``glassnet evaluate``: loss, accuracy, per-class scores and confusion matrix of a saved model."""
 
 from __future__ import annotations
 
@@ -7,19 +7,25 @@ import argparse
 from ..data import load as load_dataset
 from ..errors import ConfigError
 from ..io.format import load_model
+from ..report.evaluation import evaluate_model
+from ..report.text import classification_table, confusion_table
 from ..runs import check_compatible
-from .common import fmt_metrics, print_json
+from .common import print_json
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "evaluate", help="evaluate a saved model on a data set",
-        description="Evaluate a .glassnet model on one split of a data set.",
+        description="Evaluate a .glassnet model on one split of a data set: loss, accuracy, "
+                    "per-class precision/recall/F1 with macro averages, and the confusion "
+                    "matrix (rows = true class, columns = predicted).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model", help="path of a .glassnet model file")
     p.add_argument("--dataset", default="cats", help="data set name")
     p.add_argument("--split", default="test", help="which split: train or test")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--report", default=None, metavar="HTML",
+                   help="also write a self-contained HTML report (plots, misclassified images)")
     p.set_defaults(run=run)
 
 
@@ -31,10 +37,20 @@ def run(args: argparse.Namespace) -> int:
                           f"it has {sorted(splits)}")
     dataset = splits[args.split]
     check_compatible(model, dataset)
-    results = model.evaluate(dataset.x, dataset.y)
+    ev = evaluate_model(model, dataset.x, dataset.y, list(dataset.class_names), dataset.name)
+    report = ev.report
+    if args.report:
+        from ..report.run_report import write_evaluation_report
+
+        write_evaluation_report(args.report, model, ev, args.model, args.dataset)
     if args.json:
         print_json({"dataset": args.dataset, "split": args.split, "samples": len(dataset),
-                    **results})
-    else:
-        print(f"{args.dataset}/{args.split} ({len(dataset)} images): {fmt_metrics(results)}")
+                    "loss": ev.loss, **report, "misclassified": ev.misclassified.tolist()})
+        return 0
+    print(f"{args.dataset}/{args.split} ({len(dataset)} images): loss {ev.loss:.4f}, "
+          f"accuracy {report['accuracy']:.4f}\n")
+    print(classification_table(report) + "\n")
+    print(confusion_table(report["confusion_matrix"], report["class_names"]))
+    if args.report:
+        print(f"\nreport: {args.report}")
     return 0

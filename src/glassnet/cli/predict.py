@@ -9,6 +9,7 @@ import numpy as np
 from ..data.images import load_image
 from ..errors import ShapeError
 from ..io.format import load_model
+from ..metrics import class_probabilities
 from .common import positive_int, print_json
 
 
@@ -28,18 +29,13 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def class_probabilities(model, probs: np.ndarray) -> np.ndarray:
-    """Per-class probabilities ``(N, C)``; one sigmoid output becomes ``[1 - p, p]``."""
-    return np.concatenate([1 - probs, probs], axis=1) if probs.shape[1] == 1 else probs
-
-
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     if len(model.input_shape) != 3 or model.input_shape[0] != 3:
         raise ShapeError(f"this model takes inputs of shape {model.input_shape}, not RGB images")
     size = model.input_shape[1:]
     images = np.stack([load_image(path, size, args.resize) for path in args.images])
-    probs = class_probabilities(model, model.predict(images))
+    probs = class_probabilities(model.predict(images))
     names = model.class_names or [str(i) for i in range(probs.shape[1])]
     results = []
     for path, row in zip(args.images, probs, strict=True):

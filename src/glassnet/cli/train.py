@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train a model and write runs/<name>/",
         description="Train a model from the zoo on a data set. Writes model.glassnet, "
-                    "history.json, metrics.json and run.json into --out.",
+                    "history.json, metrics.json, run.json and report.html into --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="cats",
                    help="data set name (cats) read from $GLASSNET_DATA")
@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
                 check_resume_args(args)
                 result = resume_run(args.resume, verbose=verbose, stop=stop)
             else:
-                result = train_run(config_from_args(args), verbose=verbose, stop=stop)
+                config = config_from_args(args)
+                config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
+                result = train_run(config, verbose=verbose, stop=stop)
     except TrainingInterruptedError as exc:
         print(f"glassnet train: interrupted: {exc}", file=sys.stderr)
         print(f"resume with: glassnet train --resume {shlex.quote(str(Path(exc.checkpoint).parent))}",
@@ -143,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
              if split in m]
     print(f"trained {config.model} on {config.dataset}: {m['epochs']} epochs in "
           f"{m['seconds']:.1f}s; " + "; ".join(parts))
-    print(f"run files: {result.out_dir}/")
+    print(f"run files: {result.out_dir}/ (report: {result.out_dir / 'report.html'})")
     if result.error is not None:
         print(f"glassnet train: error: {result.error}; the last good model was saved to "
               f"{result.out_dir / 'model.glassnet'}", file=sys.stderr)

@@ -1,7 +1,8 @@
-"""Plain-text tables (model summary) shared by the API and the CLI."""
+"""Plain-text tables (model summary, classification report) shared by the API and the CLI."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -19,8 +20,12 @@ def table(rows: list[list[str]], header: list[str], align: str | None = None) ->
     return "\n".join([fmt(header), rule, *(fmt(r) for r in rows)])
 
 
-def model_summary(model: Any) -> str:
-    """Keras-style summary: Layer (type) | Output Shape | Param #, then the totals."""
+SUMMARY_HEADER = ["Layer (type)", "Output Shape", "Param #"]
+
+
+def summary_rows(model: Any) -> tuple[list[list[str]], dict[str, int]]:
+    """Rows ``[name (Type), output shape, parameter count]`` per layer and the totals
+    ``{"total", "trainable", "non_trainable"}``."""
     rows = []
     for i, layer in enumerate(model.layers):
         name = layer.name or f"{type(layer).__name__.lower()}_{i}"
@@ -28,14 +33,50 @@ def model_summary(model: Any) -> str:
         n_params = layer.count_params() + sum(int(v.size) for v in layer.state.values())
         rows.append([f"{name} ({type(layer).__name__})", shape, f"{n_params:,}"])
     trainable, frozen = model.count_params()
-    body = table(rows, ["Layer (type)", "Output Shape", "Param #"], "llr")
+    return rows, {"total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
+
+
+def model_summary(model: Any) -> str:
+    """Keras-style summary: Layer (type) | Output Shape | Param #, then the totals."""
+    rows, totals = summary_rows(model)
+    body = table(rows, SUMMARY_HEADER, "llr")
     width = len(body.splitlines()[1])
     return "\n".join([
         f'Model: "{model.name}"',
         "=" * width,
         body,
         "=" * width,
-        f"Total params: {trainable + frozen:,}",
-        f"Trainable params: {trainable:,}",
-        f"Non-trainable params: {frozen:,}",
+        f"Total params: {totals['total']:,}",
+        f"Trainable params: {totals['trainable']:,}",
+        f"Non-trainable params: {totals['non_trainable']:,}",
     ])
+
+
+CLASS_HEADER = ["class", "precision", "recall", "f1-score", "support"]
+
+
+def classification_rows(report: dict[str, Any]) -> list[list[str]]:
+    """Rows of :data:`CLASS_HEADER` for each class, then macro and weighted averages and accuracy,
+    from :func:`glassnet.metrics.classification_report`."""
+    rows = [[c["class"], f"{c['precision']:.4f}", f"{c['recall']:.4f}", f"{c['f1']:.4f}",
+             str(c["support"])] for c in report["per_class"]]
+    samples = str(report["samples"])
+    for label, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
+        avg = report[key]
+        rows.append([label, f"{avg['precision']:.4f}", f"{avg['recall']:.4f}", f"{avg['f1']:.4f}",
+                     samples])
+    rows.append(["accuracy", "", "", f"{report['accuracy']:.4f}", samples])
+    return rows
+
+
+def classification_table(report: dict[str, Any]) -> str:
+    """Per-class precision, recall, F1 and support as a fixed-width table."""
+    return table(classification_rows(report), CLASS_HEADER, "lrrrr")
+
+
+def confusion_table(matrix: Sequence[Sequence[int]], class_names: Sequence[str]) -> str:
+    """The confusion matrix with class names; rows = true class, columns = predicted."""
+    rows = [[f"true {name}", *(str(int(v)) for v in row)]
+            for name, row in zip(class_names, matrix, strict=True)]
+    header = ["rows: true / columns: predicted", *class_names]
+    return table(rows, header, "l" + "r" * len(class_names))

@@ -3,6 +3,8 @@
 When the output is not a terminal (CI logs, ``nohup``, a pipe) a bar's redraws would
 fill the log, so each epoch becomes one line instead; with many epochs (the tutorial's
 3000 full-batch epochs) only every ``log_every``-th epoch is printed, plus the last.
+Both show the epoch, loss, accuracy, val_loss, val_accuracy and the time left for the
+whole training; one summary line closes the training.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ def format_logs(logs: dict[str, Any]) -> str:
     return " - ".join(parts)
 
 
+def format_duration(seconds: float) -> str:
+    """``"0:07"``, ``"12:34"`` or ``"1:02:03"`` (hours:minutes:seconds)."""
+    minutes, secs = divmod(int(round(max(seconds, 0.0))), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 class ProgressBar(Callback):
     """``verbose=1``: bar (terminal) or lines (not a terminal); ``verbose=2``: lines only."""
 
@@ -45,36 +54,56 @@ class ProgressBar(Callback):
         return tqdm(total=total, desc=desc, initial=initial, file=self.stream, leave=True,
                     dynamic_ncols=True, unit="epoch" if self._epoch_bar else "batch")
 
+    def time_left(self, epochs_done: float) -> float:
+        """Seconds left for the whole training, from the average pace so far."""
+        done = epochs_done - self._initial_epoch
+        if done <= 0:
+            return float("nan")
+        elapsed = time.perf_counter() - self._start
+        return elapsed / done * (self.epochs - epochs_done)
+
+    def _with_time_left(self, text: str, epochs_done: float) -> str:
+        left = self.time_left(epochs_done)
+        return f"{text} - left {format_duration(left)}" if left == left else text
+
     def on_train_begin(self, logs):
         self._start = time.perf_counter()
+        self._initial_epoch = self._epoch = logs.get("initial_epoch", 0)
         if self.use_bar and self._epoch_bar:
             self._bar = self._new_bar(self.epochs, "training", logs.get("initial_epoch", 0))
 
     def on_epoch_begin(self, epoch, logs):
-        self._epoch_start = time.perf_counter()
+        self._epoch, self._epoch_start = epoch, time.perf_counter()
         if self.use_bar and not self._epoch_bar:
             self._bar = self._new_bar(self.steps, f"epoch {epoch + 1}/{self.epochs}")
 
     def on_batch_end(self, batch, logs):
         if self.use_bar and not self._epoch_bar:
             self._bar.update(1)
-            self._bar.set_postfix_str(format_logs(logs), refresh=False)
+            text = self._with_time_left(format_logs(logs), self._epoch + (batch + 1) / self.steps)
+            self._bar.set_postfix_str(text, refresh=False)
 
     def on_epoch_end(self, epoch, logs):
         if self.use_bar:
             if self._epoch_bar:
                 self._bar.update(1)
-            self._bar.set_postfix_str(format_logs(logs))
+            text = format_logs(logs)
+            self._bar.set_postfix_str(text if self._epoch_bar else self._with_time_left(text, epoch + 1))
             if not self._epoch_bar:
                 self._bar.close()
             return
         last = epoch + 1 == self.epochs or self.model.stop_training
         if (epoch + 1) % self.log_every == 0 or last or epoch == 0:
             seconds = time.perf_counter() - self._epoch_start
-            self.stream.write(f"epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - "
-                              f"{format_logs(logs)}\n")
+            line = f"epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {format_logs(logs)}"
+            self.stream.write((line if last else self._with_time_left(line, epoch + 1)) + "\n")
             self.stream.flush()
 
     def on_train_end(self, logs):
         if self._bar is not None and self._epoch_bar:
             self._bar.close()
+        epochs = self._epoch + 1 - self._initial_epoch
+        seconds = time.perf_counter() - self._start
+        self.stream.write(f"trained {epochs} epoch{'s' if epochs != 1 else ''} in "
+                          f"{format_duration(seconds)} ({seconds:.1f}s) - {format_logs(logs)}\n")
+        self.stream.flush()

@@ -1,0 +1,23 @@
+"""``glassnet report``: rebuild ``report.html`` of a training run."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..report.run_report import write_run_report
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "report", help="rebuild runs/<name>/report.html",
+        description="Rebuild the self-contained HTML report of a training run from its files "
+                    "(run.json, history.json, metrics.json, model.glassnet) and its data set.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'glassnet train'")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = write_run_report(args.run_dir)
+    print(f"report: {path}")
+    return 0

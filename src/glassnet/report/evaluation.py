@@ -1,0 +1,79 @@
+"""A model's predictions on one data split, with everything a report shows about them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..functional import sigmoid, softmax
+from ..metrics import class_probabilities, classification_report, predicted_classes
+
+
+@dataclass
+class Evaluation:
+    """Predictions of a model on ``images`` with labels ``y_true``.
+
+    Attributes:
+        images: the evaluated inputs ``(N, C, H, W)`` (uint8 images, as data sets keep them).
+        y_true: true class indices ``(N,)``.
+        y_pred: predicted class indices ``(N,)``.
+        probs: class probabilities ``(N, num_classes)`` (a sigmoid output as ``[1 - p, p]``).
+        class_names: one name per class.
+        loss: mean loss as ``model.evaluate`` computes it (with the L2 term), or ``None``.
+        name: what was evaluated, e.g. ``"cats/test"``.
+    """
+
+    images: np.ndarray
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    probs: np.ndarray
+    class_names: list[str]
+    loss: float | None = None
+    name: str = "dataset"
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """:func:`glassnet.metrics.classification_report` of these predictions."""
+        return classification_report(self.y_true, self.y_pred, self.class_names)
+
+    @property
+    def misclassified(self) -> np.ndarray:
+        """Indices ``(M,)`` of the wrongly classified samples, in data order."""
+        return np.flatnonzero(self.y_true != self.y_pred)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able results: loss, the classification report and the misclassified indices."""
+        return {"name": self.name, "loss": self.loss, **self.report,
+                "misclassified": self.misclassified.tolist()}
+
+
+def evaluate_model(model: Any, images: np.ndarray, labels: np.ndarray,
+                   class_names: list[str] | None = None, name: str = "dataset",
+                   batch_size: int = 256) -> Evaluation:
+    """Predict ``images (N, *input_shape)`` with ``model`` and compare with ``labels (N,)``.
+
+    One forward pass (in batches) gives the logits; predicted classes are the model's own
+    decision (logit > 0 for one sigmoid output, else argmax), probabilities its sigmoid or
+    softmax, and the loss (when the model has one; a loaded model needs no optimizer) is
+    the mean loss plus the L2 term, as ``model.evaluate`` reports it.
+    """
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    logits = np.asarray(model.predict_logits(images, batch_size=batch_size))
+    if len(logits) != len(labels):
+        raise ShapeError(f"{len(logits)} images but {len(labels)} labels")
+    y_pred = np.asarray(predicted_classes(logits, model.output_activation)).astype(np.int64)
+    if model.output_activation == "sigmoid":
+        probs = sigmoid(logits)
+    elif model.output_activation == "softmax":
+        probs = softmax(logits, axis=-1)
+    else:
+        probs = logits
+    probs = class_probabilities(probs)
+    loss = None
+    if model.loss is not None:
+        loss = float(model.loss.forward(logits, labels)) + model.regularization_loss()
+    names = list(class_names or model.class_names or [str(i) for i in range(probs.shape[1])])
+    return Evaluation(np.asarray(images), labels, y_pred, probs, names, loss, name)

@@ -1,0 +1,246 @@
+"""The plots of a run, drawn with matplotlib's Agg canvas (no display, no pyplot state).
+
+Every function returns a :class:`matplotlib.figure.Figure`; :func:`figure_png` turns one
+into PNG bytes and :func:`save_figure` writes it atomically. Confusion matrices always
+have the true class on the rows (labelled "true") and the predicted class on the
+columns ("predicted").
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .._files import atomic_write
+from ..errors import ShapeError
+
+TRAIN_COLOR, VAL_COLOR, LR_COLOR = "#1f77b4", "#ff7f0e", "#7f7f7f"
+OK_COLOR, WRONG_COLOR = "#2ca02c", "#d62728"
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure on the Agg canvas with constrained layout; ``width, height`` in inches."""
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> None:
+    """Write the figure as a PNG file, atomically."""
+    with atomic_write(path, "wb") as handle:
+        handle.write(figure_png(fig, dpi))
+
+
+def image_for_display(image: np.ndarray) -> np.ndarray:
+    """One image ``(C, H, W)`` (C = 1 or 3) → ``(H, W)`` or ``(H, W, 3)`` for ``imshow``.
+
+    uint8 images are shown as they are; float images are scaled to [0, 1] by their range.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise ShapeError(f"expected one image of shape (C, H, W) with C = 1 or 3, got {image.shape}")
+    if image.dtype != np.uint8:
+        low, high = float(image.min()), float(image.max())
+        image = (image - low) / (high - low) if high > low else np.zeros_like(image, dtype=float)
+    return image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+
+
+def _show_image(ax, image: np.ndarray) -> None:
+    shown = image_for_display(image)
+    ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def history_dict(history: Any) -> dict[str, list[float]]:
+    """A :class:`~glassnet.training.History` or its ``to_dict()`` as ``{key: values}``."""
+    data = history.to_dict() if hasattr(history, "to_dict") else dict(history)
+    return {k: list(v) for k, v in data.items()}
+
+
+def _epochs(data: dict[str, list[float]], key: str) -> np.ndarray:
+    """1-based epoch numbers for ``data[key]``."""
+    epochs = data.get("epoch")
+    if epochs and len(epochs) == len(data[key]):
+        return np.asarray(epochs) + 1
+    return np.arange(1, len(data[key]) + 1)
+
+
+def plot_training_curves(history: Any) -> Figure:
+    """Loss and accuracy per epoch, training and validation; the learning rate on a second
+    axis of the loss panel when it changes during training."""
+    data = history_dict(history)
+    if not data.get("loss"):
+        raise ShapeError("the history has no 'loss' values to plot")
+    panels = [m for m in ("loss", "accuracy") if data.get(m)]
+    fig = new_figure(5.2 * len(panels), 3.8)
+    for ax, metric in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        x = _epochs(data, metric)
+        ax.plot(x, data[metric], color=TRAIN_COLOR, label=f"training {metric}")
+        if data.get(f"val_{metric}"):
+            ax.plot(x, data[f"val_{metric}"], color=VAL_COLOR, label=f"validation {metric}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        if metric == "loss" and len(set(data.get("lr", []))) > 1:
+            lr_ax = ax.twinx()
+            lr_ax.plot(x, data["lr"], color=LR_COLOR, linestyle="--", label="learning rate")
+            lr_ax.set_ylabel("learning rate")
+            if max(data["lr"]) > 20 * min(data["lr"]) > 0:
+                lr_ax.set_yscale("log")
+            more_handles, more_labels = lr_ax.get_legend_handles_labels()
+            handles, labels = handles + more_handles, labels + more_labels
+        ax.legend(handles, labels, loc="best", fontsize="small")
+    return fig
+
+
+def row_normalized(matrix: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum (the fraction of each true class); empty rows stay 0."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    sums = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str] | None = None,
+                          title: str = "confusion matrix") -> Figure:
+    """Heatmap of a confusion matrix ``(C, C)`` (rows = true, columns = predicted).
+
+    Each cell shows its count; its colour is the count divided by its row's sum, so the
+    diagonal reads as per-class recall whatever the class sizes.
+    """
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ShapeError(f"a confusion matrix is square (C, C), got shape {matrix.shape}")
+    n = len(matrix)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
+    if len(names) != n:
+        raise ShapeError(f"{len(names)} class names for a {n}x{n} confusion matrix")
+    colors = row_normalized(matrix)
+    size = min(3.2 + 0.55 * n, 12)
+    fig = new_figure(size + 1.2, size)
+    ax = fig.subplots()
+    image = ax.imshow(colors, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
+                    color="white" if colors[i, j] > 0.5 else "black",
+                    fontsize="medium" if n <= 10 else "small")
+    ax.set_xticks(range(n), names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of the true class")
+    return fig
+
+
+def _prediction_title(pred: str, prob: float, true: str) -> str:
+    return f"Prediction: {pred} ({prob:.2f})\nClass: {true}"
+
+
+def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray,
+                       class_names: Sequence[str], max_images: int = 20, columns: int = 5) -> Figure:
+    """The first ``max_images`` misclassified images, in data order.
+
+    ``images: (N, C, H, W)``, ``y_true, y_pred: (N,)``, ``probs: (N, num_classes)``. Each
+    panel is titled "Prediction: <class> (<its probability>) / Class: <true class>"; its
+    axes label (``ax.get_label()``) is the sample index, also shown under it as ``#index``.
+    """
+    y_true, y_pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    if not len(images) == len(y_true) == len(y_pred) == len(probs):
+        raise ShapeError(f"{len(images)} images, {len(y_true)} labels, {len(y_pred)} predictions "
+                         f"and {len(probs)} probability rows: they must match")
+    wrong = np.flatnonzero(y_true != y_pred)[:max_images]
+    if len(wrong) == 0:
+        fig = new_figure(4, 1)
+        fig.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+        return fig
+    cols = min(columns, len(wrong))
+    rows = -(-len(wrong) // cols)
+    fig = new_figure(2.3 * cols, 2.6 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, index in zip(axes, wrong, strict=False):
+        _show_image(ax, images[index])
+        ax.set_title(_prediction_title(class_names[y_pred[index]], float(probs[index, y_pred[index]]),
+                                       class_names[y_true[index]]), fontsize="small")
+        ax.set_xlabel(f"#{index}", fontsize="x-small")
+        ax.set_label(str(int(index)))
+    for ax in axes[len(wrong):]:
+        ax.remove()
+    return fig
+
+
+def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequence[str],
+                       true_class: int | None = None, top: int = 10) -> Figure:
+    """One image ``(C, H, W)`` beside a bar chart of its class probabilities ``(num_classes,)``.
+
+    Shows the ``top`` most likely classes (all of them when there are at most ``top``, in
+    class order); the predicted bar is green when right and red when wrong.
+    """
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1)
+    if len(probs) != len(class_names):
+        raise ShapeError(f"{len(probs)} probabilities for {len(class_names)} classes")
+    order = np.arange(len(probs)) if len(probs) <= top else np.argsort(-probs, kind="stable")[:top]
+    predicted = int(np.argmax(probs))
+    fig = new_figure(7.5, max(2.8, 0.35 * len(order) + 1))
+    ax_image, ax_bars = fig.subplots(1, 2, width_ratios=[1, 1.4])
+    _show_image(ax_image, image)
+    if true_class is not None:
+        ax_image.set_title(_prediction_title(class_names[predicted], probs[predicted],
+                                             class_names[true_class]), fontsize="small")
+    colors = [(OK_COLOR if predicted == true_class or true_class is None else WRONG_COLOR)
+              if i == predicted else TRAIN_COLOR for i in order]
+    y = np.arange(len(order))[::-1]
+    ax_bars.barh(y, probs[order], color=colors)
+    ax_bars.set_yticks(y, [class_names[i] for i in order])
+    ax_bars.set_xlim(0, 1)
+    ax_bars.set_xlabel("probability")
+    for pos, p in zip(y, probs[order], strict=True):
+        ax_bars.text(min(p + 0.02, 0.86), pos, f"{p:.2f}", va="center", fontsize="small")
+    return fig
+
+
+def plot_optimizer_comparison(histories: Mapping[str, Any],
+                              metrics: Sequence[str] = ("loss", "accuracy"),
+                              log_loss: bool = False) -> Figure:
+    """One line per optimizer (``{name: History or history dict}``) for each metric present.
+
+    Validation curves, where a history has them, are dashed in the same colour.
+    """
+    if not histories:
+        raise ShapeError("plot_optimizer_comparison needs at least one history")
+    data = {name: history_dict(h) for name, h in histories.items()}
+    panels = [m for m in metrics if any(d.get(m) for d in data.values())]
+    if not panels:
+        raise ShapeError(f"none of the histories has any of the metrics {list(metrics)}")
+    fig = new_figure(5.2 * len(panels), 3.8)
+    cycle = [f"C{i}" for i in range(10)]
+    for ax, metric in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        for k, (name, d) in enumerate(data.items()):
+            color = cycle[k % len(cycle)]
+            for key, style, suffix in ((metric, "-", ""), (f"val_{metric}", "--", " (validation)")):
+                if d.get(key):
+                    ax.plot(_epochs(d, key), d[key], style, color=color, label=f"{name}{suffix}")
+        if metric == "loss" and log_loss:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} by optimizer")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return fig

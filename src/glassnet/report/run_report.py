@@ -1,0 +1,161 @@
+"""``report.html`` for a training run (``runs/<name>/``) and for an evaluation.
+
+The run report is rebuilt from the run's files (``run.json``, ``history.json``,
+``metrics.json``, ``model.glassnet``) and its data set: the model's predictions on the
+test split (or the validation split, or the training set, whichever exists first) are
+computed here, so training itself stores nothing extra for the report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .._files import write_text
+from ..errors import ConfigError
+from .evaluation import Evaluation, evaluate_model
+from .html import (
+    evaluation_sections,
+    figure_html,
+    key_value_table,
+    metrics_table_html,
+    model_summary_html,
+    page,
+    section,
+)
+from .plots import plot_training_curves
+
+REPORT_NAME = "report.html"
+RUN_FILES = ("run.json", "history.json", "metrics.json")
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """``{"run", "history", "metrics"}`` from a run directory's JSON files."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise ConfigError(f"{str(run_dir)!r} is not a run directory: it has no run.json "
+                          "(give the folder that 'glassnet train --out' wrote)")
+    files = {}
+    for name in RUN_FILES:
+        try:
+            files[name.removesuffix(".json")] = json.loads((run_dir / name).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{run_dir / name} is missing; the run is incomplete") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{run_dir / name} is not valid JSON ({exc})") from None
+    return files
+
+
+def _evaluated_split(splits: dict[str, Any]) -> str:
+    return next(name for name in ("test", "validation", "train") if splits.get(name) is not None)
+
+
+def _hyperparameters(config: dict[str, Any], optimizer: dict[str, Any]) -> str:
+    fixed = {"lr": config.get("lr"), "batch size": config.get("batch_size") or "full",
+             "epochs": config.get("epochs"), "momentum": config.get("momentum"),
+             "weight decay": config.get("weight_decay") or None, "L2 reg": config.get("reg") or None,
+             "lr decay": config.get("lr_decay"), "lr schedule": config.get("lr_schedule"),
+             "validation split": config.get("validation_split"), "dtype": config.get("dtype")}
+    skip = {"name", "lr", "weight_decay", "momentum"}
+    fixed.update({k.replace("_", " "): v for k, v in optimizer.items() if k not in skip})
+    return ", ".join(f"{k} {v}" for k, v in fixed.items() if v is not None)
+
+
+def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
+                   splits: dict[str, Any]) -> list[tuple[str, Any]]:
+    config = files["run"]["config"]
+    metrics = files["metrics"]
+    optimizer = (model.training_summary or {}).get("optimizer", {})
+    train = splits["train"]
+    sizes = ", ".join(f"{name} {len(ds)}" for name, ds in splits.items() if ds is not None)
+    model_name = config["model"] + (f" (hidden {config['hidden']})" if config.get("hidden") else "")
+    return [
+        ("command", config.get("extra", {}).get("command", "(Python API: glassnet.runs.train_run)")),
+        ("data set", f"{config['dataset']}: images {tuple(train.image_shape)} (channels, height, "
+                     f"width), classes {', '.join(train.class_names)}"),
+        ("sizes", sizes),
+        ("model", model_name),
+        ("optimizer", optimizer.get("name", config.get("optimizer"))),
+        ("hyperparameters", _hyperparameters(config, optimizer)),
+        ("seed", config.get("seed")),
+        ("training time", f"{metrics.get('seconds', 0):.1f} s for {metrics.get('epochs')} epochs"),
+        ("finished", files["run"].get("finished")),
+        ("glassnet version", files["run"].get("glassnet_version")),
+        ("run directory", str(run_dir)),
+    ]
+
+
+def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, Any] | None = None) -> str:
+    """The HTML of a run's report; ``model`` and ``splits`` are loaded when not given."""
+    from ..io.format import load_model
+    from ..runs import RunConfig, prepare_splits
+
+    run_dir = Path(run_dir)
+    files = read_run(run_dir)
+    if model is None:
+        model = load_model(run_dir / "model.glassnet")
+    if splits is None:
+        splits = prepare_splits(RunConfig.from_dict(files["run"]["config"]))
+    name = _evaluated_split(splits)
+    ds = splits[name]
+    ev = evaluate_model(model, ds.x, ds.y, list(ds.class_names), ds.name)
+    split_metrics = {k: v for k, v in files["metrics"].items() if isinstance(v, dict)}
+    sections = [
+        section("Run", key_value_table(_summary_items(run_dir, files, model, splits)), "run"),
+        section("Final metrics", metrics_table_html(split_metrics), "metrics"),
+        section("Training curves", figure_html(plot_training_curves(files["history"]),
+                                               "training curves", _curves_caption(files["history"])),
+                "curves"),
+        section(f'Model "{model.name}"', model_summary_html(model), "model"),
+        *evaluation_sections(ev),
+    ]
+    config = files["run"]["config"]
+    return page(f"glassnet run {run_dir.name}",
+                f"{config['model']} on {config['dataset']}: {name} accuracy {ev.report['accuracy']:.4f}",
+                sections, _footer())
+
+
+def _curves_caption(history: dict[str, Any]) -> str:
+    lr = history.get("lr", [])
+    caption = "Loss and accuracy after each epoch (training: running mean over the epoch's batches)."
+    if len(set(lr)) > 1:
+        caption += " Dashed: the learning rate (right axis)."
+    return caption
+
+
+def _footer() -> str:
+    return (f"Made by glassnet {__version__} on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}. "
+            "Self-contained: every plot is embedded in this file.")
+
+
+def write_run_report(run_dir: str | Path, model: Any = None,
+                     splits: dict[str, Any] | None = None) -> Path:
+    """Write ``<run_dir>/report.html`` (atomically) and return its path."""
+    path = Path(run_dir) / REPORT_NAME
+    write_text(path, run_report_html(run_dir, model, splits))
+    return path
+
+
+def evaluation_report_html(model: Any, ev: Evaluation, model_path: str | Path, dataset: str) -> str:
+    """The HTML of an evaluation of a saved model on one split of a data set."""
+    training = model.training_summary or {}
+    items = [("model file", str(model_path)), ("model", model.name),
+             ("trained on", training.get("dataset")), ("evaluated on", f"{ev.name} ({dataset})"),
+             ("images", len(ev.y_true)), ("loss", f"{ev.loss:.4f}" if ev.loss is not None else None),
+             ("accuracy", f"{ev.report['accuracy']:.4f}")]
+    sections = [section("Evaluation", key_value_table(items), "evaluation"),
+                section(f'Model "{model.name}"', model_summary_html(model), "model"),
+                *evaluation_sections(ev)]
+    return page(f"glassnet evaluation of {Path(model_path).name}",
+                f"{ev.name}: accuracy {ev.report['accuracy']:.4f}", sections, _footer())
+
+
+def write_evaluation_report(path: str | Path, model: Any, ev: Evaluation, model_path: str | Path,
+                            dataset: str) -> Path:
+    """Write an evaluation report to ``path`` (atomically) and return the path."""
+    path = Path(path)
+    write_text(path, evaluation_report_html(model, ev, model_path, dataset))
+    return path

@@ -1,0 +1,96 @@
+"""Metrics: accuracy, confusion matrix, per-class precision/recall/F1, macro averages."""
+
+import numpy as np
+import pytest
+
+from glassnet import metrics
+from glassnet.errors import GlassnetError, ShapeError
+
+
+def naive_scores(y_true, y_pred, num_classes):
+    """Per-class scores straight from the definitions, one class at a time."""
+    out = []
+    for c in range(num_classes):
+        tp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == c and p == c)
+        fp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t != c and p == c)
+        fn = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == c and p != c)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out.append((precision, recall, f1, tp + fn))
+    return out
+
+
+def test_binary_report_by_hand():
+    # 3 true negatives, 1 false positive, 2 false negatives, 4 true positives
+    y_true = [0, 0, 0, 0, 1, 1, 1, 1, 1, 1]
+    y_pred = [0, 0, 0, 1, 0, 0, 1, 1, 1, 1]
+    r = metrics.classification_report(y_true, y_pred, ["non-cat", "cat"])
+    assert r["confusion_matrix"] == [[3, 1], [2, 4]]
+    assert r["accuracy"] == pytest.approx(0.7)
+    cat = r["per_class"][1]
+    assert (cat["precision"], cat["recall"], cat["support"]) == (pytest.approx(0.8), pytest.approx(4 / 6), 6)
+    assert cat["f1"] == pytest.approx(2 * 0.8 * (4 / 6) / (0.8 + 4 / 6))
+    non_cat = r["per_class"][0]
+    assert non_cat["precision"] == pytest.approx(3 / 5) and non_cat["recall"] == pytest.approx(3 / 4)
+    assert r["macro_avg"]["precision"] == pytest.approx((0.8 + 0.6) / 2)
+    assert r["weighted_avg"]["recall"] == pytest.approx(0.4 * 0.75 + 0.6 * 4 / 6)
+    assert r["binary"] == {"positive_class": "cat", "precision": cat["precision"],
+                           "recall": cat["recall"], "f1": cat["f1"]}
+
+
+def test_multiclass_matches_the_definitions(rng):
+    y_true = rng.integers(0, 5, 300)
+    y_pred = np.where(rng.random(300) < 0.6, y_true, rng.integers(0, 5, 300))
+    r = metrics.classification_report(y_true, y_pred, num_classes=5)
+    expected = naive_scores(y_true.tolist(), y_pred.tolist(), 5)
+    for row, (p, rec, f1, support) in zip(r["per_class"], expected, strict=True):
+        assert row["precision"] == pytest.approx(p)
+        assert row["recall"] == pytest.approx(rec)
+        assert row["f1"] == pytest.approx(f1)
+        assert row["support"] == support
+    assert r["macro_avg"]["f1"] == pytest.approx(np.mean([e[2] for e in expected]))
+    assert r["accuracy"] == pytest.approx(metrics.accuracy(y_true, y_pred))
+    assert "binary" not in r
+    assert r["class_names"] == ["0", "1", "2", "3", "4"]
+
+
+def test_confusion_matrix_rows_are_true_columns_predicted():
+    cm = metrics.confusion_matrix([0, 1, 2, 2], [1, 1, 0, 2], num_classes=3)
+    assert cm.tolist() == [[0, 1, 0], [0, 1, 0], [1, 0, 1]]
+
+
+def test_classes_never_predicted_or_absent_score_zero_not_nan():
+    r = metrics.classification_report([0, 0, 1], [0, 0, 0], ["a", "b", "c"])
+    b, c = r["per_class"][1], r["per_class"][2]
+    assert (b["precision"], b["recall"], b["f1"], b["support"]) == (0.0, 0.0, 0.0, 1)
+    assert (c["precision"], c["recall"], c["f1"], c["support"]) == (0.0, 0.0, 0.0, 0)
+    assert np.isfinite(r["macro_avg"]["f1"])
+
+
+def test_precision_recall_f1_from_matrix():
+    scores = metrics.precision_recall_f1(np.array([[5, 5], [0, 10]]))
+    np.testing.assert_allclose(scores["precision"], [1.0, 10 / 15])
+    np.testing.assert_allclose(scores["recall"], [0.5, 1.0])
+    assert scores["support"].tolist() == [10, 10]
+
+
+def test_class_probabilities_expands_one_sigmoid_column():
+    probs = metrics.class_probabilities(np.array([[0.2], [0.9]]))
+    np.testing.assert_allclose(probs, [[0.8, 0.2], [0.1, 0.9]])
+    softmax = np.array([[0.1, 0.7, 0.2]])
+    assert metrics.class_probabilities(softmax) is softmax
+
+
+@pytest.mark.parametrize("call", [
+    lambda: metrics.accuracy([0, 1], [0]),
+    lambda: metrics.confusion_matrix([0, 1], [0, 1, 1]),
+    lambda: metrics.confusion_matrix([0, 3], [0, 1], num_classes=2),
+    lambda: metrics.classification_report([0, 1], [0, 2], ["a", "b"]),
+    lambda: metrics.precision_recall_f1(np.zeros((2, 3))),
+])
+def test_bad_inputs_are_clear_errors(call):
+    with pytest.raises(ShapeError) as info:
+        call()
+    assert isinstance(info.value, GlassnetError)
+    assert any(ch.isdigit() for ch in str(info.value))  # the message quotes the bad sizes/values

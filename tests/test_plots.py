@@ -1,0 +1,165 @@
+"""Plots are checked for what they show: numbers in cells, images in the gallery, curve data."""
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_hex
+from PIL import Image
+
+from glassnet import metrics
+from glassnet.errors import ShapeError
+from glassnet.report import plots
+from glassnet.training import History
+
+
+def _main_axes(fig):
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def _cell_numbers(ax, n):
+    """The integers written in the heatmap's cells, placed by their (x, y) positions."""
+    shown = np.full((n, n), -1)
+    for t in ax.texts:
+        x, y = t.get_position()
+        shown[int(round(y)), int(round(x))] = int(t.get_text())
+    return shown
+
+
+@pytest.mark.parametrize("n", [2, 10])
+def test_confusion_matrix_cells_show_the_computed_counts(rng, n):
+    y_true = rng.integers(0, n, 400)
+    y_pred = np.where(rng.random(400) < 0.5, y_true, rng.integers(0, n, 400))
+    matrix = metrics.confusion_matrix(y_true, y_pred, n)
+    names = [f"class {i}" for i in range(n)]
+    fig = plots.plot_confusion_matrix(matrix, names)
+    (ax,) = _main_axes(fig)
+    np.testing.assert_array_equal(_cell_numbers(ax, n), matrix)
+    # colours: each row divided by its sum
+    colors = np.asarray(ax.images[0].get_array())
+    np.testing.assert_allclose(colors, matrix / matrix.sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(colors.sum(axis=1), 1.0)
+    assert ax.get_xlabel() == "predicted" and ax.get_ylabel() == "true"
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+
+
+def test_confusion_matrix_empty_row_and_bad_shapes():
+    colors = plots.row_normalized(np.array([[0, 0], [1, 3]]))
+    np.testing.assert_allclose(colors, [[0, 0], [0.25, 0.75]])
+    with pytest.raises(ShapeError, match=r"\(2, 3\)"):
+        plots.plot_confusion_matrix(np.zeros((2, 3)))
+    with pytest.raises(ShapeError, match="3 class names"):
+        plots.plot_confusion_matrix(np.zeros((2, 2)), ["a", "b", "c"])
+
+
+def _predictions(rng, n=30, classes=3):
+    images = rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8)
+    y_true = rng.integers(0, classes, n)
+    probs = rng.dirichlet(np.ones(classes), n)
+    return images, y_true, probs.argmax(axis=1), probs
+
+
+def test_gallery_shows_exactly_the_misclassified_images(rng):
+    images, y_true, y_pred, probs = _predictions(rng)
+    names = ["plane", "car", "bird"]
+    wrong = np.flatnonzero(y_true != y_pred)
+    assert 5 < len(wrong) < 30
+    fig = plots.plot_misclassified(images, y_true, y_pred, probs, names, max_images=100)
+    axes = fig.axes
+    assert [int(ax.get_label()) for ax in axes] == wrong.tolist()
+    for ax, i in zip(axes, wrong, strict=True):
+        np.testing.assert_array_equal(ax.images[0].get_array(), images[i].transpose(1, 2, 0))
+        assert ax.get_title() == (f"Prediction: {names[y_pred[i]]} ({probs[i, y_pred[i]]:.2f})\n"
+                                  f"Class: {names[y_true[i]]}")
+        assert ax.get_xlabel() == f"#{i}"
+
+
+def test_gallery_keeps_the_first_max_images_and_handles_none(rng):
+    images, y_true, y_pred, probs = _predictions(rng)
+    fig = plots.plot_misclassified(images, y_true, y_pred, probs, ["a", "b", "c"], max_images=4)
+    assert [int(ax.get_label()) for ax in fig.axes] == np.flatnonzero(y_true != y_pred)[:4].tolist()
+    fig = plots.plot_misclassified(images, y_pred, y_pred, probs, ["a", "b", "c"])
+    assert fig.axes == [] and fig.texts[0].get_text() == "no misclassified images"
+    with pytest.raises(ShapeError, match="30 images, 29 labels"):
+        plots.plot_misclassified(images, y_true[:-1], y_pred, probs, ["a", "b", "c"])
+
+
+def test_gallery_grayscale_and_float_images(rng):
+    images = rng.random((4, 1, 5, 5))
+    fig = plots.plot_misclassified(images, np.array([0, 1, 0, 1]), np.array([1, 1, 0, 0]),
+                                   np.full((4, 2), 0.5), ["a", "b"])
+    assert [ax.get_label() for ax in fig.axes] == ["0", "3"]
+    shown = np.asarray(fig.axes[0].images[0].get_array())
+    assert shown.shape == (5, 5) and shown.min() == 0 and shown.max() == 1
+
+
+def _history(epochs=12, lr_factor=0.9):
+    h = History()
+    for e in range(epochs):
+        h.append(e, {"loss": 1 / (e + 1), "accuracy": e / epochs, "val_loss": 1.2 / (e + 1),
+                     "val_accuracy": e / epochs - 0.1, "lr": 0.1 * lr_factor ** e})
+    return h
+
+
+def test_training_curves_plot_the_history_and_the_changing_lr():
+    h = _history()
+    fig = plots.plot_training_curves(h)
+    loss_ax, acc_ax, lr_ax = fig.axes
+    curves = {line.get_label(): line for ax in (loss_ax, acc_ax) for line in ax.get_lines()}
+    for key, label in [("loss", "training loss"), ("val_loss", "validation loss"),
+                       ("accuracy", "training accuracy"), ("val_accuracy", "validation accuracy")]:
+        np.testing.assert_array_equal(curves[label].get_xdata(), np.arange(1, 13))
+        np.testing.assert_allclose(curves[label].get_ydata(), h[key])
+    (lr_line,) = lr_ax.get_lines()
+    np.testing.assert_allclose(lr_line.get_ydata(), h["lr"])
+    assert lr_ax.get_ylabel() == "learning rate" and loss_ax.get_xlabel() == "epoch"
+    assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == [
+        "training loss", "validation loss", "learning rate"]
+
+
+def test_training_curves_without_lr_change_or_validation():
+    h = History()
+    for e in range(5):
+        h.append(e, {"loss": 1.0 / (e + 1), "lr": 0.01})
+    fig = plots.plot_training_curves(h.to_dict())  # a history dict works too
+    (ax,) = fig.axes  # no accuracy panel, no learning-rate axis
+    assert [line.get_label() for line in ax.get_lines()] == ["training loss"]
+    with pytest.raises(ShapeError, match="no 'loss'"):
+        plots.plot_training_curves({"accuracy": [0.5]})
+
+
+def test_probability_bars_show_the_probabilities(rng):
+    image = rng.integers(0, 256, (3, 8, 8), dtype=np.uint8)
+    probs = np.array([0.1, 0.6, 0.3])
+    fig = plots.plot_probabilities(image, probs, ["a", "b", "c"], true_class=2)
+    ax_image, ax_bars = fig.axes
+    np.testing.assert_array_equal(ax_image.images[0].get_array(), image.transpose(1, 2, 0))
+    bars = {t.get_text(): p for t, p in zip(ax_bars.get_yticklabels(), ax_bars.patches, strict=True)}
+    assert {k: round(p.get_width(), 6) for k, p in bars.items()} == {"a": 0.1, "b": 0.6, "c": 0.3}
+    assert to_hex(bars["b"].get_facecolor()) == plots.WRONG_COLOR  # predicted b, true c
+    assert ax_image.get_title() == "Prediction: b (0.60)\nClass: c"
+    many = rng.dirichlet(np.ones(15))
+    fig = plots.plot_probabilities(image, many, [f"k{i}" for i in range(15)], top=5)
+    shown = sorted(p.get_width() for p in fig.axes[1].patches)
+    np.testing.assert_allclose(shown, np.sort(many)[-5:])
+
+
+def test_optimizer_comparison_has_one_curve_per_optimizer():
+    histories = {"sgd": _history(lr_factor=1.0), "adam": _history(8).to_dict()}
+    fig = plots.plot_optimizer_comparison(histories)
+    loss_ax, acc_ax = fig.axes
+    lines = {line.get_label(): line for line in loss_ax.get_lines()}
+    assert set(lines) == {"sgd", "sgd (validation)", "adam", "adam (validation)"}
+    np.testing.assert_allclose(lines["adam"].get_ydata(), histories["adam"]["loss"])
+    assert lines["adam"].get_color() == lines["adam (validation)"].get_color()
+    assert lines["sgd (validation)"].get_linestyle() == "--"
+    assert len(acc_ax.get_lines()) == 4
+    with pytest.raises(ShapeError):
+        plots.plot_optimizer_comparison({})
+
+
+def test_saved_png_is_an_image(tmp_path):
+    path = tmp_path / "cm.png"
+    plots.save_figure(plots.plot_confusion_matrix(np.eye(3, dtype=int)), path)
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.width > 100 and img.height > 100
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind

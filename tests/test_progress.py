@@ -1,0 +1,74 @@
+"""Progress output: lines when not a terminal, a bar with time left on one, --quiet."""
+
+import io
+
+import numpy as np
+
+import glassnet as gn
+from conftest import run_cli
+from glassnet.training.progress import ProgressBar, format_duration
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _model():
+    model = gn.Sequential([gn.layers.Dense(4, activation="relu"), gn.layers.Dense(1)],
+                          input_shape=(6,), seed=0)
+    model.compile("binary_crossentropy", "sgd")
+    return model
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 6)).astype(np.float32)
+    return x, (x[:, 0] > 0).astype(np.int64)
+
+
+def _fit_with(stream, epochs=3, batch_size=8, log_every=None):
+    x, y = _data()
+    model = _model()
+    steps = -(-30 // (batch_size or 30))
+    bar = ProgressBar(epochs, steps=steps, verbose=1, stream=stream, log_every=log_every)
+    model.fit(x[:30], y[:30], epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[bar],
+              validation_data=(x[30:], y[30:]))
+    return stream.getvalue()
+
+
+def test_not_a_terminal_gives_one_line_per_epoch_and_a_summary():
+    lines = _fit_with(io.StringIO()).splitlines()
+    assert [line.split(" - ")[0] for line in lines[:3]] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert all(f" {key} " in line for line in lines[:3])
+    assert all(" - left " in line for line in lines[:2])  # time left, except on the last epoch
+    assert lines[3].startswith("trained 3 epochs in ")
+    assert len(lines) == 4 and "\r" not in "".join(lines)
+
+
+def test_many_epochs_print_every_nth_line():
+    lines = _fit_with(io.StringIO(), epochs=10, batch_size=None, log_every=4).splitlines()
+    assert [line.split(" - ")[0] for line in lines[:-1]] == ["epoch 1/10", "epoch 4/10", "epoch 8/10",
+                                                             "epoch 10/10"]
+
+
+def test_terminal_gets_a_bar_with_metrics_and_time_left():
+    out = _fit_with(FakeTerminal())
+    assert "epoch 3/3" in out and "batch" in out and "\r" in out
+    assert "val_loss" in out and "val_accuracy" in out and "left 0:0" in out
+    assert out.rstrip().splitlines()[-1].startswith("trained 3 epochs")
+
+
+def test_format_duration():
+    assert [format_duration(s) for s in (0, 7.4, 754, 3723)] == ["0:00", "0:07", "12:34", "1:02:03"]
+
+
+def test_quiet_train_prints_no_progress(tmp_path, data_root):
+    result = run_cli("train", "--hidden", "3", "--epochs", "2", "--out", str(tmp_path / "run"),
+                     "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.startswith("trained mlp on cats: 2 epochs")
+    loud = run_cli("train", "--hidden", "3", "--epochs", "2", "--out", str(tmp_path / "run2"))
+    assert "epoch 2/2" in loud.stderr and "trained 2 epochs" in loud.stderr
