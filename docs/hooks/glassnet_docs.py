@@ -8,7 +8,7 @@ Markers a page may hold (each on its own line):
     not exist fails the build, so docs and code cannot drift.
 ``<!-- gradcheck: Dense -->``
     the finite-difference check of every standard case whose label is ``Dense`` or starts
-    with ``Dense(``, from :func:`glassnet.gradcheck.run_standard_checks`, run at build time.
+    with ``Dense(`` or ``Dense `` (stacked cases, ``A -> B``, excepted), from :func:`glassnet.gradcheck.run_standard_checks`, run at build time.
 ``<!-- gradcheck-table -->``
     every standard case with its worst relative error (the layer and loss index pages).
 ``<!-- torchcheck: sgd momentum=0.9 nesterov=True -->``
@@ -85,13 +85,21 @@ def _verdict(err: float) -> str:
 
 
 def gradcheck_rows(prefix: str) -> str:
-    rows = [r for r in standard_checks() if r[0] == prefix or r[0].startswith(prefix + "(")]
+    rows = [r for r in standard_checks() if _case_of(r[0], prefix)]
     if not rows:
         log.warning("no standard gradient-check case is labelled %r", prefix)
         return f"**no gradient check for `{prefix}`**"
     lines = ["| case | gradient of | max relative error | |", "| --- | --- | --- | --- |"]
     lines += [f"| `{label}` | `{key}` | {err:.2e} | {_verdict(err)} |" for label, key, err in rows]
     return "\n".join(lines) + _check_note()
+
+
+def _case_of(label: str, prefix: str) -> bool:
+    """``Dense``, ``Dense(relu)`` and ``BatchNorm (N, D)`` are cases of one layer; stacked
+    cases (``Dense -> BatchNorm``) belong to the index table only."""
+    if label == prefix:
+        return True
+    return label.startswith(prefix) and label[len(prefix)] in "( " and "->" not in label
 
 
 def gradcheck_table() -> str:
