@@ -31,6 +31,9 @@ TUTORIALS: dict[str, tuple[str, list[str], list[str]]] = {
     "cats-two-layer": ("cats_tutorial.py", ["--two-layer", "--epochs", "2500", "--out", "{out}"],
                        ["--epochs", "20"]),
     "backprop": ("backprop_tutorial.py", ["--out", "{out}"], []),
+    "training": ("training_tutorial.py", ["--epochs", "240", "--out", "{out}"], ["--epochs", "6"]),
+    "cifar": ("cifar_tutorial.py", ["--epochs", "2", "--limit", "1000", "--out", "{out}"],
+              ["--epochs", "1", "--limit", "100"]),
 }
 
 

@@ -17,6 +17,10 @@ EXPECTED = {
               "model.glassnet"], "cost after iteration 0: 0.771749"),
     "cats-two-layer": (["output.txt", "cost.png", "misclassified.png"], "dense_1"),
     "backprop": (["output.txt", "gradcheck_vs_h.png"], "two-layer net loss 1.30378789133"),
+    "training": (["output.txt", "initializers.png", "optimizers.png", "regularized.png"],
+                 "batchnorm_2 (BatchNorm)"),
+    "cifar": (["output.txt", "curves.png", "confusion.png", "probabilities.png", "misclassified.png",
+               "cnn.glassnet"], "conv2d_0 (Conv2D)"),
 }
 
 

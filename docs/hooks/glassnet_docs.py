@@ -8,7 +8,8 @@ Markers a page may hold (each on its own line):
     not exist fails the build, so docs and code cannot drift.
 ``<!-- gradcheck: Dense -->``
     the finite-difference check of every standard case whose label is ``Dense`` or starts
-    with ``Dense(`` or ``Dense `` (stacked cases, ``A -> B``, excepted), from :func:`glassnet.gradcheck.run_standard_checks`, run at build time.
+    with ``Dense(`` or ``Dense `` (stacked cases, ``A -> B``, excepted), from
+    :func:`glassnet.gradcheck.run_standard_checks`, run at build time.
 ``<!-- gradcheck-table -->``
     every standard case with its worst relative error (the layer and loss index pages).
 ``<!-- torchcheck: sgd momentum=0.9 nesterov=True -->``
