@@ -21,8 +21,9 @@ $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+# the tutorials use the onnx and search extras too
 $(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(BIN)/python -m pip install --quiet -e ".[docs,onnx,search]"
 	touch $@
 
 venv: $(VENV)/.installed

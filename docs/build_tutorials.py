@@ -34,7 +34,12 @@ TUTORIALS: dict[str, tuple[str, list[str], list[str]]] = {
     "training": ("training_tutorial.py", ["--epochs", "240", "--out", "{out}"], ["--epochs", "6"]),
     "cifar": ("cifar_tutorial.py", ["--epochs", "2", "--limit", "1000", "--out", "{out}"],
               ["--epochs", "1", "--limit", "100"]),
+    "photos": ("photos_tutorial.py", ["--epochs", "600", "--out", "{out}"], ["--epochs", "5"]),
+    "search": ("search_tutorial.py", ["--trials", "12", "--epochs-per-trial", "30", "--out", "{out}"],
+               ["--trials", "4", "--epochs-per-trial", "2"]),
 }
+# Tutorials that need an optional extra: (module, extra).
+NEEDS = {"photos": ("onnxruntime", "onnx"), "search": ("optuna", "search")}
 
 
 def data_dir() -> Path:

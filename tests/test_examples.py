@@ -21,6 +21,9 @@ EXPECTED = {
                  "batchnorm_2 (BatchNorm)"),
     "cifar": (["output.txt", "curves.png", "confusion.png", "probabilities.png", "misclassified.png",
                "cnn.glassnet"], "conv2d_0 (Conv2D)"),
+    "photos": (["output.txt", "cats.onnx", "cats.glassnet", "photos/cat_0.png"], "onnxruntime vs glassnet"),
+    "search": (["output.txt", "cats-search/search.json", "cats-search/search_scatter.png"],
+               "best: trial"),
 }
 
 
@@ -33,6 +36,10 @@ def test_every_example_script_is_a_tutorial_that_the_docs_run():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_tutorial_runs_and_writes_its_page_material(name, data_root, tmp_path):
+    if name in BUILD["NEEDS"]:
+        module, extra = BUILD["NEEDS"][name]
+        pytest.importorskip(module, reason=f"tutorial {name} needs the {extra} extra: "
+                                           f"pip install -e '.[{extra}]'")
     BUILD["run"](name, quick=True, root=tmp_path)
     files, proof = EXPECTED[name]
     out = tmp_path / name
