@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import math
 import os
 import shlex
@@ -176,14 +177,20 @@ def open_storage(url: str | None, run_dir: Path):
         raise SearchError(f"--storage must be a database URL such as "
                           f"postgresql://user:password@host:5432/db, got {url!r}")
     kwargs = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except ImportError as exc:
-        raise SearchError(f"the storage {_masked(url)} needs a database driver: {exc} "
-                          "(for PostgreSQL: pip install psycopg2-binary)") from None
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds; all mean "unreachable"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SearchError(f"cannot open the storage {_masked(url)}: {reason}") from None
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except ImportError as exc:
+            raise SearchError(f"the storage {_masked(url)} needs a database driver: {exc} "
+                              "(PostgreSQL: pip install 'psycopg[binary]' for postgresql:// or "
+                              "postgresql+psycopg://, psycopg2-binary for postgresql+psycopg2://)") from None
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds; all mean "unusable"
+            if type(exc).__name__ == "IntegrityError" and attempt < 2:
+                time.sleep(0.5 + attempt)  # workers started together both created the tables
+                continue
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SearchError(f"cannot open the storage {_masked(url)}: {reason}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _pruner(name: str, epochs: int):
@@ -309,18 +316,36 @@ class Search:
         return index, [ParamSpec.from_dict(p) for p in attrs[f"round_{index}"]]
 
     def fail_interrupted(self) -> list[int]:
-        """Mark trials left RUNNING by dead worker processes on this host as failed."""
+        """Mark trials whose worker died as failed (they do not count toward the budget).
+
+        A trial of this host is dead when its process is gone; a trial of another host when
+        it has been running ten times as long as the median finished trial (at least 10 min).
+        """
         from optuna.trial import TrialState
 
-        host, failed = socket.gethostname(), []
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.user_attrs.get("host") == host and "pid" in t.user_attrs and not _alive(t.user_attrs["pid"]):
+        trials = self.study.get_trials(deepcopy=False)
+        durations = sorted(t.duration.total_seconds() for t in trials
+                           if t.state == TrialState.COMPLETE and t.duration is not None)
+        patience = max(600.0, 10 * durations[len(durations) // 2]) if durations else 600.0
+        host, now, failed = socket.gethostname(), datetime.datetime.now(), []
+        for t in trials:
+            if t.state != TrialState.RUNNING or "pid" not in t.user_attrs:
+                continue
+            if t.user_attrs.get("host") == host:
+                dead = not _alive(t.user_attrs["pid"])
+            else:
+                dead = (now - t.datetime_start).total_seconds() > patience
+            if dead:
                 self.study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
                 failed.append(t.number)
         return failed
 
     def run(self, on_trial: Callable[[TrialRecord], None] | None = None, poll: float = 1.0) -> int:
-        """Run trials until the study's budget is used up; returns how many this worker ran."""
+        """Run trials until the study's budget is used up; returns how many this worker ran.
+
+        A worker returns when every trial of the last round has finished, including those
+        other workers run, so that its summary covers the whole study.
+        """
         if self.data is None:
             self.data = load_dataset(self.config.base.dataset, splits=("train",))
         self.fail_interrupted()
@@ -334,11 +359,11 @@ class Search:
                 ran += 1
                 if on_trial is not None:
                     on_trial(record)
+            elif any(not t.state.is_finished() for t in in_round):
+                time.sleep(poll)  # other workers are finishing this round's last trials
+                self.fail_interrupted()
             elif index + 1 >= self.config.rounds:
                 return ran
-            elif any(not t.state.is_finished() for t in in_round):
-                time.sleep(poll)  # another worker is finishing this round's last trials
-                self.fail_interrupted()
             else:
                 results = [(t.params, t.value) for t in in_round if t.state.name == "COMPLETE"]
                 self.study.set_user_attr(f"round_{index + 1}",

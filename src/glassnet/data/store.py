@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..errors import ChecksumError, DataNotFoundError
+from ..errors import ChecksumError, DataError, DataNotFoundError
 
 ENV_VAR = "GLASSNET_DATA"
 
@@ -39,7 +39,10 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
 
 def verify(path: Path, expected: str, algorithm: str = "sha256") -> None:
     """Raise :class:`ChecksumError` if ``path``'s digest is not ``expected``."""
-    actual = file_digest(path, algorithm)
+    try:
+        actual = file_digest(path, algorithm)
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read: {exc.strerror or exc}") from None
     if actual != expected:
         raise ChecksumError(
             f"{path.name}: {algorithm} checksum mismatch (expected {expected}, got {actual}); "

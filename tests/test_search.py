@@ -1,0 +1,314 @@
+"""Hyperparameter search: studies, workers, storage, pruning, narrowing, and errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+optuna = pytest.importorskip("optuna", reason="Optuna is not installed: `make test` installs the "
+                                              "test extra, which includes glassnet[search]")
+
+from glassnet.errors import ConfigError, SearchError  # noqa: E402
+from glassnet.runs import RunConfig  # noqa: E402
+from glassnet.search import Search, SearchConfig, apply_params, train_command  # noqa: E402
+from glassnet.search_space import parse_param  # noqa: E402
+
+POSTGRES = ROOT / ".ci" / "postgres.sh"
+# A quick search: the course's two-layer net, two epochs per trial.
+QUICK = ["--dataset", "cats", "--model", "mlp", "--hidden", "7", "--epochs-per-trial", "2",
+         "--optimizer", "sgd", "--param", "lr=log:1e-4:1e-1", "--param", "weight_decay=log:1e-6:1e-2"]
+
+
+def quick_config(trials: int = 4, **kwargs) -> SearchConfig:
+    base = RunConfig(model="mlp", hidden=[7], epochs=2, batch_size=64, validation_split=0.2)
+    params = [parse_param("lr=log:1e-4:1e-1"), parse_param("weight_decay=log:1e-6:1e-2")]
+    return SearchConfig(base, params, trials=trials, **kwargs)
+
+
+@pytest.fixture
+def cat_train(cats):
+    return {"train": cats["train"]}
+
+
+def test_apply_params_and_train_command():
+    base = RunConfig(model="mlp", hidden=[20, 7, 5], epochs=5, optimizer="adam", validation_split=0.2)
+    config = apply_params(base, {"lr": 0.003, "weight_decay": 1e-4, "hidden": "50-20", "init": "he_normal"})
+    assert (config.lr, config.weight_decay, config.hidden) == (0.003, 1e-4, [50, 20])
+    assert config.extra == {"model_options": {"init": "he_normal"}} and base.extra == {}
+    assert apply_params(base, {"hidden": 100}).hidden == [100]
+    command = train_command(config)
+    assert command.startswith("glassnet train --dataset cats --model mlp --hidden 50,20 --epochs 5")
+    assert "--lr 0.003 --weight-decay 0.0001" in command and "--init he_normal" in command
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"strategy": "narrow", "sampler": "tpe", "rounds": 2}, "cannot use --sampler tpe"),
+    ({"rounds": 3}, "--rounds 3 needs --strategy narrow"),
+    ({"strategy": "narrow", "sampler": "random", "rounds": 5, "trials": 4}, "fewer than --rounds 5"),
+    ({"sampler": "grid"}, "unknown sampler 'grid'"),
+])
+def test_search_config_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        quick_config(**kwargs).validate()
+
+
+def test_unknown_parameter_names_the_searchable_ones():
+    config = quick_config()
+    config.params.append(parse_param("colour=float:0:1"))
+    with pytest.raises(ConfigError, match="cannot search 'colour'.*lr.*weight_decay"):
+        config.validate()
+
+
+def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
+    search = Search.open(quick_config(trials=4), tmp_path / "s1")
+    search.data = cat_train
+    rows = []
+    assert search.run(on_trial=rows.append) == 4
+    assert sorted(r.number for r in rows) == [0, 1, 2, 3]
+    assert all(r.state == "complete" and r.epochs == 2 for r in rows)
+    summary = search.summary()
+    best = max(rows, key=lambda r: (r.value, -r.val_loss, -r.number))
+    assert summary["best"]["number"] == best.number
+    assert summary["best"]["params"] == pytest.approx(best.params)
+    assert json.loads((tmp_path / "s1" / "search.json").read_text())["best"] == summary["best"]
+    assert (tmp_path / "s1" / "search_scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "s1" / "trials" / "0000" / "history.json").is_file()
+    # Every trial saw the same validation split of the training images only.
+    metrics = json.loads((tmp_path / "s1" / "trials" / "0001" / "metrics.json").read_text())
+    assert "test" not in metrics and metrics["validation"]
+    final = search.train_final()
+    assert final.metrics["epochs"] == 2 and "test" in final.metrics and "validation" not in final.metrics
+    assert final.out_dir == tmp_path / "s1" / "final"
+    assert json.loads((tmp_path / "s1" / "search.json").read_text())["final"]["test"] == final.metrics["test"]
+
+
+def test_same_seed_same_trials(tmp_path, cat_train):
+    values = []
+    for name in ("a", "b"):
+        search = Search.open(quick_config(trials=3, sampler="random"), tmp_path / name)
+        search.data = cat_train
+        search.run()
+        values.append([(t.params, t.value) for t in search.study.trials])
+    assert values[0] == values[1]
+
+
+class PruneAtEpoch2(optuna.pruners.BasePruner):
+    def prune(self, study, trial) -> bool:
+        return trial.last_step is not None and trial.last_step >= 2
+
+
+def test_pruned_trials_stop_early_and_report_every_epoch(tmp_path, cat_train):
+    config = quick_config(trials=2)
+    config.base.epochs = 6
+    search = Search.open(config, tmp_path / "p")
+    search.data = cat_train
+    search.study.pruner = PruneAtEpoch2()
+    rows = []
+    search.run(on_trial=rows.append)
+    assert [r.state for r in rows] == ["pruned", "pruned"]
+    assert [r.epochs for r in rows] == [2, 2] and "stopped after epoch 2" in rows[0].note
+    for trial in search.study.trials:
+        assert trial.state == optuna.trial.TrialState.PRUNED
+        assert sorted(trial.intermediate_values) == [1, 2]
+        history = json.loads((tmp_path / "p" / "trials" / f"{trial.number:04d}" / "history.json").read_text())
+        assert history["val_accuracy"] == [trial.intermediate_values[1], trial.intermediate_values[2]]
+    with pytest.raises(SearchError, match="no trial .* has completed"):
+        search.best_trial()
+
+
+def test_narrow_strategy_shrinks_ranges_per_round(tmp_path, cat_train):
+    config = quick_config(trials=8, strategy="narrow", sampler="random", rounds=2, pruner="none")
+    search = Search.open(config, tmp_path / "n")
+    search.data = cat_train
+    search.run()
+    attrs = search.study.user_attrs
+    first, second = attrs["round_0"], attrs["round_1"]
+    rounds = [t.user_attrs["round"] for t in search.study.trials]
+    assert rounds == [0] * 4 + [1] * 4
+    complete = sorted((t for t in search.study.trials[:4]), key=lambda t: -t.value)
+    for old, new in zip(first, second, strict=True):
+        assert old["low"] <= new["low"] <= new["high"] <= old["high"]
+        best_two = [t.params[new["name"]] for t in complete[:2]]
+        assert (new["low"], new["high"]) == pytest.approx((min(best_two), max(best_two)))
+    for trial in search.study.trials[4:]:
+        for spec in second:
+            assert spec["low"] <= trial.params[spec["name"]] <= spec["high"]
+    summary = search.summary(plot=False)
+    assert [r["trials"] for r in summary["rounds"]] == [4, 4]
+    assert summary["rounds"][0]["ranges"] == {"lr": "log:0.0001:0.1", "weight_decay": "log:1e-06:0.01"}
+
+
+def test_resume_continues_after_a_crash(tmp_path, cat_train):
+    search = Search.open(quick_config(trials=3), tmp_path / "r")
+    search.data = cat_train
+    search.run()
+    # A worker that died mid-trial leaves a RUNNING trial behind.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    orphan = search.study.ask()
+    for key, value in (("round", 0), ("host", socket.gethostname()), ("pid", int(dead.stdout))):
+        orphan.set_user_attr(key, value)
+    with pytest.raises(SearchError, match="different search"):
+        Search.open(quick_config(trials=5), tmp_path / "r")
+    resumed = Search.open(None, tmp_path / "r", resume=True, trials=5)
+    resumed.data = cat_train
+    assert resumed.config.trials == 5 and resumed.config.params == search.config.params
+    assert resumed.run() == 2
+    states = [t.state.name for t in resumed.study.trials]
+    assert states == ["COMPLETE"] * 3 + ["FAIL"] + ["COMPLETE"] * 2
+
+
+def test_resume_without_a_search(tmp_path):
+    with pytest.raises(SearchError, match="no search named 'nothing' .* to resume"):
+        Search.open(None, tmp_path / "nothing", resume=True)
+
+
+# -- the command line ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["--param", "lr=log:1e-5"], "bad parameter spec 'lr=log:1e-5': expected log:LOW:HIGH"),
+    (["--param", "lr=log:0.1:0.001"], "the range is empty (low 0.1 >= high 0.001)"),
+    (["--param", "lr"], "bad parameter spec 'lr': expected NAME=KIND:ARGS"),
+    (["--param", "lr=log:1e-3:1", "--storage", "runs.db"], "--storage must be a database URL"),
+    (["--param", "lr=log:1e-3:1", "--storage", "postgresql://someone:s3cret@127.0.0.1:1/nodb"],
+     "cannot open the storage postgresql://someone:***@127.0.0.1:1/nodb"),
+    (["--param", "lr=log:1e-3:1", "--storage", "sqlite:////nonexistent-dir/x/search.db"],
+     "cannot open the storage sqlite:////nonexistent-dir/x/search.db"),
+])
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    result = run_cli("search", "--out", str(tmp_path / "e"), *args, cwd=tmp_path, timeout=120)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("glassnet search: error: "), result.stderr
+    assert message in lines[0]
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_cli_search_with_a_space_file_and_final(tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text('[params]\nlr = "log:1e-3:1e-1"\n'
+                     'weight_decay = { kind = "log", low = 1e-6, high = 1e-2 }\n')
+    result = run_cli("search", "--hidden", "7", "--epochs-per-trial", "2", "--trials", "3",
+                     "--space", str(space), "--name", "cli", "--final", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"^\s*trial\s+round\s+val_acc\s+state\s+epochs\s+params$", out, re.M)
+    assert len(re.findall(r"^\s+\d+\s+1\s+0\.\d{4}\s+complete\s+2\s+lr=", out, re.M)) == 3
+    assert "scatter plot: runs/cli/search_scatter.png" in out
+    command = re.search(r"train it on train\+validation: (glassnet train .*)$", out, re.M).group(1)
+    assert "--out runs/cli/final" in command
+    assert re.search(r"final: trained on 2 epochs; train: .*; test: loss \d\.\d+, accuracy \d\.\d+", out)
+    summary = json.loads((tmp_path / "runs" / "cli" / "search.json").read_text())
+    assert summary["final"]["test"]["accuracy"] >= 0 and summary["best"]["train_command"] == command
+    # The printed command trains the same thing the --final run trained.
+    retrain = run_cli(*command.split()[1:-2], "--out", str(tmp_path / "again"), "--quiet", cwd=tmp_path)
+    assert retrain.returncode == 0, retrain.stderr
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["test"] == pytest.approx(summary["final"]["test"])
+
+
+def _unreadable_test_split(tmp_path: Path, data_root: Path) -> Path:
+    """A data directory whose training file is the real one and whose test file cannot be read
+    by anyone (root included): in its place is a directory with mode 000."""
+    root = tmp_path / "data"
+    (root / "catvnoncat").mkdir(parents=True)
+    (root / "catvnoncat" / "train_catvnoncat.h5").symlink_to(data_root / "catvnoncat" / "train_catvnoncat.h5")
+    blocked = root / "catvnoncat" / "test_catvnoncat.h5"
+    blocked.mkdir(mode=0)
+    return root
+
+
+def test_search_never_reads_the_test_split(tmp_path, data_root):
+    env = {"GLASSNET_DATA": str(_unreadable_test_split(tmp_path, data_root))}
+    result = run_cli("search", *QUICK, "--trials", "2", "--name", "blind", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "best: trial" in result.stdout
+    # The guard is real: --final, which must read the test split, fails on it.
+    final = run_cli("search", *QUICK, "--trials", "2", "--name", "blind", "--final", cwd=tmp_path, env=env)
+    assert final.returncode == 1
+    assert "test_catvnoncat.h5" in final.stderr and "Traceback" not in final.stderr
+
+
+def _start_workers(tmp_path: Path, extra: list[list[str]],
+                   trials: int = 6) -> list[subprocess.CompletedProcess]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    # Ten epochs a trial, so that neither worker can finish the study before the other starts.
+    procs = [subprocess.Popen([sys.executable, "-m", "glassnet", "search", *QUICK, "--trials", str(trials),
+                               "--epochs-per-trial", "10", "--no-plot", *args], cwd=tmp_path, env=env,
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for args in extra]
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=600)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    return results
+
+
+def _check_shared(results, study, trials: int = 6) -> None:
+    for result in results:
+        assert result.returncode == 0, result.stderr
+    numbers = [t.number for t in study.trials]
+    assert numbers == list(range(len(numbers))) and trials <= len(numbers) <= trials + 1
+    assert len({t.user_attrs["pid"] for t in study.trials}) == 2, "both workers ran trials"
+    ran = [re.findall(r"^\s+(\d+)\s+1\s", r.stdout, re.M) for r in results]
+    assert not set(ran[0]) & set(ran[1]), "a trial number was run twice"
+    assert sorted(int(n) for n in ran[0] + ran[1]) == numbers
+    best = {re.search(r"^best: trial (\d+),", r.stdout, re.M).group(1) for r in results}
+    assert len(best) == 1, f"the workers disagree on the best trial: {best}"
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_journal_study(tmp_path):
+    results = _start_workers(tmp_path, [["--name", "shared"], ["--name", "shared"]])
+    search = Search.open(None, tmp_path / "runs" / "shared", resume=True)
+    _check_shared(results, search.study)
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL server on 127.0.0.1 (started and stopped by .ci/postgres.sh).
+
+    Skipped when PostgreSQL is not installed, unless GLASSNET_REQUIRE_POSTGRES=1 (CI sets it
+    after `.ci/postgres.sh install`), which turns the skip into a failure.
+    """
+    started = subprocess.run(["bash", str(POSTGRES), "start"], capture_output=True, text=True)
+    if started.returncode != 0:
+        message = f"PostgreSQL could not start: {started.stderr.strip()}"
+        if os.environ.get("GLASSNET_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message + " (install it with .ci/postgres.sh install)")
+    directory, url = started.stdout.split()
+    yield url
+    subprocess.run(["bash", str(POSTGRES), "stop", directory], check=True)
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_postgres_study(tmp_path, postgres_url):
+    # Two "machines": separate run directories, one study in the database.
+    machines = [["--out", out, "--storage", postgres_url, "--study-name", "pg"]
+                for out in ("machine1", "machine2")]
+    results = _start_workers(tmp_path, machines)
+    search = Search.open(None, tmp_path / "machine1", storage=postgres_url, study_name="pg", resume=True)
+    assert search.storage_label == postgres_url
+    _check_shared(results, search.study)
+    for machine in ("machine1", "machine2"):
+        assert (tmp_path / machine / "search.json").is_file()
+    assert not (tmp_path / "machine1" / "search.journal").exists()
+
+
+def test_cli_workers_flag_runs_local_processes(tmp_path):
+    result = run_cli("search", *QUICK, "--trials", "6", "--epochs-per-trial", "10", "--workers", "2",
+                     "--name", "w", "--no-plot", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    search = Search.open(None, tmp_path / "runs" / "w", resume=True)
+    assert len({t.user_attrs["pid"] for t in search.study.trials}) == 2
+    assert [t.number for t in search.study.trials] == list(range(len(search.study.trials)))

@@ -1,0 +1,110 @@
+"""Search-space specs, TOML files and the narrowing rule (no Optuna needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from glassnet.errors import ConfigError, GlassnetError
+from glassnet.search_space import (
+    ParamSpec,
+    check_unique,
+    load_space_file,
+    narrow,
+    parse_param,
+)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("lr=log:1e-5:1e-1", ParamSpec("lr", "log", 1e-5, 0.1)),
+    ("weight-decay=log:1e-8:1e-2", ParamSpec("weight_decay", "log", 1e-8, 1e-2)),
+    ("dropout=float:0:0.5", ParamSpec("dropout", "float", 0.0, 0.5)),
+    ("batch_size=int:16:128", ParamSpec("batch_size", "int", 16.0, 128.0)),
+    ("hidden=choice:50,100,200", ParamSpec("hidden", "choice", choices=(50, 100, 200))),
+    ("optimizer=choice:sgd,adam", ParamSpec("optimizer", "choice", choices=("sgd", "adam"))),
+    ("momentum=choice:0.9", ParamSpec("momentum", "choice", choices=(0.9,))),
+])
+def test_parse_param(text, expected):
+    spec = parse_param(text)
+    assert spec == expected
+    assert parse_param(f"{spec.name}={spec.describe()}") == spec
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr", "expected NAME=KIND:ARGS"),
+    ("lr=", "expected NAME=KIND:ARGS"),
+    ("=log:1:2", "expected NAME=KIND:ARGS"),
+    ("lr=log:1e-5", "expected log:LOW:HIGH"),
+    ("lr=log:1e-5:1e-1:3", "expected log:LOW:HIGH"),
+    ("lr=gauss:0:1", "unknown kind 'gauss'"),
+    ("lr=log:abc:1", "'abc' is not a number"),
+    ("lr=log:1e-5:inf", "'inf' is not a finite number"),
+    ("lr=log:1e-1:1e-5", "the range is empty (low 0.1 >= high 1e-05)"),
+    ("dropout=float:0.5:0.5", "the range is empty"),
+    ("lr=log:0:1", "a log range needs low > 0"),
+    ("batch_size=int:1.5:8", "int bounds must be whole numbers"),
+    ("hidden=choice:", "give choices as choice:a,b,c"),
+    ("hidden=choice:5,,7", "give choices as choice:a,b,c"),
+    ("hidden=choice:5,5", "repeated choices"),
+    ("2lr=float:0:1", "is not a parameter name"),
+])
+def test_bad_specs_are_config_errors_quoting_the_spec(text, message):
+    with pytest.raises(ConfigError) as info:
+        parse_param(text)
+    assert message in str(info.value)
+    assert isinstance(info.value, GlassnetError)
+    assert repr(text) in str(info.value)  # the message quotes what the user typed
+
+
+def test_space_file_strings_and_tables(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text('[params]\nlr = "log:1e-5:1e-1"\n'
+                    'weight_decay = { kind = "log", low = 1e-8, high = 1e-2 }\n'
+                    'hidden = { kind = "choice", choices = [50, 100, "20-7-5"] }\n')
+    specs = load_space_file(path)
+    assert specs == [ParamSpec("lr", "log", 1e-5, 0.1), ParamSpec("weight_decay", "log", 1e-8, 1e-2),
+                     ParamSpec("hidden", "choice", choices=(50, 100, "20-7-5"))]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("lr = 'log:1e-5:1e-1'\n", "expected one [params] table"),
+    ("[params]\n", "expected one [params] table"),
+    ("[params]\nlr = 3\n", "must be a string like"),
+    ("[params]\nlr = { low = 1, high = 2 }\n", "needs 'kind'"),
+    ("[params]\nlr = { kind = 'log', low = 1, high = 0.5 }\n", "the range is empty"),
+    ("[params\nlr = 1\n", "is not readable TOML"),
+])
+def test_bad_space_files(tmp_path, content, message):
+    path = tmp_path / "space.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_space_file(path)
+
+
+def test_missing_space_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_space_file(tmp_path / "nope.toml")
+
+
+def test_check_unique():
+    with pytest.raises(ConfigError, match=r"\['lr'\] given more than once"):
+        check_unique([parse_param("lr=log:1e-3:1"), parse_param("lr=log:1e-4:1")])
+    with pytest.raises(ConfigError, match="nothing to search"):
+        check_unique([])
+
+
+def test_narrow_keeps_the_span_of_the_best_quarter():
+    specs = [ParamSpec("lr", "log", 1e-5, 1.0), ParamSpec("h", "choice", choices=(1, 2, 3)),
+             ParamSpec("b", "int", 1, 100)]
+    results = [({"lr": 10.0 ** -k, "h": 1 + k % 3, "b": 10 * k}, score)
+               for k, score in zip(range(1, 9), [0.1, 0.9, 0.2, 0.8, 0.3, 0.4, 0.5, 0.6], strict=True)]
+    lr, h, b = narrow(specs, results)
+    # best quarter of 8 = the 2 best: k=2 (0.9) and k=4 (0.8)
+    assert (lr.low, lr.high) == pytest.approx((1e-4, 1e-2))
+    assert lr.kind == "log"
+    assert h.choices == (2, 3)
+    assert (b.low, b.high) == (20.0, 40.0)
+
+
+def test_narrow_needs_two_results():
+    specs = [ParamSpec("lr", "log", 1e-5, 1.0)]
+    assert narrow(specs, [({"lr": 0.1}, 0.5)]) == specs
