@@ -35,7 +35,7 @@ TUTORIALS: dict[str, tuple[str, list[str], list[str]]] = {
     "cifar": ("cifar_tutorial.py", ["--epochs", "2", "--limit", "1000", "--out", "{out}"],
               ["--epochs", "1", "--limit", "100"]),
     "photos": ("photos_tutorial.py", ["--epochs", "600", "--out", "{out}"], ["--epochs", "5"]),
-    "search": ("search_tutorial.py", ["--trials", "12", "--epochs-per-trial", "30", "--out", "{out}"],
+    "search": ("search_tutorial.py", ["--trials", "12", "--epochs-per-trial", "20", "--out", "{out}"],
                ["--trials", "4", "--epochs-per-trial", "2"]),
 }
 # Tutorials that need an optional extra: (module, extra).
@@ -70,9 +70,10 @@ def run(name: str, quick: bool = False, root: Path = GENERATED) -> float:
     env = {**os.environ, "MPLBACKEND": "Agg", "GLASSNET_DATA": str(data_dir()),
            "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     started = time.perf_counter()
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)  # one stream, in order
     seconds = time.perf_counter() - started
-    text = proc.stdout + proc.stderr
+    text = proc.stdout
     if proc.returncode != 0:
         sys.stderr.write(text)
         raise SystemExit(f"tutorial {name} ({script}) failed with exit code {proc.returncode}")
