@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -63,7 +64,8 @@ def run(name: str, quick: bool = False, root: Path = GENERATED) -> float:
     script, args, quick_args = TUTORIALS[name]
     args = args + quick_args if quick else args  # argparse: the last value given wins
     out = root / name
-    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)  # a fresh start: no files left from an older run
+    out.mkdir(parents=True)
     if "{out}/photo.png" in args:
         write_photo(out / "photo.png")
     command = [sys.executable, str(ROOT / "examples" / script), *(a.format(out=out) for a in args)]
