@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # The real data sets live beside the project in ../shared/data unless GLASSNET_DATA says otherwise.
 export GLASSNET_DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test lint venv clean docs tutorials
+.PHONY: demo test lint venv clean chromium example-reports docs tutorials
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +33,27 @@ demo: $(VENV)/.installed
 	$(BIN)/glassnet train --dataset cats --model mlp --hidden 20,7,5 --epochs 3000 \
 		--lr 0.0075 --batch-size full --seed 1 --dtype float64 --out runs/demo
 
-## test: install the test extra (PyTorch 2.13.0 CPU included), lint, run the whole suite
-test: $(VENV)/.test-installed
-	$(BIN)/python -m ruff check src tests
+## chromium: headless Chromium and its driver for the report's browser test (Debian packages);
+## when they cannot be installed (no apt-get, no root) the browser test is skipped with the reason
+chromium:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); export DEBIAN_FRONTEND=noninteractive; \
+	  echo "installing Debian packages chromium and chromium-driver for the report browser test"; \
+	  { $$sudo apt-get install -y -q chromium chromium-driver || { $$sudo apt-get update -q && \
+	    $$sudo apt-get install -y -q chromium chromium-driver; }; } >/dev/null 2>&1 || \
+	  echo "could not install chromium/chromium-driver: the report browser test will be skipped"; }
+
+## test: install the test extra (PyTorch 2.13.0 CPU included) and Chromium, lint, run the whole suite
+test: $(VENV)/.test-installed chromium
+	$(BIN)/python -m ruff check src tests examples benchmarks
 	$(BIN)/python -m pytest
 
+## example-reports: retrain the example runs and refresh docs/examples/ (report + screenshot)
+example-reports: $(VENV)/.test-installed chromium
+	$(BIN)/python scripts/example_reports.py
+
 lint: $(VENV)/.test-installed
-	$(BIN)/python -m ruff check src tests
+	$(BIN)/python -m ruff check src tests examples benchmarks
 
 ## docs: run the tutorials in examples/ on the real data, then build the site strictly into site/
 docs: $(VENV)/.docs-installed

@@ -125,3 +125,15 @@ def test_top_level_help_and_version():
     result = run_cli("--help")
     assert result.returncode == 0 and all(c in result.stdout for c in COMMANDS)
     assert run_cli("--version").stdout.startswith("glassnet ")
+
+
+def test_diverging_training_exits_1_and_keeps_the_last_good_model(tmp_path):
+    out = tmp_path / "nan-run"
+    result = run_cli("train", "--hidden", "7", "--epochs", "20", "--lr", "1e30", "--optimizer",
+                     "adam", "--batch-size", "full", "--quiet", "--out", str(out))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "the loss became nan at epoch 2" in result.stderr
+    assert (out / "model.glassnet").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and np.isfinite(metrics["train"]["loss"])

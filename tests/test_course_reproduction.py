@@ -25,3 +25,19 @@ def test_first_cost_matches_the_course_after_a_few_epochs(data_root, capsys):
     result = main(["--epochs", "5"])
     assert result["first_cost"] == pytest.approx(0.771749, abs=1e-5)
     assert "misclassified test images" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_float32_trains_the_course_network_like_float64(cats):
+    """float32 (the default) on the course's recipe, against float64's 0.990 / 0.82."""
+    import glassnet as gn
+
+    model = runpy.run_path(str(EXAMPLE))["build"]((20, 7, 5))
+    model = gn.Sequential.from_config({**model.get_config(), "dtype": "float32"})
+    model.compile(loss="binary_crossentropy", optimizer=gn.optimizers.SGD(lr=0.0075))
+    model.fit(cats["train"].x, cats["train"].y, epochs=3000, batch_size=None, verbose=0)
+    train = model.evaluate(cats["train"].x, cats["train"].y)["accuracy"]
+    test = model.evaluate(cats["test"].x, cats["test"].y)["accuracy"]
+    assert abs(train - 0.990) <= 0.02
+    # 50 test images: one image is 2 points; float32 ends with two of them on the other side.
+    assert abs(test - 0.82) <= 0.04

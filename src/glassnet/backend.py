@@ -20,7 +20,7 @@ Array = Any  # numpy.ndarray or cupy.ndarray
 DTYPES = {"float32": np.float32, "float64": np.float64}
 DEFAULT_DTYPE = "float32"
 
-_device = "cpu"
+_device: str | None = None  # chosen on first use: set_device(), else $GLASSNET_DEVICE, else cpu
 
 
 def resolve_dtype(dtype: Any = None) -> np.dtype:
@@ -45,12 +45,16 @@ def set_device(device: str) -> None:
 
 def get_device() -> str:
     """The device new parameters are created on (``GLASSNET_DEVICE`` sets the start value)."""
+    if _device is None:
+        # Resolved lazily so that a bad $GLASSNET_DEVICE is a clear error where the device
+        # is first needed, not an exception while importing glassnet.
+        set_device(os.environ.get("GLASSNET_DEVICE") or "cpu")
     return _device
 
 
 def xp() -> ModuleType:
     """The array module of the current device: ``numpy`` or ``cupy``."""
-    if _device == "gpu":
+    if get_device() == "gpu":
         import cupy
 
         return cupy
@@ -86,6 +90,3 @@ def make_rng(seed: int | None | np.random.Generator) -> np.random.Generator:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     return np.random.default_rng(seed)
 
-
-if os.environ.get("GLASSNET_DEVICE"):
-    set_device(os.environ["GLASSNET_DEVICE"])

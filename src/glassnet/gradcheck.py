@@ -157,12 +157,18 @@ def check_loss(loss: Any, output: np.ndarray, y: np.ndarray, h: float = 1e-5,
 
 
 def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> CheckResult:
-    """Check every parameter gradient of a compiled float64 model (loss + L2 term)."""
+    """Check every parameter gradient of a compiled float64 model (loss + L2 term).
+
+    Dropout masks are replayed, so a model with dropout is a fixed function during the check.
+    """
     if model.dtype != np.float64:
         raise ConfigError("gradient checks need dtype='float64'")
     x = model.preprocess(x)
+    states = [entry for layer in model.layers for entry in _random_states(layer)]
 
     def total_loss() -> float:
+        for gen, state in states:  # the same dropout masks for every evaluation
+            gen.bit_generator.state = state
         return model.loss.forward(model.forward(x, training=True), y) + model.regularization_loss()
 
     total_loss()

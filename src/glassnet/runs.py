@@ -161,6 +161,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     The run's ``report.html`` is written too, unless ``config.extra["report"]`` is false.
     """
     zoo.check_name(config.model)  # fail before the (possibly slow) data loading
+    data = data if data is not None else load_data(config)
     splits = prepare_splits(config, data)
     train, validation, test = splits["train"], splits["validation"], splits["test"]
     model = build_model(config, train)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import GlassnetError
 from . import evaluate, export, gradcheck, info, predict, report, search, train
+from .common import apply_runtime_options
 
 COMMANDS = [train, evaluate, predict, gradcheck, info, export, search, report]
 
@@ -39,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
     try:
+        apply_runtime_options(args)
         return int(args.run(args) or 0)
     except GlassnetError as exc:
         print(f"glassnet {args.command}: error: {exc}", file=sys.stderr)

@@ -51,6 +51,28 @@ def batch_size(text: str) -> int | None:
             f"expected a positive integer or 'full', got {text!r}") from None
 
 
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--threads``, shared by every command that runs a model."""
+    parser.add_argument("--device", choices=["cpu", "gpu"], default=None,
+                        help="run on the CPU (NumPy) or a GPU (CuPy, extra glassnet[gpu]); "
+                             "default $GLASSNET_DEVICE or cpu")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="BLAS threads on the CPU (default: all cores)")
+
+
+def apply_runtime_options(args: argparse.Namespace) -> None:
+    """Select the device and limit BLAS threads as ``args`` asks (no-op for other commands)."""
+    from .. import backend
+
+    if getattr(args, "device", None):
+        backend.set_device(args.device)
+    if getattr(args, "threads", None):
+        from threadpoolctl import threadpool_limits
+
+        # Kept for the life of the process: the command is the process.
+        args._thread_limit = threadpool_limits(args.threads)
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")

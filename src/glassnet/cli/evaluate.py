@@ -10,7 +10,7 @@ from ..io.format import load_model
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import check_compatible
-from .common import print_json
+from .common import add_runtime_options, print_json
 
 
 def add_parser(sub) -> None:
@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--report", default=None, metavar="HTML",
                    help="also write a self-contained HTML report (plots, misclassified images)")
+    add_runtime_options(p)
     p.set_defaults(run=run)
 
 

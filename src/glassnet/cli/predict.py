@@ -10,7 +10,7 @@ from ..data.images import load_image
 from ..errors import ShapeError
 from ..io.format import load_model
 from ..metrics import class_probabilities
-from .common import positive_int, print_json
+from .common import add_runtime_options, positive_int, print_json
 
 
 def add_parser(sub) -> None:
@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resize", choices=["squash", "crop", "pad"], default="squash",
                    help="how to fit images to the model's input size")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_runtime_options(p)
     p.set_defaults(run=run)
 
 

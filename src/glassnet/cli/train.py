@@ -15,7 +15,14 @@ from .. import zoo
 from ..errors import ConfigError, TrainingInterruptedError
 from ..io.checkpoint import StopRequest
 from ..runs import RunConfig, parse_int_list, resume_run, train_run
-from .common import batch_size, fmt_metrics, non_negative_float, positive_float, positive_int
+from .common import (
+    add_runtime_options,
+    batch_size,
+    fmt_metrics,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 
 
 def add_parser(sub) -> None:
@@ -68,6 +75,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue runs/<name>/ from its checkpoint.glassnet with the configuration "
                         "saved there (takes no other training option)")
+    add_runtime_options(p)
     p.set_defaults(run=run, train_defaults=vars(p.parse_args([])))
 
 

@@ -28,6 +28,8 @@ class Dropout(Layer):
         rate: fraction of the activations dropped, in ``[0, 1)`` (``0`` = identity).
     """
 
+    stochastic = True  # a fresh mask every training step
+
     def __init__(self, rate: float = 0.5, name: str | None = None) -> None:
         super().__init__(name)
         self.rate = check_rate(rate, "Dropout rate")

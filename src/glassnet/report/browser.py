@@ -50,7 +50,7 @@ def find_chromium() -> tuple[str, str]:
         (path for name in BROWSERS if (path := shutil.which(name))), None)
     driver = os.environ.get("GLASSNET_CHROMEDRIVER") or shutil.which("chromedriver") or next(
         (p for p in DRIVER_PATHS if Path(p).is_file()), None)
-    if not browser or not driver:
+    if not browser or not driver or not Path(browser).is_file() or not Path(driver).is_file():
         raise BrowserNotFoundError(
             f"headless Chromium needs a browser and its driver; found browser={browser}, "
             f"driver={driver} (Debian: apt-get install chromium chromium-driver)")

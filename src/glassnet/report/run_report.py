@@ -106,9 +106,7 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
     sections = [
         section("Run", key_value_table(_summary_items(run_dir, files, model, splits)), "run"),
         section("Final metrics", metrics_table_html(split_metrics), "metrics"),
-        section("Training curves", figure_html(plot_training_curves(files["history"]),
-                                               "training curves", _curves_caption(files["history"])),
-                "curves"),
+        section("Training curves", _curves_html(files["history"]), "curves"),
         section(f'Model "{model.name}"', model_summary_html(model), "model"),
         *evaluation_sections(ev),
     ]
@@ -116,6 +114,12 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
     return page(f"glassnet run {run_dir.name}",
                 f"{config['model']} on {config['dataset']}: {name} accuracy {ev.report['accuracy']:.4f}",
                 sections, _footer())
+
+
+def _curves_html(history: dict[str, Any]) -> str:
+    if not history.get("loss"):
+        return "<p>No epoch was completed, so there are no curves to draw.</p>"
+    return figure_html(plot_training_curves(history), "training curves", _curves_caption(history))
 
 
 def _curves_caption(history: dict[str, Any]) -> str:

@@ -100,7 +100,10 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     base_lr = getattr(model.optimizer, "base_lr", None) or model.optimizer.lr
     model.optimizer.base_lr = base_lr
     model.stop_training = False
-    last_good = model.get_weights()
+    # Weights at the start of the previous and of the current epoch: when the loss turns
+    # non-finite on an epoch's first batch, the current epoch's starting weights are
+    # already bad, and the previous epoch's are the last ones known to give a finite loss.
+    snapshots = [model.get_weights()] * 2
     # A full batch without augmentation is the same array every epoch: preprocess it, and
     # run the leading parameter-free layers (e.g. Flatten) on it, once. It costs no more
     # memory than the one batch each epoch would hold anyway.
@@ -128,11 +131,13 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             yb = to_device(y[idx])
             loss, out = model.train_step(xb, yb, start=start if full_batch is not None else 0)
             if not math.isfinite(loss):
-                model.set_weights(last_good)
+                restored = epoch if b > 0 else max(epoch - 1, 0)
+                model.set_weights(snapshots[1] if b > 0 else snapshots[0])
                 raise NonFiniteLossError(
                     f"the loss became {loss} at epoch {epoch + 1}, batch {b + 1}; training stopped "
-                    "and the model keeps the weights of the last completed epoch "
-                    "(try a smaller learning rate)", epoch=epoch + 1, batch=b + 1)
+                    f"and the model keeps its weights from the end of epoch {restored}, the last "
+                    "known to give a finite loss (try a smaller learning rate)",
+                    epoch=epoch + 1, batch=b + 1)
             total_loss += loss * len(idx)
             correct += int((predicted_classes(out, model.output_activation) == yb.reshape(-1)).sum())
             seen += len(idx)
@@ -145,7 +150,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         logs["lr"] = model.optimizer.lr
         history.append(epoch, logs)
         cbs.on_epoch_end(epoch, logs)
-        last_good = model.get_weights()
+        snapshots = [snapshots[1], model.get_weights()]
         if model.stop_training:
             break
     model.training_summary = {"epochs": len(history), "seconds": time.perf_counter() - started,

@@ -25,7 +25,7 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator,
         n_held = max(1, int(round(fraction * len(idx))))
         if n_held >= len(idx):
             raise ConfigError(
-                f"{what}={fraction} leaves class {cls!r} ({len(idx)} sample(s)) with no "
+                f"{what}={fraction} leaves class {cls.item()!r} ({len(idx)} sample(s)) with no "
                 "training sample; use a smaller fraction or more data"
             )
         held.append(idx[:n_held])

@@ -1,0 +1,75 @@
+"""Device selection (CPU/NumPy, GPU/CuPy) and thread limits."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from conftest import run_cli
+from glassnet import backend
+from glassnet.errors import ConfigError
+
+HAS_CUPY = importlib.util.find_spec("cupy") is not None
+
+
+def gpu_available() -> bool:
+    if not HAS_CUPY:
+        return False
+    import cupy
+
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except cupy.cuda.runtime.CUDARuntimeError:
+        return False
+
+
+needs_gpu = pytest.mark.skipif(not gpu_available(),
+                               reason="no GPU here: install glassnet[gpu] (CuPy) on a CUDA machine")
+
+
+def test_unknown_device_is_a_clear_error():
+    with pytest.raises(ConfigError, match="'cpu' or 'gpu', got 'tpu'"):
+        backend.set_device("tpu")
+
+
+def test_bad_device_env_var_fails_where_the_device_is_needed(monkeypatch):
+    monkeypatch.setattr(backend, "_device", None)
+    monkeypatch.setenv("GLASSNET_DEVICE", "tpu")
+    with pytest.raises(ConfigError, match="got 'tpu'"):
+        gn.Sequential([gn.layers.Dense(2)], input_shape=(3,))
+    monkeypatch.setattr(backend, "_device", None)
+
+
+@pytest.mark.skipif(HAS_CUPY, reason="CuPy is installed here")
+def test_gpu_without_cupy_names_the_extra():
+    result = run_cli("train", "--device", "gpu", "--epochs", "1")
+    assert result.returncode == 1
+    assert "glassnet[gpu]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_threads_option_is_accepted(tmp_path):
+    result = run_cli("train", "--hidden", "7", "--epochs", "2", "--threads", "1", "--quiet",
+                     "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+
+
+@needs_gpu
+def test_gpu_training_matches_cpu(rng):
+    x = rng.standard_normal((64, 10))
+    y = rng.integers(0, 3, 64)
+    outputs = {}
+    for device in ("cpu", "gpu"):
+        backend.set_device(device)
+        try:
+            model = gn.Sequential([gn.layers.Dense(16, activation="relu"), gn.layers.Dense(3)],
+                                  input_shape=(10,), seed=5)
+            model.compile(loss="categorical_crossentropy", optimizer="adam")
+            model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+            outputs[device] = model.predict(x)
+            assert isinstance(outputs[device], np.ndarray)
+        finally:
+            backend.set_device("cpu")
+    np.testing.assert_allclose(outputs["gpu"], outputs["cpu"], atol=1e-4)

@@ -1,0 +1,214 @@
+"""The run report (report.html), `glassnet report`, and `glassnet evaluate` with --json/--report."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import glassnet as gn
+from conftest import run_cli
+from glassnet import metrics
+from glassnet.report.text import summary_rows
+from glassnet.runs import RunConfig, train_run
+
+TRAIN_ARGS = ["train", "--hidden", "5", "--epochs", "4", "--batch-size", "64", "--validation-split",
+              "0.2", "--lr-decay", "0.9", "--seed", "3", "--quiet"]
+
+
+class PageParser(HTMLParser):
+    """Collects tags, attribute values, image sources and tables (rows of cell text)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.urls, self.images, self.tables = set(), [], [], []
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        attrs = dict(attrs)
+        self.urls += [v for k, v in attrs.items() if k in ("src", "href", "action", "data")]
+        if tag == "img":
+            self.images.append(attrs["src"])
+        elif tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell)
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+
+def parse(path: Path) -> tuple[str, PageParser]:
+    text = path.read_text()
+    parser = PageParser()
+    parser.feed(text)
+    return text, parser
+
+
+@pytest.fixture(scope="module")
+def cat_run(tmp_path_factory, data_root):
+    out = tmp_path_factory.mktemp("runs") / "cats-small"
+    result = run_cli(*TRAIN_ARGS, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"report: {out / 'report.html'}" in result.stdout
+    return out
+
+
+def test_report_is_self_contained(cat_run):
+    text, page = parse(cat_run / "report.html")
+    assert len(page.images) == 4  # curves, confusion matrix, gallery, one prediction
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as img:
+            img.verify()
+    assert all(url.startswith("data:") for url in page.urls)
+    assert not re.search(r"https?://", text)
+    assert not page.tags & {"script", "link", "iframe", "object", "embed"}
+    assert "default-src 'none'" in text  # the CSP forbids any request
+
+
+def test_report_summary_and_tables(cat_run, cats):
+    text, page = parse(cat_run / "report.html")
+    run = dict(row for row in page.tables[0] if len(row) == 2)
+    assert run["command"] == "glassnet " + " ".join(TRAIN_ARGS + ["--out", str(cat_run)])
+    assert run["sizes"] == "train 168, validation 41, test 50"
+    assert run["seed"] == "3" and run["glassnet version"] == gn.__version__
+    assert run["optimizer"] == "sgd" and "lr 0.01" in run["hyperparameters"]
+    assert "batch size 64" in run["hyperparameters"] and "lr decay 0.9" in run["hyperparameters"]
+    assert run["data set"].startswith("cats: images (3, 64, 64)")
+
+    saved = json.loads((cat_run / "metrics.json").read_text())
+    final = {row[0]: row[1:] for row in page.tables[1][1:]}
+    for split in ("train", "validation", "test"):
+        assert final[split] == [f"{saved[split]['loss']:.4f}", f"{saved[split]['accuracy']:.4f}"]
+
+    model = gn.load_model(cat_run / "model.glassnet")
+    rows, totals = summary_rows(model)
+    assert page.tables[2][1:] == [*rows, ["Total", "", f"{totals['total']:,}"]]
+
+    # per-class table and misclassified table, recomputed independently from the saved model
+    y_pred = model.predict_classes(cats["test"].x)
+    report = metrics.classification_report(cats["test"].y, y_pred, ["non-cat", "cat"])
+    per_class = {row[0]: row[1:] for row in page.tables[3][1:]}
+    for c in report["per_class"]:
+        assert per_class[c["class"]] == [f"{c['precision']:.4f}", f"{c['recall']:.4f}",
+                                         f"{c['f1']:.4f}", str(c["support"])]
+    assert per_class["macro avg"][2] == f"{report['macro_avg']['f1']:.4f}"
+    wrong = np.flatnonzero(y_pred != cats["test"].y)
+    assert [row[0] for row in page.tables[4][1:]] == [f"#{i}" for i in wrong]
+    assert f"{len(wrong)} of 50 images misclassified" in text
+
+
+def test_glassnet_report_rebuilds_the_same_report(cat_run):
+    original = (cat_run / "report.html").read_text()
+    (cat_run / "report.html").unlink()
+    result = run_cli("report", str(cat_run))
+    assert result.returncode == 0, result.stderr
+    rebuilt = (cat_run / "report.html").read_text()
+
+    def strip_footer(text):
+        return re.sub(r"<footer>.*</footer>", "", text)
+
+    assert strip_footer(rebuilt) == strip_footer(original)
+
+
+def test_glassnet_report_on_a_folder_that_is_not_a_run(tmp_path):
+    result = run_cli("report", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"glassnet report: error: {str(tmp_path)!r} is not a run directory: "
+                                     "it has no run.json (give the folder that 'glassnet train --out' "
+                                     "wrote)")
+
+
+def test_evaluate_prints_table_and_json(cat_run, cats):
+    model_file = str(cat_run / "model.glassnet")
+    table = run_cli("evaluate", model_file)
+    assert table.returncode == 0, table.stderr
+    for needle in ("class", "precision", "recall", "f1-score", "support", "macro avg",
+                   "rows: true / columns: predicted"):
+        assert needle in table.stdout
+    result = run_cli("evaluate", model_file, "--json")
+    data = json.loads(result.stdout)
+    saved = json.loads((cat_run / "metrics.json").read_text())["test"]
+    assert data["loss"] == pytest.approx(saved["loss"], rel=1e-6)
+    assert data["accuracy"] == pytest.approx(saved["accuracy"])
+    assert data["samples"] == 50 and sum(map(sum, data["confusion_matrix"])) == 50
+    assert [c["class"] for c in data["per_class"]] == ["non-cat", "cat"]
+    assert set(data["macro_avg"]) == {"precision", "recall", "f1"} and "binary" in data
+    y_pred = gn.load_model(model_file).predict_classes(cats["test"].x)
+    assert data["misclassified"] == np.flatnonzero(y_pred != cats["test"].y).tolist()
+
+
+def test_evaluate_writes_a_report(cat_run, tmp_path):
+    out = tmp_path / "eval.html"
+    result = run_cli("evaluate", str(cat_run / "model.glassnet"), "--split", "train", "--report", str(out))
+    assert result.returncode == 0, result.stderr
+    text, page = parse(out)
+    assert len(page.images) == 3 and all(src.startswith("data:image/png") for src in page.images)
+    assert "Confusion matrix (cats/train, 209 images)" in text
+
+
+def test_train_run_report_can_be_turned_off(tmp_path, cats):
+    config = RunConfig(hidden=[2], epochs=1, out=str(tmp_path / "r"), extra={"report": False})
+    train_run(config, verbose=0, data=cats)
+    assert not (tmp_path / "r" / "report.html").exists()
+    assert (tmp_path / "r" / "model.glassnet").exists()
+
+
+def test_report_for_a_run_without_validation_or_test(tmp_path, cats):
+    config = RunConfig(hidden=[2], epochs=2, out=str(tmp_path / "r"))
+    train_run(config, verbose=0, data={"train": cats["train"]})
+    text, page = parse(tmp_path / "r" / "report.html")
+    assert "Confusion matrix (cats/train, 209 images)" in text
+    assert "(Python API" in text  # no command line recorded
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_report_of_a_run_that_diverged_in_its_first_epoch(tmp_path, cats):
+    config = RunConfig(hidden=[7], epochs=2, lr=1e30, batch_size=16, out=str(tmp_path / "r"))
+    result = train_run(config, verbose=0, data=cats)
+    assert result.error is not None and len(result.history) == 0
+    text, page = parse(tmp_path / "r" / "report.html")
+    assert "No epoch was completed" in text
+    assert len(page.images) == 3  # no curves; confusion matrix, gallery, one prediction
+
+
+def test_incomplete_or_damaged_run_folders_are_clear_errors(tmp_path):
+    from glassnet.errors import ConfigError
+    from glassnet.report.run_report import read_run
+
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"history.json is missing; the run is incomplete"):
+        read_run(tmp_path)
+    (tmp_path / "history.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"history.json is not valid JSON"):
+        read_run(tmp_path)
+
+
+def test_evaluate_model_checks_label_count(cat_run, cats):
+    from glassnet.errors import ShapeError
+    from glassnet.report.evaluation import evaluate_model
+
+    model = gn.load_model(cat_run / "model.glassnet")
+    with pytest.raises(ShapeError, match="50 images but 49 labels"):
+        evaluate_model(model, cats["test"].x, cats["test"].y[:-1])
+    ev = evaluate_model(model, cats["test"].x, cats["test"].y)
+    assert ev.loss == pytest.approx(json.loads((cat_run / "metrics.json").read_text())["test"]["loss"])
+    np.testing.assert_allclose(ev.probs.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(ev.y_pred, model.predict_classes(cats["test"].x))

@@ -1,0 +1,344 @@
+"""fit: schedules and lr in History, validation carved from training data, callbacks, verbose, NaN guard."""
+
+import math
+
+import numpy as np
+import pytest
+
+from glassnet import Sequential, layers, load_model, schedules
+from glassnet.errors import ConfigError, NonFiniteLossError
+from glassnet.training import Callback, EarlyStopping, ModelCheckpoint
+
+
+def _data(rng, n=60, d=4, classes=3):
+    y = np.arange(n) % classes
+    x = rng.standard_normal((n, d)) + y[:, None]
+    return x, y
+
+
+def _model(d=4, classes=3, seed=0, optimizer="sgd"):
+    model = Sequential([layers.Dense(8, activation="relu"), layers.Dense(classes)], input_shape=(d,),
+                       seed=seed, dtype="float64")
+    model.compile("categorical_crossentropy", optimizer)
+    return model
+
+
+# -- schedules --------------------------------------------------------------------------
+def test_step_decay_per_epoch_is_recorded_in_history(rng):
+    x, y = _data(rng)
+    model = _model()
+    model.optimizer.lr = 0.1
+    history = model.fit(x, y, epochs=5, batch_size=16, verbose=0,
+                        lr_schedule=schedules.StepDecay(every=1, factor=0.95))
+    np.testing.assert_allclose(history["lr"], [0.1 * 0.95 ** e for e in range(5)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("every,factor", [(1, 0.95), (3, 0.5)])
+def test_step_decay_matches_torch_steplr(torch, every, factor):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=every, gamma=factor)
+    ours = schedules.StepDecay(every=every, factor=factor)
+    for epoch in range(10):
+        assert math.isclose(ours(epoch, 0.2), opt.param_groups[0]["lr"], rel_tol=1e-12)
+        opt.step()
+        sched.step()
+
+
+def test_exponential_decay_matches_torch_exponentiallr(torch):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=math.exp(-0.2))
+    ours = schedules.ExponentialDecay(rate=0.2)
+    for epoch in range(10):
+        assert math.isclose(ours(epoch, 0.3), opt.param_groups[0]["lr"], rel_tol=1e-12)
+        opt.step()
+        sched.step()
+
+
+def test_cosine_decay_per_batch_matches_torch_cosineannealing(torch):
+    epochs, steps = 4, 5
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps, eta_min=0.001)
+    ours = schedules.CosineDecay(epochs=epochs, min_lr=0.001)
+    for i in range(epochs * steps):
+        assert math.isclose(ours(i / steps, 0.1), opt.param_groups[0]["lr"], rel_tol=1e-10)
+        opt.step()
+        sched.step()
+
+
+def test_cosine_schedule_changes_lr_within_an_epoch(rng):
+    x, y = _data(rng)
+    model = _model()
+    seen = []
+
+    class Spy(Callback):
+        def on_batch_end(self, batch, logs):
+            seen.append(self.model.optimizer.lr)
+
+    history = model.fit(x, y, epochs=2, batch_size=20, verbose=0, callbacks=[Spy()],
+                        lr_schedule=schedules.CosineDecay(epochs=2))
+    assert len(set(seen)) == 6 and seen == sorted(seen, reverse=True)
+    assert history["lr"] == [seen[2], seen[5]]
+
+
+def test_onecycle_warms_up_then_anneals():
+    s = schedules.OneCycle(epochs=10, pct_start=0.3, div_factor=25, final_div_factor=1e4)
+    assert math.isclose(s(0, 1.0), 1 / 25)
+    assert math.isclose(s(3, 1.0), 1.0)
+    assert math.isclose(s(10, 1.0), 1 / 25 / 1e4)
+
+
+def test_unknown_schedule_is_a_clear_error(rng):
+    with pytest.raises(ConfigError, match="unknown learning-rate schedule 'cosin'"):
+        schedules.get("cosin")
+    x, y = _data(rng)
+    with pytest.raises(ConfigError, match="unknown learning-rate schedule"):
+        _model().fit(x, y, epochs=1, verbose=0, lr_schedule="warmup")
+
+
+@pytest.mark.parametrize("factory,match", [
+    (lambda: schedules.StepDecay(every=0), "every"), (lambda: schedules.StepDecay(factor=1.5), "factor"),
+    (lambda: schedules.ExponentialDecay(rate=-1), "rate"), (lambda: schedules.CosineDecay(0), "epochs"),
+])
+def test_bad_schedule_options(factory, match):
+    with pytest.raises(ConfigError, match=match):
+        factory()
+
+
+# -- validation carved from the training data ------------------------------------------------
+class _Recorder:
+    """Wraps a model's train_step and evaluate to see which samples each one gets."""
+
+    def __init__(self, model):
+        self.train_sizes, self.val_inputs = [], []
+        train_step, evaluate = model.train_step, model.evaluate
+
+        def spy_train(xb, yb, **kwargs):
+            self.train_sizes.append(len(xb))
+            return train_step(xb, yb, **kwargs)
+
+        def spy_eval(x, y, *args, **kwargs):
+            self.val_inputs.append((np.array(x), np.array(y)))
+            return evaluate(x, y, *args, **kwargs)
+
+        model.train_step, model.evaluate = spy_train, spy_eval
+
+
+def test_validation_split_is_carved_once_stratified_and_never_trained_on(rng):
+    x, y = _data(rng, n=60)
+    x[:, 0] = np.arange(60)  # tag each sample
+    model = _model()
+    rec = _Recorder(model)
+    model.fit(x, y, epochs=3, batch_size=None, validation_split=0.2, verbose=0)
+    assert len(rec.val_inputs) == 3
+    first_x, first_y = rec.val_inputs[0]
+    for vx, _ in rec.val_inputs[1:]:  # the same held-out samples every epoch
+        np.testing.assert_array_equal(vx, first_x)
+    assert np.bincount(first_y).tolist() == [4, 4, 4]  # 20% of each class
+    assert rec.train_sizes == [48, 48, 48]
+
+
+def test_validation_split_is_seeded(rng):
+    x, y = _data(rng, n=60)
+    x[:, 0] = np.arange(60)
+    picked = []
+    for seed in (1, 1, 2):
+        model = _model(seed=seed)
+        rec = _Recorder(model)
+        model.fit(x, y, epochs=1, validation_split=0.2, verbose=0)
+        picked.append(sorted(rec.val_inputs[0][0][:, 0]))
+    assert picked[0] == picked[1] and picked[0] != picked[2]
+
+
+def test_validation_data_overrides_validation_split(rng):
+    x, y = _data(rng, n=30)
+    xv, yv = _data(rng, n=9)
+    model = _model()
+    rec = _Recorder(model)
+    history = model.fit(x, y, epochs=1, batch_size=None, validation_split=0.5,
+                        validation_data=(xv, yv), verbose=0)
+    np.testing.assert_array_equal(rec.val_inputs[0][0], xv)
+    assert rec.train_sizes == [30]
+    assert "val_loss" in history and "val_accuracy" in history
+
+
+@pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5, "0.2", True])
+def test_validation_split_outside_zero_one_is_an_error(rng, bad):
+    x, y = _data(rng)
+    with pytest.raises(ConfigError, match="validation_split must be a number in"):
+        _model().fit(x, y, epochs=1, validation_split=bad, verbose=0)
+
+
+def test_validation_split_that_empties_a_class_is_an_error(rng):
+    x, y = _data(rng, n=20)
+    y[:] = 0
+    y[0] = 1  # one sample of class 1: it cannot be on both sides
+    with pytest.raises(ConfigError, match=r"leaves class 1 \(1 sample\(s\)\) with no training sample"):
+        model = Sequential([layers.Dense(1)], input_shape=(4,))
+        model.compile("binary_crossentropy", "sgd")
+        model.fit(x, y, epochs=1, validation_split=0.3, verbose=0)
+
+
+# -- EarlyStopping -------------------------------------------------------------------------
+class _Scripted(Callback):
+    """Overwrites a logged value with a script, so callbacks after it see chosen numbers."""
+
+    def __init__(self, key, values):
+        self.key, self.values = key, values
+
+    def on_epoch_end(self, epoch, logs):
+        logs[self.key] = self.values[epoch]
+
+
+def _fit_scripted(rng, values, *callbacks, epochs=None):
+    x, y = _data(rng)
+    model = _model()
+    snapshots = []
+
+    class Snap(Callback):
+        def on_epoch_end(self, epoch, logs):
+            snapshots.append(self.model.get_weights())
+
+    history = model.fit(x, y, epochs=epochs or len(values), batch_size=16, verbose=0,
+                        callbacks=[_Scripted("score", values), Snap(), *callbacks])
+    return model, history, snapshots
+
+
+def test_early_stopping_waits_patience_epochs(rng):
+    stop = EarlyStopping("score", patience=2, mode="min")
+    _, history, _ = _fit_scripted(rng, [5, 4, 4.5, 4.2, 3, 2, 1], stop)
+    assert len(history) == 4 and stop.stopped_epoch == 3 and stop.best_epoch == 1 and stop.best == 4
+
+
+def test_early_stopping_min_delta_counts_small_gains_as_no_improvement(rng):
+    stop = EarlyStopping("score", patience=1, min_delta=0.5, mode="min")
+    _, history, _ = _fit_scripted(rng, [5, 4.8, 4.7, 1], stop)
+    assert len(history) == 2 and stop.best == 5
+
+
+def test_early_stopping_auto_mode_maximizes_accuracy(rng):
+    stop = EarlyStopping("val_accuracy_scripted", patience=1)
+    x, y = _data(rng)
+    model = _model()
+    model.fit(x, y, epochs=5, verbose=0,
+              callbacks=[_Scripted("val_accuracy_scripted", [0.5, 0.7, 0.6, 0.9, 0.1]), stop])
+    assert stop.tracker.maximize and stop.best == 0.7 and stop.stopped_epoch == 2
+
+
+@pytest.mark.parametrize("values,best", [([3, 1, 2, 2, 2, 2], 1),   # stops early
+                                         ([3, 1, 2, 2], 1)])          # reaches the last epoch
+def test_restore_best_weights_early_or_at_the_end(rng, values, best):
+    stop = EarlyStopping("score", patience=3, mode="min", restore_best_weights=True)
+    model, history, snapshots = _fit_scripted(rng, values, stop)
+    assert len(history) == min(len(values), best + 4)
+    final = model.get_weights()
+    for key, value in snapshots[best].items():
+        np.testing.assert_array_equal(final[key], value)
+    assert any(not np.array_equal(final[k], v) for k, v in snapshots[-1].items())
+
+
+def test_without_restore_the_last_weights_stay(rng):
+    stop = EarlyStopping("score", patience=5, mode="min")
+    model, _, snapshots = _fit_scripted(rng, [3, 1, 2, 2], stop)
+    for key, value in snapshots[-1].items():
+        np.testing.assert_array_equal(model.get_weights()[key], value)
+
+
+def test_early_stopping_on_a_missing_key_says_what_is_logged(rng):
+    x, y = _data(rng)
+    with pytest.raises(ConfigError, match="monitors 'val_loss'.*validation_split"):
+        _model().fit(x, y, epochs=2, verbose=0, callbacks=[EarlyStopping()])
+
+
+@pytest.mark.parametrize("kwargs,match", [({"patience": -1}, "patience"), ({"mode": "up"}, "mode"),
+                                          ({"min_delta": -0.1}, "min_delta")])
+def test_bad_early_stopping_options(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        EarlyStopping(**kwargs)
+
+
+def test_early_stopping_on_real_validation_loss_stops_and_restores(rng):
+    """An over-parameterized net on noisy labels: val_loss turns up and training stops."""
+    x = rng.standard_normal((80, 10))
+    y = (x[:, 0] + rng.standard_normal(80) * 1.5 > 0).astype(int)
+    model = Sequential([layers.Dense(64, activation="relu"), layers.Dense(1)], input_shape=(10,),
+                       dtype="float64")
+    model.compile("binary_crossentropy", "adam")
+    model.optimizer.lr = 0.01
+    stop = EarlyStopping(patience=5, restore_best_weights=True)
+    history = model.fit(x, y, epochs=300, batch_size=16, validation_split=0.25, verbose=0, callbacks=[stop])
+    assert len(history) < 300
+    assert len(history) == stop.best_epoch + 6
+    assert min(history["val_loss"]) == stop.best
+
+
+# -- ModelCheckpoint --------------------------------------------------------------------------
+def test_checkpoint_save_best_only(rng, tmp_path):
+    ckpt = ModelCheckpoint(tmp_path / "m-{epoch:02d}.glassnet", monitor="score", mode="min",
+                           save_best_only=True)
+    model, _, _ = _fit_scripted(rng, [3, 2, 2.5, 1, 4], ckpt)
+    assert [p.rsplit("/", 1)[1] for p in ckpt.saved] == ["m-01.glassnet", "m-02.glassnet", "m-04.glassnet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-01.glassnet", "m-02.glassnet", "m-04.glassnet"]
+
+
+def test_checkpoint_holds_the_best_epochs_weights(rng, tmp_path):
+    path = tmp_path / "best.glassnet"
+    ckpt = ModelCheckpoint(path, monitor="score", mode="min", save_best_only=True)
+    model, _, snapshots = _fit_scripted(rng, [3, 1, 2, 2.5], ckpt)
+    saved = load_model(path).get_weights()
+    for key, value in snapshots[1].items():
+        np.testing.assert_array_equal(saved[key], value)
+
+
+def test_checkpoint_every_epoch_overwrites_atomically(rng, tmp_path, monkeypatch):
+    path = tmp_path / "last.glassnet"
+    ckpt = ModelCheckpoint(path, save_best_only=False)
+    model, _, snapshots = _fit_scripted(rng, [1, 1], ckpt)
+    assert ckpt.saved == [str(path), str(path)]
+    good = path.read_bytes()
+    from glassnet.io import format as fmt
+
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fmt.np, "save", broken_save)  # fails halfway through writing the zip
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["last.glassnet"]  # no temporary left behind
+
+
+def test_checkpoint_path_with_an_unknown_field_is_a_clear_error(rng, tmp_path):
+    ckpt = ModelCheckpoint(tmp_path / "{val_acc}.glassnet", monitor="score", mode="min")
+    with pytest.raises(ConfigError, match="cannot be filled in"):
+        _fit_scripted(rng, [1], ckpt)
+
+
+# -- verbose and the NaN guard ------------------------------------------------------------------
+def test_verbose_levels(rng, capsys):
+    x, y = _data(rng)
+    _model().fit(x, y, epochs=3, verbose=0)
+    assert capsys.readouterr().err == ""
+    _model().fit(x, y, epochs=3, verbose=2, validation_split=0.2)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 4 and all("val_loss" in line for line in lines)
+    assert lines[0].startswith("epoch 1/3") and lines[-1].startswith("trained 3 epochs")
+    with pytest.raises(ConfigError, match="verbose"):
+        _model().fit(x, y, epochs=1, verbose=3)
+
+
+def test_nan_guard_restores_the_last_good_epoch(rng):
+    x, y = _data(rng)
+    model = _model()
+    good = []
+
+    class Explode(Callback):
+        def on_epoch_end(self, epoch, logs):
+            good.append(self.model.get_weights())
+            if epoch == 1:
+                self.model.optimizer.lr = 1e200
+
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
+        model.fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[Explode()])
+    assert "epoch 3, batch" in str(info.value) and info.value.epoch == 3
+    for key, value in good[1].items():
+        np.testing.assert_array_equal(model.get_weights()[key], value)
