@@ -326,6 +326,15 @@ def test_verbose_levels(rng, capsys):
         _model().fit(x, y, epochs=1, verbose=3)
 
 
+def test_verbose_line_mode_prints_the_epoch_where_early_stopping_stopped(rng, capsys):
+    x, y = _data(rng)
+    stop = EarlyStopping("score", patience=1, mode="min")
+    scores = _Scripted("score", [3, 2, 1, 1, 1] + [0] * 195)
+    _model().fit(x, y, epochs=200, verbose=2, callbacks=[scores, stop])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["epoch 1/200", "epoch 2/200", "epoch 4/200"]
+
+
 def test_nan_guard_restores_the_last_good_epoch(rng):
     x, y = _data(rng)
     model = _model()

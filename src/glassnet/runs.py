@@ -93,8 +93,21 @@ def build_model(config: RunConfig, train: Dataset) -> Sequential:
     model = zoo.build(config.model, train.image_shape, train.num_classes, seed=config.seed,
                       dtype=config.dtype, **options)
     model.set_preprocessing(scale=1 / 255)
+    if config.extra.get("normalize"):
+        model.set_preprocessing(scale=1 / 255, **channel_stats(train.x, scale=1 / 255))
     model.class_names = list(train.class_names)
     return model
+
+
+def channel_stats(x: np.ndarray, scale: float = 1.0) -> dict[str, list[float]]:
+    """Per-channel (axis 1) ``mean`` and ``std`` of ``x * scale`` over every other axis, from
+    the training images only (one channel at a time, so uint8 data is never copied whole)."""
+    mean, std = [], []
+    for c in range(x.shape[1]):
+        channel = x[:, c].astype(np.float64) * scale
+        mean.append(float(channel.mean()))
+        std.append(float(channel.std()) or 1.0)
+    return {"mean": mean, "std": std}
 
 
 def make_optimizer(config: RunConfig) -> optimizers.Optimizer:

@@ -63,6 +63,9 @@ def add_parser(sub) -> None:
                    help="mlp: batch normalization after each hidden Dense layer")
     p.add_argument("--dropout", type=float, default=None, metavar="RATE",
                    help="mlp: dropout with this rate (fraction dropped) after each hidden layer")
+    p.add_argument("--normalize", action="store_true",
+                   help="subtract the training set's per-channel mean and divide by its std "
+                        "(saved with the model, so predict applies the same)")
     p.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs and keep the "
                         "best epoch's weights (needs --validation-split)")
@@ -91,7 +94,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def toolkit_extra(args: argparse.Namespace) -> dict:
-    """Model options (--init, --batchnorm, --dropout) and --early-stopping, only when given,
+    """Model options (--init, --batchnorm, --dropout), --early-stopping and --normalize, only when given,
     so that models without these options are not handed them."""
     model_options = {key: value for key, value in (("init", args.init), ("dropout", args.dropout),
                                                    ("batchnorm", args.batchnorm or None))
@@ -99,6 +102,8 @@ def toolkit_extra(args: argparse.Namespace) -> dict:
     extra: dict = {"model_options": model_options} if model_options else {}
     if args.early_stopping is not None:
         extra["early_stopping"] = args.early_stopping
+    if args.normalize:
+        extra["normalize"] = True
     return extra
 
 

@@ -95,7 +95,9 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     steps = math.ceil(len(x) / (batch_size or len(x)))
     all_callbacks: list[Callback] = list(callbacks)
     if verbose:
-        all_callbacks.insert(0, ProgressBar(epochs, steps, verbose, log_every=log_every))
+        # last, so that it shows what other callbacks logged and prints the epoch at which
+        # one of them (early stopping) stopped training
+        all_callbacks.append(ProgressBar(epochs, steps, verbose, log_every=log_every))
     cbs = CallbackList(all_callbacks, model)
     base_lr = getattr(model.optimizer, "base_lr", None) or model.optimizer.lr
     model.optimizer.base_lr = base_lr

@@ -1,0 +1,93 @@
+"""`glassnet train` toolkit options: --init, --batchnorm, --dropout, --early-stopping, optimizer and
+schedule flags, and the clear one-line errors for bad values."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from glassnet import layers, load_model, zoo
+from glassnet.cli import main
+from glassnet.errors import ConfigError
+
+QUICK = ["train", "--dataset", "cats", "--hidden", "4", "--epochs", "1", "--quiet"]
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--optimizer", "adamm"], "unknown optimizer 'adamm'"),
+    (["--lr-schedule", "warmup"], "unknown learning-rate schedule 'warmup'"),
+    (["--dropout", "1.0"], "Dropout rate must be a number in [0, 1), got 1.0"),
+    (["--dropout", "-0.2"], "Dropout rate must be a number in [0, 1), got -0.2"),
+    (["--validation-split", "1.5"], "validation_split must be a number in (0, 1), got 1.5"),
+    (["--validation-split", "0"], "validation_split must be a number in (0, 1), got 0.0"),
+    (["--early-stopping", "3"], "--early-stopping 3 watches the validation loss: add --validation-split"),
+    (["--init", "kaiming"], "unknown initializer 'kaiming'"),
+    (["--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to sgd"),
+])
+def test_bad_values_are_one_clear_line(tmp_path, capsys, extra, message):
+    assert main([*QUICK, "--out", str(tmp_path / "run"), *extra]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("glassnet train: error: ") and message in err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag,value", [("--lr", "0"), ("--lr", "-0.1"), ("--early-stopping", "0")])
+def test_non_positive_numbers_are_rejected_by_the_parser(capsys, flag, value):
+    with pytest.raises(SystemExit) as info:
+        main([*QUICK, flag, value])
+    assert info.value.code == 2
+    assert f"argument {flag}: expected a positive" in capsys.readouterr().err
+
+
+def test_train_with_toolkit_options(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("train", "--dataset", "cats", "--hidden", "16,8", "--batchnorm", "--dropout", "0.2",
+                     "--init", "he", "--optimizer", "adam", "--lr", "0.001", "--batch-size", "32",
+                     "--epochs", "4", "--lr-decay", "0.95", "--validation-split", "0.2",
+                     "--early-stopping", "2", "--seed", "3", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    history = json.loads((out / "history.json").read_text())
+    assert history["lr"] == pytest.approx([0.001 * 0.95 ** e for e in range(len(history["lr"]))])
+    assert "val_loss" in history and "val_accuracy" in history
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert config["extra"] == {"model_options": {"init": "he", "dropout": 0.2, "batchnorm": True},
+                               "early_stopping": 2}
+    model = load_model(out / "model.glassnet")
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Flatten", "Dense", "BatchNorm", "ReLU", "Dropout", "Dense", "BatchNorm", "ReLU",
+                     "Dropout", "Dense"]
+    assert model.layers[1].get_config()["kernel_initializer"] == "he_normal"
+    assert model.layers[2].state["running_var"].shape == (16,)
+
+
+# -- zoo mlp -------------------------------------------------------------------------------------
+def test_mlp_default_structure_is_unchanged():
+    model = zoo.build("mlp", (3, 8, 8), 2)
+    assert [type(layer).__name__ for layer in model.layers] == ["Flatten", "Dense", "Dense", "Dense", "Dense"]
+
+
+def test_mlp_multiclass_with_batchnorm_and_dropout():
+    model = zoo.build("mlp", (3, 8, 8), 10, hidden=(32,), batchnorm=True, dropout=0.5, init="xavier")
+    dense, bn, act, drop, out = model.layers[1:]
+    assert isinstance(bn, layers.BatchNorm) and isinstance(act, layers.ReLU)
+    assert drop.rate == 0.5 and not dense.use_bias and out.units == 10
+    assert dense.get_config()["kernel_initializer"] == "glorot_normal"
+
+
+def test_mlp_rejects_a_bad_dropout_rate():
+    with pytest.raises(ConfigError, match=r"Dropout rate must be a number in \[0, 1\), got 1"):
+        zoo.build("mlp", (4,), 3, dropout=1)
+
+
+def test_normalize_saves_the_training_sets_channel_statistics(tmp_path, cats):
+    out = tmp_path / "run"
+    assert main([*QUICK, "--normalize", "--validation-split", "0.2", "--out", str(out)]) == 0
+    model = load_model(out / "model.glassnet")
+    train, _ = cats["train"].split(0.2, seed=0)  # statistics of the training part only
+    x = train.x.astype(np.float64) / 255
+    np.testing.assert_allclose(model.preprocessing["mean"], x.mean(axis=(0, 2, 3)), rtol=1e-10)
+    np.testing.assert_allclose(model.preprocessing["std"], x.std(axis=(0, 2, 3)), rtol=1e-10)
+    batch = model.preprocess(train.x)
+    np.testing.assert_allclose(batch.mean(axis=(0, 2, 3)), 0, atol=1e-4)
+    np.testing.assert_allclose(batch.std(axis=(0, 2, 3)), 1, rtol=1e-4)
