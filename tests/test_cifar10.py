@@ -43,7 +43,7 @@ def _write_batch(path: Path, n: int = 4, seed: int = 0, **overrides) -> None:
     path.write_bytes(pickle.dumps(batch, protocol=2))
 
 
-def _write_folder(folder: Path) -> None:
+def write_cifar_folder(folder: Path) -> None:
     folder.mkdir(parents=True)
     for i, name in enumerate([*cifar10.TRAIN_BATCHES, "test_batch"]):
         _write_batch(folder / name, n=3 + i, seed=i)
@@ -52,7 +52,7 @@ def _write_folder(folder: Path) -> None:
 
 
 def test_any_number_of_images_per_batch(tmp_path):
-    _write_folder(tmp_path / cifar10.FOLDER)
+    write_cifar_folder(tmp_path / cifar10.FOLDER)
     data = cifar10.load_cifar10(tmp_path)
     assert len(data["train"]) == 3 + 4 + 5 + 6 + 7 and len(data["test"]) == 8
     assert data["train"].class_names[9] == "class9"
@@ -66,7 +66,7 @@ class _Evil:
 def test_a_malicious_pickle_is_refused_before_it_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / cifar10.FOLDER
-    _write_folder(folder)
+    write_cifar_folder(folder)
     (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": _Evil()}, protocol=2))
     with pytest.raises(DataError, match=r"data_batch_3: unsafe or damaged pickle: refusing to load "
                                         r"(posix|os|nt)\.system"):
@@ -87,7 +87,7 @@ def test_the_unpickler_refuses_anything_but_plain_data(tmp_path, payload, match)
 
 
 def test_a_missing_batch_is_named(tmp_path):
-    _write_folder(tmp_path / cifar10.FOLDER)
+    write_cifar_folder(tmp_path / cifar10.FOLDER)
     (tmp_path / cifar10.FOLDER / "data_batch_4").unlink()
     with pytest.raises(DataNotFoundError, match="batch data_batch_4 is missing"):
         cifar10.load_cifar10(tmp_path)
@@ -102,7 +102,7 @@ def test_a_missing_batch_is_named(tmp_path):
     (lambda p: p.write_bytes(pickle.dumps([1, 2], protocol=2)), r"data_batch_2: expected a dict"),
 ])
 def test_a_corrupt_batch_is_named(tmp_path, damage, match):
-    _write_folder(tmp_path / cifar10.FOLDER)
+    write_cifar_folder(tmp_path / cifar10.FOLDER)
     damage(tmp_path / cifar10.FOLDER / "data_batch_2")
     with pytest.raises(DataError, match=match):
         cifar10.load_cifar10(tmp_path)
@@ -110,7 +110,7 @@ def test_a_corrupt_batch_is_named(tmp_path, damage, match):
 
 def _tarball(tmp_path: Path, extra: tarfile.TarInfo | None = None) -> tuple[Path, str]:
     src = tmp_path / "src"
-    _write_folder(src / cifar10.FOLDER)
+    write_cifar_folder(src / cifar10.FOLDER)
     path = tmp_path / "cifar-10-python.tar.gz"
     with tarfile.open(path, "w:gz") as archive:
         archive.add(src / cifar10.FOLDER, arcname=cifar10.FOLDER)

@@ -41,9 +41,9 @@ CONV_GRID = [
 
 
 @pytest.mark.parametrize("n,c,h,w,f,k,s,pad", CONV_GRID)
-@pytest.mark.parametrize("use_bias", [True, False])
-def test_conv2d_matches_torch(torch, rng, n, c, h, w, f, k, s, pad, use_bias):
-    layer = layers.Conv2D(f, k, strides=s, padding=pad, use_bias=use_bias)
+@pytest.mark.parametrize("use_bias,activation", [(True, None), (False, None), (True, "relu")])
+def test_conv2d_matches_torch(torch, rng, n, c, h, w, f, k, s, pad, use_bias, activation):
+    layer = layers.Conv2D(f, k, strides=s, padding=pad, use_bias=use_bias, activation=activation)
     _build(layer, (c, h, w))
     x = rng.standard_normal((n, c, h, w))
     dy = rng.standard_normal((n, *layer.output_shape))
@@ -53,6 +53,8 @@ def test_conv2d_matches_torch(torch, rng, n, c, h, w, f, k, s, pad, use_bias):
     tW = torch.tensor(layer.params["W"], requires_grad=True)
     tb = torch.tensor(layer.params["b"], requires_grad=True) if use_bias else None
     ty = torch.nn.functional.conv2d(_torch_pad(torch, tx, layer.pads), tW, tb, stride=layer.strides)
+    if activation == "relu":
+        ty = ty.relu()
     ty.backward(torch.tensor(dy))
     pairs = [(y, ty), (dx, tx.grad), (layer.grads["W"], tW.grad)]
     if use_bias:
@@ -110,11 +112,14 @@ def test_col2im_is_the_adjoint_of_im2col(rng):
 
 def test_im2col_rows_follow_the_kernel_layout():
     x = np.arange(2 * 4 * 4, dtype=np.float32).reshape(1, 2, 4, 4)
+    x = np.concatenate([x, x + 100])  # two images
     cols = F.im2col(x, (2, 2), (2, 2))
-    assert cols.shape == (1, 8, 4) and cols.flags.c_contiguous and cols.dtype == np.float32
-    # first window, channel 0: pixels (0,0), (0,1), (1,0), (1,1)
-    np.testing.assert_array_equal(cols[0, :4, 0], [0, 1, 4, 5])
-    np.testing.assert_array_equal(cols[0, 4:, 3], [26, 27, 30, 31])
+    assert cols.shape == (8, 8) and cols.flags.c_contiguous and cols.dtype == np.float32
+    # first window of image 0, channel 0: pixels (0,0), (0,1), (1,0), (1,1)
+    np.testing.assert_array_equal(cols[:4, 0], [0, 1, 4, 5])
+    # last window of image 0, channel 1; then the same window of image 1
+    np.testing.assert_array_equal(cols[4:, 3], [26, 27, 30, 31])
+    np.testing.assert_array_equal(cols[4:, 7], [126, 127, 130, 131])
 
 
 # (N, C, H, W, pool, stride, padding)

@@ -101,11 +101,13 @@ def im2col(x: Array, kernel: tuple[int, int], stride: tuple[int, int],
            pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> Array:
     """Unfold every ``KH x KW`` window of ``x: (N, C, H, W)`` into columns.
 
-    Returns ``cols: (N, C*KH*KW, OH*OW)`` (contiguous), with rows in ``(c, i, j)`` order,
-    the order of a ``(F, C, KH, KW)`` kernel flattened to ``(F, C*KH*KW)``. A convolution is
-    then one batched GEMM ``W2 @ cols → (N, F, OH*OW)``: already NCHW, no transpose. The
-    window view is built with ``as_strided`` and copied once; its innermost axis runs
-    along image rows, so the copy moves contiguous (stride-1) runs of memory.
+    Returns ``cols: (C*KH*KW, N*OH*OW)`` (contiguous): one column per output position of
+    every image, rows in ``(c, i, j)`` order, the order of a ``(F, C, KH, KW)`` kernel
+    flattened to ``W2: (F, C*KH*KW)``. A whole convolution is then ONE large GEMM
+    ``W2 @ cols → (F, N*OH*OW)``, the shape BLAS is fastest at (a GEMM per image would be
+    many small calls, each a thread synchronisation). The window view is built with
+    ``as_strided`` and copied once; its innermost axis runs along image rows, so the copy
+    moves contiguous runs of memory.
     """
     xp = array_module(x)
     x = pad_images(x, pads)
@@ -114,13 +116,13 @@ def im2col(x: Array, kernel: tuple[int, int], stride: tuple[int, int],
     oh, ow = output_size(h, kh, sh), output_size(w, kw, sw)
     sn, sc, s_h, s_w = x.strides
     windows = xp.lib.stride_tricks.as_strided(
-        x, shape=(n, c, kh, kw, oh, ow), strides=(sn, sc, s_h, s_w, s_h * sh, s_w * sw))
-    return xp.ascontiguousarray(windows).reshape(n, c * kh * kw, oh * ow)
+        x, shape=(c, kh, kw, n, oh, ow), strides=(sc, s_h, s_w, sn, s_h * sh, s_w * sw))
+    return xp.ascontiguousarray(windows).reshape(c * kh * kw, n * oh * ow)
 
 
 def col2im(cols: Array, x_shape: tuple[int, int, int, int], kernel: tuple[int, int],
            stride: tuple[int, int], pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> Array:
-    """The adjoint of :func:`im2col`: sum ``cols: (N, C*KH*KW, OH*OW)`` back into ``(N, C, H, W)``.
+    """The adjoint of :func:`im2col`: sum ``cols: (C*KH*KW, N*OH*OW)`` back into ``(N, C, H, W)``.
 
     Overlapping windows add up. One strided ``+=`` per kernel offset (``KH*KW`` passes),
     each covering every image and channel at once.
@@ -131,8 +133,9 @@ def col2im(cols: Array, x_shape: tuple[int, int, int, int], kernel: tuple[int, i
     (kh, kw), (sh, sw) = kernel, stride
     oh = output_size(h, kh, sh, top, bottom)
     ow = output_size(w, kw, sw, left, right)
-    windows = cols.reshape(n, c, kh * kw, oh, ow)
+    windows = cols.reshape(c, kh * kw, n, oh, ow)
     padded = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
+    by_channel = padded.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp), a view
     for k, rows, columns in kernel_offsets(kernel, stride, (oh, ow)):
-        padded[:, :, rows, columns] += windows[:, :, k]
+        by_channel[:, :, rows, columns] += windows[:, k]
     return unpad_images(padded, pads)

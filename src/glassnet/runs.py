@@ -18,6 +18,7 @@ import numpy as np
 from . import __version__, optimizers, schedules, zoo
 from ._files import write_json
 from .data import Dataset
+from .data import augment as augment_mod
 from .data import load as load_dataset
 from .errors import ConfigError, NonFiniteLossError, ShapeError
 from .io.checkpoint import CHECKPOINT_NAME, Checkpointer, StopRequest, read_checkpoint, restore_training_state
@@ -45,6 +46,7 @@ class RunConfig:
     validation_split: float | None = None
     seed: int = 0
     dtype: str = "float32"
+    augment: str | None = None
     out: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -174,6 +176,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     The run's ``report.html`` is written too, unless ``config.extra["report"]`` is false.
     """
     zoo.check_name(config.model)  # fail before the (possibly slow) data loading
+    augment = config.extra.get("augment_fn") or augment_mod.parse(config.augment)
     data = data if data is not None else load_data(config)
     splits = prepare_splits(config, data)
     train, validation, test = splits["train"], splits["validation"], splits["test"]
@@ -191,7 +194,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         model.fit(train.x, train.y, epochs=config.epochs, batch_size=config.batch_size,
                   validation_data=(validation.x, validation.y) if validation else None,
                   lr_schedule=make_schedule(config), callbacks=[*callbacks, checkpointer],
-                  verbose=verbose, augment=config.extra.get("augment_fn"),
+                  verbose=verbose, augment=augment,
                   initial_epoch=initial_epoch)
     except NonFiniteLossError as exc:
         error = exc

@@ -70,6 +70,38 @@ def mlp(input_shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (2
     return layers
 
 
+@register("cnn-keras")
+def cnn_keras(input_shape: Sequence[int], num_classes: int) -> list[L.Layer]:
+    """The Keras CIFAR-10 tutorial's CNN, exactly: Conv2D(32, 3x3, same, ReLU) → MaxPool 2x2
+    → Dropout 0.25 → Conv2D(64, 3x3, same, ReLU) → MaxPool 2x2 → Dropout 0.25 → Flatten
+    → Dense 512 ReLU → Dropout 0.5 → Dense(out) (softmax/sigmoid in the loss)."""
+    return [
+        L.Conv2D(32, 3, padding="same", activation="relu"), L.MaxPool2D(2), L.Dropout(0.25),
+        L.Conv2D(64, 3, padding="same", activation="relu"), L.MaxPool2D(2), L.Dropout(0.25),
+        L.Flatten(), L.Dense(512, activation="relu"), L.Dropout(0.5),
+        L.Dense(output_units(num_classes)),
+    ]
+
+
+@register("cnn-bn")
+def cnn_bn(input_shape: Sequence[int], num_classes: int, widths: Sequence[int] = (32, 64, 128),
+           dropout: float = 0.3) -> list[L.Layer]:
+    """A stronger small CNN: per width ``w``, two [Conv2D(w, 3x3, same) → BatchNorm → ReLU]
+    blocks, with a 2x2 max-pool between widths; then global average pooling, dropout and
+    Dense(out). The default is six conv layers, 32/32/64/64/128/128 filters (about 0.29 M
+    parameters); it works for any image size (the pooling is global)."""
+    if not widths:
+        raise ConfigError("cnn-bn needs at least one width, e.g. widths=(32, 64, 128)")
+    layers: list[L.Layer] = []
+    for i, width in enumerate(widths):
+        if i:
+            layers.append(L.MaxPool2D(2))
+        for _ in range(2):
+            layers += [L.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer="he_normal"),
+                       L.BatchNorm(), L.ReLU()]
+    return layers + [L.GlobalAveragePooling2D(), L.Dropout(dropout), L.Dense(output_units(num_classes))]
+
+
 def names() -> list[str]:
     return sorted(MODELS)
 

@@ -1,11 +1,12 @@
 """2-D convolution (cross-correlation, as in every framework) by im2col and one batched GEMM.
 
 Shapes: ``x: (N, C, H, W)``, kernel ``W: (F, C, KH, KW)``, ``b: (F,)``, ``y: (N, F, OH, OW)``.
-With ``cols = im2col(x): (N, C*KH*KW, OH*OW)`` and ``W2 = W.reshape(F, C*KH*KW)``:
+With ``cols = im2col(x): (C*KH*KW, N*OH*OW)`` and ``W2 = W.reshape(F, C*KH*KW)``:
 
-Forward:  ``z[n] = W2 @ cols[n] + b``                      ``(F, OH*OW)`` per image
-Backward: ``dW2 = sum_n dz[n] @ cols[n].T``,  ``db = sum_{n,p} dz``,
-          ``dx = col2im(W2.T @ dz[n])``                   (windows added back where they overlap)
+Forward:  ``z = W2 @ cols + b``          ``(F, N*OH*OW)``: one GEMM for the whole batch,
+          then ``y = act(z)`` moved to ``(N, F, OH, OW)`` (with ReLU, in the same pass)
+Backward: ``dz = act'(dy)`` as ``(F, N*OH*OW)``,  ``dW2 = dz @ cols.T``,  ``db = sum_p dz``,
+          ``dx = col2im(W2.T @ dz)``     (windows added back where they overlap)
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import numpy as np
 
 from .. import functional as F
 from .. import initializers
-from ..backend import Array, to_device
+from ..backend import Array, array_module, to_device
 from ..errors import ConfigError, ShapeError
-from .activations import get_activation
+from .activations import ReLU, get_activation
 from .base import Layer, check_positive_int
 
 Pads = tuple[int, int, int, int]
@@ -137,31 +138,45 @@ class Conv2D(Layer):
 
     def forward(self, x: Array, training: bool = False) -> Array:
         check_image_batch(self, x)
+        xp, n = array_module(x), x.shape[0]
         cols = F.im2col(x, self.kernel_size, self.strides, self.pads)
-        W2 = self.params["W"].reshape(self.filters, -1)
-        z = W2 @ cols  # (F, CKK) @ (N, CKK, P) → (N, F, P): one GEMM per image, NCHW as is
+        z = self.params["W"].reshape(self.filters, -1) @ cols  # (F, CKK) @ (CKK, N*P): one GEMM
         if self.use_bias:
             z += self.params["b"][:, None]
+        z = z.reshape(self.filters, n, *self.output_shape[1:]).transpose(1, 0, 2, 3)  # NCHW view
+        y = xp.empty((n, *self.output_shape), dtype=z.dtype)
+        if self.fused_relu:  # ReLU and the copy to NCHW in one pass
+            xp.maximum(z, 0, out=y)
+        else:
+            y[...] = z
+            if self.activation is not None:
+                y = self.activation.forward(y, training)
         if training:
-            self._remember(cols=cols, x_shape=x.shape)
-        z = z.reshape(x.shape[0], *self.output_shape)
-        if self.activation is not None:
-            z = self.activation.forward(z, training)
-        return z
+            self._remember(cols=cols, x_shape=x.shape, y=y if self.fused_relu else None)
+        return y
 
     def backward(self, dy: Array) -> Array | None:
         cache = self._recall()
-        cols, n = cache["cols"], cache["x_shape"][0]
-        dz = self.activation.backward(dy) if self.activation is not None else dy
-        dz = dz.reshape(n, self.filters, -1)
+        xp, cols = array_module(dy), cache["cols"]
+        n = cache["x_shape"][0]
+        dz = xp.empty((self.filters, n, *self.output_shape[1:]), dtype=dy.dtype)  # (F, N, OH, OW)
+        if self.fused_relu:  # ReLU's backward and the copy to (F, N*P) in one pass
+            xp.multiply(dy.transpose(1, 0, 2, 3), cache["y"].transpose(1, 0, 2, 3) > 0, out=dz)
+        else:
+            dact = self.activation.backward(dy) if self.activation is not None else dy
+            dz[...] = dact.transpose(1, 0, 2, 3)
+        dz = dz.reshape(self.filters, -1)
         W2 = self.params["W"].reshape(self.filters, -1)
-        # sum over images of dz[n] @ cols[n].T: batched GEMMs, then one reduction
-        (dz @ cols.transpose(0, 2, 1)).sum(axis=0, out=self.grads["W"].reshape(self.filters, -1))
+        xp.matmul(dz, cols.T, out=self.grads["W"].reshape(self.filters, -1))
         if self.use_bias:
-            dz.sum(axis=(0, 2), out=self.grads["b"])
+            dz.sum(axis=1, out=self.grads["b"])
         if not self.input_grad:
             return None
         return F.col2im(W2.T @ dz, cache["x_shape"], self.kernel_size, self.strides, self.pads)
+
+    @property
+    def fused_relu(self) -> bool:
+        return isinstance(self.activation, ReLU)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -1,11 +1,15 @@
 """Pooling over ``KH x KW`` windows of ``x: (N, C, H, W)``; output ``(N, C, OH, OW)``.
 
-Both pools loop over the ``KH*KW`` kernel offsets (4 passes for 2x2), never over pixels;
-each pass reads one strided view of the (padded) input for every image and channel.
+Max and sum over a rectangle are separable: pool each row over its ``KW``-wide windows
+(along W), then pool those results over ``KH``-high windows (along H). That is ``KW + KH``
+passes instead of ``KH * KW``, and the second pass reads whole contiguous rows. No loop
+over pixels or images: every pass covers the whole batch.
 
-MaxPool2D keeps, per output, the offset ``k`` of its maximum (uint8); the gradient goes to
-that one element. Ties go to the first maximum in row-major window order, as in PyTorch.
-AvgPool2D divides by ``KH*KW`` (padding counts, PyTorch's ``count_include_pad=True``).
+MaxPool2D keeps, per axis, the offset of the maximum (uint8); the gradient goes to that
+one element. Taking the first maximum along W, then the first row whose maximum is
+strictly larger, picks the first maximum of the window in row-major order: ties are
+broken as PyTorch does. AvgPool2D divides by ``KH*KW`` (padding counts, PyTorch's
+``count_include_pad=True``).
 """
 
 from __future__ import annotations
@@ -20,9 +24,17 @@ from ..errors import ConfigError
 from .base import Layer
 from .conv import Pads, check_image_batch, resolve_padding, to_pair, window_output_shape
 
+H_AXIS, W_AXIS = 2, 3
+
+
+def _along(a: Array, axis: int, window: slice) -> Array:
+    """``a[:, :, window]`` (axis 2) or ``a[:, :, :, window]`` (axis 3): a view."""
+    return a[:, :, window] if axis == H_AXIS else a[:, :, :, window]
+
 
 class _WindowPool:
-    """Shared arguments and shape logic of the window pools (a mixin: not a registered layer)."""
+    """Shared arguments, shapes and separable passes of the window pools (a mixin, not a
+    registered layer)."""
 
     pad_value = 0.0
 
@@ -45,23 +57,33 @@ class _WindowPool:
                                      self.strides, self.pads)
         return (input_shape[0], oh, ow)
 
-    def _windows(self, x: Array):
-        """Yield ``(k, view)``: the input each kernel offset ``k`` reads, ``(N, C, OH, OW)``."""
-        padded = F.pad_images(x, self.pads, self.pad_value)
-        for k, rows, cols in F.kernel_offsets(self.pool_size, self.strides, self.output_shape[1:]):
-            yield k, padded[:, :, rows, cols]
+    def _windows(self, axis: int) -> list[slice]:
+        """For each offset ``k`` along ``axis``: the slice it reads at every output position."""
+        i = axis - H_AXIS
+        k, s, out = self.pool_size[i], self.strides[i], self.output_shape[1 + i]
+        return [slice(j, j + s * (out - 1) + 1, s) for j in range(k)]
 
-    def _scatter(self, x_shape: tuple[int, ...], dtype, parts) -> Array:
-        """Add ``(k, grad)`` pairs back at each offset's positions → ``dx: (N, C, H, W)``."""
+    def _padded_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         n, c, h, w = x_shape
         top, bottom, left, right = self.pads
-        dx = None
-        for k, rows, cols in F.kernel_offsets(self.pool_size, self.strides, self.output_shape[1:]):
-            grad = parts(k)
-            if dx is None:
-                dx = array_module(grad).zeros((n, c, h + top + bottom, w + left + right), dtype=dtype)
-            dx[:, :, rows, cols] += grad
-        return F.unpad_images(dx, self.pads)
+        return (n, c, h + top + bottom, w + left + right)
+
+    def _spread(self, d: Array, axis: int, shape: tuple[int, ...], argmax: Array | None = None) -> Array:
+        """Adjoint of one pass along ``axis``: send ``d`` back to every offset's positions
+        (only to the offset in ``argmax`` where given); ``shape`` is the pass's input shape."""
+        xp = array_module(d)
+        k, s = self.pool_size[axis - H_AXIS], self.strides[axis - H_AXIS]
+        tiles = s == k and self.output_shape[axis - 1] * k == shape[axis]  # each input used once
+        out = (xp.empty if tiles else xp.zeros)(shape, dtype=d.dtype)
+        for offset, window in enumerate(self._windows(axis)):
+            target = _along(out, axis, window)
+            if s < k:  # overlapping windows add up
+                target += d if argmax is None else d * (argmax == offset)
+            elif argmax is None:
+                target[...] = d
+            else:
+                xp.multiply(d, argmax == offset, out=target)
+        return out
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "pool_size": list(self.pool_size),
@@ -79,26 +101,33 @@ class MaxPool2D(_WindowPool, Layer):
 
     pad_value = -np.inf
 
+    def _max_along(self, a: Array, axis: int) -> tuple[Array, Array | None]:
+        """Running maximum over the offsets along ``axis`` and the (first) offset that won."""
+        xp = array_module(a)
+        views = [_along(a, axis, window) for window in self._windows(axis)]
+        if len(views) == 1:
+            return views[0], None
+        argmax = (views[1] > views[0]).view(np.uint8)  # strict: ties keep the earlier offset
+        out = xp.maximum(views[0], views[1])
+        for k, view in enumerate(views[2:], start=2):
+            xp.copyto(argmax, k, where=view > out)
+            xp.maximum(out, view, out=out)
+        return out, argmax
+
     def forward(self, x: Array, training: bool = False) -> Array:
         check_image_batch(self, x)
-        xp = array_module(x)
-        out = argmax = None
-        for k, view in self._windows(x):
-            if out is None:
-                out = view.copy()
-                argmax = xp.zeros(out.shape, dtype=np.uint8)
-                continue
-            greater = view > out  # strict: ties keep the earlier offset, as PyTorch does
-            xp.copyto(argmax, k, where=greater)
-            xp.maximum(out, view, out=out)
+        rows, col_argmax = self._max_along(F.pad_images(x, self.pads, self.pad_value), W_AXIS)
+        out, row_argmax = self._max_along(rows, H_AXIS)
         if training:
-            self._remember(argmax=argmax, x_shape=x.shape)
-        return out
+            self._remember(col_argmax=col_argmax, row_argmax=row_argmax, x_shape=x.shape)
+        return out if out.base is None else out.copy()
 
     def backward(self, dy: Array) -> Array:
         cache = self._recall()
-        argmax = cache["argmax"]
-        return self._scatter(cache["x_shape"], dy.dtype, lambda k: dy * (argmax == k))
+        padded = self._padded_shape(cache["x_shape"])
+        rows_shape = (*padded[:3], self.output_shape[2])
+        d_rows = self._spread(dy, H_AXIS, rows_shape, cache["row_argmax"])
+        return F.unpad_images(self._spread(d_rows, W_AXIS, padded, cache["col_argmax"]), self.pads)
 
 
 class AvgPool2D(_WindowPool, Layer):
@@ -107,23 +136,28 @@ class AvgPool2D(_WindowPool, Layer):
     Args as :class:`MaxPool2D` (padding with zeros).
     """
 
+    @staticmethod
+    def _sum(views: list[Array]) -> Array:
+        out = views[0] + views[1] if len(views) > 1 else views[0].copy()
+        for view in views[2:]:
+            out += view
+        return out
+
     def forward(self, x: Array, training: bool = False) -> Array:
         check_image_batch(self, x)
-        out = None
-        for _, view in self._windows(x):
-            if out is None:
-                out = view.copy()
-            else:
-                out += view
+        padded = F.pad_images(x, self.pads)
+        rows = self._sum([_along(padded, W_AXIS, w) for w in self._windows(W_AXIS)])
+        out = self._sum([_along(rows, H_AXIS, w) for w in self._windows(H_AXIS)])
         out *= x.dtype.type(1.0 / (self.pool_size[0] * self.pool_size[1]))
         if training:
             self._remember(x_shape=x.shape)
         return out
 
     def backward(self, dy: Array) -> Array:
-        x_shape = self._recall()["x_shape"]
+        padded = self._padded_shape(self._recall()["x_shape"])
         share = dy * dy.dtype.type(1.0 / (self.pool_size[0] * self.pool_size[1]))
-        return self._scatter(x_shape, dy.dtype, lambda k: share)
+        d_rows = self._spread(share, H_AXIS, (*padded[:3], self.output_shape[2]))
+        return F.unpad_images(self._spread(d_rows, W_AXIS, padded), self.pads)
 
 
 class GlobalAveragePooling2D(Layer):

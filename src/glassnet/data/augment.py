@@ -1,0 +1,87 @@
+"""Data augmentation on raw image batches ``(N, C, H, W)`` (uint8 or float), seeded.
+
+Each augmentation is a function ``(batch, rng) -> new batch`` of the same shape and dtype
+(the input is never changed); the training loop calls it on every training batch with
+the model's training generator, so the same seed gives the same augmented batches.
+Whole batches are handled at once: no loop over images.
+
+- ``flip``: mirror each image left-right with probability 1/2.
+- ``crop``: pad each side by ``padding`` pixels (reflection, as the CIFAR recipes do, or
+  zeros) and cut a random ``H x W`` window, i.e. shift by up to ``padding`` pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import numpy as np
+
+from ..errors import ConfigError
+
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def _check_images(batch: np.ndarray) -> None:
+    if batch.ndim != 4:
+        raise ConfigError(f"augmentation needs image batches (N, C, H, W), got shape {batch.shape}")
+
+
+def random_flip(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mirror each image horizontally with probability 1/2."""
+    _check_images(batch)
+    flip = rng.random(len(batch)) < 0.5
+    out = batch.copy()
+    out[flip] = batch[flip, :, :, ::-1]
+    return out
+
+
+def random_crop(batch: np.ndarray, rng: np.random.Generator, padding: int = 4,
+                mode: str = "reflect") -> np.ndarray:
+    """Pad by ``padding`` (``"reflect"`` or ``"constant"`` zeros), then crop ``H x W`` at a
+    random offset per image. One strided view of every possible window, one gather."""
+    _check_images(batch)
+    if mode not in ("reflect", "constant"):
+        raise ConfigError(f"crop padding mode must be 'reflect' or 'constant', got {mode!r}")
+    n, c, h, w = batch.shape
+    p = padding
+    if mode == "reflect" and (p >= h or p >= w):
+        raise ConfigError(f"reflect padding {p} needs images larger than {p} pixels, got {h}x{w}")
+    padded = np.pad(batch, ((0, 0), (0, 0), (p, p), (p, p)), mode=mode)
+    sn, sc, sh, sw = padded.strides
+    windows = np.lib.stride_tricks.as_strided(
+        padded, shape=(n, 2 * p + 1, 2 * p + 1, c, h, w), strides=(sn, sh, sw, sc, sh, sw),
+        writeable=False)
+    top, left = rng.integers(0, 2 * p + 1, size=(2, n))
+    return windows[np.arange(n), top, left]
+
+
+AUGMENTATIONS: dict[str, Augment] = {"flip": random_flip, "crop": random_crop}
+
+
+def compose(steps: Sequence[Augment]) -> Augment:
+    """Apply ``steps`` in order."""
+
+    def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        for step in steps:
+            batch = step(batch, rng)
+        return batch
+
+    return augment
+
+
+def parse(spec: str | Sequence[str] | None, crop_padding: int = 4) -> Augment | None:
+    """``"flip,crop"`` (or a list of names) → one augmentation function; ``None``/``""`` → ``None``."""
+    if spec is None:
+        return None
+    names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    names = [name for name in names if name]
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if unknown:
+        raise ConfigError(f"unknown augmentation {', '.join(map(repr, unknown))}; "
+                          f"choose from {sorted(AUGMENTATIONS)}, e.g. 'flip,crop'")
+    if not names:
+        return None
+    steps = [partial(random_crop, padding=crop_padding) if name == "crop" else AUGMENTATIONS[name]
+             for name in names]
+    return compose(steps)
