@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -53,3 +54,32 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
     full_env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + full_env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-m", "glassnet", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+BAD_FILES = {"cat/notes.txt": "not an image", "non-cat/empty.jpg": "empty file",
+             "cat/broken.png": "truncated"}
+
+
+@pytest.fixture(scope="session")
+def cat_photo_folder(cats, tmp_path_factory) -> Path:
+    """A real image folder: the 259 cat-set photos as JPEG and PNG in ``cat/`` and ``non-cat/``
+    (some in a subfolder), hidden clutter, and three bad files (:data:`BAD_FILES`)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("photos") / "photos"
+    x = np.concatenate([cats["train"].x, cats["test"].x])
+    y = np.concatenate([cats["train"].y, cats["test"].y])
+    for i, (image, label) in enumerate(zip(x, y, strict=True)):
+        folder = root / cats["train"].class_names[label] / ("more" if i % 5 == 0 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        picture = Image.fromarray(image.transpose(1, 2, 0))
+        picture.save(folder / f"{i:03d}.png") if i % 2 else picture.save(folder / f"{i:03d}.jpg", quality=95)
+    (root / "cat" / "notes.txt").write_text("my cat photos, taken in 2024\n")
+    (root / "non-cat" / "empty.jpg").write_bytes(b"")
+    png = io.BytesIO()
+    Image.fromarray(x[0].transpose(1, 2, 0)).save(png, format="PNG")
+    (root / "cat" / "broken.png").write_bytes(png.getvalue()[: len(png.getvalue()) // 2])
+    for clutter in (root / ".DS_Store", root / "cat" / ".DS_Store", root / ".ipynb_checkpoints" / "x.png"):
+        clutter.parent.mkdir(exist_ok=True)
+        clutter.write_bytes(b"\0\1junk")
+    return root

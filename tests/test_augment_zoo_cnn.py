@@ -50,7 +50,8 @@ def test_augmentation_is_seeded_and_leaves_the_input_alone(batch):
 
 def test_parse():
     assert augment.parse(None) is None and augment.parse("") is None
-    with pytest.raises(ConfigError, match=r"unknown augmentation 'rotate'; choose from \['crop', 'flip'\]"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown augmentation 'rotate'; choose from \['crop', 'flip', 'jitter'\]"):
         augment.parse("flip,rotate")
     with pytest.raises(ConfigError, match="needs image batches"):
         augment.random_flip(np.zeros((2, 5)), np.random.default_rng(0))

@@ -37,6 +37,14 @@ class ImageError(DataError):
     """A file that is not a readable image."""
 
 
+class GlassnetWarning(UserWarning):
+    """Base class of the warnings glassnet issues (the CLI prints them as one line each)."""
+
+
+class SkippedFileWarning(GlassnetWarning):
+    """A file in an image folder that is not a readable image and was skipped."""
+
+
 class ModelFormatError(GlassnetError):
     """A model or checkpoint file that is damaged, unsafe or of an unknown version."""
 

@@ -44,6 +44,10 @@ class RunConfig:
     lr_decay: float | None = None
     lr_schedule: str | None = None
     validation_split: float | None = None
+    image_size: int | None = None
+    resize: str = "squash"
+    test_split: float | None = None
+    strict: bool = False
     seed: int = 0
     dtype: str = "float32"
     augment: str | None = None
@@ -75,7 +79,8 @@ def default_out_dir(config: RunConfig) -> Path:
 
 
 def load_data(config: RunConfig) -> dict[str, Dataset]:
-    return load_dataset(config.dataset)
+    return load_dataset(config.dataset, image_size=config.image_size, resize=config.resize,
+                        strict=config.strict, test_split=config.test_split, seed=config.seed)
 
 
 def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None) -> dict[str, Dataset | None]:
@@ -92,8 +97,12 @@ def build_model(config: RunConfig, train: Dataset) -> Sequential:
     options: dict[str, Any] = dict(config.extra.get("model_options", {}))
     if config.hidden is not None:
         options["hidden"] = tuple(config.hidden)
-    model = zoo.build(config.model, train.image_shape, train.num_classes, seed=config.seed,
-                      dtype=config.dtype, **options)
+    try:
+        model = zoo.build(config.model, train.image_shape, train.num_classes, seed=config.seed,
+                          dtype=config.dtype, **options)
+    except ShapeError as exc:
+        raise ShapeError(f"model {config.model!r} does not fit the images of {train.name} (shape "
+                         f"{train.image_shape}: channels, height, width): {exc}") from None
     model.set_preprocessing(scale=1 / 255)
     if config.extra.get("normalize"):
         model.set_preprocessing(scale=1 / 255, **channel_stats(train.x, scale=1 / 255))

@@ -102,6 +102,26 @@ def cnn_bn(input_shape: Sequence[int], num_classes: int, widths: Sequence[int] =
     return layers + [L.GlobalAveragePooling2D(), L.Dropout(dropout), L.Dense(output_units(num_classes))]
 
 
+@register("cnn-small")
+def cnn_small(input_shape: Sequence[int], num_classes: int, widths: Sequence[int] = (16, 32, 64),
+              dropout: float = 0.2) -> list[L.Layer]:
+    """A small, fast CNN for photo folders (64x64 and up): a 5x5 stride-2 stem, then per width
+    [Conv2D(w, 3x3) → BatchNorm → ReLU] with a 2x2 max-pool between widths, global average
+    pooling, dropout and Dense(out). Default 16/32/64 filters (about 25 k parameters, 7 MFLOP
+    per 64x64 image); any image size works (the pooling is global)."""
+    if not widths:
+        raise ConfigError("cnn-small needs at least one width, e.g. widths=(16, 32, 64)")
+    layers: list[L.Layer] = []
+    for i, width in enumerate(widths):
+        conv = (L.Conv2D(width, 5, strides=2, padding=2, use_bias=False, kernel_initializer="he_normal")
+                if i == 0 else
+                L.Conv2D(width, 3, padding=1, use_bias=False, kernel_initializer="he_normal"))
+        layers += [conv, L.BatchNorm(), L.ReLU()]
+        if i < len(widths) - 1:
+            layers.append(L.MaxPool2D(2))
+    return layers + [L.GlobalAveragePooling2D(), L.Dropout(dropout), L.Dense(output_units(num_classes))]
+
+
 def names() -> list[str]:
     return sorted(MODELS)
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import GlassnetError
 from . import evaluate, export, gradcheck, info, predict, report, search, train
-from .common import apply_runtime_options
+from .common import apply_runtime_options, warnings_as_lines
 
 COMMANDS = [train, evaluate, predict, gradcheck, info, export, search, report]
 
@@ -41,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
     try:
         apply_runtime_options(args)
-        return int(args.run(args) or 0)
+        with warnings_as_lines(args.command):
+            return int(args.run(args) or 0)
     except GlassnetError as exc:
         print(f"glassnet {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, GlassnetWarning
 
 
 def positive_int(text: str) -> int:
@@ -71,6 +74,43 @@ def apply_runtime_options(args: argparse.Namespace) -> None:
 
         # Kept for the life of the process: the command is the process.
         args._thread_limit = threadpool_limits(args.threads)
+
+
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1 (a share of the data)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True) -> None:
+    """``--image-size``, ``--resize`` and ``--strict``: how image files are read."""
+    if image_size:
+        p.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
+                       help="image folders: resize every image to PIXELS x PIXELS "
+                            "(default 128 for training, the model's input size otherwise)")
+    p.add_argument("--resize", choices=["squash", "crop", "pad"], default="squash",
+                   help="how images are fitted to the size: stretch (squash), centre-crop to "
+                        "the aspect ratio (crop) or letterbox with black (pad)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop with an error on a file that is not a readable image, instead of "
+                        "skipping it with a warning")
+
+
+@contextlib.contextmanager
+def warnings_as_lines(command: str) -> Iterator[None]:
+    """Print each warning raised inside as one line on stderr, as it happens (every glassnet one)."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"glassnet {command}: warning: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", GlassnetWarning)
+        warnings.showwarning = show
+        yield
 
 
 def print_json(data: Any) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..data import is_folder
 from ..data import load as load_dataset
 from ..errors import ConfigError
 from ..io.format import load_model
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import check_compatible
-from .common import add_runtime_options, print_json
+from .common import add_folder_options, add_runtime_options, print_json
 
 
 def add_parser(sub) -> None:
@@ -21,8 +22,11 @@ def add_parser(sub) -> None:
                     "matrix (rows = true class, columns = predicted).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model", help="path of a .glassnet model file")
-    p.add_argument("--dataset", default="cats", help="data set name")
-    p.add_argument("--split", default="test", help="which split: train or test")
+    p.add_argument("--dataset", default="cats",
+                   help="data set name, or the path of an image folder (one subfolder per class)")
+    p.add_argument("--split", default=None,
+                   help="which split: train or test (default test; a whole folder for image folders)")
+    add_folder_options(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--report", default=None, metavar="HTML",
                    help="also write a self-contained HTML report (plots, misclassified images)")
@@ -32,7 +36,11 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    splits = load_dataset(args.dataset)
+    size = args.image_size
+    if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
+        size = tuple(model.input_shape[1:])
+    splits = load_dataset(args.dataset, image_size=size, resize=args.resize, strict=args.strict)
+    args.split = args.split or ("test" if "test" in splits else "train")
     if args.split not in splits:
         raise ConfigError(f"data set {args.dataset!r} has no split {args.split!r}; "
                           f"it has {sorted(splits)}")

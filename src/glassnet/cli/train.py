@@ -16,9 +16,11 @@ from ..errors import ConfigError, TrainingInterruptedError
 from ..io.checkpoint import StopRequest
 from ..runs import RunConfig, parse_int_list, resume_run, train_run
 from .common import (
+    add_folder_options,
     add_runtime_options,
     batch_size,
     fmt_metrics,
+    fraction,
     non_negative_float,
     positive_float,
     positive_int,
@@ -32,7 +34,8 @@ def add_parser(sub) -> None:
                     "history.json, metrics.json, run.json and report.html into --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="cats",
-                   help="data set name (cats, cifar10) read from $GLASSNET_DATA")
+                   help="data set name (cats, cifar10) read from $GLASSNET_DATA, or the path "
+                        "of an image folder with one subfolder per class")
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
     p.add_argument("--hidden", default=None, metavar="SIZES",
                    help="mlp hidden layer sizes, comma-separated (default 20,7,5: the course's "
@@ -69,9 +72,14 @@ def add_parser(sub) -> None:
     p.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs and keep the "
                         "best epoch's weights (needs --validation-split)")
+    add_folder_options(p)
+    p.add_argument("--test-split", type=fraction, default=None, metavar="FRACTION",
+                   help="image folders: hold out this fraction of every class as the test set "
+                        "(stratified, seeded), before anything else")
     p.add_argument("--augment", default=None, metavar="LIST",
                    help="augment training batches: flip (random horizontal flip), crop (random "
-                        "crop from 4-pixel reflect padding), comma-separated, e.g. flip,crop")
+                        "crop from 4-pixel reflect padding), jitter (brightness and contrast "
+                        "x0.9-1.1), comma-separated, e.g. flip,crop,jitter")
     p.add_argument("--seed", type=int, default=0, help="seed for every random draw")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point precision")
@@ -92,7 +100,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, reg=args.reg,
         lr_decay=args.lr_decay, lr_schedule=args.lr_schedule,
-        validation_split=args.validation_split, seed=args.seed, dtype=args.dtype,
+        validation_split=args.validation_split, image_size=args.image_size, resize=args.resize,
+        test_split=args.test_split, strict=args.strict, seed=args.seed, dtype=args.dtype,
         augment=args.augment, out=args.out, extra=toolkit_extra(args))
 
 

@@ -2,31 +2,67 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
+from ..backend import make_rng
 from ..errors import ConfigError
 from .cats import load_cats
 from .cifar10 import load_cifar10
 from .dataset import Dataset
+from .folder import image_folder
 from .store import data_dir
 
 LOADERS = {"cats": load_cats, "cifar10": load_cifar10}
+DEFAULT_IMAGE_SIZE = 128
+TEST_SPLIT_STREAM = 7  # the test split draws from its own stream of the seed
 
 
-def load(name: str, root: Path | None = None,
-         splits: Sequence[str] | None = None) -> dict[str, Dataset]:
-    """Load a named data set as ``{"train": Dataset, "test": Dataset, ...}``.
+def is_folder(name: str) -> bool:
+    """Whether ``name`` is an image folder (an existing or path-like name) rather than a named set."""
+    if name in LOADERS:
+        return False
+    return Path(name).expanduser().exists() or os.sep in name or "/" in name or name.startswith(("~", "."))
 
-    ``splits`` (e.g. ``("train",)``) reads only those splits: the hyperparameter search
-    uses it so that the test files are never opened while tuning.
+
+def load(name: str, root: Path | None = None, splits: Sequence[str] | None = None, *,
+         image_size: int | tuple[int, int] | None = None, resize: str = "squash",
+         strict: bool = False, test_split: float | None = None, seed: int = 0) -> dict[str, Dataset]:
+    """Load a named data set or an image folder as ``{"train": Dataset, "test": Dataset, ...}``.
+
+    An image folder gives ``{"train": ...}``, resized to ``image_size`` (default 128) with
+    ``resize``; ``test_split`` then carves a stratified, seeded test set out of it before
+    anything else. Named sets have fixed image sizes and their own test split.
+    ``splits`` (e.g. ``("train",)``) keeps only those splits; for the named sets only those
+    files are read, so the hyperparameter search never opens the test files while tuning.
     """
-    if name not in LOADERS:
+    if is_folder(name):
+        data = {"train": image_folder(name, image_size or DEFAULT_IMAGE_SIZE, resize=resize,
+                                      strict=strict)}
+    elif name in LOADERS:
+        if image_size is not None or test_split is not None:
+            raise ConfigError(f"--image-size and --test-split apply to image folders; the {name!r} "
+                              "set has fixed-size images and its own test split")
+        data = LOADERS[name](root) if splits is None else LOADERS[name](root, splits=tuple(splits))
+    else:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)} "
                           "or give the path of an image folder")
-    if splits is None:
-        return LOADERS[name](root)
-    return LOADERS[name](root, splits=tuple(splits))
+    if test_split is not None:
+        data = carve_test_split(data, test_split, seed)
+    return data if splits is None else {k: v for k, v in data.items() if k in splits}
 
 
-__all__ = ["Dataset", "data_dir", "load", "load_cats", "load_cifar10"]
+def carve_test_split(splits: dict[str, Dataset], fraction: float, seed: int) -> dict[str, Dataset]:
+    """``{"train", "test"}`` with ``fraction`` of every class held out as the test set."""
+    make_rng(seed)  # validates the seed
+    full = splits["train"]
+    train, test = full.split(fraction, seed=np.random.default_rng((seed, TEST_SPLIT_STREAM)),
+                             what="test_split")
+    train.name, test.name = f"{full.name}/train", f"{full.name}/test"
+    return {**splits, "train": train, "test": test}
+
+
+__all__ = ["Dataset", "data_dir", "image_folder", "is_folder", "load", "load_cats", "load_cifar10"]

@@ -8,6 +8,9 @@ Whole batches are handled at once: no loop over images.
 - ``flip``: mirror each image left-right with probability 1/2.
 - ``crop``: pad each side by ``padding`` pixels (reflection, as the CIFAR recipes do, or
   zeros) and cut a random ``H x W`` window, i.e. shift by up to ``padding`` pixels.
+- ``jitter``: small random brightness and contrast changes per image (as torchvision's
+  ``ColorJitter(brightness, contrast)``): scale by ``b``, then blend with the image's mean
+  grey by ``c``, with ``b, c`` uniform in ``[1 - 0.1, 1 + 0.1]``; uint8 stays in 0..255.
 """
 
 from __future__ import annotations
@@ -56,7 +59,35 @@ def random_crop(batch: np.ndarray, rng: np.random.Generator, padding: int = 4,
     return windows[np.arange(n), top, left]
 
 
-AUGMENTATIONS: dict[str, Augment] = {"flip": random_flip, "crop": random_crop}
+# ITU-R 601-2 luma weights: the grey that contrast blends towards (as torchvision).
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def random_jitter(batch: np.ndarray, rng: np.random.Generator, brightness: float = 0.1,
+                  contrast: float = 0.1) -> np.ndarray:
+    """Per image ``x -> (b x - m) c + m`` with ``m`` the mean grey of ``b x``; ``b, c`` uniform in
+    ``[1 - brightness, 1 + brightness]`` and ``[1 - contrast, 1 + contrast]``.
+
+    ``batch: (N, C, H, W)``; uint8 batches are clipped to 0..255 and rounded, float ones are
+    left unclipped (their range is the caller's). Grey is the luma of RGB, else the mean.
+    """
+    _check_images(batch)
+    for name, amount in (("brightness", brightness), ("contrast", contrast)):
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount < 1:
+            raise ConfigError(f"jitter {name} must be a number in [0, 1), got {amount!r}")
+    n = len(batch)
+    b = rng.uniform(1 - brightness, 1 + brightness, (n, 1, 1, 1)).astype(np.float32)
+    c = rng.uniform(1 - contrast, 1 + contrast, (n, 1, 1, 1)).astype(np.float32)
+    x = batch.astype(np.float32) * b
+    grey = np.tensordot(x, LUMA, axes=([1], [0])) if x.shape[1] == 3 else x.mean(axis=1)
+    mean = grey.mean(axis=(1, 2)).reshape(n, 1, 1, 1)
+    x = (x - mean) * c + mean
+    if batch.dtype == np.uint8:
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return x.astype(batch.dtype, copy=False)
+
+
+AUGMENTATIONS: dict[str, Augment] = {"flip": random_flip, "crop": random_crop, "jitter": random_jitter}
 
 
 def compose(steps: Sequence[Augment]) -> Augment:
@@ -79,7 +110,7 @@ def parse(spec: str | Sequence[str] | None, crop_padding: int = 4) -> Augment | 
     unknown = [name for name in names if name not in AUGMENTATIONS]
     if unknown:
         raise ConfigError(f"unknown augmentation {', '.join(map(repr, unknown))}; "
-                          f"choose from {sorted(AUGMENTATIONS)}, e.g. 'flip,crop'")
+                          f"choose from {sorted(AUGMENTATIONS)}, e.g. 'flip,crop,jitter'")
     if not names:
         return None
     steps = [partial(random_crop, padding=crop_padding) if name == "crop" else AUGMENTATIONS[name]

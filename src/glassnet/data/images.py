@@ -40,6 +40,8 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path} is a directory, not an image")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes), not an image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

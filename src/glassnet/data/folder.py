@@ -1,0 +1,279 @@
+"""Your own photos as a data set: one subfolder per class, like Keras's ``image_dataset_from_directory``.
+
+``image_folder("photos", image_size=128)`` reads ``photos/<class>/**/<image>`` (class names
+sorted, or chosen with ``class_names=``), decodes every image in a thread pool (Pillow
+releases the GIL while decoding and resizing) straight into one uint8 ``(N, C, H, W)`` array,
+and caches that array in the data directory (``<data dir>/cache/image-folders/``, see
+:mod:`glassnet.data.cache`), keyed by the folder's file list, sizes and modification times:
+the second load reads one array.
+
+Hidden entries (``.DS_Store``, ``.ipynb_checkpoints``, anything starting with a dot) and OS
+clutter (``__MACOSX``, ``Thumbs.db``) are neither classes nor images. Files that are not
+readable images are skipped with one :class:`~glassnet.errors.SkippedFileWarning` each and
+a count at the end (``strict=True`` makes them an error); the list is also in
+``dataset.info["skipped"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import (
+    ConfigError,
+    DataError,
+    DataNotFoundError,
+    ImageError,
+    SkippedFileWarning,
+)
+from . import cache as cache_mod
+from .cache import FileStat
+from .dataset import Dataset
+from .images import RESIZE_MODES, check_image_size, load_image
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
+COLOR_MODES = {"rgb": 3, "grayscale": 1}
+SUBSETS = ("training", "validation", "both")
+# ITU-R 601-2 luma, the weights Pillow's convert("L") uses.
+LUMA = np.array([299, 587, 114], dtype=np.uint32)
+
+
+def is_hidden(name: str) -> bool:
+    """Whether a file or folder name is a hidden entry or OS clutter, never a class or image."""
+    return name.startswith(".") or name in IGNORED_NAMES
+
+
+def is_image_name(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def scan(folder: Path, prefix: str = "") -> list[FileStat]:
+    """``(relative path, size, mtime_ns)`` of every non-hidden file under ``folder``, recursively,
+    sorted by name (symlinked files are followed, symlinked folders are not)."""
+    found: list[FileStat] = []
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if is_hidden(entry.name):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                found += scan(Path(entry.path), f"{prefix}{entry.name}/")
+            elif entry.is_file():
+                st = entry.stat()
+                found.append((f"{prefix}{entry.name}", st.st_size, st.st_mtime_ns))
+    return found
+
+
+def list_files(folder: Path) -> list[Path]:
+    """Every non-hidden file under ``folder``, recursively, in sorted order."""
+    return [folder / rel for rel, _, _ in scan(folder)]
+
+
+def check_folder(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` if it is an existing folder, else a clear error."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataNotFoundError(f"{path}: no such folder")
+    if not path.is_dir():
+        raise DataError(f"{path} is a file, not a folder; give a folder with one subfolder "
+                        "of images per class")
+    return path
+
+
+def find_classes(root: Path, class_names: Sequence[str] | None = None) -> list[str]:
+    """The class folders of ``root``: sorted, or ``class_names`` in the given order (each must exist)."""
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not is_hidden(p.name))
+    if class_names is not None:
+        names = list(class_names)
+        missing = [n for n in names if n not in found]
+        if missing or len(set(names)) != len(names):
+            raise ConfigError(f"class_names {names!r} must be distinct subfolders of {root}; "
+                              f"it has {found}")
+        found = names
+    if not found:
+        loose = sum(1 for p in root.iterdir() if p.is_file() and is_image_name(p))
+        hint = f" (it holds {loose} image file(s) directly)" if loose else ""
+        raise DataError(f"{root} has no class subfolders{hint}; put the images of each class "
+                        "in their own subfolder, e.g. cats/ and dogs/")
+    if len(found) < 2:
+        raise DataError(f"{root} has only one class folder ({found[0]!r}); a classifier needs "
+                        "at least two")
+    return found
+
+
+def decode_images(paths: Sequence[Path], image_size: tuple[int, int], resize: str = "squash",
+                  channels: int = 3, workers: int | None = None
+                  ) -> tuple[np.ndarray, list[int], list[tuple[Path, str]]]:
+    """Decode ``paths`` in a thread pool into one uint8 array ``(K, channels, H, W)``.
+
+    Returns ``(x, kept, skipped)``: ``kept`` the indices of the K readable files (in
+    order), ``skipped`` ``(path, reason)`` for the others. Only the output array and one
+    image per worker are held in memory.
+    """
+    height, width = image_size
+    x = np.empty((len(paths), channels, height, width), dtype=np.uint8)
+    kept: list[int] = []
+    skipped: list[tuple[Path, str]] = []
+
+    def decode(path: Path) -> np.ndarray | str:
+        if not is_image_name(path):
+            return (f"not an image file (extension {path.suffix or 'none'!r} is not one of "
+                    f"{', '.join(IMAGE_EXTENSIONS)})")
+        try:
+            return load_image(path, image_size, resize)
+        except ImageError as exc:
+            return str(exc).removeprefix(f"{path}: ")
+
+    workers = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, result in enumerate(pool.map(decode, paths)):
+            if isinstance(result, str):
+                skipped.append((paths[i], result))
+                continue
+            x[len(kept)] = to_channels(result, channels)
+            kept.append(i)
+    return x[:len(kept)], kept, skipped
+
+
+def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """An RGB ``(3, H, W)`` uint8 image as ``channels`` = 3 (unchanged) or 1 (luma, as Pillow's "L")."""
+    if channels == 3:
+        return image
+    luma = np.tensordot(LUMA, image.astype(np.uint32), axes=(0, 0))
+    return ((luma + 500) // 1000).astype(np.uint8)[None]
+
+
+def scan_classes(root: Path, classes: list[str]) -> tuple[list[FileStat], list[int]]:
+    """Every file of every class folder (paths relative to ``root``) and its label."""
+    files: list[FileStat] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        found = scan(root / name, f"{name}/")
+        files += found
+        labels += [label] * len(found)
+    return files, labels
+
+
+def decode_folder(root: Path, files: list[FileStat], labels: list[int], image_size: tuple[int, int],
+                  resize: str, channels: int, workers: int | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Decode ``files``: ``(x, y, meta)`` with the relative paths kept and skipped (with reasons)."""
+    rels = [rel for rel, _, _ in files]
+    x, kept, skipped = decode_images([root / rel for rel in rels], image_size, resize, channels, workers)
+    meta = {"files": [rels[i] for i in kept],
+            "skipped": [[p.relative_to(root).as_posix(), reason] for p, reason in skipped]}
+    return x, np.asarray(labels, dtype=np.int64)[kept], meta
+
+
+def report_skipped(root: Path, skipped: Sequence[Sequence[str]], total: int, strict: bool) -> None:
+    """One warning per unreadable file and a count, or an :class:`ImageError` when ``strict``.
+
+    ``skipped``: ``(path relative to root, reason)`` pairs; ``total``: files looked at.
+    """
+    if not skipped:
+        return
+    lines = [f"{root / rel}: {reason}" for rel, reason in skipped]
+    if strict:
+        raise ImageError(f"{len(skipped)} of {total} files in {root} are not readable images "
+                         f"(strict mode): " + "; ".join(lines))
+    for line in lines:
+        warnings.warn(f"skipped {line}", SkippedFileWarning, stacklevel=3)
+    warnings.warn(f"skipped {len(skipped)} of {total} files in {root} that are not readable images",
+                  SkippedFileWarning, stacklevel=3)
+
+
+def check_classes_have_images(root: Path, classes: list[str], y: np.ndarray) -> None:
+    counts = np.bincount(y, minlength=len(classes))
+    empty = [name for name, count in zip(classes, counts, strict=True) if count == 0]
+    if empty:
+        raise DataError(f"class folder(s) {empty} in {root} hold no readable image")
+
+
+def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128),
+                 validation_split: float | None = None, subset: str | None = None, seed: int = 0,
+                 color_mode: str = "rgb", class_names: Sequence[str] | None = None,
+                 resize: str = "squash", strict: bool = False, cache: bool = True,
+                 workers: int | None = None) -> Dataset | tuple[Dataset, Dataset]:
+    """Load ``path/<class>/**/<image>`` as a :class:`Dataset` of uint8 images ``(N, C, H, W)``.
+
+    Args:
+        path: a folder with one subfolder per class (searched recursively).
+        image_size: ``(H, W)`` or one int; every image is resized to it with Pillow.
+        validation_split, subset: as in Keras: with a fraction, ``subset="training"`` or
+            ``"validation"`` returns that part, ``"both"`` returns ``(training, validation)``;
+            the split is stratified and seeded by ``seed``.
+        color_mode: ``"rgb"`` (C = 3) or ``"grayscale"`` (C = 1).
+        class_names: the classes (subfolder names) to load, in label order; default all, sorted.
+        resize: ``"squash"`` (stretch, the default), ``"crop"`` (centre crop to the aspect
+            ratio first) or ``"pad"`` (letterbox with black).
+        strict: raise :class:`ImageError` instead of skipping unreadable files.
+        cache: read and write the decoded array in ``<data dir>/cache/image-folders/``.
+        workers: decoding threads (default: the number of cores, at most 8).
+    """
+    root = check_folder(path)
+    size = check_image_size(image_size)
+    if resize not in RESIZE_MODES:
+        raise ConfigError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    if color_mode not in COLOR_MODES:
+        raise ConfigError(f"color_mode must be one of {sorted(COLOR_MODES)}, got {color_mode!r}")
+    if subset is not None and (subset not in SUBSETS or validation_split is None):
+        raise ConfigError(f"subset must be one of {SUBSETS} and needs validation_split, got {subset!r}")
+    classes = find_classes(root, class_names)
+    files, labels = scan_classes(root, classes)
+    sig = cache_mod.signature(files)
+    settings = {"image_size": list(size), "resize": resize, "color_mode": color_mode, "classes": classes}
+    entry = cache_mod.entry_path(root, settings) if cache else None
+    cached = cache_mod.read(entry, sig) if entry else None
+    if cached is not None:
+        x, y, meta = cached
+    else:
+        x, y, meta = decode_folder(root, files, labels, size, resize, COLOR_MODES[color_mode], workers)
+        meta["signature"] = sig
+        if entry:
+            cache_mod.write(entry, x, y, meta)
+    report_skipped(root, meta["skipped"], len(meta["skipped"]) + len(meta["files"]), strict)
+    check_classes_have_images(root, classes, y)
+    info = {"files": meta["files"], "skipped": meta["skipped"], "root": str(root),
+            "cache": "off" if not cache else ("hit" if cached is not None else "miss")}
+    dataset = Dataset(x, y, classes, root.resolve().name, info)
+    if validation_split is None:
+        return dataset
+    training, validation = dataset.split(validation_split, seed=seed)
+    return {"training": training, "validation": validation,
+            "both": (training, validation)}[subset or "both"]
+
+
+def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
+                resize: str = "squash", color_mode: str = "rgb", strict: bool = False,
+                workers: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Images from files and folders (searched recursively): ``(names, x)`` with ``x`` uint8 ``(N, C, H, W)``.
+
+    A file named directly must be a readable image (any format Pillow reads), else
+    :class:`ImageError`; unreadable files inside a folder are skipped with a warning
+    (an error when ``strict``), as in :func:`image_folder`.
+    """
+    size = check_image_size(image_size)
+    if color_mode not in COLOR_MODES:
+        raise ConfigError(f"color_mode must be one of {sorted(COLOR_MODES)}, got {color_mode!r}")
+    channels = COLOR_MODES[color_mode]
+    names: list[str] = []
+    arrays: list[np.ndarray] = []
+    for item in items:
+        path = Path(item).expanduser()
+        if not path.is_dir():
+            names.append(str(item))
+            arrays.append(to_channels(load_image(path, size, resize), channels)[None])
+            continue
+        files = list_files(path)
+        x, kept, skipped = decode_images(files, size, resize, channels, workers)
+        report_skipped(path, [(p.relative_to(path).as_posix(), why) for p, why in skipped],
+                       len(files), strict)
+        if not kept:
+            raise ImageError(f"{path}: no readable image in this folder")
+        names += [str(files[i]) for i in kept]
+        arrays.append(x)
+    return names, np.concatenate(arrays)

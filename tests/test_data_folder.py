@@ -1,0 +1,331 @@
+"""Image folders: discovery, formats, bad files, the decoded-array cache, splits."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import BAD_FILES
+from glassnet.data import image_folder, load
+from glassnet.data.cache import entry_path
+from glassnet.data.folder import load_images
+from glassnet.errors import (
+    ConfigError,
+    DataError,
+    DataNotFoundError,
+    GlassnetWarning,
+    ImageError,
+    SkippedFileWarning,
+)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Every test caches into its own data directory (never the shared data)."""
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+
+
+def save(path: Path, image: Image.Image, **kwargs) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, **kwargs)
+    return path
+
+
+def solid(color, size=(40, 30), mode="RGB") -> Image.Image:
+    return Image.new(mode, size, color)
+
+
+def two_classes(root: Path, n: int = 3, size=(40, 30)) -> Path:
+    for i in range(n):
+        save(root / "a" / f"{i}.png", solid((200, 10 * i, 0), size))
+        save(root / "b" / f"{i}.png", solid((0, 10 * i, 200), size))
+    return root
+
+
+def load_quietly(*args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = image_folder(*args, **kwargs)
+    return result, [str(w.message) for w in caught if issubclass(w.category, GlassnetWarning)]
+
+
+def load_images_quietly(*args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = load_images(*args, **kwargs)
+    assert [w.category for w in caught] == [SkippedFileWarning] * 2
+    assert "readme.txt" in str(caught[0].message)
+    return result
+
+
+def test_cat_folder_is_read_recursively_with_bad_files_reported(cat_photo_folder, cats):
+    ds, messages = load_quietly(cat_photo_folder, image_size=64)
+    assert ds.class_names == ["cat", "non-cat"]
+    assert ds.x.dtype == np.uint8 and ds.x.shape == (259, 3, 64, 64)
+    assert ds.class_counts() == {"cat": 105, "non-cat": 154}
+    assert sorted(rel for rel, _ in ds.info["skipped"]) == sorted(BAD_FILES)
+    for rel, expected in BAD_FILES.items():
+        assert any(rel in m and expected in m for m in messages), (rel, messages)
+    assert messages[-1].startswith("skipped 3 of 262 files")
+    assert len(messages) == 4  # one line per bad file and the count; hidden clutter is silent
+    # The photos are in the right class with the right pixels: PNG bit-exact, JPEG close.
+    original = np.concatenate([cats["train"].x, cats["test"].x])
+    errors = {rel: np.abs(image.astype(int) - original[int(Path(rel).stem)]).mean()
+              for rel, image in zip(ds.info["files"], ds.x, strict=True)}
+    assert all(e == 0 for rel, e in errors.items() if rel.endswith(".png"))
+    jpeg = [e for rel, e in errors.items() if rel.endswith(".jpg")]
+    assert len(jpeg) == 130 and np.mean(jpeg) < 5 and max(jpeg) < 20
+
+
+def test_strict_mode_makes_bad_files_an_error(cat_photo_folder):
+    with pytest.raises(ImageError, match="3 of 262 files") as info:
+        image_folder(cat_photo_folder, image_size=16, strict=True)
+    assert all(rel.split("/")[1] in str(info.value) for rel in BAD_FILES)
+
+
+def test_hidden_entries_are_neither_classes_nor_images(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    save(root / ".ipynb_checkpoints" / "x.png", solid("red"))
+    save(root / "a" / ".hidden" / "x.png", solid("red"))
+    save(root / "a" / ".ipynb_checkpoints" / "y.png", solid("red"))
+    (root / "a" / ".DS_Store").write_bytes(b"junk")
+    (root / "__MACOSX").mkdir()
+    ds, messages = load_quietly(root, image_size=8)
+    assert ds.class_names == ["a", "b"] and len(ds) == 6 and not messages
+
+
+@pytest.mark.parametrize("name, image, kwargs, expected", [
+    ("x.jpg", solid((250, 0, 0)), {"quality": 100}, (250, 0, 0)),
+    ("x.jpeg", solid((0, 250, 0)), {"quality": 100}, (0, 250, 0)),
+    ("x.bmp", solid((1, 2, 3)), {}, (1, 2, 3)),
+    ("x.webp", solid((9, 99, 199)), {"lossless": True}, (9, 99, 199)),
+    ("x.tif", solid((10, 20, 30)), {}, (10, 20, 30)),
+    ("x.TIFF", solid((10, 20, 30)), {}, (10, 20, 30)),
+    ("x.png", solid(77, mode="L"), {}, (77, 77, 77)),
+    ("x.png", solid((0, 0, 0, 0), mode="RGBA"), {}, (255, 255, 255)),  # transparent -> white
+    ("x.png", solid((5, 6, 7)).convert("P"), {}, (5, 6, 7)),
+    ("x.jpg", solid((0, 0, 0, 0), mode="CMYK"), {"quality": 100}, (255, 255, 255)),
+])
+def test_every_listed_format_and_mode_becomes_rgb(tmp_path, name, image, kwargs, expected):
+    root = two_classes(tmp_path / "photos")
+    save(root / "a" / name, image, **kwargs)
+    ds = image_folder(root, image_size=(6, 5), cache=False)
+    index = ds.info["files"].index(f"a/{name}")
+    assert ds.x[index].shape == (3, 6, 5)
+    assert np.abs(ds.x[index].reshape(3, -1).mean(1) - expected).max() <= 2
+
+
+def test_gif_first_frame_is_used(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    frames = [solid((255, 0, 0)).convert("P"), solid((0, 0, 255)).convert("P")]
+    save(root / "a" / "anim.gif", frames[0], save_all=True, append_images=frames[1:])
+    ds = image_folder(root, image_size=4, cache=False)
+    image = ds.x[ds.info["files"].index("a/anim.gif")]
+    assert image[0].min() > 200 and image[2].max() < 50
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    upright = np.zeros((20, 40, 3), np.uint8)
+    upright[:, :20] = 255  # left half white
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # 40 high, 20 wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": undoes ROTATE_90 (counter-clockwise)
+    save(root / "a" / "rotated.jpg", stored, exif=exif, quality=100)
+    ds = image_folder(root, image_size=(20, 40), cache=False)
+    image = ds.x[ds.info["files"].index("a/rotated.jpg")]
+    assert image[:, :, :15].mean() > 240 and image[:, :, 25:].mean() < 15
+
+
+@pytest.mark.parametrize("mode, check", [
+    ("squash", lambda im: im.mean() > 250),
+    ("crop", lambda im: im.mean() > 250),
+    ("pad", lambda im: im[:, :5].max() == 0 and im[:, 12:20].min() > 250),  # black bars top/bottom
+])
+def test_resize_modes(tmp_path, mode, check):
+    root = two_classes(tmp_path / "photos")
+    save(root / "a" / "wide.png", solid((255, 255, 255), size=(80, 20)))
+    ds = image_folder(root, image_size=32, resize=mode, cache=False)
+    assert check(ds.x[ds.info["files"].index("a/wide.png")])
+
+
+def test_grayscale_matches_pillow(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    save(root / "a" / "noise.png", rgb)
+    ds = image_folder(root, image_size=8, color_mode="grayscale", cache=False)
+    assert ds.x.shape[1:] == (1, 8, 8)
+    expected = np.asarray(rgb.convert("L"))
+    assert np.abs(ds.x[ds.info["files"].index("a/noise.png")][0].astype(int) - expected).max() <= 1
+
+
+def test_parallel_decoding_gives_the_same_array(cat_photo_folder):
+    one, _ = load_quietly(cat_photo_folder, image_size=32, workers=1, cache=False)
+    many, _ = load_quietly(cat_photo_folder, image_size=32, workers=4, cache=False)
+    np.testing.assert_array_equal(one.x, many.x)
+    np.testing.assert_array_equal(one.y, many.y)
+
+
+def make_big_folder(root: Path, n: int = 24) -> Path:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        image = Image.fromarray(pixels).resize((640, 480), Image.BILINEAR)
+        save(root / ("a" if i % 2 else "b") / f"{i}.jpg", image, quality=90)
+    return root
+
+
+def test_second_load_is_a_cache_hit_at_least_10x_faster(tmp_path):
+    root = make_big_folder(tmp_path / "photos")
+    started = time.perf_counter()
+    first = image_folder(root, image_size=64, workers=1)
+    cold = time.perf_counter() - started
+    warm = []
+    for _ in range(3):
+        started = time.perf_counter()
+        second = image_folder(root, image_size=64, workers=1)
+        warm.append(time.perf_counter() - started)
+    assert (first.info["cache"], second.info["cache"]) == ("miss", "hit")
+    np.testing.assert_array_equal(first.x, second.x)
+    assert cold >= 10 * min(warm), (cold, warm)
+    cache_dir = tmp_path / "data" / "cache" / "image-folders"
+    assert sorted(p.suffix for p in cache_dir.iterdir()) == [".json", ".npy"]  # atomic: no leftovers
+
+
+@pytest.mark.parametrize("change", ["rewrite", "add", "remove"])
+def test_cache_is_invalidated_when_the_folder_changes(tmp_path, change):
+    root = two_classes(tmp_path / "photos")
+    before = image_folder(root, image_size=4)
+    target = root / "a" / "0.png"
+    if change == "rewrite":
+        save(target, solid((0, 255, 0)))
+        os.utime(target, ns=(time.time_ns(), target.stat().st_mtime_ns + 10**9))
+    elif change == "add":
+        save(root / "b" / "new.png", solid((0, 255, 0)))
+    else:
+        target.unlink()
+    after = image_folder(root, image_size=4)
+    assert (before.info["cache"], after.info["cache"]) == ("miss", "miss")
+    assert image_folder(root, image_size=4).info["cache"] == "hit"
+    cache_dir = tmp_path / "data" / "cache" / "image-folders"
+    assert len(list(cache_dir.glob("*.npy"))) == 1  # the stale array is gone
+    if change == "rewrite":
+        assert after.x[0, 1].min() == 255 and before.x[0, 1].max() < 255
+    else:
+        assert len(after) == len(before) + (1 if change == "add" else -1)
+
+
+def test_cache_keeps_the_skip_report_and_depends_on_the_settings(cat_photo_folder):
+    _, first = load_quietly(cat_photo_folder, image_size=16)
+    again, second = load_quietly(cat_photo_folder, image_size=16)
+    assert again.info["cache"] == "hit" and first == second
+    other, _ = load_quietly(cat_photo_folder, image_size=16, resize="crop")
+    assert other.info["cache"] == "miss"
+    assert entry_path(cat_photo_folder, {"a": 1}) != entry_path(cat_photo_folder, {"a": 2})
+
+
+def test_a_damaged_cache_file_is_rebuilt(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    first = image_folder(root, image_size=4)
+    (array,) = (tmp_path / "data" / "cache" / "image-folders").glob("*.npy")
+    array.write_bytes(b"not an array")
+    again = image_folder(root, image_size=4)
+    assert again.info["cache"] == "miss"
+    np.testing.assert_array_equal(first.x, again.x)
+
+
+def test_validation_split_and_subsets_are_stratified_and_seeded(cat_photo_folder):
+    (train, val), _ = load_quietly(cat_photo_folder, image_size=8, validation_split=0.2, seed=3)
+    assert len(train) + len(val) == 259
+    assert val.class_counts() == {"cat": 21, "non-cat": 31}
+    only_val, _ = load_quietly(cat_photo_folder, image_size=8, validation_split=0.2, seed=3,
+                               subset="validation")
+    np.testing.assert_array_equal(only_val.x, val.x)
+    other, _ = load_quietly(cat_photo_folder, image_size=8, validation_split=0.2, seed=4,
+                            subset="validation")
+    assert not np.array_equal(other.x, val.x)
+
+
+def test_class_names_choose_and_order_the_classes(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    save(root / "c" / "0.png", solid("red"))
+    ds = image_folder(root, image_size=4, class_names=["b", "a"])
+    assert ds.class_names == ["b", "a"] and ds.x[ds.y == 0][:, 2].min() == 200
+    with pytest.raises(ConfigError, match="'z'"):
+        image_folder(root, image_size=4, class_names=["a", "z"])
+
+
+def test_load_images_from_files_and_folders(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    (root / "b" / "readme.txt").write_text("hi")
+    single = save(tmp_path / "one.png", solid((1, 2, 3)))
+    names, x = load_images_quietly([str(single), str(root)], 4)
+    assert names[0] == str(single) and len(names) == 7 == len(x)
+    assert names[1:] == sorted(names[1:])
+    with pytest.raises(ImageError, match="readme.txt"):
+        load_images([root], 4, strict=True)
+    (root / "empty").mkdir()
+    with pytest.raises(ImageError, match="no readable image"):
+        load_images([root / "empty"], 4)
+
+
+def test_test_split_is_carved_first_stratified_and_seeded(cat_photo_folder):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedFileWarning)
+        splits = load(str(cat_photo_folder), image_size=8, test_split=0.2, seed=5)
+        again = load(str(cat_photo_folder), image_size=8, test_split=0.2, seed=5)
+    assert splits["train"].class_counts() == {"cat": 84, "non-cat": 123}
+    assert splits["test"].class_counts() == {"cat": 21, "non-cat": 31}
+    np.testing.assert_array_equal(splits["test"].x, again["test"].x)
+    assert splits["test"].name == "photos/test"
+
+
+@pytest.mark.parametrize("setup, kwargs, error, message", [
+    (lambda p: p / "nope", {}, DataNotFoundError, "no such folder"),
+    (lambda p: save(p / "a.png", solid("red")), {}, DataError, "is a file, not a folder"),
+    (lambda p: p, {}, DataError, "no class subfolders"),
+    (lambda p: save(p / "x.png", solid("red")).parent, {}, DataError, "holds 1 image file"),
+    (lambda p: save(p / "cat" / "x.png", solid("red")).parent.parent, {}, DataError, "only one class"),
+    (lambda p: two_classes(p), {"image_size": 0}, ConfigError, "positive"),
+    (lambda p: two_classes(p), {"image_size": (32, -1)}, ConfigError, "-1"),
+    (lambda p: two_classes(p), {"resize": "stretch"}, ConfigError, "stretch"),
+    (lambda p: two_classes(p), {"color_mode": "cmyk"}, ConfigError, "cmyk"),
+    (lambda p: two_classes(p), {"subset": "training"}, ConfigError, "validation_split"),
+    (lambda p: two_classes(p), {"validation_split": 1.5, "subset": "both"}, ConfigError, "1.5"),
+])
+def test_bad_input_is_a_clear_error(tmp_path, setup, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        image_folder(setup(tmp_path), **{"image_size": 8, **kwargs})
+
+
+def test_a_class_without_readable_images_is_an_error(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    for path in (root / "b").iterdir():
+        path.write_bytes(b"broken")
+    with pytest.raises(DataError, match=r"\['b'\].*no readable image"), pytest.warns(SkippedFileWarning):
+        image_folder(root, image_size=4)
+
+
+def test_named_sets_refuse_folder_options(data_root):
+    with pytest.raises(ConfigError, match="fixed-size images"):
+        load("cats", data_root, image_size=32)
+    with pytest.raises(ConfigError, match="fixed-size images and its own test split"):
+        load("cats", data_root, test_split=0.2)
+    with pytest.raises(ConfigError, match="unknown dataset 'imagenet'"):
+        load("imagenet")
+
+
+def test_an_unwritable_cache_costs_only_a_warning(tmp_path, monkeypatch):
+    root = two_classes(tmp_path / "photos")
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data directory should be")
+    monkeypatch.setenv("GLASSNET_DATA", str(blocker))
+    with pytest.warns(GlassnetWarning, match="could not write the image cache"):
+        ds = image_folder(root, image_size=4)
+    assert len(ds) == 6 and ds.info["cache"] == "miss"
