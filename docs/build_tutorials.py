@@ -35,7 +35,8 @@ TUTORIALS: dict[str, tuple[str, list[str], list[str]]] = {
     "training": ("training_tutorial.py", ["--epochs", "240", "--out", "{out}"], ["--epochs", "6"]),
     "cifar": ("cifar_tutorial.py", ["--epochs", "2", "--limit", "1000", "--out", "{out}"],
               ["--epochs", "1", "--limit", "100"]),
-    "photos": ("photos_tutorial.py", ["--epochs", "600", "--out", "{out}"], ["--epochs", "5"]),
+    "photos": ("photos_tutorial.py", ["--per-class", "200", "--epochs", "40", "--out", "{out}"],
+               ["--per-class", "20", "--epochs", "2"]),
     "search": ("search_tutorial.py", ["--trials", "12", "--epochs-per-trial", "20", "--out", "{out}"],
                ["--trials", "4", "--epochs-per-trial", "2"]),
 }

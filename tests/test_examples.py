@@ -21,7 +21,8 @@ EXPECTED = {
                  "batchnorm_2 (BatchNorm)"),
     "cifar": (["output.txt", "curves.png", "confusion.png", "probabilities.png", "misclassified.png",
                "cnn.glassnet"], "conv2d_0 (Conv2D)"),
-    "photos": (["output.txt", "cats.onnx", "cats.glassnet", "photos/cat_0.png"], "onnxruntime vs glassnet"),
+    "photos": (["output.txt", "photos.onnx", "photos.glassnet", "my_photos/cat/data_batch_1_9.png",
+                "new_photos/cat/test_batch_0.png"], "onnxruntime vs glassnet"),
     "search": (["output.txt", "cats-search/search.json", "cats-search/search_scatter.png"],
                "best: trial"),
 }
