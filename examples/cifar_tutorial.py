@@ -21,7 +21,7 @@ import numpy as np
 
 import glassnet as gn
 from glassnet import zoo
-from glassnet.data import load_cifar10
+from glassnet.data import Dataset, load_cifar10
 from glassnet.data.augment import parse as parse_augment
 from glassnet.metrics import classification_report
 from glassnet.report.plots import (
@@ -56,7 +56,7 @@ def keras_cnn(seed: int = 0) -> gn.Sequential:
 
 
 # --8<-- [start:train]
-def train(epochs: int, limit: int | None) -> tuple[gn.Sequential, dict, object, float]:
+def train(epochs: int, limit: int | None) -> tuple[gn.Sequential, gn.History, Dataset, float]:
     data = load_cifar10()
     train_set, test = data["train"], data["test"]
     n = min(limit, len(train_set)) if limit else len(train_set)
