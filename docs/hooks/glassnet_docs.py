@@ -31,7 +31,6 @@ from pathlib import Path
 
 log = logging.getLogger("mkdocs.hooks.glassnet")
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_REL_ERROR = 1e-6
 MARKER = re.compile(r"^<!-- (code|gradcheck-table|gradcheck|torchcheck):?\s*(.*?)\s*-->$", re.M)
 _shown_classes: set[str] = set()
@@ -51,6 +50,14 @@ def _resolve(dotted: str):
     raise ImportError(dotted)
 
 
+def source_path(file: Path) -> str:
+    """``src/glassnet/...py`` for a file of the package, wherever the package is imported from."""
+    import glassnet
+
+    package_parent = Path(glassnet.__file__).resolve().parents[1]
+    return "src/" + file.resolve().relative_to(package_parent).as_posix()
+
+
 def code_block(dotted: str) -> str:
     """A fenced block with the source of ``dotted``, titled ``path, lines a-b``."""
     try:
@@ -60,7 +67,7 @@ def code_block(dotted: str) -> str:
         return f"**missing: `{dotted}`**"
     obj = inspect.unwrap(obj)
     lines, start = inspect.getsourcelines(obj)
-    path = Path(inspect.getsourcefile(obj)).resolve().relative_to(ROOT)
+    path = source_path(Path(inspect.getsourcefile(obj)))
     owner = dotted.rsplit(".", 1)[0] if inspect.isfunction(obj) else dotted
     _shown_classes.add(owner.rsplit(".", 1)[-1])
     source = inspect.cleandoc("".join(lines)) if lines[0][:1].isspace() else "".join(lines)
