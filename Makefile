@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # The real data sets live beside the project in ../shared/data unless GLASSNET_DATA says otherwise.
 export GLASSNET_DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test lint venv clean chromium example-reports
+.PHONY: demo test lint venv clean chromium example-reports docs tutorials
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+# the tutorials use the onnx and search extras too
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[docs,onnx,search]"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -40,7 +45,7 @@ chromium:
 
 ## test: install the test extra (PyTorch 2.13.0 CPU included) and Chromium, lint, run the whole suite
 test: $(VENV)/.test-installed chromium
-	$(BIN)/python -m ruff check src tests examples benchmarks
+	$(BIN)/python -m ruff check src tests examples benchmarks docs
 	$(BIN)/python -m pytest
 
 ## example-reports: retrain the example runs and refresh docs/examples/ (report + screenshot)
@@ -48,7 +53,16 @@ example-reports: $(VENV)/.test-installed chromium
 	$(BIN)/python scripts/example_reports.py
 
 lint: $(VENV)/.test-installed
-	$(BIN)/python -m ruff check src tests examples benchmarks
+	$(BIN)/python -m ruff check src tests examples benchmarks docs
+
+## docs: run the tutorials in examples/ on the real data, then build the site strictly into site/
+docs: $(VENV)/.docs-installed
+	$(BIN)/python docs/build_tutorials.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
+
+## tutorials: only run the tutorials (their output and plots go to docs/tutorials/generated/)
+tutorials: $(VENV)/.docs-installed
+	$(BIN)/python docs/build_tutorials.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) site docs/tutorials/generated build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -6,16 +6,23 @@ with plain full-batch gradient descent, learning rate 0.0075, float64, weights
 cost 0.772 at iteration 0, train accuracy 0.990, test accuracy 0.82.
 
 Run:  GLASSNET_DATA=../shared/data python examples/cats_tutorial.py [--epochs 3000] [--two-layer]
+      [--out DIR]  (writes cost.png, misclassified.png and model.glassnet there)
+      [--photo FILE]  (predicts your own photo with the trained network)
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import numpy as np
 
 import glassnet as gn
 from glassnet.data import load_cats
+from glassnet.data.images import load_image
 
 
+# --8<-- [start:build]
 def build(hidden: tuple[int, ...]) -> gn.Sequential:
     layers = [gn.layers.Flatten(channels_last=True)]  # the course flattens H, W, C
     layers += [gn.layers.Dense(h, activation="relu", kernel_initializer="lecun_normal")
@@ -26,13 +33,37 @@ def build(hidden: tuple[int, ...]) -> gn.Sequential:
                           class_names=["non-cat", "cat"])
     model.compile(loss="binary_crossentropy", optimizer=gn.optimizers.SGD(lr=0.0075))
     return model
+# --8<-- [end:build]
+
+
+# --8<-- [start:plots]
+def save_plots(out: Path, losses: list[float], test, wrong: np.ndarray, probs: np.ndarray) -> None:
+    """The cost curve and the misclassified test images, as PNG files in ``out``."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(losses)
+    ax.set(xlabel="iteration", ylabel="cost", title="Cost during training")
+    fig.savefig(out / "cost.png", dpi=90, bbox_inches="tight")
+    shown = wrong[:10]
+    fig, axes = plt.subplots(1, len(shown), figsize=(1.6 * len(shown), 2.2), squeeze=False)
+    for ax, i in zip(axes[0], shown, strict=True):
+        ax.imshow(test.x[i].transpose(1, 2, 0))  # (3, H, W) uint8 -> (H, W, 3) for imshow
+        ax.set_title(f"#{i} {test.class_names[test.y[i]]}\np(cat)={probs[i]:.2f}", fontsize=8)
+        ax.axis("off")
+    fig.savefig(out / "misclassified.png", dpi=90, bbox_inches="tight")
+    plt.close("all")
+# --8<-- [end:plots]
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3000)
     parser.add_argument("--two-layer", action="store_true", help="the 12288-7-1 network")
+    parser.add_argument("--out", type=Path, help="folder for the plots and the trained model")
+    parser.add_argument("--photo", type=Path, help="an image file to classify after training")
     args = parser.parse_args(argv)
+    # --8<-- [start:train]
     data = load_cats()
     train, test = data["train"], data["test"]
     model = build((7,) if args.two_layer else (20, 7, 5))
@@ -47,6 +78,19 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"train accuracy {result['train_accuracy']:.3f}, test accuracy {result['test_accuracy']:.3f}")
     wrong = (model.predict_classes(test.x) != test.y).nonzero()[0]
     print(f"misclassified test images: {wrong.tolist()}")
+    # --8<-- [end:train]
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        save_plots(args.out, losses, test, wrong, model.predict(test.x)[:, 0])
+        model.save(str(args.out / "model.glassnet"))
+    if args.photo:
+        # --8<-- [start:photo]
+        image = load_image(args.photo, size=(64, 64))  # uint8 (3, 64, 64), any format Pillow reads
+        p_cat = float(model.predict(image)[0])  # one sample in, one probability out
+        label = "cat" if p_cat > 0.5 else "non-cat"
+        print(f"{args.photo.name}: {label} (p(cat) = {p_cat:.3f})")
+        # --8<-- [end:photo]
+        result["photo_p_cat"] = p_cat
     return result
 
 

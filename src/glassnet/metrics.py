@@ -92,7 +92,8 @@ def classification_report(y_true: Any, y_pred: Any, class_names: Sequence[str] |
     """Accuracy, confusion matrix, per-class and macro-averaged precision/recall/F1.
 
     Args:
-        y_true, y_pred: ``(N,)`` class indices.
+        y_true: ``(N,)`` true class indices.
+        y_pred: ``(N,)`` predicted class indices.
         class_names: one name per class (default ``"0"``, ``"1"``, ...); sets ``num_classes``.
 
     Returns a JSON-able dict: ``accuracy``, ``samples``, ``class_names``,

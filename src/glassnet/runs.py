@@ -193,6 +193,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     holds the last completed epoch and nothing else is written.
     If the loss becomes non-finite the last good model is still saved and the result
     carries the error (the CLI reports it and exits with 1).
+    The run's ``report.html`` is written too, unless ``config.extra["report"]`` is false.
     """
     zoo.check_name(config.model)  # fail before the (possibly slow) data loading
     augment = config.extra.get("augment_fn") or augment_mod.parse(config.augment)

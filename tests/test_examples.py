@@ -1,0 +1,64 @@
+"""Every tutorial script in examples/ runs on the real data (short settings) and writes what
+its documentation page shows: the output text and the plots."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = runpy.run_path(str(ROOT / "docs" / "build_tutorials.py"))
+
+# What each tutorial's page includes, and a line of its output that proves it ran for real.
+EXPECTED = {
+    "cats": (["output.txt", "command.txt", "cost.png", "misclassified.png", "photo.png",
+              "model.glassnet"], "cost after iteration 0: 0.771749"),
+    "cats-two-layer": (["output.txt", "cost.png", "misclassified.png"], "dense_1"),
+    "backprop": (["output.txt", "gradcheck_vs_h.png"], "two-layer net loss 1.30378789133"),
+    "training": (["output.txt", "initializers.png", "optimizers.png", "regularized.png"],
+                 "batchnorm_2 (BatchNorm)"),
+    "cifar": (["output.txt", "curves.png", "confusion.png", "probabilities.png", "misclassified.png",
+               "cnn.glassnet"], "conv2d_0 (Conv2D)"),
+    "photos": (["output.txt", "photos.onnx", "photos.glassnet", "my_photos/cat/data_batch_1_9.png",
+                "new_photos/cat/test_batch_0.png"], "onnxruntime vs glassnet"),
+    "search": (["output.txt", "cats-search/search.json", "cats-search/search_scatter.png"],
+               "best: trial"),
+}
+
+
+def test_every_tutorial_script_is_run_by_the_docs():
+    """``examples/*_tutorial.py`` are the documentation's tutorials (other example scripts,
+    such as the optimizer comparison, have tests of their own)."""
+    scripts = {p.name for p in (ROOT / "examples").glob("*_tutorial.py")}
+    run_by_docs = {script for script, _, _ in BUILD["TUTORIALS"].values()}
+    assert scripts == run_by_docs
+    assert set(EXPECTED) == set(BUILD["TUTORIALS"])
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_tutorial_runs_and_writes_its_page_material(name, data_root, tmp_path):
+    if name in BUILD["NEEDS"]:
+        module, extra = BUILD["NEEDS"][name]
+        pytest.importorskip(module, reason=f"tutorial {name} needs the {extra} extra: "
+                                           f"pip install -e '.[{extra}]'")
+    BUILD["run"](name, quick=True, root=tmp_path)
+    files, proof = EXPECTED[name]
+    out = tmp_path / name
+    for file in files:
+        assert (out / file).is_file() and (out / file).stat().st_size > 0, file
+    text = (out / "output.txt").read_text()
+    assert proof in text
+    assert str(tmp_path) not in text  # temporary paths are replaced by OUT
+
+
+def test_a_failing_tutorial_stops_the_build(tmp_path, monkeypatch):
+    monkeypatch.setitem(BUILD["TUTORIALS"], "broken", ("backprop_tutorial.py", ["--no-such-option"], []))
+    with pytest.raises(SystemExit, match="tutorial broken"):
+        BUILD["run"]("broken", root=tmp_path)
+
+
+def test_unknown_tutorial_names_are_refused():
+    with pytest.raises(SystemExit, match="unknown tutorial"):
+        BUILD["main"](["no-such-tutorial"])
