@@ -285,7 +285,6 @@ LAYER_REPS = 20
 
 def _glassnet_layer(make_layer, shape):
     def build():
-
         rng = np.random.default_rng(0)
         layer = make_layer()
         layer.build(shape[1:], rng, "float32")
