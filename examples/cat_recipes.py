@@ -34,9 +34,14 @@ RECIPES = {
     "adagrad": ("AdaGrad", f"{MINI} --lr 0.01 --optimizer adagrad"),
     "rmsprop": ("RMSProp", f"{MINI} --lr 0.001 --optimizer rmsprop"),
     "adam": ("Adam", f"{MINI} --lr 0.001 --optimizer adam"),
-    "adam-he-l2-es": ("Adam + He init + L2 (reg 0.5) + early stopping",
-                      f"{MINI} --lr 0.001 --optimizer adam --init he --reg 0.5 "
+    # reg 0.005 is the course's L2 strength (lambda 0.7 with its cost / (2m), m ~ 170
+    # training images) in the CS231n convention 0.5 * reg * sum(W**2)
+    "adam-he-l2-es": ("Adam + He init + L2 (reg 0.005) + early stopping",
+                      f"{MINI} --lr 0.001 --optimizer adam --init he --reg 0.005 "
                       "--validation-split 0.2 --early-stopping 20"),
+    "adam-he-l2-es-norm": ("Adam + He init + L2 (reg 0.005) + early stopping + --normalize",
+                           f"{MINI} --lr 0.001 --optimizer adam --init he --reg 0.005 --normalize "
+                           "--validation-split 0.2 --early-stopping 20"),
 }
 
 
