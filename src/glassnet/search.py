@@ -2,10 +2,10 @@
 
 Each trial samples parameters, trains the run's model for a few epochs on the training
 split with :func:`glassnet.runs.train_run` and scores it on validation data carved from
-the training split; the test split is not even loaded. Trials are ranked by an objective measured on
-the validation split (``val_balanced_accuracy`` by default, or ``val_accuracy``,
-``val_loss``); its value after every epoch goes to an Optuna pruner that stops hopeless
-trials early.
+the training split; the test split is not even loaded. Trials are ranked by an objective
+measured on the validation split (``val_balanced_accuracy`` by default, or
+``val_accuracy``, ``val_loss``); its value after every epoch goes to an Optuna pruner that
+stops hopeless trials early.
 
 Two strategies: ``plain`` (one Optuna sampler, TPE or random, over the whole budget) and
 ``narrow`` (the classic recipe: sample at random, shrink each range to the span of the
