@@ -94,3 +94,24 @@ def test_bad_inputs_are_clear_errors(call):
         call()
     assert isinstance(info.value, GlassnetError)
     assert any(ch.isdigit() for ch in str(info.value))  # the message quotes the bad sizes/values
+
+
+@pytest.mark.parametrize("cats", [14, 27, 137])
+def test_balanced_accuracy_of_a_constant_predictor_is_one_half_whatever_the_priors(cats):
+    y_true = np.array([1] * cats + [0] * 41)
+    for answer in (0, 1):
+        assert metrics.balanced_accuracy(y_true, np.full_like(y_true, answer)) == 0.5
+    assert metrics.accuracy(y_true, np.zeros_like(y_true)) == pytest.approx(41 / (41 + cats))
+
+
+def test_balanced_accuracy_is_the_mean_recall(rng):
+    y_true, y_pred = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    recalls = [r for _, r, _, support in naive_scores(y_true, y_pred, 4) if support]
+    assert metrics.balanced_accuracy(y_true, y_pred) == pytest.approx(np.mean(recalls))
+    # 3 of 4 cats and 1 of 2 non-cats found: (0.75 + 0.5) / 2, while accuracy is 4/6
+    assert metrics.balanced_accuracy([1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 1]) == pytest.approx(0.625)
+    assert metrics.balanced_accuracy([2, 2, 0], [2, 2, 0]) == 1.0  # class 1 absent: left out
+    assert metrics.balanced_accuracy([0, 0, 2], [1, 1, 2]) == pytest.approx(0.5)
+    assert metrics.balanced_accuracy([], []) == 0.0
+    with pytest.raises(ShapeError, match="outside"):
+        metrics.balanced_accuracy([0, 5], [0, 1], num_classes=2)

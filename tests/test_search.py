@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli
@@ -57,6 +58,7 @@ def test_apply_params_and_train_command():
     ({"rounds": 3}, "--rounds 3 needs --strategy narrow"),
     ({"strategy": "narrow", "sampler": "random", "rounds": 5, "trials": 4}, "fewer than --rounds 5"),
     ({"sampler": "grid"}, "unknown sampler 'grid'"),
+    ({"objective": "test_accuracy"}, "unknown objective 'test_accuracy'; choose one of val_balanced_acc"),
 ])
 def test_search_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -113,7 +115,7 @@ class PruneAtEpoch2(optuna.pruners.BasePruner):
 
 
 def test_pruned_trials_stop_early_and_report_every_epoch(tmp_path, cat_train):
-    config = quick_config(trials=2)
+    config = quick_config(trials=2, objective="val_accuracy")
     config.base.epochs = 6
     search = Search.open(config, tmp_path / "p")
     search.data = cat_train
@@ -152,6 +154,95 @@ def test_narrow_strategy_shrinks_ranges_per_round(tmp_path, cat_train):
     summary = search.summary(plot=False)
     assert [r["trials"] for r in summary["rounds"]] == [4, 4]
     assert summary["rounds"][0]["ranges"] == {"lr": "log:0.0001:0.1", "weight_decay": "log:1e-06:0.01"}
+
+
+# -- the objective ---------------------------------------------------------------------------
+
+def _validation(config: SearchConfig, cat_train):
+    from glassnet.runs import prepare_splits
+
+    return prepare_splits(config.base, cat_train)["validation"]
+
+
+def test_default_objective_is_the_validation_balanced_accuracy(tmp_path, cat_train):
+    from glassnet.io.format import load_model
+    from glassnet.metrics import balanced_accuracy
+
+    config = quick_config(trials=3, sampler="random", pruner="none")
+    assert config.objective == "val_balanced_accuracy" and config.direction == "maximize"
+    search = Search.open(config, tmp_path / "b")
+    search.data = cat_train
+    search.run()
+    validation = _validation(config, cat_train)
+    for trial in search.study.trials:
+        model = load_model(tmp_path / "b" / "trials" / f"{trial.number:04d}" / "model.glassnet")
+        predicted = model.predict(validation.x).reshape(-1) > 0.5
+        expected = balanced_accuracy(validation.y, predicted.astype(int))
+        assert trial.value == pytest.approx(expected)
+        assert trial.user_attrs["val_balanced_accuracy"] == trial.value
+        assert trial.intermediate_values[2] == pytest.approx(expected)  # reported after every epoch
+        assert trial.user_attrs["val_accuracy"] == pytest.approx(np.mean(predicted == validation.y))
+    summary = search.summary(plot=False)
+    assert summary["objective"] == "val_balanced_accuracy"
+    assert summary["best"]["value"] == max(t.value for t in search.study.trials)
+    assert {"value", "val_balanced_accuracy", "val_accuracy", "val_loss"} <= set(summary["trials"][0])
+
+
+def test_a_constant_answer_scores_one_half_however_common_the_class(cat_train):
+    from glassnet.runs import build_model
+    from glassnet.search import validation_balanced_accuracy
+
+    validation = _validation(quick_config(), cat_train)
+    model = build_model(quick_config().base, cat_train["train"])
+    last = [layer for layer in model.layers if layer.params][-1]
+    for answer, bias in ((1, 5.0), (0, -5.0)):  # zero weights: the output is the bias alone
+        for value in last.params.values():
+            value[...] = bias if value.ndim == 1 else 0.0
+        assert (model.predict(validation.x) > 0.5).all() == bool(answer)
+        assert validation_balanced_accuracy(model, validation) == 0.5
+    assert 0.6 < np.mean(validation.y == 0) < 0.7  # yet "non-cat" is right on 27 of 41 images
+
+
+def test_narrow_strategy_with_a_choice_parameter_runs_every_round(tmp_path, cat_train):
+    config = quick_config(trials=4, strategy="narrow", sampler="random", rounds=2, pruner="none")
+    config.params.append(parse_param("hidden=choice:5,7"))
+    search = Search.open(config, tmp_path / "c")
+    search.data = cat_train
+    search.run()
+    assert [t.state for t in search.study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert {t.params["hidden"] for t in search.study.trials} <= {5, 7}
+
+
+def test_val_loss_objective_minimizes(tmp_path, cat_train):
+    config = quick_config(trials=4, strategy="narrow", sampler="random", rounds=2, pruner="none",
+                          objective="val_loss")
+    search = Search.open(config, tmp_path / "l")
+    search.data = cat_train
+    search.run()
+    assert search.study.direction == optuna.study.StudyDirection.MINIMIZE
+    trials = search.study.trials
+    assert [t.value for t in trials] == [t.user_attrs["val_loss"] for t in trials]
+    assert search.best_trial().value == min(t.value for t in trials)
+    best_two = sorted(trials[:2], key=lambda t: t.value)
+    lr_range = search.study.user_attrs["round_1"][0]
+    assert (lr_range["low"], lr_range["high"]) == pytest.approx(sorted(t.params["lr"] for t in best_two))
+    assert search.summary(plot=False)["rounds"][0]["best_value"] == min(t.value for t in trials[:2])
+
+
+def test_searches_stored_before_the_objective_option_ranked_by_accuracy():
+    stored = quick_config().to_dict()
+    del stored["objective"]
+    assert SearchConfig.from_dict(stored).objective == "val_accuracy"
+
+
+def test_cli_objective_option(tmp_path):
+    result = run_cli("search", *QUICK, "--trials", "2", "--objective", "val_loss", "--name", "o",
+                     "--no-plot", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\s*trial\s+round\s+val_loss\s+state", result.stdout, re.M)
+    assert "objective val_loss (minimize)" in result.stdout
+    assert re.search(r"^best: trial \d, validation loss \d\.\d{4} \(validation balanced accuracy",
+                     result.stdout, re.M)
 
 
 def test_resume_continues_after_a_crash(tmp_path, cat_train):
@@ -210,7 +301,10 @@ def test_cli_search_with_a_space_file_and_final(tmp_path):
                      "--space", str(space), "--name", "cli", "--final", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert re.search(r"^\s*trial\s+round\s+val_acc\s+state\s+epochs\s+params$", out, re.M)
+    assert re.search(r"^\s*trial\s+round\s+val_bal_acc\s+state\s+epochs\s+params$", out, re.M)
+    assert "objective val_balanced_accuracy (maximize)" in out
+    assert re.search(r"^best: trial \d+, validation balanced accuracy 0\.\d{4} \(validation accuracy "
+                     r"0\.\d{4}, loss \d\.\d{4}\), lr=", out, re.M)
     assert len(re.findall(r"^\s+\d+\s+1\s+0\.\d{4}\s+complete\s+2\s+lr=", out, re.M)) == 3
     assert "scatter plot: runs/cli/search_scatter.png" in out
     command = re.search(r"train it on train\+validation: (glassnet train .*)$", out, re.M).group(1)

@@ -50,6 +50,22 @@ def accuracy(y_true: Any, y_pred: Any) -> float:
     return float((y_true == y_pred).mean()) if y_true.size else 0.0
 
 
+def balanced_accuracy(y_true: Any, y_pred: Any, num_classes: int | None = None) -> float:
+    """Mean recall over the classes present in ``y_true``; ``y_true, y_pred: (N,)`` class indices.
+
+    Unlike accuracy it does not depend on how common each class is: a classifier that
+    always answers one class scores exactly ``1 / C`` (0.5 for two classes) whatever the
+    class priors, and equal per-class recalls score the same on a set of any class mix.
+    Classes absent from ``y_true`` have no recall and are left out (as in scikit-learn).
+    """
+    matrix = confusion_matrix(y_true, y_pred, num_classes)
+    support = matrix.sum(axis=1)
+    present = support > 0
+    if not present.any():
+        return 0.0
+    return float((np.diag(matrix)[present] / support[present]).mean())
+
+
 def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -> np.ndarray:
     """Counts ``(C, C)``: rows are the true class, columns the predicted class."""
     y_true, y_pred = (a.astype(np.int64) for a in _labels(y_true, y_pred))

@@ -2,8 +2,10 @@
 
 Each trial samples parameters, trains the run's model for a few epochs on the training
 split with :func:`glassnet.runs.train_run` and scores it on validation data carved from
-the training split; the test split is not even loaded. The validation accuracy of every
-epoch goes to an Optuna pruner that stops hopeless trials early.
+the training split; the test split is not even loaded. Trials are ranked by an objective
+measured on the validation split (``val_balanced_accuracy`` by default, or
+``val_accuracy``, ``val_loss``); its value after every epoch goes to an Optuna pruner that
+stops hopeless trials early.
 
 Two strategies: ``plain`` (one Optuna sampler, TPE or random, over the whole budget) and
 ``narrow`` (the classic recipe: sample at random, shrink each range to the span of the
@@ -31,8 +33,9 @@ import numpy as np
 from ._files import write_json, write_text
 from .data import Dataset
 from .errors import SearchError, require_extra
-from .runs import RunConfig, RunResult, load_data, train_run
-from .search_config import SearchConfig, apply_params, train_command
+from .metrics import balanced_accuracy, predicted_classes
+from .runs import RunConfig, RunResult, load_data, prepare_splits, train_run
+from .search_config import OBJECTIVE_LABELS, SearchConfig, apply_params, train_command
 from .search_space import ParamSpec, narrow
 from .training.callbacks import Callback
 
@@ -41,6 +44,7 @@ SUMMARY_FILE = "search.json"
 PLOT_FILE = "search_scatter.png"
 REPORT_FILE = "search_report.html"
 CONFIG_ATTR = "glassnet_search"
+SCORES = ("val_balanced_accuracy", "val_accuracy", "val_loss")  # stored for every trial
 
 
 @dataclass
@@ -55,6 +59,7 @@ class TrialRecord:
     round: int
     note: str = ""
     val_loss: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 def _masked(url: str) -> str:
@@ -124,9 +129,15 @@ def _counts(trial) -> bool:
     return trial.state != TrialState.FAIL or "error" in trial.user_attrs
 
 
-def _score(trial) -> tuple[float, float]:
-    """How trials rank: validation accuracy, ties broken by the lower validation loss."""
-    return trial.value, -trial.user_attrs.get("val_loss", math.inf)
+def _score(trial, config: SearchConfig) -> tuple[float, float]:
+    """How trials rank (higher is better): the objective, ties broken by the lower validation loss."""
+    return config.rank(trial.value), -trial.user_attrs.get("val_loss", math.inf)
+
+
+def validation_balanced_accuracy(model, validation: Dataset) -> float:
+    """Balanced accuracy (mean per-class recall) of ``model`` on ``validation`` (x: (N, C, H, W))."""
+    predicted = predicted_classes(model.predict_logits(validation.x), model.output_activation)
+    return balanced_accuracy(validation.y, predicted, validation.num_classes)
 
 
 def _alive(pid: Any) -> bool:
@@ -140,14 +151,18 @@ def _alive(pid: Any) -> bool:
 
 
 class _Reporter(Callback):
-    """Reports each epoch's validation accuracy to the trial; stops training when pruned."""
+    """Reports each epoch's objective on ``validation`` to the trial; stops training when pruned."""
 
-    def __init__(self, trial) -> None:
-        self.trial = trial
+    def __init__(self, trial, objective: str, validation: Dataset) -> None:
+        self.trial, self.objective, self.validation = trial, objective, validation
         self.pruned_at: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        self.trial.report(float(logs["val_accuracy"]), step=epoch + 1)
+        if self.objective == "val_balanced_accuracy":
+            value = validation_balanced_accuracy(self.model, self.validation)
+        else:
+            value = logs[self.objective]
+        self.trial.report(float(value), step=epoch + 1)
         if self.trial.should_prune():
             self.pruned_at = epoch + 1
             self.model.stop_training = True
@@ -170,6 +185,7 @@ class Search:
     study: Any
     storage_label: str
     data: dict[str, Dataset] | None = field(default=None, repr=False)
+    validation: Dataset | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, config: SearchConfig | None, run_dir: str | Path, storage: str | None = None,
@@ -204,8 +220,8 @@ class Search:
                 raise SearchError("give the search to run (or --resume an existing one)")
             config.validate()
             if study is None:
-                study = optuna.create_study(study_name=name, storage=backend, direction="maximize",
-                                            load_if_exists=True)
+                study = optuna.create_study(study_name=name, storage=backend,
+                                            direction=config.direction, load_if_exists=True)
             if stored is None:
                 study.set_user_attr(CONFIG_ATTR, config.to_dict())
                 study.set_user_attr("round_0", [p.to_dict() for p in config.params])
@@ -254,6 +270,8 @@ class Search:
         """
         if self.data is None:
             self.data = load_data(self.config.base, splits=("train",))
+        if self.validation is None:  # the split every trial's train_run makes (same seed)
+            self.validation = prepare_splits(self.config.base, self.data)["validation"]
         self.fail_interrupted()
         ran = 0
         while True:
@@ -271,7 +289,7 @@ class Search:
             elif index + 1 >= self.config.rounds:
                 return ran
             else:
-                results = [(t.params, _score(t)) for t in in_round if t.state.name == "COMPLETE"]
+                results = [(t.params, _score(t, self.config)) for t in in_round if t.state.name == "COMPLETE"]
                 self.study.set_user_attr(f"round_{index + 1}",
                                          [p.to_dict() for p in narrow(specs, results)])
 
@@ -286,7 +304,7 @@ class Search:
         config = apply_params(self.config.base, params)
         config.out = str(self.run_dir / "trials" / f"{trial.number:04d}")
         config.extra["report"] = False  # a trial's files are for the search; no HTML report each
-        reporter = _Reporter(trial)
+        reporter = _Reporter(trial, self.config.objective, self.validation)
         try:
             result = train_run(config, callbacks=[reporter], verbose=0, data=self.data)
         except BaseException as exc:
@@ -295,10 +313,13 @@ class Search:
             self.study.tell(trial, state=TrialState.FAIL)
             raise
         validation = result.metrics["validation"]
-        trial.set_user_attr("val_loss", validation["loss"])
-        trial.set_user_attr("epochs", result.metrics["epochs"])
-        record = TrialRecord(trial.number, "complete", validation["accuracy"], params,
-                             result.metrics["epochs"], index, val_loss=validation["loss"])
+        scores = {"val_loss": validation["loss"], "val_accuracy": validation["accuracy"],
+                  "val_balanced_accuracy": validation_balanced_accuracy(result.model, self.validation)}
+        for key, value in (*scores.items(), ("epochs", result.metrics["epochs"])):
+            trial.set_user_attr(key, value)
+        value = scores[self.config.objective]
+        record = TrialRecord(trial.number, "complete", value, params, result.metrics["epochs"], index,
+                             val_loss=validation["loss"], scores=scores)
         if result.error is not None:
             trial.set_user_attr("error", str(result.error))
             self.study.tell(trial, state=TrialState.FAIL)
@@ -307,16 +328,16 @@ class Search:
             self.study.tell(trial, state=TrialState.PRUNED)
             record.state, record.note = "pruned", f"stopped after epoch {reporter.pruned_at}"
         else:
-            self.study.tell(trial, validation["accuracy"])
+            self.study.tell(trial, value)
         return record
 
     # -- results ---------------------------------------------------------------------------
     def best_trial(self):
-        """The complete trial with the highest validation accuracy (ties: lower val loss, earlier)."""
+        """The complete trial with the best objective (ties: lower validation loss, earlier)."""
         complete = [t for t in self.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
         if not complete:
             raise SearchError(f"no trial of {self.study.study_name!r} has completed yet")
-        return max(complete, key=lambda t: (*_score(t), -t.number))
+        return max(complete, key=lambda t: (*_score(t, self.config), -t.number))
 
     def best_config(self) -> RunConfig:
         """The best trial's run, trained on all training data (train + validation)."""
@@ -334,10 +355,11 @@ class Search:
                 break
             mine = [t for t in trials if t.user_attrs.get("round") == index]
             values = [t.value for t in mine if t.state.name == "COMPLETE"]
+            best = max(values, key=self.config.rank) if values else None
             specs = [ParamSpec.from_dict(p) for p in attrs[f"round_{index}"]]
             out.append({"round": index + 1, "trials": len(mine),
                         "ranges": {spec.name: spec.describe() for spec in specs},
-                        "best_val_accuracy": max(values) if values else None})
+                        "best_value": best})
         return out
 
     def trial_rows(self) -> list[dict[str, Any]]:
@@ -345,26 +367,33 @@ class Search:
         for t in self.study.get_trials(deepcopy=False):
             value = t.value if t.value is not None else (
                 t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None)
-            rows.append({"number": t.number, "state": t.state.name.lower(), "val_accuracy": value,
-                         "val_loss": t.user_attrs.get("val_loss"), "round": t.user_attrs.get("round"),
-                         "epochs": t.user_attrs.get("epochs"), "params": dict(t.params)})
+            rows.append({"number": t.number, "state": t.state.name.lower(), "value": value,
+                         **{key: t.user_attrs.get(key) for key in SCORES},
+                         "round": t.user_attrs.get("round"), "epochs": t.user_attrs.get("epochs"),
+                         "params": dict(t.params)})
         return rows
 
     def summary(self, plot: bool = True) -> dict[str, Any]:
-        """Best trial, rounds and all trials; writes ``search.json`` and the scatter plot."""
+        """Best trial, rounds and all trials; writes ``search.json`` and the scatter plot.
+
+        ``value`` is the objective (``objective``, labelled ``objective_label``); every trial
+        also carries its validation loss, accuracy and balanced accuracy.
+        """
         best = self.best_trial()
         best_config = self.best_config()
+        objective = self.config.objective
         data = {"study": self.study.study_name, "storage": self.storage_label,
-                "config": self.config.to_dict(),
-                "best": {"number": best.number, "val_accuracy": best.value,
-                         "val_loss": best.user_attrs.get("val_loss"), "params": dict(best.params),
-                         "train_command": train_command(best_config)},
+                "config": self.config.to_dict(), "objective": objective,
+                "objective_label": OBJECTIVE_LABELS[objective],
+                "best": {"number": best.number, "value": best.value,
+                         **{key: best.user_attrs.get(key) for key in SCORES},
+                         "params": dict(best.params), "train_command": train_command(best_config)},
                 "rounds": self.rounds(), "trials": self.trial_rows()}
         if plot:
             from .report.search_plots import plot_search_scatter
 
             data["plot"] = str(plot_search_scatter(data["trials"], self.config.params,
-                                                   self.run_dir / PLOT_FILE))
+                                                   self.run_dir / PLOT_FILE, data["objective_label"]))
         self._write(data, report=plot)
         return data
 

@@ -22,6 +22,13 @@ from .search_space import ParamSpec, check_unique
 SAMPLERS = ("tpe", "random")
 STRATEGIES = ("plain", "narrow")
 PRUNERS = ("median", "halving", "none")
+# What a trial is scored (and pruned) by, and whether higher or lower is better. Balanced
+# accuracy, the mean per-class recall, is the default: unlike accuracy it does not reward
+# answering the class that is common in the validation split (a constant answer scores
+# 1/C), so it ranks trials the same way on a test set whose class mix differs.
+OBJECTIVES = {"val_balanced_accuracy": "maximize", "val_accuracy": "maximize", "val_loss": "minimize"}
+OBJECTIVE_LABELS = {"val_balanced_accuracy": "validation balanced accuracy",
+                    "val_accuracy": "validation accuracy", "val_loss": "validation loss"}
 # RunConfig fields a search may not vary: they define the problem, not the model's settings.
 FIXED_FIELDS = {"dataset", "model", "epochs", "seed", "dtype", "out", "extra", "validation_split"}
 
@@ -37,12 +44,14 @@ class SearchConfig:
     strategy: str = "plain"
     rounds: int = 1
     pruner: str = "median"
+    objective: str = "val_balanced_accuracy"
 
     def validate(self) -> SearchConfig:
         check_unique(self.params)
         for name, value, allowed in (("sampler", self.sampler, SAMPLERS),
                                      ("strategy", self.strategy, STRATEGIES),
-                                     ("pruner", self.pruner, PRUNERS)):
+                                     ("pruner", self.pruner, PRUNERS),
+                                     ("objective", self.objective, tuple(OBJECTIVES))):
             if value not in allowed:
                 raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
         if self.strategy == "narrow" and self.sampler != "random":
@@ -61,6 +70,15 @@ class SearchConfig:
                                   f"training run take {', '.join(sorted(searchable))}")
         return self
 
+    @property
+    def direction(self) -> str:
+        """``"maximize"`` or ``"minimize"``: which way :attr:`objective` ranks trials."""
+        return OBJECTIVES[self.objective]
+
+    def rank(self, value: float) -> float:
+        """``value`` of the objective turned so that higher is always better."""
+        return value if self.direction == "maximize" else -value
+
     def per_round(self, round_index: int) -> int:
         """Trials in round ``round_index``: the budget split evenly, the remainder first."""
         base, extra = divmod(self.trials, self.rounds)
@@ -75,6 +93,7 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
         data = dict(data)
+        data.setdefault("objective", "val_accuracy")  # searches stored before --objective existed
         data["base"] = RunConfig.from_dict(data["base"])
         data["params"] = [ParamSpec.from_dict(p) for p in data["params"]]
         return cls(**data)

@@ -195,8 +195,10 @@ def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], A
     ``results`` holds ``(params, score)`` pairs, higher scores (numbers or tuples) are
     better; equal scores keep their order. Ranges become the
     min..max of the best trials' values (for log ranges that is the same span in log
-    space); choices keep the values the best trials used. With fewer than 2 results the
-    ranges stay as they are.
+    space). Choices keep all their values: an Optuna study needs the same set of choices in
+    every trial (it refuses a "dynamic value space"), and the sampler of the later rounds
+    already favours the values that did well. With fewer than 2 results the ranges stay
+    as they are.
     """
     if len(results) < 2:
         return list(specs)
@@ -205,11 +207,8 @@ def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], A
     narrowed = []
     for spec in specs:
         values = [params[spec.name] for params, _ in best if spec.name in params]
-        if not values:
+        if not values or spec.kind == "choice":
             narrowed.append(spec)
-        elif spec.kind == "choice":
-            narrowed.append(ParamSpec(spec.name, spec.kind,
-                                      choices=tuple(c for c in spec.choices if c in values)))
         else:
             narrowed.append(ParamSpec(spec.name, spec.kind, float(min(values)), float(max(values))))
     return narrowed

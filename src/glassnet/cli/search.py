@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import zoo
 from ..errors import ConfigError
 from ..runs import RunConfig, parse_int_list
-from ..search_config import SearchConfig
+from ..search_config import OBJECTIVES, SearchConfig
 from ..search_space import load_space_file, parse_param
 from .common import add_runtime_options, batch_size, fmt_metrics, positive_int
 
@@ -39,8 +39,12 @@ def add_parser(sub) -> None:
                         "shrunk to the span of the best quarter of the previous round")
     p.add_argument("--rounds", type=positive_int, default=None,
                    help="rounds of --strategy narrow (the trials are split evenly) [default: 3]")
+    p.add_argument("--objective", choices=list(OBJECTIVES), default="val_balanced_accuracy",
+                   help="what ranks (and prunes) trials, measured on the validation split: "
+                        "balanced accuracy (mean per-class recall; not fooled by a class that is "
+                        "more common in validation than in test), accuracy, or loss (lower is better)")
     p.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
-                   help="stop hopeless trials early from their per-epoch validation accuracy")
+                   help="stop hopeless trials early from their per-epoch objective")
     p.add_argument("--dataset", default="cats", help="data set name read from $GLASSNET_DATA")
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
     p.add_argument("--hidden", default=None, metavar="SIZES", help="mlp hidden sizes, e.g. 20,7,5")
@@ -86,17 +90,22 @@ def _config(args: argparse.Namespace):
     return SearchConfig(base, specs, trials=args.trials or 30,
                         sampler=args.sampler or ("random" if narrow else "tpe"),
                         strategy=args.strategy, rounds=args.rounds or (3 if narrow else 1),
-                        pruner=args.pruner)
+                        pruner=args.pruner, objective=args.objective)
 
 
 def _format(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+# The live table's column for each objective (and its width).
+COLUMNS = {"val_balanced_accuracy": "val_bal_acc", "val_accuracy": "val_acc", "val_loss": "val_loss"}
+SCORES = (("val_balanced_accuracy", "balanced accuracy"), ("val_accuracy", "accuracy"), ("val_loss", "loss"))
+
+
 def _print_row(record) -> None:
     params = " ".join(f"{k}={_format(v)}" for k, v in record.params.items())
     value = "-" if record.value is None else f"{record.value:.4f}"
-    print(f"{record.number:>5}  {record.round + 1:>5}  {value:>7}  {record.state:<8}  "
+    print(f"{record.number:>5}  {record.round + 1:>5}  {value:>11}  {record.state:<8}  "
           f"{record.epochs:>6}  {params}" + (f"  ({record.note})" if record.note else ""), flush=True)
 
 
@@ -130,9 +139,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"search {search.study.study_name!r} in {search.storage_label}: {cfg.trials} trials, "
               f"{cfg.base.epochs} epochs each, sampler {cfg.sampler}, strategy {cfg.strategy}"
               + (f" ({cfg.rounds} rounds)" if cfg.strategy == "narrow" else "")
-              + f", pruner {cfg.pruner}; space: "
+              + f", pruner {cfg.pruner}, objective {cfg.objective} ({cfg.direction}); space: "
               + ", ".join(f"{p.name}={p.describe()}" for p in cfg.params))
-        print(f"{'trial':>5}  {'round':>5}  {'val_acc':>7}  {'state':<8}  {'epochs':>6}  params", flush=True)
+        print(f"{'trial':>5}  {'round':>5}  {COLUMNS[cfg.objective]:>11}  {'state':<8}  {'epochs':>6}  "
+              "params", flush=True)
     workers = _spawn_workers(search, args) if args.workers > 1 else []
     try:
         search.run(on_trial=_print_row)
@@ -150,13 +160,15 @@ def run(args: argparse.Namespace) -> int:
 def _report(search, args: argparse.Namespace) -> int:
     summary = search.summary(plot=not args.no_plot)
     best = summary["best"]
-    print(f"best: trial {best['number']}, validation accuracy {best['val_accuracy']:.4f}, "
-          + ", ".join(f"{k}={_format(v)}" for k, v in best["params"].items()))
+    scores = ", ".join(f"{name} {best[key]:.4f}" for key, name in SCORES
+                       if key != summary["objective"] and best.get(key) is not None)
+    print(f"best: trial {best['number']}, {summary['objective_label']} {best['value']:.4f} "
+          f"(validation {scores}), " + ", ".join(f"{k}={_format(v)}" for k, v in best["params"].items()))
     if search.config.strategy == "narrow":
         for r in summary["rounds"]:
             print(f"round {r['round']}: {r['trials']} trials, ranges "
                   + ", ".join(f"{k}={v}" for k, v in r["ranges"].items())
-                  + (f", best {r['best_val_accuracy']:.4f}" if r["best_val_accuracy"] is not None else ""))
+                  + (f", best {r['best_value']:.4f}" if r["best_value"] is not None else ""))
     if "plot" in summary:
         print(f"scatter plot: {summary['plot']}; report: {search.run_dir / 'search_report.html'}")
     print(f"summary: {search.run_dir / 'search.json'}")

@@ -1,10 +1,11 @@
-"""The hyperparameter search's plot and page: validation accuracy against each parameter.
+"""The hyperparameter search's plot and page: the objective against each parameter.
 
 Drawn on matplotlib's Agg canvas (no display, no pyplot state) and written atomically.
 The x axis spans the whole searched range (log scale for log parameters, decades
 labelled); choices are shown at evenly spaced positions
 labelled with their values. Completed trials are filled dots coloured by narrowing
-round; pruned trials are hollow, at the last validation accuracy they reported.
+round; pruned trials are hollow, at the last value they reported. The objective
+(``value`` of each trial row) is a validation score such as balanced accuracy.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from matplotlib.ticker import NullFormatter
 
 from .plots import new_figure, save_figure
 
+SCORE_NAMES = (("val_balanced_accuracy", "val balanced accuracy"), ("val_accuracy", "val accuracy"),
+               ("val_loss", "val loss"))
 ROUND_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
 
@@ -28,15 +31,15 @@ def _axis_values(spec: Any, values: list[Any]) -> list[float]:
     return [float(v) for v in values]
 
 
-def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]]) -> None:
+def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]], label: str) -> None:
     for state, filled in (("complete", True), ("pruned", False)):
         chosen = [r for r in rows if r["state"] == state and spec.name in r["params"]
-                  and r["val_accuracy"] is not None]
+                  and r["value"] is not None]
         for round_index in sorted({r.get("round") or 0 for r in chosen}):
             group = [r for r in chosen if (r.get("round") or 0) == round_index]
             color = ROUND_COLORS[round_index % len(ROUND_COLORS)]
             ax.scatter(_axis_values(spec, [r["params"][spec.name] for r in group]),
-                       [r["val_accuracy"] for r in group], s=28,
+                       [r["value"] for r in group], s=28,
                        facecolors=color if filled else "none", edgecolors=color,
                        label=f"{state}, round {round_index + 1}")
     if spec.kind == "log":
@@ -50,17 +53,19 @@ def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]]) -> None:
     if spec.kind == "choice":
         ax.set_xticks(range(len(spec.choices)), [str(c) for c in spec.choices])
     ax.set_xlabel(f"{spec.name} ({spec.kind})")
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(label)
     ax.grid(True, alpha=0.3)
 
 
-def search_scatter_figure(rows: Sequence[dict[str, Any]], specs: Sequence[Any]) -> Figure:
-    """One panel per parameter. ``rows``: dicts with ``params``, ``val_accuracy``, ``state``,
-    ``round``; ``specs``: objects with ``name``, ``kind`` (log/float/int/choice), ``choices``."""
+def search_scatter_figure(rows: Sequence[dict[str, Any]], specs: Sequence[Any],
+                          label: str = "validation accuracy") -> Figure:
+    """One panel per parameter. ``rows``: dicts with ``params``, ``value`` (the objective,
+    named ``label`` on the y axis), ``state``, ``round``; ``specs``: objects with ``name``,
+    ``kind`` (log/float/int/choice), ``choices``."""
     fig = new_figure(4.2 * len(specs), 3.6)
     axes = fig.subplots(1, len(specs), squeeze=False)[0]
     for ax, spec in zip(axes, specs, strict=True):
-        _draw_param(ax, spec, rows)
+        _draw_param(ax, spec, rows, label)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         axes[0].legend(handles, labels, fontsize="small")
@@ -68,9 +73,10 @@ def search_scatter_figure(rows: Sequence[dict[str, Any]], specs: Sequence[Any]) 
     return fig
 
 
-def plot_search_scatter(rows: Sequence[dict[str, Any]], specs: Sequence[Any], path: str | Path) -> Path:
+def plot_search_scatter(rows: Sequence[dict[str, Any]], specs: Sequence[Any], path: str | Path,
+                        label: str = "validation accuracy") -> Path:
     """Draw :func:`search_scatter_figure` and write it as a PNG file at ``path`` (atomically)."""
-    save_figure(search_scatter_figure(rows, specs), path)
+    save_figure(search_scatter_figure(rows, specs, label), path)
     return Path(path)
 
 
@@ -79,7 +85,7 @@ def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
-def _accuracy(value: float | None) -> str:
+def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
@@ -88,27 +94,30 @@ def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
     the best trial, the final model, the rounds, the scatter plot and every trial."""
     from . import html
 
-    best = summary["best"]
+    best, label = summary["best"], summary["objective_label"]
+    scores = [(f"{label} (the objective)", _number(best["value"]))] + [
+        (name, _number(best[key])) for key, name in SCORE_NAMES if key != summary["objective"]]
     sections = [html.section("Best trial", html.key_value_table([
-        ("trial", best["number"]), ("validation accuracy", _accuracy(best["val_accuracy"])),
-        ("parameters", _params_text(best["params"])), ("train it", best["train_command"])]), "best")]
+        ("trial", best["number"]), *scores, ("parameters", _params_text(best["params"])),
+        ("train it", best["train_command"])]), "best")]
     if "final" in summary:
         splits = {k: v for k, v in summary["final"].items() if isinstance(v, dict)}
         sections.append(html.section("Final model: trained on train + validation, tested once",
                                      html.metrics_table_html(splits), "final"))
     rounds = [(r["round"], r["trials"], ", ".join(f"{k}={v}" for k, v in r["ranges"].items()),
-               _accuracy(r["best_val_accuracy"])) for r in summary["rounds"]]
+               _number(r["best_value"])) for r in summary["rounds"]]
     sections.append(html.section("Rounds", html.table_html(
-        rounds, ["round", "trials", "ranges", "best val accuracy"], numeric=(0, 1, 3)), "rounds"))
-    sections.append(html.section("Validation accuracy against each parameter", html.figure_html(
-        search_scatter_figure(summary["trials"], specs), "validation accuracy against each parameter",
-        "filled: completed trials; hollow: pruned (last reported accuracy); log axes for log "
+        rounds, ["round", "trials", "ranges", f"best {label}"], numeric=(0, 1, 3)), "rounds"))
+    title = f"{label} against each parameter"
+    sections.append(html.section(title[0].upper() + title[1:], html.figure_html(
+        search_scatter_figure(summary["trials"], specs, label), title,
+        "filled: completed trials; hollow: pruned (last reported value); log axes for log "
         "parameters"), "scatter"))
     trials = [(t["number"], "-" if t["round"] is None else t["round"] + 1, t["state"],
-               _accuracy(t["val_accuracy"]), t["epochs"] or "-", _params_text(t["params"]))
+               *(_number(t[key]) for key, _ in SCORE_NAMES), t["epochs"] or "-", _params_text(t["params"]))
               for t in summary["trials"]]
-    sections.append(html.section("Trials", html.table_html(
-        trials, ["trial", "round", "state", "val accuracy", "epochs", "params"], numeric=(0, 1, 3, 4)),
-        "trials"))
+    columns = ["trial", "round", "state", *(name for _, name in SCORE_NAMES), "epochs", "params"]
+    sections.append(html.section("Trials", html.table_html(trials, columns, numeric=(0, 1, 3, 4, 5, 6)),
+                                 "trials"))
     return html.page(f"Search {summary['study']}", f"{len(summary['trials'])} trials in {summary['storage']}",
                      sections, "glassnet hyperparameter search")
