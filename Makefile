@@ -45,7 +45,7 @@ chromium:
 
 ## test: install the test extra (PyTorch 2.13.0 CPU included) and Chromium, lint, run the whole suite
 test: $(VENV)/.test-installed chromium
-	$(BIN)/python -m ruff check src tests examples benchmarks docs
+	$(BIN)/python -m ruff check src tests examples benchmarks docs scripts
 	$(BIN)/python -m pytest
 
 ## example-reports: retrain the example runs and refresh docs/examples/ (report + screenshot)
@@ -53,7 +53,7 @@ example-reports: $(VENV)/.test-installed chromium
 	$(BIN)/python scripts/example_reports.py
 
 lint: $(VENV)/.test-installed
-	$(BIN)/python -m ruff check src tests examples benchmarks docs
+	$(BIN)/python -m ruff check src tests examples benchmarks docs scripts
 
 ## docs: run the tutorials in examples/ on the real data, then build the site strictly into site/
 docs: $(VENV)/.docs-installed
