@@ -7,40 +7,34 @@ import contextlib
 import json
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import ConfigError, GlassnetWarning
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def number_type(convert: Callable[[str], Any], accept: Callable[[Any], bool],
+                what: str) -> Callable[[str], Any]:
+    """An argparse ``type=``: ``convert`` the text, keep it if ``accept``, else say ``what``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+positive_int = number_type(int, lambda v: v > 0, "a positive integer")
+positive_float = number_type(float, lambda v: v > 0, "a positive number")
+non_negative_float = number_type(float, lambda v: v >= 0, "a number >= 0")
+#: a number strictly between 0 and 1 (a share of the data)
+fraction = number_type(float, lambda v: 0 < v < 1, "a number between 0 and 1")
 
 
 def batch_size(text: str) -> int | None:
@@ -52,17 +46,6 @@ def batch_size(text: str) -> int | None:
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"expected a positive integer or 'full', got {text!r}") from None
-
-
-def fraction(text: str) -> float:
-    """A number strictly between 0 and 1 (a share of the data)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return value
 
 
 def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True) -> None:
