@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .. import initializers
-from ..backend import Array, array_module, to_device
+from ..backend import Array, array_module
 from ..errors import ConfigError, ShapeError
-from .activations import ReLU, get_activation
+from .activations import ReLU
 from .base import Layer, check_positive_int
+from .kernel import KernelOptions
 
 Pads = tuple[int, int, int, int]
 
@@ -77,7 +77,7 @@ def check_image_batch(layer: Layer, x: Array) -> None:
                          f"{', '.join(map(str, layer.input_shape))}), got {tuple(x.shape)}")
 
 
-class Conv2D(Layer):
+class Conv2D(KernelOptions, Layer):
     """``y = act(conv2d(x, W) + b)`` for ``x: (N, C, H, W)``; output ``(N, filters, OH, OW)``.
 
     Args:
@@ -92,8 +92,6 @@ class Conv2D(Layer):
         kernel_regularizer: L2 strength for ``W`` (overrides the model's ``reg``).
     """
 
-    regularized = ("W",)
-
     def __init__(self, filters: int, kernel_size: int | tuple[int, int] = 3,
                  strides: int | tuple[int, int] = 1, padding: str | int | tuple[int, int] = "valid",
                  activation: str | None = None, use_bias: bool = True,
@@ -105,15 +103,7 @@ class Conv2D(Layer):
         self.strides = to_pair(strides, "Conv2D strides")
         resolve_padding(padding, (1, 1), self.kernel_size, self.strides, "Conv2D")  # validates
         self.padding = list(padding) if isinstance(padding, tuple) else padding
-        self.activation_name = activation
-        self.activation = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        if kernel_regularizer is not None and not (
-                isinstance(kernel_regularizer, (int, float)) and kernel_regularizer >= 0):
-            raise ConfigError(f"kernel_regularizer must be a number >= 0 or None, "
-                              f"got {kernel_regularizer!r}")
-        self.kernel_regularizer = kernel_regularizer
+        self._init_kernel_options(activation, use_bias, kernel_initializer, kernel_regularizer)
         self.pads: Pads = (0, 0, 0, 0)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -128,12 +118,7 @@ class Conv2D(Layer):
         c, (kh, kw) = input_shape[0], self.kernel_size
         shape = (self.filters, c, kh, kw)
         W = self.kernel_initializer(shape, c * kh * kw, self.filters * kh * kw, rng)
-        self.params = {"W": to_device(W, dtype=self.dtype)}
-        if self.use_bias:
-            self.params["b"] = to_device(np.zeros(self.filters), dtype=self.dtype)
-        if self.activation is not None:
-            self.activation.build(out, rng, dtype)
-        self._init_grads()
+        self._create_params(W, self.filters, out, rng, dtype)
         return out
 
     def forward(self, x: Array, training: bool = False) -> Array:
@@ -185,8 +170,5 @@ class Conv2D(Layer):
             "kernel_size": list(self.kernel_size),
             "strides": list(self.strides),
             "padding": self.padding,
-            "activation": self.activation_name,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.name_of(self.kernel_initializer),
-            "kernel_regularizer": self.kernel_regularizer,
+            **self._kernel_config(),
         }

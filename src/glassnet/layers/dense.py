@@ -10,14 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers
-from ..backend import Array, to_device
-from ..errors import ConfigError, ShapeError
-from .activations import get_activation
+from ..backend import Array
+from ..errors import ShapeError
 from .base import Layer, check_positive_int
+from .kernel import KernelOptions
 
 
-class Dense(Layer):
+class Dense(KernelOptions, Layer):
     """``y = act(x @ W + b)`` for ``x: (N, D)``; output ``(N, units)``.
 
     Args:
@@ -27,8 +26,6 @@ class Dense(Layer):
         kernel_initializer: a name from :mod:`glassnet.initializers` or ``"normal:STD"``.
         kernel_regularizer: L2 strength for this layer's ``W`` (overrides the model's ``reg``).
     """
-
-    regularized = ("W",)
 
     def __init__(
         self,
@@ -41,17 +38,7 @@ class Dense(Layer):
     ) -> None:
         super().__init__(name)
         self.units = check_positive_int(units, "Dense units")
-        self.activation_name = activation
-        self.activation = get_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        if kernel_regularizer is not None and not (
-            isinstance(kernel_regularizer, (int, float)) and kernel_regularizer >= 0
-        ):
-            raise ConfigError(
-                f"kernel_regularizer must be a number >= 0 or None, got {kernel_regularizer!r}"
-            )
-        self.kernel_regularizer = kernel_regularizer
+        self._init_kernel_options(activation, use_bias, kernel_initializer, kernel_regularizer)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != 1:
@@ -70,12 +57,7 @@ class Dense(Layer):
             W = self.kernel_initializer((self.units, fan_in), fan_in, self.units, rng).T
         else:
             W = self.kernel_initializer((fan_in, self.units), fan_in, self.units, rng)
-        self.params = {"W": to_device(W, dtype=self.dtype)}
-        if self.use_bias:
-            self.params["b"] = to_device(np.zeros(self.units), dtype=self.dtype)
-        if self.activation is not None:
-            self.activation.build(out, rng, dtype)
-        self._init_grads()
+        self._create_params(W, self.units, out, rng, dtype)
         return out
 
     def forward(self, x: Array, training: bool = False) -> Array:
@@ -102,8 +84,5 @@ class Dense(Layer):
         return {
             **super().get_config(),
             "units": self.units,
-            "activation": self.activation_name,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.name_of(self.kernel_initializer),
-            "kernel_regularizer": self.kernel_regularizer,
+            **self._kernel_config(),
         }

@@ -1,0 +1,54 @@
+"""What Dense and Conv2D share: a kernel ``W``, an optional bias ``b`` and a fused activation.
+
+Not a layer itself (it is never registered): ``class Dense(KernelOptions, Layer)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import initializers
+from ..backend import Array, to_device
+from ..errors import ConfigError
+from .activations import get_activation
+
+
+class KernelOptions:
+    """The ``activation``, ``use_bias``, ``kernel_initializer`` and ``kernel_regularizer``
+    arguments, the creation of ``W`` and ``b``, and their part of ``get_config``."""
+
+    #: L2 regularization applies to the kernel, never to the bias
+    regularized = ("W",)
+
+    def _init_kernel_options(self, activation: str | None, use_bias: bool,
+                             kernel_initializer: str | float,
+                             kernel_regularizer: float | None) -> None:
+        self.activation_name = activation
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        if kernel_regularizer is not None and not (
+                isinstance(kernel_regularizer, (int, float)) and kernel_regularizer >= 0):
+            raise ConfigError(f"kernel_regularizer must be a number >= 0 or None, "
+                              f"got {kernel_regularizer!r}")
+        self.kernel_regularizer = kernel_regularizer
+
+    def _create_params(self, W: Array, units: int, output_shape: tuple[int, ...], rng: Any,
+                       dtype: Any) -> None:
+        """Put ``W`` (and a zero bias ``(units,)``) on the device; build the activation."""
+        self.params = {"W": to_device(W, dtype=self.dtype)}
+        if self.use_bias:
+            self.params["b"] = to_device(np.zeros(units), dtype=self.dtype)
+        if self.activation is not None:
+            self.activation.build(output_shape, rng, dtype)
+        self._init_grads()
+
+    def _kernel_config(self) -> dict[str, Any]:
+        return {
+            "activation": self.activation_name,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.name_of(self.kernel_initializer),
+            "kernel_regularizer": self.kernel_regularizer,
+        }
