@@ -9,6 +9,7 @@ from glassnet import functional as F
 from glassnet import layers
 from glassnet.errors import ConfigError, ShapeError
 from glassnet.gradcheck import rel_error
+from glassnet.layers import conv as conv_module
 
 
 def _build(layer, shape, dtype=np.float64):
@@ -41,8 +42,13 @@ CONV_GRID = [
 
 
 @pytest.mark.parametrize("n,c,h,w,f,k,s,pad", CONV_GRID)
-@pytest.mark.parametrize("use_bias,activation", [(True, None), (False, None), (True, "relu")])
-def test_conv2d_matches_torch(torch, rng, n, c, h, w, f, k, s, pad, use_bias, activation):
+@pytest.mark.parametrize("use_bias,activation", [(True, None), (False, None), (True, "relu"),
+                                                 (False, "tanh")])
+@pytest.mark.parametrize("one_image_per_group", [False, True])
+def test_conv2d_matches_torch(torch, rng, monkeypatch, n, c, h, w, f, k, s, pad, use_bias,
+                              activation, one_image_per_group):
+    if one_image_per_group:  # the batch is unfolded image by image; sums add up over groups
+        monkeypatch.setattr(conv_module, "COLS_BYTES", 1)
     layer = layers.Conv2D(f, k, strides=s, padding=pad, use_bias=use_bias, activation=activation)
     _build(layer, (c, h, w))
     x = rng.standard_normal((n, c, h, w))
@@ -53,8 +59,8 @@ def test_conv2d_matches_torch(torch, rng, n, c, h, w, f, k, s, pad, use_bias, ac
     tW = torch.tensor(layer.params["W"], requires_grad=True)
     tb = torch.tensor(layer.params["b"], requires_grad=True) if use_bias else None
     ty = torch.nn.functional.conv2d(_torch_pad(torch, tx, layer.pads), tW, tb, stride=layer.strides)
-    if activation == "relu":
-        ty = ty.relu()
+    if activation is not None:
+        ty = getattr(ty, activation)()
     ty.backward(torch.tensor(dy))
     pairs = [(y, ty), (dx, tx.grad), (layer.grads["W"], tW.grad)]
     if use_bias:
@@ -108,6 +114,37 @@ def test_col2im_is_the_adjoint_of_im2col(rng):
         back = F.col2im(c, x.shape, kernel, stride, pads)
         assert back.shape == x.shape
         assert abs((cols * c).sum() - (x * back).sum()) < 1e-9
+
+
+ROW_CASES = [((3, 3), (1, 1, 1, 1)), ((2, 3), (0, 1, 2, 0)), ((1, 1), (0, 0, 0, 0)),
+             ((5, 5), (2, 2, 2, 2)), ((3, 2), (0, 0, 0, 0))]
+
+
+@pytest.mark.parametrize("kernel,pads", ROW_CASES)
+def test_im2col_rows_holds_im2col_in_the_first_ow_columns_of_each_row(rng, kernel, pads):
+    x = rng.standard_normal((3, 2, 7, 6))
+    cols = F.im2col(x, kernel, (1, 1), pads)
+    rows, width = F.im2col_rows(x, kernel, pads)
+    oh = F.output_size(7, kernel[0], 1, *pads[:2])
+    ow = F.output_size(6, kernel[1], 1, *pads[2:])
+    assert width == 6 + pads[2] + pads[3] and rows.flags.c_contiguous
+    real = rows.reshape(len(rows), 3, oh, width)[..., :ow].reshape(len(rows), -1)
+    np.testing.assert_array_equal(real, cols)
+
+
+@pytest.mark.parametrize("kernel,pads", ROW_CASES)
+def test_col2im_rows_is_the_adjoint_of_im2col_rows_and_equals_col2im(rng, kernel, pads):
+    x = rng.standard_normal((2, 3, 6, 7))
+    rows, width = F.im2col_rows(x, kernel, pads)
+    oh = F.output_size(6, kernel[0], 1, *pads[:2])
+    ow = F.output_size(7, kernel[1], 1, *pads[2:])
+    c = rng.standard_normal(rows.shape).reshape(len(rows), 2, oh, width)
+    c[..., ow:] = 0  # the wrapped columns carry no gradient
+    back = F.col2im_rows(c.reshape(len(rows), -1), x.shape, kernel, pads)
+    assert back.shape == x.shape
+    assert abs((rows * c.reshape(rows.shape)).sum() - (x * back).sum()) < 1e-9
+    plain = F.col2im(c[..., :ow].reshape(len(rows), -1), x.shape, kernel, (1, 1), pads)
+    assert rel_error(back, plain) < 1e-12
 
 
 def test_im2col_rows_follow_the_kernel_layout():

@@ -18,7 +18,7 @@ from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from .backend import Array, array_module, to_device, to_numpy
 from .errors import ConfigError, ShapeError
-from .functional import sigmoid, softmax
+from .functional import batch_slices, sigmoid, softmax
 from .layers.base import Layer, layer_from_config
 from .metrics import predicted_classes
 
@@ -284,9 +284,8 @@ class Sequential:
         if len(y) != len(x):
             raise ShapeError(f"x has {len(x)} samples but y has {len(y)} labels")
         total_loss, correct = 0.0, 0
-        for start in range(0, len(x), batch_size):
-            xb = self.preprocess(x[start:start + batch_size])
-            yb = to_device(y[start:start + batch_size])
+        for part in batch_slices(len(x), batch_size):
+            xb, yb = self.preprocess(x[part]), to_device(y[part])
             out = self.forward(xb)
             total_loss += self.loss.forward(out, yb) * len(xb)
             correct += int((predicted_classes(out, self.output_activation) == yb.reshape(-1)).sum())
@@ -301,8 +300,8 @@ class Sequential:
         if not self.built and not hasattr(x, "shape"):
             x = np.asarray(x)
         x, single = self.check_input(x)
-        outs = [to_numpy(self.forward(self.preprocess(x[s:s + batch_size])))
-                for s in range(0, len(x), batch_size)]
+        outs = [to_numpy(self.forward(self.preprocess(x[part])))
+                for part in batch_slices(len(x), batch_size)]
         out = np.concatenate(outs) if outs else np.zeros((0, *self.output_shape), self.dtype)
         return out[0] if single else out
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, to_device
+from ..backend import Array, array_module, to_device
 from ..errors import ConfigError, ShapeError
 from .base import Layer
 
@@ -73,14 +73,21 @@ class BatchNorm(Layer):
 
     # -- helpers --------------------------------------------------------------------
     @staticmethod
-    def _axes(x: Array) -> tuple[int, ...]:
-        """Batch axes the statistics are taken over: (0,) or (0, 2, 3)."""
-        return (0,) if x.ndim == 2 else (0, 2, 3)
+    def _channel_shape(ndim: int) -> tuple[int, ...]:
+        """The shape that makes a ``(C,)`` vector broadcast against ``(N, C)`` or ``(N, C, H, W)``."""
+        return (1, -1) if ndim == 2 else (1, -1, 1, 1)
 
     @staticmethod
-    def _per_channel(v: Array, ndim: int) -> Array:
-        """A ``(C,)`` vector shaped to broadcast against ``(N, C)`` or ``(N, C, H, W)``."""
-        return v if ndim == 2 else v.reshape(1, -1, 1, 1)
+    def _channel_sum(a: Array, b: Array | None = None) -> Array:
+        """``sum(a)`` or ``sum(a * b)`` per channel ``(C,)``, over the batch axes ``N, H, W``.
+
+        ``einsum`` reads ``a`` and ``b`` once, without building the product ``a * b`` (a
+        temporary as large as the batch) and faster than ``sum(axis=(0, 2, 3))``."""
+        xp = array_module(a)
+        a3 = a.reshape(a.shape[0], a.shape[1], -1)  # (N, C, H*W); (N, D, 1) for dense inputs
+        if b is None:
+            return xp.einsum("ncp->c", a3)
+        return xp.einsum("ncp,ncp->c", a3, b.reshape(a3.shape))
 
     def _update_running(self, mean: Array, var: Array, m: int) -> None:
         mom = self.momentum
@@ -91,43 +98,48 @@ class BatchNorm(Layer):
             running += mom * batch
 
     # -- protocol -------------------------------------------------------------------
+    # In-place operations (``*=``, ``+=``) keep the number of batch-sized temporaries at two
+    # in forward and one in backward: each new array of that size costs memory and a pass.
     def forward(self, x: Array, training: bool = False) -> Array:
-        axes = self._axes(x)
-        gamma = self._per_channel(self.params["gamma"], x.ndim)
-        beta = self._per_channel(self.params["beta"], x.ndim)
+        channel = self._channel_shape(x.ndim)
         if training:
             m = x.size // x.shape[1]
-            mean = x.mean(axis=axes)
-            centered = x - self._per_channel(mean, x.ndim)
-            var = (centered * centered).mean(axis=axes)
+            mean = self._channel_sum(x) / m
+            x_hat = x - mean.reshape(channel)  # centred here, normalised below
+            var = self._channel_sum(x_hat, x_hat) / m
             inv_std = 1 / (var + self.eps) ** 0.5
-            x_hat = centered * self._per_channel(inv_std, x.ndim)
             self._update_running(mean, var, m)
         else:
             inv_std = 1 / (self.state["running_var"] + self.eps) ** 0.5
-            x_hat = (x - self._per_channel(self.state["running_mean"], x.ndim)) \
-                * self._per_channel(inv_std, x.ndim)
+            x_hat = x - self.state["running_mean"].reshape(channel)
+        x_hat *= inv_std.reshape(channel)
         # Inference keeps x_hat too, so that backward also works in eval mode (saliency,
         # the PyTorch eval-mode comparison); it is overwritten by the next forward.
         self._remember(x_hat=x_hat, inv_std=inv_std, batch_stats=training)
-        return x_hat * gamma + beta
+        y = x_hat * self.params["gamma"].reshape(channel)
+        y += self.params["beta"].reshape(channel)
+        return y
 
     def backward(self, dy: Array) -> Array:
         cache = self._recall()
         x_hat, inv_std = cache["x_hat"], cache["inv_std"]
-        axes = self._axes(dy)
-        sum_dy = dy.sum(axis=axes)
-        sum_dy_xhat = (dy * x_hat).sum(axis=axes)
+        channel = self._channel_shape(dy.ndim)
+        sum_dy = self._channel_sum(dy)
+        sum_dy_xhat = self._channel_sum(dy, x_hat)
         self.grads["gamma"][...] = sum_dy_xhat
         self.grads["beta"][...] = sum_dy
         if not self.input_grad:
             return None
-        scale = self._per_channel(self.params["gamma"] * inv_std, dy.ndim)
+        scale = (self.params["gamma"] * inv_std).reshape(channel)
         if not cache["batch_stats"]:
             return dy * scale  # running statistics are constants of the input
+        # dx = scale * (dy - sum(dy) / m - x_hat * sum(dy * x_hat) / m)
         m = dy.size // dy.shape[1]
-        return (scale / m) * (m * dy - self._per_channel(sum_dy, dy.ndim)
-                              - x_hat * self._per_channel(sum_dy_xhat, dy.ndim))
+        dx = x_hat * (-sum_dy_xhat / m).reshape(channel)
+        dx += dy
+        dx -= (sum_dy / m).reshape(channel)
+        dx *= scale
+        return dx
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "eps": self.eps}
