@@ -70,7 +70,7 @@ def run(name: str, quick: bool = False, root: Path = GENERATED) -> float:
     if "{out}/photo.png" in args:
         write_photo(out / "photo.png")
     command = [sys.executable, str(ROOT / "examples" / script), *(a.format(out=out) for a in args)]
-    env = {**os.environ, "MPLBACKEND": "Agg", "GLASSNET_DATA": str(data_dir()),
+    env = {**os.environ, "MPLBACKEND": "Agg", "GLASSNET_DATA": str(data_dir()), "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
