@@ -33,7 +33,7 @@ TUTORIALS: dict[str, tuple[str, list[str], list[str]]] = {
                        ["--epochs", "20"]),
     "backprop": ("backprop_tutorial.py", ["--out", "{out}"], []),
     "training": ("training_tutorial.py", ["--epochs", "240", "--out", "{out}"], ["--epochs", "6"]),
-    "cifar": ("cifar_tutorial.py", ["--epochs", "2", "--limit", "1000", "--out", "{out}"],
+    "cifar": ("cifar_tutorial.py", ["--epochs", "3", "--limit", "2000", "--out", "{out}"],
               ["--epochs", "1", "--limit", "100"]),
     "photos": ("photos_tutorial.py", ["--per-class", "200", "--epochs", "40", "--out", "{out}"],
                ["--per-class", "20", "--epochs", "2"]),
