@@ -35,7 +35,7 @@ TUTORIALS: dict[str, tuple[str, list[str], list[str]]] = {
     "training": ("training_tutorial.py", ["--epochs", "240", "--out", "{out}"], ["--epochs", "6"]),
     "cifar": ("cifar_tutorial.py", ["--epochs", "3", "--limit", "2000", "--out", "{out}"],
               ["--epochs", "1", "--limit", "100"]),
-    "photos": ("photos_tutorial.py", ["--per-class", "200", "--epochs", "40", "--out", "{out}"],
+    "photos": ("photos_tutorial.py", ["--per-class", "300", "--epochs", "30", "--out", "{out}"],
                ["--per-class", "20", "--epochs", "2"]),
     "search": ("search_tutorial.py", ["--trials", "8", "--epochs-per-trial", "15", "--out", "{out}"],
                ["--trials", "4", "--epochs-per-trial", "2"]),

@@ -22,7 +22,7 @@ EXPECTED = {
     "cifar": (["output.txt", "curves.png", "confusion.png", "probabilities.png", "misclassified.png",
                "cnn.glassnet", "curves-cnn-bn.png", "cnn-bn.glassnet"], "cnn-bn        289,642"),
     "photos": (["output.txt", "photos.onnx", "photos.glassnet", "my_photos/cat/data_batch_1_9.png",
-                "new_photos/cat/test_batch_0.png"], "onnxruntime vs glassnet"),
+                "new_photos/cat/test_batch_0.png"], "same classes: True"),
     "search": (["output.txt", "cats-search/search.json", "cats-search/search_scatter.png"],
                "best: trial"),
 }
