@@ -33,12 +33,12 @@ TUTORIALS: dict[str, tuple[str, list[str], list[str]]] = {
                        ["--epochs", "20"]),
     "backprop": ("backprop_tutorial.py", ["--out", "{out}"], []),
     "training": ("training_tutorial.py", ["--epochs", "240", "--out", "{out}"], ["--epochs", "6"]),
-    "cifar": ("cifar_tutorial.py", ["--epochs", "2", "--limit", "1000", "--out", "{out}"],
+    "cifar": ("cifar_tutorial.py", ["--epochs", "3", "--limit", "2000", "--out", "{out}"],
               ["--epochs", "1", "--limit", "100"]),
-    "photos": ("photos_tutorial.py", ["--per-class", "200", "--epochs", "40", "--out", "{out}"],
+    "photos": ("photos_tutorial.py", ["--per-class", "300", "--epochs", "30", "--out", "{out}"],
                ["--per-class", "20", "--epochs", "2"]),
-    "search": ("search_tutorial.py", ["--trials", "8", "--epochs-per-trial", "15", "--out", "{out}"],
-               ["--trials", "4", "--epochs-per-trial", "2"]),
+    "search": ("search_tutorial.py", ["--trials", "24", "--epochs-per-trial", "8", "--out", "{out}"],
+               ["--trials", "3", "--epochs-per-trial", "1"]),
 }
 # Tutorials that need an optional extra: (module, extra).
 NEEDS = {"photos": ("onnxruntime", "onnx"), "search": ("optuna", "search")}
@@ -70,7 +70,7 @@ def run(name: str, quick: bool = False, root: Path = GENERATED) -> float:
     if "{out}/photo.png" in args:
         write_photo(out / "photo.png")
     command = [sys.executable, str(ROOT / "examples" / script), *(a.format(out=out) for a in args)]
-    env = {**os.environ, "MPLBACKEND": "Agg", "GLASSNET_DATA": str(data_dir()),
+    env = {**os.environ, "MPLBACKEND": "Agg", "GLASSNET_DATA": str(data_dir()), "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,

@@ -20,11 +20,11 @@ EXPECTED = {
     "training": (["output.txt", "initializers.png", "optimizers.png", "regularized.png"],
                  "batchnorm_2 (BatchNorm)"),
     "cifar": (["output.txt", "curves.png", "confusion.png", "probabilities.png", "misclassified.png",
-               "cnn.glassnet"], "conv2d_0 (Conv2D)"),
+               "cnn.glassnet", "curves-cnn-bn.png", "cnn-bn.glassnet"], "cnn-bn        289,642"),
     "photos": (["output.txt", "photos.onnx", "photos.glassnet", "my_photos/cat/data_batch_1_9.png",
-                "new_photos/cat/test_batch_0.png"], "onnxruntime vs glassnet"),
-    "search": (["output.txt", "cats-search/search.json", "cats-search/search_scatter.png"],
-               "best: trial"),
+                "new_photos/cat/test_batch_0.png"], "same classes: True"),
+    "search": (["output.txt", "cifar-search/search.json", "cifar-search/search_scatter.png",
+                "cifar-search/final/model.glassnet"], "together: trials 0-2, each run once: True"),
 }
 
 
