@@ -45,6 +45,7 @@ class Optimizer:
         self.weight_decay = _check_number(weight_decay, "weight_decay", 0, low_inclusive=True)
         self.steps = 0
         self.slots: dict[str, dict[str, Array]] = {}
+        self._buffers: dict[str, Array] = {}  # scratch space per parameter, not state
 
     def step(self, params: Iterable[ParamTriple]) -> None:
         """Apply one update to every ``(name, param, grad)``; ``param`` changes in place."""
@@ -54,6 +55,13 @@ class Optimizer:
 
     def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         raise NotImplementedError
+
+    def _scratch(self, name: str, p: Array) -> Array:
+        """A work array shaped like ``p``, reused every step (not state: never saved)."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != p.shape or buffer.dtype != p.dtype:
+            buffer = self._buffers[name] = array_module(p).empty_like(p)
+        return buffer
 
     def _decayed(self, p: Array, g: Array) -> Array:
         """PyTorch's coupled weight decay: ``g + wd * p`` (a new array; ``g`` stays intact)."""
@@ -225,14 +233,18 @@ class Adam(Optimizer):
         if "m" not in slots:
             slots["m"], slots["v"] = xp.zeros_like(p), xp.zeros_like(p)
         m, v = slots["m"], slots["v"]
+        # Every pass writes into m, v, p or one scratch array: no new parameter-sized arrays.
+        tmp = self._scratch(name, p)
         m *= b1
-        m += (1 - b1) * g
+        m += xp.multiply(g, 1 - b1, out=tmp)            # m = b1 m + (1-b1) g
         v *= b2
-        v += (1 - b2) * g * g
+        xp.multiply(g, g, out=tmp)
+        v += xp.multiply(tmp, 1 - b2, out=tmp)          # v = b2 v + (1-b2) g^2
         bias1 = 1 - b1 ** self.steps
         bias2 = 1 - b2 ** self.steps
-        denom = xp.sqrt(v) / math.sqrt(bias2) + self.eps
-        p -= (self.lr / bias1) * m / denom
+        denom = xp.divide(xp.sqrt(v, out=tmp), math.sqrt(bias2), out=tmp)
+        denom += self.eps                                # sqrt(v) / sqrt(1 - b2^t) + eps
+        p -= xp.multiply(xp.divide(m, denom, out=tmp), self.lr / bias1, out=tmp)
 
     def get_config(self):
         return {**super().get_config(), "betas": list(self.betas), "eps": self.eps}
