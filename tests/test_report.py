@@ -212,3 +212,11 @@ def test_evaluate_model_checks_label_count(cat_run, cats):
     assert ev.loss == pytest.approx(json.loads((cat_run / "metrics.json").read_text())["test"]["loss"])
     np.testing.assert_allclose(ev.probs.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(ev.y_pred, model.predict_classes(cats["test"].x))
+
+
+def test_count_puts_the_noun_in_the_right_form():
+    from glassnet.report.text import count
+
+    assert count(1, "epoch") == "1 epoch"
+    assert count(3, "epoch") == "3 epochs" and count(0, "epoch") == "0 epochs"
+    assert count("?", "epoch") == "? epochs"

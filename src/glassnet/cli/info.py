@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..io.format import load_model, read_archive
+from ..report.text import count
 from .common import fmt_metrics, print_json
 
 
@@ -58,7 +59,7 @@ def training_text(summary: dict[str, Any]) -> list[str]:
     if not summary:
         return ["training: none recorded"]
     opt = summary.get("optimizer") or {}
-    head = (f"training: {summary.get('epochs', '?')} epochs"
+    head = (f"training: {count(summary.get('epochs', '?'), 'epoch')}"
             + (f" on {summary['dataset']}" if "dataset" in summary else "")
             + (f" in {summary['seconds']:.1f}s" if "seconds" in summary else "")
             + (f", optimizer {opt.get('name')} lr {opt.get('lr')}" if opt else "")

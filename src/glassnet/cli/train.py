@@ -14,6 +14,7 @@ from pathlib import Path
 from .. import zoo
 from ..errors import ConfigError, TrainingInterruptedError
 from ..io.checkpoint import StopRequest
+from ..report.text import count
 from ..runs import RunConfig, parse_int_list, resume_run, train_run
 from .common import (
     add_folder_options,
@@ -171,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     m = result.metrics
     parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")
              if split in m]
-    print(f"trained {config.model} on {config.dataset}: {m['epochs']} epochs in "
+    print(f"trained {config.model} on {config.dataset}: {count(m['epochs'], 'epoch')} in "
           f"{m['seconds']:.1f}s; " + "; ".join(parts))
     print(f"run files: {result.out_dir}/ (report: {result.out_dir / 'report.html'})")
     if result.error is not None:

@@ -27,6 +27,7 @@ from .html import (
     section,
 )
 from .plots import plot_training_curves
+from .text import count
 
 REPORT_NAME = "report.html"
 RUN_FILES = ("run.json", "history.json", "metrics.json")
@@ -81,7 +82,7 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
         ("optimizer", optimizer.get("name", config.get("optimizer"))),
         ("hyperparameters", _hyperparameters(config, optimizer)),
         ("seed", config.get("seed")),
-        ("training time", f"{metrics.get('seconds', 0):.1f} s for {metrics.get('epochs')} epochs"),
+        ("training time", f"{metrics.get('seconds', 0):.1f} s for {count(metrics.get('epochs'), 'epoch')}"),
         ("finished", files["run"].get("finished")),
         ("glassnet version", files["run"].get("glassnet_version")),
         ("run directory", str(run_dir)),

@@ -6,6 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def count(n: Any, noun: str) -> str:
+    """``"1 epoch"``, ``"3 epochs"``, ``"? epochs"``: a number with its noun in the right form."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
     """A simple fixed-width table; ``align`` has one 'l' or 'r' per column."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
