@@ -14,6 +14,10 @@ CPU's cache, where writing it is several times faster than to main memory, and t
 backward pass unfolds ``x`` again instead of keeping every layer's ``cols`` alive between
 forward and backward (memory: only ``x`` is kept, as in PyTorch). The sums over images
 (``dW2``, ``db``) simply add up over the groups.
+
+With stride 1 the columns cover whole padded rows (``F.im2col_rows``: ``OH*Wp`` positions
+per image instead of ``OH*OW``, for fewer and longer copies); the extra outputs at the end
+of each row are dropped in forward and get zero gradient in backward.
 """
 
 from __future__ import annotations
