@@ -12,7 +12,7 @@ from conftest import run_cli
 from glassnet.errors import ConfigError
 from glassnet.runs import RunConfig
 from glassnet.search_config import SearchConfig, final_config
-from glassnet.search_scoring import best_epoch, mean_curve, validation_splits
+from glassnet.search_scoring import best_epoch, mean_curve, smooth_curve, validation_splits
 from glassnet.search_space import parse_param
 from glassnet.training.split import stratified_folds
 
@@ -101,8 +101,8 @@ def test_labels_and_stored_searches_without_folds():
     assert single.objective_label == "validation balanced accuracy"
     assert single.describe_validation() == "a 0.2 validation split"
     stored = single.to_dict()
-    del stored["folds"]  # a search stored before --folds existed
-    assert SearchConfig.from_dict(stored).folds is None
+    del stored["folds"], stored["smooth"]  # a search stored before --folds and --smooth existed
+    assert SearchConfig.from_dict(stored) == single
 
 
 def test_validation_splits_one_split_or_k_folds(cats):
@@ -137,6 +137,25 @@ def test_best_epoch_ties_go_to_the_lower_loss_then_the_earlier_epoch():
     nan = curve([0.6, float("nan")], [0.7, float("nan")], array=True)
     assert best_epoch(nan, "val_balanced_accuracy", maximize=True).epoch == 1
     assert best_epoch(nan, "val_loss", maximize=False).epoch == 1
+
+
+def test_smoothing_keeps_one_lucky_epoch_from_winning():
+    # A curve that swings from epoch to epoch: its single best epoch (2) is a spike.
+    values = curve([0.3, 0.9, 0.4, 0.6, 0.7, 0.7, 0.7, 0.6], [1.0] * 8, array=True)
+    assert best_epoch(values, "val_balanced_accuracy", maximize=True).epoch == 2
+    smooth = smooth_curve(values, 3)
+    assert smooth["val_balanced_accuracy"] == pytest.approx(
+        [0.6, 1.6 / 3, 1.9 / 3, 1.7 / 3, 2 / 3, 0.7, 2 / 3, 0.65])  # ends: the part of the window inside
+    best = best_epoch(smooth, "val_balanced_accuracy", maximize=True)
+    assert best.epoch == 6 and best.scores["val_balanced_accuracy"] == pytest.approx(0.7)
+    assert smooth_curve(values, 1) is values
+
+
+@pytest.mark.parametrize("smooth", [0, -1, 2.5, True])
+def test_smooth_must_be_a_positive_whole_number(smooth):
+    with pytest.raises(ConfigError, match=re.escape(f"--smooth must be a whole number of epochs, at "
+                                                    f"least 1, got {smooth!r}")):
+        cv_config(smooth=smooth).validate()
 
 
 def test_final_config_trains_the_best_epoch_on_all_training_data():
@@ -246,10 +265,11 @@ def test_cli_fold_errors_are_one_line_and_leave_no_study(tmp_path, args, message
 
 
 def test_cli_cross_validated_search(tmp_path, optuna):
-    result = run_cli("search", *CV, "--folds", "2", "--name", "cv", "--final", cwd=tmp_path)
+    result = run_cli("search", *CV, "--folds", "2", "--smooth", "3", "--name", "cv", "--final", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "2 epochs each, scored on 2 stratified folds of the training split" in out
+    assert ("2 epochs each, scored on 2 stratified folds of the training split (curves smoothed over "
+            "3 epochs), sampler tpe") in out
     assert len(re.findall(r"^\s+\d+\s+1\s+0\.\d{4}\s+complete\s+2\s+[12]\s+lr=", out, re.M)) == 2
     best = re.search(r"^best: trial \d, validation balanced accuracy \(mean of 2 folds\) 0\.\d{4} "
                      r"\(validation accuracy 0\.\d{4}, loss \d\.\d{4}\) at epoch ([12]) of 2, lr=", out, re.M)
@@ -257,3 +277,8 @@ def test_cli_cross_validated_search(tmp_path, optuna):
     assert re.search(rf"^final: trained on {best.group(1)} epochs; train: .*; test: ", out, re.M)
     summary = json.loads((tmp_path / "runs" / "cv" / "search.json").read_text())
     assert summary["config"]["folds"] == 2 and summary["config"]["base"]["validation_split"] is None
+    assert summary["config"]["smooth"] == 3
+    trial = summary["best"]["number"]
+    saved = json.loads((tmp_path / "runs" / "cv" / "trials" / f"{trial:04d}" / "validation.json").read_text())
+    smoothed = smooth_curve({k: np.asarray(v) for k, v in saved["mean"].items()}, 3)
+    assert summary["best"]["value"] == pytest.approx(max(smoothed["val_balanced_accuracy"]))

@@ -8,7 +8,7 @@ an objective measured on validation data (``val_balanced_accuracy`` by default, 
 ``val_accuracy``, ``val_loss``), at the trial's best epoch (of the mean over folds),
 which is also how long the final model trains. An Optuna pruner stops hopeless trials
 early: it sees the objective after every epoch (one split) or the trial's score so far
-after every fold (K folds).
+after every fold (K folds). One trial's work is :mod:`glassnet.search_trial`.
 
 Two strategies: ``plain`` (one Optuna sampler, TPE or random, over the whole budget) and
 ``narrow`` (the classic recipe: sample at random, shrink each range to the span of the
@@ -20,7 +20,6 @@ or any SQLAlchemy URL (``postgresql://...``) that workers on many machines join.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import math
@@ -29,52 +28,23 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ._files import write_json, write_text
 from .data import Dataset
 from .errors import SearchError, require_extra
 from .runs import RunConfig, RunResult, load_data, train_run
 from .search_config import SearchConfig, apply_params, final_config, train_command
-from .search_scoring import (
-    SCORES,
-    BestEpoch,
-    Curve,
-    CurveRecorder,
-    Split,
-    best_epoch,
-    mean_curve,
-    validation_balanced_accuracy,
-    validation_splits,
-)
+from .search_scoring import SCORES, Split, validation_balanced_accuracy, validation_splits
 from .search_space import ParamSpec, narrow
+from .search_trial import TrialRecord, TrialRunner
 
 STORAGE_FILE = "search.journal"
 SUMMARY_FILE = "search.json"
 PLOT_FILE = "search_scatter.png"
 REPORT_FILE = "search_report.html"
 CONFIG_ATTR = "glassnet_search"
-CURVE_FILE = "validation.json"  # in each trial's folder: its mean validation curve
-
-
-@dataclass
-class TrialRecord:
-    """One finished trial, as the live table shows it."""
-
-    number: int
-    state: str
-    value: float | None
-    params: dict[str, Any]
-    epochs: int
-    round: int
-    note: str = ""
-    val_loss: float | None = None
-    scores: dict[str, float] = field(default_factory=dict)
-    best_epoch: int | None = None
 
 
 def _masked(url: str) -> str:
@@ -125,19 +95,6 @@ def _pruner(name: str, steps: int):
     return optuna.pruners.NopPruner()
 
 
-def _sampler(name: str, seed: int):
-    import optuna
-
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10)
-
-
-def trial_seed(seed: int, number: int) -> int:
-    """The sampler's seed for trial ``number``: the same draws whichever worker runs it."""
-    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
-
-
 def _counts(trial) -> bool:
     """Trials that use up the budget: all but those a crashed worker left behind."""
     from optuna.trial import TrialState
@@ -158,30 +115,6 @@ def _alive(pid: Any) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _report(trial, step: int, value: float) -> bool:
-    """Give the pruner ``value`` at ``step``; True when it prunes the trial."""
-    trial.report(value, step=step)
-    return trial.should_prune()
-
-
-@dataclass
-class _Outcome:
-    """What a trial's training runs ended with: one curve per run, and how they ended."""
-
-    curves: list[Curve]
-    state: str = "complete"  # or "pruned", "failed"
-    note: str = ""
-    error: str | None = None
-
-
-def _suggest(trial, spec: ParamSpec) -> Any:
-    if spec.kind == "choice":
-        return trial.suggest_categorical(spec.name, list(spec.choices))
-    if spec.kind == "int":
-        return trial.suggest_int(spec.name, int(spec.low), int(spec.high))
-    return trial.suggest_float(spec.name, spec.low, spec.high, log=spec.log)
 
 
 @dataclass
@@ -292,7 +225,7 @@ class Search:
             in_round = [t for t in self.study.get_trials(deepcopy=False)
                         if t.user_attrs.get("round") == index and _counts(t)]
             if len(in_round) < self.config.per_round(index):
-                record = self._one_trial(index, specs)
+                record = TrialRunner(self.config, self.run_dir, self.splits).run(self.study, index, specs)
                 ran += 1
                 if on_trial is not None:
                     on_trial(record)
@@ -305,96 +238,6 @@ class Search:
                 results = [(t.params, _score(t, self.config)) for t in in_round if t.state.name == "COMPLETE"]
                 self.study.set_user_attr(f"round_{index + 1}",
                                          [p.to_dict() for p in narrow(specs, results)])
-
-    def _one_trial(self, index: int, specs: list[ParamSpec]) -> TrialRecord:
-        from optuna.trial import TrialState
-
-        trial = self.study.ask()
-        for key, value in (("round", index), ("host", socket.gethostname()), ("pid", os.getpid())):
-            trial.set_user_attr(key, value)
-        self.study.sampler = _sampler(self.config.sampler, trial_seed(self.config.base.seed, trial.number))
-        params = {spec.name: _suggest(trial, spec) for spec in specs}
-        try:
-            outcome = self._train(trial, apply_params(self.config.base, params))
-        except BaseException as exc:
-            if not isinstance(exc, KeyboardInterrupt):
-                trial.set_user_attr("error", str(exc))
-            self.study.tell(trial, state=TrialState.FAIL)
-            raise
-        curve = mean_curve(outcome.curves)
-        best = self._record(trial, curve, len(outcome.curves))
-        record = TrialRecord(trial.number, outcome.state, None, params, len(curve["val_loss"]), index,
-                             outcome.note)
-        if best is not None:
-            record.value, record.val_loss = best.scores[self.config.objective], best.scores["val_loss"]
-            record.scores, record.best_epoch = best.scores, best.epoch
-        if outcome.error is not None:
-            trial.set_user_attr("error", outcome.error)
-            self.study.tell(trial, state=TrialState.FAIL)
-        elif outcome.state == "pruned":
-            self.study.tell(trial, state=TrialState.PRUNED)
-        else:
-            self.study.tell(trial, record.value)
-        return record
-
-    def _train(self, trial, config: RunConfig) -> _Outcome:
-        """Train ``config`` on each validation split (fold) in turn, reporting to the pruner.
-
-        One split: the objective after every epoch. K folds: after each fold, the trial's
-        score so far (the best epoch of the mean curve of the folds done).
-        """
-        outcome, folds = _Outcome([]), len(self.splits)
-        for k, (train, validation) in enumerate(self.splits):
-            recorder = CurveRecorder(validation, self.config.objective,
-                                     report=partial(_report, trial) if folds == 1 else None)
-            result = train_run(self._run_config(config, trial.number, k), callbacks=[recorder],
-                               verbose=0, data={"train": train, "validation": validation})
-            outcome.curves.append(recorder.curve)
-            where = f" of fold {k + 1}" if folds > 1 else ""
-            if result.error is not None:
-                outcome.state, outcome.error = "failed", str(result.error)
-                outcome.note = f"non-finite loss at epoch {result.error.epoch}{where}"
-                break
-            if recorder.stopped_at is not None:
-                outcome.state, outcome.note = "pruned", f"stopped after epoch {recorder.stopped_at}"
-                break
-            if folds > 1:
-                so_far = self._best(mean_curve(outcome.curves))
-                trial.report(so_far.scores[self.config.objective], step=k + 1)
-                if k + 1 < folds and trial.should_prune():
-                    outcome.state, outcome.note = "pruned", f"stopped after fold {k + 1} of {folds}"
-                    break
-        return outcome
-
-    def _run_config(self, config: RunConfig, number: int, fold: int) -> RunConfig:
-        """The trial's run on split ``fold``: ``trials/NNNN/`` (``trials/NNNN/fold-K/`` with folds)."""
-        run = dataclasses.replace(config, validation_split=None, extra=dict(config.extra))
-        out = self.run_dir / "trials" / f"{number:04d}"
-        run.out = str(out / f"fold-{fold + 1}" if self.config.folds else out)
-        run.extra["report"] = False  # a trial's files are for the search; no HTML report each
-        run.extra["validation"] = (f"fold {fold + 1} of {self.config.folds}" if self.config.folds
-                                   else f"validation split {self.config.base.validation_split:g}")
-        return run
-
-    def _best(self, curve: dict[str, np.ndarray]) -> BestEpoch:
-        return best_epoch(curve, self.config.objective, self.config.direction == "maximize")
-
-    def _record(self, trial, curve: dict[str, np.ndarray], folds_done: int) -> BestEpoch | None:
-        """Store the trial's scores at the best epoch of its mean ``curve`` (user attributes)
-        and the curve itself (``trials/NNNN/validation.json``); returns the best epoch, or
-        None when not one epoch was completed."""
-        epochs = len(curve["val_loss"])
-        trial.set_user_attr("epochs", epochs)
-        if not epochs:
-            return None
-        best = self._best(curve)
-        for key, value in (*best.scores.items(), ("best_epoch", best.epoch), ("folds_done", folds_done)):
-            trial.set_user_attr(key, value)
-        write_json(self.run_dir / "trials" / f"{trial.number:04d}" / CURVE_FILE, {
-            "objective": self.config.objective, "validation": self.config.describe_validation(),
-            "folds_done": folds_done, "best_epoch": best.epoch, "best": best.scores,
-            "mean": {key: values.tolist() for key, values in curve.items()}})
-        return best
 
     # -- results ---------------------------------------------------------------------------
     def best_trial(self):

@@ -46,6 +46,7 @@ class SearchConfig:
     pruner: str = "median"
     objective: str = "val_balanced_accuracy"
     folds: int | None = None  # K-fold cross-validation instead of base.validation_split
+    smooth: int = 1  # epochs of the moving average taken of the validation curve
 
     def validate(self) -> SearchConfig:
         check_unique(self.params)
@@ -63,6 +64,8 @@ class SearchConfig:
         if self.trials < self.rounds:
             raise ConfigError(f"--trials {self.trials} is fewer than --rounds {self.rounds}")
         self._validate_validation()
+        if isinstance(self.smooth, bool) or not isinstance(self.smooth, int) or self.smooth < 1:
+            raise ConfigError(f"--smooth must be a whole number of epochs, at least 1, got {self.smooth!r}")
         searchable = (set(RunConfig.__dataclass_fields__) - FIXED_FIELDS) | zoo.option_names(self.base.model)
         for spec in self.params:
             if spec.name not in searchable:
@@ -120,7 +123,8 @@ class SearchConfig:
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
         data = dict(data)
         data.setdefault("objective", "val_accuracy")  # searches stored before --objective existed
-        data.setdefault("folds", None)  # ... and before --folds
+        data.setdefault("folds", None)  # ... and before --folds and --smooth
+        data.setdefault("smooth", 1)
         data["base"] = RunConfig.from_dict(data["base"])
         data["params"] = [ParamSpec.from_dict(p) for p in data["params"]]
         return cls(**data)

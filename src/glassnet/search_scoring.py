@@ -6,7 +6,9 @@ models, each trained on all folds but one and validated on that one. Either way 
 training run records a *curve*, its validation scores after each epoch (:data:`SCORES`);
 the trial's curve is the mean of its runs' curves, epoch by epoch, and the trial's score is
 the curve at its best epoch (see :func:`best_epoch`), which is also how many epochs the
-search's final model trains. No Optuna here.
+search's final model trains. With ``--smooth W`` the curve is first averaged over a moving
+window of W epochs (:func:`smooth_curve`), so that one lucky epoch of a curve that swings
+from epoch to epoch cannot win. No Optuna here.
 """
 
 from __future__ import annotations
@@ -75,6 +77,20 @@ def mean_curve(curves: Sequence[Curve]) -> dict[str, np.ndarray]:
         raise ValueError("mean_curve needs at least one curve")
     epochs = min(len(curve[SCORES[0]]) for curve in curves)
     return {key: np.mean([curve[key][:epochs] for curve in curves], axis=0) for key in SCORES}
+
+
+def smooth_curve(curve: dict[str, np.ndarray], window: int) -> dict[str, np.ndarray]:
+    """Each score's centred moving average over ``window`` epochs (fewer at either end, where
+    the window is cut off); ``window=1`` returns the curve unchanged. Arrays ``(epochs,)``."""
+    if window <= 1:
+        return curve
+    kernel = np.ones(window)
+    out = {}
+    for key, values in curve.items():
+        values = np.asarray(values, dtype=np.float64)
+        counts = np.convolve(np.ones(len(values)), kernel, mode="same")
+        out[key] = np.convolve(values, kernel, mode="same") / counts
+    return out
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,10 @@ def add_parser(sub) -> None:
                         "shrunk to the span of the best quarter of the previous round")
     p.add_argument("--rounds", type=positive_int, default=None,
                    help="rounds of --strategy narrow (the trials are split evenly) [default: 3]")
+    p.add_argument("--smooth", type=int, default=1, metavar="EPOCHS",
+                   help="take the best epoch of the validation curve after a centred moving "
+                        "average over this many epochs, so that a curve swinging from epoch to "
+                        "epoch does not win by one lucky epoch (1: no smoothing)")
     p.add_argument("--objective", choices=list(OBJECTIVES), default="val_balanced_accuracy",
                    help="what ranks (and prunes) trials, measured on validation data at the "
                         "trial's best epoch: balanced accuracy (mean per-class recall; not fooled "
@@ -101,7 +105,8 @@ def _config(args: argparse.Namespace):
     return SearchConfig(base, specs, trials=args.trials or 30,
                         sampler=args.sampler or ("random" if narrow else "tpe"),
                         strategy=args.strategy, rounds=args.rounds or (3 if narrow else 1),
-                        pruner=args.pruner, objective=args.objective, folds=args.folds)
+                        pruner=args.pruner, objective=args.objective, folds=args.folds,
+                        smooth=args.smooth)
 
 
 def _validation_split(args: argparse.Namespace) -> float | None:
@@ -127,6 +132,16 @@ def _print_row(record) -> None:
     print(f"{record.number:>5}  {record.round + 1:>5}  {value:>11}  {record.state:<8}  "
           f"{record.epochs:>6}  {best:>7}  {params}" + (f"  ({record.note})" if record.note else ""),
           flush=True)
+
+
+def _describe(cfg) -> str:
+    """The search's settings in one line: budget, validation, sampler, pruner, objective, space."""
+    smooth = f" (curves smoothed over {cfg.smooth} epochs)" if cfg.smooth > 1 else ""
+    rounds = f" ({cfg.rounds} rounds)" if cfg.strategy == "narrow" else ""
+    space = ", ".join(f"{p.name}={p.describe()}" for p in cfg.params)
+    return (f"{cfg.trials} trials, {cfg.base.epochs} epochs each, scored on "
+            f"{cfg.describe_validation()}{smooth}, sampler {cfg.sampler}, strategy {cfg.strategy}"
+            f"{rounds}, pruner {cfg.pruner}, objective {cfg.objective} ({cfg.direction}); space: {space}")
 
 
 def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
@@ -156,12 +171,7 @@ def run(args: argparse.Namespace) -> int:
                          resume=args.resume, trials=args.trials if args.resume else None)
     cfg = search.config
     if not args.quiet_summary:
-        print(f"search {search.study.study_name!r} in {search.storage_label}: {cfg.trials} trials, "
-              f"{cfg.base.epochs} epochs each, scored on {cfg.describe_validation()}, "
-              f"sampler {cfg.sampler}, strategy {cfg.strategy}"
-              + (f" ({cfg.rounds} rounds)" if cfg.strategy == "narrow" else "")
-              + f", pruner {cfg.pruner}, objective {cfg.objective} ({cfg.direction}); space: "
-              + ", ".join(f"{p.name}={p.describe()}" for p in cfg.params))
+        print(f"search {search.study.study_name!r} in {search.storage_label}: {_describe(cfg)}")
         print(f"{'trial':>5}  {'round':>5}  {COLUMNS[cfg.objective]:>11}  {'state':<8}  {'epochs':>6}  "
               f"{'best_ep':>7}  params", flush=True)
     workers = _spawn_workers(search, args) if args.workers > 1 else []
