@@ -42,10 +42,6 @@ def add_parser(sub) -> None:
                         "shrunk to the span of the best quarter of the previous round")
     p.add_argument("--rounds", type=positive_int, default=None,
                    help="rounds of --strategy narrow (the trials are split evenly) [default: 3]")
-    p.add_argument("--smooth", type=int, default=1, metavar="EPOCHS",
-                   help="take the best epoch of the validation curve after a centred moving "
-                        "average over this many epochs, so that a curve swinging from epoch to "
-                        "epoch does not win by one lucky epoch (1: no smoothing)")
     p.add_argument("--objective", choices=list(OBJECTIVES), default="val_balanced_accuracy",
                    help="what ranks (and prunes) trials, measured on validation data at the "
                         "trial's best epoch: balanced accuracy (mean per-class recall; not fooled "
@@ -66,6 +62,10 @@ def add_parser(sub) -> None:
                    help="k-fold cross-validation instead of one validation split: each trial "
                         "trains K models, each on all stratified folds of the training split but "
                         "one, and is scored by the mean of their validation curves (K >= 2)")
+    p.add_argument("--smooth", type=int, default=1, metavar="EPOCHS",
+                   help="take the best epoch of the validation curve after a centred moving "
+                        "average over this many epochs, so that a curve swinging from epoch to "
+                        "epoch does not win by one lucky epoch (1: no smoothing)")
     p.add_argument("--seed", type=int, default=0, help="seed of the models, the split and the sampler")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--name", default=None,
