@@ -73,8 +73,7 @@ def test_unknown_parameter_names_the_searchable_ones():
 
 
 def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
-    search = Search.open(quick_config(trials=4), tmp_path / "s1")
-    search.data = cat_train
+    search = Search.open(quick_config(trials=4), tmp_path / "s1", data=cat_train)
     rows = []
     assert search.run(on_trial=rows.append) == 4
     assert sorted(r.number for r in rows) == [0, 1, 2, 3]
@@ -93,7 +92,9 @@ def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
     metrics = json.loads((tmp_path / "s1" / "trials" / "0001" / "metrics.json").read_text())
     assert "test" not in metrics and metrics["validation"]
     final = search.train_final()
-    assert final.metrics["epochs"] == 2 and "test" in final.metrics and "validation" not in final.metrics
+    assert summary["best"]["best_epoch"] in (1, 2) and summary["best"]["epochs"] == 2
+    assert final.metrics["epochs"] == summary["best"]["best_epoch"]  # the best trial's best epoch
+    assert "test" in final.metrics and "validation" not in final.metrics
     assert final.out_dir == tmp_path / "s1" / "final"
     assert json.loads((tmp_path / "s1" / "search.json").read_text())["final"]["test"] == final.metrics["test"]
     assert "Final model" in (tmp_path / "s1" / "search_report.html").read_text()
@@ -102,8 +103,7 @@ def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
 def test_same_seed_same_trials(tmp_path, cat_train):
     values = []
     for name in ("a", "b"):
-        search = Search.open(quick_config(trials=3, sampler="random"), tmp_path / name)
-        search.data = cat_train
+        search = Search.open(quick_config(trials=3, sampler="random"), tmp_path / name, data=cat_train)
         search.run()
         values.append([(t.params, t.value) for t in search.study.trials])
     assert values[0] == values[1]
@@ -117,8 +117,7 @@ class PruneAtEpoch2(optuna.pruners.BasePruner):
 def test_pruned_trials_stop_early_and_report_every_epoch(tmp_path, cat_train):
     config = quick_config(trials=2, objective="val_accuracy")
     config.base.epochs = 6
-    search = Search.open(config, tmp_path / "p")
-    search.data = cat_train
+    search = Search.open(config, tmp_path / "p", data=cat_train)
     search.study.pruner = PruneAtEpoch2()
     rows = []
     search.run(on_trial=rows.append)
@@ -135,8 +134,7 @@ def test_pruned_trials_stop_early_and_report_every_epoch(tmp_path, cat_train):
 
 def test_narrow_strategy_shrinks_ranges_per_round(tmp_path, cat_train):
     config = quick_config(trials=8, strategy="narrow", sampler="random", rounds=2, pruner="none")
-    search = Search.open(config, tmp_path / "n")
-    search.data = cat_train
+    search = Search.open(config, tmp_path / "n", data=cat_train)
     search.run()
     attrs = search.study.user_attrs
     first, second = attrs["round_0"], attrs["round_1"]
@@ -170,18 +168,24 @@ def test_default_objective_is_the_validation_balanced_accuracy(tmp_path, cat_tra
 
     config = quick_config(trials=3, sampler="random", pruner="none")
     assert config.objective == "val_balanced_accuracy" and config.direction == "maximize"
-    search = Search.open(config, tmp_path / "b")
-    search.data = cat_train
+    search = Search.open(config, tmp_path / "b", data=cat_train)
     search.run()
     validation = _validation(config, cat_train)
     for trial in search.study.trials:
-        model = load_model(tmp_path / "b" / "trials" / f"{trial.number:04d}" / "model.glassnet")
+        folder = tmp_path / "b" / "trials" / f"{trial.number:04d}"
+        model = load_model(folder / "model.glassnet")  # the last epoch's
         predicted = model.predict(validation.x).reshape(-1) > 0.5
         expected = balanced_accuracy(validation.y, predicted.astype(int))
-        assert trial.value == pytest.approx(expected)
-        assert trial.user_attrs["val_balanced_accuracy"] == trial.value
         assert trial.intermediate_values[2] == pytest.approx(expected)  # reported after every epoch
-        assert trial.user_attrs["val_accuracy"] == pytest.approx(np.mean(predicted == validation.y))
+        # The trial scores at its best epoch, and records every score there.
+        best = trial.user_attrs["best_epoch"]
+        assert trial.value == max(trial.intermediate_values.values()) == trial.intermediate_values[best]
+        assert trial.user_attrs["val_balanced_accuracy"] == trial.value
+        history = json.loads((folder / "history.json").read_text())
+        assert trial.user_attrs["val_accuracy"] == history["val_accuracy"][best - 1]
+        assert trial.user_attrs["val_loss"] == history["val_loss"][best - 1]
+        curve = json.loads((folder / "validation.json").read_text())
+        assert curve["best_epoch"] == best and curve["mean"]["val_loss"] == history["val_loss"]
     summary = search.summary(plot=False)
     assert summary["objective"] == "val_balanced_accuracy"
     assert summary["best"]["value"] == max(t.value for t in search.study.trials)
@@ -206,8 +210,7 @@ def test_a_constant_answer_scores_one_half_however_common_the_class(cat_train):
 def test_narrow_strategy_with_a_choice_parameter_runs_every_round(tmp_path, cat_train):
     config = quick_config(trials=4, strategy="narrow", sampler="random", rounds=2, pruner="none")
     config.params.append(parse_param("hidden=choice:5,7"))
-    search = Search.open(config, tmp_path / "c")
-    search.data = cat_train
+    search = Search.open(config, tmp_path / "c", data=cat_train)
     search.run()
     assert [t.state for t in search.study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
     assert {t.params["hidden"] for t in search.study.trials} <= {5, 7}
@@ -216,8 +219,7 @@ def test_narrow_strategy_with_a_choice_parameter_runs_every_round(tmp_path, cat_
 def test_val_loss_objective_minimizes(tmp_path, cat_train):
     config = quick_config(trials=4, strategy="narrow", sampler="random", rounds=2, pruner="none",
                           objective="val_loss")
-    search = Search.open(config, tmp_path / "l")
-    search.data = cat_train
+    search = Search.open(config, tmp_path / "l", data=cat_train)
     search.run()
     assert search.study.direction == optuna.study.StudyDirection.MINIMIZE
     trials = search.study.trials
@@ -246,8 +248,7 @@ def test_cli_objective_option(tmp_path):
 
 
 def test_resume_continues_after_a_crash(tmp_path, cat_train):
-    search = Search.open(quick_config(trials=3), tmp_path / "r")
-    search.data = cat_train
+    search = Search.open(quick_config(trials=3), tmp_path / "r", data=cat_train)
     search.run()
     # A worker that died mid-trial leaves a RUNNING trial behind.
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
@@ -256,9 +257,8 @@ def test_resume_continues_after_a_crash(tmp_path, cat_train):
     for key, value in (("round", 0), ("host", socket.gethostname()), ("pid", int(dead.stdout))):
         orphan.set_user_attr(key, value)
     with pytest.raises(SearchError, match="different search"):
-        Search.open(quick_config(trials=5), tmp_path / "r")
-    resumed = Search.open(None, tmp_path / "r", resume=True, trials=5)
-    resumed.data = cat_train
+        Search.open(quick_config(trials=5), tmp_path / "r", data=cat_train)
+    resumed = Search.open(None, tmp_path / "r", resume=True, trials=5, data=cat_train)
     assert resumed.config.trials == 5 and resumed.config.params == search.config.params
     assert resumed.run() == 2
     states = [t.state.name for t in resumed.study.trials]
@@ -301,15 +301,18 @@ def test_cli_search_with_a_space_file_and_final(tmp_path):
                      "--space", str(space), "--name", "cli", "--final", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert re.search(r"^\s*trial\s+round\s+val_bal_acc\s+state\s+epochs\s+params$", out, re.M)
+    assert re.search(r"^\s*trial\s+round\s+val_bal_acc\s+state\s+epochs\s+best_ep\s+params$", out, re.M)
     assert "objective val_balanced_accuracy (maximize)" in out
     assert re.search(r"^best: trial \d+, validation balanced accuracy 0\.\d{4} \(validation accuracy "
-                     r"0\.\d{4}, loss \d\.\d{4}\), lr=", out, re.M)
-    assert len(re.findall(r"^\s+\d+\s+1\s+0\.\d{4}\s+complete\s+2\s+lr=", out, re.M)) == 3
+                     r"0\.\d{4}, loss \d\.\d{4}\) at epoch [12] of 2, lr=", out, re.M)
+    assert len(re.findall(r"^\s+\d+\s+1\s+0\.\d{4}\s+complete\s+2\s+[12]\s+lr=", out, re.M)) == 3
     assert "scatter plot: runs/cli/search_scatter.png" in out
     command = re.search(r"train it on train\+validation: (glassnet train .*)$", out, re.M).group(1)
     assert "--out runs/cli/final" in command
-    assert re.search(r"final: trained on 2 epochs; train: .*; test: loss \d\.\d+, accuracy \d\.\d+", out)
+    best_epoch = re.search(r"at epoch (\d) of 2", out).group(1)
+    assert f"--epochs {best_epoch} " in command
+    assert re.search(rf"final: trained on {best_epoch} epochs; train: .*; test: loss \d\.\d+, "
+                     r"accuracy \d\.\d+", out)
     summary = json.loads((tmp_path / "runs" / "cli" / "search.json").read_text())
     assert summary["final"]["test"]["accuracy"] >= 0 and summary["best"]["train_command"] == command
     # The printed command trains the same thing the --final run trained.

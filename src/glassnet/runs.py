@@ -93,10 +93,13 @@ def load_data(config: RunConfig, splits: tuple[str, ...] | None = None) -> dict[
 
 
 def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None) -> dict[str, Dataset | None]:
-    """``{"train", "validation", "test"}`` as the run uses them (validation held out, seeded)."""
+    """``{"train", "validation", "test"}`` as the run uses them: validation held out of
+    ``data["train"]`` (``config.validation_split``, seeded) or ``data["validation"]`` as given."""
     data = data if data is not None else load_data(config)
-    train, validation = data["train"], None
+    train, validation = data["train"], data.get("validation")
     if config.validation_split is not None:
+        if validation is not None:
+            raise ConfigError("give either a validation split or validation data, not both")
         train, validation = train.split(config.validation_split, seed=config.seed)
     return {"train": train, "validation": validation, "test": data.get("test")}
 

@@ -1,11 +1,14 @@
 """Hyperparameter search on Optuna (the optional extra ``glassnet[search]``).
 
-Each trial samples parameters, trains the run's model for a few epochs on the training
-split with :func:`glassnet.runs.train_run` and scores it on validation data carved from
-the training split; the test split is not even loaded. Trials are ranked by an objective
-measured on the validation split (``val_balanced_accuracy`` by default, or
-``val_accuracy``, ``val_loss``); its value after every epoch goes to an Optuna pruner that
-stops hopeless trials early.
+Each trial samples parameters, trains the run's model with
+:func:`glassnet.runs.train_run` on the training split and scores it on validation data
+carved from it, either one held-out split or each of K stratified folds in turn
+(:mod:`glassnet.search_scoring`); the test split is not even loaded. Trials are ranked by
+an objective measured on validation data (``val_balanced_accuracy`` by default, or
+``val_accuracy``, ``val_loss``), at the trial's best epoch (of the mean over folds),
+which is also how long the final model trains. An Optuna pruner stops hopeless trials
+early: it sees the objective after every epoch (one split) or the trial's score so far
+after every fold (K folds). One trial's work is :mod:`glassnet.search_trial`.
 
 Two strategies: ``plain`` (one Optuna sampler, TPE or random, over the whole budget) and
 ``narrow`` (the classic recipe: sample at random, shrink each range to the span of the
@@ -28,38 +31,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ._files import write_json, write_text
 from .data import Dataset
 from .errors import SearchError, require_extra
-from .metrics import balanced_accuracy, predicted_classes
-from .runs import RunConfig, RunResult, load_data, prepare_splits, train_run
-from .search_config import OBJECTIVE_LABELS, SearchConfig, apply_params, train_command
+from .runs import RunConfig, RunResult, load_data, train_run
+from .search_config import SearchConfig, apply_params, final_config, train_command
+from .search_scoring import SCORES, Split, validation_balanced_accuracy, validation_splits
 from .search_space import ParamSpec, narrow
-from .training.callbacks import Callback
+from .search_trial import TrialRecord, TrialRunner
 
 STORAGE_FILE = "search.journal"
 SUMMARY_FILE = "search.json"
 PLOT_FILE = "search_scatter.png"
 REPORT_FILE = "search_report.html"
 CONFIG_ATTR = "glassnet_search"
-SCORES = ("val_balanced_accuracy", "val_accuracy", "val_loss")  # stored for every trial
-
-
-@dataclass
-class TrialRecord:
-    """One finished trial, as the live table shows it."""
-
-    number: int
-    state: str
-    value: float | None
-    params: dict[str, Any]
-    epochs: int
-    round: int
-    note: str = ""
-    val_loss: float | None = None
-    scores: dict[str, float] = field(default_factory=dict)
 
 
 def _masked(url: str) -> str:
@@ -99,27 +84,15 @@ def open_storage(url: str | None, run_dir: Path):
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _pruner(name: str, epochs: int):
+def _pruner(name: str, steps: int):
+    """The pruner for trials that report ``steps`` times (once per epoch, or per fold)."""
     import optuna
 
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, epochs // 4))
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, steps // 4))
     if name == "halving":
         return optuna.pruners.SuccessiveHalvingPruner()
     return optuna.pruners.NopPruner()
-
-
-def _sampler(name: str, seed: int):
-    import optuna
-
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10)
-
-
-def trial_seed(seed: int, number: int) -> int:
-    """The sampler's seed for trial ``number``: the same draws whichever worker runs it."""
-    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
 def _counts(trial) -> bool:
@@ -134,12 +107,6 @@ def _score(trial, config: SearchConfig) -> tuple[float, float]:
     return config.rank(trial.value), -trial.user_attrs.get("val_loss", math.inf)
 
 
-def validation_balanced_accuracy(model, validation: Dataset) -> float:
-    """Balanced accuracy (mean per-class recall) of ``model`` on ``validation`` (x: (N, C, H, W))."""
-    predicted = predicted_classes(model.predict_logits(validation.x), model.output_activation)
-    return balanced_accuracy(validation.y, predicted, validation.num_classes)
-
-
 def _alive(pid: Any) -> bool:
     try:
         os.kill(int(pid), 0)
@@ -150,32 +117,6 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-class _Reporter(Callback):
-    """Reports each epoch's objective on ``validation`` to the trial; stops training when pruned."""
-
-    def __init__(self, trial, objective: str, validation: Dataset) -> None:
-        self.trial, self.objective, self.validation = trial, objective, validation
-        self.pruned_at: int | None = None
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        if self.objective == "val_balanced_accuracy":
-            value = validation_balanced_accuracy(self.model, self.validation)
-        else:
-            value = logs[self.objective]
-        self.trial.report(float(value), step=epoch + 1)
-        if self.trial.should_prune():
-            self.pruned_at = epoch + 1
-            self.model.stop_training = True
-
-
-def _suggest(trial, spec: ParamSpec) -> Any:
-    if spec.kind == "choice":
-        return trial.suggest_categorical(spec.name, list(spec.choices))
-    if spec.kind == "int":
-        return trial.suggest_int(spec.name, int(spec.low), int(spec.high))
-    return trial.suggest_float(spec.name, spec.low, spec.high, log=spec.log)
-
-
 @dataclass
 class Search:
     """An opened study: :meth:`run` works on it, :meth:`summary` and :meth:`train_final` read it."""
@@ -184,17 +125,19 @@ class Search:
     run_dir: Path
     study: Any
     storage_label: str
-    data: dict[str, Dataset] | None = field(default=None, repr=False)
-    validation: Dataset | None = field(default=None, repr=False)
+    splits: list[Split] = field(default_factory=list, repr=False)
 
     @classmethod
     def open(cls, config: SearchConfig | None, run_dir: str | Path, storage: str | None = None,
              study_name: str | None = None, resume: bool = False,
-             trials: int | None = None) -> Search:
+             trials: int | None = None, data: dict[str, Dataset] | None = None) -> Search:
         """Create the study, join it (same search) or, with ``resume``, continue the stored one.
 
         With ``resume`` the stored configuration is used (``config`` may be None) and
-        ``trials`` raises or lowers the budget.
+        ``trials`` raises or lowers the budget. ``data`` (``{"train": Dataset}``) is the
+        training split, read from the configured data set when not given; it is split
+        into the trials' validation splits or folds before any study is created, so a
+        split that cannot be made is an error that leaves no study behind.
         """
         run_dir = Path(run_dir)
         name = study_name or run_dir.name
@@ -212,6 +155,7 @@ class Search:
                 raise SearchError(f"there is no search named {name!r} in {label} to resume; "
                                   "start it without --resume")
             config = SearchConfig.from_dict(stored)
+            splits = cls._splits(config, data)
             if trials is not None and trials != config.trials:
                 config.trials = trials
                 study.set_user_attr(CONFIG_ATTR, config.validate().to_dict())
@@ -219,17 +163,23 @@ class Search:
             if config is None:
                 raise SearchError("give the search to run (or --resume an existing one)")
             config.validate()
+            splits = cls._splits(config, data)
             if study is None:
                 study = optuna.create_study(study_name=name, storage=backend,
                                             direction=config.direction, load_if_exists=True)
             if stored is None:
                 study.set_user_attr(CONFIG_ATTR, config.to_dict())
                 study.set_user_attr("round_0", [p.to_dict() for p in config.params])
-            elif stored != config.to_dict():
+            elif SearchConfig.from_dict(stored).to_dict() != config.to_dict():
                 raise SearchError(f"{label} already holds a different search named {name!r}; "
                                   "continue it with --resume or choose another --name/--study-name")
-        study.pruner = _pruner(config.pruner, config.base.epochs)
-        return cls(config, run_dir, study, label)
+        study.pruner = _pruner(config.pruner, config.folds or config.base.epochs)
+        return cls(config, run_dir, study, label, splits)
+
+    @staticmethod
+    def _splits(config: SearchConfig, data: dict[str, Dataset] | None) -> list[Split]:
+        data = data if data is not None else load_data(config.base, splits=("train",))
+        return validation_splits(config, data["train"])
 
     # -- running trials --------------------------------------------------------------------
     def current_round(self) -> tuple[int, list[ParamSpec]]:
@@ -268,10 +218,6 @@ class Search:
         A worker returns when every trial of the last round has finished, including those
         other workers run, so that its summary covers the whole study.
         """
-        if self.data is None:
-            self.data = load_data(self.config.base, splits=("train",))
-        if self.validation is None:  # the split every trial's train_run makes (same seed)
-            self.validation = prepare_splits(self.config.base, self.data)["validation"]
         self.fail_interrupted()
         ran = 0
         while True:
@@ -279,7 +225,7 @@ class Search:
             in_round = [t for t in self.study.get_trials(deepcopy=False)
                         if t.user_attrs.get("round") == index and _counts(t)]
             if len(in_round) < self.config.per_round(index):
-                record = self._one_trial(index, specs)
+                record = TrialRunner(self.config, self.run_dir, self.splits).run(self.study, index, specs)
                 ran += 1
                 if on_trial is not None:
                     on_trial(record)
@@ -293,44 +239,6 @@ class Search:
                 self.study.set_user_attr(f"round_{index + 1}",
                                          [p.to_dict() for p in narrow(specs, results)])
 
-    def _one_trial(self, index: int, specs: list[ParamSpec]) -> TrialRecord:
-        from optuna.trial import TrialState
-
-        trial = self.study.ask()
-        for key, value in (("round", index), ("host", socket.gethostname()), ("pid", os.getpid())):
-            trial.set_user_attr(key, value)
-        self.study.sampler = _sampler(self.config.sampler, trial_seed(self.config.base.seed, trial.number))
-        params = {spec.name: _suggest(trial, spec) for spec in specs}
-        config = apply_params(self.config.base, params)
-        config.out = str(self.run_dir / "trials" / f"{trial.number:04d}")
-        config.extra["report"] = False  # a trial's files are for the search; no HTML report each
-        reporter = _Reporter(trial, self.config.objective, self.validation)
-        try:
-            result = train_run(config, callbacks=[reporter], verbose=0, data=self.data)
-        except BaseException as exc:
-            if not isinstance(exc, KeyboardInterrupt):
-                trial.set_user_attr("error", str(exc))
-            self.study.tell(trial, state=TrialState.FAIL)
-            raise
-        validation = result.metrics["validation"]
-        scores = {"val_loss": validation["loss"], "val_accuracy": validation["accuracy"],
-                  "val_balanced_accuracy": validation_balanced_accuracy(result.model, self.validation)}
-        for key, value in (*scores.items(), ("epochs", result.metrics["epochs"])):
-            trial.set_user_attr(key, value)
-        value = scores[self.config.objective]
-        record = TrialRecord(trial.number, "complete", value, params, result.metrics["epochs"], index,
-                             val_loss=validation["loss"], scores=scores)
-        if result.error is not None:
-            trial.set_user_attr("error", str(result.error))
-            self.study.tell(trial, state=TrialState.FAIL)
-            record.state, record.note = "failed", f"non-finite loss at epoch {result.error.epoch}"
-        elif reporter.pruned_at is not None:
-            self.study.tell(trial, state=TrialState.PRUNED)
-            record.state, record.note = "pruned", f"stopped after epoch {reporter.pruned_at}"
-        else:
-            self.study.tell(trial, value)
-        return record
-
     # -- results ---------------------------------------------------------------------------
     def best_trial(self):
         """The complete trial with the best objective (ties: lower validation loss, earlier)."""
@@ -340,9 +248,10 @@ class Search:
         return max(complete, key=lambda t: (*_score(t, self.config), -t.number))
 
     def best_config(self) -> RunConfig:
-        """The best trial's run, trained on all training data (train + validation)."""
-        config = apply_params(self.config.base, self.best_trial().params)
-        config.validation_split = None
+        """The best trial's run, trained on all training data (train + validation) for the
+        trial's best epoch (see :func:`~glassnet.search_config.final_config`)."""
+        best = self.best_trial()
+        config = final_config(self.config.base, best.params, best.user_attrs.get("best_epoch"))
         config.out = str(self.run_dir / "final")
         return config
 
@@ -370,23 +279,27 @@ class Search:
             rows.append({"number": t.number, "state": t.state.name.lower(), "value": value,
                          **{key: t.user_attrs.get(key) for key in SCORES},
                          "round": t.user_attrs.get("round"), "epochs": t.user_attrs.get("epochs"),
-                         "params": dict(t.params)})
+                         "best_epoch": t.user_attrs.get("best_epoch"), "params": dict(t.params)})
         return rows
 
     def summary(self, plot: bool = True) -> dict[str, Any]:
         """Best trial, rounds and all trials; writes ``search.json`` and the scatter plot.
 
         ``value`` is the objective (``objective``, labelled ``objective_label``); every trial
-        also carries its validation loss, accuracy and balanced accuracy.
+        also carries its validation loss, accuracy and balanced accuracy, all at its best
+        epoch (``best_epoch``; means over the folds with ``--folds``).
         """
         best = self.best_trial()
         best_config = self.best_config()
         objective = self.config.objective
         data = {"study": self.study.study_name, "storage": self.storage_label,
                 "config": self.config.to_dict(), "objective": objective,
-                "objective_label": OBJECTIVE_LABELS[objective],
+                "objective_label": self.config.objective_label,
+                "validation": self.config.describe_validation(),
                 "best": {"number": best.number, "value": best.value,
                          **{key: best.user_attrs.get(key) for key in SCORES},
+                         "best_epoch": best.user_attrs.get("best_epoch"),
+                         "epochs": best.user_attrs.get("epochs"),
                          "params": dict(best.params), "train_command": train_command(best_config)},
                 "rounds": self.rounds(), "trials": self.trial_rows()}
         if plot:
@@ -417,4 +330,5 @@ class Search:
         return result
 
 
-__all__ = ["Search", "SearchConfig", "TrialRecord", "apply_params", "open_storage", "train_command"]
+__all__ = ["Search", "SearchConfig", "TrialRecord", "apply_params", "open_storage", "train_command",
+           "validation_balanced_accuracy"]

@@ -45,6 +45,8 @@ class SearchConfig:
     rounds: int = 1
     pruner: str = "median"
     objective: str = "val_balanced_accuracy"
+    folds: int | None = None  # K-fold cross-validation instead of base.validation_split
+    smooth: int = 1  # epochs of the moving average taken of the validation curve
 
     def validate(self) -> SearchConfig:
         check_unique(self.params)
@@ -61,14 +63,41 @@ class SearchConfig:
             raise ConfigError(f"--rounds {self.rounds} needs --strategy narrow (plain is one round)")
         if self.trials < self.rounds:
             raise ConfigError(f"--trials {self.trials} is fewer than --rounds {self.rounds}")
-        if self.base.validation_split is None:
-            raise ConfigError("a search scores trials on validation data: give a validation split")
+        self._validate_validation()
+        if isinstance(self.smooth, bool) or not isinstance(self.smooth, int) or self.smooth < 1:
+            raise ConfigError(f"--smooth must be a whole number of epochs, at least 1, got {self.smooth!r}")
         searchable = (set(RunConfig.__dataclass_fields__) - FIXED_FIELDS) | zoo.option_names(self.base.model)
         for spec in self.params:
             if spec.name not in searchable:
                 raise ConfigError(f"cannot search {spec.name!r}: model {self.base.model!r} and the "
                                   f"training run take {', '.join(sorted(searchable))}")
         return self
+
+    def _validate_validation(self) -> None:
+        """Exactly one way to validate: ``folds`` (an integer >= 2) or ``base.validation_split``."""
+        if self.folds is None:
+            if self.base.validation_split is None:
+                raise ConfigError("a search scores trials on validation data: give a validation "
+                                  "split or a number of folds")
+            return
+        if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
+            raise ConfigError(f"--folds must be an integer of at least 2 (each fold is validated by "
+                              f"a model trained on the others), got {self.folds!r}")
+        if self.base.validation_split is not None:
+            raise ConfigError(f"--folds {self.folds} validates every trial on each fold of the "
+                              "training split in turn; leave out --validation-split")
+
+    @property
+    def objective_label(self) -> str:
+        """What the objective is, in words: ``"validation balanced accuracy (mean of 5 folds)"``."""
+        label = OBJECTIVE_LABELS[self.objective]
+        return label if self.folds is None else f"{label} (mean of {self.folds} folds)"
+
+    def describe_validation(self) -> str:
+        """Where trials are scored: ``"5 stratified folds"`` or ``"a 0.2 validation split"``."""
+        if self.folds is not None:
+            return f"{self.folds} stratified folds of the training split"
+        return f"a {self.base.validation_split:g} validation split"
 
     @property
     def direction(self) -> str:
@@ -94,6 +123,8 @@ class SearchConfig:
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
         data = dict(data)
         data.setdefault("objective", "val_accuracy")  # searches stored before --objective existed
+        data.setdefault("folds", None)  # ... and before --folds and --smooth
+        data.setdefault("smooth", 1)
         data["base"] = RunConfig.from_dict(data["base"])
         data["params"] = [ParamSpec.from_dict(p) for p in data["params"]]
         return cls(**data)
@@ -113,6 +144,21 @@ def apply_params(base: RunConfig, params: dict[str, Any]) -> RunConfig:
             options[name] = value
     if not options:
         config.extra.pop("model_options")
+    return config
+
+
+# Schedules shaped by the run's total epochs: a shorter run is not the longer one cut short.
+EPOCH_SCHEDULES = ("cosine", "onecycle")
+
+
+def final_config(base: RunConfig, params: dict[str, Any], best_epoch: int | None) -> RunConfig:
+    """The run that trains a trial's ``params`` on all training data (no validation split)
+    for the trial's ``best_epoch`` epochs; for all ``base.epochs`` when the best epoch is
+    unknown (searches stored before it was recorded) or the lr schedule depends on them."""
+    config = apply_params(base, params)
+    config.validation_split = None
+    if best_epoch is not None and config.lr_schedule not in EPOCH_SCHEDULES:
+        config.epochs = int(best_epoch)
     return config
 
 

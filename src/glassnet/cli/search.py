@@ -19,10 +19,11 @@ from .common import add_runtime_options, batch_size, fmt_metrics, positive_int
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "search", help="search hyperparameters (Optuna; needs glassnet[search])",
-        description="Search hyperparameters: each trial trains for a few epochs on the training "
-                    "split and is scored on validation data carved from it (the test split is "
-                    "never read, except by --final). Hopeless trials are pruned early. Run the "
-                    "same command in several processes or machines to share one study.",
+        description="Search hyperparameters: each trial trains on the training split and is "
+                    "scored on validation data carved from it, one held-out split or each of "
+                    "--folds K folds in turn (the test split is never read, except by --final), "
+                    "at its best epoch. Hopeless trials are pruned early. Run the same command "
+                    "in several processes or machines to share one study.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
                    help="a searched parameter: lr=log:1e-5:1e-1, dropout=float:0:0.5, "
@@ -31,7 +32,9 @@ def add_parser(sub) -> None:
                    help="TOML file with a [params] table (name = \"log:1e-5:1e-1\" per line)")
     p.add_argument("--trials", type=positive_int, default=None,
                    help="trials in the whole study (all workers together) [default: 30]")
-    p.add_argument("--epochs-per-trial", type=positive_int, default=10, help="epochs each trial trains")
+    p.add_argument("--epochs-per-trial", type=positive_int, default=10,
+                   help="epochs each trial trains (on each fold); a trial is scored at its best "
+                        "epoch, and --final trains that many")
     p.add_argument("--sampler", choices=["tpe", "random"], default=None,
                    help="Optuna sampler [default: tpe; random for --strategy narrow]")
     p.add_argument("--strategy", choices=["plain", "narrow"], default="plain",
@@ -40,18 +43,29 @@ def add_parser(sub) -> None:
     p.add_argument("--rounds", type=positive_int, default=None,
                    help="rounds of --strategy narrow (the trials are split evenly) [default: 3]")
     p.add_argument("--objective", choices=list(OBJECTIVES), default="val_balanced_accuracy",
-                   help="what ranks (and prunes) trials, measured on the validation split: "
-                        "balanced accuracy (mean per-class recall; not fooled by a class that is "
-                        "more common in validation than in test), accuracy, or loss (lower is better)")
+                   help="what ranks (and prunes) trials, measured on validation data at the "
+                        "trial's best epoch: balanced accuracy (mean per-class recall; not fooled "
+                        "by a class that is more common in validation than in test), accuracy, or "
+                        "loss (lower is better)")
     p.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
-                   help="stop hopeless trials early from their per-epoch objective")
+                   help="stop hopeless trials early from their objective after each epoch (with "
+                        "--folds: their score so far after each fold)")
     p.add_argument("--dataset", default="cats", help="data set name read from $GLASSNET_DATA")
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
     p.add_argument("--hidden", default=None, metavar="SIZES", help="mlp hidden sizes, e.g. 20,7,5")
     p.add_argument("--optimizer", default="sgd", help="optimizer when not searched")
     p.add_argument("--batch-size", type=batch_size, default=64, help="batch size when not searched")
-    p.add_argument("--validation-split", type=float, default=0.2, metavar="FRACTION",
-                   help="fraction of the training split held out to score trials")
+    p.add_argument("--validation-split", type=float, default=None, metavar="FRACTION",
+                   help="fraction of the training split held out to score trials [default: 0.2, "
+                        "unless --folds]")
+    p.add_argument("--folds", type=int, default=None, metavar="K",
+                   help="k-fold cross-validation instead of one validation split: each trial "
+                        "trains K models, each on all stratified folds of the training split but "
+                        "one, and is scored by the mean of their validation curves (K >= 2)")
+    p.add_argument("--smooth", type=int, default=1, metavar="EPOCHS",
+                   help="take the best epoch of the validation curve after a centred moving "
+                        "average over this many epochs, so that a curve swinging from epoch to "
+                        "epoch does not win by one lucky epoch (1: no smoothing)")
     p.add_argument("--seed", type=int, default=0, help="seed of the models, the split and the sampler")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--name", default=None,
@@ -68,8 +82,9 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes on this machine sharing the study")
     p.add_argument("--final", action="store_true",
-                   help="then train the best configuration on train+validation and evaluate "
-                        "it once on the test split")
+                   help="then train the best configuration on train+validation (all training "
+                        "data) for the best trial's best epoch, and evaluate it once on the test "
+                        "split")
     p.add_argument("--no-plot", action="store_true",
                    help="do not draw the scatter plot nor write search_report.html")
     add_runtime_options(p)
@@ -84,13 +99,21 @@ def _config(args: argparse.Namespace):
     base = RunConfig(dataset=args.dataset, model=args.model,
                      hidden=parse_int_list(args.hidden, "--hidden") if args.hidden else None,
                      epochs=args.epochs_per_trial, batch_size=args.batch_size,
-                     optimizer=args.optimizer, validation_split=args.validation_split,
+                     optimizer=args.optimizer, validation_split=_validation_split(args),
                      seed=args.seed, dtype=args.dtype)
     narrow = args.strategy == "narrow"
     return SearchConfig(base, specs, trials=args.trials or 30,
                         sampler=args.sampler or ("random" if narrow else "tpe"),
                         strategy=args.strategy, rounds=args.rounds or (3 if narrow else 1),
-                        pruner=args.pruner, objective=args.objective)
+                        pruner=args.pruner, objective=args.objective, folds=args.folds,
+                        smooth=args.smooth)
+
+
+def _validation_split(args: argparse.Namespace) -> float | None:
+    """``--validation-split`` as given; 0.2 when neither it nor ``--folds`` is."""
+    if args.validation_split is None and args.folds is None:
+        return 0.2
+    return args.validation_split
 
 
 def _format(value) -> str:
@@ -105,8 +128,20 @@ SCORES = (("val_balanced_accuracy", "balanced accuracy"), ("val_accuracy", "accu
 def _print_row(record) -> None:
     params = " ".join(f"{k}={_format(v)}" for k, v in record.params.items())
     value = "-" if record.value is None else f"{record.value:.4f}"
+    best = "-" if record.best_epoch is None else str(record.best_epoch)
     print(f"{record.number:>5}  {record.round + 1:>5}  {value:>11}  {record.state:<8}  "
-          f"{record.epochs:>6}  {params}" + (f"  ({record.note})" if record.note else ""), flush=True)
+          f"{record.epochs:>6}  {best:>7}  {params}" + (f"  ({record.note})" if record.note else ""),
+          flush=True)
+
+
+def _describe(cfg) -> str:
+    """The search's settings in one line: budget, validation, sampler, pruner, objective, space."""
+    smooth = f" (curves smoothed over {cfg.smooth} epochs)" if cfg.smooth > 1 else ""
+    rounds = f" ({cfg.rounds} rounds)" if cfg.strategy == "narrow" else ""
+    space = ", ".join(f"{p.name}={p.describe()}" for p in cfg.params)
+    return (f"{cfg.trials} trials, {cfg.base.epochs} epochs each, scored on "
+            f"{cfg.describe_validation()}{smooth}, sampler {cfg.sampler}, strategy {cfg.strategy}"
+            f"{rounds}, pruner {cfg.pruner}, objective {cfg.objective} ({cfg.direction}); space: {space}")
 
 
 def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
@@ -136,13 +171,9 @@ def run(args: argparse.Namespace) -> int:
                          resume=args.resume, trials=args.trials if args.resume else None)
     cfg = search.config
     if not args.quiet_summary:
-        print(f"search {search.study.study_name!r} in {search.storage_label}: {cfg.trials} trials, "
-              f"{cfg.base.epochs} epochs each, sampler {cfg.sampler}, strategy {cfg.strategy}"
-              + (f" ({cfg.rounds} rounds)" if cfg.strategy == "narrow" else "")
-              + f", pruner {cfg.pruner}, objective {cfg.objective} ({cfg.direction}); space: "
-              + ", ".join(f"{p.name}={p.describe()}" for p in cfg.params))
+        print(f"search {search.study.study_name!r} in {search.storage_label}: {_describe(cfg)}")
         print(f"{'trial':>5}  {'round':>5}  {COLUMNS[cfg.objective]:>11}  {'state':<8}  {'epochs':>6}  "
-              "params", flush=True)
+              f"{'best_ep':>7}  params", flush=True)
     workers = _spawn_workers(search, args) if args.workers > 1 else []
     try:
         search.run(on_trial=_print_row)
@@ -162,8 +193,9 @@ def _report(search, args: argparse.Namespace) -> int:
     best = summary["best"]
     scores = ", ".join(f"{name} {best[key]:.4f}" for key, name in SCORES
                        if key != summary["objective"] and best.get(key) is not None)
+    at = f" at epoch {best['best_epoch']} of {best['epochs']}" if best.get("best_epoch") else ""
     print(f"best: trial {best['number']}, {summary['objective_label']} {best['value']:.4f} "
-          f"(validation {scores}), " + ", ".join(f"{k}={_format(v)}" for k, v in best["params"].items()))
+          f"(validation {scores}){at}, " + ", ".join(f"{k}={_format(v)}" for k, v in best["params"].items()))
     if search.config.strategy == "narrow":
         for r in summary["rounds"]:
             print(f"round {r['round']}: {r['trials']} trials, ranges "

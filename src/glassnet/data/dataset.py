@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ShapeError
-from ..training.split import stratified_split
+from ..training.split import stratified_folds, stratified_split
 
 
 @dataclass
@@ -59,6 +59,15 @@ class Dataset:
         rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
         keep, held = stratified_split(self.y, fraction, rng, what)
         return self.subset(keep, f"{self.name}"), self.subset(held, f"{self.name}/held-out")
+
+    def folds(self, k: int, seed: int | np.random.Generator = 0,
+              what: str = "folds") -> list[tuple[Dataset, Dataset]]:
+        """``k`` pairs ``(rest, fold)`` for stratified k-fold cross-validation, seeded: the folds
+        are disjoint, cover the data set and hold about ``1/k`` of every class each."""
+        rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+        held = stratified_folds(self.y, k, rng, what, self.class_names)
+        return [(self.subset(np.setdiff1d(np.arange(len(self)), fold), self.name),
+                 self.subset(fold, f"{self.name}/fold-{i + 1}-of-{k}")) for i, fold in enumerate(held)]
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.y, minlength=self.num_classes)

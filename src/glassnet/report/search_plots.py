@@ -97,8 +97,10 @@ def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
     best, label = summary["best"], summary["objective_label"]
     scores = [(f"{label} (the objective)", _number(best["value"]))] + [
         (name, _number(best[key])) for key, name in SCORE_NAMES if key != summary["objective"]]
+    epoch = "-" if best.get("best_epoch") is None else f"{best['best_epoch']} of {best.get('epochs')}"
     sections = [html.section("Best trial", html.key_value_table([
-        ("trial", best["number"]), *scores, ("parameters", _params_text(best["params"])),
+        ("trial", best["number"]), ("validated on", summary.get("validation", "-")), *scores,
+        ("best epoch", epoch), ("parameters", _params_text(best["params"])),
         ("train it", best["train_command"])]), "best")]
     if "final" in summary:
         splits = {k: v for k, v in summary["final"].items() if isinstance(v, dict)}
@@ -114,10 +116,12 @@ def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
         "filled: completed trials; hollow: pruned (last reported value); log axes for log "
         "parameters"), "scatter"))
     trials = [(t["number"], "-" if t["round"] is None else t["round"] + 1, t["state"],
-               *(_number(t[key]) for key, _ in SCORE_NAMES), t["epochs"] or "-", _params_text(t["params"]))
+               *(_number(t[key]) for key, _ in SCORE_NAMES), t["epochs"] or "-",
+               t.get("best_epoch") or "-", _params_text(t["params"]))
               for t in summary["trials"]]
-    columns = ["trial", "round", "state", *(name for _, name in SCORE_NAMES), "epochs", "params"]
-    sections.append(html.section("Trials", html.table_html(trials, columns, numeric=(0, 1, 3, 4, 5, 6)),
+    columns = ["trial", "round", "state", *(name for _, name in SCORE_NAMES), "epochs", "best epoch",
+               "params"]
+    sections.append(html.section("Trials", html.table_html(trials, columns, numeric=(0, 1, 3, 4, 5, 6, 7)),
                                  "trials"))
     return html.page(f"Search {summary['study']}", f"{len(summary['trials'])} trials in {summary['storage']}",
                      sections, "glassnet hyperparameter search")

@@ -31,3 +31,29 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator,
         held.append(idx[:n_held])
         keep.append(idx[n_held:])
     return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
+
+
+def stratified_folds(y: np.ndarray, folds: int, rng: np.random.Generator, what: str = "folds",
+                     class_names: list[str] | None = None) -> list[np.ndarray]:
+    """``folds`` disjoint, sorted index arrays that together cover ``y``: stratified k-fold.
+
+    Every class is shuffled by ``rng`` and dealt out to the folds in turn, each class
+    starting where the previous one stopped, so that fold sizes differ by at most one and so
+    do a class's counts in any two folds. A class with fewer than ``folds`` samples would be
+    missing from a fold: an error that names it (by ``class_names`` when given).
+    """
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise ConfigError(f"{what} must be an integer of at least 2 (each fold is validated by a "
+                          f"model trained on the others), got {folds!r}")
+    y = np.asarray(y).reshape(-1)
+    fold_of = np.empty(len(y), dtype=np.int64)
+    dealt = 0
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        if len(idx) < folds:
+            name = repr(class_names[cls]) if class_names is not None else repr(cls.item())
+            raise ConfigError(f"{what}={folds} needs at least {folds} samples of every class, but "
+                              f"class {name} has {len(idx)}; use fewer folds")
+        fold_of[idx[rng.permutation(len(idx))]] = (dealt + np.arange(len(idx))) % folds
+        dealt += len(idx)
+    return [np.flatnonzero(fold_of == k) for k in range(folds)]

@@ -1,0 +1,182 @@
+"""One trial of a hyperparameter search: sample its parameters, train it on every
+validation split (fold), score it at its best epoch, tell the study.
+
+:class:`TrialRunner` does it for a :class:`~glassnet.search.Search`; the scoring itself
+(curves, folds, best epoch) is :mod:`glassnet.search_scoring`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._files import write_json
+from .runs import RunConfig, train_run
+from .search_config import SearchConfig, apply_params
+from .search_scoring import BestEpoch, Curve, CurveRecorder, Split, best_epoch, mean_curve, smooth_curve
+from .search_space import ParamSpec
+
+CURVE_FILE = "validation.json"  # in each trial's folder: its mean validation curve
+
+
+@dataclass
+class TrialRecord:
+    """One finished trial, as the live table shows it."""
+
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    epochs: int
+    round: int
+    note: str = ""
+    val_loss: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    best_epoch: int | None = None
+
+
+def _sampler(name: str, seed: int):
+    import optuna
+
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10)
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler's seed for trial ``number``: the same draws whichever worker runs it."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+def _report(trial, step: int, value: float) -> bool:
+    """Give the pruner ``value`` at ``step``; True when it prunes the trial."""
+    trial.report(value, step=step)
+    return trial.should_prune()
+
+
+@dataclass
+class _Outcome:
+    """What a trial's training runs ended with: one curve per run, and how they ended."""
+
+    curves: list[Curve]
+    state: str = "complete"  # or "pruned", "failed"
+    note: str = ""
+    error: str | None = None
+
+
+def _suggest(trial, spec: ParamSpec) -> Any:
+    if spec.kind == "choice":
+        return trial.suggest_categorical(spec.name, list(spec.choices))
+    if spec.kind == "int":
+        return trial.suggest_int(spec.name, int(spec.low), int(spec.high))
+    return trial.suggest_float(spec.name, spec.low, spec.high, log=spec.log)
+
+
+@dataclass
+class TrialRunner:
+    """Runs trials of a search: ``config``, the run folder and the validation ``splits``."""
+
+    config: SearchConfig
+    run_dir: Path
+    splits: list[Split]
+
+    def run(self, study, index: int, specs: list[ParamSpec]) -> TrialRecord:
+        """Ask ``study`` for a trial of round ``index``, train and score it, tell the result."""
+        from optuna.trial import TrialState
+
+        trial = study.ask()
+        for key, value in (("round", index), ("host", socket.gethostname()), ("pid", os.getpid())):
+            trial.set_user_attr(key, value)
+        study.sampler = _sampler(self.config.sampler, trial_seed(self.config.base.seed, trial.number))
+        params = {spec.name: _suggest(trial, spec) for spec in specs}
+        try:
+            outcome = self._train(trial, apply_params(self.config.base, params))
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):
+                trial.set_user_attr("error", str(exc))
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        curve = mean_curve(outcome.curves)
+        best = self._record(trial, curve, len(outcome.curves))
+        record = TrialRecord(trial.number, outcome.state, None, params, len(curve["val_loss"]), index,
+                             outcome.note)
+        if best is not None:
+            record.value, record.val_loss = best.scores[self.config.objective], best.scores["val_loss"]
+            record.scores, record.best_epoch = best.scores, best.epoch
+        if outcome.error is not None:
+            trial.set_user_attr("error", outcome.error)
+            study.tell(trial, state=TrialState.FAIL)
+        elif outcome.state == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, record.value)
+        return record
+
+    def _train(self, trial, config: RunConfig) -> _Outcome:
+        """Train ``config`` on each validation split (fold) in turn, reporting to the pruner.
+
+        One split: the objective after every epoch. K folds: after each fold, the trial's
+        score so far (the best epoch of the mean curve of the folds done).
+        """
+        outcome, folds = _Outcome([]), len(self.splits)
+        for k, (train, validation) in enumerate(self.splits):
+            recorder = CurveRecorder(validation, self.config.objective,
+                                     report=partial(_report, trial) if folds == 1 else None)
+            result = train_run(self._run_config(config, trial.number, k), callbacks=[recorder],
+                               verbose=0, data={"train": train, "validation": validation})
+            outcome.curves.append(recorder.curve)
+            where = f" of fold {k + 1}" if folds > 1 else ""
+            if result.error is not None:
+                outcome.state, outcome.error = "failed", str(result.error)
+                outcome.note = f"non-finite loss at epoch {result.error.epoch}{where}"
+                break
+            if recorder.stopped_at is not None:
+                outcome.state, outcome.note = "pruned", f"stopped after epoch {recorder.stopped_at}"
+                break
+            if folds > 1:
+                so_far = self._best(mean_curve(outcome.curves))
+                trial.report(so_far.scores[self.config.objective], step=k + 1)
+                if k + 1 < folds and trial.should_prune():
+                    outcome.state, outcome.note = "pruned", f"stopped after fold {k + 1} of {folds}"
+                    break
+        return outcome
+
+    def _run_config(self, config: RunConfig, number: int, fold: int) -> RunConfig:
+        """The trial's run on split ``fold``: ``trials/NNNN/`` (``trials/NNNN/fold-K/`` with folds)."""
+        run = dataclasses.replace(config, validation_split=None, extra=dict(config.extra))
+        out = self.run_dir / "trials" / f"{number:04d}"
+        run.out = str(out / f"fold-{fold + 1}" if self.config.folds else out)
+        run.extra["report"] = False  # a trial's files are for the search; no HTML report each
+        run.extra["validation"] = (f"fold {fold + 1} of {self.config.folds}" if self.config.folds
+                                   else f"validation split {self.config.base.validation_split:g}")
+        return run
+
+    def _best(self, curve: dict[str, np.ndarray]) -> BestEpoch:
+        """The best epoch of a (mean) curve, after ``--smooth``."""
+        return best_epoch(smooth_curve(curve, self.config.smooth), self.config.objective,
+                          self.config.direction == "maximize")
+
+    def _record(self, trial, curve: dict[str, np.ndarray], folds_done: int) -> BestEpoch | None:
+        """Store the trial's scores at the best epoch of its mean ``curve`` (user attributes)
+        and the curve itself (``trials/NNNN/validation.json``); returns the best epoch, or
+        None when not one epoch was completed."""
+        epochs = len(curve["val_loss"])
+        trial.set_user_attr("epochs", epochs)
+        if not epochs:
+            return None
+        best = self._best(curve)
+        for key, value in (*best.scores.items(), ("best_epoch", best.epoch), ("folds_done", folds_done)):
+            trial.set_user_attr(key, value)
+        write_json(self.run_dir / "trials" / f"{trial.number:04d}" / CURVE_FILE, {
+            "objective": self.config.objective, "validation": self.config.describe_validation(),
+            "folds_done": folds_done, "smooth": self.config.smooth, "best_epoch": best.epoch,
+            "best": best.scores,
+            "mean": {key: values.tolist() for key, values in curve.items()}})
+        return best
