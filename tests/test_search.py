@@ -216,6 +216,19 @@ def test_narrow_strategy_with_a_choice_parameter_runs_every_round(tmp_path, cat_
     assert {t.params["hidden"] for t in search.study.trials} <= {5, 7}
 
 
+def test_a_narrowed_round_draws_only_the_choices_the_best_trials_used(tmp_path, cat_train):
+    config = quick_config(trials=12, strategy="narrow", sampler="random", rounds=2, pruner="none")
+    config.params.append(parse_param("hidden=choice:3,4,5,6,7,8"))
+    search = Search.open(config, tmp_path / "k", data=cat_train)
+    search.run()
+    kept = next(p for p in search.study.user_attrs["round_1"] if p["name"] == "hidden")
+    assert kept["domain"] == [3, 4, 5, 6, 7, 8] and len(kept["choices"]) <= 2
+    round_2 = [t for t in search.study.trials if t.user_attrs["round"] == 1]
+    assert len(round_2) == 6 and {t.params["hidden"] for t in round_2} <= set(kept["choices"])
+    summary = search.summary(plot=False)
+    assert summary["rounds"][1]["ranges"]["hidden"] == "choice:" + ",".join(map(str, kept["choices"]))
+
+
 def test_val_loss_objective_minimizes(tmp_path, cat_train):
     config = quick_config(trials=4, strategy="narrow", sampler="random", rounds=2, pruner="none",
                           objective="val_loss")
@@ -320,6 +333,32 @@ def test_cli_search_with_a_space_file_and_final(tmp_path):
     assert retrain.returncode == 0, retrain.stderr
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert again["test"] == pytest.approx(summary["final"]["test"])
+
+
+def test_a_study_joined_by_name_gets_a_run_folder_of_that_name(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = run_cli("search", *QUICK, "--trials", "2", "--storage", storage, "--study-name", "joint",
+                    cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = run_cli("search", "--resume", "--trials", "3", "--storage", storage,
+                    "--study-name", "joint", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["joint"]
+    assert len(json.loads((tmp_path / "runs" / "joint" / "search.json").read_text())["trials"]) == 3
+
+
+def test_a_later_summary_keeps_the_final_result_of_the_same_best_trial(tmp_path, cat_train):
+    search = Search.open(quick_config(trials=2), tmp_path / "f", data=cat_train)
+    search.run()
+    search.summary(plot=False)
+    stored = json.loads((tmp_path / "f" / "search.json").read_text())
+    stored["final"] = {"trial": search.best_trial().number, "test": {"accuracy": 0.5}}
+    (tmp_path / "f" / "search.json").write_text(json.dumps(stored))
+    # another worker finishing later writes the summary again: the final result stays
+    assert search.summary(plot=False)["final"]["test"] == {"accuracy": 0.5}
+    stored["final"]["trial"] = search.best_trial().number + 1  # a different best: dropped
+    (tmp_path / "f" / "search.json").write_text(json.dumps(stored))
+    assert "final" not in search.summary(plot=False)
 
 
 def _unreadable_test_split(tmp_path: Path, data_root: Path) -> Path:

@@ -103,10 +103,24 @@ def test_narrow_keeps_the_span_of_the_best_quarter():
     # best quarter of 8 = the 2 best: k=2 (0.9) and k=4 (0.8)
     assert (lr.low, lr.high) == pytest.approx((1e-4, 1e-2))
     assert lr.kind == "log"
-    assert h.choices == (1, 2, 3)  # an Optuna study needs the same choices in every trial
+    assert h.choices == (2, 3) and h.domain == (1, 2, 3)  # k=2 used 3, k=4 used 2
     assert (b.low, b.high) == (20.0, 40.0)
 
 
 def test_narrow_needs_two_results():
     specs = [ParamSpec("lr", "log", 1e-5, 1.0)]
     assert narrow(specs, [({"lr": 0.1}, 0.5)]) == specs
+
+
+def test_a_narrowed_choice_keeps_the_best_values_and_remembers_all_of_them():
+    spec = ParamSpec("hidden", "choice", choices=(50, "20-7-5", 100, 200))
+    results = [({"hidden": 200}, 0.9), ({"hidden": 50}, 0.8), ({"hidden": 100}, 0.1),
+               ({"hidden": "20-7-5"}, 0.2)]
+    (narrowed,) = narrow([spec], results)
+    assert narrowed.choices == (50, 200) and narrowed.domain == spec.choices and narrowed.narrowed
+    assert narrowed.describe() == "choice:50,200"
+    assert ParamSpec.from_dict(narrowed.to_dict()) == narrowed  # stored per round in the study
+    assert narrowed.distribution().choices == spec.choices  # Optuna sees the same choice
+    (again,) = narrow([narrowed], [({"hidden": 200}, 0.9), ({"hidden": 200}, 0.8)])
+    assert again.choices == (200,) and again.domain == spec.choices
+    assert not spec.narrowed and "domain" not in spec.to_dict()

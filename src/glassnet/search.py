@@ -302,6 +302,9 @@ class Search:
                          "epochs": best.user_attrs.get("epochs"),
                          "params": dict(best.params), "train_command": train_command(best_config)},
                 "rounds": self.rounds(), "trials": self.trial_rows()}
+        final = self._stored_summary().get("final")
+        if final and final.get("trial", best.number) == best.number:
+            data["final"] = final  # another worker trained the best setting already: keep it
         if plot:
             from .report.search_plots import plot_search_scatter
 
@@ -318,14 +321,19 @@ class Search:
 
             write_text(self.run_dir / REPORT_FILE, search_report_html(data, self.config.params))
 
+    def _stored_summary(self) -> dict[str, Any]:
+        """The ``search.json`` written so far (by this or another worker), or ``{}``."""
+        path = self.run_dir / SUMMARY_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def train_final(self, verbose: int = 0) -> RunResult:
         """Train the best configuration on train + validation and evaluate it once on test."""
         config = self.best_config()
         result = train_run(config, verbose=verbose, data=load_data(config))
-        summary_path = self.run_dir / SUMMARY_FILE
-        if summary_path.exists():
-            data = json.loads(summary_path.read_text())
-            data["final"] = {k: result.metrics[k] for k in ("train", "test", "epochs") if k in result.metrics}
+        data = self._stored_summary()
+        if data:
+            kept = {k: result.metrics[k] for k in ("train", "test", "epochs") if k in result.metrics}
+            data["final"] = {"trial": self.best_trial().number, **kept}
             self._write(data, report=(self.run_dir / REPORT_FILE).exists())
         return result
 

@@ -37,6 +37,19 @@ class ParamSpec:
     low: float | None = None
     high: float | None = None
     choices: tuple[Choice, ...] = ()
+    # For a choice narrowed by a round: every value of the original choice. Optuna needs the
+    # same set of choices in every trial of a study; the round draws only from ``choices``.
+    domain: tuple[Choice, ...] = ()
+
+    @property
+    def all_choices(self) -> tuple[Choice, ...]:
+        """The values Optuna knows this choice by (its original choices)."""
+        return self.domain or self.choices
+
+    @property
+    def narrowed(self) -> bool:
+        """A choice of which a round kept only some values."""
+        return self.kind == "choice" and bool(self.domain) and self.choices != self.domain
 
     @property
     def log(self) -> bool:
@@ -50,20 +63,21 @@ class ParamSpec:
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "choice":
-            return {"name": self.name, "kind": self.kind, "choices": list(self.choices)}
+            data = {"name": self.name, "kind": self.kind, "choices": list(self.choices)}
+            return {**data, "domain": list(self.domain)} if self.narrowed else data
         return {"name": self.name, "kind": self.kind, "low": self.low, "high": self.high}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParamSpec:
         return cls(data["name"], data["kind"], data.get("low"), data.get("high"),
-                   tuple(data.get("choices", ())))
+                   tuple(data.get("choices", ())), tuple(data.get("domain", ())))
 
     def distribution(self):
         """The matching ``optuna.distributions`` object."""
         from optuna import distributions as d
 
         if self.kind == "choice":
-            return d.CategoricalDistribution(self.choices)
+            return d.CategoricalDistribution(self.all_choices)
         if self.kind == "int":
             return d.IntDistribution(int(self.low), int(self.high))
         return d.FloatDistribution(self.low, self.high, log=self.log)
@@ -193,12 +207,11 @@ def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], A
     """Shrink each range to the span of the best ``fraction`` of ``results`` (at least 2).
 
     ``results`` holds ``(params, score)`` pairs, higher scores (numbers or tuples) are
-    better; equal scores keep their order. Ranges become the
-    min..max of the best trials' values (for log ranges that is the same span in log
-    space). Choices keep all their values: an Optuna study needs the same set of choices in
-    every trial (it refuses a "dynamic value space"), and the sampler of the later rounds
-    already favours the values that did well. With fewer than 2 results the ranges stay
-    as they are.
+    better; equal scores keep their order. Ranges become the min..max of the best trials'
+    values (for log ranges that is the same span in log space); a choice keeps the values
+    the best trials used, in their original order, and remembers all its values as
+    ``domain`` (an Optuna study needs the same choices in every trial, so the round's
+    sampler draws from the kept ones). With fewer than 2 results the ranges stay as they are.
     """
     if len(results) < 2:
         return list(specs)
@@ -207,8 +220,11 @@ def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], A
     narrowed = []
     for spec in specs:
         values = [params[spec.name] for params, _ in best if spec.name in params]
-        if not values or spec.kind == "choice":
+        if not values:
             narrowed.append(spec)
+        elif spec.kind == "choice":
+            kept = tuple(c for c in spec.all_choices if c in values)
+            narrowed.append(ParamSpec(spec.name, "choice", choices=kept, domain=spec.all_choices))
         else:
             narrowed.append(ParamSpec(spec.name, spec.kind, float(min(values)), float(max(values))))
     return narrowed

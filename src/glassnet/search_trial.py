@@ -42,12 +42,29 @@ class TrialRecord:
     best_epoch: int | None = None
 
 
-def _sampler(name: str, seed: int):
+def _sampler(name: str, seed: int, specs: list[ParamSpec] = ()):
     import optuna
 
     if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
+        kept = {spec.name: spec.choices for spec in specs if spec.narrowed}
+        return _KeptChoicesSampler(seed, kept) if kept else optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10)
+
+
+def _KeptChoicesSampler(seed: int, kept: dict[str, tuple]):  # noqa: N802 - builds the class below
+    """Random sampling in which a narrowed choice draws only from the values its round kept
+    (``kept``: name -> values), while the study still knows the choice by all its values.
+    (The class is made here because Optuna, an optional extra, is imported only when used.)"""
+    import optuna
+
+    class KeptChoicesSampler(optuna.samplers.RandomSampler):
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            if param_name in kept:
+                return kept[param_name][int(draw.integers(len(kept[param_name])))]
+            return super().sample_independent(study, trial, param_name, param_distribution)
+
+    draw = np.random.default_rng(seed)
+    return KeptChoicesSampler(seed=seed)
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -73,7 +90,7 @@ class _Outcome:
 
 def _suggest(trial, spec: ParamSpec) -> Any:
     if spec.kind == "choice":
-        return trial.suggest_categorical(spec.name, list(spec.choices))
+        return trial.suggest_categorical(spec.name, list(spec.all_choices))
     if spec.kind == "int":
         return trial.suggest_int(spec.name, int(spec.low), int(spec.high))
     return trial.suggest_float(spec.name, spec.low, spec.high, log=spec.log)
@@ -94,7 +111,7 @@ class TrialRunner:
         trial = study.ask()
         for key, value in (("round", index), ("host", socket.gethostname()), ("pid", os.getpid())):
             trial.set_user_attr(key, value)
-        study.sampler = _sampler(self.config.sampler, trial_seed(self.config.base.seed, trial.number))
+        study.sampler = _sampler(self.config.sampler, trial_seed(self.config.base.seed, trial.number), specs)
         params = {spec.name: _suggest(trial, spec) for spec in specs}
         try:
             outcome = self._train(trial, apply_params(self.config.base, params))

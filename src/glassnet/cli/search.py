@@ -70,7 +70,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--name", default=None,
                    help="search name: run directory runs/NAME and study name "
-                        "[default: <dataset>-<model>-search-<time>]")
+                        "[default: the --study-name, else <dataset>-<model>-search-<time>]")
     p.add_argument("--out", default=None, help="run directory [default: runs/NAME]")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="SQLAlchemy URL of a shared study database (postgresql://user:pw@host/db) "
@@ -163,7 +163,9 @@ def run(args: argparse.Namespace) -> int:
                           "--study-name with --storage)")
     if args.resume and (args.param or args.space):
         raise ConfigError("--resume continues the stored search space; leave out --param and --space")
-    name = args.name or f"{Path(args.dataset).name}-{args.model}-search-{time.strftime('%Y%m%d-%H%M%S')}"
+    # A study joined by name (--study-name) gets the same local run folder on every machine.
+    name = (args.name or args.study_name
+            or f"{Path(args.dataset).name}-{args.model}-search-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = Path(args.out) if args.out else Path("runs") / name
     config = None if args.resume else _config(args)
     search = Search.open(config, run_dir, storage=args.storage,
