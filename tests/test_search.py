@@ -51,6 +51,9 @@ def test_apply_params_and_train_command():
     assert "--lr 0.003 --weight-decay 0.0001" in command and "--init he_normal" in command
     flags = apply_params(base, {"batchnorm": True, "dropout": 0.25})
     assert "--batchnorm --dropout 0.25 --seed" in train_command(flags)
+    # Every digit: a learning rate rounded to six digits trains a different model.
+    exact = apply_params(base, {"lr": 0.018023562801011424, "weight_decay": 0.0018917493877833834})
+    assert "--lr 0.018023562801011424 --weight-decay 0.0018917493877833834" in train_command(exact)
 
 
 @pytest.mark.parametrize("kwargs, message", [

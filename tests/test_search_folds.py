@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from glassnet.errors import ConfigError
 from glassnet.runs import RunConfig
 from glassnet.search_config import SearchConfig, final_config
@@ -282,3 +282,24 @@ def test_cli_cross_validated_search(tmp_path, optuna):
     saved = json.loads((tmp_path / "runs" / "cv" / "trials" / f"{trial:04d}" / "validation.json").read_text())
     smoothed = smooth_curve({k: np.asarray(v) for k, v in saved["mean"].items()}, 3)
     assert summary["best"]["value"] == pytest.approx(max(smoothed["val_balanced_accuracy"]))
+
+
+# -- the recorded cat search ---------------------------------------------------------------------
+
+# The final model of the README's search E (5 folds, 30 trials, about 70 minutes), as the
+# search now prints its command (every digit); --final trained it: train 1.000, test 0.78.
+SEARCH_E_FINAL = ("glassnet train --dataset cats --model mlp --hidden 20,7,5 --epochs 2168 --batch-size full "
+                  "--optimizer sgd --lr 0.018023562801011424 --weight-decay 0.0018917493877833834 "
+                  "--seed 1 --dtype float64")
+
+
+@pytest.mark.slow
+def test_the_recorded_cat_search_final_model_scores_as_recorded(tmp_path):
+    """The whole search takes too long for a test; its final model (about 30 s) does not."""
+    assert SEARCH_E_FINAL in (ROOT / "README.md").read_text()
+    result = run_cli(*SEARCH_E_FINAL.split()[1:], "--out", str(tmp_path / "final"), "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "final" / "metrics.json").read_text())
+    assert metrics["epochs"] == 2168 and metrics["train"]["accuracy"] == 1.0
+    assert metrics["test"]["accuracy"] == pytest.approx(0.78)
+    assert metrics["test"]["loss"] == pytest.approx(0.891208373, abs=1e-6)

@@ -163,13 +163,15 @@ def final_config(base: RunConfig, params: dict[str, Any], best_epoch: int | None
 
 
 def train_command(config: RunConfig) -> str:
-    """The ``glassnet train`` command line that trains ``config``."""
+    """The ``glassnet train`` command line that trains ``config``, exactly: numbers are written
+    with every digit they need (``repr``), since even a learning rate rounded to six digits
+    can end a long full-batch run on the other side of a test image."""
     args = ["glassnet", "train", "--dataset", config.dataset, "--model", config.model]
     if config.hidden:
         args += ["--hidden", ",".join(str(h) for h in config.hidden)]
     args += ["--epochs", str(config.epochs),
              "--batch-size", "full" if config.batch_size is None else str(config.batch_size),
-             "--optimizer", config.optimizer, "--lr", f"{config.lr:.6g}"]
+             "--optimizer", config.optimizer, "--lr", repr(float(config.lr))]
     options = {name: getattr(config, name) for name in
                ("momentum", "weight_decay", "reg", "lr_decay", "lr_schedule", "validation_split")}
     options.update(config.extra.get("model_options", {}))
@@ -179,7 +181,7 @@ def train_command(config: RunConfig) -> str:
         if value is True:
             args.append(flag)
         elif value not in (None, False, 0, 0.0, ""):
-            args += [flag, f"{value:.6g}" if isinstance(value, float) else str(value)]
+            args += [flag, repr(value) if isinstance(value, float) else str(value)]
     args += ["--seed", str(config.seed), "--dtype", config.dtype]
     if config.out:
         args += ["--out", str(config.out)]
