@@ -47,10 +47,16 @@ def peak_rss_mb() -> float:
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     """NumPy float32 ``(size x size) @ (size x size)``: best of ``repeats``, in GFLOP/s."""
-    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    a @ a
-    best = min(_timed(lambda: a @ a) for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
+    return gemm_gflops(size, size, size, repeats)
+
+
+def gemm_gflops(m: int, k: int, n: int, repeats: int = 5) -> float:
+    """NumPy float32 ``(m x k) @ (k x n)``: best of ``repeats`` after a warm-up, in GFLOP/s."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * m * k * n / best / 1e9
 
 
 def _timed(fn) -> float:

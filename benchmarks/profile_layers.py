@@ -18,7 +18,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
 import workloads  # noqa: E402
-from bench_cnn import layer_profile  # noqa: E402
+from bench_cnn import gemm_gflops, layer_profile  # noqa: E402
 
 OPTIMIZERS = {"cnn-bn": workloads._sgd_nesterov, "cnn-keras": workloads._adam}
 
@@ -33,23 +33,8 @@ GEMM_SHAPES = {
 
 def gemm_rates(repeats: int = 5) -> dict[str, float]:
     """GFLOP/s of NumPy's float32 matmul for :data:`GEMM_SHAPES` (best of ``repeats``)."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    rates = {}
-    for name, (m, k, n) in GEMM_SHAPES.items():
-        a = rng.standard_normal((m, k), dtype=np.float32)
-        b = rng.standard_normal((k, n), dtype=np.float32)
-        a @ b  # warm-up
-        best = min(_seconds(lambda: a @ b) for _ in range(repeats))  # noqa: B023
-        rates[f"{name}: {m}x{k} @ {k}x{n}"] = 2 * m * k * n / best / 1e9
-    return rates
-
-
-def _seconds(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+    return {f"{name}: {m}x{k} @ {k}x{n}": gemm_gflops(m, k, n, repeats)
+            for name, (m, k, n) in GEMM_SHAPES.items()}
 
 
 def main() -> None:
