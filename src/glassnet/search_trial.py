@@ -46,15 +46,15 @@ def _sampler(name: str, seed: int, specs: list[ParamSpec] = ()):
     import optuna
 
     if name == "random":
-        kept = {spec.name: spec.choices for spec in specs if spec.narrowed}
-        return _KeptChoicesSampler(seed, kept) if kept else optuna.samplers.RandomSampler(seed=seed)
+        return _random_sampler(seed, {spec.name: spec.choices for spec in specs if spec.narrowed})
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10)
 
 
-def _KeptChoicesSampler(seed: int, kept: dict[str, tuple]):  # noqa: N802 - builds the class below
-    """Random sampling in which a narrowed choice draws only from the values its round kept
-    (``kept``: name -> values), while the study still knows the choice by all its values.
-    (The class is made here because Optuna, an optional extra, is imported only when used.)"""
+def _random_sampler(seed: int, kept: dict[str, tuple]):
+    """Optuna's random sampler, except that a narrowed choice draws only from the values its
+    round kept (``kept``: name -> values), while the study still knows the choice by all its
+    values. (The class is made here because Optuna, an optional extra, is imported only
+    when used.)"""
     import optuna
 
     class KeptChoicesSampler(optuna.samplers.RandomSampler):
