@@ -164,7 +164,8 @@ def test_stack_gradcheck_catches_a_batchnorm_bug(rng, monkeypatch):
     (forgetting the x_hat * sum(dy * x_hat) term), so the passing cases mean something."""
     def buggy(self, dy):
         cache = self._recall()
-        self.grads["gamma"][...] = (dy * cache["x_hat"]).sum(axis=0)
+        x_hat = cache["centred"] * cache["inv_std"]
+        self.grads["gamma"][...] = (dy * x_hat).sum(axis=0)
         self.grads["beta"][...] = dy.sum(axis=0)
         return self.params["gamma"] * cache["inv_std"] * (dy - dy.mean(axis=0))
 

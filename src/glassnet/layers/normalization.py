@@ -98,44 +98,57 @@ class BatchNorm(Layer):
             running += mom * batch
 
     # -- protocol -------------------------------------------------------------------
-    # In-place operations (``*=``, ``+=``) keep the number of batch-sized temporaries at two
-    # in forward and one in backward: each new array of that size costs memory and a pass.
+    # ``scale = gamma / sqrt(var + eps)`` turns the whole layer into ``y = x_c * scale + beta``
+    # with ``x_c = x - mean``: one multiply and one add per element, in place where possible,
+    # so that forward makes a single batch-sized temporary besides ``y``. Backward works
+    # with ``x_c`` and the per-channel ``inv_std`` (``x_hat = x_c * inv_std`` is never built).
     def forward(self, x: Array, training: bool = False) -> Array:
         channel = self._channel_shape(x.ndim)
-        if training:
-            m = x.size // x.shape[1]
-            mean = self._channel_sum(x) / m
-            x_hat = x - mean.reshape(channel)  # centred here, normalised below
-            var = self._channel_sum(x_hat, x_hat) / m
-            inv_std = 1 / (var + self.eps) ** 0.5
-            self._update_running(mean, var, m)
-        else:
-            inv_std = 1 / (self.state["running_var"] + self.eps) ** 0.5
-            x_hat = x - self.state["running_mean"].reshape(channel)
-        x_hat *= inv_std.reshape(channel)
-        # Inference keeps x_hat too, so that backward also works in eval mode (saliency,
-        # the PyTorch eval-mode comparison); it is overwritten by the next forward.
-        self._remember(x_hat=x_hat, inv_std=inv_std, batch_stats=training)
-        y = x_hat * self.params["gamma"].reshape(channel)
+        if not training:
+            return self._forward_inference(x, channel)
+        m = x.size // x.shape[1]
+        mean = self._channel_sum(x) / m
+        centred = x - mean.reshape(channel)
+        var = self._channel_sum(centred, centred) / m
+        inv_std = 1 / (var + self.eps) ** 0.5
+        self._update_running(mean, var, m)
+        self._remember(centred=centred, inv_std=inv_std)
+        y = centred * (self.params["gamma"] * inv_std).reshape(channel)
         y += self.params["beta"].reshape(channel)
+        return y
+
+    def _forward_inference(self, x: Array, channel: tuple[int, ...]) -> Array:
+        """``y = x * scale + shift`` with the running statistics folded into two
+        per-channel vectors (``shift = beta - running_mean * scale``): two passes over ``x``.
+
+        ``x`` and the statistics used are remembered (references and two ``(C,)`` vectors,
+        no batch-sized copy), so that backward also works in eval mode (saliency, the
+        PyTorch eval-mode comparison)."""
+        mean = self.state["running_mean"].copy()
+        inv_std = 1 / (self.state["running_var"] + self.eps) ** 0.5
+        scale = self.params["gamma"] * inv_std
+        self._remember(x=x, mean=mean, inv_std=inv_std)
+        y = x * scale.reshape(channel)
+        y += (self.params["beta"] - mean * scale).reshape(channel)
         return y
 
     def backward(self, dy: Array) -> Array:
         cache = self._recall()
-        x_hat, inv_std = cache["x_hat"], cache["inv_std"]
-        channel = self._channel_shape(dy.ndim)
+        inv_std, channel = cache["inv_std"], self._channel_shape(dy.ndim)
+        batch_stats = "centred" in cache
+        centred = cache["centred"] if batch_stats else cache["x"] - cache["mean"].reshape(channel)
         sum_dy = self._channel_sum(dy)
-        sum_dy_xhat = self._channel_sum(dy, x_hat)
+        sum_dy_xhat = self._channel_sum(dy, centred) * inv_std  # sum(dy * x_hat)
         self.grads["gamma"][...] = sum_dy_xhat
         self.grads["beta"][...] = sum_dy
         if not self.input_grad:
             return None
         scale = (self.params["gamma"] * inv_std).reshape(channel)
-        if not cache["batch_stats"]:
+        if not batch_stats:
             return dy * scale  # running statistics are constants of the input
-        # dx = scale * (dy - sum(dy) / m - x_hat * sum(dy * x_hat) / m)
+        # dx = scale * (dy - sum(dy) / m - x_hat * sum(dy * x_hat) / m),  x_hat = x_c * inv_std
         m = dy.size // dy.shape[1]
-        dx = x_hat * (-sum_dy_xhat / m).reshape(channel)
+        dx = centred * (-inv_std * sum_dy_xhat / m).reshape(channel)
         dx += dy
         dx -= (sum_dy / m).reshape(channel)
         dx *= scale
