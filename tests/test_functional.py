@@ -36,3 +36,15 @@ def test_log_sigmoid_matches_definition():
 def test_one_hot():
     out = F.one_hot(np.array([2, 0, 1]), 3)
     np.testing.assert_array_equal(out, np.eye(3)[[2, 0, 1]])
+
+
+def test_numerical_gradient_perturbs_a_non_contiguous_array_in_place():
+    """``x.reshape(-1)`` of a transposed array is a copy; the check must still move ``x``."""
+    from glassnet.gradcheck import numerical_gradient
+
+    base = np.arange(6, dtype=np.float64).reshape(2, 3)
+    x = base.T  # (3, 2), not C-contiguous
+    weights = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    grad = numerical_gradient(lambda: float((x * weights).sum()), x)
+    np.testing.assert_allclose(grad, weights, rtol=1e-7)
+    np.testing.assert_array_equal(base, np.arange(6).reshape(2, 3))  # restored

@@ -147,3 +147,28 @@ def test_full_batch_shortcut_gives_the_same_history_as_one_unshuffled_batch(rng)
         histories.append(model.fit(x, y, epochs=5, batch_size=batch_size, shuffle=False,
                                    verbose=0).history["loss"])
     assert histories[0] == histories[1]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_and_evaluate_never_change_the_callers_array(rng, dtype):
+    """Preprocessing scales a copy: the input array given to predict/evaluate stays as it was."""
+    model = small_model(dtype=dtype)
+    model.compile("binary_crossentropy", "sgd")
+    model.set_preprocessing(scale=0.5)
+    x, y = small_binary_problem(rng, n=10)
+    x = x.astype(dtype)
+    before = x.copy()
+    model.predict(x)
+    model.evaluate(x, y)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_course_stream_weights_are_c_ordered_and_gradient_checked(rng):
+    """The course's legacy init stream draws W transposed; stored W is still C-ordered, so
+    the model-level gradient check perturbs the real weights (a copy would report 1.0)."""
+    model = gn.Sequential([gn.layers.Dense(5, activation="relu"), gn.layers.Dense(1, activation="sigmoid")],
+                          input_shape=(4,), seed=1, dtype="float64", init_stream="legacy")
+    model.compile("binary_crossentropy", "sgd")
+    assert all(p.flags["C_CONTIGUOUS"] for _, p, _ in model.parameters())
+    x, y = small_binary_problem(rng, n=8, d=4)
+    assert gn.check_model(model, x, y).worst < 1e-6

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy
+from .backend import to_device, to_numpy
 from .errors import ConfigError
 
 
@@ -29,18 +29,20 @@ def rel_error(a: Any, b: Any) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
 
 
-def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """``df/dx`` by centered differences; ``f`` reads ``x``, which is perturbed in place and restored."""
-    grad = np.zeros_like(x, dtype=np.float64)
-    flat_x, flat_g = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat_x.size):
-        old = flat_x[i]
-        flat_x[i] = old + h
+def numerical_gradient(f: Callable[[], float], x: Any, h: float = 1e-5) -> np.ndarray:
+    """``df/dx`` by centered differences; ``f`` reads ``x`` (NumPy or CuPy, any layout), which
+    is perturbed in place and restored. Returns a float64 NumPy array of ``x``'s shape."""
+    grad = np.zeros(x.shape)
+    # Index x element by element rather than through x.reshape(-1): that would be a copy,
+    # not a view, for a non-contiguous x, and the perturbations would never reach x.
+    for index in np.ndindex(*x.shape):
+        old = x[index].item()  # a number: on CuPy, x[index] is a view that the next line changes
+        x[index] = old + h
         plus = f()
-        flat_x[i] = old - h
+        x[index] = old - h
         minus = f()
-        flat_x[i] = old
-        flat_g[i] = (plus - minus) / (2 * h)
+        x[index] = old
+        grad[index] = (plus - minus) / (2 * h)
     return grad
 
 
@@ -127,7 +129,7 @@ def check_layer(layer: Any, input_shape: tuple[int, ...], batch: int = 3, seed: 
         layer.build(tuple(input_shape), rng, np.float64)
     if layer.dtype != np.float64:
         raise ConfigError("gradient checks need a float64 layer (build it with dtype='float64')")
-    x = rng.standard_normal((batch, *input_shape))
+    x = to_device(rng.standard_normal((batch, *input_shape)))  # where the layer's params are
     states = _random_states(layer)
 
     def run(inp):
@@ -137,7 +139,7 @@ def check_layer(layer: Any, input_shape: tuple[int, ...], batch: int = 3, seed: 
 
     dy = rng.standard_normal(run(x).shape)
     run(x)
-    dx = to_numpy(layer.backward(dy.copy()))
+    dx = to_numpy(layer.backward(to_device(dy)))
     analytic = {"x": dx, **{k: to_numpy(g).copy() for k, g in layer.grads.items()}}
     errors = {"x": rel_error(dx, numerical_gradient(lambda: float((run(x) * dy).sum()), x, h))}
     for key, param in layer.params.items():
@@ -163,7 +165,7 @@ def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> Ch
     """
     if model.dtype != np.float64:
         raise ConfigError("gradient checks need dtype='float64'")
-    x = model.preprocess(x)
+    x, y = model.preprocess(x), to_device(to_numpy(y))
     states = [entry for layer in model.layers for entry in _random_states(layer)]
 
     def total_loss() -> float:

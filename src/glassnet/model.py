@@ -157,10 +157,13 @@ class Sequential:
     def preprocess(self, x: Any) -> Array:
         """A batch as a float array on the current device, after scale/mean/std."""
         x = to_device(np.asarray(x) if not hasattr(x, "__cuda_array_interface__") else x)
-        x = x.astype(self.dtype, copy=x.dtype != self.dtype)
-        p = self.preprocessing
-        if p["scale"] != 1.0:
-            x *= self.dtype.type(p["scale"])
+        p, scale = self.preprocessing, self.dtype.type(self.preprocessing["scale"])
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+            if scale != 1:
+                x *= scale  # in place: the converted array is our own copy
+        elif scale != 1:
+            x = x * scale  # never in place: x may be the caller's array
         for key, op in (("mean", "sub"), ("std", "div")):
             if p[key] is not None:
                 xp = array_module(x)
@@ -280,7 +283,7 @@ class Sequential:
         """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``."""
         self._require_compiled(need_optimizer=False)
         x, _ = self.check_input(x)
-        y = np.asarray(y)
+        y = to_numpy(y)
         if len(y) != len(x):
             raise ShapeError(f"x has {len(x)} samples but y has {len(y)} labels")
         total_loss, correct = 0.0, 0

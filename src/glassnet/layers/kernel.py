@@ -38,7 +38,9 @@ class KernelOptions:
     def _create_params(self, W: Array, units: int, output_shape: tuple[int, ...], rng: Any,
                        dtype: Any) -> None:
         """Put ``W`` (and a zero bias ``(units,)``) on the device; build the activation."""
-        self.params = {"W": to_device(W, dtype=self.dtype)}
+        # C order whatever the initializer returned (the course's stream gives W.T), so that
+        # W.reshape(...) is always a view: the layers and the gradient checks rely on it.
+        self.params = {"W": to_device(np.ascontiguousarray(W), dtype=self.dtype)}
         if self.use_bias:
             self.params["b"] = to_device(np.zeros(units), dtype=self.dtype)
         if self.activation is not None:

@@ -85,6 +85,8 @@ class BatchNorm(Layer):
         temporary as large as the batch) and faster than ``sum(axis=(0, 2, 3))``."""
         xp = array_module(a)
         a3 = a.reshape(a.shape[0], a.shape[1], -1)  # (N, C, H*W); (N, D, 1) for dense inputs
+        if xp is not np:  # CuPy's einsum would first copy both operands to (C, N*H*W)
+            return (a3 if b is None else a3 * b.reshape(a3.shape)).sum(axis=(0, 2))
         if b is None:
             return xp.einsum("ncp->c", a3)
         return xp.einsum("ncp,ncp->c", a3, b.reshape(a3.shape))

@@ -110,7 +110,7 @@ class MaxPool2D(_WindowPool, Layer):
         argmax = (views[1] > views[0]).view(np.uint8)  # strict: ties keep the earlier offset
         out = xp.maximum(views[0], views[1])
         for k, view in enumerate(views[2:], start=2):
-            xp.copyto(argmax, k, where=view > out)
+            xp.copyto(argmax, argmax.dtype.type(k), where=view > out)
             xp.maximum(out, view, out=out)
         return out, argmax
 

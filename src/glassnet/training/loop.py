@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import schedules as schedules_mod
-from ..backend import to_device
+from ..backend import to_device, to_numpy
 from ..errors import ConfigError, NonFiniteLossError, ShapeError
 from ..metrics import predicted_classes
 from .callbacks import Callback, CallbackList
@@ -37,7 +37,7 @@ def _check_batch_size(batch_size: Any) -> int | None:
 
 
 def _check_labels(x: Any, y: Any) -> np.ndarray:
-    y = np.asarray(y)
+    y = to_numpy(y)
     if y.ndim == 0 or len(y) != len(x):
         raise ShapeError(f"x has {len(x)} samples but y has shape {y.shape}; "
                          "give one label per sample")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..errors import ConfigError
 
 
@@ -17,7 +18,7 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator,
     """
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise ConfigError(f"{what} must be a number in (0, 1), got {fraction!r}")
-    y = np.asarray(y).reshape(-1)
+    y = to_numpy(y).reshape(-1)
     keep, held = [], []
     for cls in np.unique(y):
         idx = np.flatnonzero(y == cls)
@@ -45,7 +46,7 @@ def stratified_folds(y: np.ndarray, folds: int, rng: np.random.Generator, what: 
     if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
         raise ConfigError(f"{what} must be an integer of at least 2 (each fold is validated by a "
                           f"model trained on the others), got {folds!r}")
-    y = np.asarray(y).reshape(-1)
+    y = to_numpy(y).reshape(-1)
     fold_of = np.empty(len(y), dtype=np.int64)
     dealt = 0
     for cls in np.unique(y):
