@@ -20,6 +20,7 @@ from ._files import write_json
 from .data import Dataset
 from .data import augment as augment_mod
 from .data import load as load_dataset
+from .data import locator as data_locator
 from .errors import ConfigError, NonFiniteLossError, ShapeError
 from .io.checkpoint import (
     CHECKPOINT_NAME,
@@ -167,15 +168,31 @@ def make_callbacks(config: RunConfig) -> list[Callback]:
     return [EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
 
 
-def check_compatible(model: Sequential, dataset: Dataset) -> None:
-    """A clear error when a data set's images do not fit the model's input."""
+def check_compatible(model: Sequential, dataset: Dataset) -> Dataset:
+    """``dataset`` with its labels in the model's class order; a clear error when its images
+    do not fit the model's input or its classes are not the model's.
+
+    Classes are matched by name, not by position: an image folder lists its classes in
+    sorted order (``cat``, ``non-cat``) while a model keeps its training set's order (the cat
+    set's is ``non-cat``, ``cat``), and label 0 must mean the same class to both. A data set
+    may hold only some of the model's classes (a folder of cats alone)."""
     if tuple(dataset.image_shape) != tuple(model.input_shape):
         raise ShapeError(
             f"the model expects images of shape {tuple(model.input_shape)} (channels, height, "
             f"width) but {dataset.name} has {tuple(dataset.image_shape)}")
-    if model.class_names and len(model.class_names) != dataset.num_classes:
-        raise ShapeError(f"the model knows {len(model.class_names)} classes but {dataset.name} "
-                         f"has {dataset.num_classes}")
+    names = list(model.class_names or [])
+    if not names:  # a model trained from arrays has no class names: only the count can be checked
+        return dataset
+    if list(dataset.class_names) == names:
+        return dataset
+    unknown = [c for c in dataset.class_names if c not in names]
+    if unknown:
+        raise ConfigError(f"{dataset.name} has classes the model was not trained on: "
+                          f"{', '.join(map(repr, unknown))}; the model's classes are "
+                          f"{', '.join(map(repr, names))} (an image folder needs one subfolder "
+                          "per class, named as in training)")
+    to_model = np.array([names.index(c) for c in dataset.class_names], dtype=np.int64)
+    return Dataset(dataset.x, to_model[dataset.y], names, dataset.name, dict(dataset.info))
 
 
 def evaluate_splits(model: Sequential, splits: dict[str, Dataset | None]) -> dict[str, Any]:
@@ -196,7 +213,6 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     holds the last completed epoch and nothing else is written.
     If the loss becomes non-finite the last good model is still saved and the result
     carries the error (the CLI reports it and exits with 1).
-    The run's ``report.html`` is written too, unless ``config.extra["report"]`` is false.
     """
     zoo.check_name(config.model)  # fail before the (possibly slow) data loading
     augment = config.extra.get("augment_fn") or augment_mod.parse(config.augment)
@@ -243,6 +259,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
 def saved_config(config: RunConfig) -> dict[str, Any]:
     """The JSON-able run configuration (functions in ``extra``, named ``*_fn``, left out)."""
     run_config = config.to_dict()
+    run_config["dataset"] = data_locator(config.dataset)  # so that `glassnet report` works anywhere
     run_config["extra"] = {k: v for k, v in config.extra.items() if not k.endswith("_fn")}
     return run_config
 

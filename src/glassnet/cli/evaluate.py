@@ -11,7 +11,7 @@ from ..io.format import load_model
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import check_compatible
-from .common import add_folder_options, add_runtime_options, print_json
+from .common import add_folder_options, add_runtime_options, fraction, print_json
 
 
 def add_parser(sub) -> None:
@@ -25,8 +25,15 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", default="cats",
                    help="data set name, or the path of an image folder (one subfolder per class)")
     p.add_argument("--split", default=None,
-                   help="which split: train or test (default test; a whole folder for image folders)")
+                   help="which split: train or test (default test; an image folder without "
+                        "--test-split is evaluated whole)")
     add_folder_options(p)
+    p.add_argument("--test-split", type=fraction, default=None, metavar="FRACTION",
+                   help="image folders: hold out this fraction of every class as the test split, "
+                        "as 'glassnet train --test-split' does (the same FRACTION and --seed give "
+                        "the same images)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of --test-split (the training run's --seed)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--report", default=None, metavar="HTML",
                    help="also write a self-contained HTML report (plots, misclassified images)")
@@ -39,13 +46,17 @@ def run(args: argparse.Namespace) -> int:
     size = args.image_size
     if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])
-    splits = load_dataset(args.dataset, image_size=size, resize=args.resize, strict=args.strict)
+    splits = load_dataset(args.dataset, image_size=size, resize=args.resize, strict=args.strict,
+                          test_split=args.test_split, seed=args.seed)
+    whole_folder = is_folder(args.dataset) and args.test_split is None
     args.split = args.split or ("test" if "test" in splits else "train")
     if args.split not in splits:
+        hint = " (an image folder has a test split only with --test-split)" if whole_folder else ""
         raise ConfigError(f"data set {args.dataset!r} has no split {args.split!r}; "
-                          f"it has {sorted(splits)}")
-    dataset = splits[args.split]
-    check_compatible(model, dataset)
+                          f"it has {sorted(splits)}{hint}")
+    dataset = check_compatible(model, splits[args.split])
+    if whole_folder:
+        args.split, dataset.name = "all", f"{args.dataset} (all images)"
     ev = evaluate_model(model, dataset.x, dataset.y, list(dataset.class_names), dataset.name)
     report = ev.report
     if args.report:
@@ -56,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print_json({"dataset": args.dataset, "split": args.split, "samples": len(dataset),
                     "loss": ev.loss, **report, "misclassified": ev.misclassified.tolist()})
         return 0
-    print(f"{args.dataset}/{args.split} ({len(dataset)} images): loss {ev.loss:.4f}, "
+    print(f"{dataset.name} ({len(dataset)} images): loss {ev.loss:.4f}, "
           f"accuracy {report['accuracy']:.4f}\n")
     print(classification_table(report) + "\n")
     print(confusion_table(report["confusion_matrix"], report["class_names"]))

@@ -28,6 +28,12 @@ def is_folder(name: str) -> bool:
     return Path(name).expanduser().exists() or os.sep in name or "/" in name or name.startswith(("~", "."))
 
 
+def locator(name: str) -> str:
+    """What to store in a run's files to find the data set again from any directory: an
+    image folder's absolute path, or a named set's name."""
+    return str(Path(name).expanduser().resolve()) if is_folder(name) else name
+
+
 def load(name: str, root: Path | None = None, splits: Sequence[str] | None = None, *,
          image_size: int | tuple[int, int] | None = None, resize: str = "squash",
          strict: bool = False, test_split: float | None = None,
@@ -67,4 +73,4 @@ def carve_test_split(splits: dict[str, Dataset], fraction: float, seed: int) -> 
     return {**splits, "train": train, "test": test}
 
 
-__all__ = ["Dataset", "data_dir", "image_folder", "is_folder", "load", "load_cats", "load_cifar10"]
+__all__ = ["Dataset", "data_dir", "image_folder", "is_folder", "load", "locator", "load_cats", "load_cifar10"]

@@ -1,0 +1,100 @@
+"""``glassnet evaluate`` on image folders: classes matched by name, the training run's test
+split reproduced with ``--test-split``/``--seed``, and run files usable from any directory."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def data_env(data_root, tmp_path_factory) -> dict[str, str]:
+    """A private data directory (the folder cache lands there) that still holds the cat set."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "catvnoncat").symlink_to(data_root / "catvnoncat")
+    return {"GLASSNET_DATA": str(root)}
+
+
+@pytest.fixture(scope="module")
+def cats_model(data_env, tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("runs") / "cats"
+    result = run_cli("train", "--dataset", "cats", "--hidden", "7", "--epochs", "60", "--batch-size",
+                     "full", "--lr", "0.0075", "--seed", "1", "--quiet", "--out", str(out), env=data_env)
+    assert result.returncode == 0, result.stderr
+    return str(out / "model.glassnet")
+
+
+def write_folder(dataset, root, names=None) -> None:
+    """Save a Dataset's images as lossless PNGs in one subfolder per class."""
+    for i, (image, label) in enumerate(zip(dataset.x, dataset.y, strict=True)):
+        folder = root / (names or dataset.class_names)[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.transpose(1, 2, 0)).save(folder / f"{i:03d}.png")
+
+
+def evaluate_json(*args, env) -> dict:
+    result = run_cli("evaluate", *args, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_folder_is_scored_by_class_name_not_by_folder_order(cats, cats_model, data_env, tmp_path):
+    """The cat set's classes are (non-cat, cat); a folder lists them sorted (cat, non-cat)."""
+    write_folder(cats["test"], tmp_path / "test-photos")
+    named = evaluate_json(cats_model, "--dataset", "cats", env=data_env)
+    folder = evaluate_json(cats_model, "--dataset", str(tmp_path / "test-photos"), env=data_env)
+    assert named["accuracy"] != pytest.approx(0.5, abs=0.05)  # a swap would show
+    assert folder["accuracy"] == pytest.approx(named["accuracy"])
+    assert folder["confusion_matrix"] == named["confusion_matrix"]
+    assert folder["class_names"] == ["non-cat", "cat"] and folder["split"] == "all"
+
+
+def test_a_data_set_with_some_of_the_models_classes_keeps_the_models_order():
+    from glassnet import Sequential, layers
+    from glassnet.data import Dataset
+    from glassnet.runs import check_compatible
+
+    model = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=(1, 2, 2))
+    model.class_names = ["bird", "cat", "dog"]
+    x = np.zeros((3, 1, 2, 2), dtype=np.uint8)
+    folder = Dataset(x, [0, 1, 1], ["cat", "dog"], "pets")  # sorted, no birds
+    matched = check_compatible(model, folder)
+    assert matched.class_names == ["bird", "cat", "dog"] and matched.y.tolist() == [1, 2, 2]
+
+
+def test_a_folder_with_other_classes_is_a_clear_error(cats, cats_model, data_env, tmp_path):
+    write_folder(cats["test"], tmp_path / "renamed", names=["dog", "cat"])
+    result = run_cli("evaluate", cats_model, "--dataset", str(tmp_path / "renamed"), env=data_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "classes the model was not trained on: 'dog'" in result.stderr
+    assert "'non-cat', 'cat'" in result.stderr
+
+
+def test_evaluate_reproduces_a_folder_runs_test_split_and_report_works_anywhere(
+        cats, data_env, tmp_path):
+    write_folder(cats["test"], tmp_path / "photos")
+    out = tmp_path / "runs" / "photos"
+    args = ["--image-size", "32", "--test-split", "0.25", "--seed", "3"]
+    trained = run_cli("train", "--dataset", "photos", *args, "--hidden", "5", "--epochs", "5",
+                      "--quiet", "--out", str(out), cwd=tmp_path, env=data_env)
+    assert trained.returncode == 0, trained.stderr
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    again = evaluate_json(str(out / "model.glassnet"), "--dataset", str(tmp_path / "photos"),
+                          "--test-split", "0.25", "--seed", "3", env=data_env)
+    assert again["split"] == "test" and again["samples"] == 12
+    assert again["accuracy"] == pytest.approx(test["accuracy"])
+    assert again["loss"] == pytest.approx(test["loss"], rel=1e-5)
+    no_split = run_cli("evaluate", str(out / "model.glassnet"), "--dataset", str(tmp_path / "photos"),
+                       "--split", "test", env=data_env)
+    assert no_split.returncode == 1 and "only with --test-split" in no_split.stderr
+    # run.json keeps the folder's absolute path: the report rebuilds from another directory
+    assert json.loads((out / "run.json").read_text())["config"]["dataset"] == str(tmp_path / "photos")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    report = run_cli("report", str(out), cwd=elsewhere, env=data_env)
+    assert report.returncode == 0, report.stderr
