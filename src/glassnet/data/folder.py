@@ -5,7 +5,8 @@ sorted, or chosen with ``class_names=``), decodes every image in a thread pool (
 releases the GIL while decoding and resizing) straight into one uint8 ``(N, C, H, W)`` array,
 and caches that array in the data directory (``<data dir>/cache/image-folders/``, see
 :mod:`glassnet.data.cache`), keyed by the folder's file list, sizes and modification times:
-the second load reads one array.
+the second load reads one array. The cache keeps a few entries per folder (its current
+content, the most recently used settings).
 
 Hidden entries (``.DS_Store``, ``.ipynb_checkpoints``, anything starting with a dot) and OS
 clutter (``__MACOSX``, ``Thumbs.db``) are neither classes nor images. Files that are not
@@ -232,7 +233,7 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
         x, y, meta = cached
     else:
         x, y, meta = decode_folder(root, files, labels, size, resize, COLOR_MODES[color_mode], workers)
-        meta["signature"] = sig
+        meta.update(signature=sig, root=str(root.resolve()), settings=settings)
         if entry:
             cache_mod.write(entry, x, y, meta)
     report_skipped(root, meta["skipped"], len(meta["skipped"]) + len(meta["files"]), strict)
