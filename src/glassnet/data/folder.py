@@ -12,7 +12,9 @@ Hidden entries (``.DS_Store``, ``.ipynb_checkpoints``, anything starting with a 
 clutter (``__MACOSX``, ``Thumbs.db``) are neither classes nor images. Files that are not
 readable images are skipped with one :class:`~glassnet.errors.SkippedFileWarning` each and
 a count at the end (``strict=True`` makes them an error); the list is also in
-``dataset.info["skipped"]``.
+``dataset.info["skipped"]``. ``dataset.info["fingerprint"]`` (the folder, the signature of
+its files and their number) is what a checkpoint records so that resuming can refuse a
+folder that changed.
 """
 
 from __future__ import annotations
@@ -239,7 +241,8 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
     report_skipped(root, meta["skipped"], len(meta["skipped"]) + len(meta["files"]), strict)
     check_classes_have_images(root, classes, y)
     info = {"files": meta["files"], "skipped": meta["skipped"], "root": str(root),
-            "cache": "off" if not cache else ("hit" if cached is not None else "miss")}
+            "cache": "off" if not cache else ("hit" if cached is not None else "miss"),
+            "fingerprint": {"root": str(root.resolve()), "signature": sig, "files": len(files)}}
     dataset = Dataset(x, y, classes, root.resolve().name, info)
     if validation_split is None:
         return dataset
