@@ -226,9 +226,11 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     out_dir = Path(config.out) if config.out else default_out_dir(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = read_checkpoint(resume) if resume is not None else None
-    initial_epoch = resume_state(model, checkpoint, config) if checkpoint is not None else 0
+    fingerprint = train.info.get("fingerprint")  # an image folder's files, checked on resume
+    initial_epoch = resume_state(model, checkpoint, config, fingerprint) if checkpoint is not None else 0
     checkpointer = Checkpointer(out_dir / CHECKPOINT_NAME, saved_config(config), stop,
-                                callbacks=callbacks, resume=checkpoint, epochs=config.epochs)
+                                callbacks=callbacks, resume=checkpoint, epochs=config.epochs,
+                                data=fingerprint)
     error = None
     started = time.perf_counter()
     try:
@@ -264,9 +266,10 @@ def saved_config(config: RunConfig) -> dict[str, Any]:
     return run_config
 
 
-def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig) -> int:
+def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
+                 data: dict[str, Any] | None = None) -> int:
     """Restore a checkpoint into the freshly built, compiled ``model``; returns the epochs done."""
-    done = restore_training_state(model, checkpoint)
+    done = restore_training_state(model, checkpoint, data)
     if checkpoint.state.get("stopped_early"):
         raise ConfigError(f"{checkpoint.path}: the run stopped early (early stopping) after {done} "
                           "epochs; nothing to resume")

@@ -1,23 +1,34 @@
 """The decoded-image cache: a folder's uint8 array, reused while the folder is unchanged.
 
 Each (folder, settings) pair has one entry in ``<data dir>/cache/image-folders/``:
-``<name>-<key>.json`` (the signature of the folder's files, the labels, the file list and
-the skip report) and the array itself, ``<name>-<key>-<signature>.npy``. The signature is
-a digest of every file's relative path, size and modification time, so adding, removing
-or changing any file means a new array. Both files are written atomically, the array
-first, so a reader sees either the old entry or the new one; an unreadable entry is
-simply rebuilt. Arrays are read with ``allow_pickle=False``.
+``<name>-<key>.json`` (the folder, the settings, the signature of the folder's files, the
+labels, the file list and the skip report) and the array itself,
+``<name>-<key>-<signature>.npy``. The signature is a digest of every file's relative path,
+size and modification time, so adding, removing or changing any file means a new array.
+Both files are written atomically, the array first, so a reader sees either the old entry
+or the new one; an unreadable entry is simply rebuilt. Arrays are read with
+``allow_pickle=False``.
+
+The cache stays bounded: after writing an entry, the folder's entries for its old content
+(same classes, another signature) are removed, and of the rest only the
+:data:`MAX_ENTRIES_PER_FOLDER` most recently used are kept (a hit refreshes the ``.json``'s
+modification time). Writers hold ``image-folders.lock`` shared while they write; pruning
+takes it exclusively without waiting and is skipped while anyone writes, so an entry being
+written is never deleted. Readers take no lock: a file removed while it is open stays
+readable (POSIX), and one removed before it is opened is a miss that rebuilds the entry.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
+import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -25,8 +36,15 @@ from .._files import atomic_write, write_json
 from ..errors import GlassnetWarning
 from .store import data_dir
 
-CACHE_VERSION = 2
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so nothing is ever pruned there
+    fcntl = None  # type: ignore[assignment]
+
+CACHE_VERSION = 3  # 3: entries name their folder and settings, so a folder's entries can be pruned
 CACHE_FOLDER = "image-folders"
+MAX_ENTRIES_PER_FOLDER = 4
+HEX16 = "[0-9a-f]" * 16  # the key in an entry's name and the signature in its array's name
 
 FileStat = tuple[str, int, int]  # (relative posix path, size in bytes, mtime in ns)
 
@@ -59,24 +77,136 @@ def read(entry: Path, sig: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]
         return None
     if x.dtype != np.uint8 or len(x) != len(y) or len(y) != len(meta.get("files", ())):
         return None
+    with contextlib.suppress(OSError):  # a read-only cache still works, it just forgets the use
+        os.utime(entry)  # the modification time records the last use, for pruning
     return x, y, meta
 
 
 def write(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> None:
-    """Store the entry (array first, then the ``.json`` that names it) and drop older arrays.
+    """Store the entry (array first, then the ``.json`` that names it), then prune the folder's
+    entries. ``meta`` holds the folder's ``root``, ``settings`` and ``signature`` and its file lists.
 
     A cache we cannot write (read-only data directory, full disk) costs only speed: a warning.
     """
     array = entry.with_name(f"{entry.stem}-{meta['signature'][:16]}.npy")
     try:
-        with atomic_write(array) as handle:
-            np.save(handle, np.ascontiguousarray(x), allow_pickle=False)
-        write_json(entry, {**meta, "version": CACHE_VERSION, "array": array.name,
-                           "labels": [int(v) for v in y]})
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(entry.parent, exclusive=False):
+            with atomic_write(array) as handle:
+                np.save(handle, np.ascontiguousarray(x), allow_pickle=False)
+            write_json(entry, {**meta, "version": CACHE_VERSION, "array": array.name,
+                               "labels": [int(v) for v in y]})
     except OSError as exc:
         warnings.warn(f"could not write the image cache {entry}: {exc}", GlassnetWarning, stacklevel=3)
         return
-    for stale in entry.parent.glob(f"{entry.stem}-*.npy"):
-        if stale != array:
+    prune(entry, meta)
+
+
+def prune(entry: Path, meta: dict[str, Any]) -> None:
+    """Remove the entries of ``meta["root"]`` for its old content and all but the most recently
+    used :data:`MAX_ENTRIES_PER_FOLDER`; also entries of older cache versions found on the way.
+    Skipped (until the next write) while another process is writing an entry."""
+    with _locked(entry.parent, exclusive=True) as locked:
+        if not locked:
+            return
+        current = _folder_entries(entry, meta["root"])
+        kept = _entries_to_keep(entry, meta, current)
+        for path, other in current.items():
+            if path in kept:
+                _remove_arrays(path, keep=other.get("array"))  # left over from older content
+            else:
+                _remove(path)
+
+
+def _folder_entries(entry: Path, root: str) -> dict[Path, dict[str, Any]]:
+    """The current-version entries of the folder ``root``; damaged entries and those of older
+    cache versions that share the folder's name are removed on the way (no reader uses them)."""
+    found = {}
+    for path, other in _same_name_entries(entry):
+        if other is None or _is_older_version(other):
+            _remove(path)
+        elif other.get("version") == CACHE_VERSION and other.get("root") == root:
+            found[path] = other
+    return found
+
+
+def _entries_to_keep(entry: Path, meta: dict[str, Any], current: dict[Path, dict[str, Any]]) -> list[Path]:
+    """Not those for old content (the same classes, another signature); of the others the most
+    recently used, ``entry`` (just written) first."""
+    classes = meta["settings"]["classes"]
+    fresh = [path for path, other in current.items()
+             if path == entry or other.get("settings", {}).get("classes") != classes
+             or other.get("signature") == meta["signature"]]
+    newest_first = sorted(fresh, key=lambda path: (path == entry, _last_used(path)), reverse=True)
+    return newest_first[:MAX_ENTRIES_PER_FOLDER]
+
+
+def _same_name_entries(entry: Path) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+    """Every entry whose name has ``entry``'s folder name, with its metadata (``None`` if damaged).
+    Folders elsewhere with the same name are among them: the caller checks ``root``."""
+    prefix = glob.escape(entry.stem.rsplit("-", 1)[0])
+    for path in entry.parent.glob(f"{prefix}-{HEX16}.json"):
+        try:
+            other = json.loads(path.read_text())
+        except FileNotFoundError:  # removed by another process meanwhile
+            continue
+        except (OSError, ValueError):
+            other = None
+        yield path, other if isinstance(other, dict) else None
+
+
+def _is_older_version(meta: dict[str, Any]) -> bool:
+    """An entry no current reader uses (a newer glassnet's entries are left alone)."""
+    version = meta.get("version")
+    return not isinstance(version, int) or version < CACHE_VERSION
+
+
+def _last_used(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _remove(entry: Path) -> None:
+    """The ``.json`` first, so no new reader finds it, then its arrays."""
+    with contextlib.suppress(OSError):
+        entry.unlink()
+    _remove_arrays(entry)
+
+
+def _remove_arrays(entry: Path, keep: str | None = None) -> None:
+    for array in entry.parent.glob(f"{glob.escape(entry.stem)}-{HEX16}.npy"):
+        if array.name != keep:
             with contextlib.suppress(OSError):
-                stale.unlink()
+                array.unlink()
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, exclusive: bool) -> Iterator[bool]:
+    """Hold ``<folder>.lock``: shared (waiting for it), or exclusive (only if free at once).
+    Yields whether the lock is held; without one (no ``fcntl``, unwritable) writing goes on
+    unprotected, but pruning does not."""
+    handle = _open_lock(folder)
+    if handle is None:
+        yield False
+        return
+    with handle:  # closing the file releases the lock
+        yield _flock(handle, exclusive)
+
+
+def _open_lock(folder: Path) -> IO[str] | None:
+    if fcntl is None:
+        return None
+    try:
+        return open(folder.with_name(f"{folder.name}.lock"), "a")  # _locked closes it
+    except OSError:
+        return None
+
+
+def _flock(handle: IO[str], exclusive: bool) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+    except OSError:  # BlockingIOError: another process is writing an entry
+        return False
+    return True

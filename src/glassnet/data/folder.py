@@ -5,13 +5,16 @@ sorted, or chosen with ``class_names=``), decodes every image in a thread pool (
 releases the GIL while decoding and resizing) straight into one uint8 ``(N, C, H, W)`` array,
 and caches that array in the data directory (``<data dir>/cache/image-folders/``, see
 :mod:`glassnet.data.cache`), keyed by the folder's file list, sizes and modification times:
-the second load reads one array.
+the second load reads one array. The cache keeps a few entries per folder (its current
+content, the most recently used settings).
 
 Hidden entries (``.DS_Store``, ``.ipynb_checkpoints``, anything starting with a dot) and OS
 clutter (``__MACOSX``, ``Thumbs.db``) are neither classes nor images. Files that are not
 readable images are skipped with one :class:`~glassnet.errors.SkippedFileWarning` each and
 a count at the end (``strict=True`` makes them an error); the list is also in
-``dataset.info["skipped"]``.
+``dataset.info["skipped"]``. ``dataset.info["fingerprint"]`` (the folder, the signature of
+its files and their number) is what a checkpoint records so that resuming can refuse a
+folder that changed.
 """
 
 from __future__ import annotations
@@ -232,13 +235,14 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
         x, y, meta = cached
     else:
         x, y, meta = decode_folder(root, files, labels, size, resize, COLOR_MODES[color_mode], workers)
-        meta["signature"] = sig
+        meta.update(signature=sig, root=str(root.resolve()), settings=settings)
         if entry:
             cache_mod.write(entry, x, y, meta)
     report_skipped(root, meta["skipped"], len(meta["skipped"]) + len(meta["files"]), strict)
     check_classes_have_images(root, classes, y)
     info = {"files": meta["files"], "skipped": meta["skipped"], "root": str(root),
-            "cache": "off" if not cache else ("hit" if cached is not None else "miss")}
+            "cache": "off" if not cache else ("hit" if cached is not None else "miss"),
+            "fingerprint": {"root": str(root.resolve()), "signature": sig, "files": len(files)}}
     dataset = Dataset(x, y, classes, root.resolve().name, info)
     if validation_split is None:
         return dataset

@@ -3,6 +3,13 @@
 Any format Pillow reads; EXIF orientation applied; grayscale, palette, RGBA and CMYK
 converted to RGB; resized to ``size = (H, W)`` by squashing (the course's behaviour),
 centre-cropping to the aspect ratio first, or padding with black.
+
+Images deeper than 8 bits are scaled, not clipped (Pillow's own conversion clips every value
+above 255 to white): 16-bit grayscale (modes ``I;16``, ``I;16B``, ...) maps 0-65535 to
+0-255; 32-bit integer images (``I``) are read as 16-bit data too, since that is how Pillow
+has stored 16-bit PNG and TIFF samples; float images (``F``) map 0.0-1.0 to 0-255. An
+``I`` or ``F`` image with values outside that range has no known scale, so it is stretched
+from its own minimum (black) to its maximum (white); NaN becomes black.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import numpy as np
 from ..errors import ConfigError, ImageError
 
 RESIZE_MODES = ("squash", "crop", "pad")
+FLOAT_FULL_SCALE = 1.0
+INTEGER_FULL_SCALE = 65535  # "I;16*" and "I" (Pillow's container for 16-bit samples)
 
 
 def check_image_size(size) -> tuple[int, int]:
@@ -62,11 +71,39 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
 def _to_rgb(img):
     from PIL import Image
 
+    img = _to_8_bit(img)
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, img)  # transparent pixels become white
     return img.convert("RGB")
+
+
+def _to_8_bit(img):
+    """A 16-bit, 32-bit integer or float image as 8-bit grayscale ("L"); other modes unchanged."""
+    from PIL import Image
+
+    if img.mode == "F":
+        full_scale: float = FLOAT_FULL_SCALE
+    elif img.mode == "I" or img.mode.startswith("I;16"):
+        full_scale = INTEGER_FULL_SCALE
+    else:
+        return img
+    return Image.fromarray(scale_to_uint8(np.asarray(img), full_scale), mode="L")
+
+
+def scale_to_uint8(values: np.ndarray, full_scale: float) -> np.ndarray:
+    """Map ``[0, full_scale]`` linearly onto 0..255 (rounded); values outside that range mean
+    the scale is unknown, so the image's own finite minimum..maximum is stretched instead."""
+    values = values.astype(np.float64)
+    finite = values[np.isfinite(values)]
+    low, high = 0.0, float(full_scale)
+    if finite.size and (finite.min() < low or finite.max() > high):
+        low, high = float(finite.min()), float(finite.max())
+    if high <= low:  # a constant image of unknown scale carries no brightness information
+        return np.zeros(values.shape, dtype=np.uint8)
+    values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)
+    return np.rint((values - low) * (255 / (high - low))).astype(np.uint8)
 
 
 def _resize(img, size: tuple[int, int], mode: str):

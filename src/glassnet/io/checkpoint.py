@@ -5,8 +5,9 @@ with ``"kind": "checkpoint"`` and, besides the model's weights and layer state:
 
 - ``config.json["checkpoint"]``: completed epochs, the :class:`History`, the optimizer's
   configuration, step count and base learning rate, the state of every random generator
-  (``model.train_rng`` and any generator a layer keeps, e.g. dropout's), and the run's
-  configuration;
+  (``model.train_rng`` and any generator a layer keeps, e.g. dropout's), the run's
+  configuration, and the fingerprint of the image folder it trains on (``"data"``, see
+  :func:`check_same_data`; ``None`` for the named sets, which are checksummed downloads);
 - ``arrays/optimizer/<param>/<slot>.npy``: the optimizer's per-parameter state.
 
 Restoring all of it makes "train 10 epochs" and "train 4, stop, resume for 6" give the
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFormatError, TrainingInterruptedError, WeightMismatchError
+from ..errors import DataError, ModelFormatError, TrainingInterruptedError, WeightMismatchError
 from ..layers.base import Layer
 from ..training.callbacks import Callback
 from ..training.history import History
@@ -73,9 +74,11 @@ def stateful_callbacks(callbacks: Sequence[Callback]) -> dict[str, Callback]:
 
 
 def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
-             seconds: float | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+             seconds: float | None = None, data: dict[str, Any] | None = None
+             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(config, arrays)`` of a checkpoint of ``model`` (and the state of ``callbacks`` that
-    have one) as it is now, after ``seconds`` of training; arrays are copies."""
+    have one) as it is now, after ``seconds`` of training on ``data`` (an image folder's
+    ``dataset.info["fingerprint"]``); arrays are copies."""
     history = _copy_history(model.history)
     opt = model.optimizer
     state = opt.state_dict()
@@ -98,13 +101,15 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
                 "layers": {k: g.bit_generator.state for k, g in layer_generators(model).items()}},
         "callbacks": callback_values,
         "run": run_config,
+        "data": data,
     }
     return model_config(model, {"kind": "checkpoint", "checkpoint": checkpoint}), arrays
 
 
-def save_checkpoint(model, path: str | Path, run_config: dict[str, Any] | None = None) -> None:
+def save_checkpoint(model, path: str | Path, run_config: dict[str, Any] | None = None,
+                    data: dict[str, Any] | None = None) -> None:
     """Write a checkpoint of ``model`` (compiled, with its optimizer) atomically."""
-    write_archive(path, *snapshot(model, run_config))
+    write_archive(path, *snapshot(model, run_config, data=data))
 
 
 @dataclass
@@ -152,6 +157,10 @@ def _check_state(path: Path, state: dict[str, Any]) -> None:
         raise ModelFormatError(f"{path}: the checkpoint's optimizer state is damaged")
     if not isinstance(rng.get("train_rng"), dict) or not isinstance(rng.get("layers", {}), dict):
         raise ModelFormatError(f"{path}: the checkpoint's generator states are damaged")
+    data = state.get("data")
+    if data is not None and not (isinstance(data, dict) and isinstance(data.get("signature"), str)
+                                 and isinstance(data.get("files"), int)):
+        raise ModelFormatError(f"{path}: the checkpoint's data set fingerprint is damaged")
 
 
 def _optimizer_arrays(ckpt: Checkpoint, model) -> dict[str, np.ndarray]:
@@ -190,12 +199,28 @@ def check_same_model(model, ckpt: Checkpoint) -> None:
                                f"{differ} ({details or 'the layers'}); did the data or the code change?")
 
 
-def restore_training_state(model, ckpt: Checkpoint) -> int:
+def check_same_data(ckpt: Checkpoint, data: dict[str, Any] | None) -> None:
+    """The image folder must hold the files it held when the checkpoint was written (same
+    names, sizes and modification times). Named sets (``data`` is ``None``) are checksummed
+    downloads, and older checkpoints recorded no fingerprint: nothing to compare then."""
+    saved = ckpt.state.get("data")
+    if saved is None or data is None or saved["signature"] == data["signature"]:
+        return
+    raise DataError(f"{ckpt.path}: the data set {data['root']} changed since the checkpoint was "
+                    f"written ({saved['files']} files then, {data['files']} now; a file was added, "
+                    "removed, or changed its size or modification time): resuming would continue on "
+                    "different data; restore the folder or start a new run")
+
+
+def restore_training_state(model, ckpt: Checkpoint, data: dict[str, Any] | None = None) -> int:
     """Load weights, optimizer, history and every generator into a compiled ``model`` built
-    like the checkpointed one; returns the number of completed epochs.
+    like the checkpointed one, trained on ``data`` (an image folder's
+    ``dataset.info["fingerprint"]``, see :func:`check_same_data`); returns the number of
+    completed epochs.
 
     Everything is checked before anything changes: on an error the model is untouched.
     """
+    check_same_data(ckpt, data)
     check_same_model(model, ckpt)
     model_arrays = {k: v for k, v in ckpt.arrays.items() if "/" not in k}
     check_arrays(ckpt.path, weight_shapes(model), model_arrays, "the run's model")
@@ -267,14 +292,16 @@ class Checkpointer(Callback):
     Args:
         epochs: the run's last epoch, so that it is always captured before other
             callbacks' ``on_train_end`` (EarlyStopping restoring its best weights) runs.
+        data: the fingerprint of the image folder trained on, for :func:`check_same_data`.
     """
 
     def __init__(self, path: str | Path, run_config: dict[str, Any] | None = None,
                  stop: StopRequest | None = None, overhead: float = 20.0,
                  callbacks: Sequence[Callback] = (), resume: Checkpoint | None = None,
-                 epochs: int | None = None) -> None:
+                 epochs: int | None = None, data: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.run_config = run_config
+        self.data = data
         self.stop = stop or StopRequest()
         self.callbacks = list(callbacks)
         self.resume = resume
@@ -292,7 +319,7 @@ class Checkpointer(Callback):
 
     def _take(self) -> None:
         seconds = self.prior_seconds + time.perf_counter() - self._started
-        self._snapshot = snapshot(self.model, self.run_config, self.callbacks, round(seconds, 3))
+        self._snapshot = snapshot(self.model, self.run_config, self.callbacks, round(seconds, 3), self.data)
         self._written = False
 
     def _write(self) -> None:

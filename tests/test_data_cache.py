@@ -1,0 +1,149 @@
+"""The image-folder cache stays bounded: old content goes, a few recently used settings stay."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glassnet.data import image_folder
+from glassnet.data.cache import CACHE_FOLDER, MAX_ENTRIES_PER_FOLDER
+from test_data_folder import save, solid, two_classes
+
+fcntl = pytest.importorskip("fcntl", reason="the cache's lock needs POSIX file locks")
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    """Every test caches into its own data directory (never the shared data)."""
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    return tmp_path / "data" / "cache" / CACHE_FOLDER
+
+
+def cache_state(root: Path, size: int) -> str:
+    return image_folder(root, image_size=size).info["cache"]
+
+
+def entries(cache_dir: Path) -> tuple[int, int]:
+    """How many ``.json`` and ``.npy`` files the cache holds."""
+    return len(list(cache_dir.glob("*.json"))), len(list(cache_dir.glob("*.npy")))
+
+
+def age_entries(cache_dir: Path) -> None:
+    """Give the entries distinct last-use times an hour ago, oldest first in creation order,
+    so the test does not depend on the file system's timestamp resolution."""
+    for i, path in enumerate(sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)):
+        stamp = (1_000_000_000 + i) * 10**9
+        os.utime(path, ns=(stamp, stamp))
+
+
+def test_a_content_change_removes_the_entries_for_the_old_content_at_every_size(tmp_path, cache_dir):
+    root = two_classes(tmp_path / "photos")
+    for size in (4, 5, 6):
+        assert cache_state(root, size) == "miss"
+    assert entries(cache_dir) == (3, 3)
+    save(root / "b" / "new.png", solid((0, 255, 0)))
+    assert cache_state(root, 4) == "miss"
+    assert entries(cache_dir) == (1, 1)  # the 5 and 6 entries described the old files
+    assert (cache_state(root, 4), cache_state(root, 5)) == ("hit", "miss")
+
+
+def test_other_class_lists_of_the_same_folder_are_not_old_content(tmp_path, cache_dir):
+    root = two_classes(tmp_path / "photos")
+    save(root / "c" / "0.png", solid((9, 9, 9)))
+    image_folder(root, image_size=4, class_names=["a", "b"])
+    save(root / "c" / "1.png", solid((8, 8, 8)))  # changes only what the full class list sees
+    image_folder(root, image_size=4)
+    assert entries(cache_dir) == (2, 2)
+    assert image_folder(root, image_size=4, class_names=["a", "b"]).info["cache"] == "hit"
+
+
+def test_at_most_n_entries_per_folder_and_the_least_recently_used_goes(tmp_path, cache_dir):
+    root = two_classes(tmp_path / "photos")
+    sizes = list(range(4, 4 + MAX_ENTRIES_PER_FOLDER))
+    for size in sizes:
+        cache_state(root, size)
+    age_entries(cache_dir)
+    assert cache_state(root, sizes[0]) == "hit"  # the oldest entry is now the most recently used
+    assert cache_state(root, 99) == "miss"        # one entry too many: sizes[1] is dropped
+    assert entries(cache_dir) == (MAX_ENTRIES_PER_FOLDER, MAX_ENTRIES_PER_FOLDER)
+    assert [cache_state(root, s) for s in (sizes[0], *sizes[2:], 99)] == ["hit"] * MAX_ENTRIES_PER_FOLDER
+    assert cache_state(root, sizes[1]) == "miss"
+
+
+def test_a_folder_with_the_same_name_elsewhere_keeps_its_entries(tmp_path, cache_dir):
+    mine, other = two_classes(tmp_path / "one" / "photos"), two_classes(tmp_path / "two" / "photos")
+    cache_state(other, 4)
+    for size in range(4, 6 + MAX_ENTRIES_PER_FOLDER):
+        cache_state(mine, size)
+    save(mine / "a" / "new.png", solid((1, 2, 3)))
+    cache_state(mine, 4)
+    assert cache_state(other, 4) == "hit"
+    assert entries(cache_dir) == (2, 2)
+
+
+def test_entries_of_an_older_cache_version_and_damaged_entries_are_removed(tmp_path, cache_dir):
+    root = two_classes(tmp_path / "photos")
+    cache_state(root, 4)
+    (current,) = cache_dir.glob("*.json")
+    name = current.name.rsplit("-", 1)[0]
+    old = cache_dir / f"{name}-{'0' * 16}.json"
+    old.write_text(json.dumps({"version": 2, "array": f"{old.stem}-{'1' * 16}.npy"}))
+    np.save(cache_dir / f"{old.stem}-{'1' * 16}.npy", np.zeros(3, np.uint8))
+    damaged = cache_dir / f"{name}-{'2' * 16}.json"
+    damaged.write_text("{ damaged")
+    unrelated = cache_dir / f"other-{'3' * 16}.json"  # another folder's name: not looked at
+    unrelated.write_text(json.dumps({"version": 2}))
+    cache_state(root, 5)
+    assert not old.exists() and not damaged.exists() and unrelated.exists() and current.exists()
+    assert entries(cache_dir) == (3, 2)  # size 4, size 5, the unrelated one; the old array is gone
+
+
+def test_nothing_is_removed_while_another_process_writes_an_entry(tmp_path, cache_dir):
+    """A writer holds the lock shared; pruning needs it exclusively and waits for the next write."""
+    root = two_classes(tmp_path / "photos")
+    cache_state(root, 4)
+    save(root / "b" / "new.png", solid((0, 255, 0)))
+    lock = cache_dir.with_name(f"{CACHE_FOLDER}.lock")
+    with open(lock, "a") as writer:  # another open file: flock treats it as another process
+        fcntl.flock(writer, fcntl.LOCK_SH)
+        assert cache_state(root, 5) == "miss"
+        assert entries(cache_dir) == (2, 2)  # the old-content entry survives for now
+    assert cache_state(root, 6) == "miss"
+    assert entries(cache_dir) == (2, 2)  # 5 and 6 describe the new files; the 4 entry is gone
+    assert (cache_state(root, 5), cache_state(root, 6)) == ("hit", "hit")
+
+
+def test_an_entry_removed_under_a_reader_is_rebuilt(tmp_path, cache_dir):
+    """A reader that finds the ``.json`` but not its array (pruned meanwhile) rebuilds."""
+    root = two_classes(tmp_path / "photos")
+    first = image_folder(root, image_size=4)
+    (array,) = cache_dir.glob("*.npy")
+    array.unlink()
+    again = image_folder(root, image_size=4)
+    assert again.info["cache"] == "miss" and entries(cache_dir) == (1, 1)
+    np.testing.assert_array_equal(first.x, again.x)
+
+
+def _load_sizes(root: Path, sizes: list[int]) -> list[tuple[int, bytes]]:
+    return [(size, image_folder(root, image_size=size).x.tobytes()) for size in sizes]
+
+
+def test_processes_writing_and_pruning_at_once_always_read_correct_arrays(tmp_path, cache_dir):
+    root = two_classes(tmp_path / "photos")
+    sizes = list(range(4, 6 + MAX_ENTRIES_PER_FOLDER))
+    expected = {s: image_folder(root, image_size=s, cache=False).x.tobytes() for s in sizes}
+    orders = [sizes * 2, sizes[::-1] * 2, sizes[1::2] + sizes[::2] + sizes]
+    context = multiprocessing.get_context("fork")  # the children inherit GLASSNET_DATA
+    with ProcessPoolExecutor(len(orders), mp_context=context) as pool:
+        results = list(pool.map(_load_sizes, [root] * len(orders), orders))
+    for loaded in results:
+        for size, pixels in loaded:
+            assert pixels == expected[size], size
+    assert entries(cache_dir) == (MAX_ENTRIES_PER_FOLDER, MAX_ENTRIES_PER_FOLDER)
+    assert not list(cache_dir.glob(".*"))  # no temporary file left behind

@@ -1,0 +1,107 @@
+"""Resuming a run on an image folder refuses a folder whose files changed since the checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from glassnet.errors import DataError, ModelFormatError, TrainingInterruptedError
+from glassnet.io.checkpoint import CHECKPOINT_NAME, StopRequest, read_checkpoint, restore_training_state
+from glassnet.runs import RunConfig, resume_run, train_run
+from glassnet.training.callbacks import Callback
+from test_data_folder import save, solid, two_classes
+
+
+@pytest.fixture(autouse=True)
+def data_env(tmp_path, monkeypatch) -> dict[str, str]:
+    """The image cache goes to a private data directory (never the shared data)."""
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    return {"GLASSNET_DATA": str(tmp_path / "data")}
+
+
+class StopAfterFirstEpoch(Callback):
+    def __init__(self, stop: StopRequest) -> None:
+        self.stop = stop
+
+    def on_epoch_end(self, epoch, logs):
+        self.stop.request()  # as Ctrl-C would: the checkpoint keeps the completed epoch
+
+
+def interrupted_run(root: Path, out: Path) -> Path:
+    """A 3-epoch run on ``root`` stopped after its first epoch; returns the run directory."""
+    config = RunConfig(dataset=str(root), model="mlp", hidden=[4], epochs=3, batch_size=4,
+                       image_size=6, out=str(out))
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(config, [StopAfterFirstEpoch(stop)], verbose=0, stop=stop)
+    return out
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    return two_classes(tmp_path / "photos", n=4)
+
+
+def test_the_checkpoint_records_the_folder_and_an_unchanged_folder_resumes(photos, tmp_path):
+    run = interrupted_run(photos, tmp_path / "run")
+    data = read_checkpoint(run / CHECKPOINT_NAME).state["data"]
+    assert data["root"] == str(photos.resolve()) and data["files"] == 8 and len(data["signature"]) == 64
+    resumed = resume_run(run, verbose=0)
+    assert len(resumed.history) == 3
+
+
+@pytest.mark.parametrize("change, counts", [
+    (lambda root: (root / "a" / "0.png").unlink(), "8 files then, 7 now"),
+    (lambda root: save(root / "b" / "extra.png", solid((1, 2, 3))), "8 files then, 9 now"),
+    (lambda root: os.utime(root / "a" / "1.png", ns=(10**18, 10**18)), "8 files then, 8 now"),
+], ids=["image-deleted", "image-added", "image-modified"])
+def test_a_changed_folder_is_refused_and_named(photos, tmp_path, change, counts):
+    run = interrupted_run(photos, tmp_path / "run")
+    before = (run / CHECKPOINT_NAME).read_bytes()
+    change(photos)
+    with pytest.raises(DataError, match=rf"the data set {photos.resolve()} changed since the "
+                                        rf"checkpoint was written \({counts};"):
+        resume_run(run, verbose=0)
+    assert (run / CHECKPOINT_NAME).read_bytes() == before  # nothing was resumed or rewritten
+
+
+def test_cli_resume_names_the_changed_folder_in_one_line(photos, tmp_path, data_env):
+    run = interrupted_run(photos, tmp_path / "run")
+    (photos / "b" / "3.png").unlink()
+    result = run_cli("train", "--resume", str(run), env=data_env)
+    assert result.returncode == 1, result.stderr
+    assert f"the data set {photos.resolve()} changed since the checkpoint" in result.stderr
+    assert "8 files then, 7 now" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_checkpoints_without_a_fingerprint_still_resume(photos, tmp_path):
+    """Named sets record none (they are checksummed downloads), nor did older checkpoints."""
+    from test_io_format import edit_config
+
+    run = interrupted_run(photos, tmp_path / "run")
+    edit_config(run / CHECKPOINT_NAME, lambda c: c["checkpoint"].pop("data"))
+    (photos / "a" / "0.png").unlink()
+    assert len(resume_run(run, verbose=0).history) == 3
+
+
+def test_a_damaged_fingerprint_is_refused(photos, tmp_path):
+    from test_io_format import edit_config
+
+    run = interrupted_run(photos, tmp_path / "run")
+    edit_config(run / CHECKPOINT_NAME, lambda c: c["checkpoint"]["data"].update(signature=7))
+    with pytest.raises(ModelFormatError, match="data set fingerprint is damaged"):
+        read_checkpoint(run / CHECKPOINT_NAME)
+
+
+def test_the_model_is_untouched_when_the_data_changed(photos, tmp_path):
+    run = interrupted_run(photos, tmp_path / "run")
+    resumed = resume_run(run, verbose=0)
+    weights = resumed.model.get_weights()
+    other = {"root": "elsewhere", "signature": "0" * 64, "files": 1}
+    with pytest.raises(DataError, match="1 now"):
+        restore_training_state(resumed.model, read_checkpoint(run / CHECKPOINT_NAME), other)
+    for key, value in resumed.model.get_weights().items():
+        assert (value == weights[key]).all(), key
