@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import run_cli
+from glassnet.cli import main
 
 COMMANDS = ["train", "evaluate", "predict", "gradcheck"]
 
@@ -137,3 +139,35 @@ def test_diverging_training_exits_1_and_keeps_the_last_good_model(tmp_path):
     assert (out / "model.glassnet").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and np.isfinite(metrics["train"]["loss"])
+
+
+FILE_IN_THE_WAY = "{file} is a file, not a folder"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--epochs", "1", "--out", "{file}"], "--out " + FILE_IN_THE_WAY),
+    (["train", "--epochs", "1", "--out", "{file}/f/sub"], "--out {file}/f/sub: " + FILE_IN_THE_WAY),
+    (["search", "--param", "lr=log:1e-3:1e-1", "--out", "{file}/s"], "--out {file}/s: " + FILE_IN_THE_WAY),
+    (["evaluate", "{model}", "--report", "{dir}"], "--report {dir} is a folder; give the path of a file"),
+    (["evaluate", "{model}", "--report", "{file}/r.html"], "--report {file}/r.html: " + FILE_IN_THE_WAY),
+    (["export", "{model}", "--onnx", "{dir}"], "--onnx {dir} is a folder; give the path of a file"),
+])
+def test_unwritable_output_paths_are_one_clear_line_before_any_work(trained_run, tmp_path, capsys,
+                                                                      args, message):
+    names = {"file": tmp_path / "x.txt", "dir": tmp_path / "folder",
+             "model": trained_run[0] / "model.glassnet"}
+    names["file"].write_text("x")
+    names["dir"].mkdir()
+    assert main([a.format(**names) for a in args]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"glassnet {args[0]}: error: {message.format(**names)}")
+    assert len(captured.err.splitlines()) == 1
+    assert captured.out == ""  # refused before evaluating anything
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "x.txt"]
+
+
+def test_an_output_folder_without_write_permission_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # (tests may run as root)
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err.strip() == (f"glassnet train: error: --out {tmp_path / 'run'}: "
+                                               f"no permission to write in {tmp_path}")

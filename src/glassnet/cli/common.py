@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, GlassnetWarning
@@ -108,3 +110,36 @@ def fmt_metrics(metrics: dict[str, float]) -> str:
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def check_output_folder(path: str | os.PathLike, option: str) -> Path:
+    """``path`` as a folder to write into, or a clear error (before any work is done) when it
+    is a file, lies under a file or cannot be created for lack of permission."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file, not a folder")
+    _check_can_create(path, path, option)
+    return path
+
+
+def check_output_file(path: str | os.PathLike | None, option: str) -> Path | None:
+    """``path`` as a file to write (``None`` passes), or a clear error (before any work is
+    done) when it is a folder, lies under a file or its folder cannot be created."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give the path of a file to write")
+    _check_can_create(path.parent, path, option)
+    return path
+
+
+def _check_can_create(folder: Path, given: Path, option: str) -> None:
+    """``mkdir -p folder`` would work: its nearest existing ancestor is a writable folder."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None:  # not even the working directory exists: let mkdir say so
+        return
+    if not existing.is_dir():
+        raise ConfigError(f"{option} {given}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {given}: no permission to write in {existing}")

@@ -11,7 +11,7 @@ from ..io.format import load_model
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import check_compatible
-from .common import add_folder_options, add_runtime_options, fraction, print_json
+from .common import add_folder_options, add_runtime_options, check_output_file, fraction, print_json
 
 
 def add_parser(sub) -> None:
@@ -42,6 +42,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.report, "--report")
     model = load_model(args.model)
     size = args.image_size
     if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..io.format import load_model
-from .common import require
+from .common import check_output_file, require
 
 
 def add_parser(sub) -> None:
@@ -27,6 +27,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..io.onnx import export_onnx
 
+    check_output_file(args.onnx, "--onnx")
     model = load_model(args.model)
     export_onnx(model, args.onnx)
     message = f"exported {args.model} to {args.onnx} (ONNX, checked with onnx.checker)"

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..runs import RunConfig, parse_int_list
 from ..search_config import OBJECTIVES, SearchConfig
 from ..search_space import load_space_file, parse_param
-from .common import add_runtime_options, batch_size, fmt_metrics, positive_int
+from .common import add_runtime_options, batch_size, check_output_folder, fmt_metrics, positive_int
 
 
 def add_parser(sub) -> None:
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     # A study joined by name (--study-name) gets the same local run folder on every machine.
     name = (args.name or args.study_name
             or f"{Path(args.dataset).name}-{args.model}-search-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir = Path(args.out) if args.out else Path("runs") / name
+    run_dir = check_output_folder(args.out or Path("runs") / name, "--out")
     config = None if args.resume else _config(args)
     search = Search.open(config, run_dir, storage=args.storage,
                          study_name=args.study_name or (args.name or run_dir.name),

@@ -15,11 +15,12 @@ from .. import zoo
 from ..errors import ConfigError, TrainingInterruptedError
 from ..io.checkpoint import StopRequest
 from ..report.text import count
-from ..runs import RunConfig, parse_int_list, resume_run, train_run
+from ..runs import RunConfig, default_out_dir, parse_int_list, resume_run, train_run
 from .common import (
     add_folder_options,
     add_runtime_options,
     batch_size,
+    check_output_folder,
     fmt_metrics,
     fraction,
     non_negative_float,
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
                 result = resume_run(args.resume, verbose=verbose, stop=stop)
             else:
                 config = config_from_args(args)
+                check_output_folder(config.out or default_out_dir(config), "--out")
                 config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
                 result = train_run(config, verbose=verbose, stop=stop)
     except TrainingInterruptedError as exc:
