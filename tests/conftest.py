@@ -47,12 +47,17 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
+def cli_env(env: dict | None = None) -> dict:
+    """The environment in which ``python -m glassnet`` runs this checkout's code."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + full_env.get("PYTHONPATH", "")
+    return full_env
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python -m glassnet ARGS`` in a subprocess and capture its output."""
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + full_env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "glassnet", *args], cwd=cwd, env=full_env,
+    return subprocess.run([sys.executable, "-m", "glassnet", *args], cwd=cwd, env=cli_env(env),
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli
+from conftest import cli_env, run_cli
 from glassnet.cli import main
 
 COMMANDS = ["train", "evaluate", "predict", "gradcheck"]
@@ -171,3 +173,18 @@ def test_an_output_folder_without_write_permission_is_one_clear_line(tmp_path, c
     assert main(["train", "--epochs", "1", "--out", str(tmp_path / "run")]) == 1
     assert capsys.readouterr().err.strip() == (f"glassnet train: error: --out {tmp_path / 'run'}: "
                                                f"no permission to write in {tmp_path}")
+
+
+@pytest.mark.parametrize("args", [["evaluate", "{model}", "--json"],
+                                  ["predict", "{model}", "{image}", "--json"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(trained_run, cats, tmp_path, args):
+    """`glassnet evaluate --json | head`: no BrokenPipeError traceback, exit code 1."""
+    image = tmp_path / "cat.png"
+    Image.fromarray(cats["test"].x[0].transpose(1, 2, 0)).save(image)
+    args = [a.format(model=trained_run[0] / "model.glassnet", image=image) for a in args]
+    process = subprocess.Popen([sys.executable, "-m", "glassnet", *args], env=cli_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone before the command prints anything
+    stderr = process.stderr.read()
+    assert process.wait(timeout=300) == 1
+    assert stderr == ""

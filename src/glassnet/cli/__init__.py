@@ -2,12 +2,14 @@
 
 This package is the only code that parses arguments, prints results and exits. Every
 :class:`~glassnet.errors.GlassnetError` becomes one line on stderr and exit code 1;
-Ctrl-C exits with 130.
+Ctrl-C exits with 130; a reader that closes the output early (``| head``) ends the
+command quietly with 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    try:
+        try:
+            return run_command(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe fails here, not at the interpreter's exit
+    except BrokenPipeError:
+        # The reader went away (`glassnet evaluate --json | head`): stop quietly, as the
+        # Python docs advise ("Note on SIGPIPE"); stdout goes to devnull so that the
+        # interpreter's final flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def run_command(argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run the command; a :class:`GlassnetError` becomes one line."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
