@@ -137,10 +137,27 @@ def test_diverging_training_exits_1_and_keeps_the_last_good_model(tmp_path):
                      "adam", "--batch-size", "full", "--quiet", "--out", str(out))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "the loss became nan at epoch 2" in result.stderr
+    assert "the loss became nan at epoch 2, batch 1" in result.stderr
+    # the first epoch's end weights gave that nan: the initial ones are the last good ones
+    assert "keeps the initial weights, the last known to give a finite loss" in result.stderr
+    assert "warning" not in result.stderr  # NumPy's overflow warnings: the guard handles them
+    assert "1 epoch in" in result.stdout
+    assert "stopped by a non-finite loss and kept the initial weights" in result.stdout
     assert (out / "model.glassnet").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and np.isfinite(metrics["train"]["loss"])
+
+
+def test_initial_weights_that_already_give_nan_are_named_as_such(tmp_path, capsys):
+    args = ["train", "--epochs", "2", "--lr", "1e38", "--init", "normal:1e10", "--quiet",
+            "--out", str(tmp_path / "run")]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert err.strip() == ("glassnet train: error: the loss became nan at epoch 1, batch 1; training "
+                           "stopped and the model keeps the initial weights, which already give a "
+                           "non-finite loss (try smaller initial weights); that model was saved to "
+                           f"{tmp_path / 'run' / 'model.glassnet'}")
+    assert "0 epochs in" in out and "stopped by a non-finite loss and kept the initial weights" in out
 
 
 FILE_IN_THE_WAY = "{file} is a file, not a folder"

@@ -62,6 +62,19 @@ def test_train_with_toolkit_options(tmp_path):
     assert model.layers[2].state["running_var"].shape == (16,)
 
 
+def test_early_stopping_says_it_stopped_and_which_epoch_the_metrics_are_of(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "cats", "--hidden", "7", "--epochs", "40", "--lr", "0.05",
+                 "--validation-split", "0.2", "--early-stopping", "3", "--quiet", "--out", str(out)]) == 0
+    val_loss = json.loads((out / "history.json").read_text())["val_loss"]
+    epochs, best = len(val_loss), int(np.argmin(val_loss)) + 1
+    assert epochs < 40 and best == epochs - 3  # this setting does stop early on the cat set
+    summary = capsys.readouterr().out.splitlines()[0]
+    assert summary.startswith(f"trained mlp on cats: {epochs} epochs in ")
+    assert (f"s, stopped early (no better val_loss for 3 epochs) and restored the best epoch's "
+            f"weights (epoch {best}); train: ") in summary
+
+
 # -- zoo mlp -------------------------------------------------------------------------------------
 def test_mlp_default_structure_is_unchanged():
     model = zoo.build("mlp", (3, 8, 8), 2)

@@ -1,6 +1,7 @@
 """fit: schedules and lr in History, validation carved from training data, callbacks, verbose, NaN guard."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -351,5 +352,22 @@ def test_nan_guard_restores_the_last_good_epoch(rng):
     with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
         model.fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[Explode()])
     assert "epoch 3, batch" in str(info.value) and info.value.epoch == 3
+    assert "keeps the weights from the end of epoch 2, the last known" in str(info.value)
+    assert info.value.kept_epoch == 2
     for key, value in good[1].items():
+        np.testing.assert_array_equal(model.get_weights()[key], value)
+
+
+def test_nan_guard_on_initial_weights_that_give_nan_says_so_without_numpy_warnings(rng):
+    x, y = _data(rng)
+    model = _model()
+    model.layers[0].params["W"][0, 0] = np.inf  # inf * 0 and inf - inf: NaN from the start
+    initial = model.get_weights()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning from NumPy would fail the test
+        with pytest.raises(NonFiniteLossError) as info:
+            model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    assert info.value.epoch == 1 and info.value.batch == 1 and info.value.kept_epoch == 0
+    assert "keeps the initial weights, which already give a non-finite loss" in str(info.value)
+    for key, value in initial.items():
         np.testing.assert_array_equal(model.get_weights()[key], value)

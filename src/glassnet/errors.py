@@ -91,12 +91,14 @@ class TrainingInterruptedError(TrainingError):
 
 
 class NonFiniteLossError(TrainingError):
-    """The loss became NaN or infinite; the model keeps its last good weights."""
+    """The loss became NaN or infinite at ``epoch``, ``batch`` (1-based); the model keeps the
+    weights it had after ``kept_epoch`` epochs (0: its initial weights)."""
 
-    def __init__(self, message: str, epoch: int, batch: int) -> None:
+    def __init__(self, message: str, epoch: int, batch: int, kept_epoch: int | None = None) -> None:
         super().__init__(message)
         self.epoch = epoch
         self.batch = batch
+        self.kept_epoch = kept_epoch
 
 
 class SearchError(GlassnetError):

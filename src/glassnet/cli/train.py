@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import shlex
 import signal
@@ -11,11 +12,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from .. import zoo
 from ..errors import ConfigError, TrainingInterruptedError
 from ..io.checkpoint import StopRequest
 from ..report.text import count
-from ..runs import RunConfig, default_out_dir, parse_int_list, resume_run, train_run
+from ..runs import RunConfig, RunResult, default_out_dir, parse_int_list, resume_run, train_run
+from ..training.loop import weights_after
 from .common import (
     add_folder_options,
     add_runtime_options,
@@ -156,7 +160,9 @@ def run(args: argparse.Namespace) -> int:
     stop = StopRequest()
     verbose = 0 if args.quiet else 1
     try:
-        with stop_on_ctrl_c(stop):
+        # A non-finite loss stops training with the NaN guard's error and non-finite metrics
+        # print as nan: NumPy's floating-point warnings about them would only be noise.
+        with stop_on_ctrl_c(stop), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if args.resume:
                 check_resume_args(args)
                 result = resume_run(args.resume, verbose=verbose, stop=stop)
@@ -175,10 +181,29 @@ def run(args: argparse.Namespace) -> int:
     parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")
              if split in m]
     print(f"trained {config.model} on {config.dataset}: {count(m['epochs'], 'epoch')} in "
-          f"{m['seconds']:.1f}s; " + "; ".join(parts))
+          f"{m['seconds']:.1f}s{kept_weights(result)}; " + "; ".join(parts))
     print(f"run files: {result.out_dir}/ (report: {result.out_dir / 'report.html'})")
     if result.error is not None:
-        print(f"glassnet train: error: {result.error}; the last good model was saved to "
+        print(f"glassnet train: error: {result.error}; that model was saved to "
               f"{result.out_dir / 'model.glassnet'}", file=sys.stderr)
         return 1
     return 0
+
+
+def kept_weights(result: RunResult) -> str:
+    """``", stopped early ... and restored ..."``: which weights the printed metrics are of,
+    when they are not simply those of the last epoch trained."""
+    if result.error is not None:
+        return f", stopped by a non-finite loss and kept {weights_after(result.error.kept_epoch)}"
+    patience = result.config.extra.get("early_stopping")
+    if patience is None or "val_loss" not in result.history:
+        return ""
+    clauses = []
+    if result.model.stop_training:
+        clauses.append(f"stopped early (no better val_loss for {patience} epochs)")
+    losses = result.history["val_loss"]
+    # EarlyStopping keeps the first epoch with the lowest val_loss (NaN never counts as best)
+    best = min(range(len(losses)), key=lambda i: (math.isnan(losses[i]), losses[i]))
+    if best != len(losses) - 1:
+        clauses.append(f"restored the best epoch's weights (epoch {result.history.epoch[best] + 1})")
+    return ", " + " and ".join(clauses) if clauses else ""

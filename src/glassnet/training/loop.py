@@ -44,6 +44,30 @@ def _check_labels(x: Any, y: Any) -> np.ndarray:
     return y
 
 
+def weights_after(epochs: int) -> str:
+    """How the weights after ``epochs`` completed epochs are named in messages."""
+    return "the initial weights" if epochs == 0 else f"the weights from the end of epoch {epochs}"
+
+
+def _restore_after_non_finite(model, loss: float, epoch: int, batch: int, initial_epoch: int,
+                              snapshots: list[dict[str, Any]]) -> NonFiniteLossError:
+    """Put back the last weights known to give a finite loss; the error that says which.
+
+    ``snapshots`` holds the weights at the start of the previous and of the current epoch
+    (0-based ``epoch``). A failure on the run's very first batch means the starting weights
+    themselves give a non-finite loss: they are all there is to keep.
+    """
+    first_step = epoch == initial_epoch and batch == 0
+    kept = epoch if batch > 0 or first_step else epoch - 1
+    model.set_weights(snapshots[1] if batch > 0 else snapshots[0])
+    why = ("which already give a non-finite loss (try smaller initial weights)" if first_step
+           else "the last known to give a finite loss (try a smaller learning rate)")
+    return NonFiniteLossError(
+        f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}; training stopped and "
+        f"the model keeps {weights_after(kept)}, {why}",
+        epoch=epoch + 1, batch=batch + 1, kept_epoch=kept)
+
+
 def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         validation_split: float | None = None,
         validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
@@ -67,8 +91,9 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         log_every: in line mode, print every n-th epoch (default: about 100 lines in all).
 
     Returns the model's :class:`History` (also ``model.history``). If the loss becomes NaN
-    or infinite, the weights of the last completed epoch are restored and a
-    :class:`NonFiniteLossError` says at which epoch and batch.
+    or infinite, the last weights known to give a finite loss are restored and a
+    :class:`NonFiniteLossError` says at which epoch and batch, and which weights it kept
+    (``kept_epoch``).
     """
     model._require_compiled()
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs <= 0:
@@ -131,15 +156,11 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
                     xb = augment(xb, model.train_rng)
                 xb = model.preprocess(xb)
             yb = to_device(y[idx])
-            loss, out = model.train_step(xb, yb, start=start if full_batch is not None else 0)
+            # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss, out = model.train_step(xb, yb, start=start if full_batch is not None else 0)
             if not math.isfinite(loss):
-                restored = epoch if b > 0 else max(epoch - 1, 0)
-                model.set_weights(snapshots[1] if b > 0 else snapshots[0])
-                raise NonFiniteLossError(
-                    f"the loss became {loss} at epoch {epoch + 1}, batch {b + 1}; training stopped "
-                    f"and the model keeps its weights from the end of epoch {restored}, the last "
-                    "known to give a finite loss (try a smaller learning rate)",
-                    epoch=epoch + 1, batch=b + 1)
+                raise _restore_after_non_finite(model, loss, epoch, b, initial_epoch, snapshots)
             total_loss += loss * len(idx)
             correct += int((predicted_classes(out, model.output_activation) == yb.reshape(-1)).sum())
             seen += len(idx)
