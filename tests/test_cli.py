@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from conftest import cli_env, run_cli
 from glassnet.cli import main
 
 COMMANDS = ["train", "evaluate", "predict", "gradcheck"]
+ALL_COMMANDS = [*COMMANDS, "report", "info", "export", "search"]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +41,13 @@ def test_train_writes_the_run_files(trained_run):
     assert len(history["loss"]) == 30
     assert "trained mlp on cats: 30 epochs" in result.stdout
     assert f"run files: {out}/" in result.stdout
+
+
+def test_info_and_the_report_call_full_batch_training_full(trained_run, capsys):
+    out, _ = trained_run
+    assert main(["info", str(out / "model.glassnet")]) == 0
+    assert ", batch size full" in capsys.readouterr().out
+    assert "batch size full" in (out / "report.html").read_text()
 
 
 def test_progress_is_one_line_per_step_when_not_a_terminal(trained_run):
@@ -123,6 +132,19 @@ def test_every_command_has_help(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0
     assert f"usage: glassnet {command}" in result.stdout
+
+
+@pytest.mark.parametrize("command", ALL_COMMANDS)
+def test_help_shows_each_options_default_once(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert "(default: None)" not in text and "(default: [])" not in text
+    for option in re.split(r"\n  (?=-)", text.split("options:", 1)[1]):
+        assert option.count("default") <= 1, option
+    if command == "train":
+        assert "(default 20,7,5: the course's" in " ".join(text.split())
+        assert "(default: 10)" in text  # --epochs: the defaults argparse shows are still there
 
 
 def test_top_level_help_and_version():

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import zoo
 from .errors import ConfigError
+from .report.text import batch_size_text
 from .runs import RunConfig, parse_int_list
 from .search_space import ParamSpec, check_unique
 
@@ -170,7 +171,7 @@ def train_command(config: RunConfig) -> str:
     if config.hidden:
         args += ["--hidden", ",".join(str(h) for h in config.hidden)]
     args += ["--epochs", str(config.epochs),
-             "--batch-size", "full" if config.batch_size is None else str(config.batch_size),
+             "--batch-size", batch_size_text(config.batch_size),
              "--optimizer", config.optimizer, "--lr", repr(float(config.lr))]
     options = {name: getattr(config, name) for name in
                ("momentum", "weight_decay", "reg", "lr_decay", "lr_schedule", "validation_split")}

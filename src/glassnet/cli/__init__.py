@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import GlassnetError
 from . import evaluate, export, gradcheck, info, predict, report, search, train
-from .common import apply_runtime_options, warnings_as_lines
+from .common import HelpFormatter, apply_runtime_options, warnings_as_lines
 
 COMMANDS = [train, evaluate, predict, gradcheck, report, info, export, search]
 
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.add_parser(sub)
+    for command in sub.choices.values():  # one place decides how every command shows defaults
+        command.formatter_class = HelpFormatter
     return parser
 
 

@@ -15,6 +15,17 @@ from typing import Any
 from ..errors import ConfigError, GlassnetWarning
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: X)`` after an option's help, unless the help states the default itself:
+    an option whose default is None (or an empty list) says in words what happens without
+    it, where argparse would add a second, wrong ``(default: None)``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, []) or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def number_type(convert: Callable[[str], Any], accept: Callable[[Any], bool],
                 what: str) -> Callable[[str], Any]:
     """An argparse ``type=``: ``convert`` the text, keep it if ``accept``, else say ``what``."""

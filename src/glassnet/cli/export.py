@@ -14,8 +14,7 @@ def add_parser(sub) -> None:
         description="Export a .glassnet model to ONNX (needs the extra: pip install "
                     "'glassnet[onnx]'). The graph takes raw values (pixels 0..255) as float32 "
                     "(N, C, H, W), applies the model's preprocessing itself and outputs class "
-                    "probabilities; class names and preprocessing are in its metadata.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "probabilities; class names and preprocessing are in its metadata.")
     p.add_argument("model", help="path of a .glassnet model file")
     p.add_argument("--onnx", required=True, metavar="OUT", help="path of the ONNX file to write")
     p.add_argument("--check", action="store_true",

@@ -20,8 +20,7 @@ def add_parser(sub) -> None:
                     "convert it to RGB, resize it to the model's input size, apply the model's "
                     "preprocessing and print the class probabilities. Folders are searched "
                     "recursively; files in them that are not readable images are skipped "
-                    "with a warning.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "with a warning.")
     p.add_argument("model", help="path of a .glassnet model file")
     p.add_argument("images", nargs="+", help="image files and folders of images")
     p.add_argument("--top", type=positive_int, default=1, help="show the K most likely classes")

@@ -11,8 +11,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "report", help="rebuild runs/<name>/report.html",
         description="Rebuild the self-contained HTML report of a training run from its files "
-                    "(run.json, history.json, metrics.json, model.glassnet) and its data set.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "(run.json, history.json, metrics.json, model.glassnet) and its data set.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'glassnet train'")
     p.set_defaults(run=run)
 

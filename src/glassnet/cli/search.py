@@ -23,8 +23,7 @@ def add_parser(sub) -> None:
                     "scored on validation data carved from it, one held-out split or each of "
                     "--folds K folds in turn (the test split is never read, except by --final), "
                     "at its best epoch. Hopeless trials are pruned early. Run the same command "
-                    "in several processes or machines to share one study.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "in several processes or machines to share one study.")
     p.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
                    help="a searched parameter: lr=log:1e-5:1e-1, dropout=float:0:0.5, "
                         "batch_size=int:16:128, hidden=choice:50,100,200 (repeatable)")

@@ -40,8 +40,7 @@ def add_parser(sub) -> None:
                     "history.json, metrics.json, run.json and report.html into --out, and keeps "
                     "checkpoint.glassnet up to date while training: Ctrl-C stops after the "
                     "current batch, saves the last completed epoch and exits with 130; "
-                    "--resume RUN_DIR continues exactly where it stopped.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "--resume RUN_DIR continues exactly where it stopped.")
     p.add_argument("--dataset", default="cats",
                    help="data set name (cats, cifar10) read from $GLASSNET_DATA, or the path "
                         "of an image folder with one subfolder per class")

@@ -27,7 +27,7 @@ from .html import (
     section,
 )
 from .plots import plot_training_curves
-from .text import count
+from .text import batch_size_text, count
 
 REPORT_NAME = "report.html"
 RUN_FILES = ("run.json", "history.json", "metrics.json")
@@ -55,7 +55,7 @@ def _evaluated_split(splits: dict[str, Any]) -> str:
 
 
 def _hyperparameters(config: dict[str, Any], optimizer: dict[str, Any]) -> str:
-    fixed = {"lr": config.get("lr"), "batch size": config.get("batch_size") or "full",
+    fixed = {"lr": config.get("lr"), "batch size": batch_size_text(config.get("batch_size")),
              "epochs": config.get("epochs"), "momentum": config.get("momentum"),
              "weight decay": config.get("weight_decay") or None, "L2 reg": config.get("reg") or None,
              "lr decay": config.get("lr_decay"), "lr schedule": config.get("lr_schedule"),

@@ -11,6 +11,11 @@ def count(n: Any, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def batch_size_text(batch_size: int | None) -> str:
+    """``"64"``, or ``"full"`` for full-batch training (``None``): as ``--batch-size`` takes it."""
+    return "full" if batch_size is None else str(batch_size)
+
+
 def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
     """A simple fixed-width table; ``align`` has one 'l' or 'r' per column."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
