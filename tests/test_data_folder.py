@@ -312,6 +312,18 @@ def test_a_class_without_readable_images_is_an_error(tmp_path):
         image_folder(root, image_size=4)
 
 
+@pytest.mark.parametrize("split", ["test_split", "validation_split"])
+def test_a_split_that_empties_a_class_names_the_class(tmp_path, split):
+    root = two_classes(tmp_path / "photos")
+    for extra in ("1.png", "2.png"):
+        (root / "a" / extra).unlink()  # class 'a' keeps one image: it cannot be on both sides
+    with pytest.raises(ConfigError, match=rf"^{split}=0.5 leaves class 'a' \(1 sample\(s\)\) with no"):
+        if split == "test_split":
+            load(str(root), image_size=4, test_split=0.5)
+        else:
+            load(str(root), image_size=4)["train"].split(0.5)
+
+
 def test_named_sets_refuse_folder_options(data_root):
     with pytest.raises(ConfigError, match="fixed-size images"):
         load("cats", data_root, image_size=32)

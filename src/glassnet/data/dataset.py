@@ -57,7 +57,7 @@ class Dataset:
               what: str = "validation_split") -> tuple[Dataset, Dataset]:
         """``(rest, held_out)``: about ``fraction`` of each class held out, seeded."""
         rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
-        keep, held = stratified_split(self.y, fraction, rng, what)
+        keep, held = stratified_split(self.y, fraction, rng, what, self.class_names)
         return self.subset(keep, f"{self.name}"), self.subset(held, f"{self.name}/held-out")
 
     def folds(self, k: int, seed: int | np.random.Generator = 0,

@@ -8,13 +8,19 @@ from ..backend import to_numpy
 from ..errors import ConfigError
 
 
+def class_label(cls: np.integer, class_names: list[str] | None) -> str:
+    """How errors name class ``cls``: ``'cat'`` with ``class_names``, else its index."""
+    return repr(class_names[cls]) if class_names is not None else repr(cls.item())
+
+
 def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator,
-                     what: str = "validation_split") -> tuple[np.ndarray, np.ndarray]:
+                     what: str = "validation_split",
+                     class_names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(keep, held_out)`` with about ``fraction`` of every class held out.
 
     Each class contributes ``round(fraction * count)`` samples (at least one), so a class
     can never end up entirely on one side by accident of the array's order; a class too
-    small to appear on both sides is an error that names it.
+    small to appear on both sides is an error that names it (by ``class_names`` when given).
     """
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise ConfigError(f"{what} must be a number in (0, 1), got {fraction!r}")
@@ -26,8 +32,8 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator,
         n_held = max(1, int(round(fraction * len(idx))))
         if n_held >= len(idx):
             raise ConfigError(
-                f"{what}={fraction} leaves class {cls.item()!r} ({len(idx)} sample(s)) with no "
-                "training sample; use a smaller fraction or more data"
+                f"{what}={fraction} leaves class {class_label(cls, class_names)} ({len(idx)} "
+                "sample(s)) with no training sample; use a smaller fraction or more data"
             )
         held.append(idx[:n_held])
         keep.append(idx[n_held:])
@@ -52,9 +58,8 @@ def stratified_folds(y: np.ndarray, folds: int, rng: np.random.Generator, what: 
     for cls in np.unique(y):
         idx = np.flatnonzero(y == cls)
         if len(idx) < folds:
-            name = repr(class_names[cls]) if class_names is not None else repr(cls.item())
             raise ConfigError(f"{what}={folds} needs at least {folds} samples of every class, but "
-                              f"class {name} has {len(idx)}; use fewer folds")
+                              f"class {class_label(cls, class_names)} has {len(idx)}; use fewer folds")
         fold_of[idx[rng.permutation(len(idx))]] = (dealt + np.arange(len(idx))) % folds
         dealt += len(idx)
     return [np.flatnonzero(fold_of == k) for k in range(folds)]
