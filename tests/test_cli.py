@@ -50,6 +50,23 @@ def test_info_and_the_report_call_full_batch_training_full(trained_run, capsys):
     assert "batch size full" in (out / "report.html").read_text()
 
 
+def test_evaluate_refuses_folder_options_on_a_named_set(trained_run, capsys):
+    assert main(["evaluate", str(trained_run[0] / "model.glassnet"), "--resize", "pad"]) == 1
+    assert capsys.readouterr().err.startswith(
+        "glassnet evaluate: error: --resize pad applies to image folders; the 'cats' set has")
+
+
+def test_search_refuses_an_mlp_option_for_a_cnn_and_an_empty_hidden_size(tmp_path, capsys):
+    base = ["search", "--param", "lr=log:1e-3:1e-1", "--out", str(tmp_path / "s")]
+    assert main([*base, "--model", "cnn-bn", "--hidden", "5"]) == 1
+    assert capsys.readouterr().err.strip() == ("glassnet search: error: model 'cnn-bn' does not take "
+                                               "--hidden; search its options with --param NAME=SPEC: "
+                                               "dropout, widths")
+    assert main([*base, "--hidden", "20,,5"]) == 1
+    assert "--hidden must be comma-separated positive integers" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
 def test_progress_is_one_line_per_step_when_not_a_terminal(trained_run):
     _, result = trained_run
     lines = [line for line in result.stderr.splitlines() if line.startswith("epoch")]
@@ -139,12 +156,16 @@ def test_help_shows_each_options_default_once(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
     text = capsys.readouterr().out
+    flat = " ".join(text.split())
     assert "(default: None)" not in text and "(default: [])" not in text
     for option in re.split(r"\n  (?=-)", text.split("options:", 1)[1]):
         assert option.count("default") <= 1, option
     if command == "train":
-        assert "(default 20,7,5: the course's" in " ".join(text.split())
+        assert "(default 20,7,5: the course's" in flat
         assert "(default: 10)" in text  # --epochs: the defaults argparse shows are still there
+        assert "learning-rate schedule: constant, step, exponential, cosine, onecycle" in flat
+    if command in ("train", "search"):
+        assert "or the path of an image folder with one subfolder per class" in flat
 
 
 def test_top_level_help_and_version():

@@ -24,6 +24,13 @@ QUICK = ["train", "--dataset", "cats", "--hidden", "4", "--epochs", "1", "--quie
     (["--early-stopping", "3"], "--early-stopping 3 watches the validation loss: add --validation-split"),
     (["--init", "kaiming"], "unknown initializer 'kaiming'"),
     (["--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to sgd"),
+    (["--hidden", "20,,5"], "--hidden must be comma-separated positive integers, got '20,,5'"),
+    (["--model", "cnn-small"],
+     "model 'cnn-small' does not take --hidden; of the model options it takes --dropout"),
+    (["--model", "cnn-keras", "--init", "he"],
+     "model 'cnn-keras' does not take --init or --hidden; it has no options to set from the command line"),
+    (["--resize", "crop"], "--resize crop applies to image folders; the 'cats' set has fixed-size images"),
+    (["--dataset", "cifar10", "--strict"], "--strict applies to image folders; the 'cifar10' set has"),
 ])
 def test_bad_values_are_one_clear_line(tmp_path, capsys, extra, message):
     assert main([*QUICK, "--out", str(tmp_path / "run"), *extra]) == 1

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import GlassnetError
 from . import evaluate, export, gradcheck, info, predict, report, search, train
-from .common import HelpFormatter, apply_runtime_options, warnings_as_lines
+from .common import HelpFormatter, apply_runtime_options, check_folder_options, warnings_as_lines
 
 COMMANDS = [train, evaluate, predict, gradcheck, report, info, export, search]
 
@@ -61,6 +61,7 @@ def run_command(argv: Sequence[str] | None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
     try:
         apply_runtime_options(args)
+        check_folder_options(args)
         with warnings_as_lines(args.command):
             return int(args.run(args) or 0)
     except GlassnetError as exc:

@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import zoo
+from ..data import LOADERS
 from ..errors import ConfigError, GlassnetWarning
+from ..runs import parse_int_list
+
+DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
+                "folder with one subfolder per class")
+# The zoo's model options and the flags that set them.
+MODEL_FLAGS = {"hidden": "--hidden", "init": "--init", "batchnorm": "--batchnorm", "dropout": "--dropout"}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -59,6 +67,40 @@ def batch_size(text: str) -> int | None:
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"expected a positive integer or 'full', got {text!r}") from None
+
+
+def hidden_sizes(text: str | None) -> list[int] | None:
+    """``--hidden 20,7,5`` as ``[20, 7, 5]``; an empty item (``20,,5``) is a typo, not a layer
+    to leave out."""
+    if text is None:
+        return None
+    if any(not part.strip() for part in text.split(",")):
+        raise ConfigError(f"--hidden must be comma-separated positive integers, got {text!r}")
+    return parse_int_list(text, "--hidden")
+
+
+def check_model_options(model: str, given: list[str], hint: str | None = None) -> None:
+    """A clear error for model option flags (``given``: zoo option names) that ``model`` does
+    not take, naming the flags it does take (or saying ``hint`` instead)."""
+    takes = zoo.option_names(model)
+    refused = [MODEL_FLAGS[name] for name in given if name not in takes]
+    if refused:
+        usable = [flag for name, flag in MODEL_FLAGS.items() if name in takes]
+        hint = hint or (f"of the model options it takes {', '.join(usable)}" if usable
+                        else "it has no options to set from the command line")
+        raise ConfigError(f"model {model!r} does not take {' or '.join(refused)}; {hint}")
+
+
+def check_folder_options(args: argparse.Namespace) -> None:
+    """``--resize`` and ``--strict`` given for a named data set (fixed-size arrays, no image
+    files) would be ignored: an error, as ``--image-size`` is (no-op for other commands)."""
+    if getattr(args, "dataset", None) not in LOADERS or not hasattr(args, "resize"):
+        return
+    given = ([f"--resize {args.resize}"] if args.resize != "squash" else []) + (
+        ["--strict"] if args.strict else [])
+    if given:
+        raise ConfigError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to image "
+                          f"folders; the {args.dataset!r} set has fixed-size images, stored as arrays")
 
 
 def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True) -> None:

@@ -10,10 +10,19 @@ from pathlib import Path
 
 from .. import zoo
 from ..errors import ConfigError
-from ..runs import RunConfig, parse_int_list
+from ..runs import RunConfig
 from ..search_config import OBJECTIVES, SearchConfig
 from ..search_space import load_space_file, parse_param
-from .common import add_runtime_options, batch_size, check_output_folder, fmt_metrics, positive_int
+from .common import (
+    DATASET_HELP,
+    add_runtime_options,
+    batch_size,
+    check_model_options,
+    check_output_folder,
+    fmt_metrics,
+    hidden_sizes,
+    positive_int,
+)
 
 
 def add_parser(sub) -> None:
@@ -49,7 +58,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
                    help="stop hopeless trials early from their objective after each epoch (with "
                         "--folds: their score so far after each fold)")
-    p.add_argument("--dataset", default="cats", help="data set name read from $GLASSNET_DATA")
+    p.add_argument("--dataset", default="cats", help=DATASET_HELP)
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
     p.add_argument("--hidden", default=None, metavar="SIZES", help="mlp hidden sizes, e.g. 20,7,5")
     p.add_argument("--optimizer", default="sgd", help="optimizer when not searched")
@@ -95,8 +104,12 @@ def _config(args: argparse.Namespace):
     specs = [parse_param(text) for text in args.param]
     if args.space:
         specs = load_space_file(args.space) + specs
+    options = ", ".join(sorted(zoo.option_names(args.model)))
+    check_model_options(args.model, ["hidden"] if args.hidden is not None else [],
+                        hint=f"search its options with --param NAME=SPEC: {options}" if options
+                        else "it has no options")
     base = RunConfig(dataset=args.dataset, model=args.model,
-                     hidden=parse_int_list(args.hidden, "--hidden") if args.hidden else None,
+                     hidden=hidden_sizes(args.hidden),
                      epochs=args.epochs_per_trial, batch_size=args.batch_size,
                      optimizer=args.optimizer, validation_split=_validation_split(args),
                      seed=args.seed, dtype=args.dtype)

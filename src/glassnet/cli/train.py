@@ -14,19 +14,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import zoo
+from .. import schedules, zoo
 from ..errors import ConfigError, TrainingInterruptedError
 from ..io.checkpoint import StopRequest
 from ..report.text import count
-from ..runs import RunConfig, RunResult, default_out_dir, parse_int_list, resume_run, train_run
+from ..runs import RunConfig, RunResult, default_out_dir, resume_run, train_run
 from ..training.loop import weights_after
 from .common import (
+    DATASET_HELP,
     add_folder_options,
     add_runtime_options,
     batch_size,
+    check_model_options,
     check_output_folder,
     fmt_metrics,
     fraction,
+    hidden_sizes,
     non_negative_float,
     positive_float,
     positive_int,
@@ -41,9 +44,7 @@ def add_parser(sub) -> None:
                     "checkpoint.glassnet up to date while training: Ctrl-C stops after the "
                     "current batch, saves the last completed epoch and exits with 130; "
                     "--resume RUN_DIR continues exactly where it stopped.")
-    p.add_argument("--dataset", default="cats",
-                   help="data set name (cats, cifar10) read from $GLASSNET_DATA, or the path "
-                        "of an image folder with one subfolder per class")
+    p.add_argument("--dataset", default="cats", help=DATASET_HELP)
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
     p.add_argument("--hidden", default=None, metavar="SIZES",
                    help="mlp hidden layer sizes, comma-separated (default 20,7,5: the course's "
@@ -63,7 +64,7 @@ def add_parser(sub) -> None:
     p.add_argument("--lr-decay", type=positive_float, default=None, metavar="FACTOR",
                    help="multiply the learning rate by FACTOR after every epoch (e.g. 0.95)")
     p.add_argument("--lr-schedule", default=None,
-                   help="learning-rate schedule: step, exponential, cosine or onecycle")
+                   help=f"learning-rate schedule: {', '.join(schedules.SCHEDULES)} (default constant)")
     p.add_argument("--validation-split", type=float, default=None, metavar="FRACTION",
                    help="hold out this fraction of the training set (stratified, seeded) "
                         "for validation; the test split is never used for tuning")
@@ -104,7 +105,7 @@ def add_parser(sub) -> None:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         dataset=args.dataset, model=args.model,
-        hidden=parse_int_list(args.hidden, "--hidden") if args.hidden else None,
+        hidden=hidden_sizes(args.hidden),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, reg=args.reg,
         lr_decay=args.lr_decay, lr_schedule=args.lr_schedule,
@@ -167,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
                 result = resume_run(args.resume, verbose=verbose, stop=stop)
             else:
                 config = config_from_args(args)
+                check_model_options(config.model, [*config.extra.get("model_options", {}),
+                                                   *(["hidden"] if config.hidden is not None else [])])
                 check_output_folder(config.out or default_out_dir(config), "--out")
                 config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
                 result = train_run(config, verbose=verbose, stop=stop)
