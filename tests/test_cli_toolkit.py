@@ -37,6 +37,7 @@ def test_bad_values_are_one_clear_line(tmp_path, capsys, extra, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("glassnet train: error: ") and message in err
     assert len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # refused before the run folder is made
 
 
 @pytest.mark.parametrize("flag,value", [("--lr", "0"), ("--lr", "-0.1"), ("--early-stopping", "0")])

@@ -18,6 +18,7 @@ from conftest import ROOT, run_cli
 optuna = pytest.importorskip("optuna", reason="Optuna is not installed: `make test` installs the "
                                               "test extra, which includes glassnet[search]")
 
+from glassnet.cli import main  # noqa: E402
 from glassnet.errors import ConfigError, SearchError  # noqa: E402
 from glassnet.runs import RunConfig  # noqa: E402
 from glassnet.search import Search, SearchConfig, apply_params, train_command  # noqa: E402
@@ -468,6 +469,35 @@ def test_missing_optuna_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "optuna", None)  # as if it were not installed
     with pytest.raises(MissingExtraError, match=r"pip install 'glassnet\[search\]'"):
         Search.open(quick_config(), tmp_path / "x")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--param", "dropout=float:0:2"],
+     "cannot search dropout=float:0:2: a trial with dropout=2.0 fails: Dropout rate must be a number in"),
+    (["--param", "hidden=choice:50,abc"],
+     "cannot search hidden=choice:50,abc: a trial with hidden='abc' fails"),
+    (["--param", "batch_size=int:0:64"], "a trial with batch_size=0 fails: batch_size must be a positive"),
+    (["--param", "lr=log:1e-3:1e-1", "--optimizer", "adamm"], "unknown optimizer 'adamm'"),
+    (["--param", "lrr=log:1e-3:1e-1"], "cannot search 'lrr'"),
+    ([], "nothing to search: give --param"),
+    (["--param", "lr=log:1e-3:1e-1", "--folds", "1"], "--folds must be an integer of at least 2"),
+    (["--resume"], "there is no search named 'e' in"),
+])
+def test_a_search_that_cannot_run_is_refused_before_it_writes_anything(tmp_path, capsys, args, message):
+    assert main(["search", "--out", str(tmp_path / "e"), "--epochs-per-trial", "1", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("glassnet search: error: ") and len(err.splitlines()) == 1, err
+    assert message in err
+    assert not (tmp_path / "e").exists()  # no run folder, no search.journal
+
+
+def test_a_refused_range_can_be_fixed_and_run_under_the_same_name(tmp_path, cat_train):
+    bad, good = quick_config(), quick_config(trials=1)
+    bad.params.append(parse_param("dropout=float:0:2"))
+    good.params.append(parse_param("dropout=float:0:0.5"))
+    with pytest.raises(ConfigError, match=re.escape("a trial with dropout=2.0 fails")):
+        Search.open(bad, tmp_path / "s", data=cat_train)
+    assert Search.open(good, tmp_path / "s", data=cat_train).run() == 1
 
 
 def test_resume_needs_a_name(tmp_path):

@@ -87,6 +87,12 @@ def test_missing_space_file(tmp_path):
         load_space_file(tmp_path / "nope.toml")
 
 
+def test_end_points_bound_what_a_trial_may_draw():
+    assert parse_param("lr=log:1e-5:1e-1").end_points() == (1e-5, 0.1)
+    assert parse_param("batch_size=int:16:128").end_points() == (16, 128)
+    assert parse_param("hidden=choice:50,20-7").end_points() == (50, "20-7")
+
+
 def test_check_unique():
     with pytest.raises(ConfigError, match=r"\['lr'\] given more than once"):
         check_unique([parse_param("lr=log:1e-3:1"), parse_param("lr=log:1e-4:1")])

@@ -35,7 +35,7 @@ from ._files import write_json, write_text
 from .data import Dataset
 from .errors import SearchError, require_extra
 from .runs import RunConfig, RunResult, load_data, train_run
-from .search_config import SearchConfig, apply_params, final_config, train_command
+from .search_config import SearchConfig, apply_params, check_values, final_config, train_command
 from .search_scoring import SCORES, Split, validation_balanced_accuracy, validation_splits
 from .search_space import ParamSpec, narrow
 from .search_trial import TrialRecord, TrialRunner
@@ -82,6 +82,10 @@ def open_storage(url: str | None, run_dir: Path):
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SearchError(f"cannot open the storage {_masked(url)}: {reason}") from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _nothing_to_resume(name: str, label: str) -> SearchError:
+    return SearchError(f"there is no search named {name!r} in {label} to resume; start it without --resume")
 
 
 def _pruner(name: str, steps: int):
@@ -135,16 +139,23 @@ class Search:
 
         With ``resume`` the stored configuration is used (``config`` may be None) and
         ``trials`` raises or lowers the budget. ``data`` (``{"train": Dataset}``) is the
-        training split, read from the configured data set when not given; it is split
-        into the trials' validation splits or folds before any study is created, so a
-        split that cannot be made is an error that leaves no study behind.
+        training split, read from the configured data set when not given. A new search is
+        checked (its settings, every parameter's values, its validation splits or folds)
+        before the storage is opened, so that a search that cannot run leaves no study, no
+        journal file and no run folder behind.
         """
         run_dir = Path(run_dir)
         name = study_name or run_dir.name
         optuna = require_extra("optuna", "search")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        backend = open_storage(storage, run_dir)
         label = _masked(storage) if storage else str(run_dir / STORAGE_FILE)
+        if resume and storage is None and not (run_dir / STORAGE_FILE).is_file():
+            raise _nothing_to_resume(name, label)  # before opening the journal would create it
+        if not resume:
+            if config is None:
+                raise SearchError("give the search to run (or --resume an existing one)")
+            splits = cls._splits(config.validate(), data, check=True)
+        backend = open_storage(storage, run_dir)
         try:
             study = optuna.load_study(study_name=name, storage=backend)
         except KeyError:
@@ -152,18 +163,13 @@ class Search:
         stored = study.user_attrs.get(CONFIG_ATTR) if study is not None else None
         if resume:
             if stored is None:
-                raise SearchError(f"there is no search named {name!r} in {label} to resume; "
-                                  "start it without --resume")
+                raise _nothing_to_resume(name, label)
             config = SearchConfig.from_dict(stored)
             splits = cls._splits(config, data)
             if trials is not None and trials != config.trials:
                 config.trials = trials
                 study.set_user_attr(CONFIG_ATTR, config.validate().to_dict())
         else:
-            if config is None:
-                raise SearchError("give the search to run (or --resume an existing one)")
-            config.validate()
-            splits = cls._splits(config, data)
             if study is None:
                 study = optuna.create_study(study_name=name, storage=backend,
                                             direction=config.direction, load_if_exists=True)
@@ -177,9 +183,13 @@ class Search:
         return cls(config, run_dir, study, label, splits)
 
     @staticmethod
-    def _splits(config: SearchConfig, data: dict[str, Dataset] | None) -> list[Split]:
-        data = data if data is not None else load_data(config.base, splits=("train",))
-        return validation_splits(config, data["train"])
+    def _splits(config: SearchConfig, data: dict[str, Dataset] | None, check: bool = False) -> list[Split]:
+        """The trials' validation splits (or folds) of the training split; with ``check``, first
+        every parameter's values as a trial would train them (:func:`check_values`)."""
+        train = (data if data is not None else load_data(config.base, splits=("train",)))["train"]
+        if check:
+            check_values(config, train)
+        return validation_splits(config, train)
 
     # -- running trials --------------------------------------------------------------------
     def current_round(self) -> tuple[int, list[ParamSpec]]:

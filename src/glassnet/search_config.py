@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import zoo
-from .errors import ConfigError
+from .data import Dataset
+from .data import augment as augment_mod
+from .errors import ConfigError, GlassnetError
 from .report.text import batch_size_text
-from .runs import RunConfig, parse_int_list
+from .runs import RunConfig, build_model, make_callbacks, make_optimizer, make_schedule, parse_int_list
 from .search_space import ParamSpec, check_unique
+from .training.loop import check_batch_size
 
 SAMPLERS = ("tpe", "random")
 STRATEGIES = ("plain", "narrow")
@@ -146,6 +149,32 @@ def apply_params(base: RunConfig, params: dict[str, Any]) -> RunConfig:
     if not options:
         config.extra.pop("model_options")
     return config
+
+
+def check_run(config: RunConfig, train: Dataset) -> None:
+    """Make what :func:`~glassnet.runs.train_run` makes of ``config`` for ``train`` (model,
+    optimizer, schedule, callbacks, augmentation, batch size), without training."""
+    model = build_model(config, train)
+    model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
+                  reg=config.reg)
+    make_schedule(config)
+    make_callbacks(config)
+    augment_mod.parse(config.augment)
+    check_batch_size(config.batch_size)
+
+
+def check_values(config: SearchConfig, train: Dataset) -> None:
+    """The base run and every parameter's end points (every choice) as a trial would train
+    them: a value the model or optimizer refuses (``dropout=float:0:2``) is an error before
+    the study exists, not the failure of its first trial."""
+    check_run(config.base, train)
+    for spec in config.params:
+        for value in spec.end_points():
+            try:
+                check_run(apply_params(config.base, {spec.name: value}), train)
+            except (GlassnetError, TypeError, ValueError) as exc:  # TypeError: e.g. a word for a number
+                raise ConfigError(f"cannot search {spec.name}={spec.describe()}: a trial with "
+                                  f"{spec.name}={value!r} fails: {exc}") from None
 
 
 # Schedules shaped by the run's total epochs: a shorter run is not the longer one cut short.

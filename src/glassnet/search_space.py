@@ -55,6 +55,14 @@ class ParamSpec:
     def log(self) -> bool:
         return self.kind == "log"
 
+    def end_points(self) -> tuple[Choice, ...]:
+        """The values that bound what a trial may draw: every choice, or the range's ends."""
+        if self.kind == "choice":
+            return self.all_choices
+        if self.kind == "int":
+            return int(self.low), int(self.high)
+        return self.low, self.high
+
     def describe(self) -> str:
         """The spec in command-line form, e.g. ``log:1e-05:0.1``."""
         if self.kind == "choice":

@@ -18,7 +18,7 @@ from .. import schedules, zoo
 from ..errors import ConfigError, TrainingInterruptedError
 from ..io.checkpoint import StopRequest
 from ..report.text import count
-from ..runs import RunConfig, RunResult, default_out_dir, resume_run, train_run
+from ..runs import RunConfig, RunResult, default_out_dir, make_schedule, resume_run, train_run
 from ..training.loop import weights_after
 from .common import (
     DATASET_HELP,
@@ -171,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
                 check_model_options(config.model, [*config.extra.get("model_options", {}),
                                                    *(["hidden"] if config.hidden is not None else [])])
                 check_output_folder(config.out or default_out_dir(config), "--out")
+                make_schedule(config)  # train_run makes it only once the run folder exists
                 config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
                 result = train_run(config, verbose=verbose, stop=stop)
     except TrainingInterruptedError as exc:

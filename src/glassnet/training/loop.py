@@ -28,7 +28,8 @@ def batch_indices(n: int, batch_size: int | None, rng: np.random.Generator | Non
     return [order[i:i + size] for i in range(0, n, size)]
 
 
-def _check_batch_size(batch_size: Any) -> int | None:
+def check_batch_size(batch_size: Any) -> int | None:
+    """``batch_size`` as the fit loop takes it: a positive integer, or None for full batch."""
     if batch_size is None or batch_size == "full":
         return None
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
@@ -100,7 +101,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
     if verbose not in (0, 1, 2):
         raise ConfigError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
     y = _check_labels(x, y)
     if validation_data is not None:
