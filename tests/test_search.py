@@ -503,3 +503,22 @@ def test_a_refused_range_can_be_fixed_and_run_under_the_same_name(tmp_path, cat_
 def test_resume_needs_a_name(tmp_path):
     result = run_cli("search", "--resume", cwd=tmp_path)
     assert result.returncode == 1 and "--resume continues a stored search: give its --name" in result.stderr
+
+
+def test_a_worker_that_loses_the_race_for_the_last_place_runs_no_extra_trial(tmp_path, cat_train):
+    """Two workers can both see one free place and ask for a trial; the later trial number
+    gives way (a 'surplus' claim that counts nowhere), so a round never exceeds its budget."""
+    from glassnet.search_trial import TrialRunner
+
+    search = Search.open(quick_config(trials=1), tmp_path / "race", data=cat_train)
+    rival = search.study.ask()  # another worker's claim, before it has labelled its round
+    assert not search._within_budget(rival.number + 1, 0)
+    rival.set_user_attr("round", 0)
+    assert not search._within_budget(rival.number + 1, 0)
+    assert search._within_budget(rival.number, 0)  # the earliest claim keeps its place
+    index, specs = search.current_round()
+    runner = TrialRunner(search.config, search.run_dir, search.splits)
+    assert runner.run(search.study, index, specs, within_budget=lambda number: False) is None
+    surplus = [t for t in search.study.trials if t.user_attrs.get("surplus")]
+    assert len(surplus) == 1 and surplus[0].state.name == "FAIL"
+    assert [row["number"] for row in search.trial_rows()] == [rival.number]

@@ -304,7 +304,7 @@ def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict
 def parse_int_list(text: str, what: str) -> list[int]:
     """``"20,7,5"`` → ``[20, 7, 5]`` with a clear error for anything else."""
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",")]  # "20,,5" is a typo, not 20-5
     except ValueError:
         raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}") from None
     if not values or any(v <= 0 for v in values):

@@ -28,6 +28,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,9 @@ SUMMARY_FILE = "search.json"
 PLOT_FILE = "search_scatter.png"
 REPORT_FILE = "search_report.html"
 CONFIG_ATTR = "glassnet_search"
+# A trial without a round this many seconds after it was asked for is an orphan (its worker
+# died between asking and labelling it), no longer a rival for a round's last place.
+CLAIM_SECONDS = 60.0
 
 
 def _masked(url: str) -> str:
@@ -232,10 +236,13 @@ class Search:
         ran = 0
         while True:
             index, specs = self.current_round()
-            in_round = [t for t in self.study.get_trials(deepcopy=False)
-                        if t.user_attrs.get("round") == index and _counts(t)]
+            in_round = [t for t in self._trials() if t.user_attrs.get("round") == index and _counts(t)]
             if len(in_round) < self.config.per_round(index):
-                record = TrialRunner(self.config, self.run_dir, self.splits).run(self.study, index, specs)
+                record = TrialRunner(self.config, self.run_dir, self.splits).run(
+                    self.study, index, specs, within_budget=partial(self._within_budget, index=index))
+                if record is None:  # another worker took the place: look again shortly
+                    time.sleep(poll)
+                    continue
                 ran += 1
                 if on_trial is not None:
                     on_trial(record)
@@ -249,10 +256,34 @@ class Search:
                 self.study.set_user_attr(f"round_{index + 1}",
                                          [p.to_dict() for p in narrow(specs, results)])
 
+    def _within_budget(self, number: int, index: int) -> bool:
+        """Whether trial ``number``, just asked for round ``index``, has a place in the round.
+
+        Two workers can both see the round's last free place and each ask for a trial; the
+        earlier trial number keeps the place. A trial asked for in the last minute that has
+        no round yet counts as a rival (its worker is about to set it; the later trial gives
+        way and looks again); an older one was left by a worker that died in between."""
+        from optuna.trial import TrialState
+
+        now = datetime.datetime.now()
+
+        def rival(t) -> bool:
+            if "round" in t.user_attrs:
+                return t.user_attrs["round"] == index
+            return (t.state == TrialState.RUNNING and t.datetime_start is not None
+                    and (now - t.datetime_start).total_seconds() < CLAIM_SECONDS)
+
+        earlier = [t for t in self._trials() if t.number < number and _counts(t) and rival(t)]
+        return len(earlier) < self.config.per_round(index)
+
+    def _trials(self) -> list:
+        """The study's trials, without the surplus claims of :meth:`_within_budget`."""
+        return [t for t in self.study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]
+
     # -- results ---------------------------------------------------------------------------
     def best_trial(self):
         """The complete trial with the best objective (ties: lower validation loss, earlier)."""
-        complete = [t for t in self.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+        complete = [t for t in self._trials() if t.state.name == "COMPLETE"]
         if not complete:
             raise SearchError(f"no trial of {self.study.study_name!r} has completed yet")
         return max(complete, key=lambda t: (*_score(t, self.config), -t.number))
@@ -267,7 +298,7 @@ class Search:
 
     def rounds(self) -> list[dict[str, Any]]:
         attrs = self.study.user_attrs
-        trials = self.study.get_trials(deepcopy=False)
+        trials = self._trials()
         out = []
         for index in range(self.config.rounds):
             if f"round_{index}" not in attrs:
@@ -283,7 +314,7 @@ class Search:
 
     def trial_rows(self) -> list[dict[str, Any]]:
         rows = []
-        for t in self.study.get_trials(deepcopy=False):
+        for t in self._trials():
             value = t.value if t.value is not None else (
                 t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None)
             rows.append({"number": t.number, "state": t.state.name.lower(), "value": value,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -104,13 +105,22 @@ class TrialRunner:
     run_dir: Path
     splits: list[Split]
 
-    def run(self, study, index: int, specs: list[ParamSpec]) -> TrialRecord:
-        """Ask ``study`` for a trial of round ``index``, train and score it, tell the result."""
+    def run(self, study, index: int, specs: list[ParamSpec],
+            within_budget: Callable[[int], bool] | None = None) -> TrialRecord | None:
+        """Ask ``study`` for a trial of round ``index``, train and score it, tell the result.
+
+        ``within_budget(number)`` is asked once the trial exists: when it says no (another
+        worker claimed the round's last place first), the trial is closed as a ``surplus``
+        claim that counts nowhere, and ``None`` is returned."""
         from optuna.trial import TrialState
 
         trial = study.ask()
         for key, value in (("round", index), ("host", socket.gethostname()), ("pid", os.getpid())):
             trial.set_user_attr(key, value)
+        if within_budget is not None and not within_budget(trial.number):
+            trial.set_user_attr("surplus", True)
+            study.tell(trial, state=TrialState.FAIL)
+            return None
         study.sampler = _sampler(self.config.sampler, trial_seed(self.config.base.seed, trial.number), specs)
         params = {spec.name: _suggest(trial, spec) for spec in specs}
         try:

@@ -70,13 +70,8 @@ def batch_size(text: str) -> int | None:
 
 
 def hidden_sizes(text: str | None) -> list[int] | None:
-    """``--hidden 20,7,5`` as ``[20, 7, 5]``; an empty item (``20,,5``) is a typo, not a layer
-    to leave out."""
-    if text is None:
-        return None
-    if any(not part.strip() for part in text.split(",")):
-        raise ConfigError(f"--hidden must be comma-separated positive integers, got {text!r}")
-    return parse_int_list(text, "--hidden")
+    """``--hidden 20,7,5`` as ``[20, 7, 5]`` (``20,,5`` is an error, see ``parse_int_list``)."""
+    return None if text is None else parse_int_list(text, "--hidden")
 
 
 def check_model_options(model: str, given: list[str], hint: str | None = None) -> None:

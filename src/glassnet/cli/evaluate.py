@@ -19,8 +19,7 @@ def add_parser(sub) -> None:
         "evaluate", help="evaluate a saved model on a data set",
         description="Evaluate a .glassnet model on one split of a data set: loss, accuracy, "
                     "per-class precision/recall/F1 with macro averages, and the confusion "
-                    "matrix (rows = true class, columns = predicted).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "matrix (rows = true class, columns = predicted).")
     p.add_argument("model", help="path of a .glassnet model file")
     p.add_argument("--dataset", default="cats",
                    help="data set name, or the path of an image folder (one subfolder per class)")
