@@ -98,3 +98,21 @@ def test_evaluate_reproduces_a_folder_runs_test_split_and_report_works_anywhere(
     elsewhere.mkdir()
     report = run_cli("report", str(out), cwd=elsewhere, env=data_env)
     assert report.returncode == 0, report.stderr
+
+
+def test_search_on_a_folder_holds_out_a_test_split_for_final_and_prints_it(cats, data_env, tmp_path):
+    pytest.importorskip("optuna")
+    write_folder(cats["test"], tmp_path / "photos")
+    out = tmp_path / "search"
+    result = run_cli("search", "--dataset", str(tmp_path / "photos"), "--image-size", "16",
+                     "--test-split", "0.25", "--model", "mlp", "--hidden", "5", "--trials", "2",
+                     "--epochs-per-trial", "2", "--param", "lr=log:1e-3:1e-1", "--seed", "2",
+                     "--final", "--no-plot", "--out", str(out), env=data_env)
+    assert result.returncode == 0, result.stderr
+    command = next(line for line in result.stdout.splitlines() if "glassnet train" in line)
+    assert "--image-size 16" in command and "--test-split 0.25" in command
+    final = json.loads((out / "search.json").read_text())["final"]
+    assert 0 <= final["test"]["accuracy"] <= 1  # a test split exists and was scored once
+    assert "(no test split)" not in result.stdout
+    config = json.loads((out / "final" / "run.json").read_text())["config"]
+    assert config["image_size"] == 16 and config["test_split"] == 0.25

@@ -203,7 +203,9 @@ def train_command(config: RunConfig) -> str:
              "--batch-size", batch_size_text(config.batch_size),
              "--optimizer", config.optimizer, "--lr", repr(float(config.lr))]
     options = {name: getattr(config, name) for name in
-               ("momentum", "weight_decay", "reg", "lr_decay", "lr_schedule", "validation_split")}
+               ("momentum", "weight_decay", "reg", "lr_decay", "lr_schedule", "validation_split",
+                "image_size", "test_split", "strict")}
+    options["resize"] = config.resize if config.resize != "squash" else None
     options.update(config.extra.get("model_options", {}))
     options["early_stopping"] = config.extra.get("early_stopping")
     for name, value in options.items():

@@ -98,6 +98,13 @@ def check_folder_options(args: argparse.Namespace) -> None:
                           f"folders; the {args.dataset!r} set has fixed-size images, stored as arrays")
 
 
+def add_test_split_option(p: argparse.ArgumentParser, note: str = "") -> None:
+    """``--test-split FRACTION``: the stratified, seeded test set of an image folder."""
+    p.add_argument("--test-split", type=fraction, default=None, metavar="FRACTION",
+                   help="image folders: hold out this fraction of every class as the test set "
+                        f"(stratified, seeded by --seed), before anything else{note}")
+
+
 def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True) -> None:
     """``--image-size``, ``--resize`` and ``--strict``: how image files are read."""
     if image_size:

@@ -11,7 +11,13 @@ from ..io.format import load_model
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import check_compatible
-from .common import add_folder_options, add_runtime_options, check_output_file, fraction, print_json
+from .common import (
+    add_folder_options,
+    add_runtime_options,
+    add_test_split_option,
+    check_output_file,
+    print_json,
+)
 
 
 def add_parser(sub) -> None:
@@ -27,10 +33,8 @@ def add_parser(sub) -> None:
                    help="which split: train or test (default test; an image folder without "
                         "--test-split is evaluated whole)")
     add_folder_options(p)
-    p.add_argument("--test-split", type=fraction, default=None, metavar="FRACTION",
-                   help="image folders: hold out this fraction of every class as the test split, "
-                        "as 'glassnet train --test-split' does (the same FRACTION and --seed give "
-                        "the same images)")
+    add_test_split_option(p, note=": the same FRACTION and --seed as 'glassnet train' "
+                                  "give the same test images")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of --test-split (the training run's --seed)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

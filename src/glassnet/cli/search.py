@@ -15,7 +15,9 @@ from ..search_config import OBJECTIVES, SearchConfig
 from ..search_space import load_space_file, parse_param
 from .common import (
     DATASET_HELP,
+    add_folder_options,
     add_runtime_options,
+    add_test_split_option,
     batch_size,
     check_model_options,
     check_output_folder,
@@ -74,6 +76,8 @@ def add_parser(sub) -> None:
                    help="take the best epoch of the validation curve after a centred moving "
                         "average over this many epochs, so that a curve swinging from epoch to "
                         "epoch does not win by one lucky epoch (1: no smoothing)")
+    add_folder_options(p)
+    add_test_split_option(p, note=": never read by the trials, only by --final")
     p.add_argument("--seed", type=int, default=0, help="seed of the models, the split and the sampler")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--name", default=None,
@@ -112,7 +116,8 @@ def _config(args: argparse.Namespace):
                      hidden=hidden_sizes(args.hidden),
                      epochs=args.epochs_per_trial, batch_size=args.batch_size,
                      optimizer=args.optimizer, validation_split=_validation_split(args),
-                     seed=args.seed, dtype=args.dtype)
+                     image_size=args.image_size, resize=args.resize, strict=args.strict,
+                     test_split=args.test_split, seed=args.seed, dtype=args.dtype)
     narrow = args.strategy == "narrow"
     return SearchConfig(base, specs, trials=args.trials or 30,
                         sampler=args.sampler or ("random" if narrow else "tpe"),

@@ -24,11 +24,11 @@ from .common import (
     DATASET_HELP,
     add_folder_options,
     add_runtime_options,
+    add_test_split_option,
     batch_size,
     check_model_options,
     check_output_folder,
     fmt_metrics,
-    fraction,
     hidden_sizes,
     non_negative_float,
     positive_float,
@@ -69,9 +69,7 @@ def add_parser(sub) -> None:
                    help="hold out this fraction of the training set (stratified, seeded) "
                         "for validation; the test split is never used for tuning")
     add_folder_options(p)
-    p.add_argument("--test-split", type=fraction, default=None, metavar="FRACTION",
-                   help="image folders: hold out this fraction of every class as the test set "
-                        "(stratified, seeded), before anything else")
+    add_test_split_option(p)
     p.add_argument("--init", default=None, metavar="NAME",
                    help="weight initializer: he, xavier, lecun, glorot_uniform, ... or normal:STD "
                         "(default: the model's own; lecun for mlp)")
