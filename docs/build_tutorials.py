@@ -18,6 +18,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,6 +49,18 @@ def data_dir() -> Path:
     return Path(os.environ.get("GLASSNET_DATA", ROOT.parent / "shared" / "data")).resolve()
 
 
+def private_data_dir(parent: Path) -> Path:
+    """A data directory under ``parent`` that shows the shared data sets through symlinks, so
+    that what a tutorial writes there (the photos tutorial's image-folder cache) never lands
+    in the shared data."""
+    private = parent / "data"
+    private.mkdir()
+    for item in data_dir().iterdir():
+        if item.name != "cache":
+            (private / item.name).symlink_to(item)
+    return private
+
+
 def write_photo(path: Path) -> None:
     """A cat photo the cat network has never seen: the first cat of CIFAR-10's test batch,
     saved as an ordinary PNG file (32x32, so it is upscaled when read at 64x64)."""
@@ -70,12 +83,14 @@ def run(name: str, quick: bool = False, root: Path = GENERATED) -> float:
     if "{out}/photo.png" in args:
         write_photo(out / "photo.png")
     command = [sys.executable, str(ROOT / "examples" / script), *(a.format(out=out) for a in args)]
-    env = {**os.environ, "MPLBACKEND": "Agg", "GLASSNET_DATA": str(data_dir()), "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    started = time.perf_counter()
-    proc = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)  # one stream, in order
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
+               "GLASSNET_DATA": str(private_data_dir(Path(scratch))),
+               "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        started = time.perf_counter()
+        proc = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)  # one stream, in order
+        seconds = time.perf_counter() - started
     text = proc.stdout
     if proc.returncode != 0:
         sys.stderr.write(text)
