@@ -67,6 +67,26 @@ def test_a_data_set_with_some_of_the_models_classes_keeps_the_models_order():
     assert matched.class_names == ["bird", "cat", "dog"] and matched.y.tolist() == [1, 2, 2]
 
 
+def test_a_folder_of_one_of_the_models_classes(cats, cats_model, data_env, tmp_path):
+    only_cats = cats["test"].subset(cats["test"].y == 1)
+    write_folder(only_cats, tmp_path / "my-cats")
+    result = evaluate_json(cats_model, "--dataset", str(tmp_path / "my-cats"), env=data_env)
+    assert result["samples"] == len(only_cats) == 33
+    assert result["confusion_matrix"][0] == [0, 0]  # row of the model's class 0: no non-cats
+
+
+def test_a_model_without_class_names_refuses_a_data_set_with_more_classes():
+    from glassnet import Sequential, layers
+    from glassnet.data import Dataset
+    from glassnet.errors import ShapeError
+    from glassnet.runs import check_compatible
+
+    model = Sequential([layers.Flatten(), layers.Dense(1)], input_shape=(1, 2, 2))  # binary
+    three = Dataset(np.zeros((3, 1, 2, 2), dtype=np.uint8), [0, 1, 2], ["a", "b", "c"], "abc")
+    with pytest.raises(ShapeError, match="abc has 3 classes but the model predicts 2"):
+        check_compatible(model, three)
+
+
 def test_a_folder_with_other_classes_is_a_clear_error(cats, cats_model, data_env, tmp_path):
     write_folder(cats["test"], tmp_path / "renamed", names=["dog", "cat"])
     result = run_cli("evaluate", cats_model, "--dataset", str(tmp_path / "renamed"), env=data_env)

@@ -522,3 +522,17 @@ def test_a_worker_that_loses_the_race_for_the_last_place_runs_no_extra_trial(tmp
     surplus = [t for t in search.study.trials if t.user_attrs.get("surplus")]
     assert len(surplus) == 1 and surplus[0].state.name == "FAIL"
     assert [row["number"] for row in search.trial_rows()] == [rival.number]
+
+
+def test_an_unlabelled_claim_expires_instead_of_blocking_the_round(tmp_path, cat_train, monkeypatch):
+    """A worker that died between asking for a trial and labelling it leaves a RUNNING trial
+    with no round and no pid: a rival only while fresh, then failed like any orphan."""
+    import glassnet.search as search_module
+
+    search = Search.open(quick_config(trials=1), tmp_path / "orphan", data=cat_train)
+    orphan = search.study.ask()
+    assert not search._within_budget(orphan.number + 1, 0)
+    assert search.fail_interrupted() == []  # still fresh: its worker may be about to label it
+    monkeypatch.setattr(search_module, "CLAIM_SECONDS", 0.0)
+    assert search._within_budget(orphan.number + 1, 0)
+    assert search.fail_interrupted() == [orphan.number]

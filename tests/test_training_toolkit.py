@@ -371,3 +371,13 @@ def test_nan_guard_on_initial_weights_that_give_nan_says_so_without_numpy_warnin
     assert "keeps the initial weights, which already give a non-finite loss" in str(info.value)
     for key, value in initial.items():
         np.testing.assert_array_equal(model.get_weights()[key], value)
+
+
+def test_nan_guard_on_a_resumed_run_names_the_weights_it_resumed_from(rng):
+    x, y = _data(rng)
+    model = _model()
+    model.layers[0].params["W"][0, 0] = np.inf
+    with pytest.raises(NonFiniteLossError) as info:
+        model.fit(x, y, epochs=4, batch_size=8, verbose=0, initial_epoch=2)
+    assert info.value.epoch == 3 and info.value.kept_epoch == 2
+    assert "keeps the weights from the end of epoch 2, the resumed ones" in str(info.value)

@@ -182,6 +182,10 @@ def check_compatible(model: Sequential, dataset: Dataset) -> Dataset:
             f"width) but {dataset.name} has {tuple(dataset.image_shape)}")
     names = list(model.class_names or [])
     if not names:  # a model trained from arrays has no class names: only the count can be checked
+        outputs = max(2, model.output_shape[-1])  # one sigmoid unit: two classes
+        if dataset.num_classes > outputs:
+            raise ShapeError(f"{dataset.name} has {dataset.num_classes} classes but the model "
+                             f"predicts {outputs}")
         return dataset
     if list(dataset.class_names) == names:
         return dataset

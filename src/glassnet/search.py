@@ -115,6 +115,13 @@ def _score(trial, config: SearchConfig) -> tuple[float, float]:
     return config.rank(trial.value), -trial.user_attrs.get("val_loss", math.inf)
 
 
+def _fresh_claim(trial, now: datetime.datetime) -> bool:
+    """Whether ``trial`` was asked for less than :data:`CLAIM_SECONDS` ago; ``abs`` because
+    another machine's clock may be ahead of this one."""
+    start = trial.datetime_start
+    return start is not None and abs((now - start).total_seconds()) < CLAIM_SECONDS
+
+
 def _alive(pid: Any) -> bool:
     try:
         os.kill(int(pid), 0)
@@ -205,7 +212,8 @@ class Search:
         """Mark trials whose worker died as failed (they do not count toward the budget).
 
         A trial of this host is dead when its process is gone; a trial of another host when
-        it has been running ten times as long as the median finished trial (at least 10 min).
+        it has been running ten times as long as the median finished trial (at least 10 min);
+        a trial nobody labelled when it is no longer a fresh claim (:data:`CLAIM_SECONDS`).
         """
         from optuna.trial import TrialState
 
@@ -215,9 +223,11 @@ class Search:
         patience = max(600.0, 10 * durations[len(durations) // 2]) if durations else 600.0
         host, now, failed = socket.gethostname(), datetime.datetime.now(), []
         for t in trials:
-            if t.state != TrialState.RUNNING or "pid" not in t.user_attrs:
+            if t.state != TrialState.RUNNING:
                 continue
-            if t.user_attrs.get("host") == host:
+            if "pid" not in t.user_attrs:  # its worker died between asking and labelling it
+                dead = not _fresh_claim(t, now)
+            elif t.user_attrs.get("host") == host:
                 dead = not _alive(t.user_attrs["pid"])
             else:
                 dead = (now - t.datetime_start).total_seconds() > patience
@@ -270,8 +280,7 @@ class Search:
         def rival(t) -> bool:
             if "round" in t.user_attrs:
                 return t.user_attrs["round"] == index
-            return (t.state == TrialState.RUNNING and t.datetime_start is not None
-                    and (now - t.datetime_start).total_seconds() < CLAIM_SECONDS)
+            return t.state == TrialState.RUNNING and _fresh_claim(t, now)
 
         earlier = [t for t in self._trials() if t.number < number and _counts(t) and rival(t)]
         return len(earlier) < self.config.per_round(index)

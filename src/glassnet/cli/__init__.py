@@ -9,6 +9,7 @@ command quietly with 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -49,8 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`glassnet evaluate --json | head`): stop quietly, as the
         # Python docs advise ("Note on SIGPIPE"); stdout goes to devnull so that the
         # interpreter's final flush cannot fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):  # a captured stdout has no descriptor
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])
     splits = load_dataset(args.dataset, image_size=size, resize=args.resize, strict=args.strict,
-                          test_split=args.test_split, seed=args.seed)
+                          test_split=args.test_split, seed=args.seed,
+                          min_classes=1)  # a folder of one of the model's classes is fine
     whole_folder = is_folder(args.dataset) and args.test_split is None
     args.split = args.split or ("test" if "test" in splits else "train")
     if args.split not in splits:

@@ -88,8 +88,10 @@ def check_folder(path: str | Path) -> Path:
     return path
 
 
-def find_classes(root: Path, class_names: Sequence[str] | None = None) -> list[str]:
-    """The class folders of ``root``: sorted, or ``class_names`` in the given order (each must exist)."""
+def find_classes(root: Path, class_names: Sequence[str] | None = None, min_classes: int = 2) -> list[str]:
+    """The class folders of ``root``: sorted, or ``class_names`` in the given order (each must
+    exist); at least ``min_classes`` of them (a classifier trains on two or more; a folder
+    evaluated against a trained model may hold one of its classes)."""
     found = sorted(p.name for p in root.iterdir() if p.is_dir() and not is_hidden(p.name))
     if class_names is not None:
         names = list(class_names)
@@ -103,7 +105,7 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None) -> list[s
         hint = f" (it holds {loose} image file(s) directly)" if loose else ""
         raise DataError(f"{root} has no class subfolders{hint}; put the images of each class "
                         "in their own subfolder, e.g. cats/ and dogs/")
-    if len(found) < 2:
+    if len(found) < min_classes:
         raise DataError(f"{root} has only one class folder ({found[0]!r}); a classifier needs "
                         "at least two")
     return found
@@ -200,7 +202,7 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
                  validation_split: float | None = None, subset: str | None = None, seed: int = 0,
                  color_mode: str = "rgb", class_names: Sequence[str] | None = None,
                  resize: str = "squash", strict: bool = False, cache: bool = True,
-                 workers: int | None = None) -> Dataset | tuple[Dataset, Dataset]:
+                 workers: int | None = None, min_classes: int = 2) -> Dataset | tuple[Dataset, Dataset]:
     """Load ``path/<class>/**/<image>`` as a :class:`Dataset` of uint8 images ``(N, C, H, W)``.
 
     Args:
@@ -216,6 +218,8 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
         strict: raise :class:`ImageError` instead of skipping unreadable files.
         cache: read and write the decoded array in ``<data dir>/cache/image-folders/``.
         workers: decoding threads (default: the number of cores, at most 8).
+        min_classes: fewer class subfolders is an error (1 to evaluate a trained model on
+            a folder of one of its classes).
     """
     root = check_folder(path)
     size = check_image_size(image_size)
@@ -225,7 +229,7 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
         raise ConfigError(f"color_mode must be one of {sorted(COLOR_MODES)}, got {color_mode!r}")
     if subset is not None and (subset not in SUBSETS or validation_split is None):
         raise ConfigError(f"subset must be one of {SUBSETS} and needs validation_split, got {subset!r}")
-    classes = find_classes(root, class_names)
+    classes = find_classes(root, class_names, min_classes)
     files, labels = scan_classes(root, classes)
     sig = cache_mod.signature(files)
     settings = {"image_size": list(size), "resize": resize, "color_mode": color_mode, "classes": classes}

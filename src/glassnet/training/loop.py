@@ -61,8 +61,12 @@ def _restore_after_non_finite(model, loss: float, epoch: int, batch: int, initia
     first_step = epoch == initial_epoch and batch == 0
     kept = epoch if batch > 0 or first_step else epoch - 1
     model.set_weights(snapshots[1] if batch > 0 else snapshots[0])
-    why = ("which already give a non-finite loss (try smaller initial weights)" if first_step
-           else "the last known to give a finite loss (try a smaller learning rate)")
+    if not first_step:
+        why = "the last known to give a finite loss (try a smaller learning rate)"
+    elif initial_epoch == 0:
+        why = "which already give a non-finite loss (try smaller initial weights)"
+    else:  # a resumed run: the weights it started from are the checkpoint's
+        why = "the resumed ones, which already give a non-finite loss (try a smaller learning rate)"
     return NonFiniteLossError(
         f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}; training stopped and "
         f"the model keeps {weights_after(kept)}, {why}",
