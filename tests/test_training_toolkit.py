@@ -235,6 +235,15 @@ def test_restore_best_weights_early_or_at_the_end(rng, values, best):
     for key, value in snapshots[best].items():
         np.testing.assert_array_equal(final[key], value)
     assert any(not np.array_equal(final[k], v) for k, v in snapshots[-1].items())
+    assert stop.restored_epoch == best
+
+
+@pytest.mark.parametrize("values", [[3, 2, 1], [math.nan, math.nan, math.nan]],
+                         ids=["best-is-last", "never-finite"])
+def test_restored_epoch_is_none_when_the_last_weights_stay(rng, values):
+    stop = EarlyStopping("score", patience=5, mode="min", restore_best_weights=True)
+    _fit_scripted(rng, values, stop)
+    assert stop.restored_epoch is None
 
 
 def test_without_restore_the_last_weights_stay(rng):

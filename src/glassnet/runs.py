@@ -79,6 +79,7 @@ class RunResult:
     out_dir: Path
     error: NonFiniteLossError | None = None
     config: RunConfig | None = None
+    early_stopping: EarlyStopping | None = None  # what it did, when the run used it
 
 
 def default_out_dir(config: RunConfig) -> Path:
@@ -259,7 +260,8 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         from .report.run_report import write_run_report
 
         write_run_report(out_dir, model, splits)
-    return RunResult(model, model.history, metrics, out_dir, error, config)
+    stopper = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
+    return RunResult(model, model.history, metrics, out_dir, error, config, stopper)
 
 
 def saved_config(config: RunConfig) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import shlex
 import signal
@@ -196,15 +195,11 @@ def kept_weights(result: RunResult) -> str:
     when they are not simply those of the last epoch trained."""
     if result.error is not None:
         return f", stopped by a non-finite loss and kept {weights_after(result.error.kept_epoch)}"
-    patience = result.config.extra.get("early_stopping")
-    if patience is None or "val_loss" not in result.history:
+    stopper, clauses = result.early_stopping, []
+    if stopper is None:
         return ""
-    clauses = []
-    if result.model.stop_training:
-        clauses.append(f"stopped early (no better val_loss for {patience} epochs)")
-    losses = result.history["val_loss"]
-    # EarlyStopping keeps the first epoch with the lowest val_loss (NaN never counts as best)
-    best = min(range(len(losses)), key=lambda i: (math.isnan(losses[i]), losses[i]))
-    if best != len(losses) - 1:
-        clauses.append(f"restored the best epoch's weights (epoch {result.history.epoch[best] + 1})")
+    if stopper.stopped_epoch is not None:
+        clauses.append(f"stopped early (no better val_loss for {stopper.patience} epochs)")
+    if stopper.restored_epoch is not None:
+        clauses.append(f"restored the best epoch's weights (epoch {stopper.restored_epoch + 1})")
     return ", " + " and ".join(clauses) if clauses else ""

@@ -100,8 +100,9 @@ class EarlyStopping(Callback):
 
     With ``restore_best_weights=True`` the model ends with the weights (and batch-norm
     statistics) of its best epoch, whether training stopped early or simply reached its
-    last epoch. After training, ``best``, ``best_epoch`` (0-based) and ``stopped_epoch``
-    (``None`` when it ran to the end) say what happened.
+    last epoch. After training, ``best``, ``best_epoch`` (0-based), ``stopped_epoch``
+    (``None`` when it ran to the end) and ``restored_epoch`` (the epoch whose weights were
+    put back, ``None`` when the model kept its last epoch's) say what happened.
     """
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
@@ -124,6 +125,7 @@ class EarlyStopping(Callback):
         self.tracker.reset()
         self.wait = 0
         self.stopped_epoch: int | None = None
+        self.restored_epoch: int | None = None
         self.best_weights: dict[str, Any] | None = None
         self.last_epoch: int | None = None
 
@@ -143,6 +145,7 @@ class EarlyStopping(Callback):
         if (self.restore_best_weights and self.best_weights is not None
                 and self.tracker.best_epoch != self.last_epoch):
             self.model.set_weights(self.best_weights)
+            self.restored_epoch = self.tracker.best_epoch
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps so that a resumed run stops where this one would:
