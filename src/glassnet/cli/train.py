@@ -11,14 +11,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
 from .. import schedules, zoo
 from ..errors import ConfigError, TrainingInterruptedError
 from ..io.checkpoint import StopRequest
 from ..report.text import count
 from ..runs import RunConfig, RunResult, default_out_dir, make_schedule, resume_run, train_run
-from ..training.loop import weights_after
+from ..training.loop import quiet_float_errors, weights_after
 from .common import (
     DATASET_HELP,
     add_folder_options,
@@ -159,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # A non-finite loss stops training with the NaN guard's error and non-finite metrics
         # print as nan: NumPy's floating-point warnings about them would only be noise.
-        with stop_on_ctrl_c(stop), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with stop_on_ctrl_c(stop), quiet_float_errors():
             if args.resume:
                 check_resume_args(args)
                 result = resume_run(args.resume, verbose=verbose, stop=stop)

@@ -222,6 +222,7 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
             a folder of one of its classes).
     """
     root = check_folder(path)
+    resolved = root.resolve()  # the folder's identity in the cache and in checkpoints
     size = check_image_size(image_size)
     if resize not in RESIZE_MODES:
         raise ConfigError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
@@ -239,15 +240,15 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
         x, y, meta = cached
     else:
         x, y, meta = decode_folder(root, files, labels, size, resize, COLOR_MODES[color_mode], workers)
-        meta.update(signature=sig, root=str(root.resolve()), settings=settings)
+        meta.update(signature=sig, root=str(resolved), settings=settings)
         if entry:
             cache_mod.write(entry, x, y, meta)
     report_skipped(root, meta["skipped"], len(meta["skipped"]) + len(meta["files"]), strict)
     check_classes_have_images(root, classes, y)
     info = {"files": meta["files"], "skipped": meta["skipped"], "root": str(root),
             "cache": "off" if not cache else ("hit" if cached is not None else "miss"),
-            "fingerprint": {"root": str(root.resolve()), "signature": sig, "files": len(files)}}
-    dataset = Dataset(x, y, classes, root.resolve().name, info)
+            "fingerprint": {"root": str(resolved), "signature": sig, "files": len(files)}}
+    dataset = Dataset(x, y, classes, resolved.name, info)
     if validation_split is None:
         return dataset
     training, validation = dataset.split(validation_split, seed=seed)

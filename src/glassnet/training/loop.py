@@ -45,6 +45,12 @@ def _check_labels(x: Any, y: Any) -> np.ndarray:
     return y
 
 
+def quiet_float_errors() -> np.errstate:
+    """NumPy's overflow, invalid-value and divide warnings silenced, for code whose non-finite
+    results are already reported (by the NaN guard, or as a printed ``nan``)."""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
 def weights_after(epochs: int) -> str:
     """How the weights after ``epochs`` completed epochs are named in messages."""
     return "the initial weights" if epochs == 0 else f"the weights from the end of epoch {epochs}"
@@ -162,7 +168,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
                 xb = model.preprocess(xb)
             yb = to_device(y[idx])
             # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with quiet_float_errors():
                 loss, out = model.train_step(xb, yb, start=start if full_batch is not None else 0)
             if not math.isfinite(loss):
                 raise _restore_after_non_finite(model, loss, epoch, b, initial_epoch, snapshots)
