@@ -113,3 +113,13 @@ def test_normalize_saves_the_training_sets_channel_statistics(tmp_path, cats):
     batch = model.preprocess(train.x)
     np.testing.assert_allclose(batch.mean(axis=(0, 2, 3)), 0, atol=1e-4)
     np.testing.assert_allclose(batch.std(axis=(0, 2, 3)), 1, rtol=1e-4)
+
+
+def test_json_output_is_strict_json(capsys):
+    import math
+
+    from glassnet.cli.common import print_json
+
+    print_json({"test": {"loss": math.nan, "accuracy": 0.5}, "rel_error": math.inf})
+    assert json.loads(capsys.readouterr().out, parse_constant=lambda c: 1 / 0) == {
+        "test": {"loss": None, "accuracy": 0.5}, "rel_error": None}

@@ -27,3 +27,20 @@ def test_new_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
+
+
+def test_json_files_are_strict_json_with_null_for_non_finite_numbers(tmp_path):
+    import json
+    import math
+
+    data = {"loss": [0.5, math.nan, math.inf], "test": {"loss": -math.inf, "accuracy": 0.5},
+            "pair": (1.0, math.nan), "epochs": 3, "name": None}
+    write_json(tmp_path / "m.json", data)
+    text = (tmp_path / "m.json").read_text()
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    assert json.loads(text, parse_constant=refuse) == {
+        "loss": [0.5, None, None], "test": {"loss": None, "accuracy": 0.5},
+        "pair": [1.0, None], "epochs": 3, "name": None}

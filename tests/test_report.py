@@ -189,6 +189,31 @@ def test_report_of_a_run_that_diverged_in_its_first_epoch(tmp_path, cats):
     assert len(page.images) == 3  # no curves; confusion matrix, gallery, one prediction
 
 
+def test_a_run_with_non_finite_numbers_is_strict_json_and_still_reported(cat_run, tmp_path):
+    import math
+    import shutil
+
+    from glassnet._files import write_json
+    from glassnet.report.run_report import read_run
+
+    run = Path(shutil.copytree(cat_run, tmp_path / "run"))
+    history = json.loads((run / "history.json").read_text())
+    history["val_loss"][1] = math.nan
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["test"]["loss"] = math.inf
+    write_json(run / "history.json", history)
+    write_json(run / "metrics.json", metrics)
+    assert "NaN" not in (run / "history.json").read_text()
+    assert '"loss": null' in (run / "metrics.json").read_text()
+
+    files = read_run(run)
+    assert math.isnan(files["history"]["val_loss"][1]) and math.isnan(files["metrics"]["test"]["loss"])
+    assert files["history"]["val_loss"][0] == history["val_loss"][0]
+    result = run_cli("report", str(run))
+    assert result.returncode == 0, result.stderr
+    assert "nan" in (run / "report.html").read_text()
+
+
 def test_incomplete_or_damaged_run_folders_are_clear_errors(tmp_path):
     from glassnet.errors import ConfigError
     from glassnet.report.run_report import read_run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -42,10 +43,23 @@ def _current_umask() -> int:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
+    """Write ``data`` as indented, strict JSON, atomically. A non-finite number (a diverged
+    loss) is written as ``null``: Python would write ``NaN``, which other JSON readers refuse."""
     with atomic_write(path, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=False)
+        json.dump(finite_or_null(data), handle, indent=2, sort_keys=False, allow_nan=False)
         handle.write("\n")
+
+
+def finite_or_null(data: Any) -> Any:
+    """``data`` with every NaN or infinite float (in any nesting of dicts, lists and tuples)
+    replaced by ``None``."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite_or_null(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_or_null(value) for value in data]
+    return data
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

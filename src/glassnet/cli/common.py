@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import zoo
+from .._files import finite_or_null
 from ..data import LOADERS
 from ..errors import ConfigError, GlassnetWarning
 from ..runs import parse_int_list
@@ -154,7 +155,8 @@ def apply_runtime_options(args: argparse.Namespace) -> None:
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2)
+    """``--json`` output: strict JSON, a non-finite number (a diverged loss) as ``null``."""
+    json.dump(finite_or_null(data), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
 
 

@@ -9,6 +9,7 @@ computed here, so training itself stores nothing extra for the report.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,19 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
             raise ConfigError(f"{run_dir / name} is missing; the run is incomplete") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{run_dir / name} is not valid JSON ({exc})") from None
+    # Non-finite numbers are stored as null (strict JSON); the curves and tables want NaN.
+    files["history"] = {key: _nan_for_null(values) for key, values in files["history"].items()}
+    files["metrics"] = {key: _nan_for_null(value) for key, value in files["metrics"].items()}
     return files
+
+
+def _nan_for_null(values: Any) -> Any:
+    """A history column or a split's metrics with ``None`` read back as NaN."""
+    if isinstance(values, list):
+        return [math.nan if v is None else v for v in values]
+    if isinstance(values, dict):
+        return {k: math.nan if v is None else v for k, v in values.items()}
+    return values
 
 
 def _evaluated_split(splits: dict[str, Any]) -> str:
