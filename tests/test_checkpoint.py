@@ -171,6 +171,12 @@ def test_optimizer_state_of_the_wrong_shape_is_refused(straight, tmp_path):
 def test_resume_errors(straight, tmp_path):
     with pytest.raises(ConfigError, match="has no checkpoint.glassnet"):
         resume_run(tmp_path)
+    with pytest.raises(ConfigError, match="missing: no such run directory"):
+        resume_run(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="model.glassnet is a file; give the run directory"):
+        resume_run(straight.out_dir / "model.glassnet")
+    with pytest.raises(ConfigError, match="already completed its 10 epochs"):
+        resume_run(straight.out_dir / CHECKPOINT_NAME)  # the checkpoint itself names its run
     with pytest.raises(ConfigError, match="already completed its 10 epochs"):
         resume_run(straight.out_dir)
     straight.model.save(tmp_path / CHECKPOINT_NAME)
@@ -182,6 +188,11 @@ def test_cli_resume_takes_no_other_training_option(tmp_path):
     result = run_cli("train", "--resume", str(tmp_path), "--lr", "0.5", "--epochs", "3")
     assert result.returncode == 1
     assert "drop --epochs, --lr" in result.stderr and result.stderr.count("\n") == 1
+    # given with their default values, or abbreviated, they are still refused
+    result = run_cli("train", "--resume", str(tmp_path), "--seed", "0", "--epo", "10",
+                     "--dataset", "cats", "--quiet", "--threads", "1")
+    assert result.returncode == 1
+    assert "drop --dataset, --epochs, --seed" in result.stderr and result.stderr.count("\n") == 1
 
 
 def _start_training(*args: str) -> subprocess.Popen:

@@ -54,6 +54,14 @@ def test_a_folder_is_scored_by_class_name_not_by_folder_order(cats, cats_model, 
     assert folder["class_names"] == ["non-cat", "cat"] and folder["split"] == "all"
 
 
+def test_split_on_a_whole_folder_is_an_error_not_ignored(cats, cats_model, data_env, tmp_path):
+    write_folder(cats["test"], tmp_path / "photos")
+    result = run_cli("evaluate", cats_model, "--dataset", str(tmp_path / "photos"), "--split",
+                     "train", env=data_env)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "--split train: the image folder" in result.stderr and "add --test-split" in result.stderr
+
+
 def test_a_data_set_with_some_of_the_models_classes_keeps_the_models_order():
     from glassnet import Sequential, layers
     from glassnet.data import Dataset
@@ -111,7 +119,7 @@ def test_evaluate_reproduces_a_folder_runs_test_split_and_report_works_anywhere(
     assert again["loss"] == pytest.approx(test["loss"], rel=1e-5)
     no_split = run_cli("evaluate", str(out / "model.glassnet"), "--dataset", str(tmp_path / "photos"),
                        "--split", "test", env=data_env)
-    assert no_split.returncode == 1 and "only with --test-split" in no_split.stderr
+    assert no_split.returncode == 1 and "has no splits of its own; add --test-split" in no_split.stderr
     # run.json keeps the folder's absolute path: the report rebuilds from another directory
     assert json.loads((out / "run.json").read_text())["config"]["dataset"] == str(tmp_path / "photos")
     elsewhere = tmp_path / "elsewhere"

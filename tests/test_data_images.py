@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ from PIL import Image
 from glassnet.data import image_folder
 from glassnet.data.folder import load_images
 from glassnet.data.images import load_image
+from glassnet.errors import GlassnetWarning, ImageError
 
 # The QA report's image: a 16-bit gradient from 21 to 65516, which used to load as near-white.
 GRADIENT = np.linspace(21, 65516, 12 * 16).round().reshape(12, 16)
@@ -68,13 +71,38 @@ def test_values_outside_the_known_range_are_stretched_min_to_max(tmp_path, name,
     np.testing.assert_array_equal(image, np.rint((values - low) * (255 / (high - low))))
 
 
-def test_nan_is_black_and_a_constant_image_of_unknown_scale_is_black(tmp_path):
+def test_nan_is_black_and_a_constant_image_beyond_the_scale_saturates(tmp_path):
     values = np.full((4, 4), 0.5, np.float32)
     values[0, 0] = np.nan
     image = gray(load_image(save_array(tmp_path / "nan.tif", values)))
     assert image[0, 0] == 0 and (image.ravel()[1:] == 128).all()
-    constant = gray(load_image(save_array(tmp_path / "flat.tif", np.full((4, 4), 7.0, np.float32))))
-    assert (constant == 0).all()
+    for name, value, expected in [("flat.tif", 7.0, 255), ("negative.tif", -3.0, 0)]:
+        constant = gray(load_image(save_array(tmp_path / name, np.full((4, 4), value, np.float32))))
+        assert (constant == expected).all(), name
+    above_16_bits = np.full((4, 4), 70000, np.int32)  # the QA report's uniformly bright image
+    assert (gray(load_image(save_array(tmp_path / "bright.tif", above_16_bits))) == 255).all()
+
+
+def test_big_images_load_and_decompression_bombs_are_a_clear_error(tmp_path, monkeypatch):
+    """Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that; the limit is
+    lowered here so that the test images stay small."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    big = tmp_path / "big.png"
+    Image.new("L", (40, 40), 200).save(big)  # 1,600 pixels: over the warning, under the refusal
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no Pillow warning reaches the user either
+        assert (gray(load_image(big, (4, 4))) == 200).all()
+    bomb = tmp_path / "photos" / "a" / "bomb.png"
+    bomb.parent.mkdir(parents=True)
+    Image.new("L", (50, 50)).save(bomb)  # 2,500 pixels: refused
+    with pytest.raises(ImageError, match=r"bomb.png: image too large to decode safely \(Image size"):
+        load_image(bomb)
+    Image.new("L", (8, 8)).save(bomb.parent / "ok.png")
+    with pytest.warns(GlassnetWarning) as caught:
+        names, _ = load_images([bomb.parent.parent], image_size=(4, 4))
+    assert any(re.search(r"skipped .*bomb.png: image too large to decode safely", str(w.message))
+               for w in caught)
+    assert [Path(n).name for n in names] == ["ok.png"]
 
 
 def test_training_folders_and_predict_see_the_scaled_pixels(tmp_path):

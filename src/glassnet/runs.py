@@ -287,8 +287,17 @@ def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
 
 def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, verbose: int = 1,
                data: dict[str, Dataset] | None = None, stop: StopRequest | None = None) -> RunResult:
-    """Continue ``runs/<name>/`` from its checkpoint, with the configuration saved in it."""
-    path = Path(run_dir) / CHECKPOINT_NAME
+    """Continue ``runs/<name>/`` (or its ``checkpoint.glassnet``) from its checkpoint, with
+    the configuration saved in it."""
+    run_dir = Path(run_dir)
+    if run_dir.is_file() and run_dir.name == CHECKPOINT_NAME:
+        run_dir = run_dir.parent  # the checkpoint itself was given: its folder is the run
+    elif run_dir.is_file():
+        raise ConfigError(f"{run_dir} is a file; give the run directory that holds "
+                          f"{CHECKPOINT_NAME} (the --out of the interrupted run)")
+    elif not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: no such run directory")
+    path = run_dir / CHECKPOINT_NAME
     if not path.is_file():
         raise ConfigError(f"{run_dir} has no {CHECKPOINT_NAME} to resume from")
     saved = read_checkpoint(path).run_config

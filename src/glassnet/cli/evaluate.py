@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
                    help="data set name, or the path of an image folder (one subfolder per class)")
     p.add_argument("--split", default=None,
                    help="which split: train or test (default test; an image folder without "
-                        "--test-split is evaluated whole)")
+                        "--test-split has no splits: it is evaluated whole)")
     add_folder_options(p)
     add_test_split_option(p, note=": the same FRACTION and --seed as 'glassnet train' "
                                   "give the same test images")
@@ -54,11 +54,14 @@ def run(args: argparse.Namespace) -> int:
                           test_split=args.test_split, seed=args.seed,
                           min_classes=1)  # a folder of one of the model's classes is fine
     whole_folder = is_folder(args.dataset) and args.test_split is None
+    if whole_folder and args.split is not None:
+        raise ConfigError(f"--split {args.split}: the image folder {args.dataset!r} has no splits "
+                          "of its own; add --test-split FRACTION (and the training run's --seed) "
+                          "to evaluate its train or test part, or drop --split to evaluate every image")
     args.split = args.split or ("test" if "test" in splits else "train")
     if args.split not in splits:
-        hint = " (an image folder has a test split only with --test-split)" if whole_folder else ""
         raise ConfigError(f"data set {args.dataset!r} has no split {args.split!r}; "
-                          f"it has {sorted(splits)}{hint}")
+                          f"it has {sorted(splits)}")
     dataset = check_compatible(model, splits[args.split])
     if whole_folder:
         args.split, dataset.name = "all", f"{args.dataset} (all images)"

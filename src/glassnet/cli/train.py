@@ -91,8 +91,9 @@ def add_parser(sub) -> None:
                    help="run directory (default runs/<dataset>-<model>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue runs/<name>/ from its checkpoint.glassnet with the configuration "
-                        "saved there (takes no other training option)")
+                   help="continue runs/<name>/ (or the checkpoint.glassnet in it) from its "
+                        "checkpoint with the configuration saved there (takes no other training "
+                        "option; --quiet, --device and --threads are allowed)")
     add_runtime_options(p)
     p.set_defaults(run=run, train_defaults=vars(p.parse_args([])))
 
@@ -123,14 +124,32 @@ def toolkit_extra(args: argparse.Namespace) -> dict:
     return extra
 
 
+RESUME_OPTIONS = ("resume", "quiet", "device", "threads")  # the options --resume takes
+
+
 def check_resume_args(args: argparse.Namespace) -> None:
-    """``--resume`` takes the run's own configuration: any other training option is an error."""
-    given = [f"--{key.replace('_', '-')}" for key, default in args.train_defaults.items()
-             if key not in ("resume", "quiet", "run", "train_defaults", "device", "threads")
-             and getattr(args, key, default) != default]
+    """``--resume`` takes the run's own configuration: any other training option is an
+    error, even one given with its default value."""
+    given = [f"--{dest.replace('_', '-')}" for dest in given_options(args)
+             if dest not in RESUME_OPTIONS]
     if given:
         raise ConfigError(f"--resume continues a run with the configuration saved in its checkpoint; "
                           f"drop {', '.join(given)}")
+
+
+def given_options(args: argparse.Namespace) -> list[str]:
+    """The ``train`` options on the command line, as destinations, in ``--help``'s order.
+
+    The command line is parsed again into a namespace that already holds a marker for every
+    option: argparse fills in defaults only where an attribute is missing, so whatever no
+    longer holds the marker was given (abbreviations and ``--opt=value`` included)."""
+    commands = argparse.ArgumentParser(add_help=False).add_subparsers()
+    add_parser(commands)
+    not_given = object()
+    namespace = argparse.Namespace(**dict.fromkeys(args.train_defaults, not_given))
+    train_args = args.argv[args.argv.index("train") + 1:]  # glassnet's own options come first
+    parsed = vars(commands.choices["train"].parse_args(train_args, namespace))
+    return [dest for dest in args.train_defaults if parsed[dest] is not not_given]
 
 
 @contextlib.contextmanager

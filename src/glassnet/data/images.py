@@ -53,7 +53,9 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
         raise ImageError(f"{path}: empty file (0 bytes), not an image")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns above 89 megapixels and refuses above twice that (a possible
+            # "decompression bomb"); below the refusal a big photo is just a big photo.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.seek(0)  # first frame of a GIF or multi-page TIFF
                 img = ImageOps.exif_transpose(img)
@@ -61,7 +63,9 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
                 img = _to_rgb(img)
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (Pillow cannot identify it)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: image too large to decode safely ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
     if size is not None:
         img = _resize(img, check_image_size(size), resize)
@@ -100,8 +104,8 @@ def scale_to_uint8(values: np.ndarray, full_scale: float) -> np.ndarray:
     low, high = 0.0, float(full_scale)
     if finite.size and (finite.min() < low or finite.max() > high):
         low, high = float(finite.min()), float(finite.max())
-    if high <= low:  # a constant image of unknown scale carries no brightness information
-        return np.zeros(values.shape, dtype=np.uint8)
+    if high <= low:  # constant and outside [0, full_scale]: saturated white, or black below 0
+        return np.full(values.shape, 255 if high > full_scale else 0, dtype=np.uint8)
     values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)
     return np.rint((values - low) * (255 / (high - low))).astype(np.uint8)
 
