@@ -173,6 +173,10 @@ def test_resume_errors(straight, tmp_path):
         resume_run(tmp_path)
     with pytest.raises(ConfigError, match="missing: no such run directory"):
         resume_run(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="has no checkpoint.glassnet"):
+        resume_run(tmp_path / CHECKPOINT_NAME)  # named, but not there
+    with pytest.raises(ConfigError, match="no run directory given"):
+        resume_run("")  # an unset $RUN in a script: not the current directory
     with pytest.raises(ConfigError, match="model.glassnet is a file; give the run directory"):
         resume_run(straight.out_dir / "model.glassnet")
     with pytest.raises(ConfigError, match="already completed its 10 epochs"):
@@ -190,9 +194,14 @@ def test_cli_resume_takes_no_other_training_option(tmp_path):
     assert "drop --epochs, --lr" in result.stderr and result.stderr.count("\n") == 1
     # given with their default values, or abbreviated, they are still refused
     result = run_cli("train", "--resume", str(tmp_path), "--seed", "0", "--epo", "10",
-                     "--dataset", "cats", "--quiet", "--threads", "1")
+                     "--dataset=cats", "--quiet", "--threads", "1")
     assert result.returncode == 1
     assert "drop --dataset, --epochs, --seed" in result.stderr and result.stderr.count("\n") == 1
+    # folder options too, named as such (not as options of the default data set)
+    result = run_cli("train", "--resume", str(tmp_path), "--resize", "crop", "--strict")
+    assert result.returncode == 1 and "drop --resize, --strict" in result.stderr
+    result = run_cli("train", "--resume", "")
+    assert result.returncode == 1 and "no run directory given" in result.stderr
 
 
 def _start_training(*args: str) -> subprocess.Popen:

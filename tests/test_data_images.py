@@ -13,7 +13,7 @@ from PIL import Image
 from glassnet.data import image_folder
 from glassnet.data.folder import load_images
 from glassnet.data.images import load_image
-from glassnet.errors import GlassnetWarning, ImageError
+from glassnet.errors import GlassnetWarning, ImageError, SkippedFileWarning
 
 # The QA report's image: a 16-bit gradient from 21 to 65516, which used to load as near-white.
 GRADIENT = np.linspace(21, 65516, 12 * 16).round().reshape(12, 16)
@@ -77,8 +77,10 @@ def test_nan_is_black_and_a_constant_image_beyond_the_scale_saturates(tmp_path):
     image = gray(load_image(save_array(tmp_path / "nan.tif", values)))
     assert image[0, 0] == 0 and (image.ravel()[1:] == 128).all()
     for name, value, expected in [("flat.tif", 7.0, 255), ("negative.tif", -3.0, 0)]:
-        constant = gray(load_image(save_array(tmp_path / name, np.full((4, 4), value, np.float32))))
-        assert (constant == expected).all(), name
+        values = np.full((4, 4), value, np.float32)
+        values[0, 0] = np.nan
+        constant = gray(load_image(save_array(tmp_path / name, values)))
+        assert constant[0, 0] == 0 and (constant.ravel()[1:] == expected).all(), name
     above_16_bits = np.full((4, 4), 70000, np.int32)  # the QA report's uniformly bright image
     assert (gray(load_image(save_array(tmp_path / "bright.tif", above_16_bits))) == 255).all()
 
@@ -97,12 +99,22 @@ def test_big_images_load_and_decompression_bombs_are_a_clear_error(tmp_path, mon
     Image.new("L", (50, 50)).save(bomb)  # 2,500 pixels: refused
     with pytest.raises(ImageError, match=r"bomb.png: image too large to decode safely \(Image size"):
         load_image(bomb)
-    Image.new("L", (8, 8)).save(bomb.parent / "ok.png")
+    Image.new("L", (40, 40)).save(bomb.parent / "big.png")
     with pytest.warns(GlassnetWarning) as caught:
         names, _ = load_images([bomb.parent.parent], image_size=(4, 4))
-    assert any(re.search(r"skipped .*bomb.png: image too large to decode safely", str(w.message))
-               for w in caught)
-    assert [Path(n).name for n in names] == ["ok.png"]
+    assert [Path(n).name for n in names] == ["big.png"]  # loaded by the decoding threads
+    assert [type(w.message) for w in caught] == [SkippedFileWarning, SkippedFileWarning]
+    assert re.search(r"skipped .*bomb.png: image too large to decode safely", str(caught[0].message))
+
+
+def test_decoding_threads_leave_the_warning_filters_as_they_were(tmp_path):
+    """``catch_warnings`` is not thread-safe: only the thread that runs the pool may use it."""
+    for i in range(40):
+        save_array(tmp_path / "photos" / "ab"[i % 2] / f"{i}.png", np.full((4, 4), i, np.uint8))
+    before = list(warnings.filters)
+    for _ in range(10):
+        image_folder(tmp_path / "photos", image_size=(4, 4), cache=False, workers=8)
+    assert warnings.filters == before
 
 
 def test_training_folders_and_predict_see_the_scaled_pixels(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -356,10 +357,13 @@ def test_a_later_summary_keeps_the_final_result_of_the_same_best_trial(tmp_path,
     search.run()
     search.summary(plot=False)
     stored = json.loads((tmp_path / "f" / "search.json").read_text())
-    stored["final"] = {"trial": search.best_trial().number, "test": {"accuracy": 0.5}}
-    (tmp_path / "f" / "search.json").write_text(json.dumps(stored))
-    # another worker finishing later writes the summary again: the final result stays
-    assert search.summary(plot=False)["final"]["test"] == {"accuracy": 0.5}
+    stored["final"] = {"trial": search.best_trial().number, "test": {"accuracy": 0.5, "loss": None}}
+    (tmp_path / "f" / "search.json").write_text(json.dumps(stored))  # a diverged loss: null
+    # another worker finishing later writes the summary (and its report) again: the final
+    # result stays, its null loss read back as NaN
+    final = search.summary(plot=True)["final"]["test"]
+    assert final["accuracy"] == 0.5 and math.isnan(final["loss"])
+    assert "nan" in (tmp_path / "f" / "search_report.html").read_text()
     stored["final"]["trial"] = search.best_trial().number + 1  # a different best: dropped
     (tmp_path / "f" / "search.json").write_text(json.dumps(stored))
     assert "final" not in search.summary(plot=False)

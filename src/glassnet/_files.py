@@ -66,3 +66,14 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8), atomically."""
     with atomic_write(path, "w") as handle:
         handle.write(text)
+
+
+def nan_for_null(values: Any) -> Any:
+    """Where :func:`write_json` stored a non-finite number as ``null``: a list of numbers
+    (a history column) or a dict of them (a split's metrics) with ``None`` read back as NaN;
+    anything else unchanged."""
+    if isinstance(values, list):
+        return [math.nan if v is None else v for v in values]
+    if isinstance(values, dict):
+        return {k: math.nan if v is None else v for k, v in values.items()}
+    return values

@@ -289,13 +289,15 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
                data: dict[str, Dataset] | None = None, stop: StopRequest | None = None) -> RunResult:
     """Continue ``runs/<name>/`` (or its ``checkpoint.glassnet``) from its checkpoint, with
     the configuration saved in it."""
+    if not str(run_dir).strip():
+        raise ConfigError("no run directory given to resume (an empty path)")
     run_dir = Path(run_dir)
-    if run_dir.is_file() and run_dir.name == CHECKPOINT_NAME:
-        run_dir = run_dir.parent  # the checkpoint itself was given: its folder is the run
-    elif run_dir.is_file():
+    if run_dir.name == CHECKPOINT_NAME and not run_dir.is_dir():
+        run_dir = run_dir.parent  # the checkpoint itself was named: its folder is the run
+    if run_dir.is_file():
         raise ConfigError(f"{run_dir} is a file; give the run directory that holds "
                           f"{CHECKPOINT_NAME} (the --out of the interrupted run)")
-    elif not run_dir.is_dir():
+    if not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: no such run directory")
     path = run_dir / CHECKPOINT_NAME
     if not path.is_file():

@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ._files import write_json, write_text
+from ._files import nan_for_null, write_json, write_text
 from .data import Dataset
 from .errors import SearchError, require_extra
 from .runs import RunConfig, RunResult, load_data, train_run
@@ -354,7 +354,8 @@ class Search:
                 "rounds": self.rounds(), "trials": self.trial_rows()}
         final = self._stored_summary().get("final")
         if final and final.get("trial", best.number) == best.number:
-            data["final"] = final  # another worker trained the best setting already: keep it
+            # another worker trained the best setting already: keep it (a null loss as NaN)
+            data["final"] = {key: nan_for_null(value) for key, value in final.items()}
         if plot:
             from .report.search_plots import plot_search_scatter
 

@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         # A non-finite loss stops training with the NaN guard's error and non-finite metrics
         # print as nan: NumPy's floating-point warnings about them would only be noise.
         with stop_on_ctrl_c(stop), quiet_float_errors():
-            if args.resume:
+            if args.resume is not None:
                 check_resume_args(args)
                 result = resume_run(args.resume, verbose=verbose, stop=stop)
             else:

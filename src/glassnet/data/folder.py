@@ -37,7 +37,7 @@ from ..errors import (
 from . import cache as cache_mod
 from .cache import FileStat
 from .dataset import Dataset
-from .images import RESIZE_MODES, check_image_size, load_image
+from .images import RESIZE_MODES, big_images_allowed, check_image_size, load_image
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
@@ -135,7 +135,7 @@ def decode_images(paths: Sequence[Path], image_size: tuple[int, int], resize: st
             return str(exc).removeprefix(f"{path}: ")
 
     workers = workers or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with big_images_allowed(), ThreadPoolExecutor(max_workers=workers) as pool:
         for i, result in enumerate(pool.map(decode, paths)):
             if isinstance(result, str):
                 skipped.append((paths[i], result))

@@ -9,12 +9,21 @@ above 255 to white): 16-bit grayscale (modes ``I;16``, ``I;16B``, ...) maps 0-65
 0-255; 32-bit integer images (``I``) are read as 16-bit data too, since that is how Pillow
 has stored 16-bit PNG and TIFF samples; float images (``F``) map 0.0-1.0 to 0-255. An
 ``I`` or ``F`` image with values outside that range has no known scale, so it is stretched
-from its own minimum (black) to its maximum (white); NaN becomes black.
+from its own minimum (black) to its maximum (white); if it is constant, it is white above
+the range and black below it. NaN becomes black.
+
+Pillow warns about images above ``Image.MAX_IMAGE_PIXELS`` (89 megapixels) and refuses
+those above twice that as possible "decompression bombs". glassnet loads the former
+without the warning (a big photo is just a big photo) and reports the latter as an
+:class:`~glassnet.errors.ImageError`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -51,16 +60,15 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
         raise ImageError(f"{path} is a directory, not an image")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file (0 bytes), not an image")
+    # Decoding threads (image folders) run inside their pool's big_images_allowed().
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    quiet = big_images_allowed() if in_main_thread else contextlib.nullcontext()
     try:
-        with warnings.catch_warnings():
-            # Pillow warns above 89 megapixels and refuses above twice that (a possible
-            # "decompression bomb"); below the refusal a big photo is just a big photo.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img.seek(0)  # first frame of a GIF or multi-page TIFF
-                img = ImageOps.exif_transpose(img)
-                img.load()
-                img = _to_rgb(img)
+        with quiet, Image.open(path) as img:
+            img.seek(0)  # first frame of a GIF or multi-page TIFF
+            img = ImageOps.exif_transpose(img)
+            img.load()
+            img = _to_rgb(img)
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (Pillow cannot identify it)") from None
     except Image.DecompressionBombError as exc:
@@ -70,6 +78,20 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
     if size is not None:
         img = _resize(img, check_image_size(size), resize)
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+
+
+@contextlib.contextmanager
+def big_images_allowed() -> Iterator[None]:
+    """Silence Pillow's warning about images between one and two ``MAX_IMAGE_PIXELS``.
+
+    ``warnings.catch_warnings`` changes the process's filters and is not thread-safe, so
+    code that decodes in a thread pool enters this once, in the thread that runs the pool;
+    :func:`load_image` enters it itself only when called from the main thread."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
 
 
 def _to_rgb(img):
@@ -105,7 +127,9 @@ def scale_to_uint8(values: np.ndarray, full_scale: float) -> np.ndarray:
     if finite.size and (finite.min() < low or finite.max() > high):
         low, high = float(finite.min()), float(finite.max())
     if high <= low:  # constant and outside [0, full_scale]: saturated white, or black below 0
-        return np.full(values.shape, 255 if high > full_scale else 0, dtype=np.uint8)
+        flat = np.full(values.shape, 255 if high > full_scale else 0, dtype=np.uint8)
+        flat[np.isnan(values)] = 0
+        return flat
     values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)
     return np.rint((values - low) * (255 / (high - low))).astype(np.uint8)
 

@@ -9,13 +9,12 @@ computed here, so training itself stores nothing extra for the report.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._files import write_text
+from .._files import nan_for_null, write_text
 from ..errors import ConfigError
 from .evaluation import Evaluation, evaluate_model
 from .html import (
@@ -49,18 +48,9 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{run_dir / name} is not valid JSON ({exc})") from None
     # Non-finite numbers are stored as null (strict JSON); the curves and tables want NaN.
-    files["history"] = {key: _nan_for_null(values) for key, values in files["history"].items()}
-    files["metrics"] = {key: _nan_for_null(value) for key, value in files["metrics"].items()}
+    files["history"] = {key: nan_for_null(values) for key, values in files["history"].items()}
+    files["metrics"] = {key: nan_for_null(value) for key, value in files["metrics"].items()}
     return files
-
-
-def _nan_for_null(values: Any) -> Any:
-    """A history column or a split's metrics with ``None`` read back as NaN."""
-    if isinstance(values, list):
-        return [math.nan if v is None else v for v in values]
-    if isinstance(values, dict):
-        return {k: math.nan if v is None else v for k, v in values.items()}
-    return values
 
 
 def _evaluated_split(splits: dict[str, Any]) -> str:
