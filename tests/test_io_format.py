@@ -110,11 +110,13 @@ def test_corrupted_array_bytes_fail_the_checksum(tmp_path):
         load_model(path)
 
 
-def test_not_a_zip_is_damaged(tmp_path):
-    path = tmp_path / "x.glassnet"
-    path.write_text("hello")
-    with pytest.raises(DamagedFileError, match="not a complete glassnet file"):
+def test_a_file_of_another_kind_is_named_as_such_not_as_damaged(tmp_path):
+    path = tmp_path / "history.json"
+    path.write_text('{"loss": [0.5]}')
+    with pytest.raises(ModelFormatError, match=r"history.json is not a glassnet model file \(a "
+                                               r"\.glassnet file is a zip archive") as caught:
         load_model(path)
+    assert not isinstance(caught.value, DamagedFileError)
 
 
 class _Planted:

@@ -171,6 +171,19 @@ def test_train_run_report_can_be_turned_off(tmp_path, cats):
     assert (tmp_path / "r" / "model.glassnet").exists()
 
 
+def test_report_lists_the_options_that_shape_the_model_and_its_training(tmp_path, cats):
+    config = RunConfig(hidden=[4], epochs=2, validation_split=0.2, augment="flip",
+                       out=str(tmp_path / "r"),
+                       extra={"model_options": {"init": "he_normal", "dropout": 0.2, "batchnorm": True},
+                              "normalize": True, "early_stopping": 3})
+    train_run(config, verbose=0, data=cats)
+    _, page = parse(tmp_path / "r" / "report.html")
+    row = dict(r for r in page.tables[0] if len(r) == 2)["hyperparameters"]
+    for shown in ("init he_normal", "dropout 0.2", "batchnorm,", "augment flip", "normalize",
+                  "early stopping patience 3"):
+        assert shown in row, (shown, row)
+
+
 def test_report_for_a_run_without_validation_or_test(tmp_path, cats):
     config = RunConfig(hidden=[2], epochs=2, out=str(tmp_path / "r"))
     train_run(config, verbose=0, data={"train": cats["train"]})

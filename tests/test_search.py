@@ -56,6 +56,15 @@ def test_apply_params_and_train_command():
     # Every digit: a learning rate rounded to six digits trains a different model.
     exact = apply_params(base, {"lr": 0.018023562801011424, "weight_decay": 0.0018917493877833834})
     assert "--lr 0.018023562801011424 --weight-decay 0.0018917493877833834" in train_command(exact)
+    # A searched 0 is written where train's default is not 0 (momentum: the optimizer's 0.9)
+    zero = train_command(apply_params(base, {"momentum": 0.0, "weight_decay": 0.0}))
+    assert "--momentum 0.0" in zero and "--weight-decay" not in zero
+    # Augmentation and normalization reach the command; a dash joins augmentations in a choice
+    augmented = apply_params(base, {"augment": "flip-crop"})
+    augmented.extra["normalize"] = True
+    assert augmented.augment == "flip,crop"
+    assert "--augment flip,crop" in train_command(augmented) and "--normalize" in train_command(augmented)
+    assert apply_params(base, {"augment": "none"}).augment is None
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -274,8 +283,14 @@ def test_resume_continues_after_a_crash(tmp_path, cat_train):
     orphan = search.study.ask()
     for key, value in (("round", 0), ("host", socket.gethostname()), ("pid", int(dead.stdout))):
         orphan.set_user_attr(key, value)
-    with pytest.raises(SearchError, match="different search"):
+    with pytest.raises(SearchError, match=r"different search named 'r' \(trials: stored 3, given 5\)"):
         Search.open(quick_config(trials=5), tmp_path / "r", data=cat_train)
+    other = quick_config(trials=3)
+    other.params[0] = parse_param("lr=log:1e-3:1e-1")
+    other.base.epochs = 4
+    with pytest.raises(SearchError, match=r"\(base\.epochs: stored 2, given 4; params: stored "
+                                          r"lr=log:0\.0001:0\.1 weight_decay=.*, given lr=log:0\.001:0\.1 "):
+        Search.open(other, tmp_path / "r", data=cat_train)
     resumed = Search.open(None, tmp_path / "r", resume=True, trials=5, data=cat_train)
     assert resumed.config.trials == 5 and resumed.config.params == search.config.params
     assert resumed.run() == 2
@@ -540,3 +555,15 @@ def test_an_unlabelled_claim_expires_instead_of_blocking_the_round(tmp_path, cat
     monkeypatch.setattr(search_module, "CLAIM_SECONDS", 0.0)
     assert search._within_budget(orphan.number + 1, 0)
     assert search.fail_interrupted() == [orphan.number]
+
+
+def test_a_failed_trial_has_no_score_and_a_pruned_one_its_last(tmp_path, cat_train):
+    from optuna.trial import TrialState
+
+    search = Search.open(quick_config(trials=2), tmp_path / "states", data=cat_train)
+    for state, score in ((TrialState.FAIL, 0.61), (TrialState.PRUNED, 0.55)):
+        trial = search.study.ask()
+        trial.report(score, 0)
+        search.study.tell(trial, state=state)
+    rows = search.trial_rows()
+    assert [(r["state"], r["value"]) for r in rows] == [("fail", None), ("pruned", 0.55)]

@@ -80,12 +80,14 @@ def get(spec: str | float | Initializer) -> Initializer:
     if isinstance(spec, str):
         if spec in _NAMED:
             return _NAMED[spec]
-        if spec.startswith("normal"):
-            _, _, std = spec.partition(":")
+        if spec == "normal" or spec.startswith("normal:"):
+            std = spec.partition(":")[2]
             try:
-                return normal(float(std) if std else 0.01)
+                value = float(std) if std else 0.01
             except ValueError:
-                pass
+                raise ConfigError(f"initializer {spec!r}: STD in 'normal:STD' must be a number, "
+                                  f"e.g. normal:0.01") from None
+            return normal(value)  # which refuses std <= 0 in its own words
     raise ConfigError(
         f"unknown initializer {spec!r}; choose one of {sorted(_NAMED)} or 'normal:STD'"
     )

@@ -80,10 +80,13 @@ class CosineDecay(Schedule):
 
 
 class OneCycle(Schedule):
-    """One-cycle policy (Smith 2018) as ``torch.optim.lr_scheduler.OneCycleLR``'s cosine form.
+    """One-cycle policy (Smith 2018), the shape of ``torch.optim.lr_scheduler.OneCycleLR``'s
+    cosine form.
 
     Warms up from ``base_lr / div_factor`` to ``base_lr`` over ``pct_start`` of training,
-    then anneals with a cosine to ``base_lr / (div_factor * final_div_factor)``. Per batch.
+    then anneals with a cosine to ``base_lr / (div_factor * final_div_factor)``. Per batch,
+    on the continuous time ``t`` (epochs): the final rate is reached at ``t = epochs``, one
+    step after the last step, where PyTorch's discrete version reaches it on its last step.
     """
 
     name = "onecycle"

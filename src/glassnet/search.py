@@ -103,6 +103,28 @@ def _pruner(name: str, steps: int):
     return optuna.pruners.NopPruner()
 
 
+def _differences(stored: dict[str, Any], given: dict[str, Any], prefix: str = "") -> str:
+    """``"base.lr: stored 0.01, given 0.1; trials: stored 30, given 20"``: where two search
+    configurations differ (nested dicts by key path, anything else as a whole)."""
+    parts = []
+    for key in dict.fromkeys([*stored, *given]):
+        old, new = stored.get(key), given.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            parts.append(_differences(old, new, f"{prefix}{key}."))
+        else:
+            parts.append(f"{prefix}{key}: stored {_spec_text(old)}, given {_spec_text(new)}")
+    return "; ".join(parts)
+
+
+def _spec_text(value: Any) -> str:
+    """Parameter lists as their ``--param`` specs, anything else as it is."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+        return " ".join(f"{v['name']}={ParamSpec.from_dict(v).describe()}" for v in value)
+    return repr(value)
+
+
 def _counts(trial) -> bool:
     """Trials that use up the budget: all but those a crashed worker left behind."""
     from optuna.trial import TrialState
@@ -188,8 +210,10 @@ class Search:
                 study.set_user_attr(CONFIG_ATTR, config.to_dict())
                 study.set_user_attr("round_0", [p.to_dict() for p in config.params])
             elif SearchConfig.from_dict(stored).to_dict() != config.to_dict():
-                raise SearchError(f"{label} already holds a different search named {name!r}; "
-                                  "continue it with --resume or choose another --name/--study-name")
+                differences = _differences(SearchConfig.from_dict(stored).to_dict(), config.to_dict())
+                raise SearchError(f"{label} already holds a different search named {name!r} "
+                                  f"({differences}); continue it with --resume or choose another "
+                                  "--name/--study-name")
         study.pruner = _pruner(config.pruner, config.folds or config.base.epochs)
         return cls(config, run_dir, study, label, splits)
 
@@ -322,10 +346,13 @@ class Search:
         return out
 
     def trial_rows(self) -> list[dict[str, Any]]:
+        from optuna.trial import TrialState
+
         rows = []
         for t in self._trials():
-            value = t.value if t.value is not None else (
-                t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None)
+            value = t.value  # a pruned trial: its last reported score (a failed one has none)
+            if t.state == TrialState.PRUNED and t.intermediate_values:
+                value = t.intermediate_values[max(t.intermediate_values)]
             rows.append({"number": t.number, "state": t.state.name.lower(), "value": value,
                          **{key: t.user_attrs.get(key) for key in SCORES},
                          "round": t.user_attrs.get("round"), "epochs": t.user_attrs.get("epochs"),

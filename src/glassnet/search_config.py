@@ -142,6 +142,8 @@ def apply_params(base: RunConfig, params: dict[str, Any]) -> RunConfig:
         if name == "hidden":
             config.hidden = [value] if isinstance(value, int) else parse_int_list(
                 str(value).replace("-", ","), "hidden")
+        elif name == "augment":  # choice:none,flip,flip-crop (a comma separates choices)
+            config.augment = None if value == "none" else str(value).replace("-", ",")
         elif name in RunConfig.__dataclass_fields__:
             setattr(config, name, value)
         else:
@@ -192,6 +194,17 @@ def final_config(base: RunConfig, params: dict[str, Any], best_epoch: int | None
     return config
 
 
+# Options whose ``glassnet train`` default is 0: a 0 there needs no flag. Any other 0 (a
+# searched momentum of 0, where train's default is the optimizer's 0.9) must be written.
+ZERO_BY_DEFAULT = ("weight_decay", "reg")
+
+
+def _is_train_default(name: str, value: Any) -> bool:
+    """True for a value ``glassnet train`` would use without the flag (``is``, not ``==``:
+    ``0.0 == False`` in Python, and a searched 0 must still be written)."""
+    return value is None or value is False or value == "" or (value == 0 and name in ZERO_BY_DEFAULT)
+
+
 def train_command(config: RunConfig) -> str:
     """The ``glassnet train`` command line that trains ``config``, exactly: numbers are written
     with every digit they need (``repr``), since even a learning rate rounded to six digits
@@ -204,15 +217,16 @@ def train_command(config: RunConfig) -> str:
              "--optimizer", config.optimizer, "--lr", repr(float(config.lr))]
     options = {name: getattr(config, name) for name in
                ("momentum", "weight_decay", "reg", "lr_decay", "lr_schedule", "validation_split",
-                "image_size", "test_split", "strict")}
+                "image_size", "test_split", "strict", "augment")}
     options["resize"] = config.resize if config.resize != "squash" else None
     options.update(config.extra.get("model_options", {}))
     options["early_stopping"] = config.extra.get("early_stopping")
+    options["normalize"] = config.extra.get("normalize")
     for name, value in options.items():
         flag = f"--{name.replace('_', '-')}"
         if value is True:
             args.append(flag)
-        elif value not in (None, False, 0, 0.0, ""):
+        elif not _is_train_default(name, value):
             args += [flag, repr(value) if isinstance(value, float) else str(value)]
     args += ["--seed", str(config.seed), "--dtype", config.dtype]
     if config.out:

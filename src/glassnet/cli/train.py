@@ -83,7 +83,7 @@ def add_parser(sub) -> None:
     p.add_argument("--augment", default=None, metavar="LIST",
                    help="augment training batches: flip (random horizontal flip), crop (random "
                         "crop from 4-pixel reflect padding), jitter (brightness and contrast "
-                        "x0.9-1.1), comma-separated, e.g. flip,crop,jitter")
+                        "x0.9-1.1), comma-separated, e.g. flip,crop,jitter (none: no augmentation)")
     p.add_argument("--seed", type=int, default=0, help="seed for every random draw")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point precision")

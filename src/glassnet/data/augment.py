@@ -102,8 +102,9 @@ def compose(steps: Sequence[Augment]) -> Augment:
 
 
 def parse(spec: str | Sequence[str] | None, crop_padding: int = 4) -> Augment | None:
-    """``"flip,crop"`` (or a list of names) → one augmentation function; ``None``/``""`` → ``None``."""
-    if spec is None:
+    """``"flip,crop"`` (or a list of names) → one augmentation function; ``None``, ``""`` or
+    ``"none"`` → ``None``."""
+    if spec is None or spec == "none":
         return None
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
     names = [name for name in names if name]

@@ -151,6 +151,9 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray
             arrays = {info.filename[len(ARRAY_DIR):-len(".npy")]: _read_array(path, zf, info)
                       for info in entries}
     except zipfile.BadZipFile as exc:
+        if not _starts_like_a_zip(path):
+            raise ModelFormatError(f"{path} is not a glassnet model file (a .glassnet file is a "
+                                   "zip archive; this file is not one)") from None
         raise DamagedFileError(
             f"{path} is truncated or damaged ({exc}); it is not a complete glassnet file") from None
     except (EOFError, zlib.error, zipfile.LargeZipFile, OSError) as exc:
@@ -269,3 +272,10 @@ def load_model(path: str | Path):
         raise WeightMismatchError(f"{path}: arrays {sorted(others)} do not belong to a model file")
     check_arrays(path, weight_shapes(model), model_arrays)
     return restore_model(path, model, config, model_arrays)
+
+
+def _starts_like_a_zip(path: Path) -> bool:
+    """Whether ``path`` begins as a zip archive does (a local file header, or an empty
+    archive's end record): if so a failed read means damage, otherwise a different kind of file."""
+    with open(path, "rb") as handle:
+        return handle.read(4) in (b"PK\x03\x04", b"PK\x05\x06")

@@ -65,7 +65,12 @@ def _hyperparameters(config: dict[str, Any], optimizer: dict[str, Any]) -> str:
              "validation split": config.get("validation_split"), "dtype": config.get("dtype")}
     skip = {"name", "lr", "weight_decay", "momentum"}
     fixed.update({k.replace("_", " "): v for k, v in optimizer.items() if k not in skip})
-    return ", ".join(f"{k} {v}" for k, v in fixed.items() if v is not None)
+    extra = config.get("extra", {})
+    fixed.update({k.replace("_", " "): v for k, v in extra.get("model_options", {}).items()})
+    fixed.update({"augment": config.get("augment"), "normalize": extra.get("normalize"),
+                  "early stopping patience": extra.get("early_stopping")})
+    return ", ".join(k if v is True else f"{k} {v}" for k, v in fixed.items()
+                     if v is not None and v is not False)
 
 
 def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
