@@ -125,3 +125,16 @@ def test_json_output_is_strict_json(capsys):
     print_json({"test": {"loss": math.nan, "accuracy": 0.5}, "rel_error": math.inf})
     assert json.loads(capsys.readouterr().out, parse_constant=lambda c: 1 / 0) == {
         "test": {"loss": None, "accuracy": 0.5}, "rel_error": None}
+
+
+def test_ctrl_c_is_reported_once_for_a_search_with_workers(monkeypatch, capsys):
+    import glassnet.cli.search as search_cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search_cli, "run", interrupted)
+    assert main(["search", "--quiet-summary"]) == 130  # a worker process: its parent reports
+    assert capsys.readouterr().err == ""
+    assert main(["search"]) == 130
+    assert capsys.readouterr().err == "glassnet search: interrupted\n"

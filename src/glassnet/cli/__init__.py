@@ -69,7 +69,10 @@ def run_command(argv: Sequence[str] | None) -> int:
         print(f"glassnet {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"glassnet {args.command}: interrupted", file=sys.stderr)
+        # A Ctrl-C reaches every process of the terminal's group: the worker processes that
+        # `search --workers N` starts (marked --quiet-summary) leave the message to their parent.
+        if not getattr(args, "quiet_summary", False):
+            print(f"glassnet {args.command}: interrupted", file=sys.stderr)
         return 130
 
 
