@@ -128,10 +128,38 @@ def test_download_verifies_and_extracts_atomically(tmp_path):
     cache = tmp_path / "cache"
     folder = cifar10.download_and_extract(cache, tarball.as_uri(), md5)
     assert folder == cache / cifar10.FOLDER
-    assert sorted(p.name for p in folder.iterdir()) == sorted(cifar10.FILES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*cifar10.FILES, cifar10.MANIFEST])
     assert not (tmp_path / "escape").exists()
     assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no temporary left
-    assert len(cifar10.load_cifar10(cache)["test"]) == 8
+    test = cifar10.load_cifar10(cache)["test"]
+    assert len(test) == 8
+    assert test.info["checked"] == "sha256 of the downloaded files"
+
+
+def test_a_downloaded_file_damaged_later_is_named(tmp_path):
+    tarball, md5 = _tarball(tmp_path)
+    folder = cifar10.download_and_extract(tmp_path / "cache", tarball.as_uri(), md5)
+    batch = folder / "data_batch_3"
+    data = bytearray(batch.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one pixel byte: the pickle still loads
+    batch.write_bytes(bytes(data))
+    cifar10.load_cifar10(tmp_path / "cache", splits=("test",))  # the damaged file is not read
+    with pytest.raises(ChecksumError, match=r"data_batch_3: sha256 checksum mismatch.*"
+                                            r"delete the folder to download the data again"):
+        cifar10.load_cifar10(tmp_path / "cache")
+
+
+def test_a_damaged_checksum_list_is_named(tmp_path):
+    tarball, md5 = _tarball(tmp_path)
+    folder = cifar10.download_and_extract(tmp_path / "cache", tarball.as_uri(), md5)
+    (folder / cifar10.MANIFEST).write_text("{not json")
+    with pytest.raises(DataError, match=r"\.glassnet-sha256\.json is damaged .*delete"):
+        cifar10.load_cifar10(tmp_path / "cache")
+
+
+def test_a_folder_placed_by_hand_is_trusted_and_says_so(data_root):
+    test = cifar10.load_cifar10(data_root, splits=("test",))["test"]
+    assert test.info["checked"] == "structure only (a folder placed by hand is trusted)"
 
 
 def test_a_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch):

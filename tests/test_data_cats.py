@@ -36,8 +36,26 @@ def test_missing_files_name_the_env_var_and_layout(tmp_path, monkeypatch):
     with pytest.raises(DataNotFoundError) as info:
         load_cats(tmp_path)
     message = str(info.value)
+    assert message.startswith(f"train_catvnoncat.h5 is missing from {tmp_path / 'catvnoncat'}")
     assert "GLASSNET_DATA" in message
     assert str(tmp_path / "catvnoncat" / "train_catvnoncat.h5") in message
+
+
+def test_the_one_missing_file_is_named(tmp_path, data_root, monkeypatch):
+    monkeypatch.delenv("GLASSNET_CATS_URL", raising=False)
+    (tmp_path / "catvnoncat").mkdir()
+    shutil.copy(data_root / "catvnoncat" / "train_catvnoncat.h5", tmp_path / "catvnoncat")
+    with pytest.raises(DataNotFoundError, match="^test_catvnoncat.h5 is missing from"):
+        load_cats(tmp_path)
+
+
+def test_glassnet_data_naming_a_file_is_a_clear_error(tmp_path, monkeypatch):
+    from glassnet.errors import DataError
+
+    (tmp_path / "data.tar").write_bytes(b"not a folder")
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data.tar"))
+    with pytest.raises(DataError, match=r"GLASSNET_DATA=.*data.tar is a file, not a directory"):
+        load_cats()
 
 
 def test_damaged_file_is_a_checksum_error(tmp_path, data_root):

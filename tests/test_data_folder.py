@@ -100,6 +100,16 @@ def test_hidden_entries_are_neither_classes_nor_images(tmp_path):
     assert ds.class_names == ["a", "b"] and len(ds) == 6 and not messages
 
 
+def test_a_dangling_link_is_reported_as_skipped(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    (root / "a" / "gone.png").symlink_to(tmp_path / "deleted.png")
+    (root / "b" / "linked").symlink_to(root / "a", target_is_directory=True)  # not followed
+    ds, messages = load_quietly(root, image_size=8)
+    assert len(ds) == 6
+    assert len(messages) == 2 and "a/gone.png" in messages[0]
+    assert "skipped 1 of 7 files" in messages[1]
+
+
 @pytest.mark.parametrize("name, image, kwargs, expected", [
     ("x.jpg", solid((250, 0, 0)), {"quality": 100}, (250, 0, 0)),
     ("x.jpeg", solid((0, 250, 0)), {"quality": 100}, (0, 250, 0)),

@@ -17,6 +17,7 @@ import pytest
 from conftest import run_cli
 from glassnet import Sequential, layers, load_model, zoo
 from glassnet.errors import (
+    ConfigError,
     DamagedFileError,
     ModelFormatError,
     NewerFormatError,
@@ -192,6 +193,13 @@ def test_newer_format_version_asks_for_an_upgrade(tmp_path):
     (lambda c: c.pop("format_version"), "no valid format_version"),
     (lambda c: c["model"].update(input_shape=[0, 3]), "input_shape"),
     (lambda c: c.pop("model"), "no 'model'"),
+    (lambda c: c["model"].update(output_activation="swish"), "unknown output_activation 'swish'"),
+    (lambda c: c["model"].update(output_activation="sigmoid"),
+     r"output_activation 'sigmoid' does not fit a model with 3 output\(s\)"),
+    (lambda c: c["model"].update(class_names=["a", "b"]), "class_names .* must be 3 strings"),
+    (lambda c: c["model"].update(class_names=["a", "b", 3]), "class_names .* must be 3 strings"),
+    (lambda c: c["loss"].update(name="binary_crossentropy"),
+     "the loss in config.json expects output activation 'sigmoid' but the model says 'softmax'"),
 ])
 def test_malformed_config(tmp_path, edit, message):
     _, path = small_model(tmp_path)
@@ -326,3 +334,40 @@ def test_deflated_files_from_earlier_versions_still_load(tmp_path):
     loaded = load_model(old)
     for key, value in model.get_weights().items():
         np.testing.assert_array_equal(loaded.get_weights()[key], value)
+
+
+def test_a_user_layer_cannot_take_a_built_in_layer_name():
+    with pytest.raises(ConfigError, match=r"a layer class named 'Dense' already exists "
+                                          r"\(glassnet.layers.dense.Dense\).*another name"):
+        class Dense(layers.Layer):  # noqa: F841 - the definition itself is refused
+            pass
+    assert layers.LAYER_CLASSES["Dense"] is layers.Dense
+
+
+def test_redefining_the_same_user_layer_replaces_it():
+    def define():
+        class Doubler(layers.Layer):
+            def forward(self, x, training=False):
+                return 2 * x
+        return Doubler
+
+    try:
+        first, second = define(), define()
+        assert layers.LAYER_CLASSES["Doubler"] is second is not first
+    finally:
+        layers.LAYER_CLASSES.pop("Doubler", None)
+
+
+def test_an_option_from_a_newer_glassnet_suggests_an_upgrade(tmp_path):
+    _, path = small_model(tmp_path)
+
+    def edit(config):
+        config["glassnet_version"] = "9.9.9"
+        config["model"]["layers"][1]["config"]["future_option"] = 1
+    edit_config(path, edit)
+    with pytest.raises(ModelFormatError, match=r"future_option.*written by glassnet 9\.9\.9, "
+                                               r"newer than this .*upgrading glassnet may fix"):
+        load_model(path)
+    edit_config(path, lambda c: c.update(glassnet_version="0.0.1"))
+    with pytest.raises(ModelFormatError, match=r"future_option'$"):
+        load_model(path)

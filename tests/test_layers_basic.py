@@ -111,3 +111,26 @@ def test_layer_config_round_trip():
     assert again.get_config() == layer.get_config()
     with pytest.raises(ConfigError, match="unknown layer class"):
         layers.layer_from_config("os.system", {})
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (layers.Dense(3), (2, 4)),
+    (layers.Conv2D(2, 3), (1, 1, 5, 5)),
+    (layers.MaxPool2D(2), (1, 1, 4, 4)),
+    (layers.AvgPool2D(2), (1, 1, 4, 4)),
+    (layers.GlobalAveragePooling2D(), (1, 1, 4, 4)),
+    (layers.BatchNorm(), (2, 3)),
+    (layers.Dropout(0.5), (2, 3)),
+], ids=lambda v: type(v).__name__ if isinstance(v, layers.Layer) else "")
+def test_an_unbuilt_layer_says_it_must_be_built(layer, shape):
+    with pytest.raises(ConfigError, match=rf"{type(layer).__name__} must be built before "
+                                          r"(forward|training): put it in a Sequential model"):
+        layer.forward(np.zeros(shape), training=True)
+
+
+def test_one_layer_object_cannot_sit_in_two_places():
+    from glassnet import Sequential
+
+    dense = layers.Dense(4)
+    with pytest.raises(ConfigError, match="this Dense layer is already in the model"):
+        Sequential([dense, layers.ReLU(), dense])

@@ -68,8 +68,69 @@ def test_label_count_mismatch_is_a_clear_error(rng):
     x, y = small_binary_problem(rng, n=20)
     model = small_model()
     model.compile()
-    with pytest.raises(ShapeError, match="20 samples but y has 19"):
+    with pytest.raises(ShapeError, match=r"20 samples but y has shape \(19,\)"):
         model.evaluate(x, y[:19])
+
+
+def softmax_model(classes=3, d=6):
+    model = gn.Sequential([gn.layers.Dense(classes)], input_shape=(d,), seed=1, dtype="float64")
+    model.compile(loss="categorical_crossentropy", optimizer=gn.optimizers.SGD(lr=0.1))
+    return model
+
+
+def test_one_hot_labels_train_and_score_like_class_indices(rng):
+    x = rng.standard_normal((30, 6))
+    y = rng.integers(0, 3, 30)
+    runs = []
+    for labels in (y, np.eye(3)[y]):
+        model = softmax_model()
+        history = model.fit(x, labels, epochs=3, batch_size=10, verbose=0,
+                            validation_data=(x, labels))
+        runs.append((history.history["loss"], model.evaluate(x, labels)))
+    assert runs[0] == runs[1]
+
+
+def test_binary_labels_may_be_a_column_or_whole_floats(rng):
+    x, y = small_binary_problem(rng, n=20)
+    model = small_model()
+    model.compile()
+    expected = model.evaluate(x, y)
+    assert model.evaluate(x, y[:, None]) == expected
+    assert model.evaluate(x, y.astype(np.float32)) == expected
+    assert model.evaluate(x, y.astype(bool)) == expected
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    (np.array([0, 1, 2, 1]), r"in \[0, 1\] for this model's 2 classes, got range \[0, 2\]"),
+    (np.array([0, 1, -1, 1]), r"got range \[-1, 1\]"),
+    (np.array([0.0, 0.5, 1.0, 1.0]), "whole class indices, got 0.5"),
+    (np.array([0.0, np.nan, 1.0, 1.0]), "whole class indices, got nan"),
+    (np.array(["cat", "dog", "cat", "dog"]), r"class indices \(integers\), got <U3 values"),
+    (np.zeros((4, 2, 2)), r"class indices \(N,\) or one-hot rows \(N, 2\)"),
+])
+def test_labels_a_binary_model_cannot_learn_are_refused(rng, labels, message):
+    x, _ = small_binary_problem(rng, n=4)
+    model = small_model()
+    model.compile()
+    with pytest.raises(ShapeError, match=message):
+        model.fit(x, labels, epochs=1, verbose=0)
+    with pytest.raises(ShapeError, match=message):
+        model.evaluate(x, labels)
+
+
+def test_soft_or_wrong_width_label_rows_are_refused(rng):
+    x = rng.standard_normal((4, 6))
+    model = softmax_model()
+    with pytest.raises(ShapeError, match="must be one-hot rows"):
+        model.fit(x, np.full((4, 3), 1 / 3), epochs=1, verbose=0)
+    with pytest.raises(ShapeError, match=r"one-hot rows \(N, 3\), got shape \(4, 4\)"):
+        model.evaluate(x, np.eye(4))
+    with pytest.raises(ShapeError, match="must be in"):
+        model.fit(x, np.array([0, 1, 3, 2]), epochs=1, verbose=0,
+                  validation_data=(x, np.array([0, 1, 2, 2])))
+    with pytest.raises(ShapeError, match="must be in"):  # the validation labels are checked too
+        model.fit(x, np.array([0, 1, 2, 2]), epochs=1, verbose=0,
+                  validation_data=(x, np.array([0, 1, 3, 2])))
 
 
 def test_fit_before_compile_is_a_clear_error(rng):

@@ -1,4 +1,5 @@
-"""Optimizers against torch.optim: 100 steps on a small random problem, float64, 1e-10 relative."""
+"""Optimizers against torch.optim: 100 steps on a small random problem, float64, 1e-10 relative
+after every step."""
 
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ def test_100_steps_equal_torch(torch, label, ours_kw, torch_name, torch_kw, weig
     params = {k: v.copy() for k, v in init.items()}
     theirs = [torch.tensor(init["0.W"], requires_grad=True), torch.tensor(init["0.b"], requires_grad=True)]
     topt = getattr(torch.optim, torch_name)(theirs, **torch_kw, weight_decay=weight_decay)
-    for _ in range(100):
+    for step in range(100):
         # our gradient: PyTorch's autograd at our current parameters
         W, b = (torch.tensor(params[k], requires_grad=True) for k in ("0.W", "0.b"))
         loss_fn(W, b).backward()
@@ -58,10 +59,15 @@ def test_100_steps_equal_torch(torch, label, ours_kw, torch_name, torch_kw, weig
         topt.zero_grad()
         loss_fn(*theirs).backward()
         topt.step()
+        for ours_p, their_p in zip(params.values(), theirs, strict=True):
+            assert rel_error(ours_p, their_p.detach().numpy()) < 1e-10, f"step {step + 1}"
+            # Near a minimum RMSProp moves like sign descent, which is chaotic: a last-bit
+            # difference (a fused multiply-add on one CPU and not another) would grow to 1e-9
+            # over 100 steps. Continuing both from the same parameters compares the update
+            # formulas and the optimizer state, which is what this test is about.
+            ours_p[...] = their_p.detach().numpy()
     moved = rel_error(params["0.W"], init["0.W"])
     assert moved > 1e-3, "the parameters should have moved"
-    for ours_p, their_p in zip(params.values(), theirs, strict=True):
-        assert rel_error(ours_p, their_p.detach().numpy()) < 1e-10
 
 
 def test_gradients_are_not_modified(rng):

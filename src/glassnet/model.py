@@ -83,6 +83,10 @@ class Sequential:
             raise ConfigError(f"Sequential takes Layer objects, got {type(layer).__name__}")
         if self.built:
             raise ConfigError("cannot add layers to a model that is already built")
+        if any(layer is known for known in self.layers):
+            # One object would hold one set of weights and one forward cache for two places.
+            raise ConfigError(f"this {type(layer).__name__} layer is already in the model; "
+                              "create a new layer for each place")
         self.layers.append(layer)
 
     @property
@@ -190,6 +194,46 @@ class Sequential:
             )
         return x, False
 
+    @property
+    def num_classes(self) -> int:
+        """Classes the built model tells apart: 2 for one (sigmoid) output, else its outputs."""
+        outputs = int(np.prod(self.output_shape))
+        return 2 if outputs == 1 else outputs
+
+    def check_labels(self, x: Any, y: Any) -> np.ndarray:
+        """Labels for ``x`` as class indices ``(N,)`` (int64), or a ShapeError that says why not.
+
+        ``y`` may be class indices ``(N,)`` (integers, or floats with integer values such
+        as the cat set's ``1.0``), ``(N, 1)`` for one sigmoid output, or one-hot rows
+        ``(N, C)``. Anything else would train on nonsense without a word (a label 2 for a
+        binary model, 0.5, a string), so it is refused here, once, for every entry point.
+        """
+        y = to_numpy(y)
+        classes = self.num_classes
+        if y.ndim == 0 or len(y) != len(x):
+            raise ShapeError(f"x has {len(x)} samples but y has shape {y.shape}; "
+                             "give one label per sample")
+        if y.dtype.kind not in "biuf":
+            raise ShapeError(f"labels must be class indices (integers), got {y.dtype} values "
+                             f"such as {y.reshape(-1)[:3].tolist()}; map the class names to "
+                             f"0..{classes - 1} first")
+        if y.dtype.kind == "b":
+            y = y.astype(np.int64)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.reshape(-1)
+        elif y.ndim == 2 and y.shape[1] == classes:
+            y = _one_hot_to_indices(y)
+        elif y.ndim != 1:
+            raise ShapeError(f"labels must be class indices (N,) or one-hot rows (N, {classes}), "
+                             f"got shape {y.shape}")
+        if y.size and not np.all(np.isfinite(y) & (y == np.round(y))):
+            bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]
+            raise ShapeError(f"labels must be whole class indices, got {float(bad):g}")
+        if y.size and (y.min() < 0 or y.max() >= classes):
+            raise ShapeError(f"labels must be in [0, {classes - 1}] for this model's {classes} "
+                             f"classes, got range [{y.min():g}, {y.max():g}]")
+        return y.astype(np.int64, copy=False)
+
     def forward(self, x: Array, training: bool = False, start: int = 0,
                 stop: int | None = None) -> Array:
         """Run layers ``start:stop`` (all by default); ``x`` is already preprocessed.
@@ -283,15 +327,13 @@ class Sequential:
         """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``."""
         self._require_compiled(need_optimizer=False)
         x, _ = self.check_input(x)
-        y = to_numpy(y)
-        if len(y) != len(x):
-            raise ShapeError(f"x has {len(x)} samples but y has {len(y)} labels")
+        y = self.check_labels(x, y)
         total_loss, correct = 0.0, 0
         for part in batch_slices(len(x), batch_size):
             xb, yb = self.preprocess(x[part]), to_device(y[part])
             out = self.forward(xb)
             total_loss += self.loss.forward(out, yb) * len(xb)
-            correct += int((predicted_classes(out, self.output_activation) == yb.reshape(-1)).sum())
+            correct += int((predicted_classes(out, self.output_activation) == yb).sum())
         n = max(len(x), 1)
         results = {"loss": total_loss / n + self.regularization_loss()}
         if "accuracy" in self.metrics:
@@ -370,3 +412,11 @@ class Sequential:
 
     def __repr__(self) -> str:
         return f"Sequential({len(self.layers)} layers, input_shape={self.input_shape})"
+
+
+def _one_hot_to_indices(y: np.ndarray) -> np.ndarray:
+    """Class indices ``(N,)`` from one-hot rows ``y: (N, C)``; soft rows are refused."""
+    if y.size and not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
+        raise ShapeError(f"labels of shape {y.shape} must be one-hot rows (one 1, the rest 0); "
+                         "for soft targets call the loss directly")
+    return y.argmax(axis=1)

@@ -62,7 +62,8 @@ def entry_path(root: Path, settings: dict[str, Any]) -> Path:
     root = root.resolve()
     key = json.dumps({"root": str(root), "version": CACHE_VERSION, **settings}, sort_keys=True)
     name = f"{root.name or 'root'}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
-    return data_dir() / "cache" / CACHE_FOLDER / name
+    # The cache is optional: an unusable data directory costs a warning when writing, not the load.
+    return data_dir(require_folder=False) / "cache" / CACHE_FOLDER / name
 
 
 def read(entry: Path, sig: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:

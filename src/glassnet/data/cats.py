@@ -32,7 +32,7 @@ def _ensure_file(folder: Path, name: str) -> Path:
         return path
     base = os.environ.get(URL_VAR)
     if not base:
-        raise DataNotFoundError(missing_data_message(
+        raise DataNotFoundError(f"{name} is missing from {folder}.\n" + missing_data_message(
             "cat-vs-non-cat", folder, list(SHA256),
             f"or set {URL_VAR} to a base URL that serves both files to download them."))
     try:

@@ -12,7 +12,11 @@ NumPy arrays) and refuses anything else before it is constructed.
 
 If the folder is absent, the official tarball is downloaded into the data directory,
 checked against its md5, and extracted into a temporary folder that is renamed into
-place only when complete.
+place only when complete. The extraction also writes the sha256 of every file into
+``.glassnet-sha256.json`` in the folder, and each later load checks the files it reads
+against it, so a file damaged after the download is reported, not trained on. A folder
+placed by hand (a subset, like the shared 5,000 + 1,000 images) has no such list: its
+structure is checked (shapes, types, labels, safe pickles), its pixels are trusted.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import json
 import os
 import pickle
 import shutil
@@ -30,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, DataNotFoundError
+from ..errors import ChecksumError, ConfigError, DataError, DataNotFoundError
 from .dataset import Dataset
-from .store import data_dir, download, file_digest, missing_data_message
+from .store import data_dir, download, file_digest, missing_data_message, verify
 
 FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -41,6 +46,7 @@ URL_VAR = "GLASSNET_CIFAR10_URL"
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 FILES = [*TRAIN_BATCHES, "test_batch", "batches.meta"]
 IMAGE_SHAPE = (3, 32, 32)
+MANIFEST = ".glassnet-sha256.json"
 
 
 # -- the restricted unpickler -------------------------------------------------------------
@@ -159,6 +165,8 @@ def download_and_extract(root: Path, url: str = URL, md5: str = MD5) -> Path:
         missing = [name for name in FILES if not (tmp / name).is_file()]
         if missing:
             raise DataError(f"{tarball}: the tarball lacks {', '.join(missing)}")
+        digests = {name: file_digest(tmp / name) for name in FILES}
+        (tmp / MANIFEST).write_text(json.dumps(digests, indent=1), encoding="utf-8")
         os.replace(tmp, root / FOLDER)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -178,6 +186,28 @@ def ensure_folder(root: Path) -> Path:
         raise DataNotFoundError(f"{exc}\n" + missing_data_message("CIFAR-10", folder, FILES)) from None
 
 
+def check_files(folder: Path, names: list[str]) -> bool:
+    """Check ``names`` against the folder's sha256 list; False when there is none (a folder
+    placed by hand). A mismatch raises :class:`ChecksumError` naming the file."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        digests = json.loads(manifest.read_text(encoding="utf-8"))
+        expected = {name: digests[name] for name in names}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{manifest} is damaged ({exc}); delete {folder} to download the "
+                        "data again") from None
+    for name in names:
+        if (folder / name).is_file():  # a missing file is reported when it is read
+            try:
+                verify(folder / name, expected[name])
+            except ChecksumError as exc:
+                raise ChecksumError(f"{folder}: {exc}; delete the folder to download the data "
+                                    "again") from None
+    return True
+
+
 def load_cifar10(root: Path | None = None,
                  splits: tuple[str, ...] = ("train", "test")) -> dict[str, Dataset]:
     """``{"train": Dataset, "test": Dataset}`` with images ``(N, 3, 32, 32)`` uint8.
@@ -188,8 +218,12 @@ def load_cifar10(root: Path | None = None,
     if unknown:
         raise ConfigError(f"CIFAR-10 has splits 'train' and 'test', not {sorted(unknown)}")
     folder = ensure_folder(root or data_dir())
+    reading = ["batches.meta"] + TRAIN_BATCHES * ("train" in splits) + ["test_batch"] * ("test" in splits)
+    checked = check_files(folder, reading)
     names = read_class_names(folder / "batches.meta")
-    info = {"source": str(folder)}
+    info = {"source": str(folder),
+            "checked": "sha256 of the downloaded files" if checked
+            else "structure only (a folder placed by hand is trusted)"}
     data = {}
     if "train" in splits:
         parts = [read_batch(folder / name) for name in TRAIN_BATCHES]

@@ -58,7 +58,8 @@ def is_image_name(path: str | Path) -> bool:
 
 def scan(folder: Path, prefix: str = "") -> list[FileStat]:
     """``(relative path, size, mtime_ns)`` of every non-hidden file under ``folder``, recursively,
-    sorted by name (symlinked files are followed, symlinked folders are not)."""
+    sorted by name (symlinked files are followed, symlinked folders are not; a dangling link is
+    listed with size 0 so that it is reported, not silently dropped)."""
     found: list[FileStat] = []
     with os.scandir(folder) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
@@ -69,6 +70,9 @@ def scan(folder: Path, prefix: str = "") -> list[FileStat]:
             elif entry.is_file():
                 st = entry.stat()
                 found.append((f"{prefix}{entry.name}", st.st_size, st.st_mtime_ns))
+            elif entry.is_symlink() and not entry.is_dir():
+                # A dangling link: kept, so that decoding reports it as a skipped file.
+                found.append((f"{prefix}{entry.name}", 0, 0))
     return found
 
 

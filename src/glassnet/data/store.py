@@ -22,10 +22,19 @@ from ..errors import ChecksumError, DataError, DataNotFoundError
 ENV_VAR = "GLASSNET_DATA"
 
 
-def data_dir() -> Path:
-    """The data directory: ``$GLASSNET_DATA`` or ``~/.cache/glassnet``."""
+def data_dir(require_folder: bool = True) -> Path:
+    """The data directory: ``$GLASSNET_DATA`` or ``~/.cache/glassnet``.
+
+    With ``require_folder``, ``$GLASSNET_DATA`` naming a file is a :class:`DataError`.
+    """
     value = os.environ.get(ENV_VAR)
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "glassnet"
+    if not value:
+        return Path.home() / ".cache" / "glassnet"
+    path = Path(value).expanduser()
+    if require_folder and path.exists() and not path.is_dir():
+        raise DataError(f"{ENV_VAR}={value} is a file, not a directory: point it at the folder "
+                        "that holds catvnoncat/ and cifar-10-batches-py/")
+    return path
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:

@@ -55,6 +55,21 @@ def _glassnet_version() -> str:
     return __version__
 
 
+def _version_tuple(version: Any) -> tuple[int, ...]:
+    """``"0.10.2"`` -> ``(0, 10, 2)``; the leading numbers only (``"1.2rc1"`` -> ``(1, 2)``)."""
+    match = re.match(r"\d+(\.\d+)*", str(version))
+    return tuple(int(part) for part in match.group().split(".")) if match else ()
+
+
+def newer_writer_hint(config: dict[str, Any]) -> str:
+    """A hint for errors in a file that a newer glassnet wrote (same format, new options?)."""
+    written = config.get("glassnet_version")
+    if _version_tuple(written) > _version_tuple(_glassnet_version()):
+        return (f" (the file was written by glassnet {written}, newer than this "
+                f"{_glassnet_version()}: upgrading glassnet may fix this)")
+    return ""
+
+
 # -- the archive ---------------------------------------------------------------------------
 def write_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """Atomically write a zip holding ``config.json`` and ``arrays/<name>.npy`` entries.
@@ -189,9 +204,30 @@ def model_from_config(path: str | Path, config: dict[str, Any]):
 
     validate_model_config(path, config.get("model"))
     try:
-        return Sequential.from_config(config["model"])
+        model = Sequential.from_config(config["model"])
     except (KeyError, TypeError, ValueError) as exc:  # ConfigError and ShapeError are ValueErrors
-        raise ModelFormatError(f"{path}: the architecture in {CONFIG_NAME} is invalid: {exc}") from None
+        raise ModelFormatError(f"{path}: the architecture in {CONFIG_NAME} is invalid: "
+                               f"{exc}{newer_writer_hint(config)}") from None
+    _check_outputs(path, model)
+    return model
+
+
+def _check_outputs(path: str | Path, model) -> None:
+    """The output activation and class names must fit the built model's outputs: a wrong
+    pair would load fine and then predict nonsense (softmax over one output is always 1)."""
+    outputs = int(np.prod(model.output_shape))
+    expected = {"sigmoid": outputs == 1, "softmax": outputs > 1, None: True}
+    if model.output_activation not in expected:
+        raise ModelFormatError(f"{path}: unknown output_activation {model.output_activation!r} in "
+                               f"{CONFIG_NAME}; expected 'sigmoid', 'softmax' or null")
+    if not expected[model.output_activation]:
+        raise ModelFormatError(f"{path}: output_activation {model.output_activation!r} does not fit "
+                               f"a model with {outputs} output(s)")
+    names = model.class_names
+    if names is not None and (not all(isinstance(n, str) for n in names)
+                              or len(names) != model.num_classes):
+        raise ModelFormatError(f"{path}: class_names in {CONFIG_NAME} must be {model.num_classes} "
+                               f"strings for this model's outputs, got {names!r}")
 
 
 def check_arrays(path: str | Path, expected: dict[str, tuple[int, ...]],
@@ -252,7 +288,12 @@ def restore_model(path: str | Path, model, config: dict[str, Any], arrays: dict[
         try:
             model.loss = losses.from_config(loss)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{path}: the loss in {CONFIG_NAME} is invalid: {exc}") from None
+            raise ModelFormatError(f"{path}: the loss in {CONFIG_NAME} is invalid: "
+                                   f"{exc}{newer_writer_hint(config)}") from None
+        if model.loss.output_activation != model.output_activation:
+            raise ModelFormatError(f"{path}: the loss in {CONFIG_NAME} expects output activation "
+                                   f"{model.loss.output_activation!r} but the model says "
+                                   f"{model.output_activation!r}")
         model.metrics = ["accuracy"]
     model.training_summary = config.get("training") or {}
     return model

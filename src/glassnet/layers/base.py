@@ -33,6 +33,14 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        # Model files name layers by class name alone, so two different classes under one
+        # name would load one as the other. Redefining the same class (a re-run notebook
+        # cell, a reloaded module) just replaces it.
+        known = LAYER_CLASSES.get(cls.__name__)
+        if known is not None and _origin(known) != _origin(cls):
+            raise ConfigError(
+                f"a layer class named {cls.__name__!r} already exists ({_origin(known)}); model "
+                f"files store layers by class name, so give {_origin(cls)} another name")
         LAYER_CLASSES[cls.__name__] = cls
 
     def __init__(self, name: str | None = None) -> None:
@@ -80,6 +88,12 @@ class Layer:
     def built(self) -> bool:
         return self.output_shape is not None
 
+    def require_built(self, what: str = "forward") -> None:
+        """A clear error instead of a missing weight when ``build`` has not run."""
+        if not self.built:
+            raise ConfigError(f"{type(self).__name__} must be built before {what}: put it in a "
+                              "Sequential model, or call layer.build(input_shape, rng, dtype)")
+
     def _remember(self, **values: Any) -> None:
         """Keep what ``backward`` needs from this forward pass."""
         self._cache = values
@@ -124,6 +138,10 @@ def check_rate(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ConfigError(f"{what} must be a number in [0, 1), got {value!r}")
     return float(value)
+
+
+def _origin(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def layer_from_config(class_name: str, config: dict[str, Any]) -> Layer:

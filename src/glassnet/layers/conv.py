@@ -88,6 +88,7 @@ def window_output_shape(layer: str, input_shape: tuple[int, ...], kernel: tuple[
 
 def check_image_batch(layer: Layer, x: Array) -> None:
     """A clear error when ``x`` is not ``(N, *input_shape)``."""
+    layer.require_built()
     if tuple(x.shape[1:]) != layer.input_shape:
         raise ShapeError(f"{type(layer).__name__} was built for inputs (N, "
                          f"{', '.join(map(str, layer.input_shape))}), got {tuple(x.shape)}")

@@ -61,6 +61,7 @@ class Dense(KernelOptions, Layer):
         return out
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        self.require_built()
         z = x @ self.params["W"]
         if self.use_bias:
             z += self.params["b"]

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from ..backend import Array, to_device
-from ..errors import ConfigError
 from .base import Layer, check_rate, child_generator
 
 
@@ -45,8 +44,7 @@ class Dropout(Layer):
             if training:
                 self._remember(mask=None)
             return x
-        if self.rng is None:
-            raise ConfigError("Dropout must be built (by a model or layer.build) before training")
+        self.require_built("training")
         keep = self.rng.random(x.shape) >= self.rate
         mask = to_device(keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate)))
         self._remember(mask=mask)

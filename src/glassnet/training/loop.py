@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from .. import schedules as schedules_mod
-from ..backend import to_device, to_numpy
-from ..errors import ConfigError, NonFiniteLossError, ShapeError
+from ..backend import to_device
+from ..errors import ConfigError, NonFiniteLossError
 from ..metrics import predicted_classes
 from .callbacks import Callback, CallbackList
 from .history import History
@@ -35,14 +35,6 @@ def check_batch_size(batch_size: Any) -> int | None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ConfigError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}")
     return int(batch_size)
-
-
-def _check_labels(x: Any, y: Any) -> np.ndarray:
-    y = to_numpy(y)
-    if y.ndim == 0 or len(y) != len(x):
-        raise ShapeError(f"x has {len(x)} samples but y has shape {y.shape}; "
-                         "give one label per sample")
-    return y
 
 
 def quiet_float_errors() -> np.errstate:
@@ -113,11 +105,11 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         raise ConfigError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
-    y = _check_labels(x, y)
+    y = model.check_labels(x, y)
     if validation_data is not None:
         x_val, y_val = validation_data
         x_val, _ = model.check_input(x_val)
-        y_val = _check_labels(x_val, y_val)
+        y_val = model.check_labels(x_val, y_val)
     elif validation_split is not None:
         train_idx, val_idx = stratified_split(y, validation_split, model.train_rng)
         x, y, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
