@@ -233,3 +233,8 @@ def test_course_stream_weights_are_c_ordered_and_gradient_checked(rng):
     assert all(p.flags["C_CONTIGUOUS"] for _, p, _ in model.parameters())
     x, y = small_binary_problem(rng, n=8, d=4)
     assert gn.check_model(model, x, y).worst < 1e-6
+
+
+def test_the_legacy_stream_refuses_seeds_randomstate_cannot_take():
+    with pytest.raises(ConfigError, match=r"legacy init stream .* below 2\*\*32, got 4294967296"):
+        gn.Sequential([gn.layers.Dense(1)], input_shape=(2,), seed=2**32, init_stream="legacy")

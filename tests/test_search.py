@@ -86,6 +86,14 @@ def test_unknown_parameter_names_the_searchable_ones():
         config.validate()
 
 
+@pytest.mark.parametrize("name", ["image_size", "resize", "strict", "test_split"])
+def test_what_the_data_is_cannot_be_searched(name):
+    config = quick_config()
+    config.params.append(parse_param(f"{name}=choice:1,2"))
+    with pytest.raises(ConfigError, match=f"cannot search '{name}'"):
+        config.validate()
+
+
 def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
     search = Search.open(quick_config(trials=4), tmp_path / "s1", data=cat_train)
     rows = []

@@ -151,6 +151,14 @@ def test_smoothing_keeps_one_lucky_epoch_from_winning():
     assert smooth_curve(values, 1) is values
 
 
+def test_a_window_longer_than_the_curve_averages_the_whole_curve():
+    # A 3-epoch trial (or one pruned early) smoothed over 10 epochs: 3 values, never 10.
+    values = curve([0.2, 0.5, 0.8], [1.0] * 3, array=True)
+    smooth = smooth_curve(values, 10)
+    assert smooth["val_balanced_accuracy"] == pytest.approx([0.5, 0.5, 0.5])
+    assert best_epoch(smooth, "val_balanced_accuracy", maximize=True).epoch <= 3
+
+
 @pytest.mark.parametrize("smooth", [0, -1, 2.5, True])
 def test_smooth_must_be_a_positive_whole_number(smooth):
     with pytest.raises(ConfigError, match=re.escape(f"--smooth must be a whole number of epochs, at "

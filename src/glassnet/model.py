@@ -52,6 +52,10 @@ class Sequential:
         self.init_stream = init_stream
         self.layers: list[Layer] = []
         backend.make_rng(seed)  # validates the seed
+        if init_stream == "legacy" and seed is not None and seed >= 2**32:
+            # The course's RandomState takes 32-bit seeds only.
+            raise ConfigError(f"the legacy init stream (the course's mlp) takes seeds below 2**32, "
+                              f"got {seed}")
         self.seed = seed
         # Independent streams from one seed: weight init, and everything during training
         # (shuffling, validation split, augmentation). Layers that draw at training time

@@ -34,7 +34,10 @@ OBJECTIVES = {"val_balanced_accuracy": "maximize", "val_accuracy": "maximize", "
 OBJECTIVE_LABELS = {"val_balanced_accuracy": "validation balanced accuracy",
                     "val_accuracy": "validation accuracy", "val_loss": "validation loss"}
 # RunConfig fields a search may not vary: they define the problem, not the model's settings.
-FIXED_FIELDS = {"dataset", "model", "epochs", "seed", "dtype", "out", "extra", "validation_split"}
+# What the data is cannot be searched: every trial must see the same images and the same
+# held-out test split (and the printed train command must train on them too).
+FIXED_FIELDS = {"dataset", "model", "epochs", "seed", "dtype", "out", "extra", "validation_split",
+                "image_size", "resize", "strict", "test_split"}
 
 
 @dataclass

@@ -84,12 +84,15 @@ def smooth_curve(curve: dict[str, np.ndarray], window: int) -> dict[str, np.ndar
     the window is cut off); ``window=1`` returns the curve unchanged. Arrays ``(epochs,)``."""
     if window <= 1:
         return curve
-    kernel = np.ones(window)
     out = {}
     for key, values in curve.items():
         values = np.asarray(values, dtype=np.float64)
-        counts = np.convolve(np.ones(len(values)), kernel, mode="same")
-        out[key] = np.convolve(values, kernel, mode="same") / counts
+        # Epoch i averages epochs [i - window//2, i + (window-1)//2] that exist (NumPy's
+        # "same" convolution, but never more values than epochs, however long the window).
+        epochs = np.arange(len(values))
+        low = np.clip(epochs - window // 2, 0, len(values))
+        high = np.clip(epochs + (window - 1) // 2 + 1, 0, len(values))
+        out[key] = np.array([values[a:b].mean() for a, b in zip(low, high, strict=True)])
     return out
 
 
