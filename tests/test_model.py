@@ -238,3 +238,14 @@ def test_course_stream_weights_are_c_ordered_and_gradient_checked(rng):
 def test_the_legacy_stream_refuses_seeds_randomstate_cannot_take():
     with pytest.raises(ConfigError, match=r"legacy init stream .* below 2\*\*32, got 4294967296"):
         gn.Sequential([gn.layers.Dense(1)], input_shape=(2,), seed=2**32, init_stream="legacy")
+
+
+def test_no_samples_is_a_clear_error(rng):
+    x, y = small_binary_problem(rng, n=4)
+    model = small_model()
+    model.compile()
+    for call in (lambda: model.fit(x[:0], y[:0], epochs=1, batch_size=None, verbose=0),
+                 lambda: model.fit(x, y, epochs=1, verbose=0, validation_data=(x[:0], y[:0])),
+                 lambda: model.evaluate(x[:0], y[:0])):
+        with pytest.raises(ShapeError, match="hold no samples"):
+            call()

@@ -237,6 +237,13 @@ def test_incomplete_or_damaged_run_folders_are_clear_errors(tmp_path):
     (tmp_path / "history.json").write_text("{not json")
     with pytest.raises(ConfigError, match=r"history.json is not valid JSON"):
         read_run(tmp_path)
+    (tmp_path / "history.json").write_text("[]")
+    (tmp_path / "metrics.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"history.json must hold a JSON object, not list"):
+        read_run(tmp_path)
+    (tmp_path / "history.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"run.json has no 'config' object"):
+        read_run(tmp_path)
 
 
 def test_evaluate_model_checks_label_count(cat_run, cats):

@@ -217,6 +217,8 @@ class Sequential:
         if y.ndim == 0 or len(y) != len(x):
             raise ShapeError(f"x has {len(x)} samples but y has shape {y.shape}; "
                              "give one label per sample")
+        if len(x) == 0:  # a mean over no samples is not a score, and not a training step
+            raise ShapeError("x and y hold no samples")
         if y.dtype.kind not in "biuf":
             raise ShapeError(f"labels must be class indices (integers), got {y.dtype} values "
                              f"such as {y.reshape(-1)[:3].tolist()}; map the class names to "

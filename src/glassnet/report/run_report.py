@@ -47,6 +47,12 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
             raise ConfigError(f"{run_dir / name} is missing; the run is incomplete") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{run_dir / name} is not valid JSON ({exc})") from None
+    for name, content in files.items():
+        if not isinstance(content, dict):
+            raise ConfigError(f"{run_dir / (name + '.json')} must hold a JSON object, "
+                              f"not {type(content).__name__}; the run files are damaged")
+    if not isinstance(files["run"].get("config"), dict):
+        raise ConfigError(f"{run_dir / 'run.json'} has no 'config' object; the run files are damaged")
     # Non-finite numbers are stored as null (strict JSON); the curves and tables want NaN.
     files["history"] = {key: nan_for_null(values) for key, values in files["history"].items()}
     files["metrics"] = {key: nan_for_null(value) for key, value in files["metrics"].items()}
