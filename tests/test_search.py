@@ -575,3 +575,20 @@ def test_a_failed_trial_has_no_score_and_a_pruned_one_its_last(tmp_path, cat_tra
         search.study.tell(trial, state=state)
     rows = search.trial_rows()
     assert [(r["state"], r["value"]) for r in rows] == [("fail", None), ("pruned", 0.55)]
+
+
+def test_spawned_workers_get_the_storage_threads_and_device(monkeypatch, tmp_path):
+    import argparse
+    import types
+
+    from glassnet.cli import search as cli_search
+
+    started = []
+    monkeypatch.setattr(cli_search.subprocess, "Popen", lambda command: started.append(command))
+    search = types.SimpleNamespace(run_dir=tmp_path, study=types.SimpleNamespace(study_name="s"))
+    args = argparse.Namespace(storage="sqlite:///x.db", threads=1, device="gpu", workers=3)
+    cli_search._spawn_workers(search, args)
+    assert len(started) == 2
+    command = started[0]
+    for flag, value in (("--storage", "sqlite:///x.db"), ("--threads", "1"), ("--device", "gpu")):
+        assert command[command.index(flag) + 1] == value

@@ -169,6 +169,8 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
         command += ["--storage", args.storage]
     if args.threads:
         command += ["--threads", str(args.threads)]
+    if args.device:  # else each worker would fall back to $GLASSNET_DEVICE or the CPU
+        command += ["--device", args.device]
     return [subprocess.Popen(command) for _ in range(args.workers - 1)]
 
 
