@@ -248,3 +248,18 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(trained_run, cats, tmp
     stderr = process.stderr.read()
     assert process.wait(timeout=300) == 1
     assert stderr == ""
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--optimizer", "adamw"], 0.01),  # AdamW's own default, PyTorch's
+    (["--optimizer", "adamw", "--weight-decay", "0"], 0.0),  # an explicit 0 turns it off
+    (["--optimizer", "sgd"], 0.0),
+    (["--optimizer", "adam", "--weight-decay", "1e-4"], 1e-4),
+])
+def test_weight_decay_flag_reaches_the_optimizer(flags, expected):
+    from glassnet.cli import build_parser
+    from glassnet.cli.train import config_from_args
+    from glassnet.runs import make_optimizer
+
+    args = build_parser().parse_args(["train", *flags])
+    assert make_optimizer(config_from_args(args)).weight_decay == expected

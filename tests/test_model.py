@@ -249,3 +249,61 @@ def test_no_samples_is_a_clear_error(rng):
                  lambda: model.evaluate(x[:0], y[:0])):
         with pytest.raises(ShapeError, match="hold no samples"):
             call()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"mean": [0.5, 0.5]}, r"mean has 2 values but the inputs \(3, 4, 4\) have 3 channels"),
+    ({"std": [1.0] * 4}, "std has 4 values"),
+    ({"mean": [0.5, float("nan"), 0.5]}, "mean must be a list of finite numbers"),
+    ({"std": [1.0, float("inf"), 1.0]}, "std must be a list of finite numbers"),
+    ({"mean": "0.5"}, "mean must be a list of finite numbers"),
+    ({"mean": []}, "mean must be a list of finite numbers"),
+    ({"std": [1.0, 0.0, 1.0]}, "std must be positive"),
+    ({"scale": True}, "scale must be a positive number"),
+])
+def test_preprocessing_that_cannot_fit_the_inputs_is_refused_when_set(kwargs, message):
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4))
+    with pytest.raises(ConfigError, match=message):
+        model.set_preprocessing(**kwargs)
+    # ... and when the model is built later, before any prediction could fail on it
+    late = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)])
+    with pytest.raises(ConfigError, match=message):
+        late.set_preprocessing(**kwargs)
+        late.build((3, 4, 4))
+
+
+def test_one_value_or_one_per_channel_is_accepted():
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4))
+    model.set_preprocessing(scale=1 / 255, mean=[0.5], std=(0.2, 0.3, 0.4))
+    assert model.preprocessing == {"scale": 1 / 255, "mean": [0.5], "std": [0.2, 0.3, 0.4]}
+    assert model.predict(np.ones((2, 3, 4, 4))).shape == (2, 2)
+
+
+@pytest.mark.parametrize("names,message", [
+    (["a", "b"], r"class_names must be 3 strings, one per class this model's outputs \(3,\)"),
+    (["a", "b", "c", "d"], "class_names must be 3 strings"),
+    (["a", "a", "b"], "class_names must be distinct"),
+    ("abc", "class_names must be a list of strings"),
+    (["a", 2, "c"], "class_names must be a list of strings"),
+])
+def test_class_names_must_name_each_output_class(names, message):
+    model = gn.Sequential([gn.layers.Dense(3)], input_shape=(4,))
+    with pytest.raises(ConfigError, match=message):
+        model.class_names = names
+    assert model.class_names is None
+
+
+@pytest.mark.parametrize("names", [["a", "b"], ["a", "b", "c", "d"]])
+def test_a_wrong_class_name_count_is_found_when_the_model_is_built(names):
+    model = gn.Sequential([gn.layers.Dense(3)], class_names=names)
+    with pytest.raises(ConfigError, match="class_names must be 3 strings"):
+        model.build((4,))
+    assert not model.built
+    model.class_names = ["a", "b", "c"]
+    model.build((4,))
+    assert model.built
+
+
+def test_a_binary_model_takes_two_class_names():
+    model = gn.Sequential([gn.layers.Dense(1)], input_shape=(4,), class_names=["non-cat", "cat"])
+    assert model.num_classes == 2 and model.class_names == ["non-cat", "cat"]

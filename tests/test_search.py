@@ -58,7 +58,7 @@ def test_apply_params_and_train_command():
     assert "--lr 0.018023562801011424 --weight-decay 0.0018917493877833834" in train_command(exact)
     # A searched 0 is written where train's default is not 0 (momentum: the optimizer's 0.9)
     zero = train_command(apply_params(base, {"momentum": 0.0, "weight_decay": 0.0}))
-    assert "--momentum 0.0" in zero and "--weight-decay" not in zero
+    assert "--momentum 0.0" in zero and "--weight-decay 0.0" in zero  # adamw's default is 0.01
     # Augmentation and normalization reach the command; a dash joins augmentations in a choice
     augmented = apply_params(base, {"augment": "flip-crop"})
     augmented.extra["normalize"] = True

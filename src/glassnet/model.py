@@ -67,7 +67,8 @@ class Sequential:
         self.input_shape: tuple[int, ...] | None = None
         self.preprocessing = dict(DEFAULT_PREPROCESSING)
         self.set_preprocessing(**(preprocessing or {}))
-        self.class_names = list(class_names) if class_names is not None else None
+        self._class_names: list[str] | None = None
+        self.class_names = class_names
         self.loss: losses_mod.Loss | None = None
         self.optimizer: optimizers_mod.Optimizer | None = None
         self.reg = 0.0
@@ -106,10 +107,16 @@ class Sequential:
             raise ConfigError("the model has no layers")
         init_rng = (np.random.RandomState(self.seed) if self.init_stream == "legacy"
                     else np.random.default_rng(self._init_seeds))
-        self.input_shape = shape
+        sample_shape = shape
+        self._check_preprocessing(sample_shape)
         for layer in self.layers:
             shape = layer.build(shape, init_rng, self.dtype)
-        self.output_shape = shape
+        self.input_shape, self.output_shape = sample_shape, shape
+        try:
+            self._check_class_names(self.class_names)
+        except ConfigError:
+            self.input_shape = None  # not built: right names and a new build() may follow
+            raise
         # Layers before the first trainable one need no backward pass, and that one needs
         # no input gradient: the model's input is data, not a parameter.
         self._first_trainable = next(
@@ -153,14 +160,52 @@ class Sequential:
     # -- preprocessing -----------------------------------------------------------------
     def set_preprocessing(self, scale: float = 1.0, mean: Sequence[float] | None = None,
                           std: Sequence[float] | None = None) -> None:
-        """Inputs become ``(x * scale - mean) / std`` (per channel, axis 1) before the first layer."""
-        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        """Inputs become ``(x * scale - mean) / std`` (per channel, axis 1) before the first layer.
+
+        ``mean`` and ``std`` hold one value per channel (``input_shape[0]``), or one for all.
+        """
+        if isinstance(scale, bool) or not (isinstance(scale, (int, float)) and math.isfinite(scale)
+                                           and scale > 0):
             raise ConfigError(f"preprocessing scale must be a positive number, got {scale!r}")
+        mean, std = _finite_values("mean", mean), _finite_values("std", std)
         if std is not None and any(s <= 0 for s in std):
-            raise ConfigError(f"preprocessing std must be positive, got {list(std)}")
-        self.preprocessing = {"scale": float(scale),
-                              "mean": None if mean is None else [float(m) for m in mean],
-                              "std": None if std is None else [float(s) for s in std]}
+            raise ConfigError(f"preprocessing std must be positive, got {std}")
+        self.preprocessing = {"scale": float(scale), "mean": mean, "std": std}
+        if self.built:
+            self._check_preprocessing(self.input_shape)
+
+    def _check_preprocessing(self, input_shape: tuple[int, ...]) -> None:
+        """Per-channel values must match the channels (axis 1) of ``input_shape``: a wrong
+        count would only fail (or silently broadcast) at the first prediction."""
+        channels = input_shape[0]
+        for key in ("mean", "std"):
+            values = self.preprocessing[key]
+            if values is not None and len(values) not in (1, channels):
+                raise ConfigError(f"preprocessing {key} has {len(values)} values but the inputs "
+                                  f"{input_shape} have {channels} channels (axis 1): give "
+                                  f"one per channel, or one for all")
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The output classes' names, saved with the model (``None``: unnamed)."""
+        return self._class_names
+
+    @class_names.setter
+    def class_names(self, names: Sequence[str] | None) -> None:
+        if names is not None:
+            if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+                raise ConfigError(f"class_names must be a list of strings, got {names!r}")
+            names = list(names)
+            if len(set(names)) != len(names):
+                raise ConfigError(f"class_names must be distinct, got {names!r}")
+        if self.built:
+            self._check_class_names(names)
+        self._class_names = names
+
+    def _check_class_names(self, names: list[str] | None) -> None:
+        if names is not None and len(names) != self.num_classes:
+            raise ConfigError(f"class_names must be {self.num_classes} strings, one per class "
+                              f"this model's outputs {self.output_shape} tell apart, got {names!r}")
 
     def preprocess(self, x: Any) -> Array:
         """A batch as a float array on the current device, after scale/mean/std."""
@@ -418,6 +463,17 @@ class Sequential:
 
     def __repr__(self) -> str:
         return f"Sequential({len(self.layers)} layers, input_shape={self.input_shape})"
+
+
+def _finite_values(name: str, values: Sequence[float] | None) -> list[float] | None:
+    """``values`` as a list of finite floats (``None`` stays ``None``), or a ConfigError."""
+    if values is None:
+        return None
+    array = np.asarray(values) if not isinstance(values, (str, bytes)) else np.array([])
+    if array.ndim != 1 or not array.size or array.dtype.kind not in "iuf" or not np.isfinite(array).all():
+        raise ConfigError(f"preprocessing {name} must be a list of finite numbers (one per "
+                          f"channel, or one for all), got {values!r}")
+    return [float(v) for v in array]
 
 
 def _one_hot_to_indices(y: np.ndarray) -> np.ndarray:

@@ -47,7 +47,7 @@ class RunConfig:
     lr: float = 0.01
     optimizer: str = "sgd"
     momentum: float | None = None
-    weight_decay: float = 0.0
+    weight_decay: float | None = None  # None: the optimizer's own (0.01 for adamw, else 0)
     reg: float = 0.0
     lr_decay: float | None = None
     lr_schedule: str | None = None
@@ -137,7 +137,7 @@ def channel_stats(x: np.ndarray, scale: float = 1.0) -> dict[str, list[float]]:
 
 def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
     kwargs: dict[str, Any] = {"lr": config.lr}
-    if config.weight_decay:
+    if config.weight_decay is not None:  # an explicit 0 turns off adamw's default 0.01
         kwargs["weight_decay"] = config.weight_decay
     if config.momentum is not None:
         if config.optimizer not in ("sgd", "momentum", "nesterov", "rmsprop"):

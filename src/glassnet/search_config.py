@@ -198,8 +198,9 @@ def final_config(base: RunConfig, params: dict[str, Any], best_epoch: int | None
 
 
 # Options whose ``glassnet train`` default is 0: a 0 there needs no flag. Any other 0 (a
-# searched momentum of 0, where train's default is the optimizer's 0.9) must be written.
-ZERO_BY_DEFAULT = ("weight_decay", "reg")
+# searched momentum of 0, where train's default is the optimizer's 0.9, or a weight decay
+# of 0, where adamw's default is 0.01) must be written.
+ZERO_BY_DEFAULT = ("reg",)
 
 
 def _is_train_default(name: str, value: Any) -> bool:

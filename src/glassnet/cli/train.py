@@ -54,8 +54,9 @@ def add_parser(sub) -> None:
                    help="sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
     p.add_argument("--momentum", type=non_negative_float, default=None,
                    help="momentum for sgd/rmsprop (default: the optimizer's own)")
-    p.add_argument("--weight-decay", type=non_negative_float, default=0.0,
-                   help="PyTorch-style weight decay of the optimizer (decoupled for adamw)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=None,
+                   help="PyTorch-style weight decay of the optimizer, decoupled for adamw "
+                        "(default: the optimizer's own: 0.01 for adamw, 0 for the others)")
     p.add_argument("--reg", type=non_negative_float, default=0.0,
                    help="L2 strength: adds 0.5*reg*sum(W**2) over weights to the loss (CS231n)")
     p.add_argument("--lr-decay", type=positive_float, default=None, metavar="FACTOR",

@@ -213,8 +213,9 @@ def model_from_config(path: str | Path, config: dict[str, Any]):
 
 
 def _check_outputs(path: str | Path, model) -> None:
-    """The output activation and class names must fit the built model's outputs: a wrong
-    pair would load fine and then predict nonsense (softmax over one output is always 1)."""
+    """The output activation must fit the built model's outputs: a wrong pair would load
+    fine and then predict nonsense (softmax over one output is always 1). Class names and
+    preprocessing are checked by the model itself when it is built."""
     outputs = int(np.prod(model.output_shape))
     expected = {"sigmoid": outputs == 1, "softmax": outputs > 1, None: True}
     if model.output_activation not in expected:
@@ -223,11 +224,6 @@ def _check_outputs(path: str | Path, model) -> None:
     if not expected[model.output_activation]:
         raise ModelFormatError(f"{path}: output_activation {model.output_activation!r} does not fit "
                                f"a model with {outputs} output(s)")
-    names = model.class_names
-    if names is not None and (not all(isinstance(n, str) for n in names)
-                              or len(names) != model.num_classes):
-        raise ModelFormatError(f"{path}: class_names in {CONFIG_NAME} must be {model.num_classes} "
-                               f"strings for this model's outputs, got {names!r}")
 
 
 def check_arrays(path: str | Path, expected: dict[str, tuple[int, ...]],
@@ -266,6 +262,7 @@ def model_config(model, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         "kind": "model",
         "model": model.get_config(),
         "loss": model.loss.get_config() if model.loss is not None else None,
+        "reg": model.reg,  # part of the loss that evaluate reports, as in training
         "training": model.training_summary,
         **(extra or {}),
     }
@@ -295,8 +292,17 @@ def restore_model(path: str | Path, model, config: dict[str, Any], arrays: dict[
                                    f"{model.loss.output_activation!r} but the model says "
                                    f"{model.output_activation!r}")
         model.metrics = ["accuracy"]
+    model.reg = _saved_reg(path, config)
     model.training_summary = config.get("training") or {}
     return model
+
+
+def _saved_reg(path: str | Path, config: dict[str, Any]) -> float:
+    """The model-wide L2 strength the file records (older files recorded none: 0)."""
+    reg = config.get("reg", 0.0)
+    if isinstance(reg, bool) or not isinstance(reg, (int, float)) or not reg >= 0 or reg == float("inf"):
+        raise ModelFormatError(f"{path}: 'reg' in {CONFIG_NAME} must be a number >= 0, got {reg!r}")
+    return float(reg)
 
 
 def load_model(path: str | Path):
