@@ -263,3 +263,29 @@ def test_weight_decay_flag_reaches_the_optimizer(flags, expected):
 
     args = build_parser().parse_args(["train", *flags])
     assert make_optimizer(config_from_args(args)).weight_decay == expected
+
+
+@pytest.mark.parametrize("args, option", [
+    (["train", "--out", ""], "--out"),
+    (["train", "--dataset", " "], "--dataset"),
+    (["train", "--resume", ""], "--resume"),
+    (["evaluate", ""], "model"),
+    (["evaluate", "m.glassnet", "--report", ""], "--report"),
+    (["predict", "m.glassnet", "a.jpg", ""], "images"),
+    (["info", ""], "model"),
+    (["export", "m.glassnet", "--onnx", ""], "--onnx"),
+    (["report", ""], "RUN_DIR"),
+])
+def test_an_empty_path_is_refused_not_taken_as_the_current_folder(args, option, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert f"argument {option}: expected a path, got an empty one" in capsys.readouterr().err
+
+
+def test_an_empty_data_set_name_is_refused_by_the_library():
+    from glassnet.data import load
+    from glassnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="the data set name is empty"):
+        load("")

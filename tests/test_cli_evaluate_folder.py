@@ -144,3 +144,51 @@ def test_search_on_a_folder_holds_out_a_test_split_for_final_and_prints_it(cats,
     assert "(no test split)" not in result.stdout
     config = json.loads((out / "final" / "run.json").read_text())["config"]
     assert config["image_size"] == 16 and config["test_split"] == 0.25
+
+
+def write_wide_folder(dataset, root) -> None:
+    """The images as 64x96 PNGs (a strip of each beside it), so crop and squash differ."""
+    for i, (image, label) in enumerate(zip(dataset.x[:40], dataset.y[:40], strict=True)):
+        folder = root / dataset.class_names[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        wide = np.concatenate([image, image[:, :, :32]], axis=2).transpose(1, 2, 0)
+        Image.fromarray(np.ascontiguousarray(wide)).save(folder / f"{i:03d}.png")
+
+
+def test_evaluate_and_predict_fit_images_as_the_training_run_did(cats, data_env, tmp_path):
+    write_wide_folder(cats["test"], tmp_path / "wide")
+    out = tmp_path / "runs" / "crop"
+    split = ["--test-split", "0.25", "--seed", "2"]
+    trained = run_cli("train", "--dataset", str(tmp_path / "wide"), "--image-size", "24",
+                      "--resize", "crop", *split, "--hidden", "5", "--epochs", "3", "--quiet",
+                      "--out", str(out), env=data_env)
+    assert trained.returncode == 0, trained.stderr
+    model = str(out / "model.glassnet")
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    again = evaluate_json(model, "--dataset", str(tmp_path / "wide"), *split, env=data_env)
+    assert again["loss"] == pytest.approx(test["loss"], rel=1e-5)  # cropped, as in training
+    squashed = evaluate_json(model, "--dataset", str(tmp_path / "wide"), *split, "--resize",
+                             "squash", env=data_env)
+    assert squashed["loss"] != pytest.approx(test["loss"], rel=1e-5)  # --resize still wins
+    image = next((tmp_path / "wide" / "cat").iterdir())
+    predicted = [json.loads(run_cli("predict", model, str(image), "--json", *extra, env=data_env).stdout)
+                 [0]["probability"] for extra in ([], ["--resize", "crop"], ["--resize", "squash"])]
+    assert predicted[0] == predicted[1] != predicted[2]
+    info = run_cli("info", model, env=data_env)
+    assert "images fitted by crop" in info.stdout
+
+
+def test_evaluate_reads_a_grayscale_models_folder_in_grayscale(cats, data_env, tmp_path):
+    import glassnet as gn
+    from glassnet.data import image_folder
+
+    write_folder(cats["test"], tmp_path / "photos")
+    gray = image_folder(tmp_path / "photos", 16, color_mode="grayscale", cache=False)
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], input_shape=(1, 16, 16), seed=0,
+                          class_names=gray.class_names, preprocessing={"scale": 1 / 255})
+    model.compile("binary_crossentropy", "sgd")
+    model.save(tmp_path / "gray.glassnet")
+    scored = evaluate_json(str(tmp_path / "gray.glassnet"), "--dataset", str(tmp_path / "photos"),
+                           env=data_env)
+    assert scored["samples"] == len(gray)
+    assert scored["loss"] == pytest.approx(model.evaluate(gray.x, gray.y)["loss"], rel=1e-5)

@@ -34,6 +34,21 @@ def test_step_decay_per_epoch_is_recorded_in_history(rng):
     np.testing.assert_allclose(history["lr"], [0.1 * 0.95 ** e for e in range(5)], rtol=1e-15)
 
 
+def test_a_second_fit_restarts_the_schedule_from_the_lr_the_user_set_last(rng):
+    x, y = _data(rng)
+    model = _model()
+    model.optimizer.lr = 0.1
+    step = schedules.StepDecay(every=1, factor=0.5)
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0, lr_schedule=step)
+    again = model.fit(x, y, epochs=2, batch_size=16, verbose=0, lr_schedule=step)
+    assert again["lr"] == [0.1, 0.05]  # untouched lr: the schedule starts over from its base
+    model.optimizer.lr = 0.02  # the user's new choice is the new base
+    changed = model.fit(x, y, epochs=2, batch_size=16, verbose=0, lr_schedule=step)
+    assert changed["lr"] == [0.02, 0.01]
+    resumed = model.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, verbose=0, lr_schedule=step)
+    assert resumed["lr"][-2:] == [0.02 * 0.5 ** 2, 0.02 * 0.5 ** 3]  # continues epoch 2 of the same base
+
+
 @pytest.mark.parametrize("every,factor", [(1, 0.95), (3, 0.5)])
 def test_step_decay_matches_torch_steplr(torch, every, factor):
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)

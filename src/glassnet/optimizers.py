@@ -44,6 +44,10 @@ class Optimizer:
         self.lr = _check_number(lr, f"{type(self).__name__} lr", 0)
         self.weight_decay = _check_number(weight_decay, "weight_decay", 0, low_inclusive=True)
         self.steps = 0
+        # Set by fit when a schedule drives lr: the lr it scales, and the lr it set last
+        # (an lr that differs from the latter was set by the user: a new base).
+        self.base_lr: float | None = None
+        self.scheduled_lr: float | None = None
         self.slots: dict[str, dict[str, Array]] = {}
         self._buffers: dict[str, Array] = {}  # scratch space per parameter, not state
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__, optimizers, schedules, zoo
 from ._files import write_json
-from .data import Dataset
+from .data import Dataset, is_folder
 from .data import augment as augment_mod
 from .data import load as load_dataset
 from .data import locator as data_locator
@@ -255,6 +255,8 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         "optimizer": model.optimizer.get_config(), "batch_size": config.batch_size,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
+    if is_folder(config.dataset):  # predict and evaluate fit new images the same way
+        model.training_summary["resize"] = config.resize
     write_run(out_dir, model, config, metrics)
     if config.extra.get("report", True):
         from .report.run_report import write_run_report

@@ -15,7 +15,8 @@ from typing import Any
 from .. import zoo
 from .._files import finite_or_null
 from ..data import LOADERS
-from ..errors import ConfigError, GlassnetWarning
+from ..data.images import RESIZE_MODES
+from ..errors import ConfigError, GlassnetWarning, ModelFormatError
 from ..runs import parse_int_list
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
@@ -59,6 +60,17 @@ non_negative_float = number_type(float, lambda v: v >= 0, "a number >= 0")
 fraction = number_type(float, lambda v: 0 < v < 1, "a number between 0 and 1")
 
 
+def path_text(text: str) -> str:
+    """An argparse ``type=`` for paths: an empty one (``--out "$UNSET"``) would mean the
+    current folder, which no one asks for that way."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty one (an unset shell variable?)")
+    return text
+
+
+path_text.__name__ = "a path"
+
+
 def batch_size(text: str) -> int | None:
     """``full`` (full batch) or a positive integer."""
     if text == "full":
@@ -94,11 +106,28 @@ def check_folder_options(args: argparse.Namespace) -> None:
         return
     if getattr(args, "resume", None) is not None:
         return  # the data set is the resumed run's; train --resume refuses these options itself
-    given = ([f"--resize {args.resize}"] if args.resize != "squash" else []) + (
+    given = ([f"--resize {args.resize}"] if args.resize not in (None, "squash") else []) + (
         ["--strict"] if args.strict else [])
     if given:
         raise ConfigError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to image "
                           f"folders; the {args.dataset!r} set has fixed-size images, stored as arrays")
+
+
+def model_resize(args: argparse.Namespace, model) -> str:
+    """``--resize`` if given, else how the model's training images were fitted (a trained
+    model has only seen images fitted that way), else ``squash``."""
+    if args.resize is not None:
+        return args.resize
+    recorded = (model.training_summary or {}).get("resize", "squash")
+    if recorded not in RESIZE_MODES:
+        raise ModelFormatError(f"{args.model}: the model file records an unknown resize mode "
+                               f"{recorded!r}; give --resize {'/'.join(RESIZE_MODES)}")
+    return recorded
+
+
+def model_color_mode(model) -> str:
+    """``"grayscale"`` for a model of one-channel images ``(1, H, W)``, else ``"rgb"``."""
+    return "grayscale" if len(model.input_shape) == 3 and model.input_shape[0] == 1 else "rgb"
 
 
 def add_test_split_option(p: argparse.ArgumentParser, note: str = "") -> None:
@@ -108,15 +137,19 @@ def add_test_split_option(p: argparse.ArgumentParser, note: str = "") -> None:
                         f"(stratified, seeded by --seed), before anything else{note}")
 
 
-def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True) -> None:
-    """``--image-size``, ``--resize`` and ``--strict``: how image files are read."""
+def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True,
+                       for_model: bool = False) -> None:
+    """``--image-size``, ``--resize`` and ``--strict``: how image files are read
+    (``for_model``: by a command that reads them for a trained model, whose way is the default)."""
     if image_size:
         p.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
                        help="image folders: resize every image to PIXELS x PIXELS "
                             "(default 128 for training, the model's input size otherwise)")
-    p.add_argument("--resize", choices=["squash", "crop", "pad"], default="squash",
+    default = ("the way the model's training images were fitted, as its file records (squash if "
+               "it records none)" if for_model else "squash")
+    p.add_argument("--resize", choices=list(RESIZE_MODES), default=None if for_model else "squash",
                    help="how images are fitted to the size: stretch (squash), centre-crop to "
-                        "the aspect ratio (crop) or letterbox with black (pad)")
+                        f"the aspect ratio (crop) or letterbox with black (pad) (default: {default})")
     p.add_argument("--strict", action="store_true",
                    help="stop with an error on a file that is not a readable image, instead of "
                         "skipping it with a warning")

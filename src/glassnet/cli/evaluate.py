@@ -16,6 +16,9 @@ from .common import (
     add_runtime_options,
     add_test_split_option,
     check_output_file,
+    model_color_mode,
+    model_resize,
+    path_text,
     print_json,
 )
 
@@ -26,19 +29,19 @@ def add_parser(sub) -> None:
         description="Evaluate a .glassnet model on one split of a data set: loss, accuracy, "
                     "per-class precision/recall/F1 with macro averages, and the confusion "
                     "matrix (rows = true class, columns = predicted).")
-    p.add_argument("model", help="path of a .glassnet model file")
-    p.add_argument("--dataset", default="cats",
+    p.add_argument("model", type=path_text, help="path of a .glassnet model file")
+    p.add_argument("--dataset", type=path_text, default="cats",
                    help="data set name, or the path of an image folder (one subfolder per class)")
     p.add_argument("--split", default=None,
                    help="which split: train or test (default test; an image folder without "
                         "--test-split has no splits: it is evaluated whole)")
-    add_folder_options(p)
+    add_folder_options(p, for_model=True)
     add_test_split_option(p, note=": the same FRACTION and --seed as 'glassnet train' "
                                   "give the same test images")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of --test-split (the training run's --seed)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--report", default=None, metavar="HTML",
+    p.add_argument("--report", type=path_text, default=None, metavar="HTML",
                    help="also write a self-contained HTML report (plots, misclassified images)")
     add_runtime_options(p)
     p.set_defaults(run=run)
@@ -50,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     size = args.image_size
     if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])
-    splits = load_dataset(args.dataset, image_size=size, resize=args.resize, strict=args.strict,
+    splits = load_dataset(args.dataset, image_size=size, resize=model_resize(args, model),
+                          color_mode=model_color_mode(model), strict=args.strict,
                           test_split=args.test_split, seed=args.seed,
                           min_classes=1)  # a folder of one of the model's classes is fine
     whole_folder = is_folder(args.dataset) and args.test_split is None

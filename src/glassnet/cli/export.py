@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..io.format import load_model
-from .common import check_output_file, require
+from .common import check_output_file, path_text, require
 
 
 def add_parser(sub) -> None:
@@ -15,8 +15,9 @@ def add_parser(sub) -> None:
                     "'glassnet[onnx]'). The graph takes raw values (pixels 0..255) as float32 "
                     "(N, C, H, W), applies the model's preprocessing itself and outputs class "
                     "probabilities; class names and preprocessing are in its metadata.")
-    p.add_argument("model", help="path of a .glassnet model file")
-    p.add_argument("--onnx", required=True, metavar="OUT", help="path of the ONNX file to write")
+    p.add_argument("model", type=path_text, help="path of a .glassnet model file")
+    p.add_argument("--onnx", type=path_text, required=True, metavar="OUT",
+                   help="path of the ONNX file to write")
     p.add_argument("--check", action="store_true",
                    help="also run the exported file with onnxruntime on random inputs and "
                         "compare with glassnet's predictions")

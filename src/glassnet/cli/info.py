@@ -7,7 +7,7 @@ from typing import Any
 
 from ..io.format import load_model, read_archive
 from ..report.text import batch_size_text, count
-from .common import fmt_metrics, print_json
+from .common import fmt_metrics, path_text, print_json
 
 
 def add_parser(sub) -> None:
@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
         description="Show a model file's architecture, parameter count, classes, input size, "
                     "preprocessing and training summary (and, for a checkpoint, where training "
                     "stopped). The file is fully validated, never executed.")
-    p.add_argument("model", help="path of a .glassnet model or checkpoint file")
+    p.add_argument("model", type=path_text, help="path of a .glassnet model or checkpoint file")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(run=run)
 
@@ -62,7 +62,8 @@ def training_text(summary: dict[str, Any]) -> list[str]:
             + (f" on {summary['dataset']}" if "dataset" in summary else "")
             + (f" in {summary['seconds']:.1f}s" if "seconds" in summary else "")
             + (f", optimizer {opt.get('name')} lr {opt.get('lr')}" if opt else "")
-            + (f", batch size {batch_size_text(summary['batch_size'])}" if "batch_size" in summary else ""))
+            + (f", batch size {batch_size_text(summary['batch_size'])}" if "batch_size" in summary else "")
+            + (f", images fitted by {summary['resize']}" if "resize" in summary else ""))
     lines = [head]
     by_split = summary.get("metrics") or ({"final": summary["final"]} if summary.get("final") else {})
     for split, metrics in by_split.items():

@@ -10,7 +10,15 @@ from ..data.folder import load_images
 from ..errors import ShapeError
 from ..io.format import load_model
 from ..metrics import class_probabilities
-from .common import add_folder_options, add_runtime_options, positive_int, print_json
+from .common import (
+    add_folder_options,
+    add_runtime_options,
+    model_color_mode,
+    model_resize,
+    path_text,
+    positive_int,
+    print_json,
+)
 
 
 def add_parser(sub) -> None:
@@ -21,10 +29,10 @@ def add_parser(sub) -> None:
                     "preprocessing and print the class probabilities. Folders are searched "
                     "recursively; files in them that are not readable images are skipped "
                     "with a warning.")
-    p.add_argument("model", help="path of a .glassnet model file")
-    p.add_argument("images", nargs="+", help="image files and folders of images")
+    p.add_argument("model", type=path_text, help="path of a .glassnet model file")
+    p.add_argument("images", type=path_text, nargs="+", help="image files and folders of images")
     p.add_argument("--top", type=positive_int, default=1, help="show the K most likely classes")
-    add_folder_options(p, image_size=False)
+    add_folder_options(p, image_size=False, for_model=True)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     add_runtime_options(p)
     p.set_defaults(run=run)
@@ -35,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if len(model.input_shape) != 3 or model.input_shape[0] not in (1, 3):
         raise ShapeError(f"this model takes inputs of shape {model.input_shape}, not images "
                          "(channels, height, width)")
-    color_mode = "rgb" if model.input_shape[0] == 3 else "grayscale"
-    files, images = load_images(args.images, model.input_shape[1:], args.resize, color_mode,
+    files, images = load_images(args.images, model.input_shape[1:], model_resize(args, model),
+                                model_color_mode(model),
                                 strict=args.strict)
     probs = class_probabilities(model.predict(images))
     names = model.class_names or [str(i) for i in range(probs.shape[1])]

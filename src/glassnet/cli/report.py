@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..report.run_report import write_run_report
+from .common import path_text
 
 
 def add_parser(sub) -> None:
@@ -12,7 +13,8 @@ def add_parser(sub) -> None:
         "report", help="rebuild runs/<name>/report.html",
         description="Rebuild the self-contained HTML report of a training run from its files "
                     "(run.json, history.json, metrics.json, model.glassnet) and its data set.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'glassnet train'")
+    p.add_argument("run_dir", type=path_text, metavar="RUN_DIR",
+                   help="a run directory written by 'glassnet train'")
     p.set_defaults(run=run)
 
 

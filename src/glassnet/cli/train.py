@@ -28,6 +28,7 @@ from .common import (
     fmt_metrics,
     hidden_sizes,
     non_negative_float,
+    path_text,
     positive_float,
     positive_int,
 )
@@ -41,7 +42,7 @@ def add_parser(sub) -> None:
                     "checkpoint.glassnet up to date while training: Ctrl-C stops after the "
                     "current batch, saves the last completed epoch and exits with 130; "
                     "--resume RUN_DIR continues exactly where it stopped.")
-    p.add_argument("--dataset", default="cats", help=DATASET_HELP)
+    p.add_argument("--dataset", type=path_text, default="cats", help=DATASET_HELP)
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
     p.add_argument("--hidden", default=None, metavar="SIZES",
                    help="mlp hidden layer sizes, comma-separated (default 20,7,5: the course's "
@@ -88,10 +89,10 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for every random draw")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point precision")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", type=path_text, default=None,
                    help="run directory (default runs/<dataset>-<model>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+    p.add_argument("--resume", type=path_text, default=None, metavar="RUN_DIR",
                    help="continue runs/<name>/ (or the checkpoint.glassnet in it) from its "
                         "checkpoint with the configuration saved there (takes no other training "
                         "option; --quiet, --device and --threads are allowed)")

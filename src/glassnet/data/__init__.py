@@ -36,20 +36,24 @@ def locator(name: str) -> str:
 
 def load(name: str, root: Path | None = None, splits: Sequence[str] | None = None, *,
          image_size: int | tuple[int, int] | None = None, resize: str = "squash",
-         strict: bool = False, test_split: float | None = None,
+         color_mode: str = "rgb", strict: bool = False, test_split: float | None = None,
          seed: int = 0, min_classes: int = 2) -> dict[str, Dataset]:
     """Load a named data set or an image folder as ``{"train": Dataset, "test": Dataset, ...}``.
 
     ``splits`` (e.g. ``("train",)``) returns only those splits: the hyperparameter search
     uses it so that the test images are never used while tuning (a named set does not even
     open its test files). An image folder gives ``{"train": ...}``, resized to
-    ``image_size`` (default 128) with ``resize``; ``test_split`` then carves a stratified,
+    ``image_size`` (default 128) with ``resize``, in ``color_mode`` (``"rgb"`` or
+    ``"grayscale"``); ``test_split`` then carves a stratified,
     seeded test set out of it before anything else. Named sets have fixed image sizes and
     their own test split. ``min_classes``: see :func:`image_folder`.
     """
+    if not str(name).strip():  # "" would be the current folder, which no one means that way
+        raise ConfigError(f"the data set name is empty; choose one of {sorted(LOADERS)} or give "
+                          "the path of an image folder")
     if is_folder(name):
         data = {"train": image_folder(name, image_size or DEFAULT_IMAGE_SIZE, resize=resize,
-                                      strict=strict, min_classes=min_classes)}
+                                      color_mode=color_mode, strict=strict, min_classes=min_classes)}
     elif name in LOADERS:
         if image_size is not None or test_split is not None:
             raise ConfigError(f"--image-size and --test-split apply to image folders; the {name!r} "

@@ -245,6 +245,7 @@ def restore_training_state(model, ckpt: Checkpoint, data: dict[str, Any] | None 
                                      "arrays": slots})
     if opt_state.get("base_lr") is not None:
         model.optimizer.base_lr = float(opt_state["base_lr"])
+        model.optimizer.scheduled_lr = model.optimizer.lr  # so fit continues the schedule
     model.history = History.from_dict(ckpt.state["history"])
     for what, generator in generators.items():
         generator.bit_generator.state = saved[what]

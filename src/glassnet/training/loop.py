@@ -48,6 +48,15 @@ def weights_after(epochs: int) -> str:
     return "the initial weights" if epochs == 0 else f"the weights from the end of epoch {epochs}"
 
 
+def _schedule_base(optimizer) -> float:
+    """The lr a schedule scales in this fit: the earlier base while ``optimizer.lr`` is still
+    the last lr a schedule set (a continued or repeated run), else the lr as it is now
+    (the user chose a new one, or no schedule ran yet)."""
+    if optimizer.base_lr is not None and optimizer.lr == optimizer.scheduled_lr:
+        return optimizer.base_lr
+    return optimizer.lr
+
+
 def _restore_after_non_finite(model, loss: float, epoch: int, batch: int, initial_epoch: int,
                               snapshots: list[dict[str, Any]]) -> NonFiniteLossError:
     """Put back the last weights known to give a finite loss; the error that says which.
@@ -127,8 +136,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         # one of them (early stopping) stopped training
         all_callbacks.append(ProgressBar(epochs, steps, verbose, log_every=log_every))
     cbs = CallbackList(all_callbacks, model)
-    base_lr = getattr(model.optimizer, "base_lr", None) or model.optimizer.lr
-    model.optimizer.base_lr = base_lr
+    base_lr = model.optimizer.base_lr = _schedule_base(model.optimizer)
     model.stop_training = False
     # Weights at the start of the previous and of the current epoch: when the loss turns
     # non-finite on an epoch's first batch, the current epoch's starting weights are
@@ -150,7 +158,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         for b, idx in enumerate(batches):
             if schedule is not None and (schedule.per_batch or b == 0):
                 t = epoch + b / len(batches) if schedule.per_batch else epoch
-                model.optimizer.lr = schedule(t, base_lr)
+                model.optimizer.lr = model.optimizer.scheduled_lr = schedule(t, base_lr)
             if full_batch is not None:
                 xb = full_batch
             else:
