@@ -31,7 +31,7 @@ venv: $(VENV)/.installed
 ## demo: train the course's 4-layer network on the cat set and write runs/demo/
 demo: $(VENV)/.installed
 	$(BIN)/glassnet train --dataset cats --model mlp --hidden 20,7,5 --epochs 3000 \
-		--lr 0.0075 --batch-size full --seed 1 --dtype float64 --out runs/demo
+		--lr 0.0075 --batch-size full --seed 1 --dtype float64 --out runs/demo --overwrite
 
 ## chromium: headless Chromium and its driver for the report's browser test (Debian packages);
 ## when they cannot be installed (no apt-get, no root) the browser test is skipped with the reason

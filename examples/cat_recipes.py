@@ -51,7 +51,7 @@ def run_recipe(key: str, seed: int, out_root: Path) -> dict:
     if (out / "metrics.json").exists():  # already trained (the script resumes where it stopped)
         return json.loads((out / "metrics.json").read_text())
     args = ["train", *shlex.split(BASE), *shlex.split(RECIPES[key][1]), "--seed", str(seed),
-            "--out", str(out)]
+            "--out", str(out), "--overwrite"]  # an interrupted recipe starts over
     if glassnet_main(args) != 0:
         raise SystemExit(f"glassnet {' '.join(args)} failed")
     return json.loads((out / "metrics.json").read_text())

@@ -102,6 +102,30 @@ def test_full_batch_stop_finishes_the_epoch_and_resumes_exactly(cats, tmp_path):
         np.testing.assert_array_equal(resumed.model.get_weights()[key], value, err_msg=key)
 
 
+def test_a_new_run_in_an_old_runs_folder_never_leaves_a_mix_of_both(cats, tmp_path):
+    config = {**CONFIG, "epochs": 2, "extra": {}, "augment": None}
+    train_run(RunConfig(**config, out=str(tmp_path)), verbose=0, data=cats)
+    assert {"model.glassnet", "metrics.json", "report.html"} <= {p.name for p in tmp_path.iterdir()}
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(**{**config, "lr": 0.01}, out=str(tmp_path)), callbacks=[StopAt(0, None, stop)],
+                  verbose=0, data=cats, stop=stop)
+    assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]  # the new run's, alone
+    assert read_checkpoint(tmp_path / CHECKPOINT_NAME).run_config["lr"] == 0.01
+
+
+def test_cli_train_refuses_a_folder_holding_a_run_unless_overwrite(tmp_path):
+    args = ["train", "--hidden", "3", "--epochs", "1", "--quiet", "--out", str(tmp_path)]
+    assert run_cli(*args).returncode == 0
+    again = run_cli(*args, "--lr", "0.02")
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert f"--out {tmp_path} already holds a run (run.json, history.json" in again.stderr
+    assert "add --overwrite to replace it" in again.stderr
+    replaced = run_cli(*args, "--lr", "0.02", "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert '"lr": 0.02' in (tmp_path / "run.json").read_text()
+
+
 def test_resume_keeps_early_stopping_state(cats, tmp_path):
     """Patience counter, best value and best weights survive: the resumed run stops where the
     straight one did (epoch 5, best epoch 3) and ends with the same restored weights."""
@@ -201,7 +225,7 @@ def test_cli_resume_takes_no_other_training_option(tmp_path):
     result = run_cli("train", "--resume", str(tmp_path), "--resize", "crop", "--strict")
     assert result.returncode == 1 and "drop --resize, --strict" in result.stderr
     result = run_cli("train", "--resume", "")
-    assert result.returncode == 1 and "no run directory given" in result.stderr
+    assert result.returncode == 2 and "argument --resume: expected a path, got an empty one" in result.stderr
 
 
 def _start_training(*args: str) -> subprocess.Popen:

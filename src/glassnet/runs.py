@@ -82,6 +82,23 @@ class RunResult:
     early_stopping: EarlyStopping | None = None  # what it did, when the run used it
 
 
+#: What a training run writes into its folder; a new run removes these first.
+RUN_FILE_NAMES = ("run.json", "history.json", "metrics.json", "model.glassnet", CHECKPOINT_NAME,
+                  "report.html")
+
+
+def previous_run_files(out_dir: str | Path) -> list[str]:
+    """The files of an earlier run in ``out_dir`` (names from :data:`RUN_FILE_NAMES`)."""
+    return [name for name in RUN_FILE_NAMES if (Path(out_dir) / name).exists()]
+
+
+def clear_run_files(out_dir: Path) -> None:
+    """Remove an earlier run's files, so that a new run interrupted (or failing) before it
+    writes its own never leaves the old model, metrics or report beside its checkpoint."""
+    for name in previous_run_files(out_dir):
+        (out_dir / name).unlink()
+
+
 def default_out_dir(config: RunConfig) -> Path:
     dataset = Path(config.dataset).name or "data"
     return Path("runs") / f"{dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -211,6 +228,8 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
 
     The run's ``report.html`` is written too, unless ``config.extra["report"]`` is false.
 
+    A new run (not ``resume``) first removes the files of an earlier run in its folder
+    (:data:`RUN_FILE_NAMES`); ``glassnet train`` asks for ``--overwrite`` before that.
     ``runs/<name>/checkpoint.glassnet`` keeps the last completed epoch (see
     :class:`~glassnet.io.checkpoint.Checkpointer`); ``resume`` names such a checkpoint to
     continue from. When ``stop`` is requested (Ctrl-C), training stops after the current
@@ -230,6 +249,8 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
                   reg=config.reg)
     out_dir = Path(config.out) if config.out else default_out_dir(config)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if resume is None:
+        clear_run_files(out_dir)
     checkpoint = read_checkpoint(resume) if resume is not None else None
     fingerprint = train.info.get("fingerprint")  # an image folder's files, checked on resume
     initial_epoch = resume_state(model, checkpoint, config, fingerprint) if checkpoint is not None else 0

@@ -13,9 +13,17 @@ from pathlib import Path
 
 from .. import schedules, zoo
 from ..errors import ConfigError, TrainingInterruptedError
-from ..io.checkpoint import StopRequest
+from ..io.checkpoint import CHECKPOINT_NAME, StopRequest
 from ..report.text import count
-from ..runs import RunConfig, RunResult, default_out_dir, make_schedule, resume_run, train_run
+from ..runs import (
+    RunConfig,
+    RunResult,
+    default_out_dir,
+    make_schedule,
+    previous_run_files,
+    resume_run,
+    train_run,
+)
 from ..training.loop import quiet_float_errors, weights_after
 from .common import (
     DATASET_HELP,
@@ -91,6 +99,8 @@ def add_parser(sub) -> None:
                    help="floating-point precision")
     p.add_argument("--out", type=path_text, default=None,
                    help="run directory (default runs/<dataset>-<model>-<time>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its files are removed before training)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
     p.add_argument("--resume", type=path_text, default=None, metavar="RUN_DIR",
                    help="continue runs/<name>/ (or the checkpoint.glassnet in it) from its "
@@ -127,6 +137,17 @@ def toolkit_extra(args: argparse.Namespace) -> dict:
 
 
 RESUME_OPTIONS = ("resume", "quiet", "device", "threads")  # the options --resume takes
+
+
+def check_new_run_folder(out: Path, overwrite: bool) -> None:
+    """A folder holding another run is refused unless ``--overwrite``: the new run would
+    replace its files (and, stopped early, leave a mix of both)."""
+    previous = previous_run_files(out)
+    if previous and not overwrite:
+        resume = (f" continue it with --resume {shlex.quote(str(out))}," if CHECKPOINT_NAME in previous
+                  and "model.glassnet" not in previous else "")
+        raise ConfigError(f"--out {out} already holds a run ({', '.join(previous)}):{resume} choose "
+                          "another --out, or add --overwrite to replace it")
 
 
 def check_resume_args(args: argparse.Namespace) -> None:
@@ -186,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
                 config = config_from_args(args)
                 check_model_options(config.model, [*config.extra.get("model_options", {}),
                                                    *(["hidden"] if config.hidden is not None else [])])
-                check_output_folder(config.out or default_out_dir(config), "--out")
+                check_new_run_folder(check_output_folder(config.out or default_out_dir(config), "--out"),
+                                     args.overwrite)
                 make_schedule(config)  # train_run makes it only once the run folder exists
                 config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
                 result = train_run(config, verbose=verbose, stop=stop)
