@@ -95,6 +95,19 @@ def test_a_model_without_class_names_refuses_a_data_set_with_more_classes():
         check_compatible(model, three)
 
 
+def test_a_model_without_class_names_warns_that_classes_are_matched_by_position():
+    from glassnet import Sequential, layers
+    from glassnet.data import Dataset
+    from glassnet.errors import GlassnetWarning
+    from glassnet.runs import check_compatible
+
+    model = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=(1, 2, 2))
+    two = Dataset(np.zeros((2, 1, 2, 2), dtype=np.uint8), [0, 1], ["cat", "non-cat"], "photos")
+    with pytest.warns(GlassnetWarning, match=r"no class names, so the classes of photos are matched "
+                                             r"by position \(0 = 'cat', 1 = 'non-cat'\)"):
+        assert check_compatible(model, two) is two
+
+
 def test_a_folder_with_other_classes_is_a_clear_error(cats, cats_model, data_env, tmp_path):
     write_folder(cats["test"], tmp_path / "renamed", names=["dog", "cat"])
     result = run_cli("evaluate", cats_model, "--dataset", str(tmp_path / "renamed"), env=data_env)

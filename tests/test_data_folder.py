@@ -110,6 +110,17 @@ def test_a_dangling_link_is_reported_as_skipped(tmp_path):
     assert "skipped 1 of 7 files" in messages[1]
 
 
+def test_a_file_without_an_extension_is_read_by_its_content(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    save(root / "a" / "downloaded", solid((200, 60, 0)), format="PNG")
+    (root / "b" / "LICENSE").write_text("not a picture")
+    (root / "b" / "notes.txt").write_bytes((root / "a" / "downloaded").read_bytes())  # never opened
+    ds, messages = load_quietly(root, image_size=8)
+    assert len(ds) == 7 and ds.x[ds.y == 0][-1][:, 0, 0].tolist() == [200, 60, 0]
+    assert len(messages) == 3 and "b/LICENSE: no extension, and not a readable image" in messages[0]
+    assert "b/notes.txt: not an image file (extension '.txt'" in messages[1]
+
+
 @pytest.mark.parametrize("name, image, kwargs, expected", [
     ("x.jpg", solid((250, 0, 0)), {"quality": 100}, (250, 0, 0)),
     ("x.jpeg", solid((0, 250, 0)), {"quality": 100}, (0, 250, 0)),

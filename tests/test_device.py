@@ -26,6 +26,16 @@ def gpu_available() -> bool:
         return False
 
 
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], input_shape=(3, 64, 64),
+                          class_names=["non-cat", "cat"], preprocessing={"scale": 1 / 255})
+    model.compile("binary_crossentropy", "sgd")
+    path = tmp_path_factory.mktemp("device") / "model.glassnet"
+    model.save(path)
+    return path
+
+
 needs_gpu = pytest.mark.skipif(not gpu_available(),
                                reason="no GPU here: install glassnet[gpu] (CuPy) on a CUDA machine")
 
@@ -38,9 +48,27 @@ def test_unknown_device_is_a_clear_error():
 def test_bad_device_env_var_fails_where_the_device_is_needed(monkeypatch):
     monkeypatch.setattr(backend, "_device", None)
     monkeypatch.setenv("GLASSNET_DEVICE", "tpu")
-    with pytest.raises(ConfigError, match="got 'tpu'"):
+    with pytest.raises(ConfigError, match=r"^\$GLASSNET_DEVICE='tpu': device must be 'cpu' or 'gpu'"):
         gn.Sequential([gn.layers.Dense(2)], input_shape=(3,))
     monkeypatch.setattr(backend, "_device", None)
+
+
+def test_a_bad_device_env_var_is_not_blamed_on_the_model_file(trained_model, monkeypatch):
+    monkeypatch.setattr(backend, "_device", None)
+    monkeypatch.setenv("GLASSNET_DEVICE", "tpu")
+    with pytest.raises(ConfigError, match=r"^\$GLASSNET_DEVICE='tpu'"):
+        gn.load_model(trained_model)
+    monkeypatch.setattr(backend, "_device", None)
+    result = run_cli("evaluate", str(trained_model), env={"GLASSNET_DEVICE": "tpu"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("glassnet evaluate: error: $GLASSNET_DEVICE='tpu'")
+
+
+@pytest.mark.parametrize("device", ["gpu", "tpu"])
+def test_info_runs_on_the_cpu_whatever_the_device_env_var_says(trained_model, device):
+    result = run_cli("info", str(trained_model), env={"GLASSNET_DEVICE": device})
+    assert result.returncode == 0, result.stderr
+    assert "glassnet model (format 1" in result.stdout
 
 
 @pytest.mark.skipif(HAS_CUPY, reason="CuPy is installed here")

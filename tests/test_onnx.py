@@ -122,3 +122,32 @@ def test_cli_export_checks_with_onnxruntime(cats, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "onnxruntime matches glassnet" in result.stdout
     onnx.checker.check_model(onnx.load(str(tmp_path / "m.onnx")))
+
+
+def raw_output_model(cats, tmp_path, scale: float):
+    """A model without an output activation whose outputs reach about ``scale``."""
+    model = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=cats["test"].image_shape, seed=0)
+    model.set_weights({"1.W": model.get_weights()["1.W"] * scale, "1.b": np.zeros(3, np.float32)})
+    model.save(tmp_path / "raw.glassnet")
+    return model
+
+
+def test_export_check_tolerance_is_relative_to_the_outputs_size(cats, tmp_path, capsys):
+    from glassnet.cli import main
+
+    model = raw_output_model(cats, tmp_path, scale=50.0)
+    assert np.abs(model.predict(cats["test"].x[:8].astype(np.float32))).max() > 1e3
+    assert main(["export", str(tmp_path / "raw.glassnet"), "--onnx", str(tmp_path / "raw.onnx"),
+                 "--check"]) == 0, capsys.readouterr().err
+    assert "onnxruntime matches glassnet" in capsys.readouterr().out
+
+
+def test_export_check_fails_when_onnxruntime_disagrees(cats, tmp_path, capsys, monkeypatch):
+    import glassnet.io.onnx as onnx_module
+    from glassnet.cli import main
+
+    raw_output_model(cats, tmp_path, scale=1.0)
+    monkeypatch.setattr(onnx_module, "run_onnx", lambda path, x: np.zeros((len(x), 3), np.float32))
+    assert main(["export", str(tmp_path / "raw.glassnet"), "--onnx", str(tmp_path / "raw.onnx"),
+                 "--check"]) == 1
+    assert "onnxruntime differs from glassnet by" in capsys.readouterr().err

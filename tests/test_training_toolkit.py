@@ -188,10 +188,15 @@ def test_validation_split_that_empties_a_class_is_an_error(rng):
     x, y = _data(rng, n=20)
     y[:] = 0
     y[0] = 1  # one sample of class 1: it cannot be on both sides
-    with pytest.raises(ConfigError, match=r"leaves class 1 \(1 sample\(s\)\) with no training sample"):
-        model = Sequential([layers.Dense(1)], input_shape=(4,))
-        model.compile("binary_crossentropy", "sgd")
+    model = Sequential([layers.Dense(1)], input_shape=(4,))
+    model.compile("binary_crossentropy", "sgd")
+    # A smaller fraction cannot help a class of one sample: the message says what does.
+    with pytest.raises(ConfigError, match=r"leaves class 1 \(1 sample\(s\)\) with no training sample; "
+                                          "every class needs at least 2 samples to be split"):
         model.fit(x, y, epochs=1, validation_split=0.3, verbose=0)
+    y[1] = 1  # two: 0.3 holds out one, 0.9 would hold out both
+    with pytest.raises(ConfigError, match=r"\(2 sample\(s\)\) .*; use a smaller fraction or more data"):
+        model.fit(x, y, epochs=1, validation_split=0.9, verbose=0)
 
 
 # -- EarlyStopping -------------------------------------------------------------------------
@@ -405,3 +410,24 @@ def test_nan_guard_on_a_resumed_run_names_the_weights_it_resumed_from(rng):
         model.fit(x, y, epochs=4, batch_size=8, verbose=0, initial_epoch=2)
     assert info.value.epoch == 3 and info.value.kept_epoch == 2
     assert "keeps the weights from the end of epoch 2, the resumed ones" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["cosine", "onecycle"])
+def test_a_schedule_named_in_fit_spans_that_fits_epochs(rng, name):
+    x, y = _data(rng)
+    model = _model()
+    history = model.fit(x, y, epochs=4, batch_size=60, verbose=0, lr_schedule=name)
+    expected = schedules.get(name, epochs=4)
+    assert history["lr"] == [expected(e, 0.01) for e in range(4)]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"callbacks": [print]}, "callbacks must be glassnet.training.Callback objects, got <built-in"),
+    ({"callbacks": [EarlyStopping, None]}, "callbacks must be glassnet.training.Callback objects"),
+    ({"validation_data": "val"}, r"validation_data must be a pair \(x_val, y_val\), got str"),
+    ({"validation_data": (1, 2, 3)}, "validation_data must be a pair .*, got tuple of 3"),
+])
+def test_bad_callbacks_and_validation_data_are_named(rng, kwargs, message):
+    x, y = _data(rng)
+    with pytest.raises(ConfigError, match=message):
+        _model().fit(x, y, epochs=1, verbose=0, **kwargs)

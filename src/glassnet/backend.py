@@ -48,7 +48,11 @@ def get_device() -> str:
     if _device is None:
         # Resolved lazily so that a bad $GLASSNET_DEVICE is a clear error where the device
         # is first needed, not an exception while importing glassnet.
-        set_device(os.environ.get("GLASSNET_DEVICE") or "cpu")
+        value = os.environ.get("GLASSNET_DEVICE") or "cpu"
+        try:
+            set_device(value)
+        except ConfigError as exc:
+            raise ConfigError(f"$GLASSNET_DEVICE={value!r}: {exc}") from None
     return _device
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from .data import Dataset, is_folder
 from .data import augment as augment_mod
 from .data import load as load_dataset
 from .data import locator as data_locator
-from .errors import ConfigError, NonFiniteLossError, ShapeError
+from .errors import ConfigError, GlassnetWarning, NonFiniteLossError, ShapeError
 from .io.checkpoint import (
     CHECKPOINT_NAME,
     Checkpoint,
@@ -170,9 +171,7 @@ def make_schedule(config: RunConfig) -> schedules.Schedule | None:
                           f"with --lr-schedule {config.lr_schedule}")
     if config.lr_decay is not None:
         return schedules.StepDecay(every=1, factor=config.lr_decay)
-    if config.lr_schedule in ("cosine", "onecycle"):
-        return schedules.get(config.lr_schedule, epochs=config.epochs)
-    return schedules.get(config.lr_schedule)
+    return schedules.for_run(config.lr_schedule, config.epochs)
 
 
 def make_callbacks(config: RunConfig) -> list[Callback]:
@@ -204,6 +203,11 @@ def check_compatible(model: Sequential, dataset: Dataset) -> Dataset:
         if dataset.num_classes > outputs:
             raise ShapeError(f"{dataset.name} has {dataset.num_classes} classes but the model "
                              f"predicts {outputs}")
+        order = ", ".join(f"{i} = {name!r}" for i, name in enumerate(dataset.class_names))
+        warnings.warn(f"the model records no class names, so the classes of {dataset.name} are "
+                      f"matched by position ({order}): right only if the model was trained in that "
+                      "order (set model.class_names before saving to match by name)",
+                      GlassnetWarning, stacklevel=2)
         return dataset
     if list(dataset.class_names) == names:
         return dataset

@@ -131,6 +131,17 @@ def get(spec: str | Schedule | None, **kwargs: Any) -> Schedule | None:
         raise ConfigError(f"bad option for schedule {spec!r}: {exc}") from exc
 
 
+#: Schedules whose shape spans the whole run: they need its number of epochs.
+SPAN_THE_RUN = ("cosine", "onecycle")
+
+
+def for_run(spec: str | Schedule | None, epochs: int) -> Schedule | None:
+    """:func:`get`, giving a schedule named in :data:`SPAN_THE_RUN` the run's ``epochs``."""
+    if isinstance(spec, str) and spec in SPAN_THE_RUN:
+        return get(spec, epochs=epochs)
+    return get(spec)
+
+
 def from_config(config: dict[str, Any] | None) -> Schedule | None:
     if config is None:
         return None

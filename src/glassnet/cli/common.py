@@ -177,11 +177,17 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_runtime_options(args: argparse.Namespace) -> None:
-    """Select the device and limit BLAS threads as ``args`` asks (no-op for other commands)."""
+    """Select the device and limit BLAS threads as ``args`` asks. Commands without
+    ``--device`` (info, export, report, gradcheck) run on the CPU: describing or converting
+    a model needs no GPU, nor CuPy because ``$GLASSNET_DEVICE`` says gpu."""
     from .. import backend
 
-    if getattr(args, "device", None):
+    if not hasattr(args, "device"):
+        backend.set_device("cpu")
+    elif args.device:
         backend.set_device(args.device)
+    else:
+        backend.get_device()  # a bad $GLASSNET_DEVICE is named now, not blamed on a model file
     if getattr(args, "threads", None):
         from threadpoolctl import threadpool_limits
 

@@ -130,13 +130,16 @@ def decode_images(paths: Sequence[Path], image_size: tuple[int, int], resize: st
     skipped: list[tuple[Path, str]] = []
 
     def decode(path: Path) -> np.ndarray | str:
-        if not is_image_name(path):
-            kind = f"extension {path.suffix!r}" if path.suffix else "no extension"
-            return f"not an image file ({kind}; images are {', '.join(IMAGE_EXTENSIONS)})"
+        # A file without an extension may still be an image (downloads often have none):
+        # Pillow reads its content. Other extensions (.txt, .json) are not opened.
+        if path.suffix and not is_image_name(path):
+            return (f"not an image file (extension {path.suffix!r}; images are "
+                    f"{', '.join(IMAGE_EXTENSIONS)}, or files without an extension)")
         try:
             return load_image(path, image_size, resize)
         except ImageError as exc:
-            return str(exc).removeprefix(f"{path}: ")
+            reason = str(exc).removeprefix(f"{path}: ")
+            return reason if path.suffix else f"no extension, and not a readable image: {reason}"
 
     workers = workers or min(8, os.cpu_count() or 1)
     with big_images_allowed(), ThreadPoolExecutor(max_workers=workers) as pool:

@@ -200,8 +200,10 @@ def validate_model_config(path: str | Path, config: Any) -> None:
 
 def model_from_config(path: str | Path, config: dict[str, Any]):
     """Build the (untrained) model that ``config["model"]`` describes."""
+    from ..backend import get_device
     from ..model import Sequential
 
+    get_device()  # a bad $GLASSNET_DEVICE is its own error, not "the architecture is invalid"
     validate_model_config(path, config.get("model"))
     try:
         model = Sequential.from_config(config["model"])

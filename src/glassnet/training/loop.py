@@ -48,6 +48,14 @@ def weights_after(epochs: int) -> str:
     return "the initial weights" if epochs == 0 else f"the weights from the end of epoch {epochs}"
 
 
+def _check_callbacks(callbacks: Sequence[Callback]) -> None:
+    """Each callback must be a :class:`Callback` (a plain function has none of its hooks)."""
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise ConfigError(f"callbacks must be glassnet.training.Callback objects, got "
+                              f"{cb!r}; subclass Callback and override its on_* methods")
+
+
 def _schedule_base(optimizer) -> float:
     """The lr a schedule scales in this fit: the earlier base while ``optimizer.lr`` is still
     the last lr a schedule set (a continued or repeated run), else the lr as it is now
@@ -98,7 +106,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         validation_data: ``(x_val, y_val)`` evaluated after each epoch.
         callbacks: :class:`Callback` objects (EarlyStopping, ModelCheckpoint, ...).
         verbose: 0 silent, 1 progress bar (lines when not a terminal), 2 one line per epoch.
-        lr_schedule: a :mod:`glassnet.schedules` object or name; the lr is logged as ``lr``.
+        lr_schedule: a :mod:`glassnet.schedules` object or name (``"cosine"`` and ``"onecycle"``
+            span the ``epochs`` of this call); the lr is logged as ``lr``.
         augment: ``augment(batch, rng) -> batch`` applied to raw training batches only.
         log_every: in line mode, print every n-th epoch (default: about 100 lines in all).
 
@@ -115,7 +124,13 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
     y = model.check_labels(x, y)
+    _check_callbacks(callbacks)
     if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ConfigError("validation_data must be a pair (x_val, y_val), got "
+                              f"{type(validation_data).__name__}"
+                              + (f" of {len(validation_data)}" if isinstance(validation_data, (tuple, list))
+                                 else ""))
         x_val, y_val = validation_data
         x_val, _ = model.check_input(x_val)
         y_val = model.check_labels(x_val, y_val)
@@ -124,7 +139,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         x, y, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
     else:
         x_val = y_val = None
-    schedule = schedules_mod.get(lr_schedule)
+    schedule = schedules_mod.for_run(lr_schedule, epochs)
 
     if model.history is None or initial_epoch == 0:
         model.history = History()

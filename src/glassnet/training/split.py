@@ -31,9 +31,13 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator,
         idx = idx[rng.permutation(len(idx))]
         n_held = max(1, int(round(fraction * len(idx))))
         if n_held >= len(idx):
+            # Every class gives at least one sample: a smaller fraction cannot help a class of one.
+            advice = ("every class needs at least 2 samples to be split (one to train on, one "
+                      "to hold out): add samples to it" if len(idx) == 1
+                      else "use a smaller fraction or more data")
             raise ConfigError(
                 f"{what}={fraction} leaves class {class_label(cls, class_names)} ({len(idx)} "
-                "sample(s)) with no training sample; use a smaller fraction or more data"
+                f"sample(s)) with no training sample; {advice}"
             )
         held.append(idx[:n_held])
         keep.append(idx[n_held:])
