@@ -61,7 +61,7 @@ def test_search_refuses_an_mlp_option_for_a_cnn_and_an_empty_hidden_size(tmp_pat
     assert main([*base, "--model", "cnn-bn", "--hidden", "5"]) == 1
     assert capsys.readouterr().err.strip() == ("glassnet search: error: model 'cnn-bn' does not take "
                                                "--hidden; search its options with --param NAME=SPEC: "
-                                               "dropout, widths")
+                                               "dropout")
     assert main([*base, "--hidden", "20,,5"]) == 1
     assert "--hidden must be comma-separated positive integers" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()

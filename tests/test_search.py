@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -19,10 +20,12 @@ from conftest import ROOT, run_cli
 optuna = pytest.importorskip("optuna", reason="Optuna is not installed: `make test` installs the "
                                               "test extra, which includes glassnet[search]")
 
+from glassnet import zoo  # noqa: E402
 from glassnet.cli import main  # noqa: E402
 from glassnet.errors import ConfigError, SearchError  # noqa: E402
 from glassnet.runs import RunConfig  # noqa: E402
 from glassnet.search import Search, SearchConfig, apply_params, train_command  # noqa: E402
+from glassnet.search_config import searchable_model_options  # noqa: E402
 from glassnet.search_space import parse_param  # noqa: E402
 
 POSTGRES = ROOT / ".ci" / "postgres.sh"
@@ -84,6 +87,31 @@ def test_unknown_parameter_names_the_searchable_ones():
     config.params.append(parse_param("colour=float:0:1"))
     with pytest.raises(ConfigError, match="cannot search 'colour'.*lr.*weight_decay"):
         config.validate()
+
+
+@pytest.mark.parametrize("model, name", [("mlp", "activation"), ("cnn-bn", "widths"),
+                                         ("cnn-small", "widths")])
+def test_model_options_without_a_train_flag_cannot_be_searched(model, name):
+    """The best trial is printed as a `glassnet train` command: a model option train has no
+    flag for (`--activation`, `--widths`) would make that command unrunnable."""
+    config = quick_config()
+    config.base.model, config.base.hidden = model, None
+    config.params.append(parse_param(f"{name}=choice:relu,tanh"))
+    with pytest.raises(ConfigError, match=f"cannot search '{name}': 'glassnet train' has no flag for it"):
+        config.validate()
+
+
+@pytest.mark.parametrize("model", zoo.names())
+def test_every_searchable_model_option_reaches_a_runnable_train_command(model):
+    from glassnet.cli import build_parser
+
+    values = {"hidden": "8-4", "init": "he", "batchnorm": True, "dropout": 0.25}
+    options = searchable_model_options(model)
+    assert options <= set(values), "a searchable model option without a train flag"
+    config = apply_params(RunConfig(model=model), {name: values[name] for name in options})
+    command = shlex.split(train_command(config))
+    args = build_parser().parse_args(command[1:])  # argparse exits on an unknown flag
+    assert args.model == model and (args.dropout == 0.25) == ("dropout" in options)
 
 
 @pytest.mark.parametrize("name", ["image_size", "resize", "strict", "test_split"])

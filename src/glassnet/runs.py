@@ -34,6 +34,11 @@ from .model import Sequential
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
 
+# The zoo model options that ``glassnet train`` has a flag for (``--hidden``, ``--init``,
+# ``--batchnorm``, ``--dropout``). Other options (mlp's ``activation``, the CNNs' ``widths``)
+# can be set from Python only, through ``extra["model_options"]``.
+TRAIN_MODEL_OPTIONS = ("hidden", "init", "batchnorm", "dropout")
+
 
 @dataclass
 class RunConfig:

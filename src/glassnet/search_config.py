@@ -19,7 +19,15 @@ from .data import Dataset
 from .data import augment as augment_mod
 from .errors import ConfigError, GlassnetError
 from .report.text import batch_size_text
-from .runs import RunConfig, build_model, make_callbacks, make_optimizer, make_schedule, parse_int_list
+from .runs import (
+    TRAIN_MODEL_OPTIONS,
+    RunConfig,
+    build_model,
+    make_callbacks,
+    make_optimizer,
+    make_schedule,
+    parse_int_list,
+)
 from .search_space import ParamSpec, check_unique
 from .training.loop import check_batch_size
 
@@ -38,6 +46,18 @@ OBJECTIVE_LABELS = {"val_balanced_accuracy": "validation balanced accuracy",
 # held-out test split (and the printed train command must train on them too).
 FIXED_FIELDS = {"dataset", "model", "epochs", "seed", "dtype", "out", "extra", "validation_split",
                 "image_size", "resize", "strict", "test_split"}
+
+
+def searchable_model_options(model: str) -> set[str]:
+    """The options of zoo ``model`` a search may vary: those ``glassnet train`` has a flag for
+    (the best trial is printed as a ``glassnet train`` command), e.g. ``{"dropout"}``."""
+    return zoo.option_names(model) & set(TRAIN_MODEL_OPTIONS)
+
+
+def searchable_names(model: str) -> set[str]:
+    """Every parameter a search of ``model`` may vary: the run's settings that are not
+    :data:`FIXED_FIELDS`, and :func:`searchable_model_options`."""
+    return (set(RunConfig.__dataclass_fields__) - FIXED_FIELDS) | searchable_model_options(model)
 
 
 @dataclass
@@ -73,11 +93,15 @@ class SearchConfig:
         self._validate_validation()
         if isinstance(self.smooth, bool) or not isinstance(self.smooth, int) or self.smooth < 1:
             raise ConfigError(f"--smooth must be a whole number of epochs, at least 1, got {self.smooth!r}")
-        searchable = (set(RunConfig.__dataclass_fields__) - FIXED_FIELDS) | zoo.option_names(self.base.model)
+        searchable = searchable_names(self.base.model)
         for spec in self.params:
-            if spec.name not in searchable:
-                raise ConfigError(f"cannot search {spec.name!r}: model {self.base.model!r} and the "
-                                  f"training run take {', '.join(sorted(searchable))}")
+            if spec.name in searchable:
+                continue
+            why = ("'glassnet train' has no flag for it, so the printed command could not train the "
+                   "best configuration" if spec.name in zoo.option_names(self.base.model)
+                   else f"neither model {self.base.model!r} nor the training run takes it")
+            raise ConfigError(f"cannot search {spec.name!r}: {why}; searchable: "
+                              f"{', '.join(sorted(searchable))}")
         return self
 
     def _validate_validation(self) -> None:

@@ -16,12 +16,12 @@ from .. import zoo
 from .._files import finite_or_null
 from ..data import LOADERS
 from ..errors import ConfigError, GlassnetWarning
-from ..runs import parse_int_list
+from ..runs import TRAIN_MODEL_OPTIONS, parse_int_list
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
                 "folder with one subfolder per class")
 # The zoo's model options and the flags that set them.
-MODEL_FLAGS = {"hidden": "--hidden", "init": "--init", "batchnorm": "--batchnorm", "dropout": "--dropout"}
+MODEL_FLAGS = {name: f"--{name}" for name in TRAIN_MODEL_OPTIONS}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import zoo
 from ..errors import ConfigError
 from ..runs import RunConfig
-from ..search_config import OBJECTIVES, SearchConfig
+from ..search_config import OBJECTIVES, SearchConfig, searchable_model_options
 from ..search_space import load_space_file, parse_param
 from .common import (
     DATASET_HELP,
@@ -108,7 +108,7 @@ def _config(args: argparse.Namespace):
     specs = [parse_param(text) for text in args.param]
     if args.space:
         specs = load_space_file(args.space) + specs
-    options = ", ".join(sorted(zoo.option_names(args.model)))
+    options = ", ".join(sorted(searchable_model_options(args.model)))
     check_model_options(args.model, ["hidden"] if args.hidden is not None else [],
                         hint=f"search its options with --param NAME=SPEC: {options}" if options
                         else "it has no options")
