@@ -546,6 +546,59 @@ def test_a_search_that_cannot_run_is_refused_before_it_writes_anything(tmp_path,
     assert not (tmp_path / "e").exists()  # no run folder, no search.journal
 
 
+@pytest.mark.parametrize("params, message", [
+    (["optimizer=choice:adam,adagrad", "momentum=float:0.5:0.9"],
+     "a trial with optimizer='adam', momentum=0.5 fails: --momentum applies to sgd/momentum/"),
+    (["lr_schedule=choice:cosine", "lr_decay=float:0.5:0.9"],
+     "a trial with lr_schedule='cosine', lr_decay=0.5 fails: --lr-decay is the step schedule's"),
+])
+def test_values_that_can_never_train_together_are_refused_up_front(tmp_path, cat_train, params, message):
+    config = quick_config()
+    config.params += [parse_param(text) for text in params]
+    with pytest.raises(ConfigError) as info:
+        Search.open(config, tmp_path / "never", data=cat_train)
+    assert str(info.value).startswith("no trial of this search could train: no combination of the "
+                                      "searched values works together (")
+    assert message in str(info.value)
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_trial_whose_values_cannot_go_together_fails_with_its_reason_and_the_search_goes_on(
+        tmp_path, cat_train):
+    from glassnet.errors import GlassnetWarning
+
+    config = quick_config(trials=4, sampler="random")
+    config.params += [parse_param("optimizer=choice:adam,sgd"), parse_param("momentum=float:0.5:0.9")]
+    with pytest.warns(GlassnetWarning, match=r"some trials of this search cannot train .* a trial "
+                                             r"with .*optimizer='adam', momentum=0\.5 fails"):
+        search = Search.open(config, tmp_path / "mixed", data=cat_train)
+    records = []
+    assert search.run(on_trial=records.append) == 4  # the search went on after a failure
+    states = {r.params["optimizer"]: r.state for r in records}
+    assert states == {"adam": "failed", "sgd": "complete"}, "the seed no longer draws both optimizers"
+    reason = "--momentum applies to sgd/momentum/nesterov/rmsprop, not 'adam'"
+    for record in records:
+        assert (record.note == f"cannot train: {reason}") == (record.state == "failed")
+    rows = search.summary(plot=False)["trials"]
+    assert all(row["error"] == (reason if row["params"]["optimizer"] == "adam" else None) for row in rows)
+    assert search.best_trial().params["optimizer"] == "sgd"
+    failed = [r.number for r in records if r.state == "failed"]
+    assert not any((tmp_path / "mixed" / "trials" / f"{n:04d}").exists() for n in failed)
+
+
+def test_cli_shows_why_a_trial_could_not_train_and_goes_on(tmp_path):
+    result = run_cli("search", *QUICK, "--epochs-per-trial", "1", "--sampler", "random", "--trials", "4",
+                     "--param", "optimizer=choice:adam,sgd", "--param", "momentum=float:0.5:0.9",
+                     "--name", "mixed", "--no-plot", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("glassnet search: warning: some trials of this search cannot train")
+    assert re.search(r"^\s+\d+\s+1\s+-\s+failed\s+0\s+-\s+.*optimizer=adam momentum=0\.\d+  \(cannot "
+                     r"train: --momentum applies to sgd/momentum/nesterov/rmsprop, not 'adam'\)$",
+                     result.stdout, re.M), result.stdout
+    assert re.search(r"^\s+\d+\s+1\s+0\.\d{4}\s+complete\s+1\s+1\s+.*optimizer=sgd", result.stdout, re.M)
+    assert "best: trial" in result.stdout and "--optimizer sgd" in result.stdout
+
+
 def test_a_refused_range_can_be_fixed_and_run_under_the_same_name(tmp_path, cat_train):
     bad, good = quick_config(), quick_config(trials=1)
     bad.params.append(parse_param("dropout=float:0:2"))

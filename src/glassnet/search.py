@@ -132,6 +132,13 @@ def _counts(trial) -> bool:
     return trial.state != TrialState.FAIL or "error" in trial.user_attrs
 
 
+def _failure(trial) -> str | None:
+    """Why a failed trial failed (None for any other): its error, or its worker's end."""
+    if trial.state.name != "FAIL":
+        return None
+    return trial.user_attrs.get("error", "interrupted: its worker stopped before the trial ended")
+
+
 def _score(trial, config: SearchConfig) -> tuple[float, float]:
     """How trials rank (higher is better): the objective, ties broken by the lower validation loss."""
     return config.rank(trial.value), -trial.user_attrs.get("val_loss", math.inf)
@@ -356,7 +363,8 @@ class Search:
             rows.append({"number": t.number, "state": t.state.name.lower(), "value": value,
                          **{key: t.user_attrs.get(key) for key in SCORES},
                          "round": t.user_attrs.get("round"), "epochs": t.user_attrs.get("epochs"),
-                         "best_epoch": t.user_attrs.get("best_epoch"), "params": dict(t.params)})
+                         "best_epoch": t.user_attrs.get("best_epoch"), "params": dict(t.params),
+                         "error": _failure(t)})
         return rows
 
     def summary(self, plot: bool = True) -> dict[str, Any]:

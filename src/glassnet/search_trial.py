@@ -20,7 +20,7 @@ import numpy as np
 
 from ._files import write_json
 from .runs import RunConfig, train_run
-from .search_config import SearchConfig, apply_params
+from .search_config import SearchConfig, apply_params, trial_problem
 from .search_scoring import BestEpoch, Curve, CurveRecorder, Split, best_epoch, mean_curve, smooth_curve
 from .search_space import ParamSpec
 
@@ -123,6 +123,12 @@ class TrialRunner:
             return None
         study.sampler = _sampler(self.config.sampler, trial_seed(self.config.base.seed, trial.number), specs)
         params = {spec.name: _suggest(trial, spec) for spec in specs}
+        problem = trial_problem(self.config.base, params, self.splits[0][0])
+        if problem is not None:  # values that cannot go together (adam with a momentum)
+            trial.set_user_attr("error", problem)
+            trial.set_user_attr("epochs", 0)
+            study.tell(trial, state=TrialState.FAIL)
+            return TrialRecord(trial.number, "failed", None, params, 0, index, f"cannot train: {problem}")
         try:
             outcome = self._train(trial, apply_params(self.config.base, params))
         except BaseException as exc:
