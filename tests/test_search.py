@@ -658,6 +658,43 @@ def test_a_failed_trial_has_no_score_and_a_pruned_one_its_last(tmp_path, cat_tra
     assert [(r["state"], r["value"]) for r in rows] == [("fail", None), ("pruned", 0.55)]
 
 
+def test_a_search_in_which_every_trial_failed_writes_its_results_with_the_reasons(tmp_path, cat_train):
+    config = quick_config(trials=2)
+    config.params[0] = parse_param("lr=log:1e20:1e30")  # the loss overflows in the first epoch
+    search = Search.open(config, tmp_path / "nan", data=cat_train)
+    search.run()
+    summary = search.summary()
+    assert summary["best"] is None
+    assert [row["state"] for row in summary["trials"]] == ["fail", "fail"]
+    assert all(row["error"].startswith("the loss became nan at epoch 1") for row in summary["trials"])
+    assert json.loads((tmp_path / "nan" / "search.json").read_text())["trials"] == summary["trials"]
+    page = (tmp_path / "nan" / "search_report.html").read_text()
+    assert "no trial succeeded (2 trials: 2 failed); the trials below say why" in page
+    assert "the loss became nan at epoch 1" in page
+
+
+def test_no_trial_succeeded_counts_the_states():
+    from glassnet.report.text import no_trial_succeeded
+
+    rows = [{"state": state} for state in ("fail", "pruned", "fail", "running")]
+    assert no_trial_succeeded(rows) == "no trial succeeded (4 trials: 2 failed, 1 pruned, 1 still running)"
+    assert no_trial_succeeded([]) == "no trial succeeded (0 trials)"
+
+
+def test_cli_says_clearly_that_no_trial_succeeded(tmp_path):
+    result = run_cli("search", *QUICK[:-4], "--param", "lr=log:1e20:1e30", "--trials", "2", "--name", "nan",
+                     "--no-plot", "--final", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "glassnet search: error: no trial succeeded (2 trials: 2 failed): there is no best configuration "
+        "to print or train (--final skipped); each trial's reason is in the table above and in "
+        "runs/nan/search.json")
+    assert "summary: runs/nan/search.json" in result.stdout and "not completed" not in result.stdout
+    assert len(re.findall(r"failed\s+0\s+-\s+.*\(non-finite loss at epoch 1\)$", result.stdout, re.M)) == 2
+    assert json.loads((tmp_path / "runs" / "nan" / "search.json").read_text())["best"] is None
+    assert not (tmp_path / "runs" / "nan" / "final").exists()
+
+
 def test_spawned_workers_get_the_storage_threads_and_device(monkeypatch, tmp_path):
     import argparse
     import types

@@ -323,10 +323,15 @@ class Search:
     # -- results ---------------------------------------------------------------------------
     def best_trial(self):
         """The complete trial with the best objective (ties: lower validation loss, earlier)."""
-        complete = [t for t in self._trials() if t.state.name == "COMPLETE"]
-        if not complete:
+        best = self._best_or_none()
+        if best is None:
             raise SearchError(f"no trial of {self.study.study_name!r} has completed yet")
-        return max(complete, key=lambda t: (*_score(t, self.config), -t.number))
+        return best
+
+    def _best_or_none(self):
+        """:meth:`best_trial`, or None when no trial has completed."""
+        complete = [t for t in self._trials() if t.state.name == "COMPLETE"]
+        return max(complete, key=lambda t: (*_score(t, self.config), -t.number), default=None)
 
     def best_config(self) -> RunConfig:
         """The best trial's run, trained on all training data (train + validation) for the
@@ -372,23 +377,18 @@ class Search:
 
         ``value`` is the objective (``objective``, labelled ``objective_label``); every trial
         also carries its validation loss, accuracy and balanced accuracy, all at its best
-        epoch (``best_epoch``; means over the folds with ``--folds``).
+        epoch (``best_epoch``; means over the folds with ``--folds``), and a failed trial its
+        reason (``error``). When no trial completed, ``best`` is None (the trials say why).
         """
-        best = self.best_trial()
-        best_config = self.best_config()
-        objective = self.config.objective
+        best = self._best_or_none()
         data = {"study": self.study.study_name, "storage": self.storage_label,
-                "config": self.config.to_dict(), "objective": objective,
+                "config": self.config.to_dict(), "objective": self.config.objective,
                 "objective_label": self.config.objective_label,
                 "validation": self.config.describe_validation(),
-                "best": {"number": best.number, "value": best.value,
-                         **{key: best.user_attrs.get(key) for key in SCORES},
-                         "best_epoch": best.user_attrs.get("best_epoch"),
-                         "epochs": best.user_attrs.get("epochs"),
-                         "params": dict(best.params), "train_command": train_command(best_config)},
+                "best": None if best is None else self._best_summary(best),
                 "rounds": self.rounds(), "trials": self.trial_rows()}
         final = self._stored_summary().get("final")
-        if final and final.get("trial", best.number) == best.number:
+        if best is not None and final and final.get("trial", best.number) == best.number:
             # another worker trained the best setting already: keep it (a null loss as NaN)
             data["final"] = {key: nan_for_null(value) for key, value in final.items()}
         if plot:
@@ -398,6 +398,13 @@ class Search:
                                                    self.run_dir / PLOT_FILE, data["objective_label"]))
         self._write(data, report=plot)
         return data
+
+    def _best_summary(self, best) -> dict[str, Any]:
+        """The best trial as ``search.json`` holds it, with the command that trains it."""
+        return {"number": best.number, "value": best.value,
+                **{key: best.user_attrs.get(key) for key in SCORES},
+                "best_epoch": best.user_attrs.get("best_epoch"), "epochs": best.user_attrs.get("epochs"),
+                "params": dict(best.params), "train_command": train_command(self.best_config())}
 
     def _write(self, data: dict[str, Any], report: bool) -> None:
         """``search.json`` and (with ``report``) the self-contained ``search_report.html``."""

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from .. import zoo
-from ..errors import ConfigError
+from ..errors import ConfigError, SearchError
+from ..report.text import no_trial_succeeded
 from ..runs import RunConfig
 from ..search_config import OBJECTIVES, SearchConfig, searchable_model_options
 from ..search_space import load_space_file, parse_param
@@ -209,9 +210,21 @@ def run(args: argparse.Namespace) -> int:
     return _report(search, args)
 
 
+def _print_files(search, summary: dict) -> None:
+    """Where the search's summary, plot and report are."""
+    if "plot" in summary:
+        print(f"scatter plot: {summary['plot']}; report: {search.run_dir / 'search_report.html'}")
+    print(f"summary: {search.run_dir / 'search.json'}")
+
+
 def _report(search, args: argparse.Namespace) -> int:
     summary = search.summary(plot=not args.no_plot)
     best = summary["best"]
+    if best is None:
+        _print_files(search, summary)
+        raise SearchError(f"{no_trial_succeeded(summary['trials'])}: there is no best configuration "
+                          f"to print or train{' (--final skipped)' if args.final else ''}; each "
+                          f"trial's reason is in the table above and in {search.run_dir / 'search.json'}")
     scores = ", ".join(f"{name} {best[key]:.4f}" for key, name in SCORES
                        if key != summary["objective"] and best.get(key) is not None)
     at = f" at epoch {best['best_epoch']} of {best['epochs']}" if best.get("best_epoch") else ""
@@ -222,9 +235,7 @@ def _report(search, args: argparse.Namespace) -> int:
             print(f"round {r['round']}: {r['trials']} trials, ranges "
                   + ", ".join(f"{k}={v}" for k, v in r["ranges"].items())
                   + (f", best {r['best_value']:.4f}" if r["best_value"] is not None else ""))
-    if "plot" in summary:
-        print(f"scatter plot: {summary['plot']}; report: {search.run_dir / 'search_report.html'}")
-    print(f"summary: {search.run_dir / 'search.json'}")
+    _print_files(search, summary)
     print(f"train it on train+validation: {best['train_command']}")
     if not args.final:
         return 0
