@@ -334,6 +334,24 @@ def test_resume_continues_after_a_crash(tmp_path, cat_train):
     assert states == ["COMPLETE"] * 3 + ["FAIL"] + ["COMPLETE"] * 2
 
 
+def test_resume_with_a_bigger_budget_reaches_it_after_the_rounds_closed(tmp_path, cat_train):
+    config = quick_config(trials=4, strategy="narrow", sampler="random", rounds=2, pruner="none")
+    Search.open(config, tmp_path / "more", data=cat_train).run()
+    resumed = Search.open(None, tmp_path / "more", resume=True, trials=7, data=cat_train)
+    assert resumed.run() == 3  # both rounds had closed: the last one takes the rest
+    assert [r["trials"] for r in resumed.summary(plot=False)["rounds"]] == [2, 5]
+    assert len(resumed.study.trials) == 7
+
+
+def test_a_round_budget_is_what_the_closed_rounds_left_split_over_the_open_ones():
+    config = quick_config(trials=10, strategy="narrow", sampler="random", rounds=3)
+    assert [config.per_round(0, 0), config.per_round(1, 4), config.per_round(2, 7)] == [4, 3, 3]
+    config.trials = 16  # resumed with a bigger budget after round 1 closed with 4 trials
+    assert [config.per_round(1, 4), config.per_round(2, 10)] == [6, 6]
+    config.trials = 3  # ... or a smaller one than the closed rounds used
+    assert config.per_round(2, 7) == 0
+
+
 def test_resume_without_a_search(tmp_path):
     with pytest.raises(SearchError, match="no search named 'nothing' .* to resume"):
         Search.open(None, tmp_path / "nothing", resume=True)

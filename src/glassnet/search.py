@@ -278,7 +278,7 @@ class Search:
         while True:
             index, specs = self.current_round()
             in_round = [t for t in self._trials() if t.user_attrs.get("round") == index and _counts(t)]
-            if len(in_round) < self.config.per_round(index):
+            if len(in_round) < self._round_budget(index):
                 record = TrialRunner(self.config, self.run_dir, self.splits).run(
                     self.study, index, specs, within_budget=partial(self._within_budget, index=index))
                 if record is None:  # another worker took the place: look again shortly
@@ -314,7 +314,14 @@ class Search:
             return t.state == TrialState.RUNNING and _fresh_claim(t, now)
 
         earlier = [t for t in self._trials() if t.number < number and _counts(t) and rival(t)]
-        return len(earlier) < self.config.per_round(index)
+        return len(earlier) < self._round_budget(index)
+
+    def _round_budget(self, index: int) -> int:
+        """Trials round ``index`` may run (:meth:`SearchConfig.per_round`), given the trials
+        that the rounds before it ran."""
+        used = sum(1 for t in self._trials() if _counts(t) and isinstance(t.user_attrs.get("round"), int)
+                   and t.user_attrs["round"] < index)
+        return self.config.per_round(index, used)
 
     def _trials(self) -> list:
         """The study's trials, without the surplus claims of :meth:`_within_budget`."""

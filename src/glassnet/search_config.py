@@ -142,10 +142,14 @@ class SearchConfig:
         """``value`` of the objective turned so that higher is always better."""
         return value if self.direction == "maximize" else -value
 
-    def per_round(self, round_index: int) -> int:
-        """Trials in round ``round_index``: the budget split evenly, the remainder first."""
-        base, extra = divmod(self.trials, self.rounds)
-        return base + (round_index < extra)
+    def per_round(self, round_index: int, used: int) -> int:
+        """Trials in round ``round_index`` when the rounds before it ran ``used`` trials: what
+        is left of the budget, split evenly over this round and the later ones, the remainder
+        first. A search run in one go splits its budget evenly over all rounds; one resumed
+        with a bigger ``--trials`` after rounds closed gives the rest to the open rounds (the
+        last round, when all others are done), so that the study reaches its total."""
+        share, extra = divmod(max(0, self.trials - used), self.rounds - round_index)
+        return share + (extra > 0)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
