@@ -352,6 +352,26 @@ def test_a_round_budget_is_what_the_closed_rounds_left_split_over_the_open_ones(
     assert config.per_round(2, 7) == 0
 
 
+def test_resume_refuses_settings_that_differ_from_the_stored_search(tmp_path, cat_train, capsys):
+    Search.open(quick_config(trials=2), tmp_path / "r", data=cat_train).run()
+    resume = ["search", "--out", str(tmp_path / "r"), "--resume", "--no-plot"]
+    assert main([*resume, "--trials", "5", "--objective", "val_loss", "--epochs-per-trial=5",
+                 "--batch-size", "full", "--seed", "0"]) == 1
+    assert capsys.readouterr().err == (
+        "glassnet search: error: --resume continues the stored search with its own settings, and these "
+        "options differ from them (--epochs-per-trial: stored 2, given 5; --batch-size: stored 64, given "
+        "full; --objective: stored val_balanced_accuracy, given val_loss); leave them out to use the "
+        "stored values, or start a new search under another --name\n")
+    assert main([*resume, "--strict"]) == 1
+    assert "(--strict: stored off, given on)" in capsys.readouterr().err
+    stored = Search.open(None, tmp_path / "r", resume=True)
+    assert stored.config.trials == 2 and len(stored.study.trials) == 2  # nothing changed or ran
+    # The stored values given again (and options left out) continue the search.
+    assert main([*resume, "--trials", "3", "--objective", "val_balanced_accuracy", "--hidden", "7",
+                 "--epochs-per-trial", "2", "--dataset", "cats"]) == 0
+    assert len(Search.open(None, tmp_path / "r", resume=True).study.trials) == 3
+
+
 def test_resume_without_a_search(tmp_path):
     with pytest.raises(SearchError, match="no search named 'nothing' .* to resume"):
         Search.open(None, tmp_path / "nothing", resume=True)

@@ -20,6 +20,7 @@ or any SQLAlchemy URL (``postgresql://...``) that workers on many machines join.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import math
@@ -174,12 +175,15 @@ class Search:
     @classmethod
     def open(cls, config: SearchConfig | None, run_dir: str | Path, storage: str | None = None,
              study_name: str | None = None, resume: bool = False,
-             trials: int | None = None, data: dict[str, Dataset] | None = None) -> Search:
+             trials: int | None = None, data: dict[str, Dataset] | None = None,
+             check_stored: Callable[[SearchConfig], None] | None = None) -> Search:
         """Create the study, join it (same search) or, with ``resume``, continue the stored one.
 
-        With ``resume`` the stored configuration is used (``config`` may be None) and
-        ``trials`` raises or lowers the budget. ``data`` (``{"train": Dataset}``) is the
-        training split, read from the configured data set when not given. A new search is
+        With ``resume`` the stored configuration is used (``config`` may be None), after
+        ``check_stored(stored)`` has had the chance to refuse it (before any data is read or
+        anything is stored), and ``trials`` raises or lowers the budget. ``data``
+        (``{"train": Dataset}``) is the training split, read from the configured data set
+        when not given. A new search is
         checked (its settings, every parameter's values, its validation splits or folds)
         before the storage is opened, so that a search that cannot run leaves no study, no
         journal file and no run folder behind.
@@ -205,10 +209,12 @@ class Search:
             if stored is None:
                 raise _nothing_to_resume(name, label)
             config = SearchConfig.from_dict(stored)
+            if check_stored is not None:
+                check_stored(config)
             splits = cls._splits(config, data)
             if trials is not None and trials != config.trials:
-                config.trials = trials
-                study.set_user_attr(CONFIG_ATTR, config.validate().to_dict())
+                config = dataclasses.replace(config, trials=trials).validate()
+                study.set_user_attr(CONFIG_ATTR, config.to_dict())
         else:
             if study is None:
                 study = optuna.create_study(study_name=name, storage=backend,

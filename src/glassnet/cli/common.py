@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,25 @@ def check_model_options(model: str, given: list[str], hint: str | None = None) -
         hint = hint or (f"of the model options it takes {', '.join(usable)}" if usable
                         else "it has no options to set from the command line")
         raise ConfigError(f"model {model!r} does not take {' or '.join(refused)}; {hint}")
+
+
+def given_destinations(args: argparse.Namespace, command: str, add_parser: Callable[[Any], None],
+                       dests: Iterable[str]) -> list[str]:
+    """Which of ``dests`` (option destinations of ``command``, whose subparser ``add_parser``
+    makes) were given on the command line ``args.argv``, in the order of ``dests``.
+
+    The command line is parsed again into a namespace that already holds a marker for each of
+    ``dests``: argparse fills in defaults only where an attribute is missing, so whatever no
+    longer holds the marker was given (abbreviations and ``--opt=value`` included, also an
+    option given with its default value). ``dests`` must not be ``append`` options."""
+    commands = argparse.ArgumentParser(add_help=False).add_subparsers()
+    add_parser(commands)
+    not_given = object()
+    dests = list(dests)
+    namespace = argparse.Namespace(**dict.fromkeys(dests, not_given))
+    command_args = args.argv[args.argv.index(command) + 1:]  # glassnet's own options come first
+    parsed = vars(commands.choices[command].parse_args(command_args, namespace))
+    return [dest for dest in dests if parsed[dest] is not not_given]
 
 
 def check_folder_options(args: argparse.Namespace) -> None:

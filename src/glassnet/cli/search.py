@@ -6,11 +6,12 @@ import argparse
 import subprocess
 import sys
 import time
+from functools import partial, reduce
 from pathlib import Path
 
 from .. import zoo
 from ..errors import ConfigError, SearchError
-from ..report.text import no_trial_succeeded
+from ..report.text import batch_size_text, no_trial_succeeded
 from ..runs import RunConfig
 from ..search_config import OBJECTIVES, SearchConfig, searchable_model_options
 from ..search_space import load_space_file, parse_param
@@ -23,6 +24,7 @@ from .common import (
     check_model_options,
     check_output_folder,
     fmt_metrics,
+    given_destinations,
     hidden_sizes,
     positive_int,
 )
@@ -90,8 +92,9 @@ def add_parser(sub) -> None:
                         "[default: the journal file runs/NAME/search.journal]")
     p.add_argument("--study-name", default=None, help="study name in --storage [default: NAME]")
     p.add_argument("--resume", action="store_true",
-                   help="continue the stored search (its space and settings; --trials may change "
-                        "the budget)")
+                   help="continue the stored search with its space and settings (an option "
+                        "that would change a stored setting is an error; --trials may change the "
+                        "budget)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes on this machine sharing the study")
     p.add_argument("--final", action="store_true",
@@ -125,6 +128,52 @@ def _config(args: argparse.Namespace):
                         strategy=args.strategy, rounds=args.rounds or (3 if narrow else 1),
                         pruner=args.pruner, objective=args.objective, folds=args.folds,
                         smooth=args.smooth)
+
+
+# The options that define a stored search, and the setting of SearchConfig each one sets:
+# `--resume` takes them from the stored search and refuses a different value.
+STORED_SETTINGS = {
+    "dataset": "base.dataset", "model": "base.model", "hidden": "base.hidden",
+    "epochs_per_trial": "base.epochs", "optimizer": "base.optimizer", "batch_size": "base.batch_size",
+    "validation_split": "base.validation_split", "folds": "folds", "smooth": "smooth",
+    "image_size": "base.image_size", "resize": "base.resize", "strict": "base.strict",
+    "test_split": "base.test_split", "seed": "base.seed", "dtype": "base.dtype",
+    "sampler": "sampler", "strategy": "strategy", "rounds": "rounds", "objective": "objective",
+    "pruner": "pruner",
+}
+
+
+def _setting(config: SearchConfig, path: str):
+    """The value at ``path`` (``"base.epochs"``) of ``config``."""
+    return reduce(getattr, path.split("."), config)
+
+
+def _option_text(dest: str, value) -> str:
+    """A setting as its option writes it: ``20,7,5``, ``full``, ``on``/``off``, ``not set``."""
+    if dest == "batch_size":
+        return batch_size_text(value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "not set" if value is None else str(value)
+
+
+def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
+    """``--resume`` continues the stored search: an option of :data:`STORED_SETTINGS` given
+    with another value than the stored one is an error that names both (not given: stored)."""
+    given_dests = given_destinations(args, "search", add_parser, STORED_SETTINGS) if args.resume else []
+    if not given_dests:
+        return
+    given = _config(args)
+    differences = [f"--{dest.replace('_', '-')}: stored {_option_text(dest, _setting(stored, path))}, "
+                   f"given {_option_text(dest, _setting(given, path))}"
+                   for dest, path in ((dest, STORED_SETTINGS[dest]) for dest in given_dests)
+                   if _setting(given, path) != _setting(stored, path)]
+    if differences:
+        raise ConfigError(f"--resume continues the stored search with its own settings, and these "
+                          f"options differ from them ({'; '.join(differences)}); leave them out to "
+                          "use the stored values, or start a new search under another --name")
 
 
 def _validation_split(args: argparse.Namespace) -> float | None:
@@ -190,7 +239,8 @@ def run(args: argparse.Namespace) -> int:
     config = None if args.resume else _config(args)
     search = Search.open(config, run_dir, storage=args.storage,
                          study_name=args.study_name or (args.name or run_dir.name),
-                         resume=args.resume, trials=args.trials if args.resume else None)
+                         resume=args.resume, trials=args.trials if args.resume else None,
+                         check_stored=partial(_check_resumed, args))
     cfg = search.config
     if not args.quiet_summary:
         print(f"search {search.study.study_name!r} in {search.storage_label}: {_describe(cfg)}")
