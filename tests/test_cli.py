@@ -67,6 +67,15 @@ def test_search_refuses_an_mlp_option_for_a_cnn_and_an_empty_hidden_size(tmp_pat
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("option", [["--strict"], ["--resize", "crop"]])
+def test_search_refuses_folder_options_on_a_named_set(tmp_path, capsys, option):
+    # (they reached the printed train command, which train then refused)
+    assert main(["search", "--param", "lr=log:1e-3:1e-1", "--out", str(tmp_path / "s"), *option]) == 1
+    assert capsys.readouterr().err.startswith(f"glassnet search: error: {' '.join(option)} applies to "
+                                              "image folders; the 'cats' set has fixed-size images")
+    assert not (tmp_path / "s").exists()
+
+
 def test_progress_is_one_line_per_step_when_not_a_terminal(trained_run):
     _, result = trained_run
     lines = [line for line in result.stderr.splitlines() if line.startswith("epoch")]

@@ -111,8 +111,8 @@ def check_folder_options(args: argparse.Namespace) -> None:
     files) would be ignored: an error, as ``--image-size`` is (no-op for other commands)."""
     if getattr(args, "dataset", None) not in LOADERS or not hasattr(args, "resize"):
         return
-    if getattr(args, "resume", None) is not None:
-        return  # the data set is the resumed run's; train --resume refuses these options itself
+    if getattr(args, "resume", None) not in (None, False):  # search's --resume is False when not given
+        return  # the data set is the resumed run's (search); train --resume refuses these options itself
     given = ([f"--resize {args.resize}"] if args.resize != "squash" else []) + (
         ["--strict"] if args.strict else [])
     if given:
