@@ -637,6 +637,21 @@ def test_cli_shows_why_a_trial_could_not_train_and_goes_on(tmp_path):
     assert "best: trial" in result.stdout and "--optimizer sgd" in result.stdout
 
 
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+@pytest.mark.parametrize("url", ["sqlite:///{}", "sqlite+pysqlite:///{}"])
+def test_several_workers_on_a_sqlite_storage_are_refused_up_front(tmp_path, capsys, url, resume):
+    database = tmp_path / "study.db"
+    args = resume or ["--param", "lr=log:1e-3:1e-1"]
+    assert main(["search", *args, "--out", str(tmp_path / "e"), "--storage", url.format(database),
+                 "--workers", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"glassnet search: error: --workers 2 cannot share the SQLite storage "
+                   f"{url.format(database)}: SQLite locks under parallel writers. Leave out --storage "
+                   "(the journal file runs/NAME/search.journal takes any number of local workers), use "
+                   "a PostgreSQL URL, or run one worker\n")
+    assert not database.exists() and not (tmp_path / "e").exists()
+
+
 def test_a_refused_range_can_be_fixed_and_run_under_the_same_name(tmp_path, cat_train):
     bad, good = quick_config(), quick_config(trials=1)
     bad.params.append(parse_param("dropout=float:0:2"))

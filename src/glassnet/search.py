@@ -89,6 +89,16 @@ def open_storage(url: str | None, run_dir: Path):
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def check_workers(url: str | None, workers: int) -> None:
+    """Refuse ``workers`` > 1 processes on a SQLite storage, which locks under parallel
+    writers (trials and summaries fail with "database is locked")."""
+    if workers > 1 and url is not None and url.split(":", 1)[0].split("+", 1)[0] == "sqlite":
+        raise SearchError(f"--workers {workers} cannot share the SQLite storage {_masked(url)}: SQLite "
+                          "locks under parallel writers. Leave out --storage (the journal file "
+                          "runs/NAME/search.journal takes any number of local workers), use a "
+                          "PostgreSQL URL, or run one worker")
+
+
 def _nothing_to_resume(name: str, label: str) -> SearchError:
     return SearchError(f"there is no search named {name!r} in {label} to resume; start it without --resume")
 

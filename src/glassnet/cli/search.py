@@ -96,7 +96,8 @@ def add_parser(sub) -> None:
                         "that would change a stored setting is an error; --trials may change the "
                         "budget)")
     p.add_argument("--workers", type=positive_int, default=1,
-                   help="worker processes on this machine sharing the study")
+                   help="worker processes on this machine sharing the study (not with a "
+                        "sqlite:// --storage, which locks under parallel writers)")
     p.add_argument("--final", action="store_true",
                    help="then train the best configuration on train+validation (all training "
                         "data) for the best trial's best epoch, and evaluate it once on the test "
@@ -225,8 +226,9 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..search import Search
+    from ..search import Search, check_workers
 
+    check_workers(args.storage, args.workers)
     if args.resume and not (args.name or args.out or args.study_name):
         raise ConfigError("--resume continues a stored search: give its --name (or --out, or "
                           "--study-name with --storage)")
