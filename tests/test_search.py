@@ -150,6 +150,27 @@ def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
     assert "Final model" in (tmp_path / "s1" / "search_report.html").read_text()
 
 
+def test_the_report_of_a_trial_shows_its_train_and_validation_splits(tmp_path, cat_train):
+    from glassnet.runs import prepare_splits
+
+    search = Search.open(quick_config(trials=1), tmp_path / "t", data=cat_train)
+    search.run()
+    folder = tmp_path / "t" / "trials" / "0000"
+    run = json.loads((folder / "run.json").read_text())["config"]
+    assert run["extra"]["holdout"] == {"validation_split": 0.2} and run["validation_split"] is None
+    # `glassnet report` makes the trial's split again: the images the trial was validated on
+    splits = prepare_splits(RunConfig.from_dict(run))
+    (train, validation), = search.splits
+    assert splits["test"] is None
+    assert np.array_equal(splits["validation"].x, validation.x) and np.array_equal(splits["train"].y, train.y)
+    assert main(["report", str(folder)]) == 0
+    page = (folder / "report.html").read_text()
+    accuracy = json.loads((folder / "metrics.json").read_text())["validation"]["accuracy"]
+    assert f"mlp on cats: validation accuracy {accuracy:.4f}" in page
+    assert f"sizes</td><td>train {len(train)}, validation {len(validation)}</td>" in page
+    assert "validated on validation split 0.2" in page and "test accuracy" not in page
+
+
 def test_same_seed_same_trials(tmp_path, cat_train):
     values = []
     for name in ("a", "b"):

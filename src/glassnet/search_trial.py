@@ -189,6 +189,9 @@ class TrialRunner:
         run.extra["report"] = False  # a trial's files are for the search; no HTML report each
         run.extra["validation"] = (f"fold {fold + 1} of {self.config.folds}" if self.config.folds
                                    else f"validation split {self.config.base.validation_split:g}")
+        # how the validation data was carved, so that `glassnet report` makes it again
+        run.extra["holdout"] = ({"folds": self.config.folds, "fold": fold + 1} if self.config.folds
+                                else {"validation_split": self.config.base.validation_split})
         return run
 
     def _best(self, curve: dict[str, np.ndarray]) -> BestEpoch:
