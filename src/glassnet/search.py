@@ -37,7 +37,8 @@ from ._files import nan_for_null, write_json, write_text
 from .data import Dataset
 from .errors import SearchError, require_extra
 from .runs import RunConfig, RunResult, load_data, train_run
-from .search_config import SearchConfig, apply_params, check_values, final_config, train_command
+from .search_checks import check_values
+from .search_config import SearchConfig, apply_params, final_config, train_command
 from .search_scoring import SCORES, Split, validation_balanced_accuracy, validation_splits
 from .search_space import ParamSpec, narrow
 from .search_trial import TrialRecord, TrialRunner

@@ -20,7 +20,8 @@ import numpy as np
 
 from ._files import write_json
 from .runs import RunConfig, train_run
-from .search_config import SearchConfig, apply_params, trial_problem
+from .search_checks import trial_problem
+from .search_config import SearchConfig, apply_params
 from .search_scoring import BestEpoch, Curve, CurveRecorder, Split, best_epoch, mean_curve, smooth_curve
 from .search_space import ParamSpec
 
