@@ -194,10 +194,9 @@ class Search:
         ``check_stored(stored)`` has had the chance to refuse it (before any data is read or
         anything is stored), and ``trials`` raises or lowers the budget. ``data``
         (``{"train": Dataset}``) is the training split, read from the configured data set
-        when not given. A new search is
-        checked (its settings, every parameter's values, its validation splits or folds)
-        before the storage is opened, so that a search that cannot run leaves no study, no
-        journal file and no run folder behind.
+        when not given. A new search is checked (its settings, every parameter's values alone
+        and together, its validation splits or folds) before the storage is opened, so that a
+        search that cannot run leaves no study, no journal file and no run folder behind.
         """
         run_dir = Path(run_dir)
         name = study_name or run_dir.name
@@ -336,8 +335,8 @@ class Search:
     def _round_budget(self, index: int) -> int:
         """Trials round ``index`` may run (:meth:`SearchConfig.per_round`), given the trials
         that the rounds before it ran."""
-        used = sum(1 for t in self._trials() if _counts(t) and isinstance(t.user_attrs.get("round"), int)
-                   and t.user_attrs["round"] < index)
+        earlier_rounds = range(index)
+        used = sum(1 for t in self._trials() if _counts(t) and t.user_attrs.get("round") in earlier_rounds)
         return self.config.per_round(index, used)
 
     def _trials(self) -> list:

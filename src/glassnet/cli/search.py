@@ -167,10 +167,12 @@ def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
     if not given_dests:
         return
     given = _config(args)
-    differences = [f"--{dest.replace('_', '-')}: stored {_option_text(dest, _setting(stored, path))}, "
-                   f"given {_option_text(dest, _setting(given, path))}"
-                   for dest, path in ((dest, STORED_SETTINGS[dest]) for dest in given_dests)
-                   if _setting(given, path) != _setting(stored, path)]
+    differences = []
+    for dest in given_dests:
+        old, new = _setting(stored, STORED_SETTINGS[dest]), _setting(given, STORED_SETTINGS[dest])
+        if old != new:
+            differences.append(f"--{dest.replace('_', '-')}: stored {_option_text(dest, old)}, "
+                               f"given {_option_text(dest, new)}")
     if differences:
         raise ConfigError(f"--resume continues the stored search with its own settings, and these "
                           f"options differ from them ({'; '.join(differences)}); leave them out to "
