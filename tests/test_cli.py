@@ -61,9 +61,18 @@ def test_search_refuses_an_mlp_option_for_a_cnn_and_an_empty_hidden_size(tmp_pat
     assert main([*base, "--model", "cnn-bn", "--hidden", "5"]) == 1
     assert capsys.readouterr().err.strip() == ("glassnet search: error: model 'cnn-bn' does not take "
                                                "--hidden; search its options with --param NAME=SPEC: "
-                                               "dropout, widths")
+                                               "dropout")
     assert main([*base, "--hidden", "20,,5"]) == 1
     assert "--hidden must be comma-separated positive integers" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("option", [["--strict"], ["--resize", "crop"]])
+def test_search_refuses_folder_options_on_a_named_set(tmp_path, capsys, option):
+    # (they reached the printed train command, which train then refused)
+    assert main(["search", "--param", "lr=log:1e-3:1e-1", "--out", str(tmp_path / "s"), *option]) == 1
+    assert capsys.readouterr().err.startswith(f"glassnet search: error: {' '.join(option)} applies to "
+                                              "image folders; the 'cats' set has fixed-size images")
     assert not (tmp_path / "s").exists()
 
 

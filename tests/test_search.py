@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -19,10 +20,12 @@ from conftest import ROOT, run_cli
 optuna = pytest.importorskip("optuna", reason="Optuna is not installed: `make test` installs the "
                                               "test extra, which includes glassnet[search]")
 
+from glassnet import zoo  # noqa: E402
 from glassnet.cli import main  # noqa: E402
 from glassnet.errors import ConfigError, SearchError  # noqa: E402
 from glassnet.runs import RunConfig  # noqa: E402
 from glassnet.search import Search, SearchConfig, apply_params, train_command  # noqa: E402
+from glassnet.search_config import searchable_model_options  # noqa: E402
 from glassnet.search_space import parse_param  # noqa: E402
 
 POSTGRES = ROOT / ".ci" / "postgres.sh"
@@ -86,6 +89,31 @@ def test_unknown_parameter_names_the_searchable_ones():
         config.validate()
 
 
+@pytest.mark.parametrize("model, name", [("mlp", "activation"), ("cnn-bn", "widths"),
+                                         ("cnn-small", "widths")])
+def test_model_options_without_a_train_flag_cannot_be_searched(model, name):
+    """The best trial is printed as a `glassnet train` command: a model option train has no
+    flag for (`--activation`, `--widths`) would make that command unrunnable."""
+    config = quick_config()
+    config.base.model, config.base.hidden = model, None
+    config.params.append(parse_param(f"{name}=choice:relu,tanh"))
+    with pytest.raises(ConfigError, match=f"cannot search '{name}': 'glassnet train' has no flag for it"):
+        config.validate()
+
+
+@pytest.mark.parametrize("model", zoo.names())
+def test_every_searchable_model_option_reaches_a_runnable_train_command(model):
+    from glassnet.cli import build_parser
+
+    values = {"hidden": "8-4", "init": "he", "batchnorm": True, "dropout": 0.25}
+    options = searchable_model_options(model)
+    assert options <= set(values), "a searchable model option without a train flag"
+    config = apply_params(RunConfig(model=model), {name: values[name] for name in options})
+    command = shlex.split(train_command(config))
+    args = build_parser().parse_args(command[1:])  # argparse exits on an unknown flag
+    assert args.model == model and (args.dropout == 0.25) == ("dropout" in options)
+
+
 @pytest.mark.parametrize("name", ["image_size", "resize", "strict", "test_split"])
 def test_what_the_data_is_cannot_be_searched(name):
     config = quick_config()
@@ -120,6 +148,27 @@ def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
     assert final.out_dir == tmp_path / "s1" / "final"
     assert json.loads((tmp_path / "s1" / "search.json").read_text())["final"]["test"] == final.metrics["test"]
     assert "Final model" in (tmp_path / "s1" / "search_report.html").read_text()
+
+
+def test_the_report_of_a_trial_shows_its_train_and_validation_splits(tmp_path, cat_train):
+    from glassnet.runs import prepare_splits
+
+    search = Search.open(quick_config(trials=1), tmp_path / "t", data=cat_train)
+    search.run()
+    folder = tmp_path / "t" / "trials" / "0000"
+    run = json.loads((folder / "run.json").read_text())["config"]
+    assert run["extra"]["holdout"] == {"validation_split": 0.2} and run["validation_split"] is None
+    # `glassnet report` makes the trial's split again: the images the trial was validated on
+    splits = prepare_splits(RunConfig.from_dict(run))
+    (train, validation), = search.splits
+    assert splits["test"] is None
+    assert np.array_equal(splits["validation"].x, validation.x) and np.array_equal(splits["train"].y, train.y)
+    assert main(["report", str(folder)]) == 0
+    page = (folder / "report.html").read_text()
+    accuracy = json.loads((folder / "metrics.json").read_text())["validation"]["accuracy"]
+    assert f"mlp on cats: validation accuracy {accuracy:.4f}" in page
+    assert f"sizes</td><td>train {len(train)}, validation {len(validation)}</td>" in page
+    assert "validated on validation split 0.2" in page and "test accuracy" not in page
 
 
 def test_same_seed_same_trials(tmp_path, cat_train):
@@ -304,6 +353,44 @@ def test_resume_continues_after_a_crash(tmp_path, cat_train):
     assert resumed.run() == 2
     states = [t.state.name for t in resumed.study.trials]
     assert states == ["COMPLETE"] * 3 + ["FAIL"] + ["COMPLETE"] * 2
+
+
+def test_resume_with_a_bigger_budget_reaches_it_after_the_rounds_closed(tmp_path, cat_train):
+    config = quick_config(trials=4, strategy="narrow", sampler="random", rounds=2, pruner="none")
+    Search.open(config, tmp_path / "more", data=cat_train).run()
+    resumed = Search.open(None, tmp_path / "more", resume=True, trials=7, data=cat_train)
+    assert resumed.run() == 3  # both rounds had closed: the last one takes the rest
+    assert [r["trials"] for r in resumed.summary(plot=False)["rounds"]] == [2, 5]
+    assert len(resumed.study.trials) == 7
+
+
+def test_a_round_budget_is_what_the_closed_rounds_left_split_over_the_open_ones():
+    config = quick_config(trials=10, strategy="narrow", sampler="random", rounds=3)
+    assert [config.per_round(0, 0), config.per_round(1, 4), config.per_round(2, 7)] == [4, 3, 3]
+    config.trials = 16  # resumed with a bigger budget after round 1 closed with 4 trials
+    assert [config.per_round(1, 4), config.per_round(2, 10)] == [6, 6]
+    config.trials = 3  # ... or a smaller one than the closed rounds used
+    assert config.per_round(2, 7) == 0
+
+
+def test_resume_refuses_settings_that_differ_from_the_stored_search(tmp_path, cat_train, capsys):
+    Search.open(quick_config(trials=2), tmp_path / "r", data=cat_train).run()
+    resume = ["search", "--out", str(tmp_path / "r"), "--resume", "--no-plot"]
+    assert main([*resume, "--trials", "5", "--objective", "val_loss", "--epochs-per-trial=5",
+                 "--batch-size", "full", "--seed", "0"]) == 1
+    assert capsys.readouterr().err == (
+        "glassnet search: error: --resume continues the stored search with its own settings, and these "
+        "options differ from them (--epochs-per-trial: stored 2, given 5; --batch-size: stored 64, given "
+        "full; --objective: stored val_balanced_accuracy, given val_loss); leave them out to use the "
+        "stored values, or start a new search under another --name\n")
+    assert main([*resume, "--strict"]) == 1
+    assert "(--strict: stored off, given on)" in capsys.readouterr().err
+    stored = Search.open(None, tmp_path / "r", resume=True)
+    assert stored.config.trials == 2 and len(stored.study.trials) == 2  # nothing changed or ran
+    # The stored values given again (and options left out) continue the search.
+    assert main([*resume, "--trials", "3", "--objective", "val_balanced_accuracy", "--hidden", "7",
+                 "--epochs-per-trial", "2", "--dataset", "cats"]) == 0
+    assert len(Search.open(None, tmp_path / "r", resume=True).study.trials) == 3
 
 
 def test_resume_without_a_search(tmp_path):
@@ -518,6 +605,74 @@ def test_a_search_that_cannot_run_is_refused_before_it_writes_anything(tmp_path,
     assert not (tmp_path / "e").exists()  # no run folder, no search.journal
 
 
+@pytest.mark.parametrize("params, message", [
+    (["optimizer=choice:adam,adagrad", "momentum=float:0.5:0.9"],
+     "a trial with optimizer='adam', momentum=0.5 fails: --momentum applies to sgd/momentum/"),
+    (["lr_schedule=choice:cosine", "lr_decay=float:0.5:0.9"],
+     "a trial with lr_schedule='cosine', lr_decay=0.5 fails: --lr-decay is the step schedule's"),
+])
+def test_values_that_can_never_train_together_are_refused_up_front(tmp_path, cat_train, params, message):
+    config = quick_config()
+    config.params += [parse_param(text) for text in params]
+    with pytest.raises(ConfigError) as info:
+        Search.open(config, tmp_path / "never", data=cat_train)
+    assert str(info.value).startswith("no trial of this search could train: no combination of the "
+                                      "searched values works together (")
+    assert message in str(info.value)
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_trial_whose_values_cannot_go_together_fails_with_its_reason_and_the_search_goes_on(
+        tmp_path, cat_train):
+    from glassnet.errors import GlassnetWarning
+
+    config = quick_config(trials=4, sampler="random")
+    config.params += [parse_param("optimizer=choice:adam,sgd"), parse_param("momentum=float:0.5:0.9")]
+    with pytest.warns(GlassnetWarning, match=r"some trials of this search cannot train .* a trial "
+                                             r"with .*optimizer='adam', momentum=0\.5 fails"):
+        search = Search.open(config, tmp_path / "mixed", data=cat_train)
+    records = []
+    assert search.run(on_trial=records.append) == 4  # the search went on after a failure
+    states = {r.params["optimizer"]: r.state for r in records}
+    assert states == {"adam": "failed", "sgd": "complete"}, "the seed no longer draws both optimizers"
+    reason = "--momentum applies to sgd/momentum/nesterov/rmsprop, not 'adam'"
+    for record in records:
+        assert (record.note == f"cannot train: {reason}") == (record.state == "failed")
+    rows = search.summary(plot=False)["trials"]
+    assert all(row["error"] == (reason if row["params"]["optimizer"] == "adam" else None) for row in rows)
+    assert search.best_trial().params["optimizer"] == "sgd"
+    failed = [r.number for r in records if r.state == "failed"]
+    assert not any((tmp_path / "mixed" / "trials" / f"{n:04d}").exists() for n in failed)
+
+
+def test_cli_shows_why_a_trial_could_not_train_and_goes_on(tmp_path):
+    result = run_cli("search", *QUICK, "--epochs-per-trial", "1", "--sampler", "random", "--trials", "4",
+                     "--param", "optimizer=choice:adam,sgd", "--param", "momentum=float:0.5:0.9",
+                     "--name", "mixed", "--no-plot", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("glassnet search: warning: some trials of this search cannot train")
+    assert re.search(r"^\s+\d+\s+1\s+-\s+failed\s+0\s+-\s+.*optimizer=adam momentum=0\.\d+  \(cannot "
+                     r"train: --momentum applies to sgd/momentum/nesterov/rmsprop, not 'adam'\)$",
+                     result.stdout, re.M), result.stdout
+    assert re.search(r"^\s+\d+\s+1\s+0\.\d{4}\s+complete\s+1\s+1\s+.*optimizer=sgd", result.stdout, re.M)
+    assert "best: trial" in result.stdout and "--optimizer sgd" in result.stdout
+
+
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+@pytest.mark.parametrize("url", ["sqlite:///{}", "sqlite+pysqlite:///{}"])
+def test_several_workers_on_a_sqlite_storage_are_refused_up_front(tmp_path, capsys, url, resume):
+    database = tmp_path / "study.db"
+    args = resume or ["--param", "lr=log:1e-3:1e-1"]
+    assert main(["search", *args, "--out", str(tmp_path / "e"), "--storage", url.format(database),
+                 "--workers", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"glassnet search: error: --workers 2 cannot share the SQLite storage "
+                   f"{url.format(database)}: SQLite locks under parallel writers. Leave out --storage "
+                   "(the journal file runs/NAME/search.journal takes any number of local workers), use "
+                   "a PostgreSQL URL, or run one worker\n")
+    assert not database.exists() and not (tmp_path / "e").exists()
+
+
 def test_a_refused_range_can_be_fixed_and_run_under_the_same_name(tmp_path, cat_train):
     bad, good = quick_config(), quick_config(trials=1)
     bad.params.append(parse_param("dropout=float:0:2"))
@@ -575,6 +730,43 @@ def test_a_failed_trial_has_no_score_and_a_pruned_one_its_last(tmp_path, cat_tra
         search.study.tell(trial, state=state)
     rows = search.trial_rows()
     assert [(r["state"], r["value"]) for r in rows] == [("fail", None), ("pruned", 0.55)]
+
+
+def test_a_search_in_which_every_trial_failed_writes_its_results_with_the_reasons(tmp_path, cat_train):
+    config = quick_config(trials=2)
+    config.params[0] = parse_param("lr=log:1e20:1e30")  # the loss overflows in the first epoch
+    search = Search.open(config, tmp_path / "nan", data=cat_train)
+    search.run()
+    summary = search.summary()
+    assert summary["best"] is None
+    assert [row["state"] for row in summary["trials"]] == ["fail", "fail"]
+    assert all(row["error"].startswith("the loss became nan at epoch 1") for row in summary["trials"])
+    assert json.loads((tmp_path / "nan" / "search.json").read_text())["trials"] == summary["trials"]
+    page = (tmp_path / "nan" / "search_report.html").read_text()
+    assert "no trial succeeded (2 trials: 2 failed); the trials below say why" in page
+    assert "the loss became nan at epoch 1" in page
+
+
+def test_no_trial_succeeded_counts_the_states():
+    from glassnet.report.text import no_trial_succeeded
+
+    rows = [{"state": state} for state in ("fail", "pruned", "fail", "running")]
+    assert no_trial_succeeded(rows) == "no trial succeeded (4 trials: 2 failed, 1 pruned, 1 still running)"
+    assert no_trial_succeeded([]) == "no trial succeeded (0 trials)"
+
+
+def test_cli_says_clearly_that_no_trial_succeeded(tmp_path):
+    result = run_cli("search", *QUICK[:-4], "--param", "lr=log:1e20:1e30", "--trials", "2", "--name", "nan",
+                     "--no-plot", "--final", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "glassnet search: error: no trial succeeded (2 trials: 2 failed): there is no best configuration "
+        "to print or train (--final skipped); each trial's reason is in the table above and in "
+        "runs/nan/search.json")
+    assert "summary: runs/nan/search.json" in result.stdout and "not completed" not in result.stdout
+    assert len(re.findall(r"failed\s+0\s+-\s+.*\(non-finite loss at epoch 1\)$", result.stdout, re.M)) == 2
+    assert json.loads((tmp_path / "runs" / "nan" / "search.json").read_text())["best"] is None
+    assert not (tmp_path / "runs" / "nan" / "final").exists()
 
 
 def test_spawned_workers_get_the_storage_threads_and_device(monkeypatch, tmp_path):

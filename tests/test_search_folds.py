@@ -185,6 +185,7 @@ def optuna():
 
 
 def test_each_trial_trains_one_model_per_fold_and_scores_their_mean_curve(tmp_path, cats, optuna):
+    from glassnet.report.run_report import run_report_html
     from glassnet.search import Search
 
     search = Search.open(cv_config(trials=2, sampler="random", pruner="none"), tmp_path / "cv",
@@ -200,6 +201,11 @@ def test_each_trial_trains_one_model_per_fold_and_scores_their_mean_curve(tmp_pa
             assert "test" not in metrics and metrics["validation"]
             run = json.loads((folder / f"fold-{k}" / "run.json").read_text())["config"]
             assert run["extra"]["validation"] == f"fold {k} of 3" and run["validation_split"] is None
+            # the report of a fold's run evaluates it on its own fold, not on the test split
+            report = run_report_html(folder / f"fold-{k}")
+            assert f"mlp on cats: validation accuracy {metrics['validation']['accuracy']:.4f}" in report
+            assert re.search(r"sizes</td><td>train \d+, validation \d+</td>", report)
+            assert "test" not in re.search(r"sizes</td><td>([^<]*)", report).group(1)
         mean_accuracy = np.mean([h["val_accuracy"] for h in histories], axis=0)
         saved = json.loads((folder / "validation.json").read_text())
         assert saved["mean"]["val_accuracy"] == pytest.approx(mean_accuracy)

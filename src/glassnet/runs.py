@@ -35,6 +35,11 @@ from .model import Sequential
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
 
+# The zoo model options that ``glassnet train`` has a flag for (``--hidden``, ``--init``,
+# ``--batchnorm``, ``--dropout``). Other options (mlp's ``activation``, the CNNs' ``widths``)
+# can be set from Python only, through ``extra["model_options"]``.
+TRAIN_MODEL_OPTIONS = ("hidden", "init", "batchnorm", "dropout")
+
 
 @dataclass
 class RunConfig:
@@ -114,7 +119,17 @@ def load_data(config: RunConfig, splits: tuple[str, ...] | None = None) -> dict[
 
 def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None) -> dict[str, Dataset | None]:
     """``{"train", "validation", "test"}`` as the run uses them: validation held out of
-    ``data["train"]`` (``config.validation_split``, seeded) or ``data["validation"]`` as given."""
+    ``data["train"]`` (``config.validation_split``, seeded) or ``data["validation"]`` as given.
+
+    A search trial's run records in ``config.extra["holdout"]`` how its validation data was
+    carved from the training split (:func:`holdout_split`); without given validation data
+    (``glassnet report`` on a trial's folder) the same split is made again, and there is no
+    test split, which the trial never saw."""
+    holdout = config.extra.get("holdout")
+    if holdout is not None and (data is None or data.get("validation") is None):
+        train = (data if data is not None else load_data(config, splits=("train",)))["train"]
+        train, validation = holdout_split(train, holdout, config.seed)
+        return {"train": train, "validation": validation, "test": None}
     data = data if data is not None else load_data(config)
     train, validation = data["train"], data.get("validation")
     if config.validation_split is not None:
@@ -122,6 +137,15 @@ def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None) ->
             raise ConfigError("give either a validation split or validation data, not both")
         train, validation = train.split(config.validation_split, seed=config.seed)
     return {"train": train, "validation": validation, "test": data.get("test")}
+
+
+def holdout_split(train: Dataset, holdout: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:
+    """``(train, validation)`` of a search trial's run: fold ``holdout["fold"]`` (1-based) of
+    ``holdout["folds"]`` stratified folds of ``train``, or a ``holdout["validation_split"]``
+    held out of it, seeded by ``seed`` as the search made them."""
+    if "folds" in holdout:
+        return train.folds(int(holdout["folds"]), seed=seed, what="--folds")[int(holdout["fold"]) - 1]
+    return train.split(float(holdout["validation_split"]), seed=seed)
 
 
 def build_model(config: RunConfig, train: Dataset) -> Sequential:

@@ -20,6 +20,7 @@ or any SQLAlchemy URL (``postgresql://...``) that workers on many machines join.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import math
@@ -36,7 +37,8 @@ from ._files import nan_for_null, write_json, write_text
 from .data import Dataset
 from .errors import SearchError, require_extra
 from .runs import RunConfig, RunResult, load_data, train_run
-from .search_config import SearchConfig, apply_params, check_values, final_config, train_command
+from .search_checks import check_values
+from .search_config import SearchConfig, apply_params, final_config, train_command
 from .search_scoring import SCORES, Split, validation_balanced_accuracy, validation_splits
 from .search_space import ParamSpec, narrow
 from .search_trial import TrialRecord, TrialRunner
@@ -88,6 +90,16 @@ def open_storage(url: str | None, run_dir: Path):
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def check_workers(url: str | None, workers: int) -> None:
+    """Refuse ``workers`` > 1 processes on a SQLite storage, which locks under parallel
+    writers (trials and summaries fail with "database is locked")."""
+    if workers > 1 and url is not None and url.split(":", 1)[0].split("+", 1)[0] == "sqlite":
+        raise SearchError(f"--workers {workers} cannot share the SQLite storage {_masked(url)}: SQLite "
+                          "locks under parallel writers. Leave out --storage (the journal file "
+                          "runs/NAME/search.journal takes any number of local workers), use a "
+                          "PostgreSQL URL, or run one worker")
+
+
 def _nothing_to_resume(name: str, label: str) -> SearchError:
     return SearchError(f"there is no search named {name!r} in {label} to resume; start it without --resume")
 
@@ -132,6 +144,13 @@ def _counts(trial) -> bool:
     return trial.state != TrialState.FAIL or "error" in trial.user_attrs
 
 
+def _failure(trial) -> str | None:
+    """Why a failed trial failed (None for any other): its error, or its worker's end."""
+    if trial.state.name != "FAIL":
+        return None
+    return trial.user_attrs.get("error", "interrupted: its worker stopped before the trial ended")
+
+
 def _score(trial, config: SearchConfig) -> tuple[float, float]:
     """How trials rank (higher is better): the objective, ties broken by the lower validation loss."""
     return config.rank(trial.value), -trial.user_attrs.get("val_loss", math.inf)
@@ -167,15 +186,17 @@ class Search:
     @classmethod
     def open(cls, config: SearchConfig | None, run_dir: str | Path, storage: str | None = None,
              study_name: str | None = None, resume: bool = False,
-             trials: int | None = None, data: dict[str, Dataset] | None = None) -> Search:
+             trials: int | None = None, data: dict[str, Dataset] | None = None,
+             check_stored: Callable[[SearchConfig], None] | None = None) -> Search:
         """Create the study, join it (same search) or, with ``resume``, continue the stored one.
 
-        With ``resume`` the stored configuration is used (``config`` may be None) and
-        ``trials`` raises or lowers the budget. ``data`` (``{"train": Dataset}``) is the
-        training split, read from the configured data set when not given. A new search is
-        checked (its settings, every parameter's values, its validation splits or folds)
-        before the storage is opened, so that a search that cannot run leaves no study, no
-        journal file and no run folder behind.
+        With ``resume`` the stored configuration is used (``config`` may be None), after
+        ``check_stored(stored)`` has had the chance to refuse it (before any data is read or
+        anything is stored), and ``trials`` raises or lowers the budget. ``data``
+        (``{"train": Dataset}``) is the training split, read from the configured data set
+        when not given. A new search is checked (its settings, every parameter's values alone
+        and together, its validation splits or folds) before the storage is opened, so that a
+        search that cannot run leaves no study, no journal file and no run folder behind.
         """
         run_dir = Path(run_dir)
         name = study_name or run_dir.name
@@ -198,10 +219,12 @@ class Search:
             if stored is None:
                 raise _nothing_to_resume(name, label)
             config = SearchConfig.from_dict(stored)
+            if check_stored is not None:
+                check_stored(config)
             splits = cls._splits(config, data)
             if trials is not None and trials != config.trials:
-                config.trials = trials
-                study.set_user_attr(CONFIG_ATTR, config.validate().to_dict())
+                config = dataclasses.replace(config, trials=trials).validate()
+                study.set_user_attr(CONFIG_ATTR, config.to_dict())
         else:
             if study is None:
                 study = optuna.create_study(study_name=name, storage=backend,
@@ -271,7 +294,7 @@ class Search:
         while True:
             index, specs = self.current_round()
             in_round = [t for t in self._trials() if t.user_attrs.get("round") == index and _counts(t)]
-            if len(in_round) < self.config.per_round(index):
+            if len(in_round) < self._round_budget(index):
                 record = TrialRunner(self.config, self.run_dir, self.splits).run(
                     self.study, index, specs, within_budget=partial(self._within_budget, index=index))
                 if record is None:  # another worker took the place: look again shortly
@@ -307,7 +330,14 @@ class Search:
             return t.state == TrialState.RUNNING and _fresh_claim(t, now)
 
         earlier = [t for t in self._trials() if t.number < number and _counts(t) and rival(t)]
-        return len(earlier) < self.config.per_round(index)
+        return len(earlier) < self._round_budget(index)
+
+    def _round_budget(self, index: int) -> int:
+        """Trials round ``index`` may run (:meth:`SearchConfig.per_round`), given the trials
+        that the rounds before it ran."""
+        earlier_rounds = range(index)
+        used = sum(1 for t in self._trials() if _counts(t) and t.user_attrs.get("round") in earlier_rounds)
+        return self.config.per_round(index, used)
 
     def _trials(self) -> list:
         """The study's trials, without the surplus claims of :meth:`_within_budget`."""
@@ -316,10 +346,15 @@ class Search:
     # -- results ---------------------------------------------------------------------------
     def best_trial(self):
         """The complete trial with the best objective (ties: lower validation loss, earlier)."""
-        complete = [t for t in self._trials() if t.state.name == "COMPLETE"]
-        if not complete:
+        best = self._best_or_none()
+        if best is None:
             raise SearchError(f"no trial of {self.study.study_name!r} has completed yet")
-        return max(complete, key=lambda t: (*_score(t, self.config), -t.number))
+        return best
+
+    def _best_or_none(self):
+        """:meth:`best_trial`, or None when no trial has completed."""
+        complete = [t for t in self._trials() if t.state.name == "COMPLETE"]
+        return max(complete, key=lambda t: (*_score(t, self.config), -t.number), default=None)
 
     def best_config(self) -> RunConfig:
         """The best trial's run, trained on all training data (train + validation) for the
@@ -356,7 +391,8 @@ class Search:
             rows.append({"number": t.number, "state": t.state.name.lower(), "value": value,
                          **{key: t.user_attrs.get(key) for key in SCORES},
                          "round": t.user_attrs.get("round"), "epochs": t.user_attrs.get("epochs"),
-                         "best_epoch": t.user_attrs.get("best_epoch"), "params": dict(t.params)})
+                         "best_epoch": t.user_attrs.get("best_epoch"), "params": dict(t.params),
+                         "error": _failure(t)})
         return rows
 
     def summary(self, plot: bool = True) -> dict[str, Any]:
@@ -364,23 +400,18 @@ class Search:
 
         ``value`` is the objective (``objective``, labelled ``objective_label``); every trial
         also carries its validation loss, accuracy and balanced accuracy, all at its best
-        epoch (``best_epoch``; means over the folds with ``--folds``).
+        epoch (``best_epoch``; means over the folds with ``--folds``), and a failed trial its
+        reason (``error``). When no trial completed, ``best`` is None (the trials say why).
         """
-        best = self.best_trial()
-        best_config = self.best_config()
-        objective = self.config.objective
+        best = self._best_or_none()
         data = {"study": self.study.study_name, "storage": self.storage_label,
-                "config": self.config.to_dict(), "objective": objective,
+                "config": self.config.to_dict(), "objective": self.config.objective,
                 "objective_label": self.config.objective_label,
                 "validation": self.config.describe_validation(),
-                "best": {"number": best.number, "value": best.value,
-                         **{key: best.user_attrs.get(key) for key in SCORES},
-                         "best_epoch": best.user_attrs.get("best_epoch"),
-                         "epochs": best.user_attrs.get("epochs"),
-                         "params": dict(best.params), "train_command": train_command(best_config)},
+                "best": None if best is None else self._best_summary(best),
                 "rounds": self.rounds(), "trials": self.trial_rows()}
         final = self._stored_summary().get("final")
-        if final and final.get("trial", best.number) == best.number:
+        if best is not None and final and final.get("trial", best.number) == best.number:
             # another worker trained the best setting already: keep it (a null loss as NaN)
             data["final"] = {key: nan_for_null(value) for key, value in final.items()}
         if plot:
@@ -390,6 +421,13 @@ class Search:
                                                    self.run_dir / PLOT_FILE, data["objective_label"]))
         self._write(data, report=plot)
         return data
+
+    def _best_summary(self, best) -> dict[str, Any]:
+        """The best trial as ``search.json`` holds it, with the command that trains it."""
+        return {"number": best.number, "value": best.value,
+                **{key: best.user_attrs.get(key) for key in SCORES},
+                "best_epoch": best.user_attrs.get("best_epoch"), "epochs": best.user_attrs.get("epochs"),
+                "params": dict(best.params), "train_command": train_command(self.best_config())}
 
     def _write(self, data: dict[str, Any], report: bool) -> None:
         """``search.json`` and (with ``report``) the self-contained ``search_report.html``."""

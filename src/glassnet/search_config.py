@@ -15,13 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import zoo
-from .data import Dataset
-from .data import augment as augment_mod
-from .errors import ConfigError, GlassnetError
+from .errors import ConfigError
 from .report.text import batch_size_text
-from .runs import RunConfig, build_model, make_callbacks, make_optimizer, make_schedule, parse_int_list
+from .runs import TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list
 from .search_space import ParamSpec, check_unique
-from .training.loop import check_batch_size
 
 SAMPLERS = ("tpe", "random")
 STRATEGIES = ("plain", "narrow")
@@ -38,6 +35,18 @@ OBJECTIVE_LABELS = {"val_balanced_accuracy": "validation balanced accuracy",
 # held-out test split (and the printed train command must train on them too).
 FIXED_FIELDS = {"dataset", "model", "epochs", "seed", "dtype", "out", "extra", "validation_split",
                 "image_size", "resize", "strict", "test_split"}
+
+
+def searchable_model_options(model: str) -> set[str]:
+    """The options of zoo ``model`` a search may vary: those ``glassnet train`` has a flag for
+    (the best trial is printed as a ``glassnet train`` command), e.g. ``{"dropout"}``."""
+    return zoo.option_names(model) & set(TRAIN_MODEL_OPTIONS)
+
+
+def searchable_names(model: str) -> set[str]:
+    """Every parameter a search of ``model`` may vary: the run's settings that are not
+    :data:`FIXED_FIELDS`, and :func:`searchable_model_options`."""
+    return (set(RunConfig.__dataclass_fields__) - FIXED_FIELDS) | searchable_model_options(model)
 
 
 @dataclass
@@ -73,11 +82,15 @@ class SearchConfig:
         self._validate_validation()
         if isinstance(self.smooth, bool) or not isinstance(self.smooth, int) or self.smooth < 1:
             raise ConfigError(f"--smooth must be a whole number of epochs, at least 1, got {self.smooth!r}")
-        searchable = (set(RunConfig.__dataclass_fields__) - FIXED_FIELDS) | zoo.option_names(self.base.model)
+        searchable = searchable_names(self.base.model)
         for spec in self.params:
-            if spec.name not in searchable:
-                raise ConfigError(f"cannot search {spec.name!r}: model {self.base.model!r} and the "
-                                  f"training run take {', '.join(sorted(searchable))}")
+            if spec.name in searchable:
+                continue
+            why = ("'glassnet train' has no flag for it, so the printed command could not train the "
+                   "best configuration" if spec.name in zoo.option_names(self.base.model)
+                   else f"neither model {self.base.model!r} nor the training run takes it")
+            raise ConfigError(f"cannot search {spec.name!r}: {why}; searchable: "
+                              f"{', '.join(sorted(searchable))}")
         return self
 
     def _validate_validation(self) -> None:
@@ -115,10 +128,14 @@ class SearchConfig:
         """``value`` of the objective turned so that higher is always better."""
         return value if self.direction == "maximize" else -value
 
-    def per_round(self, round_index: int) -> int:
-        """Trials in round ``round_index``: the budget split evenly, the remainder first."""
-        base, extra = divmod(self.trials, self.rounds)
-        return base + (round_index < extra)
+    def per_round(self, round_index: int, used: int) -> int:
+        """Trials in round ``round_index`` when the rounds before it ran ``used`` trials: what
+        is left of the budget, split evenly over this round and the later ones, the remainder
+        first. A search run in one go splits its budget evenly over all rounds; one resumed
+        with a bigger ``--trials`` after rounds closed gives the rest to the open rounds (the
+        last round, when all others are done), so that the study reaches its total."""
+        share, extra = divmod(max(0, self.trials - used), self.rounds - round_index)
+        return share + (extra > 0)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -154,32 +171,6 @@ def apply_params(base: RunConfig, params: dict[str, Any]) -> RunConfig:
     if not options:
         config.extra.pop("model_options")
     return config
-
-
-def check_run(config: RunConfig, train: Dataset) -> None:
-    """Make what :func:`~glassnet.runs.train_run` makes of ``config`` for ``train`` (model,
-    optimizer, schedule, callbacks, augmentation, batch size), without training."""
-    model = build_model(config, train)
-    model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
-                  reg=config.reg)
-    make_schedule(config)
-    make_callbacks(config)
-    augment_mod.parse(config.augment)
-    check_batch_size(config.batch_size)
-
-
-def check_values(config: SearchConfig, train: Dataset) -> None:
-    """The base run and every parameter's end points (every choice) as a trial would train
-    them: a value the model or optimizer refuses (``dropout=float:0:2``) is an error before
-    the study exists, not the failure of its first trial."""
-    check_run(config.base, train)
-    for spec in config.params:
-        for value in spec.end_points():
-            try:
-                check_run(apply_params(config.base, {spec.name: value}), train)
-            except (GlassnetError, TypeError, ValueError) as exc:  # TypeError: e.g. a word for a number
-                raise ConfigError(f"cannot search {spec.name}={spec.describe()}: a trial with "
-                                  f"{spec.name}={value!r} fails: {exc}") from None
 
 
 # Schedules shaped by the run's total epochs: a shorter run is not the longer one cut short.

@@ -21,7 +21,7 @@ import numpy as np
 
 from .data import Dataset
 from .metrics import balanced_accuracy, predicted_classes
-from .runs import prepare_splits
+from .runs import holdout_split
 from .search_config import SearchConfig
 from .training.callbacks import Callback
 
@@ -36,8 +36,7 @@ def validation_splits(config: SearchConfig, train: Dataset) -> list[Split]:
     would make. Both are stratified and seeded by the base run's seed."""
     if config.folds is not None:
         return train.folds(config.folds, seed=config.base.seed, what="--folds")
-    splits = prepare_splits(config.base, {"train": train})
-    return [(splits["train"], splits["validation"])]
+    return [holdout_split(train, {"validation_split": config.base.validation_split}, config.base.seed)]
 
 
 def validation_balanced_accuracy(model, validation: Dataset) -> float:

@@ -101,6 +101,29 @@ def _number(text: str, spec: str) -> float:
     return value
 
 
+def _shown(value: Any) -> str:
+    """A value from a space file as the user wrote it, with its type: ``the boolean true``,
+    ``the string '8,4'``, ``the list [8, 4]``."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    kinds = {str: "string", int: "number", float: "number", list: "list", tuple: "list", dict: "table"}
+    kind = next((name for cls, name in kinds.items() if isinstance(value, cls)), type(value).__name__)
+    return f"the {kind} {value!r}"
+
+
+def _bound(value: Any, key: str, kind: str, source: str) -> float:
+    """``low`` or ``high`` of a range: a number, or its text (``--param lr=log:1e-5:1e-1``)."""
+    if value is None:
+        raise ConfigError(f"bad parameter spec {source!r}: a {kind} range needs '{key}' "
+                          f"(and '{'high' if key == 'low' else 'low'}'), e.g. {kind}:LOW:HIGH")
+    if isinstance(value, str):
+        return _number(value, source)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"bad parameter spec {source!r}: '{key}' must be a number "
+                          f"(e.g. {key} = 1e-4), got {_shown(value)}")
+    return _number(repr(value), source)
+
+
 def _choice(text: str) -> Choice:
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
@@ -123,6 +146,10 @@ def make_spec(name: str, kind: str, low: Any = None, high: Any = None,
         raise ConfigError(f"bad parameter spec {source!r}: unknown kind {kind!r}; "
                           f"use one of {', '.join(KINDS)}")
     if kind == "choice":
+        if not isinstance(choices, (list, tuple)):
+            raise ConfigError(f"bad parameter spec {source!r}: 'choices' must be a list of values, "
+                              f"e.g. choices = [8, 4] (or the string \"choice:8,4\"), got "
+                              f"{_shown(choices)}")
         values = tuple(_choice(str(c).strip()) if isinstance(c, str) else c for c in choices)
         if not values or any(v == "" for v in values):
             raise ConfigError(f"bad parameter spec {source!r}: give choices as choice:a,b,c")
@@ -132,8 +159,7 @@ def make_spec(name: str, kind: str, low: Any = None, high: Any = None,
         if len(set(values)) != len(values):
             raise ConfigError(f"bad parameter spec {source!r}: repeated choices")
         return ParamSpec(name, kind, choices=values)
-    lo = _number(str(low), source) if not isinstance(low, (int, float)) else float(low)
-    hi = _number(str(high), source) if not isinstance(high, (int, float)) else float(high)
+    lo, hi = _bound(low, "low", kind, source), _bound(high, "high", kind, source)
     if lo >= hi:
         raise ConfigError(f"bad parameter spec {source!r}: the range is empty "
                           f"(low {lo:g} >= high {hi:g})")
@@ -173,10 +199,14 @@ def _spec_from_toml(name: str, value: Any, path: Path) -> ParamSpec:
         if unknown or "kind" not in value:
             raise ConfigError(f"{path}: parameter {name!r} needs 'kind' and 'low'/'high' or "
                               f"'choices', got keys {sorted(value)}")
+        wanted = ("choices",) if value["kind"] == "choice" else ("low", "high")
+        if value["kind"] in KINDS and set(value) != {"kind", *wanted}:
+            raise ConfigError(f"{path}: parameter {name!r} of kind {value['kind']!r} takes "
+                              f"{' and '.join(repr(key) for key in wanted)}, got keys {sorted(value)}")
         return make_spec(name, value["kind"], value.get("low"), value.get("high"),
                          value.get("choices", ()), source=f"{name} in {path}")
     raise ConfigError(f"{path}: parameter {name!r} must be a string like \"log:1e-5:1e-1\" "
-                      f"or a table, got {value!r}")
+                      f"or a table, got {_shown(value)}")
 
 
 def load_space_file(path: str | Path) -> list[ParamSpec]:

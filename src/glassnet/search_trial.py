@@ -20,6 +20,7 @@ import numpy as np
 
 from ._files import write_json
 from .runs import RunConfig, train_run
+from .search_checks import trial_problem
 from .search_config import SearchConfig, apply_params
 from .search_scoring import BestEpoch, Curve, CurveRecorder, Split, best_epoch, mean_curve, smooth_curve
 from .search_space import ParamSpec
@@ -123,6 +124,12 @@ class TrialRunner:
             return None
         study.sampler = _sampler(self.config.sampler, trial_seed(self.config.base.seed, trial.number), specs)
         params = {spec.name: _suggest(trial, spec) for spec in specs}
+        problem = trial_problem(self.config.base, params, self.splits[0][0])
+        if problem is not None:  # values that cannot go together (adam with a momentum)
+            trial.set_user_attr("error", problem)
+            trial.set_user_attr("epochs", 0)
+            study.tell(trial, state=TrialState.FAIL)
+            return TrialRecord(trial.number, "failed", None, params, 0, index, f"cannot train: {problem}")
         try:
             outcome = self._train(trial, apply_params(self.config.base, params))
         except BaseException as exc:
@@ -183,6 +190,9 @@ class TrialRunner:
         run.extra["report"] = False  # a trial's files are for the search; no HTML report each
         run.extra["validation"] = (f"fold {fold + 1} of {self.config.folds}" if self.config.folds
                                    else f"validation split {self.config.base.validation_split:g}")
+        # how the validation data was carved, so that `glassnet report` makes it again
+        run.extra["holdout"] = ({"folds": self.config.folds, "fold": fold + 1} if self.config.folds
+                                else {"validation_split": self.config.base.validation_split})
         return run
 
     def _best(self, curve: dict[str, np.ndarray]) -> BestEpoch:

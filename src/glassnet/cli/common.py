@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,12 @@ from .._files import finite_or_null
 from ..data import LOADERS
 from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError
-from ..runs import parse_int_list
+from ..runs import TRAIN_MODEL_OPTIONS, parse_int_list
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
                 "folder with one subfolder per class")
 # The zoo's model options and the flags that set them.
-MODEL_FLAGS = {"hidden": "--hidden", "init": "--init", "batchnorm": "--batchnorm", "dropout": "--dropout"}
+MODEL_FLAGS = {name: f"--{name}" for name in TRAIN_MODEL_OPTIONS}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -99,13 +99,32 @@ def check_model_options(model: str, given: list[str], hint: str | None = None) -
         raise ConfigError(f"model {model!r} does not take {' or '.join(refused)}; {hint}")
 
 
+def given_destinations(args: argparse.Namespace, command: str, add_parser: Callable[[Any], None],
+                       dests: Iterable[str]) -> list[str]:
+    """Which of ``dests`` (option destinations of ``command``, whose subparser ``add_parser``
+    makes) were given on the command line ``args.argv``, in the order of ``dests``.
+
+    The command line is parsed again into a namespace that already holds a marker for each of
+    ``dests``: argparse fills in defaults only where an attribute is missing, so whatever no
+    longer holds the marker was given (abbreviations and ``--opt=value`` included, also an
+    option given with its default value). ``dests`` must not be ``append`` options."""
+    commands = argparse.ArgumentParser(add_help=False).add_subparsers()
+    add_parser(commands)
+    not_given = object()
+    dests = list(dests)
+    namespace = argparse.Namespace(**dict.fromkeys(dests, not_given))
+    command_args = args.argv[args.argv.index(command) + 1:]  # glassnet's own options come first
+    parsed = vars(commands.choices[command].parse_args(command_args, namespace))
+    return [dest for dest in dests if parsed[dest] is not not_given]
+
+
 def check_folder_options(args: argparse.Namespace) -> None:
     """``--resize`` and ``--strict`` given for a named data set (fixed-size arrays, no image
     files) would be ignored: an error, as ``--image-size`` is (no-op for other commands)."""
     if getattr(args, "dataset", None) not in LOADERS or not hasattr(args, "resize"):
         return
-    if getattr(args, "resume", None) is not None:
-        return  # the data set is the resumed run's; train --resume refuses these options itself
+    if getattr(args, "resume", None) not in (None, False):  # search's --resume is False when not given
+        return  # the data set is the resumed run's (search); train --resume refuses these options itself
     given = ([f"--resize {args.resize}"] if args.resize not in (None, "squash") else []) + (
         ["--strict"] if args.strict else [])
     if given:

@@ -6,12 +6,14 @@ import argparse
 import subprocess
 import sys
 import time
+from functools import partial, reduce
 from pathlib import Path
 
 from .. import zoo
-from ..errors import ConfigError
+from ..errors import ConfigError, SearchError
+from ..report.text import batch_size_text, no_trial_succeeded
 from ..runs import RunConfig
-from ..search_config import OBJECTIVES, SearchConfig
+from ..search_config import OBJECTIVES, SearchConfig, searchable_model_options
 from ..search_space import load_space_file, parse_param
 from .common import (
     DATASET_HELP,
@@ -22,6 +24,7 @@ from .common import (
     check_model_options,
     check_output_folder,
     fmt_metrics,
+    given_destinations,
     hidden_sizes,
     positive_int,
 )
@@ -89,10 +92,12 @@ def add_parser(sub) -> None:
                         "[default: the journal file runs/NAME/search.journal]")
     p.add_argument("--study-name", default=None, help="study name in --storage [default: NAME]")
     p.add_argument("--resume", action="store_true",
-                   help="continue the stored search (its space and settings; --trials may change "
-                        "the budget)")
+                   help="continue the stored search with its space and settings (an option "
+                        "that would change a stored setting is an error; --trials may change the "
+                        "budget)")
     p.add_argument("--workers", type=positive_int, default=1,
-                   help="worker processes on this machine sharing the study")
+                   help="worker processes on this machine sharing the study (not with a "
+                        "sqlite:// --storage, which locks under parallel writers)")
     p.add_argument("--final", action="store_true",
                    help="then train the best configuration on train+validation (all training "
                         "data) for the best trial's best epoch, and evaluate it once on the test "
@@ -108,7 +113,7 @@ def _config(args: argparse.Namespace):
     specs = [parse_param(text) for text in args.param]
     if args.space:
         specs = load_space_file(args.space) + specs
-    options = ", ".join(sorted(zoo.option_names(args.model)))
+    options = ", ".join(sorted(searchable_model_options(args.model)))
     check_model_options(args.model, ["hidden"] if args.hidden is not None else [],
                         hint=f"search its options with --param NAME=SPEC: {options}" if options
                         else "it has no options")
@@ -124,6 +129,54 @@ def _config(args: argparse.Namespace):
                         strategy=args.strategy, rounds=args.rounds or (3 if narrow else 1),
                         pruner=args.pruner, objective=args.objective, folds=args.folds,
                         smooth=args.smooth)
+
+
+# The options that define a stored search, and the setting of SearchConfig each one sets:
+# `--resume` takes them from the stored search and refuses a different value.
+STORED_SETTINGS = {
+    "dataset": "base.dataset", "model": "base.model", "hidden": "base.hidden",
+    "epochs_per_trial": "base.epochs", "optimizer": "base.optimizer", "batch_size": "base.batch_size",
+    "validation_split": "base.validation_split", "folds": "folds", "smooth": "smooth",
+    "image_size": "base.image_size", "resize": "base.resize", "strict": "base.strict",
+    "test_split": "base.test_split", "seed": "base.seed", "dtype": "base.dtype",
+    "sampler": "sampler", "strategy": "strategy", "rounds": "rounds", "objective": "objective",
+    "pruner": "pruner",
+}
+
+
+def _setting(config: SearchConfig, path: str):
+    """The value at ``path`` (``"base.epochs"``) of ``config``."""
+    return reduce(getattr, path.split("."), config)
+
+
+def _option_text(dest: str, value) -> str:
+    """A setting as its option writes it: ``20,7,5``, ``full``, ``on``/``off``, ``not set``."""
+    if dest == "batch_size":
+        return batch_size_text(value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "not set" if value is None else str(value)
+
+
+def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
+    """``--resume`` continues the stored search: an option of :data:`STORED_SETTINGS` given
+    with another value than the stored one is an error that names both (not given: stored)."""
+    given_dests = given_destinations(args, "search", add_parser, STORED_SETTINGS) if args.resume else []
+    if not given_dests:
+        return
+    given = _config(args)
+    differences = []
+    for dest in given_dests:
+        old, new = _setting(stored, STORED_SETTINGS[dest]), _setting(given, STORED_SETTINGS[dest])
+        if old != new:
+            differences.append(f"--{dest.replace('_', '-')}: stored {_option_text(dest, old)}, "
+                               f"given {_option_text(dest, new)}")
+    if differences:
+        raise ConfigError(f"--resume continues the stored search with its own settings, and these "
+                          f"options differ from them ({'; '.join(differences)}); leave them out to "
+                          "use the stored values, or start a new search under another --name")
 
 
 def _validation_split(args: argparse.Namespace) -> float | None:
@@ -175,8 +228,9 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..search import Search
+    from ..search import Search, check_workers
 
+    check_workers(args.storage, args.workers)
     if args.resume and not (args.name or args.out or args.study_name):
         raise ConfigError("--resume continues a stored search: give its --name (or --out, or "
                           "--study-name with --storage)")
@@ -189,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
     config = None if args.resume else _config(args)
     search = Search.open(config, run_dir, storage=args.storage,
                          study_name=args.study_name or (args.name or run_dir.name),
-                         resume=args.resume, trials=args.trials if args.resume else None)
+                         resume=args.resume, trials=args.trials if args.resume else None,
+                         check_stored=partial(_check_resumed, args))
     cfg = search.config
     if not args.quiet_summary:
         print(f"search {search.study.study_name!r} in {search.storage_label}: {_describe(cfg)}")
@@ -209,9 +264,21 @@ def run(args: argparse.Namespace) -> int:
     return _report(search, args)
 
 
+def _print_files(search, summary: dict) -> None:
+    """Where the search's summary, plot and report are."""
+    if "plot" in summary:
+        print(f"scatter plot: {summary['plot']}; report: {search.run_dir / 'search_report.html'}")
+    print(f"summary: {search.run_dir / 'search.json'}")
+
+
 def _report(search, args: argparse.Namespace) -> int:
     summary = search.summary(plot=not args.no_plot)
     best = summary["best"]
+    if best is None:
+        _print_files(search, summary)
+        raise SearchError(f"{no_trial_succeeded(summary['trials'])}: there is no best configuration "
+                          f"to print or train{' (--final skipped)' if args.final else ''}; each "
+                          f"trial's reason is in the table above and in {search.run_dir / 'search.json'}")
     scores = ", ".join(f"{name} {best[key]:.4f}" for key, name in SCORES
                        if key != summary["objective"] and best.get(key) is not None)
     at = f" at epoch {best['best_epoch']} of {best['epochs']}" if best.get("best_epoch") else ""
@@ -222,9 +289,7 @@ def _report(search, args: argparse.Namespace) -> int:
             print(f"round {r['round']}: {r['trials']} trials, ranges "
                   + ", ".join(f"{k}={v}" for k, v in r["ranges"].items())
                   + (f", best {r['best_value']:.4f}" if r["best_value"] is not None else ""))
-    if "plot" in summary:
-        print(f"scatter plot: {summary['plot']}; report: {search.run_dir / 'search_report.html'}")
-    print(f"summary: {search.run_dir / 'search.json'}")
+    _print_files(search, summary)
     print(f"train it on train+validation: {best['train_command']}")
     if not args.final:
         return 0

@@ -34,6 +34,7 @@ from .common import (
     check_model_options,
     check_output_folder,
     fmt_metrics,
+    given_destinations,
     hidden_sizes,
     non_negative_float,
     path_text,
@@ -161,18 +162,8 @@ def check_resume_args(args: argparse.Namespace) -> None:
 
 
 def given_options(args: argparse.Namespace) -> list[str]:
-    """The ``train`` options on the command line, as destinations, in ``--help``'s order.
-
-    The command line is parsed again into a namespace that already holds a marker for every
-    option: argparse fills in defaults only where an attribute is missing, so whatever no
-    longer holds the marker was given (abbreviations and ``--opt=value`` included)."""
-    commands = argparse.ArgumentParser(add_help=False).add_subparsers()
-    add_parser(commands)
-    not_given = object()
-    namespace = argparse.Namespace(**dict.fromkeys(args.train_defaults, not_given))
-    train_args = args.argv[args.argv.index("train") + 1:]  # glassnet's own options come first
-    parsed = vars(commands.choices["train"].parse_args(train_args, namespace))
-    return [dest for dest in args.train_defaults if parsed[dest] is not not_given]
+    """The ``train`` options on the command line, as destinations, in ``--help``'s order."""
+    return given_destinations(args, "train", add_parser, args.train_defaults)
 
 
 @contextlib.contextmanager

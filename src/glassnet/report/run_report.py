@@ -68,7 +68,8 @@ def _hyperparameters(config: dict[str, Any], optimizer: dict[str, Any]) -> str:
              "epochs": config.get("epochs"), "momentum": config.get("momentum"),
              "weight decay": config.get("weight_decay") or None, "L2 reg": config.get("reg") or None,
              "lr decay": config.get("lr_decay"), "lr schedule": config.get("lr_schedule"),
-             "validation split": config.get("validation_split"), "dtype": config.get("dtype")}
+             "validation split": config.get("validation_split"), "dtype": config.get("dtype"),
+             "validated on": config.get("extra", {}).get("validation")}
     skip = {"name", "lr", "weight_decay", "momentum"}
     fixed.update({k.replace("_", " "): v for k, v in optimizer.items() if k not in skip})
     extra = config.get("extra", {})

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from .plots import new_figure, save_figure
+from .text import no_trial_succeeded
 
 SCORE_NAMES = (("val_balanced_accuracy", "val balanced accuracy"), ("val_accuracy", "val accuracy"),
                ("val_loss", "val loss"))
@@ -89,19 +90,29 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _best_html(summary: dict[str, Any]) -> str:
+    """The best trial's scores, parameters and train command; or why there is none."""
+    from . import html
+
+    best, label = summary["best"], summary["objective_label"]
+    if best is None:
+        return f"<p>{html.esc(no_trial_succeeded(summary['trials']))}; the trials below say why.</p>"
+    scores = [(f"{label} (the objective)", _number(best["value"]))] + [
+        (name, _number(best[key])) for key, name in SCORE_NAMES if key != summary["objective"]]
+    epoch = "-" if best.get("best_epoch") is None else f"{best['best_epoch']} of {best.get('epochs')}"
+    return html.key_value_table([
+        ("trial", best["number"]), ("validated on", summary.get("validation", "-")), *scores,
+        ("best epoch", epoch), ("parameters", _params_text(best["params"])),
+        ("train it", best["train_command"])])
+
+
 def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
     """A self-contained HTML page of a search (``summary`` as ``search.json`` holds it):
     the best trial, the final model, the rounds, the scatter plot and every trial."""
     from . import html
 
-    best, label = summary["best"], summary["objective_label"]
-    scores = [(f"{label} (the objective)", _number(best["value"]))] + [
-        (name, _number(best[key])) for key, name in SCORE_NAMES if key != summary["objective"]]
-    epoch = "-" if best.get("best_epoch") is None else f"{best['best_epoch']} of {best.get('epochs')}"
-    sections = [html.section("Best trial", html.key_value_table([
-        ("trial", best["number"]), ("validated on", summary.get("validation", "-")), *scores,
-        ("best epoch", epoch), ("parameters", _params_text(best["params"])),
-        ("train it", best["train_command"])]), "best")]
+    label = summary["objective_label"]
+    sections = [html.section("Best trial", _best_html(summary), "best")]
     if "final" in summary:
         splits = {k: v for k, v in summary["final"].items() if isinstance(v, dict)}
         sections.append(html.section("Final model: trained on train + validation, tested once",
@@ -117,10 +128,10 @@ def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
         "parameters"), "scatter"))
     trials = [(t["number"], "-" if t["round"] is None else t["round"] + 1, t["state"],
                *(_number(t[key]) for key, _ in SCORE_NAMES), t["epochs"] or "-",
-               t.get("best_epoch") or "-", _params_text(t["params"]))
+               t.get("best_epoch") or "-", _params_text(t["params"]), t.get("error") or "")
               for t in summary["trials"]]
     columns = ["trial", "round", "state", *(name for _, name in SCORE_NAMES), "epochs", "best epoch",
-               "params"]
+               "params", "why it failed"]
     sections.append(html.section("Trials", html.table_html(trials, columns, numeric=(0, 1, 3, 4, 5, 6, 7)),
                                  "trials"))
     return html.page(f"Search {summary['study']}", f"{len(summary['trials'])} trials in {summary['storage']}",

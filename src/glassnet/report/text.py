@@ -11,6 +11,16 @@ def count(n: Any, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def no_trial_succeeded(rows: Sequence[dict[str, Any]]) -> str:
+    """``"no trial succeeded (3 trials: 2 failed, 1 pruned)"``: why a search has no best
+    trial, from its trial rows (``state``: ``fail``, ``pruned``, ``running``, ...)."""
+    states = [row["state"] for row in rows]
+    counts = [f"{states.count(state)} {word}" for state, word in
+              (("fail", "failed"), ("pruned", "pruned"), ("running", "still running"))
+              if state in states]
+    return f"no trial succeeded ({count(len(rows), 'trial')}{': ' if counts else ''}{', '.join(counts)})"
+
+
 def batch_size_text(batch_size: int | None) -> str:
     """``"64"``, or ``"full"`` for full-batch training (``None``): as ``--batch-size`` takes it."""
     return "full" if batch_size is None else str(batch_size)

@@ -1,0 +1,116 @@
+"""Whether a search's trials can train, checked before they run: every parameter's values
+alone and the values together (optimizer, schedule, callbacks, augmentation, batch size,
+model), so that a search that cannot run is refused before its study exists and a trial
+whose values cannot go together fails with the reason instead of aborting the search.
+No Optuna here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from typing import Any
+
+from . import zoo
+from .data import Dataset
+from .data import augment as augment_mod
+from .errors import ConfigError, GlassnetError, GlassnetWarning
+from .runs import RunConfig, build_model, make_callbacks, make_optimizer, make_schedule
+from .search_config import SearchConfig, apply_params
+from .training.loop import check_batch_size
+
+
+def check_settings(config: RunConfig) -> None:
+    """Make the optimizer, schedule, callbacks, augmentation and batch size of ``config`` as
+    :func:`~glassnet.runs.train_run` would, without the model (cheap)."""
+    make_optimizer(config)
+    make_schedule(config)
+    make_callbacks(config)
+    augment_mod.parse(config.augment)
+    check_batch_size(config.batch_size)
+
+
+def check_run(config: RunConfig, train: Dataset) -> None:
+    """Make what :func:`~glassnet.runs.train_run` makes of ``config`` for ``train`` (model,
+    optimizer, schedule, callbacks, augmentation, batch size), without training."""
+    model = build_model(config, train)
+    model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
+                  reg=config.reg)
+    check_settings(config)
+
+
+def trial_problem(base: RunConfig, params: dict[str, Any], train: Dataset | None = None) -> str | None:
+    """Why a trial of ``base`` with the sampled ``params`` cannot train (the error it would
+    fail with), or None; without ``train`` only :func:`check_settings` (no model) is checked."""
+    try:
+        config = apply_params(base, params)
+        check_run(config, train) if train is not None else check_settings(config)
+    except (GlassnetError, TypeError, ValueError) as exc:  # TypeError: e.g. a word for a number
+        return str(exc)
+    return None
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """``"optimizer='adam', momentum=0.5"``: sampled values as a trial takes them."""
+    return ", ".join(f"{name}={value!r}" for name, value in params.items())
+
+
+def check_values(config: SearchConfig, train: Dataset) -> None:
+    """The base run and every parameter's end points (every choice) as a trial would train
+    them: a value the model or optimizer refuses (``dropout=float:0:2``) is an error before
+    the study exists, not the failure of its first trial. Then the values together
+    (:func:`check_combinations`)."""
+    check_run(config.base, train)
+    for spec in config.params:
+        for value in spec.end_points():
+            problem = trial_problem(config.base, {spec.name: value}, train)
+            if problem is not None:
+                raise ConfigError(f"cannot search {spec.name}={spec.describe()}: a trial with "
+                                  f"{spec.name}={value!r} fails: {problem}")
+    check_combinations(config)
+
+
+# The most combinations of end points that check_combinations tries.
+MAX_COMBINATIONS = 10_000
+
+
+def _fewest_failing(base: RunConfig, params: dict[str, Any]) -> dict[str, Any]:
+    """Of the failing ``params``, those that still fail without the others (left at the base
+    run's values): ``{"optimizer": "adam", "momentum": 0.5}``, not the lr beside them."""
+    kept = dict(params)
+    for name in params:
+        without = {key: value for key, value in kept.items() if key != name}
+        if trial_problem(base, without) is not None:
+            kept = without
+    return kept
+
+
+def check_combinations(config: SearchConfig) -> None:
+    """Values that work alone may not work together (``optimizer=adam`` with a searched
+    ``momentum``; ``lr_schedule=cosine`` with ``lr_decay``). Over the combinations of every
+    parameter's end points (:data:`MAX_COMBINATIONS` at most): when none can train, the
+    search is refused (ConfigError); when some cannot, a :class:`GlassnetWarning` says that
+    such trials will fail (each is recorded as failed with its reason, and the search goes on)."""
+    specs = config.params
+    combinations = itertools.product(*(spec.end_points() for spec in specs))
+    feasible, failure = False, None
+    for values in itertools.islice(combinations, MAX_COMBINATIONS):
+        params = {spec.name: value for spec, value in zip(specs, values, strict=True)}
+        problem = trial_problem(config.base, params)
+        if problem is None:
+            feasible = True
+        elif failure is None:
+            fewest = _fewest_failing(config.base, params)
+            problem = trial_problem(config.base, fewest)
+            failure = f"a trial with {params_text(fewest)} fails: {problem}"
+        if feasible and failure is not None:
+            break
+    if failure is None:
+        return
+    if not feasible and math.prod(len(spec.end_points()) for spec in specs) <= MAX_COMBINATIONS:
+        raise ConfigError(f"no trial of this search could train: no combination of the searched "
+                          f"values works together ({failure}); drop or change one of these "
+                          "parameters")
+    warnings.warn(f"some trials of this search cannot train and will be recorded as failed "
+                  f"(they count toward --trials): {failure}", GlassnetWarning, stacklevel=2)
