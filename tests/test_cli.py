@@ -298,3 +298,10 @@ def test_an_empty_data_set_name_is_refused_by_the_library():
 
     with pytest.raises(ConfigError, match="the data set name is empty"):
         load("")
+
+
+@pytest.mark.parametrize("option", ["--space", "--dataset", "--out"])
+def test_search_refuses_empty_paths_too(option, capsys):
+    with pytest.raises(SystemExit):
+        main(["search", option, ""])
+    assert f"argument {option}: expected a path, got an empty one" in capsys.readouterr().err

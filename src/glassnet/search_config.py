@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from . import zoo
+from . import schedules, zoo
 from .errors import ConfigError
 from .report.text import batch_size_text
 from .runs import TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list
@@ -173,17 +173,14 @@ def apply_params(base: RunConfig, params: dict[str, Any]) -> RunConfig:
     return config
 
 
-# Schedules shaped by the run's total epochs: a shorter run is not the longer one cut short.
-EPOCH_SCHEDULES = ("cosine", "onecycle")
-
-
 def final_config(base: RunConfig, params: dict[str, Any], best_epoch: int | None) -> RunConfig:
     """The run that trains a trial's ``params`` on all training data (no validation split)
     for the trial's ``best_epoch`` epochs; for all ``base.epochs`` when the best epoch is
     unknown (searches stored before it was recorded) or the lr schedule depends on them."""
     config = apply_params(base, params)
     config.validation_split = None
-    if best_epoch is not None and config.lr_schedule not in EPOCH_SCHEDULES:
+    # A schedule shaped by the run's total epochs: a shorter run is not the longer one cut short.
+    if best_epoch is not None and config.lr_schedule not in schedules.SPAN_THE_RUN:
         config.epochs = int(best_epoch)
     return config
 

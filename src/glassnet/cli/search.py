@@ -26,6 +26,7 @@ from .common import (
     fmt_metrics,
     given_destinations,
     hidden_sizes,
+    path_text,
     positive_int,
 )
 
@@ -41,7 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
                    help="a searched parameter: lr=log:1e-5:1e-1, dropout=float:0:0.5, "
                         "batch_size=int:16:128, hidden=choice:50,100,200 (repeatable)")
-    p.add_argument("--space", default=None, metavar="FILE",
+    p.add_argument("--space", type=path_text, default=None, metavar="FILE",
                    help="TOML file with a [params] table (name = \"log:1e-5:1e-1\" per line)")
     p.add_argument("--trials", type=positive_int, default=None,
                    help="trials in the whole study (all workers together) [default: 30]")
@@ -63,7 +64,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
                    help="stop hopeless trials early from their objective after each epoch (with "
                         "--folds: their score so far after each fold)")
-    p.add_argument("--dataset", default="cats", help=DATASET_HELP)
+    p.add_argument("--dataset", type=path_text, default="cats", help=DATASET_HELP)
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
     p.add_argument("--hidden", default=None, metavar="SIZES", help="mlp hidden sizes, e.g. 20,7,5")
     p.add_argument("--optimizer", default="sgd", help="optimizer when not searched")
@@ -86,7 +87,7 @@ def add_parser(sub) -> None:
     p.add_argument("--name", default=None,
                    help="search name: run directory runs/NAME and study name "
                         "[default: the --study-name, else <dataset>-<model>-search-<time>]")
-    p.add_argument("--out", default=None, help="run directory [default: runs/NAME]")
+    p.add_argument("--out", type=path_text, default=None, help="run directory [default: runs/NAME]")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="SQLAlchemy URL of a shared study database (postgresql://user:pw@host/db) "
                         "[default: the journal file runs/NAME/search.journal]")
