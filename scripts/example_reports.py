@@ -42,8 +42,9 @@ def make_example(name: str, args: list[str], run_dir: Path | None = None) -> Non
 
     out = run_dir or ROOT / RUNS / name
     if run_dir is None:
-        command = [sys.executable, "-m", "glassnet", "train", *args, "--out", str(out), "--quiet"]
-        print("$ glassnet train " + " ".join([*args, "--out", str(out), "--quiet"]), flush=True)
+        args = [*args, "--out", str(out), "--overwrite", "--quiet"]  # a new run replaces the last
+        command = [sys.executable, "-m", "glassnet", "train", *args]
+        print("$ glassnet train " + " ".join(args), flush=True)
         subprocess.run(command, cwd=ROOT, check=True)
     DOCS.mkdir(parents=True, exist_ok=True)
     report = DOCS / f"{name}-report.html"

@@ -305,3 +305,12 @@ def test_search_refuses_empty_paths_too(option, capsys):
     with pytest.raises(SystemExit):
         main(["search", option, ""])
     assert f"argument {option}: expected a path, got an empty one" in capsys.readouterr().err
+
+
+def test_configs_saved_before_weight_decay_could_be_zero_keep_their_meaning():
+    from glassnet.runs import RunConfig, make_optimizer
+
+    old = RunConfig.from_dict({"optimizer": "adamw", "weight_decay": 0.0})  # no config_version
+    assert make_optimizer(old).weight_decay == 0.01  # what that run trained with
+    explicit = RunConfig(optimizer="adamw", weight_decay=0.0)
+    assert make_optimizer(RunConfig.from_dict(explicit.to_dict())).weight_decay == 0.0

@@ -128,3 +128,16 @@ def test_training_folders_and_predict_see_the_scaled_pixels(tmp_path):
         assert image.shape == (1, 6, 8) and (image == expected[ds.class_names[label]]).all()
     names, x = load_images([dark], image_size=(6, 8))
     assert names == [str(dark)] and (x == expected["dark"]).all()
+
+
+@pytest.mark.parametrize("fmt", ["PPM", "ICO", "EPS"])
+def test_only_the_documented_formats_are_decoded_whatever_the_name(tmp_path, fmt):
+    """Pillow picks a decoder by content: a .png holding another format is refused, so no
+    decoder outside the documented ones (EPS runs Ghostscript) ever sees a user's file."""
+    path = tmp_path / "disguised.png"
+    if fmt == "EPS":
+        path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n")
+    else:
+        Image.new("RGB", (16, 16), (10, 20, 30)).save(path, format=fmt)
+    with pytest.raises(ImageError, match="not an image file in a readable format"):
+        load_image(path, (8, 8))

@@ -64,11 +64,30 @@ def test_a_bad_device_env_var_is_not_blamed_on_the_model_file(trained_model, mon
     assert result.stderr.startswith("glassnet evaluate: error: $GLASSNET_DEVICE='tpu'")
 
 
+def test_a_command_run_in_process_leaves_the_callers_device_as_it_was(trained_model, monkeypatch, capsys):
+    from glassnet.cli import main
+
+    monkeypatch.setattr(backend, "_device", None)
+    assert main(["info", str(trained_model)]) == 0  # runs on the CPU ...
+    assert backend._device is None  # ... and the caller's choice (none yet) is back
+    with backend.using_device("cpu"):
+        assert backend.get_device() == "cpu"
+    assert backend._device is None
+
+
 @pytest.mark.parametrize("device", ["gpu", "tpu"])
 def test_info_runs_on_the_cpu_whatever_the_device_env_var_says(trained_model, device):
     result = run_cli("info", str(trained_model), env={"GLASSNET_DEVICE": device})
     assert result.returncode == 0, result.stderr
     assert "glassnet model (format 1" in result.stdout
+
+
+@pytest.mark.skipif(HAS_CUPY, reason="CuPy is installed here")
+def test_gpu_from_the_env_var_without_cupy_names_the_variable_and_the_extra(trained_model):
+    result = run_cli("evaluate", str(trained_model), env={"GLASSNET_DEVICE": "gpu"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("glassnet evaluate: error: $GLASSNET_DEVICE='gpu': this needs "
+                                    "the optional package 'cupy'")
 
 
 @pytest.mark.skipif(HAS_CUPY, reason="CuPy is installed here")

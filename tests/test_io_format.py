@@ -214,8 +214,8 @@ def test_newer_format_version_asks_for_an_upgrade(tmp_path):
     (lambda c: c["model"]["preprocessing"].update(mean=[0.5, 0.5, 0.5]),
      r"preprocessing mean has 3 values but the inputs \(2, 3, 4\) have 2 channels"),
     (lambda c: c["model"]["preprocessing"].update(std=[float("nan")]), "std must be a list of finite"),
-    (lambda c: c.update(reg=-1), "'reg' in config.json must be a number >= 0, got -1"),
-    (lambda c: c.update(reg="0.1"), "'reg' in config.json must be a number >= 0"),
+    (lambda c: c.update(reg=-1), "'reg' in config.json must be a finite number >= 0, got -1"),
+    (lambda c: c.update(reg="0.1"), "'reg' in config.json must be a finite number >= 0"),
     (lambda c: c["loss"].update(name="binary_crossentropy"),
      "the loss in config.json expects output activation 'sigmoid' but the model says 'softmax'"),
 ])

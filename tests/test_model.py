@@ -260,16 +260,39 @@ def test_no_samples_is_a_clear_error(rng):
     ({"mean": []}, "mean must be a list of finite numbers"),
     ({"std": [1.0, 0.0, 1.0]}, "std must be positive"),
     ({"scale": True}, "scale must be a positive number"),
+    ({"mean": [[1, 2], [3]]}, "mean must be a list of finite numbers"),
 ])
 def test_preprocessing_that_cannot_fit_the_inputs_is_refused_when_set(kwargs, message):
     model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4))
     with pytest.raises(ConfigError, match=message):
         model.set_preprocessing(**kwargs)
+    assert model.preprocessing == {"scale": 1.0, "mean": None, "std": None}  # unchanged
     # ... and when the model is built later, before any prediction could fail on it
     late = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)])
     with pytest.raises(ConfigError, match=message):
         late.set_preprocessing(**kwargs)
         late.build((3, 4, 4))
+
+
+def test_flat_inputs_have_features_not_channels():
+    model = gn.Sequential([gn.layers.Dense(2)], input_shape=(12,))
+    with pytest.raises(ConfigError, match=r"the inputs \(12,\) have 12 features \(axis 1\): give one "
+                                          "per feature, or one for all"):
+        model.set_preprocessing(mean=[0.5, 0.5])
+
+
+@pytest.mark.parametrize("reg", [float("nan"), float("inf"), -0.1, "0.1", True])
+def test_compile_refuses_an_l2_strength_that_would_poison_the_loss(reg):
+    model = gn.Sequential([gn.layers.Dense(2)], input_shape=(3,))
+    with pytest.raises(ConfigError, match="reg must be a finite number >= 0"):
+        model.compile("categorical_crossentropy", "sgd", reg=reg)
+
+
+def test_class_names_cannot_be_changed_behind_the_check():
+    model = gn.Sequential([gn.layers.Dense(3)], input_shape=(4,), class_names=(n for n in "abc"))
+    assert model.class_names == ["a", "b", "c"]  # a generator is read once, not emptied by the check
+    model.class_names.append("d")  # a copy: the model's names stay as they were checked
+    assert model.class_names == ["a", "b", "c"]
 
 
 def test_one_value_or_one_per_channel_is_accepted():

@@ -91,6 +91,9 @@ def test_metadata_documents_classes_and_preprocessing(cats):
     assert json.loads(props["preprocessing"]) == model.preprocessing
     assert props["preprocessing_in_graph"].startswith("true")
     assert "sigmoid" in props["output"]
+    assert props["resize"] == "squash"  # not recorded: the default
+    model.training_summary = {"resize": "crop"}  # as a run on an image folder records it
+    assert {p.key: p.value for p in to_onnx(model).metadata_props}["resize"] == "crop"
 
 
 def test_a_layer_without_exporter_is_named():

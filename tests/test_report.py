@@ -184,6 +184,16 @@ def test_report_lists_the_options_that_shape_the_model_and_its_training(tmp_path
         assert shown in row, (shown, row)
 
 
+@pytest.mark.parametrize("weight_decay, shown", [(None, "weight decay 0.01"), (0.0, None)])
+def test_report_shows_the_weight_decay_the_optimizer_applied(tmp_path, cats, weight_decay, shown):
+    config = RunConfig(hidden=[2], epochs=1, optimizer="adamw", weight_decay=weight_decay,
+                       out=str(tmp_path / "r"))
+    train_run(config, verbose=0, data={"train": cats["train"]})
+    _, page = parse(tmp_path / "r" / "report.html")
+    row = dict(r for r in page.tables[0] if len(r) == 2)["hyperparameters"]
+    assert (shown in row) if shown else ("weight decay" not in row), row
+
+
 def test_report_for_a_run_without_validation_or_test(tmp_path, cats):
     config = RunConfig(hidden=[2], epochs=2, out=str(tmp_path / "r"))
     train_run(config, verbose=0, data={"train": cats["train"]})

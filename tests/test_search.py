@@ -436,17 +436,18 @@ def test_cli_search_with_a_space_file_and_final(tmp_path):
     assert len(re.findall(r"^\s+\d+\s+1\s+0\.\d{4}\s+complete\s+2\s+[12]\s+lr=", out, re.M)) == 3
     assert "scatter plot: runs/cli/search_scatter.png" in out
     command = re.search(r"train it on train\+validation: (glassnet train .*)$", out, re.M).group(1)
-    assert "--out runs/cli/final" in command
+    assert command.endswith("--out runs/cli/final --overwrite")
     best_epoch = re.search(r"at epoch (\d) of 2", out).group(1)
     assert f"--epochs {best_epoch} " in command
     assert re.search(rf"final: trained on {best_epoch} epochs; train: .*; test: loss \d\.\d+, "
                      r"accuracy \d\.\d+", out)
     summary = json.loads((tmp_path / "runs" / "cli" / "search.json").read_text())
     assert summary["final"]["test"]["accuracy"] >= 0 and summary["best"]["train_command"] == command
-    # The printed command trains the same thing the --final run trained.
-    retrain = run_cli(*command.split()[1:-2], "--out", str(tmp_path / "again"), "--quiet", cwd=tmp_path)
+    # The printed command, run as printed after --final, trains what --final trained (and
+    # replaces that run: --overwrite).
+    retrain = run_cli(*command.split()[1:], "--quiet", cwd=tmp_path)
     assert retrain.returncode == 0, retrain.stderr
-    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    again = json.loads((tmp_path / "runs" / "cli" / "final" / "metrics.json").read_text())
     assert again["test"] == pytest.approx(summary["final"]["test"])
 
 

@@ -55,6 +55,9 @@ def test_more_folds_than_samples_of_a_class_names_the_class(cats):
         cats["train"].folds(80)
     with pytest.raises(ConfigError, match="class 1 has 2"):
         stratified_folds(np.array([0, 0, 0, 1, 1]), 3, np.random.default_rng(0))
+    # fewer folds cannot help a class of one sample: the message says what can
+    with pytest.raises(ConfigError, match=r"class 1 has 1; add samples to it \(2 folds are the fewest\)"):
+        stratified_folds(np.array([0, 0, 0, 1]), 2, np.random.default_rng(0))
 
 
 def test_dataset_folds_pair_the_rest_with_each_fold(cats):

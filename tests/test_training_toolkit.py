@@ -421,9 +421,16 @@ def test_a_schedule_named_in_fit_spans_that_fits_epochs(rng, name):
     assert history["lr"] == [expected(e, 0.01) for e in range(4)]
 
 
+def test_no_callbacks_may_be_none(rng):
+    x, y = _data(rng)
+    assert len(_model().fit(x, y, epochs=2, verbose=0, callbacks=None)["loss"]) == 2
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"callbacks": [print]}, "callbacks must be glassnet.training.Callback objects, got <built-in"),
     ({"callbacks": [EarlyStopping, None]}, "callbacks must be glassnet.training.Callback objects"),
+    ({"callbacks": EarlyStopping("loss")}, r"callbacks must be a list of callbacks; write "
+                                           r"callbacks=\[EarlyStopping\(\.\.\.\)\]"),
     ({"validation_data": "val"}, r"validation_data must be a pair \(x_val, y_val\), got str"),
     ({"validation_data": (1, 2, 3)}, "validation_data must be a pair .*, got tuple of 3"),
 ])

@@ -8,13 +8,15 @@ objects derived from one seed (:func:`make_rng`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, require_extra
+from .errors import ConfigError, MissingExtraError, require_extra
 
 Array = Any  # numpy.ndarray or cupy.ndarray
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -43,6 +45,18 @@ def set_device(device: str) -> None:
     _device = device
 
 
+@contextlib.contextmanager
+def using_device(device: str) -> Iterator[None]:
+    """Run the ``with`` block on ``device``, then return to the device chosen before."""
+    global _device
+    previous = _device
+    set_device(device)
+    try:
+        yield
+    finally:
+        _device = previous
+
+
 def get_device() -> str:
     """The device new parameters are created on (``GLASSNET_DEVICE`` sets the start value)."""
     if _device is None:
@@ -51,8 +65,8 @@ def get_device() -> str:
         value = os.environ.get("GLASSNET_DEVICE") or "cpu"
         try:
             set_device(value)
-        except ConfigError as exc:
-            raise ConfigError(f"$GLASSNET_DEVICE={value!r}: {exc}") from None
+        except (ConfigError, MissingExtraError) as exc:  # say where "tpu" or "gpu" came from
+            raise type(exc)(f"$GLASSNET_DEVICE={value!r}: {exc}") from None
     return _device
 
 

@@ -108,7 +108,7 @@ class Sequential:
         init_rng = (np.random.RandomState(self.seed) if self.init_stream == "legacy"
                     else np.random.default_rng(self._init_seeds))
         sample_shape = shape
-        self._check_preprocessing(sample_shape)
+        _check_preprocessing(self.preprocessing, sample_shape)
         for layer in self.layers:
             shape = layer.build(shape, init_rng, self.dtype)
         self.input_shape, self.output_shape = sample_shape, shape
@@ -170,32 +170,24 @@ class Sequential:
         mean, std = _finite_values("mean", mean), _finite_values("std", std)
         if std is not None and any(s <= 0 for s in std):
             raise ConfigError(f"preprocessing std must be positive, got {std}")
-        self.preprocessing = {"scale": float(scale), "mean": mean, "std": std}
-        if self.built:
-            self._check_preprocessing(self.input_shape)
-
-    def _check_preprocessing(self, input_shape: tuple[int, ...]) -> None:
-        """Per-channel values must match the channels (axis 1) of ``input_shape``: a wrong
-        count would only fail (or silently broadcast) at the first prediction."""
-        channels = input_shape[0]
-        for key in ("mean", "std"):
-            values = self.preprocessing[key]
-            if values is not None and len(values) not in (1, channels):
-                raise ConfigError(f"preprocessing {key} has {len(values)} values but the inputs "
-                                  f"{input_shape} have {channels} channels (axis 1): give "
-                                  f"one per channel, or one for all")
+        preprocessing = {"scale": float(scale), "mean": mean, "std": std}
+        if self.built:  # checked before it is kept: a refused call changes nothing
+            _check_preprocessing(preprocessing, self.input_shape)
+        self.preprocessing = preprocessing
 
     @property
     def class_names(self) -> list[str] | None:
-        """The output classes' names, saved with the model (``None``: unnamed)."""
-        return self._class_names
+        """The output classes' names, saved with the model (``None``: unnamed). A copy:
+        assign a new list to change them (so that they are checked)."""
+        return None if self._class_names is None else list(self._class_names)
 
     @class_names.setter
     def class_names(self, names: Sequence[str] | None) -> None:
         if names is not None:
-            if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-                raise ConfigError(f"class_names must be a list of strings, got {names!r}")
-            names = list(names)
+            given = names
+            names = list(names) if not isinstance(names, str) else None
+            if names is None or not all(isinstance(n, str) for n in names):
+                raise ConfigError(f"class_names must be a list of strings, got {given!r}")
             if len(set(names)) != len(names):
                 raise ConfigError(f"class_names must be distinct, got {names!r}")
         if self.built:
@@ -346,9 +338,7 @@ class Sequential:
         if unknown:
             raise ConfigError(f"unknown metric(s) {unknown}; available: ['accuracy']")
         self.metrics = list(metrics)
-        if isinstance(reg, bool) or not isinstance(reg, (int, float)) or reg < 0:
-            raise ConfigError(f"reg must be a number >= 0, got {reg!r}")
-        self.reg = float(reg)
+        self.reg = check_reg(reg, "reg")
         self.output_activation = self.loss.output_activation
 
     def _require_compiled(self, need_optimizer: bool = True) -> None:
@@ -465,11 +455,35 @@ class Sequential:
         return f"Sequential({len(self.layers)} layers, input_shape={self.input_shape})"
 
 
+def check_reg(reg: Any, what: str) -> float:
+    """An L2 strength: a finite number >= 0 (NaN or infinity would poison every loss)."""
+    if (isinstance(reg, bool) or not isinstance(reg, (int, float, np.floating, np.integer))
+            or not math.isfinite(reg) or reg < 0):
+        raise ConfigError(f"{what} must be a finite number >= 0, got {reg!r}")
+    return float(reg)
+
+
+def _check_preprocessing(preprocessing: dict[str, Any], input_shape: tuple[int, ...]) -> None:
+    """Per-channel values must match the channels (axis 1) of ``input_shape`` (or, for flat
+    inputs, its features): a wrong count would only fail (or silently broadcast) at the
+    first prediction."""
+    channels, what = input_shape[0], "channels" if len(input_shape) > 1 else "features"
+    for key in ("mean", "std"):
+        values = preprocessing[key]
+        if values is not None and len(values) not in (1, channels):
+            raise ConfigError(f"preprocessing {key} has {len(values)} values but the inputs "
+                              f"{input_shape} have {channels} {what} (axis 1): give one per "
+                              f"{what[:-1]}, or one for all")
+
+
 def _finite_values(name: str, values: Sequence[float] | None) -> list[float] | None:
     """``values`` as a list of finite floats (``None`` stays ``None``), or a ConfigError."""
     if values is None:
         return None
-    array = np.asarray(values) if not isinstance(values, (str, bytes)) else np.array([])
+    try:
+        array = np.asarray(values) if not isinstance(values, (str, bytes)) else np.array([])
+    except ValueError:  # ragged nested lists
+        array = np.array([[]])
     if array.ndim != 1 or not array.size or array.dtype.kind not in "iuf" or not np.isfinite(array).all():
         raise ConfigError(f"preprocessing {name} must be a list of finite numbers (one per "
                           f"channel, or one for all), got {values!r}")

@@ -69,12 +69,22 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "config_version": CONFIG_VERSION}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """A configuration saved by :meth:`to_dict`, now or by an earlier glassnet."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        config = cls(**{k: v for k, v in data.items() if k in known})
+        if data.get("config_version", 1) < 2 and config.weight_decay == 0:
+            # Version 1 saved 0.0 for "not given", which meant the optimizer's own default
+            # (AdamW's 0.01); keep meaning that, so resumed runs train as they began.
+            config.weight_decay = None
+        return config
+
+
+#: 2: ``weight_decay`` None means the optimizer's default, and 0 means none.
+CONFIG_VERSION = 2
 
 
 @dataclass

@@ -221,6 +221,6 @@ def train_command(config: RunConfig) -> str:
         elif not _is_train_default(name, value):
             args += [flag, repr(value) if isinstance(value, float) else str(value)]
     args += ["--seed", str(config.seed), "--dtype", config.dtype]
-    if config.out:
-        args += ["--out", str(config.out)]
+    if config.out:  # the folder --final trains into: the command may repeat that run
+        args += ["--out", str(config.out), "--overwrite"]
     return shlex.join(args)

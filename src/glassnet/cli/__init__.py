@@ -61,9 +61,9 @@ def run_command(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
     try:
-        apply_runtime_options(args)
+        device = apply_runtime_options(args)
         check_folder_options(args)
-        with warnings_as_lines(args.command):
+        with device, warnings_as_lines(args.command):
             return int(args.run(args) or 0)
     except GlassnetError as exc:
         print(f"glassnet {args.command}: error: {exc}", file=sys.stderr)

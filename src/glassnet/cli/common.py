@@ -195,23 +195,25 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                         help="BLAS threads on the CPU (default: all cores)")
 
 
-def apply_runtime_options(args: argparse.Namespace) -> None:
-    """Select the device and limit BLAS threads as ``args`` asks. Commands without
-    ``--device`` (info, export, report, gradcheck) run on the CPU: describing or converting
-    a model needs no GPU, nor CuPy because ``$GLASSNET_DEVICE`` says gpu."""
+def apply_runtime_options(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Limit BLAS threads as ``args`` asks, and return the context to run the command in: on
+    ``--device`` if given, else ``$GLASSNET_DEVICE`` (checked now, so that a bad value is not
+    blamed on a model file later) or the CPU. Commands without ``--device`` (info, export,
+    report) run on the CPU: describing or converting a model needs no GPU, nor CuPy because
+    ``$GLASSNET_DEVICE`` says gpu. The device chosen before is restored afterwards."""
     from .. import backend
 
-    if not hasattr(args, "device"):
-        backend.set_device("cpu")
-    elif args.device:
-        backend.set_device(args.device)
-    else:
-        backend.get_device()  # a bad $GLASSNET_DEVICE is named now, not blamed on a model file
     if getattr(args, "threads", None):
         from threadpoolctl import threadpool_limits
 
         # Kept for the life of the process: the command is the process.
         args._thread_limit = threadpool_limits(args.threads)
+    if not hasattr(args, "device"):
+        return backend.using_device("cpu")
+    if args.device:
+        return backend.using_device(args.device)
+    backend.get_device()
+    return contextlib.nullcontext()
 
 
 def print_json(data: Any) -> None:

@@ -6,7 +6,7 @@ import argparse
 
 from ..gradcheck import run_standard_checks
 from ..report.text import table
-from .common import print_json
+from .common import add_runtime_options, print_json
 
 THRESHOLD = 1e-6
 
@@ -18,6 +18,7 @@ def add_parser(sub) -> None:
                     f"differences in float64. Exits with 1 if any relative error exceeds "
                     f"{THRESHOLD:g}.")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_runtime_options(p)  # --device gpu checks the CuPy path
     p.set_defaults(run=run)
 
 

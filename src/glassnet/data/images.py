@@ -31,6 +31,8 @@ import numpy as np
 from ..errors import ConfigError, ImageError
 
 RESIZE_MODES = ("squash", "crop", "pad")
+#: The decoders Pillow may use (its JPEG decoder also reads MPO, a camera's multi-picture JPEG).
+PILLOW_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF")
 FLOAT_FULL_SCALE = 1.0
 INTEGER_FULL_SCALE = 65535  # "I;16*" and "I" (Pillow's container for 16-bit samples)
 
@@ -64,13 +66,16 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
     in_main_thread = threading.current_thread() is threading.main_thread()
     quiet = big_images_allowed() if in_main_thread else contextlib.nullcontext()
     try:
-        with quiet, Image.open(path) as img:
+        # Only the formats glassnet documents: Pillow would otherwise pick a decoder by the
+        # content alone, and some (EPS) run external programs on untrusted files.
+        with quiet, Image.open(path, formats=PILLOW_FORMATS) as img:
             img.seek(0)  # first frame of a GIF or multi-page TIFF
             img = ImageOps.exif_transpose(img)
             img.load()
             img = _to_rgb(img)
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file (Pillow cannot identify it)") from None
+        raise ImageError(f"{path}: not an image file in a readable format (JPEG, PNG, BMP, GIF, "
+                         "WebP or TIFF)") from None
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{path}: image too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:

@@ -301,10 +301,12 @@ def restore_model(path: str | Path, model, config: dict[str, Any], arrays: dict[
 
 def _saved_reg(path: str | Path, config: dict[str, Any]) -> float:
     """The model-wide L2 strength the file records (older files recorded none: 0)."""
-    reg = config.get("reg", 0.0)
-    if isinstance(reg, bool) or not isinstance(reg, (int, float)) or not reg >= 0 or reg == float("inf"):
-        raise ModelFormatError(f"{path}: 'reg' in {CONFIG_NAME} must be a number >= 0, got {reg!r}")
-    return float(reg)
+    from ..model import check_reg
+
+    try:
+        return check_reg(config.get("reg", 0.0), f"'reg' in {CONFIG_NAME}")
+    except ConfigError as exc:
+        raise ModelFormatError(f"{path}: {exc}") from None
 
 
 def load_model(path: str | Path):

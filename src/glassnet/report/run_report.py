@@ -66,7 +66,9 @@ def _evaluated_split(splits: dict[str, Any]) -> str:
 def _hyperparameters(config: dict[str, Any], optimizer: dict[str, Any]) -> str:
     fixed = {"lr": config.get("lr"), "batch size": batch_size_text(config.get("batch_size")),
              "epochs": config.get("epochs"), "momentum": config.get("momentum"),
-             "weight decay": config.get("weight_decay") or None, "L2 reg": config.get("reg") or None,
+             # the optimizer's own value: AdamW decays by 0.01 when --weight-decay is left out
+             "weight decay": optimizer.get("weight_decay", config.get("weight_decay")) or None,
+             "L2 reg": config.get("reg") or None,
              "lr decay": config.get("lr_decay"), "lr schedule": config.get("lr_schedule"),
              "validation split": config.get("validation_split"), "dtype": config.get("dtype"),
              "validated on": config.get("extra", {}).get("validation")}

@@ -48,12 +48,19 @@ def weights_after(epochs: int) -> str:
     return "the initial weights" if epochs == 0 else f"the weights from the end of epoch {epochs}"
 
 
-def _check_callbacks(callbacks: Sequence[Callback]) -> None:
-    """Each callback must be a :class:`Callback` (a plain function has none of its hooks)."""
+def _check_callbacks(callbacks: Sequence[Callback] | None) -> list[Callback]:
+    """``callbacks`` as a list (``None``: none); each must be a :class:`Callback` (a plain
+    function has none of its hooks)."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        raise ConfigError("callbacks must be a list of callbacks; write "
+                          f"callbacks=[{type(callbacks).__name__}(...)]")
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise ConfigError(f"callbacks must be glassnet.training.Callback objects, got "
                               f"{cb!r}; subclass Callback and override its on_* methods")
+    return list(callbacks)
 
 
 def _schedule_base(optimizer) -> float:
@@ -91,7 +98,7 @@ def _restore_after_non_finite(model, loss: float, epoch: int, batch: int, initia
 def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         validation_split: float | None = None,
         validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
-        callbacks: Sequence[Callback] = (), verbose: int = 1,
+        callbacks: Sequence[Callback] | None = (), verbose: int = 1,
         lr_schedule: schedules_mod.Schedule | str | None = None, augment: Augment | None = None,
         initial_epoch: int = 0, log_every: int | None = None) -> History:
     """Train ``model`` on ``(x, y)``.
@@ -124,7 +131,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
     y = model.check_labels(x, y)
-    _check_callbacks(callbacks)
+    callbacks = _check_callbacks(callbacks)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ConfigError("validation_data must be a pair (x_val, y_val), got "

@@ -62,8 +62,9 @@ def stratified_folds(y: np.ndarray, folds: int, rng: np.random.Generator, what: 
     for cls in np.unique(y):
         idx = np.flatnonzero(y == cls)
         if len(idx) < folds:
+            advice = "use fewer folds" if len(idx) >= 2 else "add samples to it (2 folds are the fewest)"
             raise ConfigError(f"{what}={folds} needs at least {folds} samples of every class, but "
-                              f"class {class_label(cls, class_names)} has {len(idx)}; use fewer folds")
+                              f"class {class_label(cls, class_names)} has {len(idx)}; {advice}")
         fold_of[idx[rng.permutation(len(idx))]] = (dealt + np.arange(len(idx))) % folds
         dealt += len(idx)
     return [np.flatnonzero(fold_of == k) for k in range(folds)]
