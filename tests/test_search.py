@@ -89,6 +89,42 @@ def test_unknown_parameter_names_the_searchable_ones():
         config.validate()
 
 
+@pytest.mark.parametrize("spec, message", [
+    ("batchnorm=choice:yes,no", "cannot search batchnorm=choice:yes,no: it is on or off; use "
+                                "batchnorm=choice:true,false"),
+    ("batchnorm=choice:1,0", "it is on or off"),
+    ("lr_decay=choice:true", "cannot search lr_decay=choice:True: true and false are not values of lr_decay"),
+    ("dropout=choice:0.1,false", "true and false are not values of dropout"),
+])
+def test_on_off_options_take_true_and_false_and_no_other_option_does(spec, message):
+    config = quick_config()
+    config.params.append(parse_param(spec))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config.validate()
+    ok = quick_config()
+    ok.params.append(parse_param("batchnorm=choice:true,false"))
+    ok.validate()
+
+
+@pytest.mark.parametrize("name", ["epochs", "seed", "validation_split"])
+def test_fixed_settings_are_named_as_fixed_not_as_unknown(name):
+    config = quick_config()
+    config.params.append(parse_param(f"{name}=int:1:3"))
+    with pytest.raises(ConfigError, match=f"cannot search '{name}': it is fixed for the whole search"):
+        config.validate()
+
+
+def test_hidden_is_searchable_only_for_models_with_hidden_layers():
+    from glassnet.search_config import searchable_names
+
+    assert "hidden" in searchable_names("mlp") and "hidden" not in searchable_names("cnn-small")
+    config = quick_config()
+    config.base.model, config.base.hidden = "cnn-small", None
+    config.params.append(parse_param("hidden=choice:5,7"))
+    with pytest.raises(ConfigError, match="cannot search 'hidden': neither model 'cnn-small'"):
+        config.validate()
+
+
 @pytest.mark.parametrize("model, name", [("mlp", "activation"), ("cnn-bn", "widths"),
                                          ("cnn-small", "widths")])
 def test_model_options_without_a_train_flag_cannot_be_searched(model, name):
@@ -785,3 +821,26 @@ def test_spawned_workers_get_the_storage_threads_and_device(monkeypatch, tmp_pat
     command = started[0]
     for flag, value in (("--storage", "sqlite:///x.db"), ("--threads", "1"), ("--device", "gpu")):
         assert command[command.index(flag) + 1] == value
+
+
+def test_a_dead_worker_is_seen_as_dead_before_it_is_reaped():
+    """A --workers child that dies stays a zombie until the parent waits for it, and signal 0
+    still reaches a zombie: its running trial must count as interrupted all the same."""
+    import time
+
+    from glassnet.search import _alive
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not _alive(child.pid)
+    assert child.wait() == 0  # not reaped by the check: the parent still gets the exit code
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert _alive(running.pid)
+    finally:
+        running.kill()
+        running.wait()
+    assert _alive(os.getpid()) and not _alive("not a pid")

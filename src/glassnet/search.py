@@ -164,9 +164,22 @@ def _fresh_claim(trial, now: datetime.datetime) -> bool:
 
 
 def _alive(pid: Any) -> bool:
+    """Whether the process ``pid`` of this host still runs. A worker this process started
+    (``--workers``) that died is a zombie until it is reaped, and signal 0 still reaches a
+    zombie: ask ``waitid`` first, without reaping it (its exit code is collected later)."""
     try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, TypeError, ValueError):
+        pid = int(pid)
+    except (TypeError, ValueError):
+        return False
+    if hasattr(os, "waitid"):  # not on Windows
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return False  # our child, and it has exited
+        except ChildProcessError:
+            pass  # not our child: signal 0 tells whether it exists
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
     except PermissionError:
         return True

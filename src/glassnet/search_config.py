@@ -43,10 +43,41 @@ def searchable_model_options(model: str) -> set[str]:
     return zoo.option_names(model) & set(TRAIN_MODEL_OPTIONS)
 
 
+# Searchable options that are on or off (``--batchnorm``): their only values are true and false.
+FLAG_OPTIONS = {"batchnorm"}
+
+
 def searchable_names(model: str) -> set[str]:
     """Every parameter a search of ``model`` may vary: the run's settings that are not
-    :data:`FIXED_FIELDS`, and :func:`searchable_model_options`."""
-    return (set(RunConfig.__dataclass_fields__) - FIXED_FIELDS) | searchable_model_options(model)
+    :data:`FIXED_FIELDS` (``hidden`` only for a model that has hidden layers), and
+    :func:`searchable_model_options`."""
+    run_settings = set(RunConfig.__dataclass_fields__) - FIXED_FIELDS - set(TRAIN_MODEL_OPTIONS)
+    return run_settings | searchable_model_options(model)
+
+
+def _unsearchable_reason(name: str, model: str) -> str:
+    """Why ``name`` cannot be searched for ``model`` (it is not in :func:`searchable_names`)."""
+    if name in FIXED_FIELDS:
+        return ("it is fixed for the whole search (every trial sees the same data, model, seed "
+                "and epochs, --epochs-per-trial, and is scored the same way); set it with its "
+                "own option")
+    if name in zoo.option_names(model):
+        return ("'glassnet train' has no flag for it, so the printed command could not train the "
+                "best configuration")
+    return f"neither model {model!r} nor the training run takes it"
+
+
+def _check_value_types(spec: ParamSpec) -> None:
+    """On/off options take only true and false; no other option takes true or false (a
+    ``choice:yes,no`` for batchnorm would turn it on twice, ``lr_decay=choice:true`` mean 1)."""
+    values = spec.all_choices if spec.kind == "choice" else ()
+    if spec.name in FLAG_OPTIONS:
+        if spec.kind != "choice" or not all(isinstance(v, bool) for v in values):
+            raise ConfigError(f"cannot search {spec.name}={spec.describe()}: it is on or off; "
+                              f"use {spec.name}=choice:true,false")
+    elif any(isinstance(v, bool) for v in values):
+        raise ConfigError(f"cannot search {spec.name}={spec.describe()}: true and false are not "
+                          f"values of {spec.name}")
 
 
 @dataclass
@@ -84,13 +115,11 @@ class SearchConfig:
             raise ConfigError(f"--smooth must be a whole number of epochs, at least 1, got {self.smooth!r}")
         searchable = searchable_names(self.base.model)
         for spec in self.params:
-            if spec.name in searchable:
-                continue
-            why = ("'glassnet train' has no flag for it, so the printed command could not train the "
-                   "best configuration" if spec.name in zoo.option_names(self.base.model)
-                   else f"neither model {self.base.model!r} nor the training run takes it")
-            raise ConfigError(f"cannot search {spec.name!r}: {why}; searchable: "
-                              f"{', '.join(sorted(searchable))}")
+            if spec.name not in searchable:
+                raise ConfigError(f"cannot search {spec.name!r}: "
+                                  f"{_unsearchable_reason(spec.name, self.base.model)}; searchable: "
+                                  f"{', '.join(sorted(searchable))}")
+            _check_value_types(spec)
         return self
 
     def _validate_validation(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import zoo
 from ..errors import ConfigError, SearchError
-from ..report.text import batch_size_text, no_trial_succeeded
+from ..report.text import batch_size_text, count, no_trial_succeeded
 from ..runs import RunConfig
 from ..search_config import OBJECTIVES, SearchConfig, searchable_model_options
 from ..search_space import load_space_file, parse_param
@@ -55,7 +55,8 @@ def add_parser(sub) -> None:
                    help="plain: one sampler over all trials; narrow: random rounds, each range "
                         "shrunk to the span of the best quarter of the previous round")
     p.add_argument("--rounds", type=positive_int, default=None,
-                   help="rounds of --strategy narrow (the trials are split evenly) [default: 3]")
+                   help="rounds of --strategy narrow (the trials are split evenly; a --resume with "
+                        "more --trials gives the rest to the rounds still open) [default: 3]")
     p.add_argument("--objective", choices=list(OBJECTIVES), default="val_balanced_accuracy",
                    help="what ranks (and prunes) trials, measured on validation data at the "
                         "trial's best epoch: balanced accuracy (mean per-class recall; not fooled "
@@ -210,7 +211,7 @@ def _describe(cfg) -> str:
     smooth = f" (curves smoothed over {cfg.smooth} epochs)" if cfg.smooth > 1 else ""
     rounds = f" ({cfg.rounds} rounds)" if cfg.strategy == "narrow" else ""
     space = ", ".join(f"{p.name}={p.describe()}" for p in cfg.params)
-    return (f"{cfg.trials} trials, {cfg.base.epochs} epochs each, scored on "
+    return (f"{count(cfg.trials, 'trial')}, {count(cfg.base.epochs, 'epoch')} each, scored on "
             f"{cfg.describe_validation()}{smooth}, sampler {cfg.sampler}, strategy {cfg.strategy}"
             f"{rounds}, pruner {cfg.pruner}, objective {cfg.objective} ({cfg.direction}); space: {space}")
 
@@ -252,17 +253,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'trial':>5}  {'round':>5}  {COLUMNS[cfg.objective]:>11}  {'state':<8}  {'epochs':>6}  "
               f"{'best_ep':>7}  params", flush=True)
     workers = _spawn_workers(search, args) if args.workers > 1 else []
+    ran = 0
     try:
-        search.run(on_trial=_print_row)
+        ran = search.run(on_trial=_print_row)
     finally:
         codes = [w.wait() for w in workers]
-    if any(codes):
-        print(f"glassnet search: error: {sum(1 for c in codes if c)} worker process(es) failed",
+    failed = [c for c in codes if c]
+    code = 0 if args.quiet_summary else _report(search, args, table=bool(ran))  # the study is whole: failed
+    if failed:  # workers' trials were marked failed and run again by the others
+        print(f"glassnet search: error: {len(failed)} worker process(es) failed (exit code(s) "
+              f"{', '.join(map(str, failed))}); trials they left unfinished were run again",
               file=sys.stderr)
         return 1
-    if args.quiet_summary:
-        return 0
-    return _report(search, args)
+    return code
 
 
 def _print_files(search, summary: dict) -> None:
@@ -272,14 +275,17 @@ def _print_files(search, summary: dict) -> None:
     print(f"summary: {search.run_dir / 'search.json'}")
 
 
-def _report(search, args: argparse.Namespace) -> int:
+def _report(search, args: argparse.Namespace, table: bool = True) -> int:
+    """Print the best trial, the rounds, the files and the train command (``table``: this
+    process printed trial rows above); with ``--final`` train and test the best."""
     summary = search.summary(plot=not args.no_plot)
     best = summary["best"]
     if best is None:
         _print_files(search, summary)
         raise SearchError(f"{no_trial_succeeded(summary['trials'])}: there is no best configuration "
                           f"to print or train{' (--final skipped)' if args.final else ''}; each "
-                          f"trial's reason is in the table above and in {search.run_dir / 'search.json'}")
+                          f"trial's reason is in {'the table above and in ' if table else ''}"
+                          f"{search.run_dir / 'search.json'}")
     scores = ", ".join(f"{name} {best[key]:.4f}" for key, name in SCORES
                        if key != summary["objective"] and best.get(key) is not None)
     at = f" at epoch {best['best_epoch']} of {best['epochs']}" if best.get("best_epoch") else ""
