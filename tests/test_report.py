@@ -136,6 +136,22 @@ def test_glassnet_report_on_a_folder_that_is_not_a_run(tmp_path):
                                      "wrote)")
 
 
+def test_glassnet_report_on_a_search_or_fold_folder_says_where_the_runs_are(tmp_path):
+    from glassnet.errors import ConfigError
+    from glassnet.report.run_report import read_run
+
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "search.journal").write_text("")
+    with pytest.raises(ConfigError, match="it is a search's folder: its report is search_report.html, "
+                                          "and each trial's run is in trials/NNNN/"):
+        read_run(tmp_path / "search")
+    for k in (1, 2):
+        (tmp_path / "trial" / f"fold-{k}").mkdir(parents=True)
+        (tmp_path / "trial" / f"fold-{k}" / "run.json").write_text("{}")
+    with pytest.raises(ConfigError, match="it holds a trial's run on each fold: give one of fold-1, fold-2"):
+        read_run(tmp_path / "trial")
+
+
 def test_evaluate_prints_table_and_json(cat_run, cats):
     model_file = str(cat_run / "model.glassnet")
     table = run_cli("evaluate", model_file)

@@ -659,6 +659,21 @@ def test_values_that_can_never_train_together_are_refused_up_front(tmp_path, cat
     assert not (tmp_path / "never").exists()
 
 
+def test_the_warning_names_each_reason_with_only_the_values_that_cause_it():
+    from glassnet.errors import GlassnetWarning
+    from glassnet.search_checks import check_combinations
+
+    config = quick_config()
+    config.params += [parse_param(text) for text in ("optimizer=choice:adam,sgd", "momentum=float:0:0.9",
+                                                     "lr_schedule=choice:cosine,step",
+                                                     "lr_decay=float:0.1:0.9")]
+    with pytest.warns(GlassnetWarning) as caught:
+        check_combinations(config)
+    message = str(caught[0].message)
+    assert ": a trial with optimizer='adam', momentum=0.0 fails: --momentum applies to" in message
+    assert "; a trial with lr_schedule='cosine', lr_decay=0.1 fails: --lr-decay is the step" in message
+
+
 def test_a_trial_whose_values_cannot_go_together_fails_with_its_reason_and_the_search_goes_on(
         tmp_path, cat_train):
     from glassnet.errors import GlassnetWarning

@@ -70,7 +70,7 @@ def test_space_file_strings_and_tables(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("lr = 'log:1e-5:1e-1'\n", "expected one [params] table"),
-    ("[params]\n", "expected one [params] table"),
+    ("[params]\n", "the [params] table is empty; give a line per parameter"),
     ("[params]\nlr = 3\n", "must be a string like"),
     ("[params]\nlr = { low = 1, high = 2 }\n", "needs 'kind'"),
     ("[params]\nlr = { kind = 'log', low = 1, high = 0.5 }\n", "the range is empty"),

@@ -25,6 +25,11 @@ def check_settings(config: RunConfig) -> None:
     """Make the optimizer, schedule, callbacks, augmentation and batch size of ``config`` as
     :func:`~glassnet.runs.train_run` would, without the model (cheap)."""
     make_optimizer(config)
+    _check_training(config)
+
+
+def _check_training(config: RunConfig) -> None:
+    """The schedule, callbacks, augmentation and batch size of ``config``."""
     make_schedule(config)
     make_callbacks(config)
     augment_mod.parse(config.augment)
@@ -37,7 +42,7 @@ def check_run(config: RunConfig, train: Dataset) -> None:
     model = build_model(config, train)
     model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
                   reg=config.reg)
-    check_settings(config)
+    _check_training(config)
 
 
 def trial_problem(base: RunConfig, params: dict[str, Any], train: Dataset | None = None) -> str | None:
@@ -45,7 +50,10 @@ def trial_problem(base: RunConfig, params: dict[str, Any], train: Dataset | None
     fail with), or None; without ``train`` only :func:`check_settings` (no model) is checked."""
     try:
         config = apply_params(base, params)
-        check_run(config, train) if train is not None else check_settings(config)
+        if train is not None:
+            check_run(config, train)
+        else:
+            check_settings(config)
     except (GlassnetError, TypeError, ValueError) as exc:  # TypeError: e.g. a word for a number
         return str(exc)
     return None
@@ -71,17 +79,20 @@ def check_values(config: SearchConfig, train: Dataset) -> None:
     check_combinations(config)
 
 
-# The most combinations of end points that check_combinations tries.
+# The most combinations of end points that check_combinations tries, and the most distinct
+# reasons its message names.
 MAX_COMBINATIONS = 10_000
+MAX_REASONS = 3
 
 
-def _fewest_failing(base: RunConfig, params: dict[str, Any]) -> dict[str, Any]:
-    """Of the failing ``params``, those that still fail without the others (left at the base
-    run's values): ``{"optimizer": "adam", "momentum": 0.5}``, not the lr beside them."""
+def _fewest_failing(base: RunConfig, params: dict[str, Any], problem: str) -> dict[str, Any]:
+    """Of the ``params`` that fail with ``problem``, those that still fail with it without the
+    others (left at the base run's values): ``{"optimizer": "adam", "momentum": 0.5}``, not
+    the lr beside them (nor the values of another problem)."""
     kept = dict(params)
     for name in params:
         without = {key: value for key, value in kept.items() if key != name}
-        if trial_problem(base, without) is not None:
+        if trial_problem(base, without) == problem:
             kept = without
     return kept
 
@@ -94,20 +105,20 @@ def check_combinations(config: SearchConfig) -> None:
     such trials will fail (each is recorded as failed with its reason, and the search goes on)."""
     specs = config.params
     combinations = itertools.product(*(spec.end_points() for spec in specs))
-    feasible, failure = False, None
+    feasible, failures = False, {}  # each distinct reason, with the fewest values that cause it
     for values in itertools.islice(combinations, MAX_COMBINATIONS):
         params = {spec.name: value for spec, value in zip(specs, values, strict=True)}
         problem = trial_problem(config.base, params)
         if problem is None:
             feasible = True
-        elif failure is None:
-            fewest = _fewest_failing(config.base, params)
-            problem = trial_problem(config.base, fewest)
-            failure = f"a trial with {params_text(fewest)} fails: {problem}"
-        if feasible and failure is not None:
+        elif problem not in failures and len(failures) < MAX_REASONS:
+            fewest = _fewest_failing(config.base, params, problem)
+            failures[problem] = f"a trial with {params_text(fewest)} fails: {problem}"
+        if feasible and len(failures) == MAX_REASONS:
             break
-    if failure is None:
+    if not failures:
         return
+    failure = "; ".join(failures.values())
     if not feasible and math.prod(len(spec.end_points()) for spec in specs) <= MAX_COMBINATIONS:
         raise ConfigError(f"no trial of this search could train: no combination of the searched "
                           f"values works together ({failure}); drop or change one of these "

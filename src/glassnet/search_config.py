@@ -28,8 +28,10 @@ PRUNERS = ("median", "halving", "none")
 # answering the class that is common in the validation split (a constant answer scores
 # 1/C), so it ranks trials the same way on a test set whose class mix differs.
 OBJECTIVES = {"val_balanced_accuracy": "maximize", "val_accuracy": "maximize", "val_loss": "minimize"}
-OBJECTIVE_LABELS = {"val_balanced_accuracy": "validation balanced accuracy",
-                    "val_accuracy": "validation accuracy", "val_loss": "validation loss"}
+#: The validation scores every trial records after each epoch, and what they are in words.
+SCORE_LABELS = {"val_balanced_accuracy": "balanced accuracy", "val_accuracy": "accuracy",
+                "val_loss": "loss"}
+OBJECTIVE_LABELS = {key: f"validation {label}" for key, label in SCORE_LABELS.items()}
 # RunConfig fields a search may not vary: they define the problem, not the model's settings.
 # What the data is cannot be searched: every trial must see the same images and the same
 # held-out test split (and the printed train command must train on them too).

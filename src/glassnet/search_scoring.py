@@ -22,10 +22,10 @@ import numpy as np
 from .data import Dataset
 from .metrics import balanced_accuracy, predicted_classes
 from .runs import holdout_split
-from .search_config import SearchConfig
+from .search_config import SCORE_LABELS, SearchConfig
 from .training.callbacks import Callback
 
-SCORES = ("val_balanced_accuracy", "val_accuracy", "val_loss")  # recorded every epoch
+SCORES = tuple(SCORE_LABELS)  # recorded every epoch
 Split = tuple[Dataset, Dataset]  # (the images a model trains on, the images that validate it)
 Curve = dict[str, list[float]]  # score name -> one value per epoch
 

@@ -223,7 +223,10 @@ def load_space_file(path: str | Path) -> list[ParamSpec]:
         raise ConfigError(f"search-space file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"search-space file {path} is not readable TOML: {exc}") from None
-    if set(data) != {"params"} or not isinstance(data["params"], dict) or not data["params"]:
+    if set(data) == {"params"} and data["params"] == {}:
+        raise ConfigError(f"{path}: the [params] table is empty; give a line per parameter, "
+                          'e.g. lr = "log:1e-4:1e-1"')
+    if set(data) != {"params"} or not isinstance(data["params"], dict):
         raise ConfigError(f"{path}: expected one [params] table with a line per parameter, "
                           f"got {sorted(data) or 'nothing'}")
     return [_spec_from_toml(name, value, path) for name, value in data["params"].items()]

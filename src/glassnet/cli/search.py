@@ -13,7 +13,7 @@ from .. import zoo
 from ..errors import ConfigError, SearchError
 from ..report.text import batch_size_text, count, no_trial_succeeded
 from ..runs import RunConfig
-from ..search_config import OBJECTIVES, SearchConfig, searchable_model_options
+from ..search_config import OBJECTIVES, SCORE_LABELS, SearchConfig, searchable_model_options
 from ..search_space import load_space_file, parse_param
 from .common import (
     DATASET_HELP,
@@ -194,7 +194,6 @@ def _format(value) -> str:
 
 # The live table's column for each objective (and its width).
 COLUMNS = {"val_balanced_accuracy": "val_bal_acc", "val_accuracy": "val_acc", "val_loss": "val_loss"}
-SCORES = (("val_balanced_accuracy", "balanced accuracy"), ("val_accuracy", "accuracy"), ("val_loss", "loss"))
 
 
 def _print_row(record) -> None:
@@ -286,7 +285,7 @@ def _report(search, args: argparse.Namespace, table: bool = True) -> int:
                           f"to print or train{' (--final skipped)' if args.final else ''}; each "
                           f"trial's reason is in {'the table above and in ' if table else ''}"
                           f"{search.run_dir / 'search.json'}")
-    scores = ", ".join(f"{name} {best[key]:.4f}" for key, name in SCORES
+    scores = ", ".join(f"{name} {best[key]:.4f}" for key, name in SCORE_LABELS.items()
                        if key != summary["objective"] and best.get(key) is not None)
     at = f" at epoch {best['best_epoch']} of {best['epochs']}" if best.get("best_epoch") else ""
     print(f"best: trial {best['number']}, {summary['objective_label']} {best['value']:.4f} "

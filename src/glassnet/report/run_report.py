@@ -33,12 +33,24 @@ REPORT_NAME = "report.html"
 RUN_FILES = ("run.json", "history.json", "metrics.json")
 
 
+def _what_else(folder: Path) -> str:
+    """What to give instead of ``folder``, which holds no run: a search's folder and a trial
+    trained on folds hold runs one level down."""
+    if (folder / "search.journal").exists() or (folder / "search.json").exists():
+        return ("it is a search's folder: its report is search_report.html, and each trial's "
+                "run is in trials/NNNN/")
+    folds = sorted(p.name for p in folder.glob("fold-*") if (p / "run.json").is_file())
+    if folds:
+        return f"it holds a trial's run on each fold: give one of {', '.join(folds)}"
+    return "give the folder that 'glassnet train --out' wrote"
+
+
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     """``{"run", "history", "metrics"}`` from a run directory's JSON files."""
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run directory: it has no run.json "
-                          "(give the folder that 'glassnet train --out' wrote)")
+                          f"({_what_else(run_dir)})")
     files = {}
     for name in RUN_FILES:
         try:

@@ -17,11 +17,11 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from ..search_config import SCORE_LABELS
 from .plots import new_figure, save_figure
 from .text import no_trial_succeeded
 
-SCORE_NAMES = (("val_balanced_accuracy", "val balanced accuracy"), ("val_accuracy", "val accuracy"),
-               ("val_loss", "val loss"))
+SCORE_NAMES = tuple((key, f"val {label}") for key, label in SCORE_LABELS.items())
 ROUND_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
 
