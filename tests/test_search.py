@@ -421,6 +421,9 @@ def test_resume_refuses_settings_that_differ_from_the_stored_search(tmp_path, ca
         "stored values, or start a new search under another --name\n")
     assert main([*resume, "--strict"]) == 1
     assert "(--strict: stored off, given on)" in capsys.readouterr().err
+    # another model is named as a changed setting, not answered with --param advice
+    assert main([*resume, "--model", "cnn-small", "--hidden", "5"]) == 1
+    assert "(--model: stored mlp, given cnn-small; --hidden: stored 7, given 5)" in capsys.readouterr().err
     stored = Search.open(None, tmp_path / "r", resume=True)
     assert stored.config.trials == 2 and len(stored.study.trials) == 2  # nothing changed or ran
     # The stored values given again (and options left out) continue the search.

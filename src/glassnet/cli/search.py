@@ -115,10 +115,11 @@ def _config(args: argparse.Namespace):
     specs = [parse_param(text) for text in args.param]
     if args.space:
         specs = load_space_file(args.space) + specs
-    options = ", ".join(sorted(searchable_model_options(args.model)))
-    check_model_options(args.model, ["hidden"] if args.hidden is not None else [],
-                        hint=f"search its options with --param NAME=SPEC: {options}" if options
-                        else "it has no options")
+    if not args.resume:  # --resume compares --model and --hidden with the stored search instead
+        options = ", ".join(sorted(searchable_model_options(args.model)))
+        check_model_options(args.model, ["hidden"] if args.hidden is not None else [],
+                            hint=f"search its options with --param NAME=SPEC: {options}" if options
+                            else "it has no options")
     base = RunConfig(dataset=args.dataset, model=args.model,
                      hidden=hidden_sizes(args.hidden),
                      epochs=args.epochs_per_trial, batch_size=args.batch_size,
