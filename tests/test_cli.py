@@ -198,6 +198,17 @@ def test_diverging_training_exits_1_and_keeps_the_last_good_model(tmp_path):
     assert (out / "model.glassnet").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and np.isfinite(metrics["train"]["loss"])
+    assert metrics["stopped"].startswith("the loss became nan at epoch 2, batch 1")
+    assert "the loss became nan at epoch 2, batch 1" in (out / "report.html").read_text()
+
+
+def test_a_run_whose_last_update_diverges_exits_1(tmp_path):
+    result = run_cli("train", "--hidden", "4", "--epochs", "1", "--lr", "1e30", "--batch-size", "full",
+                     "--seed", "1", "--quiet", "--out", str(tmp_path / "r"))
+    assert result.returncode == 1, result.stdout
+    assert "the last update of epoch 1 made the loss non-finite" in result.stderr
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["train"]["loss"] is not None  # the initial weights', not NaN
 
 
 def test_initial_weights_that_already_give_nan_are_named_as_such(tmp_path, capsys):
@@ -314,3 +325,14 @@ def test_configs_saved_before_weight_decay_could_be_zero_keep_their_meaning():
     assert make_optimizer(old).weight_decay == 0.01  # what that run trained with
     explicit = RunConfig(optimizer="adamw", weight_decay=0.0)
     assert make_optimizer(RunConfig.from_dict(explicit.to_dict())).weight_decay == 0.0
+
+
+def test_predict_refuses_a_model_whose_outputs_are_not_probabilities(tmp_path, capsys):
+    import glassnet as gn
+
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(3)], input_shape=(3, 8, 8),
+                          class_names=["a", "b", "c"])
+    model.save(tmp_path / "raw.glassnet")  # never compiled: raw scores
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "x.png")
+    assert main(["predict", str(tmp_path / "raw.glassnet"), str(tmp_path / "x.png")]) == 1
+    assert "outputs are raw scores, not probabilities" in capsys.readouterr().err

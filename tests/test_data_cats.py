@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -98,6 +99,10 @@ def test_download_verifies_and_places_files(tmp_path, data_root, monkeypatch):
         server.shutdown()
     assert len(splits["train"]) == 209
     assert sorted(p.name for p in (tmp_path / "catvnoncat").iterdir()) == sorted(SHA256)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (tmp_path / "catvnoncat").iterdir():  # readable by others, as a plain copy is
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_bad_download_leaves_nothing_behind(tmp_path, monkeypatch):
@@ -109,7 +114,8 @@ def test_bad_download_leaves_nothing_behind(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     try:
         monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}")
-        with pytest.raises(ChecksumError, match="checksum mismatch"):
+        with pytest.raises(ChecksumError, match=rf"http://127\.0\.0\.1:{server.server_port}/\w+\.h5: "
+                                                 "sha256 checksum mismatch"):
             load_cats(cache)
     finally:
         server.shutdown()

@@ -100,6 +100,16 @@ def test_hidden_entries_are_neither_classes_nor_images(tmp_path):
     assert ds.class_names == ["a", "b"] and len(ds) == 6 and not messages
 
 
+def test_a_linked_class_folder_is_not_followed_and_says_so(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    elsewhere = two_classes(tmp_path / "elsewhere")
+    (root / "c").symlink_to(elsewhere / "a", target_is_directory=True)
+    ds, messages = load_quietly(root, image_size=8)
+    assert ds.class_names == ["a", "b"] and len(ds) == 6
+    assert messages == [f"skipped {root / 'c'}: a link to a folder, not a class folder (linked "
+                        "folders are not followed)"]
+
+
 def test_a_dangling_link_is_reported_as_skipped(tmp_path):
     root = two_classes(tmp_path / "photos")
     (root / "a" / "gone.png").symlink_to(tmp_path / "deleted.png")

@@ -227,7 +227,7 @@ def test_predict_and_evaluate_never_change_the_callers_array(rng, dtype):
 def test_course_stream_weights_are_c_ordered_and_gradient_checked(rng):
     """The course's legacy init stream draws W transposed; stored W is still C-ordered, so
     the model-level gradient check perturbs the real weights (a copy would report 1.0)."""
-    model = gn.Sequential([gn.layers.Dense(5, activation="relu"), gn.layers.Dense(1, activation="sigmoid")],
+    model = gn.Sequential([gn.layers.Dense(5, activation="relu"), gn.layers.Dense(1)],
                           input_shape=(4,), seed=1, dtype="float64", init_stream="legacy")
     model.compile("binary_crossentropy", "sgd")
     assert all(p.flags["C_CONTIGUOUS"] for _, p, _ in model.parameters())
@@ -330,3 +330,52 @@ def test_a_wrong_class_name_count_is_found_when_the_model_is_built(names):
 def test_a_binary_model_takes_two_class_names():
     model = gn.Sequential([gn.layers.Dense(1)], input_shape=(4,), class_names=["non-cat", "cat"])
     assert model.num_classes == 2 and model.class_names == ["non-cat", "cat"]
+
+
+@pytest.mark.parametrize("layers, loss, kwargs, message", [
+    ([gn.layers.Dense(1, activation="sigmoid")], "binary_crossentropy", {},
+     "the last layer applies sigmoid, and binary_crossentropy applies sigmoid again"),
+    ([gn.layers.Dense(3), gn.layers.Softmax()], "categorical_crossentropy", {},
+     "the last layer applies softmax, and categorical_crossentropy applies softmax again"),
+    ([gn.layers.Dense(1)], "categorical_crossentropy", {}, "takes one output per class but the model has 1"),
+    ([gn.layers.Dense(3)], "binary_crossentropy", {}, "takes one output .* but the model has 3"),
+    ([gn.layers.Dense(1)], "binary_crossentropy", {"from_logits": False},
+     "from_logits=False takes probabilities: the last layer must apply sigmoid \\(it applies nothing\\)"),
+])
+def test_a_loss_that_does_not_fit_the_outputs_is_refused(layers, loss, kwargs, message):
+    built = gn.Sequential(layers, input_shape=(4,))
+    with pytest.raises(ConfigError, match=message):
+        built.compile(loss, "sgd", **kwargs)
+    lazy = gn.Sequential([type(layer)(**layer.get_config()) for layer in layers])
+    lazy.compile(loss, "sgd", **kwargs)  # not built yet: checked when the first batch builds it
+    with pytest.raises(ConfigError, match=message):
+        lazy.fit(np.zeros((4, 4)), np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+
+
+def test_probabilities_from_the_last_layer_with_from_logits_false():
+    model = gn.Sequential([gn.layers.Dense(1, activation="sigmoid")], input_shape=(4,))
+    model.compile("binary_crossentropy", "sgd", from_logits=False)
+    assert model.outputs_probabilities and model.final_activation == "sigmoid"
+    assert not gn.Sequential([gn.layers.Dense(2)], input_shape=(4,)).outputs_probabilities
+
+
+@pytest.mark.parametrize("bad", [0, -1, 3.5, "64", True])
+def test_predict_and_evaluate_refuse_a_bad_batch_size(rng, bad):
+    x, y = small_binary_problem(rng, n=10)
+    model = small_model()
+    model.compile("binary_crossentropy", "sgd")
+    for call in (lambda: model.predict(x, batch_size=bad), lambda: model.evaluate(x, y, batch_size=bad)):
+        with pytest.raises(ConfigError, match="batch_size must be a positive integer or None"):
+            call()
+    np.testing.assert_allclose(model.predict(x, batch_size=None), model.predict(x, batch_size=3), rtol=1e-12)
+
+
+def test_small_api_slips_are_understood_or_named():
+    model = gn.Sequential([gn.layers.Dense(2)], input_shape=4)  # an int is a flat input's size
+    assert model.input_shape == (4,)
+    model.compile("categorical_crossentropy", "sgd", metrics="accuracy")  # one metric as a string
+    assert model.metrics == ["accuracy"]
+    with pytest.raises(ConfigError, match=r"write Sequential\(\[Dense\(\.\.\.\), \.\.\.\]\)"):
+        gn.Sequential(gn.layers.Dense(3))
+    with pytest.raises(ConfigError, match="shuffle must be True or False, got 'no'"):
+        model.fit(np.zeros((4, 4)), np.array([0, 1, 0, 1]), epochs=1, verbose=0, shuffle="no")

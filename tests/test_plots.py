@@ -127,6 +127,13 @@ def test_training_curves_without_lr_change_or_validation():
         plots.plot_training_curves({"accuracy": [0.5]})
 
 
+def test_a_one_epoch_curve_is_a_visible_point():
+    fig = plots.plot_training_curves({"epoch": [0], "loss": [0.7], "val_loss": [0.8]})
+    assert all(line.get_marker() == "o" for line in fig.axes[0].get_lines())
+    long = {"epoch": list(range(100)), "loss": [1.0] * 100}
+    assert plots.plot_training_curves(long).axes[0].get_lines()[0].get_marker() in ("None", None, "")
+
+
 def test_probability_bars_show_the_probabilities(rng):
     image = rng.integers(0, 256, (3, 8, 8), dtype=np.uint8)
     probs = np.array([0.1, 0.6, 0.3])

@@ -387,6 +387,38 @@ def test_nan_guard_restores_the_last_good_epoch(rng):
         np.testing.assert_array_equal(model.get_weights()[key], value)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
+def test_after_the_nan_guard_the_optimizer_is_as_it_was_and_training_goes_on(rng, optimizer):
+    x, y = _data(rng)
+    model = _model(optimizer=optimizer)
+    model.fit(x, y, epochs=2, batch_size=20, verbose=0)
+    before = model.optimizer.state_dict()
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError):
+        model.fit(np.full_like(x, np.nan), y, epochs=1, batch_size=20, verbose=0)
+    after = model.optimizer.state_dict()
+    assert after["steps"] == before["steps"] and after["arrays"].keys() == before["arrays"].keys()
+    for key, value in before["arrays"].items():  # the diverged step's NaN moments are gone
+        np.testing.assert_array_equal(after["arrays"][key], value)
+    model.fit(x, y, epochs=2, batch_size=20, verbose=0)
+    assert np.isfinite(model.predict(x)).all()
+
+
+def test_a_last_update_that_diverges_is_caught_though_no_loss_saw_it(rng):
+    x, y = _data(rng)
+    model = Sequential([layers.Dense(8, activation="relu"), layers.Dense(3)], input_shape=(4,), seed=0)
+    model.compile("categorical_crossentropy", "sgd")  # float32: lr * grad overflows
+    model.fit(x, y, epochs=1, batch_size=None, verbose=0)
+    start = model.get_weights()
+    model.optimizer.lr = 1e300  # one full-batch step: the loss before it is finite, the weights after not
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
+        model.fit(x, y, epochs=1, batch_size=None, verbose=0)
+    assert str(info.value).startswith("the last update of epoch 1 made the loss non-finite; "
+                                      "training stopped and the model keeps the initial weights")
+    assert info.value.kept_epoch == 0
+    for key, value in start.items():
+        np.testing.assert_array_equal(model.get_weights()[key], value)
+
+
 def test_nan_guard_on_initial_weights_that_give_nan_says_so_without_numpy_warnings(rng):
     x, y = _data(rng)
     model = _model()

@@ -36,6 +36,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
         raise
 
 
+def make_temp_dir(prefix: str, parent: Path) -> Path:
+    """A new folder in ``parent`` with the permissions a plain ``mkdir`` gives (``mkdtemp``
+    makes it private, 0700, and it is renamed into place as a shared data folder)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(path, 0o777 & ~_current_umask())
+    return path
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

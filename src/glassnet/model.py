@@ -19,6 +19,7 @@ from . import optimizers as optimizers_mod
 from .backend import Array, array_module, to_device, to_numpy
 from .errors import ConfigError, ShapeError
 from .functional import batch_slices, sigmoid, softmax
+from .layers.activations import Sigmoid, Softmax
 from .layers.base import Layer, layer_from_config
 from .metrics import predicted_classes
 
@@ -43,13 +44,16 @@ class Sequential:
             course's networks weight for weight. Only the initial weights differ.
     """
 
-    def __init__(self, layers: Sequence[Layer] | None = None, input_shape: Sequence[int] | None = None,
+    def __init__(self, layers: Sequence[Layer] | None = None, input_shape: Sequence[int] | int | None = None,
                  seed: int = 0, dtype: str = "float32", name: str = "sequential",
                  preprocessing: dict[str, Any] | None = None,
                  class_names: Sequence[str] | None = None, init_stream: str = "generator") -> None:
         if init_stream not in ("generator", "legacy"):
             raise ConfigError(f"init_stream must be 'generator' or 'legacy', got {init_stream!r}")
         self.init_stream = init_stream
+        if isinstance(layers, Layer):
+            raise ConfigError("Sequential takes a list of layers; write "
+                              f"Sequential([{type(layers).__name__}(...), ...])")
         self.layers: list[Layer] = []
         backend.make_rng(seed)  # validates the seed
         if init_stream == "legacy" and seed is not None and seed >= 2**32:
@@ -80,7 +84,7 @@ class Sequential:
         for layer in layers or []:
             self.add(layer)
         if input_shape is not None:
-            self.build(input_shape)
+            self.build((input_shape,) if isinstance(input_shape, int) else input_shape)
 
     # -- structure ---------------------------------------------------------------------
     def add(self, layer: Layer) -> None:
@@ -114,6 +118,8 @@ class Sequential:
         self.input_shape, self.output_shape = sample_shape, shape
         try:
             self._check_class_names(self.class_names)
+            if self.loss is not None:
+                self._check_loss_fits()
         except ConfigError:
             self.input_shape = None  # not built: right names and a new build() may follow
             raise
@@ -334,12 +340,50 @@ class Sequential:
         """Choose the loss, the optimizer, the metrics and the model-wide L2 strength ``reg``."""
         self.loss = losses_mod.get(loss, from_logits=from_logits)
         self.optimizer = optimizers_mod.get(optimizer)
+        metrics = [metrics] if isinstance(metrics, str) else list(metrics)  # "accuracy" is one metric
         unknown = [m for m in metrics if m != "accuracy"]
         if unknown:
             raise ConfigError(f"unknown metric(s) {unknown}; available: ['accuracy']")
         self.metrics = list(metrics)
         self.reg = check_reg(reg, "reg")
         self.output_activation = self.loss.output_activation
+        if self.built:
+            self._check_loss_fits()
+
+    @property
+    def final_activation(self) -> str | None:
+        """``"sigmoid"`` or ``"softmax"`` when the last layer applies it (a ``Sigmoid`` or
+        ``Softmax`` layer, or a Dense/Conv2D layer's activation), else ``None``."""
+        last = self.layers[-1] if self.layers else None
+        activation = last if isinstance(last, (Sigmoid, Softmax)) else getattr(last, "activation", None)
+        return {Sigmoid: "sigmoid", Softmax: "softmax"}.get(type(activation))
+
+    @property
+    def outputs_probabilities(self) -> bool:
+        """Whether :meth:`predict` gives probabilities: the loss turns logits into them, or
+        the last layer does; a model never compiled gives its last layer's raw outputs."""
+        return self.output_activation is not None or self.final_activation is not None
+
+    def _check_loss_fits(self) -> None:
+        """The loss must fit the built model: one output for binary cross-entropy, one per
+        class for categorical, and an activation applied once (by the loss from logits, or by
+        the last layer when ``from_logits=False``), never twice or not at all."""
+        outputs, name = int(np.prod(self.output_shape)), self.loss.name
+        wanted = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax"}.get(name)
+        if wanted == "sigmoid" and outputs != 1:
+            raise ConfigError(f"{name} takes one output (the probability of class 1) but the model "
+                              f"has {outputs}; use categorical_crossentropy for {outputs} classes")
+        if wanted == "softmax" and outputs < 2:
+            raise ConfigError(f"{name} takes one output per class but the model has 1; use "
+                              "binary_crossentropy for two classes with one output")
+        last = self.final_activation
+        if self.loss.from_logits and last is not None:
+            raise ConfigError(f"the last layer applies {last}, and {name} applies {wanted} again to "
+                              "what it takes as logits: remove the last layer's activation (predict "
+                              "still returns probabilities) or compile with from_logits=False")
+        if not self.loss.from_logits and wanted is not None and last != wanted:
+            raise ConfigError(f"{name} with from_logits=False takes probabilities: the last layer "
+                              f"must apply {wanted} (it applies {last or 'nothing'})")
 
     def _require_compiled(self, need_optimizer: bool = True) -> None:
         # A loaded model knows its loss (it can be evaluated) but has no optimizer.
@@ -370,7 +414,7 @@ class Sequential:
         x, _ = self.check_input(x)
         y = self.check_labels(x, y)
         total_loss, correct = 0.0, 0
-        for part in batch_slices(len(x), batch_size):
+        for part in _inference_batches(len(x), batch_size):
             xb, yb = self.preprocess(x[part]), to_device(y[part])
             out = self.forward(xb)
             total_loss += self.loss.forward(out, yb) * len(xb)
@@ -387,7 +431,7 @@ class Sequential:
             x = np.asarray(x)
         x, single = self.check_input(x)
         outs = [to_numpy(self.forward(self.preprocess(x[part])))
-                for part in batch_slices(len(x), batch_size)]
+                for part in _inference_batches(len(x), batch_size)]
         out = np.concatenate(outs) if outs else np.zeros((0, *self.output_shape), self.dtype)
         return out[0] if single else out
 
@@ -453,6 +497,15 @@ class Sequential:
 
     def __repr__(self) -> str:
         return f"Sequential({len(self.layers)} layers, input_shape={self.input_shape})"
+
+
+def _inference_batches(n: int, batch_size: Any) -> list[slice]:
+    """Slices of ``n`` samples for predict and evaluate: ``batch_size`` a positive integer,
+    or ``None`` for all at once."""
+    from .training.loop import check_batch_size
+
+    size = check_batch_size(batch_size)
+    return batch_slices(n, size or max(n, 1))
 
 
 def check_reg(reg: Any, what: str) -> float:

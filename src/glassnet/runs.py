@@ -309,6 +309,8 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     metrics = evaluate_splits(model, {"train": train, "validation": validation, "test": test})
     metrics.update({"epochs": len(model.history), "seconds": round(seconds, 3),
                     "seed": config.seed})
+    if error is not None:  # the metrics are of the weights the NaN guard kept: say so
+        metrics["stopped"] = str(error)
     model.training_summary = {
         "dataset": config.dataset, "epochs": len(model.history), "seconds": round(seconds, 3),
         "optimizer": model.optimizer.get_config(), "batch_size": config.batch_size,

@@ -29,12 +29,12 @@ import os
 import pickle
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._files import make_temp_dir
 from ..errors import ChecksumError, ConfigError, DataError, DataNotFoundError
 from .dataset import Dataset
 from .store import data_dir, download, file_digest, missing_data_message, verify
@@ -155,7 +155,7 @@ def download_and_extract(root: Path, url: str = URL, md5: str = MD5) -> Path:
     tarball = root / Path(url).name
     if not (tarball.is_file() and file_digest(tarball, "md5") == md5):
         download(url, tarball, md5, algorithm="md5")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER}.", dir=root))
+    tmp = make_temp_dir(f".{FOLDER}.", root)
     try:
         try:
             with tarfile.open(tarball, "r:gz") as archive:

@@ -96,7 +96,12 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
     """The class folders of ``root``: sorted, or ``class_names`` in the given order (each must
     exist); at least ``min_classes`` of them (a classifier trains on two or more; a folder
     evaluated against a trained model may hold one of its classes)."""
-    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not is_hidden(p.name))
+    entries = [p for p in root.iterdir() if p.is_dir() and not is_hidden(p.name)]
+    for link in sorted(p.name for p in entries if p.is_symlink()):
+        # As inside a class folder: a linked folder is not followed (it may lead anywhere).
+        warnings.warn(f"skipped {root / link}: a link to a folder, not a class folder (linked "
+                      "folders are not followed)", SkippedFileWarning, stacklevel=3)
+    found = sorted(p.name for p in entries if not p.is_symlink())
     if class_names is not None:
         names = list(class_names)
         missing = [n for n in names if n not in found]

@@ -8,15 +8,13 @@ place: a failed or corrupt download never leaves a file behind.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .._files import atomic_write
 from ..errors import ChecksumError, DataError, DataNotFoundError
 
 ENV_VAR = "GLASSNET_DATA"
@@ -65,20 +63,21 @@ def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
     Raises :class:`DataNotFoundError` if the download fails (offline, 404) and
     :class:`ChecksumError` on a mismatch; in both cases nothing is left at ``dest``.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    digest = hashlib.new(algorithm)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            shutil.copyfileobj(response, out, length=1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        verify(Path(tmp), expected, algorithm)
-        os.replace(tmp, dest)
+        # atomic_write: the file appears (with the usual permissions) only once it is whole
+        # and verified; a failure or a mismatch leaves nothing behind.
+        with atomic_write(dest, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                digest.update(chunk)
+                out.write(chunk)
+            if digest.hexdigest() != expected:
+                raise ChecksumError(
+                    f"{url}: {algorithm} checksum mismatch (expected {expected}, got "
+                    f"{digest.hexdigest()}); the download is damaged or not the expected file, "
+                    f"and {dest.name} was not written")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise DataNotFoundError(f"could not download {url}: {exc}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
     return dest
 
 

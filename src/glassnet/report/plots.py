@@ -79,6 +79,10 @@ def _epochs(data: dict[str, list[float]], key: str) -> np.ndarray:
     return np.arange(1, len(data[key]) + 1)
 
 
+#: Curves of at most this many epochs mark each epoch's point.
+FEW_EPOCHS = 20
+
+
 def plot_training_curves(history: Any) -> Figure:
     """Loss and accuracy per epoch, training and validation; the learning rate on a second
     axis of the loss panel when it changes during training."""
@@ -89,9 +93,11 @@ def plot_training_curves(history: Any) -> Figure:
     fig = new_figure(5.2 * len(panels), 3.8)
     for ax, metric in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         x = _epochs(data, metric)
-        ax.plot(x, data[metric], color=TRAIN_COLOR, label=f"training {metric}")
+        marker = "o" if len(x) <= FEW_EPOCHS else None  # one epoch is a point, not a line
+        ax.plot(x, data[metric], color=TRAIN_COLOR, marker=marker, label=f"training {metric}")
         if data.get(f"val_{metric}"):
-            ax.plot(x, data[f"val_{metric}"], color=VAL_COLOR, label=f"validation {metric}")
+            ax.plot(x, data[f"val_{metric}"], color=VAL_COLOR, marker=marker,
+                    label=f"validation {metric}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(metric)

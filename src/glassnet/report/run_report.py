@@ -112,6 +112,7 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
         ("hyperparameters", _hyperparameters(config, optimizer)),
         ("seed", config.get("seed")),
         ("training time", f"{metrics.get('seconds', 0):.1f} s for {count(metrics.get('epochs'), 'epoch')}"),
+        ("stopped", metrics.get("stopped")),  # a non-finite loss: which weights were kept
         ("finished", files["run"].get("finished")),
         ("glassnet version", files["run"].get("glassnet_version")),
         ("run directory", str(run_dir)),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import schedules as schedules_mod
-from ..backend import to_device
+from ..backend import array_module, to_device
 from ..errors import ConfigError, NonFiniteLossError
 from ..metrics import predicted_classes
 from .callbacks import Callback, CallbackList
@@ -72,17 +72,39 @@ def _schedule_base(optimizer) -> float:
     return optimizer.lr
 
 
-def _restore_after_non_finite(model, loss: float, epoch: int, batch: int, initial_epoch: int,
-                              snapshots: list[dict[str, Any]]) -> NonFiniteLossError:
-    """Put back the last weights known to give a finite loss; the error that says which.
+def _snapshot(model) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Copies of the weights and of the optimizer's state (its moments, momentum and step
+    count would be NaN after a diverged step, and poison every later ``fit``)."""
+    return model.get_weights(), model.optimizer.state_dict()
 
-    ``snapshots`` holds the weights at the start of the previous and of the current epoch
+
+def _restore(model, snapshot: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    weights, optimizer_state = snapshot
+    model.set_weights(weights)
+    model.optimizer.load_state_dict(optimizer_state)
+
+
+def _final_loss_finite(model, xb: Any, yb: Any, start: int) -> bool:
+    """Whether the weights after the last update still give a finite loss on the last batch
+    (``xb`` preprocessed, and already through layers ``:start``)."""
+    with quiet_float_errors():
+        out = model.forward(xb, start=start)
+        loss = float(model.loss.forward(out, yb)) + model.regularization_loss()
+    return math.isfinite(loss) and bool(array_module(out).isfinite(out).all())
+
+
+def _restore_after_non_finite(model, loss: float, epoch: int, batch: int, initial_epoch: int,
+                              snapshots: list[tuple[dict[str, Any], dict[str, Any]]]) -> NonFiniteLossError:
+    """Put back the last weights (and optimizer state) known to give a finite loss; the
+    error that says which.
+
+    ``snapshots`` holds the state at the start of the previous and of the current epoch
     (0-based ``epoch``). A failure on the run's very first batch means the starting weights
     themselves give a non-finite loss: they are all there is to keep.
     """
     first_step = epoch == initial_epoch and batch == 0
     kept = epoch if batch > 0 or first_step else epoch - 1
-    model.set_weights(snapshots[1] if batch > 0 else snapshots[0])
+    _restore(model, snapshots[1] if batch > 0 else snapshots[0])
     if not first_step:
         why = "the last known to give a finite loss (try a smaller learning rate)"
     elif initial_epoch == 0:
@@ -126,6 +148,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     model._require_compiled()
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs <= 0:
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+    if not isinstance(shuffle, (bool, np.bool_)):  # "no" would shuffle: any non-empty string is true
+        raise ConfigError(f"shuffle must be True or False, got {shuffle!r}")
     if verbose not in (0, 1, 2):
         raise ConfigError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     batch_size = check_batch_size(batch_size)
@@ -163,7 +187,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     # Weights at the start of the previous and of the current epoch: when the loss turns
     # non-finite on an epoch's first batch, the current epoch's starting weights are
     # already bad, and the previous epoch's are the last ones known to give a finite loss.
-    snapshots = [model.get_weights()] * 2
+    snapshots = [_snapshot(model)] * 2
     # A full batch without augmentation is the same array every epoch: preprocess it, and
     # run the leading parameter-free layers (e.g. Flatten) on it, once. It costs no more
     # memory than the one batch each epoch would hold anyway.
@@ -198,6 +222,15 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             correct += int((predicted_classes(out, model.output_activation) == yb.reshape(-1)).sum())
             seen += len(idx)
             cbs.on_batch_end(b, {"loss": total_loss / seen, "accuracy": correct / seen})
+        # Each batch's loss is computed before its update, so the next epoch catches a last
+        # update that diverged; after the run's last epoch, one forward pass checks it.
+        last_start = start if full_batch is not None else 0
+        if epoch == epochs - 1 and not _final_loss_finite(model, xb, yb, last_start):
+            _restore(model, snapshots[1])
+            raise NonFiniteLossError(
+                f"the last update of epoch {epoch + 1} made the loss non-finite; training stopped and "
+                f"the model keeps {weights_after(epoch)}, the last known to give a finite loss (try "
+                "a smaller learning rate)", epoch=epoch + 1, batch=len(batches), kept_epoch=epoch)
         logs = {"loss": total_loss / seen}
         if "accuracy" in model.metrics:
             logs["accuracy"] = correct / seen
@@ -206,7 +239,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         logs["lr"] = model.optimizer.lr
         history.append(epoch, logs)
         cbs.on_epoch_end(epoch, logs)
-        snapshots = [snapshots[1], model.get_weights()]
+        snapshots = [snapshots[1], _snapshot(model)]
         if model.stop_training:
             break
     model.training_summary = {"epochs": len(history), "seconds": time.perf_counter() - started,
