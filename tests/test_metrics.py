@@ -68,6 +68,15 @@ def test_classes_never_predicted_or_absent_score_zero_not_nan():
     assert np.isfinite(r["macro_avg"]["f1"])
 
 
+def test_macro_average_leaves_out_classes_that_never_occur():
+    """As scikit-learn: a folder of cats alone, all predicted right, is a perfect score, not
+    half of one (class c, neither true nor predicted, has nothing to average)."""
+    r = metrics.classification_report([1, 1, 1], [1, 1, 1], ["non-cat", "cat"])
+    assert r["macro_avg"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    r = metrics.classification_report([0, 0, 1], [0, 0, 0], ["a", "b", "c"])  # b occurs, c does not
+    assert r["macro_avg"]["precision"] == pytest.approx((2 / 3 + 0) / 2)
+
+
 def test_precision_recall_f1_from_matrix():
     scores = metrics.precision_recall_f1(np.array([[5, 5], [0, 10]]))
     np.testing.assert_allclose(scores["precision"], [1.0, 10 / 15])

@@ -170,3 +170,17 @@ def test_saved_png_is_an_image(tmp_path):
     with Image.open(path) as img:
         assert img.format == "PNG" and img.width > 100 and img.height > 100
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_a_loaded_models_missing_history_is_named():
+    with pytest.raises(ShapeError, match="there is no training history to plot"):
+        plots.plot_training_curves(None)
+
+
+def test_probability_bars_take_a_sigmoid_models_one_probability(rng):
+    image = rng.integers(0, 256, (3, 8, 8), dtype=np.uint8)
+    fig = plots.plot_probabilities(image, np.array([0.8]), ["non-cat", "cat"], true_class=1)
+    bars = [patch.get_width() for patch in fig.axes[1].patches]
+    assert bars == pytest.approx([0.2, 0.8])
+    with pytest.raises(ShapeError, match="true_class 5 is not a class index"):
+        plots.plot_probabilities(image, np.array([0.8]), ["non-cat", "cat"], true_class=5)

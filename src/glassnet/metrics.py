@@ -116,8 +116,9 @@ def classification_report(y_true: Any, y_pred: Any, class_names: Sequence[str] |
     ``confusion_matrix`` (list of rows; rows = true, columns = predicted),
     ``per_class`` (a list of ``{class, precision, recall, f1, support}``),
     ``macro_avg`` and ``weighted_avg`` (``{precision, recall, f1}``, unweighted and
-    support-weighted means over classes). A two-class problem also gets ``binary``:
-    the scores of the positive class (index 1), the usual binary precision/recall/F1.
+    support-weighted means over the classes that occur in ``y_true`` or ``y_pred``). A
+    two-class problem also gets ``binary``: the scores of the positive class (index 1), the
+    usual binary precision/recall/F1.
     """
     if class_names is not None:
         num_classes = len(class_names)
@@ -128,6 +129,9 @@ def classification_report(y_true: Any, y_pred: Any, class_names: Sequence[str] |
     per_class = [{"class": name, **{k: float(scores[k][i]) for k in keys},
                   "support": int(scores["support"][i])} for i, name in enumerate(names)]
     total = int(matrix.sum())
+    # As scikit-learn: a class neither in y_true nor predicted (a folder of cats alone) has
+    # no scores to average; counting it as 0 would halve a perfect macro average.
+    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
     weights = scores["support"] / total if total else np.zeros(len(matrix))
     report = {
         "accuracy": float(np.trace(matrix) / total) if total else 0.0,
@@ -135,7 +139,7 @@ def classification_report(y_true: Any, y_pred: Any, class_names: Sequence[str] |
         "class_names": names,
         "confusion_matrix": matrix.tolist(),
         "per_class": per_class,
-        "macro_avg": {k: float(scores[k].mean()) for k in keys},
+        "macro_avg": {k: float(scores[k][present].mean()) if present.any() else 0.0 for k in keys},
         "weighted_avg": {k: float((scores[k] * weights).sum()) for k in keys},
     }
     if len(matrix) == 2:

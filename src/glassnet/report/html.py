@@ -130,11 +130,12 @@ def evaluation_sections(ev: Evaluation, max_gallery: int = 20, max_table: int = 
     out = [section(f"Confusion matrix ({ev.name}, {report['samples']} images)", cm, "confusion"),
            section("Per-class precision, recall and F1", per_class, "per-class")]
     shown = min(len(wrong), max_gallery)
+    caption = (f"{len(wrong)} of {len(ev.y_true)} images misclassified; "
+               + (f"the first {shown} are shown (number under each image: its index in the split)."
+                  if len(wrong) else "there is nothing to show."))
     gallery = figure_html(
         plots.plot_misclassified(ev.images, ev.y_true, ev.y_pred, ev.probs, ev.class_names, max_gallery),
-        "misclassified images",
-        f"{len(wrong)} of {len(ev.y_true)} images misclassified; the first {shown} are shown "
-        "(number under each image: its index in the split).")
+        "misclassified images", caption)
     if len(wrong):
         gallery += table_html(misclassified_rows(ev, max_table),
                               ["index", "true class", "predicted", "p(predicted)", "p(true class)"],

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from .._files import atomic_write
 from ..errors import ShapeError
+from ..metrics import class_probabilities
 
 TRAIN_COLOR, VAL_COLOR, LR_COLOR = "#1f77b4", "#ff7f0e", "#7f7f7f"
 OK_COLOR, WRONG_COLOR = "#2ca02c", "#d62728"
@@ -67,6 +68,9 @@ def _show_image(ax, image: np.ndarray) -> None:
 
 def history_dict(history: Any) -> dict[str, list[float]]:
     """A :class:`~glassnet.training.History` or its ``to_dict()`` as ``{key: values}``."""
+    if history is None:  # model.history of a model that was loaded, not trained here
+        raise ShapeError("there is no training history to plot (a loaded model keeps none: "
+                         "plot the run's history.json, e.g. plot_training_curves(json.load(...)))")
     data = history.to_dict() if hasattr(history, "to_dict") else dict(history)
     return {k: list(v) for k, v in data.items()}
 
@@ -193,12 +197,15 @@ def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
 
 def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequence[str],
                        true_class: int | None = None, top: int = 10) -> Figure:
-    """One image ``(C, H, W)`` beside a bar chart of its class probabilities ``(num_classes,)``.
+    """One image ``(C, H, W)`` beside a bar chart of its class probabilities ``(num_classes,)``
+    (or a sigmoid model's one probability of class 1, as ``model.predict`` gives it).
 
     Shows the ``top`` most likely classes (all of them when there are at most ``top``, in
     class order); the predicted bar is green when right and red when wrong.
     """
     probs = np.asarray(probs, dtype=np.float64).reshape(-1)
+    if len(probs) == 1 and len(class_names) == 2:
+        probs = class_probabilities(probs[None])[0]
     if len(probs) != len(class_names):
         raise ShapeError(f"{len(probs)} probabilities for {len(class_names)} classes")
     order = np.arange(len(probs)) if len(probs) <= top else np.argsort(-probs, kind="stable")[:top]
@@ -206,6 +213,8 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
     fig = new_figure(7.5, max(2.8, 0.35 * len(order) + 1))
     ax_image, ax_bars = fig.subplots(1, 2, width_ratios=[1, 1.4])
     _show_image(ax_image, image)
+    if true_class is not None and not 0 <= true_class < len(class_names):
+        raise ShapeError(f"true_class {true_class} is not a class index (0..{len(class_names) - 1})")
     if true_class is not None:
         ax_image.set_title(_prediction_title(class_names[predicted], probs[predicted],
                                              class_names[true_class]), fontsize="small")
