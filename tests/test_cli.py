@@ -336,3 +336,19 @@ def test_predict_refuses_a_model_whose_outputs_are_not_probabilities(tmp_path, c
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "x.png")
     assert main(["predict", str(tmp_path / "raw.glassnet"), str(tmp_path / "x.png")]) == 1
     assert "outputs are raw scores, not probabilities" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_named_set_reads_only_the_split_it_scores(tmp_path, data_root):
+    import glassnet as gn
+
+    (tmp_path / "data" / "catvnoncat").mkdir(parents=True)
+    (tmp_path / "data" / "catvnoncat" / "test_catvnoncat.h5").symlink_to(
+        data_root / "catvnoncat" / "test_catvnoncat.h5")  # no training file
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], input_shape=(3, 64, 64),
+                          class_names=["non-cat", "cat"], preprocessing={"scale": 1 / 255})
+    model.compile("binary_crossentropy", "sgd")
+    model.save(tmp_path / "m.glassnet")
+    result = run_cli("evaluate", str(tmp_path / "m.glassnet"), "--json",
+                     env={"GLASSNET_DATA": str(tmp_path / "data"), "GLASSNET_CATS_URL": "http://127.0.0.1:9/"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["samples"] == 50

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import is_folder
+from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
 from ..errors import ConfigError
 from ..io.format import load_model
@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     size = args.image_size
     if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])
-    splits = load_dataset(args.dataset, image_size=size, resize=model_resize(args, model),
+    # A named set reads only the split evaluated (its other files need not be there).
+    only = (args.split or "test",) if args.dataset in LOADERS else None
+    splits = load_dataset(args.dataset, splits=only, image_size=size, resize=model_resize(args, model),
                           color_mode=model_color_mode(model), strict=args.strict,
                           test_split=args.test_split, seed=args.seed,
                           min_classes=1)  # a folder of one of the model's classes is fine
