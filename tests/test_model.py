@@ -379,3 +379,21 @@ def test_small_api_slips_are_understood_or_named():
         gn.Sequential(gn.layers.Dense(3))
     with pytest.raises(ConfigError, match="shuffle must be True or False, got 'no'"):
         model.fit(np.zeros((4, 4)), np.array([0, 1, 0, 1]), epochs=1, verbose=0, shuffle="no")
+
+
+def test_an_unknown_preprocessing_key_and_an_uncompiled_gradient_check_are_named():
+    with pytest.raises(ConfigError, match=r"unknown preprocessing key\(s\) \['scal'\]; it takes \['mean', "):
+        gn.Sequential([gn.layers.Dense(2)], input_shape=(3,), preprocessing={"scal": 1 / 255})
+    model = gn.Sequential([gn.layers.Dense(2)], input_shape=(3,), dtype="float64")
+    with pytest.raises(ConfigError, match="compile the model first"):
+        gn.check_model(model, np.zeros((2, 3)), np.array([0, 1]))
+
+
+def test_one_optimizer_instance_cannot_train_two_models():
+    shared = gn.optimizers.Adam(lr=0.01)
+    first = gn.Sequential([gn.layers.Dense(2)], input_shape=(3,))
+    first.compile("categorical_crossentropy", shared)
+    first.compile("categorical_crossentropy", shared)  # the same model again is fine
+    second = gn.Sequential([gn.layers.Dense(2)], input_shape=(5,))
+    with pytest.raises(ConfigError, match="this optimizer already trains another model"):
+        second.compile("categorical_crossentropy", shared)

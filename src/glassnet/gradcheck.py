@@ -165,6 +165,7 @@ def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> Ch
     """
     if model.dtype != np.float64:
         raise ConfigError("gradient checks need dtype='float64'")
+    model._require_compiled(need_optimizer=False)  # the loss is what is differentiated
     x, y = model.preprocess(x), to_device(to_numpy(y))
     states = [entry for layer in model.layers for entry in _random_states(layer)]
 

@@ -8,6 +8,7 @@ layers, parameters, loss, preprocessing and the forward/backward composition.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -70,6 +71,10 @@ class Sequential:
         self.name = name
         self.input_shape: tuple[int, ...] | None = None
         self.preprocessing = dict(DEFAULT_PREPROCESSING)
+        unknown = sorted(set(preprocessing or {}) - set(DEFAULT_PREPROCESSING))
+        if unknown:
+            raise ConfigError(f"unknown preprocessing key(s) {unknown}; it takes "
+                              f"{sorted(DEFAULT_PREPROCESSING)}")
         self.set_preprocessing(**(preprocessing or {}))
         self._class_names: list[str] | None = None
         self.class_names = class_names
@@ -339,7 +344,14 @@ class Sequential:
                 from_logits: bool = True) -> None:
         """Choose the loss, the optimizer, the metrics and the model-wide L2 strength ``reg``."""
         self.loss = losses_mod.get(loss, from_logits=from_logits)
-        self.optimizer = optimizers_mod.get(optimizer)
+        optimizer = optimizers_mod.get(optimizer)
+        owner = optimizer.owner() if optimizer.owner is not None else None
+        if owner is not None and owner is not self:
+            # Its slots are keyed by parameter names ("0.W") that every model has.
+            raise ConfigError("this optimizer already trains another model; give each model its "
+                              "own optimizer (a new instance, or its name)")
+        optimizer.owner = weakref.ref(self)
+        self.optimizer = optimizer
         metrics = [metrics] if isinstance(metrics, str) else list(metrics)  # "accuracy" is one metric
         unknown = [m for m in metrics if m != "accuracy"]
         if unknown:
