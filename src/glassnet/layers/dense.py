@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array
+from ..backend import Array, array_module
 from ..errors import ShapeError
 from .base import Layer, check_positive_int
 from .kernel import KernelOptions
@@ -74,7 +74,7 @@ class Dense(KernelOptions, Layer):
     def backward(self, dy: Array) -> Array:
         x = self._recall()["x"]
         dz = self.activation.backward(dy) if self.activation is not None else dy
-        self.grads["W"][...] = x.T @ dz
+        array_module(x).matmul(x.T, dz, out=self.grads["W"])  # dW = x^T dz, written in place
         if self.use_bias:
             dz.sum(axis=0, out=self.grads["b"])
         if not self.input_grad:
