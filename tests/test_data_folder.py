@@ -100,6 +100,15 @@ def test_hidden_entries_are_neither_classes_nor_images(tmp_path):
     assert ds.class_names == ["a", "b"] and len(ds) == 6 and not messages
 
 
+def test_images_beside_the_class_folders_are_reported_not_silently_dropped(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    save(root / "stray.png", solid("red"))
+    ds, messages = load_quietly(root, image_size=8)
+    assert len(ds) == 6
+    assert messages == [f"skipped 1 image file(s) directly in {root}: an image belongs in the "
+                        "subfolder of its class"]
+
+
 def test_a_linked_class_folder_is_not_followed_and_says_so(tmp_path):
     root = two_classes(tmp_path / "photos")
     elsewhere = two_classes(tmp_path / "elsewhere")

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                           f"it has {sorted(splits)}")
     dataset = check_compatible(model, splits[args.split])
     if whole_folder:
-        args.split, dataset.name = "all", f"{args.dataset} (all images)"
+        args.split, dataset.name = "all", f"{args.dataset}, all"
     ev = evaluate_model(model, dataset.x, dataset.y, list(dataset.class_names), dataset.name)
     report = ev.report
     if args.report:
