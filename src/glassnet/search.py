@@ -243,8 +243,10 @@ class Search:
                 study = optuna.create_study(study_name=name, storage=backend,
                                             direction=config.direction, load_if_exists=True)
             if stored is None:
-                study.set_user_attr(CONFIG_ATTR, config.to_dict())
+                # The configuration last: a worker starting at the same moment that already
+                # sees it must find round 0 too (it found no round and crashed).
                 study.set_user_attr("round_0", [p.to_dict() for p in config.params])
+                study.set_user_attr(CONFIG_ATTR, config.to_dict())
             elif SearchConfig.from_dict(stored).to_dict() != config.to_dict():
                 differences = _differences(SearchConfig.from_dict(stored).to_dict(), config.to_dict())
                 raise SearchError(f"{label} already holds a different search named {name!r} "
