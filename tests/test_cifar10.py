@@ -86,10 +86,12 @@ def test_the_unpickler_refuses_anything_but_plain_data(tmp_path, payload, match)
         cifar10.load_pickle(path)
 
 
-def test_a_missing_batch_is_named(tmp_path):
+@pytest.mark.parametrize("name,what", [("data_batch_4", "batch"), ("batches.meta", "file")])
+def test_a_missing_file_is_named_with_what_to_do(tmp_path, name, what):
     write_cifar_folder(tmp_path / cifar10.FOLDER)
-    (tmp_path / cifar10.FOLDER / "data_batch_4").unlink()
-    with pytest.raises(DataNotFoundError, match="batch data_batch_4 is missing"):
+    (tmp_path / cifar10.FOLDER / name).unlink()
+    with pytest.raises(DataNotFoundError, match=f"{what} {name} is missing from .*; restore it, "
+                                                "or delete the folder to download the data again"):
         cifar10.load_cifar10(tmp_path)
 
 

@@ -315,6 +315,18 @@ def test_load_images_from_files_and_folders(tmp_path):
         load_images([root / "empty"], 4)
 
 
+
+def test_load_images_reads_each_file_once(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    first = root / "a" / "0.png"
+    # named twice, named and inside a named folder, inside two named folders
+    names, x = load_images([str(first), str(tmp_path / "photos" / "a" / ".." / "a" / "0.png"),
+                            str(root / "a"), str(root)], 4)
+    assert names[0] == str(first) and len(names) == 6 == len(x)
+    assert sorted(names[1:]) == sorted(str(p) for p in root.glob("*/*.png") if p != first)
+    names, _ = load_images([str(root), str(root / "b")], 4)  # a folder whose files all came before
+    assert len(names) == 6
+
 def test_test_split_is_carved_first_stratified_and_seeded(cat_photo_folder):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedFileWarning)

@@ -376,12 +376,15 @@ def test_resume_continues_after_a_crash(tmp_path, cat_train):
     orphan = search.study.ask()
     for key, value in (("round", 0), ("host", socket.gethostname()), ("pid", int(dead.stdout))):
         orphan.set_user_attr(key, value)
-    with pytest.raises(SearchError, match=r"different search named 'r' \(trials: stored 3, given 5\)"):
+    with pytest.raises(SearchError, match=r"different search named 'r' \(--trials: stored 3, given 5\)"):
         Search.open(quick_config(trials=5), tmp_path / "r", data=cat_train)
     other = quick_config(trials=3)
     other.params[0] = parse_param("lr=log:1e-3:1e-1")
-    other.base.epochs = 4
-    with pytest.raises(SearchError, match=r"\(base\.epochs: stored 2, given 4; params: stored "
+    other.base.epochs, other.base.batch_size, other.base.seed = 4, None, 7
+    # named by the options that set them, as the options write their values
+    with pytest.raises(SearchError, match=r"\(--epochs-per-trial: stored 2, given 4; --batch-size: "
+                                          r"stored \d+, given full; --seed: stored \d+, given 7; "
+                                          r"--param: stored "
                                           r"lr=log:0\.0001:0\.1 weight_decay=.*, given lr=log:0\.001:0\.1 "):
         Search.open(other, tmp_path / "r", data=cat_train)
     resumed = Search.open(None, tmp_path / "r", resume=True, trials=5, data=cat_train)

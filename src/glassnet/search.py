@@ -38,7 +38,7 @@ from .data import Dataset
 from .errors import SearchError, require_extra
 from .runs import RunConfig, RunResult, load_data, train_run
 from .search_checks import check_values
-from .search_config import SearchConfig, apply_params, final_config, train_command
+from .search_config import SearchConfig, apply_params, final_config, setting_difference, train_command
 from .search_scoring import SCORES, Split, validation_balanced_accuracy, validation_splits
 from .search_space import ParamSpec, narrow
 from .search_trial import TrialRecord, TrialRunner
@@ -116,8 +116,8 @@ def _pruner(name: str, steps: int):
 
 
 def _differences(stored: dict[str, Any], given: dict[str, Any], prefix: str = "") -> str:
-    """``"base.lr: stored 0.01, given 0.1; trials: stored 30, given 20"``: where two search
-    configurations differ (nested dicts by key path, anything else as a whole)."""
+    """``"--epochs-per-trial: stored 2, given 3; --trials: stored 30, given 20"``: where two
+    search configurations (as dicts) differ, nested dicts by key path."""
     parts = []
     for key in dict.fromkeys([*stored, *given]):
         old, new = stored.get(key), given.get(key)
@@ -126,15 +126,8 @@ def _differences(stored: dict[str, Any], given: dict[str, Any], prefix: str = ""
         if isinstance(old, dict) and isinstance(new, dict):
             parts.append(_differences(old, new, f"{prefix}{key}."))
         else:
-            parts.append(f"{prefix}{key}: stored {_spec_text(old)}, given {_spec_text(new)}")
+            parts.append(setting_difference(f"{prefix}{key}", old, new))
     return "; ".join(parts)
-
-
-def _spec_text(value: Any) -> str:
-    """Parameter lists as their ``--param`` specs, anything else as it is."""
-    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
-        return " ".join(f"{v['name']}={ParamSpec.from_dict(v).describe()}" for v in value)
-    return repr(value)
 
 
 def _counts(trial) -> bool:

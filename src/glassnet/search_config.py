@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,47 @@ def _unsearchable_reason(name: str, model: str) -> str:
         return ("'glassnet train' has no flag for it, so the printed command could not train the "
                 "best configuration")
     return f"neither model {model!r} nor the training run takes it"
+
+
+# The options of `glassnet search` that define a stored search, and the setting of
+# SearchConfig each one sets: `--resume` takes them from the stored search and refuses a
+# different value; an error about two different searches names these options.
+STORED_SETTINGS = {
+    "dataset": "base.dataset", "model": "base.model", "hidden": "base.hidden",
+    "epochs_per_trial": "base.epochs", "optimizer": "base.optimizer", "batch_size": "base.batch_size",
+    "validation_split": "base.validation_split", "folds": "folds", "smooth": "smooth",
+    "image_size": "base.image_size", "resize": "base.resize", "strict": "base.strict",
+    "test_split": "base.test_split", "seed": "base.seed", "dtype": "base.dtype",
+    "sampler": "sampler", "strategy": "strategy", "rounds": "rounds", "objective": "objective",
+    "pruner": "pruner",
+}
+# ... and the two a resumed search may change (a bigger budget) or not give (the space).
+_OPTION_OF_SETTING = {path: "--" + dest.replace("_", "-") for dest, path in STORED_SETTINGS.items()}
+_OPTION_OF_SETTING.update(trials="--trials", params="--param")
+
+
+def setting(config: SearchConfig, path: str) -> Any:
+    """The value at ``path`` (``"base.epochs"``) of ``config``."""
+    return functools.reduce(getattr, path.split("."), config)
+
+
+def setting_difference(path: str, stored: Any, given: Any) -> str:
+    """``"--epochs-per-trial: stored 2, given 3"``: a setting that differs between a stored
+    search and the one given, named by its option where it has one (else by its path), the
+    values as that option writes them (``20,7,5``, ``full``, ``on``, ``lr=log:1e-05:0.1``)."""
+    def text(value: Any) -> str:
+        if path == "base.batch_size":
+            return batch_size_text(value)
+        if path == "params":
+            specs = [v if isinstance(v, ParamSpec) else ParamSpec.from_dict(v) for v in value or []]
+            return " ".join(f"{spec.name}={spec.describe()}" for spec in specs) or "none"
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, list):
+            return ",".join(map(str, value))
+        return "not set" if value is None else str(value)
+
+    return f"{_OPTION_OF_SETTING.get(path, path)}: stored {text(stored)}, given {text(given)}"
 
 
 def _check_value_types(spec: ParamSpec) -> None:

@@ -6,14 +6,22 @@ import argparse
 import subprocess
 import sys
 import time
-from functools import partial, reduce
+from functools import partial
 from pathlib import Path
 
 from .. import zoo
 from ..errors import ConfigError, SearchError
-from ..report.text import batch_size_text, count, no_trial_succeeded
+from ..report.text import count, no_trial_succeeded
 from ..runs import RunConfig
-from ..search_config import OBJECTIVES, SCORE_LABELS, SearchConfig, searchable_model_options
+from ..search_config import (
+    OBJECTIVES,
+    SCORE_LABELS,
+    STORED_SETTINGS,
+    SearchConfig,
+    searchable_model_options,
+    setting,
+    setting_difference,
+)
 from ..search_space import load_space_file, parse_param
 from .common import (
     DATASET_HELP,
@@ -134,35 +142,6 @@ def _config(args: argparse.Namespace):
                         smooth=args.smooth)
 
 
-# The options that define a stored search, and the setting of SearchConfig each one sets:
-# `--resume` takes them from the stored search and refuses a different value.
-STORED_SETTINGS = {
-    "dataset": "base.dataset", "model": "base.model", "hidden": "base.hidden",
-    "epochs_per_trial": "base.epochs", "optimizer": "base.optimizer", "batch_size": "base.batch_size",
-    "validation_split": "base.validation_split", "folds": "folds", "smooth": "smooth",
-    "image_size": "base.image_size", "resize": "base.resize", "strict": "base.strict",
-    "test_split": "base.test_split", "seed": "base.seed", "dtype": "base.dtype",
-    "sampler": "sampler", "strategy": "strategy", "rounds": "rounds", "objective": "objective",
-    "pruner": "pruner",
-}
-
-
-def _setting(config: SearchConfig, path: str):
-    """The value at ``path`` (``"base.epochs"``) of ``config``."""
-    return reduce(getattr, path.split("."), config)
-
-
-def _option_text(dest: str, value) -> str:
-    """A setting as its option writes it: ``20,7,5``, ``full``, ``on``/``off``, ``not set``."""
-    if dest == "batch_size":
-        return batch_size_text(value)
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return "not set" if value is None else str(value)
-
-
 def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
     """``--resume`` continues the stored search: an option of :data:`STORED_SETTINGS` given
     with another value than the stored one is an error that names both (not given: stored)."""
@@ -172,10 +151,10 @@ def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
     given = _config(args)
     differences = []
     for dest in given_dests:
-        old, new = _setting(stored, STORED_SETTINGS[dest]), _setting(given, STORED_SETTINGS[dest])
+        path = STORED_SETTINGS[dest]
+        old, new = setting(stored, path), setting(given, path)
         if old != new:
-            differences.append(f"--{dest.replace('_', '-')}: stored {_option_text(dest, old)}, "
-                               f"given {_option_text(dest, new)}")
+            differences.append(setting_difference(path, old, new))
     if differences:
         raise ConfigError(f"--resume continues the stored search with its own settings, and these "
                           f"options differ from them ({'; '.join(differences)}); leave them out to "

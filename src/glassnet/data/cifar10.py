@@ -109,11 +109,17 @@ def _get(batch: Any, key: str, path: Path) -> Any:
     raise DataError(f"{path}: missing key {key!r}")
 
 
+def _require_file(path: Path, what: str) -> None:
+    """A clear error when one file of the batch folder is gone (the folder itself is there,
+    so it is not downloaded again by itself)."""
+    if not path.is_file():
+        raise DataNotFoundError(f"CIFAR-10 {what} {path.name} is missing from {path.parent}; "
+                                "restore it, or delete the folder to download the data again")
+
+
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images ``(n, 3, 32, 32)`` uint8 and labels ``(n,)`` int64 from one batch file."""
-    if not path.is_file():
-        raise DataNotFoundError(f"CIFAR-10 batch {path.name} is missing from {path.parent}; "
-                                "restore it, or delete the folder to download the data again")
+    _require_file(path, "batch")
     batch = load_pickle(path)
     data, labels = np.asarray(_get(batch, "data", path)), np.asarray(_get(batch, "labels", path))
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != int(np.prod(IMAGE_SHAPE)):
@@ -127,8 +133,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def read_class_names(path: Path) -> list[str]:
     """The ten class names from ``batches.meta``."""
-    if not path.is_file():
-        raise DataNotFoundError(f"CIFAR-10 file {path.name} is missing from {path.parent}")
+    _require_file(path, "file")
     names = _get(load_pickle(path), "label_names", path)
     if not isinstance(names, list) or len(names) != 10:
         raise DataError(f"{path}: label_names should be a list of 10 names")

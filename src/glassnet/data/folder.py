@@ -278,7 +278,8 @@ def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
 
     A file named directly must be a readable image (any format Pillow reads), else
     :class:`ImageError`; unreadable files inside a folder are skipped with a warning
-    (an error when ``strict``), as in :func:`image_folder`.
+    (an error when ``strict``), as in :func:`image_folder`. Each file is read once, under
+    the name it was first found by (named twice, or named and inside a named folder).
     """
     size = check_image_size(image_size)
     if color_mode not in COLOR_MODES:
@@ -286,13 +287,20 @@ def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
     channels = COLOR_MODES[color_mode]
     names: list[str] = []
     arrays: list[np.ndarray] = []
+    seen: set[Path] = set()
     for item in items:
         path = Path(item).expanduser()
         if not path.is_dir():
-            names.append(str(item))
-            arrays.append(to_channels(load_image(path, size, resize), channels)[None])
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                names.append(str(item))
+                arrays.append(to_channels(load_image(path, size, resize), channels)[None])
             continue
-        files = list_files(path)
+        every_file = list_files(path)
+        files = [f for f in every_file if f.resolve() not in seen]
+        seen.update(f.resolve() for f in files)
+        if every_file and not files:
+            continue  # all of them were named before
         x, kept, skipped = decode_images(files, size, resize, channels, workers)
         report_skipped(path, [(p.relative_to(path).as_posix(), why) for p, why in skipped],
                        len(files), strict)
