@@ -15,7 +15,7 @@ def perturbed(model: Sequential, seed: int = 0) -> Sequential:
     return model
 
 
-def dense_model() -> Sequential:
+def dense_model(dtype: str = "float32") -> Sequential:
     """Every dense-side layer and activation, channels-last flattening, 1-D batch norm."""
     return Sequential([
         layers.Flatten(channels_last=True),
@@ -24,10 +24,11 @@ def dense_model() -> Sequential:
         layers.Dense(9, activation="leaky_relu"), layers.LeakyReLU(0.2), layers.Dense(8), layers.ReLU(),
         layers.Dense(7), layers.Tanh(), layers.Dense(6), layers.Sigmoid(),
         layers.Dense(5, activation="softmax"), layers.Dense(4), layers.Softmax(), layers.Dense(3),
-    ], input_shape=(3, 64, 64), seed=4)
+    ], input_shape=(3, 64, 64), seed=4, dtype=dtype)
 
 
-def conv_model(input_shape: tuple[int, ...] = (3, 64, 64), classes: int = 3) -> Sequential:
+def conv_model(input_shape: tuple[int, ...] = (3, 64, 64), classes: int = 3,
+               dtype: str = "float32") -> Sequential:
     """Every image layer: padded, strided and fused-activation convolutions, pools with padding."""
     return Sequential([
         layers.Conv2D(6, 3, strides=2, padding="same", activation="relu"), layers.BatchNorm(),
@@ -35,12 +36,13 @@ def conv_model(input_shape: tuple[int, ...] = (3, 64, 64), classes: int = 3) -> 
         layers.Dropout(0.2), layers.AvgPool2D(2, padding=1), layers.Conv2D(4, 1, activation="tanh"),
         layers.MaxPool2D(2), layers.Flatten(), layers.Dense(8, activation="relu"),
         layers.Dense(classes),
-    ], input_shape=input_shape, seed=5)
+    ], input_shape=input_shape, seed=5, dtype=dtype)
 
 
-def conv_gap_model(input_shape: tuple[int, ...] = (3, 64, 64)) -> Sequential:
+def conv_gap_model(input_shape: tuple[int, ...] = (3, 64, 64), dtype: str = "float32") -> Sequential:
     return Sequential([layers.Conv2D(8, 5, padding="same", activation="relu"), layers.AvgPool2D(2),
-                       layers.GlobalAveragePooling2D(), layers.Dense(1)], input_shape=input_shape, seed=6)
+                       layers.GlobalAveragePooling2D(), layers.Dense(1)], input_shape=input_shape, seed=6,
+                      dtype=dtype)
 
 
 def layer_types(model: Sequential) -> set[str]:

@@ -93,6 +93,16 @@ def to_device(a: Any, dtype: Any = None) -> Array:
     return xp().asarray(a, dtype=dtype)
 
 
+def to_device_of(a: Any, like: Array, dtype: Any = None) -> Array:
+    """``a`` on the device that holds array ``like`` (the host for a NumPy array), copied
+    between host and GPU only when it is elsewhere. A model's inputs go where its weights are,
+    whatever the current device is by the time the model is used."""
+    module = array_module(like)
+    if module is np:
+        return np.asarray(to_numpy(a), dtype=dtype)
+    return module.asarray(a, dtype=dtype)
+
+
 def to_numpy(a: Any) -> np.ndarray:
     """A NumPy copy (or view) of ``a``, wherever it lives."""
     if hasattr(a, "get") and type(a).__module__.startswith("cupy"):

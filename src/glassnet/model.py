@@ -17,7 +17,7 @@ import numpy as np
 from . import backend
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
-from .backend import Array, array_module, to_device, to_numpy
+from .backend import Array, array_module, to_device, to_device_of, to_numpy
 from .errors import ConfigError, ShapeError
 from .functional import batch_slices, sigmoid, softmax
 from .layers.activations import Sigmoid, Softmax
@@ -160,7 +160,7 @@ class Sequential:
                     new = np.asarray(weights[name])
                     if new.shape != current.shape:
                         raise ShapeError(f"{name}: expected shape {current.shape}, got {new.shape}")
-                    current[...] = to_device(new, dtype=current.dtype)
+                    current[...] = to_device_of(new, current, dtype=current.dtype)
 
     def count_params(self) -> tuple[int, int]:
         """(trainable, non-trainable) parameter counts."""
@@ -210,9 +210,17 @@ class Sequential:
             raise ConfigError(f"class_names must be {self.num_classes} strings, one per class "
                               f"this model's outputs {self.output_shape} tell apart, got {names!r}")
 
+    def on_device(self, a: Any) -> Array:
+        """``a`` (a batch of inputs or labels) as an array on the device of this model's
+        weights: the device that was current when the model was built or loaded."""
+        for _, param, _ in self.parameters():
+            return to_device_of(a, param)
+        return to_device(a)  # a model without weights (e.g. only pooling) follows the device
+
     def preprocess(self, x: Any) -> Array:
-        """A batch as a float array on the current device, after scale/mean/std."""
-        x = to_device(np.asarray(x) if not hasattr(x, "__cuda_array_interface__") else x)
+        """A batch as a float array on the model's device (:meth:`on_device`), after
+        scale/mean/std."""
+        x = self.on_device(x)
         p, scale = self.preprocessing, self.dtype.type(self.preprocessing["scale"])
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
@@ -427,7 +435,7 @@ class Sequential:
         y = self.check_labels(x, y)
         total_loss, correct = 0.0, 0
         for part in _inference_batches(len(x), batch_size):
-            xb, yb = self.preprocess(x[part]), to_device(y[part])
+            xb, yb = self.preprocess(x[part]), self.on_device(y[part])
             out = self.forward(xb)
             total_loss += self.loss.forward(out, yb) * len(xb)
             correct += int((predicted_classes(out, self.output_activation) == yb).sum())

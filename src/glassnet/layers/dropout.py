@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, to_device
+from ..backend import Array, array_module
 from .base import Layer, check_rate, child_generator
 
 
@@ -46,7 +46,7 @@ class Dropout(Layer):
             return x
         self.require_built("training")
         keep = self.rng.random(x.shape) >= self.rate
-        mask = to_device(keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate)))
+        mask = array_module(x).asarray(keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate)))
         self._remember(mask=mask)
         return x * mask
 

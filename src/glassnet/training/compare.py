@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from .. import optimizers as optimizers_mod
-from ..backend import to_device
 from ..errors import ConfigError
 from ..layers.base import check_positive_int
 from .history import History
@@ -75,7 +74,7 @@ def compare_optimizers(build: Callable[[], Any], x: Any, y: Any,
         history = History()
         for it in range(iterations):
             idx = rng.choice(n, size=min(batch_size, n), replace=False)
-            value, _ = model.train_step(model.preprocess(x[idx]), to_device(y[idx]))
+            value, _ = model.train_step(model.preprocess(x[idx]), model.on_device(y[idx]))
             history.append(it, {"loss": value})
         results[label] = history
     return results

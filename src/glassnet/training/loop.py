@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import schedules as schedules_mod
-from ..backend import array_module, to_device
+from ..backend import array_module
 from ..errors import ConfigError, NonFiniteLossError
 from ..metrics import predicted_classes
 from .callbacks import Callback, CallbackList
@@ -212,7 +212,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
                 if augment is not None:
                     xb = augment(xb, model.train_rng)
                 xb = model.preprocess(xb)
-            yb = to_device(y[idx])
+            yb = model.on_device(y[idx])
             # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
             with quiet_float_errors():
                 loss, out = model.train_step(xb, yb, start=start if full_batch is not None else 0)

@@ -1,0 +1,213 @@
+"""A strict NumPy stand-in for CuPy, so that the GPU code path runs in every test run.
+
+Installed as ``sys.modules["cupy"]`` by the ``fake_gpu`` fixture (tests/test_device_paths.py).
+Its arrays are ``cupy.ndarray`` objects that wrap a NumPy array and behave as CuPy's do
+where it matters for glassnet's device discipline:
+
+- they refuse implicit conversion to NumPy (``np.asarray(a)``, ``np.array(a)``), as CuPy's
+  do: only ``a.get()`` and ``cupy.asnumpy(a)`` copy them to the host;
+- an operation that mixes them with a NumPy array (other than a scalar) is a ``TypeError``,
+  as in CuPy, whether written ``a * host``, ``cupy.maximum(a, host)`` or ``a[...] = host``;
+- reductions return 0-d device arrays, not Python or NumPy scalars (``float(a.sum())``
+  works, ``f"{a.sum():.3f}"`` does not);
+- NumPy functions given device arrays dispatch to this module (``__array_ufunc__`` and
+  ``__array_function__``, as CuPy implements them) and return device arrays.
+
+What this checks: that glassnet keeps a device computation on the device and converts
+only at its edges, with the same functions CuPy provides. What it cannot check: CUDA (the
+kernels, their speed, the GPU's rounding). The real CuPy tests run where a GPU is present.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy as _np
+
+__version__ = "0.0-fake"
+
+# Functions that take host data on purpose: they are how data gets onto the device.
+_FROM_HOST = {"asarray", "array", "ascontiguousarray", "asanyarray"}
+
+
+class ndarray:  # noqa: N801 - named as CuPy's class
+    """A "device" array: a NumPy array that refuses to meet host arrays."""
+
+    __slots__ = ("_a",)
+    __hash__ = None  # type: ignore[assignment]  # arrays compare element-wise
+
+    def __init__(self, array: _np.ndarray) -> None:
+        self._a = array
+
+    # -- conversion (explicit only) --------------------------------------------------------
+    def __array__(self, dtype: Any = None, copy: Any = None) -> _np.ndarray:
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. "
+                        "Please use `.get()` to construct a NumPy array explicitly.")
+
+    def get(self) -> _np.ndarray:
+        return self._a.copy()
+
+    def item(self) -> Any:
+        return self._a.item()
+
+    def tolist(self) -> Any:
+        return self._a.tolist()
+
+    def __float__(self) -> float:
+        return float(self._a)
+
+    def __int__(self) -> int:
+        return int(self._a)
+
+    def __index__(self) -> int:
+        return self._a.__index__()
+
+    def __bool__(self) -> bool:
+        return bool(self._a)
+
+    def __len__(self) -> int:
+        return len(self._a)
+
+    def __iter__(self):
+        return (_wrap(row) for row in self._a)
+
+    def __repr__(self) -> str:
+        return f"fake-cupy {self._a!r}"
+
+    def __format__(self, spec: str) -> str:
+        if spec:
+            raise TypeError(f"unsupported format string passed to cupy.ndarray.__format__: {spec!r}")
+        return repr(self)
+
+    # -- attributes and methods: NumPy's, on the wrapped array -----------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name not in ("__copy__", "__deepcopy__"):
+            # NumPy's other protocols (__array_interface__, __array_struct__, the buffer)
+            # would let np.asarray read the array without asking
+            raise AttributeError(name)
+        value = getattr(self._a, name)
+        if callable(value):
+            def method(*args: Any, **kwargs: Any) -> Any:
+                return _wrap(value(*_device_args(args, name), **_device_args(kwargs, name)))
+
+            return method
+        return _wrap(value)
+
+    def __getitem__(self, key: Any) -> Any:
+        return _wrap(self._a[_index(key)])
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._a[_index(key)] = _device_args(value, "__setitem__")
+
+    # -- NumPy's protocols: ufuncs and functions on device arrays stay on the device --------
+    def __array_ufunc__(self, ufunc: _np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        out = kwargs.get("out")
+        result = getattr(ufunc, method)(*_device_args(inputs, ufunc.__name__),
+                                        **_device_args(kwargs, ufunc.__name__))
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return _wrap(result)
+
+    def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
+        return _wrap(func(*_device_args(args, func.__name__), **_device_args(kwargs, func.__name__)))
+
+
+def _binary(ufunc: _np.ufunc, reflected: bool = False):
+    if reflected:
+        return lambda self, other: ufunc(other, self)
+    return lambda self, other: ufunc(self, other)
+
+
+def _in_place(ufunc: _np.ufunc):
+    def operator(self, other):
+        ufunc(self, other, out=(self,))
+        return self
+
+    return operator
+
+
+for _name, _ufunc in {"add": _np.add, "sub": _np.subtract, "mul": _np.multiply,
+                      "truediv": _np.true_divide, "floordiv": _np.floor_divide, "mod": _np.remainder,
+                      "pow": _np.power, "matmul": _np.matmul, "and": _np.bitwise_and,
+                      "or": _np.bitwise_or, "xor": _np.bitwise_xor}.items():
+    setattr(ndarray, f"__{_name}__", _binary(_ufunc))
+    setattr(ndarray, f"__r{_name}__", _binary(_ufunc, reflected=True))
+    setattr(ndarray, f"__i{_name}__", _in_place(_ufunc))
+for _name, _ufunc in {"lt": _np.less, "le": _np.less_equal, "gt": _np.greater,
+                      "ge": _np.greater_equal, "eq": _np.equal, "ne": _np.not_equal}.items():
+    setattr(ndarray, f"__{_name}__", _binary(_ufunc))
+for _name, _ufunc in {"neg": _np.negative, "pos": _np.positive, "abs": _np.absolute,
+                      "invert": _np.invert}.items():
+    setattr(ndarray, f"__{_name}__", lambda self, _u=_ufunc: _u(self))
+ndarray.__module__ = "cupy"  # glassnet.backend.array_module tells devices apart by module
+
+
+# -- moving between host and device ---------------------------------------------------------
+def _wrap(value: Any) -> Any:
+    """NumPy results as device arrays (NumPy scalars too: CuPy reductions give 0-d arrays)."""
+    if isinstance(value, (_np.ndarray, _np.generic)):
+        return ndarray(_np.asarray(value))
+    if isinstance(value, tuple):
+        return tuple(_wrap(v) for v in value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+def _device_args(value: Any, where: str) -> Any:
+    """Unwrap device arrays in (nested) arguments; a host array there is a TypeError."""
+    if isinstance(value, ndarray):
+        return value._a
+    if isinstance(value, _np.ndarray) and value.ndim > 0:
+        raise TypeError(f"{where}: a NumPy array was mixed with CuPy arrays "
+                        f"(shape {value.shape}); move it with cupy.asarray first")
+    if isinstance(value, (tuple, list)):
+        return type(value)(_device_args(v, where) for v in value)
+    if isinstance(value, dict):
+        return {k: _device_args(v, where) for k, v in value.items()}
+    return value
+
+
+def _index(key: Any) -> Any:
+    """Indices: device arrays, and host integer/bool arrays (CuPy copies those over)."""
+    if isinstance(key, tuple):
+        return tuple(_index(k) for k in key)
+    return key._a if isinstance(key, ndarray) else key
+
+
+def asnumpy(a: Any) -> _np.ndarray:
+    return a.get() if isinstance(a, ndarray) else _np.asarray(a)
+
+
+def _function(name: str, func: Any):
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if name in _FROM_HOST and args and isinstance(args[0], ndarray):
+            result = func(args[0]._a, *args[1:], **kwargs)  # on the device: no copy needed
+            return args[0] if result is args[0]._a else ndarray(result)
+        if name in _FROM_HOST:  # a transfer: the device array never shares host memory
+            return ndarray(_np.array(func(*args, **kwargs), copy=True))
+        return _wrap(func(*_device_args(args, name), **_device_args(kwargs, name)))
+
+    call.__name__ = name
+    return call
+
+
+def __getattr__(name: str) -> Any:
+    """``cupy.<name>``: NumPy's function of that name on device arrays; dtypes as NumPy's."""
+    value = getattr(_np, name)
+    if isinstance(value, type) or not callable(value):
+        return value
+    return _function(name, value)
+
+
+lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(
+    as_strided=_function("as_strided", _np.lib.stride_tricks.as_strided)))
+
+
+class _CUDARuntimeError(RuntimeError):
+    pass
+
+
+cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
+    getDeviceCount=lambda: 1, CUDARuntimeError=_CUDARuntimeError))

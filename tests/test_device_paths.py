@@ -1,0 +1,234 @@
+"""The GPU code path: every layer, loss, optimizer and zoo model, training, saving and the
+CLI, on device arrays, against the CPU.
+
+``device`` runs each test on a strict NumPy stand-in for CuPy (tests/fake_cupy.py: device
+arrays that refuse implicit conversion to NumPy and mixing with host arrays), and also on
+real CuPy where a GPU is present. The stand-in checks glassnet's device discipline on
+every machine; only the real run checks CUDA itself.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import fake_cupy
+import glassnet as gn
+from glassnet import backend, gradcheck, optimizers, zoo
+from layer_zoo import conv_gap_model, conv_model, dense_model, layer_types, perturbed
+from test_device import gpu_available
+
+DEVICES = ["fake-cupy"] + (["gpu"] if gpu_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request, monkeypatch):
+    """Run the test's device code on the stand-in (or real) CuPy; the CPU stays NumPy."""
+    if request.param == "fake-cupy":
+        monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setattr(backend, "_device", "cpu")
+    return request.param
+
+
+def on(device_name: str, build):
+    """``build()`` run with ``device_name`` (``"cpu"`` or ``"gpu"``) as the current device."""
+    with backend.using_device(device_name):
+        return build()
+
+
+def device_arrays(model) -> list:
+    return [p for _, p, _ in model.parameters()]
+
+
+def assert_on_device(model) -> None:
+    """Every weight of ``model`` is a device array when the GPU is current (else NumPy)."""
+    expected = sys.modules["cupy"] if backend.get_device() == "gpu" else np
+    assert all(backend.array_module(p) is expected for p in device_arrays(model))
+
+
+# -- the stand-in itself: it must refuse what CuPy refuses, or the tests below prove nothing --
+def test_the_stand_in_refuses_what_cupy_refuses(device):
+    if device != "fake-cupy":
+        pytest.skip("checks the stand-in")
+    a = fake_cupy.asarray(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(a)
+    with pytest.raises(TypeError, match="mixed with CuPy arrays"):
+        a + np.ones(3)
+    with pytest.raises(TypeError, match="mixed with CuPy arrays"):
+        fake_cupy.maximum(a, np.ones(3))
+    with pytest.raises(TypeError, match="mixed with CuPy arrays"):
+        a[0] = np.ones(3)
+    with pytest.raises(TypeError, match="format"):
+        f"{a.sum():.2f}"
+    total = a.sum()
+    assert backend.array_module(total) is fake_cupy and float(total) == 15.0
+    view = a.reshape(-1)
+    view += 1  # views share memory, as on the device
+    np.testing.assert_array_equal(a.get(), np.arange(1.0, 7.0).reshape(2, 3))
+    np.testing.assert_array_equal(backend.to_numpy(np.exp(a) * 2), np.exp(a.get()) * 2)
+
+
+# -- every layer and every loss ------------------------------------------------------------------
+@pytest.mark.parametrize("factory", [dense_model, conv_model, conv_gap_model])
+def test_every_layer_trains_on_the_device_as_on_the_cpu(device, factory, rng):
+    x = rng.integers(0, 256, (12, 3, 64, 64)).astype(np.uint8)
+    y = rng.integers(0, 3 if factory is not conv_gap_model else 2, 12)
+    loss = "binary_crossentropy" if factory is conv_gap_model else "categorical_crossentropy"
+    results = {}
+    for name in ("cpu", "gpu"):
+        def train():
+            # float64: the conv bias before BatchNorm has a zero gradient up to rounding,
+            # which Adam would scale up differently for the GPU's other summation order
+            model = perturbed(factory(dtype="float64"))
+            model.set_preprocessing(scale=1 / 255)
+            model.compile(loss=loss, optimizer="adam")
+            history = model.fit(x, y, epochs=2, batch_size=4, validation_split=0.25, verbose=0)
+            assert_on_device(model)
+            return model, history.history
+        model, history = on(name, train)
+        # used with the CPU current again: the model's inputs still go where its weights are
+        results[name] = (model.get_weights(), history, model.predict(x), model.evaluate(x, y))
+    (w_cpu, h_cpu, p_cpu, e_cpu), (w_gpu, h_gpu, p_gpu, e_gpu) = results["cpu"], results["gpu"]
+    assert isinstance(p_gpu, np.ndarray) and all(isinstance(v, float) for v in e_gpu.values())
+    np.testing.assert_allclose(p_gpu, p_cpu, atol=1e-9)
+    for key in w_cpu:
+        np.testing.assert_allclose(w_gpu[key], w_cpu[key], atol=1e-9, err_msg=key)
+    for key in h_cpu:
+        np.testing.assert_allclose(h_gpu[key], h_cpu[key], rtol=1e-9, err_msg=key)
+    assert e_gpu.keys() == e_cpu.keys()
+
+
+def test_the_three_models_cover_every_layer():
+    covered = set().union(*(layer_types(f()) for f in (dense_model, conv_model, conv_gap_model)))
+    assert set(gn.layers.LAYER_CLASSES) <= covered
+
+
+@pytest.mark.parametrize("loss,units,from_logits", [
+    ("binary_crossentropy", 1, True), ("binary_crossentropy", 1, False),
+    ("categorical_crossentropy", 3, True), ("categorical_crossentropy", 3, False),
+    ("sparse_categorical_crossentropy", 3, True)])
+def test_every_loss_on_the_device(device, loss, units, from_logits, rng):
+    x, y = rng.standard_normal((10, 4)), rng.integers(0, max(units, 2), 10)
+    activation = None if from_logits else ("sigmoid" if units == 1 else "softmax")
+    values = {}
+    for name in ("cpu", "gpu"):
+        def evaluate():
+            model = gn.Sequential([gn.layers.Dense(units, activation=activation)], input_shape=(4,),
+                                  seed=3, dtype="float64")
+            model.compile(loss=gn.losses.get(loss, from_logits=from_logits), optimizer="sgd")
+            model.fit(x, y, epochs=2, batch_size=5, verbose=0)
+            assert_on_device(model)
+            return model.evaluate(x, y)["loss"]
+        values[name] = on(name, evaluate)
+    assert values["gpu"] == pytest.approx(values["cpu"], rel=1e-12)
+
+
+# -- every optimizer and schedule ---------------------------------------------------------------
+OPTIMIZERS = [
+    lambda: optimizers.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    lambda: optimizers.SGD(lr=0.1, momentum=0.5, dampening=0.1),
+    lambda: optimizers.AdaGrad(lr=0.1, lr_decay=0.01, weight_decay=1e-3),
+    lambda: optimizers.RMSProp(lr=0.01, momentum=0.9, centered=True, weight_decay=1e-3),
+    lambda: optimizers.Adam(lr=0.01, weight_decay=1e-3),
+    lambda: optimizers.AdamW(lr=0.01),
+]
+
+
+@pytest.mark.parametrize("make_optimizer", OPTIMIZERS, ids=lambda f: repr(f()))
+def test_every_optimizer_on_the_device(device, make_optimizer, rng):
+    x, y = rng.standard_normal((16, 5)), rng.integers(0, 3, 16)
+    weights, slots = {}, {}
+    for name in ("cpu", "gpu"):
+        def train():
+            model = gn.Sequential([gn.layers.Dense(8, activation="tanh"), gn.layers.Dense(3)],
+                                  input_shape=(5,), seed=2, dtype="float64")
+            model.compile(loss="categorical_crossentropy", optimizer=make_optimizer())
+            model.fit(x, y, epochs=3, batch_size=4, verbose=0, lr_schedule="cosine")
+            assert_on_device(model)
+            return model.get_weights(), model.optimizer.state_dict()["arrays"]
+        weights[name], slots[name] = on(name, train)
+    for key in weights["cpu"]:
+        np.testing.assert_allclose(weights["gpu"][key], weights["cpu"][key], rtol=1e-10, atol=1e-12)
+    assert slots["gpu"].keys() == slots["cpu"].keys()
+    assert all(isinstance(v, np.ndarray) for v in slots["gpu"].values())
+
+
+# -- the zoo, augmentation, checkpoints, files ---------------------------------------------------
+@pytest.mark.parametrize("name", zoo.names())
+def test_every_zoo_model_trains_with_augmentation_on_the_device(device, name, rng):
+    from glassnet.data import augment
+
+    x = rng.integers(0, 256, (8, 3, 32, 32)).astype(np.uint8)
+    y = rng.integers(0, 10, 8)
+    predictions = {}
+    for device_name in ("cpu", "gpu"):
+        def train():
+            model = zoo.build(name, (3, 32, 32), 10, seed=1)
+            model.set_preprocessing(scale=1 / 255)
+            model.compile(loss=zoo.loss_for(10), optimizer="adam")
+            model.fit(x, y, epochs=1, batch_size=4, verbose=0, augment=augment.parse("flip,crop,jitter"))
+            assert_on_device(model)
+            return model.predict(x)
+        predictions[device_name] = on(device_name, train)
+    np.testing.assert_allclose(predictions["gpu"], predictions["cpu"], atol=1e-4)
+
+
+def test_a_model_trained_on_the_device_saves_loads_and_resumes_anywhere(device, tmp_path, rng):
+    from glassnet.io.checkpoint import read_checkpoint, restore_training_state, save_checkpoint
+    from glassnet.training import EarlyStopping, ModelCheckpoint
+
+    x, y = rng.standard_normal((20, 6)), rng.integers(0, 2, 20)
+
+    def build():
+        model = gn.Sequential([gn.layers.Dense(4, activation="relu"), gn.layers.BatchNorm(),
+                               gn.layers.Dense(1)], input_shape=(6,), seed=0)
+        model.compile(loss="binary_crossentropy", optimizer="adam")
+        return model
+
+    def train():
+        model = build()
+        callbacks = [ModelCheckpoint(tmp_path / "best.glassnet", save_best_only=True),
+                     EarlyStopping(patience=5)]
+        model.fit(x, y, epochs=3, batch_size=5, validation_data=(x, y), callbacks=callbacks, verbose=0)
+        model.save(str(tmp_path / "model.glassnet"))
+        save_checkpoint(model, tmp_path / "ckpt.glassnet")
+        return model.predict(x)
+
+    expected = on("gpu", train)
+    np.testing.assert_allclose(gn.load_model(str(tmp_path / "model.glassnet")).predict(x), expected,
+                               atol=1e-6)  # the file is device-independent
+    on_gpu = on("gpu", lambda: gn.load_model(str(tmp_path / "model.glassnet")))
+    on("gpu", lambda: assert_on_device(on_gpu))
+    np.testing.assert_allclose(on_gpu.predict(x), expected, atol=1e-6)  # CPU current: still fine
+
+    def resume():
+        model = build()
+        done = restore_training_state(model, read_checkpoint(tmp_path / "ckpt.glassnet"))
+        model.fit(x, y, epochs=5, initial_epoch=done, batch_size=5, verbose=0)
+        assert_on_device(model)
+        return model.history.epoch
+
+    assert on("gpu", resume) == [0, 1, 2, 3, 4]  # 3 epochs, then 2 more
+
+
+def test_gradient_checks_pass_on_the_device(device):
+    with backend.using_device("gpu"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = gradcheck.run_standard_checks()
+    worst = max(rows, key=lambda row: row[2])
+    assert worst[2] < 1e-6, worst
+
+
+def test_the_command_line_trains_evaluates_and_reports_on_the_device(device, cats, tmp_path, capsys):
+    from glassnet.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--device", "gpu", "--hidden", "7", "--epochs", "3", "--quiet",
+                 "--out", str(run)]) == 0
+    assert main(["evaluate", str(run / "model.glassnet"), "--device", "gpu"]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert (run / "report.html").is_file()
