@@ -223,12 +223,20 @@ def test_gradient_checks_pass_on_the_device(device):
     assert worst[2] < 1e-6, worst
 
 
-def test_the_command_line_trains_evaluates_and_reports_on_the_device(device, cats, tmp_path, capsys):
+def test_the_command_line_runs_on_the_device(device, cats, tmp_path, capsys):
+    """train, evaluate, predict and search with --device gpu."""
+    from PIL import Image
+
     from glassnet.cli import main
 
-    run = tmp_path / "run"
-    assert main(["train", "--device", "gpu", "--hidden", "7", "--epochs", "3", "--quiet",
-                 "--out", str(run)]) == 0
+    run, photo = tmp_path / "run", tmp_path / "cat.png"
+    Image.fromarray(cats["test"].x[0].transpose(1, 2, 0)).save(photo)
+    assert main(["train", "--device", "gpu", "--hidden", "7", "--epochs", "3", "--batchnorm",
+                 "--dropout", "0.2", "--quiet", "--out", str(run)]) == 0
     assert main(["evaluate", str(run / "model.glassnet"), "--device", "gpu"]) == 0
-    assert "accuracy" in capsys.readouterr().out
+    assert main(["predict", str(run / "model.glassnet"), str(photo), "--device", "gpu"]) == 0
+    assert main(["search", "--device", "gpu", "--hidden", "7", "--param", "lr=log:1e-3:1e-1",
+                 "--trials", "2", "--epochs-per-trial", "2", "--out", str(tmp_path / "search")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and f"{photo}: " in out and "best: trial" in out
     assert (run / "report.html").is_file()
