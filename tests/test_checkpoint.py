@@ -317,3 +317,30 @@ def test_a_model_built_differently_is_refused(straight, tmp_path):
             restore_training_state(model, read_checkpoint(path))
     finally:
         model.set_preprocessing(**before)
+
+
+def test_a_python_resume_with_a_validation_split_continues_exactly(cats, tmp_path):
+    """fit's validation split is drawn from the model's seed, not from its training stream
+    (which a restore advances): the resumed run holds out the same images and ends equal."""
+    from glassnet import Sequential, layers
+
+    x, y = cats["train"].x, cats["train"].y
+
+    def build():
+        model = Sequential([layers.Flatten(), layers.Dense(8, activation="relu"), layers.Dropout(0.2),
+                            layers.Dense(1)], input_shape=(3, 64, 64), seed=3, dtype="float64",
+                           preprocessing={"scale": 1 / 255})
+        model.compile("binary_crossentropy", "adam")
+        return model
+
+    straight = build()
+    straight.fit(x, y, epochs=4, batch_size=32, validation_split=0.2, verbose=0)
+    first = build()
+    first.fit(x, y, epochs=2, batch_size=32, validation_split=0.2, verbose=0)
+    save_checkpoint(first, tmp_path / CHECKPOINT_NAME)
+    resumed = build()
+    done = restore_training_state(resumed, read_checkpoint(tmp_path / CHECKPOINT_NAME))
+    resumed.fit(x, y, epochs=4, initial_epoch=done, batch_size=32, validation_split=0.2, verbose=0)
+    assert resumed.history.history["val_loss"] == straight.history.history["val_loss"]
+    for key, value in straight.get_weights().items():
+        np.testing.assert_array_equal(resumed.get_weights()[key], value, err_msg=key)

@@ -163,6 +163,8 @@ def test_validation_split_is_seeded(rng):
         model.fit(x, y, epochs=1, validation_split=0.2, verbose=0)
         picked.append(sorted(rec.val_inputs[0][0][:, 0]))
     assert picked[0] == picked[1] and picked[0] != picked[2]
+    model.fit(x, y, epochs=1, validation_split=0.2, verbose=0)  # a second fit call: the same split
+    assert sorted(rec.val_inputs[-1][0][:, 0]) == picked[2]
 
 
 def test_validation_data_overrides_validation_split(rng):

@@ -62,10 +62,12 @@ class Sequential:
             raise ConfigError(f"the legacy init stream (the course's mlp) takes seeds below 2**32, "
                               f"got {seed}")
         self.seed = seed
-        # Independent streams from one seed: weight init, and everything during training
-        # (shuffling, validation split, augmentation). Layers that draw at training time
-        # (dropout) get their own stream from the init stream when built.
-        self._init_seeds, train_seeds = np.random.SeedSequence(seed).spawn(2)
+        # Independent streams from one seed: weight init, everything during training
+        # (shuffling, augmentation), and fit's validation split. Layers that draw at training
+        # time (dropout) get their own stream from the init stream when built. The split has
+        # a seed of its own, not a stream: every fit call (a resumed one too) draws the same
+        # split again, so no validation sample is ever trained on.
+        self._init_seeds, train_seeds, self.split_seed = np.random.SeedSequence(seed).spawn(3)
         self.train_rng = np.random.default_rng(train_seeds)
         self.dtype = backend.resolve_dtype(dtype)
         self.name = name

@@ -130,8 +130,9 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         y: labels ``(N,)`` (class indices) or ``(N, C)`` one-hot.
         epochs: index of the last epoch to run (with ``initial_epoch``, as in Keras).
         batch_size: samples per update; ``None`` or ``"full"`` = full batch (no shuffling).
-        validation_split: fraction of ``(x, y)`` held out once, stratified and seeded by the
-            model's seed; ignored when ``validation_data`` is given.
+        validation_split: fraction of ``(x, y)`` held out, stratified and seeded by the
+            model's seed: the same samples in every ``fit`` call on the same ``(x, y)`` (a
+            resumed run too); ignored when ``validation_data`` is given.
         validation_data: ``(x_val, y_val)`` evaluated after each epoch.
         callbacks: :class:`Callback` objects (EarlyStopping, ModelCheckpoint, ...).
         verbose: 0 silent, 1 progress bar (lines when not a terminal), 2 one line per epoch.
@@ -166,7 +167,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         x_val, _ = model.check_input(x_val)
         y_val = model.check_labels(x_val, y_val)
     elif validation_split is not None:
-        train_idx, val_idx = stratified_split(y, validation_split, model.train_rng)
+        train_idx, val_idx = stratified_split(y, validation_split, np.random.default_rng(model.split_seed))
         x, y, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
     else:
         x_val = y_val = None
