@@ -327,15 +327,32 @@ def test_configs_saved_before_weight_decay_could_be_zero_keep_their_meaning():
     assert make_optimizer(RunConfig.from_dict(explicit.to_dict())).weight_decay == 0.0
 
 
-def test_predict_refuses_a_model_whose_outputs_are_not_probabilities(tmp_path, capsys):
+def test_predict_and_evaluate_refuse_a_model_whose_outputs_are_not_probabilities(tmp_path, capsys):
     import glassnet as gn
 
-    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(3)], input_shape=(3, 8, 8),
-                          class_names=["a", "b", "c"])
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], input_shape=(3, 64, 64),
+                          class_names=["non-cat", "cat"])
     model.save(tmp_path / "raw.glassnet")  # never compiled: raw scores
-    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "x.png")
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "x.png")
     assert main(["predict", str(tmp_path / "raw.glassnet"), str(tmp_path / "x.png")]) == 1
     assert "outputs are raw scores, not probabilities" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "raw.glassnet")]) == 1
+    assert "outputs are raw scores, not probabilities" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "raw.glassnet")]) == 0
+    assert "output: raw scores; loss: None" in capsys.readouterr().out
+
+
+def test_info_and_onnx_metadata_name_a_last_layer_softmax(tmp_path, capsys):
+    import glassnet as gn
+    from glassnet.io.onnx import metadata
+
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(3, activation="softmax")],
+                          input_shape=(3, 8, 8), class_names=["a", "b", "c"])
+    model.compile(gn.losses.get("categorical_crossentropy", from_logits=False), "sgd")
+    model.save(tmp_path / "probs.glassnet")
+    assert main(["info", str(tmp_path / "probs.glassnet")]) == 0
+    assert "output: softmax; loss: categorical_crossentropy" in capsys.readouterr().out
+    assert metadata(model)["output"] == "class probabilities (softmax), shape (N, C)"
 
 
 def test_evaluate_on_a_named_set_reads_only_the_split_it_scores(tmp_path, data_root):
@@ -352,3 +369,14 @@ def test_evaluate_on_a_named_set_reads_only_the_split_it_scores(tmp_path, data_r
                      env={"GLASSNET_DATA": str(tmp_path / "data"), "GLASSNET_CATS_URL": "http://127.0.0.1:9/"})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["samples"] == 50
+
+
+@pytest.mark.parametrize("options,expected", [
+    (["--lr", "0.003", "--lr-schedule", "cosine"], "lr 0.003 (cosine schedule)"),
+    (["--lr-decay", "0.5"], "lr 0.01 (step schedule, x0.5 per epoch)"),
+    ([], "lr 0.01, batch size")])
+def test_info_shows_the_learning_rate_the_run_was_given(tmp_path, capsys, options, expected):
+    out = tmp_path / "run"
+    assert main(["train", "--hidden", "4", "--epochs", "3", "--quiet", "--out", str(out), *options]) == 0
+    assert main(["info", str(out / "model.glassnet")]) == 0
+    assert f"optimizer sgd {expected}" in capsys.readouterr().out

@@ -397,3 +397,21 @@ def test_one_optimizer_instance_cannot_train_two_models():
     second = gn.Sequential([gn.layers.Dense(2)], input_shape=(5,))
     with pytest.raises(ConfigError, match="this optimizer already trains another model"):
         second.compile("categorical_crossentropy", shared)
+
+
+def test_train_on_batch_preprocesses_checks_labels_and_matches_train_step(rng):
+    x = rng.integers(0, 256, (8, 3, 4, 4)).astype(np.uint8)
+    y = rng.integers(0, 2, 8)
+    models = []
+    for _ in range(2):
+        model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], input_shape=(3, 4, 4), seed=0,
+                              preprocessing={"scale": 1 / 255})
+        model.compile("binary_crossentropy", "sgd")
+        models.append(model)
+    by_hand, _ = models[0].train_step(models[0].preprocess(x), y)
+    assert models[1].train_on_batch(x, y) == by_hand < 1  # scaled to 0..1: loss near log 2
+    np.testing.assert_array_equal(models[1].get_weights()["1.W"], models[0].get_weights()["1.W"])
+    with pytest.raises(ShapeError, match="labels"):
+        models[1].train_on_batch(x, np.full(8, 0.5))
+    with pytest.raises(ConfigError, match="compile the model first"):
+        gn.Sequential([gn.layers.Dense(1)], input_shape=(2,)).train_on_batch(np.zeros((1, 2)), [0])

@@ -381,10 +381,16 @@ class Sequential:
         return {Sigmoid: "sigmoid", Softmax: "softmax"}.get(type(activation))
 
     @property
+    def probability_activation(self) -> str | None:
+        """What makes :meth:`predict`'s outputs probabilities: ``"sigmoid"`` or ``"softmax"``,
+        applied to the logits (the loss's :attr:`output_activation`) or by the last layer
+        (:attr:`final_activation`); ``None`` for raw scores (a model never compiled)."""
+        return self.output_activation or self.final_activation
+
+    @property
     def outputs_probabilities(self) -> bool:
-        """Whether :meth:`predict` gives probabilities: the loss turns logits into them, or
-        the last layer does; a model never compiled gives its last layer's raw outputs."""
-        return self.output_activation is not None or self.final_activation is not None
+        """Whether :meth:`predict` gives probabilities (see :attr:`probability_activation`)."""
+        return self.probability_activation is not None
 
     def _check_loss_fits(self) -> None:
         """The loss must fit the built model: one output for binary cross-entropy, one per
@@ -412,8 +418,20 @@ class Sequential:
         if self.loss is None or (need_optimizer and self.optimizer is None):
             raise ConfigError("compile the model first: model.compile(loss=..., optimizer=...)")
 
+    def train_on_batch(self, x: Any, y: Any) -> float:
+        """One update on one batch, as Keras' ``train_on_batch``: ``x: (N, *input_shape)`` as
+        :meth:`fit` takes it (preprocessed here), ``y`` checked as :meth:`fit` checks labels.
+        Returns the batch's loss before the update (with the L2 term)."""
+        self._require_compiled()
+        x, _ = self.check_input(x)
+        y = self.check_labels(x, y)
+        loss, _ = self.train_step(self.preprocess(x), self.on_device(y))
+        return loss
+
     def train_step(self, x: Array, y: Array, start: int = 0) -> tuple[float, Array]:
-        """One forward/backward/update on a preprocessed batch; returns (loss, outputs).
+        """One forward/backward/update on a batch already preprocessed and on the model's
+        device, labels already checked (the fit loop's inner step; from your own code, use
+        :meth:`train_on_batch`); returns (loss, outputs).
 
         ``start`` > 0 means ``x`` is already the output of layer ``start - 1`` (see
         :meth:`fixed_prefix`).

@@ -199,6 +199,14 @@ def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
     return optimizers.get(config.optimizer, **kwargs)
 
 
+def _schedule_text(config: RunConfig) -> str | None:
+    """``"cosine schedule"``, ``"step schedule, x0.5 per epoch"`` or ``None`` (a constant
+    learning rate)."""
+    if config.lr_decay is not None:
+        return f"step schedule, x{config.lr_decay:g} per epoch"
+    return f"{config.lr_schedule} schedule" if config.lr_schedule else None
+
+
 def make_schedule(config: RunConfig) -> schedules.Schedule | None:
     if config.lr_decay is not None and config.lr_schedule not in (None, "step"):
         raise ConfigError("--lr-decay is the step schedule's factor; it cannot be combined "
@@ -313,7 +321,9 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         metrics["stopped"] = str(error)
     model.training_summary = {
         "dataset": config.dataset, "epochs": len(model.history), "seconds": round(seconds, 3),
-        "optimizer": model.optimizer.get_config(), "batch_size": config.batch_size,
+        # the lr the run was given (a schedule's base), not the last one it scheduled
+        "optimizer": {**model.optimizer.get_config(), "lr": model.optimizer.base_lr or model.optimizer.lr},
+        "lr_schedule": _schedule_text(config), "batch_size": config.batch_size,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
     if is_folder(config.dataset):  # predict and evaluate fit new images the same way

@@ -231,6 +231,15 @@ def require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def require_probabilities(model, path: str) -> None:
+    """``predict`` and ``evaluate`` need a model whose outputs are probabilities (compiled,
+    or ending in a sigmoid/softmax): raw scores have neither classes nor a loss to report."""
+    require(model.outputs_probabilities,
+            f"{path}: this model's outputs are raw scores, not probabilities: it was saved "
+            "without a loss (before compile), so nothing says whether they take a sigmoid or "
+            "a softmax; compile it before saving")
+
+
 def check_output_folder(path: str | os.PathLike, option: str) -> Path:
     """``path`` as a folder to write into, or a clear error (before any work is done) when it
     is a file, lies under a file or cannot be created for lack of permission."""

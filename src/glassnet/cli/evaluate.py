@@ -20,6 +20,7 @@ from .common import (
     model_resize,
     path_text,
     print_json,
+    require_probabilities,
 )
 
 
@@ -50,6 +51,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.report, "--report")
     model = load_model(args.model)
+    require_probabilities(model, args.model)
     size = args.image_size
     if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])

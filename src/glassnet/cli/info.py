@@ -31,6 +31,7 @@ def describe(path: str) -> dict[str, Any]:
         "format_version": config["format_version"], "glassnet_version": config.get("glassnet_version"),
         "name": model.name, "input_shape": list(model.input_shape), "dtype": model.dtype.name,
         "classes": model.class_names, "output_activation": model.output_activation,
+        "probabilities": model.probability_activation,
         "loss": config.get("loss"), "preprocessing": model.preprocessing,
         "params": {"trainable": trainable, "non_trainable": frozen},
         "layers": model.get_config()["layers"], "training": model.training_summary,
@@ -61,7 +62,8 @@ def training_text(summary: dict[str, Any]) -> list[str]:
     head = (f"training: {count(summary.get('epochs', '?'), 'epoch')}"
             + (f" on {summary['dataset']}" if "dataset" in summary else "")
             + (f" in {summary['seconds']:.1f}s" if "seconds" in summary else "")
-            + (f", optimizer {opt.get('name')} lr {opt.get('lr')}" if opt else "")
+            + (f", optimizer {opt.get('name')} lr {opt.get('lr'):g}" if opt else "")
+            + (f" ({summary['lr_schedule']})" if summary.get("lr_schedule") else "")
             + (f", batch size {batch_size_text(summary['batch_size'])}" if "batch_size" in summary else "")
             + (f", images fitted by {summary['resize']}" if "resize" in summary else ""))
     lines = [head]
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"input: (N, {', '.join(map(str, info['input_shape']))}) {info['dtype']}; "
           f"preprocessing: {preprocessing_text(info['preprocessing'])}")
     print(f"classes ({len(classes)}): {', '.join(classes)}" if classes else "classes: not recorded")
-    print(f"output: {info['output_activation'] or 'raw'}; loss: {(info['loss'] or {}).get('name')}")
+    print(f"output: {info['probabilities'] or 'raw scores'}; loss: {(info['loss'] or {}).get('name')}")
     for line in training_text(info["training"]):
         print(line)
     if "checkpoint" in info:

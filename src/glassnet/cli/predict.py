@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from ..data.folder import load_images
-from ..errors import ConfigError, ShapeError
+from ..errors import ShapeError
 from ..io.format import load_model
 from ..metrics import class_probabilities
 from .common import (
@@ -18,6 +18,7 @@ from .common import (
     path_text,
     positive_int,
     print_json,
+    require_probabilities,
 )
 
 
@@ -40,10 +41,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    if not model.outputs_probabilities:
-        raise ConfigError(f"{args.model}: this model's outputs are raw scores, not probabilities: "
-                          "it was saved without a loss (before compile), so nothing says whether "
-                          "they take a sigmoid or a softmax; compile it before saving")
+    require_probabilities(model, args.model)
     if len(model.input_shape) != 3 or model.input_shape[0] not in (1, 3):
         raise ShapeError(f"this model takes inputs of shape {model.input_shape}, not images "
                          "(channels, height, width)")

@@ -59,7 +59,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=positive_int, default=10, help="passes over the training set")
     p.add_argument("--batch-size", type=batch_size, default=64,
                    help="samples per update, or 'full' for full-batch gradient descent")
-    p.add_argument("--lr", type=positive_float, default=0.01, help="learning rate")
+    p.add_argument("--lr", type=positive_float, default=0.01,
+                   help="learning rate (default 0.01 for every optimizer)")
     p.add_argument("--optimizer", default="sgd",
                    help="sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
     p.add_argument("--momentum", type=non_negative_float, default=None,

@@ -184,7 +184,7 @@ def metadata(model) -> dict[str, str]:
         "preprocessing_in_graph": "true: (x * scale - mean) / std per channel is applied inside the graph",
         # how training images were fitted to the input size (squash: stretched)
         "resize": (model.training_summary or {}).get("resize", "squash"),
-        "output": outputs.get(model.output_activation, "raw outputs of the last layer"),
+        "output": outputs.get(model.probability_activation, "raw outputs of the last layer"),
     }
 
 
