@@ -133,7 +133,7 @@ def error_against_step_size(out: Path | None) -> dict[float, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="folder for the plot")
     args = parser.parse_args(argv)
     if args.out:

@@ -58,11 +58,14 @@ def run_recipe(key: str, seed: int, out_root: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--only", default=",".join(RECIPES), help="comma-separated recipe keys")
     parser.add_argument("--out", default="runs/cat-recipes")
     args = parser.parse_args()
+    unknown = [key for key in args.only.split(",") if key not in RECIPES]
+    if unknown:
+        parser.error(f"--only: unknown recipe {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     seeds = [int(s) for s in args.seeds.split(",")]
     out_root = Path(args.out)
     rows = []

@@ -57,7 +57,7 @@ def save_plots(out: Path, losses: list[float], test, wrong: np.ndarray, probs: n
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3000)
     parser.add_argument("--two-layer", action="store_true", help="the 12288-7-1 network")
     parser.add_argument("--out", type=Path, help="folder for the plots and the trained model")

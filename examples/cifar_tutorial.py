@@ -150,7 +150,7 @@ def result_row(name: str, model: gn.Sequential, history: gn.History, seconds: fl
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=2, help="epochs of the Keras CNN")
     parser.add_argument("--limit", type=int, default=1000,
                         help="use the first N training images only (0: all 5,000)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def plot(histories: dict, path: str, window: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--width", type=int, default=50, help="units in each of the 4 hidden layers")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -56,6 +57,8 @@ def main() -> None:
     parser.add_argument("--with-rmsprop", action="store_true", help="add RMSProp (lr 0.001)")
     parser.add_argument("--out", default="optimizers.png", help="where to write the plot (PNG)")
     args = parser.parse_args()
+    if not Path(args.out).resolve().parent.is_dir():
+        parser.error(f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
 
     train = load_cats()["train"]
     specs = dict(TUTORIAL_OPTIMIZERS)

@@ -70,7 +70,7 @@ def photo_cnn(train: Dataset) -> gn.Sequential:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-class", type=int, default=300, help="photos per class to learn from")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--out", type=Path, help="folder for the photos, the model and the ONNX file")

@@ -106,7 +106,7 @@ def describe_sharing(outputs: list[str], summary: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--epochs-per-trial", type=int, default=8)
     parser.add_argument("--out", type=Path, help="folder for the search's files (default: a temporary one)")

@@ -105,7 +105,7 @@ def regularized(data, epochs: int, out: Path | None) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=240,
                         help="epochs of the initializer runs (a third of it for the others)")
     parser.add_argument("--out", type=Path, help="folder for the plots")

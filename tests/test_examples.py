@@ -63,3 +63,23 @@ def test_a_failing_tutorial_stops_the_build(tmp_path, monkeypatch):
 def test_unknown_tutorial_names_are_refused():
     with pytest.raises(SystemExit, match="unknown tutorial"):
         BUILD["main"](["no-such-tutorial"])
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("optimizers.py", ["--out", "no-such-folder/x.png"], "the folder no-such-folder does not exist"),
+    ("cat_recipes.py", ["--only", "gd,nope"], "unknown recipe nope; choose from gd, momentum"),
+])
+def test_example_scripts_refuse_bad_options_in_one_line(tmp_path, script, args, message):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_example_help_texts_are_whole_sentences():
+    for path in sorted((ROOT / "examples").glob("*.py")):
+        first_paragraph = runpy.run_path(str(path), run_name="not_main")["__doc__"].split("\n\n")[0]
+        assert first_paragraph.rstrip().endswith((".", ")", ":")), path.name
