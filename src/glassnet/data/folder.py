@@ -96,7 +96,8 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
     """The class folders of ``root``: sorted, or ``class_names`` in the given order (each must
     exist); at least ``min_classes`` of them (a classifier trains on two or more; a folder
     evaluated against a trained model may hold one of its classes)."""
-    entries = [p for p in root.iterdir() if p.is_dir() and not is_hidden(p.name)]
+    children = [p for p in root.iterdir() if not is_hidden(p.name)]
+    entries = [p for p in children if p.is_dir()]
     for link in sorted(p.name for p in entries if p.is_symlink()):
         # As inside a class folder: a linked folder is not followed (it may lead anywhere).
         warnings.warn(f"skipped {root / link}: a link to a folder, not a class folder (linked "
@@ -109,7 +110,7 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
             raise ConfigError(f"class_names {names!r} must be distinct subfolders of {root}; "
                               f"it has {found}")
         found = names
-    loose = sum(1 for p in root.iterdir() if p.is_file() and is_image_name(p) and not is_hidden(p.name))
+    loose = sum(1 for p in children if p.is_file() and is_image_name(p))
     if not found:
         hint = f" (it holds {loose} image file(s) directly)" if loose else ""
         raise DataError(f"{root} has no class subfolders{hint}; put the images of each class "
@@ -288,17 +289,24 @@ def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
     names: list[str] = []
     arrays: list[np.ndarray] = []
     seen: set[Path] = set()
+
+    def first_time(file: Path) -> bool:
+        """Whether ``file`` was not met before (under this name or another)."""
+        key = file.resolve()
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for item in items:
         path = Path(item).expanduser()
         if not path.is_dir():
-            if path.resolve() not in seen:
-                seen.add(path.resolve())
+            if first_time(path):
                 names.append(str(item))
                 arrays.append(to_channels(load_image(path, size, resize), channels)[None])
             continue
         every_file = list_files(path)
-        files = [f for f in every_file if f.resolve() not in seen]
-        seen.update(f.resolve() for f in files)
+        files = [f for f in every_file if first_time(f)]
         if every_file and not files:
             continue  # all of them were named before
         x, kept, skipped = decode_images(files, size, resize, channels, workers)
