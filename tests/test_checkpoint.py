@@ -344,3 +344,41 @@ def test_a_python_resume_with_a_validation_split_continues_exactly(cats, tmp_pat
     assert resumed.history.history["val_loss"] == straight.history.history["val_loss"]
     for key, value in straight.get_weights().items():
         np.testing.assert_array_equal(resumed.get_weights()[key], value, err_msg=key)
+
+
+def test_a_stop_at_an_epochs_end_still_prints_that_epochs_progress_line(cats, tmp_path, capsys):
+    config = {**CONFIG, "batch_size": None, "epochs": 6, "lr_schedule": None, "augment": None}
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError, match="after epoch 3;") as info:
+        train_run(RunConfig(**config, out=str(tmp_path)), callbacks=[StopAt(2, 0, stop)],
+                  verbose=2, data=cats, stop=stop)
+    assert (info.value.epoch, info.value.batch, info.value.epochs_done) == (3, 0, 3)
+    printed = capsys.readouterr().err  # progress goes to stderr
+    assert "epoch 3/6 - " in printed and "epoch 4/6" not in printed
+
+
+def test_a_stop_during_the_last_full_batch_epoch_lets_the_run_finish(cats, tmp_path):
+    config = {**CONFIG, "batch_size": None, "epochs": 3, "lr_schedule": None, "augment": None}
+    stop = StopRequest()
+    result = train_run(RunConfig(**config, out=str(tmp_path)), callbacks=[StopAt(2, 0, stop)],
+                       verbose=0, data=cats, stop=stop)
+    assert len(result.history) == 3 and stop.training_over
+    assert (tmp_path / "model.glassnet").is_file() and (tmp_path / "report.html").is_file()
+
+
+@pytest.mark.parametrize("training_over,says", [
+    (False, "stopping after the current batch and saving a checkpoint"),
+    (True, "training is over, finishing the model file and the report")])
+def test_the_first_ctrl_c_says_what_happens_next_and_the_second_aborts(training_over, says, capfd):
+    import signal
+
+    from glassnet.cli.train import stop_on_ctrl_c
+
+    stop = StopRequest()
+    stop.training_over = training_over
+    with stop_on_ctrl_c(stop):
+        signal.raise_signal(signal.SIGINT)
+        assert stop.requested
+        assert capfd.readouterr().err == f"\nglassnet train: {says} (Ctrl-C again to abort at once)\n"
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)

@@ -2,11 +2,13 @@
 schedule flags, and the clear one-line errors for bad values."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import cli_env, run_cli
 from glassnet import layers, load_model, zoo
 from glassnet.cli import main
 from glassnet.errors import ConfigError
@@ -138,3 +140,28 @@ def test_ctrl_c_is_reported_once_for_a_search_with_workers(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
     assert main(["search"]) == 130
     assert capsys.readouterr().err == "glassnet search: interrupted\n"
+
+
+def test_ctrl_c_while_the_subcommands_are_imported_exits_130_without_a_traceback(
+        monkeypatch, capsys):
+    import importlib
+
+    import glassnet.cli as cli
+
+    def interrupted_import(name, *args):
+        raise KeyboardInterrupt  # as if Ctrl-C landed inside Matplotlib's import
+
+    monkeypatch.setattr(importlib, "import_module", interrupted_import)
+    monkeypatch.setattr(sys, "argv", ["glassnet", "train", "--dataset", "cats"])
+    with pytest.raises(SystemExit) as stop:
+        cli.console_main()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err == "glassnet: interrupted\n"
+
+
+def test_a_subcommand_is_not_imported_before_the_console_script_runs():
+    code = ("import sys, glassnet.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith('glassnet.cli.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=cli_env(), check=True)
+    assert result.stdout.strip() == "[]"

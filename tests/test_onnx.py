@@ -154,3 +154,17 @@ def test_export_check_fails_when_onnxruntime_disagrees(cats, tmp_path, capsys, m
     assert main(["export", str(tmp_path / "raw.glassnet"), "--onnx", str(tmp_path / "raw.onnx"),
                  "--check"]) == 1
     assert "onnxruntime differs from glassnet by" in capsys.readouterr().err
+
+
+def test_the_output_is_named_after_what_it_holds(cats, tmp_path):
+    raw = raw_output_model(cats, tmp_path, scale=1.0)  # never compiled, no final activation
+    props = {p.key: p.value for p in to_onnx(raw).metadata_props}
+    assert [o.name for o in to_onnx(raw).graph.output] == ["scores"]
+    assert props["output"] == "raw outputs of the last layer"
+    ends_in_softmax = Sequential([layers.Flatten(), layers.Dense(3), layers.Softmax()],
+                                 input_shape=cats["test"].image_shape, seed=0)
+    assert [o.name for o in to_onnx(ends_in_softmax).graph.output] == ["probabilities"]
+    images = cats["test"].x[:4].astype(np.float32)
+    for model in (raw, ends_in_softmax):
+        model.set_preprocessing(scale=1 / 255)  # outputs of order 1: the absolute 1e-5 applies
+        assert_matches(model, images, tmp_path)

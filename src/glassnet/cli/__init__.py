@@ -2,7 +2,8 @@
 
 This package is the only code that parses arguments, prints results and exits. Every
 :class:`~glassnet.errors.GlassnetError` becomes one line on stderr and exit code 1;
-Ctrl-C exits with 130; a reader that closes the output early (``| head``) ends the
+Ctrl-C exits with 130 (also during the first half second, while the subcommands and
+NumPy/Matplotlib are imported); a reader that closes the output early (``| head``) ends the
 command quietly with 1.
 """
 
@@ -16,13 +17,16 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import GlassnetError
-from . import evaluate, export, gradcheck, info, predict, report, search, train
-from .common import HelpFormatter, apply_runtime_options, check_folder_options, warnings_as_lines
 
-COMMANDS = [train, evaluate, predict, gradcheck, report, info, export, search]
+COMMAND_NAMES = ["train", "evaluate", "predict", "gradcheck", "report", "info", "export", "search"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The subcommands are imported here, not at the top, so that `console_main` is already
+    # running (and catches Ctrl-C) while their heavy imports (Matplotlib, ...) happen.
+    from importlib import import_module
+
+    from .common import HelpFormatter
     parser = argparse.ArgumentParser(
         prog="glassnet",
         description="glassnet: deep learning you can see through. Train, evaluate and use "
@@ -32,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"glassnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.add_parser(sub)
+    for name in COMMAND_NAMES:
+        import_module(f"{__name__}.{name}").add_parser(sub)
     for command in sub.choices.values():  # one place decides how every command shows defaults
         command.formatter_class = HelpFormatter
     return parser
@@ -57,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command(argv: Sequence[str] | None) -> int:
     """Parse ``argv`` and run the command; a :class:`GlassnetError` becomes one line."""
+    from .common import apply_runtime_options, check_folder_options, warnings_as_lines
+
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
@@ -76,5 +82,12 @@ def run_command(argv: Sequence[str] | None) -> int:
         return 130
 
 
-def console_main() -> None:  # pragma: no cover - exercised through the console script
-    sys.exit(main())
+def console_main() -> None:
+    """The console script: :func:`main`, plus a quiet exit 130 for a Ctrl-C that arrives
+    before ``main``'s own handlers run (while the subcommands are being imported)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("glassnet: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
         description="Export a .glassnet model to ONNX (needs the extra: pip install "
                     "'glassnet[onnx]'). The graph takes raw values (pixels 0..255) as float32 "
                     "(N, C, H, W), applies the model's preprocessing itself and outputs class "
-                    "probabilities; class names and preprocessing are in its metadata.")
+                    "probabilities (raw 'scores' for a model without an output activation); "
+                    "class names and preprocessing are in its metadata.")
     p.add_argument("model", type=path_text, help="path of a .glassnet model file")
     p.add_argument("--onnx", type=path_text, required=True, metavar="OUT",
                    help="path of the ONNX file to write")

@@ -175,8 +175,9 @@ def stop_on_ctrl_c(stop: StopRequest) -> Iterator[None]:
         if stop.requested:
             raise KeyboardInterrupt
         stop.request()
-        os.write(2, b"\nglassnet train: stopping after the current batch and saving a checkpoint "
-                    b"(Ctrl-C again to abort at once)\n")
+        doing = (b"training is over, finishing the model file and the report" if stop.training_over
+                 else b"stopping after the current batch and saving a checkpoint")
+        os.write(2, b"\nglassnet train: " + doing + b" (Ctrl-C again to abort at once)\n")
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

@@ -273,6 +273,7 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.requested = False
+        self.training_over = False  # set once the last epoch is done: nothing left to stop
 
     def request(self) -> None:
         self.requested = True
@@ -287,8 +288,9 @@ class Checkpointer(Callback):
     is requested: then training stops after the current batch, the last completed epoch
     is written and :class:`TrainingInterruptedError` is raised. The partial epoch is
     discarded, so resuming repeats it exactly. With one batch per epoch (full batch) the
-    request is honoured at the end of that epoch, and only the epochs that get written
-    are copied (a copy per epoch would cost more than the epoch itself).
+    request is honoured when that epoch is done (a request during the last epoch lets the
+    run finish), and only the epochs that get written are copied (a copy per epoch would
+    cost more than the epoch itself).
 
     Args:
         epochs: the run's last epoch, so that it is always captured before other
@@ -333,13 +335,15 @@ class Checkpointer(Callback):
         self._written = True
 
     def _interrupt(self, batch: int | None) -> None:
+        """Stop during epoch ``self._epoch + 1`` after ``batch``, or (``None``) before it begins."""
         self._write()
         done = self._snapshot[0]["checkpoint"]["epochs_done"]
         where = (f"during epoch {self._epoch + 1} after batch {batch} (that partial epoch is discarded)"
-                 if batch is not None else f"after epoch {self._epoch + 1}")
+                 if batch is not None else f"after epoch {self._epoch}")
         raise TrainingInterruptedError(
             f"training stopped {where}; {self.path} holds the state after {done} completed epoch(s)",
-            epoch=self._epoch + 1, batch=batch or 0, checkpoint=self.path, epochs_done=done)
+            epoch=self._epoch + (batch is not None), batch=batch or 0, checkpoint=self.path,
+            epochs_done=done)
 
     def on_train_begin(self, logs):
         self._started = time.perf_counter()
@@ -349,6 +353,12 @@ class Checkpointer(Callback):
 
     def on_epoch_begin(self, epoch, logs):
         self._epoch, self._batches = epoch, 0
+        # A stop asked for at (or after) the previous epoch's end is obeyed here, not in
+        # on_epoch_end: the callbacks after this one (the progress line) see that epoch end.
+        if self.stop.requested:
+            if self._snapshot[0]["checkpoint"]["epochs_done"] != epoch:
+                self._take()  # the state is still that of the end of the previous epoch
+            self._interrupt(None)
 
     def on_batch_end(self, batch, logs):
         self._batches += 1
@@ -363,8 +373,7 @@ class Checkpointer(Callback):
             self._take()
         if due or last or self.stop.requested:
             self._write()
-        if self.stop.requested:
-            self._interrupt(None)
 
     def on_train_end(self, logs):
         self._write()
+        self.stop.training_over = True

@@ -6,7 +6,8 @@ The exported graph takes what ``Sequential.predict`` takes and returns what it r
   ``(N, 3, 64, 64)``; the model's preprocessing ``(x * scale - mean) / std`` (per channel,
   axis 1) is the first part of the graph, so no preprocessing is needed outside it;
 - output ``probabilities``: ``(N, 1)`` sigmoid for two classes (the probability of class
-  1), ``(N, C)`` softmax otherwise (raw outputs if the model has no output activation).
+  1), ``(N, C)`` softmax otherwise; a model with no output activation (never compiled with
+  a cross-entropy loss, no final sigmoid/softmax layer) outputs its raw ``scores`` instead.
 
 The model's metadata (``metadata_props``) records the class names, input layout,
 preprocessing and output meaning. Weights are exported as float32.
@@ -30,7 +31,7 @@ from ..errors import ConfigError, SaveError, require_extra
 
 OPSET = 17
 INPUT_NAME = "input"
-OUTPUT_NAME = "probabilities"
+OUTPUT_NAMES = {True: "probabilities", False: "scores"}  # does the model end in sigmoid/softmax?
 
 
 class GraphBuilder:
@@ -188,6 +189,11 @@ def metadata(model) -> dict[str, str]:
     }
 
 
+def output_name(model) -> str:
+    """``"probabilities"``, or ``"scores"`` for a model whose outputs are raw."""
+    return OUTPUT_NAMES[model.probability_activation is not None]
+
+
 def to_onnx(model, opset: int = OPSET):
     """The ``onnx.ModelProto`` of a built ``model`` (see the module docstring for its interface)."""
     if not model.built:
@@ -198,12 +204,13 @@ def to_onnx(model, opset: int = OPSET):
     for layer in model.layers:
         x = export_layer(graph, layer, x)
     final = {"sigmoid": "Sigmoid", "softmax": "Softmax"}.get(model.output_activation)
+    output = output_name(model)
     if final == "Softmax":
-        graph.node("Softmax", [x], OUTPUT_NAME, axis=-1)
+        graph.node("Softmax", [x], output, axis=-1)
     else:
-        graph.node(final or "Identity", [x], OUTPUT_NAME)
+        graph.node(final or "Identity", [x], output)
     inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", *model.input_shape])]
-    outputs = [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", *model.output_shape])]
+    outputs = [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", *model.output_shape])]
     onnx_graph = helper.make_graph(graph.nodes, model.name, inputs, outputs, graph.initializers)
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="glassnet", producer_version=metadata(model)["glassnet_version"])
@@ -223,7 +230,8 @@ def export_onnx(model, path: str | Path, opset: int = OPSET) -> None:
 
 
 def run_onnx(path: str | Path, x: np.ndarray) -> np.ndarray:
-    """Run an exported file with onnxruntime on ``x`` (N, *input_shape) → ``probabilities``."""
+    """Run an exported file with onnxruntime on ``x`` (N, *input_shape) → its one output
+    (``probabilities`` or ``scores``)."""
     ort = require_extra("onnxruntime", "onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run([OUTPUT_NAME], {INPUT_NAME: np.asarray(x, dtype=np.float32)})[0]
+    return session.run(None, {INPUT_NAME: np.asarray(x, dtype=np.float32)})[0]
