@@ -9,6 +9,7 @@ every machine; only the real run checks CUDA itself.
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 
@@ -239,4 +240,5 @@ def test_the_command_line_runs_on_the_device(device, cats, tmp_path, capsys):
                  "--trials", "2", "--epochs-per-trial", "2", "--out", str(tmp_path / "search")]) == 0
     out = capsys.readouterr().out
     assert "accuracy" in out and f"{photo}: " in out and "best: trial" in out
+    assert re.search(r"^train it on train\+validation: glassnet train .* --device gpu$", out, re.M)
     assert (run / "report.html").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 import time
@@ -201,11 +202,17 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
                "--study-name", search.study.study_name, "--no-plot", "--quiet-summary"]
     if args.storage:
         command += ["--storage", args.storage]
-    if args.threads:
-        command += ["--threads", str(args.threads)]
-    if args.device:  # else each worker would fall back to $GLASSNET_DEVICE or the CPU
-        command += ["--device", args.device]
+    # without --device each worker would fall back to $GLASSNET_DEVICE or the CPU
+    command += runtime_flags(args)
     return [subprocess.Popen(command) for _ in range(args.workers - 1)]
+
+
+def runtime_flags(args: argparse.Namespace) -> list[str]:
+    """``--threads``/``--device`` as given to this command: passed on to the worker
+    processes and to the printed ``glassnet train`` command (they are not stored with the
+    search, which may run on other machines)."""
+    flags = ["--threads", str(args.threads)] if args.threads else []
+    return flags + (["--device", args.device] if args.device else [])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -276,7 +283,8 @@ def _report(search, args: argparse.Namespace, table: bool = True) -> int:
                   + ", ".join(f"{k}={v}" for k, v in r["ranges"].items())
                   + (f", best {r['best_value']:.4f}" if r["best_value"] is not None else ""))
     _print_files(search, summary)
-    print(f"train it on train+validation: {best['train_command']}")
+    command = " ".join([best["train_command"], *map(shlex.quote, runtime_flags(args))])
+    print(f"train it on train+validation: {command}")
     if not args.final:
         return 0
     result = search.train_final()
