@@ -278,3 +278,13 @@ def test_wrong_input_shape_or_channels_is_a_clear_error(rng):
 def test_bad_arguments_are_clear_errors(factory, match):
     with pytest.raises(ConfigError, match=match):
         factory()
+
+
+@pytest.mark.parametrize("make", [lambda: layers.Conv2D(3, 1, activation="softmax"), layers.Softmax],
+                         ids=["conv-softmax", "softmax-layer"])
+def test_softmax_on_images_is_refused_since_it_would_normalise_the_width(make):
+    from glassnet import Sequential
+
+    with pytest.raises(ShapeError, match=r"Softmax normalises class scores \(N, C\), got inputs "
+                                         r"\(N, (3|4), 5, 5\); put Flatten or GlobalAveragePooling2D"):
+        Sequential([layers.Conv2D(4, 1), make()], input_shape=(2, 5, 5))

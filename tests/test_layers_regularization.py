@@ -5,6 +5,7 @@ import pytest
 
 from glassnet import Sequential, gradcheck, layers
 from glassnet.errors import ConfigError, ShapeError
+from glassnet.training import Callback
 
 
 def _build(layer, shape, dtype=np.float64, seed=0):
@@ -172,3 +173,45 @@ def test_stack_gradcheck_catches_a_batchnorm_bug(rng, monkeypatch):
     monkeypatch.setattr(layers.BatchNorm, "backward", buggy)
     stack = gradcheck.Stack(layers.Dense(4, use_bias=False), layers.BatchNorm())
     assert gradcheck.check_layer(stack, (5,)).worst > 1e-3
+
+
+def test_batchnorm_refuses_to_train_on_one_value_per_channel(rng):
+    dense = _build(layers.BatchNorm(), (3,))
+    with pytest.raises(ShapeError, match=r"needs more than one value per channel to train, got a "
+                                         r"batch of shape \(1, 3\); use batches of 2 or more"):
+        dense.forward(rng.standard_normal((1, 3)), training=True)
+    assert dense.forward(rng.standard_normal((1, 3))).shape == (1, 3)  # inference: running statistics
+    images = _build(layers.BatchNorm(), (3, 2, 2))  # one image still has 4 values per channel
+    assert images.forward(rng.standard_normal((1, 3, 2, 2)), training=True).shape == (1, 3, 2, 2)
+    one_pixel = _build(layers.BatchNorm(), (3, 1, 1))
+    assert (dense.min_batch(), images.min_batch(), one_pixel.min_batch()) == (2, 1, 2)
+
+
+class CountBatches(Callback):
+    def on_epoch_begin(self, epoch, logs):
+        self.count = 0
+
+    def on_batch_end(self, batch, logs):
+        self.count += 1
+
+
+@pytest.mark.parametrize("batchnorm,batches", [(True, 4), (False, 5)])
+def test_fit_joins_a_lone_last_sample_to_the_batch_before_only_for_batchnorm(rng, batchnorm, batches):
+    """41 samples in batches of 10 leave 1: BatchNorm would fail on it, so it trains as 10 + 1."""
+    x, y = rng.standard_normal((41, 3)), np.arange(41) % 2
+    model = Sequential([layers.Dense(4), *([layers.BatchNorm()] if batchnorm else []), layers.ReLU(),
+                        layers.Dense(1)], input_shape=(3,), seed=0)
+    model.compile("binary_crossentropy", "sgd")
+    counter = CountBatches()
+    model.fit(x, y, epochs=2, batch_size=10, verbose=0, callbacks=[counter])
+    assert counter.count == batches
+
+
+def test_batch_indices_joins_a_short_last_batch():
+    from glassnet.training import batch_indices
+
+    assert [len(b) for b in batch_indices(41, 10, None, min_batch=2)] == [10, 10, 10, 11]
+    assert [len(b) for b in batch_indices(41, 10, None)] == [10, 10, 10, 10, 1]
+    assert [len(b) for b in batch_indices(1, 10, None, min_batch=2)] == [1]  # nothing to join
+    assert np.array_equal(np.concatenate(batch_indices(41, 10, np.random.default_rng(0), 2)),
+                          np.random.default_rng(0).permutation(41))

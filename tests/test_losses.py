@@ -53,6 +53,20 @@ def test_cross_entropy_from_logits_matches_torch(torch, rng, one_hot):
     assert gradcheck.rel_error(grad, tz.grad.numpy()) < 1e-10
 
 
+@pytest.mark.parametrize("rows", ["soft", "unnormalised"])
+def test_cross_entropy_with_soft_targets_matches_torch(torch, rng, rows):
+    z = rng.standard_normal((6, 4)) * 3
+    y = rng.dirichlet(np.ones(4), 6) if rows == "soft" else rng.random((6, 4))
+    loss = losses.CategoricalCrossEntropy()
+    value = loss.forward(z, y)
+    grad = loss.backward()
+    tz = torch.tensor(z, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(tz, torch.tensor(y))
+    tl.backward()
+    assert abs(value - tl.item()) / tl.item() < 1e-12
+    assert gradcheck.rel_error(grad, tz.grad.numpy()) < 1e-10
+
+
 def test_cross_entropy_from_probabilities_matches_torch(torch, rng):
     p = rng.dirichlet(np.ones(4), 6)
     y = rng.integers(0, 4, 6)

@@ -421,6 +421,28 @@ def test_a_last_update_that_diverges_is_caught_though_no_loss_saw_it(rng):
         np.testing.assert_array_equal(model.get_weights()[key], value)
 
 
+class PoisonAt(Callback):
+    """Puts a NaN into the first weight at the start of ``epoch`` (0-based)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs):
+        if epoch == self.epoch:
+            self.model.layers[0].params["W"][0, 0] = np.nan
+
+
+def test_after_the_nan_guard_a_later_fit_restarts_the_schedule_from_its_base(rng):
+    x, y = _data(rng)
+    model = _model()
+    model.optimizer.lr = 0.1
+    step = schedules.StepDecay(every=1, factor=0.5)
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError):
+        model.fit(x, y, epochs=6, batch_size=10, verbose=0, lr_schedule=step, callbacks=[PoisonAt(3)])
+    again = model.fit(x, y, epochs=2, batch_size=10, verbose=0, lr_schedule=step)
+    assert again["lr"] == [0.1, 0.05]
+
+
 def test_nan_guard_on_initial_weights_that_give_nan_says_so_without_numpy_warnings(rng):
     x, y = _data(rng)
     model = _model()

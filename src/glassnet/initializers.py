@@ -2,8 +2,9 @@
 
 ``fan_in`` and ``fan_out`` are given by the layer (for a conv kernel ``(F, C, KH, KW)``
 they are ``C*KH*KW`` and ``F*KH*KW``). The result is cast to the model's dtype by the
-layer. Names follow Keras; ``lecun_normal`` is the tutorials' ``randn / sqrt(fan_in)``
-(untruncated, unlike Keras').
+layer. Names and variances follow Keras, but every normal initializer is untruncated
+(Keras truncates at 2 standard deviations); ``lecun_normal`` is the tutorials'
+``randn / sqrt(fan_in)``.
 """
 
 from __future__ import annotations

@@ -98,7 +98,9 @@ class CategoricalCrossEntropy(Loss):
     """``L = -mean_n sum_c y_nc log p_nc`` for ``output: (N, C)``.
 
     ``y`` is either integer labels ``(N,)`` or one-hot / probability rows ``(N, C)``.
-    From logits: ``log p = log_softmax(z)`` and ``dL/dz = (softmax(z) - y) / N``.
+    From logits: ``log p = log_softmax(z)`` and ``dL/dz = (softmax(z) * sum_c y_c - y) / N``,
+    the familiar ``(p - y) / N`` when each row of ``y`` sums to 1 (and exact when it does
+    not: soft targets, PyTorch's ``cross_entropy`` with probabilities).
     """
 
     name = "categorical_crossentropy"
@@ -127,7 +129,7 @@ class CategoricalCrossEntropy(Loss):
         p, y = c["p"], c["y"]
         n = p.shape[0]
         if self.from_logits:
-            return (p - y) / n
+            return (p * y.sum(axis=1, keepdims=True) - y) / n
         return -y / p / n
 
 

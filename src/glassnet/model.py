@@ -308,6 +308,10 @@ class Sequential:
             x = layer.forward(x, training=training)
         return x
 
+    def min_batch(self) -> int:
+        """The smallest batch every layer can train on (2 with a BatchNorm on dense inputs)."""
+        return max((layer.min_batch() for layer in self.layers), default=1)
+
     def fixed_prefix(self) -> int:
         """How many leading layers have no parameters and no randomness.
 

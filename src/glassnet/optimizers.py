@@ -1,4 +1,5 @@
-"""Optimizers that follow the ``torch.optim`` update formulas and defaults exactly.
+"""Optimizers that follow the ``torch.optim`` update formulas and defaults exactly, except
+that :class:`SGD` defaults to ``lr=0.01`` (the course's scale; PyTorch: 0.001).
 
 An optimizer updates parameters in place from their gradients:
 ``optimizer.step(model.parameters())`` with ``(name, param, grad)`` triples. Its

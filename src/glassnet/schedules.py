@@ -44,7 +44,8 @@ class StepDecay(Schedule):
 
 
 class ExponentialDecay(Schedule):
-    """``lr = base_lr * exp(-rate * t)`` (smooth, per epoch)."""
+    """``lr = base_lr * exp(-rate * floor(t))``: a smaller rate each epoch (PyTorch's
+    ``ExponentialLR`` with ``gamma = exp(-rate)``)."""
 
     name = "exponential"
 
@@ -87,6 +88,8 @@ class OneCycle(Schedule):
     then anneals with a cosine to ``base_lr / (div_factor * final_div_factor)``. Per batch,
     on the continuous time ``t`` (epochs): the final rate is reached at ``t = epochs``, one
     step after the last step, where PyTorch's discrete version reaches it on its last step.
+    Only the learning rate cycles (PyTorch's ``cycle_momentum=False``; its default also
+    cycles momentum).
     """
 
     name = "onecycle"

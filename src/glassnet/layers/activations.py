@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import functional as F
 from ..backend import Array, array_module
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from .base import Layer
 
 
@@ -84,7 +84,18 @@ class Softmax(Layer):
 
     Prefer leaving the last layer linear and using a cross-entropy loss "from logits":
     the fused gradient ``(p - y) / N`` is cheaper and more accurate.
+    Only class scores ``(N, C)`` are accepted: on images ``(N, C, H, W)`` the last axis
+    would be the width, not the channels (Keras and PyTorch normalise channels).
     """
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 1:
+            shape = ", ".join(map(str, input_shape))
+            raise ShapeError(
+                f"Softmax normalises class scores (N, C), got inputs (N, {shape}); "
+                "put Flatten or GlobalAveragePooling2D before it (a Conv2D cannot use "
+                "activation='softmax')")
+        return tuple(input_shape)
 
     def forward(self, x: Array, training: bool = False) -> Array:
         y = F.softmax(x, axis=-1)

@@ -68,6 +68,10 @@ class Layer:
         """Output shape (without N) for an input shape (without N); default: unchanged."""
         return tuple(input_shape)
 
+    def min_batch(self) -> int:
+        """The fewest samples a training batch may hold (BatchNorm on dense inputs: 2)."""
+        return 1
+
     def forward(self, x: Array, training: bool = False) -> Array:
         raise NotImplementedError
 

@@ -91,9 +91,14 @@ class BatchNorm(Layer):
             return xp.einsum("ncp->c", a3)
         return xp.einsum("ncp,ncp->c", a3, b.reshape(a3.shape))
 
+    def min_batch(self) -> int:
+        """The smallest batch it can train on: 2 when each sample holds one value per
+        channel (dense inputs, 1x1 images), else 1."""
+        return 2 if int(np.prod(self.input_shape[1:])) == 1 else 1
+
     def _update_running(self, mean: Array, var: Array, m: int) -> None:
         mom = self.momentum
-        unbiased = var * (m / (m - 1)) if m > 1 else var
+        unbiased = var * (m / (m - 1))
         for key, batch in (("running_mean", mean), ("running_var", unbiased)):
             running = self.state[key]
             running *= 1 - mom
@@ -110,6 +115,9 @@ class BatchNorm(Layer):
         if not training:
             return self._forward_inference(x, channel)
         m = x.size // x.shape[1]
+        if m == 1:  # var would be 0, y = beta, dx = 0, and running_var pulled towards 0
+            raise ShapeError(f"BatchNorm needs more than one value per channel to train, got a "
+                             f"batch of shape {tuple(x.shape)}; use batches of 2 or more samples")
         mean = self._channel_sum(x) / m
         centred = x - mean.reshape(channel)
         var = self._channel_sum(centred, centred) / m

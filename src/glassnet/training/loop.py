@@ -21,11 +21,17 @@ from .split import stratified_split
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
-def batch_indices(n: int, batch_size: int | None, rng: np.random.Generator | None) -> list[np.ndarray]:
-    """Index arrays for one epoch: shuffled by ``rng`` (if given), full batch for ``None``."""
+def batch_indices(n: int, batch_size: int | None, rng: np.random.Generator | None,
+                  min_batch: int = 1) -> list[np.ndarray]:
+    """Index arrays for one epoch: shuffled by ``rng`` (if given), full batch for ``None``.
+    A last batch smaller than ``min_batch`` joins the one before it (BatchNorm cannot
+    train on a single sample: 209 images in batches of 16 end with a batch of 16 + 1)."""
     order = rng.permutation(n) if rng is not None else np.arange(n)
     size = n if batch_size is None else batch_size
-    return [order[i:i + size] for i in range(0, n, size)]
+    batches = [order[i:i + size] for i in range(0, n, size)]
+    if len(batches) > 1 and len(batches[-1]) < min_batch:
+        batches[-2:] = [np.concatenate(batches[-2:])]
+    return batches
 
 
 def check_batch_size(batch_size: Any) -> int | None:
@@ -81,7 +87,11 @@ def _snapshot(model) -> tuple[dict[str, Any], dict[str, Any]]:
 def _restore(model, snapshot: tuple[dict[str, Any], dict[str, Any]]) -> None:
     weights, optimizer_state = snapshot
     model.set_weights(weights)
-    model.optimizer.load_state_dict(optimizer_state)
+    optimizer = model.optimizer
+    scheduled = optimizer.lr == optimizer.scheduled_lr
+    optimizer.load_state_dict(optimizer_state)  # also puts back the lr of that moment
+    if scheduled:  # still a schedule's lr, not one the user set: a later fit starts from base_lr
+        optimizer.scheduled_lr = optimizer.lr
 
 
 def _final_loss_finite(model, xb: Any, yb: Any, start: int) -> bool:
@@ -176,7 +186,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     if model.history is None or initial_epoch == 0:
         model.history = History()
     history = model.history
-    steps = math.ceil(len(x) / (batch_size or len(x)))
+    min_batch = model.min_batch()
+    steps = len(batch_indices(len(x), batch_size, None, min_batch))
     all_callbacks: list[Callback] = list(callbacks)
     if verbose:
         # last, so that it shows what other callbacks logged and prints the epoch at which
@@ -200,7 +211,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     cbs.on_train_begin({"initial_epoch": initial_epoch})
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch, {})
-        batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None)
+        batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
+                                min_batch)
         total_loss, correct, seen = 0.0, 0, 0
         for b, idx in enumerate(batches):
             if schedule is not None and (schedule.per_batch or b == 0):
