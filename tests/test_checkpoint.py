@@ -362,23 +362,34 @@ def test_a_stop_during_the_last_full_batch_epoch_lets_the_run_finish(cats, tmp_p
     stop = StopRequest()
     result = train_run(RunConfig(**config, out=str(tmp_path)), callbacks=[StopAt(2, 0, stop)],
                        verbose=0, data=cats, stop=stop)
-    assert len(result.history) == 3 and stop.training_over
+    assert len(result.history) == 3 and stop.phase == "finishing"
     assert (tmp_path / "model.glassnet").is_file() and (tmp_path / "report.html").is_file()
 
 
-@pytest.mark.parametrize("training_over,says", [
-    (False, "stopping after the current batch and saving a checkpoint"),
-    (True, "training is over, finishing the model file and the report")])
-def test_the_first_ctrl_c_says_what_happens_next_and_the_second_aborts(training_over, says, capfd):
+@pytest.mark.parametrize("phase,says", [
+    ("training", "stopping after the current batch and saving a checkpoint"),
+    ("finishing", "training is over, finishing the model file and the report")])
+def test_the_first_ctrl_c_says_what_happens_next_and_the_second_aborts(phase, says, capfd):
     import signal
 
     from glassnet.cli.train import stop_on_ctrl_c
 
     stop = StopRequest()
-    stop.training_over = training_over
+    stop.phase = phase
     with stop_on_ctrl_c(stop):
         signal.raise_signal(signal.SIGINT)
         assert stop.requested
         assert capfd.readouterr().err == f"\nglassnet train: {says} (Ctrl-C again to abort at once)\n"
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_while_the_data_loads_aborts_at_once(capfd):
+    import signal
+
+    from glassnet.cli.train import stop_on_ctrl_c
+
+    stop = StopRequest()  # phase "starting": no epoch has begun, nothing to checkpoint
+    with stop_on_ctrl_c(stop), pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
+    assert not stop.requested and capfd.readouterr().err == ""

@@ -169,13 +169,15 @@ def given_options(args: argparse.Namespace) -> list[str]:
 
 @contextlib.contextmanager
 def stop_on_ctrl_c(stop: StopRequest) -> Iterator[None]:
-    """First Ctrl-C: stop after the current batch (the fit loop checkpoints); second: abort now."""
+    """First Ctrl-C: stop after the current batch (the fit loop checkpoints), or, once training
+    is over, let the run's files be written; second: abort now. Before training starts
+    (loading the data) there is nothing to save: the first one aborts."""
 
     def handler(signum, frame):
-        if stop.requested:
+        if stop.requested or stop.phase == "starting":
             raise KeyboardInterrupt
         stop.request()
-        doing = (b"training is over, finishing the model file and the report" if stop.training_over
+        doing = (b"training is over, finishing the model file and the report" if stop.phase == "finishing"
                  else b"stopping after the current batch and saving a checkpoint")
         os.write(2, b"\nglassnet train: " + doing + b" (Ctrl-C again to abort at once)\n")
 

@@ -269,11 +269,14 @@ def restore_callbacks(model, ckpt: Checkpoint, callbacks: Sequence[Callback]) ->
 
 
 class StopRequest:
-    """A flag a signal handler sets (``request()``) and :class:`Checkpointer` obeys between batches."""
+    """A flag a signal handler sets (``request()``) and :class:`Checkpointer` obeys between
+    batches. ``phase``, kept by the Checkpointer, says what a stop would interrupt:
+    ``"starting"`` (data loading: nothing to save yet), ``"training"``, or ``"finishing"``
+    (the epochs are done and the run's files are being written)."""
 
     def __init__(self) -> None:
         self.requested = False
-        self.training_over = False  # set once the last epoch is done: nothing left to stop
+        self.phase = "starting"
 
     def request(self) -> None:
         self.requested = True
@@ -346,6 +349,7 @@ class Checkpointer(Callback):
             epochs_done=done)
 
     def on_train_begin(self, logs):
+        self.stop.phase = "training"
         self._started = time.perf_counter()
         if self.resume is not None:  # after the other callbacks' on_train_begin reset them
             restore_callbacks(self.model, self.resume, self.callbacks)
@@ -376,4 +380,4 @@ class Checkpointer(Callback):
 
     def on_train_end(self, logs):
         self._write()
-        self.stop.training_over = True
+        self.stop.phase = "finishing"
