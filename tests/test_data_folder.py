@@ -125,8 +125,56 @@ def test_a_dangling_link_is_reported_as_skipped(tmp_path):
     (root / "b" / "linked").symlink_to(root / "a", target_is_directory=True)  # not followed
     ds, messages = load_quietly(root, image_size=8)
     assert len(ds) == 6
-    assert len(messages) == 2 and "a/gone.png" in messages[0]
-    assert "skipped 1 of 7 files" in messages[1]
+    assert messages[0] == (f"skipped {root / 'b' / 'linked'}: a link to a folder (linked folders "
+                           "are not followed: they may lead anywhere)")
+    assert len(messages) == 3 and "a/gone.png" in messages[1]
+    assert "skipped 1 of 7 files" in messages[2]
+
+
+def test_a_file_name_that_is_not_utf8_is_read(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    latin1 = os.fsencode(root / "a") + b"/caf\xe9.png"  # from an old zip: not valid UTF-8
+    with open(latin1, "wb") as handle:
+        handle.write((root / "a" / "0.png").read_bytes())
+    for _ in range(2):  # decoded, then from the cache
+        ds, messages = load_quietly(root, image_size=8)
+        assert len(ds) == 7 and not messages
+
+
+def test_a_folder_the_system_will_not_list_is_one_clear_error(tmp_path, monkeypatch):
+    root = two_classes(tmp_path / "photos")
+    (root / "a" / "private").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "private":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(DataError, match=f"^cannot read the folder {root / 'a' / 'private'}: "
+                                        "Permission denied$"):
+        image_folder(root, image_size=8)
+
+
+def test_a_file_the_system_will_not_read_is_skipped_as_such_and_never_cached(tmp_path, monkeypatch):
+    root = two_classes(tmp_path / "photos")
+    locked = root / "a" / "1.png"
+    real_open = Image.open
+
+    def open_image(path, *args, **kwargs):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", open_image)
+    for _ in range(2):
+        ds, messages = load_quietly(root, image_size=8)
+        assert len(ds) == 5 and ds.info["cache"] == "miss"  # a skip that may pass is not cached
+        assert messages[0] == f"skipped {locked}: cannot read the file (Permission denied)"
+    monkeypatch.setattr(Image, "open", real_open)  # the permission is fixed: size and time unchanged
+    ds, messages = load_quietly(root, image_size=8)
+    assert len(ds) == 6 and not messages
 
 
 def test_a_file_without_an_extension_is_read_by_its_content(tmp_path):

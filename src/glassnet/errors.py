@@ -37,6 +37,11 @@ class ImageError(DataError):
     """A file that is not a readable image."""
 
 
+class UnreadableFileError(ImageError):
+    """A file the operating system would not let us read (permissions, an I/O error): not a
+    damaged image, and possibly a passing problem, so it is never cached as a skipped file."""
+
+
 class GlassnetWarning(UserWarning):
     """Base class of the warnings glassnet issues (the CLI prints them as one line each)."""
 

@@ -53,7 +53,9 @@ def signature(files: Iterable[FileStat]) -> str:
     """A digest of every file's relative path, size and modification time."""
     digest = hashlib.sha256()
     for rel, size, mtime_ns in files:
-        digest.update(f"{rel}\t{size}\t{mtime_ns}\n".encode())
+        # fsencode: a name that is not valid UTF-8 (a Latin-1 "café.png" from an old zip)
+        # comes back as the bytes it has on disk
+        digest.update(os.fsencode(f"{rel}\t{size}\t{mtime_ns}\n"))
     return digest.hexdigest()
 
 

@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from ..errors import (
     DataNotFoundError,
     ImageError,
     SkippedFileWarning,
+    UnreadableFileError,
 )
 from . import cache as cache_mod
 from .cache import FileStat
@@ -61,19 +63,30 @@ def scan(folder: Path, prefix: str = "") -> list[FileStat]:
     sorted by name (symlinked files are followed, symlinked folders are not; a dangling link is
     listed with size 0 so that it is reported, not silently dropped)."""
     found: list[FileStat] = []
-    with os.scandir(folder) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            if is_hidden(entry.name):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                found += scan(Path(entry.path), f"{prefix}{entry.name}/")
-            elif entry.is_file():
-                st = entry.stat()
-                found.append((f"{prefix}{entry.name}", st.st_size, st.st_mtime_ns))
-            elif entry.is_symlink() and not entry.is_dir():
-                # A dangling link: kept, so that decoding reports it as a skipped file.
-                found.append((f"{prefix}{entry.name}", 0, 0))
+    for entry in sorted(folder_entries(folder), key=lambda e: e.name):
+        if is_hidden(entry.name):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            found += scan(Path(entry.path), f"{prefix}{entry.name}/")
+        elif entry.is_dir():
+            warnings.warn(f"skipped {entry.path}: a link to a folder (linked folders are not "
+                          "followed: they may lead anywhere)", SkippedFileWarning, stacklevel=2)
+        elif entry.is_file():
+            st = entry.stat()
+            found.append((f"{prefix}{entry.name}", st.st_size, st.st_mtime_ns))
+        elif entry.is_symlink():
+            # A dangling link: kept, so that decoding reports it as a skipped file.
+            found.append((f"{prefix}{entry.name}", 0, 0))
     return found
+
+
+def folder_entries(folder: Path) -> list[os.DirEntry]:
+    """The entries of ``folder``; one clear error if the system will not list it."""
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError as exc:
+        raise DataError(f"cannot read the folder {folder}: {exc.strerror}") from None
 
 
 def list_files(folder: Path) -> list[Path]:
@@ -96,7 +109,7 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
     """The class folders of ``root``: sorted, or ``class_names`` in the given order (each must
     exist); at least ``min_classes`` of them (a classifier trains on two or more; a folder
     evaluated against a trained model may hold one of its classes)."""
-    children = [p for p in root.iterdir() if not is_hidden(p.name)]
+    children = [root / e.name for e in folder_entries(root) if not is_hidden(e.name)]
     entries = [p for p in children if p.is_dir()]
     for link in sorted(p.name for p in entries if p.is_symlink()):
         # As inside a class folder: a linked folder is not followed (it may lead anywhere).
@@ -124,37 +137,48 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
     return found
 
 
+class Skipped(NamedTuple):
+    """A file that was not used: its path, why, and whether the reason may pass (the system
+    would not let us read it) rather than being in the file itself."""
+
+    path: Path
+    reason: str
+    passing: bool = False
+
+
 def decode_images(paths: Sequence[Path], image_size: tuple[int, int], resize: str = "squash",
                   channels: int = 3, workers: int | None = None
-                  ) -> tuple[np.ndarray, list[int], list[tuple[Path, str]]]:
+                  ) -> tuple[np.ndarray, list[int], list[Skipped]]:
     """Decode ``paths`` in a thread pool into one uint8 array ``(K, channels, H, W)``.
 
     Returns ``(x, kept, skipped)``: ``kept`` the indices of the K readable files (in
-    order), ``skipped`` ``(path, reason)`` for the others. Each decoded image is already
-    resized, and is copied into ``x`` as it arrives: memory stays near the uint8 output.
+    order), ``skipped`` a :class:`Skipped` for each of the others. Each decoded image is
+    already resized, and is copied into ``x`` as it arrives: memory stays near the uint8 output.
     """
     height, width = image_size
     x = np.empty((len(paths), channels, height, width), dtype=np.uint8)
     kept: list[int] = []
-    skipped: list[tuple[Path, str]] = []
+    skipped: list[Skipped] = []
 
-    def decode(path: Path) -> np.ndarray | str:
+    def decode(path: Path) -> np.ndarray | Skipped:
         # A file without an extension may still be an image (downloads often have none):
         # Pillow reads its content. Other extensions (.txt, .json) are not opened.
         if path.suffix and not is_image_name(path):
-            return (f"not an image file (extension {path.suffix!r}; images are "
-                    f"{', '.join(IMAGE_EXTENSIONS)}, or files without an extension)")
+            return Skipped(path, f"not an image file (extension {path.suffix!r}; images are "
+                                 f"{', '.join(IMAGE_EXTENSIONS)}, or files without an extension)")
         try:
             return load_image(path, image_size, resize)
         except ImageError as exc:
             reason = str(exc).removeprefix(f"{path}: ")
-            return reason if path.suffix else f"no extension, and not a readable image: {reason}"
+            if not path.suffix:
+                reason = f"no extension, and not a readable image: {reason}"
+            return Skipped(path, reason, passing=isinstance(exc, UnreadableFileError))
 
     workers = workers or min(8, os.cpu_count() or 1)
     with big_images_allowed(), ThreadPoolExecutor(max_workers=workers) as pool:
         for i, result in enumerate(pool.map(decode, paths)):
-            if isinstance(result, str):
-                skipped.append((paths[i], result))
+            if isinstance(result, Skipped):
+                skipped.append(result)
                 continue
             x[len(kept)] = to_channels(result, channels)
             kept.append(i)
@@ -181,13 +205,16 @@ def scan_classes(root: Path, classes: list[str]) -> tuple[list[FileStat], list[i
 
 
 def decode_folder(root: Path, files: list[FileStat], labels: list[int], image_size: tuple[int, int],
-                  resize: str, channels: int, workers: int | None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Decode ``files``: ``(x, y, meta)`` with the relative paths kept and skipped (with reasons)."""
+                  resize: str, channels: int, workers: int | None
+                  ) -> tuple[np.ndarray, np.ndarray, dict, bool]:
+    """Decode ``files``: ``(x, y, meta, cacheable)``, ``meta`` with the relative paths kept and
+    skipped (with reasons); not ``cacheable`` when a file was skipped for a reason that may
+    pass (permissions do not change a file's size or time, so the cache would keep the skip)."""
     rels = [rel for rel, _, _ in files]
     x, kept, skipped = decode_images([root / rel for rel in rels], image_size, resize, channels, workers)
     meta = {"files": [rels[i] for i in kept],
-            "skipped": [[p.relative_to(root).as_posix(), reason] for p, reason in skipped]}
-    return x, np.asarray(labels, dtype=np.int64)[kept], meta
+            "skipped": [[s.path.relative_to(root).as_posix(), s.reason] for s in skipped]}
+    return x, np.asarray(labels, dtype=np.int64)[kept], meta, not any(s.passing for s in skipped)
 
 
 def report_skipped(root: Path, skipped: Sequence[Sequence[str]], total: int, strict: bool) -> None:
@@ -255,9 +282,10 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
     if cached is not None:
         x, y, meta = cached
     else:
-        x, y, meta = decode_folder(root, files, labels, size, resize, COLOR_MODES[color_mode], workers)
+        x, y, meta, cacheable = decode_folder(root, files, labels, size, resize, COLOR_MODES[color_mode],
+                                              workers)
         meta.update(signature=sig, root=str(resolved), settings=settings)
-        if entry:
+        if entry and cacheable:
             cache_mod.write(entry, x, y, meta)
     report_skipped(root, meta["skipped"], len(meta["skipped"]) + len(meta["files"]), strict)
     check_classes_have_images(root, classes, y)
@@ -310,7 +338,7 @@ def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
         if every_file and not files:
             continue  # all of them were named before
         x, kept, skipped = decode_images(files, size, resize, channels, workers)
-        report_skipped(path, [(p.relative_to(path).as_posix(), why) for p, why in skipped],
+        report_skipped(path, [(s.path.relative_to(path).as_posix(), s.reason) for s in skipped],
                        len(files), strict)
         if not kept:
             raise ImageError(f"{path}: no readable image in this folder")

@@ -21,6 +21,7 @@ without the warning (a big photo is just a big photo) and reports the latter as 
 from __future__ import annotations
 
 import contextlib
+import stat
 import threading
 import warnings
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, ImageError
+from ..errors import ConfigError, ImageError, UnreadableFileError
 
 RESIZE_MODES = ("squash", "crop", "pad")
 #: The decoders Pillow may use (its JPEG decoder also reads MPO, a camera's multi-picture JPEG).
@@ -56,11 +57,15 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
     if resize not in RESIZE_MODES:
         raise ConfigError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UnreadableFileError(f"{path}: cannot read the file ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
         raise ImageError(f"{path} is a directory, not an image")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise ImageError(f"{path}: empty file (0 bytes), not an image")
     # Decoding threads (image folders) run inside their pool's big_images_allowed().
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -79,6 +84,8 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{path}: image too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:  # the OS refused, not the decoder
+            raise UnreadableFileError(f"{path}: cannot read the file ({exc.strerror})") from None
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
     if size is not None:
         img = _resize(img, check_image_size(size), resize)
