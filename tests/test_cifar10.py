@@ -95,6 +95,59 @@ def test_a_missing_file_is_named_with_what_to_do(tmp_path, name, what):
         cifar10.load_cifar10(tmp_path)
 
 
+class _Huge:
+    """Unpickles as an uninitialised uint8 array of 48 PiB."""
+
+    def __reduce__(self):
+        return (np.ndarray, ((2**44, 3072), np.dtype(np.uint8)))
+
+
+def _nested(depth: int) -> list:
+    value: list = [1]
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda p: p.write_bytes(pickle.dumps({b"data": _Huge(), b"labels": []}, protocol=2)),
+     r"data_batch_2: damaged pickle \(\w*MemoryError"),
+    (lambda p: _write_batch(p, labels=_nested(70)), r"data_batch_2: 'labels' is not an array"),
+    (lambda p: _write_batch(p, labels=[0.5, 1.0, 2.0, 3.0]),
+     r"data_batch_2: labels are float64, expected integers 0..9"),
+], ids=["petabytes", "deep-labels", "float-labels"])
+def test_a_hostile_or_odd_batch_is_one_clear_error(tmp_path, damage, match):
+    write_cifar_folder(tmp_path / cifar10.FOLDER)
+    damage(tmp_path / cifar10.FOLDER / "data_batch_2")
+    with pytest.raises(DataError, match=match):
+        cifar10.load_cifar10(tmp_path)
+
+
+def test_a_protocol_5_pickle_is_read(tmp_path):
+    write_cifar_folder(tmp_path / cifar10.FOLDER)
+    batch = tmp_path / cifar10.FOLDER / "data_batch_2"
+    data = pickle.loads(batch.read_bytes(), encoding="bytes")
+    batch.write_bytes(pickle.dumps(data, protocol=5))
+    loaded = cifar10.load_cifar10(tmp_path)["train"]
+    np.testing.assert_array_equal(loaded.x[3:7].reshape(4, -1), data[b"data"])
+
+
+def test_two_processes_extracting_at_once_both_get_the_folder(tmp_path, monkeypatch):
+    tarball, md5 = _tarball(tmp_path)
+    cache = tmp_path / "cache"
+    real_replace = os.replace
+
+    def other_process_first(src, dst):
+        if Path(dst).name == cifar10.FOLDER:  # the other worker's rename lands first
+            write_cifar_folder(Path(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", other_process_first)
+    folder = cifar10.download_and_extract(cache, tarball.as_uri(), md5)
+    assert folder == cache / cifar10.FOLDER and len(cifar10.load_cifar10(cache)["test"]) == 8
+    assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no leftover temp folder
+
+
 @pytest.mark.parametrize("damage,match", [
     (lambda p: p.write_bytes(p.read_bytes()[:100]), r"data_batch_2: damaged pickle"),
     (lambda p: p.write_bytes(b"not a pickle at all"), r"data_batch_2: .*pickle"),

@@ -38,7 +38,7 @@ def test_missing_files_name_the_env_var_and_layout(tmp_path, monkeypatch):
         load_cats(tmp_path)
     message = str(info.value)
     assert message.startswith(f"train_catvnoncat.h5 is missing from {tmp_path / 'catvnoncat'}")
-    assert "GLASSNET_DATA" in message
+    assert "GLASSNET_DATA" in message and "could not be downloaded" not in message  # none was tried
     assert str(tmp_path / "catvnoncat" / "train_catvnoncat.h5") in message
 
 
@@ -68,8 +68,10 @@ def test_damaged_file_is_a_checksum_error(tmp_path, data_root):
     with open(folder / "test_catvnoncat.h5", "r+b") as f:
         f.seek(1000)
         f.write(b"\x00garbage\x00")
-    with pytest.raises(ChecksumError, match="test_catvnoncat.h5: sha256 checksum mismatch"):
+    with pytest.raises(ChecksumError, match="test_catvnoncat.h5: sha256 checksum mismatch") as info:
         load_cats(tmp_path)
+    assert str(info.value).endswith("; delete it and put the original file there (or set "
+                                    "GLASSNET_CATS_URL to download it again)")
 
 
 def test_wrong_keys_are_named(tmp_path):
@@ -127,3 +129,49 @@ def test_offline_download_failure_explains_the_layout(tmp_path, monkeypatch):
     with pytest.raises(DataNotFoundError, match="could not download") as info:
         load_cats(tmp_path)
     assert "GLASSNET_DATA" in str(info.value)
+
+
+class ClosesEarly(http.server.BaseHTTPRequestHandler):
+    """Promises 1,000 bytes, sends 10 and hangs up: a dropped connection."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"0123456789")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_connection_that_closes_early_is_named_as_such(tmp_path, monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ClosesEarly)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}/")
+        with pytest.raises(DataNotFoundError, match="could not download .*train_catvnoncat.h5: "
+                                                    "(the connection closed after 10 of 1,000 bytes|"
+                                                    "IncompleteRead)"):
+            load_cats(tmp_path)
+    finally:
+        server.shutdown()
+    assert list((tmp_path / "catvnoncat").iterdir()) == []
+
+
+def test_a_data_folder_that_cannot_be_written_is_not_called_a_download_failure(
+        tmp_path, data_root, monkeypatch, capsys):
+    import glassnet.data.store as store
+
+    def refused(path, mode="w"):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(store, "atomic_write", refused)
+    server = serve(data_root / "catvnoncat")
+    try:
+        monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}/")
+        with pytest.raises(DataError, match=r"^cannot write .*train_catvnoncat.h5: Permission denied; "
+                                            "set GLASSNET_DATA to a folder you can write to$"):
+            load_cats(tmp_path)
+    finally:
+        server.shutdown()
+    assert capsys.readouterr().err.startswith("glassnet: downloading http://127.0.0.1:")

@@ -131,6 +131,16 @@ def test_a_dangling_link_is_reported_as_skipped(tmp_path):
     assert "skipped 1 of 7 files" in messages[2]
 
 
+def test_a_folder_of_splits_given_as_the_data_set_is_questioned(tmp_path):
+    root = tmp_path / "kaggle"
+    two_classes(root / "train"), two_classes(root / "test")
+    ds, messages = load_quietly(root, image_size=8)
+    assert ds.class_names == ["test", "train"]  # what was asked for, but probably not what was meant
+    assert messages == [f"the class folders of {root} are named test, train: if they are the "
+                        "splits of a data set, give the folder whose subfolders are the classes "
+                        f"(e.g. {root / 'test'})"]
+
+
 def test_a_file_name_that_is_not_utf8_is_read(tmp_path):
     root = two_classes(tmp_path / "photos")
     latin1 = os.fsencode(root / "a") + b"/caf\xe9.png"  # from an old zip: not valid UTF-8
@@ -199,6 +209,10 @@ def test_a_file_without_an_extension_is_read_by_its_content(tmp_path):
     ("x.png", solid((0, 0, 0, 0), mode="RGBA"), {}, (255, 255, 255)),  # transparent -> white
     ("x.png", solid((5, 6, 7)).convert("P"), {}, (5, 6, 7)),
     ("x.jpg", solid((0, 0, 0, 0), mode="CMYK"), {"quality": 100}, (255, 255, 255)),
+    ("x.png", solid(77, mode="L"), {"transparency": 77}, (255, 255, 255)),  # tRNS: grayscale
+    ("x.png", solid((5, 6, 7)), {"transparency": (5, 6, 7)}, (255, 255, 255)),  # tRNS: RGB
+    ("x.jfif", solid((250, 0, 0)), {"format": "JPEG", "quality": 100}, (250, 0, 0)),
+    ("x.jpe", solid((0, 250, 0)), {"format": "JPEG", "quality": 100}, (0, 250, 0)),
 ])
 def test_every_listed_format_and_mode_becomes_rgb(tmp_path, name, image, kwargs, expected):
     root = two_classes(tmp_path / "photos")

@@ -34,7 +34,8 @@ def _ensure_file(folder: Path, name: str) -> Path:
     if not base:
         raise DataNotFoundError(f"{name} is missing from {folder}.\n" + missing_data_message(
             "cat-vs-non-cat", folder, list(SHA256),
-            f"or set {URL_VAR} to a base URL that serves both files to download them."))
+            f"or set {URL_VAR} to a base URL that serves both files to download them.",
+            downloaded=False))
     try:
         return download(base.rstrip("/") + "/" + name, path, SHA256[name])
     except DataNotFoundError as exc:
@@ -75,7 +76,8 @@ def load_cats(root: Path | None = None,
         try:
             path = _ensure_file(folder, f"{split}_catvnoncat.h5")
         except ChecksumError as exc:
-            raise ChecksumError(f"{folder}: {exc}") from None
+            raise ChecksumError(f"{folder}: {exc}; delete it and put the original file there (or "
+                                f"set {URL_VAR} to download it again)") from None
         x, y, names = _read_split(path, split)
         datasets[split] = Dataset(x, y, names, f"cats/{split}")
     return datasets

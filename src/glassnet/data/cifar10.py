@@ -37,7 +37,7 @@ import numpy as np
 from .._files import make_temp_dir
 from ..errors import ChecksumError, ConfigError, DataError, DataNotFoundError
 from .dataset import Dataset
-from .store import data_dir, download, file_digest, missing_data_message, verify
+from .store import ENV_VAR, data_dir, download, file_digest, missing_data_message, verify
 
 FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -65,10 +65,19 @@ def _safe_encode(text: str, encoding: str = "utf-8") -> bytes:
     return codecs.encode(text, encoding)
 
 
+def _safe_frombuffer(buffer: Any, dtype: Any, shape: Any, order: str = "C") -> np.ndarray:
+    """NumPy's ``_frombuffer``, which protocol-5 pickles use for arrays; numbers only."""
+    if not isinstance(buffer, (bytes, bytearray, pickle.PickleBuffer)):
+        raise pickle.UnpicklingError(f"refusing _frombuffer of a {type(buffer).__name__}")
+    return np.frombuffer(buffer, dtype=_safe_dtype(dtype)).reshape(shape, order=order).copy()
+
+
 _RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own _reconstruct
 ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy.core.numeric", "_frombuffer"): _safe_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _safe_frombuffer,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): _safe_dtype,
     ("_codecs", "encode"): _safe_encode,
@@ -95,7 +104,8 @@ def load_pickle(path: Path) -> Any:
         return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
     except pickle.UnpicklingError as exc:
         raise DataError(f"{path}: unsafe or damaged pickle: {exc}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, RecursionError) as exc:  # e.g. an array of petabytes, endless nesting
         raise DataError(f"{path}: damaged pickle ({type(exc).__name__}: {exc})") from None
 
 
@@ -107,6 +117,14 @@ def _get(batch: Any, key: str, path: Path) -> Any:
         if k in batch:
             return batch[k]
     raise DataError(f"{path}: missing key {key!r}")
+
+
+def _array(batch: Any, key: str, path: Path) -> np.ndarray:
+    """``batch[key]`` as an array; ragged or absurdly nested lists are a :class:`DataError`."""
+    try:
+        return np.asarray(_get(batch, key, path))
+    except (ValueError, TypeError, MemoryError, RecursionError) as exc:
+        raise DataError(f"{path}: {key!r} is not an array ({type(exc).__name__}: {exc})") from None
 
 
 def _require_file(path: Path, what: str) -> None:
@@ -121,11 +139,13 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images ``(n, 3, 32, 32)`` uint8 and labels ``(n,)`` int64 from one batch file."""
     _require_file(path, "batch")
     batch = load_pickle(path)
-    data, labels = np.asarray(_get(batch, "data", path)), np.asarray(_get(batch, "labels", path))
+    data, labels = _array(batch, "data", path), _array(batch, "labels", path)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != int(np.prod(IMAGE_SHAPE)):
         raise DataError(f"{path}: data is {data.dtype} {data.shape}, expected uint8 (n, 3072)")
-    if labels.shape != (len(data),) or labels.dtype.kind not in "iu":
+    if labels.shape != (len(data),):
         raise DataError(f"{path}: {labels.shape} labels for {len(data)} images")
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: labels are {labels.dtype}, expected integers 0..9")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise DataError(f"{path}: labels outside 0..9")
     return data.reshape(-1, *IMAGE_SHAPE), labels.astype(np.int64)
@@ -172,7 +192,12 @@ def download_and_extract(root: Path, url: str = URL, md5: str = MD5) -> Path:
             raise DataError(f"{tarball}: the tarball lacks {', '.join(missing)}")
         digests = {name: file_digest(tmp / name) for name in FILES}
         (tmp / MANIFEST).write_text(json.dumps(digests, indent=1), encoding="utf-8")
-        os.replace(tmp, root / FOLDER)
+        try:
+            os.replace(tmp, root / FOLDER)
+        except OSError:
+            if not (root / FOLDER).is_dir():
+                raise
+            # Another process (a search's worker) extracted the same tarball first: use its folder.
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(tmp)
@@ -188,7 +213,14 @@ def ensure_folder(root: Path) -> Path:
     try:
         return download_and_extract(root, url)
     except DataNotFoundError as exc:
-        raise DataNotFoundError(f"{exc}\n" + missing_data_message("CIFAR-10", folder, FILES)) from None
+        raise DataNotFoundError(f"{exc}\n" + missing_data_message(
+            "CIFAR-10", folder, FILES, f"or put the official {Path(URL).name} in {root} (it is "
+            f"checked and extracted), or set {URL_VAR} to another address of it.")) from None
+    except DataError:
+        raise
+    except OSError as exc:  # creating or filling the folder: a read-only or full data directory
+        raise DataError(f"cannot write the CIFAR-10 folder in {root}: {exc.strerror or exc}; set "
+                        f"{ENV_VAR} to a folder you can write to") from None
 
 
 def check_files(folder: Path, names: list[str]) -> bool:

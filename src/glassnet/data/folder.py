@@ -32,6 +32,7 @@ from ..errors import (
     ConfigError,
     DataError,
     DataNotFoundError,
+    GlassnetWarning,
     ImageError,
     SkippedFileWarning,
     UnreadableFileError,
@@ -41,9 +42,11 @@ from .cache import FileStat
 from .dataset import Dataset
 from .images import RESIZE_MODES, big_images_allowed, check_image_size, load_image
 
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jfif", ".jpe", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
 COLOR_MODES = {"rgb": 3, "grayscale": 1}
+#: names that mean a split, not a class: a folder of only these was probably given one level too high
+SPLIT_NAMES = frozenset({"train", "training", "test", "testing", "val", "valid", "validation"})
 SUBSETS = ("training", "validation", "both")
 # ITU-R 601-2 luma, the weights Pillow's convert("L") uses.
 LUMA = np.array([299, 587, 114], dtype=np.uint32)
@@ -134,6 +137,10 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
     if len(found) < min_classes:
         raise DataError(f"{root} has only one class folder ({found[0]!r}); a classifier needs "
                         "at least two")
+    if all(name.lower() in SPLIT_NAMES for name in found):  # Kaggle's train/ and test/ layout
+        warnings.warn(f"the class folders of {root} are named {', '.join(found)}: if they are the "
+                      "splits of a data set, give the folder whose subfolders are the classes "
+                      f"(e.g. {root / found[0]})", GlassnetWarning, stacklevel=3)
     return found
 
 

@@ -110,7 +110,8 @@ def _to_rgb(img):
     from PIL import Image
 
     img = _to_8_bit(img)
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+    # A tRNS chunk ("transparency") makes a palette, grayscale or RGB PNG transparent too.
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, img)  # transparent pixels become white

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from .._files import atomic_write
@@ -60,15 +62,21 @@ def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
              timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` atomically, verifying its checksum before it appears.
 
-    Raises :class:`DataNotFoundError` if the download fails (offline, 404) and
-    :class:`ChecksumError` on a mismatch; in both cases nothing is left at ``dest``.
+    Raises :class:`DataNotFoundError` if the download fails (offline, 404, a connection
+    that closes early), :class:`ChecksumError` on a mismatch and :class:`DataError` if
+    ``dest`` cannot be written; in every case nothing is left at ``dest``.
     """
+    print(f"glassnet: downloading {url} to {dest}", file=sys.stderr, flush=True)
+    try:
+        response = urllib.request.urlopen(url, timeout=timeout)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise DataNotFoundError(f"could not download {url}: {exc}") from None
     digest = hashlib.new(algorithm)
     try:
         # atomic_write: the file appears (with the usual permissions) only once it is whole
         # and verified; a failure or a mismatch leaves nothing behind.
-        with atomic_write(dest, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
+        with response, atomic_write(dest, "wb") as out:
+            for chunk in _chunks(response, url):
                 digest.update(chunk)
                 out.write(chunk)
             if digest.hexdigest() != expected:
@@ -76,16 +84,38 @@ def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
                     f"{url}: {algorithm} checksum mismatch (expected {expected}, got "
                     f"{digest.hexdigest()}); the download is damaged or not the expected file, "
                     f"and {dest.name} was not written")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise DataNotFoundError(f"could not download {url}: {exc}") from None
+    except DataError:
+        raise
+    except OSError as exc:  # the network errors were turned into DataNotFoundError by _chunks
+        raise DataError(f"cannot write {dest}: {exc.strerror or exc}; set {ENV_VAR} to a folder "
+                        "you can write to") from None
     return dest
 
 
-def missing_data_message(dataset: str, folder: Path, files: list[str], hint: str = "") -> str:
-    """The one message a user sees when data is absent and cannot be downloaded."""
+def _chunks(response, url: str) -> Iterator[bytes]:
+    """The body of ``response`` in 1 MiB pieces; a network error, or a connection that
+    closes before ``Content-Length`` bytes came, is a :class:`DataNotFoundError`."""
+    length = response.headers.get("Content-Length")
+    received = 0
+    try:
+        for chunk in iter(lambda: response.read(1 << 20), b""):
+            received += len(chunk)
+            yield chunk
+    except (OSError, ValueError) as exc:  # timeouts, resets, http.client.IncompleteRead
+        raise DataNotFoundError(f"could not download {url}: {exc}") from None
+    if length is not None and length.isdigit() and received < int(length):
+        raise DataNotFoundError(f"could not download {url}: the connection closed after "
+                                f"{received:,} of {int(length):,} bytes")
+
+
+def missing_data_message(dataset: str, folder: Path, files: list[str], hint: str = "",
+                         downloaded: bool = True) -> str:
+    """The one message a user sees when data is absent (and, if ``downloaded``, a download
+    was tried and failed)."""
     layout = "\n".join(f"  {folder / name}" for name in files)
+    failed = " and could not be downloaded" if downloaded else ""
     return (
-        f"the {dataset} data set is not in {folder.parent} and could not be downloaded.\n"
+        f"the {dataset} data set is not in {folder.parent}{failed}.\n"
         f"Set {ENV_VAR} to a directory laid out like this (or place the files there):\n"
         f"{layout}" + (f"\n{hint}" if hint else "")
     )
