@@ -393,3 +393,70 @@ def test_ctrl_c_while_the_data_loads_aborts_at_once(capfd):
     with stop_on_ctrl_c(stop), pytest.raises(KeyboardInterrupt):
         signal.raise_signal(signal.SIGINT)
     assert not stop.requested and capfd.readouterr().err == ""
+
+
+# -- tampered checkpoints: one clear error each ----------------------------------------------
+@pytest.fixture(scope="module")
+def interrupted(cats, tmp_path_factory):
+    """A run with early stopping (a stateful callback), stopped after epoch 2 of 4."""
+    out = tmp_path_factory.mktemp("interrupted")
+    stop = StopRequest()
+    config = RunConfig(**{**CONFIG, "epochs": 4, "augment": None,
+                          "extra": {**CONFIG["extra"], "early_stopping": 3}}, out=str(out))
+    with pytest.raises(TrainingInterruptedError):
+        train_run(config, callbacks=[StopAt(1, None, stop)], verbose=0, data=cats, stop=stop)
+    return out / CHECKPOINT_NAME
+
+
+def tampered(source, tmp_path, edit=None, drop: str | None = None):
+    """A copy of the checkpoint ``source`` in a new run folder, its config edited by
+    ``edit(config)`` or the array entry ``drop`` left out."""
+    import json
+    import zipfile
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with zipfile.ZipFile(source) as zf:
+        entries = {info.filename: zf.read(info) for info in zf.infolist()}
+    config = json.loads(entries["config.json"])
+    if edit is not None:
+        edit(config)
+    entries["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(run / CHECKPOINT_NAME, "w") as zf:
+        for name, data in entries.items():
+            if name != f"arrays/{drop}.npy":
+                zf.writestr(name, data)
+    return run
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c["checkpoint"]["run"].update(epochs="x"), r"epochs = 'x', which is not an integer"),
+    (lambda c: c["checkpoint"]["run"].update(epochs=1e9), r"epochs = 1000000000.0, which is not an integer"),
+    (lambda c: c["checkpoint"]["run"].update(config_version="x"), "config_version = 'x'"),
+    (lambda c: c["checkpoint"]["optimizer"].update(base_lr="x"), "optimizer state is damaged"),
+    (lambda c: c["checkpoint"]["optimizer"].update(steps=-5), "optimizer state is damaged"),
+    (lambda c: c["checkpoint"]["history"].update(loss=["a", "b"]),
+     "history holds values that are not numbers"),
+    (lambda c: c["checkpoint"].update(callbacks={"EarlyStopping.0": "x"}), "callback state is damaged"),
+], ids=["epochs-text", "epochs-float", "config-version", "base-lr", "steps", "history", "callbacks"])
+def test_a_tampered_checkpoint_is_one_clear_error(interrupted, tmp_path, cats, edit, message):
+    run = tampered(interrupted, tmp_path, edit)
+    with pytest.raises(ModelFormatError, match=message):
+        resume_run(run, verbose=0, data=cats)
+    result = run_cli("info", str(run / CHECKPOINT_NAME))
+    assert "Traceback" not in result.stderr
+
+
+def test_a_checkpoint_missing_an_optimizer_array_is_refused(interrupted, tmp_path, cats):
+    run = tampered(interrupted, tmp_path, drop="optimizer/1.W/m")
+    with pytest.raises(WeightMismatchError, match=r"optimizer arrays \['optimizer/1.W/m'\] are "
+                                                  "missing; without them the run would not continue"):
+        resume_run(run, verbose=0, data=cats)
+
+
+def test_report_on_an_interrupted_run_says_how_to_resume(interrupted):
+    from glassnet.report.run_report import read_run
+
+    with pytest.raises(ConfigError, match="its training was interrupted and the report is written "
+                                          "when it finishes: glassnet train --resume "):
+        read_run(interrupted.parent)

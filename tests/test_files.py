@@ -44,3 +44,23 @@ def test_json_files_are_strict_json_with_null_for_non_finite_numbers(tmp_path):
     assert json.loads(text, parse_constant=refuse) == {
         "loss": [0.5, None, None], "test": {"loss": None, "accuracy": 0.5},
         "pair": [1.0, None], "epochs": 3, "name": None}
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "private.glassnet"
+    path.write_bytes(b"old")
+    path.chmod(0o600)
+    with atomic_write(path) as handle:
+        handle.write(b"new")
+    assert path.read_bytes() == b"new" and stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_link_is_written_through_to_its_target(tmp_path):
+    target = tmp_path / "models" / "v3.glassnet"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "current.glassnet"
+    link.symlink_to(target)
+    with atomic_write(link) as handle:
+        handle.write(b"new")
+    assert link.is_symlink() and target.read_bytes() == b"new"

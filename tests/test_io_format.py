@@ -389,3 +389,131 @@ def test_an_option_from_a_newer_glassnet_suggests_an_upgrade(tmp_path):
     edit_config(path, lambda c: c.update(glassnet_version="0.0.1"))
     with pytest.raises(ModelFormatError, match=r"future_option'$"):
         load_model(path)
+
+
+# -- hostile files: never a traceback, never much more memory than the file's size ----------
+def test_an_architecture_far_larger_than_its_arrays_is_refused_before_building(tmp_path):
+    _, path = small_model(tmp_path)
+    edit_config(path, lambda c: c["model"]["layers"][1]["config"].update(units=10**9))
+    with pytest.raises(WeightMismatchError, match=r"array '1\.W' has shape \(24, 5\) but the "
+                                                  r"architecture needs \(24, 1000000000\)"):
+        load_model(path)  # building first would allocate 24e9 weights (a MemoryError)
+
+
+def test_every_layer_declares_the_arrays_it_builds():
+    from layer_zoo import layer_types
+
+    for factory in (dense_model, conv_model, conv_gap_model):
+        model = factory()
+        for layer in model.layers:
+            built = {**{k: v.shape for k, v in layer.params.items()},
+                     **{f"state.{k}": v.shape for k, v in layer.state.items()}}
+            assert layer.array_shapes(layer.input_shape) == built, type(layer).__name__
+    assert {"Dense", "Conv2D", "BatchNorm"} <= set().union(
+        *(layer_types(f()) for f in (dense_model, conv_model, conv_gap_model)))
+
+
+def test_an_npy_header_claiming_terabytes_is_refused_before_allocating(tmp_path):
+    _, path = small_model(tmp_path)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (10**12,)})
+    rewrite(path, {"arrays/1.W.npy": header.getvalue() + bytes(16)})
+    with pytest.raises(DamagedFileError, match=r"array '1\.W' declares shape \(1000000000000,\) "
+                                               r"\(4,000,000,000,000 bytes\) but holds 16 bytes"):
+        load_model(path)
+
+
+def test_a_zip_bomb_is_refused_before_inflating(tmp_path):
+    _, path = small_model(tmp_path)
+    with zipfile.ZipFile(path) as zf:
+        entries = {info.filename: zf.read(info) for info in zf.infolist()}
+    entries["arrays/1.W.npy"] = npy_bytes(np.zeros(8 * 2**20, np.float32))  # 32 MiB of zeros
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    assert path.stat().st_size < 2**20
+    with pytest.raises(DamagedFileError, match=r"array '1\.W' would inflate from [\d,]+ to "
+                                               r"33,554,560 bytes"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("offset,value", [(10, 99), (8, 1), (6, 0xFF)],
+                         ids=["unknown-compression", "encrypted", "future-zip-version"])
+def test_damaged_zip_headers_are_one_clear_error(tmp_path, offset, value):
+    _, path = small_model(tmp_path)
+    data = bytearray(path.read_bytes())
+    record = data.index(b"PK\x01\x02")
+    data[record + offset] = value
+    path.write_bytes(bytes(data))
+    with pytest.raises(DamagedFileError, match="is damaged"):
+        load_model(path)
+
+
+def test_deeply_nested_or_duplicated_config_is_refused(tmp_path):
+    _, path = small_model(tmp_path)
+    rewrite(path, {"config.json": b"[" * 200_000 + b"]" * 200_000})
+    with pytest.raises(DamagedFileError, match="config.json is not valid JSON"):
+        load_model(path)
+    _, path = small_model(tmp_path)
+    with zipfile.ZipFile(path) as zf:
+        config = zf.read("config.json")
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("config.json", config)
+    with pytest.raises(DamagedFileError, match=r"holds \['config.json'\] more than once"):
+        load_model(path)
+
+
+def test_a_plain_zip_is_named_as_not_a_glassnet_file(tmp_path):
+    path = tmp_path / "weights.npz"
+    np.savez(path, a=np.zeros(3))
+    with pytest.raises(ModelFormatError, match=r"has no config.json: not a glassnet file"):
+        load_model(path)
+
+
+def test_a_file_with_many_stray_arrays_gets_a_short_message(tmp_path):
+    _, path = small_model(tmp_path)
+    rewrite(path, {f"arrays/9.x{i}.npy": npy_bytes(np.zeros(1, np.float32)) for i in range(100)})
+    with pytest.raises(WeightMismatchError) as info:
+        load_model(path)
+    assert "and 92 more" in str(info.value) and len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize("training,problem", [
+    ("x", "is not an object"),
+    ({"metrics": "x"}, "has 'metrics' = 'x'"),
+    ({"metrics": {"test": {"loss": "low"}}}, "has metrics that are not numbers"),
+    ({"epochs": {"a": 1}}, "has 'epochs' = {'a': 1}"),
+    ({"optimizer": {"name": "sgd", "lr": "fast"}}, "has an invalid optimizer"),
+])
+def test_a_damaged_training_summary_is_named(tmp_path, training, problem):
+    _, path = small_model(tmp_path)
+    edit_config(path, lambda c: c.update(training=training))
+    with pytest.raises(ModelFormatError, match=f"the training summary in config.json {problem}"):
+        load_model(path)
+    result = run_cli("info", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_non_finite_weights_load_with_a_warning(tmp_path):
+    from glassnet.errors import GlassnetWarning
+
+    model, path = small_model(tmp_path)
+    weights = model.get_weights()
+    weights["2.W"][0, 0] = np.nan
+    model.set_weights(weights)
+    model.save(path)
+    with pytest.warns(GlassnetWarning, match=r"arrays \['2.W'\] hold NaN or infinite values"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("command", [["export", "{m}", "--onnx", "{m}"],
+                                     ["evaluate", "{m}", "--report", "{m}"]], ids=["export", "evaluate"])
+def test_an_output_path_that_is_the_model_itself_is_refused(tmp_path, command, capsys):
+    from glassnet.cli import main
+
+    _, path = small_model(tmp_path)
+    before = path.read_bytes()
+    assert main([part.format(m=path) for part in command]) == 1
+    assert "is the model file itself; writing there would replace the model" in capsys.readouterr().err
+    assert path.read_bytes() == before

@@ -184,3 +184,29 @@ def test_probability_bars_take_a_sigmoid_models_one_probability(rng):
     assert bars == pytest.approx([0.2, 0.8])
     with pytest.raises(ShapeError, match="true_class 5 is not a class index"):
         plots.plot_probabilities(image, np.array([0.8]), ["non-cat", "cat"], true_class=5)
+
+
+def test_epoch_ticks_are_whole_numbers():
+    fig = plots.plot_training_curves({"epoch": [0, 1], "loss": [0.7, 0.6]})
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 2]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_long_and_foreign_class_names_stay_readable_without_glyph_warnings(recwarn):
+    names = ["<img src=x onerror=alert(1)>", "say \"hi\" & 'bye'", "日本語 猫 <b>bold"]
+    fig = plots.plot_confusion_matrix(np.eye(3, dtype=int), names)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["<img src=x oner…", "say \"hi\" & 'bye'", "日本語 猫 <b>bold"]
+    assert fig.axes[0].get_xticklabels()[0].get_rotation() == 45  # long names are slanted
+    plots.figure_png(fig)
+    assert not [w for w in recwarn if "missing from" in str(w.message)]
+    assert plots.short_name("a" * 40) == "a" * 15 + "…"
+
+
+def test_text_tables_align_wide_characters():
+    from glassnet.report.text import display_width, table
+
+    lines = table([["猫", "1"], ["cat", "22"]], ["class", "n"], "lr").splitlines()
+    assert display_width("猫") == 2
+    assert len({display_width(line) for line in (lines[0], lines[2], lines[3])}) == 1

@@ -17,13 +17,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     """Open a temporary file next to ``path``; on success fsync it and rename it over ``path``.
 
     On any exception the temporary file is removed and ``path`` keeps its old content.
-    The temporary file lives in the same directory so that the rename is atomic.
+    The temporary file lives in the same directory so that the rename is atomic. A file
+    replaced keeps its permissions (a private model stays private), and a symbolic link is
+    written through: its target gets the new content, as with a plain ``open()``.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    # mkstemp creates the file private (0600); give it the mode a plain open() would.
-    os.chmod(tmp_name, 0o666 & ~_current_umask())
+    # mkstemp creates the file private (0600); give it the mode the file had, or the one a
+    # plain open() would give a new file.
+    try:
+        file_mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        file_mode = 0o666 & ~_current_umask()
+    os.chmod(tmp_name, file_mode)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle

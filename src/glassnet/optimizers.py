@@ -13,6 +13,7 @@ penalty that shows up in the loss, use the model's ``reg`` instead.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -75,6 +76,14 @@ class Optimizer:
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "lr": self.lr, "weight_decay": self.weight_decay}
+
+    def slot_names(self) -> set[str]:
+        """The arrays this optimizer keeps per parameter once it has stepped (``{"m", "v"}``
+        for Adam, none for plain SGD), found by one update of a scratch parameter."""
+        probe, slots = copy.copy(self), {}
+        probe.steps, probe.slots, probe._buffers = 1, {}, {}  # nothing of self's is touched
+        probe.update("probe", np.zeros(1), np.zeros(1), slots)
+        return set(slots)
 
     def state_dict(self) -> dict[str, Any]:
         """Step count and slot arrays (as NumPy), e.g. ``{"2.W/m": ...}``."""

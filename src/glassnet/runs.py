@@ -22,7 +22,7 @@ from .data import Dataset, is_folder
 from .data import augment as augment_mod
 from .data import load as load_dataset
 from .data import locator as data_locator
-from .errors import ConfigError, GlassnetWarning, NonFiniteLossError, ShapeError
+from .errors import ConfigError, GlassnetWarning, ModelFormatError, NonFiniteLossError, ShapeError
 from .io.checkpoint import (
     CHECKPOINT_NAME,
     Checkpoint,
@@ -73,8 +73,13 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        """A configuration saved by :meth:`to_dict`, now or by an earlier glassnet."""
+        """A configuration saved by :meth:`to_dict`, now or by an earlier glassnet; a value of
+        the wrong type (a damaged or edited file) is a :class:`ConfigError` naming it."""
         known = {f.name for f in dataclasses.fields(cls)}
+        for key, value in data.items():
+            if key in SAVED_TYPES and not _has_type(value, SAVED_TYPES[key]):
+                raise ConfigError(f"the saved run configuration has {key} = {value!r}, which is not "
+                                  f"{_type_text(SAVED_TYPES[key])}")
         config = cls(**{k: v for k, v in data.items() if k in known})
         if data.get("config_version", 1) < 2 and config.weight_decay == 0:
             # Version 1 saved 0.0 for "not given", which meant the optimizer's own default
@@ -85,6 +90,40 @@ class RunConfig:
 
 #: 2: ``weight_decay`` None means the optimizer's default, and 0 means none.
 CONFIG_VERSION = 2
+
+#: the JSON types of a saved :class:`RunConfig` ("number": int or float; None allowed where listed)
+SAVED_TYPES: dict[str, tuple[Any, ...]] = {
+    "dataset": (str,), "model": (str,), "hidden": (list, None), "epochs": (int,),
+    "batch_size": (int, None), "lr": ("number",), "optimizer": (str,), "momentum": ("number", None),
+    "weight_decay": ("number", None), "reg": ("number",), "lr_decay": ("number", None),
+    "lr_schedule": (str, None), "validation_split": ("number", None), "image_size": (int, None),
+    "resize": (str,), "test_split": ("number", None), "strict": (bool,), "seed": (int,),
+    "dtype": (str,), "augment": (str, None), "out": (str, None), "extra": (dict,),
+    "config_version": (int,)}
+
+
+def _has_type(value: Any, kinds: tuple[Any, ...]) -> bool:
+    """Whether ``value`` is one of ``kinds`` (bools are not numbers; ``hidden`` holds ints)."""
+    for kind in kinds:
+        if kind is None and value is None:
+            return True
+        if kind is bool and isinstance(value, bool):
+            return True
+        if isinstance(value, bool) or kind in (None, bool):
+            continue
+        if kind == "number" and isinstance(value, (int, float)):
+            return True
+        if kind is list and isinstance(value, list):
+            return all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        if isinstance(kind, type) and isinstance(value, kind):
+            return True
+    return False
+
+
+def _type_text(kinds: tuple[Any, ...]) -> str:
+    names = {str: "a string", int: "an integer", bool: "true or false", "number": "a number",
+             list: "a list of integers", dict: "an object", None: "null"}
+    return " or ".join(names[k] for k in kinds)
 
 
 @dataclass
@@ -378,7 +417,10 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
     saved = read_checkpoint(path).run_config
     if not isinstance(saved, dict):
         raise ConfigError(f"{path} holds no run configuration; it was not written by a training run")
-    config = RunConfig.from_dict({**saved, "out": str(run_dir)})
+    try:
+        config = RunConfig.from_dict({**saved, "out": str(run_dir)})
+    except ConfigError as exc:
+        raise ModelFormatError(f"{path}: {exc}; the checkpoint is damaged") from None
     return train_run(config, callbacks, verbose, data, resume=path, stop=stop)
 
 

@@ -250,14 +250,19 @@ def check_output_folder(path: str | os.PathLike, option: str) -> Path:
     return path
 
 
-def check_output_file(path: str | os.PathLike | None, option: str) -> Path | None:
+def check_output_file(path: str | os.PathLike | None, option: str,
+                      model: str | os.PathLike | None = None) -> Path | None:
     """``path`` as a file to write (``None`` passes), or a clear error (before any work is
-    done) when it is a folder, lies under a file or its folder cannot be created."""
+    done) when it is a folder, lies under a file, its folder cannot be created, or it is
+    the ``model`` file the command reads (writing there would destroy the model)."""
     if path is None:
         return None
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a folder; give the path of a file to write")
+    if model is not None and path.exists() and path.resolve() == Path(model).resolve():
+        raise ConfigError(f"{option} {path} is the model file itself; writing there would replace "
+                          "the model: give another path")
     _check_can_create(path.parent, path, option)
     return path
 

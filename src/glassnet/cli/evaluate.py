@@ -49,7 +49,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output_file(args.report, "--report")
+    check_output_file(args.report, "--report", args.model)
     model = load_model(args.model)
     require_probabilities(model, args.model)
     size = args.image_size

@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..io.onnx import export_onnx
 
-    check_output_file(args.onnx, "--onnx")
+    check_output_file(args.onnx, "--onnx", args.model)
     model = load_model(args.model)
     export_onnx(model, args.onnx)
     message = f"exported {args.model} to {args.onnx} (ONNX, checked with onnx.checker)"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from ..io.format import load_model, read_archive
+from ..io.checkpoint import check_state
+from ..io.format import model_from_archive, read_archive
 from ..report.text import batch_size_text, count
 from .common import fmt_metrics, path_text, print_json
 
@@ -23,8 +25,11 @@ def add_parser(sub) -> None:
 
 def describe(path: str) -> dict[str, Any]:
     """A JSON-able description of the file at ``path`` (validated by loading it)."""
-    model = load_model(path)
-    config, _ = read_archive(path)
+    config, arrays = read_archive(path)
+    model = model_from_archive(path, config, arrays)
+    state = config.get("checkpoint")
+    if config.get("kind") == "checkpoint":
+        check_state(Path(path), state if isinstance(state, dict) else {})
     trainable, frozen = model.count_params()
     info = {
         "file": str(path), "kind": config.get("kind", "model"),
@@ -37,8 +42,7 @@ def describe(path: str) -> dict[str, Any]:
         "layers": model.get_config()["layers"], "training": model.training_summary,
         "summary": model.summary(print_fn=None),
     }
-    state = config.get("checkpoint")
-    if isinstance(state, dict):
+    if config.get("kind") == "checkpoint":
         info["checkpoint"] = {"epochs_done": state.get("epochs_done"),
                               "optimizer": state.get("optimizer", {}).get("config"),
                               "last_epoch": {k: v[-1] for k, v in state.get("history", {}).items()

@@ -33,7 +33,15 @@ from ..errors import DataError, ModelFormatError, TrainingInterruptedError, Weig
 from ..layers.base import Layer
 from ..training.callbacks import Callback
 from ..training.history import History
-from .format import check_arrays, model_config, read_archive, weight_shapes, write_archive
+from .format import (
+    check_arrays,
+    is_number_or_none,
+    model_config,
+    read_archive,
+    short_list,
+    weight_shapes,
+    write_archive,
+)
 
 CHECKPOINT_NAME = "checkpoint.glassnet"
 OPTIMIZER_PREFIX = "optimizer/"
@@ -137,11 +145,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     state = config.get("checkpoint")
     if config.get("kind") != "checkpoint" or not isinstance(state, dict):
         raise ModelFormatError(f"{path} is a model file, not a training checkpoint")
-    _check_state(path, state)
+    check_state(path, state)
     return Checkpoint(path, config, arrays, state)
 
 
-def _check_state(path: Path, state: dict[str, Any]) -> None:
+def check_state(path: Path, state: dict[str, Any]) -> None:
     """The JSON part of a checkpoint has the structure :func:`snapshot` writes."""
     expected = {"epochs_done": int, "history": dict, "optimizer": dict, "rng": dict}
     for key, kind in expected.items():
@@ -152,9 +160,16 @@ def _check_state(path: Path, state: dict[str, Any]) -> None:
     if (not all(isinstance(v, list) and len(v) == done for v in history.values())
             or len(history.get("epoch", [])) != done):
         raise ModelFormatError(f"{path}: the checkpoint's history does not cover its {done} epochs")
+    if not all(is_number_or_none(x) for key, values in history.items() if key != "epoch" for x in values):
+        raise ModelFormatError(f"{path}: the checkpoint's history holds values that are not numbers")
     optimizer, rng = state["optimizer"], state["rng"]
-    if not isinstance(optimizer.get("config"), dict) or not isinstance(optimizer.get("steps"), int):
+    steps = optimizer.get("steps")
+    if (not isinstance(optimizer.get("config"), dict) or not isinstance(steps, int)
+            or isinstance(steps, bool) or steps < 0 or not is_number_or_none(optimizer.get("base_lr"))):
         raise ModelFormatError(f"{path}: the checkpoint's optimizer state is damaged")
+    callbacks = state.get("callbacks", {})
+    if not isinstance(callbacks, dict) or not all(isinstance(v, dict) for v in callbacks.values()):
+        raise ModelFormatError(f"{path}: the checkpoint's callback state is damaged")
     if not isinstance(rng.get("train_rng"), dict) or not isinstance(rng.get("layers", {}), dict):
         raise ModelFormatError(f"{path}: the checkpoint's generator states are damaged")
     data = state.get("data")
@@ -175,6 +190,12 @@ def _optimizer_arrays(ckpt: Checkpoint, model) -> dict[str, np.ndarray]:
             raise WeightMismatchError(f"{ckpt.path}: optimizer array {key!r} belongs to no parameter")
         check_arrays(ckpt.path, {key: shapes[param]}, {key: value}, "its parameter")
         slots[f"{param}/{slot}"] = value
+    if ckpt.state["optimizer"]["steps"] > 0:  # after a step every parameter has every slot
+        expected = {f"{param}/{slot}" for param in shapes for slot in model.optimizer.slot_names()}
+        missing = sorted(OPTIMIZER_PREFIX + key for key in expected - set(slots))
+        if missing:
+            raise WeightMismatchError(f"{ckpt.path}: optimizer arrays {short_list(missing)} are missing; "
+                                      "without them the run would not continue as it was")
     return slots
 
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -34,6 +36,7 @@ from .._files import atomic_write
 from ..errors import (
     ConfigError,
     DamagedFileError,
+    GlassnetWarning,
     ModelFormatError,
     NewerFormatError,
     SaveError,
@@ -46,6 +49,7 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 ARRAY_DIR = "arrays/"
 MAX_CONFIG_BYTES = 16 * 2**20
+MAX_INFLATION = 20  # deflated float weights shrink by ~10%; a zip bomb by a factor of 1000
 _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 
 
@@ -94,6 +98,11 @@ def write_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np
 def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     """The array entries; anything that is neither ``config.json`` nor an array is refused."""
     entries = []
+    names = [info.filename for info in zf.infolist()]
+    if len(set(names)) != len(names):  # zipfile would silently read the last of them
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise DamagedFileError(f"{path}: the archive holds {short_list(twice)} more than once; "
+                               "the file was not loaded")
     for info in zf.infolist():
         name = info.filename
         if name == CONFIG_NAME:
@@ -117,7 +126,7 @@ def _read_config(path: Path, zf: zipfile.ZipFile) -> dict[str, Any]:
                                "any model needs; the file was not loaded")
     try:
         config = json.loads(zf.read(info))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise DamagedFileError(f"{path}: {CONFIG_NAME} is not valid JSON ({exc})") from None
     if not isinstance(config, dict):
         raise DamagedFileError(f"{path}: {CONFIG_NAME} must hold a JSON object")
@@ -136,16 +145,46 @@ def check_version(path: str | Path, config: dict[str, Any]) -> None:
 
 
 def _read_array(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One ``.npy`` entry, read without ever allocating much more than the file's size:
+    glassnet stores arrays uncompressed (early versions deflated them, and float weights
+    hardly compress), so an entry that would inflate far beyond its stored bytes is a zip
+    bomb, and the shape a header declares must account for exactly the bytes it holds."""
     name = info.filename[len(ARRAY_DIR):-len(".npy")]
+    if (info.compress_type != zipfile.ZIP_STORED
+            and info.file_size > MAX_INFLATION * info.compress_size + 2**20):
+        raise DamagedFileError(f"{path}: array {name!r} would inflate from {info.compress_size:,} to "
+                               f"{info.file_size:,} bytes, far more than weights ever compress; "
+                               "the file was not loaded")
     data = zf.read(info)
+    unsafe = UnsafeFileError(f"{path}: array {name!r} holds pickled Python objects; glassnet never "
+                             "unpickles (that could run code), so the file was not loaded")
+    stream = io.BytesIO(data)
+    try:
+        shape, dtype = _npy_header(stream)
+    except ValueError as exc:
+        if data[:1] == b"\x80":
+            raise unsafe from None
+        raise DamagedFileError(f"{path}: array {name!r} is not a valid .npy array ({exc})") from None
+    if dtype.hasobject:
+        raise unsafe
+    held, declared = len(data) - stream.tell(), math.prod(shape) * dtype.itemsize
+    if held != declared:
+        raise DamagedFileError(f"{path}: array {name!r} declares shape {shape} ({declared:,} bytes) "
+                               f"but holds {held:,} bytes; the file is damaged")
     try:
         return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
-        if "pickle" in str(exc).lower() or data[:1] == b"\x80":
-            raise UnsafeFileError(
-                f"{path}: array {name!r} holds pickled Python objects; glassnet never unpickles "
-                "(that could run code), so the file was not loaded") from None
         raise DamagedFileError(f"{path}: array {name!r} is not a valid .npy array ({exc})") from None
+
+
+def _npy_header(stream: io.BytesIO) -> tuple[tuple[int, ...], np.dtype]:
+    """``(shape, dtype)`` from a ``.npy`` header (versions 1 and 2, which NumPy writes)."""
+    version = np.lib.format.read_magic(stream)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise ValueError(f".npy version {version[0]}.{version[1]} is not one glassnet writes")
+    shape, _, dtype = readers[version](stream)
+    return tuple(shape), dtype
 
 
 def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -160,8 +199,8 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray
         raise ModelFormatError(f"{path} is a directory, not a model file")
     try:
         with zipfile.ZipFile(path) as zf:
-            entries = _check_entries(path, zf)
             config = _read_config(path, zf)
+            entries = _check_entries(path, zf)
             check_version(path, config)
             arrays = {info.filename[len(ARRAY_DIR):-len(".npy")]: _read_array(path, zf, info)
                       for info in entries}
@@ -171,7 +210,8 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray
                                    "zip archive; this file is not one)") from None
         raise DamagedFileError(
             f"{path} is truncated or damaged ({exc}); it is not a complete glassnet file") from None
-    except (EOFError, zlib.error, zipfile.LargeZipFile, OSError) as exc:
+    except (EOFError, zlib.error, zipfile.LargeZipFile, OSError,
+            NotImplementedError, RuntimeError) as exc:  # unknown compression, "encrypted", ...
         raise DamagedFileError(f"{path} is damaged: {exc}") from None
     return config, arrays
 
@@ -198,13 +238,17 @@ def validate_model_config(path: str | Path, config: Any) -> None:
                                f"integers, got {shape!r}")
 
 
-def model_from_config(path: str | Path, config: dict[str, Any]):
-    """Build the (untrained) model that ``config["model"]`` describes."""
+def model_from_config(path: str | Path, config: dict[str, Any],
+                      arrays: dict[str, np.ndarray] | None = None):
+    """Build the (untrained) model that ``config["model"]`` describes; with ``arrays`` (the
+    file's weights), check them against the architecture first."""
     from ..backend import get_device
     from ..model import Sequential
 
     get_device()  # a bad $GLASSNET_DEVICE is its own error, not "the architecture is invalid"
     validate_model_config(path, config.get("model"))
+    if arrays is not None:
+        check_arrays_before_building(path, config, arrays)
     try:
         model = Sequential.from_config(config["model"])
     except (KeyError, TypeError, ValueError) as exc:  # ConfigError and ShapeError are ValueErrors
@@ -234,9 +278,10 @@ def check_arrays(path: str | Path, expected: dict[str, tuple[int, ...]],
     missing = sorted(set(expected) - set(arrays))
     extra = sorted(set(arrays) - set(expected))
     if missing:
-        raise WeightMismatchError(f"{path}: arrays {missing} that {what} needs are missing")
+        raise WeightMismatchError(f"{path}: arrays {short_list(missing)} that {what} needs are missing")
     if extra:
-        raise WeightMismatchError(f"{path}: arrays {extra} do not belong to {what}; not loaded")
+        raise WeightMismatchError(f"{path}: arrays {short_list(extra)} do not belong to {what}; "
+                                  "not loaded")
     for name, shape in expected.items():
         array = arrays[name]
         if array.shape != tuple(shape):
@@ -245,6 +290,48 @@ def check_arrays(path: str | Path, expected: dict[str, tuple[int, ...]],
         if array.dtype.kind != "f":
             raise WeightMismatchError(f"{path}: array {name!r} has dtype {array.dtype}; weights "
                                       "must be floating point")
+
+
+def short_list(names: list[str], limit: int = 8) -> str:
+    """``['a', 'b']``, or the first ``limit`` names and how many more (a hostile file may
+    hold a million entries: the message stays one readable line)."""
+    if len(names) <= limit:
+        return repr(names)
+    return f"{names[:limit]!r} and {len(names) - limit:,} more"
+
+
+def warn_non_finite(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """A warning naming the arrays that hold NaN or infinity: such a model loads (to be
+    inspected), but its outputs are meaningless."""
+    bad = sorted(name for name, array in arrays.items() if not np.isfinite(array).all())
+    if bad:
+        warnings.warn(f"{path}: arrays {short_list(bad)} hold NaN or infinite values; the model's "
+                      "outputs will be meaningless", GlassnetWarning, stacklevel=3)
+
+
+def check_arrays_before_building(path: str | Path, config: dict[str, Any],
+                                 arrays: dict[str, np.ndarray]) -> None:
+    """Check ``arrays`` against the architecture in ``config["model"]``, worked out from the
+    layers' configs without building them: building allocates every weight, and a file that
+    declares a layer of a billion units must be refused before that, not after. Layers
+    defined outside glassnet are left to the check after building."""
+    from ..layers import layer_from_config
+
+    model = config["model"]
+    shape, expected, own = tuple(model["input_shape"]), {}, arrays
+    try:
+        for i, entry in enumerate(model["layers"]):
+            layer = layer_from_config(entry["class_name"], entry["config"])
+            output = layer.compute_output_shape(shape)
+            if type(layer).__module__.startswith("glassnet."):
+                expected.update({f"{i}.{key}": value for key, value in layer.array_shapes(shape).items()})
+            else:
+                own = {k: v for k, v in own.items() if k.partition(".")[0] != str(i)}
+            shape = output
+    except (KeyError, TypeError, ValueError) as exc:  # ConfigError and ShapeError are ValueErrors
+        raise ModelFormatError(f"{path}: the architecture in {CONFIG_NAME} is invalid: "
+                               f"{exc}{newer_writer_hint(config)}") from None
+    check_arrays(path, expected, own)
 
 
 def weight_shapes(model) -> dict[str, tuple[int, ...]]:
@@ -295,8 +382,42 @@ def restore_model(path: str | Path, model, config: dict[str, Any], arrays: dict[
                                    f"{model.output_activation!r}")
         model.metrics = ["accuracy"]
     model.reg = _saved_reg(path, config)
-    model.training_summary = config.get("training") or {}
+    model.training_summary = _training_summary(path, config)
     return model
+
+
+#: what ``glassnet info`` and the reports read from a file's training summary, by type
+SUMMARY_TYPES: dict[str, tuple[type, ...]] = {
+    "dataset": (str,), "epochs": (int,), "seconds": (int, float), "optimizer": (dict,),
+    "lr_schedule": (str, type(None)), "batch_size": (int, type(None)), "metrics": (dict,),
+    "resize": (str,)}
+
+
+def is_number_or_none(value: Any) -> bool:
+    """A JSON number (not a bool), or ``None`` (how strict JSON stores NaN)."""
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _training_summary(path: str | Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The ``training`` section, checked: each known key of the right type, metrics numbers."""
+    summary = config.get("training") or {}
+    problem = None if isinstance(summary, dict) else "is not an object"
+    for key, kinds in SUMMARY_TYPES.items():
+        value = summary.get(key) if problem is None else None
+        if key in summary and problem is None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            problem = f"has {key!r} = {value!r}"
+    if problem is None:
+        scores = [*summary.get("metrics", {}).values(), summary.get("final") or {}]
+        optimizer = summary.get("optimizer", {})
+        if not all(isinstance(group, dict) and all(map(is_number_or_none, group.values()))
+                   for group in scores):
+            problem = "has metrics that are not numbers"
+        elif not (is_number_or_none(optimizer.get("lr")) and isinstance(optimizer.get("name", ""), str)):
+            problem = f"has an invalid optimizer {optimizer!r}"
+    if problem is not None:
+        raise ModelFormatError(f"{path}: the training summary in {CONFIG_NAME} {problem}; the file "
+                               "is damaged")
+    return summary
 
 
 def _saved_reg(path: str | Path, config: dict[str, Any]) -> float:
@@ -315,13 +436,19 @@ def load_model(path: str | Path):
     A damaged, unsafe, unknown or inconsistent file raises a :class:`ModelFormatError`
     subclass that says which.
     """
-    config, arrays = read_archive(path)
-    model = model_from_config(path, config)
+    return model_from_archive(path, *read_archive(path))
+
+
+def model_from_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np.ndarray]):
+    """The model of a file's ``(config, arrays)`` as :func:`read_archive` returns them."""
     model_arrays = {k: v for k, v in arrays.items() if "/" not in k}
     others = {k for k in arrays if "/" in k}
     if others and config.get("kind") != "checkpoint":
-        raise WeightMismatchError(f"{path}: arrays {sorted(others)} do not belong to a model file")
-    check_arrays(path, weight_shapes(model), model_arrays)
+        raise WeightMismatchError(f"{path}: arrays {short_list(sorted(others))} do not belong to a "
+                                  "model file")
+    model = model_from_config(path, config, model_arrays)
+    check_arrays(path, weight_shapes(model), model_arrays)  # the built model agrees
+    warn_non_finite(path, model_arrays)
     return restore_model(path, model, config, model_arrays)
 
 

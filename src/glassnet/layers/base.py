@@ -68,6 +68,12 @@ class Layer:
         """Output shape (without N) for an input shape (without N); default: unchanged."""
         return tuple(input_shape)
 
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """The shapes of the ``params`` (and, as ``"state.<key>"``, of the ``state``) that
+        :meth:`build` creates for inputs ``(N, *input_shape)``, without creating them: a
+        model file is checked against them before anything is allocated. Default: none."""
+        return {}
+
     def min_batch(self) -> int:
         """The fewest samples a training batch may hold (BatchNorm on dense inputs: 2)."""
         return 1

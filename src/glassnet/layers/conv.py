@@ -130,10 +130,13 @@ class Conv2D(KernelOptions, Layer):
         oh, ow = window_output_shape("Conv2D", input_shape, self.kernel_size, self.strides, self.pads)
         return (self.filters, oh, ow)
 
+    def array_shapes(self, input_shape):
+        return self._kernel_shapes((self.filters, input_shape[0], *self.kernel_size), self.filters)
+
     def build(self, input_shape, rng, dtype):
         out = super().build(input_shape, rng, dtype)
         c, (kh, kw) = input_shape[0], self.kernel_size
-        shape = (self.filters, c, kh, kw)
+        shape = self.array_shapes(input_shape)["W"]
         W = self.kernel_initializer(shape, c * kh * kw, self.filters * kh * kw, rng)
         self._create_params(W, self.filters, out, rng, dtype)
         return out

@@ -48,6 +48,9 @@ class Dense(KernelOptions, Layer):
             )
         return (self.units,)
 
+    def array_shapes(self, input_shape):
+        return self._kernel_shapes((input_shape[0], self.units), self.units)
+
     def build(self, input_shape, rng, dtype):
         out = super().build(input_shape, rng, dtype)
         fan_in = input_shape[0]

@@ -47,6 +47,10 @@ class KernelOptions:
             self.activation.build(output_shape, rng, dtype)
         self._init_grads()
 
+    def _kernel_shapes(self, kernel: tuple[int, ...], units: int) -> dict[str, tuple[int, ...]]:
+        """``array_shapes`` of a layer with kernel ``W`` of shape ``kernel`` and ``units`` outputs."""
+        return {"W": tuple(kernel), **({"b": (units,)} if self.use_bias else {})}
+
     def _kernel_config(self) -> dict[str, Any]:
         return {
             "activation": self.activation_name,

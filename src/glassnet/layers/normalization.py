@@ -61,6 +61,11 @@ class BatchNorm(Layer):
             raise ShapeError(f"BatchNorm expects inputs (N, D) or (N, C, H, W), got (N, {shape})")
         return tuple(input_shape)
 
+    def array_shapes(self, input_shape):
+        channels = (input_shape[0],)
+        return {"gamma": channels, "beta": channels, "state.running_mean": channels,
+                "state.running_var": channels}
+
     def build(self, input_shape, rng, dtype):
         out = super().build(input_shape, rng, dtype)
         channels = input_shape[0]

@@ -9,6 +9,7 @@ columns ("predicted").
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .._files import atomic_write
 from ..errors import ShapeError
@@ -33,10 +35,19 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes."""
+    """The figure as PNG bytes. Characters the font lacks (class names in Chinese with
+    DejaVu Sans) are drawn as boxes without a warning per character: the HTML report and
+    the text tables show those names correctly."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def short_name(name: str, limit: int = 16) -> str:
+    """A class name cut to ``limit`` characters (with "…") for titles and tick labels."""
+    return name if len(name) <= limit else name[:limit - 1] + "…"
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> None:
@@ -103,6 +114,7 @@ def plot_training_curves(history: Any) -> Figure:
             ax.plot(x, data[f"val_{metric}"], color=VAL_COLOR, marker=marker,
                     label=f"validation {metric}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
         ax.set_ylabel(metric)
         ax.set_title(metric)
         ax.grid(alpha=0.3)
@@ -150,8 +162,10 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str] | None 
             ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
                     color="white" if colors[i, j] > 0.5 else "black",
                     fontsize="medium" if n <= 10 else "small")
-    ax.set_xticks(range(n), names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
-    ax.set_yticks(range(n), names)
+    labels = [short_name(name) for name in names]
+    slanted = n > 4 or max(map(len, labels)) > 6  # long names side by side would overlap
+    ax.set_xticks(range(n), labels, rotation=45 if slanted else 0, ha="right" if slanted else "center")
+    ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
@@ -160,7 +174,7 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str] | None 
 
 
 def _prediction_title(pred: str, prob: float, true: str) -> str:
-    return f"Prediction: {pred} ({prob:.2f})\nClass: {true}"
+    return f"Prediction: {short_name(pred)} ({prob:.2f})\nClass: {short_name(true)}"
 
 
 def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray,
@@ -222,7 +236,7 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
               if i == predicted else TRAIN_COLOR for i in order]
     y = np.arange(len(order))[::-1]
     ax_bars.barh(y, probs[order], color=colors)
-    ax_bars.set_yticks(y, [class_names[i] for i in order])
+    ax_bars.set_yticks(y, [short_name(class_names[i], 24) for i in order])
     ax_bars.set_xlim(0, 1)
     ax_bars.set_xlabel("probability")
     for pos, p in zip(y, probs[order], strict=True):
@@ -254,6 +268,7 @@ def plot_optimizer_comparison(histories: Mapping[str, Any],
         if metric == "loss" and log_loss:
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} by optimizer")
         ax.grid(alpha=0.3)

@@ -9,6 +9,7 @@ computed here, so training itself stores nothing extra for the report.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from .. import __version__
 from .._files import nan_for_null, write_text
 from ..errors import ConfigError
+from ..io.checkpoint import CHECKPOINT_NAME
 from .evaluation import Evaluation, evaluate_model
 from .html import (
     evaluation_sections,
@@ -36,6 +38,9 @@ RUN_FILES = ("run.json", "history.json", "metrics.json")
 def _what_else(folder: Path) -> str:
     """What to give instead of ``folder``, which holds no run: a search's folder and a trial
     trained on folds hold runs one level down."""
+    if (folder / CHECKPOINT_NAME).is_file():
+        return (f"its training was interrupted and the report is written when it finishes: "
+                f"glassnet train --resume {shlex.quote(str(folder))}")
     if (folder / "search.journal").exists() or (folder / "search.json").exists():
         return ("it is a search's folder: its report is search_report.html, and each trial's "
                 "run is in trials/NNNN/")

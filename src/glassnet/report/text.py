@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,17 +27,26 @@ def batch_size_text(batch_size: int | None) -> str:
     return "full" if batch_size is None else str(batch_size)
 
 
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: 2 for wide characters (猫), 0 for combining marks."""
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
+
+
 def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
-    """A simple fixed-width table; ``align`` has one 'l' or 'r' per column."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    """A simple fixed-width table; ``align`` has one 'l' or 'r' per column (aligned by
+    :func:`display_width`, so class names in any script line up)."""
+    widths = [max(display_width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     align = align or "l" * len(header)
 
     def fmt(row):
-        cells = [str(c).ljust(w) if a == "l" else str(c).rjust(w)
-                 for c, w, a in zip(row, widths, align, strict=True)]
+        cells = []
+        for cell, width, side in zip(row, widths, align, strict=True):
+            pad = " " * (width - display_width(str(cell)))
+            cells.append(f"{cell}{pad}" if side == "l" else f"{pad}{cell}")
         return "  ".join(cells).rstrip()
 
-    rule = "-" * len(fmt(header))
+    rule = "-" * display_width(fmt(header))
     return "\n".join([fmt(header), rule, *(fmt(r) for r in rows)])
 
 
