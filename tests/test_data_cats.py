@@ -159,13 +159,14 @@ def test_a_connection_that_closes_early_is_named_as_such(tmp_path, monkeypatch):
 
 
 def test_a_data_folder_that_cannot_be_written_is_not_called_a_download_failure(
-        tmp_path, data_root, monkeypatch, capsys):
+        tmp_path, data_root, monkeypatch, caplog):
     import glassnet.data.store as store
 
     def refused(path, mode="w"):
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(store, "atomic_write", refused)
+    caplog.set_level("INFO", logger="glassnet")
     server = serve(data_root / "catvnoncat")
     try:
         monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}/")
@@ -174,4 +175,19 @@ def test_a_data_folder_that_cannot_be_written_is_not_called_a_download_failure(
             load_cats(tmp_path)
     finally:
         server.shutdown()
-    assert capsys.readouterr().err.startswith("glassnet: downloading http://127.0.0.1:")
+    assert caplog.messages[0].startswith("downloading http://127.0.0.1:")
+
+
+def test_the_command_line_announces_a_download(tmp_path, data_root):
+    from conftest import run_cli
+
+    server = serve(data_root / "catvnoncat")
+    try:
+        result = run_cli("train", "--hidden", "3", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run"),
+                         env={"GLASSNET_DATA": str(tmp_path / "data"),
+                              "GLASSNET_CATS_URL": f"http://127.0.0.1:{server.server_port}/"})
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert f"glassnet train: downloading http://127.0.0.1:{server.server_port}/train_catvnoncat.h5 to " \
+           f"{tmp_path / 'data' / 'catvnoncat' / 'train_catvnoncat.h5'}" in result.stderr

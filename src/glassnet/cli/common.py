@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 import warnings
@@ -176,14 +177,26 @@ def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True,
 
 @contextlib.contextmanager
 def warnings_as_lines(command: str) -> Iterator[None]:
-    """Print each warning raised inside as one line on stderr, as it happens (every glassnet one)."""
+    """Print each warning raised inside as one line on stderr, as it happens (every glassnet
+    one), and each notice the library logs (``logging.getLogger("glassnet")``: a download
+    starting) as ``glassnet COMMAND: ...``."""
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         print(f"glassnet {command}: warning: {message}", file=sys.stderr, flush=True)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", GlassnetWarning)
-        warnings.showwarning = show
-        yield
+    logger = logging.getLogger("glassnet")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"glassnet {command}: %(message)s"))
+    logger.addHandler(handler)
+    previous_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", GlassnetWarning)
+            warnings.showwarning = show
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:

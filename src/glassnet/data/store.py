@@ -9,8 +9,8 @@ place: a failed or corrupt download never leaves a file behind.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +20,7 @@ from .._files import atomic_write
 from ..errors import ChecksumError, DataError, DataNotFoundError
 
 ENV_VAR = "GLASSNET_DATA"
+LOG = logging.getLogger("glassnet")
 
 
 def data_dir(require_folder: bool = True) -> Path:
@@ -66,7 +67,7 @@ def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
     that closes early), :class:`ChecksumError` on a mismatch and :class:`DataError` if
     ``dest`` cannot be written; in every case nothing is left at ``dest``.
     """
-    print(f"glassnet: downloading {url} to {dest}", file=sys.stderr, flush=True)
+    LOG.info("downloading %s to %s", url, dest)  # the CLI shows it; from Python, logging decides
     try:
         response = urllib.request.urlopen(url, timeout=timeout)
     except (urllib.error.URLError, OSError, ValueError) as exc:
