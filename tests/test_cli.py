@@ -108,6 +108,22 @@ def test_predict_on_a_jpeg(trained_run, cats, tmp_path):
     assert sum(probs.values()) == pytest.approx(1.0)
 
 
+def test_predict_prints_one_line_per_file_whatever_its_name(trained_run, cats, tmp_path):
+    out, _ = trained_run
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    image = Image.fromarray(cats["test"].x[0].transpose(1, 2, 0))
+    image.save(folder / "two\nlines.png")
+    image.save(os.fsencode(folder) + b"/caf\xe9.png")  # a Latin-1 name from an old zip
+    (folder / "notes\n.txt").write_text("not an image")
+    result = run_cli("predict", str(out / "model.glassnet"), str(folder))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{folder}/caf\\xe9.png: ")
+    assert lines[1].startswith(f"{folder}/two\\nlines.png: ")
+    assert f"skipped {folder}/notes\\n.txt: not an image file" in result.stderr
+
+
 @pytest.mark.parametrize("content, expected", [
     (b"this is not an image", "not an image"),
     (None, "truncated"),

@@ -181,7 +181,7 @@ def warnings_as_lines(command: str) -> Iterator[None]:
     one), and each notice the library logs (``logging.getLogger("glassnet")``: a download
     starting) as ``glassnet COMMAND: ...``."""
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"glassnet {command}: warning: {message}", file=sys.stderr, flush=True)
+        print(f"glassnet {command}: warning: {printable(str(message))}", file=sys.stderr, flush=True)
 
     logger = logging.getLogger("glassnet")
     handler = logging.StreamHandler(sys.stderr)
@@ -233,6 +233,16 @@ def print_json(data: Any) -> None:
     """``--json`` output: strict JSON, a non-finite number (a diverged loss) as ``null``."""
     json.dump(finite_or_null(data), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def printable(text: str) -> str:
+    """``text`` (a file name) as one printable line: control characters (a newline in a
+    name) written as escapes, and bytes that are not UTF-8 (Latin-1 ``caf\xe9.png``) as ``\xe9``."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable()
+                   else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF  # surrogateescape
+                   else ascii(ch)[1:-1] for ch in text)
 
 
 def fmt_metrics(metrics: dict[str, float]) -> str:

@@ -18,6 +18,7 @@ from .common import (
     path_text,
     positive_int,
     print_json,
+    printable,
     require_probabilities,
 )
 
@@ -62,5 +63,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         for r in results:
             top = ", ".join(f"{t['class']} {t['probability']:.2f}" for t in r["top"])
-            print(f"{r['file']}: {top}")
+            print(f"{printable(r['file'])}: {top}")
     return 0
