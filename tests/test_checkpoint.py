@@ -203,6 +203,9 @@ def test_resume_errors(straight, tmp_path):
         resume_run("")  # an unset $RUN in a script: not the current directory
     with pytest.raises(ConfigError, match="model.glassnet is a file; give the run directory"):
         resume_run(straight.out_dir / "model.glassnet")
+    with pytest.raises(ConfigError, match="model.glassnet: no such file; --resume takes the run "
+                                          "directory that holds checkpoint.glassnet"):
+        resume_run(tmp_path / "model.glassnet")  # an interrupted run has no model file yet
     with pytest.raises(ConfigError, match="already completed its 10 epochs"):
         resume_run(straight.out_dir / CHECKPOINT_NAME)  # the checkpoint itself names its run
     with pytest.raises(ConfigError, match="already completed its 10 epochs"):

@@ -410,6 +410,9 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
         raise ConfigError(f"{run_dir} is a file; give the run directory that holds "
                           f"{CHECKPOINT_NAME} (the --out of the interrupted run)")
     if not run_dir.is_dir():
+        if run_dir.suffix == ".glassnet":  # e.g. runs/x/model.glassnet, not written yet
+            raise ConfigError(f"{run_dir}: no such file; --resume takes the run directory that "
+                              f"holds {CHECKPOINT_NAME} (the --out of the interrupted run)")
         raise ConfigError(f"{run_dir}: no such run directory")
     path = run_dir / CHECKPOINT_NAME
     if not path.is_file():
