@@ -141,3 +141,28 @@ def test_only_the_documented_formats_are_decoded_whatever_the_name(tmp_path, fmt
         Image.new("RGB", (16, 16), (10, 20, 30)).save(path, format=fmt)
     with pytest.raises(ImageError, match="not an image file in a readable format"):
         load_image(path, (8, 8))
+
+
+def test_a_big_jpeg_is_decoded_at_reduced_scale_and_looks_the_same(tmp_path, monkeypatch):
+    from PIL import ImageOps, JpegImagePlugin
+
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).resize((1024, 768),
+                                                                                    Image.BICUBIC)
+    path = tmp_path / "photo.jpg"
+    photo.save(path, quality=95)
+    sizes = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = real_draft(self, mode, size)
+        sizes.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    fast = load_image(path, (48, 64)).astype(float)
+    assert sizes == [(128, 96)]  # 1/8 scale: still at least 64 x 64 either way up
+    with Image.open(path) as whole:
+        whole.load()
+        slow = np.asarray(ImageOps.exif_transpose(whole).resize((64, 48), Image.BILINEAR), float)
+    assert np.abs(fast - slow.transpose(2, 0, 1)).mean() < 2.0  # busy detail at 48x64: 1.4

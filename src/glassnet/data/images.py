@@ -2,7 +2,10 @@
 
 Any format Pillow reads; EXIF orientation applied; grayscale, palette, RGBA and CMYK
 converted to RGB; resized to ``size = (H, W)`` by squashing (the course's behaviour),
-centre-cropping to the aspect ratio first, or padding with black.
+centre-cropping to the aspect ratio first, or padding with black. A JPEG much larger than
+``size`` is decoded at 1/2, 1/4 or 1/8 scale first (libjpeg's DCT scaling, never below
+``size``), then resized: several times faster for camera photos, within a grey level or
+two of decoding it whole.
 
 Images deeper than 8 bits are scaled, not clipped (Pillow's own conversion clips every value
 above 255 to white): 16-bit grayscale (modes ``I;16``, ``I;16B``, ...) maps 0-65535 to
@@ -56,6 +59,7 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
 
     if resize not in RESIZE_MODES:
         raise ConfigError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    size = check_image_size(size) if size is not None else None
     path = Path(path)
     try:
         info = path.stat()
@@ -75,6 +79,12 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
         # content alone, and some (EPS) run external programs on untrusted files.
         with quiet, Image.open(path, formats=PILLOW_FORMATS) as img:
             img.seek(0)  # first frame of a GIF or multi-page TIFF
+            if size is not None and img.format in ("JPEG", "MPO"):
+                # libjpeg can decode at 1/2, 1/4 or 1/8 scale at once (DCT scaling); draft picks
+                # the smallest that stays at least size x size (either way up, before the EXIF
+                # rotation): a 12 MP photo for a 128-pixel model decodes about 7x faster.
+                side = max(size)
+                img.draft(None, (side, side))
             img = ImageOps.exif_transpose(img)
             img.load()
             img = _to_rgb(img)
@@ -88,7 +98,7 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
             raise UnreadableFileError(f"{path}: cannot read the file ({exc.strerror})") from None
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
     if size is not None:
-        img = _resize(img, check_image_size(size), resize)
+        img = _resize(img, size, resize)
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
 
 
