@@ -360,17 +360,30 @@ def test_a_stop_at_an_epochs_end_still_prints_that_epochs_progress_line(cats, tm
     assert "epoch 3/6 - " in printed and "epoch 4/6" not in printed
 
 
+class Phases(Callback):
+    """Records ``stop.phase`` at the end of every batch."""
+
+    def __init__(self, stop: StopRequest) -> None:
+        self.stop, self.seen = stop, []
+
+    def on_batch_end(self, batch, logs):
+        self.seen.append(self.stop.phase)
+
+
 def test_a_stop_during_the_last_full_batch_epoch_lets_the_run_finish(cats, tmp_path):
     config = {**CONFIG, "batch_size": None, "epochs": 3, "lr_schedule": None, "augment": None}
     stop = StopRequest()
-    result = train_run(RunConfig(**config, out=str(tmp_path)), callbacks=[StopAt(2, 0, stop)],
+    phases = Phases(stop)
+    result = train_run(RunConfig(**config, out=str(tmp_path)), callbacks=[StopAt(2, 0, stop), phases],
                        verbose=0, data=cats, stop=stop)
     assert len(result.history) == 3 and stop.phase == "finishing"
+    assert phases.seen == ["training", "training", "last epoch"]  # what the Ctrl-C message says
     assert (tmp_path / "model.glassnet").is_file() and (tmp_path / "report.html").is_file()
 
 
 @pytest.mark.parametrize("phase,says", [
     ("training", "stopping after the current batch and saving a checkpoint"),
+    ("last epoch", "finishing the last epoch, then the model file and the report"),
     ("finishing", "training is over, finishing the model file and the report")])
 def test_the_first_ctrl_c_says_what_happens_next_and_the_second_aborts(phase, says, capfd):
     import signal
@@ -463,3 +476,26 @@ def test_report_on_an_interrupted_run_says_how_to_resume(interrupted):
     with pytest.raises(ConfigError, match="its training was interrupted and the report is written "
                                           "when it finishes: glassnet train --resume "):
         read_run(interrupted.parent)
+
+
+def test_a_checkpoint_of_another_optimizer_says_so(tmp_path):
+    from glassnet import Sequential, layers, optimizers
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((20, 4)), np.arange(20) % 2
+
+    def model(optimizer):
+        m = Sequential([layers.Dense(3, activation="relu"), layers.Dense(1)], input_shape=(4,), seed=0)
+        m.compile("binary_crossentropy", optimizer)
+        return m
+
+    trained = model(optimizers.SGD())
+    trained.fit(x, y, epochs=1, batch_size=10, verbose=0)
+    save_checkpoint(trained, tmp_path / "c.glassnet")
+    checkpoint = read_checkpoint(tmp_path / "c.glassnet")
+    with pytest.raises(ModelFormatError, match="the checkpoint's optimizer is 'sgd' but the run uses 'adam'"):
+        restore_training_state(model(optimizers.Adam()), checkpoint)
+    with pytest.raises(ModelFormatError, match="the checkpoint's sgd optimizer has momentum 0.0 but the "
+                                               "run's has momentum 0.9"):
+        restore_training_state(model(optimizers.SGD(momentum=0.9)), checkpoint)
+    assert restore_training_state(model(optimizers.SGD(lr=0.5)), checkpoint) == 1  # lr: restored

@@ -132,26 +132,39 @@ def test_offline_download_failure_explains_the_layout(tmp_path, monkeypatch):
 
 
 class ClosesEarly(http.server.BaseHTTPRequestHandler):
-    """Promises 1,000 bytes, sends 10 and hangs up: a dropped connection."""
+    """Promises 1,000 bytes, sends 10 and hangs up: a dropped connection (``chunked``: sends
+    one chunk of a chunked body and hangs up before the last chunk)."""
+
+    chunked = False
 
     def do_GET(self):
         self.send_response(200)
-        self.send_header("Content-Length", "1000")
-        self.end_headers()
-        self.wfile.write(b"0123456789")
+        if self.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"a\r\n0123456789\r\n")
+        else:
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
 
     def log_message(self, *args):
         pass
 
 
-def test_a_connection_that_closes_early_is_named_as_such(tmp_path, monkeypatch):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ClosesEarly)
+class ChunkedClosesEarly(ClosesEarly):
+    chunked = True
+
+
+@pytest.mark.parametrize("handler,message", [
+    (ClosesEarly, "the connection closed after 10 of 1,000 bytes"),
+    (ChunkedClosesEarly, r"IncompleteRead\(10 bytes read\)")], ids=["content-length", "chunked"])
+def test_a_connection_that_closes_early_is_named_as_such(tmp_path, monkeypatch, handler, message):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}/")
-        with pytest.raises(DataNotFoundError, match="could not download .*train_catvnoncat.h5: "
-                                                    "(the connection closed after 10 of 1,000 bytes|"
-                                                    "IncompleteRead)"):
+        with pytest.raises(DataNotFoundError, match=f"could not download .*train_catvnoncat.h5: {message}"):
             load_cats(tmp_path)
     finally:
         server.shutdown()

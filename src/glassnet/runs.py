@@ -31,6 +31,7 @@ from .io.checkpoint import (
     read_checkpoint,
     restore_training_state,
 )
+from .json_checks import INTS, NUMBER, type_problem
 from .model import Sequential
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
@@ -76,10 +77,9 @@ class RunConfig:
         """A configuration saved by :meth:`to_dict`, now or by an earlier glassnet; a value of
         the wrong type (a damaged or edited file) is a :class:`ConfigError` naming it."""
         known = {f.name for f in dataclasses.fields(cls)}
-        for key, value in data.items():
-            if key in SAVED_TYPES and not _has_type(value, SAVED_TYPES[key]):
-                raise ConfigError(f"the saved run configuration has {key} = {value!r}, which is not "
-                                  f"{_type_text(SAVED_TYPES[key])}")
+        problem = type_problem(data, SAVED_TYPES)
+        if problem:
+            raise ConfigError(f"the saved run configuration has {problem}")
         config = cls(**{k: v for k, v in data.items() if k in known})
         if data.get("config_version", 1) < 2 and config.weight_decay == 0:
             # Version 1 saved 0.0 for "not given", which meant the optimizer's own default
@@ -91,39 +91,15 @@ class RunConfig:
 #: 2: ``weight_decay`` None means the optimizer's default, and 0 means none.
 CONFIG_VERSION = 2
 
-#: the JSON types of a saved :class:`RunConfig` ("number": int or float; None allowed where listed)
+#: the JSON types of a saved :class:`RunConfig` (see :mod:`glassnet.json_checks`)
 SAVED_TYPES: dict[str, tuple[Any, ...]] = {
-    "dataset": (str,), "model": (str,), "hidden": (list, None), "epochs": (int,),
-    "batch_size": (int, None), "lr": ("number",), "optimizer": (str,), "momentum": ("number", None),
-    "weight_decay": ("number", None), "reg": ("number",), "lr_decay": ("number", None),
-    "lr_schedule": (str, None), "validation_split": ("number", None), "image_size": (int, None),
-    "resize": (str,), "test_split": ("number", None), "strict": (bool,), "seed": (int,),
-    "dtype": (str,), "augment": (str, None), "out": (str, None), "extra": (dict,),
-    "config_version": (int,)}
-
-
-def _has_type(value: Any, kinds: tuple[Any, ...]) -> bool:
-    """Whether ``value`` is one of ``kinds`` (bools are not numbers; ``hidden`` holds ints)."""
-    for kind in kinds:
-        if kind is None and value is None:
-            return True
-        if kind is bool and isinstance(value, bool):
-            return True
-        if isinstance(value, bool) or kind in (None, bool):
-            continue
-        if kind == "number" and isinstance(value, (int, float)):
-            return True
-        if kind is list and isinstance(value, list):
-            return all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        if isinstance(kind, type) and isinstance(value, kind):
-            return True
-    return False
-
-
-def _type_text(kinds: tuple[Any, ...]) -> str:
-    names = {str: "a string", int: "an integer", bool: "true or false", "number": "a number",
-             list: "a list of integers", dict: "an object", None: "null"}
-    return " or ".join(names[k] for k in kinds)
+    "dataset": (str,), "model": (str,), "hidden": (INTS, None), "epochs": (int,),
+    "batch_size": (int, None, "full"), "lr": (NUMBER,), "optimizer": (str,),
+    "momentum": (NUMBER, None), "weight_decay": (NUMBER, None), "reg": (NUMBER,),
+    "lr_decay": (NUMBER, None), "lr_schedule": (str, None), "validation_split": (NUMBER, None),
+    "image_size": (int, INTS, None), "resize": (str,), "test_split": (NUMBER, None),
+    "strict": (bool,), "seed": (int,), "dtype": (str,), "augment": (str, None),
+    "out": (str, None), "extra": (dict,), "config_version": (int,)}
 
 
 @dataclass
@@ -352,6 +328,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
                   initial_epoch=initial_epoch)
     except NonFiniteLossError as exc:
         error = exc
+    checkpointer.stop.phase = "finishing"  # a Ctrl-C now lets the run's files be written
     seconds = checkpointer.prior_seconds + time.perf_counter() - started  # over every session
     metrics = evaluate_splits(model, {"train": train, "validation": validation, "test": test})
     metrics.update({"epochs": len(model.history), "seconds": round(seconds, 3),

@@ -2,8 +2,8 @@
 
 This package is the only code that parses arguments, prints results and exits. Every
 :class:`~glassnet.errors.GlassnetError` becomes one line on stderr and exit code 1;
-Ctrl-C exits with 130 (also during the first half second, while the subcommands and
-NumPy/Matplotlib are imported); a reader that closes the output early (``| head``) ends the
+Ctrl-C exits with 130 (also while the subcommands and Matplotlib are imported, once
+``import glassnet`` itself is done); a reader that closes the output early (``| head``) ends the
 command quietly with 1.
 """
 

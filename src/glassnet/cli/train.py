@@ -177,8 +177,9 @@ def stop_on_ctrl_c(stop: StopRequest) -> Iterator[None]:
         if stop.requested or stop.phase == "starting":
             raise KeyboardInterrupt
         stop.request()
-        doing = (b"training is over, finishing the model file and the report" if stop.phase == "finishing"
-                 else b"stopping after the current batch and saving a checkpoint")
+        doing = {"finishing": b"training is over, finishing the model file and the report",
+                 "last epoch": b"finishing the last epoch, then the model file and the report",
+                 }.get(stop.phase, b"stopping after the current batch and saving a checkpoint")
         os.write(2, b"\nglassnet train: " + doing + b" (Ctrl-C again to abort at once)\n")
 
     previous = signal.signal(signal.SIGINT, handler)

@@ -9,6 +9,7 @@ place: a failed or corrupt download never leaves a file behind.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import urllib.error
@@ -70,7 +71,7 @@ def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
     LOG.info("downloading %s to %s", url, dest)  # the CLI shows it; from Python, logging decides
     try:
         response = urllib.request.urlopen(url, timeout=timeout)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         raise DataNotFoundError(f"could not download {url}: {exc}") from None
     digest = hashlib.new(algorithm)
     try:
@@ -102,8 +103,8 @@ def _chunks(response, url: str) -> Iterator[bytes]:
         for chunk in iter(lambda: response.read(1 << 20), b""):
             received += len(chunk)
             yield chunk
-    except (OSError, ValueError) as exc:  # timeouts, resets, http.client.IncompleteRead
-        raise DataNotFoundError(f"could not download {url}: {exc}") from None
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # timeouts, resets, a chunked
+        raise DataNotFoundError(f"could not download {url}: {exc}") from None  # body cut short
     if length is not None and length.isdigit() and received < int(length):
         raise DataNotFoundError(f"could not download {url}: the connection closed after "
                                 f"{received:,} of {int(length):,} bytes")

@@ -30,18 +30,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, ModelFormatError, TrainingInterruptedError, WeightMismatchError
+from ..json_checks import is_number_or_none, short_list
 from ..layers.base import Layer
 from ..training.callbacks import Callback
 from ..training.history import History
-from .format import (
-    check_arrays,
-    is_number_or_none,
-    model_config,
-    read_archive,
-    short_list,
-    weight_shapes,
-    write_archive,
-)
+from .format import check_arrays, model_config, read_archive, weight_shapes, write_archive
 
 CHECKPOINT_NAME = "checkpoint.glassnet"
 OPTIMIZER_PREFIX = "optimizer/"
@@ -220,6 +213,20 @@ def check_same_model(model, ckpt: Checkpoint) -> None:
                                f"{differ} ({details or 'the layers'}); did the data or the code change?")
 
 
+def check_same_optimizer(path: Path, saved: dict[str, Any], optimizer) -> None:
+    """The run's optimizer must be the checkpointed one: same kind and settings (the
+    learning rate aside, which the checkpoint restores), or its state would not fit."""
+    if saved.get("name") != optimizer.name:
+        raise ModelFormatError(f"{path}: the checkpoint's optimizer is {saved.get('name')!r} but the "
+                               f"run uses {optimizer.name!r}")
+    current = json.loads(json.dumps(optimizer.get_config()))
+    differ = sorted(k for k in set(saved) & set(current) - {"lr"} if saved[k] != current[k])
+    if differ:
+        raise ModelFormatError(f"{path}: the checkpoint's {optimizer.name} optimizer has "
+                               + ", ".join(f"{k} {saved[k]!r}" for k in differ) + " but the run's has "
+                               + ", ".join(f"{k} {current[k]!r}" for k in differ))
+
+
 def check_same_data(ckpt: Checkpoint, data: dict[str, Any] | None) -> None:
     """The image folder must hold the files it held when the checkpoint was written (same
     names, sizes and modification times). Named sets (``data`` is ``None``) are checksummed
@@ -245,12 +252,9 @@ def restore_training_state(model, ckpt: Checkpoint, data: dict[str, Any] | None 
     check_same_model(model, ckpt)
     model_arrays = {k: v for k, v in ckpt.arrays.items() if "/" not in k}
     check_arrays(ckpt.path, weight_shapes(model), model_arrays, "the run's model")
-    slots = _optimizer_arrays(ckpt, model)
     opt_state = ckpt.state["optimizer"]
-    saved_name = opt_state["config"].get("name")
-    if saved_name != model.optimizer.name:
-        raise ModelFormatError(f"{ckpt.path}: the checkpoint's optimizer is {saved_name!r} but the run "
-                               f"uses {model.optimizer.name!r}")
+    check_same_optimizer(ckpt.path, opt_state["config"], model.optimizer)
+    slots = _optimizer_arrays(ckpt, model)
     rng = ckpt.state["rng"]
     generators = {"model.train_rng": model.train_rng,
                   **{f"generator {k}": g for k, g in layer_generators(model).items()}}
@@ -291,9 +295,11 @@ def restore_callbacks(model, ckpt: Checkpoint, callbacks: Sequence[Callback]) ->
 
 class StopRequest:
     """A flag a signal handler sets (``request()``) and :class:`Checkpointer` obeys between
-    batches. ``phase``, kept by the Checkpointer, says what a stop would interrupt:
-    ``"starting"`` (data loading: nothing to save yet), ``"training"``, or ``"finishing"``
-    (the epochs are done and the run's files are being written)."""
+    batches. ``phase`` says what a stop would interrupt: ``"starting"`` (data loading:
+    nothing to save yet), ``"training"``, ``"last epoch"`` (the one batch of the last
+    epoch: it finishes, and so does the run), or ``"finishing"`` (the epochs are done and
+    the run's files are being written). The Checkpointer sets the first three,
+    :func:`glassnet.runs.train_run` the last."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -363,7 +369,8 @@ class Checkpointer(Callback):
         self._write()
         done = self._snapshot[0]["checkpoint"]["epochs_done"]
         where = (f"during epoch {self._epoch + 1} after batch {batch} (that partial epoch is discarded)"
-                 if batch is not None else f"after epoch {self._epoch}")
+                 if batch is not None else f"after epoch {self._epoch}" if self._epoch
+                 else "before epoch 1")
         raise TrainingInterruptedError(
             f"training stopped {where}; {self.path} holds the state after {done} completed epoch(s)",
             epoch=self._epoch + (batch is not None), batch=batch or 0, checkpoint=self.path,
@@ -371,6 +378,7 @@ class Checkpointer(Callback):
 
     def on_train_begin(self, logs):
         self.stop.phase = "training"
+        self._steps = logs.get("steps", self._steps)
         self._started = time.perf_counter()
         if self.resume is not None:  # after the other callbacks' on_train_begin reset them
             restore_callbacks(self.model, self.resume, self.callbacks)
@@ -378,6 +386,8 @@ class Checkpointer(Callback):
 
     def on_epoch_begin(self, epoch, logs):
         self._epoch, self._batches = epoch, 0
+        if self._steps == 1 and self.epochs is not None and epoch + 1 == self.epochs:
+            self.stop.phase = "last epoch"  # its one batch cannot be cut short: the run ends
         # A stop asked for at (or after) the previous epoch's end is obeyed here, not in
         # on_epoch_end: the callbacks after this one (the progress line) see that epoch end.
         if self.stop.requested:
@@ -401,4 +411,3 @@ class Checkpointer(Callback):
 
     def on_train_end(self, logs):
         self._write()
-        self.stop.phase = "finishing"

@@ -27,6 +27,7 @@ import re
 import warnings
 import zipfile
 import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from ..errors import (
     UnsafeFileError,
     WeightMismatchError,
 )
+from ..json_checks import NUMBER, is_number_or_none, short_list, type_problem
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -98,9 +100,9 @@ def write_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np
 def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     """The array entries; anything that is neither ``config.json`` nor an array is refused."""
     entries = []
-    names = [info.filename for info in zf.infolist()]
-    if len(set(names)) != len(names):  # zipfile would silently read the last of them
-        twice = sorted({n for n in names if names.count(n) > 1})
+    counts = Counter(info.filename for info in zf.infolist())
+    twice = sorted(name for name, n in counts.items() if n > 1)
+    if twice:  # zipfile would silently read the last of them
         raise DamagedFileError(f"{path}: the archive holds {short_list(twice)} more than once; "
                                "the file was not loaded")
     for info in zf.infolist():
@@ -292,14 +294,6 @@ def check_arrays(path: str | Path, expected: dict[str, tuple[int, ...]],
                                       "must be floating point")
 
 
-def short_list(names: list[str], limit: int = 8) -> str:
-    """``['a', 'b']``, or the first ``limit`` names and how many more (a hostile file may
-    hold a million entries: the message stays one readable line)."""
-    if len(names) <= limit:
-        return repr(names)
-    return f"{names[:limit]!r} and {len(names) - limit:,} more"
-
-
 def warn_non_finite(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """A warning naming the arrays that hold NaN or infinity: such a model loads (to be
     inspected), but its outputs are meaningless."""
@@ -313,25 +307,27 @@ def check_arrays_before_building(path: str | Path, config: dict[str, Any],
                                  arrays: dict[str, np.ndarray]) -> None:
     """Check ``arrays`` against the architecture in ``config["model"]``, worked out from the
     layers' configs without building them: building allocates every weight, and a file that
-    declares a layer of a billion units must be refused before that, not after. Layers
-    defined outside glassnet are left to the check after building."""
+    declares a layer of a billion units must be refused before that, not after. From the
+    first layer defined outside glassnet on (its shapes are known only once it is built),
+    the layers are left to the check after building."""
     from ..layers import layer_from_config
 
     model = config["model"]
-    shape, expected, own = tuple(model["input_shape"]), {}, arrays
+    shape, expected, checked = tuple(model["input_shape"]), {}, len(model["layers"])
     try:
         for i, entry in enumerate(model["layers"]):
             layer = layer_from_config(entry["class_name"], entry["config"])
-            output = layer.compute_output_shape(shape)
-            if type(layer).__module__.startswith("glassnet."):
-                expected.update({f"{i}.{key}": value for key, value in layer.array_shapes(shape).items()})
-            else:
-                own = {k: v for k, v in own.items() if k.partition(".")[0] != str(i)}
-            shape = output
+            if not type(layer).__module__.startswith("glassnet."):
+                checked = i
+                break
+            expected.update({f"{i}.{key}": value for key, value in layer.array_shapes(shape).items()})
+            shape = layer.compute_output_shape(shape)
     except (KeyError, TypeError, ValueError) as exc:  # ConfigError and ShapeError are ValueErrors
         raise ModelFormatError(f"{path}: the architecture in {CONFIG_NAME} is invalid: "
                                f"{exc}{newer_writer_hint(config)}") from None
-    check_arrays(path, expected, own)
+    layer_of = {name: name.partition(".")[0] for name in arrays}
+    check_arrays(path, expected, {name: array for name, array in arrays.items()
+                                  if not (layer_of[name].isdigit() and int(layer_of[name]) >= checked)})
 
 
 def weight_shapes(model) -> dict[str, tuple[int, ...]]:
@@ -386,26 +382,22 @@ def restore_model(path: str | Path, model, config: dict[str, Any], arrays: dict[
     return model
 
 
-#: what ``glassnet info`` and the reports read from a file's training summary, by type
-SUMMARY_TYPES: dict[str, tuple[type, ...]] = {
-    "dataset": (str,), "epochs": (int,), "seconds": (int, float), "optimizer": (dict,),
-    "lr_schedule": (str, type(None)), "batch_size": (int, type(None)), "metrics": (dict,),
-    "resize": (str,)}
-
-
-def is_number_or_none(value: Any) -> bool:
-    """A JSON number (not a bool), or ``None`` (how strict JSON stores NaN)."""
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+#: what ``glassnet info`` and the reports read from a file's training summary (its other
+#: keys are not used); kinds as in :mod:`glassnet.json_checks`
+SUMMARY_TYPES: dict[str, tuple[Any, ...]] = {
+    "dataset": (str,), "epochs": (int,), "seconds": (NUMBER,), "optimizer": (dict,),
+    "lr_schedule": (str, None), "batch_size": (int, None, "full"), "metrics": (dict,),
+    "final": (dict, None), "resize": (str,)}
 
 
 def _training_summary(path: str | Path, config: dict[str, Any]) -> dict[str, Any]:
     """The ``training`` section, checked: each known key of the right type, metrics numbers."""
     summary = config.get("training") or {}
-    problem = None if isinstance(summary, dict) else "is not an object"
-    for key, kinds in SUMMARY_TYPES.items():
-        value = summary.get(key) if problem is None else None
-        if key in summary and problem is None and (isinstance(value, bool) or not isinstance(value, kinds)):
-            problem = f"has {key!r} = {value!r}"
+    if not isinstance(summary, dict):
+        problem: str | None = "is not an object"
+    else:
+        problem = type_problem(summary, SUMMARY_TYPES)
+        problem = f"has {problem}" if problem else None
     if problem is None:
         scores = [*summary.get("metrics", {}).values(), summary.get("final") or {}]
         optimizer = summary.get("optimizer", {})

@@ -46,8 +46,18 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
 
 
 def short_name(name: str, limit: int = 16) -> str:
-    """A class name cut to ``limit`` characters (with "…") for titles and tick labels."""
-    return name if len(name) <= limit else name[:limit - 1] + "…"
+    """A class name of at most ``limit`` characters for titles and tick labels: its start
+    and its end around a "…" (``golden_…er_puppy``: names often differ only at the end)."""
+    if len(name) <= limit:
+        return name
+    head = (limit - 1) // 2
+    return name[:head] + "…" + name[-(limit - 1 - head):]
+
+
+def short_names(names: Sequence[str], limit: int = 16) -> list[str]:
+    """:func:`short_name` of each name, or the names whole if two would look the same."""
+    short = [short_name(name, limit) for name in names]
+    return short if len(set(short)) == len(set(names)) else list(names)
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> None:
@@ -162,7 +172,7 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str] | None 
             ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
                     color="white" if colors[i, j] > 0.5 else "black",
                     fontsize="medium" if n <= 10 else "small")
-    labels = [short_name(name) for name in names]
+    labels = short_names(names)
     slanted = n > 4 or max(map(len, labels)) > 6  # long names side by side would overlap
     ax.set_xticks(range(n), labels, rotation=45 if slanted else 0, ha="right" if slanted else "center")
     ax.set_yticks(range(n), labels)
@@ -236,7 +246,7 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
               if i == predicted else TRAIN_COLOR for i in order]
     y = np.arange(len(order))[::-1]
     ax_bars.barh(y, probs[order], color=colors)
-    ax_bars.set_yticks(y, [short_name(class_names[i], 24) for i in order])
+    ax_bars.set_yticks(y, short_names([class_names[i] for i in order], 24))
     ax_bars.set_xlim(0, 1)
     ax_bars.set_xlabel("probability")
     for pos, p in zip(y, probs[order], strict=True):

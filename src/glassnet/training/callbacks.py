@@ -1,7 +1,10 @@
 """Callbacks: hooks the fit loop calls at the start and end of training, epochs and batches.
 
 A callback sees the model (``self.model``) and the logs dict; it may set
-``model.stop_training = True`` to end training after the current epoch.
+``model.stop_training = True`` to end training after the current epoch. The logs of
+``on_train_begin`` are ``{"initial_epoch", "steps"}`` (batches per epoch); of
+``on_batch_end`` the running ``loss`` and ``accuracy``; of ``on_epoch_end`` the epoch's
+metrics, ``val_*`` ones and ``lr``.
 """
 
 from __future__ import annotations

@@ -208,7 +208,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         start = model.fixed_prefix()
         full_batch = model.forward(model.preprocess(x), stop=start)
     started = time.perf_counter()
-    cbs.on_train_begin({"initial_epoch": initial_epoch})
+    cbs.on_train_begin({"initial_epoch": initial_epoch, "steps": steps})
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch, {})
         batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
