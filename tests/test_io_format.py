@@ -481,9 +481,9 @@ def test_a_file_with_many_stray_arrays_gets_a_short_message(tmp_path):
 
 @pytest.mark.parametrize("training,problem", [
     ("x", "is not an object"),
-    ({"metrics": "x"}, "has 'metrics' = 'x'"),
+    ({"metrics": "x"}, "has metrics = 'x', which is not an object"),
     ({"metrics": {"test": {"loss": "low"}}}, "has metrics that are not numbers"),
-    ({"epochs": {"a": 1}}, "has 'epochs' = {'a': 1}"),
+    ({"epochs": {"a": 1}}, "has epochs = {'a': 1}, which is not an integer"),
     ({"optimizer": {"name": "sgd", "lr": "fast"}}, "has an invalid optimizer"),
 ])
 def test_a_damaged_training_summary_is_named(tmp_path, training, problem):
@@ -517,3 +517,40 @@ def test_an_output_path_that_is_the_model_itself_is_refused(tmp_path, command, c
     assert main([part.format(m=path) for part in command]) == 1
     assert "is the model file itself; writing there would replace the model" in capsys.readouterr().err
     assert path.read_bytes() == before
+
+
+def test_what_searches_and_folders_save_still_loads(tmp_path):
+    """A searched batch size is stored as "full", an image size as [h, w]: both are valid."""
+    from glassnet.runs import RunConfig
+
+    config = RunConfig.from_dict({"batch_size": "full", "image_size": [16, 24], "hidden": [8]})
+    assert (config.batch_size, config.image_size) == ("full", [16, 24])
+    model, path = small_model(tmp_path)
+    model.training_summary = {"batch_size": "full", "epochs": 2, "final": {"loss": None}}
+    model.save(path)
+    assert load_model(path).training_summary["batch_size"] == "full"
+
+
+def test_a_users_layer_that_changes_the_shape_only_in_build_still_loads(tmp_path):
+    class Widen(layers.Layer):
+        """Doubles the features and, as the protocol allows, says so only in build."""
+
+        def build(self, input_shape, rng, dtype):
+            super().build(input_shape, rng, dtype)
+            self.output_shape = (2 * input_shape[0],)
+            return self.output_shape
+
+        def forward(self, x, training=False):
+            return np.concatenate([x, x], axis=1)
+
+        def backward(self, dy):
+            half = dy.shape[1] // 2
+            return dy[:, :half] + dy[:, half:]
+
+    model = Sequential([layers.Dense(4), Widen(), layers.Dense(2)], input_shape=(3,), seed=0)
+    model.save(tmp_path / "m.glassnet")
+    try:
+        loaded = load_model(tmp_path / "m.glassnet")
+        assert loaded.get_weights()["2.W"].shape == (8, 2)
+    finally:
+        del layers.LAYER_CLASSES["Widen"]
