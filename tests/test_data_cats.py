@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -84,21 +87,28 @@ def test_wrong_keys_are_named(tmp_path):
         _read_split(path, "train")
 
 
-def serve(directory: Path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *args: None
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def served(directory: Path | None = None, handler=None) -> Iterator[str]:
+    """A local HTTP server of ``directory`` (or with ``handler``) while the block runs;
+    yields its base URL, ``http://127.0.0.1:PORT/``."""
+    handler = handler or functools.partial(QuietFiles, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
 
 
 def test_download_verifies_and_places_files(tmp_path, data_root, monkeypatch):
-    server = serve(data_root / "catvnoncat")
-    try:
-        monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}/")
+    with served(data_root / "catvnoncat") as url:
+        monkeypatch.setenv("GLASSNET_CATS_URL", url)
         splits = load_cats(tmp_path)
-    finally:
-        server.shutdown()
     assert len(splits["train"]) == 209
     assert sorted(p.name for p in (tmp_path / "catvnoncat").iterdir()) == sorted(SHA256)
     umask = os.umask(0)
@@ -112,15 +122,11 @@ def test_bad_download_leaves_nothing_behind(tmp_path, monkeypatch):
     mirror.mkdir()
     for name in SHA256:
         (mirror / name).write_bytes(b"not the real file")
-    server = serve(mirror)
     cache = tmp_path / "cache"
-    try:
-        monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}")
-        with pytest.raises(ChecksumError, match=rf"http://127\.0\.0\.1:{server.server_port}/\w+\.h5: "
-                                                 "sha256 checksum mismatch"):
+    with served(mirror) as url:
+        monkeypatch.setenv("GLASSNET_CATS_URL", url.rstrip("/"))  # with or without the slash
+        with pytest.raises(ChecksumError, match=rf"{re.escape(url)}\w+\.h5: sha256 checksum mismatch"):
             load_cats(cache)
-    finally:
-        server.shutdown()
     assert list((cache / "catvnoncat").iterdir()) == []
 
 
@@ -160,14 +166,10 @@ class ChunkedClosesEarly(ClosesEarly):
     (ClosesEarly, "the connection closed after 10 of 1,000 bytes"),
     (ChunkedClosesEarly, r"IncompleteRead\(10 bytes read\)")], ids=["content-length", "chunked"])
 def test_a_connection_that_closes_early_is_named_as_such(tmp_path, monkeypatch, handler, message):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}/")
+    with served(handler=handler) as url:
+        monkeypatch.setenv("GLASSNET_CATS_URL", url)
         with pytest.raises(DataNotFoundError, match=f"could not download .*train_catvnoncat.h5: {message}"):
             load_cats(tmp_path)
-    finally:
-        server.shutdown()
     assert list((tmp_path / "catvnoncat").iterdir()) == []
 
 
@@ -180,27 +182,21 @@ def test_a_data_folder_that_cannot_be_written_is_not_called_a_download_failure(
 
     monkeypatch.setattr(store, "atomic_write", refused)
     caplog.set_level("INFO", logger="glassnet")
-    server = serve(data_root / "catvnoncat")
-    try:
-        monkeypatch.setenv("GLASSNET_CATS_URL", f"http://127.0.0.1:{server.server_port}/")
+    with served(data_root / "catvnoncat") as url:
+        monkeypatch.setenv("GLASSNET_CATS_URL", url)
         with pytest.raises(DataError, match=r"^cannot write .*train_catvnoncat.h5: Permission denied; "
                                             "set GLASSNET_DATA to a folder you can write to$"):
             load_cats(tmp_path)
-    finally:
-        server.shutdown()
-    assert caplog.messages[0].startswith("downloading http://127.0.0.1:")
+    assert caplog.messages[0] == f"downloading {url}train_catvnoncat.h5 to {tmp_path / 'catvnoncat'}" \
+                                 "/train_catvnoncat.h5"
 
 
 def test_the_command_line_announces_a_download(tmp_path, data_root):
     from conftest import run_cli
 
-    server = serve(data_root / "catvnoncat")
-    try:
+    with served(data_root / "catvnoncat") as url:
         result = run_cli("train", "--hidden", "3", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run"),
-                         env={"GLASSNET_DATA": str(tmp_path / "data"),
-                              "GLASSNET_CATS_URL": f"http://127.0.0.1:{server.server_port}/"})
-    finally:
-        server.shutdown()
+                         env={"GLASSNET_DATA": str(tmp_path / "data"), "GLASSNET_CATS_URL": url})
     assert result.returncode == 0, result.stderr
-    assert f"glassnet train: downloading http://127.0.0.1:{server.server_port}/train_catvnoncat.h5 to " \
+    assert f"glassnet train: downloading {url}train_catvnoncat.h5 to " \
            f"{tmp_path / 'data' / 'catvnoncat' / 'train_catvnoncat.h5'}" in result.stderr
