@@ -55,6 +55,16 @@ def test_16_bit_samples_are_scaled_to_8_bits(tmp_path, name, values, mode, opene
     assert image.min() == 0 and image.max() == 255 and abs(image.mean() - 127.5) < 1
 
 
+def test_a_16_bit_png_transparency_key_makes_those_pixels_white(tmp_path):
+    values = np.full((4, 6), 1000, np.uint16)
+    values[0, :3] = 30000
+    path = tmp_path / "keyed.png"
+    Image.fromarray(values).save(path, transparency=1000)
+    loaded = gray(load_image(path))
+    assert (loaded[1:] == 255).all() and (loaded[0, 3:] == 255).all()  # the key: transparent
+    assert (loaded[0, :3] == round(30000 * 255 / 65535)).all()  # the rest: scaled as usual
+
+
 def test_float_images_map_0_to_1_onto_0_to_255(tmp_path):
     values = (GRADIENT / 65535).astype(np.float32)
     image = gray(load_image(save_array(tmp_path / "float.tif", values)))

@@ -129,7 +129,8 @@ def _to_rgb(img):
 
 
 def _to_8_bit(img):
-    """A 16-bit, 32-bit integer or float image as 8-bit grayscale ("L"); other modes unchanged."""
+    """A 16-bit, 32-bit integer or float image as 8-bit grayscale ("L", or "LA" when a PNG's
+    tRNS key makes one value transparent); other modes unchanged."""
     from PIL import Image
 
     if img.mode == "F":
@@ -138,7 +139,13 @@ def _to_8_bit(img):
         full_scale = INTEGER_FULL_SCALE
     else:
         return img
-    return Image.fromarray(scale_to_uint8(np.asarray(img), full_scale), mode="L")
+    values = np.asarray(img)
+    gray = scale_to_uint8(values, full_scale)
+    key = img.info.get("transparency")
+    if not isinstance(key, int):
+        return Image.fromarray(gray, mode="L")
+    alpha = np.where(values == key, 0, 255).astype(np.uint8)  # the key, before scaling
+    return Image.fromarray(np.stack([gray, alpha], axis=-1), mode="LA")
 
 
 def scale_to_uint8(values: np.ndarray, full_scale: float) -> np.ndarray:
