@@ -64,3 +64,26 @@ def test_a_link_is_written_through_to_its_target(tmp_path):
     with atomic_write(link) as handle:
         handle.write(b"new")
     assert link.is_symlink() and target.read_bytes() == b"new"
+
+
+def test_temporary_files_left_by_a_dead_process_are_removed_once_stale(tmp_path):
+    import time
+
+    from glassnet._files import STALE_SECONDS, make_temp_dir
+
+    old = time.time() - STALE_SECONDS - 60
+    stale, fresh = tmp_path / ".m.glassnet.abc123.tmp", tmp_path / ".m.glassnet.def456.tmp"
+    other = tmp_path / ".other.glassnet.abc123.tmp"  # another file's: not touched
+    for leftover in (stale, fresh, other):
+        leftover.write_bytes(b"half a model")
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    with atomic_write(tmp_path / "m.glassnet") as handle:
+        handle.write(b"whole")
+    assert not stale.exists() and fresh.exists() and other.exists()
+    crashed = tmp_path / ".cifar-10-batches-py.xyz"
+    crashed.mkdir()
+    (crashed / "data_batch_1").write_bytes(b"x" * 10)
+    os.utime(crashed, (old, old))
+    new = make_temp_dir(".cifar-10-batches-py.", tmp_path)
+    assert not crashed.exists() and new.is_dir()

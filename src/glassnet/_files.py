@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +26,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     """
     path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, f".{glob.escape(path.name)}.*.tmp")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     # mkstemp creates the file private (0600); give it the mode the file had, or the one a
     # plain open() would give a new file.
@@ -43,9 +47,29 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
         raise
 
 
+#: a temporary file or folder untouched for this long was left by a process that died
+#: (SIGKILL, a power cut); one being written is touched with every chunk
+STALE_SECONDS = 3600
+
+
+def remove_stale(folder: Path, pattern: str) -> None:
+    """Remove what matches ``pattern`` in ``folder`` (the temporary files or folders of
+    :func:`atomic_write` and :func:`make_temp_dir`) and was last modified over
+    :data:`STALE_SECONDS` ago: a crashed download must not leave 170 MB behind for ever."""
+    cutoff = time.time() - STALE_SECONDS
+    for leftover in folder.glob(pattern):
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove
+            if leftover.lstat().st_mtime < cutoff:
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
+
+
 def make_temp_dir(prefix: str, parent: Path) -> Path:
     """A new folder in ``parent`` with the permissions a plain ``mkdir`` gives (``mkdtemp``
     makes it private, 0700, and it is renamed into place as a shared data folder)."""
+    remove_stale(parent, f"{glob.escape(prefix)}*")
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     os.chmod(path, 0o777 & ~_current_umask())
     return path
