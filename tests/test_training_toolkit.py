@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from glassnet import Sequential, layers, load_model, schedules
-from glassnet.errors import ConfigError, NonFiniteLossError
+from glassnet.errors import ConfigError, GlassnetWarning, NonFiniteLossError
 from glassnet.training import Callback, EarlyStopping, ModelCheckpoint
 
 
@@ -396,7 +396,7 @@ def test_after_the_nan_guard_the_optimizer_is_as_it_was_and_training_goes_on(rng
     model.fit(x, y, epochs=2, batch_size=20, verbose=0)
     before = model.optimizer.state_dict()
     with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError):
-        model.fit(np.full_like(x, np.nan), y, epochs=1, batch_size=20, verbose=0)
+        model.fit(x, y, epochs=1, batch_size=20, verbose=0, callbacks=[PoisonAt(0)])
     after = model.optimizer.state_dict()
     assert after["steps"] == before["steps"] and after["arrays"].keys() == before["arrays"].keys()
     for key, value in before["arrays"].items():  # the diverged step's NaN moments are gone
@@ -494,3 +494,99 @@ def test_bad_callbacks_and_validation_data_are_named(rng, kwargs, message):
     x, y = _data(rng)
     with pytest.raises(ConfigError, match=message):
         _model().fit(x, y, epochs=1, verbose=0, **kwargs)
+
+
+# -- what a Keras user expects --------------------------------------------------------------
+def test_patience_running_out_on_the_last_epoch_is_not_an_early_stop(rng):
+    stop = EarlyStopping("score", patience=2, mode="min")
+    _, history, _ = _fit_scripted(rng, [1, 2, 3], stop)  # no better score in epochs 2 and 3
+    assert len(history) == 3 and stop.stopped_epoch is None and stop.wait == 2
+
+
+def test_values_a_callback_logs_are_recorded_in_history(rng):
+    _, history, _ = _fit_scripted(rng, [0.5, 0.25, 0.125])
+    assert history["score"] == [0.5, 0.25, 0.125] and history["epoch"] == [0, 1, 2]
+    assert "epoch" in history and "score" in history
+
+
+def test_a_fit_that_does_not_continue_the_history_starts_a_new_one(rng):
+    x, y = _data(rng)
+    model = _model()
+    first = model.fit(x, y, epochs=3, verbose=0)
+    again = model.fit(x, y, epochs=5, initial_epoch=3, verbose=0)  # a resume: continues
+    assert again is first and again["epoch"] == [0, 1, 2, 3, 4]
+    redo = model.fit(x, y, epochs=4, initial_epoch=2, verbose=0)  # not right after epoch 4
+    assert redo is not first and redo["epoch"] == [2, 3]
+
+
+@pytest.mark.parametrize("bad", [-2, 2.5, True])
+def test_initial_epoch_must_be_an_integer_from_0(rng, bad):
+    x, y = _data(rng)
+    with pytest.raises(ConfigError, match=f"initial_epoch must be an integer >= 0, got {bad!r}"):
+        _model().fit(x, y, epochs=3, initial_epoch=bad, verbose=0)
+
+
+def test_nothing_to_train_says_so(rng, capsys):
+    x, y = _data(rng)
+    history = _model().fit(x, y, epochs=5, initial_epoch=5, verbose=2)
+    assert len(history) == 0
+    assert capsys.readouterr().err == "trained 0 epochs: initial_epoch 5 is not below epochs 5\n"
+
+
+def test_an_early_stop_is_named_in_the_last_progress_line(rng, capsys):
+    model = _model()
+    x, y = _data(rng)
+    stop = EarlyStopping("score", patience=1, mode="min")
+    model.fit(x, y, epochs=6, batch_size=16, verbose=2,
+              callbacks=[_Scripted("score", [1, 2, 3, 4, 5, 6]), stop])
+    assert ", stopped early by a callback after epoch 2 of 6 - " in capsys.readouterr().err
+
+
+def test_nan_in_the_data_is_named_before_training(rng):
+    x, y = _data(rng)
+    x[3, 1] = np.nan
+    model = _model()
+    with pytest.raises(ConfigError, match="x holds NaN or infinite values; clean the data first"):
+        model.fit(x, y, epochs=1, verbose=0)
+    with pytest.raises(ConfigError, match="validation_data's x holds NaN"):
+        model.fit(x[4:], y[4:], epochs=1, verbose=0, validation_data=(x[:4], y[:4]))
+
+
+def test_monitor_mistakes_are_named_before_the_first_epoch(rng):
+    x, y = _data(rng)
+    model = _model()
+    weights = model.get_weights()
+    with pytest.raises(ConfigError, match=r"monitors 'val_loss', which training does not log \(validation "
+                                          r"needs validation_split or validation_data\)"):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[EarlyStopping()])
+    for key, value in weights.items():  # refused before any update
+        np.testing.assert_array_equal(model.get_weights()[key], value)
+    with pytest.raises(ConfigError, match=r"monitors 'val_acc', .*\(did you mean 'val_accuracy'\?\)"):
+        model.fit(x, y, epochs=2, verbose=0, validation_split=0.2, callbacks=[EarlyStopping("val_acc")])
+    with pytest.raises(ConfigError, match=r"uses val_loss, which training does not log"):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[ModelCheckpoint("{val_loss:.2f}.glassnet")])
+
+
+def test_keras_hooks_glassnet_never_calls_are_named(rng):
+    class KerasStyle(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    x, y = _data(rng)
+    with pytest.warns(GlassnetWarning, match="KerasStyle defines on_train_batch_end, which glassnet never "
+                                             "calls; its hooks are on_train_begin, on_epoch_begin"):
+        _model().fit(x, y, epochs=1, verbose=0, callbacks=[KerasStyle()])
+
+
+def test_keras_style_arguments_that_mean_the_same_are_accepted(rng):
+    x, y = _data(rng)
+    model = Sequential([layers.Dense(8, activation="relu"), layers.Dense(3)], input_shape=(4,), seed=0)
+    model.compile("categorical_crossentropy", "sgd", metrics=None)  # Keras' default
+    assert model.metrics == []
+    model.fit(x, y, epochs=1, verbose=0, validation_split=np.float32(0.2),
+              callbacks=[EarlyStopping(patience=np.int64(2))])
+    assert model.predict_classes(x[0]) == model.predict_classes(x[:1])[0]  # one sample, one index
+    with pytest.raises(ConfigError, match="subclass Schedule and define __call__"):
+        model.fit(x, y, epochs=1, verbose=0, lr_schedule=lambda epoch, lr: lr)
+    with pytest.raises(ConfigError, match="the model is not built yet"):
+        Sequential([layers.Dense(2)]).summary()

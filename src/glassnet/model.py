@@ -354,9 +354,10 @@ class Sequential:
     # -- training API ------------------------------------------------------------------
     def compile(self, loss: str | losses_mod.Loss = "binary_crossentropy",
                 optimizer: str | optimizers_mod.Optimizer = "sgd",
-                metrics: Sequence[str] = ("accuracy",), reg: float = 0.0,
+                metrics: Sequence[str] | None = ("accuracy",), reg: float = 0.0,
                 from_logits: bool = True) -> None:
-        """Choose the loss, the optimizer, the metrics and the model-wide L2 strength ``reg``."""
+        """Choose the loss, the optimizer, the metrics (``None`` or ``[]``: the loss alone) and
+        the model-wide L2 strength ``reg``."""
         self.loss = losses_mod.get(loss, from_logits=from_logits)
         optimizer = optimizers_mod.get(optimizer)
         owner = optimizer.owner() if optimizer.owner is not None else None
@@ -366,7 +367,7 @@ class Sequential:
                               "own optimizer (a new instance, or its name)")
         optimizer.owner = weakref.ref(self)
         self.optimizer = optimizer
-        metrics = [metrics] if isinstance(metrics, str) else list(metrics)  # "accuracy" is one metric
+        metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])  # "accuracy": one
         unknown = [m for m in metrics if m != "accuracy"]
         if unknown:
             raise ConfigError(f"unknown metric(s) {unknown}; available: ['accuracy']")
@@ -492,15 +493,21 @@ class Sequential:
         return out
 
     def predict_classes(self, x: Any, batch_size: int = 256) -> np.ndarray:
-        """Predicted class indices ``(N,)`` (threshold 0.5 for one sigmoid output)."""
+        """Predicted class indices ``(N,)`` (threshold 0.5 for one sigmoid output); a single
+        sample without the batch axis gives one index."""
         probs = self.predict(x, batch_size)
-        return predicted_classes(probs, None)
+        single = probs.ndim == len(self.output_shape)  # predict dropped the batch axis
+        classes = predicted_classes(probs[None] if single else probs, None)
+        return classes[0] if single else classes
 
     # -- description and files ---------------------------------------------------------
     def summary(self, print_fn=print) -> str:
         """Keras-style table: Layer (type) | Output Shape | Param #, then the totals."""
         from .report.text import model_summary
 
+        if not self.built:
+            raise ConfigError("the model is not built yet, so it has no shapes or parameters to "
+                              "show: give input_shape to Sequential(...) or call model.build(shape)")
         text = model_summary(self)
         if print_fn is not None:
             print_fn(text)

@@ -126,6 +126,10 @@ def get(spec: str | Schedule | None, **kwargs: Any) -> Schedule | None:
     """A schedule for a name (``"step"``, ``"exponential"``, ``"cosine"``, ``"onecycle"``)."""
     if spec is None or isinstance(spec, Schedule):
         return spec
+    if callable(spec):  # Keras' LearningRateScheduler takes a function
+        raise ConfigError(f"lr_schedule takes a schedule name or a glassnet.schedules.Schedule, not "
+                          f"the function {getattr(spec, '__name__', spec)!r}: subclass Schedule and "
+                          "define __call__(self, t, base_lr) -> lr (t: the epoch, from 0)")
     if spec not in SCHEDULES:
         raise ConfigError(f"unknown learning-rate schedule {spec!r}; choose one of {sorted(SCHEDULES)}")
     try:

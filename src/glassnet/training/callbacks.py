@@ -9,15 +9,23 @@ metrics, ``val_*`` ones and ``lr``.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
+import string
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from ..errors import ConfigError
 
 
 class Callback:
     """Base class; override any hook."""
+
+    #: the hooks the fit loop calls, in this order within an epoch
+    HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
     model: Any = None
 
@@ -60,6 +68,10 @@ class CallbackList(Callback):
             cb.on_train_end(logs)
 
 
+#: the validation values the fit loop itself logs (when it has validation data and the metric)
+FIT_VALIDATION_KEYS = ("val_loss", "val_accuracy")
+
+
 class _Monitor:
     """Tracks the best value of one logged quantity (``"val_loss"``, ``"val_accuracy"``...).
 
@@ -80,12 +92,26 @@ class _Monitor:
         self.best = -math.inf if self.maximize else math.inf
         self.best_epoch: int | None = None
 
+    def check_logged(self, logged: Sequence[str] | None) -> None:
+        """Before training: ``val_loss`` or ``val_accuracy`` that the fit loop will not log
+        (no validation, or no accuracy metric) is an error now, not after the first epoch;
+        other names may still come from another callback."""
+        if logged is not None and self.monitor in FIT_VALIDATION_KEYS and self.monitor not in logged:
+            self.missing(logged)
+
+    def missing(self, logged: Sequence[str]) -> None:
+        """The error for a monitor that training does not log, with the likely fix."""
+        if self.monitor.startswith("val_") and not any(key.startswith("val_") for key in logged):
+            hint = " (validation needs validation_split or validation_data)"
+        else:
+            close = difflib.get_close_matches(self.monitor, logged, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{self.owner} monitors {self.monitor!r}, which training does not "
+                          f"log{hint}; logged: {sorted(logged)}")
+
     def value(self, logs: dict[str, Any]) -> float:
         if self.monitor not in logs:
-            hint = " (validation needs validation_split or validation_data)" \
-                if self.monitor.startswith("val_") else ""
-            raise ConfigError(f"{self.owner} monitors {self.monitor!r}, which training does not "
-                              f"log{hint}; logged: {sorted(logs)}")
+            self.missing(list(logs))
         return float(logs[self.monitor])
 
     def improved(self, epoch: int, logs: dict[str, Any]) -> bool:
@@ -110,10 +136,11 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
                  mode: str = "auto", restore_best_weights: bool = False) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
             raise ConfigError(f"EarlyStopping patience must be an integer >= 0, got {patience!r}")
         self.tracker = _Monitor(monitor, mode, min_delta, "EarlyStopping")
-        self.patience = patience
+        self.patience = int(patience)
+        self.epochs: int | None = None
         self.restore_best_weights = bool(restore_best_weights)
 
     @property
@@ -125,6 +152,8 @@ class EarlyStopping(Callback):
         return self.tracker.best_epoch
 
     def on_train_begin(self, logs):
+        self.tracker.check_logged(logs.get("logged"))
+        self.epochs = logs.get("epochs")
         self.tracker.reset()
         self.wait = 0
         self.stopped_epoch: int | None = None
@@ -140,7 +169,8 @@ class EarlyStopping(Callback):
                 self.best_weights = self.model.get_weights()
             return
         self.wait += 1
-        if self.wait >= self.patience:
+        last = self.epochs is not None and epoch + 1 >= self.epochs
+        if self.wait >= self.patience and not last:  # on the last epoch it simply ends
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
@@ -183,6 +213,16 @@ class ModelCheckpoint(Callback):
         self.saved: list[str] = []
 
     def on_train_begin(self, logs):
+        if self.save_best_only:
+            self.tracker.check_logged(logs.get("logged"))
+        fields = {name for _, name, _, _ in string.Formatter().parse(self.path) if name}
+        logged = logs.get("logged", FIT_VALIDATION_KEYS)
+        never = sorted(f for f in fields if f in FIT_VALIDATION_KEYS and f not in logged)
+        if never:  # a template that could only fail after the first epoch has trained
+            hint = ("; validation needs validation_split or validation_data"
+                    if not any(key.startswith("val_") for key in logged) else "")
+            raise ConfigError(f"ModelCheckpoint path {self.path!r} uses {', '.join(never)}, which "
+                              f"training does not log (logged: {sorted(logged)}){hint}")
         self.tracker.reset()
 
     def on_epoch_end(self, epoch, logs):

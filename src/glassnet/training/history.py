@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
 class History:
-    """Per-epoch logs. ``history[key]`` is a list with one value per epoch run."""
+    """Per-epoch logs. ``history[key]`` is a list with one value per epoch run (``NaN`` for
+    an epoch that did not log it); ``history["epoch"]`` the epochs, counted from 0."""
 
     def __init__(self) -> None:
         self.epoch: list[int] = []
         self.history: dict[str, list[float]] = {}
+        self._missing: set[str] = set()  # keys the last append had no value for
 
     def append(self, epoch: int, logs: dict[str, float]) -> None:
         self.epoch.append(epoch)
+        self._missing = {key for key in self.history if key not in logs}
+        for key, values in self.history.items():
+            values.append(math.nan if key in self._missing else float(logs[key]))
+        self.add_late(logs)
+
+    def add_late(self, logs: dict[str, float]) -> None:
+        """Record the values of the last epoch's ``logs`` that :meth:`append` did not see (a
+        callback computed them after it); a key new to the history gets ``NaN`` for the
+        epochs before."""
         for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
+            if key not in self.history:
+                self.history[key] = [math.nan] * (len(self.epoch) - 1) + [float(value)]
+            elif key in self._missing:
+                self.history[key][-1] = float(value)
 
     def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
+        return list(self.epoch) if key == "epoch" else self.history[key]
 
     def __contains__(self, key: str) -> bool:
-        return key in self.history
+        return key == "epoch" or key in self.history
+
+    def continues_at(self, epoch: int) -> bool:
+        """Whether ``epoch`` follows the last epoch recorded (a resumed run goes on here)."""
+        return bool(self.epoch) and self.epoch[-1] == epoch - 1
 
     def __len__(self) -> int:
         return len(self.epoch)

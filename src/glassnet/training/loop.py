@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from .. import schedules as schedules_mod
 from ..backend import array_module
-from ..errors import ConfigError, NonFiniteLossError
+from ..errors import ConfigError, GlassnetWarning, NonFiniteLossError
 from ..metrics import predicted_classes
 from .callbacks import Callback, CallbackList
 from .history import History
@@ -66,7 +67,26 @@ def _check_callbacks(callbacks: Sequence[Callback] | None) -> list[Callback]:
         if not isinstance(cb, Callback):
             raise ConfigError(f"callbacks must be glassnet.training.Callback objects, got "
                               f"{cb!r}; subclass Callback and override its on_* methods")
+        unknown = sorted(name for name in dir(type(cb))
+                         if name.startswith("on_") and name not in Callback.HOOKS)
+        if unknown:  # Keras' on_train_batch_end, on_test_begin, ...: silently never called
+            warnings.warn(f"{type(cb).__name__} defines {', '.join(unknown)}, which glassnet never "
+                          f"calls; its hooks are {', '.join(Callback.HOOKS)}", GlassnetWarning,
+                          stacklevel=3)
     return list(callbacks)
+
+
+def _is_int(value: Any) -> bool:
+    """A Python or NumPy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_finite(x: Any, what: str) -> None:
+    """Floating-point training inputs must be finite: a NaN pixel would make the NaN guard
+    blame the weights."""
+    if np.issubdtype(x.dtype, np.floating) and not array_module(x).isfinite(x).all():
+        raise ConfigError(f"{what} holds NaN or infinite values; clean the data first (a NaN input "
+                          "makes every loss NaN whatever the weights)")
 
 
 def _schedule_base(optimizer) -> float:
@@ -157,8 +177,10 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     (``kept_epoch``).
     """
     model._require_compiled()
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs <= 0:
+    if not _is_int(epochs) or epochs <= 0:
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+    if not _is_int(initial_epoch) or initial_epoch < 0:
+        raise ConfigError(f"initial_epoch must be an integer >= 0, got {initial_epoch!r}")
     if not isinstance(shuffle, (bool, np.bool_)):  # "no" would shuffle: any non-empty string is true
         raise ConfigError(f"shuffle must be True or False, got {shuffle!r}")
     if verbose not in (0, 1, 2):
@@ -166,6 +188,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
     y = model.check_labels(x, y)
+    _check_finite(x, "x")
     callbacks = _check_callbacks(callbacks)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -176,6 +199,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         x_val, y_val = validation_data
         x_val, _ = model.check_input(x_val)
         y_val = model.check_labels(x_val, y_val)
+        _check_finite(x_val, "validation_data's x")
     elif validation_split is not None:
         train_idx, val_idx = stratified_split(y, validation_split, np.random.default_rng(model.split_seed))
         x, y, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
@@ -183,8 +207,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         x_val = y_val = None
     schedule = schedules_mod.for_run(lr_schedule, epochs)
 
-    if model.history is None or initial_epoch == 0:
-        model.history = History()
+    if model.history is None or not model.history.continues_at(initial_epoch):
+        model.history = History()  # a resumed run (initial_epoch right after it) continues it
     history = model.history
     min_batch = model.min_batch()
     steps = len(batch_indices(len(x), batch_size, None, min_batch))
@@ -208,7 +232,10 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         start = model.fixed_prefix()
         full_batch = model.forward(model.preprocess(x), stop=start)
     started = time.perf_counter()
-    cbs.on_train_begin({"initial_epoch": initial_epoch, "steps": steps})
+    metric_names = ["loss", *(["accuracy"] if "accuracy" in model.metrics else [])]
+    logged = [*metric_names, *([f"val_{m}" for m in metric_names] if x_val is not None else []), "lr"]
+    cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
+                        "logged": logged})
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch, {})
         batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
@@ -252,6 +279,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         logs["lr"] = model.optimizer.lr
         history.append(epoch, logs)
         cbs.on_epoch_end(epoch, logs)
+        history.add_late(logs)  # what a callback added (val_f1, ...), as Keras' History has it
         snapshots = [snapshots[1], _snapshot(model)]
         if model.stop_training:
             break

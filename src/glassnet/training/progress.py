@@ -103,8 +103,15 @@ class ProgressBar(Callback):
     def on_train_end(self, logs):
         if self._bar is not None and self._epoch_bar:
             self._bar.close()
+        if self._initial_epoch >= self.epochs:  # nothing to train: say so, not "1 epoch"
+            self.stream.write(f"trained 0 epochs: initial_epoch {self._initial_epoch} is not below "
+                              f"epochs {self.epochs}\n")
+            self.stream.flush()
+            return
         epochs = self._epoch + 1 - self._initial_epoch
         seconds = time.perf_counter() - self._start
+        stopped = (f", stopped early by a callback after epoch {self._epoch + 1} of {self.epochs}"
+                   if self.model.stop_training and self._epoch + 1 < self.epochs else "")
         self.stream.write(f"trained {epochs} epoch{'s' if epochs != 1 else ''} in "
-                          f"{format_duration(seconds)} ({seconds:.1f}s) - {format_logs(logs)}\n")
+                          f"{format_duration(seconds)} ({seconds:.1f}s){stopped} - {format_logs(logs)}\n")
         self.stream.flush()

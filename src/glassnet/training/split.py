@@ -22,8 +22,10 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator,
     can never end up entirely on one side by accident of the array's order; a class too
     small to appear on both sides is an error that names it (by ``class_names`` when given).
     """
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+    if (isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating))
+            or not 0 < fraction < 1):
         raise ConfigError(f"{what} must be a number in (0, 1), got {fraction!r}")
+    fraction = float(fraction)
     y = to_numpy(y).reshape(-1)
     keep, held = [], []
     for cls in np.unique(y):
