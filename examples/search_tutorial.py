@@ -100,7 +100,7 @@ def describe_sharing(outputs: list[str], summary: dict[str, Any]) -> None:
     per_round = Counter(t["round"] for t in trials)
     epochs = sorted(t["epochs"] for t in trials if t["state"] == "pruned" and t["epochs"])
     print(f"pruned: {sum(pruned.values())} of {len(trials)} trials ("
-          + ", ".join(f"round {r + 1}: {pruned[r]} of {per_round[r]}" for r in sorted(per_round))
+          + ", ".join(f"round {r}: {pruned[r]} of {per_round[r]}" for r in sorted(per_round))
           + (f"), stopped after {epochs[0]} to {epochs[-1]} of "
              f"{summary['config']['base']['epochs']} epochs" if epochs else ")") + "\n")
 

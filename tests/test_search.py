@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -869,3 +870,85 @@ def test_a_dead_worker_is_seen_as_dead_before_it_is_reaped():
         running.kill()
         running.wait()
     assert _alive(os.getpid()) and not _alive("not a pid")
+
+
+def test_a_lock_left_by_a_killed_search_does_not_hang_the_next_one(tmp_path, monkeypatch):
+    """Optuna's journal lock is a symbolic link to the journal; a relative one (as glassnet
+    made before) points nowhere, and a killed process's dead link made Optuna spin for ever."""
+    from glassnet.errors import GlassnetWarning
+    from glassnet.search import open_storage
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = Path("runs") / "killed"
+    run_dir.mkdir(parents=True)
+    dead = run_dir / "search.journal.lock"
+    dead.symlink_to("runs/killed/search.journal")  # relative: resolves to nothing
+    import signal
+
+    def hung(*_):
+        raise TimeoutError("the journal lock was never acquired")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)  # the bug hangs for ever: fail instead
+    try:
+        with pytest.warns(GlassnetWarning, match="removed the lock .* that a killed search left behind"):
+            storage = open_storage(None, run_dir)
+        assert not dead.is_symlink()
+        study = optuna.create_study(storage=storage, study_name="s")
+        study.enqueue_trial({"x": 1.0})  # writes to the journal, taking the lock
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert len(study.trials) == 1 and not dead.is_symlink()  # released again
+
+
+def test_resume_may_lower_the_budget_but_not_below_the_trials_run(tmp_path, cat_train):
+    search = Search.open(quick_config(trials=3, sampler="random"), tmp_path / "s", data=cat_train)
+    search.run()
+    with pytest.raises(SearchError, match="--trials 2 is fewer than the 3 trials this search has "
+                                          r"already run; give at least 3 \(the new total\)"):
+        Search.open(None, tmp_path / "s", resume=True, trials=2, data=cat_train)
+    rows = Search.open(None, tmp_path / "s", resume=True, trials=3, data=cat_train).trial_rows()
+    assert [row["round"] for row in rows] == [1, 1, 1]  # rounds count from 1, as everywhere else
+
+
+def test_a_pruned_trials_value_is_its_best_epochs_score(tmp_path, cat_train):
+    config = quick_config(trials=3, sampler="random", objective="val_loss")
+    config = dataclasses.replace(config, base=dataclasses.replace(config.base, epochs=6))
+    search = Search.open(config, tmp_path / "p", data=cat_train)
+    search.study.pruner = PruneAtEpoch2()
+    search.run()
+    rows, trials = search.trial_rows(), search.study.trials
+    assert [row["state"] for row in rows] == ["pruned"] * 3
+    for row, trial in zip(rows, trials, strict=True):  # as the live table shows it
+        assert row["value"] == row["val_loss"] == min(trial.intermediate_values.values())
+
+
+def test_a_sigint_to_the_first_process_alone_stops_its_workers(monkeypatch, tmp_path):
+    import signal
+
+    from glassnet.cli import search as cli_search
+
+    class Worker:
+        signals: list[int] = []
+
+        def send_signal(self, sig):
+            self.signals.append(sig)
+
+        def wait(self):
+            return 130
+
+    def interrupted(self, on_trial=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_search, "_spawn_workers", lambda search, args: [Worker()])
+    monkeypatch.setattr(Search, "run", interrupted)
+    assert main(["search", *QUICK, "--trials", "2", "--workers", "2", "--out", str(tmp_path / "w")]) == 130
+    assert Worker.signals == [signal.SIGINT]
+
+
+def test_a_yaml_search_space_gets_a_hint(tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text("lr:\n  kind: log\n  low: 1e-4\n  high: 1e-1\n")
+    assert main(["search", "--dataset", "cats", "--space", str(space), "--out", str(tmp_path / "y")]) == 1
+    assert "is not readable TOML (search spaces are TOML only, not YAML)" in capsys.readouterr().err

@@ -20,6 +20,7 @@ or any SQLAlchemy URL (``postgresql://...``) that workers on many machines join.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -27,6 +28,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -35,7 +37,7 @@ from typing import Any
 
 from ._files import nan_for_null, write_json, write_text
 from .data import Dataset
-from .errors import SearchError, require_extra
+from .errors import GlassnetWarning, SearchError, require_extra
 from .runs import RunConfig, RunResult, load_data, train_run
 from .search_checks import check_values
 from .search_config import SearchConfig, apply_params, final_config, setting_difference, train_command
@@ -44,6 +46,7 @@ from .search_space import ParamSpec, narrow
 from .search_trial import TrialRecord, TrialRunner
 
 STORAGE_FILE = "search.journal"
+JOURNAL_LOCK_SUFFIX = ".lock"  # Optuna's JournalFileSymlinkLock: <journal>.lock
 SUMMARY_FILE = "search.json"
 PLOT_FILE = "search_scatter.png"
 REPORT_FILE = "search_report.html"
@@ -69,7 +72,11 @@ def open_storage(url: str | None, run_dir: Path):
         from optuna.storages.journal import JournalFileBackend
 
         run_dir.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(run_dir / STORAGE_FILE)))
+        # Absolute: Optuna's lock is a symbolic link to this path, and a relative one would
+        # point nowhere (it resolves from the link's own folder).
+        journal = (run_dir / STORAGE_FILE).resolve()
+        _remove_dead_lock(Path(f"{journal}{JOURNAL_LOCK_SUFFIX}"))
+        return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
     if "://" not in url:
         raise SearchError(f"--storage must be a database URL such as "
                           f"postgresql://user:password@host:5432/db, got {url!r}")
@@ -88,6 +95,17 @@ def open_storage(url: str | None, run_dir: Path):
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SearchError(f"cannot open the storage {_masked(url)}: {reason}") from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _remove_dead_lock(lock: Path) -> None:
+    """Remove a journal lock that links nowhere: a process killed while holding the lock left
+    it (glassnet before 2026-12-05 made such links), and Optuna would wait for it for ever,
+    spinning. A live lock always links to the journal, which exists."""
+    if lock.is_symlink() and not lock.exists():
+        warnings.warn(f"removed the lock {lock} that a killed search left behind", GlassnetWarning,
+                      stacklevel=3)
+        with contextlib.suppress(FileNotFoundError):  # another worker removed it first
+            lock.unlink()
 
 
 def check_workers(url: str | None, workers: int) -> None:
@@ -229,6 +247,11 @@ class Search:
                 check_stored(config)
             splits = cls._splits(config, data)
             if trials is not None and trials != config.trials:
+                used = sum(1 for t in study.trials if _counts(t) and t.state.name != "RUNNING")
+                if trials < used:
+                    raise SearchError(f"--trials {trials} is fewer than the {used} trials this search "
+                                      f"has already run; give at least {used} (the new total), or "
+                                      "leave --trials out")
                 config = dataclasses.replace(config, trials=trials).validate()
                 study.set_user_attr(CONFIG_ATTR, config.to_dict())
         else:
@@ -393,12 +416,16 @@ class Search:
 
         rows = []
         for t in self._trials():
-            value = t.value  # a pruned trial: its last reported score (a failed one has none)
-            if t.state == TrialState.PRUNED and t.intermediate_values:
-                value = t.intermediate_values[max(t.intermediate_values)]
+            value = t.value  # a pruned trial has none (a failed one neither): its score at its
+            if t.state == TrialState.PRUNED:  # best epoch, as the live table shows it
+                value = t.user_attrs.get(self.config.objective)
+                if value is None and t.intermediate_values:  # stopped before any record
+                    value = t.intermediate_values[max(t.intermediate_values)]
+            round_index = t.user_attrs.get("round")
             rows.append({"number": t.number, "state": t.state.name.lower(), "value": value,
                          **{key: t.user_attrs.get(key) for key in SCORES},
-                         "round": t.user_attrs.get("round"), "epochs": t.user_attrs.get("epochs"),
+                         "round": None if round_index is None else round_index + 1,  # from 1
+                         "epochs": t.user_attrs.get("epochs"),
                          "best_epoch": t.user_attrs.get("best_epoch"), "params": dict(t.params),
                          "error": _failure(t)})
         return rows

@@ -222,7 +222,8 @@ def load_space_file(path: str | Path) -> list[ParamSpec]:
     except FileNotFoundError:
         raise ConfigError(f"search-space file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"search-space file {path} is not readable TOML: {exc}") from None
+        hint = " (search spaces are TOML only, not YAML)" if Path(path).suffix in (".yaml", ".yml") else ""
+        raise ConfigError(f"search-space file {path} is not readable TOML{hint}: {exc}") from None
     if set(data) == {"params"} and data["params"] == {}:
         raise ConfigError(f"{path}: the [params] table is empty; give a line per parameter, "
                           'e.g. lr = "log:1e-4:1e-1"')

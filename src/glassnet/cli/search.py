@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -242,6 +244,13 @@ def run(args: argparse.Namespace) -> int:
     ran = 0
     try:
         ran = search.run(on_trial=_print_row)
+    except KeyboardInterrupt:
+        # A terminal's Ctrl-C reaches every worker; a SIGINT sent to this process alone
+        # (kill -INT) must stop them too, or this would wait for the rest of the budget.
+        for w in workers:
+            with contextlib.suppress(ProcessLookupError):
+                w.send_signal(signal.SIGINT)
+        raise
     finally:
         codes = [w.wait() for w in workers]
     failed = [c for c in codes if c]

@@ -36,13 +36,13 @@ def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]], label: str) -> No
     for state, filled in (("complete", True), ("pruned", False)):
         chosen = [r for r in rows if r["state"] == state and spec.name in r["params"]
                   and r["value"] is not None]
-        for round_index in sorted({r.get("round") or 0 for r in chosen}):
-            group = [r for r in chosen if (r.get("round") or 0) == round_index]
-            color = ROUND_COLORS[round_index % len(ROUND_COLORS)]
+        for round_number in sorted({r.get("round") or 1 for r in chosen}):  # rounds count from 1
+            group = [r for r in chosen if (r.get("round") or 1) == round_number]
+            color = ROUND_COLORS[(round_number - 1) % len(ROUND_COLORS)]
             ax.scatter(_axis_values(spec, [r["params"][spec.name] for r in group]),
                        [r["value"] for r in group], s=28,
                        facecolors=color if filled else "none", edgecolors=color,
-                       label=f"{state}, round {round_index + 1}")
+                       label=f"{state}, round {round_number}")
     if spec.kind == "log":
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only, never overlapping
@@ -124,9 +124,9 @@ def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
     title = f"{label} against each parameter"
     sections.append(html.section(title[0].upper() + title[1:], html.figure_html(
         search_scatter_figure(summary["trials"], specs, label), title,
-        "filled: completed trials; hollow: pruned (last reported value); log axes for log "
+        "filled: completed trials; hollow: pruned (the score of their best epoch); log axes for log "
         "parameters"), "scatter"))
-    trials = [(t["number"], "-" if t["round"] is None else t["round"] + 1, t["state"],
+    trials = [(t["number"], "-" if t["round"] is None else t["round"], t["state"],
                *(_number(t[key]) for key, _ in SCORE_NAMES), t["epochs"] or "-",
                t.get("best_epoch") or "-", _params_text(t["params"]), t.get("error") or "")
               for t in summary["trials"]]

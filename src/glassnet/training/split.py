@@ -59,14 +59,17 @@ def stratified_folds(y: np.ndarray, folds: int, rng: np.random.Generator, what: 
         raise ConfigError(f"{what} must be an integer of at least 2 (each fold is validated by a "
                           f"model trained on the others), got {folds!r}")
     y = to_numpy(y).reshape(-1)
+    classes, counts = np.unique(y, return_counts=True)
+    if len(counts) and counts.min() < folds:  # name the rarest class: it sets the limit
+        rarest = int(counts.min())
+        advice = (f"use at most {rarest} folds" if rarest >= 2
+                  else "add samples to it (2 folds are the fewest)")
+        raise ConfigError(f"{what} {folds} needs at least {folds} samples of every class, but class "
+                          f"{class_label(classes[counts.argmin()], class_names)} has {rarest}; {advice}")
     fold_of = np.empty(len(y), dtype=np.int64)
     dealt = 0
-    for cls in np.unique(y):
+    for cls in classes:
         idx = np.flatnonzero(y == cls)
-        if len(idx) < folds:
-            advice = "use fewer folds" if len(idx) >= 2 else "add samples to it (2 folds are the fewest)"
-            raise ConfigError(f"{what}={folds} needs at least {folds} samples of every class, but "
-                              f"class {class_label(cls, class_names)} has {len(idx)}; {advice}")
         fold_of[idx[rng.permutation(len(idx))]] = (dealt + np.arange(len(idx))) % folds
         dealt += len(idx)
     return [np.flatnonzero(fold_of == k) for k in range(folds)]
