@@ -298,8 +298,8 @@ class StopRequest:
     batches. ``phase`` says what a stop would interrupt: ``"starting"`` (data loading:
     nothing to save yet), ``"training"``, ``"last epoch"`` (the one batch of the last
     epoch: it finishes, and so does the run), or ``"finishing"`` (the epochs are done and
-    the run's files are being written). The Checkpointer sets the first three,
-    :func:`glassnet.runs.train_run` the last."""
+    the run's files are being written). It starts as ``"starting"``; the Checkpointer
+    sets ``"training"`` and ``"last epoch"``, :func:`glassnet.runs.train_run` ``"finishing"``."""
 
     def __init__(self) -> None:
         self.requested = False
