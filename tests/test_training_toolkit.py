@@ -583,8 +583,15 @@ def test_keras_style_arguments_that_mean_the_same_are_accepted(rng):
     model = Sequential([layers.Dense(8, activation="relu"), layers.Dense(3)], input_shape=(4,), seed=0)
     model.compile("categorical_crossentropy", "sgd", metrics=None)  # Keras' default
     assert model.metrics == []
-    model.fit(x, y, epochs=1, verbose=0, validation_split=np.float32(0.2),
-              callbacks=[EarlyStopping(patience=np.int64(2))])
+
+    class BatchLogs(Callback):
+        def on_batch_end(self, batch, logs):
+            self.keys = sorted(logs)
+
+    batch_logs = BatchLogs()
+    history = model.fit(x, y, epochs=1, verbose=0, validation_split=np.float32(0.2),
+                        callbacks=[EarlyStopping(patience=np.int64(2)), batch_logs])
+    assert batch_logs.keys == ["loss"] and "accuracy" not in history  # the loss alone
     assert model.predict_classes(x[0]) == model.predict_classes(x[:1])[0]  # one sample, one index
     with pytest.raises(ConfigError, match="subclass Schedule and define __call__"):
         model.fit(x, y, epochs=1, verbose=0, lr_schedule=lambda epoch, lr: lr)

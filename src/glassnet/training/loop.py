@@ -232,7 +232,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         start = model.fixed_prefix()
         full_batch = model.forward(model.preprocess(x), stop=start)
     started = time.perf_counter()
-    metric_names = ["loss", *(["accuracy"] if "accuracy" in model.metrics else [])]
+    track_accuracy = "accuracy" in model.metrics
+    metric_names = ["loss", *(["accuracy"] if track_accuracy else [])]
     logged = [*metric_names, *([f"val_{m}" for m in metric_names] if x_val is not None else []), "lr"]
     cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
                         "logged": logged})
@@ -261,7 +262,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             total_loss += loss * len(idx)
             correct += int((predicted_classes(out, model.output_activation) == yb.reshape(-1)).sum())
             seen += len(idx)
-            cbs.on_batch_end(b, {"loss": total_loss / seen, "accuracy": correct / seen})
+            cbs.on_batch_end(b, {"loss": total_loss / seen,
+                                 **({"accuracy": correct / seen} if track_accuracy else {})})
         # Each batch's loss is computed before its update, so the next epoch catches a last
         # update that diverged; after the run's last epoch, one forward pass checks it.
         last_start = start if full_batch is not None else 0
@@ -272,7 +274,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
                 f"the model keeps {weights_after(epoch)}, the last known to give a finite loss (try "
                 "a smaller learning rate)", epoch=epoch + 1, batch=len(batches), kept_epoch=epoch)
         logs = {"loss": total_loss / seen}
-        if "accuracy" in model.metrics:
+        if track_accuracy:
             logs["accuracy"] = correct / seen
         if x_val is not None:
             logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
