@@ -434,6 +434,10 @@ def test_resume_refuses_settings_that_differ_from_the_stored_search(tmp_path, ca
     assert main([*resume, "--trials", "3", "--objective", "val_balanced_accuracy", "--hidden", "7",
                  "--epochs-per-trial", "2", "--dataset", "cats"]) == 0
     assert len(Search.open(None, tmp_path / "r", resume=True).study.trials) == 3
+    capsys.readouterr()
+    assert main(resume) == 0  # nothing left: the empty table says why
+    assert "(no trial left to run: the budget of 3 trials is used up; --resume with a bigger " \
+           "--trials runs more)" in capsys.readouterr().out
 
 
 def test_resume_without_a_search(tmp_path):

@@ -254,6 +254,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         codes = [w.wait() for w in workers]
     failed = [c for c in codes if c]
+    if not ran and not workers and not args.quiet_summary:  # under the table's header: say why empty
+        print(f"(no trial left to run: the budget of {count(cfg.trials, 'trial')} is used up; "
+              "--resume with a bigger --trials runs more)")
     code = 0 if args.quiet_summary else _report(search, args, table=bool(ran))  # the study is whole: failed
     if failed:  # workers' trials were marked failed and run again by the others
         print(f"glassnet search: error: {len(failed)} worker process(es) failed (exit code(s) "
