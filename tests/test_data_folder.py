@@ -138,7 +138,7 @@ def test_a_folder_of_splits_given_as_the_data_set_is_questioned(tmp_path):
     assert ds.class_names == ["test", "train"]  # what was asked for, but probably not what was meant
     assert messages == [f"the class folders of {root} are named test, train: if they are the "
                         "splits of a data set, give the folder whose subfolders are the classes "
-                        f"(e.g. {root / 'test'})"]
+                        f"(e.g. {root / 'train'})"]
 
 
 def test_a_file_name_that_is_not_utf8_is_read(tmp_path):

@@ -185,6 +185,8 @@ def test_batchnorm_refuses_to_train_on_one_value_per_channel(rng):
     assert images.forward(rng.standard_normal((1, 3, 2, 2)), training=True).shape == (1, 3, 2, 2)
     one_pixel = _build(layers.BatchNorm(), (3, 1, 1))
     assert (dense.min_batch(), images.min_batch(), one_pixel.min_batch()) == (2, 1, 2)
+    with pytest.raises(ConfigError, match="built before min_batch"):  # its input shape is unknown
+        layers.BatchNorm().min_batch()
 
 
 class CountBatches(Callback):

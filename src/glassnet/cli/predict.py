@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "predict", help="classify your own images",
         description="Load each image with Pillow (any format; EXIF orientation applied), "
-                    "convert it to RGB, resize it to the model's input size, apply the model's "
+                    "convert it to RGB (grayscale for a one-channel model), resize it to the "
+                    "model's input size (as it was trained: --resize), apply the model's "
                     "preprocessing and print the class probabilities. Folders are searched "
                     "recursively; files in them that are not readable images are skipped "
                     "with a warning.")

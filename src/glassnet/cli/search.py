@@ -95,7 +95,8 @@ def add_parser(sub) -> None:
     add_folder_options(p)
     add_test_split_option(p, note=": never read by the trials, only by --final")
     p.add_argument("--seed", type=int, default=0, help="seed of the models, the split and the sampler")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="precision of every trial and of the printed train command")
     p.add_argument("--name", default=None,
                    help="search name: run directory runs/NAME and study name "
                         "[default: the --study-name, else <dataset>-<model>-search-<time>]")
@@ -107,7 +108,8 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the stored search with its space and settings (an option "
                         "that would change a stored setting is an error; --trials may change the "
-                        "budget)")
+                        "budget, and --workers, --final, --no-plot, --threads and --device "
+                        "may differ)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes on this machine sharing the study (not with a "
                         "sqlite:// --storage, which locks under parallel writers)")
@@ -301,7 +303,7 @@ def _report(search, args: argparse.Namespace, table: bool = True) -> int:
         return 0
     result = search.train_final()
     m = result.metrics
-    print(f"final: trained on {m['epochs']} epochs; train: {fmt_metrics(m['train'])}"
+    print(f"final: trained on {count(m['epochs'], 'epoch')}; train: {fmt_metrics(m['train'])}"
           + (f"; test: {fmt_metrics(m['test'])}" if "test" in m else " (no test split)"))
     print(f"final run files: {result.out_dir}/")
     return 1 if result.error is not None else 0

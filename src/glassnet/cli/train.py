@@ -64,7 +64,8 @@ def add_parser(sub) -> None:
     p.add_argument("--optimizer", default="sgd",
                    help="sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
     p.add_argument("--momentum", type=non_negative_float, default=None,
-                   help="momentum for sgd/rmsprop (default: the optimizer's own)")
+                   help="momentum for sgd (and --optimizer momentum/nesterov) or rmsprop "
+                        "(default: the optimizer's own)")
     p.add_argument("--weight-decay", type=non_negative_float, default=None,
                    help="PyTorch-style weight decay of the optimizer, decoupled for adamw "
                         "(default: the optimizer's own: 0.01 for adamw, 0 for the others)")

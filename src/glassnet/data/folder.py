@@ -138,9 +138,10 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
         raise DataError(f"{root} has only one class folder ({found[0]!r}); a classifier needs "
                         "at least two")
     if all(name.lower() in SPLIT_NAMES for name in found):  # Kaggle's train/ and test/ layout
+        training = next((n for n in found if n.lower() in ("train", "training")), found[0])
         warnings.warn(f"the class folders of {root} are named {', '.join(found)}: if they are the "
                       "splits of a data set, give the folder whose subfolders are the classes "
-                      f"(e.g. {root / found[0]})", GlassnetWarning, stacklevel=3)
+                      f"(e.g. {root / training})", GlassnetWarning, stacklevel=3)
     return found
 
 

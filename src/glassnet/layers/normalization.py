@@ -99,6 +99,7 @@ class BatchNorm(Layer):
     def min_batch(self) -> int:
         """The smallest batch it can train on: 2 when each sample holds one value per
         channel (dense inputs, 1x1 images), else 1."""
+        self.require_built("min_batch")  # the count per channel depends on the input shape
         return 2 if int(np.prod(self.input_shape[1:])) == 1 else 1
 
     def _update_running(self, mean: Array, var: Array, m: int) -> None:
