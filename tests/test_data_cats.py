@@ -200,3 +200,10 @@ def test_the_command_line_announces_a_download(tmp_path, data_root):
     assert result.returncode == 0, result.stderr
     assert f"glassnet train: downloading {url}train_catvnoncat.h5 to " \
            f"{tmp_path / 'data' / 'catvnoncat' / 'train_catvnoncat.h5'}" in result.stderr
+
+
+def test_an_unknown_split_is_named_plainly(data_root):
+    from glassnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="^the cat set has splits 'train' and 'test', not 'validation'$"):
+        load_cats(data_root, splits=("validation",))

@@ -72,7 +72,8 @@ def mlp(input_shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (2
 
 @register("cnn-keras")
 def cnn_keras(input_shape: Sequence[int], num_classes: int) -> list[L.Layer]:
-    """The Keras CIFAR-10 tutorial's CNN, exactly: Conv2D(32, 3x3, same, ReLU) → MaxPool 2x2
+    """A Keras-style CIFAR-10 CNN (the shared data's reference, not Keras' four-conv
+    ``cifar10_cnn.py`` example): Conv2D(32, 3x3, same, ReLU) → MaxPool 2x2
     → Dropout 0.25 → Conv2D(64, 3x3, same, ReLU) → MaxPool 2x2 → Dropout 0.25 → Flatten
     → Dense 512 ReLU → Dropout 0.5 → Dense(out) (softmax/sigmoid in the loss)."""
     return [

@@ -8,9 +8,11 @@ Whole batches are handled at once: no loop over images.
 - ``flip``: mirror each image left-right with probability 1/2.
 - ``crop``: pad each side by ``padding`` pixels (reflection, as the CIFAR recipes do, or
   zeros) and cut a random ``H x W`` window, i.e. shift by up to ``padding`` pixels.
-- ``jitter``: small random brightness and contrast changes per image (as torchvision's
-  ``ColorJitter(brightness, contrast)``): scale by ``b``, then blend with the image's mean
-  grey by ``c``, with ``b, c`` uniform in ``[1 - 0.1, 1 + 0.1]``; uint8 stays in 0..255.
+- ``jitter``: small random brightness and contrast changes per image (like torchvision's
+  ``ColorJitter(brightness, contrast)``, but always brightness first and clipped only at
+  the end, where torchvision clips between the two and picks their order at random):
+  scale by ``b``, then blend with the image's mean grey by ``c``, with ``b, c`` uniform in
+  ``[1 - 0.1, 1 + 0.1]``; uint8 stays in 0..255.
 """
 
 from __future__ import annotations

@@ -69,7 +69,8 @@ def load_cats(root: Path | None = None,
     """
     unknown = set(splits) - {"train", "test"}
     if unknown:
-        raise ConfigError(f"the cat set has splits 'train' and 'test', not {sorted(unknown)}")
+        raise ConfigError(f"the cat set has splits 'train' and 'test', not "
+                          f"{', '.join(map(repr, sorted(unknown)))}")
     folder = (root or data_dir()) / FOLDER
     datasets = {}
     for split in splits:

@@ -253,7 +253,8 @@ def load_cifar10(root: Path | None = None,
     """
     unknown = set(splits) - {"train", "test"}
     if unknown:
-        raise ConfigError(f"CIFAR-10 has splits 'train' and 'test', not {sorted(unknown)}")
+        raise ConfigError(f"CIFAR-10 has splits 'train' and 'test', not "
+                          f"{', '.join(map(repr, sorted(unknown)))}")
     folder = ensure_folder(root or data_dir())
     reading = ["batches.meta"] + TRAIN_BATCHES * ("train" in splits) + ["test_batch"] * ("test" in splits)
     checked = check_files(folder, reading)
