@@ -24,6 +24,7 @@ QUICK = ["train", "--dataset", "cats", "--hidden", "4", "--epochs", "1", "--quie
     (["--validation-split", "1.5"], "validation_split must be a number in (0, 1), got 1.5"),
     (["--validation-split", "0"], "validation_split must be a number in (0, 1), got 0.0"),
     (["--early-stopping", "3"], "--early-stopping 3 watches the validation loss: add --validation-split"),
+    (["--early-stopping", "0"], "--early-stopping 0 watches the validation loss"),  # 0: valid patience
     (["--init", "kaiming"], "unknown initializer 'kaiming'"),
     (["--init", "normal:-1"], "normal(std) needs std > 0, got -1.0"),
     (["--init", "normal:big"], "initializer 'normal:big': STD in 'normal:STD' must be a number"),
@@ -44,12 +45,13 @@ def test_bad_values_are_one_clear_line(tmp_path, capsys, extra, message):
     assert not (tmp_path / "run").exists()  # refused before the run folder is made
 
 
-@pytest.mark.parametrize("flag,value", [("--lr", "0"), ("--lr", "-0.1"), ("--early-stopping", "0")])
-def test_non_positive_numbers_are_rejected_by_the_parser(capsys, flag, value):
+@pytest.mark.parametrize("flag,value,expected", [("--lr", "0", "a positive"), ("--lr", "-0.1", "a positive"),
+                                                  ("--early-stopping", "-1", "an integer >= 0")])
+def test_numbers_out_of_range_are_rejected_by_the_parser(capsys, flag, value, expected):
     with pytest.raises(SystemExit) as info:
         main([*QUICK, flag, value])
     assert info.value.code == 2
-    assert f"argument {flag}: expected a positive" in capsys.readouterr().err
+    assert f"argument {flag}: expected {expected}" in capsys.readouterr().err
 
 
 def test_train_with_toolkit_options(tmp_path):

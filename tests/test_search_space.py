@@ -89,6 +89,8 @@ def test_space_file_strings_and_tables(tmp_path):
      "parameter 'lr' of kind 'log' takes 'low' and 'high', got keys ['high', 'kind']"),
     ("[params]\nh = { kind = 'choice', low = 1, high = 2 }\n",
      "parameter 'h' of kind 'choice' takes 'choices', got keys ['high', 'kind', 'low']"),
+    ("[params]\nlr = { kind = 'log', low = 1e-4, hi = 0.1 }\n",
+     "needs 'kind' and 'low'/'high' or 'choices', got keys ['hi', 'kind', 'low'] ('hi' is not one of them)"),
 ])
 def test_bad_space_files(tmp_path, content, message):
     path = tmp_path / "space.toml"

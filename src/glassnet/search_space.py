@@ -197,8 +197,9 @@ def _spec_from_toml(name: str, value: Any, path: Path) -> ParamSpec:
     if isinstance(value, dict):
         unknown = set(value) - {"kind", "low", "high", "choices"}
         if unknown or "kind" not in value:
+            stray = f" ({', '.join(map(repr, sorted(unknown)))} is not one of them)" if unknown else ""
             raise ConfigError(f"{path}: parameter {name!r} needs 'kind' and 'low'/'high' or "
-                              f"'choices', got keys {sorted(value)}")
+                              f"'choices', got keys {sorted(value)}{stray}")
         wanted = ("choices",) if value["kind"] == "choice" else ("low", "high")
         if value["kind"] in KINDS and set(value) != {"kind", *wanted}:
             raise ConfigError(f"{path}: parameter {name!r} of kind {value['kind']!r} takes "

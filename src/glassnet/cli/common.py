@@ -55,6 +55,7 @@ def number_type(convert: Callable[[str], Any], accept: Callable[[Any], bool],
 
 
 positive_int = number_type(int, lambda v: v > 0, "a positive integer")
+non_negative_int = number_type(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = number_type(float, lambda v: v > 0, "a positive number")
 non_negative_float = number_type(float, lambda v: v >= 0, "a number >= 0")
 #: a number strictly between 0 and 1 (a share of the data)

@@ -37,6 +37,7 @@ from .common import (
     given_destinations,
     hidden_sizes,
     non_negative_float,
+    non_negative_int,
     path_text,
     positive_float,
     positive_int,
@@ -90,7 +91,7 @@ def add_parser(sub) -> None:
     p.add_argument("--normalize", action="store_true",
                    help="subtract the training set's per-channel mean and divide by its std "
                         "(saved with the model, so predict applies the same)")
-    p.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
+    p.add_argument("--early-stopping", type=non_negative_int, default=None, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs and keep the "
                         "best epoch's weights (needs --validation-split)")
     p.add_argument("--augment", default=None, metavar="LIST",
