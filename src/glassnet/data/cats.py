@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ChecksumError, ConfigError, DataError, DataNotFoundError
+from ..errors import ChecksumError, DataError, DataNotFoundError
 from .dataset import Dataset
-from .store import data_dir, download, missing_data_message, verify
+from .store import check_splits, data_dir, download, missing_data_message, verify
 
 FOLDER = "catvnoncat"
 URL_VAR = "GLASSNET_CATS_URL"
@@ -67,10 +67,7 @@ def load_cats(root: Path | None = None,
 
     ``splits`` names the splits to read; the others' files are not opened.
     """
-    unknown = set(splits) - {"train", "test"}
-    if unknown:
-        raise ConfigError(f"the cat set has splits 'train' and 'test', not "
-                          f"{', '.join(map(repr, sorted(unknown)))}")
+    check_splits(splits, "the cat set")
     folder = (root or data_dir()) / FOLDER
     datasets = {}
     for split in splits:

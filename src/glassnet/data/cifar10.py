@@ -35,9 +35,17 @@ from typing import Any
 import numpy as np
 
 from .._files import make_temp_dir
-from ..errors import ChecksumError, ConfigError, DataError, DataNotFoundError
+from ..errors import ChecksumError, DataError, DataNotFoundError
 from .dataset import Dataset
-from .store import ENV_VAR, data_dir, download, file_digest, missing_data_message, verify
+from .store import (
+    check_splits,
+    data_dir,
+    download,
+    file_digest,
+    missing_data_message,
+    not_writable,
+    verify,
+)
 
 FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -219,8 +227,7 @@ def ensure_folder(root: Path) -> Path:
     except DataError:
         raise
     except OSError as exc:  # creating or filling the folder: a read-only or full data directory
-        raise DataError(f"cannot write the CIFAR-10 folder in {root}: {exc.strerror or exc}; set "
-                        f"{ENV_VAR} to a folder you can write to") from None
+        raise not_writable(f"the CIFAR-10 folder in {root}", exc) from None
 
 
 def check_files(folder: Path, names: list[str]) -> bool:
@@ -251,10 +258,7 @@ def load_cifar10(root: Path | None = None,
 
     ``splits`` names the splits to read; the other split's batch files are not opened.
     """
-    unknown = set(splits) - {"train", "test"}
-    if unknown:
-        raise ConfigError(f"CIFAR-10 has splits 'train' and 'test', not "
-                          f"{', '.join(map(repr, sorted(unknown)))}")
+    check_splits(splits, "CIFAR-10")
     folder = ensure_folder(root or data_dir())
     reading = ["batches.meta"] + TRAIN_BATCHES * ("train" in splits) + ["test_batch"] * ("test" in splits)
     checked = check_files(folder, reading)

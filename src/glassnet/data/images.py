@@ -66,7 +66,7 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except OSError as exc:
-        raise UnreadableFileError(f"{path}: cannot read the file ({exc.strerror})") from None
+        raise _unreadable(path, exc) from None
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(f"{path} is a directory, not an image")
     if info.st_size == 0:
@@ -95,11 +95,16 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
         raise ImageError(f"{path}: image too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:  # the OS refused, not the decoder
-            raise UnreadableFileError(f"{path}: cannot read the file ({exc.strerror})") from None
+            raise _unreadable(path, exc) from None
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
     if size is not None:
         img = _resize(img, size, resize)
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+
+
+def _unreadable(path: Path, exc: OSError) -> UnreadableFileError:
+    """The system would not let us read ``path`` (permissions, an I/O error): not damage."""
+    return UnreadableFileError(f"{path}: cannot read the file ({exc.strerror})")
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .._files import atomic_write
-from ..errors import ChecksumError, DataError, DataNotFoundError
+from ..errors import ChecksumError, ConfigError, DataError, DataNotFoundError
 
 ENV_VAR = "GLASSNET_DATA"
 LOG = logging.getLogger("glassnet")
@@ -89,8 +89,7 @@ def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
     except DataError:
         raise
     except OSError as exc:  # the network errors were turned into DataNotFoundError by _chunks
-        raise DataError(f"cannot write {dest}: {exc.strerror or exc}; set {ENV_VAR} to a folder "
-                        "you can write to") from None
+        raise not_writable(str(dest), exc) from None
     return dest
 
 
@@ -108,6 +107,20 @@ def _chunks(response, url: str) -> Iterator[bytes]:
     if length is not None and length.isdigit() and received < int(length):
         raise DataNotFoundError(f"could not download {url}: the connection closed after "
                                 f"{received:,} of {int(length):,} bytes")
+
+
+def check_splits(splits: tuple[str, ...], dataset: str) -> None:
+    """A named set has the splits ``train`` and ``test``; any other name is an error."""
+    unknown = set(splits) - {"train", "test"}
+    if unknown:
+        raise ConfigError(f"{dataset} has splits 'train' and 'test', not "
+                          f"{', '.join(map(repr, sorted(unknown)))}")
+
+
+def not_writable(what: str, exc: OSError) -> DataError:
+    """The error for a data directory that cannot be written (not a download failure)."""
+    return DataError(f"cannot write {what}: {exc.strerror or exc}; set {ENV_VAR} to a folder "
+                     "you can write to")
 
 
 def missing_data_message(dataset: str, folder: Path, files: list[str], hint: str = "",

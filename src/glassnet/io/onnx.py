@@ -191,7 +191,7 @@ def metadata(model) -> dict[str, str]:
 
 def output_name(model) -> str:
     """``"probabilities"``, or ``"scores"`` for a model whose outputs are raw."""
-    return OUTPUT_NAMES[model.probability_activation is not None]
+    return OUTPUT_NAMES[model.outputs_probabilities]
 
 
 def to_onnx(model, opset: int = OPSET):

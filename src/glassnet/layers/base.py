@@ -143,6 +143,13 @@ def check_positive_int(value: Any, what: str) -> int:
     return int(value)
 
 
+def check_non_negative_int(value: Any, what: str) -> int:
+    """Validate an integer argument >= 0 (a count that may be zero), quoting the bad value."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ConfigError(f"{what} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 def check_rate(value: Any, what: str) -> float:
     """Validate a fraction in [0, 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:

@@ -2,9 +2,10 @@
 
 A callback sees the model (``self.model``) and the logs dict; it may set
 ``model.stop_training = True`` to end training after the current epoch. The logs of
-``on_train_begin`` are ``{"initial_epoch", "steps"}`` (batches per epoch); of
-``on_batch_end`` the running ``loss`` and ``accuracy``; of ``on_epoch_end`` the epoch's
-metrics, ``val_*`` ones and ``lr``.
+``on_train_begin`` are ``{"initial_epoch", "epochs", "steps", "logged"}`` (batches per
+epoch, the names the epochs will log); of ``on_batch_end`` the running ``loss`` (and
+``accuracy`` when the model tracks it); of ``on_epoch_end`` the epoch's metrics, ``val_*``
+ones and ``lr``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from ..errors import ConfigError
+from ..layers.base import check_non_negative_int
 
 
 class Callback:
@@ -72,6 +72,13 @@ class CallbackList(Callback):
 FIT_VALIDATION_KEYS = ("val_loss", "val_accuracy")
 
 
+def _validation_hint(logged: Sequence[str]) -> str:
+    """Why no ``val_`` quantity is logged, when none is: the fit has no validation data."""
+    if any(key.startswith("val_") for key in logged):
+        return ""
+    return "validation needs validation_split or validation_data"
+
+
 class _Monitor:
     """Tracks the best value of one logged quantity (``"val_loss"``, ``"val_accuracy"``...).
 
@@ -101,8 +108,9 @@ class _Monitor:
 
     def missing(self, logged: Sequence[str]) -> None:
         """The error for a monitor that training does not log, with the likely fix."""
-        if self.monitor.startswith("val_") and not any(key.startswith("val_") for key in logged):
-            hint = " (validation needs validation_split or validation_data)"
+        missing_validation = _validation_hint(logged) if self.monitor.startswith("val_") else ""
+        if missing_validation:
+            hint = f" ({missing_validation})"
         else:
             close = difflib.get_close_matches(self.monitor, logged, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -136,10 +144,8 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
                  mode: str = "auto", restore_best_weights: bool = False) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-            raise ConfigError(f"EarlyStopping patience must be an integer >= 0, got {patience!r}")
+        self.patience = check_non_negative_int(patience, "EarlyStopping patience")
         self.tracker = _Monitor(monitor, mode, min_delta, "EarlyStopping")
-        self.patience = int(patience)
         self.epochs: int | None = None
         self.restore_best_weights = bool(restore_best_weights)
 
@@ -219,10 +225,10 @@ class ModelCheckpoint(Callback):
         logged = logs.get("logged", FIT_VALIDATION_KEYS)
         never = sorted(f for f in fields if f in FIT_VALIDATION_KEYS and f not in logged)
         if never:  # a template that could only fail after the first epoch has trained
-            hint = ("; validation needs validation_split or validation_data"
-                    if not any(key.startswith("val_") for key in logged) else "")
+            hint = _validation_hint(logged)
             raise ConfigError(f"ModelCheckpoint path {self.path!r} uses {', '.join(never)}, which "
-                              f"training does not log (logged: {sorted(logged)}){hint}")
+                              f"training does not log (logged: {sorted(logged)})"
+                              + (f"; {hint}" if hint else ""))
         self.tracker.reset()
 
     def on_epoch_end(self, epoch, logs):

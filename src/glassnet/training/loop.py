@@ -13,6 +13,7 @@ import numpy as np
 from .. import schedules as schedules_mod
 from ..backend import array_module
 from ..errors import ConfigError, GlassnetWarning, NonFiniteLossError
+from ..layers.base import check_non_negative_int, check_positive_int
 from ..metrics import predicted_classes
 from .callbacks import Callback, CallbackList
 from .history import History
@@ -74,11 +75,6 @@ def _check_callbacks(callbacks: Sequence[Callback] | None) -> list[Callback]:
                           f"calls; its hooks are {', '.join(Callback.HOOKS)}", GlassnetWarning,
                           stacklevel=3)
     return list(callbacks)
-
-
-def _is_int(value: Any) -> bool:
-    """A Python or NumPy integer, not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _check_finite(x: Any, what: str) -> None:
@@ -177,10 +173,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     (``kept_epoch``).
     """
     model._require_compiled()
-    if not _is_int(epochs) or epochs <= 0:
-        raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
-    if not _is_int(initial_epoch) or initial_epoch < 0:
-        raise ConfigError(f"initial_epoch must be an integer >= 0, got {initial_epoch!r}")
+    epochs = check_positive_int(epochs, "epochs")
+    initial_epoch = check_non_negative_int(initial_epoch, "initial_epoch")
     if not isinstance(shuffle, (bool, np.bool_)):  # "no" would shuffle: any non-empty string is true
         raise ConfigError(f"shuffle must be True or False, got {shuffle!r}")
     if verbose not in (0, 1, 2):
