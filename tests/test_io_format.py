@@ -554,3 +554,14 @@ def test_a_users_layer_that_changes_the_shape_only_in_build_still_loads(tmp_path
         assert loaded.get_weights()["2.W"].shape == (8, 2)
     finally:
         del layers.LAYER_CLASSES["Widen"]
+
+
+def test_info_describes_a_training_summary_without_a_learning_rate(tmp_path, capsys):
+    """The summary's optimizer may lack an lr (a file written by hand or by an older glassnet)."""
+    from glassnet.cli import main
+
+    model, path = small_model(tmp_path)
+    model.training_summary = {"epochs": 2, "optimizer": {"name": "sgd"}}
+    model.save(path)
+    assert main(["info", str(path)]) == 0
+    assert "training: 2 epochs, optimizer sgd\n" in capsys.readouterr().out

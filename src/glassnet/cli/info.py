@@ -66,7 +66,8 @@ def training_text(summary: dict[str, Any]) -> list[str]:
     head = (f"training: {count(summary.get('epochs', '?'), 'epoch')}"
             + (f" on {summary['dataset']}" if "dataset" in summary else "")
             + (f" in {summary['seconds']:.1f}s" if "seconds" in summary else "")
-            + (f", optimizer {opt.get('name')} lr {opt.get('lr'):g}" if opt else "")
+            + (f", optimizer {opt.get('name')}" if opt else "")
+            + (f" lr {opt['lr']:g}" if opt.get("lr") is not None else "")
             + (f" ({summary['lr_schedule']})" if summary.get("lr_schedule") else "")
             + (f", batch size {batch_size_text(summary['batch_size'])}" if "batch_size" in summary else "")
             + (f", images fitted by {summary['resize']}" if "resize" in summary else ""))
