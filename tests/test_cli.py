@@ -67,6 +67,16 @@ def test_search_refuses_an_mlp_option_for_a_cnn_and_an_empty_hidden_size(tmp_pat
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("value", ["0", "1", "-0.2", "one"])
+def test_search_names_the_validation_split_flag(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as info:
+        main(["search", "--param", "lr=log:1e-3:1e-1", "--out", str(tmp_path / "s"),
+              "--validation-split", value])
+    assert info.value.code == 2
+    assert (f"argument --validation-split: expected a number between 0 and 1, got '{value}'"
+            in capsys.readouterr().err)
+
+
 @pytest.mark.parametrize("option", [["--strict"], ["--resize", "crop"]])
 def test_search_refuses_folder_options_on_a_named_set(tmp_path, capsys, option):
     # (they reached the printed train command, which train then refused)
@@ -183,10 +193,13 @@ def test_help_shows_each_options_default_once(command, capsys):
     text = capsys.readouterr().out
     flat = " ".join(text.split())
     assert "(default: None)" not in text and "(default: [])" not in text
+    assert "(default: False)" not in text  # on/off flags are off unless given
+    # one way of stating a default: "(default: X)", never "[default: X]" or "(default X)"
+    assert "[default" not in flat and not re.search(r"\(default [^:]", flat)
     for option in re.split(r"\n  (?=-)", text.split("options:", 1)[1]):
         assert option.count("default") <= 1, option
     if command == "train":
-        assert "(default 20,7,5: the course's" in flat
+        assert "(default: 20,7,5, the course's" in flat
         assert "(default: 10)" in text  # --epochs: the defaults argparse shows are still there
         assert "learning-rate schedule: constant, step, exponential, cosine, onecycle" in flat
     if command in ("train", "search"):

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="glassnet: deep learning you can see through. Train, evaluate and use "
                     "image classifiers written from scratch in NumPy.",
         epilog="Run 'glassnet COMMAND --help' for a command's options. Data sets are read from "
-               "$GLASSNET_DATA (default ~/.cache/glassnet).",
+               "$GLASSNET_DATA (default: ~/.cache/glassnet).",
     )
     parser.add_argument("--version", action="version", version=f"glassnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

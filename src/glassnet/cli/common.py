@@ -29,10 +29,12 @@ MODEL_FLAGS = {name: f"--{name}" for name in TRAIN_MODEL_OPTIONS}
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``(default: X)`` after an option's help, unless the help states the default itself:
     an option whose default is None (or an empty list) says in words what happens without
-    it, where argparse would add a second, wrong ``(default: None)``."""
+    it, where argparse would add a second, wrong ``(default: None)``, and an on/off flag
+    (``store_true``) would only add ``(default: False)``."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, []) or "default" in (action.help or ""):
+        if (action.default in (None, []) or "default" in (action.help or "")
+                or action.default is False):
             return action.help or ""
         return super()._get_help_string(action)
 
@@ -60,6 +62,8 @@ positive_float = number_type(float, lambda v: v > 0, "a positive number")
 non_negative_float = number_type(float, lambda v: v >= 0, "a number >= 0")
 #: a number strictly between 0 and 1 (a share of the data)
 fraction = number_type(float, lambda v: 0 < v < 1, "a number between 0 and 1")
+#: a dropout rate: the fraction of units dropped, 0 included (no dropout), 1 not
+dropout_rate = number_type(float, lambda v: 0 <= v < 1, "a number >= 0 and below 1")
 
 
 def path_text(text: str) -> str:
@@ -165,7 +169,7 @@ def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True,
     if image_size:
         p.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
                        help="image folders: resize every image to PIXELS x PIXELS "
-                            "(default 128 for training, the model's input size otherwise)")
+                            "(default: 128 for training, the model's input size otherwise)")
     default = ("the way the model's training images were fitted, as its file records (squash if "
                "it records none)" if for_model else "squash")
     p.add_argument("--resize", choices=list(RESIZE_MODES), default=None if for_model else "squash",
@@ -203,8 +207,8 @@ def warnings_as_lines(command: str) -> Iterator[None]:
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     """``--device`` and ``--threads``, shared by every command that runs a model."""
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None,
-                        help="run on the CPU (NumPy) or a GPU (CuPy, extra glassnet[gpu]); "
-                             "default $GLASSNET_DEVICE or cpu")
+                        help="run on the CPU (NumPy) or a GPU (CuPy, extra glassnet[gpu]) "
+                             "(default: $GLASSNET_DEVICE, else cpu)")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="BLAS threads on the CPU (default: all cores)")
 

@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", type=path_text, default="cats",
                    help="data set name, or the path of an image folder (one subfolder per class)")
     p.add_argument("--split", default=None,
-                   help="which split: train or test (default test; an image folder without "
+                   help="which split: train or test (default: test; an image folder without "
                         "--test-split has no splits: it is evaluated whole)")
     add_folder_options(p, for_model=True)
     add_test_split_option(p, note=": the same FRACTION and --seed as 'glassnet train' "

@@ -35,6 +35,7 @@ from .common import (
     check_model_options,
     check_output_folder,
     fmt_metrics,
+    fraction,
     given_destinations,
     hidden_sizes,
     path_text,
@@ -56,18 +57,18 @@ def add_parser(sub) -> None:
     p.add_argument("--space", type=path_text, default=None, metavar="FILE",
                    help="TOML file with a [params] table (name = \"log:1e-5:1e-1\" per line)")
     p.add_argument("--trials", type=positive_int, default=None,
-                   help="trials in the whole study (all workers together) [default: 30]")
+                   help="trials in the whole study (all workers together) (default: 30)")
     p.add_argument("--epochs-per-trial", type=positive_int, default=10,
                    help="epochs each trial trains (on each fold); a trial is scored at its best "
                         "epoch, and --final trains that many")
     p.add_argument("--sampler", choices=["tpe", "random"], default=None,
-                   help="Optuna sampler [default: tpe; random for --strategy narrow]")
+                   help="Optuna sampler (default: tpe; random for --strategy narrow)")
     p.add_argument("--strategy", choices=["plain", "narrow"], default="plain",
                    help="plain: one sampler over all trials; narrow: random rounds, each range "
                         "shrunk to the span of the best quarter of the previous round")
     p.add_argument("--rounds", type=positive_int, default=None,
                    help="rounds of --strategy narrow (the trials are split evenly; a --resume with "
-                        "more --trials gives the rest to the rounds still open) [default: 3]")
+                        "more --trials gives the rest to the rounds still open) (default: 3)")
     p.add_argument("--objective", choices=list(OBJECTIVES), default="val_balanced_accuracy",
                    help="what ranks (and prunes) trials, measured on validation data at the "
                         "trial's best epoch: balanced accuracy (mean per-class recall; not fooled "
@@ -81,9 +82,9 @@ def add_parser(sub) -> None:
     p.add_argument("--hidden", default=None, metavar="SIZES", help="mlp hidden sizes, e.g. 20,7,5")
     p.add_argument("--optimizer", default="sgd", help="optimizer when not searched")
     p.add_argument("--batch-size", type=batch_size, default=64, help="batch size when not searched")
-    p.add_argument("--validation-split", type=float, default=None, metavar="FRACTION",
-                   help="fraction of the training split held out to score trials [default: 0.2, "
-                        "unless --folds]")
+    p.add_argument("--validation-split", type=fraction, default=None, metavar="FRACTION",
+                   help="fraction of the training split held out to score trials (default: 0.2, "
+                        "unless --folds)")
     p.add_argument("--folds", type=int, default=None, metavar="K",
                    help="k-fold cross-validation instead of one validation split: each trial "
                         "trains K models, each on all stratified folds of the training split but "
@@ -99,12 +100,12 @@ def add_parser(sub) -> None:
                    help="precision of every trial and of the printed train command")
     p.add_argument("--name", default=None,
                    help="search name: run directory runs/NAME and study name "
-                        "[default: the --study-name, else <dataset>-<model>-search-<time>]")
-    p.add_argument("--out", type=path_text, default=None, help="run directory [default: runs/NAME]")
+                        "(default: the --study-name, else <dataset>-<model>-search-<time>)")
+    p.add_argument("--out", type=path_text, default=None, help="run directory (default: runs/NAME)")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="SQLAlchemy URL of a shared study database (postgresql://user:pw@host/db) "
-                        "[default: the journal file runs/NAME/search.journal]")
-    p.add_argument("--study-name", default=None, help="study name in --storage [default: NAME]")
+                        "(default: the journal file runs/NAME/search.journal)")
+    p.add_argument("--study-name", default=None, help="study name in --storage (default: NAME)")
     p.add_argument("--resume", action="store_true",
                    help="continue the stored search with its space and settings (an option "
                         "that would change a stored setting is an error; --trials may change the "

@@ -33,7 +33,9 @@ from .common import (
     batch_size,
     check_model_options,
     check_output_folder,
+    dropout_rate,
     fmt_metrics,
+    fraction,
     given_destinations,
     hidden_sizes,
     non_negative_float,
@@ -55,13 +57,13 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", type=path_text, default="cats", help=DATASET_HELP)
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
     p.add_argument("--hidden", default=None, metavar="SIZES",
-                   help="mlp hidden layer sizes, comma-separated (default 20,7,5: the course's "
+                   help="mlp hidden layer sizes, comma-separated (default: 20,7,5, the course's "
                         "L-layer net; 7 gives its two-layer net)")
     p.add_argument("--epochs", type=positive_int, default=10, help="passes over the training set")
     p.add_argument("--batch-size", type=batch_size, default=64,
                    help="samples per update, or 'full' for full-batch gradient descent")
     p.add_argument("--lr", type=positive_float, default=0.01,
-                   help="learning rate (default 0.01 for every optimizer)")
+                   help="learning rate (default: 0.01 for every optimizer)")
     p.add_argument("--optimizer", default="sgd",
                    help="sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
     p.add_argument("--momentum", type=non_negative_float, default=None,
@@ -75,8 +77,8 @@ def add_parser(sub) -> None:
     p.add_argument("--lr-decay", type=positive_float, default=None, metavar="FACTOR",
                    help="multiply the learning rate by FACTOR after every epoch (e.g. 0.95)")
     p.add_argument("--lr-schedule", default=None,
-                   help=f"learning-rate schedule: {', '.join(schedules.SCHEDULES)} (default constant)")
-    p.add_argument("--validation-split", type=float, default=None, metavar="FRACTION",
+                   help=f"learning-rate schedule: {', '.join(schedules.SCHEDULES)} (default: constant)")
+    p.add_argument("--validation-split", type=fraction, default=None, metavar="FRACTION",
                    help="hold out this fraction of the training set (stratified, seeded) "
                         "for validation; the test split is never used for tuning")
     add_folder_options(p)
@@ -86,7 +88,7 @@ def add_parser(sub) -> None:
                         "(default: the model's own; lecun for mlp)")
     p.add_argument("--batchnorm", action="store_true",
                    help="mlp: batch normalization after each hidden Dense layer")
-    p.add_argument("--dropout", type=float, default=None, metavar="RATE",
+    p.add_argument("--dropout", type=dropout_rate, default=None, metavar="RATE",
                    help="mlp: dropout with this rate (fraction dropped) after each hidden layer")
     p.add_argument("--normalize", action="store_true",
                    help="subtract the training set's per-channel mean and divide by its std "
@@ -102,7 +104,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point precision")
     p.add_argument("--out", type=path_text, default=None,
-                   help="run directory (default runs/<dataset>-<model>-<time>)")
+                   help="run directory (default: runs/<dataset>-<model>-<time>)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (its files are removed before training)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
