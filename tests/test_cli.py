@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import cli_env, run_cli
-from glassnet.cli import main
+from glassnet.cli import build_parser, main
 
 COMMANDS = ["train", "evaluate", "predict", "gradcheck"]
 ALL_COMMANDS = [*COMMANDS, "report", "info", "export", "search"]
@@ -409,3 +409,81 @@ def test_info_shows_the_learning_rate_the_run_was_given(tmp_path, capsys, option
     assert main(["train", "--hidden", "4", "--epochs", "3", "--quiet", "--out", str(out), *options]) == 0
     assert main(["info", str(out / "model.glassnet")]) == 0
     assert f"optimizer sgd {expected}" in capsys.readouterr().out
+
+
+def test_no_cache_reads_a_folder_without_the_cache_and_leaves_the_environment_as_it_was(
+        tmp_path, monkeypatch, capsys):
+    from test_data_folder import two_classes
+
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("GLASSNET_IMAGE_CACHE", raising=False)
+    photos = two_classes(tmp_path / "photos", n=4)
+    train = ["train", "--dataset", str(photos), "--image-size", "8", "--hidden", "3", "--epochs", "1",
+             "--quiet"]
+    assert main([*train, "--no-cache", "--out", str(tmp_path / "a")]) == 0, capsys.readouterr().err
+    assert not (tmp_path / "data" / "cache").exists()
+    assert "GLASSNET_IMAGE_CACHE" not in os.environ  # set only while the command ran
+    run = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert " --no-cache " in run["config"]["extra"]["command"]  # the run records how it was made
+    assert main([*train, "--out", str(tmp_path / "b")]) == 0  # without it: cached as before
+    assert list((tmp_path / "data" / "cache").rglob("*.npy"))
+    # --resume takes it, as it takes --device and --threads (this run is finished: nothing to resume)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "a"), "--no-cache", "--quiet"]) == 1
+    assert "drop" not in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "a"), "--strict", "--quiet"]) == 1
+    assert "drop --strict" in capsys.readouterr().err
+
+
+def test_no_cache_is_refused_for_a_named_set_and_a_bad_switch_is_named(tmp_path, monkeypatch, capsys):
+    assert main(["train", "--dataset", "cats", "--no-cache", "--out", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "glassnet train: error: --no-cache applies to image folders; the 'cats' set has fixed-size "
+        "images, stored as arrays")
+    monkeypatch.setenv("GLASSNET_IMAGE_CACHE", "maybe")
+    assert main(["train", "--dataset", "cats", "--out", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "glassnet train: error: $GLASSNET_IMAGE_CACHE='maybe': expected on or off")
+    assert not (tmp_path / "r").exists()
+
+
+def test_search_passes_no_cache_to_its_workers_and_its_train_command():
+    from glassnet.cli.search import runtime_flags
+
+    args = build_parser().parse_args(["search", "--no-cache", "--threads", "1"])
+    assert runtime_flags(args) == ["--threads", "1", "--no-cache"]
+    with pytest.raises(SystemExit):  # predict reads files one by one: there is no cache to skip
+        build_parser().parse_args(["predict", "m.glassnet", "x.png", "--no-cache"])
+
+
+def test_every_model_command_takes_the_run_directory_train_printed(tmp_path, monkeypatch, capsys):
+    from test_data_folder import two_classes
+
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    photos = two_classes(tmp_path / "photos", n=4)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(photos), "--image-size", "8", "--hidden", "3", "--epochs", "1",
+                 "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["file"] == str(run / "model.glassnet")
+    assert main(["evaluate", str(run), "--dataset", str(photos), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["samples"] == 8
+    assert main(["predict", str(run), str(photos / "a" / "0.png"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["class"] == "a"
+    assert main(["export", str(run), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    assert (tmp_path / "m.onnx").is_file()
+
+
+def test_a_run_directory_without_a_model_yet_says_to_resume_and_any_other_folder_is_refused(
+        tmp_path, capsys):
+    unfinished = tmp_path / "my run"
+    unfinished.mkdir()
+    (unfinished / "checkpoint.glassnet").write_bytes(b"")
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(unfinished)])
+    assert info.value.code == 2
+    assert (f"argument model: {unfinished} holds no model.glassnet yet: its run has not finished; "
+            f"continue it with glassnet train --resume '{unfinished}'") in capsys.readouterr().err
+    assert main(["info", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == f"glassnet info: error: {tmp_path} is a directory, not a model file"

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from glassnet.data import image_folder
-from glassnet.data.cache import CACHE_FOLDER, MAX_ENTRIES_PER_FOLDER
+from glassnet.data.cache import CACHE_FOLDER, ENV, MAX_ENTRIES_PER_FOLDER
+from glassnet.errors import ConfigError
 from test_data_folder import save, solid, two_classes
 
 fcntl = pytest.importorskip("fcntl", reason="the cache's lock needs POSIX file locks")
@@ -147,3 +148,19 @@ def test_processes_writing_and_pruning_at_once_always_read_correct_arrays(tmp_pa
             assert pixels == expected[size], size
     assert entries(cache_dir) == (MAX_ENTRIES_PER_FOLDER, MAX_ENTRIES_PER_FOLDER)
     assert not list(cache_dir.glob(".*"))  # no temporary file left behind
+
+
+@pytest.mark.parametrize("value,on", [("off", False), ("OFF", False), ("0", False), ("no", False),
+                                      ("false", False), ("on", True), ("1", True), ("", True)])
+def test_the_environment_switches_the_cache_off(tmp_path, cache_dir, monkeypatch, value, on):
+    root = two_classes(tmp_path / "photos")
+    monkeypatch.setenv(ENV, value)
+    assert cache_state(root, 4) == ("miss" if on else "off")
+    assert entries(cache_dir) == ((1, 1) if on else (0, 0))  # off: nothing written either
+    assert image_folder(root, image_size=4, cache=True).info["cache"] in ("hit", "miss")  # the argument wins
+
+
+def test_a_bad_cache_switch_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV, "maybe")
+    with pytest.raises(ConfigError, match=r"\$GLASSNET_IMAGE_CACHE='maybe': expected on or off"):
+        image_folder(two_classes(tmp_path / "photos"), image_size=4)

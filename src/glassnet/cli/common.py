@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -16,8 +17,10 @@ from typing import Any
 from .. import zoo
 from .._files import finite_or_null
 from ..data import LOADERS
+from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError
+from ..io.checkpoint import CHECKPOINT_NAME
 from ..runs import TRAIN_MODEL_OPTIONS, parse_int_list
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
@@ -76,6 +79,26 @@ def path_text(text: str) -> str:
 
 path_text.__name__ = "a path"
 
+MODEL_FILE = "model.glassnet"  # what `glassnet train` writes into its run directory
+
+
+def model_file(text: str) -> str:
+    """An argparse ``type=`` for a model file: a run directory (``runs/x``) stands for the
+    ``model.glassnet`` in it, so that every command takes what ``train`` printed."""
+    text = path_text(text)
+    folder = Path(text)
+    if not folder.is_dir() or (folder / MODEL_FILE).is_file():
+        return str(folder / MODEL_FILE) if folder.is_dir() else text
+    if (folder / CHECKPOINT_NAME).is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text} holds no {MODEL_FILE} yet: its run has not finished; continue it with "
+            f"glassnet train --resume {shlex.quote(text)}")
+    return text  # load_model says it is a directory
+
+
+model_file.__name__ = "a model file"
+MODEL_HELP = "a .glassnet model file, or a run directory (its model.glassnet)"
+
 
 def batch_size(text: str) -> int | None:
     """``full`` (full batch) or a positive integer."""
@@ -125,14 +148,15 @@ def given_destinations(args: argparse.Namespace, command: str, add_parser: Calla
 
 
 def check_folder_options(args: argparse.Namespace) -> None:
-    """``--resize`` and ``--strict`` given for a named data set (fixed-size arrays, no image
-    files) would be ignored: an error, as ``--image-size`` is (no-op for other commands)."""
+    """``--resize``, ``--strict`` and ``--no-cache`` given for a named data set (fixed-size
+    arrays, no image files) would be ignored: an error, as ``--image-size`` is (no-op for
+    other commands)."""
     if getattr(args, "dataset", None) not in LOADERS or not hasattr(args, "resize"):
         return
     if getattr(args, "resume", None) not in (None, False):  # search's --resume is False when not given
         return  # the data set is the resumed run's (search); train --resume refuses these options itself
     given = ([f"--resize {args.resize}"] if args.resize not in (None, "squash") else []) + (
-        ["--strict"] if args.strict else [])
+        ["--strict"] if args.strict else []) + (["--no-cache"] if getattr(args, "no_cache", False) else [])
     if given:
         raise ConfigError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to image "
                           f"folders; the {args.dataset!r} set has fixed-size images, stored as arrays")
@@ -163,9 +187,10 @@ def add_test_split_option(p: argparse.ArgumentParser, note: str = "") -> None:
 
 
 def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True,
-                       for_model: bool = False) -> None:
-    """``--image-size``, ``--resize`` and ``--strict``: how image files are read
-    (``for_model``: by a command that reads them for a trained model, whose way is the default)."""
+                       for_model: bool = False, cache: bool = True) -> None:
+    """``--image-size``, ``--resize``, ``--strict`` and ``--no-cache``: how image files are
+    read (``for_model``: by a command that reads them for a trained model, whose way is the
+    default; ``cache``: by one that reads whole folders through the decoded-image cache)."""
     if image_size:
         p.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
                        help="image folders: resize every image to PIXELS x PIXELS "
@@ -178,6 +203,10 @@ def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True,
     p.add_argument("--strict", action="store_true",
                    help="stop with an error on a file that is not a readable image, instead of "
                         "skipping it with a warning")
+    if cache:
+        p.add_argument("--no-cache", action="store_true",
+                       help="image folders: decode the images again instead of reading or writing "
+                            f"the decoded-image cache in $GLASSNET_DATA/cache (also: {cache_mod.ENV}=off)")
 
 
 @contextlib.contextmanager
@@ -218,7 +247,9 @@ def apply_runtime_options(args: argparse.Namespace) -> contextlib.AbstractContex
     ``--device`` if given, else ``$GLASSNET_DEVICE`` (checked now, so that a bad value is not
     blamed on a model file later) or the CPU. Commands without ``--device`` (info, export,
     report) run on the CPU: describing or converting a model needs no GPU, nor CuPy because
-    ``$GLASSNET_DEVICE`` says gpu. The device chosen before is restored afterwards."""
+    ``$GLASSNET_DEVICE`` says gpu. The device chosen before is restored afterwards; so is
+    ``$GLASSNET_IMAGE_CACHE``, set to ``off`` inside by ``--no-cache`` (in the environment,
+    so that search's worker processes inherit it)."""
     from .. import backend
 
     if getattr(args, "threads", None):
@@ -226,12 +257,39 @@ def apply_runtime_options(args: argparse.Namespace) -> contextlib.AbstractContex
 
         # Kept for the life of the process: the command is the process.
         args._thread_limit = threadpool_limits(args.threads)
-    if not hasattr(args, "device"):
-        return backend.using_device("cpu")
-    if args.device:
-        return backend.using_device(args.device)
-    backend.get_device()
-    return contextlib.nullcontext()
+    cache_mod.enabled()  # a bad $GLASSNET_IMAGE_CACHE is named before any work
+    if getattr(args, "device", "cpu") is None:
+        backend.get_device()
+    return _runtime_context(args)
+
+
+@contextlib.contextmanager
+def _runtime_context(args: argparse.Namespace) -> Iterator[None]:
+    """The device and image-cache settings of :func:`apply_runtime_options`, undone on exit."""
+    from .. import backend
+
+    with contextlib.ExitStack() as stack:
+        if getattr(args, "no_cache", False):
+            stack.enter_context(environment(cache_mod.ENV, "off"))
+        if not hasattr(args, "device"):
+            stack.enter_context(backend.using_device("cpu"))
+        elif args.device:
+            stack.enter_context(backend.using_device(args.device))
+        yield
+
+
+@contextlib.contextmanager
+def environment(name: str, value: str) -> Iterator[None]:
+    """``$name`` set to ``value`` inside, as it was (or unset) afterwards."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def print_json(data: Any) -> None:

@@ -12,11 +12,13 @@ from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import check_compatible
 from .common import (
+    MODEL_HELP,
     add_folder_options,
     add_runtime_options,
     add_test_split_option,
     check_output_file,
     model_color_mode,
+    model_file,
     model_resize,
     path_text,
     print_json,
@@ -30,7 +32,7 @@ def add_parser(sub) -> None:
         description="Evaluate a .glassnet model on one split of a data set: loss, accuracy, "
                     "per-class precision/recall/F1 with macro averages, and the confusion "
                     "matrix (rows = true class, columns = predicted).")
-    p.add_argument("model", type=path_text, help="path of a .glassnet model file")
+    p.add_argument("model", type=model_file, help=MODEL_HELP)
     p.add_argument("--dataset", type=path_text, default="cats",
                    help="data set name, or the path of an image folder (one subfolder per class)")
     p.add_argument("--split", default=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..io.format import load_model
-from .common import check_output_file, path_text, require
+from .common import MODEL_HELP, check_output_file, model_file, path_text, require
 
 #: --check: onnxruntime may differ from glassnet by this much, times the largest output (>= 1)
 CHECK_TOLERANCE = 1e-5
@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
                     "(N, C, H, W), applies the model's preprocessing itself and outputs class "
                     "probabilities (raw 'scores' for a model without an output activation); "
                     "class names and preprocessing are in its metadata.")
-    p.add_argument("model", type=path_text, help="path of a .glassnet model file")
+    p.add_argument("model", type=model_file, help=MODEL_HELP)
     p.add_argument("--onnx", type=path_text, required=True, metavar="OUT",
                    help="path of the ONNX file to write")
     p.add_argument("--check", action="store_true",

@@ -11,9 +11,11 @@ from ..errors import ShapeError
 from ..io.format import load_model
 from ..metrics import class_probabilities
 from .common import (
+    MODEL_HELP,
     add_folder_options,
     add_runtime_options,
     model_color_mode,
+    model_file,
     model_resize,
     path_text,
     positive_int,
@@ -32,10 +34,10 @@ def add_parser(sub) -> None:
                     "preprocessing and print the class probabilities. Folders are searched "
                     "recursively; files in them that are not readable images are skipped "
                     "with a warning.")
-    p.add_argument("model", type=path_text, help="path of a .glassnet model file")
+    p.add_argument("model", type=model_file, help=MODEL_HELP)
     p.add_argument("images", type=path_text, nargs="+", help="image files and folders of images")
     p.add_argument("--top", type=positive_int, default=1, help="show the K most likely classes")
-    add_folder_options(p, image_size=False, for_model=True)
+    add_folder_options(p, image_size=False, for_model=True, cache=False)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     add_runtime_options(p)
     p.set_defaults(run=run)

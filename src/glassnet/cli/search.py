@@ -213,11 +213,12 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
 
 
 def runtime_flags(args: argparse.Namespace) -> list[str]:
-    """``--threads``/``--device`` as given to this command: passed on to the worker
-    processes and to the printed ``glassnet train`` command (they are not stored with the
-    search, which may run on other machines)."""
+    """``--threads``/``--device``/``--no-cache`` as given to this command: passed on to the
+    worker processes and to the printed ``glassnet train`` command (they are not stored with
+    the search, which may run on other machines)."""
     flags = ["--threads", str(args.threads)] if args.threads else []
-    return flags + (["--device", args.device] if args.device else [])
+    flags += ["--device", args.device] if args.device else []
+    return flags + (["--no-cache"] if args.no_cache else [])
 
 
 def run(args: argparse.Namespace) -> int:

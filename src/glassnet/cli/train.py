@@ -111,7 +111,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", type=path_text, default=None, metavar="RUN_DIR",
                    help="continue runs/<name>/ (or the checkpoint.glassnet in it) from its "
                         "checkpoint with the configuration saved there (takes no other training "
-                        "option; --quiet, --device and --threads are allowed)")
+                        "option; --quiet, --device, --threads and --no-cache are allowed)")
     add_runtime_options(p)
     p.set_defaults(run=run, train_defaults=vars(p.parse_args([])))
 
@@ -142,7 +142,7 @@ def toolkit_extra(args: argparse.Namespace) -> dict:
     return extra
 
 
-RESUME_OPTIONS = ("resume", "quiet", "device", "threads")  # the options --resume takes
+RESUME_OPTIONS = ("resume", "quiet", "device", "threads", "no_cache")  # the options --resume takes
 
 
 def check_new_run_folder(out: Path, overwrite: bool) -> None:

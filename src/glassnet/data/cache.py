@@ -33,7 +33,7 @@ from typing import IO, Any
 import numpy as np
 
 from .._files import atomic_write, write_json
-from ..errors import GlassnetWarning
+from ..errors import ConfigError, GlassnetWarning
 from .store import data_dir
 
 try:
@@ -49,6 +49,23 @@ MAX_ENTRIES_PER_FOLDER = 4
 HEX16 = "[0-9a-f]" * 16  # the key in an entry's name and the signature in its array's name
 
 FileStat = tuple[str, int, int]  # (relative posix path, size in bytes, mtime in ns)
+
+#: the environment variable that switches the cache off (``off``), for this process and the
+#: processes it starts (search workers); the CLI's ``--no-cache`` sets it
+ENV = "GLASSNET_IMAGE_CACHE"
+_SWITCH = {"on": True, "1": True, "yes": True, "true": True,
+           "off": False, "0": False, "no": False, "false": False}
+
+
+def enabled() -> bool:
+    """Whether image folders use the cache: yes unless ``$GLASSNET_IMAGE_CACHE`` is ``off``
+    (or ``0``, ``no``, ``false``); any other value than these and ``on`` is an error."""
+    value = os.environ.get(ENV, "").strip()
+    if not value:
+        return True
+    if value.lower() not in _SWITCH:
+        raise ConfigError(f"${ENV}={value!r}: expected on or off")
+    return _SWITCH[value.lower()]
 
 
 def signature(files: Iterable[FileStat]) -> str:

@@ -252,7 +252,7 @@ def check_classes_have_images(root: Path, classes: list[str], y: np.ndarray) -> 
 def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128),
                  validation_split: float | None = None, subset: str | None = None, seed: int = 0,
                  color_mode: str = "rgb", class_names: Sequence[str] | None = None,
-                 resize: str = "squash", strict: bool = False, cache: bool = True,
+                 resize: str = "squash", strict: bool = False, cache: bool | None = None,
                  workers: int | None = None, min_classes: int = 2) -> Dataset | tuple[Dataset, Dataset]:
     """Load ``path/<class>/**/<image>`` as a :class:`Dataset` of uint8 images ``(N, C, H, W)``.
 
@@ -267,7 +267,8 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
         resize: ``"squash"`` (stretch, the default), ``"crop"`` (centre crop to the aspect
             ratio first) or ``"pad"`` (letterbox with black).
         strict: raise :class:`ImageError` instead of skipping unreadable files.
-        cache: read and write the decoded array in ``<data dir>/cache/image-folders/``.
+        cache: read and write the decoded array in ``<data dir>/cache/image-folders/``
+            (default: yes, unless ``$GLASSNET_IMAGE_CACHE`` is ``off``).
         workers: decoding threads (default: the number of cores, at most 8).
         min_classes: fewer class subfolders is an error (1 to evaluate a trained model on
             a folder of one of its classes).
@@ -281,6 +282,7 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
         raise ConfigError(f"color_mode must be one of {sorted(COLOR_MODES)}, got {color_mode!r}")
     if subset is not None and (subset not in SUBSETS or validation_split is None):
         raise ConfigError(f"subset must be one of {SUBSETS} and needs validation_split, got {subset!r}")
+    cache = cache_mod.enabled() if cache is None else cache
     classes = find_classes(root, class_names, min_classes)
     files, labels = scan_classes(root, classes)
     sig = cache_mod.signature(files)
