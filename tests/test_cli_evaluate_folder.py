@@ -52,6 +52,9 @@ def test_a_folder_is_scored_by_class_name_not_by_folder_order(cats, cats_model, 
     assert folder["accuracy"] == pytest.approx(named["accuracy"])
     assert folder["confusion_matrix"] == named["confusion_matrix"]
     assert folder["class_names"] == ["non-cat", "cat"] and folder["split"] == "all"
+    text = run_cli("evaluate", cats_model, "--dataset", str(tmp_path / "test-photos"), env=data_env)
+    # labelled as a split of a folder is (test-photos/test with --test-split), by its name
+    assert text.stdout.startswith("test-photos/all (50 images): loss "), text.stdout
 
 
 def test_split_on_a_whole_folder_is_an_error_not_ignored(cats, cats_model, data_env, tmp_path):

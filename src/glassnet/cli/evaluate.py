@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
                           f"it has {sorted(splits)}")
     dataset = check_compatible(model, splits[args.split])
     if whole_folder:
-        args.split, dataset.name = "all", f"{args.dataset}, all"
+        # named as a split of it is ("photos/test"): the folder's name, then which images
+        args.split, dataset.name = "all", f"{dataset.name}/all"
     ev = evaluate_model(model, dataset.x, dataset.y, list(dataset.class_names), dataset.name)
     report = ev.report
     if args.report:
