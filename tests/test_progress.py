@@ -3,9 +3,11 @@
 import io
 
 import numpy as np
+import pytest
 
 import glassnet as gn
 from conftest import run_cli
+from glassnet.errors import ConfigError
 from glassnet.training.progress import ProgressBar, format_duration
 
 
@@ -72,3 +74,38 @@ def test_quiet_train_prints_no_progress(tmp_path, data_root):
     assert result.stdout.startswith("trained mlp on cats: 2 epochs")
     loud = run_cli("train", "--hidden", "3", "--epochs", "2", "--out", str(tmp_path / "run2"))
     assert "epoch 2/2" in loud.stderr and "trained 2 epochs" in loud.stderr
+
+
+def test_evaluate_and_predict_are_silent_unless_verbose_as_in_keras(capsys):
+    x, y = _data()
+    model = _model()
+    model.evaluate(x, y, batch_size=16)
+    model.predict(x, batch_size=16)
+    assert capsys.readouterr().err == ""  # the library prints only when asked
+    results = model.evaluate(x, y, batch_size=16, verbose=2)
+    line = capsys.readouterr().err
+    assert line.startswith("evaluate: 3/3 batches, 40 samples in ") and line.count("\n") == 1
+    assert f"loss {results['loss']:.4f}" in line and f"accuracy {results['accuracy']:.4f}" in line
+    for call in (model.predict, model.predict_logits, model.predict_classes):
+        call(x, batch_size=None, verbose="auto")  # Keras' default: 1, a line when not a terminal
+        assert capsys.readouterr().err.startswith("predict: 1/1 batches, 40 samples in ")
+    model.predict(x, verbose=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_evaluate_verbose_1_on_a_terminal_is_a_bar_ending_with_the_metrics(monkeypatch):
+    terminal = FakeTerminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    x, y = _data()
+    _model().evaluate(x, y, batch_size=8, verbose=1)
+    out = terminal.getvalue()
+    assert "evaluate" in out and "5/5" in out and "\r" in out and "loss " in out
+
+
+@pytest.mark.parametrize("verbose", [3, -1, 1.5, "yes", None])
+def test_a_bad_verbose_is_named(verbose):
+    x, y = _data()
+    for call in (lambda: _model().predict(x, verbose=verbose), lambda: _model().evaluate(x, y, verbose=verbose),
+                 lambda: _model().fit(x, y, epochs=1, verbose=verbose)):
+        with pytest.raises(ConfigError, match=r"verbose must be 0, 1, 2 or 'auto', got "):
+            call()

@@ -23,6 +23,7 @@ from .functional import batch_slices, sigmoid, softmax
 from .layers.activations import Sigmoid, Softmax
 from .layers.base import Layer, layer_from_config
 from .metrics import predicted_classes
+from .training.progress import InferenceProgress
 
 DEFAULT_PREPROCESSING = {"scale": 1.0, "mean": None, "std": None}
 
@@ -453,49 +454,61 @@ class Sequential:
 
         return fit(self, x, y, **kwargs)
 
-    def evaluate(self, x: Any, y: Any, batch_size: int = 256) -> dict[str, float]:
-        """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``."""
+    def evaluate(self, x: Any, y: Any, batch_size: int = 256, verbose: Any = 0) -> dict[str, float]:
+        """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``.
+        ``verbose``: 0 silent (the default), 1 a progress bar, 2 one line (see :meth:`predict`)."""
         self._require_compiled(need_optimizer=False)
         x, _ = self.check_input(x)
         y = self.check_labels(x, y)
         total_loss, correct = 0.0, 0
-        for part in _inference_batches(len(x), batch_size):
+        batches = _inference_batches(len(x), batch_size)
+        progress = InferenceProgress("evaluate", len(batches), len(x), verbose)
+        for part in batches:
             xb, yb = self.preprocess(x[part]), self.on_device(y[part])
             out = self.forward(xb)
             total_loss += self.loss.forward(out, yb) * len(xb)
             correct += int((predicted_classes(out, self.output_activation) == yb).sum())
+            progress.update()
         n = max(len(x), 1)
         results = {"loss": total_loss / n + self.regularization_loss()}
         if "accuracy" in self.metrics:
             results["accuracy"] = correct / n
+        progress.close(results)
         return results
 
-    def predict_logits(self, x: Any, batch_size: int = 256) -> np.ndarray:
+    def predict_logits(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
         """Raw outputs of the last layer, in batches (bounded memory). ``x: (N, *input_shape)``."""
         if not self.built and not hasattr(x, "shape"):
             x = np.asarray(x)
         x, single = self.check_input(x)
-        outs = [to_numpy(self.forward(self.preprocess(x[part])))
-                for part in _inference_batches(len(x), batch_size)]
+        batches = _inference_batches(len(x), batch_size)
+        progress = InferenceProgress("predict", len(batches), len(x), verbose)
+        outs = []
+        for part in batches:
+            outs.append(to_numpy(self.forward(self.preprocess(x[part]))))
+            progress.update()
+        progress.close()
         out = np.concatenate(outs) if outs else np.zeros((0, *self.output_shape), self.dtype)
         return out[0] if single else out
 
-    def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
         """Class probabilities: ``(N, 1)`` for a sigmoid output, ``(N, C)`` for softmax.
 
-        A single sample without the batch axis gives a result without it.
+        A single sample without the batch axis gives a result without it. ``verbose`` (as in
+        Keras, but silent by default: the library prints only when asked): 1 a progress bar
+        over the batches on a terminal, else one closing line; 2 that line; ``"auto"`` is 1.
         """
-        out = self.predict_logits(x, batch_size)
+        out = self.predict_logits(x, batch_size, verbose)
         if self.output_activation == "sigmoid":
             return sigmoid(out)
         if self.output_activation == "softmax":
             return softmax(out, axis=-1)
         return out
 
-    def predict_classes(self, x: Any, batch_size: int = 256) -> np.ndarray:
+    def predict_classes(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
         """Predicted class indices ``(N,)`` (threshold 0.5 for one sigmoid output); a single
         sample without the batch axis gives one index."""
-        probs = self.predict(x, batch_size)
+        probs = self.predict(x, batch_size, verbose)
         single = probs.ndim == len(self.output_shape)  # predict dropped the batch axis
         classes = predicted_classes(probs[None] if single else probs, None)
         return classes[0] if single else classes

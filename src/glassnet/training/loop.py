@@ -17,7 +17,7 @@ from ..layers.base import check_non_negative_int, check_positive_int
 from ..metrics import predicted_classes
 from .callbacks import Callback, CallbackList
 from .history import History
-from .progress import ProgressBar
+from .progress import ProgressBar, check_verbose
 from .split import stratified_split
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -161,7 +161,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             resumed run too); ignored when ``validation_data`` is given.
         validation_data: ``(x_val, y_val)`` evaluated after each epoch.
         callbacks: :class:`Callback` objects (EarlyStopping, ModelCheckpoint, ...).
-        verbose: 0 silent, 1 progress bar (lines when not a terminal), 2 one line per epoch.
+        verbose: 0 silent, 1 progress bar (lines when not a terminal), 2 one line per epoch;
+            ``"auto"`` (Keras' default) is 1.
         lr_schedule: a :mod:`glassnet.schedules` object or name (``"cosine"`` and ``"onecycle"``
             span the ``epochs`` of this call); the lr is logged as ``lr``.
         augment: ``augment(batch, rng) -> batch`` applied to raw training batches only.
@@ -177,8 +178,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     initial_epoch = check_non_negative_int(initial_epoch, "initial_epoch")
     if not isinstance(shuffle, (bool, np.bool_)):  # "no" would shuffle: any non-empty string is true
         raise ConfigError(f"shuffle must be True or False, got {shuffle!r}")
-    if verbose not in (0, 1, 2):
-        raise ConfigError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    verbose = check_verbose(verbose)
     batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
     y = model.check_labels(x, y)

@@ -1,4 +1,5 @@
-"""Progress display for ``fit``: a tqdm bar on a terminal, plain lines otherwise.
+"""Progress display for ``fit`` (and ``evaluate``/``predict`` with ``verbose``): a tqdm bar
+on a terminal, plain lines otherwise.
 
 When the output is not a terminal (CI logs, ``nohup``, a pipe) a bar's redraws would
 fill the log, so each epoch becomes one line instead; with many epochs (the tutorial's
@@ -14,6 +15,7 @@ import sys
 import time
 from typing import IO, Any
 
+from ..errors import ConfigError
 from .callbacks import Callback
 
 _ORDER = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
@@ -27,6 +29,15 @@ def format_logs(logs: dict[str, Any]) -> str:
             value = logs[key]
             parts.append(f"{key} {value:.3g}" if key == "lr" else f"{key} {value:.4f}")
     return " - ".join(parts)
+
+
+def check_verbose(verbose: Any) -> int:
+    """``verbose`` as Keras takes it: 0, 1, 2, or ``"auto"`` (1); ``False``/``True`` are 0/1."""
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ConfigError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
 
 
 def format_duration(seconds: float) -> str:
@@ -115,3 +126,42 @@ class ProgressBar(Callback):
         self.stream.write(f"trained {epochs} epoch{'s' if epochs != 1 else ''} in "
                           f"{format_duration(seconds)} ({seconds:.1f}s){stopped} - {format_logs(logs)}\n")
         self.stream.flush()
+
+
+class InferenceProgress:
+    """The progress of ``evaluate``/``predict`` over their batches, as Keras shows it:
+    ``verbose=1`` a bar on a terminal (one closing line otherwise), ``verbose=2`` only the
+    closing line (``predict: 4/4 batches, 1000 samples in 0.21s (0.05s/batch)``), 0 nothing."""
+
+    def __init__(self, what: str, batches: int, samples: int, verbose: Any,
+                 stream: IO[str] | None = None) -> None:
+        self.what, self.batches, self.samples = what, batches, samples
+        self.verbose = check_verbose(verbose)
+        self.stream = stream if stream is not None else sys.stderr
+        self.done, self._start = 0, time.perf_counter()
+        self._bar = None
+        if self.verbose == 1 and getattr(self.stream, "isatty", lambda: False)():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=batches, desc=what, file=self.stream, leave=True,
+                             dynamic_ncols=True, unit="batch")
+
+    def update(self) -> None:
+        """One batch done."""
+        self.done += 1
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def close(self, logs: dict[str, Any] | None = None) -> None:
+        """The closing line (or the bar's last state), with ``logs`` (loss, accuracy) if given."""
+        text = format_logs(logs or {})
+        if self._bar is not None:
+            if text:
+                self._bar.set_postfix_str(text)
+            self._bar.close()
+        elif self.verbose:
+            seconds = time.perf_counter() - self._start
+            line = (f"{self.what}: {self.done}/{self.batches} batches, {self.samples} samples in "
+                    f"{seconds:.2f}s ({seconds / max(self.done, 1):.2f}s/batch)")
+            self.stream.write(line + (f" - {text}" if text else "") + "\n")
+            self.stream.flush()
