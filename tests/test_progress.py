@@ -1,6 +1,7 @@
 """Progress output: lines when not a terminal, a bar with time left on one, --quiet."""
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -109,3 +110,23 @@ def test_a_bad_verbose_is_named(verbose):
                  lambda: _model().fit(x, y, epochs=1, verbose=verbose)):
         with pytest.raises(ConfigError, match=r"verbose must be 0, 1, 2 or 'auto', got "):
             call()
+
+
+@pytest.mark.parametrize("columns,bars", [(0, False), (80, True)])
+def test_a_terminal_of_zero_columns_gets_lines_not_empty_bars(columns, bars):
+    fcntl = pytest.importorskip("fcntl")
+    termios = pytest.importorskip("termios")
+    import struct
+
+    from glassnet.training.progress import shows_bars
+
+    leader, follower = os.openpty()
+    try:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        with os.fdopen(follower, "w", closefd=False) as terminal:
+            assert shows_bars(terminal) is bars
+            assert ProgressBar(3, 2, verbose=1, stream=terminal).use_bar is bars
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert shows_bars(io.StringIO()) is False and shows_bars(FakeTerminal()) is True

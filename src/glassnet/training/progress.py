@@ -11,6 +11,7 @@ whole training; one summary line closes the training.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from typing import IO, Any
@@ -29,6 +30,18 @@ def format_logs(logs: dict[str, Any]) -> str:
             value = logs[key]
             parts.append(f"{key} {value:.3g}" if key == "lr" else f"{key} {value:.4f}")
     return " - ".join(parts)
+
+
+def shows_bars(stream: IO[str]) -> bool:
+    """Whether ``stream`` is a terminal a bar can be drawn on: a terminal that reports zero
+    columns (some CI pseudo-terminals, ``stty cols 0``) would get empty redraws, so it gets
+    the plain lines instead."""
+    if not getattr(stream, "isatty", lambda: False)():
+        return False
+    try:
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):  # no descriptor (a test's stand-in): a terminal
+        return True
 
 
 def check_verbose(verbose: Any) -> int:
@@ -54,7 +67,7 @@ class ProgressBar(Callback):
                  log_every: int | None = None) -> None:
         self.epochs, self.steps, self.verbose = epochs, steps, verbose
         self.stream = stream if stream is not None else sys.stderr
-        self.use_bar = verbose == 1 and getattr(self.stream, "isatty", lambda: False)()
+        self.use_bar = verbose == 1 and shows_bars(self.stream)
         self.log_every = log_every or max(1, math.ceil(epochs / 100))
         self._bar = None
         self._epoch_bar = steps == 1  # full batch: one bar over epochs, not one per epoch
@@ -140,7 +153,7 @@ class InferenceProgress:
         self.stream = stream if stream is not None else sys.stderr
         self.done, self._start = 0, time.perf_counter()
         self._bar = None
-        if self.verbose == 1 and getattr(self.stream, "isatty", lambda: False)():
+        if self.verbose == 1 and shows_bars(self.stream):
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=batches, desc=what, file=self.stream, leave=True,
