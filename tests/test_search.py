@@ -845,12 +845,13 @@ def test_spawned_workers_get_the_storage_threads_and_device(monkeypatch, tmp_pat
     started = []
     monkeypatch.setattr(cli_search.subprocess, "Popen", lambda command: started.append(command))
     search = types.SimpleNamespace(run_dir=tmp_path, study=types.SimpleNamespace(study_name="s"))
-    args = argparse.Namespace(storage="sqlite:///x.db", threads=1, device="gpu", workers=3)
+    args = argparse.Namespace(storage="sqlite:///x.db", threads=1, device="gpu", workers=3, no_cache=True)
     cli_search._spawn_workers(search, args)
     assert len(started) == 2
     command = started[0]
     for flag, value in (("--storage", "sqlite:///x.db"), ("--threads", "1"), ("--device", "gpu")):
         assert command[command.index(flag) + 1] == value
+    assert command[-1] == "--no-cache"
 
 
 def test_a_dead_worker_is_seen_as_dead_before_it_is_reaped():
