@@ -486,4 +486,5 @@ def test_a_run_directory_without_a_model_yet_says_to_resume_and_any_other_folder
     assert (f"argument model: {unfinished} holds no model.glassnet yet: its run has not finished; "
             f"continue it with glassnet train --resume '{unfinished}'") in capsys.readouterr().err
     assert main(["info", str(tmp_path)]) == 1
-    assert capsys.readouterr().err.strip() == f"glassnet info: error: {tmp_path} is a directory, not a model file"
+    assert capsys.readouterr().err.strip() == (
+        f"glassnet info: error: {tmp_path} is a directory, not a model file")

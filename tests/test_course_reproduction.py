@@ -41,3 +41,11 @@ def test_float32_trains_the_course_network_like_float64(cats):
     assert abs(train - 0.990) <= 0.02
     # 50 test images: one image is 2 points; float32 ends with two of them on the other side.
     assert abs(test - 0.82) <= 0.04
+
+
+def test_two_layer_network_starts_from_the_course_two_layer_weights(data_root, capsys):
+    """The course's two-layer net draws randn * 0.01 (not the L-layer net's randn / sqrt(n)):
+    its published cost at iteration 0, 0.6930497356599888."""
+    main = runpy.run_path(str(EXAMPLE))["main"]
+    result = main(["--two-layer", "--epochs", "1"])
+    assert result["first_cost"] == pytest.approx(0.6930497356599888, abs=1e-12)

@@ -48,3 +48,10 @@ def test_numerical_gradient_perturbs_a_non_contiguous_array_in_place():
     grad = numerical_gradient(lambda: float((x * weights).sum()), x)
     np.testing.assert_allclose(grad, weights, rtol=1e-7)
     np.testing.assert_array_equal(base, np.arange(6).reshape(2, 3))  # restored
+
+
+def test_sigmoid_of_integers_is_a_probability_not_an_integer():
+    # sigmoid(0) is 0.5: casting back to the input's integer dtype gave 0
+    s = F.sigmoid(np.array([-3, 0, 1, 3]))
+    assert s.dtype == np.float64
+    np.testing.assert_allclose(s, 1 / (1 + np.exp(-np.array([-3.0, 0.0, 1.0, 3.0]))), rtol=1e-15)

@@ -134,3 +134,32 @@ def test_one_layer_object_cannot_sit_in_two_places():
     dense = layers.Dense(4)
     with pytest.raises(ConfigError, match="this Dense layer is already in the model"):
         Sequential([dense, layers.ReLU(), dense])
+
+
+def test_dense_names_the_input_it_was_built_for():
+    dense = _build(layers.Dense(3), (4,))
+    with pytest.raises(ShapeError, match=r"Dense was built for inputs \(N, 4\), got \(2, 5\)"):
+        dense.forward(np.ones((2, 5)))
+    with pytest.raises(ShapeError, match=r"got \(4,\); add the batch axis: x\[None\]"):
+        dense.forward(np.ones(4))
+
+
+def test_a_layer_with_a_callable_initializer_can_be_shown():
+    def init(shape, fan_in, fan_out, rng):
+        return rng.standard_normal(shape) * 0.1
+
+    dense = layers.Dense(2, kernel_initializer=init)
+    assert repr(dense) == "Dense(...)"  # get_config refuses an unnamed initializer; repr must not fail
+    assert repr(layers.Dense(2)).startswith("Dense(units=2, ")
+
+
+def test_check_layer_works_on_the_first_trainable_layer_of_a_model():
+    import glassnet as gn
+
+    model = gn.Sequential([layers.Dense(3), layers.ReLU(), layers.Dense(2)], input_shape=(4,),
+                          dtype="float64")
+    first = model.layers[0]
+    assert first.input_grad is False  # the model skips its dx ...
+    result = gradcheck.check_layer(first, (4,))  # ... but a gradient check needs it
+    assert result.worst < 1e-7 and "x" in result.errors
+    assert first.input_grad is False  # the model's setting is back

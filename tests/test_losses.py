@@ -105,3 +105,19 @@ def test_label_shape_mismatch_is_a_clear_error():
 def test_unknown_loss_name():
     with pytest.raises(ConfigError, match="unknown loss 'mse'"):
         losses.get("mse")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_probabilities_are_clipped_so_that_no_log_0_occurs_in_any_float_dtype(dtype):
+    # 1 - 1e-7 rounds to 1 in float16: the clip must use float16's own epsilon there
+    with np.errstate(all="raise"):  # any divide-by-zero or overflow fails the test
+        bce = losses.BinaryCrossEntropy(from_logits=False)
+        loss = bce.forward(np.array([[0.0], [1.0]], dtype=dtype), np.array([1, 0]))
+        grad = bce.backward()
+        cce = losses.CategoricalCrossEntropy(from_logits=False)
+        loss2 = cce.forward(np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype), np.array([1, 0]))
+        grad2 = cce.backward()
+    assert np.isfinite([loss, loss2]).all() and np.isfinite(grad).all() and np.isfinite(grad2).all()
+    assert loss > 5 and loss2 > 5  # confidently wrong: a large but finite loss
+    if dtype != "float16":  # float32/float64 keep the 1e-7 clip
+        assert loss == pytest.approx(-np.log(1e-7), rel=1e-2)

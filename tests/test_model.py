@@ -415,3 +415,40 @@ def test_train_on_batch_preprocesses_checks_labels_and_matches_train_step(rng):
         models[1].train_on_batch(x, np.full(8, 0.5))
     with pytest.raises(ConfigError, match="compile the model first"):
         gn.Sequential([gn.layers.Dense(1)], input_shape=(2,)).train_on_batch(np.zeros((1, 2)), [0])
+
+
+def test_building_a_built_model_again_keeps_its_weights(rng):
+    x, y = small_binary_problem(rng)
+    model = small_model()
+    model.compile(optimizer="adam")
+    model.fit(x, y, epochs=2, verbose=0)
+    weights = model.get_weights()
+    model.build((6,))  # same shape: nothing happens (a rebuild drew new weights)
+    assert all(np.array_equal(weights[k], v) for k, v in model.get_weights().items())
+    with pytest.raises(ConfigError, match=r"already built for inputs \(N, 6\); building it again "
+                                          r"for \(8,\) would replace its weights"):
+        model.build((8,))
+    assert model.input_shape == (6,)
+    model.fit(x, y, epochs=1, verbose=0)  # still trains (the optimizer's slots still fit)
+
+
+def test_build_with_a_keras_batch_axis_says_what_to_write():
+    model = gn.Sequential([gn.layers.Dense(2)])
+    with pytest.raises(ShapeError, match=r"without the batch axis: write build\(\(4,\)\), not "
+                                         r"build\(\(None, 4\)\)"):
+        model.build((None, 4))
+    assert not model.built
+
+
+@pytest.mark.parametrize("first", ["adam", "momentum", gn.optimizers.SGD()])
+def test_compile_in_keras_order_says_the_loss_comes_first(first):
+    model = gn.Sequential([gn.layers.Dense(3)], input_shape=(4,))
+    with pytest.raises(ConfigError, match="compile's first argument is the loss, got the optimizer"):
+        model.compile(first, "categorical_crossentropy")
+
+
+def test_check_model_builds_a_model_given_no_input_shape(rng):
+    model = gn.Sequential([gn.layers.Dense(3), gn.layers.ReLU(), gn.layers.Dense(2)], dtype="float64")
+    model.compile("categorical_crossentropy")
+    result = gn.check_model(model, rng.standard_normal((4, 5)), np.array([0, 1, 1, 0]))
+    assert model.input_shape == (5,) and result.worst < 1e-6

@@ -106,7 +106,8 @@ def test_evaluate_verbose_1_on_a_terminal_is_a_bar_ending_with_the_metrics(monke
 @pytest.mark.parametrize("verbose", [3, -1, 1.5, "yes", None])
 def test_a_bad_verbose_is_named(verbose):
     x, y = _data()
-    for call in (lambda: _model().predict(x, verbose=verbose), lambda: _model().evaluate(x, y, verbose=verbose),
+    for call in (lambda: _model().predict(x, verbose=verbose),
+                 lambda: _model().evaluate(x, y, verbose=verbose),
                  lambda: _model().fit(x, y, epochs=1, verbose=verbose)):
         with pytest.raises(ConfigError, match=r"verbose must be 0, 1, 2 or 'auto', got "):
             call()

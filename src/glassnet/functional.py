@@ -18,6 +18,8 @@ def sigmoid(z: Array) -> Array:
     ``1 / (1 + exp(-z))`` and for ``z < 0`` the equal ``exp(z) / (1 + exp(z))``.
     """
     xp = array_module(z)
+    if z.dtype.kind not in "fc":  # integer or bool inputs: probabilities are not integers
+        z = z.astype(np.float64)
     e = xp.exp(-xp.abs(z))
     return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
 

@@ -139,7 +139,15 @@ def check_layer(layer: Any, input_shape: tuple[int, ...], batch: int = 3, seed: 
 
     dy = rng.standard_normal(run(x).shape)
     run(x)
-    dx = to_numpy(layer.backward(to_device(dy)))
+    # A model's first trainable layer skips dx (input_grad False); the check needs it.
+    skipped = [part for part in getattr(layer, "layers", [layer]) if not part.input_grad]
+    for part in skipped:
+        part.input_grad = True
+    try:
+        dx = to_numpy(layer.backward(to_device(dy)))
+    finally:
+        for part in skipped:
+            part.input_grad = False
     analytic = {"x": dx, **{k: to_numpy(g).copy() for k, g in layer.grads.items()}}
     errors = {"x": rel_error(dx, numerical_gradient(lambda: float((run(x) * dy).sum()), x, h))}
     for key, param in layer.params.items():
@@ -166,6 +174,7 @@ def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> Ch
     if model.dtype != np.float64:
         raise ConfigError("gradient checks need dtype='float64'")
     model._require_compiled(need_optimizer=False)  # the loss is what is differentiated
+    x, _ = model.check_input(x)  # builds a model given no input_shape, as fit would
     x, y = model.preprocess(x), to_device(to_numpy(y))
     states = [entry for layer in model.layers for entry in _random_states(layer)]
 

@@ -78,7 +78,7 @@ class BinaryCrossEntropy(Loss):
             loss = xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
             p = F.sigmoid(z)
         else:
-            p = xp.clip(z, EPSILON, 1 - EPSILON)
+            p = clip_probabilities(z)
             loss = -(y * xp.log(p) + (1 - y) * xp.log(1 - p))
         self._cache = {"p": p, "y": y, "shape": output.shape}
         return float(loss.mean())
@@ -119,7 +119,7 @@ class CategoricalCrossEntropy(Loss):
             log_p = F.log_softmax(output, axis=1)
             p = xp.exp(log_p)
         else:
-            p = xp.clip(output, EPSILON, 1 - EPSILON)
+            p = clip_probabilities(output)
             log_p = xp.log(p)
         self._cache = {"p": p, "y": y}
         return float(-(y * log_p).sum() / n)
@@ -131,6 +131,16 @@ class CategoricalCrossEntropy(Loss):
         if self.from_logits:
             return (p * y.sum(axis=1, keepdims=True) - y) / n
         return -y / p / n
+
+
+def clip_probabilities(p: Array) -> Array:
+    """``p`` clipped to ``[eps, 1 - eps]`` so that ``log(p)``, ``log(1 - p)`` and ``1 / p``
+    stay finite: ``eps`` is :data:`EPSILON`, or the dtype's own epsilon where ``1 - EPSILON``
+    rounds to 1 (float16), which would let ``log(1 - p)`` reach ``log(0)``."""
+    eps = EPSILON
+    if p.dtype.kind == "f" and p.dtype.type(1 - EPSILON) == 1:
+        eps = float(np.finfo(p.dtype).eps)
+    return array_module(p).clip(p, eps, 1 - eps)
 
 
 def _as_binary_targets(y_true: Array, n: int, dtype, xp) -> Array:
@@ -176,4 +186,4 @@ def from_config(config: dict[str, Any]) -> Loss:
     return get(config["name"], from_logits=config.get("from_logits", True))
 
 
-__all__ = ["BinaryCrossEntropy", "CategoricalCrossEntropy", "Loss", "get", "np"]
+__all__ = ["BinaryCrossEntropy", "CategoricalCrossEntropy", "Loss", "get"]

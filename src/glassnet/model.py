@@ -111,10 +111,24 @@ class Sequential:
         return self.input_shape is not None
 
     def build(self, input_shape: Sequence[int]) -> None:
-        """Create every layer's parameters for samples of shape ``input_shape``."""
+        """Create every layer's parameters for samples of shape ``input_shape`` (one sample,
+        without the batch axis). Building a built model again for the same shape does
+        nothing (as in Keras); its weights are kept."""
+        if isinstance(input_shape, (int, np.integer)):
+            input_shape = (input_shape,)
+        if any(d is None for d in input_shape):
+            raise ShapeError(f"input_shape is the shape of one sample, without the batch axis: "
+                             f"write build({tuple(d for d in input_shape if d is not None)}), "
+                             f"not build({tuple(input_shape)})")
         shape = tuple(int(d) for d in input_shape)
         if not shape or any(d <= 0 for d in shape):
             raise ShapeError(f"input_shape must be positive sizes, got {tuple(input_shape)}")
+        if self.built:
+            if shape == self.input_shape:
+                return  # a second build would draw new weights and lose the trained ones
+            raise ConfigError(f"the model is already built for inputs (N, "
+                              f"{', '.join(map(str, self.input_shape))}); building it again for "
+                              f"{shape} would replace its weights: create a new model instead")
         if not self.layers:
             raise ConfigError("the model has no layers")
         init_rng = (np.random.RandomState(self.seed) if self.init_stream == "legacy"
@@ -359,6 +373,12 @@ class Sequential:
                 from_logits: bool = True) -> None:
         """Choose the loss, the optimizer, the metrics (``None`` or ``[]``: the loss alone) and
         the model-wide L2 strength ``reg``."""
+        if isinstance(loss, (str, optimizers_mod.Optimizer)) and (
+                isinstance(loss, optimizers_mod.Optimizer) or loss in optimizers_mod.OPTIMIZERS
+                or loss in ("momentum", "nesterov")):
+            # Keras' compile takes the optimizer first; glassnet's takes the loss first.
+            raise ConfigError(f"compile's first argument is the loss, got the optimizer {loss!r}; "
+                              "write compile(loss=..., optimizer=...) (Keras puts the optimizer first)")
         self.loss = losses_mod.get(loss, from_logits=from_logits)
         optimizer = optimizers_mod.get(optimizer)
         owner = optimizer.owner() if optimizer.owner is not None else None

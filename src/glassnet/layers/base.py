@@ -125,7 +125,11 @@ class Layer:
         return int(sum(p.size for p in self.params.values()))
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        try:
+            config = self.get_config()
+        except ConfigError:  # e.g. a callable initializer, which has no name to save:
+            return f"{type(self).__name__}(...)"  # showing a layer must never fail
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
         return f"{type(self).__name__}({args})"
 
 

@@ -5,7 +5,7 @@ With ``cols = im2col(x): (C*KH*KW, N*OH*OW)`` and ``W2 = W.reshape(F, C*KH*KW)``
 
 Forward:  ``z = W2 @ cols + b``          ``(F, N*OH*OW)``: one GEMM per group of images,
           then ``y = act(z)`` moved to ``(N, F, OH, OW)`` (with ReLU, in the same pass)
-Backward: ``dz = act'(dy)`` as ``(F, N*OH*OW)``,  ``dW2 = dz @ cols.T``,  ``db = sum_p dz``,
+Backward: ``dz = dy * act'(z)`` as ``(F, N*OH*OW)``,  ``dW2 = dz @ cols.T``,  ``db = sum_p dz``,
           ``dx = col2im(W2.T @ dz)``     (windows added back where they overlap)
 
 Why in groups of images: ``cols`` is ``KH*KW`` times the size of ``x`` (151 MB for 128

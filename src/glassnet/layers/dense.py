@@ -1,7 +1,8 @@
 """Fully connected (affine) layer, optionally followed by an activation.
 
 Forward:  ``z = x @ W + b``, ``y = act(z)``       with ``x: (N, D)``, ``W: (D, U)``, ``b: (U,)``
-Backward: ``dz = act'(dy)``, ``dW = x.T @ dz``, ``db = sum_n dz``, ``dx = dz @ W.T``
+Backward: ``dz = dy * act'(z)`` (the activation's backward), ``dW = x.T @ dz``,
+          ``db = sum_n dz``, ``dx = dz @ W.T``
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class Dense(KernelOptions, Layer):
 
     def forward(self, x: Array, training: bool = False) -> Array:
         self.require_built()
+        if x.ndim != 2 or x.shape[1] != self.input_shape[0]:
+            raise ShapeError(f"Dense was built for inputs (N, {self.input_shape[0]}), got "
+                             f"{tuple(x.shape)}" + ("; add the batch axis: x[None]" if x.ndim == 1 else ""))
         z = x @ self.params["W"]
         if self.use_bias:
             z += self.params["b"]
