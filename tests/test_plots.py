@@ -214,3 +214,70 @@ def test_text_tables_align_wide_characters():
     lines = table([["猫", "1"], ["cat", "22"]], ["class", "n"], "lr").splitlines()
     assert display_width("猫") == 2
     assert len({display_width(line) for line in (lines[0], lines[2], lines[3])}) == 1
+
+
+# --- review fixes: titles that tell classes apart, grayscale, one epoch, many classes ---
+
+def test_a_wrong_prediction_never_reads_like_a_right_one(rng):
+    """Names that short_name alone would shorten alike (class_000_…/class_003_…) must differ
+    in the gallery and probability titles, or a mistake reads 'Prediction: X / Class: X'."""
+    names = [f"class_{k:03d}_golden_retriever_puppy" for k in range(4)]
+    images = rng.integers(0, 256, (2, 3, 8, 8), dtype=np.uint8)
+    probs = np.array([[0.1, 0.2, 0.3, 0.4], [0.7, 0.1, 0.1, 0.1]])
+    fig = plots.plot_misclassified(images, np.array([0, 3]), np.array([3, 0]), probs, names)
+    for ax in fig.axes:
+        pred, true = ax.get_title().split("\n")
+        assert pred.split(": ", 1)[1].rsplit(" (", 1)[0] != true.split(": ", 1)[1], ax.get_title()
+    title = plots.plot_probabilities(images[0], probs[0], names, true_class=0).axes[0].get_title()
+    pred, true = title.split("\n")
+    assert pred.split(": ", 1)[1].rsplit(" (", 1)[0] != true.split(": ", 1)[1], title
+    short = plots.short_names(names + ["class_001_tabby"])
+    assert len(set(short)) == 5 and all(len(s) < len(n) for s, n in zip(short, names, strict=False))
+    assert short[-1] == "class_001_tabby"
+
+
+def test_a_grayscale_image_is_not_contrast_stretched(rng):
+    """A dark one-channel image is shown dark, as the same image in RGB is."""
+    dark = (40 + rng.integers(0, 21, (1, 8, 8))).astype(np.uint8)
+    fig = plots.plot_misclassified(dark[None], np.array([0]), np.array([1]),
+                                   np.array([[0.3, 0.7]]), ["a", "b"])
+    shown = fig.axes[0].images[0]
+    assert shown.norm.vmin == 0 and shown.norm.vmax == 255
+    rgba = shown.to_rgba(shown.get_array(), bytes=True)
+    np.testing.assert_allclose(rgba[..., 0], dark[0], atol=2)  # grey level k drawn as k
+
+
+def test_one_epoch_has_one_whole_epoch_tick():
+    for fig in (plots.plot_training_curves({"epoch": [0], "loss": [0.7], "accuracy": [0.5]}),
+                plots.plot_optimizer_comparison({"sgd": {"loss": [0.7]}})):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            lo, hi = ax.get_xlim()
+            visible = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert visible == [1.0], visible
+
+
+def test_a_confusion_matrix_of_many_classes_stays_readable(rng):
+    n = 100
+    matrix = np.diag(rng.integers(1, 5, n))
+    matrix[3, 7] = 2
+    fig = plots.plot_confusion_matrix(matrix, [f"c{i}" for i in range(n)])
+    (ax,) = _main_axes(fig)
+    assert not ax.texts  # 10,000 overlapping numbers would be unreadable
+    assert ax.get_xticklabels()[0].get_rotation() == 90
+    fig = plots.plot_confusion_matrix(matrix[:30, :30], [f"c{i}" for i in range(30)])
+    (ax,) = _main_axes(fig)
+    assert sorted(t.get_text() for t in ax.texts) == sorted(str(v) for v in matrix[:30, :30].ravel() if v)
+
+
+def test_probability_bars_mark_the_true_class_even_outside_the_top(rng):
+    image = rng.integers(0, 256, (3, 8, 8), dtype=np.uint8)
+    probs = np.full(15, 0.06)
+    probs[14] = 0.01
+    probs /= probs.sum()
+    fig = plots.plot_probabilities(image, probs, [f"k{i}" for i in range(15)], true_class=14, top=5)
+    ax_bars = fig.axes[1]
+    labels = [t.get_text() for t in ax_bars.get_yticklabels()]
+    assert len(labels) == 5 and "k14" in labels
+    bold = [t.get_text() for t in ax_bars.get_yticklabels() if t.get_fontweight() == "bold"]
+    assert bold == ["k14"]

@@ -291,3 +291,96 @@ def test_count_puts_the_noun_in_the_right_form():
     assert count(1, "epoch") == "1 epoch"
     assert count(3, "epoch") == "3 epochs" and count(0, "epoch") == "0 epochs"
     assert count("?", "epoch") == "? epochs"
+
+
+# --- review fixes: a changed data set, grayscale runs, absent classes, many classes ---
+
+def _colour_folder(root: Path, counts: dict[str, int], seed: int = 0) -> Path:
+    """An image folder of one colour per class (8x8 PNGs), easy to learn."""
+    gen = np.random.default_rng(seed)
+    for k, (name, n) in enumerate(counts.items()):
+        (root / name).mkdir(parents=True)
+        colour = np.array([(255 * ((k >> b) & 1)) for b in range(3)])
+        for i in range(n):
+            pixels = np.clip(colour + gen.normal(0, 30, (8, 8, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_glassnet_report_says_when_the_data_set_changed_since_training(tmp_path):
+    folder = _colour_folder(tmp_path / "photos", {"red": 20, "green": 20, "blue": 20})
+    out = tmp_path / "run"
+    env = {"GLASSNET_DATA": str(tmp_path / "data")}
+    result = run_cli("train", "--dataset", str(folder), "--image-size", "8", "--test-split", "0.25",
+                     "--hidden", "8", "--epochs", "1", "--lr", "0.0001", "--seed", "0", "--quiet",
+                     "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "does not match" not in (out / "report.html").read_text()
+    result = run_cli("report", str(out), env=env)  # the same data: no warning
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+    saved = json.loads((out / "metrics.json").read_text())
+    tampered = {**saved, "test": {**saved["test"], "accuracy": 1.0 - saved["test"]["accuracy"]}}
+    (out / "metrics.json").write_text(json.dumps(tampered))  # as if the model file were replaced
+    result = run_cli("report", str(out), env=env)
+    assert "glassnet report: warning: photos/test gives accuracy" in result.stderr, result.stderr
+    (out / "metrics.json").write_text(json.dumps(saved))
+    for name in ("red", "green"):  # the folder changes: other splits, other test images
+        for path in sorted((folder / name).iterdir())[:12]:
+            path.unlink()
+    result = run_cli("report", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("glassnet report: warning: its splits had")
+    assert "its splits had train 45, test 15 images and have train 27, test 9 now" in result.stderr
+    text = (out / "report.html").read_text()
+    assert "Warning: this report does not match the run" in text
+
+
+def test_glassnet_report_rebuilds_a_grayscale_run(tmp_path):
+    from glassnet import data as gdata
+
+    folder = _colour_folder(tmp_path / "photos", {"dark": 12, "light": 12})
+    data = gdata.load(str(folder), image_size=8, color_mode="grayscale", test_split=0.25, seed=0)
+    assert data["train"].x.shape[1] == 1
+    out = tmp_path / "run"
+    train_run(RunConfig(dataset=str(folder), image_size=8, test_split=0.25, hidden=[4], epochs=1,
+                        out=str(out)), verbose=0, data=data)
+    result = run_cli("report", str(out), env={"GLASSNET_DATA": str(tmp_path / "data")})
+    assert result.returncode == 0, result.stderr
+    assert "does not match" not in (out / "report.html").read_text()
+
+
+def test_glassnet_report_on_a_missing_folder(tmp_path):
+    result = run_cli("report", str(tmp_path / "nowhere"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"glassnet report: error: {str(tmp_path / 'nowhere')!r} does "
+                                     "not exist; give the folder that 'glassnet train --out' wrote")
+
+
+def test_a_class_with_no_image_and_no_prediction_has_no_scores_in_the_tables():
+    from glassnet.report.text import classification_rows
+
+    report = metrics.classification_report([0, 0, 2, 2], [0, 0, 2, 0], ["a", "b", "c"])
+    rows = {row[0]: row[1:] for row in classification_rows(report)}
+    assert rows["b"] == ["-", "-", "-", "0"]  # not 0.0000, which macro avg leaves out
+    assert rows["a"][0] == "0.6667" and rows["c"] == ["1.0000", "0.5000", "0.6667", "2"]
+
+
+def test_many_classes_get_a_table_of_the_most_frequent_confusions(rng):
+    from glassnet.report.evaluation import Evaluation
+    from glassnet.report.html import evaluation_sections
+
+    n = 60
+    y_true = np.repeat(np.arange(n), 3)
+    y_pred = y_true.copy()
+    y_pred[[0, 1, 5]] = [7, 7, 9]  # two of class 0 taken for 7, one of class 1 for 9
+    probs = np.eye(n)[y_pred]
+    names = [f"class_{k:03d}_golden_retriever_puppy" for k in range(n)]
+    ev = Evaluation(rng.integers(0, 256, (len(y_true), 3, 4, 4), dtype=np.uint8), y_true, y_pred,
+                    probs, names, None, "many/test")
+    text = "".join(evaluation_sections(ev))
+    assert "the most frequent confusions" in text
+    page = PageParser()
+    page.feed(text)
+    confusions = next(t for t in page.tables if t[0][0] == "true class")
+    assert confusions[1:] == [[names[0], names[7], "2", "0.667"], [names[1], names[9], "1", "0.333"]]
+    assert "3 of 180 images misclassified (number under each image" in text

@@ -135,11 +135,13 @@ def default_out_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def load_data(config: RunConfig, splits: tuple[str, ...] | None = None) -> dict[str, Dataset]:
-    """The configured data set (an image folder read as configured); ``splits`` limits which."""
+def load_data(config: RunConfig, splits: tuple[str, ...] | None = None,
+              color_mode: str = "rgb") -> dict[str, Dataset]:
+    """The configured data set (an image folder read as configured, in ``color_mode``);
+    ``splits`` limits which."""
     return load_dataset(config.dataset, splits=splits, image_size=config.image_size,
                         resize=config.resize, strict=config.strict, test_split=config.test_split,
-                        seed=config.seed)
+                        seed=config.seed, color_mode=color_mode)
 
 
 def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None) -> dict[str, Dataset | None]:
@@ -344,7 +346,8 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     }
     if is_folder(config.dataset):  # predict and evaluate fit new images the same way
         model.training_summary["resize"] = config.resize
-    write_run(out_dir, model, config, metrics)
+    write_run(out_dir, model, config, metrics,
+              sizes={name: len(ds) for name, ds in splits.items() if ds is not None})
     if config.extra.get("report", True):
         from .report.run_report import write_run_report
 
@@ -404,13 +407,16 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
     return train_run(config, callbacks, verbose, data, resume=path, stop=stop)
 
 
-def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict[str, Any]) -> None:
-    """Write model, history, metrics and configuration (each file atomically)."""
+def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict[str, Any],
+              sizes: dict[str, int] | None = None) -> None:
+    """Write model, history, metrics and configuration (each file atomically); ``sizes``
+    (images per split) lets ``glassnet report`` notice a data set that changed since."""
     model.save(out_dir / "model.glassnet")
     write_json(out_dir / "history.json", model.history.to_dict())
     write_json(out_dir / "metrics.json", metrics)
     write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": saved_config(config),
-                                      "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
+                                      "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                                      **({"sizes": sizes} if sizes else {})})
 
 
 def parse_int_list(text: str, what: str) -> list[int]:

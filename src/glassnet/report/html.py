@@ -117,22 +117,46 @@ def misclassified_rows(ev: Evaluation, limit: int) -> list[list[str]]:
     return rows
 
 
+def confusions_html(matrix: np.ndarray, class_names: Sequence[str], limit: int = 20) -> str:
+    """The ``limit`` most frequent off-diagonal cells of a confusion matrix as a table."""
+    off = np.array(matrix, dtype=np.int64)
+    np.fill_diagonal(off, 0)
+    cells = [(int(off[i, j]), i, j) for i, j in zip(*np.nonzero(off), strict=True)]
+    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
+    if not cells:
+        return "<p>No image was confused with another class.</p>"
+    support = np.asarray(matrix).sum(axis=1)
+    rows = [[class_names[i], class_names[j], k, f"{k / support[i]:.3f}"] for k, i, j in cells[:limit]]
+    more = f" ({len(cells) - limit} more pairs not shown)" if len(cells) > limit else ""
+    return (f"<p>Most frequent confusions{more}:</p>"
+            + table_html(rows, ["true class", "predicted", "images", "fraction of the true class"],
+                         numeric=(2, 3)))
+
+
 def evaluation_sections(ev: Evaluation, max_gallery: int = 20, max_table: int = 100) -> list[str]:
     """Confusion matrix, per-class table, misclassified gallery and table, one example's
     probabilities: the sections shared by run and evaluation reports."""
     report = ev.report
     matrix = np.asarray(report["confusion_matrix"])
     wrong = ev.misclassified
+    n = len(matrix)
+    numbers = ("Numbers are counts" if n <= plots.ALL_COUNTS else
+               "Numbers are the non-zero counts" if n <= plots.SOME_COUNTS else
+               f"With {n} classes the cells are too small for numbers: the table below lists "
+               "the most frequent confusions")
     cm = figure_html(plots.plot_confusion_matrix(matrix, ev.class_names, f"confusion matrix: {ev.name}"),
-                     "confusion matrix", "Rows: true class; columns: predicted class. Numbers are "
-                     "counts; colours are the fraction of each true class (row-normalized).")
+                     "confusion matrix", f"Rows: true class; columns: predicted class. {numbers}; "
+                     "colours are the fraction of each true class (row-normalized).")
+    if n > plots.ALL_COUNTS:
+        cm += confusions_html(matrix, ev.class_names)
     per_class = table_html(text.classification_rows(report), text.CLASS_HEADER, numeric=(1, 2, 3, 4))
     out = [section(f"Confusion matrix ({ev.name}, {report['samples']} images)", cm, "confusion"),
            section("Per-class precision, recall and F1", per_class, "per-class")]
     shown = min(len(wrong), max_gallery)
-    caption = (f"{len(wrong)} of {len(ev.y_true)} images misclassified; "
-               + (f"the first {shown} are shown (number under each image: its index in the split)."
-                  if len(wrong) else "there is nothing to show."))
+    caption = (f"{len(wrong)} of {len(ev.y_true)} images misclassified"
+               + ("; there is nothing to show." if not len(wrong) else
+                  " (number under each image: its index in the split)." if shown == len(wrong) else
+                  f"; the first {shown} are shown (number under each image: its index in the split)."))
     gallery = figure_html(
         plots.plot_misclassified(ev.images, ev.y_true, ev.y_pred, ev.probs, ev.class_names, max_gallery),
         "misclassified images", caption)

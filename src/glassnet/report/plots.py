@@ -55,8 +55,23 @@ def short_name(name: str, limit: int = 16) -> str:
 
 
 def short_names(names: Sequence[str], limit: int = 16) -> list[str]:
-    """:func:`short_name` of each name, or the names whole if two would look the same."""
+    """:func:`short_name` of each name; names that would look the same are lengthened
+    (more of their start and end) until they differ, and kept whole if need be
+    (``class_000_golden_retriever_puppy`` and ``class_003_golden_retriever_puppy`` become
+    ``class_000…ever_puppy`` and ``class_003…ever_puppy``, not both ``class_0…r_puppy``)."""
+    names = [str(name) for name in names]
+    limits = [limit] * len(names)
     short = [short_name(name, limit) for name in names]
+    for _ in range(max(map(len, names), default=0) + 1):
+        seen: dict[str, int] = {}
+        for s in short:
+            seen[s] = seen.get(s, 0) + 1
+        clashing = [i for i, s in enumerate(short) if seen[s] > 1 and s != names[i]]
+        if not clashing:
+            return short
+        for i in clashing:
+            limits[i] = min(limits[i] + 1, len(names[i]))
+            short[i] = short_name(names[i], limits[i])
     return short if len(set(short)) == len(set(names)) else list(names)
 
 
@@ -82,7 +97,10 @@ def image_for_display(image: np.ndarray) -> np.ndarray:
 
 def _show_image(ax, image: np.ndarray) -> None:
     shown = image_for_display(image)
-    ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, interpolation="nearest")
+    # A one-channel image is drawn through a colour map, which would stretch it from its own
+    # darkest to its brightest pixel: pin the map to the full range, as an RGB image is shown.
+    full = {"vmin": 0, "vmax": 255 if shown.dtype == np.uint8 else 1.0} if shown.ndim == 2 else {}
+    ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, interpolation="nearest", **full)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -94,6 +112,16 @@ def history_dict(history: Any) -> dict[str, list[float]]:
                          "plot the run's history.json, e.g. plot_training_curves(json.load(...)))")
     data = history.to_dict() if hasattr(history, "to_dict") else dict(history)
     return {k: list(v) for k, v in data.items()}
+
+
+def _whole_epoch_axis(ax, x: np.ndarray) -> None:
+    """Whole-number epoch ticks; a single epoch gets one tick, or matplotlib's locator
+    (which wants two ticks) would label it 0.96, 0.98, 1.00, ..."""
+    if len(x) and np.nanmin(x) == np.nanmax(x):
+        ax.set_xlim(float(x[0]) - 0.5, float(x[0]) + 0.5)
+        ax.set_xticks([float(x[0])])
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
 
 
 def _epochs(data: dict[str, list[float]], key: str) -> np.ndarray:
@@ -124,7 +152,7 @@ def plot_training_curves(history: Any) -> Figure:
             ax.plot(x, data[f"val_{metric}"], color=VAL_COLOR, marker=marker,
                     label=f"validation {metric}")
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
+        _whole_epoch_axis(ax, x)
         ax.set_ylabel(metric)
         ax.set_title(metric)
         ax.grid(alpha=0.3)
@@ -148,6 +176,11 @@ def row_normalized(matrix: np.ndarray) -> np.ndarray:
     return np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
 
 
+#: Confusion matrices of at most this many classes show every count; of at most
+#: SOME_COUNTS, the non-zero counts; larger ones only the colours.
+ALL_COUNTS, SOME_COUNTS = 20, 50
+
+
 def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str] | None = None,
                           title: str = "confusion matrix") -> Figure:
     """Heatmap of a confusion matrix ``(C, C)`` (rows = true, columns = predicted).
@@ -167,15 +200,23 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str] | None 
     fig = new_figure(size + 1.2, size)
     ax = fig.subplots()
     image = ax.imshow(colors, cmap="Blues", vmin=0.0, vmax=1.0)
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
-                    color="white" if colors[i, j] > 0.5 else "black",
-                    fontsize="medium" if n <= 10 else "small")
+    # Every count up to ALL_COUNTS classes; up to SOME_COUNTS only the non-zero ones (a sea of
+    # zeros hides the confusions); beyond that the cells are too small for numbers.
+    if n <= SOME_COUNTS:
+        for i in range(n):
+            for j in range(n):
+                if n <= ALL_COUNTS or matrix[i, j]:
+                    ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
+                            color="white" if colors[i, j] > 0.5 else "black",
+                            fontsize="medium" if n <= 10 else "small" if n <= ALL_COUNTS else "x-small")
     labels = short_names(names)
     slanted = n > 4 or max(map(len, labels)) > 6  # long names side by side would overlap
-    ax.set_xticks(range(n), labels, rotation=45 if slanted else 0, ha="right" if slanted else "center")
-    ax.set_yticks(range(n), labels)
+    # a tick label must fit its row: 12 inches hold about 80 rows of 10-point text
+    tick_size = min(10.0, max(4.0, 0.8 * 72 * size / n)) if n > ALL_COUNTS else None
+    rotation = 90 if n > ALL_COUNTS else 45 if slanted else 0  # many names: upright, no overlap
+    ax.set_xticks(range(n), labels, rotation=rotation, ha="right" if rotation == 45 else "center",
+                  fontsize=tick_size)
+    ax.set_yticks(range(n), labels, fontsize=tick_size)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
@@ -183,8 +224,18 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str] | None 
     return fig
 
 
+def _title_size(titles: Sequence[str], fits: int = 35) -> float:
+    """Font size in points for panel titles: matplotlib's "small" (8.3 pt) when every
+    line has at most ``fits`` characters, smaller for longer ones, so that neighbouring
+    titles do not run into each other."""
+    longest = max((len(line) for title in titles for line in title.splitlines()), default=0)
+    return max(5.0, 8.33 * min(1.0, fits / max(longest, 1)))
+
+
 def _prediction_title(pred: str, prob: float, true: str) -> str:
-    return f"Prediction: {short_name(pred)} ({prob:.2f})\nClass: {short_name(true)}"
+    """``pred`` and ``true`` as :func:`short_names` gave them (two different classes must
+    never read the same in a title: a wrong prediction would look right)."""
+    return f"Prediction: {pred} ({prob:.2f})\nClass: {true}"
 
 
 def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray,
@@ -208,10 +259,13 @@ def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     rows = -(-len(wrong) // cols)
     fig = new_figure(2.3 * cols, 2.6 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, index in zip(axes, wrong, strict=False):
+    labels = short_names(class_names)
+    titles = [_prediction_title(labels[y_pred[i]], float(probs[i, y_pred[i]]), labels[y_true[i]])
+              for i in wrong]
+    size = _title_size(titles)
+    for ax, index, title in zip(axes, wrong, titles, strict=False):
         _show_image(ax, images[index])
-        ax.set_title(_prediction_title(class_names[y_pred[index]], float(probs[index, y_pred[index]]),
-                                       class_names[y_true[index]]), fontsize="small")
+        ax.set_title(title, fontsize=size)
         ax.set_xlabel(f"#{index}", fontsize="x-small")
         ax.set_label(str(int(index)))
     for ax in axes[len(wrong):]:
@@ -232,25 +286,32 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
         probs = class_probabilities(probs[None])[0]
     if len(probs) != len(class_names):
         raise ShapeError(f"{len(probs)} probabilities for {len(class_names)} classes")
+    if true_class is not None and not 0 <= true_class < len(class_names):
+        raise ShapeError(f"true_class {true_class} is not a class index (0..{len(class_names) - 1})")
     order = np.arange(len(probs)) if len(probs) <= top else np.argsort(-probs, kind="stable")[:top]
+    if true_class is not None and true_class not in order:  # the true class is always shown
+        order = np.append(order[:-1], true_class)
     predicted = int(np.argmax(probs))
     fig = new_figure(7.5, max(2.8, 0.35 * len(order) + 1))
     ax_image, ax_bars = fig.subplots(1, 2, width_ratios=[1, 1.4])
     _show_image(ax_image, image)
-    if true_class is not None and not 0 <= true_class < len(class_names):
-        raise ShapeError(f"true_class {true_class} is not a class index (0..{len(class_names) - 1})")
     if true_class is not None:
-        ax_image.set_title(_prediction_title(class_names[predicted], probs[predicted],
-                                             class_names[true_class]), fontsize="small")
+        titles = short_names(class_names)
+        title = _prediction_title(titles[predicted], probs[predicted], titles[true_class])
+        ax_image.set_title(title, fontsize=_title_size([title]))
     colors = [(OK_COLOR if predicted == true_class or true_class is None else WRONG_COLOR)
               if i == predicted else TRAIN_COLOR for i in order]
     y = np.arange(len(order))[::-1]
     ax_bars.barh(y, probs[order], color=colors)
     ax_bars.set_yticks(y, short_names([class_names[i] for i in order], 24))
+    for tick, i in zip(ax_bars.get_yticklabels(), order, strict=True):
+        if i == true_class:
+            tick.set_fontweight("bold")
     ax_bars.set_xlim(0, 1)
-    ax_bars.set_xlabel("probability")
-    for pos, p in zip(y, probs[order], strict=True):
-        ax_bars.text(min(p + 0.02, 0.86), pos, f"{p:.2f}", va="center", fontsize="small")
+    ax_bars.set_xlabel("probability" + ("" if true_class is None else " (bold: the true class)"))
+    for pos, p, i in zip(y, probs[order], order, strict=True):
+        ax_bars.text(min(p + 0.02, 0.86), pos, f"{p:.2f}" + (" true" if i == true_class else ""),
+                     va="center", fontsize="small")
     return fig
 
 
@@ -278,7 +339,8 @@ def plot_optimizer_comparison(histories: Mapping[str, Any],
         if metric == "loss" and log_loss:
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
+        _whole_epoch_axis(ax, np.concatenate([_epochs(d, k) for d in data.values()
+                                              for k in (metric, f"val_{metric}") if d.get(k)]))
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} by optimizer")
         ax.grid(alpha=0.3)

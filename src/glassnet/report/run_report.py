@@ -9,17 +9,20 @@ computed here, so training itself stores nothing extra for the report.
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from .._files import nan_for_null, write_text
-from ..errors import ConfigError
+from ..errors import ConfigError, GlassnetWarning
 from ..io.checkpoint import CHECKPOINT_NAME
 from .evaluation import Evaluation, evaluate_model
 from .html import (
+    esc,
     evaluation_sections,
     figure_html,
     key_value_table,
@@ -53,6 +56,9 @@ def _what_else(folder: Path) -> str:
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     """``{"run", "history", "metrics"}`` from a run directory's JSON files."""
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise ConfigError(f"{str(run_dir)!r} does not exist; give the folder that "
+                          "'glassnet train --out' wrote")
     if not (run_dir / "run.json").is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run directory: it has no run.json "
                           f"({_what_else(run_dir)})")
@@ -126,20 +132,30 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
 
 def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, Any] | None = None) -> str:
     """The HTML of a run's report; ``model`` and ``splits`` are loaded when not given."""
+    from ..data import is_folder
     from ..io.format import load_model
-    from ..runs import RunConfig, prepare_splits
+    from ..runs import RunConfig, load_data, prepare_splits
 
     run_dir = Path(run_dir)
     files = read_run(run_dir)
     if model is None:
         model = load_model(run_dir / "model.glassnet")
     if splits is None:
-        splits = prepare_splits(RunConfig.from_dict(files["run"]["config"]))
+        config = RunConfig.from_dict(files["run"]["config"])
+        data = None
+        if is_folder(config.dataset) and tuple(model.input_shape)[:1] == (1,):
+            # a model of one-channel images (Python API, color_mode="grayscale") reads the
+            # folder in grayscale, as evaluate and predict do
+            data = load_data(config, color_mode="grayscale")
+        splits = prepare_splits(config, data)
     name = _evaluated_split(splits)
     ds = splits[name]
     ev = evaluate_model(model, ds.x, ds.y, list(ds.class_names), ds.name)
     split_metrics = {k: v for k, v in files["metrics"].items() if isinstance(v, dict)}
+    changed = _data_changed(files, splits, name, ev)
     sections = [
+        *([section("Warning: this report does not match the run", f"<p>{esc(changed)}</p>", "warning")]
+          if changed else []),
         section("Run", key_value_table(_summary_items(run_dir, files, model, splits)), "run"),
         section("Final metrics", metrics_table_html(split_metrics), "metrics"),
         section("Training curves", _curves_html(files["history"]), "curves"),
@@ -150,6 +166,36 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
     return page(f"glassnet run {run_dir.name}",
                 f"{config['model']} on {config['dataset']}: {name} accuracy {ev.report['accuracy']:.4f}",
                 sections, _footer())
+
+
+def _data_changed(files: dict[str, Any], splits: dict[str, Any], name: str,
+                  ev: Evaluation) -> str | None:
+    """Why the splits read now are not the ones the run was trained and scored on, or ``None``.
+
+    ``glassnet report`` reads the data set again: an image folder that gained or lost files
+    since training gives other splits (the test split may even hold training images), and
+    the plots would contradict the run's final metrics without a word. The split sizes the
+    run recorded, and the evaluated split's accuracy (more than one image apart: float
+    noise can flip one), give it away."""
+    recorded = files["run"].get("sizes")
+    now = {k: len(ds) for k, ds in splits.items() if ds is not None}
+    problems = []
+    if isinstance(recorded, dict) and recorded != now:
+        problems.append("its splits had " + ", ".join(f"{k} {v}" for k, v in recorded.items())
+                        + " images and have " + ", ".join(f"{k} {v}" for k, v in now.items()) + " now")
+    accuracy = (files["metrics"].get(name) or {}).get("accuracy")
+    if (isinstance(accuracy, (int, float)) and math.isfinite(accuracy)
+            and abs(ev.report["accuracy"] - accuracy) * max(len(ev.y_true), 1) > 1.0 + 1e-9):
+        problems.append(f"{ev.name} gives accuracy {ev.report['accuracy']:.4f} now, but "
+                        f"{accuracy:.4f} when the run finished")
+    if not problems:
+        return None
+    message = (f"{'; '.join(problems)}: {files['run']['config']['dataset']} (or the model file) has "
+               "changed since training, so the report's confusion matrix, per-class scores and "
+               "images are of other images than its final metrics (an image folder's splits are "
+               "drawn again from its files)")
+    warnings.warn(message, GlassnetWarning, stacklevel=3)
+    return message
 
 
 def _curves_html(history: dict[str, Any]) -> str:

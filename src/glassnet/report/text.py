@@ -88,8 +88,12 @@ CLASS_HEADER = ["class", "precision", "recall", "f1-score", "support"]
 def classification_rows(report: dict[str, Any]) -> list[list[str]]:
     """Rows of :data:`CLASS_HEADER` for each class, then macro and weighted averages and accuracy,
     from :func:`glassnet.metrics.classification_report`."""
+    # A class with no sample and no prediction has no scores (left out of the macro average,
+    # see classification_report): "-", not a 0.0000 that reads as a class the model always misses.
+    predicted = [sum(col) for col in zip(*report["confusion_matrix"], strict=True)]
     rows = [[c["class"], f"{c['precision']:.4f}", f"{c['recall']:.4f}", f"{c['f1']:.4f}",
-             str(c["support"])] for c in report["per_class"]]
+             str(c["support"])] if c["support"] or predicted[k] else [c["class"], "-", "-", "-", "0"]
+            for k, c in enumerate(report["per_class"])]
     samples = str(report["samples"])
     for label, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
         avg = report[key]
