@@ -168,3 +168,15 @@ def test_a_subcommand_is_not_imported_before_the_console_script_runs():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=cli_env(), check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_building_the_parser_imports_no_heavy_dependency():
+    # `glassnet --help`, `info`, `predict` ... build every subcommand's parser: Matplotlib
+    # (about half a second) and the other heavy packages are imported only by the commands
+    # that use them.
+    heavy = ("matplotlib", "h5py", "PIL", "optuna", "onnx", "onnxruntime", "cupy", "selenium")
+    code = ("import sys; from glassnet.cli import build_parser; build_parser(); "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=cli_env(), check=True)
+    assert result.stdout.strip() == "[]"

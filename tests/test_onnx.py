@@ -168,3 +168,48 @@ def test_the_output_is_named_after_what_it_holds(cats, tmp_path):
     for model in (raw, ends_in_softmax):
         model.set_preprocessing(scale=1 / 255)  # outputs of order 1: the absolute 1e-5 applies
         assert_matches(model, images, tmp_path)
+
+
+def test_ir_version_is_the_oldest_for_the_opset_so_older_runtimes_load_it():
+    # onnxruntime 1.17 (the extra's minimum) refuses IR versions above 9, and onnx 1.23's
+    # make_model writes IR 14 unless told: the file must carry the IR of opset 17 (8).
+    model = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=(3, 4, 4))
+    proto = to_onnx(model)
+    assert proto.ir_version == onnx.helper.find_min_ir_version_for(list(proto.opset_import)) == 8
+
+
+def test_a_model_too_large_for_one_protobuf_is_a_clear_error(monkeypatch):
+    import glassnet.io.onnx as onnx_module
+
+    model = Sequential([layers.Flatten(), layers.Dense(300), layers.BatchNorm(), layers.Dense(3)],
+                       input_shape=(3, 8, 8))
+    monkeypatch.setattr(onnx_module, "MAX_PROTO_BYTES", 2**20 + 4 * 300 * 200)
+    with pytest.raises(ConfigError, match="limited to 2 GiB"):
+        to_onnx(model)
+
+
+def test_metadata_input_describes_images_or_features():
+    images = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=(3, 4, 4))
+    features = Sequential([layers.Dense(3)], input_shape=(4,))
+    assert "RGB" in {p.key: p.value for p in to_onnx(images).metadata_props}["input"]
+    props = {p.key: p.value for p in to_onnx(features).metadata_props}
+    assert "images" not in props["input"] and "feature" in props["input"]
+
+
+def test_export_check_without_onnxruntime_writes_nothing(cats, tmp_path, monkeypatch, capsys):
+    from glassnet.cli import main
+
+    raw_output_model(cats, tmp_path, scale=1.0)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert main(["export", str(tmp_path / "raw.glassnet"), "--onnx", str(tmp_path / "raw.onnx"),
+                 "--check"]) == 1
+    assert "pip install 'glassnet[onnx]'" in capsys.readouterr().err
+    assert not (tmp_path / "raw.onnx").exists()
+
+
+def test_metadata_names_the_class_a_sigmoid_output_is_the_probability_of():
+    model = Sequential([layers.Dense(1)], input_shape=(4,))
+    model.compile("binary_crossentropy")
+    model.class_names = ["cat", "other"]  # a folder's sorted names: class 1 is not the cat
+    props = {p.key: p.value for p in to_onnx(model).metadata_props}
+    assert props["output"].startswith("probability of class 1 ('other') (sigmoid)")

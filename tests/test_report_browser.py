@@ -47,3 +47,15 @@ def test_the_check_sees_requests_and_broken_images(chromium, tmp_path):
     check = inspect_page(page)
     assert "http://127.0.0.1:9/missing.png" in check.requests
     assert len(check.broken_images) == 2
+
+
+def test_without_selenium_the_error_names_the_package_and_the_extra(monkeypatch):
+    import sys
+
+    from glassnet.errors import MissingExtraError, require_extra
+
+    monkeypatch.setitem(sys.modules, "selenium", None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, "selenium.webdriver", raising=False)
+    with pytest.raises(MissingExtraError, match=r"^this needs the optional package 'selenium': "
+                                                r"pip install 'glassnet\[browser\]'$"):
+        require_extra("selenium.webdriver", "browser")

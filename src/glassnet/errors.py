@@ -122,5 +122,6 @@ def require_extra(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(
-            f"this needs the optional package '{module}': pip install 'glassnet[{extra}]'"
+            f"this needs the optional package '{module.partition('.')[0]}': "
+            f"pip install 'glassnet[{extra}]'"
         ) from exc

@@ -23,7 +23,8 @@ COMMAND_NAMES = ["train", "evaluate", "predict", "gradcheck", "report", "info", 
 
 def build_parser() -> argparse.ArgumentParser:
     # The subcommands are imported here, not at the top, so that `console_main` is already
-    # running (and catches Ctrl-C) while their heavy imports (Matplotlib, ...) happen.
+    # running (and catches Ctrl-C) while their imports happen (Matplotlib is left to the
+    # commands that draw: building the parser must stay fast for --help, info, predict).
     from importlib import import_module
 
     from .common import HelpFormatter

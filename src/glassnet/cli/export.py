@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import require_extra
 from ..io.format import load_model
 from .common import MODEL_HELP, check_output_file, model_file, path_text, require
 
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io.onnx import export_onnx
 
     check_output_file(args.onnx, "--onnx", args.model)
+    if args.check:  # before anything is written: no file left behind by a check that cannot run
+        require_extra("onnxruntime", "onnx")
     model = load_model(args.model)
     export_onnx(model, args.onnx)
     message = f"exported {args.model} to {args.onnx} (ONNX, checked with onnx.checker)"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..report.run_report import write_run_report
 from .common import path_text
 
 
@@ -19,6 +18,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..report.run_report import write_run_report  # Matplotlib: only for this command
+
     path = write_run_report(args.run_dir)
     print(f"report: {path}")
     return 0

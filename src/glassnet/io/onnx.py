@@ -30,6 +30,8 @@ from ..backend import to_numpy
 from ..errors import ConfigError, SaveError, require_extra
 
 OPSET = 17
+#: a protobuf message (an ONNX file without external data) cannot exceed 2 GiB
+MAX_PROTO_BYTES = 2**31 - 1
 INPUT_NAME = "input"
 OUTPUT_NAMES = {True: "probabilities", False: "scores"}  # does the model end in sigmoid/softmax?
 
@@ -173,14 +175,19 @@ def metadata(model) -> dict[str, str]:
     """What a user of the ONNX file needs to know, as ``metadata_props`` strings."""
     from .. import __version__
 
-    outputs = {"sigmoid": "probability of class 1 (sigmoid), shape (N, 1)",
+    names = model.class_names or []
+    # which class "class 1" is: a reader of a folder model ("cat", "other") would guess wrong
+    second = f" ({names[1]!r})" if len(names) == 2 else ""
+    outputs = {"sigmoid": f"probability of class 1{second} (sigmoid), shape (N, 1)",
                "softmax": "class probabilities (softmax), shape (N, C)"}
     return {
         "glassnet_version": __version__,
         "model_name": model.name,
         "class_names": json.dumps(model.class_names),
-        "input": f"float32 (N, {', '.join(map(str, model.input_shape))}); images NCHW as raw "
-                 "values (pixels 0..255), before preprocessing",
+        "input": f"float32 (N, {', '.join(map(str, model.input_shape))}); "
+                 + ("images NCHW (RGB, or grayscale for one channel) as raw pixel values 0..255"
+                    if len(model.input_shape) == 3 else "raw feature values")
+                 + ", before preprocessing",
         "preprocessing": json.dumps(model.preprocessing),
         "preprocessing_in_graph": "true: (x * scale - mean) / std per channel is applied inside the graph",
         # how training images were fitted to the input size (squash: stretched)
@@ -198,6 +205,12 @@ def to_onnx(model, opset: int = OPSET):
     """The ``onnx.ModelProto`` of a built ``model`` (see the module docstring for its interface)."""
     if not model.built:
         raise ConfigError("build or train the model before exporting it")
+    weight_bytes = 4 * sum(int(a.size) for layer in model.layers  # exported as float32
+                           for a in (*layer.params.values(), *layer.state.values()))
+    if weight_bytes + 2**20 > MAX_PROTO_BYTES:  # 1 MiB for the graph and metadata
+        raise ConfigError(f"the model's weights take {weight_bytes / 2**30:.2f} GiB as float32; an "
+                          "ONNX file (one protobuf message) is limited to 2 GiB, so this model "
+                          "cannot be exported")
     graph = GraphBuilder()
     helper, TensorProto = graph.onnx.helper, graph.onnx.TensorProto
     x = _preprocessing(graph, model, INPUT_NAME)
@@ -212,7 +225,12 @@ def to_onnx(model, opset: int = OPSET):
     inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", *model.input_shape])]
     outputs = [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", *model.output_shape])]
     onnx_graph = helper.make_graph(graph.nodes, model.name, inputs, outputs, graph.initializers)
-    proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
+    opsets = [helper.make_opsetid("", opset)]
+    # The oldest IR version that carries this opset, not the installed onnx's newest (IR 14
+    # with onnx 1.23): runtimes refuse files of a newer IR than they know, whatever the
+    # opset (onnxruntime 1.17: "Unsupported model IR version: 14, max supported IR version: 9").
+    proto = helper.make_model(onnx_graph, opset_imports=opsets,
+                              ir_version=helper.find_min_ir_version_for(opsets),
                               producer_name="glassnet", producer_version=metadata(model)["glassnet_version"])
     helper.set_model_props(proto, metadata(model))
     graph.onnx.checker.check_model(proto, full_check=True)
