@@ -335,9 +335,10 @@ def test_glassnet_report_says_when_the_data_set_changed_since_training(tmp_path)
     assert "Warning: this report does not match the run" in text
 
 
-def test_glassnet_report_rebuilds_a_grayscale_run(tmp_path):
+def test_glassnet_report_rebuilds_a_grayscale_run(tmp_path, monkeypatch):
     from glassnet import data as gdata
 
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))  # the folder's cache: never the shared data
     folder = _colour_folder(tmp_path / "photos", {"dark": 12, "light": 12})
     data = gdata.load(str(folder), image_size=8, color_mode="grayscale", test_split=0.25, seed=0)
     assert data["train"].x.shape[1] == 1
