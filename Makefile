@@ -11,10 +11,10 @@ export GLASSNET_DATA ?= $(abspath ../shared/data)
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "make: neither python3.11 nor python3 is on PATH;" \
-	  "install Python 3.10 or newer, or name one: make $(MAKECMDGOALS) PYTHON=/path/to/python3.11" >&2; exit 1; }
-	@"$(PYTHON)" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
+	  "install Python 3.10 or newer, or name one: make$(if $(MAKECMDGOALS), $(MAKECMDGOALS)) PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@"$(PYTHON)" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { \
 	  echo "make: $(PYTHON) is not Python 3.10 or newer (glassnet needs 3.10+);" \
-	  "name one: make $(MAKECMDGOALS) PYTHON=/path/to/python3.11" >&2; exit 1; }
+	  "name one: make$(if $(MAKECMDGOALS), $(MAKECMDGOALS)) PYTHON=/path/to/python3.11" >&2; exit 1; }
 	"$(PYTHON)" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 

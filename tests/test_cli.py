@@ -456,6 +456,22 @@ def test_search_passes_no_cache_to_its_workers_and_its_train_command():
         build_parser().parse_args(["predict", "m.glassnet", "x.png", "--no-cache"])
 
 
+def test_search_resume_refuses_no_cache_for_a_named_set(tmp_path, capsys):
+    # check_folder_options leaves --resume alone (the data set is the stored one): without
+    # this check the printed train command carried --no-cache with --dataset cats, which
+    # train refuses
+    out = str(tmp_path / "s")
+    assert main(["search", "--dataset", "cats", "--hidden", "3", "--trials", "1",
+                 "--epochs-per-trial", "1", "--param", "lr=log:1e-3:1e-1", "--no-plot",
+                 "--out", out]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["search", "--resume", "--out", out, "--trials", "2", "--no-cache"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "glassnet search: error: --no-cache applies to image folders; the stored search's 'cats' "
+        "set has fixed-size images, stored as arrays")
+    assert len(json.loads((tmp_path / "s" / "search.json").read_text())["trials"]) == 1
+
+
 def test_every_model_command_takes_the_run_directory_train_printed(tmp_path, monkeypatch, capsys):
     from test_data_folder import two_classes
 
@@ -488,3 +504,29 @@ def test_a_run_directory_without_a_model_yet_says_to_resume_and_any_other_folder
     assert main(["info", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip() == (
         f"glassnet info: error: {tmp_path} is a directory, not a model file")
+
+
+def test_info_of_an_unfinished_run_directory_describes_its_checkpoint(tmp_path, monkeypatch, capsys):
+    from test_data_folder import two_classes
+
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(two_classes(tmp_path / "photos", n=4)), "--image-size", "8",
+                 "--hidden", "3", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    (run / "model.glassnet").unlink()  # as a run stopped before its end leaves it
+    capsys.readouterr()
+    assert main(["info", str(run), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["file"] == str(run / "checkpoint.glassnet") and info["kind"] == "checkpoint"
+    with pytest.raises(SystemExit):  # the commands that need a finished model say to resume
+        main(["evaluate", str(run)])
+    assert "its run has not finished" in capsys.readouterr().err
+
+
+def test_a_bad_cache_switch_stops_only_the_commands_that_read_image_folders(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GLASSNET_IMAGE_CACHE", "maybe")
+    assert main(["gradcheck", "--json"]) == 0  # reads no folder: the variable is not its business
+    capsys.readouterr()
+    assert main(["report", str(tmp_path)]) == 1
+    assert "$GLASSNET_IMAGE_CACHE='maybe'" in capsys.readouterr().err
+    assert build_parser().parse_args(["report", "runs/x", "--no-cache"]).no_cache is True

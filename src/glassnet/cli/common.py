@@ -97,6 +97,18 @@ def model_file(text: str) -> str:
 
 
 model_file.__name__ = "a model file"
+
+
+def model_or_checkpoint_file(text: str) -> str:
+    """:func:`model_file`, where a run directory that has only a checkpoint (an unfinished
+    run) stands for that checkpoint (``glassnet info`` describes checkpoints too)."""
+    folder = Path(path_text(text))
+    if folder.is_dir() and not (folder / MODEL_FILE).is_file() and (folder / CHECKPOINT_NAME).is_file():
+        return str(folder / CHECKPOINT_NAME)
+    return model_file(text)
+
+
+model_or_checkpoint_file.__name__ = "a model or checkpoint file"
 MODEL_HELP = "a .glassnet model file, or a run directory (its model.glassnet)"
 
 
@@ -204,9 +216,14 @@ def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True,
                    help="stop with an error on a file that is not a readable image, instead of "
                         "skipping it with a warning")
     if cache:
-        p.add_argument("--no-cache", action="store_true",
-                       help="image folders: decode the images again instead of reading or writing "
-                            f"the decoded-image cache in $GLASSNET_DATA/cache (also: {cache_mod.ENV}=off)")
+        add_no_cache_option(p)
+
+
+def add_no_cache_option(p: argparse.ArgumentParser) -> None:
+    """``--no-cache``, for every command that reads image folders through the cache."""
+    p.add_argument("--no-cache", action="store_true",
+                   help="image folders: decode the images again instead of reading or writing "
+                        f"the decoded-image cache in $GLASSNET_DATA/cache (also: {cache_mod.ENV}=off)")
 
 
 @contextlib.contextmanager
@@ -257,7 +274,8 @@ def apply_runtime_options(args: argparse.Namespace) -> contextlib.AbstractContex
 
         # Kept for the life of the process: the command is the process.
         args._thread_limit = threadpool_limits(args.threads)
-    cache_mod.enabled()  # a bad $GLASSNET_IMAGE_CACHE is named before any work
+    if hasattr(args, "no_cache"):  # a command that reads image folders: a bad
+        cache_mod.enabled()         # $GLASSNET_IMAGE_CACHE is named before any work
     if getattr(args, "device", "cpu") is None:
         backend.get_device()
     return _runtime_context(args)

@@ -9,7 +9,7 @@ from typing import Any
 from ..io.checkpoint import check_state
 from ..io.format import model_from_archive, read_archive
 from ..report.text import batch_size_text, count
-from .common import fmt_metrics, model_file, print_json
+from .common import fmt_metrics, model_or_checkpoint_file, print_json
 
 
 def add_parser(sub) -> None:
@@ -18,8 +18,9 @@ def add_parser(sub) -> None:
         description="Show a model file's architecture, parameter count, classes, input size, "
                     "preprocessing and training summary (and, for a checkpoint, where training "
                     "stopped). The file is fully validated, never executed.")
-    p.add_argument("model", type=model_file,
-                   help="a .glassnet model or checkpoint file, or a run directory (its model.glassnet)")
+    p.add_argument("model", type=model_or_checkpoint_file,
+                   help="a .glassnet model or checkpoint file, or a run directory (its "
+                        "model.glassnet, or its checkpoint while the run is unfinished)")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(run=run)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import path_text
+from .common import add_no_cache_option, path_text
 
 
 def add_parser(sub) -> None:
@@ -14,6 +14,7 @@ def add_parser(sub) -> None:
                     "(run.json, history.json, metrics.json, model.glassnet) and its data set.")
     p.add_argument("run_dir", type=path_text, metavar="RUN_DIR",
                    help="a run directory written by 'glassnet train'")
+    add_no_cache_option(p)
     p.set_defaults(run=run)
 
 

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from .. import zoo
+from ..data import LOADERS
 from ..errors import ConfigError, SearchError
 from ..report.text import count, no_trial_succeeded
 from ..runs import RunConfig
@@ -150,7 +151,13 @@ def _config(args: argparse.Namespace):
 
 def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
     """``--resume`` continues the stored search: an option of :data:`STORED_SETTINGS` given
-    with another value than the stored one is an error that names both (not given: stored)."""
+    with another value than the stored one is an error that names both (not given: stored).
+    ``--no-cache`` (not stored) for a search of a named data set is refused as for a new one:
+    its workers and its printed ``train`` command would carry it."""
+    if args.resume and args.no_cache and stored.base.dataset in LOADERS:
+        # check_folder_options leaves a resumed search alone: its data set is the stored one
+        raise ConfigError(f"--no-cache applies to image folders; the stored search's "
+                          f"{stored.base.dataset!r} set has fixed-size images, stored as arrays")
     given_dests = given_destinations(args, "search", add_parser, STORED_SETTINGS) if args.resume else []
     if not given_dests:
         return

@@ -58,7 +58,7 @@ def short_names(names: Sequence[str], limit: int = 16) -> list[str]:
     """:func:`short_name` of each name; names that would look the same are lengthened
     (more of their start and end) until they differ, and kept whole if need be
     (``class_000_golden_retriever_puppy`` and ``class_003_golden_retriever_puppy`` become
-    ``class_000…ever_puppy`` and ``class_003…ever_puppy``, not both ``class_0…r_puppy``)."""
+    ``class_000…ver_puppy`` and ``class_003…ver_puppy``, not both ``class_0…r_puppy``)."""
     names = [str(name) for name in names]
     limits = [limit] * len(names)
     short = [short_name(name, limit) for name in names]

@@ -17,6 +17,7 @@ import time
 from typing import IO, Any
 
 from ..errors import ConfigError
+from ..report.text import count
 from .callbacks import Callback
 
 _ORDER = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
@@ -174,7 +175,7 @@ class InferenceProgress:
             self._bar.close()
         elif self.verbose:
             seconds = time.perf_counter() - self._start
-            line = (f"{self.what}: {self.done}/{self.batches} batches, {self.samples} samples in "
+            line = (f"{self.what}: {self.done}/{self.batches} batches, {count(self.samples, 'sample')} in "
                     f"{seconds:.2f}s ({seconds / max(self.done, 1):.2f}s/batch)")
             self.stream.write(line + (f" - {text}" if text else "") + "\n")
             self.stream.flush()
