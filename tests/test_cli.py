@@ -530,3 +530,23 @@ def test_a_bad_cache_switch_stops_only_the_commands_that_read_image_folders(tmp_
     assert main(["report", str(tmp_path)]) == 1
     assert "$GLASSNET_IMAGE_CACHE='maybe'" in capsys.readouterr().err
     assert build_parser().parse_args(["report", "runs/x", "--no-cache"]).no_cache is True
+
+
+def test_predict_gives_the_same_answers_chunk_by_chunk(tmp_path, monkeypatch, capsys):
+    from glassnet.data import folder
+    from test_data_folder import two_classes
+
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    photos = two_classes(tmp_path / "photos", n=5)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(photos), "--image-size", "8", "--hidden", "3", "--epochs", "2",
+                 "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
+    outputs = {}
+    for chunk in (1024, 3):
+        monkeypatch.setattr(folder, "CHUNK_IMAGES", chunk)
+        for mode in ([], ["--json"]):
+            assert main(["predict", str(run), str(photos / "a" / "0.png"), str(photos), *mode]) == 0
+            outputs[chunk, bool(mode)] = capsys.readouterr().out
+    assert outputs[3, False] == outputs[1024, False] and len(outputs[3, False].splitlines()) == 10
+    assert json.loads(outputs[3, True]) == json.loads(outputs[1024, True])

@@ -389,6 +389,35 @@ def test_load_images_reads_each_file_once(tmp_path):
     names, _ = load_images([str(root), str(root / "b")], 4)  # a folder whose files all came before
     assert len(names) == 6
 
+
+@pytest.mark.parametrize("chunk", [1, 2, 4, 100])
+def test_iter_images_gives_load_images_in_bounded_chunks(tmp_path, chunk):
+    from glassnet.data.folder import iter_images
+
+    root = two_classes(tmp_path / "photos", n=5)
+    (root / "b" / "readme.txt").write_text("hi")
+    singles = [save(tmp_path / f"one{i}.png", solid((i, 2, 3))) for i in range(3)]
+    items = [str(singles[0]), str(root), str(singles[1]), str(singles[2])]
+    names, x = load_images_quietly(items, 4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chunks = list(iter_images(items, 4, chunk_images=chunk))
+    assert all(len(n) == len(c) <= chunk for n, c in chunks)  # memory: one chunk at a time
+    assert [name for n, _ in chunks for name in n] == names  # same files, same order
+    np.testing.assert_array_equal(np.concatenate([c for _, c in chunks]), x)
+    assert sum("skipped 1 of 11 files" in str(w.message) for w in caught) == 1  # one report per folder
+
+
+def test_iter_images_strict_stops_at_the_first_chunk_with_a_bad_file(tmp_path):
+    from glassnet.data.folder import iter_images
+
+    root = two_classes(tmp_path / "photos", n=5)  # a/0..4.png, then b/0..4.png
+    (root / "b" / "2.png").write_text("not an image")
+    chunks = iter_images([root], 4, strict=True, chunk_images=3)
+    assert len(next(chunks)[0]) == 3  # a/0..2: out before the bad file is met
+    with pytest.raises(ImageError, match=r"1 of 9 files in .* \(strict mode\).*2\.png"):
+        list(chunks)
+
 def test_test_split_is_carved_first_stratified_and_seeded(cat_photo_folder):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedFileWarning)

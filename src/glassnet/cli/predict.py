@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from ..data.folder import load_images
+from ..data.folder import iter_images
 from ..errors import ShapeError
 from ..io.format import load_model
 from ..metrics import class_probabilities
@@ -49,22 +49,29 @@ def run(args: argparse.Namespace) -> int:
     if len(model.input_shape) != 3 or model.input_shape[0] not in (1, 3):
         raise ShapeError(f"this model takes inputs of shape {model.input_shape}, not images "
                          "(channels, height, width)")
-    files, images = load_images(args.images, model.input_shape[1:], model_resize(args, model),
-                                model_color_mode(model),
-                                strict=args.strict)
-    probs = class_probabilities(model.predict(images))
-    names = model.class_names or [str(i) for i in range(probs.shape[1])]
+    # Chunk by chunk (iter_images): a folder of 100,000 photos is predicted in bounded memory
+    # and its first lines come out at once; --json collects the (small) results for one list.
+    chunks = iter_images(args.images, model.input_shape[1:], model_resize(args, model),
+                         model_color_mode(model), strict=args.strict)
     results = []
-    for path, row in zip(files, probs, strict=True):
-        order = np.argsort(-row, kind="stable")[:args.top]
-        results.append({"file": path, "class": names[order[0]],
-                        "probability": float(row[order[0]]),
-                        "top": [{"class": names[i], "probability": float(row[i])} for i in order],
-                        "probabilities": dict(zip(names, map(float, row), strict=True))})
+    for files, images in chunks:
+        probs = class_probabilities(model.predict(images))
+        names = model.class_names or [str(i) for i in range(probs.shape[1])]
+        chunk = [_result(path, row, names, args.top) for path, row in zip(files, probs, strict=True)]
+        if args.json:
+            results += chunk
+            continue
+        for r in chunk:
+            top = ", ".join(f"{t['class']} {t['probability']:.2f}" for t in r["top"])
+            print(f"{printable(r['file'])}: {top}", flush=True)
     if args.json:
         print_json(results)
-    else:
-        for r in results:
-            top = ", ".join(f"{t['class']} {t['probability']:.2f}" for t in r["top"])
-            print(f"{printable(r['file'])}: {top}")
     return 0
+
+
+def _result(path: str, row: np.ndarray, names: list[str], top: int) -> dict:
+    """One file's prediction: its most likely class, the ``top`` most likely, all of them."""
+    order = np.argsort(-row, kind="stable")[:top]
+    return {"file": path, "class": names[order[0]], "probability": float(row[order[0]]),
+            "top": [{"class": names[i], "probability": float(row[i])} for i in order],
+            "probabilities": dict(zip(names, map(float, row), strict=True))}

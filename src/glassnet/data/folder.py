@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -310,6 +310,10 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
             "both": (training, validation)}[subset or "both"]
 
 
+#: images per chunk of :func:`iter_images` (49 MB of uint8 at 128x128 RGB)
+CHUNK_IMAGES = 1024
+
+
 def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
                 resize: str = "squash", color_mode: str = "rgb", strict: bool = False,
                 workers: int | None = None) -> tuple[list[str], np.ndarray]:
@@ -319,13 +323,34 @@ def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
     :class:`ImageError`; unreadable files inside a folder are skipped with a warning
     (an error when ``strict``), as in :func:`image_folder`. Each file is read once, under
     the name it was first found by (named twice, or named and inside a named folder).
+    All of them at once: :func:`iter_images` reads them chunk by chunk.
+    """
+    names: list[str] = []
+    arrays: list[np.ndarray] = []
+    for chunk_names, x in iter_images(items, image_size, resize, color_mode, strict, workers):
+        names += chunk_names
+        arrays.append(x)
+    return names, np.concatenate(arrays)
+
+
+def iter_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
+                resize: str = "squash", color_mode: str = "rgb", strict: bool = False,
+                workers: int | None = None, chunk_images: int | None = None
+                ) -> Iterator[tuple[list[str], np.ndarray]]:
+    """:func:`load_images` in chunks of at most ``chunk_images`` images (default
+    :data:`CHUNK_IMAGES`): ``(names, x)`` pairs in the same order, so that a folder of
+    100,000 photos is predicted in bounded memory, its first results out at once.
+
+    A folder's skipped files are reported when the folder is done (with ``strict``: at the
+    first chunk that has one, an :class:`ImageError` after the chunks before it).
     """
     size = check_image_size(image_size)
     if color_mode not in COLOR_MODES:
         raise ConfigError(f"color_mode must be one of {sorted(COLOR_MODES)}, got {color_mode!r}")
     channels = COLOR_MODES[color_mode]
-    names: list[str] = []
-    arrays: list[np.ndarray] = []
+    chunk_images = chunk_images or CHUNK_IMAGES
+    pending_names: list[str] = []
+    pending: list[np.ndarray] = []
     seen: set[Path] = set()
 
     def first_time(file: Path) -> bool:
@@ -336,22 +361,39 @@ def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
         seen.add(key)
         return True
 
+    def full_chunks(final: bool = False) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Hand out the pending images in chunks (the remainder too when ``final``)."""
+        nonlocal pending_names, pending
+        while pending_names and (final or len(pending_names) >= chunk_images):
+            x = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            yield pending_names[:chunk_images], x[:chunk_images]
+            pending_names, pending = pending_names[chunk_images:], [x[chunk_images:]]
+
     for item in items:
         path = Path(item).expanduser()
         if not path.is_dir():
             if first_time(path):
-                names.append(str(item))
-                arrays.append(to_channels(load_image(path, size, resize), channels)[None])
+                pending_names.append(str(item))
+                pending.append(to_channels(load_image(path, size, resize), channels)[None])
+                yield from full_chunks()
             continue
         every_file = list_files(path)
         files = [f for f in every_file if first_time(f)]
         if every_file and not files:
             continue  # all of them were named before
-        x, kept, skipped = decode_images(files, size, resize, channels, workers)
-        report_skipped(path, [(s.path.relative_to(path).as_posix(), s.reason) for s in skipped],
-                       len(files), strict)
-        if not kept:
+        skipped_in_folder: list[tuple[str, str]] = []
+        kept_in_folder = 0
+        for start in range(0, max(len(files), 1), chunk_images):
+            part = files[start:start + chunk_images]
+            x, kept, skipped = decode_images(part, size, resize, channels, workers)
+            skipped_in_folder += [(s.path.relative_to(path).as_posix(), s.reason) for s in skipped]
+            if strict:  # stop at the first unreadable file, not after the whole folder
+                report_skipped(path, skipped_in_folder, start + len(part), strict)
+            kept_in_folder += len(kept)
+            pending_names += [str(part[i]) for i in kept]
+            pending.append(x)
+            yield from full_chunks()
+        report_skipped(path, skipped_in_folder, len(files), strict)
+        if not kept_in_folder:
             raise ImageError(f"{path}: no readable image in this folder")
-        names += [str(files[i]) for i in kept]
-        arrays.append(x)
-    return names, np.concatenate(arrays)
+    yield from full_chunks(final=True)
