@@ -550,3 +550,64 @@ def test_predict_gives_the_same_answers_chunk_by_chunk(tmp_path, monkeypatch, ca
             outputs[chunk, bool(mode)] = capsys.readouterr().out
     assert outputs[3, False] == outputs[1024, False] and len(outputs[3, False].splitlines()) == 10
     assert json.loads(outputs[3, True]) == json.loads(outputs[1024, True])
+
+
+def test_evaluate_and_its_report_name_the_files_of_misclassified_images(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from test_data_folder import two_classes
+
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    photos = two_classes(tmp_path / "photos", n=4)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(photos), "--image-size", "8", "--hidden", "3", "--epochs", "3",
+                 "--quiet", "--out", str(run)]) == 0
+    swapped = tmp_path / "swapped"  # b's images filed under a: those are misclassified
+    shutil.copytree(photos / "a", swapped / "a")
+    shutil.copy(photos / "b" / "0.png", swapped / "a" / "from-b.png")
+    shutil.copytree(photos / "b", swapped / "b")
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--dataset", str(swapped), "--json", "--report",
+                 str(tmp_path / "eval.html")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["misclassified_files"] == ["a/from-b.png"]
+    assert len(result["misclassified"]) == 1
+    assert "a/from-b.png" in (tmp_path / "eval.html").read_text()
+
+
+def test_predict_of_an_unreadable_named_file_says_what_to_do(tmp_path, monkeypatch, capsys):
+    from test_data_folder import two_classes
+
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    photos = two_classes(tmp_path / "photos", n=2)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(photos), "--image-size", "8", "--hidden", "3", "--epochs", "1",
+                 "--quiet", "--out", str(run)]) == 0
+    (tmp_path / "notes.jpg").write_text("not an image")
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "notes.jpg")]) == 1
+    err = capsys.readouterr().err
+    assert "not an image file in a readable format" in err
+    assert "name only readable images, or their folder" in err
+
+
+def test_evaluate_refuses_split_on_a_whole_folder_before_reading_it(tmp_path, monkeypatch, capsys):
+    from glassnet.cli import evaluate as cli_evaluate
+
+    def never(*args, **kwargs):
+        raise AssertionError("the folder was read before the option was checked")
+
+    monkeypatch.setattr(cli_evaluate, "load_dataset", never)
+    monkeypatch.setattr(cli_evaluate, "load_model", lambda path: _tiny_image_model())
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    assert main(["evaluate", str(tmp_path / "m.glassnet"), "--dataset", str(tmp_path / "photos"),
+                 "--split", "test"]) == 1
+    assert "--split test: the image folder" in capsys.readouterr().err
+
+
+def _tiny_image_model():
+    import glassnet as gn
+
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4))
+    model.compile("categorical_crossentropy")
+    return model

@@ -484,3 +484,17 @@ def test_an_unwritable_cache_costs_only_a_warning(tmp_path, monkeypatch):
     with pytest.warns(GlassnetWarning, match="could not write the image cache"):
         ds = image_folder(root, image_size=4)
     assert len(ds) == 6 and ds.info["cache"] == "miss"
+
+
+def test_file_names_follow_their_images_through_splits(tmp_path):
+    root = tmp_path / "photos"
+    for i in range(6):  # each image's colour encodes its file: red = 40 * i
+        save(root / "a" / f"{i}.png", solid((40 * i, 0, 0)))
+        save(root / "b" / f"{i}.png", solid((40 * i, 0, 200)))
+    splits = load(str(root), image_size=4, test_split=0.5, seed=3)
+    training, validation = image_folder(root, image_size=4, validation_split=0.5, subset="both", seed=1)
+    for ds in (splits["train"], splits["test"], training, validation, splits["test"].subset(slice(1, 3))):
+        assert len(ds.info["files"]) == len(ds)
+        for name, image, label in zip(ds.info["files"], ds.x, ds.y, strict=True):
+            folder, stem = name.split("/")[0], int(name.split("/")[1].split(".")[0])
+            assert ds.class_names[label] == folder and image[0, 0, 0] == 40 * stem

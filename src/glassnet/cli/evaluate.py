@@ -57,17 +57,17 @@ def run(args: argparse.Namespace) -> int:
     size = args.image_size
     if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])
+    whole_folder = is_folder(args.dataset) and args.test_split is None
+    if whole_folder and args.split is not None:  # said before the folder is read
+        raise ConfigError(f"--split {args.split}: the image folder {args.dataset!r} has no splits "
+                          "of its own; add --test-split FRACTION (and the training run's --seed) "
+                          "to evaluate its train or test part, or drop --split to evaluate every image")
     # A named set reads only the split evaluated (its other files need not be there).
     only = (args.split or "test",) if args.dataset in LOADERS else None
     splits = load_dataset(args.dataset, splits=only, image_size=size, resize=model_resize(args, model),
                           color_mode=model_color_mode(model), strict=args.strict,
                           test_split=args.test_split, seed=args.seed,
                           min_classes=1)  # a folder of one of the model's classes is fine
-    whole_folder = is_folder(args.dataset) and args.test_split is None
-    if whole_folder and args.split is not None:
-        raise ConfigError(f"--split {args.split}: the image folder {args.dataset!r} has no splits "
-                          "of its own; add --test-split FRACTION (and the training run's --seed) "
-                          "to evaluate its train or test part, or drop --split to evaluate every image")
     args.split = args.split or ("test" if "test" in splits else "train")
     if args.split not in splits:
         raise ConfigError(f"data set {args.dataset!r} has no split {args.split!r}; "
@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     if whole_folder:
         # named as a split of it is ("photos/test"): the folder's name, then which images
         args.split, dataset.name = "all", f"{dataset.name}/all"
-    ev = evaluate_model(model, dataset.x, dataset.y, list(dataset.class_names), dataset.name)
+    ev = evaluate_model(model, dataset.x, dataset.y, list(dataset.class_names), dataset.name,
+                        files=dataset.info.get("files"))
     report = ev.report
     if args.report:
         from ..report.run_report import write_evaluation_report
@@ -84,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         write_evaluation_report(args.report, model, ev, args.model, args.dataset)
     if args.json:
         print_json({"dataset": args.dataset, "split": args.split, "samples": len(dataset),
-                    "loss": ev.loss, **report, "misclassified": ev.misclassified.tolist()})
+                    "loss": ev.loss, **report, "misclassified": ev.misclassified.tolist(),
+                    **({"misclassified_files": ev.misclassified_files} if ev.files else {})})
         return 0
     print(f"{dataset.name} ({len(dataset)} images): loss {ev.loss:.4f}, "
           f"accuracy {report['accuracy']:.4f}\n")

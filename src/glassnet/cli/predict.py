@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 
 import numpy as np
 
 from ..data.folder import iter_images
-from ..errors import ShapeError
+from ..errors import ImageError, ShapeError
 from ..io.format import load_model
 from ..metrics import class_probabilities
 from .common import (
@@ -28,7 +29,8 @@ from .common import (
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "predict", help="classify your own images",
-        description="Load each image with Pillow (any format; EXIF orientation applied), "
+        description="Load each image with Pillow (JPEG, PNG, BMP, GIF, WebP or TIFF; EXIF "
+                    "orientation applied), "
                     "convert it to RGB (grayscale for a one-channel model), resize it to the "
                     "model's input size (as it was trained: --resize), apply the model's "
                     "preprocessing and print the class probabilities. Folders are searched "
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     chunks = iter_images(args.images, model.input_shape[1:], model_resize(args, model),
                          model_color_mode(model), strict=args.strict)
     results = []
-    for files, images in chunks:
+    for files, images in _with_advice(chunks, args.strict):
         probs = class_probabilities(model.predict(images))
         names = model.class_names or [str(i) for i in range(probs.shape[1])]
         chunk = [_result(path, row, names, args.top) for path, row in zip(files, probs, strict=True)]
@@ -67,6 +69,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(results)
     return 0
+
+
+def _with_advice(chunks: Iterator, strict: bool) -> Iterator:
+    """``chunks``, where an image named on the command line that cannot be read says what to
+    do (without --strict, a folder's unreadable files are skipped, not errors)."""
+    try:
+        yield from chunks
+    except ImageError as exc:
+        if strict:
+            raise
+        raise ImageError(f"{exc}; name only readable images, or their folder (whose unreadable "
+                         "files are skipped with a warning)") from None
 
 
 def _result(path: str, row: np.ndarray, names: list[str], top: int) -> dict:

@@ -50,8 +50,13 @@ class Dataset:
         return tuple(self.x.shape[1:])
 
     def subset(self, indices: np.ndarray, name: str | None = None) -> Dataset:
-        return Dataset(self.x[indices], self.y[indices], self.class_names,
-                       name or self.name, dict(self.info))
+        """The samples at ``indices``; a per-sample ``info["files"]`` (an image folder's file
+        names) is taken at the same indices, so that ``info["files"][i]`` stays image ``i``'s."""
+        info = dict(self.info)
+        files = info.get("files")
+        if isinstance(files, list) and len(files) == len(self):
+            info["files"] = [files[i] for i in np.arange(len(self))[indices]]
+        return Dataset(self.x[indices], self.y[indices], self.class_names, name or self.name, info)
 
     def split(self, fraction: float, seed: int | np.random.Generator = 0,
               what: str = "validation_split") -> tuple[Dataset, Dataset]:

@@ -24,6 +24,7 @@ class Evaluation:
         class_names: one name per class.
         loss: mean loss as ``model.evaluate`` computes it (with the L2 term), or ``None``.
         name: what was evaluated, e.g. ``"cats/test"``.
+        files: each image's file (an image folder's ``info["files"]``, relative to it), or ``None``.
     """
 
     images: np.ndarray
@@ -33,6 +34,7 @@ class Evaluation:
     class_names: list[str]
     loss: float | None = None
     name: str = "dataset"
+    files: list[str] | None = None
 
     @property
     def report(self) -> dict[str, Any]:
@@ -47,12 +49,18 @@ class Evaluation:
     def summary(self) -> dict[str, Any]:
         """JSON-able results: loss, the classification report and the misclassified indices."""
         return {"name": self.name, "loss": self.loss, **self.report,
-                "misclassified": self.misclassified.tolist()}
+                "misclassified": self.misclassified.tolist(),
+                **({"misclassified_files": self.misclassified_files} if self.files else {})}
+
+    @property
+    def misclassified_files(self) -> list[str] | None:
+        """The files of the misclassified images (in data order), when the files are known."""
+        return [self.files[i] for i in self.misclassified] if self.files else None
 
 
 def evaluate_model(model: Any, images: np.ndarray, labels: np.ndarray,
                    class_names: list[str] | None = None, name: str = "dataset",
-                   batch_size: int = 256) -> Evaluation:
+                   batch_size: int = 256, files: list[str] | None = None) -> Evaluation:
     """Predict ``images (N, *input_shape)`` with ``model`` and compare with ``labels (N,)``.
 
     One forward pass (in batches) gives the logits; predicted classes are the model's own
@@ -76,4 +84,7 @@ def evaluate_model(model: Any, images: np.ndarray, labels: np.ndarray,
     if model.loss is not None:
         loss = float(model.loss.forward(logits, labels)) + model.regularization_loss()
     names = list(class_names or model.class_names or [str(i) for i in range(probs.shape[1])])
-    return Evaluation(np.asarray(images), labels, y_pred, probs, names, loss, name)
+    if files is not None and len(files) != len(labels):
+        files = None  # not one name per image: better none than wrong ones
+    return Evaluation(np.asarray(images), labels, y_pred, probs, names, loss, name,
+                      list(files) if files is not None else None)

@@ -110,10 +110,12 @@ def metrics_table_html(metrics: dict[str, dict[str, float]]) -> str:
 
 
 def misclassified_rows(ev: Evaluation, limit: int) -> list[list[str]]:
+    """One row per misclassified image (with its file when known, to look at or relabel it)."""
     rows = []
     for i in ev.misclassified[:limit]:
-        rows.append([f"#{i}", ev.class_names[ev.y_true[i]], ev.class_names[ev.y_pred[i]],
-                     f"{ev.probs[i, ev.y_pred[i]]:.3f}", f"{ev.probs[i, ev.y_true[i]]:.3f}"])
+        rows.append([f"#{i}", *([ev.files[i]] if ev.files else []), ev.class_names[ev.y_true[i]],
+                     ev.class_names[ev.y_pred[i]], f"{ev.probs[i, ev.y_pred[i]]:.3f}",
+                     f"{ev.probs[i, ev.y_true[i]]:.3f}"])
     return rows
 
 
@@ -161,9 +163,10 @@ def evaluation_sections(ev: Evaluation, max_gallery: int = 20, max_table: int = 
         plots.plot_misclassified(ev.images, ev.y_true, ev.y_pred, ev.probs, ev.class_names, max_gallery),
         "misclassified images", caption)
     if len(wrong):
+        file_column = ["file"] if ev.files else []
         gallery += table_html(misclassified_rows(ev, max_table),
-                              ["index", "true class", "predicted", "p(predicted)", "p(true class)"],
-                              numeric=(3, 4))
+                              ["index", *file_column, "true class", "predicted", "p(predicted)",
+                               "p(true class)"], numeric=(3 + len(file_column), 4 + len(file_column)))
         if len(wrong) > max_table:
             gallery += f"<p>… and {len(wrong) - max_table} more.</p>"
     out.append(section("Misclassified images", gallery, "misclassified"))

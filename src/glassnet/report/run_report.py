@@ -150,7 +150,7 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
         splits = prepare_splits(config, data)
     name = _evaluated_split(splits)
     ds = splits[name]
-    ev = evaluate_model(model, ds.x, ds.y, list(ds.class_names), ds.name)
+    ev = evaluate_model(model, ds.x, ds.y, list(ds.class_names), ds.name, files=ds.info.get("files"))
     split_metrics = {k: v for k, v in files["metrics"].items() if isinstance(v, dict)}
     changed = _data_changed(files, splits, name, ev)
     sections = [
