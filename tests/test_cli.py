@@ -611,3 +611,32 @@ def _tiny_image_model():
     model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4))
     model.compile("categorical_crossentropy")
     return model
+
+
+def test_evaluate_warns_when_its_test_images_include_the_training_images(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from test_data_folder import two_classes
+
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    photos = two_classes(tmp_path / "photos", n=4)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(photos), "--image-size", "8", "--hidden", "3", "--epochs", "1",
+                 "--test-split", "0.5", "--seed", "2", "--quiet", "--out", str(run)]) == 0
+    shutil.copytree(photos, tmp_path / "copy")  # another folder: nothing to say about it
+
+    def warning(*options):
+        capsys.readouterr()
+        assert main(["evaluate", str(run), *options]) == 0
+        return [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+
+    assert warning("--dataset", str(photos), "--test-split", "0.5", "--seed", "2") == []
+    assert warning("--dataset", str(tmp_path / "copy")) == []
+    assert warning("--dataset", str(photos), "--test-split", "0.5", "--seed", "2", "--split", "train") == []
+    whole = warning("--dataset", str(photos))
+    assert len(whole) == 1 and "with --test-split 0.5 --seed 2: every image includes its training" in whole[0]
+    other = warning("--dataset", str(photos), "--test-split", "0.5")
+    assert len(other) == 1
+    assert "the test split of --test-split 0.5 --seed 0 holds images it was trained" in other[0]
+    assert main(["info", str(run)]) == 0
+    assert "test split 0.5 with seed 2" in capsys.readouterr().out

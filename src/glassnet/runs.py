@@ -344,8 +344,11 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         "lr_schedule": _schedule_text(config), "batch_size": config.batch_size,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
-    if is_folder(config.dataset):  # predict and evaluate fit new images the same way
-        model.training_summary["resize"] = config.resize
+    if is_folder(config.dataset):
+        # predict and evaluate fit new images the same way; evaluate on the same folder can
+        # tell whether the test split it is given is the one the model never saw
+        model.training_summary.update(resize=config.resize, folder=str(Path(config.dataset).resolve()),
+                                      test_split=config.test_split, seed=config.seed)
     write_run(out_dir, model, config, metrics,
               sizes={name: len(ds) for name, ds in splits.items() if ds is not None})
     if config.extra.get("report", True):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import warnings
+from pathlib import Path
 
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
-from ..errors import ConfigError
+from ..errors import ConfigError, GlassnetWarning
 from ..io.format import load_model
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
@@ -50,6 +52,30 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def warn_if_training_images(model, args: argparse.Namespace) -> None:
+    """A warning when the images evaluated as unseen include the model's training images:
+    its own training folder, whole, or split with another --test-split/--seed than it was."""
+    summary = model.training_summary or {}
+    if not is_folder(args.dataset) or summary.get("folder") != str(Path(args.dataset).resolve()):
+        return
+    if (args.split or "test") != "test" or "test_split" not in summary:
+        return
+    trained = (summary["test_split"], summary.get("seed", 0))
+    if trained[0] is None:
+        problem = "was trained on every image of this folder: these scores are on its training images"
+    elif args.test_split is None:
+        problem = (f"was trained on this folder with --test-split {trained[0]:g} --seed {trained[1]}: "
+                   "every image includes its training images; add those two options to score "
+                   "only the test images it never saw")
+    elif (args.test_split, args.seed) != trained:
+        problem = (f"was trained on this folder with --test-split {trained[0]:g} --seed {trained[1]}: "
+                   f"the test split of --test-split {args.test_split:g} --seed {args.seed} holds "
+                   "images it was trained on; give the training run's values")
+    else:
+        return
+    warnings.warn(f"{args.model} {problem}", GlassnetWarning, stacklevel=2)
+
+
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.report, "--report", args.model)
     model = load_model(args.model)
@@ -58,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])
     whole_folder = is_folder(args.dataset) and args.test_split is None
+    warn_if_training_images(model, args)
     if whole_folder and args.split is not None:  # said before the folder is read
         raise ConfigError(f"--split {args.split}: the image folder {args.dataset!r} has no splits "
                           "of its own; add --test-split FRACTION (and the training run's --seed) "

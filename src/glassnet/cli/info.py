@@ -72,7 +72,9 @@ def training_text(summary: dict[str, Any]) -> list[str]:
             + (f" lr {opt['lr']:g}" if opt.get("lr") is not None else "")
             + (f" ({summary['lr_schedule']})" if summary.get("lr_schedule") else "")
             + (f", batch size {batch_size_text(summary['batch_size'])}" if "batch_size" in summary else "")
-            + (f", images fitted by {summary['resize']}" if "resize" in summary else ""))
+            + (f", images fitted by {summary['resize']}" if "resize" in summary else "")
+            + (f", test split {summary['test_split']:g} with seed {summary.get('seed', 0)}"
+               if summary.get("test_split") is not None else ""))
     lines = [head]
     by_split = summary.get("metrics") or ({"final": summary["final"]} if summary.get("final") else {})
     for split, metrics in by_split.items():

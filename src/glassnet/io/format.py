@@ -387,7 +387,8 @@ def restore_model(path: str | Path, model, config: dict[str, Any], arrays: dict[
 SUMMARY_TYPES: dict[str, tuple[Any, ...]] = {
     "dataset": (str,), "epochs": (int,), "seconds": (NUMBER,), "optimizer": (dict,),
     "lr_schedule": (str, None), "batch_size": (int, None, "full"), "metrics": (dict,),
-    "final": (dict, None), "resize": (str,)}
+    "final": (dict, None), "resize": (str,), "folder": (str,), "test_split": (NUMBER, None),
+    "seed": (int,)}
 
 
 def _training_summary(path: str | Path, config: dict[str, Any]) -> dict[str, Any]:
