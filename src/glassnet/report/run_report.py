@@ -112,12 +112,18 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
     optimizer = (model.training_summary or {}).get("optimizer", {})
     train = splits["train"]
     sizes = ", ".join(f"{name} {len(ds)}" for name, ds in splits.items() if ds is not None)
+    skipped = train.info.get("skipped") or []  # an image folder's unreadable files
+    skipped_text = None if not skipped else (
+        f"{count(len(skipped), 'file')} of the folder, not readable images: "
+        + "; ".join(f"{rel} ({reason})" for rel, reason in skipped[:10])
+        + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
     model_name = config["model"] + (f" (hidden {config['hidden']})" if config.get("hidden") else "")
     return [
         ("command", config.get("extra", {}).get("command", "(Python API: glassnet.runs.train_run)")),
         ("data set", f"{config['dataset']}: images {tuple(train.image_shape)} (channels, height, "
                      f"width), classes {', '.join(train.class_names)}"),
         ("sizes", sizes),
+        ("skipped", skipped_text),
         ("model", model_name),
         ("optimizer", optimizer.get("name", config.get("optimizer"))),
         ("hyperparameters", _hyperparameters(config, optimizer)),
