@@ -286,7 +286,7 @@ def test_evaluate_model_checks_label_count(cat_run, cats):
 
 
 def test_count_puts_the_noun_in_the_right_form():
-    from glassnet.report.text import count
+    from glassnet._text import count
 
     assert count(1, "epoch") == "1 epoch"
     assert count(3, "epoch") == "3 epochs" and count(0, "epoch") == "0 epochs"

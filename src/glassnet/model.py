@@ -373,10 +373,7 @@ class Sequential:
                 from_logits: bool = True) -> None:
         """Choose the loss, the optimizer, the metrics (``None`` or ``[]``: the loss alone) and
         the model-wide L2 strength ``reg``."""
-        if isinstance(loss, (str, optimizers_mod.Optimizer)) and (
-                isinstance(loss, optimizers_mod.Optimizer) or loss in optimizers_mod.OPTIMIZERS
-                or loss in ("momentum", "nesterov")):
-            # Keras' compile takes the optimizer first; glassnet's takes the loss first.
+        if optimizers_mod.is_optimizer(loss):  # Keras' compile takes the optimizer first
             raise ConfigError(f"compile's first argument is the loss, got the optimizer {loss!r}; "
                               "write compile(loss=..., optimizer=...) (Keras puts the optimizer first)")
         self.loss = losses_mod.get(loss, from_logits=from_logits)

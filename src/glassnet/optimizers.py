@@ -280,20 +280,27 @@ class AdamW(Adam):
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW)
 }
+#: names for SGD with a preset momentum: the optimizer and the options the name stands for
+ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "momentum": ("sgd", {"momentum": 0.9}),
+    "nesterov": ("sgd", {"momentum": 0.9, "nesterov": True}),
+}
+
+
+def is_optimizer(spec: Any) -> bool:
+    """Whether ``spec`` is an optimizer or the name of one (an alias included)."""
+    return isinstance(spec, Optimizer) or (isinstance(spec, str) and (spec in OPTIMIZERS or spec in ALIASES))
 
 
 def get(spec: str | Optimizer, **kwargs: Any) -> Optimizer:
     """An optimizer for a name (``"sgd"``, ``"adam"``, …) and keyword arguments, or an instance."""
     if isinstance(spec, Optimizer):
         return spec
-    if spec == "momentum":
-        spec, kwargs = "sgd", {"momentum": 0.9, **kwargs}
-    if spec == "nesterov":
-        spec, kwargs = "sgd", {"momentum": 0.9, "nesterov": True, **kwargs}
+    if spec in ALIASES:
+        spec, preset = ALIASES[spec]
+        kwargs = {**preset, **kwargs}
     if spec not in OPTIMIZERS:
-        raise ConfigError(
-            f"unknown optimizer {spec!r}; choose one of {sorted(OPTIMIZERS) + ['momentum', 'nesterov']}"
-        )
+        raise ConfigError(f"unknown optimizer {spec!r}; choose one of {sorted(OPTIMIZERS) + list(ALIASES)}")
     try:
         return OPTIMIZERS[spec](**kwargs)
     except TypeError as exc:

@@ -113,8 +113,10 @@ class RunResult:
     early_stopping: EarlyStopping | None = None  # what it did, when the run used it
 
 
+#: The trained model in a run's folder (the commands that take a model take the folder for it).
+MODEL_FILE = "model.glassnet"
 #: What a training run writes into its folder; a new run removes these first.
-RUN_FILE_NAMES = ("run.json", "history.json", "metrics.json", "model.glassnet", CHECKPOINT_NAME,
+RUN_FILE_NAMES = ("run.json", "history.json", "metrics.json", MODEL_FILE, CHECKPOINT_NAME,
                   "report.html")
 
 
@@ -144,9 +146,17 @@ def load_data(config: RunConfig, splits: tuple[str, ...] | None = None,
                         seed=config.seed, color_mode=color_mode)
 
 
-def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None) -> dict[str, Dataset | None]:
+def model_color_mode(model) -> str:
+    """``"grayscale"`` for a model of one-channel images ``(1, H, W)``, else ``"rgb"``: how an
+    image folder is read for it."""
+    return "grayscale" if len(model.input_shape) == 3 and model.input_shape[0] == 1 else "rgb"
+
+
+def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None,
+                   color_mode: str = "rgb") -> dict[str, Dataset | None]:
     """``{"train", "validation", "test"}`` as the run uses them: validation held out of
-    ``data["train"]`` (``config.validation_split``, seeded) or ``data["validation"]`` as given.
+    ``data["train"]`` (``config.validation_split``, seeded) or ``data["validation"]`` as given
+    (when not given, read in ``color_mode``).
 
     A search trial's run records in ``config.extra["holdout"]`` how its validation data was
     carved from the training split (:func:`holdout_split`); without given validation data
@@ -154,10 +164,10 @@ def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None) ->
     test split, which the trial never saw."""
     holdout = config.extra.get("holdout")
     if holdout is not None and (data is None or data.get("validation") is None):
-        train = (data if data is not None else load_data(config, splits=("train",)))["train"]
+        train = (data if data is not None else load_data(config, ("train",), color_mode))["train"]
         train, validation = holdout_split(train, holdout, config.seed)
         return {"train": train, "validation": validation, "test": None}
-    data = data if data is not None else load_data(config)
+    data = data if data is not None else load_data(config, color_mode=color_mode)
     train, validation = data["train"], data.get("validation")
     if config.validation_split is not None:
         if validation is not None:
@@ -209,7 +219,7 @@ def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
     if config.weight_decay is not None:  # an explicit 0 turns off adamw's default 0.01
         kwargs["weight_decay"] = config.weight_decay
     if config.momentum is not None:
-        if config.optimizer not in ("sgd", "momentum", "nesterov", "rmsprop"):
+        if config.optimizer not in ("sgd", *optimizers.ALIASES, "rmsprop"):  # the SGDs and RMSProp
             raise ConfigError(f"--momentum applies to sgd/momentum/nesterov/rmsprop, "
                               f"not {config.optimizer!r}")
         kwargs["momentum"] = config.momentum
@@ -414,7 +424,7 @@ def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict
               sizes: dict[str, int] | None = None) -> None:
     """Write model, history, metrics and configuration (each file atomically); ``sizes``
     (images per split) lets ``glassnet report`` notice a data set that changed since."""
-    model.save(out_dir / "model.glassnet")
+    model.save(out_dir / MODEL_FILE)
     write_json(out_dir / "history.json", model.history.to_dict())
     write_json(out_dir / "metrics.json", metrics)
     write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": saved_config(config),

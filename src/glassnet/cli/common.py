@@ -10,7 +10,7 @@ import os
 import shlex
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError
 from ..io.checkpoint import CHECKPOINT_NAME
-from ..runs import TRAIN_MODEL_OPTIONS, parse_int_list
+from ..runs import MODEL_FILE, TRAIN_MODEL_OPTIONS, parse_int_list
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
                 "folder with one subfolder per class")
@@ -79,16 +79,17 @@ def path_text(text: str) -> str:
 
 path_text.__name__ = "a path"
 
-MODEL_FILE = "model.glassnet"  # what `glassnet train` writes into its run directory
-
-
-def model_file(text: str) -> str:
-    """An argparse ``type=`` for a model file: a run directory (``runs/x``) stands for the
-    ``model.glassnet`` in it, so that every command takes what ``train`` printed."""
+def run_folder_file(text: str, names: Sequence[str]) -> str:
+    """``text``, or for a run directory (``runs/x``) the first of ``names`` in it, so that
+    every command takes what ``train`` printed. A run directory holding only a checkpoint
+    (``names`` without it) says to resume the run; any other folder is left to the command."""
     text = path_text(text)
     folder = Path(text)
-    if not folder.is_dir() or (folder / MODEL_FILE).is_file():
-        return str(folder / MODEL_FILE) if folder.is_dir() else text
+    if not folder.is_dir():
+        return text
+    for name in names:
+        if (folder / name).is_file():
+            return str(folder / name)
     if (folder / CHECKPOINT_NAME).is_file():
         raise argparse.ArgumentTypeError(
             f"{text} holds no {MODEL_FILE} yet: its run has not finished; continue it with "
@@ -96,16 +97,18 @@ def model_file(text: str) -> str:
     return text  # load_model says it is a directory
 
 
+def model_file(text: str) -> str:
+    """An argparse ``type=`` for a model file, or a run directory for its ``model.glassnet``."""
+    return run_folder_file(text, [MODEL_FILE])
+
+
 model_file.__name__ = "a model file"
 
 
 def model_or_checkpoint_file(text: str) -> str:
-    """:func:`model_file`, where a run directory that has only a checkpoint (an unfinished
-    run) stands for that checkpoint (``glassnet info`` describes checkpoints too)."""
-    folder = Path(path_text(text))
-    if folder.is_dir() and not (folder / MODEL_FILE).is_file() and (folder / CHECKPOINT_NAME).is_file():
-        return str(folder / CHECKPOINT_NAME)
-    return model_file(text)
+    """:func:`model_file`, where the run directory of an unfinished run stands for its
+    checkpoint (``glassnet info`` describes checkpoints too)."""
+    return run_folder_file(text, [MODEL_FILE, CHECKPOINT_NAME])
 
 
 model_or_checkpoint_file.__name__ = "a model or checkpoint file"
@@ -170,8 +173,13 @@ def check_folder_options(args: argparse.Namespace) -> None:
     given = ([f"--resize {args.resize}"] if args.resize not in (None, "squash") else []) + (
         ["--strict"] if args.strict else []) + (["--no-cache"] if getattr(args, "no_cache", False) else [])
     if given:
-        raise ConfigError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to image "
-                          f"folders; the {args.dataset!r} set has fixed-size images, stored as arrays")
+        raise folder_options_error(given, args.dataset)
+
+
+def folder_options_error(given: list[str], dataset: str, whose: str = "the") -> ConfigError:
+    """The error for image-folder options (``given``, as typed) used with a named data set."""
+    return ConfigError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to image "
+                       f"folders; {whose} {dataset!r} set has fixed-size images, stored as arrays")
 
 
 def model_resize(args: argparse.Namespace, model) -> str:
@@ -184,11 +192,6 @@ def model_resize(args: argparse.Namespace, model) -> str:
         raise ModelFormatError(f"{args.model}: the model file records an unknown resize mode "
                                f"{recorded!r}; give --resize {'/'.join(RESIZE_MODES)}")
     return recorded
-
-
-def model_color_mode(model) -> str:
-    """``"grayscale"`` for a model of one-channel images ``(1, H, W)``, else ``"rgb"``."""
-    return "grayscale" if len(model.input_shape) == 3 and model.input_shape[0] == 1 else "rgb"
 
 
 def add_test_split_option(p: argparse.ArgumentParser, note: str = "") -> None:

@@ -12,14 +12,13 @@ from ..errors import ConfigError, GlassnetWarning
 from ..io.format import load_model
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
-from ..runs import check_compatible
+from ..runs import check_compatible, model_color_mode
 from .common import (
     MODEL_HELP,
     add_folder_options,
     add_runtime_options,
     add_test_split_option,
     check_output_file,
-    model_color_mode,
     model_file,
     model_resize,
     path_text,
@@ -105,16 +104,15 @@ def run(args: argparse.Namespace) -> int:
         args.split, dataset.name = "all", f"{dataset.name}/all"
     ev = evaluate_model(model, dataset.x, dataset.y, list(dataset.class_names), dataset.name,
                         files=dataset.info.get("files"))
-    report = ev.report
     if args.report:
         from ..report.run_report import write_evaluation_report
 
         write_evaluation_report(args.report, model, ev, args.model, args.dataset)
     if args.json:
         print_json({"dataset": args.dataset, "split": args.split, "samples": len(dataset),
-                    "loss": ev.loss, **report, "misclassified": ev.misclassified.tolist(),
-                    **({"misclassified_files": ev.misclassified_files} if ev.files else {})})
+                    **ev.results()})
         return 0
+    report = ev.report
     print(f"{dataset.name} ({len(dataset)} images): loss {ev.loss:.4f}, "
           f"accuracy {report['accuracy']:.4f}\n")
     print(classification_table(report) + "\n")

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .._text import count
 from ..io.checkpoint import check_state
 from ..io.format import model_from_archive, read_archive
-from ..report.text import batch_size_text, count
+from ..report.text import batch_size_text
 from .common import fmt_metrics, model_or_checkpoint_file, print_json
 
 

@@ -11,11 +11,11 @@ from ..data.folder import iter_images
 from ..errors import ImageError, ShapeError
 from ..io.format import load_model
 from ..metrics import class_probabilities
+from ..runs import model_color_mode
 from .common import (
     MODEL_HELP,
     add_folder_options,
     add_runtime_options,
-    model_color_mode,
     model_file,
     model_resize,
     path_text,

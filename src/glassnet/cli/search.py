@@ -13,9 +13,10 @@ from functools import partial
 from pathlib import Path
 
 from .. import zoo
+from .._text import count
 from ..data import LOADERS
 from ..errors import ConfigError, SearchError
-from ..report.text import count, no_trial_succeeded
+from ..report.text import no_trial_succeeded
 from ..runs import RunConfig
 from ..search_config import (
     OBJECTIVES,
@@ -36,6 +37,7 @@ from .common import (
     check_model_options,
     check_output_folder,
     fmt_metrics,
+    folder_options_error,
     fraction,
     given_destinations,
     hidden_sizes,
@@ -156,8 +158,7 @@ def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
     its workers and its printed ``train`` command would carry it."""
     if args.resume and args.no_cache and stored.base.dataset in LOADERS:
         # check_folder_options leaves a resumed search alone: its data set is the stored one
-        raise ConfigError(f"--no-cache applies to image folders; the stored search's "
-                          f"{stored.base.dataset!r} set has fixed-size images, stored as arrays")
+        raise folder_options_error(["--no-cache"], stored.base.dataset, "the stored search's")
     given_dests = given_destinations(args, "search", add_parser, STORED_SETTINGS) if args.resume else []
     if not given_dests:
         return

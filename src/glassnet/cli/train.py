@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .. import schedules, zoo
+from .._text import count
 from ..errors import ConfigError, TrainingInterruptedError
 from ..io.checkpoint import CHECKPOINT_NAME, StopRequest
-from ..report.text import count
 from ..runs import (
+    MODEL_FILE,
     RunConfig,
     RunResult,
     default_out_dir,
@@ -151,7 +152,7 @@ def check_new_run_folder(out: Path, overwrite: bool) -> None:
     previous = previous_run_files(out)
     if previous and not overwrite:
         resume = (f" continue it with --resume {shlex.quote(str(out))}," if CHECKPOINT_NAME in previous
-                  and "model.glassnet" not in previous else "")
+                  and MODEL_FILE not in previous else "")
         raise ConfigError(f"--out {out} already holds a run ({', '.join(previous)}):{resume} choose "
                           "another --out, or add --overwrite to replace it")
 

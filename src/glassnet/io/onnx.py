@@ -225,14 +225,14 @@ def to_onnx(model, opset: int = OPSET):
     inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", *model.input_shape])]
     outputs = [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", *model.output_shape])]
     onnx_graph = helper.make_graph(graph.nodes, model.name, inputs, outputs, graph.initializers)
-    opsets = [helper.make_opsetid("", opset)]
+    opsets, props = [helper.make_opsetid("", opset)], metadata(model)
     # The oldest IR version that carries this opset, not the installed onnx's newest (IR 14
     # with onnx 1.23): runtimes refuse files of a newer IR than they know, whatever the
     # opset (onnxruntime 1.17: "Unsupported model IR version: 14, max supported IR version: 9").
     proto = helper.make_model(onnx_graph, opset_imports=opsets,
                               ir_version=helper.find_min_ir_version_for(opsets),
-                              producer_name="glassnet", producer_version=metadata(model)["glassnet_version"])
-    helper.set_model_props(proto, metadata(model))
+                              producer_name="glassnet", producer_version=props["glassnet_version"])
+    helper.set_model_props(proto, props)
     graph.onnx.checker.check_model(proto, full_check=True)
     return proto
 

@@ -104,6 +104,15 @@ class Layer:
             raise ConfigError(f"{type(self).__name__} must be built before {what}: put it in a "
                               "Sequential model, or call layer.build(input_shape, rng, dtype)")
 
+    def check_batch(self, x: Array) -> None:
+        """A clear error, before any arithmetic, when ``x`` is not a batch ``(N, *input_shape)``
+        of the inputs the layer was built for (one sample alone: add the batch axis)."""
+        self.require_built()
+        if tuple(x.shape[1:]) != self.input_shape:
+            hint = "; add the batch axis: x[None]" if tuple(x.shape) == self.input_shape else ""
+            raise ShapeError(f"{type(self).__name__} was built for inputs (N, "
+                             f"{', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}{hint}")
+
     def _remember(self, **values: Any) -> None:
         """Keep what ``backward`` needs from this forward pass."""
         self._cache = values

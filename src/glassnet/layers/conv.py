@@ -86,14 +86,6 @@ def window_output_shape(layer: str, input_shape: tuple[int, ...], kernel: tuple[
     return F.output_size(hp, kernel[0], stride[0]), F.output_size(wp, kernel[1], stride[1])
 
 
-def check_image_batch(layer: Layer, x: Array) -> None:
-    """A clear error when ``x`` is not ``(N, *input_shape)``."""
-    layer.require_built()
-    if tuple(x.shape[1:]) != layer.input_shape:
-        raise ShapeError(f"{type(layer).__name__} was built for inputs (N, "
-                         f"{', '.join(map(str, layer.input_shape))}), got {tuple(x.shape)}")
-
-
 class Conv2D(KernelOptions, Layer):
     """``y = act(conv2d(x, W) + b)`` for ``x: (N, C, H, W)``; output ``(N, filters, OH, OW)``.
 
@@ -142,7 +134,7 @@ class Conv2D(KernelOptions, Layer):
         return out
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        check_image_batch(self, x)
+        self.check_batch(x)
         xp, (oh, ow) = array_module(x), self.output_shape[1:]
         y = xp.empty((x.shape[0], *self.output_shape), dtype=x.dtype)
         W2 = self.params["W"].reshape(self.filters, -1)

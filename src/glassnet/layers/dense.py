@@ -65,10 +65,7 @@ class Dense(KernelOptions, Layer):
         return out
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        self.require_built()
-        if x.ndim != 2 or x.shape[1] != self.input_shape[0]:
-            raise ShapeError(f"Dense was built for inputs (N, {self.input_shape[0]}), got "
-                             f"{tuple(x.shape)}" + ("; add the batch axis: x[None]" if x.ndim == 1 else ""))
+        self.check_batch(x)
         z = x @ self.params["W"]
         if self.use_bias:
             z += self.params["b"]

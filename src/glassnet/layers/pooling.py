@@ -22,7 +22,7 @@ from .. import functional as F
 from ..backend import Array, array_module
 from ..errors import ConfigError
 from .base import Layer
-from .conv import Pads, check_image_batch, resolve_padding, to_pair, window_output_shape
+from .conv import Pads, resolve_padding, to_pair, window_output_shape
 
 H_AXIS, W_AXIS = 2, 3
 
@@ -115,7 +115,7 @@ class MaxPool2D(_WindowPool, Layer):
         return out, argmax
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        check_image_batch(self, x)
+        self.check_batch(x)
         rows, col_argmax = self._max_along(F.pad_images(x, self.pads, self.pad_value), W_AXIS)
         out, row_argmax = self._max_along(rows, H_AXIS)
         if training:
@@ -144,7 +144,7 @@ class AvgPool2D(_WindowPool, Layer):
         return out
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        check_image_batch(self, x)
+        self.check_batch(x)
         padded = F.pad_images(x, self.pads)
         rows = self._sum([_along(padded, W_AXIS, w) for w in self._windows(W_AXIS)])
         out = self._sum([_along(rows, H_AXIS, w) for w in self._windows(H_AXIS)])
@@ -168,7 +168,7 @@ class GlobalAveragePooling2D(Layer):
         return (input_shape[0],)
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        check_image_batch(self, x)
+        self.check_batch(x)
         if training:
             self._remember(x_shape=x.shape)
         return x.mean(axis=(2, 3), dtype=x.dtype)

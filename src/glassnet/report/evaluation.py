@@ -47,9 +47,13 @@ class Evaluation:
         return np.flatnonzero(self.y_true != self.y_pred)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-able results: loss, the classification report and the misclassified indices."""
-        return {"name": self.name, "loss": self.loss, **self.report,
-                "misclassified": self.misclassified.tolist(),
+        """JSON-able results: the name, then :meth:`results`."""
+        return {"name": self.name, **self.results()}
+
+    def results(self) -> dict[str, Any]:
+        """JSON-able: loss, the classification report and the misclassified images (their
+        indices, and their files when known)."""
+        return {"loss": self.loss, **self.report, "misclassified": self.misclassified.tolist(),
                 **({"misclassified_files": self.misclassified_files} if self.files else {})}
 
     @property

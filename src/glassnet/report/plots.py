@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,17 +63,14 @@ def short_names(names: Sequence[str], limit: int = 16) -> list[str]:
     names = [str(name) for name in names]
     limits = [limit] * len(names)
     short = [short_name(name, limit) for name in names]
-    for _ in range(max(map(len, names), default=0) + 1):
-        seen: dict[str, int] = {}
-        for s in short:
-            seen[s] = seen.get(s, 0) + 1
+    while True:  # ends: each round lengthens every clashing name, and a whole name never clashes
+        seen = Counter(short)
         clashing = [i for i, s in enumerate(short) if seen[s] > 1 and s != names[i]]
         if not clashing:
             return short
         for i in clashing:
-            limits[i] = min(limits[i] + 1, len(names[i]))
+            limits[i] += 1
             short[i] = short_name(names[i], limits[i])
-    return short if len(set(short)) == len(set(names)) else list(names)
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import __version__
 from .._files import nan_for_null, write_text
+from .._text import count
 from ..errors import ConfigError, GlassnetWarning
 from ..io.checkpoint import CHECKPOINT_NAME
 from .evaluation import Evaluation, evaluate_model
@@ -32,7 +33,7 @@ from .html import (
     section,
 )
 from .plots import plot_training_curves
-from .text import batch_size_text, count
+from .text import batch_size_text
 
 REPORT_NAME = "report.html"
 RUN_FILES = ("run.json", "history.json", "metrics.json")
@@ -138,22 +139,18 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
 
 def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, Any] | None = None) -> str:
     """The HTML of a run's report; ``model`` and ``splits`` are loaded when not given."""
-    from ..data import is_folder
     from ..io.format import load_model
-    from ..runs import RunConfig, load_data, prepare_splits
+    from ..runs import MODEL_FILE, RunConfig, model_color_mode, prepare_splits
 
     run_dir = Path(run_dir)
     files = read_run(run_dir)
     if model is None:
-        model = load_model(run_dir / "model.glassnet")
+        model = load_model(run_dir / MODEL_FILE)
     if splits is None:
-        config = RunConfig.from_dict(files["run"]["config"])
-        data = None
-        if is_folder(config.dataset) and tuple(model.input_shape)[:1] == (1,):
-            # a model of one-channel images (Python API, color_mode="grayscale") reads the
-            # folder in grayscale, as evaluate and predict do
-            data = load_data(config, color_mode="grayscale")
-        splits = prepare_splits(config, data)
+        # a model of one-channel images (Python API, color_mode="grayscale") reads an image
+        # folder in grayscale, as evaluate and predict do
+        splits = prepare_splits(RunConfig.from_dict(files["run"]["config"]),
+                                color_mode=model_color_mode(model))
     name = _evaluated_split(splits)
     ds = splits[name]
     ev = evaluate_model(model, ds.x, ds.y, list(ds.class_names), ds.name, files=ds.info.get("files"))

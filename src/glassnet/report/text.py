@@ -6,10 +6,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-
-def count(n: Any, noun: str) -> str:
-    """``"1 epoch"``, ``"3 epochs"``, ``"? epochs"``: a number with its noun in the right form."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+from .._text import count
 
 
 def no_trial_succeeded(rows: Sequence[dict[str, Any]]) -> str:

@@ -16,8 +16,8 @@ import sys
 import time
 from typing import IO, Any
 
+from .._text import count
 from ..errors import ConfigError
-from ..report.text import count
 from .callbacks import Callback
 
 _ORDER = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
@@ -43,6 +43,14 @@ def shows_bars(stream: IO[str]) -> bool:
         return os.get_terminal_size(stream.fileno()).columns > 0
     except (AttributeError, OSError, ValueError):  # no descriptor (a test's stand-in): a terminal
         return True
+
+
+def new_bar(stream: IO[str], total: int, desc: str, unit: str, initial: int = 0):
+    """A tqdm bar on ``stream`` that stays on screen when done (fit's and predict's)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, initial=initial, file=stream, leave=True,
+                dynamic_ncols=True, unit=unit)
 
 
 def check_verbose(verbose: Any) -> int:
@@ -74,10 +82,7 @@ class ProgressBar(Callback):
         self._epoch_bar = steps == 1  # full batch: one bar over epochs, not one per epoch
 
     def _new_bar(self, total: int, desc: str, initial: int = 0):
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=desc, initial=initial, file=self.stream, leave=True,
-                    dynamic_ncols=True, unit="epoch" if self._epoch_bar else "batch")
+        return new_bar(self.stream, total, desc, "epoch" if self._epoch_bar else "batch", initial)
 
     def time_left(self, epochs_done: float) -> float:
         """Seconds left for the whole training, from the average pace so far."""
@@ -137,7 +142,7 @@ class ProgressBar(Callback):
         seconds = time.perf_counter() - self._start
         stopped = (f", stopped early by a callback after epoch {self._epoch + 1} of {self.epochs}"
                    if self.model.stop_training and self._epoch + 1 < self.epochs else "")
-        self.stream.write(f"trained {epochs} epoch{'s' if epochs != 1 else ''} in "
+        self.stream.write(f"trained {count(epochs, 'epoch')} in "
                           f"{format_duration(seconds)} ({seconds:.1f}s){stopped} - {format_logs(logs)}\n")
         self.stream.flush()
 
@@ -155,10 +160,7 @@ class InferenceProgress:
         self.done, self._start = 0, time.perf_counter()
         self._bar = None
         if self.verbose == 1 and shows_bars(self.stream):
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=batches, desc=what, file=self.stream, leave=True,
-                             dynamic_ncols=True, unit="batch")
+            self._bar = new_bar(self.stream, batches, what, "batch")
 
     def update(self) -> None:
         """One batch done."""
