@@ -41,9 +41,14 @@ def peak_rss_mib() -> float:
 
 
 def limit_threads(threads: int) -> None:
+    """The same threads for both frameworks: BLAS's and glassnet's training shards (as
+    ``glassnet --threads`` sets them), torch's intra-op threads."""
     from threadpoolctl import threadpool_limits
 
+    from glassnet import backend
+
     threadpool_limits(threads)
+    backend.set_threads(threads)
     try:
         import torch
 

@@ -23,6 +23,7 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 DEFAULT_DTYPE = "float32"
 
 _device: str | None = None  # chosen on first use: set_device(), else $GLASSNET_DEVICE, else cpu
+_threads = 1  # CPU threads a training step may split its batch over (set_threads)
 
 
 def resolve_dtype(dtype: Any = None) -> np.dtype:
@@ -68,6 +69,42 @@ def get_device() -> str:
         except (ConfigError, MissingExtraError) as exc:  # say where "tpu" or "gpu" came from
             raise type(exc)(f"$GLASSNET_DEVICE={value!r}: {exc}") from None
     return _device
+
+
+def set_threads(threads: int) -> None:
+    """Let training split each batch over ``threads`` CPU threads (default 1: no split).
+
+    See :mod:`glassnet.training.shards`. BLAS's own threads are not set here (the CLI's
+    ``--threads`` sets both; from Python use ``threadpoolctl.threadpool_limits``)."""
+    global _threads
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+    _threads = int(threads)
+
+
+def get_threads() -> int:
+    """The threads a training step may use (:func:`set_threads`; 1 unless set)."""
+    return _threads
+
+
+@contextlib.contextmanager
+def using_threads(threads: int) -> Iterator[None]:
+    """Train on ``threads`` threads inside the ``with`` block, then return to the setting before."""
+    global _threads
+    previous = _threads
+    set_threads(threads)
+    try:
+        yield
+    finally:
+        _threads = previous
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def xp() -> ModuleType:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -340,8 +340,9 @@ class Sequential:
             count += 1
         return count
 
-    def backward(self, d_output: Array) -> Array | None:
-        """Back-propagate ``dLoss/d_output`` and add the L2 gradient.
+    def backward(self, d_output: Array, regularize: bool = True) -> Array | None:
+        """Back-propagate ``dLoss/d_output`` and (unless ``regularize`` is false) add the L2
+        gradient.
 
         Fills every layer's ``grads``. Stops at the first trainable layer, so it returns
         ``None`` (the input gradient is never needed for training).
@@ -349,9 +350,14 @@ class Sequential:
         d = d_output
         for layer in reversed(self.layers[self._first_trainable:]):
             d = layer.backward(d)
+        if regularize:
+            self.add_regularization_gradients()
+        return d
+
+    def add_regularization_gradients(self) -> None:
+        """``grads += reg * W`` for every regularized weight (the gradient of the L2 term)."""
         for layer, key, coef in self._regularized():
             layer.grads[key] += coef * layer.params[key]
-        return d
 
     def _regularized(self) -> Iterator[tuple[Layer, str, float]]:
         for layer in self.layers:
@@ -480,9 +486,10 @@ class Sequential:
         total_loss, correct = 0.0, 0
         batches = _inference_batches(len(x), batch_size)
         progress = InferenceProgress("evaluate", len(batches), len(x), verbose)
+        forward = self._inference_forward()
         for part in batches:
             xb, yb = self.preprocess(x[part]), self.on_device(y[part])
-            out = self.forward(xb)
+            out = forward(xb)
             total_loss += self.loss.forward(out, yb) * len(xb)
             correct += int((predicted_classes(out, self.output_activation) == yb).sum())
             progress.update()
@@ -500,13 +507,21 @@ class Sequential:
         x, single = self.check_input(x)
         batches = _inference_batches(len(x), batch_size)
         progress = InferenceProgress("predict", len(batches), len(x), verbose)
-        outs = []
+        outs, forward = [], self._inference_forward()
         for part in batches:
-            outs.append(to_numpy(self.forward(self.preprocess(x[part]))))
+            outs.append(to_numpy(forward(self.preprocess(x[part]))))
             progress.update()
         progress.close()
         out = np.concatenate(outs) if outs else np.zeros((0, *self.output_shape), self.dtype)
         return out[0] if single else out
+
+    def _inference_forward(self) -> Callable[[Array], Array]:
+        """:meth:`forward` for predict and evaluate: each batch split over the threads that
+        :func:`glassnet.backend.set_threads` allows (see :mod:`glassnet.training.shards`)."""
+        from .training.shards import ShardedForward, uses_shards
+
+        threads = backend.get_threads()
+        return ShardedForward(self, threads) if uses_shards(self, threads) else self.forward
 
     def predict(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
         """Class probabilities: ``(N, 1)`` for a sigmoid output, ``(N, C)`` for softmax.

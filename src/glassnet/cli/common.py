@@ -259,7 +259,8 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                         help="run on the CPU (NumPy) or a GPU (CuPy, extra glassnet[gpu]) "
                              "(default: $GLASSNET_DEVICE, else cpu)")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="BLAS threads on the CPU (default: all cores)")
+                        help="CPU threads: BLAS's, and training splits each batch over them "
+                             "(default: all cores)")
 
 
 def apply_runtime_options(args: argparse.Namespace) -> contextlib.AbstractContextManager:
@@ -286,10 +287,13 @@ def apply_runtime_options(args: argparse.Namespace) -> contextlib.AbstractContex
 
 @contextlib.contextmanager
 def _runtime_context(args: argparse.Namespace) -> Iterator[None]:
-    """The device and image-cache settings of :func:`apply_runtime_options`, undone on exit."""
+    """The device, training-thread and image-cache settings of :func:`apply_runtime_options`,
+    undone on exit."""
     from .. import backend
 
     with contextlib.ExitStack() as stack:
+        if hasattr(args, "threads"):
+            stack.enter_context(backend.using_threads(args.threads or backend.available_cores()))
         if getattr(args, "no_cache", False):
             stack.enter_context(environment(cache_mod.ENV, "off"))
         if not hasattr(args, "device"):

@@ -13,6 +13,10 @@ Backward (training, ``m`` samples per channel, sums over the batch axes):
            ``dx = gamma / sqrt(var + eps) / m * (m * dy - sum(dy) - x_hat * sum(dy * x_hat))``,
            ``dgamma = sum(dy * x_hat)``, ``dbeta = sum(dy)``.
 
+Split batches: when training splits a batch over threads (``training/shards.py``), each
+shard's replica of this layer sums its per-channel sums with the other shards'
+(``shard_sum``), so the statistics, and the backward's sums, are the whole batch's.
+
 Momentum convention: PyTorch's, ``momentum`` is the weight of the *new* batch (default
 0.1). Keras' ``BatchNormalization(momentum=0.99)`` is the weight of the *old* value, so
 Keras' 0.99 is our 0.01.
@@ -20,6 +24,7 @@ Keras' 0.99 is our 0.01.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,6 +52,9 @@ class BatchNorm(Layer):
         momentum: weight of the new batch in the running statistics (PyTorch's convention).
         eps: added to the variance before the square root.
     """
+
+    #: Set on a shard's replica when a batch is split over threads: adds up a value over all shards.
+    shard_sum: Callable[[Any], Any] | None = None
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None) -> None:
         super().__init__(name)
@@ -96,6 +104,11 @@ class BatchNorm(Layer):
             return xp.einsum("ncp->c", a3)
         return xp.einsum("ncp,ncp->c", a3, b.reshape(a3.shape))
 
+    def _whole_batch(self, value: Any) -> Any:
+        """``value`` (a count or per-channel sums of this batch) over the whole batch: added
+        up across the shards when the batch is split over threads, else unchanged."""
+        return value if self.shard_sum is None else self.shard_sum(value)
+
     def min_batch(self) -> int:
         """The smallest batch it can train on: 2 when each sample holds one value per
         channel (dense inputs, 1x1 images), else 1."""
@@ -120,16 +133,16 @@ class BatchNorm(Layer):
         channel = self._channel_shape(x.ndim)
         if not training:
             return self._forward_inference(x, channel)
-        m = x.size // x.shape[1]
+        m = self._whole_batch(x.size // x.shape[1])
         if m == 1:  # var would be 0, y = beta, dx = 0, and running_var pulled towards 0
             raise ShapeError(f"BatchNorm needs more than one value per channel to train, got a "
                              f"batch of shape {tuple(x.shape)}; use batches of 2 or more samples")
-        mean = self._channel_sum(x) / m
+        mean = self._whole_batch(self._channel_sum(x)) / m
         centred = x - mean.reshape(channel)
-        var = self._channel_sum(centred, centred) / m
+        var = self._whole_batch(self._channel_sum(centred, centred)) / m
         inv_std = 1 / (var + self.eps) ** 0.5
         self._update_running(mean, var, m)
-        self._remember(centred=centred, inv_std=inv_std)
+        self._remember(centred=centred, inv_std=inv_std, m=m)
         y = centred * (self.params["gamma"] * inv_std).reshape(channel)
         y += self.params["beta"].reshape(channel)
         return y
@@ -156,7 +169,7 @@ class BatchNorm(Layer):
         centred = cache["centred"] if batch_stats else cache["x"] - cache["mean"].reshape(channel)
         sum_dy = self._channel_sum(dy)
         sum_dy_xhat = self._channel_sum(dy, centred) * inv_std  # sum(dy * x_hat)
-        self.grads["gamma"][...] = sum_dy_xhat
+        self.grads["gamma"][...] = sum_dy_xhat  # a shard's part: the shards' grads are added up
         self.grads["beta"][...] = sum_dy
         if not self.input_grad:
             return None
@@ -164,7 +177,9 @@ class BatchNorm(Layer):
         if not batch_stats:
             return dy * scale  # running statistics are constants of the input
         # dx = scale * (dy - sum(dy) / m - x_hat * sum(dy * x_hat) / m),  x_hat = x_c * inv_std
-        m = dy.size // dy.shape[1]
+        m = cache["m"]
+        if self.shard_sum is not None:
+            sum_dy, sum_dy_xhat = self._whole_batch(array_module(dy).stack([sum_dy, sum_dy_xhat]))
         dx = centred * (-inv_std * sum_dy_xhat / m).reshape(channel)
         dx += dy
         dx -= (sum_dy / m).reshape(channel)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from .. import schedules as schedules_mod
 from ..backend import array_module
 from ..errors import ConfigError, GlassnetWarning, NonFiniteLossError
@@ -18,6 +19,7 @@ from ..metrics import predicted_classes
 from .callbacks import Callback, CallbackList
 from .history import History
 from .progress import ProgressBar, check_verbose
+from .shards import ShardedStep, uses_shards
 from .split import stratified_split
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -148,7 +150,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
         callbacks: Sequence[Callback] | None = (), verbose: int = 1,
         lr_schedule: schedules_mod.Schedule | str | None = None, augment: Augment | None = None,
-        initial_epoch: int = 0, log_every: int | None = None) -> History:
+        initial_epoch: int = 0, log_every: int | None = None, threads: int | None = None) -> History:
     """Train ``model`` on ``(x, y)``.
 
     Args:
@@ -167,6 +169,9 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             span the ``epochs`` of this call); the lr is logged as ``lr``.
         augment: ``augment(batch, rng) -> batch`` applied to raw training batches only.
         log_every: in line mode, print every n-th epoch (default: about 100 lines in all).
+        threads: CPU threads each batch is split over (data-parallel, see
+            :mod:`glassnet.training.shards`; the result equals an unsplit step's to float
+            rounding); default :func:`glassnet.backend.get_threads`, 1 unless set.
 
     Returns the model's :class:`History` (also ``model.history``). If the loss becomes NaN
     or infinite, the last weights known to give a finite loss are restored and a
@@ -184,6 +189,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     y = model.check_labels(x, y)
     _check_finite(x, "x")
     callbacks = _check_callbacks(callbacks)
+    threads = backend.get_threads() if threads is None else check_positive_int(threads, "threads")
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ConfigError("validation_data must be a pair (x_val, y_val), got "
@@ -231,6 +237,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     logged = [*metric_names, *([f"val_{m}" for m in metric_names] if x_val is not None else []), "lr"]
     cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
                         "logged": logged})
+    # Each batch split over the threads when there are several (see training/shards.py).
+    train_step = ShardedStep(model, threads) if uses_shards(model, threads) else model.train_step
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch, {})
         batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
@@ -250,7 +258,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             yb = model.on_device(y[idx])
             # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
             with quiet_float_errors():
-                loss, out = model.train_step(xb, yb, start=start if full_batch is not None else 0)
+                loss, out = train_step(xb, yb, start=start if full_batch is not None else 0)
             if not math.isfinite(loss):
                 raise _restore_after_non_finite(model, loss, epoch, b, initial_epoch, snapshots)
             total_loss += loss * len(idx)

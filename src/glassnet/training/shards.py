@@ -1,0 +1,263 @@
+"""Data-parallel training steps on the CPU: one batch split over several threads.
+
+Why: NumPy runs every element-wise pass (the convolutions' im2col copies, pooling, ReLU,
+dropout masks, BatchNorm) on one core; only the matrix products use BLAS's threads. A
+framework such as PyTorch runs those passes on every core too. Here the batch is cut into
+``k`` shards, and each shard's forward and backward runs in its own thread (NumPy releases
+the GIL inside its loops), each with single-threaded BLAS, so every pass uses every core.
+
+How, with the same result as one unsplit step (to float rounding):
+
+- Each shard runs on a *replica* of the model: its own layer objects (caches, gradients),
+  but the very same parameter arrays, which the optimizer then updates once.
+- The loss of the batch is the mean over all ``N`` samples, so shard ``k`` back-propagates
+  its loss gradient times ``n_k / N``, and the batch's gradients are the shards' gradients
+  summed (in shard order: the same sum every run); the L2 term is added once.
+- Dropout's masks are the very numbers one unsplit step would draw from the layer's own
+  generator: each shard draws its rows of them (:class:`RowsOfDraws`).
+- BatchNorm needs statistics over the whole batch: its replicas sum their per-channel sums
+  across shards (:class:`ShardSums`) before normalizing, and again in backward.
+
+Replica 0 also shares the model's gradient and state arrays (BatchNorm's running
+statistics), so those are the model's own after the step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from ..backend import Array, array_module
+
+#: Fewest samples per shard: below this the per-layer overhead of a shard outweighs the gain.
+MIN_SHARD = 16
+
+
+def shard_count(threads: int, batch: int) -> int:
+    """How many shards a batch of ``batch`` samples is split into on ``threads`` threads."""
+    return max(1, min(threads, batch // MIN_SHARD))
+
+
+def shard_slices(n: int, shards: int) -> list[slice]:
+    """``shards`` consecutive slices of ``n`` samples, sizes differing by at most one."""
+    bounds = [n * k // shards for k in range(shards + 1)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+class ShardSums:
+    """Sums an array over all shards; every shard gets the same total (added in shard order).
+
+    Each shard posts its part and waits for the others (a barrier); a second barrier keeps
+    a fast shard from posting its next part before every shard has read this total.
+    """
+
+    def __init__(self, shards: int) -> None:
+        self.parts: list[Any] = [None] * shards
+        self.barrier = threading.Barrier(shards)
+
+    def for_shard(self, k: int):
+        """The ``total(part) -> sum over shards`` function shard ``k``'s layers call."""
+        def total(part: Any) -> Any:
+            self.parts[k] = part
+            self.barrier.wait()
+            result = self.parts[0]
+            for other in self.parts[1:]:
+                result = result + other
+            self.barrier.wait()
+            return result
+        return total
+
+    def abort(self) -> None:
+        """Release the other shards (they raise ``BrokenBarrierError``) when one has failed."""
+        self.barrier.abort()
+
+
+class RowsOfDraws:
+    """Stands in for a stochastic layer's generator in one shard: ``random(shape)`` returns
+    exactly this shard's rows of what ``rng.random((N, ...))`` would draw for the whole batch.
+
+    Each shard draws its own rows, side by side with the others: a copy of ``rng`` is
+    advanced past the rows before them (a PCG64 generator jumps ahead in constant time,
+    one step per number), and after the step ``rng`` itself moves past the whole batch
+    (:meth:`ShardedStep._prepare` keeps a list of what to advance).
+    """
+
+    def __init__(self, rng: np.random.Generator, rows: slice, drawn: list[int]) -> None:
+        self.rng, self.rows, self.drawn = rng, rows, drawn
+
+    def random(self, shape: tuple[int, ...]) -> np.ndarray:
+        per_row = math.prod(shape[1:])
+        own = np.random.Generator(type(self.rng.bit_generator)())
+        own.bit_generator.state = self.rng.bit_generator.state
+        own.bit_generator.advance(self.rows.start * per_row)
+        if self.rows.start == 0:
+            self.drawn.append(per_row)  # the first shard notes how far the batch went
+        return own.random((self.rows.stop - self.rows.start, *shape[1:]))
+
+
+class _Shards:
+    """Replicas of a model and the threads to run them on."""
+
+    def __init__(self, model, threads: int, share_grads: bool) -> None:
+        from threadpoolctl import ThreadpoolController
+
+        self.model, self.threads = model, threads
+        self.replicas = [_replica(model, share_grads and k == 0) for k in range(threads)]
+        self.pool = _shared_pool(threads - 1)
+        self.blas = ThreadpoolController()
+
+    def run(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        """``[fn(*args) for fn, *args in calls]``, the first call in this thread and the others
+        in the pool, each with single-threaded BLAS (the shards themselves keep the cores busy)
+        and this thread's NumPy error handling. If one fails, its error is raised (not the
+        ``BrokenBarrierError`` of the shards it released), once every call has returned."""
+        errstate = np.geterr()
+        results, errors = [], []
+        with self.blas.limit(limits=1, user_api="blas"):
+            jobs = [self.pool.submit(_with_errstate, errstate, *call) for call in calls[1:]]
+            for job in [None, *jobs]:
+                try:
+                    results.append(calls[0][0](*calls[0][1:]) if job is None else job.result())
+                except BaseException as exc:
+                    errors.append(exc)
+        if errors:
+            raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
+        return results
+
+
+class ShardedStep(_Shards):
+    """``step(x, y, start) -> (loss, outputs)``: :meth:`Sequential.train_step`, with the
+    batch split over ``threads`` threads (batches too small for two shards run unsplit)."""
+
+    def __init__(self, model, threads: int) -> None:
+        super().__init__(model, threads, share_grads=True)
+
+    def __call__(self, x: Array, y: Array, start: int = 0) -> tuple[float, Array]:
+        n = len(x)
+        shards = shard_count(self.threads, n)
+        if shards < 2:
+            return self.model.train_step(x, y, start)
+        parts = shard_slices(n, shards)
+        replicas = self.replicas[:shards]
+        sums = ShardSums(shards)
+        to_advance = self._prepare(replicas, parts, sums)
+        results = self.run([(self._run, replica, x[rows], y[rows], start, n, sums)
+                            for replica, rows in zip(replicas, parts, strict=True)])
+        for rng, drawn in to_advance:  # as if each layer had drawn for the whole batch
+            rng.bit_generator.advance(n * sum(drawn))
+        self._add_up_gradients(replicas)
+        model = self.model
+        loss = sum(part_loss for part_loss, _ in results) + model.regularization_loss()
+        model.add_regularization_gradients()
+        model.optimizer.step(model.parameters())
+        return loss, array_module(x).concatenate([out for _, out in results])
+
+    @staticmethod
+    def _run(replica, x: Array, y: Array, start: int, batch: int,
+             sums: ShardSums) -> tuple[float, Array]:
+        """One shard's forward and backward; its loss weighted by its share of the batch."""
+        try:
+            out = replica.forward(x, training=True, start=start)
+            share = len(x) / batch
+            loss = replica.loss.forward(out, y) * share
+            d_out = replica.loss.backward()
+            replica.backward(d_out * d_out.dtype.type(share), regularize=False)
+            return loss, out
+        except BaseException:
+            sums.abort()  # the other shards may be waiting for this one's sums
+            raise
+
+    def _prepare(self, replicas: list, parts: list[slice], sums: ShardSums) -> list:
+        """Give each shard's stochastic layers their rows of this step's random numbers, and
+        its BatchNorm layers the cross-shard sum. Returns ``(rng, drawn)`` pairs: after the
+        step, each ``rng`` must advance by ``N`` times every row size in ``drawn``."""
+        to_advance = []
+        for i, layer in enumerate(self.model.layers):
+            if layer.stochastic:
+                drawn: list[int] = []
+                to_advance.append((layer.rng, drawn))
+                for replica, rows in zip(replicas, parts, strict=True):
+                    replica.layers[i].rng = RowsOfDraws(layer.rng, rows, drawn)
+            if hasattr(layer, "shard_sum"):
+                for k, replica in enumerate(replicas):
+                    replica.layers[i].shard_sum = sums.for_shard(k)
+        return to_advance
+
+    @staticmethod
+    def _add_up_gradients(replicas: list) -> None:
+        """Replica 0's gradients (the model's own arrays) += every other replica's."""
+        for layers in zip(*(replica.layers for replica in replicas), strict=True):
+            for key, grad in layers[0].grads.items():
+                for other in layers[1:]:
+                    grad += other.grads[key]
+
+
+class ShardedForward(_Shards):
+    """``forward(x) -> outputs``: :meth:`Sequential.forward` for inference (predict and
+    evaluate), with the batch split over ``threads`` threads. Nothing is summed across
+    samples, so the outputs are the unsplit ones."""
+
+    def __init__(self, model, threads: int) -> None:
+        super().__init__(model, threads, share_grads=False)
+
+    def __call__(self, x: Array) -> Array:
+        shards = shard_count(self.threads, len(x))
+        if shards < 2:
+            return self.model.forward(x)
+        parts = shard_slices(len(x), shards)
+        outputs = self.run([(replica.forward, x[rows])
+                            for replica, rows in zip(self.replicas, parts, strict=False)])
+        return array_module(x).concatenate(outputs)
+
+
+def _with_errstate(errstate: dict[str, str], fn, *args: Any) -> Any:
+    """``fn(*args)`` under the caller's NumPy error handling (``np.geterr()``): it is per
+    thread in NumPy 2, and a pool thread would otherwise warn where the caller is silent."""
+    with np.errstate(**errstate):
+        return fn(*args)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
+    os.register_at_fork(after_in_child=_pools.clear)
+
+
+def _shared_pool(workers: int) -> ThreadPoolExecutor:
+    """One pool of ``workers`` threads for the whole process, kept between ``fit`` calls:
+    new threads would first have to fault in fresh memory for their arrays (measured: the
+    first epoch after creating them ran 10-20% slower)."""
+    if workers not in _pools:
+        _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="glassnet-shard")
+    return _pools[workers]
+
+
+def _replica(model, share_grads: bool):
+    """A copy of ``model`` for one shard: new layer objects sharing the parameter arrays of
+    ``model``'s layers (and with ``share_grads``, the gradient and state arrays too)."""
+    shared: dict[int, Any] = {}
+    for layer in model.layers:
+        dicts = [layer.params, *([layer.grads, layer.state] if share_grads else [])]
+        for d in dicts:
+            shared[id(d)] = d
+            shared.update({id(a): a for a in d.values()})
+        shared[id(layer._cache)] = None  # the previous step's cache is not needed
+    replica = copy.copy(model)
+    replica.layers = copy.deepcopy(model.layers, shared)
+    replica.loss = copy.deepcopy(model.loss)
+    return replica
+
+
+def uses_shards(model, threads: int) -> bool:
+    """Whether :class:`ShardedStep` applies: more than one thread, on the CPU (a GPU runs the
+    whole batch in parallel already), and random layers whose generator can jump ahead
+    (PCG64, which every layer gets from its model's seed)."""
+    params = [p for _, p, _ in model.parameters()]
+    generators = [layer.rng for layer in model.layers if layer.stochastic]
+    return (threads > 1 and all(array_module(p) is np for p in params)
+            and all(hasattr(rng.bit_generator, "advance") for rng in generators))

@@ -1,0 +1,195 @@
+"""Training steps split over threads (glassnet.training.shards): the same step as unsplit."""
+
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+
+from glassnet import Sequential, backend, layers
+from glassnet.errors import ConfigError, NonFiniteLossError
+from glassnet.training import shards
+from glassnet.training.shards import ShardedStep, shard_count, shard_slices, uses_shards
+
+
+def _conv_net(seed=0, dtype="float64", first=None):
+    """Every layer kind whose training step the shards must reproduce: a kernel-regularized
+    Conv2D, BatchNorm (whole-batch statistics), pooling, Dropout (masks), Dense."""
+    stack = [] if first is None else [first]
+    stack += [
+        layers.Conv2D(4, 3, padding="same", kernel_regularizer=0.01), layers.BatchNorm(),
+        layers.ReLU(), layers.MaxPool2D(2), layers.Dropout(0.3), layers.Flatten(),
+        layers.Dense(6, activation="tanh"), layers.BatchNorm(), layers.Dropout(0.2), layers.Dense(3),
+    ]
+    model = Sequential(stack, input_shape=(2, 6, 6), seed=seed, dtype=dtype)
+    model.compile("categorical_crossentropy", "sgd", reg=0.003)
+    return model
+
+
+def _batch(rng, n):
+    return rng.standard_normal((n, 2, 6, 6)), np.arange(n) % 3
+
+
+def _step_results(model, step, x, y):
+    loss, out = step(x, y)
+    grads = {name: g.copy() for name, _, g in model.parameters()}
+    params = {name: p.copy() for name, p, _ in model.parameters()}
+    state = {f"{i}.{k}": v.copy() for i, layer in enumerate(model.layers) for k, v in layer.state.items()}
+    return loss, out, grads, params, state
+
+
+@pytest.mark.parametrize("threads, n", [(2, 40), (3, 50), (4, 70)])
+def test_a_split_step_is_the_unsplit_step(rng, threads, n):
+    """Loss, outputs, gradients (L2 included), the updated weights, BatchNorm's running
+    statistics and Dropout's masks: all as one unsplit step, in float64 to rounding;
+    with shards of unequal sizes (50 = 16 + 17 + 17)."""
+    x, y = _batch(rng, n)
+    assert shard_count(threads, n) == threads
+    plain, split = _conv_net(), _conv_net()
+    expected = _step_results(plain, plain.train_step, x, y)
+    got = _step_results(split, ShardedStep(split, threads), x, y)
+    assert got[0] == pytest.approx(expected[0], rel=1e-12)
+    for want, have in zip(expected[1:], got[1:], strict=True):
+        if isinstance(want, dict):
+            assert want.keys() == have.keys()
+            for key in want:
+                np.testing.assert_allclose(have[key], want[key], rtol=1e-10, atol=1e-13, err_msg=key)
+        else:
+            np.testing.assert_allclose(have, want, rtol=1e-10, atol=1e-13)
+
+
+def test_fit_on_threads_matches_one_thread_and_repeats_to_the_last_digit(rng):
+    x, y = _batch(rng, 90)
+    histories, weights = [], []
+    for threads in (1, 2, 2):
+        model = _conv_net(seed=3)
+        histories.append(model.fit(x, y, epochs=3, batch_size=45, verbose=0, threads=threads).history)
+        weights.append(model.get_weights())
+    np.testing.assert_allclose(histories[1]["loss"], histories[0]["loss"], rtol=1e-10)
+    assert histories[1] == histories[2]  # the same split, summed in the same order: identical
+    for key in weights[0]:
+        np.testing.assert_allclose(weights[1][key], weights[0][key], rtol=1e-9, atol=1e-12)
+        np.testing.assert_array_equal(weights[2][key], weights[1][key])
+
+
+def test_a_batchnorm_that_is_the_first_trainable_layer_splits_too(rng):
+    """Its backward returns before the cross-shard sum (no input gradient): every shard
+    does the same, so no shard waits for the others in vain."""
+    x, y = _batch(rng, 40)
+    plain, split = _conv_net(first=layers.BatchNorm()), _conv_net(first=layers.BatchNorm())
+    expected = _step_results(plain, plain.train_step, x, y)
+    got = _step_results(split, ShardedStep(split, 2), x, y)
+    for key in expected[2]:
+        np.testing.assert_allclose(got[2][key], expected[2][key], rtol=1e-10, atol=1e-13)
+
+
+def test_small_batches_and_one_thread_are_not_split(rng, monkeypatch):
+    model = _conv_net()
+    assert not uses_shards(model, 1) and uses_shards(model, 2)
+    assert shard_count(4, 2 * shards.MIN_SHARD - 1) == 1
+    assert shard_count(4, 3 * shards.MIN_SHARD) == 3
+    assert shard_slices(10, 3) == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    calls = []
+    monkeypatch.setattr(model, "train_step", lambda x, y, start=0: calls.append(len(x)) or (0.0, None))
+    ShardedStep(model, 4)(*_batch(rng, 2 * shards.MIN_SHARD - 1))
+    assert calls == [2 * shards.MIN_SHARD - 1]
+
+
+def test_a_failing_shard_raises_its_own_error_and_releases_the_others(rng):
+    """Shard 1 fails before BatchNorm's cross-shard sum; shard 0 would wait there forever
+    if the failure did not release it."""
+    model = _conv_net()
+    step = ShardedStep(model, 2)
+
+    class ShardError(RuntimeError):
+        pass
+
+    def fail(x, training=False):
+        raise ShardError("shard 1 failed")
+
+    step.replicas[1].layers[0].forward = fail
+    done = []
+    worker = threading.Thread(target=lambda: done.append(pytest.raises(ShardError, step, *_batch(rng, 40))),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and done, "the step hung"
+
+
+def test_the_nan_guard_works_on_a_split_step(rng):
+    x, y = _batch(rng, 64)
+    model = _conv_net(dtype="float32")
+    model.optimizer.lr = 1e30
+    with pytest.raises(NonFiniteLossError):
+        model.fit(x, y, epochs=5, batch_size=64, verbose=0, threads=2)
+    assert all(np.isfinite(w).all() for w in model.get_weights().values())
+
+
+def test_fit_takes_its_threads_from_the_backend_unless_given(rng, monkeypatch):
+    made = []
+    real = ShardedStep.__init__
+    monkeypatch.setattr(ShardedStep, "__init__", lambda self, m, t: made.append(t) or real(self, m, t))
+    x, y = _batch(rng, 40)
+    model = _conv_net()
+    model.fit(x, y, epochs=1, batch_size=40, verbose=0)
+    assert made == []  # default 1: unsplit
+    with backend.using_threads(3):
+        assert backend.get_threads() == 3
+        model.fit(x, y, epochs=1, batch_size=40, verbose=0)
+        model.fit(x, y, epochs=1, batch_size=40, verbose=0, threads=2)
+    assert backend.get_threads() == 1 and made == [3, 2]
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
+def test_bad_thread_counts_are_refused(bad, rng):
+    with pytest.raises(ConfigError, match="threads must be a positive integer"):
+        backend.set_threads(bad)
+    with pytest.raises(ConfigError, match="threads"):
+        _conv_net().fit(*_batch(rng, 40), verbose=0, threads=bad)
+
+
+def _train_in_child(queue):
+    rng = np.random.default_rng(0)
+    model = _conv_net()
+    model.fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
+    queue.put("trained")
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_a_forked_process_gets_threads_of_its_own(rng):
+    """The shards' thread pool is kept for the process; a forked child has none of its
+    threads, so it must not inherit the pool (it would wait for them forever)."""
+    _conv_net().fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
+    assert shards._pools
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_train_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=120)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=5) == "trained"
+
+
+def test_predict_and_evaluate_split_over_threads_give_the_unsplit_results(rng):
+    x, y = _batch(rng, 70)
+    model = _conv_net()
+    model.fit(x, y, epochs=2, batch_size=35, verbose=0)  # running statistics that are not 0/1
+    expected = model.predict(x, batch_size=64), model.evaluate(x, y, batch_size=64)
+    with backend.using_threads(3):
+        got = model.predict(x, batch_size=64), model.evaluate(x, y, batch_size=64)
+        assert shard_count(3, 64) == 3  # the first batch is split in three, the last (6) is not
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
+    assert got[1] == pytest.approx(expected[1], rel=1e-12)
+
+
+def test_inference_on_threads_really_splits(rng, monkeypatch):
+    seen = []
+    model = _conv_net()
+    with backend.using_threads(2):
+        forward = model._inference_forward()
+    for replica in forward.replicas:
+        real = replica.forward
+        monkeypatch.setattr(replica, "forward", lambda x, real=real: seen.append(len(x)) or real(x))
+    forward(_batch(rng, 40)[0])
+    assert sorted(seen) == [20, 20]
