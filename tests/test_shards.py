@@ -6,20 +6,23 @@ import threading
 import numpy as np
 import pytest
 
-from glassnet import Sequential, backend, layers
+from glassnet import Sequential, backend, layers, optimizers
 from glassnet.errors import ConfigError, NonFiniteLossError
 from glassnet.training import shards
 from glassnet.training.shards import ShardedStep, shard_count, shard_slices, uses_shards
 
 
-def _conv_net(seed=0, dtype="float64", first=None):
+def _conv_net(seed=0, dtype="float64", first=None, bias=True):
     """Every layer kind whose training step the shards must reproduce: a kernel-regularized
-    Conv2D, BatchNorm (whole-batch statistics), pooling, Dropout (masks), Dense."""
+    Conv2D, BatchNorm (whole-batch statistics), pooling, Dropout (masks), Dense. (A bias
+    before a BatchNorm has a zero gradient: only rounding noise, which adaptive optimizers
+    blow up to steps of 1e-8; ``bias=False`` leaves those biases out.)"""
     stack = [] if first is None else [first]
     stack += [
-        layers.Conv2D(4, 3, padding="same", kernel_regularizer=0.01), layers.BatchNorm(),
+        layers.Conv2D(4, 3, padding="same", kernel_regularizer=0.01, use_bias=bias), layers.BatchNorm(),
         layers.ReLU(), layers.MaxPool2D(2), layers.Dropout(0.3), layers.Flatten(),
-        layers.Dense(6, activation="tanh"), layers.BatchNorm(), layers.Dropout(0.2), layers.Dense(3),
+        layers.Dense(6, activation="tanh", use_bias=bias), layers.BatchNorm(), layers.Dropout(0.2),
+        layers.Dense(3),
     ]
     model = Sequential(stack, input_shape=(2, 6, 6), seed=seed, dtype=dtype)
     model.compile("categorical_crossentropy", "sgd", reg=0.003)
@@ -193,3 +196,69 @@ def test_inference_on_threads_really_splits(rng, monkeypatch):
         monkeypatch.setattr(replica, "forward", lambda x, real=real: seen.append(len(x)) or real(x))
     forward(_batch(rng, 40)[0])
     assert sorted(seen) == [20, 20]
+
+
+def test_replicas_are_kept_between_fits_and_made_again_when_the_model_changes(rng):
+    x, y = _batch(rng, 40)
+    model = _conv_net()
+    model.fit(x, y, epochs=1, batch_size=40, verbose=0, threads=2)
+    step = model._shards["ShardedStep"]
+    model.fit(x, y, epochs=1, batch_size=40, verbose=0, threads=2)
+    assert model._shards["ShardedStep"] is step
+    model.layers[4].rate = 0.6  # a setting the replicas copied
+    model.fit(x, y, epochs=1, batch_size=40, verbose=0, threads=2)
+    assert model._shards["ShardedStep"] is not step
+    assert model._shards["ShardedStep"].replicas[1].layers[4].rate == 0.6
+    step = model._shards["ShardedStep"]
+    model.compile("categorical_crossentropy", "adam")  # a new loss object
+    model.fit(x, y, epochs=1, batch_size=40, verbose=0, threads=2)
+    assert model._shards["ShardedStep"] is not step
+
+
+def test_a_copy_of_a_model_starts_without_its_replicas(rng):
+    import copy
+
+    model = _conv_net()
+    model.fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
+    assert model._shards
+    for twin in (copy.deepcopy(model), copy.copy(model)):
+        assert twin._shards == {}
+        twin.fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    lambda: optimizers.AdaGrad(0.05, lr_decay=0.01),
+    lambda: optimizers.RMSProp(0.01, momentum=0.5, centered=True),
+    lambda: optimizers.Adam(0.01, weight_decay=1e-3), lambda: optimizers.AdamW(0.01)])
+def test_every_optimizer_updates_in_parts_as_in_one_step(rng, optimizer):
+    """After the first step (whole: SGD's momentum starts as the first gradient) the update
+    runs in one part per thread; the weights stay those of unsplit training."""
+    x, y = _batch(rng, 96)
+    weights = []
+    for threads in (1, 3):
+        model = _conv_net(bias=False)
+        model.compile("categorical_crossentropy", optimizer())
+        model.fit(x, y, epochs=2, batch_size=48, verbose=0, threads=threads)
+        weights.append(model.get_weights())
+        assert model.optimizer.steps == 4
+    for key in weights[0]:
+        np.testing.assert_allclose(weights[1][key], weights[0][key], rtol=1e-8, atol=1e-11, err_msg=key)
+
+
+def test_the_update_is_split_only_when_every_slot_exists():
+    opt = optimizers.SGD(0.1, momentum=0.9)
+    p, g = np.ones(5), np.full(5, 0.5)
+    assert not opt.can_step_in_parts([("w", p, g)])
+    opt.step([("w", p, g)])
+    assert opt.can_step_in_parts([("w", p, g)])
+    assert not opt.can_step_in_parts([("w", p, g), ("other", p, g)])
+    assert not opt.can_step_in_parts([("w", np.ones((5, 2))[:, 0], g)])  # not contiguous
+    expected = np.ones(5)
+    twin = optimizers.SGD(0.1, momentum=0.9)
+    twin.step([("w", expected, g)])
+    twin.step([("w", expected, g)])
+    opt.start_step()
+    for part in range(3):
+        opt.step_part([("w", p, g)], part, 3)
+    np.testing.assert_array_equal(p, expected)

@@ -89,6 +89,7 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self.training_summary: dict[str, Any] = {}
+        self._shards: dict[str, Any] = {}  # replicas for training on several threads (training/shards.py)
         for layer in layers or []:
             self.add(layer)
         if input_shape is not None:
@@ -518,10 +519,14 @@ class Sequential:
     def _inference_forward(self) -> Callable[[Array], Array]:
         """:meth:`forward` for predict and evaluate: each batch split over the threads that
         :func:`glassnet.backend.set_threads` allows (see :mod:`glassnet.training.shards`)."""
-        from .training.shards import ShardedForward, uses_shards
+        from .training.shards import ShardedForward, sharded
 
-        threads = backend.get_threads()
-        return ShardedForward(self, threads) if uses_shards(self, threads) else self.forward
+        return sharded(self, ShardedForward, backend.get_threads()) or self.forward
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (or pickle) starts without the thread replicas: they belong to this model's
+        # arrays, and hold threads and locks that cannot be copied.
+        return {**self.__dict__, "_shards": {}}
 
     def predict(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
         """Class probabilities: ``(N, 1)`` for a sigmoid output, ``(N, C)`` for softmax.

@@ -56,9 +56,34 @@ class Optimizer:
 
     def step(self, params: Iterable[ParamTriple]) -> None:
         """Apply one update to every ``(name, param, grad)``; ``param`` changes in place."""
-        self.steps += 1
+        self.start_step()
         for name, p, g in params:
             self.update(name, p, g, self.slots.setdefault(name, {}))
+
+    def start_step(self) -> None:
+        """Count a step (Adam's bias correction, AdaGrad's decay use the count)."""
+        self.steps += 1
+
+    # -- one step in parts, for training on several threads (training/shards.py) ----------
+    def can_step_in_parts(self, params: list[ParamTriple]) -> bool:
+        """Whether :meth:`step_part` may run: every parameter already has all the slots an
+        update creates (SGD's momentum starts as the first gradient, so the first step is
+        whole), and every array is contiguous (its flat view is the array itself)."""
+        wanted = self.slot_names()
+        return all(wanted <= self.slots.get(name, {}).keys()
+                   and all(a.flags.c_contiguous for a in (p, g, *self.slots.get(name, {}).values()))
+                   for name, p, g in params)
+
+    def step_part(self, params: list[ParamTriple], part: int, parts: int) -> None:
+        """The update of one step on part ``part`` of ``parts`` equal parts of every flattened
+        parameter, its gradient and its slots. The parts may run side by side, after one
+        :meth:`start_step`: every update here is element-wise, so the parts together are
+        exactly :meth:`step`."""
+        for name, p, g in params:
+            rows = slice(p.size * part // parts, p.size * (part + 1) // parts)
+            slots = {key: a.reshape(-1)[rows] for key, a in self.slots.get(name, {}).items()}
+            # the scratch array is per part: parts of one parameter run at the same time
+            self.update(f"{name}#{part}", p.reshape(-1)[rows], g.reshape(-1)[rows], slots)
 
     def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         raise NotImplementedError

@@ -19,7 +19,7 @@ from ..metrics import predicted_classes
 from .callbacks import Callback, CallbackList
 from .history import History
 from .progress import ProgressBar, check_verbose
-from .shards import ShardedStep, uses_shards
+from .shards import ShardedStep, sharded
 from .split import stratified_split
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -238,7 +238,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
                         "logged": logged})
     # Each batch split over the threads when there are several (see training/shards.py).
-    train_step = ShardedStep(model, threads) if uses_shards(model, threads) else model.train_step
+    train_step = sharded(model, ShardedStep, threads) or model.train_step
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch, {})
         batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,

@@ -104,13 +104,13 @@ class RowsOfDraws:
 class _Shards:
     """Replicas of a model and the threads to run them on."""
 
-    def __init__(self, model, threads: int, share_grads: bool) -> None:
+    def __init__(self, model, threads: int, replicas: list) -> None:
         from threadpoolctl import ThreadpoolController
 
-        self.model, self.threads = model, threads
-        self.replicas = [_replica(model, share_grads and k == 0) for k in range(threads)]
+        self.model, self.threads, self.replicas = model, threads, replicas
         self.pool = _shared_pool(threads - 1)
         self.blas = ThreadpoolController()
+        self.signature = _signature(model)
 
     def run(self, calls: list[tuple[Any, ...]]) -> list[Any]:
         """``[fn(*args) for fn, *args in calls]``, the first call in this thread and the others
@@ -136,7 +136,9 @@ class ShardedStep(_Shards):
     batch split over ``threads`` threads (batches too small for two shards run unsplit)."""
 
     def __init__(self, model, threads: int) -> None:
-        super().__init__(model, threads, share_grads=True)
+        # replica 0 trains the model's own gradient and state arrays; the others their own
+        super().__init__(model, threads, [_replica(model, ("params", "grads", "state") if k == 0
+                                                   else ("params",)) for k in range(threads)])
 
     def __call__(self, x: Array, y: Array, start: int = 0) -> tuple[float, Array]:
         n = len(x)
@@ -151,12 +153,20 @@ class ShardedStep(_Shards):
                             for replica, rows in zip(replicas, parts, strict=True)])
         for rng, drawn in to_advance:  # as if each layer had drawn for the whole batch
             rng.bit_generator.advance(n * sum(drawn))
-        self._add_up_gradients(replicas)
         model = self.model
         loss = sum(part_loss for part_loss, _ in results) + model.regularization_loss()
+        self.run([(self._add_up_gradients, replicas, k) for k in range(shards)])
         model.add_regularization_gradients()
-        model.optimizer.step(model.parameters())
+        self._update(model.optimizer, list(model.parameters()), shards)
         return loss, array_module(x).concatenate([out for _, out in results])
+
+    def _update(self, optimizer, params: list, parts: int) -> None:
+        """The optimizer's step, in ``parts`` parts side by side when it can be split."""
+        if not optimizer.can_step_in_parts(params):
+            optimizer.step(params)
+            return
+        optimizer.start_step()
+        self.run([(optimizer.step_part, params, k, parts) for k in range(parts)])
 
     @staticmethod
     def _run(replica, x: Array, y: Array, start: int, batch: int,
@@ -190,12 +200,15 @@ class ShardedStep(_Shards):
         return to_advance
 
     @staticmethod
-    def _add_up_gradients(replicas: list) -> None:
-        """Replica 0's gradients (the model's own arrays) += every other replica's."""
+    def _add_up_gradients(replicas: list, part: int) -> None:
+        """Replica 0's gradients (the model's own arrays) += every other replica's, on part
+        ``part`` of ``len(replicas)`` equal parts of each flattened gradient."""
         for layers in zip(*(replica.layers for replica in replicas), strict=True):
             for key, grad in layers[0].grads.items():
+                flat = grad.reshape(-1)
+                rows = slice(flat.size * part // len(replicas), flat.size * (part + 1) // len(replicas))
                 for other in layers[1:]:
-                    grad += other.grads[key]
+                    flat[rows] += other.grads[key].reshape(-1)[rows]
 
 
 class ShardedForward(_Shards):
@@ -204,7 +217,8 @@ class ShardedForward(_Shards):
     samples, so the outputs are the unsplit ones."""
 
     def __init__(self, model, threads: int) -> None:
-        super().__init__(model, threads, share_grads=False)
+        # inference reads the weights and the running statistics, and writes neither
+        super().__init__(model, threads, [_replica(model, ("params", "state")) for _ in range(threads)])
 
     def __call__(self, x: Array) -> Array:
         shards = shard_count(self.threads, len(x))
@@ -237,20 +251,39 @@ def _shared_pool(workers: int) -> ThreadPoolExecutor:
     return _pools[workers]
 
 
-def _replica(model, share_grads: bool):
-    """A copy of ``model`` for one shard: new layer objects sharing the parameter arrays of
-    ``model``'s layers (and with ``share_grads``, the gradient and state arrays too)."""
-    shared: dict[int, Any] = {}
+def _replica(model, shared: tuple[str, ...]):
+    """A copy of ``model`` for one shard: new layer objects, but the very same arrays as
+    ``model``'s layers for the ``shared`` dicts (``"params"``, ``"grads"``, ``"state"``)."""
+    keep: dict[int, Any] = {}
     for layer in model.layers:
-        dicts = [layer.params, *([layer.grads, layer.state] if share_grads else [])]
-        for d in dicts:
-            shared[id(d)] = d
-            shared.update({id(a): a for a in d.values()})
-        shared[id(layer._cache)] = None  # the previous step's cache is not needed
+        for d in (getattr(layer, name) for name in shared):
+            keep[id(d)] = d
+            keep.update({id(a): a for a in d.values()})
+        keep[id(layer._cache)] = None  # the previous step's cache is not needed
     replica = copy.copy(model)
-    replica.layers = copy.deepcopy(model.layers, shared)
+    replica.layers = copy.deepcopy(model.layers, keep)
     replica.loss = copy.deepcopy(model.loss)
     return replica
+
+
+def _signature(model) -> list:
+    """What replicas copy or share: the loss object, each layer's dicts of arrays and its
+    settings (a Dropout rate changed between two fits must reach the replicas)."""
+    return [id(model.loss), *((id(layer.params), id(layer.grads), id(layer.state), layer.input_grad,
+                               layer.get_config()) for layer in model.layers)]
+
+
+def sharded(model, kind: type[_Shards], threads: int) -> Any:
+    """``model``'s :class:`ShardedStep` or :class:`ShardedForward` for ``threads`` threads, or
+    ``None`` where splitting does not apply (:func:`uses_shards`). Kept on the model between
+    calls (fit called once per epoch, predict per chunk of images): the first steps of new
+    replicas measured 10-30% slower. Made again when the model's arrays or loss changed."""
+    if not uses_shards(model, threads):
+        return None
+    cached = model._shards.get(kind.__name__)
+    if cached is None or cached.threads != threads or cached.signature != _signature(model):
+        cached = model._shards[kind.__name__] = kind(model, threads)
+    return cached
 
 
 def uses_shards(model, threads: int) -> bool:
