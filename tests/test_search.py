@@ -854,6 +854,28 @@ def test_spawned_workers_get_the_storage_threads_and_device(monkeypatch, tmp_pat
     assert command[-1] == "--no-cache"
 
 
+def test_without_threads_each_worker_gets_its_share_of_the_cores(monkeypatch, tmp_path):
+    import argparse
+    import types
+
+    from glassnet import backend
+    from glassnet.cli import common
+    from glassnet.cli import search as cli_search
+
+    monkeypatch.setattr(backend, "available_cores", lambda: 8)
+    started = []
+    monkeypatch.setattr(cli_search.subprocess, "Popen", lambda command: started.append(command))
+    search = types.SimpleNamespace(run_dir=tmp_path, study=types.SimpleNamespace(study_name="s"))
+    args = argparse.Namespace(storage=None, threads=None, device=None, workers=3, no_cache=False)
+    cli_search._spawn_workers(search, args)
+    assert [c[c.index("--threads") + 1] for c in started] == ["2", "2"]
+    assert common.thread_count(args) == 2
+    assert cli_search.runtime_flags(args) == []  # the printed train command may use every core
+    assert common.thread_count(argparse.Namespace(threads=None)) == 8
+    assert common.thread_count(argparse.Namespace(threads=None, workers=16)) == 1
+    assert common.thread_count(argparse.Namespace(threads=5, workers=4)) == 5
+
+
 def test_a_dead_worker_is_seen_as_dead_before_it_is_reaped():
     """A --workers child that dies stays a zombie until the parent waits for it, and signal 0
     still reaches a zombie: its running trial must count as interrupted all the same."""

@@ -262,3 +262,19 @@ def test_the_update_is_split_only_when_every_slot_exists():
     for part in range(3):
         opt.step_part([("w", p, g)], part, 3)
     np.testing.assert_array_equal(p, expected)
+
+
+def test_the_command_line_trains_on_every_core_unless_told(monkeypatch):
+    import argparse
+
+    from glassnet.cli import common
+
+    monkeypatch.setattr(backend, "available_cores", lambda: 6)
+    seen = []
+    for threads in (None, 2):
+        args = argparse.Namespace(threads=threads, device="cpu")
+        with common.apply_runtime_options(args):
+            seen.append(backend.get_threads())
+        if threads:  # the BLAS limit is kept for the command's process: not for the tests'
+            args._thread_limit.restore_original_limits()
+    assert seen == [6, 2] and backend.get_threads() == 1

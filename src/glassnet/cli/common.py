@@ -273,16 +273,25 @@ def apply_runtime_options(args: argparse.Namespace) -> contextlib.AbstractContex
     so that search's worker processes inherit it)."""
     from .. import backend
 
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) or getattr(args, "workers", 1) > 1:
         from threadpoolctl import threadpool_limits
 
         # Kept for the life of the process: the command is the process.
-        args._thread_limit = threadpool_limits(args.threads)
+        args._thread_limit = threadpool_limits(thread_count(args))
     if hasattr(args, "no_cache"):  # a command that reads image folders: a bad
         cache_mod.enabled()         # $GLASSNET_IMAGE_CACHE is named before any work
     if getattr(args, "device", "cpu") is None:
         backend.get_device()
     return _runtime_context(args)
+
+
+def thread_count(args: argparse.Namespace) -> int:
+    """The CPU threads a command uses: ``--threads``, else every core, shared out among
+    ``search --workers`` processes (each of N workers gets 1/N of the cores: the workers
+    would otherwise all use every core and slow each other down)."""
+    from .. import backend
+
+    return args.threads or max(1, backend.available_cores() // getattr(args, "workers", 1))
 
 
 @contextlib.contextmanager
@@ -293,7 +302,7 @@ def _runtime_context(args: argparse.Namespace) -> Iterator[None]:
 
     with contextlib.ExitStack() as stack:
         if hasattr(args, "threads"):
-            stack.enter_context(backend.using_threads(args.threads or backend.available_cores()))
+            stack.enter_context(backend.using_threads(thread_count(args)))
         if getattr(args, "no_cache", False):
             stack.enter_context(environment(cache_mod.ENV, "off"))
         if not hasattr(args, "device"):

@@ -43,6 +43,7 @@ from .common import (
     hidden_sizes,
     path_text,
     positive_int,
+    thread_count,
 )
 
 
@@ -116,7 +117,8 @@ def add_parser(sub) -> None:
                         "may differ)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes on this machine sharing the study (not with a "
-                        "sqlite:// --storage, which locks under parallel writers)")
+                        "sqlite:// --storage, which locks under parallel writers); without "
+                        "--threads each gets an equal share of the cores")
     p.add_argument("--final", action="store_true",
                    help="then train the best configuration on train+validation (all training "
                         "data) for the best trial's best epoch, and evaluate it once on the test "
@@ -217,6 +219,8 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
         command += ["--storage", args.storage]
     # without --device each worker would fall back to $GLASSNET_DEVICE or the CPU
     command += runtime_flags(args)
+    if not args.threads:  # without --workers it would take every core: give it its share
+        command += ["--threads", str(thread_count(args))]
     return [subprocess.Popen(command) for _ in range(args.workers - 1)]
 
 
