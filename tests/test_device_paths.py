@@ -158,6 +158,29 @@ def test_every_optimizer_on_the_device(device, make_optimizer, rng):
     assert all(isinstance(v, np.ndarray) for v in slots["gpu"].values())
 
 
+def test_nothing_is_split_over_threads_on_the_device(device, rng):
+    """A GPU runs the whole batch in parallel: fit, evaluate and predict with threads > 1
+    take the unsplit path there, and give the CPU's numbers."""
+    from glassnet.training.shards import uses_shards
+
+    x, y = rng.standard_normal((64, 3, 16, 16)), rng.integers(0, 3, 64)
+    results = {}
+    for name in ("cpu", "gpu"):
+        def train(on_cpu=name == "cpu"):
+            model = conv_model((3, 16, 16), dtype="float64")
+            model.compile(loss="categorical_crossentropy", optimizer="adam")
+            assert uses_shards(model, 4) == on_cpu
+            with backend.using_threads(4):
+                model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+                probabilities = model.predict(x)
+            assert (model._shards != {}) == on_cpu
+            return model.get_weights(), probabilities
+        results[name] = on(name, train)
+    np.testing.assert_allclose(results["gpu"][1], results["cpu"][1], rtol=1e-9, atol=1e-12)
+    for key in results["cpu"][0]:
+        np.testing.assert_allclose(results["gpu"][0][key], results["cpu"][0][key], rtol=1e-8, atol=1e-11)
+
+
 # -- the zoo, augmentation, checkpoints, files ---------------------------------------------------
 @pytest.mark.parametrize("name", zoo.names())
 def test_every_zoo_model_trains_with_augmentation_on_the_device(device, name, rng):

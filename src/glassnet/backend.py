@@ -47,15 +47,19 @@ def set_device(device: str) -> None:
 
 
 @contextlib.contextmanager
-def using_device(device: str) -> Iterator[None]:
-    """Run the ``with`` block on ``device``, then return to the device chosen before."""
-    global _device
-    previous = _device
-    set_device(device)
+def _temporarily(name: str, setter: Any, value: Any) -> Iterator[None]:
+    """``setter(value)`` for the ``with`` block, then this module's ``name`` as it was."""
+    previous = globals()[name]
+    setter(value)
     try:
         yield
     finally:
-        _device = previous
+        globals()[name] = previous
+
+
+def using_device(device: str) -> contextlib.AbstractContextManager:
+    """Run the ``with`` block on ``device``, then return to the device chosen before."""
+    return _temporarily("_device", set_device, device)
 
 
 def get_device() -> str:
@@ -87,16 +91,9 @@ def get_threads() -> int:
     return _threads
 
 
-@contextlib.contextmanager
-def using_threads(threads: int) -> Iterator[None]:
+def using_threads(threads: int) -> contextlib.AbstractContextManager:
     """Train on ``threads`` threads inside the ``with`` block, then return to the setting before."""
-    global _threads
-    previous = _threads
-    set_threads(threads)
-    try:
-        yield
-    finally:
-        _threads = previous
+    return _temporarily("_threads", set_threads, threads)
 
 
 def available_cores() -> int:

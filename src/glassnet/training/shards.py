@@ -291,6 +291,6 @@ def uses_shards(model, threads: int) -> bool:
     whole batch in parallel already), and random layers whose generator can jump ahead
     (PCG64, which every layer gets from its model's seed)."""
     params = [p for _, p, _ in model.parameters()]
-    generators = [layer.rng for layer in model.layers if layer.stochastic]
+    generators = [getattr(layer, "rng", None) for layer in model.layers if layer.stochastic]
     return (threads > 1 and all(array_module(p) is np for p in params)
-            and all(hasattr(rng.bit_generator, "advance") for rng in generators))
+            and all(hasattr(getattr(rng, "bit_generator", None), "advance") for rng in generators))
