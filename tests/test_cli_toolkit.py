@@ -87,7 +87,7 @@ def test_early_stopping_says_it_stopped_and_which_epoch_the_metrics_are_of(tmp_p
     summary = capsys.readouterr().out.splitlines()[0]
     assert summary.startswith(f"trained mlp on cats: {epochs} epochs in ")
     assert (f"s, stopped early (no better val_loss for 3 epochs) and restored the best epoch's "
-            f"weights (epoch {best}); train: ") in summary
+            f"weights (epoch {best}); evaluated after training: train: ") in summary
 
 
 # -- zoo mlp -------------------------------------------------------------------------------------

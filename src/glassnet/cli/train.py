@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")
              if split in m]
     print(f"trained {config.model} on {config.dataset}: {count(m['epochs'], 'epoch')} in "
-          f"{m['seconds']:.1f}s{kept_weights(result)}; " + "; ".join(parts))
+          f"{m['seconds']:.1f}s{kept_weights(result)}; evaluated after training: " + "; ".join(parts))
     print(f"run files: {result.out_dir}/ (report: {result.out_dir / 'report.html'})")
     if result.error is not None:
         print(f"glassnet train: error: {result.error}; that model was saved to "
