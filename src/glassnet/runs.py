@@ -185,6 +185,19 @@ def holdout_split(train: Dataset, holdout: dict[str, Any], seed: int) -> tuple[D
     return train.split(float(holdout["validation_split"]), seed=seed)
 
 
+def smallest_image_size(model: str, train: Dataset, options: dict[str, Any],
+                        largest: int = 1024) -> int | None:
+    """The smallest square image size (``--image-size``) that zoo model ``model`` can be built
+    for with ``train``'s channels and classes, or ``None`` up to ``largest`` pixels."""
+    for size in range(1, largest + 1):
+        try:
+            zoo.build(model, (train.image_shape[0], size, size), train.num_classes, **options)
+        except ShapeError:
+            continue
+        return size
+    return None
+
+
 def build_model(config: RunConfig, train: Dataset) -> Sequential:
     """The zoo model for the data set's image shape and classes, with /255 preprocessing."""
     options: dict[str, Any] = dict(config.extra.get("model_options", {}))
@@ -194,8 +207,10 @@ def build_model(config: RunConfig, train: Dataset) -> Sequential:
         model = zoo.build(config.model, train.image_shape, train.num_classes, seed=config.seed,
                           dtype=config.dtype, **options)
     except ShapeError as exc:
+        smallest = smallest_image_size(config.model, train, options) if is_folder(config.dataset) else None
+        hint = f"; the smallest --image-size it fits is {smallest}" if smallest else ""
         raise ShapeError(f"model {config.model!r} does not fit the images of {train.name} (shape "
-                         f"{train.image_shape}: channels, height, width): {exc}") from None
+                         f"{train.image_shape}: channels, height, width): {exc}{hint}") from None
     model.set_preprocessing(scale=1 / 255)
     if config.extra.get("normalize"):
         model.set_preprocessing(scale=1 / 255, **channel_stats(train.x, scale=1 / 255))
