@@ -11,7 +11,7 @@ an explicit ``forward`` and ``backward`` you can read next to the math.
 __version__ = "0.1.0"
 
 from . import initializers, layers, losses, metrics, optimizers, schedules
-from .backend import get_device, set_device, to_numpy
+from .backend import get_device, get_threads, set_device, set_threads, to_numpy
 from .errors import GlassnetError
 from .gradcheck import check_layer, check_loss, check_model, rel_error
 from .io.format import load_model, save_model
@@ -28,6 +28,7 @@ __all__ = [
     "check_loss",
     "check_model",
     "get_device",
+    "get_threads",
     "initializers",
     "layers",
     "load_model",
@@ -38,5 +39,6 @@ __all__ = [
     "save_model",
     "schedules",
     "set_device",
+    "set_threads",
     "to_numpy",
 ]
