@@ -39,6 +39,9 @@ def test_train_writes_the_run_files(trained_run):
     assert metrics["epochs"] == 30 and metrics["seed"] == 1
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 30
+    from glassnet.backend import available_cores
+
+    assert json.loads((out / "run.json").read_text())["threads"] == available_cores()  # the default
     assert "trained mlp on cats: 30 epochs" in result.stdout
     assert f"run files: {out}/" in result.stdout
 

@@ -170,6 +170,8 @@ def test_nothing_is_split_over_threads_on_the_device(device, rng):
             model = conv_model((3, 16, 16), dtype="float64")
             model.compile(loss="categorical_crossentropy", optimizer="adam")
             assert uses_shards(model, 4) == on_cpu
+            no_weights = gn.Sequential([gn.layers.MaxPool2D(2), gn.layers.Flatten()], input_shape=(3, 8, 8))
+            assert uses_shards(no_weights, 4) == on_cpu  # it follows the current device
             with backend.using_threads(4):
                 model.fit(x, y, epochs=2, batch_size=64, verbose=0)
                 probabilities = model.predict(x)

@@ -1,5 +1,6 @@
 """Training steps split over threads (glassnet.training.shards): the same step as unsplit."""
 
+import contextlib
 import multiprocessing
 import threading
 
@@ -278,3 +279,214 @@ def test_the_command_line_trains_on_every_core_unless_told(monkeypatch):
         if threads:  # the BLAS limit is kept for the command's process: not for the tests'
             args._thread_limit.restore_original_limits()
     assert seen == [6, 2] and backend.get_threads() == 1
+
+
+# -- what a review found: concurrency, forks, memory, layers and optimizers of your own -------
+def _dense_bn(seed):
+    model = Sequential([layers.Dense(16), layers.BatchNorm(), layers.ReLU(), layers.Dense(3)],
+                       input_shape=(8,), seed=seed)
+    model.compile("categorical_crossentropy", "sgd")
+    return model
+
+
+def test_two_models_trained_at_once_from_two_threads_do_not_wait_for_each_other(rng, monkeypatch):
+    """Both use the one pool of 2 workers (3 threads each). Without a lock per step, the
+    calls a1, b1, a2, b2 reach the queue interleaved (forced here), the workers take a1 and
+    b1, and each waits at its BatchNorm's barrier for a shard queued behind the other."""
+    pool, _ = shards._shared_pool(2)
+    gate, submit = threading.Barrier(2, timeout=2), pool.submit
+
+    def interleaved_submit(*args, **kwargs):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            gate.wait()
+        return submit(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", interleaved_submit)
+    x, y = rng.standard_normal((96, 8)), np.arange(96) % 3
+    done = []
+    workers = [threading.Thread(daemon=True, target=lambda s=seed: done.append(
+        _dense_bn(s).fit(x, y, epochs=1, batch_size=96, verbose=0, threads=3))) for seed in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert len(done) == 2, "the two fits waited for each other forever"
+
+
+def _fit_again_in_child(model, queue):
+    model.fit(*_batch(np.random.default_rng(1), 40), epochs=1, batch_size=40, verbose=0, threads=2)
+    queue.put("trained")
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_a_forked_child_can_train_the_model_its_parent_trained_on_threads(rng):
+    model = _conv_net()
+    model.fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_fit_again_in_child, args=(model, queue))
+    child.start()
+    child.join(timeout=120)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=5) == "trained"
+
+
+def test_a_model_trained_on_threads_is_freed_as_soon_as_it_is_dropped(rng):
+    """No reference cycle through its replicas: a search's hundred trials must not wait for
+    the cycle collector to give their memory back."""
+    import gc
+    import weakref
+
+    model = _conv_net()
+    model.fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
+    with backend.using_threads(2):
+        model.predict(_batch(rng, 40)[0])
+    assert set(model._shards) == {"ShardedStep", "ShardedForward"}
+    gone = weakref.ref(model)
+    gc.disable()
+    try:
+        del model
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
+@pytest.fixture
+def own_layers():
+    """Two layer classes of a user's own, unregistered again afterwards (the tests that
+    every layer class has a gradient check and an exporter see the registry)."""
+    class ShardTestNoise(layers.Layer):
+        """A random layer of a user's own (its generator named ``gen``, normal noise): not
+        declared shardable, so never split."""
+
+        stochastic = True
+
+        def build(self, input_shape, rng, dtype):
+            out = super().build(input_shape, rng, dtype)
+            self.gen = layers.base.child_generator(rng)
+            return out
+
+        def forward(self, x, training=False):
+            if training:
+                self._remember()
+                return x + 0.1 * self.gen.standard_normal(x.shape)
+            return x
+
+        def backward(self, dy):
+            return dy
+
+
+    class ShardTestDense(layers.Layer):
+        """A user's dense layer whose backward assigns a gradient that is not contiguous."""
+
+        shardable = True
+
+        def compute_output_shape(self, input_shape):
+            return (3,)
+
+        def build(self, input_shape, rng, dtype):
+            out = super().build(input_shape, rng, dtype)
+            self.params = {"W": rng.standard_normal((input_shape[0], 3)).astype(dtype)}
+            self._init_grads()
+            return out
+
+        def forward(self, x, training=False):
+            if training:
+                self._remember(x=x)
+            return x @ self.params["W"]
+
+        def backward(self, dy):
+            self.grads["W"] = (dy.T @ self._recall()["x"]).T  # Fortran order
+            return dy @ self.params["W"].T
+
+    yield ShardTestNoise, ShardTestDense
+    for cls in (ShardTestNoise, ShardTestDense):
+        layers.LAYER_CLASSES.pop(cls.__name__, None)
+
+
+def test_layers_of_your_own_are_split_only_when_they_say_so(rng, own_layers):
+    ShardTestNoise, ShardTestDense = own_layers
+    x, y = rng.standard_normal((64, 8)), np.arange(64) % 3
+    noisy = Sequential([layers.Dense(16, activation="relu"), ShardTestNoise(), layers.Dense(3)],
+                       input_shape=(8,))
+    noisy.compile("categorical_crossentropy", "sgd")
+    assert not uses_shards(noisy, 2)
+    noisy.fit(x, y, epochs=1, batch_size=64, verbose=0, threads=2)  # unsplit, and it trains
+    noisy.predict(x)
+    assert noisy._shards == {}
+    grads = []
+    for threads in (1, 2):
+        model = Sequential([ShardTestDense()], input_shape=(8,), seed=0, dtype="float64")
+        model.compile("categorical_crossentropy", "sgd")
+        assert uses_shards(model, threads) == (threads == 2)
+        model.fit(x, y, epochs=1, batch_size=64, verbose=0, threads=threads)
+        grads.append(model.layers[0].grads["W"].copy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)  # no shard's gradient lost
+
+
+def test_a_callable_initializer_or_a_custom_optimizer_still_trains_on_threads(rng):
+    class ClippedSGD(optimizers.SGD):  # not element-wise: it scales by the whole gradient's norm
+        elementwise = False
+
+        def update(self, name, p, g, slots):
+            super().update(name, p, g / max(1.0, float(np.linalg.norm(g))), slots)
+
+    x, y = _batch(rng, 64)
+    model = Sequential([layers.Flatten(), layers.Dense(5, kernel_initializer=lambda s, i, o, r: r.normal(
+        0, 0.1, s))], input_shape=(2, 6, 6), seed=0, dtype="float64")
+    model.compile("categorical_crossentropy", ClippedSGD(0.1))
+    assert not model.optimizer.can_step_in_parts(list(model.parameters()))
+    model.fit(x, y % 5, epochs=2, batch_size=64, verbose=0, threads=2)
+    assert model._shards  # split: the initializer did not stop it
+    twin = Sequential([layers.Flatten(), layers.Dense(5, kernel_initializer=lambda s, i, o, r: r.normal(
+        0, 0.1, s))], input_shape=(2, 6, 6), seed=0, dtype="float64")
+    twin.compile("categorical_crossentropy", ClippedSGD(0.1))
+    twin.fit(x, y % 5, epochs=2, batch_size=64, verbose=0, threads=1)
+    for key, value in twin.get_weights().items():
+        np.testing.assert_allclose(model.get_weights()[key], value, rtol=1e-10)
+
+
+def test_inference_replicas_share_every_array_of_the_model(rng):
+    model = _conv_net()
+    model.fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
+    with backend.using_threads(2):
+        forward = model._inference_forward()
+    for replica in forward.replicas:
+        for mine, theirs in zip(model.layers, replica.layers, strict=True):
+            for name in ("params", "grads", "state"):
+                assert all(getattr(theirs, name)[k] is v for k, v in getattr(mine, name).items())
+
+
+def test_ctrl_c_while_a_shard_runs_stops_only_after_every_shard_has_ended(rng):
+    import _thread
+    import time
+
+    model = _conv_net()
+    model.fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
+    step = model._shards["ShardedStep"]
+    ended = threading.Event()
+    real = step.replicas[1].forward
+
+    def slow_forward(x, training=False, start=0):
+        time.sleep(1.0)  # shard 0 waits at BatchNorm's first sum meanwhile
+        try:
+            return real(x, training, start)
+        finally:
+            ended.set()
+
+    step.replicas[1].forward = slow_forward
+    threading.Timer(0.3, _thread.interrupt_main).start()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
+    assert ended.is_set()
+
+
+def test_fit_validates_on_its_own_threads(rng, monkeypatch):
+    seen = []
+    real = shards.sharded
+    monkeypatch.setattr(shards, "sharded",
+                        lambda m, kind, t: seen.append((kind.__name__, t)) or real(m, kind, t))
+    x, y = _batch(rng, 40)
+    _conv_net().fit(x, y, epochs=1, batch_size=40, verbose=0, threads=2, validation_data=(x, y))
+    assert ("ShardedForward", 2) in seen and ("ShardedForward", 1) not in seen

@@ -95,6 +95,12 @@ def batch_slices(n: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
+def part_slice(n: int, part: int, parts: int) -> slice:
+    """Part ``part`` of ``n`` items cut into ``parts`` consecutive parts whose sizes differ by
+    at most one (the parts of ``0..n`` in order, as ``numpy.array_split`` makes them)."""
+    return slice(n * part // parts, n * (part + 1) // parts)
+
+
 def kernel_offsets(kernel: tuple[int, int], stride: tuple[int, int],
                    out_hw: tuple[int, int]):
     """Yield ``(k, rows, cols)`` for each kernel offset ``k = i * KW + j``: the slices of

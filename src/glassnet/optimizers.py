@@ -16,12 +16,13 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .backend import Array, array_module, to_device, to_numpy
 from .errors import ConfigError
+from .functional import part_slice
 
 ParamTriple = tuple[str, Array, Array]
 
@@ -41,6 +42,10 @@ class Optimizer:
     """Base class: subclasses implement :meth:`update` for one parameter."""
 
     name = "optimizer"
+    #: True when ``update`` treats each element on its own (every optimizer here), so that
+    #: one step may run in parts (:meth:`step_part`); an optimizer of your own that is not
+    #: (norm clipping, LARS) keeps the default and always steps whole.
+    elementwise: ClassVar[bool] = False
 
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
         self.lr = _check_number(lr, f"{type(self).__name__} lr", 0)
@@ -66,9 +71,12 @@ class Optimizer:
 
     # -- one step in parts, for training on several threads (training/shards.py) ----------
     def can_step_in_parts(self, params: list[ParamTriple]) -> bool:
-        """Whether :meth:`step_part` may run: every parameter already has all the slots an
-        update creates (SGD's momentum starts as the first gradient, so the first step is
-        whole), and every array is contiguous (its flat view is the array itself)."""
+        """Whether :meth:`step_part` may run: the update is :attr:`elementwise`, every
+        parameter already has all the slots an update creates (SGD's momentum starts as the
+        first gradient, so the first step is whole), and every array is contiguous (its flat
+        view is the array itself)."""
+        if not self.elementwise:
+            return False
         wanted = self.slot_names()
         return all(wanted <= self.slots.get(name, {}).keys()
                    and all(a.flags.c_contiguous for a in (p, g, *self.slots.get(name, {}).values()))
@@ -80,10 +88,10 @@ class Optimizer:
         :meth:`start_step`: every update here is element-wise, so the parts together are
         exactly :meth:`step`."""
         for name, p, g in params:
-            rows = slice(p.size * part // parts, p.size * (part + 1) // parts)
+            rows = part_slice(p.size, part, parts)
             slots = {key: a.reshape(-1)[rows] for key, a in self.slots.get(name, {}).items()}
-            # the scratch array is per part: parts of one parameter run at the same time
-            self.update(f"{name}#{part}", p.reshape(-1)[rows], g.reshape(-1)[rows], slots)
+            # a scratch array per part: the parts of one parameter run at the same time
+            self.update(f"{name}#{part}/{parts}", p.reshape(-1)[rows], g.reshape(-1)[rows], slots)
 
     def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         raise NotImplementedError
@@ -138,6 +146,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    elementwise = True
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  dampening: float = 0.0, weight_decay: float = 0.0) -> None:
@@ -174,6 +183,7 @@ class AdaGrad(Optimizer):
     """
 
     name = "adagrad"
+    elementwise = True
 
     def __init__(self, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
@@ -206,6 +216,7 @@ class RMSProp(Optimizer):
     """
 
     name = "rmsprop"
+    elementwise = True
 
     def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
                  momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0) -> None:
@@ -252,6 +263,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    elementwise = True
     decoupled = False
 
     def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, optimizers, schedules, zoo
+from . import __version__, backend, optimizers, schedules, zoo
 from ._files import write_json
 from .data import Dataset, is_folder
 from .data import augment as augment_mod
@@ -442,8 +442,10 @@ def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict
     model.save(out_dir / MODEL_FILE)
     write_json(out_dir / "history.json", model.history.to_dict())
     write_json(out_dir / "metrics.json", metrics)
+    # threads: a batch split over another number of threads rounds differently (training/shards.py)
     write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": saved_config(config),
                                       "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                                      "threads": backend.get_threads(),
                                       **({"sizes": sizes} if sizes else {})})
 
 

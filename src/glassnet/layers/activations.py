@@ -17,6 +17,8 @@ from .base import Layer
 class ReLU(Layer):
     """``y = max(0, x)``; ``dx = dy * [x > 0]``. Any shape."""
 
+    shardable = True
+
     def forward(self, x: Array, training: bool = False) -> Array:
         mask = x > 0
         if training:
@@ -29,6 +31,8 @@ class ReLU(Layer):
 
 class LeakyReLU(Layer):
     """``y = x`` for ``x > 0`` else ``alpha * x``; ``dx = dy`` or ``alpha * dy``."""
+
+    shardable = True
 
     def __init__(self, alpha: float = 0.01, name: str | None = None) -> None:
         super().__init__(name)
@@ -54,6 +58,8 @@ class LeakyReLU(Layer):
 class Sigmoid(Layer):
     """``y = 1 / (1 + exp(-x))`` (stable); ``dx = dy * y * (1 - y)``."""
 
+    shardable = True
+
     def forward(self, x: Array, training: bool = False) -> Array:
         y = F.sigmoid(x)
         if training:
@@ -67,6 +73,8 @@ class Sigmoid(Layer):
 
 class Tanh(Layer):
     """``y = tanh(x)``; ``dx = dy * (1 - y^2)``."""
+
+    shardable = True
 
     def forward(self, x: Array, training: bool = False) -> Array:
         y = array_module(x).tanh(x)
@@ -87,6 +95,8 @@ class Softmax(Layer):
     Only class scores ``(N, C)`` are accepted: on images ``(N, C, H, W)`` the last axis
     would be the width, not the channels (Keras and PyTorch normalise channels).
     """
+
+    shardable = True
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != 1:

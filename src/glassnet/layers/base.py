@@ -30,6 +30,12 @@ class Layer:
     #: True for layers whose training-time output is random (dropout): the fit loop may
     #: compute the output of leading parameter-free, non-random layers only once.
     stochastic: ClassVar[bool] = False
+    #: True for layers that a batch may be split over threads for (training/shards.py): each
+    #: sample's output depends on that sample alone (BatchNorm's batch statistics are summed
+    #: across the parts), parameter gradients add up over samples, and randomness is drawn
+    #: as ``self.rng.random(x.shape)``, once per forward. Every glassnet layer says so; a
+    #: layer of your own is never split unless it does too.
+    shardable: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -101,6 +101,8 @@ class Conv2D(KernelOptions, Layer):
         kernel_regularizer: L2 strength for ``W`` (overrides the model's ``reg``).
     """
 
+    shardable = True
+
     def __init__(self, filters: int, kernel_size: int | tuple[int, int] = 3,
                  strides: int | tuple[int, int] = 1, padding: str | int | tuple[int, int] = "valid",
                  activation: str | None = None, use_bias: bool = True,

@@ -28,6 +28,8 @@ class Dense(KernelOptions, Layer):
         kernel_regularizer: L2 strength for this layer's ``W`` (overrides the model's ``reg``).
     """
 
+    shardable = True
+
     def __init__(
         self,
         units: int,

@@ -27,6 +27,7 @@ class Dropout(Layer):
         rate: fraction of the activations dropped, in ``[0, 1)`` (``0`` = identity).
     """
 
+    shardable = True
     stochastic = True  # a fresh mask every training step
 
     def __init__(self, rate: float = 0.5, name: str | None = None) -> None:

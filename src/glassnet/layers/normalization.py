@@ -53,6 +53,7 @@ class BatchNorm(Layer):
         eps: added to the variance before the square root.
     """
 
+    shardable = True
     #: Set on a shard's replica when a batch is split over threads: adds up a value over all shards.
     shard_sum: Callable[[Any], Any] | None = None
 

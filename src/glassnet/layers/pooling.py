@@ -99,6 +99,7 @@ class MaxPool2D(_WindowPool, Layer):
         padding: ``"valid"``, or an int / pair of at most half the window (padded with -inf).
     """
 
+    shardable = True
     pad_value = -np.inf
 
     def _max_along(self, a: Array, axis: int) -> tuple[Array, Array | None]:
@@ -136,6 +137,8 @@ class AvgPool2D(_WindowPool, Layer):
     Args as :class:`MaxPool2D` (padding with zeros).
     """
 
+    shardable = True
+
     @staticmethod
     def _sum(views: list[Array]) -> Array:
         out = views[0] + views[1] if len(views) > 1 else views[0].copy()
@@ -162,6 +165,8 @@ class AvgPool2D(_WindowPool, Layer):
 
 class GlobalAveragePooling2D(Layer):
     """``(N, C, H, W)`` → ``(N, C)``: the mean of each channel; ``dx = dy / (H*W)`` everywhere."""
+
+    shardable = True
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         window_output_shape("GlobalAveragePooling2D", input_shape, (1, 1), (1, 1), (0, 0, 0, 0))

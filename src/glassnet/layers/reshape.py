@@ -16,6 +16,8 @@ class Flatten(Layer):
     that its weights (and its exact results) carry over.
     """
 
+    shardable = True
+
     def __init__(self, channels_last: bool = False, name: str | None = None) -> None:
         super().__init__(name)
         self.channels_last = bool(channels_last)

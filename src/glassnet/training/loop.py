@@ -279,7 +279,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         if track_accuracy:
             logs["accuracy"] = correct / seen
         if x_val is not None:
-            logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
+            with backend.using_threads(threads):  # fit's threads, not the global setting
+                logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
         logs["lr"] = model.optimizer.lr
         history.append(epoch, logs)
         cbs.on_epoch_end(epoch, logs)

@@ -28,12 +28,15 @@ import copy
 import math
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..backend import Array, array_module
+from ..functional import part_slice
 
 #: Fewest samples per shard: below this the per-layer overhead of a shard outweighs the gain.
 MIN_SHARD = 16
@@ -46,8 +49,7 @@ def shard_count(threads: int, batch: int) -> int:
 
 def shard_slices(n: int, shards: int) -> list[slice]:
     """``shards`` consecutive slices of ``n`` samples, sizes differing by at most one."""
-    bounds = [n * k // shards for k in range(shards + 1)]
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [part_slice(n, k, shards) for k in range(shards)]
 
 
 class ShardSums:
@@ -107,28 +109,55 @@ class _Shards:
     def __init__(self, model, threads: int, replicas: list) -> None:
         from threadpoolctl import ThreadpoolController
 
-        self.model, self.threads, self.replicas = model, threads, replicas
-        self.pool = _shared_pool(threads - 1)
+        # A weak reference: the model keeps this object (model._shards), not the reverse,
+        # so that a model no longer used is freed at once, not by the cycle collector.
+        self._model = weakref.ref(model)
+        self.threads, self.replicas = threads, replicas
         self.blas = ThreadpoolController()
         self.signature = _signature(model)
 
-    def run(self, calls: list[tuple[Any, ...]]) -> list[Any]:
-        """``[fn(*args) for fn, *args in calls]``, the first call in this thread and the others
-        in the pool, each with single-threaded BLAS (the shards themselves keep the cores busy)
-        and this thread's NumPy error handling. If one fails, its error is raised (not the
-        ``BrokenBarrierError`` of the shards it released), once every call has returned."""
+    @property
+    def model(self):
+        return self._model()
+
+    def run(self, calls: list[tuple[Any, ...]], abort=lambda: None) -> list[Any]:
+        """``[fn(*args) for fn, *args in calls]``: the first call in this thread, the others in
+        the pool, all with single-threaded BLAS (the shards themselves keep the cores busy)
+        and this thread's NumPy error handling. Returns once every call has ended, even after
+        a failure or a Ctrl-C (``abort()`` then releases shards waiting for each other), and
+        raises the first error (not the ``BrokenBarrierError`` of the shards it released)."""
         errstate = np.geterr()
-        results, errors = [], []
-        with self.blas.limit(limits=1, user_api="blas"):
-            jobs = [self.pool.submit(_with_errstate, errstate, *call) for call in calls[1:]]
-            for job in [None, *jobs]:
-                try:
-                    results.append(calls[0][0](*calls[0][1:]) if job is None else job.result())
-                except BaseException as exc:
-                    errors.append(exc)
+        pool, lock = _shared_pool(self.threads - 1)
+        results, errors, jobs = [], [], []
+        # One step's calls at a time on the pool: two steps (two models trained from two
+        # threads) whose calls interleaved could each hold a worker waiting for the other.
+        with lock, self.blas.limit(limits=1, user_api="blas"):
+            try:
+                jobs += [pool.submit(_with_errstate, errstate, *call) for call in calls[1:]]
+                fn, *args = calls[0]
+                results.append(fn(*args))
+            except BaseException as exc:
+                errors.append(exc)
+                abort()
+            for job in jobs:
+                _wait(job, results, errors, abort)
         if errors:
             raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
         return results
+
+
+def _wait(job: Future, results: list, errors: list, abort) -> None:
+    """Add ``job``'s result to ``results`` or its error to ``errors``. A Ctrl-C while waiting
+    is an error too, but the job is still running: release it (``abort``) and wait on."""
+    while True:
+        try:
+            results.append(job.result())
+            return
+        except BaseException as exc:
+            errors.append(exc)
+            if job.done():
+                return
+            abort()
 
 
 class ShardedStep(_Shards):
@@ -150,7 +179,7 @@ class ShardedStep(_Shards):
         sums = ShardSums(shards)
         to_advance = self._prepare(replicas, parts, sums)
         results = self.run([(self._run, replica, x[rows], y[rows], start, n, sums)
-                            for replica, rows in zip(replicas, parts, strict=True)])
+                            for replica, rows in zip(replicas, parts, strict=True)], abort=sums.abort)
         for rng, drawn in to_advance:  # as if each layer had drawn for the whole batch
             rng.bit_generator.advance(n * sum(drawn))
         model = self.model
@@ -202,13 +231,18 @@ class ShardedStep(_Shards):
     @staticmethod
     def _add_up_gradients(replicas: list, part: int) -> None:
         """Replica 0's gradients (the model's own arrays) += every other replica's, on part
-        ``part`` of ``len(replicas)`` equal parts of each flattened gradient."""
+        ``part`` of ``len(replicas)`` equal parts of each flattened gradient (a gradient that
+        is not contiguous, so has no flat view, is added whole, by part 0)."""
         for layers in zip(*(replica.layers for replica in replicas), strict=True):
             for key, grad in layers[0].grads.items():
-                flat = grad.reshape(-1)
-                rows = slice(flat.size * part // len(replicas), flat.size * (part + 1) // len(replicas))
-                for other in layers[1:]:
-                    flat[rows] += other.grads[key].reshape(-1)[rows]
+                others = [layer.grads[key] for layer in layers[1:]]
+                if all(g.flags.c_contiguous for g in (grad, *others)):
+                    rows = part_slice(grad.size, part, len(replicas))
+                    for other in others:
+                        grad.reshape(-1)[rows] += other.reshape(-1)[rows]
+                elif part == 0:
+                    for other in others:
+                        grad += other
 
 
 class ShardedForward(_Shards):
@@ -217,8 +251,9 @@ class ShardedForward(_Shards):
     samples, so the outputs are the unsplit ones."""
 
     def __init__(self, model, threads: int) -> None:
-        # inference reads the weights and the running statistics, and writes neither
-        super().__init__(model, threads, [_replica(model, ("params", "state")) for _ in range(threads)])
+        # inference writes none of the model's arrays: the replicas share them all
+        super().__init__(model, threads, [_replica(model, ("params", "grads", "state"))
+                                          for _ in range(threads)])
 
     def __call__(self, x: Array) -> Array:
         shards = shard_count(self.threads, len(x))
@@ -226,7 +261,7 @@ class ShardedForward(_Shards):
             return self.model.forward(x)
         parts = shard_slices(len(x), shards)
         outputs = self.run([(replica.forward, x[rows])
-                            for replica, rows in zip(self.replicas, parts, strict=False)])
+                            for replica, rows in zip(self.replicas[:shards], parts, strict=True)])
         return array_module(x).concatenate(outputs)
 
 
@@ -237,23 +272,28 @@ def _with_errstate(errstate: dict[str, str], fn, *args: Any) -> Any:
         return fn(*args)
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+_pools: dict[int, tuple[ThreadPoolExecutor, threading.Lock]] = {}
 if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
     os.register_at_fork(after_in_child=_pools.clear)
 
 
-def _shared_pool(workers: int) -> ThreadPoolExecutor:
-    """One pool of ``workers`` threads for the whole process, kept between ``fit`` calls:
-    new threads would first have to fault in fresh memory for their arrays (measured: the
-    first epoch after creating them ran 10-20% slower)."""
+def _shared_pool(workers: int) -> tuple[ThreadPoolExecutor, threading.Lock]:
+    """One pool of ``workers`` threads for the whole process, and the lock that gives it to
+    one step at a time. Kept between ``fit`` calls: new threads would first have to fault in
+    fresh memory for their arrays (measured: the first epoch after creating them ran 10-20%
+    slower). Looked up at every use, so that a forked child makes its own."""
     if workers not in _pools:
-        _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="glassnet-shard")
+        _pools[workers] = (ThreadPoolExecutor(workers, thread_name_prefix="glassnet-shard"),
+                           threading.Lock())
     return _pools[workers]
 
 
 def _replica(model, shared: tuple[str, ...]):
     """A copy of ``model`` for one shard: new layer objects, but the very same arrays as
-    ``model``'s layers for the ``shared`` dicts (``"params"``, ``"grads"``, ``"state"``)."""
+    ``model``'s layers for the ``shared`` dicts (``"params"``, ``"grads"``, ``"state"``).
+
+    ``deepcopy``'s memo maps the id of each object already copied to its copy; entering the
+    shared dicts and arrays there as their own "copies" makes the replica use them as they are."""
     keep: dict[int, Any] = {}
     for layer in model.layers:
         for d in (getattr(layer, name) for name in shared):
@@ -269,8 +309,17 @@ def _replica(model, shared: tuple[str, ...]):
 def _signature(model) -> list:
     """What replicas copy or share: the loss object, each layer's dicts of arrays and its
     settings (a Dropout rate changed between two fits must reach the replicas)."""
-    return [id(model.loss), *((id(layer.params), id(layer.grads), id(layer.state), layer.input_grad,
-                               layer.get_config()) for layer in model.layers)]
+    return [id(model.loss), *((id(layer.params), id(layer.grads), id(layer.state), _settings(layer))
+                              for layer in model.layers)]
+
+
+def _settings(layer) -> dict[str, Any]:
+    """A layer's public plain settings (rate, momentum, strides, input_grad, ...) and those
+    of the layers it holds (a fused activation), as a replica copied them."""
+    plain = (bool, int, float, str, tuple, list, type(None))
+    return {key: _settings(value) if hasattr(value, "params") else value
+            for key, value in vars(layer).items()
+            if not key.startswith("_") and (isinstance(value, plain) or hasattr(value, "params"))}
 
 
 def sharded(model, kind: type[_Shards], threads: int) -> Any:
@@ -287,10 +336,14 @@ def sharded(model, kind: type[_Shards], threads: int) -> Any:
 
 
 def uses_shards(model, threads: int) -> bool:
-    """Whether :class:`ShardedStep` applies: more than one thread, on the CPU (a GPU runs the
-    whole batch in parallel already), and random layers whose generator can jump ahead
-    (PCG64, which every layer gets from its model's seed)."""
-    params = [p for _, p, _ in model.parameters()]
-    generators = [getattr(layer, "rng", None) for layer in model.layers if layer.stochastic]
-    return (threads > 1 and all(array_module(p) is np for p in params)
-            and all(hasattr(getattr(rng, "bit_generator", None), "advance") for rng in generators))
+    """Whether a batch may be split over ``threads`` threads: more than one, on the CPU (a
+    GPU runs the whole batch in parallel already), every layer :attr:`~glassnet.layers.Layer.shardable`,
+    and every random layer's generator a PCG64 (which can jump ahead by a count of numbers;
+    every layer gets one from its model's seed)."""
+    if threads < 2 or backend.get_device() != "cpu":
+        return False
+    if any(array_module(p) is not np for _, p, _ in model.parameters()):
+        return False  # built on the GPU, used after set_device("cpu")
+    return all(layer.shardable and (not layer.stochastic or isinstance(
+        getattr(getattr(layer, "rng", None), "bit_generator", None), np.random.PCG64))
+        for layer in model.layers)
