@@ -2,15 +2,17 @@
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from glassnet import Sequential, backend, layers, optimizers
 from glassnet.errors import ConfigError, NonFiniteLossError
-from glassnet.training import shards
+from glassnet.training import Callback, shards
 from glassnet.training.shards import ShardedStep, shard_count, shard_slices, uses_shards
 
 
@@ -294,15 +296,15 @@ def test_two_models_trained_at_once_from_two_threads_do_not_wait_for_each_other(
     """Both use the one pool of 2 workers (3 threads each). Without a lock per step, the
     calls a1, b1, a2, b2 reach the queue interleaved (forced here), the workers take a1 and
     b1, and each waits at its BatchNorm's barrier for a shard queued behind the other."""
-    pool, _ = shards._shared_pool(2)
-    gate, submit = threading.Barrier(2, timeout=2), pool.submit
+    workers = shards._workers(2)
+    gate, submit = threading.Barrier(2, timeout=2), workers.submit
 
     def interleaved_submit(*args, **kwargs):
         with contextlib.suppress(threading.BrokenBarrierError):
             gate.wait()
         return submit(*args, **kwargs)
 
-    monkeypatch.setattr(pool, "submit", interleaved_submit)
+    monkeypatch.setattr(workers, "submit", interleaved_submit)
     x, y = rng.standard_normal((96, 8)), np.arange(96) % 3
     done = []
     workers = [threading.Thread(daemon=True, target=lambda s=seed: done.append(
@@ -495,3 +497,169 @@ def test_fit_validates_on_its_own_threads(rng, monkeypatch):
     x, y = _batch(rng, 40)
     _conv_net().fit(x, y, epochs=1, batch_size=40, verbose=0, threads=2, validation_data=(x, y))
     assert ("ShardedForward", 2) in seen and ("ShardedForward", 1) not in seen
+
+
+# -- what a second review found ---------------------------------------------------------------
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_fits_on_different_threads_at_once_leave_blas_and_the_setting_as_they_were(rng):
+    """The BLAS limit is process-wide and ``using_threads`` per thread: two fits (threads 2
+    and 3, with validation) in two Python threads must leave both as they found them."""
+    blas = _blas_threads()
+    x, y = rng.standard_normal((128, 8)), np.arange(128) % 3
+    for _ in range(3):  # the old failure was a race
+        start = threading.Barrier(2)
+
+        def train(threads, start=start):
+            model = _dense_bn(threads)
+            start.wait()
+            model.fit(x, y, epochs=10, batch_size=64, verbose=0, threads=threads, validation_data=(x, y))
+
+        workers = [threading.Thread(target=train, args=(t,), daemon=True) for t in (2, 3)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert not any(w.is_alive() for w in workers)
+        assert _blas_threads() == blas and backend.get_threads() == 1
+
+
+def test_a_callback_that_changes_a_layer_during_fit_reaches_the_replicas(rng):
+    class Anneal(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.layers[4].rate = 0.0 if epoch >= 1 else 0.3
+
+    x, y = _batch(rng, 64)
+    weights = []
+    for threads in (1, 2):
+        model = _conv_net(seed=2)
+        model.fit(x, y, epochs=3, batch_size=64, verbose=0, threads=threads, callbacks=[Anneal()])
+        weights.append(model.get_weights())
+    for key in weights[0]:
+        np.testing.assert_allclose(weights[1][key], weights[0][key], rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_subclasses_with_new_math_are_not_split_unless_they_say_so(rng):
+    class ShardTestGaussianDropout(layers.Dropout):  # normal noise: not rng.random
+        def forward(self, x, training=False):
+            if not training:
+                return x
+            mask = self.rng.normal(1.0, 0.3, x.shape)
+            self._remember(mask=mask)
+            return x * mask
+
+    class ClipNormSGD(optimizers.SGD):  # scales by the norm of every gradient together
+        def step(self, params):
+            params = list(params)
+            norm = float(np.sqrt(sum((g * g).sum() for _, _, g in params)))
+            for _, _, g in params:
+                g *= min(1.0, 0.01 / norm)
+            super().step(params)
+
+    class OwnStep(Sequential):
+        def train_step(self, x, y, start=0):
+            return super().train_step(x, y, start)
+
+    try:
+        assert not ShardTestGaussianDropout.shardable and layers.Dropout.shardable
+        assert not ClipNormSGD.elementwise and optimizers.AdamW.elementwise
+        x, y = rng.standard_normal((64, 8)), np.arange(64) % 3
+        noisy = Sequential([layers.Dense(8), ShardTestGaussianDropout(), layers.Dense(3)], input_shape=(8,))
+        noisy.compile("categorical_crossentropy", "sgd")
+        assert not uses_shards(noisy, 2)
+        noisy.fit(x, y, epochs=1, batch_size=64, verbose=0, threads=2)
+        own = OwnStep([layers.Dense(3)], input_shape=(8,))
+        own.compile("categorical_crossentropy", "sgd")
+        assert not uses_shards(own, 2)
+        weights = []
+        for threads in (1, 2):
+            model = Sequential([layers.Dense(16, activation="relu"), layers.Dense(3)], input_shape=(8,),
+                               seed=0, dtype="float64")
+            model.compile("categorical_crossentropy", ClipNormSGD(1.0))
+            model.fit(x, y, epochs=3, batch_size=64, verbose=0, threads=threads)
+            weights.append(model.get_weights())
+        for key in weights[0]:
+            np.testing.assert_allclose(weights[1][key], weights[0][key], rtol=1e-9, err_msg=key)
+    finally:
+        layers.LAYER_CLASSES.pop("ShardTestGaussianDropout", None)
+
+
+def test_a_model_used_inside_a_shard_runs_unsplit_there(rng):
+    """A layer of one's own that runs another model (a frozen backbone) inside its forward:
+    the inner predict must not wait for the threads its own shard holds."""
+    backbone = Sequential([layers.Dense(16, activation="relu")], input_shape=(8,), seed=0)
+
+    class ShardTestBackbone(layers.Layer):
+        shardable = True
+
+        def compute_output_shape(self, input_shape):
+            return (16,)
+
+        def forward(self, x, training=False):
+            return backbone.predict_logits(x)
+
+        def backward(self, dy):
+            return None
+
+    try:
+        model = Sequential([ShardTestBackbone(), layers.Dense(3)], input_shape=(8,), seed=0)
+        model.compile("categorical_crossentropy", "sgd")
+        x, y = rng.standard_normal((128, 8)), np.arange(128) % 3
+        done = []
+
+        def use():
+            with backend.using_threads(2):
+                model.predict(x)
+                model.fit(x, y, epochs=1, batch_size=128, verbose=0)
+            done.append(True)
+
+        worker = threading.Thread(target=use, daemon=True)
+        worker.start()
+        worker.join(timeout=60)
+        assert done, "a model used inside a shard waited forever"
+    finally:
+        layers.LAYER_CLASSES.pop("ShardTestBackbone", None)
+
+
+def test_training_in_a_thread_that_outlives_the_main_thread_finishes(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "train_in_thread.py"
+    script.write_text("""
+import threading, time
+import numpy as np
+from glassnet import Sequential, layers
+
+def train():
+    model = Sequential([layers.Dense(64, activation="relu"), layers.Dense(3)], input_shape=(32,))
+    model.compile("categorical_crossentropy", "sgd")
+    x, y = np.random.default_rng(0).standard_normal((512, 32)), np.arange(512) % 3
+    model.fit(x, y, epochs=100, batch_size=64, verbose=0, threads=2)
+    print("training finished")
+
+threading.Thread(target=train).start()
+time.sleep(0.2)
+print("main thread done")
+""")
+    import glassnet
+
+    src = str(Path(glassnet.__file__).parent.parent)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": src})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["main", "thread", "done", "training", "finished"]
+
+
+def test_a_split_update_needs_no_more_scratch_space_than_a_whole_one(rng):
+    x, y = rng.standard_normal((128, 8)), np.arange(128) % 3
+    model = Sequential([layers.Dense(32, activation="relu"), layers.Dense(3)], input_shape=(8,))
+    model.compile("categorical_crossentropy", "adam")
+    for n in (128, 96, 80, 64):  # several shard counts
+        model.fit(x[:n], y[:n], epochs=2, batch_size=None, verbose=0, threads=4)
+    own = [b for b in model.optimizer._buffers.values() if b.base is None]  # not views of another
+    assert sum(b.nbytes for b in own) == sum(p.nbytes for _, p, _ in model.parameters())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -24,6 +25,7 @@ DEFAULT_DTYPE = "float32"
 
 _device: str | None = None  # chosen on first use: set_device(), else $GLASSNET_DEVICE, else cpu
 _threads = 1  # CPU threads a training step may split its batch over (set_threads)
+_local = threading.local()  # using_threads: a setting for one thread (the fit that set it)
 
 
 def resolve_dtype(dtype: Any = None) -> np.dtype:
@@ -47,19 +49,15 @@ def set_device(device: str) -> None:
 
 
 @contextlib.contextmanager
-def _temporarily(name: str, setter: Any, value: Any) -> Iterator[None]:
-    """``setter(value)`` for the ``with`` block, then this module's ``name`` as it was."""
-    previous = globals()[name]
-    setter(value)
+def using_device(device: str) -> Iterator[None]:
+    """Run the ``with`` block on ``device``, then return to the device chosen before."""
+    global _device
+    previous = _device
+    set_device(device)
     try:
         yield
     finally:
-        globals()[name] = previous
-
-
-def using_device(device: str) -> contextlib.AbstractContextManager:
-    """Run the ``with`` block on ``device``, then return to the device chosen before."""
-    return _temporarily("_device", set_device, device)
+        _device = previous
 
 
 def get_device() -> str:
@@ -81,19 +79,30 @@ def set_threads(threads: int) -> None:
     See :mod:`glassnet.training.shards`. BLAS's own threads are not set here (the CLI's
     ``--threads`` sets both; from Python use ``threadpoolctl.threadpool_limits``)."""
     global _threads
+    _threads = _checked_threads(threads)
+
+
+def _checked_threads(threads: Any) -> int:
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
-    _threads = int(threads)
+    return int(threads)
 
 
 def get_threads() -> int:
-    """The threads a training step may use (:func:`set_threads`; 1 unless set)."""
-    return _threads
+    """The threads a training step may use: this thread's :func:`using_threads`, else
+    :func:`set_threads` (1 unless set)."""
+    return getattr(_local, "threads", None) or _threads
 
 
-def using_threads(threads: int) -> contextlib.AbstractContextManager:
-    """Train on ``threads`` threads inside the ``with`` block, then return to the setting before."""
-    return _temporarily("_threads", set_threads, threads)
+@contextlib.contextmanager
+def using_threads(threads: int) -> Iterator[None]:
+    """Train on ``threads`` threads inside the ``with`` block, in this Python thread only
+    (two fits in two threads do not change each other's), then as before."""
+    previous, _local.threads = getattr(_local, "threads", None), _checked_threads(threads)
+    try:
+        yield
+    finally:
+        _local.threads = previous
 
 
 def available_cores() -> int:

@@ -44,8 +44,14 @@ class Optimizer:
     name = "optimizer"
     #: True when ``update`` treats each element on its own (every optimizer here), so that
     #: one step may run in parts (:meth:`step_part`); an optimizer of your own that is not
-    #: (norm clipping, LARS) keeps the default and always steps whole.
+    #: (norm clipping, LARS) keeps the default and always steps whole, and so does a
+    #: subclass that overrides ``update`` or ``step`` without saying so again.
     elementwise: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "elementwise" not in vars(cls) and {"update", "step", "start_step"} & set(vars(cls)):
+            cls.elementwise = False
 
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
         self.lr = _check_number(lr, f"{type(self).__name__} lr", 0)
@@ -90,8 +96,11 @@ class Optimizer:
         for name, p, g in params:
             rows = part_slice(p.size, part, parts)
             slots = {key: a.reshape(-1)[rows] for key, a in self.slots.get(name, {}).items()}
-            # a scratch array per part: the parts of one parameter run at the same time
-            self.update(f"{name}#{part}/{parts}", p.reshape(-1)[rows], g.reshape(-1)[rows], slots)
+            # Each part's scratch is its rows of the parameter's one scratch array (the parts
+            # run at the same time, so they need separate space, but no more in all).
+            key = f"{name}#{part}"
+            self._buffers[key] = self._scratch(name, p).reshape(-1)[rows]
+            self.update(key, p.reshape(-1)[rows], g.reshape(-1)[rows], slots)
 
     def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         raise NotImplementedError

@@ -34,11 +34,14 @@ class Layer:
     #: sample's output depends on that sample alone (BatchNorm's batch statistics are summed
     #: across the parts), parameter gradients add up over samples, and randomness is drawn
     #: as ``self.rng.random(x.shape)``, once per forward. Every glassnet layer says so; a
-    #: layer of your own is never split unless it does too.
+    #: layer of your own is never split unless it does too (a subclass that overrides
+    #: ``build``, ``forward`` or ``backward`` must say so again).
     shardable: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "shardable" not in vars(cls) and {"build", "forward", "backward"} & set(vars(cls)):
+            cls.shardable = False  # new math: not known to allow a split batch
         # Model files name layers by class name alone, so two different classes under one
         # name would load one as the other. Redefining the same class (a re-run notebook
         # cell, a reloaded module) just replaces it.

@@ -237,10 +237,11 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     logged = [*metric_names, *([f"val_{m}" for m in metric_names] if x_val is not None else []), "lr"]
     cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
                         "logged": logged})
-    # Each batch split over the threads when there are several (see training/shards.py).
-    train_step = sharded(model, ShardedStep, threads) or model.train_step
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch, {})
+        # Each batch split over the threads when there are several (training/shards.py);
+        # asked each epoch, so that a callback's change to a layer reaches the replicas.
+        train_step = sharded(model, ShardedStep, threads) or model.train_step
         batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
                                 min_batch)
         total_loss, correct, seen = 0.0, 0, 0

@@ -27,9 +27,9 @@ from __future__ import annotations
 import copy
 import math
 import os
+import queue
 import threading
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -121,21 +121,23 @@ class _Shards:
         return self._model()
 
     def run(self, calls: list[tuple[Any, ...]], abort=lambda: None) -> list[Any]:
-        """``[fn(*args) for fn, *args in calls]``: the first call in this thread, the others in
-        the pool, all with single-threaded BLAS (the shards themselves keep the cores busy)
-        and this thread's NumPy error handling. Returns once every call has ended, even after
-        a failure or a Ctrl-C (``abort()`` then releases shards waiting for each other), and
-        raises the first error (not the ``BrokenBarrierError`` of the shards it released)."""
+        """``[fn(*args) for fn, *args in calls]``: the first call in this thread, the others on
+        the worker threads, all with single-threaded BLAS (the shards themselves keep the
+        cores busy) and this thread's NumPy error handling. Returns once every call has
+        ended, even after a failure or a Ctrl-C (``abort()`` then releases shards waiting
+        for each other), and raises the first error (not the ``BrokenBarrierError`` of the
+        shards it released)."""
         errstate = np.geterr()
-        pool, lock = _shared_pool(self.threads - 1)
+        workers = _workers(self.threads - 1)
         results, errors, jobs = [], [], []
-        # One step's calls at a time on the pool: two steps (two models trained from two
-        # threads) whose calls interleaved could each hold a worker waiting for the other.
-        with lock, self.blas.limit(limits=1, user_api="blas"):
+        # One split step at a time in the process: two (two models trained from two threads)
+        # could each hold a worker waiting for the other, and the BLAS limit is process-wide.
+        with _RUN_LOCK, self.blas.limit(limits=1, user_api="blas"):
             try:
-                jobs += [pool.submit(_with_errstate, errstate, *call) for call in calls[1:]]
+                jobs += [workers.submit(_with_errstate, errstate, *call) for call in calls[1:]]
                 fn, *args = calls[0]
-                results.append(fn(*args))
+                with _in_shard():
+                    results.append(fn(*args))
             except BaseException as exc:
                 errors.append(exc)
                 abort()
@@ -146,7 +148,7 @@ class _Shards:
         return results
 
 
-def _wait(job: Future, results: list, errors: list, abort) -> None:
+def _wait(job: _Job, results: list, errors: list, abort) -> None:
     """Add ``job``'s result to ``results`` or its error to ``errors``. A Ctrl-C while waiting
     is an error too, but the job is still running: release it (``abort``) and wait on."""
     while True:
@@ -267,25 +269,83 @@ class ShardedForward(_Shards):
 
 def _with_errstate(errstate: dict[str, str], fn, *args: Any) -> Any:
     """``fn(*args)`` under the caller's NumPy error handling (``np.geterr()``): it is per
-    thread in NumPy 2, and a pool thread would otherwise warn where the caller is silent."""
+    thread in NumPy 2, and a worker thread would otherwise warn where the caller is silent."""
     with np.errstate(**errstate):
         return fn(*args)
 
 
-_pools: dict[int, tuple[ThreadPoolExecutor, threading.Lock]] = {}
+class _Job:
+    """A call handed to a worker thread: :meth:`result` waits for it (or raises its error)."""
+
+    def __init__(self, fn, args: tuple) -> None:
+        self.fn, self.args, self.ended = fn, args, threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.value = self.fn(*self.args)
+        except BaseException as exc:
+            self.error = exc
+        self.ended.set()
+
+    def done(self) -> bool:
+        return self.ended.is_set()
+
+    def result(self) -> Any:
+        self.ended.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class _Workers:
+    """Daemon threads that run :class:`_Job` s. Not a ``ThreadPoolExecutor``: that refuses work
+    once the main thread has ended (a script that trains in a thread it does not join), and
+    the interpreter waits for its threads at exit."""
+
+    def __init__(self, count: int) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        for i in range(count):
+            threading.Thread(target=self._work, name=f"glassnet-shard-{i}", daemon=True).start()
+
+    def _work(self) -> None:
+        _inside.shard = True  # a split model used inside a shard runs unsplit (no nested split)
+        while True:
+            self.jobs.get().run()
+
+    def submit(self, fn, *args: Any) -> _Job:
+        job = _Job(fn, args)
+        self.jobs.put(job)
+        return job
+
+
+_RUN_LOCK = threading.Lock()
+_inside = threading.local()  # .shard: this thread is running a shard's work
+_pools: dict[int, _Workers] = {}
 if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
     os.register_at_fork(after_in_child=_pools.clear)
 
 
-def _shared_pool(workers: int) -> tuple[ThreadPoolExecutor, threading.Lock]:
-    """One pool of ``workers`` threads for the whole process, and the lock that gives it to
-    one step at a time. Kept between ``fit`` calls: new threads would first have to fault in
-    fresh memory for their arrays (measured: the first epoch after creating them ran 10-20%
-    slower). Looked up at every use, so that a forked child makes its own."""
-    if workers not in _pools:
-        _pools[workers] = (ThreadPoolExecutor(workers, thread_name_prefix="glassnet-shard"),
-                           threading.Lock())
-    return _pools[workers]
+def _workers(count: int) -> _Workers:
+    """``count`` worker threads for the whole process. Kept between ``fit`` calls: new threads
+    would first have to fault in fresh memory for their arrays (measured: the first epoch
+    after creating them ran 10-20% slower). Looked up at every use, so that a forked child
+    makes its own."""
+    if count not in _pools:
+        _pools[count] = _Workers(count)
+    return _pools[count]
+
+
+class _in_shard:  # noqa: N801 - used as a context manager, named like one
+    """Marks the calling thread as running a shard (see :func:`uses_shards`)."""
+
+    def __enter__(self) -> None:
+        self.before = getattr(_inside, "shard", False)
+        _inside.shard = True
+
+    def __exit__(self, *exc: Any) -> None:
+        _inside.shard = self.before
 
 
 def _replica(model, shared: tuple[str, ...]):
@@ -307,10 +367,11 @@ def _replica(model, shared: tuple[str, ...]):
 
 
 def _signature(model) -> list:
-    """What replicas copy or share: the loss object, each layer's dicts of arrays and its
-    settings (a Dropout rate changed between two fits must reach the replicas)."""
-    return [id(model.loss), *((id(layer.params), id(layer.grads), id(layer.state), _settings(layer))
-                              for layer in model.layers)]
+    """What replicas copy or share: the loss object (itself, not its id, which a new loss
+    could reuse), each layer's dicts of arrays and its settings (a Dropout rate changed by a
+    callback must reach the replicas)."""
+    return [model.loss, *((id(layer.params), id(layer.grads), id(layer.state), _settings(layer))
+                          for layer in model.layers)]
 
 
 def _settings(layer) -> dict[str, Any]:
@@ -337,11 +398,16 @@ def sharded(model, kind: type[_Shards], threads: int) -> Any:
 
 def uses_shards(model, threads: int) -> bool:
     """Whether a batch may be split over ``threads`` threads: more than one, on the CPU (a
-    GPU runs the whole batch in parallel already), every layer :attr:`~glassnet.layers.Layer.shardable`,
+    GPU runs the whole batch in parallel already), not already inside a shard, the model's
+    own ``train_step``, every layer :attr:`~glassnet.layers.Layer.shardable`,
     and every random layer's generator a PCG64 (which can jump ahead by a count of numbers;
     every layer gets one from its model's seed)."""
-    if threads < 2 or backend.get_device() != "cpu":
-        return False
+    from ..model import Sequential
+
+    if threads < 2 or backend.get_device() != "cpu" or getattr(_inside, "shard", False):
+        return False  # (inside a shard: a model used by a layer runs unsplit)
+    if type(model).train_step is not Sequential.train_step:
+        return False  # a subclass's own step would be bypassed
     if any(array_module(p) is not np for _, p, _ in model.parameters()):
         return False  # built on the GPU, used after set_device("cpu")
     return all(layer.shardable and (not layer.stochastic or isinstance(
