@@ -168,14 +168,21 @@ def test_a_forked_process_gets_threads_of_its_own(rng):
     threads, so it must not inherit the pool (it would wait for them forever)."""
     _conv_net().fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
     assert shards._pools
+    assert _in_forked_child(_train_in_child) == "trained"
+
+
+def _in_forked_child(target, *args) -> str:
+    """What ``target(*args, queue)`` puts in its queue, run in a forked child (killed if it
+    hangs: then the child's exit code fails the test)."""
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    child = context.Process(target=_train_in_child, args=(queue,))
+    child = context.Process(target=target, args=(*args, queue))
     child.start()
     child.join(timeout=120)
     if child.is_alive():
         child.kill()
-    assert child.exitcode == 0 and queue.get(timeout=5) == "trained"
+    assert child.exitcode == 0
+    return queue.get(timeout=5)
 
 
 def test_predict_and_evaluate_split_over_threads_give_the_unsplit_results(rng):
@@ -325,14 +332,7 @@ def _fit_again_in_child(model, queue):
 def test_a_forked_child_can_train_the_model_its_parent_trained_on_threads(rng):
     model = _conv_net()
     model.fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_fit_again_in_child, args=(model, queue))
-    child.start()
-    child.join(timeout=120)
-    if child.is_alive():
-        child.kill()
-    assert child.exitcode == 0 and queue.get(timeout=5) == "trained"
+    assert _in_forked_child(_fit_again_in_child, model) == "trained"
 
 
 def test_a_model_trained_on_threads_is_freed_as_soon_as_it_is_dropped(rng):
