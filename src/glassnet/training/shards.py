@@ -24,12 +24,14 @@ statistics), so those are the model's own after the step.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
 import queue
 import threading
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -337,15 +339,15 @@ def _workers(count: int) -> _Workers:
     return _pools[count]
 
 
-class _in_shard:  # noqa: N801 - used as a context manager, named like one
+@contextlib.contextmanager
+def _in_shard() -> Iterator[None]:
     """Marks the calling thread as running a shard (see :func:`uses_shards`)."""
-
-    def __enter__(self) -> None:
-        self.before = getattr(_inside, "shard", False)
-        _inside.shard = True
-
-    def __exit__(self, *exc: Any) -> None:
-        _inside.shard = self.before
+    before = getattr(_inside, "shard", False)
+    _inside.shard = True
+    try:
+        yield
+    finally:
+        _inside.shard = before
 
 
 def _replica(model, shared: tuple[str, ...]):
