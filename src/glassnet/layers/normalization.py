@@ -179,8 +179,7 @@ class BatchNorm(Layer):
             return dy * scale  # running statistics are constants of the input
         # dx = scale * (dy - sum(dy) / m - x_hat * sum(dy * x_hat) / m),  x_hat = x_c * inv_std
         m = cache["m"]
-        if self.shard_sum is not None:
-            sum_dy, sum_dy_xhat = self._whole_batch(array_module(dy).stack([sum_dy, sum_dy_xhat]))
+        sum_dy, sum_dy_xhat = self._whole_batch(array_module(dy).stack([sum_dy, sum_dy_xhat]))
         dx = centred * (-inv_std * sum_dy_xhat / m).reshape(channel)
         dx += dy
         dx -= (sum_dy / m).reshape(channel)

@@ -174,10 +174,10 @@ class ShardedStep(_Shards):
                                                    else ("params",)) for k in range(threads)])
 
     def __call__(self, x: Array, y: Array, start: int = 0) -> tuple[float, Array]:
-        n = len(x)
+        model, n = self.model, len(x)
         shards = shard_count(self.threads, n)
         if shards < 2:
-            return self.model.train_step(x, y, start)
+            return model.train_step(x, y, start)
         parts = shard_slices(n, shards)
         replicas = self.replicas[:shards]
         sums = ShardSums(shards)
@@ -186,7 +186,6 @@ class ShardedStep(_Shards):
                             for replica, rows in zip(replicas, parts, strict=True)], abort=sums.abort)
         for rng, drawn in to_advance:  # as if each layer had drawn for the whole batch
             rng.bit_generator.advance(n * sum(drawn))
-        model = self.model
         loss = sum(part_loss for part_loss, _ in results) + model.regularization_loss()
         self.run([(self._add_up_gradients, replicas, k) for k in range(shards)])
         model.add_regularization_gradients()
