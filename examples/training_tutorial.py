@@ -58,20 +58,21 @@ def compare_initializers(data, epochs: int, out: Path | None) -> dict[str, float
 
 
 # --8<-- [start:optimizers]
+# Factories, not instances: an optimizer holds its moments, so each model gets a new one.
 OPTIMIZERS = {
-    "sgd": gn.optimizers.SGD(lr=0.0075),
-    "momentum": gn.optimizers.SGD(lr=0.0075, momentum=0.9),
-    "rmsprop": gn.optimizers.RMSProp(lr=0.0005),
-    "adam": gn.optimizers.Adam(lr=0.0005),
+    "sgd": lambda: gn.optimizers.SGD(lr=0.0075),
+    "momentum": lambda: gn.optimizers.SGD(lr=0.0075, momentum=0.9),
+    "rmsprop": lambda: gn.optimizers.RMSProp(lr=0.0005),
+    "adam": lambda: gn.optimizers.Adam(lr=0.0005),
 }
 
 
 def compare_optimizers(data, epochs: int, out: Path | None) -> dict[str, float]:
     """Mini-batches of 64, the same He-initialized network for every optimizer."""
     histories = {}
-    for name, optimizer in OPTIMIZERS.items():
+    for name, new_optimizer in OPTIMIZERS.items():
         model = mlp("he_normal")
-        model.compile(loss="binary_crossentropy", optimizer=optimizer)
+        model.compile(loss="binary_crossentropy", optimizer=new_optimizer())
         histories[name] = model.fit(data["train"].x, data["train"].y, epochs=epochs,
                                     batch_size=64, verbose=0)
         test = model.evaluate(data["test"].x, data["test"].y)

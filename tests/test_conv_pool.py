@@ -187,6 +187,31 @@ def test_pooling_matches_torch(torch, rng, kind, n, c, h, w, k, s, pad):
     assert rel_error(dx, tx.grad.numpy()) < 1e-12
 
 
+def _docs_max_pool_reference() -> dict:
+    """The plain max-pooling code shown on docs/layers/pooling.md, run as it is written."""
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "layers" / "pooling.md").read_text()
+    code = page.split("```python\n", 1)[1].split("```", 1)[0]
+    names = {"np": np}
+    exec(code, names)
+    return names
+
+
+@pytest.mark.parametrize("k,s", [(2, 2), (3, 2), (3, 1)])
+def test_the_docs_plain_max_pool_is_the_layer_ties_included(rng, k, s):
+    docs = _docs_max_pool_reference()
+    layer = _build(layers.MaxPool2D(k, s), (3, 7, 7))
+    x = rng.integers(0, 2, (2, 3, 7, 7)).astype(np.float64)  # many ties
+    dy = rng.standard_normal((2, *layer.output_shape))
+    y, dx = _run(layer, x, dy)
+    y_ref, argmax = docs["max_pool_reference"](x, k, s)
+    np.testing.assert_array_equal(y, y_ref)
+    dx_ref = docs["max_pool_backward_reference"](dy, argmax, x.shape, k, s)
+    np.testing.assert_allclose(dx, dx_ref, rtol=0, atol=1e-12)  # overlaps add in another order
+    assert np.array_equal(dx != 0, dx_ref != 0)
+
+
 @pytest.mark.parametrize("k,s,pad", [(2, None, 0), (3, 2, 1), (3, 1, 1)])
 def test_max_pool_ties_send_the_gradient_to_one_element_like_torch(torch, rng, k, s, pad):
     layer = _build(layers.MaxPool2D(k, s, padding=pad), (3, 8, 8))
@@ -261,7 +286,7 @@ def test_wrong_input_shape_or_channels_is_a_clear_error(rng):
         conv.forward(rng.standard_normal((2, 1, 8, 8)))
     with pytest.raises(ShapeError, match=r"expects images \(N, C, H, W\)"):
         _build(layers.Conv2D(2, 3), (12,))
-    with pytest.raises(ShapeError, match="before forward"):
+    with pytest.raises(ShapeError, match="no training pass before it"):
         _build(layers.MaxPool2D(), (1, 4, 4)).backward(np.ones((1, 1, 2, 2)))
 
 

@@ -73,7 +73,7 @@ def test_flatten_channels_last_matches_course_reshape(rng):
 
 def test_backward_before_forward_is_a_clear_error():
     layer = _build(layers.Dense(3), (2,))
-    with pytest.raises(ShapeError, match="before forward"):
+    with pytest.raises(ShapeError, match="no training pass before it"):
         layer.backward(np.zeros((1, 3)))
 
 

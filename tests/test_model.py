@@ -160,6 +160,9 @@ def test_summary_lists_layers_and_parameter_counts():
     assert "(None, 48)" in text and "(None, 20)" in text
     total = 48 * 20 + 20 + 20 + 1
     assert f"{total:,}" in text
+    printed = []
+    assert model.summary(print_fn=printed.append) is None  # as Keras: a notebook shows it once
+    assert printed == [text]
 
 
 def test_save_and_load_give_identical_predictions(tmp_path, rng):
@@ -452,3 +455,95 @@ def test_check_model_builds_a_model_given_no_input_shape(rng):
     model.compile("categorical_crossentropy")
     result = gn.check_model(model, rng.standard_normal((4, 5)), np.array([0, 1, 1, 0]))
     assert model.input_shape == (5,) and result.worst < 1e-6
+
+
+def test_predict_on_a_model_not_built_yet_refuses_to_guess_what_a_sample_is(rng):
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], preprocessing={"scale": 1 / 255})
+    model.compile("binary_crossentropy", "sgd")
+    image = rng.integers(0, 256, (3, 8, 8)).astype(np.uint8)  # one sample, or 3 of (8, 8)?
+    for x in (image, image[None], np.zeros(5)):
+        with pytest.raises(ConfigError, match="not built yet, so it cannot tell one sample from a batch"):
+            model.predict(x)
+    assert not model.built
+    model.fit(image[None].repeat(4, axis=0), [0, 1, 0, 1], epochs=1, verbose=0)  # builds (3, 8, 8)
+    assert model.predict(image).shape == (1,)
+
+
+def test_backward_after_an_inference_pass_is_a_clear_error_not_a_stale_gradient(rng):
+    x, y = small_binary_problem(rng, n=8)
+    model = small_model()
+    model.compile("binary_crossentropy", "sgd")
+    model.train_step(x, y)
+    out = model.forward(x[:5])  # training=False: nothing kept for backward
+    model.loss.forward(out, y[:5])
+    with pytest.raises(ShapeError, match="Dense.backward called with no training pass before it"):
+        model.backward(model.loss.backward())
+    model.train_step(x, y)
+    model.evaluate(x, y)  # evaluate and predict drop the caches too (and the memory they hold)
+    assert all(layer._cache is None for layer in model.layers)
+
+
+def test_an_optimizer_whose_model_is_gone_starts_afresh_on_the_next_model(rng):
+    import gc
+
+    x, y = small_binary_problem(rng, n=32)
+    reused = gn.optimizers.Adam(lr=0.01)
+    first = small_model()
+    first.compile("binary_crossentropy", reused)
+    first.fit(x, y, epochs=3, batch_size=8, verbose=0,
+              lr_schedule=gn.schedules.StepDecay(every=1, factor=0.5))
+    assert reused.steps == 12 and reused.slots and reused.lr == 0.01 * 0.5 ** 2
+    del first
+    gc.collect()
+    fresh = gn.optimizers.Adam(lr=0.01)
+    histories = []
+    for optimizer in (reused, fresh):
+        model = small_model()
+        model.compile("binary_crossentropy", optimizer)
+        histories.append(model.fit(x, y, epochs=2, batch_size=8, verbose=0).history["loss"])
+    assert histories[0] == histories[1]
+    assert reused.steps == fresh.steps == 8 and reused.lr == 0.01
+
+
+def test_evaluate_and_predict_refuse_nan_inputs_as_fit_does(rng):
+    x, y = small_binary_problem(rng, n=10)
+    model = small_model()
+    model.compile("binary_crossentropy", "sgd")
+    x[3, 2] = np.nan
+    for call in (lambda: model.evaluate(x, y), lambda: model.predict(x), lambda: model.predict(x[3]),
+                 lambda: model.predict_classes(x)):
+        with pytest.raises(ConfigError, match="x holds NaN or infinite values; clean the data first"):
+            call()
+    x[3, 2] = np.inf
+    with pytest.raises(ConfigError, match="NaN or infinite"):
+        model.evaluate(x, y)
+
+
+def test_predict_classes_of_a_model_never_compiled_thresholds_raw_scores_at_zero():
+    model = gn.Sequential([gn.layers.Dense(1)], input_shape=(1,), dtype="float64")
+    model.set_weights({"0.W": np.array([[1.0]]), "0.b": np.array([0.0])})
+    x = np.array([[-0.3], [0.2], [0.7]])  # raw scores (logits) equal to x
+    assert model.predict_classes(x).tolist() == [0, 1, 1]
+    with_sigmoid = gn.Sequential([gn.layers.Dense(1, activation="sigmoid")], input_shape=(1,),
+                                 dtype="float64")
+    with_sigmoid.set_weights({"0.W": np.array([[1.0]]), "0.b": np.array([0.0])})
+    assert with_sigmoid.predict_classes(x).tolist() == [0, 1, 1]  # probabilities: 0.5
+
+
+def test_a_gradient_check_leaves_running_statistics_and_dropout_as_they_were(rng):
+    model = gn.Sequential([gn.layers.Conv2D(3, 3, use_bias=False), gn.layers.BatchNorm(),
+                           gn.layers.ReLU(), gn.layers.Flatten(), gn.layers.Dropout(0.3),
+                           gn.layers.Dense(2)], input_shape=(2, 5, 5), dtype="float64", seed=1)
+    model.compile("categorical_crossentropy")
+    x, y = rng.standard_normal((4, 2, 5, 5)), np.array([0, 1, 1, 0])
+    before = model.predict(x)
+    state = {k: v.copy() for k, v in model.layers[1].state.items()}
+    dropout_position = model.layers[4].rng.bit_generator.state
+    assert gn.check_model(model, x, y).worst < 1e-6
+    assert all(np.array_equal(state[k], v) for k, v in model.layers[1].state.items())
+    assert model.layers[4].rng.bit_generator.state == dropout_position
+    np.testing.assert_array_equal(model.predict(x), before)
+    layer = gn.layers.BatchNorm()
+    layer.build((3,), np.random.default_rng(0), np.float64)
+    assert gn.check_layer(layer, (3,), batch=4).worst < 1e-6
+    assert not layer.state["running_mean"].any() and (layer.state["running_var"] == 1).all()

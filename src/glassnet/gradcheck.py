@@ -9,7 +9,8 @@ Every analytic gradient in glassnet is compared with centered differences
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,23 @@ def _random_states(layer: Any) -> list[tuple[Any, dict]]:
             elif hasattr(item, "params") and hasattr(item, "forward"):
                 found.extend(_random_states(item))
     return found
+
+
+@contextmanager
+def _left_as_found(layers: list[Any]) -> Iterator[None]:
+    """Put back, on leaving, what the check's many training passes change in ``layers``:
+    running statistics (BatchNorm's ``state``) and the generators' positions (dropout).
+    A gradient check only looks at a model; ``predict`` afterwards must be unchanged."""
+    saved = [(layer, {k: v.copy() for k, v in getattr(layer, "state", {}).items()}) for layer in layers]
+    generators = [entry for layer in layers for entry in _random_states(layer)]
+    try:
+        yield
+    finally:
+        for layer, state in saved:
+            for key, value in state.items():
+                layer.state[key][...] = value
+        for gen, position in generators:
+            gen.bit_generator.state = position
 
 
 class Stack:
@@ -122,7 +140,8 @@ def check_layer(layer: Any, input_shape: tuple[int, ...], batch: int = 3, seed: 
     """Check ``backward`` of ``layer`` for inputs ``(batch, *input_shape)`` in float64.
 
     Randomness inside the layer (dropout masks) is replayed identically for every
-    evaluation, so the layer is a fixed function of ``x`` during the check.
+    evaluation, so the layer is a fixed function of ``x`` during the check. Running
+    statistics and generators are left as they were.
     """
     rng = np.random.default_rng(seed)
     if not layer.built:
@@ -130,6 +149,14 @@ def check_layer(layer: Any, input_shape: tuple[int, ...], batch: int = 3, seed: 
     if layer.dtype != np.float64:
         raise ConfigError("gradient checks need a float64 layer (build it with dtype='float64')")
     x = to_device(rng.standard_normal((batch, *input_shape)))  # where the layer's params are
+    with _left_as_found(getattr(layer, "layers", [layer])):
+        errors = _layer_errors(layer, x, rng, h, training)
+    return CheckResult(name or type(layer).__name__, errors)
+
+
+def _layer_errors(layer: Any, x: Any, rng: np.random.Generator, h: float,
+                  training: bool) -> dict[str, float]:
+    """The relative errors of :func:`check_layer`: ``dx`` and every parameter gradient."""
     states = _random_states(layer)
 
     def run(inp):
@@ -153,7 +180,8 @@ def check_layer(layer: Any, input_shape: tuple[int, ...], batch: int = 3, seed: 
     for key, param in layer.params.items():
         numeric = numerical_gradient(lambda: float((run(x) * dy).sum()), param, h)
         errors[key] = rel_error(analytic[key], numeric)
-    return CheckResult(name or type(layer).__name__, errors)
+    return errors
+
 
 
 def check_loss(loss: Any, output: np.ndarray, y: np.ndarray, h: float = 1e-5,
@@ -169,7 +197,8 @@ def check_loss(loss: Any, output: np.ndarray, y: np.ndarray, h: float = 1e-5,
 def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> CheckResult:
     """Check every parameter gradient of a compiled float64 model (loss + L2 term).
 
-    Dropout masks are replayed, so a model with dropout is a fixed function during the check.
+    Dropout masks are replayed, so a model with dropout is a fixed function during the check;
+    BatchNorm's running statistics and the dropout generators are left as they were.
     """
     if model.dtype != np.float64:
         raise ConfigError("gradient checks need dtype='float64'")
@@ -183,11 +212,12 @@ def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> Ch
             gen.bit_generator.state = state
         return model.loss.forward(model.forward(x, training=True), y) + model.regularization_loss()
 
-    total_loss()
-    model.backward(model.loss.backward())
-    analytic = {name: to_numpy(g).copy() for name, _, g in model.parameters()}
-    errors = {name: rel_error(analytic[name], numerical_gradient(total_loss, p, h))
-              for name, p, _ in model.parameters()}
+    with _left_as_found(model.layers):
+        total_loss()
+        model.backward(model.loss.backward())
+        analytic = {name: to_numpy(g).copy() for name, _, g in model.parameters()}
+        errors = {name: rel_error(analytic[name], numerical_gradient(total_loss, p, h))
+                  for name, p, _ in model.parameters()}
     return CheckResult(model.name, errors)
 
 

@@ -23,6 +23,7 @@ from .functional import batch_slices, sigmoid, softmax
 from .layers.activations import Sigmoid, Softmax
 from .layers.base import Layer, layer_from_config
 from .metrics import predicted_classes
+from .training.loop import check_finite
 from .training.progress import InferenceProgress
 
 DEFAULT_PREPROCESSING = {"scale": 1.0, "mean": None, "std": None}
@@ -321,6 +322,8 @@ class Sequential:
         ``x: (N, *input_shape)`` when ``start`` is 0, else the output of layer ``start - 1``.
         """
         for layer in self.layers[start:stop]:
+            if not training:  # what the last training pass kept would be stale for backward
+                layer.clear_cache()
             x = layer.forward(x, training=training)
         return x
 
@@ -390,6 +393,8 @@ class Sequential:
             # Its slots are keyed by parameter names ("0.W") that every model has.
             raise ConfigError("this optimizer already trains another model; give each model its "
                               "own optimizer (a new instance, or its name)")
+        if optimizer.owner is not None and owner is None:
+            optimizer.reset()  # its model is gone: its moments and step count must not leak in
         optimizer.owner = weakref.ref(self)
         self.optimizer = optimizer
         metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])  # "accuracy": one
@@ -484,6 +489,7 @@ class Sequential:
         self._require_compiled(need_optimizer=False)
         x, _ = self.check_input(x)
         y = self.check_labels(x, y)
+        check_finite(x, "x")
         total_loss, correct = 0.0, 0
         batches = _inference_batches(len(x), batch_size)
         progress = InferenceProgress("evaluate", len(batches), len(x), verbose)
@@ -503,9 +509,13 @@ class Sequential:
 
     def predict_logits(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
         """Raw outputs of the last layer, in batches (bounded memory). ``x: (N, *input_shape)``."""
-        if not self.built and not hasattr(x, "shape"):
-            x = np.asarray(x)
+        if not self.built:
+            # fit and evaluate build the model from their batch; here x may be one sample
+            raise ConfigError("the model is not built yet, so it cannot tell one sample from a "
+                              "batch: give input_shape to Sequential(...), call "
+                              "model.build(input_shape) or fit it first")
         x, single = self.check_input(x)
+        check_finite(x, "x")
         batches = _inference_batches(len(x), batch_size)
         progress = InferenceProgress("predict", len(batches), len(x), verbose)
         outs, forward = [], self._inference_forward()
@@ -521,6 +531,8 @@ class Sequential:
         :func:`glassnet.backend.set_threads` allows (see :mod:`glassnet.training.shards`)."""
         from .training.shards import ShardedForward, sharded
 
+        for layer in self.layers:  # as forward(training=False) does (and frees that memory)
+            layer.clear_cache()
         return sharded(self, ShardedForward, backend.get_threads()) or self.forward
 
     def __getstate__(self) -> dict[str, Any]:
@@ -543,25 +555,31 @@ class Sequential:
         return out
 
     def predict_classes(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
-        """Predicted class indices ``(N,)`` (threshold 0.5 for one sigmoid output); a single
-        sample without the batch axis gives one index."""
+        """Predicted class indices ``(N,)`` (one output: probability above 0.5, or raw score
+        above 0); a single sample without the batch axis gives one index."""
         probs = self.predict(x, batch_size, verbose)
         single = probs.ndim == len(self.output_shape)  # predict dropped the batch axis
-        classes = predicted_classes(probs[None] if single else probs, None)
+        # Raw scores (a model never compiled, no final Sigmoid) are logits: threshold at 0.
+        still_logits = None if self.outputs_probabilities else "sigmoid"
+        classes = predicted_classes(probs[None] if single else probs, still_logits)
         return classes[0] if single else classes
 
     # -- description and files ---------------------------------------------------------
-    def summary(self, print_fn=print) -> str:
-        """Keras-style table: Layer (type) | Output Shape | Param #, then the totals."""
+    def summary(self, print_fn: Callable[[str], Any] | None = print) -> str | None:
+        """Keras-style table: Layer (type) | Output Shape | Param #, then the totals.
+
+        Printed with ``print_fn`` (returns ``None``, as Keras: a notebook shows the table
+        once), or returned as text with ``print_fn=None``."""
         from .report.text import model_summary
 
         if not self.built:
             raise ConfigError("the model is not built yet, so it has no shapes or parameters to "
                               "show: give input_shape to Sequential(...) or call model.build(shape)")
         text = model_summary(self)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        if print_fn is None:
+            return text
+        print_fn(text)
+        return None
 
     def get_config(self) -> dict[str, Any]:
         """Everything needed to rebuild the architecture (JSON-able)."""

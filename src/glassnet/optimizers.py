@@ -65,6 +65,14 @@ class Optimizer:
         self.slots: dict[str, dict[str, Array]] = {}
         self._buffers: dict[str, Array] = {}  # scratch space per parameter, not state
 
+    def reset(self) -> None:
+        """Back to the state of a new optimizer: no steps, no moments (slots), and the lr a
+        schedule scaled rather than the last one it set."""
+        if self.base_lr is not None and self.lr == self.scheduled_lr:
+            self.lr = self.base_lr
+        self.steps, self.slots, self._buffers = 0, {}, {}
+        self.base_lr = self.scheduled_lr = None
+
     def step(self, params: Iterable[ParamTriple]) -> None:
         """Apply one update to every ``(name, param, grad)``; ``param`` changes in place."""
         self.start_step()

@@ -30,7 +30,7 @@ class ReLU(Layer):
 
 
 class LeakyReLU(Layer):
-    """``y = x`` for ``x > 0`` else ``alpha * x``; ``dx = dy`` or ``alpha * dy``."""
+    """``y = x`` for ``x > 0`` else ``alpha * x``; ``dx = dy`` or ``alpha * dy``. Any shape."""
 
     shardable = True
 
@@ -56,7 +56,7 @@ class LeakyReLU(Layer):
 
 
 class Sigmoid(Layer):
-    """``y = 1 / (1 + exp(-x))`` (stable); ``dx = dy * y * (1 - y)``."""
+    """``y = 1 / (1 + exp(-x))`` (stable); ``dx = dy * y * (1 - y)``. Any shape."""
 
     shardable = True
 
@@ -72,7 +72,7 @@ class Sigmoid(Layer):
 
 
 class Tanh(Layer):
-    """``y = tanh(x)``; ``dx = dy * (1 - y^2)``."""
+    """``y = tanh(x)``; ``dx = dy * (1 - y^2)``. Any shape."""
 
     shardable = True
 

@@ -126,12 +126,18 @@ class Layer:
         """Keep what ``backward`` needs from this forward pass."""
         self._cache = values
 
+    def clear_cache(self) -> None:
+        """Drop what the last ``forward(x, training=True)`` kept: after an inference pass it
+        belongs to another batch, so ``backward`` must fail clearly instead of using it."""
+        self._cache = None
+
     def _recall(self) -> dict[str, Any]:
         """What ``forward`` kept; a clear error if ``forward(training=True)`` has not run."""
         if self._cache is None:
             raise ShapeError(
-                f"{type(self).__name__}.backward called before forward: "
-                "run forward(x, training=True) first"
+                f"{type(self).__name__}.backward called with no training pass before it: "
+                "run forward(x, training=True) first (forward(x) alone, training=False, keeps "
+                "nothing for backward)"
             )
         return self._cache
 

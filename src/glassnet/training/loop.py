@@ -79,12 +79,12 @@ def _check_callbacks(callbacks: Sequence[Callback] | None) -> list[Callback]:
     return list(callbacks)
 
 
-def _check_finite(x: Any, what: str) -> None:
-    """Floating-point training inputs must be finite: a NaN pixel would make the NaN guard
-    blame the weights."""
+def check_finite(x: Any, what: str) -> None:
+    """Floating-point inputs must be finite: in training a NaN pixel would make the NaN guard
+    blame the weights; in evaluate it would count as a wrong (or right) answer, silently."""
     if np.issubdtype(x.dtype, np.floating) and not array_module(x).isfinite(x).all():
         raise ConfigError(f"{what} holds NaN or infinite values; clean the data first (a NaN input "
-                          "makes every loss NaN whatever the weights)")
+                          "gives NaN outputs and losses whatever the weights)")
 
 
 def _schedule_base(optimizer) -> float:
@@ -187,7 +187,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
     y = model.check_labels(x, y)
-    _check_finite(x, "x")
+    check_finite(x, "x")
     callbacks = _check_callbacks(callbacks)
     threads = backend.get_threads() if threads is None else check_positive_int(threads, "threads")
     if validation_data is not None:
@@ -199,7 +199,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         x_val, y_val = validation_data
         x_val, _ = model.check_input(x_val)
         y_val = model.check_labels(x_val, y_val)
-        _check_finite(x_val, "validation_data's x")
+        check_finite(x_val, "validation_data's x")
     elif validation_split is not None:
         train_idx, val_idx = stratified_split(y, validation_split, np.random.default_rng(model.split_seed))
         x, y, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
