@@ -287,6 +287,50 @@ def test_an_output_folder_without_write_permission_is_one_clear_line(tmp_path, c
                                                f"no permission to write in {tmp_path}")
 
 
+@pytest.mark.parametrize("args", [
+    ["train", "--epochs", "1", "--out", "{locked}/run"],
+    ["search", "--param", "lr=log:1e-3:1e-1", "--trials", "1", "--out", "{locked}/s"],
+    ["evaluate", "{model}", "--report", "{locked}/r.html"],
+])
+def test_a_folder_the_system_refuses_is_one_clear_line(trained_run, tmp_path, capsys, monkeypatch, args):
+    """As root, the checks before any work pass for /sys or /proc, and mkdir fails there."""
+    from pathlib import Path
+
+    locked, mkdir = tmp_path / "locked", Path.mkdir
+
+    def refusing_mkdir(self, *a, **kw):
+        if str(self).startswith(str(locked)):
+            raise PermissionError(1, "Operation not permitted", str(self))
+        return mkdir(self, *a, **kw)
+
+    monkeypatch.setattr(Path, "mkdir", refusing_mkdir)
+    names = {"locked": locked, "model": trained_run[0] / "model.glassnet"}
+    assert main([a.format(**names) for a in args]) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"glassnet {args[0]}: error: could not create the folder "
+                        rf"{re.escape(str(locked))}\S*: Operation not permitted\n", err), err
+
+
+def test_a_file_the_system_refuses_is_one_clear_line_and_any_other_os_error_too(
+        trained_run, tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    from glassnet.cli import info
+
+    report, model = tmp_path / "r.html", trained_run[0] / "model.glassnet"
+    refuse = PermissionError(13, "Permission denied", str(tmp_path / ".r.html.x.tmp"))
+    monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **kw: (_ for _ in ()).throw(refuse))
+    assert main(["evaluate", str(model), "--report", str(report)]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"glassnet evaluate: error: could not write {report}: Permission denied; the previous "
+        "file (if any) is unchanged\n")
+    monkeypatch.undo()
+    monkeypatch.setattr(info, "run", lambda args: open(tmp_path / "missing" / "f"))  # noqa: SIM115
+    assert main(["info", str(model)]) == 1
+    assert capsys.readouterr().err == (f"glassnet info: error: [Errno 2] No such file or directory: "
+                                       f"'{tmp_path / 'missing' / 'f'}'\n")
+
+
 @pytest.mark.parametrize("args", [["evaluate", "{model}", "--json"],
                                   ["predict", "{model}", "{image}", "--json"]])
 def test_a_reader_that_goes_away_ends_the_command_quietly(trained_run, cats, tmp_path, args):
@@ -506,11 +550,13 @@ def test_a_run_directory_without_a_model_yet_says_to_resume_and_any_other_folder
     unfinished = tmp_path / "my run"
     unfinished.mkdir()
     (unfinished / "checkpoint.glassnet").write_bytes(b"")
-    with pytest.raises(SystemExit) as info:
-        main(["evaluate", str(unfinished)])
-    assert info.value.code == 2
-    assert (f"argument model: {unfinished} holds no model.glassnet yet: its run has not finished; "
-            f"continue it with glassnet train --resume '{unfinished}'") in capsys.readouterr().err
+    for command in (["evaluate"], ["predict", "--json"], ["export", "--onnx", str(tmp_path / "m.onnx")]):
+        args = [command[0], str(unfinished), *command[1:]] + (["x.png"] if command[0] == "predict" else [])
+        assert main(args) == 1  # one line, not the usage text
+        assert capsys.readouterr().err == (
+            f"glassnet {command[0]}: error: {unfinished} holds no model.glassnet yet: its run has "
+            f"not finished; continue it with glassnet train --resume '{unfinished}', or give "
+            f"'{unfinished / 'checkpoint.glassnet'}' to use its last saved weights\n")
     assert main(["info", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip() == (
         f"glassnet info: error: {tmp_path} is a directory, not a model file")
@@ -523,9 +569,12 @@ def test_info_of_an_unfinished_run_directory_describes_its_checkpoint(tmp_path, 
     assert main(["info", str(run), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["file"] == str(run / "checkpoint.glassnet") and info["kind"] == "checkpoint"
-    with pytest.raises(SystemExit):  # the commands that need a finished model say to resume
-        main(["evaluate", str(run)])
+    assert main(["evaluate", str(run)]) == 1  # the commands that need a finished model say to resume
     assert "its run has not finished" in capsys.readouterr().err
+    assert main(["evaluate", str(run / "checkpoint.glassnet"), "--json"]) == 0  # or take its weights
+    assert json.loads(capsys.readouterr().out)["samples"] == 8  # on its folder, which it records:
+    assert main(["info", str(run)]) == 0
+    assert f"training: on {run.parent / 'photos'}, images fitted by squash\n" in capsys.readouterr().out
 
 
 def test_a_bad_cache_switch_stops_only_the_commands_that_read_image_folders(tmp_path, monkeypatch, capsys):
@@ -589,7 +638,7 @@ def test_evaluate_refuses_split_on_a_whole_folder_before_reading_it(tmp_path, mo
         raise AssertionError("the folder was read before the option was checked")
 
     monkeypatch.setattr(cli_evaluate, "load_dataset", never)
-    monkeypatch.setattr(cli_evaluate, "load_model", lambda path: _tiny_image_model())
+    monkeypatch.setattr(cli_evaluate, "load_model_file", lambda path: _tiny_image_model())
     (tmp_path / "photos" / "a").mkdir(parents=True)
     assert main(["evaluate", str(tmp_path / "m.glassnet"), "--dataset", str(tmp_path / "photos"),
                  "--split", "test"]) == 1
@@ -619,9 +668,39 @@ def test_evaluate_warns_when_its_test_images_include_the_training_images(tmp_pat
     assert warning("--dataset", str(tmp_path / "copy")) == []
     assert warning("--dataset", str(photos), "--test-split", "0.5", "--seed", "2", "--split", "train") == []
     whole = warning("--dataset", str(photos))
-    assert len(whole) == 1 and "with --test-split 0.5 --seed 2: every image includes its training" in whole[0]
+    assert len(whole) == 1
+    assert "with --test-split 0.5 --seed 2: the whole folder includes its training" in whole[0]
+    assert warning() == []  # no --dataset: its own folder's test split, as recorded
+    assert warning("--seed", "3") != []  # the recorded --test-split with another seed
     other = warning("--dataset", str(photos), "--test-split", "0.5")
     assert len(other) == 1
     assert "the test split of --test-split 0.5 --seed 0 holds images it was trained" in other[0]
     assert main(["info", str(run)]) == 0
     assert "test split 0.5 with seed 2" in capsys.readouterr().out
+
+
+def test_evaluate_without_dataset_uses_the_data_the_model_was_trained_on(tmp_path, monkeypatch, capsys):
+    photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 4, "--test-split", "0.5", "--seed", "2")
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["dataset"], out["split"], out["samples"]) == (str(photos.resolve()), "test", 4)
+
+    from glassnet.cli import evaluate as cli_evaluate
+
+    asked = []
+
+    def load_dataset(name, **kwargs):
+        asked.append((name, kwargs["test_split"], kwargs["seed"]))
+        raise cli_evaluate.ConfigError("stop here")
+
+    monkeypatch.setattr(cli_evaluate, "load_dataset", load_dataset)
+    for recorded, expected in [({"dataset": "cifar10"}, "cifar10"), ({}, "cats"),
+                               ({"dataset": "gone/photos"}, "cats")]:
+        model = _tiny_image_model()
+        model.training_summary = recorded
+        monkeypatch.setattr(cli_evaluate, "load_model_file", lambda path, model=model: model)
+        assert main(["evaluate", "m.glassnet"]) == 1
+        assert asked.pop() == (expected, None, 0)
+    assert main(["evaluate", "m.glassnet", "--resize", "pad"]) == 1  # cats: no files to resize
+    assert "--resize pad applies to image folders; the 'cats' set" in capsys.readouterr().err

@@ -468,10 +468,13 @@ def test_a_split_that_empties_a_class_names_the_class(tmp_path, split):
 
 
 def test_named_sets_refuse_folder_options(data_root):
-    with pytest.raises(ConfigError, match="fixed-size images"):
+    with pytest.raises(ConfigError, match="^--image-size applies to image folders; the 'cats' set has "
+                                          "fixed-size images"):
         load("cats", data_root, image_size=32)
-    with pytest.raises(ConfigError, match="fixed-size images and its own test split"):
+    with pytest.raises(ConfigError, match="^--test-split applies to image folders; .* its own test split"):
         load("cats", data_root, test_split=0.2)
+    with pytest.raises(ConfigError, match="^--image-size and --test-split apply to image folders"):
+        load("cats", data_root, image_size=32, test_split=0.2)
     with pytest.raises(ConfigError, match="unknown dataset 'imagenet'"):
         load("imagenet")
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import SaveError
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
@@ -25,9 +27,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     written through: its target gets the new content, as with a plain ``open()``.
     """
     path = Path(os.path.realpath(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(path.parent, f".{glob.escape(path.name)}.*.tmp")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_folder(path.parent)
+    try:
+        remove_stale(path.parent, f".{glob.escape(path.name)}.*.tmp")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # no permission, a read-only disk: before anything was written
+        raise write_error(path, exc) from exc
     # mkstemp creates the file private (0600); give it the mode the file had, or the one a
     # plain open() would give a new file.
     try:
@@ -38,13 +43,35 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                raise write_error(path, exc) from exc
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def write_error(path: str | os.PathLike, exc: OSError) -> SaveError:
+    """The one-line error for a file that could not be written (``exc``'s reason, no
+    temporary file name); a :class:`SaveError` passes through unchanged."""
+    if isinstance(exc, SaveError):
+        return exc
+    reason = exc.strerror or str(exc)
+    return SaveError(f"could not write {path}: {reason}; the previous file (if any) is unchanged")
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """``mkdir -p folder``, or a :class:`SaveError` that names the folder and the reason."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SaveError(f"could not create the folder {folder}: {exc.strerror or exc}") from exc
+    return folder
 
 
 #: a temporary file or folder untouched for this long was left by a process that died

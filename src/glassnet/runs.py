@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, backend, optimizers, schedules, zoo
-from ._files import write_json
+from ._files import make_folder, write_json
 from .data import Dataset, is_folder
 from .data import augment as augment_mod
 from .data import load as load_dataset
@@ -335,8 +335,10 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     callbacks = list(callbacks or []) + make_callbacks(config)
     model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
                   reg=config.reg)
+    # in the model from the start, so that its checkpoints record the data too
+    model.training_summary = training_data_record(config)
     out_dir = Path(config.out) if config.out else default_out_dir(config)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     if resume is None:
         clear_run_files(out_dir)
     checkpoint = read_checkpoint(resume) if resume is not None else None
@@ -363,17 +365,12 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     if error is not None:  # the metrics are of the weights the NaN guard kept: say so
         metrics["stopped"] = str(error)
     model.training_summary = {
-        "dataset": config.dataset, "epochs": len(model.history), "seconds": round(seconds, 3),
+        **training_data_record(config), "epochs": len(model.history), "seconds": round(seconds, 3),
         # the lr the run was given (a schedule's base), not the last one it scheduled
         "optimizer": {**model.optimizer.get_config(), "lr": model.optimizer.base_lr or model.optimizer.lr},
         "lr_schedule": _schedule_text(config), "batch_size": config.batch_size,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
-    if is_folder(config.dataset):
-        # predict and evaluate fit new images the same way; evaluate on the same folder can
-        # tell whether the test split it is given is the one the model never saw
-        model.training_summary.update(resize=config.resize, folder=str(Path(config.dataset).resolve()),
-                                      test_split=config.test_split, seed=config.seed)
     write_run(out_dir, model, config, metrics,
               sizes={name: len(ds) for name, ds in splits.items() if ds is not None})
     if config.extra.get("report", True):
@@ -382,6 +379,18 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         write_run_report(out_dir, model, splits)
     stopper = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
     return RunResult(model, model.history, metrics, out_dir, error, config, stopper)
+
+
+def training_data_record(config: RunConfig) -> dict[str, Any]:
+    """What a model file records of its training data: the data set's name, and for an
+    image folder its absolute path, how images were fitted, ``--test-split`` and ``--seed``:
+    predict and evaluate fit new images the same way, evaluate finds the test images the
+    model never saw (and can tell when the ones it is given are not those)."""
+    record: dict[str, Any] = {"dataset": config.dataset}
+    if is_folder(config.dataset):
+        record.update(resize=config.resize, folder=str(Path(config.dataset).resolve()),
+                      test_split=config.test_split, seed=config.seed)
+    return record
 
 
 def saved_config(config: RunConfig) -> dict[str, Any]:

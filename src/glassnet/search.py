@@ -35,7 +35,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ._files import nan_for_null, write_json, write_text
+from ._files import make_folder, nan_for_null, write_json, write_text
 from .data import Dataset
 from .errors import GlassnetWarning, SearchError, require_extra
 from .runs import RunConfig, RunResult, load_data, train_run
@@ -71,7 +71,7 @@ def open_storage(url: str | None, run_dir: Path):
     if url is None:
         from optuna.storages.journal import JournalFileBackend
 
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(run_dir)
         # Absolute: Optuna's lock is a symbolic link to this path, and a relative one would
         # point nowhere (it resolves from the link's own folder).
         journal = (run_dir / STORAGE_FILE).resolve()

@@ -1,7 +1,8 @@
 """The ``glassnet`` command: one module per subcommand.
 
 This package is the only code that parses arguments, prints results and exits. Every
-:class:`~glassnet.errors.GlassnetError` becomes one line on stderr and exit code 1;
+:class:`~glassnet.errors.GlassnetError` (and any ``OSError``: a file the system would not let
+it read or write) becomes one line on stderr and exit code 1;
 Ctrl-C exits with 130 (also while the subcommands and Matplotlib are imported, once
 ``import glassnet`` itself is done); a reader that closes the output early (``| head``) ends the
 command quietly with 1.
@@ -73,6 +74,13 @@ def run_command(argv: Sequence[str] | None) -> int:
         with device, warnings_as_lines(args.command):
             return int(args.run(args) or 0)
     except GlassnetError as exc:
+        print(f"glassnet {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        raise  # main ends quietly
+    except OSError as exc:
+        # The system refused something glassnet did not word itself (a file it could not
+        # read or write, a full disk): still one line, since the user can act on it.
         print(f"glassnet {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError
 from ..io.checkpoint import CHECKPOINT_NAME
+from ..io.format import load_model
 from ..runs import MODEL_FILE, TRAIN_MODEL_OPTIONS, parse_int_list
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
@@ -81,8 +82,8 @@ path_text.__name__ = "a path"
 
 def run_folder_file(text: str, names: Sequence[str]) -> str:
     """``text``, or for a run directory (``runs/x``) the first of ``names`` in it, so that
-    every command takes what ``train`` printed. A run directory holding only a checkpoint
-    (``names`` without it) says to resume the run; any other folder is left to the command."""
+    every command takes what ``train`` printed; any other folder is left to the command
+    (:func:`load_model_file`)."""
     text = path_text(text)
     folder = Path(text)
     if not folder.is_dir():
@@ -90,11 +91,18 @@ def run_folder_file(text: str, names: Sequence[str]) -> str:
     for name in names:
         if (folder / name).is_file():
             return str(folder / name)
-    if (folder / CHECKPOINT_NAME).is_file():
-        raise argparse.ArgumentTypeError(
-            f"{text} holds no {MODEL_FILE} yet: its run has not finished; continue it with "
-            f"glassnet train --resume {shlex.quote(text)}")
-    return text  # load_model says it is a directory
+    return text
+
+
+def load_model_file(path: str):
+    """:func:`~glassnet.io.format.load_model` for a command's model argument; the run
+    directory of an unfinished run (a checkpoint, no model yet) says how to go on."""
+    if Path(path).is_dir() and (Path(path) / CHECKPOINT_NAME).is_file():
+        raise ConfigError(
+            f"{path} holds no {MODEL_FILE} yet: its run has not finished; continue it with "
+            f"glassnet train --resume {shlex.quote(path)}, or give "
+            f"{shlex.quote(str(Path(path) / CHECKPOINT_NAME))} to use its last saved weights")
+    return load_model(path)
 
 
 def model_file(text: str) -> str:

@@ -9,7 +9,6 @@ from pathlib import Path
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
 from ..errors import ConfigError, GlassnetWarning
-from ..io.format import load_model
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import check_compatible, model_color_mode
@@ -18,7 +17,9 @@ from .common import (
     add_folder_options,
     add_runtime_options,
     add_test_split_option,
+    check_folder_options,
     check_output_file,
+    load_model_file,
     model_file,
     model_resize,
     path_text,
@@ -34,21 +35,44 @@ def add_parser(sub) -> None:
                     "per-class precision/recall/F1 with macro averages, and the confusion "
                     "matrix (rows = true class, columns = predicted).")
     p.add_argument("model", type=model_file, help=MODEL_HELP)
-    p.add_argument("--dataset", type=path_text, default="cats",
-                   help="data set name, or the path of an image folder (one subfolder per class)")
+    p.add_argument("--dataset", type=path_text, default=None,
+                   help="data set name, or the path of an image folder (one subfolder per class); "
+                        "default: the one the model was trained on, as its file records it (an "
+                        "image folder with its --test-split and --seed: the images it never "
+                        "saw), else cats")
     p.add_argument("--split", default=None,
                    help="which split: train or test (default: test; an image folder without "
                         "--test-split has no splits: it is evaluated whole)")
     add_folder_options(p, for_model=True)
     add_test_split_option(p, note=": the same FRACTION and --seed as 'glassnet train' "
                                   "give the same test images")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of --test-split (the training run's --seed)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of --test-split (the training run's --seed; default: the one the "
+                        "model file records for its folder, else 0)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--report", type=path_text, default=None, metavar="HTML",
                    help="also write a self-contained HTML report (plots, misclassified images)")
     add_runtime_options(p)
     p.set_defaults(run=run)
+
+
+def fill_in_the_training_data(model, args: argparse.Namespace) -> None:
+    """``--dataset``, ``--test-split`` and ``--seed`` left out: those of the model's training
+    run, as its file records them (a model saved from Python records none: the cat set)."""
+    summary = model.training_summary or {}
+    if args.dataset is None:
+        if "folder" in summary:
+            args.dataset = summary["folder"]
+            if args.test_split is None:
+                args.test_split = summary.get("test_split")
+            if args.seed is None:
+                args.seed = summary.get("seed", 0)
+        else:
+            recorded = summary.get("dataset")
+            args.dataset = recorded if recorded in LOADERS else "cats"
+        check_folder_options(args)  # e.g. --resize for a model trained on a named set
+    if args.seed is None:
+        args.seed = 0
 
 
 def warn_if_training_images(model, args: argparse.Namespace) -> None:
@@ -64,8 +88,8 @@ def warn_if_training_images(model, args: argparse.Namespace) -> None:
         problem = "was trained on every image of this folder: these scores are on its training images"
     elif args.test_split is None:
         problem = (f"was trained on this folder with --test-split {trained[0]:g} --seed {trained[1]}: "
-                   "every image includes its training images; add those two options to score "
-                   "only the test images it never saw")
+                   "the whole folder includes its training images; add those two options to "
+                   "score only the test images it never saw")
     elif (args.test_split, args.seed) != trained:
         problem = (f"was trained on this folder with --test-split {trained[0]:g} --seed {trained[1]}: "
                    f"the test split of --test-split {args.test_split:g} --seed {args.seed} holds "
@@ -77,8 +101,9 @@ def warn_if_training_images(model, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.report, "--report", args.model)
-    model = load_model(args.model)
+    model = load_model_file(args.model)
     require_probabilities(model, args.model)
+    fill_in_the_training_data(model, args)
     size = args.image_size
     if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])

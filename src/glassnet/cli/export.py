@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import require_extra
-from ..io.format import load_model
-from .common import MODEL_HELP, check_output_file, model_file, path_text, require
+from .common import MODEL_HELP, check_output_file, load_model_file, model_file, path_text, require
 
 #: --check: onnxruntime may differ from glassnet by this much, times the largest output (>= 1)
 CHECK_TOLERANCE = 1e-5
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.onnx, "--onnx", args.model)
     if args.check:  # before anything is written: no file left behind by a check that cannot run
         require_extra("onnxruntime", "onnx")
-    model = load_model(args.model)
+    model = load_model_file(args.model)
     export_onnx(model, args.onnx)
     message = f"exported {args.model} to {args.onnx} (ONNX, checked with onnx.checker)"
     if args.check:

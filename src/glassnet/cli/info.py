@@ -66,7 +66,8 @@ def training_text(summary: dict[str, Any]) -> list[str]:
     if not summary:
         return ["training: none recorded"]
     opt = summary.get("optimizer") or {}
-    head = (f"training: {count(summary.get('epochs', '?'), 'epoch')}"
+    # a checkpoint's model records only its data (the run's totals come at its end)
+    head = ("training:" + (f" {count(summary['epochs'], 'epoch')}" if "epochs" in summary else "")
             + (f" on {summary['dataset']}" if "dataset" in summary else "")
             + (f" in {summary['seconds']:.1f}s" if "seconds" in summary else "")
             + (f", optimizer {opt.get('name')}" if opt else "")

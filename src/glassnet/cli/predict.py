@@ -9,13 +9,13 @@ import numpy as np
 
 from ..data.folder import iter_images
 from ..errors import ImageError, ShapeError
-from ..io.format import load_model
 from ..metrics import class_probabilities
 from ..runs import model_color_mode
 from .common import (
     MODEL_HELP,
     add_folder_options,
     add_runtime_options,
+    load_model_file,
     model_file,
     model_resize,
     path_text,
@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
+    model = load_model_file(args.model)
     require_probabilities(model, args.model)
     if len(model.input_shape) != 3 or model.input_shape[0] not in (1, 3):
         raise ShapeError(f"this model takes inputs of shape {model.input_shape}, not images "

@@ -55,9 +55,11 @@ def load(name: str, root: Path | None = None, splits: Sequence[str] | None = Non
         data = {"train": image_folder(name, image_size or DEFAULT_IMAGE_SIZE, resize=resize,
                                       color_mode=color_mode, strict=strict, min_classes=min_classes)}
     elif name in LOADERS:
-        if image_size is not None or test_split is not None:
-            raise ConfigError(f"--image-size and --test-split apply to image folders; the {name!r} "
-                              "set has fixed-size images and its own test split")
+        given = [flag for flag, value in (("--image-size", image_size), ("--test-split", test_split))
+                 if value is not None]
+        if given:
+            raise ConfigError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to image "
+                              f"folders; the {name!r} set has fixed-size images and its own test split")
         return LOADERS[name](root) if splits is None else LOADERS[name](root, splits=tuple(splits))
     else:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)} "

@@ -33,14 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import atomic_write, write_error
 from ..errors import (
     ConfigError,
     DamagedFileError,
     GlassnetWarning,
     ModelFormatError,
     NewerFormatError,
-    SaveError,
     UnknownLayerError,
     UnsafeFileError,
     WeightMismatchError,
@@ -93,8 +92,8 @@ def write_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np
                 buffer = io.BytesIO()
                 np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
                 zf.writestr(f"{ARRAY_DIR}{name}.npy", buffer.getvalue())
-    except OSError as exc:
-        raise SaveError(f"could not write {path}: {exc}; the previous file (if any) is unchanged") from exc
+    except OSError as exc:  # a full disk while writing the arrays
+        raise write_error(path, exc) from exc
 
 
 def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import atomic_write, write_error
 from ..backend import to_numpy
-from ..errors import ConfigError, SaveError, require_extra
+from ..errors import ConfigError, require_extra
 
 OPSET = 17
 #: a protobuf message (an ONNX file without external data) cannot exceed 2 GiB
@@ -244,7 +244,7 @@ def export_onnx(model, path: str | Path, opset: int = OPSET) -> None:
         with atomic_write(path, "wb") as handle:
             handle.write(proto.SerializeToString())
     except OSError as exc:
-        raise SaveError(f"could not write {path}: {exc}") from exc
+        raise write_error(path, exc) from exc
 
 
 def run_onnx(path: str | Path, x: np.ndarray) -> np.ndarray:
