@@ -217,6 +217,15 @@ def test_a_folder_placed_by_hand_is_trusted_and_says_so(data_root):
     assert test.info["checked"] == "structure only (a folder placed by hand is trusted)"
 
 
+def test_a_tarball_put_in_place_by_hand_is_used_whatever_the_url_is_called(tmp_path):
+    tarball, md5 = _tarball(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.replace(tarball, cache / "cifar-10-python.tar.gz")  # as the missing-data error says
+    folder = cifar10.download_and_extract(cache, (tmp_path / "unreachable" / "mirror.tgz").as_uri(), md5)
+    assert len(cifar10.load_cifar10(cache)["test"]) == 8 and folder == cache / cifar10.FOLDER
+
+
 def test_a_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch):
     tarball, _ = _tarball(tmp_path)
     cache = tmp_path / "cache"

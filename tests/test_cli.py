@@ -135,6 +135,10 @@ def test_predict_prints_one_line_per_file_whatever_its_name(trained_run, cats, t
     assert len(lines) == 2 and lines[0].startswith(f"{folder}/caf\\xe9.png: ")
     assert lines[1].startswith(f"{folder}/two\\nlines.png: ")
     assert f"skipped {folder}/notes\\n.txt: not an image file" in result.stderr
+    as_json = run_cli("predict", str(out / "model.glassnet"), str(folder), "--json")
+    as_json.stdout.encode("utf-8")  # well-formed text: no lone surrogate (jq would reject it)
+    files = [r["file"] for r in json.loads(as_json.stdout)]
+    assert files == [f"{folder}/caf\\xe9.png", f"{folder}/two\nlines.png"]  # JSON escapes the newline
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -172,6 +176,39 @@ def test_bad_option_values_are_rejected_by_the_parser():
     result = run_cli("train", "--epochs", "0")
     assert result.returncode == 2
     assert "--epochs" in result.stderr
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["train", "--lr", "inf"], "--lr: expected a positive number, got 'inf'"),
+    (["train", "--weight-decay", "inf"], "--weight-decay: expected a number >= 0, got 'inf'"),
+    (["train", "--reg", "inf"], "--reg: expected a number >= 0, got 'inf'"),
+    (["train", "--momentum", "1"], "--momentum: expected a number >= 0 and below 1, got '1'"),
+    (["train", "--momentum", "inf"], "--momentum: expected a number >= 0 and below 1, got 'inf'"),
+    (["train", "--dropout", "1"], "--dropout: expected a number >= 0 and below 1, got '1'"),
+    (["train", "--lr-decay", "2"], "--lr-decay: expected a number above 0 and at most 1, got '2'"),
+    (["train", "--seed", "-1"], "--seed: expected an integer >= 0, got '-1'"),
+    (["search", "--seed", "-1"], "--seed: expected an integer >= 0, got '-1'"),
+    (["evaluate", "m.glassnet", "--seed", "-1"], "--seed: expected an integer >= 0, got '-1'"),
+])
+def test_out_of_range_numbers_are_named_by_the_parser(args, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert f"glassnet {args[0]}: error: argument {expected}" in capsys.readouterr().err
+
+
+def test_an_unknown_option_is_named_by_its_command_with_the_commands_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--epochz", "3"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("usage: glassnet train ")
+    assert err.endswith("glassnet train: error: unrecognized arguments: --epochz 3\n")
+
+
+def test_an_infinite_initial_spread_is_refused_before_training(tmp_path, capsys):
+    assert main(["train", "--init", "normal:inf", "--epochs", "1", "--out", str(tmp_path / "r")]) == 1
+    assert "normal(std) needs a finite std > 0, got inf" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "model.glassnet").exists()
 
 
 def test_gradcheck_passes():
@@ -704,3 +741,20 @@ def test_evaluate_without_dataset_uses_the_data_the_model_was_trained_on(tmp_pat
         assert asked.pop() == (expected, None, 0)
     assert main(["evaluate", "m.glassnet", "--resize", "pad"]) == 1  # cats: no files to resize
     assert "--resize pad applies to image folders; the 'cats' set" in capsys.readouterr().err
+
+
+def test_a_warning_is_printed_once_per_command_however_often_it_is_raised(monkeypatch, capsys):
+    import warnings
+
+    from glassnet.cli import gradcheck
+    from glassnet.errors import GlassnetWarning
+
+    def run(args):
+        for text in ("skipped a.png: not an image file", "skipped a.png: not an image file", "other"):
+            warnings.warn(text, GlassnetWarning, stacklevel=1)  # a folder read twice (search --final)
+        return 0
+
+    monkeypatch.setattr(gradcheck, "run", run)
+    assert main(["gradcheck"]) == 0
+    assert capsys.readouterr().err == ("glassnet gradcheck: warning: skipped a.png: not an image file\n"
+                                       "glassnet gradcheck: warning: other\n")

@@ -116,7 +116,21 @@ def test_a_folder_with_other_classes_is_a_clear_error(cats, cats_model, data_env
     result = run_cli("evaluate", cats_model, "--dataset", str(tmp_path / "renamed"), env=data_env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "classes the model was not trained on: 'dog'" in result.stderr
-    assert "'non-cat', 'cat'" in result.stderr
+    assert "'non-cat', 'cat' (an image folder needs one subfolder per class" in result.stderr
+
+
+def test_a_named_set_with_other_classes_gets_no_folder_advice():
+    from glassnet import Sequential, layers
+    from glassnet.data import Dataset
+    from glassnet.errors import ConfigError
+    from glassnet.runs import check_compatible
+
+    model = Sequential([layers.Flatten(), layers.Dense(1)], input_shape=(1, 2, 2),
+                       class_names=["non-cat", "cat"])
+    named = Dataset(np.zeros((2, 1, 2, 2), dtype=np.uint8), [0, 1], ["airplane", "cat"], "cifar10/test")
+    with pytest.raises(ConfigError, match=r"not trained on: 'airplane'; the model's classes are "
+                                          r"'non-cat', 'cat'$"):
+        check_compatible(model, named)
 
 
 def test_evaluate_reproduces_a_folder_runs_test_split_and_report_works_anywhere(

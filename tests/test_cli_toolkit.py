@@ -22,7 +22,7 @@ QUICK = ["train", "--dataset", "cats", "--hidden", "4", "--epochs", "1", "--quie
     (["--early-stopping", "3"], "--early-stopping 3 watches the validation loss: add --validation-split"),
     (["--early-stopping", "0"], "--early-stopping 0 watches the validation loss"),  # 0: valid patience
     (["--init", "kaiming"], "unknown initializer 'kaiming'"),
-    (["--init", "normal:-1"], "normal(std) needs std > 0, got -1.0"),
+    (["--init", "normal:-1"], "normal(std) needs a finite std > 0, got -1.0"),
     (["--init", "normal:big"], "initializer 'normal:big': STD in 'normal:STD' must be a number"),
     (["--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to sgd"),
     (["--hidden", "20,,5"], "--hidden must be comma-separated positive integers, got '20,,5'"),

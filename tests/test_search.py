@@ -23,7 +23,7 @@ optuna = pytest.importorskip("optuna", reason="Optuna is not installed: `make te
 
 from glassnet import zoo  # noqa: E402
 from glassnet.cli import main  # noqa: E402
-from glassnet.errors import ConfigError, SearchError  # noqa: E402
+from glassnet.errors import ConfigError, GlassnetWarning, SearchError  # noqa: E402
 from glassnet.runs import RunConfig  # noqa: E402
 from glassnet.search import Search, SearchConfig, apply_params, train_command  # noqa: E402
 from glassnet.search_config import searchable_model_options  # noqa: E402
@@ -377,13 +377,17 @@ def test_resume_continues_after_a_crash(tmp_path, cat_train):
     orphan = search.study.ask()
     for key, value in (("round", 0), ("host", socket.gethostname()), ("pid", int(dead.stdout))):
         orphan.set_user_attr(key, value)
-    with pytest.raises(SearchError, match=r"different search named 'r' \(--trials: stored 3, given 5\)"):
-        Search.open(quick_config(trials=5), tmp_path / "r", data=cat_train)
+    # the same command with another --trials joins: the budget is the study's (--resume sets it)
+    with pytest.warns(GlassnetWarning, match=r"joining the search 'r' with its budget of 3 trials, "
+                                             r"not --trials 5 \(--resume --trials N changes the budget\)"):
+        joined = Search.open(quick_config(trials=5), tmp_path / "r", data=cat_train)
+    assert joined.config.trials == 3 and joined.study.user_attrs["glassnet_search"]["trials"] == 3
     other = quick_config(trials=3)
     other.params[0] = parse_param("lr=log:1e-3:1e-1")
     other.base.epochs, other.base.batch_size, other.base.seed = 4, None, 7
     # named by the options that set them, as the options write their values
-    with pytest.raises(SearchError, match=r"\(--epochs-per-trial: stored 2, given 4; --batch-size: "
+    with pytest.raises(SearchError, match=r"different search named 'r' \(--epochs-per-trial: stored 2, "
+                                          r"given 4; --batch-size: "
                                           r"stored \d+, given full; --seed: stored \d+, given 7; "
                                           r"--param: stored "
                                           r"lr=log:0\.0001:0\.1 weight_decay=.*, given lr=log:0\.001:0\.1 "):
@@ -522,9 +526,23 @@ def test_a_later_summary_keeps_the_final_result_of_the_same_best_trial(tmp_path,
     final = search.summary(plot=True)["final"]["test"]
     assert final["accuracy"] == 0.5 and math.isnan(final["loss"])
     assert "nan" in (tmp_path / "f" / "search_report.html").read_text()
-    stored["final"]["trial"] = search.best_trial().number + 1  # a different best: dropped
+    stored["final"]["trial"] = search.best_trial().number + 1  # a different best: outdated
     (tmp_path / "f" / "search.json").write_text(json.dumps(stored))
-    assert "final" not in search.summary(plot=False)
+    summary = search.summary(plot=False)
+    assert "final" not in summary and summary["outdated_final"]["trial"] == search.best_trial().number + 1
+    assert search.summary(plot=False)["outdated_final"] == summary["outdated_final"]  # kept as it is
+
+
+def test_the_cli_says_when_final_holds_a_trial_that_is_no_longer_the_best(tmp_path, cat_train, capsys):
+    search = Search.open(quick_config(trials=2), tmp_path / "f", data=cat_train)
+    search.run()
+    stored = search.summary(plot=False)
+    stored["final"] = {"trial": search.best_trial().number + 1, "test": {"accuracy": 0.5}}
+    (tmp_path / "f" / "search.json").write_text(json.dumps(stored))  # as a resume that found a new best
+    assert main(["search", "--out", str(tmp_path / "f"), "--resume", "--no-plot"]) == 0
+    assert (f"glassnet search: warning: {tmp_path / 'f' / 'final'} holds the final model of trial "
+            f"{search.best_trial().number + 1}, which is no longer the best: add --final (with --resume) "
+            f"to train trial {search.best_trial().number}'s there") in capsys.readouterr().err
 
 
 def _unreadable_test_split(tmp_path: Path, data_root: Path) -> Path:

@@ -9,6 +9,7 @@ layer. Names and variances follow Keras, but every normal initializer is untrunc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -41,8 +42,8 @@ def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.ra
 
 def normal(std: float = 0.01) -> Initializer:
     """``N(0, std**2)``, e.g. the course's ``randn * 0.01``."""
-    if not std > 0:
-        raise ConfigError(f"normal(std) needs std > 0, got {std!r}")
+    if not 0 < std < math.inf:
+        raise ConfigError(f"normal(std) needs a finite std > 0, got {std!r}")
 
     def init(shape, fan_in, fan_out, rng):
         return rng.standard_normal(shape) * std

@@ -297,10 +297,11 @@ def check_compatible(model: Sequential, dataset: Dataset) -> Dataset:
         return dataset
     unknown = [c for c in dataset.class_names if c not in names]
     if unknown:
+        folder_hint = (" (an image folder needs one subfolder per class, named as in training)"
+                       if "files" in dataset.info else "")  # a named set's classes are fixed
         raise ConfigError(f"{dataset.name} has classes the model was not trained on: "
                           f"{', '.join(map(repr, unknown))}; the model's classes are "
-                          f"{', '.join(map(repr, names))} (an image folder needs one subfolder "
-                          "per class, named as in training)")
+                          f"{', '.join(map(repr, names))}{folder_hint}")
     to_model = np.array([names.index(c) for c in dataset.class_names], dtype=np.int64)
     return Dataset(dataset.x, to_model[dataset.y], names, dataset.name, dict(dataset.info))
 

@@ -263,13 +263,27 @@ class Search:
                 # sees it must find round 0 too (it found no round and crashed).
                 study.set_user_attr("round_0", [p.to_dict() for p in config.params])
                 study.set_user_attr(CONFIG_ATTR, config.to_dict())
-            elif SearchConfig.from_dict(stored).to_dict() != config.to_dict():
-                differences = _differences(SearchConfig.from_dict(stored).to_dict(), config.to_dict())
-                raise SearchError(f"{label} already holds a different search named {name!r} "
-                                  f"({differences}); continue it with --resume or choose another "
-                                  "--name/--study-name")
+            else:
+                config = cls._joined(config, SearchConfig.from_dict(stored), label, name)
         study.pruner = _pruner(config.pruner, config.folds or config.base.epochs)
         return cls(config, run_dir, study, label, splits)
+
+    @staticmethod
+    def _joined(config: SearchConfig, stored: SearchConfig, label: str, name: str) -> SearchConfig:
+        """The configuration a worker joining the stored search runs with: the stored one.
+        Only ``trials`` may differ: it is the whole study's budget, which ``--resume
+        --trials N`` may have changed since the command was first started."""
+        same_budget = dataclasses.replace(config, trials=stored.trials)
+        if stored.to_dict() != same_budget.to_dict():
+            differences = _differences(stored.to_dict(), config.to_dict())
+            raise SearchError(f"{label} already holds a different search named {name!r} "
+                              f"({differences}); continue it with --resume or choose another "
+                              "--name/--study-name")
+        if config.trials != stored.trials:
+            warnings.warn(f"joining the search {name!r} with its budget of {stored.trials} trials, "
+                          f"not --trials {config.trials} (--resume --trials N changes the budget)",
+                          GlassnetWarning, stacklevel=3)
+        return stored
 
     @staticmethod
     def _splits(config: SearchConfig, data: dict[str, Dataset] | None, check: bool = False) -> list[Split]:
@@ -445,10 +459,13 @@ class Search:
                 "validation": self.config.describe_validation(),
                 "best": None if best is None else self._best_summary(best),
                 "rounds": self.rounds(), "trials": self.trial_rows()}
-        final = self._stored_summary().get("final")
+        stored = self._stored_summary()
+        final = stored.get("final") or stored.get("outdated_final")
         if best is not None and final and final.get("trial", best.number) == best.number:
             # another worker trained the best setting already: keep it (a null loss as NaN)
             data["final"] = {key: nan_for_null(value) for key, value in final.items()}
+        elif final:  # final/ holds the model of a trial that is no longer the best
+            data["outdated_final"] = {key: nan_for_null(value) for key, value in final.items()}
         if plot:
             from .report.search_plots import plot_search_scatter
 
@@ -485,6 +502,7 @@ class Search:
         if data:
             kept = {k: result.metrics[k] for k in ("train", "test", "epochs") if k in result.metrics}
             data["final"] = {"trial": self.best_trial().number, **kept}
+            data.pop("outdated_final", None)
             self._write(data, report=(self.run_dir / REPORT_FILE).exists())
         return result
 

@@ -90,7 +90,8 @@ def cnn_bn(input_shape: Sequence[int], num_classes: int, widths: Sequence[int] =
     """A stronger small CNN: per width ``w``, two [Conv2D(w, 3x3, same) → BatchNorm → ReLU]
     blocks, with a 2x2 max-pool between widths; then global average pooling, dropout and
     Dense(out). The default is six conv layers, 32/32/64/64/128/128 filters (about 0.29 M
-    parameters); it works for any image size (the pooling is global)."""
+    parameters); it works for any image size from 4x4 up (the pooling is global; the two
+    max-pools need 4 pixels)."""
     if not widths:
         raise ConfigError("cnn-bn needs at least one width, e.g. widths=(32, 64, 128)")
     layers: list[L.Layer] = []
@@ -109,7 +110,7 @@ def cnn_small(input_shape: Sequence[int], num_classes: int, widths: Sequence[int
     """A small, fast CNN for photo folders (64x64 and up): a 5x5 stride-2 stem, then per width
     [Conv2D(w, 3x3) → BatchNorm → ReLU] with a 2x2 max-pool between widths, global average
     pooling, dropout and Dense(out). Default 16/32/64 filters (about 25 k parameters, 7 MFLOP
-    per 64x64 image); any image size works (the pooling is global)."""
+    per 64x64 image); any image size from 7x7 up works (the pooling is global)."""
     if not widths:
         raise ConfigError("cnn-small needs at least one width, e.g. widths=(16, 32, 64)")
     layers: list[L.Layer] = []

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         import_module(f"{__name__}.{name}").add_parser(sub)
     for command in sub.choices.values():  # one place decides how every command shows defaults
         command.formatter_class = HelpFormatter
+    parser.command_parsers = sub.choices  # type: ignore[attr-defined]  (for run_command's errors)
     return parser
 
 
@@ -66,7 +67,9 @@ def run_command(argv: Sequence[str] | None) -> int:
     from .common import apply_runtime_options, check_folder_options, warnings_as_lines
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's parser: its usage line, "glassnet train: error: ..."
+        parser.command_parsers[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
     try:
         device = apply_runtime_options(args)

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import shlex
 import sys
@@ -62,12 +63,15 @@ def number_type(convert: Callable[[str], Any], accept: Callable[[Any], bool],
 
 positive_int = number_type(int, lambda v: v > 0, "a positive integer")
 non_negative_int = number_type(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = number_type(float, lambda v: v > 0, "a positive number")
-non_negative_float = number_type(float, lambda v: v >= 0, "a number >= 0")
+# Floats must be finite too: "inf" parses, and would reach the optimizer or the loss.
+positive_float = number_type(float, lambda v: 0 < v < math.inf, "a positive number")
+non_negative_float = number_type(float, lambda v: 0 <= v < math.inf, "a number >= 0")
 #: a number strictly between 0 and 1 (a share of the data)
 fraction = number_type(float, lambda v: 0 < v < 1, "a number between 0 and 1")
-#: a dropout rate: the fraction of units dropped, 0 included (no dropout), 1 not
-dropout_rate = number_type(float, lambda v: 0 <= v < 1, "a number >= 0 and below 1")
+#: a dropout rate (the fraction of units dropped: 0 is none, 1 would be every one) or a momentum
+rate_below_one = number_type(float, lambda v: 0 <= v < 1, "a number >= 0 and below 1")
+#: a factor that shrinks a number or leaves it (a learning-rate decay)
+decay_factor = number_type(float, lambda v: 0 < v <= 1, "a number above 0 and at most 1")
 
 
 def path_text(text: str) -> str:
@@ -215,9 +219,9 @@ def add_folder_options(p: argparse.ArgumentParser, image_size: bool = True,
     read (``for_model``: by a command that reads them for a trained model, whose way is the
     default; ``cache``: by one that reads whole folders through the decoded-image cache)."""
     if image_size:
+        size = "the model's input size" if for_model else "128"
         p.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
-                       help="image folders: resize every image to PIXELS x PIXELS "
-                            "(default: 128 for training, the model's input size otherwise)")
+                       help=f"image folders: resize every image to PIXELS x PIXELS (default: {size})")
     default = ("the way the model's training images were fitted, as its file records (squash if "
                "it records none)" if for_model else "squash")
     p.add_argument("--resize", choices=list(RESIZE_MODES), default=None if for_model else "squash",
@@ -241,9 +245,15 @@ def add_no_cache_option(p: argparse.ArgumentParser) -> None:
 def warnings_as_lines(command: str) -> Iterator[None]:
     """Print each warning raised inside as one line on stderr, as it happens (every glassnet
     one), and each notice the library logs (``logging.getLogger("glassnet")``: a download
-    starting) as ``glassnet COMMAND: ...``."""
+    starting) as ``glassnet COMMAND: ...``. A warning already printed is not printed again
+    (``search --final`` reads an image folder a second time, with the same skipped files)."""
+    shown: set[str] = set()
+
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"glassnet {command}: warning: {printable(str(message))}", file=sys.stderr, flush=True)
+        text = printable(str(message))
+        if text not in shown:
+            shown.add(text)
+            print(f"glassnet {command}: warning: {text}", file=sys.stderr, flush=True)
 
     logger = logging.getLogger("glassnet")
     handler = logging.StreamHandler(sys.stderr)
@@ -261,14 +271,15 @@ def warnings_as_lines(command: str) -> Iterator[None]:
         logger.setLevel(previous_level)
 
 
-def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    """``--device`` and ``--threads``, shared by every command that runs a model."""
+def add_runtime_options(parser: argparse.ArgumentParser, split: str | None = "each batch") -> None:
+    """``--device`` and ``--threads``, shared by every command that runs a model; ``split``
+    says what is split over the threads (``None``: nothing, only BLAS uses them)."""
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None,
                         help="run on the CPU (NumPy) or a GPU (CuPy, extra glassnet[gpu]) "
                              "(default: $GLASSNET_DEVICE, else cpu)")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads: BLAS's, and training splits each batch over them "
-                             "(default: all cores)")
+                        help="CPU threads: BLAS's" + (f", and {split} is split over them" if split else "")
+                             + " (default: all cores)")
 
 
 def apply_runtime_options(args: argparse.Namespace) -> contextlib.AbstractContextManager:
@@ -335,9 +346,29 @@ def environment(name: str, value: str) -> Iterator[None]:
 
 
 def print_json(data: Any) -> None:
-    """``--json`` output: strict JSON, a non-finite number (a diverged loss) as ``null``."""
-    json.dump(finite_or_null(data), sys.stdout, indent=2, allow_nan=False)
+    """``--json`` output: strict JSON, a non-finite number (a diverged loss) as ``null``, and
+    well-formed text (see :func:`well_formed`)."""
+    json.dump(well_formed(finite_or_null(data)), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def well_formed(data: Any) -> Any:
+    """``data`` with each string made valid Unicode: a file name's bytes that are not UTF-8
+    (Latin-1 ``caf\xe9.png``, which Python holds as lone surrogates that JSON readers such as
+    jq reject) become the text ``\xe9``, as :func:`printable` shows them."""
+    if isinstance(data, str):
+        surrogates = [ch for ch in data if 0xD800 <= ord(ch) <= 0xDFFF]
+        if not surrogates:
+            return data
+        if all(0xDC80 <= ord(ch) <= 0xDCFF for ch in surrogates):  # bytes, by surrogateescape
+            return data.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return data.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(data, dict):
+        return {well_formed(key): well_formed(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [well_formed(value) for value in data]
+    return data
+
 
 
 def printable(text: str) -> str:

@@ -22,6 +22,7 @@ from .common import (
     load_model_file,
     model_file,
     model_resize,
+    non_negative_int,
     path_text,
     print_json,
     require_probabilities,
@@ -46,7 +47,7 @@ def add_parser(sub) -> None:
     add_folder_options(p, for_model=True)
     add_test_split_option(p, note=": the same FRACTION and --seed as 'glassnet train' "
                                   "give the same test images")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=non_negative_int, default=None,
                    help="seed of --test-split (the training run's --seed; default: the one the "
                         "model file records for its folder, else 0)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
                     f"differences in float64. Exits with 1 if any relative error exceeds "
                     f"{THRESHOLD:g}.")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    add_runtime_options(p)  # --device gpu checks the CuPy path
+    add_runtime_options(p, split=None)  # --device gpu checks the CuPy path
     p.set_defaults(run=run)
 
 

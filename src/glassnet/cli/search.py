@@ -9,13 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from functools import partial
 from pathlib import Path
 
 from .. import zoo
 from .._text import count
 from ..data import LOADERS
-from ..errors import ConfigError, SearchError
+from ..errors import ConfigError, GlassnetWarning, SearchError
 from ..report.text import no_trial_succeeded
 from ..runs import RunConfig
 from ..search_config import (
@@ -41,6 +42,7 @@ from .common import (
     fraction,
     given_destinations,
     hidden_sizes,
+    non_negative_int,
     path_text,
     positive_int,
     thread_count,
@@ -99,7 +101,8 @@ def add_parser(sub) -> None:
                         "epoch does not win by one lucky epoch (1: no smoothing)")
     add_folder_options(p)
     add_test_split_option(p, note=": never read by the trials, only by --final")
-    p.add_argument("--seed", type=int, default=0, help="seed of the models, the split and the sampler")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the models, the split and the sampler")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="precision of every trial and of the printed train command")
     p.add_argument("--name", default=None,
@@ -125,7 +128,7 @@ def add_parser(sub) -> None:
                         "split")
     p.add_argument("--no-plot", action="store_true",
                    help="do not draw the scatter plot nor write search_report.html")
-    add_runtime_options(p)
+    add_runtime_options(p, split="each batch of a trial")
     p.add_argument("--quiet-summary", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 
@@ -313,6 +316,11 @@ def _report(search, args: argparse.Namespace, table: bool = True) -> int:
     _print_files(search, summary)
     command = " ".join([best["train_command"], *map(shlex.quote, runtime_flags(args))])
     print(f"train it on train+validation: {command}")
+    outdated = summary.get("outdated_final")
+    if outdated and not args.final:
+        warnings.warn(f"{search.run_dir / 'final'} holds the final model of trial {outdated['trial']}, "
+                      f"which is no longer the best: add --final (with --resume) to train trial "
+                      f"{best['number']}'s there", GlassnetWarning, stacklevel=1)
     if not args.final:
         return 0
     result = search.train_final()

@@ -34,7 +34,7 @@ from .common import (
     batch_size,
     check_model_options,
     check_output_folder,
-    dropout_rate,
+    decay_factor,
     fmt_metrics,
     fraction,
     given_destinations,
@@ -44,6 +44,7 @@ from .common import (
     path_text,
     positive_float,
     positive_int,
+    rate_below_one,
 )
 
 
@@ -67,7 +68,7 @@ def add_parser(sub) -> None:
                    help="learning rate (default: 0.01 for every optimizer)")
     p.add_argument("--optimizer", default="sgd",
                    help="sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
-    p.add_argument("--momentum", type=non_negative_float, default=None,
+    p.add_argument("--momentum", type=rate_below_one, default=None,
                    help="momentum for sgd (and --optimizer momentum/nesterov) or rmsprop "
                         "(default: the optimizer's own)")
     p.add_argument("--weight-decay", type=non_negative_float, default=None,
@@ -75,7 +76,7 @@ def add_parser(sub) -> None:
                         "(default: the optimizer's own: 0.01 for adamw, 0 for the others)")
     p.add_argument("--reg", type=non_negative_float, default=0.0,
                    help="L2 strength: adds 0.5*reg*sum(W**2) over weights to the loss (CS231n)")
-    p.add_argument("--lr-decay", type=positive_float, default=None, metavar="FACTOR",
+    p.add_argument("--lr-decay", type=decay_factor, default=None, metavar="FACTOR",
                    help="multiply the learning rate by FACTOR after every epoch (e.g. 0.95)")
     p.add_argument("--lr-schedule", default=None,
                    help=f"learning-rate schedule: {', '.join(schedules.SCHEDULES)} (default: constant)")
@@ -89,7 +90,7 @@ def add_parser(sub) -> None:
                         "(default: the model's own; lecun for mlp)")
     p.add_argument("--batchnorm", action="store_true",
                    help="mlp: batch normalization after each hidden Dense layer")
-    p.add_argument("--dropout", type=dropout_rate, default=None, metavar="RATE",
+    p.add_argument("--dropout", type=rate_below_one, default=None, metavar="RATE",
                    help="mlp: dropout with this rate (fraction dropped) after each hidden layer")
     p.add_argument("--normalize", action="store_true",
                    help="subtract the training set's per-channel mean and divide by its std "
@@ -101,7 +102,7 @@ def add_parser(sub) -> None:
                    help="augment training batches: flip (random horizontal flip), crop (random "
                         "crop from 4-pixel reflect padding), jitter (brightness and contrast "
                         "x0.9-1.1), comma-separated, e.g. flip,crop,jitter (none: no augmentation)")
-    p.add_argument("--seed", type=int, default=0, help="seed for every random draw")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed for every random draw")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point precision")
     p.add_argument("--out", type=path_text, default=None,
@@ -113,7 +114,7 @@ def add_parser(sub) -> None:
                    help="continue runs/<name>/ (or the checkpoint.glassnet in it) from its "
                         "checkpoint with the configuration saved there (takes no other training "
                         "option; --quiet, --device, --threads and --no-cache are allowed)")
-    add_runtime_options(p)
+    add_runtime_options(p, split="each training and evaluation batch")
     p.set_defaults(run=run, train_defaults=vars(p.parse_args([])))
 
 

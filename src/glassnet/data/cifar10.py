@@ -183,9 +183,12 @@ def _extract_members(archive: tarfile.TarFile, dest: Path) -> None:
 
 
 def download_and_extract(root: Path, url: str = URL, md5: str = MD5) -> Path:
-    """Fetch the tarball into ``root`` (md5-verified), extract it atomically; the folder path."""
+    """Fetch the tarball into ``root`` (md5-verified), extract it atomically; the folder path.
+
+    The tarball keeps the official name whatever ``url`` calls it (a mirror, a local copy):
+    one placed in ``root`` by hand, as the error for a missing download says, is used."""
     root.mkdir(parents=True, exist_ok=True)
-    tarball = root / Path(url).name
+    tarball = root / Path(URL).name
     if not (tarball.is_file() and file_digest(tarball, "md5") == md5):
         download(url, tarball, md5, algorithm="md5")
     tmp = make_temp_dir(f".{FOLDER}.", root)
