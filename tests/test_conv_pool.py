@@ -187,20 +187,36 @@ def test_pooling_matches_torch(torch, rng, kind, n, c, h, w, k, s, pad):
     assert rel_error(dx, tx.grad.numpy()) < 1e-12
 
 
-def _docs_max_pool_reference() -> dict:
-    """The plain max-pooling code shown on docs/layers/pooling.md, run as it is written."""
+def _docs_code(page_name: str) -> dict:
+    """The plain reference code shown on a docs/layers page (its first Python block), run as
+    it is written: what it defines."""
     from pathlib import Path
 
-    page = (Path(__file__).parents[1] / "docs" / "layers" / "pooling.md").read_text()
+    page = (Path(__file__).parents[1] / "docs" / "layers" / page_name).read_text()
     code = page.split("```python\n", 1)[1].split("```", 1)[0]
     names = {"np": np}
     exec(code, names)
     return names
 
 
+@pytest.mark.parametrize("k,s,pad", [(3, 1, 1), (3, 2, 0), (2, 1, 0)])
+def test_the_docs_plain_convolution_is_the_layer(rng, k, s, pad):
+    docs = _docs_code("conv2d.md")
+    layer = _build(layers.Conv2D(3, k, strides=s, padding=pad), (2, 7, 6))
+    layer.params["b"][:] = rng.standard_normal(3)
+    x = rng.standard_normal((2, 2, 7, 6))
+    dy = rng.standard_normal((2, *layer.output_shape))
+    y, dx = _run(layer, x, dy)
+    W, b = layer.params["W"], layer.params["b"]
+    assert rel_error(y, docs["conv_reference"](x, W, b, s, pad)) < 1e-12
+    dx_ref, dW_ref, db_ref = docs["conv_backward_reference"](dy, x, W, s, pad)
+    assert max(rel_error(dx, dx_ref), rel_error(layer.grads["W"], dW_ref),
+               rel_error(layer.grads["b"], db_ref)) < 1e-12
+
+
 @pytest.mark.parametrize("k,s", [(2, 2), (3, 2), (3, 1)])
 def test_the_docs_plain_max_pool_is_the_layer_ties_included(rng, k, s):
-    docs = _docs_max_pool_reference()
+    docs = _docs_code("pooling.md")
     layer = _build(layers.MaxPool2D(k, s), (3, 7, 7))
     x = rng.integers(0, 2, (2, 3, 7, 7)).astype(np.float64)  # many ties
     dy = rng.standard_normal((2, *layer.output_shape))
