@@ -27,6 +27,13 @@ def test_log_softmax_and_softmax_are_stable():
     np.testing.assert_allclose(log_p[1], expected)
 
 
+def test_softplus_matches_definition_and_never_overflows():
+    z = np.linspace(-20, 20, 41)
+    np.testing.assert_allclose(F.softplus(z), np.log1p(np.exp(z)), rtol=1e-12)
+    with np.errstate(over="raise"):
+        np.testing.assert_array_equal(F.softplus(np.array([-1e4, 1e4])), [0.0, 1e4])
+
+
 def test_log_sigmoid_matches_definition():
     z = np.linspace(-20, 20, 41)
     np.testing.assert_allclose(F.log_sigmoid(z), np.log(1 / (1 + np.exp(-z))), rtol=1e-7)

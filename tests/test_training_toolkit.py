@@ -597,3 +597,38 @@ def test_keras_style_arguments_that_mean_the_same_are_accepted(rng):
         model.fit(x, y, epochs=1, verbose=0, lr_schedule=lambda epoch, lr: lr)
     with pytest.raises(ConfigError, match="the model is not built yet"):
         Sequential([layers.Dense(2)]).summary()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: schedules.OneCycle(10, div_factor=0),
+     r"one-cycle div_factor must be a finite number > 0, got 0"),
+    (lambda: schedules.OneCycle(10, final_div_factor=-1), r"final_div_factor must be a finite number > 0"),
+    (lambda: schedules.OneCycle(10, pct_start="a"),
+     r"one-cycle pct_start must be a number in \(0, 1\), got 'a'"),
+    (lambda: schedules.OneCycle(0), r"one-cycle schedule epochs must be a positive integer, got 0"),
+    (lambda: schedules.CosineDecay(10, min_lr="a"), r"cosine schedule min_lr must be a finite number >= 0"),
+    (lambda: schedules.CosineDecay(10, min_lr=-0.1), r"min_lr must be a finite number >= 0, got -0.1"),
+    (lambda: schedules.CosineDecay(True), r"cosine schedule epochs must be a positive integer, got True"),
+    (lambda: schedules.ExponentialDecay(float("nan")),
+     r"exponential decay rate must be a finite number >= 0"),
+    (lambda: schedules.StepDecay(factor=True), r"decay factor must be a number in \(0, 1\], got True"),
+    (lambda: schedules.StepDecay(every=0), r"step decay 'every' must be a positive integer, got 0"),
+])
+def test_schedule_arguments_that_cannot_work_are_clear_errors(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+def test_a_layer_checks_its_input_sizes_and_batch_norm_its_batch(rng):
+    from glassnet.errors import ShapeError
+    from glassnet.gradcheck import rel_error
+
+    with pytest.raises(ShapeError, match=r"Dense needs input sizes > 0 \(without the batch axis\), "
+                                         r"got \(0,\)"):
+        layers.Dense(3, kernel_initializer="he_normal").build((0,), rng, np.float32)
+    norm = layers.BatchNorm()
+    norm.build((4,), rng, np.float64)
+    with pytest.raises(ShapeError, match=r"BatchNorm was built for inputs \(N, 4\), got \(3, 5\)"):
+        norm.forward(rng.standard_normal((3, 5)), training=True)
+    with pytest.raises(ShapeError, match=r"rel_error compares arrays of one shape, got \(2,\) and \(3,\)"):
+        rel_error(np.zeros(2), np.zeros(3))

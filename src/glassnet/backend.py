@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_positive_int
 from .errors import ConfigError, MissingExtraError, require_extra
 
 Array = Any  # numpy.ndarray or cupy.ndarray
@@ -83,9 +84,7 @@ def set_threads(threads: int) -> None:
 
 
 def _checked_threads(threads: Any) -> int:
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
-    return int(threads)
+    return check_positive_int(threads, "threads")
 
 
 def get_threads() -> int:

@@ -24,10 +24,16 @@ def sigmoid(z: Array) -> Array:
     return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
 
 
-def log_sigmoid(z: Array) -> Array:
-    """``log(sigmoid(z)) = -softplus(-z)``, stable for large ``|z|``."""
+def softplus(z: Array) -> Array:
+    """``log(1 + exp(z))``, any shape, written ``max(z, 0) + log1p(exp(-|z|))`` so that
+    ``exp`` never overflows (binary cross-entropy from logits is ``softplus(z) - z * y``)."""
     xp = array_module(z)
-    return xp.minimum(z, 0) - xp.log1p(xp.exp(-xp.abs(z)))
+    return xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
+
+
+def log_sigmoid(z: Array) -> Array:
+    """``log(sigmoid(z)) = -softplus(-z)``, any shape, stable for large ``|z|``."""
+    return -softplus(-z)
 
 
 def log_softmax(z: Array, axis: int = -1) -> Array:

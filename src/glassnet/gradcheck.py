@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 
 from .backend import to_device, to_numpy
-from .errors import ConfigError
+from .errors import ConfigError, ShapeError
 
 
 def rel_error(a: Any, b: Any) -> float:
     """CS231n's relative error ``max |a - b| / max(1e-8, |a| + |b|)`` (element-wise)."""
     a, b = to_numpy(a).astype(np.float64), to_numpy(b).astype(np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+        raise ShapeError(f"rel_error compares arrays of one shape, got {a.shape} and {b.shape}")
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
@@ -231,6 +231,7 @@ def _layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]]:
         ("Dense", lambda: L.Dense(4), (5,)),
         ("Dense(relu)", lambda: L.Dense(4, activation="relu"), (5,)),
         ("Dense(tanh, no bias)", lambda: L.Dense(3, activation="tanh", use_bias=False), (4,)),
+        ("Dense(softmax)", lambda: L.Dense(3, activation="softmax"), (4,)),
         ("ReLU", L.ReLU, (6,)),
         ("LeakyReLU", lambda: L.LeakyReLU(0.1), (6,)),
         ("Sigmoid", L.Sigmoid, (6,)),
@@ -264,6 +265,8 @@ def _window_layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]
          lambda: conv.Conv2D(3, 3, strides=2, padding="same", activation="relu"), (2, 6, 7)),
         ("Conv2D(pad (1, 2), stride (2, 1))",
          lambda: conv.Conv2D(2, (2, 3), strides=(2, 1), padding=(1, 2)), (2, 5, 4)),
+        ("Conv2D(3x3, same, tanh)", lambda: conv.Conv2D(2, 3, padding="same", activation="tanh"),
+         (2, 4, 4)),
         ("MaxPool2D(2)", lambda: pooling.MaxPool2D(2), (2, 4, 6)),
         ("MaxPool2D(3, stride 2, pad 1)", lambda: pooling.MaxPool2D(3, 2, padding=1), (2, 5, 5)),
         ("AvgPool2D(2)", lambda: pooling.AvgPool2D(2), (2, 4, 5)),

@@ -34,9 +34,14 @@ class Loss:
         raise NotImplementedError
 
     def forward(self, output: Array, y_true: Array) -> float:
+        """The mean loss over the batch: ``output: (N, C)`` (or ``(N, 1)``/``(N,)`` for one
+        output), logits unless ``from_logits=False``; ``y_true``: class indices ``(N,)`` or
+        one-hot rows ``(N, C)``. Keeps what :meth:`backward` needs."""
         raise NotImplementedError
 
     def backward(self) -> Array:
+        """``dL/d output``, shaped as the last ``output``; fused with the sigmoid or softmax
+        it is ``(p - y) / N``."""
         raise NotImplementedError
 
     def _recall(self) -> dict[str, Any]:
@@ -75,7 +80,7 @@ class BinaryCrossEntropy(Loss):
         y = _as_binary_targets(y_true, n, output.dtype, xp)
         z = output.reshape(n)
         if self.from_logits:
-            loss = xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+            loss = F.softplus(z) - z * y  # = -(y log p + (1 - y) log(1 - p)), p = sigmoid(z)
             p = F.sigmoid(z)
         else:
             p = clip_probabilities(z)

@@ -17,6 +17,7 @@ import numpy as np
 from . import backend
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
+from ._checks import check_number
 from .backend import Array, array_module, to_device, to_device_of, to_numpy
 from .errors import ConfigError, ShapeError
 from .functional import batch_slices, sigmoid, softmax
@@ -629,10 +630,7 @@ def _inference_batches(n: int, batch_size: Any) -> list[slice]:
 
 def check_reg(reg: Any, what: str) -> float:
     """An L2 strength: a finite number >= 0 (NaN or infinity would poison every loss)."""
-    if (isinstance(reg, bool) or not isinstance(reg, (int, float, np.floating, np.integer))
-            or not math.isfinite(reg) or reg < 0):
-        raise ConfigError(f"{what} must be a finite number >= 0, got {reg!r}")
-    return float(reg)
+    return check_number(reg, what, 0, low_inclusive=True)
 
 
 def _check_preprocessing(preprocessing: dict[str, Any], input_shape: tuple[int, ...]) -> None:

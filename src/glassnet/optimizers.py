@@ -20,22 +20,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._checks import check_number
 from .backend import Array, array_module, to_device, to_numpy
 from .errors import ConfigError
 from .functional import part_slice
 
 ParamTriple = tuple[str, Array, Array]
-
-
-def _check_number(value: Any, what: str, low: float, high: float = math.inf,
-                  low_inclusive: bool = False, high_inclusive: bool = False) -> float:
-    is_number = not isinstance(value, bool) and isinstance(value, (int, float))
-    ok_low = is_number and (value >= low if low_inclusive else value > low)
-    ok_high = is_number and (value <= high if high_inclusive else value < high)
-    if not (ok_low and ok_high):
-        lo, hi = "[" if low_inclusive else "(", "]" if high_inclusive else ")"
-        raise ConfigError(f"{what} must be in {lo}{low}, {high}{hi}, got {value!r}")
-    return float(value)
 
 
 class Optimizer:
@@ -54,8 +44,8 @@ class Optimizer:
             cls.elementwise = False
 
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
-        self.lr = _check_number(lr, f"{type(self).__name__} lr", 0)
-        self.weight_decay = _check_number(weight_decay, "weight_decay", 0, low_inclusive=True)
+        self.lr = check_number(lr, f"{type(self).__name__} lr", 0)
+        self.weight_decay = check_number(weight_decay, "weight_decay", 0, low_inclusive=True)
         self.steps = 0
         # Set by fit when a schedule drives lr: the lr it scales, and the lr it set last
         # (an lr that differs from the latter was set by the user: a new base).
@@ -168,13 +158,13 @@ class SGD(Optimizer):
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  dampening: float = 0.0, weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
-        self.momentum = _check_number(momentum, "momentum", 0, 1, low_inclusive=True)
-        self.dampening = _check_number(dampening, "dampening", 0, 1, True, True)
+        self.momentum = check_number(momentum, "momentum", 0, 1, low_inclusive=True)
+        self.dampening = check_number(dampening, "dampening", 0, 1, True, True)
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ConfigError("Nesterov momentum needs momentum > 0 and dampening = 0")
 
-    def update(self, name, p, g, slots):
+    def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         g = self._decayed(p, g)
         if self.momentum:
             if "momentum" not in slots:
@@ -187,7 +177,7 @@ class SGD(Optimizer):
             g = g + self.momentum * buf if self.nesterov else buf
         p -= self.lr * g
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
                 "dampening": self.dampening}
 
@@ -205,12 +195,12 @@ class AdaGrad(Optimizer):
     def __init__(self, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
         super().__init__(lr, weight_decay)
-        self.lr_decay = _check_number(lr_decay, "lr_decay", 0, low_inclusive=True)
-        self.initial_accumulator_value = _check_number(
+        self.lr_decay = check_number(lr_decay, "lr_decay", 0, low_inclusive=True)
+        self.initial_accumulator_value = check_number(
             initial_accumulator_value, "initial_accumulator_value", 0, low_inclusive=True)
-        self.eps = _check_number(eps, "eps", 0)
+        self.eps = check_number(eps, "eps", 0)
 
-    def update(self, name, p, g, slots):
+    def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         g = self._decayed(p, g)
         if "sum" not in slots:
             slots["sum"] = array_module(p).full_like(p, self.initial_accumulator_value)
@@ -219,7 +209,7 @@ class AdaGrad(Optimizer):
         clr = self.lr / (1 + (self.steps - 1) * self.lr_decay)
         p -= clr * g / (array_module(p).sqrt(acc) + self.eps)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "lr_decay": self.lr_decay, "eps": self.eps,
                 "initial_accumulator_value": self.initial_accumulator_value}
 
@@ -238,12 +228,12 @@ class RMSProp(Optimizer):
     def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
                  momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
-        self.alpha = _check_number(alpha, "alpha", 0, 1, True, True)
-        self.eps = _check_number(eps, "eps", 0)
-        self.momentum = _check_number(momentum, "momentum", 0, 1, low_inclusive=True)
+        self.alpha = check_number(alpha, "alpha", 0, 1, True, True)
+        self.eps = check_number(eps, "eps", 0)
+        self.momentum = check_number(momentum, "momentum", 0, 1, low_inclusive=True)
         self.centered = bool(centered)
 
-    def update(self, name, p, g, slots):
+    def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         xp = array_module(p)
         g = self._decayed(p, g)
         if "square_avg" not in slots:
@@ -256,7 +246,9 @@ class RMSProp(Optimizer):
             ga = slots["grad_avg"]
             ga *= self.alpha
             ga += (1 - self.alpha) * g
-            avg = xp.sqrt(sq - ga * ga) + self.eps
+            # E[g^2] - E[g]^2 is a variance, >= 0 in exact arithmetic; rounding makes it slightly
+            # negative when g hardly changes, and sqrt would give NaN (PyTorch's formula too).
+            avg = xp.sqrt(xp.maximum(sq - ga * ga, 0)) + self.eps
         else:
             avg = xp.sqrt(sq) + self.eps
         if self.momentum:
@@ -267,7 +259,7 @@ class RMSProp(Optimizer):
         else:
             p -= self.lr * g / avg
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "alpha": self.alpha, "eps": self.eps,
                 "momentum": self.momentum, "centered": self.centered}
 
@@ -288,11 +280,11 @@ class Adam(Optimizer):
         super().__init__(lr, weight_decay)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ConfigError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = (_check_number(betas[0], "beta1", 0, 1, low_inclusive=True),
-                      _check_number(betas[1], "beta2", 0, 1, low_inclusive=True))
-        self.eps = _check_number(eps, "eps", 0)
+        self.betas = (check_number(betas[0], "beta1", 0, 1, low_inclusive=True),
+                      check_number(betas[1], "beta2", 0, 1, low_inclusive=True))
+        self.eps = check_number(eps, "eps", 0)
 
-    def update(self, name, p, g, slots):
+    def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         xp = array_module(p)
         if self.decoupled:
             p *= 1 - self.lr * self.weight_decay
@@ -315,7 +307,7 @@ class Adam(Optimizer):
         denom += self.eps                                # sqrt(v) / sqrt(1 - b2^t) + eps
         p -= xp.multiply(xp.divide(m, denom, out=tmp), self.lr / bias1, out=tmp)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "betas": list(self.betas), "eps": self.eps}
 
 

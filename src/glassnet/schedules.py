@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ._checks import check_number, check_positive_int
 from .errors import ConfigError
 
 
@@ -30,16 +31,13 @@ class StepDecay(Schedule):
     name = "step"
 
     def __init__(self, every: int = 1, factor: float = 0.95) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
-            raise ConfigError(f"step decay 'every' must be a positive integer, got {every!r}")
-        if not isinstance(factor, (int, float)) or not 0 < factor <= 1:
-            raise ConfigError(f"decay factor must be in (0, 1], got {factor!r}")
-        self.every, self.factor = every, float(factor)
+        self.every = check_positive_int(every, "step decay 'every'")
+        self.factor = check_number(factor, "decay factor", 0, 1, high_inclusive=True)
 
-    def __call__(self, t, base_lr):
+    def __call__(self, t: float, base_lr: float) -> float:
         return base_lr * self.factor ** math.floor(t / self.every)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "every": self.every, "factor": self.factor}
 
 
@@ -50,14 +48,12 @@ class ExponentialDecay(Schedule):
     name = "exponential"
 
     def __init__(self, rate: float = 0.05) -> None:
-        if not isinstance(rate, (int, float)) or rate < 0:
-            raise ConfigError(f"exponential decay rate must be >= 0, got {rate!r}")
-        self.rate = float(rate)
+        self.rate = check_number(rate, "exponential decay rate", 0, low_inclusive=True)
 
-    def __call__(self, t, base_lr):
+    def __call__(self, t: float, base_lr: float) -> float:
         return base_lr * math.exp(-self.rate * math.floor(t))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "rate": self.rate}
 
 
@@ -68,15 +64,15 @@ class CosineDecay(Schedule):
     per_batch = True
 
     def __init__(self, epochs: int, min_lr: float = 0.0) -> None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
-            raise ConfigError(f"cosine schedule needs epochs > 0, got {epochs!r}")
-        self.epochs, self.min_lr = epochs, float(min_lr)
+        self.epochs = check_positive_int(epochs, "cosine schedule epochs")
+        # (the lr a schedule decays to; it must not go below 0, where training climbs)
+        self.min_lr = check_number(min_lr, "cosine schedule min_lr", 0, low_inclusive=True)
 
-    def __call__(self, t, base_lr):
+    def __call__(self, t: float, base_lr: float) -> float:
         progress = min(t / self.epochs, 1.0)
         return self.min_lr + (base_lr - self.min_lr) * (1 + math.cos(math.pi * progress)) / 2
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "epochs": self.epochs, "min_lr": self.min_lr}
 
 
@@ -97,14 +93,13 @@ class OneCycle(Schedule):
 
     def __init__(self, epochs: int, pct_start: float = 0.3, div_factor: float = 25.0,
                  final_div_factor: float = 1e4) -> None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
-            raise ConfigError(f"one-cycle schedule needs epochs > 0, got {epochs!r}")
-        if not 0 < pct_start < 1:
-            raise ConfigError(f"pct_start must be in (0, 1), got {pct_start!r}")
-        self.epochs, self.pct_start = epochs, float(pct_start)
-        self.div_factor, self.final_div_factor = float(div_factor), float(final_div_factor)
+        self.epochs = check_positive_int(epochs, "one-cycle schedule epochs")
+        self.pct_start = check_number(pct_start, "one-cycle pct_start", 0, 1)
+        # the start and end rates are base_lr divided by these (0 would divide by zero)
+        self.div_factor = check_number(div_factor, "one-cycle div_factor", 0)
+        self.final_div_factor = check_number(final_div_factor, "one-cycle final_div_factor", 0)
 
-    def __call__(self, t, base_lr):
+    def __call__(self, t: float, base_lr: float) -> float:
         start = base_lr / self.div_factor
         end = start / self.final_div_factor
         progress = min(t / self.epochs, 1.0)
@@ -114,7 +109,7 @@ class OneCycle(Schedule):
             a, b, frac = base_lr, end, (progress - self.pct_start) / (1 - self.pct_start)
         return b + (a - b) * (1 + math.cos(math.pi * frac)) / 2
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "epochs": self.epochs, "pct_start": self.pct_start,
                 "div_factor": self.div_factor, "final_div_factor": self.final_div_factor}
 

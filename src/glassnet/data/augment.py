@@ -22,6 +22,7 @@ from functools import partial
 
 import numpy as np
 
+from .._checks import check_rate
 from ..errors import ConfigError
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -75,8 +76,7 @@ def random_jitter(batch: np.ndarray, rng: np.random.Generator, brightness: float
     """
     _check_images(batch)
     for name, amount in (("brightness", brightness), ("contrast", contrast)):
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount < 1:
-            raise ConfigError(f"jitter {name} must be a number in [0, 1), got {amount!r}")
+        check_rate(amount, f"jitter {name}")
     n = len(batch)
     b = rng.uniform(1 - brightness, 1 + brightness, (n, 1, 1, 1)).astype(np.float32)
     c = rng.uniform(1 - contrast, 1 + contrast, (n, 1, 1, 1)).astype(np.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
+from .._checks import check_number
 from ..backend import Array, array_module
 from ..errors import ConfigError, ShapeError
 from .base import Layer
@@ -36,9 +37,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, alpha: float = 0.01, name: str | None = None) -> None:
         super().__init__(name)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
-            raise ConfigError(f"LeakyReLU alpha must be a number >= 0, got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = check_number(alpha, "LeakyReLU alpha", 0, low_inclusive=True)
 
     def forward(self, x: Array, training: bool = False) -> Array:
         xp = array_module(x)

@@ -68,6 +68,9 @@ class Layer:
     # -- protocol -------------------------------------------------------------------
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple:
         """Create params for inputs ``(N, *input_shape)``; return the output shape (no N)."""
+        if not all(isinstance(size, (int, np.integer)) and size > 0 for size in input_shape):
+            raise ShapeError(f"{type(self).__name__} needs input sizes > 0 (without the batch "
+                             f"axis), got {tuple(input_shape)}")
         self.input_shape = tuple(input_shape)
         self.dtype = np.dtype(dtype)
         self.output_shape = self.compute_output_shape(self.input_shape)
@@ -88,9 +91,15 @@ class Layer:
         return 1
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        """``x: (N, *input_shape)`` → ``y: (N, *output_shape)``. With ``training`` the layer
+        keeps (``_remember``) only what :meth:`backward` needs, and uses its training
+        behaviour (dropout masks, batch statistics)."""
         raise NotImplementedError
 
-    def backward(self, dy: Array) -> Array:
+    def backward(self, dy: Array) -> Array | None:
+        """``dy = dL/dy: (N, *output_shape)`` → ``dL/dx: (N, *input_shape)``, after filling
+        ``self.grads`` (``dL/dparam``, shaped as ``params``). ``dy`` is never changed in
+        place; ``None`` when ``input_grad`` is off (a model's first layer: nothing needs it)."""
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -162,27 +171,6 @@ def child_generator(rng: np.random.Generator | np.random.RandomState) -> np.rand
     dropout that draw at training time; works for the legacy init stream too)."""
     return np.random.default_rng(int(rng.integers(2**63)) if isinstance(rng, np.random.Generator)
                                  else int(rng.randint(2**31)))
-
-
-def check_positive_int(value: Any, what: str) -> int:
-    """Validate a positive integer argument, quoting the bad value."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_non_negative_int(value: Any, what: str) -> int:
-    """Validate an integer argument >= 0 (a count that may be zero), quoting the bad value."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ConfigError(f"{what} must be an integer >= 0, got {value!r}")
-    return int(value)
-
-
-def check_rate(value: Any, what: str) -> float:
-    """Validate a fraction in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigError(f"{what} must be a number in [0, 1), got {value!r}")
-    return float(value)
 
 
 def _origin(cls: type) -> str:

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from .._checks import check_positive_int
 from ..backend import Array, array_module
 from ..errors import ConfigError, ShapeError
 from .activations import ReLU
-from .base import Layer, check_positive_int
+from .base import Layer
 from .kernel import KernelOptions
 
 Pads = tuple[int, int, int, int]
@@ -124,10 +125,10 @@ class Conv2D(KernelOptions, Layer):
         oh, ow = window_output_shape("Conv2D", input_shape, self.kernel_size, self.strides, self.pads)
         return (self.filters, oh, ow)
 
-    def array_shapes(self, input_shape):
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return self._kernel_shapes((self.filters, input_shape[0], *self.kernel_size), self.filters)
 
-    def build(self, input_shape, rng, dtype):
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple[int, ...]:
         out = super().build(input_shape, rng, dtype)
         c, (kh, kw) = input_shape[0], self.kernel_size
         shape = self.array_shapes(input_shape)["W"]

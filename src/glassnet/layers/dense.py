@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..backend import Array, array_module
 from ..errors import ShapeError
-from .base import Layer, check_positive_int
+from .base import Layer
 from .kernel import KernelOptions
 
 
@@ -51,10 +52,10 @@ class Dense(KernelOptions, Layer):
             )
         return (self.units,)
 
-    def array_shapes(self, input_shape):
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return self._kernel_shapes((input_shape[0], self.units), self.units)
 
-    def build(self, input_shape, rng, dtype):
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple[int, ...]:
         out = super().build(input_shape, rng, dtype)
         fan_in = input_shape[0]
         if isinstance(rng, np.random.RandomState):
@@ -77,7 +78,7 @@ class Dense(KernelOptions, Layer):
             z = self.activation.forward(z, training)
         return z
 
-    def backward(self, dy: Array) -> Array:
+    def backward(self, dy: Array) -> Array | None:
         x = self._recall()["x"]
         dz = self.activation.backward(dy) if self.activation is not None else dy
         array_module(x).matmul(x.T, dz, out=self.grads["W"])  # dW = x^T dz, written in place

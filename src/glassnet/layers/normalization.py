@@ -29,15 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_number
 from ..backend import Array, array_module, to_device
-from ..errors import ConfigError, ShapeError
+from ..errors import ShapeError
 from .base import Layer
-
-
-def _check_open_unit(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ConfigError(f"{what} must be a number in (0, 1], got {value!r}")
-    return float(value)
 
 
 class BatchNorm(Layer):
@@ -59,10 +54,8 @@ class BatchNorm(Layer):
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None) -> None:
         super().__init__(name)
-        self.momentum = _check_open_unit(momentum, "BatchNorm momentum")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
-            raise ConfigError(f"BatchNorm eps must be a positive number, got {eps!r}")
-        self.eps = float(eps)
+        self.momentum = check_number(momentum, "BatchNorm momentum", 0, 1, high_inclusive=True)
+        self.eps = check_number(eps, "BatchNorm eps", 0)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) not in (1, 3):
@@ -70,12 +63,12 @@ class BatchNorm(Layer):
             raise ShapeError(f"BatchNorm expects inputs (N, D) or (N, C, H, W), got (N, {shape})")
         return tuple(input_shape)
 
-    def array_shapes(self, input_shape):
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         channels = (input_shape[0],)
         return {"gamma": channels, "beta": channels, "state.running_mean": channels,
                 "state.running_var": channels}
 
-    def build(self, input_shape, rng, dtype):
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple[int, ...]:
         out = super().build(input_shape, rng, dtype)
         channels = input_shape[0]
         self.params = {"gamma": to_device(np.ones(channels), dtype=self.dtype),
@@ -130,7 +123,7 @@ class BatchNorm(Layer):
     # so that forward makes a single batch-sized temporary besides ``y``. Backward works
     # with ``x_c`` and the per-channel ``inv_std`` (``x_hat = x_c * inv_std`` is never built).
     def forward(self, x: Array, training: bool = False) -> Array:
-        self.require_built()
+        self.check_batch(x)
         channel = self._channel_shape(x.ndim)
         if not training:
             return self._forward_inference(x, channel)
@@ -163,7 +156,7 @@ class BatchNorm(Layer):
         y += (self.params["beta"] - mean * scale).reshape(channel)
         return y
 
-    def backward(self, dy: Array) -> Array:
+    def backward(self, dy: Array) -> Array | None:
         cache = self._recall()
         inv_std, channel = cache["inv_std"], self._channel_shape(dy.ndim)
         batch_stats = "centred" in cache

@@ -17,8 +17,8 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
+from .._checks import check_non_negative_int, check_number
 from ..errors import ConfigError
-from ..layers.base import check_non_negative_int
 
 
 class Callback:
@@ -89,9 +89,8 @@ class _Monitor:
     def __init__(self, monitor: str, mode: str, min_delta: float, owner: str) -> None:
         if mode not in ("auto", "min", "max"):
             raise ConfigError(f"{owner} mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or min_delta < 0:
-            raise ConfigError(f"{owner} min_delta must be a number >= 0, got {min_delta!r}")
-        self.monitor, self.owner, self.min_delta = monitor, owner, float(min_delta)
+        min_delta = check_number(min_delta, f"{owner} min_delta", 0, low_inclusive=True)
+        self.monitor, self.owner, self.min_delta = monitor, owner, min_delta
         self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
         self.reset()
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from .. import optimizers as optimizers_mod
+from .._checks import check_positive_int
 from ..errors import ConfigError
-from ..layers.base import check_positive_int
 from .history import History
 
 #: the tutorial's four optimizers and learning rates

@@ -12,9 +12,9 @@ import numpy as np
 
 from .. import backend
 from .. import schedules as schedules_mod
+from .._checks import check_non_negative_int, check_positive_int
 from ..backend import array_module
 from ..errors import ConfigError, GlassnetWarning, NonFiniteLossError
-from ..layers.base import check_non_negative_int, check_positive_int
 from ..metrics import predicted_classes
 from .callbacks import Callback, CallbackList
 from .history import History

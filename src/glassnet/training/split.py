@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import check_number
 from ..backend import to_numpy
 from ..errors import ConfigError
 
@@ -22,10 +23,7 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator,
     can never end up entirely on one side by accident of the array's order; a class too
     small to appear on both sides is an error that names it (by ``class_names`` when given).
     """
-    if (isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating))
-            or not 0 < fraction < 1):
-        raise ConfigError(f"{what} must be a number in (0, 1), got {fraction!r}")
-    fraction = float(fraction)
+    fraction = check_number(fraction, what, 0, 1)
     y = to_numpy(y).reshape(-1)
     keep, held = [], []
     for cls in np.unique(y):

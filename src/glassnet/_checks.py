@@ -1,0 +1,56 @@
+"""Checks of the arguments a user gives (a learning rate, a rate, a count): one clear
+:class:`~glassnet.errors.ConfigError` that quotes the bad value, the same wording everywhere.
+
+A bool is refused where a number is asked for (``True`` is an int in Python, but nobody
+means 1 by it), and so are NaN and infinity (they would reach the arithmetic).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+def is_number(value: Any) -> bool:
+    """An int or float (NumPy's too), not a bool."""
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def check_number(value: Any, what: str, low: float, high: float = math.inf,
+                 low_inclusive: bool = False, high_inclusive: bool = False) -> float:
+    """``value`` as a float if it lies between ``low`` and ``high`` (each end open unless
+    ``*_inclusive``); NaN and infinity never do."""
+    ok = (is_number(value) and math.isfinite(value)
+          and (value >= low if low_inclusive else value > low)
+          and (value <= high if high_inclusive else value < high))
+    if not ok:
+        if high == math.inf:
+            wanted = f"a finite number {'>=' if low_inclusive else '>'} {low:g}"
+        else:
+            wanted = (f"a number in {'[' if low_inclusive else '('}{low:g}, "
+                      f"{high:g}{']' if high_inclusive else ')'}")
+        raise ConfigError(f"{what} must be {wanted}, got {value!r}")
+    return float(value)
+
+
+def check_positive_int(value: Any, what: str) -> int:
+    """Validate a positive integer argument, quoting the bad value."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_non_negative_int(value: Any, what: str) -> int:
+    """Validate an integer argument >= 0 (a count that may be zero), quoting the bad value."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ConfigError(f"{what} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def check_rate(value: Any, what: str) -> float:
+    """A fraction in [0, 1): a dropout rate, a jitter amount."""
+    return check_number(value, what, 0, 1, low_inclusive=True)
