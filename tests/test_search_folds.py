@@ -14,7 +14,7 @@ from glassnet.runs import RunConfig
 from glassnet.search_config import SearchConfig, final_config
 from glassnet.search_scoring import best_epoch, mean_curve, smooth_curve, validation_splits
 from glassnet.search_space import parse_param
-from glassnet.training.split import stratified_folds
+from glassnet.split import stratified_folds
 
 # -- the folds -------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ overflows ``exp``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .backend import Array, array_module
@@ -107,14 +109,21 @@ def part_slice(n: int, part: int, parts: int) -> slice:
     return slice(n * part // parts, n * (part + 1) // parts)
 
 
+def window_slices(kernel: int, stride: int, out: int) -> list[slice]:
+    """Along one axis: for each offset ``i`` in a window of ``kernel``, the slice of the
+    (padded) input it reads at every one of the ``out`` window positions."""
+    return [slice(i, i + stride * (out - 1) + 1, stride) for i in range(kernel)]
+
+
 def kernel_offsets(kernel: tuple[int, int], stride: tuple[int, int],
-                   out_hw: tuple[int, int]):
+                   out_hw: tuple[int, int]) -> Iterator[tuple[int, slice, slice]]:
     """Yield ``(k, rows, cols)`` for each kernel offset ``k = i * KW + j``: the slices of
     the padded input that offset ``(i, j)`` reads at every one of the ``OH x OW`` positions."""
-    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
-    for i in range(kh):
-        for j in range(kw):
-            yield i * kw + j, slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw)
+    rows = window_slices(kernel[0], stride[0], out_hw[0])
+    cols = window_slices(kernel[1], stride[1], out_hw[1])
+    for i, row in enumerate(rows):
+        for j, col in enumerate(cols):
+            yield i * len(cols) + j, row, col
 
 
 def im2col(x: Array, kernel: tuple[int, int], stride: tuple[int, int],

@@ -18,6 +18,7 @@ from . import backend
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from ._checks import check_number
+from ._text import model_summary
 from .backend import Array, array_module, to_device, to_device_of, to_numpy
 from .errors import ConfigError, ShapeError
 from .functional import batch_slices, sigmoid, softmax
@@ -548,12 +549,17 @@ class Sequential:
         Keras, but silent by default: the library prints only when asked): 1 a progress bar
         over the batches on a terminal, else one closing line; 2 that line; ``"auto"`` is 1.
         """
-        out = self.predict_logits(x, batch_size, verbose)
+        return self.probabilities(self.predict_logits(x, batch_size, verbose))
+
+    def probabilities(self, outputs: Array) -> Array:
+        """The last layer's outputs ``(N, C)`` (or ``(N, 1)``) as :meth:`predict` returns them:
+        the loss's sigmoid or softmax applied to logits; unchanged when the model outputs
+        probabilities itself, or was never compiled (raw scores)."""
         if self.output_activation == "sigmoid":
-            return sigmoid(out)
+            return sigmoid(outputs)
         if self.output_activation == "softmax":
-            return softmax(out, axis=-1)
-        return out
+            return softmax(outputs, axis=-1)
+        return outputs
 
     def predict_classes(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
         """Predicted class indices ``(N,)`` (one output: probability above 0.5, or raw score
@@ -571,8 +577,6 @@ class Sequential:
 
         Printed with ``print_fn`` (returns ``None``, as Keras: a notebook shows the table
         once), or returned as text with ``print_fn=None``."""
-        from .report.text import model_summary
-
         if not self.built:
             raise ConfigError("the model is not built yet, so it has no shapes or parameters to "
                               "show: give input_shape to Sequential(...) or call model.build(shape)")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import schedules, zoo
+from ._text import batch_size_text
 from .errors import ConfigError
-from .report.text import batch_size_text
 from .runs import TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list
 from .search_space import ParamSpec, check_unique
 

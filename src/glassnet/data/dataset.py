@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ShapeError
-from ..training.split import stratified_folds, stratified_split
+from ..split import stratified_folds, stratified_split
 
 
 @dataclass

@@ -60,8 +60,7 @@ class _WindowPool:
     def _windows(self, axis: int) -> list[slice]:
         """For each offset ``k`` along ``axis``: the slice it reads at every output position."""
         i = axis - H_AXIS
-        k, s, out = self.pool_size[i], self.strides[i], self.output_shape[1 + i]
-        return [slice(j, j + s * (out - 1) + 1, s) for j in range(k)]
+        return F.window_slices(self.pool_size[i], self.strides[i], self.output_shape[1 + i])
 
     def _padded_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         n, c, h, w = x_shape

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from ..functional import sigmoid, softmax
 from ..metrics import class_probabilities, classification_report, predicted_classes
 
 
@@ -77,13 +76,7 @@ def evaluate_model(model: Any, images: np.ndarray, labels: np.ndarray,
     if len(logits) != len(labels):
         raise ShapeError(f"{len(logits)} images but {len(labels)} labels")
     y_pred = np.asarray(predicted_classes(logits, model.output_activation)).astype(np.int64)
-    if model.output_activation == "sigmoid":
-        probs = sigmoid(logits)
-    elif model.output_activation == "softmax":
-        probs = softmax(logits, axis=-1)
-    else:
-        probs = logits
-    probs = class_probabilities(probs)
+    probs = class_probabilities(model.probabilities(logits))
     loss = None
     if model.loss is not None:
         loss = float(model.loss.forward(logits, labels)) + model.regularization_loss()

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from .._text import count
+# The model summary and the table layout live in the core's text helpers (Sequential.summary
+# uses them, and the core never imports the reports); re-exported here for the reports and CLI.
+from .._text import (  # noqa: F401
+    SUMMARY_HEADER,
+    batch_size_text,
+    count,
+    display_width,
+    model_summary,
+    summary_rows,
+    table,
+)
 
 
 def no_trial_succeeded(rows: Sequence[dict[str, Any]]) -> str:
@@ -17,66 +26,6 @@ def no_trial_succeeded(rows: Sequence[dict[str, Any]]) -> str:
               (("fail", "failed"), ("pruned", "pruned"), ("running", "still running"))
               if state in states]
     return f"no trial succeeded ({count(len(rows), 'trial')}{': ' if counts else ''}{', '.join(counts)})"
-
-
-def batch_size_text(batch_size: int | None) -> str:
-    """``"64"``, or ``"full"`` for full-batch training (``None``): as ``--batch-size`` takes it."""
-    return "full" if batch_size is None else str(batch_size)
-
-
-def display_width(text: str) -> int:
-    """Columns ``text`` takes in a terminal: 2 for wide characters (猫), 0 for combining marks."""
-    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-               for ch in text)
-
-
-def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
-    """A simple fixed-width table; ``align`` has one 'l' or 'r' per column (aligned by
-    :func:`display_width`, so class names in any script line up)."""
-    widths = [max(display_width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    align = align or "l" * len(header)
-
-    def fmt(row):
-        cells = []
-        for cell, width, side in zip(row, widths, align, strict=True):
-            pad = " " * (width - display_width(str(cell)))
-            cells.append(f"{cell}{pad}" if side == "l" else f"{pad}{cell}")
-        return "  ".join(cells).rstrip()
-
-    rule = "-" * display_width(fmt(header))
-    return "\n".join([fmt(header), rule, *(fmt(r) for r in rows)])
-
-
-SUMMARY_HEADER = ["Layer (type)", "Output Shape", "Param #"]
-
-
-def summary_rows(model: Any) -> tuple[list[list[str]], dict[str, int]]:
-    """Rows ``[name (Type), output shape, parameter count]`` per layer and the totals
-    ``{"total", "trainable", "non_trainable"}``."""
-    rows = []
-    for i, layer in enumerate(model.layers):
-        name = layer.name or f"{type(layer).__name__.lower()}_{i}"
-        shape = "(None, " + ", ".join(map(str, layer.output_shape)) + ")" if layer.built else "?"
-        n_params = layer.count_params() + sum(int(v.size) for v in layer.state.values())
-        rows.append([f"{name} ({type(layer).__name__})", shape, f"{n_params:,}"])
-    trainable, frozen = model.count_params()
-    return rows, {"total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
-
-
-def model_summary(model: Any) -> str:
-    """Keras-style summary: Layer (type) | Output Shape | Param #, then the totals."""
-    rows, totals = summary_rows(model)
-    body = table(rows, SUMMARY_HEADER, "llr")
-    width = len(body.splitlines()[1])
-    return "\n".join([
-        f'Model: "{model.name}"',
-        "=" * width,
-        body,
-        "=" * width,
-        f"Total params: {totals['total']:,}",
-        f"Trainable params: {totals['trainable']:,}",
-        f"Non-trainable params: {totals['non_trainable']:,}",
-    ])
 
 
 CLASS_HEADER = ["class", "precision", "recall", "f1-score", "support"]

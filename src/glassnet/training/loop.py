@@ -16,11 +16,11 @@ from .._checks import check_non_negative_int, check_positive_int
 from ..backend import array_module
 from ..errors import ConfigError, GlassnetWarning, NonFiniteLossError
 from ..metrics import predicted_classes
+from ..split import stratified_split
 from .callbacks import Callback, CallbackList
 from .history import History
 from .progress import ProgressBar, check_verbose
 from .shards import ShardedStep, sharded
-from .split import stratified_split
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 

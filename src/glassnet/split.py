@@ -1,12 +1,13 @@
-"""Stratified, seeded splits of labelled samples (used by ``fit`` and by data sets)."""
+"""Stratified, seeded splits of labelled samples: a pure helper of the core (``fit``'s
+validation split) that the data sets use too (their test split, the search's folds)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_number
-from ..backend import to_numpy
-from ..errors import ConfigError
+from ._checks import check_number
+from .backend import to_numpy
+from .errors import ConfigError
 
 
 def class_label(cls: np.integer, class_names: list[str] | None) -> str:
