@@ -758,3 +758,19 @@ def test_a_warning_is_printed_once_per_command_however_often_it_is_raised(monkey
     assert main(["gradcheck"]) == 0
     assert capsys.readouterr().err == ("glassnet gradcheck: warning: skipped a.png: not an image file\n"
                                        "glassnet gradcheck: warning: other\n")
+
+
+def test_evaluate_tells_the_runs_validation_images_from_its_training_images(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--hidden", "4", "--epochs", "2", "--validation-split", "0.2", "--quiet",
+                 "--out", str(run)]) == 0
+    recorded = json.loads((run / "metrics.json").read_text())
+    for split, samples in (("train", 168), ("validation", 41), ("test", 50)):
+        capsys.readouterr()
+        assert main(["evaluate", str(run), "--split", split, "--json"]) == 0
+        scores = json.loads(capsys.readouterr().out)
+        assert scores["samples"] == samples
+        assert scores["accuracy"] == pytest.approx(recorded[split]["accuracy"], abs=1e-12)
+    # another data set, or the same one read otherwise, has no such split of the run's
+    assert main(["evaluate", str(run), "--split", "validation", "--dataset", "cifar10"]) == 1
+    assert "has splits 'train' and 'test', not 'validation'" in capsys.readouterr().err

@@ -88,6 +88,16 @@ def test_early_stopping_says_it_stopped_and_which_epoch_the_metrics_are_of(tmp_p
     assert summary.startswith(f"trained mlp on cats: {epochs} epochs in ")
     assert (f"s, stopped early (no better val_loss for 3 epochs) and restored the best epoch's "
             f"weights (epoch {best}); evaluated after training: train: ") in summary
+    metrics = json.loads((out / "metrics.json").read_text())  # recorded for the report
+    assert (metrics["early_stopped_after"], metrics["restored_epoch"]) == (epochs, best)
+    assert (metrics["early_stopping_monitor"], metrics["early_stopping_patience"]) == ("val_loss", 3)
+    page = (out / "report.html").read_text()
+    assert (f"stopped after epoch {epochs} (val_loss had not improved for 3 epochs); the scores are "
+            f"of epoch {best}&#x27;s weights (the best val_loss, restored)") in page
+    assert f"Dotted: epoch {best}, whose weights early stopping restored" in page
+    assert main(["info", str(out)]) == 0  # the new keys are not taken for a split's scores
+    shown = capsys.readouterr().out
+    assert "restored_epoch" not in shown and "early_stopped_after" not in shown
 
 
 # -- zoo mlp -------------------------------------------------------------------------------------

@@ -163,6 +163,11 @@ def test_summary_lists_layers_and_parameter_counts():
     printed = []
     assert model.summary(print_fn=printed.append) is None  # as Keras: a notebook shows it once
     assert printed == [text]
+    assert "channels" not in text  # no image shapes: nothing to explain
+    conv = gn.Sequential([gn.layers.Conv2D(4, 3), gn.layers.Flatten(), gn.layers.Dense(1)],
+                         input_shape=(3, 8, 8)).summary(print_fn=None)
+    assert "(None, 4, 6, 6)" in conv
+    assert conv.endswith("Image shapes are (None, channels, height, width).")
 
 
 def test_save_and_load_give_identical_predictions(tmp_path, rng):

@@ -194,12 +194,12 @@ def test_epoch_ticks_are_whole_numbers():
 
 
 def test_long_and_foreign_class_names_stay_readable_without_glyph_warnings(recwarn):
-    names = ["<img src=x onerror=alert(1)>", "say \"hi\" & 'bye'", "日本語 猫 <b>bold"]
-    fig = plots.plot_confusion_matrix(np.eye(3, dtype=int), names)
+    names = ["<img src=x onerror=alert(1)>", "say \"hi\" & 'bye'", "café <b>bold"]
+    fig = plots.plot_confusion_matrix(np.eye(3, dtype=int), names, title="photos 日本語")
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert labels == ["<img sr…lert(1)>", "say \"hi\" & 'bye'", "日本語 猫 <b>bold"]
+    assert labels == ["<img sr…lert(1)>", "say \"hi\" & 'bye'", "café <b>bold"]
     assert fig.axes[0].get_xticklabels()[0].get_rotation() == 45  # long names are slanted
-    plots.figure_png(fig)
+    plots.figure_png(fig)  # the title's characters the font lacks are boxes, without warnings
     assert not [w for w in recwarn if "missing from" in str(w.message)]
     assert plots.short_name("a" * 40) == "a" * 7 + "…" + "a" * 8
     assert plots.short_names(["golden_retriever_puppy", "golden_retriever_adult"]) == [
@@ -281,3 +281,64 @@ def test_probability_bars_mark_the_true_class_even_outside_the_top(rng):
     assert len(labels) == 5 and "k14" in labels
     bold = [t.get_text() for t in ax_bars.get_yticklabels() if t.get_fontweight() == "bold"]
     assert bold == ["k14"]
+
+
+def test_class_names_the_font_cannot_draw_are_numbered_and_the_report_says_which_is_which(
+        rng, monkeypatch):
+    """Chinese names with DejaVu Sans: every name would be the same boxes, and a wrong
+    prediction would read 'Prediction: □ / Class: □'."""
+    from glassnet.report import html
+    from glassnet.report.evaluation import Evaluation
+
+    latin = frozenset(range(0x250)) | {ord("…")}
+    monkeypatch.setattr(plots, "_drawable_characters", lambda: latin)
+    names = ["猫", "狗", "cat"]
+    assert plots.figure_labels(names) == ["#0", "#1", "#2"]
+    assert plots.figure_labels(["cat", "dog"]) == ["cat", "dog"]
+    images = rng.integers(0, 256, (2, 3, 8, 8), dtype=np.uint8)
+    probs = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
+    gallery = plots.plot_misclassified(images, np.array([0, 1]), np.array([1, 0]), probs, names)
+    assert gallery.axes[0].get_title() == "Prediction: #1 (0.70)\nClass: #0"
+    bars = plots.plot_probabilities(images[0], probs[0], names, true_class=0)
+    assert [t.get_text() for t in bars.axes[1].get_yticklabels()] == ["#0", "#1", "#2"]
+    ev = Evaluation(name="photos/test", class_names=names, y_true=np.array([0, 1]),
+                    y_pred=np.array([1, 0]), probs=probs, images=images, loss=1.0)
+    page = "".join(html.evaluation_sections(ev))
+    assert "the figures number the classes: #0 = 猫, #1 = 狗, #2 = cat." in page
+
+
+def test_dollar_signs_in_names_are_drawn_as_they_are_not_as_formulas(rng):
+    names = ["price_$5_to_$10", "size_$x^2$"]
+    fig = plots.plot_confusion_matrix(np.eye(2, dtype=int), names, title="confusion matrix: $HOME")
+    plots.figure_png(fig)  # '$5_to_$' was a formula matplotlib could not parse: the report died
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [r"price_\$5_to_\$10", r"size_\$x^2\$"]
+    assert ax.get_title() == r"confusion matrix: \$HOME"
+    images = rng.integers(0, 256, (1, 3, 8, 8), dtype=np.uint8)
+    plots.figure_png(plots.plot_misclassified(images, np.array([0]), np.array([1]),
+                                              np.array([[0.3, 0.7]]), names))
+    plots.figure_png(plots.plot_probabilities(images[0], np.array([0.3, 0.7]), names, true_class=0))
+
+
+def test_probability_bars_say_how_many_classes_they_leave_out(rng):
+    image = rng.integers(0, 256, (3, 8, 8), dtype=np.uint8)
+    probs = np.linspace(1, 2, 12)
+    probs /= probs.sum()
+    names = [f"k{i}" for i in range(12)]
+    assert plots.plot_probabilities(image, probs, names, true_class=0).axes[1].get_title() == (
+        "the 9 most likely of 12 classes and the true class")
+    assert plots.plot_probabilities(image, probs, names, true_class=11).axes[1].get_title() == (
+        "the 10 most likely of 12 classes")
+    assert plots.plot_probabilities(image, probs[:5] / probs[:5].sum(), names[:5]).axes[1].get_title() == ""
+
+
+def test_accuracy_is_drawn_on_zero_to_one_and_the_kept_epoch_is_marked():
+    """A model stuck on the majority class (accuracy 0.61-0.66) must not fill the panel."""
+    history = {"epoch": [0, 1, 2, 3], "loss": [0.7, 0.69, 0.68, 0.68],
+               "accuracy": [0.61, 0.65, 0.66, 0.655]}
+    fig = plots.plot_training_curves(history, kept_epoch=3)
+    loss_ax, acc_ax = _main_axes(fig)
+    assert acc_ax.get_ylim() == (0, 1.02)
+    for ax in (loss_ax, acc_ax):
+        marks = [line for line in ax.get_lines() if line.get_label() == "weights kept (epoch 3)"]
+        assert len(marks) == 1 and list(marks[0].get_xdata()) == [3, 3]

@@ -177,7 +177,8 @@ def test_evaluate_writes_a_report(cat_run, tmp_path):
     assert result.returncode == 0, result.stderr
     text, page = parse(out)
     assert len(page.images) == 3 and all(src.startswith("data:image/png") for src in page.images)
-    assert "Confusion matrix (cats/train, 209 images)" in text
+    # the run's own training images: its --validation-split 0.2 held 41 of the 209 out
+    assert "Confusion matrix (cats/train, 168 images)" in text
 
 
 def test_train_run_report_can_be_turned_off(tmp_path, cats):
@@ -216,6 +217,18 @@ def test_report_for_a_run_without_validation_or_test(tmp_path, cats):
     text, page = parse(tmp_path / "r" / "report.html")
     assert "Confusion matrix (cats/train, 209 images)" in text
     assert "(Python API" in text  # no command line recorded
+    assert "These are the training images" in text and "not how it does on new images" in text
+
+
+def test_a_folder_trained_whole_is_reported_as_its_training_images(tmp_path, monkeypatch):
+    from test_data_folder import two_classes
+
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    photos = two_classes(tmp_path / "sub", n=4)
+    config = RunConfig(dataset=str(photos), image_size=8, hidden=[3], epochs=1, out=str(tmp_path / "r"))
+    train_run(config, verbose=0)
+    text, _ = parse(tmp_path / "r" / "report.html")
+    assert "Confusion matrix (sub/train, 8 images)" in text and "These are the training images" in text
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -206,6 +206,9 @@ def test_the_report_of_a_trial_shows_its_train_and_validation_splits(tmp_path, c
     assert f"mlp on cats: validation accuracy {accuracy:.4f}" in page
     assert f"sizes</td><td>train {len(train)}, validation {len(validation)}</td>" in page
     assert "validated on validation split 0.2" in page and "test accuracy" not in page
+    assert f"trial 0 of the search in {tmp_path / 't'} (glassnet search)" in page  # not "Python API"
+    assert "the search scores this trial at its best epoch (search.json); this page shows the " \
+           "weights of its last epoch, 2" in page
 
 
 def test_same_seed_same_trials(tmp_path, cat_train):
@@ -997,3 +1000,19 @@ def test_a_yaml_search_space_gets_a_hint(tmp_path, capsys):
     space.write_text("lr:\n  kind: log\n  low: 1e-4\n  high: 1e-1\n")
     assert main(["search", "--dataset", "cats", "--space", str(space), "--out", str(tmp_path / "y")]) == 1
     assert "is not readable TOML (search spaces are TOML only, not YAML)" in capsys.readouterr().err
+
+
+def test_the_scatter_plot_separates_equal_trials_and_stars_the_best():
+    from glassnet.report.search_plots import search_scatter_figure
+
+    spec = parse_param("batch_size=choice:16,32,64")
+    rows = [{"number": n, "state": "complete", "round": 1, "params": {"batch_size": b}, "value": v}
+            for n, b, v in ((0, 32, 0.7), (3, 16, 0.5), (5, 16, 0.5))]
+    fig = search_scatter_figure(rows, [spec], "validation balanced accuracy", best=0)
+    ax = fig.axes[0]
+    points = np.concatenate([c.get_offsets() for c in ax.collections])
+    same = points[points[:, 1] == 0.5]
+    assert len(same) == 2 and same[0, 0] != same[1, 0]  # trials 3 and 5 do not hide each other
+    assert all(abs(x - 0) < 0.2 for x in same[:, 0])  # ... and stay by their choice (16: index 0)
+    star = [c for c in ax.collections if c.get_label() == "best: trial 0"]
+    assert len(star) == 1 and star[0].get_offsets()[0][1] == 0.7

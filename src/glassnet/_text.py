@@ -69,4 +69,13 @@ def model_summary(model: Any) -> str:
         f"Total params: {totals['total']:,}",
         f"Trainable params: {totals['trainable']:,}",
         f"Non-trainable params: {totals['non_trainable']:,}",
+        *filter(None, [image_shapes_note(model)]),
     ])
+
+
+def image_shapes_note(model: Any) -> str | None:
+    """Keras' table with PyTorch's layout: a model with image outputs says so, or
+    ``(None, 16, 8, 8)`` would read as 8 channels to a Keras user."""
+    if any(layer.built and len(layer.output_shape) == 3 for layer in model.layers):
+        return "Image shapes are (None, channels, height, width)."
+    return None

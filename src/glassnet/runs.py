@@ -365,6 +365,8 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
                     "seed": config.seed})
     if error is not None:  # the metrics are of the weights the NaN guard kept: say so
         metrics["stopped"] = str(error)
+    stopper = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
+    metrics.update(early_stopping_record(stopper))
     model.training_summary = {
         **training_data_record(config), "epochs": len(model.history), "seconds": round(seconds, 3),
         # the lr the run was given (a schedule's base), not the last one it scheduled
@@ -378,19 +380,37 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         from .report.run_report import write_run_report
 
         write_run_report(out_dir, model, splits)
-    stopper = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
     return RunResult(model, model.history, metrics, out_dir, error, config, stopper)
 
 
+def early_stopping_record(stopper: EarlyStopping | None) -> dict[str, Any]:
+    """What ``metrics.json`` records of an early stop (epochs counted from 1), so that the
+    report can say which weights its scores are of: ``early_stopped_after`` (the last epoch
+    trained), ``restored_epoch`` (the best one, whose weights were put back), ``monitor``
+    and ``patience``; nothing when the run did not stop early or restore."""
+    if stopper is None or (stopper.stopped_epoch is None and stopper.restored_epoch is None):
+        return {}
+    record: dict[str, Any] = {"early_stopping_monitor": stopper.tracker.monitor,
+                              "early_stopping_patience": stopper.patience}
+    if stopper.stopped_epoch is not None:
+        record["early_stopped_after"] = stopper.stopped_epoch + 1
+    if stopper.restored_epoch is not None:
+        record["restored_epoch"] = stopper.restored_epoch + 1
+    return record
+
+
 def training_data_record(config: RunConfig) -> dict[str, Any]:
-    """What a model file records of its training data: the data set's name, and for an
-    image folder its absolute path, how images were fitted, ``--test-split`` and ``--seed``:
-    predict and evaluate fit new images the same way, evaluate finds the test images the
-    model never saw (and can tell when the ones it is given are not those)."""
-    record: dict[str, Any] = {"dataset": config.dataset}
+    """What a model file records of its training data: the data set's name, ``--seed`` and
+    ``--validation-split``, and for an image folder its absolute path, how images were
+    fitted and ``--test-split``: predict and evaluate fit new images the same way, evaluate
+    finds the test images the model never saw (and can tell when the ones it is given are
+    not those), and the run's validation images apart from its training images."""
+    record: dict[str, Any] = {"dataset": config.dataset, "seed": config.seed}
     if is_folder(config.dataset):
         record.update(resize=config.resize, folder=str(Path(config.dataset).resolve()),
-                      test_split=config.test_split, seed=config.seed)
+                      test_split=config.test_split)
+    if config.validation_split is not None:  # evaluate can tell its images from the training ones
+        record["validation_split"] = config.validation_split
     return record
 
 

@@ -470,7 +470,8 @@ class Search:
             from .report.search_plots import plot_search_scatter
 
             data["plot"] = str(plot_search_scatter(data["trials"], self.config.params,
-                                                   self.run_dir / PLOT_FILE, data["objective_label"]))
+                                                   self.run_dir / PLOT_FILE, data["objective_label"],
+                                                   None if best is None else best.number))
         self._write(data, report=plot)
         return data
 

@@ -188,6 +188,7 @@ class TrialRunner:
         out = self.run_dir / "trials" / f"{number:04d}"
         run.out = str(out / f"fold-{fold + 1}" if self.config.folds else out)
         run.extra["report"] = False  # a trial's files are for the search; no HTML report each
+        run.extra["search_trial"] = {"number": number, "search": str(self.run_dir)}  # for `glassnet report`
         run.extra["validation"] = (f"fold {fold + 1} of {self.config.folds}" if self.config.folds
                                    else f"validation split {self.config.base.validation_split:g}")
         # how the validation data was carved, so that `glassnet report` makes it again

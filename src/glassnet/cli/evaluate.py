@@ -74,6 +74,30 @@ def fill_in_the_training_data(model, args: argparse.Namespace) -> None:
         check_folder_options(args)  # e.g. --resize for a model trained on a named set
     if args.seed is None:
         args.seed = 0
+    args.validation_held_out = None
+    if "validation_split" in summary and _is_the_training_data(args, summary):
+        args.validation_held_out = (summary["validation_split"], summary.get("seed", 0))
+
+
+def _is_the_training_data(args: argparse.Namespace, summary: dict) -> bool:
+    """Whether ``--dataset`` (with ``--test-split``/``--seed``) is the data the model was
+    trained on, read the same way: then its training split holds the run's validation images."""
+    if is_folder(args.dataset):
+        return (summary.get("folder") == str(Path(args.dataset).resolve())
+                and (args.test_split, args.seed) == (summary.get("test_split"), summary.get("seed", 0)))
+    return args.dataset == summary.get("dataset")
+
+
+def hold_out_validation(splits: dict, held_out: tuple[float, int] | None) -> dict:
+    """The run's own training and validation images (``--validation-split`` held out of the
+    training split, seeded as the run did) instead of the training split as a whole."""
+    if held_out is None or "train" not in splits:
+        return splits
+    fraction, seed = held_out
+    train, validation = splits["train"].split(fraction, seed=seed)
+    base = train.name.removesuffix("/train")
+    train.name, validation.name = f"{base}/train", f"{base}/validation"
+    return {**splits, "train": train, "validation": validation}
 
 
 def warn_if_training_images(model, args: argparse.Namespace) -> None:
@@ -108,18 +132,21 @@ def run(args: argparse.Namespace) -> int:
     size = args.image_size
     if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])
-    whole_folder = is_folder(args.dataset) and args.test_split is None
+    # --split train/validation of the run's own data: its training and validation images
+    held_out = args.validation_held_out if args.split in ("train", "validation") else None
+    whole_folder = is_folder(args.dataset) and args.test_split is None and held_out is None
     warn_if_training_images(model, args)
     if whole_folder and args.split is not None:  # said before the folder is read
         raise ConfigError(f"--split {args.split}: the image folder {args.dataset!r} has no splits "
                           "of its own; add --test-split FRACTION (and the training run's --seed) "
                           "to evaluate its train or test part, or drop --split to evaluate every image")
     # A named set reads only the split evaluated (its other files need not be there).
-    only = (args.split or "test",) if args.dataset in LOADERS else None
+    only = ("train" if held_out else args.split or "test",) if args.dataset in LOADERS else None
     splits = load_dataset(args.dataset, splits=only, image_size=size, resize=model_resize(args, model),
                           color_mode=model_color_mode(model), strict=args.strict,
                           test_split=args.test_split, seed=args.seed,
                           min_classes=1)  # a folder of one of the model's classes is fine
+    splits = hold_out_validation(splits, held_out)
     args.split = args.split or ("test" if "test" in splits else "train")
     if args.split not in splits:
         raise ConfigError(f"data set {args.dataset!r} has no split {args.split!r}; "

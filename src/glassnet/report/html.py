@@ -95,8 +95,9 @@ def model_summary_html(model: Any) -> str:
     """The Keras-style summary table with parameter counts and totals."""
     rows, totals = text.summary_rows(model)
     rows = [*rows, ["Total", "", f"{totals['total']:,}"]]
+    shapes = text.image_shapes_note(model)
     note = (f"<p>Trainable parameters: {totals['trainable']:,}; "
-            f"non-trainable: {totals['non_trainable']:,}.</p>")
+            f"non-trainable: {totals['non_trainable']:,}.{' ' + shapes if shapes else ''}</p>")
     return table_html(rows, text.SUMMARY_HEADER, numeric=(2,), last_is_total=True) + note
 
 
@@ -149,6 +150,10 @@ def evaluation_sections(ev: Evaluation, max_gallery: int = 20, max_table: int = 
     cm = figure_html(plots.plot_confusion_matrix(matrix, ev.class_names, f"confusion matrix: {ev.name}"),
                      "confusion matrix", f"Rows: true class; columns: predicted class. {numbers}; "
                      "colours are the fraction of each true class (row-normalized).")
+    if not plots.drawable(ev.class_names):
+        numbered = ", ".join(f"#{i} = {esc(name)}" for i, name in enumerate(ev.class_names))
+        cm += ("<p>The plotting font cannot draw these class names, so the figures number the "
+               f"classes: {numbered}.</p>")
     if n > plots.ALL_COUNTS:
         cm += confusions_html(matrix, ev.class_names)
     per_class = table_html(text.classification_rows(report), text.CLASS_HEADER, numeric=(1, 2, 3, 4))

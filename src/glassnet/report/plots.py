@@ -8,6 +8,7 @@ columns ("predicted").
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from collections import Counter
@@ -36,9 +37,10 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes. Characters the font lacks (class names in Chinese with
-    DejaVu Sans) are drawn as boxes without a warning per character: the HTML report and
-    the text tables show those names correctly."""
+    """The figure as PNG bytes. Characters the font lacks (a data set's name in Chinese
+    with DejaVu Sans) are drawn as boxes without a warning per character; class names are
+    numbered instead (:func:`figure_labels`), and the HTML report and the text tables show
+    every name as it is."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
@@ -71,6 +73,43 @@ def short_names(names: Sequence[str], limit: int = 16) -> list[str]:
         for i in clashing:
             limits[i] += 1
             short[i] = short_name(names[i], limits[i])
+
+
+def literal(text: str) -> str:
+    """``text`` drawn as it is: matplotlib reads ``$...$`` as a formula (a class named
+    ``price_$5_to_$10`` stopped the whole report; ``size_$x^2$`` showed a superscript)."""
+    return str(text).replace("$", r"\$")
+
+
+@functools.lru_cache(maxsize=1)
+def _drawable_characters() -> frozenset[int]:
+    """The code points the figures' font, with matplotlib's fallback fonts, can draw."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    prop = font_manager.FontProperties()
+    try:  # the chain of fonts matplotlib falls back through (3.6+)
+        paths = font_manager.fontManager._find_fonts_by_props(prop)
+    except AttributeError:
+        paths = [font_manager.findfont(prop)]
+    return frozenset(point for path in paths for point in FT2Font(str(path)).get_charmap())
+
+
+def drawable(names: Sequence[str]) -> bool:
+    """Whether the figures can draw every character of ``names``."""
+    points = _drawable_characters()
+    return all(ord(ch) in points or ch.isspace() for name in names for ch in str(name))
+
+
+def figure_labels(names: Sequence[str], limit: int = 16) -> list[str]:
+    """The class names as figure text: :func:`short_names`, drawn literally; or the class
+    numbers ``#0``, ``#1``, ... when the font cannot draw a name (Chinese names with DejaVu
+    Sans: every name would be the same row of boxes, and a wrong prediction would read as
+    right). The HTML report then lists which number is which class."""
+    names = [str(name) for name in names]
+    if not drawable(names):
+        return [f"#{i}" for i in range(len(names))]
+    return [literal(label) for label in short_names(names, limit)]
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> None:
@@ -134,9 +173,12 @@ def _epochs(data: dict[str, list[float]], key: str) -> np.ndarray:
 FEW_EPOCHS = 20
 
 
-def plot_training_curves(history: Any) -> Figure:
+def plot_training_curves(history: Any, kept_epoch: int | None = None) -> Figure:
     """Loss and accuracy per epoch, training and validation; the learning rate on a second
-    axis of the loss panel when it changes during training."""
+    axis of the loss panel when it changes during training. Accuracy is drawn on 0..1 (a
+    zoomed axis made a model stuck on the majority class look as if it learned);
+    ``kept_epoch`` (counted from 1) marks the epoch whose weights the run kept (early
+    stopping restores the best one)."""
     data = history_dict(history)
     if not data.get("loss"):
         raise ShapeError("the history has no 'loss' values to plot")
@@ -153,6 +195,10 @@ def plot_training_curves(history: Any) -> Figure:
         _whole_epoch_axis(ax, x)
         ax.set_ylabel(metric)
         ax.set_title(metric)
+        if metric == "accuracy":
+            ax.set_ylim(0, 1.02)
+        if kept_epoch is not None:
+            ax.axvline(kept_epoch, color=LR_COLOR, linestyle=":", label=f"weights kept (epoch {kept_epoch})")
         ax.grid(alpha=0.3)
         handles, labels = ax.get_legend_handles_labels()
         if metric == "loss" and len(set(data.get("lr", []))) > 1:
@@ -207,7 +253,7 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str] | None 
                     ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
                             color="white" if colors[i, j] > 0.5 else "black",
                             fontsize="medium" if n <= 10 else "small" if n <= ALL_COUNTS else "x-small")
-    labels = short_names(names)
+    labels = figure_labels(names)
     slanted = n > 4 or max(map(len, labels)) > 6  # long names side by side would overlap
     # a tick label must fit its row: 12 inches hold about 80 rows of 10-point text
     tick_size = min(10.0, max(4.0, 0.8 * 72 * size / n)) if n > ALL_COUNTS else None
@@ -217,7 +263,7 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str] | None 
     ax.set_yticks(range(n), labels, fontsize=tick_size)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title)
+    ax.set_title(literal(title))
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of the true class")
     return fig
 
@@ -257,7 +303,7 @@ def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     rows = -(-len(wrong) // cols)
     fig = new_figure(2.3 * cols, 2.6 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    labels = short_names(class_names)
+    labels = figure_labels(class_names)
     titles = [_prediction_title(labels[y_pred[i]], float(probs[i, y_pred[i]]), labels[y_true[i]])
               for i in wrong]
     size = _title_size(titles)
@@ -277,7 +323,8 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
     (or a sigmoid model's one probability of class 1, as ``model.predict`` gives it).
 
     Shows the ``top`` most likely classes (all of them when there are at most ``top``, in
-    class order); the predicted bar is green when right and red when wrong.
+    class order; a title says how many of how many otherwise); the predicted bar is green
+    when right and red when wrong.
     """
     probs = np.asarray(probs, dtype=np.float64).reshape(-1)
     if len(probs) == 1 and len(class_names) == 2:
@@ -287,24 +334,29 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
     if true_class is not None and not 0 <= true_class < len(class_names):
         raise ShapeError(f"true_class {true_class} is not a class index (0..{len(class_names) - 1})")
     order = np.arange(len(probs)) if len(probs) <= top else np.argsort(-probs, kind="stable")[:top]
-    if true_class is not None and true_class not in order:  # the true class is always shown
+    added = true_class is not None and true_class not in order
+    if added:  # the true class is always shown
         order = np.append(order[:-1], true_class)
     predicted = int(np.argmax(probs))
     fig = new_figure(7.5, max(2.8, 0.35 * len(order) + 1))
     ax_image, ax_bars = fig.subplots(1, 2, width_ratios=[1, 1.4])
     _show_image(ax_image, image)
     if true_class is not None:
-        titles = short_names(class_names)
+        titles = figure_labels(class_names)
         title = _prediction_title(titles[predicted], probs[predicted], titles[true_class])
         ax_image.set_title(title, fontsize=_title_size([title]))
     colors = [(OK_COLOR if predicted == true_class or true_class is None else WRONG_COLOR)
               if i == predicted else TRAIN_COLOR for i in order]
     y = np.arange(len(order))[::-1]
     ax_bars.barh(y, probs[order], color=colors)
-    ax_bars.set_yticks(y, short_names([class_names[i] for i in order], 24))
+    labels = figure_labels(class_names, 24)
+    ax_bars.set_yticks(y, [labels[i] for i in order])
     for tick, i in zip(ax_bars.get_yticklabels(), order, strict=True):
         if i == true_class:
             tick.set_fontweight("bold")
+    if len(order) < len(probs):  # say that classes were left out
+        ax_bars.set_title(f"the {len(order) - added} most likely of {len(probs)} classes"
+                          + (" and the true class" if added else ""), fontsize="small")
     ax_bars.set_xlim(0, 1)
     ax_bars.set_xlabel("probability" + ("" if true_class is None else " (bold: the true class)"))
     for pos, p, i in zip(y, probs[order], order, strict=True):

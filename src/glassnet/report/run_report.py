@@ -83,6 +83,12 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     return files
 
 
+TRAINING_IMAGES_NOTE = (
+    "<p>The run held no images out (no test split, no validation split), so the sections "
+    "below score the model on the images it was trained on: they say how well it fits "
+    "them, not how it does on new images. <code>--test-split</code> holds some out.</p>")
+
+
 def _evaluated_split(splits: dict[str, Any]) -> str:
     return next(name for name in ("test", "validation", "train") if splits.get(name) is not None)
 
@@ -119,8 +125,15 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
         + "; ".join(f"{rel} ({reason})" for rel, reason in skipped[:10])
         + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
     model_name = config["model"] + (f" (hidden {config['hidden']})" if config.get("hidden") else "")
+    trial = config.get("extra", {}).get("search_trial")
+    command = (f"trial {trial['number']} of the search in {trial['search']} (glassnet search)"
+               if trial else config.get("extra", {}).get("command", "(Python API: glassnet.runs.train_run)"))
     return [
-        ("command", config.get("extra", {}).get("command", "(Python API: glassnet.runs.train_run)")),
+        ("command", command),
+        # the search ranks a trial by its best epoch; this page shows the last one's weights
+        ("search", None if not trial else "the search scores this trial at its best epoch "
+                                          f"(search.json); this page shows the weights of its last epoch, "
+                                          f"{metrics.get('epochs')}"),
         ("data set", f"{config['dataset']}: images {tuple(train.image_shape)} (channels, height, "
                      f"width), classes {', '.join(train.class_names)}"),
         ("sizes", sizes),
@@ -131,6 +144,7 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
         ("seed", config.get("seed")),
         ("training time", f"{metrics.get('seconds', 0):.1f} s for {count(metrics.get('epochs'), 'epoch')}"),
         ("stopped", metrics.get("stopped")),  # a non-finite loss: which weights were kept
+        ("early stopping", _early_stopping_text(metrics)),
         ("finished", files["run"].get("finished")),
         ("glassnet version", files["run"].get("glassnet_version")),
         ("run directory", str(run_dir)),
@@ -153,7 +167,9 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
                                 color_mode=model_color_mode(model))
     name = _evaluated_split(splits)
     ds = splits[name]
-    ev = evaluate_model(model, ds.x, ds.y, list(ds.class_names), ds.name, files=ds.info.get("files"))
+    # a folder trained whole is named by the folder alone: say which images these are
+    label = ds.name if ds.name.endswith(f"/{name}") else f"{ds.name}/{name}"
+    ev = evaluate_model(model, ds.x, ds.y, list(ds.class_names), label, files=ds.info.get("files"))
     split_metrics = {k: v for k, v in files["metrics"].items() if isinstance(v, dict)}
     changed = _data_changed(files, splits, name, ev)
     sections = [
@@ -161,8 +177,10 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
           if changed else []),
         section("Run", key_value_table(_summary_items(run_dir, files, model, splits)), "run"),
         section("Final metrics", metrics_table_html(split_metrics), "metrics"),
-        section("Training curves", _curves_html(files["history"]), "curves"),
+        section("Training curves", _curves_html(files["history"], files["metrics"]), "curves"),
         section(f'Model "{model.name}"', model_summary_html(model), "model"),
+        *([section("These are the training images", TRAINING_IMAGES_NOTE, "training-images")]
+          if name == "train" else []),
         *evaluation_sections(ev),
     ]
     config = files["run"]["config"]
@@ -201,17 +219,35 @@ def _data_changed(files: dict[str, Any], splits: dict[str, Any], name: str,
     return message
 
 
-def _curves_html(history: dict[str, Any]) -> str:
+def _early_stopping_text(metrics: dict[str, Any]) -> str | None:
+    """Which weights the scores are of when early stopping ended the run or restored weights."""
+    monitor, patience = metrics.get("early_stopping_monitor"), metrics.get("early_stopping_patience")
+    stopped, restored = metrics.get("early_stopped_after"), metrics.get("restored_epoch")
+    parts = []
+    if stopped is not None:
+        parts.append(f"stopped after epoch {stopped} ({monitor} had not improved for "
+                     f"{count(patience, 'epoch')})")
+    if restored is not None:
+        parts.append(f"the scores are of epoch {restored}'s weights (the best {monitor}, restored)")
+    return "; ".join(parts) or None
+
+
+def _curves_html(history: dict[str, Any], metrics: dict[str, Any] | None = None) -> str:
     if not history.get("loss"):
         return "<p>No epoch was completed, so there are no curves to draw.</p>"
-    return figure_html(plot_training_curves(history), "training curves", _curves_caption(history))
+    kept = (metrics or {}).get("restored_epoch")
+    return figure_html(plot_training_curves(history, kept), "training curves",
+                       _curves_caption(history, kept))
 
 
-def _curves_caption(history: dict[str, Any]) -> str:
+def _curves_caption(history: dict[str, Any], kept: int | None = None) -> str:
     lr = history.get("lr", [])
     caption = "Loss and accuracy after each epoch (training: running mean over the epoch's batches)."
     if len(set(lr)) > 1:
         caption += " Dashed: the learning rate (right axis)."
+    if kept is not None:
+        caption += (f" Dotted: epoch {kept}, whose weights early stopping restored: the model "
+                    "and its scores are of that epoch, not the last one.")
     return caption
 
 

@@ -32,17 +32,30 @@ def _axis_values(spec: Any, values: list[Any]) -> list[float]:
     return [float(v) for v in values]
 
 
-def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]], label: str) -> None:
+def _positions(spec: Any, group: Sequence[dict[str, Any]]) -> list[float]:
+    """x of each trial; a choice's trials spread a little around it (by trial number), so
+    that trials with the same choice and score do not hide each other."""
+    xs = _axis_values(spec, [r["params"][spec.name] for r in group])
+    if spec.kind != "choice":
+        return xs
+    return [x + 0.3 * ((r["number"] % 7) / 6 - 0.5) for x, r in zip(xs, group, strict=True)]
+
+
+def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]], label: str,
+                best: int | None = None) -> None:
     for state, filled in (("complete", True), ("pruned", False)):
         chosen = [r for r in rows if r["state"] == state and spec.name in r["params"]
                   and r["value"] is not None]
         for round_number in sorted({r.get("round") or 1 for r in chosen}):  # rounds count from 1
             group = [r for r in chosen if (r.get("round") or 1) == round_number]
             color = ROUND_COLORS[(round_number - 1) % len(ROUND_COLORS)]
-            ax.scatter(_axis_values(spec, [r["params"][spec.name] for r in group]),
-                       [r["value"] for r in group], s=28,
+            ax.scatter(_positions(spec, group), [r["value"] for r in group], s=28, alpha=0.75,
                        facecolors=color if filled else "none", edgecolors=color,
                        label=f"{state}, round {round_number}")
+    top = [r for r in rows if r["number"] == best and spec.name in r["params"] and r["value"] is not None]
+    if top:
+        ax.scatter(_positions(spec, top), [top[0]["value"]], s=160, marker="*", color="black",
+                   zorder=3, label=f"best: trial {best}")
     if spec.kind == "log":
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only, never overlapping
@@ -59,14 +72,15 @@ def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]], label: str) -> No
 
 
 def search_scatter_figure(rows: Sequence[dict[str, Any]], specs: Sequence[Any],
-                          label: str = "validation accuracy") -> Figure:
-    """One panel per parameter. ``rows``: dicts with ``params``, ``value`` (the objective,
-    named ``label`` on the y axis), ``state``, ``round``; ``specs``: objects with ``name``,
-    ``kind`` (log/float/int/choice), ``choices``."""
+                          label: str = "validation accuracy", best: int | None = None) -> Figure:
+    """One panel per parameter. ``rows``: dicts with ``number``, ``params``, ``value`` (the
+    objective, named ``label`` on the y axis), ``state``, ``round``; ``specs``: objects with
+    ``name``, ``kind`` (log/float/int/choice), ``choices``; ``best``: the number of the best
+    trial, drawn as a black star."""
     fig = new_figure(4.2 * len(specs), 3.6)
     axes = fig.subplots(1, len(specs), squeeze=False)[0]
     for ax, spec in zip(axes, specs, strict=True):
-        _draw_param(ax, spec, rows, label)
+        _draw_param(ax, spec, rows, label, best)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         axes[0].legend(handles, labels, fontsize="small")
@@ -75,9 +89,9 @@ def search_scatter_figure(rows: Sequence[dict[str, Any]], specs: Sequence[Any],
 
 
 def plot_search_scatter(rows: Sequence[dict[str, Any]], specs: Sequence[Any], path: str | Path,
-                        label: str = "validation accuracy") -> Path:
+                        label: str = "validation accuracy", best: int | None = None) -> Path:
     """Draw :func:`search_scatter_figure` and write it as a PNG file at ``path`` (atomically)."""
-    save_figure(search_scatter_figure(rows, specs, label), path)
+    save_figure(search_scatter_figure(rows, specs, label, best), path)
     return Path(path)
 
 

@@ -12,6 +12,7 @@ from .._text import (  # noqa: F401
     batch_size_text,
     count,
     display_width,
+    image_shapes_note,
     model_summary,
     summary_rows,
     table,
