@@ -145,6 +145,60 @@ def _restore_after_non_finite(model, loss: float, epoch: int, batch: int, initia
         epoch=epoch + 1, batch=batch + 1, kept_epoch=kept)
 
 
+def _validation(model, x: Any, y: Any, validation_split: float | None,
+                validation_data: tuple[Any, Any] | None) -> tuple[Any, Any, Any, Any]:
+    """``(x, y, x_val, y_val)``: ``validation_data`` checked as ``x, y`` are, or a stratified
+    ``validation_split`` of ``(x, y)`` seeded by the model (the same samples in every call),
+    or no validation data (``None, None``)."""
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ConfigError("validation_data must be a pair (x_val, y_val), got "
+                              f"{type(validation_data).__name__}"
+                              + (f" of {len(validation_data)}" if isinstance(validation_data, (tuple, list))
+                                 else ""))
+        x_val, y_val = validation_data
+        x_val, _ = model.check_input(x_val)
+        y_val = model.check_labels(x_val, y_val)
+        check_finite(x_val, "validation_data's x")
+        return x, y, x_val, y_val
+    if validation_split is not None:
+        train_idx, val_idx = stratified_split(y, validation_split, np.random.default_rng(model.split_seed))
+        return x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    return x, y, None, None
+
+
+def _training_batch(model, xb: Any, augment: Augment | None) -> Any:
+    """Raw samples ``xb`` (uint8 images) as the model trains on them: augmented, then
+    preprocessed (``(x * scale - mean) / std``, on the model's device)."""
+    if augment is not None:
+        xb = augment(xb, model.train_rng)
+    return model.preprocess(xb)
+
+
+class _RunningMeans:
+    """The epoch's running mean loss (and accuracy) over the batches seen so far, as the
+    progress bar shows them and as the epoch logs them (Keras' training metrics)."""
+
+    def __init__(self, output_activation: str | None, track_accuracy: bool) -> None:
+        self.output_activation, self.track_accuracy = output_activation, track_accuracy
+        self.total_loss, self.correct, self.seen = 0.0, 0, 0
+
+    def add(self, loss: float, out: Any, yb: Any) -> None:
+        """One batch: its mean ``loss``, its outputs ``out: (n, C)`` and labels ``yb: (n,)``."""
+        n = len(yb)
+        self.total_loss += loss * n
+        self.correct += int((predicted_classes(out, self.output_activation) == yb.reshape(-1)).sum())
+        self.seen += n
+
+    def means(self, reset: bool = False) -> dict[str, float]:
+        """``{"loss", "accuracy"}`` so far; ``reset`` starts the next epoch afresh."""
+        logs = {"loss": self.total_loss / self.seen,
+                **({"accuracy": self.correct / self.seen} if self.track_accuracy else {})}
+        if reset:
+            self.total_loss, self.correct, self.seen = 0.0, 0, 0
+        return logs
+
+
 def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         validation_split: float | None = None,
         validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
@@ -190,21 +244,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     check_finite(x, "x")
     callbacks = _check_callbacks(callbacks)
     threads = backend.get_threads() if threads is None else check_positive_int(threads, "threads")
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ConfigError("validation_data must be a pair (x_val, y_val), got "
-                              f"{type(validation_data).__name__}"
-                              + (f" of {len(validation_data)}" if isinstance(validation_data, (tuple, list))
-                                 else ""))
-        x_val, y_val = validation_data
-        x_val, _ = model.check_input(x_val)
-        y_val = model.check_labels(x_val, y_val)
-        check_finite(x_val, "validation_data's x")
-    elif validation_split is not None:
-        train_idx, val_idx = stratified_split(y, validation_split, np.random.default_rng(model.split_seed))
-        x, y, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
-    else:
-        x_val = y_val = None
+    x, y, x_val, y_val = _validation(model, x, y, validation_split, validation_data)
     schedule = schedules_mod.for_run(lr_schedule, epochs)
 
     if model.history is None or not model.history.continues_at(initial_epoch):
@@ -233,6 +273,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         full_batch = model.forward(model.preprocess(x), stop=start)
     started = time.perf_counter()
     track_accuracy = "accuracy" in model.metrics
+    running = _RunningMeans(model.output_activation, track_accuracy)
     metric_names = ["loss", *(["accuracy"] if track_accuracy else [])]
     logged = [*metric_names, *([f"val_{m}" for m in metric_names] if x_val is not None else []), "lr"]
     cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
@@ -244,29 +285,19 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         train_step = sharded(model, ShardedStep, threads) or model.train_step
         batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
                                 min_batch)
-        total_loss, correct, seen = 0.0, 0, 0
         for b, idx in enumerate(batches):
             if schedule is not None and (schedule.per_batch or b == 0):
                 t = epoch + b / len(batches) if schedule.per_batch else epoch
                 model.optimizer.lr = model.optimizer.scheduled_lr = schedule(t, base_lr)
-            if full_batch is not None:
-                xb = full_batch
-            else:
-                xb = x[idx]
-                if augment is not None:
-                    xb = augment(xb, model.train_rng)
-                xb = model.preprocess(xb)
+            xb = full_batch if full_batch is not None else _training_batch(model, x[idx], augment)
             yb = model.on_device(y[idx])
             # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
             with quiet_float_errors():
                 loss, out = train_step(xb, yb, start=start if full_batch is not None else 0)
             if not math.isfinite(loss):
                 raise _restore_after_non_finite(model, loss, epoch, b, initial_epoch, snapshots)
-            total_loss += loss * len(idx)
-            correct += int((predicted_classes(out, model.output_activation) == yb.reshape(-1)).sum())
-            seen += len(idx)
-            cbs.on_batch_end(b, {"loss": total_loss / seen,
-                                 **({"accuracy": correct / seen} if track_accuracy else {})})
+            running.add(loss, out, yb)
+            cbs.on_batch_end(b, running.means())
         # Each batch's loss is computed before its update, so the next epoch catches a last
         # update that diverged; after the run's last epoch, one forward pass checks it.
         last_start = start if full_batch is not None else 0
@@ -276,9 +307,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
                 f"the last update of epoch {epoch + 1} made the loss non-finite; training stopped and "
                 f"the model keeps {weights_after(epoch)}, the last known to give a finite loss (try "
                 "a smaller learning rate)", epoch=epoch + 1, batch=len(batches), kept_epoch=epoch)
-        logs = {"loss": total_loss / seen}
-        if track_accuracy:
-            logs["accuracy"] = correct / seen
+        logs = running.means(reset=True)
         if x_val is not None:
             with backend.using_threads(threads):  # fit's threads, not the global setting
                 logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
