@@ -774,3 +774,10 @@ def test_evaluate_tells_the_runs_validation_images_from_its_training_images(tmp_
     # another data set, or the same one read otherwise, has no such split of the run's
     assert main(["evaluate", str(run), "--split", "validation", "--dataset", "cifar10"]) == 1
     assert "has splits 'train' and 'test', not 'validation'" in capsys.readouterr().err
+
+
+def test_an_unknown_option_before_the_command_is_glassnets_not_the_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--bogus", "train"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.endswith("glassnet: error: unrecognized arguments: --bogus\n")

@@ -173,14 +173,19 @@ def test_a_connection_that_closes_early_is_named_as_such(tmp_path, monkeypatch, 
     assert list((tmp_path / "catvnoncat").iterdir()) == []
 
 
+@pytest.mark.parametrize("refused_at", ["atomic_write", "mkstemp"])
 def test_a_data_folder_that_cannot_be_written_is_not_called_a_download_failure(
-        tmp_path, data_root, monkeypatch, caplog):
+        tmp_path, data_root, monkeypatch, caplog, refused_at):
+    import glassnet._files as files
     import glassnet.data.store as store
 
-    def refused(path, mode="w"):
-        raise PermissionError(13, "Permission denied", str(path))
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "somewhere")
 
-    monkeypatch.setattr(store, "atomic_write", refused)
+    if refused_at == "atomic_write":
+        monkeypatch.setattr(store, "atomic_write", refused)
+    else:  # the real atomic_write's own error: its reason, not its whole message again
+        monkeypatch.setattr(files.tempfile, "mkstemp", refused)
     caplog.set_level("INFO", logger="glassnet")
     with served(data_root / "catvnoncat") as url:
         monkeypatch.setenv("GLASSNET_CATS_URL", url)

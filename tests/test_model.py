@@ -552,3 +552,47 @@ def test_a_gradient_check_leaves_running_statistics_and_dropout_as_they_were(rng
     layer.build((3,), np.random.default_rng(0), np.float64)
     assert gn.check_layer(layer, (3,), batch=4).worst < 1e-6
     assert not layer.state["running_mean"].any() and (layer.state["running_var"] == 1).all()
+
+
+def test_nan_is_found_in_any_batch_and_raw_scores_are_classified_alike_everywhere(rng):
+    from glassnet.report.evaluation import evaluate_model
+
+    x, y = small_binary_problem(rng, n=10)
+    model = small_model()
+    model.compile("binary_crossentropy", "sgd")
+    x[9, 0] = np.nan  # in the last batch of 2: checked batch by batch (bounded memory)
+    with pytest.raises(ConfigError, match="x holds NaN"):
+        model.predict(x, batch_size=2)
+    with pytest.raises(ConfigError, match="x holds NaN"):
+        model.evaluate(x, y, batch_size=2)
+    raw = gn.Sequential([gn.layers.Dense(1)], input_shape=(1,), dtype="float64")  # never compiled
+    raw.set_weights({"0.W": np.array([[1.0]]), "0.b": np.array([0.0])})
+    scores = np.linspace(-1, 1, 40)[:, None]
+    labels = (scores[:, 0] > 0).astype(int)
+    assert np.array_equal(raw.predict_classes(scores), labels)
+    assert np.array_equal(evaluate_model(raw, scores, labels, ["a", "b"]).y_pred, labels)
+
+
+def test_inference_drops_a_fused_activations_cache_too(rng):
+    x, y = small_binary_problem(rng, n=16)
+    model = small_model()  # Dense(8, relu): the ReLU's mask is the activation's cache
+    model.compile("binary_crossentropy", "sgd")
+    model.train_step(x, y)
+    assert model.layers[0].activation._cache is not None
+    model.predict(x)
+    assert model.layers[0]._cache is None and model.layers[0].activation._cache is None
+
+
+def test_a_copied_model_keeps_its_optimizer_state_when_the_original_is_gone(rng):
+    import copy
+    import gc
+
+    x, y = small_binary_problem(rng, n=16)
+    original = small_model()
+    original.compile("binary_crossentropy", gn.optimizers.Adam(lr=0.01))
+    original.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    copied = copy.deepcopy(original)
+    del original
+    gc.collect()
+    copied.compile("binary_crossentropy", copied.optimizer, reg=0.01)  # recompiled with its own
+    assert copied.optimizer.steps == 4 and copied.optimizer.slots

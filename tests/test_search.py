@@ -381,8 +381,8 @@ def test_resume_continues_after_a_crash(tmp_path, cat_train):
     for key, value in (("round", 0), ("host", socket.gethostname()), ("pid", int(dead.stdout))):
         orphan.set_user_attr(key, value)
     # the same command with another --trials joins: the budget is the study's (--resume sets it)
-    with pytest.warns(GlassnetWarning, match=r"joining the search 'r' with its budget of 3 trials, "
-                                             r"not --trials 5 \(--resume --trials N changes the budget\)"):
+    with pytest.warns(GlassnetWarning, match=r"joining the search 'r', whose budget is 3 trials \(this "
+                                             r"command's is 5; --resume --trials N changes the budget\)"):
         joined = Search.open(quick_config(trials=5), tmp_path / "r", data=cat_train)
     assert joined.config.trials == 3 and joined.study.user_attrs["glassnet_search"]["trials"] == 3
     other = quick_config(trials=3)

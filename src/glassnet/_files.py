@@ -60,8 +60,8 @@ def write_error(path: str | os.PathLike, exc: OSError) -> SaveError:
     temporary file name); a :class:`SaveError` passes through unchanged."""
     if isinstance(exc, SaveError):
         return exc
-    reason = exc.strerror or str(exc)
-    return SaveError(f"could not write {path}: {reason}; the previous file (if any) is unchanged")
+    return _with_reason(SaveError(f"could not write {path}: {exc.strerror or exc}; the previous "
+                                  "file (if any) is unchanged"), exc)
 
 
 def make_folder(folder: str | os.PathLike) -> Path:
@@ -70,8 +70,16 @@ def make_folder(folder: str | os.PathLike) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SaveError(f"could not create the folder {folder}: {exc.strerror or exc}") from exc
+        raise _with_reason(SaveError(f"could not create the folder {folder}: {exc.strerror or exc}"),
+                           exc) from exc
     return folder
+
+
+def _with_reason(error: SaveError, cause: OSError) -> SaveError:
+    """``error`` with the system's reason as its ``strerror`` (``Permission denied``), so that
+    code that words its own message (a data directory's) does not repeat ours."""
+    error.strerror = cause.strerror or str(cause)
+    return error
 
 
 #: a temporary file or folder untouched for this long was left by a process that died

@@ -491,16 +491,16 @@ class Sequential:
         self._require_compiled(need_optimizer=False)
         x, _ = self.check_input(x)
         y = self.check_labels(x, y)
-        check_finite(x, "x")
         total_loss, correct = 0.0, 0
         batches = _inference_batches(len(x), batch_size)
         progress = InferenceProgress("evaluate", len(batches), len(x), verbose)
         forward = self._inference_forward()
         for part in batches:
+            check_finite(x[part], "x")  # batch by batch: memory stays bounded, as the rest
             xb, yb = self.preprocess(x[part]), self.on_device(y[part])
             out = forward(xb)
             total_loss += self.loss.forward(out, yb) * len(xb)
-            correct += int((predicted_classes(out, self.output_activation) == yb).sum())
+            correct += int((self.classes_of(out) == yb).sum())
             progress.update()
         n = max(len(x), 1)
         results = {"loss": total_loss / n + self.regularization_loss()}
@@ -517,11 +517,11 @@ class Sequential:
                               "batch: give input_shape to Sequential(...), call "
                               "model.build(input_shape) or fit it first")
         x, single = self.check_input(x)
-        check_finite(x, "x")
         batches = _inference_batches(len(x), batch_size)
         progress = InferenceProgress("predict", len(batches), len(x), verbose)
         outs, forward = [], self._inference_forward()
         for part in batches:
+            check_finite(x[part], "x")  # batch by batch: memory stays bounded
             outs.append(to_numpy(forward(self.preprocess(x[part]))))
             progress.update()
         progress.close()
@@ -564,12 +564,17 @@ class Sequential:
     def predict_classes(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
         """Predicted class indices ``(N,)`` (one output: probability above 0.5, or raw score
         above 0); a single sample without the batch axis gives one index."""
-        probs = self.predict(x, batch_size, verbose)
-        single = probs.ndim == len(self.output_shape)  # predict dropped the batch axis
-        # Raw scores (a model never compiled, no final Sigmoid) are logits: threshold at 0.
-        still_logits = None if self.outputs_probabilities else "sigmoid"
-        classes = predicted_classes(probs[None] if single else probs, still_logits)
+        outputs = self.predict_logits(x, batch_size, verbose)
+        single = outputs.ndim == len(self.output_shape)  # a single sample: no batch axis
+        classes = self.classes_of(outputs[None] if single else outputs)
         return classes[0] if single else classes
+
+    def classes_of(self, outputs: Array) -> Array:
+        """Class indices ``(N,)`` from the last layer's outputs ``(N, C)`` or ``(N, 1)``: the
+        largest of several; for one output, a logit above 0 (the loss's sigmoid, or raw
+        scores of a model never compiled) or a probability above 0.5 (a final Sigmoid)."""
+        logits = self.output_activation == "sigmoid" or not self.outputs_probabilities
+        return predicted_classes(outputs, "sigmoid" if logits else None)
 
     # -- description and files ---------------------------------------------------------
     def summary(self, print_fn: Callable[[str], Any] | None = print) -> str | None:

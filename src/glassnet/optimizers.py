@@ -55,6 +55,11 @@ class Optimizer:
         self.slots: dict[str, dict[str, Array]] = {}
         self._buffers: dict[str, Array] = {}  # scratch space per parameter, not state
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (or pickle) is a new optimizer for the copy of the model: compile makes that
+        # its owner (the original's weak reference would reset it once the original is gone).
+        return {**self.__dict__, "owner": None}
+
     def reset(self) -> None:
         """Back to the state of a new optimizer: no steps, no moments (slots), and the lr a
         schedule scaled rather than the last one it set."""

@@ -280,8 +280,8 @@ class Search:
                               f"({differences}); continue it with --resume or choose another "
                               "--name/--study-name")
         if config.trials != stored.trials:
-            warnings.warn(f"joining the search {name!r} with its budget of {stored.trials} trials, "
-                          f"not --trials {config.trials} (--resume --trials N changes the budget)",
+            warnings.warn(f"joining the search {name!r}, whose budget is {stored.trials} trials (this "
+                          f"command's is {config.trials}; --resume --trials N changes the budget)",
                           GlassnetWarning, stacklevel=3)
         return stored
 

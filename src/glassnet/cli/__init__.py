@@ -68,9 +68,11 @@ def run_command(argv: Sequence[str] | None) -> int:
 
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown:  # said by the command's parser: its usage line, "glassnet train: error: ..."
-        parser.command_parsers[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
+    if unknown:  # said by the parser it belongs to: the command's ("glassnet train: error: ...")
+        before = args.argv[:args.argv.index(args.command)] if args.command in args.argv else []
+        owner = parser if set(unknown) & set(before) else parser.command_parsers[args.command]
+        owner.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         device = apply_runtime_options(args)
         check_folder_options(args)

@@ -119,7 +119,8 @@ def write(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> No
             write_json(entry, {**meta, "version": CACHE_VERSION, "array": array.name,
                                "labels": [int(v) for v in y]})
     except OSError as exc:
-        warnings.warn(f"could not write the image cache {entry}: {exc}", GlassnetWarning, stacklevel=3)
+        warnings.warn(f"could not write the image cache {entry}: {exc.strerror or exc}", GlassnetWarning,
+                      stacklevel=3)
         return
     prune(entry, meta)
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from .. import initializers
+from .._checks import check_number
 from ..backend import Array, to_device
-from ..errors import ConfigError
 from .activations import get_activation
 
 
@@ -29,11 +29,8 @@ class KernelOptions:
         self.activation = get_activation(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
-        if kernel_regularizer is not None and not (
-                isinstance(kernel_regularizer, (int, float)) and kernel_regularizer >= 0):
-            raise ConfigError(f"kernel_regularizer must be a number >= 0 or None, "
-                              f"got {kernel_regularizer!r}")
-        self.kernel_regularizer = kernel_regularizer
+        self.kernel_regularizer = (None if kernel_regularizer is None else check_number(
+            kernel_regularizer, "kernel_regularizer (or None)", 0, low_inclusive=True))
 
     def _create_params(self, W: Array, units: int, output_shape: tuple[int, ...], rng: Any,
                        dtype: Any) -> None:
@@ -46,6 +43,12 @@ class KernelOptions:
         if self.activation is not None:
             self.activation.build(output_shape, rng, dtype)
         self._init_grads()
+
+    def clear_cache(self) -> None:
+        """The layer's cache and its fused activation's (``Layer.clear_cache``)."""
+        super().clear_cache()
+        if self.activation is not None:
+            self.activation.clear_cache()
 
     def _kernel_shapes(self, kernel: tuple[int, ...], units: int) -> dict[str, tuple[int, ...]]:
         """``array_shapes`` of a layer with kernel ``W`` of shape ``kernel`` and ``units`` outputs."""

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from ..metrics import class_probabilities, classification_report, predicted_classes
+from ..metrics import class_probabilities, classification_report
 
 
 @dataclass
@@ -75,7 +75,7 @@ def evaluate_model(model: Any, images: np.ndarray, labels: np.ndarray,
     logits = np.asarray(model.predict_logits(images, batch_size=batch_size))
     if len(logits) != len(labels):
         raise ShapeError(f"{len(logits)} images but {len(labels)} labels")
-    y_pred = np.asarray(predicted_classes(logits, model.output_activation)).astype(np.int64)
+    y_pred = np.asarray(model.classes_of(logits)).astype(np.int64)
     probs = class_probabilities(model.probabilities(logits))
     loss = None
     if model.loss is not None:

@@ -137,9 +137,10 @@ def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
         rounds, ["round", "trials", "ranges", f"best {label}"], numeric=(0, 1, 3)), "rounds"))
     title = f"{label} against each parameter"
     sections.append(html.section(title[0].upper() + title[1:], html.figure_html(
-        search_scatter_figure(summary["trials"], specs, label), title,
-        "filled: completed trials; hollow: pruned (the score of their best epoch); log axes for log "
-        "parameters"), "scatter"))
+        search_scatter_figure(summary["trials"], specs, label,
+                              (summary.get("best") or {}).get("number")), title,
+        "filled: completed trials; hollow: pruned (the score of their best epoch); black star: the "
+        "best trial; log axes for log parameters"), "scatter"))
     trials = [(t["number"], "-" if t["round"] is None else t["round"], t["state"],
                *(_number(t[key]) for key, _ in SCORE_NAMES), t["epochs"] or "-",
                t.get("best_epoch") or "-", _params_text(t["params"]), t.get("error") or "")

@@ -15,7 +15,6 @@ from .. import schedules as schedules_mod
 from .._checks import check_non_negative_int, check_positive_int
 from ..backend import array_module
 from ..errors import ConfigError, GlassnetWarning, NonFiniteLossError
-from ..metrics import predicted_classes
 from ..split import stratified_split
 from .callbacks import Callback, CallbackList
 from .history import History
@@ -179,15 +178,15 @@ class _RunningMeans:
     """The epoch's running mean loss (and accuracy) over the batches seen so far, as the
     progress bar shows them and as the epoch logs them (Keras' training metrics)."""
 
-    def __init__(self, output_activation: str | None, track_accuracy: bool) -> None:
-        self.output_activation, self.track_accuracy = output_activation, track_accuracy
+    def __init__(self, classes_of: Callable[[Any], Any], track_accuracy: bool) -> None:
+        self.classes_of, self.track_accuracy = classes_of, track_accuracy  # Sequential.classes_of
         self.total_loss, self.correct, self.seen = 0.0, 0, 0
 
     def add(self, loss: float, out: Any, yb: Any) -> None:
         """One batch: its mean ``loss``, its outputs ``out: (n, C)`` and labels ``yb: (n,)``."""
         n = len(yb)
         self.total_loss += loss * n
-        self.correct += int((predicted_classes(out, self.output_activation) == yb.reshape(-1)).sum())
+        self.correct += int((self.classes_of(out) == yb.reshape(-1)).sum())
         self.seen += n
 
     def means(self, reset: bool = False) -> dict[str, float]:
@@ -273,7 +272,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         full_batch = model.forward(model.preprocess(x), stop=start)
     started = time.perf_counter()
     track_accuracy = "accuracy" in model.metrics
-    running = _RunningMeans(model.output_activation, track_accuracy)
+    running = _RunningMeans(model.classes_of, track_accuracy)
     metric_names = ["loss", *(["accuracy"] if track_accuracy else [])]
     logged = [*metric_names, *([f"val_{m}" for m in metric_names] if x_val is not None else []), "lr"]
     cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
