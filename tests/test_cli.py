@@ -781,3 +781,18 @@ def test_an_unknown_option_before_the_command_is_glassnets_not_the_commands(caps
         main(["--bogus", "train"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.endswith("glassnet: error: unrecognized arguments: --bogus\n")
+
+
+def test_a_checkpoint_from_before_models_recorded_their_data_still_finds_it(tmp_path, monkeypatch, capsys):
+    from glassnet.io.format import read_archive, write_archive
+
+    photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 4, "--test-split", "0.5", "--seed", "2")
+    (run / "model.glassnet").unlink()
+    checkpoint = run / "checkpoint.glassnet"
+    config, arrays = read_archive(checkpoint)
+    config["training"] = {}  # as checkpoints were written before: only the run's configuration
+    write_archive(checkpoint, config, arrays)
+    capsys.readouterr()
+    assert main(["evaluate", str(checkpoint), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["dataset"], out["split"], out["samples"]) == (str(photos.resolve()), "test", 4)

@@ -22,8 +22,8 @@ from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError
 from ..io.checkpoint import CHECKPOINT_NAME
-from ..io.format import load_model
-from ..runs import MODEL_FILE, TRAIN_MODEL_OPTIONS, parse_int_list
+from ..io.format import model_from_archive, read_archive
+from ..runs import MODEL_FILE, TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list, training_data_record
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
                 "folder with one subfolder per class")
@@ -106,7 +106,22 @@ def load_model_file(path: str):
             f"{path} holds no {MODEL_FILE} yet: its run has not finished; continue it with "
             f"glassnet train --resume {shlex.quote(path)}, or give "
             f"{shlex.quote(str(Path(path) / CHECKPOINT_NAME))} to use its last saved weights")
-    return load_model(path)
+    config, arrays = read_archive(path)
+    model = model_from_archive(path, config, arrays)
+    if "dataset" not in model.training_summary:
+        model.training_summary.update(_checkpoint_data(config))
+    return model
+
+
+def _checkpoint_data(config: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint written before models recorded their data says of its data set:
+    its run configuration, as :func:`~glassnet.runs.training_data_record` records it
+    (``{}`` for a model file, or a configuration that does not read)."""
+    run = (config.get("checkpoint") or {}).get("run") if config.get("kind") == "checkpoint" else None
+    try:
+        return training_data_record(RunConfig.from_dict(run)) if isinstance(run, dict) else {}
+    except (ConfigError, TypeError, ValueError):
+        return {}
 
 
 def model_file(text: str) -> str:
