@@ -796,3 +796,16 @@ def test_a_checkpoint_from_before_models_recorded_their_data_still_finds_it(tmp_
     assert main(["evaluate", str(checkpoint), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["dataset"], out["split"], out["samples"]) == (str(photos.resolve()), "test", 4)
+
+
+def test_evaluate_warns_when_the_models_folder_has_changed_since_training(tmp_path, monkeypatch, capsys):
+    from test_data_folder import save, solid
+
+    photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 6, "--test-split", "0.5", "--seed", "2")
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    assert "has changed since" not in capsys.readouterr().err
+    save(photos / "a" / "zzz_new.png", solid((10, 20, 30)))  # reshuffles class a's test split
+    assert main(["evaluate", str(run)]) == 0
+    assert (f"warning: {photos.resolve()} has changed since {run / 'model.glassnet'} was trained on it"
+            in capsys.readouterr().err)

@@ -164,3 +164,20 @@ def test_a_bad_cache_switch_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV, "maybe")
     with pytest.raises(ConfigError, match=r"\$GLASSNET_IMAGE_CACHE='maybe': expected on or off"):
         image_folder(two_classes(tmp_path / "photos"), image_size=4)
+
+
+@pytest.mark.parametrize("damage", ["empty npy", "json list", "json null", "files not a list"])
+def test_a_damaged_entry_of_any_kind_is_rebuilt_not_a_crash(tmp_path, cache_dir, damage):
+    root = two_classes(tmp_path / "photos")
+    first = image_folder(root, 4)
+    (entry,) = cache_dir.glob("*.json")
+    if damage == "empty npy":
+        (array,) = cache_dir.glob("*.npy")
+        array.write_bytes(b"")  # np.load raises EOFError
+    elif damage == "files not a list":
+        meta = json.loads(entry.read_text())
+        entry.write_text(json.dumps({**meta, "files": 3}))
+    else:
+        entry.write_text("[]" if damage == "json list" else "null")
+    again = image_folder(root, 4)
+    assert np.array_equal(again.x, first.x) and np.array_equal(again.y, first.y)

@@ -176,3 +176,22 @@ def test_a_big_jpeg_is_decoded_at_reduced_scale_and_looks_the_same(tmp_path, mon
         whole.load()
         slow = np.asarray(ImageOps.exif_transpose(whole).resize((64, 48), Image.BILINEAR), float)
     assert np.abs(fast - slow.transpose(2, 0, 1)).mean() < 2.0  # busy detail at 48x64: 1.4
+
+
+def test_a_photo_with_damaged_exif_is_read_as_stored_not_a_crash(tmp_path):
+    """A text value under a number's EXIF tag made Pillow's exif_transpose raise TypeError,
+    which stopped a whole folder (found by fuzzing)."""
+    from PIL import Image
+
+    from glassnet.data.images import load_image
+
+    pixels = np.zeros((40, 50, 3), np.uint8)
+    pixels[:, :25] = 255
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112], exif[0x010F] = 6, "cam"  # rotate, and a camera make (text)
+    raw = exif.tobytes().replace(b"\x01\x0f\x00\x02", b"\x01\x1b\x00\x02")  # make -> YResolution
+    image.save(tmp_path / "bad_exif.jpg", exif=raw)
+    loaded = load_image(tmp_path / "bad_exif.jpg")
+    assert loaded.shape == (3, 40, 50)  # as stored: the orientation could not be read
+    assert loaded[:, :, :20].mean() > 200 and loaded[:, :, 30:].mean() < 50

@@ -1016,3 +1016,45 @@ def test_the_scatter_plot_separates_equal_trials_and_stars_the_best():
     assert all(abs(x - 0) < 0.2 for x in same[:, 0])  # ... and stay by their choice (16: index 0)
     star = [c for c in ax.collections if c.get_label() == "best: trial 0"]
     assert len(star) == 1 and star[0].get_offsets()[0][1] == 0.7
+
+
+def test_a_trial_left_under_this_processs_own_pid_is_a_dead_workers(tmp_path, cat_train):
+    """A restarted container gets the same host name and, often, the same pid (1): the
+    trial its dead worker left running must not keep this worker waiting for ever."""
+    search = Search.open(quick_config(trials=2), tmp_path / "r", data=cat_train)
+    search.run()
+    orphan = search.study.ask()
+    for key, value in (("round", 0), ("host", socket.gethostname()), ("pid", os.getpid())):
+        orphan.set_user_attr(key, value)
+    resumed = Search.open(None, tmp_path / "r", resume=True, trials=3, data=cat_train)
+    assert resumed.fail_interrupted() == [orphan.number]
+
+
+def test_a_damaged_journal_is_one_clear_error_and_a_cut_off_last_line_is_dropped(tmp_path, cat_train):
+    search = Search.open(quick_config(trials=2), tmp_path / "r", data=cat_train)
+    search.run()
+    journal = tmp_path / "r" / "search.journal"
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"op_code": 5, "worker_id": "x", "trial')  # a write cut off
+    resumed = Search.open(None, tmp_path / "r", resume=True, trials=3, data=cat_train)
+    after = journal.read_bytes()  # the partial record is gone: new ones start on a line of their own
+    assert after.startswith(whole) and b'"worker_id": "x"' not in after
+    assert resumed.run() == 1
+    assert len(Search.open(None, tmp_path / "r", resume=True, data=cat_train).study.trials) == 3
+    lines = journal.read_bytes().split(b"\n")
+    journal.write_bytes(b"\n".join([lines[0], b"{not json", *lines[1:]]))  # damage inside
+    with pytest.raises(SearchError, match=r"search.journal is damaged \(.*\): a record in it is not "
+                                          r"valid; restore it from a copy"):
+        Search.open(None, tmp_path / "r", resume=True, data=cat_train)
+
+
+def test_a_value_that_trains_with_a_searched_optimizer_is_not_refused_for_the_unused_base_one(cat_train):
+    from glassnet.search_checks import check_values
+
+    config = quick_config()
+    config.base.optimizer = "adam"  # never used: the optimizer is searched
+    config.params = [parse_param("optimizer=choice:sgd,momentum"), parse_param("momentum=float:0.5:0.9")]
+    check_values(config, cat_train["train"])  # was: "--momentum applies to ... not 'adam'"
+    config.params = [parse_param("momentum=float:0.5:0.9")]
+    with pytest.raises(ConfigError, match="cannot search momentum=float:0.5:0.9"):
+        check_values(config, cat_train["train"])

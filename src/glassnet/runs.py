@@ -336,14 +336,14 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     callbacks = list(callbacks or []) + make_callbacks(config)
     model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
                   reg=config.reg)
+    fingerprint = train.info.get("fingerprint")  # an image folder's files, checked on resume
     # in the model from the start, so that its checkpoints record the data too
-    model.training_summary = training_data_record(config)
+    model.training_summary = training_data_record(config, fingerprint)
     out_dir = Path(config.out) if config.out else default_out_dir(config)
     make_folder(out_dir)
     if resume is None:
         clear_run_files(out_dir)
     checkpoint = read_checkpoint(resume) if resume is not None else None
-    fingerprint = train.info.get("fingerprint")  # an image folder's files, checked on resume
     initial_epoch = resume_state(model, checkpoint, config, fingerprint) if checkpoint is not None else 0
     checkpointer = Checkpointer(out_dir / CHECKPOINT_NAME, saved_config(config), stop,
                                 callbacks=callbacks, resume=checkpoint, epochs=config.epochs,
@@ -368,7 +368,8 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     stopper = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
     metrics.update(early_stopping_record(stopper))
     model.training_summary = {
-        **training_data_record(config), "epochs": len(model.history), "seconds": round(seconds, 3),
+        **training_data_record(config, fingerprint), "epochs": len(model.history),
+        "seconds": round(seconds, 3),
         # the lr the run was given (a schedule's base), not the last one it scheduled
         "optimizer": {**model.optimizer.get_config(), "lr": model.optimizer.base_lr or model.optimizer.lr},
         "lr_schedule": _schedule_text(config), "batch_size": config.batch_size,
@@ -399,16 +400,21 @@ def early_stopping_record(stopper: EarlyStopping | None) -> dict[str, Any]:
     return record
 
 
-def training_data_record(config: RunConfig) -> dict[str, Any]:
+def training_data_record(config: RunConfig,
+                         fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a model file records of its training data: the data set's name, ``--seed`` and
     ``--validation-split``, and for an image folder its absolute path, how images were
     fitted and ``--test-split``: predict and evaluate fit new images the same way, evaluate
     finds the test images the model never saw (and can tell when the ones it is given are
-    not those), and the run's validation images apart from its training images."""
+    not those), and the run's validation images apart from its training images. An image
+    folder's ``fingerprint`` (its files' signature) tells ``evaluate`` when the folder has
+    changed since, so that its test split is no longer the one the model never saw."""
     record: dict[str, Any] = {"dataset": config.dataset, "seed": config.seed}
     if is_folder(config.dataset):
         record.update(resize=config.resize, folder=str(Path(config.dataset).resolve()),
                       test_split=config.test_split)
+        if fingerprint is not None:
+            record["folder_signature"] = fingerprint["signature"]
     if config.validation_split is not None:  # evaluate can tell its images from the training ones
         record["validation_split"] = config.validation_split
     return record

@@ -65,6 +65,32 @@ def _masked(url: str) -> str:
         return url.split("@")[-1]
 
 
+def _drop_partial_last_line(journal: Path) -> None:
+    """Cut off a last line without its newline: the record a worker killed in the middle of a
+    write left. Optuna skips it when reading, but the next write would join it to a new
+    record, and from then on every read fails. Done under Optuna's own lock, so it is never
+    a write still in progress."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    if not journal.is_file() or journal.stat().st_size == 0:
+        return
+    lock = JournalFileSymlinkLock(str(journal))
+    lock.acquire()
+    try:
+        with open(journal, "rb+") as handle:
+            data = handle.read()
+            if not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
+    finally:
+        lock.release()
+
+
+def damaged_journal(journal: Path, exc: Exception) -> SearchError:
+    """The error for a journal file with a record that does not read."""
+    return SearchError(f"{journal} is damaged ({exc}): a record in it is not valid; restore it "
+                       "from a copy, or start a new search under another --name")
+
+
 def open_storage(url: str | None, run_dir: Path):
     """The journal file in ``run_dir`` (``url=None``) or an RDB storage at a SQLAlchemy URL."""
     optuna = require_extra("optuna", "search")
@@ -76,7 +102,11 @@ def open_storage(url: str | None, run_dir: Path):
         # point nowhere (it resolves from the link's own folder).
         journal = (run_dir / STORAGE_FILE).resolve()
         _remove_dead_lock(Path(f"{journal}{JOURNAL_LOCK_SUFFIX}"))
-        return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+        _drop_partial_last_line(journal)
+        try:
+            return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+        except ValueError as exc:  # json.JSONDecodeError, "Invalid log format."
+            raise damaged_journal(journal, exc) from None
     if "://" not in url:
         raise SearchError(f"--storage must be a database URL such as "
                           f"postgresql://user:password@host:5432/db, got {url!r}")
@@ -238,6 +268,10 @@ class Search:
             study = optuna.load_study(study_name=name, storage=backend)
         except KeyError:
             study = None
+        except ValueError as exc:  # a journal line that does not read
+            if storage is not None:
+                raise
+            raise damaged_journal(run_dir / STORAGE_FILE, exc) from None
         stored = study.user_attrs.get(CONFIG_ATTR) if study is not None else None
         if resume:
             if stored is None:
@@ -320,7 +354,10 @@ class Search:
             if "pid" not in t.user_attrs:  # its worker died between asking and labelling it
                 dead = not _fresh_claim(t, now)
             elif t.user_attrs.get("host") == host:
-                dead = not _alive(t.user_attrs["pid"])
+                # This process runs no trial while it checks: a trial under its own pid is a
+                # dead worker's whose pid came back (a restarted container, pid 1 again).
+                pid = t.user_attrs["pid"]
+                dead = pid == os.getpid() or not _alive(pid)
             else:
                 dead = (now - t.datetime_start).total_seconds() > patience
             if dead:

@@ -73,10 +73,19 @@ def check_values(config: SearchConfig, train: Dataset) -> None:
     for spec in config.params:
         for value in spec.end_points():
             problem = trial_problem(config.base, {spec.name: value}, train)
-            if problem is not None:
+            if problem is not None and not _fits_another_searched_value(config, spec, value, train):
                 raise ConfigError(f"cannot search {spec.name}={spec.describe()}: a trial with "
                                   f"{spec.name}={value!r} fails: {problem}")
     check_combinations(config)
+
+
+def _fits_another_searched_value(config: SearchConfig, spec: Any, value: Any, train: Dataset) -> bool:
+    """Whether ``value`` trains with some end point of another searched parameter in place of
+    the base run's: ``momentum=0.5`` with a searched ``optimizer=choice:sgd,momentum`` while
+    ``--optimizer adam`` (never used then) is refused alone. Such a search goes on, and
+    :func:`check_combinations` warns about the combinations that fail."""
+    return any(trial_problem(config.base, {spec.name: value, other.name: other_value}, train) is None
+               for other in config.params if other is not spec for other_value in other.end_points())
 
 
 # The most combinations of end points that check_combinations tries, and the most distinct

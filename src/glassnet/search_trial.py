@@ -147,6 +147,7 @@ class TrialRunner:
         if outcome.error is not None:
             trial.set_user_attr("error", outcome.error)
             study.tell(trial, state=TrialState.FAIL)
+            record.value = None  # a failed trial has no score, in the live table as in search.json
         elif outcome.state == "pruned":
             study.tell(trial, state=TrialState.PRUNED)
         else:

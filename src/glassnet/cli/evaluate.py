@@ -124,6 +124,23 @@ def warn_if_training_images(model, args: argparse.Namespace) -> None:
     warnings.warn(f"{args.model} {problem}", GlassnetWarning, stacklevel=2)
 
 
+def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) -> None:
+    """A warning when the model's own folder has other files than when it was trained: its
+    test split is drawn from the files it has now, so the "test" images may include some the
+    model was trained on (one file added to a class reshuffles that class's split)."""
+    summary = model.training_summary or {}
+    recorded = summary.get("folder_signature")
+    if recorded is None or summary.get("folder") != str(Path(args.dataset).resolve()):
+        return
+    now = next((ds.info["fingerprint"]["signature"] for ds in splits.values()
+                if ds is not None and "fingerprint" in ds.info), recorded)
+    if now != recorded:
+        warnings.warn(f"{args.dataset} has changed since {args.model} was trained on it (files "
+                      "added, removed or changed): its splits are drawn again from the files it "
+                      "has now, so the images scored as unseen may include training images",
+                      GlassnetWarning, stacklevel=2)
+
+
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.report, "--report", args.model)
     model = load_model_file(args.model)
@@ -151,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
     if args.split not in splits:
         raise ConfigError(f"data set {args.dataset!r} has no split {args.split!r}; "
                           f"it has {sorted(splits)}")
+    warn_if_the_folder_changed(model, args, splits)
     dataset = check_compatible(model, splits[args.split])
     if whole_folder:
         # named as a split of it is ("photos/test"): the folder's name, then which images

@@ -91,13 +91,14 @@ def read(entry: Path, sig: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]
     """``(x, y, meta)`` if the entry exists and was made from files with signature ``sig``, else ``None``."""
     try:
         meta = json.loads(entry.read_text())
-        if meta.get("version") != CACHE_VERSION or meta.get("signature") != sig:
+        if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION or meta.get("signature") != sig:
             return None
         x = np.load(entry.parent / meta["array"], allow_pickle=False)
         y = np.asarray(meta["labels"], dtype=np.int64)
-    except (OSError, ValueError, KeyError, TypeError):  # absent or damaged: rebuild
-        return None
-    if x.dtype != np.uint8 or len(x) != len(y) or len(y) != len(meta.get("files", ())):
+        if x.dtype != np.uint8 or len(x) != len(y) or len(y) != len(meta.get("files", ())):
+            return None
+    # absent or damaged (an empty .npy is EOFError; "files" not a list, TypeError): rebuild
+    except (OSError, ValueError, KeyError, TypeError, EOFError):
         return None
     with contextlib.suppress(OSError):  # a read-only cache still works, it just forgets the use
         os.utime(entry)  # the modification time records the last use, for pruning

@@ -1,11 +1,11 @@
 """Reading one image file into a uint8 ``(3, H, W)`` array with Pillow.
 
-Any format Pillow reads; EXIF orientation applied; grayscale, palette, RGBA and CMYK
-converted to RGB; resized to ``size = (H, W)`` by squashing (the course's behaviour),
-centre-cropping to the aspect ratio first, or padding with black. A JPEG much larger than
-``size`` is decoded at 1/2, 1/4 or 1/8 scale first (libjpeg's DCT scaling, never below
-``size``), then resized: several times faster for camera photos, within a grey level or
-two of decoding it whole.
+Any format Pillow reads; EXIF orientation applied (left out when the EXIF is damaged);
+grayscale, palette, RGBA and CMYK converted to RGB; resized to ``size = (H, W)`` by
+squashing (the course's behaviour), centre-cropping to the aspect ratio first, or padding
+with black. A JPEG much larger than ``size`` is decoded at 1/2, 1/4 or 1/8 scale first
+(libjpeg's DCT scaling, never below ``size``), then resized: several times faster for
+camera photos, within a grey level or two of decoding it whole.
 
 Images deeper than 8 bits are scaled, not clipped (Pillow's own conversion clips every value
 above 255 to white): 16-bit grayscale (modes ``I;16``, ``I;16B``, ...) maps 0-65535 to
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import stat
+import struct
 import threading
 import warnings
 from collections.abc import Iterator
@@ -55,7 +56,7 @@ def check_image_size(size) -> tuple[int, int]:
 def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
                resize: str = "squash") -> np.ndarray:
     """Decode ``path`` to uint8 ``(3, H, W)``; raises :class:`ImageError` if it is not a readable image."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     if resize not in RESIZE_MODES:
         raise ConfigError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
@@ -85,7 +86,7 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
                 # rotation): a 12 MP photo for a 128-pixel model decodes about 7x faster.
                 side = max(size)
                 img.draft(None, (side, side))
-            img = ImageOps.exif_transpose(img)
+            img = _upright(img)
             img.load()
             img = _to_rgb(img)
     except UnidentifiedImageError:
@@ -100,6 +101,18 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
     if size is not None:
         img = _resize(img, size, resize)
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+
+
+def _upright(img):
+    """``img`` turned as its EXIF orientation says; as it is stored when that EXIF is damaged
+    (a text value under a number's tag makes Pillow raise TypeError or struct.error while
+    the pixels are fine: one such photo stopped a whole folder)."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(img)
+    except (TypeError, ValueError, struct.error, KeyError, SyntaxError):
+        return img
 
 
 def _unreadable(path: Path, exc: OSError) -> UnreadableFileError:
