@@ -239,6 +239,10 @@ def test_an_unreachable_download_says_where_to_put_the_files(tmp_path, monkeypat
     monkeypatch.setenv(cifar10.URL_VAR, (tmp_path / "nowhere.tar.gz").as_uri())
     with pytest.raises(DataNotFoundError, match=r"(?s)could not download .*GLASSNET_DATA"):
         cifar10.load_cifar10(tmp_path / "cache")
+    (tmp_path / "cache" / "cifar-10-python.tar.gz").write_bytes(b"the first bytes only")
+    with pytest.raises(DataNotFoundError, match=r"the cifar-10-python.tar.gz already in .*cache is not "
+                                                r"the official tarball \(its md5 differs"):
+        cifar10.load_cifar10(tmp_path / "cache")  # put there by hand, but damaged: said so
 
 
 def test_a_tarball_without_the_batches_is_refused(tmp_path):

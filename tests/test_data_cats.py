@@ -212,3 +212,17 @@ def test_an_unknown_split_is_named_plainly(data_root):
 
     with pytest.raises(ConfigError, match="^the cat set has splits 'train' and 'test', not 'validation'$"):
         load_cats(data_root, splits=("validation",))
+
+
+def test_a_download_with_the_wrong_checksum_gives_no_advice_about_a_file_that_was_not_written(
+        tmp_path, monkeypatch):
+    served_dir = tmp_path / "mirror"
+    served_dir.mkdir()
+    for name in SHA256:
+        (served_dir / name).write_bytes(b"not the cat set")
+    with served(served_dir) as url:
+        monkeypatch.setenv("GLASSNET_CATS_URL", url)
+        with pytest.raises(ChecksumError, match="sha256 checksum mismatch") as info:
+            load_cats(tmp_path / "data")
+    assert "was not written" in str(info.value) and "delete it" not in str(info.value)
+    assert not (tmp_path / "data" / "catvnoncat" / "train_catvnoncat.h5").exists()

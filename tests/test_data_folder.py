@@ -501,3 +501,30 @@ def test_file_names_follow_their_images_through_splits(tmp_path):
         for name, image, label in zip(ds.info["files"], ds.x, ds.y, strict=True):
             folder, stem = name.split("/")[0], int(name.split("/")[1].split(".")[0])
             assert ds.class_names[label] == folder and image[0, 0, 0] == 40 * stem
+
+
+def test_the_listing_skips_pipes_and_strict_makes_everything_skipped_an_error(tmp_path):
+    import os
+
+    from glassnet.data import load
+    from glassnet.data.folder import load_images
+
+    root = two_classes(tmp_path / "photos", n=2)
+    os.mkfifo(root / "b" / "fifo.png")  # reading it would block: listed as skipped, not read
+    with pytest.warns(SkippedFileWarning, match=r"fifo.png: not a regular file \(a pipe, socket or device\)"):
+        data = image_folder(root, 4, cache=False)
+    assert len(data) == 4
+    with pytest.raises(ImageError, match=r"fifo.png: not a regular file .* \(--strict makes every "
+                                         r"skipped file an error\)"):
+        image_folder(root, 4, cache=False, strict=True)
+    (root / "b" / "fifo.png").unlink()
+    save(root / "loose.png", solid((1, 2, 3)))  # beside the class folders: no class
+    with pytest.raises(ImageError, match="directly in .*--strict makes every skipped file an error"):
+        image_folder(root, 4, cache=False, strict=True)
+    (root / "loose.png").unlink()
+    with pytest.raises(ConfigError, match=r"image size must be a positive integer .*got \(0, 0\)"):
+        load(str(root), image_size=0)  # was: silently 128
+    with pytest.raises(ConfigError, match="seed must be an integer >= 0, got None"):
+        load(str(root), image_size=4, test_split=0.5, seed=None)
+    with pytest.raises(ConfigError, match="give a list of image files and folders, got \\[\\]"):
+        load_images([], 4)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import make_rng
+from .._checks import check_non_negative_int
 from ..errors import ConfigError
 from .cats import load_cats
 from .cifar10 import load_cifar10
@@ -52,7 +52,8 @@ def load(name: str, root: Path | None = None, splits: Sequence[str] | None = Non
         raise ConfigError(f"the data set name is empty; choose one of {sorted(LOADERS)} or give "
                           "the path of an image folder")
     if is_folder(name):
-        data = {"train": image_folder(name, image_size or DEFAULT_IMAGE_SIZE, resize=resize,
+        size = DEFAULT_IMAGE_SIZE if image_size is None else image_size  # 0 is refused, not 128
+        data = {"train": image_folder(name, size, resize=resize,
                                       color_mode=color_mode, strict=strict, min_classes=min_classes)}
     elif name in LOADERS:
         given = [flag for flag, value in (("--image-size", image_size), ("--test-split", test_split))
@@ -71,7 +72,7 @@ def load(name: str, root: Path | None = None, splits: Sequence[str] | None = Non
 
 def carve_test_split(splits: dict[str, Dataset], fraction: float, seed: int) -> dict[str, Dataset]:
     """``{"train", "test"}`` with ``fraction`` of every class held out as the test set."""
-    make_rng(seed)  # validates the seed
+    seed = check_non_negative_int(seed, "seed")  # a test split is always drawn the same way
     full = splits["train"]
     train, test = full.split(fraction, seed=np.random.default_rng((seed, TEST_SPLIT_STREAM)),
                              what="test_split")

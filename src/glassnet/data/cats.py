@@ -28,7 +28,11 @@ SHA256 = {
 def _ensure_file(folder: Path, name: str) -> Path:
     path = folder / name
     if path.exists():
-        verify(path, SHA256[name])
+        try:
+            verify(path, SHA256[name])
+        except ChecksumError as exc:  # a file there, but not the original
+            raise ChecksumError(f"{folder}: {exc}; delete it and put the original file there (or "
+                                f"set {URL_VAR} to download it again)") from None
         return path
     base = os.environ.get(URL_VAR)
     if not base:
@@ -71,11 +75,7 @@ def load_cats(root: Path | None = None,
     folder = (root or data_dir()) / FOLDER
     datasets = {}
     for split in splits:
-        try:
-            path = _ensure_file(folder, f"{split}_catvnoncat.h5")
-        except ChecksumError as exc:
-            raise ChecksumError(f"{folder}: {exc}; delete it and put the original file there (or "
-                                f"set {URL_VAR} to download it again)") from None
+        path = _ensure_file(folder, f"{split}_catvnoncat.h5")  # a failed download says so itself
         x, y, names = _read_split(path, split)
         datasets[split] = Dataset(x, y, names, f"cats/{split}")
     return datasets

@@ -189,8 +189,16 @@ def download_and_extract(root: Path, url: str = URL, md5: str = MD5) -> Path:
     one placed in ``root`` by hand, as the error for a missing download says, is used."""
     root.mkdir(parents=True, exist_ok=True)
     tarball = root / Path(URL).name
-    if not (tarball.is_file() and file_digest(tarball, "md5") == md5):
-        download(url, tarball, md5, algorithm="md5")
+    placed = tarball.is_file()
+    if not (placed and file_digest(tarball, "md5") == md5):
+        try:
+            download(url, tarball, md5, algorithm="md5")
+        except DataNotFoundError as exc:
+            if not placed:
+                raise
+            raise DataNotFoundError(f"{exc}; the {tarball.name} already in {root} is not the "
+                                    "official tarball (its md5 differs: damaged or cut short): "
+                                    "replace it") from None
     tmp = make_temp_dir(f".{FOLDER}.", root)
     try:
         try:

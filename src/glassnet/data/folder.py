@@ -80,6 +80,9 @@ def scan(folder: Path, prefix: str = "") -> list[FileStat]:
         elif entry.is_symlink():
             # A dangling link: kept, so that decoding reports it as a skipped file.
             found.append((f"{prefix}{entry.name}", 0, 0))
+        else:  # a pipe, a socket, a device: reading it could block, or never end
+            warnings.warn(f"skipped {entry.path}: not a regular file (a pipe, socket or device)",
+                          SkippedFileWarning, stacklevel=2)
     return found
 
 
@@ -249,6 +252,22 @@ def check_classes_have_images(root: Path, classes: list[str], y: np.ndarray) -> 
         raise DataError(f"class folder(s) {empty} in {root} hold no readable image")
 
 
+def _listing(root: Path, class_names: Sequence[str] | None, min_classes: int,
+             strict: bool) -> tuple[list[str], list[FileStat], list[int]]:
+    """The class folders and the files in them; with ``strict``, what the listing skips with
+    a warning (images beside the class folders, linked folders, pipes) is an error too, as
+    unreadable images are."""
+    with warnings.catch_warnings():
+        if strict:
+            warnings.simplefilter("error", SkippedFileWarning)
+        try:
+            classes = find_classes(root, class_names, min_classes)
+            files, labels = scan_classes(root, classes)
+        except SkippedFileWarning as exc:
+            raise ImageError(f"{exc} (--strict makes every skipped file an error)") from None
+    return classes, files, labels
+
+
 def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128),
                  validation_split: float | None = None, subset: str | None = None, seed: int = 0,
                  color_mode: str = "rgb", class_names: Sequence[str] | None = None,
@@ -283,8 +302,7 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
     if subset is not None and (subset not in SUBSETS or validation_split is None):
         raise ConfigError(f"subset must be one of {SUBSETS} and needs validation_split, got {subset!r}")
     cache = cache_mod.enabled() if cache is None else cache
-    classes = find_classes(root, class_names, min_classes)
-    files, labels = scan_classes(root, classes)
+    classes, files, labels = _listing(root, class_names, min_classes, strict)
     sig = cache_mod.signature(files)
     settings = {"image_size": list(size), "resize": resize, "color_mode": color_mode, "classes": classes}
     entry = cache_mod.entry_path(root, settings) if cache else None
@@ -347,6 +365,8 @@ def iter_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
     size = check_image_size(image_size)
     if color_mode not in COLOR_MODES:
         raise ConfigError(f"color_mode must be one of {sorted(COLOR_MODES)}, got {color_mode!r}")
+    if isinstance(items, (str, Path)) or not len(items):  # "photo.jpg" would be read letter by letter
+        raise ConfigError(f"give a list of image files and folders, got {items!r}")
     channels = COLOR_MODES[color_mode]
     chunk_images = chunk_images or CHUNK_IMAGES
     pending_names: list[str] = []
