@@ -42,8 +42,10 @@ def add_parser(sub) -> None:
                         "image folder with its --test-split and --seed: the images it never "
                         "saw), else cats")
     p.add_argument("--split", default=None,
-                   help="which split: train or test (default: test; an image folder without "
-                        "--test-split has no splits: it is evaluated whole)")
+                   help="which split: train or test, or validation when the model's run held "
+                        "one out (--validation-split; train is then the images it trained on) "
+                        "(default: test; an image folder without --test-split has no splits: it "
+                        "is evaluated whole)")
     add_folder_options(p, for_model=True)
     add_test_split_option(p, note=": the same FRACTION and --seed as 'glassnet train' "
                                   "give the same test images")
