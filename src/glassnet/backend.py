@@ -80,11 +80,7 @@ def set_threads(threads: int) -> None:
     See :mod:`glassnet.training.shards`. BLAS's own threads are not set here (the CLI's
     ``--threads`` sets both; from Python use ``threadpoolctl.threadpool_limits``)."""
     global _threads
-    _threads = _checked_threads(threads)
-
-
-def _checked_threads(threads: Any) -> int:
-    return check_positive_int(threads, "threads")
+    _threads = check_positive_int(threads, "threads")
 
 
 def get_threads() -> int:
@@ -97,7 +93,7 @@ def get_threads() -> int:
 def using_threads(threads: int) -> Iterator[None]:
     """Train on ``threads`` threads inside the ``with`` block, in this Python thread only
     (two fits in two threads do not change each other's), then as before."""
-    previous, _local.threads = getattr(_local, "threads", None), _checked_threads(threads)
+    previous, _local.threads = getattr(_local, "threads", None), check_positive_int(threads, "threads")
     try:
         yield
     finally:

@@ -72,17 +72,26 @@ def _drop_partial_last_line(journal: Path) -> None:
     a write still in progress."""
     from optuna.storages.journal import JournalFileSymlinkLock
 
-    if not journal.is_file() or journal.stat().st_size == 0:
+    if not _ends_mid_line(journal):  # the usual case: one byte read, no lock taken
         return
     lock = JournalFileSymlinkLock(str(journal))
     lock.acquire()
     try:
-        with open(journal, "rb+") as handle:
-            data = handle.read()
-            if not data.endswith(b"\n"):
+        if _ends_mid_line(journal):  # still, now that no write can be in progress
+            with open(journal, "rb+") as handle:
+                data = handle.read()
                 handle.truncate(data.rfind(b"\n") + 1)
     finally:
         lock.release()
+
+
+def _ends_mid_line(journal: Path) -> bool:
+    """Whether ``journal`` exists and its last byte is not a newline."""
+    if not journal.is_file() or journal.stat().st_size == 0:
+        return False
+    with open(journal, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
 
 
 def damaged_journal(journal: Path, exc: Exception) -> SearchError:

@@ -81,11 +81,16 @@ def fill_in_the_training_data(model, args: argparse.Namespace) -> None:
         args.validation_held_out = (summary["validation_split"], summary.get("seed", 0))
 
 
+def _is_the_models_folder(args: argparse.Namespace, summary: dict) -> bool:
+    """Whether ``--dataset`` is the image folder the model file records it was trained on."""
+    return is_folder(args.dataset) and summary.get("folder") == str(Path(args.dataset).resolve())
+
+
 def _is_the_training_data(args: argparse.Namespace, summary: dict) -> bool:
     """Whether ``--dataset`` (with ``--test-split``/``--seed``) is the data the model was
     trained on, read the same way: then its training split holds the run's validation images."""
     if is_folder(args.dataset):
-        return (summary.get("folder") == str(Path(args.dataset).resolve())
+        return (_is_the_models_folder(args, summary)
                 and (args.test_split, args.seed) == (summary.get("test_split"), summary.get("seed", 0)))
     return args.dataset == summary.get("dataset")
 
@@ -106,7 +111,7 @@ def warn_if_training_images(model, args: argparse.Namespace) -> None:
     """A warning when the images evaluated as unseen include the model's training images:
     its own training folder, whole, or split with another --test-split/--seed than it was."""
     summary = model.training_summary or {}
-    if not is_folder(args.dataset) or summary.get("folder") != str(Path(args.dataset).resolve()):
+    if not _is_the_models_folder(args, summary):
         return
     if (args.split or "test") != "test" or "test_split" not in summary:
         return
@@ -132,7 +137,7 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
     model was trained on (one file added to a class reshuffles that class's split)."""
     summary = model.training_summary or {}
     recorded = summary.get("folder_signature")
-    if recorded is None or summary.get("folder") != str(Path(args.dataset).resolve()):
+    if recorded is None or not _is_the_models_folder(args, summary):
         return
     now = next((ds.info["fingerprint"]["signature"] for ds in splits.values()
                 if ds is not None and "fingerprint" in ds.info), recorded)
