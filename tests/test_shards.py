@@ -12,6 +12,7 @@ import pytest
 
 from glassnet import Sequential, backend, layers, optimizers
 from glassnet.errors import ConfigError, NonFiniteLossError
+from glassnet.inference import inference_forward
 from glassnet.training import Callback, shards
 from glassnet.training.shards import ShardedStep, shard_count, shard_slices, uses_shards
 
@@ -201,7 +202,7 @@ def test_inference_on_threads_really_splits(rng, monkeypatch):
     seen = []
     model = _conv_net()
     with backend.using_threads(2):
-        forward = model._inference_forward()
+        forward = inference_forward(model)
     for replica in forward.replicas:
         real = replica.forward
         monkeypatch.setattr(replica, "forward", lambda x, real=real: seen.append(len(x)) or real(x))
@@ -454,7 +455,7 @@ def test_inference_replicas_share_every_array_of_the_model(rng):
     model = _conv_net()
     model.fit(*_batch(rng, 40), epochs=1, batch_size=40, verbose=0, threads=2)
     with backend.using_threads(2):
-        forward = model._inference_forward()
+        forward = inference_forward(model)
     for replica in forward.replicas:
         for mine, theirs in zip(model.layers, replica.layers, strict=True):
             for name in ("params", "grads", "state"):

@@ -7,28 +7,23 @@ layers, parameters, loss, preprocessing and the forward/backward composition.
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import backend
+from . import backend, inference, inputs
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from ._checks import check_number
 from ._text import model_summary
 from .backend import Array, array_module, to_device, to_device_of, to_numpy
 from .errors import ConfigError, ShapeError
-from .functional import batch_slices, sigmoid, softmax
+from .functional import sigmoid, softmax
 from .layers.activations import Sigmoid, Softmax
 from .layers.base import Layer, layer_from_config
 from .metrics import predicted_classes
-from .training.loop import check_finite
-from .training.progress import InferenceProgress
-
-DEFAULT_PREPROCESSING = {"scale": 1.0, "mean": None, "std": None}
 
 
 class Sequential:
@@ -76,11 +71,8 @@ class Sequential:
         self.dtype = backend.resolve_dtype(dtype)
         self.name = name
         self.input_shape: tuple[int, ...] | None = None
-        self.preprocessing = dict(DEFAULT_PREPROCESSING)
-        unknown = sorted(set(preprocessing or {}) - set(DEFAULT_PREPROCESSING))
-        if unknown:
-            raise ConfigError(f"unknown preprocessing key(s) {unknown}; it takes "
-                              f"{sorted(DEFAULT_PREPROCESSING)}")
+        self.preprocessing = dict(inputs.DEFAULT_PREPROCESSING)
+        inputs.check_preprocessing_keys(preprocessing or {})
         self.set_preprocessing(**(preprocessing or {}))
         self._class_names: list[str] | None = None
         self.class_names = class_names
@@ -138,7 +130,7 @@ class Sequential:
         init_rng = (np.random.RandomState(self.seed) if self.init_stream == "legacy"
                     else np.random.default_rng(self._init_seeds))
         sample_shape = shape
-        _check_preprocessing(self.preprocessing, sample_shape)
+        inputs.check_preprocessing(self.preprocessing, sample_shape)
         for layer in self.layers:
             shape = layer.build(shape, init_rng, self.dtype)
         self.input_shape, self.output_shape = sample_shape, shape
@@ -196,15 +188,9 @@ class Sequential:
 
         ``mean`` and ``std`` hold one value per channel (``input_shape[0]``), or one for all.
         """
-        if isinstance(scale, bool) or not (isinstance(scale, (int, float)) and math.isfinite(scale)
-                                           and scale > 0):
-            raise ConfigError(f"preprocessing scale must be a positive number, got {scale!r}")
-        mean, std = _finite_values("mean", mean), _finite_values("std", std)
-        if std is not None and any(s <= 0 for s in std):
-            raise ConfigError(f"preprocessing std must be positive, got {std}")
-        preprocessing = {"scale": float(scale), "mean": mean, "std": std}
+        preprocessing = inputs.preprocessing_values(scale, mean, std)
         if self.built:  # checked before it is kept: a refused call changes nothing
-            _check_preprocessing(preprocessing, self.input_shape)
+            inputs.check_preprocessing(preprocessing, self.input_shape)
         self.preprocessing = preprocessing
 
     @property
@@ -215,13 +201,7 @@ class Sequential:
 
     @class_names.setter
     def class_names(self, names: Sequence[str] | None) -> None:
-        if names is not None:
-            given = names
-            names = list(names) if not isinstance(names, str) else None
-            if names is None or not all(isinstance(n, str) for n in names):
-                raise ConfigError(f"class_names must be a list of strings, got {given!r}")
-            if len(set(names)) != len(names):
-                raise ConfigError(f"class_names must be distinct, got {names!r}")
+        names = inputs.class_name_list(names)
         if self.built:
             self._check_class_names(names)
         self._class_names = names
@@ -287,35 +267,10 @@ class Sequential:
         ``y`` may be class indices ``(N,)`` (integers, or floats with integer values such
         as the cat set's ``1.0``), ``(N, 1)`` for one sigmoid output, or one-hot rows
         ``(N, C)``. Anything else would train on nonsense without a word (a label 2 for a
-        binary model, 0.5, a string), so it is refused here, once, for every entry point.
+        binary model, 0.5, a string), so it is refused here, once, for every entry point
+        (:func:`glassnet.inputs.class_indices`).
         """
-        y = to_numpy(y)
-        classes = self.num_classes
-        if y.ndim == 0 or len(y) != len(x):
-            raise ShapeError(f"x has {len(x)} samples but y has shape {y.shape}; "
-                             "give one label per sample")
-        if len(x) == 0:  # a mean over no samples is not a score, and not a training step
-            raise ShapeError("x and y hold no samples")
-        if y.dtype.kind not in "biuf":
-            raise ShapeError(f"labels must be class indices (integers), got {y.dtype} values "
-                             f"such as {y.reshape(-1)[:3].tolist()}; map the class names to "
-                             f"0..{classes - 1} first")
-        if y.dtype.kind == "b":
-            y = y.astype(np.int64)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.reshape(-1)
-        elif y.ndim == 2 and y.shape[1] == classes:
-            y = _one_hot_to_indices(y)
-        elif y.ndim != 1:
-            raise ShapeError(f"labels must be class indices (N,) or one-hot rows (N, {classes}), "
-                             f"got shape {y.shape}")
-        if y.size and not np.all(np.isfinite(y) & (y == np.round(y))):
-            bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]
-            raise ShapeError(f"labels must be whole class indices, got {float(bad):g}")
-        if y.size and (y.min() < 0 or y.max() >= classes):
-            raise ShapeError(f"labels must be in [0, {classes - 1}] for this model's {classes} "
-                             f"classes, got range [{y.min():g}, {y.max():g}]")
-        return y.astype(np.int64, copy=False)
+        return inputs.class_indices(to_numpy(y), len(x), self.num_classes)
 
     def forward(self, x: Array, training: bool = False, start: int = 0,
                 stop: int | None = None) -> Array:
@@ -487,55 +442,14 @@ class Sequential:
 
     def evaluate(self, x: Any, y: Any, batch_size: int = 256, verbose: Any = 0) -> dict[str, float]:
         """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``.
-        ``verbose``: 0 silent (the default), 1 a progress bar, 2 one line (see :meth:`predict`)."""
-        self._require_compiled(need_optimizer=False)
-        x, _ = self.check_input(x)
-        y = self.check_labels(x, y)
-        total_loss, correct = 0.0, 0
-        batches = _inference_batches(len(x), batch_size)
-        progress = InferenceProgress("evaluate", len(batches), len(x), verbose)
-        forward = self._inference_forward()
-        for part in batches:
-            check_finite(x[part], "x")  # batch by batch: memory stays bounded, as the rest
-            xb, yb = self.preprocess(x[part]), self.on_device(y[part])
-            out = forward(xb)
-            total_loss += self.loss.forward(out, yb) * len(xb)
-            correct += int((self.classes_of(out) == yb).sum())
-            progress.update()
-        n = max(len(x), 1)
-        results = {"loss": total_loss / n + self.regularization_loss()}
-        if "accuracy" in self.metrics:
-            results["accuracy"] = correct / n
-        progress.close(results)
-        return results
+        ``verbose``: 0 silent (the default), 1 a progress bar, 2 one line (see :meth:`predict`).
+        See :func:`glassnet.inference.evaluate`."""
+        return inference.evaluate(self, x, y, batch_size, verbose)
 
     def predict_logits(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
-        """Raw outputs of the last layer, in batches (bounded memory). ``x: (N, *input_shape)``."""
-        if not self.built:
-            # fit and evaluate build the model from their batch; here x may be one sample
-            raise ConfigError("the model is not built yet, so it cannot tell one sample from a "
-                              "batch: give input_shape to Sequential(...), call "
-                              "model.build(input_shape) or fit it first")
-        x, single = self.check_input(x)
-        batches = _inference_batches(len(x), batch_size)
-        progress = InferenceProgress("predict", len(batches), len(x), verbose)
-        outs, forward = [], self._inference_forward()
-        for part in batches:
-            check_finite(x[part], "x")  # batch by batch: memory stays bounded
-            outs.append(to_numpy(forward(self.preprocess(x[part]))))
-            progress.update()
-        progress.close()
-        out = np.concatenate(outs) if outs else np.zeros((0, *self.output_shape), self.dtype)
-        return out[0] if single else out
-
-    def _inference_forward(self) -> Callable[[Array], Array]:
-        """:meth:`forward` for predict and evaluate: each batch split over the threads that
-        :func:`glassnet.backend.set_threads` allows (see :mod:`glassnet.training.shards`)."""
-        from .training.shards import ShardedForward, sharded
-
-        for layer in self.layers:  # as forward(training=False) does (and frees that memory)
-            layer.clear_cache()
-        return sharded(self, ShardedForward, backend.get_threads()) or self.forward
+        """Raw outputs of the last layer, in batches (bounded memory). ``x: (N, *input_shape)``.
+        See :func:`glassnet.inference.predict_logits`."""
+        return inference.predict_logits(self, x, batch_size, verbose)
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy (or pickle) starts without the thread replicas: they belong to this model's
@@ -628,50 +542,6 @@ class Sequential:
         return f"Sequential({len(self.layers)} layers, input_shape={self.input_shape})"
 
 
-def _inference_batches(n: int, batch_size: Any) -> list[slice]:
-    """Slices of ``n`` samples for predict and evaluate: ``batch_size`` a positive integer,
-    or ``None`` for all at once."""
-    from .training.loop import check_batch_size
-
-    size = check_batch_size(batch_size)
-    return batch_slices(n, size or max(n, 1))
-
-
 def check_reg(reg: Any, what: str) -> float:
     """An L2 strength: a finite number >= 0 (NaN or infinity would poison every loss)."""
     return check_number(reg, what, 0, low_inclusive=True)
-
-
-def _check_preprocessing(preprocessing: dict[str, Any], input_shape: tuple[int, ...]) -> None:
-    """Per-channel values must match the channels (axis 1) of ``input_shape`` (or, for flat
-    inputs, its features): a wrong count would only fail (or silently broadcast) at the
-    first prediction."""
-    channels, what = input_shape[0], "channels" if len(input_shape) > 1 else "features"
-    for key in ("mean", "std"):
-        values = preprocessing[key]
-        if values is not None and len(values) not in (1, channels):
-            raise ConfigError(f"preprocessing {key} has {len(values)} values but the inputs "
-                              f"{input_shape} have {channels} {what} (axis 1): give one per "
-                              f"{what[:-1]}, or one for all")
-
-
-def _finite_values(name: str, values: Sequence[float] | None) -> list[float] | None:
-    """``values`` as a list of finite floats (``None`` stays ``None``), or a ConfigError."""
-    if values is None:
-        return None
-    try:
-        array = np.asarray(values) if not isinstance(values, (str, bytes)) else np.array([])
-    except ValueError:  # ragged nested lists
-        array = np.array([[]])
-    if array.ndim != 1 or not array.size or array.dtype.kind not in "iuf" or not np.isfinite(array).all():
-        raise ConfigError(f"preprocessing {name} must be a list of finite numbers (one per "
-                          f"channel, or one for all), got {values!r}")
-    return [float(v) for v in array]
-
-
-def _one_hot_to_indices(y: np.ndarray) -> np.ndarray:
-    """Class indices ``(N,)`` from one-hot rows ``y: (N, C)``; soft rows are refused."""
-    if y.size and not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
-        raise ShapeError(f"labels of shape {y.shape} must be one-hot rows (one 1, the rest 0); "
-                         "for soft targets call the loss directly")
-    return y.argmax(axis=1)

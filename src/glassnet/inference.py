@@ -1,0 +1,90 @@
+"""``evaluate`` and ``predict``: the forward pass alone, over bounded batches.
+
+Inference runs each layer with ``training=False`` (dropout off, BatchNorm's running
+statistics) and keeps nothing for a backward pass. Inputs are checked and preprocessed
+one batch at a time, so memory stays bounded whatever the number of samples.
+:class:`~glassnet.model.Sequential`'s ``evaluate``, ``predict_logits`` and ``predict``
+call these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import backend
+from .backend import Array, to_numpy
+from .errors import ConfigError
+from .functional import batch_slices
+from .training.loop import check_batch_size, check_finite
+from .training.progress import InferenceProgress
+
+if TYPE_CHECKING:
+    from .model import Sequential
+
+
+def evaluate(model: Sequential, x: Any, y: Any, batch_size: int | None = 256,
+             verbose: Any = 0) -> dict[str, float]:
+    """Mean loss (with the L2 term, like the training loss) and metrics over
+    ``x: (N, *input_shape)`` and its labels ``y``."""
+    model._require_compiled(need_optimizer=False)
+    x, _ = model.check_input(x)
+    y = model.check_labels(x, y)
+    total_loss, correct = 0.0, 0
+    batches = inference_batches(len(x), batch_size)
+    progress = InferenceProgress("evaluate", len(batches), len(x), verbose)
+    forward = inference_forward(model)
+    for part in batches:
+        check_finite(x[part], "x")  # batch by batch: memory stays bounded, as the rest
+        xb, yb = model.preprocess(x[part]), model.on_device(y[part])
+        out = forward(xb)
+        total_loss += model.loss.forward(out, yb) * len(xb)
+        correct += int((model.classes_of(out) == yb).sum())
+        progress.update()
+    n = max(len(x), 1)
+    results = {"loss": total_loss / n + model.regularization_loss()}
+    if "accuracy" in model.metrics:
+        results["accuracy"] = correct / n
+    progress.close(results)
+    return results
+
+
+def predict_logits(model: Sequential, x: Any, batch_size: int | None = 256,
+                   verbose: Any = 0) -> np.ndarray:
+    """Raw outputs of the last layer ``(N, *output_shape)`` as NumPy; a single sample
+    without the batch axis gives a result without it."""
+    if not model.built:
+        # fit and evaluate build the model from their batch; here x may be one sample
+        raise ConfigError("the model is not built yet, so it cannot tell one sample from a "
+                          "batch: give input_shape to Sequential(...), call "
+                          "model.build(input_shape) or fit it first")
+    x, single = model.check_input(x)
+    batches = inference_batches(len(x), batch_size)
+    progress = InferenceProgress("predict", len(batches), len(x), verbose)
+    outs, forward = [], inference_forward(model)
+    for part in batches:
+        check_finite(x[part], "x")  # batch by batch: memory stays bounded
+        outs.append(to_numpy(forward(model.preprocess(x[part]))))
+        progress.update()
+    progress.close()
+    out = np.concatenate(outs) if outs else np.zeros((0, *model.output_shape), model.dtype)
+    return out[0] if single else out
+
+
+def inference_forward(model: Sequential) -> Callable[[Array], Array]:
+    """``model.forward`` for predict and evaluate: each batch split over the threads that
+    :func:`glassnet.backend.set_threads` allows (see :mod:`glassnet.training.shards`)."""
+    from .training.shards import ShardedForward, sharded
+
+    for layer in model.layers:  # as forward(training=False) does (and frees that memory)
+        layer.clear_cache()
+    return sharded(model, ShardedForward, backend.get_threads()) or model.forward
+
+
+def inference_batches(n: int, batch_size: Any) -> list[slice]:
+    """Slices of ``n`` samples for predict and evaluate: ``batch_size`` a positive integer,
+    or ``None`` for all at once."""
+    size = check_batch_size(batch_size)
+    return batch_slices(n, size or max(n, 1))

@@ -1,0 +1,120 @@
+"""What a model accepts: class labels, class names and preprocessing values, checked once.
+
+Every entry point (``fit``, ``evaluate``, ``train_on_batch``, the CLI) goes through these
+checks, so a label 2 for a binary model, a soft one-hot row or a NaN mean is refused with
+a message instead of training on nonsense.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, ShapeError
+
+DEFAULT_PREPROCESSING = {"scale": 1.0, "mean": None, "std": None}
+
+
+def class_indices(y: np.ndarray, samples: int, classes: int) -> np.ndarray:
+    """Labels for ``samples`` inputs as class indices ``(N,)`` (int64), or a ShapeError that
+    says why not.
+
+    ``y`` may be class indices ``(N,)`` (integers, or floats with integer values such as the
+    cat set's ``1.0``), ``(N, 1)`` for one sigmoid output, or one-hot rows ``(N, classes)``.
+    """
+    if y.ndim == 0 or len(y) != samples:
+        raise ShapeError(f"x has {samples} samples but y has shape {y.shape}; "
+                         "give one label per sample")
+    if samples == 0:  # a mean over no samples is not a score, and not a training step
+        raise ShapeError("x and y hold no samples")
+    if y.dtype.kind not in "biuf":
+        raise ShapeError(f"labels must be class indices (integers), got {y.dtype} values "
+                         f"such as {y.reshape(-1)[:3].tolist()}; map the class names to "
+                         f"0..{classes - 1} first")
+    if y.dtype.kind == "b":
+        y = y.astype(np.int64)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.reshape(-1)
+    elif y.ndim == 2 and y.shape[1] == classes:
+        y = one_hot_to_indices(y)
+    elif y.ndim != 1:
+        raise ShapeError(f"labels must be class indices (N,) or one-hot rows (N, {classes}), "
+                         f"got shape {y.shape}")
+    if y.size and not np.all(np.isfinite(y) & (y == np.round(y))):
+        bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]
+        raise ShapeError(f"labels must be whole class indices, got {float(bad):g}")
+    if y.size and (y.min() < 0 or y.max() >= classes):
+        raise ShapeError(f"labels must be in [0, {classes - 1}] for this model's {classes} "
+                         f"classes, got range [{y.min():g}, {y.max():g}]")
+    return y.astype(np.int64, copy=False)
+
+
+def one_hot_to_indices(y: np.ndarray) -> np.ndarray:
+    """Class indices ``(N,)`` from one-hot rows ``y: (N, C)``; soft rows are refused."""
+    if y.size and not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
+        raise ShapeError(f"labels of shape {y.shape} must be one-hot rows (one 1, the rest 0); "
+                         "for soft targets call the loss directly")
+    return y.argmax(axis=1)
+
+
+def class_name_list(names: Sequence[str] | None) -> list[str] | None:
+    """``names`` as a list of distinct strings (``None`` stays ``None``), or a ConfigError."""
+    if names is None:
+        return None
+    listed = list(names) if not isinstance(names, str) else None
+    if listed is None or not all(isinstance(n, str) for n in listed):
+        raise ConfigError(f"class_names must be a list of strings, got {names!r}")
+    if len(set(listed)) != len(listed):
+        raise ConfigError(f"class_names must be distinct, got {listed!r}")
+    return listed
+
+
+def preprocessing_values(scale: float = 1.0, mean: Sequence[float] | None = None,
+                         std: Sequence[float] | None = None) -> dict[str, Any]:
+    """``{"scale", "mean", "std"}`` checked: a positive finite scale, finite means, positive
+    finite standard deviations (lists of floats, or ``None``)."""
+    if isinstance(scale, bool) or not (isinstance(scale, (int, float)) and math.isfinite(scale)
+                                       and scale > 0):
+        raise ConfigError(f"preprocessing scale must be a positive number, got {scale!r}")
+    mean, std = finite_values("mean", mean), finite_values("std", std)
+    if std is not None and any(s <= 0 for s in std):
+        raise ConfigError(f"preprocessing std must be positive, got {std}")
+    return {"scale": float(scale), "mean": mean, "std": std}
+
+
+def check_preprocessing_keys(preprocessing: dict[str, Any]) -> None:
+    """Only the keys of :data:`DEFAULT_PREPROCESSING` are allowed."""
+    unknown = sorted(set(preprocessing) - set(DEFAULT_PREPROCESSING))
+    if unknown:
+        raise ConfigError(f"unknown preprocessing key(s) {unknown}; it takes "
+                          f"{sorted(DEFAULT_PREPROCESSING)}")
+
+
+def check_preprocessing(preprocessing: dict[str, Any], input_shape: tuple[int, ...]) -> None:
+    """Per-channel values must match the channels (axis 1) of ``input_shape`` (or, for flat
+    inputs, its features): a wrong count would only fail (or silently broadcast) at the
+    first prediction."""
+    channels, what = input_shape[0], "channels" if len(input_shape) > 1 else "features"
+    for key in ("mean", "std"):
+        values = preprocessing[key]
+        if values is not None and len(values) not in (1, channels):
+            raise ConfigError(f"preprocessing {key} has {len(values)} values but the inputs "
+                              f"{input_shape} have {channels} {what} (axis 1): give one per "
+                              f"{what[:-1]}, or one for all")
+
+
+def finite_values(name: str, values: Sequence[float] | None) -> list[float] | None:
+    """``values`` as a list of finite floats (``None`` stays ``None``), or a ConfigError."""
+    if values is None:
+        return None
+    try:
+        array = np.asarray(values) if not isinstance(values, (str, bytes)) else np.array([])
+    except ValueError:  # ragged nested lists
+        array = np.array([[]])
+    if array.ndim != 1 or not array.size or array.dtype.kind not in "iuf" or not np.isfinite(array).all():
+        raise ConfigError(f"preprocessing {name} must be a list of finite numbers (one per "
+                          f"channel, or one for all), got {values!r}")
+    return [float(v) for v in array]
