@@ -329,3 +329,35 @@ def test_softmax_on_images_is_refused_since_it_would_normalise_the_width(make):
     with pytest.raises(ShapeError, match=r"Softmax normalises class scores \(N, C\), got inputs "
                                          r"\(N, (3|4), 5, 5\); put Flatten or GlobalAveragePooling2D"):
         Sequential([layers.Conv2D(4, 1), make()], input_shape=(2, 5, 5))
+
+
+@pytest.mark.parametrize("factory,shape", [
+    (lambda: layers.Conv2D(4, 3, padding="same"), (3, 8, 8)),
+    (lambda: layers.Conv2D(4, 3, activation="relu"), (3, 8, 8)),
+    (lambda: layers.MaxPool2D(2), (3, 8, 8)),
+    (lambda: layers.AvgPool2D(2), (3, 8, 8)),
+    (layers.GlobalAveragePooling2D, (3, 8, 8)),
+    (layers.BatchNorm, (3, 8, 8)),
+    (lambda: layers.Dense(4), (6,)),
+], ids=["Conv2D", "Conv2D(relu)", "MaxPool2D", "AvgPool2D", "GAP", "BatchNorm", "Dense"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_layer_on_its_own_computes_in_its_dtype_whatever_the_input_dtype(factory, shape, dtype, rng):
+    """uint8 pixels used to wrap around in Conv2D and truncate to 0 in AvgPool2D; float64
+    inputs made a float32 layer compute (and answer) in float64."""
+    layer = _build(factory(), shape, dtype)
+    pixels = rng.integers(0, 256, (2, *shape)).astype(np.uint8)
+    expected = layer.forward(pixels.astype(dtype))
+    for x in (pixels, pixels.astype(np.float64), pixels.astype(np.int64)):
+        y = layer.forward(x)
+        assert y.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(y, expected)
+
+
+def test_max_pooling_over_windows_wider_than_256_trains_and_predicts(rng):
+    """The winning offsets were uint8: a 300-wide window was an OverflowError, in predict too."""
+    x = rng.standard_normal((2, 1, 3, 300))
+    pool = _build(layers.MaxPool2D((1, 300)), (1, 3, 300))
+    np.testing.assert_array_equal(pool.forward(x), x.max(axis=3, keepdims=True))
+    y = pool.forward(x, training=True)
+    dx = pool.backward(np.ones_like(y))
+    np.testing.assert_array_equal(dx, x == x.max(axis=3, keepdims=True))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from glassnet import gradcheck, layers
+from glassnet import Sequential, gradcheck, layers
 from glassnet.errors import ConfigError, ShapeError
 
 
@@ -18,6 +18,47 @@ def test_every_layer_class_has_a_gradient_check():
     checked = {type(factory()).__name__ for _, factory, _ in gradcheck.layer_cases()}
     missing = set(layers.LAYER_CLASSES) - checked - {"Layer"}
     assert not missing, f"add gradcheck cases for {sorted(missing)}"
+
+
+def _nan_in_bias(monkeypatch):
+    original = layers.Dense.backward
+
+    def backward(self, dy):
+        dx = original(self, dy)
+        self.grads["b"][0] = np.nan
+        return dx
+
+    monkeypatch.setattr(layers.Dense, "backward", backward)
+
+
+def _adding_to_grads(monkeypatch):
+    """The classic slip: ``grads += ...`` where the protocol says ``grads = ...``."""
+    original = layers.Dense.backward
+
+    def backward(self, dy):
+        before = {k: g.copy() for k, g in self.grads.items()}
+        dx = original(self, dy)
+        for key, grad in self.grads.items():
+            grad += before[key]
+        return dx
+
+    monkeypatch.setattr(layers.Dense, "backward", backward)
+
+
+@pytest.mark.parametrize("bug", [_nan_in_bias, _adding_to_grads], ids=["NaN gradient", "+= grads"])
+def test_gradient_checks_fail_for_a_nan_gradient_or_a_backward_that_adds_to_grads(bug, monkeypatch, rng):
+    bug(monkeypatch)
+    layer_check = gradcheck.check_layer(layers.Dense(4), (5,))
+    assert not layer_check.worst < 1e-6, layer_check.errors
+    model = Sequential([layers.Dense(3), layers.Dense(1)], input_shape=(4,), dtype="float64")
+    model.compile("binary_crossentropy", "sgd")
+    model_check = gradcheck.check_model(model, rng.standard_normal((6, 4)), rng.integers(0, 2, 6))
+    assert not model_check.worst < 1e-6, model_check.errors
+
+
+def test_the_worst_error_is_nan_when_any_error_is():
+    assert np.isnan(gradcheck.CheckResult("case", {"x": 1e-10, "W": np.nan}).worst)
+    assert gradcheck.CheckResult("case", {}).worst == 0.0
 
 
 def _build(layer, shape, dtype=np.float64):

@@ -102,6 +102,47 @@ def test_label_shape_mismatch_is_a_clear_error():
         losses.BinaryCrossEntropy().forward(np.zeros((4, 3)), np.zeros(4))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_cross_entropy_is_finite_for_logits_spread_wider_than_the_dtype(dtype, torch):
+    """z - max(z) overflowed to -inf, and 0 * -inf made the loss NaN (PyTorch gives 0)."""
+    big = np.finfo(dtype).max
+    z = np.array([[big, -big, 0]], dtype=dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # -inf is the exact log p
+        assert losses.CategoricalCrossEntropy().forward(z, np.array([0])) == 0.0
+        assert losses.CategoricalCrossEntropy().forward(z[:, [1, 0, 2]], np.array([1])) == 0.0
+
+
+def test_bce_from_logits_keeps_float32_precision_for_confident_right_answers(torch, rng):
+    """The small log1p term was added before the large terms cancelled: relative error 1e-3."""
+    z = rng.uniform(8, 16, (1000, 1)).astype(np.float32)
+    y = np.ones(1000)
+    ours = losses.BinaryCrossEntropy().forward(z, y)
+    exact = torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.tensor(z, dtype=torch.float64), torch.ones(1000, 1, dtype=torch.float64)).item()
+    assert abs(ours - exact) / exact < 1e-5
+
+
+@pytest.mark.parametrize("loss,y,match", [
+    (losses.CategoricalCrossEntropy(), [0.5, 2.9, 1.2],
+     r"integers in \[0, 2\], got range \[0.5, 2.9\] with fractions"),
+    (losses.CategoricalCrossEntropy(), [-0.5, 0, 1], r"integers in \[0, 2\]"),
+    (losses.CategoricalCrossEntropy(), [np.nan, 0, 1], r"integers in \[0, 2\]"),
+    (losses.BinaryCrossEntropy(), [2, 0, 1], r"probabilities in \[0, 1\].*got range \[0, 2\]"),
+    (losses.BinaryCrossEntropy(), [-1, 0, 1], r"probabilities in \[0, 1\]"),
+    (losses.BinaryCrossEntropy(), [np.nan, 0, 1], r"probabilities in \[0, 1\]"),
+])
+def test_labels_a_loss_cannot_mean_are_refused_when_the_loss_is_used_directly(loss, y, match):
+    """Sequential checks labels before the loss sees them; a loss called on its own (as the
+    README suggests for soft targets) truncated 2.9 to class 2 and took 2 as a BCE target."""
+    outputs = np.zeros((3, 3)) if isinstance(loss, losses.CategoricalCrossEntropy) else np.zeros((3, 1))
+    with pytest.raises(ShapeError, match=match):
+        loss.forward(outputs, np.array(y))
+
+
+def test_soft_binary_targets_are_still_taken():
+    assert np.isfinite(losses.BinaryCrossEntropy().forward(np.zeros((2, 1)), np.array([0.3, 1.0])))
+
+
 def test_unknown_loss_name():
     with pytest.raises(ConfigError, match="unknown loss 'mse'"):
         losses.get("mse")

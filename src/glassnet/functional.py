@@ -41,15 +41,23 @@ def log_sigmoid(z: Array) -> Array:
 def log_softmax(z: Array, axis: int = -1) -> Array:
     """``z - logsumexp(z)`` along ``axis``; the max is subtracted first so ``exp`` cannot overflow."""
     xp = array_module(z)
-    shifted = z - z.max(axis=axis, keepdims=True)
+    shifted = _shifted(z, axis)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def softmax(z: Array, axis: int = -1) -> Array:
     """Probabilities ``exp(z) / sum(exp(z))`` along ``axis``, computed from shifted logits."""
     xp = array_module(z)
-    e = xp.exp(z - z.max(axis=axis, keepdims=True))
+    e = xp.exp(_shifted(z, axis))
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def _shifted(z: Array, axis: int) -> Array:
+    """``z - max(z)`` along ``axis``: at most 0, so ``exp`` of it cannot overflow. Logits
+    spread wider than the dtype's range give ``-inf`` here, which is exact (a probability
+    that rounds to 0): no overflow warning for it."""
+    with np.errstate(over="ignore"):
+        return z - z.max(axis=axis, keepdims=True)
 
 
 def one_hot(labels: Array, num_classes: int, dtype=np.float32) -> Array:

@@ -76,6 +76,16 @@ def _left_as_found(layers: list[Any]) -> Iterator[None]:
             gen.bit_generator.state = position
 
 
+def _poison_grads(layers: list[Any]) -> None:
+    """Fill every ``grads`` array with NaN before the analytic ``backward``: the protocol is
+    that ``backward`` *writes* them, and a ``backward`` that adds to them (``+=`` without
+    zeroing first) would pass a check made right after zeroed gradients, then train on
+    gradients that pile up from step to step. With NaN there, it shows as a NaN error."""
+    for layer in layers:
+        for grad in getattr(layer, "grads", {}).values():
+            grad[...] = np.nan
+
+
 class Stack:
     """Layers applied in order and checked as one function of ``x`` and all their params.
 
@@ -132,7 +142,9 @@ class CheckResult:
 
     @property
     def worst(self) -> float:
-        return max(self.errors.values()) if self.errors else 0.0
+        """The largest error; NaN if any is NaN (a NaN or infinite gradient), so that
+        ``worst < tol`` fails (Python's ``max`` would skip a NaN that is not first)."""
+        return float(np.max(list(self.errors.values()))) if self.errors else 0.0
 
 
 def check_layer(layer: Any, input_shape: tuple[int, ...], batch: int = 3, seed: int = 0,
@@ -170,6 +182,7 @@ def _layer_errors(layer: Any, x: Any, rng: np.random.Generator, h: float,
     skipped = [part for part in getattr(layer, "layers", [layer]) if not part.input_grad]
     for part in skipped:
         part.input_grad = True
+    _poison_grads(getattr(layer, "layers", [layer]))
     try:
         dx = to_numpy(layer.backward(to_device(dy)))
     finally:
@@ -214,6 +227,7 @@ def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> Ch
 
     with _left_as_found(model.layers):
         total_loss()
+        _poison_grads(model.layers)
         model.backward(model.loss.backward())
         analytic = {name: to_numpy(g).copy() for name, _, g in model.parameters()}
         errors = {name: rel_error(analytic[name], numerical_gradient(total_loss, p, h))

@@ -80,7 +80,10 @@ class BinaryCrossEntropy(Loss):
         y = _as_binary_targets(y_true, n, output.dtype, xp)
         z = output.reshape(n)
         if self.from_logits:
-            loss = F.softplus(z) - z * y  # = -(y log p + (1 - y) log(1 - p)), p = sigmoid(z)
+            # = -(y log p + (1 - y) log(1 - p)), p = sigmoid(z), as softplus(z) - z y, summed
+            # so that the large exact terms cancel first and the small log1p term is added
+            # last (added first, float32 lost it for confident right answers: z = 16, y = 1)
+            loss = (xp.maximum(z, 0) - z * y) + xp.log1p(xp.exp(-xp.abs(z)))
             p = F.sigmoid(z)
         else:
             p = clip_probabilities(z)
@@ -127,7 +130,9 @@ class CategoricalCrossEntropy(Loss):
             p = clip_probabilities(output)
             log_p = xp.log(p)
         self._cache = {"p": p, "y": y}
-        return float(-(y * log_p).sum() / n)
+        # where y is 0, log p may be -inf (logits spread wider than the dtype's range): 0 * -inf
+        # would be NaN, and those classes add nothing to the loss
+        return float(-(y * xp.where(y != 0, log_p, 0)).sum() / n)
 
     def backward(self) -> Array:
         c = self._recall()
@@ -154,6 +159,9 @@ def _as_binary_targets(y_true: Array, n: int, dtype, xp) -> Array:
         y = y.reshape(-1)
     if y.shape != (n,):
         raise ShapeError(f"labels have shape {tuple(y_true.shape)} but the outputs have {n} rows")
+    if y.size and not bool(((y >= 0) & (y <= 1)).all()):  # NaN fails too
+        raise ShapeError(f"binary cross-entropy targets are probabilities in [0, 1] (class 1's), "
+                         f"got range [{float(y.min()):g}, {float(y.max()):g}]")
     return y.astype(dtype, copy=False)
 
 
@@ -162,9 +170,11 @@ def _as_class_targets(y_true: Array, n: int, c: int, dtype, xp) -> Array:
     if y.ndim == 1:
         if y.shape[0] != n:
             raise ShapeError(f"labels have shape {tuple(y.shape)} but the outputs have {n} rows")
-        if y.size and (int(y.min()) < 0 or int(y.max()) >= c):
+        whole = y.dtype.kind in "biu" or bool((y == xp.round(y)).all())  # NaN is not whole
+        if y.size and (not whole or y.min() < 0 or y.max() >= c):
             raise ShapeError(f"labels must be integers in [0, {c - 1}], got range "
-                             f"[{int(y.min())}, {int(y.max())}]")
+                             f"[{float(y.min()):g}, {float(y.max()):g}]"
+                             + ("" if whole else " with fractions"))
         return F.one_hot(y, c, dtype=dtype)
     if y.shape != (n, c):
         raise ShapeError(f"labels have shape {tuple(y.shape)}; expected ({n},) or ({n}, {c})")

@@ -137,7 +137,7 @@ class Conv2D(KernelOptions, Layer):
         return out
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        self.check_batch(x)
+        x = self.check_batch(x)
         xp, (oh, ow) = array_module(x), self.output_shape[1:]
         y = xp.empty((x.shape[0], *self.output_shape), dtype=x.dtype)
         W2 = self.params["W"].reshape(self.filters, -1)

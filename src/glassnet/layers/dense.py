@@ -68,7 +68,7 @@ class Dense(KernelOptions, Layer):
         return out
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        self.check_batch(x)
+        x = self.check_batch(x)
         z = x @ self.params["W"]
         if self.use_bias:
             z += self.params["b"]

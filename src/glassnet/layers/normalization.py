@@ -123,7 +123,7 @@ class BatchNorm(Layer):
     # so that forward makes a single batch-sized temporary besides ``y``. Backward works
     # with ``x_c`` and the per-channel ``inv_std`` (``x_hat = x_c * inv_std`` is never built).
     def forward(self, x: Array, training: bool = False) -> Array:
-        self.check_batch(x)
+        x = self.check_batch(x)
         channel = self._channel_shape(x.ndim)
         if not training:
             return self._forward_inference(x, channel)

@@ -5,11 +5,11 @@ Max and sum over a rectangle are separable: pool each row over its ``KW``-wide w
 passes instead of ``KH * KW``, and the second pass reads whole contiguous rows. No loop
 over pixels or images: every pass covers the whole batch.
 
-MaxPool2D keeps, per axis, the offset of the maximum (uint8); the gradient goes to that
-one element. Taking the first maximum along W, then the first row whose maximum is
-strictly larger, picks the first maximum of the window in row-major order: ties are
-broken as PyTorch does. AvgPool2D divides by ``KH*KW`` (padding counts, PyTorch's
-``count_include_pad=True``).
+MaxPool2D keeps, when training, per axis, the offset of the maximum (uint8 for windows up
+to 256); the gradient goes to that one element. Taking the first maximum along W, then
+the first row whose maximum is strictly larger, picks the first maximum of the window in
+row-major order: ties are broken as PyTorch does. AvgPool2D divides by ``KH*KW`` (padding
+counts, PyTorch's ``count_include_pad=True``).
 """
 
 from __future__ import annotations
@@ -101,23 +101,31 @@ class MaxPool2D(_WindowPool, Layer):
     shardable = True
     pad_value = -np.inf
 
-    def _max_along(self, a: Array, axis: int) -> tuple[Array, Array | None]:
-        """Running maximum over the offsets along ``axis`` and the (first) offset that won."""
+    def _max_along(self, a: Array, axis: int, training: bool) -> tuple[Array, Array | None]:
+        """Running maximum over the offsets along ``axis`` and, when ``training`` (backward
+        needs it), the (first) offset that won: the smallest unsigned integer type that
+        holds the offsets (uint8 up to windows of 256)."""
         xp = array_module(a)
         views = [_along(a, axis, window) for window in self._windows(axis)]
         if len(views) == 1:
             return views[0], None
-        argmax = (views[1] > views[0]).view(np.uint8)  # strict: ties keep the earlier offset
         out = xp.maximum(views[0], views[1])
+        if not training:
+            for view in views[2:]:
+                xp.maximum(out, view, out=out)
+            return out, None
+        # strict: ties keep the earlier offset
+        argmax = (views[1] > views[0]).astype(np.min_scalar_type(len(views) - 1))
         for k, view in enumerate(views[2:], start=2):
             xp.copyto(argmax, argmax.dtype.type(k), where=view > out)
             xp.maximum(out, view, out=out)
         return out, argmax
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        self.check_batch(x)
-        rows, col_argmax = self._max_along(F.pad_images(x, self.pads, self.pad_value), W_AXIS)
-        out, row_argmax = self._max_along(rows, H_AXIS)
+        x = self.check_batch(x)
+        padded = F.pad_images(x, self.pads, self.pad_value)
+        rows, col_argmax = self._max_along(padded, W_AXIS, training)
+        out, row_argmax = self._max_along(rows, H_AXIS, training)
         if training:
             self._remember(col_argmax=col_argmax, row_argmax=row_argmax, x_shape=x.shape)
         return out if out.base is None else out.copy()
@@ -146,7 +154,7 @@ class AvgPool2D(_WindowPool, Layer):
         return out
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        self.check_batch(x)
+        x = self.check_batch(x)
         padded = F.pad_images(x, self.pads)
         rows = self._sum([_along(padded, W_AXIS, w) for w in self._windows(W_AXIS)])
         out = self._sum([_along(rows, H_AXIS, w) for w in self._windows(H_AXIS)])
@@ -172,7 +180,7 @@ class GlobalAveragePooling2D(Layer):
         return (input_shape[0],)
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        self.check_batch(x)
+        x = self.check_batch(x)
         if training:
             self._remember(x_shape=x.shape)
         return x.mean(axis=(2, 3), dtype=x.dtype)
