@@ -190,3 +190,15 @@ def test_building_the_parser_imports_no_heavy_dependency():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=cli_env(), check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_early_stopping_clause_counts_one_epoch_in_the_singular():
+    from types import SimpleNamespace
+
+    from glassnet.cli.train import kept_weights
+    from glassnet.training import EarlyStopping
+
+    stopper = EarlyStopping(patience=1)
+    stopper.stopped_epoch, stopper.restored_epoch = 4, None
+    result = SimpleNamespace(error=None, early_stopping=stopper)
+    assert kept_weights(result) == ", stopped early (no better val_loss for 1 epoch)"

@@ -455,6 +455,21 @@ def test_compile_in_keras_order_says_the_loss_comes_first(first):
         model.compile(first, "categorical_crossentropy")
 
 
+def test_compile_refuses_a_from_logits_that_its_loss_object_does_not_have():
+    """from_logits was silently ignored for a loss object, and the error that followed told
+    the user to do what they had just done."""
+    model = gn.Sequential([gn.layers.Dense(1, activation="sigmoid")], input_shape=(3,))
+    with pytest.raises(ConfigError, match=r"made with from_logits=True, and compile's "
+                                          r"from_logits=False cannot change it: make it with "
+                                          r"BinaryCrossEntropy\(from_logits=False\)"):
+        model.compile(gn.losses.BinaryCrossEntropy(), "sgd", from_logits=False)
+    model.compile(gn.losses.BinaryCrossEntropy(from_logits=False), "sgd")  # its own setting
+    model.compile(gn.losses.BinaryCrossEntropy(from_logits=False), "sgd", from_logits=False)
+    model.compile("binary_crossentropy", "sgd", from_logits=False)
+    with pytest.raises(ConfigError, match="from_logits must be True or False, got 'no'"):
+        model.compile("binary_crossentropy", "sgd", from_logits="no")
+
+
 def test_check_model_builds_a_model_given_no_input_shape(rng):
     model = gn.Sequential([gn.layers.Dense(3), gn.layers.ReLU(), gn.layers.Dense(2)], dtype="float64")
     model.compile("categorical_crossentropy")
@@ -596,3 +611,19 @@ def test_a_copied_model_keeps_its_optimizer_state_when_the_original_is_gone(rng)
     gc.collect()
     copied.compile("binary_crossentropy", copied.optimizer, reg=0.01)  # recompiled with its own
     assert copied.optimizer.steps == 4 and copied.optimizer.slots
+
+
+def test_evaluate_takes_one_sample_and_its_label_as_predict_does(rng):
+    model = gn.Sequential([gn.layers.Dense(3)], input_shape=(4,), dtype="float64")
+    model.compile("categorical_crossentropy", "sgd")
+    x, y = rng.standard_normal((5, 4)), np.array([0, 1, 2, 1, 0])
+    assert model.evaluate(x[0], y[0]) == model.evaluate(x[:1], y[:1])
+    assert model.evaluate(x[0], np.eye(3)[y[0]]) == model.evaluate(x[:1], y[:1])  # a one-hot row
+
+
+@pytest.mark.parametrize("keras_argument", ["class_weight", "sample_weight", "steps_per_epoch"])
+def test_fit_names_an_argument_it_does_not_have(keras_argument, rng):
+    model = gn.Sequential([gn.layers.Dense(1)], input_shape=(4,))
+    model.compile("binary_crossentropy", "sgd")
+    with pytest.raises(ConfigError, match=rf"fit\(\) has no argument {keras_argument}; it takes epochs, "):
+        model.fit(rng.standard_normal((4, 4)), np.array([0, 1, 0, 1]), **{keras_argument: None})

@@ -113,8 +113,8 @@ def test_a_bad_verbose_is_named(verbose):
             call()
 
 
-@pytest.mark.parametrize("columns,bars", [(0, False), (80, True)])
-def test_a_terminal_of_zero_columns_gets_lines_not_empty_bars(columns, bars):
+@pytest.mark.parametrize("rows,columns,bars", [(24, 0, False), (0, 150, False), (24, 80, True)])
+def test_a_terminal_of_zero_columns_or_rows_gets_lines_not_empty_bars(rows, columns, bars):
     fcntl = pytest.importorskip("fcntl")
     termios = pytest.importorskip("termios")
     import struct
@@ -123,7 +123,7 @@ def test_a_terminal_of_zero_columns_gets_lines_not_empty_bars(columns, bars):
 
     leader, follower = os.openpty()
     try:
-        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         with os.fdopen(follower, "w", closefd=False) as terminal:
             assert shows_bars(terminal) is bars
             assert ProgressBar(3, 2, verbose=1, stream=terminal).use_bar is bars
@@ -131,3 +131,10 @@ def test_a_terminal_of_zero_columns_gets_lines_not_empty_bars(columns, bars):
         os.close(leader)
         os.close(follower)
     assert shows_bars(io.StringIO()) is False and shows_bars(FakeTerminal()) is True
+
+
+def test_values_a_callback_logs_are_shown_after_fits_own():
+    from glassnet.training.progress import format_logs
+
+    logs = {"val_f1": 0.5, "loss": 0.25, "lr": 0.001, "note": "text", "flag": True}
+    assert format_logs(logs) == "loss 0.2500 - lr 0.001 - val_f1 0.5000"

@@ -49,6 +49,19 @@ def test_a_second_fit_restarts_the_schedule_from_the_lr_the_user_set_last(rng):
     assert resumed["lr"][-2:] == [0.02 * 0.5 ** 2, 0.02 * 0.5 ** 3]  # continues epoch 2 of the same base
 
 
+@pytest.mark.parametrize("none", [None, "constant"])
+def test_a_fit_without_a_schedule_after_a_scheduled_one_trains_at_the_base_lr(rng, none):
+    """lr_schedule=None kept training at the cosine schedule's last lr, "constant" at the base."""
+    x, y = _data(rng)
+    model = _model()
+    model.optimizer.lr = 0.1
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0, lr_schedule="cosine")
+    assert model.optimizer.lr < 0.05
+    assert model.fit(x, y, epochs=2, batch_size=16, verbose=0, lr_schedule=none)["lr"] == [0.1, 0.1]
+    model.optimizer.lr = 0.02  # the user's own choice stays
+    assert model.fit(x, y, epochs=1, batch_size=16, verbose=0, lr_schedule=none)["lr"] == [0.02]
+
+
 @pytest.mark.parametrize("every,factor", [(1, 0.95), (3, 0.5)])
 def test_step_decay_matches_torch_steplr(torch, every, factor):
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)
@@ -303,6 +316,38 @@ def test_early_stopping_on_real_validation_loss_stops_and_restores(rng):
     assert min(history["val_loss"]) == stop.best
 
 
+class CountEpochs(Callback):
+    def __init__(self):
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch, logs):
+        self.epochs += 1
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda tmp: ModelCheckpoint(tmp), "is a folder; give a file name"),
+    (lambda tmp: ModelCheckpoint(tmp / "m-{accuracy:.2f}.glassnet"),
+     r"uses accuracy, which training does not log"),
+    (lambda tmp: EarlyStopping("accuracy"), r"monitors 'accuracy', which training does not log"),
+], ids=["folder", "path field", "monitor"])
+def test_callback_settings_that_can_only_fail_are_refused_before_the_first_epoch(make, match, rng, tmp_path):
+    """They failed after the first epoch had trained (metrics=None: no accuracy is logged)."""
+    x, y = _data(rng)
+    model = Sequential([layers.Dense(3)], input_shape=(4,), dtype="float64")
+    model.compile("categorical_crossentropy", "sgd", metrics=None)
+    counter = CountEpochs()
+    with pytest.raises(ConfigError, match=match):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[counter, make(tmp_path)])
+    assert counter.epochs == 0
+
+
+@pytest.mark.parametrize("bad", ["5", -1, 2.5, 0])
+def test_log_every_must_be_a_positive_whole_number(bad, rng):
+    x, y = _data(rng)
+    with pytest.raises(ConfigError, match="log_every must be a positive integer"):
+        _model().fit(x, y, epochs=2, verbose=2, log_every=bad)
+
+
 # -- ModelCheckpoint --------------------------------------------------------------------------
 def test_checkpoint_save_best_only(rng, tmp_path):
     ckpt = ModelCheckpoint(tmp_path / "m-{epoch:02d}.glassnet", monitor="score", mode="min",
@@ -419,6 +464,66 @@ def test_a_last_update_that_diverges_is_caught_though_no_loss_saw_it(rng):
     assert info.value.kept_epoch == 0
     for key, value in start.items():
         np.testing.assert_array_equal(model.get_weights()[key], value)
+
+
+class LastBatchBlowsUp(schedules.Schedule):
+    """A huge learning rate for the last batch of epoch 2 (of 3 batches): its update diverges,
+    and no training loss sees it before the run ends."""
+
+    per_batch = True
+
+    def __call__(self, t, base):
+        return 1e300 if abs(t - (1 + 2 / 3)) < 1e-9 else base
+
+
+class StopAfter(Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.epoch:
+            self.model.stop_training = True
+
+
+@pytest.mark.parametrize("how", ["early stopping on val_loss", "a callback, no validation"])
+def test_a_diverged_last_update_is_caught_when_a_callback_stops_the_run(how, rng):
+    """The check after the last update ran only after the run's last epoch: a callback that
+    stopped the run earlier (EarlyStopping sees a NaN val_loss as no improvement) left the
+    diverged weights in the model without an error."""
+    x, y = _data(rng, n=64, d=5)
+    model = _model(d=5)
+    early = how.startswith("early")
+    fit = {"validation_split": 0.25, "batch_size": 16} if early else {"batch_size": 22}
+    callback = EarlyStopping(patience=0) if early else StopAfter(1)
+    keep = {}
+
+    class KeepStart(Callback):
+        def on_epoch_begin(self, epoch, logs):
+            keep[epoch] = self.model.get_weights()
+
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
+        model.fit(x, y, epochs=5, verbose=0, lr_schedule=LastBatchBlowsUp(),
+                  callbacks=[KeepStart(), callback], **fit)
+    assert info.value.kept_epoch == 1 and "the last update of epoch 2" in str(info.value)
+    assert len(model.history) == 1  # the epoch whose weights were dropped is not in it
+    for key, value in keep[1].items():
+        np.testing.assert_array_equal(model.get_weights()[key], value)
+    assert np.isfinite(model.evaluate(x, y)["loss"])
+
+
+def test_a_model_file_written_during_fit_records_that_fit_so_far(rng, tmp_path):
+    """The summary was set only when fit returned: ModelCheckpoint's files carried the
+    previous fit's epochs and final loss (or none at all)."""
+    x, y = _data(rng)
+    model = _model()
+    for run, epochs in (("first", 3), ("second", 2)):
+        checkpoint = ModelCheckpoint(str(tmp_path / f"{run}-{{epoch}}.glassnet"))
+        model.fit(x, y, epochs=epochs, verbose=0, callbacks=[checkpoint])
+    first, second = (load_model(str(tmp_path / name)).training_summary
+                     for name in ("first-3.glassnet", "second-1.glassnet"))
+    assert first["epochs"] == 3 and second["epochs"] == 1
+    assert second["final"]["loss"] == model.history["loss"][0]
+    assert model.training_summary["epochs"] == 2
 
 
 class PoisonAt(Callback):

@@ -28,10 +28,11 @@ if TYPE_CHECKING:
 def evaluate(model: Sequential, x: Any, y: Any, batch_size: int | None = 256,
              verbose: Any = 0) -> dict[str, float]:
     """Mean loss (with the L2 term, like the training loss) and metrics over
-    ``x: (N, *input_shape)`` and its labels ``y``."""
+    ``x: (N, *input_shape)`` and its labels ``y`` (or one sample without the batch axis
+    and its label, as :func:`predict_logits` takes it)."""
     model._require_compiled(need_optimizer=False)
-    x, _ = model.check_input(x)
-    y = model.check_labels(x, y)
+    x, single = model.check_input(x)
+    y = model.check_labels(x, to_numpy(y)[None] if single else y)  # one sample: its label alone
     total_loss, correct = 0.0, 0
     batches = inference_batches(len(x), batch_size)
     progress = InferenceProgress("evaluate", len(batches), len(x), verbose)

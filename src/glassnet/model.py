@@ -337,13 +337,20 @@ class Sequential:
     def compile(self, loss: str | losses_mod.Loss = "binary_crossentropy",
                 optimizer: str | optimizers_mod.Optimizer = "sgd",
                 metrics: Sequence[str] | None = ("accuracy",), reg: float = 0.0,
-                from_logits: bool = True) -> None:
+                from_logits: bool | None = None) -> None:
         """Choose the loss, the optimizer, the metrics (``None`` or ``[]``: the loss alone) and
-        the model-wide L2 strength ``reg``."""
+        the model-wide L2 strength ``reg``. ``from_logits`` (default True) is for a loss given
+        by name; a loss object keeps its own, and a different one here is an error."""
         if optimizers_mod.is_optimizer(loss):  # Keras' compile takes the optimizer first
             raise ConfigError(f"compile's first argument is the loss, got the optimizer {loss!r}; "
                               "write compile(loss=..., optimizer=...) (Keras puts the optimizer first)")
-        self.loss = losses_mod.get(loss, from_logits=from_logits)
+        if from_logits is not None and not isinstance(from_logits, (bool, np.bool_)):
+            raise ConfigError(f"from_logits must be True or False, got {from_logits!r}")
+        if isinstance(loss, losses_mod.Loss) and from_logits is not None and from_logits != loss.from_logits:
+            raise ConfigError(f"the loss object was made with from_logits={loss.from_logits}, and "
+                              f"compile's from_logits={from_logits} cannot change it: make it with "
+                              f"{type(loss).__name__}(from_logits={from_logits}), or give the loss by name")
+        self.loss = losses_mod.get(loss, from_logits=True if from_logits is None else from_logits)
         optimizer = optimizers_mod.get(optimizer)
         owner = optimizer.owner() if optimizer.owner is not None else None
         if owner is not None and owner is not self:
@@ -436,8 +443,14 @@ class Sequential:
 
     def fit(self, x: Any, y: Any, **kwargs: Any):
         """Train; see :func:`glassnet.training.fit` for every option. Returns a ``History``."""
+        import inspect
+
         from .training.loop import fit
 
+        known = [name for name in inspect.signature(fit).parameters if name not in ("model", "x", "y")]
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown:  # Keras' class_weight, sample_weight, steps_per_epoch...: a TypeError before
+            raise ConfigError(f"fit() has no argument {', '.join(unknown)}; it takes {', '.join(known)}")
         return fit(self, x, y, **kwargs)
 
     def evaluate(self, x: Any, y: Any, batch_size: int = 256, verbose: Any = 0) -> dict[str, float]:

@@ -242,7 +242,8 @@ def kept_weights(result: RunResult) -> str:
     if stopper is None:
         return ""
     if stopper.stopped_epoch is not None:
-        clauses.append(f"stopped early (no better val_loss for {stopper.patience} epochs)")
+        clauses.append(f"stopped early (no better {stopper.tracker.monitor} for "
+                       f"{count(stopper.patience, 'epoch')})")
     if stopper.restored_epoch is not None:
         clauses.append(f"restored the best epoch's weights (epoch {stopper.restored_epoch + 1})")
     return ", " + " and ".join(clauses) if clauses else ""

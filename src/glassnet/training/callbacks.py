@@ -69,7 +69,9 @@ class CallbackList(Callback):
 
 
 #: the validation values the fit loop itself logs (when it has validation data and the metric)
-FIT_VALIDATION_KEYS = ("val_loss", "val_accuracy")
+#: what ``fit`` itself may log; a monitor or path field among them that this fit does not log
+#: is an error before training (other names may still come from another callback)
+FIT_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
 
 
 def _validation_hint(logged: Sequence[str]) -> str:
@@ -99,10 +101,10 @@ class _Monitor:
         self.best_epoch: int | None = None
 
     def check_logged(self, logged: Sequence[str] | None) -> None:
-        """Before training: ``val_loss`` or ``val_accuracy`` that the fit loop will not log
-        (no validation, or no accuracy metric) is an error now, not after the first epoch;
+        """Before training: a name of :data:`FIT_KEYS` that this fit will not log (no
+        validation, or no accuracy metric) is an error now, not after the first epoch;
         other names may still come from another callback."""
-        if logged is not None and self.monitor in FIT_VALIDATION_KEYS and self.monitor not in logged:
+        if logged is not None and self.monitor in FIT_KEYS and self.monitor not in logged:
             self.missing(logged)
 
     def missing(self, logged: Sequence[str]) -> None:
@@ -221,8 +223,11 @@ class ModelCheckpoint(Callback):
         if self.save_best_only:
             self.tracker.check_logged(logs.get("logged"))
         fields = {name for _, name, _, _ in string.Formatter().parse(self.path) if name}
-        logged = logs.get("logged", FIT_VALIDATION_KEYS)
-        never = sorted(f for f in fields if f in FIT_VALIDATION_KEYS and f not in logged)
+        if not fields and os.path.isdir(self.path):
+            raise ConfigError(f"ModelCheckpoint path {self.path!r} is a folder; give a file name, "
+                              f"e.g. {os.path.join(self.path, 'model-{epoch:03d}.glassnet')!r}")
+        logged = logs.get("logged", FIT_KEYS)
+        never = sorted(f for f in fields if f in FIT_KEYS and f not in logged)
         if never:  # a template that could only fail after the first epoch has trained
             hint = _validation_hint(logged)
             raise ConfigError(f"ModelCheckpoint path {self.path!r} uses {', '.join(never)}, which "

@@ -32,6 +32,12 @@ class History:
             elif key in self._missing:
                 self.history[key][-1] = float(value)
 
+    def drop_last(self) -> None:
+        """Forget the last epoch (its weights were not kept)."""
+        self.epoch.pop()
+        for values in self.history.values():
+            values.pop()
+
     def __getitem__(self, key: str) -> list[float]:
         return list(self.epoch) if key == "epoch" else self.history[key]
 

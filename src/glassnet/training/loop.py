@@ -144,6 +144,26 @@ def _restore_after_non_finite(model, loss: float, epoch: int, batch: int, initia
         epoch=epoch + 1, batch=batch + 1, kept_epoch=kept)
 
 
+def _record_summary(model, history: History, started: float) -> None:
+    """``model.training_summary`` (saved in model files, a ModelCheckpoint's too) as of the
+    last epoch recorded. What the caller put there before ``fit`` stays (a run's data set);
+    a summary of an earlier training does not (see :func:`fit`)."""
+    model.training_summary = {**model.training_summary, "epochs": len(history),
+                              "seconds": time.perf_counter() - started,
+                              "final": history.last() if len(history) else {}}
+
+
+def _last_update_diverged(model, epoch: int, batches: int,
+                           snapshots: list[tuple[dict[str, Any], dict[str, Any]]]) -> NonFiniteLossError:
+    """The last update of ``epoch`` (0-based) made the loss non-finite: put back the weights
+    from the start of that epoch; the error that says so."""
+    _restore(model, snapshots[1])
+    return NonFiniteLossError(
+        f"the last update of epoch {epoch + 1} made the loss non-finite; training stopped and "
+        f"the model keeps {weights_after(epoch)}, the last known to give a finite loss (try "
+        "a smaller learning rate)", epoch=epoch + 1, batch=batches, kept_epoch=epoch)
+
+
 def _validation(model, x: Any, y: Any, validation_split: float | None,
                 validation_data: tuple[Any, Any] | None) -> tuple[Any, Any, Any, Any]:
     """``(x, y, x_val, y_val)``: ``validation_data`` checked as ``x, y`` are, or a stratified
@@ -216,8 +236,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             resumed run too); ignored when ``validation_data`` is given.
         validation_data: ``(x_val, y_val)`` evaluated after each epoch.
         callbacks: :class:`Callback` objects (EarlyStopping, ModelCheckpoint, ...).
-        verbose: 0 silent, 1 progress bar (lines when not a terminal), 2 one line per epoch;
-            ``"auto"`` (Keras' default) is 1.
+        verbose: 0 silent, 1 progress bar (lines when not a terminal), 2 lines only (every
+            ``log_every``-th epoch, the first and the last); ``"auto"`` (Keras' default) is 1.
         lr_schedule: a :mod:`glassnet.schedules` object or name (``"cosine"`` and ``"onecycle"``
             span the ``epochs`` of this call); the lr is logged as ``lr``.
         augment: ``augment(batch, rng) -> batch`` applied to raw training batches only.
@@ -237,6 +257,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     if not isinstance(shuffle, (bool, np.bool_)):  # "no" would shuffle: any non-empty string is true
         raise ConfigError(f"shuffle must be True or False, got {shuffle!r}")
     verbose = check_verbose(verbose)
+    log_every = None if log_every is None else check_positive_int(log_every, "log_every")
     batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
     y = model.check_labels(x, y)
@@ -258,6 +279,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         all_callbacks.append(ProgressBar(epochs, steps, verbose, log_every=log_every))
     cbs = CallbackList(all_callbacks, model)
     base_lr = model.optimizer.base_lr = _schedule_base(model.optimizer)
+    if schedule is None:  # no schedule means a constant lr: the base, not an earlier fit's last
+        model.optimizer.lr = base_lr
     model.stop_training = False
     # Weights at the start of the previous and of the current epoch: when the loss turns
     # non-finite on an epoch's first batch, the current epoch's starting weights are
@@ -271,6 +294,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         start = model.fixed_prefix()
         full_batch = model.forward(model.preprocess(x), stop=start)
     started = time.perf_counter()
+    if "epochs" in model.training_summary:  # an earlier training's summary: not this one's
+        model.training_summary = {}
     track_accuracy = "accuracy" in model.metrics
     running = _RunningMeans(model.classes_of, track_accuracy)
     metric_names = ["loss", *(["accuracy"] if track_accuracy else [])]
@@ -298,26 +323,31 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             running.add(loss, out, yb)
             cbs.on_batch_end(b, running.means())
         # Each batch's loss is computed before its update, so the next epoch catches a last
-        # update that diverged; after the run's last epoch, one forward pass checks it.
+        # update that diverged; after the run's last epoch, one forward pass checks it, and
+        # the validation loss (finite inputs: finite unless the weights diverged) every epoch.
         last_start = start if full_batch is not None else 0
         if epoch == epochs - 1 and not _final_loss_finite(model, xb, yb, last_start):
-            _restore(model, snapshots[1])
-            raise NonFiniteLossError(
-                f"the last update of epoch {epoch + 1} made the loss non-finite; training stopped and "
-                f"the model keeps {weights_after(epoch)}, the last known to give a finite loss (try "
-                "a smaller learning rate)", epoch=epoch + 1, batch=len(batches), kept_epoch=epoch)
+            raise _last_update_diverged(model, epoch, len(batches), snapshots)
         logs = running.means(reset=True)
         if x_val is not None:
-            with backend.using_threads(threads):  # fit's threads, not the global setting
+            with backend.using_threads(threads), quiet_float_errors():  # fit's threads
                 logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
+            if not math.isfinite(logs["val_loss"]):
+                raise _last_update_diverged(model, epoch, len(batches), snapshots)
         logs["lr"] = model.optimizer.lr
         history.append(epoch, logs)
+        _record_summary(model, history, started)  # current for a ModelCheckpoint's file
         cbs.on_epoch_end(epoch, logs)
         history.add_late(logs)  # what a callback added (val_f1, ...), as Keras' History has it
-        snapshots = [snapshots[1], _snapshot(model)]
         if model.stop_training:
+            # A callback ends the run here, before the next epoch could catch a last update
+            # that diverged: check it now, as after the last epoch.
+            if epoch < epochs - 1 and not _final_loss_finite(model, xb, yb, last_start):
+                history.drop_last()
+                _record_summary(model, history, started)
+                raise _last_update_diverged(model, epoch, len(batches), snapshots)
             break
-    model.training_summary = {"epochs": len(history), "seconds": time.perf_counter() - started,
-                              "final": history.last() if len(history) else {}}
+        snapshots = [snapshots[1], _snapshot(model)]
+    _record_summary(model, history, started)
     cbs.on_train_end(history.last() if len(history) else {})
     return history

@@ -16,6 +16,8 @@ import sys
 import time
 from typing import IO, Any
 
+import numpy as np
+
 from .._text import count
 from ..errors import ConfigError
 from .callbacks import Callback
@@ -24,23 +26,27 @@ _ORDER = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
 
 
 def format_logs(logs: dict[str, Any]) -> str:
-    """``loss 0.4123 - accuracy 0.8123 - ...`` in a fixed key order."""
-    parts = []
-    for key in _ORDER:
-        if key in logs:
-            value = logs[key]
-            parts.append(f"{key} {value:.3g}" if key == "lr" else f"{key} {value:.4f}")
-    return " - ".join(parts)
+    """``loss 0.4123 - accuracy 0.8123 - ...``: the keys fit logs in a fixed order, then any
+    number a callback added (``val_f1``), as Keras shows them."""
+    keys = [key for key in _ORDER if key in logs]
+    keys += [key for key in logs if key not in _ORDER and _is_number(logs[key])]
+    return " - ".join(f"{key} {logs[key]:.3g}" if key == "lr" else f"{key} {logs[key]:.4f}"
+                      for key in keys)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 def shows_bars(stream: IO[str]) -> bool:
     """Whether ``stream`` is a terminal a bar can be drawn on: a terminal that reports zero
-    columns (some CI pseudo-terminals, ``stty cols 0``) would get empty redraws, so it gets
-    the plain lines instead."""
+    columns or rows (some CI pseudo-terminals, ``stty cols 0``) would get empty redraws, so
+    it gets the plain lines instead."""
     if not getattr(stream, "isatty", lambda: False)():
         return False
     try:
-        return os.get_terminal_size(stream.fileno()).columns > 0
+        size = os.get_terminal_size(stream.fileno())
+        return size.columns > 0 and size.lines > 0
     except (AttributeError, OSError, ValueError):  # no descriptor (a test's stand-in): a terminal
         return True
 
