@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,13 @@ import pytest
 
 from conftest import ROOT, run_cli
 from glassnet import load_model
-from glassnet.errors import ConfigError, ModelFormatError, TrainingInterruptedError, WeightMismatchError
+from glassnet.errors import (
+    ConfigError,
+    GlassnetWarning,
+    ModelFormatError,
+    TrainingInterruptedError,
+    WeightMismatchError,
+)
 from glassnet.io.checkpoint import (
     CHECKPOINT_NAME,
     StopRequest,
@@ -23,7 +30,7 @@ from glassnet.io.checkpoint import (
     save_checkpoint,
 )
 from glassnet.runs import RunConfig, resume_run, train_run
-from glassnet.training.callbacks import Callback
+from glassnet.training.callbacks import Callback, ModelCheckpoint
 
 # Batch norm (running statistics), dropout (its own generator), Adam (slots and step count),
 # a per-batch schedule, augmentation (the training stream) and a validation split: every
@@ -142,6 +149,37 @@ def test_resume_keeps_early_stopping_state(cats, tmp_path):
         np.testing.assert_array_equal(resumed.model.get_weights()[key], value, err_msg=key)
     with pytest.raises(ConfigError, match="stopped early"):
         resume_run(tmp_path / "b", verbose=0, data=cats)
+    # Its training over but its files never written (a second Ctrl-C while it evaluated):
+    # --resume writes them, with the best epoch's weights put back as the straight run did.
+    _only_the_checkpoint(tmp_path / "a", tmp_path / "c")
+    with pytest.warns(GlassnetWarning, match="holds the run's whole training .5 epochs.; only its "
+                                             "files were left to write"):
+        finished = resume_run(tmp_path / "c", verbose=0, data=cats)
+    _same_run(finished, straight)
+
+
+def _only_the_checkpoint(run, copy) -> None:
+    copy.mkdir()
+    shutil.copy(run / CHECKPOINT_NAME, copy / CHECKPOINT_NAME)
+
+
+def _same_run(finished, straight) -> None:
+    assert finished.history.to_dict() == straight.history.to_dict()
+    for key, value in straight.model.get_weights().items():
+        np.testing.assert_array_equal(finished.model.get_weights()[key], value, err_msg=key)
+    assert {k: v for k, v in finished.metrics.items() if k != "seconds"} == \
+        {k: v for k, v in straight.metrics.items() if k != "seconds"}
+    for name in ("model.glassnet", "run.json", "metrics.json", "history.json", "report.html"):
+        assert (finished.out_dir / name).is_file(), name
+
+
+def test_a_run_whose_files_were_never_written_is_finished_by_resume(straight, cats, tmp_path):
+    _only_the_checkpoint(straight.out_dir, tmp_path / "run")
+    with pytest.warns(GlassnetWarning, match="whole training .10 epochs."):
+        finished = resume_run(tmp_path / "run", verbose=0, data=cats)
+    _same_run(finished, straight)
+    with pytest.raises(ConfigError, match="already completed its 10 epochs"):  # now it is done
+        resume_run(tmp_path / "run", verbose=0, data=cats)
 
 
 def test_checkpoint_restores_every_generator(straight, tmp_path):
@@ -280,6 +318,9 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
     (lambda c: c["checkpoint"].update(epochs_done=7), "does not cover its 7 epochs"),
     (lambda c: c["checkpoint"]["optimizer"].update(steps="many"), "optimizer state is damaged"),
     (lambda c: c["checkpoint"]["rng"].update(train_rng=[1, 2]), "generator states are damaged"),
+    (lambda c: c["checkpoint"]["history"]["epoch"].__setitem__(0, "x"), "epochs that are not whole"),
+    (lambda c: c["checkpoint"].update(seconds="long"), "training time is not a number"),
+    (lambda c: c["checkpoint"]["optimizer"]["config"].update(lr="fast"), "optimizer state is damaged"),
 ])
 def test_damaged_checkpoint_state_is_refused(straight, tmp_path, edit, message):
     from test_io_format import edit_config
@@ -499,3 +540,73 @@ def test_a_checkpoint_of_another_optimizer_says_so(tmp_path):
                                                "run's has momentum 0.9"):
         restore_training_state(model(optimizers.SGD(momentum=0.9)), checkpoint)
     assert restore_training_state(model(optimizers.SGD(lr=0.5)), checkpoint) == 1  # lr: restored
+
+
+class Score(Callback):
+    """Logs a scripted ``score`` (and ``val_f1``) after each epoch, as a user's callback would."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def on_epoch_end(self, epoch, logs):
+        logs["score"] = self.scores[epoch]
+        logs["val_f1"] = 0.5 + epoch / 100
+
+
+def _scored_runs(cats, tmp_path, stop_after: int):
+    """The same 4-epoch run straight through and stopped after epoch ``stop_after + 1``, then
+    resumed; each with a best-only ModelCheckpoint on ``score``."""
+    config = {**CONFIG, "epochs": 4, "augment": None}
+    results = {}
+    for name in ("straight", "resumed"):
+        best = ModelCheckpoint(tmp_path / f"{name}-best.glassnet", monitor="score", mode="min",
+                               save_best_only=True)
+        callbacks = [Score([0.9, 0.5, 0.6, 0.7]), best]
+        if name == "straight":
+            results[name] = train_run(RunConfig(**config, out=str(tmp_path / name)), callbacks=callbacks,
+                                      verbose=0, data=cats)
+            continue
+        stop = StopRequest()
+        with pytest.raises(TrainingInterruptedError):
+            train_run(RunConfig(**config, out=str(tmp_path / name)),
+                      callbacks=[*callbacks, StopAt(stop_after, None, stop)], verbose=0, data=cats, stop=stop)
+        again = ModelCheckpoint(tmp_path / f"{name}-best.glassnet", monitor="score", mode="min",
+                                save_best_only=True)
+        results[name] = resume_run(tmp_path / name, callbacks=[Score([0.9, 0.5, 0.6, 0.7]), again],
+                                   verbose=0, data=cats)
+    return results
+
+
+def test_a_resumed_run_keeps_model_checkpoints_best_and_the_values_callbacks_logged(cats, tmp_path):
+    """ModelCheckpoint's best score started afresh on resume (a worse epoch replaced the best
+    file), and the values a callback added in the checkpointed epoch were lost (NaN)."""
+    runs = _scored_runs(cats, tmp_path, stop_after=1)
+    assert runs["resumed"].history.to_dict() == runs["straight"].history.to_dict()
+    assert runs["resumed"].history["val_f1"] == [0.5, 0.51, 0.52, 0.53]
+    best = {name: load_model(tmp_path / f"{name}-best.glassnet").get_weights() for name in runs}
+    for key, value in best["straight"].items():
+        np.testing.assert_array_equal(best["resumed"][key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c["checkpoint"]["callbacks"].update({"EarlyStopping.0": {}}),
+     r"the saved state of EarlyStopping.0 is damaged \(KeyError"),
+    (lambda c: c["checkpoint"]["callbacks"]["EarlyStopping.0"].update(stopped_epoch="x"),
+     r"EarlyStopping.0 is damaged .*stopped_epoch = 'x' is not an epoch"),
+    (lambda c: c["checkpoint"]["rng"]["train_rng"]["state"].update(inc=-1), "model.train_rng is invalid"),
+    (lambda c: c["checkpoint"]["run"].update(seed=-1), "seed = -1, which is negative"),
+    (lambda c: c["checkpoint"]["run"]["extra"].update(model_options=[1]),
+     "model_options = \\[1\\], which is not"),
+], ids=["callback state empty", "stopped_epoch text", "generator overflow", "negative seed", "options list"])
+def test_edited_checkpoint_fields_are_clear_errors_on_resume(edit, message, cats, tmp_path):
+    """Each was a traceback (KeyError, TypeError after a whole run, OverflowError, ...)."""
+    from test_io_format import edit_config
+
+    config = {**CONFIG, "epochs": 3, "augment": None, "extra": {**CONFIG["extra"], "early_stopping": 2}}
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(**config, out=str(tmp_path / "run")), callbacks=[StopAt(0, None, stop)],
+                  verbose=0, data=cats, stop=stop)
+    edit_config(tmp_path / "run" / CHECKPOINT_NAME, edit)
+    with pytest.raises((ModelFormatError, ConfigError), match=message):
+        resume_run(tmp_path / "run", verbose=0, data=cats)

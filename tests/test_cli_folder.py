@@ -145,3 +145,38 @@ def test_bad_input_is_one_clear_line(args, code, message, cat_photo_folder, data
     assert message in result.stderr
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 1, result.stderr
+
+
+def test_names_that_are_not_utf8_or_hold_a_newline_train_report_and_print(tmp_path, data_env):
+    """A Latin-1 file or class name ended `train` with a UnicodeEncodeError before the report
+    was written, and a class folder named with a newline split predict's one line per image."""
+    import os
+
+    root = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for c, name in enumerate([b"caf\xe9", b"two\nlines"]):
+        folder = os.fsencode(root) + b"/" + name
+        os.makedirs(folder)
+        for i in range(8):
+            noise = rng.integers(0, 20, (8, 8, 3), dtype=np.uint8)
+            pixels = np.full((8, 8, 3), 60 + 120 * c, np.uint8) + noise
+            Image.fromarray(pixels).save(os.fsdecode(folder + f"/{i}.png".encode()))
+    with open(os.fsencode(root) + b"/caf\xe9/notes\xe9.txt", "w") as handle:
+        handle.write("not an image")
+    env = {**data_env, "PYTHONIOENCODING": "utf-8:strict"}  # a desktop terminal's strict UTF-8
+    out = tmp_path / "run"
+    trained = run_cli("train", "--dataset", str(root), "--image-size", "8", "--epochs", "2",
+                      "--test-split", "0.25", "--quiet", "--out", str(out), env=env)
+    assert trained.returncode == 0, trained.stderr
+    page = (out / "report.html").read_text()
+    assert "notes\\xe9.txt" in page and "caf\\xe9" in page
+    info = run_cli("info", str(out), env=env)
+    assert info.returncode == 0, info.stderr
+    assert "classes (2): caf\\xe9, two\\nlines" in info.stdout
+    image = os.fsdecode(os.fsencode(root) + b"/two\nlines/0.png")
+    predicted = run_cli("predict", str(out), image, "--top", "2", env=env)
+    assert predicted.returncode == 0, predicted.stderr
+    assert len(predicted.stdout.splitlines()) == 1 and "two\\nlines" in predicted.stdout
+    evaluated = run_cli("evaluate", str(out), env=env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "caf\\xe9" in evaluated.stdout

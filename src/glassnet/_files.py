@@ -8,6 +8,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     written through: its target gets the new content, as with a plain ``open()``.
     """
     path = Path(os.path.realpath(path))
+    _check_replaceable(path)
     make_folder(path.parent)
     try:
         remove_stale(path.parent, f".{glob.escape(path.name)}.*.tmp")
@@ -53,6 +55,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _check_replaceable(path: Path) -> None:
+    """Only a regular file (or nothing) may be replaced: renaming over a device or a pipe
+    would replace it with a plain file (as root, ``/dev/null`` itself)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # absent (or unreachable: the write itself will say why)
+        return
+    if stat.S_ISDIR(mode):
+        raise SaveError(f"could not write {path}: it is a folder; give a file name")
+    if not stat.S_ISREG(mode):
+        raise SaveError(f"could not write {path}: it is not a regular file (a device, pipe or "
+                        "socket), and glassnet only replaces files; give another file name")
 
 
 def write_error(path: str | os.PathLike, exc: OSError) -> SaveError:
@@ -137,9 +153,10 @@ def finite_or_null(data: Any) -> Any:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8), atomically."""
-    with atomic_write(path, "w") as handle:
-        handle.write(text)
+    """Write ``text`` (UTF-8), atomically. A character UTF-8 cannot hold (a lone surrogate:
+    a file name's undecodable byte) is written as an escape, never a failed write."""
+    with atomic_write(path, "wb") as handle:
+        handle.write(text.encode("utf-8", "backslashreplace"))
 
 
 def nan_for_null(values: Any) -> Any:

@@ -26,12 +26,13 @@ def display_width(text: str) -> int:
 def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
     """A simple fixed-width table; ``align`` has one 'l' or 'r' per column (aligned by
     :func:`display_width`, so class names in any script line up)."""
-    widths = [max(display_width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    widths = [max(display_width(printable(str(r[i]))) for r in [header, *rows]) for i in range(len(header))]
     align = align or "l" * len(header)
 
     def fmt(row):
         cells = []
         for cell, width, side in zip(row, widths, align, strict=True):
+            cell = printable(str(cell))  # a class folder's name may hold a newline or Latin-1 bytes
             pad = " " * (width - display_width(str(cell)))
             cells.append(f"{cell}{pad}" if side == "l" else f"{pad}{cell}")
         return "  ".join(cells).rstrip()
@@ -79,3 +80,31 @@ def image_shapes_note(model: Any) -> str | None:
     if any(layer.built and len(layer.output_shape) == 3 for layer in model.layers):
         return "Image shapes are (None, channels, height, width)."
     return None
+
+
+def well_formed(data: Any) -> Any:
+    """``data`` with each string made valid Unicode: a file name's bytes that are not UTF-8
+    (Latin-1 ``caf\xe9.png``, which Python holds as lone surrogates that JSON readers such as
+    jq reject) become the text ``\xe9``, as :func:`printable` shows them."""
+    if isinstance(data, str):
+        surrogates = [ch for ch in data if 0xD800 <= ord(ch) <= 0xDFFF]
+        if not surrogates:
+            return data
+        if all(0xDC80 <= ord(ch) <= 0xDCFF for ch in surrogates):  # bytes, by surrogateescape
+            return data.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return data.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(data, dict):
+        return {well_formed(key): well_formed(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [well_formed(value) for value in data]
+    return data
+
+
+def printable(text: str) -> str:
+    """``text`` (a file name) as one printable line: control characters (a newline in a
+    name) written as escapes, and bytes that are not UTF-8 (Latin-1 ``caf\xe9.png``) as ``\xe9``."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable()
+                   else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF  # surrogateescape
+                   else ascii(ch)[1:-1] for ch in text)

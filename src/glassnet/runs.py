@@ -18,6 +18,7 @@ import numpy as np
 
 from . import __version__, backend, optimizers, schedules, zoo
 from ._files import make_folder, write_json
+from ._text import count
 from .data import Dataset, is_folder
 from .data import augment as augment_mod
 from .data import load as load_dataset
@@ -81,6 +82,12 @@ class RunConfig:
         if problem:
             raise ConfigError(f"the saved run configuration has {problem}")
         config = cls(**{k: v for k, v in data.items() if k in known})
+        if config.seed < 0:
+            raise ConfigError(f"the saved run configuration has seed = {config.seed}, which is negative")
+        options = config.extra.get("model_options")
+        if options is not None and not isinstance(options, dict):
+            raise ConfigError(f"the saved run configuration has model_options = {options!r}, which is "
+                              "not a JSON object")
         if data.get("config_version", 1) < 2 and config.weight_decay == 0:
             # Version 1 saved 0.0 for "not given", which meant the optimizer's own default
             # (AdamW's 0.01); keep meaning that, so resumed runs train as they began.
@@ -344,17 +351,23 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     if resume is None:
         clear_run_files(out_dir)
     checkpoint = read_checkpoint(resume) if resume is not None else None
-    initial_epoch = resume_state(model, checkpoint, config, fingerprint) if checkpoint is not None else 0
+    initial_epoch, over = 0, False
+    if checkpoint is not None:
+        finished = (out_dir / MODEL_FILE).is_file()
+        initial_epoch, over = resume_state(model, checkpoint, config, fingerprint, finished)
     checkpointer = Checkpointer(out_dir / CHECKPOINT_NAME, saved_config(config), stop,
                                 callbacks=callbacks, resume=checkpoint, epochs=config.epochs,
                                 data=fingerprint)
     error = None
     started = time.perf_counter()
     try:
-        model.fit(train.x, train.y, epochs=config.epochs, batch_size=config.batch_size,
+        # a training that is over trains no more epochs: its callbacks still end it (early
+        # stopping puts back the best epoch's weights, as it did before the run was cut short)
+        model.fit(train.x, train.y, epochs=initial_epoch if over else config.epochs,
+                  batch_size=config.batch_size,
                   validation_data=(validation.x, validation.y) if validation else None,
                   lr_schedule=make_schedule(config), callbacks=[*callbacks, checkpointer],
-                  verbose=verbose, augment=augment,
+                  verbose=0 if over else verbose, augment=augment,
                   initial_epoch=initial_epoch)
     except NonFiniteLossError as exc:
         error = exc
@@ -429,16 +442,26 @@ def saved_config(config: RunConfig) -> dict[str, Any]:
 
 
 def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
-                 data: dict[str, Any] | None = None) -> int:
-    """Restore a checkpoint into the freshly built, compiled ``model``; returns the epochs done."""
+                 data: dict[str, Any] | None = None, finished: bool = True) -> tuple[int, bool]:
+    """Restore a checkpoint into the freshly built, compiled ``model``; returns ``(epochs
+    done, over)``: ``over`` when its training has ended (all epochs, or early stopping).
+
+    ``finished`` says the run's files were written. A run whose training ended but whose
+    files were not (a second Ctrl-C, a kill or out-of-memory while it evaluated the splits)
+    is not "nothing to resume": only those files are left to write."""
     done = restore_training_state(model, checkpoint, data)
-    if checkpoint.state.get("stopped_early"):
+    stopped_early = bool(checkpoint.state.get("stopped_early"))
+    if finished and stopped_early:
         raise ConfigError(f"{checkpoint.path}: the run stopped early (early stopping) after {done} "
                           "epochs; nothing to resume")
-    if done >= config.epochs:
+    if finished and done >= config.epochs:
         raise ConfigError(f"{checkpoint.path}: the run already completed its {config.epochs} epochs; "
                           "nothing to resume")
-    return done
+    over = stopped_early or done >= config.epochs
+    if over:
+        warnings.warn(f"{checkpoint.path} holds the run's whole training ({count(done, 'epoch')}); "
+                      "only its files were left to write", GlassnetWarning, stacklevel=2)
+    return done, over
 
 
 def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, verbose: int = 1,

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    for stream in (sys.stdout, sys.stderr):  # a name's undecodable byte: an escape, not a traceback
+        with contextlib.suppress(AttributeError, ValueError):  # a test's stand-in stream
+            stream.reconfigure(errors="backslashreplace")
     try:
         try:
             return run_command(argv)

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import zoo
 from .._files import finite_or_null
+from .._text import printable, well_formed
 from ..data import LOADERS
 from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
@@ -365,35 +366,6 @@ def print_json(data: Any) -> None:
     well-formed text (see :func:`well_formed`)."""
     json.dump(well_formed(finite_or_null(data)), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
-
-
-def well_formed(data: Any) -> Any:
-    """``data`` with each string made valid Unicode: a file name's bytes that are not UTF-8
-    (Latin-1 ``caf\xe9.png``, which Python holds as lone surrogates that JSON readers such as
-    jq reject) become the text ``\xe9``, as :func:`printable` shows them."""
-    if isinstance(data, str):
-        surrogates = [ch for ch in data if 0xD800 <= ord(ch) <= 0xDFFF]
-        if not surrogates:
-            return data
-        if all(0xDC80 <= ord(ch) <= 0xDCFF for ch in surrogates):  # bytes, by surrogateescape
-            return data.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        return data.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(data, dict):
-        return {well_formed(key): well_formed(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [well_formed(value) for value in data]
-    return data
-
-
-
-def printable(text: str) -> str:
-    """``text`` (a file name) as one printable line: control characters (a newline in a
-    name) written as escapes, and bytes that are not UTF-8 (Latin-1 ``caf\xe9.png``) as ``\xe9``."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable()
-                   else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF  # surrogateescape
-                   else ascii(ch)[1:-1] for ch in text)
 
 
 def fmt_metrics(metrics: dict[str, float]) -> str:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .._text import count
+from .._text import count, printable
 from ..io.checkpoint import check_state
 from ..io.format import model_from_archive, read_archive
 from ..report.text import batch_size_text
@@ -68,7 +68,7 @@ def training_text(summary: dict[str, Any]) -> list[str]:
     opt = summary.get("optimizer") or {}
     # a checkpoint's model records only its data (the run's totals come at its end)
     head = ("training:" + (f" {count(summary['epochs'], 'epoch')}" if "epochs" in summary else "")
-            + (f" on {summary['dataset']}" if "dataset" in summary else "")
+            + (f" on {printable(str(summary['dataset']))}" if "dataset" in summary else "")
             + (f" in {summary['seconds']:.1f}s" if "seconds" in summary else "")
             + (f", optimizer {opt.get('name')}" if opt else "")
             + (f" lr {opt['lr']:g}" if opt.get("lr") is not None else "")
@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     classes = info["classes"]
     print(f"input: (N, {', '.join(map(str, info['input_shape']))}) {info['dtype']}; "
           f"preprocessing: {preprocessing_text(info['preprocessing'])}")
-    print(f"classes ({len(classes)}): {', '.join(classes)}" if classes else "classes: not recorded")
+    print(f"classes ({len(classes)}): {', '.join(map(printable, classes))}" if classes
+          else "classes: not recorded")
     print(f"output: {info['probabilities'] or 'raw scores'}; loss: {(info['loss'] or {}).get('name')}")
     for line in training_text(info["training"]):
         print(line)

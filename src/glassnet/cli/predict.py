@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             results += chunk
             continue
         for r in chunk:
-            top = ", ".join(f"{t['class']} {t['probability']:.2f}" for t in r["top"])
+            top = ", ".join(f"{printable(t['class'])} {t['probability']:.2f}" for t in r["top"])
             print(f"{printable(r['file'])}: {top}", flush=True)
     if args.json:
         print_json(results)

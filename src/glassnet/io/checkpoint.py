@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, ModelFormatError, TrainingInterruptedError, WeightMismatchError
-from ..json_checks import is_number_or_none, short_list
+from ..json_checks import is_number, is_number_or_none, short_list
 from ..layers.base import Layer
 from ..training.callbacks import Callback
 from ..training.history import History
@@ -155,10 +155,15 @@ def check_state(path: Path, state: dict[str, Any]) -> None:
         raise ModelFormatError(f"{path}: the checkpoint's history does not cover its {done} epochs")
     if not all(is_number_or_none(x) for key, values in history.items() if key != "epoch" for x in values):
         raise ModelFormatError(f"{path}: the checkpoint's history holds values that are not numbers")
+    if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 0 for e in history["epoch"]):
+        raise ModelFormatError(f"{path}: the checkpoint's history holds epochs that are not whole numbers")
+    if not is_number_or_none(state.get("seconds")):
+        raise ModelFormatError(f"{path}: the checkpoint's training time is not a number")
     optimizer, rng = state["optimizer"], state["rng"]
     steps = optimizer.get("steps")
     if (not isinstance(optimizer.get("config"), dict) or not isinstance(steps, int)
-            or isinstance(steps, bool) or steps < 0 or not is_number_or_none(optimizer.get("base_lr"))):
+            or isinstance(steps, bool) or steps < 0 or not is_number_or_none(optimizer.get("base_lr"))
+            or not is_number(optimizer["config"].get("lr"))):
         raise ModelFormatError(f"{path}: the checkpoint's optimizer state is damaged")
     callbacks = state.get("callbacks", {})
     if not isinstance(callbacks, dict) or not all(isinstance(v, dict) for v in callbacks.values()):
@@ -196,7 +201,7 @@ def _check_generator_state(path: Path, generator: np.random.Generator, state: An
     """Try ``state`` on a fresh bit generator of the same kind, so nothing changes on failure."""
     try:
         type(generator.bit_generator)().state = state
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
         raise ModelFormatError(f"{path}: the saved state of {what} is invalid ({exc})") from None
 
 
@@ -290,7 +295,11 @@ def restore_callbacks(model, ckpt: Checkpoint, callbacks: Sequence[Callback]) ->
         arrays = {k[len(prefix):]: v for k, v in ckpt.arrays.items() if k.startswith(prefix)}
         if arrays:
             check_arrays(ckpt.path, shapes, arrays, f"the run's model (saved by {key})")
-        cb.load_state_dict({"values": saved[key], "arrays": arrays})
+        try:
+            cb.load_state_dict({"values": saved[key], "arrays": arrays})
+        except (KeyError, TypeError, ValueError) as exc:  # an edited or damaged file
+            raise ModelFormatError(f"{ckpt.path}: the saved state of {key} is damaged "
+                                   f"({type(exc).__name__}: {exc})") from None
 
 
 class StopRequest:
@@ -401,6 +410,9 @@ class Checkpointer(Callback):
             self._interrupt(batch + 1)
 
     def on_epoch_end(self, epoch, logs):
+        # what the callbacks before this one added to the logs (val_f1): fit records it in
+        # the history only after every callback, and the snapshot must hold it
+        self.model.history.add_late(logs)
         self._steps = self._batches
         due = time.perf_counter() - self._last_write_end >= self.overhead * self._write_seconds
         last = self.model.stop_training or (self.epochs is not None and epoch + 1 >= self.epochs)

@@ -24,6 +24,7 @@ import io
 import json
 import math
 import re
+import stat
 import warnings
 import zipfile
 import zlib
@@ -87,16 +88,22 @@ def write_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np
     try:
         # Stored, not deflated: float weights hardly compress, and checkpoints must be quick.
         with atomic_write(path, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as zf:
-            zf.writestr(CONFIG_NAME, json.dumps(config, indent=2))
+            zf.writestr(_entry(CONFIG_NAME), json.dumps(config, indent=2))
             for name, array in arrays.items():
                 buffer = io.BytesIO()
                 np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-                zf.writestr(f"{ARRAY_DIR}{name}.npy", buffer.getvalue())
+                zf.writestr(_entry(f"{ARRAY_DIR}{name}.npy"), buffer.getvalue())
     except OSError as exc:  # a full disk while writing the arrays
         raise write_error(path, exc) from exc
 
 
-def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A zip entry with a fixed date: the same model saved twice gives the same bytes (the
+    time of writing is the file's own modification time)."""
+    return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+
+
+def _check_entries(path: Path, zf: zipfile.ZipFile, archive_bytes: int) -> list[zipfile.ZipInfo]:
     """The array entries; anything that is neither ``config.json`` nor an array is refused."""
     entries = []
     counts = Counter(info.filename for info in zf.infolist())
@@ -114,6 +121,11 @@ def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
             raise UnsafeFileError(f"{path}: unexpected entry {name!r} in the archive; a glassnet "
                                   "file holds only config.json and arrays/*.npy, so it was not loaded")
         entries.append(info)
+    inflated = sum(info.file_size for info in entries)
+    if inflated > MAX_INFLATION * archive_bytes + 2**20:  # a zip bomb spread over many entries
+        raise DamagedFileError(f"{path}: its arrays would inflate from {archive_bytes:,} to "
+                               f"{inflated:,} bytes, far more than weights ever compress; the file "
+                               "was not loaded")
     return entries
 
 
@@ -127,7 +139,8 @@ def _read_config(path: Path, zf: zipfile.ZipFile) -> dict[str, Any]:
                                "any model needs; the file was not loaded")
     try:
         config = json.loads(zf.read(info))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    # ValueError: also an integer of more than 4,300 digits
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise DamagedFileError(f"{path}: {CONFIG_NAME} is not valid JSON ({exc})") from None
     if not isinstance(config, dict):
         raise DamagedFileError(f"{path}: {CONFIG_NAME} must hold a JSON object")
@@ -162,7 +175,8 @@ def _read_array(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.nd
     stream = io.BytesIO(data)
     try:
         shape, dtype = _npy_header(stream)
-    except ValueError as exc:
+    # NumPy's header parser raises ValueError, SyntaxError, tokenize.TokenError, ...
+    except Exception as exc:  # noqa: BLE001
         if data[:1] == b"\x80":
             raise unsafe from None
         raise DamagedFileError(f"{path}: array {name!r} is not a valid .npy array ({exc})") from None
@@ -194,15 +208,22 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray
     Checks the format version before reading any array.
     """
     path = Path(path)
-    if not path.exists():
-        raise ModelFormatError(f"model file not found: {path}")
-    if path.is_dir():
+    try:
+        kind = path.stat()
+    except FileNotFoundError:
+        raise ModelFormatError(f"model file not found: {path}") from None
+    except OSError as exc:  # a folder on the way we may not enter, a name too long
+        raise ModelFormatError(f"could not read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(kind.st_mode):
         raise ModelFormatError(f"{path} is a directory, not a model file")
+    if not stat.S_ISREG(kind.st_mode):  # /dev/zero would fill the memory, a pipe hang
+        raise ModelFormatError(f"{path} is not a regular file (a device, pipe or socket), not a "
+                               "model file")
     try:
         with zipfile.ZipFile(path) as zf:
             config = _read_config(path, zf)
-            entries = _check_entries(path, zf)
-            check_version(path, config)
+            check_version(path, config)  # a newer format may hold entries this one does not know
+            entries = _check_entries(path, zf, kind.st_size)
             arrays = {info.filename[len(ARRAY_DIR):-len(".npy")]: _read_array(path, zf, info)
                       for info in entries}
     except zipfile.BadZipFile as exc:
@@ -211,7 +232,11 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray
                                    "zip archive; this file is not one)") from None
         raise DamagedFileError(
             f"{path} is truncated or damaged ({exc}); it is not a complete glassnet file") from None
-    except (EOFError, zlib.error, zipfile.LargeZipFile, OSError,
+    except PermissionError as exc:  # the system refused, the content may be fine
+        raise ModelFormatError(f"could not read {path}: {exc.strerror}") from None
+    except OSError as exc:
+        raise DamagedFileError(f"{path} is damaged: {exc}") from None
+    except (EOFError, zlib.error, zipfile.LargeZipFile,
             NotImplementedError, RuntimeError) as exc:  # unknown compression, "encrypted", ...
         raise DamagedFileError(f"{path} is damaged: {exc}") from None
     return config, arrays
@@ -265,7 +290,8 @@ def _check_outputs(path: str | Path, model) -> None:
     preprocessing are checked by the model itself when it is built."""
     outputs = int(np.prod(model.output_shape))
     expected = {"sigmoid": outputs == 1, "softmax": outputs > 1, None: True}
-    if model.output_activation not in expected:
+    activation = model.output_activation
+    if not (activation is None or isinstance(activation, str)) or activation not in expected:
         raise ModelFormatError(f"{path}: unknown output_activation {model.output_activation!r} in "
                                f"{CONFIG_NAME}; expected 'sigmoid', 'softmax' or null")
     if not expected[model.output_activation]:
@@ -291,6 +317,9 @@ def check_arrays(path: str | Path, expected: dict[str, tuple[int, ...]],
         if array.dtype.kind != "f":
             raise WeightMismatchError(f"{path}: array {name!r} has dtype {array.dtype}; weights "
                                       "must be floating point")
+        if name.endswith(".running_var") and bool((array < 0).any()):  # sqrt would give NaN
+            raise WeightMismatchError(f"{path}: array {name!r} holds negative variances; the file "
+                                      "is damaged")
 
 
 def warn_non_finite(path: str | Path, arrays: dict[str, np.ndarray]) -> None:

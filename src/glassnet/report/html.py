@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._text import well_formed
 from . import plots, text
 from .evaluation import Evaluation
 
@@ -36,8 +37,9 @@ img { max-width: 100%; height: auto; } footer { color: #888; font-size: .85rem; 
 
 
 def esc(value: Any) -> str:
-    """HTML-escaped ``str(value)``."""
-    return html.escape(str(value), quote=True)
+    """HTML-escaped ``str(value)``, with the bytes of a file name that are not UTF-8 written
+    ``\\xe9`` (they cannot be written to a UTF-8 page as they are)."""
+    return html.escape(well_formed(str(value)), quote=True)
 
 
 def png_data_uri(png: bytes) -> str:

@@ -132,6 +132,23 @@ class _Monitor:
             self.best, self.best_epoch = value, epoch
         return better
 
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load(self, values: dict[str, Any]) -> None:
+        """The :meth:`state` a checkpoint kept; a ValueError if it cannot be one."""
+        if isinstance(values["best"], bool) or not isinstance(values["best"], (int, float)):
+            raise ValueError(f"best = {values['best']!r} is not a number")
+        self.best, self.best_epoch = float(values["best"]), saved_epoch(values, "best_epoch")
+
+
+def saved_epoch(values: dict[str, Any], key: str) -> int | None:
+    """``values[key]``: an epoch (a whole number >= 0) or ``None``, else a ValueError."""
+    value = values[key]
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{key} = {value!r} is not an epoch")
+    return value
+
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
@@ -190,17 +207,19 @@ class EarlyStopping(Callback):
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps so that a resumed run stops where this one would:
         ``{"values": JSON-able counters, "arrays": the best epoch's weights (if kept)}``."""
-        return {"values": {"best": self.tracker.best, "best_epoch": self.tracker.best_epoch,
-                           "wait": self.wait, "stopped_epoch": self.stopped_epoch,
+        return {"values": {**self.tracker.state(), "wait": self.wait, "stopped_epoch": self.stopped_epoch,
                            "last_epoch": self.last_epoch},
                 "arrays": dict(self.best_weights or {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict` (called after ``on_train_begin`` when resuming)."""
         values = state["values"]
-        self.tracker.best, self.tracker.best_epoch = float(values["best"]), values["best_epoch"]
-        self.wait, self.stopped_epoch = int(values["wait"]), values["stopped_epoch"]
-        self.last_epoch = values["last_epoch"]
+        self.tracker.load(values)
+        self.wait = saved_epoch(values, "wait")  # a count of epochs: the same check
+        if self.wait is None:
+            raise ValueError("wait = None is not a number of epochs")
+        self.stopped_epoch = saved_epoch(values, "stopped_epoch")
+        self.last_epoch = saved_epoch(values, "last_epoch")
         self.best_weights = dict(state["arrays"]) or None
 
 
@@ -234,6 +253,19 @@ class ModelCheckpoint(Callback):
                               f"training does not log (logged: {sorted(logged)})"
                               + (f"; {hint}" if hint else ""))
         self.tracker.reset()
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps so that a resumed run replaces the best file only with a
+        better model (its best score would start afresh otherwise)."""
+        return {"values": {**self.tracker.state(), "saved": list(self.saved)}, "arrays": {}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (called after ``on_train_begin`` when resuming)."""
+        values = state["values"]
+        self.tracker.load(values)
+        if not (isinstance(values["saved"], list) and all(isinstance(p, str) for p in values["saved"])):
+            raise ValueError(f"saved = {values['saved']!r} is not a list of paths")
+        self.saved = list(values["saved"])
 
     def on_epoch_end(self, epoch, logs):
         if self.save_best_only and not self.tracker.improved(epoch, logs):

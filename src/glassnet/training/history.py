@@ -61,5 +61,7 @@ class History:
     def from_dict(cls, data: dict[str, Any]) -> History:
         h = cls()
         h.epoch = [int(e) for e in data.get("epoch", [])]
-        h.history = {k: [float(x) for x in v] for k, v in data.items() if k != "epoch"}
+        # null is how JSON files (history.json) write NaN
+        h.history = {k: [math.nan if x is None else float(x) for x in v] for k, v in data.items()
+                     if k != "epoch"}
         return h
