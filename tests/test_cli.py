@@ -141,6 +141,38 @@ def test_predict_prints_one_line_per_file_whatever_its_name(trained_run, cats, t
     assert files == [f"{folder}/caf\\xe9.png", f"{folder}/two\nlines.png"]  # JSON escapes the newline
 
 
+@pytest.mark.parametrize("command,target,message", [
+    ("evaluate", "photo.bmp", "--report {p}: give a file name ending in .html or .htm"),
+    ("export", "model.txt", "--onnx {p}: give a file name ending in .onnx"),
+    ("evaluate", "report.html", "--report {p} is the training run's own report; writing there would"),
+])
+def test_an_output_file_of_the_wrong_kind_or_the_runs_own_report_is_refused(command, target, message,
+                                                                           trained_run, tmp_path, capsys):
+    """A slip replaced a photo with a web page, or the training report with an evaluation's."""
+    out, _ = trained_run
+    path = out / target if target == "report.html" else tmp_path / target
+    if not path.exists():
+        path.write_text("precious")
+    before = path.read_bytes()
+    option = {"evaluate": "--report", "export": "--onnx"}[command]
+    assert main([command, str(out), option, str(path)]) == 1
+    assert message.format(p=path) in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_predict_takes_images_named_before_and_after_an_option(trained_run, cats, tmp_path, capsys):
+    """`predict m a.png --top 2 b.png` said "unrecognized arguments: b.png"."""
+    out, _ = trained_run
+    for name in ("a.png", "b.png"):
+        Image.fromarray(cats["test"].x[0].transpose(1, 2, 0)).save(tmp_path / name)
+    assert main(["predict", str(out), str(tmp_path / "a.png"), "--top", "1", str(tmp_path / "b.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    with pytest.raises(SystemExit):  # an unknown option is still the parser's error
+        main(["predict", str(out), str(tmp_path / "a.png"), "--topp", "1"])
+    assert "unrecognized arguments: --topp" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("content, expected", [
     (b"this is not an image", "not an image"),
     (None, "truncated"),
@@ -170,6 +202,25 @@ def test_user_errors_are_one_clear_line(args, message, tmp_path):
     assert result.returncode in (1, 2)
     assert "Traceback" not in result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("command", ["info", "predict", "evaluate", "export"])
+def test_a_model_path_the_system_cannot_even_look_at_is_one_clear_line(command, trained_run, cats,
+                                                                        tmp_path, capsys):
+    """A name too long for the system was an OSError traceback from the parser."""
+    args = {"predict": ["x.png"], "export": ["--onnx", str(tmp_path / "m.onnx")]}.get(command, [])
+    assert main([command, str(tmp_path / ("a" * 300 + ".glassnet")), *args]) == 1
+    err = capsys.readouterr().err
+    assert "File name too long" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("url", ["https://example.com/cat.jpg", "http://host/x.png"])
+def test_predict_says_a_url_is_not_read(url, trained_run, capsys):
+    """The URL was mangled to 'https:/example.com/cat.jpg: no such file'."""
+    out, _ = trained_run
+    assert main(["predict", str(out), url]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {url}: a URL; images are read from files only: download it first" in err
 
 
 def test_bad_option_values_are_rejected_by_the_parser():
@@ -711,7 +762,9 @@ def test_evaluate_warns_when_its_test_images_include_the_training_images(tmp_pat
     assert "with --test-split 0.5 --seed 2: the whole folder includes its training" in whole[0]
     assert warning() == []  # no --dataset: its own folder's test split, as recorded
     assert warning("--seed", "3") != []  # the recorded --test-split with another seed
-    other = warning("--dataset", str(photos), "--test-split", "0.5")
+    # its own folder named: the seed it was split with, as --seed's help says
+    assert warning("--dataset", str(photos), "--test-split", "0.5") == []
+    other = warning("--dataset", str(photos), "--test-split", "0.5", "--seed", "0")
     assert len(other) == 1
     assert "the test split of --test-split 0.5 --seed 0 holds images it was trained" in other[0]
     assert main(["info", str(run)]) == 0
@@ -776,6 +829,8 @@ def test_evaluate_tells_the_runs_validation_images_from_its_training_images(tmp_
     # another data set, or the same one read otherwise, has no such split of the run's
     assert main(["evaluate", str(run), "--split", "validation", "--dataset", "cifar10"]) == 1
     assert "has splits 'train' and 'test', not 'validation'" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--split", "foo"]) == 1  # names the run's validation split too
+    assert "--split 'foo': choose one of test, train, validation" in capsys.readouterr().err
 
 
 def test_an_unknown_option_before_the_command_is_glassnets_not_the_commands(capsys):

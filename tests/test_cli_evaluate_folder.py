@@ -78,6 +78,23 @@ def test_a_data_set_with_some_of_the_models_classes_keeps_the_models_order():
     assert matched.class_names == ["bird", "cat", "dog"] and matched.y.tolist() == [1, 2, 2]
 
 
+def test_class_names_match_whatever_their_unicode_normal_form():
+    """A folder unzipped from a Mac names "grün" with a combining diaeresis (NFD): it was "a
+    class the model was not trained on", in an error that showed two identical names."""
+    import unicodedata
+
+    from glassnet import Sequential, layers
+    from glassnet.data import Dataset
+    from glassnet.runs import check_compatible
+
+    model = Sequential([layers.Flatten(), layers.Dense(2)], input_shape=(1, 2, 2))
+    model.class_names = ["blau", unicodedata.normalize("NFC", "grün")]
+    x = np.zeros((2, 1, 2, 2), dtype=np.uint8)
+    folder = Dataset(x, [0, 1], ["blau", unicodedata.normalize("NFD", "grün")], "photos")
+    matched = check_compatible(model, folder)
+    assert matched.class_names == model.class_names and matched.y.tolist() == [0, 1]
+
+
 def test_a_folder_of_one_of_the_models_classes(cats, cats_model, data_env, tmp_path):
     only_cats = cats["test"].subset(cats["test"].y == 1)
     write_folder(only_cats, tmp_path / "my-cats")

@@ -71,7 +71,7 @@ def test_predict_on_a_large_exif_rotated_jpeg_equals_the_hand_resized_image(fold
     exif_rotated_photo(cats["test"].x[1].transpose(1, 2, 0), path)
     with Image.open(path) as stored:
         assert stored.size == (180, 240)  # really stored sideways
-        stored.draft(None, (64, 64))  # decoded at half size, as glassnet does (still >= 64)
+        stored.load()  # decoded whole, as glassnet does: it is less than 8 x 64 wide
         by_hand = ImageOps.exif_transpose(stored).convert("RGB").resize((64, 64), Image.BILINEAR)
     expected = model.predict(np.asarray(by_hand).transpose(2, 0, 1)[None])[0, 0]
     result = run_cli("predict", str(out / "model.glassnet"), str(path), "--json")
@@ -113,10 +113,10 @@ def test_evaluate_on_a_folder_and_a_size_that_does_not_fit(folder_run, cat_photo
     result = run_cli("evaluate", model, "--dataset", str(cat_photo_folder), "--json", env=data_env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["samples"] == 259
+    # a model takes only its own size: evaluate has no --image-size (any other size failed)
     wrong = run_cli("evaluate", model, "--dataset", str(cat_photo_folder), "--image-size", "32",
                     env=data_env)
-    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
-    assert "expects images of shape (3, 64, 64)" in wrong.stderr and "(3, 32, 32)" in wrong.stderr
+    assert wrong.returncode == 2 and "unrecognized arguments: --image-size 32" in wrong.stderr
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -147,20 +147,23 @@ def test_bad_input_is_one_clear_line(args, code, message, cat_photo_folder, data
     assert len(errors) == 1, result.stderr
 
 
+def _tiny_folder(root, classes=("a", "b"), images=8):
+    """8x8 PNGs of one colour per class (and a little noise): a folder any model learns."""
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(images):
+            noise = rng.integers(0, 20, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(np.full((8, 8, 3), 60 + 120 * c, np.uint8) + noise).save(root / name / f"{i}.png")
+    return root
+
+
 def test_names_that_are_not_utf8_or_hold_a_newline_train_report_and_print(tmp_path, data_env):
     """A Latin-1 file or class name ended `train` with a UnicodeEncodeError before the report
     was written, and a class folder named with a newline split predict's one line per image."""
     import os
 
-    root = tmp_path / "photos"
-    rng = np.random.default_rng(0)
-    for c, name in enumerate([b"caf\xe9", b"two\nlines"]):
-        folder = os.fsencode(root) + b"/" + name
-        os.makedirs(folder)
-        for i in range(8):
-            noise = rng.integers(0, 20, (8, 8, 3), dtype=np.uint8)
-            pixels = np.full((8, 8, 3), 60 + 120 * c, np.uint8) + noise
-            Image.fromarray(pixels).save(os.fsdecode(folder + f"/{i}.png".encode()))
+    root = _tiny_folder(tmp_path / "photos", [os.fsdecode(b"caf\xe9"), "two\nlines"])
     with open(os.fsencode(root) + b"/caf\xe9/notes\xe9.txt", "w") as handle:
         handle.write("not an image")
     env = {**data_env, "PYTHONIOENCODING": "utf-8:strict"}  # a desktop terminal's strict UTF-8
@@ -180,3 +183,35 @@ def test_names_that_are_not_utf8_or_hold_a_newline_train_report_and_print(tmp_pa
     evaluated = run_cli("evaluate", str(out), env=env)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "caf\\xe9" in evaluated.stdout
+
+
+
+
+@pytest.mark.parametrize("how", ["--dataset . from inside it", "--out inside it"])
+def test_a_run_folder_inside_the_image_folder_is_refused_before_any_work(how, tmp_path, data_env):
+    """Its runs/ became a class of the folder: every later evaluate, report, --resume and new
+    run on the folder failed ("class folder(s) ['runs'] ... hold no readable image")."""
+    root = _tiny_folder(tmp_path / "photos")
+    if how.startswith("--dataset ."):
+        result = run_cli("train", "--dataset", ".", "--image-size", "8", "--epochs", "1", cwd=root,
+                         env=data_env)
+    else:
+        result = run_cli("train", "--dataset", str(root), "--image-size", "8", "--epochs", "1",
+                         "--out", str(root / "runs" / "x"), env=data_env)
+    assert result.returncode == 1, result.stderr
+    assert "would be inside the image folder" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in root.iterdir()) == ["a", "b"]  # nothing written into it
+
+
+def test_evaluate_says_the_models_training_folder_moved(tmp_path, data_env):
+    """It said only '<folder>: no such folder', not that it was the recorded training folder."""
+    root = _tiny_folder(tmp_path / "photos")
+    out = tmp_path / "run"
+    trained = run_cli("train", "--dataset", str(root), "--image-size", "8", "--epochs", "1",
+                      "--test-split", "0.25", "--quiet", "--out", str(out), env=data_env)
+    assert trained.returncode == 0, trained.stderr
+    root.rename(tmp_path / "moved")
+    result = run_cli("evaluate", str(out), env=data_env)
+    assert result.returncode == 1
+    assert (f"was trained on the image folder {root}, which is no longer there: give its new place "
+            "with --dataset") in result.stderr

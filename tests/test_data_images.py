@@ -171,11 +171,12 @@ def test_a_big_jpeg_is_decoded_at_reduced_scale_and_looks_the_same(tmp_path, mon
 
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
     fast = load_image(path, (48, 64)).astype(float)
-    assert sizes == [(128, 96)]  # 1/8 scale: still at least 64 x 64 either way up
+    assert sizes == [(512, 384)]  # 1/2 scale: 1/4 would be less than 4 x 64 either way up
     with Image.open(path) as whole:
         whole.load()
         slow = np.asarray(ImageOps.exif_transpose(whole).resize((64, 48), Image.BILINEAR), float)
-    assert np.abs(fast - slow.transpose(2, 0, 1)).mean() < 2.0  # busy detail at 48x64: 1.4
+    difference = np.abs(fast - slow.transpose(2, 0, 1))
+    assert difference.mean() < 0.5 and difference.max() <= 2  # measured 0.12 and 1 (at 1/8 scale: 1.4 and 5)
 
 
 def test_a_photo_with_damaged_exif_is_read_as_stored_not_a_crash(tmp_path):

@@ -150,6 +150,17 @@ def test_probability_bars_show_the_probabilities(rng):
     np.testing.assert_allclose(shown, np.sort(many)[-5:])
 
 
+def test_a_probability_label_never_sits_on_its_own_bar(rng):
+    """Labels went at min(p + 0.02, 0.86): a bar above 0.84 had its label drawn over it."""
+    image = rng.integers(0, 256, (3, 8, 8), dtype=np.uint8)
+    fig = plots.plot_probabilities(image, np.array([0.05, 0.95]), ["a", "b"], true_class=1)
+    ax_bars = fig.axes[1]
+    labels = {text.get_text(): text for text in ax_bars.texts}
+    inside, after = labels["0.95 true"], labels["0.05"]
+    assert inside.get_position()[0] < 0.95 and inside.get_ha() == "right" and inside.get_color() == "white"
+    assert after.get_position()[0] > 0.05 and after.get_ha() == "left"
+
+
 def test_optimizer_comparison_has_one_curve_per_optimizer():
     histories = {"sgd": _history(lr_factor=1.0), "adam": _history(8).to_dict()}
     fig = plots.plot_optimizer_comparison(histories)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,8 +141,21 @@ def clear_run_files(out_dir: Path) -> None:
 
 
 def default_out_dir(config: RunConfig) -> Path:
-    dataset = Path(config.dataset).name or "data"
+    dataset = (Path(config.dataset).expanduser().resolve().name if is_folder(config.dataset)
+               else config.dataset) or "data"
     return Path("runs") / f"{dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_outside_the_data(dataset: str, out_dir: Path) -> None:
+    """A run folder inside an image folder would be read as a class of it by every later
+    command (evaluate, report, --resume, a new run): refused, before any work."""
+    if not is_folder(dataset):
+        return
+    root, out = Path(dataset).expanduser().resolve(), out_dir.expanduser().resolve()
+    if out == root or root in out.parents:
+        raise ConfigError(f"the run folder {out_dir} would be inside the image folder {dataset}, "
+                          "where its files would be read as a class of images: give an --out "
+                          "outside it (or run from another folder)")
 
 
 def load_data(config: RunConfig, splits: tuple[str, ...] | None = None,
@@ -302,14 +316,18 @@ def check_compatible(model: Sequential, dataset: Dataset) -> Dataset:
         return dataset
     if list(dataset.class_names) == names:
         return dataset
-    unknown = [c for c in dataset.class_names if c not in names]
+    # Compared in one Unicode normal form: "grün" typed on Linux (NFC) and the same folder
+    # name unzipped from a Mac (NFD, u + a combining diaeresis) are one class
+    by_form = {unicodedata.normalize("NFC", name): i for i, name in enumerate(names)}
+    unknown = [c for c in dataset.class_names if unicodedata.normalize("NFC", c) not in by_form]
     if unknown:
         folder_hint = (" (an image folder needs one subfolder per class, named as in training)"
                        if "files" in dataset.info else "")  # a named set's classes are fixed
         raise ConfigError(f"{dataset.name} has classes the model was not trained on: "
                           f"{', '.join(map(repr, unknown))}; the model's classes are "
                           f"{', '.join(map(repr, names))}{folder_hint}")
-    to_model = np.array([names.index(c) for c in dataset.class_names], dtype=np.int64)
+    to_model = np.array([by_form[unicodedata.normalize("NFC", c)] for c in dataset.class_names],
+                        dtype=np.int64)
     return Dataset(dataset.x, to_model[dataset.y], names, dataset.name, dict(dataset.info))
 
 
@@ -335,6 +353,8 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     carries the error (the CLI reports it and exits with 1).
     """
     zoo.check_name(config.model)  # fail before the (possibly slow) data loading
+    out_dir = Path(config.out) if config.out else default_out_dir(config)
+    check_outside_the_data(config.dataset, out_dir)
     augment = config.extra.get("augment_fn") or augment_mod.parse(config.augment)
     data = data if data is not None else load_data(config)
     splits = prepare_splits(config, data)
@@ -346,7 +366,6 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     fingerprint = train.info.get("fingerprint")  # an image folder's files, checked on resume
     # in the model from the start, so that its checkpoints record the data too
     model.training_summary = training_data_record(config, fingerprint)
-    out_dir = Path(config.out) if config.out else default_out_dir(config)
     make_folder(out_dir)
     if resume is None:
         clear_run_files(out_dir)

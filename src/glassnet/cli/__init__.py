@@ -72,6 +72,11 @@ def run_command(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run reports
+    if args.command == "predict":
+        # argparse takes a list of positionals in one piece: images named after an option
+        # (`predict m a.png --top 2 b.png`) come back as leftovers; they are images too
+        args.images += [item for item in unknown if not item.startswith("-")]
+        unknown = [item for item in unknown if item.startswith("-")]
     if unknown:  # said by the parser it belongs to: the command's ("glassnet train: error: ...")
         before = args.argv[:args.argv.index(args.command)] if args.command in args.argv else []
         owner = parser if set(unknown) & set(before) else parser.command_parsers[args.command]

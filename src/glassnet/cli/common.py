@@ -90,19 +90,20 @@ def run_folder_file(text: str, names: Sequence[str]) -> str:
     every command takes what ``train`` printed; any other folder is left to the command
     (:func:`load_model_file`)."""
     text = path_text(text)
-    folder = Path(text)
-    if not folder.is_dir():
+    # os.path's tests, not Path's: a folder we may not enter or a name too long is "no"
+    # here (Path.is_dir raises), and the command then says why it cannot read the path
+    if not os.path.isdir(text):
         return text
     for name in names:
-        if (folder / name).is_file():
-            return str(folder / name)
+        if os.path.isfile(os.path.join(text, name)):
+            return os.path.join(text, name)
     return text
 
 
 def load_model_file(path: str):
     """:func:`~glassnet.io.format.load_model` for a command's model argument; the run
     directory of an unfinished run (a checkpoint, no model yet) says how to go on."""
-    if Path(path).is_dir() and (Path(path) / CHECKPOINT_NAME).is_file():
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, CHECKPOINT_NAME)):
         raise ConfigError(
             f"{path} holds no {MODEL_FILE} yet: its run has not finished; continue it with "
             f"glassnet train --resume {shlex.quote(path)}, or give "
@@ -397,10 +398,13 @@ def check_output_folder(path: str | os.PathLike, option: str) -> Path:
 
 
 def check_output_file(path: str | os.PathLike | None, option: str,
-                      model: str | os.PathLike | None = None) -> Path | None:
+                      model: str | os.PathLike | None = None,
+                      suffixes: Sequence[str] = ()) -> Path | None:
     """``path`` as a file to write (``None`` passes), or a clear error (before any work is
-    done) when it is a folder, lies under a file, its folder cannot be created, or it is
-    the ``model`` file the command reads (writing there would destroy the model)."""
+    done) when it is a folder, lies under a file, its folder cannot be created, it is the
+    ``model`` file the command reads (writing there would destroy the model), or its name
+    does not end in one of ``suffixes`` (a slip such as ``--report photo.jpg`` would
+    replace a photo with a web page)."""
     if path is None:
         return None
     path = Path(path)
@@ -409,6 +413,9 @@ def check_output_file(path: str | os.PathLike | None, option: str,
     if model is not None and path.exists() and path.resolve() == Path(model).resolve():
         raise ConfigError(f"{option} {path} is the model file itself; writing there would replace "
                           "the model: give another path")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{option} {path}: give a file name ending in {' or '.join(suffixes)} (the "
+                          "file written there is of that kind)")
     _check_can_create(path.parent, path, option)
     return path
 

@@ -46,7 +46,8 @@ def add_parser(sub) -> None:
                         "one out (--validation-split; train is then the images it trained on) "
                         "(default: test; an image folder without --test-split has no splits: it "
                         "is evaluated whole)")
-    add_folder_options(p, for_model=True)
+    # no --image-size: a model takes only the size it was trained at (its input shape)
+    add_folder_options(p, image_size=False, for_model=True)
     add_test_split_option(p, note=": the same FRACTION and --seed as 'glassnet train' "
                                   "give the same test images")
     p.add_argument("--seed", type=non_negative_int, default=None,
@@ -54,7 +55,8 @@ def add_parser(sub) -> None:
                         "model file records for its folder, else 0)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--report", type=path_text, default=None, metavar="HTML",
-                   help="also write a self-contained HTML report (plots, misclassified images)")
+                   help="also write a self-contained HTML report (plots, misclassified images) "
+                        "to this .html file (not the training run's own report.html)")
     add_runtime_options(p)
     p.set_defaults(run=run)
 
@@ -66,6 +68,10 @@ def fill_in_the_training_data(model, args: argparse.Namespace) -> None:
     if args.dataset is None:
         if "folder" in summary:
             args.dataset = summary["folder"]
+            if not Path(args.dataset).is_dir():
+                raise ConfigError(f"{args.model} was trained on the image folder {args.dataset}, "
+                                  "which is no longer there: give its new place with --dataset "
+                                  "(and the training run's --test-split and --seed)")
             if args.test_split is None:
                 args.test_split = summary.get("test_split")
             if args.seed is None:
@@ -74,8 +80,8 @@ def fill_in_the_training_data(model, args: argparse.Namespace) -> None:
             recorded = summary.get("dataset")
             args.dataset = recorded if recorded in LOADERS else "cats"
         check_folder_options(args)  # e.g. --resize for a model trained on a named set
-    if args.seed is None:
-        args.seed = 0
+    if args.seed is None:  # its own folder named again: the seed it was split with, as the help says
+        args.seed = summary.get("seed", 0) if _is_the_models_folder(args, summary) else 0
     args.validation_held_out = None
     if "validation_split" in summary and _is_the_training_data(args, summary):
         args.validation_held_out = (summary["validation_split"], summary.get("seed", 0))
@@ -148,15 +154,29 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
                       GlassnetWarning, stacklevel=2)
 
 
+def check_not_the_runs_report(report: str | None, model: str) -> None:
+    """``--report`` must not replace the training run's own report (its curves and history
+    would be lost to an evaluation's page)."""
+    run_dir = Path(model).resolve().parent
+    if report is not None and (run_dir / "run.json").is_file() and \
+            Path(report).resolve() == run_dir / "report.html":
+        raise ConfigError(f"--report {report} is the training run's own report; writing there "
+                          "would replace it: give another path")
+
+
 def run(args: argparse.Namespace) -> int:
-    check_output_file(args.report, "--report", args.model)
+    check_output_file(args.report, "--report", args.model, suffixes=(".html", ".htm"))
+    check_not_the_runs_report(args.report, args.model)
     model = load_model_file(args.model)
     require_probabilities(model, args.model)
     fill_in_the_training_data(model, args)
-    size = args.image_size
-    if size is None and is_folder(args.dataset) and len(model.input_shape) == 3:
+    size = None  # an image folder is read at the model's own size
+    if is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])
     # --split train/validation of the run's own data: its training and validation images
+    if args.split not in (None, "train", "test", "validation"):  # before any data is read
+        available = ["test", "train", *(["validation"] if args.validation_held_out else [])]
+        raise ConfigError(f"--split {args.split!r}: choose one of {', '.join(available)}")
     held_out = args.validation_held_out if args.split in ("train", "validation") else None
     whole_folder = is_folder(args.dataset) and args.test_split is None and held_out is None
     warn_if_training_images(model, args)

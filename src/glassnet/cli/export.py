@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
                     "class names and preprocessing are in its metadata.")
     p.add_argument("model", type=model_file, help=MODEL_HELP)
     p.add_argument("--onnx", type=path_text, required=True, metavar="OUT",
-                   help="path of the ONNX file to write")
+                   help="path of the ONNX file to write (ending in .onnx)")
     p.add_argument("--check", action="store_true",
                    help="also run the exported file with onnxruntime on random inputs and "
                         "compare with glassnet's predictions (within 1e-5, times the largest "
@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..io.onnx import export_onnx
 
-    check_output_file(args.onnx, "--onnx", args.model)
+    check_output_file(args.onnx, "--onnx", args.model, suffixes=(".onnx",))
     if args.check:  # before anything is written: no file left behind by a check that cannot run
         require_extra("onnxruntime", "onnx")
     model = load_model_file(args.model)

@@ -68,7 +68,9 @@ def training_text(summary: dict[str, Any]) -> list[str]:
     opt = summary.get("optimizer") or {}
     # a checkpoint's model records only its data (the run's totals come at its end)
     head = ("training:" + (f" {count(summary['epochs'], 'epoch')}" if "epochs" in summary else "")
-            + (f" on {printable(str(summary['dataset']))}" if "dataset" in summary else "")
+            # an image folder by its whole path, as evaluate finds it again
+            + (f" on {printable(str(summary.get('folder') or summary['dataset']))}"
+               if "dataset" in summary else "")
             + (f" in {summary['seconds']:.1f}s" if "seconds" in summary else "")
             + (f", optimizer {opt.get('name')}" if opt else "")
             + (f" lr {opt['lr']:g}" if opt.get("lr") is not None else "")
@@ -76,7 +78,9 @@ def training_text(summary: dict[str, Any]) -> list[str]:
             + (f", batch size {batch_size_text(summary['batch_size'])}" if "batch_size" in summary else "")
             + (f", images fitted by {summary['resize']}" if "resize" in summary else "")
             + (f", test split {summary['test_split']:g} with seed {summary.get('seed', 0)}"
-               if summary.get("test_split") is not None else ""))
+               if summary.get("test_split") is not None else "")
+            + (f", validation split {summary['validation_split']:g}"
+               if summary.get("validation_split") is not None else ""))
     lines = [head]
     by_split = summary.get("metrics") or ({"final": summary["final"]} if summary.get("final") else {})
     for split, metrics in by_split.items():

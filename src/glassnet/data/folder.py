@@ -40,7 +40,7 @@ from ..errors import (
 from . import cache as cache_mod
 from .cache import FileStat
 from .dataset import Dataset
-from .images import RESIZE_MODES, big_images_allowed, check_image_size, load_image
+from .images import RESIZE_MODES, big_images_allowed, check_image_size, check_not_a_url, load_image
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jfif", ".jpe", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
@@ -390,6 +390,7 @@ def iter_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
             pending_names, pending = pending_names[chunk_images:], [x[chunk_images:]]
 
     for item in items:
+        check_not_a_url(item)
         path = Path(item).expanduser()
         if not path.is_dir():
             if first_time(path):

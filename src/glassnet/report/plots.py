@@ -360,8 +360,11 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
     ax_bars.set_xlim(0, 1)
     ax_bars.set_xlabel("probability" + ("" if true_class is None else " (bold: the true class)"))
     for pos, p, i in zip(y, probs[order], order, strict=True):
-        ax_bars.text(min(p + 0.02, 0.86), pos, f"{p:.2f}" + (" true" if i == true_class else ""),
-                     va="center", fontsize="small")
+        label = f"{p:.2f}" + (" true" if i == true_class else "")
+        if p > 0.8:  # no room after the bar: inside its end, in white
+            ax_bars.text(p - 0.02, pos, label, va="center", ha="right", fontsize="small", color="white")
+        else:
+            ax_bars.text(p + 0.02, pos, label, va="center", fontsize="small")
     return fig
 
 
