@@ -610,3 +610,44 @@ def test_edited_checkpoint_fields_are_clear_errors_on_resume(edit, message, cats
     edit_config(tmp_path / "run" / CHECKPOINT_NAME, edit)
     with pytest.raises((ModelFormatError, ConfigError), match=message):
         resume_run(tmp_path / "run", verbose=0, data=cats)
+
+
+def test_resuming_on_other_threads_than_the_run_trained_on_warns(cats, tmp_path):
+    """The numbers then differ from an unbroken run's by rounding; it went on silently."""
+    from glassnet import backend
+
+    config = {**CONFIG, "epochs": 3, "augment": None}
+    stop = StopRequest()
+    with backend.using_threads(2), pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(**config, out=str(tmp_path / "run")), callbacks=[StopAt(0, None, stop)],
+                  verbose=0, data=cats, stop=stop)
+    assert read_checkpoint(tmp_path / "run" / CHECKPOINT_NAME).state["threads"] == 2
+    with pytest.warns(GlassnetWarning, match=r"was trained with threads 2 and goes on with threads 1: "
+                                             r"the rest of the run rounds differently"):
+        resume_run(tmp_path / "run", verbose=0, data=cats)
+
+
+def test_the_checkpoint_api_refuses_a_model_it_cannot_continue(straight, tmp_path):
+    """A different reg was restored silently; an uncompiled model gave an AttributeError when
+    saved and 'the model differs ... did the data change?' when restored into."""
+    from glassnet.runs import make_optimizer
+
+    path = tmp_path / CHECKPOINT_NAME
+    save_checkpoint(straight.model, path)
+    checkpoint = read_checkpoint(path)
+    config = RunConfig(**CONFIG)
+
+    def fresh(compiled=True, reg=0.0):
+        model = straight.model.__class__.from_config(straight.model.get_config())
+        if compiled:
+            model.compile(loss=straight.model.loss, optimizer=make_optimizer(config), reg=reg)
+        return model
+
+    with pytest.raises(ModelFormatError, match=r"compiled with reg 0.5 but the checkpoint was trained "
+                                               r"with reg 0.0"):
+        restore_training_state(fresh(reg=0.5), checkpoint)
+    with pytest.raises(ConfigError, match="compile the model first"):
+        restore_training_state(fresh(compiled=False), checkpoint)
+    with pytest.raises(ConfigError, match="compile the model first"):
+        save_checkpoint(fresh(compiled=False), tmp_path / "x.glassnet")
+    assert restore_training_state(fresh(), checkpoint) == 10

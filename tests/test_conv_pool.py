@@ -313,6 +313,8 @@ def test_wrong_input_shape_or_channels_is_a_clear_error(rng):
     (lambda: layers.Conv2D(4, 3, padding="full"), "padding must be 'valid', 'same'.*'full'"),
     (lambda: layers.Conv2D(4, 3, padding=-1), "got -1"),
     (lambda: layers.MaxPool2D(2, padding="same"), "got 'same'"),
+    (lambda: layers.Conv2D(4, 3, padding=3), r"padding 3 must be less than the kernel size \(3, 3\)"),
+    (lambda: layers.Conv2D(4, (3, 1), padding=(1, 1)), "must be less than the kernel size"),
     (lambda: layers.MaxPool2D(2, padding=2), "more than half the pool size"),
     (lambda: layers.AvgPool2D(2.5), "got 2.5"),
 ])

@@ -226,3 +226,11 @@ def test_a_download_with_the_wrong_checksum_gives_no_advice_about_a_file_that_wa
             load_cats(tmp_path / "data")
     assert "was not written" in str(info.value) and "delete it" not in str(info.value)
     assert not (tmp_path / "data" / "catvnoncat" / "train_catvnoncat.h5").exists()
+
+
+def test_the_loaders_take_their_folder_as_a_string_too(data_root):
+    """load_cats("/path") was a TypeError (str / str); a Path worked."""
+    from glassnet.data import load_cats, load_cifar10
+
+    assert len(load_cats(str(data_root), splits=("test",))["test"]) == 50
+    assert len(load_cifar10(str(data_root), splits=("test",))["test"]) == 1000

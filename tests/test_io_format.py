@@ -672,3 +672,15 @@ def test_saving_the_same_model_twice_gives_the_same_bytes(tmp_path):
     os.utime(tmp_path / "one.glassnet", (0, 0))  # a zip entry's date used to be the time of saving
     model.save(tmp_path / "two.glassnet")
     assert (tmp_path / "one.glassnet").read_bytes() == (tmp_path / "two.glassnet").read_bytes()
+
+
+def test_a_file_declaring_a_huge_input_for_size_free_weights_is_refused(tmp_path):
+    """cnn-bn's weights fit any image size: input_shape [3, 40000, 40000] loaded cleanly and
+    then made predict resize every image to 40000 x 40000."""
+    model = zoo.build("cnn-bn", (3, 8, 8), 2, seed=0)
+    path = tmp_path / "m.glassnet"
+    model.save(path)
+    edit_config(path, lambda c: c["model"].update(input_shape=[3, 40000, 40000]))
+    with pytest.raises(ModelFormatError, match=r"input_shape \[3, 40000, 40000\] .* 4,800,000,000 "
+                                               r"values per sample"):
+        load_model(path)

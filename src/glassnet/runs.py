@@ -476,11 +476,28 @@ def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
     if finished and done >= config.epochs:
         raise ConfigError(f"{checkpoint.path}: the run already completed its {config.epochs} epochs; "
                           "nothing to resume")
+    warn_if_the_rounding_changes(checkpoint)
     over = stopped_early or done >= config.epochs
     if over:
         warnings.warn(f"{checkpoint.path} holds the run's whole training ({count(done, 'epoch')}); "
                       "only its files were left to write", GlassnetWarning, stacklevel=2)
     return done, over
+
+
+def warn_if_the_rounding_changes(checkpoint: Checkpoint) -> None:
+    """A warning when a run goes on with other threads or on another device than it was
+    trained with until now: its numbers then differ from an unbroken run's by float
+    rounding (a resumed run is otherwise exact to the last bit)."""
+    now = {"threads": backend.get_threads(), "device": backend.get_device()}
+    changed = {key: checkpoint.state[key] for key in now
+               if checkpoint.state.get(key) is not None and checkpoint.state[key] != now[key]}
+    if changed:
+        was = ", ".join(f"{key} {value}" for key, value in changed.items())
+        goes_on = ", ".join(f"{key} {now[key]}" for key in changed)
+        warnings.warn(f"{checkpoint.path} was trained with {was} and goes on with {goes_on}: "
+                      "the rest of the run rounds differently, so it will not match an unbroken "
+                      "run to the last digit (resume with the same --threads/--device for that)",
+                      GlassnetWarning, stacklevel=3)
 
 
 def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, verbose: int = 1,

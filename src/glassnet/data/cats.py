@@ -65,14 +65,14 @@ def _read_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[st
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), y, names
 
 
-def load_cats(root: Path | None = None,
+def load_cats(root: str | Path | None = None,
               splits: tuple[str, ...] = ("train", "test")) -> dict[str, Dataset]:
     """``{"train": Dataset, "test": Dataset}`` with images ``(N, 3, 64, 64)`` uint8.
 
     ``splits`` names the splits to read; the others' files are not opened.
     """
     check_splits(splits, "the cat set")
-    folder = (root or data_dir()) / FOLDER
+    folder = (Path(root) if root is not None else data_dir()) / FOLDER
     datasets = {}
     for split in splits:
         path = _ensure_file(folder, f"{split}_catvnoncat.h5")  # a failed download says so itself

@@ -263,14 +263,14 @@ def check_files(folder: Path, names: list[str]) -> bool:
     return True
 
 
-def load_cifar10(root: Path | None = None,
+def load_cifar10(root: str | Path | None = None,
                  splits: tuple[str, ...] = ("train", "test")) -> dict[str, Dataset]:
     """``{"train": Dataset, "test": Dataset}`` with images ``(N, 3, 32, 32)`` uint8.
 
     ``splits`` names the splits to read; the other split's batch files are not opened.
     """
     check_splits(splits, "CIFAR-10")
-    folder = ensure_folder(root or data_dir())
+    folder = ensure_folder(Path(root) if root is not None else data_dir())
     reading = ["batches.meta"] + TRAIN_BATCHES * ("train" in splits) + ["test_batch"] * ("test" in splits)
     checked = check_files(folder, reading)
     names = read_class_names(folder / "batches.meta")

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, ModelFormatError, TrainingInterruptedError, WeightMismatchError
+from .. import backend
+from ..errors import ConfigError, DataError, ModelFormatError, TrainingInterruptedError, WeightMismatchError
 from ..json_checks import is_number, is_number_or_none, short_list
 from ..layers.base import Layer
 from ..training.callbacks import Callback
@@ -103,6 +104,9 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
         "callbacks": callback_values,
         "run": run_config,
         "data": data,
+        # a batch split over other threads, or run on another device, rounds differently
+        "threads": backend.get_threads(),
+        "device": backend.get_device(),
     }
     return model_config(model, {"kind": "checkpoint", "checkpoint": checkpoint}), arrays
 
@@ -110,6 +114,9 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
 def save_checkpoint(model, path: str | Path, run_config: dict[str, Any] | None = None,
                     data: dict[str, Any] | None = None) -> None:
     """Write a checkpoint of ``model`` (compiled, with its optimizer) atomically."""
+    model._require_compiled()
+    if not model.built:
+        raise ConfigError("build or train the model before saving a checkpoint of it")
     write_archive(path, *snapshot(model, run_config, data=data))
 
 
@@ -170,6 +177,10 @@ def check_state(path: Path, state: dict[str, Any]) -> None:
         raise ModelFormatError(f"{path}: the checkpoint's callback state is damaged")
     if not isinstance(rng.get("train_rng"), dict) or not isinstance(rng.get("layers", {}), dict):
         raise ModelFormatError(f"{path}: the checkpoint's generator states are damaged")
+    threads, device = state.get("threads"), state.get("device")
+    if (threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1)
+            or device is not None and not isinstance(device, str)):
+        raise ModelFormatError(f"{path}: the checkpoint's threads or device is damaged")
     data = state.get("data")
     if data is not None and not (isinstance(data, dict) and isinstance(data.get("signature"), str)
                                  and isinstance(data.get("files"), int)):
@@ -218,6 +229,19 @@ def check_same_model(model, ckpt: Checkpoint) -> None:
                                f"{differ} ({details or 'the layers'}); did the data or the code change?")
 
 
+def check_same_loss(model, ckpt: Checkpoint) -> None:
+    """The run's loss and L2 strength must be the checkpointed ones: the rest of the run
+    would otherwise minimize another function than the first part did."""
+    saved = {"loss": ckpt.config.get("loss"), "reg": ckpt.config.get("reg")}
+    current = json.loads(json.dumps({"loss": model.loss.get_config(), "reg": model.reg}))
+    differ = [key for key in saved if saved[key] is not None and saved[key] != current[key]]
+    if differ:
+        raise ModelFormatError(f"{ckpt.path}: the model is compiled with "
+                               + ", ".join(f"{key} {current[key]!r}" for key in differ)
+                               + " but the checkpoint was trained with "
+                               + ", ".join(f"{key} {saved[key]!r}" for key in differ))
+
+
 def check_same_optimizer(path: Path, saved: dict[str, Any], optimizer) -> None:
     """The run's optimizer must be the checkpointed one: same kind and settings (the
     learning rate aside, which the checkpoint restores), or its state would not fit."""
@@ -253,8 +277,10 @@ def restore_training_state(model, ckpt: Checkpoint, data: dict[str, Any] | None 
 
     Everything is checked before anything changes: on an error the model is untouched.
     """
+    model._require_compiled()  # its optimizer receives the saved state
     check_same_data(ckpt, data)
     check_same_model(model, ckpt)
+    check_same_loss(model, ckpt)
     model_arrays = {k: v for k, v in ckpt.arrays.items() if "/" not in k}
     check_arrays(ckpt.path, weight_shapes(model), model_arrays, "the run's model")
     opt_state = ckpt.state["optimizer"]

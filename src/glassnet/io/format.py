@@ -51,6 +51,9 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 ARRAY_DIR = "arrays/"
 MAX_CONFIG_BYTES = 16 * 2**20
+#: values in one input sample a model file may declare (3 x 8192 x 8192 is 201 M): a conv
+#: net's weights fit any image size, so a file could ask predict for a 40000 x 40000 image
+MAX_INPUT_VALUES = 2**28
 MAX_INFLATION = 20  # deflated float weights shrink by ~10%; a zip bomb by a factor of 1000
 _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 
@@ -262,6 +265,10 @@ def validate_model_config(path: str | Path, config: Any) -> None:
             or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
         raise ModelFormatError(f"{path}: input_shape in {CONFIG_NAME} must be a list of positive "
                                f"integers, got {shape!r}")
+    if math.prod(shape) > MAX_INPUT_VALUES:  # a conv net's weights do not depend on the image size
+        raise ModelFormatError(f"{path}: input_shape {shape} in {CONFIG_NAME} is {math.prod(shape):,} "
+                               f"values per sample, more than any model glassnet trains "
+                               f"({MAX_INPUT_VALUES:,}); the file is damaged")
 
 
 def model_from_config(path: str | Path, config: dict[str, Any],

@@ -113,7 +113,12 @@ class Conv2D(KernelOptions, Layer):
         self.filters = check_positive_int(filters, "Conv2D filters")
         self.kernel_size = to_pair(kernel_size, "Conv2D kernel_size")
         self.strides = to_pair(strides, "Conv2D strides")
-        resolve_padding(padding, (1, 1), self.kernel_size, self.strides, "Conv2D")  # validates
+        pads = resolve_padding(padding, (1, 1), self.kernel_size, self.strides, "Conv2D")  # validates
+        if pads[0] >= self.kernel_size[0] or pads[2] >= self.kernel_size[1]:
+            # every output that far out would see only zeros (and a file could ask for a
+            # million rows of them): PyTorch's largest useful padding is kernel - 1 too
+            raise ConfigError(f"Conv2D padding {padding!r} must be less than the kernel size "
+                              f"{self.kernel_size}: outputs that far out would see only zeros")
         self.padding = list(padding) if isinstance(padding, tuple) else padding
         self._init_kernel_options(activation, use_bias, kernel_initializer, kernel_regularizer)
         self.pads: Pads = (0, 0, 0, 0)
