@@ -358,17 +358,29 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     augment = config.extra.get("augment_fn") or augment_mod.parse(config.augment)
     data = data if data is not None else load_data(config)
     splits = prepare_splits(config, data)
-    train, validation, test = splits["train"], splits["validation"], splits["test"]
-    model = build_model(config, train)
+    model = build_model(config, splits["train"])
     callbacks = list(callbacks or []) + make_callbacks(config)
-    model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
+    model.compile(loss=zoo.loss_for(splits["train"].num_classes), optimizer=make_optimizer(config),
                   reg=config.reg)
-    fingerprint = train.info.get("fingerprint")  # an image folder's files, checked on resume
+    fingerprint = splits["train"].info.get("fingerprint")  # an image folder's files, checked on resume
     # in the model from the start, so that its checkpoints record the data too
     model.training_summary = training_data_record(config, fingerprint)
     make_folder(out_dir)
     if resume is None:
         clear_run_files(out_dir)
+    error, seconds = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose,
+                              resume, stop, fingerprint)
+    return _finish_run(model, config, splits, out_dir, callbacks, error, seconds, fingerprint)
+
+
+def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | None], out_dir: Path,
+             callbacks: list[Callback], augment: Any, verbose: int, resume: str | Path | None,
+             stop: StopRequest | None, fingerprint: dict[str, Any] | None
+             ) -> tuple[NonFiniteLossError | None, float]:
+    """Fit the compiled ``model`` as configured, checkpointing into ``out_dir`` (from the
+    checkpoint ``resume`` names, if any); returns the non-finite-loss error that stopped it
+    (``None``) and the seconds trained over every session."""
+    train, validation = splits["train"], splits["validation"]
     checkpoint = read_checkpoint(resume) if resume is not None else None
     initial_epoch, over = 0, False
     if checkpoint is not None:
@@ -391,8 +403,14 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     except NonFiniteLossError as exc:
         error = exc
     checkpointer.stop.phase = "finishing"  # a Ctrl-C now lets the run's files be written
-    seconds = checkpointer.prior_seconds + time.perf_counter() - started  # over every session
-    metrics = evaluate_splits(model, {"train": train, "validation": validation, "test": test})
+    return error, checkpointer.prior_seconds + time.perf_counter() - started
+
+
+def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | None], out_dir: Path,
+                callbacks: list[Callback], error: NonFiniteLossError | None, seconds: float,
+                fingerprint: dict[str, Any] | None) -> RunResult:
+    """Score every split, record the run in the model and write its files and report."""
+    metrics = evaluate_splits(model, splits)
     metrics.update({"epochs": len(model.history), "seconds": round(seconds, 3),
                     "seed": config.seed})
     if error is not None:  # the metrics are of the weights the NaN guard kept: say so
