@@ -9,7 +9,11 @@ where it matters for glassnet's device discipline:
 - an operation that mixes them with a NumPy array (other than a scalar) is a ``TypeError``,
   as in CuPy, whether written ``a * host``, ``cupy.maximum(a, host)`` or ``a[...] = host``;
 - reductions return 0-d device arrays, not Python or NumPy scalars (``float(a.sum())``
-  works, ``f"{a.sum():.3f}"`` does not);
+  works; ``f"{a.sum():.3f}"`` is refused here although CuPy formats it through the host: a
+  house rule, so that a value is converted where the code says so);
+- ``copyto`` refuses a Python scalar as its source (CuPy 13.0-13.2 with NumPy 2 raise
+  ``TypeError`` from ``numpy.can_cast`` there: pass ``dtype.type(value)``);
+- NumPy's names that CuPy lacks (``errstate``, ``seterr``, ...) are not in the module;
 - NumPy functions given device arrays dispatch to this module (``__array_ufunc__`` and
   ``__array_function__``, as CuPy implements them) and return device arrays.
 
@@ -193,8 +197,22 @@ def _function(name: str, func: Any):
     return call
 
 
+# NumPy names CuPy 13 does not have (CuPy raises no floating-point warnings, so it has no
+# errstate; cupyx.errstate exists but refuses over/divide/invalid)
+_NOT_IN_CUPY = {"errstate", "seterr", "geterr", "seterrcall", "geterrcall", "apply_over_axes"}
+
+
+def copyto(dst: ndarray, src: Any, **kwargs: Any) -> None:
+    if type(src) in (bool, int, float, complex):  # not NumPy scalars (np.float64 is a float)
+        raise TypeError(f"copyto: a Python {type(src).__name__} as the source fails in CuPy 13 "
+                        "with NumPy 2 (numpy.can_cast); pass a NumPy scalar such as dtype.type(value)")
+    _function("copyto", _np.copyto)(dst, src, **kwargs)
+
+
 def __getattr__(name: str) -> Any:
     """``cupy.<name>``: NumPy's function of that name on device arrays; dtypes as NumPy's."""
+    if name in _NOT_IN_CUPY:
+        raise AttributeError(f"module 'cupy' has no attribute {name!r}")
     value = getattr(_np, name)
     if isinstance(value, type) or not callable(value):
         return value

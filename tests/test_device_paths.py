@@ -63,8 +63,14 @@ def test_the_stand_in_refuses_what_cupy_refuses(device):
         fake_cupy.maximum(a, np.ones(3))
     with pytest.raises(TypeError, match="mixed with CuPy arrays"):
         a[0] = np.ones(3)
-    with pytest.raises(TypeError, match="format"):
+    with pytest.raises(TypeError, match="format"):  # a house rule (CuPy formats via the host)
         f"{a.sum():.2f}"
+    b = a.copy()
+    with pytest.raises(TypeError, match="a Python int as the source fails in CuPy 13"):
+        fake_cupy.copyto(b, 1, where=b > 2)
+    fake_cupy.copyto(b, b.dtype.type(1), where=b > 2)  # a NumPy scalar is fine
+    with pytest.raises(AttributeError, match="no attribute 'errstate'"):
+        getattr(fake_cupy, "errstate")  # noqa: B009 - the attribute access is the test
     total = a.sum()
     assert backend.array_module(total) is fake_cupy and float(total) == 15.0
     view = a.reshape(-1)
@@ -239,6 +245,12 @@ def test_a_model_trained_on_the_device_saves_loads_and_resumes_anywhere(device, 
         return model.history.epoch
 
     assert on("gpu", resume) == [0, 1, 2, 3, 4]  # 3 epochs, then 2 more
+    # the checkpoint records where the weights were, not what was current when it was saved,
+    # and no threads: on a GPU nothing is split over them
+    on_gpu.compile(loss="binary_crossentropy", optimizer="adam")
+    save_checkpoint(on_gpu, tmp_path / "saved-from-cpu.glassnet")  # the CPU is current here
+    state = read_checkpoint(tmp_path / "saved-from-cpu.glassnet").state
+    assert (state["device"], state["threads"]) == ("gpu", None)
 
 
 def test_gradient_checks_pass_on_the_device(device):

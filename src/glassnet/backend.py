@@ -126,6 +126,11 @@ def array_module(a: Array) -> ModuleType:
     return np
 
 
+def device_of(a: Array) -> str:
+    """``"gpu"`` for a CuPy array, else ``"cpu"``: where ``a`` lives, whatever is current."""
+    return "cpu" if array_module(a) is np else "gpu"
+
+
 def to_device(a: Any, dtype: Any = None) -> Array:
     """Move ``a`` to the current device (a no-op on the CPU for NumPy arrays)."""
     return xp().asarray(a, dtype=dtype)

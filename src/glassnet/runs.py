@@ -506,9 +506,10 @@ def warn_if_the_rounding_changes(checkpoint: Checkpoint) -> None:
     """A warning when a run goes on with other threads or on another device than it was
     trained with until now: its numbers then differ from an unbroken run's by float
     rounding (a resumed run is otherwise exact to the last bit)."""
-    now = {"threads": backend.get_threads(), "device": backend.get_device()}
+    now = {"threads": backend.get_threads() if backend.get_device() == "cpu" else None,
+           "device": backend.get_device()}
     changed = {key: checkpoint.state[key] for key in now
-               if checkpoint.state.get(key) is not None and checkpoint.state[key] != now[key]}
+               if None not in (checkpoint.state.get(key), now[key]) and checkpoint.state[key] != now[key]}
     if changed:
         was = ", ".join(f"{key} {value}" for key, value in changed.items())
         goes_on = ", ".join(f"{key} {now[key]}" for key in changed)

@@ -82,6 +82,7 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
     have one) as it is now, after ``seconds`` of training on ``data`` (an image folder's
     ``dataset.info["fingerprint"]``); arrays are copies."""
     history = _copy_history(model.history)
+    device = next((backend.device_of(p) for _, p, _ in model.parameters()), backend.get_device())
     opt = model.optimizer
     state = opt.state_dict()
     arrays = model.get_weights()
@@ -105,8 +106,9 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
         "run": run_config,
         "data": data,
         # a batch split over other threads, or run on another device, rounds differently
-        "threads": backend.get_threads(),
-        "device": backend.get_device(),
+        # (on a GPU nothing is split: its threads do not matter)
+        "threads": backend.get_threads() if device == "cpu" else None,
+        "device": device,
     }
     return model_config(model, {"kind": "checkpoint", "checkpoint": checkpoint}), arrays
 
