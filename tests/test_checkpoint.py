@@ -651,3 +651,45 @@ def test_the_checkpoint_api_refuses_a_model_it_cannot_continue(straight, tmp_pat
     with pytest.raises(ConfigError, match="compile the model first"):
         save_checkpoint(fresh(compiled=False), tmp_path / "x.glassnet")
     assert restore_training_state(fresh(), checkpoint) == 10
+
+
+class HalveLr(Callback):
+    """A user's ReduceLROnPlateau-like callback: halves the lr after each epoch (no schedule)."""
+
+    def on_epoch_end(self, epoch, logs):
+        self.model.optimizer.lr /= 2
+
+
+def test_a_resumed_run_keeps_the_lr_a_callback_set(cats, tmp_path):
+    """The resumed fit went back to the base lr (0.01, 0.005, 0.01, 0.005 instead of halving on)."""
+    config = {**CONFIG, "epochs": 4, "augment": None, "lr_schedule": None, "lr": 0.01}
+    straight = train_run(RunConfig(**config, out=str(tmp_path / "a")), callbacks=[HalveLr()], verbose=0,
+                         data=cats)
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(**config, out=str(tmp_path / "b")), callbacks=[HalveLr(), StopAt(1, None, stop)],
+                  verbose=0, data=cats, stop=stop)
+    resumed = resume_run(tmp_path / "b", callbacks=[HalveLr()], verbose=0, data=cats)
+    assert resumed.history["lr"] == straight.history["lr"] == [0.01, 0.005, 0.0025, 0.00125]
+    assert resumed.history.to_dict() == straight.history.to_dict()
+
+
+def test_a_model_checkpoints_state_may_be_missing_or_left_behind_on_resume(cats, tmp_path):
+    """Its state is saved since 2026-12-06: a checkpoint from before (without it) and a resume
+    without the callback (the CLI's) were refused ("the run has ['EarlyStopping.0']")."""
+    from test_io_format import edit_config
+
+    config = {**CONFIG, "epochs": 3, "augment": None, "extra": {**CONFIG["extra"], "early_stopping": 2}}
+
+    def saver():
+        return ModelCheckpoint(tmp_path / "best.glassnet", monitor="val_loss", save_best_only=True)
+
+    for run in ("older", "without"):
+        stop = StopRequest()
+        with pytest.raises(TrainingInterruptedError):
+            train_run(RunConfig(**config, out=str(tmp_path / run)),
+                      callbacks=[saver(), StopAt(0, None, stop)], verbose=0, data=cats, stop=stop)
+    edit_config(tmp_path / "older" / CHECKPOINT_NAME,
+                lambda c: c["checkpoint"]["callbacks"].pop("ModelCheckpoint.0"))
+    assert len(resume_run(tmp_path / "older", callbacks=[saver()], verbose=0, data=cats).history) == 3
+    assert len(resume_run(tmp_path / "without", verbose=0, data=cats).history) == 3

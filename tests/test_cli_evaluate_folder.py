@@ -93,6 +93,13 @@ def test_class_names_match_whatever_their_unicode_normal_form():
     folder = Dataset(x, [0, 1], ["blau", unicodedata.normalize("NFD", "grün")], "photos")
     matched = check_compatible(model, folder)
     assert matched.class_names == model.class_names and matched.y.tolist() == [0, 1]
+    # two classes of the model that differ only in their form: each matches only itself
+    nfd, nfc = "e\u0301", "\u00e9"
+    both = Sequential([layers.Flatten(), layers.Dense(2)], input_shape=(1, 2, 2),
+                      class_names=sorted([nfd, nfc]))
+    for name in (nfd, nfc):
+        one = Dataset(np.zeros((1, 1, 2, 2), np.uint8), [0], [name], "folder")
+        assert check_compatible(both, one).y.tolist() == [both.class_names.index(name)]
 
 
 def test_a_folder_of_one_of_the_models_classes(cats, cats_model, data_env, tmp_path):

@@ -203,6 +203,20 @@ def test_a_run_folder_inside_the_image_folder_is_refused_before_any_work(how, tm
     assert sorted(p.name for p in root.iterdir()) == ["a", "b"]  # nothing written into it
 
 
+def test_a_hidden_run_folder_inside_the_image_folder_is_fine_and_search_is_checked_too(tmp_path, data_env):
+    """The listing skips hidden entries, so .runs/ there is never a class; `search --dataset .`
+    made runs/ in the folder before its first trial failed."""
+    root = _tiny_folder(tmp_path / "photos")
+    hidden = run_cli("train", "--dataset", ".", "--image-size", "8", "--epochs", "1", "--quiet",
+                     "--out", ".runs/one", cwd=root, env=data_env)
+    assert hidden.returncode == 0, hidden.stderr
+    search = run_cli("search", "--dataset", ".", "--model", "mlp", "--hidden", "4", "--trials", "2",
+                     "--epochs-per-trial", "1", "--image-size", "8", "--param", "lr=log:1e-3:1e-1",
+                     "--name", "s1", "--no-plot", cwd=root, env=data_env)
+    assert search.returncode == 1 and "would be inside the image folder" in search.stderr
+    assert sorted(p.name for p in root.iterdir()) == [".runs", "a", "b"]
+
+
 def test_evaluate_says_the_models_training_folder_moved(tmp_path, data_env):
     """It said only '<folder>: no such folder', not that it was the recorded training folder."""
     root = _tiny_folder(tmp_path / "photos")

@@ -353,3 +353,4 @@ def test_accuracy_is_drawn_on_zero_to_one_and_the_kept_epoch_is_marked():
     for ax in (loss_ax, acc_ax):
         marks = [line for line in ax.get_lines() if line.get_label() == "weights kept (epoch 3)"]
         assert len(marks) == 1 and list(marks[0].get_xdata()) == [3, 3]
+

@@ -485,30 +485,46 @@ class StopAfter(Callback):
             self.model.stop_training = True
 
 
-@pytest.mark.parametrize("how", ["early stopping on val_loss", "a callback, no validation"])
-def test_a_diverged_last_update_is_caught_when_a_callback_stops_the_run(how, rng):
+class EveryBatchBlowsUp(schedules.Schedule):
+    """Full batch: the one update of epoch 2 diverges."""
+
+    per_batch = True
+
+    def __call__(self, t, base):
+        return 1e300 if t == 1 else base
+
+
+@pytest.mark.parametrize("how", ["validation", "mini-batches, no validation", "full batch, no validation"])
+def test_a_diverged_last_update_is_caught_when_a_callback_stops_the_run(how, rng, tmp_path):
     """The check after the last update ran only after the run's last epoch: a callback that
-    stopped the run earlier (EarlyStopping sees a NaN val_loss as no improvement) left the
-    diverged weights in the model without an error."""
+    stopped the run earlier (EarlyStopping takes a NaN val_loss for no improvement) left the
+    diverged weights in the model without an error. It is caught before the callbacks see
+    the epoch (they would save it), except in full-batch training without validation
+    (a forward pass per epoch would cost a third of each), where it is caught after them."""
     x, y = _data(rng, n=64, d=5)
     model = _model(d=5)
-    early = how.startswith("early")
-    fit = {"validation_split": 0.25, "batch_size": 16} if early else {"batch_size": 22}
-    callback = EarlyStopping(patience=0) if early else StopAfter(1)
+    fit, schedule, stopper = {
+        "validation": ({"validation_split": 0.25, "batch_size": 16}, LastBatchBlowsUp(),
+                       EarlyStopping(patience=0)),
+        "mini-batches, no validation": ({"batch_size": 22}, LastBatchBlowsUp(), StopAfter(1)),
+        "full batch, no validation": ({"batch_size": None}, EveryBatchBlowsUp(), StopAfter(1)),
+    }[how]
     keep = {}
 
     class KeepStart(Callback):
         def on_epoch_begin(self, epoch, logs):
             keep[epoch] = self.model.get_weights()
 
+    saver = ModelCheckpoint(str(tmp_path / "every-{epoch}.glassnet"))
     with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
-        model.fit(x, y, epochs=5, verbose=0, lr_schedule=LastBatchBlowsUp(),
-                  callbacks=[KeepStart(), callback], **fit)
+        model.fit(x, y, epochs=5, verbose=0, lr_schedule=schedule, callbacks=[KeepStart(), saver, stopper],
+                  **fit)
     assert info.value.kept_epoch == 1 and "the last update of epoch 2" in str(info.value)
     assert len(model.history) == 1  # the epoch whose weights were dropped is not in it
     for key, value in keep[1].items():
         np.testing.assert_array_equal(model.get_weights()[key], value)
     assert np.isfinite(model.evaluate(x, y)["loss"])
+    assert (tmp_path / "every-2.glassnet").exists() == how.startswith("full batch")
 
 
 def test_a_model_file_written_during_fit_records_that_fit_so_far(rng, tmp_path):
@@ -737,3 +753,16 @@ def test_a_layer_checks_its_input_sizes_and_batch_norm_its_batch(rng):
         norm.forward(rng.standard_normal((3, 5)), training=True)
     with pytest.raises(ShapeError, match=r"rel_error compares arrays of one shape, got \(2,\) and \(3,\)"):
         rel_error(np.zeros(2), np.zeros(3))
+
+
+class Note(Callback):
+    def on_epoch_end(self, epoch, logs):
+        logs["note"] = f"epoch {epoch} looked fine"
+        logs["val_f1"] = 0.5
+
+
+def test_a_callback_may_log_text_for_other_callbacks(rng):
+    """fit crashed (ValueError: could not convert string to float) when a callback logged text."""
+    x, y = _data(rng)
+    history = _model().fit(x, y, epochs=2, verbose=0, callbacks=[Note()])
+    assert "note" not in history and history["val_f1"] == [0.5, 0.5]

@@ -100,11 +100,18 @@ def well_formed(data: Any) -> Any:
     return data
 
 
+# What breaks a line or a terminal: control characters (a newline, an escape sequence), the
+# line and paragraph separators, and lone surrogates (a name's bytes that are not UTF-8).
+# Format characters stay (Persian needs the zero-width non-joiner, emoji their joiners).
+_ESCAPED = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
 def printable(text: str) -> str:
-    """``text`` (a file name) as one printable line: control characters (a newline in a
-    name) written as escapes, and bytes that are not UTF-8 (Latin-1 ``caf\xe9.png``) as ``\xe9``."""
+    """``text`` (a file or class name) as one printable line: control characters (a newline
+    in a name) written as escapes, and bytes that are not UTF-8 (Latin-1 ``caf\xe9.png``) as
+    ``\xe9``; every other character as it is."""
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable()
+    return "".join(ch if unicodedata.category(ch) not in _ESCAPED
                    else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF  # surrogateescape
                    else ascii(ch)[1:-1] for ch in text)

@@ -24,6 +24,7 @@ from .data import Dataset, is_folder
 from .data import augment as augment_mod
 from .data import load as load_dataset
 from .data import locator as data_locator
+from .data.folder import is_hidden
 from .errors import ConfigError, GlassnetWarning, ModelFormatError, NonFiniteLossError, ShapeError
 from .io.checkpoint import (
     CHECKPOINT_NAME,
@@ -152,10 +153,13 @@ def check_outside_the_data(dataset: str, out_dir: Path) -> None:
     if not is_folder(dataset):
         return
     root, out = Path(dataset).expanduser().resolve(), out_dir.expanduser().resolve()
-    if out == root or root in out.parents:
-        raise ConfigError(f"the run folder {out_dir} would be inside the image folder {dataset}, "
-                          "where its files would be read as a class of images: give an --out "
-                          "outside it (or run from another folder)")
+    if out != root and root not in out.parents:
+        return
+    if any(is_hidden(part) for part in out.relative_to(root).parts):
+        return  # the folder listing skips hidden entries (.runs/): never read as a class
+    raise ConfigError(f"the run folder {out_dir} would be inside the image folder {dataset}, "
+                      "where its files would be read as a class of images: give an --out "
+                      "outside it (or run from another folder)")
 
 
 def load_data(config: RunConfig, splits: tuple[str, ...] | None = None,
@@ -316,19 +320,27 @@ def check_compatible(model: Sequential, dataset: Dataset) -> Dataset:
         return dataset
     if list(dataset.class_names) == names:
         return dataset
-    # Compared in one Unicode normal form: "grün" typed on Linux (NFC) and the same folder
-    # name unzipped from a Mac (NFD, u + a combining diaeresis) are one class
-    by_form = {unicodedata.normalize("NFC", name): i for i, name in enumerate(names)}
-    unknown = [c for c in dataset.class_names if unicodedata.normalize("NFC", c) not in by_form]
+    index = {c: class_index(names, c) for c in dataset.class_names}
+    unknown = [c for c, i in index.items() if i is None]
     if unknown:
         folder_hint = (" (an image folder needs one subfolder per class, named as in training)"
                        if "files" in dataset.info else "")  # a named set's classes are fixed
         raise ConfigError(f"{dataset.name} has classes the model was not trained on: "
                           f"{', '.join(map(repr, unknown))}; the model's classes are "
                           f"{', '.join(map(repr, names))}{folder_hint}")
-    to_model = np.array([by_form[unicodedata.normalize("NFC", c)] for c in dataset.class_names],
-                        dtype=np.int64)
+    to_model = np.array([index[c] for c in dataset.class_names], dtype=np.int64)
     return Dataset(dataset.x, to_model[dataset.y], names, dataset.name, dict(dataset.info))
+
+
+def class_index(names: list[str], name: str) -> int | None:
+    """Where ``name`` is among a model's class ``names``: the same name, else the one name
+    that is the same in Unicode's NFC form ("grün" typed on Linux, and the same folder name
+    unzipped from a Mac, whose "ü" is "u" and a combining mark), else ``None``."""
+    if name in names:
+        return names.index(name)
+    form = unicodedata.normalize("NFC", name)
+    same = [i for i, known in enumerate(names) if unicodedata.normalize("NFC", known) == form]
+    return same[0] if len(same) == 1 else None
 
 
 def evaluate_splits(model: Sequential, splits: dict[str, Dataset | None]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from typing import Any
 from ._files import make_folder, nan_for_null, write_json, write_text
 from .data import Dataset
 from .errors import GlassnetWarning, SearchError, require_extra
-from .runs import RunConfig, RunResult, load_data, train_run
+from .runs import RunConfig, RunResult, check_outside_the_data, load_data, train_run
 from .search_checks import check_values
 from .search_config import SearchConfig, apply_params, final_config, setting_difference, train_command
 from .search_scoring import SCORES, Split, validation_balanced_accuracy, validation_splits
@@ -271,6 +271,7 @@ class Search:
         if not resume:
             if config is None:
                 raise SearchError("give the search to run (or --resume an existing one)")
+            check_outside_the_data(config.base.dataset, run_dir)  # before its folder is made
             splits = cls._splits(config.validate(), data, check=True)
         backend = open_storage(storage, run_dir)
         try:

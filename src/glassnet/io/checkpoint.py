@@ -66,7 +66,8 @@ def _copy_history(history: History | None) -> dict[str, Any]:
 
 def stateful_callbacks(callbacks: Sequence[Callback]) -> dict[str, Callback]:
     """Callbacks with ``state_dict``/``load_state_dict`` (EarlyStopping), keyed ``"<class>.<n>"``
-    (``n`` counts callbacks of that class, so other callbacks may come and go on resume)."""
+    (``n`` counts callbacks of that class, so other callbacks may come and go on resume; see
+    :func:`restore_callbacks` for those whose state a resume must have)."""
     found: dict[str, Callback] = {}
     for cb in callbacks:
         if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict"):
@@ -99,7 +100,9 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
         "seconds": seconds,
         "history": history,
         "optimizer": {"config": state["config"], "steps": state["steps"],
-                      "base_lr": getattr(opt, "base_lr", None)},
+                      "base_lr": getattr(opt, "base_lr", None),
+                      # whether a schedule set the lr (else the user, or a callback of theirs)
+                      "scheduled": opt.scheduled_lr is not None and opt.lr == opt.scheduled_lr},
         "rng": {"train_rng": model.train_rng.bit_generator.state,
                 "layers": {k: g.bit_generator.state for k, g in layer_generators(model).items()}},
         "callbacks": callback_values,
@@ -172,7 +175,8 @@ def check_state(path: Path, state: dict[str, Any]) -> None:
     steps = optimizer.get("steps")
     if (not isinstance(optimizer.get("config"), dict) or not isinstance(steps, int)
             or isinstance(steps, bool) or steps < 0 or not is_number_or_none(optimizer.get("base_lr"))
-            or not is_number(optimizer["config"].get("lr"))):
+            or not is_number(optimizer["config"].get("lr"))
+            or not isinstance(optimizer.get("scheduled", True), bool)):
         raise ModelFormatError(f"{path}: the checkpoint's optimizer state is damaged")
     callbacks = state.get("callbacks", {})
     if not isinstance(callbacks, dict) or not all(isinstance(v, dict) for v in callbacks.values()):
@@ -303,20 +307,38 @@ def restore_training_state(model, ckpt: Checkpoint, data: dict[str, Any] | None 
                                      "arrays": slots})
     if opt_state.get("base_lr") is not None:
         model.optimizer.base_lr = float(opt_state["base_lr"])
-        model.optimizer.scheduled_lr = model.optimizer.lr  # so fit continues the schedule
+    # so that fit continues the schedule; an lr that a callback of the run set (no schedule:
+    # checkpoints from before 2026-12-06 do not say, and were taken as scheduled) goes on as it is
+    if opt_state.get("base_lr") is not None and opt_state.get("scheduled", True):
+        model.optimizer.scheduled_lr = model.optimizer.lr
     model.history = History.from_dict(ckpt.state["history"])
     for what, generator in generators.items():
         generator.bit_generator.state = saved[what]
     return ckpt.epochs_done
 
 
+def _optional_state_classes() -> set[str]:
+    """Names of the callback classes whose saved state a resumed run may lack or drop."""
+    found, pending = set(), [Callback]
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        if not cls.state_required:
+            found.add(cls.__name__)
+    return found
+
+
 def restore_callbacks(model, ckpt: Checkpoint, callbacks: Sequence[Callback]) -> None:
     """Give each stateful callback its saved state (its arrays are model weights, checked as such)."""
     saved = ckpt.state.get("callbacks", {})
     current = stateful_callbacks(callbacks)
-    if set(saved) != set(current):
-        raise ModelFormatError(f"{ckpt.path}: the checkpoint has callback state for {sorted(saved)} but "
-                               f"the run has {sorted(current)}")
+    optional = _optional_state_classes()
+    required_saved = {key for key in saved if key.split(".")[0] not in optional}
+    required_now = {key for key, cb in current.items() if cb.state_required}
+    if required_saved != required_now:
+        raise ModelFormatError(f"{ckpt.path}: the checkpoint has callback state for {sorted(required_saved)} "
+                               f"but the run has {sorted(required_now)}")
+    current = {key: cb for key, cb in current.items() if key in saved}  # the others start afresh
     shapes = weight_shapes(model)
     for key, cb in current.items():
         prefix = f"{CALLBACK_PREFIX}{key}/"

@@ -87,6 +87,16 @@ def window_output_shape(layer: str, input_shape: tuple[int, ...], kernel: tuple[
     return F.output_size(hp, kernel[0], stride[0]), F.output_size(wp, kernel[1], stride[1])
 
 
+def _check_padding_fits(pads: Pads, input_hw: tuple[int, int], kernel: tuple[int, int]) -> None:
+    """Padding beyond both the kernel and the image adds only rows and columns of zeros (a
+    model file asking for a million of them would make predict allocate terabytes)."""
+    for pad, size, k, axis in ((max(pads[:2]), input_hw[0], kernel[0], "height"),
+                               (max(pads[2:]), input_hw[1], kernel[1], "width")):
+        if pad > max(k - 1, size):
+            raise ShapeError(f"Conv2D padding {pad} along the {axis} is more than both the kernel "
+                             f"({k}) and the input ({size}): it would add only zeros")
+
+
 class Conv2D(KernelOptions, Layer):
     """``y = act(conv2d(x, W) + b)`` for ``x: (N, C, H, W)``; output ``(N, filters, OH, OW)``.
 
@@ -113,12 +123,7 @@ class Conv2D(KernelOptions, Layer):
         self.filters = check_positive_int(filters, "Conv2D filters")
         self.kernel_size = to_pair(kernel_size, "Conv2D kernel_size")
         self.strides = to_pair(strides, "Conv2D strides")
-        pads = resolve_padding(padding, (1, 1), self.kernel_size, self.strides, "Conv2D")  # validates
-        if pads[0] >= self.kernel_size[0] or pads[2] >= self.kernel_size[1]:
-            # every output that far out would see only zeros (and a file could ask for a
-            # million rows of them): PyTorch's largest useful padding is kernel - 1 too
-            raise ConfigError(f"Conv2D padding {padding!r} must be less than the kernel size "
-                              f"{self.kernel_size}: outputs that far out would see only zeros")
+        resolve_padding(padding, (1, 1), self.kernel_size, self.strides, "Conv2D")  # validates
         self.padding = list(padding) if isinstance(padding, tuple) else padding
         self._init_kernel_options(activation, use_bias, kernel_initializer, kernel_regularizer)
         self.pads: Pads = (0, 0, 0, 0)
@@ -127,6 +132,7 @@ class Conv2D(KernelOptions, Layer):
         if len(input_shape) == 3:
             self.pads = resolve_padding(self.padding, input_shape[1:], self.kernel_size,
                                         self.strides, "Conv2D")
+            _check_padding_fits(self.pads, input_shape[1:], self.kernel_size)
         oh, ow = window_output_shape("Conv2D", input_shape, self.kernel_size, self.strides, self.pads)
         return (self.filters, oh, ow)
 

@@ -28,6 +28,10 @@ class Callback:
     HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
     model: Any = None
+    #: for a callback with ``state_dict``/``load_state_dict``: whether a resumed run must
+    #: have its state (EarlyStopping: its patience counter decides when the run ends), or
+    #: may start it afresh, or drop it (ModelCheckpoint: a file saver added or removed)
+    state_required: bool = True
 
     def set_model(self, model: Any) -> None:
         self.model = model
@@ -253,6 +257,8 @@ class ModelCheckpoint(Callback):
                               f"training does not log (logged: {sorted(logged)})"
                               + (f"; {hint}" if hint else ""))
         self.tracker.reset()
+
+    state_required = False  # a checkpoint from before it kept state, or a saver added later
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps so that a resumed run replaces the best file only with a

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .._checks import is_number
+
 
 class History:
     """Per-epoch logs. ``history[key]`` is a list with one value per epoch run (``NaN`` for
@@ -16,6 +18,7 @@ class History:
         self._missing: set[str] = set()  # keys the last append had no value for
 
     def append(self, epoch: int, logs: dict[str, float]) -> None:
+        logs = _numbers(logs)
         self.epoch.append(epoch)
         self._missing = {key for key in self.history if key not in logs}
         for key, values in self.history.items():
@@ -25,8 +28,8 @@ class History:
     def add_late(self, logs: dict[str, float]) -> None:
         """Record the values of the last epoch's ``logs`` that :meth:`append` did not see (a
         callback computed them after it); a key new to the history gets ``NaN`` for the
-        epochs before."""
-        for key, value in logs.items():
+        epochs before. Values that are not numbers (a callback's note) are not recorded."""
+        for key, value in _numbers(logs).items():
             if key not in self.history:
                 self.history[key] = [math.nan] * (len(self.epoch) - 1) + [float(value)]
             elif key in self._missing:
@@ -65,3 +68,8 @@ class History:
         h.history = {k: [math.nan if x is None else float(x) for x in v] for k, v in data.items()
                      if k != "epoch"}
         return h
+
+
+def _numbers(logs: dict[str, Any]) -> dict[str, float]:
+    """The numeric values of ``logs`` (a callback may log text for the others to read)."""
+    return {key: value for key, value in logs.items() if is_number(value)}

@@ -322,11 +322,15 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
                 raise _restore_after_non_finite(model, loss, epoch, b, initial_epoch, snapshots)
             running.add(loss, out, yb)
             cbs.on_batch_end(b, running.means())
-        # Each batch's loss is computed before its update, so the next epoch catches a last
-        # update that diverged; after the run's last epoch, one forward pass checks it, and
-        # the validation loss (finite inputs: finite unless the weights diverged) every epoch.
+        # Each batch's loss is computed before its update, so the next epoch would catch a
+        # last update that diverged, but the callbacks come first (a checkpoint saved, a stop):
+        # every epoch checks it before them, by the validation loss (finite inputs: finite
+        # unless the weights diverged) or one forward pass over the last batch. Full-batch
+        # training without validation checks only after its last epoch: that pass would cost
+        # a third of each epoch (a callback that stops such a run is checked after it).
         last_start = start if full_batch is not None else 0
-        if epoch == epochs - 1 and not _final_loss_finite(model, xb, yb, last_start):
+        forward_check = x_val is None and (len(batches) > 1 or epoch == epochs - 1)
+        if forward_check and not _final_loss_finite(model, xb, yb, last_start):
             raise _last_update_diverged(model, epoch, len(batches), snapshots)
         logs = running.means(reset=True)
         if x_val is not None:
@@ -340,9 +344,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         cbs.on_epoch_end(epoch, logs)
         history.add_late(logs)  # what a callback added (val_f1, ...), as Keras' History has it
         if model.stop_training:
-            # A callback ends the run here, before the next epoch could catch a last update
-            # that diverged: check it now, as after the last epoch.
-            if epoch < epochs - 1 and not _final_loss_finite(model, xb, yb, last_start):
+            # A callback ends a full-batch run without validation here, unchecked: check now.
+            if not forward_check and x_val is None and not _final_loss_finite(model, xb, yb, last_start):
                 history.drop_last()
                 _record_summary(model, history, started)
                 raise _last_update_diverged(model, epoch, len(batches), snapshots)

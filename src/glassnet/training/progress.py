@@ -16,8 +16,7 @@ import sys
 import time
 from typing import IO, Any
 
-import numpy as np
-
+from .._checks import is_number
 from .._text import count
 from ..errors import ConfigError
 from .callbacks import Callback
@@ -29,13 +28,9 @@ def format_logs(logs: dict[str, Any]) -> str:
     """``loss 0.4123 - accuracy 0.8123 - ...``: the keys fit logs in a fixed order, then any
     number a callback added (``val_f1``), as Keras shows them."""
     keys = [key for key in _ORDER if key in logs]
-    keys += [key for key in logs if key not in _ORDER and _is_number(logs[key])]
+    keys += [key for key in logs if key not in _ORDER and is_number(logs[key])]
     return " - ".join(f"{key} {logs[key]:.3g}" if key == "lr" else f"{key} {logs[key]:.4f}"
                       for key in keys)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 def shows_bars(stream: IO[str]) -> bool:
