@@ -660,9 +660,11 @@ class HalveLr(Callback):
         self.model.optimizer.lr /= 2
 
 
-def test_a_resumed_run_keeps_the_lr_a_callback_set(cats, tmp_path):
-    """The resumed fit went back to the base lr (0.01, 0.005, 0.01, 0.005 instead of halving on)."""
-    config = {**CONFIG, "epochs": 4, "augment": None, "lr_schedule": None, "lr": 0.01}
+@pytest.mark.parametrize("schedule", [None, "cosine"])
+def test_a_resumed_run_keeps_the_lr_a_callback_set(cats, tmp_path, schedule):
+    """Without a schedule the resumed fit went back to the base lr (0.01, 0.005, 0.01, 0.005
+    instead of halving on); with one, it scaled the schedule from the callback's lr."""
+    config = {**CONFIG, "epochs": 4, "augment": None, "lr_schedule": schedule, "lr": 0.01}
     straight = train_run(RunConfig(**config, out=str(tmp_path / "a")), callbacks=[HalveLr()], verbose=0,
                          data=cats)
     stop = StopRequest()
@@ -670,8 +672,11 @@ def test_a_resumed_run_keeps_the_lr_a_callback_set(cats, tmp_path):
         train_run(RunConfig(**config, out=str(tmp_path / "b")), callbacks=[HalveLr(), StopAt(1, None, stop)],
                   verbose=0, data=cats, stop=stop)
     resumed = resume_run(tmp_path / "b", callbacks=[HalveLr()], verbose=0, data=cats)
-    assert resumed.history["lr"] == straight.history["lr"] == [0.01, 0.005, 0.0025, 0.00125]
+    if schedule is None:
+        assert straight.history["lr"] == [0.01, 0.005, 0.0025, 0.00125]
     assert resumed.history.to_dict() == straight.history.to_dict()
+    for key, value in straight.model.get_weights().items():
+        np.testing.assert_array_equal(resumed.model.get_weights()[key], value, err_msg=key)
 
 
 def test_a_model_checkpoints_state_may_be_missing_or_left_behind_on_resume(cats, tmp_path):
@@ -693,3 +698,22 @@ def test_a_model_checkpoints_state_may_be_missing_or_left_behind_on_resume(cats,
                 lambda c: c["checkpoint"]["callbacks"].pop("ModelCheckpoint.0"))
     assert len(resume_run(tmp_path / "older", callbacks=[saver()], verbose=0, data=cats).history) == 3
     assert len(resume_run(tmp_path / "without", verbose=0, data=cats).history) == 3
+
+
+def test_a_model_checkpoint_gets_only_its_own_saved_state(cats, tmp_path):
+    """Savers' states are matched by position: resuming with one of two savers gave it the
+    other's best score (val_loss's best taken as val_accuracy's)."""
+    config = {**CONFIG, "epochs": 3, "augment": None}
+
+    def saver(what):
+        return ModelCheckpoint(tmp_path / f"best-{what}.glassnet", monitor=what, save_best_only=True)
+
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(**config, out=str(tmp_path / "run")),
+                  callbacks=[saver("val_loss"), saver("val_accuracy"), StopAt(0, None, stop)],
+                  verbose=0, data=cats, stop=stop)
+    accuracy = saver("val_accuracy")
+    resumed = resume_run(tmp_path / "run", callbacks=[accuracy], verbose=0, data=cats)
+    assert not any("best-val_loss" in path for path in accuracy.saved)
+    assert accuracy.tracker.best == max(resumed.history["val_accuracy"][1:])  # afresh from epoch 2

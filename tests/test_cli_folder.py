@@ -215,6 +215,12 @@ def test_a_hidden_run_folder_inside_the_image_folder_is_fine_and_search_is_check
                      "--name", "s1", "--no-plot", cwd=root, env=data_env)
     assert search.returncode == 1 and "would be inside the image folder" in search.stderr
     assert sorted(p.name for p in root.iterdir()) == [".runs", "a", "b"]
+    # `--dataset ..` from a class folder: the run is named after the folder, not "..", so it
+    # is not hidden from the check (runs/..-mlp-search-... was skipped as a hidden folder)
+    up = run_cli("search", "--dataset", "..", "--model", "mlp", "--hidden", "4", "--trials", "2",
+                 "--epochs-per-trial", "1", "--image-size", "8", "--param", "lr=log:1e-3:1e-1",
+                 "--no-plot", cwd=root / "a", env=data_env)
+    assert up.returncode == 1 and "runs/photos-mlp-search-" in up.stderr
 
 
 def test_evaluate_says_the_models_training_folder_moved(tmp_path, data_env):

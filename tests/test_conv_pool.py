@@ -371,3 +371,9 @@ def test_padding_beyond_the_kernel_and_the_image_is_refused_when_built(rng):
     with pytest.raises(ShapeError, match=r"padding 1000000 along the height is more than both the "
                                          r"kernel \(3\) and the input \(16\)"):
         _build(layers.Conv2D(2, 3, padding=1_000_000), (3, 16, 16))
+    assert _build(layers.Conv2D(2, 3, padding=3), (1, 2, 2)).output_shape == (2, 6, 6)  # as PyTorch
+    # a huge kernel with as much padding on a tiny image: 10,000,000,000 columns per image
+    with pytest.raises(ShapeError, match=r"would compute 10,000,000,000 values per image"):
+        _build(layers.Conv2D(1, (100_000, 1), padding=(99_999, 0)), (1, 1, 1))
+    with pytest.raises(ShapeError, match="values per image"):
+        _build(layers.Conv2D(64, 1, padding=16_384), (1, 16_384, 16_384))

@@ -90,6 +90,16 @@ def test_unknown_parameter_names_the_searchable_ones():
         config.validate()
 
 
+@pytest.mark.parametrize("name", ["normalize", "early_stopping"])
+def test_a_train_option_a_search_does_not_vary_is_named_as_such(name):
+    """It said "neither model 'mlp' nor the training run takes it", though train has the flag."""
+    config = quick_config()
+    config.params.append(parse_param(f"{name}=int:1:3"))
+    with pytest.raises(ConfigError, match=f"--{name.replace('_', '-')} is a 'glassnet train' option "
+                                          "that a search does not vary"):
+        config.validate()
+
+
 @pytest.mark.parametrize("spec, message", [
     ("batchnorm=choice:yes,no", "cannot search batchnorm=choice:yes,no: it is on or off; use "
                                 "batchnorm=choice:true,false"),

@@ -13,6 +13,14 @@ from glassnet._text import printable
     ("red\x1b[31m", "red\\x1b[31m"),
     ("a\u2028b", "a\\u2028b"),
     ("caf\udce9", "caf\\xe9"),  # a Latin-1 byte, as os.fsdecode keeps it
+    ("evil\u202egnp.txt", "evil\\u202egnp.txt"),  # a right-to-left override
+    ("cat\u200b", "cat\\u200b"),  # would look like "cat"
 ])
 def test_names_are_shown_as_written_unless_they_would_break_the_line(name, shown):
     assert printable(name) == shown
+
+
+def test_format_characters_take_no_column():
+    from glassnet._text import display_width
+
+    assert display_width("گربه\u200cها") == 6 and display_width("ab\u200d") == 2  # 6 letters

@@ -766,3 +766,17 @@ def test_a_callback_may_log_text_for_other_callbacks(rng):
     x, y = _data(rng)
     history = _model().fit(x, y, epochs=2, verbose=0, callbacks=[Note()])
     assert "note" not in history and history["val_f1"] == [0.5, 0.5]
+
+
+class ArrayScores(Callback):
+    def on_epoch_end(self, epoch, logs):
+        logs["val_f1"] = np.mean(np.array([1.0, 0.0]), keepdims=True).reshape(())  # 0-d array
+        logs["val_np"] = np.float32(0.25)
+        logs["flag"] = np.bool_(True)
+
+
+def test_numbers_a_callback_logs_as_one_value_arrays_are_recorded(rng):
+    x, y = _data(rng)
+    history = _model().fit(x, y, epochs=2, verbose=0, callbacks=[ArrayScores()])
+    assert history["val_f1"] == [0.5, 0.5] and history["val_np"] == [0.25, 0.25]
+    assert "flag" not in history

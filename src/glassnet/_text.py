@@ -18,9 +18,10 @@ def batch_size_text(batch_size: int | None) -> str:
 
 
 def display_width(text: str) -> int:
-    """Columns ``text`` takes in a terminal: 2 for wide characters (猫), 0 for combining marks."""
-    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-               for ch in text)
+    """Columns ``text`` takes in a terminal: 2 for wide characters (猫), 0 for combining marks
+    and format characters (a zero-width joiner)."""
+    return sum(0 if unicodedata.combining(ch) or unicodedata.category(ch) == "Cf"
+               else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
@@ -101,9 +102,13 @@ def well_formed(data: Any) -> Any:
 
 
 # What breaks a line or a terminal: control characters (a newline, an escape sequence), the
-# line and paragraph separators, and lone surrogates (a name's bytes that are not UTF-8).
-# Format characters stay (Persian needs the zero-width non-joiner, emoji their joiners).
+# line and paragraph separators, and lone surrogates (a name's bytes that are not UTF-8);
+# and what hides text: the bidirectional overrides and isolates (which can reverse the rest
+# of a line) and the zero-width space and BOM (which make "cat" and "cat\u200b" look
+# alike). Other format characters stay (Persian needs the zero-width non-joiner, emoji their
+# joiners).
 _ESCAPED = frozenset({"Cc", "Zl", "Zp", "Cs"})
+_HIDING = frozenset("\u200b\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def printable(text: str) -> str:
@@ -112,6 +117,6 @@ def printable(text: str) -> str:
     ``\xe9``; every other character as it is."""
     if text.isprintable():
         return text
-    return "".join(ch if unicodedata.category(ch) not in _ESCAPED
+    return "".join(ch if unicodedata.category(ch) not in _ESCAPED and ch not in _HIDING
                    else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF  # surrogateescape
                    else ascii(ch)[1:-1] for ch in text)

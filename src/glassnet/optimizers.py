@@ -51,6 +51,7 @@ class Optimizer:
         # (an lr that differs from the latter was set by the user: a new base).
         self.base_lr: float | None = None
         self.scheduled_lr: float | None = None
+        self.schedule_running = False  # whether the fit that runs (or ran last) has a schedule
         self.owner: Any = None  # a weak reference to the model compiled with it (one model only)
         self.slots: dict[str, dict[str, Array]] = {}
         self._buffers: dict[str, Array] = {}  # scratch space per parameter, not state

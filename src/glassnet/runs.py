@@ -142,9 +142,13 @@ def clear_run_files(out_dir: Path) -> None:
 
 
 def default_out_dir(config: RunConfig) -> Path:
-    dataset = (Path(config.dataset).expanduser().resolve().name if is_folder(config.dataset)
-               else config.dataset) or "data"
-    return Path("runs") / f"{dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path("runs") / f"{data_name(config.dataset)}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def data_name(dataset: str) -> str:
+    """A data set's name in a default run folder's: a named set's own, an image folder's
+    last component as resolved (``.`` and ``..`` are named by the folder they stand for)."""
+    return (Path(dataset).expanduser().resolve().name if is_folder(dataset) else dataset) or "data"
 
 
 def check_outside_the_data(dataset: str, out_dir: Path) -> None:

@@ -67,7 +67,14 @@ def _unsearchable_reason(name: str, model: str) -> str:
     if name in zoo.option_names(model):
         return ("'glassnet train' has no flag for it, so the printed command could not train the "
                 "best configuration")
+    if name in NOT_SEARCHED_TRAIN_OPTIONS:
+        return (f"--{name.replace('_', '-')} is a 'glassnet train' option that a search does not "
+                "vary (every trial trains with the same input normalization and no early stopping)")
     return f"neither model {model!r} nor the training run takes it"
+
+
+#: options of `glassnet train` (kept in RunConfig.extra) that a search never varies
+NOT_SEARCHED_TRAIN_OPTIONS = ("normalize", "early_stopping")
 
 
 # The options of `glassnet search` that define a stored search, and the setting of

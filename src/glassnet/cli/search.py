@@ -18,7 +18,7 @@ from .._text import count
 from ..data import LOADERS
 from ..errors import ConfigError, GlassnetWarning, SearchError
 from ..report.text import no_trial_succeeded
-from ..runs import RunConfig
+from ..runs import RunConfig, data_name
 from ..search_config import (
     OBJECTIVES,
     SCORE_LABELS,
@@ -85,7 +85,8 @@ def add_parser(sub) -> None:
                         "--folds: their score so far after each fold)")
     p.add_argument("--dataset", type=path_text, default="cats", help=DATASET_HELP)
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
-    p.add_argument("--hidden", default=None, metavar="SIZES", help="mlp hidden sizes, e.g. 20,7,5")
+    p.add_argument("--hidden", default=None, metavar="SIZES",
+                   help="mlp hidden sizes, e.g. 20,7,5 (default: 20,7,5, the course's network)")
     p.add_argument("--optimizer", default="sgd", help="optimizer when not searched")
     p.add_argument("--batch-size", type=batch_size, default=64, help="batch size when not searched")
     p.add_argument("--validation-split", type=fraction, default=None, metavar="FRACTION",
@@ -116,8 +117,8 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the stored search with its space and settings (an option "
                         "that would change a stored setting is an error; --trials may change the "
-                        "budget, and --workers, --final, --no-plot, --threads and --device "
-                        "may differ)")
+                        "budget, and --workers, --final, --no-plot, --threads, --device and "
+                        "--no-cache may differ)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes on this machine sharing the study (not with a "
                         "sqlite:// --storage, which locks under parallel writers); without "
@@ -247,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--resume continues the stored search space; leave out --param and --space")
     # A study joined by name (--study-name) gets the same local run folder on every machine.
     name = (args.name or args.study_name
-            or f"{Path(args.dataset).name}-{args.model}-search-{time.strftime('%Y%m%d-%H%M%S')}")
+            or f"{data_name(args.dataset)}-{args.model}-search-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = check_output_folder(args.out or Path("runs") / name, "--out")
     config = None if args.resume else _config(args)
     search = Search.open(config, run_dir, storage=args.storage,

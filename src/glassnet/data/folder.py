@@ -278,9 +278,10 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
     Args:
         path: a folder with one subfolder per class (searched recursively).
         image_size: ``(H, W)`` or one int; every image is resized to it with Pillow.
-        validation_split, subset: as in Keras: with a fraction, ``subset="training"`` or
-            ``"validation"`` returns that part, ``"both"`` returns ``(training, validation)``;
-            the split is stratified and seeded by ``seed``.
+        validation_split: as in Keras, a fraction held out for ``subset``.
+        subset: with ``validation_split``, ``"training"`` or ``"validation"`` returns that
+            part, ``"both"`` returns ``(training, validation)``; the split is stratified and
+            seeded by ``seed``.
         color_mode: ``"rgb"`` (C = 3) or ``"grayscale"`` (C = 1).
         class_names: the classes (subfolder names) to load, in label order; default all, sorted.
         resize: ``"squash"`` (stretch, the default), ``"crop"`` (centre crop to the aspect
@@ -337,7 +338,7 @@ def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
                 workers: int | None = None) -> tuple[list[str], np.ndarray]:
     """Images from files and folders (searched recursively): ``(names, x)`` with ``x`` uint8 ``(N, C, H, W)``.
 
-    A file named directly must be a readable image (any format Pillow reads), else
+    A file named directly must be a readable image (JPEG, PNG, BMP, GIF, WebP or TIFF), else
     :class:`ImageError`; unreadable files inside a folder are skipped with a warning
     (an error when ``strict``), as in :func:`image_folder`. Each file is read once, under
     the name it was first found by (named twice, or named and inside a named folder).

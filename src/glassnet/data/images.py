@@ -1,11 +1,13 @@
 """Reading one image file into a uint8 ``(3, H, W)`` array with Pillow.
 
-Any format Pillow reads; EXIF orientation applied (left out when the EXIF is damaged);
+JPEG, PNG, BMP, GIF, WebP or TIFF (other formats are refused: some of Pillow's decoders run
+external programs); EXIF orientation applied (left out when the EXIF is damaged);
 grayscale, palette, RGBA and CMYK converted to RGB; resized to ``size = (H, W)`` by
 squashing (the course's behaviour), centre-cropping to the aspect ratio first, or padding
-with black. A JPEG much larger than ``size`` is decoded at 1/2, 1/4 or 1/8 scale first
-(libjpeg's DCT scaling, never below ``size``), then resized: several times faster for
-camera photos, within a grey level or two of decoding it whole.
+with black. A JPEG at least 8 times larger than ``size`` is decoded at 1/2, 1/4 or 1/8
+scale first (libjpeg's DCT scaling, never below :data:`DRAFT_MARGIN` = 4 times ``size``),
+then resized: several times faster for camera photos, within 0.12 grey levels of decoding
+it whole on average.
 
 Images deeper than 8 bits are scaled, not clipped (Pillow's own conversion clips every value
 above 255 to white): 16-bit grayscale (modes ``I;16``, ``I;16B``, ...) maps 0-65535 to

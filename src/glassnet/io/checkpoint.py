@@ -101,8 +101,9 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
         "history": history,
         "optimizer": {"config": state["config"], "steps": state["steps"],
                       "base_lr": getattr(opt, "base_lr", None),
-                      # whether a schedule set the lr (else the user, or a callback of theirs)
-                      "scheduled": opt.scheduled_lr is not None and opt.lr == opt.scheduled_lr},
+                      # whether the fit runs a schedule: a resumed one then scales base_lr on
+                      # (else the lr goes on as it is, whatever a callback of the user's set)
+                      "scheduled": bool(opt.schedule_running)},
         "rng": {"train_rng": model.train_rng.bit_generator.state,
                 "layers": {k: g.bit_generator.state for k, g in layer_generators(model).items()}},
         "callbacks": callback_values,
@@ -307,9 +308,9 @@ def restore_training_state(model, ckpt: Checkpoint, data: dict[str, Any] | None 
                                      "arrays": slots})
     if opt_state.get("base_lr") is not None:
         model.optimizer.base_lr = float(opt_state["base_lr"])
-    # so that fit continues the schedule; an lr that a callback of the run set (no schedule:
-    # checkpoints from before 2026-12-06 do not say, and were taken as scheduled) goes on as it is
-    if opt_state.get("base_lr") is not None and opt_state.get("scheduled", True):
+    # so that fit continues the schedule from its base, even where a callback of the user's
+    # changed the lr since the schedule set it; without a schedule the lr goes on as it is
+    if opt_state.get("base_lr") is not None and _ran_a_schedule(ckpt):
         model.optimizer.scheduled_lr = model.optimizer.lr
     model.history = History.from_dict(ckpt.state["history"])
     for what, generator in generators.items():
@@ -326,6 +327,18 @@ def _optional_state_classes() -> set[str]:
         if not cls.state_required:
             found.add(cls.__name__)
     return found
+
+
+def _ran_a_schedule(ckpt: Checkpoint) -> bool:
+    """Whether the checkpointed fit ran an lr schedule: recorded since 2026-12-06; before,
+    a run's configuration says (``lr_schedule`` or ``lr_decay``), else assume it did."""
+    scheduled = ckpt.state["optimizer"].get("scheduled")
+    if scheduled is not None:
+        return scheduled
+    run = ckpt.run_config
+    if not isinstance(run, dict):
+        return True
+    return run.get("lr_schedule") is not None or run.get("lr_decay") is not None
 
 
 def restore_callbacks(model, ckpt: Checkpoint, callbacks: Sequence[Callback]) -> None:

@@ -92,9 +92,23 @@ def _check_padding_fits(pads: Pads, input_hw: tuple[int, int], kernel: tuple[int
     model file asking for a million of them would make predict allocate terabytes)."""
     for pad, size, k, axis in ((max(pads[:2]), input_hw[0], kernel[0], "height"),
                                (max(pads[2:]), input_hw[1], kernel[1], "width")):
-        if pad > max(k - 1, size):
+        if pad > max(k, size):
             raise ShapeError(f"Conv2D padding {pad} along the {axis} is more than both the kernel "
                              f"({k}) and the input ({size}): it would add only zeros")
+
+
+#: values one image may take in a convolution's output or its unfolded columns (4 GiB of
+#: float32): a small model file could otherwise ask predict for terabytes (a 100000 x 1
+#: kernel on a 1 x 1 image with as much padding)
+MAX_VALUES_PER_IMAGE = 2**30
+
+
+def _check_work_per_image(layer: str, output: tuple[int, ...], columns: int) -> None:
+    values = max(math.prod(output), columns)
+    if values > MAX_VALUES_PER_IMAGE:
+        raise ShapeError(f"{layer} would compute {values:,} values per image (output {output}, "
+                         f"{columns:,} unfolded), more than glassnet's limit of "
+                         f"{MAX_VALUES_PER_IMAGE:,}: use smaller images, kernels or padding")
 
 
 class Conv2D(KernelOptions, Layer):
@@ -134,6 +148,8 @@ class Conv2D(KernelOptions, Layer):
                                         self.strides, "Conv2D")
             _check_padding_fits(self.pads, input_shape[1:], self.kernel_size)
         oh, ow = window_output_shape("Conv2D", input_shape, self.kernel_size, self.strides, self.pads)
+        _check_work_per_image("Conv2D", (self.filters, oh, ow),
+                              input_shape[0] * math.prod(self.kernel_size) * oh * ow)
         return (self.filters, oh, ow)
 
     def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:

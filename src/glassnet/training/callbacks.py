@@ -263,11 +263,20 @@ class ModelCheckpoint(Callback):
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps so that a resumed run replaces the best file only with a
         better model (its best score would start afresh otherwise)."""
-        return {"values": {**self.tracker.state(), "saved": list(self.saved)}, "arrays": {}}
+        return {"values": {**self.tracker.state(), "saved": list(self.saved), **self._identity()},
+                "arrays": {}}
+
+    def _identity(self) -> dict[str, Any]:
+        """What makes a saved state this saver's: the same path, quantity and direction."""
+        return {"path": self.path, "monitor": self.tracker.monitor, "maximize": self.tracker.maximize}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict` (called after ``on_train_begin`` when resuming)."""
+        """Continue from :meth:`state_dict` (called after ``on_train_begin`` when resuming);
+        the state of another saver (savers added or removed since: states are matched by
+        position) is left alone, and this one starts afresh."""
         values = state["values"]
+        if {key: values.get(key) for key in self._identity()} != self._identity():
+            return
         self.tracker.load(values)
         if not (isinstance(values["saved"], list) and all(isinstance(p, str) for p in values["saved"])):
             raise ValueError(f"saved = {values['saved']!r} is not a list of paths")

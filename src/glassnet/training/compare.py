@@ -49,7 +49,8 @@ def compare_optimizers(build: Callable[[], Any], x: Any, y: Any,
     Args:
         build: returns a new, uncompiled model; it must give the same initial weights each
             time (a fixed ``seed`` in the model), so only the optimizer differs.
-        x, y: training inputs ``(N, *input_shape)`` and labels ``(N,)``.
+        x: training inputs ``(N, *input_shape)``.
+        y: their labels ``(N,)``.
         optimizers: ``{label: spec}`` with spec a dict ``{"name": "adam", "lr": 1e-3}``, an
             optimizer name or a zero-argument factory; default: :data:`TUTORIAL_OPTIMIZERS`.
         iterations: updates per optimizer, each on a random mini-batch of ``batch_size``.

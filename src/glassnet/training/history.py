@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import is_number
+import numpy as np
 
 
 class History:
@@ -72,4 +72,18 @@ class History:
 
 def _numbers(logs: dict[str, Any]) -> dict[str, float]:
     """The numeric values of ``logs`` (a callback may log text for the others to read)."""
-    return {key: value for key, value in logs.items() if is_number(value)}
+    return {key: float(value) for key, value in logs.items() if is_logged_number(value)}
+
+
+def is_logged_number(value: Any) -> bool:
+    """A number a callback logged: an int or float, or a one-value array or tensor of numbers
+    (``np.mean(...)``, a CuPy or PyTorch reduction); not text, ``None`` or a bool."""
+    if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+        return False
+    if getattr(value, "ndim", 0) != 0 or getattr(getattr(value, "dtype", None), "kind", "f") in "bOSUV":
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

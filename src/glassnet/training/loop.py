@@ -279,6 +279,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         all_callbacks.append(ProgressBar(epochs, steps, verbose, log_every=log_every))
     cbs = CallbackList(all_callbacks, model)
     base_lr = model.optimizer.base_lr = _schedule_base(model.optimizer)
+    model.optimizer.schedule_running = schedule is not None  # a checkpoint records it
     if schedule is None:  # no schedule means a constant lr: the base, not an earlier fit's last
         model.optimizer.lr = base_lr
     model.stop_training = False

@@ -16,10 +16,10 @@ import sys
 import time
 from typing import IO, Any
 
-from .._checks import is_number
 from .._text import count
 from ..errors import ConfigError
 from .callbacks import Callback
+from .history import is_logged_number
 
 _ORDER = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
 
@@ -28,8 +28,8 @@ def format_logs(logs: dict[str, Any]) -> str:
     """``loss 0.4123 - accuracy 0.8123 - ...``: the keys fit logs in a fixed order, then any
     number a callback added (``val_f1``), as Keras shows them."""
     keys = [key for key in _ORDER if key in logs]
-    keys += [key for key in logs if key not in _ORDER and is_number(logs[key])]
-    return " - ".join(f"{key} {logs[key]:.3g}" if key == "lr" else f"{key} {logs[key]:.4f}"
+    keys += [key for key in logs if key not in _ORDER and is_logged_number(logs[key])]
+    return " - ".join(f"{key} {float(logs[key]):.3g}" if key == "lr" else f"{key} {float(logs[key]):.4f}"
                       for key in keys)
 
 
