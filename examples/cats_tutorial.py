@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model.save(str(args.out / "model.glassnet"))
     if args.photo:
         # --8<-- [start:photo]
-        image = load_image(args.photo, size=(64, 64))  # uint8 (3, 64, 64), any format Pillow reads
+        image = load_image(args.photo, size=(64, 64))  # uint8 (3, 64, 64): JPEG, PNG, BMP, GIF, WebP or TIFF
         p_cat = float(model.predict(image)[0])  # one sample in, one probability out
         label = "cat" if p_cat > 0.5 else "non-cat"
         print(f"{args.photo.name}: {label} (p(cat) = {p_cat:.3f})")
