@@ -246,3 +246,15 @@ def test_evaluate_reads_a_grayscale_models_folder_in_grayscale(cats, data_env, t
                            env=data_env)
     assert scored["samples"] == len(gray)
     assert scored["loss"] == pytest.approx(model.evaluate(gray.x, gray.y)["loss"], rel=1e-5)
+
+
+def test_images_too_large_for_a_model_get_no_smallest_size_hint(tmp_path):
+    """Every shape error said "the smallest --image-size it fits is 4", also for images too large."""
+    from glassnet.data import Dataset
+    from glassnet.errors import ShapeError
+    from glassnet.runs import RunConfig, build_model
+
+    big = Dataset(np.zeros((2, 3, 2048, 2048), np.uint8), [0, 1], ["a", "b"], "photos/train")
+    with pytest.raises(ShapeError, match="values per image") as info:
+        build_model(RunConfig(dataset=str(tmp_path), model="cnn-bn"), big)
+    assert "smallest --image-size" not in str(info.value)

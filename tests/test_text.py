@@ -15,6 +15,8 @@ from glassnet._text import printable
     ("caf\udce9", "caf\\xe9"),  # a Latin-1 byte, as os.fsdecode keeps it
     ("evil\u202egnp.txt", "evil\\u202egnp.txt"),  # a right-to-left override
     ("cat\u200b", "cat\\u200b"),  # would look like "cat"
+    ("cat\u2060", "cat\\u2060"),  # a word joiner: the same
+    ("co\u00adop", "co\u00adop"),  # a soft hyphen is kept
 ])
 def test_names_are_shown_as_written_unless_they_would_break_the_line(name, shown):
     assert printable(name) == shown
@@ -24,3 +26,4 @@ def test_format_characters_take_no_column():
     from glassnet._text import display_width
 
     assert display_width("گربه\u200cها") == 6 and display_width("ab\u200d") == 2  # 6 letters
+    assert display_width("co\u00adop") == 5  # terminals draw the soft hyphen

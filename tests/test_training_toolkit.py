@@ -780,3 +780,15 @@ def test_numbers_a_callback_logs_as_one_value_arrays_are_recorded(rng):
     history = _model().fit(x, y, epochs=2, verbose=0, callbacks=[ArrayScores()])
     assert history["val_f1"] == [0.5, 0.5] and history["val_np"] == [0.25, 0.25]
     assert "flag" not in history
+
+
+class OddValues(Callback):
+    def on_epoch_end(self, epoch, logs):
+        logs.update(complex_value=0.5 + 0.5j, numpy_complex=np.complex128(1), huge=10**400,
+                    vector=np.array([0.5]), flag=np.array(True))
+
+
+def test_values_a_callback_logs_that_are_not_real_numbers_are_passed_on_not_recorded(rng):
+    x, y = _data(rng)
+    history = _model().fit(x, y, epochs=1, verbose=2, callbacks=[OddValues()])
+    assert not {"complex_value", "numpy_complex", "huge", "vector", "flag"} & set(history.history)

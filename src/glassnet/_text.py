@@ -20,7 +20,7 @@ def batch_size_text(batch_size: int | None) -> str:
 def display_width(text: str) -> int:
     """Columns ``text`` takes in a terminal: 2 for wide characters (猫), 0 for combining marks
     and format characters (a zero-width joiner)."""
-    return sum(0 if unicodedata.combining(ch) or unicodedata.category(ch) == "Cf"
+    return sum(0 if unicodedata.combining(ch) or (unicodedata.category(ch) == "Cf" and ch != "\u00ad")
                else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
@@ -103,12 +103,15 @@ def well_formed(data: Any) -> Any:
 
 # What breaks a line or a terminal: control characters (a newline, an escape sequence), the
 # line and paragraph separators, and lone surrogates (a name's bytes that are not UTF-8);
-# and what hides text: the bidirectional overrides and isolates (which can reverse the rest
-# of a line) and the zero-width space and BOM (which make "cat" and "cat\u200b" look
-# alike). Other format characters stay (Persian needs the zero-width non-joiner, emoji their
-# joiners).
-_ESCAPED = frozenset({"Cc", "Zl", "Zp", "Cs"})
-_HIDING = frozenset("\u200b\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# and the invisible format characters (bidirectional overrides can reverse the rest of a
+# line; a zero-width space or word joiner makes "cat\u2060" look like "cat"), except those
+# a name needs: Persian's zero-width non-joiner, the joiner of emoji sequences, the soft
+# hyphen and the tag characters of flag emoji.
+_ESCAPED = frozenset({"Cc", "Zl", "Zp", "Cs", "Cf"})
+
+
+def _kept_format_character(ch: str) -> bool:
+    return ch in "\u200c\u200d\u00ad" or 0xE0020 <= ord(ch) <= 0xE007F
 
 
 def printable(text: str) -> str:
@@ -117,6 +120,6 @@ def printable(text: str) -> str:
     ``\xe9``; every other character as it is."""
     if text.isprintable():
         return text
-    return "".join(ch if unicodedata.category(ch) not in _ESCAPED and ch not in _HIDING
+    return "".join(ch if unicodedata.category(ch) not in _ESCAPED or _kept_format_character(ch)
                    else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF  # surrogateescape
                    else ascii(ch)[1:-1] for ch in text)

@@ -237,7 +237,8 @@ def build_model(config: RunConfig, train: Dataset) -> Sequential:
                           dtype=config.dtype, **options)
     except ShapeError as exc:
         smallest = smallest_image_size(config.model, train, options) if is_folder(config.dataset) else None
-        hint = f"; the smallest --image-size it fits is {smallest}" if smallest else ""
+        too_small = smallest is not None and smallest > min(train.image_shape[1:])  # not too large
+        hint = f"; the smallest --image-size it fits is {smallest}" if too_small else ""
         raise ShapeError(f"model {config.model!r} does not fit the images of {train.name} (shape "
                          f"{train.image_shape}: channels, height, width): {exc}{hint}") from None
     model.set_preprocessing(scale=1 / 255)
@@ -436,8 +437,8 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
     model.training_summary = {
         **training_data_record(config, fingerprint), "epochs": len(model.history),
         "seconds": round(seconds, 3),
-        # the lr the run was given (a schedule's base), not the last one it scheduled
-        "optimizer": {**model.optimizer.get_config(), "lr": model.optimizer.base_lr or model.optimizer.lr},
+        # the lr the run was given (a schedule's base), not the last one it (or a callback) set
+        "optimizer": {**model.optimizer.get_config(), "lr": config.lr},
         "lr_schedule": _schedule_text(config), "batch_size": config.batch_size,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }

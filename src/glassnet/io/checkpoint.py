@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,14 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..errors import ConfigError, DataError, ModelFormatError, TrainingInterruptedError, WeightMismatchError
+from ..errors import (
+    ConfigError,
+    DataError,
+    GlassnetWarning,
+    ModelFormatError,
+    TrainingInterruptedError,
+    WeightMismatchError,
+)
 from ..json_checks import is_number, is_number_or_none, short_list
 from ..layers.base import Layer
 from ..training.callbacks import Callback
@@ -77,7 +85,7 @@ def stateful_callbacks(callbacks: Sequence[Callback]) -> dict[str, Callback]:
 
 
 def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
-             seconds: float | None = None, data: dict[str, Any] | None = None
+             seconds: float | None = None, data: dict[str, Any] | None = None, in_fit: bool = False
              ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(config, arrays)`` of a checkpoint of ``model`` (and the state of ``callbacks`` that
     have one) as it is now, after ``seconds`` of training on ``data`` (an image folder's
@@ -101,9 +109,11 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
         "history": history,
         "optimizer": {"config": state["config"], "steps": state["steps"],
                       "base_lr": getattr(opt, "base_lr", None),
-                      # whether the fit runs a schedule: a resumed one then scales base_lr on
-                      # (else the lr goes on as it is, whatever a callback of the user's set)
-                      "scheduled": bool(opt.schedule_running)},
+                      # whether a resumed fit scales base_lr by a schedule (else the lr goes on
+                      # as it is, whatever a callback of the user's set): inside a fit, whether
+                      # it runs one; between fits, whether the lr is still the one it set
+                      "schedule_running": bool(opt.schedule_running if in_fit
+                                               else opt.lr == opt.scheduled_lr)},
         "rng": {"train_rng": model.train_rng.bit_generator.state,
                 "layers": {k: g.bit_generator.state for k, g in layer_generators(model).items()}},
         "callbacks": callback_values,
@@ -177,7 +187,7 @@ def check_state(path: Path, state: dict[str, Any]) -> None:
     if (not isinstance(optimizer.get("config"), dict) or not isinstance(steps, int)
             or isinstance(steps, bool) or steps < 0 or not is_number_or_none(optimizer.get("base_lr"))
             or not is_number(optimizer["config"].get("lr"))
-            or not isinstance(optimizer.get("scheduled", True), bool)):
+            or not isinstance(optimizer.get("schedule_running", True), bool)):
         raise ModelFormatError(f"{path}: the checkpoint's optimizer state is damaged")
     callbacks = state.get("callbacks", {})
     if not isinstance(callbacks, dict) or not all(isinstance(v, dict) for v in callbacks.values()):
@@ -318,6 +328,25 @@ def restore_training_state(model, ckpt: Checkpoint, data: dict[str, Any] | None 
     return ckpt.epochs_done
 
 
+def _match_optional_states(ckpt: Checkpoint, saved: dict[str, Any], callbacks: Sequence[Callback],
+                           optional: set[str]) -> dict[str, Callback]:
+    """The saved state of each callback whose state is optional (ModelCheckpoint), found by
+    what it accepts (its own file, quantity and direction), not by position; the others
+    start afresh, and a saved state no callback takes is named in a warning."""
+    matched: dict[str, Callback] = {}
+    for cb in (cb for cb in callbacks if not cb.state_required and hasattr(cb, "load_state_dict")):
+        key = next((key for key, values in saved.items() if key.split(".")[0] == type(cb).__name__
+                    and key not in matched and cb.accepts_state(values)), None)
+        if key is not None:
+            matched[key] = cb
+    left = sorted(key for key in saved if key.split(".")[0] in optional and key not in matched)
+    if left:
+        warnings.warn(f"{ckpt.path}: the saved state of {', '.join(left)} belongs to no callback of "
+                      "this run (another file, quantity or direction): not used", GlassnetWarning,
+                      stacklevel=4)
+    return matched
+
+
 def _optional_state_classes() -> set[str]:
     """Names of the callback classes whose saved state a resumed run may lack or drop."""
     found, pending = set(), [Callback]
@@ -332,7 +361,7 @@ def _optional_state_classes() -> set[str]:
 def _ran_a_schedule(ckpt: Checkpoint) -> bool:
     """Whether the checkpointed fit ran an lr schedule: recorded since 2026-12-06; before,
     a run's configuration says (``lr_schedule`` or ``lr_decay``), else assume it did."""
-    scheduled = ckpt.state["optimizer"].get("scheduled")
+    scheduled = ckpt.state["optimizer"].get("schedule_running")
     if scheduled is not None:
         return scheduled
     run = ckpt.run_config
@@ -351,7 +380,8 @@ def restore_callbacks(model, ckpt: Checkpoint, callbacks: Sequence[Callback]) ->
     if required_saved != required_now:
         raise ModelFormatError(f"{ckpt.path}: the checkpoint has callback state for {sorted(required_saved)} "
                                f"but the run has {sorted(required_now)}")
-    current = {key: cb for key, cb in current.items() if key in saved}  # the others start afresh
+    current = {key: cb for key, cb in current.items() if cb.state_required}
+    current.update(_match_optional_states(ckpt, saved, callbacks, optional))
     shapes = weight_shapes(model)
     for key, cb in current.items():
         prefix = f"{CALLBACK_PREFIX}{key}/"
@@ -424,7 +454,8 @@ class Checkpointer(Callback):
 
     def _take(self) -> None:
         seconds = self.prior_seconds + time.perf_counter() - self._started
-        self._snapshot = snapshot(self.model, self.run_config, self.callbacks, round(seconds, 3), self.data)
+        self._snapshot = snapshot(self.model, self.run_config, self.callbacks, round(seconds, 3), self.data,
+                                  in_fit=True)
         self._written = False
 
     def _write(self) -> None:

@@ -33,6 +33,12 @@ class Callback:
     #: may start it afresh, or drop it (ModelCheckpoint: a file saver added or removed)
     state_required: bool = True
 
+    def accepts_state(self, values: dict[str, Any]) -> bool:
+        """Whether a saved state's ``values`` are this callback's (for one whose state is not
+        required: the resumed run's callbacks of its class are matched to the saved states
+        this way, not by position)."""
+        return True
+
     def set_model(self, model: Any) -> None:
         self.model = model
 
@@ -267,16 +273,18 @@ class ModelCheckpoint(Callback):
                 "arrays": {}}
 
     def _identity(self) -> dict[str, Any]:
-        """What makes a saved state this saver's: the same path, quantity and direction."""
-        return {"path": self.path, "monitor": self.tracker.monitor, "maximize": self.tracker.maximize}
+        """What makes a saved state this saver's: the same file (as an absolute path, however
+        it was written), quantity and direction."""
+        return {"path": os.path.abspath(self.path), "monitor": self.tracker.monitor,
+                "maximize": self.tracker.maximize}
+
+    def accepts_state(self, values: dict[str, Any]) -> bool:
+        """Whether ``values`` (a saved state) is this saver's own."""
+        return {key: values.get(key) for key in self._identity()} == self._identity()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict` (called after ``on_train_begin`` when resuming);
-        the state of another saver (savers added or removed since: states are matched by
-        position) is left alone, and this one starts afresh."""
+        """Continue from :meth:`state_dict` (called after ``on_train_begin`` when resuming)."""
         values = state["values"]
-        if {key: values.get(key) for key in self._identity()} != self._identity():
-            return
         self.tracker.load(values)
         if not (isinstance(values["saved"], list) and all(isinstance(p, str) for p in values["saved"])):
             raise ValueError(f"saved = {values['saved']!r} is not a list of paths")

@@ -76,14 +76,15 @@ def _numbers(logs: dict[str, Any]) -> dict[str, float]:
 
 
 def is_logged_number(value: Any) -> bool:
-    """A number a callback logged: an int or float, or a one-value array or tensor of numbers
-    (``np.mean(...)``, a CuPy or PyTorch reduction); not text, ``None`` or a bool."""
-    if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+    """A real number a callback logged: an int or float, or a 0-d array or tensor of them (a
+    NumPy, CuPy or PyTorch reduction); not text, ``None``, a bool or a complex number."""
+    if isinstance(value, (str, bytes, bool, complex, np.bool_, np.complexfloating)) or value is None:
         return False
-    if getattr(value, "ndim", 0) != 0 or getattr(getattr(value, "dtype", None), "kind", "f") in "bOSUV":
+    dtype = str(getattr(value, "dtype", "float"))
+    if getattr(value, "ndim", 0) != 0 or "bool" in dtype or "complex" in dtype:
         return False
     try:
-        float(value)
-    except (TypeError, ValueError):
+        float(value)  # NaN and infinity are numbers too
+    except Exception:  # noqa: BLE001 - whatever float() of a foreign object raises: not a number
         return False
     return True
