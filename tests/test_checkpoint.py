@@ -697,7 +697,8 @@ def test_a_model_checkpoints_state_may_be_missing_or_left_behind_on_resume(cats,
     edit_config(tmp_path / "older" / CHECKPOINT_NAME,
                 lambda c: c["checkpoint"]["callbacks"].pop("ModelCheckpoint.0"))
     assert len(resume_run(tmp_path / "older", callbacks=[saver()], verbose=0, data=cats).history) == 3
-    with pytest.warns(GlassnetWarning, match="the saved state of ModelCheckpoint.0 belongs to no callback"):
+    with pytest.warns(GlassnetWarning, match=r"no saver of this run took the saved state of the "
+                                             r"saver of .*best.glassnet on val_loss"):
         assert len(resume_run(tmp_path / "without", verbose=0, data=cats).history) == 3
 
 
@@ -715,7 +716,8 @@ def test_a_model_checkpoint_gets_only_its_own_saved_state(cats, tmp_path):
                   callbacks=[saver("val_loss"), saver("val_accuracy"), StopAt(0, None, stop)],
                   verbose=0, data=cats, stop=stop)
     accuracy = saver("val_accuracy")
-    with pytest.warns(GlassnetWarning, match="the saved state of ModelCheckpoint.0 belongs to no callback"):
+    with pytest.warns(GlassnetWarning, match=r"no saver of this run took the saved state of the "
+                                             r"saver of .*best-val_loss.glassnet on val_loss"):
         resumed = resume_run(tmp_path / "run", callbacks=[accuracy], verbose=0, data=cats)
     assert max(resumed.history["val_accuracy"]) == accuracy.tracker.best  # its own, kept
     assert not any("best-val_loss" in path for path in accuracy.saved)
@@ -783,3 +785,15 @@ def test_a_resumed_run_records_the_lr_it_was_given(cats, tmp_path):
                   callbacks=[HalveLr(), StopAt(1, None, stop)], verbose=0, data=cats, stop=stop)
     resumed = resume_run(tmp_path / "run", callbacks=[HalveLr()], verbose=0, data=cats)
     assert resumed.model.training_summary["optimizer"]["lr"] == 0.01
+
+
+def test_a_resumed_run_records_the_lr_its_checkpoint_restores(cats, tmp_path):
+    """A Python resume with another lr in its configuration trains on at the checkpoint's lr
+    (the restore puts it back), and its model file claimed the configuration's."""
+    config = {**CONFIG, "epochs": 2, "augment": None, "lr_schedule": None, "lr": 0.001}
+    train_run(RunConfig(**config, out=str(tmp_path / "run")), verbose=0, data=cats)
+    changed = RunConfig(**{**config, "epochs": 4, "lr": 0.5}, out=str(tmp_path / "run"))
+    (tmp_path / "run" / "model.glassnet").unlink()  # as if its files had not been written
+    result = train_run(changed, verbose=0, data=cats, resume=tmp_path / "run" / CHECKPOINT_NAME)
+    assert result.history["lr"] == [0.001] * 4
+    assert result.model.training_summary["optimizer"]["lr"] == 0.001

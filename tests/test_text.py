@@ -16,7 +16,9 @@ from glassnet._text import printable
     ("evil\u202egnp.txt", "evil\\u202egnp.txt"),  # a right-to-left override
     ("cat\u200b", "cat\\u200b"),  # would look like "cat"
     ("cat\u2060", "cat\\u2060"),  # a word joiner: the same
-    ("co\u00adop", "co\u00adop"),  # a soft hyphen is kept
+    ("cat\u00ad", "cat\\xad"),  # a soft hyphen: invisible in the HTML report
+    ("cat\U000e0063\U000e0061", "cat\\U000e0063\\U000e0061"),  # tags outside a flag
+    ("\U0001f3f4\U000e0067\U000e0062\U000e007f", "\U0001f3f4\U000e0067\U000e0062\U000e007f"),
 ])
 def test_names_are_shown_as_written_unless_they_would_break_the_line(name, shown):
     assert printable(name) == shown

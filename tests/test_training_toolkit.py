@@ -792,3 +792,14 @@ def test_values_a_callback_logs_that_are_not_real_numbers_are_passed_on_not_reco
     x, y = _data(rng)
     history = _model().fit(x, y, epochs=1, verbose=2, callbacks=[OddValues()])
     assert not {"complex_value", "numpy_complex", "huge", "vector", "flag"} & set(history.history)
+
+
+class TextInArrays(Callback):
+    def on_epoch_end(self, epoch, logs):
+        logs.update(phase=np.asarray("1e3"), flag=np.array(True, dtype=object), raw=np.array(b"2"))
+
+
+def test_text_and_objects_in_arrays_are_not_recorded(rng):
+    x, y = _data(rng)
+    history = _model().fit(x, y, epochs=1, verbose=0, callbacks=[TextInArrays()])
+    assert not {"phase", "flag", "raw"} & set(history.history)

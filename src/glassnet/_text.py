@@ -104,14 +104,16 @@ def well_formed(data: Any) -> Any:
 # What breaks a line or a terminal: control characters (a newline, an escape sequence), the
 # line and paragraph separators, and lone surrogates (a name's bytes that are not UTF-8);
 # and the invisible format characters (bidirectional overrides can reverse the rest of a
-# line; a zero-width space or word joiner makes "cat\u2060" look like "cat"), except those
-# a name needs: Persian's zero-width non-joiner, the joiner of emoji sequences, the soft
-# hyphen and the tag characters of flag emoji.
+# line; a zero-width space, word joiner or soft hyphen makes "cat\u2060" look like "cat"),
+# except those a name needs: Persian's zero-width non-joiner, the joiner of emoji sequences
+# and the tag characters of flag emoji.
 _ESCAPED = frozenset({"Cc", "Zl", "Zp", "Cs", "Cf"})
 
 
-def _kept_format_character(ch: str) -> bool:
-    return ch in "\u200c\u200d\u00ad" or 0xE0020 <= ord(ch) <= 0xE007F
+def _kept_format_character(ch: str, text: str) -> bool:
+    """ZWNJ and ZWJ anywhere; tag characters only in a name with a black flag (U+1F3F4),
+    which they turn into a subdivision's flag (elsewhere they would hide text)."""
+    return ch in "\u200c\u200d" or (0xE0020 <= ord(ch) <= 0xE007F and "\U0001f3f4" in text)
 
 
 def printable(text: str) -> str:
@@ -120,6 +122,6 @@ def printable(text: str) -> str:
     ``\xe9``; every other character as it is."""
     if text.isprintable():
         return text
-    return "".join(ch if unicodedata.category(ch) not in _ESCAPED or _kept_format_character(ch)
+    return "".join(ch if unicodedata.category(ch) not in _ESCAPED or _kept_format_character(ch, text)
                    else f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF  # surrogateescape
                    else ascii(ch)[1:-1] for ch in text)

@@ -385,18 +385,19 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     make_folder(out_dir)
     if resume is None:
         clear_run_files(out_dir)
-    error, seconds = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose,
-                              resume, stop, fingerprint)
-    return _finish_run(model, config, splits, out_dir, callbacks, error, seconds, fingerprint)
+    error, seconds, given_lr = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose,
+                                        resume, stop, fingerprint)
+    return _finish_run(model, config, splits, out_dir, callbacks, error, seconds, fingerprint, given_lr)
 
 
 def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | None], out_dir: Path,
              callbacks: list[Callback], augment: Any, verbose: int, resume: str | Path | None,
              stop: StopRequest | None, fingerprint: dict[str, Any] | None
-             ) -> tuple[NonFiniteLossError | None, float]:
+             ) -> tuple[NonFiniteLossError | None, float, float]:
     """Fit the compiled ``model`` as configured, checkpointing into ``out_dir`` (from the
     checkpoint ``resume`` names, if any); returns the non-finite-loss error that stopped it
-    (``None``) and the seconds trained over every session."""
+    (``None``), the seconds trained over every session and the lr the run was given (a
+    resumed run's: its checkpoint's, which the restore puts back whatever ``config`` says)."""
     train, validation = splits["train"], splits["validation"]
     checkpoint = read_checkpoint(resume) if resume is not None else None
     initial_epoch, over = 0, False
@@ -420,12 +421,14 @@ def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | N
     except NonFiniteLossError as exc:
         error = exc
     checkpointer.stop.phase = "finishing"  # a Ctrl-C now lets the run's files be written
-    return error, checkpointer.prior_seconds + time.perf_counter() - started
+    saved_run = checkpoint.run_config if checkpoint is not None else None
+    given_lr = saved_run["lr"] if isinstance(saved_run, dict) and "lr" in saved_run else config.lr
+    return error, checkpointer.prior_seconds + time.perf_counter() - started, given_lr
 
 
 def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | None], out_dir: Path,
                 callbacks: list[Callback], error: NonFiniteLossError | None, seconds: float,
-                fingerprint: dict[str, Any] | None) -> RunResult:
+                fingerprint: dict[str, Any] | None, given_lr: float) -> RunResult:
     """Score every split, record the run in the model and write its files and report."""
     metrics = evaluate_splits(model, splits)
     metrics.update({"epochs": len(model.history), "seconds": round(seconds, 3),
@@ -438,7 +441,7 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
         **training_data_record(config, fingerprint), "epochs": len(model.history),
         "seconds": round(seconds, 3),
         # the lr the run was given (a schedule's base), not the last one it (or a callback) set
-        "optimizer": {**model.optimizer.get_config(), "lr": config.lr},
+        "optimizer": {**model.optimizer.get_config(), "lr": given_lr},
         "lr_schedule": _schedule_text(config), "batch_size": config.batch_size,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }

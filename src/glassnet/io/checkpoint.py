@@ -339,11 +339,13 @@ def _match_optional_states(ckpt: Checkpoint, saved: dict[str, Any], callbacks: S
                     and key not in matched and cb.accepts_state(values)), None)
         if key is not None:
             matched[key] = cb
-    left = sorted(key for key in saved if key.split(".")[0] in optional and key not in matched)
+    left = [values for key, values in saved.items() if key.split(".")[0] in optional and key not in matched]
     if left:
-        warnings.warn(f"{ckpt.path}: the saved state of {', '.join(left)} belongs to no callback of "
-                      "this run (another file, quantity or direction): not used", GlassnetWarning,
-                      stacklevel=4)
+        what = "; ".join(f"the saver of {values.get('path', '?')} on {values.get('monitor', '?')}"
+                         for values in left)
+        warnings.warn(f"{ckpt.path}: no saver of this run took the saved state of {what} "
+                      "(a ModelCheckpoint of the interrupted run): it starts afresh if given again",
+                      GlassnetWarning, stacklevel=4)
     return matched
 
 

@@ -80,8 +80,12 @@ def is_logged_number(value: Any) -> bool:
     NumPy, CuPy or PyTorch reduction); not text, ``None``, a bool or a complex number."""
     if isinstance(value, (str, bytes, bool, complex, np.bool_, np.complexfloating)) or value is None:
         return False
-    dtype = str(getattr(value, "dtype", "float"))
-    if getattr(value, "ndim", 0) != 0 or "bool" in dtype or "complex" in dtype:
+    dtype = getattr(value, "dtype", None)
+    if getattr(value, "ndim", 0) != 0:
+        return False
+    if getattr(dtype, "kind", "f") not in "iuf":  # NumPy (CuPy) arrays: bool, complex, text, objects
+        return False
+    if "bool" in str(dtype) or "complex" in str(dtype):  # a PyTorch tensor's dtype has no kind
         return False
     try:
         float(value)  # NaN and infinity are numbers too
