@@ -27,14 +27,15 @@ def display_width(text: str) -> int:
 def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
     """A simple fixed-width table; ``align`` has one 'l' or 'r' per column (aligned by
     :func:`display_width`, so class names in any script line up)."""
-    widths = [max(display_width(printable(str(r[i]))) for r in [header, *rows]) for i in range(len(header))]
+    # a class folder's name may hold a newline or Latin-1 bytes: each cell as one printable line
+    header, rows = [printable(str(c)) for c in header], [[printable(str(c)) for c in r] for r in rows]
+    widths = [max(display_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
     align = align or "l" * len(header)
 
     def fmt(row):
         cells = []
         for cell, width, side in zip(row, widths, align, strict=True):
-            cell = printable(str(cell))  # a class folder's name may hold a newline or Latin-1 bytes
-            pad = " " * (width - display_width(str(cell)))
+            pad = " " * (width - display_width(cell))
             cells.append(f"{cell}{pad}" if side == "l" else f"{pad}{cell}")
         return "  ".join(cells).rstrip()
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._checks import is_number
+
 NUMBER, INTS = "<number>", "<ints>"
 _NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object",
           None: "null", NUMBER: "a number", INTS: "a list of integers"}
-
-
-def is_number(value: Any) -> bool:
-    """An int or a float, not a bool (``True`` is an int in Python, not a number in JSON)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def is_number_or_none(value: Any) -> bool:

@@ -157,9 +157,12 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
 def check_not_the_runs_report(report: str | None, model: str) -> None:
     """``--report`` must not replace the training run's own report (its curves and history
     would be lost to an evaluation's page)."""
+    from ..report.run_report import REPORT_NAME  # only with --report: it imports matplotlib
+
+    if report is None:
+        return
     run_dir = Path(model).resolve().parent
-    if report is not None and (run_dir / "run.json").is_file() and \
-            Path(report).resolve() == run_dir / "report.html":
+    if (run_dir / "run.json").is_file() and Path(report).resolve() == run_dir / REPORT_NAME:
         raise ConfigError(f"--report {report} is the training run's own report; writing there "
                           "would replace it: give another path")
 

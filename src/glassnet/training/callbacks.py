@@ -17,7 +17,7 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-from .._checks import check_non_negative_int, check_number
+from .._checks import check_non_negative_int, check_number, is_number
 from ..errors import ConfigError
 
 
@@ -78,7 +78,6 @@ class CallbackList(Callback):
             cb.on_train_end(logs)
 
 
-#: the validation values the fit loop itself logs (when it has validation data and the metric)
 #: what ``fit`` itself may log; a monitor or path field among them that this fit does not log
 #: is an error before training (other names may still come from another callback)
 FIT_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
@@ -147,7 +146,7 @@ class _Monitor:
 
     def load(self, values: dict[str, Any]) -> None:
         """The :meth:`state` a checkpoint kept; a ValueError if it cannot be one."""
-        if isinstance(values["best"], bool) or not isinstance(values["best"], (int, float)):
+        if not is_number(values["best"]):
             raise ValueError(f"best = {values['best']!r} is not a number")
         self.best, self.best_epoch = float(values["best"]), saved_epoch(values, "best_epoch")
 
@@ -241,6 +240,8 @@ class ModelCheckpoint(Callback):
     damaged file in place of the previous one.
     """
 
+    state_required = False  # a checkpoint from before it kept state, or a saver added later
+
     def __init__(self, path: str | os.PathLike, monitor: str = "val_loss",
                  save_best_only: bool = False, mode: str = "auto", min_delta: float = 0.0) -> None:
         self.path = str(path)
@@ -263,8 +264,6 @@ class ModelCheckpoint(Callback):
                               f"training does not log (logged: {sorted(logged)})"
                               + (f"; {hint}" if hint else ""))
         self.tracker.reset()
-
-    state_required = False  # a checkpoint from before it kept state, or a saver added later
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps so that a resumed run replaces the best file only with a

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 
 class History:
     """Per-epoch logs. ``history[key]`` is a list with one value per epoch run (``NaN`` for
@@ -78,7 +76,7 @@ def _numbers(logs: dict[str, Any]) -> dict[str, float]:
 def is_logged_number(value: Any) -> bool:
     """A real number a callback logged: an int or float, or a 0-d array or tensor of them (a
     NumPy, CuPy or PyTorch reduction); not text, ``None``, a bool or a complex number."""
-    if isinstance(value, (str, bytes, bool, complex, np.bool_, np.complexfloating)) or value is None:
+    if isinstance(value, (str, bytes, bool, complex)) or value is None:  # NumPy's: by dtype below
         return False
     dtype = getattr(value, "dtype", None)
     if getattr(value, "ndim", 0) != 0:
