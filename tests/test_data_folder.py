@@ -323,6 +323,34 @@ def test_cache_is_invalidated_when_the_folder_changes(tmp_path, change):
         assert len(after) == len(before) + (1 if change == "add" else -1)
 
 
+def test_cache_notices_a_same_size_file_whose_modification_time_was_restored(tmp_path):
+    """``cp -p`` of another image of the same size keeps the old mtime; only the file's
+    status-change time (which no program can set back) tells the cache it was replaced."""
+    root = two_classes(tmp_path / "photos")
+    target = root / "a" / "0.png"
+    before = image_folder(root, image_size=4)
+    old = target.stat()
+    target.write_bytes((root / "b" / "0.png").read_bytes())  # blue, where red was
+    os.utime(target, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert target.stat().st_size == old.st_size and target.stat().st_mtime_ns == old.st_mtime_ns
+    after = image_folder(root, image_size=4)
+    assert after.info["cache"] == "miss"
+    assert after.x[0, 2].min() == 200 and before.x[0, 2].max() == 0
+    # the fingerprint that checkpoints record is by name, size and mtime only: it does not
+    # change (a chmod or a restore from backup must not make --resume refuse the folder)
+    assert after.info["fingerprint"] == before.info["fingerprint"]
+
+
+def test_a_chmod_rebuilds_the_cache_but_keeps_the_fingerprint(tmp_path):
+    root = two_classes(tmp_path / "photos")
+    before = image_folder(root, image_size=4)
+    (root / "a" / "0.png").chmod(0o600)
+    after = image_folder(root, image_size=4)
+    assert after.info["cache"] == "miss"
+    np.testing.assert_array_equal(after.x, before.x)
+    assert after.info["fingerprint"] == before.info["fingerprint"]
+
+
 def test_cache_keeps_the_skip_report_and_depends_on_the_settings(cat_photo_folder):
     _, first = load_quietly(cat_photo_folder, image_size=16)
     again, second = load_quietly(cat_photo_folder, image_size=16)

@@ -4,7 +4,9 @@ Each (folder, settings) pair has one entry in ``<data dir>/cache/image-folders/`
 ``<name>-<key>.json`` (the folder, the settings, the signature of the folder's files, the
 labels, the file list and the skip report) and the array itself,
 ``<name>-<key>-<signature>.npy``. The signature is a digest of every file's relative path,
-size and modification time, so adding, removing or changing any file means a new array.
+size, modification time and status-change time, so adding, removing or changing any file
+means a new array (the status-change time catches a file replaced by one of the same size
+whose modification time was restored, as ``cp -p`` does: no program can set it back).
 Both files are written atomically, the array first, so a reader sees either the old entry
 or the new one; an unreadable entry is simply rebuilt. Arrays are read with
 ``allow_pickle=False``.
@@ -49,7 +51,8 @@ CACHE_FOLDER = "image-folders"
 MAX_ENTRIES_PER_FOLDER = 4
 HEX16 = "[0-9a-f]" * 16  # the key in an entry's name and the signature in its array's name
 
-FileStat = tuple[str, int, int]  # (relative posix path, size in bytes, mtime in ns)
+#: (relative posix path, size in bytes, mtime in ns, ctime in ns)
+FileStat = tuple[str, int, int, int]
 
 #: the environment variable that switches the cache off (``off``), for this process and the
 #: processes it starts (search workers); the CLI's ``--no-cache`` sets it
@@ -69,13 +72,19 @@ def enabled() -> bool:
     return _SWITCH[value.lower()]
 
 
-def signature(files: Iterable[FileStat]) -> str:
-    """A digest of every file's relative path, size and modification time."""
+def signature(files: Iterable[FileStat], status_change: bool = False) -> str:
+    """A digest of every file's relative path, size and modification time, and with
+    ``status_change`` its status-change time too.
+
+    Without it, this is the folder's fingerprint in checkpoints (a ``chmod`` or a copy of
+    the folder back from a backup must not make ``--resume`` refuse the same images); with
+    it, the cache's key, which must never hand out the pixels of a file that was replaced."""
     digest = hashlib.sha256()
-    for rel, size, mtime_ns in files:
+    for rel, size, mtime_ns, ctime_ns in files:
+        times = f"{mtime_ns}\t{ctime_ns}" if status_change else f"{mtime_ns}"
         # fsencode: a name that is not valid UTF-8 (a Latin-1 "café.png" from an old zip)
         # comes back as the bytes it has on disk
-        digest.update(os.fsencode(f"{rel}\t{size}\t{mtime_ns}\n"))
+        digest.update(os.fsencode(f"{rel}\t{size}\t{times}\n"))
     return digest.hexdigest()
 
 

@@ -62,7 +62,7 @@ def is_image_name(path: str | Path) -> bool:
 
 
 def scan(folder: Path, prefix: str = "") -> list[FileStat]:
-    """``(relative path, size, mtime_ns)`` of every non-hidden file under ``folder``, recursively,
+    """``(relative path, size, mtime_ns, ctime_ns)`` of every non-hidden file under ``folder``, recursively,
     sorted by name (symlinked files are followed, symlinked folders are not; a dangling link is
     listed with size 0 so that it is reported, not silently dropped)."""
     found: list[FileStat] = []
@@ -76,10 +76,10 @@ def scan(folder: Path, prefix: str = "") -> list[FileStat]:
                           "followed: they may lead anywhere)", SkippedFileWarning, stacklevel=2)
         elif entry.is_file():
             st = entry.stat()
-            found.append((f"{prefix}{entry.name}", st.st_size, st.st_mtime_ns))
+            found.append((f"{prefix}{entry.name}", st.st_size, st.st_mtime_ns, st.st_ctime_ns))
         elif entry.is_symlink():
             # A dangling link: kept, so that decoding reports it as a skipped file.
-            found.append((f"{prefix}{entry.name}", 0, 0))
+            found.append((f"{prefix}{entry.name}", 0, 0, 0))
         else:  # a pipe, a socket, a device: reading it could block, or never end
             warnings.warn(f"skipped {entry.path}: not a regular file (a pipe, socket or device)",
                           SkippedFileWarning, stacklevel=2)
@@ -97,7 +97,7 @@ def folder_entries(folder: Path) -> list[os.DirEntry]:
 
 def list_files(folder: Path) -> list[Path]:
     """Every non-hidden file under ``folder``, recursively, in sorted order."""
-    return [folder / rel for rel, _, _ in scan(folder)]
+    return [folder / rel for rel, *_ in scan(folder)]
 
 
 def check_folder(path: str | Path) -> Path:
@@ -221,7 +221,7 @@ def decode_folder(root: Path, files: list[FileStat], labels: list[int], image_si
     """Decode ``files``: ``(x, y, meta, cacheable)``, ``meta`` with the relative paths kept and
     skipped (with reasons); not ``cacheable`` when a file was skipped for a reason that may
     pass (permissions do not change a file's size or time, so the cache would keep the skip)."""
-    rels = [rel for rel, _, _ in files]
+    rels = [rel for rel, *_ in files]
     x, kept, skipped = decode_images([root / rel for rel in rels], image_size, resize, channels, workers)
     meta = {"files": [rels[i] for i in kept],
             "skipped": [[s.path.relative_to(root).as_posix(), s.reason] for s in skipped]}
@@ -305,15 +305,16 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
     cache = cache_mod.enabled() if cache is None else cache
     classes, files, labels = _listing(root, class_names, min_classes, strict)
     sig = cache_mod.signature(files)
+    cache_sig = cache_mod.signature(files, status_change=True)
     settings = {"image_size": list(size), "resize": resize, "color_mode": color_mode, "classes": classes}
     entry = cache_mod.entry_path(root, settings) if cache else None
-    cached = cache_mod.read(entry, sig) if entry else None
+    cached = cache_mod.read(entry, cache_sig) if entry else None
     if cached is not None:
         x, y, meta = cached
     else:
         x, y, meta, cacheable = decode_folder(root, files, labels, size, resize, COLOR_MODES[color_mode],
                                               workers)
-        meta.update(signature=sig, root=str(resolved), settings=settings)
+        meta.update(signature=cache_sig, root=str(resolved), settings=settings)
         if entry and cacheable:
             cache_mod.write(entry, x, y, meta)
     report_skipped(root, meta["skipped"], len(meta["skipped"]) + len(meta["files"]), strict)
