@@ -375,6 +375,20 @@ def test_an_output_folder_without_write_permission_is_one_clear_line(tmp_path, c
                                                f"no permission to write in {tmp_path}")
 
 
+def test_running_out_of_memory_is_one_line_with_what_to_change(tmp_path, capsys, monkeypatch):
+    """A batch whose activations do not fit: NumPy's MemoryError, not a traceback."""
+    from glassnet.layers import Dense
+
+    def no_memory(self, x, training=False):
+        raise MemoryError("Unable to allocate 9.00 GiB for an array with shape (128, 18874368)")
+
+    monkeypatch.setattr(Dense, "forward", no_memory)
+    assert main(["train", "--dataset", "cats", "--epochs", "1", "--out", str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err == (
+        "glassnet train: error: out of memory: Unable to allocate 9.00 GiB for an array with shape "
+        "(128, 18874368); a smaller --batch-size or --image-size needs less\n")
+
+
 @pytest.mark.parametrize("args", [
     ["train", "--epochs", "1", "--out", "{locked}/run"],
     ["search", "--param", "lr=log:1e-3:1e-1", "--trials", "1", "--out", "{locked}/s"],

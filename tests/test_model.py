@@ -64,6 +64,21 @@ def test_wrong_input_shape_is_a_clear_error(rng):
         model.predict(np.zeros((4, 5)))
 
 
+def test_weights_that_do_not_fit_in_memory_name_the_layer(monkeypatch):
+    """cnn-keras at 1536 pixels: its Dense layer after Flatten asks for 36 GiB."""
+    from glassnet.errors import OutOfMemoryError
+
+    def unable(shape, fan_in, fan_out, rng):
+        raise MemoryError(f"Unable to allocate 36.0 GiB for an array with shape {shape}")
+
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(512, kernel_initializer=unable)])
+    with pytest.raises(OutOfMemoryError, match=r"^layer 1 \(Dense\) for inputs \(N, 9437184\) "
+                       r"needs 4,831,838,720 weights \(18\.0 GiB as float32\), more than this machine "
+                       r"can allocate \(Unable to allocate 36\.0 GiB .*\): use smaller images"):
+        model.build((3, 1536, 2048))
+    assert not model.built
+
+
 def test_label_count_mismatch_is_a_clear_error(rng):
     x, y = small_binary_problem(rng, n=20)
     model = small_model()

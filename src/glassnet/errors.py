@@ -78,6 +78,10 @@ class SaveError(GlassnetError, OSError):
     """A file could not be written (disk full, no permission); the previous file is intact."""
 
 
+class OutOfMemoryError(GlassnetError, MemoryError):
+    """A layer whose weights do not fit in memory (a ``Flatten`` then ``Dense`` on big images)."""
+
+
 class TrainingError(GlassnetError):
     """Training could not go on."""
 

@@ -19,7 +19,7 @@ from . import optimizers as optimizers_mod
 from ._checks import check_number
 from ._text import model_summary
 from .backend import Array, array_module, to_device, to_device_of, to_numpy
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, OutOfMemoryError, ShapeError
 from .functional import sigmoid, softmax
 from .layers.activations import Sigmoid, Softmax
 from .layers.base import Layer, layer_from_config
@@ -131,8 +131,8 @@ class Sequential:
                     else np.random.default_rng(self._init_seeds))
         sample_shape = shape
         inputs.check_preprocessing(self.preprocessing, sample_shape)
-        for layer in self.layers:
-            shape = layer.build(shape, init_rng, self.dtype)
+        for index, layer in enumerate(self.layers):
+            shape = _build_layer(index, layer, shape, init_rng, self.dtype)
         self.input_shape, self.output_shape = sample_shape, shape
         try:
             self._check_class_names(self.class_names)
@@ -553,6 +553,23 @@ class Sequential:
 
     def __repr__(self) -> str:
         return f"Sequential({len(self.layers)} layers, input_shape={self.input_shape})"
+
+
+def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any, dtype: Any) -> tuple[int, ...]:
+    """``layer.build``; running out of memory names the layer and its weights (a ``Dense``
+    after ``Flatten`` on big images: ``cnn-keras`` at 1536 pixels asks for 36 GiB)."""
+    try:
+        return layer.build(shape, rng, dtype)
+    except MemoryError as exc:
+        shapes = layer.array_shapes(shape)
+        values = sum(int(np.prod(s)) for s in shapes.values())
+        size = values * np.dtype(dtype).itemsize / 2**30
+        what = type(layer).__name__ + (f" {layer.name!r}" if layer.name else "")
+        raise OutOfMemoryError(
+            f"layer {index} ({what}) for inputs (N, {', '.join(map(str, shape))}) "
+            f"needs {values:,} weights ({size:.1f} GiB as {np.dtype(dtype).name}), more than this "
+            f"machine can allocate ({exc}): use smaller images, or pool them smaller before "
+            "Flatten") from None
 
 
 def check_reg(reg: Any, what: str) -> float:

@@ -91,6 +91,12 @@ def run_command(argv: Sequence[str] | None) -> int:
         return 1
     except BrokenPipeError:
         raise  # main ends quietly
+    except MemoryError as exc:
+        # NumPy's "Unable to allocate 9.0 GiB for an array with shape ..." (or CuPy's), in
+        # a batch's activations: the user can act on it with smaller settings
+        print(f"glassnet {args.command}: error: out of memory: {exc or 'no message'}; a smaller "
+              "--batch-size or --image-size needs less", file=sys.stderr)
+        return 1
     except OSError as exc:
         # The system refused something glassnet did not word itself (a file it could not
         # read or write, a full disk): still one line, since the user can act on it.
