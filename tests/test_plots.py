@@ -318,6 +318,26 @@ def test_class_names_the_font_cannot_draw_are_numbered_and_the_report_says_which
     assert "the figures number the classes: #0 = 猫, #1 = 狗, #2 = cat." in page
 
 
+def test_invisible_and_control_characters_in_names_are_shown_as_escapes(rng):
+    """``cat`` and ``cat\u200b`` are two classes: drawn alike, a wrong prediction reads as
+    right; a right-to-left override would reverse the rest of an HTML cell."""
+    from glassnet.report import html
+    from glassnet.report.evaluation import Evaluation
+
+    names = ["cat", "cat\u200b", "dog\u202eevil", "two\nlines", "tab\tname"]
+    shown = ["cat", "cat\\u200b", "dog\\u202eevil", "two\\nlines", "tab\\tname"]
+    assert plots.figure_labels(names, limit=40) == shown
+    images = rng.integers(0, 256, (1, 3, 8, 8), dtype=np.uint8)
+    probs = np.array([[0.9, 0.1, 0, 0, 0]])
+    gallery = plots.plot_misclassified(images, np.array([1]), np.array([0]), probs, names)
+    assert gallery.axes[0].get_title() == "Prediction: cat (0.90)\nClass: cat\\u200b"
+    ev = Evaluation(name="photos/test", class_names=names, y_true=np.array([1]),
+                    y_pred=np.array([0]), probs=probs, images=images, loss=1.0)
+    page = "".join(html.evaluation_sections(ev))
+    assert not any(ch in page for ch in "\u200b\u202e\t") and "two\nlines" not in page
+    assert all(html.esc(name) in page for name in shown)
+
+
 def test_dollar_signs_in_names_are_drawn_as_they_are_not_as_formulas(rng):
     names = ["price_$5_to_$10", "size_$x^2$"]
     fig = plots.plot_confusion_matrix(np.eye(2, dtype=int), names, title="confusion matrix: $HOME")

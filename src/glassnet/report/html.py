@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from .._text import well_formed
+from .._text import printable
 from . import plots, text
 from .evaluation import Evaluation
 
@@ -37,9 +37,11 @@ img { max-width: 100%; height: auto; } footer { color: #888; font-size: .85rem; 
 
 
 def esc(value: Any) -> str:
-    """HTML-escaped ``str(value)``, with the bytes of a file name that are not UTF-8 written
-    ``\\xe9`` (they cannot be written to a UTF-8 page as they are)."""
-    return html.escape(well_formed(str(value)), quote=True)
+    """HTML-escaped ``str(value)`` as one printable line (:func:`~glassnet._text.printable`):
+    the bytes of a file name that are not UTF-8 written ``\\xe9`` (a UTF-8 page cannot hold
+    them), control and invisible characters as escapes (``cat\\u200b`` must not read as
+    ``cat``, nor a right-to-left override reverse the rest of a cell)."""
+    return html.escape(printable(str(value)), quote=True)
 
 
 def png_data_uri(png: bytes) -> str:

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .._files import atomic_write
+from .._text import printable
 from ..errors import ShapeError
 from ..metrics import class_probabilities
 
@@ -96,17 +97,20 @@ def _drawable_characters() -> frozenset[int]:
 
 
 def drawable(names: Sequence[str]) -> bool:
-    """Whether the figures can draw every character of ``names``."""
+    """Whether the figures can draw every character of ``names`` as :func:`figure_labels`
+    writes them (a tab, a zero-width space written as ``\t``, ``\u200b``)."""
     points = _drawable_characters()
-    return all(ord(ch) in points or ch.isspace() for name in names for ch in str(name))
+    return all(ord(ch) in points or ch == " " for name in names for ch in printable(str(name)))
 
 
 def figure_labels(names: Sequence[str], limit: int = 16) -> list[str]:
     """The class names as figure text: :func:`short_names`, drawn literally; or the class
     numbers ``#0``, ``#1``, ... when the font cannot draw a name (Chinese names with DejaVu
     Sans: every name would be the same row of boxes, and a wrong prediction would read as
-    right). The HTML report then lists which number is which class."""
-    names = [str(name) for name in names]
+    right). The HTML report then lists which number is which class. Control and invisible
+    characters are written as escapes (:func:`~glassnet._text.printable`): ``cat`` and
+    ``cat\u200b`` are two classes and must not look the same."""
+    names = [printable(str(name)) for name in names]
     if not drawable(names):
         return [f"#{i}" for i in range(len(names))]
     return [literal(label) for label in short_names(names, limit)]
