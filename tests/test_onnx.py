@@ -150,10 +150,14 @@ def test_export_check_fails_when_onnxruntime_disagrees(cats, tmp_path, capsys, m
     from glassnet.cli import main
 
     raw_output_model(cats, tmp_path, scale=1.0)
+    good = tmp_path / "raw.onnx"
+    good.write_bytes(b"an earlier export that passed")
     monkeypatch.setattr(onnx_module, "run_onnx", lambda path, x: np.zeros((len(x), 3), np.float32))
-    assert main(["export", str(tmp_path / "raw.glassnet"), "--onnx", str(tmp_path / "raw.onnx"),
-                 "--check"]) == 1
-    assert "onnxruntime differs from glassnet by" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "raw.glassnet"), "--onnx", str(good), "--check"]) == 1
+    assert capsys.readouterr().err.endswith(f"; {good} was not written\n")
+    # the file that failed never replaced the good one, and nothing is left beside it
+    assert good.read_bytes() == b"an earlier export that passed"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.glassnet", "raw.onnx"]
 
 
 def test_the_output_is_named_after_what_it_holds(cats, tmp_path):

@@ -237,19 +237,27 @@ def to_onnx(model, opset: int = OPSET):
     return proto
 
 
-def export_onnx(model, path: str | Path, opset: int = OPSET) -> None:
-    """Write ``model`` as an ONNX file at ``path`` (checked with ``onnx.checker``; atomic)."""
-    proto = to_onnx(model, opset)
+def export_onnx(model, path: str | Path, opset: int = OPSET,
+                check: Callable[[bytes], None] | None = None) -> None:
+    """Write ``model`` as an ONNX file at ``path`` (checked with ``onnx.checker``; atomic).
+
+    ``check(data)``, if given, sees the file's bytes before anything is written; an error
+    it raises leaves ``path`` as it was (``glassnet export --check``: a file that fails the
+    comparison with onnxruntime never replaces a good one)."""
+    data = to_onnx(model, opset).SerializeToString()
+    if check is not None:
+        check(data)
     try:
         with atomic_write(path, "wb") as handle:
-            handle.write(proto.SerializeToString())
+            handle.write(data)
     except OSError as exc:
         raise write_error(path, exc) from exc
 
 
-def run_onnx(path: str | Path, x: np.ndarray) -> np.ndarray:
-    """Run an exported file with onnxruntime on ``x`` (N, *input_shape) → its one output
-    (``probabilities`` or ``scores``)."""
+def run_onnx(model: str | Path | bytes, x: np.ndarray) -> np.ndarray:
+    """Run an exported file (its path, or its bytes) with onnxruntime on ``x``
+    ``(N, *input_shape)`` → its one output (``probabilities`` or ``scores``)."""
     ort = require_extra("onnxruntime", "onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
     return session.run(None, {INPUT_NAME: np.asarray(x, dtype=np.float32)})[0]
