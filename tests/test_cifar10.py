@@ -266,3 +266,11 @@ def test_only_the_requested_splits_are_read(data_root, tmp_path):
         (folder / name).symlink_to(data_root / "cifar-10-batches-py" / name)
     splits = load("cifar10", root=tmp_path, splits=("train",))  # test_batch is absent
     assert list(splits) == ["train"] and len(splits["train"]) == 5000
+
+
+def test_a_file_where_the_batch_folder_belongs_is_named_before_any_download(tmp_path, monkeypatch):
+    (tmp_path / "cifar-10-batches-py").write_text("not a folder")
+    monkeypatch.setattr(cifar10, "download_and_extract", lambda *a: pytest.fail("downloaded"))
+    with pytest.raises(DataError, match=r"cifar-10-batches-py is a file, but the CIFAR-10 data set's "
+                                        r"files go in a folder of that name: remove or rename the file$"):
+        cifar10.load_cifar10(tmp_path)

@@ -62,7 +62,8 @@ def test_glassnet_data_naming_a_file_is_a_clear_error(tmp_path, monkeypatch):
         load_cats()
 
 
-def test_damaged_file_is_a_checksum_error(tmp_path, data_root):
+def damaged_copy(data_root: Path, tmp_path: Path) -> Path:
+    """The cat set in ``tmp_path/catvnoncat`` with its test file damaged."""
     folder = tmp_path / "catvnoncat"
     folder.mkdir()
     for name in SHA256:
@@ -71,10 +72,35 @@ def test_damaged_file_is_a_checksum_error(tmp_path, data_root):
     with open(folder / "test_catvnoncat.h5", "r+b") as f:
         f.seek(1000)
         f.write(b"\x00garbage\x00")
+    return folder
+
+
+def test_damaged_file_is_a_checksum_error(tmp_path, data_root, monkeypatch):
+    monkeypatch.delenv("GLASSNET_CATS_URL", raising=False)
+    damaged_copy(data_root, tmp_path)
     with pytest.raises(ChecksumError, match="test_catvnoncat.h5: sha256 checksum mismatch") as info:
         load_cats(tmp_path)
-    assert str(info.value).endswith("; delete it and put the original file there (or set "
-                                    "GLASSNET_CATS_URL to download it again)")
+    assert str(info.value).endswith("; delete it and put the original file there, or set "
+                                    "GLASSNET_CATS_URL to download it again")
+
+
+def test_a_damaged_file_is_downloaded_again_when_there_is_an_address(tmp_path, data_root, monkeypatch):
+    """As the error advises: setting GLASSNET_CATS_URL replaces the damaged file."""
+    folder = damaged_copy(data_root, tmp_path)
+    with served(data_root / "catvnoncat") as url:
+        monkeypatch.setenv("GLASSNET_CATS_URL", url)
+        assert len(load_cats(tmp_path)["test"]) == 50
+    assert (folder / "test_catvnoncat.h5").read_bytes() == (
+        data_root / "catvnoncat" / "test_catvnoncat.h5").read_bytes()
+
+
+def test_a_file_where_the_folder_belongs_is_named_before_any_download(tmp_path, monkeypatch):
+    (tmp_path / "catvnoncat").write_text("not a folder")
+    monkeypatch.setenv("GLASSNET_CATS_URL", "http://127.0.0.1:9/")  # never asked
+    with pytest.raises(DataError, match=rf"^{re.escape(str(tmp_path / 'catvnoncat'))} is a file, but the "
+                                        r"cat-vs-non-cat data set's files go in a folder of that name: "
+                                        r"remove or rename the file$"):
+        load_cats(tmp_path)
 
 
 def test_wrong_keys_are_named(tmp_path):

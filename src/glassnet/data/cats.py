@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ChecksumError, DataError, DataNotFoundError
 from .dataset import Dataset
-from .store import check_splits, data_dir, download, missing_data_message, verify
+from .store import check_folder_place, check_splits, data_dir, download, missing_data_message, verify
 
 FOLDER = "catvnoncat"
 URL_VAR = "GLASSNET_CATS_URL"
@@ -26,15 +26,19 @@ SHA256 = {
 
 
 def _ensure_file(folder: Path, name: str) -> Path:
+    """``folder/name``, checked; downloaded from ``$GLASSNET_CATS_URL`` when it is missing,
+    or damaged (the download replaces it atomically)."""
     path = folder / name
+    check_folder_place(folder, "cat-vs-non-cat")
+    base = os.environ.get(URL_VAR)
     if path.exists():
         try:
             verify(path, SHA256[name])
+            return path
         except ChecksumError as exc:  # a file there, but not the original
-            raise ChecksumError(f"{folder}: {exc}; delete it and put the original file there (or "
-                                f"set {URL_VAR} to download it again)") from None
-        return path
-    base = os.environ.get(URL_VAR)
+            if not base:
+                raise ChecksumError(f"{folder}: {exc}; delete it and put the original file there, "
+                                    f"or set {URL_VAR} to download it again") from None
     if not base:
         raise DataNotFoundError(f"{name} is missing from {folder}.\n" + missing_data_message(
             "cat-vs-non-cat", folder, list(SHA256),

@@ -38,6 +38,7 @@ from .._files import make_temp_dir
 from ..errors import ChecksumError, DataError, DataNotFoundError
 from .dataset import Dataset
 from .store import (
+    check_folder_place,
     check_splits,
     data_dir,
     download,
@@ -228,6 +229,7 @@ def ensure_folder(root: Path) -> Path:
     folder = root / FOLDER
     if folder.is_dir():
         return folder
+    check_folder_place(folder, "CIFAR-10")
     url = os.environ.get(URL_VAR) or URL
     try:
         return download_and_extract(root, url)

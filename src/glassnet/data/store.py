@@ -117,6 +117,14 @@ def check_splits(splits: tuple[str, ...], dataset: str) -> None:
                           f"{', '.join(map(repr, sorted(unknown)))}")
 
 
+def check_folder_place(folder: Path, dataset: str) -> None:
+    """A file where the data set's folder belongs is named before any download (creating
+    the folder would fail only after the download, as "cannot write")."""
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder} is a file, but the {dataset} data set's files go in a folder "
+                        "of that name: remove or rename the file")
+
+
 def not_writable(what: str, exc: OSError) -> DataError:
     """The error for a data directory that cannot be written (not a download failure)."""
     return DataError(f"cannot write {what}: {exc.strerror or exc}; set {ENV_VAR} to a folder "
