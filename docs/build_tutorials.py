@@ -28,7 +28,7 @@ GENERATED = ROOT / "docs" / "tutorials" / "generated"
 # name -> (script, arguments, arguments that shorten it for --quick); "{out}" is the
 # tutorial's output folder.
 TUTORIALS: dict[str, tuple[str, list[str], list[str]]] = {
-    "cats": ("cats_tutorial.py", ["--epochs", "3000", "--out", "{out}", "--photo", "{out}/photo.png"],
+    "cats": ("cats_tutorial.py", ["--epochs", "2500", "--out", "{out}", "--photo", "{out}/photo.png"],
              ["--epochs", "20"]),
     "cats-two-layer": ("cats_tutorial.py", ["--two-layer", "--epochs", "2500", "--out", "{out}"],
                        ["--epochs", "20"]),
