@@ -145,3 +145,31 @@ def test_centered_rmsprop_stays_finite_when_the_gradient_hardly_changes(dtype):
         for _ in range(3000):
             optimizer.step([("w", p, g)])
     assert np.isfinite(p).all()
+
+
+def test_the_courses_and_cs231ns_momentum_are_sgd_with_these_settings(rng):
+    """docs/optimizers/sgd.md: the course's ``v = b v + (1 - b) g; p -= a v`` is exactly
+    ``SGD(lr=a * (1 - b), momentum=b)``, first step included; CS231n's ``v = m v - lr g;
+    p += v`` is exactly ``SGD(lr, momentum=m)``."""
+    alpha, beta, lr, mu = 0.05, 0.9, 0.05, 0.9
+    start = rng.standard_normal(5)
+    course, cs231n = start.copy(), start.copy()
+    v_course, v_cs231n = np.zeros(5), np.zeros(5)
+    ours_course, ours_cs231n = start.copy(), start.copy()
+    as_course = optimizers.SGD(lr=alpha * (1 - beta), momentum=beta)
+    as_cs231n = optimizers.SGD(lr=lr, momentum=mu)
+
+    def grad(p):  # a gradient that is not linear in p
+        return 2 * p + np.sin(3 * p)
+
+    for _ in range(20):
+        g = grad(course)
+        v_course = beta * v_course + (1 - beta) * g
+        course -= alpha * v_course
+        g = grad(cs231n)
+        v_cs231n = mu * v_cs231n - lr * g
+        cs231n += v_cs231n
+        as_course.step([("p", ours_course, grad(ours_course))])
+        as_cs231n.step([("p", ours_cs231n, grad(ours_cs231n))])
+        np.testing.assert_allclose(ours_course, course, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(ours_cs231n, cs231n, rtol=0, atol=1e-13)
