@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -77,6 +79,30 @@ def test_weights_that_do_not_fit_in_memory_name_the_layer(monkeypatch):
                        r"can allocate \(Unable to allocate 36\.0 GiB .*\): use smaller images"):
         model.build((3, 1536, 2048))
     assert not model.built
+
+
+@pytest.mark.parametrize("scale, divide, message", [
+    (1.0, False, r"the training inputs reach 25\d after the model's preprocessing \(scale 1\): raw "
+                 r"pixel values\?"),
+    (1 / 255, True, r"the training inputs are at most 0\.0039 after the model's preprocessing "
+                    r"\(scale 0\.00392157\): scaled twice"),
+])
+def test_raw_or_twice_scaled_pixels_are_warned_about(rng, scale, divide, message):
+    """The course's mistakes: both train a ReLU net to 'always the commoner class' silently."""
+    from glassnet.errors import GlassnetWarning
+
+    pixels = rng.integers(0, 256, (40, 3, 4, 4), dtype=np.uint8)
+    y = rng.integers(0, 2, 40)
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], preprocessing={"scale": scale})
+    model.compile(loss="binary_crossentropy", optimizer="sgd")
+    with pytest.warns(GlassnetWarning, match=message) as caught:
+        model.fit(pixels / 255.0 if divide else pixels, y, epochs=1, verbose=0)
+    assert caught[0].filename == __file__  # said where fit was called
+    right = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], preprocessing={"scale": 1 / 255})
+    right.compile(loss="binary_crossentropy", optimizer="sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        right.fit(pixels, y, epochs=1, verbose=0)
 
 
 def test_label_count_mismatch_is_a_clear_error(rng):

@@ -118,3 +118,28 @@ def finite_values(name: str, values: Sequence[float] | None) -> list[float] | No
         raise ConfigError(f"preprocessing {name} must be a list of finite numbers (one per "
                           f"channel, or one for all), got {values!r}")
     return [float(v) for v in array]
+
+
+#: preprocessed inputs beyond this are raw pixel values (0..255) that nothing scaled
+UNSCALED_ABOVE = 100.0
+#: ... and inputs that never exceed this were scaled twice (x / 255, then scale 1/255)
+TWICE_SCALED_BELOW = 0.01
+
+
+def input_scale_problem(preprocessed: np.ndarray, preprocessing: dict[str, Any]) -> str | None:
+    """What is wrong with the scale of ``preprocessed`` (some training inputs after the
+    model's preprocessing), or ``None``. Both mistakes are silent otherwise: the course's
+    ReLU net trained on raw pixels, or on pixels divided by 255 twice, ends at the accuracy
+    of always answering the commoner class (0.34 on the cat set's test images)."""
+    largest = float(np.abs(preprocessed).max()) if preprocessed.size else 0.0
+    scale = f"{preprocessing['scale']:g}"
+    if largest > UNSCALED_ABOVE:
+        return (f"the training inputs reach {largest:g} after the model's preprocessing (scale "
+                f"{scale}): raw pixel values? Networks learn poorly from inputs this large; scale "
+                "them, e.g. Sequential(..., preprocessing={'scale': 1 / 255})")
+    if 0 < largest < TWICE_SCALED_BELOW:
+        return (f"the training inputs are at most {largest:.2g} after the model's preprocessing "
+                f"(scale {scale}): scaled twice (x / 255, and the model's scale 1/255)? Give the "
+                "model the uint8 images, or set its scale to 1")
+    return None
+

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, inputs
 from .. import schedules as schedules_mod
 from .._checks import check_non_negative_int, check_positive_int
 from ..backend import array_module
@@ -218,6 +218,19 @@ class _RunningMeans:
         return logs
 
 
+#: training inputs whose scale fit looks at (enough to see raw or twice-scaled pixels)
+SCALE_SAMPLE = 256
+
+
+def _warn_about_input_scale(model, x: Any) -> None:
+    """A warning when the first inputs, preprocessed, look like raw pixels or pixels
+    scaled twice (:func:`glassnet.inputs.input_scale_problem`)."""
+    preprocessed = backend.to_numpy(model.preprocess(x[:SCALE_SAMPLE]))
+    problem = inputs.input_scale_problem(preprocessed, model.preprocessing)
+    if problem is not None:
+        warnings.warn(problem, GlassnetWarning, stacklevel=4)  # at the caller of model.fit
+
+
 def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         validation_split: float | None = None,
         validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
@@ -227,7 +240,9 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     """Train ``model`` on ``(x, y)``.
 
     Args:
-        x: inputs ``(N, *input_shape)`` (uint8 images are preprocessed batch by batch).
+        x: inputs ``(N, *input_shape)``; each batch goes through the model's
+            ``preprocessing`` (default scale 1: give uint8 pixels ``scale=1/255``; a warning
+            says when the inputs look unscaled or scaled twice).
         y: labels ``(N,)`` (class indices) or ``(N, C)`` one-hot.
         epochs: index of the last epoch to run (with ``initial_epoch``, as in Keras).
         batch_size: samples per update; ``None`` or ``"full"`` = full batch (no shuffling).
@@ -262,6 +277,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     x, _ = model.check_input(x)
     y = model.check_labels(x, y)
     check_finite(x, "x")
+    _warn_about_input_scale(model, x)
     callbacks = _check_callbacks(callbacks)
     threads = backend.get_threads() if threads is None else check_positive_int(threads, "threads")
     x, y, x_val, y_val = _validation(model, x, y, validation_split, validation_data)
