@@ -556,3 +556,30 @@ def test_the_listing_skips_pipes_and_strict_makes_everything_skipped_an_error(tm
         load(str(root), image_size=4, test_split=0.5, seed=None)
     with pytest.raises(ConfigError, match="give a list of image files and folders, got \\[\\]"):
         load_images([], 4)
+
+
+@pytest.mark.parametrize("labels, names, error", [
+    ([0.7, 1.2, 1.9], ["a", "b"], r"labels must be whole class indices, got float64 values such as \[0\.7"),
+    ([0, 1, float("nan")], ["a", "b"], r"labels must be whole class indices"),
+    ([0, 1, 1], "ab", r"class_names must be a list of strings, got 'ab'"),
+    ([0, 1, 1], ["a", "a"], r"class_names must be distinct"),
+    ([0, 1, 1], None, r"class_names is required"),
+])
+def test_a_dataset_refuses_labels_and_names_it_would_change(labels, names, error):
+    """astype(int64) made 0.7 a 0 and 1.9 a 1 without a word; "ab" passed as two classes."""
+    from glassnet.data import Dataset
+
+    with pytest.raises(ValueError, match=error):
+        Dataset(np.zeros((3, 1, 2, 2), np.uint8), labels, names)
+    assert Dataset(np.zeros((3, 1, 2, 2), np.uint8), [0.0, 1.0, 1.0], ("a", "b")).y.tolist() == [0, 1, 1]
+
+
+def test_class_folders_whose_names_differ_only_in_unicode_form_are_refused(tmp_path):
+    """'grün' composed and decomposed (as a Mac writes it) would print alike everywhere."""
+    from glassnet.errors import DataError
+
+    for name in ("gr\u00fcn", "gru\u0308n", "rot"):
+        save(tmp_path / "photos" / name / "0.png", solid((200, 0, 0)))
+    with pytest.raises(DataError, match=r"class folders whose names differ only in their Unicode form, "
+                                        r"so they look the same: 'gru\\u0308n' and 'gr\\xfcn'; rename"):
+        image_folder(tmp_path / "photos", image_size=4)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
+from ..inputs import class_name_list
 from ..split import stratified_folds, stratified_split
 
 
@@ -32,7 +33,15 @@ class Dataset:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.y = np.asarray(self.y).astype(np.int64).reshape(-1)
+        if self.class_names is None:
+            raise ConfigError(f"{self.name}: class_names is required, one name per class")
+        self.class_names = class_name_list(self.class_names)  # "ab" is not two classes
+        y = np.asarray(self.y)
+        whole = y.dtype.kind in "biu" or (y.dtype.kind == "f" and bool(np.all(y == np.round(y))))
+        if y.size and not whole:  # astype would quietly make 0.7 a 0 and 1.9 a 1
+            raise ShapeError(f"{self.name}: labels must be whole class indices, got {y.dtype} "
+                             f"values such as {y.reshape(-1)[:3].tolist()}")
+        self.y = y.astype(np.int64).reshape(-1)
         if len(self.x) != len(self.y):
             raise ShapeError(f"{self.name}: {len(self.x)} images but {len(self.y)} labels")
         if self.y.size and (self.y.min() < 0 or self.y.max() >= len(self.class_names)):

@@ -20,6 +20,7 @@ folder that changed.
 from __future__ import annotations
 
 import os
+import unicodedata
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -140,12 +141,27 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
     if len(found) < min_classes:
         raise DataError(f"{root} has only one class folder ({found[0]!r}); a classifier needs "
                         "at least two")
+    _check_names_look_different(root, found)
     if all(name.lower() in SPLIT_NAMES for name in found):  # Kaggle's train/ and test/ layout
         training = next((n for n in found if n.lower() in ("train", "training")), found[0])
         warnings.warn(f"the class folders of {root} are named {', '.join(found)}: if they are the "
                       "splits of a data set, give the folder whose subfolders are the classes "
                       f"(e.g. {root / training})", GlassnetWarning, stacklevel=3)
     return found
+
+
+def _check_names_look_different(root: Path, classes: list[str]) -> None:
+    """Two class folders whose names differ only in their Unicode form (``grün`` typed on
+    a Mac, decomposed, beside ``grün`` composed) would print alike everywhere, and a name
+    given to ``evaluate`` or ``predict`` could not tell them apart."""
+    by_form: dict[str, list[str]] = {}
+    for name in classes:
+        by_form.setdefault(unicodedata.normalize("NFC", name), []).append(name)
+    alike = [names for names in by_form.values() if len(names) > 1]
+    if alike:
+        pairs = "; ".join(" and ".join(ascii(n) for n in names) for names in alike)
+        raise DataError(f"{root} has class folders whose names differ only in their Unicode "
+                        f"form, so they look the same: {pairs}; rename or merge them")
 
 
 class Skipped(NamedTuple):
