@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -181,3 +182,16 @@ def test_a_damaged_entry_of_any_kind_is_rebuilt_not_a_crash(tmp_path, cache_dir,
         entry.write_text("[]" if damage == "json list" else "null")
     again = image_folder(root, 4)
     assert np.array_equal(again.x, first.x) and np.array_equal(again.y, first.y)
+
+
+def test_a_folder_with_a_long_name_is_cached(tmp_path, monkeypatch):
+    """80 Chinese characters are 240 bytes: the entry's name (and its array's, and the
+    temporary file's) went past the 255-byte limit, and every run rebuilt the array."""
+    root = two_classes(tmp_path / ("照片" * 40))
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert image_folder(root, image_size=4).info["cache"] == "miss"
+        assert image_folder(root, image_size=4).info["cache"] == "hit"
+    names = [p.name for p in (tmp_path / "data" / "cache" / "image-folders").iterdir()]
+    assert all(len(os.fsencode(n)) < 128 for n in names) and any(n.startswith("照片") for n in names)
