@@ -78,7 +78,8 @@ def test_a_malicious_pickle_is_refused_before_it_runs(tmp_path, monkeypatch):
     (pickle.dumps({b"data": np.array([object()], dtype=object)}, protocol=2), "dtype object"),
     (pickle.dumps({b"data": io.BytesIO(b"x")}, protocol=2), r"_io\.BytesIO"),
     (pickle.dumps(eval, protocol=2), r"(__builtin__|builtins)\.eval"),
-], ids=["object array", "other class", "builtin function"])
+    (b"\x80\x02c__builtin__\nbytes\nJ\x00\xe4\x0bT\x85R.", r"bytes\(\) with arguments"),
+], ids=["object array", "other class", "builtin function", "bytes(a terabyte)"])
 def test_the_unpickler_refuses_anything_but_plain_data(tmp_path, payload, match):
     path = tmp_path / "batch"
     path.write_bytes(payload)
@@ -121,6 +122,17 @@ def test_a_hostile_or_odd_batch_is_one_clear_error(tmp_path, damage, match):
     damage(tmp_path / cifar10.FOLDER / "data_batch_2")
     with pytest.raises(DataError, match=match):
         cifar10.load_cifar10(tmp_path)
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 3])
+def test_empty_bytes_in_a_batch_are_read_in_every_protocol(tmp_path, protocol):
+    """Protocols 0-2 write b"" as a call of bytes() (a self-made subset's empty file name)."""
+    batch = {b"data": np.zeros((3, 3072), np.uint8), b"labels": [1, 2, 3],
+             b"filenames": [b"a.png", b"", b"c.png"]}
+    (tmp_path / "batch").write_bytes(pickle.dumps(batch, protocol=protocol))
+    assert cifar10.load_pickle(tmp_path / "batch")[b"filenames"] == [b"a.png", b"", b"c.png"]
+    images, labels = cifar10.read_batch(tmp_path / "batch")
+    assert images.shape == (3, 3, 32, 32) and labels.tolist() == [1, 2, 3]
 
 
 def test_a_protocol_5_pickle_is_read(tmp_path):

@@ -74,6 +74,14 @@ def _safe_encode(text: str, encoding: str = "utf-8") -> bytes:
     return codecs.encode(text, encoding)
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    """``bytes()``, which protocol 0-2 pickles call for ``b""`` (other bytes go through
+    ``_codecs.encode``); only with no arguments (``bytes(10**12)`` would fill the memory)."""
+    if args:
+        raise pickle.UnpicklingError("refusing bytes() with arguments")
+    return b""
+
+
 def _safe_frombuffer(buffer: Any, dtype: Any, shape: Any, order: str = "C") -> np.ndarray:
     """NumPy's ``_frombuffer``, which protocol-5 pickles use for arrays; numbers only."""
     if not isinstance(buffer, (bytes, bytearray, pickle.PickleBuffer)):
@@ -90,6 +98,8 @@ ALLOWED = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): _safe_dtype,
     ("_codecs", "encode"): _safe_encode,
+    ("__builtin__", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _empty_bytes,
 }
 
 
