@@ -14,7 +14,6 @@ fails the strict build. A script that fails stops the build with its output.
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -66,11 +65,11 @@ def write_photo(path: Path) -> None:
     saved as an ordinary PNG file (32x32, so it is upscaled when read at 64x64)."""
     from PIL import Image
 
-    with open(data_dir() / "cifar-10-batches-py" / "test_batch", "rb") as f:
-        batch = pickle.load(f, encoding="bytes")  # the official file from the shared data
-    first_cat = batch[b"labels"].index(3)  # CIFAR-10 class 3 is "cat"
-    image = batch[b"data"][first_cat].reshape(3, 32, 32).transpose(1, 2, 0)
-    Image.fromarray(image).save(path)
+    from glassnet.data import cifar10  # its checked reader, never a plain pickle.load
+
+    images, labels = cifar10.read_batch(cifar10.ensure_folder(data_dir()) / "test_batch")
+    first_cat = int((labels == 3).nonzero()[0][0])  # CIFAR-10 class 3 is "cat"
+    Image.fromarray(images[first_cat].transpose(1, 2, 0)).save(path)
 
 
 def run(name: str, quick: bool = False, root: Path = GENERATED) -> float:

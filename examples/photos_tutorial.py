@@ -13,7 +13,6 @@ Run:  python examples/photos_tutorial.py [--per-class 300] [--epochs 30] [--out 
 from __future__ import annotations
 
 import argparse
-import pickle
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import numpy as np
 
 import glassnet as gn
 from glassnet import zoo
-from glassnet.data import Dataset, data_dir
+from glassnet.data import Dataset, cifar10, data_dir
 from glassnet.data import load as load_data
 from glassnet.data.augment import parse as parse_augment
 from glassnet.data.folder import load_images
@@ -40,11 +39,11 @@ def write_photos(folder: Path, batch_names: list[str], per_class: int) -> None:
     from PIL import Image
 
     kinds: dict[str, list[tuple[str, np.ndarray]]] = {"cat": [], "other": []}
+    batches = cifar10.ensure_folder(data_dir())  # downloaded (checksummed) when missing
     for batch_name in batch_names:
-        with open(data_dir() / "cifar-10-batches-py" / batch_name, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")  # the official files from the shared data
-        images = batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, 32, 32, 3)
-        for i, label in enumerate(batch[b"labels"]):
+        images, labels = cifar10.read_batch(batches / batch_name)  # never a plain pickle.load
+        images = images.transpose(0, 2, 3, 1)  # (N, 32, 32, 3), as Pillow takes them
+        for i, label in enumerate(labels):
             kind = kinds["cat" if label == CIFAR_CAT else "other"]
             if len(kind) < per_class:
                 kind.append((f"{batch_name}_{i}.png", images[i]))
