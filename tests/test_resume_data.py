@@ -54,9 +54,9 @@ def test_the_checkpoint_records_the_folder_and_an_unchanged_folder_resumes(photo
 
 
 @pytest.mark.parametrize("change, counts", [
-    (lambda root: (root / "a" / "0.png").unlink(), "8 files then, 7 now"),
-    (lambda root: save(root / "b" / "extra.png", solid((1, 2, 3))), "8 files then, 9 now"),
-    (lambda root: os.utime(root / "a" / "1.png", ns=(10**18, 10**18)), "8 files then, 8 now"),
+    (lambda root: (root / "a" / "0.png").unlink(), "8 images then, 7 now"),
+    (lambda root: save(root / "b" / "extra.png", solid((1, 2, 3))), "8 images then, 9 now"),
+    (lambda root: os.utime(root / "a" / "1.png", ns=(10**18, 10**18)), "8 images then, 8 now"),
 ], ids=["image-deleted", "image-added", "image-modified"])
 def test_a_changed_folder_is_refused_and_named(photos, tmp_path, change, counts):
     run = interrupted_run(photos, tmp_path / "run")
@@ -74,7 +74,7 @@ def test_cli_resume_names_the_changed_folder_in_one_line(photos, tmp_path, data_
     result = run_cli("train", "--resume", str(run), env=data_env)
     assert result.returncode == 1, result.stderr
     assert f"the data set {photos.resolve()} changed since the checkpoint" in result.stderr
-    assert "8 files then, 7 now" in result.stderr and result.stderr.count("\n") == 1
+    assert "8 images then, 7 now" in result.stderr and result.stderr.count("\n") == 1
 
 
 def test_checkpoints_without_a_fingerprint_still_resume(photos, tmp_path):
@@ -105,3 +105,29 @@ def test_the_model_is_untouched_when_the_data_changed(photos, tmp_path):
         restore_training_state(resumed.model, read_checkpoint(run / CHECKPOINT_NAME), other)
     for key, value in resumed.model.get_weights().items():
         assert (value == weights[key]).all(), key
+
+
+def test_a_file_unreadable_in_training_and_readable_now_is_a_changed_folder(photos, tmp_path, monkeypatch):
+    """The splits are drawn from the images read: a file the system would not let glassnet
+    read then (never cached) and can read now shifts them, though names, sizes and times
+    are the same."""
+    import warnings
+
+    from glassnet.data import folder
+    from glassnet.errors import UnreadableFileError
+
+    real = folder.load_image
+
+    def denied(path, *args, **kwargs):
+        if Path(path).name == "2.png" and Path(path).parent.name == "a":
+            raise UnreadableFileError(f"cannot read the file (Permission denied): {path}")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(folder, "load_image", denied)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the skipped file's warning
+        run = interrupted_run(photos, tmp_path / "run")
+    monkeypatch.setattr(folder, "load_image", real)
+    with pytest.raises(DataError, match=r"changed since the checkpoint was written \(7 images then, "
+                                        r"8 now; .* or became readable or unreadable\)"):
+        resume_run(run, verbose=0)

@@ -149,7 +149,8 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
                 if ds is not None and "fingerprint" in ds.info), recorded)
     if now != recorded:
         warnings.warn(f"{args.dataset} has changed since {args.model} was trained on it (files "
-                      "added, removed or changed): its splits are drawn again from the files it "
+                      "added, removed, changed, or readable then and not now, or the other way "
+                      "round): its splits are drawn again from the files it "
                       "has now, so the images scored as unseen may include training images",
                       GlassnetWarning, stacklevel=2)
 

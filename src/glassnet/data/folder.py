@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -320,7 +320,6 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
         raise ConfigError(f"subset must be one of {SUBSETS} and needs validation_split, got {subset!r}")
     cache = cache_mod.enabled() if cache is None else cache
     classes, files, labels = _listing(root, class_names, min_classes, strict)
-    sig = cache_mod.signature(files)
     cache_sig = cache_mod.signature(files, status_change=True)
     settings = {"image_size": list(size), "resize": resize, "color_mode": color_mode, "classes": classes}
     entry = cache_mod.entry_path(root, settings) if cache else None
@@ -337,13 +336,23 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
     check_classes_have_images(root, classes, y)
     info = {"files": meta["files"], "skipped": meta["skipped"], "root": str(root),
             "cache": "off" if not cache else ("hit" if cached is not None else "miss"),
-            "fingerprint": {"root": str(resolved), "signature": sig, "files": len(files)}}
+            "fingerprint": _fingerprint(resolved, files, meta["files"])}
     dataset = Dataset(x, y, classes, resolved.name, info)
     if validation_split is None:
         return dataset
     training, validation = dataset.split(validation_split, seed=seed)
     return {"training": training, "validation": validation,
             "both": (training, validation)}[subset or "both"]
+
+
+def _fingerprint(root: Path, files: list[FileStat], used: list[str]) -> dict[str, Any]:
+    """What checkpoints and models record of the folder, to notice when it changed: the
+    signature of the files that were read (names, sizes, modification times). Of those read,
+    not of those listed: the splits are drawn from the images read, so a file unreadable
+    then (no permission) and readable now shifts them, and must show."""
+    read = set(used)
+    images = [stat for stat in files if stat[0] in read]
+    return {"root": str(root), "signature": cache_mod.signature(images), "files": len(images)}
 
 
 #: images per chunk of :func:`iter_images` (49 MB of uint8 at 128x128 RGB)

@@ -281,9 +281,10 @@ def check_same_data(ckpt: Checkpoint, data: dict[str, Any] | None) -> None:
     if saved is None or data is None or saved["signature"] == data["signature"]:
         return
     raise DataError(f"{ckpt.path}: the data set {data['root']} changed since the checkpoint was "
-                    f"written ({saved['files']} files then, {data['files']} now; a file was added, "
-                    "removed, or changed its size or modification time): resuming would continue on "
-                    "different data; restore the folder or start a new run")
+                    f"written ({saved['files']} images then, {data['files']} now; a file was added, "
+                    "removed, changed its size or modification time, or became readable or "
+                    "unreadable): resuming would continue on different data; restore the folder "
+                    "or start a new run")
 
 
 def restore_training_state(model, ckpt: Checkpoint, data: dict[str, Any] | None = None) -> int:
