@@ -684,3 +684,65 @@ def test_a_file_declaring_a_huge_input_for_size_free_weights_is_refused(tmp_path
     with pytest.raises(ModelFormatError, match=r"input_shape \[3, 40000, 40000\] .* 4,800,000,000 "
                                                r"values per sample"):
         load_model(path)
+
+
+def test_a_user_layer_whose_get_config_misses_an_argument_is_refused_at_save(tmp_path):
+    """It saved, and loaded with the default alpha (other predictions, silently), or not at
+    all when alpha has no default."""
+    class ConfigTestPower(layers.Layer):
+        def __init__(self, alpha=1.0, name=None):
+            super().__init__(name)
+            self.alpha = alpha
+
+        def forward(self, x, training=False):
+            return x * self.alpha
+
+    class ConfigTestScale(layers.Layer):
+        def __init__(self, factor, name=None):
+            super().__init__(name)
+            self.factor = factor
+
+        def forward(self, x, training=False):
+            return x * self.factor
+
+    try:
+        for layer, problem in ((ConfigTestPower(alpha=3.0), r"'alpha' \(3\.0 here\): the loaded layer "
+                                                            r"would have the default, 1\.0"),
+                               (ConfigTestScale(2.0), r"'factor', which __init__ requires: the file "
+                                                      r"could not be loaded")):
+            model = Sequential([layers.Dense(2), layer], input_shape=(3,))
+            with pytest.raises(ConfigError, match=rf"^layer 1 \({type(layer).__name__}\): get_config\(\) "
+                                                  rf"does not return {problem}; return it from get_config"):
+                model.save(str(tmp_path / "m.glassnet"))
+            assert not (tmp_path / "m.glassnet").exists()
+        Sequential([layers.Dense(2), ConfigTestPower()], input_shape=(3,)).save(str(tmp_path / "m.glassnet"))
+    finally:
+        layers.LAYER_CLASSES.pop("ConfigTestPower", None)
+        layers.LAYER_CLASSES.pop("ConfigTestScale", None)
+
+
+def test_a_user_layer_that_makes_its_grads_only_in_backward_is_refused_when_built():
+    """It passed check_layer, then fit failed with a bare KeyError."""
+    from glassnet.gradcheck import check_layer
+
+    class GradTestLate(layers.Layer):
+        def build(self, input_shape, rng, dtype):
+            out = super().build(input_shape, rng, dtype)
+            self.params = {"a": np.ones(input_shape, dtype=dtype)}
+            return out
+
+        def forward(self, x, training=False):
+            return x * self.params["a"]
+
+    try:
+        message = (r"after build, its grads \(none\) do not mirror its params \(a \(4,\)\); create them "
+                   r"at the end of build with self\._init_grads\(\)")
+        with pytest.raises(ConfigError, match=rf"^layer 0 \(GradTestLate\): {message}"):
+            Sequential([GradTestLate()], input_shape=(4,))
+        with pytest.raises(ConfigError, match=rf"^GradTestLate: {message}"):
+            check_layer(GradTestLate(), (4,))
+        with pytest.raises(ConfigError, match=r"check_layer checks one layer, got Sequential; for a "
+                                              r"model, use check_model"):
+            check_layer(Sequential([layers.Dense(2)], input_shape=(3,)), (3,))
+    finally:
+        layers.LAYER_CLASSES.pop("GradTestLate", None)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .backend import to_device, to_numpy
 from .errors import ConfigError, ShapeError
+from .layers.base import check_grads_mirror_params
 
 
 def rel_error(a: Any, b: Any) -> float:
@@ -155,9 +156,13 @@ def check_layer(layer: Any, input_shape: tuple[int, ...], batch: int = 3, seed: 
     evaluation, so the layer is a fixed function of ``x`` during the check. Running
     statistics and generators are left as they were.
     """
+    if not hasattr(layer, "grads"):  # a Sequential: its layers each have their own
+        raise ConfigError(f"check_layer checks one layer, got {type(layer).__name__}; for a "
+                          "model, use check_model(model, x, y)")
     rng = np.random.default_rng(seed)
     if not layer.built:
         layer.build(tuple(input_shape), rng, np.float64)
+        check_grads_mirror_params(layer, type(layer).__name__)
     if layer.dtype != np.float64:
         raise ConfigError("gradient checks need a float64 layer (build it with dtype='float64')")
     x = to_device(rng.standard_normal((batch, *input_shape)))  # where the layer's params are

@@ -22,7 +22,7 @@ from .backend import Array, array_module, to_device, to_device_of, to_numpy
 from .errors import ConfigError, OutOfMemoryError, ShapeError
 from .functional import sigmoid, softmax
 from .layers.activations import Sigmoid, Softmax
-from .layers.base import Layer, layer_from_config
+from .layers.base import Layer, check_grads_mirror_params, layer_from_config
 from .metrics import predicted_classes
 
 
@@ -559,7 +559,7 @@ def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any, dty
     """``layer.build``; running out of memory names the layer and its weights (a ``Dense``
     after ``Flatten`` on big images: ``cnn-keras`` at 1536 pixels asks for 36 GiB)."""
     try:
-        return layer.build(shape, rng, dtype)
+        output_shape = layer.build(shape, rng, dtype)
     except MemoryError as exc:
         shapes = layer.array_shapes(shape)
         values = sum(int(np.prod(s)) for s in shapes.values())
@@ -570,6 +570,8 @@ def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any, dty
             f"needs {values:,} weights ({size:.1f} GiB as {np.dtype(dtype).name}), more than this "
             f"machine can allocate ({exc}): use smaller images, or pool them smaller before "
             "Flatten") from None
+    check_grads_mirror_params(layer, f"layer {index} ({type(layer).__name__})")
+    return output_shape
 
 
 def check_reg(reg: Any, what: str) -> float:

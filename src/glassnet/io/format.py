@@ -46,6 +46,7 @@ from ..errors import (
     WeightMismatchError,
 )
 from ..json_checks import NUMBER, is_number_or_none, short_list, type_problem
+from ..layers.base import check_config_complete
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -375,7 +376,9 @@ def weight_shapes(model) -> dict[str, tuple[int, ...]]:
 
 # -- models ---------------------------------------------------------------------------------
 def model_config(model, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``config.json`` of a model file."""
+    """The ``config.json`` of a model file (or checkpoint)."""
+    for index, layer in enumerate(model.layers):
+        check_config_complete(layer, f"layer {index} ({type(layer).__name__})")
     return {
         "format_version": FORMAT_VERSION,
         "glassnet_version": _glassnet_version(),

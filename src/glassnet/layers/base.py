@@ -12,6 +12,7 @@ from its ``config.json`` without ever running code from the file.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 import numpy as np
@@ -171,6 +172,52 @@ class Layer:
             return f"{type(self).__name__}(...)"  # showing a layer must never fail
         args = ", ".join(f"{k}={v!r}" for k, v in config.items())
         return f"{type(self).__name__}({args})"
+
+
+def check_grads_mirror_params(layer: Layer, what: str) -> None:
+    """After ``build``, ``grads`` must hold a zero array shaped like each of ``params``: a
+    layer of one's own that fills ``grads`` only in ``backward`` passes a gradient check and
+    then fails in ``fit`` with a bare ``KeyError`` (the optimizer and checkpoints read them
+    by name). ``what`` names the layer in the error."""
+    params, grads = layer.params, layer.grads
+    if set(grads) == set(params) and all(tuple(grads[k].shape) == tuple(v.shape) for k, v in params.items()):
+        return
+
+    def shapes(arrays: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items()) or "none"
+
+    raise ConfigError(f"{what}: after build, its grads ({shapes(grads)}) do not mirror its params "
+                      f"({shapes(params)}); create them at the end of build with "
+                      "self._init_grads() (zeros shaped like each param)")
+
+
+def check_config_complete(layer: Layer, what: str) -> None:
+    """Before a save: ``get_config()`` must return every ``__init__`` argument that the
+    loaded layer would otherwise get wrong. A layer of one's own that keeps ``alpha=3.0``
+    but returns only ``name`` would load with the default ``alpha`` and predict otherwise,
+    silently; without a default, the file could not be loaded at all. Arguments with a
+    default are checked when the layer keeps them as an attribute of the same name."""
+    config = layer.get_config()
+    arguments = list(inspect.signature(type(layer).__init__).parameters.values())[1:]
+    for arg in arguments:
+        if arg.kind in (arg.VAR_POSITIONAL, arg.VAR_KEYWORD) or arg.name in config:
+            continue
+        if arg.default is arg.empty:
+            problem = ", which __init__ requires: the file could not be loaded"
+        elif hasattr(layer, arg.name) and not _equal(getattr(layer, arg.name), arg.default):
+            problem = (f" ({getattr(layer, arg.name)!r} here): the loaded layer would have the "
+                       f"default, {arg.default!r}")
+        else:
+            continue
+        raise ConfigError(f"{what}: get_config() does not return {arg.name!r}{problem}; "
+                          "return it from get_config (with the other arguments)")
+
+
+def _equal(value: Any, default: Any) -> bool:
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):  # an array: not a plain default
+        return False
 
 
 def child_generator(rng: np.random.Generator | np.random.RandomState) -> np.random.Generator:
