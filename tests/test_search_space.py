@@ -82,6 +82,8 @@ def test_space_file_strings_and_tables(tmp_path):
      "(or the string \"choice:8,4\"), got the string '8,4'"),
     ("[params]\nlr = { kind = 'log', low = true, high = 0.1 }\n",
      "space.toml': 'low' must be a number (e.g. low = 1e-4), got the boolean true"),
+    ("[params]\nlr = { kind = 'log', low = '1e-4', high = 1e-1 }\n",
+     "space.toml': 'low' must be a number (e.g. low = 1e-4), got the string '1e-4'"),
     ("[params]\nlr = { kind = 'float', low = 0, high = [1] }\n",
      "'high' must be a number (e.g. high = 1e-4), got the list [1]"),
     ("[params]\nlr = { kind = 'log', low = inf, high = 0.1 }\n", "'inf' is not a finite number"),

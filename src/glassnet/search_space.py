@@ -112,12 +112,12 @@ def _shown(value: Any) -> str:
 
 
 def _bound(value: Any, key: str, kind: str, source: str) -> float:
-    """``low`` or ``high`` of a range: a number, or its text (``--param lr=log:1e-5:1e-1``)."""
+    """``low`` or ``high`` of a range: a number. Text is refused: a table in a space file
+    writes numbers (``low = 1e-4``), and :func:`parse_spec` reads the command line's text
+    into numbers first, with its own message."""
     if value is None:
         raise ConfigError(f"bad parameter spec {source!r}: a {kind} range needs '{key}' "
                           f"(and '{'high' if key == 'low' else 'low'}'), e.g. {kind}:LOW:HIGH")
-    if isinstance(value, str):
-        return _number(value, source)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"bad parameter spec {source!r}: '{key}' must be a number "
                           f"(e.g. {key} = 1e-4), got {_shown(value)}")
@@ -176,10 +176,12 @@ def parse_spec(name: str, text: str) -> ParamSpec:
     kind, _, rest = text.strip().partition(":")
     if kind == "choice":
         return make_spec(name, kind, choices=rest.split(","), source=source)
+    if kind not in KINDS:
+        return make_spec(name, kind, source=source)  # which names the kinds there are
     parts = rest.split(":")
-    if kind in KINDS and len(parts) != 2:
+    if len(parts) != 2:
         raise ConfigError(f"bad parameter spec {source!r}: expected {kind}:LOW:HIGH")
-    return make_spec(name, kind, *(parts if len(parts) == 2 else (None, None)), source=source)
+    return make_spec(name, kind, *(_number(part, source) for part in parts), source=source)
 
 
 def parse_param(text: str) -> ParamSpec:
