@@ -253,6 +253,18 @@ def test_pruned_trials_stop_early_and_report_every_epoch(tmp_path, cat_train):
         search.best_trial()
 
 
+def test_a_trial_is_never_pruned_at_its_last_epoch(tmp_path, cat_train):
+    """It was: with --epochs-per-trial 1 fully trained trials showed as "pruned (stopped after
+    epoch 1)" and were left out of the best trial and of narrowing."""
+    search = Search.open(quick_config(trials=2), tmp_path / "last", data=cat_train)
+    search.study.pruner = PruneAtEpoch2()  # would prune at epoch 2, the last
+    rows = []
+    search.run(on_trial=rows.append)
+    assert [(r.state, r.epochs, r.note) for r in rows] == [("complete", 2, "")] * 2
+    assert all(sorted(t.intermediate_values) == [1, 2] for t in search.study.trials)  # still reported
+    assert search.best_trial().number in (0, 1)
+
+
 def test_narrow_strategy_shrinks_ranges_per_round(tmp_path, cat_train):
     config = quick_config(trials=8, strategy="narrow", sampler="random", rounds=2, pruner="none")
     search = Search.open(config, tmp_path / "n", data=cat_train)

@@ -74,10 +74,12 @@ def trial_seed(seed: int, number: int) -> int:
     return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
-def _report(trial, step: int, value: float) -> bool:
-    """Give the pruner ``value`` at ``step``; True when it prunes the trial."""
+def _report(trial, steps: int, step: int, value: float) -> bool:
+    """Give the pruner ``value`` at ``step`` of ``steps`` (epochs, or folds); True when it
+    prunes the trial. Never at the last step: that trial has trained all it would, so it is
+    complete (a pruned trial is left out of the best trial and of narrowing)."""
     trial.report(value, step=step)
-    return trial.should_prune()
+    return step < steps and trial.should_prune()
 
 
 @dataclass
@@ -163,7 +165,7 @@ class TrialRunner:
         outcome, folds = _Outcome([]), len(self.splits)
         for k, (train, validation) in enumerate(self.splits):
             recorder = CurveRecorder(validation, self.config.objective,
-                                     report=partial(_report, trial) if folds == 1 else None)
+                                     report=partial(_report, trial, config.epochs) if folds == 1 else None)
             result = train_run(self._run_config(config, trial.number, k), callbacks=[recorder],
                                verbose=0, data={"train": train, "validation": validation})
             outcome.curves.append(recorder.curve)
@@ -177,8 +179,7 @@ class TrialRunner:
                 break
             if folds > 1:
                 so_far = self._best(mean_curve(outcome.curves))
-                trial.report(so_far.scores[self.config.objective], step=k + 1)
-                if k + 1 < folds and trial.should_prune():
+                if _report(trial, folds, k + 1, so_far.scores[self.config.objective]):
                     outcome.state, outcome.note = "pruned", f"stopped after fold {k + 1} of {folds}"
                     break
         return outcome
