@@ -74,7 +74,11 @@ def test_apply_params_and_train_command():
 @pytest.mark.parametrize("kwargs, message", [
     ({"strategy": "narrow", "sampler": "tpe", "rounds": 2}, "cannot use --sampler tpe"),
     ({"rounds": 3}, "--rounds 3 needs --strategy narrow"),
-    ({"strategy": "narrow", "sampler": "random", "rounds": 5, "trials": 4}, "fewer than --rounds 5"),
+    ({"strategy": "narrow", "sampler": "random", "rounds": 3, "trials": 5},
+     "--strategy narrow needs at least 2 trials a round (each range shrinks to the span of a round's "
+     "best trials): --trials 5 is too few for --rounds 3; give --trials 6 or more, or fewer --rounds"),
+    ({"strategy": "narrow", "sampler": "random", "rounds": 5, "trials": 4},
+     "--trials 4 is too few for --rounds 5"),
     ({"sampler": "grid"}, "unknown sampler 'grid'"),
     ({"objective": "test_accuracy"}, "unknown objective 'test_accuracy'; choose one of val_balanced_acc"),
 ])
@@ -285,6 +289,26 @@ def test_narrow_strategy_shrinks_ranges_per_round(tmp_path, cat_train):
     summary = search.summary(plot=False)
     assert [r["trials"] for r in summary["rounds"]] == [4, 4]
     assert summary["rounds"][0]["ranges"] == {"lr": "log:0.0001:0.1", "weight_decay": "log:1e-06:0.01"}
+    assert [r["narrowed"] for r in summary["rounds"]] == [True, None]  # the last narrows nothing
+
+
+class PruneTheFirstRound(optuna.pruners.BasePruner):
+    def prune(self, study, trial) -> bool:
+        return trial.user_attrs["round"] == 0
+
+
+def test_a_round_with_fewer_than_two_completed_trials_says_that_it_did_not_narrow(
+        tmp_path, monkeypatch, capsys):
+    """It printed the same ranges for every round without saying why."""
+    monkeypatch.setattr("glassnet.search._pruner", lambda name, steps: PruneTheFirstRound())
+    assert main(["search", *QUICK, "--strategy", "narrow", "--rounds", "2", "--trials", "4",
+                 "--no-plot", "--out", str(tmp_path / "n")]) == 0
+    out = capsys.readouterr().out
+    ranges = "ranges lr=log:0.0001:0.1, weight_decay=log:1e-06:0.01"
+    assert f"\nround 1: 2 trials, {ranges} (not narrowed: fewer than 2 completed trials)\n" in out
+    assert re.search(rf"^round 2: 2 trials, {re.escape(ranges)}, best 0\.\d{{4}}$", out, re.M)
+    rounds = json.loads((tmp_path / "n" / "search.json").read_text())["rounds"]
+    assert [r["narrowed"] for r in rounds] == [False, None]
 
 
 # -- the objective ---------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from .runs import RunConfig, RunResult, check_outside_the_data, load_data, train
 from .search_checks import check_values
 from .search_config import SearchConfig, apply_params, final_config, setting_difference, train_command
 from .search_scoring import SCORES, Split, validation_balanced_accuracy, validation_splits
-from .search_space import ParamSpec, narrow
+from .search_space import NARROW_MIN, ParamSpec, narrow
 from .search_trial import TrialRecord, TrialRunner
 
 STORAGE_FILE = "search.journal"
@@ -457,6 +457,10 @@ class Search:
         return config
 
     def rounds(self) -> list[dict[str, Any]]:
+        """Each round as ``search.json`` holds it: its number (from 1), trials, ranges, best
+        value, and ``narrowed``: whether its results narrowed the next round's ranges (False
+        when fewer than :data:`NARROW_MIN` of its trials completed; None for the last round,
+        which no round follows)."""
         attrs = self.study.user_attrs
         trials = self._trials()
         out = []
@@ -467,9 +471,10 @@ class Search:
             values = [t.value for t in mine if t.state.name == "COMPLETE"]
             best = max(values, key=self.config.rank) if values else None
             specs = [ParamSpec.from_dict(p) for p in attrs[f"round_{index}"]]
+            followed = f"round_{index + 1}" in attrs  # narrow() made the next round from this one
             out.append({"round": index + 1, "trials": len(mine),
                         "ranges": {spec.name: spec.describe() for spec in specs},
-                        "best_value": best})
+                        "best_value": best, "narrowed": len(values) >= NARROW_MIN if followed else None})
         return out
 
     def trial_rows(self) -> list[dict[str, Any]]:

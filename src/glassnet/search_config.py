@@ -19,7 +19,7 @@ from . import schedules, zoo
 from ._text import batch_size_text
 from .errors import ConfigError
 from .runs import TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list
-from .search_space import ParamSpec, check_unique
+from .search_space import NARROW_MIN, ParamSpec, check_unique
 
 SAMPLERS = ("tpe", "random")
 STRATEGIES = ("plain", "narrow")
@@ -159,6 +159,12 @@ class SearchConfig:
                               f"it cannot use --sampler {self.sampler}")
         if self.rounds < 1 or (self.strategy == "plain" and self.rounds != 1):
             raise ConfigError(f"--rounds {self.rounds} needs --strategy narrow (plain is one round)")
+        if self.strategy == "narrow" and self.trials < NARROW_MIN * self.rounds:
+            # fewer would leave a round without the trials to narrow from: a silent no-op
+            raise ConfigError(f"--strategy narrow needs at least {NARROW_MIN} trials a round (each "
+                              f"range shrinks to the span of a round's best trials): --trials "
+                              f"{self.trials} is too few for --rounds {self.rounds}; give --trials "
+                              f"{NARROW_MIN * self.rounds} or more, or fewer --rounds")
         if self.trials < self.rounds:
             raise ConfigError(f"--trials {self.trials} is fewer than --rounds {self.rounds}")
         self._validate_validation()

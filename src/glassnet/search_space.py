@@ -25,6 +25,8 @@ from typing import Any
 from .errors import ConfigError
 
 KINDS = ("log", "float", "int", "choice")
+#: Fewest completed trials a round narrows the ranges from: one trial spans no range.
+NARROW_MIN = 2
 Choice = bool | int | float | str
 
 
@@ -249,19 +251,21 @@ def check_unique(specs: Iterable[ParamSpec]) -> list[ParamSpec]:
 
 def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], Any]],
            fraction: float = 0.25) -> list[ParamSpec]:
-    """Shrink each range to the span of the best ``fraction`` of ``results`` (at least 2).
+    """Shrink each range to the span of the best ``fraction`` of ``results`` (at least
+    :data:`NARROW_MIN`).
 
     ``results`` holds ``(params, score)`` pairs, higher scores (numbers or tuples) are
     better; equal scores keep their order. Ranges become the min..max of the best trials'
     values (for log ranges that is the same span in log space); a choice keeps the values
     the best trials used, in their original order, and remembers all its values as
     ``domain`` (an Optuna study needs the same choices in every trial, so the round's
-    sampler draws from the kept ones). With fewer than 2 results the ranges stay as they are.
+    sampler draws from the kept ones). With fewer than :data:`NARROW_MIN` results the ranges
+    stay as they are.
     """
-    if len(results) < 2:
+    if len(results) < NARROW_MIN:
         return list(specs)
     ranked = sorted(results, key=lambda r: r[1], reverse=True)
-    best = ranked[:max(2, math.ceil(fraction * len(ranked)))]
+    best = ranked[:max(NARROW_MIN, math.ceil(fraction * len(ranked)))]
     narrowed = []
     for spec in specs:
         values = [params[spec.name] for params, _ in best if spec.name in params]

@@ -28,7 +28,7 @@ from ..search_config import (
     setting,
     setting_difference,
 )
-from ..search_space import load_space_file, parse_param
+from ..search_space import NARROW_MIN, load_space_file, parse_param
 from .common import (
     DATASET_HELP,
     add_folder_options,
@@ -73,8 +73,9 @@ def add_parser(sub) -> None:
                    help="plain: one sampler over all trials; narrow: random rounds, each range "
                         "shrunk to the span of the best quarter of the previous round")
     p.add_argument("--rounds", type=positive_int, default=None,
-                   help="rounds of --strategy narrow (the trials are split evenly; a --resume with "
-                        "more --trials gives the rest to the rounds still open) (default: 3)")
+                   help="rounds of --strategy narrow (the trials are split evenly, at least "
+                        f"{NARROW_MIN} a round; a --resume with more --trials gives the rest to the "
+                        "rounds still open) (default: 3)")
     p.add_argument("--objective", choices=list(OBJECTIVES), default="val_balanced_accuracy",
                    help="what ranks (and prunes) trials, measured on validation data at the "
                         "trial's best epoch: balanced accuracy (mean per-class recall; not fooled "
@@ -313,7 +314,9 @@ def _report(search, args: argparse.Namespace, table: bool = True) -> int:
         for r in summary["rounds"]:
             print(f"round {r['round']}: {r['trials']} trials, ranges "
                   + ", ".join(f"{k}={v}" for k, v in r["ranges"].items())
-                  + (f", best {r['best_value']:.4f}" if r["best_value"] is not None else ""))
+                  + (f", best {r['best_value']:.4f}" if r["best_value"] is not None else "")
+                  + (f" (not narrowed: fewer than {NARROW_MIN} completed trials)"
+                     if r["narrowed"] is False else ""))
     _print_files(search, summary)
     command = " ".join([best["train_command"], *map(shlex.quote, runtime_flags(args))])
     print(f"train it on train+validation: {command}")
