@@ -429,7 +429,7 @@ def test_resume_continues_after_a_crash(tmp_path, cat_train):
     # the same command with another --trials joins: the budget is the study's (--resume sets it)
     with pytest.warns(GlassnetWarning, match=r"joining the search 'r', whose budget is 3 trials \(this "
                                              r"command's is 5; --resume --trials N changes the budget\)"):
-        joined = Search.open(quick_config(trials=5), tmp_path / "r", data=cat_train)
+        joined = Search.open(quick_config(trials=5), tmp_path / "r", trials=5, data=cat_train)
     assert joined.config.trials == 3 and joined.study.user_attrs["glassnet_search"]["trials"] == 3
     other = quick_config(trials=3)
     other.params[0] = parse_param("lr=log:1e-3:1e-1")
@@ -446,6 +446,18 @@ def test_resume_continues_after_a_crash(tmp_path, cat_train):
     assert resumed.run() == 2
     states = [t.state.name for t in resumed.study.trials]
     assert states == ["COMPLETE"] * 3 + ["FAIL"] + ["COMPLETE"] * 2
+
+
+def test_a_worker_that_joins_without_trials_keeps_the_budget_without_a_warning(tmp_path, capsys):
+    """It warned "whose budget is 2 trials (this command's is 30 …)": 30 is the default of
+    --trials, which this command was not given."""
+    command = ["search", *QUICK, "--no-plot", "--out", str(tmp_path / "j")]
+    assert main([*command, "--trials", "2"]) == 0
+    capsys.readouterr()
+    assert main(command) == 0  # joins the finished study: nothing left to run
+    assert "budget" not in capsys.readouterr().err
+    assert main([*command, "--trials", "3"]) == 0
+    assert "whose budget is 2 trials (this command's is 3;" in capsys.readouterr().err
 
 
 def test_resume_with_a_bigger_budget_reaches_it_after_the_rounds_closed(tmp_path, cat_train):

@@ -255,7 +255,9 @@ class Search:
 
         With ``resume`` the stored configuration is used (``config`` may be None), after
         ``check_stored(stored)`` has had the chance to refuse it (before any data is read or
-        anything is stored), and ``trials`` raises or lowers the budget. ``data``
+        anything is stored), and ``trials`` raises or lowers the budget. Joining a stored
+        search keeps its budget: a ``trials`` that differs from it gets a warning (None, as
+        when no ``--trials`` was given, asks for no budget, so none). ``data``
         (``{"train": Dataset}``) is the training split, read from the configured data set
         when not given. A new search is checked (its settings, every parameter's values alone
         and together, its validation splits or folds) before the storage is opened, so that a
@@ -308,24 +310,26 @@ class Search:
                 study.set_user_attr("round_0", [p.to_dict() for p in config.params])
                 study.set_user_attr(CONFIG_ATTR, config.to_dict())
             else:
-                config = cls._joined(config, SearchConfig.from_dict(stored), label, name)
+                config = cls._joined(config, SearchConfig.from_dict(stored), label, name, trials)
         study.pruner = _pruner(config.pruner, config.folds or config.base.epochs)
         return cls(config, run_dir, study, label, splits)
 
     @staticmethod
-    def _joined(config: SearchConfig, stored: SearchConfig, label: str, name: str) -> SearchConfig:
+    def _joined(config: SearchConfig, stored: SearchConfig, label: str, name: str,
+                trials: int | None) -> SearchConfig:
         """The configuration a worker joining the stored search runs with: the stored one.
-        Only ``trials`` may differ: it is the whole study's budget, which ``--resume
-        --trials N`` may have changed since the command was first started."""
+        Only the budget may differ: it is the whole study's, which ``--resume --trials N``
+        may have changed since the command was first started; a budget this command was
+        given (``trials``) that differs from it gets a warning."""
         same_budget = dataclasses.replace(config, trials=stored.trials)
         if stored.to_dict() != same_budget.to_dict():
             differences = _differences(stored.to_dict(), config.to_dict())
             raise SearchError(f"{label} already holds a different search named {name!r} "
                               f"({differences}); continue it with --resume or choose another "
                               "--name/--study-name")
-        if config.trials != stored.trials:
+        if trials is not None and trials != stored.trials:
             warnings.warn(f"joining the search {name!r}, whose budget is {stored.trials} trials (this "
-                          f"command's is {config.trials}; --resume --trials N changes the budget)",
+                          f"command's is {trials}; --resume --trials N changes the budget)",
                           GlassnetWarning, stacklevel=3)
         return stored
 

@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     config = None if args.resume else _config(args)
     search = Search.open(config, run_dir, storage=args.storage,
                          study_name=args.study_name or (args.name or run_dir.name),
-                         resume=args.resume, trials=args.trials if args.resume else None,
+                         resume=args.resume, trials=args.trials,
                          check_stored=partial(_check_resumed, args))
     cfg = search.config
     if not args.quiet_summary:
