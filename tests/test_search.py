@@ -955,6 +955,29 @@ def test_without_threads_each_worker_gets_its_share_of_the_cores(monkeypatch, tm
     assert common.thread_count(argparse.Namespace(threads=5, workers=4)) == 5
 
 
+def test_the_final_model_of_a_search_with_workers_trains_as_the_printed_command(
+        tmp_path, monkeypatch, capsys):
+    """With --workers 2 and no --threads, --final trained on this process's share of the
+    cores (2 of 4 here) and the printed command, without --threads, on all 4: a batch split
+    over other threads rounds differently, so the two histories differed."""
+    from glassnet import backend
+    from glassnet.cli import search as cli_search
+
+    monkeypatch.setattr(backend, "available_cores", lambda: 4)
+    monkeypatch.setattr(cli_search, "_spawn_workers", lambda search, args: [])  # this one runs all
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", *QUICK, "--trials", "1", "--workers", "2", "--final", "--no-plot",
+                 "--name", "w"]) == 0
+    out = capsys.readouterr().out
+    command = re.search(r"train it on train\+validation: glassnet (train .*)$", out, re.M).group(1)
+    assert "--threads" not in command
+    final = tmp_path / "runs" / "w" / "final"
+    history = (final / "history.json").read_text()
+    assert json.loads((final / "run.json").read_text())["threads"] == 4
+    assert main([*shlex.split(command), "--quiet"]) == 0  # replaces final/ (--overwrite)
+    assert (final / "history.json").read_text() == history  # to the last digit
+
+
 def test_a_dead_worker_is_seen_as_dead_before_it_is_reaped():
     """A --workers child that dies stays a zombie until the parent waits for it, and signal 0
     still reaches a zombie: its running trial must count as interrupted all the same."""

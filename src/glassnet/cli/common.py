@@ -331,6 +331,26 @@ def thread_count(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
+def every_core_again(args: argparse.Namespace) -> Iterator[None]:
+    """Inside: the CPU threads of the same command without ``--workers``: ``--threads``, else
+    every core, for BLAS and for splitting batches. ``search --workers N`` without
+    ``--threads`` gave this process 1/N of the cores; once its workers have ended, its
+    ``--final`` model trains as the printed ``glassnet train`` command (which carries only a
+    given ``--threads``) does, so that it rounds the same: how a batch is split over threads
+    changes the last digits."""
+    from .. import backend
+
+    share = getattr(args, "_thread_limit", None)
+    if args.threads or share is None:  # this process has those threads already
+        yield
+        return
+    share.restore_original_limits()  # BLAS as a command without --workers leaves it
+    del args._thread_limit  # for the rest of the process: the workers have ended
+    with backend.using_threads(thread_count(argparse.Namespace(threads=None))):
+        yield
+
+
+@contextlib.contextmanager
 def _runtime_context(args: argparse.Namespace) -> Iterator[None]:
     """The device, training-thread and image-cache settings of :func:`apply_runtime_options`,
     undone on exit."""

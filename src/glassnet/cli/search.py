@@ -37,6 +37,7 @@ from .common import (
     batch_size,
     check_model_options,
     check_output_folder,
+    every_core_again,
     fmt_metrics,
     folder_options_error,
     fraction,
@@ -123,7 +124,8 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes on this machine sharing the study (not with a "
                         "sqlite:// --storage, which locks under parallel writers); without "
-                        "--threads each gets an equal share of the cores")
+                        "--threads each gets an equal share of the cores, and --final, run once "
+                        "they have ended, all of them, as the printed train command")
     p.add_argument("--final", action="store_true",
                    help="then train the best configuration on train+validation (all training "
                         "data) for the best trial's best epoch, and evaluate it once on the test "
@@ -327,7 +329,8 @@ def _report(search, args: argparse.Namespace, table: bool = True) -> int:
                       f"{best['number']}'s there", GlassnetWarning, stacklevel=1)
     if not args.final:
         return 0
-    result = search.train_final()
+    with every_core_again(args):  # as the printed command trains, with the workers gone
+        result = search.train_final()
     m = result.metrics
     print(f"final: trained on {count(m['epochs'], 'epoch')}; train: {fmt_metrics(m['train'])}"
           + (f"; test: {fmt_metrics(m['test'])}" if "test" in m else " (no test split)"))
