@@ -506,8 +506,90 @@ def test_resume_refuses_settings_that_differ_from_the_stored_search(tmp_path, ca
 
 
 def test_resume_without_a_search(tmp_path):
-    with pytest.raises(SearchError, match="no search named 'nothing' .* to resume"):
+    with pytest.raises(SearchError, match="no search named 'nothing' .* to resume; start it without"):
         Search.open(None, tmp_path / "nothing", resume=True)
+
+
+def _searched(folder: Path, cat_train, **kwargs) -> Search:
+    """A one-trial search run in ``folder`` and its summary written."""
+    search = Search.open(quick_config(trials=1), folder, data=cat_train, **kwargs)
+    search.run()
+    search.summary(plot=False)
+    return search
+
+
+def test_a_search_in_a_folder_that_holds_another_search_is_refused(tmp_path, cat_train, capsys):
+    """Another study (or storage) in the same folder overwrote the first one's trials, and its
+    search.json showed the new best trial with the old one's final test score."""
+    from glassnet.search import open_storage
+
+    folder = tmp_path / "sn2"
+    _searched(folder, cat_train, study_name="A")
+    journal, trial = folder / "search.journal", (folder / "trials" / "0000" / "history.json").read_text()
+    with pytest.raises(SearchError) as info:
+        Search.open(quick_config(trials=1), folder, data=cat_train)
+    assert str(info.value) == (
+        f"the search 'sn2' in {journal} cannot run in {folder}: {folder / 'search.json'} records the "
+        f"search 'A' in {journal}; continue it with --resume --study-name A, or give this one another "
+        "--name or --out (it would overwrite that one's trials and results)")
+    database = tmp_path / "other.db"
+    with pytest.raises(SearchError, match=rf"the search 'A' in sqlite:///{re.escape(str(database))} cannot "
+                                          rf"run in .*records the search 'A' in {re.escape(str(journal))}; "
+                                          "continue it with --resume without --storage, or give"):
+        Search.open(quick_config(trials=1), folder, storage=f"sqlite:///{database}", study_name="A",
+                    data=cat_train)
+    assert not database.exists()  # refused before anything was opened or written
+    assert optuna.get_all_study_names(open_storage(None, folder)) == ["A"]
+    assert (folder / "trials" / "0000" / "history.json").read_text() == trial
+    # the command line: one line, exit code 1
+    assert main(["search", *QUICK, "--trials", "1", "--seed", "7", "--no-plot", "--out", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "records the search 'A'" in err
+    # the same search, its journal named by a relative path, joins it
+    joined = Search.open(quick_config(trials=1), Path(os.path.relpath(folder)), study_name="A",
+                         data=cat_train)
+    assert joined.study.study_name == "A"
+
+
+def test_resume_says_which_search_the_folder_records(tmp_path, cat_train):
+    """It said "there is no search named 'sn1' in runs/sn1/search.journal" although search.json
+    recorded the study 'other' there."""
+    folder = tmp_path / "sn1"
+    _searched(folder, cat_train, study_name="other")
+    with pytest.raises(SearchError) as info:
+        Search.open(None, folder, resume=True)
+    journal = folder / "search.journal"
+    assert str(info.value) == (f"there is no search named 'sn1' in {journal} to resume: "
+                               f"{folder / 'search.json'} records the search 'other' in {journal}; "
+                               "continue it with --resume --study-name other")
+    # a study that is stored, in a folder whose search.json is another study's: refused too
+    Search.open(quick_config(trials=1), tmp_path / "b", study_name="B", data=cat_train).run()
+    (tmp_path / "b" / "search.journal").replace(folder / "search.journal")  # holds B alone now
+    with pytest.raises(SearchError, match="the search 'B' .* cannot run in .* records the search 'other'"):
+        Search.open(None, folder, study_name="B", resume=True)
+
+
+def test_a_summary_keeps_only_its_own_searchs_final_result(tmp_path, cat_train):
+    """search.json written by another study in the folder: its final result is not this one's."""
+    folder = tmp_path / "f"
+    search = _searched(folder, cat_train)
+    stored = json.loads((folder / "search.json").read_text())
+    stored["final"] = {"trial": search.best_trial().number, "test": {"accuracy": 0.5}}
+    for key, value in (("study", "other"), ("storage", "sqlite:///other.db")):
+        (folder / "search.json").write_text(json.dumps({**stored, key: value}))
+        summary = search.summary(plot=False)
+        assert "final" not in summary and "outdated_final" not in summary
+    (folder / "search.json").write_text(json.dumps(stored))
+    assert search.summary(plot=False)["final"]["test"] == {"accuracy": 0.5}  # its own: kept
+
+
+@pytest.mark.parametrize("content, problem", [("{", "Expecting property name"), ("[]", "not a JSON object")])
+def test_a_damaged_search_json_is_a_clear_error(tmp_path, cat_train, content, problem):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "search.json").write_text(content)
+    with pytest.raises(SearchError, match=rf"search.json is damaged \({problem}.*\): remove it, and the "
+                                          "search writes it again from its storage"):
+        Search.open(quick_config(trials=1), tmp_path / "d", data=cat_train)
 
 
 # -- the command line ------------------------------------------------------------------------

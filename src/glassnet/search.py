@@ -26,6 +26,7 @@ import datetime
 import json
 import math
 import os
+import shlex
 import socket
 import time
 import warnings
@@ -157,8 +158,70 @@ def check_workers(url: str | None, workers: int) -> None:
                           "PostgreSQL URL, or run one worker")
 
 
-def _nothing_to_resume(name: str, label: str) -> SearchError:
-    return SearchError(f"there is no search named {name!r} in {label} to resume; start it without --resume")
+def _read_summary(run_dir: Path) -> dict[str, Any]:
+    """The ``search.json`` in ``run_dir`` (written by this or another worker), or ``{}``."""
+    path = run_dir / SUMMARY_FILE
+    if not path.exists():
+        return {}
+    try:
+        summary = json.loads(path.read_text())
+        problem = None if isinstance(summary, dict) else "not a JSON object"
+    except (ValueError, UnicodeDecodeError) as exc:
+        problem = str(exc)
+    if problem is not None:
+        raise SearchError(f"{path} is damaged ({problem}): remove it, and the search writes it "
+                          "again from its storage (all but the result of --final)")
+    return summary
+
+
+def _storage_key(label: str) -> str | None:
+    """What names a storage: a database URL as its label shows it; None for a run folder's own
+    journal file, which a relative or an absolute path may name (a label is written as given)."""
+    return label if "://" in label else None
+
+
+def _recorded(summary: dict[str, Any], study: str, label: str) -> tuple[str, str]:
+    """The study and the storage label that ``summary`` (``search.json``) records; one it
+    does not record (there is no search.json) is taken to be ``study``'s or ``label``'s."""
+    return summary.get("study", study), summary.get("storage", label)
+
+
+def _same_search(summary: dict[str, Any], study: str, label: str) -> bool:
+    """Whether ``summary`` is that of the study ``study`` in the storage labelled ``label``."""
+    recorded_study, recorded_label = _recorded(summary, study, label)
+    return recorded_study == study and _storage_key(recorded_label) == _storage_key(label)
+
+
+def _the_recorded_search(run_dir: Path, summary: dict[str, Any], study: str, label: str) -> str:
+    """``"runs/a/search.json records the search 'A' in runs/a/search.journal; continue it
+    with --resume --study-name A"``: the search ``summary`` records, where that is not
+    ``study`` in ``label``, and the options that continue it."""
+    recorded_study, recorded_label = _recorded(summary, study, label)
+    options = ["--resume"]
+    if recorded_study != study:
+        options.append(f"--study-name {shlex.quote(recorded_study)}")
+    if _storage_key(recorded_label) != _storage_key(label):
+        url = _storage_key(recorded_label)
+        options.append("without --storage" if url is None else f"--storage URL (of {url})")
+    return (f"{run_dir / SUMMARY_FILE} records the search {recorded_study!r} in {recorded_label}; "
+            f"continue it with {' '.join(options)}")
+
+
+def _another_search(run_dir: Path, summary: dict[str, Any], study: str, label: str) -> SearchError:
+    """The error for a search started in a folder that holds another search's results (they
+    would be overwritten: its trials' run files, its search.json and its final model)."""
+    return SearchError(f"the search {study!r} in {label} cannot run in {run_dir}: "
+                       f"{_the_recorded_search(run_dir, summary, study, label)}, or give this one "
+                       "another --name or --out (it would overwrite that one's trials and results)")
+
+
+def _nothing_to_resume(name: str, label: str, run_dir: Path, summary: dict[str, Any]) -> SearchError:
+    """The error for ``--resume`` of a search that is not stored; when ``summary`` (the run
+    folder's search.json) records another one, which, and how to continue it."""
+    message = f"there is no search named {name!r} in {label} to resume"
+    if not _same_search(summary, name, label):
+        return SearchError(f"{message}: {_the_recorded_search(run_dir, summary, name, label)}")
+    return SearchError(f"{message}; start it without --resume")
 
 
 def _pruner(name: str, steps: int):
@@ -268,11 +331,15 @@ class Search:
         optuna = require_extra("optuna", "search")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         label = _masked(storage) if storage else str(run_dir / STORAGE_FILE)
+        summary = _read_summary(run_dir)
         if resume and storage is None and not (run_dir / STORAGE_FILE).is_file():
-            raise _nothing_to_resume(name, label)  # before opening the journal would create it
+            # before opening the journal would create it
+            raise _nothing_to_resume(name, label, run_dir, summary)
         if not resume:
             if config is None:
                 raise SearchError("give the search to run (or --resume an existing one)")
+            if not _same_search(summary, name, label):  # before the storage or a journal is opened
+                raise _another_search(run_dir, summary, name, label)
             check_outside_the_data(config.base.dataset, run_dir)  # before its folder is made
             splits = cls._splits(config.validate(), data, check=True)
         backend = open_storage(storage, run_dir)
@@ -287,7 +354,9 @@ class Search:
         stored = study.user_attrs.get(CONFIG_ATTR) if study is not None else None
         if resume:
             if stored is None:
-                raise _nothing_to_resume(name, label)
+                raise _nothing_to_resume(name, label, run_dir, summary)
+            if not _same_search(summary, name, label):
+                raise _another_search(run_dir, summary, name, label)
             config = SearchConfig.from_dict(stored)
             if check_stored is not None:
                 check_stored(config)
@@ -547,9 +616,11 @@ class Search:
             write_text(self.run_dir / REPORT_FILE, search_report_html(data, self.config.params))
 
     def _stored_summary(self) -> dict[str, Any]:
-        """The ``search.json`` written so far (by this or another worker), or ``{}``."""
-        path = self.run_dir / SUMMARY_FILE
-        return json.loads(path.read_text()) if path.exists() else {}
+        """The ``search.json`` this search wrote so far (this or another of its workers), or
+        ``{}``: also when it is another search's (the folder was shared before open refused
+        that), whose ``final`` is not this search's."""
+        summary = _read_summary(self.run_dir)
+        return summary if _same_search(summary, self.study.study_name, self.storage_label) else {}
 
     def train_final(self, verbose: int = 0) -> RunResult:
         """Train the best configuration on train + validation and evaluate it once on test."""

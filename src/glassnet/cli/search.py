@@ -111,7 +111,9 @@ def add_parser(sub) -> None:
     p.add_argument("--name", default=None,
                    help="search name: run directory runs/NAME and study name "
                         "(default: the --study-name, else <dataset>-<model>-search-<time>)")
-    p.add_argument("--out", type=path_text, default=None, help="run directory (default: runs/NAME)")
+    p.add_argument("--out", type=path_text, default=None,
+                   help="run directory (default: runs/NAME); it holds one search: one that records "
+                        "another --study-name or --storage is refused")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="SQLAlchemy URL of a shared study database (postgresql://user:pw@host/db) "
                         "(default: the journal file runs/NAME/search.journal)")
