@@ -38,7 +38,7 @@ TUTORIALS: dict[str, tuple[str, list[str], list[str]]] = {
     "photos": ("photos_tutorial.py", ["--per-class", "300", "--epochs", "30", "--out", "{out}"],
                ["--per-class", "20", "--epochs", "2"]),
     "search": ("search_tutorial.py", ["--trials", "24", "--epochs-per-trial", "8", "--out", "{out}"],
-               ["--trials", "3", "--epochs-per-trial", "1"]),
+               ["--trials", "6", "--epochs-per-trial", "1"]),
 }
 # Tutorials that need an optional extra: (module, extra).
 NEEDS = {"photos": ("onnxruntime", "onnx"), "search": ("optuna", "search")}

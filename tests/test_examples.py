@@ -24,7 +24,7 @@ EXPECTED = {
     "photos": (["output.txt", "photos.onnx", "photos.glassnet", "my_photos/cat/data_batch_1_9.png",
                 "new_photos/cat/test_batch_0.png"], "same classes: True"),
     "search": (["output.txt", "cifar-search/search.json", "cifar-search/search_scatter.png",
-                "cifar-search/final/model.glassnet"], "together: trials 0-2, each run once: True"),
+                "cifar-search/final/model.glassnet"], "together: trials 0-5, each run once: True"),
 }
 
 
