@@ -471,14 +471,21 @@ def test_ctrl_c_while_a_shard_runs_stops_only_after_every_shard_has_ended(rng):
     model.compile("categorical_crossentropy", "sgd")
     model.fit(x, y, epochs=1, batch_size=64, verbose=0, threads=2)
     step = model._shards["ShardedStep"]
-    ended = threading.Event()
+    ended, sent = threading.Event(), threading.Event()
     real = step.replicas[1].forward
+
+    def interrupt():
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        sent.set()
 
     def slow_forward(x, training=False, start=0):
         # the Ctrl-C comes while this shard runs and the main thread, its own shard done,
-        # waits for it: the step must not return (and fit raise) before this shard ends
-        threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
-        time.sleep(1.0)
+        # waits for it: the step must not return (and fit raise) before this shard ends.
+        # The shard runs until the signal has been sent (a fixed sleep was too short on a
+        # loaded machine: the step ended first, and fit with it).
+        threading.Timer(0.3, interrupt).start()
+        sent.wait(30)
+        time.sleep(0.5)
         try:
             return real(x, training, start)
         finally:
