@@ -195,9 +195,19 @@ def test_a_model_too_large_for_one_protobuf_is_a_clear_error(monkeypatch):
 def test_metadata_input_describes_images_or_features():
     images = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=(3, 4, 4))
     features = Sequential([layers.Dense(3)], input_shape=(4,))
-    assert "RGB" in {p.key: p.value for p in to_onnx(images).metadata_props}["input"]
-    props = {p.key: p.value for p in to_onnx(features).metadata_props}
-    assert "images" not in props["input"] and "feature" in props["input"]
+
+    def described(model):
+        return {p.key: p.value for p in to_onnx(model).metadata_props}["input"]
+
+    # built in Python: nothing says its inputs were pixels 0..255
+    assert described(images) == ("float32 (N, 3, 4, 4); images NCHW (RGB), the values "
+                                 "model.predict takes, before preprocessing")
+    images.training_summary = {"dataset": "cats", "seed": 0}  # as a glassnet run records it
+    assert described(images) == ("float32 (N, 3, 4, 4); images NCHW (RGB) as raw pixel values "
+                                 "0..255, before preprocessing")
+    two = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=(2, 4, 4))
+    assert "(2 channels)" in described(two)
+    assert described(features) == "float32 (N, 4); raw feature values, before preprocessing"
 
 
 def test_export_check_without_onnxruntime_writes_nothing(cats, tmp_path, monkeypatch, capsys):

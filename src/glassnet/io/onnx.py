@@ -184,16 +184,27 @@ def metadata(model) -> dict[str, str]:
         "glassnet_version": __version__,
         "model_name": model.name,
         "class_names": json.dumps(model.class_names),
-        "input": f"float32 (N, {', '.join(map(str, model.input_shape))}); "
-                 + ("images NCHW (RGB, or grayscale for one channel) as raw pixel values 0..255"
-                    if len(model.input_shape) == 3 else "raw feature values")
-                 + ", before preprocessing",
+        "input": f"float32 (N, {', '.join(map(str, model.input_shape))}); {_input_values(model)}, "
+                 "before preprocessing",
         "preprocessing": json.dumps(model.preprocessing),
         "preprocessing_in_graph": "true: (x * scale - mean) / std per channel is applied inside the graph",
         # how training images were fitted to the input size (squash: stretched)
         "resize": (model.training_summary or {}).get("resize", "squash"),
         "output": outputs.get(model.probability_activation, "raw outputs of the last layer"),
     }
+
+
+def _input_values(model) -> str:
+    """What the graph's input holds. Pixel values 0..255 only when glassnet trained the model
+    on an image data set (its loaders give uint8 pixels); a model built in Python takes the
+    values it was given in training, which the file cannot know."""
+    shape = model.input_shape
+    if len(shape) != 3:
+        return "raw feature values"
+    channels = {1: "grayscale", 3: "RGB"}.get(shape[0], f"{shape[0]} channels")
+    if "dataset" in (model.training_summary or {}):
+        return f"images NCHW ({channels}) as raw pixel values 0..255"
+    return f"images NCHW ({channels}), the values model.predict takes"
 
 
 def output_name(model) -> str:
