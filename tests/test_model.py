@@ -105,6 +105,48 @@ def test_raw_or_twice_scaled_pixels_are_warned_about(rng, scale, divide, message
         right.fit(pixels, y, epochs=1, verbose=0)
 
 
+def test_the_courses_layouts_get_a_hint(rng):
+    """The course's X: (12288, m), Y: (1, m); HDF5 and Keras images (N, H, W, C)."""
+    from glassnet.data import Dataset
+    from glassnet.errors import GlassnetWarning
+
+    flat = gn.Sequential([gn.layers.Dense(1)], input_shape=(12,))
+    flat.compile(loss="binary_crossentropy", optimizer="sgd")
+    x, y = rng.standard_normal((30, 12)), np.arange(30) % 2
+    with pytest.raises(ShapeError, match=r"got \(12, 30\); one sample per column, as in the "
+                                         r"course\? give x\.T, of shape \(30, 12\)$"):
+        flat.fit(x.T, y, epochs=1, verbose=0)
+    with pytest.raises(ShapeError, match=r"y has shape \(1, 30\); give one label per sample, as "
+                                         r"\(N,\): y\.ravel\(\)$"):
+        flat.fit(x, y[None], epochs=1, verbose=0)
+    with pytest.raises(ShapeError, match=r"give the arrays of a Dataset: fit\(data\.x, data\.y\)"):
+        flat.fit(Dataset(x, y, ["a", "b"]), None, epochs=1, verbose=0)
+    images = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)  # channels last
+    conv = gn.Sequential([gn.layers.Conv2D(2, 3), gn.layers.Flatten(), gn.layers.Dense(1)],
+                         input_shape=(3, 8, 8))
+    with pytest.raises(ShapeError, match=r"got \(4, 8, 8, 3\); images with the channels last "
+                                         r"\(N, H, W, C\)\? give x\.transpose\(0, 3, 1, 2\)$"):
+        conv.predict(images)
+    with pytest.warns(GlassnetWarning, match=r"built for images \(C, H, W\) = \(8, 8, 3\): 8 "
+                                             r"channels of 8x3 pixels; if they are \(H, W, C\)"):
+        gn.Sequential([gn.layers.Conv2D(2, 3), gn.layers.Flatten(), gn.layers.Dense(1)],
+                      input_shape=(8, 8, 3))
+    with warnings.catch_warnings():  # a dense net flattens either layout: nothing to say
+        warnings.simplefilter("error")
+        gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], input_shape=(8, 8, 3))
+
+
+def test_forward_refuses_inputs_that_were_not_preprocessed(rng):
+    """The course's loop written by hand: uint8 pixels went in unscaled (cost 62, not 0.77)."""
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], input_shape=(3, 4, 4),
+                          preprocessing={"scale": 1 / 255})
+    pixels = rng.integers(0, 256, (2, 3, 4, 4), dtype=np.uint8)
+    with pytest.raises(ShapeError, match=r"forward takes preprocessed inputs, got uint8 values: "
+                                         r"call model\.preprocess\(x\) first"):
+        model.forward(pixels, training=True)
+    assert model.forward(model.preprocess(pixels)).shape == (2, 1)
+
+
 def test_label_count_mismatch_is_a_clear_error(rng):
     x, y = small_binary_problem(rng, n=20)
     model = small_model()

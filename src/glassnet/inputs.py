@@ -8,12 +8,13 @@ a message instead of training on nonsense.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, GlassnetWarning, ShapeError
 
 DEFAULT_PREPROCESSING = {"scale": 1.0, "mean": None, "std": None}
 
@@ -26,8 +27,9 @@ def class_indices(y: np.ndarray, samples: int, classes: int) -> np.ndarray:
     cat set's ``1.0``), ``(N, 1)`` for one sigmoid output, or one-hot rows ``(N, classes)``.
     """
     if y.ndim == 0 or len(y) != samples:
-        raise ShapeError(f"x has {samples} samples but y has shape {y.shape}; "
-                         "give one label per sample")
+        row = y.shape == (1, samples)  # the course's Y: (1, m)
+        raise ShapeError(f"x has {samples} samples but y has shape {y.shape}; give one label per "
+                         "sample" + (", as (N,): y.ravel()" if row else ""))
     if samples == 0:  # a mean over no samples is not a score, and not a training step
         raise ShapeError("x and y hold no samples")
     if y.dtype.kind not in "biuf":
@@ -142,4 +144,25 @@ def input_scale_problem(preprocessed: np.ndarray, preprocessing: dict[str, Any])
                 f"(scale {scale}): scaled twice (x / 255, and the model's scale 1/255)? Give the "
                 "model the uint8 images, or set its scale to 1")
     return None
+
+
+def layout_hint(shape: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """How ``shape`` (a batch) may be the ``(N, *expected)`` the model takes, laid out as
+    the course or another library lays it out: one sample per column (``X: (12288, 209)``,
+    the course's), or images with the channels last (``(209, 64, 64, 3)``, HDF5 and Keras)."""
+    if len(shape) == 2 and shape[:1] == expected:
+        return f"; one sample per column, as in the course? give x.T, of shape {shape[::-1]}"
+    if len(shape) == 4 and len(expected) == 3 and shape[1:] == (*expected[1:], expected[0]):
+        return "; images with the channels last (N, H, W, C)? give x.transpose(0, 3, 1, 2)"
+    return ""
+
+
+def warn_if_channels_last(shape: tuple[int, ...]) -> None:
+    """A warning when a model with convolutions or pooling is built for images ``(C, H, W)``
+    that look like ``(H, W, C)``: the course's HDF5 arrays, ``(64, 64, 3)``, would train
+    without an error as 64 channels of 64x3 pixels."""
+    if len(shape) == 3 and shape[2] in (1, 3) and shape[0] not in (1, 3) and shape[1] > shape[2]:
+        warnings.warn(f"the model is built for images (C, H, W) = {shape}: {shape[0]} channels of "
+                      f"{shape[1]}x{shape[2]} pixels; if they are (H, W, C), with the channels "
+                      "last, give x.transpose(0, 3, 1, 2)", GlassnetWarning, stacklevel=3)
 

@@ -131,6 +131,8 @@ class Sequential:
                     else np.random.default_rng(self._init_seeds))
         sample_shape = shape
         inputs.check_preprocessing(self.preprocessing, sample_shape)
+        if any(hasattr(layer, "kernel_size") or hasattr(layer, "pool_size") for layer in self.layers):
+            inputs.warn_if_channels_last(sample_shape)
         for index, layer in enumerate(self.layers):
             shape = _build_layer(index, layer, shape, init_rng, self.dtype)
         self.input_shape, self.output_shape = sample_shape, shape
@@ -242,6 +244,8 @@ class Sequential:
 
         Returns ``(x, single)`` where ``single`` says a batch axis was added.
         """
+        if hasattr(x, "class_names") and hasattr(x, "y"):  # a glassnet Dataset
+            raise ShapeError("give the arrays of a Dataset: fit(data.x, data.y), predict(data.x)")
         x = x if hasattr(x, "shape") else np.asarray(x)
         if not self.built:
             self.build(x.shape[1:])
@@ -251,7 +255,7 @@ class Sequential:
         if tuple(x.shape[1:]) != self.input_shape:
             raise ShapeError(
                 f"the model expects inputs of shape (N, {', '.join(map(str, self.input_shape))}), "
-                f"got {tuple(x.shape)}"
+                f"got {tuple(x.shape)}{inputs.layout_hint(tuple(x.shape), self.input_shape)}"
             )
         return x, False
 
@@ -278,6 +282,10 @@ class Sequential:
 
         ``x: (N, *input_shape)`` when ``start`` is 0, else the output of layer ``start - 1``.
         """
+        if start == 0 and x.dtype.kind in "biu":
+            # uint8 pixels would go in unscaled: the cost of the course's net starts at 62
+            raise ShapeError(f"forward takes preprocessed inputs, got {x.dtype} values: call "
+                             "model.preprocess(x) first (or train_on_batch, predict, fit, which do)")
         for layer in self.layers[start:stop]:
             if not training:  # what the last training pass kept would be stale for backward
                 layer.clear_cache()
