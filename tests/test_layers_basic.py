@@ -204,3 +204,54 @@ def test_check_layer_works_on_the_first_trainable_layer_of_a_model():
     result = gradcheck.check_layer(first, (4,))  # ... but a gradient check needs it
     assert result.worst < 1e-7 and "x" in result.errors
     assert first.input_grad is False  # the model's setting is back
+
+
+def test_a_user_layer_that_makes_its_grads_only_in_backward_is_refused_when_built():
+    """It passed check_layer, then fit failed with a bare KeyError."""
+    from glassnet.gradcheck import check_layer
+
+    class GradTestLate(layers.Layer):
+        def build(self, input_shape, rng, dtype):
+            out = super().build(input_shape, rng, dtype)
+            self.params = {"a": np.ones(input_shape, dtype=dtype)}
+            return out
+
+        def forward(self, x, training=False):
+            return x * self.params["a"]
+
+    try:
+        message = (r"after build, its grads \(none\) do not mirror its params \(a \(4,\)\); create them "
+                   r"at the end of build with self\._init_grads\(\)")
+        with pytest.raises(ConfigError, match=rf"^layer 0 \(GradTestLate\): {message}"):
+            Sequential([GradTestLate()], input_shape=(4,))
+        with pytest.raises(ConfigError, match=rf"^GradTestLate: {message}"):
+            check_layer(GradTestLate(), (4,))
+        with pytest.raises(ConfigError, match=r"check_layer checks one layer, got Sequential; for a "
+                                              r"model, use check_model"):
+            check_layer(Sequential([layers.Dense(2)], input_shape=(3,)), (3,))
+    finally:
+        layers.LAYER_CLASSES.pop("GradTestLate", None)
+
+
+def test_a_layer_drawing_from_np_random_cannot_be_gradient_checked_and_says_why():
+    """Its errors came out near 1 with no hint: the check could not replay its noise."""
+    from glassnet.gradcheck import check_layer, check_model
+
+    class GlobalNoise(layers.Layer):
+        def forward(self, x, training=False):
+            self._remember()
+            return x + np.random.standard_normal(x.shape) * training
+
+        def backward(self, dy):
+            return dy
+
+    try:
+        message = r"gives different outputs for the same input on two runs.*not from np\.random"
+        with pytest.raises(ConfigError, match=rf"^GlobalNoise {message}"):
+            check_layer(GlobalNoise(), (4,))
+        model = Sequential([layers.Dense(1), GlobalNoise()], input_shape=(3,), dtype="float64")
+        model.compile(loss="binary_crossentropy")
+        with pytest.raises(ConfigError, match=message):
+            check_model(model, np.ones((2, 3)), np.array([0, 1]))
+    finally:
+        layers.LAYER_CLASSES.pop("GlobalNoise", None)

@@ -60,6 +60,18 @@ def _random_states(layer: Any) -> list[tuple[Any, dict]]:
     return found
 
 
+def _require_same(first: Any, second: Any, what: str) -> None:
+    """Two evaluations at the same point must agree, or every finite difference measures
+    noise: a layer drawing from ``np.random`` (which the check cannot replay) gave errors
+    near 1 with no hint why."""
+    if not np.array_equal(first, second, equal_nan=True):
+        raise ConfigError(
+            f"{what} gives different outputs for the same input on two runs, so its gradients "
+            "cannot be checked: draw random numbers from a numpy.random.Generator kept on the "
+            "layer (self.rng = child_generator(rng) in build, as Dropout does), which the check "
+            "replays, not from np.random")
+
+
 @contextmanager
 def _left_as_found(layers: list[Any]) -> Iterator[None]:
     """Put back, on leaving, what the check's many training passes change in ``layers``:
@@ -181,8 +193,9 @@ def _layer_errors(layer: Any, x: Any, rng: np.random.Generator, h: float,
             gen.bit_generator.state = state
         return to_numpy(layer.forward(inp, training=training))
 
-    dy = rng.standard_normal(run(x).shape)
-    run(x)
+    first = run(x)
+    _require_same(first, run(x), type(layer).__name__)
+    dy = rng.standard_normal(first.shape)
     # A model's first trainable layer skips dx (input_grad False); the check needs it.
     skipped = [part for part in getattr(layer, "layers", [layer]) if not part.input_grad]
     for part in skipped:
@@ -231,7 +244,7 @@ def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> Ch
         return model.loss.forward(model.forward(x, training=True), y) + model.regularization_loss()
 
     with _left_as_found(model.layers):
-        total_loss()
+        _require_same(total_loss(), total_loss(), model.name)
         _poison_grads(model.layers)
         model.backward(model.loss.backward())
         analytic = {name: to_numpy(g).copy() for name, _, g in model.parameters()}
