@@ -105,6 +105,25 @@ def test_raw_or_twice_scaled_pixels_are_warned_about(rng, scale, divide, message
         right.fit(pixels, y, epochs=1, verbose=0)
 
 
+def test_a_model_collapsed_to_one_class_is_warned_about(cats):
+    """The course's net at lr 0.75 (100 times the course's): every ReLU dies and it answers
+    'non-cat' for every image, 0.34 on the test set, and nothing said so."""
+    from glassnet.errors import GlassnetWarning
+    from glassnet.runs import RunConfig, build_model
+
+    def course_net(lr, epochs):
+        model = build_model(RunConfig(dataset="cats", model="mlp", hidden=[20, 7, 5]), cats["train"])
+        model.compile(loss="binary_crossentropy", optimizer=gn.optimizers.SGD(lr=lr))
+        model.fit(cats["train"].x, cats["train"].y, epochs=epochs, batch_size=None, verbose=0)
+
+    with pytest.warns(GlassnetWarning, match=r"answers class 'non-cat' for every sample of its last "
+                                             r"batch, though 34% of them are of other classes"):
+        course_net(0.75, 300)
+    with warnings.catch_warnings():  # one epoch of the course's lr: not collapsed, just young
+        warnings.simplefilter("error")
+        course_net(0.0075, 1)
+
+
 def test_the_courses_layouts_get_a_hint(rng):
     """The course's X: (12288, m), Y: (1, m); HDF5 and Keras images (N, H, W, C)."""
     from glassnet.data import Dataset

@@ -218,6 +218,35 @@ class _RunningMeans:
         return logs
 
 
+#: a last batch of at least this many samples, this share of them in other classes than
+#: the one the model answers for all, and outputs that vary this little (logits) across
+#: them: the model has collapsed to one class. An undertrained model (one epoch) answers
+#: one class too at times, but its outputs still vary with the input by far more.
+COLLAPSE_BATCH, COLLAPSE_OTHERS, COLLAPSE_SPREAD = 16, 0.25, 0.01
+
+
+def _warn_if_one_class_for_all(model, out: Any, yb: Any) -> None:
+    """A warning when, after training, the model answers one class for every sample of its
+    last batch, with outputs that hardly vary, although a quarter or more of them are of
+    other classes: its hidden units pass on almost nothing (dead ReLUs), so it answers that
+    class whatever the input. Without it, such a run ends at the accuracy of the commoner
+    class with no word of why (a learning rate 100 times too big, raw pixels)."""
+    if out is None or len(out) < COLLAPSE_BATCH:
+        return
+    out = backend.to_numpy(out)
+    answers = backend.to_numpy(model.classes_of(out))
+    others = float((backend.to_numpy(yb).reshape(-1) != answers[0]).mean())
+    spread = float((out.max(axis=0) - out.min(axis=0)).max())
+    if (answers == answers[0]).all() and others >= COLLAPSE_OTHERS and spread < COLLAPSE_SPREAD:
+        k = int(answers[0])
+        name = repr(model.class_names[k]) if model.class_names else str(k)
+        warnings.warn(f"after training, the model answers class {name} for every sample of its "
+                      f"last batch, though {others:.0%} of them are of other classes: it "
+                      "has collapsed to one class (its hidden units pass on almost nothing). Usual "
+                      "causes: a learning rate too large, or unscaled inputs; lower the lr (or try "
+                      "init 'he') and train again", GlassnetWarning, stacklevel=3)
+
+
 #: training inputs whose scale fit looks at (enough to see raw or twice-scaled pixels)
 SCALE_SAMPLE = 256
 
@@ -319,6 +348,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     logged = [*metric_names, *([f"val_{m}" for m in metric_names] if x_val is not None else []), "lr"]
     cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
                         "logged": logged})
+    out = yb = None  # the last batch's outputs and labels
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch, {})
         # Each batch split over the threads when there are several (training/shards.py);
@@ -370,4 +400,5 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         snapshots = [snapshots[1], _snapshot(model)]
     _record_summary(model, history, started)
     cbs.on_train_end(history.last() if len(history) else {})
+    _warn_if_one_class_for_all(model, out, yb)
     return history
