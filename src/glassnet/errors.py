@@ -46,6 +46,10 @@ class GlassnetWarning(UserWarning):
     """Base class of the warnings glassnet issues (the CLI prints them as one line each)."""
 
 
+class CollapsedModelWarning(GlassnetWarning):
+    """After training, the model answers one class whatever its input (dead ReLUs)."""
+
+
 class SkippedFileWarning(GlassnetWarning):
     """A file in an image folder that is not a readable image and was skipped."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._files import write_json
+from .errors import CollapsedModelWarning
 from .runs import RunConfig, train_run
 from .search_checks import trial_problem
 from .search_config import SearchConfig, apply_params
@@ -166,8 +168,11 @@ class TrialRunner:
         for k, (train, validation) in enumerate(self.splits):
             recorder = CurveRecorder(validation, self.config.objective,
                                      report=partial(_report, trial, config.epochs) if folds == 1 else None)
-            result = train_run(self._run_config(config, trial.number, k), callbacks=[recorder],
-                               verbose=0, data={"train": train, "validation": validation})
+            with warnings.catch_warnings():
+                # a search tries bad settings on purpose: a collapsed model's score says so
+                warnings.simplefilter("ignore", CollapsedModelWarning)
+                result = train_run(self._run_config(config, trial.number, k), callbacks=[recorder],
+                                   verbose=0, data={"train": train, "validation": validation})
             outcome.curves.append(recorder.curve)
             where = f" of fold {k + 1}" if folds > 1 else ""
             if result.error is not None:

@@ -14,7 +14,7 @@ from .. import backend, inputs
 from .. import schedules as schedules_mod
 from .._checks import check_non_negative_int, check_positive_int
 from ..backend import array_module
-from ..errors import ConfigError, GlassnetWarning, NonFiniteLossError
+from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, NonFiniteLossError
 from ..split import stratified_split
 from .callbacks import Callback, CallbackList
 from .history import History
@@ -244,7 +244,7 @@ def _warn_if_one_class_for_all(model, out: Any, yb: Any) -> None:
                       f"last batch, though {others:.0%} of them are of other classes: it "
                       "has collapsed to one class (its hidden units pass on almost nothing). Usual "
                       "causes: a learning rate too large, or unscaled inputs; lower the lr (or try "
-                      "init 'he') and train again", GlassnetWarning, stacklevel=3)
+                      "init 'he') and train again", CollapsedModelWarning, stacklevel=3)
 
 
 #: training inputs whose scale fit looks at (enough to see raw or twice-scaled pixels)
