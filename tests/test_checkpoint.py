@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -321,6 +323,15 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
     (lambda c: c["checkpoint"]["history"]["epoch"].__setitem__(0, "x"), "epochs that are not whole"),
     (lambda c: c["checkpoint"].update(seconds="long"), "training time is not a number"),
     (lambda c: c["checkpoint"]["optimizer"]["config"].update(lr="fast"), "optimizer state is damaged"),
+    (lambda c: c["checkpoint"].update(sessions={}), r"training sessions are damaged \(\{\} is not a list"),
+    (lambda c: c["checkpoint"]["sessions"][0].update(from_epoch="x"),
+     r"training sessions are damaged \(session 1 starts after no whole number of epochs"),
+    (lambda c: c["checkpoint"]["sessions"][0].update(threads=0),
+     r"training sessions are damaged \(session 1 has threads 0 and device 'cpu'\)"),
+    (lambda c: c["checkpoint"]["sessions"].append({"from_epoch": 11, "threads": 1, "device": "cpu"}),
+     r"start after epochs \[0, 11\], which is beyond its 10 epochs"),
+    (lambda c: c["checkpoint"]["sessions"].extend([{"from_epoch": 5}, {"from_epoch": 3}]),
+     r"start after epochs \[0, 5, 3\], which go back"),
 ])
 def test_damaged_checkpoint_state_is_refused(straight, tmp_path, edit, message):
     from test_io_format import edit_config
@@ -625,6 +636,74 @@ def test_resuming_on_other_threads_than_the_run_trained_on_warns(cats, tmp_path)
     with pytest.warns(GlassnetWarning, match=r"was trained with threads 2 and goes on with threads 1: "
                                              r"the rest of the run rounds differently"):
         resume_run(tmp_path / "run", verbose=0, data=cats)
+
+
+def _stopped_after_epoch_1(cats, out, threads: int) -> None:
+    """A 3-epoch run trained on ``threads`` threads and stopped (as by Ctrl-C) after epoch 1."""
+    from glassnet import backend
+
+    config = {**CONFIG, "epochs": 3, "augment": None}
+    stop = StopRequest()
+    with backend.using_threads(threads), pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(**config, out=str(out)), callbacks=[StopAt(0, None, stop)], verbose=0,
+                  data=cats, stop=stop)
+
+
+def _resumed_on_1_thread(cats, out) -> None:
+    from glassnet import backend
+
+    with backend.using_threads(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", GlassnetWarning)  # another thread count: tested above
+        resume_run(out, verbose=0, data=cats)
+
+
+def test_checkpoints_and_run_json_record_the_runs_training_sessions(cats, tmp_path):
+    """A run interrupted on 2 threads and resumed on 1 recorded neither the resume nor
+    that its epochs ran on different threads (its report could not say so)."""
+    _stopped_after_epoch_1(cats, tmp_path / "run", threads=2)
+    first = [{"from_epoch": 0, "threads": 2, "device": "cpu"}]
+    assert read_checkpoint(tmp_path / "run" / CHECKPOINT_NAME).state["sessions"] == first
+    _resumed_on_1_thread(cats, tmp_path / "run")
+    both = [*first, {"from_epoch": 1, "threads": 1, "device": "cpu"}]
+    assert read_checkpoint(tmp_path / "run" / CHECKPOINT_NAME).state["sessions"] == both
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["sessions"] == both
+
+
+@pytest.mark.parametrize("dropped, first", [
+    (["sessions"], {"from_epoch": 0, "threads": 2, "device": "cpu"}),
+    (["sessions", "threads", "device"], {"from_epoch": 0, "threads": None, "device": None}),
+], ids=["with-threads", "without-threads"])
+def test_a_checkpoint_without_sessions_resumes_as_one_session(cats, tmp_path, dropped, first):
+    """Checkpoints written before sessions were recorded (and, older still, before threads
+    and device were) still resume: their run counts as one session on what they record."""
+    from test_io_format import edit_config
+
+    _stopped_after_epoch_1(cats, tmp_path / "run", threads=2)
+    edit_config(tmp_path / "run" / CHECKPOINT_NAME, lambda c: [c["checkpoint"].pop(key) for key in dropped])
+    _resumed_on_1_thread(cats, tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["sessions"] == [
+        first, {"from_epoch": 1, "threads": 1, "device": "cpu"}]
+
+
+def test_a_fit_that_starts_before_its_checkpoints_end_drops_the_sessions_it_retrains(tmp_path):
+    """A Checkpointer given a checkpoint whose fit starts earlier (a fresh fit from Python)
+    appended a session that went back, and its checkpoint could not be read again."""
+    import glassnet as gn
+    from glassnet.io.checkpoint import Checkpointer
+    from test_io_format import edit_config
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((20, 5)), rng.integers(0, 2, 20)
+    model = gn.Sequential([gn.layers.Dense(1)], input_shape=(5,), seed=0, dtype="float64")
+    model.compile("binary_crossentropy", gn.optimizers.SGD(lr=0.1))
+    model.fit(x, y, epochs=3, batch_size=10, verbose=0)
+    save_checkpoint(model, tmp_path / "a.glassnet")
+    edit_config(tmp_path / "a.glassnet", lambda c: c["checkpoint"]["sessions"].append(
+        {"from_epoch": 2, "threads": 7, "device": "cpu"}))
+    resume = read_checkpoint(tmp_path / "a.glassnet")
+    model.fit(x, y, epochs=1, batch_size=10, verbose=0,
+              callbacks=[Checkpointer(tmp_path / "b.glassnet", resume=resume, overhead=0)])
+    assert [s["from_epoch"] for s in read_checkpoint(tmp_path / "b.glassnet").state["sessions"]] == [0, 0]
 
 
 def test_the_checkpoint_api_refuses_a_model_it_cannot_continue(straight, tmp_path):

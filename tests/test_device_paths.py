@@ -251,6 +251,7 @@ def test_a_model_trained_on_the_device_saves_loads_and_resumes_anywhere(device, 
     save_checkpoint(on_gpu, tmp_path / "saved-from-cpu.glassnet")  # the CPU is current here
     state = read_checkpoint(tmp_path / "saved-from-cpu.glassnet").state
     assert (state["device"], state["threads"]) == ("gpu", None)
+    assert state["sessions"] == [{"from_epoch": 0, "threads": None, "device": "gpu"}]  # so do its sessions
 
 
 def test_gradient_checks_pass_on_the_device(device):

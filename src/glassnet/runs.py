@@ -33,6 +33,7 @@ from .io.checkpoint import (
     StopRequest,
     read_checkpoint,
     restore_training_state,
+    running_on,
 )
 from .json_checks import INTS, NUMBER, type_problem
 from .model import Sequential
@@ -120,6 +121,16 @@ class RunResult:
     error: NonFiniteLossError | None = None
     config: RunConfig | None = None
     early_stopping: EarlyStopping | None = None  # what it did, when the run used it
+
+
+@dataclass
+class FitOutcome:
+    """What fitting a run gave (:func:`_fit_run`) for :func:`_finish_run` to record."""
+
+    error: NonFiniteLossError | None  # the non-finite loss that stopped training, if one did
+    seconds: float  # trained over every session
+    given_lr: float  # a resumed run's: its checkpoint's, which the restore put back
+    sessions: list[dict[str, Any]]  # the run's training sessions (io.checkpoint.sessions_of)
 
 
 #: The trained model in a run's folder (the commands that take a model take the folder for it).
@@ -385,18 +396,15 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     make_folder(out_dir)
     if resume is None:
         clear_run_files(out_dir)
-    error, seconds, given_lr = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose,
-                                        resume, stop, fingerprint)
-    return _finish_run(model, config, splits, out_dir, callbacks, error, seconds, fingerprint, given_lr)
+    outcome = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose, resume, stop, fingerprint)
+    return _finish_run(model, config, splits, out_dir, callbacks, outcome, fingerprint)
 
 
 def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | None], out_dir: Path,
              callbacks: list[Callback], augment: Any, verbose: int, resume: str | Path | None,
-             stop: StopRequest | None, fingerprint: dict[str, Any] | None
-             ) -> tuple[NonFiniteLossError | None, float, float]:
+             stop: StopRequest | None, fingerprint: dict[str, Any] | None) -> FitOutcome:
     """Fit the compiled ``model`` as configured, checkpointing into ``out_dir`` (from the
-    checkpoint ``resume`` names, if any); returns the non-finite-loss error that stopped it
-    (``None``), the seconds trained over every session and the lr the run was given (a
+    checkpoint ``resume`` names, if any); the lr it returns is the one the run was given (a
     resumed run's: its checkpoint's, which the restore puts back whatever ``config`` says)."""
     train, validation = splits["train"], splits["validation"]
     checkpoint = read_checkpoint(resume) if resume is not None else None
@@ -423,35 +431,37 @@ def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | N
     checkpointer.stop.phase = "finishing"  # a Ctrl-C now lets the run's files be written
     saved_run = checkpoint.run_config if checkpoint is not None else None
     given_lr = saved_run["lr"] if isinstance(saved_run, dict) and "lr" in saved_run else config.lr
-    return error, checkpointer.prior_seconds + time.perf_counter() - started, given_lr
+    return FitOutcome(error, checkpointer.prior_seconds + time.perf_counter() - started, given_lr,
+                      checkpointer.sessions)
 
 
 def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | None], out_dir: Path,
-                callbacks: list[Callback], error: NonFiniteLossError | None, seconds: float,
-                fingerprint: dict[str, Any] | None, given_lr: float) -> RunResult:
+                callbacks: list[Callback], outcome: FitOutcome,
+                fingerprint: dict[str, Any] | None) -> RunResult:
     """Score every split, record the run in the model and write its files and report."""
     metrics = evaluate_splits(model, splits)
-    metrics.update({"epochs": len(model.history), "seconds": round(seconds, 3),
+    metrics.update({"epochs": len(model.history), "seconds": round(outcome.seconds, 3),
                     "seed": config.seed})
-    if error is not None:  # the metrics are of the weights the NaN guard kept: say so
-        metrics["stopped"] = str(error)
+    if outcome.error is not None:  # the metrics are of the weights the NaN guard kept: say so
+        metrics["stopped"] = str(outcome.error)
     stopper = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
     metrics.update(early_stopping_record(stopper))
     model.training_summary = {
         **training_data_record(config, fingerprint), "epochs": len(model.history),
-        "seconds": round(seconds, 3),
+        "seconds": round(outcome.seconds, 3),
         # the lr the run was given (a schedule's base), not the last one it (or a callback) set
-        "optimizer": {**model.optimizer.get_config(), "lr": given_lr},
+        "optimizer": {**model.optimizer.get_config(), "lr": outcome.given_lr},
         "lr_schedule": _schedule_text(config), "batch_size": config.batch_size,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
     write_run(out_dir, model, config, metrics,
-              sizes={name: len(ds) for name, ds in splits.items() if ds is not None})
+              sizes={name: len(ds) for name, ds in splits.items() if ds is not None},
+              sessions=outcome.sessions)
     if config.extra.get("report", True):
         from .report.run_report import write_run_report
 
         write_run_report(out_dir, model, splits)
-    return RunResult(model, model.history, metrics, out_dir, error, config, stopper)
+    return RunResult(model, model.history, metrics, out_dir, outcome.error, config, stopper)
 
 
 def early_stopping_record(stopper: EarlyStopping | None) -> dict[str, Any]:
@@ -526,8 +536,7 @@ def warn_if_the_rounding_changes(checkpoint: Checkpoint) -> None:
     """A warning when a run goes on with other threads or on another device than it was
     trained with until now: its numbers then differ from an unbroken run's by float
     rounding (a resumed run is otherwise exact to the last bit)."""
-    now = {"threads": backend.get_threads() if backend.get_device() == "cpu" else None,
-           "device": backend.get_device()}
+    now = running_on()
     changed = {key: checkpoint.state[key] for key in now
                if None not in (checkpoint.state.get(key), now[key]) and checkpoint.state[key] != now[key]}
     if changed:
@@ -570,9 +579,11 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
 
 
 def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict[str, Any],
-              sizes: dict[str, int] | None = None) -> None:
+              sizes: dict[str, int] | None = None, sessions: list[dict[str, Any]] | None = None) -> None:
     """Write model, history, metrics and configuration (each file atomically); ``sizes``
-    (images per split) lets ``glassnet report`` notice a data set that changed since."""
+    (images per split) lets ``glassnet report`` notice a data set that changed since, and
+    ``sessions`` (:func:`~glassnet.io.checkpoint.sessions_of`) lets its report say that the
+    run was resumed, and where it then rounded differently from an unbroken run."""
     model.save(out_dir / MODEL_FILE)
     write_json(out_dir / "history.json", model.history.to_dict())
     write_json(out_dir / "metrics.json", metrics)
@@ -580,7 +591,8 @@ def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict
     write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": saved_config(config),
                                       "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                                       "threads": backend.get_threads(),
-                                      **({"sizes": sizes} if sizes else {})})
+                                      **({"sizes": sizes} if sizes else {}),
+                                      **({"sessions": sessions} if sessions else {})})
 
 
 def parse_int_list(text: str, what: str) -> list[int]:

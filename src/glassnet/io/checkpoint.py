@@ -6,8 +6,9 @@ with ``"kind": "checkpoint"`` and, besides the model's weights and layer state:
 - ``config.json["checkpoint"]``: completed epochs, the :class:`History`, the optimizer's
   configuration, step count and base learning rate, the state of every random generator
   (``model.train_rng`` and any generator a layer keeps, e.g. dropout's), the run's
-  configuration, and the fingerprint of the image folder it trains on (``"data"``, see
-  :func:`check_same_data`; ``None`` for the named sets, which are checksummed downloads);
+  configuration, the fingerprint of the image folder it trains on (``"data"``, see
+  :func:`check_same_data`; ``None`` for the named sets, which are checksummed downloads),
+  and the run's training sessions (``"sessions"``, see :func:`sessions_of`);
 - ``arrays/optimizer/<param>/<slot>.npy``: the optimizer's per-parameter state.
 
 Restoring all of it makes "train 10 epochs" and "train 4, stop, resume for 6" give the
@@ -21,6 +22,7 @@ weights) are saved too, under ``config.json["checkpoint"]["callbacks"]`` and
 from __future__ import annotations
 
 import json
+import reprlib
 import time
 import warnings
 from collections.abc import Sequence
@@ -84,14 +86,65 @@ def stateful_callbacks(callbacks: Sequence[Callback]) -> dict[str, Callback]:
     return found
 
 
+def running_on(model=None) -> dict[str, Any]:
+    """``{"threads", "device"}`` that training runs with now: the device of ``model``'s
+    parameters (without a model, the current device) and, on the CPU, the threads a batch is
+    split over. A batch split over other threads, or run on another device, rounds
+    differently; on a GPU nothing is split, so its threads are ``None`` (they do not matter)."""
+    params = model.parameters() if model is not None else ()
+    device = next((backend.device_of(p) for _, p, _ in params), backend.get_device())
+    return {"threads": backend.get_threads() if device == "cpu" else None, "device": device}
+
+
+def sessions_of(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training sessions of a checkpoint's run, oldest first: one per ``fit`` that wrote
+    it (the first run, then each resume), each ``{"from_epoch", "threads", "device"}``:
+    the completed epochs it started after and what it ran on (:func:`running_on`). A
+    checkpoint from before they were recorded gives one session from its ``threads`` and
+    ``device`` (``None`` where it lacks them too)."""
+    sessions = state.get("sessions")
+    if sessions is None:
+        return [{"from_epoch": 0, "threads": state.get("threads"), "device": state.get("device")}]
+    return [dict(session) for session in sessions]
+
+
+def _valid_setting(threads: Any, device: Any) -> bool:
+    """Threads (at least 1, or ``None``: on a GPU, or not recorded) and device (a name, or
+    ``None``: not recorded) as :func:`running_on` gives them."""
+    return ((threads is None or isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1)
+            and (device is None or isinstance(device, str)))
+
+
+def sessions_problem(sessions: Any, epochs_done: int | None = None) -> str | None:
+    """What is wrong with a run's recorded training sessions (see :func:`sessions_of`), or
+    ``None``: a non-empty list of sessions, each starting after a whole number of epochs,
+    never before the one it follows nor after ``epochs_done``, with valid threads and device."""
+    if not isinstance(sessions, list) or not sessions:
+        return f"{reprlib.repr(sessions)} is not a list of sessions"
+    starts = []
+    for i, session in enumerate(sessions, 1):
+        start = session.get("from_epoch") if isinstance(session, dict) else None
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            return f"session {i} starts after no whole number of epochs ({reprlib.repr(session)})"
+        if not _valid_setting(session.get("threads"), session.get("device")):
+            return (f"session {i} has threads {reprlib.repr(session.get('threads'))} and device "
+                    f"{reprlib.repr(session.get('device'))}")
+        starts.append(start)
+    if starts != sorted(starts) or epochs_done is not None and starts[-1] > epochs_done:
+        return (f"they start after epochs {reprlib.repr(starts)}, which "
+                + ("go back" if starts != sorted(starts) else f"is beyond its {epochs_done} epochs"))
+    return None
+
+
 def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
-             seconds: float | None = None, data: dict[str, Any] | None = None, in_fit: bool = False
-             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+             seconds: float | None = None, data: dict[str, Any] | None = None, in_fit: bool = False,
+             sessions: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(config, arrays)`` of a checkpoint of ``model`` (and the state of ``callbacks`` that
     have one) as it is now, after ``seconds`` of training on ``data`` (an image folder's
-    ``dataset.info["fingerprint"]``); arrays are copies."""
+    ``dataset.info["fingerprint"]``) in ``sessions`` (:func:`sessions_of`; by default one,
+    from the start, on what the model is on now); arrays are copies."""
     history = _copy_history(model.history)
-    device = next((backend.device_of(p) for _, p, _ in model.parameters()), backend.get_device())
+    setting = running_on(model)
     opt = model.optimizer
     state = opt.state_dict()
     arrays = model.get_weights()
@@ -119,10 +172,10 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
         "callbacks": callback_values,
         "run": run_config,
         "data": data,
-        # a batch split over other threads, or run on another device, rounds differently
-        # (on a GPU nothing is split: its threads do not matter)
-        "threads": backend.get_threads() if device == "cpu" else None,
-        "device": device,
+        # what the session that wrote it ran on (a resume warns when it goes on with other)
+        **setting,
+        # so that the run's report can say where a resumed run rounds differently
+        "sessions": sessions if sessions is not None else [{"from_epoch": 0, **setting}],
     }
     return model_config(model, {"kind": "checkpoint", "checkpoint": checkpoint}), arrays
 
@@ -194,10 +247,11 @@ def check_state(path: Path, state: dict[str, Any]) -> None:
         raise ModelFormatError(f"{path}: the checkpoint's callback state is damaged")
     if not isinstance(rng.get("train_rng"), dict) or not isinstance(rng.get("layers", {}), dict):
         raise ModelFormatError(f"{path}: the checkpoint's generator states are damaged")
-    threads, device = state.get("threads"), state.get("device")
-    if (threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1)
-            or device is not None and not isinstance(device, str)):
+    if not _valid_setting(state.get("threads"), state.get("device")):
         raise ModelFormatError(f"{path}: the checkpoint's threads or device is damaged")
+    problem = sessions_problem(state["sessions"], done) if "sessions" in state else None
+    if problem:
+        raise ModelFormatError(f"{path}: the checkpoint's training sessions are damaged ({problem})")
     data = state.get("data")
     if data is not None and not (isinstance(data, dict) and isinstance(data.get("signature"), str)
                                  and isinstance(data.get("files"), int)):
@@ -427,6 +481,11 @@ class Checkpointer(Callback):
     run finish), and only the epochs that get written are copied (a copy per epoch would
     cost more than the epoch itself).
 
+    Each checkpoint records the run's training sessions (:func:`sessions_of`): those of
+    ``resume`` (the checkpoint this fit continues), then this one, from the epochs done when
+    it begins, on the device and threads it trains with: the run's report says where a
+    resumed run rounds differently from an unbroken one.
+
     Args:
         epochs: the run's last epoch, so that it is always captured before other
             callbacks' ``on_train_end`` (EarlyStopping restoring its best weights) runs.
@@ -454,11 +513,14 @@ class Checkpointer(Callback):
         self._steps: int | None = None  # batches per epoch, known after the first epoch
         self._started = time.perf_counter()
         self.prior_seconds = float((resume.state.get("seconds") or 0.0) if resume else 0.0)
+        self._earlier_sessions = sessions_of(resume.state) if resume is not None else []
+        #: the run's training sessions so far, this fit's last once it has begun
+        self.sessions = list(self._earlier_sessions)
 
     def _take(self) -> None:
         seconds = self.prior_seconds + time.perf_counter() - self._started
         self._snapshot = snapshot(self.model, self.run_config, self.callbacks, round(seconds, 3), self.data,
-                                  in_fit=True)
+                                  in_fit=True, sessions=self.sessions)
         self._written = False
 
     def _write(self) -> None:
@@ -488,6 +550,11 @@ class Checkpointer(Callback):
         self._started = time.perf_counter()
         if self.resume is not None:  # after the other callbacks' on_train_begin reset them
             restore_callbacks(self.model, self.resume, self.callbacks)
+        start = len(self.model.history)
+        # a fit from Python may start before the checkpoint's end: the sessions after its
+        # start trained epochs that this one trains again
+        self.sessions = [*(s for s in self._earlier_sessions if s["from_epoch"] <= start),
+                         {"from_epoch": start, **running_on(self.model)}]
         self._take()
 
     def on_epoch_begin(self, epoch, logs):
