@@ -92,6 +92,7 @@ def test_report_summary_and_tables(cat_run, cats):
     assert run["optimizer"] == "sgd" and "lr 0.01" in run["hyperparameters"]
     assert "batch size 64" in run["hyperparameters"] and "lr decay 0.9" in run["hyperparameters"]
     assert run["data set"].startswith("cats: images (3, 64, 64)")
+    assert "resumed" not in run  # an unbroken run
 
     saved = json.loads((cat_run / "metrics.json").read_text())
     final = {row[0]: row[1:] for row in page.tables[1][1:]}
@@ -398,3 +399,60 @@ def test_many_classes_get_a_table_of_the_most_frequent_confusions(rng):
     confusions = next(t for t in page.tables if t[0][0] == "true class")
     assert confusions[1:] == [[names[0], names[7], "2", "0.667"], [names[1], names[9], "1", "0.333"]]
     assert "3 of 180 images misclassified (number under each image" in text
+
+
+def _resumed_run(cats, out: Path, first_threads: int) -> dict[str, str]:
+    """The report's run table of a 3-epoch run trained on ``first_threads`` threads, stopped
+    (as by Ctrl-C) after epoch 1 and resumed on 1 thread."""
+    import warnings
+
+    from glassnet import backend
+    from glassnet.errors import GlassnetWarning, TrainingInterruptedError
+    from glassnet.io.checkpoint import StopRequest
+    from glassnet.runs import resume_run
+    from test_resume_data import StopAfterFirstEpoch
+
+    stop = StopRequest()
+    with backend.using_threads(first_threads), pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(hidden=[2], epochs=3, out=str(out)), [StopAfterFirstEpoch(stop)], verbose=0,
+                  data=cats, stop=stop)
+    with backend.using_threads(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", GlassnetWarning)  # other threads: test_checkpoint tests it
+        resume_run(out, verbose=0, data=cats)
+    _, page = parse(out / "report.html")
+    return dict(row for row in page.tables[0] if len(row) == 2)
+
+
+@pytest.mark.parametrize("first_threads, resumed", [
+    (2, "after epoch 1 (glassnet train --resume): epoch 1 ran on 2 threads, epochs 2-3 on 1 thread, "
+        "so it rounds differently from an unbroken run of the command above"),
+    (1, "after epoch 1 (glassnet train --resume): every epoch ran on 1 thread, so it continued "
+        "exactly: an unbroken run of the command above on 1 thread gives the same numbers"),
+], ids=["other-threads", "same-threads"])
+def test_the_report_of_a_resumed_run_says_where_it_was_resumed_and_on_what(cats, tmp_path, first_threads,
+                                                                          resumed):
+    """It said nothing: the command shown, rerun unbroken, gave other numbers without a hint."""
+    run = _resumed_run(cats, tmp_path / "r", first_threads)
+    assert run["resumed"] == resumed
+    assert list(run).index("resumed") == list(run).index("command") + 1
+
+
+def test_glassnet_report_reads_a_run_json_without_sessions_and_refuses_damaged_ones(cat_run, tmp_path):
+    """A run.json written before sessions were recorded is reported (as an unbroken run);
+    damaged sessions are one clear error."""
+    import shutil
+
+    from glassnet._files import write_json
+
+    run = Path(shutil.copytree(cat_run, tmp_path / "run"))
+    saved = json.loads((run / "run.json").read_text())
+    assert saved.pop("sessions")[0]["from_epoch"] == 0
+    write_json(run / "run.json", saved)
+    result = run_cli("report", str(run))
+    assert result.returncode == 0, result.stderr
+    assert "resumed" not in dict(row for row in parse(run / "report.html")[1].tables[0] if len(row) == 2)
+    write_json(run / "run.json", {**saved, "sessions": [{"from_epoch": -1}]})
+    result = run_cli("report", str(run))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "run.json: its training sessions are damaged (session 1 starts after no whole number" \
+        in result.stderr

@@ -113,7 +113,8 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", type=path_text, default=None, metavar="RUN_DIR",
                    help="continue runs/<name>/ (or the checkpoint.glassnet in it) from its "
                         "checkpoint with the configuration saved there (takes no other training "
-                        "option; --quiet, --device, --threads and --no-cache are allowed)")
+                        "option; --quiet, --device, --threads and --no-cache are allowed: other "
+                        "threads or device than the run's round differently, which its report says)")
     add_runtime_options(p, split="each training and evaluation batch")
     p.set_defaults(run=run, train_defaults=vars(p.parse_args([])))
 

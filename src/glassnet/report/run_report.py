@@ -20,7 +20,7 @@ from .. import __version__
 from .._files import nan_for_null, write_text
 from .._text import count
 from ..errors import ConfigError, GlassnetWarning
-from ..io.checkpoint import CHECKPOINT_NAME
+from ..io.checkpoint import CHECKPOINT_NAME, sessions_problem
 from .evaluation import Evaluation, evaluate_model
 from .html import (
     esc,
@@ -33,6 +33,7 @@ from .html import (
     section,
 )
 from .plots import plot_training_curves
+from .sessions import resumed_text
 from .text import batch_size_text
 
 REPORT_NAME = "report.html"
@@ -77,6 +78,10 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
                               f"not {type(content).__name__}; the run files are damaged")
     if not isinstance(files["run"].get("config"), dict):
         raise ConfigError(f"{run_dir / 'run.json'} has no 'config' object; the run files are damaged")
+    # absent from a run.json written before they were recorded (nothing to say of a resume then)
+    problem = sessions_problem(files["run"]["sessions"]) if "sessions" in files["run"] else None
+    if problem:
+        raise ConfigError(f"{run_dir / 'run.json'}: its training sessions are damaged ({problem})")
     # Non-finite numbers are stored as null (strict JSON); the curves and tables want NaN.
     files["history"] = {key: nan_for_null(values) for key, values in files["history"].items()}
     files["metrics"] = {key: nan_for_null(value) for key, value in files["metrics"].items()}
@@ -128,8 +133,13 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
     trial = config.get("extra", {}).get("search_trial")
     command = (f"trial {trial['number']} of the search in {trial['search']} (glassnet search)"
                if trial else config.get("extra", {}).get("command", "(Python API: glassnet.runs.train_run)"))
+    epochs = metrics.get("epochs")
+    if not isinstance(epochs, int):  # a metrics.json edited by hand: the history says
+        epochs = len(files["history"].get("loss", []))
     return [
         ("command", command),
+        # the command shown is the first session's: a resume on other threads rounds differently
+        ("resumed", resumed_text(files["run"].get("sessions"), epochs)),
         # the search ranks a trial by its best epoch; this page shows the last one's weights
         ("search", None if not trial else "the search scores this trial at its best epoch "
                                           f"(search.json); this page shows the weights of its last epoch, "
