@@ -255,3 +255,11 @@ def test_a_layer_drawing_from_np_random_cannot_be_gradient_checked_and_says_why(
             check_model(model, np.ones((2, 3)), np.array([0, 1]))
     finally:
         layers.LAYER_CLASSES.pop("GlobalNoise", None)
+
+
+def test_build_names_the_generator_it_takes():
+    """Dense(3).build((5,), 0, 'float64') was "'int' object has no attribute 'uniform'"."""
+    with pytest.raises(ConfigError, match=r"^Dense\.build takes rng, a numpy\.random\.Generator "
+                                          r"\(np\.random\.default_rng\(0\)\), got 0$"):
+        layers.Dense(3).build((5,), 0, "float64")
+    assert layers.Dense(3).build((5,), np.random.default_rng(0), "float64") == (3,)

@@ -69,6 +69,9 @@ class Layer:
     # -- protocol -------------------------------------------------------------------
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple:
         """Create params for inputs ``(N, *input_shape)``; return the output shape (no N)."""
+        if not isinstance(rng, (np.random.Generator, np.random.RandomState)):  # e.g. a seed, 0
+            raise ConfigError(f"{type(self).__name__}.build takes rng, a numpy.random.Generator "
+                              f"(np.random.default_rng(0)), got {rng!r}")
         if not all(isinstance(size, (int, np.integer)) and size > 0 for size in input_shape):
             raise ShapeError(f"{type(self).__name__} needs input sizes > 0 (without the batch "
                              f"axis), got {tuple(input_shape)}")

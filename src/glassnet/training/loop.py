@@ -243,8 +243,9 @@ def _warn_if_one_class_for_all(model, out: Any, yb: Any) -> None:
         warnings.warn(f"after training, the model answers class {name} for every sample of its "
                       f"last batch, though {others:.0%} of them are of other classes: it "
                       "has collapsed to one class (its hidden units pass on almost nothing). Usual "
-                      "causes: a learning rate too large, or unscaled inputs; lower the lr (or try "
-                      "init 'he') and train again", CollapsedModelWarning, stacklevel=3)
+                      "causes: a learning rate too large, unscaled inputs, or few hidden units (two "
+                      "ReLUs can both die); lower the lr, try init 'he' or more units, and train "
+                      "again", CollapsedModelWarning, stacklevel=3)
 
 
 #: training inputs whose scale fit looks at (enough to see raw or twice-scaled pixels)
