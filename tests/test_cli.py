@@ -173,6 +173,26 @@ def test_predict_takes_images_named_before_and_after_an_option(trained_run, cats
     assert "unrecognized arguments: --topp" in capsys.readouterr().err
 
 
+def test_predict_plots_each_images_probability_bars(trained_run, cats, tmp_path, capsys):
+    """Your own photo with its class-probability bars, one PNG per image; two photos of the
+    same name in two folders never overwrite each other."""
+    out, _ = trained_run
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(cats["test"].x[1].transpose(1, 2, 0)).save(tmp_path / folder / "photo.jpg")
+    images = [str(tmp_path / "a" / "photo.jpg"), str(tmp_path / "b" / "photo.jpg")]
+    assert main(["predict", str(out), *images, "--plot", str(tmp_path / "plots")]) == 0
+    assert capsys.readouterr().out.endswith(f"probability plots: {tmp_path / 'plots'}/ (2 written)\n")
+    written = sorted((tmp_path / "plots").iterdir())
+    assert [p.name for p in written] == ["photo-2.png", "photo.png"]
+    assert all(Image.open(p).size[0] > 300 for p in written)  # a drawn figure, not a copy
+    assert main(["predict", str(out), images[0], "--json", "--plot", str(tmp_path / "j")]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["plot"] == str(tmp_path / "j" / "photo.png")
+    (tmp_path / "file").write_text("x")
+    assert main(["predict", str(out), images[0], "--plot", str(tmp_path / "file")]) == 1
+    assert capsys.readouterr().err.strip() == f"glassnet predict: error: --plot {tmp_path / 'file'} is a file, not a folder"
+
+
 @pytest.mark.parametrize("content, expected", [
     (b"this is not an image", "not an image"),
     (None, "truncated"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from .common import (
     MODEL_HELP,
     add_folder_options,
     add_runtime_options,
+    check_output_folder,
     load_model_file,
     model_file,
     model_resize,
@@ -41,11 +43,16 @@ def add_parser(sub) -> None:
     p.add_argument("--top", type=positive_int, default=1, help="show the K most likely classes")
     add_folder_options(p, image_size=False, for_model=True, cache=False)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--plot", type=path_text, metavar="FOLDER",
+                   help="also save each image, as the model sees it, beside its class-probability "
+                        "bars (the ten most likely classes) as a PNG in FOLDER, named after the "
+                        "image (photo.jpg: photo.png)")
     add_runtime_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    plots = PlotWriter(check_output_folder(args.plot, "--plot")) if args.plot else None
     model = load_model_file(args.model)
     require_probabilities(model, args.model)
     if len(model.input_shape) != 3 or model.input_shape[0] not in (1, 3):
@@ -60,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         probs = class_probabilities(model.predict(images))
         names = model.class_names or [str(i) for i in range(probs.shape[1])]
         chunk = [_result(path, row, names, args.top) for path, row in zip(files, probs, strict=True)]
+        if plots is not None:
+            for result, image, row in zip(chunk, images, probs, strict=True):
+                result["plot"] = str(plots.write(result["file"], image, row, names))
         if args.json:
             results += chunk
             continue
@@ -68,7 +78,32 @@ def run(args: argparse.Namespace) -> int:
             print(f"{printable(r['file'])}: {top}", flush=True)
     if args.json:
         print_json(results)
+    elif plots is not None:
+        print(f"probability plots: {printable(str(plots.folder))}/ ({plots.written} written)")
     return 0
+
+
+class PlotWriter:
+    """Writes each image's probability bars (:func:`glassnet.report.plots.plot_probabilities`)
+    into ``folder`` as ``<image name>.png``; two images of the same name (from two folders)
+    get ``photo.png`` and ``photo-2.png``, never one over the other."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.written, self._taken = folder, 0, set()
+
+    def write(self, file: str, image: np.ndarray, probs: np.ndarray, names: list[str]) -> Path:
+        """``image: (C, H, W)`` uint8 as the model sees it; ``probs: (classes,)``."""
+        from .._files import make_folder
+        from ..report import plots  # only with --plot: it imports matplotlib
+
+        stem, number = Path(file).stem or "image", 1
+        while (name := f"{stem}{'' if number == 1 else f'-{number}'}.png") in self._taken:
+            number += 1
+        self._taken.add(name)
+        path = make_folder(self.folder) / name
+        plots.save_figure(plots.plot_probabilities(image, probs, names), path)
+        self.written += 1
+        return path
 
 
 def _with_advice(chunks: Iterator, strict: bool) -> Iterator:
