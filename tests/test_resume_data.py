@@ -131,3 +131,31 @@ def test_a_file_unreadable_in_training_and_readable_now_is_a_changed_folder(phot
     with pytest.raises(DataError, match=r"changed since the checkpoint was written \(7 images then, "
                                         r"8 now; .* or became readable or unreadable\)"):
         resume_run(run, verbose=0)
+
+
+def test_a_run_fingerprinted_before_2026_12_06_resumes_and_evaluates_without_a_false_change(
+        photos, tmp_path, monkeypatch, capsys):
+    """Fingerprints were of every file listed (a stray notes.txt too); now they are of the
+    images read. A run recorded the old way must still resume, and evaluate must not warn
+    that its folder changed."""
+    import warnings
+
+    from glassnet.cli import main
+    from glassnet.data import cache, folder
+
+    (photos / "a" / "notes.txt").write_text("my photos")
+    monkeypatch.setattr(folder, "_fingerprint", lambda root, files, used: {
+        "root": str(root), "signature": cache.signature(files), "files": len(files)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes.txt is skipped with a warning
+        run = interrupted_run(photos, tmp_path / "run")
+    monkeypatch.undo()
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        assert len(resume_run(run, verbose=0).history) == 3
+    assert main(["evaluate", str(run)]) == 0
+    assert "has changed since" not in capsys.readouterr().err
+    (photos / "b" / "0.png").unlink()  # a real change is still seen, counted as files
+    assert main(["evaluate", str(run)]) == 0
+    assert "has changed since" in capsys.readouterr().err

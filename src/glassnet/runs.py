@@ -495,6 +495,8 @@ def training_data_record(config: RunConfig,
                       test_split=config.test_split)
         if fingerprint is not None:
             record["folder_signature"] = fingerprint["signature"]
+            if "of" in fingerprint:  # the images read (data.folder); before 2026-12-06 every file
+                record["folder_signature_of"] = fingerprint["of"]
     if config.validation_split is not None:  # evaluate can tell its images from the training ones
         record["validation_split"] = config.validation_split
     return record

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
+from ..data.folder import comparable
 from ..errors import ConfigError, GlassnetWarning
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
@@ -145,7 +146,8 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
     recorded = summary.get("folder_signature")
     if recorded is None or not _is_the_models_folder(args, summary):
         return
-    now = next((ds.info["fingerprint"]["signature"] for ds in splits.values()
+    recorded_of = summary.get("folder_signature_of")  # absent before 2026-12-06: every file listed
+    now = next((comparable(recorded_of, ds.info["fingerprint"])["signature"] for ds in splits.values()
                 if ds is not None and "fingerprint" in ds.info), recorded)
     if now != recorded:
         warnings.warn(f"{args.dataset} has changed since {args.model} was trained on it (files "

@@ -347,12 +347,22 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
 
 def _fingerprint(root: Path, files: list[FileStat], used: list[str]) -> dict[str, Any]:
     """What checkpoints and models record of the folder, to notice when it changed: the
-    signature of the files that were read (names, sizes, modification times). Of those read,
-    not of those listed: the splits are drawn from the images read, so a file unreadable
-    then (no permission) and readable now shifts them, and must show."""
+    signature of the images that were read (names, sizes, modification times). Of those
+    read, not of those listed: the splits are drawn from the images read, so a file
+    unreadable then (no permission) and readable now shifts them, and must show.
+    ``"listed"`` is the signature of every file listed, as fingerprints recorded before
+    2026-12-06 were (see :func:`comparable`)."""
     read = set(used)
     images = [stat for stat in files if stat[0] in read]
-    return {"root": str(root), "signature": cache_mod.signature(images), "files": len(images)}
+    return {"root": str(root), "signature": cache_mod.signature(images), "files": len(images),
+            "of": "images", "listed": {"signature": cache_mod.signature(files), "files": len(files)}}
+
+
+def comparable(recorded_of: str | None, now: dict[str, Any]) -> dict[str, Any]:
+    """The part of the fingerprint ``now`` to compare with one recorded earlier, whose
+    ``"of"`` is ``recorded_of``: its images read, or, for one recorded before 2026-12-06
+    (no ``"of"``), every file listed (a run with a stray notes.txt must still resume)."""
+    return now if recorded_of == "images" else now.get("listed", now)
 
 
 #: images per chunk of :func:`iter_images` (49 MB of uint8 at 128x128 RGB)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..data.folder import comparable
 from ..errors import (
     ConfigError,
     DataError,
@@ -332,10 +333,14 @@ def check_same_data(ckpt: Checkpoint, data: dict[str, Any] | None) -> None:
     names, sizes and modification times). Named sets (``data`` is ``None``) are checksummed
     downloads, and older checkpoints recorded no fingerprint: nothing to compare then."""
     saved = ckpt.state.get("data")
-    if saved is None or data is None or saved["signature"] == data["signature"]:
+    if saved is None or data is None:
         return
+    now = comparable(saved.get("of"), data)
+    if saved["signature"] == now["signature"]:
+        return
+    noun = "images" if saved.get("of") == "images" else "files"
     raise DataError(f"{ckpt.path}: the data set {data['root']} changed since the checkpoint was "
-                    f"written ({saved['files']} images then, {data['files']} now; a file was added, "
+                    f"written ({saved['files']} {noun} then, {now['files']} now; a file was added, "
                     "removed, changed its size or modification time, or became readable or "
                     "unreadable): resuming would continue on different data; restore the folder "
                     "or start a new run")
