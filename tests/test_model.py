@@ -105,6 +105,19 @@ def test_raw_or_twice_scaled_pixels_are_warned_about(rng, scale, divide, message
         right.fit(pixels, y, epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("preprocessing, make", [
+    ({"mean": [125.3, 123.0, 113.9]}, lambda p: p),        # CS231n: mean-subtracted raw pixels
+    ({"scale": 1 / 255}, lambda p: (p > 128).astype(np.uint8)),  # 0/1 masks: dark, not scaled twice
+], ids=["mean-subtracted raw pixels", "uint8 masks"])
+def test_legitimate_input_scales_are_not_warned_about(rng, preprocessing, make):
+    pixels = make(rng.integers(0, 256, (40, 3, 4, 4), dtype=np.uint8))
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], preprocessing=preprocessing)
+    model.compile(loss="binary_crossentropy", optimizer="sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gn.errors.GlassnetWarning)
+        model.fit(pixels, rng.integers(0, 2, 40), epochs=1, verbose=0)
+
+
 def test_a_model_collapsed_to_one_class_is_warned_about(cats):
     """The course's net at lr 0.75 (100 times the course's): every ReLU dies and it answers
     'non-cat' for every image, 0.34 on the test set, and nothing said so."""

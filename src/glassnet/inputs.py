@@ -128,20 +128,30 @@ UNSCALED_ABOVE = 100.0
 TWICE_SCALED_BELOW = 0.01
 
 
-def input_scale_problem(preprocessed: np.ndarray, preprocessing: dict[str, Any]) -> str | None:
-    """What is wrong with the scale of ``preprocessed`` (some training inputs after the
-    model's preprocessing), or ``None``. Both mistakes are silent otherwise: the course's
-    ReLU net trained on raw pixels, or on pixels divided by 255 twice, ends at the accuracy
-    of always answering the commoner class (0.34 on the cat set's test images)."""
-    largest = float(np.abs(preprocessed).max()) if preprocessed.size else 0.0
-    scale = f"{preprocessing['scale']:g}"
-    if largest > UNSCALED_ABOVE:
+def input_scale_problem(lows: np.ndarray, highs: np.ndarray, preprocessing: dict[str, Any],
+                        integers: bool) -> str | None:
+    """What is wrong with the scale of some training inputs, or ``None``: ``lows`` and
+    ``highs`` are their smallest and largest values per channel (axis 1), ``integers`` says
+    they are integers (pixels). The model's preprocessing is applied to those extremes, not
+    to a copy of the inputs, since ``(x * scale - mean) / std`` is monotonic per channel.
+
+    Both mistakes are silent otherwise: the course's ReLU net trained on raw pixels, or on
+    pixels divided by 255 twice, ends at the accuracy of always answering the commoner class
+    (0.34 on the cat set's test images). Given a mean or std, large inputs are a choice
+    (CS231n subtracts the mean of raw pixels), and integers cannot have been divided twice."""
+    scale = float(preprocessing["scale"])
+    mean = np.asarray(preprocessing["mean"] if preprocessing["mean"] is not None else [0.0])
+    std = np.asarray(preprocessing["std"] if preprocessing["std"] is not None else [1.0])
+    ends = np.abs(np.concatenate([(lows * scale - mean) / std, (highs * scale - mean) / std]))
+    largest = float(ends.max()) if ends.size else 0.0
+    normalized = preprocessing["mean"] is not None or preprocessing["std"] is not None
+    if largest > UNSCALED_ABOVE and not normalized:
         return (f"the training inputs reach {largest:g} after the model's preprocessing (scale "
-                f"{scale}): raw pixel values? Networks learn poorly from inputs this large; scale "
+                f"{scale:g}): raw pixel values? Networks learn poorly from inputs this large; scale "
                 "them, e.g. Sequential(..., preprocessing={'scale': 1 / 255})")
-    if 0 < largest < TWICE_SCALED_BELOW:
+    if 0 < largest < TWICE_SCALED_BELOW and not integers:
         return (f"the training inputs are at most {largest:.2g} after the model's preprocessing "
-                f"(scale {scale}): scaled twice (x / 255, and the model's scale 1/255)? Give the "
+                f"(scale {scale:g}): scaled twice (x / 255, and the model's scale 1/255)? Give the "
                 "model the uint8 images, or set its scale to 1")
     return None
 

@@ -254,9 +254,13 @@ SCALE_SAMPLE = 256
 
 def _warn_about_input_scale(model, x: Any) -> None:
     """A warning when the first inputs, preprocessed, look like raw pixels or pixels
-    scaled twice (:func:`glassnet.inputs.input_scale_problem`)."""
-    preprocessed = backend.to_numpy(model.preprocess(x[:SCALE_SAMPLE]))
-    problem = inputs.input_scale_problem(preprocessed, model.preprocessing)
+    scaled twice (:func:`glassnet.inputs.input_scale_problem`). Only their extremes per
+    channel are computed: a float copy of 256 big photos would take gigabytes."""
+    sample = x[:SCALE_SAMPLE]
+    axes = (0, *range(2, sample.ndim))  # all but the channels (features)
+    lows, highs = (backend.to_numpy(sample.min(axis=axes)), backend.to_numpy(sample.max(axis=axes)))
+    problem = inputs.input_scale_problem(lows.astype(np.float64), highs.astype(np.float64),
+                                         model.preprocessing, integers=sample.dtype.kind in "biu")
     if problem is not None:
         warnings.warn(problem, GlassnetWarning, stacklevel=4)  # at the caller of model.fit
 
