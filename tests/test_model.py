@@ -130,11 +130,20 @@ def test_a_model_collapsed_to_one_class_is_warned_about(cats):
         model.fit(cats["train"].x, cats["train"].y, epochs=epochs, batch_size=None, verbose=0)
 
     with pytest.warns(GlassnetWarning, match=r"answers class 'non-cat' for every sample of its last "
-                                             r"batch, though 34% of them are of other classes"):
+                                             r"batch, though 34% of them are of other classes") as caught:
         course_net(0.75, 300)
+    assert caught[0].filename.endswith("test_model.py")  # the user's line, not glassnet's
     with warnings.catch_warnings():  # one epoch of the course's lr: not collapsed, just young
         warnings.simplefilter("error")
         course_net(0.0075, 1)
+    # the course's week 2: logistic regression from zero weights, one full-batch step; the
+    # step's outputs (before its update) are all equal, the trained model's are not
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1, kernel_initializer="zeros")],
+                          preprocessing={"scale": 1 / 255})
+    model.compile(loss="binary_crossentropy", optimizer=gn.optimizers.SGD(lr=0.005))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(cats["train"].x, cats["train"].y, epochs=1, batch_size=None, verbose=0)
 
 
 def test_the_courses_layouts_get_a_hint(rng):
@@ -160,12 +169,20 @@ def test_the_courses_layouts_get_a_hint(rng):
                                          r"\(N, H, W, C\)\? give x\.transpose\(0, 3, 1, 2\)$"):
         conv.predict(images)
     with pytest.warns(GlassnetWarning, match=r"built for images \(C, H, W\) = \(8, 8, 3\): 8 "
-                                             r"channels of 8x3 pixels; if they are \(H, W, C\)"):
+                                             r"channels of 8x3 pixels; if they are \(H, W, C\)") as caught:
         gn.Sequential([gn.layers.Conv2D(2, 3), gn.layers.Flatten(), gn.layers.Dense(1)],
                       input_shape=(8, 8, 3))
-    with warnings.catch_warnings():  # a dense net flattens either layout: nothing to say
-        warnings.simplefilter("error")
+    assert caught[0].filename == __file__
+    conv = gn.Sequential([gn.layers.Conv2D(2, 3), gn.layers.Flatten(), gn.layers.Dense(1)])
+    conv.compile(loss="binary_crossentropy", optimizer="sgd")
+    with pytest.warns(GlassnetWarning, match=r"\(C, H, W\) = \(8, 8, 3\)") as caught:
+        conv.fit(images.astype(np.float64) / 255, np.arange(4) % 2, epochs=1, verbose=0)
+    assert caught[0].filename == __file__  # through fit and build, still the user's line
+    with warnings.catch_warnings():  # a dense net flattens either layout; 12 channels of a
+        warnings.simplefilter("error")  # signal 1000 long is not an image
         gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], input_shape=(8, 8, 3))
+        gn.Sequential([gn.layers.Conv2D(2, (3, 1)), gn.layers.Flatten(), gn.layers.Dense(1)],
+                      input_shape=(12, 1000, 1))
 
 
 def test_forward_refuses_inputs_that_were_not_preprocessed(rng):

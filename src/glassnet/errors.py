@@ -8,6 +8,9 @@ code written against NumPy-style exceptions keeps working.
 
 from __future__ import annotations
 
+import os
+import sys
+
 
 class GlassnetError(Exception):
     """Base class of every error glassnet raises deliberately."""
@@ -48,6 +51,17 @@ class GlassnetWarning(UserWarning):
 
 class CollapsedModelWarning(GlassnetWarning):
     """After training, the model answers one class whatever its input (dead ReLUs)."""
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first caller outside glassnet
+    (the user's ``model.fit(...)`` line), however deep inside glassnet it is issued: call
+    it in the ``warnings.warn`` call itself."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1  # the function that warns
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class SkippedFileWarning(GlassnetWarning):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, GlassnetWarning, ShapeError
+from .errors import ConfigError, GlassnetWarning, ShapeError, user_stacklevel
 
 DEFAULT_PREPROCESSING = {"scale": 1.0, "mean": None, "std": None}
 
@@ -170,9 +170,14 @@ def layout_hint(shape: tuple[int, ...], expected: tuple[int, ...]) -> str:
 def warn_if_channels_last(shape: tuple[int, ...]) -> None:
     """A warning when a model with convolutions or pooling is built for images ``(C, H, W)``
     that look like ``(H, W, C)``: the course's HDF5 arrays, ``(64, 64, 3)``, would train
-    without an error as 64 channels of 64x3 pixels."""
-    if len(shape) == 3 and shape[2] in (1, 3) and shape[0] not in (1, 3) and shape[1] > shape[2]:
+    without an error as 64 channels of 64x3 pixels. "Look like": 1, 3 or 4 last, not first,
+    and the first two comparable, as an image's sides are (``(12, 1000, 1)``, 12 channels of
+    a signal, is left alone)."""
+    if len(shape) != 3 or shape[2] not in (1, 3, 4) or shape[0] in (1, 3, 4):
+        return
+    height, width = shape[0], shape[1]  # if they were (H, W, C): an image's two sides
+    if min(height, width) >= 8 and max(height, width) <= 2 * min(height, width):
         warnings.warn(f"the model is built for images (C, H, W) = {shape}: {shape[0]} channels of "
                       f"{shape[1]}x{shape[2]} pixels; if they are (H, W, C), with the channels "
-                      "last, give x.transpose(0, 3, 1, 2)", GlassnetWarning, stacklevel=3)
+                      "last, give x.transpose(0, 3, 1, 2)", GlassnetWarning, stacklevel=user_stacklevel())
 

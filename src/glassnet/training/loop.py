@@ -14,7 +14,7 @@ from .. import backend, inputs
 from .. import schedules as schedules_mod
 from .._checks import check_non_negative_int, check_positive_int
 from ..backend import array_module
-from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, NonFiniteLossError
+from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, NonFiniteLossError, user_stacklevel
 from ..split import stratified_split
 from .callbacks import Callback, CallbackList
 from .history import History
@@ -225,15 +225,17 @@ class _RunningMeans:
 COLLAPSE_BATCH, COLLAPSE_OTHERS, COLLAPSE_SPREAD = 16, 0.25, 0.01
 
 
-def _warn_if_one_class_for_all(model, out: Any, yb: Any) -> None:
+def _warn_if_one_class_for_all(model, xb: Any, yb: Any, start: int) -> None:
     """A warning when, after training, the model answers one class for every sample of its
-    last batch, with outputs that hardly vary, although a quarter or more of them are of
-    other classes: its hidden units pass on almost nothing (dead ReLUs), so it answers that
-    class whatever the input. Without it, such a run ends at the accuracy of the commoner
-    class with no word of why (a learning rate 100 times too big, raw pixels)."""
-    if out is None or len(out) < COLLAPSE_BATCH:
+    last batch (``xb``, preprocessed up to layer ``start``; labels ``yb``), with outputs that
+    hardly vary, although a quarter or more of them are of other classes: its hidden units
+    pass on almost nothing (dead ReLUs), so it answers that class whatever the input.
+    Without it, such a run ends at the accuracy of the commoner class with no word of why
+    (a learning rate 100 times too big, raw pixels). The outputs are those of the trained
+    weights (one inference pass): a training step's come from before its update."""
+    if xb is None or len(yb) < COLLAPSE_BATCH:
         return
-    out = backend.to_numpy(out)
+    out = backend.to_numpy(model.forward(xb, start=start))
     answers = backend.to_numpy(model.classes_of(out))
     others = float((backend.to_numpy(yb).reshape(-1) != answers[0]).mean())
     spread = float((out.max(axis=0) - out.min(axis=0)).max())
@@ -243,9 +245,9 @@ def _warn_if_one_class_for_all(model, out: Any, yb: Any) -> None:
         warnings.warn(f"after training, the model answers class {name} for every sample of its "
                       f"last batch, though {others:.0%} of them are of other classes: it "
                       "has collapsed to one class (its hidden units pass on almost nothing). Usual "
-                      "causes: a learning rate too large, unscaled inputs, or few hidden units (two "
-                      "ReLUs can both die); lower the lr, try init 'he' or more units, and train "
-                      "again", CollapsedModelWarning, stacklevel=3)
+                      "causes: a learning rate too large, unscaled inputs, initial weights too small "
+                      "(normal:0.01 in a deep net) or few hidden units (two ReLUs can both die)",
+                      CollapsedModelWarning, stacklevel=user_stacklevel())
 
 
 #: training inputs whose scale fit looks at (enough to see raw or twice-scaled pixels)
@@ -262,7 +264,7 @@ def _warn_about_input_scale(model, x: Any) -> None:
     problem = inputs.input_scale_problem(lows.astype(np.float64), highs.astype(np.float64),
                                          model.preprocessing, integers=sample.dtype.kind in "biu")
     if problem is not None:
-        warnings.warn(problem, GlassnetWarning, stacklevel=4)  # at the caller of model.fit
+        warnings.warn(problem, GlassnetWarning, stacklevel=user_stacklevel())
 
 
 def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
@@ -353,7 +355,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     logged = [*metric_names, *([f"val_{m}" for m in metric_names] if x_val is not None else []), "lr"]
     cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
                         "logged": logged})
-    out = yb = None  # the last batch's outputs and labels
+    xb = yb = None  # the last batch and its labels
+    last_start = 0
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch, {})
         # Each batch split over the threads when there are several (training/shards.py);
@@ -405,5 +408,5 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         snapshots = [snapshots[1], _snapshot(model)]
     _record_summary(model, history, started)
     cbs.on_train_end(history.last() if len(history) else {})
-    _warn_if_one_class_for_all(model, out, yb)
+    _warn_if_one_class_for_all(model, xb, yb, last_start)
     return history
