@@ -101,11 +101,12 @@ def sessions_of(state: dict[str, Any]) -> list[dict[str, Any]]:
     """The training sessions of a checkpoint's run, oldest first: one per ``fit`` that wrote
     it (the first run, then each resume), each ``{"from_epoch", "threads", "device"}``:
     the completed epochs it started after and what it ran on (:func:`running_on`). A
-    checkpoint from before they were recorded gives one session from its ``threads`` and
-    ``device`` (``None`` where it lacks them too)."""
+    checkpoint from before they were recorded gives one session whose threads and device
+    are not recorded (``None``): its ``threads`` and ``device`` are those of whichever
+    session wrote it last, maybe a resume on others than the run began with."""
     sessions = state.get("sessions")
     if sessions is None:
-        return [{"from_epoch": 0, "threads": state.get("threads"), "device": state.get("device")}]
+        return [{"from_epoch": 0, "threads": None, "device": None}]
     return [dict(session) for session in sessions]
 
 
