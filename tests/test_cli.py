@@ -407,6 +407,16 @@ def test_running_out_of_memory_is_one_line_with_what_to_change(tmp_path, capsys,
     assert capsys.readouterr().err == (
         "glassnet train: error: out of memory: Unable to allocate 9.00 GiB for an array with shape "
         "(128, 18874368); a smaller --batch-size or --image-size needs less\n")
+    # evaluate takes neither option: it is not advised
+    (tmp_path / "m").mkdir()
+    monkeypatch.undo()
+    assert main(["train", "--dataset", "cats", "--epochs", "1", "--out", str(tmp_path / "m"),
+                 "--overwrite", "--quiet"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(Dense, "forward", no_memory)
+    assert main(["evaluate", str(tmp_path / "m")]) == 1
+    assert capsys.readouterr().err == ("glassnet evaluate: error: out of memory: Unable to allocate "
+                                       "9.00 GiB for an array with shape (128, 18874368)\n")
 
 
 @pytest.mark.parametrize("args", [

@@ -75,10 +75,23 @@ def test_weights_that_do_not_fit_in_memory_name_the_layer(monkeypatch):
 
     model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(512, kernel_initializer=unable)])
     with pytest.raises(OutOfMemoryError, match=r"^layer 1 \(Dense\) for inputs \(N, 9437184\) "
-                       r"needs 4,831,838,720 weights \(18\.0 GiB as float32\), more than this machine "
-                       r"can allocate \(Unable to allocate 36\.0 GiB .*\): use smaller images"):
+                       r"needs 4,831,838,720 weights \(18\.0 GiB as float32, 54\.0 GiB while they are "
+                       r"drawn in float64\): there was not enough memory \(Unable to allocate 36\.0 "
+                       r"GiB .*\); use smaller images"):
         model.build((3, 1536, 2048))
     assert not model.built
+
+    class OOMTestBig(gn.layers.Layer):  # no array_shapes: its weights' size is not known
+        def build(self, input_shape, rng, dtype):
+            raise MemoryError("Unable to allocate 728. TiB")
+
+    try:
+        with pytest.raises(OutOfMemoryError, match=r"^layer 0 \(OOMTestBig\) for inputs \(N, 3\) "
+                                                   r"could not create its weights: there was not "
+                                                   r"enough memory \(Unable to allocate 728\. TiB\)"):
+            gn.Sequential([OOMTestBig()], input_shape=(3,))
+    finally:
+        gn.layers.LAYER_CLASSES.pop("OOMTestBig", None)
 
 
 @pytest.mark.parametrize("scale, divide, message", [

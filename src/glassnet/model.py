@@ -563,20 +563,22 @@ class Sequential:
         return f"Sequential({len(self.layers)} layers, input_shape={self.input_shape})"
 
 
-def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any, dtype: Any) -> tuple[int, ...]:
+def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any,
+                 dtype: np.dtype) -> tuple[int, ...]:
     """``layer.build``; running out of memory names the layer and its weights (a ``Dense``
     after ``Flatten`` on big images: ``cnn-keras`` at 1536 pixels asks for 36 GiB)."""
     try:
         output_shape = layer.build(shape, rng, dtype)
     except MemoryError as exc:
-        shapes = layer.array_shapes(shape)
-        values = sum(int(np.prod(s)) for s in shapes.values())
-        size = values * np.dtype(dtype).itemsize / 2**30
+        values = sum(int(np.prod(s)) for s in layer.array_shapes(shape).values())
         what = type(layer).__name__ + (f" {layer.name!r}" if layer.name else "")
+        # the initializers draw in float64, then convert: both arrays exist at once
+        need = (f"needs {values:,} weights ({values * dtype.itemsize / 2**30:.1f} GiB as "
+                f"{dtype.name}, {values * (8 + dtype.itemsize) / 2**30:.1f} GiB while they are "
+                "drawn in float64)" if values else "could not create its weights")
         raise OutOfMemoryError(
-            f"layer {index} ({what}) for inputs (N, {', '.join(map(str, shape))}) "
-            f"needs {values:,} weights ({size:.1f} GiB as {np.dtype(dtype).name}), more than this "
-            f"machine can allocate ({exc}): use smaller images, or pool them smaller before "
+            f"layer {index} ({what}) for inputs (N, {', '.join(map(str, shape))}) {need}: there "
+            f"was not enough memory ({exc}); use smaller images, or pool them smaller before "
             "Flatten") from None
     check_grads_mirror_params(layer, f"layer {index} ({type(layer).__name__})")
     return output_shape

@@ -93,9 +93,13 @@ def run_command(argv: Sequence[str] | None) -> int:
         raise  # main ends quietly
     except MemoryError as exc:
         # NumPy's "Unable to allocate 9.0 GiB for an array with shape ..." (or CuPy's), in
-        # a batch's activations: the user can act on it with smaller settings
-        print(f"glassnet {args.command}: error: out of memory: {exc or 'no message'}; a smaller "
-              "--batch-size or --image-size needs less", file=sys.stderr)
+        # a batch's activations: the user can act on it with smaller settings, where the
+        # command has them
+        options = [o for o in ("--batch-size", "--image-size")
+                   if o in parser.command_parsers[args.command]._option_string_actions]
+        advice = f"; a smaller {' or '.join(options)} needs less" if options else ""
+        print(f"glassnet {args.command}: error: out of memory: {exc or 'no message'}{advice}",
+              file=sys.stderr)
         return 1
     except OSError as exc:
         # The system refused something glassnet did not word itself (a file it could not
