@@ -190,7 +190,13 @@ def test_predict_plots_each_images_probability_bars(trained_run, cats, tmp_path,
     assert json.loads(capsys.readouterr().out)[0]["plot"] == str(tmp_path / "j" / "photo.png")
     (tmp_path / "file").write_text("x")
     assert main(["predict", str(out), images[0], "--plot", str(tmp_path / "file")]) == 1
-    assert capsys.readouterr().err.strip() == f"glassnet predict: error: --plot {tmp_path / 'file'} is a file, not a folder"
+    err = capsys.readouterr().err.strip()
+    assert err == f"glassnet predict: error: --plot {tmp_path / 'file'} is a file, not a folder"
+    inside = tmp_path / "a" / "plots"
+    assert main(["predict", str(out), str(tmp_path / "a"), "--plot", str(inside)]) == 1
+    assert capsys.readouterr().err.startswith(f"glassnet predict: error: --plot {inside} is inside the "
+                                              f"image folder {tmp_path / 'a'}: the next predict")
+    assert not (tmp_path / "a" / "plots").exists()
 
 
 @pytest.mark.parametrize("content, expected", [

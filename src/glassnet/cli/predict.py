@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.folder import iter_images
-from ..errors import ImageError, ShapeError
+from ..errors import ConfigError, ImageError, ShapeError
 from ..metrics import class_probabilities
 from ..runs import model_color_mode
 from .common import (
@@ -52,7 +52,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plots = PlotWriter(check_output_folder(args.plot, "--plot")) if args.plot else None
+    plots = PlotWriter(_plot_folder(args.plot, args.images)) if args.plot else None
     model = load_model_file(args.model)
     require_probabilities(model, args.model)
     if len(model.input_shape) != 3 or model.input_shape[0] not in (1, 3):
@@ -104,6 +104,19 @@ class PlotWriter:
         plots.save_figure(plots.plot_probabilities(image, probs, names), path)
         self.written += 1
         return path
+
+
+def _plot_folder(folder: str, images: list[str]) -> Path:
+    """``--plot``'s folder, checked before any work: never inside a folder of images being
+    predicted (the next ``predict`` of that folder would read the plots as photos)."""
+    path = check_output_folder(folder, "--plot")
+    where = path.expanduser().resolve()
+    for item in images:
+        root = Path(item).expanduser().resolve()
+        if root.is_dir() and (where == root or root in where.parents):
+            raise ConfigError(f"--plot {folder} is inside the image folder {item}: the next predict "
+                              "of that folder would read the plots as images; give a folder outside it")
+    return path
 
 
 def _with_advice(chunks: Iterator, strict: bool) -> Iterator:
