@@ -111,13 +111,14 @@ def _restore(model, snapshot: tuple[dict[str, Any], dict[str, Any]]) -> None:
         optimizer.scheduled_lr = optimizer.lr
 
 
-def _final_loss_finite(model, xb: Any, yb: Any, start: int) -> bool:
-    """Whether the weights after the last update still give a finite loss on the last batch
-    (``xb`` preprocessed, and already through layers ``:start``)."""
+def _trained_outputs(model, xb: Any, yb: Any, start: int) -> Any | None:
+    """The outputs of the weights after the last update on the last batch (``xb``
+    preprocessed, and already through layers ``:start``), or ``None`` when they give a
+    non-finite loss (the last update diverged)."""
     with quiet_float_errors():
         out = model.forward(xb, start=start)
         loss = float(model.loss.forward(out, yb)) + model.regularization_loss()
-    return math.isfinite(loss) and bool(array_module(out).isfinite(out).all())
+    return out if math.isfinite(loss) and bool(array_module(out).isfinite(out).all()) else None
 
 
 def _restore_after_non_finite(model, loss: float, epoch: int, batch: int, initial_epoch: int,
@@ -225,17 +226,17 @@ class _RunningMeans:
 COLLAPSE_BATCH, COLLAPSE_OTHERS, COLLAPSE_SPREAD = 16, 0.25, 0.01
 
 
-def _warn_if_one_class_for_all(model, xb: Any, yb: Any, start: int) -> None:
+def _warn_if_one_class_for_all(model, out: Any, yb: Any) -> None:
     """A warning when, after training, the model answers one class for every sample of its
-    last batch (``xb``, preprocessed up to layer ``start``; labels ``yb``), with outputs that
-    hardly vary, although a quarter or more of them are of other classes: its hidden units
-    pass on almost nothing (dead ReLUs), so it answers that class whatever the input.
+    last batch (outputs ``out`` of the last epoch's weights, labels ``yb``), with outputs
+    that hardly vary, although a quarter or more of them are of other classes: its hidden
+    units pass on almost nothing (dead ReLUs), so it answers that class whatever the input.
     Without it, such a run ends at the accuracy of the commoner class with no word of why
-    (a learning rate 100 times too big, raw pixels). The outputs are those of the trained
-    weights (one inference pass): a training step's come from before its update."""
-    if xb is None or len(yb) < COLLAPSE_BATCH:
+    (a learning rate 100 times too big, raw pixels). A training step's own outputs would not
+    do: they come from before its update."""
+    if len(yb) < COLLAPSE_BATCH:
         return
-    out = backend.to_numpy(model.forward(xb, start=start))
+    out = backend.to_numpy(out)
     answers = backend.to_numpy(model.classes_of(out))
     others = float((backend.to_numpy(yb).reshape(-1) != answers[0]).mean())
     spread = float((out.max(axis=0) - out.min(axis=0)).max())
@@ -355,7 +356,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     logged = [*metric_names, *([f"val_{m}" for m in metric_names] if x_val is not None else []), "lr"]
     cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
                         "logged": logged})
-    xb = yb = None  # the last batch and its labels
+    xb = yb = trained_out = None  # the last batch, its labels, the trained weights' outputs
     last_start = 0
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch, {})
@@ -385,7 +386,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         # a third of each epoch (a callback that stops such a run is checked after it).
         last_start = start if full_batch is not None else 0
         forward_check = x_val is None and (len(batches) > 1 or epoch == epochs - 1)
-        if forward_check and not _final_loss_finite(model, xb, yb, last_start):
+        trained_out = _trained_outputs(model, xb, yb, last_start) if forward_check else None
+        if forward_check and trained_out is None:
             raise _last_update_diverged(model, epoch, len(batches), snapshots)
         logs = running.means(reset=True)
         if x_val is not None:
@@ -400,7 +402,9 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         history.add_late(logs)  # what a callback added (val_f1, ...), as Keras' History has it
         if model.stop_training:
             # A callback ends a full-batch run without validation here, unchecked: check now.
-            if not forward_check and x_val is None and not _final_loss_finite(model, xb, yb, last_start):
+            if not forward_check and x_val is None:
+                trained_out = _trained_outputs(model, xb, yb, last_start)
+            if not forward_check and x_val is None and trained_out is None:
                 history.drop_last()
                 _record_summary(model, history, started)
                 raise _last_update_diverged(model, epoch, len(batches), snapshots)
@@ -408,5 +412,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         snapshots = [snapshots[1], _snapshot(model)]
     _record_summary(model, history, started)
     cbs.on_train_end(history.last() if len(history) else {})
-    _warn_if_one_class_for_all(model, xb, yb, last_start)
+    if xb is not None:  # (no epoch ran: nothing to judge)
+        if trained_out is None:  # with validation the last batch was not passed again
+            trained_out = model.forward(xb, start=last_start)
+        _warn_if_one_class_for_all(model, trained_out, yb)
     return history
