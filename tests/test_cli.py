@@ -182,12 +182,22 @@ def test_predict_plots_each_images_probability_bars(trained_run, cats, tmp_path,
         Image.fromarray(cats["test"].x[1].transpose(1, 2, 0)).save(tmp_path / folder / "photo.jpg")
     images = [str(tmp_path / "a" / "photo.jpg"), str(tmp_path / "b" / "photo.jpg")]
     assert main(["predict", str(out), *images, "--plot", str(tmp_path / "plots")]) == 0
-    assert capsys.readouterr().out.endswith(f"probability plots: {tmp_path / 'plots'}/ (2 written)\n")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].endswith(f" (plot: {tmp_path / 'plots' / 'photo-2.probabilities.png'})")
+    assert lines[-1] == f"probability plots: {tmp_path / 'plots'}/ (2 written)"
     written = sorted((tmp_path / "plots").iterdir())
-    assert [p.name for p in written] == ["photo-2.png", "photo.png"]
+    assert [p.name for p in written] == ["photo-2.probabilities.png", "photo.probabilities.png"]
     assert all(Image.open(p).size[0] > 300 for p in written)  # a drawn figure, not a copy
     assert main(["predict", str(out), images[0], "--json", "--plot", str(tmp_path / "j")]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["plot"] == str(tmp_path / "j" / "photo.png")
+    assert json.loads(capsys.readouterr().out)[0]["plot"] == str(tmp_path / "j" / "photo.probabilities.png")
+    # beside the photos: a photo is never written over, and a very long name is cut
+    long_name = tmp_path / "a" / ("猫" * 80 + ".jpg")  # 244 bytes
+    Image.fromarray(cats["test"].x[2].transpose(1, 2, 0)).save(long_name)
+    before = (tmp_path / "a" / "photo.jpg").read_bytes()
+    assert main(["predict", str(out), images[0], str(long_name), "--plot", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "photo.jpg").read_bytes() == before
+    assert (tmp_path / "a" / ("猫" * 53 + ".probabilities.png")).is_file()
+    capsys.readouterr()
     (tmp_path / "file").write_text("x")
     assert main(["predict", str(out), images[0], "--plot", str(tmp_path / "file")]) == 1
     err = capsys.readouterr().err.strip()
@@ -197,6 +207,7 @@ def test_predict_plots_each_images_probability_bars(trained_run, cats, tmp_path,
     assert capsys.readouterr().err.startswith(f"glassnet predict: error: --plot {inside} is inside the "
                                               f"image folder {tmp_path / 'a'}: the next predict")
     assert not (tmp_path / "a" / "plots").exists()
+    assert main(["predict", str(out), str(tmp_path / "a"), "--plot", str(tmp_path / "a" / ".plots")]) == 0
 
 
 @pytest.mark.parametrize("content, expected", [

@@ -80,6 +80,15 @@ def write_error(path: str | os.PathLike, exc: OSError) -> SaveError:
                                   "file (if any) is unchanged"), exc)
 
 
+def cut_to_bytes(name: str, limit: int) -> str:
+    """``name`` cut to at most ``limit`` bytes (as the file system stores it) on a character
+    boundary: file names hold 255 bytes, 85 Chinese characters, and a name made from another
+    (with a suffix, and :func:`atomic_write`'s temporary prefix) must stay under that."""
+    while len(os.fsencode(name)) > limit:
+        name = name[:-1]
+    return name
+
+
 def make_folder(folder: str | os.PathLike) -> Path:
     """``mkdir -p folder``, or a :class:`SaveError` that names the folder and the reason."""
     folder = Path(folder)

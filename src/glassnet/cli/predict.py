@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.folder import iter_images
+from ..data.folder import is_hidden, iter_images
 from ..errors import ConfigError, ImageError, ShapeError
 from ..metrics import class_probabilities
 from ..runs import model_color_mode
@@ -46,13 +46,14 @@ def add_parser(sub) -> None:
     p.add_argument("--plot", type=path_text, metavar="FOLDER",
                    help="also save each image, as the model sees it, beside its class-probability "
                         "bars (the ten most likely classes) as a PNG in FOLDER, named after the "
-                        "image (photo.jpg: photo.png)")
+                        "image (photo.jpg: photo.probabilities.png); not inside a folder of images "
+                        "being predicted")
     add_runtime_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    plots = PlotWriter(_plot_folder(args.plot, args.images)) if args.plot else None
+    plots = PlotWriter(_plot_folder(args.plot, args.images), args.images) if args.plot else None
     model = load_model_file(args.model)
     require_probabilities(model, args.model)
     if len(model.input_shape) != 3 or model.input_shape[0] not in (1, 3):
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         for r in chunk:
             top = ", ".join(f"{printable(t['class'])} {t['probability']:.2f}" for t in r["top"])
-            print(f"{printable(r['file'])}: {top}", flush=True)
+            plot = f" (plot: {printable(r['plot'])})" if "plot" in r else ""
+            print(f"{printable(r['file'])}: {top}{plot}", flush=True)
     if args.json:
         print_json(results)
     elif plots is not None:
@@ -83,21 +85,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: bytes of an image's name kept in its plot's name (file names hold 255 bytes; the plot adds
+#: a number and ".probabilities.png", the atomic write a temporary prefix and suffix)
+PLOT_STEM_BYTES = 160
+
+
 class PlotWriter:
     """Writes each image's probability bars (:func:`glassnet.report.plots.plot_probabilities`)
-    into ``folder`` as ``<image name>.png``; two images of the same name (from two folders)
-    get ``photo.png`` and ``photo-2.png``, never one over the other."""
+    into ``folder`` as ``<image name>.probabilities.png`` (a name no photo has: a photo
+    beside the plots is never written over); two images of the same name (from two folders)
+    get ``photo.probabilities.png`` and ``photo-2.probabilities.png``, and an image named
+    on the command line is never replaced by a plot."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, images: list[str]) -> None:
         self.folder, self.written, self._taken = folder, 0, set()
+        self._inputs = {Path(item).resolve() for item in images}
 
     def write(self, file: str, image: np.ndarray, probs: np.ndarray, names: list[str]) -> Path:
         """``image: (C, H, W)`` uint8 as the model sees it; ``probs: (classes,)``."""
-        from .._files import make_folder
+        from .._files import cut_to_bytes, make_folder
         from ..report import plots  # only with --plot: it imports matplotlib
 
-        stem, number = Path(file).stem or "image", 1
-        while (name := f"{stem}{'' if number == 1 else f'-{number}'}.png") in self._taken:
+        stem, number = cut_to_bytes(Path(file).stem or "image", PLOT_STEM_BYTES), 1
+        while True:
+            name = f"{stem}{'' if number == 1 else f'-{number}'}.probabilities.png"
+            if name not in self._taken and (self.folder / name).resolve() not in self._inputs:
+                break
             number += 1
         self._taken.add(name)
         path = make_folder(self.folder) / name
@@ -107,15 +120,19 @@ class PlotWriter:
 
 
 def _plot_folder(folder: str, images: list[str]) -> Path:
-    """``--plot``'s folder, checked before any work: never inside a folder of images being
-    predicted (the next ``predict`` of that folder would read the plots as photos)."""
+    """``--plot``'s folder, checked before any work: never a folder of images being
+    predicted, nor inside one (the next ``predict`` of it would read the plots as photos),
+    unless hidden (``.plots/``: listings skip it), as ``train`` allows a hidden run folder."""
     path = check_output_folder(folder, "--plot")
     where = path.expanduser().resolve()
     for item in images:
         root = Path(item).expanduser().resolve()
-        if root.is_dir() and (where == root or root in where.parents):
+        if not root.is_dir() or (where != root and root not in where.parents):
+            continue
+        if not any(is_hidden(part) for part in where.relative_to(root).parts):
             raise ConfigError(f"--plot {folder} is inside the image folder {item}: the next predict "
-                              "of that folder would read the plots as images; give a folder outside it")
+                              "of that folder would read the plots as images; give a folder outside it "
+                              "(or a hidden one, .plots)")
     return path
 
 

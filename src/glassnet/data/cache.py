@@ -34,7 +34,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .._files import atomic_write, write_json
+from .._files import atomic_write, cut_to_bytes, write_json
 from ..errors import ConfigError, GlassnetWarning
 from .store import data_dir
 
@@ -88,26 +88,19 @@ def signature(files: Iterable[FileStat], status_change: bool = False) -> str:
     return digest.hexdigest()
 
 
-def entry_path(root: Path, settings: dict[str, Any]) -> Path:
-    """The ``.json`` of ``root``'s cache entry for these settings (image size, resize, ...)."""
-    root = root.resolve()
-    key = json.dumps({"root": str(root), "version": CACHE_VERSION, **settings}, sort_keys=True)
-    name = f"{_readable_part(root.name or 'root')}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
-    # The cache is optional: an unusable data directory costs a warning when writing, not the load.
-    return data_dir(require_folder=False) / "cache" / CACHE_FOLDER / name
-
-
 #: bytes of the folder's name kept in its entries' file names (file names may hold 255 bytes:
 #: the entry adds a key, the array a signature and the atomic write a temporary suffix)
 NAME_BYTES = 64
 
 
-def _readable_part(name: str) -> str:
-    """``name`` cut to :data:`NAME_BYTES` bytes on a character boundary (80 Chinese characters
-    are 240 bytes): only there for people looking in the folder, the key identifies it."""
-    while len(os.fsencode(name)) > NAME_BYTES:
-        name = name[:-1]
-    return name
+def entry_path(root: Path, settings: dict[str, Any]) -> Path:
+    """The ``.json`` of ``root``'s cache entry for these settings (image size, resize, ...)."""
+    root = root.resolve()
+    key = json.dumps({"root": str(root), "version": CACHE_VERSION, **settings}, sort_keys=True)
+    readable = cut_to_bytes(root.name or "root", NAME_BYTES)  # only for people: the key identifies it
+    name = f"{readable}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    # The cache is optional: an unusable data directory costs a warning when writing, not the load.
+    return data_dir(require_folder=False) / "cache" / CACHE_FOLDER / name
 
 
 def read(entry: Path, sig: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
