@@ -133,19 +133,24 @@ def test_a_file_unreadable_in_training_and_readable_now_is_a_changed_folder(phot
         resume_run(run, verbose=0)
 
 
+@pytest.mark.parametrize("of", ["every file listed", "the images read"])
 def test_a_run_fingerprinted_before_2026_12_06_resumes_and_evaluates_without_a_false_change(
-        photos, tmp_path, monkeypatch, capsys):
-    """Fingerprints were of every file listed (a stray notes.txt too); now they are of the
-    images read. A run recorded the old way must still resume, and evaluate must not warn
-    that its folder changed."""
+        photos, tmp_path, monkeypatch, capsys, of):
+    """Fingerprints were of every file listed (a stray notes.txt too), then for a few hours
+    of the images read without saying so; now they are of the images read, marked. A run
+    recorded either old way must still resume, and evaluate must not warn that its folder
+    changed."""
     import warnings
 
     from glassnet.cli import main
     from glassnet.data import cache, folder
 
+    def unmarked(root, files, used):
+        counted = files if of == "every file listed" else [f for f in files if f[0] in set(used)]
+        return {"root": str(root), "signature": cache.signature(counted), "files": len(counted)}
+
     (photos / "a" / "notes.txt").write_text("my photos")
-    monkeypatch.setattr(folder, "_fingerprint", lambda root, files, used: {
-        "root": str(root), "signature": cache.signature(files), "files": len(files)})
+    monkeypatch.setattr(folder, "_fingerprint", unmarked)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # notes.txt is skipped with a warning
         run = interrupted_run(photos, tmp_path / "run")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
-from ..data.folder import comparable
+from ..data.folder import same_folder
 from ..errors import ConfigError, GlassnetWarning
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
@@ -146,10 +146,9 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
     recorded = summary.get("folder_signature")
     if recorded is None or not _is_the_models_folder(args, summary):
         return
-    recorded_of = summary.get("folder_signature_of")  # absent before 2026-12-06: every file listed
-    now = next((comparable(recorded_of, ds.info["fingerprint"])["signature"] for ds in splits.values()
-                if ds is not None and "fingerprint" in ds.info), recorded)
-    if now != recorded:
+    now = next((ds.info["fingerprint"] for ds in splits.values()
+                if ds is not None and "fingerprint" in ds.info), None)
+    if now is not None and not same_folder(recorded, summary.get("folder_signature_of"), now):
         warnings.warn(f"{args.dataset} has changed since {args.model} was trained on it (files "
                       "added, removed, changed, or readable then and not now, or the other way "
                       "round): its splits are drawn again from the files it "

@@ -359,10 +359,20 @@ def _fingerprint(root: Path, files: list[FileStat], used: list[str]) -> dict[str
 
 
 def comparable(recorded_of: str | None, now: dict[str, Any]) -> dict[str, Any]:
-    """The part of the fingerprint ``now`` to compare with one recorded earlier, whose
-    ``"of"`` is ``recorded_of``: its images read, or, for one recorded before 2026-12-06
-    (no ``"of"``), every file listed (a run with a stray notes.txt must still resume)."""
+    """The part of the fingerprint ``now`` to count against one recorded earlier, whose
+    ``"of"`` is ``recorded_of``: its images read, or, for an unmarked one (most were
+    recorded of every file listed), every file listed."""
     return now if recorded_of == "images" else now.get("listed", now)
+
+
+def same_folder(recorded_signature: str, recorded_of: str | None, now: dict[str, Any]) -> bool:
+    """Whether the fingerprint ``now`` is that of the folder recorded as ``recorded_signature``
+    (of the images read when ``recorded_of`` says so). An unmarked signature was of every
+    file listed, or, for a few hours of 2026-12-06, already of the images read: either
+    matching means the same folder (a run with a stray notes.txt must still resume)."""
+    if recorded_of == "images":
+        return recorded_signature == now["signature"]
+    return recorded_signature in (comparable(None, now)["signature"], now["signature"])
 
 
 #: images per chunk of :func:`iter_images` (49 MB of uint8 at 128x128 RGB)

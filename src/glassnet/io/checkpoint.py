@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..data.folder import comparable
+from ..data.folder import comparable, same_folder
 from ..errors import (
     ConfigError,
     DataError,
@@ -336,9 +336,9 @@ def check_same_data(ckpt: Checkpoint, data: dict[str, Any] | None) -> None:
     saved = ckpt.state.get("data")
     if saved is None or data is None:
         return
-    now = comparable(saved.get("of"), data)
-    if saved["signature"] == now["signature"]:
+    if same_folder(saved["signature"], saved.get("of"), data):
         return
+    now = comparable(saved.get("of"), data)
     noun = "images" if saved.get("of") == "images" else "files"
     raise DataError(f"{ckpt.path}: the data set {data['root']} changed since the checkpoint was "
                     f"written ({saved['files']} {noun} then, {now['files']} now; a file was added, "
