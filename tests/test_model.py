@@ -97,6 +97,8 @@ def test_weights_that_do_not_fit_in_memory_name_the_layer(monkeypatch):
 @pytest.mark.parametrize("scale, divide, message", [
     (1.0, False, r"the training inputs reach 25\d after the model's preprocessing \(scale 1\): raw "
                  r"pixel values\?"),
+    ({"scale": 1.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}, False,
+     r"the training inputs reach 1\d\d\d(\.\d+)? after the model's preprocessing"),  # ImageNet's, for 0..1
     (1 / 255, True, r"the training inputs are at most 0\.0039 after the model's preprocessing "
                     r"\(scale 0\.00392157\): scaled twice"),
 ])
@@ -106,7 +108,8 @@ def test_raw_or_twice_scaled_pixels_are_warned_about(rng, scale, divide, message
 
     pixels = rng.integers(0, 256, (40, 3, 4, 4), dtype=np.uint8)
     y = rng.integers(0, 2, 40)
-    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], preprocessing={"scale": scale})
+    preprocessing = scale if isinstance(scale, dict) else {"scale": scale}
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(1)], preprocessing=preprocessing)
     model.compile(loss="binary_crossentropy", optimizer="sgd")
     with pytest.warns(GlassnetWarning, match=message) as caught:
         model.fit(pixels / 255.0 if divide else pixels, y, epochs=1, verbose=0)

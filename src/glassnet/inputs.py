@@ -137,15 +137,17 @@ def input_scale_problem(lows: np.ndarray, highs: np.ndarray, preprocessing: dict
 
     Both mistakes are silent otherwise: the course's ReLU net trained on raw pixels, or on
     pixels divided by 255 twice, ends at the accuracy of always answering the commoner class
-    (0.34 on the cat set's test images). Given a mean or std, large inputs are a choice
-    (CS231n subtracts the mean of raw pixels), and integers cannot have been divided twice."""
+    (0.34 on the cat set's test images). Given a mean on the raw pixels' scale (above 1),
+    large inputs are a choice (CS231n subtracts the mean of raw pixels); a mean for 0..1
+    pixels (ImageNet's 0.485, ...) with scale 1 is the mistake again. Integers cannot have
+    been divided twice."""
     scale = float(preprocessing["scale"])
     mean = np.asarray(preprocessing["mean"] if preprocessing["mean"] is not None else [0.0])
     std = np.asarray(preprocessing["std"] if preprocessing["std"] is not None else [1.0])
     ends = np.abs(np.concatenate([(lows * scale - mean) / std, (highs * scale - mean) / std]))
     largest = float(ends.max()) if ends.size else 0.0
-    normalized = preprocessing["mean"] is not None or preprocessing["std"] is not None
-    if largest > UNSCALED_ABOVE and not normalized:
+    raw_mean = preprocessing["mean"] is not None and float(np.abs(mean).max()) > 1
+    if largest > UNSCALED_ABOVE and not raw_mean:
         return (f"the training inputs reach {largest:g} after the model's preprocessing (scale "
                 f"{scale:g}): raw pixel values? Networks learn poorly from inputs this large; scale "
                 "them, e.g. Sequential(..., preprocessing={'scale': 1 / 255})")
