@@ -75,9 +75,9 @@ def test_weights_that_do_not_fit_in_memory_name_the_layer(monkeypatch):
 
     model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(512, kernel_initializer=unable)])
     with pytest.raises(OutOfMemoryError, match=r"^layer 1 \(Dense\) for inputs \(N, 9437184\) "
-                       r"needs 4,831,838,720 weights \(18\.0 GiB as float32, 54\.0 GiB while they are "
-                       r"drawn in float64\): there was not enough memory \(Unable to allocate 36\.0 "
-                       r"GiB .*\); use smaller images"):
+                       r"needs 4,831,838,720 weights \(36\.0 GiB as float32 with their gradients, "
+                       r"72\.0 GiB at once while they are drawn in float64\): there was not enough "
+                       r"memory \(Unable to allocate 36\.0 GiB .*\); use smaller images"):
         model.build((3, 1536, 2048))
     assert not model.built
 

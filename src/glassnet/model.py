@@ -572,10 +572,12 @@ def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any,
     except MemoryError as exc:
         values = sum(int(np.prod(s)) for s in layer.array_shapes(shape).values())
         what = type(layer).__name__ + (f" {layer.name!r}" if layer.name else "")
-        # the initializers draw in float64, then convert: both arrays exist at once
-        need = (f"needs {values:,} weights ({values * dtype.itemsize / 2**30:.1f} GiB as "
-                f"{dtype.name}, {values * (8 + dtype.itemsize) / 2**30:.1f} GiB while they are "
-                "drawn in float64)" if values else "could not create its weights")
+        # each weight has a gradient of its size; the initializers draw in float64 and
+        # convert, and the draw is still alive when the gradients are made
+        kept, peak = 2 * dtype.itemsize * values / 2**30, (8 + 2 * dtype.itemsize) * values / 2**30
+        need = (f"needs {values:,} weights ({kept:.1f} GiB as {dtype.name} with their gradients, "
+                f"{peak:.1f} GiB at once while they are drawn in float64)" if values
+                else "could not create its weights")
         raise OutOfMemoryError(
             f"layer {index} ({what}) for inputs (N, {', '.join(map(str, shape))}) {need}: there "
             f"was not enough memory ({exc}); use smaller images, or pool them smaller before "
