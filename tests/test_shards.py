@@ -463,37 +463,40 @@ def test_inference_replicas_share_every_array_of_the_model(rng):
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
-def test_ctrl_c_while_a_shard_runs_stops_only_after_every_shard_has_ended(rng):
+def test_ctrl_c_while_a_shard_runs_stops_only_after_every_shard_has_ended(rng, monkeypatch):
     import time
 
     x, y = rng.standard_normal((64, 8)), np.arange(64) % 3
     model = Sequential([layers.Dense(16, activation="relu"), layers.Dense(3)], input_shape=(8,))
     model.compile("categorical_crossentropy", "sgd")
     model.fit(x, y, epochs=1, batch_size=64, verbose=0, threads=2)
-    step = model._shards["ShardedStep"]
-    ended, sent = threading.Event(), threading.Event()
-    real = step.replicas[1].forward
+    entered, ended, sent = threading.Event(), threading.Event(), threading.Event()
+    real = shards.ShardedStep._run
 
     def interrupt():
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         sent.set()
 
-    def slow_forward(x, training=False, start=0):
+    def slow_run(replica, *args):
+        if threading.current_thread() is threading.main_thread():
+            return real(replica, *args)
         # the Ctrl-C comes while this shard runs and the main thread, its own shard done,
         # waits for it: the step must not return (and fit raise) before this shard ends.
         # The shard runs until the signal has been sent (a fixed sleep was too short on a
-        # loaded machine: the step ended first, and fit with it).
+        # loaded machine). Patched on the class, not on a replica kept from the first fit.
+        entered.set()
         threading.Timer(0.3, interrupt).start()
         sent.wait(30)
         time.sleep(0.5)
         try:
-            return real(x, training, start)
+            return real(replica, *args)
         finally:
             ended.set()
 
-    step.replicas[1].forward = slow_forward
+    monkeypatch.setattr(shards.ShardedStep, "_run", staticmethod(slow_run))
     with pytest.raises(KeyboardInterrupt):
         model.fit(x, y, epochs=1, batch_size=64, verbose=0, threads=2)
+    assert entered.is_set(), "the step was not split: no shard ran on a worker thread"
     assert ended.is_set()
 
 
