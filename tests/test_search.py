@@ -302,13 +302,16 @@ def test_a_round_with_fewer_than_two_completed_trials_says_that_it_did_not_narro
     """It printed the same ranges for every round without saying why."""
     monkeypatch.setattr("glassnet.search._pruner", lambda name, steps: PruneTheFirstRound())
     assert main(["search", *QUICK, "--strategy", "narrow", "--rounds", "2", "--trials", "4",
-                 "--no-plot", "--out", str(tmp_path / "n")]) == 0
+                 "--out", str(tmp_path / "n")]) == 0
     out = capsys.readouterr().out
     ranges = "ranges lr=log:0.0001:0.1, weight_decay=log:1e-06:0.01"
     assert f"\nround 1: 2 trials, {ranges} (not narrowed: fewer than 2 completed trials)\n" in out
     assert re.search(rf"^round 2: 2 trials, {re.escape(ranges)}, best 0\.\d{{4}}$", out, re.M)
     rounds = json.loads((tmp_path / "n" / "search.json").read_text())["rounds"]
     assert [r["narrowed"] for r in rounds] == [False, None]
+    page = (tmp_path / "n" / "search_report.html").read_text()
+    assert "<th>narrowed the next</th>" in page
+    assert "<td>no: fewer than 2 completed trials</td>" in page
 
 
 # -- the objective ---------------------------------------------------------------------------

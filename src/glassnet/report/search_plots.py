@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from ..search_config import SCORE_LABELS
+from ..search_space import NARROW_MIN
 from .plots import new_figure, save_figure
 from .text import no_trial_succeeded
 
@@ -120,6 +121,14 @@ def _best_html(summary: dict[str, Any]) -> str:
         ("train it", best["train_command"])])
 
 
+def _narrowed_text(narrowed: bool | None) -> str:
+    """Whether a round's results narrowed the next round's ranges (``search.json``'s
+    ``narrowed``: None for the last round, and absent in searches from before it was kept)."""
+    if narrowed is None:
+        return "-"
+    return "yes" if narrowed else f"no: fewer than {NARROW_MIN} completed trials"
+
+
 def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
     """A self-contained HTML page of a search (``summary`` as ``search.json`` holds it):
     the best trial, the final model, the rounds, the scatter plot and every trial."""
@@ -132,9 +141,10 @@ def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
         sections.append(html.section("Final model: trained on train + validation, tested once",
                                      html.metrics_table_html(splits), "final"))
     rounds = [(r["round"], r["trials"], ", ".join(f"{k}={v}" for k, v in r["ranges"].items()),
-               _number(r["best_value"])) for r in summary["rounds"]]
+               _number(r["best_value"]), _narrowed_text(r.get("narrowed"))) for r in summary["rounds"]]
     sections.append(html.section("Rounds", html.table_html(
-        rounds, ["round", "trials", "ranges", f"best {label}"], numeric=(0, 1, 3)), "rounds"))
+        rounds, ["round", "trials", "ranges", f"best {label}", "narrowed the next"],
+        numeric=(0, 1, 3)), "rounds"))
     title = f"{label} against each parameter"
     sections.append(html.section(title[0].upper() + title[1:], html.figure_html(
         search_scatter_figure(summary["trials"], specs, label,
