@@ -404,10 +404,10 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             # A callback ends a full-batch run without validation here, unchecked: check now.
             if not forward_check and x_val is None:
                 trained_out = _trained_outputs(model, xb, yb, last_start)
-            if not forward_check and x_val is None and trained_out is None:
-                history.drop_last()
-                _record_summary(model, history, started)
-                raise _last_update_diverged(model, epoch, len(batches), snapshots)
+                if trained_out is None:
+                    history.drop_last()
+                    _record_summary(model, history, started)
+                    raise _last_update_diverged(model, epoch, len(batches), snapshots)
             break
         snapshots = [snapshots[1], _snapshot(model)]
     _record_summary(model, history, started)
