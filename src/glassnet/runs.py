@@ -24,7 +24,7 @@ from .data import Dataset, is_folder
 from .data import augment as augment_mod
 from .data import load as load_dataset
 from .data import locator as data_locator
-from .data.folder import is_hidden
+from .data.folder import listed_within
 from .errors import ConfigError, GlassnetWarning, ModelFormatError, NonFiniteLossError, ShapeError
 from .io.checkpoint import (
     CHECKPOINT_NAME,
@@ -165,13 +165,8 @@ def data_name(dataset: str) -> str:
 def check_outside_the_data(dataset: str, out_dir: Path) -> None:
     """A run folder inside an image folder would be read as a class of it by every later
     command (evaluate, report, --resume, a new run): refused, before any work."""
-    if not is_folder(dataset):
+    if not is_folder(dataset) or not listed_within(out_dir, dataset):
         return
-    root, out = Path(dataset).expanduser().resolve(), out_dir.expanduser().resolve()
-    if out != root and root not in out.parents:
-        return
-    if any(is_hidden(part) for part in out.relative_to(root).parts):
-        return  # the folder listing skips hidden entries (.runs/): never read as a class
     raise ConfigError(f"the run folder {out_dir} would be inside the image folder {dataset}, "
                       "where its files would be read as a class of images: give an --out "
                       "outside it (or run from another folder)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.folder import is_hidden, iter_images
+from ..data.folder import iter_images, listed_within
 from ..errors import ConfigError, ImageError, ShapeError
 from ..metrics import class_probabilities
 from ..runs import model_color_mode
@@ -124,12 +124,8 @@ def _plot_folder(folder: str, images: list[str]) -> Path:
     predicted, nor inside one (the next ``predict`` of it would read the plots as photos),
     unless hidden (``.plots/``: listings skip it), as ``train`` allows a hidden run folder."""
     path = check_output_folder(folder, "--plot")
-    where = path.expanduser().resolve()
     for item in images:
-        root = Path(item).expanduser().resolve()
-        if not root.is_dir() or (where != root and root not in where.parents):
-            continue
-        if not any(is_hidden(part) for part in where.relative_to(root).parts):
+        if Path(item).expanduser().is_dir() and listed_within(path, item):
             raise ConfigError(f"--plot {folder} is inside the image folder {item}: the next predict "
                               "of that folder would read the plots as images; give a folder outside it "
                               "(or a hidden one, .plots)")

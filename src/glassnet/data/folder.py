@@ -58,6 +58,16 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".") or name in IGNORED_NAMES
 
 
+def listed_within(path: str | Path, root: str | Path) -> bool:
+    """Whether files written into ``path`` would be read as part of the image folder
+    ``root``: it is ``root`` or lies inside it, through no hidden folder (listings skip
+    those: ``.runs/`` is fine)."""
+    root, path = Path(root).expanduser().resolve(), Path(path).expanduser().resolve()
+    if path != root and root not in path.parents:
+        return False
+    return not any(is_hidden(part) for part in path.relative_to(root).parts)
+
+
 def is_image_name(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
