@@ -567,11 +567,11 @@ def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any,
                  dtype: np.dtype) -> tuple[int, ...]:
     """``layer.build``; running out of memory names the layer and its weights (a ``Dense``
     after ``Flatten`` on big images: ``cnn-keras`` at 1536 pixels asks for 36 GiB)."""
+    what = f"layer {index} ({type(layer).__name__}{f' {layer.name!r}' if layer.name else ''})"
     try:
         output_shape = layer.build(shape, rng, dtype)
     except MemoryError as exc:
         values = sum(int(np.prod(s)) for s in layer.array_shapes(shape).values())
-        what = type(layer).__name__ + (f" {layer.name!r}" if layer.name else "")
         # each weight has a gradient of its size; the initializers draw in float64 and
         # convert, and the draw is still alive when the gradients are made
         kept, peak = 2 * dtype.itemsize * values / 2**30, (8 + 2 * dtype.itemsize) * values / 2**30
@@ -579,10 +579,10 @@ def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any,
                 f"{peak:.1f} GiB at once while they are drawn in float64)" if values
                 else "could not create its weights")
         raise OutOfMemoryError(
-            f"layer {index} ({what}) for inputs (N, {', '.join(map(str, shape))}) {need}: there "
+            f"{what} for inputs (N, {', '.join(map(str, shape))}) {need}: there "
             f"was not enough memory ({exc}); use smaller images, or pool them smaller before "
             "Flatten") from None
-    check_grads_mirror_params(layer, f"layer {index} ({type(layer).__name__})")
+    check_grads_mirror_params(layer, what)
     return output_shape
 
 
