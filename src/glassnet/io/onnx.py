@@ -249,20 +249,20 @@ def to_onnx(model, opset: int = OPSET):
 
 
 def export_onnx(model, path: str | Path, opset: int = OPSET,
-                check: Callable[[bytes], None] | None = None) -> None:
+                check: Callable[[bytes], Any] | None = None) -> Any:
     """Write ``model`` as an ONNX file at ``path`` (checked with ``onnx.checker``; atomic).
 
     ``check(data)``, if given, sees the file's bytes before anything is written; an error
     it raises leaves ``path`` as it was (``glassnet export --check``: a file that fails the
-    comparison with onnxruntime never replaces a good one)."""
+    comparison with onnxruntime never replaces a good one). Returns what ``check`` returned."""
     data = to_onnx(model, opset).SerializeToString()
-    if check is not None:
-        check(data)
+    checked = check(data) if check is not None else None
     try:
         with atomic_write(path, "wb") as handle:
             handle.write(data)
     except OSError as exc:
         raise write_error(path, exc) from exc
+    return checked
 
 
 def run_onnx(model: str | Path | bytes, x: np.ndarray) -> np.ndarray:
