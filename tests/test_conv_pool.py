@@ -38,6 +38,8 @@ CONV_GRID = [
     (2, 2, 7, 8, 3, (2, 3), (2, 1), (1, 2)),
     (1, 3, 6, 6, 2, 2, 2, "same"),
     (4, 8, 16, 16, 16, 3, 1, 1),
+    (2, 3, 6, 5, 3, 2, 1, "same"),        # stride 1, pads (0, 1, 0, 1): uneven
+    (2, 3, 5, 6, 4, (1, 3), 1, (2, 1)),   # stride 1, padding wider than the kernel
 ]
 
 
@@ -68,6 +70,39 @@ def test_conv2d_matches_torch(torch, rng, monkeypatch, n, c, h, w, f, k, s, pad,
     for ours, theirs in pairs:
         assert ours.shape == tuple(theirs.shape)
         assert rel_error(ours, theirs.detach().numpy()) < 1e-9
+
+
+@pytest.mark.parametrize("n,c,h,w,f,k,s,pad", [g for g in CONV_GRID if g[6] == 1])
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_both_ways_of_computing_dw_agree(rng, monkeypatch, n, c, h, w, f, k, s, pad, activation):
+    """With stride 1, backward unfolds dz when dx is needed and x when it is not (a model's
+    first layer): dW and db must be the same either way, whatever the grouping."""
+    monkeypatch.setattr(conv_module, "COLS_BYTES", 1)
+    layer = _build(layers.Conv2D(f, k, padding=pad, activation=activation), (c, h, w))
+    x = rng.standard_normal((n, c, h, w))
+    dy = rng.standard_normal((n, *layer.output_shape))
+    grads = []
+    for input_grad in (True, False):
+        layer.input_grad = input_grad
+        _run(layer, x, dy)
+        grads.append({key: grad.copy() for key, grad in layer.grads.items()})
+    for key in grads[0]:
+        assert rel_error(grads[0][key], grads[1][key]) < 1e-12
+
+
+@pytest.mark.parametrize("k,pad", [(3, "same"), ((2, 3), (1, 2)), (3, 0)])
+def test_dx_of_a_stride_1_convolution_is_a_convolution_of_dy_with_the_flipped_kernel(rng, k, pad):
+    """The identity the backward pass uses (docs/layers/conv2d.md), checked with the layer
+    itself: dx = conv(dy padded by KH-1-top..., W flipped in both axes, channels swapped)."""
+    layer = _build(layers.Conv2D(4, k, padding=pad, use_bias=False), (3, 7, 6))
+    x = rng.standard_normal((2, 3, 7, 6))
+    dy = rng.standard_normal((2, *layer.output_shape))
+    _, dx = _run(layer, x, dy)
+    (kh, kw), (top, bottom, left, right) = layer.kernel_size, layer.pads
+    padded = np.pad(dy, ((0, 0), (0, 0), (kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right)))
+    full = _build(layers.Conv2D(3, layer.kernel_size, use_bias=False), padded.shape[1:])
+    full.params["W"][...] = layer.params["W"][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    assert rel_error(full.forward(padded), dx) < 1e-12
 
 
 def test_conv2d_same_padding_is_keras_and_symmetric_padding_is_torch(torch, rng):
@@ -130,21 +165,6 @@ def test_im2col_rows_holds_im2col_in_the_first_ow_columns_of_each_row(rng, kerne
     assert width == 6 + pads[2] + pads[3] and rows.flags.c_contiguous
     real = rows.reshape(len(rows), 3, oh, width)[..., :ow].reshape(len(rows), -1)
     np.testing.assert_array_equal(real, cols)
-
-
-@pytest.mark.parametrize("kernel,pads", ROW_CASES)
-def test_col2im_rows_is_the_adjoint_of_im2col_rows_and_equals_col2im(rng, kernel, pads):
-    x = rng.standard_normal((2, 3, 6, 7))
-    rows, width = F.im2col_rows(x, kernel, pads)
-    oh = F.output_size(6, kernel[0], 1, *pads[:2])
-    ow = F.output_size(7, kernel[1], 1, *pads[2:])
-    c = rng.standard_normal(rows.shape).reshape(len(rows), 2, oh, width)
-    c[..., ow:] = 0  # the wrapped columns carry no gradient
-    back = F.col2im_rows(c.reshape(len(rows), -1), x.shape, kernel, pads)
-    assert back.shape == x.shape
-    assert abs((rows * c.reshape(rows.shape)).sum() - (x * back).sum()) < 1e-9
-    plain = F.col2im(c[..., :ow].reshape(len(rows), -1), x.shape, kernel, (1, 1), pads)
-    assert rel_error(back, plain) < 1e-12
 
 
 def test_im2col_rows_follow_the_kernel_layout():
