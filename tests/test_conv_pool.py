@@ -38,9 +38,12 @@ CONV_GRID = [
     (2, 2, 7, 8, 3, (2, 3), (2, 1), (1, 2)),
     (1, 3, 6, 6, 2, 2, 2, "same"),
     (4, 8, 16, 16, 16, 3, 1, 1),
-    (2, 3, 6, 5, 3, 2, 1, "same"),        # stride 1, pads (0, 1, 0, 1): uneven
-    (2, 3, 5, 6, 4, (1, 3), 1, (2, 1)),   # stride 1, padding wider than the kernel
+    # stride 1 with no more filters than channels: backward unfolds dz, not x
+    (2, 5, 7, 6, 4, 3, 1, "same"),
+    (2, 3, 6, 5, 3, 2, 1, "same"),        # pads (0, 1, 0, 1): uneven
+    (2, 4, 5, 6, 3, (1, 3), 1, (2, 1)),   # padding wider than the kernel
 ]
+UNFOLDING_DZ = [case for case in CONV_GRID if case[6] == 1 and case[4] <= case[1]]
 
 
 @pytest.mark.parametrize("n,c,h,w,f,k,s,pad", CONV_GRID)
@@ -72,12 +75,17 @@ def test_conv2d_matches_torch(torch, rng, monkeypatch, n, c, h, w, f, k, s, pad,
         assert rel_error(ours, theirs.detach().numpy()) < 1e-9
 
 
-@pytest.mark.parametrize("n,c,h,w,f,k,s,pad", [g for g in CONV_GRID if g[6] == 1])
+@pytest.mark.parametrize("n,c,h,w,f,k,s,pad", UNFOLDING_DZ)
 @pytest.mark.parametrize("activation", [None, "relu"])
 def test_both_ways_of_computing_dw_agree(rng, monkeypatch, n, c, h, w, f, k, s, pad, activation):
-    """With stride 1, backward unfolds dz when dx is needed and x when it is not (a model's
-    first layer): dW and db must be the same either way, whatever the grouping."""
+    """With stride 1 and F <= C, backward unfolds dz when dx is needed and x when it is not
+    (a model's first layer): dW and db must be the same either way, whatever the grouping."""
     monkeypatch.setattr(conv_module, "COLS_BYTES", 1)
+    ways = []
+    for name in ("_backward_stride_1", "_backward_by_unfolding_x"):
+        way = getattr(layers.Conv2D, name)
+        monkeypatch.setattr(layers.Conv2D, name, lambda self, *args, way=way, name=name:
+                            ways.append(name) or way(self, *args))
     layer = _build(layers.Conv2D(f, k, padding=pad, activation=activation), (c, h, w))
     x = rng.standard_normal((n, c, h, w))
     dy = rng.standard_normal((n, *layer.output_shape))
@@ -86,6 +94,7 @@ def test_both_ways_of_computing_dw_agree(rng, monkeypatch, n, c, h, w, f, k, s, 
         layer.input_grad = input_grad
         _run(layer, x, dy)
         grads.append({key: grad.copy() for key, grad in layer.grads.items()})
+    assert ways == ["_backward_stride_1", "_backward_by_unfolding_x"]
     for key in grads[0]:
         assert rel_error(grads[0][key], grads[1][key]) < 1e-12
 
@@ -165,6 +174,21 @@ def test_im2col_rows_holds_im2col_in_the_first_ow_columns_of_each_row(rng, kerne
     assert width == 6 + pads[2] + pads[3] and rows.flags.c_contiguous
     real = rows.reshape(len(rows), 3, oh, width)[..., :ow].reshape(len(rows), -1)
     np.testing.assert_array_equal(real, cols)
+
+
+@pytest.mark.parametrize("kernel,pads", ROW_CASES)
+def test_col2im_rows_is_the_adjoint_of_im2col_rows_and_equals_col2im(rng, kernel, pads):
+    x = rng.standard_normal((2, 3, 6, 7))
+    rows, width = F.im2col_rows(x, kernel, pads)
+    oh = F.output_size(6, kernel[0], 1, *pads[:2])
+    ow = F.output_size(7, kernel[1], 1, *pads[2:])
+    c = rng.standard_normal(rows.shape).reshape(len(rows), 2, oh, width)
+    c[..., ow:] = 0  # the wrapped columns carry no gradient
+    back = F.col2im_rows(c.reshape(len(rows), -1), x.shape, kernel, pads)
+    assert back.shape == x.shape
+    assert abs((rows * c.reshape(rows.shape)).sum() - (x * back).sum()) < 1e-9
+    plain = F.col2im(c[..., :ow].reshape(len(rows), -1), x.shape, kernel, (1, 1), pads)
+    assert rel_error(back, plain) < 1e-12
 
 
 def test_im2col_rows_follow_the_kernel_layout():

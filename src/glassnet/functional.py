@@ -72,7 +72,7 @@ def one_hot(labels: Array, num_classes: int, dtype=np.float32) -> Array:
 # Images are (N, C, H, W). ``pads`` is (top, bottom, left, right); kernels and strides are
 # (height, width) pairs. Nothing here loops over images or pixels: im2col is one strided
 # view plus one contiguous copy, col2im and pooling loop over the KH*KW kernel offsets.
-# im2col_rows is im2col for stride 1, arranged for fewer, longer copies.
+# im2col_rows/col2im_rows are the same pair for stride 1, arranged for fewer, longer copies.
 
 
 def output_size(size: int, kernel: int, stride: int, pad_before: int = 0, pad_after: int = 0) -> int:
@@ -201,3 +201,25 @@ def im2col_rows(x: Array, kernel: tuple[int, int],
     windows = xp.lib.stride_tricks.as_strided(
         x, shape=(c, kh, kw, n, oh * wp), strides=(sc, wp * s_w, s_w, sn, s_w))
     return xp.ascontiguousarray(windows).reshape(c * kh * kw, n * oh * wp), wp
+
+
+def col2im_rows(cols: Array, x_shape: tuple[int, int, int, int], kernel: tuple[int, int],
+                pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> Array:
+    """The adjoint of :func:`im2col_rows`: ``cols: (C*KH*KW, N*OH*Wp)`` → ``(N, C, H, W)``.
+
+    The columns of the wrapped positions (``OW <= x < Wp`` in each row) must be zero: they
+    overlap real pixels of the next row. One contiguous ``+=`` per kernel offset and image.
+    """
+    xp = array_module(cols)
+    n, c, h, w = x_shape
+    top, bottom, left, right = pads
+    (kh, kw), hp, wp = kernel, h + top + bottom + 1, w + left + right
+    run = (hp - kh) * wp  # OH rows of Wp positions
+    windows = cols.reshape(c, kh * kw, n, run)
+    padded = xp.zeros((n, c, hp * wp), dtype=cols.dtype)
+    by_channel = padded.transpose(1, 0, 2)  # (C, N, Hp*Wp), a view
+    for i in range(kh):
+        for j in range(kw):
+            start = i * wp + j
+            by_channel[:, :, start:start + run] += windows[:, i * kw + j]
+    return unpad_images(padded.reshape(n, c, hp, wp), (top, bottom + 1, left, right))

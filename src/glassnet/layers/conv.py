@@ -7,19 +7,20 @@ Forward:  ``z = W2 @ cols + b``          ``(F, N*OH*OW)``: one GEMM per group of
           then ``y = act(z)`` moved to ``(N, F, OH, OW)`` (with ReLU, in the same pass)
 Backward: ``dz = dy * act'(z)``,  ``db = sum_p dz``, and
 
-- stride 1 (``dx`` is itself a convolution: of ``dz``, zero-padded by ``KH-1-top`` rows above
-  and so on, with the kernel flipped in both spatial axes and its channel axes swapped,
-  ``Wf: (C, F, KH, KW)``): with ``dcols = im2col(dz padded): (F*KH*KW, N*H*W)``, ONE
-  unfolding gives both gradients, ``dx = Wf2 @ dcols`` and ``dWf2 = dcols @ x.T`` (``dW`` is
-  ``dWf2`` flipped back);
-- any stride, or when ``dx`` is not needed (a model's first layer): ``dz`` as ``(F, N*OH*OW)``,
-  ``dW2 = dz @ cols.T`` and ``dx = col2im(W2.T @ dz)`` (windows added back where they overlap).
+- stride 1 and no more filters than input channels (``F <= C``): ``dx`` is itself a
+  convolution, of ``dz`` zero-padded by ``KH-1-top`` rows above and so on, with the kernel
+  flipped in both spatial axes and its channel axes swapped (``Wf: (C, F, KH, KW)``). With
+  ``dcols = im2col(dz padded): (F*KH*KW, N*H*W)``, ONE unfolding gives both gradients:
+  ``dx = Wf2 @ dcols`` and ``dWf2 = dcols @ x.T`` (``dW`` is ``dWf2`` flipped back);
+- otherwise: ``dz`` as ``(F, N*OH*OW)``, ``dW2 = dz @ cols.T`` and
+  ``dx = col2im(W2.T @ dz)`` (windows added back where they overlap; ``dx`` only when
+  needed: not in a model's first layer).
 
 Why two ways: ``col2im`` adds ``KH*KW`` shifted slabs into ``dx``, nine passes over memory
-for a 3x3 kernel; with stride 1 the flipped-kernel GEMM writes ``dx`` once and reuses the
-unfolded ``dz`` for ``dW`` (measured 10-25% faster per layer when ``F <= C``, about even
-for ``F = 2C``; benchmarks/RESULTS.md). A first layer (``C = 3``) needs no ``dx``, and
-unfolding its 3 input channels is far cheaper than unfolding ``F`` channels of ``dz``.
+for a 3x3 kernel, after unfolding ``x`` again for ``dW``. The flipped-kernel GEMM writes
+``dx`` once and reuses the one unfolding of ``dz`` for ``dW``: 10-25% faster per layer when
+``F <= C`` (benchmarks/RESULTS.md). But it unfolds ``F`` channels instead of ``C``: about
+even at ``F = 2C``, twice as slow for a first-layer shape such as 3 -> 32.
 
 Why in groups of images: ``cols`` is ``KH*KW`` times the size of ``x`` (151 MB for 128
 images of 32 channels at 32x32). Unfolding a few images at a time keeps ``cols`` in the
@@ -206,7 +207,7 @@ class Conv2D(KernelOptions, Layer):
         relu_y = cache["y"] if self.fused_relu else None
         if self.use_bias:
             self.grads["b"][...] = 0
-        if self.strides == (1, 1) and self.input_grad:
+        if self.strides == (1, 1) and self.input_grad and self.filters <= self.input_shape[0]:
             return self._backward_stride_1(dy, cache["x"], relu_y)
         return self._backward_by_unfolding_x(dy, cache["x"], relu_y)
 
@@ -245,8 +246,8 @@ class Conv2D(KernelOptions, Layer):
         return dz, self.kernel_size, (max(top, 0), max(bottom, 0), max(left, 0), max(right, 0))
 
     def _backward_by_unfolding_x(self, dy: Array, x: Array, relu_y: Array | None) -> Array | None:
-        """Any stride: ``dW2 = dz @ cols.T`` and ``dx = col2im(W2.T @ dz)`` (``dx`` only
-        when ``input_grad``), with ``x`` unfolded again group by group."""
+        """``dW2 = dz @ cols.T`` and ``dx = col2im(W2.T @ dz)`` (``dx`` only when
+        ``input_grad``), with ``x`` unfolded again group by group. ``dy: (N, F, OH, OW)``."""
         xp, (c, kh, kw) = array_module(dy), (self.input_shape[0], *self.kernel_size)
         W2 = self.params["W"].reshape(self.filters, -1)
         dW2 = self.grads["W"].reshape(self.filters, -1)
@@ -259,7 +260,7 @@ class Conv2D(KernelOptions, Layer):
             if self.use_bias:
                 self.grads["b"] += dz.sum(axis=1)
             if dx is not None:
-                dx[part] = F.col2im(W2.T @ dz, x[part].shape, self.kernel_size, self.strides, self.pads)
+                dx[part] = self._fold(W2.T @ dz, x[part].shape)
         return dx
 
     def _output_grad_columns(self, dy: Array, y: Array | None, width: int) -> Array:
@@ -281,6 +282,12 @@ class Conv2D(KernelOptions, Layer):
         if self.strides == (1, 1):
             return F.im2col_rows(x, self.kernel_size, self.pads)
         return F.im2col(x, self.kernel_size, self.strides, self.pads), self.output_shape[2]
+
+    def _fold(self, cols: Array, x_shape: tuple[int, ...]) -> Array:
+        """The adjoint of :meth:`_unfold`: ``cols`` summed back into ``(n, C, H, W)``."""
+        if self.strides == (1, 1):
+            return F.col2im_rows(cols, x_shape, self.kernel_size, self.pads)
+        return F.col2im(cols, x_shape, self.kernel_size, self.strides, self.pads)
 
     def _image_groups(self, x: Array, unfolded_per_image: int) -> list[slice]:
         """Slices of the batch whose unfolded columns (``unfolded_per_image`` numbers per
