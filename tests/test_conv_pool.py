@@ -421,3 +421,7 @@ def test_padding_beyond_the_kernel_and_the_image_is_refused_when_built(rng):
         _build(layers.Conv2D(1, (100_000, 1), padding=(99_999, 0)), (1, 1, 1))
     with pytest.raises(ShapeError, match="values per image"):
         _build(layers.Conv2D(64, 1, padding=16_384), (1, 16_384, 16_384))
+    # backward's unfolding of dz (stride 1, F <= C) counts too: F*KH*KW*H*W here, not x's
+    with pytest.raises(ShapeError, match=r"would compute 1,090,584,576 values per image"):
+        _build(layers.Conv2D(16, 64), (16, 129, 129))
+    assert _build(layers.Conv2D(1024, 3, padding="same"), (3, 512, 512)).output_shape == (1024, 512, 512)

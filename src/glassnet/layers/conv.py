@@ -162,9 +162,10 @@ class Conv2D(KernelOptions, Layer):
                                         self.strides, "Conv2D")
             _check_padding_fits(self.pads, input_shape[1:], self.kernel_size)
         oh, ow = window_output_shape("Conv2D", input_shape, self.kernel_size, self.strides, self.pads)
-        unfolded = math.prod(self.kernel_size) * max(input_shape[0] * oh * ow,  # x, or dz in
-                                                     self.filters * math.prod(input_shape[1:]))  # backward
-        _check_work_per_image("Conv2D", (self.filters, oh, ow), unfolded)
+        unfolded = input_shape[0] * oh * ow  # per kernel offset: x's columns, or dz's in backward
+        if self._unfolds_dz(input_shape):
+            unfolded = max(unfolded, self.filters * math.prod(input_shape[1:]))
+        _check_work_per_image("Conv2D", (self.filters, oh, ow), math.prod(self.kernel_size) * unfolded)
         return (self.filters, oh, ow)
 
     def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
@@ -207,9 +208,14 @@ class Conv2D(KernelOptions, Layer):
         relu_y = cache["y"] if self.fused_relu else None
         if self.use_bias:
             self.grads["b"][...] = 0
-        if self.strides == (1, 1) and self.input_grad and self.filters <= self.input_shape[0]:
+        if self.input_grad and self._unfolds_dz(self.input_shape):
             return self._backward_stride_1(dy, cache["x"], relu_y)
         return self._backward_by_unfolding_x(dy, cache["x"], relu_y)
+
+    def _unfolds_dz(self, input_shape: tuple[int, ...]) -> bool:
+        """Whether backward, when it needs ``dx``, takes it from the unfolded ``dz`` (stride 1,
+        no more filters than input channels; module docstring)."""
+        return self.strides == (1, 1) and self.filters <= input_shape[0]
 
     def _backward_stride_1(self, dy: Array, x: Array, relu_y: Array | None) -> Array:
         """``dx`` as the convolution of the fully padded ``dz`` with the flipped kernel, and
