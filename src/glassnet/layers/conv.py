@@ -18,7 +18,7 @@ Backward: ``dz = dy * act'(z)``,  ``db = sum_p dz``, and
 
 Why two ways: ``col2im`` adds ``KH*KW`` shifted slabs into ``dx``, nine passes over memory
 for a 3x3 kernel, after unfolding ``x`` again for ``dW``. The flipped-kernel GEMM writes
-``dx`` once and reuses the one unfolding of ``dz`` for ``dW``: 10-25% faster per layer when
+``dx`` once and reuses the one unfolding of ``dz`` for ``dW``: a 10-40% faster backward when
 ``F <= C`` (benchmarks/RESULTS.md). But it unfolds ``F`` channels instead of ``C``: about
 even at ``F = 2C``, twice as slow for a first-layer shape such as 3 -> 32.
 
