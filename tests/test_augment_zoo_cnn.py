@@ -123,6 +123,7 @@ def test_cli_names_a_corrupt_cifar_batch_in_one_line(tmp_path):
     assert result.stderr.strip().count("\n") == 0 and "data_batch_5" in result.stderr
 
 
+@pytest.mark.filterwarnings("ignore::glassnet.errors.GlassnetWarning")  # unscaled random pixels
 def test_cnn_models_save_and_load_exactly(tmp_path, rng):
     from glassnet import load_model
 

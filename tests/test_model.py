@@ -287,6 +287,7 @@ def test_fit_before_compile_is_a_clear_error(rng):
         small_model().fit(x, y, epochs=1, verbose=0)
 
 
+@pytest.mark.filterwarnings("ignore::glassnet.errors.GlassnetWarning")  # inputs of 1e3, on purpose
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_diverging_training_stops_and_keeps_the_last_good_weights(rng):
     x, y = small_binary_problem(rng)

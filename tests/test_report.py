@@ -182,6 +182,7 @@ def test_evaluate_writes_a_report(cat_run, tmp_path):
     assert "Confusion matrix (cats/train, 168 images)" in text
 
 
+@pytest.mark.filterwarnings("ignore::glassnet.errors.CollapsedModelWarning")  # 1-2 epochs of 2 units
 def test_train_run_report_can_be_turned_off(tmp_path, cats):
     config = RunConfig(hidden=[2], epochs=1, out=str(tmp_path / "r"), extra={"report": False})
     train_run(config, verbose=0, data=cats)
@@ -202,6 +203,7 @@ def test_report_lists_the_options_that_shape_the_model_and_its_training(tmp_path
         assert shown in row, (shown, row)
 
 
+@pytest.mark.filterwarnings("ignore::glassnet.errors.CollapsedModelWarning")  # 1-2 epochs of 2 units
 @pytest.mark.parametrize("weight_decay, shown", [(None, "weight decay 0.01"), (0.0, None)])
 def test_report_shows_the_weight_decay_the_optimizer_applied(tmp_path, cats, weight_decay, shown):
     config = RunConfig(hidden=[2], epochs=1, optimizer="adamw", weight_decay=weight_decay,
@@ -212,6 +214,7 @@ def test_report_shows_the_weight_decay_the_optimizer_applied(tmp_path, cats, wei
     assert (shown in row) if shown else ("weight decay" not in row), row
 
 
+@pytest.mark.filterwarnings("ignore::glassnet.errors.CollapsedModelWarning")  # 1-2 epochs of 2 units
 def test_report_for_a_run_without_validation_or_test(tmp_path, cats):
     config = RunConfig(hidden=[2], epochs=2, out=str(tmp_path / "r"))
     train_run(config, verbose=0, data={"train": cats["train"]})

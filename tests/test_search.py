@@ -173,6 +173,7 @@ def test_what_the_data_is_cannot_be_searched(name):
         config.validate()
 
 
+@pytest.mark.filterwarnings("ignore::glassnet.errors.CollapsedModelWarning")  # a 2-epoch final model
 def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
     search = Search.open(quick_config(trials=4), tmp_path / "s1", data=cat_train)
     rows = []
