@@ -374,3 +374,17 @@ def test_accuracy_is_drawn_on_zero_to_one_and_the_kept_epoch_is_marked():
         marks = [line for line in ax.get_lines() if line.get_label() == "weights kept (epoch 3)"]
         assert len(marks) == 1 and list(marks[0].get_xdata()) == [3, 3]
 
+
+
+def test_epochs_whose_value_is_not_finite_are_named_in_the_legend():
+    """matplotlib leaves a gap where a value is NaN or infinite (an overflowing validation
+    loss; history.json stores it as null): the legend says which epochs are missing."""
+    fig = plots.plot_training_curves({"loss": [0.9, 0.7, 0.6, 0.5, 0.4],
+                                      "val_loss": [0.8, float("inf"), None, 0.7, float("nan")]})
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["training loss", "validation loss (not finite, not drawn: epochs 2, 3, 5)"]
+    many = plots.plot_training_curves({"loss": [float("nan")] * 5 + [0.5]})
+    assert many.axes[0].get_lines()[0].get_label() == (
+        "training loss (not finite, not drawn: epochs 1, 2, 3, ...)")
+    one = plots.plot_training_curves({"loss": [0.5, 0.4], "val_loss": [None, 0.3]})
+    assert one.axes[0].get_lines()[1].get_label().endswith("(not finite, not drawn: epoch 1)")

@@ -173,6 +173,22 @@ def _epochs(data: dict[str, list[float]], key: str) -> np.ndarray:
     return np.arange(1, len(data[key]) + 1)
 
 
+def _series(values: Sequence[Any]) -> np.ndarray:
+    """A history's values as floats; ``None`` (how history.json stores a number that was
+    not finite) becomes NaN."""
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _label_with_gaps(name: str, epochs: np.ndarray, values: np.ndarray) -> str:
+    """``name``, and the epochs whose value is not finite: matplotlib draws no point there,
+    and without a word the curve would just have a gap (an overflowing validation loss)."""
+    missing = [int(e) for e in epochs[~np.isfinite(values)]]  # plotted: the lengths agree
+    if not missing:
+        return name
+    shown = ", ".join(map(str, missing[:3])) + (", ..." if len(missing) > 3 else "")
+    return f"{name} (not finite, not drawn: epoch{'s' if len(missing) > 1 else ''} {shown})"
+
+
 #: Curves of at most this many epochs mark each epoch's point.
 FEW_EPOCHS = 20
 
@@ -191,10 +207,11 @@ def plot_training_curves(history: Any, kept_epoch: int | None = None) -> Figure:
     for ax, metric in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         x = _epochs(data, metric)
         marker = "o" if len(x) <= FEW_EPOCHS else None  # one epoch is a point, not a line
-        ax.plot(x, data[metric], color=TRAIN_COLOR, marker=marker, label=f"training {metric}")
-        if data.get(f"val_{metric}"):
-            ax.plot(x, data[f"val_{metric}"], color=VAL_COLOR, marker=marker,
-                    label=f"validation {metric}")
+        for key, color, name in ((metric, TRAIN_COLOR, f"training {metric}"),
+                                 (f"val_{metric}", VAL_COLOR, f"validation {metric}")):
+            if data.get(key):
+                y = _series(data[key])
+                ax.plot(x, y, color=color, marker=marker, label=_label_with_gaps(name, x, y))
         ax.set_xlabel("epoch")
         _whole_epoch_axis(ax, x)
         ax.set_ylabel(metric)
