@@ -555,6 +555,34 @@ def test_a_search_in_a_folder_that_holds_another_search_is_refused(tmp_path, cat
     assert joined.study.study_name == "A"
 
 
+def test_a_search_in_a_folder_whose_journal_holds_another_search_is_refused(tmp_path, cat_train):
+    """A search stopped before it wrote search.json left only its journal; another study
+    started in that folder (or the same name in a database) overwrote its trials' files."""
+    from glassnet.search import open_storage
+
+    folder = tmp_path / "sj"
+    _searched(folder, cat_train, study_name="A")
+    (folder / "search.json").unlink()  # as if stopped before the summary
+    journal, trial = folder / "search.journal", (folder / "trials" / "0000" / "history.json").read_text()
+    with pytest.raises(SearchError) as info:
+        Search.open(quick_config(trials=1), folder, study_name="B", data=cat_train)
+    assert str(info.value) == (
+        f"the search 'B' in {journal} cannot run in {folder}: its journal {journal} holds the search "
+        "'A', which has written no search.json yet (it stopped early, or is still running); continue "
+        "it with --resume --study-name A, or give this one another --name or --out (it would "
+        "overwrite that one's trials)")
+    database = tmp_path / "other.db"
+    with pytest.raises(SearchError, match=r"holds the search 'A', .* continue it with --resume "
+                                          r"without --storage, or give"):
+        Search.open(quick_config(trials=1), folder, storage=f"sqlite:///{database}", study_name="A",
+                    data=cat_train)
+    assert not database.exists()  # refused before the database was opened
+    assert optuna.get_all_study_names(open_storage(None, folder)) == ["A"]
+    assert (folder / "trials" / "0000" / "history.json").read_text() == trial
+    # the same study in the same journal is a worker joining it (or the same command again)
+    assert Search.open(quick_config(trials=1), folder, study_name="A", data=cat_train).study.study_name == "A"
+
+
 def test_resume_says_which_search_the_folder_records(tmp_path, cat_train):
     """It said "there is no search named 'sn1' in runs/sn1/search.journal" although search.json
     recorded the study 'other' there."""

@@ -215,6 +215,27 @@ def _another_search(run_dir: Path, summary: dict[str, Any], study: str, label: s
                        "another --name or --out (it would overwrite that one's trials and results)")
 
 
+def _check_journal_holds_no_other_search(run_dir: Path, study: str, label: str, own: bool) -> None:
+    """Refuse to start ``study`` in ``run_dir`` when the folder's journal file holds another
+    search that has written no search.json yet (stopped early, or still running): its trials'
+    run files would be overwritten. ``own``: the journal is this search's storage, where a
+    study of the same name is this very search (joined)."""
+    if not (run_dir / STORAGE_FILE).is_file():
+        return
+    import optuna
+
+    others = [s for s in optuna.get_all_study_names(open_storage(None, run_dir)) if s != study or not own]
+    if others:
+        options = " ".join(["--resume", *([] if others[0] == study else
+                                          [f"--study-name {shlex.quote(others[0])}"]),
+                            *([] if own else ["without --storage"])])
+        raise SearchError(f"the search {study!r} in {label} cannot run in {run_dir}: its journal "
+                          f"{run_dir / STORAGE_FILE} holds the search {others[0]!r}, which has "
+                          f"written no {SUMMARY_FILE} yet (it stopped early, or is still running); "
+                          f"continue it with {options}, or give this one another --name or --out "
+                          "(it would overwrite that one's trials)")
+
+
 def _nothing_to_resume(name: str, label: str, run_dir: Path, summary: dict[str, Any]) -> SearchError:
     """The error for ``--resume`` of a search that is not stored; when ``summary`` (the run
     folder's search.json) records another one, which, and how to continue it."""
@@ -342,6 +363,7 @@ class Search:
                 raise _another_search(run_dir, summary, name, label)
             check_outside_the_data(config.base.dataset, run_dir)  # before its folder is made
             splits = cls._splits(config.validate(), data, check=True)
+            _check_journal_holds_no_other_search(run_dir, name, label, own=storage is None)
         backend = open_storage(storage, run_dir)
         try:
             study = optuna.load_study(study_name=name, storage=backend)
