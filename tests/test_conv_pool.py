@@ -43,7 +43,7 @@ CONV_GRID = [
     (2, 3, 6, 5, 3, 2, 1, "same"),        # pads (0, 1, 0, 1): uneven
     (2, 4, 5, 6, 3, (1, 3), 1, (2, 1)),   # padding wider than the kernel
 ]
-UNFOLDING_DZ = [case for case in CONV_GRID if case[6] == 1 and case[4] <= case[1]]
+UNFOLDING_DZ = [case for case in CONV_GRID if case[6] == 1 and case[4] <= case[1] and case[5] != 1]
 
 
 @pytest.mark.parametrize("n,c,h,w,f,k,s,pad", CONV_GRID)
@@ -99,19 +99,34 @@ def test_both_ways_of_computing_dw_agree(rng, monkeypatch, n, c, h, w, f, k, s, 
         assert rel_error(grads[0][key], grads[1][key]) < 1e-12
 
 
-@pytest.mark.parametrize("k,pad", [(3, "same"), ((2, 3), (1, 2)), (3, 0)])
+@pytest.mark.parametrize("k,pad", [(3, "same"), ((2, 3), (1, 2)), (3, 3)])
 def test_dx_of_a_stride_1_convolution_is_a_convolution_of_dy_with_the_flipped_kernel(rng, k, pad):
     """The identity the backward pass uses (docs/layers/conv2d.md), checked with the layer
-    itself: dx = conv(dy padded by KH-1-top..., W flipped in both axes, channels swapped)."""
-    layer = _build(layers.Conv2D(4, k, padding=pad, use_bias=False), (3, 7, 6))
-    x = rng.standard_normal((2, 3, 7, 6))
+    itself: dx = conv(dy padded by KH-1-top... (cropped where negative), W flipped in both
+    axes, channels swapped); (3, 3): padding wider than the kernel."""
+    layer = _build(layers.Conv2D(3, k, padding=pad, use_bias=False), (4, 7, 6))
+    assert layer._unfolds_dz(layer.input_shape)  # F <= C: the backward pass that uses it
+    x = rng.standard_normal((2, 4, 7, 6))
     dy = rng.standard_normal((2, *layer.output_shape))
     _, dx = _run(layer, x, dy)
     (kh, kw), (top, bottom, left, right) = layer.kernel_size, layer.pads
-    padded = np.pad(dy, ((0, 0), (0, 0), (kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right)))
-    full = _build(layers.Conv2D(3, layer.kernel_size, use_bias=False), padded.shape[1:])
-    full.params["W"][...] = layer.params["W"][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-    assert rel_error(full.forward(padded), dx) < 1e-12
+    full = [(kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right)]
+    crop = tuple(slice(max(-a, 0), n - max(-b, 0)) for (a, b), n in zip(full, dy.shape[2:], strict=True))
+    padded = np.pad(dy[:, :, crop[0], crop[1]], ((0, 0), (0, 0), *[(max(a, 0), max(b, 0)) for a, b in full]))
+    flipped = _build(layers.Conv2D(4, layer.kernel_size, use_bias=False), padded.shape[1:])
+    flipped.params["W"][...] = layer.params["W"][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    assert rel_error(flipped.forward(padded), dx) < 1e-12
+
+
+@pytest.mark.parametrize("f,c,k,pad,expected", [
+    (32, 32, 3, "same", True), (16, 32, 3, "same", True), (64, 32, 3, "same", False),
+    (32, 32, 1, 0, False),       # 1x1: no overlapping windows for col2im to add up
+    (16, 16, 9, "valid", False),  # dz's unfolding (16x16 positions) larger than x's (8x8)
+    (16, 16, 3, 1, True), (8, 16, 3, (1, 2), True),
+])
+def test_backward_unfolds_dz_only_where_that_unfolding_is_the_smaller(f, c, k, pad, expected):
+    assert _build(layers.Conv2D(f, k, padding=pad), (c, 16, 16))._unfolds_dz((c, 16, 16)) is expected
+    assert not _build(layers.Conv2D(8, 3, strides=2, padding=1), (16, 16, 16))._unfolds_dz((16, 16, 16))
 
 
 def test_conv2d_same_padding_is_keras_and_symmetric_padding_is_torch(torch, rng):
@@ -421,7 +436,4 @@ def test_padding_beyond_the_kernel_and_the_image_is_refused_when_built(rng):
         _build(layers.Conv2D(1, (100_000, 1), padding=(99_999, 0)), (1, 1, 1))
     with pytest.raises(ShapeError, match="values per image"):
         _build(layers.Conv2D(64, 1, padding=16_384), (1, 16_384, 16_384))
-    # backward's unfolding of dz (stride 1, F <= C) counts too: F*KH*KW*H*W here, not x's
-    with pytest.raises(ShapeError, match=r"would compute 1,090,584,576 values per image"):
-        _build(layers.Conv2D(16, 64), (16, 129, 129))
     assert _build(layers.Conv2D(1024, 3, padding="same"), (3, 512, 512)).output_shape == (1024, 512, 512)

@@ -581,6 +581,13 @@ def test_a_search_in_a_folder_whose_journal_holds_another_search_is_refused(tmp_
     assert (folder / "trials" / "0000" / "history.json").read_text() == trial
     # the same study in the same journal is a worker joining it (or the same command again)
     assert Search.open(quick_config(trials=1), folder, study_name="A", data=cat_train).study.study_name == "A"
+    # a study stopped before it stored its settings cannot be resumed: start it again
+    optuna.create_study(study_name="C", storage=open_storage(None, folder))
+    (folder / "search.journal").write_text("".join(  # only C left: drop A's records
+        line for line in (folder / "search.journal").read_text().splitlines(keepends=True)[-1:]))
+    with pytest.raises(SearchError, match=r"holds the search 'C', .*it stopped before it stored its "
+                                          r"settings: start it again with --study-name C, or give"):
+        Search.open(quick_config(trials=1), folder, study_name="D", data=cat_train)
 
 
 def test_resume_says_which_search_the_folder_records(tmp_path, cat_train):

@@ -224,15 +224,20 @@ def _check_journal_holds_no_other_search(run_dir: Path, study: str, label: str, 
         return
     import optuna
 
-    others = [s for s in optuna.get_all_study_names(open_storage(None, run_dir)) if s != study or not own]
+    journal = open_storage(None, run_dir)
+    others = [s for s in optuna.get_all_study_names(journal) if s != study or not own]
     if others:
-        options = " ".join(["--resume", *([] if others[0] == study else
-                                          [f"--study-name {shlex.quote(others[0])}"]),
+        other = others[0]
+        options = " ".join([*([] if other == study else [f"--study-name {shlex.quote(other)}"]),
                             *([] if own else ["without --storage"])])
+        # A study whose process was stopped before it stored its settings cannot be resumed.
+        stored = CONFIG_ATTR in optuna.load_study(study_name=other, storage=journal).user_attrs
+        advice = (f"continue it with {' '.join(['--resume', options]).strip()}" if stored else
+                  f"it stopped before it stored its settings: start it again with {options}".rstrip())
         raise SearchError(f"the search {study!r} in {label} cannot run in {run_dir}: its journal "
-                          f"{run_dir / STORAGE_FILE} holds the search {others[0]!r}, which has "
+                          f"{run_dir / STORAGE_FILE} holds the search {other!r}, which has "
                           f"written no {SUMMARY_FILE} yet (it stopped early, or is still running); "
-                          f"continue it with {options}, or give this one another --name or --out "
+                          f"{advice}, or give this one another --name or --out "
                           "(it would overwrite that one's trials)")
 
 

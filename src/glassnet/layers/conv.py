@@ -7,11 +7,12 @@ Forward:  ``z = W2 @ cols + b``          ``(F, N*OH*OW)``: one GEMM per group of
           then ``y = act(z)`` moved to ``(N, F, OH, OW)`` (with ReLU, in the same pass)
 Backward: ``dz = dy * act'(z)``,  ``db = sum_p dz``, and
 
-- stride 1 and no more filters than input channels (``F <= C``): ``dx`` is itself a
-  convolution, of ``dz`` zero-padded by ``KH-1-top`` rows above and so on, with the kernel
-  flipped in both spatial axes and its channel axes swapped (``Wf: (C, F, KH, KW)``). With
-  ``dcols = im2col(dz padded): (F*KH*KW, N*H*W)``, ONE unfolding gives both gradients:
-  ``dx = Wf2 @ dcols`` and ``dWf2 = dcols @ x.T`` (``dW`` is ``dWf2`` flipped back);
+- stride 1, a kernel larger than 1x1 and no more filters than input channels (``F <= C``;
+  precisely, ``dz``'s unfolding no larger than ``x``'s): ``dx`` is itself a convolution, of
+  ``dz`` zero-padded by ``KH-1-top`` rows above and so on, with the kernel flipped in both
+  spatial axes and its channel axes swapped (``Wf: (C, F, KH, KW)``). With
+  ``dcols = im2col(dz padded): (F*KH*KW, N*H*(W+KW-1))``, ONE unfolding gives both
+  gradients: ``dx = Wf2 @ dcols`` and ``dWf2 = dcols @ x.T`` (``dW`` is ``dWf2`` flipped back);
 - otherwise: ``dz`` as ``(F, N*OH*OW)``, ``dW2 = dz @ cols.T`` and
   ``dx = col2im(W2.T @ dz)`` (windows added back where they overlap; ``dx`` only when
   needed: not in a model's first layer).
@@ -20,7 +21,7 @@ Why two ways: ``col2im`` adds ``KH*KW`` shifted slabs into ``dx``, nine passes o
 for a 3x3 kernel, after unfolding ``x`` again for ``dW``. The flipped-kernel GEMM writes
 ``dx`` once and reuses the one unfolding of ``dz`` for ``dW``: a 10-40% faster backward when
 ``F <= C`` (benchmarks/RESULTS.md). But it unfolds ``F`` channels instead of ``C``: about
-even at ``F = 2C``, twice as slow for a first-layer shape such as 3 -> 32.
+even at ``F = 2C``, twice as slow for a first-layer shape such as 3 -> 32, hence the rule.
 
 Why in groups of images: ``cols`` is ``KH*KW`` times the size of ``x`` (151 MB for 128
 images of 32 channels at 32x32). Unfolding a few images at a time keeps ``cols`` in the
@@ -162,10 +163,8 @@ class Conv2D(KernelOptions, Layer):
                                         self.strides, "Conv2D")
             _check_padding_fits(self.pads, input_shape[1:], self.kernel_size)
         oh, ow = window_output_shape("Conv2D", input_shape, self.kernel_size, self.strides, self.pads)
-        unfolded = input_shape[0] * oh * ow  # per kernel offset: x's columns, or dz's in backward
-        if self._unfolds_dz(input_shape):
-            unfolded = max(unfolded, self.filters * math.prod(input_shape[1:]))
-        _check_work_per_image("Conv2D", (self.filters, oh, ow), math.prod(self.kernel_size) * unfolded)
+        _check_work_per_image("Conv2D", (self.filters, oh, ow),
+                              input_shape[0] * math.prod(self.kernel_size) * oh * ow)
         return (self.filters, oh, ow)
 
     def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
@@ -213,9 +212,15 @@ class Conv2D(KernelOptions, Layer):
         return self._backward_by_unfolding_x(dy, cache["x"], relu_y)
 
     def _unfolds_dz(self, input_shape: tuple[int, ...]) -> bool:
-        """Whether backward, when it needs ``dx``, takes it from the unfolded ``dz`` (stride 1,
-        no more filters than input channels; module docstring)."""
-        return self.strides == (1, 1) and self.filters <= input_shape[0]
+        """Whether backward, when it needs ``dx``, takes it from the unfolded ``dz``: stride 1,
+        a kernel larger than 1x1 (a 1x1 one has no overlapping windows for col2im to add up),
+        and ``dz``'s unfolding no larger than ``x``'s (``F <= C`` with "same" padding; a large
+        "valid" kernel makes ``dz``'s larger). Module docstring."""
+        (c, h, w), (kh, kw) = input_shape, self.kernel_size
+        if self.strides != (1, 1) or kh * kw == 1:
+            return False
+        oh, ow = self.output_shape[1:]
+        return self.filters * h * (w + kw - 1) <= c * oh * (ow + kw - 1)
 
     def _backward_stride_1(self, dy: Array, x: Array, relu_y: Array | None) -> Array:
         """``dx`` as the convolution of the fully padded ``dz`` with the flipped kernel, and
@@ -226,11 +231,12 @@ class Conv2D(KernelOptions, Layer):
         Wf2 = xp.ascontiguousarray(flipped).reshape(c, -1)
         dWf2 = xp.zeros((f * kh * kw, c), dtype=dy.dtype)
         dx = xp.empty_like(x)
-        for part in self._image_groups(x, f * kh * kw * h * w):
+        width = w + kw - 1  # of each row of dz's unfolding (im2col_rows), and of x_rows
+        for part in self._image_groups(x, max(f * kh * kw, c) * h * width):
             dz = dy[part] if relu_y is None else dy[part] * (relu_y[part] > 0)
             if self.use_bias:
                 self.grads["b"] += dz.sum(axis=(0, 2, 3))
-            dcols, width = F.im2col_rows(*self._full_padding(dz))  # (F*KH*KW, n*H*width)
+            dcols, _ = F.im2col_rows(*self._full_padding(dz))  # (F*KH*KW, n*H*width)
             n = dz.shape[0]
             x_rows = xp.empty((c, n, h, width), dtype=x.dtype)  # x in dcols' positions:
             x_rows[..., w:] = 0                                  # zeros where rows wrap
