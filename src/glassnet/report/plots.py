@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .._files import atomic_write
+from .._files import atomic_write, nan_for_null
 from .._text import printable
 from ..errors import ShapeError
 from ..metrics import class_probabilities
@@ -173,12 +173,6 @@ def _epochs(data: dict[str, list[float]], key: str) -> np.ndarray:
     return np.arange(1, len(data[key]) + 1)
 
 
-def _series(values: Sequence[Any]) -> np.ndarray:
-    """A history's values as floats; ``None`` (how history.json stores a number that was
-    not finite) becomes NaN."""
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
-
 def _label_with_gaps(name: str, epochs: np.ndarray, values: np.ndarray) -> str:
     """``name``, and the epochs whose value is not finite: matplotlib draws no point there,
     and without a word the curve would just have a gap (an overflowing validation loss)."""
@@ -210,7 +204,7 @@ def plot_training_curves(history: Any, kept_epoch: int | None = None) -> Figure:
         for key, color, name in ((metric, TRAIN_COLOR, f"training {metric}"),
                                  (f"val_{metric}", VAL_COLOR, f"validation {metric}")):
             if data.get(key):
-                y = _series(data[key])
+                y = np.asarray(nan_for_null(data[key]), dtype=np.float64)  # history.json's null
                 ax.plot(x, y, color=color, marker=marker, label=_label_with_gaps(name, x, y))
         ax.set_xlabel("epoch")
         _whole_epoch_axis(ax, x)
