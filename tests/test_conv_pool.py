@@ -105,7 +105,7 @@ def test_dx_of_a_stride_1_convolution_is_a_convolution_of_dy_with_the_flipped_ke
     itself: dx = conv(dy padded by KH-1-top... (cropped where negative), W flipped in both
     axes, channels swapped); (3, 3): padding wider than the kernel."""
     layer = _build(layers.Conv2D(3, k, padding=pad, use_bias=False), (4, 7, 6))
-    assert layer._unfolds_dz(layer.input_shape)  # F <= C: the backward pass that uses it
+    assert layer._unfolds_dz()  # F <= C: the backward pass that uses it
     x = rng.standard_normal((2, 4, 7, 6))
     dy = rng.standard_normal((2, *layer.output_shape))
     _, dx = _run(layer, x, dy)
@@ -125,8 +125,8 @@ def test_dx_of_a_stride_1_convolution_is_a_convolution_of_dy_with_the_flipped_ke
     (16, 16, 3, 1, True), (8, 16, 3, (1, 2), True),
 ])
 def test_backward_unfolds_dz_only_where_that_unfolding_is_the_smaller(f, c, k, pad, expected):
-    assert _build(layers.Conv2D(f, k, padding=pad), (c, 16, 16))._unfolds_dz((c, 16, 16)) is expected
-    assert not _build(layers.Conv2D(8, 3, strides=2, padding=1), (16, 16, 16))._unfolds_dz((16, 16, 16))
+    assert _build(layers.Conv2D(f, k, padding=pad), (c, 16, 16))._unfolds_dz() is expected
+    assert not _build(layers.Conv2D(8, 3, strides=2, padding=1), (16, 16, 16))._unfolds_dz()
 
 
 def test_conv2d_same_padding_is_keras_and_symmetric_padding_is_torch(torch, rng):

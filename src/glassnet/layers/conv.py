@@ -207,16 +207,16 @@ class Conv2D(KernelOptions, Layer):
         relu_y = cache["y"] if self.fused_relu else None
         if self.use_bias:
             self.grads["b"][...] = 0
-        if self.input_grad and self._unfolds_dz(self.input_shape):
+        if self.input_grad and self._unfolds_dz():
             return self._backward_stride_1(dy, cache["x"], relu_y)
         return self._backward_by_unfolding_x(dy, cache["x"], relu_y)
 
-    def _unfolds_dz(self, input_shape: tuple[int, ...]) -> bool:
+    def _unfolds_dz(self) -> bool:
         """Whether backward, when it needs ``dx``, takes it from the unfolded ``dz``: stride 1,
         a kernel larger than 1x1 (a 1x1 one has no overlapping windows for col2im to add up),
         and ``dz``'s unfolding no larger than ``x``'s (``F <= C`` with "same" padding; a large
         "valid" kernel makes ``dz``'s larger). Module docstring."""
-        (c, h, w), (kh, kw) = input_shape, self.kernel_size
+        (c, h, w), (kh, kw) = self.input_shape, self.kernel_size
         if self.strides != (1, 1) or kh * kw == 1:
             return False
         oh, ow = self.output_shape[1:]
