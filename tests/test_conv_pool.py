@@ -53,7 +53,7 @@ UNFOLDING_DZ = [case for case in CONV_GRID if case[6] == 1 and case[4] <= case[1
 def test_conv2d_matches_torch(torch, rng, monkeypatch, n, c, h, w, f, k, s, pad, use_bias,
                               activation, one_image_per_group):
     if one_image_per_group:  # the batch is unfolded image by image; sums add up over groups
-        monkeypatch.setattr(conv_module, "COLS_BYTES", 1)
+        monkeypatch.setattr(conv_module, "GROUP_BYTES", 1)
     layer = layers.Conv2D(f, k, strides=s, padding=pad, use_bias=use_bias, activation=activation)
     _build(layer, (c, h, w))
     x = rng.standard_normal((n, c, h, w))
@@ -80,7 +80,7 @@ def test_conv2d_matches_torch(torch, rng, monkeypatch, n, c, h, w, f, k, s, pad,
 def test_both_ways_of_computing_dw_agree(rng, monkeypatch, n, c, h, w, f, k, s, pad, activation):
     """With stride 1 and F <= C, backward unfolds dz when dx is needed and x when it is not
     (a model's first layer): dW and db must be the same either way, whatever the grouping."""
-    monkeypatch.setattr(conv_module, "COLS_BYTES", 1)
+    monkeypatch.setattr(conv_module, "GROUP_BYTES", 1)
     ways = []
     for name in ("_backward_stride_1", "_backward_by_unfolding_x"):
         way = getattr(layers.Conv2D, name)

@@ -24,8 +24,9 @@ for a 3x3 kernel, after unfolding ``x`` again for ``dW``. The flipped-kernel GEM
 even at ``F = 2C``, twice as slow for a first-layer shape such as 3 -> 32, hence the rule.
 
 Why in groups of images: ``cols`` is ``KH*KW`` times the size of ``x`` (151 MB for 128
-images of 32 channels at 32x32). Unfolding a few images at a time keeps ``cols`` in the
-CPU's cache, where writing it is several times faster than to main memory, and the
+images of 32 channels at 32x32). Unfolding a few images at a time keeps ``cols`` and the
+GEMM's output (``GROUP_BYTES`` in all) in the CPU's cache, where writing them is several
+times faster than to main memory, and the
 backward pass unfolds again instead of keeping every layer's ``cols`` alive between
 forward and backward (memory: only ``x`` is kept, as in PyTorch). The sums over images
 (``dW``, ``db``) simply add up over the groups.
@@ -52,9 +53,11 @@ from .kernel import KernelOptions
 
 Pads = tuple[int, int, int, int]
 
-# Size of the unfolded columns of one group of images: large enough for efficient GEMMs,
-# small enough to stay in the CPU's (L2/L3) cache; 2-8 MiB measured equally fast.
-COLS_BYTES = 4 * 2**20
+# Size of the arrays one group of images works on at once (its unfolded columns and the
+# GEMM's output): large enough for efficient GEMMs, small enough to stay in the CPU's
+# (L2/L3) cache. 2-8 MiB measured about equally fast; counting the GEMM's output too, not
+# only the columns, made cnn-keras and cnn-bn training 2-5% faster (benchmarks/RESULTS.md).
+GROUP_BYTES = 4 * 2**20
 
 
 def to_pair(value: Any, what: str) -> tuple[int, int]:
@@ -184,7 +187,9 @@ class Conv2D(KernelOptions, Layer):
         y = xp.empty((x.shape[0], *self.output_shape), dtype=x.dtype)
         W2 = self.params["W"].reshape(self.filters, -1)
         c, (kh, kw) = self.input_shape[0], self.kernel_size
-        for part in self._image_groups(x, c * kh * kw * oh * ow):
+        positions = oh * self._unfolded_width()  # GEMM columns per image
+        # a group holds its unfolded columns and the GEMM's output z at once
+        for part in self._image_groups(x, (c * kh * kw + self.filters) * positions):
             cols, width = self._unfold(x[part])
             z = W2 @ cols  # (F, CKK) @ (CKK, n*OH*width): one GEMM per group of images
             if self.use_bias:
@@ -232,7 +237,8 @@ class Conv2D(KernelOptions, Layer):
         dWf2 = xp.zeros((f * kh * kw, c), dtype=dy.dtype)
         dx = xp.empty_like(x)
         width = w + kw - 1  # of each row of dz's unfolding (im2col_rows), and of x_rows
-        for part in self._image_groups(x, max(f * kh * kw, c) * h * width):
+        # a group holds dcols, x_rows and the GEMM's output for dx at once
+        for part in self._image_groups(x, (f * kh * kw + 2 * c) * h * width):
             dz = dy[part] if relu_y is None else dy[part] * (relu_y[part] > 0)
             if self.use_bias:
                 self.grads["b"] += dz.sum(axis=(0, 2, 3))
@@ -265,7 +271,9 @@ class Conv2D(KernelOptions, Layer):
         dW2 = self.grads["W"].reshape(self.filters, -1)
         dW2[...] = 0
         dx = xp.empty_like(x) if self.input_grad else None
-        for part in self._image_groups(x, c * kh * kw * math.prod(self.output_shape[1:])):
+        positions = self.output_shape[1] * self._unfolded_width()
+        # a group holds cols, dz and the GEMM's output for dx at once
+        for part in self._image_groups(x, (2 * c * kh * kw + self.filters) * positions):
             cols, width = self._unfold(x[part])  # x is unfolded again: cols were not kept
             dz = self._output_grad_columns(dy[part], None if relu_y is None else relu_y[part], width)
             dW2 += dz @ cols.T
@@ -295,20 +303,26 @@ class Conv2D(KernelOptions, Layer):
             return F.im2col_rows(x, self.kernel_size, self.pads)
         return F.im2col(x, self.kernel_size, self.strides, self.pads), self.output_shape[2]
 
+    def _unfolded_width(self) -> int:
+        """Positions per output row in :meth:`_unfold`'s columns: the padded width for
+        stride 1 (``im2col_rows``), else ``OW``."""
+        (_, _, w), (left, right) = self.input_shape, self.pads[2:]
+        return w + left + right if self.strides == (1, 1) else self.output_shape[2]
+
     def _fold(self, cols: Array, x_shape: tuple[int, ...]) -> Array:
         """The adjoint of :meth:`_unfold`: ``cols`` summed back into ``(n, C, H, W)``."""
         if self.strides == (1, 1):
             return F.col2im_rows(cols, x_shape, self.kernel_size, self.pads)
         return F.col2im(cols, x_shape, self.kernel_size, self.strides, self.pads)
 
-    def _image_groups(self, x: Array, unfolded_per_image: int) -> list[slice]:
-        """Slices of the batch whose unfolded columns (``unfolded_per_image`` numbers per
-        image) fit in :data:`COLS_BYTES` (on a GPU: the whole batch at once, which keeps its
-        thousands of cores busy)."""
+    def _image_groups(self, x: Array, values_per_image: int) -> list[slice]:
+        """Slices of the batch whose working arrays (``values_per_image`` numbers per image:
+        unfolded columns and GEMM output) fit in :data:`GROUP_BYTES` (on a GPU: the whole
+        batch at once, which keeps its thousands of cores busy)."""
         n = x.shape[0]
         if array_module(x) is not np:
             return [slice(0, n)]
-        return F.batch_slices(n, max(1, COLS_BYTES // (unfolded_per_image * x.itemsize)))
+        return F.batch_slices(n, max(1, GROUP_BYTES // (values_per_image * x.itemsize)))
 
     @property
     def fused_relu(self) -> bool:
