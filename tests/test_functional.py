@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from glassnet import functional as F
 
@@ -62,3 +63,12 @@ def test_sigmoid_of_integers_is_a_probability_not_an_integer():
     s = F.sigmoid(np.array([-3, 0, 1, 3]))
     assert s.dtype == np.float64
     np.testing.assert_allclose(s, 1 / (1 + np.exp(-np.array([-3.0, 0.0, 1.0, 3.0]))), rtol=1e-15)
+
+
+@pytest.mark.parametrize("m,p", [(64, 288), (288, 64), (32, 32)])
+def test_matmul_bt_is_a_times_b_transposed_whichever_operand_is_taller(m, p):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, 50)), rng.standard_normal((p, 50))
+    product = F.matmul_bt(a, b)
+    assert product.shape == (m, p)
+    np.testing.assert_allclose(product, a @ b.T, rtol=1e-12, atol=1e-12)

@@ -276,7 +276,7 @@ class Conv2D(KernelOptions, Layer):
         for part in self._image_groups(x, (2 * c * kh * kw + self.filters) * positions):
             cols, width = self._unfold(x[part])  # x is unfolded again: cols were not kept
             dz = self._output_grad_columns(dy[part], None if relu_y is None else relu_y[part], width)
-            dW2 += dz @ cols.T
+            dW2 += F.matmul_bt(dz, cols)  # dz @ cols.T, in the order BLAS is faster at
             if self.use_bias:
                 self.grads["b"] += dz.sum(axis=1)
             if dx is not None:
