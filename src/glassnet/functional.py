@@ -116,7 +116,7 @@ def matmul_bt(a: Array, b: Array) -> Array:
 
     Why: for these products over a long ``K`` (a weight gradient summed over every output
     position), OpenBLAS is up to 1.4 times faster with the operand of more rows on the left
-    (``64 x 4032 @ 4032 x 288`` against ``288 x 4032 @ 4032 x 64``, benchmarks/RESULTS.md),
+    (``288 x 3264 @ 3264 x 32`` against ``32 x 3264 @ 3264 x 288``, benchmarks/RESULTS.md),
     so when ``b`` has more rows this computes ``(b @ a.T).T``, the same numbers.
     """
     return (b @ a.T).T if b.shape[0] > a.shape[0] else a @ b.T
