@@ -388,3 +388,26 @@ def test_epochs_whose_value_is_not_finite_are_named_in_the_legend():
         "training loss (not finite, not drawn: epochs 1, 2, 3, ...)")
     one = plots.plot_training_curves({"loss": [0.5, 0.4], "val_loss": [None, 0.3]})
     assert one.axes[0].get_lines()[1].get_label().endswith("(not finite, not drawn: epoch 1)")
+
+
+def test_a_long_curve_marks_a_finite_epoch_between_two_gaps_as_a_point():
+    """Past FEW_EPOCHS the curves are plain lines; a lone finite value between two NaNs
+    would be a line of no length, so it gets a dot (as does one at either end)."""
+    values = [0.9] * 10 + [float("nan"), 0.5, float("nan")] + [0.4] * 10 + [float("nan"), 0.3]
+    line = plots.plot_training_curves({"loss": values}).axes[0].get_lines()[0]
+    assert line.get_marker() == "o" and list(line.get_markevery()) == [11, 24]
+    plain = plots.plot_training_curves({"loss": [0.5] * 25}).axes[0].get_lines()[0]
+    assert plain.get_marker() in ("None", None, "")
+    short = plots.plot_training_curves({"loss": [0.5] * 5}).axes[0].get_lines()[0]
+    assert short.get_marker() == "o" and list(short.get_markevery()) == [0, 1, 2, 3, 4]
+
+
+def test_optimizer_comparison_shows_where_an_optimizer_diverged():
+    """A learning rate too high for one optimizer ends its loss in inf/NaN (null in
+    history.json): the legend says which epochs are not drawn; a lone epoch is a dot."""
+    fig = plots.plot_optimizer_comparison({"sgd": {"loss": [0.7, 0.6, 0.5]},
+                                           "adam": {"loss": [0.7, float("inf"), None]},
+                                           "once": {"loss": [0.4]}})
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert set(lines) == {"sgd", "adam (not finite, not drawn: epochs 2, 3)", "once"}
+    assert lines["once"].get_marker() == "o"

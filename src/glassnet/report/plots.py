@@ -187,6 +187,26 @@ def _label_with_gaps(name: str, epochs: np.ndarray, values: np.ndarray) -> str:
 FEW_EPOCHS = 20
 
 
+def _marked_points(values: np.ndarray) -> list[int] | None:
+    """Indices of ``values`` to mark with a dot: all of them for a short curve; for a long
+    one, the finite values with no finite neighbour, which a line alone would not show
+    (one epoch between two that overflowed). ``None``: no marker at all."""
+    if len(values) <= FEW_EPOCHS:
+        return list(range(len(values)))
+    finite = np.pad(np.isfinite(values), 1)  # the ends have no neighbour outside
+    isolated = finite[1:-1] & ~finite[:-2] & ~finite[2:]
+    return [int(i) for i in np.flatnonzero(isolated)] or None
+
+
+def _plot_curve(ax, epochs: np.ndarray, values: Sequence[float | None], name: str, **style) -> None:
+    """One per-epoch curve: history.json's ``null`` as NaN, dots where a line would not
+    show a value, and the legend naming the epochs that are not drawn."""
+    y = np.asarray(nan_for_null(values), dtype=np.float64)
+    marked = _marked_points(y)
+    ax.plot(epochs, y, marker="o" if marked else None, markevery=marked,
+            label=_label_with_gaps(name, epochs, y), **style)
+
+
 def plot_training_curves(history: Any, kept_epoch: int | None = None) -> Figure:
     """Loss and accuracy per epoch, training and validation; the learning rate on a second
     axis of the loss panel when it changes during training. Accuracy is drawn on 0..1 (a
@@ -200,12 +220,10 @@ def plot_training_curves(history: Any, kept_epoch: int | None = None) -> Figure:
     fig = new_figure(5.2 * len(panels), 3.8)
     for ax, metric in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         x = _epochs(data, metric)
-        marker = "o" if len(x) <= FEW_EPOCHS else None  # one epoch is a point, not a line
         for key, color, name in ((metric, TRAIN_COLOR, f"training {metric}"),
                                  (f"val_{metric}", VAL_COLOR, f"validation {metric}")):
             if data.get(key):
-                y = np.asarray(nan_for_null(data[key]), dtype=np.float64)  # history.json's null
-                ax.plot(x, y, color=color, marker=marker, label=_label_with_gaps(name, x, y))
+                _plot_curve(ax, x, data[key], name, color=color)
         ax.set_xlabel("epoch")
         _whole_epoch_axis(ax, x)
         ax.set_ylabel(metric)
@@ -403,7 +421,8 @@ def plot_optimizer_comparison(histories: Mapping[str, Any],
             color = cycle[k % len(cycle)]
             for key, style, suffix in ((metric, "-", ""), (f"val_{metric}", "--", " (validation)")):
                 if d.get(key):
-                    ax.plot(_epochs(d, key), d[key], style, color=color, label=f"{name}{suffix}")
+                    _plot_curve(ax, _epochs(d, key), d[key], f"{name}{suffix}", color=color,
+                                linestyle=style)
         if metric == "loss" and log_loss:
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
