@@ -437,3 +437,27 @@ def test_padding_beyond_the_kernel_and_the_image_is_refused_when_built(rng):
     with pytest.raises(ShapeError, match="values per image"):
         _build(layers.Conv2D(64, 1, padding=16_384), (1, 16_384, 16_384))
     assert _build(layers.Conv2D(1024, 3, padding="same"), (3, 512, 512)).output_shape == (1024, 512, 512)
+
+
+@pytest.mark.parametrize("input_grad,c,f", [(True, 3, 32), (False, 3, 32), (True, 8, 4)])
+def test_groups_of_images_are_sized_by_everything_they_hold(rng, monkeypatch, input_grad, c, f):
+    """GROUP_BYTES bounds all a group holds at once: forward its columns and the GEMM's
+    output; backward (unfolding x) columns, dz and, when needed, dx's columns; backward
+    (unfolding dz, F <= C) dz's columns, x in their positions and the GEMM's output."""
+    layer = _build(layers.Conv2D(f, 3, padding="same"), (c, 6, 6))
+    layer.input_grad = input_grad
+    positions = 6 * 8  # OH * the padded width of im2col_rows
+    unfolded_x = c * 9 * (2 if input_grad else 1)
+    per_image = {"forward": (c * 9 + f) * positions,
+                 "backward": ((f * 9 + 2 * c) * positions if layer._unfolds_dz() and input_grad
+                              else (unfolded_x + f) * positions)}
+    sizes = []
+    real_groups = layers.Conv2D._image_groups
+    monkeypatch.setattr(layers.Conv2D, "_image_groups", lambda self, x, values: sizes.append(
+        values) or real_groups(self, x, values))
+    images_per_group = 3
+    monkeypatch.setattr(conv_module, "GROUP_BYTES", per_image["forward"] * 8 * images_per_group)
+    y = layer.forward(rng.standard_normal((7, c, 6, 6)), training=True)
+    layer.backward(np.ones_like(y))
+    assert sizes == [per_image["forward"], per_image["backward"]]
+    assert [s.stop - s.start for s in layer._image_groups(y, per_image["forward"])] == [3, 3, 1]

@@ -411,3 +411,11 @@ def test_optimizer_comparison_shows_where_an_optimizer_diverged():
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     assert set(lines) == {"sgd", "adam (not finite, not drawn: epochs 2, 3)", "once"}
     assert lines["once"].get_marker() == "o"
+
+
+def test_training_curves_plot_each_series_against_its_own_epochs():
+    """A history written by hand may record validation for fewer epochs than training."""
+    fig = plots.plot_training_curves({"loss": [0.5, 0.4, 0.3], "val_loss": [0.6, 0.5],
+                                      "lr": [0.1, 0.05, 0.01, 0.005]})
+    train, validation = fig.axes[0].get_lines()[:2]
+    assert list(train.get_xdata()) == [1, 2, 3] and list(validation.get_xdata()) == [1, 2]

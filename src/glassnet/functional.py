@@ -115,8 +115,9 @@ def matmul_bt(a: Array, b: Array) -> Array:
     """``a @ b.T`` for ``a: (M, K)``, ``b: (P, K)``: ``(M, P)``, possibly a transposed view.
 
     Why: for these products over a long ``K`` (a weight gradient summed over every output
-    position), OpenBLAS is up to 1.4 times faster with the operand of more rows on the left
-    (``288 x 3264 @ 3264 x 32`` against ``32 x 3264 @ 3264 x 288``, benchmarks/RESULTS.md),
+    position), OpenBLAS is faster with the operand of more rows on the left (1.2 times for a
+    32->64 layer's ``288 x 1440 @ 1440 x 64`` against ``64 x 1440 @ 1440 x 288``,
+    benchmarks/RESULTS.md),
     so when ``b`` has more rows this computes ``(b @ a.T).T``, the same numbers.
     """
     return (b @ a.T).T if b.shape[0] > a.shape[0] else a @ b.T

@@ -56,7 +56,7 @@ Pads = tuple[int, int, int, int]
 # Size of the arrays one group of images works on at once (its unfolded columns and the
 # GEMM's output): large enough for efficient GEMMs, small enough to stay in the CPU's
 # (L2/L3) cache. 2-8 MiB measured about equally fast; counting the GEMM's output too, not
-# only the columns, made cnn-keras and cnn-bn training 2-5% faster (benchmarks/RESULTS.md).
+# only the columns, made cnn-keras and cnn-bn training 1-5% faster (benchmarks/RESULTS.md).
 GROUP_BYTES = 4 * 2**20
 
 
@@ -272,8 +272,9 @@ class Conv2D(KernelOptions, Layer):
         dW2[...] = 0
         dx = xp.empty_like(x) if self.input_grad else None
         positions = self.output_shape[1] * self._unfolded_width()
-        # a group holds cols, dz and the GEMM's output for dx at once
-        for part in self._image_groups(x, (2 * c * kh * kw + self.filters) * positions):
+        # a group holds cols, dz and (when dx is needed) the GEMM's output for dx at once
+        unfolded = c * kh * kw * (2 if self.input_grad else 1)
+        for part in self._image_groups(x, (unfolded + self.filters) * positions):
             cols, width = self._unfold(x[part])  # x is unfolded again: cols were not kept
             dz = self._output_grad_columns(dy[part], None if relu_y is None else relu_y[part], width)
             dW2 += F.matmul_bt(dz, cols)  # dz @ cols.T, in the order BLAS is faster at

@@ -222,8 +222,8 @@ def plot_training_curves(history: Any, kept_epoch: int | None = None) -> Figure:
         x = _epochs(data, metric)
         for key, color, name in ((metric, TRAIN_COLOR, f"training {metric}"),
                                  (f"val_{metric}", VAL_COLOR, f"validation {metric}")):
-            if data.get(key):
-                _plot_curve(ax, x, data[key], name, color=color)
+            if data.get(key):  # each key its own epochs: a user's history may differ in length
+                _plot_curve(ax, _epochs(data, key), data[key], name, color=color)
         ax.set_xlabel("epoch")
         _whole_epoch_axis(ax, x)
         ax.set_ylabel(metric)
@@ -236,7 +236,7 @@ def plot_training_curves(history: Any, kept_epoch: int | None = None) -> Figure:
         handles, labels = ax.get_legend_handles_labels()
         if metric == "loss" and len(set(data.get("lr", []))) > 1:
             lr_ax = ax.twinx()
-            lr_ax.plot(x, data["lr"], color=LR_COLOR, linestyle="--", label="learning rate")
+            lr_ax.plot(_epochs(data, "lr"), data["lr"], color=LR_COLOR, linestyle="--", label="learning rate")
             lr_ax.set_ylabel("learning rate")
             if max(data["lr"]) > 20 * min(data["lr"]) > 0:
                 lr_ax.set_yscale("log")
