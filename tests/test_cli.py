@@ -210,6 +210,28 @@ def test_predict_plots_each_images_probability_bars(trained_run, cats, tmp_path,
     assert main(["predict", str(out), str(tmp_path / "a"), "--plot", str(tmp_path / "a" / ".plots")]) == 0
 
 
+def test_predict_plots_give_the_key_to_class_numbers_the_font_cannot_draw(trained_run, cats, tmp_path,
+                                                                           capsys):
+    """The plots number the classes (#0, #1) when a name cannot be drawn; the report says
+    which is which, and so must predict, or its plots cannot be read."""
+    from glassnet import load_model
+
+    model = load_model(trained_run[0] / "model.glassnet")
+    model.class_names = ["非猫", "猫"]
+    model.save(tmp_path / "m.glassnet")
+    Image.fromarray(cats["test"].x[1].transpose(1, 2, 0)).save(tmp_path / "photo.png")
+    key = "the plotting font cannot draw these class names, so the plots number them: #0 = 非猫, #1 = 猫"
+    predict = ["predict", str(tmp_path / "m.glassnet"), str(tmp_path / "photo.png"), "--plot"]
+    assert main([*predict, str(tmp_path / "p")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == key
+    assert main([*predict, str(tmp_path / "q"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["plot"] and err.strip() == key
+    drawn = ["predict", str(trained_run[0]), str(tmp_path / "photo.png"), "--plot", str(tmp_path / "r")]
+    assert main(drawn) == 0
+    assert "cannot draw" not in capsys.readouterr().out  # "non-cat" and "cat" are drawn
+
+
 @pytest.mark.parametrize("content, expected", [
     (b"this is not an image", "not an image"),
     (None, "truncated"),
@@ -605,6 +627,16 @@ def test_info_shows_the_learning_rate_the_run_was_given(tmp_path, capsys, option
     assert main(["train", "--hidden", "4", "--epochs", "3", "--quiet", "--out", str(out), *options]) == 0
     assert main(["info", str(out / "model.glassnet")]) == 0
     assert f"optimizer sgd {expected}" in capsys.readouterr().out
+
+
+def test_info_shows_a_decayed_learning_rate_as_training_printed_it(tmp_path, capsys):
+    """With 4 decimals the last epoch's lr 5e-05 read "lr 0.0001" (twice the real rate)."""
+    out = tmp_path / "run"
+    assert main(["train", "--hidden", "4", "--epochs", "3", "--quiet", "--out", str(out), "--lr",
+                 "0.0002", "--lr-decay", "0.5"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out / "checkpoint.glassnet")]) == 0
+    assert "last epoch: " in (text := capsys.readouterr().out) and "lr 5e-05" in text
 
 
 def test_no_cache_reads_a_folder_without_the_cache_and_leaves_the_environment_as_it_was(

@@ -235,3 +235,23 @@ def test_evaluate_says_the_models_training_folder_moved(tmp_path, data_env):
     assert result.returncode == 1
     assert (f"was trained on the image folder {root}, which is no longer there: give its new place "
             "with --dataset") in result.stderr
+
+
+def test_a_search_on_an_image_folder_resumes_from_any_directory(tmp_path, data_env):
+    """search.json kept the folder as typed ("photos"), so --resume from elsewhere found no
+    data set, and --dataset with its absolute path was refused as another setting."""
+    root = _tiny_folder(tmp_path / "photos")
+    search = ["search", "--model", "mlp", "--hidden", "4", "--epochs-per-trial", "1",
+              "--image-size", "8", "--param", "lr=log:1e-3:1e-1", "--no-plot"]
+    first = run_cli(*search, "--dataset", "photos", "--trials", "1", "--out", "runs/s",
+                    cwd=tmp_path, env=data_env)
+    assert first.returncode == 0, first.stderr
+    stored = json.loads((tmp_path / "runs" / "s" / "search.json").read_text())
+    assert stored["config"]["base"]["dataset"] == str(root.resolve())
+    assert f"--dataset {root.resolve()}" in first.stdout  # the printed train command
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for extra in ([], ["--dataset", str(root)]):
+        resumed = run_cli("search", "--out", str(tmp_path / "runs" / "s"), "--resume", "--trials",
+                          str(2 + len(extra) // 2), *extra, cwd=elsewhere, env=data_env)
+        assert resumed.returncode == 0, resumed.stderr

@@ -12,6 +12,13 @@ def count(n: Any, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def logged_number(key: str, value: Any) -> str:
+    """A logged number as the progress lines and ``glassnet info`` show it: a learning rate
+    to 3 significant digits (4 decimals would show a decayed 5.11e-05 as 0.0001), every other
+    metric with 4 decimals."""
+    return f"{float(value):.3g}" if key == "lr" else f"{float(value):.4f}"
+
+
 def batch_size_text(batch_size: int | None) -> str:
     """``"64"``, or ``"full"`` for full-batch training (``None``): as ``--batch-size`` takes it."""
     return "full" if batch_size is None else str(batch_size)

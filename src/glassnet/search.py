@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import make_folder, nan_for_null, write_json, write_text
-from .data import Dataset
+from .data import Dataset, is_folder
 from .errors import GlassnetWarning, SearchError, require_extra
 from .runs import RunConfig, RunResult, check_outside_the_data, load_data, train_run
 from .search_checks import check_values
@@ -250,6 +250,11 @@ def _nothing_to_resume(name: str, label: str, run_dir: Path, summary: dict[str, 
     return SearchError(f"{message}; start it without --resume")
 
 
+def _copies_of_one_folder(stored: str, given: str) -> bool:
+    """Whether two image folder paths name folders of one name (``/a/photos``, ``/b/photos``)."""
+    return is_folder(stored) and is_folder(given) and Path(stored).name == Path(given).name
+
+
 def _pruner(name: str, steps: int):
     """The pruner for trials that report ``steps`` times (once per epoch, or per fold)."""
     import optuna
@@ -416,7 +421,12 @@ class Search:
         """The configuration a worker joining the stored search runs with: the stored one.
         Only the budget may differ: it is the whole study's, which ``--resume --trials N``
         may have changed since the command was first started; a budget this command was
-        given (``trials``) that differs from it gets a warning."""
+        given (``trials``) that differs from it gets a warning. A worker on another machine
+        reads its own copy of an image folder: the same folder name at another absolute path
+        (searches store a folder's absolute path) is the same data set."""
+        if _copies_of_one_folder(stored.base.dataset, config.base.dataset):
+            stored = dataclasses.replace(stored, base=dataclasses.replace(
+                stored.base, dataset=config.base.dataset))
         same_budget = dataclasses.replace(config, trials=stored.trials)
         if stored.to_dict() != same_budget.to_dict():
             differences = _differences(stored.to_dict(), config.to_dict())

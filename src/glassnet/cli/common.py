@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import zoo
 from .._files import finite_or_null
-from .._text import printable, well_formed
+from .._text import logged_number, printable, well_formed
 from ..data import LOADERS
 from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
@@ -390,7 +390,7 @@ def print_json(data: Any) -> None:
 
 
 def fmt_metrics(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+    return ", ".join(f"{k} {logged_number(k, v)}" for k, v in metrics.items())
 
 
 def require(condition: bool, message: str) -> None:

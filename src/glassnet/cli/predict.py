@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(results)
     elif plots is not None:
         print(f"probability plots: {printable(str(plots.folder))}/ ({plots.written} written)")
+    if plots is not None and (key := plots.numbered_classes(model.class_names)):
+        print(key, file=sys.stderr if args.json else sys.stdout)  # --json's output stays JSON
     return 0
 
 
@@ -100,6 +103,17 @@ class PlotWriter:
     def __init__(self, folder: Path, images: list[str]) -> None:
         self.folder, self.written, self._taken = folder, 0, set()
         self._inputs = {Path(item).resolve() for item in images}
+
+    def numbered_classes(self, names: list[str] | None) -> str | None:
+        """The key to the plots' class numbers when the plotting font cannot draw the class
+        names (the figures then write ``#0``, ``#1``, ...: :func:`~glassnet.report.plots.figure_labels`);
+        ``None`` when the names are drawn, or no plot was written."""
+        from ..report import plots
+
+        if not self.written or not names or plots.drawable(names):
+            return None
+        key = ", ".join(f"#{i} = {printable(name)}" for i, name in enumerate(names))
+        return f"the plotting font cannot draw these class names, so the plots number them: {key}"
 
     def write(self, file: str, image: np.ndarray, probs: np.ndarray, names: list[str]) -> Path:
         """``image: (C, H, W)`` uint8 as the model sees it; ``probs: (classes,)``."""

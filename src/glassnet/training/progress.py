@@ -16,7 +16,7 @@ import sys
 import time
 from typing import IO, Any
 
-from .._text import count
+from .._text import count, logged_number
 from ..errors import ConfigError
 from .callbacks import Callback
 from .history import is_logged_number
@@ -29,8 +29,7 @@ def format_logs(logs: dict[str, Any]) -> str:
     number a callback added (``val_f1``), as Keras shows them."""
     keys = [key for key in _ORDER if key in logs]
     keys += [key for key in logs if key not in _ORDER and is_logged_number(logs[key])]
-    return " - ".join(f"{key} {float(logs[key]):.3g}" if key == "lr" else f"{key} {float(logs[key]):.4f}"
-                      for key in keys)
+    return " - ".join(f"{key} {logged_number(key, logs[key])}" for key in keys)
 
 
 def shows_bars(stream: IO[str]) -> bool:
