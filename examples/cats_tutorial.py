@@ -4,7 +4,8 @@ Reproduces the course's 4-layer network 12288-20-7-5-1 (ReLU, sigmoid output), t
 with plain full-batch gradient descent, learning rate 0.0075, float64, weights
 ``randn / sqrt(fan_in)`` drawn from ``RandomState(1)`` in the course's order, for the
 course's 2500 iterations. It prints the course's lines, digit for digit: cost
-0.7717493284237686 after iteration 0, 0.088439943441702 after iteration 2499, train
+0.7717493284237686 after iteration 0 (its 16th digit depends on the CPU's BLAS: ...688 on an
+AMD EPYC), 0.088439943441702 after iteration 2499, train
 accuracy 0.986, test accuracy 0.80. (``--epochs 3000``, as ``make demo`` trains: train
 0.990, test 0.82.) With ``--two-layer`` the course's 12288-7-1 net (weights
 ``randn * 0.01``): cost 0.6930497356599888 after iteration 0, train accuracy 1.000, test

@@ -263,3 +263,34 @@ def test_build_names_the_generator_it_takes():
                                           r"\(np\.random\.default_rng\(0\)\), got 0$"):
         layers.Dense(3).build((5,), 0, "float64")
     assert layers.Dense(3).build((5,), np.random.default_rng(0), "float64") == (3,)
+
+
+def test_a_gradient_that_is_exactly_zero_passes_the_check_and_a_wrong_one_does_not():
+    """A bias feeding a BatchNorm has gradient 0; centred differences measure ~1e-11, and
+    rel_error's floor of 1e-8 made that a relative error of ~1e-3: a correct layer failed.
+    Values within the differences' rounding noise now agree; one above it is still judged."""
+    from glassnet.gradcheck import check_model, finite_difference_noise, gradient_error
+
+    noise = finite_difference_noise(1.0)
+    assert gradient_error(np.array([1e-17, 0.5]), np.array([1e-11, 0.5]), noise) == 0.0
+    assert gradient_error(np.array([1e-6, 0.5]), np.array([1e-11, 0.5]), noise) > 0.99
+
+    class BiasOff(layers.Dense):  # reports a bias gradient where the true one is zero
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["b"] += 1e-6
+            return dx
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 4)), np.arange(6) % 3
+    try:
+        for first, passes in ((layers.Dense, True), (BiasOff, False)):
+            model = Sequential([first(5), layers.BatchNorm(), layers.ReLU(), layers.Dense(3)],
+                               input_shape=(4,), seed=0, dtype="float64")
+            model.compile(loss="categorical_crossentropy", optimizer="adam")
+            model.fit(x, y, epochs=1, verbose=0)
+            errors = check_model(model, x, y).errors
+            assert (errors["0.b"] < 1e-6) is passes, errors
+            assert max(v for k, v in errors.items() if k != "0.b") < 1e-6
+    finally:
+        layers.LAYER_CLASSES.pop("BiasOff", None)

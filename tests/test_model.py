@@ -498,6 +498,11 @@ def test_a_binary_model_takes_two_class_names():
     ([gn.layers.Dense(3)], "binary_crossentropy", {}, "takes one output .* but the model has 3"),
     ([gn.layers.Dense(1)], "binary_crossentropy", {"from_logits": False},
      "from_logits=False takes probabilities: the last layer must apply sigmoid \\(it applies nothing\\)"),
+    # a trailing Dropout passes values on: the softmax before it is still the model's
+    ([gn.layers.Dense(1), gn.layers.Sigmoid(), gn.layers.Dropout(0.1)], "binary_crossentropy", {},
+     "the last layer before the Dropout applies sigmoid, and binary_crossentropy applies sigmoid again"),
+    ([gn.layers.Dense(3, activation="softmax"), gn.layers.Dropout(0.1)], "categorical_crossentropy",
+     {"from_logits": False}, "a Dropout after the layer that applies softmax zeroes and rescales"),
 ])
 def test_a_loss_that_does_not_fit_the_outputs_is_refused(layers, loss, kwargs, message):
     built = gn.Sequential(layers, input_shape=(4,))
@@ -514,6 +519,10 @@ def test_probabilities_from_the_last_layer_with_from_logits_false():
     model.compile("binary_crossentropy", "sgd", from_logits=False)
     assert model.outputs_probabilities and model.final_activation == "sigmoid"
     assert not gn.Sequential([gn.layers.Dense(2)], input_shape=(4,)).outputs_probabilities
+    # after a trailing Flatten (or a Dropout, an identity at inference) it is still the output's
+    flat = gn.Sequential([gn.layers.Dense(3, activation="softmax"), gn.layers.Flatten()], input_shape=(4,))
+    flat.compile("categorical_crossentropy", "sgd", from_logits=False)
+    assert flat.final_activation == "softmax" and flat.outputs_probabilities
 
 
 @pytest.mark.parametrize("bad", [0, -1, 3.5, "64", True])
@@ -650,6 +659,17 @@ def test_backward_after_an_inference_pass_is_a_clear_error_not_a_stale_gradient(
     model.train_step(x, y)
     model.evaluate(x, y)  # evaluate and predict drop the caches too (and the memory they hold)
     assert all(layer._cache is None for layer in model.layers)
+
+
+def test_backward_after_an_inference_pass_is_an_error_with_batchnorm_first_too(rng):
+    """BatchNorm keeps what its eval-mode backward needs (a lone layer's saliency); in a model
+    whose first trainable layer it is, predict's last batch was then silently differentiated."""
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.BatchNorm()], input_shape=(2, 3), seed=0)
+    model.forward(rng.standard_normal((4, 2, 3)), training=True)
+    model.predict(rng.standard_normal((4, 2, 3)))
+    model.forward(rng.standard_normal((4, 2, 3)))
+    with pytest.raises(ShapeError, match="BatchNorm.backward called with no training pass before it"):
+        model.backward(rng.standard_normal((4, 6)))
 
 
 def test_an_optimizer_whose_model_is_gone_starts_afresh_on_the_next_model(rng):

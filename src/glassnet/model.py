@@ -23,6 +23,8 @@ from .errors import ConfigError, OutOfMemoryError, ShapeError
 from .functional import sigmoid, softmax
 from .layers.activations import Sigmoid, Softmax
 from .layers.base import Layer, check_grads_mirror_params, layer_from_config
+from .layers.dropout import Dropout
+from .layers.reshape import Flatten
 from .metrics import predicted_classes
 
 
@@ -287,9 +289,9 @@ class Sequential:
             raise ShapeError(f"forward takes preprocessed inputs, got {x.dtype} values: call "
                              "model.preprocess(x) first (or train_on_batch, predict, fit, which do)")
         for layer in self.layers[start:stop]:
-            if not training:  # what the last training pass kept would be stale for backward
-                layer.clear_cache()
             x = layer.forward(x, training=training)
+            if not training:  # backward must not use what the last training pass kept, nor
+                layer.clear_cache()  # what BatchNorm keeps of an inference pass: other batches
         return x
 
     def min_batch(self) -> int:
@@ -381,11 +383,18 @@ class Sequential:
 
     @property
     def final_activation(self) -> str | None:
-        """``"sigmoid"`` or ``"softmax"`` when the last layer applies it (a ``Sigmoid`` or
+        """``"sigmoid"`` or ``"softmax"`` when the output layer applies it (a ``Sigmoid`` or
         ``Softmax`` layer, or a Dense/Conv2D layer's activation), else ``None``."""
-        last = self.layers[-1] if self.layers else None
+        last = self.output_layer
         activation = last if isinstance(last, (Sigmoid, Softmax)) else getattr(last, "activation", None)
         return {Sigmoid: "sigmoid", Softmax: "softmax"}.get(type(activation))
+
+    @property
+    def output_layer(self) -> Layer | None:
+        """The last layer that computes the outputs' values: trailing ``Flatten`` and ``Dropout``
+        layers pass them on (at inference), so a softmax before them is the model's."""
+        computing = [layer for layer in self.layers if not isinstance(layer, (Flatten, Dropout))]
+        return computing[-1] if computing else None
 
     @property
     def probability_activation(self) -> str | None:
@@ -413,12 +422,19 @@ class Sequential:
                               "binary_crossentropy for two classes with one output")
         last = self.final_activation
         if self.loss.from_logits and last is not None:
-            raise ConfigError(f"the last layer applies {last}, and {name} applies {wanted} again to "
+            where = ("the last layer" if self.output_layer is self.layers[-1]
+                     else f"the last layer before the {type(self.layers[-1]).__name__}")
+            raise ConfigError(f"{where} applies {last}, and {name} applies {wanted} again to "
                               "what it takes as logits: remove the last layer's activation (predict "
                               "still returns probabilities) or compile with from_logits=False")
         if not self.loss.from_logits and wanted is not None and last != wanted:
             raise ConfigError(f"{name} with from_logits=False takes probabilities: the last layer "
                               f"must apply {wanted} (it applies {last or 'nothing'})")
+        after = self.layers[self.layers.index(self.output_layer) + 1:] if last is not None else []
+        if any(isinstance(layer, Dropout) for layer in after):
+            raise ConfigError(f"a Dropout after the layer that applies {last} zeroes and rescales its "
+                              f"probabilities in training, so {name} would not get probabilities: "
+                              "put the Dropout before that layer")
 
     def _require_compiled(self, need_optimizer: bool = True) -> None:
         # A loaded model knows its loss (it can be evaluated) but has no optimizer.
