@@ -1273,3 +1273,15 @@ def test_a_worker_elsewhere_joins_with_its_own_copy_of_the_image_folder():
     other = dataclasses.replace(stored, base=dataclasses.replace(stored.base, dataset="/a/pets"))
     with pytest.raises(SearchError, match="different search"):
         Search._joined(other, stored, "the journal", "s", None)
+
+
+def test_a_search_joined_in_its_folder_reads_the_journal_once(tmp_path, cat_train, monkeypatch):
+    """The check that the journal holds no other search opened it, then the search opened
+    it again: each opening replays the whole journal."""
+    import glassnet.search as search_module
+
+    Search.open(quick_config(trials=1), tmp_path / "s", data=cat_train).run()
+    opened, real = [], search_module.open_storage
+    monkeypatch.setattr(search_module, "open_storage", lambda *args: opened.append(args) or real(*args))
+    joined = Search.open(quick_config(trials=1), tmp_path / "s", data=cat_train)
+    assert len(opened) == 1 and len(joined.study.trials) == 1

@@ -215,13 +215,15 @@ def _another_search(run_dir: Path, summary: dict[str, Any], study: str, label: s
                        "another --name or --out (it would overwrite that one's trials and results)")
 
 
-def _check_journal_holds_no_other_search(run_dir: Path, study: str, label: str, own: bool) -> None:
+def _check_journal_holds_no_other_search(run_dir: Path, study: str, label: str, own: bool):
     """Refuse to start ``study`` in ``run_dir`` when the folder's journal file holds another
     search that has written no search.json yet (stopped early, or still running): its trials'
     run files would be overwritten. ``own``: the journal is this search's storage, where a
-    study of the same name is this very search (joined)."""
+    study of the same name is this very search (joined). Returns the journal storage it
+    opened (``None`` when the folder has no journal), for the search to use when it is its
+    own: each opening reads the whole journal."""
     if not (run_dir / STORAGE_FILE).is_file():
-        return
+        return None
     import optuna
 
     journal = open_storage(None, run_dir)
@@ -239,6 +241,7 @@ def _check_journal_holds_no_other_search(run_dir: Path, study: str, label: str, 
                           f"written no {SUMMARY_FILE} yet (it stopped early, or is still running); "
                           f"{advice}, or give this one another --name or --out "
                           "(it would overwrite that one's trials)")
+    return journal
 
 
 def _nothing_to_resume(name: str, label: str, run_dir: Path, summary: dict[str, Any]) -> SearchError:
@@ -366,6 +369,7 @@ class Search:
         if resume and storage is None and not (run_dir / STORAGE_FILE).is_file():
             # before opening the journal would create it
             raise _nothing_to_resume(name, label, run_dir, summary)
+        journal = None
         if not resume:
             if config is None:
                 raise SearchError("give the search to run (or --resume an existing one)")
@@ -373,8 +377,9 @@ class Search:
                 raise _another_search(run_dir, summary, name, label)
             check_outside_the_data(config.base.dataset, run_dir)  # before its folder is made
             splits = cls._splits(config.validate(), data, check=True)
-            _check_journal_holds_no_other_search(run_dir, name, label, own=storage is None)
-        backend = open_storage(storage, run_dir)
+            journal = _check_journal_holds_no_other_search(run_dir, name, label, own=storage is None)
+        # the journal the check opened is this search's storage when it has no --storage
+        backend = journal if storage is None and journal is not None else open_storage(storage, run_dir)
         try:
             study = optuna.load_study(study_name=name, storage=backend)
         except KeyError:
