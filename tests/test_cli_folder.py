@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -238,20 +239,33 @@ def test_evaluate_says_the_models_training_folder_moved(tmp_path, data_env):
 
 
 def test_a_search_on_an_image_folder_resumes_from_any_directory(tmp_path, data_env):
-    """search.json kept the folder as typed ("photos"), so --resume from elsewhere found no
-    data set, and --dataset with its absolute path was refused as another setting."""
+    """The search stores the folder as typed ("photos", read from the directory it started
+    in, so that another machine's worker reads its own copy), and records where that was:
+    --resume from another directory found no data set ("unknown dataset 'photos'"), and
+    --dataset with the folder's absolute path was refused as another setting."""
     root = _tiny_folder(tmp_path / "photos")
-    search = ["search", "--model", "mlp", "--hidden", "4", "--epochs-per-trial", "1",
-              "--image-size", "8", "--param", "lr=log:1e-3:1e-1", "--no-plot"]
-    first = run_cli(*search, "--dataset", "photos", "--trials", "1", "--out", "runs/s",
-                    cwd=tmp_path, env=data_env)
+    run_dir = str(tmp_path / "runs" / "s")
+    first = run_cli("search", "--model", "mlp", "--hidden", "4", "--epochs-per-trial", "1",
+                    "--image-size", "8", "--param", "lr=log:1e-3:1e-1", "--no-plot", "--dataset",
+                    "photos", "--trials", "1", "--out", run_dir, cwd=tmp_path, env=data_env)
     assert first.returncode == 0, first.stderr
-    stored = json.loads((tmp_path / "runs" / "s" / "search.json").read_text())
-    assert stored["config"]["base"]["dataset"] == str(root.resolve())
-    assert f"--dataset {root.resolve()}" in first.stdout  # the printed train command
+    stored = json.loads((tmp_path / "runs" / "s" / "search.json").read_text())["config"]
+    assert stored["base"]["dataset"] == "photos"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    for extra in ([], ["--dataset", str(root)]):
-        resumed = run_cli("search", "--out", str(tmp_path / "runs" / "s"), "--resume", "--trials",
-                          str(2 + len(extra) // 2), *extra, cwd=elsewhere, env=data_env)
-        assert resumed.returncode == 0, resumed.stderr
+    resumed = run_cli("search", "--out", run_dir, "--resume", "--trials", "2", cwd=elsewhere, env=data_env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"--dataset {root.resolve()} " in resumed.stdout  # its train command works from anywhere
+    same = run_cli("search", "--out", run_dir, "--resume", "--trials", "3", "--dataset", str(root),
+                   cwd=elsewhere, env=data_env)
+    assert same.returncode == 0, same.stderr
+    # another machine: the same relative path, its own copy (the first one's is not there)
+    machine_b = tmp_path / "b"
+    shutil.copytree(root, machine_b / "photos")
+    root.rename(tmp_path / "gone")
+    joined = run_cli("search", "--out", run_dir, "--resume", "--trials", "4", cwd=machine_b, env=data_env)
+    assert joined.returncode == 0, joined.stderr  # the study still says "photos", not a path
+    lost = run_cli("search", "--out", run_dir, "--resume", "--trials", "5", cwd=elsewhere, env=data_env)
+    assert lost.returncode == 1
+    assert (f"the search's image folder photos is not there from {elsewhere}, nor at {root.resolve()}, "
+            "where it was when the search started; run --resume from that directory") in lost.stderr

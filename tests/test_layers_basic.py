@@ -294,3 +294,25 @@ def test_a_gradient_that_is_exactly_zero_passes_the_check_and_a_wrong_one_does_n
             assert max(v for k, v in errors.items() if k != "0.b") < 1e-6
     finally:
         layers.LAYER_CLASSES.pop("BiasOff", None)
+
+
+def test_the_zero_tolerance_does_not_hide_a_vanishing_gradient_that_differences_measure():
+    """Five tanh layers of small weights: the first layer's true gradients are about 2e-9,
+    which centred differences still measure. A backward that drops them must fail."""
+    from glassnet.gradcheck import check_model
+
+    class DeadTanh(layers.Tanh):  # passes no gradient to the layers before it
+        def backward(self, dy):
+            return super().backward(dy) * 0.0
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 10)), np.arange(8) % 3
+    try:
+        stack = [layer for i in range(5) for layer in (layers.Dense(20, kernel_initializer="normal:0.005"),
+                                                        DeadTanh() if i == 0 else layers.Tanh())]
+        model = Sequential([*stack, layers.Dense(3, kernel_initializer="normal:0.005")], input_shape=(10,),
+                           seed=0, dtype="float64")
+        model.compile(loss="categorical_crossentropy", optimizer="sgd")
+        assert check_model(model, x, y).errors["0.W"] > 0.1
+    finally:
+        layers.LAYER_CLASSES.pop("DeadTanh", None)

@@ -1262,19 +1262,6 @@ def test_a_value_that_trains_with_a_searched_optimizer_is_not_refused_for_the_un
         check_values(config, cat_train["train"])
 
 
-def test_a_worker_elsewhere_joins_with_its_own_copy_of_the_image_folder():
-    """Searches store an image folder's absolute path; a worker on another machine has the
-    folder at another path: the same folder name is the same data set, read from its own
-    copy. A folder of another name is another search."""
-    stored = dataclasses.replace(quick_config(), base=RunConfig(dataset="/a/photos", model="mlp",
-                                                                hidden=[7], epochs=2))
-    mine = dataclasses.replace(stored, base=dataclasses.replace(stored.base, dataset="/b/photos"))
-    assert Search._joined(mine, stored, "the journal", "s", None).base.dataset == "/b/photos"
-    other = dataclasses.replace(stored, base=dataclasses.replace(stored.base, dataset="/a/pets"))
-    with pytest.raises(SearchError, match="different search"):
-        Search._joined(other, stored, "the journal", "s", None)
-
-
 def test_a_search_joined_in_its_folder_reads_the_journal_once(tmp_path, cat_train, monkeypatch):
     """The check that the journal holds no other search opened it, then the search opened
     it again: each opening replays the whole journal."""

@@ -422,8 +422,8 @@ class Sequential:
                               "binary_crossentropy for two classes with one output")
         last = self.final_activation
         if self.loss.from_logits and last is not None:
-            where = ("the last layer" if self.output_layer is self.layers[-1]
-                     else f"the last layer before the {type(self.layers[-1]).__name__}")
+            trailing = self.layers[self.layers.index(self.output_layer) + 1:]
+            where = "the last layer" + (f" before the {type(trailing[0]).__name__}" if trailing else "")
             raise ConfigError(f"{where} applies {last}, and {name} applies {wanted} again to "
                               "what it takes as logits: remove the last layer's activation (predict "
                               "still returns probabilities) or compile with from_logits=False")

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import make_folder, nan_for_null, write_json, write_text
-from .data import Dataset, is_folder
+from .data import LOADERS, Dataset, is_folder, locator
 from .errors import GlassnetWarning, SearchError, require_extra
 from .runs import RunConfig, RunResult, check_outside_the_data, load_data, train_run
 from .search_checks import check_values
@@ -52,6 +52,8 @@ SUMMARY_FILE = "search.json"
 PLOT_FILE = "search_scatter.png"
 REPORT_FILE = "search_report.html"
 CONFIG_ATTR = "glassnet_search"
+#: the image folder's absolute path, as the process that started the search resolved it
+FOLDER_ATTR = "glassnet_image_folder"
 # A trial without a round this many seconds after it was asked for is an orphan (its worker
 # died between asking and labelling it), no longer a rival for a round's last place.
 CLAIM_SECONDS = 60.0
@@ -253,9 +255,21 @@ def _nothing_to_resume(name: str, label: str, run_dir: Path, summary: dict[str, 
     return SearchError(f"{message}; start it without --resume")
 
 
-def _copies_of_one_folder(stored: str, given: str) -> bool:
-    """Whether two image folder paths name folders of one name (``/a/photos``, ``/b/photos``)."""
-    return is_folder(stored) and is_folder(given) and Path(stored).name == Path(given).name
+def _readable_here(config: SearchConfig, recorded: str | None) -> SearchConfig:
+    """``config`` with its image folder as this process can read it: the path as stored
+    when it leads to a folder from here (it is stored as typed, relative to the directory
+    the search started in: a worker on another machine, started with the same command in a
+    like directory, reads its own copy), else the absolute path recorded when the search
+    started (``--resume`` from another directory of the same machine)."""
+    dataset = config.base.dataset
+    if dataset in LOADERS or Path(dataset).expanduser().is_dir():  # stored: not a set, a folder
+        return config
+    if recorded and Path(recorded).is_dir():
+        return dataclasses.replace(config, base=dataclasses.replace(config.base, dataset=recorded))
+    raise SearchError(f"the search's image folder {dataset} is not there from {Path.cwd()}"
+                      + (f", nor at {recorded}, where it was when the search started" if recorded
+                         else ": a relative path is read from the directory the search started in")
+                      + "; run --resume from that directory, or put the folder back")
 
 
 def _pruner(name: str, steps: int):
@@ -394,7 +408,8 @@ class Search:
                 raise _nothing_to_resume(name, label, run_dir, summary)
             if not _same_search(summary, name, label):
                 raise _another_search(run_dir, summary, name, label)
-            config = SearchConfig.from_dict(stored)
+            as_stored = SearchConfig.from_dict(stored)
+            config = _readable_here(as_stored, study.user_attrs.get(FOLDER_ATTR))
             if check_stored is not None:
                 check_stored(config)
             splits = cls._splits(config, data)
@@ -405,7 +420,8 @@ class Search:
                                       f"has already run; give at least {used} (the new total), or "
                                       "leave --trials out")
                 config = dataclasses.replace(config, trials=trials).validate()
-                study.set_user_attr(CONFIG_ATTR, config.to_dict())
+                # the folder as stored (typed), not as this process reads it
+                study.set_user_attr(CONFIG_ATTR, dataclasses.replace(as_stored, trials=trials).to_dict())
         else:
             if study is None:
                 study = optuna.create_study(study_name=name, storage=backend,
@@ -414,6 +430,8 @@ class Search:
                 # The configuration last: a worker starting at the same moment that already
                 # sees it must find round 0 too (it found no round and crashed).
                 study.set_user_attr("round_0", [p.to_dict() for p in config.params])
+                if is_folder(config.base.dataset):
+                    study.set_user_attr(FOLDER_ATTR, locator(config.base.dataset))
                 study.set_user_attr(CONFIG_ATTR, config.to_dict())
             else:
                 config = cls._joined(config, SearchConfig.from_dict(stored), label, name, trials)
@@ -426,12 +444,7 @@ class Search:
         """The configuration a worker joining the stored search runs with: the stored one.
         Only the budget may differ: it is the whole study's, which ``--resume --trials N``
         may have changed since the command was first started; a budget this command was
-        given (``trials``) that differs from it gets a warning. A worker on another machine
-        reads its own copy of an image folder: the same folder name at another absolute path
-        (searches store a folder's absolute path) is the same data set."""
-        if _copies_of_one_folder(stored.base.dataset, config.base.dataset):
-            stored = dataclasses.replace(stored, base=dataclasses.replace(
-                stored.base, dataset=config.base.dataset))
+        given (``trials``) that differs from it gets a warning."""
         same_budget = dataclasses.replace(config, trials=stored.trials)
         if stored.to_dict() != same_budget.to_dict():
             differences = _differences(stored.to_dict(), config.to_dict())

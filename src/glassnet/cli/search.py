@@ -148,9 +148,7 @@ def _config(args: argparse.Namespace):
         check_model_options(args.model, ["hidden"] if args.hidden is not None else [],
                             hint=f"search its options with --param NAME=SPEC: {options}" if options
                             else "it has no options")
-    # an image folder by its absolute path: --resume, the trials' workers and the printed
-    # train command then find it from any directory
-    base = RunConfig(dataset=locator(args.dataset), model=args.model,
+    base = RunConfig(dataset=args.dataset, model=args.model,
                      hidden=hidden_sizes(args.hidden),
                      epochs=args.epochs_per_trial, batch_size=args.batch_size,
                      optimizer=args.optimizer, validation_split=_validation_split(args),
@@ -180,8 +178,8 @@ def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
     for dest in given_dests:
         path = STORED_SETTINGS[dest]
         old, new = setting(stored, path), setting(given, path)
-        if path == "base.dataset":  # searches stored before 2026-12-06 kept the path as typed
-            old = locator(old)
+        if path == "base.dataset":  # one folder, however it is written (photos, ./photos, /abs)
+            old, new = locator(old), locator(new)
         if old != new:
             differences.append(setting_difference(path, old, new))
     if differences:
