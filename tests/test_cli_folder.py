@@ -245,27 +245,35 @@ def test_a_search_on_an_image_folder_resumes_from_any_directory(tmp_path, data_e
     --dataset with the folder's absolute path was refused as another setting."""
     root = _tiny_folder(tmp_path / "photos")
     run_dir = str(tmp_path / "runs" / "s")
+
+    def resume(trials, cwd, *options):
+        return run_cli("search", "--out", run_dir, "--resume", "--trials", str(trials), *options,
+                       cwd=cwd, env=data_env)
+
     first = run_cli("search", "--model", "mlp", "--hidden", "4", "--epochs-per-trial", "1",
                     "--image-size", "8", "--param", "lr=log:1e-3:1e-1", "--no-plot", "--dataset",
                     "photos", "--trials", "1", "--out", run_dir, cwd=tmp_path, env=data_env)
     assert first.returncode == 0, first.stderr
-    stored = json.loads((tmp_path / "runs" / "s" / "search.json").read_text())["config"]
-    assert stored["base"]["dataset"] == "photos"
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    resumed = run_cli("search", "--out", run_dir, "--resume", "--trials", "2", cwd=elsewhere, env=data_env)
+    # elsewhere, where another folder is called photos too: the search's own is read
+    elsewhere = _tiny_folder(tmp_path / "elsewhere" / "photos", classes=("x", "y")).parent
+    resumed = resume(2, elsewhere)
     assert resumed.returncode == 0, resumed.stderr
     assert f"--dataset {root.resolve()} " in resumed.stdout  # its train command works from anywhere
-    same = run_cli("search", "--out", run_dir, "--resume", "--trials", "3", "--dataset", str(root),
-                   cwd=elsewhere, env=data_env)
-    assert same.returncode == 0, same.stderr
+    stored = json.loads((tmp_path / "runs" / "s" / "search.json").read_text())["config"]
+    assert stored["base"]["dataset"] == "photos"  # as the study stores it
+    assert resume(3, elsewhere, "--dataset", str(root)).returncode == 0
+    refused = resume(3, elsewhere, "--dataset", "photos")  # elsewhere/photos: another folder
+    assert refused.returncode == 1
+    assert f"stored {root.resolve()}, given {elsewhere / 'photos'}" in refused.stderr
     # another machine: the same relative path, its own copy (the first one's is not there)
     machine_b = tmp_path / "b"
     shutil.copytree(root, machine_b / "photos")
-    root.rename(tmp_path / "gone")
-    joined = run_cli("search", "--out", run_dir, "--resume", "--trials", "4", cwd=machine_b, env=data_env)
+    root.rename(tmp_path / "moved")
+    joined = resume(4, machine_b, "--workers", "2")  # the worker process reads the copy too
     assert joined.returncode == 0, joined.stderr  # the study still says "photos", not a path
-    lost = run_cli("search", "--out", run_dir, "--resume", "--trials", "5", cwd=elsewhere, env=data_env)
+    lost = resume(5, tmp_path / "moved")
     assert lost.returncode == 1
-    assert (f"the search's image folder photos is not there from {elsewhere}, nor at {root.resolve()}, "
-            "where it was when the search started; run --resume from that directory") in lost.stderr
+    assert (f"the search's image folder is not there any more (neither at {root.resolve()}, where it was "
+            f"when the search started, nor at photos from {tmp_path / 'moved'}): give its place now with "
+            "--dataset") in lost.stderr
+    assert resume(5, tmp_path, "--dataset", "moved", "--workers", "2").returncode == 0  # it moved

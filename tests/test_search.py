@@ -1044,12 +1044,15 @@ def test_spawned_workers_get_the_storage_threads_and_device(monkeypatch, tmp_pat
 
     started = []
     monkeypatch.setattr(cli_search.subprocess, "Popen", lambda command: started.append(command))
-    search = types.SimpleNamespace(run_dir=tmp_path, study=types.SimpleNamespace(study_name="s"))
+    # an image folder as this process found it (a resumed search's may have moved: --dataset)
+    search = types.SimpleNamespace(run_dir=tmp_path, study=types.SimpleNamespace(study_name="s"),
+                                   config=types.SimpleNamespace(base=types.SimpleNamespace(dataset="/d/photos")))
     args = argparse.Namespace(storage="sqlite:///x.db", threads=1, device="gpu", workers=3, no_cache=True)
     cli_search._spawn_workers(search, args)
     assert len(started) == 2
     command = started[0]
-    for flag, value in (("--storage", "sqlite:///x.db"), ("--threads", "1"), ("--device", "gpu")):
+    for flag, value in (("--storage", "sqlite:///x.db"), ("--threads", "1"), ("--device", "gpu"),
+                        ("--dataset", "/d/photos")):
         assert command[command.index(flag) + 1] == value
     assert command[-1] == "--no-cache"
 
@@ -1065,10 +1068,12 @@ def test_without_threads_each_worker_gets_its_share_of_the_cores(monkeypatch, tm
     monkeypatch.setattr(backend, "available_cores", lambda: 8)
     started = []
     monkeypatch.setattr(cli_search.subprocess, "Popen", lambda command: started.append(command))
-    search = types.SimpleNamespace(run_dir=tmp_path, study=types.SimpleNamespace(study_name="s"))
+    search = types.SimpleNamespace(run_dir=tmp_path, study=types.SimpleNamespace(study_name="s"),
+                                   config=types.SimpleNamespace(base=types.SimpleNamespace(dataset="cats")))
     args = argparse.Namespace(storage=None, threads=None, device=None, workers=3, no_cache=False)
     cli_search._spawn_workers(search, args)
     assert [c[c.index("--threads") + 1] for c in started] == ["2", "2"]
+    assert "--dataset" not in started[0]  # a named set: nothing to find
     assert common.thread_count(args) == 2
     assert cli_search.runtime_flags(args) == []  # the printed train command may use every core
     assert common.thread_count(argparse.Namespace(threads=None)) == 8

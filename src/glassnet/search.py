@@ -255,21 +255,25 @@ def _nothing_to_resume(name: str, label: str, run_dir: Path, summary: dict[str, 
     return SearchError(f"{message}; start it without --resume")
 
 
-def _readable_here(config: SearchConfig, recorded: str | None) -> SearchConfig:
-    """``config`` with its image folder as this process can read it: the path as stored
-    when it leads to a folder from here (it is stored as typed, relative to the directory
-    the search started in: a worker on another machine, started with the same command in a
-    like directory, reads its own copy), else the absolute path recorded when the search
-    started (``--resume`` from another directory of the same machine)."""
+def _readable_here(config: SearchConfig, recorded: str | None, given: str | None = None) -> SearchConfig:
+    """``config`` with its image folder where this process reads it: the absolute path
+    recorded when the search started, while it is a folder; else the path as stored (typed,
+    relative to the directory the search started in: a worker on another machine, started
+    with the same command in a like directory, reads its own copy); else ``given``, the
+    ``--dataset`` of a ``--resume`` that names where the folder is now (it moved)."""
     dataset = config.base.dataset
-    if dataset in LOADERS or Path(dataset).expanduser().is_dir():  # stored: not a set, a folder
+    if dataset in LOADERS:
         return config
-    if recorded and Path(recorded).is_dir():
-        return dataclasses.replace(config, base=dataclasses.replace(config.base, dataset=recorded))
-    raise SearchError(f"the search's image folder {dataset} is not there from {Path.cwd()}"
-                      + (f", nor at {recorded}, where it was when the search started" if recorded
-                         else ": a relative path is read from the directory the search started in")
-                      + "; run --resume from that directory, or put the folder back")
+    found = next((path for path in (recorded, dataset, given)
+                  if path and Path(path).expanduser().is_dir()), None)
+    if found is None:
+        places = [f"at {recorded}, where it was when the search started"] if recorded else []
+        if not Path(dataset).is_absolute() or not recorded:
+            places.append(f"at {dataset} from {Path.cwd()}")
+        where = f"neither {places[0]}, nor {places[1]}" if len(places) == 2 else places[0]
+        raise SearchError(f"the search's image folder is not there any more ({where}): give its "
+                          "place now with --dataset")
+    return dataclasses.replace(config, base=dataclasses.replace(config.base, dataset=locator(found)))
 
 
 def _pruner(name: str, steps: int):
@@ -361,7 +365,8 @@ class Search:
     def open(cls, config: SearchConfig | None, run_dir: str | Path, storage: str | None = None,
              study_name: str | None = None, resume: bool = False,
              trials: int | None = None, data: dict[str, Dataset] | None = None,
-             check_stored: Callable[[SearchConfig], None] | None = None) -> Search:
+             check_stored: Callable[[SearchConfig], None] | None = None,
+             dataset: str | None = None) -> Search:
         """Create the study, join it (same search) or, with ``resume``, continue the stored one.
 
         With ``resume`` the stored configuration is used (``config`` may be None), after
@@ -373,6 +378,8 @@ class Search:
         when not given. A new search is checked (its settings, every parameter's values alone
         and together, its validation splits or folds) before the storage is opened, so that a
         search that cannot run leaves no study, no journal file and no run folder behind.
+        ``dataset``, on resume: where an image folder that is no longer where the search
+        found it is now (:func:`_readable_here`).
         """
         run_dir = Path(run_dir)
         name = study_name or run_dir.name
@@ -409,7 +416,7 @@ class Search:
             if not _same_search(summary, name, label):
                 raise _another_search(run_dir, summary, name, label)
             as_stored = SearchConfig.from_dict(stored)
-            config = _readable_here(as_stored, study.user_attrs.get(FOLDER_ATTR))
+            config = _readable_here(as_stored, study.user_attrs.get(FOLDER_ATTR), dataset)
             if check_stored is not None:
                 check_stored(config)
             splits = cls._splits(config, data)
@@ -447,7 +454,7 @@ class Search:
         given (``trials``) that differs from it gets a warning."""
         same_budget = dataclasses.replace(config, trials=stored.trials)
         if stored.to_dict() != same_budget.to_dict():
-            differences = _differences(stored.to_dict(), config.to_dict())
+            differences = _differences(stored.to_dict(), same_budget.to_dict())  # not the budget
             raise SearchError(f"{label} already holds a different search named {name!r} "
                               f"({differences}); continue it with --resume or choose another "
                               "--name/--study-name")
@@ -634,7 +641,9 @@ class Search:
         """
         best = self._best_or_none()
         data = {"study": self.study.study_name, "storage": self.storage_label,
-                "config": self.config.to_dict(), "objective": self.config.objective,
+                # as the study stores it (an image folder as typed), not as this process reads it
+                "config": self.study.user_attrs.get(CONFIG_ATTR, self.config.to_dict()),
+                "objective": self.config.objective,
                 "objective_label": self.config.objective_label,
                 "validation": self.config.describe_validation(),
                 "best": None if best is None else self._best_summary(best),

@@ -228,6 +228,8 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
                "--study-name", search.study.study_name, "--no-plot", "--quiet-summary"]
     if args.storage:
         command += ["--storage", args.storage]
+    if search.config.base.dataset not in LOADERS:  # the image folder where this process found it
+        command += ["--dataset", search.config.base.dataset]
     # without --device each worker would fall back to $GLASSNET_DEVICE or the CPU
     command += runtime_flags(args)
     if not args.threads:  # without --workers it would take every core: give it its share
@@ -258,10 +260,12 @@ def run(args: argparse.Namespace) -> int:
             or f"{data_name(args.dataset)}-{args.model}-search-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = check_output_folder(args.out or Path("runs") / name, "--out")
     config = None if args.resume else _config(args)
+    # on --resume, --dataset may say where the search's image folder is now (it moved)
+    dataset_given = args.resume and given_destinations(args, "search", add_parser, ["dataset"])
     search = Search.open(config, run_dir, storage=args.storage,
                          study_name=args.study_name or (args.name or run_dir.name),
-                         resume=args.resume, trials=args.trials,
-                         check_stored=partial(_check_resumed, args))
+                         resume=args.resume, trials=args.trials, check_stored=partial(_check_resumed, args),
+                         dataset=args.dataset if dataset_given else None)
     cfg = search.config
     if not args.quiet_summary:
         print(f"search {search.study.study_name!r} in {search.storage_label}: {_describe(cfg)}")
