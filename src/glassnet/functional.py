@@ -117,8 +117,8 @@ def matmul_bt(a: Array, b: Array) -> Array:
     Why: for these products over a long ``K`` (a weight gradient summed over every output
     position), OpenBLAS is faster with the operand of more rows on the left (1.2 times for a
     32->64 layer's ``288 x 1440 @ 1440 x 64`` against ``64 x 1440 @ 1440 x 288``,
-    benchmarks/RESULTS.md),
-    so when ``b`` has more rows this computes ``(b @ a.T).T``, the same numbers.
+    benchmarks/RESULTS.md), so when ``b`` has more rows this computes ``(b @ a.T).T``, the
+    same numbers.
     """
     return (b @ a.T).T if b.shape[0] > a.shape[0] else a @ b.T
 

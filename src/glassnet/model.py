@@ -421,16 +421,16 @@ class Sequential:
             raise ConfigError(f"{name} takes one output per class but the model has 1; use "
                               "binary_crossentropy for two classes with one output")
         last = self.final_activation
+        # the Flatten and Dropout layers after the one that applies it
+        after = self.layers[self.layers.index(self.output_layer) + 1:] if last is not None else []
         if self.loss.from_logits and last is not None:
-            trailing = self.layers[self.layers.index(self.output_layer) + 1:]
-            where = "the last layer" + (f" before the {type(trailing[0]).__name__}" if trailing else "")
+            where = "the last layer" + (f" before the {type(after[0]).__name__}" if after else "")
             raise ConfigError(f"{where} applies {last}, and {name} applies {wanted} again to "
                               "what it takes as logits: remove the last layer's activation (predict "
                               "still returns probabilities) or compile with from_logits=False")
         if not self.loss.from_logits and wanted is not None and last != wanted:
             raise ConfigError(f"{name} with from_logits=False takes probabilities: the last layer "
                               f"must apply {wanted} (it applies {last or 'nothing'})")
-        after = self.layers[self.layers.index(self.output_layer) + 1:] if last is not None else []
         if any(isinstance(layer, Dropout) for layer in after):
             raise ConfigError(f"a Dropout after the layer that applies {last} zeroes and rescales its "
                               f"probabilities in training, so {name} would not get probabilities: "

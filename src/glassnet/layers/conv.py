@@ -26,9 +26,9 @@ even at ``F = 2C``, twice as slow for a first-layer shape such as 3 -> 32, hence
 Why in groups of images: ``cols`` is ``KH*KW`` times the size of ``x`` (151 MB for 128
 images of 32 channels at 32x32). Unfolding a few images at a time keeps ``cols`` and the
 GEMM's output (``GROUP_BYTES`` in all) in the CPU's cache, where writing them is several
-times faster than to main memory, and the
-backward pass unfolds again instead of keeping every layer's ``cols`` alive between
-forward and backward (memory: only ``x`` is kept, as in PyTorch). The sums over images
+times faster than to main memory, and the backward pass unfolds again instead of keeping
+every layer's ``cols`` alive between forward and backward (memory: only ``x`` is kept, as
+in PyTorch). The sums over images
 (``dW``, ``db``) simply add up over the groups.
 
 With stride 1 the columns cover whole padded rows (``F.im2col_rows``: ``OH*Wp`` positions
