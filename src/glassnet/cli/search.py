@@ -122,7 +122,8 @@ def add_parser(sub) -> None:
                    help="continue the stored search with its space and settings (an option "
                         "that would change a stored setting is an error; --trials may change the "
                         "budget, and --workers, --final, --no-plot, --threads, --device and "
-                        "--no-cache may differ)")
+                        "--no-cache may differ; --dataset may say where a moved image folder "
+                        "is now)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes on this machine sharing the study (not with a "
                         "sqlite:// --storage, which locks under parallel writers); without "
