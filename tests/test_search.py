@@ -1277,3 +1277,26 @@ def test_a_search_joined_in_its_folder_reads_the_journal_once(tmp_path, cat_trai
     monkeypatch.setattr(search_module, "open_storage", lambda *args: opened.append(args) or real(*args))
     joined = Search.open(quick_config(trials=1), tmp_path / "s", data=cat_train)
     assert len(opened) == 1 and len(joined.study.trials) == 1
+
+
+def test_a_worker_joins_with_the_image_folder_written_another_way(tmp_path, monkeypatch):
+    """The study stores the folder as typed ("photos"); "./photos" or its absolute path from
+    the same directory is the same folder (the one the search recorded when it started),
+    while a folder elsewhere of the same name is another search."""
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "other" / "photos").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)  # where the search started
+
+    def with_folder(dataset):
+        config = quick_config()
+        return dataclasses.replace(config, base=dataclasses.replace(config.base, dataset=dataset))
+
+    stored, recorded = with_folder("photos"), str(tmp_path / "photos")
+    for written in ("./photos", str(tmp_path / "photos")):
+        joined = Search._joined(with_folder(written), stored, "the journal", "s", None, recorded)
+        assert joined.base.dataset == written and joined.trials == stored.trials
+    with pytest.raises(SearchError, match="already holds a different search"):
+        Search._joined(with_folder(str(tmp_path / "other" / "photos")), stored, "the journal", "s",
+                       None, recorded)
+    with pytest.raises(SearchError, match="already holds a different search"):
+        Search._joined(with_folder("./photos"), stored, "the journal", "s", None, None)  # not recorded

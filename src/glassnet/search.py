@@ -441,17 +441,23 @@ class Search:
                     study.set_user_attr(FOLDER_ATTR, locator(config.base.dataset))
                 study.set_user_attr(CONFIG_ATTR, config.to_dict())
             else:
-                config = cls._joined(config, SearchConfig.from_dict(stored), label, name, trials)
+                config = cls._joined(config, SearchConfig.from_dict(stored), label, name, trials,
+                                     study.user_attrs.get(FOLDER_ATTR))
         study.pruner = _pruner(config.pruner, config.folds or config.base.epochs)
         return cls(config, run_dir, study, label, splits)
 
     @staticmethod
     def _joined(config: SearchConfig, stored: SearchConfig, label: str, name: str,
-                trials: int | None) -> SearchConfig:
+                trials: int | None, recorded: str | None = None) -> SearchConfig:
         """The configuration a worker joining the stored search runs with: the stored one.
         Only the budget may differ: it is the whole study's, which ``--resume --trials N``
         may have changed since the command was first started; a budget this command was
-        given (``trials``) that differs from it gets a warning."""
+        given (``trials``) that differs from it gets a warning. An image folder written
+        another way (``./photos``, its absolute path) is the same when it leads to the folder
+        the search ``recorded`` when it started; the worker reads it as written."""
+        dataset = config.base.dataset
+        if recorded and dataset not in LOADERS and locator(dataset) == recorded:
+            stored = dataclasses.replace(stored, base=dataclasses.replace(stored.base, dataset=dataset))
         same_budget = dataclasses.replace(config, trials=stored.trials)
         if stored.to_dict() != same_budget.to_dict():
             differences = _differences(stored.to_dict(), same_budget.to_dict())  # not the budget
