@@ -262,6 +262,11 @@ def test_a_search_on_an_image_folder_resumes_from_any_directory(tmp_path, data_e
     stored = json.loads((tmp_path / "runs" / "s" / "search.json").read_text())["config"]
     assert stored["base"]["dataset"] == "photos"  # as the study stores it
     assert resume(3, elsewhere, "--dataset", str(root)).returncode == 0
+    join = run_cli("search", "--model", "mlp", "--hidden", "4", "--epochs-per-trial", "1", "--image-size",
+                   "8", "--param", "lr=log:1e-3:1e-1", "--no-plot", "--dataset", "photos", "--trials", "3",
+                   "--out", run_dir, cwd=elsewhere, env=data_env)  # the first command, from elsewhere
+    assert join.returncode == 1
+    assert f"reads the image folder {root.resolve()}, and --dataset photos" in join.stderr
     refused = resume(3, elsewhere, "--dataset", "photos")  # elsewhere/photos: another folder
     assert refused.returncode == 1
     assert f"stored {root.resolve()}, given {elsewhere / 'photos'}" in refused.stderr
@@ -277,3 +282,10 @@ def test_a_search_on_an_image_folder_resumes_from_any_directory(tmp_path, data_e
             f"when the search started, nor at photos from {tmp_path / 'moved'}): give its place now with "
             "--dataset") in lost.stderr
     assert resume(5, tmp_path, "--dataset", "moved", "--workers", "2").returncode == 0  # it moved
+    # named where it is now, also from a directory that holds another folder of its name
+    assert resume(6, elsewhere, "--dataset", str(tmp_path / "moved")).returncode == 0
+    (tmp_path / "moved").rename(tmp_path / "moved-again")  # not named: elsewhere/photos is another set
+    other = resume(7, elsewhere)
+    assert other.returncode == 1
+    assert ("the image folder " + str(elsewhere / "photos") + " holds the classes ['x', 'y'], but the search "
+            "started on ['a', 'b']: it is another data set") in other.stderr

@@ -1051,8 +1051,8 @@ def test_spawned_workers_get_the_storage_threads_and_device(monkeypatch, tmp_pat
     cli_search._spawn_workers(search, args)
     assert len(started) == 2
     command = started[0]
-    for flag, value in (("--storage", "sqlite:///x.db"), ("--threads", "1"), ("--device", "gpu"),
-                        ("--dataset", "/d/photos")):
+    assert "--dataset=/d/photos" in command  # one argument: a folder's name may start with "-"
+    for flag, value in (("--storage", "sqlite:///x.db"), ("--threads", "1"), ("--device", "gpu")):
         assert command[command.index(flag) + 1] == value
     assert command[-1] == "--no-cache"
 
@@ -1073,7 +1073,7 @@ def test_without_threads_each_worker_gets_its_share_of_the_cores(monkeypatch, tm
     args = argparse.Namespace(storage=None, threads=None, device=None, workers=3, no_cache=False)
     cli_search._spawn_workers(search, args)
     assert [c[c.index("--threads") + 1] for c in started] == ["2", "2"]
-    assert "--dataset" not in started[0]  # a named set: nothing to find
+    assert not any(arg.startswith("--dataset") for arg in started[0])  # a named set: nothing to find
     assert common.thread_count(args) == 2
     assert cli_search.runtime_flags(args) == []  # the printed train command may use every core
     assert common.thread_count(argparse.Namespace(threads=None)) == 8
@@ -1281,8 +1281,10 @@ def test_a_search_joined_in_its_folder_reads_the_journal_once(tmp_path, cat_trai
 
 def test_a_worker_joins_with_the_image_folder_written_another_way(tmp_path, monkeypatch):
     """The study stores the folder as typed ("photos"); "./photos" or its absolute path from
-    the same directory is the same folder (the one the search recorded when it started),
-    while a folder elsewhere of the same name is another search."""
+    the same directory is the same folder (the one the search recorded when it started). On
+    the machine that has the recorded folder, a same-named folder elsewhere is refused (it
+    trained the search on other images); without it (another machine), the typed path is
+    read from the worker's directory, in any spelling."""
     (tmp_path / "photos").mkdir()
     (tmp_path / "other" / "photos").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)  # where the search started
@@ -1295,8 +1297,12 @@ def test_a_worker_joins_with_the_image_folder_written_another_way(tmp_path, monk
     for written in ("./photos", str(tmp_path / "photos")):
         joined = Search._joined(with_folder(written), stored, "the journal", "s", None, recorded)
         assert joined.base.dataset == written and joined.trials == stored.trials
+    elsewhere = str(tmp_path / "other" / "photos")
+    with pytest.raises(SearchError, match=f"reads the image folder {re.escape(recorded)}, and --dataset"):
+        Search._joined(with_folder(elsewhere), stored, "the journal", "s", None, recorded)
+    monkeypatch.chdir(tmp_path / "other")  # another machine: the recorded folder is not there
+    gone = str(tmp_path / "gone" / "photos")
+    joined = Search._joined(with_folder("./photos"), stored, "the journal", "s", None, gone)
+    assert joined.base.dataset == "./photos"
     with pytest.raises(SearchError, match="already holds a different search"):
-        Search._joined(with_folder(str(tmp_path / "other" / "photos")), stored, "the journal", "s",
-                       None, recorded)
-    with pytest.raises(SearchError, match="already holds a different search"):
-        Search._joined(with_folder("./photos"), stored, "the journal", "s", None, None)  # not recorded
+        Search._joined(with_folder(recorded), stored, "the journal", "s", None, gone)  # not this photos

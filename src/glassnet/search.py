@@ -54,6 +54,9 @@ REPORT_FILE = "search_report.html"
 CONFIG_ATTR = "glassnet_search"
 #: the image folder's absolute path, as the process that started the search resolved it
 FOLDER_ATTR = "glassnet_image_folder"
+#: the image folder's class names when the search started: another folder read later (a
+#: same-named one in another directory) must have them too
+CLASSES_ATTR = "glassnet_image_classes"
 # A trial without a round this many seconds after it was asked for is an orphan (its worker
 # died between asking and labelling it), no longer a rival for a round's last place.
 CLAIM_SECONDS = 60.0
@@ -257,23 +260,37 @@ def _nothing_to_resume(name: str, label: str, run_dir: Path, summary: dict[str, 
 
 def _readable_here(config: SearchConfig, recorded: str | None, given: str | None = None) -> SearchConfig:
     """``config`` with its image folder where this process reads it: the absolute path
-    recorded when the search started, while it is a folder; else the path as stored (typed,
-    relative to the directory the search started in: a worker on another machine, started
-    with the same command in a like directory, reads its own copy); else ``given``, the
-    ``--dataset`` of a ``--resume`` that names where the folder is now (it moved)."""
+    recorded when the search started, while it is a folder; else ``given``, the ``--dataset``
+    of a ``--resume`` that names where the folder is now (it moved); else the path as stored
+    (typed, relative to the directory the search started in: a worker on another machine,
+    started with the same command in a like directory, reads its own copy)."""
     dataset = config.base.dataset
     if dataset in LOADERS:
         return config
-    found = next((path for path in (recorded, dataset, given)
+    found = next((path for path in (recorded, given, dataset)
                   if path and Path(path).expanduser().is_dir()), None)
     if found is None:
         places = [f"at {recorded}, where it was when the search started"] if recorded else []
         if not Path(dataset).is_absolute() or not recorded:
             places.append(f"at {dataset} from {Path.cwd()}")
         where = f"neither {places[0]}, nor {places[1]}" if len(places) == 2 else places[0]
-        raise SearchError(f"the search's image folder is not there any more ({where}): give its "
-                          "place now with --dataset")
+        asked = f"; --dataset {given} is not a folder either" if given else ""
+        raise SearchError(f"the search's image folder is not there any more ({where}{asked}): give "
+                          "its place now with --dataset")
     return dataclasses.replace(config, base=dataclasses.replace(config.base, dataset=locator(found)))
+
+
+def _check_same_classes(config: SearchConfig, splits: list[Split], recorded: list[str] | None) -> None:
+    """The image folder this process reads must hold the classes the search started on: a
+    same-named folder in another directory (read after the search's own moved, or by a
+    worker started there) is another data set, whose trials would be mixed into this one."""
+    if recorded is None or config.base.dataset in LOADERS:
+        return
+    found = list(splits[0][0].class_names)
+    if found != list(recorded):
+        raise SearchError(f"the image folder {config.base.dataset} holds the classes {found}, but the "
+                          f"search started on {list(recorded)}: it is another data set; give the "
+                          "search's folder with --dataset")
 
 
 def _pruner(name: str, steps: int):
@@ -420,6 +437,7 @@ class Search:
             if check_stored is not None:
                 check_stored(config)
             splits = cls._splits(config, data)
+            _check_same_classes(config, splits, study.user_attrs.get(CLASSES_ATTR))
             if trials is not None and trials != config.trials:
                 used = sum(1 for t in study.trials if _counts(t) and t.state.name != "RUNNING")
                 if trials < used:
@@ -439,10 +457,12 @@ class Search:
                 study.set_user_attr("round_0", [p.to_dict() for p in config.params])
                 if is_folder(config.base.dataset):
                     study.set_user_attr(FOLDER_ATTR, locator(config.base.dataset))
+                    study.set_user_attr(CLASSES_ATTR, list(splits[0][0].class_names))
                 study.set_user_attr(CONFIG_ATTR, config.to_dict())
             else:
                 config = cls._joined(config, SearchConfig.from_dict(stored), label, name, trials,
                                      study.user_attrs.get(FOLDER_ATTR))
+                _check_same_classes(config, splits, study.user_attrs.get(CLASSES_ATTR))
         study.pruner = _pruner(config.pruner, config.folds or config.base.epochs)
         return cls(config, run_dir, study, label, splits)
 
@@ -452,12 +472,20 @@ class Search:
         """The configuration a worker joining the stored search runs with: the stored one.
         Only the budget may differ: it is the whole study's, which ``--resume --trials N``
         may have changed since the command was first started; a budget this command was
-        given (``trials``) that differs from it gets a warning. An image folder written
-        another way (``./photos``, its absolute path) is the same when it leads to the folder
-        the search ``recorded`` when it started; the worker reads it as written."""
-        dataset = config.base.dataset
-        if recorded and dataset not in LOADERS and locator(dataset) == recorded:
-            stored = dataclasses.replace(stored, base=dataclasses.replace(stored.base, dataset=dataset))
+        given (``trials``) that differs from it gets a warning. An image folder: where the
+        folder the search ``recorded`` when it started is there, the worker must read that
+        one (a same-named folder in another directory is not it), however it is written
+        (``./photos``, its absolute path); elsewhere (another machine) the stored path as
+        typed is read from the worker's directory, also when written another way there."""
+        dataset, typed = config.base.dataset, stored.base.dataset
+        if dataset not in LOADERS and typed not in LOADERS:
+            here = recorded if recorded and Path(recorded).is_dir() else None
+            if here is not None and locator(dataset) != here:
+                raise SearchError(f"the search {name!r} in {label} reads the image folder {here}, "
+                                  f"and --dataset {dataset} is {locator(dataset)}: give --dataset "
+                                  f"{here} (or run the command from where the search started)")
+            if locator(dataset) == (here or locator(typed)):  # one folder, written another way
+                stored = dataclasses.replace(stored, base=dataclasses.replace(stored.base, dataset=dataset))
         same_budget = dataclasses.replace(config, trials=stored.trials)
         if stored.to_dict() != same_budget.to_dict():
             differences = _differences(stored.to_dict(), same_budget.to_dict())  # not the budget

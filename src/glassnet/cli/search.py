@@ -230,7 +230,7 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
     if args.storage:
         command += ["--storage", args.storage]
     if search.config.base.dataset not in LOADERS:  # the image folder where this process found it
-        command += ["--dataset", search.config.base.dataset]
+        command.append(f"--dataset={search.config.base.dataset}")  # "=": a name may start with "-"
     # without --device each worker would fall back to $GLASSNET_DEVICE or the CPU
     command += runtime_flags(args)
     if not args.threads:  # without --workers it would take every core: give it its share
