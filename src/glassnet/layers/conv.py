@@ -187,10 +187,10 @@ class Conv2D(KernelOptions, Layer):
         y = xp.empty((x.shape[0], *self.output_shape), dtype=x.dtype)
         W2 = self.params["W"].reshape(self.filters, -1)
         c, (kh, kw) = self.input_shape[0], self.kernel_size
-        positions = oh * self._unfolded_width()  # GEMM columns per image
+        width = self._unfolded_width()
         # a group holds its unfolded columns and the GEMM's output z at once
-        for part in self._image_groups(x, (c * kh * kw + self.filters) * positions):
-            cols, width = self._unfold(x[part])
+        for part in self._image_groups(x, (c * kh * kw + self.filters) * oh * width):
+            cols = self._unfold(x[part])
             z = W2 @ cols  # (F, CKK) @ (CKK, n*OH*width): one GEMM per group of images
             if self.use_bias:
                 z += self.params["b"][:, None]
@@ -271,11 +271,11 @@ class Conv2D(KernelOptions, Layer):
         dW2 = self.grads["W"].reshape(self.filters, -1)
         dW2[...] = 0
         dx = xp.empty_like(x) if self.input_grad else None
-        positions = self.output_shape[1] * self._unfolded_width()
+        width = self._unfolded_width()
         # a group holds cols, dz and (when dx is needed) the GEMM's output for dx at once
         unfolded = c * kh * kw * (2 if self.input_grad else 1)
-        for part in self._image_groups(x, (unfolded + self.filters) * positions):
-            cols, width = self._unfold(x[part])  # x is unfolded again: cols were not kept
+        for part in self._image_groups(x, (unfolded + self.filters) * self.output_shape[1] * width):
+            cols = self._unfold(x[part])  # x is unfolded again: cols were not kept
             dz = self._output_grad_columns(dy[part], None if relu_y is None else relu_y[part], width)
             dW2 += F.matmul_bt(dz, cols)  # dz @ cols.T, in the order BLAS is faster at
             if self.use_bias:
@@ -297,16 +297,16 @@ class Conv2D(KernelOptions, Layer):
             dz[..., :ow] = dy.transpose(1, 0, 2, 3)
         return dz.reshape(self.filters, -1)
 
-    def _unfold(self, x: Array) -> tuple[Array, int]:
-        """``x: (n, C, H, W)`` → ``(cols, width)``: ``cols: (C*KH*KW, n*OH*width)``, where
-        ``width`` is ``OW``, or for stride 1 the padded width (see ``im2col_rows``)."""
+    def _unfold(self, x: Array) -> Array:
+        """``x: (n, C, H, W)`` → ``cols: (C*KH*KW, n*OH*width)``, ``width`` as
+        :meth:`_unfolded_width` gives it."""
         if self.strides == (1, 1):
-            return F.im2col_rows(x, self.kernel_size, self.pads)
-        return F.im2col(x, self.kernel_size, self.strides, self.pads), self.output_shape[2]
+            return F.im2col_rows(x, self.kernel_size, self.pads)[0]
+        return F.im2col(x, self.kernel_size, self.strides, self.pads)
 
     def _unfolded_width(self) -> int:
         """Positions per output row in :meth:`_unfold`'s columns: the padded width for
-        stride 1 (``im2col_rows``), else ``OW``."""
+        stride 1 (``im2col_rows``, whose ``Wp`` it is), else ``OW``."""
         (_, _, w), (left, right) = self.input_shape, self.pads[2:]
         return w + left + right if self.strides == (1, 1) else self.output_shape[2]
 
