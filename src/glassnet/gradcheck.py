@@ -234,12 +234,11 @@ def _layer_errors(layer: Any, x: Any, rng: np.random.Generator, h: float,
     # f = sum(y * dy): each term rounded on its own, the errors add up like a random walk
     terms = first * dy
     noise = finite_difference_noise(np.sqrt((terms ** 2).sum()) + abs(terms.sum()), h)
-    errors = {"x": gradient_error(dx, numerical_gradient(lambda: float((run(x) * dy).sum()), x, h),
-                                  noise)}
-    for key, param in layer.params.items():
-        numeric = numerical_gradient(lambda: float((run(x) * dy).sum()), param, h)
-        errors[key] = gradient_error(analytic[key], numeric, noise)
-    return errors
+    def f() -> float:  # reads x and the parameters, which numerical_gradient perturbs
+        return float((run(x) * dy).sum())
+
+    return {key: gradient_error(analytic[key], numerical_gradient(f, array, h), noise)
+            for key, array in {"x": x, **layer.params}.items()}
 
 
 
