@@ -112,7 +112,8 @@ class PlotWriter:
 
         if not self.written or not names or plots.drawable(names):
             return None
-        key = ", ".join(f"#{i} = {printable(name)}" for i, name in enumerate(names))
+        key = ", ".join(f"{label} = {printable(name)}"
+                        for label, name in zip(plots.figure_labels(names), names, strict=True))
         return f"the plotting font cannot draw these class names, so the plots number them: {key}"
 
     def write(self, file: str, image: np.ndarray, probs: np.ndarray, names: list[str]) -> Path:

@@ -155,7 +155,8 @@ def evaluation_sections(ev: Evaluation, max_gallery: int = 20, max_table: int = 
                      "confusion matrix", f"Rows: true class; columns: predicted class. {numbers}; "
                      "colours are the fraction of each true class (row-normalized).")
     if not plots.drawable(ev.class_names):
-        numbered = ", ".join(f"#{i} = {esc(name)}" for i, name in enumerate(ev.class_names))
+        numbered = ", ".join(f"{label} = {esc(name)}" for label, name in
+                             zip(plots.figure_labels(ev.class_names), ev.class_names, strict=True))
         cm += ("<p>The plotting font cannot draw these class names, so the figures number the "
                f"classes: {numbered}.</p>")
     if n > plots.ALL_COUNTS:
