@@ -480,11 +480,12 @@ class Search:
         dataset, typed = config.base.dataset, stored.base.dataset
         if dataset not in LOADERS and typed not in LOADERS:
             here = recorded if recorded and Path(recorded).is_dir() else None
-            if here is not None and locator(dataset) != here:
+            given = locator(dataset)
+            if here is not None and given != here:
                 raise SearchError(f"the search {name!r} in {label} reads the image folder {here}, "
-                                  f"and --dataset {dataset} is {locator(dataset)}: give --dataset "
+                                  f"and --dataset {dataset} is {given}: give --dataset "
                                   f"{here} (or run the command from where the search started)")
-            if locator(dataset) == (here or locator(typed)):  # one folder, written another way
+            if given == (here or locator(typed)):  # one folder, written another way
                 stored = dataclasses.replace(stored, base=dataclasses.replace(stored.base, dataset=dataset))
         same_budget = dataclasses.replace(config, trials=stored.trials)
         if stored.to_dict() != same_budget.to_dict():
