@@ -175,13 +175,93 @@ def _same_run(finished, straight) -> None:
         assert (finished.out_dir / name).is_file(), name
 
 
-def test_a_run_whose_files_were_never_written_is_finished_by_resume(straight, cats, tmp_path):
+@pytest.mark.parametrize("written", [(), ("model.glassnet",),
+                                     ("model.glassnet", "history.json", "metrics.json")],
+                         ids=["checkpoint", "model", "all-but-run.json"])
+def test_a_run_whose_files_were_never_written_is_finished_by_resume(straight, cats, tmp_path, written):
+    """A crash after the model file but before run.json left a folder that report called
+    interrupted and resume called complete: run.json, written last, is what marks it done."""
     _only_the_checkpoint(straight.out_dir, tmp_path / "run")
+    for name in written:
+        shutil.copy(straight.out_dir / name, tmp_path / "run" / name)
     with pytest.warns(GlassnetWarning, match="whole training .10 epochs."):
         finished = resume_run(tmp_path / "run", verbose=0, data=cats)
     _same_run(finished, straight)
     with pytest.raises(ConfigError, match="already completed its 10 epochs"):  # now it is done
         resume_run(tmp_path / "run", verbose=0, data=cats)
+
+
+def test_a_run_that_diverged_checkpoints_the_kept_weights_and_is_not_resumed(cats, tmp_path):
+    """Full-batch training without validation checks its weights only after the last epoch
+    but was checkpointed every epoch: the checkpoint held diverged weights, and --resume went
+    on from them and replaced the run's good model with one whose loss is NaN."""
+    out = tmp_path / "run"
+    config = RunConfig(dataset="cats", model="mlp", hidden=[8], epochs=6, batch_size=None, lr=1e38,
+                       seed=1, out=str(out))
+    with np.errstate(all="ignore"):
+        result = train_run(config, verbose=0, data=cats)
+    assert result.error is not None and result.error.kept_epoch == 0
+    checkpoint = read_checkpoint(out / CHECKPOINT_NAME)
+    assert checkpoint.epochs_done == 0 and checkpoint.state["non_finite"] == str(result.error)
+    for key, value in result.model.get_weights().items():
+        assert np.isfinite(value).all()
+        np.testing.assert_array_equal(checkpoint.arrays[key], value)
+    model_file = (out / "model.glassnet").read_bytes()
+    with pytest.raises(ConfigError, match=r"the run ended because the loss became nan at epoch 2, "
+                                          r"batch 1; .* start a new run instead \(with a smaller --lr"):
+        resume_run(out, verbose=0, data=cats)
+    assert (out / "model.glassnet").read_bytes() == model_file
+    _only_the_checkpoint(out, tmp_path / "copy")  # its files never written: resume writes them
+    with pytest.warns(GlassnetWarning, match="the end of the run's training, which stopped because "
+                                             "the loss became nan"):
+        finished = resume_run(tmp_path / "copy", verbose=0, data=cats)
+    assert finished.metrics["epochs"] == 0 and (tmp_path / "copy" / "run.json").is_file()
+
+
+def test_a_checkpointer_keeps_the_last_epoch_of_a_full_batch_fit(tmp_path):
+    """Without the run's epochs given, it never captured a full-batch fit's last epoch: the
+    checkpoint (which also loads as a model) was up to 20 epochs old."""
+    from glassnet.io.checkpoint import Checkpointer
+
+    model, x, y = _small_model()
+    model.fit(x, y, epochs=300, batch_size=None, verbose=0, callbacks=[Checkpointer(tmp_path / "c.glassnet")])
+    assert read_checkpoint(tmp_path / "c.glassnet").epochs_done == 300
+
+
+def test_a_checkpointer_refuses_a_fit_whose_history_does_not_start_at_its_first_epoch(tmp_path):
+    """A fresh model fitted from initial_epoch=5 wrote "3 completed epochs" after epoch 8,
+    and a resume repeated epochs 5-7."""
+    from glassnet.io.checkpoint import Checkpointer
+
+    model, x, y = _small_model()
+    with pytest.raises(ConfigError, match=r"a Checkpointer needs the run's history from its first "
+                                          r"epoch, but this fit starts at epoch 6 \(initial_epoch=5\) "
+                                          "with 0 epochs of history"):
+        model.fit(x, y, epochs=10, initial_epoch=5, batch_size=10, verbose=0,
+                  callbacks=[Checkpointer(tmp_path / "c.glassnet")])
+
+
+def test_a_checkpointer_listed_first_keeps_early_stoppings_state_of_the_same_epoch(tmp_path):
+    """It ran before EarlyStopping, so it saved EarlyStopping's state of the epoch before."""
+    from glassnet.io.checkpoint import Checkpointer
+    from glassnet.training import EarlyStopping
+
+    model, x, y = _small_model()
+    stop = EarlyStopping("loss", patience=100)
+    model.fit(x, y, epochs=4, batch_size=10, verbose=0,
+              callbacks=[Checkpointer(tmp_path / "c.glassnet", overhead=0, callbacks=[stop]), stop])
+    saved = read_checkpoint(tmp_path / "c.glassnet").state["callbacks"]
+    assert [values["last_epoch"] for values in saved.values()] == [3]
+
+
+def _small_model():
+    import glassnet as gn
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((20, 5)), rng.integers(0, 2, 20)
+    model = gn.Sequential([gn.layers.Dense(1)], input_shape=(5,), seed=0, dtype="float64")
+    model.compile("binary_crossentropy", gn.optimizers.SGD(lr=0.1))
+    return model, x, y
 
 
 def test_checkpoint_restores_every_generator(straight, tmp_path):

@@ -372,11 +372,13 @@ def test_diverging_training_exits_1_and_keeps_the_last_good_model(tmp_path):
     # the first epoch's end weights gave that nan: the initial ones are the last good ones
     assert "keeps the initial weights, the last known to give a finite loss" in result.stderr
     assert "warning" not in result.stderr  # NumPy's overflow warnings: the guard handles them
-    assert "1 epoch in" in result.stdout
+    # the history ends where the kept weights do: the first epoch's update was dropped
+    assert "0 epochs in" in result.stdout
     assert "stopped by a non-finite loss and kept the initial weights" in result.stdout
     assert (out / "model.glassnet").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 1 and np.isfinite(metrics["train"]["loss"])
+    assert metrics["epochs"] == 0 and np.isfinite(metrics["train"]["loss"])
+    assert json.loads((out / "history.json").read_text())["epoch"] == []
     assert metrics["stopped"].startswith("the loss became nan at epoch 2, batch 1")
     assert "the loss became nan at epoch 2, batch 1" in (out / "report.html").read_text()
 

@@ -553,6 +553,126 @@ class PoisonAt(Callback):
             self.model.layers[0].params["W"][0, 0] = np.nan
 
 
+class EndLogs(Callback):
+    """Records what each on_train_end was given."""
+
+    def __init__(self) -> None:
+        self.ended: list[dict] = []
+
+    def on_train_end(self, logs):
+        self.ended.append(dict(logs))
+
+
+def test_after_a_non_finite_loss_the_history_ends_at_the_kept_weights_and_callbacks_end(rng):
+    """The NaN guard put back the weights of the end of epoch 2, but the history went on to
+    epoch 3, and no callback's on_train_end ran (the progress bar stayed open, a checkpoint
+    was left with the diverged weights)."""
+    x, y = _data(rng)
+    model, end = _model(), EndLogs()
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
+        model.fit(x, y, epochs=6, batch_size=20, verbose=0, callbacks=[PoisonAt(3), end])
+    assert info.value.kept_epoch == 2 and model.history["epoch"] == [0, 1]
+    assert model.training_summary["epochs"] == 2
+    assert end.ended == [{"error": str(info.value), "kept_epoch": 2}]
+
+
+def test_early_stopping_puts_back_its_best_weights_after_a_non_finite_loss(rng):
+    """Keras runs on_train_end after TerminateOnNaN too: restore_best_weights still works."""
+    x, y = _data(rng)
+    model, best = _model(), []
+
+    class KeepEpoch1(Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                best.append(self.model.get_weights())
+
+    stop = EarlyStopping("score", patience=10, mode="min", restore_best_weights=True)
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
+        model.fit(x, y, epochs=8, batch_size=20, verbose=0,
+                  callbacks=[_Scripted("score", [3, 1, 2, 2, 2, 2, 2, 2]), stop, KeepEpoch1(), PoisonAt(4)])
+    assert stop.restored_epoch == 1 and info.value.kept_epoch == 2
+    assert str(info.value).endswith("then EarlyStopping put back its best epoch's weights, "
+                                    "the weights from the end of epoch 2")
+    for key, value in best[0].items():
+        np.testing.assert_array_equal(model.get_weights()[key], value)
+
+
+def test_early_stopping_keeps_the_guards_weights_when_its_best_epoch_is_not_before_them(rng):
+    x, y = _data(rng)
+    model = _model()
+    stop = EarlyStopping("score", patience=10, mode="min", restore_best_weights=True)
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
+        model.fit(x, y, epochs=8, batch_size=20, verbose=0,
+                  callbacks=[_Scripted("score", [3, 2, 1, 0, 5, 5, 5, 5]), stop, PoisonAt(4)])
+    assert stop.best_epoch == 3 and stop.restored_epoch is None  # epoch 4's weights were not kept
+    assert info.value.kept_epoch == 3 and "EarlyStopping" not in str(info.value)
+
+
+def test_model_checkpoint_keeps_its_best_score_from_one_fit_to_the_next(rng, tmp_path):
+    """It forgot its best at each fit, so a continued fit replaced the best file with a worse
+    model (Keras keeps it)."""
+    x, y = _data(rng)
+    model = _model()
+    saver = ModelCheckpoint(tmp_path / "best.glassnet", monitor="score", save_best_only=True, mode="min")
+    scores = _Scripted("score", [2, 1, 5, 0.5])
+    model.fit(x, y, epochs=2, batch_size=20, verbose=0, callbacks=[scores, saver])
+    model.fit(x, y, epochs=3, initial_epoch=2, batch_size=20, verbose=0, callbacks=[scores, saver])
+    assert saver.saved == [str(tmp_path / "best.glassnet")] * 2 and saver.tracker.best == 1
+    model.fit(x, y, epochs=4, initial_epoch=3, batch_size=20, verbose=0, callbacks=[scores, saver])
+    assert len(saver.saved) == 3 and saver.tracker.best == 0.5
+
+
+class Calls(Callback):
+    def __init__(self, name: str, calls: list, order: int = 0) -> None:
+        self.name, self.calls, self.order = name, calls, order
+
+    def on_train_begin(self, logs):
+        self.calls.append(("begin", self.name))
+
+    def on_epoch_end(self, epoch, logs):
+        self.calls.append(("epoch", self.name))
+
+    def on_train_end(self, logs):
+        self.calls.append(("end", self.name))
+
+
+def test_a_callback_that_keeps_the_run_state_runs_after_the_others_except_at_the_end(rng):
+    """A Checkpointer listed first saved EarlyStopping's state of the epoch before, and on
+    resume restored it before EarlyStopping's on_train_begin wiped it."""
+    x, y = _data(rng)
+    calls: list = []
+    _model().fit(x, y, epochs=1, batch_size=20, verbose=0,
+                 callbacks=[Calls("keeper", calls, order=1), Calls("a", calls), Calls("b", calls)])
+    assert calls == [("begin", "a"), ("begin", "b"), ("begin", "keeper"),
+                     ("epoch", "a"), ("epoch", "b"), ("epoch", "keeper"),
+                     ("end", "keeper"), ("end", "a"), ("end", "b")]
+
+
+@pytest.mark.parametrize("name,maximize", [
+    ("val_loss", False), ("loss", False), ("val_accuracy", True), ("val_acc", True),
+    ("val_balanced_accuracy", True), ("val_f1", True), ("val_auc", True), ("val_mae", False),
+    ("val_top5", True)])
+def test_mode_auto_reads_the_direction_from_the_name(name, maximize):
+    """val_f1 (the README's own example of a logged value) was minimized: EarlyStopping kept
+    the worst epoch's weights."""
+    assert EarlyStopping(name).tracker.maximize is maximize
+    assert ModelCheckpoint("best.glassnet", monitor=name).tracker.maximize is maximize
+
+
+@pytest.mark.parametrize("name", ["score", "val_f1_loss", "val_thing"])
+def test_mode_auto_refuses_a_name_that_gives_no_direction(name):
+    for make in (lambda: EarlyStopping(name), lambda: ModelCheckpoint("b.glassnet", monitor=name)):
+        with pytest.raises(ConfigError, match=f"cannot tell from the name '{name}' whether higher "
+                                              "or lower is better; give mode='max' or mode='min'"):
+            make()
+    assert EarlyStopping(name, mode="max").tracker.maximize
+
+
+def test_a_monitor_that_is_not_a_name_is_refused():
+    with pytest.raises(ConfigError, match="monitor must be the name of a logged quantity"):
+        EarlyStopping(None)
+
+
 def test_after_the_nan_guard_a_later_fit_restarts_the_schedule_from_its_base(rng):
     x, y = _data(rng)
     model = _model()

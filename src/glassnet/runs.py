@@ -135,8 +135,10 @@ class FitOutcome:
 
 #: The trained model in a run's folder (the commands that take a model take the folder for it).
 MODEL_FILE = "model.glassnet"
+#: The run's configuration, written after its other files: a folder with it holds a finished run.
+RUN_RECORD = "run.json"
 #: What a training run writes into its folder; a new run removes these first.
-RUN_FILE_NAMES = ("run.json", "history.json", "metrics.json", MODEL_FILE, CHECKPOINT_NAME,
+RUN_FILE_NAMES = (RUN_RECORD, "history.json", "metrics.json", MODEL_FILE, CHECKPOINT_NAME,
                   "report.html")
 
 
@@ -405,22 +407,23 @@ def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | N
     checkpoint = read_checkpoint(resume) if resume is not None else None
     initial_epoch, over = 0, False
     if checkpoint is not None:
-        finished = (out_dir / MODEL_FILE).is_file()
+        finished = (out_dir / RUN_RECORD).is_file()  # written last: every other file is there
         initial_epoch, over = resume_state(model, checkpoint, config, fingerprint, finished)
     checkpointer = Checkpointer(out_dir / CHECKPOINT_NAME, saved_config(config), stop,
-                                callbacks=callbacks, resume=checkpoint, epochs=config.epochs,
-                                data=fingerprint)
+                                callbacks=callbacks, resume=checkpoint, data=fingerprint)
     error = None
     started = time.perf_counter()
     try:
         # a training that is over trains no more epochs: its callbacks still end it (early
-        # stopping puts back the best epoch's weights, as it did before the run was cut short)
-        model.fit(train.x, train.y, epochs=initial_epoch if over else config.epochs,
-                  batch_size=config.batch_size,
-                  validation_data=(validation.x, validation.y) if validation else None,
-                  lr_schedule=make_schedule(config), callbacks=[*callbacks, checkpointer],
-                  verbose=0 if over else verbose, augment=augment,
-                  initial_epoch=initial_epoch)
+        # stopping puts back the best epoch's weights, as it did before the run was cut short);
+        # one that ended before its first epoch (a non-finite loss) has nothing to end
+        if not (over and initial_epoch == 0):
+            model.fit(train.x, train.y, epochs=initial_epoch if over else config.epochs,
+                      batch_size=config.batch_size,
+                      validation_data=(validation.x, validation.y) if validation else None,
+                      lr_schedule=make_schedule(config), callbacks=[*callbacks, checkpointer],
+                      verbose=0 if over else verbose, augment=augment,
+                      initial_epoch=initial_epoch)
     except NonFiniteLossError as exc:
         error = exc
     checkpointer.stop.phase = "finishing"  # a Ctrl-C now lets the run's files be written
@@ -515,17 +518,24 @@ def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
     is not "nothing to resume": only those files are left to write."""
     done = restore_training_state(model, checkpoint, data)
     stopped_early = bool(checkpoint.state.get("stopped_early"))
+    non_finite = checkpoint.state.get("non_finite")
     if finished and stopped_early:
         raise ConfigError(f"{checkpoint.path}: the run stopped early (early stopping) after {done} "
                           "epochs; nothing to resume")
+    if finished and non_finite:  # the same settings would diverge the same way again
+        raise ConfigError(f"{checkpoint.path}: the run ended because {non_finite}; resuming would "
+                          "train on with the same settings: start a new run instead (with a smaller "
+                          "--lr, or --normalize)")
     if finished and done >= config.epochs:
         raise ConfigError(f"{checkpoint.path}: the run already completed its {config.epochs} epochs; "
                           "nothing to resume")
     warn_if_the_rounding_changes(checkpoint)
-    over = stopped_early or done >= config.epochs
+    over = stopped_early or bool(non_finite) or done >= config.epochs
     if over:
-        warnings.warn(f"{checkpoint.path} holds the run's whole training ({count(done, 'epoch')}); "
-                      "only its files were left to write", GlassnetWarning, stacklevel=2)
+        what = (f"the end of the run's training, which stopped because {non_finite}" if non_finite
+                else f"the run's whole training ({count(done, 'epoch')})")
+        warnings.warn(f"{checkpoint.path} holds {what}; only its files were left to write",
+                      GlassnetWarning, stacklevel=2)
     return done, over
 
 
@@ -577,7 +587,8 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
 
 def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict[str, Any],
               sizes: dict[str, int] | None = None, sessions: list[dict[str, Any]] | None = None) -> None:
-    """Write model, history, metrics and configuration (each file atomically); ``sizes``
+    """Write model, history, metrics and configuration (each file atomically, the
+    configuration last: it marks the run finished, see :data:`RUN_RECORD`); ``sizes``
     (images per split) lets ``glassnet report`` notice a data set that changed since, and
     ``sessions`` (:func:`~glassnet.io.checkpoint.sessions_of`) lets its report say that the
     run was resumed, and where it then rounded differently from an unbroken run."""
@@ -585,7 +596,7 @@ def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict
     write_json(out_dir / "history.json", model.history.to_dict())
     write_json(out_dir / "metrics.json", metrics)
     # threads: a batch split over another number of threads rounds differently (training/shards.py)
-    write_json(out_dir / "run.json", {"glassnet_version": __version__, "config": saved_config(config),
+    write_json(out_dir / RUN_RECORD, {"glassnet_version": __version__, "config": saved_config(config),
                                       "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                                       "threads": backend.get_threads(),
                                       **({"sizes": sizes} if sizes else {}),

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from .._text import count
 from ..data.folder import comparable, same_folder
 from ..errors import (
     ConfigError,
@@ -140,11 +141,14 @@ def sessions_problem(sessions: Any, epochs_done: int | None = None) -> str | Non
 
 def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
              seconds: float | None = None, data: dict[str, Any] | None = None, in_fit: bool = False,
-             sessions: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+             sessions: list[dict[str, Any]] | None = None,
+             non_finite: str | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(config, arrays)`` of a checkpoint of ``model`` (and the state of ``callbacks`` that
     have one) as it is now, after ``seconds`` of training on ``data`` (an image folder's
     ``dataset.info["fingerprint"]``) in ``sessions`` (:func:`sessions_of`; by default one,
-    from the start, on what the model is on now); arrays are copies."""
+    from the start, on what the model is on now); arrays are copies. ``non_finite``: the
+    error that ended the training (its loss became non-finite), which a resume refuses to
+    repeat."""
     history = _copy_history(model.history)
     setting = running_on(model)
     opt = model.optimizer
@@ -160,6 +164,7 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
     checkpoint = {
         "epochs_done": len(history["epoch"]),
         "stopped_early": bool(model.stop_training),  # a callback (EarlyStopping) ended the run
+        "non_finite": non_finite,
         "seconds": seconds,
         "history": history,
         "optimizer": {"config": state["config"], "steps": state["steps"],
@@ -235,6 +240,8 @@ def check_state(path: Path, state: dict[str, Any]) -> None:
         raise ModelFormatError(f"{path}: the checkpoint's history holds values that are not numbers")
     if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 0 for e in history["epoch"]):
         raise ModelFormatError(f"{path}: the checkpoint's history holds epochs that are not whole numbers")
+    if not isinstance(state.get("non_finite"), (str, type(None))):
+        raise ModelFormatError(f"{path}: the checkpoint's record of a non-finite loss is not text")
     if not is_number_or_none(state.get("seconds")):
         raise ModelFormatError(f"{path}: the checkpoint's training time is not a number")
     optimizer, rng = state["optimizer"], state["rng"]
@@ -477,6 +484,9 @@ class StopRequest:
 class Checkpointer(Callback):
     """Keep the state of the last completed epoch and write it to ``path``.
 
+    It runs after the other callbacks (:attr:`Callback.order`), so that it keeps their
+    state as of each epoch's end and restores it after their ``on_train_begin`` has reset it.
+
     The checkpoint is written when at least ``overhead`` times the time the previous
     write took has passed (so checkpoints cost at most about 5% of training time by
     default; ``overhead=0`` writes every epoch), after the last epoch, and when ``stop``
@@ -492,16 +502,19 @@ class Checkpointer(Callback):
     it begins, on the device and threads it trains with: the run's report says where a
     resumed run rounds differently from an unbroken one.
 
+    The last epoch (``fit``'s ``epochs``) is always captured, before EarlyStopping's
+    ``on_train_end`` puts back its best weights.
+
     Args:
-        epochs: the run's last epoch, so that it is always captured before other
-            callbacks' ``on_train_end`` (EarlyStopping restoring its best weights) runs.
         data: the fingerprint of the image folder trained on, for :func:`check_same_data`.
     """
+
+    order = 1  # after the other callbacks; first at the end of training (Callback.order)
 
     def __init__(self, path: str | Path, run_config: dict[str, Any] | None = None,
                  stop: StopRequest | None = None, overhead: float = 20.0,
                  callbacks: Sequence[Callback] = (), resume: Checkpoint | None = None,
-                 epochs: int | None = None, data: dict[str, Any] | None = None) -> None:
+                 data: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.run_config = run_config
         self.data = data
@@ -509,7 +522,7 @@ class Checkpointer(Callback):
         self.callbacks = list(callbacks)
         self.resume = resume
         self.overhead = overhead
-        self.epochs = epochs
+        self.epochs: int | None = None  # fit's epochs, from on_train_begin
         self._snapshot: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
         self._written = True
         self._last_write_end = 0.0
@@ -523,10 +536,10 @@ class Checkpointer(Callback):
         #: the run's training sessions so far, this fit's last once it has begun
         self.sessions = list(self._earlier_sessions)
 
-    def _take(self) -> None:
+    def _take(self, non_finite: str | None = None) -> None:
         seconds = self.prior_seconds + time.perf_counter() - self._started
         self._snapshot = snapshot(self.model, self.run_config, self.callbacks, round(seconds, 3), self.data,
-                                  in_fit=True, sessions=self.sessions)
+                                  in_fit=True, sessions=self.sessions, non_finite=non_finite)
         self._written = False
 
     def _write(self) -> None:
@@ -551,12 +564,18 @@ class Checkpointer(Callback):
             epochs_done=done)
 
     def on_train_begin(self, logs):
+        start = logs.get("initial_epoch", 0)
+        if len(self.model.history) != start:
+            raise ConfigError(f"a Checkpointer needs the run's history from its first epoch, but "
+                              f"this fit starts at epoch {start + 1} (initial_epoch={start}) with "
+                              f"{count(len(self.model.history), 'epoch')} of history; resume from a "
+                              "checkpoint (restore_training_state) or start at initial_epoch=0")
         self.stop.phase = "training"
         self._steps = logs.get("steps", self._steps)
+        self.epochs = logs.get("epochs")
         self._started = time.perf_counter()
         if self.resume is not None:  # after the other callbacks' on_train_begin reset them
             restore_callbacks(self.model, self.resume, self.callbacks)
-        start = len(self.model.history)
         # a fit from Python may start before the checkpoint's end: the sessions after its
         # start trained epochs that this one trains again
         self.sessions = [*(s for s in self._earlier_sessions if s["from_epoch"] <= start),
@@ -592,4 +611,8 @@ class Checkpointer(Callback):
             self._write()
 
     def on_train_end(self, logs):
+        # After a non-finite loss the NaN guard has put back earlier weights (and cut the
+        # history to them): those are the state to keep, not the last epoch's, which diverged.
+        if "error" in logs:
+            self._take(non_finite=logs["error"])
         self._write()

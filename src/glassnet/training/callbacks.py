@@ -5,7 +5,9 @@ A callback sees the model (``self.model``) and the logs dict; it may set
 ``on_train_begin`` are ``{"initial_epoch", "epochs", "steps", "logged"}`` (batches per
 epoch, the names the epochs will log); of ``on_batch_end`` the running ``loss`` (and
 ``accuracy`` when the model tracks it); of ``on_epoch_end`` the epoch's metrics, ``val_*``
-ones and ``lr``.
+ones and ``lr``; of ``on_train_end`` the last epoch's, or, when the loss became
+non-finite, ``{"error": the message, "kept_epoch": the epochs whose weights the NaN guard
+kept}`` (training then raises :class:`~glassnet.errors.NonFiniteLossError` after the hook).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ class Callback:
     HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
     model: Any = None
+    #: when its hooks run among the others': 0 in the order given; 1 after those
+    #: (Checkpointer: what it saves, and restores on resume, is the others' state as of the
+    #: end of each hook), except at the end of training, where it goes first (it saves the
+    #: state before EarlyStopping puts back its best weights); 2 last of all (the progress
+    #: display, which shows what the others logged)
+    order: int = 0
     #: for a callback with ``state_dict``/``load_state_dict``: whether a resumed run must
     #: have its state (EarlyStopping: its patience counter decides when the run ends), or
     #: may start it afresh, or drop it (ModelCheckpoint: a file saver added or removed)
@@ -50,10 +58,10 @@ class Callback:
 
 
 class CallbackList(Callback):
-    """Calls every hook on each callback in order."""
+    """Calls every hook on each callback, in the order of their :attr:`Callback.order`."""
 
     def __init__(self, callbacks: list[Callback], model: Any) -> None:
-        self.callbacks = list(callbacks)
+        self.callbacks = sorted(callbacks, key=lambda cb: cb.order)  # stable: as given within one
         for cb in self.callbacks:
             cb.set_model(model)
 
@@ -74,7 +82,7 @@ class CallbackList(Callback):
             cb.on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs):
-        for cb in self.callbacks:
+        for cb in sorted(self.callbacks, key=lambda cb: cb.order != 1):  # Callback.order
             cb.on_train_end(logs)
 
 
@@ -90,19 +98,44 @@ def _validation_hint(logged: Sequence[str]) -> str:
     return "validation needs validation_split or validation_data"
 
 
+#: words in a logged name (split at ``_``) that say higher is better, or lower
+HIGHER_IS_BETTER = frozenset({"acc", "accuracy", "auc", "f1", "fbeta", "precision", "recall",
+                              "iou", "dice", "kappa", "r2", "top1", "top5", "sensitivity",
+                              "specificity", "mcc"})
+LOWER_IS_BETTER = frozenset({"loss", "error", "err", "mse", "mae", "rmse", "entropy",
+                             "perplexity", "ece"})
+
+
+def maximizes(monitor: str, mode: str, owner: str) -> bool:
+    """Whether a better ``monitor`` is higher: ``mode`` ``"max"``/``"min"``, or for
+    ``"auto"`` its name (``val_f1``: higher; ``val_loss``: lower). A name that says neither
+    is an error: guessing wrong would keep the worst epoch's weights."""
+    if mode != "auto":
+        return mode == "max"
+    words = set(monitor.lower().split("_"))
+    higher, lower = bool(words & HIGHER_IS_BETTER), bool(words & LOWER_IS_BETTER)
+    if higher == lower:
+        raise ConfigError(f"{owner} cannot tell from the name {monitor!r} whether higher or lower "
+                          "is better; give mode='max' or mode='min'")
+    return higher
+
+
 class _Monitor:
     """Tracks the best value of one logged quantity (``"val_loss"``, ``"val_accuracy"``...).
 
-    ``mode="auto"`` maximizes quantities whose name contains ``acc`` and minimizes the
-    rest. A value improves on the best by more than ``min_delta`` or not at all.
+    ``mode="auto"`` reads the direction from the name (:func:`maximizes`). A value improves
+    on the best by more than ``min_delta`` or not at all.
     """
 
     def __init__(self, monitor: str, mode: str, min_delta: float, owner: str) -> None:
         if mode not in ("auto", "min", "max"):
             raise ConfigError(f"{owner} mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if not isinstance(monitor, str) or not monitor:
+            raise ConfigError(f"{owner} monitor must be the name of a logged quantity "
+                              f"('val_loss', 'val_accuracy', ...), got {monitor!r}")
         min_delta = check_number(min_delta, f"{owner} min_delta", 0, low_inclusive=True)
         self.monitor, self.owner, self.min_delta = monitor, owner, min_delta
-        self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
+        self.maximize = maximizes(monitor, mode, owner)
         self.reset()
 
     def reset(self) -> None:
@@ -208,10 +241,14 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs):
-        if (self.restore_best_weights and self.best_weights is not None
-                and self.tracker.best_epoch != self.last_epoch):
+        # the epochs the model's weights are from: the last epoch's, or after a non-finite
+        # loss those the NaN guard kept (a best epoch at or after them diverged: not restored)
+        current = logs.get("kept_epoch", None if self.last_epoch is None else self.last_epoch + 1)
+        best = self.tracker.best_epoch
+        if (self.restore_best_weights and self.best_weights is not None and best is not None
+                and current is not None and best + 1 < current):
             self.model.set_weights(self.best_weights)
-            self.restored_epoch = self.tracker.best_epoch
+            self.restored_epoch = best
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps so that a resumed run stops where this one would:
@@ -233,7 +270,8 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Save the model (atomically) after each epoch, or only when ``monitor`` improves.
+    """Save the model (atomically) after each epoch, or only when ``monitor`` improves on
+    the best value seen in this and earlier ``fit`` calls.
 
     ``path`` may hold ``{epoch}`` (1-based) and logged names, e.g.
     ``"ckpt-{epoch:03d}-{val_loss:.3f}.glassnet"``; a crash mid-write never leaves a
@@ -263,7 +301,8 @@ class ModelCheckpoint(Callback):
             raise ConfigError(f"ModelCheckpoint path {self.path!r} uses {', '.join(never)}, which "
                               f"training does not log (logged: {sorted(logged)})"
                               + (f"; {hint}" if hint else ""))
-        self.tracker.reset()
+        # the best score is kept from one fit to the next (as in Keras): a continued fit
+        # replaces the best file only with a better model
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps so that a resumed run replaces the best file only with a

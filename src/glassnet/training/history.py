@@ -39,6 +39,12 @@ class History:
         for values in self.history.values():
             values.pop()
 
+    def cut(self, epochs: int) -> None:
+        """Forget every epoch from ``epochs`` (counted from 0) on: the model kept the weights
+        it had after ``epochs`` epochs (the NaN guard put them back)."""
+        while self.epoch and self.epoch[-1] >= epochs:
+            self.drop_last()
+
     def __getitem__(self, key: str) -> list[float]:
         return list(self.epoch) if key == "epoch" else self.history[key]
 

@@ -16,7 +16,7 @@ from .._checks import check_non_negative_int, check_positive_int
 from ..backend import array_module
 from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, NonFiniteLossError, user_stacklevel
 from ..split import stratified_split
-from .callbacks import Callback, CallbackList
+from .callbacks import Callback, CallbackList, EarlyStopping
 from .history import History
 from .progress import ProgressBar, check_verbose
 from .shards import ShardedStep, sharded
@@ -163,6 +163,23 @@ def _last_update_diverged(model, epoch: int, batches: int,
         f"the last update of epoch {epoch + 1} made the loss non-finite; training stopped and "
         f"the model keeps {weights_after(epoch)}, the last known to give a finite loss (try "
         "a smaller learning rate)", epoch=epoch + 1, batch=batches, kept_epoch=epoch)
+
+
+def _end_after_non_finite(model, history: History, cbs: CallbackList, error: NonFiniteLossError,
+                          started: float) -> None:
+    """End a training the NaN guard stopped (``error``; the model holds the weights it
+    kept): the history is cut to those weights' epochs, and the callbacks' ``on_train_end``
+    runs with ``{"error", "kept_epoch"}`` (a Checkpointer saves that state; EarlyStopping
+    may put back an earlier best epoch's weights, which the error then names)."""
+    history.cut(error.kept_epoch)
+    _record_summary(model, history, started)
+    cbs.on_train_end({"error": str(error), "kept_epoch": error.kept_epoch})
+    restored = [cb.restored_epoch for cb in cbs.callbacks
+                if isinstance(cb, EarlyStopping) and cb.restored_epoch is not None]
+    if restored:
+        error.kept_epoch = restored[-1] + 1
+        error.args = (f"{error}; then EarlyStopping put back its best epoch's weights, "
+                      f"{weights_after(error.kept_epoch)}",)
 
 
 def _validation(model, x: Any, y: Any, validation_split: float | None,
@@ -358,58 +375,60 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
                         "logged": logged})
     xb = yb = trained_out = None  # the last batch, its labels, the trained weights' outputs
     last_start = 0
-    for epoch in range(initial_epoch, epochs):
-        cbs.on_epoch_begin(epoch, {})
-        # Each batch split over the threads when there are several (training/shards.py);
-        # asked each epoch, so that a callback's change to a layer reaches the replicas.
-        train_step = sharded(model, ShardedStep, threads) or model.train_step
-        batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
-                                min_batch)
-        for b, idx in enumerate(batches):
-            if schedule is not None and (schedule.per_batch or b == 0):
-                t = epoch + b / len(batches) if schedule.per_batch else epoch
-                model.optimizer.lr = model.optimizer.scheduled_lr = schedule(t, base_lr)
-            xb = full_batch if full_batch is not None else _training_batch(model, x[idx], augment)
-            yb = model.on_device(y[idx])
-            # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
-            with quiet_float_errors():
-                loss, out = train_step(xb, yb, start=start if full_batch is not None else 0)
-            if not math.isfinite(loss):
-                raise _restore_after_non_finite(model, loss, epoch, b, initial_epoch, snapshots)
-            running.add(loss, out, yb)
-            cbs.on_batch_end(b, running.means())
-        # Each batch's loss is computed before its update, so the next epoch would catch a
-        # last update that diverged, but the callbacks come first (a checkpoint saved, a stop):
-        # every epoch checks it before them, by the validation loss (finite inputs: finite
-        # unless the weights diverged) or one forward pass over the last batch. Full-batch
-        # training without validation checks only after its last epoch: that pass would cost
-        # a third of each epoch (a callback that stops such a run is checked after it).
-        last_start = start if full_batch is not None else 0
-        forward_check = x_val is None and (len(batches) > 1 or epoch == epochs - 1)
-        trained_out = _trained_outputs(model, xb, yb, last_start) if forward_check else None
-        if forward_check and trained_out is None:
-            raise _last_update_diverged(model, epoch, len(batches), snapshots)
-        logs = running.means(reset=True)
-        if x_val is not None:
-            with backend.using_threads(threads), quiet_float_errors():  # fit's threads
-                logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
-            if not math.isfinite(logs["val_loss"]):
+    try:
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch, {})
+            # Each batch split over the threads when there are several (training/shards.py);
+            # asked each epoch, so that a callback's change to a layer reaches the replicas.
+            train_step = sharded(model, ShardedStep, threads) or model.train_step
+            batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
+                                    min_batch)
+            for b, idx in enumerate(batches):
+                if schedule is not None and (schedule.per_batch or b == 0):
+                    t = epoch + b / len(batches) if schedule.per_batch else epoch
+                    model.optimizer.lr = model.optimizer.scheduled_lr = schedule(t, base_lr)
+                xb = full_batch if full_batch is not None else _training_batch(model, x[idx], augment)
+                yb = model.on_device(y[idx])
+                # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
+                with quiet_float_errors():
+                    loss, out = train_step(xb, yb, start=start if full_batch is not None else 0)
+                if not math.isfinite(loss):
+                    raise _restore_after_non_finite(model, loss, epoch, b, initial_epoch, snapshots)
+                running.add(loss, out, yb)
+                cbs.on_batch_end(b, running.means())
+            # Each batch's loss is computed before its update, so the next epoch would catch a
+            # last update that diverged, but the callbacks come first (a checkpoint saved, a stop):
+            # every epoch checks it before them, by the validation loss (finite inputs: finite
+            # unless the weights diverged) or one forward pass over the last batch. Full-batch
+            # training without validation checks only after its last epoch: that pass would cost
+            # a third of each epoch (a callback that stops such a run is checked after it).
+            last_start = start if full_batch is not None else 0
+            forward_check = x_val is None and (len(batches) > 1 or epoch == epochs - 1)
+            trained_out = _trained_outputs(model, xb, yb, last_start) if forward_check else None
+            if forward_check and trained_out is None:
                 raise _last_update_diverged(model, epoch, len(batches), snapshots)
-        logs["lr"] = model.optimizer.lr
-        history.append(epoch, logs)
-        _record_summary(model, history, started)  # current for a ModelCheckpoint's file
-        cbs.on_epoch_end(epoch, logs)
-        history.add_late(logs)  # what a callback added (val_f1, ...), as Keras' History has it
-        if model.stop_training:
-            # A callback ends a full-batch run without validation here, unchecked: check now.
-            if not forward_check and x_val is None:
-                trained_out = _trained_outputs(model, xb, yb, last_start)
-                if trained_out is None:
-                    history.drop_last()
-                    _record_summary(model, history, started)
+            logs = running.means(reset=True)
+            if x_val is not None:
+                with backend.using_threads(threads), quiet_float_errors():  # fit's threads
+                    logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
+                if not math.isfinite(logs["val_loss"]):
                     raise _last_update_diverged(model, epoch, len(batches), snapshots)
-            break
-        snapshots = [snapshots[1], _snapshot(model)]
+            logs["lr"] = model.optimizer.lr
+            history.append(epoch, logs)
+            _record_summary(model, history, started)  # current for a ModelCheckpoint's file
+            cbs.on_epoch_end(epoch, logs)
+            history.add_late(logs)  # what a callback added (val_f1, ...), as Keras' History has it
+            if model.stop_training:
+                # A callback ends a full-batch run without validation here, unchecked: check now.
+                if not forward_check and x_val is None:
+                    trained_out = _trained_outputs(model, xb, yb, last_start)
+                    if trained_out is None:
+                        raise _last_update_diverged(model, epoch, len(batches), snapshots)
+                break
+            snapshots = [snapshots[1], _snapshot(model)]
+    except NonFiniteLossError as error:
+        _end_after_non_finite(model, history, cbs, error, started)
+        raise
     _record_summary(model, history, started)
     cbs.on_train_end(history.last() if len(history) else {})
     if xb is not None:  # (no epoch ran: nothing to judge)

@@ -72,6 +72,8 @@ def format_duration(seconds: float) -> str:
 class ProgressBar(Callback):
     """``verbose=1``: bar (terminal) or lines (not a terminal); ``verbose=2``: lines only."""
 
+    order = 2  # last: it shows what the other callbacks logged, and a stop one of them asked for
+
     def __init__(self, epochs: int, steps: int, verbose: int = 1, stream: IO[str] | None = None,
                  log_every: int | None = None) -> None:
         self.epochs, self.steps, self.verbose = epochs, steps, verbose
@@ -133,6 +135,8 @@ class ProgressBar(Callback):
     def on_train_end(self, logs):
         if self._bar is not None and self._epoch_bar:
             self._bar.close()
+        if "error" in logs:  # the loss became non-finite: the error that fit raises next says it
+            return
         if self._initial_epoch >= self.epochs:  # nothing to train: say so, not "1 epoch"
             self.stream.write(f"trained 0 epochs: initial_epoch {self._initial_epoch} is not below "
                               f"epochs {self.epochs}\n")
