@@ -392,6 +392,34 @@ def test_course_stream_weights_are_c_ordered_and_gradient_checked(rng):
     assert gn.check_model(model, x, y).worst < 1e-6
 
 
+@pytest.mark.parametrize("stream", ["legacy", "generator"])
+def test_dropout_leaves_the_other_layers_initial_weights_as_they_were(stream):
+    """Dropout drew its generator's seed from the weight-initialization stream, so every
+    layer after it started from other weights: the course's networks were no longer the
+    course's "weight for weight" once dropout was added."""
+    def weights(dropout: bool) -> list[np.ndarray]:
+        hidden = [[gn.layers.Dense(5, activation="relu", kernel_initializer="lecun")]
+                  + ([gn.layers.Dropout(0.14)] if dropout else []) for _ in range(2)]
+        model = gn.Sequential([*hidden[0], *hidden[1], gn.layers.Dense(1, kernel_initializer="lecun")],
+                              input_shape=(12,), seed=3, dtype="float64", init_stream=stream)
+        return [layer.params["W"] for layer in model.layers if layer.params]
+
+    plain, with_dropout = weights(False), weights(True)
+    for a, b in zip(plain, with_dropout, strict=True):
+        np.testing.assert_array_equal(a, b)
+    if stream == "legacy":  # the course's draws: randn(out, in) / sqrt(in), layer by layer
+        np.random.seed(3)
+        for W, (fan_out, fan_in) in zip(with_dropout, [(5, 12), (5, 5), (1, 5)], strict=True):
+            np.testing.assert_array_equal(W.T, np.random.randn(fan_out, fan_in) / np.sqrt(fan_in))
+
+
+def test_two_dropout_layers_draw_different_masks():
+    model = gn.Sequential([gn.layers.Dropout(0.5), gn.layers.Dropout(0.5)], input_shape=(1000,), seed=0)
+    x = np.ones((1, 1000))
+    first, second = (layer.forward(x, training=True) for layer in model.layers)
+    assert not np.array_equal(first, second)
+
+
 def test_the_legacy_stream_refuses_seeds_randomstate_cannot_take():
     with pytest.raises(ConfigError, match=r"legacy init stream .* below 2\*\*32, got 4294967296"):
         gn.Sequential([gn.layers.Dense(1)], input_shape=(2,), seed=2**32, init_stream="legacy")

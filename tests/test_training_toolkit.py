@@ -62,6 +62,34 @@ def test_a_fit_without_a_schedule_after_a_scheduled_one_trains_at_the_base_lr(rn
     assert model.fit(x, y, epochs=1, batch_size=16, verbose=0, lr_schedule=none)["lr"] == [0.02]
 
 
+def _course_schedule_lr_decay(learning_rate0, epoch_num, decay_rate, time_interval=1000):
+    """The course's (Improving Deep Neural Networks, week 2) fixed-interval decay."""
+    return learning_rate0 / (1 + decay_rate * np.floor(epoch_num / time_interval))
+
+
+@pytest.mark.parametrize("rate,every", [(1.0, 1), (0.3, 100), (1.0, 1000)])
+def test_inverse_time_decay_is_the_courses_decay(rate, every):
+    """The course's decay had no schedule: StepDecay (the docs' counterpart) gives 0.2959 at
+    epoch 200 where the course gives 0.3125 (lr 0.5, rate 0.3, every 100)."""
+    ours = schedules.InverseTimeDecay(rate=rate, every=every)
+    for epoch in [0, 1, 99, 100, 101, 200, 500, 999, 1000, 2500]:
+        assert ours(epoch, 0.5) == _course_schedule_lr_decay(0.5, epoch, rate, every)
+    assert schedules.InverseTimeDecay(0.3, 100)(200, 0.5) == 0.3125
+
+
+def test_inverse_time_decay_by_name_in_fit_and_bad_options(rng):
+    x, y = _data(rng)
+    model = _model()
+    model.optimizer.lr = 0.1
+    history = model.fit(x, y, epochs=3, batch_size=20, verbose=0, lr_schedule="inverse-time")
+    assert history["lr"] == [0.1, 0.05, 0.1 / 3]
+    assert schedules.from_config(schedules.InverseTimeDecay(0.3, 100).get_config())(200, 0.5) == 0.3125
+    with pytest.raises(ConfigError, match="inverse-time decay rate"):
+        schedules.InverseTimeDecay(rate=-1)
+    with pytest.raises(ConfigError, match="inverse-time decay 'every'"):
+        schedules.InverseTimeDecay(every=0)
+
+
 @pytest.mark.parametrize("every,factor", [(1, 0.95), (3, 0.5)])
 def test_step_decay_matches_torch_steplr(torch, every, factor):
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)

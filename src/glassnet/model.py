@@ -64,11 +64,13 @@ class Sequential:
                               f"got {seed}")
         self.seed = seed
         # Independent streams from one seed: weight init, everything during training
-        # (shuffling, augmentation), and fit's validation split. Layers that draw at training
-        # time (dropout) get their own stream from the init stream when built. The split has
+        # (shuffling, augmentation), fit's validation split, and the layers that draw at
+        # training time (dropout), which get their own generators from it when built: adding
+        # a Dropout leaves every other layer's initial weights as they were. The split has
         # a seed of its own, not a stream: every fit call (a resumed one too) draws the same
         # split again, so no validation sample is ever trained on.
-        self._init_seeds, train_seeds, self.split_seed = np.random.SeedSequence(seed).spawn(3)
+        self._init_seeds, train_seeds, self.split_seed, self._noise_seeds = \
+            np.random.SeedSequence(seed).spawn(4)
         self.train_rng = np.random.default_rng(train_seeds)
         self.dtype = backend.resolve_dtype(dtype)
         self.name = name
@@ -131,12 +133,14 @@ class Sequential:
             raise ConfigError("the model has no layers")
         init_rng = (np.random.RandomState(self.seed) if self.init_stream == "legacy"
                     else np.random.default_rng(self._init_seeds))
+        noise_rng = np.random.default_rng(self._noise_seeds)  # for the stochastic layers
         sample_shape = shape
         inputs.check_preprocessing(self.preprocessing, sample_shape)
         if any(hasattr(layer, "kernel_size") or hasattr(layer, "pool_size") for layer in self.layers):
             inputs.warn_if_channels_last(sample_shape)
         for index, layer in enumerate(self.layers):
-            shape = _build_layer(index, layer, shape, init_rng, self.dtype)
+            rng = noise_rng if layer.stochastic else init_rng
+            shape = _build_layer(index, layer, shape, rng, self.dtype)
         self.input_shape, self.output_shape = sample_shape, shape
         try:
             self._check_class_names(self.class_names)

@@ -57,6 +57,24 @@ class ExponentialDecay(Schedule):
         return {"name": self.name, "rate": self.rate}
 
 
+class InverseTimeDecay(Schedule):
+    """``lr = base_lr / (1 + rate * floor(t / every))``: the course's decay (its
+    ``update_lr`` is ``every=1``, its ``schedule_lr_decay`` ``every=time_interval``), and
+    Keras' ``InverseTimeDecay`` with ``staircase=True`` counted in epochs."""
+
+    name = "inverse-time"
+
+    def __init__(self, rate: float = 1.0, every: int = 1) -> None:
+        self.rate = check_number(rate, "inverse-time decay rate", 0, low_inclusive=True)
+        self.every = check_positive_int(every, "inverse-time decay 'every'")
+
+    def __call__(self, t: float, base_lr: float) -> float:
+        return base_lr / (1 + self.rate * math.floor(t / self.every))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "rate": self.rate, "every": self.every}
+
+
 class CosineDecay(Schedule):
     """``lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * t / epochs)) / 2``, per batch."""
 
@@ -114,11 +132,13 @@ class OneCycle(Schedule):
                 "div_factor": self.div_factor, "final_div_factor": self.final_div_factor}
 
 
-SCHEDULES = {cls.name: cls for cls in (Schedule, StepDecay, ExponentialDecay, CosineDecay, OneCycle)}
+SCHEDULES = {cls.name: cls for cls in (Schedule, StepDecay, ExponentialDecay, InverseTimeDecay,
+                                        CosineDecay, OneCycle)}
 
 
 def get(spec: str | Schedule | None, **kwargs: Any) -> Schedule | None:
-    """A schedule for a name (``"step"``, ``"exponential"``, ``"cosine"``, ``"onecycle"``)."""
+    """A schedule for a name (``"step"``, ``"exponential"``, ``"inverse-time"``, ``"cosine"``,
+    ``"onecycle"``)."""
     if spec is None or isinstance(spec, Schedule):
         return spec
     if callable(spec):  # Keras' LearningRateScheduler takes a function

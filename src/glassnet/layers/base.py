@@ -29,7 +29,9 @@ class Layer:
     #: keys of ``params`` that L2 regularization applies to (weights, never biases)
     regularized: ClassVar[tuple[str, ...]] = ()
     #: True for layers whose training-time output is random (dropout): the fit loop may
-    #: compute the output of leading parameter-free, non-random layers only once.
+    #: compute the output of leading parameter-free, non-random layers only once, and a
+    #: model builds them with its noise generator, not the weight-initialization one (so
+    #: adding one leaves the other layers' initial weights unchanged).
     stochastic: ClassVar[bool] = False
     #: True for layers that a batch may be split over threads for (training/shards.py): each
     #: sample's output depends on that sample alone (BatchNorm's batch statistics are summed
