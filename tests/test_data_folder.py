@@ -105,8 +105,27 @@ def test_images_beside_the_class_folders_are_reported_not_silently_dropped(tmp_p
     save(root / "stray.png", solid("red"))
     ds, messages = load_quietly(root, image_size=8)
     assert len(ds) == 6
-    assert messages == [f"skipped 1 image file(s) directly in {root}: an image belongs in the "
+    assert messages == [f"skipped 1 image file(s) directly in {root} (stray.png): an image belongs "
+                        "in the subfolder of its class"]
+    for i in range(6):  # the files are named (they were not), the first five of many
+        save(root / f"more-{i}.png", solid("red"))
+    _, messages = load_quietly(root, image_size=8)
+    assert messages == [f"skipped 7 image file(s) directly in {root} (more-0.png, more-1.png, "
+                        "more-2.png, more-3.png, more-4.png and 2 more): an image belongs in the "
                         "subfolder of its class"]
+
+
+def test_a_pipe_named_as_an_image_is_not_called_empty(tmp_path):
+    """A named pipe (or /dev/null) was 'empty file (0 bytes)'; a folder said what it is."""
+    import os
+
+    from glassnet.data.images import load_image
+    from glassnet.errors import ImageError
+
+    os.mkfifo(tmp_path / "fifo.jpg")
+    for path in (tmp_path / "fifo.jpg", "/dev/null"):
+        with pytest.raises(ImageError, match="not a regular file .a pipe, socket or device., not an image"):
+            load_image(path)
 
 
 def test_a_linked_class_folder_is_not_followed_and_says_so(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from glassnet.errors import DataError, ModelFormatError, TrainingInterruptedError
+from glassnet.errors import ConfigError, DataError, ModelFormatError, TrainingInterruptedError
 from glassnet.io.checkpoint import CHECKPOINT_NAME, StopRequest, read_checkpoint, restore_training_state
 from glassnet.runs import RunConfig, resume_run, train_run
 from glassnet.training.callbacks import Callback
@@ -75,6 +75,47 @@ def test_cli_resume_names_the_changed_folder_in_one_line(photos, tmp_path, data_
     assert result.returncode == 1, result.stderr
     assert f"the data set {photos.resolve()} changed since the checkpoint" in result.stderr
     assert "8 images then, 7 now" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_moved_folder_resumes_and_reports_from_its_new_place(photos, tmp_path, data_env):
+    """After the image folder moved, --resume and report said only '<folder>: no such
+    folder', and --resume refused --dataset: nothing but moving it back would do."""
+    run = interrupted_run(photos, tmp_path / "run")
+    moved = photos.rename(tmp_path / "moved")
+    result = run_cli("train", "--resume", str(run), env=data_env)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert (f"the run trained on the image folder {photos.resolve()}, which is no longer there: give "
+            "its new place with --dataset") in result.stderr
+    result = run_cli("train", "--resume", str(run), "--dataset", str(moved), "--quiet", env=data_env)
+    assert result.returncode == 0, result.stderr
+    assert "3 epochs" in result.stdout
+    report = run_cli("report", str(run), env=data_env)  # the run recorded the new place
+    assert report.returncode == 0, report.stderr
+    moved.rename(tmp_path / "again")
+    report = run_cli("report", str(run), env=data_env)
+    assert report.returncode == 1 and "give its new place with --dataset" in report.stderr
+    report = run_cli("report", str(run), "--dataset", str(tmp_path / "again"), env=data_env)
+    assert report.returncode == 0, report.stderr
+
+
+def test_a_moved_folder_must_hold_the_runs_images(photos, tmp_path, data_env):
+    run = interrupted_run(photos, tmp_path / "run")
+    other = two_classes(tmp_path / "other", n=5)
+    result = run_cli("train", "--resume", str(run), "--dataset", str(other), env=data_env)
+    assert result.returncode == 1 and "changed since the checkpoint was written (8 images then, 10 now" \
+        in result.stderr
+
+
+def test_dataset_on_resume_of_a_run_on_a_named_set_is_refused(cats, tmp_path):
+    from test_checkpoint import CONFIG, StopAt
+
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(**{**CONFIG, "epochs": 3}, out=str(tmp_path / "run")),
+                  callbacks=[StopAt(0, None, stop)], verbose=0, data=cats, stop=stop)
+    with pytest.raises(ConfigError, match="--dataset gives the new place of a run's image folder, but "
+                                          "this run trained on the data set 'cats': drop --dataset"):
+        resume_run(tmp_path / "run", verbose=0, dataset="elsewhere/photos")
 
 
 def test_checkpoints_without_a_fingerprint_still_resume(photos, tmp_path):

@@ -174,6 +174,22 @@ def check_outside_the_data(dataset: str, out_dir: Path) -> None:
                       "outside it (or run from another folder)")
 
 
+def where_the_folder_is_now(config: RunConfig, dataset: str | None) -> RunConfig:
+    """An earlier run's configuration (for ``--resume`` or ``report``), reading its image
+    folder from ``dataset`` when given (``--dataset``: where the folder was moved to; its
+    files are still checked against the run's), else from where the run recorded it,
+    which must still be there."""
+    if dataset is not None:
+        if not is_folder(config.dataset):
+            raise ConfigError(f"--dataset gives the new place of a run's image folder, but this run "
+                              f"trained on the data set {config.dataset!r}: drop --dataset")
+        return dataclasses.replace(config, dataset=dataset)
+    if is_folder(config.dataset) and not Path(config.dataset).is_dir():
+        raise ConfigError(f"the run trained on the image folder {config.dataset}, which is no "
+                          "longer there: give its new place with --dataset")
+    return config
+
+
 def load_data(config: RunConfig, splits: tuple[str, ...] | None = None,
               color_mode: str = "rgb") -> dict[str, Dataset]:
     """The configured data set (an image folder read as configured, in ``color_mode``);
@@ -556,9 +572,10 @@ def warn_if_the_rounding_changes(checkpoint: Checkpoint) -> None:
 
 
 def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, verbose: int = 1,
-               data: dict[str, Dataset] | None = None, stop: StopRequest | None = None) -> RunResult:
+               data: dict[str, Dataset] | None = None, stop: StopRequest | None = None,
+               dataset: str | None = None) -> RunResult:
     """Continue ``runs/<name>/`` (or its ``checkpoint.glassnet``) from its checkpoint, with
-    the configuration saved in it."""
+    the configuration saved in it; ``dataset``: where its image folder is now, if it moved."""
     if not str(run_dir).strip():
         raise ConfigError("no run directory given to resume (an empty path)")
     run_dir = Path(run_dir)
@@ -582,6 +599,8 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
         config = RunConfig.from_dict({**saved, "out": str(run_dir)})
     except ConfigError as exc:
         raise ModelFormatError(f"{path}: {exc}; the checkpoint is damaged") from None
+    if data is None:
+        config = where_the_folder_is_now(config, dataset)
     return train_run(config, callbacks, verbose, data, resume=path, stop=stop)
 
 

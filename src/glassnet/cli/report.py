@@ -14,6 +14,9 @@ def add_parser(sub) -> None:
                     "(run.json, history.json, metrics.json, model.glassnet) and its data set.")
     p.add_argument("run_dir", type=path_text, metavar="RUN_DIR",
                    help="a run directory written by 'glassnet train'")
+    p.add_argument("--dataset", type=path_text, default=None, metavar="FOLDER",
+                   help="where the run's image folder is now, if it was moved (its images must "
+                        "be the run's)")
     add_no_cache_option(p)
     p.set_defaults(run=run)
 
@@ -21,6 +24,6 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..report.run_report import write_run_report  # Matplotlib: only for this command
 
-    path = write_run_report(args.run_dir)
+    path = write_run_report(args.run_dir, dataset=args.dataset)
     print(f"report: {path}")
     return 0

@@ -114,7 +114,8 @@ def add_parser(sub) -> None:
                    help="continue runs/<name>/ (or the checkpoint.glassnet in it) from its "
                         "checkpoint with the configuration saved there (takes no other training "
                         "option; --quiet, --device, --threads and --no-cache are allowed: other "
-                        "threads or device than the run's round differently, which its report says)")
+                        "threads or device than the run's round differently, which its report says; "
+                        "--dataset gives where its image folder is now, if it was moved)")
     add_runtime_options(p, split="each training and evaluation batch")
     p.set_defaults(run=run, train_defaults=vars(p.parse_args([])))
 
@@ -145,7 +146,8 @@ def toolkit_extra(args: argparse.Namespace) -> dict:
     return extra
 
 
-RESUME_OPTIONS = ("resume", "quiet", "device", "threads", "no_cache")  # the options --resume takes
+# the options --resume takes (--dataset: where the run's image folder is now, if it moved)
+RESUME_OPTIONS = ("resume", "quiet", "device", "threads", "no_cache", "dataset")
 
 
 def check_new_run_folder(out: Path, overwrite: bool) -> None:
@@ -205,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
         with stop_on_ctrl_c(stop), quiet_float_errors():
             if args.resume is not None:
                 check_resume_args(args)
-                result = resume_run(args.resume, verbose=verbose, stop=stop)
+                moved_to = args.dataset if "dataset" in given_options(args) else None
+                result = resume_run(args.resume, verbose=verbose, stop=stop, dataset=moved_to)
             else:
                 config = config_from_args(args)
                 check_model_options(config.model, [*config.extra.get("model_options", {}),

@@ -140,14 +140,16 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
             raise ConfigError(f"class_names {names!r} must be distinct subfolders of {root}; "
                               f"it has {found}")
         found = names
-    loose = sum(1 for p in children if p.is_file() and is_image_name(p))
+    loose = sorted(p.name for p in children if p.is_file() and is_image_name(p))
     if not found:
-        hint = f" (it holds {loose} image file(s) directly)" if loose else ""
+        hint = f" (it holds {len(loose)} image file(s) directly)" if loose else ""
         raise DataError(f"{root} has no class subfolders{hint}; put the images of each class "
                         "in their own subfolder, e.g. cats/ and dogs/")
     if loose:  # beside the class folders, an image has no class: it cannot be used
-        warnings.warn(f"skipped {loose} image file(s) directly in {root}: an image belongs in "
-                      "the subfolder of its class", SkippedFileWarning, stacklevel=3)
+        more = f" and {len(loose) - 5} more" if len(loose) > 5 else ""
+        warnings.warn(f"skipped {len(loose)} image file(s) directly in {root} ({', '.join(loose[:5])}"
+                      f"{more}): an image belongs in the subfolder of its class", SkippedFileWarning,
+                      stacklevel=3)
     if len(found) < min_classes:
         raise DataError(f"{root} has only one class folder ({found[0]!r}); a classifier needs "
                         "at least two")

@@ -86,6 +86,8 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
         raise _unreadable(path, exc) from None
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(f"{path} is a directory, not an image")
+    if not stat.S_ISREG(info.st_mode):  # a pipe would block the read, a device has size 0
+        raise ImageError(f"{path} is not a regular file (a pipe, socket or device), not an image")
     if info.st_size == 0:
         raise ImageError(f"{path}: empty file (0 bytes), not an image")
     # Decoding threads (image folders) run inside their pool's big_images_allowed().

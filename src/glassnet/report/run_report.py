@@ -161,10 +161,12 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
     ]
 
 
-def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, Any] | None = None) -> str:
-    """The HTML of a run's report; ``model`` and ``splits`` are loaded when not given."""
+def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, Any] | None = None,
+                    dataset: str | None = None) -> str:
+    """The HTML of a run's report; ``model`` and ``splits`` are loaded when not given (the
+    run's image folder from ``dataset`` when given: where it was moved to)."""
     from ..io.format import load_model
-    from ..runs import MODEL_FILE, RunConfig, model_color_mode, prepare_splits
+    from ..runs import MODEL_FILE, RunConfig, model_color_mode, prepare_splits, where_the_folder_is_now
 
     run_dir = Path(run_dir)
     files = read_run(run_dir)
@@ -173,8 +175,8 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
     if splits is None:
         # a model of one-channel images (Python API, color_mode="grayscale") reads an image
         # folder in grayscale, as evaluate and predict do
-        splits = prepare_splits(RunConfig.from_dict(files["run"]["config"]),
-                                color_mode=model_color_mode(model))
+        config = where_the_folder_is_now(RunConfig.from_dict(files["run"]["config"]), dataset)
+        splits = prepare_splits(config, color_mode=model_color_mode(model))
     name = _evaluated_split(splits)
     ds = splits[name]
     # a folder trained whole is named by the folder alone: say which images these are
@@ -267,10 +269,11 @@ def _footer() -> str:
 
 
 def write_run_report(run_dir: str | Path, model: Any = None,
-                     splits: dict[str, Any] | None = None) -> Path:
-    """Write ``<run_dir>/report.html`` (atomically) and return its path."""
+                     splits: dict[str, Any] | None = None, dataset: str | None = None) -> Path:
+    """Write ``<run_dir>/report.html`` (atomically) and return its path; ``dataset``: where
+    the run's image folder is now, if it moved."""
     path = Path(run_dir) / REPORT_NAME
-    write_text(path, run_report_html(run_dir, model, splits))
+    write_text(path, run_report_html(run_dir, model, splits, dataset))
     return path
 
 
