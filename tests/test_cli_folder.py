@@ -238,6 +238,24 @@ def test_evaluate_says_the_models_training_folder_moved(tmp_path, data_env):
             "with --dataset") in result.stderr
 
 
+def test_predict_plot_refuses_a_folder_inside_the_models_training_folder(tmp_path, data_env):
+    """Plots written into a class folder of the training images became images of that class
+    for the next evaluate (and training): only the folders named to predict were checked."""
+    root = _tiny_folder(tmp_path / "photos")
+    out = tmp_path / "run"
+    trained = run_cli("train", "--dataset", str(root), "--image-size", "8", "--epochs", "1",
+                      "--quiet", "--out", str(out), env=data_env)
+    assert trained.returncode == 0, trained.stderr
+    inside = root / "a" / "plots"
+    result = run_cli("predict", str(out), str(root / "a" / "0.png"), "--plot", str(inside), env=data_env)
+    assert result.returncode == 1 and not inside.exists()
+    assert (f"--plot {inside} is inside the model's training folder {root}: training, evaluate and "
+            "report would read the plots as images of a class") in result.stderr
+    hidden = run_cli("predict", str(out), str(root / "a" / "0.png"), "--plot", str(root / ".plots"),
+                     env=data_env)
+    assert hidden.returncode == 0, hidden.stderr
+
+
 def test_a_search_on_an_image_folder_resumes_from_any_directory(tmp_path, data_env):
     """The search stores the folder as typed ("photos", read from the directory it started
     in, so that another machine's worker reads its own copy), and records where that was:

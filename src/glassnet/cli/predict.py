@@ -48,15 +48,16 @@ def add_parser(sub) -> None:
                    help="also save each image, as the model sees it, beside its class-probability "
                         "bars (the ten most likely classes) as a PNG in FOLDER, named after the "
                         "image (photo.jpg: photo.probabilities.png); not inside a folder of images "
-                        "being predicted")
+                        "being predicted, nor inside the model's training folder")
     add_runtime_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    plots = PlotWriter(_plot_folder(args.plot, args.images), args.images) if args.plot else None
     model = load_model_file(args.model)
     require_probabilities(model, args.model)
+    plots = (PlotWriter(_plot_folder(args.plot, args.images, model.training_summary.get("folder")),
+                        args.images) if args.plot else None)
     if len(model.input_shape) != 3 or model.input_shape[0] not in (1, 3):
         raise ShapeError(f"this model takes inputs of shape {model.input_shape}, not images "
                          "(channels, height, width)")
@@ -134,9 +135,10 @@ class PlotWriter:
         return path
 
 
-def _plot_folder(folder: str, images: list[str]) -> Path:
-    """``--plot``'s folder, checked before any work: never a folder of images being
+def _plot_folder(folder: str, images: list[str], training_folder: str | None) -> Path:
+    """``--plot``'s folder, checked before any image is read: never a folder of images being
     predicted, nor inside one (the next ``predict`` of it would read the plots as photos),
+    nor inside the model's training folder (they would become training images of a class),
     unless hidden (``.plots/``: listings skip it), as ``train`` allows a hidden run folder."""
     path = check_output_folder(folder, "--plot")
     for item in images:
@@ -144,6 +146,11 @@ def _plot_folder(folder: str, images: list[str]) -> Path:
             raise ConfigError(f"--plot {folder} is inside the image folder {item}: the next predict "
                               "of that folder would read the plots as images; give a folder outside it "
                               "(or a hidden one, .plots)")
+    trained_on = training_folder is not None and Path(training_folder).is_dir()
+    if trained_on and listed_within(path, training_folder):
+        raise ConfigError(f"--plot {folder} is inside the model's training folder {training_folder}: "
+                          "training, evaluate and report would read the plots as images of a class; "
+                          "give a folder outside it (or a hidden one, .plots)")
     return path
 
 
