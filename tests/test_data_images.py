@@ -196,3 +196,43 @@ def test_a_photo_with_damaged_exif_is_read_as_stored_not_a_crash(tmp_path):
     loaded = load_image(tmp_path / "bad_exif.jpg")
     assert loaded.shape == (3, 40, 50)  # as stored: the orientation could not be read
     assert loaded[:, :, :20].mean() > 200 and loaded[:, :, 30:].mean() < 50
+
+
+def _bad_exif_jpeg(path: Path) -> Path:
+    """A JPEG whose EXIF names a tag (ImageDescription) stored past its end: Pillow warns."""
+    import struct
+
+    tiff = (b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1)
+            + struct.pack("<HHII", 0x010E, 2, 100, 1000) + struct.pack("<I", 0))
+    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(path, exif=b"Exif\x00\x00" + tiff)
+    return path
+
+
+def test_pillows_warnings_name_the_file_each_time(tmp_path):
+    """Pillow's warning about damaged EXIF named no file, and Python showed it only once, so
+    the second photo with the same problem said nothing."""
+    paths = [_bad_exif_jpeg(tmp_path / f"photo{i}.jpg") for i in range(2)]
+    for path in paths:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            image = load_image(path, (8, 8))
+        assert image.shape == (3, 8, 8)
+        assert [(w.category, str(w.message)) for w in caught] == [
+            (GlassnetWarning, f"{path}: Tag data larger than file. Skipping tag 270 (Pillow's warning; "
+                              "the image was read)")]
+
+
+def test_a_folders_pillow_warnings_are_named_five_then_counted(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+    paths = [_bad_exif_jpeg(tmp_path / "photos" / "a" / f"{i}.jpg") for i in range(8)]
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "photos" / "b" / "0.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        ds = image_folder(tmp_path / "photos", image_size=8, cache=False)
+    assert len(ds) == 9
+    assert [str(w.message) for w in caught] == [
+        *(f"{path}: Tag data larger than file. Skipping tag 270 (Pillow's warning; the image was read)"
+          for path in paths[:5]),
+        f"Pillow warned about 3 more image file(s), e.g. {paths[5]}: Tag data larger than file. "
+        "Skipping tag 270 (the images were read)"]

@@ -41,7 +41,7 @@ from ..errors import (
 from . import cache as cache_mod
 from .cache import FileStat
 from .dataset import Dataset
-from .images import RESIZE_MODES, big_images_allowed, check_image_size, check_not_a_url, load_image
+from .images import RESIZE_MODES, check_image_size, check_not_a_url, decoding_warnings, load_image
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jfif", ".jpe", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
@@ -214,7 +214,7 @@ def decode_images(paths: Sequence[Path], image_size: tuple[int, int], resize: st
             return Skipped(path, reason, passing=isinstance(exc, UnreadableFileError))
 
     workers = workers or min(8, os.cpu_count() or 1)
-    with big_images_allowed(), ThreadPoolExecutor(max_workers=workers) as pool:
+    with decoding_warnings(), ThreadPoolExecutor(max_workers=workers) as pool:
         for i, result in enumerate(pool.map(decode, paths)):
             if isinstance(result, Skipped):
                 skipped.append(result)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, ImageError, UnreadableFileError
+from ..errors import ConfigError, GlassnetWarning, ImageError, UnreadableFileError, user_stacklevel
 
 RESIZE_MODES = ("squash", "crop", "pad")
 #: The decoders Pillow may use (its JPEG decoder also reads MPO, a camera's multi-picture JPEG).
@@ -90,9 +90,10 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
         raise ImageError(f"{path} is not a regular file (a pipe, socket or device), not an image")
     if info.st_size == 0:
         raise ImageError(f"{path}: empty file (0 bytes), not an image")
-    # Decoding threads (image folders) run inside their pool's big_images_allowed().
+    # Decoding threads (image folders) run inside their pool's decoding_warnings().
     in_main_thread = threading.current_thread() is threading.main_thread()
-    quiet = big_images_allowed() if in_main_thread else contextlib.nullcontext()
+    quiet = decoding_warnings() if in_main_thread else contextlib.nullcontext()
+    _decoding.path = path
     try:
         # Only the formats glassnet documents: Pillow would otherwise pick a decoder by the
         # content alone, and some (EPS) run external programs on untrusted files.
@@ -119,6 +120,8 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
         if isinstance(exc, OSError) and exc.errno is not None:  # the OS refused, not the decoder
             raise _unreadable(path, exc) from None
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
+    finally:
+        _decoding.path = None
     if size is not None:
         img = _resize(img, size, resize)
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
@@ -141,18 +144,48 @@ def _unreadable(path: Path, exc: OSError) -> UnreadableFileError:
     return UnreadableFileError(f"{path}: cannot read the file ({exc.strerror})")
 
 
+#: the file each thread is decoding, so that a warning Pillow gives can name it
+_decoding = threading.local()
+#: files whose Pillow warnings are repeated one by one; more are counted in one line
+NAMED_WARNINGS = 5
+
+
 @contextlib.contextmanager
-def big_images_allowed() -> Iterator[None]:
-    """Silence Pillow's warning about images between one and two ``MAX_IMAGE_PIXELS``.
+def decoding_warnings() -> Iterator[None]:
+    """While images are decoded: Pillow's warning about images between one and two
+    ``MAX_IMAGE_PIXELS`` silenced (a big photo is just a big photo), and its other warnings
+    (damaged EXIF data, ...) repeated afterwards with the name of the file each was about
+    (Pillow's own name none, and Python shows each only once per line of Pillow's code).
 
     ``warnings.catch_warnings`` changes the process's filters and is not thread-safe, so
     code that decodes in a thread pool enters this once, in the thread that runs the pool;
     :func:`load_image` enters it itself only when called from the main thread."""
     from PIL import Image
 
+    caught: dict[tuple[str, str], None] = {}  # (file, message), without repeats
     with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def collect(message, category, filename, lineno, file=None, line=None):
+            path = getattr(_decoding, "path", None)
+            if path is None or issubclass(category, GlassnetWarning):  # not Pillow's: as usual
+                shown(message, category, filename, lineno, file, line)
+            else:
+                caught[(str(path), " ".join(str(message).split()))] = None
+
+        warnings.filterwarnings("always", category=UserWarning)  # every file's, not the first only
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.showwarning = collect
         yield
+    items = sorted(caught)  # by file: the threads finish in any order
+    for path, message in items[:NAMED_WARNINGS]:
+        warnings.warn(f"{path}: {message} (Pillow's warning; the image was read)", GlassnetWarning,
+                      stacklevel=user_stacklevel())
+    if len(items) > NAMED_WARNINGS:
+        files = len({path for path, _ in items[NAMED_WARNINGS:]})
+        warnings.warn(f"Pillow warned about {files} more image file(s), e.g. {items[NAMED_WARNINGS][0]}: "
+                      f"{items[NAMED_WARNINGS][1]} (the images were read)", GlassnetWarning,
+                      stacklevel=user_stacklevel())
 
 
 def _to_rgb(img):
