@@ -236,6 +236,15 @@ def test_evaluate_says_the_models_training_folder_moved(tmp_path, data_env):
     assert result.returncode == 1
     assert (f"was trained on the image folder {root}, which is no longer there: give its new place "
             "with --dataset") in result.stderr
+    # given its new place as advised, the whole folder is scored: say it holds training images
+    # (it did not: only the recorded path was recognized)
+    whole = run_cli("evaluate", str(out), "--dataset", str(tmp_path / "moved"), env=data_env)
+    assert whole.returncode == 0, whole.stderr
+    assert (f"was trained on this folder (the files of its training folder {root}, moved here) with "
+            "--test-split 0.25 --seed 0: the whole folder includes its training images") in whole.stderr
+    split = run_cli("evaluate", str(out), "--dataset", str(tmp_path / "moved"), "--test-split", "0.25",
+                    "--seed", "0", env=data_env)
+    assert split.returncode == 0 and "warning" not in split.stderr, split.stderr
 
 
 def test_predict_plot_refuses_a_folder_inside_the_models_training_folder(tmp_path, data_env):

@@ -114,28 +114,49 @@ def hold_out_validation(splits: dict, held_out: tuple[float, int] | None) -> dic
     return {**splits, "train": train, "validation": validation}
 
 
-def warn_if_training_images(model, args: argparse.Namespace) -> None:
+def warn_if_training_images(model, args: argparse.Namespace, moved: bool = False) -> None:
     """A warning when the images evaluated as unseen include the model's training images:
-    its own training folder, whole, or split with another --test-split/--seed than it was."""
+    its own training folder, whole, or split with another --test-split/--seed than it was.
+    ``moved``: ``--dataset`` holds the very files of the training folder, found elsewhere."""
     summary = model.training_summary or {}
-    if not _is_the_models_folder(args, summary):
+    if not (moved or _is_the_models_folder(args, summary)):
         return
     if (args.split or "test") != "test" or "test_split" not in summary:
         return
     trained = (summary["test_split"], summary.get("seed", 0))
+    folder = (f"this folder (the files of its training folder {summary['folder']}, moved here)"
+              if moved else "this folder")
     if trained[0] is None:
-        problem = "was trained on every image of this folder: these scores are on its training images"
+        problem = f"was trained on every image of {folder}: these scores are on its training images"
     elif args.test_split is None:
-        problem = (f"was trained on this folder with --test-split {trained[0]:g} --seed {trained[1]}: "
+        problem = (f"was trained on {folder} with --test-split {trained[0]:g} --seed {trained[1]}: "
                    "the whole folder includes its training images; add those two options to "
                    "score only the test images it never saw")
     elif (args.test_split, args.seed) != trained:
-        problem = (f"was trained on this folder with --test-split {trained[0]:g} --seed {trained[1]}: "
+        problem = (f"was trained on {folder} with --test-split {trained[0]:g} --seed {trained[1]}: "
                    f"the test split of --test-split {args.test_split:g} --seed {args.seed} holds "
                    "images it was trained on; give the training run's values")
     else:
         return
     warnings.warn(f"{args.model} {problem}", GlassnetWarning, stacklevel=2)
+
+
+def _folder_fingerprint(splits: dict) -> dict | None:
+    """The fingerprint of the image folder ``splits`` were read from (``None``: a named set)."""
+    return next((ds.info["fingerprint"] for ds in splits.values()
+                 if ds is not None and "fingerprint" in ds.info), None)
+
+
+def warn_if_the_training_folder_moved_here(model, args: argparse.Namespace, splits: dict) -> None:
+    """:func:`warn_if_training_images` for a ``--dataset`` at another path that holds the very
+    files the model was trained on (names, sizes, modification times: the folder was moved
+    there; a copy has other times and is not recognized)."""
+    summary = model.training_summary or {}
+    recorded, now = summary.get("folder_signature"), _folder_fingerprint(splits)
+    if (recorded is None or now is None or _is_the_models_folder(args, summary)
+            or not same_folder(recorded, summary.get("folder_signature_of"), now)):
+        return
+    warn_if_training_images(model, args, moved=True)
 
 
 def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) -> None:
@@ -146,8 +167,7 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
     recorded = summary.get("folder_signature")
     if recorded is None or not _is_the_models_folder(args, summary):
         return
-    now = next((ds.info["fingerprint"] for ds in splits.values()
-                if ds is not None and "fingerprint" in ds.info), None)
+    now = _folder_fingerprint(splits)
     if now is not None and not same_folder(recorded, summary.get("folder_signature_of"), now):
         warnings.warn(f"{args.dataset} has changed since {args.model} was trained on it (files "
                       "added, removed, changed, or readable then and not now, or the other way "
@@ -196,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
                           test_split=args.test_split, seed=args.seed,
                           min_classes=1)  # a folder of one of the model's classes is fine
     splits = hold_out_validation(splits, held_out)
+    warn_if_the_training_folder_moved_here(model, args, splits)  # (before --split defaults)
     args.split = args.split or ("test" if "test" in splits else "train")
     if args.split not in splits:
         raise ConfigError(f"data set {args.dataset!r} has no split {args.split!r}; "
