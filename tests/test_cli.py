@@ -351,7 +351,7 @@ def test_help_shows_each_options_default_once(command, capsys):
     if command == "train":
         assert "(default: 20,7,5, the course's" in flat
         assert "(default: 10)" in text  # --epochs: the defaults argparse shows are still there
-        assert "learning-rate schedule: constant, step, exponential, cosine, onecycle" in flat
+        assert "learning-rate schedule: constant, step, exponential, inverse-time, cosine, onecycle" in flat
     if command in ("train", "search"):
         assert "or the path of an image folder with one subfolder per class" in flat
 
@@ -842,7 +842,7 @@ def test_evaluate_warns_when_its_test_images_include_the_training_images(tmp_pat
     import shutil
 
     photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 4, "--test-split", "0.5", "--seed", "2")
-    shutil.copytree(photos, tmp_path / "copy")  # another folder: nothing to say about it
+    shutil.copytree(photos, tmp_path / "copy")  # the same files (copytree keeps their times)
 
     def warning(*options):
         capsys.readouterr()
@@ -850,6 +850,11 @@ def test_evaluate_warns_when_its_test_images_include_the_training_images(tmp_pat
         return [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
 
     assert warning("--dataset", str(photos), "--test-split", "0.5", "--seed", "2") == []
+    copy = warning("--dataset", str(tmp_path / "copy"))
+    assert len(copy) == 1 and (f"was trained on this folder (the same files as its training folder "
+                               f"{photos.resolve()}) with --test-split 0.5 --seed 2: the whole folder "
+                               "includes its training images") in copy[0]
+    (tmp_path / "copy" / "a" / "0.png").touch()  # one file changed: another folder, nothing to say
     assert warning("--dataset", str(tmp_path / "copy")) == []
     assert warning("--dataset", str(photos), "--test-split", "0.5", "--seed", "2", "--split", "train") == []
     whole = warning("--dataset", str(photos))

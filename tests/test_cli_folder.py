@@ -240,7 +240,7 @@ def test_evaluate_says_the_models_training_folder_moved(tmp_path, data_env):
     # (it did not: only the recorded path was recognized)
     whole = run_cli("evaluate", str(out), "--dataset", str(tmp_path / "moved"), env=data_env)
     assert whole.returncode == 0, whole.stderr
-    assert (f"was trained on this folder (the files of its training folder {root}, moved here) with "
+    assert (f"was trained on this folder (the same files as its training folder {root}) with "
             "--test-split 0.25 --seed 0: the whole folder includes its training images") in whole.stderr
     split = run_cli("evaluate", str(out), "--dataset", str(tmp_path / "moved"), "--test-split", "0.25",
                     "--seed", "0", env=data_env)

@@ -124,7 +124,7 @@ def warn_if_training_images(model, args: argparse.Namespace, moved: bool = False
     if (args.split or "test") != "test" or "test_split" not in summary:
         return
     trained = (summary["test_split"], summary.get("seed", 0))
-    folder = (f"this folder (the files of its training folder {summary['folder']}, moved here)"
+    folder = (f"this folder (the same files as its training folder {summary['folder']})"
               if moved else "this folder")
     if trained[0] is None:
         problem = f"was trained on every image of {folder}: these scores are on its training images"
@@ -149,8 +149,8 @@ def _folder_fingerprint(splits: dict) -> dict | None:
 
 def warn_if_the_training_folder_moved_here(model, args: argparse.Namespace, splits: dict) -> None:
     """:func:`warn_if_training_images` for a ``--dataset`` at another path that holds the very
-    files the model was trained on (names, sizes, modification times: the folder was moved
-    there; a copy has other times and is not recognized)."""
+    files the model was trained on (names, sizes, modification times: the folder moved
+    there, or a copy that kept the times, as ``cp -a`` does; other copies are not recognized)."""
     summary = model.training_summary or {}
     recorded, now = summary.get("folder_signature"), _folder_fingerprint(splits)
     if (recorded is None or now is None or _is_the_models_folder(args, summary)
