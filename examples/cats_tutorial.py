@@ -8,8 +8,8 @@ course's 2500 iterations. It prints the course's lines, digit for digit: cost
 AMD EPYC), 0.088439943441702 after iteration 2499, train
 accuracy 0.986, test accuracy 0.80. (``--epochs 3000``, as ``make demo`` trains: train
 0.990, test 0.82.) With ``--two-layer`` the course's 12288-7-1 net (weights
-``randn * 0.01``): cost 0.6930497356599888 after iteration 0, train accuracy 1.000, test
-accuracy 0.72.
+``randn * 0.01``): cost 0.6930497356599891 after iteration 0 (the course prints ...888:
+the last digits depend on the BLAS), train accuracy 1.000, test accuracy 0.72.
 
 Run:  GLASSNET_DATA=../shared/data python examples/cats_tutorial.py [--epochs 2500] [--two-layer]
       [--out DIR]  (writes cost.png, misclassified.png and model.glassnet there)

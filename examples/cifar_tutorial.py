@@ -42,7 +42,8 @@ BATCH_SIZE = 128
 
 # --8<-- [start:model]
 def keras_cnn(seed: int = 0) -> gn.Sequential:
-    """conv32-pool-drop.25-conv64-pool-drop.25-dense512-drop.5-dense10, as the Keras example."""
+    """conv32-pool-drop.25-conv64-pool-drop.25-dense512-drop.5-dense10: a Keras-style CNN (the
+    zoo's cnn-keras; Keras' own cifar10_cnn.py example has two convolutions per block)."""
     model = gn.Sequential([
         L.Conv2D(32, 3, padding="same", activation="relu"),   # (N, 32, 32, 32)
         L.MaxPool2D(2),                                        # (N, 32, 16, 16)

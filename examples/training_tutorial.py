@@ -52,7 +52,7 @@ def compare_initializers(data, epochs: int, out: Path | None) -> dict[str, float
         print(f"init {init:<15} final loss {histories[init]['loss'][-1]:.4f}  "
               f"test accuracy {test['accuracy']:.2f}")
     if out:
-        save_figure(plot_optimizer_comparison(histories), out / "initializers.png")
+        save_figure(plot_optimizer_comparison(histories, compared="initializer"), out / "initializers.png")
     return {k: h["loss"][-1] for k, h in histories.items()}
 # --8<-- [end:initializers]
 

@@ -171,6 +171,10 @@ def test_optimizer_comparison_has_one_curve_per_optimizer():
     assert lines["adam"].get_color() == lines["adam (validation)"].get_color()
     assert lines["sgd (validation)"].get_linestyle() == "--"
     assert len(acc_ax.get_lines()) == 4
+    assert [ax.get_title() for ax in fig.axes] == ["loss by optimizer", "accuracy by optimizer"]
+    # the tutorial's initializer figure was titled "by optimizer" too
+    fig = plots.plot_optimizer_comparison(histories, compared="initializer")
+    assert [ax.get_title() for ax in fig.axes] == ["loss by initializer", "accuracy by initializer"]
     with pytest.raises(ShapeError):
         plots.plot_optimizer_comparison({})
 

@@ -403,8 +403,9 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
 
 def plot_optimizer_comparison(histories: Mapping[str, Any],
                               metrics: Sequence[str] = ("loss", "accuracy"),
-                              log_loss: bool = False) -> Figure:
-    """One line per optimizer (``{name: History or history dict}``) for each metric present.
+                              log_loss: bool = False, compared: str = "optimizer") -> Figure:
+    """One line per optimizer (``{name: History or history dict}``) for each metric present;
+    ``compared`` names what the histories differ in, for the titles (``"initializer"``).
 
     Validation curves, where a history has them, are dashed in the same colour.
     """
@@ -429,7 +430,7 @@ def plot_optimizer_comparison(histories: Mapping[str, Any],
         _whole_epoch_axis(ax, np.concatenate([_epochs(d, k) for d in data.values()
                                               for k in (metric, f"val_{metric}") if d.get(k)]))
         ax.set_ylabel(metric)
-        ax.set_title(f"{metric} by optimizer")
+        ax.set_title(f"{metric} by {compared}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     return fig
