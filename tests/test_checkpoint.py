@@ -217,6 +217,53 @@ def test_a_run_that_diverged_checkpoints_the_kept_weights_and_is_not_resumed(cat
                                              "the loss became nan"):
         finished = resume_run(tmp_path / "copy", verbose=0, data=cats)
     assert finished.metrics["epochs"] == 0 and (tmp_path / "copy" / "run.json").is_file()
+    assert finished.metrics["stopped"] == str(result.error) and finished.error.kept_epoch == 0
+
+
+class BlowUpAfter(Callback):
+    """A learning rate that makes the next update diverge, after epoch ``epoch`` (1-based;
+    0: from the first update on)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_begin(self, logs):
+        if self.epoch == 0:
+            self.model.optimizer.lr = 1e30
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch + 1 == self.epoch:
+            self.model.optimizer.lr = 1e30
+
+
+def test_finishing_a_diverged_or_early_stopped_runs_files_keeps_how_it_ended(cats, tmp_path):
+    """Writing the files of a run whose training was over rewrote its checkpoint as if
+    training had simply paused: the next --resume trained again (and diverged again, or went
+    on past its early stop); with the loss non-finite in the first epoch and early stopping,
+    it failed on EarlyStopping attributes no fit had set."""
+    base = dict(dataset="cats", model="mlp", hidden=[8], epochs=6, batch_size=32, seed=1,
+                validation_split=0.2, extra={"early_stopping": 2})
+    runs = {"diverged-late": dict(lr=0.01), "diverged-first": dict(lr=0.01),
+            "stopped-early": dict(lr=0.03, epochs=30)}  # stops after epoch 6
+    blow_up = {"diverged-late": [BlowUpAfter(2)], "diverged-first": [BlowUpAfter(0)], "stopped-early": []}
+    for name, settings in runs.items():
+        out = tmp_path / name
+        with np.errstate(all="ignore"):
+            first = train_run(RunConfig(**{**base, **settings}, out=str(out)), verbose=0, data=cats,
+                              callbacks=blow_up[name])
+        assert (first.error is not None) == name.startswith("diverged"), name
+        assert first.error is None or (first.error.kept_epoch == 0) == (name == "diverged-first")
+        assert (first.early_stopping.stopped_epoch is not None) == (name == "stopped-early")
+        ended = read_checkpoint(out / CHECKPOINT_NAME).state
+        (out / "run.json").unlink()  # as if it crashed before run.json
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", GlassnetWarning)
+            resume_run(out, verbose=0, data=cats)
+        now = read_checkpoint(out / CHECKPOINT_NAME).state
+        assert (now["non_finite"], now["stopped_early"]) == (ended["non_finite"], ended["stopped_early"])
+        assert now["sessions"] == ended["sessions"]
+        with pytest.raises(ConfigError, match="ended because|stopped early"):
+            resume_run(out, verbose=0, data=cats)
 
 
 def test_a_checkpointer_keeps_the_last_epoch_of_a_full_batch_fit(tmp_path):

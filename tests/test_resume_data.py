@@ -104,6 +104,13 @@ def test_a_moved_folder_must_hold_the_runs_images(photos, tmp_path, data_env):
     result = run_cli("train", "--resume", str(run), "--dataset", str(other), env=data_env)
     assert result.returncode == 1 and "changed since the checkpoint was written (8 images then, 10 now" \
         in result.stderr
+    assert run_cli("train", "--resume", str(run), "--quiet", env=data_env).returncode == 0
+    # report: another folder of the same classes wrote a report of other images, under the
+    # run's name, with at most an accuracy warning
+    report = run_cli("report", str(run), "--dataset", str(other), env=data_env)
+    assert report.returncode == 1 and report.stderr.count("\n") == 1
+    assert (f"{other} holds other files than the run's image folder did (names, sizes or "
+            "modification times differ): a report on it would not describe the run") in report.stderr
 
 
 def test_dataset_on_resume_of_a_run_on_a_named_set_is_refused(cats, tmp_path):

@@ -601,7 +601,38 @@ def test_after_a_non_finite_loss_the_history_ends_at_the_kept_weights_and_callba
         model.fit(x, y, epochs=6, batch_size=20, verbose=0, callbacks=[PoisonAt(3), end])
     assert info.value.kept_epoch == 2 and model.history["epoch"] == [0, 1]
     assert model.training_summary["epochs"] == 2
-    assert end.ended == [{"error": str(info.value), "kept_epoch": 2}]
+    # the last kept epoch's logs, as Keras gives on_train_end, and why training ended
+    assert end.ended == [{**model.history.last(), "error": str(info.value), "kept_epoch": 2}]
+    assert set(model.history.last()) == {"loss", "accuracy", "lr"}
+
+
+class FailsAtTheEnd(Callback):
+    def on_train_end(self, logs):
+        raise RuntimeError("cannot write my log")
+
+
+def test_a_callback_failing_at_the_end_does_not_hide_the_non_finite_loss(rng):
+    """Its exception replaced the NonFiniteLossError, which the CLI catches to save the run."""
+    x, y = _data(rng)
+    model = _model()
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
+        model.fit(x, y, epochs=6, batch_size=20, verbose=0, callbacks=[PoisonAt(3), FailsAtTheEnd()])
+    assert str(info.value).endswith("then a callback's on_train_end failed: "
+                                    "RuntimeError('cannot write my log')")
+
+
+def test_a_non_finite_loss_error_a_callback_raises_is_passed_on_as_it_is(rng):
+    """fit caught it as if its own guard had raised it, and failed on its kept_epoch None."""
+    x, y = _data(rng)
+
+    class Watchdog(Callback):
+        def on_epoch_end(self, epoch, logs):
+            raise NonFiniteLossError("my own check", epoch=epoch + 1, batch=0)
+
+    model, end = _model(), EndLogs()
+    with pytest.raises(NonFiniteLossError, match="^my own check$"):
+        model.fit(x, y, epochs=3, batch_size=20, verbose=0, callbacks=[Watchdog(), end])
+    assert end.ended == [] and len(model.history) == 1
 
 
 def test_early_stopping_puts_back_its_best_weights_after_a_non_finite_loss(rng):
@@ -679,7 +710,8 @@ def test_a_callback_that_keeps_the_run_state_runs_after_the_others_except_at_the
 @pytest.mark.parametrize("name,maximize", [
     ("val_loss", False), ("loss", False), ("val_accuracy", True), ("val_acc", True),
     ("val_balanced_accuracy", True), ("val_f1", True), ("val_auc", True), ("val_mae", False),
-    ("val_top5", True)])
+    ("val_top5", True), ("val_categorical_crossentropy", False), ("val_kld", False),
+    ("val_cosine_similarity", True)])
 def test_mode_auto_reads_the_direction_from_the_name(name, maximize):
     """val_f1 (the README's own example of a logged value) was minimized: EarlyStopping kept
     the worst epoch's weights."""
@@ -689,11 +721,19 @@ def test_mode_auto_reads_the_direction_from_the_name(name, maximize):
 
 @pytest.mark.parametrize("name", ["score", "val_f1_loss", "val_thing"])
 def test_mode_auto_refuses_a_name_that_gives_no_direction(name):
-    for make in (lambda: EarlyStopping(name), lambda: ModelCheckpoint("b.glassnet", monitor=name)):
+    for make in (lambda: EarlyStopping(name),
+                 lambda: ModelCheckpoint("b.glassnet", monitor=name, save_best_only=True)):
         with pytest.raises(ConfigError, match=f"cannot tell from the name '{name}' whether higher "
                                               "or lower is better; give mode='max' or mode='min'"):
             make()
     assert EarlyStopping(name, mode="max").tracker.maximize
+
+
+def test_a_model_checkpoint_that_saves_every_epoch_needs_no_direction():
+    """It does not compare values, but a name that says no direction was refused."""
+    assert ModelCheckpoint("every.glassnet", monitor="val_score").tracker.maximize is False
+    with pytest.raises(ConfigError, match="give mode='max' or mode='min'"):
+        ModelCheckpoint("best.glassnet", monitor="val_score", save_best_only=True)
 
 
 def test_a_monitor_that_is_not_a_name_is_refused():

@@ -118,10 +118,12 @@ class TrainingInterruptedError(TrainingError):
 
 
 class NonFiniteLossError(TrainingError):
-    """The loss became NaN or infinite at ``epoch``, ``batch`` (1-based); the model keeps the
-    weights it had after ``kept_epoch`` epochs (0: its initial weights)."""
+    """The loss became NaN or infinite at ``epoch``, ``batch`` (1-based; ``None`` when not
+    known: a run finished from its checkpoint); the model keeps the weights it had after
+    ``kept_epoch`` epochs (0: its initial weights)."""
 
-    def __init__(self, message: str, epoch: int, batch: int, kept_epoch: int | None = None) -> None:
+    def __init__(self, message: str, epoch: int | None, batch: int | None,
+                 kept_epoch: int | None = None) -> None:
         super().__init__(message)
         self.epoch = epoch
         self.batch = batch

@@ -442,6 +442,8 @@ def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | N
                       initial_epoch=initial_epoch)
     except NonFiniteLossError as exc:
         error = exc
+    if over and checkpoint.state.get("non_finite"):  # its files say why its training ended
+        error = NonFiniteLossError(checkpoint.state["non_finite"], None, None, kept_epoch=initial_epoch)
     checkpointer.stop.phase = "finishing"  # a Ctrl-C now lets the run's files be written
     saved_run = checkpoint.run_config if checkpoint is not None else None
     given_lr = saved_run["lr"] if isinstance(saved_run, dict) and "lr" in saved_run else config.lr

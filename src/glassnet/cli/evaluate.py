@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
-from ..data.folder import same_folder
+from ..data.folder import same_training_files
 from ..errors import ConfigError, GlassnetWarning
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
@@ -141,22 +141,13 @@ def warn_if_training_images(model, args: argparse.Namespace, moved: bool = False
     warnings.warn(f"{args.model} {problem}", GlassnetWarning, stacklevel=2)
 
 
-def _folder_fingerprint(splits: dict) -> dict | None:
-    """The fingerprint of the image folder ``splits`` were read from (``None``: a named set)."""
-    return next((ds.info["fingerprint"] for ds in splits.values()
-                 if ds is not None and "fingerprint" in ds.info), None)
-
-
 def warn_if_the_training_folder_moved_here(model, args: argparse.Namespace, splits: dict) -> None:
     """:func:`warn_if_training_images` for a ``--dataset`` at another path that holds the very
     files the model was trained on (names, sizes, modification times: the folder moved
     there, or a copy that kept the times, as ``cp -a`` does; other copies are not recognized)."""
     summary = model.training_summary or {}
-    recorded, now = summary.get("folder_signature"), _folder_fingerprint(splits)
-    if (recorded is None or now is None or _is_the_models_folder(args, summary)
-            or not same_folder(recorded, summary.get("folder_signature_of"), now)):
-        return
-    warn_if_training_images(model, args, moved=True)
+    if not _is_the_models_folder(args, summary) and same_training_files(summary, splits):
+        warn_if_training_images(model, args, moved=True)
 
 
 def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) -> None:
@@ -164,11 +155,7 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
     test split is drawn from the files it has now, so the "test" images may include some the
     model was trained on (one file added to a class reshuffles that class's split)."""
     summary = model.training_summary or {}
-    recorded = summary.get("folder_signature")
-    if recorded is None or not _is_the_models_folder(args, summary):
-        return
-    now = _folder_fingerprint(splits)
-    if now is not None and not same_folder(recorded, summary.get("folder_signature_of"), now):
+    if _is_the_models_folder(args, summary) and same_training_files(summary, splits) is False:
         warnings.warn(f"{args.dataset} has changed since {args.model} was trained on it (files "
                       "added, removed, changed, or readable then and not now, or the other way "
                       "round): its splits are drawn again from the files it "

@@ -387,6 +387,23 @@ def same_folder(recorded_signature: str, recorded_of: str | None, now: dict[str,
     return recorded_signature in (comparable(None, now)["signature"], now["signature"])
 
 
+def splits_fingerprint(splits: dict[str, Any]) -> dict[str, Any] | None:
+    """The fingerprint of the image folder ``splits`` (``{"train": Dataset, ...}``) were read
+    from; ``None`` for a named data set."""
+    return next((ds.info["fingerprint"] for ds in splits.values()
+                 if ds is not None and "fingerprint" in ds.info), None)
+
+
+def same_training_files(summary: dict[str, Any], splits: dict[str, Any]) -> bool | None:
+    """Whether ``splits`` were read from the very files a model was trained on, as its
+    ``training_summary`` records them (names, sizes, modification times, wherever the folder
+    is now); ``None`` when either side has no fingerprint (a named set, an old model file)."""
+    recorded, now = summary.get("folder_signature"), splits_fingerprint(splits)
+    if recorded is None or now is None:
+        return None
+    return same_folder(recorded, summary.get("folder_signature_of"), now)
+
+
 #: images per chunk of :func:`iter_images` (49 MB of uint8 at 128x128 RGB)
 CHUNK_IMAGES = 1024
 

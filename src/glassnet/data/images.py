@@ -31,7 +31,6 @@ import stat
 import struct
 import threading
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -150,42 +149,52 @@ _decoding = threading.local()
 NAMED_WARNINGS = 5
 
 
-@contextlib.contextmanager
-def decoding_warnings() -> Iterator[None]:
+class decoding_warnings:  # noqa: N801 - used like a function: `with decoding_warnings():`
     """While images are decoded: Pillow's warning about images between one and two
     ``MAX_IMAGE_PIXELS`` silenced (a big photo is just a big photo), and its other warnings
     (damaged EXIF data, ...) repeated afterwards with the name of the file each was about
     (Pillow's own name none, and Python shows each only once per line of Pillow's code).
+    Filters of your own still apply to Pillow's warning first (``ignore`` silences it).
 
     ``warnings.catch_warnings`` changes the process's filters and is not thread-safe, so
     code that decodes in a thread pool enters this once, in the thread that runs the pool;
-    :func:`load_image` enters it itself only when called from the main thread."""
-    from PIL import Image
+    :func:`load_image` enters it itself only when called from the main thread. (A class,
+    not a generator: its warnings then point at the caller's line, not at contextlib's.)"""
 
-    caught: dict[tuple[str, str], None] = {}  # (file, message), without repeats
-    with warnings.catch_warnings():
+    def __enter__(self) -> None:
+        from PIL import Image
+
+        self._caught: dict[tuple[str, str], None] = {}  # (file, message), without repeats
+        self._active = True
+        self._filters = warnings.catch_warnings()
+        self._filters.__enter__()
         shown = warnings.showwarning
 
         def collect(message, category, filename, lineno, file=None, line=None):
             path = getattr(_decoding, "path", None)
-            if path is None or issubclass(category, GlassnetWarning):  # not Pillow's: as usual
+            # not Pillow's (or, left installed by another thread's context, after this one)
+            if not self._active or path is None or issubclass(category, GlassnetWarning):
                 shown(message, category, filename, lineno, file, line)
             else:
-                caught[(str(path), " ".join(str(message).split()))] = None
+                self._caught[(str(path), " ".join(str(message).split()))] = None
 
-        warnings.filterwarnings("always", category=UserWarning)  # every file's, not the first only
+        # every file's warning, not only the first (after the filters already there)
+        warnings.filterwarnings("always", category=UserWarning, append=True)
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         warnings.showwarning = collect
-        yield
-    items = sorted(caught)  # by file: the threads finish in any order
-    for path, message in items[:NAMED_WARNINGS]:
-        warnings.warn(f"{path}: {message} (Pillow's warning; the image was read)", GlassnetWarning,
-                      stacklevel=user_stacklevel())
-    if len(items) > NAMED_WARNINGS:
-        files = len({path for path, _ in items[NAMED_WARNINGS:]})
-        warnings.warn(f"Pillow warned about {files} more image file(s), e.g. {items[NAMED_WARNINGS][0]}: "
-                      f"{items[NAMED_WARNINGS][1]} (the images were read)", GlassnetWarning,
-                      stacklevel=user_stacklevel())
+
+    def __exit__(self, *exc: object) -> None:
+        self._active = False
+        self._filters.__exit__(*exc)
+        items = sorted(self._caught)  # by file: the threads finish in any order
+        for path, message in items[:NAMED_WARNINGS]:
+            warnings.warn(f"{path}: {message} (Pillow's warning; the image was read)", GlassnetWarning,
+                          stacklevel=user_stacklevel())
+        if len(items) > NAMED_WARNINGS:
+            files = len({path for path, _ in items[NAMED_WARNINGS:]})
+            warnings.warn(f"Pillow warned about {files} more image file(s), e.g. "
+                          f"{items[NAMED_WARNINGS][0]}: {items[NAMED_WARNINGS][1]} (the images were read)",
+                          GlassnetWarning, stacklevel=user_stacklevel())
 
 
 def _to_rgb(img):

@@ -141,14 +141,15 @@ def sessions_problem(sessions: Any, epochs_done: int | None = None) -> str | Non
 
 def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
              seconds: float | None = None, data: dict[str, Any] | None = None, in_fit: bool = False,
-             sessions: list[dict[str, Any]] | None = None,
-             non_finite: str | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+             sessions: list[dict[str, Any]] | None = None, non_finite: str | None = None,
+             stopped_early: bool | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(config, arrays)`` of a checkpoint of ``model`` (and the state of ``callbacks`` that
     have one) as it is now, after ``seconds`` of training on ``data`` (an image folder's
     ``dataset.info["fingerprint"]``) in ``sessions`` (:func:`sessions_of`; by default one,
     from the start, on what the model is on now); arrays are copies. ``non_finite``: the
     error that ended the training (its loss became non-finite), which a resume refuses to
-    repeat."""
+    repeat; ``stopped_early``: whether a callback ended it (default: whether one asked the
+    model to stop)."""
     history = _copy_history(model.history)
     setting = running_on(model)
     opt = model.optimizer
@@ -163,7 +164,8 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
                        for k, v in cb_state["arrays"].items()})
     checkpoint = {
         "epochs_done": len(history["epoch"]),
-        "stopped_early": bool(model.stop_training),  # a callback (EarlyStopping) ended the run
+        # a callback (EarlyStopping) ended the run
+        "stopped_early": bool(model.stop_training if stopped_early is None else stopped_early),
         "non_finite": non_finite,
         "seconds": seconds,
         "history": history,
@@ -529,6 +531,7 @@ class Checkpointer(Callback):
         self._write_seconds = 0.0
         self._epoch = 0
         self._batches = 0
+        self._trained = False  # whether this fit completed an epoch
         self._steps: int | None = None  # batches per epoch, known after the first epoch
         self._started = time.perf_counter()
         self.prior_seconds = float((resume.state.get("seconds") or 0.0) if resume else 0.0)
@@ -536,10 +539,11 @@ class Checkpointer(Callback):
         #: the run's training sessions so far, this fit's last once it has begun
         self.sessions = list(self._earlier_sessions)
 
-    def _take(self, non_finite: str | None = None) -> None:
+    def _take(self, non_finite: str | None = None, stopped_early: bool | None = None) -> None:
         seconds = self.prior_seconds + time.perf_counter() - self._started
         self._snapshot = snapshot(self.model, self.run_config, self.callbacks, round(seconds, 3), self.data,
-                                  in_fit=True, sessions=self.sessions, non_finite=non_finite)
+                                  in_fit=True, sessions=self.sessions, non_finite=non_finite,
+                                  stopped_early=stopped_early)
         self._written = False
 
     def _write(self) -> None:
@@ -602,6 +606,7 @@ class Checkpointer(Callback):
         # what the callbacks before this one added to the logs (val_f1): fit records it in
         # the history only after every callback, and the snapshot must hold it
         self.model.history.add_late(logs)
+        self._trained = True
         self._steps = self._batches
         due = time.perf_counter() - self._last_write_end >= self.overhead * self._write_seconds
         last = self.model.stop_training or (self.epochs is not None and epoch + 1 >= self.epochs)
@@ -615,4 +620,10 @@ class Checkpointer(Callback):
         # history to them): those are the state to keep, not the last epoch's, which diverged.
         if "error" in logs:
             self._take(non_finite=logs["error"])
+        elif not self._trained and self.resume is not None:
+            # A fit that trained nothing (a run whose training was over, finishing its files)
+            # keeps the resumed checkpoint's account of how the training ended, and its sessions.
+            self.sessions = list(self._earlier_sessions)
+            self._take(non_finite=self.resume.state.get("non_finite"),
+                       stopped_early=bool(self.resume.state.get("stopped_early")))
         self._write()

@@ -19,7 +19,8 @@ from typing import Any
 from .. import __version__
 from .._files import nan_for_null, write_text
 from .._text import count
-from ..errors import ConfigError, GlassnetWarning
+from ..data.folder import same_training_files
+from ..errors import ConfigError, DataError, GlassnetWarning
 from ..io.checkpoint import CHECKPOINT_NAME, sessions_problem
 from .evaluation import Evaluation, evaluate_model
 from .html import (
@@ -177,6 +178,10 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
         # folder in grayscale, as evaluate and predict do
         config = where_the_folder_is_now(RunConfig.from_dict(files["run"]["config"]), dataset)
         splits = prepare_splits(config, color_mode=model_color_mode(model))
+        if dataset is not None and same_training_files(model.training_summary or {}, splits) is False:
+            raise DataError(f"{dataset} holds other files than the run's image folder did (names, "
+                            "sizes or modification times differ): a report on it would not describe "
+                            "the run; give the folder the run was trained on")
     name = _evaluated_split(splits)
     ds = splits[name]
     # a folder trained whole is named by the folder alone: say which images these are

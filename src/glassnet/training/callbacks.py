@@ -101,19 +101,23 @@ def _validation_hint(logged: Sequence[str]) -> str:
 #: words in a logged name (split at ``_``) that say higher is better, or lower
 HIGHER_IS_BETTER = frozenset({"acc", "accuracy", "auc", "f1", "fbeta", "precision", "recall",
                               "iou", "dice", "kappa", "r2", "top1", "top5", "sensitivity",
-                              "specificity", "mcc"})
-LOWER_IS_BETTER = frozenset({"loss", "error", "err", "mse", "mae", "rmse", "entropy",
-                             "perplexity", "ece"})
+                              "specificity", "mcc", "similarity"})
+LOWER_IS_BETTER = frozenset({"loss", "error", "err", "mse", "mae", "rmse", "msle", "mape",
+                             "entropy", "crossentropy", "hinge", "kld", "kl", "divergence",
+                             "nll", "logcosh", "huber", "poisson", "perplexity", "ece"})
 
 
-def maximizes(monitor: str, mode: str, owner: str) -> bool:
+def maximizes(monitor: str, mode: str, owner: str, used: bool = True) -> bool:
     """Whether a better ``monitor`` is higher: ``mode`` ``"max"``/``"min"``, or for
     ``"auto"`` its name (``val_f1``: higher; ``val_loss``: lower). A name that says neither
-    is an error: guessing wrong would keep the worst epoch's weights."""
+    is an error when the direction is ``used`` (guessing wrong would keep the worst epoch's
+    weights); else lower."""
     if mode != "auto":
         return mode == "max"
     words = set(monitor.lower().split("_"))
     higher, lower = bool(words & HIGHER_IS_BETTER), bool(words & LOWER_IS_BETTER)
+    if higher == lower and not used:
+        return False
     if higher == lower:
         raise ConfigError(f"{owner} cannot tell from the name {monitor!r} whether higher or lower "
                           "is better; give mode='max' or mode='min'")
@@ -127,7 +131,7 @@ class _Monitor:
     on the best by more than ``min_delta`` or not at all.
     """
 
-    def __init__(self, monitor: str, mode: str, min_delta: float, owner: str) -> None:
+    def __init__(self, monitor: str, mode: str, min_delta: float, owner: str, used: bool = True) -> None:
         if mode not in ("auto", "min", "max"):
             raise ConfigError(f"{owner} mode must be 'auto', 'min' or 'max', got {mode!r}")
         if not isinstance(monitor, str) or not monitor:
@@ -135,7 +139,7 @@ class _Monitor:
                               f"('val_loss', 'val_accuracy', ...), got {monitor!r}")
         min_delta = check_number(min_delta, f"{owner} min_delta", 0, low_inclusive=True)
         self.monitor, self.owner, self.min_delta = monitor, owner, min_delta
-        self.maximize = maximizes(monitor, mode, owner)
+        self.maximize = maximizes(monitor, mode, owner, used)
         self.reset()
 
     def reset(self) -> None:
@@ -208,6 +212,16 @@ class EarlyStopping(Callback):
         self.tracker = _Monitor(monitor, mode, min_delta, "EarlyStopping")
         self.epochs: int | None = None
         self.restore_best_weights = bool(restore_best_weights)
+        self._start()
+
+    def _start(self) -> None:
+        """Nothing seen yet (as after ``__init__``, so that a callback no fit ran reads as such)."""
+        self.tracker.reset()
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+        self.restored_epoch: int | None = None
+        self.best_weights: dict[str, Any] | None = None
+        self.last_epoch: int | None = None
 
     @property
     def best(self) -> float:
@@ -220,12 +234,7 @@ class EarlyStopping(Callback):
     def on_train_begin(self, logs):
         self.tracker.check_logged(logs.get("logged"))
         self.epochs = logs.get("epochs")
-        self.tracker.reset()
-        self.wait = 0
-        self.stopped_epoch: int | None = None
-        self.restored_epoch: int | None = None
-        self.best_weights: dict[str, Any] | None = None
-        self.last_epoch: int | None = None
+        self._start()
 
     def on_epoch_end(self, epoch, logs):
         self.last_epoch = epoch
@@ -284,7 +293,8 @@ class ModelCheckpoint(Callback):
                  save_best_only: bool = False, mode: str = "auto", min_delta: float = 0.0) -> None:
         self.path = str(path)
         self.save_best_only = bool(save_best_only)
-        self.tracker = _Monitor(monitor, mode, min_delta, "ModelCheckpoint")
+        # the direction matters only to save_best_only (a saver of every epoch monitors nothing)
+        self.tracker = _Monitor(monitor, mode, min_delta, "ModelCheckpoint", used=self.save_best_only)
         self.saved: list[str] = []
 
     def on_train_begin(self, logs):

@@ -169,11 +169,16 @@ def _end_after_non_finite(model, history: History, cbs: CallbackList, error: Non
                           started: float) -> None:
     """End a training the NaN guard stopped (``error``; the model holds the weights it
     kept): the history is cut to those weights' epochs, and the callbacks' ``on_train_end``
-    runs with ``{"error", "kept_epoch"}`` (a Checkpointer saves that state; EarlyStopping
-    may put back an earlier best epoch's weights, which the error then names)."""
+    runs with the last kept epoch's logs and ``error``, ``kept_epoch`` (a Checkpointer saves
+    that state; EarlyStopping may put back an earlier best epoch's weights, which the error
+    then names; a callback that fails there is named in the error, which is still raised)."""
     history.cut(error.kept_epoch)
     _record_summary(model, history, started)
-    cbs.on_train_end({"error": str(error), "kept_epoch": error.kept_epoch})
+    try:
+        cbs.on_train_end({**history.last(), "error": str(error), "kept_epoch": error.kept_epoch})
+    except Exception as exc:  # noqa: BLE001 - a callback failing now must not hide why training stopped
+        error.args = (f"{error}; then a callback's on_train_end failed: {exc!r}",)
+        return
     restored = [cb.restored_epoch for cb in cbs.callbacks
                 if isinstance(cb, EarlyStopping) and cb.restored_epoch is not None]
     if restored:
@@ -375,60 +380,63 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
                         "logged": logged})
     xb = yb = trained_out = None  # the last batch, its labels, the trained weights' outputs
     last_start = 0
-    try:
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch, {})
-            # Each batch split over the threads when there are several (training/shards.py);
-            # asked each epoch, so that a callback's change to a layer reaches the replicas.
-            train_step = sharded(model, ShardedStep, threads) or model.train_step
-            batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
-                                    min_batch)
-            for b, idx in enumerate(batches):
-                if schedule is not None and (schedule.per_batch or b == 0):
-                    t = epoch + b / len(batches) if schedule.per_batch else epoch
-                    model.optimizer.lr = model.optimizer.scheduled_lr = schedule(t, base_lr)
-                xb = full_batch if full_batch is not None else _training_batch(model, x[idx], augment)
-                yb = model.on_device(y[idx])
-                # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
-                with quiet_float_errors():
-                    loss, out = train_step(xb, yb, start=start if full_batch is not None else 0)
-                if not math.isfinite(loss):
-                    raise _restore_after_non_finite(model, loss, epoch, b, initial_epoch, snapshots)
-                running.add(loss, out, yb)
-                cbs.on_batch_end(b, running.means())
-            # Each batch's loss is computed before its update, so the next epoch would catch a
-            # last update that diverged, but the callbacks come first (a checkpoint saved, a stop):
-            # every epoch checks it before them, by the validation loss (finite inputs: finite
-            # unless the weights diverged) or one forward pass over the last batch. Full-batch
-            # training without validation checks only after its last epoch: that pass would cost
-            # a third of each epoch (a callback that stops such a run is checked after it).
-            last_start = start if full_batch is not None else 0
-            forward_check = x_val is None and (len(batches) > 1 or epoch == epochs - 1)
-            trained_out = _trained_outputs(model, xb, yb, last_start) if forward_check else None
-            if forward_check and trained_out is None:
-                raise _last_update_diverged(model, epoch, len(batches), snapshots)
-            logs = running.means(reset=True)
-            if x_val is not None:
-                with backend.using_threads(threads), quiet_float_errors():  # fit's threads
-                    logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
-                if not math.isfinite(logs["val_loss"]):
-                    raise _last_update_diverged(model, epoch, len(batches), snapshots)
-            logs["lr"] = model.optimizer.lr
-            history.append(epoch, logs)
-            _record_summary(model, history, started)  # current for a ModelCheckpoint's file
-            cbs.on_epoch_end(epoch, logs)
-            history.add_late(logs)  # what a callback added (val_f1, ...), as Keras' History has it
-            if model.stop_training:
-                # A callback ends a full-batch run without validation here, unchecked: check now.
-                if not forward_check and x_val is None:
-                    trained_out = _trained_outputs(model, xb, yb, last_start)
-                    if trained_out is None:
-                        raise _last_update_diverged(model, epoch, len(batches), snapshots)
-                break
-            snapshots = [snapshots[1], _snapshot(model)]
-    except NonFiniteLossError as error:
+
+    def stopped(error: NonFiniteLossError) -> NonFiniteLossError:
+        """The NaN guard's ``error``, once the training it stopped has ended (the model holds
+        the weights it kept)."""
         _end_after_non_finite(model, history, cbs, error, started)
-        raise
+        return error
+
+    for epoch in range(initial_epoch, epochs):
+        cbs.on_epoch_begin(epoch, {})
+        # Each batch split over the threads when there are several (training/shards.py);
+        # asked each epoch, so that a callback's change to a layer reaches the replicas.
+        train_step = sharded(model, ShardedStep, threads) or model.train_step
+        batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
+                                min_batch)
+        for b, idx in enumerate(batches):
+            if schedule is not None and (schedule.per_batch or b == 0):
+                t = epoch + b / len(batches) if schedule.per_batch else epoch
+                model.optimizer.lr = model.optimizer.scheduled_lr = schedule(t, base_lr)
+            xb = full_batch if full_batch is not None else _training_batch(model, x[idx], augment)
+            yb = model.on_device(y[idx])
+            # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
+            with quiet_float_errors():
+                loss, out = train_step(xb, yb, start=start if full_batch is not None else 0)
+            if not math.isfinite(loss):
+                raise stopped(_restore_after_non_finite(model, loss, epoch, b, initial_epoch, snapshots))
+            running.add(loss, out, yb)
+            cbs.on_batch_end(b, running.means())
+        # Each batch's loss is computed before its update, so the next epoch would catch a
+        # last update that diverged, but the callbacks come first (a checkpoint saved, a stop):
+        # every epoch checks it before them, by the validation loss (finite inputs: finite
+        # unless the weights diverged) or one forward pass over the last batch. Full-batch
+        # training without validation checks only after its last epoch: that pass would cost
+        # a third of each epoch (a callback that stops such a run is checked after it).
+        last_start = start if full_batch is not None else 0
+        forward_check = x_val is None and (len(batches) > 1 or epoch == epochs - 1)
+        trained_out = _trained_outputs(model, xb, yb, last_start) if forward_check else None
+        if forward_check and trained_out is None:
+            raise stopped(_last_update_diverged(model, epoch, len(batches), snapshots))
+        logs = running.means(reset=True)
+        if x_val is not None:
+            with backend.using_threads(threads), quiet_float_errors():  # fit's threads
+                logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
+            if not math.isfinite(logs["val_loss"]):
+                raise stopped(_last_update_diverged(model, epoch, len(batches), snapshots))
+        logs["lr"] = model.optimizer.lr
+        history.append(epoch, logs)
+        _record_summary(model, history, started)  # current for a ModelCheckpoint's file
+        cbs.on_epoch_end(epoch, logs)
+        history.add_late(logs)  # what a callback added (val_f1, ...), as Keras' History has it
+        if model.stop_training:
+            # A callback ends a full-batch run without validation here, unchecked: check now.
+            if not forward_check and x_val is None:
+                trained_out = _trained_outputs(model, xb, yb, last_start)
+                if trained_out is None:
+                    raise stopped(_last_update_diverged(model, epoch, len(batches), snapshots))
+            break
+        snapshots = [snapshots[1], _snapshot(model)]
     _record_summary(model, history, started)
     cbs.on_train_end(history.last() if len(history) else {})
     if xb is not None:  # (no epoch ran: nothing to judge)
