@@ -682,8 +682,8 @@ def test_model_checkpoint_keeps_its_best_score_from_one_fit_to_the_next(rng, tmp
 
 
 class Calls(Callback):
-    def __init__(self, name: str, calls: list, order: int = 0) -> None:
-        self.name, self.calls, self.order = name, calls, order
+    def __init__(self, name: str, calls: list, call_order: int = 0) -> None:
+        self.name, self.calls, self.call_order = name, calls, call_order
 
     def on_train_begin(self, logs):
         self.calls.append(("begin", self.name))
@@ -701,7 +701,7 @@ def test_a_callback_that_keeps_the_run_state_runs_after_the_others_except_at_the
     x, y = _data(rng)
     calls: list = []
     _model().fit(x, y, epochs=1, batch_size=20, verbose=0,
-                 callbacks=[Calls("keeper", calls, order=1), Calls("a", calls), Calls("b", calls)])
+                 callbacks=[Calls("keeper", calls, call_order=1), Calls("a", calls), Calls("b", calls)])
     assert calls == [("begin", "a"), ("begin", "b"), ("begin", "keeper"),
                      ("epoch", "a"), ("epoch", "b"), ("epoch", "keeper"),
                      ("end", "keeper"), ("end", "a"), ("end", "b")]

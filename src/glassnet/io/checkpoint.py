@@ -486,7 +486,7 @@ class StopRequest:
 class Checkpointer(Callback):
     """Keep the state of the last completed epoch and write it to ``path``.
 
-    It runs after the other callbacks (:attr:`Callback.order`), so that it keeps their
+    It runs after the other callbacks (:attr:`Callback.call_order`), so that it keeps their
     state as of each epoch's end and restores it after their ``on_train_begin`` has reset it.
 
     The checkpoint is written when at least ``overhead`` times the time the previous
@@ -511,7 +511,7 @@ class Checkpointer(Callback):
         data: the fingerprint of the image folder trained on, for :func:`check_same_data`.
     """
 
-    order = 1  # after the other callbacks; first at the end of training (Callback.order)
+    call_order = 1  # after the other callbacks; first at the end of training (Callback.call_order)
 
     def __init__(self, path: str | Path, run_config: dict[str, Any] | None = None,
                  stop: StopRequest | None = None, overhead: float = 20.0,

@@ -35,7 +35,7 @@ class Callback:
     #: end of each hook), except at the end of training, where it goes first (it saves the
     #: state before EarlyStopping puts back its best weights); 2 last of all (the progress
     #: display, which shows what the others logged)
-    order: int = 0
+    call_order: int = 0
     #: for a callback with ``state_dict``/``load_state_dict``: whether a resumed run must
     #: have its state (EarlyStopping: its patience counter decides when the run ends), or
     #: may start it afresh, or drop it (ModelCheckpoint: a file saver added or removed)
@@ -58,10 +58,10 @@ class Callback:
 
 
 class CallbackList(Callback):
-    """Calls every hook on each callback, in the order of their :attr:`Callback.order`."""
+    """Calls every hook on each callback, in the order of their :attr:`Callback.call_order`."""
 
     def __init__(self, callbacks: list[Callback], model: Any) -> None:
-        self.callbacks = sorted(callbacks, key=lambda cb: cb.order)  # stable: as given within one
+        self.callbacks = sorted(callbacks, key=lambda cb: cb.call_order)  # stable: as given within one
         for cb in self.callbacks:
             cb.set_model(model)
 
@@ -82,7 +82,7 @@ class CallbackList(Callback):
             cb.on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs):
-        for cb in sorted(self.callbacks, key=lambda cb: cb.order != 1):  # Callback.order
+        for cb in sorted(self.callbacks, key=lambda cb: cb.call_order != 1):  # Callback.call_order
             cb.on_train_end(logs)
 
 

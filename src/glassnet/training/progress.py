@@ -72,7 +72,7 @@ def format_duration(seconds: float) -> str:
 class ProgressBar(Callback):
     """``verbose=1``: bar (terminal) or lines (not a terminal); ``verbose=2``: lines only."""
 
-    order = 2  # last: it shows what the other callbacks logged, and a stop one of them asked for
+    call_order = 2  # last: it shows what the other callbacks logged, and a stop one of them asked for
 
     def __init__(self, epochs: int, steps: int, verbose: int = 1, stream: IO[str] | None = None,
                  log_every: int | None = None) -> None:
