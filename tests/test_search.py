@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 import os
@@ -1235,6 +1236,80 @@ def test_a_trial_left_under_this_processs_own_pid_is_a_dead_workers(tmp_path, ca
         orphan.set_user_attr(key, value)
     resumed = Search.open(None, tmp_path / "r", resume=True, trials=3, data=cat_train)
     assert resumed.fail_interrupted() == [orphan.number]
+
+
+def test_a_worker_waiting_for_another_hosts_trial_says_which_and_until_when(tmp_path, cat_train):
+    """--resume waited up to ten minutes for a trial of a host that had gone (a container
+    restarted under a new name) without a word."""
+    search = Search.open(quick_config(trials=2), tmp_path / "r", data=cat_train)
+    search.run()
+    elsewhere = search.study.ask()
+    for key, value in (("round", 0), ("host", "old-container"), ("pid", 7)):
+        elsewhere.set_user_attr(key, value)
+    resumed = Search.open(None, tmp_path / "r", resume=True, trials=3, data=cat_train)
+    said: list[str] = []
+
+    def finish_it(text):  # as the other worker would, once
+        said.append(text)
+        resumed.study.tell(elsewhere.number, 0.5)
+
+    assert resumed.run(on_wait=finish_it, poll=0.01) == 0
+    start = resumed.study.trials[elsewhere.number].datetime_start
+    assert said == [f"waiting for trial {elsewhere.number} (on old-container, process 7, running since "
+                    f"{start:%Y-%m-%d %H:%M:%S}); if it has not finished by "
+                    f"{start + datetime.timedelta(minutes=10):%Y-%m-%d %H:%M:%S}, its worker counts as dead"]
+
+
+def test_a_search_and_a_training_run_do_not_share_a_folder(tmp_path, cat_train, cats):
+    """Each command refused only its own kind of folder: their files ended up interleaved."""
+    from glassnet.runs import RunConfig, train_run
+
+    search = Search.open(quick_config(trials=1), tmp_path / "s", data=cat_train)
+    search.run()
+    with pytest.raises(ConfigError, match=f"--out {tmp_path / 's'} holds a search .search.journal"):
+        train_run(RunConfig(dataset="cats", hidden=[4], epochs=1, out=str(tmp_path / "s")), verbose=0,
+                  data=cats)
+    train_run(RunConfig(dataset="cats", hidden=[4], epochs=1, out=str(tmp_path / "t")), verbose=0, data=cats)
+    with pytest.raises(SearchError, match=f"{tmp_path / 't'} holds a training run .run.json, "
+                                          "history.json, metrics.json, model.glassnet"):
+        Search.open(quick_config(trials=1), tmp_path / "t", data=cat_train)
+    assert not (tmp_path / "t" / "search.journal").exists()
+
+
+def test_storage_from_the_environment_keeps_the_password_out_of_the_workers_command(monkeypatch):
+    """--workers passed --storage postgresql://user:password@... on its workers' command lines,
+    where any local user sees it in ps."""
+    import argparse
+
+    from glassnet.cli import search as cli_search
+
+    monkeypatch.setenv("MY_STUDY_DB", "postgresql://me:s3cret@127.0.0.1/db")
+    assert cli_search.storage_url("env:MY_STUDY_DB") == "postgresql://me:s3cret@127.0.0.1/db"
+    assert cli_search.storage_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert cli_search.storage_url(None) is None
+    monkeypatch.delenv("MY_STUDY_DB")
+    with pytest.raises(ConfigError, match="--storage env:MY_STUDY_DB: the environment variable "
+                                          "MY_STUDY_DB is not set"):
+        cli_search.storage_url("env:MY_STUDY_DB")
+    started = []
+    monkeypatch.setattr(cli_search.subprocess, "Popen",
+                        lambda command, env=None: started.append((command, env)))
+
+    class Study:
+        study_name = "pg"
+
+    class Stored:
+        run_dir, study = Path("runs/pg"), Study()
+        config = type("C", (), {"base": RunConfig(dataset="cats")})()
+
+    args = argparse.Namespace(storage="postgresql://me:s3cret@127.0.0.1/db", workers=3, threads=1,
+                              device=None, no_cache=False)
+    cli_search._spawn_workers(Stored(), args)
+    assert len(started) == 2
+    for command, env in started:
+        assert not any("s3cret" in part for part in command)
+        assert command[command.index("--storage") + 1] == "env:GLASSNET_SEARCH_STORAGE"
+        assert env["GLASSNET_SEARCH_STORAGE"] == "postgresql://me:s3cret@127.0.0.1/db"
 
 
 def test_a_damaged_journal_is_one_clear_error_and_a_cut_off_last_line_is_dropped(tmp_path, cat_train):

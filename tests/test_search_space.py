@@ -32,6 +32,17 @@ def test_parse_param(text, expected):
     assert parse_param(f"{spec.name}={spec.describe()}") == spec
 
 
+def test_a_narrowed_range_is_printed_as_a_spec_that_reads_back_as_it():
+    """Six digits printed a round's range without its best trial's lr in it, and a range
+    narrowed to one value as int:31:31, which --param refuses as empty."""
+    narrowed = ParamSpec("lr", "log", 0.0016623512345678, 0.002456191485123)
+    assert narrowed.describe() == "log:0.0016623512345678:0.002456191485123"
+    assert parse_param(f"lr={narrowed.describe()}") == narrowed
+    assert ParamSpec("batch_size", "int", 31.0, 31.0).describe() == "choice:31"
+    assert parse_param("batch_size=choice:31").choices == (31,)
+    assert ParamSpec("dropout", "float", 0.25, 0.25).describe() == "choice:0.25"
+
+
 @pytest.mark.parametrize("text, message", [
     ("lr", "expected NAME=KIND:ARGS"),
     ("lr=", "expected NAME=KIND:ARGS"),

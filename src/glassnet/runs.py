@@ -142,6 +142,19 @@ RUN_FILE_NAMES = (RUN_RECORD, "history.json", "metrics.json", MODEL_FILE, CHECKP
                   "report.html")
 
 
+#: What a search keeps in its folder (glassnet.search): its storage and its summary.
+SEARCH_FILE_NAMES = ("search.journal", "search.json")
+
+
+def check_not_a_search_folder(out_dir: Path) -> None:
+    """A training run's files in a search's folder would mix with the search's (its trials
+    have folders of their own, ``trials/NNNN``): refused."""
+    found = [name for name in SEARCH_FILE_NAMES if (out_dir / name).exists()]
+    if found:
+        raise ConfigError(f"--out {out_dir} holds a search ({', '.join(found)}); give the run "
+                          "another --out")
+
+
 def previous_run_files(out_dir: str | Path) -> list[str]:
     """The files of an earlier run in ``out_dir`` (names from :data:`RUN_FILE_NAMES`)."""
     return [name for name in RUN_FILE_NAMES if (Path(out_dir) / name).exists()]
@@ -406,6 +419,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     fingerprint = splits["train"].info.get("fingerprint")  # an image folder's files, checked on resume
     # in the model from the start, so that its checkpoints record the data too
     model.training_summary = training_data_record(config, fingerprint)
+    check_not_a_search_folder(out_dir)
     make_folder(out_dir)
     if resume is None:
         clear_run_files(out_dir)

@@ -39,16 +39,24 @@ from typing import Any
 from ._files import make_folder, nan_for_null, write_json, write_text
 from .data import LOADERS, Dataset, is_folder, locator
 from .errors import GlassnetWarning, SearchError, require_extra
-from .runs import RunConfig, RunResult, check_outside_the_data, load_data, train_run
+from .runs import (
+    SEARCH_FILE_NAMES,
+    RunConfig,
+    RunResult,
+    check_outside_the_data,
+    load_data,
+    previous_run_files,
+    train_run,
+)
 from .search_checks import check_values
 from .search_config import SearchConfig, apply_params, final_config, setting_difference, train_command
 from .search_scoring import SCORES, Split, validation_balanced_accuracy, validation_splits
 from .search_space import NARROW_MIN, ParamSpec, narrow
 from .search_trial import TrialRecord, TrialRunner
 
-STORAGE_FILE = "search.journal"
+STORAGE_FILE = SEARCH_FILE_NAMES[0]
 JOURNAL_LOCK_SUFFIX = ".lock"  # Optuna's JournalFileSymlinkLock: <journal>.lock
-SUMMARY_FILE = "search.json"
+SUMMARY_FILE = SEARCH_FILE_NAMES[1]
 PLOT_FILE = "search_scatter.png"
 REPORT_FILE = "search_report.html"
 CONFIG_ATTR = "glassnet_search"
@@ -338,6 +346,14 @@ def _score(trial, config: SearchConfig) -> tuple[float, float]:
     return config.rank(trial.value), -trial.user_attrs.get("val_loss", math.inf)
 
 
+def _patience(trials) -> float:
+    """Seconds after which a running trial of another host counts as dead: ten times the
+    median finished trial's, at least 10 minutes."""
+    durations = sorted(t.duration.total_seconds() for t in trials
+                       if t.state.name == "COMPLETE" and t.duration is not None)
+    return max(600.0, 10 * durations[len(durations) // 2]) if durations else 600.0
+
+
 def _fresh_claim(trial, now: datetime.datetime) -> bool:
     """Whether ``trial`` was asked for less than :data:`CLAIM_SECONDS` ago; ``abs`` because
     another machine's clock may be ahead of this one."""
@@ -414,6 +430,10 @@ class Search:
             if not _same_search(summary, name, label):  # before the storage or a journal is opened
                 raise _another_search(run_dir, summary, name, label)
             check_outside_the_data(config.base.dataset, run_dir)  # before its folder is made
+            training_files = previous_run_files(run_dir)
+            if training_files:  # its summary and report would mix with a training run's files
+                raise SearchError(f"{run_dir} holds a training run ({', '.join(training_files)}); give "
+                                  "the search another --out (or --name)")
             splits = cls._splits(config.validate(), data, check=True)
             journal = _check_journal_holds_no_other_search(run_dir, name, label, own=storage is None)
         # the journal the check opened is this search's storage when it has no --storage
@@ -524,9 +544,7 @@ class Search:
         from optuna.trial import TrialState
 
         trials = self.study.get_trials(deepcopy=False)
-        durations = sorted(t.duration.total_seconds() for t in trials
-                           if t.state == TrialState.COMPLETE and t.duration is not None)
-        patience = max(600.0, 10 * durations[len(durations) // 2]) if durations else 600.0
+        patience = _patience(trials)
         host, now, failed = socket.gethostname(), datetime.datetime.now(), []
         for t in trials:
             if t.state != TrialState.RUNNING:
@@ -545,14 +563,27 @@ class Search:
                 failed.append(t.number)
         return failed
 
-    def run(self, on_trial: Callable[[TrialRecord], None] | None = None, poll: float = 1.0) -> int:
+    def waiting_for(self, trial) -> str:
+        """What a worker waits for while ``trial`` (running in another worker) finishes."""
+        host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
+        where = f"on {host}, process {pid}" if host is not None else "not yet labelled by its worker"
+        since = trial.datetime_start
+        text = f"waiting for trial {trial.number} ({where}, running since {since:%Y-%m-%d %H:%M:%S})"
+        if host is not None and host != socket.gethostname():
+            dead_at = since + datetime.timedelta(seconds=_patience(self.study.get_trials(deepcopy=False)))
+            text += f"; if it has not finished by {dead_at:%Y-%m-%d %H:%M:%S}, its worker counts as dead"
+        return text
+
+    def run(self, on_trial: Callable[[TrialRecord], None] | None = None, poll: float = 1.0,
+            on_wait: Callable[[str], None] | None = None) -> int:
         """Run trials until the study's budget is used up; returns how many this worker ran.
 
         A worker returns when every trial of the last round has finished, including those
-        other workers run, so that its summary covers the whole study.
+        other workers run, so that its summary covers the whole study; ``on_wait`` is told
+        (once per trial) what it waits for meanwhile.
         """
         self.fail_interrupted()
-        ran = 0
+        ran, announced = 0, set()
         while True:
             index, specs = self.current_round()
             in_round = [t for t in self._trials() if t.user_attrs.get("round") == index and _counts(t)]
@@ -566,7 +597,11 @@ class Search:
                 if on_trial is not None:
                     on_trial(record)
             elif any(not t.state.is_finished() for t in in_round):
-                time.sleep(poll)  # other workers are finishing this round's last trials
+                for t in in_round:  # other workers are finishing this round's last trials
+                    if not t.state.is_finished() and t.number not in announced and on_wait is not None:
+                        announced.add(t.number)
+                        on_wait(self.waiting_for(t))
+                time.sleep(poll)
                 self.fail_interrupted()
             elif index + 1 >= self.config.rounds:
                 return ran

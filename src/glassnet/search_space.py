@@ -66,10 +66,16 @@ class ParamSpec:
         return self.low, self.high
 
     def describe(self) -> str:
-        """The spec in command-line form, e.g. ``log:1e-05:0.1``."""
+        """The spec in command-line form, e.g. ``log:1e-05:0.1``, that ``--param`` reads back
+        as this very range: every digit of a narrowed bound (six could leave out the best
+        trial's value), and a range narrowed to one value as ``choice:VALUE`` (``int:31:31``
+        would be an empty range)."""
         if self.kind == "choice":
             return "choice:" + ",".join(str(c) for c in self.choices)
-        return f"{self.kind}:{self.low:g}:{self.high:g}"
+        low, high = (int(v) for v in (self.low, self.high)) if self.kind == "int" else (self.low, self.high)
+        if low == high:
+            return f"choice:{_exact(low)}"
+        return f"{self.kind}:{_exact(low)}:{_exact(high)}"
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "choice":
@@ -277,3 +283,9 @@ def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], A
         else:
             narrowed.append(ParamSpec(spec.name, spec.kind, float(min(values)), float(max(values))))
     return narrowed
+
+
+def _exact(value: float) -> str:
+    """``value`` in as few digits as read back exactly (``1e-05``, ``0.0024561914851``)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))

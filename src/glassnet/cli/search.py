@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shlex
 import signal
 import subprocess
@@ -84,7 +85,8 @@ def add_parser(sub) -> None:
                         "loss (lower is better)")
     p.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
                    help="stop hopeless trials early from their objective after each epoch (with "
-                        "--folds: their score so far after each fold)")
+                        "--folds: their score so far after each fold); median judges from a quarter "
+                        "of the epochs on, halving from the first")
     p.add_argument("--dataset", type=path_text, default="cats", help=DATASET_HELP)
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
     p.add_argument("--hidden", default=None, metavar="SIZES",
@@ -115,8 +117,10 @@ def add_parser(sub) -> None:
                    help="run directory (default: runs/NAME); it holds one search: one that records "
                         "another --study-name or --storage is refused")
     p.add_argument("--storage", default=None, metavar="URL",
-                   help="SQLAlchemy URL of a shared study database (postgresql://user:pw@host/db) "
-                        "(default: the journal file runs/NAME/search.journal)")
+                   help="SQLAlchemy URL of a shared study database (postgresql://user:pw@host/db), "
+                        "or env:VAR to read it from the environment variable VAR (a password then "
+                        "stays out of ps and the shell history) (default: the journal file "
+                        "runs/NAME/search.journal)")
     p.add_argument("--study-name", default=None, help="study name in --storage (default: NAME)")
     p.add_argument("--resume", action="store_true",
                    help="continue the stored search with its space and settings (an option "
@@ -223,19 +227,36 @@ def _describe(cfg) -> str:
             f"{rounds}, pruner {cfg.pruner}, objective {cfg.objective} ({cfg.direction}); space: {space}")
 
 
+#: the environment variable through which --workers gives its workers the storage URL
+STORAGE_VARIABLE = "GLASSNET_SEARCH_STORAGE"
+
+
+def storage_url(text: str | None) -> str | None:
+    """``--storage`` as given, or for ``env:VAR`` the URL in the environment variable VAR."""
+    if text is None or not text.startswith("env:"):
+        return text
+    name = text.removeprefix("env:")
+    url = os.environ.get(name, "")
+    if not url:
+        raise ConfigError(f"--storage {text}: the environment variable {name or '(no name)'} is not set")
+    return url
+
+
 def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
     """Start ``--workers - 1`` more processes that resume (join) the same stored search."""
     command = [sys.executable, "-m", "glassnet", "search", "--resume", "--out", str(search.run_dir),
                "--study-name", search.study.study_name, "--no-plot", "--quiet-summary"]
-    if args.storage:
-        command += ["--storage", args.storage]
+    env = None
+    if args.storage:  # through the environment: a URL on the command line shows its password in ps
+        env = {**os.environ, STORAGE_VARIABLE: args.storage}
+        command += ["--storage", f"env:{STORAGE_VARIABLE}"]
     if search.config.base.dataset not in LOADERS:  # the image folder where this process found it
         command.append(f"--dataset={search.config.base.dataset}")  # "=": a name may start with "-"
     # without --device each worker would fall back to $GLASSNET_DEVICE or the CPU
     command += runtime_flags(args)
     if not args.threads:  # without --workers it would take every core: give it its share
         command += ["--threads", str(thread_count(args))]
-    return [subprocess.Popen(command) for _ in range(args.workers - 1)]
+    return [subprocess.Popen(command, env=env) for _ in range(args.workers - 1)]
 
 
 def runtime_flags(args: argparse.Namespace) -> list[str]:
@@ -250,6 +271,7 @@ def runtime_flags(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from ..search import Search, check_workers
 
+    args.storage = storage_url(args.storage)
     check_workers(args.storage, args.workers)
     if args.resume and not (args.name or args.out or args.study_name):
         raise ConfigError("--resume continues a stored search: give its --name (or --out, or "
@@ -275,7 +297,8 @@ def run(args: argparse.Namespace) -> int:
     workers = _spawn_workers(search, args) if args.workers > 1 else []
     ran = 0
     try:
-        ran = search.run(on_trial=_print_row)
+        ran = search.run(on_trial=_print_row,
+                         on_wait=lambda text: print(f"glassnet search: {text}", file=sys.stderr, flush=True))
     except KeyboardInterrupt:
         # A terminal's Ctrl-C reaches every worker; a SIGINT sent to this process alone
         # (kill -INT) must stop them too, or this would wait for the rest of the budget.
@@ -290,10 +313,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"(no trial left to run: the budget of {count(cfg.trials, 'trial')} is used up; "
               "--resume with a bigger --trials runs more)")
     code = 0 if args.quiet_summary else _report(search, args, table=bool(ran))  # the study is whole: failed
-    if failed:  # workers' trials were marked failed and run again by the others
+    if failed:  # workers' trials were marked failed; new ones took their places in the budget
         print(f"glassnet search: error: {len(failed)} worker process(es) failed (exit code(s) "
-              f"{', '.join(map(str, failed))}); trials they left unfinished were run again",
-              file=sys.stderr)
+              f"{', '.join(map(str, failed))}); trials they left unfinished were marked failed and "
+              "new trials took their places", file=sys.stderr)
         return 1
     return code
 
