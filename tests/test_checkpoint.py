@@ -220,6 +220,36 @@ def test_a_run_that_diverged_checkpoints_the_kept_weights_and_is_not_resumed(cat
     assert finished.metrics["stopped"] == str(result.error) and finished.error.kept_epoch == 0
 
 
+class ValLossScript(Callback):
+    """Puts chosen numbers in val_loss, for the EarlyStopping after it."""
+
+    def __init__(self, values) -> None:
+        self.values = values
+
+    def on_epoch_end(self, epoch, logs):
+        logs["val_loss"] = self.values[epoch]
+
+
+def test_finishing_the_files_of_a_diverged_run_names_the_weights_early_stopping_put_back(cats, tmp_path):
+    """The error made up for such a run named the weights the NaN guard kept, not the best
+    epoch's that EarlyStopping had put back (the model held those)."""
+    out = tmp_path / "run"
+    config = RunConfig(dataset="cats", model="mlp", hidden=[8], epochs=8, batch_size=32, seed=1, lr=0.01,
+                       validation_split=0.2, extra={"early_stopping": 5}, out=str(out))
+    script = ValLossScript([1.0, 0.5, 0.9, 0.95, 0.97, 0.99, 1.0, 1.0])
+    with np.errstate(all="ignore"):
+        first = train_run(config, [script, BlowUpAfter(4)], verbose=0, data=cats)
+    assert first.error.kept_epoch == 2 and first.early_stopping.restored_epoch == 1
+    (out / "run.json").unlink()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", GlassnetWarning)
+        finished = resume_run(out, verbose=0, data=cats)
+    assert (str(finished.error), finished.error.kept_epoch) == (str(first.error), 2)
+    assert finished.metrics["stopped"] == first.metrics["stopped"]
+    for key, value in first.model.get_weights().items():
+        np.testing.assert_array_equal(finished.model.get_weights()[key], value)
+
+
 class BlowUpAfter(Callback):
     """A learning rate that makes the next update diverge, after epoch ``epoch`` (1-based;
     0: from the first update on)."""

@@ -271,3 +271,16 @@ def test_the_warning_collector_left_behind_by_another_thread_passes_warnings_on(
             images._decoding.path = None
     assert installed is not warnings._showwarning_orig  # (the leak this guards against)
     assert [str(w.message) for w in caught] == ["after both"]
+
+
+def test_an_image_that_fails_to_load_gets_its_error_not_pillows_warning(tmp_path):
+    """Pillow's warning about a truncated file's EXIF came out as 'the image was read' before
+    its ImageError, or instead of it where warnings are errors."""
+    path = _bad_exif_jpeg(tmp_path / "whole.jpg")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("error", GlassnetWarning)
+        with pytest.raises(ImageError, match="damaged or truncated"):
+            load_image(cut, (8, 8))

@@ -110,7 +110,12 @@ def test_a_moved_folder_must_hold_the_runs_images(photos, tmp_path, data_env):
     report = run_cli("report", str(run), "--dataset", str(other), env=data_env)
     assert report.returncode == 1 and report.stderr.count("\n") == 1
     assert (f"{other} holds other files than the run's image folder did (names, sizes or "
-            "modification times differ): a report on it would not describe the run") in report.stderr
+            "modification times differ; a copy must keep the times, as cp -a does): a report on it "
+            "would not describe the run") in report.stderr
+    # the run's own folder, changed since, named with --dataset: the warning it gets without
+    save(photos / "b" / "extra.png", solid((1, 2, 3)))
+    same = run_cli("report", str(run), "--dataset", str(photos), env=data_env)
+    assert same.returncode == 0 and "has changed since training" in same.stderr, same.stderr
 
 
 def test_dataset_on_resume_of_a_run_on_a_named_set_is_refused(cats, tmp_path):

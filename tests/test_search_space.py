@@ -41,6 +41,9 @@ def test_a_narrowed_range_is_printed_as_a_spec_that_reads_back_as_it():
     assert ParamSpec("batch_size", "int", 31.0, 31.0).describe() == "choice:31"
     assert parse_param("batch_size=choice:31").choices == (31,)
     assert ParamSpec("dropout", "float", 0.25, 0.25).describe() == "choice:0.25"
+    wide = ParamSpec("batch_size", "int", 100.0, 1234567.0)  # not 1234567.0, nor 1e+06 below
+    assert wide.describe() == "int:100:1234567" and parse_param(f"batch_size={wide.describe()}") == wide
+    assert ParamSpec("batch_size", "int", 1e6, 1e6).describe() == "choice:1000000"
 
 
 @pytest.mark.parametrize("text, message", [

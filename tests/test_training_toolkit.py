@@ -612,12 +612,18 @@ class FailsAtTheEnd(Callback):
 
 
 def test_a_callback_failing_at_the_end_does_not_hide_the_non_finite_loss(rng):
-    """Its exception replaced the NonFiniteLossError, which the CLI catches to save the run."""
+    """Its exception replaced the NonFiniteLossError, which the CLI catches to save the run;
+    then it kept the callbacks after it from ending (EarlyStopping put back no weights)."""
     x, y = _data(rng)
     model = _model()
+    stop = EarlyStopping("score", patience=10, mode="min", restore_best_weights=True)
     with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
-        model.fit(x, y, epochs=6, batch_size=20, verbose=0, callbacks=[PoisonAt(3), FailsAtTheEnd()])
-    assert str(info.value).endswith("then a callback's on_train_end failed: "
+        model.fit(x, y, epochs=8, batch_size=20, verbose=0,
+                  callbacks=[_Scripted("score", [3, 1, 2, 2, 2, 2, 2, 2]), FailsAtTheEnd(), stop,
+                             PoisonAt(4)])
+    assert stop.restored_epoch == 1 and info.value.kept_epoch == 2
+    assert str(info.value).endswith("then EarlyStopping put back its best epoch's weights, the weights "
+                                    "from the end of epoch 2; then FailsAtTheEnd's on_train_end failed: "
                                     "RuntimeError('cannot write my log')")
 
 
@@ -711,7 +717,7 @@ def test_a_callback_that_keeps_the_run_state_runs_after_the_others_except_at_the
     ("val_loss", False), ("loss", False), ("val_accuracy", True), ("val_acc", True),
     ("val_balanced_accuracy", True), ("val_f1", True), ("val_auc", True), ("val_mae", False),
     ("val_top5", True), ("val_categorical_crossentropy", False), ("val_kld", False),
-    ("val_cosine_similarity", True)])
+    ("val_cosine_similarity", True), ("val_similarity_loss", False)])
 def test_mode_auto_reads_the_direction_from_the_name(name, maximize):
     """val_f1 (the README's own example of a logged value) was minimized: EarlyStopping kept
     the worst epoch's weights."""
@@ -719,7 +725,7 @@ def test_mode_auto_reads_the_direction_from_the_name(name, maximize):
     assert ModelCheckpoint("best.glassnet", monitor=name).tracker.maximize is maximize
 
 
-@pytest.mark.parametrize("name", ["score", "val_f1_loss", "val_thing"])
+@pytest.mark.parametrize("name", ["score", "val_f1_mae", "val_thing"])
 def test_mode_auto_refuses_a_name_that_gives_no_direction(name):
     for make in (lambda: EarlyStopping(name),
                  lambda: ModelCheckpoint("b.glassnet", monitor=name, save_best_only=True)):

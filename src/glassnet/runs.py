@@ -39,6 +39,7 @@ from .json_checks import INTS, NUMBER, type_problem
 from .model import Sequential
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
+from .training.loop import note_restored_weights
 
 # The zoo model options that ``glassnet train`` has a flag for (``--hidden``, ``--init``,
 # ``--batchnorm``, ``--dropout``). Other options (mlp's ``activation``, the CNNs' ``widths``)
@@ -458,6 +459,7 @@ def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | N
         error = exc
     if over and checkpoint.state.get("non_finite"):  # its files say why its training ended
         error = NonFiniteLossError(checkpoint.state["non_finite"], None, None, kept_epoch=initial_epoch)
+        note_restored_weights(error, callbacks)  # as the fit that stopped did
     checkpointer.stop.phase = "finishing"  # a Ctrl-C now lets the run's files be written
     saved_run = checkpoint.run_config if checkpoint is not None else None
     given_lr = saved_run["lr"] if isinstance(saved_run, dict) and "lr" in saved_run else config.lr
@@ -551,13 +553,13 @@ def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
     done = restore_training_state(model, checkpoint, data)
     stopped_early = bool(checkpoint.state.get("stopped_early"))
     non_finite = checkpoint.state.get("non_finite")
-    if finished and stopped_early:
-        raise ConfigError(f"{checkpoint.path}: the run stopped early (early stopping) after {done} "
-                          "epochs; nothing to resume")
     if finished and non_finite:  # the same settings would diverge the same way again
         raise ConfigError(f"{checkpoint.path}: the run ended because {non_finite}; resuming would "
                           "train on with the same settings: start a new run instead (with a smaller "
                           "--lr, or --normalize)")
+    if finished and stopped_early:
+        raise ConfigError(f"{checkpoint.path}: the run stopped early (early stopping) after {done} "
+                          "epochs; nothing to resume")
     if finished and done >= config.epochs:
         raise ConfigError(f"{checkpoint.path}: the run already completed its {config.epochs} epochs; "
                           "nothing to resume")

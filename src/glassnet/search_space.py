@@ -286,6 +286,9 @@ def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], A
 
 
 def _exact(value: float) -> str:
-    """``value`` in as few digits as read back exactly (``1e-05``, ``0.0024561914851``)."""
+    """``value`` in as few digits as read back exactly (``1e-05``, ``0.0024561914851``; an
+    int in all its digits)."""
+    if isinstance(value, int):
+        return str(value)
     short = f"{value:g}"
     return short if float(short) == value else repr(float(value))

@@ -186,6 +186,8 @@ class decoding_warnings:  # noqa: N801 - used like a function: `with decoding_wa
     def __exit__(self, *exc: object) -> None:
         self._active = False
         self._filters.__exit__(*exc)
+        if exc[0] is not None:  # the image was not read: its error says what went wrong
+            return
         items = sorted(self._caught)  # by file: the threads finish in any order
         for path, message in items[:NAMED_WARNINGS]:
             warnings.warn(f"{path}: {message} (Pillow's warning; the image was read)", GlassnetWarning,

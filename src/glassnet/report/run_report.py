@@ -176,12 +176,17 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
     if splits is None:
         # a model of one-channel images (Python API, color_mode="grayscale") reads an image
         # folder in grayscale, as evaluate and predict do
-        config = where_the_folder_is_now(RunConfig.from_dict(files["run"]["config"]), dataset)
+        recorded = RunConfig.from_dict(files["run"]["config"])
+        config = where_the_folder_is_now(recorded, dataset)
         splits = prepare_splits(config, color_mode=model_color_mode(model))
-        if dataset is not None and same_training_files(model.training_summary or {}, splits) is False:
+        # another folder must hold the run's very files; the recorded one, changed since,
+        # gets the warning below (_data_changed), --dataset or not
+        elsewhere = dataset is not None and Path(dataset).resolve() != Path(recorded.dataset).resolve()
+        if elsewhere and same_training_files(model.training_summary or {}, splits) is False:
             raise DataError(f"{dataset} holds other files than the run's image folder did (names, "
-                            "sizes or modification times differ): a report on it would not describe "
-                            "the run; give the folder the run was trained on")
+                            "sizes or modification times differ; a copy must keep the times, as "
+                            "cp -a does): a report on it would not describe the run; give the "
+                            "folder the run was trained on")
     name = _evaluated_split(splits)
     ds = splits[name]
     # a folder trained whole is named by the folder alone: say which images these are

@@ -81,8 +81,13 @@ class CallbackList(Callback):
         for cb in self.callbacks:
             cb.on_epoch_end(epoch, logs)
 
+    def ending_order(self) -> list[Callback]:
+        """The callbacks in the order of their ``on_train_end``: the one that keeps the run's
+        state first (:attr:`Callback.call_order`)."""
+        return sorted(self.callbacks, key=lambda cb: cb.call_order != 1)
+
     def on_train_end(self, logs):
-        for cb in sorted(self.callbacks, key=lambda cb: cb.call_order != 1):  # Callback.call_order
+        for cb in self.ending_order():
             cb.on_train_end(logs)
 
 
@@ -115,6 +120,8 @@ def maximizes(monitor: str, mode: str, owner: str, used: bool = True) -> bool:
     if mode != "auto":
         return mode == "max"
     words = set(monitor.lower().split("_"))
+    if "loss" in words:  # a loss is lowered, whatever it measures (val_similarity_loss)
+        return False
     higher, lower = bool(words & HIGHER_IS_BETTER), bool(words & LOWER_IS_BETTER)
     if higher == lower and not used:
         return False

@@ -174,14 +174,24 @@ def _end_after_non_finite(model, history: History, cbs: CallbackList, error: Non
     then names; a callback that fails there is named in the error, which is still raised)."""
     history.cut(error.kept_epoch)
     _record_summary(model, history, started)
-    try:
-        cbs.on_train_end({**history.last(), "error": str(error), "kept_epoch": error.kept_epoch})
-    except Exception as exc:  # noqa: BLE001 - a callback failing now must not hide why training stopped
-        error.args = (f"{error}; then a callback's on_train_end failed: {exc!r}",)
-        return
-    restored = [cb.restored_epoch for cb in cbs.callbacks
+    logs = {**history.last(), "error": str(error), "kept_epoch": error.kept_epoch}
+    failed = []
+    for cb in cbs.ending_order():  # each one, whatever another does: none may hide the error
+        try:
+            cb.on_train_end(logs)
+        except Exception as exc:  # noqa: BLE001 - any failure of a callback's is named below
+            failed.append(f"{type(cb).__name__}'s on_train_end failed: {exc!r}")
+    note_restored_weights(error, cbs.callbacks)
+    if failed:
+        error.args = (f"{error}; then {'; '.join(failed)}",)
+
+
+def note_restored_weights(error: NonFiniteLossError, callbacks: Sequence[Callback]) -> None:
+    """After a non-finite loss, an EarlyStopping among ``callbacks`` that put back its best
+    epoch's weights: ``error`` says so, and keeps that epoch (``kept_epoch``)."""
+    restored = [cb.restored_epoch for cb in callbacks
                 if isinstance(cb, EarlyStopping) and cb.restored_epoch is not None]
-    if restored:
+    if restored and restored[-1] + 1 != error.kept_epoch:
         error.kept_epoch = restored[-1] + 1
         error.args = (f"{error}; then EarlyStopping put back its best epoch's weights, "
                       f"{weights_after(error.kept_epoch)}",)
