@@ -1295,6 +1295,34 @@ def test_storage_may_come_from_the_environment(monkeypatch):
         cli_search.storage_url("env:MY_STUDY_DB")
 
 
+def test_a_trial_cut_short_is_trained_again_with_its_settings_on_resume(tmp_path, cat_train, monkeypatch):
+    """A search stopped by Ctrl-C in a trial (or whose worker died) drew new settings in its
+    place on resume: the cut trial's were never tried, whatever their promise."""
+    from glassnet.search_trial import TrialRunner
+
+    train = TrialRunner._train
+    calls = []
+
+    def ctrl_c_in_the_second(self, trial, config):
+        calls.append(trial.number)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return train(self, trial, config)
+
+    monkeypatch.setattr(TrialRunner, "_train", ctrl_c_in_the_second)
+    search = Search.open(quick_config(trials=3, sampler="random"), tmp_path / "r", data=cat_train)
+    with pytest.raises(KeyboardInterrupt):
+        search.run()
+    cut = search.study.trials[1]
+    assert cut.state.name == "FAIL" and cut.params
+    monkeypatch.setattr(TrialRunner, "_train", train)
+    resumed = Search.open(None, tmp_path / "r", resume=True, data=cat_train)
+    assert resumed.run() == 2
+    again = [t for t in resumed.study.trials if t.user_attrs.get("retry_of") == cut.number]
+    assert len(again) == 1 and again[0].params == cut.params and again[0].state.name == "COMPLETE"
+    assert resumed.retry_interrupted() == []  # once: it is not queued a second time
+
+
 def test_a_damaged_journal_is_one_clear_error_and_a_cut_off_last_line_is_dropped(tmp_path, cat_train):
     search = Search.open(quick_config(trials=2), tmp_path / "r", data=cat_train)
     search.run()

@@ -563,6 +563,25 @@ class Search:
                 failed.append(t.number)
         return failed
 
+    def retry_interrupted(self) -> list[int]:
+        """Queue again, once each, the settings of this round's trials that an interruption cut
+        short (Ctrl-C, a worker that died: failed without an error of their own), so that a
+        search resumed after a crash still trains every setting it drew; returns their numbers.
+        """
+        from optuna.trial import TrialState
+
+        index = self.current_round()[0]
+        trials = self.study.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get("retry_of") for t in trials}
+        queued = []
+        for t in trials:
+            if (t.state == TrialState.FAIL and t.params and t.number not in retried
+                    and t.user_attrs.get("round") == index
+                    and not {"error", "surplus"} & set(t.user_attrs)):
+                self.study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+                queued.append(t.number)
+        return queued
+
     def waiting_for(self, trial) -> str:
         """What a worker waits for while ``trial`` (running in another worker) finishes."""
         host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
@@ -583,6 +602,7 @@ class Search:
         (once per trial) what it waits for meanwhile.
         """
         self.fail_interrupted()
+        self.retry_interrupted()
         ran, announced = 0, set()
         while True:
             index, specs = self.current_round()
@@ -602,7 +622,8 @@ class Search:
                         announced.add(t.number)
                         on_wait(self.waiting_for(t))
                 time.sleep(poll)
-                self.fail_interrupted()
+                if self.fail_interrupted():
+                    self.retry_interrupted()
             elif index + 1 >= self.config.rounds:
                 return ran
             else:

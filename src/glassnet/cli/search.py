@@ -313,10 +313,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"(no trial left to run: the budget of {count(cfg.trials, 'trial')} is used up; "
               "--resume with a bigger --trials runs more)")
     code = 0 if args.quiet_summary else _report(search, args, table=bool(ran))  # the study is whole: failed
-    if failed:  # workers' trials were marked failed; new ones took their places in the budget
+    if failed:  # workers' trials were marked failed, and their settings trained again
         print(f"glassnet search: error: {len(failed)} worker process(es) failed (exit code(s) "
               f"{', '.join(map(str, failed))}); trials they left unfinished were marked failed and "
-              "new trials took their places", file=sys.stderr)
+              "their settings trained again", file=sys.stderr)
         return 1
     return code
 
