@@ -198,13 +198,14 @@ def test_a_photo_with_damaged_exif_is_read_as_stored_not_a_crash(tmp_path):
     assert loaded[:, :, :20].mean() > 200 and loaded[:, :, 30:].mean() < 50
 
 
-def _bad_exif_jpeg(path: Path) -> Path:
+def _bad_exif_jpeg(path: Path, size: int = 16) -> Path:
     """A JPEG whose EXIF names a tag (ImageDescription) stored past its end: Pillow warns."""
     import struct
 
     tiff = (b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1)
             + struct.pack("<HHII", 0x010E, 2, 100, 1000) + struct.pack("<I", 0))
-    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(path, exif=b"Exif\x00\x00" + tiff)
+    pixels = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, exif=b"Exif\x00\x00" + tiff)
     return path
 
 
@@ -284,3 +285,21 @@ def test_an_image_that_fails_to_load_gets_its_error_not_pillows_warning(tmp_path
         warnings.simplefilter("error", GlassnetWarning)
         with pytest.raises(ImageError, match="damaged or truncated"):
             load_image(cut, (8, 8))
+
+
+def test_a_folders_skipped_image_gets_no_pillow_warning_saying_it_was_read(tmp_path):
+    """In a folder, an image that failed to decode is skipped, not raised: its Pillow warning
+    was still repeated as 'the image was read'."""
+    for name in ("a", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+    good = _bad_exif_jpeg(tmp_path / "photos" / "a" / "good.jpg")
+    whole = _bad_exif_jpeg(tmp_path / "whole.jpg", size=200).read_bytes()  # cut in its pixels:
+    (tmp_path / "photos" / "a" / "cut.jpg").write_bytes(whole[:len(whole) // 2])  # EXIF read first
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "photos" / "b" / "0.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        ds = image_folder(tmp_path / "photos", image_size=8, cache=False)
+    assert len(ds) == 2
+    pillow = [str(w.message) for w in caught if "Pillow" in str(w.message)]
+    assert pillow == [f"{good}: Tag data larger than file. Skipping tag 270 (Pillow's warning; "
+                      "the image was read)"]

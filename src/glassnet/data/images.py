@@ -92,7 +92,7 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
     # Decoding threads (image folders) run inside their pool's decoding_warnings().
     in_main_thread = threading.current_thread() is threading.main_thread()
     quiet = decoding_warnings() if in_main_thread else contextlib.nullcontext()
-    _decoding.path = path
+    _decoding.path, _decoding.pending = path, []
     try:
         # Only the formats glassnet documents: Pillow would otherwise pick a decoder by the
         # content alone, and some (EPS) run external programs on untrusted files.
@@ -110,6 +110,7 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
             img = _upright(img)
             img.load()
             img = _to_rgb(img)
+            _keep_pending_warnings()  # the image was read: Pillow's warnings about it stand
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file in a readable format (JPEG, PNG, BMP, GIF, "
                          "WebP or TIFF)") from None
@@ -120,7 +121,7 @@ def load_image(path: str | Path, size: tuple[int, int] | int | None = None,
             raise _unreadable(path, exc) from None
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
     finally:
-        _decoding.path = None
+        _decoding.path, _decoding.pending = None, []
     if size is not None:
         img = _resize(img, size, resize)
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
@@ -143,8 +144,19 @@ def _unreadable(path: Path, exc: OSError) -> UnreadableFileError:
     return UnreadableFileError(f"{path}: cannot read the file ({exc.strerror})")
 
 
-#: the file each thread is decoding, so that a warning Pillow gives can name it
+#: the file each thread is decoding (``path``) and Pillow's warnings about it so far
+#: (``pending``): they are kept only if the image is read (its error says the rest)
 _decoding = threading.local()
+#: where the innermost :class:`decoding_warnings` keeps the warnings of the images read
+_kept_warnings: dict[tuple[str, str], None] | None = None
+
+
+def _keep_pending_warnings() -> None:
+    """The image this thread was decoding has been read: keep Pillow's warnings about it."""
+    kept = _kept_warnings
+    if kept is not None:
+        for item in getattr(_decoding, "pending", ()):
+            kept[item] = None
 #: files whose Pillow warnings are repeated one by one; more are counted in one line
 NAMED_WARNINGS = 5
 
@@ -162,21 +174,23 @@ class decoding_warnings:  # noqa: N801 - used like a function: `with decoding_wa
     not a generator: its warnings then point at the caller's line, not at contextlib's.)"""
 
     def __enter__(self) -> None:
+        global _kept_warnings
         from PIL import Image
 
         self._caught: dict[tuple[str, str], None] = {}  # (file, message), without repeats
+        self._outer, _kept_warnings = _kept_warnings, self._caught
         self._active = True
         self._filters = warnings.catch_warnings()
         self._filters.__enter__()
         shown = warnings.showwarning
 
         def collect(message, category, filename, lineno, file=None, line=None):
-            path = getattr(_decoding, "path", None)
+            path, pending = getattr(_decoding, "path", None), getattr(_decoding, "pending", None)
             # not Pillow's (or, left installed by another thread's context, after this one)
-            if not self._active or path is None or issubclass(category, GlassnetWarning):
+            if not self._active or path is None or pending is None or issubclass(category, GlassnetWarning):
                 shown(message, category, filename, lineno, file, line)
             else:
-                self._caught[(str(path), " ".join(str(message).split()))] = None
+                pending.append((str(path), " ".join(str(message).split())))
 
         # every file's warning, not only the first (after the filters already there)
         warnings.filterwarnings("always", category=UserWarning, append=True)
@@ -184,7 +198,8 @@ class decoding_warnings:  # noqa: N801 - used like a function: `with decoding_wa
         warnings.showwarning = collect
 
     def __exit__(self, *exc: object) -> None:
-        self._active = False
+        global _kept_warnings
+        self._active, _kept_warnings = False, self._outer
         self._filters.__exit__(*exc)
         if exc[0] is not None:  # the image was not read: its error says what went wrong
             return
