@@ -1229,6 +1229,28 @@ def test_the_scatter_plot_separates_equal_trials_and_stars_the_best():
     assert all(abs(x - 0) < 0.2 for x in same[:, 0])  # ... and stay by their choice (16: index 0)
     star = [c for c in ax.collections if c.get_label() == "best: trial 0"]
     assert len(star) == 1 and star[0].get_offsets()[0][1] == 0.7
+    assert fig._suptitle.get_text() == "hyperparameter search: 3 of 3 trials"
+    failed = [*rows, {"number": 6, "state": "failed", "round": 1, "params": {"batch_size": 64},
+                      "value": None}]
+    title = search_scatter_figure(failed, [spec], "validation balanced accuracy", best=0)._suptitle.get_text()
+    assert title == "hyperparameter search: 3 of 4 trials (1 failed or unscored, not drawn)"  # was "4 trials"
+
+
+def test_resuming_from_an_sqlite_file_that_is_not_there_creates_none(tmp_path):
+    """A mistyped SQLite URL on --resume gave the right error but left a new database behind."""
+    database = tmp_path / "typo.db"
+    with pytest.raises(SearchError, match="there is no search named 'r' in"):
+        Search.open(None, tmp_path / "r", storage=f"sqlite:///{database}", resume=True)
+    assert not database.exists()
+
+
+def test_a_whole_number_setting_searched_as_a_float_says_to_use_int(cat_train):
+    from glassnet.search_checks import check_values
+
+    config = quick_config()
+    config.params = [parse_param("batch_size=float:8:64")]
+    with pytest.raises(ConfigError, match=r"got 8\.0; search whole numbers with int:8:64$"):
+        check_values(config, cat_train["train"])
 
 
 def test_a_trial_left_under_this_processs_own_pid_is_a_dead_workers(tmp_path, cat_train):

@@ -257,6 +257,17 @@ def _check_journal_holds_no_other_search(run_dir: Path, study: str, label: str, 
     return journal
 
 
+def _stored_file(storage: str | None, run_dir: Path) -> Path | None:
+    """The file a search's storage lives in: the run folder's journal, or an SQLite URL's
+    database (``sqlite:///runs/s.db``); ``None`` for a server's URL."""
+    if storage is None:
+        return run_dir / STORAGE_FILE
+    scheme, _, rest = storage.partition(":///")
+    if scheme.split("+", 1)[0] == "sqlite" and rest and rest != ":memory:":
+        return Path(rest.split("?", 1)[0])
+    return None
+
+
 def _nothing_to_resume(name: str, label: str, run_dir: Path, summary: dict[str, Any]) -> SearchError:
     """The error for ``--resume`` of a search that is not stored; when ``summary`` (the run
     folder's search.json) records another one, which, and how to continue it."""
@@ -420,8 +431,9 @@ class Search:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         label = _masked(storage) if storage else str(run_dir / STORAGE_FILE)
         summary = _read_summary(run_dir)
-        if resume and storage is None and not (run_dir / STORAGE_FILE).is_file():
-            # before opening the journal would create it
+        stored_file = _stored_file(storage, run_dir)
+        if resume and stored_file is not None and not stored_file.is_file():
+            # before opening the journal (or an SQLite URL's file) would create it
             raise _nothing_to_resume(name, label, run_dir, summary)
         journal = None
         if not resume:

@@ -85,7 +85,10 @@ def search_scatter_figure(rows: Sequence[dict[str, Any]], specs: Sequence[Any],
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         axes[0].legend(handles, labels, fontsize="small")
-    fig.suptitle(f"hyperparameter search: {len(rows)} trials")
+    drawn = sum(1 for r in rows if r["state"] in ("complete", "pruned") and r["value"] is not None)
+    # the trials it draws: failed ones (and pruned ones without a score) have no point
+    others = f" ({len(rows) - drawn} failed or unscored, not drawn)" if drawn < len(rows) else ""
+    fig.suptitle(f"hyperparameter search: {drawn} of {len(rows)} trials{others}")
     return fig
 
 
