@@ -714,6 +714,12 @@ def test_a_later_summary_keeps_the_final_result_of_the_same_best_trial(tmp_path,
     summary = search.summary(plot=False)
     assert "final" not in summary and summary["outdated_final"]["trial"] == search.best_trial().number + 1
     assert search.summary(plot=False)["outdated_final"] == summary["outdated_final"]  # kept as it is
+    # the report says so too (only the command line did)
+    search.summary(plot=True)
+    page = (tmp_path / "f" / "search_report.html").read_text()
+    assert (f"final/ holds the final model of trial {search.best_trial().number + 1}, which is no longer "
+            f"the best: <code>glassnet search --resume --final</code> trains trial "
+            f"{search.best_trial().number}'s there.") in page
 
 
 def test_the_cli_says_when_final_holds_a_trial_that_is_no_longer_the_best(tmp_path, cat_train, capsys):

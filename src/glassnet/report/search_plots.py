@@ -143,6 +143,13 @@ def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
         splits = {k: v for k, v in summary["final"].items() if isinstance(v, dict)}
         sections.append(html.section("Final model: trained on train + validation, tested once",
                                      html.metrics_table_html(splits), "final"))
+    elif "outdated_final" in summary:  # later trials found a better setting since
+        best, old = (summary.get("best") or {}).get("number"), summary["outdated_final"].get("trial")
+        sections.append(html.section(
+            "Final model: outdated",
+            f"<p>final/ holds the final model of trial {html.esc(old)}, which is no longer the best: "
+            f"<code>glassnet search --resume --final</code> trains trial {html.esc(best)}'s there.</p>",
+            "warning"))
     rounds = [(r["round"], r["trials"], ", ".join(f"{k}={v}" for k, v in r["ranges"].items()),
                _number(r["best_value"]), _narrowed_text(r.get("narrowed"))) for r in summary["rounds"]]
     sections.append(html.section("Rounds", html.table_html(
