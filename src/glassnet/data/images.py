@@ -157,6 +157,8 @@ def _keep_pending_warnings() -> None:
     if kept is not None:
         for item in getattr(_decoding, "pending", ()):
             kept[item] = None
+
+
 #: files whose Pillow warnings are repeated one by one; more are counted in one line
 NAMED_WARNINGS = 5
 

@@ -6,8 +6,9 @@ A callback sees the model (``self.model``) and the logs dict; it may set
 epoch, the names the epochs will log); of ``on_batch_end`` the running ``loss`` (and
 ``accuracy`` when the model tracks it); of ``on_epoch_end`` the epoch's metrics, ``val_*``
 ones and ``lr``; of ``on_train_end`` the last epoch's, or, when the loss became
-non-finite, ``{"error": the message, "kept_epoch": the epochs whose weights the NaN guard
-kept}`` (training then raises :class:`~glassnet.errors.NonFiniteLossError` after the hook).
+non-finite, the last kept epoch's with ``"error"`` (the message) and ``"kept_epoch"`` (the
+epochs whose weights the NaN guard kept); training then raises
+:class:`~glassnet.errors.NonFiniteLossError` after the hook.
 """
 
 from __future__ import annotations
