@@ -1257,6 +1257,9 @@ def test_a_whole_number_setting_searched_as_a_float_says_to_use_int(cat_train):
     config.params = [parse_param("batch_size=float:8:64")]
     with pytest.raises(ConfigError, match=r"got 8\.0; search whole numbers with int:8:64$"):
         check_values(config, cat_train["train"])
+    config.params = [parse_param("batch_size=float:7.5:2000000")]  # every digit, inside the range
+    with pytest.raises(ConfigError, match=r"got 7\.5; search whole numbers with int:8:2000000$"):
+        check_values(config, cat_train["train"])
 
 
 def test_a_trial_left_under_this_processs_own_pid_is_a_dead_workers(tmp_path, cat_train):

@@ -75,7 +75,7 @@ def check_values(config: SearchConfig, train: Dataset) -> None:
             problem = trial_problem(config.base, {spec.name: value}, train)
             if problem is not None and not _fits_another_searched_value(config, spec, value, train):
                 # a whole-number setting (batch_size, epochs) searched as a float
-                hint = (f"; search whole numbers with int:{spec.low:g}:{spec.high:g}"
+                hint = (f"; search whole numbers with int:{math.ceil(spec.low)}:{math.floor(spec.high)}"
                         if spec.kind in ("float", "log") and "integer" in problem else "")
                 raise ConfigError(f"cannot search {spec.name}={spec.describe()}: a trial with "
                                   f"{spec.name}={value!r} fails: {problem}{hint}")
