@@ -688,6 +688,27 @@ def test_report_on_an_interrupted_run_says_how_to_resume(interrupted):
         read_run(interrupted.parent)
 
 
+@pytest.mark.parametrize("fold", ["", "fold-2"])
+def test_report_on_an_interrupted_search_trial_says_to_continue_the_search(tmp_path, fold):
+    """'train --resume' would finish a trial outside its study: the search is what continues it."""
+    from glassnet.report.run_report import read_run
+
+    search = tmp_path / "my search"
+    trial = search / "trials" / "0003" / fold
+    trial.mkdir(parents=True)
+    (search / "search.json").write_text("{}")
+    (trial / CHECKPOINT_NAME).write_bytes(b"")
+    with pytest.raises(ConfigError) as caught:
+        read_run(trial)
+    assert "it is a search trial whose training was interrupted" in str(caught.value)
+    assert f"glassnet search --resume --out '{search.resolve()}'" in str(caught.value)
+    assert "train --resume" not in str(caught.value)
+    # the same layout without a search beside it is an ordinary interrupted run
+    (search / "search.json").unlink()
+    with pytest.raises(ConfigError, match="glassnet train --resume "):
+        read_run(trial)
+
+
 def test_a_checkpoint_of_another_optimizer_says_so(tmp_path):
     from glassnet import Sequential, layers, optimizers
 

@@ -12,7 +12,7 @@ from ..data.folder import same_training_files
 from ..errors import ConfigError, GlassnetWarning
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
-from ..runs import check_compatible, model_color_mode
+from ..runs import RUN_RECORD, check_compatible, model_color_mode
 from .common import (
     MODEL_HELP,
     add_folder_options,
@@ -171,7 +171,7 @@ def check_not_the_runs_report(report: str | None, model: str) -> None:
     if report is None:
         return
     run_dir = Path(model).resolve().parent
-    if (run_dir / "run.json").is_file() and Path(report).resolve() == run_dir / REPORT_NAME:
+    if (run_dir / RUN_RECORD).is_file() and Path(report).resolve() == run_dir / REPORT_NAME:
         raise ConfigError(f"--report {report} is the training run's own report; writing there "
                           "would replace it: give another path")
 

@@ -22,6 +22,15 @@ from .._text import count
 from ..data.folder import same_training_files
 from ..errors import ConfigError, DataError, GlassnetWarning
 from ..io.checkpoint import CHECKPOINT_NAME, sessions_problem
+from ..runs import (
+    MODEL_FILE,
+    RUN_RECORD,
+    SEARCH_FILE_NAMES,
+    RunConfig,
+    model_color_mode,
+    prepare_splits,
+    where_the_folder_is_now,
+)
 from .evaluation import Evaluation, evaluate_model
 from .html import (
     esc,
@@ -38,19 +47,42 @@ from .sessions import resumed_text
 from .text import batch_size_text
 
 REPORT_NAME = "report.html"
-RUN_FILES = ("run.json", "history.json", "metrics.json")
+RUN_FILES = (RUN_RECORD, "history.json", "metrics.json")
+
+
+def _is_search_folder(folder: Path) -> bool:
+    return any((folder / name).exists() for name in SEARCH_FILE_NAMES)
+
+
+def _search_of_trial(folder: Path) -> Path | None:
+    """The search folder ``S`` when ``folder`` is one of its trials' runs, ``S/trials/NNNN``
+    or ``S/trials/NNNN/fold-K``; else ``None``."""
+    trial = folder.resolve()
+    if trial.name.startswith("fold-"):
+        trial = trial.parent
+    search = trial.parent.parent
+    if trial.parent.name == "trials" and trial.name.isdigit() and _is_search_folder(search):
+        return search
+    return None
 
 
 def _what_else(folder: Path) -> str:
     """What to give instead of ``folder``, which holds no run: a search's folder and a trial
     trained on folds hold runs one level down."""
     if (folder / CHECKPOINT_NAME).is_file():
+        search = _search_of_trial(folder)
+        if search is not None:
+            # 'train --resume' would finish the trial outside the study, which never learns of it
+            return (f"it is a search trial whose training was interrupted; the search trains its "
+                    f"settings again when it is continued: glassnet search --resume --out "
+                    f"{shlex.quote(str(search))} (with the search's --storage if it is not the "
+                    f"journal file in that folder)")
         return (f"its training was interrupted and the report is written when it finishes: "
                 f"glassnet train --resume {shlex.quote(str(folder))}")
-    if (folder / "search.journal").exists() or (folder / "search.json").exists():
+    if _is_search_folder(folder):
         return ("it is a search's folder: its report is search_report.html, and each trial's "
                 "run is in trials/NNNN/")
-    folds = sorted(p.name for p in folder.glob("fold-*") if (p / "run.json").is_file())
+    folds = sorted(p.name for p in folder.glob("fold-*") if (p / RUN_RECORD).is_file())
     if folds:
         return f"it holds a trial's run on each fold: give one of {', '.join(folds)}"
     return "give the folder that 'glassnet train --out' wrote"
@@ -62,7 +94,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     if not run_dir.exists():
         raise ConfigError(f"{str(run_dir)!r} does not exist; give the folder that "
                           "'glassnet train --out' wrote")
-    if not (run_dir / "run.json").is_file():
+    if not (run_dir / RUN_RECORD).is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run directory: it has no run.json "
                           f"({_what_else(run_dir)})")
     files = {}
@@ -167,7 +199,6 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
     """The HTML of a run's report; ``model`` and ``splits`` are loaded when not given (the
     run's image folder from ``dataset`` when given: where it was moved to)."""
     from ..io.format import load_model
-    from ..runs import MODEL_FILE, RunConfig, model_color_mode, prepare_splits, where_the_folder_is_now
 
     run_dir = Path(run_dir)
     files = read_run(run_dir)
