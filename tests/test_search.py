@@ -1242,6 +1242,21 @@ def test_the_scatter_plot_separates_equal_trials_and_stars_the_best():
     assert title == "hyperparameter search: 3 of 4 trials (1 failed or unscored, not drawn)"  # was "4 trials"
 
 
+@pytest.mark.parametrize(("params", "size", "shown"), [(1, (4.2, 3.6), 1), (2, (8.4, 3.6), 2),
+                                                     (3, (8.4, 7.2), 3), (4, (8.4, 7.2), 4)])
+def test_the_scatter_plot_puts_two_panels_a_row(params, size, shown):
+    """Four panels side by side were shrunk to the report's width until their labels were tiny."""
+    from glassnet.report.search_plots import search_scatter_figure
+
+    specs = [parse_param(f"p{k}=float:0:1") for k in range(params)]
+    rows = [{"number": n, "state": "complete", "round": 1, "value": 0.5 + n / 10,
+             "params": {spec.name: n / 3 for spec in specs}} for n in range(3)]
+    fig = search_scatter_figure(rows, specs, "validation accuracy", best=2)
+    assert tuple(fig.get_size_inches()) == pytest.approx(size)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_xlabel() for ax in visible] == [f"p{k} (float)" for k in range(shown)]
+
+
 def test_resuming_from_an_sqlite_file_that_is_not_there_creates_none(tmp_path):
     """A mistyped SQLite URL on --resume gave the right error but left a new database behind."""
     database = tmp_path / "typo.db"

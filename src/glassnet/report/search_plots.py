@@ -26,6 +26,9 @@ SCORE_NAMES = tuple((key, f"val {label}") for key, label in SCORE_LABELS.items()
 ROUND_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
 
+PANELS_PER_ROW = 2  # 2 × 4.2 in at the report's 100 dpi fit its 1100-pixel page unshrunk
+
+
 def _axis_values(spec: Any, values: list[Any]) -> list[float]:
     if spec.kind == "choice":
         return [float(list(spec.choices).index(v)) if v in spec.choices else float("nan")
@@ -78,9 +81,15 @@ def search_scatter_figure(rows: Sequence[dict[str, Any]], specs: Sequence[Any],
     objective, named ``label`` on the y axis), ``state``, ``round``; ``specs``: objects with
     ``name``, ``kind`` (log/float/int/choice), ``choices``; ``best``: the number of the best
     trial, drawn as a black star."""
-    fig = new_figure(4.2 * len(specs), 3.6)
-    axes = fig.subplots(1, len(specs), squeeze=False)[0]
-    for ax, spec in zip(axes, specs, strict=True):
+    # at most PANELS_PER_ROW panels side by side: a wider figure is shrunk to the report's
+    # width, and its axis labels with it
+    columns = min(len(specs), PANELS_PER_ROW)
+    lines = -(-len(specs) // columns)
+    fig = new_figure(4.2 * columns, 3.6 * lines)
+    axes = fig.subplots(lines, columns, squeeze=False).ravel()
+    for ax in axes[len(specs):]:
+        ax.set_visible(False)
+    for ax, spec in zip(axes, specs, strict=False):
         _draw_param(ax, spec, rows, label, best)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
