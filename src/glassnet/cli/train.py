@@ -161,14 +161,16 @@ def check_new_run_folder(out: Path, overwrite: bool) -> None:
                           "another --out, or add --overwrite to replace it")
 
 
-def check_resume_args(args: argparse.Namespace) -> None:
+def check_resume_args(args: argparse.Namespace) -> list[str]:
     """``--resume`` takes the run's own configuration: any other training option is an
-    error, even one given with its default value."""
-    given = [f"--{dest.replace('_', '-')}" for dest in given_options(args)
-             if dest not in RESUME_OPTIONS]
-    if given:
+    error, even one given with its default value. Returns the options given (destinations),
+    all of them among :data:`RESUME_OPTIONS`."""
+    given = given_options(args)
+    refused = [f"--{dest.replace('_', '-')}" for dest in given if dest not in RESUME_OPTIONS]
+    if refused:
         raise ConfigError(f"--resume continues a run with the configuration saved in its checkpoint; "
-                          f"drop {', '.join(given)}")
+                          f"drop {', '.join(refused)}")
+    return given
 
 
 def given_options(args: argparse.Namespace) -> list[str]:
@@ -206,8 +208,7 @@ def run(args: argparse.Namespace) -> int:
         # print as nan: NumPy's floating-point warnings about them would only be noise.
         with stop_on_ctrl_c(stop), quiet_float_errors():
             if args.resume is not None:
-                check_resume_args(args)
-                moved_to = args.dataset if "dataset" in given_options(args) else None
+                moved_to = args.dataset if "dataset" in check_resume_args(args) else None
                 result = resume_run(args.resume, verbose=verbose, stop=stop, dataset=moved_to)
             else:
                 config = config_from_args(args)
