@@ -46,7 +46,7 @@ def test_training_on_a_photo_folder_reaches_075_and_reports_the_bad_files(folder
         assert any(str(cat_photo_folder / rel) in w and reason in w for w in warnings), rel
     assert warnings[-1].startswith("glassnet train: warning: skipped 3 of 262 files")
     report = (out / "report.html").read_text()  # an archived report says so too
-    assert "<td>skipped</td><td>3 files of the folder, not readable images: " in report
+    assert "<td>skipped</td><td>3 files of the folder not used: " in report
     assert all(html.escape(rel) in report for rel in BAD_FILES)
     model = load_model(out / "model.glassnet")
     assert model.input_shape == (3, 64, 64) and model.class_names == ["cat", "non-cat"]

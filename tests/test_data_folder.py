@@ -107,6 +107,8 @@ def test_images_beside_the_class_folders_are_reported_not_silently_dropped(tmp_p
     assert len(ds) == 6
     assert messages == [f"skipped 1 image file(s) directly in {root} (stray.png): an image belongs "
                         "in the subfolder of its class"]
+    # ... and listed with the unreadable files, for the run report
+    assert ds.info["skipped"] == [["stray.png", "an image beside the class folders, in none of them"]]
     for i in range(6):  # the files are named (they were not), the first five of many
         save(root / f"more-{i}.png", solid("red"))
     _, messages = load_quietly(root, image_size=8)
@@ -136,6 +138,7 @@ def test_a_linked_class_folder_is_not_followed_and_says_so(tmp_path):
     assert ds.class_names == ["a", "b"] and len(ds) == 6
     assert messages == [f"skipped {root / 'c'}: a link to a folder, not a class folder (linked "
                         "folders are not followed)"]
+    assert ds.info["skipped"] == [["c", "a link to a folder, not a class folder"]]
 
 
 def test_a_dangling_link_is_reported_as_skipped(tmp_path):
@@ -148,6 +151,8 @@ def test_a_dangling_link_is_reported_as_skipped(tmp_path):
                            "are not followed: they may lead anywhere)")
     assert len(messages) == 3 and "a/gone.png" in messages[1]
     assert "skipped 1 of 7 files" in messages[2]
+    assert [rel for rel, _ in ds.info["skipped"]] == ["a/gone.png", "b/linked"]
+    assert ds.info["skipped"][1][1] == "a link to a folder, not followed"
 
 
 def test_a_folder_of_splits_given_as_the_data_set_is_questioned(tmp_path):
@@ -560,7 +565,7 @@ def test_the_listing_skips_pipes_and_strict_makes_everything_skipped_an_error(tm
     os.mkfifo(root / "b" / "fifo.png")  # reading it would block: listed as skipped, not read
     with pytest.warns(SkippedFileWarning, match=r"fifo.png: not a regular file \(a pipe, socket or device\)"):
         data = image_folder(root, 4, cache=False)
-    assert len(data) == 4
+    assert len(data) == 4 and data.info["skipped"] == [["b/fifo.png", "not a regular file"]]
     with pytest.raises(ImageError, match=r"fifo.png: not a regular file .* \(--strict makes every "
                                          r"skipped file an error\)"):
         image_folder(root, 4, cache=False, strict=True)

@@ -11,7 +11,8 @@ content, the most recently used settings).
 Hidden entries (``.DS_Store``, ``.ipynb_checkpoints``, anything starting with a dot) and OS
 clutter (``__MACOSX``, ``Thumbs.db``) are neither classes nor images. Files that are not
 readable images are skipped with one :class:`~glassnet.errors.SkippedFileWarning` each and
-a count at the end (``strict=True`` makes them an error); the list is also in
+a count at the end (``strict=True`` makes them an error); the list, with the images beside
+the class folders, linked folders and pipes that the listing passed over, is also in
 ``dataset.info["skipped"]``. ``dataset.info["fingerprint"]`` (the folder, the signature of
 its files and their number) is what a checkpoint records so that resuming can refuse a
 folder that changed.
@@ -72,17 +73,19 @@ def is_image_name(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def scan(folder: Path, prefix: str = "") -> list[FileStat]:
+def scan(folder: Path, prefix: str = "", passed_over: list[tuple[str, str]] | None = None) -> list[FileStat]:
     """``(relative path, size, mtime_ns, ctime_ns)`` of every non-hidden file under ``folder``, recursively,
     sorted by name (symlinked files are followed, symlinked folders are not; a dangling link is
-    listed with size 0 so that it is reported, not silently dropped)."""
+    listed with size 0 so that it is reported, not silently dropped). What it passes over with
+    a warning is also added to ``passed_over`` as ``(relative path, reason)``."""
     found: list[FileStat] = []
     for entry in sorted(folder_entries(folder), key=lambda e: e.name):
         if is_hidden(entry.name):
             continue
         if entry.is_dir(follow_symlinks=False):
-            found += scan(Path(entry.path), f"{prefix}{entry.name}/")
+            found += scan(Path(entry.path), f"{prefix}{entry.name}/", passed_over)
         elif entry.is_dir():
+            _pass_over(passed_over, f"{prefix}{entry.name}", "a link to a folder, not followed")
             warnings.warn(f"skipped {entry.path}: a link to a folder (linked folders are not "
                           "followed: they may lead anywhere)", SkippedFileWarning, stacklevel=2)
         elif entry.is_file():
@@ -92,9 +95,15 @@ def scan(folder: Path, prefix: str = "") -> list[FileStat]:
             # A dangling link: kept, so that decoding reports it as a skipped file.
             found.append((f"{prefix}{entry.name}", 0, 0, 0))
         else:  # a pipe, a socket, a device: reading it could block, or never end
+            _pass_over(passed_over, f"{prefix}{entry.name}", "not a regular file")
             warnings.warn(f"skipped {entry.path}: not a regular file (a pipe, socket or device)",
                           SkippedFileWarning, stacklevel=2)
     return found
+
+
+def _pass_over(passed_over: list[tuple[str, str]] | None, path: str, reason: str) -> None:
+    if passed_over is not None:
+        passed_over.append((path, reason))
 
 
 def folder_entries(folder: Path) -> list[os.DirEntry]:
@@ -122,13 +131,17 @@ def check_folder(path: str | Path) -> Path:
     return path
 
 
-def find_classes(root: Path, class_names: Sequence[str] | None = None, min_classes: int = 2) -> list[str]:
+def find_classes(root: Path, class_names: Sequence[str] | None = None, min_classes: int = 2,
+                 passed_over: list[tuple[str, str]] | None = None) -> list[str]:
     """The class folders of ``root``: sorted, or ``class_names`` in the given order (each must
     exist); at least ``min_classes`` of them (a classifier trains on two or more; a folder
-    evaluated against a trained model may hold one of its classes)."""
+    evaluated against a trained model may hold one of its classes). Linked folders and
+    images beside the class folders are passed over with a warning, and added to
+    ``passed_over`` as ``(name, reason)``."""
     children = [root / e.name for e in folder_entries(root) if not is_hidden(e.name)]
     entries = [p for p in children if p.is_dir()]
     for link in sorted(p.name for p in entries if p.is_symlink()):
+        _pass_over(passed_over, link, "a link to a folder, not a class folder")
         # As inside a class folder: a linked folder is not followed (it may lead anywhere).
         warnings.warn(f"skipped {root / link}: a link to a folder, not a class folder (linked "
                       "folders are not followed)", SkippedFileWarning, stacklevel=3)
@@ -141,6 +154,8 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
                               f"it has {found}")
         found = names
     loose = sorted(p.name for p in children if p.is_file() and is_image_name(p))
+    for name in loose:
+        _pass_over(passed_over, name, "an image beside the class folders, in none of them")
     if not found:
         hint = f" (it holds {len(loose)} image file(s) directly)" if loose else ""
         raise DataError(f"{root} has no class subfolders{hint}; put the images of each class "
@@ -232,12 +247,13 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return ((luma + 500) // 1000).astype(np.uint8)[None]
 
 
-def scan_classes(root: Path, classes: list[str]) -> tuple[list[FileStat], list[int]]:
+def scan_classes(root: Path, classes: list[str], passed_over: list[tuple[str, str]] | None = None
+                 ) -> tuple[list[FileStat], list[int]]:
     """Every file of every class folder (paths relative to ``root``) and its label."""
     files: list[FileStat] = []
     labels: list[int] = []
     for label, name in enumerate(classes):
-        found = scan(root / name, f"{name}/")
+        found = scan(root / name, f"{name}/", passed_over)
         files += found
         labels += [label] * len(found)
     return files, labels
@@ -280,20 +296,22 @@ def check_classes_have_images(root: Path, classes: list[str], y: np.ndarray) -> 
         raise DataError(f"class folder(s) {empty} in {root} hold no readable image")
 
 
-def _listing(root: Path, class_names: Sequence[str] | None, min_classes: int,
-             strict: bool) -> tuple[list[str], list[FileStat], list[int]]:
-    """The class folders and the files in them; with ``strict``, what the listing skips with
-    a warning (images beside the class folders, linked folders, pipes) is an error too, as
+def _listing(root: Path, class_names: Sequence[str] | None, min_classes: int, strict: bool
+             ) -> tuple[list[str], list[FileStat], list[int], list[tuple[str, str]]]:
+    """The class folders, the files in them and their labels, and what the listing passed
+    over with a warning (images beside the class folders, linked folders, pipes) as
+    ``(path relative to root, reason)``; with ``strict``, such an entry is an error, as
     unreadable images are."""
+    passed_over: list[tuple[str, str]] = []
     with warnings.catch_warnings():
         if strict:
             warnings.simplefilter("error", SkippedFileWarning)
         try:
-            classes = find_classes(root, class_names, min_classes)
-            files, labels = scan_classes(root, classes)
+            classes = find_classes(root, class_names, min_classes, passed_over)
+            files, labels = scan_classes(root, classes, passed_over)
         except SkippedFileWarning as exc:
             raise ImageError(f"{exc} (--strict makes every skipped file an error)") from None
-    return classes, files, labels
+    return classes, files, labels, passed_over
 
 
 def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128),
@@ -331,7 +349,7 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
     if subset is not None and (subset not in SUBSETS or validation_split is None):
         raise ConfigError(f"subset must be one of {SUBSETS} and needs validation_split, got {subset!r}")
     cache = cache_mod.enabled() if cache is None else cache
-    classes, files, labels = _listing(root, class_names, min_classes, strict)
+    classes, files, labels, passed_over = _listing(root, class_names, min_classes, strict)
     cache_sig = cache_mod.signature(files, status_change=True)
     settings = {"image_size": list(size), "resize": resize, "color_mode": color_mode, "classes": classes}
     entry = cache_mod.entry_path(root, settings) if cache else None
@@ -346,7 +364,9 @@ def image_folder(path: str | Path, image_size: int | tuple[int, int] = (128, 128
             cache_mod.write(entry, x, y, meta)
     report_skipped(root, meta["skipped"], len(meta["skipped"]) + len(meta["files"]), strict)
     check_classes_have_images(root, classes, y)
-    info = {"files": meta["files"], "skipped": meta["skipped"], "root": str(root),
+    # what was not used: unreadable files, and what the listing passed over
+    skipped = sorted([*map(list, passed_over), *meta["skipped"]])
+    info = {"files": meta["files"], "skipped": skipped, "root": str(root),
             "cache": "off" if not cache else ("hit" if cached is not None else "miss"),
             "fingerprint": _fingerprint(resolved, files, meta["files"])}
     dataset = Dataset(x, y, classes, resolved.name, info)

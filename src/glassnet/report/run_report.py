@@ -157,9 +157,9 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
     optimizer = (model.training_summary or {}).get("optimizer", {})
     train = splits["train"]
     sizes = ", ".join(f"{name} {len(ds)}" for name, ds in splits.items() if ds is not None)
-    skipped = train.info.get("skipped") or []  # an image folder's unreadable files
+    skipped = train.info.get("skipped") or []  # what of an image folder was not used, and why
     skipped_text = None if not skipped else (
-        f"{count(len(skipped), 'file')} of the folder, not readable images: "
+        f"{count(len(skipped), 'file')} of the folder not used: "
         + "; ".join(f"{rel} ({reason})" for rel, reason in skipped[:10])
         + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
     model_name = config["model"] + (f" (hidden {config['hidden']})" if config.get("hidden") else "")
