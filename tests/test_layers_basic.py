@@ -56,6 +56,48 @@ def test_gradient_checks_fail_for_a_nan_gradient_or_a_backward_that_adds_to_grad
     assert not model_check.worst < 1e-6, model_check.errors
 
 
+def _wrap_backward(monkeypatch, cls, wrong):
+    """``cls.backward`` whose ``dx`` is ``wrong(layer, dx, cache)`` (the cache forward kept)."""
+    original = cls.backward
+
+    def backward(self, dy):
+        cache = self._cache
+        return wrong(self, original(self, dy), cache)
+
+    monkeypatch.setattr(cls, "backward", backward)
+
+
+def _relu_mask_dropped_when_unfolding_dz(monkeypatch):
+    from glassnet.layers.conv import Conv2D
+
+    original = Conv2D._backward_stride_1
+    monkeypatch.setattr(Conv2D, "_backward_stride_1",
+                        lambda self, dy, x, relu_y: original(self, dy, x, None))
+
+
+PATH_BUGS = {  # a wrong backward on one path only: the standard cases must reach each path
+    "Conv2D: fused ReLU's mask dropped when dz is unfolded": _relu_mask_dropped_when_unfolding_dz,
+    "Conv2D: dx doubled for 1x1 kernels": lambda mp: _wrap_backward(
+        mp, layers.Conv2D, lambda self, dx, _: dx * 2 if self.kernel_size == (1, 1) else dx),
+    "Conv2D: dx doubled for even kernels": lambda mp: _wrap_backward(
+        mp, layers.Conv2D, lambda self, dx, _: dx * 2 if self.kernel_size[0] % 2 == 0 else dx),
+    "MaxPool2D: dx wrong when the stride passes the window": lambda mp: _wrap_backward(
+        mp, layers.MaxPool2D, lambda self, dx, _: dx * 1.5 if self.strides[0] > self.pool_size[0] else dx),
+    "AvgPool2D: dx wrong when the stride passes the window": lambda mp: _wrap_backward(
+        mp, layers.AvgPool2D, lambda self, dx, _: dx * 1.5 if self.strides[0] > self.pool_size[0] else dx),
+    "BatchNorm: dx doubled in eval mode": lambda mp: _wrap_backward(
+        mp, layers.BatchNorm, lambda self, dx, cache: dx if "centred" in cache else dx * 2),
+}
+
+
+@pytest.mark.parametrize("bug", PATH_BUGS.values(), ids=PATH_BUGS.keys())
+def test_the_standard_checks_reach_every_backward_path(bug, monkeypatch):
+    """``glassnet gradcheck`` passed these bugs: no standard case took their path."""
+    bug(monkeypatch)
+    failed = [label for label, key, error in gradcheck.run_standard_checks() if not error < 1e-6]
+    assert failed
+
+
 def test_the_worst_error_is_nan_when_any_error_is():
     assert np.isnan(gradcheck.CheckResult("case", {"x": 1e-10, "W": np.nan}).worst)
     assert gradcheck.CheckResult("case", {}).worst == 0.0
@@ -104,6 +146,18 @@ def test_activations_match_torch(torch, name, factory, rng):
     ty.backward(torch.tensor(dy))
     assert gradcheck.rel_error(y, ty.detach().numpy()) < 1e-10
     assert gradcheck.rel_error(dx, tx.grad.numpy()) < 1e-10
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky", "sigmoid", "tanh"])
+def test_activations_of_infinities_match_torch(torch, name):
+    """ReLU computed x * [x > 0]: -inf * 0 is NaN where PyTorch (and max(0, x)) give 0."""
+    layer = {"relu": layers.ReLU(), "leaky": layers.LeakyReLU(0.1), "sigmoid": layers.Sigmoid(),
+             "tanh": layers.Tanh()}[name]
+    _build(layer, (3,))
+    x = np.array([[-np.inf, np.inf, -2.0]])
+    expected = {"relu": torch.relu, "leaky": lambda t: torch.nn.functional.leaky_relu(t, 0.1),
+                "sigmoid": torch.sigmoid, "tanh": torch.tanh}[name](torch.tensor(x)).numpy()
+    np.testing.assert_array_equal(layer.forward(x), expected)
 
 
 def test_flatten_channels_last_matches_course_reshape(rng):
@@ -175,6 +229,59 @@ def test_one_layer_object_cannot_sit_in_two_places():
     dense = layers.Dense(4)
     with pytest.raises(ConfigError, match="this Dense layer is already in the model"):
         Sequential([dense, layers.ReLU(), dense])
+
+
+def test_a_layer_of_another_model_is_refused_and_its_weights_kept():
+    """Sequential(m1.layers) rebuilt the layers: m1's trained weights were drawn again."""
+    import copy
+    import pickle
+
+    from glassnet import Sequential
+
+    shared = [layers.Dense(4, activation="relu"), layers.Dense(2)]
+    first = Sequential(shared, input_shape=(3,))
+    weights = first.layers[0].params["W"].copy()
+    with pytest.raises(ConfigError, match="this Dense layer is already in another model, and a layer "
+                                          "holds the weights of one model; create new layers, or "
+                                          "copy.deepcopy the other model"):
+        Sequential(shared, input_shape=(3,))
+    np.testing.assert_array_equal(first.layers[0].params["W"], weights)
+    for twin in (copy.deepcopy(first), pickle.loads(pickle.dumps(first))):
+        assert all(layer._owner() is twin for layer in twin.layers)  # the copy's own layers
+        with pytest.raises(ConfigError, match="already in another model"):
+            Sequential(twin.layers[:1], input_shape=(3,))
+    del first
+    second = Sequential(shared, input_shape=(3,))  # the model that held them is gone: free again
+    assert all(layer._owner() is second for layer in second.layers)
+
+
+def test_a_model_that_failed_to_build_lets_its_layers_go():
+    """The failed model lives on in the traceback (a notebook keeps it): the layers must not
+    stay tied to it."""
+    from glassnet import Sequential
+
+    dense = [layers.Dense(4)]
+    with pytest.raises(ShapeError):
+        Sequential(dense, input_shape=(0,))
+    assert Sequential(dense, input_shape=(3,)).layers[0] is dense[0]
+
+
+def test_a_shape_error_while_building_names_the_layer():
+    from glassnet import Sequential
+
+    with pytest.raises(ShapeError, match=r"^layer 4 \(Conv2D\): kernel 3x3 is larger than the padded "
+                                         r"input 1x1"):
+        Sequential([layers.Conv2D(4, 3), layers.MaxPool2D(2), layers.Conv2D(4, 3), layers.MaxPool2D(2),
+                    layers.Conv2D(8, 3)], input_shape=(3, 12, 12))
+
+
+@pytest.mark.parametrize("name", [None, "", "  ", 5])
+def test_a_model_name_must_be_a_non_empty_string(name):
+    """It names the ONNX graph: export crashed with a traceback on None, '' or 5."""
+    from glassnet import Sequential
+
+    with pytest.raises(ConfigError, match="name must be a non-empty string, got "):
+        Sequential([layers.Dense(1)], input_shape=(3,), name=name)
 
 
 def test_dense_names_the_input_it_was_built_for():

@@ -736,6 +736,28 @@ def test_evaluate_and_predict_refuse_nan_inputs_as_fit_does(rng):
         model.evaluate(x, y)
 
 
+def test_inputs_that_overflow_the_model_dtype_or_are_not_numbers_are_refused(rng):
+    """1e39 is finite in float64 but infinite in a float32 model: evaluate counted the NaN
+    outputs as right answers, and fit blamed the initial weights. An object array (None, or
+    NaN from a table) skipped the check entirely."""
+    x, y = small_binary_problem(rng, n=10)
+    model = small_model(dtype="float32")
+    model.compile("binary_crossentropy", "sgd")
+    x[3, 0] = 1e39
+    for call in (lambda: model.evaluate(x, y), lambda: model.predict(x),
+                 lambda: model.fit(x, y, epochs=1, verbose=0),
+                 lambda: model.fit(x[:5] / 1e40, y[:5], validation_data=(x, y), epochs=1, verbose=0)):
+        with pytest.raises(ConfigError, match=r"x holds values beyond float32's range \(±3.4e\+38\), "
+                                              "the model's: they would become infinite"):
+            call()
+    x64 = gn.Sequential([gn.layers.Dense(1)], input_shape=(x.shape[1],), dtype="float64")
+    assert np.isfinite(x64.predict(x)).all()  # a float64 model holds them
+    for bad in (np.array([[1.0, np.nan, None, 0, 0, 0]], dtype=object), np.array([["a"] * 6])):
+        with pytest.raises(ConfigError, match=f"inputs must be numbers, got an array of dtype {bad.dtype}"):
+            model.predict(bad)
+    assert model.predict(x > 0).shape == (10, 1)  # booleans are numbers enough
+
+
 def test_predict_classes_of_a_model_never_compiled_thresholds_raw_scores_at_zero():
     model = gn.Sequential([gn.layers.Dense(1)], input_shape=(1,), dtype="float64")
     model.set_weights({"0.W": np.array([[1.0]]), "0.b": np.array([0.0])})

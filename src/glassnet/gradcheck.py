@@ -128,11 +128,14 @@ class Stack:
 
     Some bugs only show behind another layer: batch norm's ``dx`` must be right for a
     Dense or Conv layer before it to get its gradients. ``params``/``grads`` are keyed
-    ``"i.key"`` like the model's. Not a registered layer (it is never saved).
+    ``"i.key"`` like the model's. Not a registered layer (it is never saved). ``training``,
+    when given, is the mode the layers always run in (``False``: BatchNorm's running
+    statistics, as in a model's evaluation).
     """
 
-    def __init__(self, *layers: Any) -> None:
+    def __init__(self, *layers: Any, training: bool | None = None) -> None:
         self.layers = list(layers)
+        self.training = training
 
     @property
     def built(self) -> bool:
@@ -157,6 +160,7 @@ class Stack:
         return shape
 
     def forward(self, x: Any, training: bool = False) -> Any:
+        training = training if self.training is None else self.training
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
@@ -305,6 +309,8 @@ def _layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]]:
         ("Dropout(0.3) on images", lambda: L.Dropout(0.3), (2, 3, 3)),
         ("BatchNorm (N, D)", L.BatchNorm, (4,)),
         ("BatchNorm (N, C, H, W)", L.BatchNorm, (2, 3, 3)),
+        # backward after an inference pass: the running statistics are constants (saliency)
+        ("BatchNorm, eval mode", lambda: Stack(L.BatchNorm(), training=False), (2, 3, 3)),
         ("Dense -> BatchNorm", lambda: Stack(L.Dense(4, use_bias=False), L.BatchNorm()), (5,)),
         ("Dense -> BatchNorm -> ReLU -> Dropout",
          lambda: Stack(L.Dense(5, use_bias=False), L.BatchNorm(), L.ReLU(), L.Dropout(0.4)), (3,)),
@@ -327,12 +333,20 @@ def _window_layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]
          lambda: conv.Conv2D(3, 3, strides=2, padding="same", activation="relu"), (2, 6, 7)),
         ("Conv2D(pad (1, 2), stride (2, 1))",
          lambda: conv.Conv2D(2, (2, 3), strides=(2, 1), padding=(1, 2)), (2, 5, 4)),
+        # each backward path of Conv2D (its docstring): F <= C at stride 1 unfolds dz, with
+        # the fused ReLU's mask; a 1x1 kernel and an even "same" kernel take the other
         ("Conv2D(3x3, same, tanh)", lambda: conv.Conv2D(2, 3, padding="same", activation="tanh"),
          (2, 4, 4)),
+        ("Conv2D(3x3, same, relu, F <= C)",
+         lambda: conv.Conv2D(2, 3, padding="same", activation="relu"), (3, 4, 5)),
+        ("Conv2D(1x1)", lambda: conv.Conv2D(3, 1), (4, 3, 3)),
+        ("Conv2D(2x2, same)", lambda: conv.Conv2D(2, 2, padding="same"), (2, 5, 4)),
         ("MaxPool2D(2)", lambda: pooling.MaxPool2D(2), (2, 4, 6)),
         ("MaxPool2D(3, stride 2, pad 1)", lambda: pooling.MaxPool2D(3, 2, padding=1), (2, 5, 5)),
+        ("MaxPool2D(2, stride 3)", lambda: pooling.MaxPool2D(2, 3), (2, 7, 7)),
         ("AvgPool2D(2)", lambda: pooling.AvgPool2D(2), (2, 4, 5)),
         ("AvgPool2D(3, stride 2, pad 1)", lambda: pooling.AvgPool2D(3, 2, padding=1), (2, 5, 6)),
+        ("AvgPool2D(2, stride 3)", lambda: pooling.AvgPool2D(2, 3), (2, 7, 7)),
         ("GlobalAveragePooling2D", pooling.GlobalAveragePooling2D, (3, 4, 5)),
         ("Conv2D -> BatchNorm -> MaxPool2D",
          lambda: Stack(conv.Conv2D(3, 3, padding="same", use_bias=False), layers.BatchNorm(),

@@ -73,6 +73,8 @@ class Sequential:
             np.random.SeedSequence(seed).spawn(4)
         self.train_rng = np.random.default_rng(train_seeds)
         self.dtype = backend.resolve_dtype(dtype)
+        if not isinstance(name, str) or not name.strip():  # it names the ONNX graph too
+            raise ConfigError(f"name must be a non-empty string, got {name!r}")
         self.name = name
         self.input_shape: tuple[int, ...] | None = None
         self.preprocessing = dict(inputs.DEFAULT_PREPROCESSING)
@@ -89,10 +91,22 @@ class Sequential:
         self.history = None
         self.training_summary: dict[str, Any] = {}
         self._shards: dict[str, Any] = {}  # replicas for training on several threads (training/shards.py)
-        for layer in layers or []:
-            self.add(layer)
-        if input_shape is not None:
-            self.build((input_shape,) if isinstance(input_shape, int) else input_shape)
+        try:
+            for layer in layers or []:
+                self.add(layer)
+            if input_shape is not None:
+                self.build((input_shape,) if isinstance(input_shape, int) else input_shape)
+        except BaseException:
+            # a failed model (kept alive by the traceback) must not keep its layers from the
+            # next attempt
+            for layer in self.layers:
+                layer._owner = None
+            raise
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for layer in self.layers:  # the copied layers are this copy's
+            layer._owner = weakref.ref(self)
 
     # -- structure ---------------------------------------------------------------------
     def add(self, layer: Layer) -> None:
@@ -104,6 +118,13 @@ class Sequential:
             # One object would hold one set of weights and one forward cache for two places.
             raise ConfigError(f"this {type(layer).__name__} layer is already in the model; "
                               "create a new layer for each place")
+        owner = getattr(layer, "_owner", None)
+        if owner is not None and owner() is not None and owner() is not self:
+            # Building it for this model would draw new weights over the other model's.
+            raise ConfigError(f"this {type(layer).__name__} layer is already in another model, "
+                              "and a layer holds the weights of one model; create new layers, "
+                              "or copy.deepcopy the other model")
+        layer._owner = weakref.ref(self)
         self.layers.append(layer)
 
     @property
@@ -253,6 +274,10 @@ class Sequential:
         if hasattr(x, "class_names") and hasattr(x, "y"):  # a glassnet Dataset
             raise ShapeError("give the arrays of a Dataset: fit(data.x, data.y), predict(data.x)")
         x = x if hasattr(x, "shape") else np.asarray(x)
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+            # an object array (None, or NaN from a table) would pass unchecked into the model
+            raise ConfigError(f"the inputs must be numbers, got an array of dtype {x.dtype}; "
+                              "convert them first, e.g. np.asarray(x, dtype='float32')")
         if not self.built:
             self.build(x.shape[1:])
             return x, False
@@ -590,6 +615,9 @@ def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any,
     what = f"layer {index} ({type(layer).__name__}{f' {layer.name!r}' if layer.name else ''})"
     try:
         output_shape = layer.build(shape, rng, dtype)
+    except ShapeError as exc:
+        # which of several layers of one class it is (the message starts with the class)
+        raise ShapeError(f"{what}: {str(exc).removeprefix(type(layer).__name__ + ': ')}") from None
     except MemoryError as exc:
         values = sum(int(np.prod(s)) for s in layer.array_shapes(shape).values())
         # each weight has a gradient of its size; the initializers draw in float64 and

@@ -24,7 +24,8 @@ class ReLU(Layer):
         mask = x > 0
         if training:
             self._remember(mask=mask)
-        return x * mask
+        # not x * mask: -inf * 0 is NaN, and ReLU(-inf) is 0 (as in PyTorch)
+        return array_module(x).maximum(x, 0)
 
     def backward(self, dy: Array) -> Array:
         return dy * self._recall()["mask"]

@@ -67,6 +67,12 @@ class Layer:
         #: False when nothing upstream needs dLoss/dx (the model's first trainable layer):
         #: ``backward`` may then skip computing it and return ``None``.
         self.input_grad = True
+        self._owner: Any = None  # a weak reference to the model it is in (one model only)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (or pickle) belongs to the copy of its model, which claims it; the original's
+        # weak reference cannot be pickled, and would tie the copy to the original model.
+        return {**self.__dict__, "_owner": None}
 
     # -- protocol -------------------------------------------------------------------
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple:

@@ -78,12 +78,20 @@ def _check_callbacks(callbacks: Sequence[Callback] | None) -> list[Callback]:
     return list(callbacks)
 
 
-def check_finite(x: Any, what: str) -> None:
-    """Floating-point inputs must be finite: in training a NaN pixel would make the NaN guard
-    blame the weights; in evaluate it would count as a wrong (or right) answer, silently."""
-    if np.issubdtype(x.dtype, np.floating) and not array_module(x).isfinite(x).all():
+def check_finite(x: Any, what: str, dtype: Any) -> None:
+    """Floating-point inputs must be finite, and stay finite as the model's ``dtype``: in
+    training a NaN pixel would make the NaN guard blame the weights; in evaluate it would
+    count as a wrong (or right) answer, silently."""
+    if not np.issubdtype(x.dtype, np.floating):
+        return
+    xp = array_module(x)
+    if not xp.isfinite(x).all():
         raise ConfigError(f"{what} holds NaN or infinite values; clean the data first (a NaN input "
                           "gives NaN outputs and losses whatever the weights)")
+    largest = np.finfo(dtype).max
+    if np.finfo(x.dtype).max > largest and bool((xp.abs(x) > largest).any()):
+        raise ConfigError(f"{what} holds values beyond {np.dtype(dtype).name}'s range (±{largest:.3g}), "
+                          f"the model's: they would become infinite; scale the data first")
 
 
 def _schedule_base(optimizer) -> float:
@@ -211,7 +219,7 @@ def _validation(model, x: Any, y: Any, validation_split: float | None,
         x_val, y_val = validation_data
         x_val, _ = model.check_input(x_val)
         y_val = model.check_labels(x_val, y_val)
-        check_finite(x_val, "validation_data's x")
+        check_finite(x_val, "validation_data's x", model.dtype)
         return x, y, x_val, y_val
     if validation_split is not None:
         train_idx, val_idx = stratified_split(y, validation_split, np.random.default_rng(model.split_seed))
@@ -345,7 +353,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
     y = model.check_labels(x, y)
-    check_finite(x, "x")
+    check_finite(x, "x", model.dtype)
     _warn_about_input_scale(model, x)
     callbacks = _check_callbacks(callbacks)
     threads = backend.get_threads() if threads is None else check_positive_int(threads, "threads")
