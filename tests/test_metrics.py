@@ -60,12 +60,16 @@ def test_confusion_matrix_rows_are_true_columns_predicted():
     assert cm.tolist() == [[0, 1, 0], [0, 1, 0], [1, 0, 1]]
 
 
-def test_classes_never_predicted_or_absent_score_zero_not_nan():
+def test_a_class_never_predicted_scores_zero_and_one_absent_has_no_scores():
+    """A class with no images and no predictions was 0.0 in JSON (read as "always missed")
+    while the tables showed "-" and the macro average left it out: it is None (null)."""
     r = metrics.classification_report([0, 0, 1], [0, 0, 0], ["a", "b", "c"])
     b, c = r["per_class"][1], r["per_class"][2]
     assert (b["precision"], b["recall"], b["f1"], b["support"]) == (0.0, 0.0, 0.0, 1)
-    assert (c["precision"], c["recall"], c["f1"], c["support"]) == (0.0, 0.0, 0.0, 0)
+    assert (c["precision"], c["recall"], c["f1"], c["support"]) == (None, None, None, 0)
     assert np.isfinite(r["macro_avg"]["f1"])
+    scored = [row for row in r["per_class"] if row["f1"] is not None]  # a script's own macro average
+    assert np.mean([row["f1"] for row in scored]) == pytest.approx(r["macro_avg"]["f1"])
 
 
 def test_macro_average_leaves_out_classes_that_never_occur():

@@ -180,6 +180,44 @@ def test_evaluate_writes_a_report(cat_run, tmp_path):
     assert len(page.images) == 3 and all(src.startswith("data:image/png") for src in page.images)
     # the run's own training images: its --validation-split 0.2 held 41 of the 209 out
     assert "Confusion matrix (cats/train, 168 images)" in text
+    assert ["split", "train"] in page.tables[0] and 'id="warning"' not in text
+
+
+def test_evaluate_refuses_to_write_over_any_runs_report(cat_run, tmp_path):
+    """Only the evaluated model's own run was protected: another run's report.html was replaced."""
+    other = tmp_path / "other-run"
+    other.mkdir()
+    (other / "run.json").write_text("{}")
+    (other / "report.html").write_text("the other run's report")
+    result = run_cli("evaluate", str(cat_run / "model.glassnet"), "--report", str(other / "report.html"))
+    assert result.returncode == 1
+    assert f"--report {other / 'report.html'} is a training run's report; writing there would " \
+           "replace it" in result.stderr
+    assert (other / "report.html").read_text() == "the other run's report"
+    result = run_cli("evaluate", str(cat_run / "model.glassnet"), "--report", str(cat_run / "report.html"))
+    assert "is the training run's own report" in result.stderr
+
+
+def test_an_evaluation_page_shows_the_warnings_the_terminal_did(tmp_path):
+    """A page that is mailed around must not present training images as an unseen test set."""
+    folder = _colour_folder(tmp_path / "photos", {"red": 8, "green": 8})
+    out, env = tmp_path / "run", {"GLASSNET_DATA": str(tmp_path / "data")}
+    result = run_cli("train", "--dataset", str(folder), "--image-size", "8", "--test-split", "0.25",
+                     "--hidden", "4", "--epochs", "1", "--seed", "0", "--quiet", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    page_path = tmp_path / "eval.html"
+    result = run_cli("evaluate", str(out), "--test-split", "0.5", "--report", str(page_path), env=env)
+    assert result.returncode == 0, result.stderr
+    warning = next(line for line in result.stderr.splitlines() if "holds images it was trained on" in line)
+    text, page = parse(page_path)
+    assert 'id="warning"' in text and html_escape(warning.split("warning: ", 1)[1]) in text
+    assert ["split", "test (--test-split 0.5 --seed 0)"] in page.tables[0]
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
 
 
 @pytest.mark.filterwarnings("ignore::glassnet.errors.CollapsedModelWarning")  # 1-2 epochs of 2 units
@@ -287,6 +325,43 @@ def test_incomplete_or_damaged_run_folders_are_clear_errors(tmp_path):
     (tmp_path / "history.json").write_text("{}")
     with pytest.raises(ConfigError, match=r"run.json has no 'config' object"):
         read_run(tmp_path)
+    (tmp_path / "run.json").write_text('{"config": {}}')
+    # hand-edited numbers: a traceback in the plots or tables before
+    for name, content, message in (
+            ("history.json", '{"loss": ["x"]}', r"history.json: 'loss' must be a list of numbers"),
+            ("history.json", '{"loss": 3}', r"history.json: 'loss' must be a list of numbers"),
+            ("metrics.json", '{"test": {"accuracy": "x"}}',
+             r"metrics.json: the metrics of 'test' must be numbers"),
+            ("metrics.json", '{"seconds": "x"}',
+             r"metrics.json: seconds = 'x', which is not a number or null")):
+        (tmp_path / "history.json").write_text("{}")
+        (tmp_path / "metrics.json").write_text("{}")
+        (tmp_path / name).write_text(content)
+        with pytest.raises(ConfigError, match=message + "; the run files are damaged"):
+            read_run(tmp_path)
+
+
+def test_report_on_a_finished_run_without_its_run_json_says_resume_rewrites_it(cat_run, tmp_path):
+    """A finished run keeps its checkpoint: "its training was interrupted" was wrong."""
+    import shutil
+
+    from glassnet.errors import ConfigError
+    from glassnet.report.run_report import read_run
+
+    run = shutil.copytree(cat_run, tmp_path / "run")
+    (run / "run.json").unlink()
+    with pytest.raises(ConfigError, match="its run.json is missing; resuming writes the run's files "
+                                          "again: glassnet train --resume "):
+        read_run(run)
+
+
+def test_glassnet_report_in_the_run_folder_names_the_run_and_takes_threads(cat_run):
+    """`glassnet report .` made the page's title "glassnet run " and its folder "."."""
+    result = run_cli("report", ".", "--threads", "1", cwd=cat_run)
+    assert result.returncode == 0, result.stderr
+    text, page = parse(cat_run / "report.html")
+    assert f"<title>glassnet run {cat_run.name}</title>" in text
+    assert ["run directory", str(cat_run.resolve())] in page.tables[0]
 
 
 def test_evaluate_model_checks_label_count(cat_run, cats):
@@ -341,6 +416,12 @@ def test_glassnet_report_says_when_the_data_set_changed_since_training(tmp_path)
     result = run_cli("report", str(out), env=env)
     assert "glassnet report: warning: photos/test gives accuracy" in result.stderr, result.stderr
     (out / "metrics.json").write_text(json.dumps(saved))
+    # one image replaced by another of the same size: the split sizes cannot tell
+    first, second = sorted((folder / "blue").iterdir())[:2]
+    second.write_bytes(first.read_bytes())
+    result = run_cli("report", str(out), env=env)
+    assert ("glassnet report: warning: its image folder's files are not those it was trained on "
+            "(added, removed or changed)") in result.stderr, result.stderr
     for name in ("red", "green"):  # the folder changes: other splits, other test images
         for path in sorted((folder / name).iterdir())[:12]:
             path.unlink()
@@ -381,6 +462,27 @@ def test_a_class_with_no_image_and_no_prediction_has_no_scores_in_the_tables():
     rows = {row[0]: row[1:] for row in classification_rows(report)}
     assert rows["b"] == ["-", "-", "-", "0"]  # not 0.0000, which macro avg leaves out
     assert rows["a"][0] == "0.6667" and rows["c"] == ["1.0000", "0.5000", "0.6667", "2"]
+
+
+def test_a_confusion_matrix_too_wide_for_the_terminal_lists_the_top_confusions():
+    """55 classes made lines of 1,571 characters."""
+    from glassnet.report.text import WIDEST_TABLE, confusion_table
+
+    small = confusion_table([[2, 1], [0, 3]], ["cat", "dog"])
+    assert small.splitlines()[0].split()[-2:] == ["cat", "dog"]  # the matrix itself
+    n = 30
+    matrix = np.eye(n, dtype=int) * 3
+    matrix[0, 7], matrix[1, 9] = 2, 1
+    names = [f"class_{k:02d}" for k in range(n)]
+    wide = confusion_table(matrix.tolist(), names)
+    lines = wide.splitlines()
+    assert lines[:2] == ["The confusion matrix of 30 classes is too wide to print (--report draws it, "
+                         "--json gives it);", "the most frequent confusions:"]
+    assert max(map(len, lines)) <= WIDEST_TABLE
+    assert lines[4].split() == ["class_00", "class_07", "2", "0.400"]
+    assert lines[5].split() == ["class_01", "class_09", "1", "0.250"]
+    assert confusion_table(np.eye(n, dtype=int).tolist(), names).endswith(
+        "no image was confused with another class.")
 
 
 def test_many_classes_get_a_table_of_the_most_frequent_confusions(rng):

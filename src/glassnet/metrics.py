@@ -116,9 +116,10 @@ def classification_report(y_true: Any, y_pred: Any, class_names: Sequence[str] |
     ``confusion_matrix`` (list of rows; rows = true, columns = predicted),
     ``per_class`` (a list of ``{class, precision, recall, f1, support}``),
     ``macro_avg`` and ``weighted_avg`` (``{precision, recall, f1}``, unweighted and
-    support-weighted means over the classes that occur in ``y_true`` or ``y_pred``). A
-    two-class problem also gets ``binary``: the scores of the positive class (index 1), the
-    usual binary precision/recall/F1.
+    support-weighted means over the classes that occur in ``y_true`` or ``y_pred``; a class
+    that occurs in neither has ``None`` scores, which JSON writes as null). A two-class
+    problem also gets ``binary``: the scores of the positive class (index 1), the usual
+    binary precision/recall/F1.
     """
     if class_names is not None:
         num_classes = len(class_names)
@@ -126,12 +127,13 @@ def classification_report(y_true: Any, y_pred: Any, class_names: Sequence[str] |
     names = list(class_names) if class_names is not None else [str(i) for i in range(len(matrix))]
     scores = precision_recall_f1(matrix)
     keys = ("precision", "recall", "f1")
-    per_class = [{"class": name, **{k: float(scores[k][i]) for k in keys},
+    # As scikit-learn: a class neither in y_true nor predicted (a folder of cats alone) has
+    # no scores (None, not a 0.0 that reads as a class always missed) and is not averaged:
+    # counting it as 0 would halve a perfect macro average.
+    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+    per_class = [{"class": name, **{k: float(scores[k][i]) if present[i] else None for k in keys},
                   "support": int(scores["support"][i])} for i, name in enumerate(names)]
     total = int(matrix.sum())
-    # As scikit-learn: a class neither in y_true nor predicted (a folder of cats alone) has
-    # no scores to average; counting it as 0 would halve a perfect macro average.
-    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
     weights = scores["support"] / total if total else np.zeros(len(matrix))
     report = {
         "accuracy": float(np.trace(matrix) / total) if total else 0.0,

@@ -288,12 +288,15 @@ def warnings_as_lines(command: str) -> Iterator[None]:
         logger.setLevel(previous_level)
 
 
-def add_runtime_options(parser: argparse.ArgumentParser, split: str | None = "each batch") -> None:
+def add_runtime_options(parser: argparse.ArgumentParser, split: str | None = "each batch",
+                        device: bool = True) -> None:
     """``--device`` and ``--threads``, shared by every command that runs a model; ``split``
-    says what is split over the threads (``None``: nothing, only BLAS uses them)."""
-    parser.add_argument("--device", choices=["cpu", "gpu"], default=None,
-                        help="run on the CPU (NumPy) or a GPU (CuPy, extra glassnet[gpu]) "
-                             "(default: $GLASSNET_DEVICE, else cpu)")
+    says what is split over the threads (``None``: nothing, only BLAS uses them); without
+    ``device``, only ``--threads`` (a command that always runs on the CPU)."""
+    if device:
+        parser.add_argument("--device", choices=["cpu", "gpu"], default=None,
+                            help="run on the CPU (NumPy) or a GPU (CuPy, extra glassnet[gpu]) "
+                                 "(default: $GLASSNET_DEVICE, else cpu)")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads: BLAS's" + (f", and {split} is split over them" if split else "")
                              + " (default: all cores)")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
+from .._text import printable
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
 from ..data.folder import same_training_files
@@ -164,21 +167,55 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
 
 
 def check_not_the_runs_report(report: str | None, model: str) -> None:
-    """``--report`` must not replace the training run's own report (its curves and history
-    would be lost to an evaluation's page)."""
+    """``--report`` must not replace a training run's own report, this model's or another's
+    (its curves and history would be lost to an evaluation's page)."""
     from ..report.run_report import REPORT_NAME  # only with --report: it imports matplotlib
 
     if report is None:
         return
-    run_dir = Path(model).resolve().parent
-    if (run_dir / RUN_RECORD).is_file() and Path(report).resolve() == run_dir / REPORT_NAME:
-        raise ConfigError(f"--report {report} is the training run's own report; writing there "
-                          "would replace it: give another path")
+    path = Path(report).resolve()
+    if path.name == REPORT_NAME and (path.parent / RUN_RECORD).is_file():
+        own = path.parent == Path(model).resolve().parent
+        whose = "the training run's own" if own else "a training run's"
+        raise ConfigError(f"--report {report} is {whose} report; writing there would replace "
+                          "it: give another path")
+
+
+@contextlib.contextmanager
+def noting_warnings(notes: list[str]) -> Iterator[None]:
+    """Also keep the text of each glassnet warning shown inside in ``notes``: the report page
+    of an evaluation, which is mailed and archived, must say what the terminal said (that its
+    "test" images include training images, ...)."""
+    show = warnings.showwarning
+
+    def note(message, category, *args, **kwargs) -> None:
+        if issubclass(category, GlassnetWarning) and printable(str(message)) not in notes:
+            notes.append(printable(str(message)))
+        show(message, category, *args, **kwargs)
+
+    warnings.showwarning = note
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
+
+
+def _split_text(args: argparse.Namespace) -> str:
+    """Which images were evaluated, as the options that choose them."""
+    drawn = (f" (--test-split {args.test_split:g} --seed {args.seed or 0})"
+             if args.test_split is not None and args.split != "all" else "")
+    return f"{args.split}{drawn}"
 
 
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.report, "--report", args.model, suffixes=(".html", ".htm"))
     check_not_the_runs_report(args.report, args.model)
+    notes: list[str] = []
+    with noting_warnings(notes):
+        return _evaluate(args, notes)
+
+
+def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
     model = load_model_file(args.model)
     require_probabilities(model, args.model)
     fill_in_the_training_data(model, args)
@@ -218,13 +255,14 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         from ..report.run_report import write_evaluation_report
 
-        write_evaluation_report(args.report, model, ev, args.model, args.dataset)
+        write_evaluation_report(args.report, model, ev, args.model, args.dataset,
+                                settings=[("split", _split_text(args))], notes=notes)
     if args.json:
         print_json({"dataset": args.dataset, "split": args.split, "samples": len(dataset),
                     **ev.results()})
         return 0
     report = ev.report
-    print(f"{dataset.name} ({len(dataset)} images): loss {ev.loss:.4f}, "
+    print(f"{printable(dataset.name)} ({len(dataset)} images): loss {ev.loss:.4f}, "
           f"accuracy {report['accuracy']:.4f}\n")
     print(classification_table(report) + "\n")
     print(confusion_table(report["confusion_matrix"], report["class_names"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_no_cache_option, path_text
+from .common import add_no_cache_option, add_runtime_options, path_text
 
 
 def add_parser(sub) -> None:
@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
                    help="where the run's image folder is now, if it was moved (its images must "
                         "be the run's)")
     add_no_cache_option(p)
+    # it runs the model over the evaluated split: on a shared machine, on fewer cores
+    add_runtime_options(p, device=False)
     p.set_defaults(run=run)
 
 

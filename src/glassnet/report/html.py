@@ -28,6 +28,7 @@ h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { border-bottom: 1px solid #d
 .subtitle { color: #666; margin-top: 0; }
 table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .92rem; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: .25rem .7rem; text-align: left; vertical-align: top; }
+td:not(.num) { overflow-wrap: anywhere; } /* a long name wraps, not pushing the numbers off the page */
 th { background: #f5f5f5; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td { font-weight: 600; } code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; }
 pre { background: #f7f7f7; padding: .6rem; overflow-x: auto; white-space: pre-wrap; }
@@ -126,18 +127,12 @@ def misclassified_rows(ev: Evaluation, limit: int) -> list[list[str]]:
 
 def confusions_html(matrix: np.ndarray, class_names: Sequence[str], limit: int = 20) -> str:
     """The ``limit`` most frequent off-diagonal cells of a confusion matrix as a table."""
-    off = np.array(matrix, dtype=np.int64)
-    np.fill_diagonal(off, 0)
-    cells = [(int(off[i, j]), i, j) for i, j in zip(*np.nonzero(off), strict=True)]
-    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
-    if not cells:
+    rows, more = text.top_confusions(matrix, class_names, limit)
+    if not rows:
         return "<p>No image was confused with another class.</p>"
-    support = np.asarray(matrix).sum(axis=1)
-    rows = [[class_names[i], class_names[j], k, f"{k / support[i]:.3f}"] for k, i, j in cells[:limit]]
-    more = f" ({len(cells) - limit} more pairs not shown)" if len(cells) > limit else ""
-    return (f"<p>Most frequent confusions{more}:</p>"
-            + table_html(rows, ["true class", "predicted", "images", "fraction of the true class"],
-                         numeric=(2, 3)))
+    more_text = f" ({more} more pairs not shown)" if more else ""
+    return (f"<p>Most frequent confusions{more_text}:</p>"
+            + table_html(rows, text.CONFUSION_HEADER, numeric=(2, 3)))
 
 
 def evaluation_sections(ev: Evaluation, max_gallery: int = 20, max_table: int = 100) -> list[str]:

@@ -13,6 +13,7 @@ import math
 import shlex
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from .._text import count
 from ..data.folder import same_training_files
 from ..errors import ConfigError, DataError, GlassnetWarning
 from ..io.checkpoint import CHECKPOINT_NAME, sessions_problem
+from ..json_checks import NUMBER, is_number_or_none, type_problem
 from ..runs import (
     MODEL_FILE,
     RUN_RECORD,
@@ -69,6 +71,10 @@ def _search_of_trial(folder: Path) -> Path | None:
 def _what_else(folder: Path) -> str:
     """What to give instead of ``folder``, which holds no run: a search's folder and a trial
     trained on folds hold runs one level down."""
+    if (folder / CHECKPOINT_NAME).is_file() and (folder / MODEL_FILE).is_file():
+        # a finished run keeps its checkpoint: its run.json alone is gone
+        return (f"its {RUN_RECORD} is missing; resuming writes the run's files again: "
+                f"glassnet train --resume {shlex.quote(str(folder))}")
     if (folder / CHECKPOINT_NAME).is_file():
         search = _search_of_trial(folder)
         if search is not None:
@@ -115,10 +121,26 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     problem = sessions_problem(files["run"]["sessions"]) if "sessions" in files["run"] else None
     if problem:
         raise ConfigError(f"{run_dir / 'run.json'}: its training sessions are damaged ({problem})")
+    problem = _numbers_problem(files["history"], files["metrics"])
+    if problem:
+        raise ConfigError(f"{run_dir / problem[0]}: {problem[1]}; the run files are damaged")
     # Non-finite numbers are stored as null (strict JSON); the curves and tables want NaN.
     files["history"] = {key: nan_for_null(values) for key, values in files["history"].items()}
     files["metrics"] = {key: nan_for_null(value) for key, value in files["metrics"].items()}
     return files
+
+
+def _numbers_problem(history: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, str] | None:
+    """``(file name, what is wrong)`` for a history that is not lists of numbers, or a split's
+    metrics that are not numbers (the curves and tables would fail on them), else ``None``."""
+    for key, values in history.items():
+        if not isinstance(values, list) or not all(map(is_number_or_none, values)):
+            return "history.json", f"{key!r} must be a list of numbers"
+    for split, values in metrics.items():
+        if isinstance(values, dict) and not all(map(is_number_or_none, values.values())):
+            return "metrics.json", f"the metrics of {split!r} must be numbers"
+    problem = type_problem(metrics, {"seconds": (NUMBER, None)})
+    return ("metrics.json", problem) if problem else None
 
 
 TRAINING_IMAGES_NOTE = (
@@ -176,7 +198,7 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
         # the search ranks a trial by its best epoch; this page shows the last one's weights
         ("search", None if not trial else "the search scores this trial at its best epoch "
                                           f"(search.json); this page shows the weights of its last epoch, "
-                                          f"{metrics.get('epochs')}"),
+                                          f"{epochs}"),
         ("data set", f"{config['dataset']}: images {tuple(train.image_shape)} (channels, height, "
                      f"width), classes {', '.join(train.class_names)}"),
         ("sizes", sizes),
@@ -185,12 +207,12 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
         ("optimizer", optimizer.get("name", config.get("optimizer"))),
         ("hyperparameters", _hyperparameters(config, optimizer)),
         ("seed", config.get("seed")),
-        ("training time", f"{metrics.get('seconds', 0):.1f} s for {count(metrics.get('epochs'), 'epoch')}"),
+        ("training time", f"{metrics.get('seconds') or 0:.1f} s for {count(epochs, 'epoch')}"),
         ("stopped", metrics.get("stopped")),  # a non-finite loss: which weights were kept
         ("early stopping", _early_stopping_text(metrics)),
         ("finished", files["run"].get("finished")),
         ("glassnet version", files["run"].get("glassnet_version")),
-        ("run directory", str(run_dir)),
+        ("run directory", str(run_dir.resolve())),  # "." says nothing in a mailed report
     ]
 
 
@@ -224,7 +246,7 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
     label = ds.name if ds.name.endswith(f"/{name}") else f"{ds.name}/{name}"
     ev = evaluate_model(model, ds.x, ds.y, list(ds.class_names), label, files=ds.info.get("files"))
     split_metrics = {k: v for k, v in files["metrics"].items() if isinstance(v, dict)}
-    changed = _data_changed(files, splits, name, ev)
+    changed = _data_changed(files, splits, name, ev, model)
     sections = [
         *([section("Warning: this report does not match the run", f"<p>{esc(changed)}</p>", "warning")]
           if changed else []),
@@ -237,26 +259,30 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
         *evaluation_sections(ev),
     ]
     config = files["run"]["config"]
-    return page(f"glassnet run {run_dir.name}",
+    return page(f"glassnet run {run_dir.resolve().name}",
                 f"{config['model']} on {config['dataset']}: {name} accuracy {ev.report['accuracy']:.4f}",
                 sections, _footer())
 
 
 def _data_changed(files: dict[str, Any], splits: dict[str, Any], name: str,
-                  ev: Evaluation) -> str | None:
+                  ev: Evaluation, model: Any) -> str | None:
     """Why the splits read now are not the ones the run was trained and scored on, or ``None``.
 
     ``glassnet report`` reads the data set again: an image folder that gained or lost files
     since training gives other splits (the test split may even hold training images), and
     the plots would contradict the run's final metrics without a word. The split sizes the
-    run recorded, and the evaluated split's accuracy (more than one image apart: float
-    noise can flip one), give it away."""
+    run recorded, the image folder's files the model recorded (names, sizes, times: a file
+    replaced by another of the same size), and the evaluated split's accuracy (more than one
+    image apart: float noise can flip one) give it away."""
     recorded = files["run"].get("sizes")
     now = {k: len(ds) for k, ds in splits.items() if ds is not None}
     problems = []
     if isinstance(recorded, dict) and recorded != now:
         problems.append("its splits had " + ", ".join(f"{k} {v}" for k, v in recorded.items())
                         + " images and have " + ", ".join(f"{k} {v}" for k, v in now.items()) + " now")
+    elif same_training_files(model.training_summary or {}, splits) is False:
+        problems.append("its image folder's files are not those it was trained on (added, "
+                        "removed or changed)")
     accuracy = (files["metrics"].get(name) or {}).get("accuracy")
     if (isinstance(accuracy, (int, float)) and math.isfinite(accuracy)
             and abs(ev.report["accuracy"] - accuracy) * max(len(ev.y_true), 1) > 1.0 + 1e-9):
@@ -318,14 +344,20 @@ def write_run_report(run_dir: str | Path, model: Any = None,
     return path
 
 
-def evaluation_report_html(model: Any, ev: Evaluation, model_path: str | Path, dataset: str) -> str:
-    """The HTML of an evaluation of a saved model on one split of a data set."""
+def evaluation_report_html(model: Any, ev: Evaluation, model_path: str | Path, dataset: str,
+                           settings: Sequence[tuple[str, Any]] = (), notes: Sequence[str] = ()) -> str:
+    """The HTML of an evaluation of a saved model on one split of a data set; ``settings``:
+    more ``(label, value)`` rows (how the split was drawn), ``notes``: the warnings the
+    evaluation gave, shown first."""
     training = model.training_summary or {}
     items = [("model file", str(model_path)), ("model", model.name),
              ("trained on", training.get("dataset")), ("evaluated on", f"{ev.name} ({dataset})"),
+             *settings,
              ("images", len(ev.y_true)), ("loss", f"{ev.loss:.4f}" if ev.loss is not None else None),
              ("accuracy", f"{ev.report['accuracy']:.4f}")]
-    sections = [section("Evaluation", key_value_table(items), "evaluation"),
+    warned = "".join(f"<p>{esc(note)}</p>" for note in notes)
+    sections = [*([section("Warning", warned, "warning")] if notes else []),
+                section("Evaluation", key_value_table(items), "evaluation"),
                 section(f'Model "{model.name}"', model_summary_html(model), "model"),
                 *evaluation_sections(ev)]
     return page(f"glassnet evaluation of {Path(model_path).name}",
@@ -333,8 +365,10 @@ def evaluation_report_html(model: Any, ev: Evaluation, model_path: str | Path, d
 
 
 def write_evaluation_report(path: str | Path, model: Any, ev: Evaluation, model_path: str | Path,
-                            dataset: str) -> Path:
-    """Write an evaluation report to ``path`` (atomically) and return the path."""
+                            dataset: str, settings: Sequence[tuple[str, Any]] = (),
+                            notes: Sequence[str] = ()) -> Path:
+    """Write an evaluation report (:func:`evaluation_report_html`) to ``path`` (atomically)
+    and return the path."""
     path = Path(path)
-    write_text(path, evaluation_report_html(model, ev, model_path, dataset))
+    write_text(path, evaluation_report_html(model, ev, model_path, dataset, settings, notes))
     return path

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 # The model summary and the table layout live in the core's text helpers (Sequential.summary
 # uses them, and the core never imports the reports); re-exported here for the reports and CLI.
 from .._text import (  # noqa: F401
@@ -35,12 +37,12 @@ CLASS_HEADER = ["class", "precision", "recall", "f1-score", "support"]
 def classification_rows(report: dict[str, Any]) -> list[list[str]]:
     """Rows of :data:`CLASS_HEADER` for each class, then macro and weighted averages and accuracy,
     from :func:`glassnet.metrics.classification_report`."""
-    # A class with no sample and no prediction has no scores (left out of the macro average,
-    # see classification_report): "-", not a 0.0000 that reads as a class the model always misses.
-    predicted = [sum(col) for col in zip(*report["confusion_matrix"], strict=True)]
+    # A class with no sample and no prediction has no scores (None, left out of the macro
+    # average, see classification_report): "-", not a 0.0000 that reads as a class the model
+    # always misses.
     rows = [[c["class"], f"{c['precision']:.4f}", f"{c['recall']:.4f}", f"{c['f1']:.4f}",
-             str(c["support"])] if c["support"] or predicted[k] else [c["class"], "-", "-", "-", "0"]
-            for k, c in enumerate(report["per_class"])]
+             str(c["support"])] if c["precision"] is not None else [c["class"], "-", "-", "-", "0"]
+            for c in report["per_class"]]
     samples = str(report["samples"])
     for label, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
         avg = report[key]
@@ -55,9 +57,38 @@ def classification_table(report: dict[str, Any]) -> str:
     return table(classification_rows(report), CLASS_HEADER, "lrrrr")
 
 
+# A confusion matrix wider than this (in characters) is listed as its most frequent
+# confusions instead: 55 classes made lines of 1,571 characters.
+WIDEST_TABLE = 120
+CONFUSION_HEADER = ["true class", "predicted", "images", "fraction of the true class"]
+
+
+def top_confusions(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
+                   limit: int = 20) -> tuple[list[list[Any]], int]:
+    """Rows of :data:`CONFUSION_HEADER` for the ``limit`` most frequent off-diagonal cells of a
+    confusion matrix (most images first), and how many more such pairs there are."""
+    off = np.array(matrix, dtype=np.int64)
+    np.fill_diagonal(off, 0)
+    cells = sorted(((int(off[i, j]), int(i), int(j)) for i, j in zip(*np.nonzero(off), strict=True)),
+                   key=lambda c: (-c[0], c[1], c[2]))
+    support = np.asarray(matrix).sum(axis=1)
+    rows = [[class_names[i], class_names[j], k, f"{k / support[i]:.3f}"] for k, i, j in cells[:limit]]
+    return rows, max(len(cells) - limit, 0)
+
+
 def confusion_table(matrix: Sequence[Sequence[int]], class_names: Sequence[str]) -> str:
-    """The confusion matrix with class names; rows = true class, columns = predicted."""
+    """The confusion matrix with class names; rows = true class, columns = predicted. One
+    wider than :data:`WIDEST_TABLE` characters gives its most frequent confusions instead."""
     rows = [[f"true {name}", *(str(int(v)) for v in row)]
             for name, row in zip(class_names, matrix, strict=True)]
     header = ["rows: true / columns: predicted", *class_names]
-    return table(rows, header, "l" + "r" * len(class_names))
+    full = table(rows, header, "l" + "r" * len(class_names))
+    if max(display_width(line) for line in full.splitlines()) <= WIDEST_TABLE:
+        return full
+    top, more = top_confusions(matrix, class_names)
+    intro = (f"The confusion matrix of {len(class_names)} classes is too wide to print (--report "
+             "draws it, --json gives it)")
+    if not top:
+        return f"{intro}; no image was confused with another class."
+    more_text = f" ({more} more pairs not shown)" if more else ""
+    return f"{intro};\nthe most frequent confusions{more_text}:\n" + table(top, CONFUSION_HEADER, "llrr")
