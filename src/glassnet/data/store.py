@@ -13,6 +13,7 @@ import http.client
 import logging
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +33,30 @@ def data_dir(require_folder: bool = True) -> Path:
     value = os.environ.get(ENV_VAR)
     if not value:
         return Path.home() / ".cache" / "glassnet"
-    path = Path(value).expanduser()
+    # absolute, so that every message names the folder whatever the current directory
+    path = Path(os.path.abspath(Path(value).expanduser()))
     if require_folder and path.exists() and not path.is_dir():
         raise DataError(f"{ENV_VAR}={value} is a file, not a directory: point it at the folder "
                         "that holds catvnoncat/ and cifar-10-batches-py/")
     return path
+
+
+def data_root(root: str | os.PathLike | None) -> Path:
+    """The folder a loader was given (made absolute, for its messages), else :func:`data_dir`."""
+    return Path(os.path.abspath(root)) if root is not None else data_dir()
+
+
+def url_setting(var: str, default: str) -> str:
+    """The address in ``$var``, else ``default``. A local path given there (``/tmp/x.tar.gz``,
+    which urllib calls an "unknown url type") is a :class:`ConfigError` that shows the
+    ``file://`` URL to write instead."""
+    value = os.environ.get(var, "").strip()
+    if not value:
+        return default
+    if len(urllib.parse.urlsplit(value).scheme) <= 1:  # none, or a Windows drive letter
+        uri = Path(value).expanduser().resolve().as_uri()
+        raise ConfigError(f"{var}={value} is a path, not a URL: for a local file write {var}={uri}")
+    return value
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
@@ -118,8 +138,13 @@ def check_splits(splits: tuple[str, ...], dataset: str) -> None:
 
 
 def check_folder_place(folder: Path, dataset: str) -> None:
-    """A file where the data set's folder belongs is named before any download (creating
-    the folder would fail only after the download, as "cannot write")."""
+    """A file where the data set's folder belongs, or a link (to the folder, or to the data
+    directory above it) whose target does not exist, is named before any download: creating
+    the folder would fail only after the download, as "cannot write ... Not a directory"."""
+    for path in (folder.parent, folder):
+        if path.is_symlink() and not path.exists():
+            raise DataError(f"{path} is a link to {os.path.realpath(path)}, which does not exist: "
+                            "create that folder, or remove the link")
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} is a file, but the {dataset} data set's files go in a folder "
                         "of that name: remove or rename the file")
