@@ -350,3 +350,17 @@ def test_a_killed_downloads_leftovers_go_even_when_the_files_are_there(tmp_path,
     load_cats(tmp_path, splits=("test",))
     assert not stale.exists() and fresh.exists()  # one being written now (by another process) stays
 
+
+def test_a_download_logs_its_progress(tmp_path, data_root, monkeypatch, caplog):
+    import glassnet.data.store as store
+
+    monkeypatch.setattr(store, "PROGRESS_SECONDS", 0)  # a record for every chunk
+    caplog.set_level("DEBUG", logger="glassnet")
+    with served(data_root / "catvnoncat") as url:
+        monkeypatch.setenv("GLASSNET_CATS_URL", url)
+        load_cats(tmp_path, splits=("test",))
+    records = [r for r in caplog.records if hasattr(r, "progress")]
+    size = (data_root / "catvnoncat" / "test_catvnoncat.h5").stat().st_size
+    assert records[-1].progress == (size, size, True) and records[-1].levelname == "DEBUG"
+    assert records[-1].getMessage() == f"test_catvnoncat.h5: {size / 1e6:.1f} of {size / 1e6:.1f} MB (100%)"
+    assert all(not r.progress[2] for r in records[:-1]) and len(records) >= 2
