@@ -18,6 +18,10 @@ SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
 # is made absolute because CLI tests run in temporary directories.
 os.environ["GLASSNET_DATA"] = str(Path(os.environ.get("GLASSNET_DATA", SHARED_DATA)).resolve())
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Tests never reach the network: a named data set missing from a test's data directory is
+# downloaded from a local port that refuses (port 9, discard), not from the real mirrors;
+# the tests of a download serve their own files and set their own address.
+os.environ["GLASSNET_CATS_URL"] = os.environ["GLASSNET_CIFAR10_URL"] = "http://127.0.0.1:9/"
 
 
 @pytest.fixture(scope="session")

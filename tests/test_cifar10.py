@@ -286,3 +286,52 @@ def test_a_file_where_the_batch_folder_belongs_is_named_before_any_download(tmp_
     with pytest.raises(DataError, match=r"cifar-10-batches-py is a file, but the CIFAR-10 data set's "
                                         r"files go in a folder of that name: remove or rename the file$"):
         cifar10.load_cifar10(tmp_path)
+
+
+def test_a_dangling_link_where_the_batch_folder_belongs_is_named_before_any_download(tmp_path, monkeypatch):
+    """exists() is False for it: the whole tarball was downloaded and extracted, then the rename
+    failed with "cannot write ...: Not a directory"."""
+    (tmp_path / cifar10.FOLDER).symlink_to(tmp_path / "elsewhere")
+    monkeypatch.setattr(cifar10, "download_and_extract", lambda *a: pytest.fail("downloaded"))
+    link, target = tmp_path / cifar10.FOLDER, tmp_path / "elsewhere"
+    with pytest.raises(DataError, match=rf"^{link} is a link to {target}, "
+                                        r"which does not exist: create that folder, or remove the link$"):
+        cifar10.load_cifar10(tmp_path)
+
+
+def test_a_killed_downloads_and_extractions_leftovers_go_once_the_folder_is_there(tmp_path):
+    """A rerun that succeeds never downloads or extracts again, which was the only cleaning."""
+    from test_data_cats import age
+
+    write_cifar_folder(tmp_path / cifar10.FOLDER)
+    part = tmp_path / ".cifar-10-python.tar.gz.k1ll3d.tmp"
+    part.write_bytes(b"the first megabytes")
+    half = tmp_path / ".cifar-10-batches-py.h4lf"
+    half.mkdir()
+    (half / "data_batch_1").write_bytes(b"half a batch")
+    fresh = tmp_path / ".cifar-10-batches-py.n0w"  # another process extracting right now
+    fresh.mkdir()
+    for path in (part, half / "data_batch_1", half):
+        age(path)
+    cifar10.load_cifar10(tmp_path, splits=("test",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, cifar10.FOLDER]
+
+
+def test_a_wrong_download_says_what_to_do_next(tmp_path, monkeypatch):
+    tarball, _ = _tarball(tmp_path)
+    monkeypatch.setenv(cifar10.URL_VAR, tarball.as_uri())  # not the official tarball: md5 differs
+    with pytest.raises(ChecksumError) as info:
+        cifar10.load_cifar10(tmp_path / "cache")
+    message = str(info.value)
+    assert "md5 checksum mismatch" in message and "set GLASSNET_CIFAR10_URL to another address" in message
+    assert str(tmp_path / "cache" / cifar10.FOLDER / "data_batch_1") in message  # the layout
+
+
+def test_a_path_in_the_url_variable_shows_the_file_url(tmp_path, monkeypatch):
+    from glassnet.errors import ConfigError
+
+    monkeypatch.setenv(cifar10.URL_VAR, "/tmp/cifar-10-python.tar.gz")
+    with pytest.raises(ConfigError, match=r"^GLASSNET_CIFAR10_URL=/tmp/cifar-10-python.tar.gz is a path, not "
+                                          r"a URL: for a local file write "
+                                          r"GLASSNET_CIFAR10_URL=file:///.*tmp/cifar-10-python.tar.gz$"):
+        cifar10.load_cifar10(tmp_path)

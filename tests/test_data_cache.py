@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -87,6 +88,19 @@ def test_a_folder_with_the_same_name_elsewhere_keeps_its_entries(tmp_path, cache
     cache_state(mine, 4)
     assert cache_state(other, 4) == "hit"
     assert entries(cache_dir) == (2, 2)
+
+
+def test_the_entries_of_a_folder_that_no_longer_exists_go_at_the_next_write(tmp_path, cache_dir):
+    """Entries were bounded per folder only: a deleted, moved or temporary folder's stayed for good."""
+    deleted, moved, kept = (two_classes(tmp_path / name / "photos") for name in ("tmp", "old", "kept"))
+    for root in (deleted, moved, kept):
+        cache_state(root, 4)
+    shutil.rmtree(deleted)
+    moved.rename(tmp_path / "old" / "holiday")
+    assert entries(cache_dir) == (3, 3)  # nothing happens until an entry is written
+    assert cache_state(tmp_path / "old" / "holiday", 4) == "miss"
+    assert entries(cache_dir) == (2, 2)  # the kept folder's and the moved folder's new one
+    assert cache_state(kept, 4) == "hit"
 
 
 def test_entries_of_an_older_cache_version_and_damaged_entries_are_removed(tmp_path, cache_dir):

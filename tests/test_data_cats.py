@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from glassnet.data import load, load_cats
-from glassnet.data.cats import SHA256
+from glassnet.data.cats import DEFAULT_URL, SHA256
 from glassnet.errors import ChecksumError, DataError, DataNotFoundError
 
 
@@ -35,22 +35,70 @@ def test_load_by_name_uses_glassnet_data(data_root):
     assert set(splits) == {"train", "test"}
 
 
-def test_missing_files_name_the_env_var_and_layout(tmp_path, monkeypatch):
-    monkeypatch.delenv("GLASSNET_CATS_URL", raising=False)
+REFUSED = "http://127.0.0.1:9/"  # conftest's address for every test: the discard port refuses
+
+
+def test_missing_files_name_the_address_the_origin_and_the_layout(tmp_path):
     with pytest.raises(DataNotFoundError) as info:
         load_cats(tmp_path)
     message = str(info.value)
-    assert message.startswith(f"train_catvnoncat.h5 is missing from {tmp_path / 'catvnoncat'}")
-    assert "GLASSNET_DATA" in message and "could not be downloaded" not in message  # none was tried
-    assert str(tmp_path / "catvnoncat" / "train_catvnoncat.h5") in message
+    assert message.startswith(f"train_catvnoncat.h5 is missing from {tmp_path / 'catvnoncat'}; "
+                              f"could not download {REFUSED}train_catvnoncat.h5: ")
+    assert str(tmp_path / "catvnoncat" / "train_catvnoncat.h5") in message  # the layout
+    assert "GLASSNET_DATA" in message and "set GLASSNET_CATS_URL to a base URL that serves both" in message
+    assert 'the deeplearning.ai course "Neural Networks and Deep Learning"' in message
+    assert f"(default: {DEFAULT_URL})" in message
 
 
-def test_the_one_missing_file_is_named(tmp_path, data_root, monkeypatch):
-    monkeypatch.delenv("GLASSNET_CATS_URL", raising=False)
+def test_without_an_address_the_default_mirror_is_asked(tmp_path, data_root, monkeypatch):
+    """The set is downloaded for the user by default (the mirror itself cannot be reached from
+    the tests: the request is caught, and the files are checked by their sha256 as always)."""
+    import glassnet.data.cats as cats
+
+    monkeypatch.delenv("GLASSNET_CATS_URL")
+    asked = []
+
+    def fake_download(url, dest, expected):
+        asked.append(url)
+        shutil.copy(data_root / "catvnoncat" / dest.name, dest.parent)
+        return dest
+
+    (tmp_path / "catvnoncat").mkdir()
+    monkeypatch.setattr(cats, "download", fake_download)
+    assert len(load_cats(tmp_path)["test"]) == 50
+    assert asked == [DEFAULT_URL + name for name in ("train_catvnoncat.h5", "test_catvnoncat.h5")]
+    assert DEFAULT_URL.startswith("https://raw.githubusercontent.com/") and DEFAULT_URL.endswith("/")
+
+
+def test_the_one_missing_file_is_named(tmp_path, data_root):
     (tmp_path / "catvnoncat").mkdir()
     shutil.copy(data_root / "catvnoncat" / "train_catvnoncat.h5", tmp_path / "catvnoncat")
     with pytest.raises(DataNotFoundError, match="^test_catvnoncat.h5 is missing from"):
         load_cats(tmp_path)
+
+
+def test_a_path_instead_of_a_url_shows_the_file_url_to_write(tmp_path, data_root, monkeypatch):
+    from glassnet.errors import ConfigError
+
+    mirror = data_root / "catvnoncat"
+    monkeypatch.setenv("GLASSNET_CATS_URL", str(mirror))
+    uri = mirror.resolve().as_uri()
+    expected = (f"GLASSNET_CATS_URL={mirror} is a path, not a URL: for a local file write "
+                f"GLASSNET_CATS_URL={uri}")
+    with pytest.raises(ConfigError, match=f"^{re.escape(expected)}$"):
+        load_cats(tmp_path)
+    monkeypatch.setenv("GLASSNET_CATS_URL", uri)
+    assert len(load_cats(tmp_path)["test"]) == 50  # what the message said to write works
+
+
+def test_a_relative_data_directory_is_named_in_full(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GLASSNET_DATA", "data")
+    with pytest.raises(DataNotFoundError, match=rf"^train_catvnoncat.h5 is missing from "
+                                                rf"{re.escape(str(tmp_path / 'data' / 'catvnoncat'))};"):
+        load_cats()
+    with pytest.raises(DataNotFoundError, match=rf"missing from {re.escape(str(tmp_path / 'sub'))}/"):
+        load_cats("sub")  # a folder given to the loader too
 
 
 def test_glassnet_data_naming_a_file_is_a_clear_error(tmp_path, monkeypatch):
@@ -75,13 +123,17 @@ def damaged_copy(data_root: Path, tmp_path: Path) -> Path:
     return folder
 
 
-def test_damaged_file_is_a_checksum_error(tmp_path, data_root, monkeypatch):
-    monkeypatch.delenv("GLASSNET_CATS_URL", raising=False)
-    damaged_copy(data_root, tmp_path)
-    with pytest.raises(ChecksumError, match="test_catvnoncat.h5: sha256 checksum mismatch") as info:
+def test_a_damaged_file_that_cannot_be_downloaded_again_is_called_damaged(tmp_path, data_root):
+    """Not "missing ... could not be downloaded", with the file right there: the mismatch."""
+    folder = damaged_copy(data_root, tmp_path)
+    with pytest.raises(ChecksumError) as info:
         load_cats(tmp_path)
-    assert str(info.value).endswith("; delete it and put the original file there, or set "
-                                    "GLASSNET_CATS_URL to download it again")
+    message = str(info.value)
+    assert message.startswith(f"{folder}: test_catvnoncat.h5: sha256 checksum mismatch (expected "
+                              f"{SHA256['test_catvnoncat.h5']}, got ")
+    assert f"; downloading it again failed: could not download {REFUSED}test_catvnoncat.h5: " in message
+    assert "Put the original file there" in message and "GLASSNET_CATS_URL" in message
+    assert "is not in" not in message and "missing" not in message
 
 
 def test_a_damaged_file_is_downloaded_again_when_there_is_an_address(tmp_path, data_root, monkeypatch):
@@ -260,3 +312,55 @@ def test_the_loaders_take_their_folder_as_a_string_too(data_root):
 
     assert len(load_cats(str(data_root), splits=("test",))["test"]) == 50
     assert len(load_cifar10(str(data_root), splits=("test",))["test"]) == 1000
+
+
+def test_a_dangling_link_where_the_folder_belongs_is_named_before_any_download(tmp_path, monkeypatch):
+    import glassnet.data.cats as cats
+
+    (tmp_path / "catvnoncat").symlink_to(tmp_path / "unplugged" / "catvnoncat")
+    monkeypatch.setattr(cats, "download", lambda *a: pytest.fail("downloaded"))
+    with pytest.raises(DataError, match=rf"^{re.escape(str(tmp_path / 'catvnoncat'))} is a link to "
+                                        rf"{re.escape(str(tmp_path / 'unplugged' / 'catvnoncat'))}, which "
+                                        r"does not exist: create that folder, or remove the link$"):
+        load_cats(tmp_path)
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "data"))
+    (tmp_path / "data").symlink_to(tmp_path / "gone")  # the data directory itself
+    with pytest.raises(DataError, match=r"data is a link to .*gone, which does not exist"):
+        load_cats()
+
+
+def age(path: Path, seconds: float = 2 * 3600) -> None:
+    """Make ``path`` look last modified ``seconds`` ago (a killed process's leftover)."""
+    import time
+
+    stamp = time.time() - seconds
+    os.utime(path, (stamp, stamp), follow_symlinks=False)
+
+
+def test_a_killed_downloads_leftovers_go_even_when_the_files_are_there(tmp_path, data_root):
+    """They went only with the next download of the same file, which never comes once it is there."""
+    folder = tmp_path / "catvnoncat"
+    folder.mkdir()
+    for name in SHA256:
+        (folder / name).symlink_to(data_root / "catvnoncat" / name)
+    stale, fresh = folder / ".train_catvnoncat.h5.k1ll3d.tmp", folder / ".test_catvnoncat.h5.wr1t1ng.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"part of a download")
+    age(stale)
+    load_cats(tmp_path, splits=("test",))
+    assert not stale.exists() and fresh.exists()  # one being written now (by another process) stays
+
+
+def test_a_download_logs_its_progress(tmp_path, data_root, monkeypatch, caplog):
+    import glassnet.data.store as store
+
+    monkeypatch.setattr(store, "PROGRESS_SECONDS", 0)  # a record for every chunk
+    caplog.set_level("DEBUG", logger="glassnet")
+    with served(data_root / "catvnoncat") as url:
+        monkeypatch.setenv("GLASSNET_CATS_URL", url)
+        load_cats(tmp_path, splits=("test",))
+    records = [r for r in caplog.records if hasattr(r, "progress")]
+    size = (data_root / "catvnoncat" / "test_catvnoncat.h5").stat().st_size
+    assert records[-1].progress == (size, size, True) and records[-1].levelname == "DEBUG"
+    assert records[-1].getMessage() == f"test_catvnoncat.h5: {size / 1e6:.1f} of {size / 1e6:.1f} MB (100%)"
+    assert all(not r.progress[2] for r in records[:-1]) and len(records) >= 2

@@ -138,3 +138,49 @@ def test_values_a_callback_logs_are_shown_after_fits_own():
 
     logs = {"val_f1": 0.5, "loss": 0.25, "lr": 0.001, "note": "text", "flag": True}
     assert format_logs(logs) == "loss 0.2500 - lr 0.001 - val_f1 0.5000"
+
+
+def _download_notices(monkeypatch, stream, total, warn_at=None) -> str:
+    """What the command line shows of a 100-chunk download's log records (a warning in the
+    middle when ``warn_at``), as ``glassnet train`` does."""
+    import sys
+    import warnings
+
+    from glassnet.cli.common import warnings_as_lines
+    from glassnet.data import store
+    from glassnet.errors import GlassnetWarning
+
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(store, "PROGRESS_SECONDS", 0)
+    with warnings_as_lines("train"):
+        store.LOG.info("downloading URL to PATH")
+        progress = store._Progress("big.tar.gz", total)
+        for i in range(100):
+            progress.add(1_700_000)
+            if i == warn_at:
+                warnings.warn("something odd", GlassnetWarning, stacklevel=1)
+        progress.done()
+        store.LOG.debug("other debug detail")
+    return stream.getvalue()
+
+
+def test_a_download_shows_a_few_progress_lines_in_a_log(monkeypatch):
+    text = _download_notices(monkeypatch, io.StringIO(), total=170_000_000)
+    assert text.splitlines() == [
+        "glassnet train: downloading URL to PATH",
+        "glassnet train: big.tar.gz: 42.5 of 170.0 MB (25%)",
+        "glassnet train: big.tar.gz: 85.0 of 170.0 MB (50%)",
+        "glassnet train: big.tar.gz: 127.5 of 170.0 MB (75%)",
+        "glassnet train: big.tar.gz: 170.0 of 170.0 MB (100%)"]
+    unknown = _download_notices(monkeypatch, io.StringIO(), total=None)  # no Content-Length
+    assert unknown.splitlines()[1:] == ["glassnet train: big.tar.gz: 170.0 MB"]
+
+
+def test_a_download_redraws_one_progress_line_on_a_terminal(monkeypatch):
+    text = _download_notices(monkeypatch, FakeTerminal(), total=170_000_000, warn_at=49)
+    lines = text.split("\n")
+    assert lines[0] == "glassnet train: downloading URL to PATH"
+    assert lines[1].count("\r") == 50 and lines[1].endswith("85.0 of 170.0 MB (50%)\033[K")
+    assert lines[2] == "glassnet train: warning: something odd"  # on a line of its own
+    assert lines[3].count("\r") == 51 and lines[3].endswith("170.0 of 170.0 MB (100%)\033[K")
+    assert lines[4:] == [""]  # the finished download's line is ended

@@ -11,7 +11,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,7 +31,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     _check_replaceable(path)
     make_folder(path.parent)
     try:
-        remove_stale(path.parent, f".{glob.escape(path.name)}.*.tmp")
+        remove_stale_temporaries(path.parent, files=[path.name])
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:  # no permission, a read-only disk: before anything was written
         raise write_error(path, exc) from exc
@@ -126,10 +126,23 @@ def remove_stale(folder: Path, pattern: str) -> None:
                     leftover.unlink()
 
 
+def remove_stale_temporaries(folder: Path, files: Iterable[str] = (),
+                             dir_prefixes: Iterable[str] = ()) -> None:
+    """Remove what a killed :func:`atomic_write` of ``folder/NAME`` (each of ``files``) and a
+    killed :func:`make_temp_dir` (each of ``dir_prefixes``) left in ``folder``, once stale.
+
+    One listing of ``folder`` per name: cheap enough to call on every load of a data set, so
+    that leftovers go even when the data is already there and nothing is written again."""
+    for name in files:
+        remove_stale(folder, f".{glob.escape(name)}.*.tmp")
+    for prefix in dir_prefixes:
+        remove_stale(folder, f"{glob.escape(prefix)}*")
+
+
 def make_temp_dir(prefix: str, parent: Path) -> Path:
     """A new folder in ``parent`` with the permissions a plain ``mkdir`` gives (``mkdtemp``
     makes it private, 0700, and it is renamed into place as a shared data folder)."""
-    remove_stale(parent, f"{glob.escape(prefix)}*")
+    remove_stale_temporaries(parent, dir_prefixes=[prefix])
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     os.chmod(path, 0o777 & ~_current_umask())
     return path

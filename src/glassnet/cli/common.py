@@ -25,6 +25,7 @@ from ..errors import ConfigError, GlassnetWarning, ModelFormatError
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..io.format import model_from_archive, read_archive
 from ..runs import MODEL_FILE, TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list, training_data_record
+from .notices import NoticeLines
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
                 "folder with one subfolder per class")
@@ -262,28 +263,29 @@ def add_no_cache_option(p: argparse.ArgumentParser) -> None:
 def warnings_as_lines(command: str) -> Iterator[None]:
     """Print each warning raised inside as one line on stderr, as it happens (every glassnet
     one), and each notice the library logs (``logging.getLogger("glassnet")``: a download
-    starting) as ``glassnet COMMAND: ...``. A warning already printed is not printed again
-    (``search --final`` reads an image folder a second time, with the same skipped files)."""
+    starting, and its progress, see :mod:`.notices`) as ``glassnet COMMAND: ...``. A warning
+    already printed is not printed again (``search --final`` reads an image folder a second
+    time, with the same skipped files)."""
     shown: set[str] = set()
+    handler = NoticeLines(command, sys.stderr)
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         text = printable(str(message))
         if text not in shown:
             shown.add(text)
-            print(f"glassnet {command}: warning: {text}", file=sys.stderr, flush=True)
+            handler.line(f"glassnet {command}: warning: {text}")
 
     logger = logging.getLogger("glassnet")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"glassnet {command}: %(message)s"))
     logger.addHandler(handler)
     previous_level = logger.level
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG)  # the progress records; the handler shows no other debug detail
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", GlassnetWarning)
             warnings.showwarning = show
             yield
     finally:
+        handler.end_progress()
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
 

@@ -11,12 +11,15 @@ Both files are written atomically, the array first, so a reader sees either the 
 or the new one; an unreadable entry is simply rebuilt. Arrays are read with
 ``allow_pickle=False``.
 
-The cache stays bounded: after writing an entry, the folder's entries for its old content
-(same classes, another signature) are removed, and of the rest only the
+What is bounded is each folder's share: after writing an entry, the folder's entries for
+its old content (same classes, another signature) are removed, and of the rest only the
 :data:`MAX_ENTRIES_PER_FOLDER` most recently used are kept (a hit refreshes the ``.json``'s
-modification time). Writers hold ``image-folders.lock`` shared while they write; pruning
-takes it exclusively without waiting and is skipped while anyone writes, so an entry being
-written is never deleted. Readers take no lock: a file removed while it is open stays
+modification time). The same pruning removes every entry whose folder no longer exists
+(deleted, moved, renamed, a temporary folder, or on a drive that is not mounted now): a
+folder that exists but is no longer used keeps its entries until the cache is deleted.
+Writers hold ``image-folders.lock`` shared while they write; pruning takes it exclusively
+without waiting and is skipped while anyone writes, so an entry being written is never
+deleted. Readers take no lock: a file removed while it is open stays
 readable (POSIX), and one removed before it is opened is a miss that rebuilds the entry.
 """
 
@@ -27,6 +30,7 @@ import glob
 import hashlib
 import json
 import os
+import stat
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -144,8 +148,9 @@ def write(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> No
 
 def prune(entry: Path, meta: dict[str, Any]) -> None:
     """Remove the entries of ``meta["root"]`` for its old content and all but the most recently
-    used :data:`MAX_ENTRIES_PER_FOLDER`; also entries of older cache versions found on the way.
-    Skipped (until the next write) while another process is writing an entry."""
+    used :data:`MAX_ENTRIES_PER_FOLDER`; also entries of older cache versions found on the way,
+    and those of every folder that no longer exists. Skipped (until the next write) while
+    another process is writing an entry."""
     with _locked(entry.parent, exclusive=True) as locked:
         if not locked:
             return
@@ -156,13 +161,34 @@ def prune(entry: Path, meta: dict[str, Any]) -> None:
                 _remove_arrays(path, keep=other.get("array"))  # left over from older content
             else:
                 _remove(path)
+        _remove_gone_folders(entry.parent)
+
+
+def _remove_gone_folders(cache: Path) -> None:
+    """Remove the entries (of any name and version) whose folder no longer exists: no reader
+    asks for them again, and each is a full decoded copy of its images. Read at each write,
+    which only follows a miss that decoded a whole folder, so the listing costs little."""
+    for path, other in _entries(cache, "*"):
+        root = other.get("root") if other is not None else None
+        if isinstance(root, str) and _gone(root):
+            _remove(path)
+
+
+def _gone(root: str) -> bool:
+    """Whether the folder ``root`` does not exist (a folder we may not look into is not gone)."""
+    try:
+        return not stat.S_ISDIR(os.stat(root).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
 
 
 def _folder_entries(entry: Path, root: str) -> dict[Path, dict[str, Any]]:
     """The current-version entries of the folder ``root``; damaged entries and those of older
     cache versions that share the folder's name are removed on the way (no reader uses them)."""
     found = {}
-    for path, other in _same_name_entries(entry):
+    for path, other in _entries(entry.parent, glob.escape(entry.stem.rsplit("-", 1)[0])):
         if other is None or _is_older_version(other):
             _remove(path)
         elif other.get("version") == CACHE_VERSION and other.get("root") == root:
@@ -181,11 +207,11 @@ def _entries_to_keep(entry: Path, meta: dict[str, Any], current: dict[Path, dict
     return newest_first[:MAX_ENTRIES_PER_FOLDER]
 
 
-def _same_name_entries(entry: Path) -> Iterator[tuple[Path, dict[str, Any] | None]]:
-    """Every entry whose name has ``entry``'s folder name, with its metadata (``None`` if damaged).
-    Folders elsewhere with the same name are among them: the caller checks ``root``."""
-    prefix = glob.escape(entry.stem.rsplit("-", 1)[0])
-    for path in entry.parent.glob(f"{prefix}-{HEX16}.json"):
+def _entries(cache: Path, prefix: str) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+    """Every entry in ``cache`` whose name starts with the glob ``prefix`` (a folder's name,
+    escaped; ``*``: all), with its metadata (``None`` if damaged). Folders elsewhere with the
+    same name are among them: the caller checks ``root``."""
+    for path in cache.glob(f"{prefix}-{HEX16}.json"):
         try:
             other = json.loads(path.read_text())
         except FileNotFoundError:  # removed by another process meanwhile

@@ -12,9 +12,11 @@ NumPy arrays) and refuses anything else before it is constructed.
 
 If the folder is absent, the official tarball is downloaded into the data directory,
 checked against its md5, and extracted into a temporary folder that is renamed into
-place only when complete. The extraction also writes the sha256 of every file into
-``.glassnet-sha256.json`` in the folder, and each later load checks the files it reads
-against it, so a file damaged after the download is reported, not trained on. A folder
+place only when complete; what a killed download or extraction left is removed on a later
+load once it is an hour old, even when the folder is there by then. The extraction also
+writes the sha256 of every file into ``.glassnet-sha256.json`` in the folder, and each
+later load checks the files it reads against it, so a file damaged after the download is
+reported, not trained on. A folder
 placed by hand (a subset, like the shared 5,000 + 1,000 images) has no such list: its
 structure is checked (shapes, types, labels, safe pickles), its pixels are trusted.
 """
@@ -34,22 +36,24 @@ from typing import Any
 
 import numpy as np
 
-from .._files import make_temp_dir
+from .._files import make_temp_dir, remove_stale_temporaries
 from ..errors import ChecksumError, DataError, DataNotFoundError
 from .dataset import Dataset
 from .store import (
     check_folder_place,
     check_splits,
-    data_dir,
+    data_root,
     download,
     file_digest,
     missing_data_message,
     not_writable,
+    url_setting,
     verify,
 )
 
 FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+TARBALL = Path(URL).name
 MD5 = "c58f30108f718f92721af3b95e74349a"
 URL_VAR = "GLASSNET_CIFAR10_URL"
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -199,7 +203,7 @@ def download_and_extract(root: Path, url: str = URL, md5: str = MD5) -> Path:
     The tarball keeps the official name whatever ``url`` calls it (a mirror, a local copy):
     one placed in ``root`` by hand, as the error for a missing download says, is used."""
     root.mkdir(parents=True, exist_ok=True)
-    tarball = root / Path(URL).name
+    tarball = root / TARBALL
     placed = tarball.is_file()
     if not (placed and file_digest(tarball, "md5") == md5):
         try:
@@ -227,7 +231,8 @@ def download_and_extract(root: Path, url: str = URL, md5: str = MD5) -> Path:
         except OSError:
             if not (root / FOLDER).is_dir():
                 raise
-            # Another process (a search's worker) extracted the same tarball first: use its folder.
+            # Another process (a second `glassnet train` started at the same time) extracted
+            # the same tarball first: use its folder.
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(tmp)
@@ -237,15 +242,17 @@ def download_and_extract(root: Path, url: str = URL, md5: str = MD5) -> Path:
 def ensure_folder(root: Path) -> Path:
     """The batch folder, downloaded first if it is not there at all."""
     folder = root / FOLDER
+    check_folder_place(folder, "CIFAR-10")
+    # a killed download's or extraction's leftovers (170 MB), also once the folder is there
+    remove_stale_temporaries(root, files=[TARBALL], dir_prefixes=[f".{FOLDER}."])
     if folder.is_dir():
         return folder
-    check_folder_place(folder, "CIFAR-10")
-    url = os.environ.get(URL_VAR) or URL
+    url = url_setting(URL_VAR, URL)
     try:
         return download_and_extract(root, url)
-    except DataNotFoundError as exc:
-        raise DataNotFoundError(f"{exc}\n" + missing_data_message(
-            "CIFAR-10", folder, FILES, f"or put the official {Path(URL).name} in {root} (it is "
+    except (DataNotFoundError, ChecksumError) as exc:  # unreachable, or another file there
+        raise type(exc)(f"{exc}\n" + missing_data_message(
+            "CIFAR-10", folder, FILES, f"or put the official {TARBALL} in {root} (it is "
             f"checked and extracted), or set {URL_VAR} to another address of it.")) from None
     except DataError:
         raise
@@ -282,7 +289,7 @@ def load_cifar10(root: str | Path | None = None,
     ``splits`` names the splits to read; the other split's batch files are not opened.
     """
     check_splits(splits, "CIFAR-10")
-    folder = ensure_folder(Path(root) if root is not None else data_dir())
+    folder = ensure_folder(data_root(root))
     reading = ["batches.meta"] + TRAIN_BATCHES * ("train" in splits) + ["test_batch"] * ("test" in splits)
     checked = check_files(folder, reading)
     names = read_class_names(folder / "batches.meta")

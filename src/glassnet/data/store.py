@@ -3,7 +3,9 @@
 The data directory is ``$GLASSNET_DATA`` if set, else ``~/.cache/glassnet``. Each data
 set has a subfolder there (``catvnoncat/``, ``cifar-10-batches-py/``, ...). A download
 goes to a temporary file in the same folder, is verified, and only then renamed into
-place: a failed or corrupt download never leaves a file behind.
+place: a failed or corrupt download never leaves a file behind. While it runs, the
+download logs its progress (DEBUG records with a ``progress`` attribute, which the command
+line shows as one line updated in place).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import hashlib
 import http.client
 import logging
 import os
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +36,30 @@ def data_dir(require_folder: bool = True) -> Path:
     value = os.environ.get(ENV_VAR)
     if not value:
         return Path.home() / ".cache" / "glassnet"
-    path = Path(value).expanduser()
+    # absolute, so that every message names the folder whatever the current directory
+    path = Path(os.path.abspath(Path(value).expanduser()))
     if require_folder and path.exists() and not path.is_dir():
         raise DataError(f"{ENV_VAR}={value} is a file, not a directory: point it at the folder "
                         "that holds catvnoncat/ and cifar-10-batches-py/")
     return path
+
+
+def data_root(root: str | os.PathLike | None) -> Path:
+    """The folder a loader was given (made absolute, for its messages), else :func:`data_dir`."""
+    return Path(os.path.abspath(root)) if root is not None else data_dir()
+
+
+def url_setting(var: str, default: str) -> str:
+    """The address in ``$var``, else ``default``. A local path given there (``/tmp/x.tar.gz``,
+    which urllib calls an "unknown url type") is a :class:`ConfigError` that shows the
+    ``file://`` URL to write instead."""
+    value = os.environ.get(var, "").strip()
+    if not value:
+        return default
+    if len(urllib.parse.urlsplit(value).scheme) <= 1:  # none, or a Windows drive letter
+        uri = Path(value).expanduser().resolve().as_uri()
+        raise ConfigError(f"{var}={value} is a path, not a URL: for a local file write {var}={uri}")
+    return value
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
@@ -74,6 +97,7 @@ def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         raise DataNotFoundError(f"could not download {url}: {exc}") from None
     digest = hashlib.new(algorithm)
+    progress = _Progress(dest.name, _length(response))
     try:
         # atomic_write: the file appears (with the usual permissions) only once it is whole
         # and verified; a failure or a mismatch leaves nothing behind.
@@ -81,6 +105,8 @@ def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
             for chunk in _chunks(response, url):
                 digest.update(chunk)
                 out.write(chunk)
+                progress.add(len(chunk))
+            progress.done()
             if digest.hexdigest() != expected:
                 raise ChecksumError(
                     f"{url}: {algorithm} checksum mismatch (expected {expected}, got "
@@ -93,10 +119,16 @@ def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
     return dest
 
 
+def _length(response) -> int | None:
+    """The body's announced size in bytes (``Content-Length``), if the server gave one."""
+    length = response.headers.get("Content-Length")
+    return int(length) if length is not None and length.isdigit() else None
+
+
 def _chunks(response, url: str) -> Iterator[bytes]:
     """The body of ``response`` in 1 MiB pieces; a network error, or a connection that
     closes before ``Content-Length`` bytes came, is a :class:`DataNotFoundError`."""
-    length = response.headers.get("Content-Length")
+    length = _length(response)
     received = 0
     try:
         for chunk in iter(lambda: response.read(1 << 20), b""):
@@ -104,9 +136,38 @@ def _chunks(response, url: str) -> Iterator[bytes]:
             yield chunk
     except (OSError, ValueError, http.client.HTTPException) as exc:  # timeouts, resets, a chunked
         raise DataNotFoundError(f"could not download {url}: {exc}") from None  # body cut short
-    if length is not None and length.isdigit() and received < int(length):
+    if length is not None and received < length:
         raise DataNotFoundError(f"could not download {url}: the connection closed after "
-                                f"{received:,} of {int(length):,} bytes")
+                                f"{received:,} of {length:,} bytes")
+
+
+#: a download logs its progress at most this often (seconds), and once more at its end
+PROGRESS_SECONDS = 0.5
+
+
+class _Progress:
+    """A download's progress as DEBUG records of the ``glassnet`` logger: ``NAME: 45.2 of
+    170.5 MB (26%)``, with a ``progress`` attribute ``(received, total or None, finished)``
+    by which the command line draws them as one line (logging's other users see debug detail)."""
+
+    def __init__(self, name: str, total: int | None) -> None:
+        self.name, self.total, self.received = name, total, 0
+        self.last = time.monotonic()  # the first record after PROGRESS_SECONDS, not at once
+
+    def add(self, size: int) -> None:
+        self.received += size
+        if time.monotonic() - self.last >= PROGRESS_SECONDS:
+            self._log(finished=False)
+
+    def done(self) -> None:
+        self._log(finished=True)
+
+    def _log(self, finished: bool) -> None:
+        self.last = time.monotonic()
+        got = f"{self.received / 1e6:.1f}"
+        text = (f"{got} of {self.total / 1e6:.1f} MB ({100 * self.received // self.total}%)"
+                if self.total else f"{got} MB")
+        LOG.debug("%s: %s", self.name, text, extra={"progress": (self.received, self.total, finished)})
 
 
 def check_splits(splits: tuple[str, ...], dataset: str) -> None:
@@ -118,8 +179,13 @@ def check_splits(splits: tuple[str, ...], dataset: str) -> None:
 
 
 def check_folder_place(folder: Path, dataset: str) -> None:
-    """A file where the data set's folder belongs is named before any download (creating
-    the folder would fail only after the download, as "cannot write")."""
+    """A file where the data set's folder belongs, or a link (to the folder, or to the data
+    directory above it) whose target does not exist, is named before any download: creating
+    the folder would fail only after the download, as "cannot write ... Not a directory"."""
+    for path in (folder.parent, folder):
+        if path.is_symlink() and not path.exists():
+            raise DataError(f"{path} is a link to {os.path.realpath(path)}, which does not exist: "
+                            "create that folder, or remove the link")
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} is a file, but the {dataset} data set's files go in a folder "
                         "of that name: remove or rename the file")
