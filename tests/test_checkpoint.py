@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,8 +69,9 @@ def straight(cats, tmp_path_factory):
 
 
 @pytest.mark.parametrize("stop_epoch,stop_batch,message", [
-    (3, None, "after epoch 4"), (4, 2, "during epoch 5 after batch 3")],
-    ids=["stop-after-epoch-4", "stop-in-epoch-5"])
+    (3, None, "after epoch 4"), (4, 2, "during epoch 5 after batch 3"),
+    (3, 5, "after epoch 4")],  # in the epoch's last batch (6 of 32 for 168 images): it is kept
+    ids=["stop-after-epoch-4", "stop-in-epoch-5", "stop-in-the-last-batch-of-epoch-4"])
 def test_resume_gives_the_same_weights_and_history_to_the_last_bit(straight, cats, tmp_path, stop_epoch,
                                                                    stop_batch, message):
     stop = StopRequest()
@@ -121,6 +123,63 @@ def test_a_new_run_in_an_old_runs_folder_never_leaves_a_mix_of_both(cats, tmp_pa
                   verbose=0, data=cats, stop=stop)
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]  # the new run's, alone
     assert read_checkpoint(tmp_path / CHECKPOINT_NAME).run_config["lr"] == 0.01
+
+
+def test_a_run_folder_another_process_trains_into_is_refused(tmp_path):
+    """Two `train --out X` started together both exited 0 and one run's files were lost; an
+    --overwrite or --resume of a run still going deleted or mixed its files."""
+    from glassnet.runs import training_into
+
+    out = tmp_path / "busy"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from glassnet.runs import training_into\n"
+         "with training_into(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)", str(out)],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for extra in ([], ["--overwrite"]):
+            result = run_cli("train", "--hidden", "3", "--epochs", "1", "--quiet", "--out", str(out), *extra)
+            assert result.returncode == 1, result.stderr
+            assert (f"glassnet train: error: {out} is being trained into by another glassnet process "
+                    "right now; wait for it to end, or give another --out") in result.stderr
+        with pytest.raises(ConfigError, match="is being trained into by another glassnet process"), \
+                training_into(out):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with training_into(out), training_into(out):  # free again; one process may nest its holds
+        pass
+
+
+def test_a_run_that_fails_before_writing_leaves_no_empty_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "no-data"))
+    result = run_cli("train", "--dataset", "cifar10", "--model", "mlp", "--epochs", "1",
+                     "--out", str(tmp_path / "run"), env={"GLASSNET_CIFAR10_URL": "http://127.0.0.1:9/x"})
+    assert result.returncode == 1, result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_default_run_folders_started_in_the_same_second_differ(tmp_path, monkeypatch):
+    from glassnet.runs import default_out_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda fmt: "20261206-212302")
+    config = RunConfig(dataset="cats", model="mlp")
+    assert default_out_dir(config) == Path("runs/cats-mlp-20261206-212302")
+    Path("runs/cats-mlp-20261206-212302").mkdir(parents=True)
+    Path("runs/cats-mlp-20261206-212302-2").mkdir()
+    assert default_out_dir(config) == Path("runs/cats-mlp-20261206-212302-3")
+
+
+def test_a_tilde_in_a_path_option_is_the_home_folder(tmp_path, monkeypatch):
+    """`--out=~/runs/x` (the shell leaves that ~ alone) made a folder named ~ in the current one."""
+    from glassnet.cli.common import path_text
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert path_text("~/runs/x") == str(tmp_path / "runs" / "x")
+    assert path_text("cats") == "cats"
 
 
 def test_cli_train_refuses_a_folder_holding_a_run_unless_overwrite(tmp_path):
@@ -447,14 +506,15 @@ def _wait_for(condition, proc: subprocess.Popen, timeout: float = 120) -> None:
 def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
     out = tmp_path / "run"
     proc = _start_training("--dataset", "cats", "--model", "mlp", "--hidden", "7", "--epochs", "100000",
-                           "--batch-size", "16", "--out", str(out))
+                           "--batch-size", "16", "--out", str(out), "--threads", "1")
     lines = []
     _wait_for(lambda: lines.append(proc.stderr.readline()) or "epoch 1/100000" in lines[-1], proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "stopping after the current batch" in stderr
-    assert f"resume with: glassnet train --resume {out}" in stderr
+    # on the same threads: a plain --resume would run on all cores, round differently and warn
+    assert f"resume with: glassnet train --resume {out} --threads 1\n" in stderr
     assert "Traceback" not in stderr
     first = read_checkpoint(out / CHECKPOINT_NAME)
     assert first.epochs_done >= 1 and first.run_config["epochs"] == 100000

@@ -868,7 +868,8 @@ def test_a_search_that_cannot_run_is_refused_before_it_writes_anything(tmp_path,
     (["optimizer=choice:adam,adagrad", "momentum=float:0.5:0.9"],
      "a trial with optimizer='adam', momentum=0.5 fails: --momentum applies to sgd/momentum/"),
     (["lr_schedule=choice:cosine", "lr_decay=float:0.5:0.9"],
-     "a trial with lr_schedule='cosine', lr_decay=0.5 fails: --lr-decay is the step schedule's"),
+     "a trial with lr_schedule='cosine', lr_decay=0.5 fails: --lr-decay multiplies the lr by its "
+     "factor every epoch (a step schedule): it combines only with --lr-schedule step"),
 ])
 def test_values_that_can_never_train_together_are_refused_up_front(tmp_path, cat_train, params, message):
     config = quick_config()
@@ -893,7 +894,7 @@ def test_the_warning_names_each_reason_with_only_the_values_that_cause_it():
         check_combinations(config)
     message = str(caught[0].message)
     assert ": a trial with optimizer='adam', momentum=0.0 fails: --momentum applies to" in message
-    assert "; a trial with lr_schedule='cosine', lr_decay=0.1 fails: --lr-decay is the step" in message
+    assert "; a trial with lr_schedule='cosine', lr_decay=0.1 fails: --lr-decay multiplies" in message
 
 
 def test_a_trial_whose_values_cannot_go_together_fails_with_its_reason_and_the_search_goes_on(

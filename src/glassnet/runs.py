@@ -7,15 +7,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import time
 import unicodedata
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: run folders are not locked (training_into)
+    fcntl = None  # type: ignore[assignment]
 
 from . import __version__, backend, optimizers, schedules, zoo
 from ._files import make_folder, write_json
@@ -169,7 +177,68 @@ def clear_run_files(out_dir: Path) -> None:
 
 
 def default_out_dir(config: RunConfig) -> Path:
-    return Path("runs") / f"{data_name(config.dataset)}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``runs/<data>-<model>-<date>-<time>``, with ``-2``, ``-3``, ... when a run started in
+    the same second already has that folder."""
+    base = Path("runs") / f"{data_name(config.dataset)}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, number = base, 1
+    while folder.exists():
+        number += 1
+        folder = base.with_name(f"{base.name}-{number}")
+    return folder
+
+
+# the run folders this process trains into now, and how many blocks hold each (see training_into)
+_HELD: dict[str, int] = {}
+
+
+@contextlib.contextmanager
+def training_into(out_dir: Path) -> Iterator[Path]:
+    """Hold the run folder ``out_dir`` (made if needed) for this process while the block
+    runs: another process training into it at the same time (a second ``glassnet train``
+    with the same ``--out``, a ``--resume`` of a run still going, an ``--overwrite`` of it)
+    is refused, instead of mixing its files with this run's or deleting them. An advisory
+    lock (``flock``) on the folder itself: nothing is left in it, and the system releases
+    it when the process ends, however it ends. Where the system has no ``flock`` (Windows)
+    nothing is locked. Reentrant in one process: the command holds it from its first check
+    of the folder through :func:`train_run`, which holds it too."""
+    made = not Path(out_dir).is_dir()
+    key = str(make_folder(out_dir).resolve())
+    try:
+        with _holding(key, out_dir):
+            yield out_dir
+    except BaseException:
+        if made:  # a run that failed before writing anything (its data missing) leaves no folder
+            with contextlib.suppress(OSError):
+                os.rmdir(key)  # only if empty
+        raise
+
+
+@contextlib.contextmanager
+def _holding(key: str, out_dir: Path) -> Iterator[None]:
+    """:func:`training_into`'s lock on the folder ``out_dir`` (``key``: its resolved path)."""
+    if key in _HELD or fcntl is None:
+        _HELD[key] = _HELD.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+            if not _HELD[key]:
+                del _HELD[key]
+        return
+    handle = os.open(key, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{out_dir} is being trained into by another glassnet process right "
+                              "now; wait for it to end, or give another --out") from None
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
+    finally:
+        os.close(handle)  # releases the lock
 
 
 def data_name(dataset: str) -> str:
@@ -319,8 +388,9 @@ def _schedule_text(config: RunConfig) -> str | None:
 
 def make_schedule(config: RunConfig) -> schedules.Schedule | None:
     if config.lr_decay is not None and config.lr_schedule not in (None, "step"):
-        raise ConfigError("--lr-decay is the step schedule's factor; it cannot be combined "
-                          f"with --lr-schedule {config.lr_schedule}")
+        raise ConfigError(f"--lr-decay multiplies the lr by its factor every epoch (a step "
+                          f"schedule): it combines only with --lr-schedule step, or with no "
+                          f"--lr-schedule, not with --lr-schedule {config.lr_schedule}")
     if config.lr_decay is not None:
         return schedules.StepDecay(every=1, factor=config.lr_decay)
     return schedules.for_run(config.lr_schedule, config.epochs)
@@ -410,6 +480,15 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     zoo.check_name(config.model)  # fail before the (possibly slow) data loading
     out_dir = Path(config.out) if config.out else default_out_dir(config)
     check_outside_the_data(config.dataset, out_dir)
+    check_not_a_search_folder(out_dir)
+    with training_into(out_dir):
+        return _train_into(out_dir, config, callbacks, verbose, data, resume, stop)
+
+
+def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | None, verbose: int,
+                data: dict[str, Dataset] | None, resume: str | Path | None,
+                stop: StopRequest | None) -> RunResult:
+    """:func:`train_run` in the run folder ``out_dir``, which this process holds."""
     augment = config.extra.get("augment_fn") or augment_mod.parse(config.augment)
     data = data if data is not None else load_data(config)
     splits = prepare_splits(config, data)
@@ -420,8 +499,6 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     fingerprint = splits["train"].info.get("fingerprint")  # an image folder's files, checked on resume
     # in the model from the start, so that its checkpoints record the data too
     model.training_summary = training_data_record(config, fingerprint)
-    check_not_a_search_folder(out_dir)
-    make_folder(out_dir)
     if resume is None:
         clear_run_files(out_dir)
     outcome = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose, resume, stop, fingerprint)

@@ -78,10 +78,12 @@ decay_factor = number_type(float, lambda v: 0 < v <= 1, "a number above 0 and at
 
 def path_text(text: str) -> str:
     """An argparse ``type=`` for paths: an empty one (``--out "$UNSET"``) would mean the
-    current folder, which no one asks for that way."""
+    current folder, which no one asks for that way. A leading ``~`` is the home folder, as
+    in the shell, which leaves it alone in ``--out=~/runs`` (a folder named ``~`` would be
+    made, and ``rm -rf ~/runs`` would not remove it)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a path, got an empty one (an unset shell variable?)")
-    return text
+    return os.path.expanduser(text)
 
 
 path_text.__name__ = "a path"

@@ -19,11 +19,13 @@ from ..runs import (
     MODEL_FILE,
     RunConfig,
     RunResult,
+    check_outside_the_data,
     default_out_dir,
     make_schedule,
     previous_run_files,
     resume_run,
     train_run,
+    training_into,
 )
 from ..training.loop import quiet_float_errors, weights_after
 from .common import (
@@ -173,6 +175,14 @@ def check_resume_args(args: argparse.Namespace) -> list[str]:
     return given
 
 
+def resume_command(args: argparse.Namespace, run_dir: Path) -> str:
+    """The command that continues the interrupted run in ``run_dir`` on the threads and
+    device this one used (on others it would round differently, and warn)."""
+    runtime = [*(["--threads", str(args.threads)] if args.threads else []),
+               *(["--device", args.device] if args.device else [])]
+    return shlex.join(["glassnet", "train", "--resume", str(run_dir), *runtime])
+
+
 def given_options(args: argparse.Namespace) -> list[str]:
     """The ``train`` options on the command line, as destinations, in ``--help``'s order."""
     return given_destinations(args, "train", add_parser, args.train_defaults)
@@ -214,15 +224,19 @@ def run(args: argparse.Namespace) -> int:
                 config = config_from_args(args)
                 check_model_options(config.model, [*config.extra.get("model_options", {}),
                                                    *(["hidden"] if config.hidden is not None else [])])
-                check_new_run_folder(check_output_folder(config.out or default_out_dir(config), "--out"),
-                                     args.overwrite)
+                out = check_output_folder(config.out or default_out_dir(config), "--out")
+                config.out = str(out)  # a default folder is named once
+                check_outside_the_data(config.dataset, out)  # before the folder is made
                 make_schedule(config)  # train_run makes it only once the run folder exists
                 config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
-                result = train_run(config, verbose=verbose, stop=stop)
+                # held from the check of its files to the end: another run starting into it
+                # meanwhile would have its files deleted, or mixed with this run's
+                with training_into(out):
+                    check_new_run_folder(out, args.overwrite)
+                    result = train_run(config, verbose=verbose, stop=stop)
     except TrainingInterruptedError as exc:
         print(f"glassnet train: interrupted: {exc}", file=sys.stderr)
-        print(f"resume with: glassnet train --resume {shlex.quote(str(Path(exc.checkpoint).parent))}",
-              file=sys.stderr)
+        print(f"resume with: {resume_command(args, Path(exc.checkpoint).parent)}", file=sys.stderr)
         return 130
     config = result.config
     m = result.metrics

@@ -599,7 +599,9 @@ class Checkpointer(Callback):
 
     def on_batch_end(self, batch, logs):
         self._batches += 1
-        if self.stop.requested and self._steps != 1:
+        # after an epoch's last batch the epoch is complete: it ends (and is kept), and the
+        # stop is obeyed at the next epoch's beginning
+        if self.stop.requested and batch + 1 < self._steps:
             self._interrupt(batch + 1)
 
     def on_epoch_end(self, epoch, logs):
