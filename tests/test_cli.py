@@ -789,6 +789,27 @@ def test_predict_gives_the_same_answers_chunk_by_chunk(tmp_path, monkeypatch, ca
         assert r["probabilities"] == pytest.approx(s["probabilities"], abs=1e-6)
 
 
+def test_predict_and_evaluate_size_their_chunks_and_batches_by_bytes(tmp_path, monkeypatch, capsys):
+    import glassnet as gn
+    from glassnet import inference
+    from glassnet.data import folder
+
+    photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 5)
+    batches = []
+    preprocess = gn.Sequential.preprocess
+    monkeypatch.setattr(gn.Sequential, "preprocess",
+                        lambda self, x: batches.append(len(x)) or preprocess(self, x))
+    # 8x8 RGB: 192 bytes of uint8 an image; the MLP's widest layer (Flatten) holds 2 * 192 float32
+    monkeypatch.setattr(folder, "CHUNK_BYTES", 3 * 192)
+    monkeypatch.setattr(inference, "BATCH_BYTES", 2 * 2 * 192 * 4)
+    assert main(["predict", str(run), str(photos)]) == 0
+    assert batches == [2, 1, 2, 1, 2, 1, 1]  # chunks of 3, 3, 3 and 1 images, in batches of 2
+    batches.clear()
+    assert main(["evaluate", str(run), "--dataset", str(photos)]) == 0
+    assert batches == [2, 2, 2, 2, 2]
+    capsys.readouterr()
+
+
 def test_evaluate_and_its_report_name_the_files_of_misclassified_images(tmp_path, monkeypatch, capsys):
     import shutil
 

@@ -470,6 +470,19 @@ def test_iter_images_strict_stops_at_the_first_chunk_with_a_bad_file(tmp_path):
     with pytest.raises(ImageError, match=r"1 of 9 files in .* \(strict mode\).*2\.png"):
         list(chunks)
 
+
+def test_iter_images_chunks_big_images_by_bytes(tmp_path, monkeypatch):
+    from glassnet.data import folder
+
+    assert folder.chunk_size((128, 128), 3) == 1024  # 49 MB: as many as before
+    assert folder.chunk_size((384, 384), 3) == 151  # 64 MiB of uint8, not 1,024 (453 MB)
+    assert folder.chunk_size((1024, 1024), 3) == 21  # not 3.2 GB
+    assert folder.chunk_size((1024, 1024), 1) == 64
+    assert folder.chunk_size((8192, 8192), 3) == 1  # one image above the budget: one at a time
+    root = two_classes(tmp_path / "photos", n=3)
+    monkeypatch.setattr(folder, "CHUNK_BYTES", 2 * 3 * 4 * 4)  # two 4x4 RGB images
+    assert [len(names) for names, _ in folder.iter_images([root], 4)] == [2, 2, 2]
+
 def test_test_split_is_carved_first_stratified_and_seeded(cat_photo_folder):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedFileWarning)

@@ -39,6 +39,7 @@ from ..errors import (
     SkippedFileWarning,
     UnreadableFileError,
 )
+from ..functional import count_within
 from . import cache as cache_mod
 from .cache import FileStat
 from .dataset import Dataset
@@ -424,8 +425,18 @@ def same_training_files(summary: dict[str, Any], splits: dict[str, Any]) -> bool
     return same_folder(recorded, summary.get("folder_signature_of"), now)
 
 
-#: images per chunk of :func:`iter_images` (49 MB of uint8 at 128x128 RGB)
+#: images per chunk of :func:`iter_images` when they are small (49 MB of uint8 at 128x128 RGB)
 CHUNK_IMAGES = 1024
+#: bytes of uint8 images a chunk may hold: 1,024 images up to 147x147 RGB, fewer above (151 at
+#: 384x384, 21 at 1024x1024, where 1,024 took 3.2 GB), so that ``predict`` stays in bounded
+#: memory whatever the model's input size
+CHUNK_BYTES = 64 * 2**20
+
+
+def chunk_size(image_size: tuple[int, int], channels: int) -> int:
+    """Images per chunk of :func:`iter_images` for uint8 ``(channels, *image_size)`` images:
+    :data:`CHUNK_IMAGES`, or fewer (at least one) to stay within :data:`CHUNK_BYTES`."""
+    return count_within(CHUNK_BYTES, channels * image_size[0] * image_size[1], CHUNK_IMAGES)
 
 
 def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
@@ -452,8 +463,9 @@ def iter_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
                 workers: int | None = None, chunk_images: int | None = None
                 ) -> Iterator[tuple[list[str], np.ndarray]]:
     """:func:`load_images` in chunks of at most ``chunk_images`` images (default
-    :data:`CHUNK_IMAGES`): ``(names, x)`` pairs in the same order, so that a folder of
-    100,000 photos is predicted in bounded memory, its first results out at once.
+    :func:`chunk_size`: 1,024 small images, fewer big ones): ``(names, x)`` pairs in the same
+    order, so that a folder of 100,000 photos is predicted in bounded memory, its first
+    results out at once.
 
     A folder's skipped files are reported when the folder is done (with ``strict``: at the
     first chunk that has one, an :class:`ImageError` after the chunks before it).
@@ -464,7 +476,7 @@ def iter_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
     if isinstance(items, (str, Path)) or not len(items):  # "photo.jpg" would be read letter by letter
         raise ConfigError(f"give a list of image files and folders, got {items!r}")
     channels = COLOR_MODES[color_mode]
-    chunk_images = chunk_images or CHUNK_IMAGES
+    chunk_images = chunk_images or chunk_size(size, channels)
     pending_names: list[str] = []
     pending: list[np.ndarray] = []
     seen: set[Path] = set()
