@@ -837,6 +837,29 @@ def test_predict_of_an_unreadable_named_file_says_what_to_do(tmp_path, monkeypat
     assert "name only readable images, or their folder" in err
 
 
+def test_predict_answers_the_images_before_a_folder_without_images_then_says_so(tmp_path, monkeypatch,
+                                                                                capsys):
+    photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 2)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("not an image")
+    for folder, message in (("empty", "it holds no files"), ("notes", "none of its 1 file(s) is a "
+                                                                      "readable image (todo.txt;")):
+        capsys.readouterr()
+        assert main(["predict", str(run), str(photos / "a"), str(tmp_path / folder), str(photos / "b")]) == 1
+        out, err = capsys.readouterr()
+        assert [line.split(":")[0] for line in out.splitlines()] == [str(photos / "a" / f"{i}.png")
+                                                                     for i in range(2)]
+        assert f"{tmp_path / folder}: no readable image in this folder: {message}" in err
+        assert "name only readable images" not in err  # advice for a named file, not a folder
+    (tmp_path / "bad.png").write_text("not an image")  # a named file still stops predict there
+    assert main(["predict", str(run), str(photos / "a" / "0.png"), str(tmp_path / "bad.png"),
+                 str(photos / "b")]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{photos / 'a' / '0.png'}: ") and len(out.splitlines()) == 1
+    assert "bad.png: not an image file" in err and "name only readable images, or their folder" in err
+
+
 def test_evaluate_refuses_split_on_a_whole_folder_before_reading_it(tmp_path, monkeypatch, capsys):
     from glassnet.cli import evaluate as cli_evaluate
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ..data.folder import iter_images, listed_within
-from ..errors import ConfigError, ImageError, ShapeError
+from ..errors import ConfigError, ShapeError
 from ..metrics import class_probabilities
 from ..runs import model_color_mode
 from .common import (
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     chunks = iter_images(args.images, model.input_shape[1:], model_resize(args, model),
                          model_color_mode(model), strict=args.strict)
     results = []
-    for files, images in _with_advice(chunks, args.strict):
+    for files, images in chunks:
         probs = class_probabilities(model.predict(images))
         names = model.class_names or [str(i) for i in range(probs.shape[1])]
         chunk = [_result(path, row, names, args.top) for path, row in zip(files, probs, strict=True)]
@@ -152,18 +151,6 @@ def _plot_folder(folder: str, images: list[str], training_folder: str | None) ->
                           "training, evaluate and report would read the plots as images of a class; "
                           "give a folder outside it (or a hidden one, .plots)")
     return path
-
-
-def _with_advice(chunks: Iterator, strict: bool) -> Iterator:
-    """``chunks``, where an image named on the command line that cannot be read says what to
-    do (without --strict, a folder's unreadable files are skipped, not errors)."""
-    try:
-        yield from chunks
-    except ImageError as exc:
-        if strict:
-            raise
-        raise ImageError(f"{exc}; name only readable images, or their folder (whose unreadable "
-                         "files are skipped with a warning)") from None
 
 
 def _result(path: str, row: np.ndarray, names: list[str], top: int) -> dict:
