@@ -860,6 +860,34 @@ def test_predict_answers_the_images_before_a_folder_without_images_then_says_so(
     assert "bad.png: not an image file" in err and "name only readable images, or their folder" in err
 
 
+def test_predict_warns_that_it_assumes_squash_for_a_model_trained_in_python(tmp_path, capsys):
+    import glassnet as gn
+    from glassnet.data import folder
+
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4))
+    model.compile("categorical_crossentropy")
+    model.save(tmp_path / "python.glassnet")
+    Image.fromarray(np.zeros((8, 4, 3), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((8, 4, 3), np.uint8)).save(tmp_path / "b.png")
+    assert main(["predict", str(tmp_path / "python.glassnet"), str(tmp_path / "a.png"),
+                 str(tmp_path / "b.png")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1 and "predict assumes squash (stretched)" in err
+    assert "model.training_summary['resize'] = 'crop'" in err
+    assert main(["predict", str(tmp_path / "python.glassnet"), str(tmp_path / "a.png"),
+                 "--resize", "pad"]) == 0
+    assert "warning" not in capsys.readouterr().err  # told: nothing assumed
+    model.training_summary["resize"] = "crop"  # recorded as the warning says: used, no warning
+    model.save(tmp_path / "recorded.glassnet")
+    seen = []
+    load_image = folder.load_image
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(folder, "load_image", lambda path, size, resize: seen.append(resize)
+                      or load_image(path, size, resize))
+        assert main(["predict", str(tmp_path / "recorded.glassnet"), str(tmp_path / "a.png")]) == 0
+    assert seen == ["crop"] and "warning" not in capsys.readouterr().err
+
+
 def test_evaluate_refuses_split_on_a_whole_folder_before_reading_it(tmp_path, monkeypatch, capsys):
     from glassnet.cli import evaluate as cli_evaluate
 
