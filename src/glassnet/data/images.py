@@ -15,7 +15,9 @@ above 255 to white): 16-bit grayscale (modes ``I;16``, ``I;16B``, ...) maps 0-65
 has stored 16-bit PNG and TIFF samples; float images (``F``) map 0.0-1.0 to 0-255. An
 ``I`` or ``F`` image with values outside that range has no known scale, so it is stretched
 from its own minimum (black) to its maximum (white); if it is constant, it is white above
-the range and black below it. NaN becomes black.
+the range and black below it. NaN becomes black. Colour images of 16 bits a channel (48-bit
+RGB and 64-bit RGBA PNGs) are the exception: Pillow has no such mode and reads them as 8-bit,
+keeping each value's high byte, so they are not scaled here.
 
 Pillow warns about images above ``Image.MAX_IMAGE_PIXELS`` (89 megapixels) and refuses
 those above twice that as possible "decompression bombs". glassnet loads the former
