@@ -163,6 +163,19 @@ def test_export_check_fails_when_onnxruntime_disagrees(cats, tmp_path, capsys, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.glassnet", "raw.onnx"]
 
 
+def test_export_check_refuses_a_model_whose_outputs_are_not_finite(cats, tmp_path, capsys):
+    from glassnet.cli import main
+
+    model = raw_output_model(cats, tmp_path, scale=1.0)
+    model.set_weights({**model.get_weights(), "1.b": np.full(3, np.nan, np.float32)})
+    model.save(tmp_path / "nan.glassnet")
+    assert main(["export", str(tmp_path / "nan.glassnet"), "--onnx", str(tmp_path / "nan.onnx"),
+                 "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "the model's outputs are not finite (NaN or infinite)" in err and "nan.onnx was not written" in err
+    assert "differs" not in err and not (tmp_path / "nan.onnx").exists()
+
+
 def test_the_output_is_named_after_what_it_holds(cats, tmp_path):
     raw = raw_output_model(cats, tmp_path, scale=1.0)  # never compiled, no final activation
     props = {p.key: p.value for p in to_onnx(raw).metadata_props}
