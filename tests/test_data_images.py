@@ -343,3 +343,22 @@ def test_a_folders_skipped_image_gets_no_pillow_warning_saying_it_was_read(tmp_p
     pillow = [str(w.message) for w in caught if "Pillow" in str(w.message)]
     assert pillow == [f"{good}: Tag data larger than file. Skipping tag 270 (Pillow's warning; "
                       "the image was read)"]
+
+
+@pytest.mark.parametrize("width, height", [(80, 20), (20, 80), (33, 32), (32, 32), (7, 5), (3, 61)])
+def test_pad_is_pillows_letterbox(tmp_path, width, height):
+    from PIL import ImageOps
+
+    rgb = np.random.default_rng(2).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "x.png")
+    expected = ImageOps.pad(Image.fromarray(rgb), (24, 16), Image.BILINEAR, color=(0, 0, 0))
+    np.testing.assert_array_equal(load_image(tmp_path / "x.png", (16, 24), "pad").transpose(1, 2, 0),
+                                  np.asarray(expected))
+
+
+@pytest.mark.parametrize("width, height, line", [(1, 64, np.s_[:, :, 16]), (64, 1, np.s_[:, 16, :])])
+def test_pad_keeps_a_thin_image_as_a_line_not_an_all_black_input(tmp_path, width, height, line):
+    Image.new("RGB", (width, height), (200, 100, 50)).save(tmp_path / "thin.png")
+    image = load_image(tmp_path / "thin.png", (32, 32), "pad")  # Pillow's pad: 0 pixels, all black
+    assert (image[line].T == [200, 100, 50]).all()  # one pixel wide, the full length, centred
+    assert image.astype(int).sum() == (200 + 100 + 50) * 32

@@ -274,4 +274,25 @@ def _resize(img, size: tuple[int, int], mode: str):
         return img.resize((width, height), Image.BILINEAR)
     if mode == "crop":
         return ImageOps.fit(img, (width, height), Image.BILINEAR)
-    return ImageOps.pad(img, (width, height), Image.BILINEAR, color=(0, 0, 0))
+    return _pad(img, (width, height))
+
+
+def _pad(img, size: tuple[int, int]):
+    """``ImageOps.pad(img, size, BILINEAR, color=black)`` (``size = (W, H)``): ``img`` fitted
+    inside, centred, black around; except that it keeps at least one pixel each way (Pillow's
+    rounds a 1x64 line in a 32x32 input to no pixels at all: an all-black input)."""
+    from PIL import Image
+
+    width, height = size
+    ratio, target = img.width / img.height, width / height
+    content = size  # the same sizes, rounded the same way, as Pillow's ImageOps.contain
+    if ratio > target:
+        content = (width, max(1, round(img.height / img.width * width)))
+    elif ratio < target:
+        content = (max(1, round(img.width / img.height * height)), height)
+    resized = img.resize(content, Image.BILINEAR)
+    if content == size:
+        return resized
+    out = Image.new(img.mode, size, (0, 0, 0))
+    out.paste(resized, (round((width - content[0]) * 0.5), round((height - content[1]) * 0.5)))
+    return out
