@@ -789,6 +789,27 @@ def test_predict_gives_the_same_answers_chunk_by_chunk(tmp_path, monkeypatch, ca
         assert r["probabilities"] == pytest.approx(s["probabilities"], abs=1e-6)
 
 
+def test_predict_and_evaluate_size_their_chunks_and_batches_by_bytes(tmp_path, monkeypatch, capsys):
+    import glassnet as gn
+    from glassnet import inference
+    from glassnet.data import folder
+
+    photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 5)
+    batches = []
+    preprocess = gn.Sequential.preprocess
+    monkeypatch.setattr(gn.Sequential, "preprocess",
+                        lambda self, x: batches.append(len(x)) or preprocess(self, x))
+    # 8x8 RGB: 192 bytes of uint8 an image; the MLP's widest layer (Flatten) holds 2 * 192 float32
+    monkeypatch.setattr(folder, "CHUNK_BYTES", 3 * 192)
+    monkeypatch.setattr(inference, "BATCH_BYTES", 2 * 2 * 192 * 4)
+    assert main(["predict", str(run), str(photos)]) == 0
+    assert batches == [2, 1, 2, 1, 2, 1, 1]  # chunks of 3, 3, 3 and 1 images, in batches of 2
+    batches.clear()
+    assert main(["evaluate", str(run), "--dataset", str(photos)]) == 0
+    assert batches == [2, 2, 2, 2, 2]
+    capsys.readouterr()
+
+
 def test_evaluate_and_its_report_name_the_files_of_misclassified_images(tmp_path, monkeypatch, capsys):
     import shutil
 
@@ -814,6 +835,57 @@ def test_predict_of_an_unreadable_named_file_says_what_to_do(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert "not an image file in a readable format" in err
     assert "name only readable images, or their folder" in err
+
+
+def test_predict_answers_the_images_before_a_folder_without_images_then_says_so(tmp_path, monkeypatch,
+                                                                                capsys):
+    photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 2)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("not an image")
+    for folder, message in (("empty", "it holds no files"), ("notes", "none of its 1 file(s) is a "
+                                                                      "readable image (todo.txt;")):
+        capsys.readouterr()
+        assert main(["predict", str(run), str(photos / "a"), str(tmp_path / folder), str(photos / "b")]) == 1
+        out, err = capsys.readouterr()
+        assert [line.split(":")[0] for line in out.splitlines()] == [str(photos / "a" / f"{i}.png")
+                                                                     for i in range(2)]
+        assert f"{tmp_path / folder}: no readable image in this folder: {message}" in err
+        assert "name only readable images" not in err  # advice for a named file, not a folder
+    (tmp_path / "bad.png").write_text("not an image")  # a named file still stops predict there
+    assert main(["predict", str(run), str(photos / "a" / "0.png"), str(tmp_path / "bad.png"),
+                 str(photos / "b")]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{photos / 'a' / '0.png'}: ") and len(out.splitlines()) == 1
+    assert "bad.png: not an image file" in err and "name only readable images, or their folder" in err
+
+
+def test_predict_warns_that_it_assumes_squash_for_a_model_trained_in_python(tmp_path, capsys):
+    import glassnet as gn
+    from glassnet.data import folder
+
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4))
+    model.compile("categorical_crossentropy")
+    model.save(tmp_path / "python.glassnet")
+    Image.fromarray(np.zeros((8, 4, 3), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((8, 4, 3), np.uint8)).save(tmp_path / "b.png")
+    assert main(["predict", str(tmp_path / "python.glassnet"), str(tmp_path / "a.png"),
+                 str(tmp_path / "b.png")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1 and "predict assumes squash (stretched)" in err
+    assert "model.training_summary['resize'] = 'crop'" in err
+    assert main(["predict", str(tmp_path / "python.glassnet"), str(tmp_path / "a.png"),
+                 "--resize", "pad"]) == 0
+    assert "warning" not in capsys.readouterr().err  # told: nothing assumed
+    model.training_summary["resize"] = "crop"  # recorded as the warning says: used, no warning
+    model.save(tmp_path / "recorded.glassnet")
+    seen = []
+    load_image = folder.load_image
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(folder, "load_image", lambda path, size, resize: seen.append(resize)
+                      or load_image(path, size, resize))
+        assert main(["predict", str(tmp_path / "recorded.glassnet"), str(tmp_path / "a.png")]) == 0
+    assert seen == ["crop"] and "warning" not in capsys.readouterr().err
 
 
 def test_evaluate_refuses_split_on_a_whole_folder_before_reading_it(tmp_path, monkeypatch, capsys):

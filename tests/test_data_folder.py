@@ -470,6 +470,55 @@ def test_iter_images_strict_stops_at_the_first_chunk_with_a_bad_file(tmp_path):
     with pytest.raises(ImageError, match=r"1 of 9 files in .* \(strict mode\).*2\.png"):
         list(chunks)
 
+
+def test_iter_images_hands_out_the_images_before_an_item_that_stops_it(tmp_path):
+    from glassnet.data.folder import iter_images
+
+    good = save(tmp_path / "good.png", solid((1, 2, 3)))
+    (tmp_path / "empty").mkdir()
+    chunks = iter_images([good, tmp_path / "empty"], 4)
+    assert next(chunks)[0] == [str(good)]  # answered before the folder's error
+    with pytest.raises(ImageError, match=r"empty: no readable image in this folder: it holds no file") as exc:
+        next(chunks)
+    assert "name only readable images" not in str(exc.value)  # that advice is for a named file
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for name in ("a.txt", "b.doc", "c.png"):
+        (notes / name).write_text("not an image")
+    chunks = iter_images([good, notes], 4)
+    with pytest.warns(SkippedFileWarning) as caught:  # the folder is read first
+        assert next(chunks)[0] == [str(good)]
+    assert len(caught) == 4 and "skipped 3 of 3 files" in str(caught[-1].message)
+    with pytest.raises(ImageError, match=r"none of its 3 file\(s\) is a readable image \(a.txt, b.doc, c"):
+        next(chunks)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_named_file_that_is_not_an_image_stops_iter_images_there(tmp_path, strict):
+    from glassnet.data.folder import iter_images
+
+    good, bad = save(tmp_path / "good.png", solid((1, 2, 3))), tmp_path / "bad.png"
+    bad.write_text("not an image")
+    chunks = iter_images([good, bad, good.with_name("later.png")], 4, strict=strict)
+    assert next(chunks)[0] == [str(good)]
+    with pytest.raises(ImageError, match="bad.png: not an image file") as exc:
+        next(chunks)
+    # without strict, a folder's unreadable files would be skipped: the error says so
+    assert ("name only readable images, or their folder" in str(exc.value)) is not strict
+
+
+def test_iter_images_chunks_big_images_by_bytes(tmp_path, monkeypatch):
+    from glassnet.data import folder
+
+    assert folder.chunk_size((128, 128), 3) == 1024  # 49 MB: as many as before
+    assert folder.chunk_size((384, 384), 3) == 151  # 64 MiB of uint8, not 1,024 (453 MB)
+    assert folder.chunk_size((1024, 1024), 3) == 21  # not 3.2 GB
+    assert folder.chunk_size((1024, 1024), 1) == 64
+    assert folder.chunk_size((8192, 8192), 3) == 1  # one image above the budget: one at a time
+    root = two_classes(tmp_path / "photos", n=3)
+    monkeypatch.setattr(folder, "CHUNK_BYTES", 2 * 3 * 4 * 4)  # two 4x4 RGB images
+    assert [len(names) for names, _ in folder.iter_images([root], 4)] == [2, 2, 2]
+
 def test_test_split_is_carved_first_stratified_and_seeded(cat_photo_folder):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedFileWarning)

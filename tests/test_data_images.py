@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +65,44 @@ def test_a_16_bit_png_transparency_key_makes_those_pixels_white(tmp_path):
     loaded = gray(load_image(path))
     assert (loaded[1:] == 255).all() and (loaded[0, 3:] == 255).all()  # the key: transparent
     assert (loaded[0, :3] == round(30000 * 255 / 65535)).all()  # the rest: scaled as usual
+
+
+def save_16_bit_colour_png(path: Path, values: np.ndarray) -> Path:
+    """``values: (H, W, 3 or 4)`` as a 48- or 64-bit PNG (Pillow cannot write one)."""
+    height, width, channels = values.shape
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in values)  # filter 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, {3: 2, 4: 6}[channels], 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16_bit_colour_pngs_keep_their_high_byte_as_pillow_reads_them(tmp_path, channels):
+    """As the README's recipe for other runtimes says: Pillow has no 16-bit colour mode, so a
+    48- or 64-bit PNG opens as 8-bit RGB(A), each value's high byte (not scaled and rounded,
+    as 16-bit grayscale is)."""
+    values = np.zeros((2, 3, channels), np.uint16)
+    values[..., :3] = [[0x80FF, 0x0001, 0xFFFF], [0x7F80, 0x0180, 0x00FF], [0, 0x1234, 0xFF00]]
+    if channels == 4:
+        values[..., 3] = 0xFFFF  # opaque
+    with Image.open(save_16_bit_colour_png(tmp_path / "deep.png", values)) as image:
+        assert image.mode == ("RGB", "RGBA")[channels - 3]
+    loaded = load_image(tmp_path / "deep.png").transpose(1, 2, 0)
+    np.testing.assert_array_equal(loaded, values[..., :3] >> 8)
+
+
+def test_a_one_channel_image_is_the_luma_of_the_resized_rgb_image(tmp_path):
+    """As the README's recipe says: resized in RGB, then (299 R + 587 G + 114 B + 500) // 1000."""
+    rgb = np.random.default_rng(1).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "noise.png")
+    _, x = load_images([tmp_path / "noise.png"], (8, 8), color_mode="grayscale")
+    resized = np.asarray(Image.fromarray(rgb).resize((8, 8), Image.BILINEAR)).astype(np.int64)
+    np.testing.assert_array_equal(x[0, 0], (resized @ [299, 587, 114] + 500) // 1000)
 
 
 def test_float_images_map_0_to_1_onto_0_to_255(tmp_path):
@@ -303,3 +343,22 @@ def test_a_folders_skipped_image_gets_no_pillow_warning_saying_it_was_read(tmp_p
     pillow = [str(w.message) for w in caught if "Pillow" in str(w.message)]
     assert pillow == [f"{good}: Tag data larger than file. Skipping tag 270 (Pillow's warning; "
                       "the image was read)"]
+
+
+@pytest.mark.parametrize("width, height", [(80, 20), (20, 80), (33, 32), (32, 32), (7, 5), (3, 61)])
+def test_pad_is_pillows_letterbox(tmp_path, width, height):
+    from PIL import ImageOps
+
+    rgb = np.random.default_rng(2).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "x.png")
+    expected = ImageOps.pad(Image.fromarray(rgb), (24, 16), Image.BILINEAR, color=(0, 0, 0))
+    np.testing.assert_array_equal(load_image(tmp_path / "x.png", (16, 24), "pad").transpose(1, 2, 0),
+                                  np.asarray(expected))
+
+
+@pytest.mark.parametrize("width, height, line", [(1, 64, np.s_[:, :, 16]), (64, 1, np.s_[:, 16, :])])
+def test_pad_keeps_a_thin_image_as_a_line_not_an_all_black_input(tmp_path, width, height, line):
+    Image.new("RGB", (width, height), (200, 100, 50)).save(tmp_path / "thin.png")
+    image = load_image(tmp_path / "thin.png", (32, 32), "pad")  # Pillow's pad: 0 pixels, all black
+    assert (image[line].T == [200, 100, 50]).all()  # one pixel wide, the full length, centred
+    assert image.astype(int).sum() == (200 + 100 + 50) * 32

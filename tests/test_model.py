@@ -559,7 +559,7 @@ def test_predict_and_evaluate_refuse_a_bad_batch_size(rng, bad):
     model = small_model()
     model.compile("binary_crossentropy", "sgd")
     for call in (lambda: model.predict(x, batch_size=bad), lambda: model.evaluate(x, y, batch_size=bad)):
-        with pytest.raises(ConfigError, match="batch_size must be a positive integer or None"):
+        with pytest.raises(ConfigError, match="batch_size must be a positive integer, None .* or .auto."):
             call()
     np.testing.assert_allclose(model.predict(x, batch_size=None), model.predict(x, batch_size=3), rtol=1e-12)
 
@@ -846,3 +846,35 @@ def test_fit_names_an_argument_it_does_not_have(keras_argument, rng):
     model.compile("binary_crossentropy", "sgd")
     with pytest.raises(ConfigError, match=rf"fit\(\) has no argument {keras_argument}; it takes epochs, "):
         model.fit(rng.standard_normal((4, 4)), np.array([0, 1, 0, 1]), **{keras_argument: None})
+
+
+def _conv_model(shape, filters=32):
+    return gn.Sequential([gn.layers.Conv2D(filters, 3, padding="same"), gn.layers.GlobalAveragePooling2D(),
+                          gn.layers.Dense(2)], input_shape=shape)
+
+
+def test_a_batch_without_a_given_size_is_sized_by_the_bytes_of_its_activations():
+    from glassnet.inference import batch_size_for
+
+    # 64x64 RGB through 32 filters: 4 bytes * (3 + 32) * 64 * 64 = 0.57 MB a sample, 256 of them
+    assert batch_size_for(_conv_model((3, 64, 64))) == 256
+    # 384x384: 20.6 MB a sample, 13 in 256 MiB (256 would hold 5.3 GB)
+    assert batch_size_for(_conv_model((3, 384, 384))) == 13
+    # a sample above the budget alone: one at a time, never none
+    assert batch_size_for(_conv_model((3, 1024, 1024), filters=64)) == 1
+    assert batch_size_for(gn.Sequential([gn.layers.Dense(2)], input_shape=(6,), dtype="float64")) == 256
+
+
+def test_predict_and_evaluate_use_the_sized_batches_unless_given_one(rng, monkeypatch, capsys):
+    from glassnet import inference
+
+    x, y = small_binary_problem(rng, n=10)
+    model = small_model()  # float64: the widest layer holds 6 + 8 values, 112 bytes a sample
+    model.compile("binary_crossentropy", "sgd")
+    monkeypatch.setattr(inference, "BATCH_BYTES", 3 * 112)
+    model.predict(x, verbose=2)
+    model.evaluate(x, y, verbose=2)
+    model.predict(x, batch_size=5, verbose=2)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == [
+        "predict: 4/4 batches", "evaluate: 4/4 batches", "predict: 2/2 batches"]

@@ -91,9 +91,12 @@ def test_metadata_documents_classes_and_preprocessing(cats):
     assert json.loads(props["preprocessing"]) == model.preprocessing
     assert props["preprocessing_in_graph"].startswith("true")
     assert "sigmoid" in props["output"]
-    assert props["resize"] == "squash"  # not recorded: the default
-    model.training_summary = {"resize": "crop"}  # as a run on an image folder records it
-    assert {p.key: p.value for p in to_onnx(model).metadata_props}["resize"] == "crop"
+    # trained in Python: glassnet does not know how its images were fitted, and says so
+    assert props["resize"] == "squash (assumed: not recorded for a model trained in Python)"
+    for summary, resize in (({"resize": "crop"}, "crop"),  # as a run on an image folder records it
+                            ({"dataset": "cats"}, "squash")):  # a named set's images come at their size
+        model.training_summary = summary
+        assert {p.key: p.value for p in to_onnx(model).metadata_props}["resize"] == resize
 
 
 def test_a_layer_without_exporter_is_named():
@@ -158,6 +161,19 @@ def test_export_check_fails_when_onnxruntime_disagrees(cats, tmp_path, capsys, m
     # the file that failed never replaced the good one, and nothing is left beside it
     assert good.read_bytes() == b"an earlier export that passed"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.glassnet", "raw.onnx"]
+
+
+def test_export_check_refuses_a_model_whose_outputs_are_not_finite(cats, tmp_path, capsys):
+    from glassnet.cli import main
+
+    model = raw_output_model(cats, tmp_path, scale=1.0)
+    model.set_weights({**model.get_weights(), "1.b": np.full(3, np.nan, np.float32)})
+    model.save(tmp_path / "nan.glassnet")
+    assert main(["export", str(tmp_path / "nan.glassnet"), "--onnx", str(tmp_path / "nan.onnx"),
+                 "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "the model's outputs are not finite (NaN or infinite)" in err and "nan.onnx was not written" in err
+    assert "differs" not in err and not (tmp_path / "nan.onnx").exists()
 
 
 def test_the_output_is_named_after_what_it_holds(cats, tmp_path):

@@ -111,6 +111,12 @@ def batch_slices(n: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
+def count_within(budget_bytes: int, item_bytes: int, most: int) -> int:
+    """How many items of ``item_bytes`` each fit in ``budget_bytes``: at least 1, at most ``most``
+    (the size of a batch or chunk that must stay bounded in memory, whatever the item size)."""
+    return max(1, min(most, budget_bytes // max(item_bytes, 1)))
+
+
 def matmul_bt(a: Array, b: Array) -> Array:
     """``a @ b.T`` for ``a: (M, K)``, ``b: (P, K)``: ``(M, P)``, possibly a transposed view.
 

@@ -2,13 +2,16 @@
 
 Inference runs each layer with ``training=False`` (dropout off, BatchNorm's running
 statistics) and keeps nothing for a backward pass. Inputs are checked and preprocessed
-one batch at a time, so memory stays bounded whatever the number of samples.
+one batch at a time, so memory stays bounded whatever the number of samples; with no
+``batch_size`` given (``"auto"``), a batch holds :data:`BATCH_SIZE` samples, or fewer when
+their activations would take more than :data:`BATCH_BYTES` (big images).
 :class:`~glassnet.model.Sequential`'s ``evaluate``, ``predict_logits`` and ``predict``
 call these functions.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,15 +20,24 @@ import numpy as np
 from . import backend
 from .backend import Array, to_numpy
 from .errors import ConfigError
-from .functional import batch_slices
+from .functional import batch_slices, count_within
 from .training.loop import check_batch_size, check_finite
 from .training.progress import InferenceProgress
 
 if TYPE_CHECKING:
     from .model import Sequential
 
+#: samples per batch of predict and evaluate when the caller gives no batch size and the
+#: samples are small (every size of CIFAR-10 and the cat set: the batch size before 2026-12-06)
+BATCH_SIZE = 256
+#: bytes one such batch may hold in a layer's input and output at once (the forward pass's
+#: peak, beside the weights): 256 MiB keeps 256 samples of 64x64 RGB for the zoo's cnn-keras
+#: (0.66 MB a sample) and takes 11 of 384x384 (24 MB a sample), where 256 would hold 6 GB;
+#: ten such images still make GEMMs of a million columns, so the speed stays
+BATCH_BYTES = 256 * 2**20
 
-def evaluate(model: Sequential, x: Any, y: Any, batch_size: int | None = 256,
+
+def evaluate(model: Sequential, x: Any, y: Any, batch_size: int | str | None = "auto",
              verbose: Any = 0) -> dict[str, float]:
     """Mean loss (with the L2 term, like the training loss) and metrics over
     ``x: (N, *input_shape)`` and its labels ``y`` (or one sample without the batch axis
@@ -34,7 +46,7 @@ def evaluate(model: Sequential, x: Any, y: Any, batch_size: int | None = 256,
     x, single = model.check_input(x)
     y = model.check_labels(x, to_numpy(y)[None] if single else y)  # one sample: its label alone
     total_loss, correct = 0.0, 0
-    batches = inference_batches(len(x), batch_size)
+    batches = inference_batches(model, len(x), batch_size)
     progress = InferenceProgress("evaluate", len(batches), len(x), verbose)
     forward = inference_forward(model)
     for part in batches:
@@ -52,7 +64,7 @@ def evaluate(model: Sequential, x: Any, y: Any, batch_size: int | None = 256,
     return results
 
 
-def predict_logits(model: Sequential, x: Any, batch_size: int | None = 256,
+def predict_logits(model: Sequential, x: Any, batch_size: int | str | None = "auto",
                    verbose: Any = 0) -> np.ndarray:
     """Raw outputs of the last layer ``(N, *output_shape)`` as NumPy; a single sample
     without the batch axis gives a result without it."""
@@ -62,7 +74,7 @@ def predict_logits(model: Sequential, x: Any, batch_size: int | None = 256,
                           "batch: give input_shape to Sequential(...), call "
                           "model.build(input_shape) or fit it first")
     x, single = model.check_input(x)
-    batches = inference_batches(len(x), batch_size)
+    batches = inference_batches(model, len(x), batch_size)
     progress = InferenceProgress("predict", len(batches), len(x), verbose)
     outs, forward = [], inference_forward(model)
     for part in batches:
@@ -84,8 +96,24 @@ def inference_forward(model: Sequential) -> Callable[[Array], Array]:
     return sharded(model, ShardedForward, backend.get_threads()) or model.forward
 
 
-def inference_batches(n: int, batch_size: Any) -> list[slice]:
+def inference_batches(model: Sequential, n: int, batch_size: Any) -> list[slice]:
     """Slices of ``n`` samples for predict and evaluate: ``batch_size`` a positive integer,
-    or ``None`` for all at once."""
-    size = check_batch_size(batch_size)
+    ``None`` for all at once, or ``"auto"`` for :func:`batch_size_for` the built ``model``."""
+    if isinstance(batch_size, str) and batch_size == "auto":
+        return batch_slices(n, batch_size_for(model))
+    try:
+        size = check_batch_size(batch_size)
+    except ConfigError:
+        raise ConfigError(f"batch_size must be a positive integer, None (all at once) or 'auto' "
+                          f"(the default: sized to the samples), got {batch_size!r}") from None
     return batch_slices(n, size or max(n, 1))
+
+
+def batch_size_for(model: Sequential) -> int:
+    """Samples per batch when the caller gives none (``batch_size="auto"``): :data:`BATCH_SIZE`,
+    or fewer, at least one, so that a batch's largest layer input and output together
+    (``model.dtype``) take at most :data:`BATCH_BYTES`. ``glassnet predict`` and
+    ``evaluate`` batch with it too."""
+    sample_bytes = model.dtype.itemsize * max(
+        math.prod(layer.input_shape) + math.prod(layer.output_shape) for layer in model.layers)
+    return count_within(BATCH_BYTES, sample_bytes, BATCH_SIZE)

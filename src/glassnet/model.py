@@ -506,13 +506,14 @@ class Sequential:
             raise ConfigError(f"fit() has no argument {', '.join(unknown)}; it takes {', '.join(known)}")
         return fit(self, x, y, **kwargs)
 
-    def evaluate(self, x: Any, y: Any, batch_size: int = 256, verbose: Any = 0) -> dict[str, float]:
+    def evaluate(self, x: Any, y: Any, batch_size: int | str | None = "auto",
+                 verbose: Any = 0) -> dict[str, float]:
         """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``.
         ``verbose``: 0 silent (the default), 1 a progress bar, 2 one line (see :meth:`predict`).
         See :func:`glassnet.inference.evaluate`."""
         return inference.evaluate(self, x, y, batch_size, verbose)
 
-    def predict_logits(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
+    def predict_logits(self, x: Any, batch_size: int | str | None = "auto", verbose: Any = 0) -> np.ndarray:
         """Raw outputs of the last layer, in batches (bounded memory). ``x: (N, *input_shape)``.
         See :func:`glassnet.inference.predict_logits`."""
         return inference.predict_logits(self, x, batch_size, verbose)
@@ -522,7 +523,7 @@ class Sequential:
         # arrays, and hold threads and locks that cannot be copied.
         return {**self.__dict__, "_shards": {}}
 
-    def predict(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int | str | None = "auto", verbose: Any = 0) -> np.ndarray:
         """Class probabilities: ``(N, 1)`` for a sigmoid output, ``(N, C)`` for softmax.
 
         A single sample without the batch axis gives a result without it. ``verbose`` (as in
@@ -541,7 +542,7 @@ class Sequential:
             return softmax(outputs, axis=-1)
         return outputs
 
-    def predict_classes(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
+    def predict_classes(self, x: Any, batch_size: int | str | None = "auto", verbose: Any = 0) -> np.ndarray:
         """Predicted class indices ``(N,)`` (one output: probability above 0.5, or raw score
         above 0); a single sample without the batch axis gives one index."""
         outputs = self.predict_logits(x, batch_size, verbose)

@@ -23,7 +23,7 @@ from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError
 from ..io.checkpoint import CHECKPOINT_NAME
-from ..io.format import model_from_archive, read_archive
+from ..io.format import model_from_archive, read_archive, training_resize
 from ..runs import MODEL_FILE, TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list, training_data_record
 from .notices import NoticeLines
 
@@ -219,7 +219,7 @@ def model_resize(args: argparse.Namespace, model) -> str:
     model has only seen images fitted that way), else ``squash``."""
     if args.resize is not None:
         return args.resize
-    recorded = (model.training_summary or {}).get("resize", "squash")
+    recorded = training_resize(model.training_summary) or "squash"
     if recorded not in RESIZE_MODES:
         raise ModelFormatError(f"{args.model}: the model file records an unknown resize mode "
                                f"{recorded!r}; give --resize {'/'.join(RESIZE_MODES)}")

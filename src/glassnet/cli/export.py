@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..errors import require_extra
 from .common import MODEL_HELP, check_output_file, load_model_file, model_file, path_text, require
@@ -42,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
         """Before the file is written: one that fails never replaces a good one. Returns the
         largest difference."""
         worst, largest = max_difference(model, data)
+        # NaN weights give NaN from both, whose difference would read "differs by nan"
+        require(math.isfinite(largest), "the model's outputs are not finite (NaN or infinite) on "
+                                        f"random inputs: its weights are probably damaged; {args.onnx} "
+                                        "was not written")
         # float32 in the graph: a tolerance relative to the outputs' size, so that raw outputs
         # (logits in the hundreds) are held to the same precision as probabilities.
         tolerance = CHECK_TOLERANCE * max(1.0, largest)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..data.folder import iter_images, listed_within
-from ..errors import ConfigError, ImageError, ShapeError
+from ..errors import ConfigError, GlassnetWarning, ShapeError
+from ..io.format import training_resize
 from ..metrics import class_probabilities
 from ..runs import model_color_mode
 from .common import (
@@ -61,12 +62,18 @@ def run(args: argparse.Namespace) -> int:
     if len(model.input_shape) != 3 or model.input_shape[0] not in (1, 3):
         raise ShapeError(f"this model takes inputs of shape {model.input_shape}, not images "
                          "(channels, height, width)")
+    if args.resize is None and training_resize(model.training_summary) is None:
+        warnings.warn(f"{args.model} does not record how its training images were fitted to its "
+                      f"input size (a model trained in Python): predict assumes squash (stretched); "
+                      "give --resize crop or pad if they were fitted otherwise, or record it in "
+                      "Python with model.training_summary['resize'] = 'crop' before model.save",
+                      GlassnetWarning, stacklevel=2)
     # Chunk by chunk (iter_images): a folder of 100,000 photos is predicted in bounded memory
     # and its first lines come out at once; --json collects the (small) results for one list.
     chunks = iter_images(args.images, model.input_shape[1:], model_resize(args, model),
                          model_color_mode(model), strict=args.strict)
     results = []
-    for files, images in _with_advice(chunks, args.strict):
+    for files, images in chunks:
         probs = class_probabilities(model.predict(images))
         names = model.class_names or [str(i) for i in range(probs.shape[1])]
         chunk = [_result(path, row, names, args.top) for path, row in zip(files, probs, strict=True)]
@@ -152,18 +159,6 @@ def _plot_folder(folder: str, images: list[str], training_folder: str | None) ->
                           "training, evaluate and report would read the plots as images of a class; "
                           "give a folder outside it (or a hidden one, .plots)")
     return path
-
-
-def _with_advice(chunks: Iterator, strict: bool) -> Iterator:
-    """``chunks``, where an image named on the command line that cannot be read says what to
-    do (without --strict, a folder's unreadable files are skipped, not errors)."""
-    try:
-        yield from chunks
-    except ImageError as exc:
-        if strict:
-            raise
-        raise ImageError(f"{exc}; name only readable images, or their folder (whose unreadable "
-                         "files are skipped with a warning)") from None
 
 
 def _result(path: str, row: np.ndarray, names: list[str], top: int) -> dict:

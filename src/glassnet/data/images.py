@@ -15,7 +15,9 @@ above 255 to white): 16-bit grayscale (modes ``I;16``, ``I;16B``, ...) maps 0-65
 has stored 16-bit PNG and TIFF samples; float images (``F``) map 0.0-1.0 to 0-255. An
 ``I`` or ``F`` image with values outside that range has no known scale, so it is stretched
 from its own minimum (black) to its maximum (white); if it is constant, it is white above
-the range and black below it. NaN becomes black.
+the range and black below it. NaN becomes black. Colour images of 16 bits a channel (48-bit
+RGB and 64-bit RGBA PNGs) are the exception: Pillow has no such mode and reads them as 8-bit,
+keeping each value's high byte, so they are not scaled here.
 
 Pillow warns about images above ``Image.MAX_IMAGE_PIXELS`` (89 megapixels) and refuses
 those above twice that as possible "decompression bombs". glassnet loads the former
@@ -272,4 +274,25 @@ def _resize(img, size: tuple[int, int], mode: str):
         return img.resize((width, height), Image.BILINEAR)
     if mode == "crop":
         return ImageOps.fit(img, (width, height), Image.BILINEAR)
-    return ImageOps.pad(img, (width, height), Image.BILINEAR, color=(0, 0, 0))
+    return _pad(img, (width, height))
+
+
+def _pad(img, size: tuple[int, int]):
+    """``ImageOps.pad(img, size, BILINEAR, color=black)`` (``size = (W, H)``): ``img`` fitted
+    inside, centred, black around; except that it keeps at least one pixel each way (Pillow's
+    rounds a 1x64 line in a 32x32 input to no pixels at all: an all-black input)."""
+    from PIL import Image
+
+    width, height = size
+    ratio, target = img.width / img.height, width / height
+    content = size  # the same sizes, rounded the same way, as Pillow's ImageOps.contain
+    if ratio > target:
+        content = (width, max(1, round(img.height / img.width * width)))
+    elif ratio < target:
+        content = (max(1, round(img.width / img.height * height)), height)
+    resized = img.resize(content, Image.BILINEAR)
+    if content == size:
+        return resized
+    out = Image.new(img.mode, size, (0, 0, 0))
+    out.paste(resized, (round((width - content[0]) * 0.5), round((height - content[1]) * 0.5)))
+    return out

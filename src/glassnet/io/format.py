@@ -429,6 +429,21 @@ SUMMARY_TYPES: dict[str, tuple[Any, ...]] = {
     "seed": (int,), "validation_split": (NUMBER,), "folder_signature": (str,), "folder_signature_of": (str,)}
 
 
+#: the ``resize`` of the ONNX metadata for a model whose file does not say how its images
+#: were fitted (``predict`` assumes squash, and warns)
+UNRECORDED_RESIZE = "squash (assumed: not recorded for a model trained in Python)"
+
+
+def training_resize(summary: dict[str, Any] | None) -> str | None:
+    """How a model's training images were fitted to its input size, as its training summary
+    records it (``"squash"``, ``"crop"`` or ``"pad"``: ``glassnet train`` on an image folder
+    records it; a named set's images came at their size, so ``"squash"``); ``None`` for a
+    model trained in Python, whose file does not say unless its code set
+    ``model.training_summary["resize"]`` before saving it."""
+    summary = summary or {}
+    return summary.get("resize", "squash" if "dataset" in summary else None)
+
+
 def _training_summary(path: str | Path, config: dict[str, Any]) -> dict[str, Any]:
     """The ``training`` section, checked: each known key of the right type, metrics numbers."""
     summary = config.get("training") or {}

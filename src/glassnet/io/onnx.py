@@ -28,6 +28,7 @@ import numpy as np
 from .._files import atomic_write, write_error
 from ..backend import to_numpy
 from ..errors import ConfigError, require_extra
+from .format import UNRECORDED_RESIZE, training_resize
 
 OPSET = 17
 #: a protobuf message (an ONNX file without external data) cannot exceed 2 GiB
@@ -189,7 +190,7 @@ def metadata(model) -> dict[str, str]:
         "preprocessing": json.dumps(model.preprocessing),
         "preprocessing_in_graph": "true: (x * scale - mean) / std per channel is applied inside the graph",
         # how training images were fitted to the input size (squash: stretched)
-        "resize": (model.training_summary or {}).get("resize", "squash"),
+        "resize": training_resize(model.training_summary) or UNRECORDED_RESIZE,
         "output": outputs.get(model.probability_activation, "raw outputs of the last layer"),
     }
 
