@@ -13,7 +13,6 @@ from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
 from ..data.folder import same_training_files
 from ..errors import ConfigError, GlassnetWarning
-from ..inference import batch_size_for
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import RUN_RECORD, check_compatible, model_color_mode
@@ -252,7 +251,7 @@ def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
         # named as a split of it is ("photos/test"): the folder's name, then which images
         args.split, dataset.name = "all", f"{dataset.name}/all"
     ev = evaluate_model(model, dataset.x, dataset.y, list(dataset.class_names), dataset.name,
-                        batch_size=batch_size_for(model), files=dataset.info.get("files"))
+                        files=dataset.info.get("files"))
     if args.report:
         from ..report.run_report import write_evaluation_report
 

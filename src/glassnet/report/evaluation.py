@@ -63,8 +63,10 @@ class Evaluation:
 
 def evaluate_model(model: Any, images: np.ndarray, labels: np.ndarray,
                    class_names: list[str] | None = None, name: str = "dataset",
-                   batch_size: int = 256, files: list[str] | None = None) -> Evaluation:
-    """Predict ``images (N, *input_shape)`` with ``model`` and compare with ``labels (N,)``.
+                   batch_size: int | str | None = "auto", files: list[str] | None = None) -> Evaluation:
+    """Predict ``images (N, *input_shape)`` with ``model`` and compare with ``labels (N,)``
+    (in batches of ``batch_size``: ``"auto"`` sizes them by the model's activations, see
+    :func:`glassnet.inference.batch_size_for`).
 
     One forward pass (in batches) gives the logits; predicted classes are the model's own
     decision (logit > 0 for one sigmoid output, else argmax), probabilities its sigmoid or
