@@ -254,6 +254,54 @@ def test_a_model_trained_on_the_device_saves_loads_and_resumes_anywhere(device, 
     assert state["sessions"] == [{"from_epoch": 0, "threads": None, "device": "gpu"}]  # so do its sessions
 
 
+def _small_model(optimizer="adam"):
+    model = gn.Sequential([gn.layers.Dense(4, activation="relu"), gn.layers.Dense(1)],
+                          input_shape=(6,), seed=0)
+    model.compile(loss="binary_crossentropy", optimizer=optimizer)
+    return model
+
+
+def assert_slots_beside_weights(model) -> None:
+    """Every optimizer slot lives where its parameter does."""
+    params = {name: p for name, p, _ in model.parameters()}
+    assert model.optimizer.slots
+    for name, slots in model.optimizer.slots.items():
+        for slot in slots.values():
+            assert backend.device_of(slot) == backend.device_of(params[name]), name
+
+
+@pytest.mark.parametrize("built_on,current", [("gpu", "cpu"), ("cpu", "gpu")])
+def test_a_checkpoint_resumes_where_the_weights_are_whatever_device_is_current(device, built_on, current,
+                                                                               tmp_path, rng):
+    """The optimizer's moments go back beside the weights, not to the current device (they
+    went to the current one, and the next step mixed host and device arrays)."""
+    from glassnet.io.checkpoint import read_checkpoint, restore_training_state, save_checkpoint
+
+    x, y = rng.standard_normal((20, 6)), rng.integers(0, 2, 20)
+    model = on(built_on, _small_model)
+    model.fit(x, y, epochs=2, batch_size=5, verbose=0)
+    save_checkpoint(model, tmp_path / "ckpt.glassnet")
+    resumed = on(built_on, _small_model)
+    with backend.using_device(current):
+        done = restore_training_state(resumed, read_checkpoint(tmp_path / "ckpt.glassnet"))
+        assert_slots_beside_weights(resumed)
+        resumed.fit(x, y, epochs=3, initial_epoch=done, batch_size=5, verbose=0)
+    assert resumed.history.epoch == [0, 1, 2]
+
+
+@pytest.mark.parametrize("built_on,current", [("gpu", "cpu"), ("cpu", "gpu")])
+def test_after_the_nan_guard_put_the_weights_back_training_goes_on(device, built_on, current, rng):
+    x, y = rng.standard_normal((20, 6)) * 100, rng.integers(0, 2, 20)
+    model = on(built_on, lambda: _small_model(optimizers.SGD(lr=10, momentum=0.99)))
+    with backend.using_device(current), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(gn.errors.NonFiniteLossError):
+            model.fit(x, y, epochs=5, batch_size=5, verbose=0)
+        assert_slots_beside_weights(model)
+        model.optimizer.lr = 1e-6
+        model.fit(x, y, epochs=1, batch_size=5, verbose=0)  # mixed host and device arrays here
+
+
 def test_gradient_checks_pass_on_the_device(device):
     with backend.using_device("gpu"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
