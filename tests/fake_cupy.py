@@ -14,6 +14,8 @@ where it matters for glassnet's device discipline:
 - ``copyto`` refuses a Python scalar as its source (CuPy 13.0-13.2 with NumPy 2 raise
   ``TypeError`` from ``numpy.can_cast`` there: pass ``dtype.type(value)``);
 - NumPy's names that CuPy lacks (``errstate``, ``seterr``, ...) are not in the module;
+- ``cuda.runtime.getDeviceCount`` counts one GPU (tests replace it with
+  :func:`no_device_count` for a machine with CuPy but no usable GPU);
 - NumPy functions given device arrays dispatch to this module (``__array_ufunc__`` and
   ``__array_function__``, as CuPy implements them) and return device arrays.
 
@@ -227,5 +229,17 @@ class _CUDARuntimeError(RuntimeError):
     pass
 
 
+# One GPU. A test models a machine without a usable one by replacing getDeviceCount
+# (CuPy imports there too; CUDA's runtime then raises CUDARuntimeError or counts 0).
 cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
     getDeviceCount=lambda: 1, CUDARuntimeError=_CUDARuntimeError))
+
+
+def no_device_count(error: str | None) -> Any:
+    """A ``getDeviceCount`` for a machine whose CUDA raises ``error``, or (None) finds 0 GPUs."""
+    def count() -> int:
+        if error is not None:
+            raise _CUDARuntimeError(error)
+        return 0
+
+    return count

@@ -79,6 +79,29 @@ def test_the_stand_in_refuses_what_cupy_refuses(device):
     np.testing.assert_array_equal(backend.to_numpy(np.exp(a) * 2), np.exp(a.get()) * 2)
 
 
+@pytest.mark.parametrize("error", ["cudaErrorNoDevice: no CUDA-capable device is detected",
+                                   "cudaErrorInsufficientDriver: CUDA driver version is insufficient "
+                                   "for CUDA runtime version", None])
+def test_cupy_without_a_usable_gpu_is_one_clear_error(device, error, monkeypatch, capsys, tmp_path):
+    """CuPy imports on a machine without a GPU or driver: the device is refused at once,
+    not by a CUDA error at the first allocation (a traceback from the command line)."""
+    from glassnet.cli import main
+
+    if device != "fake-cupy":
+        pytest.skip("models a machine without a GPU")
+    monkeypatch.setattr(fake_cupy.cuda.runtime, "getDeviceCount", fake_cupy.no_device_count(error))
+    message = f"no usable CUDA GPU: {error or 'CUDA finds 0 devices'}; use the device 'cpu'"
+    with pytest.raises(gn.errors.ConfigError, match=f"^{re.escape(message)}$"):
+        backend.set_device("gpu")
+    assert backend.get_device() == "cpu"
+    assert main(["train", "--device", "gpu", "--epochs", "1", "--out", str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err == f"glassnet train: error: {message}\n"
+    monkeypatch.setattr(backend, "_device", None)
+    monkeypatch.setenv("GLASSNET_DEVICE", "gpu")
+    with pytest.raises(gn.errors.ConfigError, match=r"^\$GLASSNET_DEVICE='gpu': no usable CUDA GPU"):
+        backend.get_device()
+
+
 # -- every layer and every loss ------------------------------------------------------------------
 @pytest.mark.parametrize("factory", [dense_model, conv_model, conv_gap_model])
 def test_every_layer_trains_on_the_device_as_on_the_cpu(device, factory, rng):

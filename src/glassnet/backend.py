@@ -45,8 +45,20 @@ def set_device(device: str) -> None:
     if device not in ("cpu", "gpu"):
         raise ConfigError(f"device must be 'cpu' or 'gpu', got {device!r}")
     if device == "gpu":
-        require_extra("cupy", "gpu")
+        _check_gpu(require_extra("cupy", "gpu"))
     _device = device
+
+
+def _check_gpu(cupy: ModuleType) -> None:
+    """A :class:`ConfigError` unless CUDA sees a GPU. CuPy imports without a GPU or a
+    driver; its first allocation would then fail with a CUDA error deep inside a layer."""
+    runtime = cupy.cuda.runtime
+    try:
+        count = runtime.getDeviceCount()
+    except runtime.CUDARuntimeError as exc:  # no driver, a driver too old, no device
+        raise ConfigError(f"no usable CUDA GPU: {exc}; use the device 'cpu'") from None
+    if count == 0:
+        raise ConfigError("no usable CUDA GPU: CUDA finds 0 devices; use the device 'cpu'")
 
 
 @contextlib.contextmanager
