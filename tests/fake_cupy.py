@@ -14,6 +14,8 @@ where it matters for glassnet's device discipline:
 - ``copyto`` refuses a Python scalar as its source (CuPy 13.0-13.2 with NumPy 2 raise
   ``TypeError`` from ``numpy.can_cast`` there: pass ``dtype.type(value)``);
 - NumPy's names that CuPy lacks (``errstate``, ``seterr``, ...) are not in the module;
+- :func:`recording` lists the copies between host and device (a test of what a GPU
+  would wait for);
 - ``cuda.runtime.getDeviceCount`` counts one GPU (tests replace it with
   :func:`no_device_count` for a machine with CuPy but no usable GPU);
 - NumPy functions given device arrays dispatch to this module (``__array_ufunc__`` and
@@ -26,7 +28,9 @@ kernels, their speed, the GPU's rounding). The real CuPy tests run where a GPU i
 
 from __future__ import annotations
 
+import contextlib
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as _np
@@ -35,6 +39,25 @@ __version__ = "0.0-fake"
 
 # Functions that take host data on purpose: they are how data gets onto the device.
 _FROM_HOST = {"asarray", "array", "ascontiguousarray", "asanyarray"}
+
+_transfers: list[tuple[str, str, tuple[int, ...]]] | None = None  # while recording()
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[tuple[str, str, tuple[int, ...]]]]:
+    """Record every copy between host and device inside the ``with`` block, as
+    ``("to device" | "to host", dtype name, shape)``: what a real GPU would wait for."""
+    global _transfers
+    _transfers = log = []
+    try:
+        yield log
+    finally:
+        _transfers = None
+
+
+def _record(direction: str, array: _np.ndarray) -> None:
+    if _transfers is not None:
+        _transfers.append((direction, array.dtype.name, array.shape))
 
 
 class ndarray:  # noqa: N801 - named as CuPy's class
@@ -52,24 +75,30 @@ class ndarray:  # noqa: N801 - named as CuPy's class
                         "Please use `.get()` to construct a NumPy array explicitly.")
 
     def get(self) -> _np.ndarray:
+        _record("to host", self._a)
         return self._a.copy()
 
     def item(self) -> Any:
+        _record("to host", self._a)
         return self._a.item()
 
     def tolist(self) -> Any:
+        _record("to host", self._a)
         return self._a.tolist()
 
     def __float__(self) -> float:
+        _record("to host", self._a)
         return float(self._a)
 
     def __int__(self) -> int:
+        _record("to host", self._a)
         return int(self._a)
 
     def __index__(self) -> int:
         return self._a.__index__()
 
     def __bool__(self) -> bool:
+        _record("to host", self._a)
         return bool(self._a)
 
     def __len__(self) -> int:
@@ -179,6 +208,8 @@ def _index(key: Any) -> Any:
     """Indices: device arrays, and host integer/bool arrays (CuPy copies those over)."""
     if isinstance(key, tuple):
         return tuple(_index(k) for k in key)
+    if isinstance(key, _np.ndarray):
+        _record("to device", key)
     return key._a if isinstance(key, ndarray) else key
 
 
@@ -192,7 +223,9 @@ def _function(name: str, func: Any):
             result = func(args[0]._a, *args[1:], **kwargs)  # on the device: no copy needed
             return args[0] if result is args[0]._a else ndarray(result)
         if name in _FROM_HOST:  # a transfer: the device array never shares host memory
-            return ndarray(_np.array(func(*args, **kwargs), copy=True))
+            result = ndarray(_np.array(func(*args, **kwargs), copy=True))
+            _record("to device", result._a)
+            return result
         return _wrap(func(*_device_args(args, name), **_device_args(kwargs, name)))
 
     call.__name__ = name

@@ -157,6 +157,31 @@ def test_every_loss_on_the_device(device, loss, units, from_logits, rng):
     assert values["gpu"] == pytest.approx(values["cpu"], rel=1e-12)
 
 
+# -- what crosses between host and device (each copy is a wait on a real GPU) --------------------
+def only_on_the_stand_in(device) -> None:
+    if device != "fake-cupy":
+        pytest.skip("counts copies with the stand-in's recording()")
+
+
+def test_dropout_sends_a_one_byte_mask_to_the_device(device, rng):
+    """The mask is drawn on the host (the CPU's random stream), but only the boolean
+    keep-mask travels: not a float mask the size of the activations."""
+    only_on_the_stand_in(device)
+    x = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+    outputs = {}
+    for name in ("cpu", "gpu"):
+        layer = gn.layers.Dropout(0.4)
+        layer.build(x.shape[1:], np.random.default_rng(0), np.float32)
+        on_device = on(name, lambda: backend.to_device(x))
+        with fake_cupy.recording() as copies:
+            y = layer.forward(on_device, training=True)
+            dx = layer.backward(y)
+        assert copies == ([] if name == "cpu" else [("to device", "bool", x.shape)])
+        outputs[name] = backend.to_numpy(y), backend.to_numpy(dx)
+    for cpu, gpu in zip(outputs["cpu"], outputs["gpu"], strict=True):
+        np.testing.assert_array_equal(gpu, cpu)
+
+
 # -- every optimizer and schedule ---------------------------------------------------------------
 OPTIMIZERS = [
     lambda: optimizers.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
