@@ -182,6 +182,64 @@ def test_dropout_sends_a_one_byte_mask_to_the_device(device, rng):
         np.testing.assert_array_equal(gpu, cpu)
 
 
+@pytest.mark.parametrize("loss,units", [("categorical_crossentropy", 3), ("binary_crossentropy", 1)])
+def test_a_training_step_waits_for_the_device_only_for_its_loss(device, loss, units, rng):
+    """Per batch only the inputs, labels and dropout mask go over, and only the loss and its
+    L2 term come back: labels checked on the host are not checked again on the device
+    (min/max: two waits), the L2 terms are summed there (one wait per layer), the
+    preprocessing mean/std are not sent again with every batch."""
+    only_on_the_stand_in(device)
+
+    def build():
+        model = gn.Sequential([gn.layers.Dense(8, activation="relu"), gn.layers.Dropout(0.3),
+                               gn.layers.Dense(8, activation="relu"), gn.layers.Dense(units)],
+                              input_shape=(5,), preprocessing={"mean": [0.5], "std": [2.0]})
+        model.compile(loss, "adam", reg=1e-3)
+        return model
+
+    model = on("gpu", build)
+    x = rng.integers(0, 256, (16, 5)).astype(np.uint8)
+    y = model.check_labels(x, rng.integers(0, 2, 16))
+    model.train_step(model.preprocess(x), model.on_device(y))  # Adam's moments are made
+    with fake_cupy.recording() as copies:
+        model.train_step(model.preprocess(x), model.on_device(y))
+    assert copies == [("to device", "uint8", (16, 5)), ("to device", "int64", (16,)),
+                      ("to device", "bool", (16, 8)),
+                      ("to host", "float32", ()), ("to host", "float64", ())]
+
+
+def test_the_l2_term_summed_on_the_device_is_the_cpus(device, rng):
+    def build():
+        model = gn.Sequential([gn.layers.Dense(7), gn.layers.Dense(5), gn.layers.Dense(3)],
+                              input_shape=(4,), seed=3)
+        model.compile("categorical_crossentropy", "sgd", reg=0.37)
+        return model
+
+    values = {name: on(name, lambda: build().regularization_loss()) for name in ("cpu", "gpu")}
+    assert isinstance(values["gpu"], float) and values["gpu"] == values["cpu"] > 0
+
+
+@pytest.mark.parametrize("loss,labels", [("binary_crossentropy", [0, 2, 1]),
+                                         ("categorical_crossentropy", [0, 3, 1]),
+                                         ("categorical_crossentropy", [0, 0.5, 1])])
+def test_a_loss_called_with_bad_host_labels_says_so_whatever_the_outputs_device(device, loss, labels):
+    units = 1 if loss == "binary_crossentropy" else 3
+    outputs = on("gpu", lambda: backend.to_device(np.zeros((3, units))))
+    with pytest.raises(gn.errors.ShapeError, match=r"got range \[0, [23]\]|with fractions"):
+        gn.losses.get(loss).forward(outputs, np.array(labels))
+
+
+def test_new_preprocessing_values_reach_the_device(device):
+    model = on("gpu", lambda: gn.Sequential([gn.layers.Dense(2)], input_shape=(2,),
+                                            preprocessing={"mean": [1.0, 2.0]}))
+    x = np.array([[3.0, 4.0]])
+    np.testing.assert_array_equal(backend.to_numpy(model.preprocess(x)), [[2.0, 2.0]])
+    model.set_preprocessing(mean=[0.0, 1.0], std=[2.0])
+    np.testing.assert_array_equal(backend.to_numpy(model.preprocess(x)), [[1.5, 1.5]])
+    # another rank: another cached shape, (1, C, 1)
+    np.testing.assert_array_equal(backend.to_numpy(model.preprocess(x.reshape(1, 2, 1))), [[[1.5], [1.5]]])
+
+
 # -- every optimizer and schedule ---------------------------------------------------------------
 OPTIMIZERS = [
     lambda: optimizers.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),

@@ -78,6 +78,7 @@ class Sequential:
         self.name = name
         self.input_shape: tuple[int, ...] | None = None
         self.preprocessing = dict(inputs.DEFAULT_PREPROCESSING)
+        self._preprocessing_arrays: dict[tuple, tuple[list[float], Array]] = {}  # _per_channel's
         inputs.check_preprocessing_keys(preprocessing or {})
         self.set_preprocessing(**(preprocessing or {}))
         self._class_names: list[str] | None = None
@@ -260,10 +261,21 @@ class Sequential:
             x = x * scale  # never in place: x may be the caller's array
         for key, op in (("mean", "sub"), ("std", "div")):
             if p[key] is not None:
-                xp = array_module(x)
-                values = xp.asarray(p[key], dtype=self.dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
+                values = self._per_channel(key, x)
                 x = x - values if op == "sub" else x / values
         return x
+
+    def _per_channel(self, key: str, x: Array) -> Array:
+        """Preprocessing ``mean`` or ``std`` as an array shaped ``(1, C, 1, ...)`` to broadcast
+        over ``x``, on its device in the model's dtype: made once per device, dtype and rank
+        (and again when the values change), not copied to the GPU with every batch."""
+        values, xp = self.preprocessing[key], array_module(x)
+        cache_key = (key, xp.__name__, self.dtype.name, x.ndim)
+        cached = self._preprocessing_arrays.get(cache_key)
+        if cached is None or cached[0] != values:
+            array = xp.asarray(values, dtype=self.dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
+            cached = self._preprocessing_arrays[cache_key] = (list(values), array)
+        return cached[1]
 
     # -- forward / backward ------------------------------------------------------------
     def check_input(self, x: Any) -> tuple[Any, bool]:
@@ -369,7 +381,9 @@ class Sequential:
 
     def regularization_loss(self) -> float:
         """``0.5 * reg * sum(W**2)`` over every regularized weight (CS231n convention)."""
-        return float(sum(0.5 * coef * float((layer.params[key] ** 2).sum())
+        # Summed where the weights are, in float64 as Python's floats were, and converted once:
+        # on a GPU each conversion is a wait for the device.
+        return float(sum(0.5 * coef * (layer.params[key] ** 2).sum().astype(np.float64)
                          for layer, key, coef in self._regularized()))
 
     # -- training API ------------------------------------------------------------------
@@ -519,8 +533,9 @@ class Sequential:
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy (or pickle) starts without the thread replicas: they belong to this model's
-        # arrays, and hold threads and locks that cannot be copied.
-        return {**self.__dict__, "_shards": {}}
+        # arrays, and hold threads and locks that cannot be copied; nor does it share (or
+        # pickle device arrays of) the preprocessing cache, which it remakes when used.
+        return {**self.__dict__, "_shards": {}, "_preprocessing_arrays": {}}
 
     def predict(self, x: Any, batch_size: int = 256, verbose: Any = 0) -> np.ndarray:
         """Class probabilities: ``(N, 1)`` for a sigmoid output, ``(N, C)`` for softmax.
