@@ -6,14 +6,18 @@ where it matters for glassnet's device discipline:
 
 - they refuse implicit conversion to NumPy (``np.asarray(a)``, ``np.array(a)``), as CuPy's
   do: only ``a.get()`` and ``cupy.asnumpy(a)`` copy them to the host;
-- an operation that mixes them with a NumPy array (other than a scalar) is a ``TypeError``,
-  as in CuPy, whether written ``a * host``, ``cupy.maximum(a, host)`` or ``a[...] = host``;
+- an operation that mixes them with a NumPy array (a 0-d one too; NumPy scalars are fine)
+  is a ``TypeError``, as in CuPy, whether written ``a * host``, ``cupy.maximum(a, host)``
+  or ``a[...] = host``;
+- they are no index (CuPy's arrays have no ``__index__``: ``range(a.sum())`` fails);
 - reductions return 0-d device arrays, not Python or NumPy scalars (``float(a.sum())``
   works; ``f"{a.sum():.3f}"`` is refused here although CuPy formats it through the host: a
   house rule, so that a value is converted where the code says so);
 - ``copyto`` refuses a Python scalar as its source (CuPy 13.0-13.2 with NumPy 2 raise
   ``TypeError`` from ``numpy.can_cast`` there: pass ``dtype.type(value)``);
-- NumPy's names that CuPy lacks (``errstate``, ``seterr``, ...) are not in the module;
+- only the CuPy 13 functions glassnet uses are in the module (an allowlist, also for NumPy
+  functions called on device arrays), so a NumPy function that CuPy lacks (``errstate``,
+  ``seterr``, ...) is missing here too;
 - :func:`recording` lists the copies between host and device (a test of what a GPU
   would wait for);
 - ``cuda.runtime.getDeviceCount`` counts one GPU (tests replace it with
@@ -94,9 +98,6 @@ class ndarray:  # noqa: N801 - named as CuPy's class
         _record("to host", self._a)
         return int(self._a)
 
-    def __index__(self) -> int:
-        return self._a.__index__()
-
     def __bool__(self) -> bool:
         _record("to host", self._a)
         return bool(self._a)
@@ -145,6 +146,8 @@ class ndarray:  # noqa: N801 - named as CuPy's class
         return _wrap(result)
 
     def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
+        if func.__name__ not in _CUPY_FUNCTIONS | {"as_strided", "copyto"}:
+            return NotImplemented  # as CuPy for a function it lacks: NumPy raises TypeError
         return _wrap(func(*_device_args(args, func.__name__), **_device_args(kwargs, func.__name__)))
 
 
@@ -194,7 +197,7 @@ def _device_args(value: Any, where: str) -> Any:
     """Unwrap device arrays in (nested) arguments; a host array there is a TypeError."""
     if isinstance(value, ndarray):
         return value._a
-    if isinstance(value, _np.ndarray) and value.ndim > 0:
+    if isinstance(value, _np.ndarray):  # 0-d too: CuPy takes NumPy scalars, not arrays
         raise TypeError(f"{where}: a NumPy array was mixed with CuPy arrays "
                         f"(shape {value.shape}); move it with cupy.asarray first")
     if isinstance(value, (tuple, list)):
@@ -232,9 +235,18 @@ def _function(name: str, func: Any):
     return call
 
 
-# NumPy names CuPy 13 does not have (CuPy raises no floating-point warnings, so it has no
-# errstate; cupyx.errstate exists but refuses over/divide/invalid)
-_NOT_IN_CUPY = {"errstate", "seterr", "geterr", "seterrcall", "geterrcall", "apply_over_axes"}
+# The CuPy 13 functions glassnet uses, each of which CuPy 13 has: the stand-in offers no
+# other, so code that reaches for a NumPy function CuPy lacks (errstate: CuPy raises no
+# floating-point warnings; apply_over_axes) fails here as on a GPU. A new one goes here once
+# CuPy's documentation shows it (docs.cupy.dev, "API reference").
+_CUPY_FUNCTIONS = {
+    "abs", "arange", "array", "asanyarray", "asarray", "ascontiguousarray", "clip", "concatenate",
+    "divide", "einsum", "empty", "empty_like", "exp", "full", "full_like", "isfinite", "log",
+    "log1p", "matmul", "maximum", "multiply", "sqrt", "stack", "tanh", "where", "zeros",
+    "zeros_like",
+}
+# NumPy's classes that CuPy re-exports (its dtypes are NumPy's)
+_NUMPY_CLASSES = (_np.dtype, _np.finfo, _np.iinfo)
 
 
 def copyto(dst: ndarray, src: Any, **kwargs: Any) -> None:
@@ -245,13 +257,16 @@ def copyto(dst: ndarray, src: Any, **kwargs: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """``cupy.<name>``: NumPy's function of that name on device arrays; dtypes as NumPy's."""
-    if name in _NOT_IN_CUPY:
-        raise AttributeError(f"module 'cupy' has no attribute {name!r}")
-    value = getattr(_np, name)
-    if isinstance(value, type) or not callable(value):
+    """``cupy.<name>``: NumPy's function of that name on device arrays, for the names in
+    :data:`_CUPY_FUNCTIONS`; NumPy's dtypes and constants as they are."""
+    value = getattr(_np, name, None)
+    if name in _CUPY_FUNCTIONS:
+        return _function(name, value)
+    if value is not None and (not callable(value) or value in _NUMPY_CLASSES
+                              or (isinstance(value, type) and issubclass(value, _np.generic))):
         return value
-    return _function(name, value)
+    raise AttributeError(f"module 'cupy' has no attribute {name!r} (the stand-in has only the CuPy "
+                         "13 functions glassnet uses: add it to _CUPY_FUNCTIONS if CuPy 13 has it)")
 
 
 lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(

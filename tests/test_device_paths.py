@@ -9,6 +9,7 @@ every machine; only the real run checks CUDA itself.
 
 from __future__ import annotations
 
+import operator
 import re
 import sys
 import warnings
@@ -71,6 +72,15 @@ def test_the_stand_in_refuses_what_cupy_refuses(device):
     fake_cupy.copyto(b, b.dtype.type(1), where=b > 2)  # a NumPy scalar is fine
     with pytest.raises(AttributeError, match="no attribute 'errstate'"):
         getattr(fake_cupy, "errstate")  # noqa: B009 - the attribute access is the test
+    with pytest.raises(TypeError, match="mixed with CuPy arrays"):
+        a * np.array(2.0)  # a 0-d NumPy array is an array to CuPy, not a scalar
+    with pytest.raises(TypeError, match="mixed with CuPy arrays"):
+        fake_cupy.where(a > 2, a, np.array(0.0))
+    np.testing.assert_array_equal((a * np.float64(2)).get(), a.get() * 2)  # a NumPy scalar is fine
+    with pytest.raises(TypeError):
+        operator.index(a.sum())  # CuPy's arrays have no __index__
+    with pytest.raises(TypeError, match="no implementation found"):
+        np.median(a)  # not a function of the stand-in's list: as CuPy for one it lacks
     total = a.sum()
     assert backend.array_module(total) is fake_cupy and float(total) == 15.0
     view = a.reshape(-1)
