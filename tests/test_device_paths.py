@@ -21,9 +21,11 @@ import fake_cupy
 import glassnet as gn
 from glassnet import backend, gradcheck, optimizers, zoo
 from layer_zoo import conv_gap_model, conv_model, dense_model, layer_types, perturbed
-from test_device import gpu_available
+from test_device import needs_gpu
 
-DEVICES = ["fake-cupy"] + (["gpu"] if gpu_available() else [])
+# Every test runs on the stand-in; its real-GPU variant is always collected, and skips with
+# the reason where there is no GPU (so a run's summary says what did not run).
+DEVICES = ["fake-cupy", pytest.param("gpu", marks=needs_gpu)]
 
 
 @pytest.fixture(params=DEVICES)
@@ -49,6 +51,14 @@ def assert_on_device(model) -> None:
     """Every weight of ``model`` is a device array when the GPU is current (else NumPy)."""
     expected = sys.modules["cupy"] if backend.get_device() == "gpu" else np
     assert all(backend.array_module(p) is expected for p in device_arrays(model))
+
+
+def test_every_device_test_has_a_real_gpu_variant_that_says_why_it_skips():
+    """Without a GPU the real-CuPy variants are still collected, so that the summary lists
+    them as skipped with the reason rather than leaving them out without a word."""
+    gpu = DEVICES[-1]
+    assert gpu.values == ("gpu",) and [mark.name for mark in gpu.marks] == ["skipif"]
+    assert "no GPU here" in gpu.marks[0].kwargs["reason"]
 
 
 # -- the stand-in itself: it must refuse what CuPy refuses, or the tests below prove nothing --
