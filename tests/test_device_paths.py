@@ -436,6 +436,29 @@ def test_gradient_checks_pass_on_the_device(device):
     assert worst[2] < 1e-6, worst
 
 
+@pytest.mark.parametrize("built_on,current", [("gpu", "cpu"), ("cpu", "gpu")])
+def test_gradient_checks_run_where_the_weights_are_whatever_device_is_current(device, built_on, current, rng):
+    """check_layer's inputs and output gradient, and check_model's labels, went to the current
+    device, not to the layer's (a NumPy array met CuPy arrays)."""
+    layer = gn.layers.Conv2D(2, 3, padding="same")
+    stack = gradcheck.Stack(gn.layers.Dense(3), gn.layers.ReLU(), gn.layers.Dense(2))
+    on(built_on, lambda: layer.build((2, 5, 5), np.random.default_rng(0), np.float64))
+    on(built_on, lambda: stack.build((4,), np.random.default_rng(0), np.float64))
+
+    def build_model():
+        model = gn.Sequential([gn.layers.Dense(3, activation="tanh"), gn.layers.Dense(3)],
+                              input_shape=(4,), dtype="float64")
+        model.compile("categorical_crossentropy", "sgd", reg=0.1)
+        return model
+
+    model = on(built_on, build_model)
+    with backend.using_device(current):
+        assert gradcheck.check_layer(layer, (2, 5, 5)).worst < 1e-6
+        assert gradcheck.check_layer(stack, (4,)).worst < 1e-6
+        assert gradcheck.check_model(model, rng.standard_normal((5, 4)), rng.integers(0, 3, 5)).worst < 1e-6
+        assert gradcheck.check_layer(gn.layers.ReLU(), (4,)).worst < 1e-6  # no weights: the current device
+
+
 def test_the_command_line_runs_on_the_device(device, cats, tmp_path, capsys):
     """train, evaluate, predict and search with --device gpu."""
     from PIL import Image

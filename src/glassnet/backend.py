@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -156,6 +156,14 @@ def to_device_of(a: Any, like: Array, dtype: Any = None) -> Array:
     if module is np:
         return np.asarray(to_numpy(a), dtype=dtype)
     return module.asarray(a, dtype=dtype)
+
+
+def to_device_of_weights(a: Any, weights: Iterable[Array]) -> Array:
+    """``a`` on the device of ``weights`` (a model's or a layer's: they live on one device),
+    or on the current device where there are none (a layer without weights follows it)."""
+    for like in weights:
+        return to_device_of(a, like)
+    return to_device(a)
 
 
 def to_numpy(a: Any) -> np.ndarray:

@@ -18,7 +18,7 @@ from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from ._checks import check_number
 from ._text import model_summary
-from .backend import Array, array_module, to_device, to_device_of, to_numpy
+from .backend import Array, array_module, to_device_of, to_device_of_weights, to_numpy
 from .errors import ConfigError, OutOfMemoryError, ShapeError
 from .functional import sigmoid, softmax
 from .layers.activations import Sigmoid, Softmax
@@ -244,9 +244,8 @@ class Sequential:
     def on_device(self, a: Any) -> Array:
         """``a`` (a batch of inputs or labels) as an array on the device of this model's
         weights: the device that was current when the model was built or loaded."""
-        for _, param, _ in self.parameters():
-            return to_device_of(a, param)
-        return to_device(a)  # a model without weights (e.g. only pooling) follows the device
+        # a model without weights (e.g. only pooling) follows the current device
+        return to_device_of_weights(a, (param for _, param, _ in self.parameters()))
 
     def preprocess(self, x: Any) -> Array:
         """A batch as a float array on the model's device (:meth:`on_device`), after
