@@ -335,6 +335,38 @@ def test_every_zoo_model_trains_with_augmentation_on_the_device(device, name, rn
     np.testing.assert_allclose(predictions["gpu"], predictions["cpu"], atol=1e-4)
 
 
+@pytest.mark.parametrize("built_on", ["gpu", "cpu"])
+def test_data_and_weights_given_on_the_device_are_taken_wherever_the_model_is(device, built_on, rng):
+    """fit(x, y) with x and y on the GPU, with augmentation (NumPy functions: the batch goes
+    to the host for them), and set_weights with arrays on the GPU ("Implicit conversion" before),
+    give the numbers of host data."""
+    from glassnet.data import augment
+
+    x = rng.integers(0, 256, (12, 3, 8, 8)).astype(np.uint8)
+    y = rng.integers(0, 3, 12)
+
+    def build():
+        model = gn.Sequential([gn.layers.Conv2D(2, 3), gn.layers.Flatten(), gn.layers.Dense(3)],
+                              input_shape=(3, 8, 8), seed=4, dtype="float64",
+                              preprocessing={"scale": 1 / 255})
+        model.compile("categorical_crossentropy", "adam")
+        return model
+
+    results = {}
+    for where in ("cpu", "gpu"):
+        model = on(built_on, build)
+        data = on(where, lambda: (backend.to_device(x), backend.to_device(y)))
+        model.fit(*data, epochs=2, batch_size=4, verbose=0, augment=augment.parse("flip,crop,jitter"))
+        results[where] = model.get_weights()
+    for key in results["cpu"]:
+        np.testing.assert_array_equal(results["gpu"][key], results["cpu"][key], err_msg=key)
+    model = on(built_on, build)
+    model.set_weights(on("gpu", lambda: {k: backend.to_device(v) for k, v in results["gpu"].items()}))
+    assert {backend.device_of(p) for p in device_arrays(model)} == {built_on}
+    for key, value in model.get_weights().items():
+        np.testing.assert_array_equal(value, results["cpu"][key], err_msg=key)
+
+
 def test_a_model_trained_on_the_device_saves_loads_and_resumes_anywhere(device, tmp_path, rng):
     from glassnet.io.checkpoint import read_checkpoint, restore_training_state, save_checkpoint
     from glassnet.training import EarlyStopping, ModelCheckpoint

@@ -192,15 +192,18 @@ class Sequential:
                 weights[f"{i}.state.{key}"] = to_numpy(value).copy()
         return weights
 
-    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        """Load arrays from :meth:`get_weights` in place (shapes must match)."""
+    def set_weights(self, weights: dict[str, Any]) -> None:
+        """Load arrays from :meth:`get_weights` in place (shapes must match); NumPy or CuPy
+        arrays, whichever device this model's weights are on."""
         for i, layer in enumerate(self.layers):
             for store, prefix in ((layer.params, f"{i}."), (layer.state, f"{i}.state.")):
                 for key, current in store.items():
                     name = prefix + key
                     if name not in weights:
                         raise ShapeError(f"weights are missing {name!r}")
-                    new = np.asarray(weights[name])
+                    new = weights[name]
+                    if not hasattr(new, "shape"):  # NumPy or CuPy arrays are used where they are
+                        new = np.asarray(new)
                     if new.shape != current.shape:
                         raise ShapeError(f"{name}: expected shape {current.shape}, got {new.shape}")
                     current[...] = to_device_of(new, current, dtype=current.dtype)
