@@ -6,14 +6,22 @@ where it matters for glassnet's device discipline:
 
 - they refuse implicit conversion to NumPy (``np.asarray(a)``, ``np.array(a)``), as CuPy's
   do: only ``a.get()`` and ``cupy.asnumpy(a)`` copy them to the host;
-- an operation that mixes them with a NumPy array (other than a scalar) is a ``TypeError``,
-  as in CuPy, whether written ``a * host``, ``cupy.maximum(a, host)`` or ``a[...] = host``;
+- an operation that mixes them with a NumPy array (a 0-d one too; NumPy scalars are fine)
+  is a ``TypeError``, as in CuPy, whether written ``a * host``, ``cupy.maximum(a, host)``
+  or ``a[...] = host``;
+- they are no index (CuPy's arrays have no ``__index__``: ``range(a.sum())`` fails);
 - reductions return 0-d device arrays, not Python or NumPy scalars (``float(a.sum())``
   works; ``f"{a.sum():.3f}"`` is refused here although CuPy formats it through the host: a
   house rule, so that a value is converted where the code says so);
 - ``copyto`` refuses a Python scalar as its source (CuPy 13.0-13.2 with NumPy 2 raise
   ``TypeError`` from ``numpy.can_cast`` there: pass ``dtype.type(value)``);
-- NumPy's names that CuPy lacks (``errstate``, ``seterr``, ...) are not in the module;
+- only the CuPy 13 functions glassnet uses are in the module (an allowlist, also for NumPy
+  functions called on device arrays), so a NumPy function that CuPy lacks (``errstate``,
+  ``seterr``, ...) is missing here too;
+- :func:`recording` lists the copies between host and device (a test of what a GPU
+  would wait for);
+- ``cuda.runtime.getDeviceCount`` counts one GPU (tests replace it with
+  :func:`no_device_count` for a machine with CuPy but no usable GPU);
 - NumPy functions given device arrays dispatch to this module (``__array_ufunc__`` and
   ``__array_function__``, as CuPy implements them) and return device arrays.
 
@@ -24,7 +32,9 @@ kernels, their speed, the GPU's rounding). The real CuPy tests run where a GPU i
 
 from __future__ import annotations
 
+import contextlib
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as _np
@@ -33,6 +43,25 @@ __version__ = "0.0-fake"
 
 # Functions that take host data on purpose: they are how data gets onto the device.
 _FROM_HOST = {"asarray", "array", "ascontiguousarray", "asanyarray"}
+
+_transfers: list[tuple[str, str, tuple[int, ...]]] | None = None  # while recording()
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[tuple[str, str, tuple[int, ...]]]]:
+    """Record every copy between host and device inside the ``with`` block, as
+    ``("to device" | "to host", dtype name, shape)``: what a real GPU would wait for."""
+    global _transfers
+    _transfers = log = []
+    try:
+        yield log
+    finally:
+        _transfers = None
+
+
+def _record(direction: str, array: _np.ndarray) -> None:
+    if _transfers is not None:
+        _transfers.append((direction, array.dtype.name, array.shape))
 
 
 class ndarray:  # noqa: N801 - named as CuPy's class
@@ -50,24 +79,27 @@ class ndarray:  # noqa: N801 - named as CuPy's class
                         "Please use `.get()` to construct a NumPy array explicitly.")
 
     def get(self) -> _np.ndarray:
+        _record("to host", self._a)
         return self._a.copy()
 
     def item(self) -> Any:
+        _record("to host", self._a)
         return self._a.item()
 
     def tolist(self) -> Any:
+        _record("to host", self._a)
         return self._a.tolist()
 
     def __float__(self) -> float:
+        _record("to host", self._a)
         return float(self._a)
 
     def __int__(self) -> int:
+        _record("to host", self._a)
         return int(self._a)
 
-    def __index__(self) -> int:
-        return self._a.__index__()
-
     def __bool__(self) -> bool:
+        _record("to host", self._a)
         return bool(self._a)
 
     def __len__(self) -> int:
@@ -114,6 +146,8 @@ class ndarray:  # noqa: N801 - named as CuPy's class
         return _wrap(result)
 
     def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
+        if func.__name__ not in _CUPY_FUNCTIONS | {"as_strided", "copyto"}:
+            return NotImplemented  # as CuPy for a function it lacks: NumPy raises TypeError
         return _wrap(func(*_device_args(args, func.__name__), **_device_args(kwargs, func.__name__)))
 
 
@@ -163,7 +197,7 @@ def _device_args(value: Any, where: str) -> Any:
     """Unwrap device arrays in (nested) arguments; a host array there is a TypeError."""
     if isinstance(value, ndarray):
         return value._a
-    if isinstance(value, _np.ndarray) and value.ndim > 0:
+    if isinstance(value, _np.ndarray):  # 0-d too: CuPy takes NumPy scalars, not arrays
         raise TypeError(f"{where}: a NumPy array was mixed with CuPy arrays "
                         f"(shape {value.shape}); move it with cupy.asarray first")
     if isinstance(value, (tuple, list)):
@@ -177,6 +211,8 @@ def _index(key: Any) -> Any:
     """Indices: device arrays, and host integer/bool arrays (CuPy copies those over)."""
     if isinstance(key, tuple):
         return tuple(_index(k) for k in key)
+    if isinstance(key, _np.ndarray):
+        _record("to device", key)
     return key._a if isinstance(key, ndarray) else key
 
 
@@ -190,16 +226,27 @@ def _function(name: str, func: Any):
             result = func(args[0]._a, *args[1:], **kwargs)  # on the device: no copy needed
             return args[0] if result is args[0]._a else ndarray(result)
         if name in _FROM_HOST:  # a transfer: the device array never shares host memory
-            return ndarray(_np.array(func(*args, **kwargs), copy=True))
+            result = ndarray(_np.array(func(*args, **kwargs), copy=True))
+            _record("to device", result._a)
+            return result
         return _wrap(func(*_device_args(args, name), **_device_args(kwargs, name)))
 
     call.__name__ = name
     return call
 
 
-# NumPy names CuPy 13 does not have (CuPy raises no floating-point warnings, so it has no
-# errstate; cupyx.errstate exists but refuses over/divide/invalid)
-_NOT_IN_CUPY = {"errstate", "seterr", "geterr", "seterrcall", "geterrcall", "apply_over_axes"}
+# The CuPy 13 functions glassnet uses, each of which CuPy 13 has: the stand-in offers no
+# other, so code that reaches for a NumPy function CuPy lacks (errstate: CuPy raises no
+# floating-point warnings; apply_over_axes) fails here as on a GPU. A new one goes here once
+# CuPy's documentation shows it (docs.cupy.dev, "API reference").
+_CUPY_FUNCTIONS = {
+    "abs", "arange", "array", "asanyarray", "asarray", "ascontiguousarray", "clip", "concatenate",
+    "divide", "einsum", "empty", "empty_like", "exp", "full", "full_like", "isfinite", "log",
+    "log1p", "matmul", "maximum", "multiply", "sqrt", "stack", "tanh", "where", "zeros",
+    "zeros_like",
+}
+# NumPy's classes that CuPy re-exports (its dtypes are NumPy's)
+_NUMPY_CLASSES = (_np.dtype, _np.finfo, _np.iinfo)
 
 
 def copyto(dst: ndarray, src: Any, **kwargs: Any) -> None:
@@ -210,13 +257,16 @@ def copyto(dst: ndarray, src: Any, **kwargs: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """``cupy.<name>``: NumPy's function of that name on device arrays; dtypes as NumPy's."""
-    if name in _NOT_IN_CUPY:
-        raise AttributeError(f"module 'cupy' has no attribute {name!r}")
-    value = getattr(_np, name)
-    if isinstance(value, type) or not callable(value):
+    """``cupy.<name>``: NumPy's function of that name on device arrays, for the names in
+    :data:`_CUPY_FUNCTIONS`; NumPy's dtypes and constants as they are."""
+    value = getattr(_np, name, None)
+    if name in _CUPY_FUNCTIONS:
+        return _function(name, value)
+    if value is not None and (not callable(value) or value in _NUMPY_CLASSES
+                              or (isinstance(value, type) and issubclass(value, _np.generic))):
         return value
-    return _function(name, value)
+    raise AttributeError(f"module 'cupy' has no attribute {name!r} (the stand-in has only the CuPy "
+                         "13 functions glassnet uses: add it to _CUPY_FUNCTIONS if CuPy 13 has it)")
 
 
 lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(
@@ -227,5 +277,17 @@ class _CUDARuntimeError(RuntimeError):
     pass
 
 
+# One GPU. A test models a machine without a usable one by replacing getDeviceCount
+# (CuPy imports there too; CUDA's runtime then raises CUDARuntimeError or counts 0).
 cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
     getDeviceCount=lambda: 1, CUDARuntimeError=_CUDARuntimeError))
+
+
+def no_device_count(error: str | None) -> Any:
+    """A ``getDeviceCount`` for a machine whose CUDA raises ``error``, or (None) finds 0 GPUs."""
+    def count() -> int:
+        if error is not None:
+            raise _CUDARuntimeError(error)
+        return 0
+
+    return count

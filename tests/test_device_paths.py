@@ -9,6 +9,7 @@ every machine; only the real run checks CUDA itself.
 
 from __future__ import annotations
 
+import operator
 import re
 import sys
 import warnings
@@ -20,9 +21,11 @@ import fake_cupy
 import glassnet as gn
 from glassnet import backend, gradcheck, optimizers, zoo
 from layer_zoo import conv_gap_model, conv_model, dense_model, layer_types, perturbed
-from test_device import gpu_available
+from test_device import needs_gpu
 
-DEVICES = ["fake-cupy"] + (["gpu"] if gpu_available() else [])
+# Every test runs on the stand-in; its real-GPU variant is always collected, and skips with
+# the reason where there is no GPU (so a run's summary says what did not run).
+DEVICES = ["fake-cupy", pytest.param("gpu", marks=needs_gpu)]
 
 
 @pytest.fixture(params=DEVICES)
@@ -50,6 +53,14 @@ def assert_on_device(model) -> None:
     assert all(backend.array_module(p) is expected for p in device_arrays(model))
 
 
+def test_every_device_test_has_a_real_gpu_variant_that_says_why_it_skips():
+    """Without a GPU the real-CuPy variants are still collected, so that the summary lists
+    them as skipped with the reason rather than leaving them out without a word."""
+    gpu = DEVICES[-1]
+    assert gpu.values == ("gpu",) and [mark.name for mark in gpu.marks] == ["skipif"]
+    assert "no GPU here" in gpu.marks[0].kwargs["reason"]
+
+
 # -- the stand-in itself: it must refuse what CuPy refuses, or the tests below prove nothing --
 def test_the_stand_in_refuses_what_cupy_refuses(device):
     if device != "fake-cupy":
@@ -71,12 +82,44 @@ def test_the_stand_in_refuses_what_cupy_refuses(device):
     fake_cupy.copyto(b, b.dtype.type(1), where=b > 2)  # a NumPy scalar is fine
     with pytest.raises(AttributeError, match="no attribute 'errstate'"):
         getattr(fake_cupy, "errstate")  # noqa: B009 - the attribute access is the test
+    with pytest.raises(TypeError, match="mixed with CuPy arrays"):
+        a * np.array(2.0)  # a 0-d NumPy array is an array to CuPy, not a scalar
+    with pytest.raises(TypeError, match="mixed with CuPy arrays"):
+        fake_cupy.where(a > 2, a, np.array(0.0))
+    np.testing.assert_array_equal((a * np.float64(2)).get(), a.get() * 2)  # a NumPy scalar is fine
+    with pytest.raises(TypeError):
+        operator.index(a.sum())  # CuPy's arrays have no __index__
+    with pytest.raises(TypeError, match="no implementation found"):
+        np.median(a)  # not a function of the stand-in's list: as CuPy for one it lacks
     total = a.sum()
     assert backend.array_module(total) is fake_cupy and float(total) == 15.0
     view = a.reshape(-1)
     view += 1  # views share memory, as on the device
     np.testing.assert_array_equal(a.get(), np.arange(1.0, 7.0).reshape(2, 3))
     np.testing.assert_array_equal(backend.to_numpy(np.exp(a) * 2), np.exp(a.get()) * 2)
+
+
+@pytest.mark.parametrize("error", ["cudaErrorNoDevice: no CUDA-capable device is detected",
+                                   "cudaErrorInsufficientDriver: CUDA driver version is insufficient "
+                                   "for CUDA runtime version", None])
+def test_cupy_without_a_usable_gpu_is_one_clear_error(device, error, monkeypatch, capsys, tmp_path):
+    """CuPy imports on a machine without a GPU or driver: the device is refused at once,
+    not by a CUDA error at the first allocation (a traceback from the command line)."""
+    from glassnet.cli import main
+
+    if device != "fake-cupy":
+        pytest.skip("models a machine without a GPU")
+    monkeypatch.setattr(fake_cupy.cuda.runtime, "getDeviceCount", fake_cupy.no_device_count(error))
+    message = f"no usable CUDA GPU: {error or 'CUDA finds 0 devices'}; use the device 'cpu'"
+    with pytest.raises(gn.errors.ConfigError, match=f"^{re.escape(message)}$"):
+        backend.set_device("gpu")
+    assert backend.get_device() == "cpu"
+    assert main(["train", "--device", "gpu", "--epochs", "1", "--out", str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err == f"glassnet train: error: {message}\n"
+    monkeypatch.setattr(backend, "_device", None)
+    monkeypatch.setenv("GLASSNET_DEVICE", "gpu")
+    with pytest.raises(gn.errors.ConfigError, match=r"^\$GLASSNET_DEVICE='gpu': no usable CUDA GPU"):
+        backend.get_device()
 
 
 # -- every layer and every loss ------------------------------------------------------------------
@@ -132,6 +175,89 @@ def test_every_loss_on_the_device(device, loss, units, from_logits, rng):
             return model.evaluate(x, y)["loss"]
         values[name] = on(name, evaluate)
     assert values["gpu"] == pytest.approx(values["cpu"], rel=1e-12)
+
+
+# -- what crosses between host and device (each copy is a wait on a real GPU) --------------------
+def only_on_the_stand_in(device) -> None:
+    if device != "fake-cupy":
+        pytest.skip("counts copies with the stand-in's recording()")
+
+
+def test_dropout_sends_a_one_byte_mask_to_the_device(device, rng):
+    """The mask is drawn on the host (the CPU's random stream), but only the boolean
+    keep-mask travels: not a float mask the size of the activations."""
+    only_on_the_stand_in(device)
+    x = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+    outputs = {}
+    for name in ("cpu", "gpu"):
+        layer = gn.layers.Dropout(0.4)
+        layer.build(x.shape[1:], np.random.default_rng(0), np.float32)
+        on_device = on(name, lambda: backend.to_device(x))
+        with fake_cupy.recording() as copies:
+            y = layer.forward(on_device, training=True)
+            dx = layer.backward(y)
+        assert copies == ([] if name == "cpu" else [("to device", "bool", x.shape)])
+        outputs[name] = backend.to_numpy(y), backend.to_numpy(dx)
+    for cpu, gpu in zip(outputs["cpu"], outputs["gpu"], strict=True):
+        np.testing.assert_array_equal(gpu, cpu)
+
+
+@pytest.mark.parametrize("loss,units", [("categorical_crossentropy", 3), ("binary_crossentropy", 1)])
+def test_a_training_step_waits_for_the_device_only_for_its_loss(device, loss, units, rng):
+    """Per batch only the inputs, labels and dropout mask go over, and only the loss and its
+    L2 term come back: labels checked on the host are not checked again on the device
+    (min/max: two waits), the L2 terms are summed there (one wait per layer), the
+    preprocessing mean/std are not sent again with every batch."""
+    only_on_the_stand_in(device)
+
+    def build():
+        model = gn.Sequential([gn.layers.Dense(8, activation="relu"), gn.layers.Dropout(0.3),
+                               gn.layers.Dense(8, activation="relu"), gn.layers.Dense(units)],
+                              input_shape=(5,), preprocessing={"mean": [0.5], "std": [2.0]})
+        model.compile(loss, "adam", reg=1e-3)
+        return model
+
+    model = on("gpu", build)
+    x = rng.integers(0, 256, (16, 5)).astype(np.uint8)
+    y = model.check_labels(x, rng.integers(0, 2, 16))
+    model.train_step(model.preprocess(x), model.on_device(y))  # Adam's moments are made
+    with fake_cupy.recording() as copies:
+        model.train_step(model.preprocess(x), model.on_device(y))
+    assert copies == [("to device", "uint8", (16, 5)), ("to device", "int64", (16,)),
+                      ("to device", "bool", (16, 8)),
+                      ("to host", "float32", ()), ("to host", "float64", ())]
+
+
+def test_the_l2_term_summed_on_the_device_is_the_cpus(device, rng):
+    def build():
+        model = gn.Sequential([gn.layers.Dense(7), gn.layers.Dense(5), gn.layers.Dense(3)],
+                              input_shape=(4,), seed=3)
+        model.compile("categorical_crossentropy", "sgd", reg=0.37)
+        return model
+
+    values = {name: on(name, lambda: build().regularization_loss()) for name in ("cpu", "gpu")}
+    assert isinstance(values["gpu"], float) and values["gpu"] == values["cpu"] > 0
+
+
+@pytest.mark.parametrize("loss,labels", [("binary_crossentropy", [0, 2, 1]),
+                                         ("categorical_crossentropy", [0, 3, 1]),
+                                         ("categorical_crossentropy", [0, 0.5, 1])])
+def test_a_loss_called_with_bad_host_labels_says_so_whatever_the_outputs_device(device, loss, labels):
+    units = 1 if loss == "binary_crossentropy" else 3
+    outputs = on("gpu", lambda: backend.to_device(np.zeros((3, units))))
+    with pytest.raises(gn.errors.ShapeError, match=r"got range \[0, [23]\]|with fractions"):
+        gn.losses.get(loss).forward(outputs, np.array(labels))
+
+
+def test_new_preprocessing_values_reach_the_device(device):
+    model = on("gpu", lambda: gn.Sequential([gn.layers.Dense(2)], input_shape=(2,),
+                                            preprocessing={"mean": [1.0, 2.0]}))
+    x = np.array([[3.0, 4.0]])
+    np.testing.assert_array_equal(backend.to_numpy(model.preprocess(x)), [[2.0, 2.0]])
+    model.set_preprocessing(mean=[0.0, 1.0], std=[2.0])
+    np.testing.assert_array_equal(backend.to_numpy(model.preprocess(x)), [[1.5, 1.5]])
+    # another rank: another cached shape, (1, C, 1)
+    np.testing.assert_array_equal(backend.to_numpy(model.preprocess(x.reshape(1, 2, 1))), [[[1.5], [1.5]]])
 
 
 # -- every optimizer and schedule ---------------------------------------------------------------
@@ -209,6 +335,38 @@ def test_every_zoo_model_trains_with_augmentation_on_the_device(device, name, rn
     np.testing.assert_allclose(predictions["gpu"], predictions["cpu"], atol=1e-4)
 
 
+@pytest.mark.parametrize("built_on", ["gpu", "cpu"])
+def test_data_and_weights_given_on_the_device_are_taken_wherever_the_model_is(device, built_on, rng):
+    """fit(x, y) with x and y on the GPU, with augmentation (NumPy functions: the batch goes
+    to the host for them), and set_weights with arrays on the GPU ("Implicit conversion" before),
+    give the numbers of host data."""
+    from glassnet.data import augment
+
+    x = rng.integers(0, 256, (12, 3, 8, 8)).astype(np.uint8)
+    y = rng.integers(0, 3, 12)
+
+    def build():
+        model = gn.Sequential([gn.layers.Conv2D(2, 3), gn.layers.Flatten(), gn.layers.Dense(3)],
+                              input_shape=(3, 8, 8), seed=4, dtype="float64",
+                              preprocessing={"scale": 1 / 255})
+        model.compile("categorical_crossentropy", "adam")
+        return model
+
+    results = {}
+    for where in ("cpu", "gpu"):
+        model = on(built_on, build)
+        data = on(where, lambda: (backend.to_device(x), backend.to_device(y)))
+        model.fit(*data, epochs=2, batch_size=4, verbose=0, augment=augment.parse("flip,crop,jitter"))
+        results[where] = model.get_weights()
+    for key in results["cpu"]:
+        np.testing.assert_array_equal(results["gpu"][key], results["cpu"][key], err_msg=key)
+    model = on(built_on, build)
+    model.set_weights(on("gpu", lambda: {k: backend.to_device(v) for k, v in results["gpu"].items()}))
+    assert {backend.device_of(p) for p in device_arrays(model)} == {built_on}
+    for key, value in model.get_weights().items():
+        np.testing.assert_array_equal(value, results["cpu"][key], err_msg=key)
+
+
 def test_a_model_trained_on_the_device_saves_loads_and_resumes_anywhere(device, tmp_path, rng):
     from glassnet.io.checkpoint import read_checkpoint, restore_training_state, save_checkpoint
     from glassnet.training import EarlyStopping, ModelCheckpoint
@@ -254,12 +412,83 @@ def test_a_model_trained_on_the_device_saves_loads_and_resumes_anywhere(device, 
     assert state["sessions"] == [{"from_epoch": 0, "threads": None, "device": "gpu"}]  # so do its sessions
 
 
+def _small_model(optimizer="adam"):
+    model = gn.Sequential([gn.layers.Dense(4, activation="relu"), gn.layers.Dense(1)],
+                          input_shape=(6,), seed=0)
+    model.compile(loss="binary_crossentropy", optimizer=optimizer)
+    return model
+
+
+def assert_slots_beside_weights(model) -> None:
+    """Every optimizer slot lives where its parameter does."""
+    params = {name: p for name, p, _ in model.parameters()}
+    assert model.optimizer.slots
+    for name, slots in model.optimizer.slots.items():
+        for slot in slots.values():
+            assert backend.device_of(slot) == backend.device_of(params[name]), name
+
+
+@pytest.mark.parametrize("built_on,current", [("gpu", "cpu"), ("cpu", "gpu")])
+def test_a_checkpoint_resumes_where_the_weights_are_whatever_device_is_current(device, built_on, current,
+                                                                               tmp_path, rng):
+    """The optimizer's moments go back beside the weights, not to the current device (they
+    went to the current one, and the next step mixed host and device arrays)."""
+    from glassnet.io.checkpoint import read_checkpoint, restore_training_state, save_checkpoint
+
+    x, y = rng.standard_normal((20, 6)), rng.integers(0, 2, 20)
+    model = on(built_on, _small_model)
+    model.fit(x, y, epochs=2, batch_size=5, verbose=0)
+    save_checkpoint(model, tmp_path / "ckpt.glassnet")
+    resumed = on(built_on, _small_model)
+    with backend.using_device(current):
+        done = restore_training_state(resumed, read_checkpoint(tmp_path / "ckpt.glassnet"))
+        assert_slots_beside_weights(resumed)
+        resumed.fit(x, y, epochs=3, initial_epoch=done, batch_size=5, verbose=0)
+    assert resumed.history.epoch == [0, 1, 2]
+
+
+@pytest.mark.parametrize("built_on,current", [("gpu", "cpu"), ("cpu", "gpu")])
+def test_after_the_nan_guard_put_the_weights_back_training_goes_on(device, built_on, current, rng):
+    x, y = rng.standard_normal((20, 6)) * 100, rng.integers(0, 2, 20)
+    model = on(built_on, lambda: _small_model(optimizers.SGD(lr=10, momentum=0.99)))
+    with backend.using_device(current), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(gn.errors.NonFiniteLossError):
+            model.fit(x, y, epochs=5, batch_size=5, verbose=0)
+        assert_slots_beside_weights(model)
+        model.optimizer.lr = 1e-6
+        model.fit(x, y, epochs=1, batch_size=5, verbose=0)  # mixed host and device arrays here
+
+
 def test_gradient_checks_pass_on_the_device(device):
     with backend.using_device("gpu"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rows = gradcheck.run_standard_checks()
     worst = max(rows, key=lambda row: row[2])
     assert worst[2] < 1e-6, worst
+
+
+@pytest.mark.parametrize("built_on,current", [("gpu", "cpu"), ("cpu", "gpu")])
+def test_gradient_checks_run_where_the_weights_are_whatever_device_is_current(device, built_on, current, rng):
+    """check_layer's inputs and output gradient, and check_model's labels, went to the current
+    device, not to the layer's (a NumPy array met CuPy arrays)."""
+    layer = gn.layers.Conv2D(2, 3, padding="same")
+    stack = gradcheck.Stack(gn.layers.Dense(3), gn.layers.ReLU(), gn.layers.Dense(2))
+    on(built_on, lambda: layer.build((2, 5, 5), np.random.default_rng(0), np.float64))
+    on(built_on, lambda: stack.build((4,), np.random.default_rng(0), np.float64))
+
+    def build_model():
+        model = gn.Sequential([gn.layers.Dense(3, activation="tanh"), gn.layers.Dense(3)],
+                              input_shape=(4,), dtype="float64")
+        model.compile("categorical_crossentropy", "sgd", reg=0.1)
+        return model
+
+    model = on(built_on, build_model)
+    with backend.using_device(current):
+        assert gradcheck.check_layer(layer, (2, 5, 5)).worst < 1e-6
+        assert gradcheck.check_layer(stack, (4,)).worst < 1e-6
+        assert gradcheck.check_model(model, rng.standard_normal((5, 4)), rng.integers(0, 3, 5)).worst < 1e-6
+        assert gradcheck.check_layer(gn.layers.ReLU(), (4,)).worst < 1e-6  # no weights: the current device
 
 
 def test_the_command_line_runs_on_the_device(device, cats, tmp_path, capsys):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -45,8 +45,20 @@ def set_device(device: str) -> None:
     if device not in ("cpu", "gpu"):
         raise ConfigError(f"device must be 'cpu' or 'gpu', got {device!r}")
     if device == "gpu":
-        require_extra("cupy", "gpu")
+        _check_gpu(require_extra("cupy", "gpu"))
     _device = device
+
+
+def _check_gpu(cupy: ModuleType) -> None:
+    """A :class:`ConfigError` unless CUDA sees a GPU. CuPy imports without a GPU or a
+    driver; its first allocation would then fail with a CUDA error deep inside a layer."""
+    runtime = cupy.cuda.runtime
+    try:
+        count = runtime.getDeviceCount()
+    except runtime.CUDARuntimeError as exc:  # no driver, a driver too old, no device
+        raise ConfigError(f"no usable CUDA GPU: {exc}; use the device 'cpu'") from None
+    if count == 0:
+        raise ConfigError("no usable CUDA GPU: CUDA finds 0 devices; use the device 'cpu'")
 
 
 @contextlib.contextmanager
@@ -144,6 +156,14 @@ def to_device_of(a: Any, like: Array, dtype: Any = None) -> Array:
     if module is np:
         return np.asarray(to_numpy(a), dtype=dtype)
     return module.asarray(a, dtype=dtype)
+
+
+def to_device_of_weights(a: Any, weights: Iterable[Array]) -> Array:
+    """``a`` on the device of ``weights`` (a model's or a layer's: they live on one device),
+    or on the current device where there are none (a layer without weights follows it)."""
+    for like in weights:
+        return to_device_of(a, like)
+    return to_device(a)
 
 
 def to_numpy(a: Any) -> np.ndarray:

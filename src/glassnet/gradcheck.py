@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_device, to_numpy
+from .backend import to_device_of_weights, to_numpy
 from .errors import ConfigError, ShapeError
 from .layers.base import check_grads_mirror_params
 
@@ -205,7 +205,7 @@ def check_layer(layer: Any, input_shape: tuple[int, ...], batch: int = 3, seed: 
         check_grads_mirror_params(layer, type(layer).__name__)
     if layer.dtype != np.float64:
         raise ConfigError("gradient checks need a float64 layer (build it with dtype='float64')")
-    x = to_device(rng.standard_normal((batch, *input_shape)))  # where the layer's params are
+    x = to_device_of_weights(rng.standard_normal((batch, *input_shape)), layer.params.values())
     with _left_as_found(getattr(layer, "layers", [layer])):
         errors = _layer_errors(layer, x, rng, h, training)
     return CheckResult(name or type(layer).__name__, errors)
@@ -230,7 +230,7 @@ def _layer_errors(layer: Any, x: Any, rng: np.random.Generator, h: float,
         part.input_grad = True
     _poison_grads(getattr(layer, "layers", [layer]))
     try:
-        dx = to_numpy(layer.backward(to_device(dy)))
+        dx = to_numpy(layer.backward(to_device_of_weights(dy, layer.params.values())))
     finally:
         for part in skipped:
             part.input_grad = False
@@ -267,7 +267,8 @@ def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> Ch
         raise ConfigError("gradient checks need dtype='float64'")
     model._require_compiled(need_optimizer=False)  # the loss is what is differentiated
     x, _ = model.check_input(x)  # builds a model given no input_shape, as fit would
-    x, y = model.preprocess(x), to_device(to_numpy(y))
+    # the labels stay on the host: the loss checks them there and moves them to the outputs
+    x, y = model.preprocess(x), to_numpy(y)
     states = [entry for layer in model.layers for entry in _random_states(layer)]
 
     def total_loss() -> float:

@@ -36,7 +36,12 @@ class Loss:
     def forward(self, output: Array, y_true: Array) -> float:
         """The mean loss over the batch: ``output: (N, C)`` (or ``(N, 1)``/``(N,)`` for one
         output), logits unless ``from_logits=False``; ``y_true``: class indices ``(N,)`` or
-        one-hot rows ``(N, C)``. Keeps what :meth:`backward` needs."""
+        one-hot rows ``(N, C)``. Keeps what :meth:`backward` needs.
+
+        Label values given as a NumPy array are checked (a class out of range is a
+        ShapeError); labels already on the GPU are taken as checked: ``fit``, ``evaluate``
+        and ``train_on_batch`` check them on the host first (``Sequential.check_labels``),
+        and a check on the device would stop it for every batch."""
         raise NotImplementedError
 
     def backward(self) -> Array:
@@ -153,32 +158,39 @@ def clip_probabilities(p: Array) -> Array:
     return array_module(p).clip(p, eps, 1 - eps)
 
 
+def _labels(y_true: Any) -> tuple[Array, bool]:
+    """``y_true`` as an array where it is, and whether its values are to be checked: on the
+    host, where that costs no wait (see :meth:`Loss.forward`)."""
+    y = y_true if hasattr(y_true, "shape") else np.asarray(y_true)
+    return y, array_module(y) is np
+
+
 def _as_binary_targets(y_true: Array, n: int, dtype, xp) -> Array:
-    y = xp.asarray(y_true)
+    y, check = _labels(y_true)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.reshape(-1)
     if y.shape != (n,):
         raise ShapeError(f"labels have shape {tuple(y_true.shape)} but the outputs have {n} rows")
-    if y.size and not bool(((y >= 0) & (y <= 1)).all()):  # NaN fails too
+    if check and y.size and not bool(((y >= 0) & (y <= 1)).all()):  # NaN fails too
         raise ShapeError(f"binary cross-entropy targets are probabilities in [0, 1] (class 1's), "
                          f"got range [{float(y.min()):g}, {float(y.max()):g}]")
-    return y.astype(dtype, copy=False)
+    return xp.asarray(y).astype(dtype, copy=False)
 
 
 def _as_class_targets(y_true: Array, n: int, c: int, dtype, xp) -> Array:
-    y = xp.asarray(y_true)
+    y, check = _labels(y_true)
     if y.ndim == 1:
         if y.shape[0] != n:
             raise ShapeError(f"labels have shape {tuple(y.shape)} but the outputs have {n} rows")
-        whole = y.dtype.kind in "biu" or bool((y == xp.round(y)).all())  # NaN is not whole
-        if y.size and (not whole or y.min() < 0 or y.max() >= c):
+        whole = y.dtype.kind in "biu" or not check or bool((y == np.round(y)).all())  # NaN is not whole
+        if check and y.size and (not whole or y.min() < 0 or y.max() >= c):
             raise ShapeError(f"labels must be integers in [0, {c - 1}], got range "
                              f"[{float(y.min()):g}, {float(y.max()):g}]"
                              + ("" if whole else " with fractions"))
-        return F.one_hot(y, c, dtype=dtype)
+        return F.one_hot(xp.asarray(y), c, dtype=dtype)
     if y.shape != (n, c):
         raise ShapeError(f"labels have shape {tuple(y.shape)}; expected ({n},) or ({n}, {c})")
-    return y.astype(dtype, copy=False)
+    return xp.asarray(y).astype(dtype, copy=False)
 
 
 _LOSSES = {

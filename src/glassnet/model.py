@@ -18,7 +18,7 @@ from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from ._checks import check_number
 from ._text import model_summary
-from .backend import Array, array_module, to_device, to_device_of, to_numpy
+from .backend import Array, array_module, to_device_of, to_device_of_weights, to_numpy
 from .errors import ConfigError, OutOfMemoryError, ShapeError
 from .functional import sigmoid, softmax
 from .layers.activations import Sigmoid, Softmax
@@ -78,6 +78,7 @@ class Sequential:
         self.name = name
         self.input_shape: tuple[int, ...] | None = None
         self.preprocessing = dict(inputs.DEFAULT_PREPROCESSING)
+        self._preprocessing_arrays: dict[tuple, tuple[list[float], Array]] = {}  # _per_channel's
         inputs.check_preprocessing_keys(preprocessing or {})
         self.set_preprocessing(**(preprocessing or {}))
         self._class_names: list[str] | None = None
@@ -191,15 +192,18 @@ class Sequential:
                 weights[f"{i}.state.{key}"] = to_numpy(value).copy()
         return weights
 
-    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        """Load arrays from :meth:`get_weights` in place (shapes must match)."""
+    def set_weights(self, weights: dict[str, Any]) -> None:
+        """Load arrays from :meth:`get_weights` in place (shapes must match); NumPy or CuPy
+        arrays, whichever device this model's weights are on."""
         for i, layer in enumerate(self.layers):
             for store, prefix in ((layer.params, f"{i}."), (layer.state, f"{i}.state.")):
                 for key, current in store.items():
                     name = prefix + key
                     if name not in weights:
                         raise ShapeError(f"weights are missing {name!r}")
-                    new = np.asarray(weights[name])
+                    new = weights[name]
+                    if not hasattr(new, "shape"):  # NumPy or CuPy arrays are used where they are
+                        new = np.asarray(new)
                     if new.shape != current.shape:
                         raise ShapeError(f"{name}: expected shape {current.shape}, got {new.shape}")
                     current[...] = to_device_of(new, current, dtype=current.dtype)
@@ -243,9 +247,8 @@ class Sequential:
     def on_device(self, a: Any) -> Array:
         """``a`` (a batch of inputs or labels) as an array on the device of this model's
         weights: the device that was current when the model was built or loaded."""
-        for _, param, _ in self.parameters():
-            return to_device_of(a, param)
-        return to_device(a)  # a model without weights (e.g. only pooling) follows the device
+        # a model without weights (e.g. only pooling) follows the current device
+        return to_device_of_weights(a, (param for _, param, _ in self.parameters()))
 
     def preprocess(self, x: Any) -> Array:
         """A batch as a float array on the model's device (:meth:`on_device`), after
@@ -260,10 +263,21 @@ class Sequential:
             x = x * scale  # never in place: x may be the caller's array
         for key, op in (("mean", "sub"), ("std", "div")):
             if p[key] is not None:
-                xp = array_module(x)
-                values = xp.asarray(p[key], dtype=self.dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
+                values = self._per_channel(key, x)
                 x = x - values if op == "sub" else x / values
         return x
+
+    def _per_channel(self, key: str, x: Array) -> Array:
+        """Preprocessing ``mean`` or ``std`` as an array shaped ``(1, C, 1, ...)`` to broadcast
+        over ``x``, on its device in the model's dtype: made once per device, dtype and rank
+        (and again when the values change), not copied to the GPU with every batch."""
+        values, xp = self.preprocessing[key], array_module(x)
+        cache_key = (key, xp.__name__, self.dtype.name, x.ndim)
+        cached = self._preprocessing_arrays.get(cache_key)
+        if cached is None or cached[0] != values:
+            array = xp.asarray(values, dtype=self.dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
+            cached = self._preprocessing_arrays[cache_key] = (list(values), array)
+        return cached[1]
 
     # -- forward / backward ------------------------------------------------------------
     def check_input(self, x: Any) -> tuple[Any, bool]:
@@ -369,7 +383,9 @@ class Sequential:
 
     def regularization_loss(self) -> float:
         """``0.5 * reg * sum(W**2)`` over every regularized weight (CS231n convention)."""
-        return float(sum(0.5 * coef * float((layer.params[key] ** 2).sum())
+        # Summed where the weights are, in float64 as Python's floats were, and converted once:
+        # on a GPU each conversion is a wait for the device.
+        return float(sum(0.5 * coef * (layer.params[key] ** 2).sum().astype(np.float64)
                          for layer, key, coef in self._regularized()))
 
     # -- training API ------------------------------------------------------------------
@@ -520,8 +536,9 @@ class Sequential:
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy (or pickle) starts without the thread replicas: they belong to this model's
-        # arrays, and hold threads and locks that cannot be copied.
-        return {**self.__dict__, "_shards": {}}
+        # arrays, and hold threads and locks that cannot be copied; nor does it share (or
+        # pickle device arrays of) the preprocessing cache, which it remakes when used.
+        return {**self.__dict__, "_shards": {}, "_preprocessing_arrays": {}}
 
     def predict(self, x: Any, batch_size: int | str | None = "auto", verbose: Any = 0) -> np.ndarray:
         """Class probabilities: ``(N, 1)`` for a sigmoid output, ``(N, C)`` for softmax.

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._checks import check_number
-from .backend import Array, array_module, to_device, to_numpy
+from .backend import Array, array_module, to_device, to_device_of, to_numpy
 from .errors import ConfigError
 from .functional import part_slice
 
@@ -138,12 +138,23 @@ class Optimizer:
         return {"config": self.get_config(), "steps": self.steps, "arrays": arrays}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back a :meth:`state_dict`. Each slot goes to the device of its parameter in
+        the model this optimizer was compiled with (a model built on the GPU keeps training
+        there whatever device is current), else to the current device."""
         self.steps = int(state["steps"])
         self.lr = float(state["config"].get("lr", self.lr))
         self.slots = {}
+        params = self._owner_params()
         for key, value in state["arrays"].items():
             name, _, slot = key.rpartition("/")
-            self.slots.setdefault(name, {})[slot] = to_device(np.array(value))
+            value = np.array(value)  # a copy: the state given must not change with later steps
+            self.slots.setdefault(name, {})[slot] = (to_device_of(value, params[name]) if name in params
+                                                     else to_device(value))
+
+    def _owner_params(self) -> dict[str, Array]:
+        """The parameters of the model compiled with this optimizer, by name (none without one)."""
+        model = self.owner() if self.owner is not None else None
+        return {} if model is None else {name: p for name, p, _ in model.parameters()}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")

@@ -47,8 +47,12 @@ class Dropout(Layer):
                 self._remember(mask=None)
             return x
         self.require_built("training")
-        keep = self.rng.random(x.shape) >= self.rate
-        mask = array_module(x).asarray(keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate)))
+        # Drawn on the host, so that the GPU sees the CPU's random stream (the same seed gives
+        # the same run on either device); only the 1-byte keep-mask is sent to the device,
+        # and the mask is made there, not sent as floats of the activations' size.
+        keep = array_module(x).asarray(self.rng.random(x.shape) >= self.rate)
+        mask = keep.astype(x.dtype)
+        mask *= x.dtype.type(1 / (1 - self.rate))
         self._remember(mask=mask)
         return x * mask
 

@@ -13,7 +13,7 @@ import numpy as np
 from .. import backend, inputs
 from .. import schedules as schedules_mod
 from .._checks import check_non_negative_int, check_positive_int
-from ..backend import array_module
+from ..backend import array_module, to_numpy
 from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, NonFiniteLossError, user_stacklevel
 from ..split import stratified_split
 from .callbacks import Callback, CallbackList, EarlyStopping
@@ -231,7 +231,8 @@ def _training_batch(model, xb: Any, augment: Augment | None) -> Any:
     """Raw samples ``xb`` (uint8 images) as the model trains on them: augmented, then
     preprocessed (``(x * scale - mean) / std``, on the model's device)."""
     if augment is not None:
-        xb = augment(xb, model.train_rng)
+        # augmentations are NumPy functions: a batch given on the GPU is augmented on the host
+        xb = augment(to_numpy(xb), model.train_rng)
     return model.preprocess(xb)
 
 
