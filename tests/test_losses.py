@@ -96,6 +96,9 @@ def test_losses_never_take_log_of_zero():
 def test_label_shape_mismatch_is_a_clear_error():
     with pytest.raises(ShapeError, match="labels have shape"):
         losses.BinaryCrossEntropy().forward(np.zeros((4, 1)), np.zeros(3))
+    # labels as a list: the message read y_true.shape (AttributeError)
+    with pytest.raises(ShapeError, match=r"labels have shape \(3,\) but the outputs have 4 rows"):
+        losses.BinaryCrossEntropy().forward(np.zeros((4, 1)), [0, 1, 0])
     with pytest.raises(ShapeError, match=r"labels must be integers in \[0, 2\]"):
         losses.CategoricalCrossEntropy().forward(np.zeros((2, 3)), np.array([0, 3]))
     with pytest.raises(ShapeError, match="categorical_crossentropy"):

@@ -137,6 +137,22 @@ def test_glassnet_report_on_a_folder_that_is_not_a_run(tmp_path):
                                      "wrote)")
 
 
+def test_glassnet_report_on_a_file_names_its_folder(cat_run):
+    result = run_cli("report", str(cat_run / "model.glassnet"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"glassnet report: error: {str(cat_run / 'model.glassnet')!r} is a "
+                                     "file; give the run directory that 'glassnet train --out' wrote "
+                                     f"(it holds run.json), e.g. {str(cat_run)!r}")
+
+
+def test_evaluate_refuses_a_seed_it_would_ignore(cat_run):
+    """--seed only chooses an image folder's --test-split: on the cat set it was ignored."""
+    result = run_cli("evaluate", str(cat_run), "--seed", "3")
+    assert result.returncode == 1
+    assert ("--seed chooses the images of an image folder's --test-split; the data set 'cats' has a "
+            "test split of its own: drop --seed") in result.stderr
+
+
 def test_glassnet_report_on_a_search_or_fold_folder_says_where_the_runs_are(tmp_path):
     from glassnet.errors import ConfigError
     from glassnet.report.run_report import read_run
@@ -431,6 +447,19 @@ def test_glassnet_report_says_when_the_data_set_changed_since_training(tmp_path)
     assert "its splits had train 45, test 15 images and have train 27, test 9 now" in result.stderr
     text = (out / "report.html").read_text()
     assert "Warning: this report does not match the run" in text
+
+
+def test_the_validation_split_has_one_name_in_the_report_and_in_evaluate(tmp_path):
+    """The report said photos/held-out/validation, evaluate --split validation photos/validation."""
+    folder = _colour_folder(tmp_path / "photos", {"red": 8, "green": 8})
+    out, env = tmp_path / "run", {"GLASSNET_DATA": str(tmp_path / "data")}
+    result = run_cli("train", "--dataset", str(folder), "--image-size", "8", "--validation-split", "0.25",
+                     "--hidden", "4", "--epochs", "1", "--seed", "0", "--quiet", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Confusion matrix (photos/validation, 4 images)" in (out / "report.html").read_text()
+    result = run_cli("evaluate", str(out), "--split", "validation", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("photos/validation (4 images)")
 
 
 def test_glassnet_report_rebuilds_a_grayscale_run(tmp_path, monkeypatch):

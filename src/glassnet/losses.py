@@ -170,7 +170,7 @@ def _as_binary_targets(y_true: Array, n: int, dtype, xp) -> Array:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.reshape(-1)
     if y.shape != (n,):
-        raise ShapeError(f"labels have shape {tuple(y_true.shape)} but the outputs have {n} rows")
+        raise ShapeError(f"labels have shape {np.shape(y_true)} but the outputs have {n} rows")
     if check and y.size and not bool(((y >= 0) & (y <= 1)).all()):  # NaN fails too
         raise ShapeError(f"binary cross-entropy targets are probabilities in [0, 1] (class 1's), "
                          f"got range [{float(y.min()):g}, {float(y.max()):g}]")

@@ -308,8 +308,18 @@ def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None,
     if config.validation_split is not None:
         if validation is not None:
             raise ConfigError("give either a validation split or validation data, not both")
-        train, validation = train.split(config.validation_split, seed=config.seed)
+        train, validation = validation_split_of(train, config.validation_split, config.seed)
     return {"train": train, "validation": validation, "test": data.get("test")}
+
+
+def validation_split_of(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """``(train, validation)``: a run's ``--validation-split`` held out of its training split,
+    seeded as the run does, named ``<data>/train`` and ``<data>/validation`` wherever they
+    are shown (the report, ``glassnet evaluate --split``)."""
+    train, validation = train.split(fraction, seed=seed)
+    base = train.name.removesuffix("/train")
+    train.name, validation.name = f"{base}/train", f"{base}/validation"
+    return train, validation
 
 
 def holdout_split(train: Dataset, holdout: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:

@@ -15,7 +15,7 @@ from ..data.folder import same_training_files
 from ..errors import ConfigError, GlassnetWarning
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
-from ..runs import RUN_RECORD, check_compatible, model_color_mode
+from ..runs import RUN_RECORD, check_compatible, model_color_mode, validation_split_of
 from .common import (
     MODEL_HELP,
     add_folder_options,
@@ -110,10 +110,7 @@ def hold_out_validation(splits: dict, held_out: tuple[float, int] | None) -> dic
     training split, seeded as the run did) instead of the training split as a whole."""
     if held_out is None or "train" not in splits:
         return splits
-    fraction, seed = held_out
-    train, validation = splits["train"].split(fraction, seed=seed)
-    base = train.name.removesuffix("/train")
-    train.name, validation.name = f"{base}/train", f"{base}/validation"
+    train, validation = validation_split_of(splits["train"], *held_out)
     return {**splits, "train": train, "validation": validation}
 
 
@@ -218,7 +215,11 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
     model = load_model_file(args.model)
     require_probabilities(model, args.model)
+    seed_given = args.seed is not None
     fill_in_the_training_data(model, args)
+    if seed_given and args.dataset in LOADERS:  # it would be ignored without a word
+        raise ConfigError(f"--seed chooses the images of an image folder's --test-split; the data "
+                          f"set {args.dataset!r} has a test split of its own: drop --seed")
     size = None  # an image folder is read at the model's own size
     if is_folder(args.dataset) and len(model.input_shape) == 3:
         size = tuple(model.input_shape[1:])
