@@ -886,6 +886,15 @@ def test_predict_warns_that_it_assumes_squash_for_a_model_trained_in_python(tmp_
                       or load_image(path, size, resize))
         assert main(["predict", str(tmp_path / "recorded.glassnet"), str(tmp_path / "a.png")]) == 0
     assert seen == ["crop"] and "warning" not in capsys.readouterr().err
+    # evaluate on an image folder assumes it too, and says so (it did not)
+    for name in ("a", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 4, 3), np.uint8)).save(tmp_path / "photos" / name / "0.png")
+    model.class_names = ["a", "b"]
+    model.training_summary.pop("resize")
+    model.save(tmp_path / "named.glassnet")
+    assert main(["evaluate", str(tmp_path / "named.glassnet"), "--dataset", str(tmp_path / "photos")]) == 0
+    assert "evaluate assumes squash (stretched)" in capsys.readouterr().err
 
 
 def test_evaluate_refuses_split_on_a_whole_folder_before_reading_it(tmp_path, monkeypatch, capsys):

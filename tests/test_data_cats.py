@@ -136,6 +136,25 @@ def test_a_damaged_file_that_cannot_be_downloaded_again_is_called_damaged(tmp_pa
     assert "is not in" not in message and "missing" not in message
 
 
+def test_a_damaged_file_in_a_folder_that_cannot_be_written_is_still_called_damaged(
+        tmp_path, data_root, monkeypatch):
+    """The download's "cannot write" error alone hid the checksum mismatch (a read-only share)."""
+    from glassnet.data import cats
+    from glassnet.errors import DataError
+
+    damaged_copy(data_root, tmp_path)
+
+    def cannot_write(url, path, sha256):
+        raise DataError(f"cannot write {path}: Permission denied; set GLASSNET_DATA to a folder "
+                        "you can write to")
+
+    monkeypatch.setattr(cats, "download", cannot_write)
+    with pytest.raises(ChecksumError) as info:
+        load_cats(tmp_path)
+    assert "test_catvnoncat.h5: sha256 checksum mismatch" in str(info.value)
+    assert "; downloading it again failed: cannot write " in str(info.value)
+
+
 def test_a_damaged_file_is_downloaded_again_when_there_is_an_address(tmp_path, data_root, monkeypatch):
     """As the error advises: setting GLASSNET_CATS_URL replaces the damaged file."""
     folder = damaged_copy(data_root, tmp_path)

@@ -258,6 +258,11 @@ def test_new_preprocessing_values_reach_the_device(device):
     np.testing.assert_array_equal(backend.to_numpy(model.preprocess(x)), [[1.5, 1.5]])
     # another rank: another cached shape, (1, C, 1)
     np.testing.assert_array_equal(backend.to_numpy(model.preprocess(x.reshape(1, 2, 1))), [[[1.5], [1.5]]])
+    # values assigned directly, as an array or a number, as before the cache (they failed with it)
+    model.preprocessing["mean"] = np.array([1.0, 1.0])
+    np.testing.assert_array_equal(backend.to_numpy(model.preprocess(x)), [[1.0, 1.5]])
+    model.preprocessing["mean"] = 3.0
+    np.testing.assert_array_equal(backend.to_numpy(model.preprocess(x)), [[0.0, 0.5]])
 
 
 # -- every optimizer and schedule ---------------------------------------------------------------

@@ -140,7 +140,7 @@ def test_values_a_callback_logs_are_shown_after_fits_own():
     assert format_logs(logs) == "loss 0.2500 - lr 0.001 - val_f1 0.5000"
 
 
-def _download_notices(monkeypatch, stream, total, warn_at=None) -> str:
+def _download_notices(monkeypatch, stream, total, warn_at=None, progress=True) -> str:
     """What the command line shows of a 100-chunk download's log records (a warning in the
     middle when ``warn_at``), as ``glassnet train`` does."""
     import sys
@@ -152,7 +152,7 @@ def _download_notices(monkeypatch, stream, total, warn_at=None) -> str:
 
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.setattr(store, "PROGRESS_SECONDS", 0)
-    with warnings_as_lines("train"):
+    with warnings_as_lines("train", progress):
         store.LOG.info("downloading URL to PATH")
         progress = store._Progress("big.tar.gz", total)
         for i in range(100):
@@ -174,6 +174,8 @@ def test_a_download_shows_a_few_progress_lines_in_a_log(monkeypatch):
         "glassnet train: big.tar.gz: 170.0 of 170.0 MB (100%)"]
     unknown = _download_notices(monkeypatch, io.StringIO(), total=None)  # no Content-Length
     assert unknown.splitlines()[1:] == ["glassnet train: big.tar.gz: 170.0 MB"]
+    quiet = _download_notices(monkeypatch, io.StringIO(), total=170_000_000, progress=False)  # --quiet
+    assert quiet.splitlines() == ["glassnet train: downloading URL to PATH"]
 
 
 def test_a_download_redraws_one_progress_line_on_a_terminal(monkeypatch):

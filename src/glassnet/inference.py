@@ -30,10 +30,12 @@ if TYPE_CHECKING:
 #: samples per batch of predict and evaluate when the caller gives no batch size and the
 #: samples are small (every size of CIFAR-10 and the cat set: the batch size before 2026-12-06)
 BATCH_SIZE = 256
-#: bytes one such batch may hold in a layer's input and output at once (the forward pass's
-#: peak, beside the weights): 256 MiB keeps 256 samples of 64x64 RGB for the zoo's cnn-keras
-#: (0.66 MB a sample) and takes 11 of 384x384 (24 MB a sample), where 256 would hold 6 GB;
-#: ten such images still make GEMMs of a million columns, so the speed stays
+#: bytes one such batch may hold in a layer's input and output at once: 256 MiB keeps 256
+#: samples of 64x64 RGB for the zoo's cnn-keras (0.66 MB a sample) and takes 11 of 384x384
+#: (24 MB a sample), where 256 would hold 6 GB; ten such images still make GEMMs of a
+#: million columns, so the speed stays. An estimate of the activations only: the layers'
+#: temporaries (BatchNorm's centred copy, a convolution's group of columns) come on top, and
+#: a review measured peaks of 1.4x (cnn-keras) to 2.4x (cnn-bn) this with tracemalloc
 BATCH_BYTES = 256 * 2**20
 
 

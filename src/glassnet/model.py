@@ -273,10 +273,13 @@ class Sequential:
         (and again when the values change), not copied to the GPU with every batch."""
         values, xp = self.preprocessing[key], array_module(x)
         cache_key = (key, xp.__name__, self.dtype.name, x.ndim)
+        # compared as plain numbers: the values may be a list, a tuple, an array or a number
+        # assigned to model.preprocessing directly
+        plain = tuple(np.ravel(values).tolist())
         cached = self._preprocessing_arrays.get(cache_key)
-        if cached is None or cached[0] != values:
-            array = xp.asarray(values, dtype=self.dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
-            cached = self._preprocessing_arrays[cache_key] = (list(values), array)
+        if cached is None or cached[0] != plain:
+            array = xp.asarray(plain, dtype=self.dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
+            cached = self._preprocessing_arrays[cache_key] = (plain, array)
         return cached[1]
 
     # -- forward / backward ------------------------------------------------------------

@@ -84,7 +84,7 @@ def run_command(argv: Sequence[str] | None) -> int:
     try:
         device = apply_runtime_options(args)
         check_folder_options(args)
-        with device, warnings_as_lines(args.command):
+        with device, warnings_as_lines(args.command, progress=not getattr(args, "quiet", False)):
             return int(args.run(args) or 0)
     except GlassnetError as exc:
         print(f"glassnet {args.command}: error: {exc}", file=sys.stderr)

@@ -214,12 +214,21 @@ def folder_options_error(given: list[str], dataset: str, whose: str = "the") -> 
                        f"folders; {whose} {dataset!r} set has fixed-size images, stored as arrays")
 
 
-def model_resize(args: argparse.Namespace, model) -> str:
+def model_resize(args: argparse.Namespace, model, command: str, reads_images: bool = True) -> str:
     """``--resize`` if given, else how the model's training images were fitted (a trained
-    model has only seen images fitted that way), else ``squash``."""
+    model has only seen images fitted that way), else ``squash``, with a warning when
+    ``command`` ``reads_images`` (files it fits to the model's input size)."""
     if args.resize is not None:
         return args.resize
-    recorded = training_resize(model.training_summary) or "squash"
+    recorded = training_resize(model.training_summary)
+    if recorded is None:
+        if reads_images:
+            warnings.warn(f"{args.model} does not record how its training images were fitted to "
+                          f"its input size (a model trained in Python): {command} assumes squash "
+                          "(stretched); give --resize crop or pad if they were fitted otherwise, or "
+                          "record it in Python with model.training_summary['resize'] = 'crop' "
+                          "before model.save", GlassnetWarning, stacklevel=2)
+        return "squash"
     if recorded not in RESIZE_MODES:
         raise ModelFormatError(f"{args.model}: the model file records an unknown resize mode "
                                f"{recorded!r}; give --resize {'/'.join(RESIZE_MODES)}")
@@ -262,14 +271,15 @@ def add_no_cache_option(p: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def warnings_as_lines(command: str) -> Iterator[None]:
+def warnings_as_lines(command: str, progress: bool = True) -> Iterator[None]:
     """Print each warning raised inside as one line on stderr, as it happens (every glassnet
     one), and each notice the library logs (``logging.getLogger("glassnet")``: a download
     starting, and its progress, see :mod:`.notices`) as ``glassnet COMMAND: ...``. A warning
     already printed is not printed again (``search --final`` reads an image folder a second
-    time, with the same skipped files)."""
+    time, with the same skipped files). Without ``progress`` (``--quiet``) a download's
+    progress is not shown."""
     shown: set[str] = set()
-    handler = NoticeLines(command, sys.stderr)
+    handler = NoticeLines(command, sys.stderr, progress)
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         text = printable(str(message))

@@ -236,7 +236,8 @@ def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
                           "to evaluate its train or test part, or drop --split to evaluate every image")
     # A named set reads only the split evaluated (its other files need not be there).
     only = ("train" if held_out else args.split or "test",) if args.dataset in LOADERS else None
-    splits = load_dataset(args.dataset, splits=only, image_size=size, resize=model_resize(args, model),
+    resize = model_resize(args, model, "evaluate", reads_images=is_folder(args.dataset))
+    splits = load_dataset(args.dataset, splits=only, image_size=size, resize=resize,
                           color_mode=model_color_mode(model), strict=args.strict,
                           test_split=args.test_split, seed=args.seed,
                           min_classes=1)  # a folder of one of the model's classes is fine

@@ -24,9 +24,9 @@ class NoticeLines(logging.Handler):
     """Writes the ``glassnet`` logger's INFO records, and its download progress records, to
     ``stream`` as ``glassnet COMMAND: ...`` lines."""
 
-    def __init__(self, command: str, stream: IO[str]) -> None:
+    def __init__(self, command: str, stream: IO[str], progress: bool = True) -> None:
         super().__init__(logging.DEBUG)
-        self.prefix, self.stream = f"glassnet {command}: ", stream
+        self.prefix, self.stream, self.progress = f"glassnet {command}: ", stream, progress
         self.in_place = shows_bars(stream)
         self.open_line = False  # a progress line is on screen, not yet ended by a newline
         self.quarter = 0  # quarters of the current download already written (not a terminal)
@@ -36,7 +36,8 @@ class NoticeLines(logging.Handler):
             progress = getattr(record, "progress", None)
             text = self.prefix + printable(record.getMessage())
             if progress is not None:
-                self._progress(text, *progress)
+                if self.progress:  # not under --quiet
+                    self._progress(text, *progress)
             elif record.levelno >= logging.INFO:  # other debug detail is not for the terminal
                 self.line(text)
         except Exception:  # a closed stream must not end the command; logging reports it

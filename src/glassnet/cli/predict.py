@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..data.folder import iter_images, listed_within
-from ..errors import ConfigError, GlassnetWarning, ShapeError
-from ..io.format import training_resize
+from ..errors import ConfigError, ShapeError
 from ..metrics import class_probabilities
 from ..runs import model_color_mode
 from .common import (
@@ -62,15 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if len(model.input_shape) != 3 or model.input_shape[0] not in (1, 3):
         raise ShapeError(f"this model takes inputs of shape {model.input_shape}, not images "
                          "(channels, height, width)")
-    if args.resize is None and training_resize(model.training_summary) is None:
-        warnings.warn(f"{args.model} does not record how its training images were fitted to its "
-                      f"input size (a model trained in Python): predict assumes squash (stretched); "
-                      "give --resize crop or pad if they were fitted otherwise, or record it in "
-                      "Python with model.training_summary['resize'] = 'crop' before model.save",
-                      GlassnetWarning, stacklevel=2)
     # Chunk by chunk (iter_images): a folder of 100,000 photos is predicted in bounded memory
     # and its first lines come out at once; --json collects the (small) results for one list.
-    chunks = iter_images(args.images, model.input_shape[1:], model_resize(args, model),
+    chunks = iter_images(args.images, model.input_shape[1:], model_resize(args, model, "predict"),
                          model_color_mode(model), strict=args.strict)
     results = []
     for files, images in chunks:

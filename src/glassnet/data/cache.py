@@ -47,10 +47,11 @@ try:
 except ImportError:  # Windows: no flock, so nothing is ever pruned there
     fcntl = None  # type: ignore[assignment]
 
+# 7: resize "pad" keeps at least one pixel of a very thin image (it was all black);
 # 6: big JPEGs decoded at no less than 4x the image size; 5: big JPEGs decoded at reduced
 # scale, tRNS transparency, .jfif/.jpe; 4: files without an
 # extension are decoded; 3: entries name their folder and settings
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 CACHE_FOLDER = "image-folders"
 MAX_ENTRIES_PER_FOLDER = 4
 HEX16 = "[0-9a-f]" * 16  # the key in an entry's name and the signature in its array's name

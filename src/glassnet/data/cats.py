@@ -57,6 +57,10 @@ def _ensure_file(folder: Path, name: str) -> Path:
         return download(url, path, SHA256[name])
     except (DataNotFoundError, ChecksumError) as exc:
         raise _download_failed(folder, name, damage, exc) from None
+    except DataError as exc:  # e.g. the folder cannot be written: a damaged file still says so
+        if damage is None:
+            raise
+        raise _download_failed(folder, name, damage, exc) from None
 
 
 def _download_failed(folder: Path, name: str, damage: ChecksumError | None, exc: DataError) -> DataError:
