@@ -141,9 +141,9 @@ def test_a_run_folder_another_process_trains_into_is_refused(tmp_path):
         for extra in ([], ["--overwrite"]):
             result = run_cli("train", "--hidden", "3", "--epochs", "1", "--quiet", "--out", str(out), *extra)
             assert result.returncode == 1, result.stderr
-            assert (f"glassnet train: error: {out} is being trained into by another glassnet process "
-                    "right now; wait for it to end, or give another --out") in result.stderr
-        with pytest.raises(ConfigError, match="is being trained into by another glassnet process"), \
+            assert (f"glassnet train: error: {out} is being trained into by another glassnet run "
+                    "right now; wait for it to end, or train into another folder") in result.stderr
+        with pytest.raises(ConfigError, match="is being trained into by another glassnet run"), \
                 training_into(out):
             pass
     finally:
@@ -153,24 +153,57 @@ def test_a_run_folder_another_process_trains_into_is_refused(tmp_path):
         pass
 
 
-def test_a_run_that_fails_before_writing_leaves_no_empty_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "no-data"))
-    result = run_cli("train", "--dataset", "cifar10", "--model", "mlp", "--epochs", "1",
-                     "--out", str(tmp_path / "run"), env={"GLASSNET_CIFAR10_URL": "http://127.0.0.1:9/x"})
+def test_the_same_run_folder_is_refused_to_another_thread(tmp_path):
+    """Only processes were told apart: a second thread was let in, then failed with KeyError."""
+    import threading
+
+    from glassnet.runs import training_into
+
+    entered, release, errors = threading.Event(), threading.Event(), []
+
+    def hold():
+        with training_into(tmp_path / "run"):
+            entered.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert entered.wait(30)
+        with pytest.raises(ConfigError, match="is being trained into by another glassnet run"), \
+                training_into(tmp_path / "run"):
+            pass
+    except BaseException as exc:  # noqa: BLE001 - reported below, after the thread ends
+        errors.append(exc)
+    finally:
+        release.set()
+        holder.join()
+    assert not errors, errors
+    with training_into(tmp_path / "run"):  # free once the thread let go
+        pass
+
+
+@pytest.mark.parametrize("out", [["--out", "deep/er/run"], []], ids=["--out", "default"])
+def test_a_run_that_fails_before_writing_leaves_no_empty_folder(tmp_path, out):
+    """Not its folder, nor the parents made for it (runs/, deep/er/)."""
+    result = run_cli("train", "--dataset", "cifar10", "--model", "mlp", "--epochs", "1", *out, cwd=tmp_path,
+                     env={"GLASSNET_DATA": str(tmp_path / "no-data"),
+                          "GLASSNET_CIFAR10_URL": "http://127.0.0.1:9/x"})
     assert result.returncode == 1, result.stderr
-    assert not (tmp_path / "run").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["no-data"]
 
 
 def test_default_run_folders_started_in_the_same_second_differ(tmp_path, monkeypatch):
-    from glassnet.runs import default_out_dir
+    """Both runs took the folder of that second: one was refused (or lost its files)."""
+    from glassnet.runs import default_out_dir, training_into
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("time.strftime", lambda fmt: "20261206-212302")
-    config = RunConfig(dataset="cats", model="mlp")
-    assert default_out_dir(config) == Path("runs/cats-mlp-20261206-212302")
-    Path("runs/cats-mlp-20261206-212302").mkdir(parents=True)
-    Path("runs/cats-mlp-20261206-212302-2").mkdir()
-    assert default_out_dir(config) == Path("runs/cats-mlp-20261206-212302-3")
+    base = default_out_dir(RunConfig(dataset="cats", model="mlp"))
+    assert base == Path("runs/cats-mlp-20261206-212302")
+    with training_into(base, claim=True) as first, training_into(base, claim=True) as second:
+        assert (first, second) == (base, Path("runs/cats-mlp-20261206-212302-2"))
+        assert first.is_dir() and second.is_dir()
 
 
 def test_a_tilde_in_a_path_option_is_the_home_folder(tmp_path, monkeypatch):
@@ -649,6 +682,19 @@ def test_a_stop_during_the_last_full_batch_epoch_lets_the_run_finish(cats, tmp_p
     assert len(result.history) == 3 and stop.phase == "finishing"
     assert phases.seen == ["training", "training", "last epoch"]  # what the Ctrl-C message says
     assert (tmp_path / "model.glassnet").is_file() and (tmp_path / "report.html").is_file()
+
+
+def test_a_stop_during_the_runs_last_batch_says_the_run_finishes_and_it_does(cats, tmp_path):
+    """The message said "stopping after the current batch and saving a checkpoint", and the run
+    then finished normally (an epoch's last batch completes it)."""
+    config = {**CONFIG, "epochs": 2, "lr_schedule": None, "augment": None}  # 6 batches an epoch
+    stop = StopRequest()
+    phases = Phases(stop)
+    result = train_run(RunConfig(**config, out=str(tmp_path)), callbacks=[StopAt(1, 5, stop), phases],
+                       verbose=0, data=cats, stop=stop)
+    assert len(result.history) == 2 and (tmp_path / "model.glassnet").is_file()
+    # seen after each batch, before the Checkpointer's turn: the last batch ran in "last epoch"
+    assert phases.seen == ["training"] * 11 + ["last epoch"]
 
 
 @pytest.mark.parametrize("phase,says", [

@@ -63,6 +63,17 @@ def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.parametrize("stored", [None, "", 5])
+def test_a_file_saved_before_names_were_checked_still_loads(tmp_path, stored):
+    """Names are checked now (they name the ONNX graph); older files with none must load."""
+    import glassnet as gn
+
+    model = gn.Sequential([gn.layers.Dense(2)], input_shape=(3,))
+    model.save(tmp_path / "m.glassnet")
+    edit_config(tmp_path / "m.glassnet", lambda c: c["model"].update(name=stored))
+    assert load_model(tmp_path / "m.glassnet").name == "sequential"
+
+
 @pytest.mark.parametrize("name", zoo.names())
 @pytest.mark.parametrize("dataset", ["cats", "cifar10"])
 def test_every_zoo_model_round_trips_exactly(name, dataset, real_images, tmp_path):

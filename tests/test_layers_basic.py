@@ -79,8 +79,8 @@ PATH_BUGS = {  # a wrong backward on one path only: the standard cases must reac
     "Conv2D: fused ReLU's mask dropped when dz is unfolded": _relu_mask_dropped_when_unfolding_dz,
     "Conv2D: dx doubled for 1x1 kernels": lambda mp: _wrap_backward(
         mp, layers.Conv2D, lambda self, dx, _: dx * 2 if self.kernel_size == (1, 1) else dx),
-    "Conv2D: dx doubled for even kernels": lambda mp: _wrap_backward(
-        mp, layers.Conv2D, lambda self, dx, _: dx * 2 if self.kernel_size[0] % 2 == 0 else dx),
+    "Conv2D: dx doubled for even square kernels": lambda mp: _wrap_backward(
+        mp, layers.Conv2D, lambda self, dx, _: dx * 2 if self.kernel_size == (2, 2) else dx),
     "MaxPool2D: dx wrong when the stride passes the window": lambda mp: _wrap_backward(
         mp, layers.MaxPool2D, lambda self, dx, _: dx * 1.5 if self.strides[0] > self.pool_size[0] else dx),
     "AvgPool2D: dx wrong when the stride passes the window": lambda mp: _wrap_backward(
@@ -242,14 +242,18 @@ def test_a_layer_of_another_model_is_refused_and_its_weights_kept():
     first = Sequential(shared, input_shape=(3,))
     weights = first.layers[0].params["W"].copy()
     with pytest.raises(ConfigError, match="this Dense layer is already in another model, and a layer "
-                                          "holds the weights of one model; create new layers, or "
-                                          "copy.deepcopy the other model"):
+                                          "holds the weights of one model; create new layers"):
         Sequential(shared, input_shape=(3,))
     np.testing.assert_array_equal(first.layers[0].params["W"], weights)
     for twin in (copy.deepcopy(first), pickle.loads(pickle.dumps(first))):
         assert all(layer._owner() is twin for layer in twin.layers)  # the copy's own layers
         with pytest.raises(ConfigError, match="already in another model"):
             Sequential(twin.layers[:1], input_shape=(3,))
+    shallow = copy.copy(first)  # shares first's layers (as the thread replicas do): first keeps them
+    assert all(layer._owner() is first for layer in shallow.layers)
+    del shallow
+    with pytest.raises(ConfigError, match="already in another model"):
+        Sequential(shared, input_shape=(3,))
     del first
     second = Sequential(shared, input_shape=(3,))  # the model that held them is gone: free again
     assert all(layer._owner() is second for layer in second.layers)
@@ -268,6 +272,10 @@ def test_a_model_that_failed_to_build_lets_its_layers_go():
 
 def test_a_shape_error_while_building_names_the_layer():
     from glassnet import Sequential
+
+    # a message that names the class already does not name it twice
+    with pytest.raises(ShapeError, match=r"^layer 1: Conv2D expects images"):
+        Sequential([layers.Flatten(), layers.Conv2D(4, 3)], input_shape=(3, 8, 8))
 
     with pytest.raises(ShapeError, match=r"^layer 4 \(Conv2D\): kernel 3x3 is larger than the padded "
                                          r"input 1x1"):

@@ -212,6 +212,12 @@ def test_evaluate_refuses_to_write_over_any_runs_report(cat_run, tmp_path):
     assert (other / "report.html").read_text() == "the other run's report"
     result = run_cli("evaluate", str(cat_run / "model.glassnet"), "--report", str(cat_run / "report.html"))
     assert "is the training run's own report" in result.stderr
+    search = tmp_path / "search"  # nor a search's page
+    search.mkdir()
+    (search / "search.json").write_text("{}")
+    result = run_cli("evaluate", str(cat_run / "model.glassnet"), "--report",
+                     str(search / "search_report.html"))
+    assert result.returncode == 1 and "is a search's report; writing there would replace it" in result.stderr
 
 
 def test_an_evaluation_page_shows_the_warnings_the_terminal_did(tmp_path):

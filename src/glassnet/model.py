@@ -106,8 +106,12 @@ class Sequential:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        for layer in self.layers:  # the copied layers are this copy's
-            layer._owner = weakref.ref(self)
+        for layer in self.layers:
+            # a deep copy's (or pickle's) layers are its own; a shallow copy (copy.copy, the
+            # thread replicas) shares the original's, which stay the original's
+            owner = getattr(layer, "_owner", None)
+            if owner is None or owner() is None:
+                layer._owner = weakref.ref(self)
 
     # -- structure ---------------------------------------------------------------------
     def add(self, layer: Layer) -> None:
@@ -123,8 +127,9 @@ class Sequential:
         if owner is not None and owner() is not None and owner() is not self:
             # Building it for this model would draw new weights over the other model's.
             raise ConfigError(f"this {type(layer).__name__} layer is already in another model, "
-                              "and a layer holds the weights of one model; create new layers, "
-                              "or copy.deepcopy the other model")
+                              "and a layer holds the weights of one model; create new layers "
+                              "(in a notebook: in the cell that builds the model, so that running "
+                              "it again makes new ones), or copy.deepcopy the other model")
         layer._owner = weakref.ref(self)
         self.layers.append(layer)
 
@@ -611,8 +616,12 @@ class Sequential:
     def from_config(cls, config: dict[str, Any]) -> Sequential:
         layers = [layer_from_config(entry["class_name"], entry["config"])
                   for entry in config["layers"]]
+        name = config.get("name")
+        if not isinstance(name, str) or not name.strip():
+            # files saved before names were checked may hold none (null, ""): still loadable
+            name = "sequential"
         model = cls(layers, input_shape=config["input_shape"], seed=config.get("seed", 0),
-                    dtype=config.get("dtype", "float32"), name=config.get("name", "sequential"),
+                    dtype=config.get("dtype", "float32"), name=name,
                     preprocessing=config.get("preprocessing"),
                     class_names=config.get("class_names"),
                     init_stream=config.get("init_stream", "generator"))
@@ -637,8 +646,11 @@ def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any,
     try:
         output_shape = layer.build(shape, rng, dtype)
     except ShapeError as exc:
-        # which of several layers of one class it is (the message starts with the class)
-        raise ShapeError(f"{what}: {str(exc).removeprefix(type(layer).__name__ + ': ')}") from None
+        # which of several layers of one class it is; the message names the class already
+        message = str(exc).removeprefix(type(layer).__name__ + ": ")
+        if message.startswith(type(layer).__name__ + " "):  # "Conv2D expects images ..."
+            what = f"layer {index}"
+        raise ShapeError(f"{what}: {message}") from None
     except MemoryError as exc:
         values = sum(int(np.prod(s)) for s in layer.array_shapes(shape).values())
         # each weight has a gradient of its size; the initializers draw in float64 and

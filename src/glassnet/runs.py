@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import threading
 import time
 import unicodedata
 import warnings
@@ -33,7 +34,7 @@ from .data import augment as augment_mod
 from .data import load as load_dataset
 from .data import locator as data_locator
 from .data.folder import listed_within
-from .errors import ConfigError, GlassnetWarning, ModelFormatError, NonFiniteLossError, ShapeError
+from .errors import ConfigError, GlassnetWarning, ModelFormatError, NonFiniteLossError, SaveError, ShapeError
 from .io.checkpoint import (
     CHECKPOINT_NAME,
     Checkpoint,
@@ -153,6 +154,7 @@ RUN_FILE_NAMES = (RUN_RECORD, "history.json", "metrics.json", MODEL_FILE, CHECKP
 
 #: What a search keeps in its folder (glassnet.search): its storage and its summary.
 SEARCH_FILE_NAMES = ("search.journal", "search.json")
+SEARCH_REPORT = "search_report.html"
 
 
 def check_not_a_search_folder(out_dir: Path) -> None:
@@ -177,68 +179,103 @@ def clear_run_files(out_dir: Path) -> None:
 
 
 def default_out_dir(config: RunConfig) -> Path:
-    """``runs/<data>-<model>-<date>-<time>``, with ``-2``, ``-3``, ... when a run started in
-    the same second already has that folder."""
-    base = Path("runs") / f"{data_name(config.dataset)}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    folder, number = base, 1
-    while folder.exists():
-        number += 1
-        folder = base.with_name(f"{base.name}-{number}")
-    return folder
+    """``runs/<data>-<model>-<date>-<time>``: the folder of a run given no ``--out``
+    (:func:`training_into` with ``claim`` adds ``-2``, ``-3``, ... when it is taken)."""
+    return Path("runs") / f"{data_name(config.dataset)}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-# the run folders this process trains into now, and how many blocks hold each (see training_into)
-_HELD: dict[str, int] = {}
+# The run folders this process trains into now: the thread holding each, and how many of
+# its blocks do (see training_into).
+_HELD: dict[str, tuple[int, int]] = {}
+_HELD_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def training_into(out_dir: Path) -> Iterator[Path]:
-    """Hold the run folder ``out_dir`` (made if needed) for this process while the block
-    runs: another process training into it at the same time (a second ``glassnet train``
+def training_into(out_dir: Path, claim: bool = False) -> Iterator[Path]:
+    """Hold the run folder ``out_dir`` (made if needed) while the block runs, and yield it:
+    another process or thread training into it at the same time (a second ``glassnet train``
     with the same ``--out``, a ``--resume`` of a run still going, an ``--overwrite`` of it)
-    is refused, instead of mixing its files with this run's or deleting them. An advisory
-    lock (``flock``) on the folder itself: nothing is left in it, and the system releases
-    it when the process ends, however it ends. Where the system has no ``flock`` (Windows)
-    nothing is locked. Reentrant in one process: the command holds it from its first check
-    of the folder through :func:`train_run`, which holds it too."""
-    made = not Path(out_dir).is_dir()
-    key = str(make_folder(out_dir).resolve())
+    is refused, instead of mixing its files with this run's or deleting them.
+
+    An advisory lock (``flock``) on the folder itself: nothing is left in it, and the
+    system releases it when the process ends, however it ends. Where the system has no
+    ``flock`` (Windows) or the file system refuses it on folders (some network mounts),
+    only threads are told apart. Reentrant in one thread: the command holds it from its
+    first check of the folder through :func:`train_run`, which holds it too. With ``claim``
+    (a default folder, :func:`default_out_dir`), the first of ``out_dir``, ``out_dir-2``,
+    ``-3``, ... that does not exist is made: two runs started in the same second never get
+    one folder. A run that fails before writing anything (its data missing) leaves none of
+    the folders made here."""
+    made = _missing_folders(out_dir.parent if claim else out_dir)
+    out_dir = _claim_new_folder(out_dir) if claim else make_folder(out_dir)
+    made = ([out_dir] if claim else []) + made
     try:
-        with _holding(key, out_dir):
+        with _holding(str(out_dir.resolve()), out_dir):
             yield out_dir
     except BaseException:
-        if made:  # a run that failed before writing anything (its data missing) leaves no folder
-            with contextlib.suppress(OSError):
-                os.rmdir(key)  # only if empty
+        for folder in made:  # the run folder first, then the parents made for it
+            try:
+                os.rmdir(folder)  # only if empty
+            except OSError:
+                break
         raise
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist, innermost first."""
+    missing, folder = [], Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _claim_new_folder(folder: Path) -> Path:
+    """Make the first of ``folder``, ``folder-2``, ... that does not exist (``mkdir`` fails
+    for all but one of several processes asking for one name at once)."""
+    make_folder(folder.parent)
+    candidate, number = folder, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            number += 1
+            candidate = folder.with_name(f"{folder.name}-{number}")
+        except OSError as exc:
+            raise SaveError(f"could not create the folder {candidate}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
 def _holding(key: str, out_dir: Path) -> Iterator[None]:
-    """:func:`training_into`'s lock on the folder ``out_dir`` (``key``: its resolved path)."""
-    if key in _HELD or fcntl is None:
-        _HELD[key] = _HELD.get(key, 0) + 1
-        try:
-            yield
-        finally:
-            _HELD[key] -= 1
-            if not _HELD[key]:
-                del _HELD[key]
-        return
-    handle = os.open(key, os.O_RDONLY)
+    """:func:`training_into`'s hold on the folder ``out_dir`` (``key``: its resolved path)."""
+    busy = ConfigError(f"{out_dir} is being trained into by another glassnet run right now; wait "
+                       "for it to end, or train into another folder")
+    me = threading.get_ident()
+    with _HELD_LOCK:
+        holder, depth = _HELD.get(key, (me, 0))
+        if holder != me:
+            raise busy
+        _HELD[key] = (me, depth + 1)
+    handle = None
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(f"{out_dir} is being trained into by another glassnet process right "
-                              "now; wait for it to end, or give another --out") from None
-        _HELD[key] = 1
-        try:
-            yield
-        finally:
-            del _HELD[key]
+        if depth == 0 and fcntl is not None:
+            handle = os.open(key, os.O_RDONLY)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise busy from None
+            except OSError:  # no flock on folders here (a network mount): threads only
+                pass
+        yield
     finally:
-        os.close(handle)  # releases the lock
+        with _HELD_LOCK:
+            if depth == 0:
+                del _HELD[key]
+            else:
+                _HELD[key] = (me, depth)
+        if handle is not None:
+            os.close(handle)  # releases the lock
 
 
 def data_name(dataset: str) -> str:
@@ -491,7 +528,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     out_dir = Path(config.out) if config.out else default_out_dir(config)
     check_outside_the_data(config.dataset, out_dir)
     check_not_a_search_folder(out_dir)
-    with training_into(out_dir):
+    with training_into(out_dir, claim=not config.out) as out_dir:
         return _train_into(out_dir, config, callbacks, verbose, data, resume, stop)
 
 

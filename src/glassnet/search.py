@@ -41,6 +41,7 @@ from .data import LOADERS, Dataset, is_folder, locator
 from .errors import GlassnetWarning, SearchError, require_extra
 from .runs import (
     SEARCH_FILE_NAMES,
+    SEARCH_REPORT,
     RunConfig,
     RunResult,
     check_outside_the_data,
@@ -58,7 +59,7 @@ STORAGE_FILE = SEARCH_FILE_NAMES[0]
 JOURNAL_LOCK_SUFFIX = ".lock"  # Optuna's JournalFileSymlinkLock: <journal>.lock
 SUMMARY_FILE = SEARCH_FILE_NAMES[1]
 PLOT_FILE = "search_scatter.png"
-REPORT_FILE = "search_report.html"
+REPORT_FILE = SEARCH_REPORT
 CONFIG_ATTR = "glassnet_search"
 #: the image folder's absolute path, as the process that started the search resolved it
 FOLDER_ATTR = "glassnet_image_folder"

@@ -15,7 +15,14 @@ from ..data.folder import same_training_files
 from ..errors import ConfigError, GlassnetWarning
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
-from ..runs import RUN_RECORD, check_compatible, model_color_mode, validation_split_of
+from ..runs import (
+    RUN_RECORD,
+    SEARCH_FILE_NAMES,
+    SEARCH_REPORT,
+    check_compatible,
+    model_color_mode,
+    validation_split_of,
+)
 from .common import (
     MODEL_HELP,
     add_folder_options,
@@ -175,6 +182,9 @@ def check_not_the_runs_report(report: str | None, model: str) -> None:
         own = path.parent == Path(model).resolve().parent
         whose = "the training run's own" if own else "a training run's"
         raise ConfigError(f"--report {report} is {whose} report; writing there would replace "
+                          "it: give another path")
+    if path.name == SEARCH_REPORT and any((path.parent / name).exists() for name in SEARCH_FILE_NAMES):
+        raise ConfigError(f"--report {report} is a search's report; writing there would replace "
                           "it: give another path")
 
 

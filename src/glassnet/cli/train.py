@@ -225,13 +225,13 @@ def run(args: argparse.Namespace) -> int:
                 check_model_options(config.model, [*config.extra.get("model_options", {}),
                                                    *(["hidden"] if config.hidden is not None else [])])
                 out = check_output_folder(config.out or default_out_dir(config), "--out")
-                config.out = str(out)  # a default folder is named once
                 check_outside_the_data(config.dataset, out)  # before the folder is made
                 make_schedule(config)  # train_run makes it only once the run folder exists
                 config.extra["command"] = shlex.join(["glassnet", *getattr(args, "argv", [])])
                 # held from the check of its files to the end: another run starting into it
                 # meanwhile would have its files deleted, or mixed with this run's
-                with training_into(out):
+                with training_into(out, claim=not config.out) as out:
+                    config.out = str(out)  # a default folder, -2 when taken, is named once
                     check_new_run_folder(out, args.overwrite)
                     result = train_run(config, verbose=verbose, stop=stop)
     except TrainingInterruptedError as exc:

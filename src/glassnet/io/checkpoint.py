@@ -603,6 +603,8 @@ class Checkpointer(Callback):
         # stop is obeyed at the next epoch's beginning
         if self.stop.requested and batch + 1 < self._steps:
             self._interrupt(batch + 1)
+        if batch + 2 == self._steps and self.epochs is not None and self._epoch + 1 == self.epochs:
+            self.stop.phase = "last epoch"  # the run's last batch is next: a stop ends the run
 
     def on_epoch_end(self, epoch, logs):
         # what the callbacks before this one added to the logs (val_f1): fit records it in
