@@ -893,7 +893,8 @@ def test_predict_warns_that_it_assumes_squash_for_a_model_trained_in_python(tmp_
     model.class_names = ["a", "b"]
     model.training_summary.pop("resize")
     model.save(tmp_path / "named.glassnet")
-    assert main(["evaluate", str(tmp_path / "named.glassnet"), "--dataset", str(tmp_path / "photos")]) == 0
+    assert main(["evaluate", str(tmp_path / "named.glassnet"), "--dataset", str(tmp_path / "photos"),
+                 "--no-cache"]) == 0  # no cache entry in the shared data folder
     assert "evaluate assumes squash (stretched)" in capsys.readouterr().err
 
 
