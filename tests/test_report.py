@@ -222,11 +222,7 @@ def test_evaluate_refuses_to_write_over_any_runs_report(cat_run, tmp_path):
 
 def test_an_evaluation_page_shows_the_warnings_the_terminal_did(tmp_path):
     """A page that is mailed around must not present training images as an unseen test set."""
-    folder = _colour_folder(tmp_path / "photos", {"red": 8, "green": 8})
-    out, env = tmp_path / "run", {"GLASSNET_DATA": str(tmp_path / "data")}
-    result = run_cli("train", "--dataset", str(folder), "--image-size", "8", "--test-split", "0.25",
-                     "--hidden", "4", "--epochs", "1", "--seed", "0", "--quiet", "--out", str(out), env=env)
-    assert result.returncode == 0, result.stderr
+    out, env = _tiny_colour_run(tmp_path, "--test-split", "0.25")
     page_path = tmp_path / "eval.html"
     result = run_cli("evaluate", str(out), "--test-split", "0.5", "--report", str(page_path), env=env)
     assert result.returncode == 0, result.stderr
@@ -421,6 +417,17 @@ def _colour_folder(root: Path, counts: dict[str, int], seed: int = 0) -> Path:
     return root
 
 
+def _tiny_colour_run(tmp_path: Path, *options: str) -> tuple[Path, dict[str, str]]:
+    """``tmp_path/run``, one epoch on a folder of 8 red and 8 green images with ``options``,
+    and the environment of its private data folder."""
+    folder = _colour_folder(tmp_path / "photos", {"red": 8, "green": 8})
+    out, env = tmp_path / "run", {"GLASSNET_DATA": str(tmp_path / "data")}
+    result = run_cli("train", "--dataset", str(folder), "--image-size", "8", *options, "--hidden", "4",
+                     "--epochs", "1", "--seed", "0", "--quiet", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    return out, env
+
+
 def test_glassnet_report_says_when_the_data_set_changed_since_training(tmp_path):
     folder = _colour_folder(tmp_path / "photos", {"red": 20, "green": 20, "blue": 20})
     out = tmp_path / "run"
@@ -457,11 +464,7 @@ def test_glassnet_report_says_when_the_data_set_changed_since_training(tmp_path)
 
 def test_the_validation_split_has_one_name_in_the_report_and_in_evaluate(tmp_path):
     """The report said photos/held-out/validation, evaluate --split validation photos/validation."""
-    folder = _colour_folder(tmp_path / "photos", {"red": 8, "green": 8})
-    out, env = tmp_path / "run", {"GLASSNET_DATA": str(tmp_path / "data")}
-    result = run_cli("train", "--dataset", str(folder), "--image-size", "8", "--validation-split", "0.25",
-                     "--hidden", "4", "--epochs", "1", "--seed", "0", "--quiet", "--out", str(out), env=env)
-    assert result.returncode == 0, result.stderr
+    out, env = _tiny_colour_run(tmp_path, "--validation-split", "0.25")
     assert "Confusion matrix (photos/validation, 4 images)" in (out / "report.html").read_text()
     result = run_cli("evaluate", str(out), "--split", "validation", env=env)
     assert result.returncode == 0, result.stderr
