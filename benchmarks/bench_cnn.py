@@ -6,11 +6,18 @@ Each framework trains ``cnn-keras`` for one epoch on the CIFAR-10 training set i
 ``$GLASSNET_DATA`` (the 5,000-image subset: 4,000 after the 20% validation hold-out, as in
 the acceptance recipe) at batch 128 with Adam, in its own child process (so that peak
 memory is its own), both limited to the same number of threads. Repetitions alternate
-glassnet / PyTorch; the medians are reported. Printed (and with ``--write`` appended to
+glassnet / PyTorch (one each by default, ``--repeats N`` for more); with more than one,
+the medians are reported. Printed (and with ``--write`` appended to
 ``benchmarks/RESULTS.md``): training images/second of each, the ratio, peak memory of
 each (resident set size: the whole process and the growth during training), glassnet's
 achieved GFLOP/s against a NumPy float32 matmul timed in the same child, and a per-layer
 profile of where glassnet's time goes.
+
+``--threads N`` sets BLAS's threads (and PyTorch's) only: glassnet's batches are not split
+over threads here (``fit`` with ``threads=1``), unlike ``benchmarks/compare.py`` and
+``glassnet train --threads N``, because the per-layer profile times the model's own layer
+objects, which the split's replicas do not use. For glassnet's speed with split batches,
+use ``compare.py``.
 """
 
 from __future__ import annotations
@@ -111,30 +118,54 @@ def worker_glassnet(args) -> dict:
     return result
 
 
-def layer_profile(model, train, batch_size: int, steps: int = 5) -> dict[str, float]:
-    """Milliseconds per training step in each layer's forward/backward and the optimizer."""
-    times: dict[str, float] = {}
+#: The clock the profile reads (a name of its own, so that a test can replace it).
+clock = time.perf_counter
 
-    def timed(key, fn):
-        def wrapper(*a, **k):
-            start = time.perf_counter()
-            out = fn(*a, **k)
-            times[key] = times.get(key, 0.0) + time.perf_counter() - start
+#: The profile's row for fit's end-of-epoch check, which is not part of a training step.
+CHECK = "check"
+
+
+def layer_profile(model, train, batch_size: int, steps: int = 5) -> dict[str, float]:
+    """Milliseconds per training step in each layer's forward/backward and the optimizer.
+
+    ``fit`` runs ``steps`` batches of ``batch_size`` images, unsplit (``threads=1``: the
+    wrappers time the model's own layers, which a split's replicas would bypass). Each
+    part's time is divided by its own number of calls: ``fit`` ends the epoch with one more
+    forward pass over the last batch (its finite-weights check, in inference mode), which is
+    timed apart and left out of the per-step rows (also out of "other").
+    """
+    times: dict[str, float] = {}
+    calls: dict[str, int] = {}
+
+    def timed(key_of, fn):
+        def wrapper(*args, **kwargs):
+            start = clock()
+            out = fn(*args, **kwargs)
+            key = key_of(*args, **kwargs)
+            times[key] = times.get(key, 0.0) + clock() - start
+            calls[key] = calls.get(key, 0) + 1
             return out
         return wrapper
 
+    def fixed(key):
+        return lambda *args, **kwargs: key
+
+    def forward_key(name):
+        return lambda x, training=False: f"{name} forward" if training else CHECK
+
     for i, layer in enumerate(model.layers):
         name = f"{i}:{type(layer).__name__}"
-        layer.forward = timed(f"{name} forward", layer.forward)
-        layer.backward = timed(f"{name} backward", layer.backward)
-    model.optimizer.step = timed("optimizer step", model.optimizer.step)
-    model.preprocess = timed("preprocess (uint8 -> float)", model.preprocess)
-    start = time.perf_counter()
+        layer.forward = timed(forward_key(name), layer.forward)
+        layer.backward = timed(fixed(f"{name} backward"), layer.backward)
+    model.optimizer.step = timed(fixed("optimizer step"), model.optimizer.step)
+    model.preprocess = timed(fixed("preprocess (uint8 -> float)"), model.preprocess)
+    start = clock()
     model.fit(train.x[:batch_size * steps], train.y[:batch_size * steps], epochs=1,
-              batch_size=batch_size, verbose=0)
-    total = time.perf_counter() - start
-    times["other (loss, loop)"] = total - sum(times.values())
-    return {k: 1000 * v / steps for k, v in sorted(times.items(), key=lambda kv: -kv[1])}
+              batch_size=batch_size, verbose=0, threads=1)
+    total = clock() - start
+    per_step = {k: 1000 * v / calls[k] for k, v in times.items() if k != CHECK}
+    per_step["other (loss, loop)"] = 1000 * (total - sum(times.values())) / steps
+    return dict(sorted(per_step.items(), key=lambda kv: -kv[1]))
 
 
 def torch_cnn_keras(torch):
@@ -176,6 +207,14 @@ def worker_torch(args) -> dict:
 
 
 # -- the parent: interleaved repetitions, table ------------------------------------------------
+def worker_failed(what: str, exit_code: int | None, stderr: str = "") -> SystemExit:
+    """The error exit of a benchmark whose worker process for ``what`` (framework and
+    workload) died: one line naming it, then the worker's error output if it was captured
+    (otherwise the worker's traceback is already on the terminal, above)."""
+    where = f":\n{stderr.rstrip()}" if stderr.strip() else " (its error output is above)"
+    return SystemExit(f"error: the {what} worker failed (exit code {exit_code}){where}")
+
+
 def run_worker(framework: str, args) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "OMP_NUM_THREADS": str(args.threads), "OPENBLAS_NUM_THREADS": str(args.threads),
@@ -184,7 +223,7 @@ def run_worker(framework: str, args) -> dict:
            "--batch-size", str(args.batch_size)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
-        raise SystemExit(f"{framework} worker failed:\n{out.stderr}")
+        raise worker_failed(f"{framework} cnn-keras", out.returncode, out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -205,7 +244,9 @@ def summarize(runs: dict[str, list[dict]], args) -> str:
         f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores (shared with other jobs: load average "
         f"{os.getloadavg()[0]:.1f} at the end); Python {platform.python_version()}, NumPy "
-        f"{numpy.__version__}, PyTorch {t[0]['version']}; {args.repeats} interleaved repetition(s), medians.",
+        f"{numpy.__version__}, PyTorch {t[0]['version']}; "
+        f"{args.repeats} interleaved repetition(s){', medians' if args.repeats > 1 else ''}; glassnet's "
+        "batches not split (BLAS threads only).",
         "",
         "| | images/s (train) | ratio glassnet/PyTorch | peak RSS MiB | RSS growth in training MiB |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -228,8 +269,10 @@ def summarize(runs: dict[str, list[dict]], args) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=2)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[-1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="BLAS and PyTorch threads; glassnet's batches are not split")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=1, help="interleaved repetitions")
     parser.add_argument("--write", action="store_true", help="append the table to benchmarks/RESULTS.md")

@@ -186,10 +186,8 @@ class Conv2D(KernelOptions, Layer):
         xp, (oh, ow) = array_module(x), self.output_shape[1:]
         y = xp.empty((x.shape[0], *self.output_shape), dtype=x.dtype)
         W2 = self.params["W"].reshape(self.filters, -1)
-        c, (kh, kw) = self.input_shape[0], self.kernel_size
         width = self._unfolded_width()
-        # a group holds its unfolded columns and the GEMM's output z at once
-        for part in self._image_groups(x, (c * kh * kw + self.filters) * oh * width):
+        for part in self._forward_groups(x):
             cols = self._unfold(x[part])
             z = W2 @ cols  # (F, CKK) @ (CKK, n*OH*width): one GEMM per group of images
             if self.use_bias:
@@ -315,6 +313,14 @@ class Conv2D(KernelOptions, Layer):
         if self.strides == (1, 1):
             return F.col2im_rows(cols, x_shape, self.kernel_size, self.pads)
         return F.col2im(cols, x_shape, self.kernel_size, self.strides, self.pads)
+
+    def _forward_groups(self, x: Array) -> list[slice]:
+        """The groups of images of the forward pass, each one GEMM ``W2 @ cols`` of shape
+        ``(F, C·KH·KW) @ (C·KH·KW, n·OH·width)``: a group holds its unfolded columns and the
+        GEMM's output at once."""
+        c, (kh, kw) = self.input_shape[0], self.kernel_size
+        rows = c * kh * kw + self.filters  # of cols, and of the GEMM's output
+        return self._image_groups(x, rows * self.output_shape[1] * self._unfolded_width())
 
     def _image_groups(self, x: Array, values_per_image: int) -> list[slice]:
         """Slices of the batch whose working arrays (``values_per_image`` numbers per image:

@@ -1,0 +1,84 @@
+"""The benchmark scripts' logic that needs no timing: the worker-failure exit, the GEMM
+shapes of the layer profile, the profile's per-call averaging."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from glassnet import Sequential, layers, zoo
+from glassnet.layers import conv
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def scripts():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import bench_cnn
+        import profile_layers
+
+        yield SimpleNamespace(bench_cnn=bench_cnn, profile_layers=profile_layers)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_compare_exits_with_an_error_naming_the_workload_when_a_worker_fails(tmp_path):
+    # Damaged cat files and a download that cannot succeed: the glassnet worker dies in set-up.
+    (tmp_path / "catvnoncat").mkdir()
+    for name in ("train_catvnoncat.h5", "test_catvnoncat.h5"):
+        (tmp_path / "catvnoncat" / name).write_text("x")
+    env = {**os.environ, "GLASSNET_DATA": str(tmp_path), "GLASSNET_CATS_URL": "http://127.0.0.1:9/",
+           "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "compare.py"), "--workloads", "cats-mlp",
+                          "--reps", "1", "--threads", "1"], env=env, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 1
+    assert out.stderr.rstrip().splitlines()[-1].startswith(
+        "error: the glassnet cats-mlp worker failed (exit code 1)")
+
+
+def test_profile_gemm_shapes_follow_the_layers_own_groups(scripts, monkeypatch):
+    model = zoo.build("cnn-bn", (3, 32, 32), 10, seed=0)
+    for group_bytes in (conv.GROUP_BYTES, conv.GROUP_BYTES // 4):
+        monkeypatch.setattr(conv, "GROUP_BYTES", group_bytes)
+        shapes = scripts.profile_layers.gemm_shapes(model, batch_size=128)
+        convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+        assert len(shapes) == len({(c.input_shape, c.filters) for c in convs}) + 1  # + the square one
+        for layer in convs:
+            c, h, w = layer.input_shape
+            m, k, n = shapes[f"conv {c}->{layer.filters} at {h}x{w}"]
+            group = layer._forward_groups(np.empty((128, c, h, w), np.float32))[0]
+            assert (m, k) == (layer.filters, c * 9)
+            assert n == (group.stop - group.start) * layer.output_shape[1] * layer._unfolded_width()
+    # back to the original bytes: larger groups than with a quarter, so wider GEMMs
+    monkeypatch.setattr(conv, "GROUP_BYTES", conv.GROUP_BYTES * 4)
+    wide = scripts.profile_layers.gemm_shapes(model)
+    assert all(wide[name][2] >= shapes[name][2] for name in shapes)
+    assert any(wide[name][2] > shapes[name][2] for name in shapes)
+
+
+def test_layer_profile_averages_each_part_over_its_own_calls(scripts, monkeypatch):
+    """Every timed call lasts one tick of a fake clock, so every per-step row is 1000 ms:
+    fit's extra forward pass at the end of the epoch (its finite check) is not spread over
+    the steps' forward rows."""
+    ticks = itertools.count()
+    monkeypatch.setattr(scripts.bench_cnn, "clock", lambda: float(next(ticks)))
+    model = Sequential([layers.Flatten(), layers.Dense(4, activation="relu"), layers.Dense(3)],
+                       input_shape=(2, 2, 2), seed=0)
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    rng = np.random.default_rng(0)
+    train = SimpleNamespace(x=rng.random((20, 2, 2, 2), dtype=np.float32), y=rng.integers(0, 3, 20))
+    profile = scripts.bench_cnn.layer_profile(model, train, batch_size=4, steps=5)
+    rows = {k: v for k, v in profile.items() if k != "other (loss, loop)"}
+    assert {"1:Dense forward", "1:Dense backward", "2:Dense forward", "optimizer step"} <= set(rows)
+    assert all(ms == 1000.0 for ms in rows.values()), rows
