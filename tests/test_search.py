@@ -868,8 +868,9 @@ def test_a_search_that_cannot_run_is_refused_before_it_writes_anything(tmp_path,
     (["optimizer=choice:adam,adagrad", "momentum=float:0.5:0.9"],
      "a trial with optimizer='adam', momentum=0.5 fails: --momentum applies to sgd/momentum/"),
     (["lr_schedule=choice:cosine", "lr_decay=float:0.5:0.9"],
-     "a trial with lr_schedule='cosine', lr_decay=0.5 fails: --lr-decay multiplies the lr by its "
-     "factor every epoch (a step schedule): it combines only with --lr-schedule step"),
+     "a trial with lr_schedule='cosine', lr_decay=0.5 fails: --lr-decay 0.5 makes the lr a step "
+     "schedule (x0.5 every epoch): give it alone or with --lr-schedule step; --lr-schedule cosine "
+     "is another schedule"),
 ])
 def test_values_that_can_never_train_together_are_refused_up_front(tmp_path, cat_train, params, message):
     config = quick_config()
@@ -894,7 +895,8 @@ def test_the_warning_names_each_reason_with_only_the_values_that_cause_it():
         check_combinations(config)
     message = str(caught[0].message)
     assert ": a trial with optimizer='adam', momentum=0.0 fails: --momentum applies to" in message
-    assert "; a trial with lr_schedule='cosine', lr_decay=0.1 fails: --lr-decay multiplies" in message
+    assert ("; a trial with lr_schedule='cosine', lr_decay=0.1 fails: --lr-decay 0.1 makes the lr a "
+            "step schedule (x0.1 every epoch)") in message
 
 
 def test_a_trial_whose_values_cannot_go_together_fails_with_its_reason_and_the_search_goes_on(
@@ -1439,3 +1441,114 @@ def test_a_worker_joins_with_the_image_folder_written_another_way(tmp_path, monk
     assert joined.base.dataset == "./photos"
     with pytest.raises(SearchError, match="already holds a different search"):
         Search._joined(with_folder(recorded), stored, "the journal", "s", None, gone)  # not this photos
+
+
+def _tiny_folder(root: Path, images: int = 6) -> Path:
+    """A folder of two classes of ``images`` 8x8 PNGs each (random pixels, seeded), and one
+    file that is not an image (``cat/notes.txt``, skipped with a warning)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (root / label).mkdir(parents=True)
+        for i in range(images):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / label / f"{i}.png")
+    (root / "cat" / "notes.txt").write_text("not an image\n")
+    return root
+
+
+# One epoch of a 4-unit mlp on a tiny folder (_tiny_folder), read without the image cache.
+TINY = ["--model", "mlp", "--hidden", "4", "--epochs-per-trial", "1", "--image-size", "8",
+        "--param", "lr=log:1e-3:1e-1", "--no-cache", "--no-plot"]
+
+
+def test_a_resumed_or_joined_search_refuses_an_image_folder_whose_files_changed(tmp_path, capsys):
+    """It compared only the class names: a search resumed after images were added trained its
+    later trials on other images than its earlier ones, without a word. A moved folder with
+    the same files still resumes (--dataset NEW), and a search stored before the fingerprint
+    was recorded is not checked."""
+    from glassnet.search import FINGERPRINT_ATTR, open_storage
+
+    photos = _tiny_folder(tmp_path / "photos")
+    out = ["--out", str(tmp_path / "s")]
+    assert main(["search", "--dataset", str(photos), *TINY, *out, "--trials", "1"]) == 0
+    capsys.readouterr()
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(photos / "dog" / "new.png")
+    changed = ("the image folder .*photos changed since the search started \\(12 images then, 13 now; "
+               "a file was added, removed")
+    assert main(["search", *out, "--resume", "--trials", "2", "--no-cache"]) == 1
+    assert re.search(changed, capsys.readouterr().err)
+    assert main(["search", "--dataset", str(photos), *TINY, *out, "--trials", "1"]) == 1  # a joining worker
+    assert re.search(changed, capsys.readouterr().err)
+    (photos / "dog" / "new.png").unlink()
+    moved = photos.rename(tmp_path / "moved")
+    assert main(["search", *out, "--resume", "--trials", "2", "--no-cache", "--dataset", str(moved)]) == 0
+    assert len(json.loads((tmp_path / "s" / "search.json").read_text())["trials"]) == 2
+    Image.new("RGB", (8, 8)).save(moved / "dog" / "new.png")
+    older = optuna.load_study(study_name="s", storage=open_storage(None, tmp_path / "s"))
+    older.set_user_attr(FINGERPRINT_ATTR, None)  # as a search stored before the record
+    assert main(["search", *out, "--resume", "--trials", "2", "--no-cache", "--dataset", str(moved)]) == 0
+
+
+def test_searches_without_a_name_started_in_the_same_second_get_folders_of_their_own(
+        tmp_path, monkeypatch, capsys):
+    """Both got runs/<data>-<model>-search-<time> and mixed their trials in one study."""
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt, *args: "20261206-120000")
+    for _ in range(2):
+        assert main(["search", *QUICK, "--trials", "1", "--no-plot"]) == 0
+    first = tmp_path / "runs" / "cats-mlp-search-20261206-120000"
+    second = first.with_name(f"{first.name}-2")
+    assert json.loads((first / "search.json").read_text())["study"] == first.name
+    assert json.loads((second / "search.json").read_text())["study"] == second.name
+    assert len(json.loads((second / "search.json").read_text())["trials"]) == 1
+    # a search that cannot start leaves no claimed folder behind
+    assert main(["search", *QUICK, "--trials", "1", "--param", "dropout=float:0:2"]) == 1
+    assert "dropout" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [first.name, second.name]
+
+
+def test_a_resume_with_no_plot_updates_the_report_and_the_plot_it_finds(tmp_path, capsys):
+    """--resume --no-plot left the earlier report and plot, which showed fewer trials than
+    search.json."""
+    command = ["search", *QUICK, "--out", str(tmp_path / "p")]
+    assert main([*command, "--trials", "1"]) == 0
+    report, plot = tmp_path / "p" / "search_report.html", tmp_path / "p" / "search_scatter.png"
+    before = report.read_text(), plot.stat().st_mtime_ns, plot.read_bytes()
+    assert main(["search", "--out", str(tmp_path / "p"), "--resume", "--trials", "2", "--no-plot"]) == 0
+    assert "scatter plot: " in capsys.readouterr().out  # said: they were redrawn
+    assert report.read_text() != before[0]
+    assert (plot.stat().st_mtime_ns, plot.read_bytes()) != before[1:]
+
+
+def test_worker_processes_do_not_repeat_the_image_folders_warnings(tmp_path, capsys):
+    """Every worker of --workers N repeated the skipped files in the middle of the live
+    table, after its parent had shown them; --strict still makes them an error there."""
+    photos = _tiny_folder(tmp_path / "photos")
+    command = ["search", "--dataset", str(photos), *TINY, "--trials", "1"]
+    assert main([*command, "--out", str(tmp_path / "a")]) == 0
+    assert "skipped" in capsys.readouterr().err  # the first process shows them
+    assert main([*command, "--out", str(tmp_path / "b"), "--quiet-summary"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main([*command, "--out", str(tmp_path / "c"), "--quiet-summary", "--strict"]) == 1
+    assert "notes.txt" in capsys.readouterr().err
+
+
+def test_a_ctrl_c_prints_the_command_that_continues_the_search(monkeypatch, tmp_path, capsys):
+    """It printed only "glassnet search: interrupted"; a worker process stays silent."""
+    def interrupted(self, on_trial=None, on_wait=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Search, "run", interrupted)
+    out = str(tmp_path / "c")
+    assert main(["search", *QUICK, "--trials", "2", "--out", out, "--study-name", "s c", "--final",
+                 "--threads", "1"]) == 130
+    err = capsys.readouterr().err
+    assert err.endswith(f"glassnet search: interrupted\ncontinue with: glassnet search --resume --out {out} "
+                        "--study-name 's c' --final --threads 1\n")
+    assert main(["search", "--out", out, "--study-name", "s c", "--resume", "--quiet-summary"]) == 130
+    assert capsys.readouterr().err == ""

@@ -205,17 +205,26 @@ def training_into(out_dir: Path, claim: bool = False) -> Iterator[Path]:
     (a default folder, :func:`default_out_dir`), the first of ``out_dir``, ``out_dir-2``,
     ``-3``, ... that does not exist is made: two runs started in the same second never get
     one folder. A run that fails before writing anything (its data missing) leaves none of
-    the folders made here."""
-    made = _missing_folders(out_dir.parent if claim else out_dir)
-    out_dir = _claim_new_folder(out_dir) if claim else make_folder(out_dir)
-    made = ([out_dir] if claim else []) + made
+    the folders made here (:func:`made_folder`)."""
+    with made_folder(out_dir, claim) as out_dir, _holding(str(out_dir.resolve()), out_dir):
+        yield out_dir
+
+
+@contextlib.contextmanager
+def made_folder(folder: Path, claim: bool = False) -> Iterator[Path]:
+    """``folder``, made if needed, or with ``claim`` the first new one of ``folder``,
+    ``folder-2``, ... (:func:`claim_new_folder`); when the block raises, the folders made
+    here (it, then the parents made for it) are removed again while empty, so that a
+    command that fails before writing anything leaves no trace."""
+    made = _missing_folders(folder.parent if claim else folder)
+    folder = claim_new_folder(folder) if claim else make_folder(folder)
+    made = ([folder] if claim else []) + made
     try:
-        with _holding(str(out_dir.resolve()), out_dir):
-            yield out_dir
+        yield folder
     except BaseException:
-        for folder in made:  # the run folder first, then the parents made for it
+        for parent in made:  # the folder first, then the parents made for it
             try:
-                os.rmdir(folder)  # only if empty
+                os.rmdir(parent)  # only if empty
             except OSError:
                 break
         raise
@@ -230,7 +239,7 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def _claim_new_folder(folder: Path) -> Path:
+def claim_new_folder(folder: Path) -> Path:
     """Make the first of ``folder``, ``folder-2``, ... that does not exist (``mkdir`` fails
     for all but one of several processes asking for one name at once)."""
     make_folder(folder.parent)
@@ -435,9 +444,10 @@ def _schedule_text(config: RunConfig) -> str | None:
 
 def make_schedule(config: RunConfig) -> schedules.Schedule | None:
     if config.lr_decay is not None and config.lr_schedule not in (None, "step"):
-        raise ConfigError(f"--lr-decay multiplies the lr by its factor every epoch (a step "
-                          f"schedule): it combines only with --lr-schedule step, or with no "
-                          f"--lr-schedule, not with --lr-schedule {config.lr_schedule}")
+        # "constant" is the default schedule, but --lr-decay alone is a step schedule: say so
+        raise ConfigError(f"--lr-decay {config.lr_decay:g} makes the lr a step schedule "
+                          f"(x{config.lr_decay:g} every epoch): give it alone or with --lr-schedule "
+                          f"step; --lr-schedule {config.lr_schedule} is another schedule")
     if config.lr_decay is not None:
         return schedules.StepDecay(every=1, factor=config.lr_decay)
     return schedules.for_run(config.lr_schedule, config.epochs)

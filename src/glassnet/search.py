@@ -38,6 +38,7 @@ from typing import Any
 
 from ._files import make_folder, nan_for_null, write_json, write_text
 from .data import LOADERS, Dataset, is_folder, locator
+from .data.folder import folder_change
 from .errors import GlassnetWarning, SearchError, require_extra
 from .runs import (
     SEARCH_FILE_NAMES,
@@ -66,6 +67,10 @@ FOLDER_ATTR = "glassnet_image_folder"
 #: the image folder's class names when the search started: another folder read later (a
 #: same-named one in another directory) must have them too
 CLASSES_ATTR = "glassnet_image_classes"
+#: the image folder's fingerprint when the search started (its images' names, sizes and
+#: modification times, as ``glassnet train`` records it for ``--resume``): every trial must
+#: see the same images, wherever the folder is now
+FINGERPRINT_ATTR = "glassnet_image_fingerprint"
 # A trial without a round this many seconds after it was asked for is an orphan (its worker
 # died between asking and labelling it), no longer a rival for a round's last place.
 CLAIM_SECONDS = 60.0
@@ -313,6 +318,30 @@ def _check_same_classes(config: SearchConfig, splits: list[Split], recorded: lis
                           "search's folder with --dataset")
 
 
+def _check_same_files(config: SearchConfig, train: Dataset, recorded: dict[str, Any] | None) -> None:
+    """The image folder this process reads must hold the very images the search started on
+    (wherever it is now): trials trained on other images would be ranked against the earlier
+    ones. A search stored before glassnet recorded the fingerprint (``recorded`` None) is
+    not checked."""
+    now = train.info.get("fingerprint")
+    if recorded is None or now is None or config.base.dataset in LOADERS:
+        return
+    change = folder_change(recorded, now)
+    if change is not None:
+        raise SearchError(f"the image folder {now['root']} changed since the search started "
+                          f"({change}): its trials would train on other images than the earlier "
+                          "ones; restore the folder (a copy on another machine must keep the "
+                          "files' modification times: rsync -a, cp -p), or start a new search "
+                          "under another --name")
+
+
+def _recorded_fingerprint(train: Dataset) -> dict[str, Any]:
+    """What the study keeps of the image folder's fingerprint: the signature of the images
+    read, their count and what it is of (:func:`~glassnet.data.folder.folder_change` reads it)."""
+    fingerprint = train.info["fingerprint"]
+    return {key: fingerprint[key] for key in ("signature", "files", "of") if key in fingerprint}
+
+
 def _pruner(name: str, steps: int):
     """The pruner for trials that report ``steps`` times (once per epoch, or per fold)."""
     import optuna
@@ -447,7 +476,8 @@ class Search:
             if training_files:  # its summary and report would mix with a training run's files
                 raise SearchError(f"{run_dir} holds a training run ({', '.join(training_files)}); give "
                                   "the search another --out (or --name)")
-            splits = cls._splits(config.validate(), data, check=True)
+            train = cls._training_split(config.validate(), data)
+            splits = cls._splits(config, train, check=True)
             journal = _check_journal_holds_no_other_search(run_dir, name, label, own=storage is None)
         # the journal the check opened is this search's storage when it has no --storage
         backend = journal if storage is None and journal is not None else open_storage(storage, run_dir)
@@ -469,8 +499,10 @@ class Search:
             config = _readable_here(as_stored, study.user_attrs.get(FOLDER_ATTR), dataset)
             if check_stored is not None:
                 check_stored(config)
-            splits = cls._splits(config, data)
+            train = cls._training_split(config, data)
+            splits = cls._splits(config, train)
             _check_same_classes(config, splits, study.user_attrs.get(CLASSES_ATTR))
+            _check_same_files(config, train, study.user_attrs.get(FINGERPRINT_ATTR))
             if trials is not None and trials != config.trials:
                 used = sum(1 for t in study.trials if _counts(t) and t.state.name != "RUNNING")
                 if trials < used:
@@ -491,11 +523,14 @@ class Search:
                 if is_folder(config.base.dataset):
                     study.set_user_attr(FOLDER_ATTR, locator(config.base.dataset))
                     study.set_user_attr(CLASSES_ATTR, list(splits[0][0].class_names))
+                    if "fingerprint" in train.info:
+                        study.set_user_attr(FINGERPRINT_ATTR, _recorded_fingerprint(train))
                 study.set_user_attr(CONFIG_ATTR, config.to_dict())
             else:
                 config = cls._joined(config, SearchConfig.from_dict(stored), label, name, trials,
                                      study.user_attrs.get(FOLDER_ATTR))
                 _check_same_classes(config, splits, study.user_attrs.get(CLASSES_ATTR))
+                _check_same_files(config, train, study.user_attrs.get(FINGERPRINT_ATTR))
         study.pruner = _pruner(config.pruner, config.folds or config.base.epochs)
         return cls(config, run_dir, study, label, splits)
 
@@ -533,10 +568,14 @@ class Search:
         return stored
 
     @staticmethod
-    def _splits(config: SearchConfig, data: dict[str, Dataset] | None, check: bool = False) -> list[Split]:
-        """The trials' validation splits (or folds) of the training split; with ``check``, first
-        every parameter's values as a trial would train them (:func:`check_values`)."""
-        train = (data if data is not None else load_data(config.base, splits=("train",)))["train"]
+    def _training_split(config: SearchConfig, data: dict[str, Dataset] | None) -> Dataset:
+        """``data["train"]``, or the training split read from the configured data set."""
+        return (data if data is not None else load_data(config.base, splits=("train",)))["train"]
+
+    @staticmethod
+    def _splits(config: SearchConfig, train: Dataset, check: bool = False) -> list[Split]:
+        """The trials' validation splits (or folds) of the training split ``train``; with
+        ``check``, first every parameter's values as a trial would train them (:func:`check_values`)."""
         if check:
             check_values(config, train)
         return validation_splits(config, train)
@@ -736,7 +775,10 @@ class Search:
         return rows
 
     def summary(self, plot: bool = True) -> dict[str, Any]:
-        """Best trial, rounds and all trials; writes ``search.json`` and the scatter plot.
+        """Best trial, rounds and all trials; writes ``search.json``, the scatter plot and the
+        report. Without ``plot`` no new plot or report is made, but those already in the run
+        folder are redrawn (as :meth:`train_final` rewrites the report), so that they never
+        show fewer trials than ``search.json`` (a ``--resume --no-plot``).
 
         ``value`` is the objective (``objective``, labelled ``objective_label``); every trial
         also carries its validation loss, accuracy and balanced accuracy, all at its best
@@ -759,13 +801,13 @@ class Search:
             data["final"] = {key: nan_for_null(value) for key, value in final.items()}
         elif final:  # final/ holds the model of a trial that is no longer the best
             data["outdated_final"] = {key: nan_for_null(value) for key, value in final.items()}
-        if plot:
+        if plot or (self.run_dir / PLOT_FILE).exists():
             from .report.search_plots import plot_search_scatter
 
             data["plot"] = str(plot_search_scatter(data["trials"], self.config.params,
                                                    self.run_dir / PLOT_FILE, data["objective_label"],
                                                    None if best is None else best.number))
-        self._write(data, report=plot)
+        self._write(data, report=plot or self._has_report())
         return data
 
     def _best_summary(self, best) -> dict[str, Any]:
@@ -783,6 +825,10 @@ class Search:
 
             write_text(self.run_dir / REPORT_FILE, search_report_html(data, self.config.params))
 
+    def _has_report(self) -> bool:
+        """Whether the run folder has a ``search_report.html``, which a new summary rewrites."""
+        return (self.run_dir / REPORT_FILE).exists()
+
     def _stored_summary(self) -> dict[str, Any]:
         """The ``search.json`` this search wrote so far (this or another of its workers), or
         ``{}``: also when it is another search's (the folder was shared before open refused
@@ -799,7 +845,7 @@ class Search:
             kept = {k: result.metrics[k] for k in ("train", "test", "epochs") if k in result.metrics}
             data["final"] = {"trial": self.best_trial().number, **kept}
             data.pop("outdated_final", None)
-            self._write(data, report=(self.run_dir / REPORT_FILE).exists())
+            self._write(data, report=self._has_report())
         return result
 
 

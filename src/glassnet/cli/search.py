@@ -17,9 +17,9 @@ from pathlib import Path
 from .. import zoo
 from .._text import count
 from ..data import LOADERS, locator
-from ..errors import ConfigError, GlassnetWarning, SearchError
+from ..errors import ConfigError, GlassnetWarning, SearchError, SkippedFileWarning
 from ..report.text import no_trial_succeeded
-from ..runs import RunConfig, data_name
+from ..runs import RunConfig, data_name, made_folder
 from ..search_config import (
     OBJECTIVES,
     SCORE_LABELS,
@@ -111,8 +111,9 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="precision of every trial and of the printed train command")
     p.add_argument("--name", default=None,
-                   help="search name: run directory runs/NAME and study name "
-                        "(default: the --study-name, else <dataset>-<model>-search-<time>)")
+                   help="search name: run directory runs/NAME and study name (default: the "
+                        "--study-name, else <dataset>-<model>-search-<time>, with -2, -3, ... "
+                        "added when another search took that folder)")
     p.add_argument("--out", type=path_text, default=None,
                    help="run directory (default: runs/NAME); it holds one search: one that records "
                         "another --study-name or --storage is refused")
@@ -127,7 +128,8 @@ def add_parser(sub) -> None:
                         "that would change a stored setting is an error; --trials may change the "
                         "budget, and --workers, --final, --no-plot, --threads, --device and "
                         "--no-cache may differ; --dataset may say where a moved image folder "
-                        "is now)")
+                        "is now; an image folder whose files changed since the search started "
+                        "is refused)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes on this machine sharing the study (not with a "
                         "sqlite:// --storage, which locks under parallel writers); without "
@@ -138,7 +140,9 @@ def add_parser(sub) -> None:
                         "data) for the best trial's best epoch, and evaluate it once on the test "
                         "split")
     p.add_argument("--no-plot", action="store_true",
-                   help="do not draw the scatter plot nor write search_report.html")
+                   help="do not draw the scatter plot nor write search_report.html (those an "
+                        "earlier run of the search wrote are updated, so that they agree with "
+                        "search.json)")
     add_runtime_options(p, split="each batch of a trial")
     p.add_argument("--quiet-summary", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
@@ -269,8 +273,20 @@ def runtime_flags(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.quiet_summary:
+        return _search(args)
+    # A worker process (--workers): its parent has shown the image folder's skipped files
+    # already; the same warnings from every worker would break into the live table. With
+    # --strict they are still errors (the listing turns them into errors inside).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedFileWarning)
+        return _search(args)
+
+
+def _search(args: argparse.Namespace) -> int:
     from ..search import Search, check_workers
 
+    storage_given = args.storage  # as typed: env:VAR keeps a password out of the printed command
     args.storage = storage_url(args.storage)
     check_workers(args.storage, args.workers)
     if args.resume and not (args.name or args.out or args.study_name):
@@ -279,16 +295,50 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and (args.param or args.space):
         raise ConfigError("--resume continues the stored search space; leave out --param and --space")
     # A study joined by name (--study-name) gets the same local run folder on every machine.
+    named = bool(args.name or args.study_name or args.out)
     name = (args.name or args.study_name
             or f"{data_name(args.dataset)}-{args.model}-search-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = check_output_folder(args.out or Path("runs") / name, "--out")
     config = None if args.resume else _config(args)
     # on --resume, --dataset may say where the search's image folder is now (it moved)
     dataset_given = args.resume and given_destinations(args, "search", add_parser, ["dataset"])
-    search = Search.open(config, run_dir, storage=args.storage,
-                         study_name=args.study_name or (args.name or run_dir.name),
-                         resume=args.resume, trials=args.trials, check_stored=partial(_check_resumed, args),
-                         dataset=args.dataset if dataset_given else None)
+    # A default folder is claimed (mkdir: -2, -3, ... when taken), so that two searches started
+    # in the same second never share one; the study is named after the folder claimed. It is
+    # removed again when the search cannot start.
+    with contextlib.nullcontext(run_dir) if named else made_folder(run_dir, claim=True) as run_dir:
+        search = Search.open(config, run_dir, storage=args.storage,
+                             study_name=args.study_name or (args.name or run_dir.name),
+                             resume=args.resume, trials=args.trials,
+                             check_stored=partial(_check_resumed, args),
+                             dataset=args.dataset if dataset_given else None)
+    try:
+        return _run_search(search, args)
+    except KeyboardInterrupt:
+        if args.quiet_summary:  # a worker process: silent (cli.run_command), its parent says it
+            raise
+        print("glassnet search: interrupted", file=sys.stderr)
+        print(f"continue with: {continue_command(search, args, storage_given)}", file=sys.stderr)
+        return 130
+
+
+def continue_command(search, args: argparse.Namespace, storage: str | None) -> str:
+    """The command that continues the interrupted ``search`` as this one would have gone on:
+    its folder, and the options this command was given that are not stored with the search
+    (``--final``, ``--workers``, ``--threads``, ...), with its ``--storage`` (``storage``: as
+    typed; a URL with its password hidden) and its study name where the folder's name is not it."""
+    options = ["--resume", "--out", str(search.run_dir)]
+    if storage is not None:  # storage_label: the URL with its password hidden
+        options += ["--storage", storage if storage.startswith("env:") else search.storage_label]
+    if args.study_name or search.study.study_name != search.run_dir.name:
+        options += ["--study-name", search.study.study_name]
+    options += ["--final"] * args.final + ["--no-plot"] * args.no_plot
+    options += ["--workers", str(args.workers)] if args.workers > 1 else []
+    return shlex.join(["glassnet", "search", *options, *runtime_flags(args)])
+
+
+def _run_search(search, args: argparse.Namespace) -> int:
+    """Run the opened ``search``'s trials (with ``--workers`` in that many processes), then
+    print its results (not in a worker process) and with ``--final`` train the best."""
     cfg = search.config
     if not args.quiet_summary:
         print(f"search {search.study.study_name!r} in {search.storage_label}: {_describe(cfg)}")

@@ -409,6 +409,18 @@ def same_folder(recorded_signature: str, recorded_of: str | None, now: dict[str,
     return recorded_signature in (comparable(None, now)["signature"], now["signature"])
 
 
+def folder_change(recorded: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """``None`` when the fingerprint ``now`` is of the folder ``recorded`` (an earlier
+    fingerprint: ``signature``, ``files``, ``of``) held, wherever it is now (:func:`same_folder`);
+    else what changed, for an error: ``"12 images then, 13 now; a file was added, ..."``."""
+    if same_folder(recorded["signature"], recorded.get("of"), now):
+        return None
+    noun = "images" if recorded.get("of") == "images" else "files"
+    return (f"{recorded['files']} {noun} then, {comparable(recorded.get('of'), now)['files']} now; "
+            "a file was added, removed, changed its size or modification time, or became "
+            "readable or unreadable")
+
+
 def splits_fingerprint(splits: dict[str, Any]) -> dict[str, Any] | None:
     """The fingerprint of the image folder ``splits`` (``{"train": Dataset, ...}``) were read
     from; ``None`` for a named data set."""

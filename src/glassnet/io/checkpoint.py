@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import backend
 from .._text import count
-from ..data.folder import comparable, same_folder
+from ..data.folder import folder_change
 from ..errors import (
     ConfigError,
     DataError,
@@ -345,15 +345,11 @@ def check_same_data(ckpt: Checkpoint, data: dict[str, Any] | None) -> None:
     saved = ckpt.state.get("data")
     if saved is None or data is None:
         return
-    if same_folder(saved["signature"], saved.get("of"), data):
-        return
-    now = comparable(saved.get("of"), data)
-    noun = "images" if saved.get("of") == "images" else "files"
-    raise DataError(f"{ckpt.path}: the data set {data['root']} changed since the checkpoint was "
-                    f"written ({saved['files']} {noun} then, {now['files']} now; a file was added, "
-                    "removed, changed its size or modification time, or became readable or "
-                    "unreadable): resuming would continue on different data; restore the folder "
-                    "or start a new run")
+    change = folder_change(saved, data)
+    if change is not None:
+        raise DataError(f"{ckpt.path}: the data set {data['root']} changed since the checkpoint was "
+                        f"written ({change}): resuming would continue on different data; restore "
+                        "the folder or start a new run")
 
 
 def restore_training_state(model, ckpt: Checkpoint, data: dict[str, Any] | None = None) -> int:
