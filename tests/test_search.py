@@ -1552,3 +1552,26 @@ def test_a_ctrl_c_prints_the_command_that_continues_the_search(monkeypatch, tmp_
                         "--study-name 's c' --final --threads 1\n")
     assert main(["search", "--out", out, "--study-name", "s c", "--resume", "--quiet-summary"]) == 130
     assert capsys.readouterr().err == ""
+
+
+def test_the_continue_command_keeps_a_moved_folders_place():
+    """After `--resume --dataset NEW` (the folder moved), the printed command left --dataset out,
+    and running it was refused: the study still records the old place."""
+    from types import SimpleNamespace
+
+    from glassnet.cli.search import add_parser, continue_command
+
+    search = SimpleNamespace(run_dir=Path("runs/s2"), study=SimpleNamespace(study_name="s2"),
+                             storage_label="runs/s2/search.journal")
+    args = _parsed(add_parser, ["search", "--resume", "--name", "s2", "--threads", "1"])
+    assert continue_command(search, args, None, "/tmp/photos now") == (
+        "glassnet search --resume --out runs/s2 '--dataset=/tmp/photos now' --threads 1")
+    assert "--dataset" not in continue_command(search, args, None)
+
+
+def _parsed(add_parser, argv: list[str]):
+    import argparse
+
+    commands = argparse.ArgumentParser().add_subparsers()
+    add_parser(commands)
+    return commands.choices["search"].parse_args(argv[1:])

@@ -317,16 +317,23 @@ def _search(args: argparse.Namespace) -> int:
         if args.quiet_summary:  # a worker process: silent (cli.run_command), its parent says it
             raise
         print("glassnet search: interrupted", file=sys.stderr)
-        print(f"continue with: {continue_command(search, args, storage_given)}", file=sys.stderr)
+        command = continue_command(search, args, storage_given, args.dataset if dataset_given else None)
+        hidden = (" (its password is hidden: put it back, or give the URL as --storage env:VAR)"
+                  if "***" in command and storage_given and not storage_given.startswith("env:") else "")
+        print(f"continue with: {command}{hidden}", file=sys.stderr)
         return 130
 
 
-def continue_command(search, args: argparse.Namespace, storage: str | None) -> str:
+def continue_command(search, args: argparse.Namespace, storage: str | None,
+                     dataset: str | None = None) -> str:
     """The command that continues the interrupted ``search`` as this one would have gone on:
     its folder, and the options this command was given that are not stored with the search
     (``--final``, ``--workers``, ``--threads``, ...), with its ``--storage`` (``storage``: as
-    typed; a URL with its password hidden) and its study name where the folder's name is not it."""
+    typed; a URL with its password hidden), its study name where the folder's name is not it,
+    and ``dataset``, where its image folder is now when the resume was told (it moved)."""
     options = ["--resume", "--out", str(search.run_dir)]
+    if dataset is not None:
+        options += [f"--dataset={dataset}"]
     if storage is not None:  # storage_label: the URL with its password hidden
         options += ["--storage", storage if storage.startswith("env:") else search.storage_label]
     if args.study_name or search.study.study_name != search.run_dir.name:
