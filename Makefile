@@ -26,9 +26,10 @@ $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-# the tutorials use the onnx and search extras too
+# the tutorials use the onnx and search extras too, and the optimizer pages compare with
+# torch.optim (the test extra's PyTorch)
 $(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[docs,onnx,search]"
+	$(BIN)/python -m pip install --quiet -e ".[docs,onnx,search,test]"
 	touch $@
 
 venv: $(VENV)/.installed

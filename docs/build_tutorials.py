@@ -83,7 +83,9 @@ def run(name: str, quick: bool = False, root: Path = GENERATED) -> float:
         write_photo(out / "photo.png")
     command = [sys.executable, str(ROOT / "examples" / script), *(a.format(out=out) for a in args)]
     with tempfile.TemporaryDirectory() as scratch:
-        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
+        # a fresh matplotlib cache (MPLCONFIGDIR): a stale font list of the machine's made
+        # matplotlib print "findfont: ..." lines into the pages' outputs
+        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1", "MPLCONFIGDIR": scratch,
                "GLASSNET_DATA": str(private_data_dir(Path(scratch))),
                "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
         started = time.perf_counter()

@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         save_plots(args.out, losses, test, wrong, model.predict(test.x)[:, 0])
+        model.training_summary["resize"] = "squash"  # so glassnet predict stretches photos to 64x64
         model.save(str(args.out / "model.glassnet"))
     if args.photo:
         # --8<-- [start:photo]

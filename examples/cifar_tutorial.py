@@ -90,9 +90,12 @@ def evaluate(model: gn.Sequential, test: Dataset) -> tuple[dict, np.ndarray]:
     probs = model.predict(test.x)                       # (1000, 10) softmax probabilities
     report = classification_report(test.y, probs.argmax(axis=1), test.class_names)
     print(f"test accuracy {report['accuracy']:.3f}")
+    def score(value):  # None: a class with no test image and no prediction has no score
+        return "-" if value is None else f"{value:.2f}"
+
     for row in report["per_class"]:
-        print(f"  {row['class']:<11} precision {row['precision']:.2f}  recall {row['recall']:.2f}  "
-              f"f1 {row['f1']:.2f}")
+        print(f"  {row['class']:<11} precision {score(row['precision'])}  recall {score(row['recall'])}  "
+              f"f1 {score(row['f1'])}")
     return report, probs
 
 

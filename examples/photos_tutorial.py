@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
               lr_schedule=gn.schedules.OneCycle(args.epochs), verbose=2, log_every=5)
     print(f"test accuracy {model.evaluate(test.x, test.y)['accuracy']:.3f} "
           f"on {len(test)} held-out photos")
+    model.training_summary["resize"] = "squash"  # how load_data fitted the photos: predict does the same
     model.save(str(out / "photos.glassnet"))
     # --8<-- [end:train]
 
