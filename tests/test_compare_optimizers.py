@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 from glassnet import Sequential, layers, optimizers
-from glassnet.errors import ConfigError
+from glassnet.errors import ConfigError, ShapeError
 from glassnet.training.compare import TUTORIAL_OPTIMIZERS, compare_optimizers, smoothed
 
 
@@ -70,3 +70,25 @@ def test_example_script_draws_the_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for label in TUTORIAL_OPTIMIZERS:
         assert label in result.stdout
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda x, y: (x, y[:-5]), "40"),                     # was an IndexError
+    (lambda x, y: (np.where(x > 1, np.nan, x), y), "NaN"),  # NaN losses
+])
+def test_inputs_and_labels_are_checked_as_fit_does(rng, change, match):
+    x, y = change(*_problem(rng))
+    with pytest.raises((ConfigError, ShapeError), match=match):
+        compare_optimizers(_build, x, y, iterations=2, batch_size=8)
+
+
+def test_soft_binary_labels_are_refused(rng):
+    """0.5 labels trained a sigmoid output without a word."""
+    x, _ = _problem(rng)
+
+    def build():
+        return Sequential([layers.Dense(1)], input_shape=(5,), seed=1, dtype="float64")
+
+    with pytest.raises((ConfigError, ShapeError), match="0.5"):
+        compare_optimizers(build, x, np.full(len(x), 0.5), iterations=2, batch_size=8,
+                           loss="binary_crossentropy")

@@ -1,6 +1,9 @@
 """Optimizers against torch.optim: 100 steps on a small random problem, float64, 1e-10 relative
 after every step."""
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -173,3 +176,47 @@ def test_the_courses_and_cs231ns_momentum_are_sgd_with_these_settings(rng):
         as_cs231n.step([("p", ours_cs231n, grad(ours_cs231n))])
         np.testing.assert_allclose(ours_course, course, rtol=0, atol=1e-13)
         np.testing.assert_allclose(ours_cs231n, cs231n, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("inf"), "0.05", None])
+def test_an_lr_set_later_is_checked_too(bad):
+    """A callback's model.optimizer.lr = -1.0 trained uphill, "0.05" failed deep in NumPy."""
+    opt = optimizers.Adam()
+    with pytest.raises(ConfigError, match=r"Adam lr must be a finite number >= 0, got"):
+        opt.lr = bad
+    with pytest.raises(ConfigError, match="lr must be"):
+        opt.learning_rate = bad
+    assert opt.lr == 0.001
+
+
+def test_lr_may_reach_zero_and_learning_rate_is_its_keras_name(rng):
+    opt = optimizers.SGD(learning_rate=0.1)
+    assert opt.lr == opt.learning_rate == 0.1
+    opt.learning_rate = np.float32(0.5)
+    assert opt.lr == 0.5 and type(opt.lr) is float
+    opt.lr = 0  # a schedule's end
+    p = rng.standard_normal(3)
+    before = p.copy()
+    opt.step([("p", p, np.ones(3))])
+    np.testing.assert_array_equal(p, before)
+    copied = pickle.loads(pickle.dumps(opt))
+    assert copied.lr == 0.0 and copy.deepcopy(opt).learning_rate == 0.0
+    for name in optimizers.OPTIMIZERS:
+        assert optimizers.get(name, learning_rate=0.25).lr == 0.25
+    loaded = optimizers.SGD()
+    loaded.load_state_dict(optimizers.SGD(lr=0.3).state_dict())
+    assert loaded.lr == 0.3
+
+
+@pytest.mark.parametrize("make", [
+    lambda flag: optimizers.RMSProp(centered=flag),
+    lambda flag: optimizers.SGD(momentum=0.9, nesterov=flag),
+])
+def test_flags_take_only_a_bool(make):
+    """bool("no") and bool("False") are True: such a string turned the option on."""
+    for bad in ["no", "False", 0, None]:
+        with pytest.raises(ConfigError, match=r"must be True or False, got"):
+            make(bad)
+    for flag in [np.bool_(True), False]:
+        opt = make(flag)
+        assert getattr(opt, "centered", getattr(opt, "nesterov", None)) is bool(flag)

@@ -997,3 +997,50 @@ def test_text_and_objects_in_arrays_are_not_recorded(rng):
     x, y = _data(rng)
     history = _model().fit(x, y, epochs=1, verbose=0, callbacks=[TextInArrays()])
     assert not {"phase", "flag", "raw"} & set(history.history)
+
+
+# -- review fixes: schedules that cannot decay or do not span the fit, compile, labels -------
+def test_a_min_lr_not_below_the_lr_is_refused_before_training(rng):
+    """CosineDecay(3, min_lr=1.0) on lr 0.01 raised the lr 100-fold, called "decay"."""
+    x, y = _data(rng)
+    model = _model()
+    weights = model.get_weights()
+    for min_lr in (1.0, 0.01):
+        with pytest.raises(ConfigError, match=r"min_lr=.* is not below the lr it decays from \(0.01\)"):
+            model.fit(x, y, epochs=3, verbose=0, lr_schedule=schedules.CosineDecay(3, min_lr=min_lr))
+    assert all(np.array_equal(weights[k], v) for k, v in model.get_weights().items())
+    assert model.optimizer.lr == 0.01
+
+
+def test_a_schedule_object_that_does_not_span_the_fit_is_warned_about(rng):
+    """CosineDecay(2) on a 5-epoch fit trained epochs 2-4 at lr 0 without a word."""
+    x, y = _data(rng)
+    for schedule in (schedules.CosineDecay(2), schedules.OneCycle(8)):
+        with pytest.warns(GlassnetWarning, match=f"spans {schedule.epochs} epochs but fit runs to epoch 5"):
+            _model().fit(x, y, epochs=5, verbose=0, lr_schedule=schedule)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _model().fit(x, y, epochs=5, verbose=0, lr_schedule=schedules.CosineDecay(5))
+        _model().fit(x, y, epochs=2, verbose=0, lr_schedule="cosine")
+
+
+def test_compiling_with_a_new_optimizer_frees_the_old_one(rng):
+    x, y = _data(rng)
+    first = _model(optimizer="adam")
+    old = first.optimizer
+    first.fit(x, y, epochs=1, verbose=0)
+    first.compile("categorical_crossentropy", "sgd")
+    second = _model()
+    second.compile("categorical_crossentropy", old)  # was "already trains another model"
+    assert second.optimizer is old and old.steps == 0 and old.slots == {}  # first's moments stay behind
+    with pytest.raises(ConfigError, match="already trains another model"):
+        first.compile("categorical_crossentropy", old)
+
+
+def test_acc_is_accuracy_and_fit_without_labels_says_so(rng):
+    x, y = _data(rng, n=12)
+    model = _model()
+    model.compile("categorical_crossentropy", "sgd", metrics=["acc"])
+    assert model.metrics == ["accuracy"]
+    with pytest.raises(ConfigError, match="fit needs labels y"):
+        model.fit(x, None, verbose=0)

@@ -54,3 +54,10 @@ def check_non_negative_int(value: Any, what: str) -> int:
 def check_rate(value: Any, what: str) -> float:
     """A fraction in [0, 1): a dropout rate, a jitter amount."""
     return check_number(value, what, 0, 1, low_inclusive=True)
+
+
+def check_flag(value: Any, what: str) -> bool:
+    """A True/False option (NumPy's bool too): ``bool("no")`` would be True, silently."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{what} must be True or False, got {value!r}")
+    return bool(value)

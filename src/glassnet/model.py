@@ -416,15 +416,19 @@ class Sequential:
         self.loss = losses_mod.get(loss, from_logits=True if from_logits is None else from_logits)
         optimizer = optimizers_mod.get(optimizer)
         owner = optimizer.owner() if optimizer.owner is not None else None
-        if owner is not None and owner is not self:
+        if owner is not None and owner is not self and owner.optimizer is optimizer:
             # Its slots are keyed by parameter names ("0.W") that every model has.
             raise ConfigError("this optimizer already trains another model; give each model its "
                               "own optimizer (a new instance, or its name)")
-        if optimizer.owner is not None and owner is None:
-            optimizer.reset()  # its model is gone: its moments and step count must not leak in
+        if optimizer.owner is not None and owner is not self:
+            # its model is gone, or was compiled with another optimizer since: its moments and
+            # step count must not leak into this one
+            optimizer.reset()
         optimizer.owner = weakref.ref(self)
         self.optimizer = optimizer
         metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])  # "accuracy": one
+        # "acc" is Keras' short name for it (its logs then say "acc"; glassnet's "accuracy")
+        metrics = ["accuracy" if m == "acc" else m for m in metrics]
         unknown = [m for m in metrics if m != "accuracy"]
         if unknown:
             raise ConfigError(f"unknown metric(s) {unknown}; available: ['accuracy']")

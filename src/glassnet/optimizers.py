@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._checks import check_number
+from ._checks import check_flag, check_number
 from .backend import Array, array_module, to_device, to_device_of, to_numpy
 from .errors import ConfigError
 from .functional import part_slice
@@ -43,8 +43,10 @@ class Optimizer:
         if "elementwise" not in vars(cls) and {"update", "step", "start_step"} & set(vars(cls)):
             cls.elementwise = False
 
-    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
-        self.lr = check_number(lr, f"{type(self).__name__} lr", 0)
+    def __init__(self, lr: float, weight_decay: float = 0.0, learning_rate: float | None = None) -> None:
+        # learning_rate: Keras' name for lr (given, it is the lr)
+        lr = lr if learning_rate is None else learning_rate
+        self.lr = check_number(lr, f"{type(self).__name__} lr", 0)  # 0 only later (a schedule's end)
         self.weight_decay = check_number(weight_decay, "weight_decay", 0, low_inclusive=True)
         self.steps = 0
         # Set by fit when a schedule drives lr: the lr it scales, and the lr it set last
@@ -55,6 +57,26 @@ class Optimizer:
         self.owner: Any = None  # a weak reference to the model compiled with it (one model only)
         self.slots: dict[str, dict[str, Array]] = {}
         self._buffers: dict[str, Array] = {}  # scratch space per parameter, not state
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the next step uses. Checked whenever it is set (by a callback, a
+        schedule, a checkpoint): a finite number >= 0, as a float; 0 is allowed because
+        schedules end there, a negative lr would train uphill without a word."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = check_number(value, f"{type(self).__name__} lr", 0, low_inclusive=True)
+
+    @property
+    def learning_rate(self) -> float:
+        """:attr:`lr` under Keras' (2.11+) name, which callbacks such as ReduceLROnPlateau use."""
+        return self.lr
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.lr = value
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy (or pickle) is a new optimizer for the copy of the model: compile makes that
@@ -173,11 +195,12 @@ class SGD(Optimizer):
     elementwise = True
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 dampening: float = 0.0, weight_decay: float = 0.0) -> None:
-        super().__init__(lr, weight_decay)
+                 dampening: float = 0.0, weight_decay: float = 0.0, *,
+                 learning_rate: float | None = None) -> None:
+        super().__init__(lr, weight_decay, learning_rate)
         self.momentum = check_number(momentum, "momentum", 0, 1, low_inclusive=True)
         self.dampening = check_number(dampening, "dampening", 0, 1, True, True)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_flag(nesterov, "nesterov")
         if self.nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ConfigError("Nesterov momentum needs momentum > 0 and dampening = 0")
 
@@ -210,8 +233,9 @@ class AdaGrad(Optimizer):
     elementwise = True
 
     def __init__(self, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
-        super().__init__(lr, weight_decay)
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
+                 learning_rate: float | None = None) -> None:
+        super().__init__(lr, weight_decay, learning_rate)
         self.lr_decay = check_number(lr_decay, "lr_decay", 0, low_inclusive=True)
         self.initial_accumulator_value = check_number(
             initial_accumulator_value, "initial_accumulator_value", 0, low_inclusive=True)
@@ -243,12 +267,13 @@ class RMSProp(Optimizer):
     elementwise = True
 
     def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-                 momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0) -> None:
-        super().__init__(lr, weight_decay)
+                 momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0, *,
+                 learning_rate: float | None = None) -> None:
+        super().__init__(lr, weight_decay, learning_rate)
         self.alpha = check_number(alpha, "alpha", 0, 1, True, True)
         self.eps = check_number(eps, "eps", 0)
         self.momentum = check_number(momentum, "momentum", 0, 1, low_inclusive=True)
-        self.centered = bool(centered)
+        self.centered = check_flag(centered, "centered")
 
     def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         xp = array_module(p)
@@ -293,8 +318,9 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-        super().__init__(lr, weight_decay)
+                 eps: float = 1e-8, weight_decay: float = 0.0, *,
+                 learning_rate: float | None = None) -> None:
+        super().__init__(lr, weight_decay, learning_rate)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ConfigError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (check_number(betas[0], "beta1", 0, 1, low_inclusive=True),
@@ -336,8 +362,9 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
-        super().__init__(lr, betas, eps, weight_decay)
+                 eps: float = 1e-8, weight_decay: float = 0.01, *,
+                 learning_rate: float | None = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, learning_rate=learning_rate)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

@@ -17,6 +17,7 @@ from .. import optimizers as optimizers_mod
 from .._checks import check_positive_int
 from ..errors import ConfigError
 from .history import History
+from .loop import check_finite
 
 #: the tutorial's four optimizers and learning rates
 TUTORIAL_OPTIMIZERS: dict[str, dict[str, Any]] = {
@@ -70,7 +71,11 @@ def compare_optimizers(build: Callable[[], Any], x: Any, y: Any,
     for label, spec in specs.items():
         model = build()
         model.compile(loss=loss, optimizer=_make_optimizer(spec), reg=reg)
-        model.check_input(x[:1])
+        model.check_input(x[:1])  # (builds the model)
+        if not results:  # fit's checks, once (every model is built alike): train_step has none
+            model.check_input(x)
+            model.check_labels(x, y)
+            check_finite(x, "x", model.dtype)
         rng = np.random.default_rng(seed)  # the same mini-batches for every optimizer
         history = History()
         for it in range(iterations):

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend, inputs
 from .. import schedules as schedules_mod
-from .._checks import check_non_negative_int, check_positive_int
+from .._checks import check_flag, check_non_negative_int, check_positive_int
 from ..backend import array_module, to_numpy
 from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, NonFiniteLossError, user_stacklevel
 from ..split import stratified_split
@@ -102,6 +102,26 @@ def _schedule_base(optimizer) -> float:
     if optimizer.base_lr is not None and optimizer.lr == optimizer.scheduled_lr:
         return optimizer.base_lr
     return optimizer.lr
+
+
+def _check_schedule(schedule: schedules_mod.Schedule | None, base_lr: float, initial_epoch: int,
+                    epochs: int) -> None:
+    """A schedule's ``min_lr`` must lie below the lr it decays from (else it raises the lr),
+    and a schedule that spans a run of its own ``epochs`` had better span this one: a
+    shorter one trains the last epochs at its final lr (0 for cosine), a longer one never
+    reaches it. Only a warning: a run continued in several fits may mean it (and a fit that
+    trains no epoch, to end a finished run's callbacks, is not warned about)."""
+    min_lr = getattr(schedule, "min_lr", None)
+    if min_lr is not None and min_lr >= base_lr:
+        raise ConfigError(f"the schedule's min_lr={min_lr:g} is not below the lr it decays from "
+                          f"({base_lr:g}): it would not decay; give a smaller min_lr or a larger lr")
+    span = getattr(schedule, "epochs", None)
+    if span is not None and span != epochs and initial_epoch < epochs:
+        warnings.warn(f"the {schedule.name} schedule spans {span} epochs but fit runs to epoch "
+                      f"{epochs}: " + ("the last epochs train at its final lr" if span < epochs else
+                                       "the lr never reaches its final value")
+                      + f"; give lr_schedule={schedule.name!r} to span fit's epochs",
+                      GlassnetWarning, stacklevel=user_stacklevel())
 
 
 def _snapshot(model) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -348,12 +368,13 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     model._require_compiled()
     epochs = check_positive_int(epochs, "epochs")
     initial_epoch = check_non_negative_int(initial_epoch, "initial_epoch")
-    if not isinstance(shuffle, (bool, np.bool_)):  # "no" would shuffle: any non-empty string is true
-        raise ConfigError(f"shuffle must be True or False, got {shuffle!r}")
+    check_flag(shuffle, "shuffle")  # "no" would shuffle: any non-empty string is true
     verbose = check_verbose(verbose)
     log_every = None if log_every is None else check_positive_int(log_every, "log_every")
     batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
+    if y is None:  # (check_labels would speak of an array of shape ())
+        raise ConfigError("fit needs labels y: fit(x, y), y the class of each sample")
     y = model.check_labels(x, y)
     check_finite(x, "x", model.dtype)
     _warn_about_input_scale(model, x)
@@ -361,6 +382,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     threads = backend.get_threads() if threads is None else check_positive_int(threads, "threads")
     x, y, x_val, y_val = _validation(model, x, y, validation_split, validation_data)
     schedule = schedules_mod.for_run(lr_schedule, epochs)
+    _check_schedule(schedule, _schedule_base(model.optimizer), initial_epoch, epochs)
 
     if model.history is None or not model.history.continues_at(initial_epoch):
         model.history = History()  # a resumed run (initial_epoch right after it) continues it
