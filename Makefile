@@ -28,7 +28,7 @@ $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
 
 # the tutorials use the onnx and search extras too, and the optimizer pages compare with
 # torch.optim (the test extra's PyTorch)
-$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[docs,onnx,search,test]"
 	touch $@
 

@@ -206,6 +206,28 @@ def test_default_run_folders_started_in_the_same_second_differ(tmp_path, monkeyp
         assert first.is_dir() and second.is_dir()
 
 
+def test_an_augmentation_the_images_cannot_take_is_refused_before_an_old_run_is_removed(tmp_path):
+    """--augment crop on 4x4 images failed in the first batch, after --overwrite had removed
+    the earlier run's files, and without naming --augment."""
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(3):
+            image = Image.new("RGB", (4, 4), (60 * i, 90 if name == "a" else 0, 0))
+            image.save(tmp_path / "photos" / name / f"{i}.png")
+    out, env = tmp_path / "run", {"GLASSNET_DATA": str(tmp_path / "data")}
+    common = ["train", "--dataset", str(tmp_path / "photos"), "--image-size", "4", "--hidden", "2",
+              "--epochs", "1", "--quiet", "--out", str(out)]
+    assert run_cli(*common, env=env).returncode == 0
+    before = sorted(p.name for p in out.iterdir())
+    result = run_cli(*common, "--augment", "flip,crop", "--overwrite", env=env)
+    assert result.returncode == 1
+    assert ("--augment flip,crop: reflect padding 4 needs images larger than 4 pixels, got 4x4 (the "
+            "images are 4x4: a larger --image-size, or leave that augmentation out)") in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == before  # the earlier run is still whole
+
+
 def test_a_tilde_in_a_path_option_is_the_home_folder(tmp_path, monkeypatch):
     """`--out=~/runs/x` (the shell leaves that ~ alone) made a folder named ~ in the current one."""
     from glassnet.cli.common import path_text

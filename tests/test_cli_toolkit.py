@@ -22,7 +22,7 @@ QUICK = ["train", "--dataset", "cats", "--hidden", "4", "--epochs", "1", "--quie
     (["--early-stopping", "3"], "--early-stopping 3 watches the validation loss: add --validation-split"),
     (["--early-stopping", "0"], "--early-stopping 0 watches the validation loss"),  # 0: valid patience
     (["--init", "kaiming"], "unknown initializer 'kaiming'"),
-    (["--init", "normal:-1"], "normal(std) needs a finite std > 0, got -1.0"),
+    (["--init", "normal:-1"], "--init normal:-1: normal(std) needs a finite std > 0, got -1.0"),
     (["--init", "normal:big"], "initializer 'normal:big': STD in 'normal:STD' must be a number"),
     (["--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to sgd"),
     (["--hidden", "20,,5"], "--hidden must be comma-separated positive integers, got '20,,5'"),
@@ -202,3 +202,26 @@ def test_the_early_stopping_clause_counts_one_epoch_in_the_singular():
     stopper.stopped_epoch, stopper.restored_epoch = 4, None
     result = SimpleNamespace(error=None, early_stopping=stopper)
     assert kept_weights(result) == ", stopped early (no better val_loss for 1 epoch)"
+
+
+def test_a_bool_is_no_initializer_std():
+    """initializers.get(True) was normal(1.0): a bool passed the number check."""
+    from glassnet import initializers
+    from glassnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown initializer True"):
+        initializers.get(True)
+    assert initializers.get(0.5) is not None
+
+
+def test_info_shows_the_optimizer_settings_that_are_not_its_defaults(tmp_path, capsys):
+    """A Nesterov SGD with weight decay read as "optimizer sgd lr 0.01"."""
+    from glassnet.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--hidden", "2", "--epochs", "1", "--quiet", "--optimizer", "nesterov",
+                 "--weight-decay", "0.1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "optimizer sgd lr 0.01 (weight decay 0.1, momentum 0.9, nesterov), batch size" in shown

@@ -189,6 +189,21 @@ def test_an_lr_set_later_is_checked_too(bad):
     assert opt.lr == 0.001
 
 
+def test_lr_and_learning_rate_together_and_lr_as_a_0d_array_and_an_old_pickle():
+    with pytest.raises(ConfigError, match="give SGD either lr or learning_rate .its Keras name., not both"):
+        optimizers.SGD(0.5, learning_rate=0.1)
+    with pytest.raises(ConfigError, match="not both"):
+        optimizers.get("adam", lr=0.3, learning_rate=0.2)
+    opt = optimizers.Adam(0.01)
+    opt.lr = np.array(0.005)  # what a schedule computing with NumPy returns: refused before
+    assert opt.lr == 0.005 and type(opt.lr) is float
+    old_layout = opt.__getstate__()
+    old_layout["lr"] = old_layout.pop("_lr")  # an optimizer pickled before lr was a property
+    revived = optimizers.Adam.__new__(optimizers.Adam)
+    revived.__setstate__(old_layout)
+    assert revived.lr == 0.005
+
+
 def test_lr_may_reach_zero_and_learning_rate_is_its_keras_name(rng):
     opt = optimizers.SGD(learning_rate=0.1)
     assert opt.lr == opt.learning_rate == 0.1

@@ -1024,6 +1024,44 @@ def test_a_schedule_object_that_does_not_span_the_fit_is_warned_about(rng):
         _model().fit(x, y, epochs=2, verbose=0, lr_schedule="cosine")
 
 
+def test_a_schedule_of_the_users_own_is_not_warned_about_and_an_lr_of_0_is_named(rng):
+    """A warm-up schedule with an `epochs` attribute got the span warning, with advice
+    (lr_schedule='warmup') that failed; an lr of 0 got a min_lr error one could not act on."""
+
+    class Warmup(schedules.Schedule):
+        name = "warmup"
+
+        def __init__(self, epochs=2):
+            self.epochs = epochs
+
+        def __call__(self, t, base_lr):
+            return base_lr * min(1, (t + 1) / self.epochs)
+
+    x, y = _data(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _model().fit(x, y, epochs=4, verbose=0, lr_schedule=Warmup(2))
+    model = _model()
+    model.optimizer.lr = 0
+    with pytest.raises(ConfigError, match="the cosine schedule scales the lr, which is 0: give the "
+                                          "optimizer an lr > 0"):
+        model.fit(x, y, epochs=2, verbose=0, lr_schedule="cosine")
+
+
+def test_a_refused_compile_changes_nothing(rng):
+    """A compile refused for its metric had already given the model a new optimizer: another
+    model could then take over (and reset) the trained one."""
+    x, y = _data(rng)
+    first = _model(optimizer="adam")
+    trained = first.optimizer
+    first.fit(x, y, epochs=1, verbose=0)
+    with pytest.raises(ConfigError, match=r"unknown metric\(s\) \['f1'\]"):
+        first.compile("categorical_crossentropy", "sgd", metrics=["f1"])
+    assert first.optimizer is trained and trained.steps > 0
+    with pytest.raises(ConfigError, match="already trains another model"):
+        _model().compile("categorical_crossentropy", trained)
+
+
 def test_compiling_with_a_new_optimizer_frees_the_old_one(rng):
     x, y = _data(rng)
     first = _model(optimizer="adam")

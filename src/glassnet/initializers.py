@@ -78,7 +78,7 @@ def get(spec: str | float | Initializer) -> Initializer:
     """Resolve a name (``"he_normal"``), ``"normal:0.01"``, a float std, or a callable."""
     if callable(spec):
         return spec
-    if isinstance(spec, (int, float)):
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):  # True is no std
         return normal(float(spec))
     if isinstance(spec, str):
         if spec in _NAMED:

@@ -413,7 +413,16 @@ class Sequential:
             raise ConfigError(f"the loss object was made with from_logits={loss.from_logits}, and "
                               f"compile's from_logits={from_logits} cannot change it: make it with "
                               f"{type(loss).__name__}(from_logits={from_logits}), or give the loss by name")
-        self.loss = losses_mod.get(loss, from_logits=True if from_logits is None else from_logits)
+        # everything checked before anything changes: a refused compile must leave the model
+        # (and its optimizer, which another model could otherwise take over) as it was
+        metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])  # "accuracy": one
+        # "acc" is Keras' short name for it (its logs then say "acc"; glassnet's "accuracy")
+        metrics = ["accuracy" if m == "acc" else m for m in metrics]
+        unknown = [m for m in metrics if m != "accuracy"]
+        if unknown:
+            raise ConfigError(f"unknown metric(s) {unknown}; available: ['accuracy'] (or 'acc')")
+        reg = check_reg(reg, "reg")
+        loss = losses_mod.get(loss, from_logits=True if from_logits is None else from_logits)
         optimizer = optimizers_mod.get(optimizer)
         owner = optimizer.owner() if optimizer.owner is not None else None
         if owner is not None and owner is not self and owner.optimizer is optimizer:
@@ -425,15 +434,7 @@ class Sequential:
             # step count must not leak into this one
             optimizer.reset()
         optimizer.owner = weakref.ref(self)
-        self.optimizer = optimizer
-        metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])  # "accuracy": one
-        # "acc" is Keras' short name for it (its logs then say "acc"; glassnet's "accuracy")
-        metrics = ["accuracy" if m == "acc" else m for m in metrics]
-        unknown = [m for m in metrics if m != "accuracy"]
-        if unknown:
-            raise ConfigError(f"unknown metric(s) {unknown}; available: ['accuracy']")
-        self.metrics = list(metrics)
-        self.reg = check_reg(reg, "reg")
+        self.loss, self.optimizer, self.metrics, self.reg = loss, optimizer, metrics, reg
         self.output_activation = self.loss.output_activation
         if self.built:
             self._check_loss_fits()

@@ -14,6 +14,7 @@ penalty that shows up in the loss, use the model's ``reg`` instead.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -44,8 +45,13 @@ class Optimizer:
             cls.elementwise = False
 
     def __init__(self, lr: float, weight_decay: float = 0.0, learning_rate: float | None = None) -> None:
-        # learning_rate: Keras' name for lr (given, it is the lr)
-        lr = lr if learning_rate is None else learning_rate
+        # learning_rate: Keras' name for lr; both, and different, would be two lrs
+        default = inspect.signature(type(self).__init__).parameters.get("lr")
+        if learning_rate is not None:
+            if default is not None and lr != default.default and lr != learning_rate:
+                raise ConfigError(f"give {type(self).__name__} either lr or learning_rate (its Keras "
+                                  f"name), not both: got lr={lr!r} and learning_rate={learning_rate!r}")
+            lr = learning_rate
         self.lr = check_number(lr, f"{type(self).__name__} lr", 0)  # 0 only later (a schedule's end)
         self.weight_decay = check_number(weight_decay, "weight_decay", 0, low_inclusive=True)
         self.steps = 0
@@ -67,6 +73,8 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
+        if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", np.dtype(object)).kind in "iuf":
+            value = value.item()  # a 0-d array, as a schedule computing with NumPy (or CuPy) returns
         self._lr = check_number(value, f"{type(self).__name__} lr", 0, low_inclusive=True)
 
     @property
@@ -82,6 +90,11 @@ class Optimizer:
         # A copy (or pickle) is a new optimizer for the copy of the model: compile makes that
         # its owner (the original's weak reference would reset it once the original is gone).
         return {**self.__dict__, "owner": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "lr" in state:  # pickled before lr was a checked property
+            state["_lr"] = state.pop("lr")
+        self.__dict__.update(state)
 
     def reset(self) -> None:
         """Back to the state of a new optimizer: no steps, no moments (slots), and the lr a

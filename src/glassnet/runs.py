@@ -542,6 +542,20 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
         return _train_into(out_dir, config, callbacks, verbose, data, resume, stop)
 
 
+def check_augmentation(augment: Any, train: Dataset, names: str | None) -> None:
+    """Augment one training image once, before anything of an earlier run is removed: an
+    augmentation the images cannot take (``crop`` pads 4 pixels by reflection: images of
+    4x4 or less) fails here, naming the option, not in the first batch of training."""
+    if augment is None or not len(train):
+        return
+    try:
+        augment(train.x[:1], np.random.default_rng(0))
+    except ConfigError as exc:
+        raise ConfigError(f"--augment {names}: {exc} (the images are {train.image_shape[1]}x"
+                          f"{train.image_shape[2]}: a larger --image-size, or leave that "
+                          "augmentation out)") from None
+
+
 def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | None, verbose: int,
                 data: dict[str, Dataset] | None, resume: str | Path | None,
                 stop: StopRequest | None) -> RunResult:
@@ -556,6 +570,7 @@ def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | No
     fingerprint = splits["train"].info.get("fingerprint")  # an image folder's files, checked on resume
     # in the model from the start, so that its checkpoints record the data too
     model.training_summary = training_data_record(config, fingerprint)
+    check_augmentation(augment, splits["train"], config.augment)
     if resume is None:
         clear_run_files(out_dir)
     outcome = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose, resume, stop, fingerprint)

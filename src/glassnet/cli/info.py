@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .. import optimizers
 from .._text import count, printable
+from ..errors import ConfigError
 from ..io.checkpoint import check_state
 from ..io.format import model_from_archive, read_archive
 from ..report.text import batch_size_text
@@ -62,6 +64,23 @@ def preprocessing_text(p: dict[str, Any]) -> str:
     return " ".join(parts) + (", per channel" if len(parts) > 1 else "")
 
 
+def _optimizer_settings(opt: dict[str, Any]) -> str:
+    """``" (momentum 0.9, nesterov, weight decay 0.1)"``: the optimizer's settings other than
+    its class's defaults (an SGD with momentum and Nesterov would otherwise read as plain sgd)."""
+    try:
+        defaults = optimizers.get(opt.get("name")).get_config()
+    except (ConfigError, TypeError):  # a name this version does not know: show every setting
+        defaults = {}
+    shown = []
+    for key, value in opt.items():
+        if key in ("name", "lr") or value is None or (key in defaults and value == defaults[key]):
+            continue
+        label = key.replace("_", " ")
+        shown.append(label if value is True else f"{label} {value:g}" if isinstance(value, (int, float))
+                     else f"{label} {value}")
+    return f" ({', '.join(shown)})" if shown else ""
+
+
 def training_text(summary: dict[str, Any]) -> list[str]:
     if not summary:
         return ["training: none recorded"]
@@ -74,6 +93,7 @@ def training_text(summary: dict[str, Any]) -> list[str]:
             + (f" in {summary['seconds']:.1f}s" if "seconds" in summary else "")
             + (f", optimizer {opt.get('name')}" if opt else "")
             + (f" lr {opt['lr']:g}" if opt.get("lr") is not None else "")
+            + _optimizer_settings(opt)
             + (f" ({summary['lr_schedule']})" if summary.get("lr_schedule") else "")
             + (f", batch size {batch_size_text(summary['batch_size'])}" if "batch_size" in summary else "")
             + (f", images fitted by {summary['resize']}" if "resize" in summary else "")

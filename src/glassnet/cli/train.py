@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .. import schedules, zoo
+from .. import initializers, schedules, zoo
 from .._text import count
 from ..errors import ConfigError, TrainingInterruptedError
 from ..io.checkpoint import CHECKPOINT_NAME, StopRequest
@@ -88,12 +88,13 @@ def add_parser(sub) -> None:
     add_folder_options(p)
     add_test_split_option(p)
     p.add_argument("--init", default=None, metavar="NAME",
-                   help="weight initializer: he, xavier, lecun, glorot_uniform, ... or normal:STD "
-                        "(default: the model's own; lecun for mlp)")
+                   help="mlp: weight initializer: he, xavier, lecun, glorot_uniform, ... or "
+                        "normal:STD; the CNNs use their own (default: lecun)")
     p.add_argument("--batchnorm", action="store_true",
                    help="mlp: batch normalization after each hidden Dense layer")
     p.add_argument("--dropout", type=rate_below_one, default=None, metavar="RATE",
-                   help="mlp: dropout with this rate (fraction dropped) after each hidden layer")
+                   help="dropout rate (fraction dropped): mlp after each hidden layer; cnn-bn and "
+                        "cnn-small before the output layer (their defaults 0.3 and 0.2)")
     p.add_argument("--normalize", action="store_true",
                    help="subtract the training set's per-channel mean and divide by its std "
                         "(saved with the model, so predict applies the same)")
@@ -137,6 +138,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def toolkit_extra(args: argparse.Namespace) -> dict:
     """Model options (--init, --batchnorm, --dropout), --early-stopping and --normalize, only when given,
     so that models without these options are not handed them."""
+    if args.init is not None:  # checked now, named as the option (not in the model's build)
+        try:
+            initializers.get(args.init)
+        except ConfigError as exc:
+            raise ConfigError(f"--init {args.init}: {exc}") from None
     model_options = {key: value for key, value in (("init", args.init), ("dropout", args.dropout),
                                                    ("batchnorm", args.batchnorm or None))
                      if value is not None}

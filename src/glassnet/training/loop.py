@@ -104,6 +104,10 @@ def _schedule_base(optimizer) -> float:
     return optimizer.lr
 
 
+# the schedules that span a run of their own epochs (made by name, they span fit's)
+SPANNING_SCHEDULES = (schedules_mod.CosineDecay, schedules_mod.OneCycle)
+
+
 def _check_schedule(schedule: schedules_mod.Schedule | None, base_lr: float, initial_epoch: int,
                     epochs: int) -> None:
     """A schedule's ``min_lr`` must lie below the lr it decays from (else it raises the lr),
@@ -111,12 +115,17 @@ def _check_schedule(schedule: schedules_mod.Schedule | None, base_lr: float, ini
     shorter one trains the last epochs at its final lr (0 for cosine), a longer one never
     reaches it. Only a warning: a run continued in several fits may mean it (and a fit that
     trains no epoch, to end a finished run's callbacks, is not warned about)."""
+    if not isinstance(schedule, SPANNING_SCHEDULES):  # a schedule of the user's own: theirs to mean
+        return
+    if base_lr == 0:
+        raise ConfigError(f"the {schedule.name} schedule scales the lr, which is 0: give the "
+                          "optimizer an lr > 0")
     min_lr = getattr(schedule, "min_lr", None)
     if min_lr is not None and min_lr >= base_lr:
         raise ConfigError(f"the schedule's min_lr={min_lr:g} is not below the lr it decays from "
                           f"({base_lr:g}): it would not decay; give a smaller min_lr or a larger lr")
-    span = getattr(schedule, "epochs", None)
-    if span is not None and span != epochs and initial_epoch < epochs:
+    span = schedule.epochs
+    if span != epochs and initial_epoch < epochs:
         warnings.warn(f"the {schedule.name} schedule spans {span} epochs but fit runs to epoch "
                       f"{epochs}: " + ("the last epochs train at its final lr" if span < epochs else
                                        "the lr never reaches its final value")
