@@ -545,8 +545,9 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
 def check_augmentation(augment: Any, train: Dataset, names: str | None) -> None:
     """Augment one training image once, before anything of an earlier run is removed: an
     augmentation the images cannot take (``crop`` pads 4 pixels by reflection: images of
-    4x4 or less) fails here, naming the option, not in the first batch of training."""
-    if augment is None or not len(train):
+    4x4 or less) fails here, naming the option, not in the first batch of training. A
+    function of the user's own (``extra["augment_fn"]``, no ``names``) is left to its batches."""
+    if augment is None or not names or not len(train):
         return
     try:
         augment(train.x[:1], np.random.default_rng(0))
@@ -570,7 +571,7 @@ def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | No
     fingerprint = splits["train"].info.get("fingerprint")  # an image folder's files, checked on resume
     # in the model from the start, so that its checkpoints record the data too
     model.training_summary = training_data_record(config, fingerprint)
-    check_augmentation(augment, splits["train"], config.augment)
+    check_augmentation(augment, splits["train"], None if config.extra.get("augment_fn") else config.augment)
     if resume is None:
         clear_run_files(out_dir)
     outcome = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose, resume, stop, fingerprint)
