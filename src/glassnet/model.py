@@ -78,7 +78,7 @@ class Sequential:
         self.name = name
         self.input_shape: tuple[int, ...] | None = None
         self.preprocessing = dict(inputs.DEFAULT_PREPROCESSING)
-        self._preprocessing_arrays: dict[tuple, tuple[list[float], Array]] = {}  # _per_channel's
+        self._preprocessing_arrays: dict[tuple, tuple[tuple[float, ...], Array]] = {}  # _per_channel's
         inputs.check_preprocessing_keys(preprocessing or {})
         self.set_preprocessing(**(preprocessing or {}))
         self._class_names: list[str] | None = None

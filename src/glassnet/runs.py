@@ -157,10 +157,15 @@ SEARCH_FILE_NAMES = ("search.journal", "search.json")
 SEARCH_REPORT = "search_report.html"
 
 
+def search_files_in(folder: str | Path) -> list[str]:
+    """The files of :data:`SEARCH_FILE_NAMES` in ``folder``: some when it is a search's folder."""
+    return [name for name in SEARCH_FILE_NAMES if (Path(folder) / name).exists()]
+
+
 def check_not_a_search_folder(out_dir: Path) -> None:
     """A training run's files in a search's folder would mix with the search's (its trials
     have folders of their own, ``trials/NNNN``): refused."""
-    found = [name for name in SEARCH_FILE_NAMES if (out_dir / name).exists()]
+    found = search_files_in(out_dir)
     if found:
         raise ConfigError(f"--out {out_dir} holds a search ({', '.join(found)}); give the run "
                           "another --out")

@@ -17,10 +17,10 @@ from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import (
     RUN_RECORD,
-    SEARCH_FILE_NAMES,
     SEARCH_REPORT,
     check_compatible,
     model_color_mode,
+    search_files_in,
     validation_split_of,
 )
 from .common import (
@@ -183,7 +183,7 @@ def check_not_the_runs_report(report: str | None, model: str) -> None:
         whose = "the training run's own" if own else "a training run's"
         raise ConfigError(f"--report {report} is {whose} report; writing there would replace "
                           "it: give another path")
-    if path.name == SEARCH_REPORT and any((path.parent / name).exists() for name in SEARCH_FILE_NAMES):
+    if path.name == SEARCH_REPORT and search_files_in(path.parent):
         raise ConfigError(f"--report {report} is a search's report; writing there would replace "
                           "it: give another path")
 

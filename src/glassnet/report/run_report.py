@@ -27,10 +27,10 @@ from ..json_checks import NUMBER, is_number_or_none, type_problem
 from ..runs import (
     MODEL_FILE,
     RUN_RECORD,
-    SEARCH_FILE_NAMES,
     RunConfig,
     model_color_mode,
     prepare_splits,
+    search_files_in,
     where_the_folder_is_now,
 )
 from .evaluation import Evaluation, evaluate_model
@@ -52,10 +52,6 @@ REPORT_NAME = "report.html"
 RUN_FILES = (RUN_RECORD, "history.json", "metrics.json")
 
 
-def _is_search_folder(folder: Path) -> bool:
-    return any((folder / name).exists() for name in SEARCH_FILE_NAMES)
-
-
 def _search_of_trial(folder: Path) -> Path | None:
     """The search folder ``S`` when ``folder`` is one of its trials' runs, ``S/trials/NNNN``
     or ``S/trials/NNNN/fold-K``; else ``None``."""
@@ -63,7 +59,7 @@ def _search_of_trial(folder: Path) -> Path | None:
     if trial.name.startswith("fold-"):
         trial = trial.parent
     search = trial.parent.parent
-    if trial.parent.name == "trials" and trial.name.isdigit() and _is_search_folder(search):
+    if trial.parent.name == "trials" and trial.name.isdigit() and search_files_in(search):
         return search
     return None
 
@@ -85,7 +81,7 @@ def _what_else(folder: Path) -> str:
                     f"journal file in that folder)")
         return (f"its training was interrupted and the report is written when it finishes: "
                 f"glassnet train --resume {shlex.quote(str(folder))}")
-    if _is_search_folder(folder):
+    if search_files_in(folder):
         return ("it is a search's folder: its report is search_report.html, and each trial's "
                 "run is in trials/NNNN/")
     folds = sorted(p.name for p in folder.glob("fold-*") if (p / RUN_RECORD).is_file())

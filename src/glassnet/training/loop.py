@@ -391,7 +391,8 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     threads = backend.get_threads() if threads is None else check_positive_int(threads, "threads")
     x, y, x_val, y_val = _validation(model, x, y, validation_split, validation_data)
     schedule = schedules_mod.for_run(lr_schedule, epochs)
-    _check_schedule(schedule, _schedule_base(model.optimizer), initial_epoch, epochs)
+    base_lr = _schedule_base(model.optimizer)  # recorded on the optimizer once the fit is checked
+    _check_schedule(schedule, base_lr, initial_epoch, epochs)
 
     if model.history is None or not model.history.continues_at(initial_epoch):
         model.history = History()  # a resumed run (initial_epoch right after it) continues it
@@ -404,7 +405,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         # one of them (early stopping) stopped training
         all_callbacks.append(ProgressBar(epochs, steps, verbose, log_every=log_every))
     cbs = CallbackList(all_callbacks, model)
-    base_lr = model.optimizer.base_lr = _schedule_base(model.optimizer)
+    model.optimizer.base_lr = base_lr
     model.optimizer.schedule_running = schedule is not None  # a checkpoint records it
     if schedule is None:  # no schedule means a constant lr: the base, not an earlier fit's last
         model.optimizer.lr = base_lr
