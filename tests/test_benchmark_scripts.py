@@ -82,3 +82,12 @@ def test_layer_profile_averages_each_part_over_its_own_calls(scripts, monkeypatc
     rows = {k: v for k, v in profile.items() if k != "other (loss, loop)"}
     assert {"1:Dense forward", "1:Dense backward", "2:Dense forward", "optimizer step"} <= set(rows)
     assert all(ms == 1000.0 for ms in rows.values()), rows
+
+
+def test_the_inference_peak_script_reports_the_auto_batch_and_its_budget():
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "inference_peak.py"), "cnn-small", "16"],
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("cnn-small at 16x16: batch 256, peak ")
+    assert result.stdout.rstrip().endswith("x the 256 MiB budget")

@@ -34,8 +34,9 @@ BATCH_SIZE = 256
 #: samples of 64x64 RGB for the zoo's cnn-keras (0.66 MB a sample) and takes 11 of 384x384
 #: (24 MB a sample), where 256 would hold 6 GB; ten such images still make GEMMs of a
 #: million columns, so the speed stays. An estimate of the activations only: the layers'
-#: temporaries (BatchNorm's centred copy, a convolution's group of columns) come on top, and
-#: a review measured peaks of 1.4x (cnn-keras) to 2.4x (cnn-bn) this with tracemalloc
+#: temporaries (BatchNorm's centred copy, a convolution's group of columns) come on top:
+#: benchmarks/inference_peak.py measures the peak (1.35x this for cnn-keras, 2.40x for
+#: cnn-bn at 384x384 on 2026-12-06)
 BATCH_BYTES = 256 * 2**20
 
 
