@@ -1,10 +1,12 @@
 """The benchmark scripts' logic that needs no timing: the worker-failure exit, the GEMM
-shapes of the layer profile, the profile's per-call averaging."""
+shapes of the layer profile, the profile's per-call averaging, the
+BLAS-kernel comparison's processes and errors."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +93,38 @@ def test_the_inference_peak_script_reports_the_auto_batch_and_its_budget():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("cnn-small at 16x16: batch 256, peak ")
     assert result.stdout.rstrip().endswith("x the 256 MiB budget")
+
+
+def _blas_kernel(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / "blas_kernel.py"), *args],
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})},
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+def test_the_blas_kernel_script_runs_each_kernel_in_its_own_process():
+    result = _blas_kernel("--workloads", "maxpool32@32", "--reps", "1", "--kernels", "default,Haswell",
+                          env={"OPENBLAS_CORETYPE": "Haswell"})  # the default row must unset it
+    assert result.returncode == 0, result.stderr
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("| maxpool")]
+    assert [row[1] for row in rows] == ["default", "Haswell"]
+    assert rows[0][4] == "1.00"
+    if platform.machine() == "x86_64":  # the AVX2 kernel exists only there
+        assert rows[1][2] == "Haswell"
+        assert rows[0][2] != "Haswell" or "avx512f" not in Path("/proc/cpuinfo").read_text()
+
+
+def test_the_blas_kernel_script_names_an_unknown_workload():
+    result = _blas_kernel("--workloads", "cnn-nope")
+    assert result.returncode == 2
+    assert "unknown workload cnn-nope; known: cats-mlp" in result.stderr
+
+
+def test_the_blas_kernel_script_exits_with_an_error_naming_a_failed_worker(tmp_path):
+    (tmp_path / "catvnoncat").mkdir()  # damaged files and a download that cannot succeed
+    for name in ("train_catvnoncat.h5", "test_catvnoncat.h5"):
+        (tmp_path / "catvnoncat" / name).write_text("x")
+    result = _blas_kernel("--workloads", "cats-mlp", "--reps", "1",
+                          env={"GLASSNET_DATA": str(tmp_path), "GLASSNET_CATS_URL": "http://127.0.0.1:9/"})
+    assert result.returncode == 1
+    assert result.stderr.rstrip().splitlines()[-1].startswith(
+        "error: the default cats-mlp worker failed (exit code 1)")

@@ -611,6 +611,24 @@ def test_train_on_batch_preprocesses_checks_labels_and_matches_train_step(rng):
         gn.Sequential([gn.layers.Dense(1)], input_shape=(2,)).train_on_batch(np.zeros((1, 2)), [0])
 
 
+def test_test_on_batch_is_the_loss_before_an_update_and_leaves_the_weights(rng):
+    x = rng.integers(0, 256, (8, 3, 4, 4)).astype(np.uint8)
+    y = rng.integers(0, 2, 8)
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(3), gn.layers.Dropout(0.5), gn.layers.Dense(1)],
+                          input_shape=(3, 4, 4), seed=0, preprocessing={"scale": 1 / 255})
+    model.compile("binary_crossentropy", "sgd")
+    before = model.get_weights()
+    loss = model.test_on_batch(x, y)
+    assert loss == model.evaluate(x, y)["loss"]  # inference mode: dropout off, every time
+    assert loss == model.test_on_batch(x, y)
+    for name, value in model.get_weights().items():
+        np.testing.assert_array_equal(value, before[name])
+    np.testing.assert_array_equal(model.predict_on_batch(x), model.predict(x, batch_size=3))
+    assert model.predict_on_batch(x).shape == (8, 1)
+    with pytest.raises(ShapeError, match="labels"):
+        model.test_on_batch(x, np.full(8, 0.5))
+
+
 def test_building_a_built_model_again_keeps_its_weights(rng):
     x, y = small_binary_problem(rng)
     model = small_model()

@@ -1090,7 +1090,7 @@ def test_without_threads_each_worker_gets_its_share_of_the_cores(monkeypatch, tm
     assert [c[c.index("--threads") + 1] for c in started] == ["2", "2"]
     assert not any(arg.startswith("--dataset") for arg in started[0])  # a named set: nothing to find
     assert common.thread_count(args) == 2
-    assert cli_search.runtime_flags(args) == []  # the printed train command may use every core
+    assert cli_search.search_runtime_flags(args) == []  # the printed train command may use every core
     assert common.thread_count(argparse.Namespace(threads=None)) == 8
     assert common.thread_count(argparse.Namespace(threads=None, workers=16)) == 1
     assert common.thread_count(argparse.Namespace(threads=5, workers=4)) == 5

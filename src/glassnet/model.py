@@ -509,6 +509,18 @@ class Sequential:
         loss, _ = self.train_step(self.preprocess(x), self.on_device(y))
         return loss
 
+    def test_on_batch(self, x: Any, y: Any) -> float:
+        """The loss (with the L2 term) on one batch without an update, as Keras'
+        ``test_on_batch``: the counterpart of :meth:`train_on_batch`, ``x`` and ``y`` checked
+        and preprocessed alike, in inference mode (dropout off, batch norm's running
+        statistics)."""
+        return self.evaluate(x, y, batch_size=None)["loss"]
+
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        """Class probabilities of one batch ``x: (N, *input_shape)`` in one forward pass, as
+        Keras' ``predict_on_batch`` (:meth:`predict` with ``batch_size=None``)."""
+        return self.predict(x, batch_size=None)
+
     def train_step(self, x: Array, y: Array, start: int = 0) -> tuple[float, Array]:
         """One forward/backward/update on a batch already preprocessed and on the model's
         device, labels already checked (the fit loop's inner step; from your own code, use

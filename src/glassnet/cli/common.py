@@ -316,6 +316,14 @@ def add_runtime_options(parser: argparse.ArgumentParser, split: str | None = "ea
                              + " (default: all cores)")
 
 
+def runtime_flags(args: argparse.Namespace) -> list[str]:
+    """``--threads``/``--device`` as given to this command, for a command it prints or starts
+    (a resume, a search's workers): on other threads or another device the sums round
+    differently."""
+    return [*(["--threads", str(args.threads)] if args.threads else []),
+            *(["--device", args.device] if args.device else [])]
+
+
 def apply_runtime_options(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """Limit BLAS threads as ``args`` asks, and return the context to run the command in: on
     ``--device`` if given, else ``$GLASSNET_DEVICE`` (checked now, so that a bad value is not

@@ -47,6 +47,7 @@ from .common import (
     non_negative_int,
     path_text,
     positive_int,
+    runtime_flags,
     thread_count,
 )
 
@@ -257,19 +258,17 @@ def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
     if search.config.base.dataset not in LOADERS:  # the image folder where this process found it
         command.append(f"--dataset={search.config.base.dataset}")  # "=": a name may start with "-"
     # without --device each worker would fall back to $GLASSNET_DEVICE or the CPU
-    command += runtime_flags(args)
+    command += search_runtime_flags(args)
     if not args.threads:  # without --workers it would take every core: give it its share
         command += ["--threads", str(thread_count(args))]
     return [subprocess.Popen(command, env=env) for _ in range(args.workers - 1)]
 
 
-def runtime_flags(args: argparse.Namespace) -> list[str]:
+def search_runtime_flags(args: argparse.Namespace) -> list[str]:
     """``--threads``/``--device``/``--no-cache`` as given to this command: passed on to the
     worker processes and to the printed ``glassnet train`` command (they are not stored with
     the search, which may run on other machines)."""
-    flags = ["--threads", str(args.threads)] if args.threads else []
-    flags += ["--device", args.device] if args.device else []
-    return flags + (["--no-cache"] if args.no_cache else [])
+    return runtime_flags(args) + (["--no-cache"] if args.no_cache else [])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -340,7 +339,7 @@ def continue_command(search, args: argparse.Namespace, storage: str | None,
         options += ["--study-name", search.study.study_name]
     options += ["--final"] * args.final + ["--no-plot"] * args.no_plot
     options += ["--workers", str(args.workers)] if args.workers > 1 else []
-    return shlex.join(["glassnet", "search", *options, *runtime_flags(args)])
+    return shlex.join(["glassnet", "search", *options, *search_runtime_flags(args)])
 
 
 def _run_search(search, args: argparse.Namespace) -> int:
@@ -409,7 +408,7 @@ def _report(search, args: argparse.Namespace, table: bool = True) -> int:
                   + (f" (not narrowed: fewer than {NARROW_MIN} completed trials)"
                      if r["narrowed"] is False else ""))
     _print_files(search, summary)
-    command = " ".join([best["train_command"], *map(shlex.quote, runtime_flags(args))])
+    command = " ".join([best["train_command"], *map(shlex.quote, search_runtime_flags(args))])
     print(f"train it on train+validation: {command}")
     outdated = summary.get("outdated_final")
     if outdated and not args.final:

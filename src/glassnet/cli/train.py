@@ -47,6 +47,7 @@ from .common import (
     positive_float,
     positive_int,
     rate_below_one,
+    runtime_flags,
 )
 
 
@@ -184,9 +185,7 @@ def check_resume_args(args: argparse.Namespace) -> list[str]:
 def resume_command(args: argparse.Namespace, run_dir: Path) -> str:
     """The command that continues the interrupted run in ``run_dir`` on the threads and
     device this one used (on others it would round differently, and warn)."""
-    runtime = [*(["--threads", str(args.threads)] if args.threads else []),
-               *(["--device", args.device] if args.device else [])]
-    return shlex.join(["glassnet", "train", "--resume", str(run_dir), *runtime])
+    return shlex.join(["glassnet", "train", "--resume", str(run_dir), *runtime_flags(args)])
 
 
 def given_options(args: argparse.Namespace) -> list[str]:
