@@ -631,6 +631,35 @@ def test_info_shows_the_learning_rate_the_run_was_given(tmp_path, capsys, option
     assert f"optimizer sgd {expected}" in capsys.readouterr().out
 
 
+def test_info_shows_the_regularization_augmentation_and_early_stopping_of_a_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--hidden", "5", "--epochs", "30", "--lr", "0.5", "--reg", "0.01",
+                 "--augment", "flip", "--early-stopping", "2", "--validation-split", "0.2",
+                 "--threads", "1", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert ", L2 reg 0.01, augment flip, validation split 0.2" in text
+    stopped = json.loads((out / "metrics.json").read_text())
+    assert ("  early stopping on val_loss, patience 2: stopped after epoch "
+            f"{stopped['early_stopped_after']}, weights of epoch {stopped['restored_epoch']}") in text
+    assert main(["info", str(out), "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["reg"] == 0.01 and described["training"]["augment"] == "flip"
+    assert described["training"]["early_stopping"]["patience"] == 2
+
+
+def test_info_says_when_early_stopping_did_not_stop(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--hidden", "4", "--epochs", "2", "--early-stopping", "5", "--validation-split",
+                 "0.2", "--threads", "1", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "  early stopping on val_loss, patience 5: did not stop early\n" in text
+    assert "L2 reg" not in text and "augment" not in text
+
+
 def test_info_shows_a_decayed_learning_rate_as_training_printed_it(tmp_path, capsys):
     """With 4 decimals the last epoch's lr 5e-05 read "lr 0.0001" (twice the real rate)."""
     out = tmp_path / "run"

@@ -614,8 +614,8 @@ def test_train_on_batch_preprocesses_checks_labels_and_matches_train_step(rng):
 def test_test_on_batch_is_the_loss_before_an_update_and_leaves_the_weights(rng):
     x = rng.integers(0, 256, (8, 3, 4, 4)).astype(np.uint8)
     y = rng.integers(0, 2, 8)
-    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(3), gn.layers.Dropout(0.5), gn.layers.Dense(1)],
-                          input_shape=(3, 4, 4), seed=0, preprocessing={"scale": 1 / 255})
+    layers = [gn.layers.Flatten(), gn.layers.Dense(3), gn.layers.Dropout(0.5), gn.layers.Dense(1)]
+    model = gn.Sequential(layers, input_shape=(3, 4, 4), seed=0, preprocessing={"scale": 1 / 255})
     model.compile("binary_crossentropy", "sgd")
     before = model.get_weights()
     loss = model.test_on_batch(x, y)

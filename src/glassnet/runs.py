@@ -639,6 +639,8 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
         # the lr the run was given (a schedule's base), not the last one it (or a callback) set
         "optimizer": {**model.optimizer.get_config(), "lr": outcome.given_lr},
         "lr_schedule": _schedule_text(config), "batch_size": config.batch_size,
+        **({"augment": config.augment} if config.augment else {}),
+        **({"early_stopping": early_stopping_summary(stopper)} if stopper is not None else {}),
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
     write_run(out_dir, model, config, metrics,
@@ -649,6 +651,16 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
 
         write_run_report(out_dir, model, splits)
     return RunResult(model, model.history, metrics, out_dir, outcome.error, config, stopper)
+
+
+def early_stopping_summary(stopper: EarlyStopping) -> dict[str, Any]:
+    """What a model file records of the run's early stopping (``glassnet info`` shows it):
+    ``monitor`` and ``patience``, and, when it acted, ``stopped_after`` (the last epoch
+    trained) and ``restored_epoch`` (whose weights the model holds), epochs counted from 1."""
+    record = early_stopping_record(stopper)
+    return {"monitor": stopper.tracker.monitor, "patience": stopper.patience,
+            **{key: record[name] for key, name in (("stopped_after", "early_stopped_after"),
+                                                   ("restored_epoch", "restored_epoch")) if name in record}}
 
 
 def early_stopping_record(stopper: EarlyStopping | None) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def describe(path: str) -> dict[str, Any]:
         "probabilities": model.probability_activation,
         "loss": config.get("loss"), "preprocessing": model.preprocessing,
         "params": {"trainable": trainable, "non_trainable": frozen},
-        "layers": model.get_config()["layers"], "training": model.training_summary,
+        "reg": model.reg, "layers": model.get_config()["layers"], "training": model.training_summary,
         "summary": model.summary(print_fn=None),
     }
     if config.get("kind") == "checkpoint":
@@ -81,9 +81,19 @@ def _optimizer_settings(opt: dict[str, Any]) -> str:
     return f" ({', '.join(shown)})" if shown else ""
 
 
-def training_text(summary: dict[str, Any]) -> list[str]:
+def early_stopping_text(record: dict[str, Any]) -> str:
+    """``"early stopping on val_loss, patience 5: stopped after epoch 17, weights of epoch 12"``."""
+    acted = [*([f"stopped after epoch {record['stopped_after']}"] if "stopped_after" in record else []),
+             *([f"weights of epoch {record['restored_epoch']}"] if "restored_epoch" in record else [])]
+    return (f"early stopping on {record.get('monitor')}, patience {record.get('patience')}"
+            + (f": {', '.join(acted)}" if acted else ": did not stop early"))
+
+
+def training_text(summary: dict[str, Any], reg: float = 0.0) -> list[str]:
+    """The training lines of ``glassnet info``: how the model was trained (``summary``, the
+    file's training summary; ``reg``, its L2 strength) and its scores."""
     if not summary:
-        return ["training: none recorded"]
+        return ["training: none recorded" + (f" (L2 reg {reg:g})" if reg else "")]
     opt = summary.get("optimizer") or {}
     # a checkpoint's model records only its data (the run's totals come at its end)
     head = ("training:" + (f" {count(summary['epochs'], 'epoch')}" if "epochs" in summary else "")
@@ -96,12 +106,16 @@ def training_text(summary: dict[str, Any]) -> list[str]:
             + _optimizer_settings(opt)
             + (f" ({summary['lr_schedule']})" if summary.get("lr_schedule") else "")
             + (f", batch size {batch_size_text(summary['batch_size'])}" if "batch_size" in summary else "")
+            + (f", L2 reg {reg:g}" if reg else "")
+            + (f", augment {summary['augment']}" if summary.get("augment") else "")
             + (f", images fitted by {summary['resize']}" if "resize" in summary else "")
             + (f", test split {summary['test_split']:g} with seed {summary.get('seed', 0)}"
                if summary.get("test_split") is not None else "")
             + (f", validation split {summary['validation_split']:g}"
                if summary.get("validation_split") is not None else ""))
     lines = [head]
+    if isinstance(summary.get("early_stopping"), dict):
+        lines.append(f"  {early_stopping_text(summary['early_stopping'])}")
     by_split = summary.get("metrics") or ({"final": summary["final"]} if summary.get("final") else {})
     for split, metrics in by_split.items():
         lines.append(f"  {split}: {fmt_metrics(metrics)}")
@@ -122,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"classes ({len(classes)}): {', '.join(map(printable, classes))}" if classes
           else "classes: not recorded")
     print(f"output: {info['probabilities'] or 'raw scores'}; loss: {(info['loss'] or {}).get('name')}")
-    for line in training_text(info["training"]):
+    for line in training_text(info["training"], info["reg"]):
         print(line)
     if "checkpoint" in info:
         ck = info["checkpoint"]
