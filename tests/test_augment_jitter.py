@@ -76,3 +76,12 @@ def test_augmentation_sees_only_training_batches(tmp_path, rng):
     result = train_run(config, verbose=0, data=data)
     assert sum(seen) == 3 * 30  # every training sample once per epoch; never validation or test
     assert "val_loss" in result.history.to_dict()
+
+
+def test_jitter_keeps_a_float64_batch_in_float64():
+    x = np.full((2, 3, 2, 2), 0.1234567890123)
+    same = augment.random_jitter(x, np.random.default_rng(0), brightness=0.0, contrast=0.0)
+    assert same.dtype == np.float64
+    np.testing.assert_allclose(same, x, rtol=1e-15)  # float32 arithmetic was 2e-9 off
+    big = augment.random_jitter(np.full((1, 1, 2, 2), 1e300), np.random.default_rng(0))
+    assert np.isfinite(big).all()  # in float32 it was inf

@@ -165,3 +165,15 @@ def test_probabilities_are_clipped_so_that_no_log_0_occurs_in_any_float_dtype(dt
     assert loss > 5 and loss2 > 5  # confidently wrong: a large but finite loss
     if dtype != "float16":  # float32/float64 keep the 1e-7 clip
         assert loss == pytest.approx(-np.log(1e-7), rel=1e-2)
+
+
+@pytest.mark.parametrize("loss,outputs,labels", [
+    (losses.BinaryCrossEntropy(), [[3.4e38], [-3.4e38]], [0, 1]),
+    (losses.CategoricalCrossEntropy(), [[3.4e38, -3.4e38], [-3.4e38, 3.4e38]], [1, 0]),
+])
+def test_a_loss_beyond_float32s_range_is_inf_without_a_warning(loss, outputs, labels):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the NaN guard handles an infinite loss: no NumPy noise
+        assert loss.forward(np.array(outputs, np.float32), np.array(labels)) == np.inf

@@ -770,10 +770,25 @@ def test_inputs_that_overflow_the_model_dtype_or_are_not_numbers_are_refused(rng
             call()
     x64 = gn.Sequential([gn.layers.Dense(1)], input_shape=(x.shape[1],), dtype="float64")
     assert np.isfinite(x64.predict(x)).all()  # a float64 model holds them
-    for bad in (np.array([[1.0, np.nan, None, 0, 0, 0]], dtype=object), np.array([["a"] * 6])):
-        with pytest.raises(ConfigError, match=f"inputs must be numbers, got an array of dtype {bad.dtype}"):
+    for bad in (np.array([[1.0, np.nan, None, 0, 0, 0]], dtype=object), np.array([["a"] * 6]),
+                np.ones((2, 6), np.complex64)):  # the cast would drop the imaginary parts
+        with pytest.raises(ConfigError, match=f"must be real numbers, got an array of dtype {bad.dtype}"):
             model.predict(bad)
     assert model.predict(x > 0).shape == (10, 1)  # booleans are numbers enough
+
+
+def test_narrower_float_inputs_into_a_wider_model_give_no_warning(rng):
+    """float32 into a float64 model (float16 into float32): checking their range compared
+    float64's max as a float32 scalar, and NumPy warned of an overflow in the cast."""
+    x, y = small_binary_problem(rng, n=10)
+    for dtype, inputs in (("float64", np.float32), ("float32", np.float16)):
+        model = small_model(dtype=dtype)
+        model.compile("binary_crossentropy", "sgd")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.fit(x.astype(inputs), y, epochs=1, verbose=0)
+            model.evaluate(x.astype(inputs), y)
+            assert model.predict(x.astype(inputs)).dtype == np.dtype(dtype)
 
 
 def test_predict_classes_of_a_model_never_compiled_thresholds_raw_scores_at_zero():

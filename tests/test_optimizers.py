@@ -235,3 +235,26 @@ def test_flags_take_only_a_bool(make):
     for flag in [np.bool_(True), False]:
         opt = make(flag)
         assert getattr(opt, "centered", getattr(opt, "nesterov", None)) is bool(flag)
+
+
+@pytest.mark.parametrize("name,torch_name,options,gradient", [
+    ("adam", "Adam", {}, 3e19),  # g*g alone overflows float32 (v = inf froze the weight for good)
+    ("adamw", "AdamW", {}, 3e19),
+    ("rmsprop", "RMSprop", {"centered": True}, 1e30),  # E[g^2] - E[g]^2 was inf - inf = NaN
+])
+def test_float32_gradients_near_the_range_limit_behave_as_in_torch(torch, name, torch_name, options,
+                                                                    gradient):
+    ours = optimizers.get(name, lr=0.01, **options)
+    p = np.array([1.0, -1.0], np.float32)
+    theirs = torch.tensor(p.copy(), requires_grad=True)
+    their_opt = getattr(torch.optim, torch_name)([theirs], lr=0.01, **options)
+    for g in [gradient, gradient, *[1.0] * 3]:  # then ordinary gradients
+        grad = np.array([g, -g], np.float32)
+        # Adam's (1-b2) g^2 fits float32: no overflow; RMSProp's E[g^2] of 1e30 is inf in
+        # both, but no NaN may come of it
+        with np.errstate(over="raise" if name.startswith("adam") else "ignore", invalid="raise"):
+            ours.step([("p", p, grad)])
+        theirs.grad = torch.tensor(grad)
+        their_opt.step()
+        assert np.isfinite(p).all()
+        np.testing.assert_allclose(p, theirs.detach().numpy(), rtol=1e-6)

@@ -94,7 +94,8 @@ class BinaryCrossEntropy(Loss):
             p = clip_probabilities(z)
             loss = -(y * xp.log(p) + (1 - y) * xp.log(1 - p))
         self._cache = {"p": p, "y": y, "shape": output.shape}
-        return float(loss.mean())
+        with np.errstate(over="ignore"):  # a mean beyond the dtype's range is inf (as in PyTorch),
+            return float(loss.mean())     # which the NaN guard handles: no warning
 
     def backward(self) -> Array:
         c = self._recall()
@@ -137,7 +138,8 @@ class CategoricalCrossEntropy(Loss):
         self._cache = {"p": p, "y": y}
         # where y is 0, log p may be -inf (logits spread wider than the dtype's range): 0 * -inf
         # would be NaN, and those classes add nothing to the loss
-        return float(-(y * xp.where(y != 0, log_p, 0)).sum() / n)
+        with np.errstate(over="ignore"):  # a sum beyond the dtype's range: inf, as above
+            return float(-(y * xp.where(y != 0, log_p, 0)).sum() / n)
 
     def backward(self) -> Array:
         c = self._recall()

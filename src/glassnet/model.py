@@ -296,9 +296,10 @@ class Sequential:
         if hasattr(x, "class_names") and hasattr(x, "y"):  # a glassnet Dataset
             raise ShapeError("give the arrays of a Dataset: fit(data.x, data.y), predict(data.x)")
         x = x if hasattr(x, "shape") else np.asarray(x)
-        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-            # an object array (None, or NaN from a table) would pass unchecked into the model
-            raise ConfigError(f"the inputs must be numbers, got an array of dtype {x.dtype}; "
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":
+            # an object array (None, or NaN from a table) would pass unchecked into the model;
+            # a complex one would lose its imaginary parts in the cast, with only NumPy's warning
+            raise ConfigError(f"the inputs must be real numbers, got an array of dtype {x.dtype}; "
                               "convert them first, e.g. np.asarray(x, dtype='float32')")
         if not self.built:
             self.build(x.shape[1:])

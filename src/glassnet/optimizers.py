@@ -303,7 +303,11 @@ class RMSProp(Optimizer):
             ga += (1 - self.alpha) * g
             # E[g^2] - E[g]^2 is a variance, >= 0 in exact arithmetic; rounding makes it slightly
             # negative when g hardly changes, and sqrt would give NaN (PyTorch's formula too).
-            avg = xp.sqrt(xp.maximum(sq - ga * ga, 0)) + self.eps
+            # An infinite E[g^2] (overflow) leaves an infinite variance (no step, as in PyTorch),
+            # not the NaN of inf - inf, which is computed (quietly) and replaced.
+            with np.errstate(invalid="ignore", over="ignore"):
+                variance = sq - ga * ga
+            avg = xp.sqrt(xp.where(xp.isinf(sq), sq, xp.maximum(variance, 0))) + self.eps
         else:
             avg = xp.sqrt(sq) + self.eps
         if self.momentum:
@@ -355,8 +359,11 @@ class Adam(Optimizer):
         m *= b1
         m += xp.multiply(g, 1 - b1, out=tmp)            # m = b1 m + (1-b1) g
         v *= b2
-        xp.multiply(g, g, out=tmp)
-        v += xp.multiply(tmp, 1 - b2, out=tmp)          # v = b2 v + (1-b2) g^2
+        # (1-b2) g first, then times g (PyTorch's order): g*g alone overflows float32 from
+        # |g| > 1.8e19, and v = inf would freeze the weight for good (its steps m/inf = 0)
+        xp.multiply(g, 1 - b2, out=tmp)
+        tmp *= g
+        v += tmp                                        # v = b2 v + (1-b2) g^2
         bias1 = 1 - b1 ** self.steps
         bias2 = 1 - b2 ** self.steps
         denom = xp.divide(xp.sqrt(v, out=tmp), math.sqrt(bias2), out=tmp)

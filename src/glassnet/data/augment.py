@@ -78,9 +78,11 @@ def random_jitter(batch: np.ndarray, rng: np.random.Generator, brightness: float
     for name, amount in (("brightness", brightness), ("contrast", contrast)):
         check_rate(amount, f"jitter {name}")
     n = len(batch)
-    b = rng.uniform(1 - brightness, 1 + brightness, (n, 1, 1, 1)).astype(np.float32)
-    c = rng.uniform(1 - contrast, 1 + contrast, (n, 1, 1, 1)).astype(np.float32)
-    x = batch.astype(np.float32) * b
+    # float32 for pixels; a float batch keeps its own precision (a float64 model's inputs)
+    dtype = np.result_type(batch.dtype, np.float32) if batch.dtype.kind == "f" else np.float32
+    b = rng.uniform(1 - brightness, 1 + brightness, (n, 1, 1, 1)).astype(dtype)
+    c = rng.uniform(1 - contrast, 1 + contrast, (n, 1, 1, 1)).astype(dtype)
+    x = batch.astype(dtype) * b
     grey = np.tensordot(x, LUMA, axes=([1], [0])) if x.shape[1] == 3 else x.mean(axis=1)
     mean = grey.mean(axis=(1, 2)).reshape(n, 1, 1, 1)
     x = (x - mean) * c + mean

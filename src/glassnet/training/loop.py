@@ -89,8 +89,10 @@ def check_finite(x: Any, what: str, dtype: Any) -> None:
         raise ConfigError(f"{what} holds NaN or infinite values; clean the data first (a NaN input "
                           "gives NaN outputs and losses whatever the weights)")
     largest = float(np.finfo(dtype).max)
+    # float(): compared as NumPy scalars, float64's max would be cast to float32 (a warning)
+    wider = float(np.finfo(x.dtype).max) > largest
     # max and min, not abs: no temporary the size of x (finite values: no NaN to skip)
-    if np.finfo(x.dtype).max > largest and x.size and (float(x.max()) > largest or float(x.min()) < -largest):
+    if wider and x.size and (float(x.max()) > largest or float(x.min()) < -largest):
         raise ConfigError(f"{what} holds values beyond {np.dtype(dtype).name}'s range (±{largest:.3g}), "
                           f"the model's: they would become infinite; scale the data first")
 
