@@ -74,7 +74,7 @@ def _check_callbacks(callbacks: Sequence[Callback] | None) -> list[Callback]:
         if unknown:  # Keras' on_train_batch_end, on_test_begin, ...: silently never called
             warnings.warn(f"{type(cb).__name__} defines {', '.join(unknown)}, which glassnet never "
                           f"calls; its hooks are {', '.join(Callback.HOOKS)}", GlassnetWarning,
-                          stacklevel=3)
+                          stacklevel=user_stacklevel())
     return list(callbacks)
 
 
