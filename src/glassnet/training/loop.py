@@ -6,6 +6,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,7 @@ def _check_callbacks(callbacks: Sequence[Callback] | None) -> list[Callback]:
         if unknown:  # Keras' on_train_batch_end, on_test_begin, ...: silently never called
             warnings.warn(f"{type(cb).__name__} defines {', '.join(unknown)}, which glassnet never "
                           f"calls; its hooks are {', '.join(Callback.HOOKS)}", GlassnetWarning,
-                          stacklevel=3)
+                          stacklevel=user_stacklevel())
     return list(callbacks)
 
 
@@ -341,6 +342,47 @@ def _warn_about_input_scale(model, x: Any) -> None:
         warnings.warn(problem, GlassnetWarning, stacklevel=user_stacklevel())
 
 
+@dataclass
+class _Fit:
+    """One fit: its checked arguments (:func:`_checked_arguments`) and the state its epochs
+    share (set by :func:`_begin_training`, then by each epoch)."""
+
+    model: Any  # a compiled Sequential
+    x: Any  # training inputs (N, *input_shape), without the validation split's samples
+    y: Any  # their labels (N,)
+    x_val: Any | None  # validation inputs, or None without validation
+    y_val: Any | None
+    epochs: int  # index of the last epoch to run
+    initial_epoch: int
+    batch_size: int | None  # None: full batch
+    shuffle: bool
+    augment: Augment | None
+    threads: int
+    schedule: schedules_mod.Schedule | None
+    base_lr: float  # the lr the schedule scales (see _schedule_base)
+    callbacks: list[Callback]  # the user's, checked
+    verbose: int
+    log_every: int | None
+    history: History = field(init=False)
+    cbs: CallbackList = field(init=False)  # the callbacks with the progress bar
+    min_batch: int = field(init=False)
+    # Weights at the start of the previous and of the current epoch (see _begin_training).
+    snapshots: list[tuple[dict[str, Any], dict[str, Any]]] = field(init=False)
+    full_batch: Any | None = field(init=False, default=None)  # preprocessed once (see _begin_training)
+    start: int = field(init=False, default=0)  # the layers full_batch has been through (else 0)
+    started: float = field(init=False)  # time.perf_counter() at the start of training
+    running: _RunningMeans = field(init=False)
+    xb: Any | None = field(init=False, default=None)  # the last batch (preprocessed)
+    yb: Any | None = field(init=False, default=None)  # its labels
+    trained_out: Any | None = field(init=False, default=None)  # the trained weights' outputs on xb
+
+    def stopped(self, error: NonFiniteLossError) -> NonFiniteLossError:
+        """The NaN guard's ``error``, once the training it stopped has ended (the model holds
+        the weights it kept)."""
+        _end_after_non_finite(self.model, self.history, self.cbs, error, self.started)
+        return error
+
+
 def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         validation_split: float | None = None,
         validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
@@ -376,6 +418,33 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     :class:`NonFiniteLossError` says at which epoch and batch, and which weights it kept
     (``kept_epoch``).
     """
+    run = _checked_arguments(model, x, y, epochs, batch_size, validation_split, validation_data,
+                             shuffle, callbacks, verbose, lr_schedule, augment, initial_epoch,
+                             log_every, threads)
+    _begin_training(run)
+    for epoch in range(run.initial_epoch, run.epochs):
+        run.cbs.on_epoch_begin(epoch, {})
+        steps = _train_one_epoch(run, epoch)
+        logs = _end_of_epoch_logs(run, epoch, steps)  # after the NaN guard's check
+        run.history.append(epoch, logs)
+        _record_summary(model, run.history, run.started)  # current for a ModelCheckpoint's file
+        run.cbs.on_epoch_end(epoch, logs)
+        run.history.add_late(logs)  # what a callback added (val_f1, ...), as Keras' History has it
+        if model.stop_training:
+            _check_before_a_callbacks_stop(run, epoch, steps)
+            break
+        run.snapshots = [run.snapshots[1], _snapshot(model)]
+    _end_training(run)
+    return run.history
+
+
+def _checked_arguments(model, x: Any, y: Any, epochs: int, batch_size: int | None,
+                       validation_split: float | None, validation_data: tuple[Any, Any] | None,
+                       shuffle: bool, callbacks: Sequence[Callback] | None, verbose: int,
+                       lr_schedule: schedules_mod.Schedule | str | None, augment: Augment | None,
+                       initial_epoch: int, log_every: int | None, threads: int | None) -> _Fit:
+    """:func:`fit`'s arguments, checked (a :class:`ConfigError` for a bad one), with the
+    validation data split off and the schedule made; nothing of the model's changed yet."""
     model._require_compiled()
     epochs = check_positive_int(epochs, "epochs")
     initial_epoch = check_non_negative_int(initial_epoch, "initial_epoch")
@@ -395,106 +464,125 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
     schedule = schedules_mod.for_run(lr_schedule, epochs)
     base_lr = _schedule_base(model.optimizer)  # recorded on the optimizer once the fit is checked
     _check_schedule(schedule, base_lr, initial_epoch, epochs)
+    return _Fit(model=model, x=x, y=y, x_val=x_val, y_val=y_val, epochs=epochs,
+                initial_epoch=initial_epoch, batch_size=batch_size, shuffle=shuffle, augment=augment,
+                threads=threads, schedule=schedule, base_lr=base_lr, callbacks=callbacks,
+                verbose=verbose, log_every=log_every)
 
-    if model.history is None or not model.history.continues_at(initial_epoch):
+
+def _begin_training(run: _Fit) -> None:
+    """Set up ``run``'s training (its history, callbacks, lr, first snapshots, the full
+    batch) and call the callbacks' ``on_train_begin``."""
+    model = run.model
+    if model.history is None or not model.history.continues_at(run.initial_epoch):
         model.history = History()  # a resumed run (initial_epoch right after it) continues it
-    history = model.history
-    min_batch = model.min_batch()
-    steps = len(batch_indices(len(x), batch_size, None, min_batch))
-    all_callbacks: list[Callback] = list(callbacks)
-    if verbose:
+    run.history = model.history
+    run.min_batch = model.min_batch()
+    steps = len(batch_indices(len(run.x), run.batch_size, None, run.min_batch))
+    all_callbacks: list[Callback] = list(run.callbacks)
+    if run.verbose:
         # last, so that it shows what other callbacks logged and prints the epoch at which
         # one of them (early stopping) stopped training
-        all_callbacks.append(ProgressBar(epochs, steps, verbose, log_every=log_every))
-    cbs = CallbackList(all_callbacks, model)
-    model.optimizer.base_lr = base_lr
-    model.optimizer.schedule_running = schedule is not None  # a checkpoint records it
-    if schedule is None:  # no schedule means a constant lr: the base, not an earlier fit's last
-        model.optimizer.lr = base_lr
+        all_callbacks.append(ProgressBar(run.epochs, steps, run.verbose, log_every=run.log_every))
+    run.cbs = CallbackList(all_callbacks, model)
+    model.optimizer.base_lr = run.base_lr
+    model.optimizer.schedule_running = run.schedule is not None  # a checkpoint records it
+    if run.schedule is None:  # no schedule means a constant lr: the base, not an earlier fit's last
+        model.optimizer.lr = run.base_lr
     model.stop_training = False
     # Weights at the start of the previous and of the current epoch: when the loss turns
     # non-finite on an epoch's first batch, the current epoch's starting weights are
     # already bad, and the previous epoch's are the last ones known to give a finite loss.
-    snapshots = [_snapshot(model)] * 2
+    run.snapshots = [_snapshot(model)] * 2
     # A full batch without augmentation is the same array every epoch: preprocess it, and
     # run the leading parameter-free layers (e.g. Flatten) on it, once. It costs no more
     # memory than the one batch each epoch would hold anyway.
-    full_batch, start = None, 0
-    if batch_size is None and augment is None:
-        start = model.fixed_prefix()
-        full_batch = model.forward(model.preprocess(x), stop=start)
-    started = time.perf_counter()
+    if run.batch_size is None and run.augment is None:
+        run.start = model.fixed_prefix()
+        run.full_batch = model.forward(model.preprocess(run.x), stop=run.start)
+    run.started = time.perf_counter()
     if "epochs" in model.training_summary:  # an earlier training's summary: not this one's
         model.training_summary = {}
     track_accuracy = "accuracy" in model.metrics
-    running = _RunningMeans(model.classes_of, track_accuracy)
+    run.running = _RunningMeans(model.classes_of, track_accuracy)
     metric_names = ["loss", *(["accuracy"] if track_accuracy else [])]
-    logged = [*metric_names, *([f"val_{m}" for m in metric_names] if x_val is not None else []), "lr"]
-    cbs.on_train_begin({"initial_epoch": initial_epoch, "epochs": epochs, "steps": steps,
-                        "logged": logged})
-    xb = yb = trained_out = None  # the last batch, its labels, the trained weights' outputs
-    last_start = 0
+    logged = [*metric_names, *([f"val_{m}" for m in metric_names] if run.x_val is not None else []), "lr"]
+    run.cbs.on_train_begin({"initial_epoch": run.initial_epoch, "epochs": run.epochs, "steps": steps,
+                            "logged": logged})
 
-    def stopped(error: NonFiniteLossError) -> NonFiniteLossError:
-        """The NaN guard's ``error``, once the training it stopped has ended (the model holds
-        the weights it kept)."""
-        _end_after_non_finite(model, history, cbs, error, started)
-        return error
 
-    for epoch in range(initial_epoch, epochs):
-        cbs.on_epoch_begin(epoch, {})
-        # Each batch split over the threads when there are several (training/shards.py);
-        # asked each epoch, so that a callback's change to a layer reaches the replicas.
-        train_step = sharded(model, ShardedStep, threads) or model.train_step
-        batches = batch_indices(len(x), batch_size, model.train_rng if shuffle and batch_size else None,
-                                min_batch)
-        for b, idx in enumerate(batches):
-            if schedule is not None and (schedule.per_batch or b == 0):
-                t = epoch + b / len(batches) if schedule.per_batch else epoch
-                model.optimizer.lr = model.optimizer.scheduled_lr = schedule(t, base_lr)
-            xb = full_batch if full_batch is not None else _training_batch(model, x[idx], augment)
-            yb = model.on_device(y[idx])
-            # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
-            with quiet_float_errors():
-                loss, out = train_step(xb, yb, start=start if full_batch is not None else 0)
-            if not math.isfinite(loss):
-                raise stopped(_restore_after_non_finite(model, loss, epoch, b, initial_epoch, snapshots))
-            running.add(loss, out, yb)
-            cbs.on_batch_end(b, running.means())
-        # Each batch's loss is computed before its update, so the next epoch would catch a
-        # last update that diverged, but the callbacks come first (a checkpoint saved, a stop):
-        # every epoch checks it before them, by the validation loss (finite inputs: finite
-        # unless the weights diverged) or one forward pass over the last batch. Full-batch
-        # training without validation checks only after its last epoch: that pass would cost
-        # a third of each epoch (a callback that stops such a run is checked after it).
-        last_start = start if full_batch is not None else 0
-        forward_check = x_val is None and (len(batches) > 1 or epoch == epochs - 1)
-        trained_out = _trained_outputs(model, xb, yb, last_start) if forward_check else None
-        if forward_check and trained_out is None:
-            raise stopped(_last_update_diverged(model, epoch, len(batches), snapshots))
-        logs = running.means(reset=True)
-        if x_val is not None:
-            with backend.using_threads(threads), quiet_float_errors():  # fit's threads
-                logs.update({f"val_{k}": v for k, v in model.evaluate(x_val, y_val).items()})
-            if not math.isfinite(logs["val_loss"]):
-                raise stopped(_last_update_diverged(model, epoch, len(batches), snapshots))
-        logs["lr"] = model.optimizer.lr
-        history.append(epoch, logs)
-        _record_summary(model, history, started)  # current for a ModelCheckpoint's file
-        cbs.on_epoch_end(epoch, logs)
-        history.add_late(logs)  # what a callback added (val_f1, ...), as Keras' History has it
-        if model.stop_training:
-            # A callback ends a full-batch run without validation here, unchecked: check now.
-            if not forward_check and x_val is None:
-                trained_out = _trained_outputs(model, xb, yb, last_start)
-                if trained_out is None:
-                    raise stopped(_last_update_diverged(model, epoch, len(batches), snapshots))
-            break
-        snapshots = [snapshots[1], _snapshot(model)]
-    _record_summary(model, history, started)
-    cbs.on_train_end(history.last() if len(history) else {})
-    if xb is not None:  # (no epoch ran: nothing to judge)
-        if trained_out is None:  # with validation the last batch was not passed again
-            trained_out = model.forward(xb, start=last_start)
-        _warn_if_one_class_for_all(model, trained_out, yb)
-    return history
+def _train_one_epoch(run: _Fit, epoch: int) -> int:
+    """The updates of ``epoch`` (0-based), batch by batch, each lr as the schedule sets it;
+    the number of batches. ``run.xb, run.yb`` are left holding the last batch."""
+    model = run.model
+    # Each batch split over the threads when there are several (training/shards.py);
+    # asked each epoch, so that a callback's change to a layer reaches the replicas.
+    train_step = sharded(model, ShardedStep, run.threads) or model.train_step
+    batches = batch_indices(len(run.x), run.batch_size,
+                            model.train_rng if run.shuffle and run.batch_size else None, run.min_batch)
+    for b, idx in enumerate(batches):
+        if run.schedule is not None and (run.schedule.per_batch or b == 0):
+            t = epoch + b / len(batches) if run.schedule.per_batch else epoch
+            model.optimizer.lr = model.optimizer.scheduled_lr = run.schedule(t, run.base_lr)
+        run.xb = (run.full_batch if run.full_batch is not None
+                  else _training_batch(model, run.x[idx], run.augment))
+        run.yb = model.on_device(run.y[idx])
+        # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
+        with quiet_float_errors():
+            loss, out = train_step(run.xb, run.yb, start=run.start)
+        if not math.isfinite(loss):
+            raise run.stopped(_restore_after_non_finite(model, loss, epoch, b, run.initial_epoch,
+                                                        run.snapshots))
+        run.running.add(loss, out, run.yb)
+        run.cbs.on_batch_end(b, run.running.means())
+    return len(batches)
+
+
+def _checks_by_a_forward_pass(run: _Fit, epoch: int, steps: int) -> bool:
+    """Whether the end of ``epoch`` (``steps`` batches) checks its last update by one forward
+    pass over the last batch (see :func:`_end_of_epoch_logs`)."""
+    return run.x_val is None and (steps > 1 or epoch == run.epochs - 1)
+
+
+def _end_of_epoch_logs(run: _Fit, epoch: int, steps: int) -> dict[str, float]:
+    """The logs of ``epoch`` (``steps`` batches): the running means, the validation loss and
+    metrics, the lr; once the NaN guard has checked the epoch's last update."""
+    model = run.model
+    # Each batch's loss is computed before its update, so the next epoch would catch a
+    # last update that diverged, but the callbacks come first (a checkpoint saved, a stop):
+    # every epoch checks it before them, by the validation loss (finite inputs: finite
+    # unless the weights diverged) or one forward pass over the last batch. Full-batch
+    # training without validation checks only after its last epoch: that pass would cost
+    # a third of each epoch (a callback that stops such a run is checked after it).
+    forward_check = _checks_by_a_forward_pass(run, epoch, steps)
+    run.trained_out = _trained_outputs(model, run.xb, run.yb, run.start) if forward_check else None
+    if forward_check and run.trained_out is None:
+        raise run.stopped(_last_update_diverged(model, epoch, steps, run.snapshots))
+    logs = run.running.means(reset=True)
+    if run.x_val is not None:
+        with backend.using_threads(run.threads), quiet_float_errors():  # fit's threads
+            logs.update({f"val_{k}": v for k, v in model.evaluate(run.x_val, run.y_val).items()})
+        if not math.isfinite(logs["val_loss"]):
+            raise run.stopped(_last_update_diverged(model, epoch, steps, run.snapshots))
+    logs["lr"] = model.optimizer.lr
+    return logs
+
+
+def _check_before_a_callbacks_stop(run: _Fit, epoch: int, steps: int) -> None:
+    """A callback stopped training after ``epoch`` (``steps`` batches): a full-batch run
+    without validation ends here, unchecked (see :func:`_end_of_epoch_logs`): check now."""
+    if not _checks_by_a_forward_pass(run, epoch, steps) and run.x_val is None:
+        run.trained_out = _trained_outputs(run.model, run.xb, run.yb, run.start)
+        if run.trained_out is None:
+            raise run.stopped(_last_update_diverged(run.model, epoch, steps, run.snapshots))
+
+
+def _end_training(run: _Fit) -> None:
+    """Record the summary, call the callbacks' ``on_train_end``, and warn if the trained
+    model answers one class for all."""
+    _record_summary(run.model, run.history, run.started)
+    run.cbs.on_train_end(run.history.last() if len(run.history) else {})
+    if run.xb is not None:  # (no epoch ran: nothing to judge)
+        if run.trained_out is None:  # with validation the last batch was not passed again
+            run.trained_out = run.model.forward(run.xb, start=run.start)
+        _warn_if_one_class_for_all(run.model, run.trained_out, run.yb)
