@@ -656,3 +656,16 @@ def test_class_folders_whose_names_differ_only_in_unicode_form_are_refused(tmp_p
     with pytest.raises(DataError, match=r"class folders whose names differ only in their Unicode form, "
                                         r"so they look the same: 'gru\\u0308n' and 'gr\\xfcn'; rename"):
         image_folder(tmp_path / "photos", image_size=4)
+
+
+def test_folder_warnings_point_at_the_callers_line(tmp_path):
+    """Every glassnet warning names the user's line (errors.user_stacklevel), however deep in
+    glassnet it is raised: a fixed stacklevel named glassnet's own files."""
+    root = two_classes(tmp_path / "photos")
+    (root / "a" / "notes.txt").write_text("not an image")
+    (root / "b" / "linked").symlink_to(root / "a", target_is_directory=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image_folder(root, image_size=8)
+    assert {Path(w.filename).name for w in caught} == {Path(__file__).name}
+    assert len(caught) >= 2

@@ -34,7 +34,15 @@ from .data import augment as augment_mod
 from .data import load as load_dataset
 from .data import locator as data_locator
 from .data.folder import listed_within
-from .errors import ConfigError, GlassnetWarning, ModelFormatError, NonFiniteLossError, SaveError, ShapeError
+from .errors import (
+    ConfigError,
+    GlassnetWarning,
+    ModelFormatError,
+    NonFiniteLossError,
+    SaveError,
+    ShapeError,
+    user_stacklevel,
+)
 from .io.checkpoint import (
     CHECKPOINT_NAME,
     Checkpoint,
@@ -491,7 +499,7 @@ def check_compatible(model: Sequential, dataset: Dataset) -> Dataset:
         warnings.warn(f"the model records no class names, so the classes of {dataset.name} are "
                       f"matched by position ({order}): right only if the model was trained in that "
                       "order (set model.class_names before saving to match by name)",
-                      GlassnetWarning, stacklevel=2)
+                      GlassnetWarning, stacklevel=user_stacklevel())
         return dataset
     if list(dataset.class_names) == names:
         return dataset
@@ -736,7 +744,7 @@ def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
         what = (f"the end of the run's training, which stopped because {non_finite}" if non_finite
                 else f"the run's whole training ({count(done, 'epoch')})")
         warnings.warn(f"{checkpoint.path} holds {what}; only its files were left to write",
-                      GlassnetWarning, stacklevel=2)
+                      GlassnetWarning, stacklevel=user_stacklevel())
     return done, over
 
 
@@ -753,7 +761,7 @@ def warn_if_the_rounding_changes(checkpoint: Checkpoint) -> None:
         warnings.warn(f"{checkpoint.path} was trained with {was} and goes on with {goes_on}: "
                       "the rest of the run rounds differently, so it will not match an unbroken "
                       "run to the last digit (resume with the same --threads/--device for that)",
-                      GlassnetWarning, stacklevel=3)
+                      GlassnetWarning, stacklevel=user_stacklevel())
 
 
 def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, verbose: int = 1,

@@ -39,7 +39,7 @@ from typing import Any
 from ._files import make_folder, nan_for_null, write_json, write_text
 from .data import LOADERS, Dataset, is_folder, locator
 from .data.folder import folder_change
-from .errors import GlassnetWarning, SearchError, require_extra
+from .errors import GlassnetWarning, SearchError, require_extra, user_stacklevel
 from .runs import (
     SEARCH_FILE_NAMES,
     SEARCH_REPORT,
@@ -162,7 +162,7 @@ def _remove_dead_lock(lock: Path) -> None:
     spinning. A live lock always links to the journal, which exists."""
     if lock.is_symlink() and not lock.exists():
         warnings.warn(f"removed the lock {lock} that a killed search left behind", GlassnetWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
         with contextlib.suppress(FileNotFoundError):  # another worker removed it first
             lock.unlink()
 
@@ -564,7 +564,7 @@ class Search:
         if trials is not None and trials != stored.trials:
             warnings.warn(f"joining the search {name!r}, whose budget is {stored.trials} trials (this "
                           f"command's is {trials}; --resume --trials N changes the budget)",
-                          GlassnetWarning, stacklevel=3)
+                          GlassnetWarning, stacklevel=user_stacklevel())
         return stored
 
     @staticmethod

@@ -15,7 +15,7 @@ from typing import Any
 from . import zoo
 from .data import Dataset
 from .data import augment as augment_mod
-from .errors import ConfigError, GlassnetError, GlassnetWarning
+from .errors import ConfigError, GlassnetError, GlassnetWarning, user_stacklevel
 from .runs import RunConfig, build_model, make_callbacks, make_optimizer, make_schedule
 from .search_config import SearchConfig, apply_params
 from .training.loop import check_batch_size
@@ -136,4 +136,4 @@ def check_combinations(config: SearchConfig) -> None:
                           f"values works together ({failure}); drop or change one of these "
                           "parameters")
     warnings.warn(f"some trials of this search cannot train and will be recorded as failed "
-                  f"(they count toward --trials): {failure}", GlassnetWarning, stacklevel=2)
+                  f"(they count toward --trials): {failure}", GlassnetWarning, stacklevel=user_stacklevel())

@@ -21,7 +21,7 @@ from .._text import logged_number, printable, well_formed
 from ..data import LOADERS
 from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
-from ..errors import ConfigError, GlassnetWarning, ModelFormatError
+from ..errors import ConfigError, GlassnetWarning, ModelFormatError, user_stacklevel
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..io.format import model_from_archive, read_archive, training_resize
 from ..runs import MODEL_FILE, TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list, training_data_record
@@ -227,7 +227,7 @@ def model_resize(args: argparse.Namespace, model, command: str, reads_images: bo
                           f"its input size (a model trained in Python): {command} assumes squash "
                           "(stretched); give --resize crop or pad if they were fitted otherwise, or "
                           "record it in Python with model.training_summary['resize'] = 'crop' "
-                          "before model.save", GlassnetWarning, stacklevel=2)
+                          "before model.save", GlassnetWarning, stacklevel=user_stacklevel())
         return "squash"
     if recorded not in RESIZE_MODES:
         raise ModelFormatError(f"{args.model}: the model file records an unknown resize mode "

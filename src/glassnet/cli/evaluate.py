@@ -12,7 +12,7 @@ from .._text import printable
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
 from ..data.folder import same_training_files
-from ..errors import ConfigError, GlassnetWarning
+from ..errors import ConfigError, GlassnetWarning, user_stacklevel
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import (
@@ -145,7 +145,7 @@ def warn_if_training_images(model, args: argparse.Namespace, moved: bool = False
                    "images it was trained on; give the training run's values")
     else:
         return
-    warnings.warn(f"{args.model} {problem}", GlassnetWarning, stacklevel=2)
+    warnings.warn(f"{args.model} {problem}", GlassnetWarning, stacklevel=user_stacklevel())
 
 
 def warn_if_the_training_folder_moved_here(model, args: argparse.Namespace, splits: dict) -> None:
@@ -167,7 +167,7 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
                       "added, removed, changed, or readable then and not now, or the other way "
                       "round): its splits are drawn again from the files it "
                       "has now, so the images scored as unseen may include training images",
-                      GlassnetWarning, stacklevel=2)
+                      GlassnetWarning, stacklevel=user_stacklevel())
 
 
 def check_not_the_runs_report(report: str | None, model: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import zoo
 from .._text import count
 from ..data import LOADERS, locator
-from ..errors import ConfigError, GlassnetWarning, SearchError, SkippedFileWarning
+from ..errors import ConfigError, GlassnetWarning, SearchError, SkippedFileWarning, user_stacklevel
 from ..report.text import no_trial_succeeded
 from ..runs import RunConfig, data_name, made_folder
 from ..search_config import (
@@ -414,7 +414,7 @@ def _report(search, args: argparse.Namespace, table: bool = True) -> int:
     if outdated and not args.final:
         warnings.warn(f"{search.run_dir / 'final'} holds the final model of trial {outdated['trial']}, "
                       f"which is no longer the best: add --final (with --resume) to train trial "
-                      f"{best['number']}'s there", GlassnetWarning, stacklevel=1)
+                      f"{best['number']}'s there", GlassnetWarning, stacklevel=user_stacklevel())
     if not args.final:
         return 0
     with every_core_again(args):  # as the printed command trains, with the workers gone

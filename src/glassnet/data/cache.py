@@ -39,7 +39,7 @@ from typing import IO, Any
 import numpy as np
 
 from .._files import atomic_write, cut_to_bytes, write_json
-from ..errors import ConfigError, GlassnetWarning
+from ..errors import ConfigError, GlassnetWarning, user_stacklevel
 from .store import data_dir
 
 try:
@@ -142,7 +142,7 @@ def write(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> No
                                "labels": [int(v) for v in y]})
     except OSError as exc:
         warnings.warn(f"could not write the image cache {entry}: {exc.strerror or exc}", GlassnetWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
         return
     prune(entry, meta)
 

@@ -89,7 +89,8 @@ def scan(folder: Path, prefix: str = "", passed_over: list[tuple[str, str]] | No
         elif entry.is_dir():
             _pass_over(passed_over, f"{prefix}{entry.name}", "a link to a folder, not followed")
             warnings.warn(f"skipped {entry.path}: a link to a folder (linked folders are not "
-                          "followed: they may lead anywhere)", SkippedFileWarning, stacklevel=2)
+                          "followed: they may lead anywhere)", SkippedFileWarning,
+                          stacklevel=user_stacklevel())
         elif entry.is_file():
             st = entry.stat()
             found.append((f"{prefix}{entry.name}", st.st_size, st.st_mtime_ns, st.st_ctime_ns))
@@ -99,7 +100,7 @@ def scan(folder: Path, prefix: str = "", passed_over: list[tuple[str, str]] | No
         else:  # a pipe, a socket, a device: reading it could block, or never end
             _pass_over(passed_over, f"{prefix}{entry.name}", "not a regular file")
             warnings.warn(f"skipped {entry.path}: not a regular file (a pipe, socket or device)",
-                          SkippedFileWarning, stacklevel=2)
+                          SkippedFileWarning, stacklevel=user_stacklevel())
     return found
 
 
@@ -146,7 +147,7 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
         _pass_over(passed_over, link, "a link to a folder, not a class folder")
         # As inside a class folder: a linked folder is not followed (it may lead anywhere).
         warnings.warn(f"skipped {root / link}: a link to a folder, not a class folder (linked "
-                      "folders are not followed)", SkippedFileWarning, stacklevel=3)
+                      "folders are not followed)", SkippedFileWarning, stacklevel=user_stacklevel())
     found = sorted(p.name for p in entries if not p.is_symlink())
     if class_names is not None:
         names = list(class_names)
@@ -166,7 +167,7 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
         more = f" and {len(loose) - 5} more" if len(loose) > 5 else ""
         warnings.warn(f"skipped {len(loose)} image file(s) directly in {root} ({', '.join(loose[:5])}"
                       f"{more}): an image belongs in the subfolder of its class", SkippedFileWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
     if len(found) < min_classes:
         raise DataError(f"{root} has only one class folder ({found[0]!r}); a classifier needs "
                         "at least two")
@@ -175,7 +176,7 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
         training = next((n for n in found if n.lower() in ("train", "training")), found[0])
         warnings.warn(f"the class folders of {root} are named {', '.join(found)}: if they are the "
                       "splits of a data set, give the folder whose subfolders are the classes "
-                      f"(e.g. {root / training})", GlassnetWarning, stacklevel=3)
+                      f"(e.g. {root / training})", GlassnetWarning, stacklevel=user_stacklevel())
     return found
 
 

@@ -42,6 +42,7 @@ from ..errors import (
     ModelFormatError,
     TrainingInterruptedError,
     WeightMismatchError,
+    user_stacklevel,
 )
 from ..json_checks import is_number, is_number_or_none, short_list
 from ..layers.base import Layer
@@ -411,7 +412,7 @@ def _match_optional_states(ckpt: Checkpoint, saved: dict[str, Any], callbacks: S
                          for values in left)
         warnings.warn(f"{ckpt.path}: no saver of this run took the saved state of {what} "
                       "(a ModelCheckpoint of the interrupted run): it starts afresh if given again",
-                      GlassnetWarning, stacklevel=4)
+                      GlassnetWarning, stacklevel=user_stacklevel())
     return matched
 
 

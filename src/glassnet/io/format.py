@@ -44,6 +44,7 @@ from ..errors import (
     UnknownLayerError,
     UnsafeFileError,
     WeightMismatchError,
+    user_stacklevel,
 )
 from ..json_checks import NUMBER, is_number_or_none, short_list, type_problem
 from ..layers.base import check_config_complete
@@ -336,7 +337,7 @@ def warn_non_finite(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     bad = sorted(name for name, array in arrays.items() if not np.isfinite(array).all())
     if bad:
         warnings.warn(f"{path}: arrays {short_list(bad)} hold NaN or infinite values; the model's "
-                      "outputs will be meaningless", GlassnetWarning, stacklevel=3)
+                      "outputs will be meaningless", GlassnetWarning, stacklevel=user_stacklevel())
 
 
 def check_arrays_before_building(path: str | Path, config: dict[str, Any],

@@ -21,7 +21,7 @@ from .. import __version__
 from .._files import nan_for_null, write_text
 from .._text import count
 from ..data.folder import same_training_files
-from ..errors import ConfigError, DataError, GlassnetWarning
+from ..errors import ConfigError, DataError, GlassnetWarning, user_stacklevel
 from ..io.checkpoint import CHECKPOINT_NAME, sessions_problem
 from ..json_checks import NUMBER, is_number_or_none, type_problem
 from ..runs import (
@@ -293,7 +293,7 @@ def _data_changed(files: dict[str, Any], splits: dict[str, Any], name: str,
                "changed since training, so the report's confusion matrix, per-class scores and "
                "images are of other images than its final metrics (an image folder's splits are "
                "drawn again from its files)")
-    warnings.warn(message, GlassnetWarning, stacklevel=3)
+    warnings.warn(message, GlassnetWarning, stacklevel=user_stacklevel())
     return message
 
 
