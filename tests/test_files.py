@@ -87,3 +87,90 @@ def test_temporary_files_left_by_a_dead_process_are_removed_once_stale(tmp_path)
     os.utime(crashed, (old, old))
     new = make_temp_dir(".cifar-10-batches-py.", tmp_path)
     assert not crashed.exists() and new.is_dir()
+
+
+WRITERS = {
+    "write_json": "write_json(target, list(range(5000)))",
+    "write_text": "write_text(target, 'x' * 50000)",
+    "save_figure": "save_figure(big_figure(), target)",
+}
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_a_write_that_fails_midway_names_the_file_and_keeps_the_old_one(tmp_path, writer):
+    """A file-size limit (as a full disk) while the body writes: a SaveError naming the
+    file, not a bare OSError; the old content stays, and no temporary file is left."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "report.out"
+    target.write_bytes(b"old")
+    script = f"""
+import resource, sys
+from pathlib import Path
+import matplotlib
+matplotlib.use("Agg")
+from matplotlib.figure import Figure
+from glassnet._files import write_json, write_text
+from glassnet.errors import SaveError
+from glassnet.report.plots import save_figure
+def big_figure():
+    fig = Figure(figsize=(8, 8))
+    fig.add_subplot().imshow(__import__("numpy").random.default_rng(0).random((400, 400)))
+    return fig
+target = Path(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (8000, 8000))  # Python ignores SIGXFSZ: EFBIG
+try:
+    {WRITERS[writer]}
+except SaveError as exc:
+    print(exc)
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (f"could not write {target}: File too large; the previous file "
+                                     "(if any) is unchanged")
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["report.out"]
+
+
+def test_a_link_loop_is_a_save_error_and_leaves_no_temporary_file(tmp_path):
+    from glassnet.errors import SaveError
+
+    (tmp_path / "a.json").symlink_to(tmp_path / "b.json")
+    (tmp_path / "b.json").symlink_to(tmp_path / "a.json")
+    with pytest.raises(SaveError, match=r"could not write .*a.json: Too many levels of symbolic links"):
+        write_json(tmp_path / "a.json", {})
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "b.json"]
+
+
+def test_names_up_to_255_bytes_can_be_written_and_their_leftovers_cleaned(tmp_path):
+    import time
+
+    from glassnet._files import STALE_SECONDS
+
+    for length in (242, 255):
+        target = tmp_path / ("m" * (length - 5) + ".onnx")
+        write_json(target, [length])  # the temporary name was 14 bytes longer: too long
+        assert target.read_text() == f"[\n  {length}\n]\n"
+    leftover = tmp_path / ("." + "m" * 241 + ".abcdefgh.tmp")  # a killed write's: 255 bytes
+    leftover.write_bytes(b"half")
+    old = time.time() - STALE_SECONDS - 60
+    os.utime(leftover, (old, old))
+    write_json(target, [1])
+    assert not leftover.exists()
+
+
+def test_a_read_only_file_is_not_replaced(tmp_path, monkeypatch):
+    """The rename would replace a read-only file (a model the user protected) where a plain
+    open() is refused; as root os.access says yes to everything, so it is stood in for."""
+    from glassnet import _files
+    from glassnet.errors import SaveError
+
+    target = tmp_path / "m.glassnet"
+    target.write_bytes(b"protected")
+    monkeypatch.setattr(_files.os, "access", lambda path, mode: False)
+    with pytest.raises(SaveError, match=r"m.glassnet: it is read-only \(Permission denied\); the "
+                                        "previous file is unchanged"):
+        write_json(target, {})
+    assert target.read_bytes() == b"protected"

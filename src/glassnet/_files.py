@@ -25,36 +25,65 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     On any exception the temporary file is removed and ``path`` keeps its old content.
     The temporary file lives in the same directory so that the rename is atomic. A file
     replaced keeps its permissions (a private model stays private), and a symbolic link is
-    written through: its target gets the new content, as with a plain ``open()``.
+    written through: its target gets the new content, as with a plain ``open()``. What fails
+    in this function's own steps is a :class:`SaveError` naming ``path``; an error raised
+    by the caller's writes passes through as it is (a body that only writes can turn it
+    into one with :func:`save_errors`).
     """
     path = Path(os.path.realpath(path))
     _check_replaceable(path)
     make_folder(path.parent)
-    try:
+    with save_errors(path):  # no permission, a read-only disk, a link loop: nothing written yet
+        file_mode = _mode_for(path)
         remove_stale_temporaries(path.parent, files=[path.name])
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:  # no permission, a read-only disk: before anything was written
-        raise write_error(path, exc) from exc
-    # mkstemp creates the file private (0600); give it the mode the file had, or the one a
-    # plain open() would give a new file.
-    try:
-        file_mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        file_mode = 0o666 & ~_current_umask()
-    os.chmod(tmp_name, file_mode)
+        fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=".tmp",
+                                        dir=path.parent)
     try:
         with os.fdopen(fd, mode) as handle:
+            with save_errors(path):
+                # mkstemp creates the file private (0600): give it the mode it is to have
+                os.fchmod(handle.fileno(), file_mode)
             yield handle
-            try:
+            with save_errors(path):
                 handle.flush()
                 os.fsync(handle.fileno())
-            except OSError as exc:
-                raise write_error(path, exc) from exc
-        os.replace(tmp_name, path)
+        with save_errors(path):
+            os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+@contextlib.contextmanager
+def save_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Any ``OSError`` inside (a full disk, a file-size limit) as the :class:`SaveError` of
+    :func:`write_error`: the one line that names ``path`` and says the previous file is
+    unchanged, for code that writes ``path`` through :func:`atomic_write`."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions the file at ``path`` has, or those a plain ``open()`` would give a
+    new file."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_current_umask()
+
+
+#: the bytes :func:`atomic_write` adds to a name for its temporary file: ``.NAME.`` + 8
+#: random characters + ``.tmp``
+_TEMPORARY_EXTRA = 1 + 1 + 8 + 4
+
+
+def _temporary_prefix(name: str) -> str:
+    """``.NAME.``, ``NAME`` cut so that the temporary file's name fits in 255 bytes (a legal
+    name of 242-255 bytes must stay writable)."""
+    return f".{cut_to_bytes(name, 255 - _TEMPORARY_EXTRA)}."
 
 
 def _check_replaceable(path: Path) -> None:
@@ -69,6 +98,9 @@ def _check_replaceable(path: Path) -> None:
     if not stat.S_ISREG(mode):
         raise SaveError(f"could not write {path}: it is not a regular file (a device, pipe or "
                         "socket), and glassnet only replaces files; give another file name")
+    if not os.access(path, os.W_OK):  # the rename would replace it anyway: refuse, as open() does
+        raise SaveError(f"could not write {path}: it is read-only (Permission denied); the "
+                        "previous file is unchanged")
 
 
 def write_error(path: str | os.PathLike, exc: OSError) -> SaveError:
@@ -134,7 +166,7 @@ def remove_stale_temporaries(folder: Path, files: Iterable[str] = (),
     One listing of ``folder`` per name: cheap enough to call on every load of a data set, so
     that leftovers go even when the data is already there and nothing is written again."""
     for name in files:
-        remove_stale(folder, f".{glob.escape(name)}.*.tmp")
+        remove_stale(folder, f"{glob.escape(_temporary_prefix(name))}*.tmp")
     for prefix in dir_prefixes:
         remove_stale(folder, f"{glob.escape(prefix)}*")
 
@@ -154,12 +186,18 @@ def _current_umask() -> int:
     return mask
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically; a failure (a full disk) is a :class:`SaveError`
+    that names ``path``, whose previous content stays."""
+    with save_errors(path), atomic_write(path, "wb") as handle:
+        handle.write(data)
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented, strict JSON, atomically. A non-finite number (a diverged
     loss) is written as ``null``: Python would write ``NaN``, which other JSON readers refuse."""
-    with atomic_write(path, "w") as handle:
-        json.dump(finite_or_null(data), handle, indent=2, sort_keys=False, allow_nan=False)
-        handle.write("\n")
+    text = json.dumps(finite_or_null(data), indent=2, sort_keys=False, allow_nan=False)
+    write_bytes(path, (text + "\n").encode("ascii"))  # ensure_ascii: escapes, never a failed write
 
 
 def finite_or_null(data: Any) -> Any:
@@ -177,8 +215,7 @@ def finite_or_null(data: Any) -> Any:
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8), atomically. A character UTF-8 cannot hold (a lone surrogate:
     a file name's undecodable byte) is written as an escape, never a failed write."""
-    with atomic_write(path, "wb") as handle:
-        handle.write(text.encode("utf-8", "backslashreplace"))
+    write_bytes(path, text.encode("utf-8", "backslashreplace"))
 
 
 def nan_for_null(values: Any) -> Any:

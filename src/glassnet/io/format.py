@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import atomic_write, write_error
+from .._files import atomic_write, save_errors
 from ..errors import (
     ConfigError,
     DamagedFileError,
@@ -90,16 +90,15 @@ def write_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np
     for name in arrays:
         if not _ARRAY_NAME.match(name) or ".." in name.split("/"):
             raise ConfigError(f"array name {name!r} cannot be stored in a model file")
-    try:
-        # Stored, not deflated: float weights hardly compress, and checkpoints must be quick.
-        with atomic_write(path, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as zf:
-            zf.writestr(_entry(CONFIG_NAME), json.dumps(config, indent=2))
-            for name, array in arrays.items():
-                buffer = io.BytesIO()
-                np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-                zf.writestr(_entry(f"{ARRAY_DIR}{name}.npy"), buffer.getvalue())
-    except OSError as exc:  # a full disk while writing the arrays
-        raise write_error(path, exc) from exc
+    # Stored, not deflated: float weights hardly compress, and checkpoints must be quick.
+    # save_errors: a full disk while writing the arrays is a SaveError that names the file.
+    with save_errors(path), atomic_write(path, "wb") as handle, \
+            zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(_entry(CONFIG_NAME), json.dumps(config, indent=2))
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            zf.writestr(_entry(f"{ARRAY_DIR}{name}.npy"), buffer.getvalue())
 
 
 def _entry(name: str) -> zipfile.ZipInfo:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import atomic_write, write_error
+from .._files import write_bytes
 from ..backend import to_numpy
 from ..errors import ConfigError, require_extra
 from .format import UNRECORDED_RESIZE, training_resize
@@ -258,11 +258,7 @@ def export_onnx(model, path: str | Path, opset: int = OPSET,
     comparison with onnxruntime never replaces a good one). Returns what ``check`` returned."""
     data = to_onnx(model, opset).SerializeToString()
     checked = check(data) if check is not None else None
-    try:
-        with atomic_write(path, "wb") as handle:
-            handle.write(data)
-    except OSError as exc:
-        raise write_error(path, exc) from exc
+    write_bytes(path, data)
     return checked
 
 

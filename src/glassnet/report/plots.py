@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .._files import atomic_write, nan_for_null
+from .._files import nan_for_null, write_bytes
 from .._text import printable
 from ..errors import ShapeError
 from ..metrics import class_probabilities
@@ -118,8 +118,7 @@ def figure_labels(names: Sequence[str], limit: int = 16) -> list[str]:
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> None:
     """Write the figure as a PNG file, atomically."""
-    with atomic_write(path, "wb") as handle:
-        handle.write(figure_png(fig, dpi))
+    write_bytes(path, figure_png(fig, dpi))
 
 
 def image_for_display(image: np.ndarray) -> np.ndarray:
