@@ -241,7 +241,7 @@ def _function(name: str, func: Any):
 # CuPy's documentation shows it (docs.cupy.dev, "API reference").
 _CUPY_FUNCTIONS = {
     "abs", "arange", "array", "asanyarray", "asarray", "ascontiguousarray", "clip", "concatenate",
-    "divide", "einsum", "empty", "empty_like", "exp", "full", "full_like", "isfinite", "log",
+    "divide", "einsum", "empty", "empty_like", "exp", "full", "full_like", "isfinite", "isinf", "log",
     "log1p", "matmul", "maximum", "multiply", "sqrt", "stack", "tanh", "where", "zeros",
     "zeros_like",
 }
