@@ -8,7 +8,10 @@ Usage (a private data directory, so that the cache is not written into the share
 
 from __future__ import annotations
 
+import argparse
 import functools
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -33,8 +36,23 @@ def best_ms(call, repeats: int = 7) -> float:
 
 
 def main() -> None:
-    rng = np.random.default_rng(0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="GLASSNET_DATA must name a private data directory: the "
+                                            "image cache is written there.")
+    parser.parse_args()
+    if not os.environ.get("GLASSNET_DATA"):  # else the cache would go to ~/.cache/glassnet
+        parser.error("set GLASSNET_DATA to a private data directory (the image cache is written "
+                     "there), e.g. GLASSNET_DATA=/tmp/decode-bench")
     work = Path(tempfile.mkdtemp(prefix="glassnet-decode-"))
+    try:
+        measure(work)
+    finally:  # 44 MB of generated photos
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(work: Path) -> None:
+    """Print the decoding and cache timings for photos generated in ``work``."""
+    rng = np.random.default_rng(0)
     # busy detail: a 24x32 noise image blown up to 1024x768, and a 12-megapixel photo
     Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).resize(
         (1024, 768), Image.BICUBIC).save(work / "pattern.jpg", quality=95)

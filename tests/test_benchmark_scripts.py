@@ -128,3 +128,14 @@ def test_the_blas_kernel_script_exits_with_an_error_naming_a_failed_worker(tmp_p
     assert result.returncode == 1
     assert result.stderr.rstrip().splitlines()[-1].startswith(
         "error: the default cats-mlp worker failed (exit code 1)")
+
+
+def test_the_image_decode_script_has_help_and_asks_for_a_private_data_directory():
+    """``--help`` ran the benchmark (44 MB of photos left in /tmp, its cache in ~/.cache)."""
+    script = [sys.executable, str(BENCHMARKS / "image_decode.py")]
+    env = {k: v for k, v in os.environ.items() if k != "GLASSNET_DATA"}
+    helped = subprocess.run([*script, "--help"], env=env, capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: image_decode.py")
+    refused = subprocess.run(script, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2
+    assert "set GLASSNET_DATA to a private data directory" in refused.stderr

@@ -257,6 +257,7 @@ def test_report_lists_the_options_that_shape_the_model_and_its_training(tmp_path
     for shown in ("init he_normal", "dropout 0.2", "batchnorm,", "augment flip", "normalize",
                   "early stopping patience 3"):
         assert shown in row, (shown, row)
+    assert "dampening" not in row  # an optimizer's settings at their defaults are not listed
 
 
 @pytest.mark.filterwarnings("ignore::glassnet.errors.CollapsedModelWarning")  # 1-2 epochs of 2 units

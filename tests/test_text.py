@@ -29,3 +29,28 @@ def test_format_characters_take_no_column():
 
     assert display_width("گربه\u200cها") == 6 and display_width("ab\u200d") == 2  # 6 letters
     assert display_width("co\u00adop") == 5  # terminals draw the soft hyphen
+
+
+@pytest.mark.parametrize("value, shown", [
+    (0.69314718, "0.6931"), (999999.0, "999999.0000"), (2331842771412716703224692736.0, "2.332e+27"),
+    (-3e9, "-3e+09"), (float("nan"), "nan"), (float("inf"), "inf")])
+def test_scores_have_four_decimals_and_huge_losses_four_significant_digits(value, shown):
+    from glassnet._text import logged_number, score_text
+
+    assert score_text(value) == shown
+    assert logged_number("loss", value) == shown and logged_number("lr", 5.11e-05) == "5.11e-05"
+
+
+@pytest.mark.filterwarnings("ignore::glassnet.errors.GlassnetWarning")  # the inputs' scale, on purpose
+def test_a_diverging_runs_loss_prints_in_a_few_digits(capsys):
+    import numpy as np
+
+    import glassnet as gn
+
+    model = gn.Sequential([gn.layers.Dense(1)], input_shape=(2,), seed=0)
+    model.compile("binary_crossentropy", "sgd")
+    x = np.array([[3e9, -3e9], [-3e9, 3e9]], np.float32)  # a loss of about 1e9
+    model.fit(x, [0, 1], epochs=1, batch_size=None, verbose=2)
+    printed = capsys.readouterr()
+    line = printed.out + printed.err
+    assert "loss 5.317e+09 - accuracy" in line, line  # was loss 5317XXXXXX.XXXX

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from glassnet import Sequential, layers, load_model, schedules
-from glassnet.errors import ConfigError, GlassnetWarning, NonFiniteLossError
+from glassnet.errors import ConfigError, GlassnetWarning, NonFiniteLossError, ShapeError
 from glassnet.training import Callback, EarlyStopping, ModelCheckpoint
 
 
@@ -1083,3 +1083,18 @@ def test_acc_is_accuracy_and_fit_without_labels_says_so(rng):
     assert model.metrics == ["accuracy"]
     with pytest.raises(ConfigError, match="fit needs labels y"):
         model.fit(x, None, verbose=0)
+    for call in ("fit", "evaluate", "train_on_batch"):
+        with pytest.raises(ConfigError, match=rf"^{call} needs labels y: {call}\(x, y\)"):
+            getattr(model, call)(x)  # a TypeError for the missing argument before
+
+
+def test_a_dataset_given_whole_is_named_whatever_the_call():
+    """``fit(data["train"])``: the hint to give its arrays, not "missing argument y"."""
+    from glassnet.data.dataset import Dataset
+
+    data = Dataset(np.zeros((4, 3), np.float32), np.array([0, 1, 0, 1]), ["a", "b"], "toy")
+    model = Sequential([layers.Dense(1)], input_shape=(3,))
+    model.compile("binary_crossentropy", "sgd")
+    for call in (model.fit, model.evaluate, model.predict, model.train_on_batch, model.test_on_batch):
+        with pytest.raises(ShapeError, match=r"give the arrays of a Dataset: fit\(data.x, data.y\)"):
+            call(data)

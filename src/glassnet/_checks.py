@@ -61,3 +61,10 @@ def check_flag(value: Any, what: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ConfigError(f"{what} must be True or False, got {value!r}")
     return bool(value)
+
+
+def require_labels(y: Any, call: str) -> None:
+    """``call`` (``"fit"``, ``"evaluate"``) scores its outputs against labels: a missing
+    ``y`` is named as such (the label check would speak of an array of shape ())."""
+    if y is None:
+        raise ConfigError(f"{call} needs labels y: {call}(x, y), y the class of each sample")

@@ -15,8 +15,15 @@ def count(n: Any, noun: str) -> str:
 def logged_number(key: str, value: Any) -> str:
     """A logged number as the progress lines and ``glassnet info`` show it: a learning rate
     to 3 significant digits (4 decimals would show a decayed 5.11e-05 as 0.0001), every other
-    metric with 4 decimals."""
-    return f"{float(value):.3g}" if key == "lr" else f"{float(value):.4f}"
+    metric as :func:`score_text`."""
+    return f"{float(value):.3g}" if key == "lr" else score_text(value)
+
+
+def score_text(value: Any) -> str:
+    """A loss or a score with 4 decimals; from a million up (a diverging run's loss) with 4
+    significant digits, ``2.332e+27``, not 31 digits."""
+    value = float(value)
+    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
 
 
 def batch_size_text(batch_size: int | None) -> str:

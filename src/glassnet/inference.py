@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import backend
+from ._checks import require_labels
 from .backend import Array, to_numpy
 from .errors import ConfigError
 from .functional import batch_slices, count_within
@@ -40,13 +41,14 @@ BATCH_SIZE = 256
 BATCH_BYTES = 256 * 2**20
 
 
-def evaluate(model: Sequential, x: Any, y: Any, batch_size: int | str | None = "auto",
+def evaluate(model: Sequential, x: Any, y: Any = None, batch_size: int | str | None = "auto",
              verbose: Any = 0) -> dict[str, float]:
     """Mean loss (with the L2 term, like the training loss) and metrics over
     ``x: (N, *input_shape)`` and its labels ``y`` (or one sample without the batch axis
     and its label, as :func:`predict_logits` takes it)."""
     model._require_compiled(need_optimizer=False)
-    x, single = model.check_input(x)
+    x, single = model.check_input(x)  # first: a Dataset given whole is named (y is then missing)
+    require_labels(y, "evaluate")
     y = model.check_labels(x, to_numpy(y)[None] if single else y)  # one sample: its label alone
     total_loss, correct = 0.0, 0
     batches = inference_batches(model, len(x), batch_size)

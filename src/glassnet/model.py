@@ -16,7 +16,7 @@ import numpy as np
 from . import backend, inference, inputs
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
-from ._checks import check_number
+from ._checks import check_number, require_labels
 from ._text import model_summary
 from .backend import Array, array_module, to_device_of, to_device_of_weights, to_numpy
 from .errors import ConfigError, OutOfMemoryError, ShapeError
@@ -500,17 +500,18 @@ class Sequential:
         if self.loss is None or (need_optimizer and self.optimizer is None):
             raise ConfigError("compile the model first: model.compile(loss=..., optimizer=...)")
 
-    def train_on_batch(self, x: Any, y: Any) -> float:
+    def train_on_batch(self, x: Any, y: Any = None) -> float:
         """One update on one batch, as Keras' ``train_on_batch``: ``x: (N, *input_shape)`` as
         :meth:`fit` takes it (preprocessed here), ``y`` checked as :meth:`fit` checks labels.
         Returns the batch's loss before the update (with the L2 term)."""
         self._require_compiled()
         x, _ = self.check_input(x)
+        require_labels(y, "train_on_batch")
         y = self.check_labels(x, y)
         loss, _ = self.train_step(self.preprocess(x), self.on_device(y))
         return loss
 
-    def test_on_batch(self, x: Any, y: Any) -> float:
+    def test_on_batch(self, x: Any, y: Any = None) -> float:
         """The loss (with the L2 term) on one batch without an update, as Keras'
         ``test_on_batch``: the counterpart of :meth:`train_on_batch`, ``x`` and ``y`` checked
         and preprocessed alike, in inference mode (dropout off, batch norm's running
@@ -536,7 +537,7 @@ class Sequential:
         self.optimizer.step(self.parameters())
         return loss, out
 
-    def fit(self, x: Any, y: Any, **kwargs: Any):
+    def fit(self, x: Any, y: Any = None, **kwargs: Any):
         """Train; see :func:`glassnet.training.fit` for every option. Returns a ``History``."""
         import inspect
 
@@ -548,7 +549,7 @@ class Sequential:
             raise ConfigError(f"fit() has no argument {', '.join(unknown)}; it takes {', '.join(known)}")
         return fit(self, x, y, **kwargs)
 
-    def evaluate(self, x: Any, y: Any, batch_size: int | str | None = "auto",
+    def evaluate(self, x: Any, y: Any = None, batch_size: int | str | None = "auto",
                  verbose: Any = 0) -> dict[str, float]:
         """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``.
         ``verbose``: 0 silent (the default), 1 a progress bar, 2 one line (see :meth:`predict`).

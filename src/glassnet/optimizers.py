@@ -402,6 +402,20 @@ def is_optimizer(spec: Any) -> bool:
     return isinstance(spec, Optimizer) or (isinstance(spec, str) and (spec in OPTIMIZERS or spec in ALIASES))
 
 
+def non_default_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """An optimizer's saved ``config`` (:meth:`Optimizer.get_config`) without its name, its lr
+    and the settings at its class's defaults (an SGD with momentum and Nesterov would
+    otherwise read as plain sgd, and every plain SGD would list "dampening 0"); for a name
+    this version does not know, every setting."""
+    try:
+        defaults = get(config.get("name")).get_config()
+    except (ConfigError, TypeError):
+        defaults = {}
+    return {key: value for key, value in config.items()
+            if key not in ("name", "lr") and value is not None
+            and not (key in defaults and value == defaults[key])}
+
+
 def get(spec: str | Optimizer, **kwargs: Any) -> Optimizer:
     """An optimizer for a name (``"sgd"``, ``"adam"``, …) and keyword arguments, or an instance."""
     if isinstance(spec, Optimizer):

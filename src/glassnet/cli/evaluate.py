@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from .._text import printable
+from .._text import printable, score_text
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
 from ..data.folder import same_training_files
@@ -274,7 +274,7 @@ def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
                     **ev.results()})
         return 0
     report = ev.report
-    print(f"{printable(dataset.name)} ({len(dataset)} images): loss {ev.loss:.4f}, "
+    print(f"{printable(dataset.name)} ({len(dataset)} images): loss {score_text(ev.loss)}, "
           f"accuracy {report['accuracy']:.4f}\n")
     print(classification_table(report) + "\n")
     print(confusion_table(report["confusion_matrix"], report["class_names"]))

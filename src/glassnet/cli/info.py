@@ -8,7 +8,6 @@ from typing import Any
 
 from .. import optimizers
 from .._text import count, printable
-from ..errors import ConfigError
 from ..io.checkpoint import check_state
 from ..io.format import model_from_archive, read_archive
 from ..report.text import batch_size_text
@@ -66,15 +65,9 @@ def preprocessing_text(p: dict[str, Any]) -> str:
 
 def _optimizer_settings(opt: dict[str, Any]) -> str:
     """``" (momentum 0.9, nesterov, weight decay 0.1)"``: the optimizer's settings other than
-    its class's defaults (an SGD with momentum and Nesterov would otherwise read as plain sgd)."""
-    try:
-        defaults = optimizers.get(opt.get("name")).get_config()
-    except (ConfigError, TypeError):  # a name this version does not know: show every setting
-        defaults = {}
+    its class's defaults."""
     shown = []
-    for key, value in opt.items():
-        if key in ("name", "lr") or value is None or (key in defaults and value == defaults[key]):
-            continue
+    for key, value in optimizers.non_default_settings(opt).items():
         label = key.replace("_", " ")
         shown.append(label if value is True else f"{label} {value:g}" if isinstance(value, (int, float))
                      else f"{label} {value}")

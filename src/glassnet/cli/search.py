@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from .. import zoo
-from .._text import count
+from .._text import count, score_text
 from ..data import LOADERS, locator
 from ..errors import ConfigError, GlassnetWarning, SearchError, SkippedFileWarning, user_stacklevel
 from ..report.text import no_trial_succeeded
@@ -215,7 +215,7 @@ COLUMNS = {"val_balanced_accuracy": "val_bal_acc", "val_accuracy": "val_acc", "v
 
 def _print_row(record) -> None:
     params = " ".join(f"{k}={_format(v)}" for k, v in record.params.items())
-    value = "-" if record.value is None else f"{record.value:.4f}"
+    value = "-" if record.value is None else score_text(record.value)
     best = "-" if record.best_epoch is None else str(record.best_epoch)
     print(f"{record.number:>5}  {record.round + 1:>5}  {value:>11}  {record.state:<8}  "
           f"{record.epochs:>6}  {best:>7}  {params}" + (f"  ({record.note})" if record.note else ""),
@@ -395,16 +395,16 @@ def _report(search, args: argparse.Namespace, table: bool = True) -> int:
                           f"to print or train{' (--final skipped)' if args.final else ''}; each "
                           f"trial's reason is in {'the table above and in ' if table else ''}"
                           f"{search.run_dir / 'search.json'}")
-    scores = ", ".join(f"{name} {best[key]:.4f}" for key, name in SCORE_LABELS.items()
+    scores = ", ".join(f"{name} {score_text(best[key])}" for key, name in SCORE_LABELS.items()
                        if key != summary["objective"] and best.get(key) is not None)
     at = f" at epoch {best['best_epoch']} of {best['epochs']}" if best.get("best_epoch") else ""
-    print(f"best: trial {best['number']}, {summary['objective_label']} {best['value']:.4f} "
+    print(f"best: trial {best['number']}, {summary['objective_label']} {score_text(best['value'])} "
           f"(validation {scores}){at}, " + ", ".join(f"{k}={_format(v)}" for k, v in best["params"].items()))
     if search.config.strategy == "narrow":
         for r in summary["rounds"]:
             print(f"round {r['round']}: {r['trials']} trials, ranges "
                   + ", ".join(f"{k}={v}" for k, v in r["ranges"].items())
-                  + (f", best {r['best_value']:.4f}" if r["best_value"] is not None else "")
+                  + (f", best {score_text(r['best_value'])}" if r["best_value"] is not None else "")
                   + (f" (not narrowed: fewer than {NARROW_MIN} completed trials)"
                      if r["narrowed"] is False else ""))
     _print_files(search, summary)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from .._text import printable
+from .._text import printable, score_text
 from . import plots, text
 from .evaluation import Evaluation
 
@@ -110,7 +110,7 @@ def metrics_table_html(metrics: dict[str, dict[str, float]]) -> str:
     """Rows = split, columns = loss/accuracy (and any other metric)."""
     keys = sorted({k for values in metrics.values() for k in values},
                   key=lambda k: (k != "loss", k != "accuracy", k))
-    rows = [[split, *(f"{values[k]:.4f}" if k in values else "" for k in keys)]
+    rows = [[split, *(score_text(values[k]) if k in values else "" for k in keys)]
             for split, values in metrics.items()]
     return table_html(rows, ["split", *keys], numeric=range(1, len(keys) + 1))
 

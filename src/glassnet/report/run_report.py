@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, optimizers
 from .._files import nan_for_null, write_text
-from .._text import count
+from .._text import count, score_text
 from ..data.folder import same_training_files
 from ..errors import ConfigError, DataError, GlassnetWarning, user_stacklevel
 from ..io.checkpoint import CHECKPOINT_NAME, sessions_problem
@@ -162,7 +162,8 @@ def _hyperparameters(config: dict[str, Any], optimizer: dict[str, Any]) -> str:
              "validation split": config.get("validation_split"), "dtype": config.get("dtype"),
              "validated on": config.get("extra", {}).get("validation")}
     skip = {"name", "lr", "weight_decay", "momentum"}
-    fixed.update({k.replace("_", " "): v for k, v in optimizer.items() if k not in skip})
+    fixed.update({k.replace("_", " "): v for k, v in optimizers.non_default_settings(optimizer).items()
+                  if k not in skip})
     extra = config.get("extra", {})
     fixed.update({k.replace("_", " "): v for k, v in extra.get("model_options", {}).items()})
     fixed.update({"augment": config.get("augment"), "normalize": extra.get("normalize"),
@@ -352,7 +353,7 @@ def evaluation_report_html(model: Any, ev: Evaluation, model_path: str | Path, d
     items = [("model file", str(model_path)), ("model", model.name),
              ("trained on", training.get("dataset")), ("evaluated on", f"{ev.name} ({dataset})"),
              *settings,
-             ("images", len(ev.y_true)), ("loss", f"{ev.loss:.4f}" if ev.loss is not None else None),
+             ("images", len(ev.y_true)), ("loss", score_text(ev.loss) if ev.loss is not None else None),
              ("accuracy", f"{ev.report['accuracy']:.4f}")]
     warned = "".join(f"<p>{esc(note)}</p>" for note in notes)
     sections = [*([section("Warning", warned, "warning")] if notes else []),

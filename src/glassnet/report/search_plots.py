@@ -17,6 +17,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from .._text import score_text
 from ..search_config import SCORE_LABELS
 from ..search_space import NARROW_MIN
 from .plots import new_figure, save_figure
@@ -114,7 +115,7 @@ def _params_text(params: dict[str, Any]) -> str:
 
 
 def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    return "-" if value is None else score_text(value)
 
 
 def _best_html(summary: dict[str, Any]) -> str:

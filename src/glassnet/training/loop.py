@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import backend, inputs
 from .. import schedules as schedules_mod
-from .._checks import check_flag, check_non_negative_int, check_positive_int
+from .._checks import check_flag, check_non_negative_int, check_positive_int, require_labels
 from ..backend import array_module, to_numpy
 from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, NonFiniteLossError, user_stacklevel
 from ..split import stratified_split
@@ -453,8 +453,7 @@ def _checked_arguments(model, x: Any, y: Any, epochs: int, batch_size: int | Non
     log_every = None if log_every is None else check_positive_int(log_every, "log_every")
     batch_size = check_batch_size(batch_size)
     x, _ = model.check_input(x)
-    if y is None:  # (check_labels would speak of an array of shape ())
-        raise ConfigError("fit needs labels y: fit(x, y), y the class of each sample")
+    require_labels(y, "fit")
     y = model.check_labels(x, y)
     check_finite(x, "x", model.dtype)
     _warn_about_input_scale(model, x)
