@@ -21,6 +21,7 @@ from glassnet.errors import (
     ConfigError,
     GlassnetWarning,
     ModelFormatError,
+    SaveError,
     TrainingInterruptedError,
     WeightMismatchError,
 )
@@ -142,7 +143,8 @@ def test_a_run_folder_another_process_trains_into_is_refused(tmp_path):
             result = run_cli("train", "--hidden", "3", "--epochs", "1", "--quiet", "--out", str(out), *extra)
             assert result.returncode == 1, result.stderr
             assert (f"glassnet train: error: {out} is being trained into by another glassnet run "
-                    "right now; wait for it to end, or train into another folder") in result.stderr
+                    "right now (or its report is being written); wait for it to end, or train into "
+                    "another folder") in result.stderr
         with pytest.raises(ConfigError, match="is being trained into by another glassnet run"), \
                 training_into(out):
             pass
@@ -151,6 +153,61 @@ def test_a_run_folder_another_process_trains_into_is_refused(tmp_path):
         holder.wait()
     with training_into(out), training_into(out):  # free again; one process may nest its holds
         pass
+
+
+def test_report_refuses_a_run_folder_being_trained_into(tmp_path):
+    """`report` took no lock: started before a `train --overwrite` of the folder, it wrote the
+    old run's report beside the new run's checkpoint; on a run still training it said the
+    training was interrupted and to --resume it, which was then refused."""
+    out = tmp_path / "busy"
+    (out / CHECKPOINT_NAME).parent.mkdir()
+    (out / CHECKPOINT_NAME).write_bytes(b"a run's checkpoint, being written")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from glassnet.runs import training_into\n"
+         "with training_into(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)", str(out)],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = run_cli("report", str(out))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (f"glassnet report: error: {out} is being trained into by another "
+                             "glassnet run right now (or its report is being written); wait for it "
+                             "to end (a run writes its report when it finishes)\n")
+    assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT_NAME]
+
+
+def test_a_run_cannot_start_into_a_folder_whose_report_is_being_written(straight, tmp_path, monkeypatch):
+    """The other way round: a train (--overwrite) into the folder while report reads its files."""
+    import threading
+
+    from glassnet.report import run_report
+    from glassnet.runs import training_into
+
+    shutil.copytree(straight.out_dir, tmp_path / "run")
+    refused = []
+
+    def train_meanwhile(*args):
+        def train():
+            try:
+                with training_into(tmp_path / "run"):
+                    pass
+            except ConfigError as exc:
+                refused.append(str(exc))
+
+        other = threading.Thread(target=train)
+        other.start()
+        other.join()
+        return "<html></html>"
+
+    monkeypatch.setattr(run_report, "run_report_html", train_meanwhile)
+    run_report.write_run_report(tmp_path / "run")
+    assert refused == [f"{tmp_path / 'run'} is being trained into by another glassnet run right now "
+                       "(or its report is being written); wait for it to end, or train into another "
+                       "folder"]
 
 
 def test_the_same_run_folder_is_refused_to_another_thread(tmp_path):
@@ -191,6 +248,33 @@ def test_a_run_that_fails_before_writing_leaves_no_empty_folder(tmp_path, out):
                           "GLASSNET_CIFAR10_URL": "http://127.0.0.1:9/x"})
     assert result.returncode == 1, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["no-data"]
+
+
+@pytest.mark.parametrize("claim", [False, True], ids=["--out", "default"])
+def test_a_run_folder_that_cannot_be_made_leaves_no_parent_folders(tmp_path, monkeypatch, claim):
+    """The parents made for it stayed (sub/a/b/ for --out sub/a/b/<480 bytes>, an empty runs/)."""
+    from glassnet.runs import training_into
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SaveError, match="could not create the folder .*: File name too long"), \
+            training_into(Path("runs" if claim else "sub/a/b") / ("d" * 480), claim=claim):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_default_run_folder_cuts_a_long_data_name(tmp_path, monkeypatch):
+    """An image folder with a 240-byte name gave runs/ddd...-mlp-<time>, too long to be made
+    (and runs/ddd...-mlp-search-<time> for a search)."""
+    from glassnet.runs import default_folder_name, default_out_dir, training_into
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ("é" * 120)).mkdir()  # 240 bytes: cut on a character, not inside one
+    base = default_out_dir(RunConfig(dataset=str(tmp_path / ("é" * 120)), model="cnn-small"))
+    assert base.name.startswith("é" * 60 + "-cnn-small-") and len(os.fsencode(base.name)) < 160
+    with training_into(base, claim=True) as first, training_into(base, claim=True) as second:
+        assert first.is_dir() and second == base.with_name(base.name + "-2")
+    search = default_folder_name(str(tmp_path / ("é" * 120)), "cnn-small", "search")
+    assert search.startswith("é" * 60 + "-cnn-small-search-") and len(os.fsencode(search)) < 170
 
 
 def test_default_run_folders_started_in_the_same_second_differ(tmp_path, monkeypatch):
@@ -249,6 +333,63 @@ def test_cli_train_refuses_a_folder_holding_a_run_unless_overwrite(tmp_path):
     assert '"lr": 0.02' in (tmp_path / "run.json").read_text()
 
 
+@pytest.mark.parametrize("files,hint", [
+    ((CHECKPOINT_NAME, "model.glassnet", "history.json"), "continue it with --resume {out},"),
+    ((CHECKPOINT_NAME, "model.glassnet", "run.json"),
+     "add --overwrite to replace it; it has no report.html: glassnet report {out} writes it"),
+], ids=["killed-writing-its-files", "killed-writing-its-report"])
+def test_a_folder_refused_to_a_new_run_says_how_to_finish_the_run_in_it(tmp_path, files, hint):
+    """A run killed after its model file (no run.json) was one --resume finishes, and one
+    killed while writing report.html one that `glassnet report` finishes: neither was said."""
+    from glassnet.cli.train import check_new_run_folder
+
+    for name in files:
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(ConfigError) as refused:
+        check_new_run_folder(tmp_path, overwrite=False)
+    assert hint.format(out=tmp_path) in str(refused.value)
+    check_new_run_folder(tmp_path, overwrite=True)
+
+
+def test_a_new_run_removes_the_temporary_files_a_killed_run_left(tmp_path):
+    """.checkpoint.glassnet.*.tmp of a run killed while checkpointing stayed for ever: the
+    stale-file cleanup waits an hour, and only runs when that file is written again."""
+    from glassnet.runs import clear_run_files
+
+    for name in (f".{CHECKPOINT_NAME}.a1b2c3d4.tmp", ".run.json.e5f6g7h8.tmp", ".notes.txt.x.tmp",
+                 CHECKPOINT_NAME):
+        (tmp_path / name).write_bytes(b"x")
+    clear_run_files(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [".notes.txt.x.tmp"]  # not a run's file
+
+
+@pytest.mark.parametrize("fails", [2, 1], ids=["second-checkpoint", "first-checkpoint"])
+def test_a_checkpoint_that_cannot_be_written_says_how_to_resume(tmp_path, monkeypatch, capsys, fails):
+    """A full disk gave the error but not Ctrl-C's `resume with:` line, though the checkpoint
+    written before was intact; with none written before there is nothing to resume."""
+    from glassnet.cli import main
+    from glassnet.io import checkpoint as checkpoint_mod
+
+    writes, write = [], checkpoint_mod.write_archive
+
+    def disk_full(path, *args):
+        writes.append(path)
+        if len(writes) == fails:
+            raise SaveError(f"could not write {path}: No space left on device; the previous file "
+                            "(if any) is unchanged")
+        write(path, *args)
+
+    monkeypatch.setattr(checkpoint_mod, "write_archive", disk_full)
+    out = tmp_path / "run"
+    code = main(["train", "--hidden", "3", "--epochs", "2", "--quiet", "--threads", "1",
+                 "--out", str(out)])
+    assert code == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (f"glassnet train: error: could not write {out / CHECKPOINT_NAME}: No space "
+                        "left on device; the previous file (if any) is unchanged")
+    assert lines[1:] == ([f"resume with: glassnet train --resume {out} --threads 1"] if fails == 2 else [])
+
+
 def test_resume_keeps_early_stopping_state(cats, tmp_path):
     """Patience counter, best value and best weights survive: the resumed run stops where the
     straight one did (epoch 4, best epoch 2) and ends with the same restored weights."""
@@ -299,10 +440,18 @@ def test_a_run_whose_files_were_never_written_is_finished_by_resume(straight, ca
     _only_the_checkpoint(straight.out_dir, tmp_path / "run")
     for name in written:
         shutil.copy(straight.out_dir / name, tmp_path / "run" / name)
+    # what the kill left of the file being written: the resume, which holds the folder, removes it
+    (tmp_path / "run" / f".{written[-1] if written else CHECKPOINT_NAME}.k1ll3d.tmp").write_bytes(b"x")
     with pytest.warns(GlassnetWarning, match="whole training .10 epochs."):
         finished = resume_run(tmp_path / "run", verbose=0, data=cats)
     _same_run(finished, straight)
-    with pytest.raises(ConfigError, match="already completed its 10 epochs"):  # now it is done
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+    with pytest.raises(ConfigError, match="already completed its 10 epochs; nothing to resume$"):
+        resume_run(tmp_path / "run", verbose=0, data=cats)  # now it is done
+    # killed while its report was written: the report is what is left to do, and says how
+    (tmp_path / "run" / "report.html").unlink()
+    with pytest.raises(ConfigError, match="already completed its 10 epochs; nothing to resume; it has no "
+                                          "report.html: glassnet report .*run writes it$"):
         resume_run(tmp_path / "run", verbose=0, data=cats)
 
 

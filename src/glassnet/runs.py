@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import os
+import shlex
 import threading
 import time
 import unicodedata
@@ -27,7 +29,7 @@ except ImportError:  # Windows: run folders are not locked (training_into)
     fcntl = None  # type: ignore[assignment]
 
 from . import __version__, backend, optimizers, schedules, zoo
-from ._files import make_folder, write_json
+from ._files import cut_to_bytes, make_folder, write_json
 from ._text import count
 from .data import Dataset, is_folder
 from .data import augment as augment_mod
@@ -153,11 +155,14 @@ class FitOutcome:
 
 #: The trained model in a run's folder (the commands that take a model take the folder for it).
 MODEL_FILE = "model.glassnet"
-#: The run's configuration, written after its other files: a folder with it holds a finished run.
+#: The run's configuration, written after its model, history and metrics: a folder with it
+#: holds a finished run (whose report, written next, may still be missing).
 RUN_RECORD = "run.json"
+#: The run's report, written last (``glassnet report`` writes it again).
+REPORT_FILE = "report.html"
 #: What a training run writes into its folder; a new run removes these first.
 RUN_FILE_NAMES = (RUN_RECORD, "history.json", "metrics.json", MODEL_FILE, CHECKPOINT_NAME,
-                  "report.html")
+                  REPORT_FILE)
 
 
 #: What a search keeps in its folder (glassnet.search): its storage and its summary.
@@ -189,12 +194,50 @@ def clear_run_files(out_dir: Path) -> None:
     writes its own never leaves the old model, metrics or report beside its checkpoint."""
     for name in previous_run_files(out_dir):
         (out_dir / name).unlink()
+    remove_run_temporaries(out_dir)
+
+
+def remove_run_temporaries(out_dir: Path) -> None:
+    """Remove the temporary files a killed write of the run's files left in ``out_dir``
+    (``.checkpoint.glassnet.*.tmp``: :func:`~glassnet._files.atomic_write`'s), at once,
+    not an hour later: the caller holds the folder (:func:`training_into`), so no other
+    glassnet process can be writing them."""
+    for name in RUN_FILE_NAMES:  # short names: atomic_write's prefix is ".NAME." uncut
+        for leftover in out_dir.glob(f".{glob.escape(name)}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def report_hint(run_dir: Path) -> str:
+    """``"; it has no report.html: glassnet report DIR writes it"`` for a finished run (it has
+    its :data:`RUN_RECORD`) whose report is missing (killed while it was written), else ``""``."""
+    if not (run_dir / RUN_RECORD).is_file() or (run_dir / REPORT_FILE).exists():
+        return ""
+    return f"; it has no {REPORT_FILE}: {report_command(run_dir)} writes it"
+
+
+def report_command(run_dir: Path) -> str:
+    """The command that writes the report of the finished run in ``run_dir``."""
+    return shlex.join(["glassnet", "report", str(run_dir)])
+
+
+#: the bytes of a default run folder's name given to its data set's name: with the model's
+#: name, the time and a ``-N`` of a folder claimed, it stays well under 255 (file names' limit)
+DATA_NAME_BYTES = 120
 
 
 def default_out_dir(config: RunConfig) -> Path:
     """``runs/<data>-<model>-<date>-<time>``: the folder of a run given no ``--out``
     (:func:`training_into` with ``claim`` adds ``-2``, ``-3``, ... when it is taken)."""
-    return Path("runs") / f"{data_name(config.dataset)}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path("runs") / default_folder_name(config.dataset, config.model)
+
+
+def default_folder_name(dataset: str, model: str, kind: str | None = None) -> str:
+    """``<data>-<model>[-<kind>]-<date>-<time>``, the name of a run's (or, ``kind="search"``,
+    a search's) default folder; a long image folder's name is cut (:data:`DATA_NAME_BYTES`),
+    so that the whole name stays a legal one."""
+    data = cut_to_bytes(data_name(dataset), DATA_NAME_BYTES)
+    return "-".join([data, model, *([kind] if kind else []), time.strftime("%Y%m%d-%H%M%S")])
 
 
 # The run folders this process trains into now: the thread holding each, and how many of
@@ -219,7 +262,7 @@ def training_into(out_dir: Path, claim: bool = False) -> Iterator[Path]:
     ``-3``, ... that does not exist is made: two runs started in the same second never get
     one folder. A run that fails before writing anything (its data missing) leaves none of
     the folders made here (:func:`made_folder`)."""
-    with made_folder(out_dir, claim) as out_dir, _holding(str(out_dir.resolve()), out_dir):
+    with made_folder(out_dir, claim) as out_dir, holding_run_folder(out_dir):
         yield out_dir
 
 
@@ -230,17 +273,25 @@ def made_folder(folder: Path, claim: bool = False) -> Iterator[Path]:
     here (it, then the parents made for it) are removed again while empty, so that a
     command that fails before writing anything leaves no trace."""
     made = _missing_folders(folder.parent if claim else folder)
-    folder = claim_new_folder(folder) if claim else make_folder(folder)
-    made = ([folder] if claim else []) + made
-    try:
+    try:  # a folder that cannot be made (its name too long) leaves none of its parents
+        folder = claim_new_folder(folder) if claim else make_folder(folder)
+        if claim:
+            made.insert(0, folder.absolute())
         yield folder
     except BaseException:
-        for parent in made:  # the folder first, then the parents made for it
-            try:
-                os.rmdir(parent)  # only if empty
-            except OSError:
-                break
+        _remove_empty(made)
         raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) while they are empty; one never made is passed."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            if os.path.isdir(folder):  # not empty: something else was written into it
+                break
+            # else never made: its creation failed there (no such folder, its name too long)
 
 
 def _missing_folders(folder: Path) -> list[Path]:
@@ -269,10 +320,22 @@ def claim_new_folder(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _holding(key: str, out_dir: Path) -> Iterator[None]:
-    """:func:`training_into`'s hold on the folder ``out_dir`` (``key``: its resolved path)."""
-    busy = ConfigError(f"{out_dir} is being trained into by another glassnet run right now; wait "
-                       "for it to end, or train into another folder")
+def holding_run_folder(out_dir: Path, busy_message: str | None = None) -> Iterator[None]:
+    """Hold the existing run folder ``out_dir`` as :func:`training_into` does, or raise a
+    :class:`ConfigError` with ``busy_message`` (a training run's by default) when another
+    process or thread holds it: ``glassnet report`` holds it while it writes the report, so
+    that an ``--overwrite`` starting meanwhile never gets the old run's report beside its files."""
+    busy = ConfigError(busy_message or f"{out_dir} is being trained into by another glassnet run "
+                                       "right now (or its report is being written); wait for it "
+                                       "to end, or train into another folder")
+    with _holding(str(out_dir.resolve()), busy):
+        yield
+
+
+@contextlib.contextmanager
+def _holding(key: str, busy: ConfigError) -> Iterator[None]:
+    """:func:`holding_run_folder`'s hold on the folder ``key`` (a resolved path); ``busy`` is
+    raised when another process or thread holds it."""
     me = threading.get_ident()
     with _HELD_LOCK:
         holder, depth = _HELD.get(key, (me, 0))
@@ -587,6 +650,8 @@ def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | No
     check_augmentation(augment, splits["train"], None if config.extra.get("augment_fn") else config.augment)
     if resume is None:
         clear_run_files(out_dir)
+    else:
+        remove_run_temporaries(out_dir)
     outcome = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose, resume, stop, fingerprint)
     return _finish_run(model, config, splits, out_dir, callbacks, outcome, fingerprint)
 
@@ -728,16 +793,18 @@ def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
     done = restore_training_state(model, checkpoint, data)
     stopped_early = bool(checkpoint.state.get("stopped_early"))
     non_finite = checkpoint.state.get("non_finite")
+    # a run killed while its report was written: the report is what is left to do
+    report = report_hint(Path(checkpoint.path).parent) if finished else ""
     if finished and non_finite:  # the same settings would diverge the same way again
         raise ConfigError(f"{checkpoint.path}: the run ended because {non_finite}; resuming would "
                           "train on with the same settings: start a new run instead (with a smaller "
-                          "--lr, or --normalize)")
+                          f"--lr, or --normalize){report}")
     if finished and stopped_early:
         raise ConfigError(f"{checkpoint.path}: the run stopped early (early stopping) after {done} "
-                          "epochs; nothing to resume")
+                          f"epochs; nothing to resume{report}")
     if finished and done >= config.epochs:
         raise ConfigError(f"{checkpoint.path}: the run already completed its {config.epochs} epochs; "
-                          "nothing to resume")
+                          f"nothing to resume{report}")
     warn_if_the_rounding_changes(checkpoint)
     over = stopped_early or bool(non_finite) or done >= config.epochs
     if over:
@@ -771,9 +838,7 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
     the configuration saved in it; ``dataset``: where its image folder is now, if it moved."""
     if not str(run_dir).strip():
         raise ConfigError("no run directory given to resume (an empty path)")
-    run_dir = Path(run_dir)
-    if run_dir.name == CHECKPOINT_NAME and not run_dir.is_dir():
-        run_dir = run_dir.parent  # the checkpoint itself was named: its folder is the run
+    run_dir = run_folder_of(run_dir)
     if run_dir.is_file():
         raise ConfigError(f"{run_dir} is a file; give the run directory that holds "
                           f"{CHECKPOINT_NAME} (the --out of the interrupted run)")
@@ -795,6 +860,15 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
     if data is None:
         config = where_the_folder_is_now(config, dataset)
     return train_run(config, callbacks, verbose, data, resume=path, stop=stop)
+
+
+def run_folder_of(path: str | Path) -> Path:
+    """The run folder ``--resume`` means by ``path``: it, or the folder of the
+    ``checkpoint.glassnet`` it names."""
+    path = Path(path)
+    if path.name == CHECKPOINT_NAME and not path.is_dir():
+        return path.parent  # the checkpoint itself was named: its folder is the run
+    return path
 
 
 def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict[str, Any],

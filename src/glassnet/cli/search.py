@@ -9,7 +9,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from functools import partial
 from pathlib import Path
@@ -19,7 +18,7 @@ from .._text import count, score_text
 from ..data import LOADERS, locator
 from ..errors import ConfigError, GlassnetWarning, SearchError, SkippedFileWarning, user_stacklevel
 from ..report.text import no_trial_succeeded
-from ..runs import RunConfig, data_name, made_folder
+from ..runs import RunConfig, default_folder_name, made_folder
 from ..search_config import (
     OBJECTIVES,
     SCORE_LABELS,
@@ -295,8 +294,7 @@ def _search(args: argparse.Namespace) -> int:
         raise ConfigError("--resume continues the stored search space; leave out --param and --space")
     # A study joined by name (--study-name) gets the same local run folder on every machine.
     named = bool(args.name or args.study_name or args.out)
-    name = (args.name or args.study_name
-            or f"{data_name(args.dataset)}-{args.model}-search-{time.strftime('%Y%m%d-%H%M%S')}")
+    name = args.name or args.study_name or default_folder_name(args.dataset, args.model, "search")
     run_dir = check_output_folder(args.out or Path("runs") / name, "--out")
     config = None if args.resume else _config(args)
     # on --resume, --dataset may say where the search's image folder is now (it moved)

@@ -13,17 +13,20 @@ from pathlib import Path
 
 from .. import initializers, schedules, zoo
 from .._text import count
-from ..errors import ConfigError, TrainingInterruptedError
+from ..errors import ConfigError, SaveError, TrainingInterruptedError
 from ..io.checkpoint import CHECKPOINT_NAME, StopRequest
 from ..runs import (
-    MODEL_FILE,
+    RUN_RECORD,
     RunConfig,
     RunResult,
     check_outside_the_data,
     default_out_dir,
     make_schedule,
     previous_run_files,
+    report_command,
+    report_hint,
     resume_run,
+    run_folder_of,
     train_run,
     training_into,
 )
@@ -164,10 +167,11 @@ def check_new_run_folder(out: Path, overwrite: bool) -> None:
     replace its files (and, stopped early, leave a mix of both)."""
     previous = previous_run_files(out)
     if previous and not overwrite:
+        # an unfinished run (no run.json: killed while its files were written, too) goes on
         resume = (f" continue it with --resume {shlex.quote(str(out))}," if CHECKPOINT_NAME in previous
-                  and MODEL_FILE not in previous else "")
+                  and RUN_RECORD not in previous else "")
         raise ConfigError(f"--out {out} already holds a run ({', '.join(previous)}):{resume} choose "
-                          "another --out, or add --overwrite to replace it")
+                          f"another --out, or add --overwrite to replace it{report_hint(out)}")
 
 
 def check_resume_args(args: argparse.Namespace) -> list[str]:
@@ -186,6 +190,19 @@ def resume_command(args: argparse.Namespace, run_dir: Path) -> str:
     """The command that continues the interrupted run in ``run_dir`` on the threads and
     device this one used (on others it would round differently, and warn)."""
     return shlex.join(["glassnet", "train", "--resume", str(run_dir), *runtime_flags(args)])
+
+
+def how_to_go_on(args: argparse.Namespace, run_dir: Path | None) -> str | None:
+    """After a failed write (a full disk), the line that says how to finish the run in
+    ``run_dir``: resume it from its checkpoint (intact: written atomically), or, when only
+    its report is missing, write that; ``None`` when there is nothing to go on from."""
+    if run_dir is None:
+        return None
+    if (run_dir / RUN_RECORD).is_file():
+        return f"write its report with: {report_command(run_dir)}" if report_hint(run_dir) else None
+    if (run_dir / CHECKPOINT_NAME).is_file():
+        return f"resume with: {resume_command(args, run_dir)}"
+    return None
 
 
 def given_options(args: argparse.Namespace) -> list[str]:
@@ -218,11 +235,13 @@ def stop_on_ctrl_c(stop: StopRequest) -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     stop = StopRequest()
     verbose = 0 if args.quiet else 1
+    run_dir = None  # the run folder: a write failing once training began says how to go on
     try:
         # A non-finite loss stops training with the NaN guard's error and non-finite metrics
         # print as nan: NumPy's floating-point warnings about them would only be noise.
         with stop_on_ctrl_c(stop), quiet_float_errors():
             if args.resume is not None:
+                run_dir = run_folder_of(args.resume)
                 moved_to = args.dataset if "dataset" in check_resume_args(args) else None
                 result = resume_run(args.resume, verbose=verbose, stop=stop, dataset=moved_to)
             else:
@@ -238,11 +257,19 @@ def run(args: argparse.Namespace) -> int:
                 with training_into(out, claim=not config.out) as out:
                     config.out = str(out)  # a default folder, -2 when taken, is named once
                     check_new_run_folder(out, args.overwrite)
+                    run_dir = out
                     result = train_run(config, verbose=verbose, stop=stop)
     except TrainingInterruptedError as exc:
         print(f"glassnet train: interrupted: {exc}", file=sys.stderr)
         print(f"resume with: {resume_command(args, Path(exc.checkpoint).parent)}", file=sys.stderr)
         return 130
+    except SaveError as exc:  # a full disk: the checkpoint written before is intact
+        print(f"glassnet train: error: {exc}", file=sys.stderr)
+        # before training began, the folder's files are not this run's (an --overwrite's old run)
+        hint = how_to_go_on(args, run_dir) if stop.phase != "starting" else None
+        if hint:
+            print(hint, file=sys.stderr)
+        return 1
     config = result.config
     m = result.metrics
     parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")

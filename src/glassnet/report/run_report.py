@@ -8,6 +8,7 @@ computed here, so training itself stores nothing extra for the report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shlex
@@ -26,8 +27,10 @@ from ..io.checkpoint import CHECKPOINT_NAME, sessions_problem
 from ..json_checks import NUMBER, is_number_or_none, type_problem
 from ..runs import (
     MODEL_FILE,
+    REPORT_FILE,
     RUN_RECORD,
     RunConfig,
+    holding_run_folder,
     model_color_mode,
     prepare_splits,
     search_files_in,
@@ -48,7 +51,7 @@ from .plots import plot_training_curves
 from .sessions import resumed_text
 from .text import batch_size_text
 
-REPORT_NAME = "report.html"
+REPORT_NAME = REPORT_FILE
 RUN_FILES = (RUN_RECORD, "history.json", "metrics.json")
 
 
@@ -338,9 +341,19 @@ def _footer() -> str:
 def write_run_report(run_dir: str | Path, model: Any = None,
                      splits: dict[str, Any] | None = None, dataset: str | None = None) -> Path:
     """Write ``<run_dir>/report.html`` (atomically) and return its path; ``dataset``: where
-    the run's image folder is now, if it moved."""
-    path = Path(run_dir) / REPORT_NAME
-    write_text(path, run_report_html(run_dir, model, splits, dataset))
+    the run's image folder is now, if it moved.
+
+    The run folder is held while the report is made (:func:`~glassnet.runs.holding_run_folder`):
+    a folder being trained into is refused, and a run cannot start into it meanwhile (an
+    ``--overwrite`` would get the old run's report beside its own files). The run writing
+    its own report holds it already."""
+    run_dir = Path(run_dir)
+    busy = (f"{run_dir} is being trained into by another glassnet run right now (or its report "
+            "is being written); wait for it to end (a run writes its report when it finishes)")
+    # a path that is not a folder gets read_run's error
+    with holding_run_folder(run_dir, busy) if run_dir.is_dir() else contextlib.nullcontext():
+        path = run_dir / REPORT_NAME
+        write_text(path, run_report_html(run_dir, model, splits, dataset))
     return path
 
 
