@@ -144,11 +144,11 @@ def _with_reason(error: SaveError, cause: OSError) -> SaveError:
 STALE_SECONDS = 3600
 
 
-def remove_stale(folder: Path, pattern: str) -> None:
+def remove_stale(folder: Path, pattern: str, older_than: float = STALE_SECONDS) -> None:
     """Remove what matches ``pattern`` in ``folder`` (the temporary files or folders of
     :func:`atomic_write` and :func:`make_temp_dir`) and was last modified over
-    :data:`STALE_SECONDS` ago: a crashed download must not leave 170 MB behind for ever."""
-    cutoff = time.time() - STALE_SECONDS
+    ``older_than`` seconds ago: a crashed download must not leave 170 MB behind for ever."""
+    cutoff = time.time() - older_than
     for leftover in folder.glob(pattern):
         with contextlib.suppress(OSError):  # gone already, or not ours to remove
             if leftover.lstat().st_mtime < cutoff:
@@ -159,16 +159,17 @@ def remove_stale(folder: Path, pattern: str) -> None:
 
 
 def remove_stale_temporaries(folder: Path, files: Iterable[str] = (),
-                             dir_prefixes: Iterable[str] = ()) -> None:
+                             dir_prefixes: Iterable[str] = (), older_than: float = STALE_SECONDS) -> None:
     """Remove what a killed :func:`atomic_write` of ``folder/NAME`` (each of ``files``) and a
-    killed :func:`make_temp_dir` (each of ``dir_prefixes``) left in ``folder``, once stale.
+    killed :func:`make_temp_dir` (each of ``dir_prefixes``) left in ``folder``, once stale
+    (``older_than`` seconds: 0 where the caller holds a lock that no other writer can).
 
     One listing of ``folder`` per name: cheap enough to call on every load of a data set, so
     that leftovers go even when the data is already there and nothing is written again."""
     for name in files:
-        remove_stale(folder, f"{glob.escape(_temporary_prefix(name))}*.tmp")
+        remove_stale(folder, f"{glob.escape(_temporary_prefix(name))}*.tmp", older_than)
     for prefix in dir_prefixes:
-        remove_stale(folder, f"{glob.escape(prefix)}*")
+        remove_stale(folder, f"{glob.escape(prefix)}*", older_than)
 
 
 def make_temp_dir(prefix: str, parent: Path) -> Path:

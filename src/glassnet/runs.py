@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import glob
 import os
 import shlex
 import threading
@@ -29,7 +28,7 @@ except ImportError:  # Windows: run folders are not locked (training_into)
     fcntl = None  # type: ignore[assignment]
 
 from . import __version__, backend, optimizers, schedules, zoo
-from ._files import cut_to_bytes, make_folder, write_json
+from ._files import cut_to_bytes, make_folder, remove_stale_temporaries, write_json
 from ._text import count
 from .data import Dataset, is_folder
 from .data import augment as augment_mod
@@ -202,10 +201,7 @@ def remove_run_temporaries(out_dir: Path) -> None:
     (``.checkpoint.glassnet.*.tmp``: :func:`~glassnet._files.atomic_write`'s), at once,
     not an hour later: the caller holds the folder (:func:`training_into`), so no other
     glassnet process can be writing them."""
-    for name in RUN_FILE_NAMES:  # short names: atomic_write's prefix is ".NAME." uncut
-        for leftover in out_dir.glob(f".{glob.escape(name)}.*.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
+    remove_stale_temporaries(out_dir, files=RUN_FILE_NAMES, older_than=0)
 
 
 def report_hint(run_dir: Path) -> str:
