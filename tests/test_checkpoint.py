@@ -348,6 +348,19 @@ def test_a_folder_refused_to_a_new_run_says_how_to_finish_the_run_in_it(tmp_path
     with pytest.raises(ConfigError) as refused:
         check_new_run_folder(tmp_path, overwrite=False)
     assert hint.format(out=tmp_path) in str(refused.value)
+
+
+def test_a_run_made_without_a_report_is_not_told_its_report_is_missing(tmp_path):
+    """A search's trials are written with ``extra["report"] = False``: no report.html is
+    missing there, and the refusal must not suggest one was lost."""
+    from glassnet.cli.train import check_new_run_folder
+
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"")
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"extra": {"report": False}}}))
+    with pytest.raises(ConfigError) as refused:
+        check_new_run_folder(tmp_path, overwrite=False)
+    assert "add --overwrite to replace it" in str(refused.value)
+    assert "report.html" not in str(refused.value)
     check_new_run_folder(tmp_path, overwrite=True)
 
 

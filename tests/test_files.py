@@ -160,17 +160,3 @@ def test_names_up_to_255_bytes_can_be_written_and_their_leftovers_cleaned(tmp_pa
     write_json(target, [1])
     assert not leftover.exists()
 
-
-def test_a_read_only_file_is_not_replaced(tmp_path, monkeypatch):
-    """The rename would replace a read-only file (a model the user protected) where a plain
-    open() is refused; as root os.access says yes to everything, so it is stood in for."""
-    from glassnet import _files
-    from glassnet.errors import SaveError
-
-    target = tmp_path / "m.glassnet"
-    target.write_bytes(b"protected")
-    monkeypatch.setattr(_files.os, "access", lambda path, mode: False)
-    with pytest.raises(SaveError, match=r"m.glassnet: it is read-only \(Permission denied\); the "
-                                        "previous file is unchanged"):
-        write_json(target, {})
-    assert target.read_bytes() == b"protected"

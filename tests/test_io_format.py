@@ -731,3 +731,18 @@ def test_a_user_layer_whose_get_config_misses_an_argument_is_refused_at_save(tmp
         layers.LAYER_CLASSES.pop("ConfigTestPower", None)
         layers.LAYER_CLASSES.pop("ConfigTestScale", None)
 
+
+
+def test_a_training_summary_of_the_users_own_shapes_still_loads(tmp_path, capsys):
+    """The summary is free-form beside the keys glassnet reads: an ``augment`` list or an
+    ``early_stopping`` number of the user's own must not make the file unloadable; ``info``
+    shows them only in the shapes ``glassnet train`` writes."""
+    from glassnet.cli import main
+
+    model = Sequential([layers.Dense(1)], input_shape=(2,))
+    model.training_summary = {"augment": ["flip", "crop"], "early_stopping": 3}
+    model.save(tmp_path / "m.glassnet")
+    assert load_model(tmp_path / "m.glassnet").training_summary["augment"] == ["flip", "crop"]
+    assert main(["info", str(tmp_path / "m.glassnet")]) == 0
+    text = capsys.readouterr().out
+    assert "augment" not in text and "early stopping" not in text

@@ -1083,7 +1083,7 @@ def test_acc_is_accuracy_and_fit_without_labels_says_so(rng):
     assert model.metrics == ["accuracy"]
     with pytest.raises(ConfigError, match="fit needs labels y"):
         model.fit(x, None, verbose=0)
-    for call in ("fit", "evaluate", "train_on_batch"):
+    for call in ("fit", "evaluate", "train_on_batch", "test_on_batch"):
         with pytest.raises(ConfigError, match=rf"^{call} needs labels y: {call}\(x, y\)"):
             getattr(model, call)(x)  # a TypeError for the missing argument before
 

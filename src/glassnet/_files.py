@@ -98,9 +98,6 @@ def _check_replaceable(path: Path) -> None:
     if not stat.S_ISREG(mode):
         raise SaveError(f"could not write {path}: it is not a regular file (a device, pipe or "
                         "socket), and glassnet only replaces files; give another file name")
-    if not os.access(path, os.W_OK):  # the rename would replace it anyway: refuse, as open() does
-        raise SaveError(f"could not write {path}: it is read-only (Permission denied); the "
-                        "previous file is unchanged")
 
 
 def write_error(path: str | os.PathLike, exc: OSError) -> SaveError:

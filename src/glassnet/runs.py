@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shlex
 import threading
@@ -206,10 +207,16 @@ def remove_run_temporaries(out_dir: Path) -> None:
 
 def report_hint(run_dir: Path) -> str:
     """``"; it has no report.html: glassnet report DIR writes it"`` for a finished run (it has
-    its :data:`RUN_RECORD`) whose report is missing (killed while it was written), else ``""``."""
+    its :data:`RUN_RECORD`) whose report is missing (killed while it was written), else ``""``;
+    a run made without a report (a search's trial, ``extra["report"]`` false) misses nothing."""
     if not (run_dir / RUN_RECORD).is_file() or (run_dir / REPORT_FILE).exists():
         return ""
-    return f"; it has no {REPORT_FILE}: {report_command(run_dir)} writes it"
+    try:
+        config = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8")).get("config", {})
+        wanted = config.get("extra", {}).get("report", True) is not False
+    except (OSError, ValueError, AttributeError):  # a damaged record: its own error comes later
+        wanted = True
+    return f"; it has no {REPORT_FILE}: {report_command(run_dir)} writes it" if wanted else ""
 
 
 def report_command(run_dir: Path) -> str:

@@ -100,7 +100,8 @@ def training_text(summary: dict[str, Any], reg: float = 0.0) -> list[str]:
             + (f" ({summary['lr_schedule']})" if summary.get("lr_schedule") else "")
             + (f", batch size {batch_size_text(summary['batch_size'])}" if "batch_size" in summary else "")
             + (f", L2 reg {reg:g}" if reg else "")
-            + (f", augment {summary['augment']}" if summary.get("augment") else "")
+            # (any shape a training summary of the user's own holds: shown only as train writes it)
+            + (f", augment {summary['augment']}" if isinstance(summary.get("augment"), str) else "")
             + (f", images fitted by {summary['resize']}" if "resize" in summary else "")
             + (f", test split {summary['test_split']:g} with seed {summary.get('seed', 0)}"
                if summary.get("test_split") is not None else "")

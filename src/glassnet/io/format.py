@@ -426,8 +426,7 @@ SUMMARY_TYPES: dict[str, tuple[Any, ...]] = {
     "dataset": (str,), "epochs": (int,), "seconds": (NUMBER,), "optimizer": (dict,),
     "lr_schedule": (str, None), "batch_size": (int, None, "full"), "metrics": (dict,),
     "final": (dict, None), "resize": (str,), "folder": (str,), "test_split": (NUMBER, None),
-    "seed": (int,), "validation_split": (NUMBER,), "folder_signature": (str,), "folder_signature_of": (str,),
-    "augment": (str,), "early_stopping": (dict,)}
+    "seed": (int,), "validation_split": (NUMBER,), "folder_signature": (str,), "folder_signature_of": (str,)}
 
 
 #: the ``resize`` of the ONNX metadata for a model whose file does not say how its images
