@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -126,12 +127,10 @@ def test_a_new_run_in_an_old_runs_folder_never_leaves_a_mix_of_both(cats, tmp_pa
     assert read_checkpoint(tmp_path / CHECKPOINT_NAME).run_config["lr"] == 0.01
 
 
-def test_a_run_folder_another_process_trains_into_is_refused(tmp_path):
-    """Two `train --out X` started together both exited 0 and one run's files were lost; an
-    --overwrite or --resume of a run still going deleted or mixed its files."""
-    from glassnet.runs import training_into
-
-    out = tmp_path / "busy"
+@contextlib.contextmanager
+def held_by_another_process(out: Path):
+    """``out`` held by ``runs.training_into`` in another process (as a run training into it)
+    for the duration of the block."""
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pathlib import Path; "
          "from glassnet.runs import training_into\n"
@@ -139,6 +138,19 @@ def test_a_run_folder_another_process_trains_into_is_refused(tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_run_folder_another_process_trains_into_is_refused(tmp_path):
+    """Two `train --out X` started together both exited 0 and one run's files were lost; an
+    --overwrite or --resume of a run still going deleted or mixed its files."""
+    from glassnet.runs import training_into
+
+    out = tmp_path / "busy"
+    with held_by_another_process(out):
         for extra in ([], ["--overwrite"]):
             result = run_cli("train", "--hidden", "3", "--epochs", "1", "--quiet", "--out", str(out), *extra)
             assert result.returncode == 1, result.stderr
@@ -148,9 +160,6 @@ def test_a_run_folder_another_process_trains_into_is_refused(tmp_path):
         with pytest.raises(ConfigError, match="is being trained into by another glassnet run"), \
                 training_into(out):
             pass
-    finally:
-        holder.kill()
-        holder.wait()
     with training_into(out), training_into(out):  # free again; one process may nest its holds
         pass
 
@@ -162,17 +171,8 @@ def test_report_refuses_a_run_folder_being_trained_into(tmp_path):
     out = tmp_path / "busy"
     (out / CHECKPOINT_NAME).parent.mkdir()
     (out / CHECKPOINT_NAME).write_bytes(b"a run's checkpoint, being written")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from glassnet.runs import training_into\n"
-         "with training_into(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)", str(out)],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_by_another_process(out):
         result = run_cli("report", str(out))
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.returncode == 1, result.stderr
     assert result.stderr == (f"glassnet report: error: {out} is being trained into by another "
                              "glassnet run right now (or its report is being written); wait for it "
