@@ -516,6 +516,7 @@ class Sequential:
         ``test_on_batch``: the counterpart of :meth:`train_on_batch`, ``x`` and ``y`` checked
         and preprocessed alike, in inference mode (dropout off, batch norm's running
         statistics)."""
+        self.check_input(x)  # first: a Dataset given whole is named (its y is then missing)
         require_labels(y, "test_on_batch")
         return self.evaluate(x, y, batch_size=None)["loss"]
 
