@@ -1,0 +1,241 @@
+"""CSVLogger (Keras' CSV format, append and resume, atomic rewrites) and LambdaCallback."""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from glassnet import Sequential, layers
+from glassnet.errors import (
+    ConfigError,
+    GlassnetWarning,
+    NonFiniteLossError,
+    SaveError,
+    TrainingInterruptedError,
+)
+from glassnet.io.checkpoint import StopRequest
+from glassnet.runs import RunConfig, resume_run, train_run
+from glassnet.training import Callback, CSVLogger, LambdaCallback
+
+
+def _data(rng, n=60, d=4, classes=3):
+    y = np.arange(n) % classes
+    x = rng.standard_normal((n, d)) + y[:, None]
+    return x, y
+
+
+def _model():
+    model = Sequential([layers.Dense(8, activation="relu"), layers.Dense(3)], input_shape=(4,),
+                       seed=0, dtype="float64")
+    model.compile("categorical_crossentropy", "sgd")
+    return model
+
+
+def _read(path, separator=","):
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle, delimiter=separator))
+
+
+def _assert_log_is_history(path, history):
+    """The file's header is ``epoch`` and the history's names sorted; its cells read back
+    as the history's values, to the last bit."""
+    header, *rows = _read(path)
+    assert header == ["epoch", *sorted(history.history)]
+    assert [int(row[0]) for row in rows] == history["epoch"]
+    for i, key in enumerate(header[1:], start=1):
+        np.testing.assert_array_equal([float(row[i]) for row in rows], history[key], err_msg=key)
+
+
+class Logs(Callback):
+    """Adds ``per_epoch[epoch]`` (a dict) to the logs at the end of each epoch."""
+
+    def __init__(self, per_epoch):
+        self.per_epoch = per_epoch
+
+    def on_epoch_end(self, epoch, logs):
+        logs.update(self.per_epoch[epoch])
+
+
+# -- CSVLogger -----------------------------------------------------------------------------
+def test_csv_log_holds_the_history_in_full_precision(rng, tmp_path):
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    history = _model().fit(x, y, epochs=3, batch_size=16, verbose=0, validation_data=(x, y),
+                           callbacks=[CSVLogger(path)])
+    _assert_log_is_history(path, history)
+    assert _read(path)[0] == ["epoch", "accuracy", "loss", "lr", "val_accuracy", "val_loss"]
+
+
+def test_csv_log_writes_nan_and_a_name_logged_late_gets_its_own_column(rng, tmp_path):
+    """A non-finite number is written as Keras writes it; val_f1, first logged at epoch 2,
+    gets a column (NA before) instead of being dropped or shifting the others."""
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    logs = Logs([{"score": math.nan, "note": "a;b"}, {"score": math.inf, "note": "a;b", "val_f1": 0.25},
+                 {"score": 0.5, "note": "a;b", "val_f1": 0.5}])
+    _model().fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[logs, CSVLogger(path, separator=";")])
+    header, *rows = _read(path, ";")
+    assert header == ["epoch", "accuracy", "loss", "lr", "note", "score", "val_f1"]
+    assert [row[4:] for row in rows] == [["a;b", "nan", "NA"], ["a;b", "inf", "0.25"], ["a;b", "0.5", "0.5"]]
+
+
+def test_csv_log_append_continues_a_later_fit_without_a_second_header(rng, tmp_path):
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    model = _model()
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[CSVLogger(path, append=True)])
+    history = model.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, verbose=0,
+                        callbacks=[CSVLogger(path, append=True)])
+    _assert_log_is_history(path, history)  # epochs 0-3, one header
+    # a fit from epoch 0 is a new training: appended after it, as in Keras
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[CSVLogger(path, append=True)])
+    assert [row[0] for row in _read(path)] == ["epoch", "0", "1", "2", "3", "0"]
+    # without append the file is replaced
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[CSVLogger(path)])
+    assert [row[0] for row in _read(path)] == ["epoch", "0"]
+
+
+def test_csv_log_append_replaces_the_rows_a_crashed_run_left_after_its_checkpoint(rng, tmp_path):
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    model = _model()
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[CSVLogger(path, append=True)])
+    with open(path, "a") as handle:  # epochs 2 and 3 of a run that died before its checkpoint
+        handle.write("2,0.1,0.1,0.1\n3,0.2,0.2,0.2\n")
+    history = model.fit(x, y, epochs=3, initial_epoch=2, batch_size=16, verbose=0,
+                        callbacks=[CSVLogger(path, append=True)])
+    _assert_log_is_history(path, history)
+
+
+def test_resume_run_with_an_appending_csv_log_gives_one_row_per_epoch(cats, tmp_path):
+    config = RunConfig(dataset="cats", model="mlp", hidden=[4], epochs=4, batch_size=64, lr=0.003,
+                       validation_split=0.2, seed=5, dtype="float64", out=str(tmp_path / "run"))
+    path = tmp_path / "log.csv"
+    stop = StopRequest()
+    stopper = LambdaCallback(on_epoch_end=lambda epoch, logs: epoch == 1 and stop.request())
+    with pytest.raises(TrainingInterruptedError):
+        train_run(config, callbacks=[CSVLogger(path, append=True), stopper], verbose=0, data=cats, stop=stop)
+    assert [row[0] for row in _read(path)] == ["epoch", "0", "1"]
+    resumed = resume_run(tmp_path / "run", callbacks=[CSVLogger(path, append=True)], verbose=0, data=cats)
+    _assert_log_is_history(path, resumed.history)
+
+
+def test_csv_log_without_append_warns_that_a_continued_fit_replaces_it(rng, tmp_path):
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    model = _model()
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[CSVLogger(path)])
+    with pytest.warns(GlassnetWarning, match="append=True to continue"):
+        model.fit(x, y, epochs=2, initial_epoch=1, batch_size=16, verbose=0, callbacks=[CSVLogger(path)])
+
+
+@pytest.mark.parametrize("content,match", [
+    ("epoch,accuracy,loss,lr,val_accuracy,val_loss\n", "are not what this fit logs"),
+    ("epoch,loss\n0,1.0\n", "are not what this fit logs"),
+    ("epoch;accuracy;loss;lr\n", "not a CSV log with separator ','"),
+    ("epoch,accuracy,loss,lr\n0,0.5,1.0,0.01\n1,0.5\n", "line 3 is not an epoch's row"),
+    (b"\xff\xfe", "cannot append"),
+], ids=["validation-columns", "missing-columns", "other-separator", "half-a-row", "not-text"])
+def test_appending_to_a_file_that_is_not_this_fits_log_is_an_error_before_training(rng, tmp_path,
+                                                                                    content, match):
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+    model = _model()
+    with pytest.raises(ConfigError, match=match):
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[CSVLogger(path, append=True)])
+    assert model.history is None or len(model.history) == 0
+
+
+def test_a_failed_csv_write_keeps_the_previous_file(rng, tmp_path, monkeypatch):
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    model = _model()
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[CSVLogger(path, append=True)])
+    good = path.read_bytes()
+    from glassnet import _files
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_files.os, "fsync", disk_full)  # after the new rows were written out
+    with pytest.raises(SaveError, match="No space left on device"):
+        model.fit(x, y, epochs=3, initial_epoch=2, batch_size=16, verbose=0,
+                  callbacks=[CSVLogger(path, append=True)])
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["log.csv"]  # no temporary left behind
+
+
+def test_after_a_non_finite_loss_the_csv_log_ends_where_the_history_does(rng, tmp_path):
+    class PoisonAt3(Callback):
+        def on_epoch_begin(self, epoch, logs):
+            if epoch == 3:
+                self.model.layers[0].params["W"][0, 0] = np.nan
+
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    model = _model()
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError):
+        model.fit(x, y, epochs=6, batch_size=20, verbose=0, callbacks=[PoisonAt3(), CSVLogger(path)])
+    assert model.history["epoch"] == [0, 1]  # the weights of epoch 2 diverged on epoch 3's first batch
+    _assert_log_is_history(path, model.history)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"filename": ""}, "filename must be a file name"),
+    ({"filename": 3}, "filename must be a file name"),
+    ({"filename": "a.csv", "separator": ", "}, "separator must be one character"),
+    ({"filename": "a.csv", "separator": '"'}, "separator must be one character"),
+    ({"filename": "a.csv", "append": "yes"}, "append must be True or False"),
+])
+def test_bad_csv_logger_arguments(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        CSVLogger(**kwargs)
+
+
+def test_a_csv_log_in_place_of_a_folder_is_refused_before_training(rng, tmp_path):
+    x, y = _data(rng)
+    with pytest.raises(ConfigError, match="is a folder; give a file name"):
+        _model().fit(x, y, epochs=1, verbose=0, callbacks=[CSVLogger(tmp_path)])
+
+
+# -- LambdaCallback ------------------------------------------------------------------------
+def test_lambda_callback_calls_each_function_at_its_hook_with_its_arguments(rng):
+    x, y = _data(rng, n=40)
+    calls = []
+    cb = LambdaCallback(
+        on_train_begin=lambda logs: calls.append(("train_begin", logs["epochs"])),
+        on_epoch_begin=lambda epoch, logs: calls.append(("epoch_begin", epoch)),
+        on_batch_end=lambda batch, logs: calls.append(("batch_end", batch, sorted(logs))),
+        on_epoch_end=lambda epoch, logs: calls.append(("epoch_end", epoch, logs["loss"])),
+        on_train_end=lambda logs: calls.append(("train_end", logs["loss"])))
+    model = _model()
+    history = model.fit(x, y, epochs=2, batch_size=20, verbose=0, callbacks=[cb])
+    batch = ["accuracy", "loss"]
+    assert calls == [("train_begin", 2),
+                     ("epoch_begin", 0), ("batch_end", 0, batch), ("batch_end", 1, batch),
+                     ("epoch_end", 0, history["loss"][0]),
+                     ("epoch_begin", 1), ("batch_end", 0, batch), ("batch_end", 1, batch),
+                     ("epoch_end", 1, history["loss"][1]), ("train_end", history["loss"][1])]
+
+
+def test_lambda_callback_may_stop_training_through_its_model(rng):
+    x, y = _data(rng)
+    cb = LambdaCallback()
+    cb.on_epoch_end = lambda epoch, logs: setattr(cb.model, "stop_training", True)
+    assert len(_model().fit(x, y, epochs=5, verbose=0, callbacks=[cb])) == 1
+
+
+@pytest.mark.parametrize("hook", ["on_train_batch_end", "on_batch_begin"])
+def test_lambda_callback_refuses_a_hook_glassnet_never_calls(hook):
+    with pytest.raises(ConfigError, match=f"got {hook}, which glassnet never calls; its hooks are "
+                                          "on_train_begin, on_epoch_begin, on_batch_end"):
+        LambdaCallback(**{hook: print})
+
+
+def test_lambda_callback_refuses_what_is_not_a_function():
+    with pytest.raises(ConfigError, match="on_epoch_end must be a function, got 'print'"):
+        LambdaCallback(on_epoch_end="print")
+    with pytest.raises(TypeError):  # Keras' positional order is not glassnet's
+        LambdaCallback(print)
