@@ -175,3 +175,21 @@ def test_the_state_round_trips_and_damage_is_a_value_error():
         with pytest.raises(ValueError):
             copy.load_state_dict({"values": {**state["values"], key: bad}, "arrays": {}})
     assert math.isfinite(copy.best)
+
+
+@pytest.mark.parametrize("record", [{}, {"lr_reduced_after": "5", "final_lr": 0.1},
+                                    {"lr_reduced_after": [True], "final_lr": 0.1},
+                                    {"lr_reduced_after": [5], "final_lr": "0.1"}])
+def test_a_record_of_another_shape_says_nothing(record):
+    """A summary or metrics.json edited by hand: info and the report leave the line out."""
+    from glassnet.report.text import lr_reductions_text
+
+    assert lr_reductions_text(record) is None
+
+
+def test_one_reduction_is_said_in_the_singular():
+    from glassnet.report.text import lr_reductions_text
+
+    assert lr_reductions_text({"reduce_lr_monitor": "val_loss", "reduce_lr_patience": 1,
+                               "lr_reduced_after": [3], "final_lr": 0.001}) == (
+        "lr reduced 1 time on a val_loss plateau (patience 1), after epoch 3: final lr 0.001")
