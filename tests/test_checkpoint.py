@@ -429,6 +429,33 @@ def test_resume_keeps_early_stopping_state(cats, tmp_path):
     _same_run(finished, straight)
 
 
+@pytest.mark.parametrize("patience", [1, 2], ids=["after-a-reduction", "with-the-count-at-1"])
+def test_resume_keeps_the_lr_reductions_state(cats, tmp_path, patience):
+    """--reduce-lr: the reduced lr, best value, count and reductions survive a Ctrl-C after
+    epoch 5, so the resumed run reduces where the straight one did (patience 1: after epochs
+    3, 4, 5, 6 and 10, three before the stop; patience 2: after epochs 4 and 6, the count at 1
+    at the stop)."""
+    config = {**CONFIG, "lr": 0.03, "lr_schedule": None, "augment": None,
+              "extra": {**CONFIG["extra"], "reduce_lr": patience, "reduce_lr_factor": 0.5}}
+    straight = train_run(RunConfig(**config, out=str(tmp_path / "a")), verbose=0, data=cats)
+    assert [e for e, _, _ in straight.reduce_lr.reductions] == ([2, 3, 4, 5, 9] if patience == 1 else [3, 5])
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(RunConfig(**config, out=str(tmp_path / "b")), callbacks=[StopAt(4, None, stop)],
+                  verbose=0, data=cats, stop=stop)
+    resumed = resume_run(tmp_path / "b", verbose=0, data=cats)
+    _same_run(resumed, straight)
+    assert resumed.reduce_lr.reductions == straight.reduce_lr.reductions
+    assert resumed.metrics["lr_reduced_after"] == straight.metrics["lr_reduced_after"]
+    assert resumed.metrics["final_lr"] == straight.metrics["final_lr"] == straight.model.optimizer.lr
+    # its training over but its files never written: --resume writes what the straight run did
+    _only_the_checkpoint(tmp_path / "a", tmp_path / "c")
+    with pytest.warns(GlassnetWarning, match="only its files were left to write"):
+        finished = resume_run(tmp_path / "c", verbose=0, data=cats)
+    assert finished.metrics["lr_reduced_after"] == straight.metrics["lr_reduced_after"]
+    assert finished.model.training_summary["reduce_lr"] == straight.model.training_summary["reduce_lr"]
+
+
 def _only_the_checkpoint(run, copy) -> None:
     copy.mkdir()
     shutil.copy(run / CHECKPOINT_NAME, copy / CHECKPOINT_NAME)

@@ -1,5 +1,5 @@
-"""`glassnet train` toolkit options: --init, --batchnorm, --dropout, --early-stopping, optimizer and
-schedule flags, and the clear one-line errors for bad values."""
+"""`glassnet train` toolkit options: --init, --batchnorm, --dropout, --early-stopping, --reduce-lr,
+optimizer and schedule flags, and the clear one-line errors for bad values."""
 
 import json
 import subprocess
@@ -21,6 +21,13 @@ QUICK = ["train", "--dataset", "cats", "--hidden", "4", "--epochs", "1", "--quie
     (["--lr-schedule", "warmup"], "unknown learning-rate schedule 'warmup'"),
     (["--early-stopping", "3"], "--early-stopping 3 watches the validation loss: add --validation-split"),
     (["--early-stopping", "0"], "--early-stopping 0 watches the validation loss"),  # 0: valid patience
+    (["--reduce-lr", "3"], "--reduce-lr 3 watches the validation loss: add --validation-split"),
+    (["--reduce-lr", "3", "--validation-split", "0.2", "--lr-decay", "0.9"],
+     "--reduce-lr 3 lowers the lr when val_loss stalls, but --lr-decay sets the lr every epoch, "
+     "undoing it: give one or the other"),
+    (["--reduce-lr", "3", "--validation-split", "0.2", "--lr-schedule", "constant"],
+     "but --lr-schedule constant sets the lr every epoch"),
+    (["--reduce-lr-factor", "0.5"], "--reduce-lr-factor 0.5 is the factor of --reduce-lr: add --reduce-lr"),
     (["--init", "kaiming"], "unknown initializer 'kaiming'"),
     (["--init", "normal:-1"], "--init normal:-1: normal(std) needs a finite std > 0, got -1.0"),
     (["--init", "normal:big"], "initializer 'normal:big': STD in 'normal:STD' must be a number"),
@@ -43,6 +50,8 @@ def test_bad_values_are_one_clear_line(tmp_path, capsys, extra, message):
 
 @pytest.mark.parametrize("flag,value,expected", [("--lr", "0", "a positive"), ("--lr", "-0.1", "a positive"),
                                                   ("--early-stopping", "-1", "an integer >= 0"),
+                                                  ("--reduce-lr", "0", "a positive integer"),
+                                                  ("--reduce-lr-factor", "1", "a number between 0 and 1"),
                                                   # the flags' own names, not the library's arguments
                                                   ("--dropout", "1.0", "a number >= 0 and below 1"),
                                                   ("--dropout", "-0.2", "a number >= 0 and below 1"),
@@ -98,6 +107,42 @@ def test_early_stopping_says_it_stopped_and_which_epoch_the_metrics_are_of(tmp_p
     assert main(["info", str(out)]) == 0  # the new keys are not taken for a split's scores
     shown = capsys.readouterr().out
     assert "restored_epoch" not in shown and "early_stopped_after" not in shown
+
+
+def test_reduce_lr_lowers_the_lr_on_a_val_loss_plateau_and_says_so(tmp_path, capsys):
+    """The cat set's val_loss stalls after epoch 3 at this lr: 4 reductions by 10 in 12 epochs."""
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "cats", "--hidden", "7", "--normalize", "--epochs", "12",
+                 "--lr", "0.05", "--validation-split", "0.2", "--reduce-lr", "2", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    history = json.loads((out / "history.json").read_text())
+    assert history["lr"] == pytest.approx([0.05] * 5 + [0.005] * 2 + [5e-4] * 2 + [5e-5] * 2 + [5e-6])
+    # the progress lines stay whole, with a line for each reduction before its epoch's
+    lines = captured.err.splitlines()
+    assert lines[lines.index("epoch 5: ReduceLROnPlateau reduced the lr from 0.05 to 0.005 (val_loss had "
+                             "not improved for 2 epochs)") + 1].startswith("epoch 5/12 - ")
+    assert sum("ReduceLROnPlateau reduced" in line for line in lines) == 4
+    assert "s, reduced the lr 4 times (to 5e-06); evaluated after training: " in captured.out
+    assert json.loads((out / "run.json").read_text())["config"]["extra"]["reduce_lr"] == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["lr_reduced_after"] == [5, 7, 9, 11] and metrics["final_lr"] == pytest.approx(5e-6)
+    said = ("lr reduced 4 times on a val_loss plateau (patience 2, factor 0.1), after epochs 5, 7, 9 "
+            "and 11: final lr 5e-06")
+    page = (out / "report.html").read_text()
+    assert said in page and "reduce lr patience 2, reduce lr factor 0.1" in page
+    assert main(["info", str(out)]) == 0
+    assert f"  {said}\n" in capsys.readouterr().out
+
+
+def test_reduce_lr_that_never_acts_says_so_and_quiet_prints_no_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*QUICK, "--validation-split", "0.2", "--reduce-lr", "5", "--reduce-lr-factor", "0.5",
+                 "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "ReduceLROnPlateau" not in captured.err and "reduced the lr" not in captured.out
+    assert json.loads((out / "run.json").read_text())["config"]["extra"]["reduce_lr_factor"] == 0.5
+    assert ("lr never reduced on a val_loss plateau (patience 5, factor 0.5): it stayed 0.01"
+            in (out / "report.html").read_text())
 
 
 # -- zoo mlp -------------------------------------------------------------------------------------

@@ -70,6 +70,10 @@ def test_apply_params_and_train_command():
     assert augmented.augment == "flip,crop"
     assert "--augment flip,crop" in train_command(augmented) and "--normalize" in train_command(augmented)
     assert apply_params(base, {"augment": "none"}).augment is None
+    # a base that lowers the lr on a plateau (Python API) trains so in the command too
+    plateau = apply_params(base, {})
+    plateau.extra.update(reduce_lr=3, reduce_lr_factor=0.5)
+    assert "--reduce-lr 3 --reduce-lr-factor 0.5 --seed" in train_command(plateau)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -95,7 +99,7 @@ def test_unknown_parameter_names_the_searchable_ones():
         config.validate()
 
 
-@pytest.mark.parametrize("name", ["normalize", "early_stopping"])
+@pytest.mark.parametrize("name", ["normalize", "early_stopping", "reduce_lr", "reduce_lr_factor"])
 def test_a_train_option_a_search_does_not_vary_is_named_as_such(name):
     """It said "neither model 'mlp' nor the training run takes it", though train has the flag."""
     config = quick_config()

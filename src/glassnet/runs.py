@@ -59,6 +59,7 @@ from .model import Sequential
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
 from .training.loop import note_restored_weights
+from .training.reduce_lr import ReduceLROnPlateau
 
 # The zoo model options that ``glassnet train`` has a flag for (``--hidden``, ``--init``,
 # ``--batchnorm``, ``--dropout``). Other options (mlp's ``activation``, the CNNs' ``widths``)
@@ -141,6 +142,7 @@ class RunResult:
     error: NonFiniteLossError | None = None
     config: RunConfig | None = None
     early_stopping: EarlyStopping | None = None  # what it did, when the run used it
+    reduce_lr: ReduceLROnPlateau | None = None  # the same, of --reduce-lr
 
 
 @dataclass
@@ -532,15 +534,44 @@ def make_schedule(config: RunConfig) -> schedules.Schedule | None:
     return schedules.for_run(config.lr_schedule, config.epochs)
 
 
-def make_callbacks(config: RunConfig) -> list[Callback]:
-    """``extra["early_stopping"] = PATIENCE``: stop on val_loss and keep the best weights."""
+def make_callbacks(config: RunConfig, verbose: int = 0) -> list[Callback]:
+    """``extra["early_stopping"] = PATIENCE``: stop on val_loss and keep the best weights;
+    ``extra["reduce_lr"] = PATIENCE`` (and ``"reduce_lr_factor"``, default 0.1): lower the
+    lr when val_loss stalls (``verbose``: a line for each reduction)."""
+    return [*_early_stopping(config), *_reduce_lr(config, verbose)]
+
+
+def _needs_validation(config: RunConfig, option: str) -> None:
+    """``option`` (``"--early-stopping 5"``) watches the validation loss: it needs a split."""
+    if config.validation_split is None:
+        raise ConfigError(f"{option} watches the validation loss: add --validation-split FRACTION "
+                          "(never the test set)")
+
+
+def _early_stopping(config: RunConfig) -> list[Callback]:
     patience = config.extra.get("early_stopping")
     if patience is None:
         return []
-    if config.validation_split is None:
-        raise ConfigError(f"--early-stopping {patience} watches the validation loss: add "
-                          "--validation-split FRACTION (never the test set)")
+    _needs_validation(config, f"--early-stopping {patience}")
     return [EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
+
+
+#: what --reduce-lr multiplies the lr by unless --reduce-lr-factor says (Keras' default)
+REDUCE_LR_FACTOR = 0.1
+
+
+def _reduce_lr(config: RunConfig, verbose: int) -> list[Callback]:
+    patience = config.extra.get("reduce_lr")
+    if patience is None:
+        return []
+    _needs_validation(config, f"--reduce-lr {patience}")
+    setter = ("--lr-decay" if config.lr_decay is not None
+              else f"--lr-schedule {config.lr_schedule}" if config.lr_schedule is not None else None)
+    if setter:
+        raise ConfigError(f"--reduce-lr {patience} lowers the lr when val_loss stalls, but {setter} "
+                          "sets the lr every epoch, undoing it: give one or the other")
+    return [ReduceLROnPlateau("val_loss", factor=config.extra.get("reduce_lr_factor", REDUCE_LR_FACTOR),
+                              patience=patience, verbose=1 if verbose else 0)]
 
 
 def check_compatible(model: Sequential, dataset: Dataset) -> Dataset:
@@ -644,7 +675,7 @@ def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | No
     data = data if data is not None else load_data(config)
     splits = prepare_splits(config, data)
     model = build_model(config, splits["train"])
-    callbacks = list(callbacks or []) + make_callbacks(config)
+    callbacks = list(callbacks or []) + make_callbacks(config, verbose)
     model.compile(loss=zoo.loss_for(splits["train"].num_classes), optimizer=make_optimizer(config),
                   reg=config.reg)
     fingerprint = splits["train"].info.get("fingerprint")  # an image folder's files, checked on resume
@@ -709,6 +740,9 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
         metrics["stopped"] = str(outcome.error)
     stopper = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
     metrics.update(early_stopping_record(stopper))
+    reducer = next((c for c in callbacks if isinstance(c, ReduceLROnPlateau)), None)
+    reductions = reduce_lr_record(reducer, model.optimizer.lr)
+    metrics.update(reductions)
     model.training_summary = {
         **training_data_record(config, fingerprint), "epochs": len(model.history),
         "seconds": round(outcome.seconds, 3),
@@ -717,6 +751,7 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
         "lr_schedule": _schedule_text(config), "batch_size": config.batch_size,
         **({"augment": config.augment} if config.augment else {}),
         **({"early_stopping": early_stopping_summary(stopper)} if stopper is not None else {}),
+        **({"reduce_lr": reductions} if reductions else {}),
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
     write_run(out_dir, model, config, metrics,
@@ -726,7 +761,7 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
         from .report.run_report import write_run_report
 
         write_run_report(out_dir, model, splits)
-    return RunResult(model, model.history, metrics, out_dir, outcome.error, config, stopper)
+    return RunResult(model, model.history, metrics, out_dir, outcome.error, config, stopper, reducer)
 
 
 def early_stopping_summary(stopper: EarlyStopping) -> dict[str, Any]:
@@ -753,6 +788,18 @@ def early_stopping_record(stopper: EarlyStopping | None) -> dict[str, Any]:
     if stopper.restored_epoch is not None:
         record["restored_epoch"] = stopper.restored_epoch + 1
     return record
+
+
+def reduce_lr_record(reducer: ReduceLROnPlateau | None, lr: float) -> dict[str, Any]:
+    """What ``metrics.json`` (and the model's training summary) record of ``--reduce-lr``: its
+    monitor, patience and factor, ``lr_reduced_after`` (the epochs, from 1, after which it
+    lowered the lr) and ``final_lr`` (``lr``, the optimizer's at the end); nothing without it
+    (see :func:`~glassnet.report.text.lr_reductions_text`)."""
+    if reducer is None:
+        return {}
+    return {"reduce_lr_monitor": reducer.tracker.monitor, "reduce_lr_patience": reducer.patience,
+            "reduce_lr_factor": reducer.factor,
+            "lr_reduced_after": [epoch + 1 for epoch, _, _ in reducer.reductions], "final_lr": lr}
 
 
 def training_data_record(config: RunConfig,

@@ -69,12 +69,13 @@ def _unsearchable_reason(name: str, model: str) -> str:
                 "best configuration")
     if name in NOT_SEARCHED_TRAIN_OPTIONS:
         return (f"--{name.replace('_', '-')} is a 'glassnet train' option that a search does not "
-                "vary (every trial trains with the same input normalization and no early stopping)")
+                "vary (every trial trains with the same input normalization, no early stopping and "
+                "no lr reduction on a plateau)")
     return f"neither model {model!r} nor the training run takes it"
 
 
 #: options of `glassnet train` (kept in RunConfig.extra) that a search never varies
-NOT_SEARCHED_TRAIN_OPTIONS = ("normalize", "early_stopping")
+NOT_SEARCHED_TRAIN_OPTIONS = ("normalize", "early_stopping", "reduce_lr", "reduce_lr_factor")
 
 
 # The options of `glassnet search` that define a stored search, and the setting of
@@ -298,7 +299,8 @@ def train_command(config: RunConfig) -> str:
                 "image_size", "test_split", "strict", "augment")}
     options["resize"] = config.resize if config.resize != "squash" else None
     options.update(config.extra.get("model_options", {}))
-    options["early_stopping"] = config.extra.get("early_stopping")
+    options.update({name: config.extra.get(name)
+                    for name in ("early_stopping", "reduce_lr", "reduce_lr_factor")})
     options["normalize"] = config.extra.get("normalize")
     for name, value in options.items():
         flag = f"--{name.replace('_', '-')}"

@@ -10,7 +10,7 @@ from .. import optimizers
 from .._text import count, printable
 from ..io.checkpoint import check_state
 from ..io.format import model_from_archive, read_archive
-from ..report.text import batch_size_text
+from ..report.text import batch_size_text, lr_reductions_text
 from .common import fmt_metrics, model_or_checkpoint_file, print_json
 
 
@@ -110,6 +110,10 @@ def training_text(summary: dict[str, Any], reg: float = 0.0) -> list[str]:
     lines = [head]
     if isinstance(summary.get("early_stopping"), dict):
         lines.append(f"  {early_stopping_text(summary['early_stopping'])}")
+    reduce_lr = summary.get("reduce_lr")
+    reductions = lr_reductions_text(reduce_lr) if isinstance(reduce_lr, dict) else None
+    if reductions:
+        lines.append(f"  {reductions}")
     by_split = summary.get("metrics") or ({"final": summary["final"]} if summary.get("final") else {})
     for split, metrics in by_split.items():
         lines.append(f"  {split}: {fmt_metrics(metrics)}")

@@ -105,6 +105,13 @@ def add_parser(sub) -> None:
     p.add_argument("--early-stopping", type=non_negative_int, default=None, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs and keep the "
                         "best epoch's weights (needs --validation-split)")
+    p.add_argument("--reduce-lr", type=positive_int, default=None, metavar="PATIENCE",
+                   help="multiply the learning rate by --reduce-lr-factor when val_loss has not "
+                        "improved (by more than 1e-4) for PATIENCE epochs, as Keras' "
+                        "ReduceLROnPlateau (needs --validation-split; not with --lr-schedule or "
+                        "--lr-decay, which set the lr themselves)")
+    p.add_argument("--reduce-lr-factor", type=fraction, default=None, metavar="FACTOR",
+                   help="what --reduce-lr multiplies the learning rate by (default: 0.1)")
     p.add_argument("--augment", default=None, metavar="LIST",
                    help="augment training batches: flip (random horizontal flip), crop (random "
                         "crop from 4-pixel reflect padding), jitter (brightness and contrast "
@@ -140,7 +147,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def toolkit_extra(args: argparse.Namespace) -> dict:
-    """Model options (--init, --batchnorm, --dropout), --early-stopping and --normalize, only when given,
+    """Model options (--init, --batchnorm, --dropout), --early-stopping, --reduce-lr(-factor) and
+    --normalize, only when given,
     so that models without these options are not handed them."""
     if args.init is not None:  # checked now, named as the option (not in the model's build)
         try:
@@ -153,6 +161,13 @@ def toolkit_extra(args: argparse.Namespace) -> dict:
     extra: dict = {"model_options": model_options} if model_options else {}
     if args.early_stopping is not None:
         extra["early_stopping"] = args.early_stopping
+    if args.reduce_lr_factor is not None and args.reduce_lr is None:
+        raise ConfigError(f"--reduce-lr-factor {args.reduce_lr_factor:g} is the factor of --reduce-lr: "
+                          "add --reduce-lr PATIENCE")
+    if args.reduce_lr is not None:
+        extra["reduce_lr"] = args.reduce_lr
+    if args.reduce_lr_factor is not None:
+        extra["reduce_lr_factor"] = args.reduce_lr_factor
     if args.normalize:
         extra["normalize"] = True
     return extra
@@ -275,13 +290,22 @@ def run(args: argparse.Namespace) -> int:
     parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")
              if split in m]
     print(f"trained {config.model} on {config.dataset}: {count(m['epochs'], 'epoch')} in "
-          f"{m['seconds']:.1f}s{kept_weights(result)}; evaluated after training: " + "; ".join(parts))
+          f"{m['seconds']:.1f}s{kept_weights(result)}{lr_reductions(result)}; evaluated after "
+          "training: " + "; ".join(parts))
     print(f"run files: {result.out_dir}/ (report: {result.out_dir / 'report.html'})")
     if result.error is not None:
         print(f"glassnet train: error: {result.error}; that model was saved to "
               f"{result.out_dir / 'model.glassnet'}", file=sys.stderr)
         return 1
     return 0
+
+
+def lr_reductions(result: RunResult) -> str:
+    """``", reduced the lr 2 times (to 0.0001)"``: what --reduce-lr did, if it did."""
+    reducer = result.reduce_lr
+    if reducer is None or not reducer.reductions:
+        return ""
+    return f", reduced the lr {count(len(reducer.reductions), 'time')} (to {reducer.reductions[-1][2]:g})"
 
 
 def kept_weights(result: RunResult) -> str:

@@ -27,6 +27,7 @@ from ..io.checkpoint import CHECKPOINT_NAME, sessions_problem
 from ..json_checks import NUMBER, is_number_or_none, type_problem
 from ..runs import (
     MODEL_FILE,
+    REDUCE_LR_FACTOR,
     REPORT_FILE,
     RUN_RECORD,
     RunConfig,
@@ -49,7 +50,7 @@ from .html import (
 )
 from .plots import plot_training_curves
 from .sessions import resumed_text
-from .text import batch_size_text
+from .text import batch_size_text, lr_reductions_text
 
 REPORT_NAME = REPORT_FILE
 RUN_FILES = (RUN_RECORD, "history.json", "metrics.json")
@@ -170,7 +171,10 @@ def _hyperparameters(config: dict[str, Any], optimizer: dict[str, Any]) -> str:
     extra = config.get("extra", {})
     fixed.update({k.replace("_", " "): v for k, v in extra.get("model_options", {}).items()})
     fixed.update({"augment": config.get("augment"), "normalize": extra.get("normalize"),
-                  "early stopping patience": extra.get("early_stopping")})
+                  "early stopping patience": extra.get("early_stopping"),
+                  "reduce lr patience": extra.get("reduce_lr"),
+                  "reduce lr factor": extra.get("reduce_lr_factor", REDUCE_LR_FACTOR)
+                  if extra.get("reduce_lr") is not None else None})
     return ", ".join(k if v is True else f"{k} {v}" for k, v in fixed.items()
                      if v is not None and v is not False)
 
@@ -213,6 +217,7 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
         ("training time", f"{metrics.get('seconds') or 0:.1f} s for {count(epochs, 'epoch')}"),
         ("stopped", metrics.get("stopped")),  # a non-finite loss: which weights were kept
         ("early stopping", _early_stopping_text(metrics)),
+        ("lr reductions", lr_reductions_text(metrics)),
         ("finished", files["run"].get("finished")),
         ("glassnet version", files["run"].get("glassnet_version")),
         ("run directory", str(run_dir.resolve())),  # "." says nothing in a mailed report

@@ -92,3 +92,23 @@ def confusion_table(matrix: Sequence[Sequence[int]], class_names: Sequence[str])
         return f"{intro}; no image was confused with another class."
     more_text = f" ({more} more pairs not shown)" if more else ""
     return f"{intro};\nthe most frequent confusions{more_text}:\n" + table(top, CONFUSION_HEADER, "llrr")
+
+
+def lr_reductions_text(record: dict[str, Any]) -> str | None:
+    """``"lr reduced 2 times on a val_loss plateau (patience 3, factor 0.1), after epochs 4
+    and 9: final lr 0.0001"``, from a record of ``glassnet train --reduce-lr`` (the run's
+    ``metrics.json`` or its model's training summary: ``reduce_lr_monitor``,
+    ``reduce_lr_patience``, ``reduce_lr_factor``, ``lr_reduced_after`` (epochs from 1),
+    ``final_lr``); ``None`` for a record without them, or not of that shape (edited by hand)."""
+    after, final = record.get("lr_reduced_after"), record.get("final_lr")
+    if not (isinstance(after, list) and all(isinstance(e, int) and not isinstance(e, bool) for e in after)
+            and isinstance(final, (int, float)) and not isinstance(final, bool)):
+        return None
+    factor = record.get("reduce_lr_factor")
+    head = (f"on a {record.get('reduce_lr_monitor')} plateau (patience {record.get('reduce_lr_patience')}"
+            + (f", factor {factor:g})" if isinstance(factor, (int, float)) else ")"))
+    if not after:
+        return f"lr never reduced {head}: it stayed {final:g}"
+    epochs = ", ".join(map(str, after[:-1])) + (" and " if len(after) > 1 else "") + str(after[-1])
+    return (f"lr reduced {count(len(after), 'time')} {head}, after "
+            f"{'epoch' if len(after) == 1 else 'epochs'} {epochs}: final lr {final:g}")

@@ -402,7 +402,7 @@ def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
             model's seed: the same samples in every ``fit`` call on the same ``(x, y)`` (a
             resumed run too); ignored when ``validation_data`` is given.
         validation_data: ``(x_val, y_val)`` evaluated after each epoch.
-        callbacks: :class:`Callback` objects (EarlyStopping, ModelCheckpoint, ...).
+        callbacks: :class:`Callback` objects (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, ...).
         verbose: 0 silent, 1 progress bar (lines when not a terminal), 2 lines only (every
             ``log_every``-th epoch, the first and the last); ``"auto"`` (Keras' default) is 1.
         lr_schedule: a :mod:`glassnet.schedules` object or name (``"cosine"`` and ``"onecycle"``
