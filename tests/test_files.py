@@ -160,3 +160,26 @@ def test_names_up_to_255_bytes_can_be_written_and_their_leftovers_cleaned(tmp_pa
     write_json(target, [1])
     assert not leftover.exists()
 
+
+
+def test_a_missing_extra_and_a_broken_one_say_different_things(tmp_path, monkeypatch):
+    """An optional package that is installed but fails to import (a library it loads is
+    missing) was reported as not installed: pip then answers "already satisfied"."""
+    import sys
+
+    from glassnet.errors import MissingExtraError, require_extra
+
+    with pytest.raises(MissingExtraError, match=r"^this needs the optional package 'nosuchpkg': "
+                                                r"pip install 'glassnet\[onnx\]'$"):
+        require_extra("nosuchpkg", "onnx")
+    (tmp_path / "brokenpkg").mkdir()
+    (tmp_path / "brokenpkg" / "__init__.py").write_text("raise ImportError('libfoo.so: cannot open')\n")
+    (tmp_path / "needy").mkdir()
+    (tmp_path / "needy" / "__init__.py").write_text("import nosuchdependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name, reason in (("brokenpkg", "libfoo.so: cannot open"),
+                         ("needy", "No module named 'nosuchdependency'")):
+        with pytest.raises(MissingExtraError, match=rf"^the optional package '{name}' is installed but could "
+                                                    rf"not be imported: {reason}$"):
+            require_extra(name, "onnx")
+        sys.modules.pop(name, None)

@@ -1579,3 +1579,30 @@ def _parsed(add_parser, argv: list[str]):
     commands = argparse.ArgumentParser().add_subparsers()
     add_parser(commands)
     return commands.choices["search"].parse_args(argv[1:])
+
+
+def test_storage_driver_advice_names_the_driver_sqlalchemy_picks():
+    """SQLAlchemy 2.0 (what pip installs on Python 3.10) reads postgresql:// as psycopg2, 2.1
+    as psycopg 3: advising psycopg for both sent 3.10 users in a circle."""
+    from sqlalchemy.engine import make_url
+
+    from glassnet.search import POSTGRES_DRIVERS, driver_advice
+
+    picked = make_url("postgresql://u:p@h/d").get_dialect().driver
+    assert driver_advice("postgresql://u:p@h/d").startswith(
+        f"this URL uses the driver {picked}: pip install {POSTGRES_DRIVERS[picked]}, or write postgresql+")
+    assert "pip install psycopg2-binary" in driver_advice("postgresql+psycopg2://u@h/d")
+    assert driver_advice("nosuchdb://x").startswith("PostgreSQL: pip install 'psycopg[binary]'")
+
+
+def test_search_workers_run_the_installed_glassnet_not_a_glassnet_py_in_the_folder(tmp_path):
+    """``python -m glassnet`` puts the current folder first on sys.path: a user's glassnet.py
+    there ran in place of the workers (and the search went on with one process)."""
+    from glassnet import __version__
+    from glassnet.cli.search import GLASSNET_COMMAND
+
+    (tmp_path / "glassnet.py").write_text('print("the user\'s own glassnet.py")\n')
+    result = subprocess.run([*GLASSNET_COMMAND, "--version"], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(__version__) and "user's own" not in result.stdout

@@ -173,3 +173,20 @@ def test_a_narrowed_choice_keeps_the_best_values_and_remembers_all_of_them():
     (again,) = narrow([narrowed], [({"hidden": 200}, 0.9), ({"hidden": 200}, 0.8)])
     assert again.choices == (200,) and again.domain == spec.choices
     assert not spec.narrowed and "domain" not in spec.to_dict()
+
+
+def test_space_files_on_python_3_10_use_tomli_or_say_to_install_it(tmp_path, monkeypatch):
+    """Python 3.10 has no tomllib: the search extra installs tomli there, the same parser."""
+    import sys
+
+    import tomllib
+
+    path = tmp_path / "space.toml"
+    path.write_text('[params]\nlr = "log:1e-5:1e-1"\n')
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # import tomllib: ModuleNotFoundError
+    monkeypatch.setitem(sys.modules, "tomli", tomllib)  # tomli's API is tomllib's
+    assert load_space_file(path) == [ParamSpec("lr", "log", 1e-5, 0.1)]
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    with pytest.raises(ConfigError, match=r"search-space files need tomli on Python 3.10: pip install "
+                                          r"'glassnet\[search\]' \(or give the parameters with --param\)"):
+        load_space_file(path)

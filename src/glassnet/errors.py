@@ -142,10 +142,14 @@ def require_extra(module: str, extra: str):
     """Import ``module`` or raise a :class:`MissingExtraError` naming the pip extra."""
     import importlib
 
+    package = module.partition(".")[0]
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingExtraError(
-            f"this needs the optional package '{module.partition('.')[0]}': "
-            f"pip install 'glassnet[{extra}]'"
-        ) from exc
+        missing = isinstance(exc, ModuleNotFoundError) and (exc.name or package).partition(".")[0] == package
+        if missing:
+            raise MissingExtraError(f"this needs the optional package '{package}': "
+                                    f"pip install 'glassnet[{extra}]'") from exc
+        # installed, but broken: one of its own dependencies, or a library it loads, is missing
+        raise MissingExtraError(f"the optional package '{package}' is installed but could not be "
+                                f"imported: {exc}") from exc

@@ -76,6 +76,29 @@ FINGERPRINT_ATTR = "glassnet_image_fingerprint"
 CLAIM_SECONDS = 60.0
 
 
+
+#: the pip package of each PostgreSQL driver SQLAlchemy may pick for a URL
+POSTGRES_DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary"}
+
+
+def driver_advice(url: str) -> str:
+    """What to install for ``url``: the driver SQLAlchemy picks for it (``postgresql://`` is
+    psycopg 3 from SQLAlchemy 2.1, psycopg2 before: on Python 3.10 pip installs 2.0)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        driver = make_url(url).get_dialect().driver
+    except Exception:  # noqa: BLE001 - an unknown dialect: the general advice
+        return ("PostgreSQL: pip install 'psycopg[binary]' for postgresql+psycopg://, "
+                "psycopg2-binary for postgresql+psycopg2://")
+    if driver in POSTGRES_DRIVERS:
+        other = "postgresql+psycopg2://" if driver == "psycopg" else "postgresql+psycopg://"
+        return (f"this URL uses the driver {driver}: pip install {POSTGRES_DRIVERS[driver]}, or write "
+                f"{other} to use the other PostgreSQL driver")
+    return (f"this URL uses the driver {driver}: install its Python package (SQLAlchemy's "
+            "page on the dialect names it)")
+
+
 def _masked(url: str) -> str:
     try:
         from sqlalchemy.engine import make_url
@@ -145,8 +168,7 @@ def open_storage(url: str | None, run_dir: Path):
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
         except ImportError as exc:
             raise SearchError(f"the storage {_masked(url)} needs a database driver: {exc} "
-                              "(PostgreSQL: pip install 'psycopg[binary]' for postgresql:// or "
-                              "postgresql+psycopg://, psycopg2-binary for postgresql+psycopg2://)") from None
+                              f"({driver_advice(url)})") from None
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds; all mean "unusable"
             if type(exc).__name__ == "IntegrityError" and attempt < 2:
                 time.sleep(0.5 + attempt)  # workers started together both created the tables

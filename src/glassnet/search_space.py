@@ -224,9 +224,12 @@ def load_space_file(path: str | Path) -> list[ParamSpec]:
     """Read the ``[params]`` table of a TOML search-space file."""
     try:
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        raise ConfigError("search-space files need Python 3.11 or newer (tomllib); "
-                          "give the parameters with --param instead") from None
+    except ModuleNotFoundError:  # Python 3.10: the same parser as the package tomli
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ConfigError("search-space files need tomli on Python 3.10: pip install "
+                              "'glassnet[search]' (or give the parameters with --param)") from None
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())

@@ -246,9 +246,15 @@ def storage_url(text: str | None) -> str | None:
     return url
 
 
+#: how a worker process starts glassnet: not ``python -m glassnet``, which puts the current
+#: folder first on ``sys.path``, so that a ``glassnet.py`` of the user's there would run
+GLASSNET_COMMAND = (sys.executable, "-c",
+                    "import sys; del sys.path[0]; from glassnet.cli import console_main; console_main()")
+
+
 def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
     """Start ``--workers - 1`` more processes that resume (join) the same stored search."""
-    command = [sys.executable, "-m", "glassnet", "search", "--resume", "--out", str(search.run_dir),
+    command = [*GLASSNET_COMMAND, "search", "--resume", "--out", str(search.run_dir),
                "--study-name", search.study.study_name, "--no-plot", "--quiet-summary"]
     env = None
     if args.storage:  # through the environment: a URL on the command line shows its password in ps
