@@ -239,3 +239,26 @@ def test_lambda_callback_refuses_what_is_not_a_function():
         LambdaCallback(on_epoch_end="print")
     with pytest.raises(TypeError):  # Keras' positional order is not glassnet's
         LambdaCallback(print)
+
+
+def test_a_replaced_log_is_replaced_when_training_begins(rng, tmp_path):
+    """A new fit that stopped in its first epoch (a NaN, a Ctrl-C) left the previous run's
+    rows in a file it was to replace; and a file that cannot be written failed only after
+    an epoch had trained."""
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    _model().fit(x, y, epochs=3, verbose=0, callbacks=[CSVLogger(path)])
+    assert len(_read(path)) == 1 + 3  # the header and three epochs
+
+    class PoisonAtOnce(Callback):
+        def on_epoch_begin(self, epoch, logs):
+            self.model.layers[0].params["W"][0, 0] = np.nan
+
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError):
+        _model().fit(x, y, epochs=3, verbose=0, callbacks=[PoisonAtOnce(), CSVLogger(path)])
+    assert path.read_text() == "epoch,accuracy,loss,lr\n"
+    (tmp_path / "a-file").write_text("")
+    model = _model()
+    with pytest.raises(SaveError, match="could not (write|create)"):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[CSVLogger(tmp_path / "a-file" / "log.csv")])
+    assert model.history is None or len(model.history) == 0  # before the first epoch

@@ -193,3 +193,62 @@ def test_one_reduction_is_said_in_the_singular():
     assert lr_reductions_text({"reduce_lr_monitor": "val_loss", "reduce_lr_patience": 1,
                                "lr_reduced_after": [3], "final_lr": 0.001}) == (
         "lr reduced 1 time on a val_loss plateau (patience 1), after epoch 3: final lr 0.001")
+
+
+def test_a_reduced_lr_equal_to_an_earlier_schedules_last_is_kept_by_a_later_fit(rng):
+    """StepDecay 0.1 then a reduction by 0.1 give the very float the schedule last set: the
+    next fit took it for the schedule's lr and reset it to the schedule's base."""
+    x, y = _data(rng)
+    model = _model()
+    model.optimizer.lr = 0.1
+    model.fit(x, y, epochs=2, verbose=0, lr_schedule=schedules.StepDecay(every=1, factor=0.1))
+    reducer = ReduceLROnPlateau("score", patience=1, mode="min")
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[_Scripted("score", [1, 1]), reducer])
+    reduced = model.optimizer.lr
+    assert reduced == pytest.approx(0.01) and reducer.reductions == [(1, 0.1, reduced)]
+    assert model.fit(x, y, epochs=1, verbose=0)["lr"] == [reduced]  # was 0.1, the schedule's base
+
+
+def test_no_reduction_on_the_epoch_early_stopping_ends_training(rng):
+    from glassnet.training import EarlyStopping
+
+    x, y = _data(rng)
+    model = _model()
+    model.optimizer.lr = 0.1
+    reducer = ReduceLROnPlateau("score", patience=1, mode="min")
+    stopper = EarlyStopping("score", patience=2, mode="min")
+    model.fit(x, y, epochs=10, verbose=0,
+              callbacks=[_Scripted("score", [3, 2, 2, 2, 2]), stopper, reducer])
+    assert stopper.stopped_epoch == 3
+    assert [r[0] for r in reducer.reductions] == [2]  # not 3, where training ended
+    assert model.optimizer.lr == pytest.approx(0.01)
+
+
+def test_reductions_undone_by_the_nan_guard_are_dropped(rng):
+    from glassnet.errors import NonFiniteLossError
+    from glassnet.training import Callback
+
+    class PoisonAt3(Callback):
+        def on_epoch_begin(self, epoch, logs):
+            if epoch == 3:
+                self.model.layers[0].params["W"][0, 0] = np.nan
+
+    x, y = _data(rng)
+    model = _model()
+    model.optimizer.lr = 0.1
+    reducer = ReduceLROnPlateau("score", factor=0.5, patience=1, mode="min")
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError):
+        model.fit(x, y, epochs=6, batch_size=20, verbose=0,
+                  callbacks=[_Scripted("score", [1, 1, 1, 1, 1, 1]), PoisonAt3(), reducer])
+    assert model.history["epoch"] == [0, 1]  # epoch 2's weights diverged on epoch 3's first batch
+    assert reducer.reductions == [(1, 0.1, 0.05)]  # the one after epoch 2 was undone with them
+    assert model.optimizer.lr == 0.05
+
+
+def test_a_long_list_of_reduction_epochs_is_shortened():
+    from glassnet.report.text import lr_reductions_text
+
+    record = {"reduce_lr_monitor": "val_loss", "reduce_lr_patience": 3,
+              "lr_reduced_after": list(range(4, 40, 3)), "final_lr": 1e-12}
+    assert lr_reductions_text(record).startswith("lr reduced 12 times on")  # the count in full
+    assert lr_reductions_text(record).endswith("after epochs 4, 7, 10, ..., 34 and 37: final lr 1e-12")

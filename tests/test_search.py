@@ -1606,3 +1606,16 @@ def test_search_workers_run_the_installed_glassnet_not_a_glassnet_py_in_the_fold
                             env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(__version__) and "user's own" not in result.stdout
+
+
+def test_a_search_trial_may_early_stop_and_reduce_the_lr_on_its_validation_data():
+    """A trial gets its validation data with its data (``validation_split`` None, the split
+    named in ``extra["validation"]``): ``--reduce-lr``/``--early-stopping`` in a search's base
+    were accepted, then every trial failed with "add --validation-split"."""
+    from glassnet.runs import RunConfig, make_callbacks
+
+    trial = RunConfig(validation_split=None, extra={"reduce_lr": 2, "early_stopping": 3,
+                                                    "validation": "validation split 0.2"})
+    assert [type(cb).__name__ for cb in make_callbacks(trial)] == ["EarlyStopping", "ReduceLROnPlateau"]
+    with pytest.raises(ConfigError, match="--reduce-lr 2 watches the validation loss"):
+        make_callbacks(RunConfig(extra={"reduce_lr": 2}))

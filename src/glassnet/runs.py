@@ -542,8 +542,10 @@ def make_callbacks(config: RunConfig, verbose: int = 0) -> list[Callback]:
 
 
 def _needs_validation(config: RunConfig, option: str) -> None:
-    """``option`` (``"--early-stopping 5"``) watches the validation loss: it needs a split."""
-    if config.validation_split is None:
+    """``option`` (``"--early-stopping 5"``) watches the validation loss: it needs a split
+    (or validation data given with the run's data, which ``extra["validation"]`` names: a
+    search trial's fold or split)."""
+    if config.validation_split is None and not config.extra.get("validation"):
         raise ConfigError(f"{option} watches the validation loss: add --validation-split FRACTION "
                           "(never the test set)")
 

@@ -94,6 +94,10 @@ def confusion_table(matrix: Sequence[Sequence[int]], class_names: Sequence[str])
     return f"{intro};\nthe most frequent confusions{more_text}:\n" + table(top, CONFUSION_HEADER, "llrr")
 
 
+#: reductions listed by epoch in full; more are shown as the first three, "...", the last two
+MAX_LISTED_EPOCHS = 8
+
+
 def lr_reductions_text(record: dict[str, Any]) -> str | None:
     """``"lr reduced 2 times on a val_loss plateau (patience 3, factor 0.1), after epochs 4
     and 9: final lr 0.0001"``, from a record of ``glassnet train --reduce-lr`` (the run's
@@ -109,6 +113,7 @@ def lr_reductions_text(record: dict[str, Any]) -> str | None:
             + (f", factor {factor:g})" if isinstance(factor, (int, float)) else ")"))
     if not after:
         return f"lr never reduced {head}: it stayed {final:g}"
-    epochs = ", ".join(map(str, after[:-1])) + (" and " if len(after) > 1 else "") + str(after[-1])
+    shown = after if len(after) <= MAX_LISTED_EPOCHS else [*after[:3], "...", *after[-2:]]
+    epochs = ", ".join(map(str, shown[:-1])) + (" and " if len(shown) > 1 else "") + str(shown[-1])
     return (f"lr reduced {count(len(after), 'time')} {head}, after "
             f"{'epoch' if len(after) == 1 else 'epochs'} {epochs}: final lr {final:g}")

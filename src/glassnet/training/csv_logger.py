@@ -65,7 +65,10 @@ class CSVLogger(Callback):
             warnings.warn(f"CSVLogger replaces {self.filename}, and this fit starts at epoch "
                           f"{initial + 1}: the rows of the epochs before are lost; give "
                           "append=True to continue the file", GlassnetWarning, stacklevel=user_stacklevel())
+        if not self.append:  # the header at once: a fit stopped in its first epoch leaves no old rows
+            self.columns = sorted(logs.get("logged") or [])
         self._first = len(self.rows)
+        self._write()  # and a file that cannot be written is an error before any training
 
     def _check_columns(self, logged: Sequence[str] | None) -> None:
         """An existing file's columns must hold every name this fit logs, and no name of

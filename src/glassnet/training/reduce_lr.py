@@ -68,6 +68,8 @@ class ReduceLROnPlateau(Callback):
         self._start()
 
     def on_epoch_end(self, epoch, logs):
+        if getattr(self.model, "stop_training", False):  # a callback before this one ended (early
+            return  # stopping) training: no epoch would train at a lower lr
         value_improved = self.tracker.improved(epoch, logs)  # also during a cooldown (Keras)
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
@@ -87,6 +89,9 @@ class ReduceLROnPlateau(Callback):
         if old_lr <= self.min_lr:
             return
         optimizer.lr = max(old_lr * self.factor, self.min_lr)
+        # no longer an earlier fit's scheduled lr, even if equal to it (StepDecay 0.1 and a
+        # factor 0.1): a later fit must keep it, not take it for the schedule's and reset it
+        optimizer.scheduled_lr = None
         self.reductions.append((epoch, old_lr, optimizer.lr))
         self.cooldown_counter, self.wait = self.cooldown, 0
         if self.verbose:
@@ -95,6 +100,13 @@ class ReduceLROnPlateau(Callback):
             tqdm.write(f"epoch {epoch + 1}: ReduceLROnPlateau reduced the lr from {old_lr:g} to "
                        f"{optimizer.lr:g} ({self.tracker.monitor} had not improved for "
                        f"{count(max(self.patience, 1), 'epoch')})", file=sys.stderr)
+
+    def on_train_end(self, logs):
+        # after a non-finite loss the optimizer (its lr too) is back to the kept epochs' state:
+        # a reduction made after them was undone
+        kept = logs.get("kept_epoch")
+        if kept is not None:
+            self.reductions = [r for r in self.reductions if r[0] < kept]
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps so that a resumed run reduces the lr where this one would
