@@ -204,7 +204,22 @@ def saved_epoch(values: dict[str, Any], key: str) -> int | None:
     return value
 
 
-class EarlyStopping(Callback):
+class MonitoringCallback(Callback):
+    """A callback that watches one logged quantity through its ``tracker`` (:class:`_Monitor`):
+    ``best`` and ``best_epoch`` (0-based) so far."""
+
+    tracker: _Monitor
+
+    @property
+    def best(self) -> float:
+        return self.tracker.best
+
+    @property
+    def best_epoch(self) -> int | None:
+        return self.tracker.best_epoch
+
+
+class EarlyStopping(MonitoringCallback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
     With ``restore_best_weights=True`` the model ends with the weights (and batch-norm
@@ -230,14 +245,6 @@ class EarlyStopping(Callback):
         self.restored_epoch: int | None = None
         self.best_weights: dict[str, Any] | None = None
         self.last_epoch: int | None = None
-
-    @property
-    def best(self) -> float:
-        return self.tracker.best
-
-    @property
-    def best_epoch(self) -> int | None:
-        return self.tracker.best_epoch
 
     def on_train_begin(self, logs):
         self.tracker.check_logged(logs.get("logged"))

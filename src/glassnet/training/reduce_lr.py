@@ -9,10 +9,10 @@ from typing import Any
 from .._checks import check_non_negative_int, check_number, is_number
 from .._text import count
 from ..errors import ConfigError
-from .callbacks import Callback, _Monitor, saved_epoch
+from .callbacks import MonitoringCallback, _Monitor, saved_epoch
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(MonitoringCallback):
     """Multiply the optimizer's lr by ``factor`` when ``monitor`` has not improved (by more
     than ``min_delta``) for ``patience`` epochs, as Keras' callback of that name does.
 
@@ -51,14 +51,6 @@ class ReduceLROnPlateau(Callback):
         self.wait = 0
         self.cooldown_counter = 0
         self.reductions: list[tuple[int, float, float]] = []
-
-    @property
-    def best(self) -> float:
-        return self.tracker.best
-
-    @property
-    def best_epoch(self) -> int | None:
-        return self.tracker.best_epoch
 
     def on_train_begin(self, logs):
         self.tracker.check_logged(logs.get("logged"))
