@@ -147,9 +147,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def toolkit_extra(args: argparse.Namespace) -> dict:
-    """Model options (--init, --batchnorm, --dropout), --early-stopping, --reduce-lr(-factor) and
-    --normalize, only when given,
-    so that models without these options are not handed them."""
+    """Model options (--init, --batchnorm, --dropout), --early-stopping, --reduce-lr(-factor)
+    and --normalize, only when given, so that models without these options are not handed them."""
     if args.init is not None:  # checked now, named as the option (not in the model's build)
         try:
             initializers.get(args.init)
