@@ -25,8 +25,8 @@ QUICK = ["train", "--dataset", "cats", "--hidden", "4", "--epochs", "1", "--quie
     (["--reduce-lr", "3", "--validation-split", "0.2", "--lr-decay", "0.9"],
      "--reduce-lr 3 lowers the lr when val_loss stalls, but --lr-decay sets the lr every epoch, "
      "undoing it: give one or the other"),
-    (["--reduce-lr", "3", "--validation-split", "0.2", "--lr-schedule", "constant"],
-     "but --lr-schedule constant sets the lr every epoch"),
+    (["--reduce-lr", "3", "--validation-split", "0.2", "--lr-schedule", "cosine"],
+     "but --lr-schedule cosine sets the lr every epoch"),
     (["--reduce-lr-factor", "0.5"], "--reduce-lr-factor 0.5 is the factor of --reduce-lr: add --reduce-lr"),
     (["--init", "kaiming"], "unknown initializer 'kaiming'"),
     (["--init", "normal:-1"], "--init normal:-1: normal(std) needs a finite std > 0, got -1.0"),

@@ -252,3 +252,19 @@ def test_a_long_list_of_reduction_epochs_is_shortened():
               "lr_reduced_after": list(range(4, 40, 3)), "final_lr": 1e-12}
     assert lr_reductions_text(record).startswith("lr reduced 12 times on")  # the count in full
     assert lr_reductions_text(record).endswith("after epochs 4, 7, 10, ..., 34 and 37: final lr 1e-12")
+
+
+def test_the_constant_schedule_the_cli_defaults_to_leaves_reductions_alone(rng, tmp_path):
+    """``lr_schedule="constant"`` (``--lr-schedule constant``, named as the default in
+    ``--help``) set the lr back every epoch, so it was refused beside ReduceLROnPlateau."""
+    from glassnet.cli import main
+
+    x, y = _data(rng)
+    model = _model()
+    model.optimizer.lr = 0.5
+    reducer = ReduceLROnPlateau("score", patience=1, mode="min")
+    history = model.fit(x, y, epochs=3, verbose=0, lr_schedule="constant",
+                        callbacks=[_Scripted("score", [1, 1, 1]), reducer])
+    assert history["lr"] == pytest.approx([0.5, 0.5, 0.05])
+    assert main(["train", "--hidden", "4", "--epochs", "2", "--quiet", "--validation-split", "0.2",
+                 "--reduce-lr", "1", "--lr-schedule", "constant", "--out", str(tmp_path / "r")]) == 0

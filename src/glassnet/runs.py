@@ -568,7 +568,8 @@ def _reduce_lr(config: RunConfig, verbose: int) -> list[Callback]:
         return []
     _needs_validation(config, f"--reduce-lr {patience}")
     setter = ("--lr-decay" if config.lr_decay is not None
-              else f"--lr-schedule {config.lr_schedule}" if config.lr_schedule is not None else None)
+              else f"--lr-schedule {config.lr_schedule}"
+              if config.lr_schedule not in (None, schedules.Schedule.name) else None)
     if setter:
         raise ConfigError(f"--reduce-lr {patience} lowers the lr when val_loss stalls, but {setter} "
                           "sets the lr every epoch, undoing it: give one or the other")

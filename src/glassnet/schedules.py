@@ -158,7 +158,11 @@ SPAN_THE_RUN = ("cosine", "onecycle")
 
 
 def for_run(spec: str | Schedule | None, epochs: int) -> Schedule | None:
-    """:func:`get`, giving a schedule named in :data:`SPAN_THE_RUN` the run's ``epochs``."""
+    """:func:`get`, giving a schedule named in :data:`SPAN_THE_RUN` the run's ``epochs``;
+    ``"constant"`` (the CLI's default) is no schedule: the lr stays as it is, so that a
+    callback that lowers it (ReduceLROnPlateau) is not undone at the next epoch."""
+    if spec == Schedule.name:
+        return None
     if isinstance(spec, str) and spec in SPAN_THE_RUN:
         return get(spec, epochs=epochs)
     return get(spec)

@@ -108,8 +108,8 @@ def add_parser(sub) -> None:
     p.add_argument("--reduce-lr", type=positive_int, default=None, metavar="PATIENCE",
                    help="multiply the learning rate by --reduce-lr-factor when val_loss has not "
                         "improved (by more than 1e-4) for PATIENCE epochs, as Keras' "
-                        "ReduceLROnPlateau (needs --validation-split; not with --lr-schedule or "
-                        "--lr-decay, which set the lr themselves)")
+                        "ReduceLROnPlateau (needs --validation-split; not with --lr-decay or an "
+                        "--lr-schedule other than constant, which set the lr themselves)")
     p.add_argument("--reduce-lr-factor", type=fraction, default=None, metavar="FACTOR",
                    help="what --reduce-lr multiplies the learning rate by (default: 0.1)")
     p.add_argument("--augment", default=None, metavar="LIST",
