@@ -488,6 +488,9 @@ def _begin_training(run: _Fit) -> None:
     model.optimizer.schedule_running = run.schedule is not None  # a checkpoint records it
     if run.schedule is None:  # no schedule means a constant lr: the base, not an earlier fit's last
         model.optimizer.lr = run.base_lr
+        # nor is that lr a schedule's any more: what a callback sets (ReduceLROnPlateau) stays
+        # for the next fit, even when it equals an earlier schedule's last lr (0.1 * 0.1)
+        model.optimizer.scheduled_lr = None
     model.stop_training = False
     # Weights at the start of the previous and of the current epoch: when the loss turns
     # non-finite on an epoch's first batch, the current epoch's starting weights are

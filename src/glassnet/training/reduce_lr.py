@@ -81,9 +81,6 @@ class ReduceLROnPlateau(MonitoringCallback):
         if old_lr <= self.min_lr:
             return
         optimizer.lr = max(old_lr * self.factor, self.min_lr)
-        # no longer an earlier fit's scheduled lr, even if equal to it (StepDecay 0.1 and a
-        # factor 0.1): a later fit must keep it, not take it for the schedule's and reset it
-        optimizer.scheduled_lr = None
         self.reductions.append((epoch, old_lr, optimizer.lr))
         self.cooldown_counter, self.wait = self.cooldown, 0
         if self.verbose:
