@@ -325,14 +325,15 @@ def claim_new_folder(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def holding_run_folder(out_dir: Path, busy_message: str | None = None) -> Iterator[None]:
+def holding_run_folder(out_dir: Path, busy_advice: str = ", or train into another folder"
+                       ) -> Iterator[None]:
     """Hold the existing run folder ``out_dir`` as :func:`training_into` does, or raise a
-    :class:`ConfigError` with ``busy_message`` (a training run's by default) when another
-    process or thread holds it: ``glassnet report`` holds it while it writes the report, so
-    that an ``--overwrite`` starting meanwhile never gets the old run's report beside its files."""
-    busy = ConfigError(busy_message or f"{out_dir} is being trained into by another glassnet run "
-                                       "right now (or its report is being written); wait for it "
-                                       "to end, or train into another folder")
+    :class:`ConfigError` that ends with ``busy_advice`` (a training run's by default) when
+    another process or thread holds it: ``glassnet report`` holds it while it writes the
+    report, so that an ``--overwrite`` starting meanwhile never gets the old run's report
+    beside its files."""
+    busy = ConfigError(f"{out_dir} is being trained into by another glassnet run right now (or "
+                       f"its report is being written); wait for it to end{busy_advice}")
     with _holding(str(out_dir.resolve()), busy):
         yield
 

@@ -16,6 +16,7 @@ from ..errors import ConfigError, GlassnetWarning, user_stacklevel
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..runs import (
+    REPORT_FILE,
     RUN_RECORD,
     SEARCH_REPORT,
     check_compatible,
@@ -173,12 +174,10 @@ def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) ->
 def check_not_the_runs_report(report: str | None, model: str) -> None:
     """``--report`` must not replace a training run's own report, this model's or another's
     (its curves and history would be lost to an evaluation's page)."""
-    from ..report.run_report import REPORT_NAME  # only with --report: it imports matplotlib
-
     if report is None:
         return
     path = Path(report).resolve()
-    if path.name == REPORT_NAME and (path.parent / RUN_RECORD).is_file():
+    if path.name == REPORT_FILE and (path.parent / RUN_RECORD).is_file():
         own = path.parent == Path(model).resolve().parent
         whose = "the training run's own" if own else "a training run's"
         raise ConfigError(f"--report {report} is {whose} report; writing there would replace "

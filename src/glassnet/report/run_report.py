@@ -52,7 +52,6 @@ from .plots import plot_training_curves
 from .sessions import resumed_text
 from .text import batch_size_text, lr_reductions_text
 
-REPORT_NAME = REPORT_FILE
 RUN_FILES = (RUN_RECORD, "history.json", "metrics.json")
 
 
@@ -353,11 +352,10 @@ def write_run_report(run_dir: str | Path, model: Any = None,
     ``--overwrite`` would get the old run's report beside its own files). The run writing
     its own report holds it already."""
     run_dir = Path(run_dir)
-    busy = (f"{run_dir} is being trained into by another glassnet run right now (or its report "
-            "is being written); wait for it to end (a run writes its report when it finishes)")
+    busy_advice = " (a run writes its report when it finishes)"
     # a path that is not a folder gets read_run's error
-    with holding_run_folder(run_dir, busy) if run_dir.is_dir() else contextlib.nullcontext():
-        path = run_dir / REPORT_NAME
+    with holding_run_folder(run_dir, busy_advice) if run_dir.is_dir() else contextlib.nullcontext():
+        path = run_dir / REPORT_FILE
         write_text(path, run_report_html(run_dir, model, splits, dataset))
     return path
 
