@@ -295,6 +295,44 @@ def test_every_optimizer_on_the_device(device, make_optimizer, rng):
     assert all(isinstance(v, np.ndarray) for v in slots["gpu"].values())
 
 
+def test_the_keras_callbacks_and_batch_methods_on_the_device(device, rng, tmp_path):
+    """EarlyStopping, ReduceLROnPlateau, CSVLogger and LambdaCallback read the logs of a fit
+    on the device (Python floats, not device scalars) and give the CPU's history, lr
+    reductions and CSV log; test_on_batch and predict_on_batch give the CPU's numbers."""
+    x, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    seen = {}
+    for name in ("cpu", "gpu"):
+        def train(log=tmp_path / f"{name}.csv"):
+            model = gn.Sequential([gn.layers.Dense(8, activation="relu"), gn.layers.Dense(3)],
+                                  input_shape=(5,), seed=2, dtype="float64")
+            model.compile(loss="categorical_crossentropy", optimizer=gn.optimizers.SGD(lr=0.5))
+            logged = []
+            callbacks = [gn.training.EarlyStopping("val_loss", patience=6),
+                         gn.training.ReduceLROnPlateau("val_loss", factor=0.5, patience=1),
+                         gn.training.CSVLogger(str(log)),
+                         gn.training.LambdaCallback(on_epoch_end=lambda e, logs: logged.append(
+                             type(logs["val_loss"])))]
+            history = model.fit(x, y, epochs=8, batch_size=8, validation_split=0.25, verbose=0,
+                                callbacks=callbacks)
+            assert_on_device(model)
+            return {"history": history.history, "reductions": callbacks[1].reductions,
+                    "logged": logged, "test": model.test_on_batch(x[:10], y[:10]),
+                    "predict": model.predict_on_batch(x[:10])}
+        seen[name] = on(name, train)
+    cpu, gpu = seen["cpu"], seen["gpu"]
+    assert gpu["logged"] and set(gpu["logged"]) == {float}
+    assert gpu["history"].keys() == cpu["history"].keys()
+    for key, values in cpu["history"].items():
+        np.testing.assert_allclose(gpu["history"][key], values, rtol=1e-10)
+    assert cpu["reductions"] and len(gpu["reductions"]) == len(cpu["reductions"])
+    np.testing.assert_allclose(gpu["test"], cpu["test"], rtol=1e-10)
+    assert isinstance(gpu["predict"], np.ndarray)
+    np.testing.assert_allclose(gpu["predict"], cpu["predict"], rtol=1e-10)
+    gpu_rows = (tmp_path / "gpu.csv").read_text().splitlines()
+    cpu_rows = (tmp_path / "cpu.csv").read_text().splitlines()
+    assert gpu_rows[0] == cpu_rows[0] and len(gpu_rows) == len(cpu_rows) > 1
+
+
 def test_nothing_is_split_over_threads_on_the_device(device, rng):
     """A GPU runs the whole batch in parallel: fit, evaluate and predict with threads > 1
     take the unsplit path there, and give the CPU's numbers."""
