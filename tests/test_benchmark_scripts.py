@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,49 @@ def test_the_image_decode_script_has_help_and_asks_for_a_private_data_directory(
     refused = subprocess.run(script, env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2
     assert "set GLASSNET_DATA to a private data directory" in refused.stderr
+
+
+@pytest.mark.slow  # four epochs of two CNNs and six short fits: 20-50 s on 2 shared cores
+def test_the_gpu_script_measures_speed_and_equality_on_the_stand_in(monkeypatch, tmp_path, capsys):
+    """benchmarks/gpu.py, run as it would be on a lent GPU (here on the NumPy stand-in for
+    CuPy, without the data): both tables, every model's differences within 1e-4."""
+    import fake_cupy
+
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path))  # no CIFAR there: random images
+    monkeypatch.setenv("GLASSNET_CIFAR10_URL", "http://127.0.0.1:9/")
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import gpu
+
+    assert gpu.main(["--images", "128", "--reps", "1", "--steps", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "data: random uint8 images of CIFAR's shape (128)" in out
+    assert re.search(r"^\| cnn-keras \| [\d,]+ \| [\d,]+ \| [\d.]+ \| (yes|no) \|", out, re.M)
+    assert re.search(r"^\| cnn-bn \| [\d,]+ \| [\d,]+ \| [\d.]+ \| - \|", out, re.M)
+    rows = re.findall(r"^\| (mlp|cnn-keras|cnn-bn) \| (\S+) \| (\S+) \| 1 \| (\w+) \|$", out, re.M)
+    assert [row[0] for row in rows] == ["mlp", "cnn-keras", "cnn-bn"]
+    for model, before, after, met in rows:
+        assert float(before) == 0.0 and float(after) <= 1e-4 and met == "yes", (model, out)
+
+
+def test_the_gpu_script_without_cupy_is_one_line_and_exit_code_1():
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "gpu.py"), "--images", "128",
+                          "--steps", "1"], env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
+    if out.returncode == 0:
+        pytest.skip("CuPy and a GPU are here: the script measured them")
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.strip() == ("error: this needs the optional package 'cupy': "
+                                  "pip install 'glassnet[gpu]'")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--images", "0"], "--images must be at least 1"),
+    (["--steps", "2", "--images", "200"], "--images must be at least --steps x 128 = 256"),
+])
+def test_the_gpu_script_refuses_bad_sizes(argv, message):
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "gpu.py"), *argv],
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 2 and message in out.stderr
