@@ -58,7 +58,7 @@ from .json_checks import INTS, NUMBER, type_problem
 from .model import Sequential
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
-from .training.loop import note_restored_weights
+from .training.nan_guard import note_restored_weights
 from .training.reduce_lr import ReduceLROnPlateau
 
 # The zoo model options that ``glassnet train`` has a flag for (``--hidden``, ``--init``,

@@ -30,7 +30,7 @@ from ..runs import (
     train_run,
     training_into,
 )
-from ..training.loop import quiet_float_errors, weights_after
+from ..training.nan_guard import quiet_float_errors, weights_after
 from .common import (
     DATASET_HELP,
     add_folder_options,
