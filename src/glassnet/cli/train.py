@@ -14,7 +14,8 @@ from pathlib import Path
 from .. import initializers, schedules, zoo
 from .._text import count
 from ..errors import ConfigError, SaveError, TrainingInterruptedError
-from ..io.checkpoint import CHECKPOINT_NAME, StopRequest
+from ..io.checkpoint import StopRequest
+from ..io.checkpoint_file import CHECKPOINT_NAME
 from ..runs import (
     RUN_RECORD,
     RunConfig,
