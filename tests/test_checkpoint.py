@@ -26,14 +26,8 @@ from glassnet.errors import (
     TrainingInterruptedError,
     WeightMismatchError,
 )
-from glassnet.io.checkpoint import (
-    CHECKPOINT_NAME,
-    StopRequest,
-    layer_generators,
-    read_checkpoint,
-    restore_training_state,
-    save_checkpoint,
-)
+from glassnet.io.checkpoint import StopRequest, read_checkpoint, restore_training_state, save_checkpoint
+from glassnet.io.checkpoint_file import CHECKPOINT_NAME, layer_generators
 from glassnet.runs import RunConfig, resume_run, train_run
 from glassnet.training.callbacks import Callback, ModelCheckpoint
 
@@ -1318,7 +1312,7 @@ def test_model_checkpoints_find_their_state_whatever_their_order_or_path_spellin
     before = [first[1].tracker.best, first[0].tracker.best]
     for saver in again:
         saver.on_train_begin({})
-    from glassnet.io.checkpoint import restore_callbacks
+    from glassnet.io.resume import restore_callbacks
 
     model = first[0].model
     restore_callbacks(model, read_checkpoint(tmp_path / "run" / CHECKPOINT_NAME), again)

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import run_cli
 from glassnet.errors import ConfigError, DataError, ModelFormatError, TrainingInterruptedError
-from glassnet.io.checkpoint import CHECKPOINT_NAME, StopRequest, read_checkpoint, restore_training_state
+from glassnet.io.checkpoint import StopRequest, read_checkpoint, restore_training_state
+from glassnet.io.checkpoint_file import CHECKPOINT_NAME
 from glassnet.runs import RunConfig, resume_run, train_run
 from glassnet.training.callbacks import Callback
 from test_data_folder import save, solid, two_classes

@@ -22,7 +22,7 @@ from ._checks import require_labels
 from .backend import Array, to_numpy
 from .errors import ConfigError
 from .functional import batch_slices, count_within
-from .training.loop import check_batch_size, check_finite
+from .training.fit_checks import check_batch_size, check_finite
 from .training.progress import InferenceProgress
 
 if TYPE_CHECKING:

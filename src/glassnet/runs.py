@@ -45,20 +45,14 @@ from .errors import (
     ShapeError,
     user_stacklevel,
 )
-from .io.checkpoint import (
-    CHECKPOINT_NAME,
-    Checkpoint,
-    Checkpointer,
-    StopRequest,
-    read_checkpoint,
-    restore_training_state,
-    running_on,
-)
+from .io.checkpoint import Checkpointer, StopRequest
+from .io.checkpoint_file import CHECKPOINT_NAME, Checkpoint, read_checkpoint, running_on
+from .io.resume import restore_training_state
 from .json_checks import INTS, NUMBER, type_problem
 from .model import Sequential
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
-from .training.loop import note_restored_weights
+from .training.nan_guard import note_restored_weights
 from .training.reduce_lr import ReduceLROnPlateau
 
 # The zoo model options that ``glassnet train`` has a flag for (``--hidden``, ``--init``,
@@ -152,7 +146,7 @@ class FitOutcome:
     error: NonFiniteLossError | None  # the non-finite loss that stopped training, if one did
     seconds: float  # trained over every session
     given_lr: float  # a resumed run's: its checkpoint's, which the restore put back
-    sessions: list[dict[str, Any]]  # the run's training sessions (io.checkpoint.sessions_of)
+    sessions: list[dict[str, Any]]  # the run's training sessions (io.checkpoint_file.sessions_of)
 
 
 #: The trained model in a run's folder (the commands that take a model take the folder for it).
@@ -930,7 +924,7 @@ def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict
     """Write model, history, metrics and configuration (each file atomically, the
     configuration last: it marks the run finished, see :data:`RUN_RECORD`); ``sizes``
     (images per split) lets ``glassnet report`` notice a data set that changed since, and
-    ``sessions`` (:func:`~glassnet.io.checkpoint.sessions_of`) lets its report say that the
+    ``sessions`` (:func:`~glassnet.io.checkpoint_file.sessions_of`) lets its report say that the
     run was resumed, and where it then rounded differently from an unbroken run."""
     model.save(out_dir / MODEL_FILE)
     write_json(out_dir / "history.json", model.history.to_dict())

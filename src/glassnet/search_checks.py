@@ -18,7 +18,7 @@ from .data import augment as augment_mod
 from .errors import ConfigError, GlassnetError, GlassnetWarning, user_stacklevel
 from .runs import RunConfig, build_model, make_callbacks, make_optimizer, make_schedule
 from .search_config import SearchConfig, apply_params
-from .training.loop import check_batch_size
+from .training.fit_checks import check_batch_size
 
 
 def check_settings(config: RunConfig) -> None:

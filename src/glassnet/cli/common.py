@@ -22,7 +22,7 @@ from ..data import LOADERS
 from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError, user_stacklevel
-from ..io.checkpoint import CHECKPOINT_NAME
+from ..io.checkpoint_file import CHECKPOINT_NAME
 from ..io.format import model_from_archive, read_archive, training_resize
 from ..runs import MODEL_FILE, TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list, training_data_record
 from .notices import NoticeLines

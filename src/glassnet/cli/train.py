@@ -14,7 +14,8 @@ from pathlib import Path
 from .. import initializers, schedules, zoo
 from .._text import count
 from ..errors import ConfigError, SaveError, TrainingInterruptedError
-from ..io.checkpoint import CHECKPOINT_NAME, StopRequest
+from ..io.checkpoint import StopRequest
+from ..io.checkpoint_file import CHECKPOINT_NAME
 from ..runs import (
     RUN_RECORD,
     RunConfig,
@@ -30,7 +31,7 @@ from ..runs import (
     train_run,
     training_into,
 )
-from ..training.loop import quiet_float_errors, weights_after
+from ..training.nan_guard import quiet_float_errors, weights_after
 from .common import (
     DATASET_HELP,
     add_folder_options,

@@ -23,7 +23,7 @@ from .._files import nan_for_null, write_text
 from .._text import count, score_text
 from ..data.folder import same_training_files
 from ..errors import ConfigError, DataError, GlassnetWarning, user_stacklevel
-from ..io.checkpoint import CHECKPOINT_NAME, sessions_problem
+from ..io.checkpoint_file import CHECKPOINT_NAME, sessions_problem
 from ..json_checks import NUMBER, is_number_or_none, type_problem
 from ..runs import (
     MODEL_FILE,

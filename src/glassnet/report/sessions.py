@@ -3,7 +3,7 @@
 A resumed run continues exactly, to the last bit, when it goes on with the threads and
 device it began with; with others, the rest of the run rounds differently, so rerunning
 the report's command unbroken gives other numbers. The run's training sessions
-(``run.json["sessions"]``, see :func:`glassnet.io.checkpoint.sessions_of`) say which epochs
+(``run.json["sessions"]``, see :func:`glassnet.io.checkpoint_file.sessions_of`) say which epochs
 ran on what; :func:`resumed_text` turns them into the report's "resumed" row.
 """
 

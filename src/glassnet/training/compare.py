@@ -16,8 +16,8 @@ import numpy as np
 from .. import optimizers as optimizers_mod
 from .._checks import check_positive_int
 from ..errors import ConfigError
+from .fit_checks import check_finite
 from .history import History
-from .loop import check_finite
 
 #: the tutorial's four optimizers and learning rates
 TUTORIAL_OPTIMIZERS: dict[str, dict[str, Any]] = {
