@@ -38,7 +38,7 @@ from typing import Any
 
 from ._files import make_folder, nan_for_null, write_json, write_text
 from .data import LOADERS, Dataset, is_folder, locator
-from .data.folder import folder_change
+from .data.fingerprint import folder_change
 from .errors import GlassnetWarning, SearchError, require_extra, user_stacklevel
 from .runs import (
     SEARCH_FILE_NAMES,
@@ -359,7 +359,7 @@ def _check_same_files(config: SearchConfig, train: Dataset, recorded: dict[str, 
 
 def _recorded_fingerprint(train: Dataset) -> dict[str, Any]:
     """What the study keeps of the image folder's fingerprint: the signature of the images
-    read, their count and what it is of (:func:`~glassnet.data.folder.folder_change` reads it)."""
+    read, their count and what it is of (:func:`~glassnet.data.fingerprint.folder_change` reads it)."""
     fingerprint = train.info["fingerprint"]
     return {key: fingerprint[key] for key in ("signature", "files", "of") if key in fingerprint}
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import backend
 from .._text import count
-from ..data.folder import folder_change
+from ..data.fingerprint import folder_change
 from ..errors import (
     ConfigError,
     DataError,
