@@ -25,7 +25,7 @@ from glassnet import zoo
 from glassnet.data import Dataset, cifar10, data_dir
 from glassnet.data import load as load_data
 from glassnet.data.augment import parse as parse_augment
-from glassnet.data.folder import load_images
+from glassnet.data.unlabelled import load_images
 from glassnet.io.onnx import export_onnx, run_onnx
 from glassnet.metrics import class_probabilities
 from glassnet.runs import channel_stats

@@ -801,13 +801,13 @@ def test_a_bad_cache_switch_stops_only_the_commands_that_read_image_folders(tmp_
 
 
 def test_predict_gives_the_same_answers_chunk_by_chunk(tmp_path, monkeypatch, capsys):
-    from glassnet.data import folder
+    from glassnet.data import unlabelled
 
     photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 5)
     capsys.readouterr()
     outputs = {}
     for chunk in (1024, 3):
-        monkeypatch.setattr(folder, "CHUNK_IMAGES", chunk)
+        monkeypatch.setattr(unlabelled, "CHUNK_IMAGES", chunk)
         for mode in ([], ["--json"]):
             assert main(["predict", str(run), str(photos / "a" / "0.png"), str(photos), *mode]) == 0
             outputs[chunk, bool(mode)] = capsys.readouterr().out
@@ -821,7 +821,7 @@ def test_predict_gives_the_same_answers_chunk_by_chunk(tmp_path, monkeypatch, ca
 def test_predict_and_evaluate_size_their_chunks_and_batches_by_bytes(tmp_path, monkeypatch, capsys):
     import glassnet as gn
     from glassnet import inference
-    from glassnet.data import folder
+    from glassnet.data import unlabelled
 
     photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 5)
     batches = []
@@ -829,7 +829,7 @@ def test_predict_and_evaluate_size_their_chunks_and_batches_by_bytes(tmp_path, m
     monkeypatch.setattr(gn.Sequential, "preprocess",
                         lambda self, x: batches.append(len(x)) or preprocess(self, x))
     # 8x8 RGB: 192 bytes of uint8 an image; the MLP's widest layer (Flatten) holds 2 * 192 float32
-    monkeypatch.setattr(folder, "CHUNK_BYTES", 3 * 192)
+    monkeypatch.setattr(unlabelled, "CHUNK_BYTES", 3 * 192)
     monkeypatch.setattr(inference, "BATCH_BYTES", 2 * 2 * 192 * 4)
     assert main(["predict", str(run), str(photos)]) == 0
     assert batches == [2, 1, 2, 1, 2, 1, 1]  # chunks of 3, 3, 3 and 1 images, in batches of 2
@@ -891,7 +891,7 @@ def test_predict_answers_the_images_before_a_folder_without_images_then_says_so(
 
 def test_predict_warns_that_it_assumes_squash_for_a_model_trained_in_python(tmp_path, capsys):
     import glassnet as gn
-    from glassnet.data import folder
+    from glassnet.data import unlabelled
 
     model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4))
     model.compile("categorical_crossentropy")
@@ -909,9 +909,9 @@ def test_predict_warns_that_it_assumes_squash_for_a_model_trained_in_python(tmp_
     model.training_summary["resize"] = "crop"  # recorded as the warning says: used, no warning
     model.save(tmp_path / "recorded.glassnet")
     seen = []
-    load_image = folder.load_image
+    load_image = unlabelled.load_image
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(folder, "load_image", lambda path, size, resize: seen.append(resize)
+        patch.setattr(unlabelled, "load_image", lambda path, size, resize: seen.append(resize)
                       or load_image(path, size, resize))
         assert main(["predict", str(tmp_path / "recorded.glassnet"), str(tmp_path / "a.png")]) == 0
     assert seen == ["crop"] and "warning" not in capsys.readouterr().err

@@ -14,7 +14,7 @@ from PIL import Image
 from conftest import BAD_FILES
 from glassnet.data import image_folder, load
 from glassnet.data.cache import entry_path
-from glassnet.data.folder import load_images
+from glassnet.data.unlabelled import load_images
 from glassnet.errors import (
     ConfigError,
     DataError,
@@ -444,7 +444,7 @@ def test_load_images_reads_each_file_once(tmp_path):
 
 @pytest.mark.parametrize("chunk", [1, 2, 4, 100])
 def test_iter_images_gives_load_images_in_bounded_chunks(tmp_path, chunk):
-    from glassnet.data.folder import iter_images
+    from glassnet.data.unlabelled import iter_images
 
     root = two_classes(tmp_path / "photos", n=5)
     (root / "b" / "readme.txt").write_text("hi")
@@ -461,7 +461,7 @@ def test_iter_images_gives_load_images_in_bounded_chunks(tmp_path, chunk):
 
 
 def test_iter_images_strict_stops_at_the_first_chunk_with_a_bad_file(tmp_path):
-    from glassnet.data.folder import iter_images
+    from glassnet.data.unlabelled import iter_images
 
     root = two_classes(tmp_path / "photos", n=5)  # a/0..4.png, then b/0..4.png
     (root / "b" / "2.png").write_text("not an image")
@@ -472,7 +472,7 @@ def test_iter_images_strict_stops_at_the_first_chunk_with_a_bad_file(tmp_path):
 
 
 def test_iter_images_hands_out_the_images_before_an_item_that_stops_it(tmp_path):
-    from glassnet.data.folder import iter_images
+    from glassnet.data.unlabelled import iter_images
 
     good = save(tmp_path / "good.png", solid((1, 2, 3)))
     (tmp_path / "empty").mkdir()
@@ -495,7 +495,7 @@ def test_iter_images_hands_out_the_images_before_an_item_that_stops_it(tmp_path)
 
 @pytest.mark.parametrize("strict", [False, True])
 def test_a_named_file_that_is_not_an_image_stops_iter_images_there(tmp_path, strict):
-    from glassnet.data.folder import iter_images
+    from glassnet.data.unlabelled import iter_images
 
     good, bad = save(tmp_path / "good.png", solid((1, 2, 3))), tmp_path / "bad.png"
     bad.write_text("not an image")
@@ -508,16 +508,24 @@ def test_a_named_file_that_is_not_an_image_stops_iter_images_there(tmp_path, str
 
 
 def test_iter_images_chunks_big_images_by_bytes(tmp_path, monkeypatch):
-    from glassnet.data import folder
+    from glassnet.data import unlabelled
 
-    assert folder.chunk_size((128, 128), 3) == 1024  # 49 MB: as many as before
-    assert folder.chunk_size((384, 384), 3) == 151  # 64 MiB of uint8, not 1,024 (453 MB)
-    assert folder.chunk_size((1024, 1024), 3) == 21  # not 3.2 GB
-    assert folder.chunk_size((1024, 1024), 1) == 64
-    assert folder.chunk_size((8192, 8192), 3) == 1  # one image above the budget: one at a time
+    assert unlabelled.chunk_size((128, 128), 3) == 1024  # 49 MB: as many as before
+    assert unlabelled.chunk_size((384, 384), 3) == 151  # 64 MiB of uint8, not 1,024 (453 MB)
+    assert unlabelled.chunk_size((1024, 1024), 3) == 21  # not 3.2 GB
+    assert unlabelled.chunk_size((1024, 1024), 1) == 64
+    assert unlabelled.chunk_size((8192, 8192), 3) == 1  # one image above the budget: one at a time
     root = two_classes(tmp_path / "photos", n=3)
-    monkeypatch.setattr(folder, "CHUNK_BYTES", 2 * 3 * 4 * 4)  # two 4x4 RGB images
-    assert [len(names) for names, _ in folder.iter_images([root], 4)] == [2, 2, 2]
+    monkeypatch.setattr(unlabelled, "CHUNK_BYTES", 2 * 3 * 4 * 4)  # two 4x4 RGB images
+    assert [len(names) for names, _ in unlabelled.iter_images([root], 4)] == [2, 2, 2]
+
+
+def test_the_images_to_predict_load_from_their_documented_place():
+    """The README names glassnet.data.folder.load_images and .iter_images."""
+    from glassnet.data import folder, unlabelled
+
+    assert folder.load_images is unlabelled.load_images
+    assert folder.iter_images is unlabelled.iter_images
 
 def test_test_split_is_carved_first_stratified_and_seeded(cat_photo_folder):
     with warnings.catch_warnings():
@@ -608,7 +616,7 @@ def test_the_listing_skips_pipes_and_strict_makes_everything_skipped_an_error(tm
     import os
 
     from glassnet.data import load
-    from glassnet.data.folder import load_images
+    from glassnet.data.unlabelled import load_images
 
     root = two_classes(tmp_path / "photos", n=2)
     os.mkfifo(root / "b" / "fifo.png")  # reading it would block: listed as skipped, not read

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from glassnet.data import image_folder
-from glassnet.data.folder import load_images
 from glassnet.data.images import load_image
+from glassnet.data.unlabelled import load_images
 from glassnet.errors import GlassnetWarning, ImageError, SkippedFileWarning
 
 # The QA report's image: a 16-bit gradient from 21 to 65516, which used to load as near-white.

@@ -167,21 +167,21 @@ def test_a_file_unreadable_in_training_and_readable_now_is_a_changed_folder(phot
     are the same."""
     import warnings
 
-    from glassnet.data import folder
+    from glassnet.data import decoding
     from glassnet.errors import UnreadableFileError
 
-    real = folder.load_image
+    real = decoding.load_image
 
     def denied(path, *args, **kwargs):
         if Path(path).name == "2.png" and Path(path).parent.name == "a":
             raise UnreadableFileError(f"cannot read the file (Permission denied): {path}")
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(folder, "load_image", denied)
+    monkeypatch.setattr(decoding, "load_image", denied)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the skipped file's warning
         run = interrupted_run(photos, tmp_path / "run")
-    monkeypatch.setattr(folder, "load_image", real)
+    monkeypatch.setattr(decoding, "load_image", real)
     with pytest.raises(DataError, match=r"changed since the checkpoint was written \(7 images then, "
                                         r"8 now; .* or became readable or unreadable\)"):
         resume_run(run, verbose=0)
@@ -204,7 +204,7 @@ def test_a_run_fingerprinted_before_2026_12_06_resumes_and_evaluates_without_a_f
         return {"root": str(root), "signature": cache.signature(counted), "files": len(counted)}
 
     (photos / "a" / "notes.txt").write_text("my photos")
-    monkeypatch.setattr(folder, "_fingerprint", unmarked)
+    monkeypatch.setattr(folder, "folder_fingerprint", unmarked)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # notes.txt is skipped with a warning
         run = interrupted_run(photos, tmp_path / "run")

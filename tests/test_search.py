@@ -530,7 +530,7 @@ def _searched(folder: Path, cat_train, **kwargs) -> Search:
 def test_a_search_in_a_folder_that_holds_another_search_is_refused(tmp_path, cat_train, capsys):
     """Another study (or storage) in the same folder overwrote the first one's trials, and its
     search.json showed the new best trial with the old one's final test score."""
-    from glassnet.search import open_storage
+    from glassnet.search_storage import open_storage
 
     folder = tmp_path / "sn2"
     _searched(folder, cat_train, study_name="A")
@@ -563,7 +563,7 @@ def test_a_search_in_a_folder_that_holds_another_search_is_refused(tmp_path, cat
 def test_a_search_in_a_folder_whose_journal_holds_another_search_is_refused(tmp_path, cat_train):
     """A search stopped before it wrote search.json left only its journal; another study
     started in that folder (or the same name in a database) overwrote its trials' files."""
-    from glassnet.search import open_storage
+    from glassnet.search_storage import open_storage
 
     folder = tmp_path / "sj"
     _searched(folder, cat_train, study_name="A")
@@ -990,13 +990,13 @@ def test_a_worker_that_loses_the_race_for_the_last_place_runs_no_extra_trial(tmp
 def test_an_unlabelled_claim_expires_instead_of_blocking_the_round(tmp_path, cat_train, monkeypatch):
     """A worker that died between asking for a trial and labelling it leaves a RUNNING trial
     with no round and no pid: a rival only while fresh, then failed like any orphan."""
-    import glassnet.search as search_module
+    import glassnet.search_trial as search_trial
 
     search = Search.open(quick_config(trials=1), tmp_path / "orphan", data=cat_train)
     orphan = search.study.ask()
     assert not search._within_budget(orphan.number + 1, 0)
     assert search.fail_interrupted() == []  # still fresh: its worker may be about to label it
-    monkeypatch.setattr(search_module, "CLAIM_SECONDS", 0.0)
+    monkeypatch.setattr(search_trial, "CLAIM_SECONDS", 0.0)
     assert search._within_budget(orphan.number + 1, 0)
     assert search.fail_interrupted() == [orphan.number]
 
@@ -1128,29 +1128,29 @@ def test_a_dead_worker_is_seen_as_dead_before_it_is_reaped():
     still reaches a zombie: its running trial must count as interrupted all the same."""
     import time
 
-    from glassnet.search import _alive
+    from glassnet.search_trial import alive
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.monotonic() + 30
     while os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert not _alive(child.pid)
+    assert not alive(child.pid)
     assert child.wait() == 0  # not reaped by the check: the parent still gets the exit code
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        assert _alive(running.pid)
+        assert alive(running.pid)
     finally:
         running.kill()
         running.wait()
-    assert _alive(os.getpid()) and not _alive("not a pid")
+    assert alive(os.getpid()) and not alive("not a pid")
 
 
 def test_a_lock_left_by_a_killed_search_does_not_hang_the_next_one(tmp_path, monkeypatch):
     """Optuna's journal lock is a symbolic link to the journal; a relative one (as glassnet
     made before) points nowhere, and a killed process's dead link made Optuna spin for ever."""
     from glassnet.errors import GlassnetWarning
-    from glassnet.search import open_storage
+    from glassnet.search_storage import open_storage
 
     monkeypatch.chdir(tmp_path)
     run_dir = Path("runs") / "killed"
@@ -1410,10 +1410,12 @@ def test_a_search_joined_in_its_folder_reads_the_journal_once(tmp_path, cat_trai
     """The check that the journal holds no other search opened it, then the search opened
     it again: each opening replays the whole journal."""
     import glassnet.search as search_module
+    import glassnet.search_resume as search_resume
 
     Search.open(quick_config(trials=1), tmp_path / "s", data=cat_train).run()
     opened, real = [], search_module.open_storage
-    monkeypatch.setattr(search_module, "open_storage", lambda *args: opened.append(args) or real(*args))
+    for module in (search_module, search_resume):  # the two that open storage
+        monkeypatch.setattr(module, "open_storage", lambda *args: opened.append(args) or real(*args))
     joined = Search.open(quick_config(trials=1), tmp_path / "s", data=cat_train)
     assert len(opened) == 1 and len(joined.study.trials) == 1
 
@@ -1424,6 +1426,8 @@ def test_a_worker_joins_with_the_image_folder_written_another_way(tmp_path, monk
     the machine that has the recorded folder, a same-named folder elsewhere is refused (it
     trained the search on other images); without it (another machine), the typed path is
     read from the worker's directory, in any spelling."""
+    from glassnet.search_resume import joined_config
+
     (tmp_path / "photos").mkdir()
     (tmp_path / "other" / "photos").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)  # where the search started
@@ -1434,17 +1438,17 @@ def test_a_worker_joins_with_the_image_folder_written_another_way(tmp_path, monk
 
     stored, recorded = with_folder("photos"), str(tmp_path / "photos")
     for written in ("./photos", str(tmp_path / "photos")):
-        joined = Search._joined(with_folder(written), stored, "the journal", "s", None, recorded)
+        joined = joined_config(with_folder(written), stored, "the journal", "s", None, recorded)
         assert joined.base.dataset == written and joined.trials == stored.trials
     elsewhere = str(tmp_path / "other" / "photos")
     with pytest.raises(SearchError, match=f"reads the image folder {re.escape(recorded)}, and --dataset"):
-        Search._joined(with_folder(elsewhere), stored, "the journal", "s", None, recorded)
+        joined_config(with_folder(elsewhere), stored, "the journal", "s", None, recorded)
     monkeypatch.chdir(tmp_path / "other")  # another machine: the recorded folder is not there
     gone = str(tmp_path / "gone" / "photos")
-    joined = Search._joined(with_folder("./photos"), stored, "the journal", "s", None, gone)
+    joined = joined_config(with_folder("./photos"), stored, "the journal", "s", None, gone)
     assert joined.base.dataset == "./photos"
     with pytest.raises(SearchError, match="already holds a different search"):
-        Search._joined(with_folder(recorded), stored, "the journal", "s", None, gone)  # not this photos
+        joined_config(with_folder(recorded), stored, "the journal", "s", None, gone)  # not this photos
 
 
 def _tiny_folder(root: Path, images: int = 6) -> Path:
@@ -1471,7 +1475,8 @@ def test_a_resumed_or_joined_search_refuses_an_image_folder_whose_files_changed(
     later trials on other images than its earlier ones, without a word. A moved folder with
     the same files still resumes (--dataset NEW), and a search stored before the fingerprint
     was recorded is not checked."""
-    from glassnet.search import FINGERPRINT_ATTR, open_storage
+    from glassnet.search_resume import FINGERPRINT_ATTR
+    from glassnet.search_storage import open_storage
 
     photos = _tiny_folder(tmp_path / "photos")
     out = ["--out", str(tmp_path / "s")]
@@ -1586,7 +1591,7 @@ def test_storage_driver_advice_names_the_driver_sqlalchemy_picks():
     as psycopg 3: advising psycopg for both sent 3.10 users in a circle."""
     from sqlalchemy.engine import make_url
 
-    from glassnet.search import POSTGRES_DRIVERS, driver_advice
+    from glassnet.search_storage import POSTGRES_DRIVERS, driver_advice
 
     picked = make_url("postgresql://u:p@h/d").get_dialect().driver
     assert driver_advice("postgresql://u:p@h/d").startswith(

@@ -35,7 +35,7 @@ from .data import Dataset, is_folder
 from .data import augment as augment_mod
 from .data import load as load_dataset
 from .data import locator as data_locator
-from .data.folder import listed_within
+from .data.listing import listed_within
 from .errors import (
     ConfigError,
     GlassnetWarning,
@@ -815,7 +815,7 @@ def training_data_record(config: RunConfig,
                       test_split=config.test_split)
         if fingerprint is not None:
             record["folder_signature"] = fingerprint["signature"]
-            if "of" in fingerprint:  # the images read (data.folder); before 2026-12-06 every file
+            if "of" in fingerprint:  # the images read (data.fingerprint); before 2026-12-06 every file
                 record["folder_signature_of"] = fingerprint["of"]
     if config.validation_split is not None:  # evaluate can tell its images from the training ones
         record["validation_split"] = config.validation_split

@@ -1,5 +1,7 @@
 """One trial of a hyperparameter search: sample its parameters, train it on every
-validation split (fold), score it at its best epoch, tell the study.
+validation split (fold), score it at its best epoch, tell the study; and what the study's
+record of a trial tells the search's workers (whether it counts toward the budget, why it
+failed, how it ranks, whether a running one's worker is still alive).
 
 :class:`TrialRunner` does it for a :class:`~glassnet.search.Search`; the scoring itself
 (curves, folds, best epoch) is :mod:`glassnet.search_scoring`.
@@ -8,6 +10,8 @@ validation split (fold), score it at its best epoch, tell the study.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import math
 import os
 import socket
 import warnings
@@ -225,3 +229,66 @@ class TrialRunner:
             "best": best.scores,
             "mean": {key: values.tolist() for key, values in curve.items()}})
         return best
+
+
+# -- a trial as the study records it: what the search's workers read of it ---------------
+# A trial without a round this many seconds after it was asked for is an orphan (its worker
+# died between asking and labelling it), no longer a rival for a round's last place.
+CLAIM_SECONDS = 60.0
+
+
+def counts(trial) -> bool:
+    """Trials that use up the budget: all but those a crashed worker left behind."""
+    from optuna.trial import TrialState
+
+    return trial.state != TrialState.FAIL or "error" in trial.user_attrs
+
+
+def failure(trial) -> str | None:
+    """Why a failed trial failed (None for any other): its error, or its worker's end."""
+    if trial.state.name != "FAIL":
+        return None
+    return trial.user_attrs.get("error", "interrupted: its worker stopped before the trial ended")
+
+
+def score(trial, config: SearchConfig) -> tuple[float, float]:
+    """How trials rank (higher is better): the objective, ties broken by the lower validation loss."""
+    return config.rank(trial.value), -trial.user_attrs.get("val_loss", math.inf)
+
+
+def worker_patience(trials) -> float:
+    """Seconds after which a running trial of another host counts as dead: ten times the
+    median finished trial's, at least 10 minutes."""
+    durations = sorted(t.duration.total_seconds() for t in trials
+                       if t.state.name == "COMPLETE" and t.duration is not None)
+    return max(600.0, 10 * durations[len(durations) // 2]) if durations else 600.0
+
+
+def fresh_claim(trial, now: datetime.datetime) -> bool:
+    """Whether ``trial`` was asked for less than :data:`CLAIM_SECONDS` ago; ``abs`` because
+    another machine's clock may be ahead of this one."""
+    start = trial.datetime_start
+    return start is not None and abs((now - start).total_seconds()) < CLAIM_SECONDS
+
+
+def alive(pid: Any) -> bool:
+    """Whether the process ``pid`` of this host still runs. A worker this process started
+    (``--workers``) that died is a zombie until it is reaped, and signal 0 still reaches a
+    zombie: ask ``waitid`` first, without reaping it (its exit code is collected later)."""
+    try:
+        pid = int(pid)
+    except (TypeError, ValueError):
+        return False
+    if hasattr(os, "waitid"):  # not on Windows
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return False  # our child, and it has exited
+        except ChildProcessError:
+            pass  # not our child: signal 0 tells whether it exists
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -11,7 +11,7 @@ from pathlib import Path
 from .._text import printable, score_text
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
-from ..data.folder import same_training_files
+from ..data.fingerprint import same_training_files
 from ..errors import ConfigError, GlassnetWarning, user_stacklevel
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.folder import iter_images, listed_within
+from ..data.listing import listed_within
+from ..data.unlabelled import iter_images
 from ..errors import ConfigError, ShapeError
 from ..metrics import class_probabilities
 from ..runs import model_color_mode

@@ -288,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from ..search import Search, check_workers
+    from ..search import Search
+    from ..search_storage import check_workers
 
     storage_given = args.storage  # as typed: env:VAR keeps a password out of the printed command
     args.storage = storage_url(args.storage)

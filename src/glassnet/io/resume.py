@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.folder import folder_change
+from ..data.fingerprint import folder_change
 from ..errors import DataError, GlassnetWarning, ModelFormatError, WeightMismatchError, user_stacklevel
 from ..json_checks import short_list
 from ..training.callbacks import Callback

@@ -21,7 +21,7 @@ from typing import Any
 from .. import __version__, optimizers
 from .._files import nan_for_null, write_text
 from .._text import count, score_text
-from ..data.folder import same_training_files
+from ..data.fingerprint import same_training_files
 from ..errors import ConfigError, DataError, GlassnetWarning, user_stacklevel
 from ..io.checkpoint_file import CHECKPOINT_NAME, sessions_problem
 from ..json_checks import NUMBER, is_number_or_none, type_problem
