@@ -1,12 +1,13 @@
-"""``evaluate`` and ``predict``: the forward pass alone, over bounded batches.
+"""``evaluate`` and ``predict``: the forward pass alone, over bounded batches, and its
+outputs as probabilities or classes.
 
 Inference runs each layer with ``training=False`` (dropout off, BatchNorm's running
 statistics) and keeps nothing for a backward pass. Inputs are checked and preprocessed
 one batch at a time, so memory stays bounded whatever the number of samples; with no
 ``batch_size`` given (``"auto"``), a batch holds :data:`BATCH_SIZE` samples, or fewer when
 their activations would take more than :data:`BATCH_BYTES` (big images).
-:class:`~glassnet.model.Sequential`'s ``evaluate``, ``predict_logits`` and ``predict``
-call these functions.
+:class:`~glassnet.model.Sequential`'s ``evaluate``, ``predict_logits``, ``predict``,
+``probabilities``, ``predict_classes`` and ``classes_of`` call these functions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from . import backend
 from ._checks import require_labels
 from .backend import Array, to_numpy
 from .errors import ConfigError
-from .functional import batch_slices, count_within
+from .functional import batch_slices, count_within, sigmoid, softmax
+from .metrics import predicted_classes
 from .training.fit_checks import check_batch_size, check_finite
 from .training.progress import InferenceProgress
 
@@ -89,6 +91,34 @@ def predict_logits(model: Sequential, x: Any, batch_size: int | str | None = "au
     progress.close()
     out = np.concatenate(outs) if outs else np.zeros((0, *model.output_shape), model.dtype)
     return out[0] if single else out
+
+
+def probabilities(model: Sequential, outputs: Array) -> Array:
+    """``model``'s last layer's outputs ``(N, C)`` (or ``(N, 1)``) with its loss's
+    sigmoid or softmax (``model.output_activation``) applied; unchanged without one."""
+    if model.output_activation == "sigmoid":
+        return sigmoid(outputs)
+    if model.output_activation == "softmax":
+        return softmax(outputs, axis=-1)
+    return outputs
+
+
+def predict_classes(model: Sequential, x: Any, batch_size: int | str | None = "auto",
+                    verbose: Any = 0) -> np.ndarray:
+    """Predicted class indices ``(N,)`` of ``x`` (see :func:`predict_logits`); a single
+    sample without the batch axis gives one index."""
+    outputs = model.predict_logits(x, batch_size, verbose)
+    single = outputs.ndim == len(model.output_shape)  # a single sample: no batch axis
+    classes = model.classes_of(outputs[None] if single else outputs)
+    return classes[0] if single else classes
+
+
+def classes_of(model: Sequential, outputs: Array) -> Array:
+    """Class indices ``(N,)`` from ``model``'s last layer's outputs ``(N, C)`` or ``(N, 1)``:
+    the largest of several; for one output, a logit above 0 when the loss applies a sigmoid
+    or the outputs are raw scores, else a probability above 0.5."""
+    logits = model.output_activation == "sigmoid" or not model.outputs_probabilities
+    return predicted_classes(outputs, "sigmoid" if logits else None)
 
 
 def inference_forward(model: Sequential) -> Callable[[Array], Array]:

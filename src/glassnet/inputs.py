@@ -1,8 +1,11 @@
-"""What a model accepts: class labels, class names and preprocessing values, checked once.
+"""What a model accepts: inputs, class labels, class names and preprocessing, checked once.
 
 Every entry point (``fit``, ``evaluate``, ``train_on_batch``, the CLI) goes through these
 checks, so a label 2 for a binary model, a soft one-hot row or a NaN mean is refused with
-a message instead of training on nonsense.
+a message instead of training on nonsense; :func:`preprocess` then turns a batch into what
+the first layer takes. :class:`~glassnet.model.Sequential`'s ``check_input``,
+``check_labels``, ``preprocess`` and ``set_preprocessing`` call these functions;
+:mod:`glassnet.compile_checks` is the counterpart for what the model's outputs must fit.
 """
 
 from __future__ import annotations
@@ -10,13 +13,57 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .backend import Array, array_module
 from .errors import ConfigError, GlassnetWarning, ShapeError, user_stacklevel
 
+if TYPE_CHECKING:
+    from .model import Sequential
+
 DEFAULT_PREPROCESSING = {"scale": 1.0, "mean": None, "std": None}
+
+
+def sample_shape(input_shape: Sequence[int] | int) -> tuple[int, ...]:
+    """``input_shape`` (one sample's, without the batch axis; an int for flat samples) as a
+    tuple of positive ints, or a ShapeError: a ``None`` in it is Keras' batch axis."""
+    if isinstance(input_shape, (int, np.integer)):
+        input_shape = (input_shape,)
+    if any(d is None for d in input_shape):
+        raise ShapeError(f"input_shape is the shape of one sample, without the batch axis: "
+                         f"write build({tuple(d for d in input_shape if d is not None)}), "
+                         f"not build({tuple(input_shape)})")
+    shape = tuple(int(d) for d in input_shape)
+    if not shape or any(d <= 0 for d in shape):
+        raise ShapeError(f"input_shape must be positive sizes, got {tuple(input_shape)}")
+    return shape
+
+
+def check_input(model: Sequential, x: Any) -> tuple[Any, bool]:
+    """``x`` (a batch, or one sample) checked against ``model``'s input shape, as ``(x,
+    single)``: a single sample gains a batch axis, and ``single`` says so. A model not
+    built yet is built for ``x``'s samples."""
+    if hasattr(x, "class_names") and hasattr(x, "y"):  # a glassnet Dataset
+        raise ShapeError("give the arrays of a Dataset: fit(data.x, data.y), predict(data.x)")
+    x = x if hasattr(x, "shape") else np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":
+        # an object array (None, or NaN from a table) would pass unchecked into the model;
+        # a complex one would lose its imaginary parts in the cast, with only NumPy's warning
+        raise ConfigError(f"the inputs must be real numbers, got an array of dtype {x.dtype}; "
+                          "convert them first, e.g. np.asarray(x, dtype='float32')")
+    if not model.built:
+        model.build(x.shape[1:])
+        return x, False
+    if tuple(x.shape) == model.input_shape:
+        return x[None], True
+    if tuple(x.shape[1:]) != model.input_shape:
+        raise ShapeError(
+            f"the model expects inputs of shape (N, {', '.join(map(str, model.input_shape))}), "
+            f"got {tuple(x.shape)}{layout_hint(tuple(x.shape), model.input_shape)}"
+        )
+    return x, False
 
 
 def class_indices(y: np.ndarray, samples: int, classes: int) -> np.ndarray:
@@ -74,6 +121,15 @@ def class_name_list(names: Sequence[str] | None) -> list[str] | None:
     return listed
 
 
+def check_class_count(names: list[str] | None, num_classes: int,
+                      output_shape: tuple[int, ...]) -> None:
+    """``names`` (or ``None``) must name each of the ``num_classes`` classes that a built
+    model's outputs ``output_shape`` tell apart."""
+    if names is not None and len(names) != num_classes:
+        raise ConfigError(f"class_names must be {num_classes} strings, one per class "
+                          f"this model's outputs {output_shape} tell apart, got {names!r}")
+
+
 def preprocessing_values(scale: float = 1.0, mean: Sequence[float] | None = None,
                          std: Sequence[float] | None = None) -> dict[str, Any]:
     """``{"scale", "mean", "std"}`` checked: a positive finite scale, finite means, positive
@@ -120,6 +176,43 @@ def finite_values(name: str, values: Sequence[float] | None) -> list[float] | No
         raise ConfigError(f"preprocessing {name} must be a list of finite numbers (one per "
                           f"channel, or one for all), got {values!r}")
     return [float(v) for v in array]
+
+
+def preprocess(x: Array, preprocessing: dict[str, Any], dtype: np.dtype,
+               cache: dict[tuple, tuple[tuple[float, ...], Array]]) -> Array:
+    """A batch ``x: (N, C, ...)`` (already on the model's device) as a float array of
+    ``dtype``, after ``(x * scale - mean) / std`` with the ``preprocessing`` values;
+    ``cache`` keeps the per-channel arrays (see :func:`_per_channel`)."""
+    scale = dtype.type(preprocessing["scale"])
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+        if scale != 1:
+            x *= scale  # in place: the converted array is our own copy
+    elif scale != 1:
+        x = x * scale  # never in place: x may be the caller's array
+    for key, op in (("mean", "sub"), ("std", "div")):
+        if preprocessing[key] is not None:
+            values = _per_channel(preprocessing[key], key, x, dtype, cache)
+            x = x - values if op == "sub" else x / values
+    return x
+
+
+def _per_channel(values: Any, key: str, x: Array, dtype: np.dtype,
+                 cache: dict[tuple, tuple[tuple[float, ...], Array]]) -> Array:
+    """Preprocessing ``values`` (its ``mean`` or ``std``, named by ``key``) as an array
+    shaped ``(1, C, 1, ...)`` to broadcast over ``x``, on its device in ``dtype``: made once
+    per device, dtype and rank (and again when the values change) and kept in ``cache``
+    (the model's), not copied to the GPU with every batch."""
+    xp = array_module(x)
+    cache_key = (key, xp.__name__, dtype.name, x.ndim)
+    # compared as plain numbers: the values may be a list, a tuple, an array or a number
+    # assigned to model.preprocessing directly
+    plain = tuple(np.ravel(values).tolist())
+    cached = cache.get(cache_key)
+    if cached is None or cached[0] != plain:
+        array = xp.asarray(plain, dtype=dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
+        cached = cache[cache_key] = (plain, array)
+    return cached[1]
 
 
 #: preprocessed inputs beyond this are raw pixel values (0..255) that nothing scaled

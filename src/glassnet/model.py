@@ -2,7 +2,12 @@
 
 The model's backward pass is its layers' backward passes in reverse. Training
 (``fit``) lives in :mod:`glassnet.training`; this file holds what a model *is*: its
-layers, parameters, loss, preprocessing and the forward/backward composition.
+layers, parameters, loss, preprocessing and the forward/backward composition. The
+supporting logic its methods call lives beside it: :mod:`glassnet.building` (the layers
+it takes and building them), :mod:`glassnet.inputs` (what it accepts: inputs, labels,
+class names, preprocessing), :mod:`glassnet.compile_checks` (compile's arguments, and
+whether the loss fits the output layer), :mod:`glassnet.inference` (evaluate and predict)
+and :mod:`glassnet.model_state` (its weights and architecture as plain values).
 """
 
 from __future__ import annotations
@@ -13,19 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from . import backend, inference, inputs
+from . import backend, building, compile_checks, inference, inputs, model_state
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
-from ._checks import check_number, require_labels
+from ._checks import require_labels
 from ._text import model_summary
-from .backend import Array, array_module, to_device_of, to_device_of_weights, to_numpy
-from .errors import ConfigError, OutOfMemoryError, ShapeError
-from .functional import sigmoid, softmax
-from .layers.activations import Sigmoid, Softmax
-from .layers.base import Layer, check_grads_mirror_params, layer_from_config
-from .layers.dropout import Dropout
-from .layers.reshape import Flatten
-from .metrics import predicted_classes
+from .backend import Array, to_device_of_weights, to_numpy
+from .errors import ConfigError, ShapeError
+from .layers.base import Layer
 
 
 class Sequential:
@@ -50,18 +50,9 @@ class Sequential:
                  seed: int = 0, dtype: str = "float32", name: str = "sequential",
                  preprocessing: dict[str, Any] | None = None,
                  class_names: Sequence[str] | None = None, init_stream: str = "generator") -> None:
-        if init_stream not in ("generator", "legacy"):
-            raise ConfigError(f"init_stream must be 'generator' or 'legacy', got {init_stream!r}")
+        building.check_model_arguments(layers, seed, init_stream)
         self.init_stream = init_stream
-        if isinstance(layers, Layer):
-            raise ConfigError("Sequential takes a list of layers; write "
-                              f"Sequential([{type(layers).__name__}(...), ...])")
         self.layers: list[Layer] = []
-        backend.make_rng(seed)  # validates the seed
-        if init_stream == "legacy" and seed is not None and seed >= 2**32:
-            # The course's RandomState takes 32-bit seeds only.
-            raise ConfigError(f"the legacy init stream (the course's mlp) takes seeds below 2**32, "
-                              f"got {seed}")
         self.seed = seed
         # Independent streams from one seed: weight init, everything during training
         # (shuffling, augmentation), fit's validation split, and the layers that draw at
@@ -78,7 +69,7 @@ class Sequential:
         self.name = name
         self.input_shape: tuple[int, ...] | None = None
         self.preprocessing = dict(inputs.DEFAULT_PREPROCESSING)
-        self._preprocessing_arrays: dict[tuple, tuple[tuple[float, ...], Array]] = {}  # _per_channel's
+        self._preprocessing_arrays: dict[tuple, tuple[tuple[float, ...], Array]] = {}  # preprocess's
         inputs.check_preprocessing_keys(preprocessing or {})
         self.set_preprocessing(**(preprocessing or {}))
         self._class_names: list[str] | None = None
@@ -100,37 +91,16 @@ class Sequential:
         except BaseException:
             # a failed model (kept alive by the traceback) must not keep its layers from the
             # next attempt
-            for layer in self.layers:
-                layer._owner = None
+            building.release_layers(self.layers)
             raise
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        for layer in self.layers:
-            # a deep copy's (or pickle's) layers are its own; a shallow copy (copy.copy, the
-            # thread replicas) shares the original's, which stay the original's
-            owner = getattr(layer, "_owner", None)
-            if owner is None or owner() is None:
-                layer._owner = weakref.ref(self)
+        building.claim_copied_layers(self)
 
     # -- structure ---------------------------------------------------------------------
     def add(self, layer: Layer) -> None:
-        if not isinstance(layer, Layer):
-            raise ConfigError(f"Sequential takes Layer objects, got {type(layer).__name__}")
-        if self.built:
-            raise ConfigError("cannot add layers to a model that is already built")
-        if any(layer is known for known in self.layers):
-            # One object would hold one set of weights and one forward cache for two places.
-            raise ConfigError(f"this {type(layer).__name__} layer is already in the model; "
-                              "create a new layer for each place")
-        owner = getattr(layer, "_owner", None)
-        if owner is not None and owner() is not None and owner() is not self:
-            # Building it for this model would draw new weights over the other model's.
-            raise ConfigError(f"this {type(layer).__name__} layer is already in another model, "
-                              "and a layer holds the weights of one model; create new layers "
-                              "(in a notebook: in the cell that builds the model, so that running "
-                              "it again makes new ones), or copy.deepcopy the other model")
-        layer._owner = weakref.ref(self)
+        building.take_layer(self, layer)
         self.layers.append(layer)
 
     @property
@@ -141,15 +111,7 @@ class Sequential:
         """Create every layer's parameters for samples of shape ``input_shape`` (one sample,
         without the batch axis). Building a built model again for the same shape does
         nothing (as in Keras); its weights are kept."""
-        if isinstance(input_shape, (int, np.integer)):
-            input_shape = (input_shape,)
-        if any(d is None for d in input_shape):
-            raise ShapeError(f"input_shape is the shape of one sample, without the batch axis: "
-                             f"write build({tuple(d for d in input_shape if d is not None)}), "
-                             f"not build({tuple(input_shape)})")
-        shape = tuple(int(d) for d in input_shape)
-        if not shape or any(d <= 0 for d in shape):
-            raise ShapeError(f"input_shape must be positive sizes, got {tuple(input_shape)}")
+        shape = inputs.sample_shape(input_shape)
         if self.built:
             if shape == self.input_shape:
                 return  # a second build would draw new weights and lose the trained ones
@@ -161,18 +123,15 @@ class Sequential:
         init_rng = (np.random.RandomState(self.seed) if self.init_stream == "legacy"
                     else np.random.default_rng(self._init_seeds))
         noise_rng = np.random.default_rng(self._noise_seeds)  # for the stochastic layers
-        sample_shape = shape
-        inputs.check_preprocessing(self.preprocessing, sample_shape)
+        inputs.check_preprocessing(self.preprocessing, shape)
         if any(hasattr(layer, "kernel_size") or hasattr(layer, "pool_size") for layer in self.layers):
-            inputs.warn_if_channels_last(sample_shape)
-        for index, layer in enumerate(self.layers):
-            rng = noise_rng if layer.stochastic else init_rng
-            shape = _build_layer(index, layer, shape, rng, self.dtype)
-        self.input_shape, self.output_shape = sample_shape, shape
+            inputs.warn_if_channels_last(shape)
+        output_shape = building.build_layers(self.layers, shape, init_rng, noise_rng, self.dtype)
+        self.input_shape, self.output_shape = shape, output_shape
         try:
-            self._check_class_names(self.class_names)
+            inputs.check_class_count(self.class_names, self.num_classes, self.output_shape)
             if self.loss is not None:
-                self._check_loss_fits()
+                compile_checks.check_loss_fits(self)
         except ConfigError:
             self.input_shape = None  # not built: right names and a new build() may follow
             raise
@@ -191,27 +150,12 @@ class Sequential:
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Every parameter and state array as NumPy, keyed ``"i.key"`` (state under ``"i.state.key"``)."""
-        weights = {name: to_numpy(p).copy() for name, p, _ in self.parameters()}
-        for i, layer in enumerate(self.layers):
-            for key, value in layer.state.items():
-                weights[f"{i}.state.{key}"] = to_numpy(value).copy()
-        return weights
+        return model_state.get_weights(self)
 
     def set_weights(self, weights: dict[str, Any]) -> None:
         """Load arrays from :meth:`get_weights` in place (shapes must match); NumPy or CuPy
         arrays, whichever device this model's weights are on."""
-        for i, layer in enumerate(self.layers):
-            for store, prefix in ((layer.params, f"{i}."), (layer.state, f"{i}.state.")):
-                for key, current in store.items():
-                    name = prefix + key
-                    if name not in weights:
-                        raise ShapeError(f"weights are missing {name!r}")
-                    new = weights[name]
-                    if not hasattr(new, "shape"):  # NumPy or CuPy arrays are used where they are
-                        new = np.asarray(new)
-                    if new.shape != current.shape:
-                        raise ShapeError(f"{name}: expected shape {current.shape}, got {new.shape}")
-                    current[...] = to_device_of(new, current, dtype=current.dtype)
+        model_state.set_weights(self, weights)
 
     def count_params(self) -> tuple[int, int]:
         """(trainable, non-trainable) parameter counts."""
@@ -241,13 +185,8 @@ class Sequential:
     def class_names(self, names: Sequence[str] | None) -> None:
         names = inputs.class_name_list(names)
         if self.built:
-            self._check_class_names(names)
+            inputs.check_class_count(names, self.num_classes, self.output_shape)
         self._class_names = names
-
-    def _check_class_names(self, names: list[str] | None) -> None:
-        if names is not None and len(names) != self.num_classes:
-            raise ConfigError(f"class_names must be {self.num_classes} strings, one per class "
-                              f"this model's outputs {self.output_shape} tell apart, got {names!r}")
 
     def on_device(self, a: Any) -> Array:
         """``a`` (a batch of inputs or labels) as an array on the device of this model's
@@ -258,60 +197,17 @@ class Sequential:
     def preprocess(self, x: Any) -> Array:
         """A batch as a float array on the model's device (:meth:`on_device`), after
         scale/mean/std."""
-        x = self.on_device(x)
-        p, scale = self.preprocessing, self.dtype.type(self.preprocessing["scale"])
-        if x.dtype != self.dtype:
-            x = x.astype(self.dtype)
-            if scale != 1:
-                x *= scale  # in place: the converted array is our own copy
-        elif scale != 1:
-            x = x * scale  # never in place: x may be the caller's array
-        for key, op in (("mean", "sub"), ("std", "div")):
-            if p[key] is not None:
-                values = self._per_channel(key, x)
-                x = x - values if op == "sub" else x / values
-        return x
-
-    def _per_channel(self, key: str, x: Array) -> Array:
-        """Preprocessing ``mean`` or ``std`` as an array shaped ``(1, C, 1, ...)`` to broadcast
-        over ``x``, on its device in the model's dtype: made once per device, dtype and rank
-        (and again when the values change), not copied to the GPU with every batch."""
-        values, xp = self.preprocessing[key], array_module(x)
-        cache_key = (key, xp.__name__, self.dtype.name, x.ndim)
-        # compared as plain numbers: the values may be a list, a tuple, an array or a number
-        # assigned to model.preprocessing directly
-        plain = tuple(np.ravel(values).tolist())
-        cached = self._preprocessing_arrays.get(cache_key)
-        if cached is None or cached[0] != plain:
-            array = xp.asarray(plain, dtype=self.dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
-            cached = self._preprocessing_arrays[cache_key] = (plain, array)
-        return cached[1]
+        return inputs.preprocess(self.on_device(x), self.preprocessing, self.dtype,
+                                 self._preprocessing_arrays)
 
     # -- forward / backward ------------------------------------------------------------
     def check_input(self, x: Any) -> tuple[Any, bool]:
         """Validate ``x`` against the input shape; a single sample gains a batch axis.
 
-        Returns ``(x, single)`` where ``single`` says a batch axis was added.
+        Returns ``(x, single)`` where ``single`` says a batch axis was added (an unbuilt
+        model is built for ``x``'s samples: :func:`glassnet.inputs.check_input`).
         """
-        if hasattr(x, "class_names") and hasattr(x, "y"):  # a glassnet Dataset
-            raise ShapeError("give the arrays of a Dataset: fit(data.x, data.y), predict(data.x)")
-        x = x if hasattr(x, "shape") else np.asarray(x)
-        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":
-            # an object array (None, or NaN from a table) would pass unchecked into the model;
-            # a complex one would lose its imaginary parts in the cast, with only NumPy's warning
-            raise ConfigError(f"the inputs must be real numbers, got an array of dtype {x.dtype}; "
-                              "convert them first, e.g. np.asarray(x, dtype='float32')")
-        if not self.built:
-            self.build(x.shape[1:])
-            return x, False
-        if tuple(x.shape) == self.input_shape:
-            return x[None], True
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ShapeError(
-                f"the model expects inputs of shape (N, {', '.join(map(str, self.input_shape))}), "
-                f"got {tuple(x.shape)}{inputs.layout_hint(tuple(x.shape), self.input_shape)}"
-            )
-        return x, False
+        return inputs.check_input(self, x)
 
     @property
     def num_classes(self) -> int:
@@ -405,32 +301,11 @@ class Sequential:
         """Choose the loss, the optimizer, the metrics (``None`` or ``[]``: the loss alone) and
         the model-wide L2 strength ``reg``. ``from_logits`` (default True) is for a loss given
         by name; a loss object keeps its own, and a different one here is an error."""
-        if optimizers_mod.is_optimizer(loss):  # Keras' compile takes the optimizer first
-            raise ConfigError(f"compile's first argument is the loss, got the optimizer {loss!r}; "
-                              "write compile(loss=..., optimizer=...) (Keras puts the optimizer first)")
-        if from_logits is not None and not isinstance(from_logits, (bool, np.bool_)):
-            raise ConfigError(f"from_logits must be True or False, got {from_logits!r}")
-        if isinstance(loss, losses_mod.Loss) and from_logits is not None and from_logits != loss.from_logits:
-            raise ConfigError(f"the loss object was made with from_logits={loss.from_logits}, and "
-                              f"compile's from_logits={from_logits} cannot change it: make it with "
-                              f"{type(loss).__name__}(from_logits={from_logits}), or give the loss by name")
         # everything checked before anything changes: a refused compile must leave the model
         # (and its optimizer, which another model could otherwise take over) as it was
-        metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])  # "accuracy": one
-        # "acc" is Keras' short name for it (its logs then say "acc"; glassnet's "accuracy")
-        metrics = ["accuracy" if m == "acc" else m for m in metrics]
-        unknown = [m for m in metrics if m != "accuracy"]
-        if unknown:
-            raise ConfigError(f"unknown metric(s) {unknown}; available: ['accuracy'] (or 'acc')")
-        reg = check_reg(reg, "reg")
-        loss = losses_mod.get(loss, from_logits=True if from_logits is None else from_logits)
-        optimizer = optimizers_mod.get(optimizer)
-        owner = optimizer.owner() if optimizer.owner is not None else None
-        if owner is not None and owner is not self and owner.optimizer is optimizer:
-            # Its slots are keyed by parameter names ("0.W") that every model has.
-            raise ConfigError("this optimizer already trains another model; give each model its "
-                              "own optimizer (a new instance, or its name)")
-        if optimizer.owner is not None and owner is not self:
+        loss, optimizer, metrics, reg = compile_checks.compile_arguments(
+            self, loss, optimizer, metrics, reg, from_logits)
+        if optimizer.owner is not None and compile_checks.optimizer_owner(optimizer) is not self:
             # its model is gone, or was compiled with another optimizer since: its moments and
             # step count must not leak into this one
             optimizer.reset()
@@ -438,22 +313,19 @@ class Sequential:
         self.loss, self.optimizer, self.metrics, self.reg = loss, optimizer, metrics, reg
         self.output_activation = self.loss.output_activation
         if self.built:
-            self._check_loss_fits()
+            compile_checks.check_loss_fits(self)
 
     @property
     def final_activation(self) -> str | None:
         """``"sigmoid"`` or ``"softmax"`` when the output layer applies it (a ``Sigmoid`` or
         ``Softmax`` layer, or a Dense/Conv2D layer's activation), else ``None``."""
-        last = self.output_layer
-        activation = last if isinstance(last, (Sigmoid, Softmax)) else getattr(last, "activation", None)
-        return {Sigmoid: "sigmoid", Softmax: "softmax"}.get(type(activation))
+        return compile_checks.final_activation(self.layers)
 
     @property
     def output_layer(self) -> Layer | None:
         """The last layer that computes the outputs' values: trailing ``Flatten`` and ``Dropout``
         layers pass them on (at inference), so a softmax before them is the model's."""
-        computing = [layer for layer in self.layers if not isinstance(layer, (Flatten, Dropout))]
-        return computing[-1] if computing else None
+        return compile_checks.output_layer(self.layers)
 
     @property
     def probability_activation(self) -> str | None:
@@ -466,34 +338,6 @@ class Sequential:
     def outputs_probabilities(self) -> bool:
         """Whether :meth:`predict` gives probabilities (see :attr:`probability_activation`)."""
         return self.probability_activation is not None
-
-    def _check_loss_fits(self) -> None:
-        """The loss must fit the built model: one output for binary cross-entropy, one per
-        class for categorical, and an activation applied once (by the loss from logits, or by
-        the last layer when ``from_logits=False``), never twice or not at all."""
-        outputs, name = int(np.prod(self.output_shape)), self.loss.name
-        wanted = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax"}.get(name)
-        if wanted == "sigmoid" and outputs != 1:
-            raise ConfigError(f"{name} takes one output (the probability of class 1) but the model "
-                              f"has {outputs}; use categorical_crossentropy for {outputs} classes")
-        if wanted == "softmax" and outputs < 2:
-            raise ConfigError(f"{name} takes one output per class but the model has 1; use "
-                              "binary_crossentropy for two classes with one output")
-        last = self.final_activation
-        # the Flatten and Dropout layers after the one that applies it
-        after = self.layers[self.layers.index(self.output_layer) + 1:] if last is not None else []
-        if self.loss.from_logits and last is not None:
-            where = "the last layer" + (f" before the {type(after[0]).__name__}" if after else "")
-            raise ConfigError(f"{where} applies {last}, and {name} applies {wanted} again to "
-                              "what it takes as logits: remove the last layer's activation (predict "
-                              "still returns probabilities) or compile with from_logits=False")
-        if not self.loss.from_logits and wanted is not None and last != wanted:
-            raise ConfigError(f"{name} with from_logits=False takes probabilities: the last layer "
-                              f"must apply {wanted} (it applies {last or 'nothing'})")
-        if any(isinstance(layer, Dropout) for layer in after):
-            raise ConfigError(f"a Dropout after the layer that applies {last} zeroes and rescales its "
-                              f"probabilities in training, so {name} would not get probabilities: "
-                              "put the Dropout before that layer")
 
     def _require_compiled(self, need_optimizer: bool = True) -> None:
         # A loaded model knows its loss (it can be evaluated) but has no optimizer.
@@ -582,26 +426,18 @@ class Sequential:
         """The last layer's outputs ``(N, C)`` (or ``(N, 1)``) as :meth:`predict` returns them:
         the loss's sigmoid or softmax applied to logits; unchanged when the model outputs
         probabilities itself, or was never compiled (raw scores)."""
-        if self.output_activation == "sigmoid":
-            return sigmoid(outputs)
-        if self.output_activation == "softmax":
-            return softmax(outputs, axis=-1)
-        return outputs
+        return inference.probabilities(self, outputs)
 
     def predict_classes(self, x: Any, batch_size: int | str | None = "auto", verbose: Any = 0) -> np.ndarray:
         """Predicted class indices ``(N,)`` (one output: probability above 0.5, or raw score
         above 0); a single sample without the batch axis gives one index."""
-        outputs = self.predict_logits(x, batch_size, verbose)
-        single = outputs.ndim == len(self.output_shape)  # a single sample: no batch axis
-        classes = self.classes_of(outputs[None] if single else outputs)
-        return classes[0] if single else classes
+        return inference.predict_classes(self, x, batch_size, verbose)
 
     def classes_of(self, outputs: Array) -> Array:
         """Class indices ``(N,)`` from the last layer's outputs ``(N, C)`` or ``(N, 1)``: the
         largest of several; for one output, a logit above 0 (the loss's sigmoid, or raw
         scores of a model never compiled) or a probability above 0.5 (a final Sigmoid)."""
-        logits = self.output_activation == "sigmoid" or not self.outputs_probabilities
-        return predicted_classes(outputs, "sigmoid" if logits else None)
+        return inference.classes_of(self, outputs)
 
     # -- description and files ---------------------------------------------------------
     def summary(self, print_fn: Callable[[str], Any] | None = print) -> str | None:
@@ -620,34 +456,12 @@ class Sequential:
 
     def get_config(self) -> dict[str, Any]:
         """Everything needed to rebuild the architecture (JSON-able)."""
-        return {
-            "name": self.name,
-            "input_shape": list(self.input_shape) if self.input_shape else None,
-            "dtype": self.dtype.name,
-            "seed": self.seed,
-            "init_stream": self.init_stream,
-            "preprocessing": self.preprocessing,
-            "class_names": self.class_names,
-            "output_activation": self.output_activation,
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                       for layer in self.layers],
-        }
+        return model_state.get_config(self)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Sequential:
-        layers = [layer_from_config(entry["class_name"], entry["config"])
-                  for entry in config["layers"]]
-        name = config.get("name")
-        if not isinstance(name, str) or not name.strip():
-            # files saved before names were checked may hold none (null, ""): still loadable
-            name = "sequential"
-        model = cls(layers, input_shape=config["input_shape"], seed=config.get("seed", 0),
-                    dtype=config.get("dtype", "float32"), name=name,
-                    preprocessing=config.get("preprocessing"),
-                    class_names=config.get("class_names"),
-                    init_stream=config.get("init_stream", "generator"))
-        model.output_activation = config.get("output_activation")
-        return model
+        """A new model from :meth:`get_config`'s ``config``, with new weights."""
+        return model_state.from_config(cls, config)
 
     def save(self, path: str) -> None:
         """Write the ``.glassnet`` file (atomic; see :mod:`glassnet.io.format`)."""
@@ -658,36 +472,3 @@ class Sequential:
     def __repr__(self) -> str:
         return f"Sequential({len(self.layers)} layers, input_shape={self.input_shape})"
 
-
-def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any,
-                 dtype: np.dtype) -> tuple[int, ...]:
-    """``layer.build``; running out of memory names the layer and its weights (a ``Dense``
-    after ``Flatten`` on big images: ``cnn-keras`` at 1536 pixels asks for 36 GiB)."""
-    what = f"layer {index} ({type(layer).__name__}{f' {layer.name!r}' if layer.name else ''})"
-    try:
-        output_shape = layer.build(shape, rng, dtype)
-    except ShapeError as exc:
-        # which of several layers of one class it is; the message names the class already
-        message = str(exc).removeprefix(type(layer).__name__ + ": ")
-        if message.startswith(type(layer).__name__ + " "):  # "Conv2D expects images ..."
-            what = f"layer {index}"
-        raise ShapeError(f"{what}: {message}") from None
-    except MemoryError as exc:
-        values = sum(int(np.prod(s)) for s in layer.array_shapes(shape).values())
-        # each weight has a gradient of its size; the initializers draw in float64 and
-        # convert, and the draw is still alive when the gradients are made
-        kept, peak = 2 * dtype.itemsize * values / 2**30, (8 + 2 * dtype.itemsize) * values / 2**30
-        need = (f"needs {values:,} weights ({kept:.1f} GiB as {dtype.name} with their gradients, "
-                f"{peak:.1f} GiB at once while they are drawn in float64)" if values
-                else "could not create its weights")
-        raise OutOfMemoryError(
-            f"{what} for inputs (N, {', '.join(map(str, shape))}) {need}: there "
-            f"was not enough memory ({exc}); use smaller images, or pool them smaller before "
-            "Flatten") from None
-    check_grads_mirror_params(layer, what)
-    return output_shape
-
-
-def check_reg(reg: Any, what: str) -> float:
-    """An L2 strength: a finite number >= 0 (NaN or infinity would poison every loss)."""
-    return check_number(reg, what, 0, low_inclusive=True)

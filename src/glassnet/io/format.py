@@ -468,7 +468,7 @@ def _training_summary(path: str | Path, config: dict[str, Any]) -> dict[str, Any
 
 def _saved_reg(path: str | Path, config: dict[str, Any]) -> float:
     """The model-wide L2 strength the file records (older files recorded none: 0)."""
-    from ..model import check_reg
+    from ..compile_checks import check_reg
 
     try:
         return check_reg(config.get("reg", 0.0), f"'reg' in {CONFIG_NAME}")
