@@ -674,6 +674,28 @@ def test_compile_refuses_a_from_logits_that_its_loss_object_does_not_have():
         model.compile("binary_crossentropy", "sgd", from_logits="no")
 
 
+def test_a_compile_refused_for_a_loss_that_does_not_fit_leaves_the_model_as_it_was(rng):
+    """A built model kept the refused loss, metrics and L2 strength, and took the refused
+    optimizer (which no other model could then use)."""
+    model = gn.Sequential([gn.layers.Dense(3)], input_shape=(4,), seed=0)
+    optimizer = gn.optimizers.Adam(lr=0.01)
+    model.compile("categorical_crossentropy", optimizer)
+    model.fit(rng.standard_normal((8, 4)), rng.integers(0, 3, 8), epochs=1, verbose=0)
+    moments = optimizer.state_dict()
+    refused = gn.optimizers.SGD(lr=0.1)
+    with pytest.raises(ConfigError, match="binary_crossentropy takes one output"):
+        model.compile("binary_crossentropy", refused, metrics=None, reg=0.5)
+    assert model.loss.name == "categorical_crossentropy" and model.optimizer is optimizer
+    assert model.metrics == ["accuracy"] and model.reg == 0.0
+    assert refused.owner is None and optimizer.owner() is model
+    other = gn.Sequential([gn.layers.Dense(3)], input_shape=(4,), seed=1)
+    other.compile("categorical_crossentropy", refused)  # free to use
+    after = optimizer.state_dict()
+    assert after["arrays"].keys() == moments["arrays"].keys() and after["arrays"]
+    for key, value in moments["arrays"].items():
+        np.testing.assert_array_equal(after["arrays"][key], value)
+
+
 def test_check_model_builds_a_model_given_no_input_shape(rng):
     model = gn.Sequential([gn.layers.Dense(3), gn.layers.ReLU(), gn.layers.Dense(2)], dtype="float64")
     model.compile("categorical_crossentropy")

@@ -87,11 +87,11 @@ def final_activation(layers: Sequence[Layer]) -> str | None:
     return {Sigmoid: "sigmoid", Softmax: "softmax"}.get(type(activation))
 
 
-def check_loss_fits(model: Sequential) -> None:
-    """The loss must fit the built model: one output for binary cross-entropy, one per
+def check_loss_fits(model: Sequential, loss: losses_mod.Loss) -> None:
+    """``loss`` must fit the built model: one output for binary cross-entropy, one per
     class for categorical, and an activation applied once (by the loss from logits, or by
     the last layer when ``from_logits=False``), never twice or not at all."""
-    outputs, name = int(np.prod(model.output_shape)), model.loss.name
+    outputs, name = int(np.prod(model.output_shape)), loss.name
     wanted = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax"}.get(name)
     if wanted == "sigmoid" and outputs != 1:
         raise ConfigError(f"{name} takes one output (the probability of class 1) but the model "
@@ -103,12 +103,12 @@ def check_loss_fits(model: Sequential) -> None:
     # the Flatten and Dropout layers after the one that applies it
     after = (model.layers[model.layers.index(output_layer(model.layers)) + 1:]
              if last is not None else [])
-    if model.loss.from_logits and last is not None:
+    if loss.from_logits and last is not None:
         where = "the last layer" + (f" before the {type(after[0]).__name__}" if after else "")
         raise ConfigError(f"{where} applies {last}, and {name} applies {wanted} again to "
                           "what it takes as logits: remove the last layer's activation (predict "
                           "still returns probabilities) or compile with from_logits=False")
-    if not model.loss.from_logits and wanted is not None and last != wanted:
+    if not loss.from_logits and wanted is not None and last != wanted:
         raise ConfigError(f"{name} with from_logits=False takes probabilities: the last layer "
                           f"must apply {wanted} (it applies {last or 'nothing'})")
     if any(isinstance(layer, Dropout) for layer in after):

@@ -131,7 +131,7 @@ class Sequential:
         try:
             inputs.check_class_count(self.class_names, self.num_classes, self.output_shape)
             if self.loss is not None:
-                compile_checks.check_loss_fits(self)
+                compile_checks.check_loss_fits(self, self.loss)
         except ConfigError:
             self.input_shape = None  # not built: right names and a new build() may follow
             raise
@@ -305,6 +305,8 @@ class Sequential:
         # (and its optimizer, which another model could otherwise take over) as it was
         loss, optimizer, metrics, reg = compile_checks.compile_arguments(
             self, loss, optimizer, metrics, reg, from_logits)
+        if self.built:
+            compile_checks.check_loss_fits(self, loss)
         if optimizer.owner is not None and compile_checks.optimizer_owner(optimizer) is not self:
             # its model is gone, or was compiled with another optimizer since: its moments and
             # step count must not leak into this one
@@ -312,8 +314,6 @@ class Sequential:
         optimizer.owner = weakref.ref(self)
         self.loss, self.optimizer, self.metrics, self.reg = loss, optimizer, metrics, reg
         self.output_activation = self.loss.output_activation
-        if self.built:
-            compile_checks.check_loss_fits(self)
 
     @property
     def final_activation(self) -> str | None:
