@@ -24,7 +24,8 @@ from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError, user_stacklevel
 from ..io.checkpoint import CHECKPOINT_NAME
 from ..io.format import model_from_archive, read_archive, training_resize
-from ..runs import MODEL_FILE, TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list, training_data_record
+from ..run_folders import MODEL_FILE
+from ..runs import TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list, training_data_record
 from .notices import NoticeLines
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "

@@ -15,21 +15,17 @@ from .. import initializers, schedules, zoo
 from .._text import count
 from ..errors import ConfigError, SaveError, TrainingInterruptedError
 from ..io.checkpoint import CHECKPOINT_NAME, StopRequest
-from ..runs import (
+from ..run_folders import (
     RUN_RECORD,
-    RunConfig,
-    RunResult,
     check_outside_the_data,
     default_out_dir,
-    make_schedule,
     previous_run_files,
     report_command,
     report_hint,
-    resume_run,
     run_folder_of,
-    train_run,
     training_into,
 )
+from ..runs import RunConfig, RunResult, make_schedule, resume_run, train_run
 from ..training.loop import quiet_float_errors, weights_after
 from .common import (
     DATASET_HELP,
