@@ -208,7 +208,7 @@ def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
 
 
 def test_the_report_of_a_trial_shows_its_train_and_validation_splits(tmp_path, cat_train):
-    from glassnet.runs import prepare_splits
+    from glassnet.run_data import prepare_splits
 
     search = Search.open(quick_config(trials=1), tmp_path / "t", data=cat_train)
     search.run()
@@ -323,7 +323,7 @@ def test_a_round_with_fewer_than_two_completed_trials_says_that_it_did_not_narro
 # -- the objective ---------------------------------------------------------------------------
 
 def _validation(config: SearchConfig, cat_train):
-    from glassnet.runs import prepare_splits
+    from glassnet.run_data import prepare_splits
 
     return prepare_splits(config.base, cat_train)["validation"]
 

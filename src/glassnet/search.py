@@ -40,8 +40,9 @@ from ._files import make_folder, nan_for_null, write_json, write_text
 from .data import LOADERS, Dataset, is_folder, locator
 from .data.folder import folder_change
 from .errors import GlassnetWarning, SearchError, require_extra, user_stacklevel
+from .run_data import load_data
 from .run_folders import SEARCH_FILE_NAMES, SEARCH_REPORT, check_outside_the_data, previous_run_files
-from .runs import RunConfig, RunResult, load_data, train_run
+from .runs import RunConfig, RunResult, train_run
 from .search_checks import check_values
 from .search_config import SearchConfig, apply_params, final_config, setting_difference, train_command
 from .search_scoring import SCORES, Split, validation_balanced_accuracy, validation_splits

@@ -11,7 +11,7 @@ import numpy as np
 from ..data.folder import iter_images, listed_within
 from ..errors import ConfigError, ShapeError
 from ..metrics import class_probabilities
-from ..runs import model_color_mode
+from ..run_data import model_color_mode
 from .common import (
     MODEL_HELP,
     add_folder_options,
