@@ -1206,7 +1206,7 @@ def test_a_fit_that_starts_before_its_checkpoints_end_drops_the_sessions_it_retr
 def test_the_checkpoint_api_refuses_a_model_it_cannot_continue(straight, tmp_path):
     """A different reg was restored silently; an uncompiled model gave an AttributeError when
     saved and 'the model differs ... did the data change?' when restored into."""
-    from glassnet.runs import make_optimizer
+    from glassnet.run_setup import make_optimizer
 
     path = tmp_path / CHECKPOINT_NAME
     save_checkpoint(straight.model, path)

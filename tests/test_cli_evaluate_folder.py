@@ -252,7 +252,8 @@ def test_images_too_large_for_a_model_get_no_smallest_size_hint(tmp_path):
     """Every shape error said "the smallest --image-size it fits is 4", also for images too large."""
     from glassnet.data import Dataset
     from glassnet.errors import ShapeError
-    from glassnet.runs import RunConfig, build_model
+    from glassnet.run_setup import build_model
+    from glassnet.runs import RunConfig
 
     big = Dataset(np.zeros((2, 3, 2048, 2048), np.uint8), [0, 1], ["a", "b"], "photos/train")
     with pytest.raises(ShapeError, match="values per image") as info:

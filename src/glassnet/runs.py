@@ -17,20 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, backend, optimizers, schedules, zoo
+from . import __version__, backend, zoo
 from ._files import write_json
 from ._text import count
 from .data import Dataset, is_folder
 from .data import augment as augment_mod
 from .data import locator as data_locator
-from .errors import (
-    ConfigError,
-    GlassnetWarning,
-    ModelFormatError,
-    NonFiniteLossError,
-    ShapeError,
-    user_stacklevel,
-)
+from .errors import ConfigError, GlassnetWarning, ModelFormatError, NonFiniteLossError, user_stacklevel
 from .io.checkpoint import (
     CHECKPOINT_NAME,
     Checkpoint,
@@ -55,6 +48,7 @@ from .run_folders import (
     run_folder_of,
     training_into,
 )
+from .run_setup import build_model, check_augmentation, make_callbacks, make_optimizer, make_schedule
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
 from .training.loop import note_restored_weights
@@ -154,125 +148,6 @@ class FitOutcome:
     sessions: list[dict[str, Any]]  # the run's training sessions (io.checkpoint.sessions_of)
 
 
-def smallest_image_size(model: str, train: Dataset, options: dict[str, Any],
-                        largest: int = 1024) -> int | None:
-    """The smallest square image size (``--image-size``) that zoo model ``model`` can be built
-    for with ``train``'s channels and classes, or ``None`` up to ``largest`` pixels."""
-    for size in range(1, largest + 1):
-        try:
-            zoo.build(model, (train.image_shape[0], size, size), train.num_classes, **options)
-        except ShapeError:
-            continue
-        return size
-    return None
-
-
-def build_model(config: RunConfig, train: Dataset) -> Sequential:
-    """The zoo model for the data set's image shape and classes, with /255 preprocessing."""
-    options: dict[str, Any] = dict(config.extra.get("model_options", {}))
-    if config.hidden is not None:
-        options["hidden"] = tuple(config.hidden)
-    try:
-        model = zoo.build(config.model, train.image_shape, train.num_classes, seed=config.seed,
-                          dtype=config.dtype, **options)
-    except ShapeError as exc:
-        smallest = smallest_image_size(config.model, train, options) if is_folder(config.dataset) else None
-        too_small = smallest is not None and smallest > min(train.image_shape[1:])  # not too large
-        hint = f"; the smallest --image-size it fits is {smallest}" if too_small else ""
-        raise ShapeError(f"model {config.model!r} does not fit the images of {train.name} (shape "
-                         f"{train.image_shape}: channels, height, width): {exc}{hint}") from None
-    model.set_preprocessing(scale=1 / 255)
-    if config.extra.get("normalize"):
-        model.set_preprocessing(scale=1 / 255, **channel_stats(train.x, scale=1 / 255))
-    model.class_names = list(train.class_names)
-    return model
-
-
-def channel_stats(x: np.ndarray, scale: float = 1.0) -> dict[str, list[float]]:
-    """Per-channel (axis 1) ``mean`` and ``std`` of ``x * scale`` over every other axis, from
-    the training images only (one channel at a time, so uint8 data is never copied whole)."""
-    mean, std = [], []
-    for c in range(x.shape[1]):
-        channel = x[:, c].astype(np.float64) * scale
-        mean.append(float(channel.mean()))
-        std.append(float(channel.std()) or 1.0)
-    return {"mean": mean, "std": std}
-
-
-def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
-    kwargs: dict[str, Any] = {"lr": config.lr}
-    if config.weight_decay is not None:  # an explicit 0 turns off adamw's default 0.01
-        kwargs["weight_decay"] = config.weight_decay
-    if config.momentum is not None:
-        if config.optimizer not in ("sgd", *optimizers.ALIASES, "rmsprop"):  # the SGDs and RMSProp
-            raise ConfigError(f"--momentum applies to sgd/momentum/nesterov/rmsprop, "
-                              f"not {config.optimizer!r}")
-        kwargs["momentum"] = config.momentum
-    return optimizers.get(config.optimizer, **kwargs)
-
-
-def _schedule_text(config: RunConfig) -> str | None:
-    """``"cosine schedule"``, ``"step schedule, x0.5 per epoch"`` or ``None`` (a constant
-    learning rate)."""
-    if config.lr_decay is not None:
-        return f"step schedule, x{config.lr_decay:g} per epoch"
-    return f"{config.lr_schedule} schedule" if config.lr_schedule else None
-
-
-def make_schedule(config: RunConfig) -> schedules.Schedule | None:
-    if config.lr_decay is not None and config.lr_schedule not in (None, "step"):
-        # "constant" is the default schedule, but --lr-decay alone is a step schedule: say so
-        raise ConfigError(f"--lr-decay {config.lr_decay:g} makes the lr a step schedule "
-                          f"(x{config.lr_decay:g} every epoch): give it alone or with --lr-schedule "
-                          f"step; --lr-schedule {config.lr_schedule} is another schedule")
-    if config.lr_decay is not None:
-        return schedules.StepDecay(every=1, factor=config.lr_decay)
-    return schedules.for_run(config.lr_schedule, config.epochs)
-
-
-def make_callbacks(config: RunConfig, verbose: int = 0) -> list[Callback]:
-    """``extra["early_stopping"] = PATIENCE``: stop on val_loss and keep the best weights;
-    ``extra["reduce_lr"] = PATIENCE`` (and ``"reduce_lr_factor"``, default 0.1): lower the
-    lr when val_loss stalls (``verbose``: a line for each reduction)."""
-    return [*_early_stopping(config), *_reduce_lr(config, verbose)]
-
-
-def _needs_validation(config: RunConfig, option: str) -> None:
-    """``option`` (``"--early-stopping 5"``) watches the validation loss: it needs a split
-    (or validation data given with the run's data, which ``extra["validation"]`` names: a
-    search trial's fold or split)."""
-    if config.validation_split is None and not config.extra.get("validation"):
-        raise ConfigError(f"{option} watches the validation loss: add --validation-split FRACTION "
-                          "(never the test set)")
-
-
-def _early_stopping(config: RunConfig) -> list[Callback]:
-    patience = config.extra.get("early_stopping")
-    if patience is None:
-        return []
-    _needs_validation(config, f"--early-stopping {patience}")
-    return [EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
-
-
-#: what --reduce-lr multiplies the lr by unless --reduce-lr-factor says (Keras' default)
-REDUCE_LR_FACTOR = 0.1
-
-
-def _reduce_lr(config: RunConfig, verbose: int) -> list[Callback]:
-    patience = config.extra.get("reduce_lr")
-    if patience is None:
-        return []
-    _needs_validation(config, f"--reduce-lr {patience}")
-    setter = ("--lr-decay" if config.lr_decay is not None
-              else f"--lr-schedule {config.lr_schedule}"
-              if config.lr_schedule not in (None, schedules.Schedule.name) else None)
-    if setter:
-        raise ConfigError(f"--reduce-lr {patience} lowers the lr when val_loss stalls, but {setter} "
-                          "sets the lr every epoch, undoing it: give one or the other")
-    return [ReduceLROnPlateau("val_loss", factor=config.extra.get("reduce_lr_factor", REDUCE_LR_FACTOR),
-                              patience=patience, verbose=1 if verbose else 0)]
-
-
 def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbose: int = 1,
               data: dict[str, Dataset] | None = None, resume: str | Path | None = None,
               stop: StopRequest | None = None) -> RunResult:
@@ -296,21 +171,6 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     check_not_a_search_folder(out_dir)
     with training_into(out_dir, claim=not config.out) as out_dir:
         return _train_into(out_dir, config, callbacks, verbose, data, resume, stop)
-
-
-def check_augmentation(augment: Any, train: Dataset, names: str | None) -> None:
-    """Augment one training image once, before anything of an earlier run is removed: an
-    augmentation the images cannot take (``crop`` pads 4 pixels by reflection: images of
-    4x4 or less) fails here, naming the option, not in the first batch of training. A
-    function of the user's own (``extra["augment_fn"]``, no ``names``) is left to its batches."""
-    if augment is None or not names or not len(train):
-        return
-    try:
-        augment(train.x[:1], np.random.default_rng(0))
-    except ConfigError as exc:
-        raise ConfigError(f"--augment {names}: {exc} (the images are {train.image_shape[1]}x"
-                          f"{train.image_shape[2]}: a larger --image-size, or leave that "
-                          "augmentation out)") from None
 
 
 def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | None, verbose: int,
@@ -408,6 +268,14 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
 
         write_run_report(out_dir, model, splits)
     return RunResult(model, model.history, metrics, out_dir, outcome.error, config, stopper, reducer)
+
+
+def _schedule_text(config: RunConfig) -> str | None:
+    """``"cosine schedule"``, ``"step schedule, x0.5 per epoch"`` or ``None`` (a constant
+    learning rate)."""
+    if config.lr_decay is not None:
+        return f"step schedule, x{config.lr_decay:g} per epoch"
+    return f"{config.lr_schedule} schedule" if config.lr_schedule else None
 
 
 def evaluate_splits(model: Sequential, splits: dict[str, Dataset | None]) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from ..run_folders import (
     run_folder_of,
     training_into,
 )
-from ..runs import RunConfig, RunResult, make_schedule, resume_run, train_run
+from ..run_setup import make_schedule
+from ..runs import RunConfig, RunResult, resume_run, train_run
 from ..training.loop import quiet_float_errors, weights_after
 from .common import (
     DATASET_HELP,

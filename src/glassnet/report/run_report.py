@@ -27,7 +27,8 @@ from ..io.checkpoint import CHECKPOINT_NAME, sessions_problem
 from ..json_checks import NUMBER, is_number_or_none, type_problem
 from ..run_data import model_color_mode, prepare_splits, where_the_folder_is_now
 from ..run_folders import MODEL_FILE, REPORT_FILE, RUN_RECORD, holding_run_folder, search_files_in
-from ..runs import REDUCE_LR_FACTOR, RunConfig
+from ..run_setup import REDUCE_LR_FACTOR
+from ..runs import RunConfig
 from .evaluation import Evaluation, evaluate_model
 from .html import (
     esc,
