@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,19 +17,10 @@ from typing import Any
 import numpy as np
 
 from . import zoo
-from ._text import count
 from .data import Dataset
 from .data import augment as augment_mod
-from .errors import ConfigError, GlassnetWarning, ModelFormatError, NonFiniteLossError, user_stacklevel
-from .io.checkpoint import (
-    CHECKPOINT_NAME,
-    Checkpoint,
-    Checkpointer,
-    StopRequest,
-    read_checkpoint,
-    restore_training_state,
-    running_on,
-)
+from .errors import ConfigError, ModelFormatError, NonFiniteLossError
+from .io.checkpoint import CHECKPOINT_NAME, Checkpointer, StopRequest, read_checkpoint
 from .json_checks import INTS, NUMBER, type_problem
 from .model import Sequential
 from .run_data import load_data, prepare_splits, where_the_folder_is_now
@@ -41,7 +31,6 @@ from .run_folders import (
     clear_run_files,
     default_out_dir,
     remove_run_temporaries,
-    report_hint,
     run_folder_of,
     training_into,
 )
@@ -53,6 +42,7 @@ from .run_records import (
     training_data_record,
     write_run,
 )
+from .run_resume import resume_state
 from .run_setup import build_model, check_augmentation, make_callbacks, make_optimizer, make_schedule
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
@@ -285,55 +275,6 @@ def _schedule_text(config: RunConfig) -> str | None:
 
 def evaluate_splits(model: Sequential, splits: dict[str, Dataset | None]) -> dict[str, Any]:
     return {name: model.evaluate(ds.x, ds.y) for name, ds in splits.items() if ds is not None}
-
-
-def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
-                 data: dict[str, Any] | None = None, finished: bool = True) -> tuple[int, bool]:
-    """Restore a checkpoint into the freshly built, compiled ``model``; returns ``(epochs
-    done, over)``: ``over`` when its training has ended (all epochs, or early stopping).
-
-    ``finished`` says the run's files were written. A run whose training ended but whose
-    files were not (a second Ctrl-C, a kill or out-of-memory while it evaluated the splits)
-    is not "nothing to resume": only those files are left to write."""
-    done = restore_training_state(model, checkpoint, data)
-    stopped_early = bool(checkpoint.state.get("stopped_early"))
-    non_finite = checkpoint.state.get("non_finite")
-    # a run killed while its report was written: the report is what is left to do
-    report = report_hint(Path(checkpoint.path).parent) if finished else ""
-    if finished and non_finite:  # the same settings would diverge the same way again
-        raise ConfigError(f"{checkpoint.path}: the run ended because {non_finite}; resuming would "
-                          "train on with the same settings: start a new run instead (with a smaller "
-                          f"--lr, or --normalize){report}")
-    if finished and stopped_early:
-        raise ConfigError(f"{checkpoint.path}: the run stopped early (early stopping) after {done} "
-                          f"epochs; nothing to resume{report}")
-    if finished and done >= config.epochs:
-        raise ConfigError(f"{checkpoint.path}: the run already completed its {config.epochs} epochs; "
-                          f"nothing to resume{report}")
-    warn_if_the_rounding_changes(checkpoint)
-    over = stopped_early or bool(non_finite) or done >= config.epochs
-    if over:
-        what = (f"the end of the run's training, which stopped because {non_finite}" if non_finite
-                else f"the run's whole training ({count(done, 'epoch')})")
-        warnings.warn(f"{checkpoint.path} holds {what}; only its files were left to write",
-                      GlassnetWarning, stacklevel=user_stacklevel())
-    return done, over
-
-
-def warn_if_the_rounding_changes(checkpoint: Checkpoint) -> None:
-    """A warning when a run goes on with other threads or on another device than it was
-    trained with until now: its numbers then differ from an unbroken run's by float
-    rounding (a resumed run is otherwise exact to the last bit)."""
-    now = running_on()
-    changed = {key: checkpoint.state[key] for key in now
-               if None not in (checkpoint.state.get(key), now[key]) and checkpoint.state[key] != now[key]}
-    if changed:
-        was = ", ".join(f"{key} {value}" for key, value in changed.items())
-        goes_on = ", ".join(f"{key} {now[key]}" for key in changed)
-        warnings.warn(f"{checkpoint.path} was trained with {was} and goes on with {goes_on}: "
-                      "the rest of the run rounds differently, so it will not match an unbroken "
-                      "run to the last digit (resume with the same --threads/--device for that)",
-                      GlassnetWarning, stacklevel=user_stacklevel())
 
 
 def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, verbose: int = 1,
