@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import zoo
+from ._checks import parse_int_list
 from .data import Dataset
 from .data import augment as augment_mod
 from .errors import ConfigError, ModelFormatError, NonFiniteLossError
@@ -306,17 +307,6 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
     if data is None:
         config = where_the_folder_is_now(config, dataset)
     return train_run(config, callbacks, verbose, data, resume=path, stop=stop)
-
-
-def parse_int_list(text: str, what: str) -> list[int]:
-    """``"20,7,5"`` → ``[20, 7, 5]`` with a clear error for anything else."""
-    try:
-        values = [int(part) for part in text.split(",")]  # "20,,5" is a typo, not 20-5
-    except ValueError:
-        raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}")
-    return values
 
 
 __all__ = ["RunConfig", "RunResult", "np", "parse_int_list", "resume_run", "train_run"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import zoo
+from .._checks import parse_int_list
 from .._files import finite_or_null
 from .._text import logged_number, printable, well_formed
 from ..data import LOADERS
@@ -26,7 +27,7 @@ from ..io.checkpoint import CHECKPOINT_NAME
 from ..io.format import model_from_archive, read_archive, training_resize
 from ..run_folders import MODEL_FILE
 from ..run_records import training_data_record
-from ..runs import TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list
+from ..runs import TRAIN_MODEL_OPTIONS, RunConfig
 from .notices import NoticeLines
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
