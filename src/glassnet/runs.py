@@ -3,8 +3,13 @@
 ``glassnet train`` (and the hyperparameter search) call :func:`train_run`; it writes
 ``runs/<name>/`` with ``model.glassnet``, ``history.json``, ``metrics.json`` and
 ``run.json`` (the configuration, so a run can be reproduced or resumed).
-"""
 
+This module holds the configuration (:class:`RunConfig`) and the run's course, new or
+resumed; its siblings hold the parts: :mod:`glassnet.run_folders` (the folder and its
+file names), :mod:`glassnet.run_data` (data and splits), :mod:`glassnet.run_setup` (model,
+optimizer, schedule, callbacks), :mod:`glassnet.run_resume` (going on from a checkpoint)
+and :mod:`glassnet.run_records` (the files it writes).
+"""
 
 from __future__ import annotations
 
