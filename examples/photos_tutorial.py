@@ -28,7 +28,7 @@ from glassnet.data.augment import parse as parse_augment
 from glassnet.data.unlabelled import load_images
 from glassnet.io.onnx import export_onnx, run_onnx
 from glassnet.metrics import class_probabilities
-from glassnet.runs import channel_stats
+from glassnet.run_setup import channel_stats
 
 CIFAR_CAT = 3  # CIFAR-10's class index of "cat"
 

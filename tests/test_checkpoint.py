@@ -123,11 +123,11 @@ def test_a_new_run_in_an_old_runs_folder_never_leaves_a_mix_of_both(cats, tmp_pa
 
 @contextlib.contextmanager
 def held_by_another_process(out: Path):
-    """``out`` held by ``runs.training_into`` in another process (as a run training into it)
+    """``out`` held by ``run_folders.training_into`` in another process (as a run training into it)
     for the duration of the block."""
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from glassnet.runs import training_into\n"
+         "from glassnet.run_folders import training_into\n"
          "with training_into(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)", str(out)],
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.PIPE, text=True)
     try:
@@ -141,7 +141,7 @@ def held_by_another_process(out: Path):
 def test_a_run_folder_another_process_trains_into_is_refused(tmp_path):
     """Two `train --out X` started together both exited 0 and one run's files were lost; an
     --overwrite or --resume of a run still going deleted or mixed its files."""
-    from glassnet.runs import training_into
+    from glassnet.run_folders import training_into
 
     out = tmp_path / "busy"
     with held_by_another_process(out):
@@ -179,7 +179,7 @@ def test_a_run_cannot_start_into_a_folder_whose_report_is_being_written(straight
     import threading
 
     from glassnet.report import run_report
-    from glassnet.runs import training_into
+    from glassnet.run_folders import training_into
 
     shutil.copytree(straight.out_dir, tmp_path / "run")
     refused = []
@@ -208,7 +208,7 @@ def test_the_same_run_folder_is_refused_to_another_thread(tmp_path):
     """Only processes were told apart: a second thread was let in, then failed with KeyError."""
     import threading
 
-    from glassnet.runs import training_into
+    from glassnet.run_folders import training_into
 
     entered, release, errors = threading.Event(), threading.Event(), []
 
@@ -247,7 +247,7 @@ def test_a_run_that_fails_before_writing_leaves_no_empty_folder(tmp_path, out):
 @pytest.mark.parametrize("claim", [False, True], ids=["--out", "default"])
 def test_a_run_folder_that_cannot_be_made_leaves_no_parent_folders(tmp_path, monkeypatch, claim):
     """The parents made for it stayed (sub/a/b/ for --out sub/a/b/<480 bytes>, an empty runs/)."""
-    from glassnet.runs import training_into
+    from glassnet.run_folders import training_into
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SaveError, match="could not create the folder .*: File name too long"), \
@@ -259,7 +259,7 @@ def test_a_run_folder_that_cannot_be_made_leaves_no_parent_folders(tmp_path, mon
 def test_a_default_run_folder_cuts_a_long_data_name(tmp_path, monkeypatch):
     """An image folder with a 240-byte name gave runs/ddd...-mlp-<time>, too long to be made
     (and runs/ddd...-mlp-search-<time> for a search)."""
-    from glassnet.runs import default_folder_name, default_out_dir, training_into
+    from glassnet.run_folders import default_folder_name, default_out_dir, training_into
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / ("é" * 120)).mkdir()  # 240 bytes: cut on a character, not inside one
@@ -273,7 +273,7 @@ def test_a_default_run_folder_cuts_a_long_data_name(tmp_path, monkeypatch):
 
 def test_default_run_folders_started_in_the_same_second_differ(tmp_path, monkeypatch):
     """Both runs took the folder of that second: one was refused (or lost its files)."""
-    from glassnet.runs import default_out_dir, training_into
+    from glassnet.run_folders import default_out_dir, training_into
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("time.strftime", lambda fmt: "20261206-212302")
@@ -361,7 +361,7 @@ def test_a_run_made_without_a_report_is_not_told_its_report_is_missing(tmp_path)
 def test_a_new_run_removes_the_temporary_files_a_killed_run_left(tmp_path):
     """.checkpoint.glassnet.*.tmp of a run killed while checkpointing stayed for ever: the
     stale-file cleanup waits an hour, and only runs when that file is written again."""
-    from glassnet.runs import clear_run_files
+    from glassnet.run_folders import clear_run_files
 
     for name in (f".{CHECKPOINT_NAME}.a1b2c3d4.tmp", ".run.json.e5f6g7h8.tmp", ".notes.txt.x.tmp",
                  CHECKPOINT_NAME):
@@ -1200,7 +1200,7 @@ def test_a_fit_that_starts_before_its_checkpoints_end_drops_the_sessions_it_retr
 def test_the_checkpoint_api_refuses_a_model_it_cannot_continue(straight, tmp_path):
     """A different reg was restored silently; an uncompiled model gave an AttributeError when
     saved and 'the model differs ... did the data change?' when restored into."""
-    from glassnet.runs import make_optimizer
+    from glassnet.run_setup import make_optimizer
 
     path = tmp_path / CHECKPOINT_NAME
     save_checkpoint(straight.model, path)

@@ -528,7 +528,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(trained_run, cats, tmp
 def test_weight_decay_flag_reaches_the_optimizer(flags, expected):
     from glassnet.cli import build_parser
     from glassnet.cli.train import config_from_args
-    from glassnet.runs import make_optimizer
+    from glassnet.run_setup import make_optimizer
 
     args = build_parser().parse_args(["train", *flags])
     assert make_optimizer(config_from_args(args)).weight_decay == expected
@@ -568,7 +568,8 @@ def test_search_refuses_empty_paths_too(option, capsys):
 
 
 def test_configs_saved_before_weight_decay_could_be_zero_keep_their_meaning():
-    from glassnet.runs import RunConfig, make_optimizer
+    from glassnet.run_setup import make_optimizer
+    from glassnet.runs import RunConfig
 
     old = RunConfig.from_dict({"optimizer": "adamw", "weight_decay": 0.0})  # no config_version
     assert make_optimizer(old).weight_decay == 0.01  # what that run trained with

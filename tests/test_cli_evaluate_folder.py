@@ -68,7 +68,7 @@ def test_split_on_a_whole_folder_is_an_error_not_ignored(cats, cats_model, data_
 def test_a_data_set_with_some_of_the_models_classes_keeps_the_models_order():
     from glassnet import Sequential, layers
     from glassnet.data import Dataset
-    from glassnet.runs import check_compatible
+    from glassnet.run_data import check_compatible
 
     model = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=(1, 2, 2))
     model.class_names = ["bird", "cat", "dog"]
@@ -85,7 +85,7 @@ def test_class_names_match_whatever_their_unicode_normal_form():
 
     from glassnet import Sequential, layers
     from glassnet.data import Dataset
-    from glassnet.runs import check_compatible
+    from glassnet.run_data import check_compatible
 
     model = Sequential([layers.Flatten(), layers.Dense(2)], input_shape=(1, 2, 2))
     model.class_names = ["blau", unicodedata.normalize("NFC", "grün")]
@@ -114,7 +114,7 @@ def test_a_model_without_class_names_refuses_a_data_set_with_more_classes():
     from glassnet import Sequential, layers
     from glassnet.data import Dataset
     from glassnet.errors import ShapeError
-    from glassnet.runs import check_compatible
+    from glassnet.run_data import check_compatible
 
     model = Sequential([layers.Flatten(), layers.Dense(1)], input_shape=(1, 2, 2))  # binary
     three = Dataset(np.zeros((3, 1, 2, 2), dtype=np.uint8), [0, 1, 2], ["a", "b", "c"], "abc")
@@ -126,7 +126,7 @@ def test_a_model_without_class_names_warns_that_classes_are_matched_by_position(
     from glassnet import Sequential, layers
     from glassnet.data import Dataset
     from glassnet.errors import GlassnetWarning
-    from glassnet.runs import check_compatible
+    from glassnet.run_data import check_compatible
 
     model = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=(1, 2, 2))
     two = Dataset(np.zeros((2, 1, 2, 2), dtype=np.uint8), [0, 1], ["cat", "non-cat"], "photos")
@@ -147,7 +147,7 @@ def test_a_named_set_with_other_classes_gets_no_folder_advice():
     from glassnet import Sequential, layers
     from glassnet.data import Dataset
     from glassnet.errors import ConfigError
-    from glassnet.runs import check_compatible
+    from glassnet.run_data import check_compatible
 
     model = Sequential([layers.Flatten(), layers.Dense(1)], input_shape=(1, 2, 2),
                        class_names=["non-cat", "cat"])
@@ -252,7 +252,8 @@ def test_images_too_large_for_a_model_get_no_smallest_size_hint(tmp_path):
     """Every shape error said "the smallest --image-size it fits is 4", also for images too large."""
     from glassnet.data import Dataset
     from glassnet.errors import ShapeError
-    from glassnet.runs import RunConfig, build_model
+    from glassnet.run_setup import build_model
+    from glassnet.runs import RunConfig
 
     big = Dataset(np.zeros((2, 3, 2048, 2048), np.uint8), [0, 1], ["a", "b"], "photos/train")
     with pytest.raises(ShapeError, match="values per image") as info:

@@ -138,7 +138,8 @@ def test_a_model_collapsed_to_one_class_is_warned_about(cats):
     """The course's net at lr 0.75 (100 times the course's): every ReLU dies and it answers
     'non-cat' for every image, 0.34 on the test set, and nothing said so."""
     from glassnet.errors import GlassnetWarning
-    from glassnet.runs import RunConfig, build_model
+    from glassnet.run_setup import build_model
+    from glassnet.runs import RunConfig
 
     def course_net(lr, epochs):
         model = build_model(RunConfig(dataset="cats", model="mlp", hidden=[20, 7, 5]), cats["train"])

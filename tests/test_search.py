@@ -208,7 +208,7 @@ def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
 
 
 def test_the_report_of_a_trial_shows_its_train_and_validation_splits(tmp_path, cat_train):
-    from glassnet.runs import prepare_splits
+    from glassnet.run_data import prepare_splits
 
     search = Search.open(quick_config(trials=1), tmp_path / "t", data=cat_train)
     search.run()
@@ -323,7 +323,7 @@ def test_a_round_with_fewer_than_two_completed_trials_says_that_it_did_not_narro
 # -- the objective ---------------------------------------------------------------------------
 
 def _validation(config: SearchConfig, cat_train):
-    from glassnet.runs import prepare_splits
+    from glassnet.run_data import prepare_splits
 
     return prepare_splits(config.base, cat_train)["validation"]
 
@@ -359,7 +359,7 @@ def test_default_objective_is_the_validation_balanced_accuracy(tmp_path, cat_tra
 
 
 def test_a_constant_answer_scores_one_half_however_common_the_class(cat_train):
-    from glassnet.runs import build_model
+    from glassnet.run_setup import build_model
     from glassnet.search import validation_balanced_accuracy
 
     validation = _validation(quick_config(), cat_train)
@@ -1617,7 +1617,8 @@ def test_a_search_trial_may_early_stop_and_reduce_the_lr_on_its_validation_data(
     """A trial gets its validation data with its data (``validation_split`` None, the split
     named in ``extra["validation"]``): ``--reduce-lr``/``--early-stopping`` in a search's base
     were accepted, then every trial failed with "add --validation-split"."""
-    from glassnet.runs import RunConfig, make_callbacks
+    from glassnet.run_setup import make_callbacks
+    from glassnet.runs import RunConfig
 
     trial = RunConfig(validation_split=None, extra={"reduce_lr": 2, "early_stopping": 3,
                                                     "validation": "validation split 0.2"})

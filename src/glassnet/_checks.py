@@ -51,6 +51,17 @@ def check_non_negative_int(value: Any, what: str) -> int:
     return int(value)
 
 
+def parse_int_list(text: str, what: str) -> list[int]:
+    """``"20,7,5"`` → ``[20, 7, 5]`` with a clear error for anything else."""
+    try:
+        values = [int(part) for part in text.split(",")]  # "20,,5" is a typo, not 20-5
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}")
+    return values
+
+
 def check_rate(value: Any, what: str) -> float:
     """A fraction in [0, 1): a dropout rate, a jitter amount."""
     return check_number(value, what, 0, 1, low_inclusive=True)

@@ -3,53 +3,54 @@
 ``glassnet train`` (and the hyperparameter search) call :func:`train_run`; it writes
 ``runs/<name>/`` with ``model.glassnet``, ``history.json``, ``metrics.json`` and
 ``run.json`` (the configuration, so a run can be reproduced or resumed).
+
+This module holds the configuration (:class:`RunConfig`) and the run's course, new or
+resumed; its siblings hold the parts: :mod:`glassnet.run_folders` (the folder and its
+file names), :mod:`glassnet.run_data` (data and splits), :mod:`glassnet.run_setup` (model,
+optimizer, schedule, callbacks), :mod:`glassnet.run_resume` (going on from a checkpoint)
+and :mod:`glassnet.run_records` (the files it writes).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import os
-import shlex
-import threading
 import time
-import unicodedata
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-try:
-    import fcntl
-except ImportError:  # Windows: run folders are not locked (training_into)
-    fcntl = None  # type: ignore[assignment]
-
-from . import __version__, backend, optimizers, schedules, zoo
-from ._files import cut_to_bytes, make_folder, remove_stale_temporaries, write_json
-from ._text import count
-from .data import Dataset, is_folder
+from . import zoo
+from ._checks import parse_int_list
+from .data import Dataset
 from .data import augment as augment_mod
-from .data import load as load_dataset
-from .data import locator as data_locator
-from .data.listing import listed_within
-from .errors import (
-    ConfigError,
-    GlassnetWarning,
-    ModelFormatError,
-    NonFiniteLossError,
-    SaveError,
-    ShapeError,
-    user_stacklevel,
-)
+from .errors import ConfigError, ModelFormatError, NonFiniteLossError
 from .io.checkpoint import Checkpointer, StopRequest
-from .io.checkpoint_file import CHECKPOINT_NAME, Checkpoint, read_checkpoint, running_on
-from .io.resume import restore_training_state
+from .io.checkpoint_file import CHECKPOINT_NAME, read_checkpoint
 from .json_checks import INTS, NUMBER, type_problem
 from .model import Sequential
+from .run_data import load_data, prepare_splits, where_the_folder_is_now
+from .run_folders import (
+    RUN_RECORD,
+    check_not_a_search_folder,
+    check_outside_the_data,
+    clear_run_files,
+    default_out_dir,
+    remove_run_temporaries,
+    run_folder_of,
+    training_into,
+)
+from .run_records import (
+    early_stopping_record,
+    early_stopping_summary,
+    reduce_lr_record,
+    saved_config,
+    training_data_record,
+    write_run,
+)
+from .run_resume import resume_state
+from .run_setup import build_model, check_augmentation, make_callbacks, make_optimizer, make_schedule
 from .training.callbacks import Callback, EarlyStopping
 from .training.history import History
 from .training.nan_guard import note_restored_weights
@@ -146,483 +147,7 @@ class FitOutcome:
     error: NonFiniteLossError | None  # the non-finite loss that stopped training, if one did
     seconds: float  # trained over every session
     given_lr: float  # a resumed run's: its checkpoint's, which the restore put back
-    sessions: list[dict[str, Any]]  # the run's training sessions (io.checkpoint_file.sessions_of)
-
-
-#: The trained model in a run's folder (the commands that take a model take the folder for it).
-MODEL_FILE = "model.glassnet"
-#: The run's configuration, written after its model, history and metrics: a folder with it
-#: holds a finished run (whose report, written next, may still be missing).
-RUN_RECORD = "run.json"
-#: The run's report, written last (``glassnet report`` writes it again).
-REPORT_FILE = "report.html"
-#: What a training run writes into its folder; a new run removes these first.
-RUN_FILE_NAMES = (RUN_RECORD, "history.json", "metrics.json", MODEL_FILE, CHECKPOINT_NAME,
-                  REPORT_FILE)
-
-
-#: What a search keeps in its folder (glassnet.search): its storage and its summary.
-SEARCH_FILE_NAMES = ("search.journal", "search.json")
-SEARCH_REPORT = "search_report.html"
-
-
-def search_files_in(folder: str | Path) -> list[str]:
-    """The files of :data:`SEARCH_FILE_NAMES` in ``folder``: some when it is a search's folder."""
-    return [name for name in SEARCH_FILE_NAMES if (Path(folder) / name).exists()]
-
-
-def check_not_a_search_folder(out_dir: Path) -> None:
-    """A training run's files in a search's folder would mix with the search's (its trials
-    have folders of their own, ``trials/NNNN``): refused."""
-    found = search_files_in(out_dir)
-    if found:
-        raise ConfigError(f"--out {out_dir} holds a search ({', '.join(found)}); give the run "
-                          "another --out")
-
-
-def previous_run_files(out_dir: str | Path) -> list[str]:
-    """The files of an earlier run in ``out_dir`` (names from :data:`RUN_FILE_NAMES`)."""
-    return [name for name in RUN_FILE_NAMES if (Path(out_dir) / name).exists()]
-
-
-def clear_run_files(out_dir: Path) -> None:
-    """Remove an earlier run's files, so that a new run interrupted (or failing) before it
-    writes its own never leaves the old model, metrics or report beside its checkpoint."""
-    for name in previous_run_files(out_dir):
-        (out_dir / name).unlink()
-    remove_run_temporaries(out_dir)
-
-
-def remove_run_temporaries(out_dir: Path) -> None:
-    """Remove the temporary files a killed write of the run's files left in ``out_dir``
-    (``.checkpoint.glassnet.*.tmp``: :func:`~glassnet._files.atomic_write`'s), at once,
-    not an hour later: the caller holds the folder (:func:`training_into`), so no other
-    glassnet process can be writing them."""
-    remove_stale_temporaries(out_dir, files=RUN_FILE_NAMES, older_than=0)
-
-
-def report_hint(run_dir: Path) -> str:
-    """``"; it has no report.html: glassnet report DIR writes it"`` for a finished run (it has
-    its :data:`RUN_RECORD`) whose report is missing (killed while it was written), else ``""``;
-    a run made without a report (a search's trial, ``extra["report"]`` false) misses nothing."""
-    if not (run_dir / RUN_RECORD).is_file() or (run_dir / REPORT_FILE).exists():
-        return ""
-    try:
-        config = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8")).get("config", {})
-        wanted = config.get("extra", {}).get("report", True) is not False
-    except (OSError, ValueError, AttributeError):  # a damaged record: its own error comes later
-        wanted = True
-    return f"; it has no {REPORT_FILE}: {report_command(run_dir)} writes it" if wanted else ""
-
-
-def report_command(run_dir: Path) -> str:
-    """The command that writes the report of the finished run in ``run_dir``."""
-    return shlex.join(["glassnet", "report", str(run_dir)])
-
-
-#: the bytes of a default run folder's name given to its data set's name: with the model's
-#: name, the time and a ``-N`` of a folder claimed, it stays well under 255 (file names' limit)
-DATA_NAME_BYTES = 120
-
-
-def default_out_dir(config: RunConfig) -> Path:
-    """``runs/<data>-<model>-<date>-<time>``: the folder of a run given no ``--out``
-    (:func:`training_into` with ``claim`` adds ``-2``, ``-3``, ... when it is taken)."""
-    return Path("runs") / default_folder_name(config.dataset, config.model)
-
-
-def default_folder_name(dataset: str, model: str, kind: str | None = None) -> str:
-    """``<data>-<model>[-<kind>]-<date>-<time>``, the name of a run's (or, ``kind="search"``,
-    a search's) default folder; a long image folder's name is cut (:data:`DATA_NAME_BYTES`),
-    so that the whole name stays a legal one."""
-    data = cut_to_bytes(data_name(dataset), DATA_NAME_BYTES)
-    return "-".join([data, model, *([kind] if kind else []), time.strftime("%Y%m%d-%H%M%S")])
-
-
-# The run folders this process trains into now: the thread holding each, and how many of
-# its blocks do (see training_into).
-_HELD: dict[str, tuple[int, int]] = {}
-_HELD_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def training_into(out_dir: Path, claim: bool = False) -> Iterator[Path]:
-    """Hold the run folder ``out_dir`` (made if needed) while the block runs, and yield it:
-    another process or thread training into it at the same time (a second ``glassnet train``
-    with the same ``--out``, a ``--resume`` of a run still going, an ``--overwrite`` of it)
-    is refused, instead of mixing its files with this run's or deleting them.
-
-    An advisory lock (``flock``) on the folder itself: nothing is left in it, and the
-    system releases it when the process ends, however it ends. Where the system has no
-    ``flock`` (Windows) or the file system refuses it on folders (some network mounts),
-    only threads are told apart. Reentrant in one thread: the command holds it from its
-    first check of the folder through :func:`train_run`, which holds it too. With ``claim``
-    (a default folder, :func:`default_out_dir`), the first of ``out_dir``, ``out_dir-2``,
-    ``-3``, ... that does not exist is made: two runs started in the same second never get
-    one folder. A run that fails before writing anything (its data missing) leaves none of
-    the folders made here (:func:`made_folder`)."""
-    with made_folder(out_dir, claim) as out_dir, holding_run_folder(out_dir):
-        yield out_dir
-
-
-@contextlib.contextmanager
-def made_folder(folder: Path, claim: bool = False) -> Iterator[Path]:
-    """``folder``, made if needed, or with ``claim`` the first new one of ``folder``,
-    ``folder-2``, ... (:func:`claim_new_folder`); when the block raises, the folders made
-    here (it, then the parents made for it) are removed again while empty, so that a
-    command that fails before writing anything leaves no trace."""
-    made = _missing_folders(folder.parent if claim else folder)
-    try:  # a folder that cannot be made (its name too long) leaves none of its parents
-        folder = claim_new_folder(folder) if claim else make_folder(folder)
-        if claim:
-            made.insert(0, folder.absolute())
-        yield folder
-    except BaseException:
-        _remove_empty(made)
-        raise
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove ``folders`` (innermost first) while they are empty; one never made is passed."""
-    for folder in folders:
-        try:
-            os.rmdir(folder)
-        except OSError:
-            if os.path.isdir(folder):  # not empty: something else was written into it
-                break
-            # else never made: its creation failed there (no such folder, its name too long)
-
-
-def _missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and those of its parents that do not exist, innermost first."""
-    missing, folder = [], Path(folder).absolute()
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
-
-
-def claim_new_folder(folder: Path) -> Path:
-    """Make the first of ``folder``, ``folder-2``, ... that does not exist (``mkdir`` fails
-    for all but one of several processes asking for one name at once)."""
-    make_folder(folder.parent)
-    candidate, number = folder, 1
-    while True:
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            number += 1
-            candidate = folder.with_name(f"{folder.name}-{number}")
-        except OSError as exc:
-            raise SaveError(f"could not create the folder {candidate}: {exc.strerror or exc}") from None
-
-
-@contextlib.contextmanager
-def holding_run_folder(out_dir: Path, busy_advice: str = ", or train into another folder"
-                       ) -> Iterator[None]:
-    """Hold the existing run folder ``out_dir`` as :func:`training_into` does, or raise a
-    :class:`ConfigError` that ends with ``busy_advice`` (a training run's by default) when
-    another process or thread holds it: ``glassnet report`` holds it while it writes the
-    report, so that an ``--overwrite`` starting meanwhile never gets the old run's report
-    beside its files."""
-    busy = ConfigError(f"{out_dir} is being trained into by another glassnet run right now (or "
-                       f"its report is being written); wait for it to end{busy_advice}")
-    with _holding(str(out_dir.resolve()), busy):
-        yield
-
-
-@contextlib.contextmanager
-def _holding(key: str, busy: ConfigError) -> Iterator[None]:
-    """:func:`holding_run_folder`'s hold on the folder ``key`` (a resolved path); ``busy`` is
-    raised when another process or thread holds it."""
-    me = threading.get_ident()
-    with _HELD_LOCK:
-        holder, depth = _HELD.get(key, (me, 0))
-        if holder != me:
-            raise busy
-        _HELD[key] = (me, depth + 1)
-    handle = None
-    try:
-        if depth == 0 and fcntl is not None:
-            handle = os.open(key, os.O_RDONLY)
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise busy from None
-            except OSError:  # no flock on folders here (a network mount): threads only
-                pass
-        yield
-    finally:
-        with _HELD_LOCK:
-            if depth == 0:
-                del _HELD[key]
-            else:
-                _HELD[key] = (me, depth)
-        if handle is not None:
-            os.close(handle)  # releases the lock
-
-
-def data_name(dataset: str) -> str:
-    """A data set's name in a default run folder's: a named set's own, an image folder's
-    last component as resolved (``.`` and ``..`` are named by the folder they stand for)."""
-    return (Path(dataset).expanduser().resolve().name if is_folder(dataset) else dataset) or "data"
-
-
-def check_outside_the_data(dataset: str, out_dir: Path) -> None:
-    """A run folder inside an image folder would be read as a class of it by every later
-    command (evaluate, report, --resume, a new run): refused, before any work."""
-    if not is_folder(dataset) or not listed_within(out_dir, dataset):
-        return
-    raise ConfigError(f"the run folder {out_dir} would be inside the image folder {dataset}, "
-                      "where its files would be read as a class of images: give an --out "
-                      "outside it (or run from another folder)")
-
-
-def where_the_folder_is_now(config: RunConfig, dataset: str | None) -> RunConfig:
-    """An earlier run's configuration (for ``--resume`` or ``report``), reading its image
-    folder from ``dataset`` when given (``--dataset``: where the folder was moved to; its
-    files are still checked against the run's), else from where the run recorded it,
-    which must still be there."""
-    if dataset is not None:
-        if not is_folder(config.dataset):
-            raise ConfigError(f"--dataset gives the new place of a run's image folder, but this run "
-                              f"trained on the data set {config.dataset!r}: drop --dataset")
-        return dataclasses.replace(config, dataset=dataset)
-    if is_folder(config.dataset) and not Path(config.dataset).is_dir():
-        raise ConfigError(f"the run trained on the image folder {config.dataset}, which is no "
-                          "longer there: give its new place with --dataset")
-    return config
-
-
-def load_data(config: RunConfig, splits: tuple[str, ...] | None = None,
-              color_mode: str = "rgb") -> dict[str, Dataset]:
-    """The configured data set (an image folder read as configured, in ``color_mode``);
-    ``splits`` limits which."""
-    return load_dataset(config.dataset, splits=splits, image_size=config.image_size,
-                        resize=config.resize, strict=config.strict, test_split=config.test_split,
-                        seed=config.seed, color_mode=color_mode)
-
-
-def model_color_mode(model) -> str:
-    """``"grayscale"`` for a model of one-channel images ``(1, H, W)``, else ``"rgb"``: how an
-    image folder is read for it."""
-    return "grayscale" if len(model.input_shape) == 3 and model.input_shape[0] == 1 else "rgb"
-
-
-def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None,
-                   color_mode: str = "rgb") -> dict[str, Dataset | None]:
-    """``{"train", "validation", "test"}`` as the run uses them: validation held out of
-    ``data["train"]`` (``config.validation_split``, seeded) or ``data["validation"]`` as given
-    (when not given, read in ``color_mode``).
-
-    A search trial's run records in ``config.extra["holdout"]`` how its validation data was
-    carved from the training split (:func:`holdout_split`); without given validation data
-    (``glassnet report`` on a trial's folder) the same split is made again, and there is no
-    test split, which the trial never saw."""
-    holdout = config.extra.get("holdout")
-    if holdout is not None and (data is None or data.get("validation") is None):
-        train = (data if data is not None else load_data(config, ("train",), color_mode))["train"]
-        train, validation = holdout_split(train, holdout, config.seed)
-        return {"train": train, "validation": validation, "test": None}
-    data = data if data is not None else load_data(config, color_mode=color_mode)
-    train, validation = data["train"], data.get("validation")
-    if config.validation_split is not None:
-        if validation is not None:
-            raise ConfigError("give either a validation split or validation data, not both")
-        train, validation = validation_split_of(train, config.validation_split, config.seed)
-    return {"train": train, "validation": validation, "test": data.get("test")}
-
-
-def validation_split_of(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """``(train, validation)``: a run's ``--validation-split`` held out of its training split,
-    seeded as the run does, named ``<data>/train`` and ``<data>/validation`` wherever they
-    are shown (the report, ``glassnet evaluate --split``)."""
-    train, validation = train.split(fraction, seed=seed)
-    base = train.name.removesuffix("/train")
-    train.name, validation.name = f"{base}/train", f"{base}/validation"
-    return train, validation
-
-
-def holdout_split(train: Dataset, holdout: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:
-    """``(train, validation)`` of a search trial's run: fold ``holdout["fold"]`` (1-based) of
-    ``holdout["folds"]`` stratified folds of ``train``, or a ``holdout["validation_split"]``
-    held out of it, seeded by ``seed`` as the search made them."""
-    if "folds" in holdout:
-        return train.folds(int(holdout["folds"]), seed=seed, what="--folds")[int(holdout["fold"]) - 1]
-    return train.split(float(holdout["validation_split"]), seed=seed)
-
-
-def smallest_image_size(model: str, train: Dataset, options: dict[str, Any],
-                        largest: int = 1024) -> int | None:
-    """The smallest square image size (``--image-size``) that zoo model ``model`` can be built
-    for with ``train``'s channels and classes, or ``None`` up to ``largest`` pixels."""
-    for size in range(1, largest + 1):
-        try:
-            zoo.build(model, (train.image_shape[0], size, size), train.num_classes, **options)
-        except ShapeError:
-            continue
-        return size
-    return None
-
-
-def build_model(config: RunConfig, train: Dataset) -> Sequential:
-    """The zoo model for the data set's image shape and classes, with /255 preprocessing."""
-    options: dict[str, Any] = dict(config.extra.get("model_options", {}))
-    if config.hidden is not None:
-        options["hidden"] = tuple(config.hidden)
-    try:
-        model = zoo.build(config.model, train.image_shape, train.num_classes, seed=config.seed,
-                          dtype=config.dtype, **options)
-    except ShapeError as exc:
-        smallest = smallest_image_size(config.model, train, options) if is_folder(config.dataset) else None
-        too_small = smallest is not None and smallest > min(train.image_shape[1:])  # not too large
-        hint = f"; the smallest --image-size it fits is {smallest}" if too_small else ""
-        raise ShapeError(f"model {config.model!r} does not fit the images of {train.name} (shape "
-                         f"{train.image_shape}: channels, height, width): {exc}{hint}") from None
-    model.set_preprocessing(scale=1 / 255)
-    if config.extra.get("normalize"):
-        model.set_preprocessing(scale=1 / 255, **channel_stats(train.x, scale=1 / 255))
-    model.class_names = list(train.class_names)
-    return model
-
-
-def channel_stats(x: np.ndarray, scale: float = 1.0) -> dict[str, list[float]]:
-    """Per-channel (axis 1) ``mean`` and ``std`` of ``x * scale`` over every other axis, from
-    the training images only (one channel at a time, so uint8 data is never copied whole)."""
-    mean, std = [], []
-    for c in range(x.shape[1]):
-        channel = x[:, c].astype(np.float64) * scale
-        mean.append(float(channel.mean()))
-        std.append(float(channel.std()) or 1.0)
-    return {"mean": mean, "std": std}
-
-
-def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
-    kwargs: dict[str, Any] = {"lr": config.lr}
-    if config.weight_decay is not None:  # an explicit 0 turns off adamw's default 0.01
-        kwargs["weight_decay"] = config.weight_decay
-    if config.momentum is not None:
-        if config.optimizer not in ("sgd", *optimizers.ALIASES, "rmsprop"):  # the SGDs and RMSProp
-            raise ConfigError(f"--momentum applies to sgd/momentum/nesterov/rmsprop, "
-                              f"not {config.optimizer!r}")
-        kwargs["momentum"] = config.momentum
-    return optimizers.get(config.optimizer, **kwargs)
-
-
-def _schedule_text(config: RunConfig) -> str | None:
-    """``"cosine schedule"``, ``"step schedule, x0.5 per epoch"`` or ``None`` (a constant
-    learning rate)."""
-    if config.lr_decay is not None:
-        return f"step schedule, x{config.lr_decay:g} per epoch"
-    return f"{config.lr_schedule} schedule" if config.lr_schedule else None
-
-
-def make_schedule(config: RunConfig) -> schedules.Schedule | None:
-    if config.lr_decay is not None and config.lr_schedule not in (None, "step"):
-        # "constant" is the default schedule, but --lr-decay alone is a step schedule: say so
-        raise ConfigError(f"--lr-decay {config.lr_decay:g} makes the lr a step schedule "
-                          f"(x{config.lr_decay:g} every epoch): give it alone or with --lr-schedule "
-                          f"step; --lr-schedule {config.lr_schedule} is another schedule")
-    if config.lr_decay is not None:
-        return schedules.StepDecay(every=1, factor=config.lr_decay)
-    return schedules.for_run(config.lr_schedule, config.epochs)
-
-
-def make_callbacks(config: RunConfig, verbose: int = 0) -> list[Callback]:
-    """``extra["early_stopping"] = PATIENCE``: stop on val_loss and keep the best weights;
-    ``extra["reduce_lr"] = PATIENCE`` (and ``"reduce_lr_factor"``, default 0.1): lower the
-    lr when val_loss stalls (``verbose``: a line for each reduction)."""
-    return [*_early_stopping(config), *_reduce_lr(config, verbose)]
-
-
-def _needs_validation(config: RunConfig, option: str) -> None:
-    """``option`` (``"--early-stopping 5"``) watches the validation loss: it needs a split
-    (or validation data given with the run's data, which ``extra["validation"]`` names: a
-    search trial's fold or split)."""
-    if config.validation_split is None and not config.extra.get("validation"):
-        raise ConfigError(f"{option} watches the validation loss: add --validation-split FRACTION "
-                          "(never the test set)")
-
-
-def _early_stopping(config: RunConfig) -> list[Callback]:
-    patience = config.extra.get("early_stopping")
-    if patience is None:
-        return []
-    _needs_validation(config, f"--early-stopping {patience}")
-    return [EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
-
-
-#: what --reduce-lr multiplies the lr by unless --reduce-lr-factor says (Keras' default)
-REDUCE_LR_FACTOR = 0.1
-
-
-def _reduce_lr(config: RunConfig, verbose: int) -> list[Callback]:
-    patience = config.extra.get("reduce_lr")
-    if patience is None:
-        return []
-    _needs_validation(config, f"--reduce-lr {patience}")
-    setter = ("--lr-decay" if config.lr_decay is not None
-              else f"--lr-schedule {config.lr_schedule}"
-              if config.lr_schedule not in (None, schedules.Schedule.name) else None)
-    if setter:
-        raise ConfigError(f"--reduce-lr {patience} lowers the lr when val_loss stalls, but {setter} "
-                          "sets the lr every epoch, undoing it: give one or the other")
-    return [ReduceLROnPlateau("val_loss", factor=config.extra.get("reduce_lr_factor", REDUCE_LR_FACTOR),
-                              patience=patience, verbose=1 if verbose else 0)]
-
-
-def check_compatible(model: Sequential, dataset: Dataset) -> Dataset:
-    """``dataset`` with its labels in the model's class order; a clear error when its images
-    do not fit the model's input or its classes are not the model's.
-
-    Classes are matched by name, not by position: an image folder lists its classes in
-    sorted order (``cat``, ``non-cat``) while a model keeps its training set's order (the cat
-    set's is ``non-cat``, ``cat``), and label 0 must mean the same class to both. A data set
-    may hold only some of the model's classes (a folder of cats alone)."""
-    if tuple(dataset.image_shape) != tuple(model.input_shape):
-        raise ShapeError(
-            f"the model expects images of shape {tuple(model.input_shape)} (channels, height, "
-            f"width) but {dataset.name} has {tuple(dataset.image_shape)}")
-    names = list(model.class_names or [])
-    if not names:  # a model trained from arrays has no class names: only the count can be checked
-        outputs = max(2, model.output_shape[-1])  # one sigmoid unit: two classes
-        if dataset.num_classes > outputs:
-            raise ShapeError(f"{dataset.name} has {dataset.num_classes} classes but the model "
-                             f"predicts {outputs}")
-        order = ", ".join(f"{i} = {name!r}" for i, name in enumerate(dataset.class_names))
-        warnings.warn(f"the model records no class names, so the classes of {dataset.name} are "
-                      f"matched by position ({order}): right only if the model was trained in that "
-                      "order (set model.class_names before saving to match by name)",
-                      GlassnetWarning, stacklevel=user_stacklevel())
-        return dataset
-    if list(dataset.class_names) == names:
-        return dataset
-    index = {c: class_index(names, c) for c in dataset.class_names}
-    unknown = [c for c, i in index.items() if i is None]
-    if unknown:
-        folder_hint = (" (an image folder needs one subfolder per class, named as in training)"
-                       if "files" in dataset.info else "")  # a named set's classes are fixed
-        raise ConfigError(f"{dataset.name} has classes the model was not trained on: "
-                          f"{', '.join(map(repr, unknown))}; the model's classes are "
-                          f"{', '.join(map(repr, names))}{folder_hint}")
-    to_model = np.array([index[c] for c in dataset.class_names], dtype=np.int64)
-    return Dataset(dataset.x, to_model[dataset.y], names, dataset.name, dict(dataset.info))
-
-
-def class_index(names: list[str], name: str) -> int | None:
-    """Where ``name`` is among a model's class ``names``: the same name, else the one name
-    that is the same in Unicode's NFC form ("grün" typed on Linux, and the same folder name
-    unzipped from a Mac, whose "ü" is "u" and a combining mark), else ``None``."""
-    if name in names:
-        return names.index(name)
-    form = unicodedata.normalize("NFC", name)
-    same = [i for i, known in enumerate(names) if unicodedata.normalize("NFC", known) == form]
-    return same[0] if len(same) == 1 else None
-
-
-def evaluate_splits(model: Sequential, splits: dict[str, Dataset | None]) -> dict[str, Any]:
-    return {name: model.evaluate(ds.x, ds.y) for name, ds in splits.items() if ds is not None}
+    sessions: list[dict[str, Any]]  # the run's training sessions (io.checkpoint.sessions_of)
 
 
 def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbose: int = 1,
@@ -633,7 +158,7 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     The run's ``report.html`` is written too, unless ``config.extra["report"]`` is false.
 
     A new run (not ``resume``) first removes the files of an earlier run in its folder
-    (:data:`RUN_FILE_NAMES`); ``glassnet train`` asks for ``--overwrite`` before that.
+    (:data:`~glassnet.run_folders.RUN_FILE_NAMES`); ``glassnet train`` asks for ``--overwrite`` before that.
     ``runs/<name>/checkpoint.glassnet`` keeps the last completed epoch (see
     :class:`~glassnet.io.checkpoint.Checkpointer`); ``resume`` names such a checkpoint to
     continue from. When ``stop`` is requested (Ctrl-C), training stops after the current
@@ -648,21 +173,6 @@ def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbos
     check_not_a_search_folder(out_dir)
     with training_into(out_dir, claim=not config.out) as out_dir:
         return _train_into(out_dir, config, callbacks, verbose, data, resume, stop)
-
-
-def check_augmentation(augment: Any, train: Dataset, names: str | None) -> None:
-    """Augment one training image once, before anything of an earlier run is removed: an
-    augmentation the images cannot take (``crop`` pads 4 pixels by reflection: images of
-    4x4 or less) fails here, naming the option, not in the first batch of training. A
-    function of the user's own (``extra["augment_fn"]``, no ``names``) is left to its batches."""
-    if augment is None or not names or not len(train):
-        return
-    try:
-        augment(train.x[:1], np.random.default_rng(0))
-    except ConfigError as exc:
-        raise ConfigError(f"--augment {names}: {exc} (the images are {train.image_shape[1]}x"
-                          f"{train.image_shape[2]}: a larger --image-size, or leave that "
-                          "augmentation out)") from None
 
 
 def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | None, verbose: int,
@@ -762,121 +272,16 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
     return RunResult(model, model.history, metrics, out_dir, outcome.error, config, stopper, reducer)
 
 
-def early_stopping_summary(stopper: EarlyStopping) -> dict[str, Any]:
-    """What a model file records of the run's early stopping (``glassnet info`` shows it):
-    ``monitor`` and ``patience``, and, when it acted, ``stopped_after`` (the last epoch
-    trained) and ``restored_epoch`` (whose weights the model holds), epochs counted from 1."""
-    record = early_stopping_record(stopper)
-    return {"monitor": stopper.tracker.monitor, "patience": stopper.patience,
-            **{key: record[name] for key, name in (("stopped_after", "early_stopped_after"),
-                                                   ("restored_epoch", "restored_epoch")) if name in record}}
+def _schedule_text(config: RunConfig) -> str | None:
+    """``"cosine schedule"``, ``"step schedule, x0.5 per epoch"`` or ``None`` (a constant
+    learning rate)."""
+    if config.lr_decay is not None:
+        return f"step schedule, x{config.lr_decay:g} per epoch"
+    return f"{config.lr_schedule} schedule" if config.lr_schedule else None
 
 
-def early_stopping_record(stopper: EarlyStopping | None) -> dict[str, Any]:
-    """What ``metrics.json`` records of an early stop (epochs counted from 1), so that the
-    report can say which weights its scores are of: ``early_stopped_after`` (the last epoch
-    trained), ``restored_epoch`` (the best one, whose weights were put back), ``monitor``
-    and ``patience``; nothing when the run did not stop early or restore."""
-    if stopper is None or (stopper.stopped_epoch is None and stopper.restored_epoch is None):
-        return {}
-    record: dict[str, Any] = {"early_stopping_monitor": stopper.tracker.monitor,
-                              "early_stopping_patience": stopper.patience}
-    if stopper.stopped_epoch is not None:
-        record["early_stopped_after"] = stopper.stopped_epoch + 1
-    if stopper.restored_epoch is not None:
-        record["restored_epoch"] = stopper.restored_epoch + 1
-    return record
-
-
-def reduce_lr_record(reducer: ReduceLROnPlateau | None, lr: float) -> dict[str, Any]:
-    """What ``metrics.json`` (and the model's training summary) record of ``--reduce-lr``: its
-    monitor, patience and factor, ``lr_reduced_after`` (the epochs, from 1, after which it
-    lowered the lr) and ``final_lr`` (``lr``, the optimizer's at the end); nothing without it
-    (see :func:`~glassnet.report.text.lr_reductions_text`)."""
-    if reducer is None:
-        return {}
-    return {"reduce_lr_monitor": reducer.tracker.monitor, "reduce_lr_patience": reducer.patience,
-            "reduce_lr_factor": reducer.factor,
-            "lr_reduced_after": [epoch + 1 for epoch, _, _ in reducer.reductions], "final_lr": lr}
-
-
-def training_data_record(config: RunConfig,
-                         fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What a model file records of its training data: the data set's name, ``--seed`` and
-    ``--validation-split``, and for an image folder its absolute path, how images were
-    fitted and ``--test-split``: predict and evaluate fit new images the same way, evaluate
-    finds the test images the model never saw (and can tell when the ones it is given are
-    not those), and the run's validation images apart from its training images. An image
-    folder's ``fingerprint`` (its files' signature) tells ``evaluate`` when the folder has
-    changed since, so that its test split is no longer the one the model never saw."""
-    record: dict[str, Any] = {"dataset": config.dataset, "seed": config.seed}
-    if is_folder(config.dataset):
-        record.update(resize=config.resize, folder=str(Path(config.dataset).resolve()),
-                      test_split=config.test_split)
-        if fingerprint is not None:
-            record["folder_signature"] = fingerprint["signature"]
-            if "of" in fingerprint:  # the images read (data.fingerprint); before 2026-12-06 every file
-                record["folder_signature_of"] = fingerprint["of"]
-    if config.validation_split is not None:  # evaluate can tell its images from the training ones
-        record["validation_split"] = config.validation_split
-    return record
-
-
-def saved_config(config: RunConfig) -> dict[str, Any]:
-    """The JSON-able run configuration (functions in ``extra``, named ``*_fn``, left out)."""
-    run_config = config.to_dict()
-    run_config["dataset"] = data_locator(config.dataset)  # so that `glassnet report` works anywhere
-    run_config["extra"] = {k: v for k, v in config.extra.items() if not k.endswith("_fn")}
-    return run_config
-
-
-def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
-                 data: dict[str, Any] | None = None, finished: bool = True) -> tuple[int, bool]:
-    """Restore a checkpoint into the freshly built, compiled ``model``; returns ``(epochs
-    done, over)``: ``over`` when its training has ended (all epochs, or early stopping).
-
-    ``finished`` says the run's files were written. A run whose training ended but whose
-    files were not (a second Ctrl-C, a kill or out-of-memory while it evaluated the splits)
-    is not "nothing to resume": only those files are left to write."""
-    done = restore_training_state(model, checkpoint, data)
-    stopped_early = bool(checkpoint.state.get("stopped_early"))
-    non_finite = checkpoint.state.get("non_finite")
-    # a run killed while its report was written: the report is what is left to do
-    report = report_hint(Path(checkpoint.path).parent) if finished else ""
-    if finished and non_finite:  # the same settings would diverge the same way again
-        raise ConfigError(f"{checkpoint.path}: the run ended because {non_finite}; resuming would "
-                          "train on with the same settings: start a new run instead (with a smaller "
-                          f"--lr, or --normalize){report}")
-    if finished and stopped_early:
-        raise ConfigError(f"{checkpoint.path}: the run stopped early (early stopping) after {done} "
-                          f"epochs; nothing to resume{report}")
-    if finished and done >= config.epochs:
-        raise ConfigError(f"{checkpoint.path}: the run already completed its {config.epochs} epochs; "
-                          f"nothing to resume{report}")
-    warn_if_the_rounding_changes(checkpoint)
-    over = stopped_early or bool(non_finite) or done >= config.epochs
-    if over:
-        what = (f"the end of the run's training, which stopped because {non_finite}" if non_finite
-                else f"the run's whole training ({count(done, 'epoch')})")
-        warnings.warn(f"{checkpoint.path} holds {what}; only its files were left to write",
-                      GlassnetWarning, stacklevel=user_stacklevel())
-    return done, over
-
-
-def warn_if_the_rounding_changes(checkpoint: Checkpoint) -> None:
-    """A warning when a run goes on with other threads or on another device than it was
-    trained with until now: its numbers then differ from an unbroken run's by float
-    rounding (a resumed run is otherwise exact to the last bit)."""
-    now = running_on()
-    changed = {key: checkpoint.state[key] for key in now
-               if None not in (checkpoint.state.get(key), now[key]) and checkpoint.state[key] != now[key]}
-    if changed:
-        was = ", ".join(f"{key} {value}" for key, value in changed.items())
-        goes_on = ", ".join(f"{key} {now[key]}" for key in changed)
-        warnings.warn(f"{checkpoint.path} was trained with {was} and goes on with {goes_on}: "
-                      "the rest of the run rounds differently, so it will not match an unbroken "
-                      "run to the last digit (resume with the same --threads/--device for that)",
-                      GlassnetWarning, stacklevel=user_stacklevel())
+def evaluate_splits(model: Sequential, splits: dict[str, Dataset | None]) -> dict[str, Any]:
+    return {name: model.evaluate(ds.x, ds.y) for name, ds in splits.items() if ds is not None}
 
 
 def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, verbose: int = 1,
@@ -908,44 +313,6 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
     if data is None:
         config = where_the_folder_is_now(config, dataset)
     return train_run(config, callbacks, verbose, data, resume=path, stop=stop)
-
-
-def run_folder_of(path: str | Path) -> Path:
-    """The run folder ``--resume`` means by ``path``: it, or the folder of the
-    ``checkpoint.glassnet`` it names."""
-    path = Path(path)
-    if path.name == CHECKPOINT_NAME and not path.is_dir():
-        return path.parent  # the checkpoint itself was named: its folder is the run
-    return path
-
-
-def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict[str, Any],
-              sizes: dict[str, int] | None = None, sessions: list[dict[str, Any]] | None = None) -> None:
-    """Write model, history, metrics and configuration (each file atomically, the
-    configuration last: it marks the run finished, see :data:`RUN_RECORD`); ``sizes``
-    (images per split) lets ``glassnet report`` notice a data set that changed since, and
-    ``sessions`` (:func:`~glassnet.io.checkpoint_file.sessions_of`) lets its report say that the
-    run was resumed, and where it then rounded differently from an unbroken run."""
-    model.save(out_dir / MODEL_FILE)
-    write_json(out_dir / "history.json", model.history.to_dict())
-    write_json(out_dir / "metrics.json", metrics)
-    # threads: a batch split over another number of threads rounds differently (training/shards.py)
-    write_json(out_dir / RUN_RECORD, {"glassnet_version": __version__, "config": saved_config(config),
-                                      "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                                      "threads": backend.get_threads(),
-                                      **({"sizes": sizes} if sizes else {}),
-                                      **({"sessions": sessions} if sessions else {})})
-
-
-def parse_int_list(text: str, what: str) -> list[int]:
-    """``"20,7,5"`` → ``[20, 7, 5]`` with a clear error for anything else."""
-    try:
-        values = [int(part) for part in text.split(",")]  # "20,,5" is a typo, not 20-5
-    except ValueError:
-        raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}")
-    return values
 
 
 __all__ = ["RunConfig", "RunResult", "np", "parse_int_list", "resume_run", "train_run"]

@@ -39,7 +39,8 @@ from typing import Any
 
 from .data import Dataset, is_folder, locator
 from .errors import SearchError, require_extra
-from .runs import check_outside_the_data, load_data, previous_run_files
+from .run_data import load_data
+from .run_folders import check_outside_the_data, previous_run_files
 from .search_checks import check_values
 from .search_config import SearchConfig, apply_params, train_command
 from .search_results import SearchResults

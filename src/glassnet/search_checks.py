@@ -16,7 +16,8 @@ from . import zoo
 from .data import Dataset
 from .data import augment as augment_mod
 from .errors import ConfigError, GlassnetError, GlassnetWarning, user_stacklevel
-from .runs import RunConfig, build_model, make_callbacks, make_optimizer, make_schedule
+from .run_setup import build_model, make_callbacks, make_optimizer, make_schedule
+from .runs import RunConfig
 from .search_config import SearchConfig, apply_params
 from .training.fit_checks import check_batch_size
 

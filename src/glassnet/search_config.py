@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import schedules, zoo
+from ._checks import parse_int_list
 from ._text import batch_size_text
 from .errors import ConfigError
-from .runs import TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list
+from .runs import TRAIN_MODEL_OPTIONS, RunConfig
 from .search_space import NARROW_MIN, ParamSpec, check_unique
 
 SAMPLERS = ("tpe", "random")

@@ -13,7 +13,9 @@ from typing import Any
 
 from ._files import nan_for_null, write_json, write_text
 from .errors import SearchError
-from .runs import SEARCH_REPORT, RunConfig, RunResult, load_data, train_run
+from .run_data import load_data
+from .run_folders import SEARCH_REPORT
+from .runs import RunConfig, RunResult, train_run
 from .search_config import SearchConfig, final_config, train_command
 from .search_resume import CONFIG_ATTR, SUMMARY_FILE, read_summary, same_search
 from .search_scoring import SCORES

@@ -23,7 +23,7 @@ from typing import Any
 from .data import LOADERS, Dataset, locator
 from .data.fingerprint import folder_change
 from .errors import GlassnetWarning, SearchError, user_stacklevel
-from .runs import SEARCH_FILE_NAMES
+from .run_folders import SEARCH_FILE_NAMES
 from .search_config import SearchConfig, setting_difference
 from .search_scoring import Split
 from .search_storage import STORAGE_FILE, open_storage

@@ -21,7 +21,7 @@ import numpy as np
 
 from .data import Dataset
 from .metrics import balanced_accuracy, predicted_classes
-from .runs import holdout_split
+from .run_data import holdout_split
 from .search_config import SCORE_LABELS, SearchConfig
 from .training.callbacks import Callback
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ._files import make_folder
 from .errors import GlassnetWarning, SearchError, require_extra, user_stacklevel
-from .runs import SEARCH_FILE_NAMES
+from .run_folders import SEARCH_FILE_NAMES
 
 STORAGE_FILE = SEARCH_FILE_NAMES[0]
 JOURNAL_LOCK_SUFFIX = ".lock"  # Optuna's JournalFileSymlinkLock: <journal>.lock

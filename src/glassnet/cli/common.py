@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import zoo
+from .._checks import parse_int_list
 from .._files import finite_or_null
 from .._text import logged_number, printable, well_formed
 from ..data import LOADERS
@@ -24,7 +25,9 @@ from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError, user_stacklevel
 from ..io.checkpoint_file import CHECKPOINT_NAME
 from ..io.format import model_from_archive, read_archive, training_resize
-from ..runs import MODEL_FILE, TRAIN_MODEL_OPTIONS, RunConfig, parse_int_list, training_data_record
+from ..run_folders import MODEL_FILE
+from ..run_records import training_data_record
+from ..runs import TRAIN_MODEL_OPTIONS, RunConfig
 from .notices import NoticeLines
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
@@ -120,7 +123,7 @@ def load_model_file(path: str):
 
 def _checkpoint_data(config: dict[str, Any]) -> dict[str, Any]:
     """What a checkpoint written before models recorded their data says of its data set:
-    its run configuration, as :func:`~glassnet.runs.training_data_record` records it
+    its run configuration, as :func:`~glassnet.run_records.training_data_record` records it
     (``{}`` for a model file, or a configuration that does not read)."""
     run = (config.get("checkpoint") or {}).get("run") if config.get("kind") == "checkpoint" else None
     try:

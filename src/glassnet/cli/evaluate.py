@@ -15,15 +15,8 @@ from ..data.fingerprint import same_training_files
 from ..errors import ConfigError, GlassnetWarning, user_stacklevel
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
-from ..runs import (
-    REPORT_FILE,
-    RUN_RECORD,
-    SEARCH_REPORT,
-    check_compatible,
-    model_color_mode,
-    search_files_in,
-    validation_split_of,
-)
+from ..run_data import check_compatible, model_color_mode, validation_split_of
+from ..run_folders import REPORT_FILE, RUN_RECORD, SEARCH_REPORT, search_files_in
 from .common import (
     MODEL_HELP,
     add_folder_options,

@@ -12,7 +12,7 @@ from ..data.listing import listed_within
 from ..data.unlabelled import iter_images
 from ..errors import ConfigError, ShapeError
 from ..metrics import class_probabilities
-from ..runs import model_color_mode
+from ..run_data import model_color_mode
 from .common import (
     MODEL_HELP,
     add_folder_options,

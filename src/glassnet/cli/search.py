@@ -18,7 +18,8 @@ from .._text import count, score_text
 from ..data import LOADERS, locator
 from ..errors import ConfigError, GlassnetWarning, SearchError, SkippedFileWarning, user_stacklevel
 from ..report.text import no_trial_succeeded
-from ..runs import RunConfig, default_folder_name, made_folder
+from ..run_folders import default_folder_name, made_folder
+from ..runs import RunConfig
 from ..search_config import (
     OBJECTIVES,
     SCORE_LABELS,

@@ -16,21 +16,18 @@ from .._text import count
 from ..errors import ConfigError, SaveError, TrainingInterruptedError
 from ..io.checkpoint import StopRequest
 from ..io.checkpoint_file import CHECKPOINT_NAME
-from ..runs import (
+from ..run_folders import (
     RUN_RECORD,
-    RunConfig,
-    RunResult,
     check_outside_the_data,
     default_out_dir,
-    make_schedule,
     previous_run_files,
     report_command,
     report_hint,
-    resume_run,
     run_folder_of,
-    train_run,
     training_into,
 )
+from ..run_setup import make_schedule
+from ..runs import RunConfig, RunResult, resume_run, train_run
 from ..training.nan_guard import quiet_float_errors, weights_after
 from .common import (
     DATASET_HELP,

@@ -25,18 +25,10 @@ from ..data.fingerprint import same_training_files
 from ..errors import ConfigError, DataError, GlassnetWarning, user_stacklevel
 from ..io.checkpoint_file import CHECKPOINT_NAME, sessions_problem
 from ..json_checks import NUMBER, is_number_or_none, type_problem
-from ..runs import (
-    MODEL_FILE,
-    REDUCE_LR_FACTOR,
-    REPORT_FILE,
-    RUN_RECORD,
-    RunConfig,
-    holding_run_folder,
-    model_color_mode,
-    prepare_splits,
-    search_files_in,
-    where_the_folder_is_now,
-)
+from ..run_data import model_color_mode, prepare_splits, where_the_folder_is_now
+from ..run_folders import MODEL_FILE, REPORT_FILE, RUN_RECORD, holding_run_folder, search_files_in
+from ..run_setup import REDUCE_LR_FACTOR
+from ..runs import RunConfig
 from .evaluation import Evaluation, evaluate_model
 from .html import (
     esc,
@@ -347,7 +339,7 @@ def write_run_report(run_dir: str | Path, model: Any = None,
     """Write ``<run_dir>/report.html`` (atomically) and return its path; ``dataset``: where
     the run's image folder is now, if it moved.
 
-    The run folder is held while the report is made (:func:`~glassnet.runs.holding_run_folder`):
+    The run folder is held while the report is made (:func:`~glassnet.run_folders.holding_run_folder`):
     a folder being trained into is refused, and a run cannot start into it meanwhile (an
     ``--overwrite`` would get the old run's report beside its own files). The run writing
     its own report holds it already."""
