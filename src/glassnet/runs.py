@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import zoo
 from ._checks import parse_int_list
 from .data import Dataset
@@ -315,4 +313,4 @@ def resume_run(run_dir: str | Path, callbacks: list[Callback] | None = None, ver
     return train_run(config, callbacks, verbose, data, resume=path, stop=stop)
 
 
-__all__ = ["RunConfig", "RunResult", "np", "parse_int_list", "resume_run", "train_run"]
+__all__ = ["RunConfig", "RunResult", "parse_int_list", "resume_run", "train_run"]
