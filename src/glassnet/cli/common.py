@@ -23,8 +23,9 @@ from ..data import LOADERS
 from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError, user_stacklevel
+from ..io.archive import read_archive
 from ..io.checkpoint_file import CHECKPOINT_NAME
-from ..io.format import model_from_archive, read_archive, training_resize
+from ..io.format import model_from_archive, training_resize
 from ..run_folders import MODEL_FILE
 from ..run_records import training_data_record
 from ..runs import TRAIN_MODEL_OPTIONS, RunConfig
