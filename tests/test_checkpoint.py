@@ -308,7 +308,7 @@ def test_an_augmentation_the_images_cannot_take_is_refused_before_an_old_run_is_
 
 def test_a_tilde_in_a_path_option_is_the_home_folder(tmp_path, monkeypatch):
     """`--out=~/runs/x` (the shell leaves that ~ alone) made a folder named ~ in the current one."""
-    from glassnet.cli.common import path_text
+    from glassnet.cli.arguments import path_text
 
     monkeypatch.setenv("HOME", str(tmp_path))
     assert path_text("~/runs/x") == str(tmp_path / "runs" / "x")

@@ -1053,7 +1053,7 @@ def test_an_unknown_option_before_the_command_is_glassnets_not_the_commands(caps
 
 
 def test_a_checkpoint_from_before_models_recorded_their_data_still_finds_it(tmp_path, monkeypatch, capsys):
-    from glassnet.io.format import read_archive, write_archive
+    from glassnet.io.archive import read_archive, write_archive
 
     photos, run = train_tiny_folder_run(tmp_path, monkeypatch, 4, "--test-split", "0.5", "--seed", "2")
     (run / "model.glassnet").unlink()

@@ -180,7 +180,7 @@ def test_normalize_saves_the_training_sets_channel_statistics(tmp_path, cats):
 def test_json_output_is_strict_json(capsys):
     import math
 
-    from glassnet.cli.common import print_json
+    from glassnet.cli.output import print_json
 
     print_json({"test": {"loss": math.nan, "accuracy": 0.5}, "rel_error": math.inf})
     assert json.loads(capsys.readouterr().out, parse_constant=lambda c: 1 / 0) == {

@@ -26,7 +26,7 @@ from glassnet.errors import (
     UnsafeFileError,
     WeightMismatchError,
 )
-from glassnet.io import format as fmt
+from glassnet.io import archive
 from layer_zoo import conv_gap_model, conv_model, dense_model, perturbed
 
 
@@ -208,7 +208,7 @@ def test_missing_extra_or_non_float_arrays(tmp_path, change, message):
 
 def test_newer_format_version_asks_for_an_upgrade(tmp_path):
     _, path = small_model(tmp_path)
-    edit_config(path, lambda c: c.update(format_version=fmt.FORMAT_VERSION + 1))
+    edit_config(path, lambda c: c.update(format_version=archive.FORMAT_VERSION + 1))
     with pytest.raises(NewerFormatError, match="newer than this glassnet.*upgrade glassnet"):
         load_model(path)
 
@@ -595,7 +595,7 @@ def test_a_zip_bomb_spread_over_many_entries_is_refused_before_reading_them(tmp_
 def test_a_newer_format_with_entries_this_version_does_not_know_is_called_newer(tmp_path):
     _, path = small_model(tmp_path)
     rewrite(path, {"metadata/notes.json": b"{}"})
-    edit_config(path, lambda c: c.update(format_version=fmt.FORMAT_VERSION + 1))
+    edit_config(path, lambda c: c.update(format_version=archive.FORMAT_VERSION + 1))
     with pytest.raises(NewerFormatError, match="upgrade glassnet"):
         load_model(path)
 

@@ -146,7 +146,7 @@ def _download_notices(monkeypatch, stream, total, warn_at=None, progress=True) -
     import sys
     import warnings
 
-    from glassnet.cli.common import warnings_as_lines
+    from glassnet.cli.output import warnings_as_lines
     from glassnet.data import store
     from glassnet.errors import GlassnetWarning
 

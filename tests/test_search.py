@@ -1081,7 +1081,7 @@ def test_without_threads_each_worker_gets_its_share_of_the_cores(monkeypatch, tm
     import types
 
     from glassnet import backend
-    from glassnet.cli import common
+    from glassnet.cli import runtime
     from glassnet.cli import search as cli_search
 
     monkeypatch.setattr(backend, "available_cores", lambda: 8)
@@ -1093,11 +1093,11 @@ def test_without_threads_each_worker_gets_its_share_of_the_cores(monkeypatch, tm
     cli_search._spawn_workers(search, args)
     assert [c[c.index("--threads") + 1] for c in started] == ["2", "2"]
     assert not any(arg.startswith("--dataset") for arg in started[0])  # a named set: nothing to find
-    assert common.thread_count(args) == 2
+    assert runtime.thread_count(args) == 2
     assert cli_search.search_runtime_flags(args) == []  # the printed train command may use every core
-    assert common.thread_count(argparse.Namespace(threads=None)) == 8
-    assert common.thread_count(argparse.Namespace(threads=None, workers=16)) == 1
-    assert common.thread_count(argparse.Namespace(threads=5, workers=4)) == 5
+    assert runtime.thread_count(argparse.Namespace(threads=None)) == 8
+    assert runtime.thread_count(argparse.Namespace(threads=None, workers=16)) == 1
+    assert runtime.thread_count(argparse.Namespace(threads=5, workers=4)) == 5
 
 
 def test_the_final_model_of_a_search_with_workers_trains_as_the_printed_command(

@@ -279,13 +279,13 @@ def test_the_update_is_split_only_when_every_slot_exists():
 def test_the_command_line_trains_on_every_core_unless_told(monkeypatch):
     import argparse
 
-    from glassnet.cli import common
+    from glassnet.cli import runtime
 
     monkeypatch.setattr(backend, "available_cores", lambda: 6)
     seen = []
     for threads in (None, 2):
         args = argparse.Namespace(threads=threads, device="cpu")
-        with common.apply_runtime_options(args):
+        with runtime.apply_runtime_options(args):
             seen.append(backend.get_threads())
         if threads:  # the BLAS limit is kept for the command's process: not for the tests'
             args._thread_limit.restore_original_limits()

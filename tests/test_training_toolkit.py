@@ -400,12 +400,12 @@ def test_checkpoint_every_epoch_overwrites_atomically(rng, tmp_path, monkeypatch
     model, _, snapshots = _fit_scripted(rng, [1, 1], ckpt)
     assert ckpt.saved == [str(path), str(path)]
     good = path.read_bytes()
-    from glassnet.io import format as fmt
+    from glassnet.io import archive
 
     def broken_save(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(fmt.np, "save", broken_save)  # fails halfway through writing the zip
+    monkeypatch.setattr(archive.np, "save", broken_save)  # fails halfway through writing the zip
     with pytest.raises(OSError, match="disk full"):
         model.save(path)
     assert path.read_bytes() == good

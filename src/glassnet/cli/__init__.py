@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     # commands that draw: building the parser must stay fast for --help, info, predict).
     from importlib import import_module
 
-    from .common import HelpFormatter
+    from .arguments import HelpFormatter
     parser = argparse.ArgumentParser(
         prog="glassnet",
         description="glassnet: deep learning you can see through. Train, evaluate and use "
@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command(argv: Sequence[str] | None) -> int:
     """Parse ``argv`` and run the command; a :class:`GlassnetError` becomes one line."""
-    from .common import apply_runtime_options, check_folder_options, warnings_as_lines
+    from .arguments import check_folder_options
+    from .output import warnings_as_lines
+    from .runtime import apply_runtime_options
 
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)

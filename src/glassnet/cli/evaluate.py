@@ -17,21 +17,18 @@ from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..run_data import check_compatible, model_color_mode, validation_split_of
 from ..run_folders import REPORT_FILE, RUN_RECORD, SEARCH_REPORT, search_files_in
-from .common import (
+from .arguments import (
     MODEL_HELP,
     add_folder_options,
-    add_runtime_options,
     add_test_split_option,
     check_folder_options,
-    check_output_file,
-    load_model_file,
     model_file,
-    model_resize,
     non_negative_int,
     path_text,
-    print_json,
-    require_probabilities,
 )
+from .common import load_model_file, model_resize, require_probabilities
+from .output import check_output_file, print_json
+from .runtime import add_runtime_options
 
 
 def add_parser(sub) -> None:

@@ -6,7 +6,9 @@ import argparse
 import math
 
 from ..errors import require_extra
-from .common import MODEL_HELP, check_output_file, load_model_file, model_file, path_text, require
+from .arguments import MODEL_HELP, model_file, path_text
+from .common import load_model_file, require
+from .output import check_output_file
 
 #: --check: onnxruntime may differ from glassnet by this much, times the largest output (>= 1)
 CHECK_TOLERANCE = 1e-5

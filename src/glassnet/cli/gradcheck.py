@@ -6,7 +6,8 @@ import argparse
 
 from ..gradcheck import run_standard_checks
 from ..report.text import table
-from .common import add_runtime_options, print_json
+from .output import print_json
+from .runtime import add_runtime_options
 
 THRESHOLD = 1e-6
 

@@ -8,10 +8,12 @@ from typing import Any
 
 from .. import optimizers
 from .._text import count, printable
+from ..io.archive import read_archive
 from ..io.checkpoint_file import check_state
-from ..io.format import model_from_archive, read_archive
+from ..io.format import model_from_archive
 from ..report.text import batch_size_text, lr_reductions_text
-from .common import fmt_metrics, model_or_checkpoint_file, print_json
+from .arguments import model_or_checkpoint_file
+from .output import fmt_metrics, print_json
 
 
 def add_parser(sub) -> None:

@@ -8,25 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .._text import printable
 from ..data.listing import listed_within
 from ..data.unlabelled import iter_images
 from ..errors import ConfigError, ShapeError
 from ..metrics import class_probabilities
 from ..run_data import model_color_mode
-from .common import (
-    MODEL_HELP,
-    add_folder_options,
-    add_runtime_options,
-    check_output_folder,
-    load_model_file,
-    model_file,
-    model_resize,
-    path_text,
-    positive_int,
-    print_json,
-    printable,
-    require_probabilities,
-)
+from .arguments import MODEL_HELP, add_folder_options, model_file, path_text, positive_int
+from .common import load_model_file, model_resize, require_probabilities
+from .output import check_output_folder, print_json
+from .runtime import add_runtime_options
 
 
 def add_parser(sub) -> None:

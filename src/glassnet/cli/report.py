@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_no_cache_option, add_runtime_options, path_text
+from .arguments import add_no_cache_option, path_text
+from .runtime import add_runtime_options
 
 
 def add_parser(sub) -> None:

@@ -30,16 +30,12 @@ from ..search_config import (
     setting_difference,
 )
 from ..search_space import NARROW_MIN, load_space_file, parse_param
-from .common import (
+from .arguments import (
     DATASET_HELP,
     add_folder_options,
-    add_runtime_options,
     add_test_split_option,
     batch_size,
     check_model_options,
-    check_output_folder,
-    every_core_again,
-    fmt_metrics,
     folder_options_error,
     fraction,
     given_destinations,
@@ -47,9 +43,9 @@ from .common import (
     non_negative_int,
     path_text,
     positive_int,
-    runtime_flags,
-    thread_count,
 )
+from .output import check_output_folder, fmt_metrics
+from .runtime import add_runtime_options, every_core_again, runtime_flags, thread_count
 
 
 def add_parser(sub) -> None:

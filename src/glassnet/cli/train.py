@@ -29,16 +29,13 @@ from ..run_folders import (
 from ..run_setup import make_schedule
 from ..runs import RunConfig, RunResult, resume_run, train_run
 from ..training.nan_guard import quiet_float_errors, weights_after
-from .common import (
+from .arguments import (
     DATASET_HELP,
     add_folder_options,
-    add_runtime_options,
     add_test_split_option,
     batch_size,
     check_model_options,
-    check_output_folder,
     decay_factor,
-    fmt_metrics,
     fraction,
     given_destinations,
     hidden_sizes,
@@ -48,8 +45,9 @@ from .common import (
     positive_float,
     positive_int,
     rate_below_one,
-    runtime_flags,
 )
+from .output import check_output_folder, fmt_metrics
+from .runtime import add_runtime_options, runtime_flags
 
 
 def add_parser(sub) -> None:

@@ -19,8 +19,8 @@ import numpy as np
 from .._text import count
 from ..errors import ConfigError, TrainingInterruptedError
 from ..training.callbacks import Callback
+from .archive import write_archive
 from .checkpoint_file import Checkpoint, read_checkpoint, running_on, save_checkpoint, sessions_of, snapshot
-from .format import write_archive
 from .resume import restore_callbacks, restore_training_state
 
 # the checkpoint functions README documents as glassnet.io.checkpoint's

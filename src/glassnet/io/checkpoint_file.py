@@ -38,7 +38,8 @@ from ..json_checks import is_number, is_number_or_none
 from ..layers.base import Layer
 from ..training.callbacks import Callback
 from ..training.history import History
-from .format import model_config, read_archive, write_archive
+from .archive import read_archive, write_archive
+from .format import model_config
 
 CHECKPOINT_NAME = "checkpoint.glassnet"
 OPTIMIZER_PREFIX = "optimizer/"
