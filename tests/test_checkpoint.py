@@ -1367,3 +1367,17 @@ def test_a_resumed_run_records_the_lr_its_checkpoint_restores(cats, tmp_path):
     result = train_run(changed, verbose=0, data=cats, resume=tmp_path / "run" / CHECKPOINT_NAME)
     assert result.history["lr"] == [0.001] * 4
     assert result.model.training_summary["optimizer"]["lr"] == 0.001
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: None, "checkpoint not found: {path}"),
+    (lambda path: path.mkdir(), "{path} is a directory, not a checkpoint"),
+    (lambda path: path.write_text("garbage"),
+     r"{path} is not a glassnet checkpoint \(a .glassnet file is a zip archive"),
+])
+def test_a_file_that_is_no_checkpoint_is_called_a_checkpoint_not_a_model_file(tmp_path, make, message):
+    """--resume's errors said "model file" of the checkpoint it could not read."""
+    path = tmp_path / CHECKPOINT_NAME
+    make(path)
+    with pytest.raises(ModelFormatError, match=message.format(path=path)):
+        read_checkpoint(path)

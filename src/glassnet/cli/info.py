@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
 
 def describe(path: str) -> dict[str, Any]:
     """A JSON-able description of the file at ``path`` (validated by loading it)."""
-    config, arrays = read_archive(path)
+    config, arrays = read_archive(path, "model or checkpoint file")
     model = model_from_archive(path, config, arrays)
     state = config.get("checkpoint")
     if config.get("kind") == "checkpoint":

@@ -197,23 +197,25 @@ def _npy_header(stream: io.BytesIO) -> tuple[tuple[int, ...], np.dtype]:
     return tuple(shape), dtype
 
 
-def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_archive(path: str | Path, what: str = "model file"
+                 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read ``(config, arrays)`` from a file written by :func:`write_archive`, never unpickling.
 
-    Checks the format version before reading any array.
+    Checks the format version before reading any array. ``what`` names the file in the
+    errors: ``"model file"``, ``"checkpoint"``, ``"model or checkpoint file"``.
     """
     path = Path(path)
     try:
         kind = path.stat()
     except FileNotFoundError:
-        raise ModelFormatError(f"model file not found: {path}") from None
+        raise ModelFormatError(f"{what} not found: {path}") from None
     except OSError as exc:  # a folder on the way we may not enter, a name too long
         raise ModelFormatError(f"could not read {path}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(kind.st_mode):
-        raise ModelFormatError(f"{path} is a directory, not a model file")
+        raise ModelFormatError(f"{path} is a directory, not a {what}")
     if not stat.S_ISREG(kind.st_mode):  # /dev/zero would fill the memory, a pipe hang
         raise ModelFormatError(f"{path} is not a regular file (a device, pipe or socket), not a "
-                               "model file")
+                               f"{what}")
     try:
         with zipfile.ZipFile(path) as zf:
             config = _read_config(path, zf)
@@ -223,7 +225,7 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray
                       for info in entries}
     except zipfile.BadZipFile as exc:
         if not _starts_like_a_zip(path):
-            raise ModelFormatError(f"{path} is not a glassnet model file (a .glassnet file is a "
+            raise ModelFormatError(f"{path} is not a glassnet {what} (a .glassnet file is a "
                                    "zip archive; this file is not one)") from None
         raise DamagedFileError(
             f"{path} is truncated or damaged ({exc}); it is not a complete glassnet file") from None

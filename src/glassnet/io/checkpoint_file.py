@@ -211,7 +211,7 @@ class Checkpoint:
 def read_checkpoint(path: str | Path) -> Checkpoint:
     """Read and sanity-check a checkpoint file (``ModelFormatError`` if it is not one)."""
     path = Path(path)
-    config, arrays = read_archive(path)
+    config, arrays = read_archive(path, "checkpoint")
     state = config.get("checkpoint")
     if config.get("kind") != "checkpoint" or not isinstance(state, dict):
         raise ModelFormatError(f"{path} is a model file, not a training checkpoint")
