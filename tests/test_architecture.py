@@ -5,7 +5,8 @@ the search or run modules or ``cli`` (one exception: ``Sequential.save`` hands o
 ``io.format`` inside the method); ``data`` imports no layer, model or training code;
 layers never import ``model`` or ``training``; only ``cli``, the search modules and the run
 report import the run modules; nothing but ``cli`` imports ``cli``; optional extras are
-imported inside the functions that need them, never when a module loads. A rule broken by
+imported inside the functions that need them, never when a module loads (an import under
+``if TYPE_CHECKING:``, for annotations only, never runs). A rule broken by
 a new import fails here with the file and line, before it becomes a cycle or a slow start.
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Import(NamedTuple):
     target: str        # "glassnet.io.format", or "optuna" for a third-party module
     line: int
     function: str | None  # the enclosing function, None at module level
+    typing_only: bool = False  # under ``if TYPE_CHECKING:``: for annotations, never run
 
 
 def module_name(path: Path) -> str:
@@ -67,6 +69,7 @@ class _Collector(ast.NodeVisitor):
     def __init__(self, path: Path) -> None:
         self.path, self.source, self.functions = path, module_name(path), []
         self.imports: list[Import] = []
+        self.typing_only = False
 
     def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self.functions.append(node.name)
@@ -79,9 +82,21 @@ class _Collector(ast.NodeVisitor):
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:  # noqa: N802
         self._visit_function(node)
 
+    def visit_If(self, node: ast.If) -> None:  # noqa: N802
+        test = node.test
+        if (test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)) != "TYPE_CHECKING":
+            self.generic_visit(node)
+            return
+        self.typing_only = True
+        for statement in node.body:
+            self.visit(statement)
+        self.typing_only = False
+        for statement in node.orelse:
+            self.visit(statement)
+
     def _add(self, target: str, node: ast.stmt) -> None:
         function = self.functions[-1] if self.functions else None
-        self.imports.append(Import(self.source, target, node.lineno, function))
+        self.imports.append(Import(self.source, target, node.lineno, function, self.typing_only))
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -133,6 +148,8 @@ def test_the_collector_sees_relative_and_function_level_imports(imports):
     assert any(i.source == "glassnet.layers.conv" and i.target == "glassnet.functional"
                for i in imports)
     assert any(i.target == "optuna" and i.function for i in imports)
+    assert Import("glassnet.model_state", "glassnet.model", 0, None, True) in [
+        i._replace(line=0) for i in imports]
 
 
 def test_the_core_imports_no_data_io_report_search_run_or_cli_module(imports):
@@ -168,7 +185,8 @@ def test_nothing_outside_cli_imports_cli(imports):
 
 
 def test_optional_extras_are_imported_only_where_they_are_used(imports):
-    bad = [i for i in imports if i.function is None and i.target.split(".")[0] in OPTIONAL]
+    bad = [i for i in imports if i.function is None and not i.typing_only
+           and i.target.split(".")[0] in OPTIONAL]
     assert not bad, "\n".join(broken("an optional extra at module level", bad))
 
 

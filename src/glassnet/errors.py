@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import ModuleType
 
 
 class GlassnetError(Exception):
@@ -138,7 +139,7 @@ class MissingExtraError(GlassnetError, ImportError):
     """An optional dependency (an extra such as ``glassnet[onnx]``) is not installed."""
 
 
-def require_extra(module: str, extra: str):
+def require_extra(module: str, extra: str) -> ModuleType:
     """Import ``module`` or raise a :class:`MissingExtraError` naming the pip extra."""
     import importlib
 

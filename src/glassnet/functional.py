@@ -7,10 +7,14 @@ overflows ``exp``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .backend import Array, array_module
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 
 def sigmoid(z: Array) -> Array:
@@ -60,7 +64,7 @@ def _shifted(z: Array, axis: int) -> Array:
         return z - z.max(axis=axis, keepdims=True)
 
 
-def one_hot(labels: Array, num_classes: int, dtype=np.float32) -> Array:
+def one_hot(labels: Array, num_classes: int, dtype: DTypeLike = np.float32) -> Array:
     """Integer labels ``(N,)`` → one-hot matrix ``(N, num_classes)``."""
     xp = array_module(labels)
     out = xp.zeros((labels.shape[0], num_classes), dtype=dtype)

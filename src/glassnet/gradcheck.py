@@ -364,6 +364,8 @@ def layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]]:
 
 
 def loss_cases() -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
+    """Every standard loss case: ``(name, loss, outputs, labels)``, each loss from logits and
+    from probabilities, with seeded outputs ``(N, 1)`` or ``(N, C)`` and labels ``(N,)``."""
     from . import losses
 
     rng = np.random.default_rng(0)

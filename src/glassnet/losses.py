@@ -212,6 +212,7 @@ def get(spec: str | Loss, from_logits: bool = True) -> Loss:
 
 
 def from_config(config: dict[str, Any]) -> Loss:
+    """The loss that ``config`` (:meth:`Loss.get_config`: ``name``, ``from_logits``) describes."""
     return get(config["name"], from_logits=config.get("from_logits", True))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from ._text import model_summary
 from .backend import Array, to_device_of_weights, to_numpy
 from .errors import ConfigError, ShapeError
 from .layers.base import Layer
+
+if TYPE_CHECKING:
+    from .training.history import History
 
 
 class Sequential:
@@ -383,7 +386,7 @@ class Sequential:
         self.optimizer.step(self.parameters())
         return loss, out
 
-    def fit(self, x: Any, y: Any = None, **kwargs: Any):
+    def fit(self, x: Any, y: Any = None, **kwargs: Any) -> History:
         """Train; see :func:`glassnet.training.fit` for every option. Returns a ``History``."""
         import inspect
 

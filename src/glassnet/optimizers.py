@@ -432,6 +432,8 @@ def get(spec: str | Optimizer, **kwargs: Any) -> Optimizer:
 
 
 def from_config(config: dict[str, Any]) -> Optimizer:
+    """A new optimizer with the settings of ``config`` (:meth:`Optimizer.get_config`: ``name``
+    and its settings); its state (moments, step count) starts empty."""
     config = dict(config)
     name = config.pop("name")
     if "betas" in config:

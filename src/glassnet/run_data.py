@@ -50,7 +50,7 @@ def load_data(config: RunConfig, splits: tuple[str, ...] | None = None,
                         seed=config.seed, color_mode=color_mode)
 
 
-def model_color_mode(model) -> str:
+def model_color_mode(model: Sequential) -> str:
     """``"grayscale"`` for a model of one-channel images ``(1, H, W)``, else ``"rgb"``: how an
     image folder is read for it."""
     return "grayscale" if len(model.input_shape) == 3 and model.input_shape[0] == 1 else "rgb"

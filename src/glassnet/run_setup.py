@@ -69,6 +69,8 @@ def channel_stats(x: np.ndarray, scale: float = 1.0) -> dict[str, list[float]]:
 
 
 def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
+    """The run's optimizer: ``config.optimizer`` with its lr, and its weight decay and momentum
+    where given (momentum only for the SGDs and RMSProp)."""
     kwargs: dict[str, Any] = {"lr": config.lr}
     if config.weight_decay is not None:  # an explicit 0 turns off adamw's default 0.01
         kwargs["weight_decay"] = config.weight_decay
@@ -81,6 +83,8 @@ def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
 
 
 def make_schedule(config: RunConfig) -> schedules.Schedule | None:
+    """The run's lr schedule: ``--lr-decay`` as a step schedule of every epoch, else
+    ``--lr-schedule`` over the run's epochs; ``None`` for a constant lr."""
     if config.lr_decay is not None and config.lr_schedule not in (None, "step"):
         # "constant" is the default schedule, but --lr-decay alone is a step schedule: say so
         raise ConfigError(f"--lr-decay {config.lr_decay:g} makes the lr a step schedule "

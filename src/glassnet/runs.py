@@ -278,7 +278,9 @@ def _schedule_text(config: RunConfig) -> str | None:
     return f"{config.lr_schedule} schedule" if config.lr_schedule else None
 
 
-def evaluate_splits(model: Sequential, splits: dict[str, Dataset | None]) -> dict[str, Any]:
+def evaluate_splits(model: Sequential, splits: dict[str, Dataset | None]) -> dict[str, dict[str, float]]:
+    """:meth:`Sequential.evaluate` (loss and metrics) on each split there is (x: (N, C, H, W)),
+    by split name; a ``None`` split (no validation data) is left out."""
     return {name: model.evaluate(ds.x, ds.y) for name, ds in splits.items() if ds is not None}
 
 

@@ -169,6 +169,8 @@ def for_run(spec: str | Schedule | None, epochs: int) -> Schedule | None:
 
 
 def from_config(config: dict[str, Any] | None) -> Schedule | None:
+    """The schedule that ``config`` (:meth:`Schedule.get_config`: ``name`` and its settings)
+    describes; ``None`` for ``None`` (no schedule)."""
     if config is None:
         return None
     config = dict(config)

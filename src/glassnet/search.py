@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data import Dataset, is_folder, locator
 from .errors import SearchError, require_extra
@@ -64,6 +64,9 @@ from .search_scoring import Split, validation_balanced_accuracy, validation_spli
 from .search_space import ParamSpec, narrow
 from .search_storage import STORAGE_FILE, damaged_journal, masked, open_storage, storage_file
 from .search_trial import TrialRecord, TrialRunner, alive, counts, fresh_claim, score, worker_patience
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 
 def _pruner(name: str, steps: int):
@@ -253,7 +256,7 @@ class Search(SearchResults):
                 queued.append(t.number)
         return queued
 
-    def waiting_for(self, trial) -> str:
+    def waiting_for(self, trial: FrozenTrial) -> str:
         """What a worker waits for while ``trial`` (running in another worker) finishes."""
         host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
         where = f"on {host}, process {pid}" if host is not None else "not yet labelled by its worker"

@@ -9,7 +9,7 @@ study (mixed into it): :mod:`glassnet.search` opens the study and runs the trial
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._files import nan_for_null, write_json, write_text
 from .errors import SearchError
@@ -21,6 +21,9 @@ from .search_resume import CONFIG_ATTR, SUMMARY_FILE, read_summary, same_search
 from .search_scoring import SCORES
 from .search_space import NARROW_MIN, ParamSpec
 from .search_trial import failure, score
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 PLOT_FILE = "search_scatter.png"
 REPORT_FILE = SEARCH_REPORT
@@ -40,7 +43,7 @@ class SearchResults:
         return [t for t in self.study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]
 
     # -- results ---------------------------------------------------------------------------
-    def best_trial(self):
+    def best_trial(self) -> FrozenTrial:
         """The complete trial with the best objective (ties: lower validation loss, earlier)."""
         best = self._best_or_none()
         if best is None:

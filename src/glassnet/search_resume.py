@@ -18,7 +18,7 @@ import json
 import shlex
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data import LOADERS, Dataset, locator
 from .data.fingerprint import folder_change
@@ -27,6 +27,9 @@ from .run_folders import SEARCH_FILE_NAMES
 from .search_config import SearchConfig, setting_difference
 from .search_scoring import Split
 from .search_storage import STORAGE_FILE, open_storage
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
 
 SUMMARY_FILE = SEARCH_FILE_NAMES[1]
 CONFIG_ATTR = "glassnet_search"
@@ -98,7 +101,8 @@ def another_search(run_dir: Path, summary: dict[str, Any], study: str, label: st
                        "another --name or --out (it would overwrite that one's trials and results)")
 
 
-def check_journal_holds_no_other_search(run_dir: Path, study: str, label: str, own: bool):
+def check_journal_holds_no_other_search(run_dir: Path, study: str, label: str,
+                                        own: bool) -> BaseStorage | None:
     """Refuse to start ``study`` in ``run_dir`` when the folder's journal file holds another
     search that has written no search.json yet (stopped early, or still running): its trials'
     run files would be overwritten. ``own``: the journal is this search's storage, where a

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from .metrics import balanced_accuracy, predicted_classes
 from .run_data import holdout_split
 from .search_config import SCORE_LABELS, SearchConfig
 from .training.callbacks import Callback
+
+if TYPE_CHECKING:
+    from .model import Sequential
 
 SCORES = tuple(SCORE_LABELS)  # recorded every epoch
 Split = tuple[Dataset, Dataset]  # (the images a model trains on, the images that validate it)
@@ -39,7 +42,7 @@ def validation_splits(config: SearchConfig, train: Dataset) -> list[Split]:
     return [holdout_split(train, {"validation_split": config.base.validation_split}, config.base.seed)]
 
 
-def validation_balanced_accuracy(model, validation: Dataset) -> float:
+def validation_balanced_accuracy(model: Sequential, validation: Dataset) -> float:
     """Balanced accuracy (mean per-class recall) of ``model`` on ``validation`` (x: (N, C, H, W))."""
     predicted = predicted_classes(model.predict_logits(validation.x), model.output_activation)
     return balanced_accuracy(validation.y, predicted, validation.num_classes)

@@ -20,9 +20,12 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 KINDS = ("log", "float", "int", "choice")
 #: Fewest completed trials a round narrows the ranges from: one trial spans no range.
@@ -88,7 +91,7 @@ class ParamSpec:
         return cls(data["name"], data["kind"], data.get("low"), data.get("high"),
                    tuple(data.get("choices", ())), tuple(data.get("domain", ())))
 
-    def distribution(self):
+    def distribution(self) -> BaseDistribution:
         """The matching ``optuna.distributions`` object."""
         from optuna import distributions as d
 
@@ -248,6 +251,8 @@ def load_space_file(path: str | Path) -> list[ParamSpec]:
 
 
 def check_unique(specs: Iterable[ParamSpec]) -> list[ParamSpec]:
+    """``specs`` as a list, or a :class:`ConfigError` when a parameter is named twice or none
+    is given."""
     specs = list(specs)
     names = [s.name for s in specs]
     repeated = sorted({n for n in names if names.count(n) > 1})

@@ -16,10 +16,14 @@ import os
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._files import make_folder
 from .errors import GlassnetWarning, SearchError, require_extra, user_stacklevel
 from .run_folders import SEARCH_FILE_NAMES
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
 
 STORAGE_FILE = SEARCH_FILE_NAMES[0]
 JOURNAL_LOCK_SUFFIX = ".lock"  # Optuna's JournalFileSymlinkLock: <journal>.lock
@@ -92,7 +96,7 @@ def damaged_journal(journal: Path, exc: Exception) -> SearchError:
                        "from a copy, or start a new search under another --name")
 
 
-def open_storage(url: str | None, run_dir: Path):
+def open_storage(url: str | None, run_dir: Path) -> BaseStorage:
     """The journal file in ``run_dir`` (``url=None``) or an RDB storage at a SQLAlchemy URL."""
     optuna = require_extra("optuna", "search")
     if url is None:

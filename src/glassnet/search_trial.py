@@ -15,11 +15,11 @@ import math
 import os
 import socket
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,10 @@ from .search_checks import trial_problem
 from .search_config import SearchConfig, apply_params
 from .search_scoring import BestEpoch, Curve, CurveRecorder, Split, best_epoch, mean_curve, smooth_curve
 from .search_space import ParamSpec
+
+if TYPE_CHECKING:
+    from optuna import Study
+    from optuna.trial import FrozenTrial
 
 CURVE_FILE = "validation.json"  # in each trial's folder: its mean validation curve
 
@@ -114,7 +118,7 @@ class TrialRunner:
     run_dir: Path
     splits: list[Split]
 
-    def run(self, study, index: int, specs: list[ParamSpec],
+    def run(self, study: Study, index: int, specs: list[ParamSpec],
             within_budget: Callable[[int], bool] | None = None) -> TrialRecord | None:
         """Ask ``study`` for a trial of round ``index``, train and score it, tell the result.
 
@@ -237,26 +241,26 @@ class TrialRunner:
 CLAIM_SECONDS = 60.0
 
 
-def counts(trial) -> bool:
+def counts(trial: FrozenTrial) -> bool:
     """Trials that use up the budget: all but those a crashed worker left behind."""
     from optuna.trial import TrialState
 
     return trial.state != TrialState.FAIL or "error" in trial.user_attrs
 
 
-def failure(trial) -> str | None:
+def failure(trial: FrozenTrial) -> str | None:
     """Why a failed trial failed (None for any other): its error, or its worker's end."""
     if trial.state.name != "FAIL":
         return None
     return trial.user_attrs.get("error", "interrupted: its worker stopped before the trial ended")
 
 
-def score(trial, config: SearchConfig) -> tuple[float, float]:
+def score(trial: FrozenTrial, config: SearchConfig) -> tuple[float, float]:
     """How trials rank (higher is better): the objective, ties broken by the lower validation loss."""
     return config.rank(trial.value), -trial.user_attrs.get("val_loss", math.inf)
 
 
-def worker_patience(trials) -> float:
+def worker_patience(trials: Iterable[FrozenTrial]) -> float:
     """Seconds after which a running trial of another host counts as dead: ten times the
     median finished trial's, at least 10 minutes."""
     durations = sorted(t.duration.total_seconds() for t in trials
@@ -264,7 +268,7 @@ def worker_patience(trials) -> float:
     return max(600.0, 10 * durations[len(durations) // 2]) if durations else 600.0
 
 
-def fresh_claim(trial, now: datetime.datetime) -> bool:
+def fresh_claim(trial: FrozenTrial, now: datetime.datetime) -> bool:
     """Whether ``trial`` was asked for less than :data:`CLAIM_SECONDS` ago; ``abs`` because
     another machine's clock may be ahead of this one."""
     start = trial.datetime_start

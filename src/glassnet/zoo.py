@@ -16,13 +16,15 @@ from . import layers as L
 from .errors import ConfigError
 from .model import Sequential
 
-MODELS: dict[str, Callable[..., list[L.Layer]]] = {}
+#: A zoo entry: ``(input_shape, num_classes, **options) -> list of layers``.
+Builder = Callable[..., list[L.Layer]]
+MODELS: dict[str, Builder] = {}
 
 
-def register(name: str):
+def register(name: str) -> Callable[[Builder], Builder]:
     """Decorator: a function ``(input_shape, num_classes, **options) -> list of layers``."""
 
-    def wrap(fn):
+    def wrap(fn: Builder) -> Builder:
         MODELS[name] = fn
         return fn
 
@@ -30,12 +32,16 @@ def register(name: str):
 
 
 def output_units(num_classes: int) -> int:
+    """Units of the output layer: 1 (a sigmoid) for two classes, else one per class (a
+    softmax); a :class:`ConfigError` for fewer than two classes."""
     if num_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {num_classes}")
     return 1 if num_classes == 2 else num_classes
 
 
 def loss_for(num_classes: int) -> str:
+    """The loss that matches :func:`output_units`: binary cross-entropy for two classes, else
+    categorical."""
     return "binary_crossentropy" if num_classes == 2 else "categorical_crossentropy"
 
 
@@ -125,10 +131,12 @@ def cnn_small(input_shape: Sequence[int], num_classes: int, widths: Sequence[int
 
 
 def names() -> list[str]:
+    """The registered model names, sorted."""
     return sorted(MODELS)
 
 
 def check_name(name: str) -> None:
+    """A :class:`ConfigError` listing the choices unless ``name`` is a registered model."""
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose one of {names()}")
 

@@ -23,6 +23,7 @@ COMMAND_NAMES = ["train", "evaluate", "predict", "gradcheck", "report", "info", 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``glassnet`` parser, with a subparser for each of :data:`COMMAND_NAMES`."""
     # The subcommands are imported here, not at the top, so that `console_main` is already
     # running (and catches Ctrl-C) while their imports happen (Matplotlib is left to the
     # commands that draw: building the parser must stay fast for --help, info, predict).

@@ -24,6 +24,10 @@ from ..io.checkpoint_file import CHECKPOINT_NAME
 from ..run_folders import MODEL_FILE
 from ..runs import TRAIN_MODEL_OPTIONS
 
+#: What ``ArgumentParser.add_subparsers`` returns: each command module's ``add_parser(sub)``
+#: adds its parser to it.
+Subcommands = argparse._SubParsersAction
+
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
                 "folder with one subfolder per class")
 
@@ -185,7 +189,7 @@ def check_model_options(model: str, given: list[str], hint: str | None = None) -
         raise ConfigError(f"model {model!r} does not take {' or '.join(refused)}; {hint}")
 
 
-def given_destinations(args: argparse.Namespace, command: str, add_parser: Callable[[Any], None],
+def given_destinations(args: argparse.Namespace, command: str, add_parser: Callable[[Subcommands], None],
                        dests: Iterable[str]) -> list[str]:
     """Which of ``dests`` (option destinations of ``command``, whose subparser ``add_parser``
     makes) were given on the command line ``args.argv``, in the order of ``dests``.

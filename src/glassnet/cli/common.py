@@ -13,7 +13,7 @@ import os
 import shlex
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, GlassnetWarning, ModelFormatError, user_stacklevel
@@ -24,8 +24,11 @@ from ..run_folders import MODEL_FILE
 from ..run_records import training_data_record
 from ..runs import RunConfig
 
+if TYPE_CHECKING:
+    from ..model import Sequential
 
-def load_model_file(path: str):
+
+def load_model_file(path: str) -> Sequential:
     """:func:`~glassnet.io.format.load_model` for a command's model argument; the run
     directory of an unfinished run (a checkpoint, no model yet) says how to go on."""
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, CHECKPOINT_NAME)):
@@ -51,7 +54,7 @@ def _checkpoint_data(config: dict[str, Any]) -> dict[str, Any]:
         return {}
 
 
-def model_resize(args: argparse.Namespace, model, command: str, reads_images: bool = True) -> str:
+def model_resize(args: argparse.Namespace, model: Sequential, command: str, reads_images: bool = True) -> str:
     """``--resize`` if given, else how the model's training images were fitted (a trained
     model has only seen images fitted that way), else ``squash``, with a warning when
     ``command`` ``reads_images`` (files it fits to the model's input size)."""
@@ -78,7 +81,7 @@ def require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def require_probabilities(model, path: str) -> None:
+def require_probabilities(model: Sequential, path: str) -> None:
     """``predict`` and ``evaluate`` need a model whose outputs are probabilities (compiled,
     or ending in a sigmoid/softmax): raw scores have neither classes nor a loss to report."""
     require(model.outputs_probabilities,

@@ -7,6 +7,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._text import printable, score_text
 from ..data import LOADERS, is_folder
@@ -19,6 +20,7 @@ from ..run_data import check_compatible, model_color_mode, validation_split_of
 from ..run_folders import REPORT_FILE, RUN_RECORD, SEARCH_REPORT, search_files_in
 from .arguments import (
     MODEL_HELP,
+    Subcommands,
     add_folder_options,
     add_test_split_option,
     check_folder_options,
@@ -30,8 +32,12 @@ from .common import load_model_file, model_resize, require_probabilities
 from .output import check_output_file, print_json
 from .runtime import add_runtime_options
 
+if TYPE_CHECKING:
+    from ..model import Sequential
 
-def add_parser(sub) -> None:
+
+def add_parser(sub: Subcommands) -> None:
+    """Add the ``evaluate`` command's parser to ``sub``."""
     p = sub.add_parser(
         "evaluate", help="evaluate a saved model on a data set",
         description="Evaluate a .glassnet model on one split of a data set: loss, accuracy, "
@@ -63,7 +69,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def fill_in_the_training_data(model, args: argparse.Namespace) -> None:
+def fill_in_the_training_data(model: Sequential, args: argparse.Namespace) -> None:
     """``--dataset``, ``--test-split`` and ``--seed`` left out: those of the model's training
     run, as its file records them (a model saved from Python records none: the cat set)."""
     summary = model.training_summary or {}
@@ -112,7 +118,7 @@ def hold_out_validation(splits: dict, held_out: tuple[float, int] | None) -> dic
     return {**splits, "train": train, "validation": validation}
 
 
-def warn_if_training_images(model, args: argparse.Namespace, moved: bool = False) -> None:
+def warn_if_training_images(model: Sequential, args: argparse.Namespace, moved: bool = False) -> None:
     """A warning when the images evaluated as unseen include the model's training images:
     its own training folder, whole, or split with another --test-split/--seed than it was.
     ``moved``: ``--dataset`` holds the very files of the training folder, found elsewhere."""
@@ -139,7 +145,7 @@ def warn_if_training_images(model, args: argparse.Namespace, moved: bool = False
     warnings.warn(f"{args.model} {problem}", GlassnetWarning, stacklevel=user_stacklevel())
 
 
-def warn_if_the_training_folder_moved_here(model, args: argparse.Namespace, splits: dict) -> None:
+def warn_if_the_training_folder_moved_here(model: Sequential, args: argparse.Namespace, splits: dict) -> None:
     """:func:`warn_if_training_images` for a ``--dataset`` at another path that holds the very
     files the model was trained on (names, sizes, modification times: the folder moved
     there, or a copy that kept the times, as ``cp -a`` does; other copies are not recognized)."""
@@ -148,7 +154,7 @@ def warn_if_the_training_folder_moved_here(model, args: argparse.Namespace, spli
         warn_if_training_images(model, args, moved=True)
 
 
-def warn_if_the_folder_changed(model, args: argparse.Namespace, splits: dict) -> None:
+def warn_if_the_folder_changed(model: Sequential, args: argparse.Namespace, splits: dict) -> None:
     """A warning when the model's own folder has other files than when it was trained: its
     test split is drawn from the files it has now, so the "test" images may include some the
     model was trained on (one file added to a class reshuffles that class's split)."""
@@ -204,6 +210,8 @@ def _split_text(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``glassnet evaluate``: score the model on the chosen split and print (or ``--json``)
+    the results, with ``--report`` also as an HTML page; returns the exit code."""
     check_output_file(args.report, "--report", args.model, suffixes=(".html", ".htm"))
     check_not_the_runs_report(args.report, args.model)
     notes: list[str] = []

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
 from ..errors import require_extra
-from .arguments import MODEL_HELP, model_file, path_text
+from .arguments import MODEL_HELP, Subcommands, model_file, path_text
 from .common import load_model_file, require
 from .output import check_output_file
+
+if TYPE_CHECKING:
+    from ..model import Sequential
 
 #: --check: onnxruntime may differ from glassnet by this much, times the largest output (>= 1)
 CHECK_TOLERANCE = 1e-5
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Subcommands) -> None:
+    """Add the ``export`` command's parser to ``sub``."""
     p = sub.add_parser(
         "export", help="export a saved model to ONNX",
         description="Export a .glassnet model to ONNX (needs the extra: pip install "
@@ -33,6 +38,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``glassnet export``: write the model as an ONNX file (``--check``: compared with
+    onnxruntime first); returns the exit code."""
     from ..io.onnx import export_onnx
 
     check_output_file(args.onnx, "--onnx", args.model, suffixes=(".onnx",))
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def max_difference(model, onnx_model: str | bytes) -> tuple[float, float]:
+def max_difference(model: Sequential, onnx_model: str | bytes) -> tuple[float, float]:
     """Largest absolute difference of onnxruntime (running ``onnx_model``, a path or the
     file's bytes) and ``model.predict`` on 8 random inputs, and the largest absolute output
     of ``model.predict``."""

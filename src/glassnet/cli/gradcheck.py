@@ -6,13 +6,15 @@ import argparse
 
 from ..gradcheck import run_standard_checks
 from ..report.text import table
+from .arguments import Subcommands
 from .output import print_json
 from .runtime import add_runtime_options
 
 THRESHOLD = 1e-6
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Subcommands) -> None:
+    """Add the ``gradcheck`` command's parser to ``sub``."""
     p = sub.add_parser(
         "gradcheck", help="check every layer's backward pass numerically",
         description="Compare every layer's and loss's analytic gradients with centered finite "
@@ -24,6 +26,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``glassnet gradcheck``: print every standard check's largest relative error; returns 1
+    when one exceeds :data:`THRESHOLD`, else 0."""
     rows = run_standard_checks()
     failed = [r for r in rows if not r[2] < THRESHOLD]
     if args.json:

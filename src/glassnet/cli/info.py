@@ -12,11 +12,12 @@ from ..io.archive import read_archive
 from ..io.checkpoint_file import check_state
 from ..io.format import model_from_archive
 from ..report.text import batch_size_text, lr_reductions_text
-from .arguments import model_or_checkpoint_file
+from .arguments import Subcommands, model_or_checkpoint_file
 from .output import fmt_metrics, print_json
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Subcommands) -> None:
+    """Add the ``info`` command's parser to ``sub``."""
     p = sub.add_parser(
         "info", help="describe a .glassnet model or checkpoint",
         description="Show a model file's architecture, parameter count, classes, input size, "
@@ -58,6 +59,8 @@ def describe(path: str) -> dict[str, Any]:
 
 
 def preprocessing_text(p: dict[str, Any]) -> str:
+    """A model's ``preprocessing`` (``scale``, per-channel ``mean`` and ``std``) as a formula:
+    ``"x * 0.00392157 (pixels / 255) - mean [...] / std [...], per channel"``."""
     parts = [f"x * {p['scale']:.6g}" + (" (pixels / 255)" if abs(p["scale"] - 1 / 255) < 1e-12 else "")]
     for key, op in (("mean", "-"), ("std", "/")):
         if p[key] is not None:
@@ -123,6 +126,8 @@ def training_text(summary: dict[str, Any], reg: float = 0.0) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``glassnet info``: print what the model or checkpoint file holds (``--json``: as
+    :func:`describe` gives it); returns the exit code."""
     info = describe(args.model)
     if args.json:
         print_json(info)

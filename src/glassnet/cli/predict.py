@@ -14,13 +14,14 @@ from ..data.unlabelled import iter_images
 from ..errors import ConfigError, ShapeError
 from ..metrics import class_probabilities
 from ..run_data import model_color_mode
-from .arguments import MODEL_HELP, add_folder_options, model_file, path_text, positive_int
+from .arguments import MODEL_HELP, Subcommands, add_folder_options, model_file, path_text, positive_int
 from .common import load_model_file, model_resize, require_probabilities
 from .output import check_output_folder, print_json
 from .runtime import add_runtime_options
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Subcommands) -> None:
+    """Add the ``predict`` command's parser to ``sub``."""
     p = sub.add_parser(
         "predict", help="classify your own images",
         description="Load each image with Pillow (JPEG, PNG, BMP, GIF, WebP or TIFF; EXIF "
@@ -45,6 +46,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``glassnet predict``: print the most likely classes of each image (``--json``: as a
+    list; ``--plot``: also a probability plot per image); returns the exit code."""
     model = load_model_file(args.model)
     require_probabilities(model, args.model)
     plots = (PlotWriter(_plot_folder(args.plot, args.images, model.training_summary.get("folder")),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from .arguments import add_no_cache_option, path_text
+from .arguments import Subcommands, add_no_cache_option, path_text
 from .runtime import add_runtime_options
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Subcommands) -> None:
+    """Add the ``report`` command's parser to ``sub``."""
     p = sub.add_parser(
         "report", help="rebuild runs/<name>/report.html",
         description="Rebuild the self-contained HTML report of a training run from its files "
@@ -25,6 +26,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``glassnet report``: write the run's ``report.html`` again; returns the exit code."""
     from ..report.run_report import write_run_report  # Matplotlib: only for this command
 
     path = write_run_report(args.run_dir, dataset=args.dataset)

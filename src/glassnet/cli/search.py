@@ -12,6 +12,7 @@ import sys
 import warnings
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import zoo
 from .._text import count, score_text
@@ -32,6 +33,7 @@ from ..search_config import (
 from ..search_space import NARROW_MIN, load_space_file, parse_param
 from .arguments import (
     DATASET_HELP,
+    Subcommands,
     add_folder_options,
     add_test_split_option,
     batch_size,
@@ -47,8 +49,12 @@ from .arguments import (
 from .output import check_output_folder, fmt_metrics
 from .runtime import add_runtime_options, every_core_again, runtime_flags, thread_count
 
+if TYPE_CHECKING:
+    from ..search import Search
 
-def add_parser(sub) -> None:
+
+def add_parser(sub: Subcommands) -> None:
+    """Add the ``search`` command's parser to ``sub``."""
     p = sub.add_parser(
         "search", help="search hyperparameters (Optuna; needs glassnet[search])",
         description="Search hyperparameters: each trial trains on the training split and is "
@@ -274,6 +280,8 @@ def search_runtime_flags(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``glassnet search``: open the search (new, joined or resumed) and run its trials, in
+    ``--workers`` processes; returns the exit code (130 after a Ctrl-C)."""
     if not args.quiet_summary:
         return _search(args)
     # A worker process (--workers): its parent has shown the image folder's skipped files
@@ -325,7 +333,7 @@ def _search(args: argparse.Namespace) -> int:
         return 130
 
 
-def continue_command(search, args: argparse.Namespace, storage: str | None,
+def continue_command(search: Search, args: argparse.Namespace, storage: str | None,
                      dataset: str | None = None) -> str:
     """The command that continues the interrupted ``search`` as this one would have gone on:
     its folder, and the options this command was given that are not stored with the search

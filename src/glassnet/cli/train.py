@@ -31,6 +31,7 @@ from ..runs import RunConfig, RunResult, resume_run, train_run
 from ..training.nan_guard import quiet_float_errors, weights_after
 from .arguments import (
     DATASET_HELP,
+    Subcommands,
     add_folder_options,
     add_test_split_option,
     batch_size,
@@ -50,7 +51,8 @@ from .output import check_output_folder, fmt_metrics
 from .runtime import add_runtime_options, runtime_flags
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Subcommands) -> None:
+    """Add the ``train`` command's parser to ``sub``."""
     p = sub.add_parser(
         "train", help="train a model and write runs/<name>/",
         description="Train a model from the zoo on a data set. Writes model.glassnet, "
@@ -131,6 +133,7 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run configuration that ``glassnet train``'s options (not ``--resume``) give."""
     return RunConfig(
         dataset=args.dataset, model=args.model,
         hidden=hidden_sizes(args.hidden),
@@ -243,6 +246,8 @@ def stop_on_ctrl_c(stop: StopRequest) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``glassnet train``: train a new run, or continue one (``--resume``), writing its files
+    into the run folder; returns the exit code (130 after a Ctrl-C)."""
     stop = StopRequest()
     verbose = 0 if args.quiet else 1
     run_dir = None  # the run folder: a write failing once training began says how to go on

@@ -61,6 +61,8 @@ def decode_folder(root: Path, files: list[FileStat], labels: list[int], image_si
 
 
 def check_classes_have_images(root: Path, classes: list[str], y: np.ndarray) -> None:
+    """A :class:`DataError` naming the class folders under ``root`` that none of the labels
+    ``y: (N,)`` (indices into ``classes``) falls in: none of their images could be read."""
     counts = np.bincount(y, minlength=len(classes))
     empty = [name for name, count in zip(classes, counts, strict=True) if count == 0]
     if empty:

@@ -33,6 +33,7 @@ import stat
 import struct
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ FLOAT_FULL_SCALE = 1.0
 INTEGER_FULL_SCALE = 65535  # "I;16*" and "I" (Pillow's container for 16-bit samples)
 
 
-def check_image_size(size) -> tuple[int, int]:
+def check_image_size(size: int | Sequence[int]) -> tuple[int, int]:
     """``128`` or ``(128, 128)`` → ``(H, W)`` of positive ints, else a clear error."""
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         size = (int(size), int(size))

@@ -50,6 +50,7 @@ def listed_within(path: str | Path, root: str | Path) -> bool:
 
 
 def is_image_name(path: str | Path) -> bool:
+    """Whether ``path`` ends in one of :data:`IMAGE_EXTENSIONS` (any case)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 

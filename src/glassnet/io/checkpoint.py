@@ -129,7 +129,7 @@ class Checkpointer(Callback):
             epoch=self._epoch + (batch is not None), batch=batch or 0, checkpoint=self.path,
             epochs_done=done)
 
-    def on_train_begin(self, logs):
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
         start = logs.get("initial_epoch", 0)
         if len(self.model.history) != start:
             raise ConfigError(f"a Checkpointer needs the run's history from its first epoch, but "
@@ -148,7 +148,7 @@ class Checkpointer(Callback):
                          {"from_epoch": start, **running_on(self.model)}]
         self._take()
 
-    def on_epoch_begin(self, epoch, logs):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
         self._epoch, self._batches = epoch, 0
         if self._steps == 1 and self.epochs is not None and epoch + 1 == self.epochs:
             self.stop.phase = "last epoch"  # its one batch cannot be cut short: the run ends
@@ -159,7 +159,7 @@ class Checkpointer(Callback):
                 self._take()  # the state is still that of the end of the previous epoch
             self._interrupt(None)
 
-    def on_batch_end(self, batch, logs):
+    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
         self._batches += 1
         # after an epoch's last batch the epoch is complete: it ends (and is kept), and the
         # stop is obeyed at the next epoch's beginning
@@ -168,7 +168,7 @@ class Checkpointer(Callback):
         if batch + 2 == self._steps and self.epochs is not None and self._epoch + 1 == self.epochs:
             self.stop.phase = "last epoch"  # the run's last batch is next: a stop ends the run
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         # what the callbacks before this one added to the logs (val_f1): fit records it in
         # the history only after every callback, and the snapshot must hold it
         self.model.history.add_late(logs)
@@ -181,7 +181,7 @@ class Checkpointer(Callback):
         if due or last or self.stop.requested:
             self._write()
 
-    def on_train_end(self, logs):
+    def on_train_end(self, logs: dict[str, Any]) -> None:
         # After a non-finite loss the NaN guard has put back earlier weights (and cut the
         # history to them): those are the state to keep, not the last epoch's, which diverged.
         if "error" in logs:

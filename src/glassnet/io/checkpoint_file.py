@@ -28,7 +28,7 @@ import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,12 +41,15 @@ from ..training.history import History
 from .archive import read_archive, write_archive
 from .format import model_config
 
+if TYPE_CHECKING:
+    from ..model import Sequential
+
 CHECKPOINT_NAME = "checkpoint.glassnet"
 OPTIMIZER_PREFIX = "optimizer/"
 CALLBACK_PREFIX = "callbacks/"
 
 
-def layer_generators(model) -> dict[str, np.random.Generator]:
+def layer_generators(model: Sequential) -> dict[str, np.random.Generator]:
     """Every ``numpy.random.Generator`` the layers keep, keyed ``"<layer index>.<attribute>"``
     (nested layers such as a Dense layer's activation add their attribute name)."""
     found: dict[str, np.random.Generator] = {}
@@ -80,7 +83,7 @@ def stateful_callbacks(callbacks: Sequence[Callback]) -> dict[str, Callback]:
     return found
 
 
-def running_on(model=None) -> dict[str, Any]:
+def running_on(model: Sequential | None = None) -> dict[str, Any]:
     """``{"threads", "device"}`` that training runs with now: the device of ``model``'s
     parameters (without a model, the current device) and, on the CPU, the threads a batch is
     split over. A batch split over other threads, or run on another device, rounds
@@ -131,7 +134,7 @@ def sessions_problem(sessions: Any, epochs_done: int | None = None) -> str | Non
     return None
 
 
-def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
+def snapshot(model: Sequential, run_config: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
              seconds: float | None = None, data: dict[str, Any] | None = None, in_fit: bool = False,
              sessions: list[dict[str, Any]] | None = None, non_finite: str | None = None,
              stopped_early: bool | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -181,7 +184,7 @@ def snapshot(model, run_config: dict[str, Any] | None = None, callbacks: Sequenc
     return model_config(model, {"kind": "checkpoint", "checkpoint": checkpoint}), arrays
 
 
-def save_checkpoint(model, path: str | Path, run_config: dict[str, Any] | None = None,
+def save_checkpoint(model: Sequential, path: str | Path, run_config: dict[str, Any] | None = None,
                     data: dict[str, Any] | None = None) -> None:
     """Write a checkpoint of ``model`` (compiled, with its optimizer) atomically."""
     model._require_compiled()

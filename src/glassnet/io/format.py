@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from .archive import (
     read_archive,
     write_archive,
 )
+
+if TYPE_CHECKING:
+    from ..model import Sequential
 
 #: values in one input sample a model file may declare (3 x 8192 x 8192 is 201 M): a conv
 #: net's weights fit any image size, so a file could ask predict for a 40000 x 40000 image
@@ -78,7 +81,7 @@ def validate_model_config(path: str | Path, config: Any) -> None:
 
 
 def model_from_config(path: str | Path, config: dict[str, Any],
-                      arrays: dict[str, np.ndarray] | None = None):
+                      arrays: dict[str, np.ndarray] | None = None) -> Sequential:
     """Build the (untrained) model that ``config["model"]`` describes; with ``arrays`` (the
     file's weights), check them against the architecture first."""
     from ..backend import get_device
@@ -171,7 +174,7 @@ def check_arrays_before_building(path: str | Path, config: dict[str, Any],
                                   if not (layer_of[name].isdigit() and int(layer_of[name]) >= checked)})
 
 
-def weight_shapes(model) -> dict[str, tuple[int, ...]]:
+def weight_shapes(model: Sequential) -> dict[str, tuple[int, ...]]:
     """``{"0.W": (D, U), "1.state.mean": (C,), ...}``: the arrays a built model saves."""
     shapes = {name: tuple(p.shape) for name, p, _ in model.parameters()}
     for i, layer in enumerate(model.layers):
@@ -180,7 +183,7 @@ def weight_shapes(model) -> dict[str, tuple[int, ...]]:
 
 
 # -- models ---------------------------------------------------------------------------------
-def model_config(model, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def model_config(model: Sequential, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``config.json`` of a model file (or checkpoint)."""
     for index, layer in enumerate(model.layers):
         check_config_complete(layer, f"layer {index} ({type(layer).__name__})")
@@ -196,14 +199,15 @@ def model_config(model, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def save_model(model, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+def save_model(model: Sequential, path: str | Path, extra: dict[str, Any] | None = None) -> None:
     """Save architecture, weights, layer state and metadata to ``path`` (atomic)."""
     if not model.built:
         raise ConfigError("build or train the model before saving it")
     write_archive(path, model_config(model, extra), model.get_weights())
 
 
-def restore_model(path: str | Path, model, config: dict[str, Any], arrays: dict[str, np.ndarray]):
+def restore_model(path: str | Path, model: Sequential, config: dict[str, Any],
+                  arrays: dict[str, np.ndarray]) -> Sequential:
     """Put validated arrays, the loss and the training summary into a model built from ``config``."""
     from .. import losses
 
@@ -281,7 +285,7 @@ def _saved_reg(path: str | Path, config: dict[str, Any]) -> float:
         raise ModelFormatError(f"{path}: {exc}") from None
 
 
-def load_model(path: str | Path):
+def load_model(path: str | Path) -> Sequential:
     """Load a model (or the model in a checkpoint) saved by glassnet.
 
     A damaged, unsafe, unknown or inconsistent file raises a :class:`ModelFormatError`
@@ -290,7 +294,8 @@ def load_model(path: str | Path):
     return model_from_archive(path, *read_archive(path))
 
 
-def model_from_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np.ndarray]):
+def model_from_archive(path: str | Path, config: dict[str, Any],
+                       arrays: dict[str, np.ndarray]) -> Sequential:
     """The model of a file's ``(config, arrays)`` as
     :func:`~glassnet.io.archive.read_archive` returns them."""
     model_arrays = {k: v for k, v in arrays.items() if "/" not in k}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,11 @@ from .._files import write_bytes
 from ..backend import to_numpy
 from ..errors import ConfigError, require_extra
 from .format import UNRECORDED_RESIZE, training_resize
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..model import Sequential
 
 OPSET = 17
 #: a protobuf message (an ONNX file without external data) cannot exceed 2 GiB
@@ -68,7 +73,7 @@ Exporter = Callable[[GraphBuilder, Any, str], str]
 EXPORTERS: dict[str, Exporter] = {}
 
 
-def exporter(*class_names: str):
+def exporter(*class_names: str) -> Callable[[Exporter], Exporter]:
     """Register ``fn(graph, layer, x) -> y`` as the ONNX export of the named layer classes."""
 
     def wrap(fn: Exporter) -> Exporter:
@@ -80,6 +85,9 @@ def exporter(*class_names: str):
 
 
 def export_layer(graph: GraphBuilder, layer: Any, x: str) -> str:
+    """Add ``layer``'s ONNX nodes (its class's :func:`exporter`) to ``graph`` after the value
+    named ``x``; returns the name of their output, or a :class:`ConfigError` for a layer
+    class without one."""
     name = type(layer).__name__
     if name not in EXPORTERS:
         raise ConfigError(f"layer {name} has no ONNX export; exportable: {sorted(EXPORTERS)}")
@@ -172,7 +180,7 @@ def _preprocessing(graph: GraphBuilder, model, x: str) -> str:
     return x
 
 
-def metadata(model) -> dict[str, str]:
+def metadata(model: Sequential) -> dict[str, str]:
     """What a user of the ONNX file needs to know, as ``metadata_props`` strings."""
     from .. import __version__
 
@@ -208,12 +216,12 @@ def _input_values(model) -> str:
     return f"images NCHW ({channels}), the values model.predict takes"
 
 
-def output_name(model) -> str:
+def output_name(model: Sequential) -> str:
     """``"probabilities"``, or ``"scores"`` for a model whose outputs are raw."""
     return OUTPUT_NAMES[model.outputs_probabilities]
 
 
-def to_onnx(model, opset: int = OPSET):
+def to_onnx(model: Sequential, opset: int = OPSET) -> onnx.ModelProto:
     """The ``onnx.ModelProto`` of a built ``model`` (see the module docstring for its interface)."""
     if not model.built:
         raise ConfigError("build or train the model before exporting it")
@@ -249,7 +257,7 @@ def to_onnx(model, opset: int = OPSET):
     return proto
 
 
-def export_onnx(model, path: str | Path, opset: int = OPSET,
+def export_onnx(model: Sequential, path: str | Path, opset: int = OPSET,
                 check: Callable[[bytes], Any] | None = None) -> Any:
     """Write ``model`` as an ONNX file at ``path`` (checked with ``onnx.checker``; atomic).
 

@@ -15,7 +15,7 @@ import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,10 @@ from .checkpoint_file import (
     stateful_callbacks,
 )
 from .format import check_arrays, weight_shapes
+
+if TYPE_CHECKING:
+    from ..model import Sequential
+    from ..optimizers import Optimizer
 
 
 def _optimizer_arrays(ckpt: Checkpoint, model) -> dict[str, np.ndarray]:
@@ -63,7 +67,7 @@ def _check_generator_state(path: Path, generator: np.random.Generator, state: An
         raise ModelFormatError(f"{path}: the saved state of {what} is invalid ({exc})") from None
 
 
-def check_same_model(model, ckpt: Checkpoint) -> None:
+def check_same_model(model: Sequential, ckpt: Checkpoint) -> None:
     """The model must be built as the checkpointed one: same architecture, preprocessing,
     classes, dtype (a data set that changed between sessions would change some of them)."""
     saved = ckpt.config.get("model") or {}
@@ -76,7 +80,7 @@ def check_same_model(model, ckpt: Checkpoint) -> None:
                                f"{differ} ({details or 'the layers'}); did the data or the code change?")
 
 
-def check_same_loss(model, ckpt: Checkpoint) -> None:
+def check_same_loss(model: Sequential, ckpt: Checkpoint) -> None:
     """The run's loss and L2 strength must be the checkpointed ones: the rest of the run
     would otherwise minimize another function than the first part did."""
     saved = {"loss": ckpt.config.get("loss"), "reg": ckpt.config.get("reg")}
@@ -89,7 +93,7 @@ def check_same_loss(model, ckpt: Checkpoint) -> None:
                                + ", ".join(f"{key} {saved[key]!r}" for key in differ))
 
 
-def check_same_optimizer(path: Path, saved: dict[str, Any], optimizer) -> None:
+def check_same_optimizer(path: Path, saved: dict[str, Any], optimizer: Optimizer) -> None:
     """The run's optimizer must be the checkpointed one: same kind and settings (the
     learning rate aside, which the checkpoint restores), or its state would not fit."""
     if saved.get("name") != optimizer.name:
@@ -117,7 +121,7 @@ def check_same_data(ckpt: Checkpoint, data: dict[str, Any] | None) -> None:
                         "the folder or start a new run")
 
 
-def restore_training_state(model, ckpt: Checkpoint, data: dict[str, Any] | None = None) -> int:
+def restore_training_state(model: Sequential, ckpt: Checkpoint, data: dict[str, Any] | None = None) -> int:
     """Load weights, optimizer, history and every generator into a compiled ``model`` built
     like the checkpointed one, trained on ``data`` (an image folder's
     ``dataset.info["fingerprint"]``, see :func:`check_same_data`); returns the number of
@@ -203,7 +207,7 @@ def _ran_a_schedule(ckpt: Checkpoint) -> bool:
     return run.get("lr_schedule") is not None or run.get("lr_decay") is not None
 
 
-def restore_callbacks(model, ckpt: Checkpoint, callbacks: Sequence[Callback]) -> None:
+def restore_callbacks(model: Sequential, ckpt: Checkpoint, callbacks: Sequence[Callback]) -> None:
     """Give each stateful callback its saved state (its arrays are model weights, checked as such)."""
     saved = ckpt.state.get("callbacks", {})
     current = stateful_callbacks(callbacks)

@@ -46,6 +46,8 @@ def esc(value: Any) -> str:
 
 
 def png_data_uri(png: bytes) -> str:
+    """``png`` (a PNG file's bytes) as a ``data:`` URI, for an ``<img src>`` in a page that
+    loads nothing else."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
@@ -78,6 +80,7 @@ def key_value_table(items: Sequence[tuple[str, Any]]) -> str:
 
 
 def section(title: str, body: str, anchor: str) -> str:
+    """A ``<section id=anchor>`` headed ``title`` around ``body`` (HTML, not escaped)."""
     return f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>{body}</section>'
 
 

@@ -66,19 +66,19 @@ class CallbackList(Callback):
         for cb in self.callbacks:
             cb.set_model(model)
 
-    def on_train_begin(self, logs):
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
         for cb in self.callbacks:
             cb.on_train_begin(logs)
 
-    def on_epoch_begin(self, epoch, logs):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
         for cb in self.callbacks:
             cb.on_epoch_begin(epoch, logs)
 
-    def on_batch_end(self, batch, logs):
+    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
         for cb in self.callbacks:
             cb.on_batch_end(batch, logs)
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         for cb in self.callbacks:
             cb.on_epoch_end(epoch, logs)
 
@@ -87,7 +87,7 @@ class CallbackList(Callback):
         state first (:attr:`Callback.call_order`)."""
         return sorted(self.callbacks, key=lambda cb: cb.call_order != 1)
 
-    def on_train_end(self, logs):
+    def on_train_end(self, logs: dict[str, Any]) -> None:
         for cb in self.ending_order():
             cb.on_train_end(logs)
 
@@ -246,12 +246,12 @@ class EarlyStopping(MonitoringCallback):
         self.best_weights: dict[str, Any] | None = None
         self.last_epoch: int | None = None
 
-    def on_train_begin(self, logs):
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
         self.tracker.check_logged(logs.get("logged"))
         self.epochs = logs.get("epochs")
         self._start()
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         self.last_epoch = epoch
         if self.tracker.improved(epoch, logs):
             self.wait = 0
@@ -264,7 +264,7 @@ class EarlyStopping(MonitoringCallback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def on_train_end(self, logs):
+    def on_train_end(self, logs: dict[str, Any]) -> None:
         # the epochs the model's weights are from: the last epoch's, or after a non-finite
         # loss those the NaN guard kept (a best epoch at or after them diverged: not restored)
         current = logs.get("kept_epoch", None if self.last_epoch is None else self.last_epoch + 1)
@@ -312,7 +312,7 @@ class ModelCheckpoint(Callback):
         self.tracker = _Monitor(monitor, mode, min_delta, "ModelCheckpoint", used=self.save_best_only)
         self.saved: list[str] = []
 
-    def on_train_begin(self, logs):
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
         if self.save_best_only:
             self.tracker.check_logged(logs.get("logged"))
         fields = {name for _, name, _, _ in string.Formatter().parse(self.path) if name}
@@ -353,7 +353,7 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"saved = {values['saved']!r} is not a list of paths")
         self.saved = list(values["saved"])
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.save_best_only and not self.tracker.improved(epoch, logs):
             return
         try:

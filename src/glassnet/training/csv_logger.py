@@ -49,7 +49,7 @@ class CSVLogger(Callback):
         self.rows: list[dict[str, str]] = []  # the file's rows, each cell as written
         self._first = 0  # the index in rows of this fit's first row
 
-    def on_train_begin(self, logs):
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
         if os.path.isdir(self.filename):
             raise ConfigError(f"CSVLogger filename {self.filename!r} is a folder; give a file name, "
                               f"e.g. {os.path.join(self.filename, 'training.csv')!r}")
@@ -82,14 +82,14 @@ class CSVLogger(Callback):
                               f"({', '.join(self.columns)}) are not what this fit logs "
                               f"({', '.join(logged)}); give another file, or append=False to replace it")
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         keys = [key for key in logs if key != "epoch"]
         if any(key not in self.columns for key in keys):
             self.columns = sorted({*self.columns, *keys})
         self.rows.append({"epoch": str(epoch), **{key: _cell(logs[key]) for key in keys}})
         self._write()
 
-    def on_train_end(self, logs):
+    def on_train_end(self, logs: dict[str, Any]) -> None:
         kept = logs.get("kept_epoch")
         if kept is None:
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from ..backend import array_module
 from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, user_stacklevel
 from ..split import stratified_split
 from .callbacks import Callback
+
+if TYPE_CHECKING:
+    from ..model import Sequential
+    from ..optimizers import Optimizer
 
 
 def check_batch_size(batch_size: Any) -> int | None:
@@ -72,7 +76,7 @@ def check_finite(x: Any, what: str, dtype: Any) -> None:
                           f"the model's: they would become infinite; scale the data first")
 
 
-def schedule_base(optimizer) -> float:
+def schedule_base(optimizer: Optimizer) -> float:
     """The lr a schedule scales in this fit: the earlier base while ``optimizer.lr`` is still
     the last lr a schedule set (a continued or repeated run), else the lr as it is now
     (the user chose a new one, or no schedule ran yet)."""
@@ -110,7 +114,7 @@ def check_schedule(schedule: schedules_mod.Schedule | None, base_lr: float, init
                       GlassnetWarning, stacklevel=user_stacklevel())
 
 
-def validation(model, x: Any, y: Any, validation_split: float | None,
+def validation(model: Sequential, x: Any, y: Any, validation_split: float | None,
                 validation_data: tuple[Any, Any] | None) -> tuple[Any, Any, Any, Any]:
     """``(x, y, x_val, y_val)``: ``validation_data`` checked as ``x, y`` are, or a stratified
     ``validation_split`` of ``(x, y)`` seeded by the model (the same samples in every call),
@@ -139,7 +143,7 @@ def validation(model, x: Any, y: Any, validation_split: float | None,
 COLLAPSE_BATCH, COLLAPSE_OTHERS, COLLAPSE_SPREAD = 16, 0.25, 0.01
 
 
-def warn_if_one_class_for_all(model, out: Any, yb: Any) -> None:
+def warn_if_one_class_for_all(model: Sequential, out: Any, yb: Any) -> None:
     """A warning when, after training, the model answers one class for every sample of its
     last batch (outputs ``out`` of the last epoch's weights, labels ``yb``), with outputs
     that hardly vary, although a quarter or more of them are of other classes: its hidden
@@ -168,7 +172,7 @@ def warn_if_one_class_for_all(model, out: Any, yb: Any) -> None:
 SCALE_SAMPLE = 256
 
 
-def warn_about_input_scale(model, x: Any) -> None:
+def warn_about_input_scale(model: Sequential, x: Any) -> None:
     """A warning when the first inputs, preprocessed, look like raw pixels or pixels
     scaled twice (:func:`glassnet.inputs.input_scale_problem`). Only their extremes per
     channel are computed: a float copy of 256 big photos would take gigabytes."""

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from .fit_checks import (
 from .history import History
 from .progress import ProgressBar, check_verbose
 from .shards import ShardedStep, sharded
+
+if TYPE_CHECKING:
+    from ..model import Sequential
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -143,7 +146,7 @@ class _Fit:
         return error
 
 
-def fit(model, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
+def fit(model: Sequential, x: Any, y: Any, epochs: int = 1, batch_size: int | None = 32,
         validation_split: float | None = None,
         validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
         callbacks: Sequence[Callback] | None = (), verbose: int = 1,

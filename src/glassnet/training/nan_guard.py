@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from ..backend import array_module
 from ..errors import NonFiniteLossError
 from .callbacks import Callback, CallbackList, EarlyStopping
 from .history import History
+
+if TYPE_CHECKING:
+    from ..model import Sequential
 
 
 def quiet_float_errors() -> np.errstate:
@@ -34,7 +37,7 @@ def weights_after(epochs: int) -> str:
     return "the initial weights" if epochs == 0 else f"the weights from the end of epoch {epochs}"
 
 
-def snapshot(model) -> tuple[dict[str, Any], dict[str, Any]]:
+def snapshot(model: Sequential) -> tuple[dict[str, Any], dict[str, Any]]:
     """Copies of the weights and of the optimizer's state (its moments, momentum and step
     count would be NaN after a diverged step, and poison every later ``fit``)."""
     return model.get_weights(), model.optimizer.state_dict()
@@ -50,7 +53,7 @@ def _restore(model, snapshot: tuple[dict[str, Any], dict[str, Any]]) -> None:
         optimizer.scheduled_lr = optimizer.lr
 
 
-def trained_outputs(model, xb: Any, yb: Any, start: int) -> Any | None:
+def trained_outputs(model: Sequential, xb: Any, yb: Any, start: int) -> Any | None:
     """The outputs of the weights after the last update on the last batch (``xb``
     preprocessed, and already through layers ``:start``), or ``None`` when they give a
     non-finite loss (the last update diverged)."""
@@ -60,7 +63,7 @@ def trained_outputs(model, xb: Any, yb: Any, start: int) -> Any | None:
     return out if math.isfinite(loss) and bool(array_module(out).isfinite(out).all()) else None
 
 
-def restore_after_non_finite(model, loss: float, epoch: int, batch: int, initial_epoch: int,
+def restore_after_non_finite(model: Sequential, loss: float, epoch: int, batch: int, initial_epoch: int,
                              snapshots: list[tuple[dict[str, Any], dict[str, Any]]]) -> NonFiniteLossError:
     """Put back the last weights (and optimizer state) known to give a finite loss; the
     error that says which.
@@ -84,7 +87,7 @@ def restore_after_non_finite(model, loss: float, epoch: int, batch: int, initial
         epoch=epoch + 1, batch=batch + 1, kept_epoch=kept)
 
 
-def last_update_diverged(model, epoch: int, batches: int,
+def last_update_diverged(model: Sequential, epoch: int, batches: int,
                           snapshots: list[tuple[dict[str, Any], dict[str, Any]]]) -> NonFiniteLossError:
     """The last update of ``epoch`` (0-based) made the loss non-finite: put back the weights
     from the start of that epoch; the error that says so."""

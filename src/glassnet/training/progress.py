@@ -14,12 +14,15 @@ import math
 import os
 import sys
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .._text import count, logged_number
 from ..errors import ConfigError
 from .callbacks import Callback
 from .history import is_logged_number
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 _ORDER = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
 
@@ -45,7 +48,7 @@ def shows_bars(stream: IO[str]) -> bool:
         return True
 
 
-def new_bar(stream: IO[str], total: int, desc: str, unit: str, initial: int = 0):
+def new_bar(stream: IO[str], total: int, desc: str, unit: str, initial: int = 0) -> tqdm:
     """A tqdm bar on ``stream`` that stays on screen when done (fit's and predict's)."""
     from tqdm.auto import tqdm
 
@@ -98,25 +101,25 @@ class ProgressBar(Callback):
         left = self.time_left(epochs_done)
         return f"{text} - left {format_duration(left)}" if left == left else text
 
-    def on_train_begin(self, logs):
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
         self._start = time.perf_counter()
         self._initial_epoch = self._epoch = logs.get("initial_epoch", 0)
         self._first_epoch = self._initial_epoch  # a resumed run shows its first epoch too
         if self.use_bar and self._epoch_bar:
             self._bar = self._new_bar(self.epochs, "training", logs.get("initial_epoch", 0))
 
-    def on_epoch_begin(self, epoch, logs):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
         self._epoch, self._epoch_start = epoch, time.perf_counter()
         if self.use_bar and not self._epoch_bar:
             self._bar = self._new_bar(self.steps, f"epoch {epoch + 1}/{self.epochs}")
 
-    def on_batch_end(self, batch, logs):
+    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
         if self.use_bar and not self._epoch_bar:
             self._bar.update(1)
             text = self._with_time_left(format_logs(logs), self._epoch + (batch + 1) / self.steps)
             self._bar.set_postfix_str(text, refresh=False)
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.use_bar:
             if self._epoch_bar:
                 self._bar.update(1)
@@ -132,7 +135,7 @@ class ProgressBar(Callback):
             self.stream.write((line if last else self._with_time_left(line, epoch + 1)) + "\n")
             self.stream.flush()
 
-    def on_train_end(self, logs):
+    def on_train_end(self, logs: dict[str, Any]) -> None:
         if self._bar is not None and self._epoch_bar:
             self._bar.close()
         if "error" in logs:  # the loss became non-finite: the error that fit raises next says it

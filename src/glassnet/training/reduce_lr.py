@@ -52,14 +52,14 @@ class ReduceLROnPlateau(MonitoringCallback):
         self.cooldown_counter = 0
         self.reductions: list[tuple[int, float, float]] = []
 
-    def on_train_begin(self, logs):
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
         self.tracker.check_logged(logs.get("logged"))
         if getattr(self.model.optimizer, "schedule_running", False):
             raise ConfigError("ReduceLROnPlateau sets the lr, but this fit runs an lr_schedule, "
                               "which sets it back every epoch: use one or the other")
         self._start()
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if getattr(self.model, "stop_training", False):  # a callback before this one ended (early
             return  # stopping) training: no epoch would train at a lower lr
         value_improved = self.tracker.improved(epoch, logs)  # also during a cooldown (Keras)
@@ -90,7 +90,7 @@ class ReduceLROnPlateau(MonitoringCallback):
                        f"{optimizer.lr:g} ({self.tracker.monitor} had not improved for "
                        f"{count(max(self.patience, 1), 'epoch')})", file=sys.stderr)
 
-    def on_train_end(self, logs):
+    def on_train_end(self, logs: dict[str, Any]) -> None:
         # after a non-finite loss the optimizer (its lr too) is back to the kept epochs' state:
         # a reduction made after them was undone
         kept = logs.get("kept_epoch")

@@ -31,14 +31,17 @@ import os
 import queue
 import threading
 import weakref
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import backend
 from ..backend import Array, array_module
 from ..functional import part_slice
+
+if TYPE_CHECKING:
+    from ..model import Sequential
 
 #: Fewest samples per shard: below this the per-layer overhead of a shard outweighs the gain.
 MIN_SHARD = 16
@@ -65,7 +68,7 @@ class ShardSums:
         self.parts: list[Any] = [None] * shards
         self.barrier = threading.Barrier(shards)
 
-    def for_shard(self, k: int):
+    def for_shard(self, k: int) -> Callable[[Array], Array]:
         """The ``total(part) -> sum over shards`` function shard ``k``'s layers call."""
         def total(part: Any) -> Any:
             self.parts[k] = part
@@ -384,7 +387,7 @@ def _settings(layer) -> dict[str, Any]:
             if not key.startswith("_") and (isinstance(value, plain) or hasattr(value, "params"))}
 
 
-def sharded(model, kind: type[_Shards], threads: int) -> Any:
+def sharded(model: Sequential, kind: type[_Shards], threads: int) -> Any:
     """``model``'s :class:`ShardedStep` or :class:`ShardedForward` for ``threads`` threads, or
     ``None`` where splitting does not apply (:func:`uses_shards`). Kept on the model between
     calls (fit called once per epoch, predict per chunk of images): the first steps of new
@@ -397,7 +400,7 @@ def sharded(model, kind: type[_Shards], threads: int) -> Any:
     return cached
 
 
-def uses_shards(model, threads: int) -> bool:
+def uses_shards(model: Sequential, threads: int) -> bool:
     """Whether a batch may be split over ``threads`` threads: more than one, on the CPU (a
     GPU runs the whole batch in parallel already), not already inside a shard, the model's
     own ``train_step``, every layer :attr:`~glassnet.layers.Layer.shardable`,
