@@ -119,3 +119,43 @@ def test_every_public_module_level_function_has_a_docstring(functions):
 def test_every_exemption_names_a_public_function_that_still_exists(functions):
     keys = {f.key for f in functions}
     assert not [key for key in EXEMPT if key not in keys]
+
+
+def _public_api() -> list[tuple[str, object]]:
+    """Every function of ``glassnet.__all__``, the public methods of its classes, and the
+    same for the modules it names (``glassnet.optimizers``: their own ``__all__``)."""
+    import inspect
+
+    import glassnet
+
+    def members(owner: object, names: list[str], prefix: str) -> list[tuple[str, object]]:
+        found = []
+        for name in names:
+            obj = getattr(owner, name)
+            if inspect.isfunction(obj):
+                found.append((f"{prefix}{name}", obj))
+            elif inspect.isclass(obj):
+                found += [(f"{prefix}{name}.{key}", f) for key, f in vars(obj).items()
+                          if inspect.isfunction(f) and (not key.startswith("_") or key == "__init__")]
+            elif inspect.ismodule(obj):
+                found += members(obj, list(getattr(obj, "__all__", [])), f"{prefix}{name}.")
+        return found
+
+    return members(glassnet, list(glassnet.__all__), "glassnet.")
+
+
+def test_the_public_apis_type_hints_resolve_at_run_time():
+    """typing.get_type_hints (what autodoc, typeguard and pydantic use) evaluates the
+    annotations: a class named only under ``if TYPE_CHECKING:`` is a NameError there
+    (``load_model``'s ``Sequential``, ``Sequential.fit``'s ``History`` were)."""
+    import typing
+
+    api = _public_api()
+    assert len(api) > 100  # the walk reaches the classes' methods and the modules' names
+    failed = []
+    for name, function in api:
+        try:
+            typing.get_type_hints(function)
+        except NameError as exc:
+            failed.append(f"{name}: {exc}")
+    assert not failed, "\n".join(failed)

@@ -21,6 +21,9 @@ from ._checks import check_positive_int
 from .errors import ConfigError, MissingExtraError, require_extra
 
 Array = Any  # numpy.ndarray or cupy.ndarray
+#: where initial weights are drawn from: a Generator, or the course's RandomState for a model
+#: built with ``init_stream="legacy"`` (its weights drawn in the course's order)
+RandomSource = np.random.Generator | np.random.RandomState
 DTYPES = {"float32": np.float32, "float64": np.float64}
 DEFAULT_DTYPE = "float32"
 

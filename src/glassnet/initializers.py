@@ -15,27 +15,28 @@ from collections.abc import Callable
 import numpy as np
 
 from ._checks import is_number
+from .backend import RandomSource
 from .errors import ConfigError
 
-Initializer = Callable[[tuple[int, ...], int, int, np.random.Generator], np.ndarray]
+Initializer = Callable[[tuple[int, ...], int, int, RandomSource], np.ndarray]
 
 
-def he_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+def he_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: RandomSource) -> np.ndarray:
     """He et al. (2015): ``N(0, 2 / fan_in)`` — for ReLU networks."""
     return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
 
 
-def lecun_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+def lecun_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: RandomSource) -> np.ndarray:
     """LeCun / the course's "1/sqrt(fan_in)": ``N(0, 1 / fan_in)``."""
     return rng.standard_normal(shape) / np.sqrt(fan_in)
 
 
-def glorot_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+def glorot_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: RandomSource) -> np.ndarray:
     """Xavier/Glorot normal: ``N(0, 2 / (fan_in + fan_out))`` — for tanh/sigmoid networks."""
     return rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))
 
 
-def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: RandomSource) -> np.ndarray:
     """Xavier/Glorot uniform: ``U(-a, a)`` with ``a = sqrt(6 / (fan_in + fan_out))``."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape)
@@ -46,7 +47,7 @@ def normal(std: float = 0.01) -> Initializer:
     if not (is_number(std) and 0 < std < math.inf):
         raise ConfigError(f"normal(std) needs a finite std > 0, got {std!r}")
 
-    def init(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    def init(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: RandomSource) -> np.ndarray:
         return rng.standard_normal(shape) * std
 
     init.__name__ = f"normal({std})"
@@ -54,7 +55,7 @@ def normal(std: float = 0.01) -> Initializer:
     return init
 
 
-def zeros(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+def zeros(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: RandomSource) -> np.ndarray:
     """All zeros (biases)."""
     return np.zeros(shape)
 

@@ -12,9 +12,10 @@ and :mod:`glassnet.model_state` (its weights and architecture as plain values).
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +27,7 @@ from ._text import model_summary
 from .backend import Array, to_device_of_weights, to_numpy
 from .errors import ConfigError, ShapeError
 from .layers.base import Layer
-
-if TYPE_CHECKING:
-    from .training.history import History
+from .training.history import History  # at run time: typing.get_type_hints(Sequential.fit) resolves
 
 
 class Sequential:
@@ -83,7 +82,7 @@ class Sequential:
         self.metrics: list[str] = []
         self.output_activation: str | None = None
         self.stop_training = False
-        self.history = None
+        self.history: History | None = None
         self.training_summary: dict[str, Any] = {}
         self._shards: dict[str, Any] = {}  # replicas for training on several threads (training/shards.py)
         try:
@@ -431,7 +430,8 @@ class Sequential:
         probabilities itself, or was never compiled (raw scores)."""
         return inference.probabilities(self, outputs)
 
-    def predict_classes(self, x: Any, batch_size: int | str | None = "auto", verbose: Any = 0) -> np.ndarray:
+    def predict_classes(self, x: Any, batch_size: int | str | None = "auto", verbose: Any = 0
+                        ) -> np.ndarray | np.integer:
         """Predicted class indices ``(N,)`` (one output: probability above 0.5, or raw score
         above 0); a single sample without the batch axis gives one index."""
         return inference.predict_classes(self, x, batch_size, verbose)
@@ -466,7 +466,7 @@ class Sequential:
         """A new model from :meth:`get_config`'s ``config``, with new weights."""
         return model_state.from_config(cls, config)
 
-    def save(self, path: str) -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Write the ``.glassnet`` file (atomic; see :mod:`glassnet.io.format`)."""
         from .io.format import save_model
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from ..errors import (
 )
 from ..json_checks import NUMBER, is_number_or_none, short_list, type_problem
 from ..layers.base import check_config_complete
+from ..model import Sequential  # at run time: typing.get_type_hints(load_model) resolves
 from .archive import (
     CONFIG_NAME,
     FORMAT_VERSION,
@@ -45,9 +46,6 @@ from .archive import (
     read_archive,
     write_archive,
 )
-
-if TYPE_CHECKING:
-    from ..model import Sequential
 
 #: values in one input sample a model file may declare (3 x 8192 x 8192 is 201 M): a conv
 #: net's weights fit any image size, so a file could ask predict for a 40000 x 40000 image

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..backend import Array, array_module
+from ..backend import Array, RandomSource, array_module
 from ..errors import ConfigError, ShapeError
 
 LAYER_CLASSES: dict[str, type[Layer]] = {}
@@ -75,7 +75,7 @@ class Layer:
         return {**self.__dict__, "_owner": None}
 
     # -- protocol -------------------------------------------------------------------
-    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple:
+    def build(self, input_shape: tuple[int, ...], rng: RandomSource, dtype: Any) -> tuple:
         """Create params for inputs ``(N, *input_shape)``; return the output shape (no N)."""
         if not isinstance(rng, (np.random.Generator, np.random.RandomState)):  # e.g. a seed, 0
             raise ConfigError(f"{type(self).__name__}.build takes rng, a numpy.random.Generator "

@@ -39,13 +39,14 @@ of each row are dropped, and in backward their columns meet zeros.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import functional as F
 from .._checks import check_positive_int
-from ..backend import Array, array_module
+from ..backend import Array, RandomSource, array_module
 from ..errors import ConfigError, ShapeError
 from .activations import ReLU
 from .base import Layer
@@ -146,8 +147,8 @@ class Conv2D(KernelOptions, Layer):
 
     shardable = True
 
-    def __init__(self, filters: int, kernel_size: int | tuple[int, int] = 3,
-                 strides: int | tuple[int, int] = 1, padding: str | int | tuple[int, int] = "valid",
+    def __init__(self, filters: int, kernel_size: int | Sequence[int] = 3,
+                 strides: int | Sequence[int] = 1, padding: str | int | Sequence[int] = "valid",
                  activation: str | None = None, use_bias: bool = True,
                  kernel_initializer: str | float = "glorot_uniform",
                  kernel_regularizer: float | None = None, name: str | None = None) -> None:
@@ -173,7 +174,7 @@ class Conv2D(KernelOptions, Layer):
     def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return self._kernel_shapes((self.filters, input_shape[0], *self.kernel_size), self.filters)
 
-    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple[int, ...]:
+    def build(self, input_shape: tuple[int, ...], rng: RandomSource, dtype: Any) -> tuple[int, ...]:
         out = super().build(input_shape, rng, dtype)
         c, (kh, kw) = input_shape[0], self.kernel_size
         shape = self.array_shapes(input_shape)["W"]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_positive_int
-from ..backend import Array, array_module
+from ..backend import Array, RandomSource, array_module
 from ..errors import ShapeError
 from .base import Layer
 from .kernel import KernelOptions
@@ -55,7 +55,7 @@ class Dense(KernelOptions, Layer):
     def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         return self._kernel_shapes((input_shape[0], self.units), self.units)
 
-    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple[int, ...]:
+    def build(self, input_shape: tuple[int, ...], rng: RandomSource, dtype: Any) -> tuple[int, ...]:
         out = super().build(input_shape, rng, dtype)
         fan_in = input_shape[0]
         if isinstance(rng, np.random.RandomState):

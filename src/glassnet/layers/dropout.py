@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_rate
-from ..backend import Array, array_module
+from ..backend import Array, RandomSource, array_module
 from .base import Layer, child_generator
 
 
@@ -36,7 +36,7 @@ class Dropout(Layer):
         self.rate = check_rate(rate, "Dropout rate")
         self.rng: np.random.Generator | None = None
 
-    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple[int, ...]:
+    def build(self, input_shape: tuple[int, ...], rng: RandomSource, dtype: Any) -> tuple[int, ...]:
         out = super().build(input_shape, rng, dtype)
         self.rng = child_generator(rng)
         return out

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_number
-from ..backend import Array, array_module, to_device
+from ..backend import Array, RandomSource, array_module, to_device
 from ..errors import ShapeError
 from .base import Layer
 
@@ -68,7 +68,7 @@ class BatchNorm(Layer):
         return {"gamma": channels, "beta": channels, "state.running_mean": channels,
                 "state.running_var": channels}
 
-    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> tuple[int, ...]:
+    def build(self, input_shape: tuple[int, ...], rng: RandomSource, dtype: Any) -> tuple[int, ...]:
         out = super().build(input_shape, rng, dtype)
         channels = input_shape[0]
         self.params = {"gamma": to_device(np.ones(channels), dtype=self.dtype),

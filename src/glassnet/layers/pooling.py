@@ -14,6 +14,7 @@ counts, PyTorch's ``count_include_pad=True``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ class _WindowPool:
 
     pad_value = 0.0
 
-    def __init__(self, pool_size: int | tuple[int, int] = 2, strides: int | tuple[int, int] | None = None,
+    def __init__(self, pool_size: int | Sequence[int] = 2, strides: int | Sequence[int] | None = None,
                  padding: str | int | tuple[int, int] = "valid", name: str | None = None) -> None:
         super().__init__(name)
         label = type(self).__name__
