@@ -237,6 +237,21 @@ def test_malformed_config(tmp_path, edit, message):
         load_model(path)
 
 
+def test_a_loss_that_applies_the_last_layers_activation_again_is_refused_on_load(tmp_path):
+    """A file whose loss takes logits while its last layer applies softmax loaded (compile
+    refuses the pair) and predicted softmax of probabilities: rows near uniform."""
+    model = Sequential([layers.Dense(3, activation="softmax")], input_shape=(4,), seed=0)
+    model.compile("categorical_crossentropy", "sgd", from_logits=False)
+    path = tmp_path / "m.glassnet"
+    model.save(str(path))
+    edit_config(path, lambda c: (c["loss"].update(from_logits=True),
+                                 c["model"].update(output_activation="softmax")))
+    with pytest.raises(ModelFormatError, match=r"m.glassnet: the loss in config.json does not fit "
+                                               r"the model: the last layer applies softmax, and "
+                                               r"categorical_crossentropy applies softmax again"):
+        load_model(path)
+
+
 def test_cli_reports_a_tampered_file_in_one_line(tmp_path):
     _, path = small_model(tmp_path)
     edit_config(path, lambda c: c.update(format_version=99))

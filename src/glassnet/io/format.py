@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compile_checks import check_loss_fits, check_reg
 from ..errors import (
     ConfigError,
     GlassnetWarning,
@@ -221,6 +222,11 @@ def restore_model(path: str | Path, model: Sequential, config: dict[str, Any],
             raise ModelFormatError(f"{path}: the loss in {CONFIG_NAME} expects output activation "
                                    f"{model.loss.output_activation!r} but the model says "
                                    f"{model.output_activation!r}")
+        try:  # what compile refuses (softmax applied twice, two outputs for a binary loss)
+            check_loss_fits(model, model.loss)
+        except ConfigError as exc:
+            raise ModelFormatError(f"{path}: the loss in {CONFIG_NAME} does not fit the model: "
+                                   f"{exc}{newer_writer_hint(config)}") from None
         model.metrics = ["accuracy"]
     model.reg = _saved_reg(path, config)
     model.training_summary = _training_summary(path, config)
@@ -275,8 +281,6 @@ def _training_summary(path: str | Path, config: dict[str, Any]) -> dict[str, Any
 
 def _saved_reg(path: str | Path, config: dict[str, Any]) -> float:
     """The model-wide L2 strength the file records (older files recorded none: 0)."""
-    from ..compile_checks import check_reg
-
     try:
         return check_reg(config.get("reg", 0.0), f"'reg' in {CONFIG_NAME}")
     except ConfigError as exc:
