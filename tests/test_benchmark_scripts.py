@@ -142,6 +142,10 @@ def test_the_image_decode_script_has_help_and_asks_for_a_private_data_directory(
     assert "set GLASSNET_DATA to a private data directory" in refused.stderr
 
 
+def no_download(*args, **kwargs):
+    raise AssertionError("benchmarks/gpu.py downloaded CIFAR-10 (out of a lent GPU's minutes)")
+
+
 @pytest.mark.slow  # four epochs of two CNNs and six short fits: 20-50 s on 2 shared cores
 def test_the_gpu_script_measures_speed_and_equality_on_the_stand_in(monkeypatch, tmp_path, capsys):
     """benchmarks/gpu.py, run as it would be on a lent GPU (here on the NumPy stand-in for
@@ -150,7 +154,7 @@ def test_the_gpu_script_measures_speed_and_equality_on_the_stand_in(monkeypatch,
 
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
     monkeypatch.setenv("GLASSNET_DATA", str(tmp_path))  # no CIFAR there: random images
-    monkeypatch.setenv("GLASSNET_CIFAR10_URL", "http://127.0.0.1:9/")
+    monkeypatch.setattr("glassnet.data.cifar10.download_and_extract", no_download)
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     import gpu
 
