@@ -213,7 +213,8 @@ class Search(SearchResults):
 
         A trial of this host is dead when its process is gone; a trial of another host when
         it has been running ten times as long as the median finished trial (at least 10 min);
-        a trial nobody labelled when it is no longer a fresh claim (:data:`CLAIM_SECONDS`).
+        a trial nobody labelled when it is no longer a fresh claim
+        (:data:`~glassnet.search_trial.CLAIM_SECONDS`).
         """
         from optuna.trial import TrialState
 

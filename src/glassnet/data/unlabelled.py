@@ -41,8 +41,9 @@ def load_images(items: Sequence[str | Path], image_size: int | tuple[int, int],
 
     A file named directly must be a readable image (JPEG, PNG, BMP, GIF, WebP or TIFF), else
     :class:`ImageError`; unreadable files inside a folder are skipped with a warning
-    (an error when ``strict``), as in :func:`image_folder`. Each file is read once, under
-    the name it was first found by (named twice, or named and inside a named folder).
+    (an error when ``strict``), as in :func:`~glassnet.data.folder.image_folder`. Each file
+    is read once, under the name it was first found by (named twice, or named and inside a
+    named folder).
     All of them at once: :func:`iter_images` reads them chunk by chunk.
     """
     names: list[str] = []

@@ -14,7 +14,7 @@ models. Reading trusts nothing in the file:
   (checked before any array is read).
 
 Writing is atomic (temporary file in the same directory, fsync, rename): a crash or a full
-disk leaves the previous file as it was (:class:`SaveError` says what happened).
+disk leaves the previous file as it was (:class:`~glassnet.errors.SaveError` says what happened).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def newer_writer_hint(config: dict[str, Any]) -> str:
 def write_archive(path: str | Path, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """Atomically write a zip holding ``config.json`` and ``arrays/<name>.npy`` entries.
 
-    Raises :class:`SaveError` (the previous file at ``path`` untouched) if writing fails.
+    Raises :class:`~glassnet.errors.SaveError` (the previous file at ``path`` untouched) if writing fails.
     """
     for name in arrays:
         if not _ARRAY_NAME.match(name) or ".." in name.split("/"):

@@ -206,7 +206,7 @@ def _checked_arguments(model, x: Any, y: Any, epochs: int, batch_size: int | Non
                        shuffle: bool, callbacks: Sequence[Callback] | None, verbose: int,
                        lr_schedule: schedules_mod.Schedule | str | None, augment: Augment | None,
                        initial_epoch: int, log_every: int | None, threads: int | None) -> _Fit:
-    """:func:`fit`'s arguments, checked (a :class:`ConfigError` for a bad one), with the
+    """:func:`fit`'s arguments, checked (a :class:`~glassnet.errors.ConfigError` for a bad one), with the
     validation data split off and the schedule made; nothing of the model's changed yet."""
     model._require_compiled()
     epochs = check_positive_int(epochs, "epochs")
