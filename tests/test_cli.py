@@ -772,7 +772,7 @@ def test_a_run_directory_without_a_model_yet_says_to_resume_and_any_other_folder
             f"'{unfinished / 'checkpoint.glassnet'}' to use its last saved weights\n")
     assert main(["info", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip() == (
-        f"glassnet info: error: {tmp_path} is a directory, not a model file")
+        f"glassnet info: error: {tmp_path} is a directory, not a model or checkpoint file")
 
 
 def test_info_of_an_unfinished_run_directory_describes_its_checkpoint(tmp_path, monkeypatch, capsys):

@@ -464,6 +464,9 @@ def test_inference_replicas_share_every_array_of_the_model(rng):
 
 CTRL_C_DURING_A_SHARD = """
 import signal, threading, time
+# A process started in the background (a CI job run with "&") inherits an ignored SIGINT, and
+# Python then installs no KeyboardInterrupt handler: this test is about that handler's Ctrl-C.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np
 from glassnet import Sequential, layers
 from glassnet.training import shards
@@ -507,7 +510,9 @@ def test_ctrl_c_while_a_shard_runs_stops_only_after_every_shard_has_ended():
     done, waits for it: the step must not return (and fit raise) before that shard ends.
     In a process of its own: run among the whole suite, the signal test was flaky (it did
     not raise in some full runs, never alone), and a process of its own is what a Ctrl-C
-    reaches anyway."""
+    reaches anyway. (Its "no KeyboardInterrupt" in a full run came from the run itself
+    being started in the background, with SIGINT ignored: the child now restores the
+    handler.)"""
     import subprocess
     import sys
 
