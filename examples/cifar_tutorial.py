@@ -28,13 +28,9 @@ from glassnet import zoo
 from glassnet.data import Dataset, load_cifar10
 from glassnet.data.augment import parse as parse_augment
 from glassnet.metrics import classification_report
-from glassnet.report.plots import (
-    plot_confusion_matrix,
-    plot_misclassified,
-    plot_probabilities,
-    plot_training_curves,
-    save_figure,
-)
+from glassnet.report.curves import plot_training_curves
+from glassnet.report.figures import save_figure
+from glassnet.report.plots import plot_confusion_matrix, plot_misclassified, plot_probabilities
 
 L = gn.layers
 BATCH_SIZE = 128

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import glassnet as gn
 from glassnet.data import load_cats
-from glassnet.report.plots import plot_optimizer_comparison, plot_training_curves, save_figure
-from glassnet.training.callbacks import EarlyStopping
+from glassnet.report.curves import plot_optimizer_comparison, plot_training_curves
+from glassnet.report.figures import save_figure
+from glassnet.training import EarlyStopping
 
 L = gn.layers
 

@@ -29,7 +29,8 @@ from glassnet.errors import (
 from glassnet.io.checkpoint import StopRequest, read_checkpoint, restore_training_state, save_checkpoint
 from glassnet.io.checkpoint_file import CHECKPOINT_NAME, layer_generators
 from glassnet.runs import RunConfig, resume_run, train_run
-from glassnet.training.callbacks import Callback, ModelCheckpoint
+from glassnet.training.callbacks import Callback
+from glassnet.training.model_checkpoint import ModelCheckpoint
 
 # Batch norm (running statistics), dropout (its own generator), Adam (slots and step count),
 # a per-batch schedule, augmentation (the training stream) and a validation split: every

@@ -113,7 +113,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure
 from glassnet._files import write_json, write_text
 from glassnet.errors import SaveError
-from glassnet.report.plots import save_figure
+from glassnet.report.figures import save_figure
 def big_figure():
     fig = Figure(figsize=(8, 8))
     fig.add_subplot().imshow(__import__("numpy").random.default_rng(0).random((400, 400)))

@@ -7,7 +7,7 @@ from PIL import Image
 
 from glassnet import metrics
 from glassnet.errors import ShapeError
-from glassnet.report import plots
+from glassnet.report import curves, figures, plots
 from glassnet.training import History
 
 
@@ -102,13 +102,13 @@ def _history(epochs=12, lr_factor=0.9):
 
 def test_training_curves_plot_the_history_and_the_changing_lr():
     h = _history()
-    fig = plots.plot_training_curves(h)
+    fig = curves.plot_training_curves(h)
     loss_ax, acc_ax, lr_ax = fig.axes
-    curves = {line.get_label(): line for ax in (loss_ax, acc_ax) for line in ax.get_lines()}
+    drawn = {line.get_label(): line for ax in (loss_ax, acc_ax) for line in ax.get_lines()}
     for key, label in [("loss", "training loss"), ("val_loss", "validation loss"),
                        ("accuracy", "training accuracy"), ("val_accuracy", "validation accuracy")]:
-        np.testing.assert_array_equal(curves[label].get_xdata(), np.arange(1, 13))
-        np.testing.assert_allclose(curves[label].get_ydata(), h[key])
+        np.testing.assert_array_equal(drawn[label].get_xdata(), np.arange(1, 13))
+        np.testing.assert_allclose(drawn[label].get_ydata(), h[key])
     (lr_line,) = lr_ax.get_lines()
     np.testing.assert_allclose(lr_line.get_ydata(), h["lr"])
     assert lr_ax.get_ylabel() == "learning rate" and loss_ax.get_xlabel() == "epoch"
@@ -120,18 +120,18 @@ def test_training_curves_without_lr_change_or_validation():
     h = History()
     for e in range(5):
         h.append(e, {"loss": 1.0 / (e + 1), "lr": 0.01})
-    fig = plots.plot_training_curves(h.to_dict())  # a history dict works too
+    fig = curves.plot_training_curves(h.to_dict())  # a history dict works too
     (ax,) = fig.axes  # no accuracy panel, no learning-rate axis
     assert [line.get_label() for line in ax.get_lines()] == ["training loss"]
     with pytest.raises(ShapeError, match="no 'loss'"):
-        plots.plot_training_curves({"accuracy": [0.5]})
+        curves.plot_training_curves({"accuracy": [0.5]})
 
 
 def test_a_one_epoch_curve_is_a_visible_point():
-    fig = plots.plot_training_curves({"epoch": [0], "loss": [0.7], "val_loss": [0.8]})
+    fig = curves.plot_training_curves({"epoch": [0], "loss": [0.7], "val_loss": [0.8]})
     assert all(line.get_marker() == "o" for line in fig.axes[0].get_lines())
     long = {"epoch": list(range(100)), "loss": [1.0] * 100}
-    assert plots.plot_training_curves(long).axes[0].get_lines()[0].get_marker() in ("None", None, "")
+    assert curves.plot_training_curves(long).axes[0].get_lines()[0].get_marker() in ("None", None, "")
 
 
 def test_probability_bars_show_the_probabilities(rng):
@@ -142,7 +142,7 @@ def test_probability_bars_show_the_probabilities(rng):
     np.testing.assert_array_equal(ax_image.images[0].get_array(), image.transpose(1, 2, 0))
     bars = {t.get_text(): p for t, p in zip(ax_bars.get_yticklabels(), ax_bars.patches, strict=True)}
     assert {k: round(p.get_width(), 6) for k, p in bars.items()} == {"a": 0.1, "b": 0.6, "c": 0.3}
-    assert to_hex(bars["b"].get_facecolor()) == plots.WRONG_COLOR  # predicted b, true c
+    assert to_hex(bars["b"].get_facecolor()) == figures.WRONG_COLOR  # predicted b, true c
     assert ax_image.get_title() == "Prediction: b (0.60)\nClass: c"
     many = rng.dirichlet(np.ones(15))
     fig = plots.plot_probabilities(image, many, [f"k{i}" for i in range(15)], top=5)
@@ -163,7 +163,7 @@ def test_a_probability_label_never_sits_on_its_own_bar(rng):
 
 def test_optimizer_comparison_has_one_curve_per_optimizer():
     histories = {"sgd": _history(lr_factor=1.0), "adam": _history(8).to_dict()}
-    fig = plots.plot_optimizer_comparison(histories)
+    fig = curves.plot_optimizer_comparison(histories)
     loss_ax, acc_ax = fig.axes
     lines = {line.get_label(): line for line in loss_ax.get_lines()}
     assert set(lines) == {"sgd", "sgd (validation)", "adam", "adam (validation)"}
@@ -173,15 +173,15 @@ def test_optimizer_comparison_has_one_curve_per_optimizer():
     assert len(acc_ax.get_lines()) == 4
     assert [ax.get_title() for ax in fig.axes] == ["loss by optimizer", "accuracy by optimizer"]
     # the tutorial's initializer figure was titled "by optimizer" too
-    fig = plots.plot_optimizer_comparison(histories, compared="initializer")
+    fig = curves.plot_optimizer_comparison(histories, compared="initializer")
     assert [ax.get_title() for ax in fig.axes] == ["loss by initializer", "accuracy by initializer"]
     with pytest.raises(ShapeError):
-        plots.plot_optimizer_comparison({})
+        curves.plot_optimizer_comparison({})
 
 
 def test_saved_png_is_an_image(tmp_path):
     path = tmp_path / "cm.png"
-    plots.save_figure(plots.plot_confusion_matrix(np.eye(3, dtype=int)), path)
+    figures.save_figure(plots.plot_confusion_matrix(np.eye(3, dtype=int)), path)
     with Image.open(path) as img:
         assert img.format == "PNG" and img.width > 100 and img.height > 100
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
@@ -189,7 +189,7 @@ def test_saved_png_is_an_image(tmp_path):
 
 def test_a_loaded_models_missing_history_is_named():
     with pytest.raises(ShapeError, match="there is no training history to plot"):
-        plots.plot_training_curves(None)
+        curves.plot_training_curves(None)
 
 
 def test_probability_bars_take_a_sigmoid_models_one_probability(rng):
@@ -202,7 +202,7 @@ def test_probability_bars_take_a_sigmoid_models_one_probability(rng):
 
 
 def test_epoch_ticks_are_whole_numbers():
-    fig = plots.plot_training_curves({"epoch": [0, 1], "loss": [0.7, 0.6]})
+    fig = curves.plot_training_curves({"epoch": [0, 1], "loss": [0.7, 0.6]})
     fig.canvas.draw()
     ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 2]
     assert ticks and all(float(t).is_integer() for t in ticks)
@@ -214,12 +214,12 @@ def test_long_and_foreign_class_names_stay_readable_without_glyph_warnings(recwa
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["<img sr…lert(1)>", "say \"hi\" & 'bye'", "café <b>bold"]
     assert fig.axes[0].get_xticklabels()[0].get_rotation() == 45  # long names are slanted
-    plots.figure_png(fig)  # the title's characters the font lacks are boxes, without warnings
+    figures.figure_png(fig)  # the title's characters the font lacks are boxes, without warnings
     assert not [w for w in recwarn if "missing from" in str(w.message)]
-    assert plots.short_name("a" * 40) == "a" * 7 + "…" + "a" * 8
-    assert plots.short_names(["golden_retriever_puppy", "golden_retriever_adult"]) == [
+    assert figures.short_name("a" * 40) == "a" * 7 + "…" + "a" * 8
+    assert figures.short_names(["golden_retriever_puppy", "golden_retriever_adult"]) == [
         "golden_…er_puppy", "golden_…er_adult"]
-    assert plots.short_names(["a" * 20 + "x" + "b" * 20, "a" * 20 + "y" + "b" * 20]) == [
+    assert figures.short_names(["a" * 20 + "x" + "b" * 20, "a" * 20 + "y" + "b" * 20]) == [
         "a" * 20 + "x" + "b" * 20, "a" * 20 + "y" + "b" * 20]  # would collide: kept whole
 
 
@@ -246,7 +246,7 @@ def test_a_wrong_prediction_never_reads_like_a_right_one(rng):
     title = plots.plot_probabilities(images[0], probs[0], names, true_class=0).axes[0].get_title()
     pred, true = title.split("\n")
     assert pred.split(": ", 1)[1].rsplit(" (", 1)[0] != true.split(": ", 1)[1], title
-    short = plots.short_names(names + ["class_001_tabby"])
+    short = figures.short_names(names + ["class_001_tabby"])
     assert len(set(short)) == 5 and all(len(s) < len(n) for s, n in zip(short, names, strict=False))
     assert short[-1] == "class_001_tabby"
 
@@ -263,8 +263,8 @@ def test_a_grayscale_image_is_not_contrast_stretched(rng):
 
 
 def test_one_epoch_has_one_whole_epoch_tick():
-    for fig in (plots.plot_training_curves({"epoch": [0], "loss": [0.7], "accuracy": [0.5]}),
-                plots.plot_optimizer_comparison({"sgd": {"loss": [0.7]}})):
+    for fig in (curves.plot_training_curves({"epoch": [0], "loss": [0.7], "accuracy": [0.5]}),
+                curves.plot_optimizer_comparison({"sgd": {"loss": [0.7]}})):
         fig.canvas.draw()
         for ax in fig.axes:
             lo, hi = ax.get_xlim()
@@ -306,10 +306,10 @@ def test_class_names_the_font_cannot_draw_are_numbered_and_the_report_says_which
     from glassnet.report.evaluation import Evaluation
 
     latin = frozenset(range(0x250)) | {ord("…")}
-    monkeypatch.setattr(plots, "_drawable_characters", lambda: latin)
+    monkeypatch.setattr(figures, "_drawable_characters", lambda: latin)
     names = ["猫", "狗", "cat"]
-    assert plots.figure_labels(names) == ["#0", "#1", "#2"]
-    assert plots.figure_labels(["cat", "dog"]) == ["cat", "dog"]
+    assert figures.figure_labels(names) == ["#0", "#1", "#2"]
+    assert figures.figure_labels(["cat", "dog"]) == ["cat", "dog"]
     images = rng.integers(0, 256, (2, 3, 8, 8), dtype=np.uint8)
     probs = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
     gallery = plots.plot_misclassified(images, np.array([0, 1]), np.array([1, 0]), probs, names)
@@ -330,7 +330,7 @@ def test_invisible_and_control_characters_in_names_are_shown_as_escapes(rng):
 
     names = ["cat", "cat\u200b", "dog\u202eevil", "two\nlines", "tab\tname"]
     shown = ["cat", "cat\\u200b", "dog\\u202eevil", "two\\nlines", "tab\\tname"]
-    assert plots.figure_labels(names, limit=40) == shown
+    assert figures.figure_labels(names, limit=40) == shown
     images = rng.integers(0, 256, (1, 3, 8, 8), dtype=np.uint8)
     probs = np.array([[0.9, 0.1, 0, 0, 0]])
     gallery = plots.plot_misclassified(images, np.array([1]), np.array([0]), probs, names)
@@ -345,14 +345,14 @@ def test_invisible_and_control_characters_in_names_are_shown_as_escapes(rng):
 def test_dollar_signs_in_names_are_drawn_as_they_are_not_as_formulas(rng):
     names = ["price_$5_to_$10", "size_$x^2$"]
     fig = plots.plot_confusion_matrix(np.eye(2, dtype=int), names, title="confusion matrix: $HOME")
-    plots.figure_png(fig)  # '$5_to_$' was a formula matplotlib could not parse: the report died
+    figures.figure_png(fig)  # '$5_to_$' was a formula matplotlib could not parse: the report died
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == [r"price_\$5_to_\$10", r"size_\$x^2\$"]
     assert ax.get_title() == r"confusion matrix: \$HOME"
     images = rng.integers(0, 256, (1, 3, 8, 8), dtype=np.uint8)
-    plots.figure_png(plots.plot_misclassified(images, np.array([0]), np.array([1]),
-                                              np.array([[0.3, 0.7]]), names))
-    plots.figure_png(plots.plot_probabilities(images[0], np.array([0.3, 0.7]), names, true_class=0))
+    figures.figure_png(plots.plot_misclassified(images, np.array([0]), np.array([1]),
+                                                np.array([[0.3, 0.7]]), names))
+    figures.figure_png(plots.plot_probabilities(images[0], np.array([0.3, 0.7]), names, true_class=0))
 
 
 def test_probability_bars_say_how_many_classes_they_leave_out(rng):
@@ -371,7 +371,7 @@ def test_accuracy_is_drawn_on_zero_to_one_and_the_kept_epoch_is_marked():
     """A model stuck on the majority class (accuracy 0.61-0.66) must not fill the panel."""
     history = {"epoch": [0, 1, 2, 3], "loss": [0.7, 0.69, 0.68, 0.68],
                "accuracy": [0.61, 0.65, 0.66, 0.655]}
-    fig = plots.plot_training_curves(history, kept_epoch=3)
+    fig = curves.plot_training_curves(history, kept_epoch=3)
     loss_ax, acc_ax = _main_axes(fig)
     assert acc_ax.get_ylim() == (0, 1.02)
     for ax in (loss_ax, acc_ax):
@@ -383,14 +383,14 @@ def test_accuracy_is_drawn_on_zero_to_one_and_the_kept_epoch_is_marked():
 def test_epochs_whose_value_is_not_finite_are_named_in_the_legend():
     """matplotlib leaves a gap where a value is NaN or infinite (an overflowing validation
     loss; history.json stores it as null): the legend says which epochs are missing."""
-    fig = plots.plot_training_curves({"loss": [0.9, 0.7, 0.6, 0.5, 0.4],
-                                      "val_loss": [0.8, float("inf"), None, 0.7, float("nan")]})
+    fig = curves.plot_training_curves({"loss": [0.9, 0.7, 0.6, 0.5, 0.4],
+                                       "val_loss": [0.8, float("inf"), None, 0.7, float("nan")]})
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert labels == ["training loss", "validation loss (not finite, not drawn: epochs 2, 3, 5)"]
-    many = plots.plot_training_curves({"loss": [float("nan")] * 5 + [0.5]})
+    many = curves.plot_training_curves({"loss": [float("nan")] * 5 + [0.5]})
     assert many.axes[0].get_lines()[0].get_label() == (
         "training loss (not finite, not drawn: epochs 1, 2, 3, ...)")
-    one = plots.plot_training_curves({"loss": [0.5, 0.4], "val_loss": [None, 0.3]})
+    one = curves.plot_training_curves({"loss": [0.5, 0.4], "val_loss": [None, 0.3]})
     assert one.axes[0].get_lines()[1].get_label().endswith("(not finite, not drawn: epoch 1)")
 
 
@@ -398,20 +398,20 @@ def test_a_long_curve_marks_a_finite_epoch_between_two_gaps_as_a_point():
     """Past FEW_EPOCHS the curves are plain lines; a lone finite value between two NaNs
     would be a line of no length, so it gets a dot (as does one at either end)."""
     values = [0.9] * 10 + [float("nan"), 0.5, float("nan")] + [0.4] * 10 + [float("nan"), 0.3]
-    line = plots.plot_training_curves({"loss": values}).axes[0].get_lines()[0]
+    line = curves.plot_training_curves({"loss": values}).axes[0].get_lines()[0]
     assert line.get_marker() == "o" and list(line.get_markevery()) == [11, 24]
-    plain = plots.plot_training_curves({"loss": [0.5] * 25}).axes[0].get_lines()[0]
+    plain = curves.plot_training_curves({"loss": [0.5] * 25}).axes[0].get_lines()[0]
     assert plain.get_marker() in ("None", None, "")
-    short = plots.plot_training_curves({"loss": [0.5] * 5}).axes[0].get_lines()[0]
+    short = curves.plot_training_curves({"loss": [0.5] * 5}).axes[0].get_lines()[0]
     assert short.get_marker() == "o" and list(short.get_markevery()) == [0, 1, 2, 3, 4]
 
 
 def test_optimizer_comparison_shows_where_an_optimizer_diverged():
     """A learning rate too high for one optimizer ends its loss in inf/NaN (null in
     history.json): the legend says which epochs are not drawn; a lone epoch is a dot."""
-    fig = plots.plot_optimizer_comparison({"sgd": {"loss": [0.7, 0.6, 0.5]},
-                                           "adam": {"loss": [0.7, float("inf"), None]},
-                                           "once": {"loss": [0.4]}})
+    fig = curves.plot_optimizer_comparison({"sgd": {"loss": [0.7, 0.6, 0.5]},
+                                            "adam": {"loss": [0.7, float("inf"), None]},
+                                            "once": {"loss": [0.4]}})
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     assert set(lines) == {"sgd", "adam (not finite, not drawn: epochs 2, 3)", "once"}
     assert lines["once"].get_marker() == "o"
@@ -419,7 +419,15 @@ def test_optimizer_comparison_shows_where_an_optimizer_diverged():
 
 def test_training_curves_plot_each_series_against_its_own_epochs():
     """A history written by hand may record validation for fewer epochs than training."""
-    fig = plots.plot_training_curves({"loss": [0.5, 0.4, 0.3], "val_loss": [0.6, 0.5],
-                                      "lr": [0.1, 0.05, 0.01, 0.005]})
+    fig = curves.plot_training_curves({"loss": [0.5, 0.4, 0.3], "val_loss": [0.6, 0.5],
+                                       "lr": [0.1, 0.05, 0.01, 0.005]})
     train, validation = fig.axes[0].get_lines()[:2]
     assert list(train.get_xdata()) == [1, 2, 3] and list(validation.get_xdata()) == [1, 2]
+
+
+def test_the_names_the_readme_documents_under_plots_stay_importable_from_there():
+    """README "Evaluation and reports" calls them as ``plots.X``; they live in curves.py
+    and figures.py now."""
+    assert plots.plot_training_curves is curves.plot_training_curves
+    assert plots.plot_optimizer_comparison is curves.plot_optimizer_comparison
+    assert plots.save_figure is figures.save_figure

@@ -19,7 +19,7 @@ from .data import is_folder
 from .data import locator as data_locator
 from .model import Sequential
 from .run_folders import MODEL_FILE, RUN_RECORD
-from .training.callbacks import EarlyStopping
+from .training.early_stopping import EarlyStopping
 from .training.reduce_lr import ReduceLROnPlateau
 
 if TYPE_CHECKING:

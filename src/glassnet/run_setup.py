@@ -16,7 +16,8 @@ from . import optimizers, schedules, zoo
 from .data import Dataset, is_folder
 from .errors import ConfigError, ShapeError
 from .model import Sequential
-from .training.callbacks import Callback, EarlyStopping
+from .training.callbacks import Callback
+from .training.early_stopping import EarlyStopping
 from .training.reduce_lr import ReduceLROnPlateau
 
 if TYPE_CHECKING:

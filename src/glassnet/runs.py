@@ -49,7 +49,8 @@ from .run_records import (
 )
 from .run_resume import resume_state
 from .run_setup import build_model, check_augmentation, make_callbacks, make_optimizer, make_schedule
-from .training.callbacks import Callback, EarlyStopping
+from .training.callbacks import Callback
+from .training.early_stopping import EarlyStopping
 from .training.history import History
 from .training.nan_guard import note_restored_weights
 from .training.reduce_lr import ReduceLROnPlateau

@@ -101,20 +101,20 @@ class PlotWriter:
 
     def numbered_classes(self, names: list[str] | None) -> str | None:
         """The key to the plots' class numbers when the plotting font cannot draw the class
-        names (the figures then write ``#0``, ``#1``, ...: :func:`~glassnet.report.plots.figure_labels`);
+        names (the figures then write ``#0``, ``#1``, ...: :func:`~glassnet.report.figures.figure_labels`);
         ``None`` when the names are drawn, or no plot was written."""
-        from ..report import plots
+        from ..report import figures
 
-        if not self.written or not names or plots.drawable(names):
+        if not self.written or not names or figures.drawable(names):
             return None
         key = ", ".join(f"{label} = {printable(name)}"
-                        for label, name in zip(plots.figure_labels(names), names, strict=True))
+                        for label, name in zip(figures.figure_labels(names), names, strict=True))
         return f"the plotting font cannot draw these class names, so the plots number them: {key}"
 
     def write(self, file: str, image: np.ndarray, probs: np.ndarray, names: list[str]) -> Path:
         """``image: (C, H, W)`` uint8 as the model sees it; ``probs: (classes,)``."""
         from .._files import cut_to_bytes, make_folder
-        from ..report import plots  # only with --plot: it imports matplotlib
+        from ..report import figures, plots  # only with --plot: they import matplotlib
 
         stem, number = cut_to_bytes(Path(file).stem or "image", PLOT_STEM_BYTES), 1
         while True:
@@ -124,7 +124,7 @@ class PlotWriter:
             number += 1
         self._taken.add(name)
         path = make_folder(self.folder) / name
-        plots.save_figure(plots.plot_probabilities(image, probs, names), path)
+        figures.save_figure(plots.plot_probabilities(image, probs, names), path)
         self.written += 1
         return path
 

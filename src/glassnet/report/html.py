@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .._text import printable, score_text
-from . import plots, text
+from . import figures, plots, text
 from .evaluation import Evaluation
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -53,7 +53,7 @@ def png_data_uri(png: bytes) -> str:
 
 def figure_html(fig: Figure, alt: str, caption: str | None = None, dpi: int = 100) -> str:
     """``<figure>`` with the plot embedded as a base64 PNG."""
-    img = f'<img src="{png_data_uri(plots.figure_png(fig, dpi))}" alt="{esc(alt)}">'
+    img = f'<img src="{png_data_uri(figures.figure_png(fig, dpi))}" alt="{esc(alt)}">'
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
     return f"<figure>{img}{cap}</figure>"
 
@@ -152,9 +152,9 @@ def evaluation_sections(ev: Evaluation, max_gallery: int = 20, max_table: int = 
     cm = figure_html(plots.plot_confusion_matrix(matrix, ev.class_names, f"confusion matrix: {ev.name}"),
                      "confusion matrix", f"Rows: true class; columns: predicted class. {numbers}; "
                      "colours are the fraction of each true class (row-normalized).")
-    if not plots.drawable(ev.class_names):
+    if not figures.drawable(ev.class_names):
         numbered = ", ".join(f"{label} = {esc(name)}" for label, name in
-                             zip(plots.figure_labels(ev.class_names), ev.class_names, strict=True))
+                             zip(figures.figure_labels(ev.class_names), ev.class_names, strict=True))
         cm += ("<p>The plotting font cannot draw these class names, so the figures number the "
                f"classes: {numbered}.</p>")
     if n > plots.ALL_COUNTS:

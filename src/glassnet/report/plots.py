@@ -1,138 +1,35 @@
-"""The plots of a run, drawn with matplotlib's Agg canvas (no display, no pyplot state).
+"""The plots of a model's predictions: the confusion matrix, the gallery of misclassified
+images and one image's class-probability bars, drawn with matplotlib's Agg canvas.
 
-Every function returns a :class:`matplotlib.figure.Figure`; :func:`figure_png` turns one
-into PNG bytes and :func:`save_figure` writes it atomically. Confusion matrices always
-have the true class on the rows (labelled "true") and the predicted class on the
-columns ("predicted").
+Confusion matrices always have the true class on the rows (labelled "true") and the
+predicted class on the columns ("predicted"). What the figures share (the canvas, PNG
+bytes and files, class names as figure text) is in :mod:`~glassnet.report.figures`; the
+training curves and the optimizer comparison are in :mod:`~glassnet.report.curves`.
 """
 
 from __future__ import annotations
 
-import functools
-import io
-import warnings
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
-from .._files import nan_for_null, write_bytes
-from .._text import printable
 from ..errors import ShapeError
 from ..metrics import class_probabilities
 
-TRAIN_COLOR, VAL_COLOR, LR_COLOR = "#1f77b4", "#ff7f0e", "#7f7f7f"
-OK_COLOR, WRONG_COLOR = "#2ca02c", "#d62728"
-
-
-def new_figure(width: float, height: float) -> Figure:
-    """A figure on the Agg canvas with constrained layout; ``width, height`` in inches."""
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def figure_png(fig: Figure, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes. Characters the font lacks (a data set's name in Chinese
-    with DejaVu Sans) are drawn as boxes without a warning per character; class names are
-    numbered instead (:func:`figure_labels`), and the HTML report and the text tables show
-    every name as it is."""
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
-        fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
-def short_name(name: str, limit: int = 16) -> str:
-    """A class name of at most ``limit`` characters for titles and tick labels: its start
-    and its end around a "…" (``golden_…er_puppy``: names often differ only at the end)."""
-    if len(name) <= limit:
-        return name
-    head = (limit - 1) // 2
-    return name[:head] + "…" + name[-(limit - 1 - head):]
-
-
-def short_names(names: Sequence[str], limit: int = 16) -> list[str]:
-    """:func:`short_name` of each name; names that would look the same are lengthened
-    (more of their start and end) until they differ, and kept whole if need be
-    (``class_000_golden_retriever_puppy`` and ``class_003_golden_retriever_puppy`` become
-    ``class_000…ver_puppy`` and ``class_003…ver_puppy``, not both ``class_0…r_puppy``)."""
-    names = [str(name) for name in names]
-    limits = [limit] * len(names)
-    short = [short_name(name, limit) for name in names]
-    while True:  # ends: each round lengthens every clashing name, and a whole name never clashes
-        seen = Counter(short)
-        clashing = [i for i, s in enumerate(short) if seen[s] > 1 and s != names[i]]
-        if not clashing:
-            return short
-        for i in clashing:
-            limits[i] += 1
-            short[i] = short_name(names[i], limits[i])
-
-
-def literal(text: str) -> str:
-    """``text`` drawn as it is: matplotlib reads ``$...$`` as a formula (a class named
-    ``price_$5_to_$10`` stopped the whole report; ``size_$x^2$`` showed a superscript)."""
-    return str(text).replace("$", r"\$")
-
-
-@functools.lru_cache(maxsize=1)
-def _drawable_characters() -> frozenset[int]:
-    """The code points the figures' font, with matplotlib's fallback fonts, can draw."""
-    from matplotlib import font_manager
-    from matplotlib.ft2font import FT2Font
-
-    prop = font_manager.FontProperties()
-    try:  # the chain of fonts matplotlib falls back through (3.6+)
-        paths = font_manager.fontManager._find_fonts_by_props(prop)
-    except AttributeError:
-        paths = [font_manager.findfont(prop)]
-    return frozenset(point for path in paths for point in FT2Font(str(path)).get_charmap())
-
-
-def drawable(names: Sequence[str]) -> bool:
-    """Whether the figures can draw every character of ``names`` as :func:`figure_labels`
-    writes them (a tab, a zero-width space written as ``\t``, ``\u200b``)."""
-    points = _drawable_characters()
-    return all(ord(ch) in points or ch == " " for name in names for ch in printable(str(name)))
-
-
-def figure_labels(names: Sequence[str], limit: int = 16) -> list[str]:
-    """The class names as figure text: :func:`short_names`, drawn literally; or the class
-    numbers ``#0``, ``#1``, ... when the font cannot draw a name (Chinese names with DejaVu
-    Sans: every name would be the same row of boxes, and a wrong prediction would read as
-    right). The HTML report then lists which number is which class. Control and invisible
-    characters are written as escapes (:func:`~glassnet._text.printable`): ``cat`` and
-    ``cat\u200b`` are two classes and must not look the same."""
-    names = [printable(str(name)) for name in names]
-    if not drawable(names):
-        return [f"#{i}" for i in range(len(names))]
-    return [literal(label) for label in short_names(names, limit)]
-
-
-def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> None:
-    """Write the figure as a PNG file, atomically."""
-    write_bytes(path, figure_png(fig, dpi))
-
-
-def image_for_display(image: np.ndarray) -> np.ndarray:
-    """One image ``(C, H, W)`` (C = 1 or 3) → ``(H, W)`` or ``(H, W, 3)`` for ``imshow``.
-
-    uint8 images are shown as they are; float images are scaled to [0, 1] by their range.
-    """
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[0] not in (1, 3):
-        raise ShapeError(f"expected one image of shape (C, H, W) with C = 1 or 3, got {image.shape}")
-    if image.dtype != np.uint8:
-        low, high = float(image.min()), float(image.max())
-        image = (image - low) / (high - low) if high > low else np.zeros_like(image, dtype=float)
-    return image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+# documented as glassnet.report.plots.plot_training_curves, .plot_optimizer_comparison and
+# .save_figure (README "Evaluation and reports"): they stay importable from here
+from .curves import plot_optimizer_comparison, plot_training_curves  # noqa: F401
+from .figures import (
+    OK_COLOR,
+    TRAIN_COLOR,
+    WRONG_COLOR,
+    figure_labels,
+    image_for_display,
+    literal,
+    new_figure,
+    save_figure,  # noqa: F401
+)
 
 
 def _show_image(ax, image: np.ndarray) -> None:
@@ -143,106 +40,6 @@ def _show_image(ax, image: np.ndarray) -> None:
     ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, interpolation="nearest", **full)
     ax.set_xticks([])
     ax.set_yticks([])
-
-
-def history_dict(history: Any) -> dict[str, list[float]]:
-    """A :class:`~glassnet.training.History` or its ``to_dict()`` as ``{key: values}``."""
-    if history is None:  # model.history of a model that was loaded, not trained here
-        raise ShapeError("there is no training history to plot (a loaded model keeps none: "
-                         "plot the run's history.json, e.g. plot_training_curves(json.load(...)))")
-    data = history.to_dict() if hasattr(history, "to_dict") else dict(history)
-    return {k: list(v) for k, v in data.items()}
-
-
-def _whole_epoch_axis(ax, x: np.ndarray) -> None:
-    """Whole-number epoch ticks; a single epoch gets one tick, or matplotlib's locator
-    (which wants two ticks) would label it 0.96, 0.98, 1.00, ..."""
-    if len(x) and np.nanmin(x) == np.nanmax(x):
-        ax.set_xlim(float(x[0]) - 0.5, float(x[0]) + 0.5)
-        ax.set_xticks([float(x[0])])
-    else:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
-
-
-def _epochs(data: dict[str, list[float]], key: str) -> np.ndarray:
-    """1-based epoch numbers for ``data[key]``."""
-    epochs = data.get("epoch")
-    if epochs and len(epochs) == len(data[key]):
-        return np.asarray(epochs) + 1
-    return np.arange(1, len(data[key]) + 1)
-
-
-def _label_with_gaps(name: str, epochs: np.ndarray, values: np.ndarray) -> str:
-    """``name``, and the epochs whose value is not finite: matplotlib draws no point there,
-    and without a word the curve would just have a gap (an overflowing validation loss)."""
-    missing = [int(e) for e in epochs[~np.isfinite(values)]]  # plotted: the lengths agree
-    if not missing:
-        return name
-    shown = ", ".join(map(str, missing[:3])) + (", ..." if len(missing) > 3 else "")
-    return f"{name} (not finite, not drawn: epoch{'s' if len(missing) > 1 else ''} {shown})"
-
-
-#: Curves of at most this many epochs mark each epoch's point.
-FEW_EPOCHS = 20
-
-
-def _marked_points(values: np.ndarray) -> list[int] | None:
-    """Indices of ``values`` to mark with a dot: all of them for a short curve; for a long
-    one, the finite values with no finite neighbour, which a line alone would not show
-    (one epoch between two that overflowed). ``None``: no marker at all."""
-    if len(values) <= FEW_EPOCHS:
-        return list(range(len(values)))
-    finite = np.pad(np.isfinite(values), 1)  # the ends have no neighbour outside
-    isolated = finite[1:-1] & ~finite[:-2] & ~finite[2:]
-    return [int(i) for i in np.flatnonzero(isolated)] or None
-
-
-def _plot_curve(ax, epochs: np.ndarray, values: Sequence[float | None], name: str, **style) -> None:
-    """One per-epoch curve: history.json's ``null`` as NaN, dots where a line would not
-    show a value, and the legend naming the epochs that are not drawn."""
-    y = np.asarray(nan_for_null(values), dtype=np.float64)
-    marked = _marked_points(y)
-    ax.plot(epochs, y, marker="o" if marked else None, markevery=marked,
-            label=_label_with_gaps(name, epochs, y), **style)
-
-
-def plot_training_curves(history: Any, kept_epoch: int | None = None) -> Figure:
-    """Loss and accuracy per epoch, training and validation; the learning rate on a second
-    axis of the loss panel when it changes during training. Accuracy is drawn on 0..1 (a
-    zoomed axis made a model stuck on the majority class look as if it learned);
-    ``kept_epoch`` (counted from 1) marks the epoch whose weights the run kept (early
-    stopping restores the best one)."""
-    data = history_dict(history)
-    if not data.get("loss"):
-        raise ShapeError("the history has no 'loss' values to plot")
-    panels = [m for m in ("loss", "accuracy") if data.get(m)]
-    fig = new_figure(5.2 * len(panels), 3.8)
-    for ax, metric in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
-        x = _epochs(data, metric)
-        for key, color, name in ((metric, TRAIN_COLOR, f"training {metric}"),
-                                 (f"val_{metric}", VAL_COLOR, f"validation {metric}")):
-            if data.get(key):  # each key its own epochs: a user's history may differ in length
-                _plot_curve(ax, _epochs(data, key), data[key], name, color=color)
-        ax.set_xlabel("epoch")
-        _whole_epoch_axis(ax, x)
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
-        if metric == "accuracy":
-            ax.set_ylim(0, 1.02)
-        if kept_epoch is not None:
-            ax.axvline(kept_epoch, color=LR_COLOR, linestyle=":", label=f"weights kept (epoch {kept_epoch})")
-        ax.grid(alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        if metric == "loss" and len(set(data.get("lr", []))) > 1:
-            lr_ax = ax.twinx()
-            lr_ax.plot(_epochs(data, "lr"), data["lr"], color=LR_COLOR, linestyle="--", label="learning rate")
-            lr_ax.set_ylabel("learning rate")
-            if max(data["lr"]) > 20 * min(data["lr"]) > 0:
-                lr_ax.set_yscale("log")
-            more_handles, more_labels = lr_ax.get_legend_handles_labels()
-            handles, labels = handles + more_handles, labels + more_labels
-        ax.legend(handles, labels, loc="best", fontsize="small")
-    return fig
 
 
 def row_normalized(matrix: np.ndarray) -> np.ndarray:
@@ -309,8 +106,9 @@ def _title_size(titles: Sequence[str], fits: int = 35) -> float:
 
 
 def _prediction_title(pred: str, prob: float, true: str) -> str:
-    """``pred`` and ``true`` as :func:`short_names` gave them (two different classes must
-    never read the same in a title: a wrong prediction would look right)."""
+    """``pred`` and ``true`` as :func:`~glassnet.report.figures.short_names` gave them (two
+    different classes must never read the same in a title: a wrong prediction would look
+    right)."""
     return f"Prediction: {pred} ({prob:.2f})\nClass: {true}"
 
 
@@ -397,39 +195,4 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
             ax_bars.text(p - 0.02, pos, label, va="center", ha="right", fontsize="small", color="white")
         else:
             ax_bars.text(p + 0.02, pos, label, va="center", fontsize="small")
-    return fig
-
-
-def plot_optimizer_comparison(histories: Mapping[str, Any],
-                              metrics: Sequence[str] = ("loss", "accuracy"),
-                              log_loss: bool = False, compared: str = "optimizer") -> Figure:
-    """One line per optimizer (``{name: History or history dict}``) for each metric present;
-    ``compared`` names what the histories differ in, for the titles (``"initializer"``).
-
-    Validation curves, where a history has them, are dashed in the same colour.
-    """
-    if not histories:
-        raise ShapeError("plot_optimizer_comparison needs at least one history")
-    data = {name: history_dict(h) for name, h in histories.items()}
-    panels = [m for m in metrics if any(d.get(m) for d in data.values())]
-    if not panels:
-        raise ShapeError(f"none of the histories has any of the metrics {list(metrics)}")
-    fig = new_figure(5.2 * len(panels), 3.8)
-    cycle = [f"C{i}" for i in range(10)]
-    for ax, metric in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
-        for k, (name, d) in enumerate(data.items()):
-            color = cycle[k % len(cycle)]
-            for key, style, suffix in ((metric, "-", ""), (f"val_{metric}", "--", " (validation)")):
-                if d.get(key):
-                    _plot_curve(ax, _epochs(d, key), d[key], f"{name}{suffix}", color=color,
-                                linestyle=style)
-        if metric == "loss" and log_loss:
-            ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        _whole_epoch_axis(ax, np.concatenate([_epochs(d, k) for d in data.values()
-                                              for k in (metric, f"val_{metric}") if d.get(k)]))
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} by {compared}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
     return fig

@@ -29,6 +29,7 @@ from ..run_data import model_color_mode, prepare_splits, where_the_folder_is_now
 from ..run_folders import MODEL_FILE, REPORT_FILE, RUN_RECORD, holding_run_folder, search_files_in
 from ..run_setup import REDUCE_LR_FACTOR
 from ..runs import RunConfig
+from .curves import plot_training_curves
 from .evaluation import Evaluation, evaluate_model
 from .html import (
     esc,
@@ -40,7 +41,6 @@ from .html import (
     page,
     section,
 )
-from .plots import plot_training_curves
 from .sessions import resumed_text
 from .text import batch_size_text, lr_reductions_text
 

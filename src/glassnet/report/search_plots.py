@@ -20,7 +20,7 @@ from matplotlib.ticker import NullFormatter
 from .._text import score_text
 from ..search_config import SCORE_LABELS
 from ..search_space import NARROW_MIN
-from .plots import new_figure, save_figure
+from .figures import new_figure, save_figure
 from .text import no_trial_succeeded
 
 SCORE_NAMES = tuple((key, f"val {label}") for key, label in SCORE_LABELS.items())

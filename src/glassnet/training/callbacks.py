@@ -9,18 +9,23 @@ ones and ``lr``; of ``on_train_end`` the last epoch's, or, when the loss became
 non-finite, the last kept epoch's with ``"error"`` (the message) and ``"kept_epoch"`` (the
 epochs whose weights the NaN guard kept); training then raises
 :class:`~glassnet.errors.NonFiniteLossError` after the hook.
+
+This module holds the protocol (:class:`Callback`), :class:`CallbackList` and what the
+callbacks that watch a logged quantity share (:class:`Monitor`, :class:`MonitoringCallback`,
+:data:`FIT_KEYS`). The callbacks themselves live one to a module beside it:
+:mod:`~glassnet.training.early_stopping`, :mod:`~glassnet.training.model_checkpoint`,
+:mod:`~glassnet.training.reduce_lr`, :mod:`~glassnet.training.csv_logger`,
+:mod:`~glassnet.training.lambda_callback`; :mod:`glassnet.training` exports them all.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-import os
-import string
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from .._checks import check_non_negative_int, check_number, is_number
+from .._checks import check_number, is_number
 from ..errors import ConfigError
 
 
@@ -97,7 +102,7 @@ class CallbackList(Callback):
 FIT_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
 
 
-def _validation_hint(logged: Sequence[str]) -> str:
+def validation_hint(logged: Sequence[str]) -> str:
     """Why no ``val_`` quantity is logged, when none is: the fit has no validation data."""
     if any(key.startswith("val_") for key in logged):
         return ""
@@ -132,7 +137,7 @@ def maximizes(monitor: str, mode: str, owner: str, used: bool = True) -> bool:
     return higher
 
 
-class _Monitor:
+class Monitor:
     """Tracks the best value of one logged quantity (``"val_loss"``, ``"val_accuracy"``...).
 
     ``mode="auto"`` reads the direction from the name (:func:`maximizes`). A value improves
@@ -163,7 +168,7 @@ class _Monitor:
 
     def missing(self, logged: Sequence[str]) -> None:
         """The error for a monitor that training does not log, with the likely fix."""
-        missing_validation = _validation_hint(logged) if self.monitor.startswith("val_") else ""
+        missing_validation = validation_hint(logged) if self.monitor.startswith("val_") else ""
         if missing_validation:
             hint = f" ({missing_validation})"
         else:
@@ -205,10 +210,10 @@ def saved_epoch(values: dict[str, Any], key: str) -> int | None:
 
 
 class MonitoringCallback(Callback):
-    """A callback that watches one logged quantity through its ``tracker`` (:class:`_Monitor`):
+    """A callback that watches one logged quantity through its ``tracker`` (:class:`Monitor`):
     ``best`` and ``best_epoch`` (0-based) so far."""
 
-    tracker: _Monitor
+    tracker: Monitor
 
     @property
     def best(self) -> float:
@@ -217,177 +222,3 @@ class MonitoringCallback(Callback):
     @property
     def best_epoch(self) -> int | None:
         return self.tracker.best_epoch
-
-
-class EarlyStopping(MonitoringCallback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
-
-    With ``restore_best_weights=True`` the model ends with the weights (and batch-norm
-    statistics) of its best epoch, whether training stopped early or simply reached its
-    last epoch. After training, ``best``, ``best_epoch`` (0-based), ``stopped_epoch``
-    (``None`` when it ran to the end) and ``restored_epoch`` (the epoch whose weights were
-    put back, ``None`` when the model kept its last epoch's) say what happened.
-    """
-
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "auto", restore_best_weights: bool = False) -> None:
-        self.patience = check_non_negative_int(patience, "EarlyStopping patience")
-        self.tracker = _Monitor(monitor, mode, min_delta, "EarlyStopping")
-        self.epochs: int | None = None
-        self.restore_best_weights = bool(restore_best_weights)
-        self._start()
-
-    def _start(self) -> None:
-        """Nothing seen yet (as after ``__init__``, so that a callback no fit ran reads as such)."""
-        self.tracker.reset()
-        self.wait = 0
-        self.stopped_epoch: int | None = None
-        self.restored_epoch: int | None = None
-        self.best_weights: dict[str, Any] | None = None
-        self.last_epoch: int | None = None
-
-    def on_train_begin(self, logs: dict[str, Any]) -> None:
-        self.tracker.check_logged(logs.get("logged"))
-        self.epochs = logs.get("epochs")
-        self._start()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        self.last_epoch = epoch
-        if self.tracker.improved(epoch, logs):
-            self.wait = 0
-            if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()
-            return
-        self.wait += 1
-        last = self.epochs is not None and epoch + 1 >= self.epochs
-        if self.wait >= self.patience and not last:  # on the last epoch it simply ends
-            self.stopped_epoch = epoch
-            self.model.stop_training = True
-
-    def on_train_end(self, logs: dict[str, Any]) -> None:
-        # the epochs the model's weights are from: the last epoch's, or after a non-finite
-        # loss those the NaN guard kept (a best epoch at or after them diverged: not restored)
-        current = logs.get("kept_epoch", None if self.last_epoch is None else self.last_epoch + 1)
-        best = self.tracker.best_epoch
-        if (self.restore_best_weights and self.best_weights is not None and best is not None
-                and current is not None and best + 1 < current):
-            self.model.set_weights(self.best_weights)
-            self.restored_epoch = best
-
-    def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint keeps so that a resumed run stops where this one would:
-        ``{"values": JSON-able counters, "arrays": the best epoch's weights (if kept)}``."""
-        return {"values": {**self.tracker.state(), "wait": self.wait, "stopped_epoch": self.stopped_epoch,
-                           "last_epoch": self.last_epoch},
-                "arrays": dict(self.best_weights or {})}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict` (called after ``on_train_begin`` when resuming)."""
-        values = state["values"]
-        self.tracker.load(values)
-        self.wait = saved_epoch(values, "wait")  # a count of epochs: the same check
-        if self.wait is None:
-            raise ValueError("wait = None is not a number of epochs")
-        self.stopped_epoch = saved_epoch(values, "stopped_epoch")
-        self.last_epoch = saved_epoch(values, "last_epoch")
-        self.best_weights = dict(state["arrays"]) or None
-
-
-class ModelCheckpoint(Callback):
-    """Save the model (atomically) after each epoch, or only when ``monitor`` improves on
-    the best value seen in this and earlier ``fit`` calls.
-
-    ``path`` may hold ``{epoch}`` (1-based) and logged names, e.g.
-    ``"ckpt-{epoch:03d}-{val_loss:.3f}.glassnet"``; a crash mid-write never leaves a
-    damaged file in place of the previous one.
-    """
-
-    state_required = False  # a checkpoint from before it kept state, or a saver added later
-
-    def __init__(self, path: str | os.PathLike, monitor: str = "val_loss",
-                 save_best_only: bool = False, mode: str = "auto", min_delta: float = 0.0) -> None:
-        self.path = str(path)
-        self.save_best_only = bool(save_best_only)
-        # the direction matters only to save_best_only (a saver of every epoch monitors nothing)
-        self.tracker = _Monitor(monitor, mode, min_delta, "ModelCheckpoint", used=self.save_best_only)
-        self.saved: list[str] = []
-
-    def on_train_begin(self, logs: dict[str, Any]) -> None:
-        if self.save_best_only:
-            self.tracker.check_logged(logs.get("logged"))
-        fields = {name for _, name, _, _ in string.Formatter().parse(self.path) if name}
-        if not fields and os.path.isdir(self.path):
-            raise ConfigError(f"ModelCheckpoint path {self.path!r} is a folder; give a file name, "
-                              f"e.g. {os.path.join(self.path, 'model-{epoch:03d}.glassnet')!r}")
-        logged = logs.get("logged", FIT_KEYS)
-        never = sorted(f for f in fields if f in FIT_KEYS and f not in logged)
-        if never:  # a template that could only fail after the first epoch has trained
-            hint = _validation_hint(logged)
-            raise ConfigError(f"ModelCheckpoint path {self.path!r} uses {', '.join(never)}, which "
-                              f"training does not log (logged: {sorted(logged)})"
-                              + (f"; {hint}" if hint else ""))
-        # the best score is kept from one fit to the next (as in Keras): a continued fit
-        # replaces the best file only with a better model
-
-    def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint keeps so that a resumed run replaces the best file only with a
-        better model (its best score would start afresh otherwise)."""
-        return {"values": {**self.tracker.state(), "saved": list(self.saved), **self._identity()},
-                "arrays": {}}
-
-    def _identity(self) -> dict[str, Any]:
-        """What makes a saved state this saver's: the same file (as an absolute path, however
-        it was written), quantity and direction."""
-        return {"path": os.path.abspath(self.path), "monitor": self.tracker.monitor,
-                "maximize": self.tracker.maximize}
-
-    def accepts_state(self, values: dict[str, Any]) -> bool:
-        """Whether ``values`` (a saved state) is this saver's own."""
-        return {key: values.get(key) for key in self._identity()} == self._identity()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict` (called after ``on_train_begin`` when resuming)."""
-        values = state["values"]
-        self.tracker.load(values)
-        if not (isinstance(values["saved"], list) and all(isinstance(p, str) for p in values["saved"])):
-            raise ValueError(f"saved = {values['saved']!r} is not a list of paths")
-        self.saved = list(values["saved"])
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        if self.save_best_only and not self.tracker.improved(epoch, logs):
-            return
-        try:
-            path = self.path.format(epoch=epoch + 1, **logs)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(f"ModelCheckpoint path {self.path!r} cannot be filled in from "
-                              f"epoch and {sorted(logs)}: {exc!r}") from None
-        self.model.save(path)
-        self.saved.append(path)
-
-
-class LambdaCallback(Callback):
-    """A callback made of functions, as Keras' ``LambdaCallback``: each one given is called
-    at its hook with glassnet's arguments, ``on_train_begin(logs)``,
-    ``on_epoch_begin(epoch, logs)``, ``on_batch_end(batch, logs)``,
-    ``on_epoch_end(epoch, logs)``, ``on_train_end(logs)``.
-
-    The functions are keyword arguments only (Keras' order of them differs). A Keras hook
-    glassnet never calls (``on_batch_begin``, ``on_train_batch_end``...) is an error.
-    """
-
-    def __init__(self, *, on_train_begin: Callable[..., Any] | None = None,
-                 on_epoch_begin: Callable[..., Any] | None = None,
-                 on_batch_end: Callable[..., Any] | None = None,
-                 on_epoch_end: Callable[..., Any] | None = None,
-                 on_train_end: Callable[..., Any] | None = None, **others: Any) -> None:
-        if others:
-            raise ConfigError(f"LambdaCallback got {', '.join(sorted(others))}, which glassnet never "
-                              f"calls; its hooks are {', '.join(self.HOOKS)} (on_batch_end is Keras' "
-                              "on_train_batch_end)")
-        given = {"on_train_begin": on_train_begin, "on_epoch_begin": on_epoch_begin,
-                 "on_batch_end": on_batch_end, "on_epoch_end": on_epoch_end, "on_train_end": on_train_end}
-        for hook, function in given.items():
-            if function is not None and not callable(function):
-                raise ConfigError(f"LambdaCallback {hook} must be a function, got {function!r}")
-            if function is not None:  # it replaces the method that does nothing
-                setattr(self, hook, function)

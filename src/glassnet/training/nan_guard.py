@@ -19,7 +19,8 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import NonFiniteLossError
-from .callbacks import Callback, CallbackList, EarlyStopping
+from .callbacks import Callback, CallbackList
+from .early_stopping import EarlyStopping
 from .history import History
 
 if TYPE_CHECKING:

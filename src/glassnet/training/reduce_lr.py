@@ -9,7 +9,7 @@ from typing import Any
 from .._checks import check_non_negative_int, check_number, is_number
 from .._text import count
 from ..errors import ConfigError
-from .callbacks import MonitoringCallback, _Monitor, saved_epoch
+from .callbacks import Monitor, MonitoringCallback, saved_epoch
 
 
 class ReduceLROnPlateau(MonitoringCallback):
@@ -42,7 +42,7 @@ class ReduceLROnPlateau(MonitoringCallback):
         if verbose not in (0, 1):  # (True and False are 1 and 0)
             raise ConfigError(f"ReduceLROnPlateau verbose must be 0 or 1, got {verbose!r}")
         self.verbose = int(verbose)
-        self.tracker = _Monitor(monitor, mode, min_delta, "ReduceLROnPlateau")
+        self.tracker = Monitor(monitor, mode, min_delta, "ReduceLROnPlateau")
         self._start()
 
     def _start(self) -> None:

@@ -1,0 +1,87 @@
+"""``EarlyStopping``: the end of training when a monitored quantity stops improving, as
+Keras' callback of that name, optionally with the best epoch's weights put back.
+
+It watches its quantity through :class:`~glassnet.training.callbacks.Monitor`, as
+:class:`~glassnet.training.reduce_lr.ReduceLROnPlateau` does, and keeps its counters in
+the checkpoint so that a resumed run stops where this one would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._checks import check_non_negative_int
+from .callbacks import Monitor, MonitoringCallback, saved_epoch
+
+
+class EarlyStopping(MonitoringCallback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights=True`` the model ends with the weights (and batch-norm
+    statistics) of its best epoch, whether training stopped early or simply reached its
+    last epoch. After training, ``best``, ``best_epoch`` (0-based), ``stopped_epoch``
+    (``None`` when it ran to the end) and ``restored_epoch`` (the epoch whose weights were
+    put back, ``None`` when the model kept its last epoch's) say what happened.
+    """
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+                 mode: str = "auto", restore_best_weights: bool = False) -> None:
+        self.patience = check_non_negative_int(patience, "EarlyStopping patience")
+        self.tracker = Monitor(monitor, mode, min_delta, "EarlyStopping")
+        self.epochs: int | None = None
+        self.restore_best_weights = bool(restore_best_weights)
+        self._start()
+
+    def _start(self) -> None:
+        """Nothing seen yet (as after ``__init__``, so that a callback no fit ran reads as such)."""
+        self.tracker.reset()
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+        self.restored_epoch: int | None = None
+        self.best_weights: dict[str, Any] | None = None
+        self.last_epoch: int | None = None
+
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        self.tracker.check_logged(logs.get("logged"))
+        self.epochs = logs.get("epochs")
+        self._start()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.last_epoch = epoch
+        if self.tracker.improved(epoch, logs):
+            self.wait = 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        last = self.epochs is not None and epoch + 1 >= self.epochs
+        if self.wait >= self.patience and not last:  # on the last epoch it simply ends
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict[str, Any]) -> None:
+        # the epochs the model's weights are from: the last epoch's, or after a non-finite
+        # loss those the NaN guard kept (a best epoch at or after them diverged: not restored)
+        current = logs.get("kept_epoch", None if self.last_epoch is None else self.last_epoch + 1)
+        best = self.tracker.best_epoch
+        if (self.restore_best_weights and self.best_weights is not None and best is not None
+                and current is not None and best + 1 < current):
+            self.model.set_weights(self.best_weights)
+            self.restored_epoch = best
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps so that a resumed run stops where this one would:
+        ``{"values": JSON-able counters, "arrays": the best epoch's weights (if kept)}``."""
+        return {"values": {**self.tracker.state(), "wait": self.wait, "stopped_epoch": self.stopped_epoch,
+                           "last_epoch": self.last_epoch},
+                "arrays": dict(self.best_weights or {})}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (called after ``on_train_begin`` when resuming)."""
+        values = state["values"]
+        self.tracker.load(values)
+        self.wait = saved_epoch(values, "wait")  # a count of epochs: the same check
+        if self.wait is None:
+            raise ValueError("wait = None is not a number of epochs")
+        self.stopped_epoch = saved_epoch(values, "stopped_epoch")
+        self.last_epoch = saved_epoch(values, "last_epoch")
+        self.best_weights = dict(state["arrays"]) or None
