@@ -173,7 +173,7 @@ def test_layers_import_neither_model_nor_training(imports):
 
 
 def test_only_cli_the_search_modules_and_the_run_report_import_the_run_modules(imports):
-    users = ("cli", "search", "search_*", "runs", "run_*", "report.run_report")
+    users = ("cli", "search", "search_*", "runs", "run_*", "report.run_report", "report.run_files")
     bad = [i for i in imports if within(i.target, ("runs", "run_*")) and not within(i.source, users)]
     assert not bad, "\n".join(broken("run modules", bad))
 

@@ -993,7 +993,7 @@ def test_a_checkpoint_missing_an_optimizer_array_is_refused(interrupted, tmp_pat
 
 
 def test_report_on_an_interrupted_run_says_how_to_resume(interrupted):
-    from glassnet.report.run_report import read_run
+    from glassnet.report.run_files import read_run
 
     with pytest.raises(ConfigError, match="its training was interrupted and the report is written "
                                           "when it finishes: glassnet train --resume "):
@@ -1003,7 +1003,7 @@ def test_report_on_an_interrupted_run_says_how_to_resume(interrupted):
 @pytest.mark.parametrize("fold", ["", "fold-2"])
 def test_report_on_an_interrupted_search_trial_says_to_continue_the_search(tmp_path, fold):
     """'train --resume' would finish a trial outside its study: the search is what continues it."""
-    from glassnet.report.run_report import read_run
+    from glassnet.report.run_files import read_run
 
     search = tmp_path / "my search"
     trial = search / "trials" / "0003" / fold

@@ -708,7 +708,7 @@ def test_no_cache_is_refused_for_a_named_set_and_a_bad_switch_is_named(tmp_path,
 
 
 def test_search_passes_no_cache_to_its_workers_and_its_train_command():
-    from glassnet.cli.search import search_runtime_flags
+    from glassnet.cli.search_workers import search_runtime_flags
 
     args = build_parser().parse_args(["search", "--no-cache", "--threads", "1"])
     assert search_runtime_flags(args) == ["--threads", "1", "--no-cache"]

@@ -155,7 +155,7 @@ def test_evaluate_refuses_a_seed_it_would_ignore(cat_run):
 
 def test_glassnet_report_on_a_search_or_fold_folder_says_where_the_runs_are(tmp_path):
     from glassnet.errors import ConfigError
-    from glassnet.report.run_report import read_run
+    from glassnet.report.run_files import read_run
 
     (tmp_path / "search").mkdir()
     (tmp_path / "search" / "search.journal").write_text("")
@@ -307,7 +307,7 @@ def test_a_run_with_non_finite_numbers_is_strict_json_and_still_reported(cat_run
     import shutil
 
     from glassnet._files import write_json
-    from glassnet.report.run_report import read_run
+    from glassnet.report.run_files import read_run
 
     run = Path(shutil.copytree(cat_run, tmp_path / "run"))
     history = json.loads((run / "history.json").read_text())
@@ -329,7 +329,7 @@ def test_a_run_with_non_finite_numbers_is_strict_json_and_still_reported(cat_run
 
 def test_incomplete_or_damaged_run_folders_are_clear_errors(tmp_path):
     from glassnet.errors import ConfigError
-    from glassnet.report.run_report import read_run
+    from glassnet.report.run_files import read_run
 
     (tmp_path / "run.json").write_text("{}")
     with pytest.raises(ConfigError, match=r"history.json is missing; the run is incomplete"):
@@ -365,7 +365,7 @@ def test_report_on_a_finished_run_without_its_run_json_says_resume_rewrites_it(c
     import shutil
 
     from glassnet.errors import ConfigError
-    from glassnet.report.run_report import read_run
+    from glassnet.report.run_files import read_run
 
     run = shutil.copytree(cat_run, tmp_path / "run")
     (run / "run.json").unlink()

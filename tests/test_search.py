@@ -1054,17 +1054,17 @@ def test_spawned_workers_get_the_storage_threads_and_device(monkeypatch, tmp_pat
     import argparse
     import types
 
-    from glassnet.cli import search as cli_search
+    from glassnet.cli import search_workers
 
     started = []
-    monkeypatch.setattr(cli_search.subprocess, "Popen",
+    monkeypatch.setattr(search_workers.subprocess, "Popen",
                         lambda command, env=None: started.append((command, env)))
     # an image folder as this process found it (a resumed search's may have moved: --dataset)
     search = types.SimpleNamespace(run_dir=tmp_path, study=types.SimpleNamespace(study_name="s"),
                                    config=types.SimpleNamespace(base=types.SimpleNamespace(dataset="/d/photos")))
     url = "postgresql://me:s3cret@127.0.0.1/db"
     args = argparse.Namespace(storage=url, threads=1, device="gpu", workers=3, no_cache=True)
-    cli_search._spawn_workers(search, args)
+    search_workers.spawn_workers(search, args)
     assert len(started) == 2
     command, env = started[0]
     assert "--dataset=/d/photos" in command  # one argument: a folder's name may start with "-"
@@ -1081,20 +1081,19 @@ def test_without_threads_each_worker_gets_its_share_of_the_cores(monkeypatch, tm
     import types
 
     from glassnet import backend
-    from glassnet.cli import runtime
-    from glassnet.cli import search as cli_search
+    from glassnet.cli import runtime, search_workers
 
     monkeypatch.setattr(backend, "available_cores", lambda: 8)
     started = []
-    monkeypatch.setattr(cli_search.subprocess, "Popen", lambda command, env=None: started.append(command))
+    monkeypatch.setattr(search_workers.subprocess, "Popen", lambda command, env=None: started.append(command))
     search = types.SimpleNamespace(run_dir=tmp_path, study=types.SimpleNamespace(study_name="s"),
                                    config=types.SimpleNamespace(base=types.SimpleNamespace(dataset="cats")))
     args = argparse.Namespace(storage=None, threads=None, device=None, workers=3, no_cache=False)
-    cli_search._spawn_workers(search, args)
+    search_workers.spawn_workers(search, args)
     assert [c[c.index("--threads") + 1] for c in started] == ["2", "2"]
     assert not any(arg.startswith("--dataset") for arg in started[0])  # a named set: nothing to find
     assert runtime.thread_count(args) == 2
-    assert cli_search.search_runtime_flags(args) == []  # the printed train command may use every core
+    assert search_workers.search_runtime_flags(args) == []  # the printed train command may use every core
     assert runtime.thread_count(argparse.Namespace(threads=None)) == 8
     assert runtime.thread_count(argparse.Namespace(threads=None, workers=16)) == 1
     assert runtime.thread_count(argparse.Namespace(threads=5, workers=4)) == 5
@@ -1106,10 +1105,10 @@ def test_the_final_model_of_a_search_with_workers_trains_as_the_printed_command(
     cores (2 of 4 here) and the printed command, without --threads, on all 4: a batch split
     over other threads rounds differently, so the two histories differed."""
     from glassnet import backend
-    from glassnet.cli import search as cli_search
+    from glassnet.cli import search_output
 
     monkeypatch.setattr(backend, "available_cores", lambda: 4)
-    monkeypatch.setattr(cli_search, "_spawn_workers", lambda search, args: [])  # this one runs all
+    monkeypatch.setattr(search_output, "spawn_workers", lambda search, args: [])  # this one runs all
     monkeypatch.chdir(tmp_path)
     assert main(["search", *QUICK, "--trials", "1", "--workers", "2", "--final", "--no-plot",
                  "--name", "w"]) == 0
@@ -1201,7 +1200,7 @@ def test_a_pruned_trials_value_is_its_best_epochs_score(tmp_path, cat_train):
 def test_a_sigint_to_the_first_process_alone_stops_its_workers(monkeypatch, tmp_path):
     import signal
 
-    from glassnet.cli import search as cli_search
+    from glassnet.cli import search_output
 
     class Worker:
         signals: list[int] = []
@@ -1215,7 +1214,7 @@ def test_a_sigint_to_the_first_process_alone_stops_its_workers(monkeypatch, tmp_
     def interrupted(self, on_trial=None, on_wait=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_search, "_spawn_workers", lambda search, args: [Worker()])
+    monkeypatch.setattr(search_output, "spawn_workers", lambda search, args: [Worker()])
     monkeypatch.setattr(Search, "run", interrupted)
     assert main(["search", *QUICK, "--trials", "2", "--workers", "2", "--out", str(tmp_path / "w")]) == 130
     assert Worker.signals == [signal.SIGINT]
@@ -1336,16 +1335,16 @@ def test_a_search_and_a_training_run_do_not_share_a_folder(tmp_path, cat_train, 
 
 def test_storage_may_come_from_the_environment(monkeypatch):
     """--storage env:VAR: how --workers hands its workers the URL, and a user may too."""
-    from glassnet.cli import search as cli_search
+    from glassnet.cli.search_setup import storage_url
 
     monkeypatch.setenv("MY_STUDY_DB", "postgresql://me:s3cret@127.0.0.1/db")
-    assert cli_search.storage_url("env:MY_STUDY_DB") == "postgresql://me:s3cret@127.0.0.1/db"
-    assert cli_search.storage_url("sqlite:///x.db") == "sqlite:///x.db"
-    assert cli_search.storage_url(None) is None
+    assert storage_url("env:MY_STUDY_DB") == "postgresql://me:s3cret@127.0.0.1/db"
+    assert storage_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert storage_url(None) is None
     monkeypatch.delenv("MY_STUDY_DB")
     with pytest.raises(ConfigError, match="--storage env:MY_STUDY_DB: the environment variable "
                                           "MY_STUDY_DB is not set"):
-        cli_search.storage_url("env:MY_STUDY_DB")
+        storage_url("env:MY_STUDY_DB")
 
 
 def test_a_trial_cut_short_is_trained_again_with_its_settings_on_resume(tmp_path, cat_train, monkeypatch):
@@ -1604,7 +1603,7 @@ def test_search_workers_run_the_installed_glassnet_not_a_glassnet_py_in_the_fold
     """``python -m glassnet`` puts the current folder first on sys.path: a user's glassnet.py
     there ran in place of the workers (and the search went on with one process)."""
     from glassnet import __version__
-    from glassnet.cli.search import GLASSNET_COMMAND
+    from glassnet.cli.search_workers import GLASSNET_COMMAND
 
     (tmp_path / "glassnet.py").write_text('print("the user\'s own glassnet.py")\n')
     result = subprocess.run([*GLASSNET_COMMAND, "--version"], cwd=tmp_path, capture_output=True, text=True,

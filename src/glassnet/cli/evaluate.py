@@ -262,7 +262,7 @@ def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
     ev = evaluate_model(model, dataset.x, dataset.y, list(dataset.class_names), dataset.name,
                         files=dataset.info.get("files"))
     if args.report:
-        from ..report.run_report import write_evaluation_report
+        from ..report.evaluation_report import write_evaluation_report
 
         write_evaluation_report(args.report, model, ev, args.model, args.dataset,
                                 settings=[("split", _split_text(args))], notes=notes)

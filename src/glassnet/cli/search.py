@@ -1,13 +1,18 @@
-"""``glassnet search``: hyperparameter search on Optuna, one or many workers."""
+"""``glassnet search``: hyperparameter search on Optuna, one or many workers.
+
+This module is the subcommand itself: its parser, and :func:`run`, which opens the search
+(new, joined or resumed: a resumed one checked against the options given) and says how to
+continue it after a Ctrl-C. Its siblings: :mod:`~glassnet.cli.search_setup` (the search the
+options ask for, the ``--storage`` URL), :mod:`~glassnet.cli.search_workers` (the processes of
+``--workers``) and :mod:`~glassnet.cli.search_output` (the trials run, the live table, the
+results and ``--final``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shlex
-import signal
-import subprocess
 import sys
 import warnings
 from functools import partial
@@ -15,39 +20,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import zoo
-from .._text import count, score_text
 from ..data import LOADERS, locator
-from ..errors import ConfigError, GlassnetWarning, SearchError, SkippedFileWarning, user_stacklevel
-from ..report.text import no_trial_succeeded
+from ..errors import ConfigError, SkippedFileWarning
 from ..run_folders import default_folder_name, made_folder
-from ..runs import RunConfig
-from ..search_config import (
-    OBJECTIVES,
-    SCORE_LABELS,
-    STORED_SETTINGS,
-    SearchConfig,
-    searchable_model_options,
-    setting,
-    setting_difference,
-)
-from ..search_space import NARROW_MIN, load_space_file, parse_param
+from ..search_config import OBJECTIVES, STORED_SETTINGS, SearchConfig, setting, setting_difference
+from ..search_space import NARROW_MIN
 from .arguments import (
     DATASET_HELP,
     Subcommands,
     add_folder_options,
     add_test_split_option,
     batch_size,
-    check_model_options,
     folder_options_error,
     fraction,
     given_destinations,
-    hidden_sizes,
     non_negative_int,
     path_text,
     positive_int,
 )
-from .output import check_output_folder, fmt_metrics
-from .runtime import add_runtime_options, every_core_again, runtime_flags, thread_count
+from .output import check_output_folder
+from .runtime import add_runtime_options
+from .search_output import run_search
+from .search_setup import config_from_args, storage_url
+from .search_workers import search_runtime_flags
 
 if TYPE_CHECKING:
     from ..search import Search
@@ -151,29 +146,6 @@ def add_parser(sub: Subcommands) -> None:
     p.set_defaults(run=run)
 
 
-def _config(args: argparse.Namespace):
-    specs = [parse_param(text) for text in args.param]
-    if args.space:
-        specs = load_space_file(args.space) + specs
-    if not args.resume:  # --resume compares --model and --hidden with the stored search instead
-        options = ", ".join(sorted(searchable_model_options(args.model)))
-        check_model_options(args.model, ["hidden"] if args.hidden is not None else [],
-                            hint=f"search its options with --param NAME=SPEC: {options}" if options
-                            else "it has no options")
-    base = RunConfig(dataset=args.dataset, model=args.model,
-                     hidden=hidden_sizes(args.hidden),
-                     epochs=args.epochs_per_trial, batch_size=args.batch_size,
-                     optimizer=args.optimizer, validation_split=_validation_split(args),
-                     image_size=args.image_size, resize=args.resize, strict=args.strict,
-                     test_split=args.test_split, seed=args.seed, dtype=args.dtype)
-    narrow = args.strategy == "narrow"
-    return SearchConfig(base, specs, trials=args.trials or 30,
-                        sampler=args.sampler or ("random" if narrow else "tpe"),
-                        strategy=args.strategy, rounds=args.rounds or (3 if narrow else 1),
-                        pruner=args.pruner, objective=args.objective, folds=args.folds,
-                        smooth=args.smooth)
-
-
 def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
     """``--resume`` continues the stored search: an option of :data:`STORED_SETTINGS` given
     with another value than the stored one is an error that names both (not given: stored).
@@ -185,7 +157,7 @@ def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
     given_dests = given_destinations(args, "search", add_parser, STORED_SETTINGS) if args.resume else []
     if not given_dests:
         return
-    given = _config(args)
+    given = config_from_args(args)
     differences = []
     for dest in given_dests:
         path = STORED_SETTINGS[dest]
@@ -198,85 +170,6 @@ def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
         raise ConfigError(f"--resume continues the stored search with its own settings, and these "
                           f"options differ from them ({'; '.join(differences)}); leave them out to "
                           "use the stored values, or start a new search under another --name")
-
-
-def _validation_split(args: argparse.Namespace) -> float | None:
-    """``--validation-split`` as given; 0.2 when neither it nor ``--folds`` is."""
-    if args.validation_split is None and args.folds is None:
-        return 0.2
-    return args.validation_split
-
-
-def _format(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-# The live table's column for each objective (and its width).
-COLUMNS = {"val_balanced_accuracy": "val_bal_acc", "val_accuracy": "val_acc", "val_loss": "val_loss"}
-
-
-def _print_row(record) -> None:
-    params = " ".join(f"{k}={_format(v)}" for k, v in record.params.items())
-    value = "-" if record.value is None else score_text(record.value)
-    best = "-" if record.best_epoch is None else str(record.best_epoch)
-    print(f"{record.number:>5}  {record.round + 1:>5}  {value:>11}  {record.state:<8}  "
-          f"{record.epochs:>6}  {best:>7}  {params}" + (f"  ({record.note})" if record.note else ""),
-          flush=True)
-
-
-def _describe(cfg) -> str:
-    """The search's settings in one line: budget, validation, sampler, pruner, objective, space."""
-    smooth = f" (curves smoothed over {cfg.smooth} epochs)" if cfg.smooth > 1 else ""
-    rounds = f" ({cfg.rounds} rounds)" if cfg.strategy == "narrow" else ""
-    space = ", ".join(f"{p.name}={p.describe()}" for p in cfg.params)
-    return (f"{count(cfg.trials, 'trial')}, {count(cfg.base.epochs, 'epoch')} each, scored on "
-            f"{cfg.describe_validation()}{smooth}, sampler {cfg.sampler}, strategy {cfg.strategy}"
-            f"{rounds}, pruner {cfg.pruner}, objective {cfg.objective} ({cfg.direction}); space: {space}")
-
-
-#: the environment variable through which --workers gives its workers the storage URL
-STORAGE_VARIABLE = "GLASSNET_SEARCH_STORAGE"
-
-
-def storage_url(text: str | None) -> str | None:
-    """``--storage`` as given, or for ``env:VAR`` the URL in the environment variable VAR."""
-    if text is None or not text.startswith("env:"):
-        return text
-    name = text.removeprefix("env:")
-    url = os.environ.get(name, "")
-    if not url:
-        raise ConfigError(f"--storage {text}: the environment variable {name or '(no name)'} is not set")
-    return url
-
-
-#: how a worker process starts glassnet: not ``python -m glassnet``, which puts the current
-#: folder first on ``sys.path``, so that a ``glassnet.py`` of the user's there would run
-GLASSNET_COMMAND = (sys.executable, "-c",
-                    "import sys; del sys.path[0]; from glassnet.cli import console_main; console_main()")
-
-
-def _spawn_workers(search, args: argparse.Namespace) -> list[subprocess.Popen]:
-    """Start ``--workers - 1`` more processes that resume (join) the same stored search."""
-    command = [*GLASSNET_COMMAND, "search", "--resume", "--out", str(search.run_dir),
-               "--study-name", search.study.study_name, "--no-plot", "--quiet-summary"]
-    env = None
-    if args.storage:  # through the environment: a URL on the command line shows its password in ps
-        env = {**os.environ, STORAGE_VARIABLE: args.storage}
-        command += ["--storage", f"env:{STORAGE_VARIABLE}"]
-    if search.config.base.dataset not in LOADERS:  # the image folder where this process found it
-        command.append(f"--dataset={search.config.base.dataset}")  # "=": a name may start with "-"
-    # without --device each worker would fall back to $GLASSNET_DEVICE or the CPU
-    command += search_runtime_flags(args)
-    if not args.threads:  # without --workers it would take every core: give it its share
-        command += ["--threads", str(thread_count(args))]
-    return [subprocess.Popen(command, env=env) for _ in range(args.workers - 1)]
-
-
-def search_runtime_flags(args: argparse.Namespace) -> list[str]:
-    """``--threads``/``--device``/``--no-cache`` as given to this command: passed on to the
-    worker processes and to the printed ``glassnet train`` command (they are not stored with
-    the search, which may run on other machines)."""
-    return runtime_flags(args) + (["--no-cache"] if args.no_cache else [])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -308,7 +201,7 @@ def _search(args: argparse.Namespace) -> int:
     named = bool(args.name or args.study_name or args.out)
     name = args.name or args.study_name or default_folder_name(args.dataset, args.model, "search")
     run_dir = check_output_folder(args.out or Path("runs") / name, "--out")
-    config = None if args.resume else _config(args)
+    config = None if args.resume else config_from_args(args)
     # on --resume, --dataset may say where the search's image folder is now (it moved)
     dataset_given = args.resume and given_destinations(args, "search", add_parser, ["dataset"])
     # A default folder is claimed (mkdir: -2, -3, ... when taken), so that two searches started
@@ -321,7 +214,7 @@ def _search(args: argparse.Namespace) -> int:
                              check_stored=partial(_check_resumed, args),
                              dataset=args.dataset if dataset_given else None)
     try:
-        return _run_search(search, args)
+        return run_search(search, args)
     except KeyboardInterrupt:
         if args.quiet_summary:  # a worker process: silent (cli.run_command), its parent says it
             raise
@@ -351,86 +244,3 @@ def continue_command(search: Search, args: argparse.Namespace, storage: str | No
     options += ["--workers", str(args.workers)] if args.workers > 1 else []
     return shlex.join(["glassnet", "search", *options, *search_runtime_flags(args)])
 
-
-def _run_search(search, args: argparse.Namespace) -> int:
-    """Run the opened ``search``'s trials (with ``--workers`` in that many processes), then
-    print its results (not in a worker process) and with ``--final`` train the best."""
-    cfg = search.config
-    if not args.quiet_summary:
-        print(f"search {search.study.study_name!r} in {search.storage_label}: {_describe(cfg)}")
-        print(f"{'trial':>5}  {'round':>5}  {COLUMNS[cfg.objective]:>11}  {'state':<8}  {'epochs':>6}  "
-              f"{'best_ep':>7}  params", flush=True)
-    workers = _spawn_workers(search, args) if args.workers > 1 else []
-    ran = 0
-    try:
-        ran = search.run(on_trial=_print_row,
-                         on_wait=lambda text: print(f"glassnet search: {text}", file=sys.stderr, flush=True))
-    except KeyboardInterrupt:
-        # A terminal's Ctrl-C reaches every worker; a SIGINT sent to this process alone
-        # (kill -INT) must stop them too, or this would wait for the rest of the budget.
-        for w in workers:
-            with contextlib.suppress(ProcessLookupError):
-                w.send_signal(signal.SIGINT)
-        raise
-    finally:
-        codes = [w.wait() for w in workers]
-    failed = [c for c in codes if c]
-    if not ran and not workers and not args.quiet_summary:  # under the table's header: say why empty
-        print(f"(no trial left to run: the budget of {count(cfg.trials, 'trial')} is used up; "
-              "--resume with a bigger --trials runs more)")
-    code = 0 if args.quiet_summary else _report(search, args, table=bool(ran))  # the study is whole: failed
-    if failed:  # workers' trials were marked failed, and their settings trained again
-        print(f"glassnet search: error: {len(failed)} worker process(es) failed (exit code(s) "
-              f"{', '.join(map(str, failed))}); trials they left unfinished were marked failed and "
-              "their settings trained again", file=sys.stderr)
-        return 1
-    return code
-
-
-def _print_files(search, summary: dict) -> None:
-    """Where the search's summary, plot and report are."""
-    if "plot" in summary:
-        print(f"scatter plot: {summary['plot']}; report: {search.run_dir / 'search_report.html'}")
-    print(f"summary: {search.run_dir / 'search.json'}")
-
-
-def _report(search, args: argparse.Namespace, table: bool = True) -> int:
-    """Print the best trial, the rounds, the files and the train command (``table``: this
-    process printed trial rows above); with ``--final`` train and test the best."""
-    summary = search.summary(plot=not args.no_plot)
-    best = summary["best"]
-    if best is None:
-        _print_files(search, summary)
-        raise SearchError(f"{no_trial_succeeded(summary['trials'])}: there is no best configuration "
-                          f"to print or train{' (--final skipped)' if args.final else ''}; each "
-                          f"trial's reason is in {'the table above and in ' if table else ''}"
-                          f"{search.run_dir / 'search.json'}")
-    scores = ", ".join(f"{name} {score_text(best[key])}" for key, name in SCORE_LABELS.items()
-                       if key != summary["objective"] and best.get(key) is not None)
-    at = f" at epoch {best['best_epoch']} of {best['epochs']}" if best.get("best_epoch") else ""
-    print(f"best: trial {best['number']}, {summary['objective_label']} {score_text(best['value'])} "
-          f"(validation {scores}){at}, " + ", ".join(f"{k}={_format(v)}" for k, v in best["params"].items()))
-    if search.config.strategy == "narrow":
-        for r in summary["rounds"]:
-            print(f"round {r['round']}: {r['trials']} trials, ranges "
-                  + ", ".join(f"{k}={v}" for k, v in r["ranges"].items())
-                  + (f", best {score_text(r['best_value'])}" if r["best_value"] is not None else "")
-                  + (f" (not narrowed: fewer than {NARROW_MIN} completed trials)"
-                     if r["narrowed"] is False else ""))
-    _print_files(search, summary)
-    command = " ".join([best["train_command"], *map(shlex.quote, search_runtime_flags(args))])
-    print(f"train it on train+validation: {command}")
-    outdated = summary.get("outdated_final")
-    if outdated and not args.final:
-        warnings.warn(f"{search.run_dir / 'final'} holds the final model of trial {outdated['trial']}, "
-                      f"which is no longer the best: add --final (with --resume) to train trial "
-                      f"{best['number']}'s there", GlassnetWarning, stacklevel=user_stacklevel())
-    if not args.final:
-        return 0
-    with every_core_again(args):  # as the printed command trains, with the workers gone
-        result = search.train_final()
-    m = result.metrics
-    print(f"final: trained on {count(m['epochs'], 'epoch')}; train: {fmt_metrics(m['train'])}"
-          + (f"; test: {fmt_metrics(m['test'])}" if "test" in m else " (no test split)"))
-    print(f"final run files: {result.out_dir}/")
-    return 1 if result.error is not None else 0

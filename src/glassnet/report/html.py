@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import html
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from .. import __version__
 from .._text import printable, score_text
 from . import figures, plots, text
 from .evaluation import Evaluation
@@ -97,6 +99,13 @@ def page(title: str, subtitle: str, sections: Sequence[str], footer: str) -> str
         f"<footer>{esc(footer)}</footer>",
         "</body></html>\n",
     ])
+
+
+def footer() -> str:
+    """The footer of the run and evaluation reports: the glassnet version that made the page,
+    and when."""
+    return (f"Made by glassnet {__version__} on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}. "
+            "Self-contained: every plot is embedded in this file.")
 
 
 def model_summary_html(model: Any) -> str:

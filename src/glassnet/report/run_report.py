@@ -1,32 +1,27 @@
-"""``report.html`` for a training run (``runs/<name>/``) and for an evaluation.
+"""``report.html`` for a training run (``runs/<name>/``).
 
 The run report is rebuilt from the run's files (``run.json``, ``history.json``,
-``metrics.json``, ``model.glassnet``) and its data set: the model's predictions on the
-test split (or the validation split, or the training set, whichever exists first) are
-computed here, so training itself stores nothing extra for the report.
+``metrics.json``, ``model.glassnet``, read by :mod:`glassnet.report.run_files`) and its data
+set: the model's predictions on the test split (or the validation split, or the training set,
+whichever exists first) are computed here, so training itself stores nothing extra for the
+report. A saved model's evaluation report is :mod:`glassnet.report.evaluation_report`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import shlex
-import time
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, optimizers
-from .._files import nan_for_null, write_text
-from .._text import count, score_text
+from .. import optimizers
+from .._files import write_text
+from .._text import count
 from ..data.fingerprint import same_training_files
-from ..errors import ConfigError, DataError, GlassnetWarning, user_stacklevel
-from ..io.checkpoint_file import CHECKPOINT_NAME, sessions_problem
-from ..json_checks import NUMBER, is_number_or_none, type_problem
+from ..errors import DataError, GlassnetWarning, user_stacklevel
 from ..run_data import model_color_mode, prepare_splits, where_the_folder_is_now
-from ..run_folders import MODEL_FILE, REPORT_FILE, RUN_RECORD, holding_run_folder, search_files_in
+from ..run_folders import MODEL_FILE, REPORT_FILE, holding_run_folder
 from ..run_setup import REDUCE_LR_FACTOR
 from ..runs import RunConfig
 from .curves import plot_training_curves
@@ -35,107 +30,16 @@ from .html import (
     esc,
     evaluation_sections,
     figure_html,
+    footer,
     key_value_table,
     metrics_table_html,
     model_summary_html,
     page,
     section,
 )
+from .run_files import read_run
 from .sessions import resumed_text
 from .text import batch_size_text, lr_reductions_text
-
-RUN_FILES = (RUN_RECORD, "history.json", "metrics.json")
-
-
-def _search_of_trial(folder: Path) -> Path | None:
-    """The search folder ``S`` when ``folder`` is one of its trials' runs, ``S/trials/NNNN``
-    or ``S/trials/NNNN/fold-K``; else ``None``."""
-    trial = folder.resolve()
-    if trial.name.startswith("fold-"):
-        trial = trial.parent
-    search = trial.parent.parent
-    if trial.parent.name == "trials" and trial.name.isdigit() and search_files_in(search):
-        return search
-    return None
-
-
-def _what_else(folder: Path) -> str:
-    """What to give instead of ``folder``, which holds no run: a search's folder and a trial
-    trained on folds hold runs one level down."""
-    if (folder / CHECKPOINT_NAME).is_file() and (folder / MODEL_FILE).is_file():
-        # a finished run keeps its checkpoint: its run.json alone is gone
-        return (f"its {RUN_RECORD} is missing; resuming writes the run's files again: "
-                f"glassnet train --resume {shlex.quote(str(folder))}")
-    if (folder / CHECKPOINT_NAME).is_file():
-        search = _search_of_trial(folder)
-        if search is not None:
-            # 'train --resume' would finish the trial outside the study, which never learns of it
-            return (f"it is a search trial whose training was interrupted; the search trains its "
-                    f"settings again when it is continued: glassnet search --resume --out "
-                    f"{shlex.quote(str(search))} (with the search's --storage if it is not the "
-                    f"journal file in that folder)")
-        return (f"its training was interrupted and the report is written when it finishes: "
-                f"glassnet train --resume {shlex.quote(str(folder))}")
-    if search_files_in(folder):
-        return ("it is a search's folder: its report is search_report.html, and each trial's "
-                "run is in trials/NNNN/")
-    folds = sorted(p.name for p in folder.glob("fold-*") if (p / RUN_RECORD).is_file())
-    if folds:
-        return f"it holds a trial's run on each fold: give one of {', '.join(folds)}"
-    return "give the folder that 'glassnet train --out' wrote"
-
-
-def read_run(run_dir: str | Path) -> dict[str, Any]:
-    """``{"run", "history", "metrics"}`` from a run directory's JSON files."""
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise ConfigError(f"{str(run_dir)!r} does not exist; give the folder that "
-                          "'glassnet train --out' wrote")
-    if run_dir.is_file():  # runs/x/model.glassnet, say: its folder is the run
-        raise ConfigError(f"{str(run_dir)!r} is a file; give the run directory that 'glassnet "
-                          f"train --out' wrote (it holds {RUN_RECORD}), e.g. {str(run_dir.parent)!r}")
-    if not (run_dir / RUN_RECORD).is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not a run directory: it has no run.json "
-                          f"({_what_else(run_dir)})")
-    files = {}
-    for name in RUN_FILES:
-        try:
-            files[name.removesuffix(".json")] = json.loads((run_dir / name).read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{run_dir / name} is missing; the run is incomplete") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{run_dir / name} is not valid JSON ({exc})") from None
-    for name, content in files.items():
-        if not isinstance(content, dict):
-            raise ConfigError(f"{run_dir / (name + '.json')} must hold a JSON object, "
-                              f"not {type(content).__name__}; the run files are damaged")
-    if not isinstance(files["run"].get("config"), dict):
-        raise ConfigError(f"{run_dir / 'run.json'} has no 'config' object; the run files are damaged")
-    # absent from a run.json written before they were recorded (nothing to say of a resume then)
-    problem = sessions_problem(files["run"]["sessions"]) if "sessions" in files["run"] else None
-    if problem:
-        raise ConfigError(f"{run_dir / 'run.json'}: its training sessions are damaged ({problem})")
-    problem = _numbers_problem(files["history"], files["metrics"])
-    if problem:
-        raise ConfigError(f"{run_dir / problem[0]}: {problem[1]}; the run files are damaged")
-    # Non-finite numbers are stored as null (strict JSON); the curves and tables want NaN.
-    files["history"] = {key: nan_for_null(values) for key, values in files["history"].items()}
-    files["metrics"] = {key: nan_for_null(value) for key, value in files["metrics"].items()}
-    return files
-
-
-def _numbers_problem(history: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, str] | None:
-    """``(file name, what is wrong)`` for a history that is not lists of numbers, or a split's
-    metrics that are not numbers (the curves and tables would fail on them), else ``None``."""
-    for key, values in history.items():
-        if not isinstance(values, list) or not all(map(is_number_or_none, values)):
-            return "history.json", f"{key!r} must be a list of numbers"
-    for split, values in metrics.items():
-        if isinstance(values, dict) and not all(map(is_number_or_none, values.values())):
-            return "metrics.json", f"the metrics of {split!r} must be numbers"
-    problem = type_problem(metrics, {"seconds": (NUMBER, None)})
-    return ("metrics.json", problem) if problem else None
-
 
 TRAINING_IMAGES_NOTE = (
     "<p>The run held no images out (no test split, no validation split), so the sections "
@@ -260,7 +164,7 @@ def run_report_html(run_dir: str | Path, model: Any = None, splits: dict[str, An
     config = files["run"]["config"]
     return page(f"glassnet run {run_dir.resolve().name}",
                 f"{config['model']} on {config['dataset']}: {name} accuracy {ev.report['accuracy']:.4f}",
-                sections, _footer())
+                sections, footer())
 
 
 def _data_changed(files: dict[str, Any], splits: dict[str, Any], name: str,
@@ -329,10 +233,6 @@ def _curves_caption(history: dict[str, Any], kept: int | None = None) -> str:
     return caption
 
 
-def _footer() -> str:
-    return (f"Made by glassnet {__version__} on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}. "
-            "Self-contained: every plot is embedded in this file.")
-
 
 def write_run_report(run_dir: str | Path, model: Any = None,
                      splits: dict[str, Any] | None = None, dataset: str | None = None) -> Path:
@@ -349,34 +249,4 @@ def write_run_report(run_dir: str | Path, model: Any = None,
     with holding_run_folder(run_dir, busy_advice) if run_dir.is_dir() else contextlib.nullcontext():
         path = run_dir / REPORT_FILE
         write_text(path, run_report_html(run_dir, model, splits, dataset))
-    return path
-
-
-def evaluation_report_html(model: Any, ev: Evaluation, model_path: str | Path, dataset: str,
-                           settings: Sequence[tuple[str, Any]] = (), notes: Sequence[str] = ()) -> str:
-    """The HTML of an evaluation of a saved model on one split of a data set; ``settings``:
-    more ``(label, value)`` rows (how the split was drawn), ``notes``: the warnings the
-    evaluation gave, shown first."""
-    training = model.training_summary or {}
-    items = [("model file", str(model_path)), ("model", model.name),
-             ("trained on", training.get("dataset")), ("evaluated on", f"{ev.name} ({dataset})"),
-             *settings,
-             ("images", len(ev.y_true)), ("loss", score_text(ev.loss) if ev.loss is not None else None),
-             ("accuracy", f"{ev.report['accuracy']:.4f}")]
-    warned = "".join(f"<p>{esc(note)}</p>" for note in notes)
-    sections = [*([section("Warning", warned, "warning")] if notes else []),
-                section("Evaluation", key_value_table(items), "evaluation"),
-                section(f'Model "{model.name}"', model_summary_html(model), "model"),
-                *evaluation_sections(ev)]
-    return page(f"glassnet evaluation of {Path(model_path).name}",
-                f"{ev.name}: accuracy {ev.report['accuracy']:.4f}", sections, _footer())
-
-
-def write_evaluation_report(path: str | Path, model: Any, ev: Evaluation, model_path: str | Path,
-                            dataset: str, settings: Sequence[tuple[str, Any]] = (),
-                            notes: Sequence[str] = ()) -> Path:
-    """Write an evaluation report (:func:`evaluation_report_html`) to ``path`` (atomically)
-    and return the path."""
-    path = Path(path)
-    write_text(path, evaluation_report_html(model, ev, model_path, dataset, settings, notes))
     return path
