@@ -57,13 +57,13 @@ def training_data(images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, s
     from glassnet.data import cifar10, store
     from glassnet.errors import GlassnetError
 
-    if (store.data_dir() / cifar10.FOLDER).is_dir():
-        try:
+    try:  # a damaged folder, or $GLASSNET_DATA naming a file: random images all the same
+        if (store.data_dir() / cifar10.FOLDER).is_dir():
             train = cifar10.load_cifar10(splits=("train",))["train"]
             if len(train) >= images:
                 return train.x[:images], train.y[:images], f"CIFAR-10 ({images} training images)"
-        except GlassnetError:  # a damaged folder: measure on random images all the same
-            pass
+    except GlassnetError:
+        pass
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, (images, 3, 32, 32), dtype=np.uint8)
     return x, rng.integers(0, 10, images), f"random uint8 images of CIFAR's shape ({images})"

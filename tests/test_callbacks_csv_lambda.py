@@ -262,3 +262,16 @@ def test_a_replaced_log_is_replaced_when_training_begins(rng, tmp_path):
     with pytest.raises(SaveError, match="could not (write|create)"):
         model.fit(x, y, epochs=2, verbose=0, callbacks=[CSVLogger(tmp_path / "a-file" / "log.csv")])
     assert model.history is None or len(model.history) == 0  # before the first epoch
+
+
+def test_the_callbacks_moved_to_files_of_their_own_still_import_from_callbacks():
+    """The tutorial imported EarlyStopping from glassnet.training.callbacks until the Keras
+    callbacks moved to files of their own (2026-12-07); that import keeps working."""
+    import glassnet.training as training
+    from glassnet.training import callbacks
+    from glassnet.training.callbacks import EarlyStopping, LambdaCallback, ModelCheckpoint
+
+    assert (EarlyStopping, ModelCheckpoint, LambdaCallback) == (
+        training.EarlyStopping, training.ModelCheckpoint, training.LambdaCallback)
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchCallback'"):
+        callbacks.NoSuchCallback  # noqa: B018

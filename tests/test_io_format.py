@@ -9,6 +9,7 @@ import os
 import pickle
 import resource
 import signal
+import warnings
 import zipfile
 
 import numpy as np
@@ -19,6 +20,7 @@ from glassnet import Sequential, layers, load_model, zoo
 from glassnet.errors import (
     ConfigError,
     DamagedFileError,
+    GlassnetWarning,
     ModelFormatError,
     NewerFormatError,
     SaveError,
@@ -237,19 +239,51 @@ def test_malformed_config(tmp_path, edit, message):
         load_model(path)
 
 
-def test_a_loss_that_applies_the_last_layers_activation_again_is_refused_on_load(tmp_path):
-    """A file whose loss takes logits while its last layer applies softmax loaded (compile
-    refuses the pair) and predicted softmax of probabilities: rows near uniform."""
+def test_a_file_whose_loss_applies_the_last_layers_activation_again_loads_with_a_warning(tmp_path):
+    """A file whose loss takes logits while its last layer applies softmax (compile refuses
+    the pair; older glassnet wrote such files) loaded silently and predicted the softmax of
+    probabilities. It still loads (the weights are the user's), says so, and compiled again
+    with from_logits=False predicts the last layer's probabilities."""
     model = Sequential([layers.Dense(3, activation="softmax")], input_shape=(4,), seed=0)
     model.compile("categorical_crossentropy", "sgd", from_logits=False)
     path = tmp_path / "m.glassnet"
     model.save(str(path))
     edit_config(path, lambda c: (c["loss"].update(from_logits=True),
                                  c["model"].update(output_activation="softmax")))
-    with pytest.raises(ModelFormatError, match=r"m.glassnet: the loss in config.json does not fit "
-                                               r"the model: the last layer applies softmax, and "
-                                               r"categorical_crossentropy applies softmax again"):
-        load_model(path)
+    with pytest.warns(GlassnetWarning, match=r"m.glassnet: its loss does not fit the model \(the "
+                                             r"last layer applies softmax, and "
+                                             r"categorical_crossentropy applies softmax again.*"
+                                             r"predates that check"):
+        loaded = load_model(path)
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    assert not np.allclose(loaded.predict(x), model.predict(x))  # softmax applied twice
+    loaded.compile("categorical_crossentropy", "sgd", from_logits=False)
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("last, loss", [(lambda: layers.Dense(3, activation="softmax"),
+                                         "categorical_crossentropy"),
+                                        (lambda: layers.Dense(1, activation="sigmoid"),
+                                         "binary_crossentropy")])
+def test_a_file_with_a_dropout_after_its_probabilities_loads_without_a_word(tmp_path, last, loss):
+    """Older glassnet wrote such files (compile refuses the pair now: in training the Dropout
+    rescales the probabilities); at inference the Dropout does nothing, so they load as
+    before, with no warning."""
+    model = Sequential([last()], input_shape=(4,), seed=0)
+    model.compile(loss, "sgd", from_logits=False)
+    path = tmp_path / "m.glassnet"
+    model.save(str(path))
+
+    def add_dropout(config):  # compile refuses the model now: the file is written by hand
+        config["model"]["layers"].append({"class_name": "Dropout", "config": {"rate": 0.5}})
+
+    edit_config(path, add_dropout)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_model(path)
+    assert type(loaded.layers[-1]).__name__ == "Dropout"
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-6)
 
 
 def test_cli_reports_a_tampered_file_in_one_line(tmp_path):

@@ -87,10 +87,11 @@ def final_activation(layers: Sequence[Layer]) -> str | None:
     return {Sigmoid: "sigmoid", Softmax: "softmax"}.get(type(activation))
 
 
-def check_loss_fits(model: Sequential, loss: losses_mod.Loss) -> None:
+def check_loss_fits(model: Sequential, loss: losses_mod.Loss, training: bool = True) -> None:
     """``loss`` must fit the built model: one output for binary cross-entropy, one per
     class for categorical, and an activation applied once (by the loss from logits, or by
-    the last layer when ``from_logits=False``), never twice or not at all."""
+    the last layer when ``from_logits=False``), never twice or not at all. ``training``
+    adds the rule that only matters in training: no Dropout after that activation."""
     outputs, name = int(np.prod(model.output_shape)), loss.name
     wanted = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax"}.get(name)
     if wanted == "sigmoid" and outputs != 1:
@@ -111,7 +112,7 @@ def check_loss_fits(model: Sequential, loss: losses_mod.Loss) -> None:
     if not loss.from_logits and wanted is not None and last != wanted:
         raise ConfigError(f"{name} with from_logits=False takes probabilities: the last layer "
                           f"must apply {wanted} (it applies {last or 'nothing'})")
-    if any(isinstance(layer, Dropout) for layer in after):
+    if training and any(isinstance(layer, Dropout) for layer in after):
         raise ConfigError(f"a Dropout after the layer that applies {last} zeroes and rescales its "
                           f"probabilities in training, so {name} would not get probabilities: "
                           "put the Dropout before that layer")

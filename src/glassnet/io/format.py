@@ -222,15 +222,24 @@ def restore_model(path: str | Path, model: Sequential, config: dict[str, Any],
             raise ModelFormatError(f"{path}: the loss in {CONFIG_NAME} expects output activation "
                                    f"{model.loss.output_activation!r} but the model says "
                                    f"{model.output_activation!r}")
-        try:  # what compile refuses (softmax applied twice, two outputs for a binary loss)
-            check_loss_fits(model, model.loss)
-        except ConfigError as exc:
-            raise ModelFormatError(f"{path}: the loss in {CONFIG_NAME} does not fit the model: "
-                                   f"{exc}{newer_writer_hint(config)}") from None
+        _warn_if_the_loss_does_not_fit(path, model)
         model.metrics = ["accuracy"]
     model.reg = _saved_reg(path, config)
     model.training_summary = _training_summary(path, config)
     return model
+
+
+def _warn_if_the_loss_does_not_fit(path: str | Path, model: Sequential) -> None:
+    """What compile refuses (softmax applied twice, by the last layer and by the loss from
+    logits) a file written before glassnet checked it may hold: it still loads (its weights
+    are the user's), with a warning, since its predictions are not the probabilities its
+    last layer computes. A Dropout after that layer changes nothing at inference: no word."""
+    try:
+        check_loss_fits(model, model.loss, training=False)
+    except ConfigError as exc:
+        warnings.warn(f"{path}: its loss does not fit the model ({exc}); the file predates that "
+                      "check, and its predictions are not the last layer's probabilities until "
+                      "it is compiled again", GlassnetWarning, stacklevel=user_stacklevel())
 
 
 #: what ``glassnet info`` and the reports read from a file's training summary (its other

@@ -28,12 +28,11 @@ import numpy as np
 from .._files import write_bytes
 from ..backend import to_numpy
 from ..errors import ConfigError, require_extra
+from ..model import Sequential  # at run time: typing.get_type_hints(export_onnx) resolves
 from .format import UNRECORDED_RESIZE, training_resize
 
 if TYPE_CHECKING:
-    import onnx
-
-    from ..model import Sequential
+    import onnx  # an optional extra: imported where an export needs it
 
 OPSET = 17
 #: a protobuf message (an ONNX file without external data) cannot exceed 2 GiB

@@ -222,3 +222,19 @@ class MonitoringCallback(Callback):
     @property
     def best_epoch(self) -> int | None:
         return self.tracker.best_epoch
+
+
+# Keras' callbacks each have a file of their own since 2026-12-07; until then they lived
+# here, and the tutorial imported them from here. Importing them back at the top would be
+# an import cycle (each of their files imports this one), so they are looked up on first use.
+_MOVED = {"EarlyStopping": "early_stopping", "ModelCheckpoint": "model_checkpoint",
+          "LambdaCallback": "lambda_callback"}
+
+
+def __getattr__(name: str) -> type:
+    """``glassnet.training.callbacks.EarlyStopping`` (and the other moved callbacks), as before."""
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
