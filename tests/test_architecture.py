@@ -53,7 +53,8 @@ def _package_of(path: Path) -> list[str]:
 def _resolved(path: Path, node: ast.ImportFrom) -> list[str]:
     """The modules a ``from X import a, b`` names: ``X``, and ``X.a`` where ``a`` is a module."""
     if node.level:
-        base = _package_of(path)[: len(_package_of(path)) - node.level + 1]
+        package = _package_of(path)
+        base = package[: len(package) - node.level + 1]
         stem = ".".join(base + ([node.module] if node.module else []))
     else:
         stem = node.module or ""

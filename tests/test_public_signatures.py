@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import pytest
 
-from test_architecture import PACKAGE, SRC
+from test_architecture import PACKAGE, SRC, module_name
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -27,11 +27,6 @@ class Public(NamedTuple):
     where: str           # "glassnet/model.py:386"
     node: FunctionNode
     in_class: bool
-
-
-def _module(path: Path) -> str:
-    parts = list(path.relative_to(SRC).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _inner_statements(node: ast.stmt) -> list[ast.stmt]:
@@ -61,7 +56,7 @@ def public_functions(package: Path = PACKAGE) -> list[Public]:
     found = []
     for path in sorted(package.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        found += _public_in(tree.body, _module(path), str(path.relative_to(SRC)))
+        found += _public_in(tree.body, module_name(path), str(path.relative_to(SRC)))
     return found
 
 
