@@ -207,6 +207,17 @@ def worker_torch(args) -> dict:
 
 
 # -- the parent: interleaved repetitions, table ------------------------------------------------
+def append_to_results(text: str) -> None:
+    """Append ``text`` to ``benchmarks/RESULTS.md`` after a blank line, atomically (a crash
+    mid-write leaves the file as it was)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from glassnet._files import write_text
+
+    path = ROOT / "benchmarks" / "RESULTS.md"
+    old = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    write_text(path, old.rstrip("\n") + "\n\n" + text)
+
+
 def worker_failed(what: str, exit_code: int | None, stderr: str = "") -> SystemExit:
     """The error exit of a benchmark whose worker process for ``what`` (framework and
     workload) died: one line naming it, then the worker's error output if it was captured
@@ -289,12 +300,7 @@ def main() -> None:
     text = summarize(runs, args)
     print(text)
     if args.write:
-        sys.path.insert(0, str(ROOT / "src"))
-        from glassnet._files import write_text
-
-        path = ROOT / "benchmarks" / "RESULTS.md"
-        old = path.read_text() if path.exists() else "# Benchmark results\n\n"
-        write_text(path, old.rstrip("\n") + "\n\n" + text)
+        append_to_results(text)
 
 
 if __name__ == "__main__":

@@ -219,10 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = markdown(speed, equality, data, args, command.strip())
     print(text)
     if args.write:
-        from glassnet._files import write_text
+        from bench_cnn import append_to_results
 
-        path = ROOT / "benchmarks" / "RESULTS.md"
-        write_text(path, path.read_text().rstrip("\n") + "\n\n" + text)
+        append_to_results(text)
     return 0
 
 

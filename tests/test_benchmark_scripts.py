@@ -190,3 +190,14 @@ def test_the_gpu_script_refuses_bad_sizes(argv, message):
                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2 and message in out.stderr
+
+
+def test_results_are_appended_after_a_blank_line_and_a_new_file_gets_the_heading(scripts, tmp_path,
+                                                                                 monkeypatch):
+    """bench_cnn.py --write and gpu.py --write append their tables with one helper."""
+    monkeypatch.setattr(scripts.bench_cnn, "ROOT", tmp_path)
+    (tmp_path / "benchmarks").mkdir()
+    scripts.bench_cnn.append_to_results("### first\n")
+    scripts.bench_cnn.append_to_results("### second\n")
+    assert (tmp_path / "benchmarks" / "RESULTS.md").read_text() == (
+        "# Benchmark results\n\n### first\n\n### second\n")
