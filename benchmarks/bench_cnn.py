@@ -207,13 +207,13 @@ def worker_torch(args) -> dict:
 
 
 # -- the parent: interleaved repetitions, table ------------------------------------------------
-def append_to_results(text: str) -> None:
-    """Append ``text`` to ``benchmarks/RESULTS.md`` after a blank line, atomically (a crash
-    mid-write leaves the file as it was)."""
+def append_to_results(text: str, path: str | Path | None = None) -> None:
+    """Append ``text`` to ``path`` (default ``benchmarks/RESULTS.md``) after a blank line,
+    atomically (a crash mid-write leaves the file as it was)."""
     sys.path.insert(0, str(ROOT / "src"))
     from glassnet._files import write_text
 
-    path = ROOT / "benchmarks" / "RESULTS.md"
+    path = Path(path) if path is not None else ROOT / "benchmarks" / "RESULTS.md"
     old = path.read_text() if path.exists() else "# Benchmark results\n\n"
     write_text(path, old.rstrip("\n") + "\n\n" + text)
 

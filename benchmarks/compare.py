@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated, from: {', '.join(WORKLOADS)}")
     parser.add_argument("--reps", type=int, default=5, help="repetitions per framework")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="BLAS/torch threads")
-    parser.add_argument("--write", metavar="MARKDOWN", help="append the table to this file")
+    parser.add_argument("--write", metavar="MARKDOWN", help="append the table to this file (atomically)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     unknown = sorted(set(names) - set(WORKLOADS))
@@ -230,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(results, gemm, args)
     print(table)
     if args.write:
-        with open(args.write, "a") as f:
-            f.write("\n" + table)
+        from bench_cnn import append_to_results  # the one atomic append of the benchmarks
+
+        append_to_results(table, args.write)
     return 0
 
 

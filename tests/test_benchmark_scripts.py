@@ -201,3 +201,16 @@ def test_results_are_appended_after_a_blank_line_and_a_new_file_gets_the_heading
     scripts.bench_cnn.append_to_results("### second\n")
     assert (tmp_path / "benchmarks" / "RESULTS.md").read_text() == (
         "# Benchmark results\n\n### first\n\n### second\n")
+
+
+def test_compare_write_appends_to_the_given_file_atomically_keeping_what_it_held(scripts, tmp_path,
+                                                                                 monkeypatch):
+    """compare.py --write FILE goes through the same atomic append, to any file it names."""
+    target = tmp_path / "notes.md"
+    target.write_text("# My notes\n\nkept\n")
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (replaced.append(dst), real_replace(src, dst)))
+    scripts.bench_cnn.append_to_results("| table |\n", target)
+    assert target.read_text() == "# My notes\n\nkept\n\n| table |\n"
+    assert [str(p) for p in replaced] == [str(target)]
