@@ -27,6 +27,7 @@ from ._text import model_summary
 from .backend import Array, to_device_of_weights, to_numpy
 from .errors import ConfigError, ShapeError
 from .layers.base import Layer
+from .layers.folding import foldable_run, folded_forward
 from .training.history import History  # at run time: typing.get_type_hints(Sequential.fit) resolves
 
 
@@ -238,10 +239,18 @@ class Sequential:
             # uint8 pixels would go in unscaled: the cost of the course's net starts at 62
             raise ShapeError(f"forward takes preprocessed inputs, got {x.dtype} values: call "
                              "model.preprocess(x) first (or train_on_batch, predict, fit, which do)")
-        for layer in self.layers[start:stop]:
-            x = layer.forward(x, training=training)
-            if not training:  # backward must not use what the last training pass kept, nor
-                layer.clear_cache()  # what BatchNorm keeps of an inference pass: other batches
+        if training:
+            for layer in self.layers[start:stop]:
+                x = layer.forward(x, training=True)
+            return x
+        layers, i = self.layers[start:stop], 0
+        while i < len(layers):
+            # [Conv2D, BatchNorm(, ReLU)] as one convolution (layers/folding.py), else one layer
+            run = foldable_run(layers[i:])
+            x = folded_forward(layers[i:i + run], x) if run else layers[i].forward(x)
+            for layer in layers[i:i + max(run, 1)]:  # backward must not use what the last
+                layer.clear_cache()  # training pass kept, nor BatchNorm's of an inference pass
+            i += max(run, 1)
         return x
 
     def min_batch(self) -> int:

@@ -184,24 +184,33 @@ class Conv2D(KernelOptions, Layer):
 
     def forward(self, x: Array, training: bool = False) -> Array:
         x = self.check_batch(x)
-        xp, (oh, ow) = array_module(x), self.output_shape[1:]
-        y = xp.empty((x.shape[0], *self.output_shape), dtype=x.dtype)
-        W2 = self.params["W"].reshape(self.filters, -1)
-        width = self._unfolded_width()
-        for part in self._forward_groups(x):
-            cols = self._unfold(x[part])
-            z = W2 @ cols  # (F, CKK) @ (CKK, n*OH*width): one GEMM per group of images
-            if self.use_bias:
-                z += self.params["b"][:, None]
-            z = z.reshape(self.filters, -1, oh, width)[..., :ow].transpose(1, 0, 2, 3)  # NCHW view
-            if self.fused_relu:  # ReLU and the copy to NCHW in one pass
-                xp.maximum(z, 0, out=y[part])
-            else:
-                y[part] = z
+        bias = self.params["b"] if self.use_bias else None
+        y = self.convolve(x, self.params["W"], bias, relu=self.fused_relu)
         if self.activation is not None and not self.fused_relu:
             y = self.activation.forward(y, training)
         if training:
             self._remember(x=x, y=y if self.fused_relu else None)
+        return y
+
+    def convolve(self, x: Array, W: Array, b: Array | None, relu: bool) -> Array:
+        """``y = conv2d(x, W) + b``, then ``max(y, 0)`` if ``relu``: the forward pass with a
+        kernel ``W: (F, C, KH, KW)`` and bias ``b: (F,)`` (or ``None``) given, in this layer's
+        shapes (inference with a BatchNorm folded in passes scaled ones: ``layers/folding.py``).
+        ``x: (N, C, H, W)``, already checked; ``y: (N, F, OH, OW)``."""
+        xp, (oh, ow) = array_module(x), self.output_shape[1:]
+        y = xp.empty((x.shape[0], *self.output_shape), dtype=x.dtype)
+        W2 = W.reshape(self.filters, -1)
+        width = self._unfolded_width()
+        for part in self._forward_groups(x):
+            cols = self._unfold(x[part])
+            z = W2 @ cols  # (F, CKK) @ (CKK, n*OH*width): one GEMM per group of images
+            if b is not None:
+                z += b[:, None]
+            z = z.reshape(self.filters, -1, oh, width)[..., :ow].transpose(1, 0, 2, 3)  # NCHW view
+            if relu:  # ReLU and the copy to NCHW in one pass
+                xp.maximum(z, 0, out=y[part])
+            else:
+                y[part] = z
         return y
 
     def backward(self, dy: Array) -> Array | None:

@@ -150,11 +150,23 @@ class BatchNorm(Layer):
         PyTorch eval-mode comparison)."""
         mean = self.state["running_mean"].copy()
         inv_std = 1 / (self.state["running_var"] + self.eps) ** 0.5
-        scale = self.params["gamma"] * inv_std
         self._remember(x=x, mean=mean, inv_std=inv_std)
+        scale, shift = self.inference_affine(mean, inv_std)
         y = x * scale.reshape(channel)
-        y += (self.params["beta"] - mean * scale).reshape(channel)
+        y += shift.reshape(channel)
         return y
+
+    def inference_affine(self, mean: Array | None = None,
+                         inv_std: Array | None = None) -> tuple[Array, Array]:
+        """``(scale, shift)``, each ``(C,)``, such that inference is ``y = x * scale + shift``:
+        ``scale = gamma / sqrt(running_var + eps)``, ``shift = beta - running_mean * scale``
+        (``mean`` and ``inv_std`` when already computed)."""
+        if mean is None:
+            mean = self.state["running_mean"]
+        if inv_std is None:
+            inv_std = 1 / (self.state["running_var"] + self.eps) ** 0.5
+        scale = self.params["gamma"] * inv_std
+        return scale, self.params["beta"] - mean * scale
 
     def backward(self, dy: Array) -> Array | None:
         cache = self._recall()
