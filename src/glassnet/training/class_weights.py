@@ -53,8 +53,8 @@ def balanced_weights(y: np.ndarray, num_classes: int,
     missing = np.flatnonzero(counts == 0)
     if missing.size:
         names = ", ".join(class_label(k, class_names) for k in missing)
-        raise ConfigError(f"class_weight='balanced' needs training samples of every class, but class "
-                          f"{names} has none: give a dict of weights instead")
+        raise ConfigError(f"'balanced' class weights need training samples of every class, but "
+                          f"class {names} has none: give each class's weight instead")
     return len(y) / (num_classes * counts)
 
 
@@ -77,8 +77,9 @@ def sample_weights(weights: np.ndarray | None, y: np.ndarray, dtype: Any) -> np.
     return None if weights is None else weights[np.asarray(y)].astype(dtype)
 
 
-def weights_by_class(weights: np.ndarray, class_names: list[str] | None) -> dict[str, float]:
-    """``{"cat": 2.0, "non-cat": 1.0}``: the weights by class name (by index without names),
-    as a run records them."""
+def weights_by_class(weights: np.ndarray, class_names: list[str] | None) -> list[list[Any]]:
+    """``[["non-cat", 1.0], ["cat", 2.0]]``: each class's name (its index without names) and
+    weight, in class order, as a run records them (a list, not an object: in ``metrics.json``
+    an object is a split's metrics)."""
     names = class_names if class_names is not None else [str(k) for k in range(len(weights))]
-    return {name: float(w) for name, w in zip(names, weights, strict=True)}
+    return [[name, float(w)] for name, w in zip(names, weights, strict=True)]
