@@ -183,7 +183,9 @@ class ShardedStep(_Shards):
         model, n = self.model, len(x)
         shards = shard_count(self.threads, n)
         if shards < 2:
-            return model.train_step(x, y, start, sample_weight)
+            # weights only when given, as the fit loop passes them
+            return model.train_step(x, y, start, **({} if sample_weight is None
+                                                    else {"sample_weight": sample_weight}))
         parts = shard_slices(n, shards)
         replicas = self.replicas[:shards]
         sums = ShardSums(shards)
