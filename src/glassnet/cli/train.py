@@ -30,6 +30,7 @@ from ..run_setup import make_schedule, parse_class_weight
 from ..runs import RunConfig, RunResult, resume_run, train_run
 from ..training.nan_guard import quiet_float_errors, weights_after
 from .arguments import (
+    CLASS_WEIGHT_HELP,
     DATASET_HELP,
     Subcommands,
     add_folder_options,
@@ -110,12 +111,7 @@ def add_parser(sub: Subcommands) -> None:
                         "--lr-schedule other than constant, which set the lr themselves)")
     p.add_argument("--reduce-lr-factor", type=fraction, default=None, metavar="FACTOR",
                    help="what --reduce-lr multiplies the learning rate by (default: 0.1)")
-    p.add_argument("--class-weight", default=None, metavar="WEIGHTS",
-                   help="weigh each class in the training loss, as Keras' class_weight: 'balanced' "
-                        "(n_samples / (n_classes * count of the class), counted on the training "
-                        "split) or NAME=WEIGHT pairs, e.g. cat=2,non-cat=1 (a class's name or index; "
-                        "a class not named weighs 1). Only the training loss is weighted: the "
-                        "validation loss and every reported score are not")
+    p.add_argument("--class-weight", default=None, metavar="WEIGHTS", help=CLASS_WEIGHT_HELP)
     p.add_argument("--augment", default=None, metavar="LIST",
                    help="augment training batches: flip (random horizontal flip), crop (random "
                         "crop from 4-pixel reflect padding), jitter (brightness and contrast "
