@@ -177,6 +177,31 @@ def test_every_loss_on_the_device(device, loss, units, from_logits, rng):
     assert values["gpu"] == pytest.approx(values["cpu"], rel=1e-12)
 
 
+@pytest.mark.parametrize("loss,units,from_logits", [
+    ("binary_crossentropy", 1, True), ("binary_crossentropy", 1, False),
+    ("categorical_crossentropy", 3, True), ("categorical_crossentropy", 3, False)])
+def test_class_weights_on_the_device(device, loss, units, from_logits, rng):
+    """fit's class_weight (mini-batch and full batch, with the NaN guard's re-check) and
+    train_on_batch's send each batch's sample weights to the device: the CPU's history."""
+    x, y = rng.standard_normal((12, 4)), rng.integers(0, max(units, 2), 12)
+    activation = None if from_logits else ("sigmoid" if units == 1 else "softmax")
+    seen = {}
+    for name in ("cpu", "gpu"):
+        def train():
+            model = gn.Sequential([gn.layers.Dense(units, activation=activation)], input_shape=(4,),
+                                  seed=3, dtype="float64")
+            model.compile(loss=gn.losses.get(loss, from_logits=from_logits), optimizer="sgd")
+            losses = model.fit(x, y, epochs=2, batch_size=5, verbose=0,
+                               class_weight={1: 3.0}).history["loss"]
+            losses += model.fit(x, y, epochs=1, batch_size=None, verbose=0,
+                                class_weight="balanced").history["loss"]
+            losses.append(model.train_on_batch(x, y, class_weight={0: 0.5}))
+            assert_on_device(model)
+            return losses
+        seen[name] = on(name, train)
+    np.testing.assert_allclose(seen["gpu"], seen["cpu"], rtol=1e-12)
+
+
 # -- what crosses between host and device (each copy is a wait on a real GPU) --------------------
 def only_on_the_stand_in(device) -> None:
     if device != "fake-cupy":

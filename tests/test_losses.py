@@ -177,3 +177,76 @@ def test_a_loss_beyond_float32s_range_is_inf_without_a_warning(loss, outputs, la
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the NaN guard handles an infinite loss: no NumPy noise
         assert loss.forward(np.array(outputs, np.float32), np.array(labels)) == np.inf
+
+
+# -- sample weights (fit's class_weight) ---------------------------------------------------
+
+WEIGHTS = np.array([0.5, 2.0, 0.0, 1.0, 3.0, 0.25])
+
+
+@pytest.mark.parametrize("label,loss,output,y", gradcheck.loss_cases(),
+                         ids=[c[0] for c in gradcheck.loss_cases()])
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_weighted_loss_matches_finite_differences(label, loss, output, y, one_hot):
+    w = WEIGHTS[:len(y)]
+    if one_hot and output.shape[1] > 1:
+        y = np.eye(output.shape[1])[y]
+    assert gradcheck.check_loss(loss, output, y, sample_weight=w).worst < 1e-7
+
+
+def _torch_weighted(torch, loss, output, y):
+    """PyTorch's per-sample losses (reduction="none") and their function of ``output``."""
+    t = torch.tensor(output, requires_grad=True)
+    fn = torch.nn.functional
+    if isinstance(loss, losses.BinaryCrossEntropy):
+        target = torch.tensor(y, dtype=torch.float64).reshape(-1, 1)
+        per = (fn.binary_cross_entropy_with_logits(t, target, reduction="none") if loss.from_logits
+               else fn.binary_cross_entropy(t, target, reduction="none")).reshape(-1)
+    else:
+        per = (fn.cross_entropy(t, torch.tensor(y), reduction="none") if loss.from_logits
+               else fn.nll_loss(torch.log(t), torch.tensor(y), reduction="none"))
+    return t, per
+
+
+@pytest.mark.parametrize("label,loss,output,y", gradcheck.loss_cases(),
+                         ids=[c[0] for c in gradcheck.loss_cases()])
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_weighted_loss_matches_torch_sum_over_batch_size(torch, label, loss, output, y, one_hot):
+    """``(w * l).mean()`` of PyTorch's per-sample losses: Keras' "sum over batch size", not
+    divided by the sum of the weights."""
+    w = WEIGHTS[:len(y)]
+    labels = np.eye(output.shape[1])[y] if one_hot and output.shape[1] > 1 else y
+    value = loss.forward(output, labels, w)
+    grad = loss.backward()
+    t, per = _torch_weighted(torch, loss, output, y)
+    tl = (torch.tensor(w) * per).mean()
+    tl.backward()
+    assert value == pytest.approx(tl.item(), rel=1e-12)
+    assert gradcheck.rel_error(grad, t.grad.numpy()) < 1e-10
+
+
+@pytest.mark.parametrize("label,loss,output,y", gradcheck.loss_cases(),
+                         ids=[c[0] for c in gradcheck.loss_cases()])
+def test_without_weights_the_loss_is_bit_for_bit_unweighted(label, loss, output, y):
+    """``sample_weight=None`` is the plain mean exactly; weights of 1 give it to rounding."""
+    output = output.astype(np.float32)
+    plain = loss.forward(output, y)
+    plain_grad = loss.backward()
+    assert loss.forward(output, y, None) == plain
+    assert np.array_equal(loss.backward(), plain_grad)
+    assert loss.forward(output, y, np.ones(len(y))) == pytest.approx(plain, rel=1e-6)
+
+
+@pytest.mark.parametrize("weights, match", [
+    (np.ones(3), r"shape \(3,\).*expected \(6,\)"),
+    (np.ones((6, 1)), r"shape \(6, 1\)"),
+    (np.array([1, 1, -1, 1, 1, 1.0]), "finite and >= 0"),
+    (np.array([1, 1, np.nan, 1, 1, 1.0]), "finite and >= 0"),
+    (np.array([1, 1, np.inf, 1, 1, 1.0]), "finite and >= 0"),
+    (np.array(list("abcdef")), "numbers"),
+])
+def test_bad_sample_weights_are_refused(weights, match):
+    for loss, output in ((losses.BinaryCrossEntropy(), np.zeros((6, 1))),
+                         (losses.CategoricalCrossEntropy(), np.zeros((6, 3)))):
+        with pytest.raises(ShapeError, match=match):
+            loss.forward(output, np.zeros(6, dtype=int), weights)

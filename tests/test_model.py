@@ -896,7 +896,7 @@ def test_evaluate_takes_one_sample_and_its_label_as_predict_does(rng):
     assert model.evaluate(x[0], np.eye(3)[y[0]]) == model.evaluate(x[:1], y[:1])  # a one-hot row
 
 
-@pytest.mark.parametrize("keras_argument", ["class_weight", "sample_weight", "steps_per_epoch"])
+@pytest.mark.parametrize("keras_argument", ["sample_weight", "steps_per_epoch"])
 def test_fit_names_an_argument_it_does_not_have(keras_argument, rng):
     model = gn.Sequential([gn.layers.Dense(1)], input_shape=(4,))
     model.compile("binary_crossentropy", "sgd")

@@ -1624,3 +1624,29 @@ def test_a_search_trial_may_early_stop_and_reduce_the_lr_on_its_validation_data(
     assert [type(cb).__name__ for cb in make_callbacks(trial)] == ["EarlyStopping", "ReduceLROnPlateau"]
     with pytest.raises(ConfigError, match="--reduce-lr 2 watches the validation loss"):
         make_callbacks(RunConfig(extra={"reduce_lr": 2}))
+
+
+def test_a_search_trains_every_trial_with_its_class_weight(tmp_path, cat_train, capsys):
+    """--class-weight: each trial (and the printed train command) trains with it, the search
+    stores it (--resume refuses another), a class the data set lacks fails before any trial."""
+    out = tmp_path / "cw"
+    assert main(["search", *QUICK, "--trials", "2", "--no-plot", "--out", str(out),
+                 "--class-weight", "cat=3"]) == 0
+    for trial in ("0000", "0001"):
+        metrics = json.loads((out / "trials" / trial / "metrics.json").read_text())
+        assert metrics["class_weight"] == [["non-cat", 1.0], ["cat", 3.0]]
+    command = json.loads((out / "search.json").read_text())["best"]["train_command"]
+    assert "--class-weight cat=3" in command
+    capsys.readouterr()
+    assert main(["search", "--out", str(out), "--resume", "--no-plot", "--class-weight", "balanced"]) == 1
+    assert "(--class-weight: stored cat=3, given balanced)" in capsys.readouterr().err
+    assert main(["search", *QUICK, "--trials", "1", "--no-plot", "--out", str(tmp_path / "bad"),
+                 "--class-weight", "dog=2"]) == 1
+    assert "--class-weight dog=2: the data set has no class 'dog'" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "trials").exists()
+
+
+def test_the_train_command_carries_the_class_weight():
+    config = RunConfig(extra={"class_weight": "non-cat=0.5,cat=2"})
+    assert "--class-weight non-cat=0.5,cat=2" in train_command(config)
+    assert "--class-weight" not in train_command(RunConfig())

@@ -80,6 +80,33 @@ def test_fit_on_threads_matches_one_thread_and_repeats_to_the_last_digit(rng):
         np.testing.assert_array_equal(weights[2][key], weights[1][key])
 
 
+def test_a_split_step_with_sample_weights_is_the_unsplit_step(rng):
+    """Each shard weighs its own rows (class_weight): loss, outputs, gradients, weights and
+    state as one unsplit weighted step; the weights really count (not the unweighted step)."""
+    x, y = _batch(rng, 50)
+    w = np.array([0.5, 3.0, 1.0])[y]
+    plain, split, unweighted = _conv_net(), _conv_net(), _conv_net()
+    expected = _step_results(plain, lambda x, y: plain.train_step(x, y, sample_weight=w), x, y)
+    got = _step_results(split, lambda x, y: ShardedStep(split, 3)(x, y, sample_weight=w), x, y)
+    assert got[0] == pytest.approx(expected[0], rel=1e-12)
+    for key in expected[2]:
+        np.testing.assert_allclose(got[2][key], expected[2][key], rtol=1e-10, atol=1e-13, err_msg=key)
+    assert _step_results(unweighted, ShardedStep(unweighted, 3), x, y)[0] != pytest.approx(expected[0])
+
+
+def test_fit_with_class_weights_on_threads_matches_one_thread(rng):
+    x, y = _batch(rng, 90)
+    histories, weights = [], []
+    for threads in (1, 2):
+        model = _conv_net(seed=3)
+        histories.append(model.fit(x, y, epochs=2, batch_size=45, verbose=0, threads=threads,
+                                   class_weight={0: 0.2, 2: 4.0}).history)
+        weights.append(model.get_weights())
+    np.testing.assert_allclose(histories[1]["loss"], histories[0]["loss"], rtol=1e-10)
+    for key in weights[0]:
+        np.testing.assert_allclose(weights[1][key], weights[0][key], rtol=1e-9, atol=1e-12)
+
+
 def test_a_batchnorm_that_is_the_first_trainable_layer_splits_too(rng):
     """Its backward returns before the cross-shard sum (no input gradient): every shard
     does the same, so no shard waits for the others in vain."""

@@ -247,12 +247,13 @@ def _layer_errors(layer: Any, x: Any, rng: np.random.Generator, h: float,
 
 
 def check_loss(loss: Any, output: np.ndarray, y: np.ndarray, h: float = 1e-5,
-               name: str | None = None) -> CheckResult:
-    """Check ``loss.backward()`` against finite differences of ``loss.forward(output, y)``."""
+               name: str | None = None, sample_weight: np.ndarray | None = None) -> CheckResult:
+    """Check ``loss.backward()`` against finite differences of ``loss.forward(output, y,
+    sample_weight)`` (``sample_weight: (N,)`` or ``None``)."""
     output = np.array(output, dtype=np.float64)
-    value = loss.forward(output, y)
+    value = loss.forward(output, y, sample_weight)
     analytic = to_numpy(loss.backward())
-    numeric = numerical_gradient(lambda: loss.forward(output, y), output, h)
+    numeric = numerical_gradient(lambda: loss.forward(output, y, sample_weight), output, h)
     noise = finite_difference_noise(abs(value), h)  # a mean of per-sample losses, all >= 0
     return CheckResult(name or repr(loss), {"output": gradient_error(analytic, numeric, noise)})
 

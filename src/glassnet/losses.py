@@ -1,9 +1,15 @@
 """Cross-entropy losses, from logits (default) or from probabilities.
 
-A loss has ``forward(output, y_true) -> float`` (the mean over the batch) and
-``backward() -> dLoss/doutput``. From logits, the sigmoid or softmax is fused with the
-cross-entropy, so the gradient is simply ``(p - y) / N`` and no ``log(0)`` can occur.
-From probabilities, ``p`` is clipped to ``[eps, 1 - eps]`` first.
+A loss has ``forward(output, y_true, sample_weight=None) -> float`` (the mean over the
+batch) and ``backward() -> dLoss/doutput``. From logits, the sigmoid or softmax is fused
+with the cross-entropy, so the gradient is simply ``(p - y) / N`` and no ``log(0)`` can
+occur. From probabilities, ``p`` is clipped to ``[eps, 1 - eps]`` first.
+
+Per-sample weights ``w: (N,)`` (``fit``'s ``class_weight``) use Keras' "sum over batch
+size" reduction: ``L = sum_i w_i l_i / N``, divided by ``N``, not by ``sum_i w_i``. So a
+batch's loss is still the sum of its shards' ``n_k / N`` shares (the data-parallel step,
+:mod:`glassnet.training.shards`) and of its samples' terms (the epoch's running mean), as
+without weights; the gradient is ``w_i (p_i - y_i) / N``.
 """
 
 from __future__ import annotations
@@ -33,10 +39,14 @@ class Loss:
         """``"sigmoid"``/``"softmax"`` if the model outputs logits, else ``None``."""
         raise NotImplementedError
 
-    def forward(self, output: Array, y_true: Array) -> float:
+    def forward(self, output: Array, y_true: Array, sample_weight: Array | None = None) -> float:
         """The mean loss over the batch: ``output: (N, C)`` (or ``(N, 1)``/``(N,)`` for one
         output), logits unless ``from_logits=False``; ``y_true``: class indices ``(N,)`` or
         one-hot rows ``(N, C)``. Keeps what :meth:`backward` needs.
+
+        ``sample_weight: (N,)`` (finite, >= 0) weighs each sample's loss: the result is
+        ``sum_i w_i l_i / N``, Keras' "sum over batch size" (not divided by ``sum_i w_i``:
+        see the module's docstring). ``None`` is the plain mean, to the last bit.
 
         Label values given as a NumPy array are checked (a class out of range is a
         ShapeError); labels already on the GPU are taken as checked: ``fit``, ``evaluate``
@@ -46,7 +56,7 @@ class Loss:
 
     def backward(self) -> Array:
         """``dL/d output``, shaped as the last ``output``; fused with the sigmoid or softmax
-        it is ``(p - y) / N``."""
+        it is ``(p - y) / N`` (``w_i (p_i - y_i) / N`` with sample weights)."""
         raise NotImplementedError
 
     def _recall(self) -> dict[str, Any]:
@@ -74,7 +84,7 @@ class BinaryCrossEntropy(Loss):
     def output_activation(self) -> str | None:
         return "sigmoid" if self.from_logits else None
 
-    def forward(self, output: Array, y_true: Array) -> float:
+    def forward(self, output: Array, y_true: Array, sample_weight: Array | None = None) -> float:
         xp = array_module(output)
         n = output.shape[0]
         if output.ndim > 2 or (output.ndim == 2 and output.shape[1] != 1):
@@ -83,6 +93,7 @@ class BinaryCrossEntropy(Loss):
                 "use categorical_crossentropy for more than two classes"
             )
         y = _as_binary_targets(y_true, n, output.dtype, xp)
+        w = _as_sample_weights(sample_weight, n, output.dtype, xp)
         z = output.reshape(n)
         if self.from_logits:
             # = -(y log p + (1 - y) log(1 - p)), p = sigmoid(z), as softplus(z) - z y, summed
@@ -93,7 +104,9 @@ class BinaryCrossEntropy(Loss):
         else:
             p = clip_probabilities(z)
             loss = -(y * xp.log(p) + (1 - y) * xp.log(1 - p))
-        self._cache = {"p": p, "y": y, "shape": output.shape}
+        self._cache = {"p": p, "y": y, "w": w, "shape": output.shape}
+        if w is not None:
+            loss = w * loss
         with np.errstate(over="ignore"):  # a mean beyond the dtype's range is inf (as in PyTorch),
             return float(loss.mean())     # which the NaN guard handles: no warning
 
@@ -105,6 +118,8 @@ class BinaryCrossEntropy(Loss):
             grad = (p - y) / n
         else:
             grad = (p - y) / (p * (1 - p)) / n
+        if c["w"] is not None:
+            grad = c["w"] * grad
         return grad.reshape(c["shape"])
 
 
@@ -123,31 +138,37 @@ class CategoricalCrossEntropy(Loss):
     def output_activation(self) -> str | None:
         return "softmax" if self.from_logits else None
 
-    def forward(self, output: Array, y_true: Array) -> float:
+    def forward(self, output: Array, y_true: Array, sample_weight: Array | None = None) -> float:
         xp = array_module(output)
         if output.ndim != 2:
             raise ShapeError(f"categorical cross-entropy needs outputs (N, C), got {output.shape}")
         n, c = output.shape
         y = _as_class_targets(y_true, n, c, output.dtype, xp)
+        w = _as_sample_weights(sample_weight, n, output.dtype, xp)
         if self.from_logits:
             log_p = F.log_softmax(output, axis=1)
             p = xp.exp(log_p)
         else:
             p = clip_probabilities(output)
             log_p = xp.log(p)
-        self._cache = {"p": p, "y": y}
+        self._cache = {"p": p, "y": y, "w": w}
         # where y is 0, log p may be -inf (logits spread wider than the dtype's range): 0 * -inf
         # would be NaN, and those classes add nothing to the loss
+        terms = y * xp.where(y != 0, log_p, 0)
         with np.errstate(over="ignore"):  # a sum beyond the dtype's range: inf, as above
-            return float(-(y * xp.where(y != 0, log_p, 0)).sum() / n)
+            if w is None:
+                return float(-terms.sum() / n)
+            return float(-(w * terms.sum(axis=1)).sum() / n)
 
     def backward(self) -> Array:
         c = self._recall()
         p, y = c["p"], c["y"]
         n = p.shape[0]
         if self.from_logits:
-            return (p * y.sum(axis=1, keepdims=True) - y) / n
-        return -y / p / n
+            grad = (p * y.sum(axis=1, keepdims=True) - y) / n
+        else:
+            grad = -y / p / n
+        return grad if c["w"] is None else c["w"][:, None] * grad
 
 
 def clip_probabilities(p: Array) -> Array:
@@ -193,6 +214,24 @@ def _as_class_targets(y_true: Array, n: int, c: int, dtype, xp) -> Array:
     if y.shape != (n, c):
         raise ShapeError(f"labels have shape {tuple(y.shape)}; expected ({n},) or ({n}, {c})")
     return xp.asarray(y).astype(dtype, copy=False)
+
+
+def _as_sample_weights(sample_weight: Any, n: int, dtype, xp) -> Array | None:
+    """``sample_weight`` as an ``(n,)`` array of ``dtype`` on the outputs' device, or ``None``.
+    Checked where it is on the host, as labels are (see :meth:`Loss.forward`): a weight that
+    is negative, NaN or infinite would turn the loss's gradient around or make it NaN."""
+    if sample_weight is None:
+        return None
+    w, check = _labels(sample_weight)
+    if w.shape != (n,):
+        raise ShapeError(f"sample_weight has shape {tuple(w.shape)} but the outputs have {n} rows; "
+                         f"expected ({n},)")
+    if check and w.dtype.kind not in "biuf":
+        raise ShapeError(f"sample weights must be numbers, got {w.dtype} values")
+    if check and w.size and not bool((np.isfinite(w) & (w >= 0)).all()):
+        raise ShapeError(f"sample weights must be finite and >= 0, got range "
+                         f"[{float(np.min(w)):g}, {float(np.max(w)):g}]")
+    return xp.asarray(w).astype(dtype, copy=False)
 
 
 _LOSSES = {

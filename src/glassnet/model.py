@@ -355,15 +355,23 @@ class Sequential:
         if self.loss is None or (need_optimizer and self.optimizer is None):
             raise ConfigError("compile the model first: model.compile(loss=..., optimizer=...)")
 
-    def train_on_batch(self, x: Any, y: Any = None) -> float:
+    def train_on_batch(self, x: Any, y: Any = None,
+                       class_weight: dict[int, float] | str | None = None) -> float:
         """One update on one batch, as Keras' ``train_on_batch``: ``x: (N, *input_shape)`` as
-        :meth:`fit` takes it (preprocessed here), ``y`` checked as :meth:`fit` checks labels.
-        Returns the batch's loss before the update (with the L2 term)."""
+        :meth:`fit` takes it (preprocessed here), ``y`` checked as :meth:`fit` checks labels,
+        ``class_weight`` as :meth:`fit` takes it (``"balanced"`` counts this batch's classes).
+        Returns the batch's loss before the update (with the L2 term; weighted by
+        ``class_weight``, as the update is)."""
+        from .training.class_weights import class_weight_vector, sample_weights
+
         self._require_compiled()
         x, _ = self.check_input(x)
         require_labels(y, "train_on_batch")
         y = self.check_labels(x, y)
-        loss, _ = self.train_step(self.preprocess(x), self.on_device(y))
+        weights = sample_weights(class_weight_vector(class_weight, y, self.num_classes, self.class_names),
+                                 y, self.dtype)
+        loss, _ = self.train_step(self.preprocess(x), self.on_device(y),
+                                  **({} if weights is None else {"sample_weight": self.on_device(weights)}))
         return loss
 
     def test_on_batch(self, x: Any, y: Any = None) -> float:
@@ -380,16 +388,18 @@ class Sequential:
         Keras' ``predict_on_batch`` (:meth:`predict` with ``batch_size=None``)."""
         return self.predict(x, batch_size=None)
 
-    def train_step(self, x: Array, y: Array, start: int = 0) -> tuple[float, Array]:
+    def train_step(self, x: Array, y: Array, start: int = 0,
+                   sample_weight: Array | None = None) -> tuple[float, Array]:
         """One forward/backward/update on a batch already preprocessed and on the model's
         device, labels already checked (the fit loop's inner step; from your own code, use
         :meth:`train_on_batch`); returns (loss, outputs).
 
         ``start`` > 0 means ``x`` is already the output of layer ``start - 1`` (see
-        :meth:`fixed_prefix`).
+        :meth:`fixed_prefix`). ``sample_weight: (N,)`` weighs each sample's loss (``fit``'s
+        ``class_weight``; see :meth:`glassnet.losses.Loss.forward`).
         """
         out = self.forward(x, training=True, start=start)
-        loss = self.loss.forward(out, y) + self.regularization_loss()
+        loss = self.loss.forward(out, y, sample_weight) + self.regularization_loss()
         self.backward(self.loss.backward())
         self.optimizer.step(self.parameters())
         return loss, out
@@ -402,7 +412,7 @@ class Sequential:
 
         known = [name for name in inspect.signature(fit).parameters if name not in ("model", "x", "y")]
         unknown = sorted(set(kwargs) - set(known))
-        if unknown:  # Keras' class_weight, sample_weight, steps_per_epoch...: a TypeError before
+        if unknown:  # Keras' sample_weight, steps_per_epoch...: a TypeError before
             raise ConfigError(f"fit() has no argument {', '.join(unknown)}; it takes {', '.join(known)}")
         return fit(self, x, y, **kwargs)
 

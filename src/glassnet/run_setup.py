@@ -1,6 +1,7 @@
 """What a :class:`~glassnet.runs.RunConfig` makes to train with: the zoo model (with its
 preprocessing), the optimizer, the learning-rate schedule, the callbacks of
-``--early-stopping`` and ``--reduce-lr``, and the check that ``--augment`` fits the images.
+``--early-stopping`` and ``--reduce-lr``, the class weights of ``--class-weight``, and the
+check that ``--augment`` fits the images.
 
 :mod:`glassnet.runs` sets a run up from these; :mod:`glassnet.search_checks` makes the
 same things to try a search's configurations before any trial trains.
@@ -8,6 +9,7 @@ same things to try a search's configurations before any trial trains.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from .data import Dataset, is_folder
 from .errors import ConfigError, ShapeError
 from .model import Sequential
 from .training.callbacks import Callback
+from .training.class_weights import BALANCED, class_weight_vector
 from .training.early_stopping import EarlyStopping
 from .training.reduce_lr import ReduceLROnPlateau
 
@@ -152,3 +155,65 @@ def check_augmentation(augment: Any, train: Dataset, names: str | None) -> None:
         raise ConfigError(f"--augment {names}: {exc} (the images are {train.image_shape[1]}x"
                           f"{train.image_shape[2]}: a larger --image-size, or leave that "
                           "augmentation out)") from None
+
+
+CLASS_WEIGHT_SYNTAX = ("'balanced', or NAME=WEIGHT pairs separated by commas (NAME a class's "
+                       "name or index, WEIGHT a number >= 0), e.g. cat=2,non-cat=1")
+
+
+def parse_class_weight(text: str) -> str | dict[str, float]:
+    """``--class-weight``'s text: ``"balanced"``, or ``"cat=2,non-cat=1"`` as ``{"cat": 2.0,
+    "non-cat": 1.0}`` (keys as written: class names or indices, resolved against the data set
+    by :func:`class_weights_for`)."""
+    if text.strip() == BALANCED:
+        return BALANCED
+    weights: dict[str, float] = {}
+    for pair in text.split(","):
+        name, sep, value = pair.rpartition("=")  # a class name may hold "=", a weight cannot
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = math.nan
+        if not sep or not name.strip() or not (0 <= weight < math.inf):
+            raise ConfigError(f"--class-weight {text}: expected {CLASS_WEIGHT_SYNTAX}; "
+                              f"{pair.strip()!r} is not")
+        if name.strip() in weights:
+            raise ConfigError(f"--class-weight {text}: class {name.strip()!r} is given twice")
+        weights[name.strip()] = weight
+    return weights
+
+
+def class_weights_for(config: RunConfig, train: Dataset) -> np.ndarray | None:
+    """The weight of each of ``train``'s classes, ``(C,)``, that ``extra["class_weight"]`` asks
+    for (``--class-weight``'s text, or the dict it parses to), or ``None`` without one:
+    ``"balanced"`` counts ``train``'s samples (the training split only), names are
+    ``train``'s class names (a name before an index: a class folder may be named ``1``)."""
+    given = config.extra.get("class_weight")
+    if given is None:
+        return None
+    option = f"--class-weight {given}" if isinstance(given, str) else f"class_weight {given!r}"
+    spec = parse_class_weight(given) if isinstance(given, str) else given
+    names = list(train.class_names)
+    try:
+        resolved = _class_indices_of(spec, names) if isinstance(spec, dict) else spec
+        return class_weight_vector(resolved, train.y, train.num_classes, names)
+    except ConfigError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
+def _class_indices_of(weights: dict[Any, float], names: list[str]) -> dict[int, float]:
+    """``{"cat": 2.0, "0": 1.0}`` as ``{1: 2.0, 0: 1.0}`` for the classes ``names``."""
+    by_index: dict[int, float] = {}
+    for key, weight in weights.items():
+        key = str(key)
+        if key in names:
+            index = names.index(key)
+        elif key.isdigit() and int(key) < len(names):
+            index = int(key)
+        else:
+            raise ConfigError(f"the data set has no class {key!r}; its classes are "
+                              + ", ".join(f"{i}={name}" for i, name in enumerate(names)))
+        if index in by_index:
+            raise ConfigError(f"class {names[index]!r} is given twice (by name and by index)")
+        by_index[index] = weight
+    return by_index

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import zoo
 from ._checks import parse_int_list
 from .data import Dataset
@@ -48,8 +50,16 @@ from .run_records import (
     write_run,
 )
 from .run_resume import resume_state
-from .run_setup import build_model, check_augmentation, make_callbacks, make_optimizer, make_schedule
+from .run_setup import (
+    build_model,
+    check_augmentation,
+    class_weights_for,
+    make_callbacks,
+    make_optimizer,
+    make_schedule,
+)
 from .training.callbacks import Callback
+from .training.class_weights import weights_by_class
 from .training.early_stopping import EarlyStopping
 from .training.history import History
 from .training.nan_guard import note_restored_weights
@@ -106,6 +116,10 @@ class RunConfig:
         if options is not None and not isinstance(options, dict):
             raise ConfigError(f"the saved run configuration has model_options = {options!r}, which is "
                               "not a JSON object")
+        class_weight = config.extra.get("class_weight")
+        if class_weight is not None and not isinstance(class_weight, (str, dict)):
+            raise ConfigError(f"the saved run configuration has class_weight = {class_weight!r}, which "
+                              "is neither a text nor a JSON object")
         if data.get("config_version", 1) < 2 and config.weight_decay == 0:
             # Version 1 saved 0.0 for "not given", which meant the optimizer's own default
             # (AdamW's 0.01); keep meaning that, so resumed runs train as they began.
@@ -147,6 +161,7 @@ class FitOutcome:
     seconds: float  # trained over every session
     given_lr: float  # a resumed run's: its checkpoint's, which the restore put back
     sessions: list[dict[str, Any]]  # the run's training sessions (io.checkpoint.sessions_of)
+    class_weight: list[list[Any]] | None = None  # the weights it trained with: [name, weight] by class
 
 
 def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbose: int = 1,
@@ -189,20 +204,26 @@ def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | No
     # in the model from the start, so that its checkpoints record the data too
     model.training_summary = training_data_record(config, fingerprint)
     check_augmentation(augment, splits["train"], None if config.extra.get("augment_fn") else config.augment)
+    # before an earlier run's files go: a class name the data set lacks fails here
+    class_weight = class_weights_for(config, splits["train"])
     if resume is None:
         clear_run_files(out_dir)
     else:
         remove_run_temporaries(out_dir)
-    outcome = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose, resume, stop, fingerprint)
+    outcome = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose, resume, stop, fingerprint,
+                       class_weight)
     return _finish_run(model, config, splits, out_dir, callbacks, outcome, fingerprint)
 
 
 def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | None], out_dir: Path,
              callbacks: list[Callback], augment: Any, verbose: int, resume: str | Path | None,
-             stop: StopRequest | None, fingerprint: dict[str, Any] | None) -> FitOutcome:
+             stop: StopRequest | None, fingerprint: dict[str, Any] | None,
+             class_weight: np.ndarray | None = None) -> FitOutcome:
     """Fit the compiled ``model`` as configured, checkpointing into ``out_dir`` (from the
     checkpoint ``resume`` names, if any); the lr it returns is the one the run was given (a
-    resumed run's: its checkpoint's, which the restore puts back whatever ``config`` says)."""
+    resumed run's: its checkpoint's, which the restore puts back whatever ``config`` says).
+    ``class_weight``: each class's weight in the training loss (:func:`class_weights_for`),
+    or ``None``."""
     train, validation = splits["train"], splits["validation"]
     checkpoint = read_checkpoint(resume) if resume is not None else None
     initial_epoch, over = 0, False
@@ -223,7 +244,8 @@ def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | N
                       validation_data=(validation.x, validation.y) if validation else None,
                       lr_schedule=make_schedule(config), callbacks=[*callbacks, checkpointer],
                       verbose=0 if over else verbose, augment=augment,
-                      initial_epoch=initial_epoch)
+                      initial_epoch=initial_epoch,
+                      class_weight=None if class_weight is None else dict(enumerate(class_weight)))
     except NonFiniteLossError as exc:
         error = exc
     if over and checkpoint.state.get("non_finite"):  # its files say why its training ended
@@ -233,7 +255,8 @@ def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | N
     saved_run = checkpoint.run_config if checkpoint is not None else None
     given_lr = saved_run["lr"] if isinstance(saved_run, dict) and "lr" in saved_run else config.lr
     return FitOutcome(error, checkpointer.prior_seconds + time.perf_counter() - started, given_lr,
-                      checkpointer.sessions)
+                      checkpointer.sessions,
+                      None if class_weight is None else weights_by_class(class_weight, train.class_names))
 
 
 def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | None], out_dir: Path,
@@ -250,6 +273,8 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
     reducer = next((c for c in callbacks if isinstance(c, ReduceLROnPlateau)), None)
     reductions = reduce_lr_record(reducer, model.optimizer.lr)
     metrics.update(reductions)
+    if outcome.class_weight is not None:  # the training loss's weights (the metrics are unweighted)
+        metrics["class_weight"] = outcome.class_weight
     model.training_summary = {
         **training_data_record(config, fingerprint), "epochs": len(model.history),
         "seconds": round(outcome.seconds, 3),
@@ -259,6 +284,7 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
         **({"augment": config.augment} if config.augment else {}),
         **({"early_stopping": early_stopping_summary(stopper)} if stopper is not None else {}),
         **({"reduce_lr": reductions} if reductions else {}),
+        **({"class_weight": outcome.class_weight} if outcome.class_weight is not None else {}),
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
     write_run(out_dir, model, config, metrics,

@@ -16,7 +16,7 @@ from . import zoo
 from .data import Dataset
 from .data import augment as augment_mod
 from .errors import ConfigError, GlassnetError, GlassnetWarning, user_stacklevel
-from .run_setup import build_model, make_callbacks, make_optimizer, make_schedule
+from .run_setup import build_model, class_weights_for, make_callbacks, make_optimizer, make_schedule
 from .runs import RunConfig
 from .search_config import SearchConfig, apply_params
 from .training.fit_checks import check_batch_size
@@ -43,6 +43,7 @@ def check_run(config: RunConfig, train: Dataset) -> None:
     model = build_model(config, train)
     model.compile(loss=zoo.loss_for(train.num_classes), optimizer=make_optimizer(config),
                   reg=config.reg)
+    class_weights_for(config, train)  # a class the data set lacks: before any trial
     _check_training(config)
 
 

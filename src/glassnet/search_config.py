@@ -89,7 +89,7 @@ STORED_SETTINGS = {
     "image_size": "base.image_size", "resize": "base.resize", "strict": "base.strict",
     "test_split": "base.test_split", "seed": "base.seed", "dtype": "base.dtype",
     "sampler": "sampler", "strategy": "strategy", "rounds": "rounds", "objective": "objective",
-    "pruner": "pruner",
+    "pruner": "pruner", "class_weight": "base.extra.class_weight",
 }
 # ... and the two a resumed search may change (a bigger budget) or not give (the space).
 _OPTION_OF_SETTING = {path: "--" + dest.replace("_", "-") for dest, path in STORED_SETTINGS.items()}
@@ -97,8 +97,10 @@ _OPTION_OF_SETTING.update(trials="--trials", params="--param")
 
 
 def setting(config: SearchConfig, path: str) -> Any:
-    """The value at ``path`` (``"base.epochs"``) of ``config``."""
-    return functools.reduce(getattr, path.split("."), config)
+    """The value at ``path`` (``"base.epochs"``, ``"base.extra.class_weight"``) of ``config``
+    (``None`` for a key its ``extra`` does not hold)."""
+    return functools.reduce(lambda value, name: value.get(name) if isinstance(value, dict)
+                            else getattr(value, name), path.split("."), config)
 
 
 def setting_difference(path: str, stored: Any, given: Any) -> str:
@@ -301,7 +303,7 @@ def train_command(config: RunConfig) -> str:
     options["resize"] = config.resize if config.resize != "squash" else None
     options.update(config.extra.get("model_options", {}))
     options.update({name: config.extra.get(name)
-                    for name in ("early_stopping", "reduce_lr", "reduce_lr_factor")})
+                    for name in ("early_stopping", "reduce_lr", "reduce_lr_factor", "class_weight")})
     options["normalize"] = config.extra.get("normalize")
     for name, value in options.items():
         flag = f"--{name.replace('_', '-')}"

@@ -11,7 +11,7 @@ from .._text import count, printable
 from ..io.archive import read_archive
 from ..io.checkpoint_file import check_state
 from ..io.format import model_from_archive
-from ..report.text import batch_size_text, lr_reductions_text
+from ..report.text import batch_size_text, class_weight_text, lr_reductions_text
 from .arguments import Subcommands, model_or_checkpoint_file
 from .output import fmt_metrics, print_json
 
@@ -119,6 +119,9 @@ def training_text(summary: dict[str, Any], reg: float = 0.0) -> list[str]:
     reductions = lr_reductions_text(reduce_lr) if isinstance(reduce_lr, dict) else None
     if reductions:
         lines.append(f"  {reductions}")
+    weights = class_weight_text(summary.get("class_weight"))
+    if weights:
+        lines.append(f"  class weights: {weights}")
     by_split = summary.get("metrics") or ({"final": summary["final"]} if summary.get("final") else {})
     for split, metrics in by_split.items():
         lines.append(f"  {split}: {fmt_metrics(metrics)}")

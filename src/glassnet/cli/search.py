@@ -26,6 +26,7 @@ from ..run_folders import default_folder_name, made_folder
 from ..search_config import OBJECTIVES, STORED_SETTINGS, SearchConfig, setting, setting_difference
 from ..search_space import NARROW_MIN
 from .arguments import (
+    CLASS_WEIGHT_HELP,
     DATASET_HELP,
     Subcommands,
     add_folder_options,
@@ -91,6 +92,9 @@ def add_parser(sub: Subcommands) -> None:
                    help="mlp hidden sizes, e.g. 20,7,5 (default: 20,7,5, the course's network)")
     p.add_argument("--optimizer", default="sgd", help="optimizer when not searched")
     p.add_argument("--batch-size", type=batch_size, default=64, help="batch size when not searched")
+    p.add_argument("--class-weight", default=None, metavar="WEIGHTS",
+                   help=CLASS_WEIGHT_HELP + " (each trial trains with them; trials are still scored "
+                        "on the unweighted validation data)")
     p.add_argument("--validation-split", type=fraction, default=None, metavar="FRACTION",
                    help="fraction of the training split held out to score trials (default: 0.2, "
                         "unless --folds)")

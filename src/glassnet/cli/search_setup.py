@@ -12,6 +12,7 @@ import argparse
 import os
 
 from ..errors import ConfigError
+from ..run_setup import parse_class_weight
 from ..runs import RunConfig
 from ..search_config import SearchConfig, searchable_model_options
 from ..search_space import load_space_file, parse_param
@@ -34,13 +35,23 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
                      epochs=args.epochs_per_trial, batch_size=args.batch_size,
                      optimizer=args.optimizer, validation_split=_validation_split(args),
                      image_size=args.image_size, resize=args.resize, strict=args.strict,
-                     test_split=args.test_split, seed=args.seed, dtype=args.dtype)
+                     test_split=args.test_split, seed=args.seed, dtype=args.dtype,
+                     extra=_class_weight(args.class_weight))
     narrow = args.strategy == "narrow"
     return SearchConfig(base, specs, trials=args.trials or 30,
                         sampler=args.sampler or ("random" if narrow else "tpe"),
                         strategy=args.strategy, rounds=args.rounds or (3 if narrow else 1),
                         pruner=args.pruner, objective=args.objective, folds=args.folds,
                         smooth=args.smooth)
+
+
+def _class_weight(text: str | None) -> dict[str, str]:
+    """``--class-weight`` (its syntax checked now, its class names once the data is read) as
+    the base run's ``extra``, where ``glassnet train`` keeps it too."""
+    if text is None:
+        return {}
+    parse_class_weight(text)
+    return {"class_weight": text}
 
 
 def _validation_split(args: argparse.Namespace) -> float | None:

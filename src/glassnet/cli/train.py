@@ -26,10 +26,11 @@ from ..run_folders import (
     run_folder_of,
     training_into,
 )
-from ..run_setup import make_schedule
+from ..run_setup import make_schedule, parse_class_weight
 from ..runs import RunConfig, RunResult, resume_run, train_run
 from ..training.nan_guard import quiet_float_errors, weights_after
 from .arguments import (
+    CLASS_WEIGHT_HELP,
     DATASET_HELP,
     Subcommands,
     add_folder_options,
@@ -110,6 +111,7 @@ def add_parser(sub: Subcommands) -> None:
                         "--lr-schedule other than constant, which set the lr themselves)")
     p.add_argument("--reduce-lr-factor", type=fraction, default=None, metavar="FACTOR",
                    help="what --reduce-lr multiplies the learning rate by (default: 0.1)")
+    p.add_argument("--class-weight", default=None, metavar="WEIGHTS", help=CLASS_WEIGHT_HELP)
     p.add_argument("--augment", default=None, metavar="LIST",
                    help="augment training batches: flip (random horizontal flip), crop (random "
                         "crop from 4-pixel reflect padding), jitter (brightness and contrast "
@@ -146,8 +148,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def toolkit_extra(args: argparse.Namespace) -> dict:
-    """Model options (--init, --batchnorm, --dropout), --early-stopping, --reduce-lr(-factor)
-    and --normalize, only when given, so that models without these options are not handed them."""
+    """Model options (--init, --batchnorm, --dropout), --early-stopping, --reduce-lr(-factor),
+    --normalize and --class-weight, only when given, so that models without these options are
+    not handed them."""
     if args.init is not None:  # checked now, named as the option (not in the model's build)
         try:
             initializers.get(args.init)
@@ -168,6 +171,9 @@ def toolkit_extra(args: argparse.Namespace) -> dict:
         extra["reduce_lr_factor"] = args.reduce_lr_factor
     if args.normalize:
         extra["normalize"] = True
+    if args.class_weight is not None:  # its syntax checked now; its class names once the data is read
+        parse_class_weight(args.class_weight)
+        extra["class_weight"] = args.class_weight
     return extra
 
 

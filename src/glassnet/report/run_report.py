@@ -39,7 +39,7 @@ from .html import (
 )
 from .run_files import read_run
 from .sessions import resumed_text
-from .text import batch_size_text, lr_reductions_text
+from .text import batch_size_text, class_weight_text, lr_reductions_text
 
 TRAINING_IMAGES_NOTE = (
     "<p>The run held no images out (no test split, no validation split), so the sections "
@@ -113,6 +113,8 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
         ("stopped", metrics.get("stopped")),  # a non-finite loss: which weights were kept
         ("early stopping", _early_stopping_text(metrics)),
         ("lr reductions", lr_reductions_text(metrics)),
+        ("class weights", class_weight_text(metrics.get("class_weight"),
+                                            config.get("extra", {}).get("class_weight"))),
         ("finished", files["run"].get("finished")),
         ("glassnet version", files["run"].get("glassnet_version")),
         ("run directory", str(run_dir.resolve())),  # "." says nothing in a mailed report

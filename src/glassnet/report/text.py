@@ -117,3 +117,16 @@ def lr_reductions_text(record: dict[str, Any]) -> str | None:
     epochs = ", ".join(map(str, shown[:-1])) + (" and " if len(shown) > 1 else "") + str(shown[-1])
     return (f"lr reduced {count(len(after), 'time')} {head}, after "
             f"{'epoch' if len(after) == 1 else 'epochs'} {epochs}: final lr {final:g}")
+
+
+def class_weight_text(pairs: Any, given: Any = None) -> str | None:
+    """``"non-cat 0.763, cat 1.45 (balanced), in the training loss only"``, from a run's record
+    of ``--class-weight`` (``pairs``: ``[[class name, weight], ...]``, as ``metrics.json`` and
+    the model's training summary hold it; ``given``: the option's text, as run.json keeps it);
+    ``None`` without one, or for one not of that shape (edited by hand)."""
+    if not (isinstance(pairs, list) and pairs and all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], (int, float))
+            and not isinstance(p[1], bool) for p in pairs)):
+        return None
+    how = f" ({given})" if given == "balanced" else ""
+    return ", ".join(f"{name} {weight:.3g}" for name, weight in pairs) + how + ", in the training loss only"

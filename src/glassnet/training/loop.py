@@ -26,6 +26,7 @@ from ..backend import to_numpy
 from ..errors import NonFiniteLossError
 from . import nan_guard
 from .callbacks import Callback, CallbackList
+from .class_weights import class_weight_vector, sample_weights
 from .fit_checks import (
     check_batch_size,
     check_callbacks,
@@ -110,6 +111,7 @@ class _Fit:
     model: Any  # a compiled Sequential
     x: Any  # training inputs (N, *input_shape), without the validation split's samples
     y: Any  # their labels (N,)
+    weights: np.ndarray | None  # their weights (N,) (class_weight), as the model's dtype, or None
     x_val: Any | None  # validation inputs, or None without validation
     y_val: Any | None
     epochs: int  # index of the last epoch to run
@@ -134,6 +136,7 @@ class _Fit:
     running: _RunningMeans = field(init=False)
     xb: Any | None = field(init=False, default=None)  # the last batch (preprocessed)
     yb: Any | None = field(init=False, default=None)  # its labels
+    wb: Any | None = field(init=False, default=None)  # its sample weights (None: unweighted)
     trained_out: Any | None = field(init=False, default=None)  # the trained weights' outputs on xb
 
     def stopped(self, error: NonFiniteLossError) -> NonFiniteLossError:
@@ -151,7 +154,8 @@ def fit(model: Sequential, x: Any, y: Any, epochs: int = 1, batch_size: int | No
         validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
         callbacks: Sequence[Callback] | None = (), verbose: int = 1,
         lr_schedule: schedules_mod.Schedule | str | None = None, augment: Augment | None = None,
-        initial_epoch: int = 0, log_every: int | None = None, threads: int | None = None) -> History:
+        initial_epoch: int = 0, log_every: int | None = None, threads: int | None = None,
+        class_weight: dict[int, float] | str | None = None) -> History:
     """Train ``model`` on ``(x, y)``.
 
     Args:
@@ -175,6 +179,13 @@ def fit(model: Sequential, x: Any, y: Any, epochs: int = 1, batch_size: int | No
         threads: CPU threads each batch is split over (data-parallel, see
             :mod:`glassnet.training.shards`; the result equals an unsplit step's to float
             rounding); default :func:`glassnet.backend.get_threads`, 1 unless set.
+        class_weight: weights of the classes in the training loss, as in Keras:
+            ``{class_index: weight}`` (classes not named weigh 1) or ``"balanced"``
+            (``n_samples / (n_classes * count_c)``, counted on the training samples left after
+            ``validation_split``). Each sample's loss is multiplied by its class's weight and
+            the batch's loss is ``sum_i w_i l_i / N`` (:mod:`glassnet.losses`). Only the
+            training loss (``loss`` in the history, and the gradients) is weighted: ``val_loss``,
+            ``evaluate`` and every metric stay unweighted, as in Keras.
 
     Returns the model's :class:`History` (also ``model.history``). If the loss becomes NaN
     or infinite, the last weights known to give a finite loss are restored and a
@@ -183,7 +194,7 @@ def fit(model: Sequential, x: Any, y: Any, epochs: int = 1, batch_size: int | No
     """
     run = _checked_arguments(model, x, y, epochs, batch_size, validation_split, validation_data,
                              shuffle, callbacks, verbose, lr_schedule, augment, initial_epoch,
-                             log_every, threads)
+                             log_every, threads, class_weight)
     _begin_training(run)
     for epoch in range(run.initial_epoch, run.epochs):
         run.cbs.on_epoch_begin(epoch, {})
@@ -205,7 +216,8 @@ def _checked_arguments(model, x: Any, y: Any, epochs: int, batch_size: int | Non
                        validation_split: float | None, validation_data: tuple[Any, Any] | None,
                        shuffle: bool, callbacks: Sequence[Callback] | None, verbose: int,
                        lr_schedule: schedules_mod.Schedule | str | None, augment: Augment | None,
-                       initial_epoch: int, log_every: int | None, threads: int | None) -> _Fit:
+                       initial_epoch: int, log_every: int | None, threads: int | None,
+                       class_weight: dict[int, float] | str | None = None) -> _Fit:
     """:func:`fit`'s arguments, checked (a :class:`~glassnet.errors.ConfigError` for a bad one), with the
     validation data split off and the schedule made; nothing of the model's changed yet."""
     model._require_compiled()
@@ -223,10 +235,13 @@ def _checked_arguments(model, x: Any, y: Any, epochs: int, batch_size: int | Non
     callbacks = check_callbacks(callbacks)
     threads = backend.get_threads() if threads is None else check_positive_int(threads, "threads")
     x, y, x_val, y_val = validation(model, x, y, validation_split, validation_data)
+    # "balanced" counts the classes of the samples trained on: never the validation ones
+    weights = class_weight_vector(class_weight, y, model.num_classes, model.class_names)
     schedule = schedules_mod.for_run(lr_schedule, epochs)
     base_lr = schedule_base(model.optimizer)  # recorded on the optimizer once the fit is checked
     check_schedule(schedule, base_lr, initial_epoch, epochs)
-    return _Fit(model=model, x=x, y=y, x_val=x_val, y_val=y_val, epochs=epochs,
+    return _Fit(model=model, x=x, y=y, weights=sample_weights(weights, y, model.dtype),
+                x_val=x_val, y_val=y_val, epochs=epochs,
                 initial_epoch=initial_epoch, batch_size=batch_size, shuffle=shuffle, augment=augment,
                 threads=threads, schedule=schedule, base_lr=base_lr, callbacks=callbacks,
                 verbose=verbose, log_every=log_every)
@@ -265,6 +280,7 @@ def _begin_training(run: _Fit) -> None:
     if run.batch_size is None and run.augment is None:
         run.start = model.fixed_prefix()
         run.full_batch = model.forward(model.preprocess(run.x), stop=run.start)
+        run.wb = None if run.weights is None else model.on_device(run.weights)
     run.started = time.perf_counter()
     if "epochs" in model.training_summary:  # an earlier training's summary: not this one's
         model.training_summary = {}
@@ -292,9 +308,13 @@ def _train_one_epoch(run: _Fit, epoch: int) -> int:
         run.xb = (run.full_batch if run.full_batch is not None
                   else _training_batch(model, run.x[idx], run.augment))
         run.yb = model.on_device(run.y[idx])
+        if run.weights is not None and run.full_batch is None:
+            run.wb = model.on_device(run.weights[idx])
         # The NaN guard below handles any overflow or NaN; NumPy's warnings would be noise.
         with nan_guard.quiet_float_errors():
-            loss, out = train_step(run.xb, run.yb, start=run.start)
+            # (sample weights passed only when given: a subclass's own train_step may not take them)
+            loss, out = train_step(run.xb, run.yb, start=run.start,
+                                   **({} if run.wb is None else {"sample_weight": run.wb}))
         if not math.isfinite(loss):
             raise run.stopped(nan_guard.restore_after_non_finite(model, loss, epoch, b, run.initial_epoch,
                                                                  run.snapshots))
@@ -320,7 +340,8 @@ def _end_of_epoch_logs(run: _Fit, epoch: int, steps: int) -> dict[str, float]:
     # training without validation checks only after its last epoch: that pass would cost
     # a third of each epoch (a callback that stops such a run is checked after it).
     forward_check = _checks_by_a_forward_pass(run, epoch, steps)
-    run.trained_out = nan_guard.trained_outputs(model, run.xb, run.yb, run.start) if forward_check else None
+    run.trained_out = (nan_guard.trained_outputs(model, run.xb, run.yb, run.start, run.wb)
+                       if forward_check else None)
     if forward_check and run.trained_out is None:
         raise run.stopped(nan_guard.last_update_diverged(model, epoch, steps, run.snapshots))
     logs = run.running.means(reset=True)
@@ -337,7 +358,7 @@ def _check_before_a_callbacks_stop(run: _Fit, epoch: int, steps: int) -> None:
     """A callback stopped training after ``epoch`` (``steps`` batches): a full-batch run
     without validation ends here, unchecked (see :func:`_end_of_epoch_logs`): check now."""
     if not _checks_by_a_forward_pass(run, epoch, steps) and run.x_val is None:
-        run.trained_out = nan_guard.trained_outputs(run.model, run.xb, run.yb, run.start)
+        run.trained_out = nan_guard.trained_outputs(run.model, run.xb, run.yb, run.start, run.wb)
         if run.trained_out is None:
             raise run.stopped(nan_guard.last_update_diverged(run.model, epoch, steps, run.snapshots))
 

@@ -54,13 +54,14 @@ def _restore(model, snapshot: tuple[dict[str, Any], dict[str, Any]]) -> None:
         optimizer.scheduled_lr = optimizer.lr
 
 
-def trained_outputs(model: Sequential, xb: Any, yb: Any, start: int) -> Any | None:
+def trained_outputs(model: Sequential, xb: Any, yb: Any, start: int, wb: Any = None) -> Any | None:
     """The outputs of the weights after the last update on the last batch (``xb``
     preprocessed, and already through layers ``:start``), or ``None`` when they give a
-    non-finite loss (the last update diverged)."""
+    non-finite loss (the last update diverged): the training loss, with the batch's sample
+    weights ``wb: (N,)`` (``fit``'s ``class_weight``) where it has them."""
     with quiet_float_errors():
         out = model.forward(xb, start=start)
-        loss = float(model.loss.forward(out, yb)) + model.regularization_loss()
+        loss = float(model.loss.forward(out, yb, wb)) + model.regularization_loss()
     return out if math.isfinite(loss) and bool(array_module(out).isfinite(out).all()) else None
 
 

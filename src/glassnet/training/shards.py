@@ -12,7 +12,9 @@ How, with the same result as one unsplit step (to float rounding):
   but the very same parameter arrays, which the optimizer then updates once.
 - The loss of the batch is the mean over all ``N`` samples, so shard ``k`` back-propagates
   its loss gradient times ``n_k / N``, and the batch's gradients are the shards' gradients
-  summed (in shard order: the same sum every run); the L2 term is added once.
+  summed (in shard order: the same sum every run); the L2 term is added once. Sample
+  weights (``class_weight``) change nothing here: each shard gets its rows of them, and a
+  weighted loss is still divided by the number of samples (``sum_i w_i l_i / N``).
 - Dropout's masks are the very numbers one unsplit step would draw from the layer's own
   generator: each shard draws its rows of them (:class:`RowsOfDraws`).
 - BatchNorm needs statistics over the whole batch: its replicas sum their per-channel sums
@@ -176,16 +178,20 @@ class ShardedStep(_Shards):
         super().__init__(model, threads, [_replica(model, ("params", "grads", "state") if k == 0
                                                    else ("params",)) for k in range(threads)])
 
-    def __call__(self, x: Array, y: Array, start: int = 0) -> tuple[float, Array]:
+    def __call__(self, x: Array, y: Array, start: int = 0,
+                 sample_weight: Array | None = None) -> tuple[float, Array]:
         model, n = self.model, len(x)
         shards = shard_count(self.threads, n)
         if shards < 2:
-            return model.train_step(x, y, start)
+            # weights only when given, as the fit loop passes them
+            return model.train_step(x, y, start, **({} if sample_weight is None
+                                                    else {"sample_weight": sample_weight}))
         parts = shard_slices(n, shards)
         replicas = self.replicas[:shards]
         sums = ShardSums(shards)
         to_advance = self._prepare(replicas, parts, sums)
-        results = self.run([(self._run, replica, x[rows], y[rows], start, n, sums)
+        results = self.run([(self._run, replica, x[rows], y[rows], start, n, sums,
+                             None if sample_weight is None else sample_weight[rows])
                             for replica, rows in zip(replicas, parts, strict=True)], abort=sums.abort)
         for rng, drawn in to_advance:  # as if each layer had drawn for the whole batch
             rng.bit_generator.advance(n * sum(drawn))
@@ -204,13 +210,14 @@ class ShardedStep(_Shards):
         self.run([(optimizer.step_part, params, k, parts) for k in range(parts)])
 
     @staticmethod
-    def _run(replica, x: Array, y: Array, start: int, batch: int,
-             sums: ShardSums) -> tuple[float, Array]:
-        """One shard's forward and backward; its loss weighted by its share of the batch."""
+    def _run(replica, x: Array, y: Array, start: int, batch: int, sums: ShardSums,
+             sample_weight: Array | None = None) -> tuple[float, Array]:
+        """One shard's forward and backward; its loss weighted by its share of the batch (and
+        each sample's by its ``sample_weight``, the shard's rows of the batch's)."""
         try:
             out = replica.forward(x, training=True, start=start)
             share = len(x) / batch
-            loss = replica.loss.forward(out, y) * share
+            loss = replica.loss.forward(out, y, sample_weight) * share
             d_out = replica.loss.backward()
             replica.backward(d_out * d_out.dtype.type(share), regularize=False)
             return loss, out
