@@ -514,6 +514,49 @@ def test_resume_refuses_settings_that_differ_from_the_stored_search(tmp_path, ca
            "--trials runs more)" in capsys.readouterr().out
 
 
+def test_an_option_given_with_its_default_value_is_the_same_search(tmp_path, capsys):
+    """A search started with --hidden 20,7,5 (mlp's default) was "a different search" to the
+    same command without it ("--hidden: stored 20,7,5, given not set"), and the reverse; and
+    a plain search refused --resume --rounds 3 with "stored 1", rounds it never had."""
+    command = ["search", "--dataset", "cats", "--epochs-per-trial", "1", "--trials", "1",
+               "--param", "lr=log:1e-3:1e-1", "--no-plot"]
+    for name, first, again in (("given", ["--hidden", "20,7,5"], []),
+                               ("default", [], ["--hidden", "20,7,5"])):
+        out = ["--out", str(tmp_path / name)]
+        assert main([*command, *out, *first]) == 0
+        assert main([*command, *out, *again]) == 0, capsys.readouterr().err  # joins it
+        assert main(["search", *out, "--resume", "--no-plot", *again]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    resume = ["search", "--out", str(tmp_path / "default"), "--resume", "--no-plot"]
+    assert main([*resume, "--hidden", "10"]) == 1  # another value: named as the value it is
+    assert "(--hidden: stored 20,7,5, given 10)" in capsys.readouterr().err
+    assert main([*resume, "--rounds", "3"]) == 1
+    assert ("(--rounds 3: the stored search's strategy is plain, of one round, and --rounds needs "
+            "--strategy narrow)") in capsys.readouterr().err
+    assert main([*resume, "--rounds", "1"]) == 0
+
+
+def test_an_image_folders_default_size_is_the_same_search_as_128(tmp_path):
+    """The same for --image-size: an image folder's default is 128."""
+    from glassnet.search_resume import joined_config
+
+    folder = str(tmp_path / "photos")
+    stored, given = quick_config(), quick_config()
+    stored.base.dataset = given.base.dataset = folder
+    given.base.image_size = 128
+    assert joined_config(given, stored, "the journal", "s", None).base.image_size is None  # the stored one
+    given.base.image_size = 64
+    with pytest.raises(SearchError, match=r"\(--image-size: stored 128, given 64\)"):
+        joined_config(given, stored, "the journal", "s", None)
+    # a named data set has no image size to default to; a model without hidden sizes none either
+    from glassnet.search_config import resolved
+
+    named = quick_config()
+    named.base.model, named.base.hidden = "cnn-small", None
+    assert (resolved(named).base.image_size, resolved(named).base.hidden) == (None, None)
+    assert stored.base.image_size is None  # what is stored stays as it was given
+
+
 def test_resume_without_a_search(tmp_path):
     with pytest.raises(SearchError, match="no search named 'nothing' .* to resume; start it without"):
         Search.open(None, tmp_path / "nothing", resume=True)

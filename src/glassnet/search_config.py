@@ -18,6 +18,7 @@ from typing import Any
 from . import schedules, zoo
 from ._checks import parse_int_list
 from ._text import batch_size_text
+from .data import DEFAULT_IMAGE_SIZE, is_folder
 from .errors import ConfigError
 from .runs import TRAIN_MODEL_OPTIONS, RunConfig
 from .search_space import NARROW_MIN, ParamSpec, check_unique
@@ -81,7 +82,9 @@ NOT_SEARCHED_TRAIN_OPTIONS = ("normalize", "early_stopping", "reduce_lr", "reduc
 
 # The options of `glassnet search` that define a stored search, and the setting of
 # SearchConfig each one sets: `--resume` takes them from the stored search and refuses a
-# different value; an error about two different searches names these options.
+# different value; an error about two different searches names these options. Their values
+# are compared as :func:`resolved` writes them (a default as the value it stands for); the
+# rounds only for --strategy narrow (a plain search is one round).
 STORED_SETTINGS = {
     "dataset": "base.dataset", "model": "base.model", "hidden": "base.hidden",
     "epochs_per_trial": "base.epochs", "optimizer": "base.optimizer", "batch_size": "base.batch_size",
@@ -94,6 +97,23 @@ STORED_SETTINGS = {
 # ... and the two a resumed search may change (a bigger budget) or not give (the space).
 _OPTION_OF_SETTING = {path: "--" + dest.replace("_", "-") for dest, path in STORED_SETTINGS.items()}
 _OPTION_OF_SETTING.update(trials="--trials", params="--param")
+
+
+def resolved(config: SearchConfig) -> SearchConfig:
+    """A copy of ``config`` with each setting left to its default written as the value it
+    stands for, so that two searches that train the same trials compare equal however they
+    were asked for (``--hidden 20,7,5`` given or not): ``base.hidden`` None is the model's
+    default hidden sizes (mlp's ``20,7,5``; still None for a model that takes none), and
+    ``base.image_size`` None an image folder's 128 (still None for a named data set). What is
+    stored and run is ``config`` itself: searches stored before this compare the same way."""
+    base = config.base
+    hidden = base.hidden
+    if hidden is None and zoo.option_default(base.model, "hidden") is not None:
+        hidden = list(zoo.option_default(base.model, "hidden"))
+    image_size = base.image_size
+    if image_size is None and is_folder(base.dataset):
+        image_size = DEFAULT_IMAGE_SIZE
+    return dataclasses.replace(config, base=dataclasses.replace(base, hidden=hidden, image_size=image_size))
 
 
 def setting(config: SearchConfig, path: str) -> Any:

@@ -24,7 +24,7 @@ from .data import LOADERS, Dataset, locator
 from .data.fingerprint import folder_change
 from .errors import GlassnetWarning, SearchError, user_stacklevel
 from .run_folders import SEARCH_FILE_NAMES
-from .search_config import SearchConfig, setting_difference
+from .search_config import SearchConfig, resolved, setting_difference
 from .search_scoring import Split
 from .search_storage import STORAGE_FILE, open_storage
 
@@ -234,9 +234,10 @@ def joined_config(config: SearchConfig, stored: SearchConfig, label: str, name: 
                               f"{here} (or run the command from where the search started)")
         if given == (here or locator(typed)):  # one folder, written another way
             stored = dataclasses.replace(stored, base=dataclasses.replace(stored.base, dataset=dataset))
-    same_budget = dataclasses.replace(config, trials=stored.trials)
-    if stored.to_dict() != same_budget.to_dict():
-        differences = _differences(stored.to_dict(), same_budget.to_dict())  # not the budget
+    # compared as the values the defaults stand for: --hidden 20,7,5 given or not, one search
+    same_budget = resolved(dataclasses.replace(config, trials=stored.trials)).to_dict()
+    if resolved(stored).to_dict() != same_budget:
+        differences = _differences(resolved(stored).to_dict(), same_budget)  # not the budget
         raise SearchError(f"{label} already holds a different search named {name!r} "
                           f"({differences}); continue it with --resume or choose another "
                           "--name/--study-name")

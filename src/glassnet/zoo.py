@@ -147,6 +147,13 @@ def option_names(name: str) -> set[str]:
     return set(inspect.signature(MODELS[name]).parameters) - {"input_shape", "num_classes"}
 
 
+def option_default(name: str, option: str) -> Any:
+    """What model ``name`` uses for ``option`` when it is not given (mlp's ``hidden``:
+    ``(20, 7, 5)``); ``None`` for an unknown model or an option it does not take."""
+    parameter = inspect.signature(MODELS[name]).parameters.get(option) if name in MODELS else None
+    return None if parameter is None or parameter.default is parameter.empty else parameter.default
+
+
 # The course's networks are reproduced weight for weight from the course's seed.
 INIT_STREAMS = {"mlp": "legacy"}
 

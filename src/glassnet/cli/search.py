@@ -23,7 +23,14 @@ from .. import zoo
 from ..data import LOADERS, locator
 from ..errors import ConfigError, SkippedFileWarning
 from ..run_folders import default_folder_name, made_folder
-from ..search_config import OBJECTIVES, STORED_SETTINGS, SearchConfig, setting, setting_difference
+from ..search_config import (
+    OBJECTIVES,
+    STORED_SETTINGS,
+    SearchConfig,
+    resolved,
+    setting,
+    setting_difference,
+)
 from ..search_space import NARROW_MIN
 from .arguments import (
     CLASS_WEIGHT_HELP,
@@ -152,7 +159,8 @@ def add_parser(sub: Subcommands) -> None:
 
 def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
     """``--resume`` continues the stored search: an option of :data:`STORED_SETTINGS` given
-    with another value than the stored one is an error that names both (not given: stored).
+    with another value than the stored one is an error that names both (not given: stored;
+    a default is the value it stands for, see :func:`~glassnet.search_config.resolved`).
     ``--no-cache`` (not stored) for a search of a named data set is refused as for a new one:
     its workers and its printed ``train`` command would carry it."""
     if args.resume and args.no_cache and stored.base.dataset in LOADERS:
@@ -165,7 +173,13 @@ def _check_resumed(args: argparse.Namespace, stored: SearchConfig) -> None:
     differences = []
     for dest in given_dests:
         path = STORED_SETTINGS[dest]
-        old, new = setting(stored, path), setting(given, path)
+        if path == "rounds" and stored.strategy != "narrow":
+            if given.rounds != 1:  # what a new plain search says, not "stored 1"
+                differences.append(f"--rounds {given.rounds}: the stored search's strategy is "
+                                   f"{stored.strategy}, of one round, and --rounds needs --strategy narrow")
+            continue
+        # compared as the values they stand for: --hidden 20,7,5 is mlp's default hidden sizes
+        old, new = setting(resolved(stored), path), setting(resolved(given), path)
         if path == "base.dataset":  # one folder, however it is written (photos, ./photos, /abs)
             old, new = locator(old), locator(new)
         if old != new:
