@@ -9,15 +9,17 @@ import math
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli_env, run_cli
 
 optuna = pytest.importorskip("optuna", reason="Optuna is not installed: `make test` installs the "
                                               "test extra, which includes glassnet[search]")
@@ -1199,7 +1201,6 @@ def test_a_lock_left_by_a_killed_search_does_not_hang_the_next_one(tmp_path, mon
     run_dir.mkdir(parents=True)
     dead = run_dir / "search.journal.lock"
     dead.symlink_to("runs/killed/search.journal")  # relative: resolves to nothing
-    import signal
 
     def hung(*_):
         raise TimeoutError("the journal lock was never acquired")
@@ -1241,8 +1242,6 @@ def test_a_pruned_trials_value_is_its_best_epochs_score(tmp_path, cat_train):
 
 
 def test_a_sigint_to_the_first_process_alone_stops_its_workers(monkeypatch, tmp_path):
-    import signal
-
     from glassnet.cli import search_output
 
     class Worker:
@@ -1261,6 +1260,31 @@ def test_a_sigint_to_the_first_process_alone_stops_its_workers(monkeypatch, tmp_
     monkeypatch.setattr(Search, "run", interrupted)
     assert main(["search", *QUICK, "--trials", "2", "--workers", "2", "--out", str(tmp_path / "w")]) == 130
     assert Worker.signals == [signal.SIGINT]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="needs POSIX signals")
+def test_a_search_started_with_sigint_ignored_still_stops_on_sigint(tmp_path):
+    """A job that a non-interactive shell starts in the background (`glassnet search … &` in
+    a script) inherits an ignored SIGINT, and Python then raises no KeyboardInterrupt: a
+    `kill -INT` was lost and every trial ran to its end, with exit code 0."""
+    out = tmp_path / "bg"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glassnet", "search", *QUICK, "--epochs-per-trial", "100000",
+         "--trials", "1", "--no-plot", "--threads", "1", "--out", str(out)],
+        env=cli_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        header = ""
+        while "params" not in header:  # the table's header: the trial starts right after it
+            header = proc.stdout.readline()
+            assert header or proc.poll() is None, proc.communicate()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert f"continue with: glassnet search --resume --out {out} --no-plot --threads 1\n" in stderr
 
 
 def test_a_yaml_search_space_gets_a_hint(tmp_path, capsys):

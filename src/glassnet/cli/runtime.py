@@ -1,6 +1,6 @@
 """``--device`` and ``--threads``: the options of every command that runs a model, and the
 context a command runs in (its device, its CPU threads, the image cache switched off by
-``--no-cache``), undone when it ends.
+``--no-cache``, a Ctrl-C that interrupts it even where SIGINT was ignored), undone when it ends.
 
 :func:`apply_runtime_options` is entered by :func:`glassnet.cli.run_command` around every
 command; ``search`` passes the options on to its workers (:func:`runtime_flags`) and gives
@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from collections.abc import Iterator
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..data import cache as cache_mod
 from .arguments import positive_int
@@ -106,7 +109,30 @@ def _runtime_context(args: argparse.Namespace) -> Iterator[None]:
             stack.enter_context(backend.using_device("cpu"))
         elif args.device:
             stack.enter_context(backend.using_device(args.device))
+        stack.enter_context(interruptible())
         yield
+
+
+@contextlib.contextmanager
+def on_sigint(handler: Callable[[int, Any], Any]) -> Iterator[None]:
+    """``handler`` answers SIGINT (Ctrl-C, ``kill -INT``) inside; the handler before it afterwards."""
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def interruptible() -> contextlib.AbstractContextManager:
+    """Inside, SIGINT raises ``KeyboardInterrupt`` (the command stops, says how to go on where
+    it can, and exits with 130), also in a process that started with SIGINT ignored: a job a
+    non-interactive shell starts in the background (``glassnet search … &`` in a script) does,
+    and Python then installs no handler, so ``kill -INT`` was lost and the command ran to its
+    end. (Signal handlers belong to the main thread: elsewhere, nothing changes.)"""
+    if (signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            and threading.current_thread() is threading.main_thread()):
+        return on_sigint(signal.default_int_handler)
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import os
 import shlex
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +48,7 @@ from .arguments import (
     rate_below_one,
 )
 from .output import check_output_folder, fmt_metrics
-from .runtime import add_runtime_options, runtime_flags
+from .runtime import add_runtime_options, on_sigint, runtime_flags
 
 
 def add_parser(sub: Subcommands) -> None:
@@ -244,11 +243,8 @@ def stop_on_ctrl_c(stop: StopRequest) -> Iterator[None]:
                  }.get(stop.phase, b"stopping after the current batch and saving a checkpoint")
         os.write(2, b"\nglassnet train: " + doing + b" (Ctrl-C again to abort at once)\n")
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
+    with on_sigint(handler):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def run(args: argparse.Namespace) -> int:
