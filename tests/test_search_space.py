@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: tomli, the same parser, as glassnet.search_space reads it
+    import tomli as tomllib
+
 import pytest
 
+from conftest import ROOT
 from glassnet.errors import ConfigError, GlassnetError
 from glassnet.search_space import (
     ParamSpec,
@@ -175,11 +181,17 @@ def test_a_narrowed_choice_keeps_the_best_values_and_remembers_all_of_them():
     assert not spec.narrowed and "domain" not in spec.to_dict()
 
 
+def test_the_test_extra_installs_what_every_other_extra_but_gpu_does():
+    """`make test` installs the test extra, whose search tests read TOML space files: on
+    Python 3.10 they need the search extra's tomli, which the test extra lacked."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for name in set(extras) - {"test", "gpu"}:
+        assert set(extras[name]) <= set(extras["test"]), name
+
+
 def test_space_files_on_python_3_10_use_tomli_or_say_to_install_it(tmp_path, monkeypatch):
     """Python 3.10 has no tomllib: the search extra installs tomli there, the same parser."""
     import sys
-
-    import tomllib
 
     path = tmp_path / "space.toml"
     path.write_text('[params]\nlr = "log:1e-5:1e-1"\n')
