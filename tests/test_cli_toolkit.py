@@ -109,6 +109,20 @@ def test_early_stopping_says_it_stopped_and_which_epoch_the_metrics_are_of(tmp_p
     assert "restored_epoch" not in shown and "early_stopped_after" not in shown
 
 
+def test_early_stopping_0_says_it_waited_one_epoch(tmp_path, capsys):
+    """Patience 0 stops at the first epoch without a better val_loss (as Keras): the summary
+    and the report said "no better val_loss for 0 epochs"."""
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "cats", "--hidden", "7", "--epochs", "50", "--lr", "0.5",
+                 "--validation-split", "0.2", "--early-stopping", "0", "--quiet", "--out", str(out)]) == 0
+    val_loss = json.loads((out / "history.json").read_text())["val_loss"]
+    epochs = len(val_loss)
+    assert epochs < 50 and int(np.argmin(val_loss)) + 1 == epochs - 1  # this setting does stop
+    assert "stopped early (no better val_loss for 1 epoch)" in capsys.readouterr().out
+    assert f"stopped after epoch {epochs} (val_loss had not improved for 1 epoch)" in (
+        out / "report.html").read_text()
+
+
 def test_reduce_lr_lowers_the_lr_on_a_val_loss_plateau_and_says_so(tmp_path, capsys):
     """The cat set's val_loss stalls after epoch 3 at this lr: 4 reductions by 10 in 12 epochs."""
     out = tmp_path / "run"

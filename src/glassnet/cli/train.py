@@ -27,6 +27,7 @@ from ..run_folders import (
 )
 from ..run_setup import make_schedule, parse_class_weight
 from ..runs import RunConfig, RunResult, resume_run, train_run
+from ..training.callbacks import epochs_waited
 from ..training.nan_guard import quiet_float_errors, weights_after
 from .arguments import (
     CLASS_WEIGHT_HELP,
@@ -320,7 +321,7 @@ def kept_weights(result: RunResult) -> str:
         return ""
     if stopper.stopped_epoch is not None:
         clauses.append(f"stopped early (no better {stopper.tracker.monitor} for "
-                       f"{count(stopper.patience, 'epoch')})")
+                       f"{count(epochs_waited(stopper.patience), 'epoch')})")
     if stopper.restored_epoch is not None:
         clauses.append(f"restored the best epoch's weights (epoch {stopper.restored_epoch + 1})")
     return ", " + " and ".join(clauses) if clauses else ""

@@ -24,6 +24,7 @@ from ..run_data import model_color_mode, prepare_splits, where_the_folder_is_now
 from ..run_folders import MODEL_FILE, REPORT_FILE, holding_run_folder
 from ..run_setup import REDUCE_LR_FACTOR
 from ..runs import RunConfig
+from ..training.callbacks import epochs_waited
 from .curves import plot_training_curves
 from .evaluation import Evaluation, evaluate_model
 from .html import (
@@ -209,8 +210,9 @@ def _early_stopping_text(metrics: dict[str, Any]) -> str | None:
     stopped, restored = metrics.get("early_stopped_after"), metrics.get("restored_epoch")
     parts = []
     if stopped is not None:
+        waited = epochs_waited(patience) if isinstance(patience, int) else patience  # 0: it stopped at 1
         parts.append(f"stopped after epoch {stopped} ({monitor} had not improved for "
-                     f"{count(patience, 'epoch')})")
+                     f"{count(waited, 'epoch')})")
     if restored is not None:
         parts.append(f"the scores are of epoch {restored}'s weights (the best {monitor}, restored)")
     return "; ".join(parts) or None

@@ -137,6 +137,13 @@ def maximizes(monitor: str, mode: str, owner: str, used: bool = True) -> bool:
     return higher
 
 
+def epochs_waited(patience: int) -> int:
+    """The epochs without improvement after which a callback of ``patience`` acts (stops,
+    lowers the lr): ``patience``, and 1 for 0, since, as in Keras, its count of such epochs
+    starts at 1 and patience 0 acts at the first epoch that did not improve."""
+    return max(patience, 1)
+
+
 class Monitor:
     """Tracks the best value of one logged quantity (``"val_loss"``, ``"val_accuracy"``...).
 

@@ -9,7 +9,7 @@ from typing import Any
 from .._checks import check_non_negative_int, check_number, is_number
 from .._text import count
 from ..errors import ConfigError
-from .callbacks import Monitor, MonitoringCallback, saved_epoch
+from .callbacks import Monitor, MonitoringCallback, epochs_waited, saved_epoch
 
 
 class ReduceLROnPlateau(MonitoringCallback):
@@ -88,7 +88,7 @@ class ReduceLROnPlateau(MonitoringCallback):
 
             tqdm.write(f"epoch {epoch + 1}: ReduceLROnPlateau reduced the lr from {old_lr:g} to "
                        f"{optimizer.lr:g} ({self.tracker.monitor} had not improved for "
-                       f"{count(max(self.patience, 1), 'epoch')})", file=sys.stderr)
+                       f"{count(epochs_waited(self.patience), 'epoch')})", file=sys.stderr)
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         # after a non-finite loss the optimizer (its lr too) is back to the kept epochs' state:
