@@ -65,8 +65,11 @@ def test_search_refuses_an_mlp_option_for_a_cnn_and_an_empty_hidden_size(tmp_pat
     assert capsys.readouterr().err.strip() == ("glassnet search: error: model 'cnn-bn' does not take "
                                                "--hidden; search its options with --param NAME=SPEC: "
                                                "dropout")
-    assert main([*base, "--hidden", "20,,5"]) == 1
-    assert "--hidden must be comma-separated positive integers" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # not sizes at all: argparse's usage error
+        main([*base, "--hidden", "20,,5"])
+    assert info.value.code == 2
+    assert ("argument --hidden: expected comma-separated positive integers (e.g. 20,7,5), got '20,,5'"
+            in capsys.readouterr().err)
     assert not (tmp_path / "s").exists()
 
 

@@ -32,7 +32,6 @@ QUICK = ["train", "--dataset", "cats", "--hidden", "4", "--epochs", "1", "--quie
     (["--init", "normal:-1"], "--init normal:-1: normal(std) needs a finite std > 0, got -1.0"),
     (["--init", "normal:big"], "initializer 'normal:big': STD in 'normal:STD' must be a number"),
     (["--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to sgd"),
-    (["--hidden", "20,,5"], "--hidden must be comma-separated positive integers, got '20,,5'"),
     (["--model", "cnn-small"],
      "model 'cnn-small' does not take --hidden; of the model options it takes --dropout"),
     (["--model", "cnn-keras", "--init", "he"],
@@ -56,7 +55,11 @@ def test_bad_values_are_one_clear_line(tmp_path, capsys, extra, message):
                                                   ("--dropout", "1.0", "a number >= 0 and below 1"),
                                                   ("--dropout", "-0.2", "a number >= 0 and below 1"),
                                                   ("--validation-split", "1.5", "a number between 0 and 1"),
-                                                  ("--validation-split", "0", "a number between 0 and 1")])
+                                                  ("--validation-split", "0", "a number between 0 and 1"),
+                                                  # not sizes at all: a usage error too (it was exit 1)
+                                                  ("--hidden", "20,x", "comma-separated positive "
+                                                   "integers (e.g. 20,7,5), got '20,x'"),
+                                                  ("--hidden", "20,,5", "comma-separated positive")])
 def test_numbers_out_of_range_are_rejected_by_the_parser(capsys, flag, value, expected):
     with pytest.raises(SystemExit) as info:
         main([*QUICK, flag, value])

@@ -138,9 +138,17 @@ def batch_size(text: str) -> int | None:
             f"expected a positive integer or 'full', got {text!r}") from None
 
 
-def hidden_sizes(text: str | None) -> list[int] | None:
-    """``--hidden 20,7,5`` as ``[20, 7, 5]`` (``20,,5`` is an error, see ``parse_int_list``)."""
-    return None if text is None else parse_int_list(text, "--hidden")
+def hidden_sizes(text: str) -> list[int]:
+    """An argparse ``type=``: ``--hidden 20,7,5`` as ``[20, 7, 5]`` (``20,,5`` and ``20,x``
+    are usage errors, see ``parse_int_list``)."""
+    try:
+        return parse_int_list(text, "--hidden")
+    except ConfigError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers (e.g. 20,7,5), got {text!r}") from None
+
+
+hidden_sizes.__name__ = "hidden layer sizes"
 
 
 def add_test_split_option(p: argparse.ArgumentParser, note: str = "") -> None:

@@ -42,6 +42,7 @@ from .arguments import (
     folder_options_error,
     fraction,
     given_destinations,
+    hidden_sizes,
     non_negative_int,
     path_text,
     positive_int,
@@ -95,7 +96,7 @@ def add_parser(sub: Subcommands) -> None:
                         "of the epochs on, halving from the first")
     p.add_argument("--dataset", type=path_text, default="cats", help=DATASET_HELP)
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
-    p.add_argument("--hidden", default=None, metavar="SIZES",
+    p.add_argument("--hidden", type=hidden_sizes, default=None, metavar="SIZES",
                    help="mlp hidden sizes, e.g. 20,7,5 (default: 20,7,5, the course's network)")
     p.add_argument("--optimizer", default="sgd", help="optimizer when not searched")
     p.add_argument("--batch-size", type=batch_size, default=64, help="batch size when not searched")

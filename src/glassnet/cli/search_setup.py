@@ -16,7 +16,7 @@ from ..run_setup import parse_class_weight
 from ..runs import RunConfig
 from ..search_config import SearchConfig, searchable_model_options
 from ..search_space import load_space_file, parse_param
-from .arguments import check_model_options, hidden_sizes
+from .arguments import check_model_options
 
 
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
@@ -31,7 +31,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
                             hint=f"search its options with --param NAME=SPEC: {options}" if options
                             else "it has no options")
     base = RunConfig(dataset=args.dataset, model=args.model,
-                     hidden=hidden_sizes(args.hidden),
+                     hidden=args.hidden,
                      epochs=args.epochs_per_trial, batch_size=args.batch_size,
                      optimizer=args.optimizer, validation_split=_validation_split(args),
                      image_size=args.image_size, resize=args.resize, strict=args.strict,

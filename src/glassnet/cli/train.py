@@ -63,7 +63,7 @@ def add_parser(sub: Subcommands) -> None:
                     "--resume RUN_DIR continues exactly where it stopped.")
     p.add_argument("--dataset", type=path_text, default="cats", help=DATASET_HELP)
     p.add_argument("--model", default="mlp", help=f"zoo model: {', '.join(zoo.names())}")
-    p.add_argument("--hidden", default=None, metavar="SIZES",
+    p.add_argument("--hidden", type=hidden_sizes, default=None, metavar="SIZES",
                    help="mlp hidden layer sizes, comma-separated (default: 20,7,5, the course's "
                         "L-layer net; 7 gives its two-layer net)")
     p.add_argument("--epochs", type=positive_int, default=10, help="passes over the training set")
@@ -138,7 +138,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The run configuration that ``glassnet train``'s options (not ``--resume``) give."""
     return RunConfig(
         dataset=args.dataset, model=args.model,
-        hidden=hidden_sizes(args.hidden),
+        hidden=args.hidden,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, reg=args.reg,
         lr_decay=args.lr_decay, lr_schedule=args.lr_schedule,
