@@ -160,13 +160,37 @@ def test_glassnet_report_on_a_search_or_fold_folder_says_where_the_runs_are(tmp_
     (tmp_path / "search").mkdir()
     (tmp_path / "search" / "search.journal").write_text("")
     with pytest.raises(ConfigError, match="it is a search's folder: its report is search_report.html, "
-                                          "and each trial's run is in trials/NNNN/"):
+                                          "each trial's run is in trials/NNNN/, and 'glassnet search "
+                                          "--resume --out .* --final' trains its best configuration"):
         read_run(tmp_path / "search")
     for k in (1, 2):
         (tmp_path / "trial" / f"fold-{k}").mkdir(parents=True)
         (tmp_path / "trial" / f"fold-{k}" / "run.json").write_text("{}")
     with pytest.raises(ConfigError, match="it holds a trial's run on each fold: give one of fold-1, fold-2"):
         read_run(tmp_path / "trial")
+
+
+@pytest.mark.parametrize("command", [["evaluate", "SEARCH"], ["predict", "SEARCH", "x.png"],
+                                     ["info", "SEARCH"], ["export", "SEARCH", "--onnx", "x.onnx"]])
+def test_a_model_command_given_a_search_folder_says_where_its_model_is(tmp_path, capsys, command):
+    """It said only "... is a directory, not a model file"; `glassnet report` says what a
+    search's folder holds, and so do these now: its --final run, or how to train one."""
+    from glassnet.cli import main
+
+    search = tmp_path / "search"
+    search.mkdir()
+    (search / "search.json").write_text("{}")  # its study in a database: the command needs --storage
+    args = [str(search) if arg == "SEARCH" else arg for arg in command]
+    assert main(args) == 1
+    assert capsys.readouterr().err == (
+        f"glassnet {command[0]}: error: {search} is not a model file: it is a search's folder: its "
+        f"report is search_report.html, each trial's run is in trials/NNNN/, and 'glassnet search "
+        f"--resume --out {search} --final' (with the search's --storage) trains its best "
+        f"configuration into {search / 'final'}\n")
+    (search / "final").mkdir()
+    assert main(args) == 1
+    assert (f"and the run of its best configuration, which --final trained, is {search / 'final'}\n"
+            in capsys.readouterr().err)
 
 
 def test_evaluate_prints_table_and_json(cat_run, cats):

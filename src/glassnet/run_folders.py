@@ -48,11 +48,31 @@ RUN_FILE_NAMES = (RUN_RECORD, "history.json", "metrics.json", MODEL_FILE, CHECKP
 #: What a search keeps in its folder (glassnet.search): its storage and its summary.
 SEARCH_FILE_NAMES = ("search.journal", "search.json")
 SEARCH_REPORT = "search_report.html"
+#: The run folder inside a search's folder into which ``--final`` trains its best configuration.
+SEARCH_FINAL = "final"
 
 
 def search_files_in(folder: str | Path) -> list[str]:
     """The files of :data:`SEARCH_FILE_NAMES` in ``folder``: some when it is a search's folder."""
     return [name for name in SEARCH_FILE_NAMES if (Path(folder) / name).exists()]
+
+
+def search_folder_note(folder: str | Path) -> str | None:
+    """What a search's ``folder`` holds instead of a run, for a command given it as one (its
+    report, its trials' runs, and the run of its best configuration, or how to train it);
+    ``None`` for a folder that is not a search's."""
+    found = search_files_in(folder)
+    if not found:
+        return None
+    final = Path(folder) / SEARCH_FINAL
+    if final.is_dir():
+        best = f"the run of its best configuration, which --final trained, is {final}"
+    else:
+        storage = "" if SEARCH_FILE_NAMES[0] in found else " (with the search's --storage)"
+        best = (f"'glassnet search --resume --out {shlex.quote(str(folder))} --final'{storage} "
+                f"trains its best configuration into {final}")
+    return (f"it is a search's folder: its report is {SEARCH_REPORT}, each trial's run is in "
+            f"trials/NNNN/, and {best}")
 
 
 def check_not_a_search_folder(out_dir: Path) -> None:

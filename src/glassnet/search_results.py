@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._files import nan_for_null, write_json, write_text
 from .errors import SearchError
 from .run_data import load_data
-from .run_folders import SEARCH_REPORT
+from .run_folders import SEARCH_FINAL, SEARCH_REPORT
 from .runs import RunConfig, RunResult, train_run
 from .search_config import SearchConfig, final_config, train_command
 from .search_resume import CONFIG_ATTR, SUMMARY_FILE, read_summary, same_search
@@ -60,7 +60,7 @@ class SearchResults:
         trial's best epoch (see :func:`~glassnet.search_config.final_config`)."""
         best = self.best_trial()
         config = final_config(self.config.base, best.params, best.user_attrs.get("best_epoch"))
-        config.out = str(self.run_dir / "final")
+        config.out = str(self.run_dir / SEARCH_FINAL)
         return config
 
     def rounds(self) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from ..errors import ConfigError, GlassnetWarning, ModelFormatError, user_stackl
 from ..io.archive import read_archive
 from ..io.checkpoint_file import CHECKPOINT_NAME
 from ..io.format import model_from_archive, training_resize
-from ..run_folders import MODEL_FILE
+from ..run_folders import MODEL_FILE, search_folder_note
 from ..run_records import training_data_record
 from ..runs import RunConfig
 
@@ -28,9 +28,19 @@ if TYPE_CHECKING:
     from ..model import Sequential
 
 
+def check_not_a_search_folder(path: str) -> None:
+    """A search's folder given for a model file: an error that says where its model is (its
+    ``final`` run) or how to get one, as ``glassnet report`` says for the same folder."""
+    note = search_folder_note(path) if os.path.isdir(path) else None
+    if note is not None:
+        raise ConfigError(f"{path} is not a model file: {note}")
+
+
 def load_model_file(path: str) -> Sequential:
     """:func:`~glassnet.io.format.load_model` for a command's model argument; the run
-    directory of an unfinished run (a checkpoint, no model yet) says how to go on."""
+    directory of an unfinished run (a checkpoint, no model yet) says how to go on, and a
+    search's folder where its model is."""
+    check_not_a_search_folder(path)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, CHECKPOINT_NAME)):
         raise ConfigError(
             f"{path} holds no {MODEL_FILE} yet: its run has not finished; continue it with "

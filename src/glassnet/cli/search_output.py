@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .._text import count, score_text
 from ..errors import GlassnetWarning, SearchError, user_stacklevel
 from ..report.text import no_trial_succeeded
+from ..run_folders import SEARCH_FINAL
 from ..search_config import SCORE_LABELS
 from ..search_space import NARROW_MIN
 from .output import fmt_metrics
@@ -126,7 +127,7 @@ def _report(search, args: argparse.Namespace, table: bool = True) -> int:
     print(f"train it on train+validation: {command}")
     outdated = summary.get("outdated_final")
     if outdated and not args.final:
-        warnings.warn(f"{search.run_dir / 'final'} holds the final model of trial {outdated['trial']}, "
+        warnings.warn(f"{search.run_dir / SEARCH_FINAL} holds the final model of trial {outdated['trial']}, "
                       f"which is no longer the best: add --final (with --resume) to train trial "
                       f"{best['number']}'s there", GlassnetWarning, stacklevel=user_stacklevel())
     if not args.final:

@@ -17,7 +17,7 @@ from .._files import nan_for_null
 from ..errors import ConfigError
 from ..io.checkpoint_file import CHECKPOINT_NAME, sessions_problem
 from ..json_checks import NUMBER, is_number_or_none, type_problem
-from ..run_folders import MODEL_FILE, RUN_RECORD, search_files_in
+from ..run_folders import MODEL_FILE, RUN_RECORD, search_files_in, search_folder_note
 
 RUN_FILES = (RUN_RECORD, "history.json", "metrics.json")
 
@@ -51,9 +51,9 @@ def _what_else(folder: Path) -> str:
                     f"journal file in that folder)")
         return (f"its training was interrupted and the report is written when it finishes: "
                 f"glassnet train --resume {shlex.quote(str(folder))}")
-    if search_files_in(folder):
-        return ("it is a search's folder: its report is search_report.html, and each trial's "
-                "run is in trials/NNNN/")
+    note = search_folder_note(folder)
+    if note is not None:
+        return note
     folds = sorted(p.name for p in folder.glob("fold-*") if (p / RUN_RECORD).is_file())
     if folds:
         return f"it holds a trial's run on each fold: give one of {', '.join(folds)}"
