@@ -897,7 +897,10 @@ def test_missing_optuna_names_the_extra(monkeypatch, tmp_path):
     (["--param", "dropout=float:0:2"],
      "cannot search dropout=float:0:2: a trial with dropout=2.0 fails: Dropout rate must be a number in"),
     (["--param", "hidden=choice:50,abc"],
-     "cannot search hidden=choice:50,abc: a trial with hidden='abc' fails"),
+     "cannot search hidden=choice:50,abc: a trial with hidden='abc' fails: a hidden choice is a "
+     "positive layer size, or several joined with '-' (hidden=choice:50,20-7-5: one layer of 50, or "
+     "three), got 'abc'"),
+    (["--param", "hidden=choice:50,20-x"], "a trial with hidden='20-x' fails: a hidden choice is"),
     (["--param", "batch_size=int:0:64"], "a trial with batch_size=0 fails: batch_size must be a positive"),
     (["--param", "lr=log:1e-3:1e-1", "--optimizer", "adamm"], "unknown optimizer 'adamm'"),
     (["--param", "lrr=log:1e-3:1e-1"], "cannot search 'lrr'"),

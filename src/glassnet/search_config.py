@@ -270,8 +270,7 @@ def apply_params(base: RunConfig, params: dict[str, Any]) -> RunConfig:
     options = config.extra.setdefault("model_options", {})
     for name, value in params.items():
         if name == "hidden":
-            config.hidden = [value] if isinstance(value, int) else parse_int_list(
-                str(value).replace("-", ","), "hidden")
+            config.hidden = _hidden_choice(value)
         elif name == "augment":  # choice:none,flip,flip-crop (a comma separates choices)
             config.augment = None if value == "none" else str(value).replace("-", ",")
         elif name in RunConfig.__dataclass_fields__:
@@ -281,6 +280,18 @@ def apply_params(base: RunConfig, params: dict[str, Any]) -> RunConfig:
     if not options:
         config.extra.pop("model_options")
     return config
+
+
+def _hidden_choice(value: Any) -> list[int]:
+    """A searched ``hidden``: ``50`` as ``[50]``, ``"20-7-5"`` (sizes joined with a dash: a
+    comma separates the choices) as ``[20, 7, 5]``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    try:
+        return parse_int_list(str(value).replace("-", ","), "hidden")
+    except ConfigError:
+        raise ConfigError(f"a hidden choice is a positive layer size, or several joined with '-' "
+                          f"(hidden=choice:50,20-7-5: one layer of 50, or three), got {value!r}") from None
 
 
 def final_config(base: RunConfig, params: dict[str, Any], best_epoch: int | None) -> RunConfig:

@@ -68,7 +68,8 @@ def add_parser(sub: Subcommands) -> None:
                     "in several processes or machines to share one study.")
     p.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
                    help="a searched parameter: lr=log:1e-5:1e-1, dropout=float:0:0.5, "
-                        "batch_size=int:16:128, hidden=choice:50,100,200 (repeatable)")
+                        "batch_size=int:16:128, hidden=choice:50,100,20-7-5 (a dash joins the "
+                        "sizes of one choice) (repeatable)")
     p.add_argument("--space", type=path_text, default=None, metavar="FILE",
                    help="TOML file with a [params] table (name = \"log:1e-5:1e-1\" per line)")
     p.add_argument("--trials", type=positive_int, default=None,
