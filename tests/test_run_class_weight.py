@@ -87,14 +87,28 @@ def test_resume_goes_on_with_the_same_class_weights(cats, tmp_path):
         np.testing.assert_array_equal(resumed.model.get_weights()[key], value, err_msg=key)
 
 
+def test_an_unfinished_runs_checkpoint_records_its_class_weights(cats, tmp_path, capsys):
+    """Its loss is the weighted one: glassnet info on the checkpoint says by which weights."""
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(_train(tmp_path, "cat=3"), callbacks=[StopAfter(0, stop)], verbose=0, data=cats, stop=stop)
+    checkpoint = tmp_path / "checkpoint.glassnet"
+    assert not (tmp_path / "model.glassnet").exists()
+    assert load_model(checkpoint).training_summary["class_weight"] == [["non-cat", 1.0], ["cat", 3.0]]
+    assert main(["info", str(checkpoint)]) == 0
+    assert "  class weights: non-cat 1, cat 3, in the training loss only" in capsys.readouterr().out
+
+
 def test_cli_class_weight_end_to_end_and_resume_refuses_another(tmp_path):
     out = tmp_path / "run"
     result = run_cli("train", "--hidden", "5", "--epochs", "1", "--quiet", "--out", str(out),
                      "--class-weight", "non-cat=0.5,cat=2")
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "metrics.json").read_text())["class_weight"] == [["non-cat", 0.5], ["cat", 2.0]]
-    assert "class weights</td><td>non-cat 0.5, cat 2, in the training loss only" in \
-        (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "class weights</td><td>non-cat 0.5, cat 2, in the training loss only" in report
+    assert ("The training loss is weighted by the class weights; the validation loss is not (nor is "
+            "any score), so the two curves are not directly comparable.") in report
     info = run_cli("info", str(out))
     assert "  class weights: non-cat 0.5, cat 2, in the training loss only" in info.stdout
     # --resume takes the run's own class weights: another is refused, as any training option
