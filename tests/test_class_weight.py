@@ -19,8 +19,8 @@ def _unbalanced(rng, n=200, minority=0.1):
     return x, y
 
 
-def _model(outputs=1, seed=0, **kwargs):
-    model = gn.Sequential([gn.layers.Dense(outputs)], input_shape=(2,), seed=seed, dtype="float64", **kwargs)
+def _model(outputs=1, seed=0, dtype="float64", **kwargs):
+    model = gn.Sequential([gn.layers.Dense(outputs)], input_shape=(2,), seed=seed, dtype=dtype, **kwargs)
     model.compile("binary_crossentropy" if outputs == 1 else "categorical_crossentropy",
                   gn.optimizers.SGD(lr=0.5))
     return model
@@ -93,8 +93,39 @@ def test_train_on_batch_takes_class_weights(rng):
     loss = weighted.train_on_batch(x, y, class_weight={1: 3.0})
     assert loss == pytest.approx(gn.losses.BinaryCrossEntropy().forward(
         plain.predict_logits(x), y, np.where(y == 1, 3.0, 1.0)), rel=1e-12)
-    assert same.train_on_batch(x, y, class_weight="balanced") != pytest.approx(plain.train_on_batch(x, y))
     assert not np.allclose(weighted.get_weights()["0.W"], plain.get_weights()["0.W"])
+    # "balanced" would count one batch's classes: refused, with how to count all of them once
+    with pytest.raises(ConfigError, match=r"train_on_batch takes no class_weight='balanced': .* class_weight="
+                       r"dict\(enumerate\(glassnet.training.class_weights.balanced_weights\(y_train, "
+                       r"model.num_classes\)\)\)$"):
+        same.train_on_batch(x, y, class_weight="balanced")
+    counted = dict(enumerate(gn.training.class_weights.balanced_weights(y, same.num_classes)))
+    start = same.predict_logits(x[:10])
+    expected = gn.losses.BinaryCrossEntropy().forward(start, y[:10], np.array([counted[k] for k in y[:10]]))
+    assert same.train_on_batch(x[:10], y[:10], class_weight=counted) == pytest.approx(expected, rel=1e-12)
+
+
+def test_balanced_weights_take_labels_as_fit_does():
+    np.testing.assert_array_equal(class_weights.balanced_weights([0.0, 1.0, 1.0, 1.0], 2), [2, 2 / 3])
+    np.testing.assert_array_equal(class_weights.balanced_weights(np.eye(3)[[0, 1, 2, 2]], 3),
+                                  [4 / 3, 4 / 3, 2 / 3])  # one-hot rows
+    with pytest.raises(gn.errors.ShapeError):
+        class_weights.balanced_weights([0, 1, 2], 2)  # a label the model has no class for
+
+
+def test_a_weight_too_large_for_the_models_dtype_is_refused_before_training(rng):
+    """1e39 is finite as a float but infinite in float32: the loss would be inf at the first
+    batch; refused at once, naming the class. float64 takes it."""
+    x, y = _unbalanced(rng, n=40)
+    for call in (lambda m: m.fit(x, y, epochs=1, verbose=0, class_weight={1: 1e39}),
+                 lambda m: m.train_on_batch(x, y, class_weight={1: 1e39})):
+        model = _model(dtype="float32", class_names=["non-cat", "cat"])
+        before = model.get_weights()
+        with pytest.raises(ConfigError, match=r"^class_weight's weight 1e\+39 for class 'cat' is too "
+                           r"large for the model's float32 \(at most 3.4e\+38\)$"):
+            call(model)
+        assert all(np.array_equal(before[k], v) for k, v in model.get_weights().items())
+    assert np.isfinite(_model().train_on_batch(x, y, class_weight={1: 1e39}))  # (float64)
 
 
 def test_the_nan_guard_rechecks_the_weighted_loss(rng, monkeypatch):
@@ -152,4 +183,4 @@ def test_balanced_names_a_class_without_training_samples(rng):
         model.fit(x, y, epochs=1, verbose=0, class_weight="balanced")
     unnamed = _model(outputs=3)
     with pytest.raises(ConfigError, match=r"class 2 has none"):
-        unnamed.train_on_batch(x, y, class_weight="balanced")
+        unnamed.fit(x, y, epochs=1, verbose=0, class_weight="balanced")

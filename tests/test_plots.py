@@ -114,6 +114,12 @@ def test_training_curves_plot_the_history_and_the_changing_lr():
     assert lr_ax.get_ylabel() == "learning rate" and loss_ax.get_xlabel() == "epoch"
     assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == [
         "training loss", "validation loss", "learning rate"]
+    # a class-weighted training loss is named so (the validation loss is not weighted)
+    weighted = curves.plot_training_curves(h, weighted_loss=True)
+    assert [t.get_text() for t in weighted.axes[0].get_legend().get_texts()] == [
+        "training loss (class-weighted)", "validation loss", "learning rate"]
+    assert [t.get_text() for t in weighted.axes[1].get_legend().get_texts()] == [
+        "training accuracy", "validation accuracy"]
 
 
 def test_training_curves_without_lr_change_or_validation():

@@ -87,14 +87,28 @@ def test_resume_goes_on_with_the_same_class_weights(cats, tmp_path):
         np.testing.assert_array_equal(resumed.model.get_weights()[key], value, err_msg=key)
 
 
+def test_an_unfinished_runs_checkpoint_records_its_class_weights(cats, tmp_path, capsys):
+    """Its loss is the weighted one: glassnet info on the checkpoint says by which weights."""
+    stop = StopRequest()
+    with pytest.raises(TrainingInterruptedError):
+        train_run(_train(tmp_path, "cat=3"), callbacks=[StopAfter(0, stop)], verbose=0, data=cats, stop=stop)
+    checkpoint = tmp_path / "checkpoint.glassnet"
+    assert not (tmp_path / "model.glassnet").exists()
+    assert load_model(checkpoint).training_summary["class_weight"] == [["non-cat", 1.0], ["cat", 3.0]]
+    assert main(["info", str(checkpoint)]) == 0
+    assert "  class weights: non-cat 1, cat 3, in the training loss only" in capsys.readouterr().out
+
+
 def test_cli_class_weight_end_to_end_and_resume_refuses_another(tmp_path):
     out = tmp_path / "run"
     result = run_cli("train", "--hidden", "5", "--epochs", "1", "--quiet", "--out", str(out),
                      "--class-weight", "non-cat=0.5,cat=2")
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "metrics.json").read_text())["class_weight"] == [["non-cat", 0.5], ["cat", 2.0]]
-    assert "class weights</td><td>non-cat 0.5, cat 2, in the training loss only" in \
-        (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "class weights</td><td>non-cat 0.5, cat 2, in the training loss only" in report
+    assert ("The training loss is weighted by the class weights; the validation loss is not (nor is "
+            "any score), so the two curves are not directly comparable.") in report
     info = run_cli("info", str(out))
     assert "  class weights: non-cat 0.5, cat 2, in the training loss only" in info.stdout
     # --resume takes the run's own class weights: another is refused, as any training option
@@ -107,6 +121,12 @@ def test_cli_class_weight_end_to_end_and_resume_refuses_another(tmp_path):
     ("2=1", r"no class '2'; its classes are 0=non-cat, 1=cat"),
     ("cat=2,1=3", r"class 'cat' is given twice \(by name and by index\)"),
     ("cat=0,non-cat=0", r"every training sample weight 0"),
+    # only ASCII digits are an index: int() refuses "²" (isdigit's) and reads "١" as 1
+    ("²=2", r"--class-weight ²=2: the data set has no class '²'; its classes are 0=non-cat, 1=cat"),
+    ("١=2", r"the data set has no class '١'"),
+    # finite, but infinite in the run's float32: refused before training, not in its middle
+    ("cat=1e39", r"--class-weight cat=1e39: class_weight's weight 1e\+39 for class 'cat' is too large "
+                 r"for the model's float32 \(at most 3.4e\+38\)"),
 ])
 def test_class_weights_the_data_set_cannot_take_are_refused_before_a_run_is_replaced(cats, tmp_path,
                                                                                        text, match, capsys):
@@ -127,6 +147,7 @@ def test_class_weights_the_data_set_cannot_take_are_refused_before_a_run_is_repl
     ("=2", r"'=2' is not"),
     ("cat=1,,", r"'' is not"),
     ("cat=1,cat=2", r"class 'cat' is given twice"),
+    ("non,cat=2", r"'non' is not; a class whose name holds a comma is given by its index$"),
 ])
 def test_bad_class_weight_text_is_refused_at_once(text, match, tmp_path, capsys):
     with pytest.raises(ConfigError, match=match):
@@ -143,6 +164,31 @@ def test_names_come_before_indices_and_balanced_names_a_class_without_samples():
     with pytest.raises(ConfigError, match=r"--class-weight balanced: .* class 'empty' has none"):
         class_weights_for(RunConfig(extra={"class_weight": "balanced"}), train)
     assert class_weights_for(RunConfig(), train) is None
+
+
+@pytest.mark.parametrize("text", ["0=2", "1=5,0=1", "01=2"])
+def test_with_classes_named_by_numbers_a_number_that_is_no_name_is_refused(text):
+    """Folders 1, 2, 3: "0=2" would weigh class "1" (index 0), and whoever writes "0=2,1=5"
+    means indices while "1=5" alone is the class named 1: a number that is no name is
+    refused rather than guessed at; one that is a name is that class."""
+    train = Dataset(np.zeros((3, 1, 2, 2), np.uint8), np.array([0, 1, 2]), ["1", "2", "3"])
+    expected = (r"^--class-weight .*: '0?[0-9]' is not a class name, and the class names here are "
+                r"numbers: give a class by its name .*; the classes are 0=1, 1=2, 2=3$")
+    with pytest.raises(ConfigError, match=expected):
+        class_weights_for(RunConfig(extra={"class_weight": text}), train)
+    np.testing.assert_array_equal(class_weights_for(RunConfig(extra={"class_weight": "1=5,3=2"}), train),
+                                  [5, 1, 2])  # names, as they are
+    mixed = Dataset(np.zeros((2, 1, 2, 2), np.uint8), np.array([0, 1]), ["cat", "7"])
+    with pytest.raises(ConfigError, match="the class names here are numbers"):
+        class_weights_for(RunConfig(extra={"class_weight": "1=2"}), mixed)
+
+
+def test_a_class_weight_piece_without_a_weight_lists_the_classes_once_they_are_known():
+    train = Dataset(np.zeros((2, 1, 2, 2), np.uint8), np.array([0, 1]), ["non,cat", "cat"])
+    with pytest.raises(ConfigError, match=r"'non' is not; a class whose name holds a comma is given by its "
+                       r"index \(the classes are 0=non,cat, 1=cat\)$"):
+        class_weights_for(RunConfig(extra={"class_weight": "non,cat=2"}), train)
+    np.testing.assert_array_equal(class_weights_for(RunConfig(extra={"class_weight": "0=2"}), train), [2, 1])
 
 
 def test_the_recorded_weights_are_shown_only_when_well_formed():

@@ -359,17 +359,24 @@ class Sequential:
                        class_weight: dict[int, float] | str | None = None) -> float:
         """One update on one batch, as Keras' ``train_on_batch``: ``x: (N, *input_shape)`` as
         :meth:`fit` takes it (preprocessed here), ``y`` checked as :meth:`fit` checks labels,
-        ``class_weight`` as :meth:`fit` takes it (``"balanced"`` counts this batch's classes).
-        Returns the batch's loss before the update (with the L2 term; weighted by
-        ``class_weight``, as the update is)."""
-        from .training.class_weights import class_weight_vector, sample_weights
+        ``class_weight`` a dict as :meth:`fit` takes it (not ``"balanced"``, which would count
+        only this batch's classes: see
+        :func:`~glassnet.training.class_weights.balanced_weights`). Returns the batch's loss
+        before the update (with the L2 term; weighted by ``class_weight``, as the update is)."""
+        from .training.class_weights import BALANCED, class_weight_vector, sample_weights
 
         self._require_compiled()
+        if isinstance(class_weight, str) and class_weight == BALANCED:
+            raise ConfigError("train_on_batch takes no class_weight='balanced': it would count only "
+                              "this batch's classes, weighing them differently in every batch; count "
+                              "them once on all the training labels and give the dict, class_weight="
+                              "dict(enumerate(glassnet.training.class_weights.balanced_weights("
+                              "y_train, model.num_classes)))")
         x, _ = self.check_input(x)
         require_labels(y, "train_on_batch")
         y = self.check_labels(x, y)
-        weights = sample_weights(class_weight_vector(class_weight, y, self.num_classes, self.class_names),
-                                 y, self.dtype)
+        weights = sample_weights(class_weight_vector(class_weight, y, self.num_classes, self.class_names,
+                                                     self.dtype), y, self.dtype)
         loss, _ = self.train_step(self.preprocess(x), self.on_device(y),
                                   **({} if weights is None else {"sample_weight": self.on_device(weights)}))
         return loss

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import optimizers, schedules, zoo
+from . import backend, optimizers, schedules, zoo
 from .data import Dataset, is_folder
 from .errors import ConfigError, ShapeError
 from .model import Sequential
@@ -161,10 +161,11 @@ CLASS_WEIGHT_SYNTAX = ("'balanced', or NAME=WEIGHT pairs separated by commas (NA
                        "name or index, WEIGHT a number >= 0), e.g. cat=2,non-cat=1")
 
 
-def parse_class_weight(text: str) -> str | dict[str, float]:
+def parse_class_weight(text: str, names: list[str] | None = None) -> str | dict[str, float]:
     """``--class-weight``'s text: ``"balanced"``, or ``"cat=2,non-cat=1"`` as ``{"cat": 2.0,
     "non-cat": 1.0}`` (keys as written: class names or indices, resolved against the data set
-    by :func:`class_weights_for`)."""
+    by :func:`class_weights_for`). ``names``, the data set's classes where known, are listed
+    when a piece is not a pair."""
     if text.strip() == BALANCED:
         return BALANCED
     weights: dict[str, float] = {}
@@ -175,8 +176,11 @@ def parse_class_weight(text: str) -> str | dict[str, float]:
         except ValueError:
             weight = math.nan
         if not sep or not name.strip() or not (0 <= weight < math.inf):
+            # "non,cat=2": a name with a comma is cut in two, and its first part has no "="
+            hint = ("" if sep else "; a class whose name holds a comma is given by its index"
+                    + (f" (the classes are {_classes_text(names)})" if names is not None else ""))
             raise ConfigError(f"--class-weight {text}: expected {CLASS_WEIGHT_SYNTAX}; "
-                              f"{pair.strip()!r} is not")
+                              f"{pair.strip()!r} is not{hint}")
         if name.strip() in weights:
             raise ConfigError(f"--class-weight {text}: class {name.strip()!r} is given twice")
         weights[name.strip()] = weight
@@ -187,32 +191,50 @@ def class_weights_for(config: RunConfig, train: Dataset) -> np.ndarray | None:
     """The weight of each of ``train``'s classes, ``(C,)``, that ``extra["class_weight"]`` asks
     for (``--class-weight``'s text, or the dict it parses to), or ``None`` without one:
     ``"balanced"`` counts ``train``'s samples (the training split only), names are
-    ``train``'s class names (a name before an index: a class folder may be named ``1``)."""
+    ``train``'s class names (a name before an index: a class folder may be named ``1``).
+    Each weight must stay finite in the run's ``dtype``."""
     given = config.extra.get("class_weight")
     if given is None:
         return None
     option = f"--class-weight {given}" if isinstance(given, str) else f"class_weight {given!r}"
-    spec = parse_class_weight(given) if isinstance(given, str) else given
     names = list(train.class_names)
+    spec = parse_class_weight(given, names) if isinstance(given, str) else given
     try:
         resolved = _class_indices_of(spec, names) if isinstance(spec, dict) else spec
-        return class_weight_vector(resolved, train.y, train.num_classes, names)
+        return class_weight_vector(resolved, train.y, train.num_classes, names,
+                                   backend.resolve_dtype(config.dtype))
     except ConfigError as exc:
         raise ConfigError(f"{option}: {exc}") from None
 
 
+def _classes_text(names: list[str]) -> str:
+    """``"0=non-cat, 1=cat"``: each class's index and name."""
+    return ", ".join(f"{i}={name}" for i, name in enumerate(names))
+
+
+def _is_index(key: str) -> bool:
+    """Whether ``key`` is written as a class index: ASCII digits only (``str.isdigit`` is
+    true of ``"²"``, which ``int`` refuses, and of ``"١"``, which it reads as 1)."""
+    return key.isascii() and key.isdigit()
+
+
 def _class_indices_of(weights: dict[Any, float], names: list[str]) -> dict[int, float]:
-    """``{"cat": 2.0, "0": 1.0}`` as ``{1: 2.0, 0: 1.0}`` for the classes ``names``."""
+    """``{"cat": 2.0, "0": 1.0}`` as ``{1: 2.0, 0: 1.0}`` for the classes ``names``: a key
+    that is a class's name is that class; one that is a number only, its index, unless the
+    class names are numbers too (then which class it means is a guess: it is refused)."""
     by_index: dict[int, float] = {}
     for key, weight in weights.items():
         key = str(key)
         if key in names:
             index = names.index(key)
-        elif key.isdigit() and int(key) < len(names):
+        elif _is_index(key) and any(_is_index(name) for name in names):
+            raise ConfigError(f"{key!r} is not a class name, and the class names here are numbers: "
+                              f"give a class by its name (an index would be ambiguous); the classes "
+                              f"are {_classes_text(names)}")
+        elif _is_index(key) and int(key) < len(names):
             index = int(key)
         else:
-            raise ConfigError(f"the data set has no class {key!r}; its classes are "
-                              + ", ".join(f"{i}={name}" for i, name in enumerate(names)))
+            raise ConfigError(f"the data set has no class {key!r}; its classes are {_classes_text(names)}")
         if index in by_index:
             raise ConfigError(f"class {names[index]!r} is given twice (by name and by index)")
         by_index[index] = weight

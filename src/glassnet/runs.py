@@ -206,6 +206,8 @@ def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | No
     check_augmentation(augment, splits["train"], None if config.extra.get("augment_fn") else config.augment)
     # before an earlier run's files go: a class name the data set lacks fails here
     class_weight = class_weights_for(config, splits["train"])
+    if class_weight is not None:  # its checkpoints' loss is the weighted one: they say so too
+        model.training_summary["class_weight"] = weights_by_class(class_weight, splits["train"].class_names)
     if resume is None:
         clear_run_files(out_dir)
     else:

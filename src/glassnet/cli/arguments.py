@@ -30,9 +30,9 @@ Subcommands = argparse._SubParsersAction
 
 CLASS_WEIGHT_HELP = ("weigh each class in the training loss, as Keras' class_weight: 'balanced' "
                      "(n_samples / (n_classes * count of the class), counted on the training split) "
-                     "or NAME=WEIGHT pairs, e.g. cat=2,non-cat=1 (a class's name or index; a class "
-                     "not named weighs 1). Only the training loss is weighted: the validation loss "
-                     "and every reported score are not")
+                     "or NAME=WEIGHT pairs, e.g. cat=2,non-cat=1 (a class's name, or its index where "
+                     "the class names are not numbers; a class not named weighs 1). Only the "
+                     "training loss is weighted: the validation loss and every reported score are not")
 
 DATASET_HELP = ("data set name (cats, cifar10) read from $GLASSNET_DATA, or the path of an image "
                 "folder with one subfolder per class")

@@ -82,12 +82,15 @@ def _plot_curve(ax, epochs: np.ndarray, values: Sequence[float | None], name: st
             label=_label_with_gaps(name, epochs, y), **style)
 
 
-def plot_training_curves(history: Any, kept_epoch: int | None = None) -> Figure:
+def plot_training_curves(history: Any, kept_epoch: int | None = None,
+                         weighted_loss: bool = False) -> Figure:
     """Loss and accuracy per epoch, training and validation; the learning rate on a second
     axis of the loss panel when it changes during training. Accuracy is drawn on 0..1 (a
     zoomed axis made a model stuck on the majority class look as if it learned);
     ``kept_epoch`` (counted from 1) marks the epoch whose weights the run kept (early
-    stopping restores the best one)."""
+    stopping restores the best one); ``weighted_loss``: the training loss is weighted by
+    class weights (``fit``'s ``class_weight``), the validation loss is not, and the legend
+    says so."""
     data = history_dict(history)
     if not data.get("loss"):
         raise ShapeError("the history has no 'loss' values to plot")
@@ -95,7 +98,8 @@ def plot_training_curves(history: Any, kept_epoch: int | None = None) -> Figure:
     fig = new_figure(5.2 * len(panels), 3.8)
     for ax, metric in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         x = _epochs(data, metric)
-        for key, color, name in ((metric, TRAIN_COLOR, f"training {metric}"),
+        weighted = " (class-weighted)" if weighted_loss and metric == "loss" else ""
+        for key, color, name in ((metric, TRAIN_COLOR, f"training {metric}{weighted}"),
                                  (f"val_{metric}", VAL_COLOR, f"validation {metric}")):
             if data.get(key):  # each key its own epochs: a user's history may differ in length
                 _plot_curve(ax, _epochs(data, key), data[key], name, color=color)

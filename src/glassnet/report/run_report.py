@@ -222,11 +222,12 @@ def _curves_html(history: dict[str, Any], metrics: dict[str, Any] | None = None)
     if not history.get("loss"):
         return "<p>No epoch was completed, so there are no curves to draw.</p>"
     kept = (metrics or {}).get("restored_epoch")
-    return figure_html(plot_training_curves(history, kept), "training curves",
-                       _curves_caption(history, kept))
+    weighted = (metrics or {}).get("class_weight") is not None
+    return figure_html(plot_training_curves(history, kept, weighted), "training curves",
+                       _curves_caption(history, kept, weighted))
 
 
-def _curves_caption(history: dict[str, Any], kept: int | None = None) -> str:
+def _curves_caption(history: dict[str, Any], kept: int | None = None, weighted: bool = False) -> str:
     lr = history.get("lr", [])
     caption = "Loss and accuracy after each epoch (training: running mean over the epoch's batches)."
     if len(set(lr)) > 1:
@@ -234,6 +235,9 @@ def _curves_caption(history: dict[str, Any], kept: int | None = None) -> str:
     if kept is not None:
         caption += (f" Dotted: epoch {kept}, whose weights early stopping restored: the model "
                     "and its scores are of that epoch, not the last one.")
+    if weighted:  # the two loss curves are then not on the same scale
+        caption += (" The training loss is weighted by the class weights; the validation loss "
+                    "is not (nor is any score), so the two curves are not directly comparable.")
     return caption
 
 

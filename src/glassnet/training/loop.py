@@ -236,7 +236,7 @@ def _checked_arguments(model, x: Any, y: Any, epochs: int, batch_size: int | Non
     threads = backend.get_threads() if threads is None else check_positive_int(threads, "threads")
     x, y, x_val, y_val = validation(model, x, y, validation_split, validation_data)
     # "balanced" counts the classes of the samples trained on: never the validation ones
-    weights = class_weight_vector(class_weight, y, model.num_classes, model.class_names)
+    weights = class_weight_vector(class_weight, y, model.num_classes, model.class_names, model.dtype)
     schedule = schedules_mod.for_run(lr_schedule, epochs)
     base_lr = schedule_base(model.optimizer)  # recorded on the optimizer once the fit is checked
     check_schedule(schedule, base_lr, initial_epoch, epochs)
