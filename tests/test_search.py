@@ -1720,3 +1720,17 @@ def test_the_train_command_carries_the_class_weight():
     config = RunConfig(extra={"class_weight": "non-cat=0.5,cat=2"})
     assert "--class-weight non-cat=0.5,cat=2" in train_command(config)
     assert "--class-weight" not in train_command(RunConfig())
+
+
+def test_a_class_weight_written_another_way_is_the_same_search(tmp_path, cat_train, capsys):
+    """Pairs in another order, spaces, 1 or 1.0: the same weights, so --resume accepts them;
+    other weights are refused."""
+    out = tmp_path / "cw"
+    assert main(["search", *QUICK, "--trials", "1", "--no-plot", "--out", str(out),
+                 "--class-weight", "non-cat=1,cat=3"]) == 0
+    assert main(["search", "--out", str(out), "--resume", "--no-plot", "--trials", "2",
+                 "--class-weight", "cat=3.0, non-cat=1"]) == 0
+    capsys.readouterr()
+    assert main(["search", "--out", str(out), "--resume", "--no-plot",
+                 "--class-weight", "cat=3.5,non-cat=1"]) == 1
+    assert "(--class-weight: stored cat=3,non-cat=1, given cat=3.5,non-cat=1)" in capsys.readouterr().err

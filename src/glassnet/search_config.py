@@ -20,6 +20,7 @@ from ._checks import parse_int_list
 from ._text import batch_size_text
 from .data import DEFAULT_IMAGE_SIZE, is_folder
 from .errors import ConfigError
+from .run_setup import parse_class_weight
 from .runs import TRAIN_MODEL_OPTIONS, RunConfig
 from .search_space import NARROW_MIN, ParamSpec, check_unique
 
@@ -113,7 +114,30 @@ def resolved(config: SearchConfig) -> SearchConfig:
     image_size = base.image_size
     if image_size is None and is_folder(base.dataset):
         image_size = DEFAULT_IMAGE_SIZE
-    return dataclasses.replace(config, base=dataclasses.replace(base, hidden=hidden, image_size=image_size))
+    extra = base.extra
+    if isinstance(extra.get("class_weight"), str):  # "cat=2, non-cat=1" is "non-cat=1,cat=2"
+        extra = {**extra, "class_weight": _class_weight_text(extra["class_weight"])}
+    return dataclasses.replace(config, base=dataclasses.replace(base, hidden=hidden, image_size=image_size,
+                                                                extra=extra))
+
+
+def _class_weight_text(text: str) -> str:
+    """``--class-weight``'s text written one way: ``balanced``, or the pairs sorted by class
+    with the weights as numbers (``"non-cat=1.0, cat=2"`` → ``"cat=2,non-cat=1"``); text that
+    does not parse stays as it is (the run's own check names what is wrong)."""
+    try:
+        weights = parse_class_weight(text)
+    except ConfigError:
+        return text
+    if isinstance(weights, str):
+        return weights
+    return ",".join(f"{name}={_shortest(weight)}" for name, weight in sorted(weights.items()))
+
+
+def _shortest(number: float) -> str:
+    """The shortest text that reads back as ``number``: ``3`` for 3.0, ``0.1``."""
+    text = repr(number)
+    return text[:-2] if text.endswith(".0") else text
 
 
 def setting(config: SearchConfig, path: str) -> Any:
