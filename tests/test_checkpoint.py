@@ -1382,3 +1382,24 @@ def test_a_file_that_is_no_checkpoint_is_called_a_checkpoint_not_a_model_file(tm
     make(path)
     with pytest.raises(ModelFormatError, match=message.format(path=path)):
         read_checkpoint(path)
+
+
+def test_train_runs_from_a_thread_other_than_the_main_one(tmp_path):
+    """Only the main thread may set signal handlers: from another (a notebook's worker, a
+    GUI), `glassnet.cli.main(["train", ...])` trains without its Ctrl-C handler, not with a
+    ValueError, and leaves the process's handler as it was."""
+    import signal
+    import threading
+
+    from glassnet.cli import main
+
+    before = signal.getsignal(signal.SIGINT)
+    codes = []
+    worker = threading.Thread(target=lambda: codes.append(main(
+        ["train", "--hidden", "3", "--epochs", "2", "--quiet", "--threads", "1",
+         "--out", str(tmp_path / "run")])))
+    worker.start()
+    worker.join(120)
+    assert codes == [0]
+    assert (tmp_path / "run" / "model.glassnet").is_file()
+    assert signal.getsignal(signal.SIGINT) is before

@@ -93,6 +93,30 @@ def test_only_exact_folds_are_taken():
     assert foldable_run([conv]) == 0
 
 
+@pytest.mark.parametrize("subclassed", ["Conv2D", "BatchNorm"])
+def test_subclasses_are_not_folded_their_own_forward_runs(subclassed, rng):
+    """A subclass's forward may compute something else: inference must run it as training does."""
+
+    class FoldTestDoubledConv(layers.Conv2D):
+        def forward(self, x, training=False):
+            return 2 * super().forward(x, training)
+
+    class FoldTestShiftedNorm(layers.BatchNorm):
+        def forward(self, x, training=False):
+            return super().forward(x, training) + 1
+
+    try:
+        conv = FoldTestDoubledConv if subclassed == "Conv2D" else layers.Conv2D
+        norm = FoldTestShiftedNorm if subclassed == "BatchNorm" else layers.BatchNorm
+        model = _model(conv(4, 3), norm(), layers.ReLU())
+        assert foldable_run(model.layers) == 0
+        x = rng.normal(size=(3, *INPUT))
+        np.testing.assert_allclose(model.forward(x), _layer_by_layer(model, x), rtol=1e-12)
+    finally:  # defining a layer class registers it by name (for model files)
+        layers.LAYER_CLASSES.pop("FoldTestDoubledConv", None)
+        layers.LAYER_CLASSES.pop("FoldTestShiftedNorm", None)
+
+
 def test_an_inference_pass_leaves_nothing_for_backward_in_the_folded_layers(rng):
     model = _model(*CASES["conv-bn-relu"]())
     model.forward(rng.normal(size=(2, *INPUT)), training=True)  # caches from a training pass

@@ -159,9 +159,13 @@ def test_glassnet_report_on_a_search_or_fold_folder_says_where_the_runs_are(tmp_
 
     (tmp_path / "search").mkdir()
     (tmp_path / "search" / "search.journal").write_text("")
+    with pytest.raises(ConfigError, match="it is a search's folder: each trial's run is in "
+                                          "trials/NNNN/, and 'glassnet search --resume --out .* "
+                                          "--final' trains its best configuration"):
+        read_run(tmp_path / "search")  # no report yet (--no-plot, or the search is not over)
+    (tmp_path / "search" / "search_report.html").write_text("")
     with pytest.raises(ConfigError, match="it is a search's folder: its report is search_report.html, "
-                                          "each trial's run is in trials/NNNN/, and 'glassnet search "
-                                          "--resume --out .* --final' trains its best configuration"):
+                                          "each trial's run is in trials/NNNN/"):
         read_run(tmp_path / "search")
     for k in (1, 2):
         (tmp_path / "trial" / f"fold-{k}").mkdir(parents=True)
@@ -180,6 +184,7 @@ def test_a_model_command_given_a_search_folder_says_where_its_model_is(tmp_path,
     search = tmp_path / "search"
     search.mkdir()
     (search / "search.json").write_text("{}")  # its study in a database: the command needs --storage
+    (search / "search_report.html").write_text("")
     args = [str(search) if arg == "SEARCH" else arg for arg in command]
     assert main(args) == 1
     assert capsys.readouterr().err == (

@@ -1730,7 +1730,9 @@ def test_a_class_weight_written_another_way_is_the_same_search(tmp_path, cat_tra
                  "--class-weight", "non-cat=1,cat=3"]) == 0
     assert main(["search", "--out", str(out), "--resume", "--no-plot", "--trials", "2",
                  "--class-weight", "cat=3.0, non-cat=1"]) == 0
+    assert main(["search", "--out", str(out), "--resume", "--no-plot", "--trials", "3",
+                 "--class-weight", "cat=3"]) == 0  # a class not named weighs 1
     capsys.readouterr()
     assert main(["search", "--out", str(out), "--resume", "--no-plot",
                  "--class-weight", "cat=3.5,non-cat=1"]) == 1
-    assert "(--class-weight: stored cat=3,non-cat=1, given cat=3.5,non-cat=1)" in capsys.readouterr().err
+    assert "(--class-weight: stored cat=3, given cat=3.5)" in capsys.readouterr().err

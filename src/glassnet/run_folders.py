@@ -71,8 +71,9 @@ def search_folder_note(folder: str | Path) -> str | None:
         storage = "" if SEARCH_FILE_NAMES[0] in found else " (with the search's --storage)"
         best = (f"'glassnet search --resume --out {shlex.quote(str(folder))} --final'{storage} "
                 f"trains its best configuration into {final}")
-    return (f"it is a search's folder: its report is {SEARCH_REPORT}, each trial's run is in "
-            f"trials/NNNN/, and {best}")
+    report = (f"its report is {SEARCH_REPORT}, " if (Path(folder) / SEARCH_REPORT).is_file()
+              else "")  # none with --no-plot, or before the search's end
+    return f"it is a search's folder: {report}each trial's run is in trials/NNNN/, and {best}"
 
 
 def check_not_a_search_folder(out_dir: Path) -> None:

@@ -123,15 +123,19 @@ def resolved(config: SearchConfig) -> SearchConfig:
 
 def _class_weight_text(text: str) -> str:
     """``--class-weight``'s text written one way: ``balanced``, or the pairs sorted by class
-    with the weights as numbers (``"non-cat=1.0, cat=2"`` → ``"cat=2,non-cat=1"``); text that
-    does not parse stays as it is (the run's own check names what is wrong)."""
+    with the weights as numbers, those of weight 1 left out as a class not named weighs 1
+    (``"non-cat=1.0, cat=2.0"`` → ``"cat=2"``); text that does not parse stays as it is (the
+    run's own check names what is wrong). Classes are compared as written: ``1=2`` and
+    ``cat=2`` differ here even where class 1 is ``cat`` (the data set is not read for this)."""
     try:
         weights = parse_class_weight(text)
     except ConfigError:
         return text
     if isinstance(weights, str):
         return weights
-    return ",".join(f"{name}={_shortest(weight)}" for name, weight in sorted(weights.items()))
+    # a class not named weighs 1: naming it with 1 changes nothing
+    return ",".join(f"{name}={_shortest(weight)}" for name, weight in sorted(weights.items())
+                    if weight != 1)
 
 
 def _shortest(number: float) -> str:

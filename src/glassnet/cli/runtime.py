@@ -115,7 +115,12 @@ def _runtime_context(args: argparse.Namespace) -> Iterator[None]:
 
 @contextlib.contextmanager
 def on_sigint(handler: Callable[[int, Any], Any]) -> Iterator[None]:
-    """``handler`` answers SIGINT (Ctrl-C, ``kill -INT``) inside; the handler before it afterwards."""
+    """``handler`` answers SIGINT (Ctrl-C, ``kill -INT``) inside; the handler before it
+    afterwards. Signal handlers belong to the main thread: in another (a command run by
+    ``glassnet.cli.main`` from a thread), nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
@@ -128,9 +133,8 @@ def interruptible() -> contextlib.AbstractContextManager:
     it can, and exits with 130), also in a process that started with SIGINT ignored: a job a
     non-interactive shell starts in the background (``glassnet search … &`` in a script) does,
     and Python then installs no handler, so ``kill -INT`` was lost and the command ran to its
-    end. (Signal handlers belong to the main thread: elsewhere, nothing changes.)"""
-    if (signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-            and threading.current_thread() is threading.main_thread()):
+    end. (In a thread other than the main one, nothing changes: :func:`on_sigint`.)"""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         return on_sigint(signal.default_int_handler)
     return contextlib.nullcontext()
 

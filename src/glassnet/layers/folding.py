@@ -32,9 +32,11 @@ from .normalization import BatchNorm
 def foldable_run(layers: Sequence[Layer]) -> int:
     """How many of the leading ``layers`` run as one folded convolution: 3 for
     [Conv2D without activation, BatchNorm, ReLU], 2 without the ReLU, else 0 (a Conv2D
-    with its own activation applies it before the BatchNorm: nothing to fold)."""
-    if len(layers) < 2 or not (isinstance(layers[0], Conv2D) and layers[0].activation is None
-                               and isinstance(layers[1], BatchNorm)):
+    with its own activation applies it before the BatchNorm: nothing to fold; nor are
+    subclasses, whose ``forward`` may compute something else)."""
+    # exactly these classes: a subclass's own forward (new math) must run as it is written
+    if len(layers) < 2 or not (type(layers[0]) is Conv2D and layers[0].activation is None
+                               and type(layers[1]) is BatchNorm):
         return 0
     return 3 if len(layers) > 2 and type(layers[2]) is ReLU else 2
 
