@@ -157,19 +157,26 @@ def test_the_three_models_cover_every_layer():
     assert set(gn.layers.LAYER_CLASSES) <= covered
 
 
+def _one_dense_layer(loss: str, units: int, from_logits: bool):
+    """A compiled float64 model of one Dense layer for ``loss`` (its output activation
+    when the loss takes probabilities), on the device in use."""
+    activation = None if from_logits else ("sigmoid" if units == 1 else "softmax")
+    model = gn.Sequential([gn.layers.Dense(units, activation=activation)], input_shape=(4,), seed=3,
+                          dtype="float64")
+    model.compile(loss=gn.losses.get(loss, from_logits=from_logits), optimizer="sgd")
+    return model
+
+
 @pytest.mark.parametrize("loss,units,from_logits", [
     ("binary_crossentropy", 1, True), ("binary_crossentropy", 1, False),
     ("categorical_crossentropy", 3, True), ("categorical_crossentropy", 3, False),
     ("sparse_categorical_crossentropy", 3, True)])
 def test_every_loss_on_the_device(device, loss, units, from_logits, rng):
     x, y = rng.standard_normal((10, 4)), rng.integers(0, max(units, 2), 10)
-    activation = None if from_logits else ("sigmoid" if units == 1 else "softmax")
     values = {}
     for name in ("cpu", "gpu"):
         def evaluate():
-            model = gn.Sequential([gn.layers.Dense(units, activation=activation)], input_shape=(4,),
-                                  seed=3, dtype="float64")
-            model.compile(loss=gn.losses.get(loss, from_logits=from_logits), optimizer="sgd")
+            model = _one_dense_layer(loss, units, from_logits)
             model.fit(x, y, epochs=2, batch_size=5, verbose=0)
             assert_on_device(model)
             return model.evaluate(x, y)["loss"]
@@ -184,13 +191,10 @@ def test_class_weights_on_the_device(device, loss, units, from_logits, rng):
     """fit's class_weight (mini-batch and full batch, with the NaN guard's re-check) and
     train_on_batch's send each batch's sample weights to the device: the CPU's history."""
     x, y = rng.standard_normal((12, 4)), rng.integers(0, max(units, 2), 12)
-    activation = None if from_logits else ("sigmoid" if units == 1 else "softmax")
     seen = {}
     for name in ("cpu", "gpu"):
         def train():
-            model = gn.Sequential([gn.layers.Dense(units, activation=activation)], input_shape=(4,),
-                                  seed=3, dtype="float64")
-            model.compile(loss=gn.losses.get(loss, from_logits=from_logits), optimizer="sgd")
+            model = _one_dense_layer(loss, units, from_logits)
             losses = model.fit(x, y, epochs=2, batch_size=5, verbose=0,
                                class_weight={1: 3.0}).history["loss"]
             losses += model.fit(x, y, epochs=1, batch_size=None, verbose=0,
