@@ -250,3 +250,20 @@ def test_bad_sample_weights_are_refused(weights, match):
                          (losses.CategoricalCrossEntropy(), np.zeros((6, 3)))):
         with pytest.raises(ShapeError, match=match):
             loss.forward(output, np.zeros(6, dtype=int), weights)
+
+
+def test_the_weighted_loss_checks_catch_a_backward_that_drops_the_weights(monkeypatch):
+    """The standard table's weighted cases (glassnet gradcheck) fail for a gradient that
+    forgets the sample weights, while the unweighted ones cannot see it."""
+    from glassnet import losses
+
+    for cls in (losses.BinaryCrossEntropy, losses.CategoricalCrossEntropy):
+        def unweighted(self, real=cls.backward):
+            self._cache = {**self._cache, "w": None}
+            return real(self)
+
+        monkeypatch.setattr(cls, "backward", unweighted)
+    for label, loss, output, y, weights in gradcheck.weighted_loss_cases():
+        assert not gradcheck.check_loss(loss, output, y, sample_weight=weights).worst < 1e-6, label
+    for label, loss, output, y in gradcheck.loss_cases():
+        assert gradcheck.check_loss(loss, output, y).worst < 1e-6, label

@@ -312,7 +312,7 @@ def _layer_cases() -> list[tuple[str, Callable[[], Any], tuple[int, ...]]]:
         ("BatchNorm (N, D)", L.BatchNorm, (4,)),
         ("BatchNorm (N, C, H, W)", L.BatchNorm, (2, 3, 3)),
         # backward after an inference pass: the running statistics are constants (saliency)
-        ("BatchNorm, eval mode", lambda: Stack(L.BatchNorm(), training=False), (2, 3, 3)),
+        ("BatchNorm (eval mode)", lambda: Stack(L.BatchNorm(), training=False), (2, 3, 3)),
         ("Dense -> BatchNorm", lambda: Stack(L.Dense(4, use_bias=False), L.BatchNorm()), (5,)),
         ("Dense -> BatchNorm -> ReLU -> Dropout",
          lambda: Stack(L.Dense(5, use_bias=False), L.BatchNorm(), L.ReLU(), L.Dropout(0.4)), (3,)),
@@ -382,13 +382,27 @@ def loss_cases() -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
     ]
 
 
+def weighted_loss_cases() -> list[tuple[str, Any, np.ndarray, np.ndarray, np.ndarray]]:
+    """The loss cases again with per-sample weights ``w: (N,)`` (``fit``'s ``class_weight``;
+    one of them 0): ``(name, loss, outputs, labels, w)``, ``"BinaryCrossEntropy(logits,
+    weighted)"`` and so on."""
+    rng = np.random.default_rng(1)
+    cases = []
+    for name, loss, output, y in loss_cases():
+        weights = rng.uniform(0.2, 3.0, len(y))
+        weights[0] = 0.0  # a class weighted 0 adds neither loss nor gradient
+        cases.append((f"{name[:-1]}, weighted)", loss, output, y, weights))
+    return cases
+
+
 def run_standard_checks() -> list[tuple[str, str, float]]:
-    """``(case, array, max relative error)`` for every standard layer and loss case."""
+    """``(case, array, max relative error)`` for every standard layer and loss case (the
+    losses with and without sample weights)."""
     rows = []
     for label, factory, shape in layer_cases():
         result = check_layer(factory(), shape, name=label)
         rows.extend((label, key, err) for key, err in result.errors.items())
-    for label, loss, output, y in loss_cases():
-        result = check_loss(loss, output, y, name=label)
+    for label, loss, output, y, *weights in [*loss_cases(), *weighted_loss_cases()]:
+        result = check_loss(loss, output, y, name=label, sample_weight=weights[0] if weights else None)
         rows.extend((label, key, err) for key, err in result.errors.items())
     return rows
