@@ -560,10 +560,13 @@ def test_non_finite_weights_load_with_a_warning(tmp_path):
     model, path = small_model(tmp_path)
     weights = model.get_weights()
     weights["2.W"][0, 0] = np.nan
-    model.set_weights(weights)
+    with pytest.warns(GlassnetWarning, match=r"set_weights: arrays \['2.W'\] hold NaN"):
+        model.set_weights(weights)
     model.save(path)
-    with pytest.warns(GlassnetWarning, match=r"arrays \['2.W'\] hold NaN or infinite values"):
+    with pytest.warns(GlassnetWarning, match=r"model.glassnet: arrays \['2.W'\] hold NaN or infinite "
+                                             "values") as caught:
         load_model(path)
+    assert len(caught) == 1  # the file's warning only, not set_weights' as well
 
 
 @pytest.mark.parametrize("command", [["export", "{m}", "--onnx", "{m}"],

@@ -934,3 +934,48 @@ def test_predict_and_evaluate_use_the_sized_batches_unless_given_one(rng, monkey
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(",")[0] for line in lines] == [
         "predict: 4/4 batches", "evaluate: 4/4 batches", "predict: 2/2 batches"]
+
+
+def test_set_weights_refuses_a_model_not_built_yet_and_names_it_does_not_have():
+    unbuilt = gn.Sequential([gn.layers.Dense(1)])  # its first batch would build new weights
+    with pytest.raises(ConfigError, match=r"build the model first: give input_shape or call "
+                                          r"model\.build\(\.\.\.\)"):
+        unbuilt.set_weights({"0.W": np.ones((3, 1)), "0.b": np.zeros(1)})
+    model = small_model()
+    weights = model.get_weights()
+    with pytest.raises(ShapeError, match=r"weights \['5.W', 'junk'\] are not this model's; its "
+                                         r"arrays are named \['0.W', '0.b', '1.W', '1.b'\]"):
+        model.set_weights({**weights, "junk": np.ones(1), "5.W": np.ones(1)})
+    with pytest.raises(ShapeError, match=r"weights are missing \['1.b'\]"):
+        model.set_weights({k: v for k, v in weights.items() if k != "1.b"})
+
+
+def test_a_refused_set_weights_changes_nothing(rng):
+    model = small_model()
+    before = model.get_weights()
+    changed = {k: v + 1 for k, v in before.items()}
+    for bad, error in (({"1.W": np.ones((7, 7))}, r"1\.W: expected shape \(8, 1\), got \(7, 7\)"),
+                       ({"1.b": np.array(["a"])}, r"1\.b: weights must be real numbers, got dtype <U1")):
+        with pytest.raises((ShapeError, ConfigError), match=error):
+            model.set_weights({**changed, **bad})  # "0.W" comes first: it was copied before
+        for name, value in model.get_weights().items():
+            np.testing.assert_array_equal(value, before[name])
+
+
+def test_set_weights_warns_about_non_finite_values_as_load_model_does():
+    model = small_model()
+    weights = model.get_weights()
+    weights["0.W"][0, 0] = np.nan
+    with pytest.warns(gn.errors.GlassnetWarning, match=r"set_weights: arrays \['0.W'\] hold NaN or "
+                                                       "infinite values; the model's outputs will "
+                                                       "be meaningless") as caught:
+        model.set_weights(weights)
+    assert caught[0].filename == __file__  # it points at the caller's line
+    assert np.isnan(model.get_weights()["0.W"][0, 0])  # loaded, to be inspected
+
+
+def test_set_weights_refuses_keras_list_of_arrays():
+    model = small_model()
+    with pytest.raises(ConfigError, match=r"set_weights takes the dict get_weights returns, keyed "
+                                          r"'0\.W', '0\.b', \.\.\. \(not Keras' list\), got a list"):
+        model.set_weights(list(model.get_weights().values()))

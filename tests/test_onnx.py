@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_cli
 from glassnet import Sequential, layers, zoo
-from glassnet.errors import ConfigError, MissingExtraError
+from glassnet.errors import ConfigError, GlassnetWarning, MissingExtraError
 from layer_zoo import conv_gap_model, conv_model, dense_model, layer_types, perturbed
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'glassnet[onnx]'")
@@ -167,7 +167,8 @@ def test_export_check_refuses_a_model_whose_outputs_are_not_finite(cats, tmp_pat
     from glassnet.cli import main
 
     model = raw_output_model(cats, tmp_path, scale=1.0)
-    model.set_weights({**model.get_weights(), "1.b": np.full(3, np.nan, np.float32)})
+    with pytest.warns(GlassnetWarning, match=r"set_weights: arrays \['1.b'\] hold NaN"):
+        model.set_weights({**model.get_weights(), "1.b": np.full(3, np.nan, np.float32)})
     model.save(tmp_path / "nan.glassnet")
     assert main(["export", str(tmp_path / "nan.glassnet"), "--onnx", str(tmp_path / "nan.onnx"),
                  "--check"]) == 1

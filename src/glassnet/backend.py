@@ -169,6 +169,15 @@ def to_device_of_weights(a: Any, weights: Iterable[Array]) -> Array:
     return to_device(a)
 
 
+def as_array(a: Any) -> Array:
+    """``a`` as an array: a NumPy or CuPy array as it is (on its device, uncopied), anything
+    else (a list, a PyTorch CPU tensor) through ``np.asarray``. Checking for a ``shape``
+    would let a tensor through, whose dtype NumPy cannot read."""
+    if isinstance(a, np.ndarray) or array_module(a) is not np:
+        return a
+    return np.asarray(a)
+
+
 def to_numpy(a: Any) -> np.ndarray:
     """A NumPy copy (or view) of ``a``, wherever it lives."""
     if hasattr(a, "get") and type(a).__module__.startswith("cupy"):

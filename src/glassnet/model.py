@@ -156,8 +156,9 @@ class Sequential:
         return model_state.get_weights(self)
 
     def set_weights(self, weights: dict[str, Any]) -> None:
-        """Load arrays from :meth:`get_weights` in place (shapes must match); NumPy or CuPy
-        arrays, whichever device this model's weights are on."""
+        """Load the dict of arrays :meth:`get_weights` gives into this built model, in place:
+        every name it has, each of its shape, and no other (a refused call changes nothing);
+        NumPy or CuPy arrays, whichever device this model's weights are on."""
         model_state.set_weights(self, weights)
 
     def count_params(self) -> tuple[int, int]:

@@ -10,43 +10,75 @@ norm's running statistics) under ``"i.state.key"``.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import to_device_of, to_numpy
-from .errors import ShapeError
+from .backend import Array, array_module, as_array, to_device_of, to_numpy
+from .errors import ConfigError, GlassnetWarning, ShapeError, user_stacklevel
+from .json_checks import short_list
 from .layers.base import layer_from_config
 
 if TYPE_CHECKING:
     from .model import Sequential
 
 
+def named_arrays(model: Sequential) -> dict[str, Array]:
+    """Every parameter and state array of ``model`` itself (not copies), keyed by name."""
+    arrays = {name: p for name, p, _ in model.parameters()}
+    for i, layer in enumerate(model.layers):
+        arrays.update({f"{i}.state.{key}": value for key, value in layer.state.items()})
+    return arrays
+
+
 def get_weights(model: Sequential) -> dict[str, np.ndarray]:
     """Every parameter and state array of ``model`` as a NumPy copy, keyed by name."""
-    weights = {name: to_numpy(p).copy() for name, p, _ in model.parameters()}
-    for i, layer in enumerate(model.layers):
-        for key, value in layer.state.items():
-            weights[f"{i}.state.{key}"] = to_numpy(value).copy()
-    return weights
+    return {name: to_numpy(a).copy() for name, a in named_arrays(model).items()}
 
 
-def set_weights(model: Sequential, weights: dict[str, Any]) -> None:
-    """Copy ``weights`` (as :func:`get_weights` gives them; NumPy or CuPy arrays) into
-    ``model``'s arrays in place, on their device and in their dtype; every name must be
-    there with the array's shape."""
-    for i, layer in enumerate(model.layers):
-        for store, prefix in ((layer.params, f"{i}."), (layer.state, f"{i}.state.")):
-            for key, current in store.items():
-                name = prefix + key
-                if name not in weights:
-                    raise ShapeError(f"weights are missing {name!r}")
-                new = weights[name]
-                if not hasattr(new, "shape"):  # NumPy or CuPy arrays are used where they are
-                    new = np.asarray(new)
-                if new.shape != current.shape:
-                    raise ShapeError(f"{name}: expected shape {current.shape}, got {new.shape}")
-                current[...] = to_device_of(new, current, dtype=current.dtype)
+def set_weights(model: Sequential, weights: Mapping[str, Any], where: Any = "set_weights") -> None:
+    """Copy ``weights`` (as :func:`get_weights` gives them; NumPy or CuPy arrays, or what
+    ``np.asarray`` takes) into ``model``'s arrays in place, on their device and in their
+    dtype. Every name the model has must be there with its array's shape, and no other
+    name: all is checked before anything is copied, so a refused call changes nothing.
+    Arrays that hold NaN or infinity load, with a warning that begins with ``where`` (a
+    file; ``None``: none, for weights glassnet took from the model itself and puts back)."""
+    if not isinstance(weights, Mapping):  # Keras' list would meet NumPy's "truth value" error
+        raise ConfigError("set_weights takes the dict get_weights returns, keyed '0.W', '0.b', ... "
+                          f"(not Keras' list), got a {type(weights).__name__}")
+    if not model.built:  # its layers have no arrays yet: nothing would load, silently
+        raise ConfigError("build the model first: give input_shape or call model.build(...) "
+                          "before set_weights")
+    targets = named_arrays(model)
+    missing = [name for name in targets if name not in weights]
+    unknown = sorted(str(name) for name in weights if name not in targets)
+    if missing:
+        raise ShapeError(f"weights are missing {short_list(missing)}")
+    if unknown:
+        raise ShapeError(f"weights {short_list(unknown)} are not this model's; its arrays are "
+                         f"named {short_list(list(targets), 4)}")
+    arrays = {name: as_array(weights[name]) for name in targets}
+    for name, new in arrays.items():
+        if new.shape != targets[name].shape:
+            raise ShapeError(f"{name}: expected shape {targets[name].shape}, got {new.shape}")
+        if new.dtype.kind not in "biuf":  # a string or complex array would fail mid-copy
+            raise ConfigError(f"{name}: weights must be real numbers, got dtype {new.dtype}")
+    if where is not None:
+        warn_non_finite(where, arrays)
+    for name, new in arrays.items():
+        current = targets[name]
+        current[...] = to_device_of(new, current, dtype=current.dtype)
+
+
+def warn_non_finite(where: Any, arrays: Mapping[str, Array]) -> None:
+    """A warning naming the arrays that hold NaN or infinity (``where``: a file, or the
+    call): such a model loads (to be inspected), but its outputs are meaningless."""
+    bad = sorted(name for name, array in arrays.items() if not array_module(array).isfinite(array).all())
+    if bad:
+        warnings.warn(f"{where}: arrays {short_list(bad)} hold NaN or infinite values; the model's "
+                      "outputs will be meaningless", GlassnetWarning, stacklevel=user_stacklevel())
 
 
 def get_config(model: Sequential) -> dict[str, Any]:

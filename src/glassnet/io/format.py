@@ -39,6 +39,7 @@ from ..errors import (
 from ..json_checks import NUMBER, is_number_or_none, short_list, type_problem
 from ..layers.base import check_config_complete
 from ..model import Sequential  # at run time: typing.get_type_hints(load_model) resolves
+from ..model_state import named_arrays, set_weights
 from .archive import (
     CONFIG_NAME,
     FORMAT_VERSION,
@@ -137,15 +138,6 @@ def check_arrays(path: str | Path, expected: dict[str, tuple[int, ...]],
                                       "is damaged")
 
 
-def warn_non_finite(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """A warning naming the arrays that hold NaN or infinity: such a model loads (to be
-    inspected), but its outputs are meaningless."""
-    bad = sorted(name for name, array in arrays.items() if not np.isfinite(array).all())
-    if bad:
-        warnings.warn(f"{path}: arrays {short_list(bad)} hold NaN or infinite values; the model's "
-                      "outputs will be meaningless", GlassnetWarning, stacklevel=user_stacklevel())
-
-
 def check_arrays_before_building(path: str | Path, config: dict[str, Any],
                                  arrays: dict[str, np.ndarray]) -> None:
     """Check ``arrays`` against the architecture in ``config["model"]``, worked out from the
@@ -175,10 +167,7 @@ def check_arrays_before_building(path: str | Path, config: dict[str, Any],
 
 def weight_shapes(model: Sequential) -> dict[str, tuple[int, ...]]:
     """``{"0.W": (D, U), "1.state.mean": (C,), ...}``: the arrays a built model saves."""
-    shapes = {name: tuple(p.shape) for name, p, _ in model.parameters()}
-    for i, layer in enumerate(model.layers):
-        shapes.update({f"{i}.state.{k}": tuple(v.shape) for k, v in layer.state.items()})
-    return shapes
+    return {name: tuple(a.shape) for name, a in named_arrays(model).items()}
 
 
 # -- models ---------------------------------------------------------------------------------
@@ -210,7 +199,7 @@ def restore_model(path: str | Path, model: Sequential, config: dict[str, Any],
     """Put validated arrays, the loss and the training summary into a model built from ``config``."""
     from .. import losses
 
-    model.set_weights(arrays)
+    set_weights(model, arrays, where=path)  # a warning names the file's non-finite arrays
     loss = config.get("loss")
     if loss:
         try:
@@ -316,6 +305,5 @@ def model_from_archive(path: str | Path, config: dict[str, Any],
                                   "model file")
     model = model_from_config(path, config, model_arrays)
     check_arrays(path, weight_shapes(model), model_arrays)  # the built model agrees
-    warn_non_finite(path, model_arrays)
     return restore_model(path, model, config, model_arrays)
 

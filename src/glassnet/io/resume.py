@@ -22,6 +22,7 @@ import numpy as np
 from ..data.fingerprint import folder_change
 from ..errors import DataError, GlassnetWarning, ModelFormatError, WeightMismatchError, user_stacklevel
 from ..json_checks import short_list
+from ..model_state import set_weights
 from ..training.callbacks import Callback
 from ..training.history import History
 from .checkpoint_file import (
@@ -148,7 +149,7 @@ def restore_training_state(model: Sequential, ckpt: Checkpoint, data: dict[str, 
                                f"but the model has {sorted(layer_generators(model))}")
     for what, generator in generators.items():
         _check_generator_state(ckpt.path, generator, saved[what], what)
-    model.set_weights(model_arrays)
+    set_weights(model, model_arrays, where=ckpt.path)  # a warning names the file's NaN arrays
     model.optimizer.load_state_dict({"config": opt_state["config"], "steps": opt_state["steps"],
                                      "arrays": slots})
     if opt_state.get("base_lr") is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._checks import check_non_negative_int
+from ..model_state import set_weights
 from .callbacks import Monitor, MonitoringCallback, saved_epoch
 
 
@@ -65,7 +66,7 @@ class EarlyStopping(MonitoringCallback):
         best = self.tracker.best_epoch
         if (self.restore_best_weights and self.best_weights is not None and best is not None
                 and current is not None and best + 1 < current):
-            self.model.set_weights(self.best_weights)
+            set_weights(self.model, self.best_weights, where=None)  # its own copy: no check for NaN
             self.restored_epoch = best
 
     def state_dict(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import NonFiniteLossError
+from ..model_state import set_weights
 from .callbacks import Callback, CallbackList
 from .early_stopping import EarlyStopping
 from .history import History
@@ -46,7 +47,8 @@ def snapshot(model: Sequential) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _restore(model, snapshot: tuple[dict[str, Any], dict[str, Any]]) -> None:
     weights, optimizer_state = snapshot
-    model.set_weights(weights)
+    # weights the guard kept itself (the initial ones may hold the NaN it reports): no warning
+    set_weights(model, weights, where=None)
     optimizer = model.optimizer
     scheduled = optimizer.lr == optimizer.scheduled_lr
     optimizer.load_state_dict(optimizer_state)  # also puts back the lr of that moment
