@@ -742,6 +742,32 @@ def test_a_model_checkpoint_that_saves_every_epoch_needs_no_direction():
         ModelCheckpoint("best.glassnet", monitor="val_score", save_best_only=True)
 
 
+@pytest.mark.parametrize("make,match", [
+    (lambda: EarlyStopping(restore_best_weights="False"),
+     "EarlyStopping restore_best_weights must be True or False, got 'False'"),
+    (lambda: ModelCheckpoint("a.glassnet", save_best_only="no"),
+     "ModelCheckpoint save_best_only must be True or False, got 'no'"),
+], ids=["restore_best_weights", "save_best_only"])
+def test_callback_flags_must_be_true_or_false(make, match):
+    """bool("False") is True: the string turned the option on, silently."""
+    with pytest.raises(ConfigError, match=match):
+        make()
+
+
+def test_callback_options_after_the_first_are_keyword_only():
+    """Keras' positional ModelCheckpoint(filepath, monitor, verbose) made verbose=1 its
+    save_best_only; the first argument (a monitor, a file name) stays positional."""
+    from glassnet.training import CSVLogger, ReduceLROnPlateau
+
+    for make in (lambda: ModelCheckpoint("a.glassnet", "val_loss", 1),
+                 lambda: EarlyStopping("val_loss", 0.0, 5), lambda: ReduceLROnPlateau("loss", 0.5),
+                 lambda: CSVLogger("log.csv", ";")):
+        with pytest.raises(TypeError, match="positional argument"):
+            make()
+    assert ModelCheckpoint("a.glassnet").path == "a.glassnet"
+    assert EarlyStopping("loss").tracker.monitor == "loss"
+
+
 def test_a_monitor_that_is_not_a_name_is_refused():
     with pytest.raises(ConfigError, match="monitor must be the name of a logged quantity"):
         EarlyStopping(None)

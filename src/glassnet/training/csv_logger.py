@@ -36,7 +36,7 @@ class CSVLogger(Callback):
     non-finite loss the rows of the epochs whose weights were not kept go, as in the history.
     """
 
-    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
+    def __init__(self, filename: str | os.PathLike, *, separator: str = ",", append: bool = False) -> None:
         if not isinstance(filename, (str, os.PathLike)) or not os.fspath(filename):
             raise ConfigError(f"CSVLogger filename must be a file name, got {filename!r}")
         if not isinstance(separator, str) or len(separator) != 1 or separator in '"\r\n':

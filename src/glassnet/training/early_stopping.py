@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._checks import check_non_negative_int
+from .._checks import check_flag, check_non_negative_int
 from ..model_state import set_weights
 from .callbacks import Monitor, MonitoringCallback, saved_epoch
 
@@ -24,12 +24,12 @@ class EarlyStopping(MonitoringCallback):
     put back, ``None`` when the model kept its last epoch's) say what happened.
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+    def __init__(self, monitor: str = "val_loss", *, min_delta: float = 0.0, patience: int = 0,
                  mode: str = "auto", restore_best_weights: bool = False) -> None:
         self.patience = check_non_negative_int(patience, "EarlyStopping patience")
         self.tracker = Monitor(monitor, mode, min_delta, "EarlyStopping")
         self.epochs: int | None = None
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = check_flag(restore_best_weights, "EarlyStopping restore_best_weights")
         self._start()
 
     def _start(self) -> None:

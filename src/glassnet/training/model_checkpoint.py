@@ -11,6 +11,7 @@ import os
 import string
 from typing import Any
 
+from .._checks import check_flag
 from ..errors import ConfigError
 from .callbacks import FIT_KEYS, Callback, Monitor, validation_hint
 
@@ -26,10 +27,10 @@ class ModelCheckpoint(Callback):
 
     state_required = False  # a checkpoint from before it kept state, or a saver added later
 
-    def __init__(self, path: str | os.PathLike, monitor: str = "val_loss",
+    def __init__(self, path: str | os.PathLike, *, monitor: str = "val_loss",
                  save_best_only: bool = False, mode: str = "auto", min_delta: float = 0.0) -> None:
         self.path = str(path)
-        self.save_best_only = bool(save_best_only)
+        self.save_best_only = check_flag(save_best_only, "ModelCheckpoint save_best_only")
         # the direction matters only to save_best_only (a saver of every epoch monitors nothing)
         self.tracker = Monitor(monitor, mode, min_delta, "ModelCheckpoint", used=self.save_best_only)
         self.saved: list[str] = []

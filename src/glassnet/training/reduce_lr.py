@@ -31,7 +31,7 @@ class ReduceLROnPlateau(MonitoringCallback):
     above the progress bar).
     """
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+    def __init__(self, monitor: str = "val_loss", *, factor: float = 0.1, patience: int = 10,
                  mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0,
                  min_lr: float = 0.0, verbose: int = 0) -> None:
         # factor 1 would never reduce; Keras refuses it too
