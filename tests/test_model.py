@@ -979,3 +979,18 @@ def test_set_weights_refuses_keras_list_of_arrays():
     with pytest.raises(ConfigError, match=r"set_weights takes the dict get_weights returns, keyed "
                                           r"'0\.W', '0\.b', \.\.\. \(not Keras' list\), got a list"):
         model.set_weights(list(model.get_weights().values()))
+
+
+def test_pytorch_cpu_tensors_are_taken_as_inputs_and_labels(torch, rng):
+    """NumPy could not read a tensor's dtype ("Cannot interpret 'torch.float32' as a data
+    type"): anything not a NumPy or CuPy array now goes through np.asarray."""
+    x, y = small_binary_problem(rng, n=16)
+    models = [small_model(), small_model()]
+    for model in models:
+        model.compile(optimizer="sgd")
+    models[0].fit(x, y, epochs=2, batch_size=8, verbose=0)
+    models[1].fit(torch.from_numpy(x), torch.from_numpy(y), epochs=2, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(models[1].predict(torch.from_numpy(x)), models[0].predict(x))
+    assert models[1].predict(torch.zeros(6)).shape == (1,)  # one sample without the batch axis
+    assert models[1].evaluate(torch.from_numpy(x), torch.from_numpy(y)) == models[0].evaluate(x, y)
+    models[1].set_weights({k: torch.from_numpy(v) for k, v in models[0].get_weights().items()})

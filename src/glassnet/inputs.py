@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import Array, array_module
+from .backend import Array, array_module, as_array
 from .errors import ConfigError, GlassnetWarning, ShapeError, user_stacklevel
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def check_input(model: Sequential, x: Any) -> tuple[Any, bool]:
     built yet is built for ``x``'s samples."""
     if hasattr(x, "class_names") and hasattr(x, "y"):  # a glassnet Dataset
         raise ShapeError("give the arrays of a Dataset: fit(data.x, data.y), predict(data.x)")
-    x = x if hasattr(x, "shape") else np.asarray(x)
+    x = as_array(x)  # a PyTorch tensor too: NumPy cannot read its dtype
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":
         # an object array (None, or NaN from a table) would pass unchecked into the model;
         # a complex one would lose its imaginary parts in the cast, with only NumPy's warning

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
-from .backend import Array, array_module
+from .backend import Array, array_module, as_array
 from .errors import ConfigError, ShapeError
 
 EPSILON = 1e-7
@@ -184,7 +184,7 @@ def clip_probabilities(p: Array) -> Array:
 def _labels(y_true: Any) -> tuple[Array, bool]:
     """``y_true`` as an array where it is, and whether its values are to be checked: on the
     host, where that costs no wait (see :meth:`Loss.forward`)."""
-    y = y_true if hasattr(y_true, "shape") else np.asarray(y_true)
+    y = as_array(y_true)
     return y, array_module(y) is np
 
 
