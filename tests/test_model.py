@@ -66,6 +66,26 @@ def test_wrong_input_shape_is_a_clear_error(rng):
         model.predict(np.zeros((4, 5)))
 
 
+def test_one_dimensional_inputs_are_told_to_give_a_batch():
+    """One feature as a plain column of values, (50,): an unbuilt model said "input_shape
+    must be positive sizes, got ()", a built one gave no hint."""
+    x = np.linspace(-1, 1, 50)
+    y = (x > 0).astype(int)
+    unbuilt = gn.Sequential([gn.layers.Dense(1)])
+    unbuilt.compile()
+    with pytest.raises(ShapeError, match=r"the inputs must be a batch \(N, features\), got shape "
+                                         r"\(50,\): x\.reshape\(-1, 1\) for one feature"):
+        unbuilt.fit(x, y, epochs=1, verbose=0)
+    assert not unbuilt.built
+    built = gn.Sequential([gn.layers.Dense(1)], input_shape=(1,))
+    built.compile()
+    with pytest.raises(ShapeError, match=r"expects inputs of shape \(N, 1\), got \(50,\); give a "
+                                         r"batch \(N, features\): x\.reshape\(-1, 1\) for one feature"):
+        built.fit(x, y, epochs=1, verbose=0)
+    assert built.predict(x[:1]).shape == (1,)  # (1,) is one sample of this model: no batch needed
+    unbuilt.fit(x.reshape(-1, 1), y, epochs=1, verbose=0)
+
+
 def test_weights_that_do_not_fit_in_memory_name_the_layer(monkeypatch):
     """cnn-keras at 1536 pixels: its Dense layer after Flatten asks for 36 GiB."""
     from glassnet.errors import OutOfMemoryError

@@ -54,6 +54,9 @@ def check_input(model: Sequential, x: Any) -> tuple[Any, bool]:
         raise ConfigError(f"the inputs must be real numbers, got an array of dtype {x.dtype}; "
                           "convert them first, e.g. np.asarray(x, dtype='float32')")
     if not model.built:
+        if x.ndim < 2:  # its samples would be of shape (): "input_shape must be positive sizes"
+            raise ShapeError(f"the inputs must be a batch (N, features), got shape {tuple(x.shape)}"
+                             f": {ONE_FEATURE}")
         model.build(x.shape[1:])
         return x, False
     if tuple(x.shape) == model.input_shape:
@@ -251,10 +254,17 @@ def input_scale_problem(lows: np.ndarray, highs: np.ndarray, preprocessing: dict
     return None
 
 
+#: what a 1-D (or 0-D) input that is not one sample is told
+ONE_FEATURE = "x.reshape(-1, 1) for one feature"
+
+
 def layout_hint(shape: tuple[int, ...], expected: tuple[int, ...]) -> str:
     """How ``shape`` (a batch) may be the ``(N, *expected)`` the model takes, laid out as
     the course or another library lays it out: one sample per column (``X: (12288, 209)``,
-    the course's), or images with the channels last (``(209, 64, 64, 3)``, HDF5 and Keras)."""
+    the course's), or images with the channels last (``(209, 64, 64, 3)``, HDF5 and Keras),
+    or no batch axis at all (a column of values, ``(50,)``)."""
+    if len(shape) < 2:
+        return f"; give a batch (N, features): {ONE_FEATURE}"
     if len(shape) == 2 and shape[:1] == expected:
         return f"; one sample per column, as in the course? give x.T, of shape {shape[::-1]}"
     if len(shape) == 4 and len(expected) == 3 and shape[1:] == (*expected[1:], expected[0]):
