@@ -1014,3 +1014,20 @@ def test_pytorch_cpu_tensors_are_taken_as_inputs_and_labels(torch, rng):
     assert models[1].predict(torch.zeros(6)).shape == (1,)  # one sample without the batch axis
     assert models[1].evaluate(torch.from_numpy(x), torch.from_numpy(y)) == models[0].evaluate(x, y)
     models[1].set_weights({k: torch.from_numpy(v) for k, v in models[0].get_weights().items()})
+
+
+def test_keras_order_input_shape_then_add_is_told_the_working_order():
+    """Keras' Sequential(input_shape) then add(...): here a model builds when it gets its
+    input shape, so both steps' errors say to add the layers first and build after."""
+    with pytest.raises(ConfigError, match=r"the model has no layers: add them first, then build it: "
+                                          r"Sequential\(\[\.\.\.\], input_shape=\(8,\)\), or "
+                                          r"model\.add\(\.\.\.\) and then model\.build\(\(8,\)\)"):
+        gn.Sequential(input_shape=(8,))
+    model = gn.Sequential([gn.layers.Dense(2)], input_shape=(8,))
+    with pytest.raises(ConfigError, match=r"already built: add every layer first, then build it "
+                                          r"\(input_shape=\.\.\., or model\.build\(shape\)\)"):
+        model.add(gn.layers.Dense(1))
+    model = gn.Sequential()
+    model.add(gn.layers.Dense(1))
+    model.build((8,))
+    assert model.output_shape == (1,)

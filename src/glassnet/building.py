@@ -48,7 +48,8 @@ def take_layer(model: Sequential, layer: Any) -> None:
     if not isinstance(layer, Layer):
         raise ConfigError(f"Sequential takes Layer objects, got {type(layer).__name__}")
     if model.built:
-        raise ConfigError("cannot add layers to a model that is already built")
+        raise ConfigError("cannot add layers to a model that is already built: add every layer "
+                          "first, then build it (input_shape=..., or model.build(shape))")
     if any(layer is known for known in model.layers):
         # One object would hold one set of weights and one forward cache for two places.
         raise ConfigError(f"this {type(layer).__name__} layer is already in the model; "

@@ -122,7 +122,10 @@ class Sequential:
                               f"{', '.join(map(str, self.input_shape))}); building it again for "
                               f"{shape} would replace its weights: create a new model instead")
         if not self.layers:
-            raise ConfigError("the model has no layers")
+            # Sequential(input_shape=(8,)) then add(): Keras' order, which builds too early here
+            raise ConfigError(f"the model has no layers: add them first, then build it: "
+                              f"Sequential([...], input_shape={shape}), or model.add(...) and "
+                              f"then model.build({shape})")
         init_rng = (np.random.RandomState(self.seed) if self.init_stream == "legacy"
                     else np.random.default_rng(self._init_seeds))
         noise_rng = np.random.default_rng(self._noise_seeds)  # for the stochastic layers
