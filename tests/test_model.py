@@ -1031,3 +1031,28 @@ def test_keras_order_input_shape_then_add_is_told_the_working_order():
     model.add(gn.layers.Dense(1))
     model.build((8,))
     assert model.output_shape == (1,)
+
+
+def test_compile_with_a_loss_or_optimizer_class_says_to_create_an_instance():
+    model = small_model()
+    with pytest.raises(ConfigError, match=r"the loss BinaryCrossEntropy is a class: create an "
+                                          r"instance: BinaryCrossEntropy\(\)$"):
+        model.compile(loss=gn.losses.BinaryCrossEntropy)
+    with pytest.raises(ConfigError, match=r"the optimizer Adam is a class: create an instance: Adam\(\)$"):
+        model.compile(optimizer=gn.optimizers.Adam)
+
+
+def test_a_foreign_loss_object_is_named_by_its_type_in_one_line():
+    class TorchLikeLoss:  # a PyTorch module's repr spans lines
+        def __repr__(self):
+            return "TorchLikeLoss(\n  (inner): Something()\n)"
+
+    model = small_model()
+    with pytest.raises(ConfigError) as info:
+        model.compile(loss=TorchLikeLoss())
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith("unknown loss a test_model.test_a_foreign_loss_object_is_named_"
+                                      "by_its_type_in_one_line.<locals>.TorchLikeLoss object; choose one "
+                                      "of ['binary_crossentropy'")
+    with pytest.raises(ConfigError, match=r"unknown optimizer a list object; choose one of \['adagrad'"):
+        model.compile(optimizer=["adam"])  # unhashable: was a TypeError from the dict lookup

@@ -74,6 +74,24 @@ def check_flag(value: Any, what: str) -> bool:
     return bool(value)
 
 
+def unknown_choice(spec: Any, what: str, base: type, choices: list[str]) -> ConfigError:
+    """The error for a ``what`` (``"loss"``, ``"optimizer"``) given as ``spec``, neither one
+    of the names ``choices`` nor a ``base`` instance. A ``base`` subclass (Keras' habit of
+    naming the class) is told to create an instance; another library's object is named by
+    its type, as its repr may span many lines (a PyTorch module's)."""
+    if isinstance(spec, type) and issubclass(spec, base):
+        return ConfigError(f"the {what} {spec.__name__} is a class: create an instance: "
+                           f"{spec.__name__}()")
+    if spec is None or isinstance(spec, (str, int, float)):
+        shown = repr(spec)
+    else:
+        cls = spec if isinstance(spec, type) else type(spec)
+        name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+        shown = f"class {name}" if isinstance(spec, type) else f"a {name} object"
+    return ConfigError(f"unknown {what} {shown}; choose one of {choices} or a glassnet "
+                       f"{base.__name__} instance")
+
+
 def require_labels(y: Any, call: str) -> None:
     """``call`` (``"fit"``, ``"evaluate"``) scores its outputs against labels: a missing
     ``y`` is named as such (the label check would speak of an array of shape ())."""

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
+from ._checks import unknown_choice
 from .backend import Array, array_module, as_array
-from .errors import ConfigError, ShapeError
+from .errors import ShapeError
 
 EPSILON = 1e-7
 
@@ -245,8 +246,8 @@ def get(spec: str | Loss, from_logits: bool = True) -> Loss:
     """A loss instance for a name such as ``"binary_crossentropy"`` or an instance."""
     if isinstance(spec, Loss):
         return spec
-    if spec not in _LOSSES:
-        raise ConfigError(f"unknown loss {spec!r}; choose one of {sorted(_LOSSES)}")
+    if not isinstance(spec, str) or spec not in _LOSSES:
+        raise unknown_choice(spec, "loss", Loss, sorted(_LOSSES))
     return _LOSSES[spec](from_logits=from_logits)
 
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._checks import check_flag, check_number
+from ._checks import check_flag, check_number, unknown_choice
 from .backend import Array, array_module, to_device, to_device_of, to_numpy
 from .errors import ConfigError
 from .functional import part_slice
@@ -420,11 +420,11 @@ def get(spec: str | Optimizer, **kwargs: Any) -> Optimizer:
     """An optimizer for a name (``"sgd"``, ``"adam"``, …) and keyword arguments, or an instance."""
     if isinstance(spec, Optimizer):
         return spec
+    if not isinstance(spec, str) or spec not in {**OPTIMIZERS, **ALIASES}:
+        raise unknown_choice(spec, "optimizer", Optimizer, sorted(OPTIMIZERS) + list(ALIASES))
     if spec in ALIASES:
         spec, preset = ALIASES[spec]
         kwargs = {**preset, **kwargs}
-    if spec not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {spec!r}; choose one of {sorted(OPTIMIZERS) + list(ALIASES)}")
     try:
         return OPTIMIZERS[spec](**kwargs)
     except TypeError as exc:
