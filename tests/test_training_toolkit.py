@@ -893,6 +893,19 @@ def test_nan_in_the_data_is_named_before_training(rng):
         model.fit(x[4:], y[4:], epochs=1, verbose=0, validation_data=(x[:4], y[:4]))
 
 
+def test_bad_validation_data_is_named_as_the_validation_data(rng):
+    """The checks of x and y said "the model expects inputs of shape (N, 4), got (5, 3)" or
+    "x has 5 samples but y ...", as if fit's own x and y were wrong."""
+    x, y = _data(rng)
+    model = _model()
+    with pytest.raises(ShapeError, match=r"^validation_data \(x_val, y_val\): the model expects inputs "
+                                         r"of shape \(N, 4\), got \(5, 3\)"):
+        model.fit(x, y, epochs=1, verbose=0, validation_data=(x[:5, :3], y[:5]))
+    with pytest.raises(ShapeError, match=r"^validation_data \(x_val, y_val\): x has 5 samples but y "
+                                         r"has shape \(4,\)"):
+        model.fit(x, y, epochs=1, verbose=0, validation_data=(x[:5], y[:4]))
+
+
 def test_monitor_mistakes_are_named_before_the_first_epoch(rng):
     x, y = _data(rng)
     model = _model()

@@ -18,7 +18,7 @@ import numpy as np
 from .. import backend, inputs
 from .. import schedules as schedules_mod
 from ..backend import array_module
-from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, user_stacklevel
+from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, ShapeError, user_stacklevel
 from ..split import stratified_split
 from .callbacks import Callback
 
@@ -126,8 +126,11 @@ def validation(model: Sequential, x: Any, y: Any, validation_split: float | None
                               + (f" of {len(validation_data)}" if isinstance(validation_data, (tuple, list))
                                  else ""))
         x_val, y_val = validation_data
-        x_val, _ = model.check_input(x_val)
-        y_val = model.check_labels(x_val, y_val)
+        try:
+            x_val, _ = model.check_input(x_val)
+            y_val = model.check_labels(x_val, y_val)
+        except (ConfigError, ShapeError) as exc:  # they speak of x and y: say which pair
+            raise type(exc)(f"validation_data (x_val, y_val): {exc}") from None
         check_finite(x_val, "validation_data's x", model.dtype)
         return x, y, x_val, y_val
     if validation_split is not None:
