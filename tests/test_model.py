@@ -1056,3 +1056,13 @@ def test_a_foreign_loss_object_is_named_by_its_type_in_one_line():
                                       "of ['binary_crossentropy'")
     with pytest.raises(ConfigError, match=r"unknown optimizer a list object; choose one of \['adagrad'"):
         model.compile(optimizer=["adam"])  # unhashable: was a TypeError from the dict lookup
+
+
+def test_calling_the_model_like_keras_or_pytorch_names_the_methods_to_use():
+    model = small_model()
+    with pytest.raises(TypeError, match=r"not called on inputs: use model\.predict\(x\) .*"
+                                        r"model\.predict_logits\(x\) .*model\.forward\(model\."
+                                        r"preprocess\(x\), training=False\)"):
+        model(np.zeros((2, 6)))
+    x = np.ones((2, 6))  # what the message says gives the outputs
+    np.testing.assert_allclose(model.forward(model.preprocess(x), training=False), model.predict_logits(x))

@@ -454,6 +454,14 @@ class Sequential:
         """
         return self.probabilities(self.predict_logits(x, batch_size, verbose))
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``model(x)``, Keras' and PyTorch's forward pass: a TypeError that names the methods
+        that do it here (Python's own "not callable" would name none)."""
+        raise TypeError("a glassnet model is not called on inputs: use model.predict(x) "
+                        "(probabilities), model.predict_logits(x) (the last layer's outputs) or "
+                        "model.forward(model.preprocess(x), training=False) (one pass, as in a "
+                        "loop of your own)")
+
     def probabilities(self, outputs: Array) -> Array:
         """The last layer's outputs ``(N, C)`` (or ``(N, 1)``) as :meth:`predict` returns them:
         the loss's sigmoid or softmax applied to logits; unchanged when the model outputs
