@@ -86,6 +86,21 @@ def test_one_dimensional_inputs_are_told_to_give_a_batch():
     unbuilt.fit(x.reshape(-1, 1), y, epochs=1, verbose=0)
 
 
+def test_a_column_of_flattened_samples_is_told_the_models_own_shape():
+    """The one-feature hint only where the model takes one feature: a (N*D,) column for a
+    model of input (D,) or (C, H, W) is told that shape, and a size that is no multiple of
+    a sample's gets no hint at all (x.reshape(-1, 1) would be refused again)."""
+    dense = gn.Sequential([gn.layers.Dense(2)], input_shape=(4,))
+    with pytest.raises(ShapeError, match=r"got \(8,\); give a batch: x\.reshape\(-1, 4\) \(2 samples\)$"):
+        dense.predict(np.zeros(8, "float32"))
+    with pytest.raises(ShapeError, match=r"expects inputs of shape \(N, 4\), got \(7,\)$"):
+        dense.predict(np.zeros(7, "float32"))
+    conv = gn.Sequential([gn.layers.Conv2D(2, 3), gn.layers.Flatten(), gn.layers.Dense(2)],
+                         input_shape=(3, 8, 8))
+    with pytest.raises(ShapeError, match=r"x\.reshape\(-1, 3, 8, 8\) \(1 sample\)$"):
+        conv.predict(np.zeros(192, "float32"))
+
+
 def test_weights_that_do_not_fit_in_memory_name_the_layer(monkeypatch):
     """cnn-keras at 1536 pixels: its Dense layer after Flatten asks for 36 GiB."""
     from glassnet.errors import OutOfMemoryError

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._text import count
 from .backend import Array, array_module, as_array
 from .errors import ConfigError, GlassnetWarning, ShapeError, user_stacklevel
 
@@ -263,8 +264,14 @@ def layout_hint(shape: tuple[int, ...], expected: tuple[int, ...]) -> str:
     the course or another library lays it out: one sample per column (``X: (12288, 209)``,
     the course's), or images with the channels last (``(209, 64, 64, 3)``, HDF5 and Keras),
     or no batch axis at all (a column of values, ``(50,)``)."""
-    if len(shape) < 2:
-        return f"; give a batch (N, features): {ONE_FEATURE}"
+    if len(shape) < 2:  # a column of values: a batch of one feature, or of flattened samples
+        if expected == (1,):
+            return f"; give a batch (N, features): {ONE_FEATURE}"
+        sample = math.prod(expected)
+        if len(shape) == 1 and shape[0] % sample == 0:
+            batch = ", ".join(map(str, expected))
+            return f"; give a batch: x.reshape(-1, {batch}) ({count(shape[0] // sample, 'sample')})"
+        return ""
     if len(shape) == 2 and shape[:1] == expected:
         return f"; one sample per column, as in the course? give x.T, of shape {shape[::-1]}"
     if len(shape) == 4 and len(expected) == 3 and shape[1:] == (*expected[1:], expected[0]):
