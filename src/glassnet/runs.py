@@ -161,7 +161,6 @@ class FitOutcome:
     seconds: float  # trained over every session
     given_lr: float  # a resumed run's: its checkpoint's, which the restore put back
     sessions: list[dict[str, Any]]  # the run's training sessions (io.checkpoint.sessions_of)
-    class_weight: list[list[Any]] | None = None  # the weights it trained with: [name, weight] by class
 
 
 def train_run(config: RunConfig, callbacks: list[Callback] | None = None, verbose: int = 1,
@@ -206,15 +205,17 @@ def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | No
     check_augmentation(augment, splits["train"], None if config.extra.get("augment_fn") else config.augment)
     # before an earlier run's files go: a class name the data set lacks fails here
     class_weight = class_weights_for(config, splits["train"])
-    if class_weight is not None:  # its checkpoints' loss is the weighted one: they say so too
-        model.training_summary["class_weight"] = weights_by_class(class_weight, splits["train"].class_names)
+    # as the run records them: [name, weight] by class
+    by_class = None if class_weight is None else weights_by_class(class_weight, splits["train"].class_names)
+    if by_class is not None:  # its checkpoints' loss is the weighted one: they say so too
+        model.training_summary["class_weight"] = by_class
     if resume is None:
         clear_run_files(out_dir)
     else:
         remove_run_temporaries(out_dir)
     outcome = _fit_run(model, config, splits, out_dir, callbacks, augment, verbose, resume, stop, fingerprint,
                        class_weight)
-    return _finish_run(model, config, splits, out_dir, callbacks, outcome, fingerprint)
+    return _finish_run(model, config, splits, out_dir, callbacks, outcome, fingerprint, by_class)
 
 
 def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | None], out_dir: Path,
@@ -257,14 +258,14 @@ def _fit_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | N
     saved_run = checkpoint.run_config if checkpoint is not None else None
     given_lr = saved_run["lr"] if isinstance(saved_run, dict) and "lr" in saved_run else config.lr
     return FitOutcome(error, checkpointer.prior_seconds + time.perf_counter() - started, given_lr,
-                      checkpointer.sessions,
-                      None if class_weight is None else weights_by_class(class_weight, train.class_names))
+                      checkpointer.sessions)
 
 
 def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset | None], out_dir: Path,
-                callbacks: list[Callback], outcome: FitOutcome,
-                fingerprint: dict[str, Any] | None) -> RunResult:
-    """Score every split, record the run in the model and write its files and report."""
+                callbacks: list[Callback], outcome: FitOutcome, fingerprint: dict[str, Any] | None,
+                class_weight: list[list[Any]] | None = None) -> RunResult:
+    """Score every split, record the run in the model and write its files and report
+    (``class_weight``: the weights the training loss had, ``[name, weight]`` by class)."""
     metrics = evaluate_splits(model, splits)
     metrics.update({"epochs": len(model.history), "seconds": round(outcome.seconds, 3),
                     "seed": config.seed})
@@ -275,8 +276,8 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
     reducer = next((c for c in callbacks if isinstance(c, ReduceLROnPlateau)), None)
     reductions = reduce_lr_record(reducer, model.optimizer.lr)
     metrics.update(reductions)
-    if outcome.class_weight is not None:  # the training loss's weights (the metrics are unweighted)
-        metrics["class_weight"] = outcome.class_weight
+    if class_weight is not None:  # the training loss's weights (the metrics are unweighted)
+        metrics["class_weight"] = class_weight
     model.training_summary = {
         **training_data_record(config, fingerprint), "epochs": len(model.history),
         "seconds": round(outcome.seconds, 3),
@@ -286,7 +287,7 @@ def _finish_run(model: Sequential, config: RunConfig, splits: dict[str, Dataset 
         **({"augment": config.augment} if config.augment else {}),
         **({"early_stopping": early_stopping_summary(stopper)} if stopper is not None else {}),
         **({"reduce_lr": reductions} if reductions else {}),
-        **({"class_weight": outcome.class_weight} if outcome.class_weight is not None else {}),
+        **({"class_weight": class_weight} if class_weight is not None else {}),
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
     }
     write_run(out_dir, model, config, metrics,
