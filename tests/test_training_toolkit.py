@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from glassnet import Sequential, layers, load_model, schedules
+from glassnet.data import Dataset
 from glassnet.errors import ConfigError, GlassnetWarning, NonFiniteLossError, ShapeError
 from glassnet.training import Callback, EarlyStopping, ModelCheckpoint
 
@@ -835,6 +836,14 @@ def test_bad_callbacks_and_validation_data_are_named(rng, kwargs, message):
     x, y = _data(rng)
     with pytest.raises(ConfigError, match=message):
         _model().fit(x, y, epochs=1, verbose=0, **kwargs)
+
+
+def test_a_dataset_as_validation_data_is_told_to_give_its_arrays(rng):
+    x, y = _data(rng)
+    val = Dataset(x[:20], y[:20], ["a", "b", "c"])
+    for given in (val, (val, None), [val.x, val]):
+        with pytest.raises(ConfigError, match=r"write validation_data=\(val\.x, val\.y\)$"):
+            _model().fit(x, y, epochs=1, verbose=0, validation_data=given)
 
 
 # -- what a Keras user expects --------------------------------------------------------------

@@ -42,11 +42,17 @@ def sample_shape(input_shape: Sequence[int] | int) -> tuple[int, ...]:
     return shape
 
 
+def is_dataset(value: Any) -> bool:
+    """Whether ``value`` is a glassnet :class:`~glassnet.data.Dataset` (or looks like one),
+    which the model's methods take only as its arrays."""
+    return hasattr(value, "class_names") and hasattr(value, "y")
+
+
 def check_input(model: Sequential, x: Any) -> tuple[Any, bool]:
     """``x`` (a batch, or one sample) checked against ``model``'s input shape, as ``(x,
     single)``: a single sample gains a batch axis, and ``single`` says so. A model not
     built yet is built for ``x``'s samples."""
-    if hasattr(x, "class_names") and hasattr(x, "y"):  # a glassnet Dataset
+    if is_dataset(x):
         raise ShapeError("give the arrays of a Dataset: fit(data.x, data.y), predict(data.x)")
     x = as_array(x)  # a PyTorch tensor too: NumPy cannot read its dtype
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":

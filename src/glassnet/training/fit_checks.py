@@ -120,6 +120,10 @@ def validation(model: Sequential, x: Any, y: Any, validation_split: float | None
     ``validation_split`` of ``(x, y)`` seeded by the model (the same samples in every call),
     or no validation data (``None, None``)."""
     if validation_data is not None:
+        if inputs.is_dataset(validation_data) or (isinstance(validation_data, (tuple, list))
+                                                  and any(map(inputs.is_dataset, validation_data))):
+            raise ConfigError("validation_data takes the arrays of a Dataset: write "
+                              "validation_data=(val.x, val.y)")
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ConfigError("validation_data must be a pair (x_val, y_val), got "
                               f"{type(validation_data).__name__}"
