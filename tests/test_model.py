@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -1071,6 +1073,29 @@ def test_a_foreign_loss_object_is_named_by_its_type_in_one_line():
                                       "of ['binary_crossentropy'")
     with pytest.raises(ConfigError, match=r"unknown optimizer a list object; choose one of \['adagrad'"):
         model.compile(optimizer=["adam"])  # unhashable: was a TypeError from the dict lookup
+
+
+@pytest.mark.parametrize("name,hint", [
+    ("eval", "predict and evaluate run the layers in inference mode themselves"),
+    ("train", r"fit\(\.\.\.\) trains"),
+    ("state_dict", r"model\.get_weights\(\) gives \{name: array\}"),
+    ("load_state_dict", r"model\.set_weights\(\{name: array\}\)"),
+    ("cuda", r"the device is chosen for the whole process: glassnet\.set_device\('gpu'\)"),
+    ("save_weights", r"model\.save\(path\)"),
+])
+def test_pytorch_and_keras_methods_glassnet_lacks_say_what_to_use(name, hint):
+    model = small_model()
+    with pytest.raises(AttributeError, match=rf"^'Sequential' object has no attribute '{name}': {hint}"):
+        getattr(model, name)
+    assert not hasattr(model, name)  # duck typing still sees no such method
+
+
+def test_other_missing_attributes_stay_plain_attribute_errors_that_python_can_suggest_for():
+    model = small_model()
+    with pytest.raises(AttributeError, match=r"^'Sequential' object has no attribute 'fitt'$") as info:
+        model.fitt  # noqa: B018
+    assert info.value.name == "fitt" and info.value.obj is model  # Python's "Did you mean: 'fit'?"
+    assert copy.deepcopy(model).built and pickle.loads(pickle.dumps(model)).built
 
 
 def test_calling_the_model_like_keras_or_pytorch_names_the_methods_to_use():

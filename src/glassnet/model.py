@@ -30,6 +30,23 @@ from .layers.base import Layer
 from .layers.folding import foldable_run, folded_forward
 from .training.history import History  # at run time: typing.get_type_hints(Sequential.fit) resolves
 
+# What a PyTorch or Keras user reaches for that glassnet does otherwise: the AttributeError
+# for these names says how (Python's own would name nothing, or suggest an unrelated method).
+OTHER_FRAMEWORKS_HINTS = {
+    "train": "fit(...) trains, and runs the layers in training mode itself; there is no mode to set",
+    "eval": "predict and evaluate run the layers in inference mode themselves; there is no mode "
+            "to set",
+    "state_dict": "model.get_weights() gives {name: array}",
+    "load_state_dict": "model.set_weights({name: array}) sets them",
+    "zero_grad": "each backward pass overwrites the gradients; there is nothing to zero",
+    "to": "the device is chosen for the whole process: glassnet.set_device('gpu')",
+    "cuda": "the device is chosen for the whole process: glassnet.set_device('gpu')",
+    "save_weights": "model.save(path) writes the weights with the architecture; "
+                    "glassnet.load_model(path) reads them back",
+    "load_weights": "glassnet.load_model(path) reads a saved model; model.set_weights({name: "
+                    "array}) sets weights",
+}
+
 
 class Sequential:
     """A stack of layers applied in order.
@@ -453,6 +470,13 @@ class Sequential:
         over the batches on a terminal, else one closing line; 2 that line; ``"auto"`` is 1.
         """
         return self.probabilities(self.predict_logits(x, batch_size, verbose))
+
+    def __getattr__(self, name: str) -> Any:
+        """Only for attributes that do not exist: an AttributeError, with a hint for the names
+        of :data:`OTHER_FRAMEWORKS_HINTS` (``hasattr`` stays false for them)."""
+        hint = OTHER_FRAMEWORKS_HINTS.get(name)
+        message = f"{type(self).__name__!r} object has no attribute {name!r}"
+        raise AttributeError(message + (f": {hint}" if hint else ""), name=name, obj=self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``model(x)``, Keras' and PyTorch's forward pass: a TypeError that names the methods
