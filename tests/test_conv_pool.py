@@ -2,6 +2,8 @@
 torch.nn.functional (forward and backward, float64) over a grid of shapes, strides,
 paddings, odd sizes and batch 1; a naive loop convolution; float32; clear errors."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -339,12 +341,51 @@ def test_conv_backward_does_not_change_dy(rng):
 
 
 def test_config_round_trip():
+    """Through JSON, as in a model file: a padding pair given as a tuple comes back a list."""
     for layer in [layers.Conv2D(8, (3, 2), strides=2, padding=(1, 0), activation="relu",
                                 use_bias=False), layers.MaxPool2D(3, 2, padding=1),
-                  layers.AvgPool2D((2, 3)), layers.GlobalAveragePooling2D()]:
+                  layers.AvgPool2D((2, 3), padding=(1, 0)), layers.GlobalAveragePooling2D()]:
         config = layer.get_config()
+        assert json.loads(json.dumps(config)) == config
         again = layers.layer_from_config(type(layer).__name__, config)
         assert again.get_config() == config
+
+
+def test_kernel_initializers_get_the_keras_fans():
+    """fan_in = C*KH*KW and fan_out = F*KH*KW for a kernel (F, C, KH, KW), as in Keras (the
+    Glorot and He variances depend on them); a Dense kernel (D, U) has D and U."""
+    seen = []
+
+    def init(shape, fan_in, fan_out, rng):
+        seen.append((tuple(shape), fan_in, fan_out))
+        return np.zeros(shape)
+
+    _build(layers.Conv2D(5, (3, 2), kernel_initializer=init), (4, 8, 8))
+    _build(layers.Dense(6, kernel_initializer=init), (7,))
+    assert seen == [((5, 4, 3, 2), 4 * 3 * 2, 5 * 3 * 2), ((7, 6), 7, 6)]
+
+
+@pytest.mark.parametrize("size,kernel,stride", [(6, 1, 2), (10, 1, 4), (11, 2, 4)])
+def test_same_padding_is_never_negative_when_the_stride_skips_the_last_pixels(rng, size, kernel, stride):
+    """Keras' "same" pads max(total, 0): with a kernel smaller than the stride the windows
+    that give ceil(size / stride) outputs need no padding, and none may be taken off."""
+    assert F.same_padding(size, kernel, stride) == (0, 0)
+    same = _build(layers.Conv2D(2, kernel, strides=stride, padding="same"), (3, size, size + 1))
+    valid = _build(layers.Conv2D(2, kernel, strides=stride), (3, size, size + 1))
+    assert same.output_shape == valid.output_shape == (2, -(-size // stride), -(-(size + 1) // stride))
+    x = rng.standard_normal((2, 3, size, size + 1))
+    np.testing.assert_array_equal(same.forward(x), valid.forward(x))
+
+
+def test_a_max_pool_output_is_a_new_array_even_for_one_pixel_windows(rng):
+    """A 1x1 window (strided subsampling) computes no maximum: the output was returned as a
+    view of the input, which writing into the output then changed."""
+    pool = _build(layers.MaxPool2D(1, strides=2), (2, 5, 5))
+    x = rng.standard_normal((3, 2, 5, 5))
+    for training in (False, True):
+        y = pool.forward(x, training=training)
+        np.testing.assert_array_equal(y, x[:, :, ::2, ::2])
+        assert not np.shares_memory(y, x)
 
 
 def test_kernel_larger_than_padded_input_is_a_clear_error():
@@ -371,8 +412,10 @@ def test_wrong_input_shape_or_channels_is_a_clear_error(rng):
     (lambda: layers.Conv2D(4, 3, strides=0), "strides must be a positive integer, got 0"),
     (lambda: layers.Conv2D(4, 3, padding="full"), "padding must be 'valid', 'same'.*'full'"),
     (lambda: layers.Conv2D(4, 3, padding=-1), "got -1"),
+    (lambda: layers.Conv2D(4, 3, padding=True), "an integer >= 0 or a pair, got True"),
     (lambda: layers.MaxPool2D(2, padding="same"), "got 'same'"),
     (lambda: layers.MaxPool2D(2, padding=2), "more than half the pool size"),
+    (lambda: layers.AvgPool2D((3, 2), padding=(1, 2)), r"\(1, 2\) is more than half the pool size \(3, 2\)"),
     (lambda: layers.AvgPool2D(2.5), "got 2.5"),
 ])
 def test_bad_arguments_are_clear_errors(factory, match):

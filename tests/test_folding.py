@@ -93,7 +93,7 @@ def test_only_exact_folds_are_taken():
     assert foldable_run([conv]) == 0
 
 
-@pytest.mark.parametrize("subclassed", ["Conv2D", "BatchNorm"])
+@pytest.mark.parametrize("subclassed", ["Conv2D", "BatchNorm", "ReLU"])
 def test_subclasses_are_not_folded_their_own_forward_runs(subclassed, rng):
     """A subclass's forward may compute something else: inference must run it as training does."""
 
@@ -105,16 +105,21 @@ def test_subclasses_are_not_folded_their_own_forward_runs(subclassed, rng):
         def forward(self, x, training=False):
             return super().forward(x, training) + 1
 
+    class FoldTestHalvedReLU(layers.ReLU):
+        def forward(self, x, training=False):
+            return super().forward(x, training) / 2
+
     try:
         conv = FoldTestDoubledConv if subclassed == "Conv2D" else layers.Conv2D
         norm = FoldTestShiftedNorm if subclassed == "BatchNorm" else layers.BatchNorm
-        model = _model(conv(4, 3), norm(), layers.ReLU())
-        assert foldable_run(model.layers) == 0
+        relu = FoldTestHalvedReLU if subclassed == "ReLU" else layers.ReLU
+        model = _model(conv(4, 3), norm(), relu())
+        assert foldable_run(model.layers) == (2 if subclassed == "ReLU" else 0)  # not the ReLU
         x = rng.normal(size=(3, *INPUT))
         np.testing.assert_allclose(model.forward(x), _layer_by_layer(model, x), rtol=1e-12)
     finally:  # defining a layer class registers it by name (for model files)
-        layers.LAYER_CLASSES.pop("FoldTestDoubledConv", None)
-        layers.LAYER_CLASSES.pop("FoldTestShiftedNorm", None)
+        for name in ("FoldTestDoubledConv", "FoldTestShiftedNorm", "FoldTestHalvedReLU"):
+            layers.LAYER_CLASSES.pop(name, None)
 
 
 def test_an_inference_pass_leaves_nothing_for_backward_in_the_folded_layers(rng):

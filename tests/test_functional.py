@@ -28,6 +28,14 @@ def test_log_softmax_and_softmax_are_stable():
     np.testing.assert_allclose(log_p[1], expected)
 
 
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax_and_log_softmax_normalise_along_the_axis_given(axis):
+    z = np.random.default_rng(0).standard_normal((3, 4, 5)) * 3
+    expected = np.exp(z) / np.exp(z).sum(axis=axis, keepdims=True)
+    np.testing.assert_allclose(F.softmax(z, axis=axis), expected, rtol=1e-12)
+    np.testing.assert_allclose(F.log_softmax(z, axis=axis), np.log(expected), rtol=1e-12, atol=1e-12)
+
+
 def test_softplus_matches_definition_and_never_overflows():
     z = np.linspace(-20, 20, 41)
     np.testing.assert_allclose(F.softplus(z), np.log1p(np.exp(z)), rtol=1e-12)

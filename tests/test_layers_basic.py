@@ -149,15 +149,22 @@ def test_activations_match_torch(torch, name, factory, rng):
 
 
 @pytest.mark.parametrize("name", ["relu", "leaky", "sigmoid", "tanh"])
-def test_activations_of_infinities_match_torch(torch, name):
-    """ReLU computed x * [x > 0]: -inf * 0 is NaN where PyTorch (and max(0, x)) give 0."""
+def test_activations_of_infinities_and_zero_match_torch(torch, name):
+    """ReLU computed x * [x > 0]: -inf * 0 is NaN where PyTorch (and max(0, x)) give 0. At
+    exactly 0 (common after a ReLU or a max pool of ReLUs) ReLU's gradient is PyTorch's
+    one-sided choice: that of x < 0 (0 for ReLU, alpha for LeakyReLU)."""
     layer = {"relu": layers.ReLU(), "leaky": layers.LeakyReLU(0.1), "sigmoid": layers.Sigmoid(),
              "tanh": layers.Tanh()}[name]
-    _build(layer, (3,))
-    x = np.array([[-np.inf, np.inf, -2.0]])
-    expected = {"relu": torch.relu, "leaky": lambda t: torch.nn.functional.leaky_relu(t, 0.1),
-                "sigmoid": torch.sigmoid, "tanh": torch.tanh}[name](torch.tensor(x)).numpy()
-    np.testing.assert_array_equal(layer.forward(x), expected)
+    _build(layer, (5,))
+    x = np.array([[-np.inf, np.inf, -2.0, 0.0, 3.0]])
+    dy = np.array([[2.0, 3.0, 5.0, 7.0, 11.0]])
+    tx = torch.tensor(x, requires_grad=True)
+    ty = {"relu": torch.relu, "leaky": lambda t: torch.nn.functional.leaky_relu(t, 0.1),
+          "sigmoid": torch.sigmoid, "tanh": torch.tanh}[name](tx)
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_array_equal(layer.forward(x), ty.detach().numpy())
+    layer.forward(x, training=True)
+    np.testing.assert_allclose(layer.backward(dy), tx.grad.numpy(), rtol=1e-14, atol=0)
 
 
 def test_flatten_channels_last_matches_course_reshape(rng):
@@ -197,6 +204,17 @@ def test_dense_rejects_bad_units(bad):
 def test_unknown_activation_is_a_clear_error():
     with pytest.raises(ConfigError, match="unknown activation 'relux'"):
         layers.Dense(3, activation="relux")
+
+
+def test_activation_linear_is_no_activation_as_in_keras():
+    dense = layers.Dense(3, activation="linear")
+    assert dense.activation is None and dense.get_config()["activation"] == "linear"
+
+
+@pytest.mark.parametrize("bad", [-0.1, np.nan, "0.1", True])
+def test_leaky_relu_rejects_an_alpha_that_is_not_a_number_at_least_0(bad):
+    with pytest.raises(ConfigError, match=r"LeakyReLU alpha must be a finite number >= 0"):
+        layers.LeakyReLU(bad)
 
 
 def test_layer_config_round_trip():

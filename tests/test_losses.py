@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -144,6 +146,15 @@ def test_labels_a_loss_cannot_mean_are_refused_when_the_loss_is_used_directly(lo
 
 def test_soft_binary_targets_are_still_taken():
     assert np.isfinite(losses.BinaryCrossEntropy().forward(np.zeros((2, 1)), np.array([0.3, 1.0])))
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize("name", ["binary_crossentropy", "categorical_crossentropy"])
+def test_a_loss_config_round_trips_and_from_logits_defaults_to_true(name, from_logits):
+    loss = losses.get(name, from_logits=from_logits)
+    again = losses.from_config(json.loads(json.dumps(loss.get_config())))
+    assert type(again) is type(loss) and again.from_logits is from_logits
+    assert losses.from_config({"name": name}).from_logits is True  # compile's default
 
 
 def test_unknown_loss_name():

@@ -72,6 +72,25 @@ def test_a_class_never_predicted_scores_zero_and_one_absent_has_no_scores():
     assert np.mean([row["f1"] for row in scored]) == pytest.approx(r["macro_avg"]["f1"])
 
 
+def test_a_class_predicted_but_never_true_scores_zero_and_counts_in_the_macro_average():
+    """As scikit-learn: its false positives make it a class that occurs (precision 0), unlike
+    one neither true nor predicted."""
+    r = metrics.classification_report([0, 0, 1], [0, 2, 1], ["a", "b", "c", "d"])
+    c, d = r["per_class"][2], r["per_class"][3]
+    assert (c["precision"], c["recall"], c["f1"], c["support"]) == (0.0, 0.0, 0.0, 0)
+    assert (d["precision"], d["recall"], d["f1"]) == (None, None, None)
+    assert r["macro_avg"]["precision"] == pytest.approx((1 + 1 + 0) / 3)
+
+
+def test_one_output_column_at_exactly_the_threshold_is_class_0():
+    """Keras' binary accuracy and the course's predict take p > 0.5: logit 0 (p = 0.5) is class 0,
+    from logits and from probabilities alike."""
+    logits = np.array([[0.0], [1e-12], [-1e-12]])
+    assert metrics.predicted_classes(logits, "sigmoid").tolist() == [0, 1, 0]
+    assert metrics.predicted_classes(np.array([0.5, 0.5 + 1e-12, 0.5 - 1e-12]), None).tolist() == [0, 1, 0]
+    assert metrics.predicted_classes(np.array([[0.5, 0.5], [0.2, 0.8]]), "softmax").tolist() == [0, 1]
+
+
 def test_macro_average_leaves_out_classes_that_never_occur():
     """As scikit-learn: a folder of cats alone, all predicted right, is a perfect score, not
     half of one (class c, neither true nor predicted, has nothing to average)."""

@@ -436,6 +436,25 @@ def own_layers():
         layers.LAYER_CLASSES.pop(cls.__name__, None)
 
 
+@pytest.mark.parametrize("method", ["build", "forward", "backward"])
+def test_a_subclass_that_overrides_build_forward_or_backward_must_say_it_is_shardable_again(method):
+    """New math in any of the three (build may set up another generator or state) is not
+    known to allow a split batch; overriding only something else keeps the parent's word."""
+    classes = {
+        "new": type(f"ShardTestOwn_{method}", (layers.Dropout,), {method: getattr(layers.Dropout, method)}),
+        "declared": type(f"ShardTestDeclared_{method}", (layers.Dropout,),
+                         {method: getattr(layers.Dropout, method), "shardable": True}),
+        "config only": type(f"ShardTestConfig_{method}", (layers.Dropout,),
+                            {"get_config": layers.Dropout.get_config}),
+    }
+    try:
+        assert {key: cls.shardable for key, cls in classes.items()} == {
+            "new": False, "declared": True, "config only": True}
+    finally:
+        for cls in classes.values():
+            layers.LAYER_CLASSES.pop(cls.__name__, None)
+
+
 def test_layers_of_your_own_are_split_only_when_they_say_so(rng, own_layers):
     ShardTestNoise, ShardTestDense = own_layers
     x, y = rng.standard_normal((64, 8)), np.arange(64) % 3
