@@ -252,6 +252,8 @@ def test_a_long_list_of_reduction_epochs_is_shortened():
               "lr_reduced_after": list(range(4, 40, 3)), "final_lr": 1e-12}
     assert lr_reductions_text(record).startswith("lr reduced 12 times on")  # the count in full
     assert lr_reductions_text(record).endswith("after epochs 4, 7, 10, ..., 34 and 37: final lr 1e-12")
+    eight = {**record, "lr_reduced_after": list(range(4, 28, 3))}  # MAX_LISTED_EPOCHS: all of them
+    assert lr_reductions_text(eight).endswith("after epochs 4, 7, 10, 13, 16, 19, 22 and 25: final lr 1e-12")
 
 
 def test_the_constant_schedule_the_cli_defaults_to_leaves_reductions_alone(rng, tmp_path):

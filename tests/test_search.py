@@ -240,6 +240,7 @@ def test_same_seed_same_trials(tmp_path, cat_train):
         search.run()
         values.append([(t.params, t.value) for t in search.study.trials])
     assert values[0] == values[1]
+    assert len({params["lr"] for params, _ in values[0]}) == 3  # each trial draws its own
 
 
 class PruneAtEpoch2(optuna.pruners.BasePruner):
@@ -466,6 +467,8 @@ def test_a_worker_that_joins_without_trials_keeps_the_budget_without_a_warning(t
     assert main([*command, "--trials", "2"]) == 0
     capsys.readouterr()
     assert main(command) == 0  # joins the finished study: nothing left to run
+    assert "budget" not in capsys.readouterr().err
+    assert main([*command, "--trials", "2"]) == 0  # the budget it has: nothing to warn about
     assert "budget" not in capsys.readouterr().err
     assert main([*command, "--trials", "3"]) == 0
     assert "whose budget is 2 trials (this command's is 3;" in capsys.readouterr().err
@@ -951,6 +954,20 @@ def test_the_warning_names_each_reason_with_only_the_values_that_cause_it():
             "step schedule (x0.1 every epoch)") in message
 
 
+def test_a_search_too_big_to_try_every_combination_is_warned_about_not_refused(monkeypatch):
+    """Only a search whose every combination was tried is known to have none that trains:
+    past MAX_COMBINATIONS the untried ones might, so it goes on, with a warning."""
+    from glassnet import search_checks
+
+    config = quick_config()
+    config.params = [parse_param("optimizer=choice:adam"), parse_param("momentum=float:0.5:0.9")]
+    with pytest.raises(ConfigError, match="no trial of this search could train"):
+        search_checks.check_combinations(config)  # 2 combinations, both tried
+    monkeypatch.setattr(search_checks, "MAX_COMBINATIONS", 1)
+    with pytest.warns(GlassnetWarning, match="some trials of this search cannot train"):
+        search_checks.check_combinations(config)
+
+
 def test_a_trial_whose_values_cannot_go_together_fails_with_its_reason_and_the_search_goes_on(
         tmp_path, cat_train):
     from glassnet.errors import GlassnetWarning
@@ -1047,6 +1064,57 @@ def test_an_unlabelled_claim_expires_instead_of_blocking_the_round(tmp_path, cat
     monkeypatch.setattr(search_trial, "CLAIM_SECONDS", 0.0)
     assert search._within_budget(orphan.number + 1, 0)
     assert search.fail_interrupted() == [orphan.number]
+
+
+def test_a_trial_whose_loss_diverges_after_its_first_epoch_has_no_score(tmp_path, cat_train, monkeypatch):
+    """A trial that completed an epoch before its loss became non-finite failed: the live
+    table shows no score for it (the best epoch's it had), as search.json does."""
+    from glassnet.search_trial import TrialRunner, _Outcome
+
+    def diverges_in_epoch_2(self, trial, config):
+        one_epoch = {"val_balanced_accuracy": [0.7], "val_accuracy": [0.75], "val_loss": [0.6]}
+        return _Outcome([one_epoch], "failed", "non-finite loss at epoch 2", "the loss became nan at epoch 2")
+
+    monkeypatch.setattr(TrialRunner, "_train", diverges_in_epoch_2)
+    search = Search.open(quick_config(trials=1), tmp_path / "d", data=cat_train)
+    records = []
+    search.run(on_trial=records.append)
+    (record,) = records
+    assert (record.state, record.value, record.epochs, record.best_epoch) == ("failed", None, 1, 1)
+    assert [(row["state"], row["value"]) for row in search.trial_rows()] == [("fail", None)]
+
+
+def test_another_hosts_running_trial_counts_as_dead_after_ten_times_the_median_trial():
+    from types import SimpleNamespace
+
+    from glassnet.search_trial import worker_patience
+
+    def trial(state, seconds):
+        return SimpleNamespace(state=SimpleNamespace(name=state),
+                               duration=None if seconds is None else datetime.timedelta(seconds=seconds))
+
+    done = [trial("COMPLETE", seconds) for seconds in (300, 100, 7200)]  # one slow outlier
+    # the median finished trial's 300 s, not the slowest's: failed and running ones do not count
+    assert worker_patience([*done, trial("RUNNING", None), trial("FAIL", 90000)]) == 3000.0
+    assert worker_patience([trial("COMPLETE", 20)]) == worker_patience([]) == 600.0  # 10 min at least
+
+
+def test_a_claim_is_fresh_for_a_minute_either_side_of_this_machines_clock():
+    """A claim stamped by a machine whose clock is ahead is fresh for a minute, as any; one
+    stamped an hour ahead is not, or an orphan of that machine would block its round for an hour."""
+    from types import SimpleNamespace
+
+    from glassnet.search_trial import fresh_claim
+
+    now = datetime.datetime(2026, 12, 7, 12, 0, 0)
+
+    def claim(seconds):
+        start = None if seconds is None else now + datetime.timedelta(seconds=seconds)
+        return SimpleNamespace(datetime_start=start)
+
+    assert fresh_claim(claim(-30), now) and fresh_claim(claim(30), now)
+    assert not fresh_claim(claim(-90), now) and not fresh_claim(claim(3600), now)
+    assert not fresh_claim(claim(None), now)
 
 
 def test_a_failed_trial_has_no_score_and_a_pruned_one_its_last(tmp_path, cat_train):
@@ -1223,8 +1291,16 @@ def test_a_lock_left_by_a_killed_search_does_not_hang_the_next_one(tmp_path, mon
 
 
 def test_resume_may_lower_the_budget_but_not_below_the_trials_run(tmp_path, cat_train):
-    search = Search.open(quick_config(trials=3, sampler="random"), tmp_path / "s", data=cat_train)
-    search.run()
+    class StopError(Exception):
+        pass
+
+    def stop_after_the_third(record):
+        if record.number == 2:
+            raise StopError
+
+    search = Search.open(quick_config(trials=4, sampler="random"), tmp_path / "s", data=cat_train)
+    with pytest.raises(StopError):  # stopped with 3 of its 4 trials run: --trials 3 is the least
+        search.run(on_trial=stop_after_the_third)
     with pytest.raises(SearchError, match="--trials 2 is fewer than the 3 trials this search has "
                                           r"already run; give at least 3 \(the new total\)"):
         Search.open(None, tmp_path / "s", resume=True, trials=2, data=cat_train)
@@ -1266,6 +1342,23 @@ def test_a_sigint_to_the_first_process_alone_stops_its_workers(monkeypatch, tmp_
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="needs POSIX signals")
+def test_a_worker_process_that_failed_fails_the_search(monkeypatch, tmp_path, capsys):
+    """The results are printed (the worker's unfinished trials were failed and trained again),
+    but the command exits with 1 and says which exit code the worker had."""
+    from glassnet.cli import search_output
+
+    class Crashed:
+        def wait(self):
+            return 3
+
+    monkeypatch.setattr(search_output, "spawn_workers", lambda search, args: [Crashed()])
+    assert main(["search", *QUICK, "--trials", "1", "--workers", "2", "--no-plot",
+                 "--out", str(tmp_path / "w")]) == 1
+    captured = capsys.readouterr()
+    assert "best: trial 0" in captured.out
+    assert "glassnet search: error: 1 worker process(es) failed (exit code(s) 3)" in captured.err
+
+
 def test_a_search_started_with_sigint_ignored_still_stops_on_sigint(tmp_path):
     """A job that a non-interactive shell starts in the background (`glassnet search … &` in
     a script) inherits an ignored SIGINT, and Python then raises no KeyboardInterrupt: a
@@ -1645,6 +1738,12 @@ def test_the_continue_command_keeps_a_moved_folders_place():
     assert continue_command(search, args, None, "/tmp/photos now") == (
         "glassnet search --resume --out runs/s2 '--dataset=/tmp/photos now' --threads 1")
     assert "--dataset" not in continue_command(search, args, None)
+    # a folder named otherwise than its study: --resume --out alone would look for another study
+    elsewhere = SimpleNamespace(run_dir=Path("runs/elsewhere"), study=SimpleNamespace(study_name="s2"),
+                                storage_label="runs/elsewhere/search.journal")
+    args = _parsed(add_parser, ["search", "--resume", "--name", "s2", "--out", "runs/elsewhere"])
+    assert continue_command(elsewhere, args, None) == (
+        "glassnet search --resume --out runs/elsewhere --study-name s2")
 
 
 def _parsed(add_parser, argv: list[str]):

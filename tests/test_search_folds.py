@@ -155,6 +155,15 @@ def test_smoothing_keeps_one_lucky_epoch_from_winning():
     assert smooth_curve(values, 1) is values
 
 
+def test_an_even_window_reaches_one_epoch_further_back_than_forward():
+    """Epoch i of a window of 4 averages epochs i-2 to i+1, as NumPy's "same" convolution
+    centres it, cut off at the ends."""
+    values = curve([1.0, 2.0, 4.0, 8.0, 16.0], [1.0] * 5, array=True)
+    smooth = smooth_curve(values, 4)
+    assert smooth["val_balanced_accuracy"] == pytest.approx([1.5, 7 / 3, 15 / 4, 30 / 4, 28 / 3])
+    assert smooth_curve(values, 2)["val_balanced_accuracy"] == pytest.approx([1.0, 1.5, 3.0, 6.0, 12.0])
+
+
 def test_a_window_longer_than_the_curve_averages_the_whole_curve():
     # A 3-epoch trial (or one pruned early) smoothed over 10 epochs: 3 values, never 10.
     values = curve([0.2, 0.5, 0.8], [1.0] * 3, array=True)

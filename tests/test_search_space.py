@@ -162,6 +162,15 @@ def test_narrow_keeps_the_span_of_the_best_quarter():
     assert (b.low, b.high) == (20.0, 40.0)
 
 
+def test_a_best_quarter_that_is_not_whole_is_rounded_up():
+    """A quarter of 9 trials is 2.25: the 3 best narrow the range, not only 2."""
+    specs = [ParamSpec("dropout", "float", 0.0, 1.0)]
+    results = [({"dropout": k / 10}, score) for k, score in enumerate([0.1, 0.9, 0.2, 0.8, 0.3, 0.7,
+                                                                       0.4, 0.5, 0.6])]
+    (dropout,) = narrow(specs, results)
+    assert (dropout.low, dropout.high) == (0.1, 0.5)  # 0.9 (k=1), 0.8 (k=3), 0.7 (k=5)
+
+
 def test_narrow_needs_two_results():
     specs = [ParamSpec("lr", "log", 1e-5, 1.0)]
     assert narrow(specs, [({"lr": 0.1}, 0.5)]) == specs
