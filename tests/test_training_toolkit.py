@@ -144,6 +144,14 @@ def test_onecycle_warms_up_then_anneals():
     assert math.isclose(s(10, 1.0), 1 / 25 / 1e4)
 
 
+def test_cosine_and_onecycle_hold_their_final_lr_after_their_span():
+    """A schedule shorter than the fit (warned about) trains the last epochs at its final lr;
+    a cosine left to run on past its span climbs back up to the base lr."""
+    cosine, onecycle = schedules.CosineDecay(epochs=4, min_lr=0.01), schedules.OneCycle(epochs=4)
+    for t in (4, 5.5, 8, 12):
+        assert math.isclose(cosine(t, 1.0), 0.01) and math.isclose(onecycle(t, 1.0), 1 / 25 / 1e4)
+
+
 def test_unknown_schedule_is_a_clear_error(rng):
     with pytest.raises(ConfigError, match="unknown learning-rate schedule 'cosin'"):
         schedules.get("cosin")
@@ -1062,6 +1070,8 @@ def test_a_schedule_object_that_does_not_span_the_fit_is_warned_about(rng):
         warnings.simplefilter("error")
         _model().fit(x, y, epochs=5, verbose=0, lr_schedule=schedules.CosineDecay(5))
         _model().fit(x, y, epochs=2, verbose=0, lr_schedule="cosine")
+        # a fit that trains no epoch (to end a finished run's callbacks): no span to warn about
+        _model().fit(x, y, epochs=5, initial_epoch=5, verbose=0, lr_schedule=schedules.CosineDecay(2))
 
 
 def test_a_schedule_of_the_users_own_is_not_warned_about_and_an_lr_of_0_is_named(rng):
