@@ -866,6 +866,46 @@ def test_a_fit_that_does_not_continue_the_history_starts_a_new_one(rng):
     assert again is first and again["epoch"] == [0, 1, 2, 3, 4]
     redo = model.fit(x, y, epochs=4, initial_epoch=2, verbose=0)  # not right after epoch 4
     assert redo is not first and redo["epoch"] == [2, 3]
+    gap = model.fit(x, y, epochs=7, initial_epoch=5, verbose=0)  # epoch 4 never trained after [2, 3]
+    assert gap is not redo and gap["epoch"] == [5, 6]
+
+
+def test_a_fit_after_one_a_callback_stopped_trains_all_its_epochs(rng):
+    x, y = _data(rng)
+    model = _model()
+    assert len(model.fit(x, y, epochs=5, verbose=0, callbacks=[StopAfter(0)])) == 1
+    assert model.stop_training
+    assert len(model.fit(x, y, epochs=3, verbose=0)) == 3
+
+
+def _order_trained_on(x, y, epochs, seed=0, **fit):
+    """The samples of each epoch's batches in the order ``fit`` trained on them, by the sample
+    number ``x[:, 0] * len(x)``."""
+    model = _model(seed=seed)
+    step, seen = model.train_step, []
+
+    def recording(xb, yb, **kwargs):
+        seen.append(np.rint(xb[:, 0] * len(x)).astype(int))
+        return step(xb, yb, **kwargs)
+
+    model.train_step = recording  # (one thread: fit calls the model's train_step)
+    model.fit(x, y, epochs=epochs, verbose=0, **fit)
+    per_epoch = len(seen) // epochs
+    return [np.concatenate(seen[e * per_epoch:(e + 1) * per_epoch]) for e in range(epochs)]
+
+
+def test_shuffle_draws_each_epochs_order_from_the_models_seed_and_false_keeps_the_data_order(rng):
+    x, y = _data(rng, n=40)
+    x[:, 0] = np.arange(40) / 40  # each sample's number
+    for epoch in _order_trained_on(x, y, 2, batch_size=16, shuffle=False):
+        np.testing.assert_array_equal(epoch, np.arange(40))
+    first, second = _order_trained_on(x, y, 2, batch_size=16)
+    for epoch in (first, second):  # every sample once an epoch, in a new order each epoch
+        np.testing.assert_array_equal(np.sort(epoch), np.arange(40))
+    assert not np.array_equal(first, np.arange(40)) and not np.array_equal(first, second)
+    again = _order_trained_on(x, y, 2, batch_size=16)
+    np.testing.assert_array_equal(np.concatenate(again), np.concatenate([first, second]))
+    assert not np.array_equal(_order_trained_on(x, y, 1, seed=1, batch_size=16)[0], first)
 
 
 @pytest.mark.parametrize("bad", [-2, 2.5, True])
