@@ -695,6 +695,18 @@ def test_model_checkpoint_keeps_its_best_score_from_one_fit_to_the_next(rng, tmp
     assert len(saver.saved) == 3 and saver.tracker.best == 0.5
 
 
+def test_a_model_checkpoint_accepts_only_the_saved_state_of_its_file_quantity_and_direction(tmp_path):
+    """A resumed run matches savers to saved states this way: another quantity's best (or the
+    other direction's) would keep a worse model from ever replacing the file."""
+    path = tmp_path / "best.glassnet"
+    mine = ModelCheckpoint(path, monitor="val_loss", save_best_only=True)
+    assert mine.accepts_state(ModelCheckpoint(str(path), save_best_only=True).state_dict()["values"])
+    for other in (ModelCheckpoint(tmp_path / "other.glassnet", save_best_only=True),
+                  ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True),
+                  ModelCheckpoint(path, monitor="val_loss", mode="max", save_best_only=True)):
+        assert not mine.accepts_state(other.state_dict()["values"])
+
+
 class Calls(Callback):
     def __init__(self, name: str, calls: list, call_order: int = 0) -> None:
         self.name, self.calls, self.call_order = name, calls, call_order
@@ -850,6 +862,17 @@ def test_patience_running_out_on_the_last_epoch_is_not_an_early_stop(rng):
     stop = EarlyStopping("score", patience=2, mode="min")
     _, history, _ = _fit_scripted(rng, [1, 2, 3], stop)  # no better score in epochs 2 and 3
     assert len(history) == 3 and stop.stopped_epoch is None and stop.wait == 2
+
+
+def test_an_early_stopping_given_to_a_second_fit_starts_afresh(rng):
+    """As in Keras: its best, count and stop of the first fit do not carry over, so a second
+    fit whose scores are all worse than the first fit's best still trains while they improve."""
+    stop = EarlyStopping("score", patience=1, mode="min")
+    _, history, _ = _fit_scripted(rng, [1, 2, 3], stop)
+    assert len(history) == 2 and stop.stopped_epoch == 1
+    _, history, _ = _fit_scripted(rng, [5, 4, 3, 3], stop)
+    assert len(history) == 4 and stop.stopped_epoch is None
+    assert stop.best == 3 and stop.best_epoch == 2 and stop.wait == 1
 
 
 def test_values_a_callback_logs_are_recorded_in_history(rng):
