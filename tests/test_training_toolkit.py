@@ -502,6 +502,26 @@ def test_a_last_update_that_diverges_is_caught_though_no_loss_saw_it(rng):
         np.testing.assert_array_equal(model.get_weights()[key], value)
 
 
+def test_a_last_update_that_makes_an_output_infinite_is_caught_though_the_loss_stays_finite(rng):
+    """A logit of -inf for a class no sample of the batch has leaves the cross-entropy finite;
+    the weights that give it have diverged all the same."""
+    x, y = _data(rng)
+    y %= 2  # no sample of class 2
+    model = _model()
+    start = model.get_weights()
+
+    class InfiniteBias(Callback):
+        def on_batch_end(self, batch, logs):
+            if batch == 3:  # the last of 60 / 16
+                self.model.layers[-1].params["b"][2] = -np.inf
+
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[InfiniteBias()])
+    assert "the last update of epoch 1" in str(info.value) and info.value.kept_epoch == 0
+    for key, value in start.items():
+        np.testing.assert_array_equal(model.get_weights()[key], value)
+
+
 class LastBatchBlowsUp(schedules.Schedule):
     """A huge learning rate for the last batch of epoch 2 (of 3 batches): its update diverges,
     and no training loss sees it before the run ends."""
