@@ -167,12 +167,13 @@ def test_a_failed_csv_write_keeps_the_previous_file(rng, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["log.csv"]  # no temporary left behind
 
 
-def test_after_a_non_finite_loss_the_csv_log_ends_where_the_history_does(rng, tmp_path):
-    class PoisonAt3(Callback):
-        def on_epoch_begin(self, epoch, logs):
-            if epoch == 3:
-                self.model.layers[0].params["W"][0, 0] = np.nan
+class PoisonAt3(Callback):
+    def on_epoch_begin(self, epoch, logs):
+        if epoch == 3:
+            self.model.layers[0].params["W"][0, 0] = np.nan
 
+
+def test_after_a_non_finite_loss_the_csv_log_ends_where_the_history_does(rng, tmp_path):
     x, y = _data(rng)
     path = tmp_path / "log.csv"
     model = _model()
@@ -180,6 +181,19 @@ def test_after_a_non_finite_loss_the_csv_log_ends_where_the_history_does(rng, tm
         model.fit(x, y, epochs=6, batch_size=20, verbose=0, callbacks=[PoisonAt3(), CSVLogger(path)])
     assert model.history["epoch"] == [0, 1]  # the weights of epoch 2 diverged on epoch 3's first batch
     _assert_log_is_history(path, model.history)
+
+
+def test_after_a_non_finite_loss_an_appended_log_keeps_the_earlier_fits_rows(rng, tmp_path):
+    """Only this fit's rows of the epochs whose weights were not kept go: the earlier fit's
+    rows of the same epoch numbers stay."""
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    model = _model()
+    model.fit(x, y, epochs=4, batch_size=20, verbose=0, callbacks=[CSVLogger(path)])
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError):
+        model.fit(x, y, epochs=6, batch_size=20, verbose=0,
+                  callbacks=[PoisonAt3(), CSVLogger(path, append=True)])
+    assert [row[0] for row in _read(path)[1:]] == ["0", "1", "2", "3", "0", "1"]
 
 
 @pytest.mark.parametrize("kwargs,match", [

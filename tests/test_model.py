@@ -405,6 +405,34 @@ def test_full_batch_shortcut_gives_the_same_history_as_one_unshuffled_batch(rng)
     assert histories[0] == histories[1]
 
 
+def test_full_batch_training_runs_a_leading_parameter_free_layer_with_state_every_epoch(rng):
+    """Only layers whose output depends on the input alone are computed once for full-batch
+    training: one that keeps state (a running statistic) must see every epoch's pass."""
+
+    class CountsPasses(gn.layers.Layer):
+        def build(self, input_shape, rng, dtype):
+            shape = super().build(input_shape, rng, dtype)
+            self.state = {"passes": np.zeros(1, dtype=self.dtype)}
+            return shape
+
+        def forward(self, x, training=False):
+            if training:
+                self.state["passes"] += 1
+            return x
+
+        def backward(self, dy):
+            return dy
+
+    try:
+        x, y = small_binary_problem(rng, n=20)
+        model = gn.Sequential([CountsPasses(), gn.layers.Dense(1)], input_shape=(6,), dtype="float64")
+        model.compile("binary_crossentropy", "sgd")
+        model.fit(x, y, epochs=3, batch_size=None, verbose=0)
+        assert model.fixed_prefix() == 0 and model.layers[0].state["passes"][0] == 3
+    finally:
+        gn.layers.LAYER_CLASSES.pop("CountsPasses", None)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_predict_and_evaluate_never_change_the_callers_array(rng, dtype):
     """Preprocessing scales a copy: the input array given to predict/evaluate stays as it was."""

@@ -194,6 +194,9 @@ def test_lr_and_learning_rate_together_and_lr_as_a_0d_array_and_an_old_pickle():
         optimizers.SGD(0.5, learning_rate=0.1)
     with pytest.raises(ConfigError, match="not both"):
         optimizers.get("adam", lr=0.3, learning_rate=0.2)
+    # the same lr under both names is one lr, not a conflict
+    assert optimizers.SGD(0.5, learning_rate=0.5).lr == 0.5
+    assert optimizers.get("adam", lr=0.3, learning_rate=0.3).lr == 0.3
     opt = optimizers.Adam(0.01)
     opt.lr = np.array(0.005)  # what a schedule computing with NumPy returns: refused before
     assert opt.lr == 0.005 and type(opt.lr) is float

@@ -145,6 +145,14 @@ def test_onecycle_warms_up_then_anneals():
     assert math.isclose(s(10, 1.0), 1 / 25 / 1e4)
 
 
+def test_cosine_and_onecycle_hold_their_final_lr_after_their_span():
+    """A schedule shorter than the fit (warned about) trains the last epochs at its final lr;
+    a cosine left to run on past its span climbs back up to the base lr."""
+    cosine, onecycle = schedules.CosineDecay(epochs=4, min_lr=0.01), schedules.OneCycle(epochs=4)
+    for t in (4, 5.5, 8, 12):
+        assert math.isclose(cosine(t, 1.0), 0.01) and math.isclose(onecycle(t, 1.0), 1 / 25 / 1e4)
+
+
 def test_unknown_schedule_is_a_clear_error(rng):
     with pytest.raises(ConfigError, match="unknown learning-rate schedule 'cosin'"):
         schedules.get("cosin")
@@ -495,6 +503,26 @@ def test_a_last_update_that_diverges_is_caught_though_no_loss_saw_it(rng):
         np.testing.assert_array_equal(model.get_weights()[key], value)
 
 
+def test_a_last_update_that_makes_an_output_infinite_is_caught_though_the_loss_stays_finite(rng):
+    """A logit of -inf for a class no sample of the batch has leaves the cross-entropy finite;
+    the weights that give it have diverged all the same."""
+    x, y = _data(rng)
+    y %= 2  # no sample of class 2
+    model = _model()
+    start = model.get_weights()
+
+    class InfiniteBias(Callback):
+        def on_batch_end(self, batch, logs):
+            if batch == 3:  # the last of 60 / 16
+                self.model.layers[-1].params["b"][2] = -np.inf
+
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteLossError) as info:
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[InfiniteBias()])
+    assert "the last update of epoch 1" in str(info.value) and info.value.kept_epoch == 0
+    for key, value in start.items():
+        np.testing.assert_array_equal(model.get_weights()[key], value)
+
+
 class LastBatchBlowsUp(schedules.Schedule):
     """A huge learning rate for the last batch of epoch 2 (of 3 batches): its update diverges,
     and no training loss sees it before the run ends."""
@@ -688,6 +716,18 @@ def test_model_checkpoint_keeps_its_best_score_from_one_fit_to_the_next(rng, tmp
     assert len(saver.saved) == 3 and saver.tracker.best == 0.5
 
 
+def test_a_model_checkpoint_accepts_only_the_saved_state_of_its_file_quantity_and_direction(tmp_path):
+    """A resumed run matches savers to saved states this way: another quantity's best (or the
+    other direction's) would keep a worse model from ever replacing the file."""
+    path = tmp_path / "best.glassnet"
+    mine = ModelCheckpoint(path, monitor="val_loss", save_best_only=True)
+    assert mine.accepts_state(ModelCheckpoint(str(path), save_best_only=True).state_dict()["values"])
+    for other in (ModelCheckpoint(tmp_path / "other.glassnet", save_best_only=True),
+                  ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True),
+                  ModelCheckpoint(path, monitor="val_loss", mode="max", save_best_only=True)):
+        assert not mine.accepts_state(other.state_dict()["values"])
+
+
 class Calls(Callback):
     def __init__(self, name: str, calls: list, call_order: int = 0) -> None:
         self.name, self.calls, self.call_order = name, calls, call_order
@@ -853,6 +893,17 @@ def test_patience_running_out_on_the_last_epoch_is_not_an_early_stop(rng):
     assert len(history) == 3 and stop.stopped_epoch is None and stop.wait == 2
 
 
+def test_an_early_stopping_given_to_a_second_fit_starts_afresh(rng):
+    """As in Keras: its best, count and stop of the first fit do not carry over, so a second
+    fit whose scores are all worse than the first fit's best still trains while they improve."""
+    stop = EarlyStopping("score", patience=1, mode="min")
+    _, history, _ = _fit_scripted(rng, [1, 2, 3], stop)
+    assert len(history) == 2 and stop.stopped_epoch == 1
+    _, history, _ = _fit_scripted(rng, [5, 4, 3, 3], stop)
+    assert len(history) == 4 and stop.stopped_epoch is None
+    assert stop.best == 3 and stop.best_epoch == 2 and stop.wait == 1
+
+
 def test_values_a_callback_logs_are_recorded_in_history(rng):
     _, history, _ = _fit_scripted(rng, [0.5, 0.25, 0.125])
     assert history["score"] == [0.5, 0.25, 0.125] and history["epoch"] == [0, 1, 2]
@@ -867,6 +918,46 @@ def test_a_fit_that_does_not_continue_the_history_starts_a_new_one(rng):
     assert again is first and again["epoch"] == [0, 1, 2, 3, 4]
     redo = model.fit(x, y, epochs=4, initial_epoch=2, verbose=0)  # not right after epoch 4
     assert redo is not first and redo["epoch"] == [2, 3]
+    gap = model.fit(x, y, epochs=7, initial_epoch=5, verbose=0)  # epoch 4 never trained after [2, 3]
+    assert gap is not redo and gap["epoch"] == [5, 6]
+
+
+def test_a_fit_after_one_a_callback_stopped_trains_all_its_epochs(rng):
+    x, y = _data(rng)
+    model = _model()
+    assert len(model.fit(x, y, epochs=5, verbose=0, callbacks=[StopAfter(0)])) == 1
+    assert model.stop_training
+    assert len(model.fit(x, y, epochs=3, verbose=0)) == 3
+
+
+def _order_trained_on(x, y, epochs, seed=0, **fit):
+    """The samples of each epoch's batches in the order ``fit`` trained on them, by the sample
+    number ``x[:, 0] * len(x)``."""
+    model = _model(seed=seed)
+    step, seen = model.train_step, []
+
+    def recording(xb, yb, **kwargs):
+        seen.append(np.rint(xb[:, 0] * len(x)).astype(int))
+        return step(xb, yb, **kwargs)
+
+    model.train_step = recording  # (one thread: fit calls the model's train_step)
+    model.fit(x, y, epochs=epochs, verbose=0, **fit)
+    per_epoch = len(seen) // epochs
+    return [np.concatenate(seen[e * per_epoch:(e + 1) * per_epoch]) for e in range(epochs)]
+
+
+def test_shuffle_draws_each_epochs_order_from_the_models_seed_and_false_keeps_the_data_order(rng):
+    x, y = _data(rng, n=40)
+    x[:, 0] = np.arange(40) / 40  # each sample's number
+    for epoch in _order_trained_on(x, y, 2, batch_size=16, shuffle=False):
+        np.testing.assert_array_equal(epoch, np.arange(40))
+    first, second = _order_trained_on(x, y, 2, batch_size=16)
+    for epoch in (first, second):  # every sample once an epoch, in a new order each epoch
+        np.testing.assert_array_equal(np.sort(epoch), np.arange(40))
+    assert not np.array_equal(first, np.arange(40)) and not np.array_equal(first, second)
+    again = _order_trained_on(x, y, 2, batch_size=16)
+    np.testing.assert_array_equal(np.concatenate(again), np.concatenate([first, second]))
+    assert not np.array_equal(_order_trained_on(x, y, 1, seed=1, batch_size=16)[0], first)
 
 
 @pytest.mark.parametrize("bad", [-2, 2.5, True])
@@ -1071,6 +1162,8 @@ def test_a_schedule_object_that_does_not_span_the_fit_is_warned_about(rng):
         warnings.simplefilter("error")
         _model().fit(x, y, epochs=5, verbose=0, lr_schedule=schedules.CosineDecay(5))
         _model().fit(x, y, epochs=2, verbose=0, lr_schedule="cosine")
+        # a fit that trains no epoch (to end a finished run's callbacks): no span to warn about
+        _model().fit(x, y, epochs=5, initial_epoch=5, verbose=0, lr_schedule=schedules.CosineDecay(2))
 
 
 def test_a_schedule_of_the_users_own_is_not_warned_about_and_an_lr_of_0_is_named(rng):
