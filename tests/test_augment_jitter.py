@@ -42,6 +42,16 @@ def test_jitter_on_uint8_stays_in_range_and_is_seeded(rng):
     np.testing.assert_array_equal(zero, batch)
 
 
+def test_jitter_on_uint8_rounds_to_the_nearest_level(rng):
+    """Truncating instead would darken every jittered image by half a level on average."""
+    batch = rng.integers(0, 256, (6, 3, 5, 7)).astype(np.uint8)
+    out = augment.random_jitter(batch, np.random.default_rng(3), brightness=0.3, contrast=0.4)
+    draws = np.random.default_rng(3)
+    b, c = draws.uniform(0.7, 1.3, 6), draws.uniform(0.6, 1.4, 6)
+    expected = np.clip(reference_jitter(batch, b, c), 0, 255)
+    assert np.abs(out - expected).max() <= 0.5 + 1e-3
+
+
 def test_contrast_alone_keeps_the_mean_grey_and_grayscale_works(rng):
     batch = rng.random((4, 1, 8, 8)).astype(np.float32)
     out = augment.random_jitter(batch, np.random.default_rng(0), brightness=0.0, contrast=0.5)

@@ -38,6 +38,16 @@ def test_crop_is_a_shift_of_at_most_the_padding(batch, mode):
     assert len(set(shifts)) > 3  # offsets differ between images
 
 
+def test_crop_shifts_reach_the_padding_both_ways(rng):
+    """Every window of the padded image, the last row and column of offsets included."""
+    batch = rng.integers(0, 256, (200, 1, 4, 4)).astype(np.uint8)
+    out = augment.random_crop(batch, np.random.default_rng(0), padding=1, mode="constant")
+    padded = np.pad(batch, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    shifts = {next((i, j) for i in range(3) for j in range(3) if np.array_equal(o, p[:, i:i + 4, j:j + 4]))
+              for o, p in zip(out, padded, strict=True)}
+    assert shifts == {(i, j) for i in range(3) for j in range(3)}
+
+
 def test_augmentation_is_seeded_and_leaves_the_input_alone(batch):
     fn = augment.parse("flip,crop")
     kept = batch.copy()
@@ -49,7 +59,7 @@ def test_augmentation_is_seeded_and_leaves_the_input_alone(batch):
 
 
 def test_parse():
-    assert augment.parse(None) is None and augment.parse("") is None
+    assert augment.parse(None) is None and augment.parse("") is None and augment.parse("none") is None
     with pytest.raises(ConfigError,
                        match=r"unknown augmentation 'rotate'; choose from \['crop', 'flip', 'jitter'\]"):
         augment.parse("flip,rotate")

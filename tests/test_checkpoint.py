@@ -775,6 +775,7 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
 @pytest.mark.parametrize("edit,message", [
     (lambda c: c["checkpoint"].pop("rng"), "'rng' is missing"),
     (lambda c: c["checkpoint"].update(epochs_done=7), "does not cover its 7 epochs"),
+    (lambda c: c["checkpoint"]["history"]["loss"].pop(), "does not cover its 10 epochs"),
     (lambda c: c["checkpoint"]["optimizer"].update(steps="many"), "optimizer state is damaged"),
     (lambda c: c["checkpoint"]["rng"].update(train_rng=[1, 2]), "generator states are damaged"),
     (lambda c: c["checkpoint"]["history"]["epoch"].__setitem__(0, "x"), "epochs that are not whole"),
@@ -1320,31 +1321,70 @@ def test_model_checkpoints_find_their_state_whatever_their_order_or_path_spellin
     assert [saver.tracker.best for saver in again] == before
 
 
+def tiny_model():
+    """A compiled float64 model of 5 features that trains on :func:`tiny_data` in milliseconds."""
+    import glassnet as gn
+
+    model = gn.Sequential([gn.layers.Dense(4, activation="relu"), gn.layers.Dense(1)], input_shape=(5,),
+                          seed=0, dtype="float64")
+    model.compile("binary_crossentropy", gn.optimizers.SGD(lr=0.1))
+    return model
+
+
+def tiny_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((40, 5)), rng.integers(0, 2, 40)
+
+
+def assert_goes_on_alike(model, restored, epochs: int = 4) -> None:
+    """``restored`` (from a checkpoint of ``model``) trains on as ``model`` does in memory."""
+    x, y = tiny_data()
+    for m in (model, restored):
+        m.fit(x, y, epochs=epochs, initial_epoch=len(m.history), batch_size=10, verbose=0)
+    assert restored.history["lr"] == model.history["lr"]
+    for key, value in model.get_weights().items():
+        np.testing.assert_array_equal(restored.get_weights()[key], value)
+
+
 def test_a_checkpoint_saved_between_fits_resumes_as_the_model_would_go_on(tmp_path):
     """After a scheduled fit whose lr a callback changed, a checkpoint said "a schedule ran":
     restored, the next fit started again from the schedule's base; in memory it goes on from
     the callback's lr."""
-    import glassnet as gn
-
-    rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((40, 5)), rng.integers(0, 2, 40)
-
-    def build():
-        model = gn.Sequential([gn.layers.Dense(4, activation="relu"), gn.layers.Dense(1)], input_shape=(5,),
-                              seed=0, dtype="float64")
-        model.compile("binary_crossentropy", gn.optimizers.SGD(lr=0.1))
-        return model
-
-    model = build()
+    model, (x, y) = tiny_model(), tiny_data()
     model.fit(x, y, epochs=2, batch_size=10, lr_schedule="cosine", callbacks=[HalveLr()], verbose=0)
     save_checkpoint(model, tmp_path / "between.glassnet")
-    restored = build()
+    restored = tiny_model()
     restore_training_state(restored, read_checkpoint(tmp_path / "between.glassnet"))
-    for m in (model, restored):
-        m.fit(x, y, epochs=4, initial_epoch=2, batch_size=10, verbose=0)
-    assert restored.history["lr"] == model.history["lr"]
-    for key, value in model.get_weights().items():
-        np.testing.assert_array_equal(restored.get_weights()[key], value)
+    assert_goes_on_alike(model, restored)
+
+
+def test_an_older_checkpoint_saved_from_python_goes_on_from_its_schedules_base(tmp_path):
+    """Checkpoints before 2026-12-06 did not record whether a schedule ran; one saved from
+    Python has no run configuration to tell, so a schedule is assumed: the next fit starts
+    from its base lr, as the model in memory does, not from the decayed lr it ended on."""
+    from test_io_format import edit_config
+
+    model, (x, y) = tiny_model(), tiny_data()
+    model.fit(x, y, epochs=2, batch_size=10, lr_schedule="cosine", verbose=0)
+    save_checkpoint(model, tmp_path / "older.glassnet")
+    edit_config(tmp_path / "older.glassnet", lambda c: c["checkpoint"]["optimizer"].pop("schedule_running"))
+    restored = tiny_model()
+    restore_training_state(restored, read_checkpoint(tmp_path / "older.glassnet"))
+    assert_goes_on_alike(model, restored)
+    assert model.history["lr"][2:] == [0.1, 0.1]
+
+
+def test_an_older_checkpoint_without_an_l2_strength_resumes(tmp_path):
+    """Files recorded no 'reg' before it was saved: there is nothing to compare the run's with."""
+    from test_io_format import edit_config
+
+    model, (x, y) = tiny_model(), tiny_data()
+    model.fit(x, y, epochs=1, batch_size=10, verbose=0)
+    save_checkpoint(model, tmp_path / "older.glassnet")
+    edit_config(tmp_path / "older.glassnet", lambda c: c.pop("reg"))
+    restored = tiny_model()
+    assert restore_training_state(restored, read_checkpoint(tmp_path / "older.glassnet")) == 1
+    assert_goes_on_alike(model, restored, epochs=2)
 
 
 def test_a_resumed_run_records_the_lr_it_was_given(cats, tmp_path):

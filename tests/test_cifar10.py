@@ -203,6 +203,20 @@ def test_download_verifies_and_extracts_atomically(tmp_path):
     assert test.info["checked"] == "sha256 of the downloaded files"
 
 
+def test_a_batch_that_is_a_link_in_the_tarball_is_refused(tmp_path):
+    """A link named data_batch_1 would be followed to whatever it names (another member,
+    a file outside): only regular files are extracted."""
+    tarball = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        link = tarfile.TarInfo(f"{cifar10.FOLDER}/data_batch_1")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        archive.addfile(link)
+    with pytest.raises(DataError, match=f"{cifar10.FOLDER}/data_batch_1 is not a regular file"):
+        cifar10.download_and_extract(tmp_path / "cache", tarball.as_uri(),
+                                     hashlib.md5(tarball.read_bytes()).hexdigest())
+    assert not (tmp_path / "cache" / cifar10.FOLDER).exists()
+
+
 def test_a_downloaded_file_damaged_later_is_named(tmp_path):
     tarball, md5 = _tarball(tmp_path)
     folder = cifar10.download_and_extract(tmp_path / "cache", tarball.as_uri(), md5)

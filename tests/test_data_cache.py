@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from glassnet.data import image_folder
-from glassnet.data.cache import CACHE_FOLDER, ENV, MAX_ENTRIES_PER_FOLDER
+from glassnet.data.cache import CACHE_FOLDER, CACHE_VERSION, ENV, MAX_ENTRIES_PER_FOLDER
 from glassnet.errors import ConfigError
 from test_data_folder import save, solid, two_classes
 
@@ -115,9 +115,12 @@ def test_entries_of_an_older_cache_version_and_damaged_entries_are_removed(tmp_p
     damaged.write_text("{ damaged")
     unrelated = cache_dir / f"other-{'3' * 16}.json"  # another folder's name: not looked at
     unrelated.write_text(json.dumps({"version": 2}))
+    newer = cache_dir / f"{name}-{'4' * 16}.json"  # a newer glassnet's, sharing the cache
+    newer.write_text(json.dumps({"version": CACHE_VERSION + 1}))
     cache_state(root, 5)
     assert not old.exists() and not damaged.exists() and unrelated.exists() and current.exists()
-    assert entries(cache_dir) == (3, 2)  # size 4, size 5, the unrelated one; the old array is gone
+    assert newer.exists()
+    assert entries(cache_dir) == (4, 2)  # size 4, size 5, unrelated, newer; the old array is gone
 
 
 def test_nothing_is_removed_while_another_process_writes_an_entry(tmp_path, cache_dir):

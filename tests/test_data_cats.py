@@ -184,6 +184,29 @@ def test_wrong_keys_are_named(tmp_path):
         _read_split(path, "train")
 
 
+def test_pixels_go_from_rows_columns_channels_to_channels_rows_columns(tmp_path):
+    """The files hold (N, H, W, 3); a non-square image shows H and W kept apart."""
+    from glassnet.data.cats import _read_split
+
+    raw = np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3)
+    with h5py.File(tmp_path / "small.h5", "w") as f:
+        f["train_set_x"], f["train_set_y"], f["list_classes"] = raw, np.array([0, 1]), [b"non-cat", b"cat"]
+    x, y, names = _read_split(tmp_path / "small.h5", "train")
+    assert x.shape == (2, 3, 4, 5) and y.tolist() == [0, 1] and names == ["non-cat", "cat"]
+    np.testing.assert_array_equal(x[1, 2], raw[1, :, :, 2])  # the blue plane of the second image
+
+
+@pytest.mark.parametrize("value", ["C:\\data\\", "c:/data/"])
+def test_a_windows_path_in_the_url_variable_is_a_path_not_a_url(monkeypatch, value):
+    """Its drive letter reads as a one-letter URL scheme, which urllib calls unknown."""
+    from glassnet.data.store import url_setting
+    from glassnet.errors import ConfigError
+
+    monkeypatch.setenv("GLASSNET_CATS_URL", value)
+    with pytest.raises(ConfigError, match=rf"^GLASSNET_CATS_URL={re.escape(value)} is a path, not a URL"):
+        url_setting("GLASSNET_CATS_URL", DEFAULT_URL)
+
+
 class QuietFiles(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

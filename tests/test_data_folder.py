@@ -642,6 +642,7 @@ def test_the_listing_skips_pipes_and_strict_makes_everything_skipped_an_error(tm
 @pytest.mark.parametrize("labels, names, error", [
     ([0.7, 1.2, 1.9], ["a", "b"], r"labels must be whole class indices, got float64 values such as \[0\.7"),
     ([0, 1, float("nan")], ["a", "b"], r"labels must be whole class indices"),
+    ([0, 1, 2], ["a", "b"], r"labels outside \[0, 1\]"),
     ([0, 1, 1], "ab", r"class_names must be a list of strings, got 'ab'"),
     ([0, 1, 1], ["a", "a"], r"class_names must be distinct"),
     ([0, 1, 1], None, r"class_names is required"),

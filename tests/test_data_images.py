@@ -367,6 +367,17 @@ def test_pad_is_pillows_letterbox(tmp_path, width, height):
                                   np.asarray(expected))
 
 
+@pytest.mark.parametrize("width, height", [(80, 20), (20, 80), (33, 32)])
+def test_crop_is_pillows_centre_fit(tmp_path, width, height):
+    from PIL import ImageOps
+
+    rgb = np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "x.png")
+    expected = ImageOps.fit(Image.fromarray(rgb), (24, 16), Image.BILINEAR)
+    np.testing.assert_array_equal(load_image(tmp_path / "x.png", (16, 24), "crop").transpose(1, 2, 0),
+                                  np.asarray(expected))
+
+
 @pytest.mark.parametrize("width, height, line", [(1, 64, np.s_[:, :, 16]), (64, 1, np.s_[:, 16, :])])
 def test_pad_keeps_a_thin_image_as_a_line_not_an_all_black_input(tmp_path, width, height, line):
     Image.new("RGB", (width, height), (200, 100, 50)).save(tmp_path / "thin.png")

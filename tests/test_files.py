@@ -161,6 +161,19 @@ def test_names_up_to_255_bytes_can_be_written_and_their_leftovers_cleaned(tmp_pa
     assert not leftover.exists()
 
 
+def test_a_temporary_folder_gets_the_permissions_of_a_plain_mkdir(tmp_path):
+    """It is renamed into place as a shared data folder (CIFAR-10's): mkdtemp's 0700 would
+    leave the data readable only by whoever downloaded it."""
+    from glassnet._files import make_temp_dir
+
+    old = os.umask(0o022)
+    try:
+        folder = make_temp_dir(".cifar-10-batches-py.", tmp_path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+
+
 
 def test_a_missing_extra_and_a_broken_one_say_different_things(tmp_path, monkeypatch):
     """An optional package that is installed but fails to import (a library it loads is

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+import re
 import resource
 import signal
 import warnings
@@ -200,6 +201,9 @@ def test_wrong_array_shape_names_both_shapes(tmp_path):
     ({"arrays/2.b.npy": None}, r"arrays \['2.b'\] that the architecture needs are missing"),
     ({"arrays/9.W.npy": npy_bytes(np.zeros(3, np.float32))}, r"arrays \['9.W'\] do not belong"),
     ({"arrays/2.b.npy": npy_bytes(np.array(["a", "b", "c"]))}, "must be floating point"),
+    ({"arrays/2.b.npy": npy_bytes(np.arange(3))}, r"'2.b' has dtype int64; weights must be floating point"),
+    ({"arrays/optimizer/1.W/m.npy": npy_bytes(np.zeros((24, 5), np.float32))},
+     r"arrays \['optimizer/1.W/m'\] do not belong to a model file"),
 ])
 def test_missing_extra_or_non_float_arrays(tmp_path, change, message):
     _, path = small_model(tmp_path)
@@ -217,6 +221,7 @@ def test_newer_format_version_asks_for_an_upgrade(tmp_path):
 
 @pytest.mark.parametrize("edit,message", [
     (lambda c: c.pop("format_version"), "no valid format_version"),
+    (lambda c: c.update(format_version=0), r"no valid format_version \(got 0\)"),
     (lambda c: c["model"].update(input_shape=[0, 3]), "input_shape"),
     (lambda c: c.pop("model"), "no 'model'"),
     (lambda c: c["model"].update(output_activation="swish"), "unknown output_activation 'swish'"),
@@ -446,9 +451,10 @@ def test_an_option_from_a_newer_glassnet_suggests_an_upgrade(tmp_path):
     with pytest.raises(ModelFormatError, match=r"future_option.*written by glassnet 9\.9\.9, "
                                                r"newer than this .*upgrading glassnet may fix"):
         load_model(path)
-    edit_config(path, lambda c: c.update(glassnet_version="0.0.1"))
-    with pytest.raises(ModelFormatError, match=r"future_option'$"):
-        load_model(path)
+    for older_or_same in ("0.0.1", archive.glassnet_version()):
+        edit_config(path, lambda c, version=older_or_same: c.update(glassnet_version=version))
+        with pytest.raises(ModelFormatError, match=r"future_option'$"):
+            load_model(path)
 
 
 # -- hostile files: never a traceback, never much more memory than the file's size ----------
@@ -481,6 +487,16 @@ def test_an_npy_header_claiming_terabytes_is_refused_before_allocating(tmp_path)
     rewrite(path, {"arrays/1.W.npy": header.getvalue() + bytes(16)})
     with pytest.raises(DamagedFileError, match=r"array '1\.W' declares shape \(1000000000000,\) "
                                                r"\(4,000,000,000,000 bytes\) but holds 16 bytes"):
+        load_model(path)
+
+
+def test_an_array_with_bytes_beyond_its_shape_is_damaged(tmp_path):
+    """NumPy reads what the header declares and ignores the rest: a file with bytes left
+    over was not written by glassnet as it is."""
+    _, path = small_model(tmp_path)
+    rewrite(path, {"arrays/1.b.npy": npy_bytes(np.zeros(5, np.float32)) + bytes(4)})
+    with pytest.raises(DamagedFileError, match=r"array '1\.b' declares shape \(5,\) \(20 bytes\) "
+                                               r"but holds 24 bytes"):
         load_model(path)
 
 
@@ -520,6 +536,14 @@ def test_deeply_nested_or_duplicated_config_is_refused(tmp_path):
     with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "a") as zf:
         zf.writestr("config.json", config)
     with pytest.raises(DamagedFileError, match=r"holds \['config.json'\] more than once"):
+        load_model(path)
+
+
+def test_a_file_cut_inside_a_zip_end_record_is_damaged_not_another_kind(tmp_path):
+    """An archive may begin with its end record (an empty zip): cut short, it is damaged."""
+    path = tmp_path / "cut.glassnet"
+    path.write_bytes(b"PK\x05\x06" + bytes(8))
+    with pytest.raises(DamagedFileError, match="truncated or damaged"):
         load_model(path)
 
 
@@ -616,6 +640,47 @@ def test_a_users_layer_that_changes_the_shape_only_in_build_still_loads(tmp_path
         assert loaded.get_weights()["2.W"].shape == (8, 2)
     finally:
         del layers.LAYER_CLASSES["Widen"]
+
+
+def test_a_users_layer_with_weights_of_its_own_round_trips(tmp_path):
+    """Its weights' shapes are known only once it is built: they are checked after building,
+    with the layers after it, not refused before as arrays the architecture lacks."""
+    try:
+        class FormatTestGain(layers.Layer):
+            def build(self, input_shape, rng, dtype):
+                self.params = {"g": rng.standard_normal(input_shape).astype(dtype)}
+                self._init_grads()
+                return super().build(input_shape, rng, dtype)
+
+            def forward(self, x, training=False):
+                return x * self.params["g"]
+
+        model = Sequential([layers.Dense(4), FormatTestGain(), layers.Dense(2)], input_shape=(3,), seed=0)
+        model.save(tmp_path / "m.glassnet")
+        loaded = load_model(tmp_path / "m.glassnet")
+        for key, value in model.get_weights().items():
+            np.testing.assert_array_equal(loaded.get_weights()[key], value, err_msg=key)
+        assert "1.g" in loaded.get_weights()
+    finally:
+        layers.LAYER_CLASSES.pop("FormatTestGain", None)
+
+
+def test_a_softmax_over_one_output_is_refused(tmp_path):
+    """Softmax over one output is always 1: such a file would load and predict nothing."""
+    model = Sequential([layers.Dense(1)], input_shape=(3,), seed=0)
+    path = tmp_path / "m.glassnet"
+    model.save(path)
+    edit_config(path, lambda c: c["model"].update(output_activation="softmax"))
+    with pytest.raises(ModelFormatError, match=r"output_activation 'softmax' does not fit a model with "
+                                               r"1 output\(s\)"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("name", ["../escape", "0/../../escape", "a b"])
+def test_an_array_name_that_is_no_plain_path_is_refused_at_save(tmp_path, name):
+    with pytest.raises(ConfigError, match=rf"array name '{re.escape(name)}' cannot be stored"):
+        archive.write_archive(tmp_path / "m.glassnet", {"format_version": 1}, {name: np.zeros(2)})
+    assert not (tmp_path / "m.glassnet").exists()
 
 
 def test_info_describes_a_training_summary_without_a_learning_rate(tmp_path, capsys):
@@ -729,10 +794,14 @@ def stat_is_fifo(path) -> bool:
     return stat.S_ISFIFO(os.stat(path).st_mode)
 
 
-def test_saving_the_same_model_twice_gives_the_same_bytes(tmp_path):
+def test_saving_the_same_model_twice_gives_the_same_bytes(tmp_path, monkeypatch):
+    import time
+
     model, _ = small_model(tmp_path)
     model.save(tmp_path / "one.glassnet")
     os.utime(tmp_path / "one.glassnet", (0, 0))  # a zip entry's date used to be the time of saving
+    a_day_later = time.localtime(time.time() + 86400)
+    monkeypatch.setattr(time, "localtime", lambda *seconds: a_day_later)  # as zipfile dates entries
     model.save(tmp_path / "two.glassnet")
     assert (tmp_path / "one.glassnet").read_bytes() == (tmp_path / "two.glassnet").read_bytes()
 

@@ -141,11 +141,12 @@ def test_checkpoints_without_a_fingerprint_still_resume(photos, tmp_path):
     assert len(resume_run(run, verbose=0).history) == 3
 
 
-def test_a_damaged_fingerprint_is_refused(photos, tmp_path):
+@pytest.mark.parametrize("damage", [{"signature": 7}, {"files": "8"}])
+def test_a_damaged_fingerprint_is_refused(photos, tmp_path, damage):
     from test_io_format import edit_config
 
     run = interrupted_run(photos, tmp_path / "run")
-    edit_config(run / CHECKPOINT_NAME, lambda c: c["checkpoint"]["data"].update(signature=7))
+    edit_config(run / CHECKPOINT_NAME, lambda c: c["checkpoint"]["data"].update(damage))
     with pytest.raises(ModelFormatError, match="data set fingerprint is damaged"):
         read_checkpoint(run / CHECKPOINT_NAME)
 
