@@ -93,13 +93,14 @@ def restore_after_non_finite(model: Sequential, loss: float, epoch: int, batch: 
 
 def last_update_diverged(model: Sequential, epoch: int, batches: int,
                           snapshots: list[tuple[dict[str, Any], dict[str, Any]]]) -> NonFiniteLossError:
-    """The last update of ``epoch`` (0-based) made the loss non-finite: put back the weights
-    from the start of that epoch; the error that says so."""
+    """The last update of ``epoch`` (0-based) made the loss, or the outputs (an infinite logit
+    can leave a softmax's loss finite), non-finite: put back the weights from the start of
+    that epoch; the error that says so."""
     _restore(model, snapshots[1])
     return NonFiniteLossError(
-        f"the last update of epoch {epoch + 1} made the loss non-finite; training stopped and "
-        f"the model keeps {weights_after(epoch)}, the last known to give a finite loss (try "
-        "a smaller learning rate)", epoch=epoch + 1, batch=batches, kept_epoch=epoch)
+        f"the last update of epoch {epoch + 1} made the loss or the outputs non-finite; training "
+        f"stopped and the model keeps {weights_after(epoch)}, the last known to give a finite "
+        "loss (try a smaller learning rate)", epoch=epoch + 1, batch=batches, kept_epoch=epoch)
 
 
 def end_after_non_finite(history: History, cbs: CallbackList, error: NonFiniteLossError) -> None:
