@@ -173,6 +173,20 @@ class PoisonAt3(Callback):
             self.model.layers[0].params["W"][0, 0] = np.nan
 
 
+def test_a_value_a_callback_changes_is_what_the_history_and_a_later_csv_log_record(rng, tmp_path):
+    """Keras' History runs after every callback: a value one of them changes (here ``loss``,
+    scaled) is recorded as changed, so the history and a CSVLogger after it agree."""
+    x, y = _data(rng)
+    path = tmp_path / "log.csv"
+    seen = []
+    scale = LambdaCallback(on_epoch_end=lambda epoch, logs: (seen.append(logs["loss"]),
+                                                              logs.update(loss=logs["loss"] * 10)))
+    history = _model().fit(x, y, epochs=3, batch_size=20, verbose=0,
+                           callbacks=[scale, CSVLogger(path)])
+    assert history["loss"] == [10 * loss for loss in seen]
+    _assert_log_is_history(path, history)
+
+
 def test_after_a_non_finite_loss_the_csv_log_ends_where_the_history_does(rng, tmp_path):
     x, y = _data(rng)
     path = tmp_path / "log.csv"

@@ -13,24 +13,24 @@ class History:
     def __init__(self) -> None:
         self.epoch: list[int] = []
         self.history: dict[str, list[float]] = {}
-        self._missing: set[str] = set()  # keys the last append had no value for
 
     def append(self, epoch: int, logs: dict[str, float]) -> None:
         logs = _numbers(logs)
         self.epoch.append(epoch)
-        self._missing = {key for key in self.history if key not in logs}
         for key, values in self.history.items():
-            values.append(math.nan if key in self._missing else float(logs[key]))
+            values.append(float(logs[key]) if key in logs else math.nan)
         self.add_late(logs)
 
     def add_late(self, logs: dict[str, float]) -> None:
-        """Record the values of the last epoch's ``logs`` that :meth:`append` did not see (a
-        callback computed them after it); a key new to the history gets ``NaN`` for the
-        epochs before. Values that are not numbers (a callback's note) are not recorded."""
+        """Record the last epoch's ``logs`` as the callbacks left them: values they added
+        (``val_f1``; a key new to the history gets ``NaN`` for the epochs before) and values
+        they changed, as Keras' History, which runs after them, has it (and as a CSVLogger
+        after them writes it). Values that are not numbers (a callback's note) are not
+        recorded."""
         for key, value in _numbers(logs).items():
             if key not in self.history:
                 self.history[key] = [math.nan] * (len(self.epoch) - 1) + [float(value)]
-            elif key in self._missing:
+            else:
                 self.history[key][-1] = float(value)
 
     def drop_last(self) -> None:
