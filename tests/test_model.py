@@ -965,12 +965,14 @@ def test_predict_and_evaluate_use_the_sized_batches_unless_given_one(rng, monkey
     model = small_model()  # float64: the widest layer holds 6 + 8 values, 112 bytes a sample
     model.compile("binary_crossentropy", "sgd")
     monkeypatch.setattr(inference, "BATCH_BYTES", 3 * 112)
+    monkeypatch.setattr(inference, "BATCH_SIZE", 4)  # batch_size=None is all at once, not this
     model.predict(x, verbose=2)
     model.evaluate(x, y, verbose=2)
     model.predict(x, batch_size=5, verbose=2)
+    model.evaluate(x, y, batch_size=None, verbose=2)
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(",")[0] for line in lines] == [
-        "predict: 4/4 batches", "evaluate: 4/4 batches", "predict: 2/2 batches"]
+        "predict: 4/4 batches", "evaluate: 4/4 batches", "predict: 2/2 batches", "evaluate: 1/1 batches"]
 
 
 def test_set_weights_refuses_a_model_not_built_yet_and_names_it_does_not_have():
