@@ -275,6 +275,10 @@ def test_a_layer_of_another_model_is_refused_and_its_weights_kept():
     del first
     second = Sequential(shared, input_shape=(3,))  # the model that held them is gone: free again
     assert all(layer._owner() is second for layer in second.layers)
+    orphan = copy.copy(second)
+    del second  # orphan's layers are of no live model now: a copy of it takes them
+    again = copy.copy(orphan)
+    assert all(layer._owner() is again for layer in again.layers)
 
 
 def test_a_model_that_failed_to_build_lets_its_layers_go():
