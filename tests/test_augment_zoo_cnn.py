@@ -145,3 +145,31 @@ def test_cnn_models_save_and_load_exactly(tmp_path, rng):
         model.save(tmp_path / f"{name}.glassnet")
         again = load_model(tmp_path / f"{name}.glassnet")
         np.testing.assert_array_equal(again.predict(x), model.predict(x))
+
+
+def test_the_cnns_fit_the_smallest_images_their_docstrings_promise():
+    """cnn-bn: 4x4 (two 2x2 pools, between the widths only); cnn-small: 7x7 (a stride-2
+    stem padded by 2, then pools between the widths only). A pool too many still gives the
+    same parameters and outputs on big images, and fails only on small ones."""
+    bn = zoo.build("cnn-bn", (3, 4, 4), 10)
+    assert bn.output_shape == (10,) and isinstance(bn.layers[0], layers.Conv2D)
+    assert sum(isinstance(layer, layers.MaxPool2D) for layer in bn.layers) == 2
+    small = zoo.build("cnn-small", (3, 7, 7), 2)
+    assert small.output_shape == (1,) and small.layers[0].output_shape == (16, 4, 4)
+    assert sum(isinstance(layer, layers.MaxPool2D) for layer in small.layers) == 2
+
+
+def test_mlp_draws_the_courses_weights_from_the_courses_seed():
+    """Without init_stream, the zoo's mlp uses the course's RandomState: its first Dense is
+    the course's W1 = randn(20, 12288) / sqrt(12288) for seed 1 (transposed: (in, out))."""
+    model = zoo.build("mlp", (3, 64, 64), 2, seed=1, dtype="float64")
+    expected = np.random.RandomState(1).randn(20, 12288) / np.sqrt(12288)
+    np.testing.assert_allclose(model.layers[1].params["W"].T, expected, rtol=1e-12)
+    assert zoo.build("mlp", (4,), 2, init_stream="generator").init_stream == "generator"
+    assert zoo.build("cnn-bn", (3, 8, 8), 2).init_stream == "generator"
+
+
+def test_a_zoo_model_needs_two_classes():
+    for name in zoo.names():
+        with pytest.raises(ConfigError, match="a classifier needs at least 2 classes, got 1"):
+            zoo.build(name, (3, 8, 8), 1)

@@ -120,3 +120,9 @@ def test_gpu_training_matches_cpu(rng):
         finally:
             backend.set_device("cpu")
     np.testing.assert_allclose(outputs["gpu"], outputs["cpu"], atol=1e-4)
+
+
+def test_to_device_of_a_host_array_gives_the_dtype_asked_for():
+    out = backend.to_device_of([1.5, 2.5], np.zeros(2), dtype=np.float32)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    assert backend.to_device_of(np.arange(2), np.zeros(2)).dtype == np.arange(2).dtype  # kept

@@ -617,6 +617,27 @@ def test_what_searches_and_folders_save_still_loads(tmp_path):
     assert load_model(path).training_summary["batch_size"] == "full"
 
 
+@pytest.mark.parametrize("field,value,message", [
+    ("epochs", True, r"epochs = True, which is not an integer"),
+    ("hidden", [8, True], r"hidden = \[8, True\], which is not a list of integers or null"),
+    ("batch_size", False, r"batch_size = False, which is not an integer, null or 'full'"),
+])
+def test_true_and_false_are_not_numbers_in_a_saved_configuration(field, value, message):
+    """JSON's true is Python's True, an int to isinstance: epochs = true would train 1 epoch."""
+    from glassnet.runs import RunConfig
+
+    with pytest.raises(ConfigError, match=f"^the saved run configuration has {message}$"):
+        RunConfig.from_dict({field: value})
+
+
+def test_long_lists_of_names_in_messages_are_cut_after_the_eighth():
+    from glassnet.json_checks import short_list
+
+    names = [f"{i}.W" for i in range(9)]
+    assert short_list(names[:8]) == repr(names[:8])
+    assert short_list(names) == f"{names[:8]!r} and 1 more"
+
+
 def test_a_users_layer_that_changes_the_shape_only_in_build_still_loads(tmp_path):
     class Widen(layers.Layer):
         """Doubles the features and, as the protocol allows, says so only in build."""

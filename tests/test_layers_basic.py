@@ -275,6 +275,10 @@ def test_a_layer_of_another_model_is_refused_and_its_weights_kept():
     del first
     second = Sequential(shared, input_shape=(3,))  # the model that held them is gone: free again
     assert all(layer._owner() is second for layer in second.layers)
+    orphan = copy.copy(second)
+    del second  # orphan's layers are of no live model now: a copy of it takes them
+    again = copy.copy(orphan)
+    assert all(layer._owner() is again for layer in again.layers)
 
 
 def test_a_model_that_failed_to_build_lets_its_layers_go():
@@ -449,3 +453,29 @@ def test_the_zero_tolerance_does_not_hide_a_vanishing_gradient_that_differences_
         assert check_model(model, x, y).errors["0.W"] > 0.1
     finally:
         layers.LAYER_CLASSES.pop("DeadTanh", None)
+
+
+def test_gradient_checks_refuse_a_float32_layer_or_model():
+    """float32's rounding (1e-7) swamps centred differences with h = 1e-5: the errors would
+    say a correct layer is wrong."""
+    from glassnet.gradcheck import check_layer, check_model
+
+    layer = layers.Dense(2)
+    layer.build((3,), np.random.default_rng(0), "float32")
+    with pytest.raises(ConfigError, match=r"gradient checks need a float64 layer"):
+        check_layer(layer, (3,))
+    model = Sequential([layers.Dense(3)], input_shape=(4,))  # float32, the default
+    model.compile("categorical_crossentropy")
+    with pytest.raises(ConfigError, match=r"gradient checks need dtype='float64'"):
+        check_model(model, np.ones((2, 4)), np.array([0, 2]))
+
+
+def test_the_rounding_noise_of_a_function_near_zero_is_that_of_a_function_near_one():
+    """Its terms are rounded at their own size, about 1, whatever their sum: a loss of 1e-3
+    has the tolerance of a loss of 1; above 1 it grows with the function."""
+    from glassnet.gradcheck import finite_difference_noise
+
+    one = finite_difference_noise(1.0)
+    assert finite_difference_noise(1e-3) == finite_difference_noise(0.0) == one
+    assert finite_difference_noise(100.0) == pytest.approx(100 * one)
+    assert one == pytest.approx(10 * np.finfo(np.float64).eps / 1e-5)

@@ -278,3 +278,20 @@ def test_the_weighted_loss_checks_catch_a_backward_that_drops_the_weights(monkey
         assert not gradcheck.check_loss(loss, output, y, sample_weight=weights).worst < 1e-6, label
     for label, loss, output, y in gradcheck.loss_cases():
         assert gradcheck.check_loss(loss, output, y).worst < 1e-6, label
+
+
+def test_the_loss_check_sees_the_small_gradients_of_confident_predictions(monkeypatch):
+    """Confident, correct logits (+-12) have gradients of about 1e-6, well above the
+    differences' rounding noise: a backward that rounds them to 0 must fail the check."""
+    loss = losses.BinaryCrossEntropy()
+    y = np.array([0, 1, 1, 0])
+    output = np.where(y == 1, 12.0, -12.0)[:, None]
+    assert gradcheck.check_loss(loss, output, y).worst < 1e-7
+    real = losses.BinaryCrossEntropy.backward
+
+    def rounded(self):
+        grad = real(self)
+        return np.where(np.abs(grad) < 1e-4, 0.0, grad)
+
+    monkeypatch.setattr(losses.BinaryCrossEntropy, "backward", rounded)
+    assert not gradcheck.check_loss(loss, output, y).worst < 1e-6

@@ -222,6 +222,10 @@ def test_the_courses_layouts_get_a_hint(rng):
     with pytest.raises(ShapeError, match=r"got \(4, 8, 8, 3\); images with the channels last "
                                          r"\(N, H, W, C\)\? give x\.transpose\(0, 3, 1, 2\)$"):
         conv.predict(images)
+    wide = gn.Sequential([gn.layers.Conv2D(2, 3), gn.layers.Flatten(), gn.layers.Dense(1)],
+                         input_shape=(3, 8, 12))  # not square: (8, 12, 3), not reversed (12, 8, 3)
+    with pytest.raises(ShapeError, match=r"got \(4, 8, 12, 3\); images with the channels last"):
+        wide.predict(np.zeros((4, 8, 12, 3), np.uint8))
     with pytest.warns(GlassnetWarning, match=r"built for images \(C, H, W\) = \(8, 8, 3\): 8 "
                                              r"channels of 8x3 pixels; if they are \(H, W, C\)") as caught:
         gn.Sequential([gn.layers.Conv2D(2, 3), gn.layers.Flatten(), gn.layers.Dense(1)],
@@ -311,6 +315,10 @@ def test_soft_or_wrong_width_label_rows_are_refused(rng):
         model.fit(x, np.full((4, 3), 1 / 3), epochs=1, verbose=0)
     with pytest.raises(ShapeError, match=r"one-hot rows \(N, 3\), got shape \(4, 4\)"):
         model.evaluate(x, np.eye(4))
+    for rows in ([[1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]],  # two classes in a row
+                 [[0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]]):  # none
+        with pytest.raises(ShapeError, match="must be one-hot rows"):
+            model.evaluate(x, np.array(rows))
     with pytest.raises(ShapeError, match="must be in"):
         model.fit(x, np.array([0, 1, 3, 2]), epochs=1, verbose=0,
                   validation_data=(x, np.array([0, 1, 2, 2])))
@@ -355,6 +363,46 @@ def test_summary_lists_layers_and_parameter_counts():
                          input_shape=(3, 8, 8)).summary(print_fn=None)
     assert "(None, 4, 6, 6)" in conv
     assert conv.endswith("Image shapes are (None, channels, height, width).")
+
+
+def test_summary_counts_a_batchnorms_running_statistics_in_its_row_as_keras_does():
+    """BatchNorm(4): gamma and beta trainable, the running mean and variance not: 16 in its
+    row, 8 of them in the non-trainable total."""
+    model = gn.Sequential([gn.layers.Dense(4, use_bias=False), gn.layers.BatchNorm(),
+                           gn.layers.Dense(1, name="out")], input_shape=(3,))
+    assert model.summary(print_fn=None) == "\n".join([
+        'Model: "sequential"',
+        "=" * 46,
+        "Layer (type)             Output Shape  Param #",
+        "-" * 46,
+        "dense_0 (Dense)          (None, 4)          12",
+        "batchnorm_1 (BatchNorm)  (None, 4)          16",
+        "out (Dense)              (None, 1)           5",
+        "=" * 46,
+        "Total params: 33",
+        "Trainable params: 25",
+        "Non-trainable params: 8"])
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (5, 3, 2, 2)], ids=["features", "images"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_preprocess_is_scale_then_mean_then_std_whatever_the_inputs_dtype_and_rank(shape, dtype, rng):
+    """uint8 and float32 inputs are converted first (then scaled in place), float64 ones are
+    scaled in a new array: each path applies every value, per channel (axis 1)."""
+    layers = [gn.layers.Dense(2)] if len(shape) == 2 else [gn.layers.Flatten(), gn.layers.Dense(2)]
+    model = gn.Sequential(layers, input_shape=shape[1:], dtype="float64",
+                          preprocessing={"scale": 1 / 255, "mean": [0.1, 0.5, 0.9], "std": [0.2, 0.3, 0.4]})
+    x = rng.integers(0, 256, shape).astype(dtype)
+    channels = (1, 3) + (1,) * (len(shape) - 2)
+    expected = (x.astype(np.float64) / 255 - np.reshape([0.1, 0.5, 0.9], channels)) / np.reshape(
+        [0.2, 0.3, 0.4], channels)
+    np.testing.assert_allclose(model.preprocess(x), expected, rtol=1e-12)
+
+
+def test_an_input_shape_with_a_zero_size_is_refused():
+    for layers in ([gn.layers.Dense(2)], [gn.layers.Flatten(), gn.layers.Dense(2)]):
+        with pytest.raises(ShapeError, match=r"^input_shape must be positive sizes, got \(3, 0, 8\)$"):
+            gn.Sequential(layers, input_shape=(3, 0, 8))
 
 
 def test_save_and_load_give_identical_predictions(tmp_path, rng):
@@ -592,6 +640,8 @@ def test_a_binary_model_takes_two_class_names():
     ([gn.layers.Dense(3)], "binary_crossentropy", {}, "takes one output .* but the model has 3"),
     ([gn.layers.Dense(1)], "binary_crossentropy", {"from_logits": False},
      "from_logits=False takes probabilities: the last layer must apply sigmoid \\(it applies nothing\\)"),
+    ([gn.layers.Dense(3, activation="sigmoid")], "categorical_crossentropy", {"from_logits": False},
+     "the last layer must apply softmax \\(it applies sigmoid\\)"),  # the wrong one
     # a trailing Dropout passes values on: the softmax before it is still the model's
     ([gn.layers.Dense(1), gn.layers.Sigmoid(), gn.layers.Dropout(0.1)], "binary_crossentropy", {},
      "the last layer before the Dropout applies sigmoid, and binary_crossentropy applies sigmoid again"),
@@ -993,12 +1043,14 @@ def test_predict_and_evaluate_use_the_sized_batches_unless_given_one(rng, monkey
     model = small_model()  # float64: the widest layer holds 6 + 8 values, 112 bytes a sample
     model.compile("binary_crossentropy", "sgd")
     monkeypatch.setattr(inference, "BATCH_BYTES", 3 * 112)
+    monkeypatch.setattr(inference, "BATCH_SIZE", 4)  # batch_size=None is all at once, not this
     model.predict(x, verbose=2)
     model.evaluate(x, y, verbose=2)
     model.predict(x, batch_size=5, verbose=2)
+    model.evaluate(x, y, batch_size=None, verbose=2)
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(",")[0] for line in lines] == [
-        "predict: 4/4 batches", "evaluate: 4/4 batches", "predict: 2/2 batches"]
+        "predict: 4/4 batches", "evaluate: 4/4 batches", "predict: 2/2 batches", "evaluate: 1/1 batches"]
 
 
 def test_set_weights_refuses_a_model_not_built_yet_and_names_it_does_not_have():

@@ -175,6 +175,14 @@ def test_fit_takes_its_threads_from_the_backend_unless_given(rng, monkeypatch):
     assert backend.get_threads() == 1 and made == [3, 2]
 
 
+def test_nested_using_threads_gives_the_outer_setting_back():
+    with backend.using_threads(3):
+        with backend.using_threads(2):
+            assert backend.get_threads() == 2
+        assert backend.get_threads() == 3
+    assert backend.get_threads() == 1
+
+
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
 def test_bad_thread_counts_are_refused(bad, rng):
     with pytest.raises(ConfigError, match="threads must be a positive integer"):
@@ -223,6 +231,17 @@ def test_predict_and_evaluate_split_over_threads_give_the_unsplit_results(rng):
         assert shard_count(3, 64) == 3  # the first batch is split in three, the last (6) is not
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
     assert got[1] == pytest.approx(expected[1], rel=1e-12)
+
+
+def test_inference_on_threads_drops_the_last_training_passs_caches_too(rng):
+    """The replicas run the batch, not the model's own layers: their caches, from the last
+    training step, must still go, or a backward after predict uses that stale batch."""
+    x, y = _batch(rng, 40)
+    model = _conv_net()
+    model.train_step(x, y)
+    with backend.using_threads(2):
+        model.predict(x, batch_size=40)
+    assert all(layer._cache is None for layer in model.layers)
 
 
 def test_inference_on_threads_really_splits(rng, monkeypatch):

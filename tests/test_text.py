@@ -54,3 +54,10 @@ def test_a_diverging_runs_loss_prints_in_a_few_digits(capsys):
     printed = capsys.readouterr()
     line = printed.out + printed.err
     assert "loss 5.317e+09 - accuracy" in line, line  # was loss 5317XXXXXX.XXXX
+
+
+def test_table_rows_end_without_spaces_and_wide_names_line_up():
+    from glassnet._text import table
+
+    text = table([["猫", "x"], ["dog", ""]], ["name", "tag"])
+    assert text.splitlines() == ["name  tag", "---------", "猫    x", "dog"]
