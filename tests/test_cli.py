@@ -919,6 +919,11 @@ def test_predict_warns_that_it_assumes_squash_for_a_model_trained_in_python(tmp_
                       or load_image(path, size, resize))
         assert main(["predict", str(tmp_path / "recorded.glassnet"), str(tmp_path / "a.png")]) == 0
     assert seen == ["crop"] and "warning" not in capsys.readouterr().err
+    model.training_summary["resize"] = "stretch"  # edited by hand, or a later glassnet's mode
+    model.save(tmp_path / "unknown.glassnet")
+    assert main(["predict", str(tmp_path / "unknown.glassnet"), str(tmp_path / "a.png")]) == 1
+    assert ("the model file records an unknown resize mode 'stretch'; give --resize squash/crop/pad"
+            in capsys.readouterr().err)
     # evaluate on an image folder assumes it too, and says so (it did not)
     for name in ("a", "b"):
         (tmp_path / "photos" / name).mkdir(parents=True)
