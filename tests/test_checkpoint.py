@@ -343,6 +343,8 @@ def test_a_folder_refused_to_a_new_run_says_how_to_finish_the_run_in_it(tmp_path
     with pytest.raises(ConfigError) as refused:
         check_new_run_folder(tmp_path, overwrite=False)
     assert hint.format(out=tmp_path) in str(refused.value)
+    # a finished run (its run.json written) has nothing to resume: only its report is missing
+    assert ("--resume" in str(refused.value)) is ("run.json" not in files)
 
 
 def test_a_run_made_without_a_report_is_not_told_its_report_is_missing(tmp_path):
@@ -396,6 +398,45 @@ def test_a_checkpoint_that_cannot_be_written_says_how_to_resume(tmp_path, monkey
     assert lines[0] == (f"glassnet train: error: could not write {out / CHECKPOINT_NAME}: No space "
                         "left on device; the previous file (if any) is unchanged")
     assert lines[1:] == ([f"resume with: glassnet train --resume {out} --threads 1"] if fails == 2 else [])
+
+
+@pytest.mark.parametrize("left", [(CHECKPOINT_NAME,), (CHECKPOINT_NAME, "run.json")],
+                         ids=["unfinished", "without-its-report"])
+def test_a_write_failing_before_training_says_nothing_of_the_run_it_replaces(tmp_path, monkeypatch,
+                                                                            capsys, left):
+    """--overwrite of a folder whose old run could be resumed (or its report written): a full
+    disk before the new run began training is no reason to go on with the old run."""
+    from glassnet import runs
+    from glassnet.cli import main
+
+    for name in left:
+        (tmp_path / name).write_bytes(b"")
+
+    def disk_full(*args, **kwargs):
+        raise SaveError("could not write the image cache: No space left on device")
+
+    monkeypatch.setattr(runs, "load_data", disk_full)
+    assert main(["train", "--hidden", "3", "--epochs", "1", "--quiet", "--overwrite", "--out",
+                 str(tmp_path)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "glassnet train: error: could not write the image cache: No space left on device"]
+
+
+def test_after_a_failed_write_the_run_folder_says_what_is_left_to_do(tmp_path):
+    """Resume an unfinished run, write the report of a finished one; nothing for a run that
+    has its report."""
+    from argparse import Namespace
+
+    from glassnet.cli.train import how_to_go_on
+
+    args = Namespace(threads=None, device=None)
+    assert how_to_go_on(args, None) is None and how_to_go_on(args, tmp_path) is None
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"")
+    assert how_to_go_on(args, tmp_path) == f"resume with: glassnet train --resume {tmp_path}"
+    (tmp_path / "run.json").write_text("{}")
+    assert how_to_go_on(args, tmp_path) == f"write its report with: glassnet report {tmp_path}"
+    (tmp_path / "report.html").write_text("")
+    assert how_to_go_on(args, tmp_path) is None
 
 
 def test_resume_keeps_early_stopping_state(cats, tmp_path):

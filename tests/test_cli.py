@@ -919,6 +919,11 @@ def test_predict_warns_that_it_assumes_squash_for_a_model_trained_in_python(tmp_
                       or load_image(path, size, resize))
         assert main(["predict", str(tmp_path / "recorded.glassnet"), str(tmp_path / "a.png")]) == 0
     assert seen == ["crop"] and "warning" not in capsys.readouterr().err
+    model.training_summary["resize"] = "stretch"  # edited by hand, or a later glassnet's mode
+    model.save(tmp_path / "unknown.glassnet")
+    assert main(["predict", str(tmp_path / "unknown.glassnet"), str(tmp_path / "a.png")]) == 1
+    assert ("the model file records an unknown resize mode 'stretch'; give --resize squash/crop/pad"
+            in capsys.readouterr().err)
     # evaluate on an image folder assumes it too, and says so (it did not)
     for name in ("a", "b"):
         (tmp_path / "photos" / name).mkdir(parents=True)
@@ -1081,3 +1086,69 @@ def test_evaluate_warns_when_the_models_folder_has_changed_since_training(tmp_pa
     assert main(["evaluate", str(run)]) == 0
     assert (f"warning: {photos.resolve()} has changed since {run / 'model.glassnet'} was trained on it"
             in capsys.readouterr().err)
+
+
+def test_info_of_a_checkpoint_shows_its_last_epoch(trained_run):
+    from glassnet.cli.info import describe
+
+    out, _ = trained_run
+    history = json.loads((out / "history.json").read_text())
+    last = describe(str(out / "checkpoint.glassnet"))["checkpoint"]["last_epoch"]
+    assert last == {key: values[-1] for key, values in history.items() if key != "epoch"}
+    assert last["loss"] != history["loss"][0]
+
+
+def test_info_says_pixels_255_only_of_that_scale():
+    from glassnet.cli.info import preprocessing_text
+
+    divided = {"scale": 1 / 255, "mean": None, "std": None}
+    assert preprocessing_text(divided) == "x * 0.00392157 (pixels / 255)"
+    halved = {"scale": 0.5, "mean": [0.25], "std": None}
+    assert preprocessing_text(halved) == "x * 0.5 - mean [0.25], per channel"
+
+
+def test_predict_lists_tied_classes_in_the_models_order():
+    """Two classes of the same probability: the first is the one the model predicts (argmax)."""
+    from glassnet.cli.predict import _result
+
+    result = _result("a.png", np.array([0.25, 0.5, 0.25]), ["x", "y", "z"], 3)
+    assert [t["class"] for t in result["top"]] == ["y", "x", "z"]
+    assert _result("a.png", np.array([0.5, 0.5]), ["x", "y"], 1)["class"] == "x"
+
+
+def test_a_probability_plot_never_replaces_an_image_being_predicted(tmp_path, rng):
+    """photo.png's plot is photo.probabilities.png, which may be another of the images."""
+    from glassnet.cli.predict import PlotWriter
+
+    image = tmp_path / "photo.probabilities.png"
+    image.write_bytes(b"a photo")
+    plots = PlotWriter(tmp_path, [str(tmp_path / "photo.png"), str(image)])
+    path = plots.write(str(tmp_path / "photo.png"), rng.integers(0, 256, (3, 4, 4), dtype=np.uint8),
+                       np.array([0.3, 0.7]), ["a", "b"])
+    assert path == tmp_path / "photo-2.probabilities.png" and path.is_file()
+    assert image.read_bytes() == b"a photo"
+
+
+def test_an_output_file_is_checked_by_what_it_is_not_how_it_is_written(tmp_path):
+    """REPORT.HTML is an .html file; the model file named another way is still the model."""
+    from glassnet.cli.output import check_output_file
+    from glassnet.errors import ConfigError
+
+    page = tmp_path / "EVAL.HTML"
+    assert check_output_file(page, "--report", suffixes=(".html",)) == page
+    model = tmp_path / "m.html"
+    model.write_text("a model")
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(ConfigError, match="is the model file itself"):
+        check_output_file(tmp_path / "sub" / ".." / "m.html", "--report", model, suffixes=(".html",))
+
+
+def test_an_environment_variable_set_before_a_command_is_put_back(monkeypatch):
+    """--no-cache sets $GLASSNET_IMAGE_CACHE=off while the command runs: a value the user had
+    set is theirs again afterwards, not removed."""
+    from glassnet.cli.runtime import environment
+
+    monkeypatch.setenv("GLASSNET_IMAGE_CACHE", "on")
+    with environment("GLASSNET_IMAGE_CACHE", "off"):
+        assert os.environ["GLASSNET_IMAGE_CACHE"] == "off"
+    assert os.environ["GLASSNET_IMAGE_CACHE"] == "on"

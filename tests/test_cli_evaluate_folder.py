@@ -85,6 +85,7 @@ def test_class_names_match_whatever_their_unicode_normal_form():
 
     from glassnet import Sequential, layers
     from glassnet.data import Dataset
+    from glassnet.errors import ConfigError
     from glassnet.run_data import check_compatible
 
     model = Sequential([layers.Flatten(), layers.Dense(2)], input_shape=(1, 2, 2))
@@ -100,6 +101,13 @@ def test_class_names_match_whatever_their_unicode_normal_form():
     for name in (nfd, nfc):
         one = Dataset(np.zeros((1, 1, 2, 2), np.uint8), [0], [name], "folder")
         assert check_compatible(both, one).y.tolist() == [both.class_names.index(name)]
+    # a third form of the same letter (the Angstrom sign, NFC of both): which class it is, is
+    # a guess, so it is no class of the model, not the first of the two
+    angstrom = Sequential([layers.Flatten(), layers.Dense(2)], input_shape=(1, 2, 2),
+                          class_names=["\u00c5", "A\u030a"])
+    sign = Dataset(np.zeros((1, 1, 2, 2), np.uint8), [0], ["\u212b"], "folder")
+    with pytest.raises(ConfigError, match="has classes the model was not trained on: '\u212b'"):
+        check_compatible(angstrom, sign)
 
 
 def test_a_folder_of_one_of_the_models_classes(cats, cats_model, data_env, tmp_path):

@@ -288,3 +288,35 @@ def test_info_shows_the_optimizer_settings_that_are_not_its_defaults(tmp_path, c
     assert main(["info", str(out)]) == 0
     shown = capsys.readouterr().out
     assert "optimizer sgd lr 0.01 (weight decay 0.1, momentum 0.9, nesterov), batch size" in shown
+
+
+def test_options_at_the_edge_of_what_they_take_are_accepted():
+    """--momentum is RMSProp's too (not only the SGDs'), --lr-decay may name its schedule
+    (--lr-schedule step) and be 1 (the lr left as it is)."""
+    from glassnet.cli.arguments import decay_factor
+    from glassnet.run_setup import make_optimizer, make_schedule
+    from glassnet.runs import RunConfig
+    from glassnet.schedules import StepDecay
+
+    assert make_optimizer(RunConfig(optimizer="rmsprop", momentum=0.5)).momentum == 0.5
+    schedule = make_schedule(RunConfig(lr_decay=0.5, lr_schedule="step"))
+    assert isinstance(schedule, StepDecay) and (schedule.every, schedule.factor) == (1, 0.5)
+    assert decay_factor("1") == 1.0
+
+
+def test_normalize_leaves_a_channel_of_one_value_unscaled():
+    """A channel of one value (a blue of 200 in every image) has std 0 but for rounding:
+    200 / 255 averaged left 1e-16, and --normalize divided by that, making the channel's
+    inputs 5e8 (training diverged at once)."""
+    from glassnet.data import Dataset
+    from glassnet.run_setup import build_model
+    from glassnet.runs import RunConfig
+
+    x = np.random.default_rng(0).integers(0, 256, (209, 3, 4, 4)).astype(np.uint8)
+    x[:, 2] = 200
+    train = Dataset(x, np.arange(209) % 2, ["a", "b"], "blue/train")
+    model = build_model(RunConfig(hidden=[2], extra={"normalize": True}), train)
+    assert model.preprocessing["std"][2] == 1.0
+    assert model.preprocessing["std"][0] == pytest.approx(x[:, 0].std() / 255)
+    inputs = np.asarray(model.preprocess(x[:8]))
+    assert np.abs(inputs[:, 2]).max() < 1e-6 and np.abs(inputs).max() < 3

@@ -148,6 +148,19 @@ def test_export_check_tolerance_is_relative_to_the_outputs_size(cats, tmp_path, 
     assert "onnxruntime matches glassnet" in capsys.readouterr().out
 
 
+def test_export_check_holds_outputs_below_one_to_the_absolute_tolerance(cats, tmp_path, capsys, monkeypatch):
+    """The tolerance is 1e-5 times the largest output only above 1: outputs of 0.01 are held
+    to 1e-5, not to 1e-7, which float32's rounding alone can exceed."""
+    import glassnet.io.onnx as onnx_module
+    from glassnet.cli import main
+
+    model = raw_output_model(cats, tmp_path, scale=1e-3)
+    assert np.abs(model.predict(cats["test"].x[:8].astype(np.float32))).max() < 0.5
+    monkeypatch.setattr(onnx_module, "run_onnx", lambda path, x: model.predict(x) + 5e-6)
+    assert main(["export", str(tmp_path / "raw.glassnet"), "--onnx", str(tmp_path / "raw.onnx"),
+                 "--check"]) == 0, capsys.readouterr().err
+    assert "onnxruntime matches glassnet to 5.0e-06" in capsys.readouterr().out
+
 def test_export_check_fails_when_onnxruntime_disagrees(cats, tmp_path, capsys, monkeypatch):
     import glassnet.io.onnx as onnx_module
     from glassnet.cli import main

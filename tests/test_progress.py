@@ -140,9 +140,10 @@ def test_values_a_callback_logs_are_shown_after_fits_own():
     assert format_logs(logs) == "loss 0.2500 - lr 0.001 - val_f1 0.5000"
 
 
-def _download_notices(monkeypatch, stream, total, warn_at=None, progress=True) -> str:
+def _download_notices(monkeypatch, stream, total, warn_at=None, progress=True, downloads=1) -> str:
     """What the command line shows of a 100-chunk download's log records (a warning in the
-    middle when ``warn_at``), as ``glassnet train`` does."""
+    middle when ``warn_at``; ``downloads`` of them, one after the other), as ``glassnet train``
+    does."""
     import sys
     import warnings
 
@@ -153,13 +154,14 @@ def _download_notices(monkeypatch, stream, total, warn_at=None, progress=True) -
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.setattr(store, "PROGRESS_SECONDS", 0)
     with warnings_as_lines("train", progress):
-        store.LOG.info("downloading URL to PATH")
-        progress = store._Progress("big.tar.gz", total)
-        for i in range(100):
-            progress.add(1_700_000)
-            if i == warn_at:
-                warnings.warn("something odd", GlassnetWarning, stacklevel=1)
-        progress.done()
+        for _ in range(downloads):
+            store.LOG.info("downloading URL to PATH")
+            progress = store._Progress("big.tar.gz", total)
+            for i in range(100):
+                progress.add(1_700_000)
+                if i == warn_at:
+                    warnings.warn("something odd", GlassnetWarning, stacklevel=1)
+            progress.done()
         store.LOG.debug("other debug detail")
     return stream.getvalue()
 
@@ -176,6 +178,9 @@ def test_a_download_shows_a_few_progress_lines_in_a_log(monkeypatch):
     assert unknown.splitlines()[1:] == ["glassnet train: big.tar.gz: 170.0 MB"]
     quiet = _download_notices(monkeypatch, io.StringIO(), total=170_000_000, progress=False)  # --quiet
     assert quiet.splitlines() == ["glassnet train: downloading URL to PATH"]
+    # a second download (the cat set's test file after its training file) counts its quarters afresh
+    two = _download_notices(monkeypatch, io.StringIO(), total=170_000_000, downloads=2)
+    assert two.splitlines() == text.splitlines() * 2
 
 
 def test_a_download_redraws_one_progress_line_on_a_terminal(monkeypatch):

@@ -629,3 +629,68 @@ def test_glassnet_report_reads_a_run_json_without_sessions_and_refuses_damaged_o
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "run.json: its training sessions are damaged (session 1 starts after no whole number" \
         in result.stderr
+
+
+def test_evaluate_model_adds_the_l2_term_and_drops_file_names_that_are_not_one_per_image(rng):
+    """The loss is model.evaluate's, L2 term included; files that are not one per image (an
+    info["files"] of another subset) would name the wrong images, so there are none."""
+    from glassnet.report.evaluation import evaluate_model
+
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(1, 2, 2), seed=0)
+    model.compile(loss="categorical_crossentropy", reg=5.0)
+    x, y = rng.integers(0, 256, (4, 1, 2, 2)).astype(np.float64), np.array([0, 1, 1, 0])
+    ev = evaluate_model(model, x, y, files=["a.png", "b.png", "c.png"])
+    assert model.regularization_loss() > 0.1
+    assert ev.loss == pytest.approx(model.evaluate(x, y)["loss"], rel=1e-6)
+    assert ev.files is None and "misclassified_files" not in ev.results()
+    named = evaluate_model(model, x, y, files=["a.png", "b.png", "c.png", "d.png"])
+    assert named.files == ["a.png", "b.png", "c.png", "d.png"]
+
+
+def test_the_misclassified_table_gives_each_images_two_probabilities_and_counts_the_rest(rng):
+    from glassnet.report.evaluation import Evaluation
+    from glassnet.report.html import evaluation_sections, misclassified_rows
+
+    probs = np.array([[0.2, 0.7, 0.1], [0.5, 0.1, 0.4], [0.6, 0.3, 0.1]])
+    ev = Evaluation(rng.integers(0, 256, (3, 3, 4, 4), dtype=np.uint8), np.array([0, 2, 0]),
+                    np.array([1, 0, 0]), probs, ["a", "b", "c"], 1.0, "abc/test", ["x.png", "y.png", "z.png"])
+    assert misclassified_rows(ev, 10) == [["#0", "x.png", "a", "b", "0.700", "0.200"],
+                                          ["#1", "y.png", "c", "a", "0.500", "0.400"]]
+    assert "more.</p>" not in "".join(evaluation_sections(ev, max_table=2))  # every one is listed
+    assert "<p>… and 1 more.</p>" in "".join(evaluation_sections(ev, max_table=1))
+
+
+def test_the_curves_caption_names_the_lr_line_only_when_the_lr_changed():
+    from glassnet.report.run_report import _curves_caption
+
+    assert "Dashed" not in _curves_caption({"loss": [1.0, 0.5], "lr": [0.01, 0.01]})
+    assert "Dashed: the learning rate" in _curves_caption({"loss": [1.0, 0.5], "lr": [0.01, 0.005]})
+
+
+@pytest.mark.parametrize("apart, warned", [(1, False), (2, True)])
+def test_the_report_tells_float_noise_from_a_changed_model_by_images_apart(apart, warned):
+    """One image apart is float noise (a borderline image can flip); two are not."""
+    import warnings
+
+    from glassnet.report.evaluation import Evaluation
+    from glassnet.report.run_report import _data_changed
+
+    y = np.zeros(10, dtype=np.int64)
+    ev = Evaluation(np.zeros((10, 1, 2, 2), np.uint8), y, y, np.eye(2)[y], ["a", "b"], 0.1, "ab/test")
+    files = {"run": {"config": {"dataset": "ab"}}, "metrics": {"test": {"accuracy": 1 - apart / 10}}}
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(1, 2, 2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        changed = _data_changed(files, {"test": None}, "test", ev, model)
+    assert (changed is not None) is warned and len(caught) == warned
+    if warned:
+        assert changed.startswith(f"ab/test gives accuracy 1.0000 now, but {1 - apart / 10:.4f} when the run")
+
+
+def test_evaluate_writes_a_report_named_report_html_outside_a_run(tmp_path):
+    """Only a run's (or a search's) own page is refused: report.html in a folder of notes,
+    or search_report.html where no search is, is any other page."""
+    from glassnet.cli.evaluate import check_not_the_runs_report
+
+    check_not_the_runs_report(str(tmp_path / "report.html"), str(tmp_path / "model.glassnet"))
+    check_not_the_runs_report(str(tmp_path / "search_report.html"), str(tmp_path / "model.glassnet"))

@@ -219,3 +219,29 @@ def test_a_run_fingerprinted_before_2026_12_06_resumes_and_evaluates_without_a_f
     (photos / "b" / "0.png").unlink()  # a real change is still seen, counted as files
     assert main(["evaluate", str(run)]) == 0
     assert "has changed since" in capsys.readouterr().err
+
+
+def test_a_file_readable_in_training_and_unreadable_now_is_a_changed_folder_to_evaluate(
+        photos, tmp_path, monkeypatch, capsys):
+    """The model records that its folder's signature is of the images read: without that
+    mark, a signature of every image (all were read) also matched every file listed now, and
+    a file that can no longer be read (its splits shifted) went unnoticed."""
+    from glassnet.cli import main
+    from glassnet.data import decoding
+    from glassnet.errors import UnreadableFileError
+
+    config = RunConfig(dataset=str(photos), model="mlp", hidden=[4], epochs=1, batch_size=4,
+                       image_size=6, out=str(tmp_path / "run"))
+    run = train_run(config, verbose=0).out_dir
+    assert main(["evaluate", str(run), "--no-cache"]) == 0
+    assert "has changed since" not in capsys.readouterr().err
+    real = decoding.load_image
+
+    def denied(path, *args, **kwargs):
+        if Path(path).name == "2.png" and Path(path).parent.name == "a":
+            raise UnreadableFileError(f"cannot read the file (Permission denied): {path}")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(decoding, "load_image", denied)
+    assert main(["evaluate", str(run), "--no-cache"]) == 0
+    assert f"{photos} has changed since {run / 'model.glassnet'} was trained on it" in capsys.readouterr().err

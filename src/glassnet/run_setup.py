@@ -63,12 +63,14 @@ def build_model(config: RunConfig, train: Dataset) -> Sequential:
 
 def channel_stats(x: np.ndarray, scale: float = 1.0) -> dict[str, list[float]]:
     """Per-channel (axis 1) ``mean`` and ``std`` of ``x * scale`` over every other axis, from
-    the training images only (one channel at a time, so uint8 data is never copied whole)."""
+    the training images only (one channel at a time, so uint8 data is never copied whole).
+    A channel of one value has no spread: its std is 1 (it is only centred), not the 1e-16
+    that rounding leaves of 200 / 255 averaged, which would blow its inputs up to 1e8."""
     mean, std = [], []
     for c in range(x.shape[1]):
         channel = x[:, c].astype(np.float64) * scale
         mean.append(float(channel.mean()))
-        std.append(float(channel.std()) or 1.0)
+        std.append(float(channel.std()) if channel.min() < channel.max() else 1.0)
     return {"mean": mean, "std": std}
 
 
