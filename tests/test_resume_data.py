@@ -162,6 +162,19 @@ def test_the_model_is_untouched_when_the_data_changed(photos, tmp_path):
         assert (value == weights[key]).all(), key
 
 
+def _denying(load_image, denied: str):
+    """``load_image`` that the system refuses for the file ``denied`` (``"a/2.png"``: class
+    folder and name), as it would a file without read permission (root reads any file)."""
+    from glassnet.errors import UnreadableFileError
+
+    def load(path, *args, **kwargs):
+        if Path(path).as_posix().endswith("/" + denied):
+            raise UnreadableFileError(f"cannot read the file (Permission denied): {path}")
+        return load_image(path, *args, **kwargs)
+
+    return load
+
+
 def test_a_file_unreadable_in_training_and_readable_now_is_a_changed_folder(photos, tmp_path, monkeypatch):
     """The splits are drawn from the images read: a file the system would not let glassnet
     read then (never cached) and can read now shifts them, though names, sizes and times
@@ -169,16 +182,9 @@ def test_a_file_unreadable_in_training_and_readable_now_is_a_changed_folder(phot
     import warnings
 
     from glassnet.data import decoding
-    from glassnet.errors import UnreadableFileError
 
     real = decoding.load_image
-
-    def denied(path, *args, **kwargs):
-        if Path(path).name == "2.png" and Path(path).parent.name == "a":
-            raise UnreadableFileError(f"cannot read the file (Permission denied): {path}")
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(decoding, "load_image", denied)
+    monkeypatch.setattr(decoding, "load_image", _denying(real, "a/2.png"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the skipped file's warning
         run = interrupted_run(photos, tmp_path / "run")
@@ -228,7 +234,6 @@ def test_a_file_readable_in_training_and_unreadable_now_is_a_changed_folder_to_e
     a file that can no longer be read (its splits shifted) went unnoticed."""
     from glassnet.cli import main
     from glassnet.data import decoding
-    from glassnet.errors import UnreadableFileError
 
     config = RunConfig(dataset=str(photos), model="mlp", hidden=[4], epochs=1, batch_size=4,
                        image_size=6, out=str(tmp_path / "run"))
@@ -236,12 +241,6 @@ def test_a_file_readable_in_training_and_unreadable_now_is_a_changed_folder_to_e
     assert main(["evaluate", str(run), "--no-cache"]) == 0
     assert "has changed since" not in capsys.readouterr().err
     real = decoding.load_image
-
-    def denied(path, *args, **kwargs):
-        if Path(path).name == "2.png" and Path(path).parent.name == "a":
-            raise UnreadableFileError(f"cannot read the file (Permission denied): {path}")
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(decoding, "load_image", denied)
+    monkeypatch.setattr(decoding, "load_image", _denying(real, "a/2.png"))
     assert main(["evaluate", str(run), "--no-cache"]) == 0
     assert f"{photos} has changed since {run / 'model.glassnet'} was trained on it" in capsys.readouterr().err
