@@ -22,7 +22,7 @@ from .data import DEFAULT_IMAGE_SIZE, is_folder
 from .errors import ConfigError
 from .run_setup import parse_class_weight
 from .runs import TRAIN_MODEL_OPTIONS, RunConfig
-from .search_space import NARROW_MIN, ParamSpec, check_unique
+from .search_space import NARROW_MIN, ParamSpec, check_unique, exact_text
 
 SAMPLERS = ("tpe", "random")
 STRATEGIES = ("plain", "narrow")
@@ -134,14 +134,8 @@ def _class_weight_text(text: str) -> str:
     if isinstance(weights, str):
         return weights
     # a class not named weighs 1: naming it with 1 changes nothing
-    return ",".join(f"{name}={_shortest(weight)}" for name, weight in sorted(weights.items())
+    return ",".join(f"{name}={exact_text(weight)}" for name, weight in sorted(weights.items())
                     if weight != 1)
-
-
-def _shortest(number: float) -> str:
-    """The shortest text that reads back as ``number``: ``3`` for 3.0, ``0.1``."""
-    text = repr(number)
-    return text[:-2] if text.endswith(".0") else text
 
 
 def setting(config: SearchConfig, path: str) -> Any:

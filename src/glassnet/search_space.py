@@ -77,8 +77,8 @@ class ParamSpec:
             return "choice:" + ",".join(str(c) for c in self.choices)
         low, high = (int(v) for v in (self.low, self.high)) if self.kind == "int" else (self.low, self.high)
         if low == high:
-            return f"choice:{_exact(low)}"
-        return f"{self.kind}:{_exact(low)}:{_exact(high)}"
+            return f"choice:{exact_text(low)}"
+        return f"{self.kind}:{exact_text(low)}:{exact_text(high)}"
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "choice":
@@ -293,7 +293,7 @@ def narrow(specs: Sequence[ParamSpec], results: Sequence[tuple[dict[str, Any], A
     return narrowed
 
 
-def _exact(value: float) -> str:
+def exact_text(value: float) -> str:
     """``value`` in as few digits as read back exactly (``1e-05``, ``0.0024561914851``; an
     int in all its digits)."""
     if isinstance(value, int):
