@@ -15,10 +15,9 @@ class History:
         self.history: dict[str, list[float]] = {}
 
     def append(self, epoch: int, logs: dict[str, float]) -> None:
-        logs = _numbers(logs)
         self.epoch.append(epoch)
-        for key, values in self.history.items():
-            values.append(float(logs[key]) if key in logs else math.nan)
+        for values in self.history.values():
+            values.append(math.nan)  # a key this epoch does not log stays NaN
         self.add_late(logs)
 
     def add_late(self, logs: dict[str, float]) -> None:
