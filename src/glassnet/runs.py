@@ -205,9 +205,9 @@ def _train_into(out_dir: Path, config: RunConfig, callbacks: list[Callback] | No
     check_augmentation(augment, splits["train"], None if config.extra.get("augment_fn") else config.augment)
     # before an earlier run's files go: a class name the data set lacks fails here
     class_weight = class_weights_for(config, splits["train"])
-    # as the run records them: [name, weight] by class
-    by_class = None if class_weight is None else weights_by_class(class_weight, splits["train"].class_names)
-    if by_class is not None:  # its checkpoints' loss is the weighted one: they say so too
+    by_class = None  # the weights as the run records them: [name, weight] by class
+    if class_weight is not None:  # its checkpoints' loss is the weighted one: they say so too
+        by_class = weights_by_class(class_weight, splits["train"].class_names)
         model.training_summary["class_weight"] = by_class
     if resume is None:
         clear_run_files(out_dir)
