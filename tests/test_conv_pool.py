@@ -44,6 +44,11 @@ CONV_GRID = [
     (2, 5, 7, 6, 4, 3, 1, "same"),
     (2, 3, 6, 5, 3, 2, 1, "same"),        # pads (0, 1, 0, 1): uneven
     (2, 4, 5, 6, 3, (1, 3), 1, (2, 1)),   # padding wider than the kernel
+    # rows of the unfolding: uneven left and right zeros, and rows needing the output's width
+    (2, 3, 6, 7, 5, 4, 1, "same"),        # pads (1, 2, 1, 2), backward unfolds x
+    (2, 5, 6, 7, 3, 4, 1, "same"),        # the same, backward unfolds dz
+    (2, 3, 5, 4, 3, (3, 1), 1, (1, 2)),   # 1-wide kernel, 2 zeros each side: OW = W + 4
+    (2, 2, 5, 4, 4, (2, 2), 1, (0, 3)),   # 3 zeros each side of a 2-wide kernel
 ]
 UNFOLDING_DZ = [case for case in CONV_GRID if case[6] == 1 and case[4] <= case[1] and case[5] != 1]
 
@@ -177,23 +182,26 @@ def test_col2im_is_the_adjoint_of_im2col(rng):
         assert abs((cols * c).sum() - (x * back).sum()) < 1e-9
 
 
-ROW_CASES = [((3, 3), (1, 1, 1, 1)), ((2, 3), (0, 1, 2, 0)), ((1, 1), (0, 0, 0, 0)),
-             ((5, 5), (2, 2, 2, 2)), ((3, 2), (0, 0, 0, 0))]
+# (kernel, pads, positions per row for an image 6 wide): a row's right zeros double as the
+# next row's left ones, so a row needs only the wider side's, or the output's width if more
+ROW_CASES = [((3, 3), (1, 1, 1, 1), 7), ((2, 3), (0, 1, 2, 0), 8), ((1, 1), (0, 0, 0, 0), 6),
+             ((5, 5), (2, 2, 2, 2), 8), ((3, 2), (0, 0, 0, 0), 6), ((3, 3), (1, 1, 0, 2), 8),
+             ((2, 2), (3, 3, 3, 3), 11), ((3, 1), (0, 2, 1, 1), 8)]
 
 
-@pytest.mark.parametrize("kernel,pads", ROW_CASES)
-def test_im2col_rows_holds_im2col_in_the_first_ow_columns_of_each_row(rng, kernel, pads):
+@pytest.mark.parametrize("kernel,pads,width", ROW_CASES)
+def test_im2col_rows_holds_im2col_in_the_first_ow_columns_of_each_row(rng, kernel, pads, width):
     x = rng.standard_normal((3, 2, 7, 6))
     cols = F.im2col(x, kernel, (1, 1), pads)
-    rows, width = F.im2col_rows(x, kernel, pads)
+    rows, row_width = F.im2col_rows(x, kernel, pads)
     oh = F.output_size(7, kernel[0], 1, *pads[:2])
     ow = F.output_size(6, kernel[1], 1, *pads[2:])
-    assert width == 6 + pads[2] + pads[3] and rows.flags.c_contiguous
+    assert row_width == width and rows.flags.c_contiguous
     real = rows.reshape(len(rows), 3, oh, width)[..., :ow].reshape(len(rows), -1)
     np.testing.assert_array_equal(real, cols)
 
 
-@pytest.mark.parametrize("kernel,pads", ROW_CASES)
+@pytest.mark.parametrize("kernel,pads", [case[:2] for case in ROW_CASES])
 def test_col2im_rows_is_the_adjoint_of_im2col_rows_and_equals_col2im(rng, kernel, pads):
     x = rng.standard_normal((2, 3, 6, 7))
     rows, width = F.im2col_rows(x, kernel, pads)
@@ -489,7 +497,7 @@ def test_groups_of_images_are_sized_by_everything_they_hold(rng, monkeypatch, in
     (unfolding dz, F <= C) dz's columns, x in their positions and the GEMM's output."""
     layer = _build(layers.Conv2D(f, 3, padding="same"), (c, 6, 6))
     layer.input_grad = input_grad
-    positions = 6 * 8  # OH * the padded width of im2col_rows
+    positions = 6 * 7  # OH * the row width of im2col_rows (6 and one zero between rows)
     unfolded_x = c * 9 * (2 if input_grad else 1)
     per_image = {"forward": (c * 9 + f) * positions,
                  "backward": ((f * 9 + 2 * c) * positions if layer._unfolds_dz() and input_grad

@@ -32,8 +32,9 @@ in PyTorch). The sums over images
 (``dW``, ``db``) simply add up over the groups.
 
 With stride 1 the columns cover whole padded rows (``F.im2col_rows``: ``OH*Wp`` positions
-per image instead of ``OH*OW``, for fewer and longer copies); the extra outputs at the end
-of each row are dropped, and in backward their columns meet zeros.
+per image instead of ``OH*OW``, for fewer and longer copies; ``Wp = W + 1`` for a "same"
+3x3 kernel, one row's right padding doubling as the next row's left, ``F.rows_width``); the
+extra outputs at the end of each row are dropped, and in backward their columns meet zeros.
 """
 
 from __future__ import annotations
@@ -229,11 +230,11 @@ class Conv2D(KernelOptions, Layer):
         a kernel larger than 1x1 (a 1x1 one has no overlapping windows for col2im to add up),
         and ``dz``'s unfolding no larger than ``x``'s (``F <= C`` with "same" padding; a large
         "valid" kernel makes ``dz``'s larger). Module docstring."""
-        (c, h, w), (kh, kw) = self.input_shape, self.kernel_size
+        (c, h, _), (kh, kw) = self.input_shape, self.kernel_size
         if self.strides != (1, 1) or kh * kw == 1:
             return False
-        oh, ow = self.output_shape[1:]
-        return self.filters * h * (w + kw - 1) <= c * oh * (ow + kw - 1)
+        dz_unfolded = self.filters * h * self._dz_unfolded_width()
+        return dz_unfolded <= c * self.output_shape[1] * self._unfolded_width()
 
     def _backward_stride_1(self, dy: Array, x: Array, relu_y: Array | None) -> Array:
         """``dx`` as the convolution of the fully padded ``dz`` with the flipped kernel, and
@@ -244,7 +245,7 @@ class Conv2D(KernelOptions, Layer):
         Wf2 = xp.ascontiguousarray(flipped).reshape(c, -1)
         dWf2 = xp.zeros((f * kh * kw, c), dtype=dy.dtype)
         dx = xp.empty_like(x)
-        width = w + kw - 1  # of each row of dz's unfolding (im2col_rows), and of x_rows
+        width = self._dz_unfolded_width()  # of each row of dz's unfolding, and of x_rows
         # a group holds dcols, x_rows and the GEMM's output for dx at once
         for part in self._image_groups(x, (f * kh * kw + 2 * c) * h * width):
             dz = dy[part] if relu_y is None else dy[part] * (relu_y[part] > 0)
@@ -265,11 +266,21 @@ class Conv2D(KernelOptions, Layer):
         that touches input pixel ``(i, j)`` at position ``(i, j)``: ``KH-1-top`` rows above
         and so on. Padding wider than ``KH-1`` made output rows that see only zeros; their
         ``dz`` reaches no input pixel, so those rows are cut off instead."""
-        (kh, kw), (top, bottom, left, right) = self.kernel_size, self.pads
-        top, bottom, left, right = kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right
         oh, ow = dz.shape[2:]
-        dz = dz[:, :, max(-top, 0):oh - max(-bottom, 0), max(-left, 0):ow - max(-right, 0)]
-        return dz, self.kernel_size, (max(top, 0), max(bottom, 0), max(left, 0), max(right, 0))
+        (top, bottom, left, right), pads = self._full_pads()
+        return dz[:, :, top:oh - bottom, left:ow - right], self.kernel_size, pads
+
+    def _full_pads(self) -> tuple[Pads, Pads]:
+        """``(cut, pads)`` for :meth:`_full_padding`: the rows and columns cut off ``dz`` on
+        each side, and the zeros added, both as ``(top, bottom, left, right)``."""
+        (kh, kw), (top, bottom, left, right) = self.kernel_size, self.pads
+        full = (kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right)
+        return (tuple(max(-p, 0) for p in full), tuple(max(p, 0) for p in full))  # type: ignore[return-value]
+
+    def _dz_unfolded_width(self) -> int:
+        """Positions per row in the unfolding of the fully padded ``dz`` (:meth:`_full_padding`)."""
+        (_, _, left, right), (_, _, pad_left, pad_right) = self._full_pads()
+        return F.rows_width(self.output_shape[2] - left - right, self.kernel_size[1], pad_left, pad_right)
 
     def _backward_by_unfolding_x(self, dy: Array, x: Array, relu_y: Array | None) -> Array | None:
         """``dW2 = dz @ cols.T`` and ``dx = col2im(W2.T @ dz)`` (``dx`` only when
@@ -313,10 +324,12 @@ class Conv2D(KernelOptions, Layer):
         return F.im2col(x, self.kernel_size, self.strides, self.pads)
 
     def _unfolded_width(self) -> int:
-        """Positions per output row in :meth:`_unfold`'s columns: the padded width for
-        stride 1 (``im2col_rows``, whose ``Wp`` it is), else ``OW``."""
+        """Positions per output row in :meth:`_unfold`'s columns: for stride 1 ``im2col_rows``'
+        ``Wp`` (:func:`~glassnet.functional.rows_width`), else ``OW``."""
         (_, _, w), (left, right) = self.input_shape, self.pads[2:]
-        return w + left + right if self.strides == (1, 1) else self.output_shape[2]
+        if self.strides != (1, 1):
+            return self.output_shape[2]
+        return F.rows_width(w, self.kernel_size[1], left, right)
 
     def _fold(self, cols: Array, x_shape: tuple[int, ...]) -> Array:
         """The adjoint of :meth:`_unfold`: ``cols`` summed back into ``(n, C, H, W)``."""
