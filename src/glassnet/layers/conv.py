@@ -306,14 +306,15 @@ class Conv2D(KernelOptions, Layer):
     def _output_grad_columns(self, dy: Array, y: Array | None, width: int) -> Array:
         """``dy: (n, F, OH, OW)`` → ``dz: (F, n*OH*width)``, the layout of ``z`` (zeros in
         the ``width - OW`` wrapped columns of :func:`~glassnet.functional.im2col_rows`).
-        With a fused ReLU (``y`` its output) its backward ``dy * (y > 0)`` is in the same pass."""
+        With a fused ReLU (``y`` its output) its backward ``dy * (y > 0)`` comes first, on
+        the contiguous arrays: NumPy multiplies transposed views 30-50% slower than it
+        multiplies contiguous ones and then copies the result across."""
         xp, (oh, ow) = array_module(dy), self.output_shape[1:]
+        if y is not None:
+            dy = dy * (y > 0)
         dz = xp.empty((self.filters, dy.shape[0], oh, width), dtype=dy.dtype)
         dz[..., ow:] = 0
-        if y is not None:
-            xp.multiply(dy.transpose(1, 0, 2, 3), y.transpose(1, 0, 2, 3) > 0, out=dz[..., :ow])
-        else:
-            dz[..., :ow] = dy.transpose(1, 0, 2, 3)
+        dz[..., :ow] = dy.transpose(1, 0, 2, 3)
         return dz.reshape(self.filters, -1)
 
     def _unfold(self, x: Array) -> Array:
