@@ -274,8 +274,9 @@ class Conv2D(KernelOptions, Layer):
         """``(cut, pads)`` for :meth:`_full_padding`: the rows and columns cut off ``dz`` on
         each side, and the zeros added, both as ``(top, bottom, left, right)``."""
         (kh, kw), (top, bottom, left, right) = self.kernel_size, self.pads
-        full = (kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right)
-        return (tuple(max(-p, 0) for p in full), tuple(max(p, 0) for p in full))  # type: ignore[return-value]
+        top, bottom, left, right = kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right
+        cut = (max(-top, 0), max(-bottom, 0), max(-left, 0), max(-right, 0))
+        return cut, (max(top, 0), max(bottom, 0), max(left, 0), max(right, 0))
 
     def _dz_unfolded_width(self) -> int:
         """Positions per row in the unfolding of the fully padded ``dz`` (:meth:`_full_padding`)."""
