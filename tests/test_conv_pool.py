@@ -49,6 +49,8 @@ CONV_GRID = [
     (2, 5, 6, 7, 3, 4, 1, "same"),        # the same, backward unfolds dz
     (2, 3, 5, 4, 3, (3, 1), 1, (1, 2)),   # 1-wide kernel, 2 zeros each side: OW = W + 4
     (2, 2, 5, 4, 4, (2, 2), 1, (0, 3)),   # 3 zeros each side of a 2-wide kernel
+    (2, 1, 4, 1, 3, (1, 5), 1, "same"),   # a row no shorter than KW - 1: 4, not 1 + 2
+    (2, 3, 4, 1, 2, (3, 5), 1, "same"),   # the same, backward unfolds dz
 ]
 UNFOLDING_DZ = [case for case in CONV_GRID if case[6] == 1 and case[4] <= case[1] and case[5] != 1]
 
@@ -199,6 +201,25 @@ def test_im2col_rows_holds_im2col_in_the_first_ow_columns_of_each_row(rng, kerne
     assert row_width == width and rows.flags.c_contiguous
     real = rows.reshape(len(rows), 3, oh, width)[..., :ow].reshape(len(rows), -1)
     np.testing.assert_array_equal(real, cols)
+
+
+# (kernel width, pads, positions per row for images 1 and 2 wide)
+@pytest.mark.parametrize("kernel,pads,widths", [(3, (1, 1, 1, 1), (2, 3)), (5, (2, 2, 2, 2), (4, 4)),
+                                                (7, (0, 0, 3, 3), (6, 6)), (4, (0, 0, 1, 2), (3, 4))])
+def test_rows_are_never_shorter_than_the_kernel_less_one(rng, kernel, pads, widths):
+    """The last windows of an image run KW-2 positions past its last row, into one spare row:
+    on images narrower than the kernel a row of W + max(left, right) can be too short (a
+    5-wide kernel on a 1-wide image: 3), and the windows would read past the image's padded
+    copy."""
+    for image_width, width in zip((1, 2), widths, strict=True):
+        assert F.rows_width(image_width, kernel, *pads[2:]) == width
+        x = rng.standard_normal((2, 2, 3, image_width))
+        rows, row_width = F.im2col_rows(x, (1, kernel), pads)
+        ow = F.output_size(image_width, kernel, 1, *pads[2:])
+        real = rows.reshape(kernel * 2, 2, 3 + pads[0] + pads[1], row_width)[..., :ow]
+        np.testing.assert_array_equal(real.reshape(len(rows), -1), F.im2col(x, (1, kernel), (1, 1), pads))
+        back = F.col2im_rows(np.ones_like(rows), x.shape, (1, kernel), pads)
+        assert back.shape == x.shape
 
 
 @pytest.mark.parametrize("kernel,pads", [case[:2] for case in ROW_CASES])

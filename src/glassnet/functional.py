@@ -203,24 +203,28 @@ def col2im(cols: Array, x_shape: tuple[int, int, int, int], kernel: tuple[int, i
 def rows_width(width: int, kernel: int, left: int, right: int) -> int:
     """Positions per row in :func:`im2col_rows`' columns for an image ``width`` wide, padded
     by ``left`` and ``right`` zeros, and a kernel ``kernel`` wide: ``width + max(left, right)``
-    (not ``width + left + right``), or the output width if that is more.
+    (not ``width + left + right``), with two exceptions below.
 
     Why: in the flat padded image the zeros at the end of one row are followed by those at
     the start of the next, so each row needs only as many as the wider side: a window that
     runs past a row's right edge reads on into the next row's left zeros, which stand in for
     its own right padding. For a "same" 3x3 kernel that is one wasted position per row
-    instead of two. (Padding wider than the kernel on both sides gives more outputs than
-    that: then every output of a row needs its place.)"""
-    return width + max(left, right, left + right - kernel + 1)
+    instead of two. Exceptions: padding at least as wide as the kernel on both sides gives
+    more outputs per row than that, and each needs its place (``OW = width + left + right -
+    kernel + 1``); and a row is never shorter than ``kernel - 1``, so that the last windows
+    of an image, which run ``kernel - 2`` positions past its last row, stay inside its one
+    spare row (a 5-wide kernel on a 1-wide image)."""
+    return max(width + max(left, right, left + right - kernel + 1), kernel - 1)
 
 
-def rows_pads(pads: tuple[int, int, int, int], kernel: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The zeros :func:`im2col_rows` adds to each image for ``pads = (top, bottom, left,
-    right)``: one spare row at the bottom (the last row's wrapped windows stay inside the
-    image), ``left`` zeros before each row and after it what makes the row
-    :func:`rows_width` wide."""
+def rows_pads(pads: tuple[int, int, int, int], kernel: tuple[int, int],
+              width: int) -> tuple[int, int, int, int]:
+    """The zeros :func:`im2col_rows` adds to each image ``width`` wide for ``pads = (top,
+    bottom, left, right)``: ``left`` before each row, after it as many as make the row
+    :func:`rows_width` long, and one spare row at the bottom for the last row's wrapped
+    windows."""
     top, bottom, left, right = pads
-    return top, bottom + 1, left, rows_width(0, kernel[1], left, right) - left
+    return top, bottom + 1, left, rows_width(width, kernel[1], left, right) - left - width
 
 
 def im2col_rows(x: Array, kernel: tuple[int, int],
@@ -238,7 +242,7 @@ def im2col_rows(x: Array, kernel: tuple[int, int],
     multiply-adds in the GEMMs (3% at 32x32 with a 3x3 kernel and padding 1, 12.5% at 8x8).
     """
     xp = array_module(x)
-    x = pad_images(x, rows_pads(pads, kernel))
+    x = pad_images(x, rows_pads(pads, kernel, x.shape[3]))
     n, c, hp, wp = x.shape
     (kh, kw), oh = kernel, hp - kernel[0]
     sn, sc, _, s_w = x.strides
@@ -256,7 +260,7 @@ def col2im_rows(cols: Array, x_shape: tuple[int, int, int, int], kernel: tuple[i
     """
     xp = array_module(cols)
     n, c, h, w = x_shape
-    top, bottom, left, right = padding = rows_pads(pads, kernel)
+    top, bottom, left, right = padding = rows_pads(pads, kernel, w)
     (kh, kw), hp, wp = kernel, h + top + bottom, w + left + right
     run = (hp - kh) * wp  # OH rows of Wp positions
     windows = cols.reshape(c, kh * kw, n, run)
