@@ -65,23 +65,70 @@ def test_conv2d_matches_torch(torch, rng, monkeypatch, n, c, h, w, f, k, s, pad,
         monkeypatch.setattr(conv_module, "GROUP_BYTES", 1)
     layer = layers.Conv2D(f, k, strides=s, padding=pad, use_bias=use_bias, activation=activation)
     _build(layer, (c, h, w))
-    x = rng.standard_normal((n, c, h, w))
-    dy = rng.standard_normal((n, *layer.output_shape))
-    y, dx = _run(layer, x, dy)
+    _assert_conv_matches_torch(torch, layer, rng.standard_normal((n, c, h, w)), rng)
 
+
+def _assert_conv_matches_torch(torch, layer, x, rng):
+    """The layer's output and gradients (``dx`` where it computes it, ``dW``, ``db``) for
+    ``x`` and a random ``dy`` equal PyTorch's for the same kernel, bias and activation."""
+    dy = rng.standard_normal((len(x), *layer.output_shape))
+    y, dx = _run(layer, x, dy)
     tx = torch.tensor(x, requires_grad=True)
     tW = torch.tensor(layer.params["W"], requires_grad=True)
-    tb = torch.tensor(layer.params["b"], requires_grad=True) if use_bias else None
+    tb = torch.tensor(layer.params["b"], requires_grad=True) if layer.use_bias else None
     ty = torch.nn.functional.conv2d(_torch_pad(torch, tx, layer.pads), tW, tb, stride=layer.strides)
-    if activation is not None:
-        ty = getattr(ty, activation)()
+    if layer.activation is not None:
+        ty = getattr(ty, type(layer.activation).__name__.lower())()  # relu, tanh
     ty.backward(torch.tensor(dy))
-    pairs = [(y, ty), (dx, tx.grad), (layer.grads["W"], tW.grad)]
-    if use_bias:
-        pairs.append((layer.grads["b"], tb.grad))
+    pairs = [(y, ty), (layer.grads["W"], tW.grad)]
+    pairs += [(dx, tx.grad)] if layer.input_grad else []
+    pairs += [(layer.grads["b"], tb.grad)] if layer.use_bias else []
     for ours, theirs in pairs:
         assert ours.shape == tuple(theirs.shape)
         assert rel_error(ours, theirs.detach().numpy()) < 1e-9
+
+
+def _nan_fenced_padding(monkeypatch):
+    """Make every padded image a view of a buffer followed by NaNs: an unfolding that reads
+    past an image's padded copy (into memory that may hold anything) then shows up as NaN
+    in the gradients instead of passing unnoticed whenever that memory happens to be finite."""
+    real = F.pad_images
+
+    def fenced(x, pads, value=0.0):
+        padded = real(x, pads, value)
+        buffer = np.full(padded.size + 64, np.nan, dtype=padded.dtype)
+        buffer[:padded.size] = padded.ravel()
+        return buffer[:padded.size].reshape(padded.shape)
+
+    monkeypatch.setattr(F, "pad_images", fenced)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_conv2d_matches_torch_on_random_layers(torch, monkeypatch, seed):
+    """Random shapes, kernels up to 7 wide, any padding the layer accepts (narrow images
+    included: a 5-wide kernel on a 1-wide image once read past the padded copy), both
+    backward ways, one image per group or many; float64, against PyTorch."""
+    _nan_fenced_padding(monkeypatch)
+    rng = np.random.default_rng(seed)
+    checked = 0
+    for _ in range(60):
+        n, c, f = (int(v) for v in rng.integers(1, 4, 3))
+        h, w = (int(v) for v in rng.integers(1, 8, 2))
+        k = tuple(int(v) for v in rng.integers(1, 8, 2))
+        choice = rng.integers(0, 4)
+        pad = ("same", "valid", tuple(int(v) for v in rng.integers(0, 8, 2)), 1)[choice]
+        strides = 1 if rng.random() < 0.75 else tuple(int(v) for v in rng.integers(1, 3, 2))
+        layer = layers.Conv2D(f, k, strides=strides, padding=pad,
+                              activation=None if rng.random() < 0.5 else "relu")
+        try:
+            _build(layer, (c, h, w))
+        except (ShapeError, ConfigError):
+            continue  # a kernel larger than the padded image, padding of only zeros
+        layer.input_grad = bool(rng.random() < 0.8)
+        monkeypatch.setattr(conv_module, "GROUP_BYTES", int(rng.choice([1, 4 * 2**20])))
+        _assert_conv_matches_torch(torch, layer, rng.standard_normal((n, c, h, w)), rng)
+        checked += 1
+    assert checked >= 30  # most draws make a valid layer
 
 
 @pytest.mark.parametrize("n,c,h,w,f,k,s,pad", UNFOLDING_DZ)
