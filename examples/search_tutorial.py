@@ -93,9 +93,15 @@ def describe_sharing(outputs: list[str], summary: dict[str, Any]) -> None:
         print(f"worker {worker} ran {len(mine)} of the {len(summary['trials'])} trials"
               + (f": {', '.join(map(str, sorted(mine)))}" if mine else ""))
     together = sorted(n for mine in numbers for n in mine)
-    print(f"together: trials {together[0]}-{together[-1]}, each run once: "
-          f"{together == list(range(len(summary['trials'])))}")
     trials = summary["trials"]
+    in_study = sorted(t["number"] for t in trials)
+    print(f"together: {len(together)} trials, each run once: {together == in_study}")
+    # Two workers that reach for a round's last place at once both get a trial number; the
+    # later one gives way (a surplus claim, in neither table nor summary): a number skipped.
+    skipped = sorted(set(range(in_study[-1] + 1)) - set(in_study))
+    if skipped:
+        print(f"trial number{'s' * (len(skipped) > 1)} {', '.join(map(str, skipped))}: a "
+              "claim that gave way to the other worker's for a round's last place")
     pruned = Counter(t["round"] for t in trials if t["state"] == "pruned")
     per_round = Counter(t["round"] for t in trials)
     epochs = sorted(t["epochs"] for t in trials if t["state"] == "pruned" and t["epochs"])
