@@ -489,7 +489,14 @@ def test_wrong_input_shape_or_channels_is_a_clear_error(rng):
     (lambda: layers.Conv2D(4, 3, padding="full"), "padding must be 'valid', 'same'.*'full'"),
     (lambda: layers.Conv2D(4, 3, padding=-1), "got -1"),
     (lambda: layers.Conv2D(4, 3, padding=True), "an integer >= 0 or a pair, got True"),
-    (lambda: layers.MaxPool2D(2, padding="same"), "got 'same'"),
+    (lambda: layers.MaxPool2D(2, padding="same"), "^MaxPool2D padding must be 'valid', an integer >= 0 "
+                                                  "or a pair, got 'same'$"),
+    # pools never offer 'same', which they refuse
+    (lambda: layers.MaxPool2D(2, padding=-1), "^MaxPool2D padding must be 'valid', an integer >= 0 or a "
+                                              "pair, got -1$"),
+    (lambda: layers.AvgPool2D(2, padding=(1,)), r"^AvgPool2D padding must be 'valid', an integer >= 0 "
+                                                r"or a pair, got \(1,\)$"),
+    (lambda: layers.Conv2D(4, np.array([3, 3, 3])), r"kernel_size must be an integer or a pair"),
     (lambda: layers.MaxPool2D(2, padding=2), "more than half the pool size"),
     (lambda: layers.AvgPool2D((3, 2), padding=(1, 2)), r"\(1, 2\) is more than half the pool size \(3, 2\)"),
     (lambda: layers.AvgPool2D(2.5), "got 2.5"),
@@ -497,6 +504,19 @@ def test_wrong_input_shape_or_channels_is_a_clear_error(rng):
 def test_bad_arguments_are_clear_errors(factory, match):
     with pytest.raises(ConfigError, match=match):
         factory()
+
+
+def test_sizes_may_be_numpy_arrays_and_save_as_plain_numbers():
+    """Sizes computed with NumPy (np.array([3, 2]), np.int64(1)) are taken as pairs and
+    integers, and the config holds plain ints (NumPy integers would not save as JSON)."""
+    conv = layers.Conv2D(2, np.array([3, 2]), strides=np.array([1, 2]), padding=np.array([1, 0]))
+    pool = layers.MaxPool2D(np.array([2, 2]), padding=np.int64(1))
+    assert (conv.kernel_size, conv.strides, pool.pool_size) == ((3, 2), (1, 2), (2, 2))
+    for layer in (conv, pool):
+        config = json.loads(json.dumps(layer.get_config()))
+        assert config == layer.get_config()
+        assert type(layer).from_config(config).get_config() == config
+    assert conv.get_config()["padding"] == [1, 0] and pool.get_config()["padding"] == 1
 
 
 @pytest.mark.parametrize("make", [lambda: layers.Conv2D(3, 1, activation="softmax"), layers.Softmax],

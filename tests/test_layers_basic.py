@@ -479,3 +479,34 @@ def test_the_rounding_noise_of_a_function_near_zero_is_that_of_a_function_near_o
     assert finite_difference_noise(1e-3) == finite_difference_noise(0.0) == one
     assert finite_difference_noise(100.0) == pytest.approx(100 * one)
     assert one == pytest.approx(10 * np.finfo(np.float64).eps / 1e-5)
+
+
+@pytest.mark.parametrize("make", ["dense_model", "conv_model", "conv_gap_model"])
+def test_backward_refuses_a_dy_not_shaped_like_the_output(make, rng):
+    """A dy of one sample, without the batch axis or with an extra axis would otherwise be
+    broadcast over the batch (ReLU, Dropout: a wrong gradient without a word) or fail deep
+    inside NumPy; every layer says which shape it needs. A list is taken as an array."""
+    import re
+
+    import layer_zoo
+
+    model = getattr(layer_zoo, make)()
+    x = rng.random((3, *model.input_shape)).astype("float32")
+    for layer in model.layers:
+        y = layer.forward(x, training=True)
+        for wrong in (y[:1], y[0], y[..., None]):
+            with pytest.raises(ShapeError, match=rf"^{type(layer).__name__}\.backward: dy must be shaped "
+                                                 rf"like .*{re.escape(str(tuple(y.shape)))}; got"):
+                layer.backward(wrong)
+        dx = layer.backward(y.tolist())
+        assert dx is None or dx.shape == x.shape
+        x = y
+
+
+def test_a_layer_takes_a_list_or_a_pytorch_tensor_as_predict_does(torch):
+    dense = layers.Dense(3)
+    dense.build((4,), np.random.default_rng(0), "float32")
+    x = [[1.0, 2.0, 3.0, 4.0], [0.5, 0.0, -1.0, 2.0]]
+    expected = dense.forward(np.array(x, dtype=np.float32))
+    np.testing.assert_array_equal(dense.forward(x), expected)
+    np.testing.assert_array_equal(dense.forward(torch.tensor(x)), expected)

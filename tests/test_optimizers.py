@@ -261,3 +261,12 @@ def test_float32_gradients_near_the_range_limit_behave_as_in_torch(torch, name, 
         their_opt.step()
         assert np.isfinite(p).all()
         np.testing.assert_allclose(p, theirs.detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("betas,expected", [(np.array([0.8, 0.99]), (0.8, 0.99)),
+                                            ([0.9, 0.999], (0.9, 0.999))])
+def test_adam_betas_may_be_any_pair_and_are_kept_as_floats(betas, expected):
+    adam = optimizers.Adam(betas=betas)
+    assert adam.betas == expected and all(type(b) is float for b in adam.betas)
+    with pytest.raises(ConfigError, match="betas must be a pair"):
+        optimizers.Adam(betas=np.array([0.9, 0.99, 0.5]))

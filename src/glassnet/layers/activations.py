@@ -28,7 +28,8 @@ class ReLU(Layer):
         return array_module(x).maximum(x, 0)
 
     def backward(self, dy: Array) -> Array:
-        return dy * self._recall()["mask"]
+        mask = self._recall()["mask"]
+        return self.check_output_grad(dy, mask.shape) * mask
 
 
 class LeakyReLU(Layer):
@@ -48,8 +49,9 @@ class LeakyReLU(Layer):
         return xp.where(mask, x, x * x.dtype.type(self.alpha))
 
     def backward(self, dy: Array) -> Array:
-        xp = array_module(dy)
-        return xp.where(self._recall()["mask"], dy, dy * dy.dtype.type(self.alpha))
+        mask = self._recall()["mask"]
+        dy = self.check_output_grad(dy, mask.shape)
+        return array_module(dy).where(mask, dy, dy * dy.dtype.type(self.alpha))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "alpha": self.alpha}
@@ -68,7 +70,7 @@ class Sigmoid(Layer):
 
     def backward(self, dy: Array) -> Array:
         y = self._recall()["y"]
-        return dy * y * (1 - y)
+        return self.check_output_grad(dy, y.shape) * y * (1 - y)
 
 
 class Tanh(Layer):
@@ -84,7 +86,7 @@ class Tanh(Layer):
 
     def backward(self, dy: Array) -> Array:
         y = self._recall()["y"]
-        return dy * (1 - y * y)
+        return self.check_output_grad(dy, y.shape) * (1 - y * y)
 
 
 class Softmax(Layer):
@@ -115,6 +117,7 @@ class Softmax(Layer):
 
     def backward(self, dy: Array) -> Array:
         y = self._recall()["y"]
+        dy = self.check_output_grad(dy, y.shape)
         return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
 

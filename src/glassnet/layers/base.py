@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..backend import Array, RandomSource, array_module
+from ..backend import Array, RandomSource, array_module, as_array
 from ..errors import ConfigError, ShapeError
 
 LAYER_CLASSES: dict[str, type[Layer]] = {}
@@ -142,8 +142,10 @@ class Layer:
         Why the cast: a layer used on its own (``layer.forward(images)``) would otherwise
         compute in the input's dtype: uint8 pixels wrap around and truncate, float64 inputs
         double the work of a float32 layer. In a model the inputs are already cast
-        (``Sequential.preprocess``), so this costs nothing there."""
+        (``Sequential.preprocess``), so this costs nothing there. A list or a PyTorch CPU
+        tensor is taken as an array, as ``model.predict`` takes it."""
         self.require_built()
+        x = as_array(x)
         if tuple(x.shape[1:]) != self.input_shape:
             hint = "; add the batch axis: x[None]" if tuple(x.shape) == self.input_shape else ""
             raise ShapeError(f"{type(self).__name__} was built for inputs (N, "
@@ -168,6 +170,17 @@ class Layer:
                 "nothing for backward)"
             )
         return self._cache
+
+    def check_output_grad(self, dy: Any, shape: tuple[int, ...]) -> Array:
+        """``dy`` as an array, or a clear error when it is not shaped like the output of the
+        last ``forward(x, training=True)``, ``shape`` (batch axis included). Before any
+        arithmetic: NumPy would broadcast the ``dy`` of one sample, or one without the batch
+        axis, over the whole batch without a word."""
+        dy = as_array(dy)
+        if tuple(dy.shape) != tuple(shape):
+            raise ShapeError(f"{type(self).__name__}.backward: dy must be shaped like the output of "
+                             f"the last forward(x, training=True), {tuple(shape)}; got {tuple(dy.shape)}")
+        return dy
 
     def _init_grads(self) -> None:
         """Zero gradients with the same keys, shapes, dtype and device as ``params``."""

@@ -63,9 +63,13 @@ Pads = tuple[int, int, int, int]
 GROUP_BYTES = 4 * 2**20
 
 
+#: what a pair of sizes may come as (a NumPy array too: sizes computed with NumPy)
+PAIR_TYPES = (list, tuple, np.ndarray)
+
+
 def to_pair(value: Any, what: str) -> tuple[int, int]:
     """``3`` → ``(3, 3)``; ``(3, 2)`` stays; anything else is a :class:`ConfigError`."""
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, PAIR_TYPES):
         if len(value) != 2:
             raise ConfigError(f"{what} must be an integer or a pair of integers, got {value!r}")
         return check_positive_int(value[0], what), check_positive_int(value[1], what)
@@ -74,24 +78,35 @@ def to_pair(value: Any, what: str) -> tuple[int, int]:
 
 
 def resolve_padding(padding: Any, input_hw: tuple[int, int], kernel: tuple[int, int],
-                    stride: tuple[int, int], what: str) -> Pads:
-    """``"valid"`` (none), ``"same"`` (Keras: output ``ceil(size / stride)``), an int or an
-    ``(ph, pw)`` pair (that many zeros on each side) → ``(top, bottom, left, right)``."""
-    if padding == "valid":
+                    stride: tuple[int, int], what: str, same: bool = True) -> Pads:
+    """``"valid"`` (none), ``"same"`` (Keras: output ``ceil(size / stride)``; refused when
+    ``same`` is false, as pools do), an int or an ``(ph, pw)`` pair (that many zeros on each
+    side) → ``(top, bottom, left, right)``."""
+    if isinstance(padding, str) and padding == "valid":
         return (0, 0, 0, 0)
-    if padding == "same":
+    if isinstance(padding, str) and padding == "same" and same:
         top, bottom = F.same_padding(input_hw[0], kernel[0], stride[0])
         left, right = F.same_padding(input_hw[1], kernel[1], stride[1])
         return (top, bottom, left, right)
-    if isinstance(padding, (list, tuple)) and len(padding) == 2:
+    if isinstance(padding, PAIR_TYPES) and len(padding) == 2:
         values = tuple(padding)
     else:
         values = (padding, padding)
     if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in values):
-        raise ConfigError(f"{what} padding must be 'valid', 'same', an integer >= 0 or a pair, "
-                          f"got {padding!r}")
+        choices = "'valid', 'same'," if same else "'valid',"
+        raise ConfigError(f"{what} padding must be {choices} an integer >= 0 or a pair, got {padding!r}")
     ph, pw = (int(v) for v in values)
     return (ph, ph, pw, pw)
+
+
+def padding_config(padding: Any) -> str | int | list[int]:
+    """``padding`` as :func:`resolve_padding` accepted it, in JSON's types for the config:
+    a pair as a list of ints (NumPy integers would not save)."""
+    if isinstance(padding, str):
+        return padding
+    if isinstance(padding, PAIR_TYPES):
+        return [int(v) for v in padding]
+    return int(padding)
 
 
 def window_output_shape(layer: str, input_shape: tuple[int, ...], kernel: tuple[int, int],
@@ -159,7 +174,7 @@ class Conv2D(KernelOptions, Layer):
         self.kernel_size = to_pair(kernel_size, "Conv2D kernel_size")
         self.strides = to_pair(strides, "Conv2D strides")
         resolve_padding(padding, (1, 1), self.kernel_size, self.strides, "Conv2D")  # validates
-        self.padding = list(padding) if isinstance(padding, tuple) else padding
+        self.padding = padding_config(padding)
         self._init_kernel_options(activation, use_bias, kernel_initializer, kernel_regularizer)
         self.pads: Pads = (0, 0, 0, 0)
 
@@ -217,6 +232,7 @@ class Conv2D(KernelOptions, Layer):
 
     def backward(self, dy: Array) -> Array | None:
         cache = self._recall()
+        dy = self.check_output_grad(dy, (len(cache["x"]), *self.output_shape))
         if self.activation is not None and not self.fused_relu:
             dy = self.activation.backward(dy)
         relu_y = cache["y"] if self.fused_relu else None

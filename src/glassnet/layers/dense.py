@@ -80,6 +80,7 @@ class Dense(KernelOptions, Layer):
 
     def backward(self, dy: Array) -> Array | None:
         x = self._recall()["x"]
+        dy = self.check_output_grad(dy, (len(x), *self.output_shape))
         dz = self.activation.backward(dy) if self.activation is not None else dy
         array_module(x).matmul(x.T, dz, out=self.grads["W"])  # dW = x^T dz, written in place
         if self.use_bias:

@@ -58,7 +58,9 @@ class Dropout(Layer):
 
     def backward(self, dy: Array) -> Array:
         mask = self._recall()["mask"]
-        return dy if mask is None else dy * mask
+        if mask is None:  # rate 0: the identity
+            return dy
+        return self.check_output_grad(dy, mask.shape) * mask
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate}

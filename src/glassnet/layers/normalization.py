@@ -170,8 +170,9 @@ class BatchNorm(Layer):
 
     def backward(self, dy: Array) -> Array | None:
         cache = self._recall()
-        inv_std, channel = cache["inv_std"], self._channel_shape(dy.ndim)
         batch_stats = "centred" in cache
+        dy = self.check_output_grad(dy, (cache["centred"] if batch_stats else cache["x"]).shape)
+        inv_std, channel = cache["inv_std"], self._channel_shape(dy.ndim)
         centred = cache["centred"] if batch_stats else cache["x"] - cache["mean"].reshape(channel)
         sum_dy = self._channel_sum(dy)
         sum_dy_xhat = self._channel_sum(dy, centred) * inv_std  # sum(dy * x_hat)

@@ -8,8 +8,11 @@ over pixels or images: every pass covers the whole batch.
 MaxPool2D keeps, when training, per axis, the offset of the maximum (uint8 for windows up
 to 256); the gradient goes to that one element. Taking the first maximum along W, then
 the first row whose maximum is strictly larger, picks the first maximum of the window in
-row-major order: ties are broken as PyTorch does. AvgPool2D divides by ``KH*KW`` (padding
-counts, PyTorch's ``count_include_pad=True``).
+row-major order: ties are broken as PyTorch does. Only non-finite inputs differ, in the
+gradient: a padded window whose real values are all -inf gives it to the -inf padding
+before them (lost), one with a NaN to the largest value before the NaN; PyTorch gives it to
+the first real value and to the NaN.
+AvgPool2D divides by ``KH*KW`` (padding counts, PyTorch's ``count_include_pad=True``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from .. import functional as F
 from ..backend import Array, array_module
 from ..errors import ConfigError
 from .base import Layer
-from .conv import Pads, resolve_padding, to_pair, window_output_shape
+from .conv import Pads, padding_config, resolve_padding, to_pair, window_output_shape
 
 H_AXIS, W_AXIS = 2, 3
 
@@ -45,13 +48,11 @@ class _WindowPool:
         label = type(self).__name__
         self.pool_size = to_pair(pool_size, f"{label} pool_size")
         self.strides = self.pool_size if strides is None else to_pair(strides, f"{label} strides")
-        if padding == "same":
-            raise ConfigError(f"{label} padding must be 'valid', an integer or a pair, got 'same'")
-        self.pads: Pads = resolve_padding(padding, (1, 1), self.pool_size, self.strides, label)
+        self.pads: Pads = resolve_padding(padding, (1, 1), self.pool_size, self.strides, label, same=False)
         if self.pads[0] > self.pool_size[0] // 2 or self.pads[2] > self.pool_size[1] // 2:
             raise ConfigError(f"{label} padding {padding!r} is more than half the pool size "
                               f"{self.pool_size}")
-        self.padding = list(padding) if isinstance(padding, tuple) else padding
+        self.padding = padding_config(padding)
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         oh, ow = window_output_shape(type(self).__name__, input_shape, self.pool_size,
@@ -133,6 +134,7 @@ class MaxPool2D(_WindowPool, Layer):
 
     def backward(self, dy: Array) -> Array:
         cache = self._recall()
+        dy = self.check_output_grad(dy, (cache["x_shape"][0], *self.output_shape))
         padded = self._padded_shape(cache["x_shape"])
         rows_shape = (*padded[:3], self.output_shape[2])
         d_rows = self._spread(dy, H_AXIS, rows_shape, cache["row_argmax"])
@@ -165,7 +167,9 @@ class AvgPool2D(_WindowPool, Layer):
         return out
 
     def backward(self, dy: Array) -> Array:
-        padded = self._padded_shape(self._recall()["x_shape"])
+        x_shape = self._recall()["x_shape"]
+        dy = self.check_output_grad(dy, (x_shape[0], *self.output_shape))
+        padded = self._padded_shape(x_shape)
         share = dy * dy.dtype.type(1.0 / (self.pool_size[0] * self.pool_size[1]))
         d_rows = self._spread(share, H_AXIS, (*padded[:3], self.output_shape[2]))
         return F.unpad_images(self._spread(d_rows, W_AXIS, padded), self.pads)
@@ -188,6 +192,7 @@ class GlobalAveragePooling2D(Layer):
 
     def backward(self, dy: Array) -> Array:
         n, c, h, w = self._recall()["x_shape"]
+        dy = self.check_output_grad(dy, (n, c))
         dx = array_module(dy).empty((n, c, h, w), dtype=dy.dtype)
         dx[...] = (dy * dy.dtype.type(1.0 / (h * w)))[:, :, None, None]
         return dx

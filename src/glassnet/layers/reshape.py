@@ -34,6 +34,7 @@ class Flatten(Layer):
 
     def backward(self, dy: Array) -> Array:
         shape = self._recall()["shape"]
+        dy = self.check_output_grad(dy, (shape[0], math.prod(shape[1:])))
         if self.channels_last and len(shape) == 4:
             n, c, h, w = shape
             return dy.reshape(n, h, w, c).transpose(0, 3, 1, 2)
