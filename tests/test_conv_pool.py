@@ -131,6 +131,35 @@ def test_conv2d_matches_torch_on_random_layers(torch, monkeypatch, seed):
     assert checked >= 30  # most draws make a valid layer
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_pools_match_torch_on_random_layers_with_many_ties(torch, seed):
+    """Random pool sizes, strides and padding, inputs full of ties (small integers, ReLU-like
+    zeros, one value everywhere): outputs and gradients equal PyTorch's, ties included (the
+    gradient goes to the first maximum of a window in row-major order)."""
+    rng = np.random.default_rng(seed)
+    inputs = [lambda shape: rng.standard_normal(shape), lambda shape: rng.integers(-2, 3, shape) * 1.0,
+              lambda shape: np.maximum(rng.standard_normal(shape), 0), lambda shape: np.full(shape, 0.5)]
+    for _ in range(60):
+        pool = tuple(int(v) for v in rng.integers(1, 6, 2))
+        strides = None if rng.random() < 0.4 else tuple(int(v) for v in rng.integers(1, 4, 2))
+        padding = tuple(int(rng.integers(0, k // 2 + 1)) for k in pool)
+        cls, torch_pool = ((layers.MaxPool2D, torch.nn.functional.max_pool2d) if rng.random() < 0.6
+                           else (layers.AvgPool2D, torch.nn.functional.avg_pool2d))
+        n, c, h, w = (int(v) for v in (*rng.integers(1, 4, 2), *rng.integers(1, 10, 2)))
+        try:
+            layer = _build(cls(pool, strides, padding=padding), (c, h, w))
+        except ShapeError:
+            continue  # a window larger than the padded image
+        x = inputs[rng.integers(len(inputs))]((n, c, h, w))
+        dy = rng.standard_normal((n, *layer.output_shape))
+        y, dx = _run(layer, x, dy)
+        tx = torch.tensor(x, requires_grad=True)
+        ty = torch_pool(tx, pool, strides or pool, padding)
+        ty.backward(torch.tensor(dy))
+        assert rel_error(y, ty.detach().numpy()) < 1e-12, (cls.__name__, pool, strides, padding)
+        assert rel_error(dx, tx.grad.numpy()) < 1e-12, (cls.__name__, pool, strides, padding)
+
+
 @pytest.mark.parametrize("n,c,h,w,f,k,s,pad", UNFOLDING_DZ)
 @pytest.mark.parametrize("activation", [None, "relu"])
 def test_both_ways_of_computing_dw_agree(rng, monkeypatch, n, c, h, w, f, k, s, pad, activation):
