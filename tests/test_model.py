@@ -1186,3 +1186,25 @@ def test_calling_the_model_like_keras_or_pytorch_names_the_methods_to_use():
         model(np.zeros((2, 6)))
     x = np.ones((2, 6))  # what the message says gives the outputs
     np.testing.assert_allclose(model.forward(model.preprocess(x), training=False), model.predict_logits(x))
+
+
+def test_a_gradient_shaped_unlike_its_parameter_is_a_clear_error(rng):
+    """A layer of one's own whose backward sums over the wrong axis: an update would
+    broadcast a (3,) gradient into a (6, 3) weight, every row the same step, silently."""
+
+    class WrongAxisDense(gn.layers.Dense):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["W"] = self.grads["W"].sum(axis=0)  # (3,), not (6, 3)
+            return dx
+
+    try:
+        x, y = small_binary_problem(rng, n=20)
+        model = gn.Sequential([WrongAxisDense(3), gn.layers.Dense(1)], input_shape=(6,), dtype="float64")
+        model.compile("binary_crossentropy", "sgd")
+        for threads in (1, 2):  # one update, or one in parts on two threads
+            with pytest.raises(ShapeError, match=r"^WrongAxisDense \(layer 0\) left its gradient 'W' "
+                                                 r"shaped \(3,\), its parameter is \(6, 3\): backward"):
+                model.fit(x, y, epochs=1, batch_size=None, verbose=0, threads=threads)
+    finally:
+        gn.layers.LAYER_CLASSES.pop("WrongAxisDense", None)

@@ -166,10 +166,19 @@ class Sequential:
             layer.input_grad = i > self._first_trainable
 
     def parameters(self) -> Iterator[tuple[str, Array, Array]]:
-        """Yield ``(name, param, grad)`` with names like ``"2.W"`` (layer index and key)."""
+        """Yield ``(name, param, grad)`` with names like ``"2.W"`` (layer index and key); a
+        clear error for a gradient shaped unlike its parameter (a layer of one's own whose
+        ``backward`` summed over the wrong axis), which an update would otherwise broadcast
+        into the parameter without a word."""
         for i, layer in enumerate(self.layers):
             for key, value in layer.params.items():
-                yield f"{i}.{key}", value, layer.grads[key]
+                grad = layer.grads[key]
+                if grad.shape != value.shape:
+                    raise ShapeError(
+                        f"{type(layer).__name__} (layer {i}) left its gradient {key!r} shaped "
+                        f"{tuple(grad.shape)}, its parameter is {tuple(value.shape)}: backward must "
+                        f"fill self.grads[{key!r}] with dLoss/d{key}, shaped like the parameter")
+                yield f"{i}.{key}", value, grad
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Every parameter and state array as NumPy, keyed ``"i.key"`` (state under ``"i.state.key"``)."""
