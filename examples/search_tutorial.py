@@ -99,9 +99,9 @@ def describe_sharing(outputs: list[str], summary: dict[str, Any]) -> None:
     # Two workers that reach for a round's last place at once both get a trial number; the
     # later one gives way (a surplus claim, in neither table nor summary): a number skipped.
     skipped = sorted(set(range(in_study[-1] + 1)) - set(in_study))
-    if skipped:
-        print(f"trial number{'s' * (len(skipped) > 1)} {', '.join(map(str, skipped))}: a "
-              "claim that gave way to the other worker's for a round's last place")
+    for number in skipped:
+        print(f"trial number {number}: a claim that gave way to the other worker's for a "
+              "round's last place")
     pruned = Counter(t["round"] for t in trials if t["state"] == "pruned")
     per_round = Counter(t["round"] for t in trials)
     epochs = sorted(t["epochs"] for t in trials if t["state"] == "pruned" and t["epochs"])

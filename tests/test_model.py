@@ -1190,21 +1190,28 @@ def test_calling_the_model_like_keras_or_pytorch_names_the_methods_to_use():
 
 def test_a_gradient_shaped_unlike_its_parameter_is_a_clear_error(rng):
     """A layer of one's own whose backward sums over the wrong axis: an update would
-    broadcast a (3,) gradient into a (6, 3) weight, every row the same step, silently."""
+    broadcast a (3,) gradient into a (6, 3) weight, every row the same step, silently. The
+    error comes after backward, before the regularization gradient and the update: nothing
+    has changed (a misshaped layer after another, with L2 on)."""
 
     class WrongAxisDense(gn.layers.Dense):
         def backward(self, dy):
             dx = super().backward(dy)
-            self.grads["W"] = self.grads["W"].sum(axis=0)  # (3,), not (6, 3)
+            self.grads["W"] = self.grads["W"].sum(axis=0)  # (3,), not (4, 3)
             return dx
 
     try:
         x, y = small_binary_problem(rng, n=20)
-        model = gn.Sequential([WrongAxisDense(3), gn.layers.Dense(1)], input_shape=(6,), dtype="float64")
-        model.compile("binary_crossentropy", "sgd")
-        for threads in (1, 2):  # one update, or one in parts on two threads
-            with pytest.raises(ShapeError, match=r"^WrongAxisDense \(layer 0\) left its gradient 'W' "
-                                                 r"shaped \(3,\), its parameter is \(6, 3\): backward"):
+        for threads in (1, 2):  # one update, or batches split over two threads
+            model = gn.Sequential([gn.layers.Dense(4), WrongAxisDense(3), gn.layers.Dense(1)],
+                                  input_shape=(6,), dtype="float64")
+            model.compile("binary_crossentropy", "adam", reg=0.1)
+            before = model.get_weights()
+            with pytest.raises(ShapeError, match=r"^WrongAxisDense \(layer 1\) left its gradient 'W' "
+                                                 r"shaped \(3,\), its parameter is \(4, 3\): backward"):
                 model.fit(x, y, epochs=1, batch_size=None, verbose=0, threads=threads)
+            after = model.get_weights()
+            assert all(np.array_equal(after[k], before[k]) for k in before)
+            assert model.optimizer.steps == 0
     finally:
         gn.layers.LAYER_CLASSES.pop("WrongAxisDense", None)

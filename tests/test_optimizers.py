@@ -268,5 +268,6 @@ def test_float32_gradients_near_the_range_limit_behave_as_in_torch(torch, name, 
 def test_adam_betas_may_be_any_pair_and_are_kept_as_floats(betas, expected):
     adam = optimizers.Adam(betas=betas)
     assert adam.betas == expected and all(type(b) is float for b in adam.betas)
-    with pytest.raises(ConfigError, match="betas must be a pair"):
-        optimizers.Adam(betas=np.array([0.9, 0.99, 0.5]))
+    for wrong in (np.array([0.9, 0.99, 0.5]), np.array(0.9)):
+        with pytest.raises(ConfigError, match="betas must be a pair"):
+            optimizers.Adam(betas=wrong)

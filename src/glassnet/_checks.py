@@ -37,6 +37,12 @@ def check_number(value: Any, what: str, low: float, high: float = math.inf,
     return float(value)
 
 
+def is_sequence(value: Any) -> bool:
+    """Whether ``value`` is a list, a tuple or a 1-D NumPy array (values computed with
+    NumPy): what a pair of sizes (or Adam's betas) may come as. A 0-d array is a number."""
+    return isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1)
+
+
 def check_positive_int(value: Any, what: str) -> int:
     """Validate a positive integer argument, quoting the bad value."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:

@@ -26,7 +26,7 @@ from ._checks import require_labels
 from ._text import model_summary
 from .backend import Array, to_device_of_weights, to_numpy
 from .errors import ConfigError, ShapeError
-from .layers.base import Layer
+from .layers.base import Layer, misshaped_grads
 from .layers.folding import foldable_run, folded_forward
 from .training.history import History  # at run time: typing.get_type_hints(Sequential.fit) resolves
 
@@ -166,19 +166,10 @@ class Sequential:
             layer.input_grad = i > self._first_trainable
 
     def parameters(self) -> Iterator[tuple[str, Array, Array]]:
-        """Yield ``(name, param, grad)`` with names like ``"2.W"`` (layer index and key); a
-        clear error for a gradient shaped unlike its parameter (a layer of one's own whose
-        ``backward`` summed over the wrong axis), which an update would otherwise broadcast
-        into the parameter without a word."""
+        """Yield ``(name, param, grad)`` with names like ``"2.W"`` (layer index and key)."""
         for i, layer in enumerate(self.layers):
             for key, value in layer.params.items():
-                grad = layer.grads[key]
-                if grad.shape != value.shape:
-                    raise ShapeError(
-                        f"{type(layer).__name__} (layer {i}) left its gradient {key!r} shaped "
-                        f"{tuple(grad.shape)}, its parameter is {tuple(value.shape)}: backward must "
-                        f"fill self.grads[{key!r}] with dLoss/d{key}, shaped like the parameter")
-                yield f"{i}.{key}", value, grad
+                yield f"{i}.{key}", value, layer.grads[key]
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Every parameter and state array as NumPy, keyed ``"i.key"`` (state under ``"i.state.key"``)."""
@@ -310,9 +301,23 @@ class Sequential:
         d = d_output
         for layer in reversed(self.layers[self._first_trainable:]):
             d = layer.backward(d)
+        self._check_grads()
         if regularize:
             self.add_regularization_gradients()
         return d
+
+    def _check_grads(self) -> None:
+        """A clear error for a gradient that a layer's ``backward`` left shaped unlike its
+        parameter (a layer of one's own that summed over the wrong axis), before anything
+        uses it: an update would broadcast it into the parameter without a word."""
+        for i in range(self._first_trainable, len(self.layers)):
+            layer = self.layers[i]
+            for key in misshaped_grads(layer)[:1]:
+                left = (f"shaped {tuple(layer.grads[key].shape)}" if key in layer.grads
+                        else "missing")
+                raise ShapeError(f"{type(layer).__name__} (layer {i}) left its gradient {key!r} {left}, "
+                                 f"its parameter is {tuple(layer.params[key].shape)}: backward must fill "
+                                 f"self.grads[{key!r}] with dLoss/d{key}, shaped like the parameter")
 
     def add_regularization_gradients(self) -> None:
         """``grads += reg * W`` for every regularized weight (the gradient of the L2 term)."""

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._checks import check_flag, check_number, unknown_choice
+from ._checks import check_flag, check_number, is_sequence, unknown_choice
 from .backend import Array, array_module, to_device, to_device_of, to_numpy
 from .errors import ConfigError
 from .functional import part_slice
@@ -338,7 +338,7 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, *,
                  learning_rate: float | None = None) -> None:
         super().__init__(lr, weight_decay, learning_rate)
-        if not isinstance(betas, (tuple, list, np.ndarray)) or len(betas) != 2:
+        if not is_sequence(betas) or len(betas) != 2:
             raise ConfigError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (check_number(betas[0], "beta1", 0, 1, low_inclusive=True),
                       check_number(betas[1], "beta2", 0, 1, low_inclusive=True))

@@ -173,13 +173,14 @@ class Layer:
 
     def check_output_grad(self, dy: Any, shape: tuple[int, ...]) -> Array:
         """``dy`` as an array, or a clear error when it is not shaped like the output of the
-        last ``forward(x, training=True)``, ``shape`` (batch axis included). Before any
+        forward pass before it (``forward(x, training=True)``; BatchNorm's eval-mode backward
+        follows an inference pass), ``shape``, batch axis included. Before any
         arithmetic: NumPy would broadcast the ``dy`` of one sample, or one without the batch
         axis, over the whole batch without a word."""
         dy = as_array(dy)
         if tuple(dy.shape) != tuple(shape):
             raise ShapeError(f"{type(self).__name__}.backward: dy must be shaped like the output of "
-                             f"the last forward(x, training=True), {tuple(shape)}; got {tuple(dy.shape)}")
+                             f"the forward pass before it, {tuple(shape)}; got {tuple(dy.shape)}")
         return dy
 
     def _init_grads(self) -> None:
@@ -204,7 +205,7 @@ def check_grads_mirror_params(layer: Layer, what: str) -> None:
     then fails in ``fit`` with a bare ``KeyError`` (the optimizer and checkpoints read them
     by name). ``what`` names the layer in the error."""
     params, grads = layer.params, layer.grads
-    if set(grads) == set(params) and all(tuple(grads[k].shape) == tuple(v.shape) for k, v in params.items()):
+    if set(grads) == set(params) and not misshaped_grads(layer):
         return
 
     def shapes(arrays: dict[str, Any]) -> str:
@@ -213,6 +214,12 @@ def check_grads_mirror_params(layer: Layer, what: str) -> None:
     raise ConfigError(f"{what}: after build, its grads ({shapes(grads)}) do not mirror its params "
                       f"({shapes(params)}); create them at the end of build with "
                       "self._init_grads() (zeros shaped like each param)")
+
+
+def misshaped_grads(layer: Layer) -> list[str]:
+    """The keys of ``layer.params`` whose gradient is missing or shaped otherwise."""
+    return [key for key, value in layer.params.items()
+            if key not in layer.grads or tuple(layer.grads[key].shape) != tuple(value.shape)]
 
 
 def check_config_complete(layer: Layer, what: str) -> None:

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .._checks import check_positive_int
+from .._checks import check_positive_int, is_sequence
 from ..backend import Array, RandomSource, array_module
 from ..errors import ConfigError, ShapeError
 from .activations import ReLU
@@ -63,13 +63,11 @@ Pads = tuple[int, int, int, int]
 GROUP_BYTES = 4 * 2**20
 
 
-#: what a pair of sizes may come as (a NumPy array too: sizes computed with NumPy)
-PAIR_TYPES = (list, tuple, np.ndarray)
-
-
 def to_pair(value: Any, what: str) -> tuple[int, int]:
     """``3`` → ``(3, 3)``; ``(3, 2)`` stays; anything else is a :class:`ConfigError`."""
-    if isinstance(value, PAIR_TYPES):
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if is_sequence(value):
         if len(value) != 2:
             raise ConfigError(f"{what} must be an integer or a pair of integers, got {value!r}")
         return check_positive_int(value[0], what), check_positive_int(value[1], what)
@@ -78,22 +76,24 @@ def to_pair(value: Any, what: str) -> tuple[int, int]:
 
 
 def resolve_padding(padding: Any, input_hw: tuple[int, int], kernel: tuple[int, int],
-                    stride: tuple[int, int], what: str, same: bool = True) -> Pads:
-    """``"valid"`` (none), ``"same"`` (Keras: output ``ceil(size / stride)``; refused when
-    ``same`` is false, as pools do), an int or an ``(ph, pw)`` pair (that many zeros on each
+                    stride: tuple[int, int], what: str, allow_same: bool = True) -> Pads:
+    """``"valid"`` (none), ``"same"`` (Keras: output ``ceil(size / stride)``; refused unless
+    ``allow_same``: pools refuse it), an int or an ``(ph, pw)`` pair (that many zeros on each
     side) → ``(top, bottom, left, right)``."""
     if isinstance(padding, str) and padding == "valid":
         return (0, 0, 0, 0)
-    if isinstance(padding, str) and padding == "same" and same:
+    if isinstance(padding, str) and padding == "same" and allow_same:
         top, bottom = F.same_padding(input_hw[0], kernel[0], stride[0])
         left, right = F.same_padding(input_hw[1], kernel[1], stride[1])
         return (top, bottom, left, right)
-    if isinstance(padding, PAIR_TYPES) and len(padding) == 2:
+    if isinstance(padding, np.ndarray) and padding.ndim == 0:
+        padding = padding.item()
+    if is_sequence(padding) and len(padding) == 2:
         values = tuple(padding)
     else:
         values = (padding, padding)
     if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in values):
-        choices = "'valid', 'same'," if same else "'valid',"
+        choices = "'valid', 'same'," if allow_same else "'valid',"
         raise ConfigError(f"{what} padding must be {choices} an integer >= 0 or a pair, got {padding!r}")
     ph, pw = (int(v) for v in values)
     return (ph, ph, pw, pw)
@@ -104,7 +104,7 @@ def padding_config(padding: Any) -> str | int | list[int]:
     a pair as a list of ints (NumPy integers would not save)."""
     if isinstance(padding, str):
         return padding
-    if isinstance(padding, PAIR_TYPES):
+    if is_sequence(padding):
         return [int(v) for v in padding]
     return int(padding)
 

@@ -10,8 +10,9 @@ to 256); the gradient goes to that one element. Taking the first maximum along W
 the first row whose maximum is strictly larger, picks the first maximum of the window in
 row-major order: ties are broken as PyTorch does. Only non-finite inputs differ, in the
 gradient: a padded window whose real values are all -inf gives it to the -inf padding
-before them (lost), one with a NaN to the largest value before the NaN; PyTorch gives it to
-the first real value and to the NaN.
+before them (lost), PyTorch to the first real value; a window with a NaN that is not its
+first value gives it to the first maximum of the rows above the NaN's row (of the values
+left of the NaN when in the first row), PyTorch to the NaN.
 AvgPool2D divides by ``KH*KW`` (padding counts, PyTorch's ``count_include_pad=True``).
 """
 
@@ -48,7 +49,8 @@ class _WindowPool:
         label = type(self).__name__
         self.pool_size = to_pair(pool_size, f"{label} pool_size")
         self.strides = self.pool_size if strides is None else to_pair(strides, f"{label} strides")
-        self.pads: Pads = resolve_padding(padding, (1, 1), self.pool_size, self.strides, label, same=False)
+        self.pads: Pads = resolve_padding(padding, (1, 1), self.pool_size, self.strides, label,
+                                          allow_same=False)
         if self.pads[0] > self.pool_size[0] // 2 or self.pads[2] > self.pool_size[1] // 2:
             raise ConfigError(f"{label} padding {padding!r} is more than half the pool size "
                               f"{self.pool_size}")
