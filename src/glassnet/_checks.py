@@ -37,6 +37,11 @@ def check_number(value: Any, what: str, low: float, high: float = math.inf,
     return float(value)
 
 
+def unwrap_scalar(value: Any) -> Any:
+    """A 0-d NumPy array (``np.array(3)``) as the number it holds; anything else as it is."""
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
 def is_sequence(value: Any) -> bool:
     """Whether ``value`` is a list, a tuple or a 1-D NumPy array (values computed with
     NumPy): what a pair of sizes (or Adam's betas) may come as. A 0-d array is a number."""

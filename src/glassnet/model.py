@@ -312,7 +312,9 @@ class Sequential:
         uses it: an update would broadcast it into the parameter without a word."""
         for i in range(self._first_trainable, len(self.layers)):
             layer = self.layers[i]
-            for key in misshaped_grads(layer)[:1]:
+            wrong = misshaped_grads(layer)
+            if wrong:
+                key = wrong[0]
                 left = (f"shaped {tuple(layer.grads[key].shape)}" if key in layer.grads
                         else "missing")
                 raise ShapeError(f"{type(layer).__name__} (layer {i}) left its gradient {key!r} {left}, "

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .._checks import check_positive_int, is_sequence
+from .._checks import check_positive_int, is_sequence, unwrap_scalar
 from ..backend import Array, RandomSource, array_module
 from ..errors import ConfigError, ShapeError
 from .activations import ReLU
@@ -65,8 +65,7 @@ GROUP_BYTES = 4 * 2**20
 
 def to_pair(value: Any, what: str) -> tuple[int, int]:
     """``3`` → ``(3, 3)``; ``(3, 2)`` stays; anything else is a :class:`ConfigError`."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
+    value = unwrap_scalar(value)
     if is_sequence(value):
         if len(value) != 2:
             raise ConfigError(f"{what} must be an integer or a pair of integers, got {value!r}")
@@ -86,8 +85,7 @@ def resolve_padding(padding: Any, input_hw: tuple[int, int], kernel: tuple[int, 
         top, bottom = F.same_padding(input_hw[0], kernel[0], stride[0])
         left, right = F.same_padding(input_hw[1], kernel[1], stride[1])
         return (top, bottom, left, right)
-    if isinstance(padding, np.ndarray) and padding.ndim == 0:
-        padding = padding.item()
+    padding = unwrap_scalar(padding)
     if is_sequence(padding) and len(padding) == 2:
         values = tuple(padding)
     else:
