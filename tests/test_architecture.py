@@ -22,7 +22,7 @@ PACKAGE = SRC / "glassnet"
 
 CORE = ("backend", "functional", "layers", "losses", "initializers", "optimizers", "schedules",
         "model", "building", "compile_checks", "model_state", "training", "gradcheck", "metrics",
-        "split", "errors", "_checks", "_text", "inputs", "inference")
+        "split", "errors", "_checks", "_text", "inputs", "inference", "scratch")
 OUTSIDE_THE_CORE = ("data", "io", "report", "cli", "zoo", "search", "search_*", "runs", "run_*")
 # Extras (and the drivers they bring) that a user may not have installed: a module-level
 # import would make ``import glassnet`` fail without them.

@@ -9,6 +9,7 @@ import pytest
 
 from glassnet import functional as F
 from glassnet import layers
+from glassnet import scratch as scratch_module
 from glassnet.errors import ConfigError, ShapeError
 from glassnet.gradcheck import rel_error
 from glassnet.layers import conv as conv_module
@@ -94,7 +95,7 @@ def _nan_fenced_padding(monkeypatch):
     in the gradients instead of passing unnoticed whenever that memory happens to be finite."""
     real = F.pad_images
 
-    def fenced(x, pads, value=0.0):
+    def fenced(x, pads, value=0.0, scratch=False):  # always a fresh copy: scratch is ignored
         padded = real(x, pads, value)
         buffer = np.full(padded.size + 64, np.nan, dtype=padded.dtype)
         buffer[:padded.size] = padded.ravel()
@@ -103,12 +104,28 @@ def _nan_fenced_padding(monkeypatch):
     monkeypatch.setattr(F, "pad_images", fenced)
 
 
+def _poisoned_scratch(monkeypatch):
+    """Fill every scratch array with NaN when it is handed out (the same memory as before,
+    glassnet.scratch): a value read before it was written, or a scratch array still in use
+    when its slot is asked for again, then shows up as NaN."""
+    real = scratch_module.scratch
+
+    def poisoned(xp, slot, shape, dtype):
+        array = real(xp, slot, shape, dtype)
+        array[...] = np.nan
+        return array
+
+    monkeypatch.setattr(F, "scratch_array", poisoned)
+    monkeypatch.setattr(conv_module, "scratch", poisoned)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_conv2d_matches_torch_on_random_layers(torch, monkeypatch, seed):
     """Random shapes, kernels up to 7 wide, any padding the layer accepts (narrow images
     included: a 5-wide kernel on a 1-wide image once read past the padded copy), both
     backward ways, one image per group or many; float64, against PyTorch."""
     _nan_fenced_padding(monkeypatch)
+    _poisoned_scratch(monkeypatch)
     rng = np.random.default_rng(seed)
     checked = 0
     for _ in range(60):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .backend import Array, array_module
+from .scratch import scratch as scratch_array
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -91,14 +92,26 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def pad_images(x: Array, pads: tuple[int, int, int, int], value: float = 0.0) -> Array:
-    """``x: (N, C, H, W)`` → ``(N, C, H + top + bottom, W + left + right)`` filled with ``value``."""
+def _empty(xp, slot: str, shape: tuple[int, ...], dtype, scratch: bool) -> Array:
+    """A new array, or with ``scratch`` this thread's scratch array for ``slot``
+    (:mod:`glassnet.scratch`: valid until the next request for that slot)."""
+    return scratch_array(xp, slot, shape, dtype) if scratch else xp.empty(shape, dtype=dtype)
+
+
+def pad_images(x: Array, pads: tuple[int, int, int, int], value: float = 0.0,
+               scratch: bool = False) -> Array:
+    """``x: (N, C, H, W)`` → ``(N, C, H + top + bottom, W + left + right)`` filled with ``value``
+    (in scratch memory if ``scratch``: only the borders are filled, not the whole array)."""
     top, bottom, left, right = pads
     if not any(pads):
         return x
     xp = array_module(x)
     n, c, h, w = x.shape
-    out = xp.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
+    out = _empty(xp, "padded", (n, c, h + top + bottom, w + left + right), x.dtype, scratch)
+    out[:, :, :top] = value
+    out[:, :, top + h:] = value
+    out[:, :, top:top + h, :left] = value
+    out[:, :, top:top + h, left + w:] = value
     out[:, :, top:top + h, left:left + w] = x
     return out
 
@@ -157,7 +170,7 @@ def kernel_offsets(kernel: tuple[int, int], stride: tuple[int, int],
 
 
 def im2col(x: Array, kernel: tuple[int, int], stride: tuple[int, int],
-           pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> Array:
+           pads: tuple[int, int, int, int] = (0, 0, 0, 0), scratch: bool = False) -> Array:
     """Unfold every ``KH x KW`` window of ``x: (N, C, H, W)`` into columns.
 
     Returns ``cols: (C*KH*KW, N*OH*OW)`` (contiguous): one column per output position of
@@ -166,25 +179,30 @@ def im2col(x: Array, kernel: tuple[int, int], stride: tuple[int, int],
     ``W2 @ cols → (F, N*OH*OW)``, the shape BLAS is fastest at (a GEMM per image would be
     many small calls, each a thread synchronisation). The window view is built with
     ``as_strided`` and copied once; its innermost axis runs along image rows, so the copy
-    moves contiguous runs of memory.
+    moves contiguous runs of memory. ``scratch``: the columns (and the padded copy) in this
+    thread's scratch memory (:mod:`glassnet.scratch`), for a caller that uses them up at once.
     """
     xp = array_module(x)
-    x = pad_images(x, pads)
+    x = pad_images(x, pads, scratch=scratch)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw) = kernel, stride
     oh, ow = output_size(h, kh, sh), output_size(w, kw, sw)
     sn, sc, s_h, s_w = x.strides
     windows = xp.lib.stride_tricks.as_strided(
         x, shape=(c, kh, kw, n, oh, ow), strides=(sc, s_h, s_w, sn, s_h * sh, s_w * sw))
-    return xp.ascontiguousarray(windows).reshape(c * kh * kw, n * oh * ow)
+    cols = _empty(xp, "cols", windows.shape, x.dtype, scratch)
+    cols[...] = windows
+    return cols.reshape(c * kh * kw, n * oh * ow)
 
 
 def col2im(cols: Array, x_shape: tuple[int, int, int, int], kernel: tuple[int, int],
-           stride: tuple[int, int], pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> Array:
+           stride: tuple[int, int], pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+           scratch: bool = False) -> Array:
     """The adjoint of :func:`im2col`: sum ``cols: (C*KH*KW, N*OH*OW)`` back into ``(N, C, H, W)``.
 
     Overlapping windows add up. One strided ``+=`` per kernel offset (``KH*KW`` passes),
-    each covering every image and channel at once.
+    each covering every image and channel at once. ``scratch``: the sums are a view of this
+    thread's scratch memory (:mod:`glassnet.scratch`).
     """
     xp = array_module(cols)
     n, c, h, w = x_shape
@@ -193,7 +211,8 @@ def col2im(cols: Array, x_shape: tuple[int, int, int, int], kernel: tuple[int, i
     oh = output_size(h, kh, sh, top, bottom)
     ow = output_size(w, kw, sw, left, right)
     windows = cols.reshape(c, kh * kw, n, oh, ow)
-    padded = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
+    padded = _empty(xp, "padded", (n, c, h + top + bottom, w + left + right), cols.dtype, scratch)
+    padded[...] = 0
     by_channel = padded.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp), a view
     for k, rows, columns in kernel_offsets(kernel, stride, (oh, ow)):
         by_channel[:, :, rows, columns] += windows[:, k]
@@ -227,8 +246,8 @@ def rows_pads(pads: tuple[int, int, int, int], kernel: tuple[int, int],
     return top, bottom + 1, left, rows_width(width, kernel[1], left, right) - left - width
 
 
-def im2col_rows(x: Array, kernel: tuple[int, int],
-                pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> tuple[Array, int]:
+def im2col_rows(x: Array, kernel: tuple[int, int], pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+                scratch: bool = False) -> tuple[Array, int]:
     """:func:`im2col` for stride 1, unfolding whole rows of the padded image.
 
     Returns ``(cols, Wp)`` with ``cols: (C*KH*KW, N*OH*Wp)``: for each image, ``OH`` rows of
@@ -240,23 +259,29 @@ def im2col_rows(x: Array, kernel: tuple[int, int],
     instead of ``C*KH*KW*N*OH`` runs of only ``OW`` numbers (8 to 32 for CIFAR-sized images),
     where NumPy's per-run overhead, not memory, was the cost. The price is ``Wp/OW - 1`` more
     multiply-adds in the GEMMs (3% at 32x32 with a 3x3 kernel and padding 1, 12.5% at 8x8).
+
+    ``scratch``: the columns (and the padded copy) in this thread's scratch memory
+    (:mod:`glassnet.scratch`), for a caller that uses them up before asking again.
     """
     xp = array_module(x)
-    x = pad_images(x, rows_pads(pads, kernel, x.shape[3]))
+    x = pad_images(x, rows_pads(pads, kernel, x.shape[3]), scratch=scratch)
     n, c, hp, wp = x.shape
     (kh, kw), oh = kernel, hp - kernel[0]
     sn, sc, _, s_w = x.strides
     windows = xp.lib.stride_tricks.as_strided(
         x, shape=(c, kh, kw, n, oh * wp), strides=(sc, wp * s_w, s_w, sn, s_w))
-    return xp.ascontiguousarray(windows).reshape(c * kh * kw, n * oh * wp), wp
+    cols = _empty(xp, "cols", windows.shape, x.dtype, scratch)
+    cols[...] = windows
+    return cols.reshape(c * kh * kw, n * oh * wp), wp
 
 
 def col2im_rows(cols: Array, x_shape: tuple[int, int, int, int], kernel: tuple[int, int],
-                pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> Array:
+                pads: tuple[int, int, int, int] = (0, 0, 0, 0), scratch: bool = False) -> Array:
     """The adjoint of :func:`im2col_rows`: ``cols: (C*KH*KW, N*OH*Wp)`` → ``(N, C, H, W)``.
 
     The columns of the wrapped positions (``OW <= x < Wp`` in each row) must be zero: they
     overlap real pixels of the next row. One contiguous ``+=`` per kernel offset and image.
+    ``scratch``: the sums are a view of this thread's scratch memory (:mod:`glassnet.scratch`).
     """
     xp = array_module(cols)
     n, c, h, w = x_shape
@@ -264,10 +289,14 @@ def col2im_rows(cols: Array, x_shape: tuple[int, int, int, int], kernel: tuple[i
     (kh, kw), hp, wp = kernel, h + top + bottom, w + left + right
     run = (hp - kh) * wp  # OH rows of Wp positions
     windows = cols.reshape(c, kh * kw, n, run)
-    padded = xp.zeros((n, c, hp * wp), dtype=cols.dtype)
+    padded = _empty(xp, "padded", (n, c, hp * wp), cols.dtype, scratch)
     by_channel = padded.transpose(1, 0, 2)  # (C, N, Hp*Wp), a view
+    # offset (0, 0) covers the first ``run`` positions: copied, not added to zeros
+    by_channel[:, :, :run] = windows[:, 0]
+    by_channel[:, :, run:] = 0
     for i in range(kh):
         for j in range(kw):
             start = i * wp + j
-            by_channel[:, :, start:start + run] += windows[:, i * kw + j]
+            if start:
+                by_channel[:, :, start:start + run] += windows[:, i * kw + j]
     return unpad_images(padded.reshape(n, c, hp, wp), padding)

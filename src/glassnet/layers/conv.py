@@ -50,6 +50,7 @@ from .. import functional as F
 from .._checks import check_positive_int, is_sequence, unwrap_scalar
 from ..backend import Array, RandomSource, array_module
 from ..errors import ConfigError, ShapeError
+from ..scratch import scratch
 from .activations import ReLU
 from .base import Layer
 from .kernel import KernelOptions
@@ -218,7 +219,8 @@ class Conv2D(KernelOptions, Layer):
         width = self._unfolded_width()
         for part in self._forward_groups(x):
             cols = self._unfold(x[part])
-            z = W2 @ cols  # (F, CKK) @ (CKK, n*OH*width): one GEMM per group of images
+            # (F, CKK) @ (CKK, n*OH*width): one GEMM per group of images
+            z = xp.matmul(W2, cols, out=scratch(xp, "gemm", (self.filters, cols.shape[1]), x.dtype))
             if b is not None:
                 z += b[:, None]
             z = z.reshape(self.filters, -1, oh, width)[..., :ow].transpose(1, 0, 2, 3)  # NCHW view
@@ -263,16 +265,19 @@ class Conv2D(KernelOptions, Layer):
         width = self._dz_unfolded_width()  # of each row of dz's unfolding, and of x_rows
         # a group holds dcols, x_rows and the GEMM's output for dx at once
         for part in self._image_groups(x, (f * kh * kw + 2 * c) * h * width):
-            dz = dy[part] if relu_y is None else dy[part] * (relu_y[part] > 0)
+            dz = dy[part]
+            if relu_y is not None:
+                dz = xp.multiply(dz, relu_y[part] > 0, out=scratch(xp, "dz", dz.shape, dz.dtype))
             if self.use_bias:
                 self.grads["b"] += dz.sum(axis=(0, 2, 3))
-            dcols, _ = F.im2col_rows(*self._full_padding(dz))  # (F*KH*KW, n*H*width)
+            dcols, _ = F.im2col_rows(*self._full_padding(dz), scratch=True)  # (F*KH*KW, n*H*width)
             n = dz.shape[0]
-            x_rows = xp.empty((c, n, h, width), dtype=x.dtype)  # x in dcols' positions:
-            x_rows[..., w:] = 0                                  # zeros where rows wrap
+            x_rows = scratch(xp, "rows", (c, n, h, width), x.dtype)  # x in dcols' positions:
+            x_rows[..., w:] = 0                                         # zeros where rows wrap
             x_rows[..., :w] = x[part].transpose(1, 0, 2, 3)
             dWf2 += dcols @ x_rows.reshape(c, -1).T
-            dx[part] = (Wf2 @ dcols).reshape(c, n, h, width)[..., :w].transpose(1, 0, 2, 3)
+            dx_rows = xp.matmul(Wf2, dcols, out=scratch(xp, "gemm", (c, dcols.shape[1]), x.dtype))
+            dx[part] = dx_rows.reshape(c, n, h, width)[..., :w].transpose(1, 0, 2, 3)
         self.grads["W"][...] = dWf2.reshape(f, kh, kw, c)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
         return dx
 
@@ -316,7 +321,8 @@ class Conv2D(KernelOptions, Layer):
             if self.use_bias:
                 self.grads["b"] += dz.sum(axis=1)
             if dx is not None:
-                dx[part] = self._fold(W2.T @ dz, x[part].shape)
+                dcols = xp.matmul(W2.T, dz, out=scratch(xp, "gemm", cols.shape, dz.dtype))
+                dx[part] = self._fold(dcols, x[part].shape)
         return dx
 
     def _output_grad_columns(self, dy: Array, y: Array | None, width: int) -> Array:
@@ -327,18 +333,19 @@ class Conv2D(KernelOptions, Layer):
         views straight into ``dz`` as to multiply and then copy across."""
         xp, (oh, ow) = array_module(dy), self.output_shape[1:]
         if y is not None:
-            dy = dy * (y > 0)
-        dz = xp.empty((self.filters, dy.shape[0], oh, width), dtype=dy.dtype)
+            dy = xp.multiply(dy, y > 0, out=scratch(xp, "masked", dy.shape, dy.dtype))
+        dz = scratch(xp, "dz", (self.filters, dy.shape[0], oh, width), dy.dtype)
         dz[..., ow:] = 0
         dz[..., :ow] = dy.transpose(1, 0, 2, 3)
         return dz.reshape(self.filters, -1)
 
     def _unfold(self, x: Array) -> Array:
         """``x: (n, C, H, W)`` → ``cols: (C*KH*KW, n*OH*width)``, ``width`` as
-        :meth:`_unfolded_width` gives it."""
+        :meth:`_unfolded_width` gives it; in this thread's scratch memory (``glassnet.scratch``:
+        valid until the next group's)."""
         if self.strides == (1, 1):
-            return F.im2col_rows(x, self.kernel_size, self.pads)[0]
-        return F.im2col(x, self.kernel_size, self.strides, self.pads)
+            return F.im2col_rows(x, self.kernel_size, self.pads, scratch=True)[0]
+        return F.im2col(x, self.kernel_size, self.strides, self.pads, scratch=True)
 
     def _unfolded_width(self) -> int:
         """Positions per output row in :meth:`_unfold`'s columns: for stride 1 ``im2col_rows``'
@@ -351,8 +358,8 @@ class Conv2D(KernelOptions, Layer):
     def _fold(self, cols: Array, x_shape: tuple[int, ...]) -> Array:
         """The adjoint of :meth:`_unfold`: ``cols`` summed back into ``(n, C, H, W)``."""
         if self.strides == (1, 1):
-            return F.col2im_rows(cols, x_shape, self.kernel_size, self.pads)
-        return F.col2im(cols, x_shape, self.kernel_size, self.strides, self.pads)
+            return F.col2im_rows(cols, x_shape, self.kernel_size, self.pads, scratch=True)
+        return F.col2im(cols, x_shape, self.kernel_size, self.strides, self.pads, scratch=True)
 
     def _forward_groups(self, x: Array) -> list[slice]:
         """The groups of images of the forward pass, each one GEMM ``W2 @ cols`` of shape
