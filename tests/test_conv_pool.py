@@ -119,12 +119,15 @@ def _poisoned_scratch(monkeypatch):
     monkeypatch.setattr(conv_module, "scratch", poisoned)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_conv2d_matches_torch_on_random_layers(torch, monkeypatch, seed):
+@pytest.mark.parametrize("seed,fenced", [(0, True), (1, True), (2, True), (3, False), (4, False)])
+def test_conv2d_matches_torch_on_random_layers(torch, monkeypatch, seed, fenced):
     """Random shapes, kernels up to 7 wide, any padding the layer accepts (narrow images
     included: a 5-wide kernel on a 1-wide image once read past the padded copy), both
-    backward ways, one image per group or many; float64, against PyTorch."""
-    _nan_fenced_padding(monkeypatch)
+    backward ways, one image per group or many; float64, against PyTorch. Scratch arrays
+    are poisoned with NaN; the padded copies are either NaN-fenced fresh arrays or, without
+    the fence, the layers' own scratch-memory padding."""
+    if fenced:
+        _nan_fenced_padding(monkeypatch)
     _poisoned_scratch(monkeypatch)
     rng = np.random.default_rng(seed)
     checked = 0
@@ -600,6 +603,29 @@ def test_a_layer_on_its_own_computes_in_its_dtype_whatever_the_input_dtype(facto
         y = layer.forward(x)
         assert y.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.Conv2D(4, 3, strides=2, padding="same"),  # col2im
+    lambda: layers.Conv2D(6, 3, padding="same"),  # more filters than channels: col2im
+    lambda: layers.Conv2D(2, 3, padding="same", activation="relu"),  # dz unfolded
+], ids=["strided", "F>C", "F<=C"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv2d_backward_computes_in_its_dtype_whatever_the_dtype_of_dy(make, dtype, rng):
+    """A layer used alone may get a dy of another dtype (float32 on a float64 layer, float64
+    on a float32 one, integers): backward takes it in the layer's dtype, as forward takes x
+    (the weight gradient of a float64 layer was summed in float32 when dy was float32, a
+    scratch array in dy's dtype rounded dx too, and integer numbers were refused)."""
+    layer = _build(make(), (4, 8, 8), dtype)
+    y = layer.forward(rng.standard_normal((3, 4, 8, 8)), training=True)
+    for dy in (rng.standard_normal(y.shape).astype(np.float32), rng.standard_normal(y.shape),
+               rng.integers(-3, 4, y.shape)):
+        expected = layer.backward(dy.astype(dtype))
+        expected_dW = layer.grads["W"].copy()
+        dx = layer.backward(dy)
+        assert dx.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(dx, expected)
+        np.testing.assert_array_equal(layer.grads["W"], expected_dW)
 
 
 def test_max_pooling_over_windows_wider_than_256_trains_and_predicts(rng):
