@@ -503,6 +503,21 @@ def test_backward_refuses_a_dy_not_shaped_like_the_output(make, rng):
         x = y
 
 
+@pytest.mark.parametrize("make", ["dense_model", "conv_model", "conv_gap_model"])
+def test_every_layer_takes_a_list_in_forward(make, rng):
+    """Used on its own, every layer (the activations, Flatten and Dropout too, which have no
+    input shape to check) takes a list as ``np.asarray`` of it, as predict does (they raised
+    AttributeError or TypeError)."""
+    import layer_zoo
+
+    model = getattr(layer_zoo, make)()
+    x = rng.random((3, *model.input_shape)).astype("float32")
+    for layer in model.layers:
+        y = layer.forward(x)
+        np.testing.assert_array_equal(layer.forward(x.tolist()), layer.forward(np.asarray(x.tolist())))
+        x = y
+
+
 def test_a_layer_takes_a_list_or_a_pytorch_tensor_as_predict_does(torch):
     dense = layers.Dense(3)
     dense.build((4,), np.random.default_rng(0), "float32")

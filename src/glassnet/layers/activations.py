@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import functional as F
 from .._checks import check_number
-from ..backend import Array, array_module
+from ..backend import Array, array_module, as_array
 from ..errors import ConfigError, ShapeError
 from .base import Layer
 
@@ -21,6 +21,7 @@ class ReLU(Layer):
     shardable = True
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        x = as_array(x)  # a list, used alone, as predict takes it
         mask = x > 0
         if training:
             self._remember(mask=mask)
@@ -42,6 +43,7 @@ class LeakyReLU(Layer):
         self.alpha = check_number(alpha, "LeakyReLU alpha", 0, low_inclusive=True)
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        x = as_array(x)  # a list, used alone, as predict takes it
         xp = array_module(x)
         mask = x > 0
         if training:
@@ -63,6 +65,7 @@ class Sigmoid(Layer):
     shardable = True
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        x = as_array(x)  # a list, used alone, as predict takes it
         y = F.sigmoid(x)
         if training:
             self._remember(y=y)
@@ -79,6 +82,7 @@ class Tanh(Layer):
     shardable = True
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        x = as_array(x)  # a list, used alone, as predict takes it
         y = array_module(x).tanh(x)
         if training:
             self._remember(y=y)
@@ -110,6 +114,7 @@ class Softmax(Layer):
         return tuple(input_shape)
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        x = as_array(x)  # a list, used alone, as predict takes it
         y = F.softmax(x, axis=-1)
         if training:
             self._remember(y=y)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_rate
-from ..backend import Array, RandomSource, array_module
+from ..backend import Array, RandomSource, array_module, as_array
 from .base import Layer, child_generator
 
 
@@ -42,6 +42,7 @@ class Dropout(Layer):
         return out
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        x = as_array(x)  # a list, used alone, as predict takes it
         if not training or self.rate == 0:
             if training:
                 self._remember(mask=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import Array
+from ..backend import Array, as_array
 from .base import Layer
 
 
@@ -26,6 +26,7 @@ class Flatten(Layer):
         return (math.prod(input_shape),)
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        x = as_array(x)  # a list, used alone, as predict takes it
         if training:
             self._remember(shape=x.shape)
         if self.channels_last and x.ndim == 4:
