@@ -100,8 +100,9 @@ def _empty(xp, slot: str, shape: tuple[int, ...], dtype, scratch: bool) -> Array
 
 def pad_images(x: Array, pads: tuple[int, int, int, int], value: float = 0.0,
                scratch: bool = False) -> Array:
-    """``x: (N, C, H, W)`` → ``(N, C, H + top + bottom, W + left + right)`` filled with ``value``
-    (in scratch memory if ``scratch``: only the borders are filled, not the whole array)."""
+    """``x: (N, C, H, W)`` → ``(N, C, H + top + bottom, W + left + right)``, the borders filled
+    with ``value`` (each element written once: the borders, then ``x`` inside them); in this
+    thread's scratch memory (:mod:`glassnet.scratch`) if ``scratch``."""
     top, bottom, left, right = pads
     if not any(pads):
         return x
