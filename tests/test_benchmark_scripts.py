@@ -166,7 +166,10 @@ def test_the_gpu_script_measures_speed_and_equality_on_the_stand_in(monkeypatch,
     rows = re.findall(r"^\| (mlp|cnn-keras|cnn-bn) \| (\S+) \| (\S+) \| 1 \| (\w+) \|$", out, re.M)
     assert [row[0] for row in rows] == ["mlp", "cnn-keras", "cnn-bn"]
     for model, before, after, met in rows:
-        assert float(before) == 0.0 and float(after) <= 1e-4 and met == "yes", (model, out)
+        # the stand-in is NumPy on both sides: the same weights give the same probabilities up
+        # to float32 rounding (a GPU convolves the whole batch as one group, the CPU a few
+        # images at a time; some BLAS kernels round those GEMMs differently, 3e-8 seen)
+        assert float(before) <= 1e-6 and float(after) <= 1e-4 and met == "yes", (model, out)
 
 
 def test_the_gpu_script_without_cupy_is_one_line_and_exit_code_1():

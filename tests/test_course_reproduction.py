@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import runpy
 from pathlib import Path
 
@@ -21,9 +22,17 @@ def test_four_layer_cat_network_matches_the_course(data_root, capsys):
     assert result["final_cost"] == pytest.approx(0.088439943441702, abs=1e-12)
     assert result["train_accuracy"] == pytest.approx(0.9856459330143539)
     assert result["test_accuracy"] == pytest.approx(0.80)
-    lines = capsys.readouterr().out.splitlines()
-    assert "Cost after iteration 100: 0.6720534400822913" in lines  # the course's second line
-    assert "Cost after iteration 2499: 0.088439943441702" in lines
+    printed = _printed_costs(capsys.readouterr().out)
+    # the course's lines, to its 15th digit: the last one depends on the CPU's BLAS kernel
+    # (0.08843994344170202 on an AMD EPYC without AVX-512, OpenBLAS's Haswell kernel)
+    assert printed[100] == pytest.approx(0.6720534400822913, abs=1e-15)
+    assert printed[2499] == pytest.approx(0.088439943441702, abs=1e-15)
+
+
+def _printed_costs(out: str) -> dict[int, float]:
+    """``{iteration: cost}`` from the script's "Cost after iteration N: C" lines."""
+    return {int(m.group(1)): float(m.group(2))
+            for m in re.finditer(r"^Cost after iteration (\d+): (\S+)$", out, re.M)}
 
 
 def test_first_cost_matches_the_course_after_a_few_epochs(data_root, capsys):
@@ -45,8 +54,11 @@ def test_float32_trains_the_course_network_like_float64(cats):
     train = model.evaluate(cats["train"].x, cats["train"].y)["accuracy"]
     test = model.evaluate(cats["test"].x, cats["test"].y)["accuracy"]
     assert abs(train - 0.990) <= 0.02
-    # 50 test images: one image is 2 points; float32 ends with two of them on the other side.
-    assert abs(test - 0.82) <= 0.04
+    # 50 test images: one image is 2 points. float32 ends with one to three of them on the
+    # other side: which ones depends on the rounding, so on the CPU's BLAS kernel and on the
+    # BLAS's threads (0.80 on AVX-512 hosts; 0.76 with one BLAS thread and 0.78 with two on
+    # an AMD EPYC without AVX-512, session 24), while the training accuracy is float64's.
+    assert abs(test - 0.82) <= 0.06
 
 
 def test_two_layer_network_starts_from_the_course_two_layer_weights(data_root, capsys):
