@@ -1754,6 +1754,42 @@ def _parsed(add_parser, argv: list[str]):
     return commands.choices["search"].parse_args(argv[1:])
 
 
+@pytest.mark.parametrize("error_name, message, retried", [
+    ("IntegrityError", 'duplicate key value violates unique constraint "pg_type_typname_nsp_index"', True),
+    ("ProgrammingError", '(psycopg.errors.DuplicateTable) relation "studies" already exists', True),
+    ("ProgrammingError", 'permission denied for schema public', False),
+    ("OperationalError", 'connection refused', False),
+])
+def test_a_worker_that_loses_the_race_to_create_the_tables_opens_them(monkeypatch, tmp_path, error_name,
+                                                                       message, retried):
+    """Two workers started together on a new PostgreSQL database both create Optuna's
+    tables; the second one's CREATE TABLE fails ("relation ... already exists", seen in CI)
+    or its insert does (a duplicate key): it opens the tables the first one made. Any other
+    error is the user's to see."""
+    import optuna
+
+    from glassnet import search_storage
+
+    error = type(error_name, (Exception,), {})
+    calls = []
+
+    def storage(url, engine_kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise error(message)
+        return "opened"
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", storage)
+    monkeypatch.setattr(search_storage.time, "sleep", lambda seconds: None)
+    url = "postgresql://u@127.0.0.1:1/db"
+    if retried:
+        assert search_storage.open_storage(url, tmp_path) == "opened" and len(calls) == 2
+    else:
+        with pytest.raises(SearchError, match=rf"^cannot open the storage .*: {re.escape(message)}$"):
+            search_storage.open_storage(url, tmp_path)
+        assert len(calls) == 1
+
+
 def test_storage_driver_advice_names_the_driver_sqlalchemy_picks():
     """SQLAlchemy 2.0 (what pip installs on Python 3.10) reads postgresql:// as psycopg2, 2.1
     as psycopg 3: advising psycopg for both sent 3.10 users in a circle."""

@@ -123,12 +123,21 @@ def open_storage(url: str | None, run_dir: Path) -> BaseStorage:
             raise SearchError(f"the storage {masked(url)} needs a database driver: {exc} "
                               f"({driver_advice(url)})") from None
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds; all mean "unusable"
-            if type(exc).__name__ == "IntegrityError" and attempt < 2:
-                time.sleep(0.5 + attempt)  # workers started together both created the tables
+            if _lost_the_schema_race(exc) and attempt < 2:
+                time.sleep(0.5 + attempt)  # the tables now exist: open them
                 continue
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SearchError(f"cannot open the storage {masked(url)}: {reason}") from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _lost_the_schema_race(exc: Exception) -> bool:
+    """Whether opening an RDB storage failed because another worker, started at the same
+    moment on a new database, created Optuna's tables first: PostgreSQL says so as a
+    duplicate key (``IntegrityError``) or, when both ran ``CREATE TABLE``, as a relation
+    that "already exists" (``ProgrammingError``)."""
+    name = type(exc).__name__
+    return name == "IntegrityError" or (name == "ProgrammingError" and "already exists" in str(exc))
 
 
 def _remove_dead_lock(lock: Path) -> None:
