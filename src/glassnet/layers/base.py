@@ -150,7 +150,11 @@ class Layer:
             hint = "; add the batch axis: x[None]" if tuple(x.shape) == self.input_shape else ""
             raise ShapeError(f"{type(self).__name__} was built for inputs (N, "
                              f"{', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}{hint}")
-        return x if x.dtype == self.dtype else x.astype(self.dtype)
+        return self._in_layer_dtype(x)
+
+    def _in_layer_dtype(self, a: Array) -> Array:
+        """``a`` in this layer's dtype (itself when it already is)."""
+        return a if a.dtype == self.dtype else a.astype(self.dtype)
 
     def _remember(self, **values: Any) -> None:
         """Keep what ``backward`` needs from this forward pass."""
