@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from glassnet import optimizers
-from glassnet.errors import ConfigError
+from glassnet.errors import ConfigError, ShapeError
 from glassnet.gradcheck import rel_error
 
 # (our name, our kwargs, torch class name, torch kwargs); weight decay is added per test
@@ -108,6 +108,28 @@ def test_state_dict_round_trip_continues_identically(rng):
     a.step([("p", p1, g)])
     b.step([("p", p2, g)])
     np.testing.assert_array_equal(p1, p2)
+
+
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_a_step_by_hand_with_misshaped_arrays_is_a_clear_error(name, rng):
+    opt = optimizers.get(name, momentum=0.9) if name == "sgd" else optimizers.get(name)
+    p = rng.standard_normal((3, 2))
+    before = p.copy()
+    with pytest.raises(ShapeError, match=r"gradient of '0.W' has shape \(2, 3\), its parameter \(3, 2\)"):
+        opt.step([("0.W", p, rng.standard_normal((2, 3)))])
+    with pytest.raises(ShapeError, match=r"gradient of '0.W' has shape \(2,\)"):
+        opt.step([("0.W", p, [1.0, 2.0])])  # a list would have broadcast over the rows
+    with pytest.raises(ShapeError, match="gradient of '0.b'"):  # the first parameter untouched too
+        opt.step([("0.W", p, rng.standard_normal((3, 2))), ("0.b", p[0], rng.standard_normal(3))])
+    np.testing.assert_array_equal(p, before)
+    assert opt.steps == 0 and not any(opt.slots.values())
+    opt.step([("0.W", p, rng.standard_normal((3, 2)))])
+    q = rng.standard_normal(4)  # another array under the same name: the moments do not fit it
+    with pytest.raises(ShapeError, match=r"for '0.W' has shape \(3, 2\) from earlier steps, the "
+                                         r"parameter now \(4,\): call reset\(\) first"):
+        opt.step([("0.W", q, rng.standard_normal(4))])
+    opt.reset()
+    opt.step([("0.W", q, rng.standard_normal(4))])
 
 
 def test_unknown_optimizer_is_a_clear_error():

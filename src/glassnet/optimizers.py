@@ -23,7 +23,7 @@ import numpy as np
 
 from ._checks import check_flag, check_number, is_sequence, unknown_choice
 from .backend import Array, array_module, to_device, to_device_of, to_numpy
-from .errors import ConfigError
+from .errors import ConfigError, ShapeError
 from .functional import part_slice
 
 ParamTriple = tuple[str, Array, Array]
@@ -106,6 +106,9 @@ class Optimizer:
 
     def step(self, params: Iterable[ParamTriple]) -> None:
         """Apply one update to every ``(name, param, grad)``; ``param`` changes in place."""
+        params = list(params)
+        for name, p, g in params:  # all before any: a refused step changes nothing
+            _check_shapes(name, p, g, self.slots.get(name, {}))
         self.start_step()
         for name, p, g in params:
             self.update(name, p, g, self.slots.setdefault(name, {}))
@@ -194,6 +197,19 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({args})"
+
+
+def _check_shapes(name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
+    """A gradient, and the moments kept from earlier steps, must match their parameter
+    (a step called by hand with the wrong arrays would otherwise broadcast silently or end
+    in NumPy's error)."""
+    g_shape = g.shape if hasattr(g, "shape") else np.shape(g)  # np.shape refuses CuPy arrays
+    if g_shape != p.shape:
+        raise ShapeError(f"the gradient of {name!r} has shape {g_shape}, its parameter {p.shape}")
+    for key, slot in slots.items():
+        if slot.shape != p.shape:
+            raise ShapeError(f"the optimizer's {key!r} for {name!r} has shape {slot.shape} from "
+                             f"earlier steps, the parameter now {p.shape}: call reset() first")
 
 
 class SGD(Optimizer):
