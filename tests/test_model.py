@@ -573,6 +573,31 @@ def test_preprocessing_that_cannot_fit_the_inputs_is_refused_when_set(kwargs, me
         late.build((3, 4, 4))
 
 
+def test_assigning_preprocessing_is_set_preprocessing(rng):
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 2, 2), seed=1)
+    model.compile("categorical_crossentropy", "sgd")
+    x, y = rng.integers(0, 256, (4, 3, 2, 2)), np.array([0, 1, 0, 1])
+    model.preprocessing = {"scale": 1 / 255}  # the keys not given take their defaults
+    assert model.preprocessing == {"scale": 1 / 255, "mean": None, "std": None}
+    expected = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 2, 2), seed=1,
+                             preprocessing={"scale": 1 / 255})
+    expected.compile("categorical_crossentropy", "sgd")
+    np.testing.assert_array_equal(model.predict(x), expected.predict(x))
+    model.fit(x, y, epochs=1, verbose=0)
+    model.evaluate(x, y)
+    for bad, message in ((["scale"], "preprocessing must be a dict"),
+                         ({"scal": 2}, "unknown preprocessing key"),
+                         ({"mean": [1, 2]}, "mean has 2 values but the inputs")):
+        with pytest.raises(ConfigError, match=message):
+            model.preprocessing = bad
+        assert model.preprocessing["scale"] == 1 / 255  # unchanged
+    old_pickle = {**model.__getstate__(), "preprocessing": {"scale": 2.0, "mean": None, "std": None}}
+    del old_pickle["_preprocessing"]
+    revived = gn.Sequential.__new__(gn.Sequential)
+    revived.__setstate__(old_pickle)
+    assert revived.preprocessing["scale"] == 2.0
+
+
 def test_flat_inputs_have_features_not_channels():
     model = gn.Sequential([gn.layers.Dense(2)], input_shape=(12,))
     with pytest.raises(ConfigError, match=r"the inputs \(12,\) have 12 features \(axis 1\): give one "

@@ -88,10 +88,8 @@ class Sequential:
             raise ConfigError(f"name must be a non-empty string, got {name!r}")
         self.name = name
         self.input_shape: tuple[int, ...] | None = None
-        self.preprocessing = dict(inputs.DEFAULT_PREPROCESSING)
         self._preprocessing_arrays: dict[tuple, tuple[tuple[float, ...], Array]] = {}  # preprocess's
-        inputs.check_preprocessing_keys(preprocessing or {})
-        self.set_preprocessing(**(preprocessing or {}))
+        self.preprocessing = preprocessing or {}
         self._class_names: list[str] | None = None
         self.class_names = class_names
         self.loss: losses_mod.Loss | None = None
@@ -115,6 +113,8 @@ class Sequential:
             raise
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if "preprocessing" in state:  # pickled before preprocessing was a checked property
+            state["_preprocessing"] = state.pop("preprocessing")
         self.__dict__.update(state)
         building.claim_copied_layers(self)
 
@@ -197,7 +197,22 @@ class Sequential:
         preprocessing = inputs.preprocessing_values(scale, mean, std)
         if self.built:  # checked before it is kept: a refused call changes nothing
             inputs.check_preprocessing(preprocessing, self.input_shape)
-        self.preprocessing = preprocessing
+        self._preprocessing = preprocessing
+
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        """``{"scale", "mean", "std"}`` (:meth:`set_preprocessing`). Assigning a dict is
+        :meth:`set_preprocessing` with its keys: checked, and the keys it lacks take their
+        defaults (scale 1, no mean, no std)."""
+        return self._preprocessing
+
+    @preprocessing.setter
+    def preprocessing(self, values: dict[str, Any]) -> None:
+        if not isinstance(values, dict):
+            raise ConfigError(f"preprocessing must be a dict with keys among "
+                              f"{sorted(inputs.DEFAULT_PREPROCESSING)}, got {values!r}")
+        inputs.check_preprocessing_keys(values)
+        self.set_preprocessing(**values)
 
     @property
     def class_names(self) -> list[str] | None:
