@@ -216,6 +216,13 @@ def test_the_courses_layouts_get_a_hint(rng):
         flat.fit(x, y[None], epochs=1, verbose=0)
     with pytest.raises(ShapeError, match=r"give the arrays of a Dataset: fit\(data\.x, data\.y\)"):
         flat.fit(Dataset(x, y, ["a", "b"]), None, epochs=1, verbose=0)
+    pair = (r"a tuple of arrays of different shapes \(\(30, 12\), \(30,\)\): give the inputs and "
+            r"the labels separately")
+    for call in (lambda: flat.fit((x, y), epochs=1, verbose=0), lambda: flat.evaluate((x, y)),
+                 lambda: flat.predict((x, y))):
+        with pytest.raises(ShapeError, match=pair):
+            call()
+    assert flat.predict([x[0], x[1]]).shape == (2, 1)  # a list of samples is a batch
     images = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)  # channels last
     conv = gn.Sequential([gn.layers.Conv2D(2, 3), gn.layers.Flatten(), gn.layers.Dense(1)],
                          input_shape=(3, 8, 8))
@@ -1136,6 +1143,8 @@ def test_pytorch_cpu_tensors_are_taken_as_inputs_and_labels(torch, rng):
     assert models[1].predict(torch.zeros(6)).shape == (1,)  # one sample without the batch axis
     assert models[1].evaluate(torch.from_numpy(x), torch.from_numpy(y)) == models[0].evaluate(x, y)
     models[1].set_weights({k: torch.from_numpy(v) for k, v in models[0].get_weights().items()})
+    tracked = torch.from_numpy(x).requires_grad_()  # NumPy may not read it without detach()
+    np.testing.assert_array_equal(models[1].predict(tracked), models[0].predict(x))
 
 
 def test_keras_order_input_shape_then_add_is_told_the_working_order():

@@ -175,6 +175,8 @@ def as_array(a: Any) -> Array:
     would let a tensor through, whose dtype NumPy cannot read."""
     if isinstance(a, np.ndarray) or array_module(a) is not np:
         return a
+    if type(a).__module__.startswith("torch") and hasattr(a, "detach"):
+        a = a.detach()  # a tensor that requires grad: NumPy may read it, not torch's graph
     return np.asarray(a)
 
 

@@ -54,6 +54,11 @@ def check_input(model: Sequential, x: Any) -> tuple[Any, bool]:
     built yet is built for ``x``'s samples."""
     if is_dataset(x):
         raise ShapeError("give the arrays of a Dataset: fit(data.x, data.y), predict(data.x)")
+    if _is_tuple_of_arrays(x):
+        shapes = ", ".join(str(tuple(part.shape)) for part in x)
+        raise ShapeError(f"the inputs are a {type(x).__name__} of arrays of different shapes "
+                         f"({shapes}): give the inputs and the labels separately, "
+                         f"fit(x, y) or evaluate(x, y), not fit((x, y))")
     x = as_array(x)  # a PyTorch tensor too: NumPy cannot read its dtype
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":
         # an object array (None, or NaN from a table) would pass unchecked into the model;
@@ -74,6 +79,14 @@ def check_input(model: Sequential, x: Any) -> tuple[Any, bool]:
             f"got {tuple(x.shape)}{layout_hint(tuple(x.shape), model.input_shape)}"
         )
     return x, False
+
+
+def _is_tuple_of_arrays(x: Any) -> bool:
+    """Whether ``x`` is an ``(x, y)``-like pair of arrays that cannot be one batch (the
+    tf.data habit of one tuple): a list of same-shaped samples is a batch, this is not."""
+    return (isinstance(x, (tuple, list)) and 1 < len(x) <= 3
+            and all(hasattr(part, "shape") for part in x)
+            and len({tuple(part.shape) for part in x}) > 1)
 
 
 def class_indices(y: np.ndarray, samples: int, classes: int) -> np.ndarray:
