@@ -777,6 +777,13 @@ def test_mode_auto_refuses_a_name_that_gives_no_direction(name):
     assert EarlyStopping(name, mode="max").tracker.maximize
 
 
+@pytest.mark.parametrize("name,meant", [("los", "loss"), ("val_acuracy", "val_accuracy"),
+                                        ("valloss", "val_loss")])
+def test_a_misspelt_monitor_gets_the_name_it_likely_meant(name, meant):
+    with pytest.raises(ConfigError, match=rf"give mode='max' or mode='min' \(or did you mean '{meant}'\?\)$"):
+        EarlyStopping(name)
+
+
 def test_a_model_checkpoint_that_saves_every_epoch_needs_no_direction():
     """It does not compare values, but a name that says no direction was refused."""
     assert ModelCheckpoint("every.glassnet", monitor="val_score").tracker.maximize is False

@@ -132,8 +132,11 @@ def maximizes(monitor: str, mode: str, owner: str, used: bool = True) -> bool:
     if higher == lower and not used:
         return False
     if higher == lower:
+        # a misspelt logged name ("los") is likelier than a quantity of one's own
+        close = difflib.get_close_matches(monitor, FIT_KEYS, n=1)
+        typo = f" (or did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"{owner} cannot tell from the name {monitor!r} whether higher or lower "
-                          "is better; give mode='max' or mode='min'")
+                          f"is better; give mode='max' or mode='min'{typo}")
     return higher
 
 
