@@ -598,6 +598,23 @@ def test_an_unwritable_cache_costs_only_a_warning(tmp_path, monkeypatch):
     assert len(ds) == 6 and ds.info["cache"] == "miss"
 
 
+def test_a_data_directory_marked_read_only_is_not_written_even_by_root(tmp_path, monkeypatch):
+    """A shared data set's folder (dr-xr-xr-x) stays as it is: root ignores the permission
+    bits, so they are read, not relied on."""
+    root = two_classes(tmp_path / "photos")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o555)
+    monkeypatch.setenv("GLASSNET_DATA", str(shared))
+    try:
+        with pytest.warns(GlassnetWarning, match=r"could not write the image cache .*read-only .*"
+                                                 r"\(--no-cache or \$GLASSNET_IMAGE_CACHE=off skips it\)"):
+            ds = image_folder(root, image_size=4)
+        assert len(ds) == 6 and ds.info["cache"] == "miss" and not list(shared.iterdir())
+    finally:
+        shared.chmod(0o755)
+
+
 def test_file_names_follow_their_images_through_splits(tmp_path):
     root = tmp_path / "photos"
     for i in range(6):  # each image's colour encodes its file: red = 40 * i

@@ -134,6 +134,7 @@ def write(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> No
     """
     array = entry.with_name(f"{entry.stem}-{meta['signature'][:16]}.npy")
     try:
+        _refuse_if_marked_read_only(entry.parent)
         entry.parent.mkdir(parents=True, exist_ok=True)
         with _locked(entry.parent, exclusive=False):
             with atomic_write(array) as handle:
@@ -141,10 +142,19 @@ def write(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> No
             write_json(entry, {**meta, "version": CACHE_VERSION, "array": array.name,
                                "labels": [int(v) for v in y]})
     except OSError as exc:
-        warnings.warn(f"could not write the image cache {entry}: {exc.strerror or exc}", GlassnetWarning,
-                      stacklevel=user_stacklevel())
+        warnings.warn(f"could not write the image cache {entry}: {exc.strerror or exc} (--no-cache "
+                      f"or ${ENV}=off skips it)", GlassnetWarning, stacklevel=user_stacklevel())
         return
     prune(entry, meta)
+
+
+def _refuse_if_marked_read_only(folder: Path) -> None:
+    """A PermissionError when the nearest existing folder on the way to ``folder`` has no
+    write permission for anyone: its owner made it read-only (a shared data set), and a
+    process running as root, which the permissions do not stop, must respect that too."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not stat.S_IMODE(existing.stat().st_mode) & 0o222:
+        raise PermissionError(f"{existing} is read-only (no write permission for anyone)")
 
 
 def prune(entry: Path, meta: dict[str, Any]) -> None:
