@@ -142,7 +142,7 @@ def test_a_failing_shard_raises_its_own_error_and_releases_the_others(rng):
     def fail(x, training=False):
         raise ShardError("shard 1 failed")
 
-    step.replicas[1].layers[0].forward = fail
+    step.replicas_for(2)[1].layers[0].forward = fail
     done = []
     worker = threading.Thread(target=lambda: done.append(pytest.raises(ShardError, step, *_batch(rng, 40))),
                               daemon=True)
@@ -249,11 +249,27 @@ def test_inference_on_threads_really_splits(rng, monkeypatch):
     model = _conv_net()
     with backend.using_threads(2):
         forward = inference_forward(model)
-    for replica in forward.replicas:
+    for replica in forward.replicas_for(2):
         real = replica.forward
         monkeypatch.setattr(replica, "forward", lambda x, real=real: seen.append(len(x)) or real(x))
     forward(_batch(rng, 40)[0])
     assert sorted(seen) == [20, 20]
+
+
+def test_replicas_and_worker_threads_only_as_many_as_a_batch_has_shards(rng):
+    """A mistyped --threads 100000 copied the model 100000 times (16 GB) and started as many
+    threads before the first step."""
+    x, y = _batch(rng, 40)  # two shards of MIN_SHARD
+    model = _conv_net()
+    threads_before = threading.active_count()
+    model.fit(x, y, epochs=1, batch_size=40, verbose=0, threads=100_000)
+    model.predict(x, batch_size=40)
+    assert len(model._shards["ShardedStep"].replicas) == 2
+    assert threading.active_count() - threads_before <= 1  # one worker beside this thread
+    with backend.using_threads(100_000):
+        assert len(inference_forward(model).replicas) == 0  # made when a batch needs them
+        model.predict(x, batch_size=40)
+    assert len(model._shards["ShardedForward"].replicas) == 2
 
 
 def test_replicas_are_kept_between_fits_and_made_again_when_the_model_changes(rng):

@@ -113,15 +113,27 @@ class RowsOfDraws:
 class _Shards:
     """Replicas of a model and the threads to run them on."""
 
-    def __init__(self, model, threads: int, replicas: list) -> None:
+    def __init__(self, model, threads: int) -> None:
         from threadpoolctl import ThreadpoolController
 
         # A weak reference: the model keeps this object (model._shards), not the reverse,
         # so that a model no longer used is freed at once, not by the cycle collector.
         self._model = weakref.ref(model)
-        self.threads, self.replicas = threads, replicas
+        self.threads = threads
+        self.replicas: list = []
         self.blas = ThreadpoolController()
         self.signature = _signature(model)
+
+    def replicas_for(self, shards: int) -> list:
+        """The first ``shards`` replicas, each made when first needed: a batch has at most
+        one shard per :data:`MIN_SHARD` samples, however many threads were asked for (a
+        mistyped ``--threads 100000`` must not copy the model 100000 times)."""
+        while len(self.replicas) < shards:
+            self.replicas.append(self.new_replica(len(self.replicas)))
+        return self.replicas[:shards]
+
+    def new_replica(self, k: int) -> Any:
+        raise NotImplementedError
 
     @property
     def model(self):
@@ -135,11 +147,11 @@ class _Shards:
         for each other), and raises the first error (not the ``BrokenBarrierError`` of the
         shards it released)."""
         errstate = np.geterr()
-        workers = _workers(self.threads - 1)
         results, errors, jobs = [], [], []
         # One split step at a time in the process: two (two models trained from two threads)
         # could each hold a worker waiting for the other, and the BLAS limit is process-wide.
         with _RUN_LOCK, self.blas.limit(limits=1, user_api="blas"):
+            workers = _workers(len(calls) - 1)
             try:
                 jobs += [workers.submit(_with_errstate, errstate, *call) for call in calls[1:]]
                 fn, *args = calls[0]
@@ -173,10 +185,9 @@ class ShardedStep(_Shards):
     """``step(x, y, start) -> (loss, outputs)``: :meth:`Sequential.train_step`, with the
     batch split over ``threads`` threads (batches too small for two shards run unsplit)."""
 
-    def __init__(self, model, threads: int) -> None:
+    def new_replica(self, k: int) -> Any:
         # replica 0 trains the model's own gradient and state arrays; the others their own
-        super().__init__(model, threads, [_replica(model, ("params", "grads", "state") if k == 0
-                                                   else ("params",)) for k in range(threads)])
+        return _replica(self.model, ("params", "grads", "state") if k == 0 else ("params",))
 
     def __call__(self, x: Array, y: Array, start: int = 0,
                  sample_weight: Array | None = None) -> tuple[float, Array]:
@@ -187,7 +198,7 @@ class ShardedStep(_Shards):
             return model.train_step(x, y, start, **({} if sample_weight is None
                                                     else {"sample_weight": sample_weight}))
         parts = shard_slices(n, shards)
-        replicas = self.replicas[:shards]
+        replicas = self.replicas_for(shards)
         sums = ShardSums(shards)
         to_advance = self._prepare(replicas, parts, sums)
         results = self.run([(self._run, replica, x[rows], y[rows], start, n, sums,
@@ -263,10 +274,9 @@ class ShardedForward(_Shards):
     evaluate), with the batch split over ``threads`` threads. Nothing is summed across
     samples, so the outputs are the unsplit ones."""
 
-    def __init__(self, model, threads: int) -> None:
+    def new_replica(self, k: int) -> Any:
         # inference writes none of the model's arrays: the replicas share them all
-        super().__init__(model, threads, [_replica(model, ("params", "grads", "state"))
-                                          for _ in range(threads)])
+        return _replica(self.model, ("params", "grads", "state"))
 
     def __call__(self, x: Array) -> Array:
         shards = shard_count(self.threads, len(x))
@@ -274,7 +284,7 @@ class ShardedForward(_Shards):
             return self.model.forward(x)
         parts = shard_slices(len(x), shards)
         outputs = self.run([(replica.forward, x[rows])
-                            for replica, rows in zip(self.replicas[:shards], parts, strict=True)])
+                            for replica, rows in zip(self.replicas_for(shards), parts, strict=True)])
         return array_module(x).concatenate(outputs)
 
 
@@ -315,10 +325,16 @@ class _Workers:
     once the main thread has ended (a script that trains in a thread it does not join), and
     the interpreter waits for its threads at exit."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self) -> None:
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        for i in range(count):
+        self.count = 0
+
+    def grow_to(self, count: int) -> None:
+        """At least ``count`` threads: one split step runs at a time (``_RUN_LOCK``), so the
+        most shards any step had is as many as ever work at once."""
+        for i in range(self.count, count):
             threading.Thread(target=self._work, name=f"glassnet-shard-{i}", daemon=True).start()
+        self.count = max(self.count, count)
 
     def _work(self) -> None:
         _inside.shard = True  # a split model used inside a shard runs unsplit (no nested split)
@@ -333,19 +349,19 @@ class _Workers:
 
 _RUN_LOCK = threading.Lock()
 _inside = threading.local()  # .shard: this thread is running a shard's work
-_pools: dict[int, _Workers] = {}
+_pools: dict[str, _Workers] = {}
 if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
     os.register_at_fork(after_in_child=_pools.clear)
 
 
 def _workers(count: int) -> _Workers:
-    """``count`` worker threads for the whole process. Kept between ``fit`` calls: new threads
-    would first have to fault in fresh memory for their arrays (measured: the first epoch
-    after creating them ran 10-20% slower). Looked up at every use, so that a forked child
-    makes its own."""
-    if count not in _pools:
-        _pools[count] = _Workers(count)
-    return _pools[count]
+    """The process's worker threads, at least ``count`` of them. Kept between ``fit`` calls:
+    new threads would first have to fault in fresh memory for their arrays (measured: the
+    first epoch after creating them ran 10-20% slower). Looked up at every use, so that a
+    forked child makes its own."""
+    pool = _pools.setdefault("shards", _Workers())
+    pool.grow_to(count)
+    return pool
 
 
 @contextlib.contextmanager
