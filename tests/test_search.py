@@ -1033,6 +1033,22 @@ def test_resume_needs_a_name(tmp_path):
     assert result.returncode == 1 and "--resume continues a stored search: give its --name" in result.stderr
 
 
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/abs", "a/b", "..", ""])
+def test_a_search_name_is_one_folder_under_runs(tmp_path, monkeypatch, capsys, name):
+    """--name ../../escape wrote the search outside runs/, and an empty one fell back to
+    an automatic name."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", "--param", "lr=log:1e-3:1e-1", "--name", name])
+    assert exit_info.value.code == 2
+    assert re.search(r"--name: expected a name(, got an empty one| for a folder under runs/, got .*: "
+                     r"give a folder's path with --out)", capsys.readouterr().err)
+    assert main(["search", "--param", "lr=log:1e-3:1e-1", "--study-name", "team/a"]) == 1
+    assert ("--study-name 'team/a' cannot be the run folder's name as well (runs/NAME: no '/', not '.' "
+            "or '..'): give --name or --out too") in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_worker_that_loses_the_race_for_the_last_place_runs_no_extra_trial(tmp_path, cat_train):
     """Two workers can both see one free place and ask for a trial; the later trial number
     gives way (a 'surplus' claim that counts nowhere), so a round never exceeds its budget."""

@@ -94,6 +94,21 @@ def path_text(text: str) -> str:
 path_text.__name__ = "a path"
 
 
+def folder_name(text: str) -> str:
+    """An argparse ``type=`` for a name that becomes one folder under ``runs/``: not empty,
+    not ``.`` or ``..``, no ``/`` (``--name ../x`` would write outside ``runs/``; a path is
+    what ``--out`` takes)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a name, got an empty one (an unset shell variable?)")
+    if text in (".", "..") or "/" in text or os.sep in text:
+        raise argparse.ArgumentTypeError(f"expected a name for a folder under runs/, got {text!r}: "
+                                         "give a folder's path with --out")
+    return text
+
+
+folder_name.__name__ = "a name"
+
+
 def run_folder_file(text: str, names: Sequence[str]) -> str:
     """``text``, or for a run directory (``runs/x``) the first of ``names`` in it, so that
     every command takes what ``train`` printed; any other folder is left to the command

@@ -39,6 +39,7 @@ from .arguments import (
     add_folder_options,
     add_test_split_option,
     batch_size,
+    folder_name,
     folder_options_error,
     fraction,
     given_destinations,
@@ -121,7 +122,7 @@ def add_parser(sub: Subcommands) -> None:
                    help="seed of the models, the split and the sampler")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="precision of every trial and of the printed train command")
-    p.add_argument("--name", default=None,
+    p.add_argument("--name", type=folder_name, default=None,
                    help="search name: run directory runs/NAME and study name (default: the "
                         "--study-name, else <dataset>-<model>-search-<time>, with -2, -3, ... "
                         "added when another search took that folder)")
@@ -205,6 +206,15 @@ def run(args: argparse.Namespace) -> int:
         return _search(args)
 
 
+def _check_folder_name(name: str, option: str) -> None:
+    """``name`` as the run folder ``runs/NAME``, or the error :func:`folder_name` gives."""
+    try:
+        folder_name(name)
+    except argparse.ArgumentTypeError:
+        raise ConfigError(f"{option} {name!r} cannot be the run folder's name as well (runs/NAME: "
+                          f"no '/', not '.' or '..'): give --name or --out too") from None
+
+
 def _search(args: argparse.Namespace) -> int:
     from ..search import Search
     from ..search_storage import check_workers
@@ -220,6 +230,8 @@ def _search(args: argparse.Namespace) -> int:
     # A study joined by name (--study-name) gets the same local run folder on every machine.
     named = bool(args.name or args.study_name or args.out)
     name = args.name or args.study_name or default_folder_name(args.dataset, args.model, "search")
+    if not args.out and not args.name and args.study_name:  # it names the run folder too
+        _check_folder_name(args.study_name, "--study-name")
     run_dir = check_output_folder(args.out or Path("runs") / name, "--out")
     config = None if args.resume else config_from_args(args)
     # on --resume, --dataset may say where the search's image folder is now (it moved)
