@@ -73,6 +73,35 @@ def test_search_refuses_an_mlp_option_for_a_cnn_and_an_empty_hidden_size(tmp_pat
     assert not (tmp_path / "s").exists()
 
 
+HUGE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize("command,option,expected", [
+    ("train", "--epochs", "a positive integer up to 2,147,483,647"),
+    ("train", "--seed", "an integer >= 0 up to 2,147,483,647"),  # the course's seeds end at 2**32
+    ("train", "--image-size", "a positive integer up to 2,147,483,647"),
+    ("train", "--hidden", "comma-separated positive integers"),
+    ("search", "--seed", "an integer >= 0 up to 2,147,483,647"),
+])
+def test_integers_too_large_for_numpy_are_usage_errors(tmp_path, capsys, command, option, expected):
+    """They failed deep inside NumPy ("Maximum allowed dimension exceeded", the course's
+    RandomState refusing seeds from 2**32 with a message about init streams)."""
+    with pytest.raises(SystemExit) as info:
+        main([command, "--out", str(tmp_path / "r"), option, HUGE])
+    assert info.value.code == 2
+    assert f"argument {option}: expected {expected}" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_smoothing_window_wider_than_any_curve_averages_it_all():
+    """--smooth 99999999999999999999999 overflowed NumPy's integers after the first trial."""
+    from glassnet.search_scoring import smooth_curve
+
+    curve = {"val_accuracy": [0.5, 0.7, 0.6]}
+    np.testing.assert_allclose(smooth_curve(curve, int(HUGE))["val_accuracy"], [0.6, 0.6, 0.6])
+    np.testing.assert_allclose(smooth_curve(curve, 3)["val_accuracy"], [0.6, 0.6, 0.65])
+
+
 @pytest.mark.parametrize("value", ["0", "1", "-0.2", "one"])
 def test_search_names_the_validation_split_flag(tmp_path, capsys, value):
     with pytest.raises(SystemExit) as info:

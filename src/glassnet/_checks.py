@@ -62,14 +62,21 @@ def check_non_negative_int(value: Any, what: str) -> int:
     return int(value)
 
 
+#: the largest integer an option takes (epochs, sizes, seeds, counts): far beyond any real
+#: use, and within what NumPy's sizes and the course's seeds (below 2**32) accept; larger
+#: ones failed deep inside NumPy with its own errors
+MAX_INT = 2**31 - 1
+
+
 def parse_int_list(text: str, what: str) -> list[int]:
     """``"20,7,5"`` → ``[20, 7, 5]`` with a clear error for anything else."""
     try:
         values = [int(part) for part in text.split(",")]  # "20,,5" is a typo, not 20-5
     except ValueError:
         raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise ConfigError(f"{what} must be comma-separated positive integers, got {text!r}")
+    if not values or any(v <= 0 or v > MAX_INT for v in values):
+        raise ConfigError(f"{what} must be comma-separated positive integers (up to {MAX_INT:,}), "
+                          f"got {text!r}")
     return values
 
 

@@ -92,6 +92,7 @@ def smooth_curve(curve: dict[str, np.ndarray], window: int) -> dict[str, np.ndar
         # Epoch i averages epochs [i - window//2, i + (window-1)//2] that exist (NumPy's
         # "same" convolution, but never more values than epochs, however long the window).
         epochs = np.arange(len(values))
+        window = min(window, 2 * len(values) + 1)  # any wider averages the same (and may overflow)
         low = np.clip(epochs - window // 2, 0, len(values))
         high = np.clip(epochs + (window - 1) // 2 + 1, 0, len(values))
         out[key] = np.array([values[a:b].mean() for a, b in zip(low, high, strict=True)])

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import zoo
-from .._checks import parse_int_list
+from .._checks import MAX_INT, parse_int_list
 from ..data import LOADERS
 from ..data import cache as cache_mod
 from ..data.images import RESIZE_MODES
@@ -62,6 +62,8 @@ def number_type(convert: Callable[[str], Any], accept: Callable[[Any], bool],
             value = None
         if value is None or not accept(value):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        if convert is int and abs(value) > MAX_INT:
+            raise argparse.ArgumentTypeError(f"expected {what} up to {MAX_INT:,}, got {text!r}")
         return value
 
     parse.__name__ = what  # argparse names the type in some messages
