@@ -815,7 +815,8 @@ def test_info_of_an_unfinished_run_directory_describes_its_checkpoint(tmp_path, 
     info = json.loads(capsys.readouterr().out)
     assert info["file"] == str(run / "checkpoint.glassnet") and info["kind"] == "checkpoint"
     assert main(["evaluate", str(run)]) == 1  # the commands that need a finished model say to resume
-    assert "its run has not finished" in capsys.readouterr().err
+    assert ("its run has not finished (it is still training, or it stopped); once it has stopped, "
+            f"continue it with glassnet train --resume {run}") in capsys.readouterr().err
     assert main(["evaluate", str(run / "checkpoint.glassnet"), "--json"]) == 0  # or take its weights
     assert json.loads(capsys.readouterr().out)["samples"] == 8  # on its folder, which it records:
     assert main(["info", str(run)]) == 0

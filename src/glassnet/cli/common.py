@@ -43,9 +43,10 @@ def load_model_file(path: str) -> Sequential:
     check_not_a_search_folder(path)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, CHECKPOINT_NAME)):
         raise ConfigError(
-            f"{path} holds no {MODEL_FILE} yet: its run has not finished; continue it with "
-            f"glassnet train --resume {shlex.quote(path)}, or give "
-            f"{shlex.quote(str(Path(path) / CHECKPOINT_NAME))} to use its last saved weights")
+            f"{path} holds no {MODEL_FILE} yet: its run has not finished (it is still training, "
+            f"or it stopped); once it has stopped, continue it with glassnet train --resume "
+            f"{shlex.quote(path)}, or give {shlex.quote(str(Path(path) / CHECKPOINT_NAME))} to "
+            f"use its last saved weights")
     config, arrays = read_archive(path)
     model = model_from_archive(path, config, arrays)
     if "dataset" not in model.training_summary:
