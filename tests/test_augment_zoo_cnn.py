@@ -63,6 +63,11 @@ def test_parse():
     with pytest.raises(ConfigError,
                        match=r"unknown augmentation 'rotate'; choose from \['crop', 'flip', 'jitter'\]"):
         augment.parse("flip,rotate")
+    with pytest.raises(ConfigError, match=r"augmentation 'none' means no augmentation: it cannot be "
+                                          r"combined with others, got 'none,flip'"):
+        augment.parse("none,flip")
+    with pytest.raises(ConfigError, match=r"augmentation 'flip' given twice in 'flip,crop,flip'"):
+        augment.parse("flip,crop,flip")
     with pytest.raises(ConfigError, match="needs image batches"):
         augment.random_flip(np.zeros((2, 5)), np.random.default_rng(0))
 

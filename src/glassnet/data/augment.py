@@ -112,10 +112,16 @@ def parse(spec: str | Sequence[str] | None, crop_padding: int = 4) -> Augment | 
         return None
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
     names = [name for name in names if name]
+    if "none" in names:  # "none" alone returned above
+        raise ConfigError(f"augmentation 'none' means no augmentation: it cannot be combined "
+                          f"with others, got {spec!r}")
     unknown = [name for name in names if name not in AUGMENTATIONS]
     if unknown:
         raise ConfigError(f"unknown augmentation {', '.join(map(repr, unknown))}; "
                           f"choose from {sorted(AUGMENTATIONS)}, e.g. 'flip,crop,jitter'")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:  # flip,flip would flip back half the flipped images: surely a slip
+        raise ConfigError(f"augmentation {', '.join(map(repr, twice))} given twice in {spec!r}")
     if not names:
         return None
     steps = [partial(random_crop, padding=crop_padding) if name == "crop" else AUGMENTATIONS[name]
