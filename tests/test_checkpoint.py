@@ -814,7 +814,8 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
 
 
 @pytest.mark.parametrize("edit,message", [
-    (lambda c: c["checkpoint"].pop("rng"), "'rng' is missing"),
+    (lambda c: c["checkpoint"].pop("rng"), "'rng' is missing or not an object; the file is damaged"),
+    (lambda c: c["checkpoint"].update(epochs_done="10"), "'epochs_done' is missing or not an integer"),
     (lambda c: c["checkpoint"].update(epochs_done=7), "does not cover its 7 epochs"),
     (lambda c: c["checkpoint"]["history"]["loss"].pop(), "does not cover its 10 epochs"),
     (lambda c: c["checkpoint"]["optimizer"].update(steps="many"), "optimizer state is damaged"),

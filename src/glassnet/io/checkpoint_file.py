@@ -224,11 +224,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
 
 def check_state(path: Path, state: dict[str, Any]) -> None:
     """The JSON part of a checkpoint has the structure :func:`snapshot` writes."""
-    expected = {"epochs_done": int, "history": dict, "optimizer": dict, "rng": dict}
-    for key, kind in expected.items():
+    expected = {"epochs_done": (int, "an integer"), "history": (dict, "an object"),
+                "optimizer": (dict, "an object"), "rng": (dict, "an object")}
+    for key, (kind, what) in expected.items():
         if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
-            raise ModelFormatError(f"{path}: the checkpoint's {key!r} is missing or not a "
-                                   f"{kind.__name__}; the file is damaged")
+            raise ModelFormatError(f"{path}: the checkpoint's {key!r} is missing or not {what}; "
+                                   f"the file is damaged")
     history, done = state["history"], state["epochs_done"]
     if (not all(isinstance(v, list) and len(v) == done for v in history.values())
             or len(history.get("epoch", [])) != done):
