@@ -1033,6 +1033,16 @@ def test_resume_needs_a_name(tmp_path):
     assert result.returncode == 1 and "--resume continues a stored search: give its --name" in result.stderr
 
 
+def test_more_workers_than_the_cores_can_hold_are_refused(tmp_path, monkeypatch, capsys):
+    from glassnet import backend
+
+    monkeypatch.setattr(backend, "available_cores", lambda: 2)
+    assert main(["search", *QUICK, "--workers", "9", "--out", str(tmp_path / "w")]) == 1
+    assert ("--workers 9 is more than 4 per CPU core (2 here): they would only wait for each other"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "w").exists()
+
+
 @pytest.mark.parametrize("name", ["../../escape", "/tmp/abs", "a/b", "..", ""])
 def test_a_search_name_is_one_folder_under_runs(tmp_path, monkeypatch, capsys, name):
     """--name ../../escape wrote the search outside runs/, and an empty one fell back to

@@ -206,6 +206,24 @@ def run(args: argparse.Namespace) -> int:
         return _search(args)
 
 
+#: worker processes per CPU core that --workers may start on one machine
+WORKERS_PER_CORE = 4
+
+
+def _check_worker_count(workers: int) -> None:
+    """A typo (``--workers 1000``) would start that many processes, each with the data set in
+    memory, on cores they could only share: more than :data:`WORKERS_PER_CORE` per core is
+    refused (more machines join a study with ``--storage``)."""
+    from .. import backend
+
+    cores = backend.available_cores()
+    if workers > WORKERS_PER_CORE * cores:
+        raise ConfigError(f"--workers {workers} is more than {WORKERS_PER_CORE} per CPU core "
+                          f"({cores} here): they would only wait for each other, each holding "
+                          f"the data in memory. To use more machines, start the same search on "
+                          f"each with a shared --storage")
+
+
 def _check_folder_name(name: str, option: str) -> None:
     """``name`` as the run folder ``runs/NAME``, or the error :func:`folder_name` gives."""
     try:
@@ -222,6 +240,7 @@ def _search(args: argparse.Namespace) -> int:
     storage_given = args.storage  # as typed: env:VAR keeps a password out of the printed command
     args.storage = storage_url(args.storage)
     check_workers(args.storage, args.workers)
+    _check_worker_count(args.workers)
     if args.resume and not (args.name or args.out or args.study_name):
         raise ConfigError("--resume continues a stored search: give its --name (or --out, or "
                           "--study-name with --storage)")
