@@ -143,8 +143,9 @@ def add_parser(sub: Subcommands) -> None:
                         "is now; an image folder whose files changed since the search started "
                         "is refused)")
     p.add_argument("--workers", type=positive_int, default=1,
-                   help="worker processes on this machine sharing the study (not with a "
-                        "sqlite:// --storage, which locks under parallel writers); without "
+                   help="worker processes on this machine sharing the study (at most 4 per "
+                        "CPU core; not with a sqlite:// --storage, which locks under parallel "
+                        "writers); without "
                         "--threads each gets an equal share of the cores, and --final, run once "
                         "they have ended, all of them, as the printed train command")
     p.add_argument("--final", action="store_true",
