@@ -385,6 +385,35 @@ def test_log_every_must_be_a_positive_whole_number(bad, rng):
         _model().fit(x, y, epochs=2, verbose=2, log_every=bad)
 
 
+def test_verbose_early_stopping_says_when_it_stops_and_restores(rng, capsys):
+    """Keras' EarlyStopping(verbose=1), which a Keras user writes, was a TypeError."""
+    stop = EarlyStopping("score", patience=2, mode="min", restore_best_weights=True, verbose=1)
+    _fit_scripted(rng, [5, 4, 4.5, 4.2, 3], stop)
+    assert capsys.readouterr().err == (
+        "epoch 4: EarlyStopping stopped training (score had not improved for 2 epochs; best 4 at "
+        "epoch 2)\nEarlyStopping restored the weights of epoch 2, the best (score 4)\n")
+    _fit_scripted(rng, [5, 4, 3], EarlyStopping("score", patience=2, mode="min", verbose=True))
+    assert capsys.readouterr().err == ""  # it did not act
+    for bad in (2, "yes"):
+        with pytest.raises(ConfigError, match=f"EarlyStopping verbose must be 0 or 1, got {bad!r}"):
+            EarlyStopping(verbose=bad)
+        with pytest.raises(ConfigError, match=f"ModelCheckpoint verbose must be 0 or 1, got {bad!r}"):
+            ModelCheckpoint("m.glassnet", verbose=bad)
+
+
+@pytest.mark.parametrize("best_only,expected", [
+    (True, ["epoch 1: score improved from inf to 3; ModelCheckpoint saved the model to {tmp}/m.glassnet",
+            "epoch 2: score did not improve from 3",
+            "epoch 3: score improved from 3 to 1.5; ModelCheckpoint saved the model to {tmp}/m.glassnet"]),
+    (False, [f"epoch {n}: ModelCheckpoint saved the model to {{tmp}}/m.glassnet" for n in (1, 2, 3)]),
+])
+def test_verbose_model_checkpoint_says_what_it_saved(rng, tmp_path, capsys, best_only, expected):
+    ckpt = ModelCheckpoint(tmp_path / "m.glassnet", monitor="score", mode="min",
+                           save_best_only=best_only, verbose=1)
+    _fit_scripted(rng, [3, 4, 1.5], ckpt)
+    assert capsys.readouterr().err.splitlines() == [line.format(tmp=tmp_path) for line in expected]
+
+
 # -- ModelCheckpoint --------------------------------------------------------------------------
 def test_checkpoint_save_best_only(rng, tmp_path):
     ckpt = ModelCheckpoint(tmp_path / "m-{epoch:02d}.glassnet", monitor="score", mode="min",

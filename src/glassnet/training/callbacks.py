@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -209,6 +210,21 @@ class Monitor:
         if not is_number(values["best"]):
             raise ValueError(f"best = {values['best']!r} is not a number")
         self.best, self.best_epoch = float(values["best"]), saved_epoch(values, "best_epoch")
+
+
+def check_verbose(verbose: Any, owner: str) -> int:
+    """A callback's ``verbose``: 0 (silent) or 1 (a line when it acts), as in Keras."""
+    if verbose not in (0, 1):  # (True and False are 1 and 0)
+        raise ConfigError(f"{owner} verbose must be 0 or 1, got {verbose!r}")
+    return int(verbose)
+
+
+def announce(message: str) -> None:
+    """A verbose callback's line, on stderr above the progress bar (tqdm's ``write`` keeps a
+    bar on screen intact)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
 
 
 def saved_epoch(values: dict[str, Any], key: str) -> int | None:

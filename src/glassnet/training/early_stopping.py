@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from .._checks import check_flag, check_non_negative_int
+from .._text import count
 from ..model_state import set_weights
-from .callbacks import Monitor, MonitoringCallback, saved_epoch
+from .callbacks import Monitor, MonitoringCallback, announce, check_verbose, epochs_waited, saved_epoch
 
 
 class EarlyStopping(MonitoringCallback):
@@ -21,12 +22,15 @@ class EarlyStopping(MonitoringCallback):
     statistics) of its best epoch, whether training stopped early or simply reached its
     last epoch. After training, ``best``, ``best_epoch`` (0-based), ``stopped_epoch``
     (``None`` when it ran to the end) and ``restored_epoch`` (the epoch whose weights were
-    put back, ``None`` when the model kept its last epoch's) say what happened.
+    put back, ``None`` when the model kept its last epoch's) say what happened;
+    ``verbose=1`` also prints a line when it stops training and when it restores weights
+    (on stderr, above the progress bar).
     """
 
     def __init__(self, monitor: str = "val_loss", *, min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "auto", restore_best_weights: bool = False) -> None:
+                 mode: str = "auto", restore_best_weights: bool = False, verbose: int = 0) -> None:
         self.patience = check_non_negative_int(patience, "EarlyStopping patience")
+        self.verbose = check_verbose(verbose, "EarlyStopping")
         self.tracker = Monitor(monitor, mode, min_delta, "EarlyStopping")
         self.epochs: int | None = None
         self.restore_best_weights = check_flag(restore_best_weights, "EarlyStopping restore_best_weights")
@@ -58,6 +62,10 @@ class EarlyStopping(MonitoringCallback):
         if self.wait >= self.patience and not last:  # on the last epoch it simply ends
             self.stopped_epoch = epoch
             self.model.stop_training = True
+            if self.verbose:
+                announce(f"epoch {epoch + 1}: EarlyStopping stopped training ({self.tracker.monitor} "
+                         f"had not improved for {count(epochs_waited(self.patience), 'epoch')}; "
+                         f"best {self.tracker.best:.6g} at epoch {self._best_epoch_number()})")
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         # the epochs the model's weights are from: the last epoch's, or after a non-finite
@@ -68,6 +76,14 @@ class EarlyStopping(MonitoringCallback):
                 and current is not None and best + 1 < current):
             set_weights(self.model, self.best_weights, where=None)  # its own copy: no check for NaN
             self.restored_epoch = best
+            if self.verbose:
+                announce(f"EarlyStopping restored the weights of epoch {best + 1}, the best "
+                         f"({self.tracker.monitor} {self.tracker.best:.6g})")
+
+    def _best_epoch_number(self) -> str:
+        """The best epoch, 1-based as the progress lines count, or "none" yet."""
+        best = self.tracker.best_epoch
+        return "none" if best is None else str(best + 1)
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps so that a resumed run stops where this one would:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .._checks import check_flag
 from ..errors import ConfigError
-from .callbacks import FIT_KEYS, Callback, Monitor, validation_hint
+from .callbacks import FIT_KEYS, Callback, Monitor, announce, check_verbose, validation_hint
 
 
 class ModelCheckpoint(Callback):
@@ -22,14 +22,17 @@ class ModelCheckpoint(Callback):
 
     ``path`` may hold ``{epoch}`` (1-based) and logged names, e.g.
     ``"ckpt-{epoch:03d}-{val_loss:.3f}.glassnet"``; a crash mid-write never leaves a
-    damaged file in place of the previous one.
+    damaged file in place of the previous one. ``verbose=1`` prints a line for each epoch:
+    the file saved, or (``save_best_only``) that the quantity did not improve, as Keras does.
     """
 
     state_required = False  # a checkpoint from before it kept state, or a saver added later
 
     def __init__(self, path: str | os.PathLike, *, monitor: str = "val_loss",
-                 save_best_only: bool = False, mode: str = "auto", min_delta: float = 0.0) -> None:
+                 save_best_only: bool = False, mode: str = "auto", min_delta: float = 0.0,
+                 verbose: int = 0) -> None:
         self.path = str(path)
+        self.verbose = check_verbose(verbose, "ModelCheckpoint")
         self.save_best_only = check_flag(save_best_only, "ModelCheckpoint save_best_only")
         # the direction matters only to save_best_only (a saver of every epoch monitors nothing)
         self.tracker = Monitor(monitor, mode, min_delta, "ModelCheckpoint", used=self.save_best_only)
@@ -77,7 +80,10 @@ class ModelCheckpoint(Callback):
         self.saved = list(values["saved"])
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        before, monitor = self.tracker.best, self.tracker.monitor
         if self.save_best_only and not self.tracker.improved(epoch, logs):
+            if self.verbose:
+                announce(f"epoch {epoch + 1}: {monitor} did not improve from {before:.6g}")
             return
         try:
             path = self.path.format(epoch=epoch + 1, **logs)
@@ -86,3 +92,7 @@ class ModelCheckpoint(Callback):
                               f"epoch and {sorted(logs)}: {exc!r}") from None
         self.model.save(path)
         self.saved.append(path)
+        if self.verbose:
+            change = (f"{monitor} improved from {before:.6g} to {self.tracker.best:.6g}; "
+                      if self.save_best_only else "")
+            announce(f"epoch {epoch + 1}: {change}ModelCheckpoint saved the model to {path}")

@@ -3,13 +3,12 @@ as Keras' callback of that name (and PyTorch's scheduler, with the differences i
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from .._checks import check_non_negative_int, check_number, is_number
 from .._text import count
 from ..errors import ConfigError
-from .callbacks import Monitor, MonitoringCallback, epochs_waited, saved_epoch
+from .callbacks import Monitor, MonitoringCallback, announce, check_verbose, epochs_waited, saved_epoch
 
 
 class ReduceLROnPlateau(MonitoringCallback):
@@ -39,9 +38,7 @@ class ReduceLROnPlateau(MonitoringCallback):
         self.patience = check_non_negative_int(patience, "ReduceLROnPlateau patience")
         self.cooldown = check_non_negative_int(cooldown, "ReduceLROnPlateau cooldown")
         self.min_lr = check_number(min_lr, "ReduceLROnPlateau min_lr", 0, low_inclusive=True)
-        if verbose not in (0, 1):  # (True and False are 1 and 0)
-            raise ConfigError(f"ReduceLROnPlateau verbose must be 0 or 1, got {verbose!r}")
-        self.verbose = int(verbose)
+        self.verbose = check_verbose(verbose, "ReduceLROnPlateau")
         self.tracker = Monitor(monitor, mode, min_delta, "ReduceLROnPlateau")
         self._start()
 
@@ -84,11 +81,9 @@ class ReduceLROnPlateau(MonitoringCallback):
         self.reductions.append((epoch, old_lr, optimizer.lr))
         self.cooldown_counter, self.wait = self.cooldown, 0
         if self.verbose:
-            from tqdm.auto import tqdm  # its write keeps a progress bar on screen intact
-
-            tqdm.write(f"epoch {epoch + 1}: ReduceLROnPlateau reduced the lr from {old_lr:g} to "
-                       f"{optimizer.lr:g} ({self.tracker.monitor} had not improved for "
-                       f"{count(epochs_waited(self.patience), 'epoch')})", file=sys.stderr)
+            announce(f"epoch {epoch + 1}: ReduceLROnPlateau reduced the lr from {old_lr:g} to "
+                     f"{optimizer.lr:g} ({self.tracker.monitor} had not improved for "
+                     f"{count(epochs_waited(self.patience), 'epoch')})")
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         # after a non-finite loss the optimizer (its lr too) is back to the kept epochs' state:
