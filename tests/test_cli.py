@@ -800,7 +800,8 @@ def test_a_run_directory_without_a_model_yet_says_to_resume_and_any_other_folder
         assert main(args) == 1  # one line, not the usage text
         assert capsys.readouterr().err == (
             f"glassnet {command[0]}: error: {unfinished} holds no model.glassnet yet: its run has "
-            f"not finished; continue it with glassnet train --resume '{unfinished}', or give "
+            f"not finished (it is still training, or it stopped); once it has stopped, continue it "
+            f"with glassnet train --resume '{unfinished}', or give "
             f"'{unfinished / 'checkpoint.glassnet'}' to use its last saved weights\n")
     assert main(["info", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip() == (
