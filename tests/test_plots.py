@@ -1,5 +1,7 @@
 """Plots are checked for what they show: numbers in cells, images in the gallery, curve data."""
 
+import io
+
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
@@ -437,3 +439,33 @@ def test_the_names_the_readme_documents_under_plots_stay_importable_from_there()
     assert plots.plot_training_curves is curves.plot_training_curves
     assert plots.plot_optimizer_comparison is curves.plot_optimizer_comparison
     assert plots.save_figure is figures.save_figure
+
+
+
+def _texts_past_the_edge(fig) -> list[str]:
+    """The titles and axis labels that reach past the figure's edge, as last drawn."""
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    past = []
+    for ax in fig.axes:
+        for text in (ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_yticklabels()):
+            box = text.get_window_extent(renderer)
+            if text.get_text() and (box.x0 < -0.5 or box.y0 < -0.5 or box.x1 > width + 0.5
+                                    or box.y1 > height + 0.5):
+                past.append(text.get_text())
+    return past
+
+
+@pytest.mark.parametrize("wrong", [1, 2, 3, 5, 6])
+def test_no_title_or_label_is_cut_off_at_the_image_edge(rng, wrong):
+    """A gallery of one row (2 to 5 wrong images) lost the top of its titles and the #index
+    under each image (constrained layout had not settled in one pass); a long class name
+    over the probability bars' image lost its start."""
+    images = rng.integers(0, 256, (wrong, 3, 16, 16), dtype=np.uint8)
+    long_names = [f"class_{i:03d}_of_a_data_set_with_very_long_descriptive_names" for i in range(10)]
+    for fig in (plots.plot_misclassified(images, np.zeros(wrong, int), np.ones(wrong, int),
+                                         np.tile([0.4, 0.6], (wrong, 1)), ["airplane", "automobile"]),
+                plots.plot_probabilities(images[0], np.full(10, 0.1), long_names, true_class=3)):
+        png = figures.figure_png(fig)
+        assert Image.open(io.BytesIO(png)).size == (round(fig.bbox.width), round(fig.bbox.height))
+        assert _texts_past_the_edge(fig) == []

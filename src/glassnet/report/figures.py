@@ -39,10 +39,16 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     """The figure as PNG bytes. Characters the font lacks (a data set's name in Chinese
     with DejaVu Sans) are drawn as boxes without a warning per character; class names are
     numbered instead (:func:`figure_labels`), and the HTML report and the text tables show
-    every name as it is."""
+    every name as it is.
+
+    The figure is laid out once before it is drawn into the PNG: constrained layout needs
+    a second pass to settle around axes that hold an image (their aspect is fixed), and
+    from the first alone a gallery of one row, or a long title over a narrow image,
+    reached past the figure's edge and was cut off."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        fig.draw_without_rendering()
         fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 

@@ -174,7 +174,9 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
     if true_class is not None:
         titles = figure_labels(class_names)
         title = _prediction_title(titles[predicted], probs[predicted], titles[true_class])
-        ax_image.set_title(title, fontsize=_title_size([title]))
+        # narrower than a gallery panel once the bars' labels have their room: a 35-character
+        # line at the gallery's size reached past the figure's left edge
+        ax_image.set_title(title, fontsize=_title_size([title], fits=30))
     colors = [(OK_COLOR if predicted == true_class or true_class is None else WRONG_COLOR)
               if i == predicted else TRAIN_COLOR for i in order]
     y = np.arange(len(order))[::-1]
