@@ -1437,6 +1437,26 @@ def test_the_scatter_plot_separates_equal_trials_and_stars_the_best():
     assert title == "hyperparameter search: 3 of 4 trials (1 failed or unscored, not drawn)"  # was "4 trials"
 
 
+@pytest.mark.parametrize("param,labels", [
+    ("lr=log:0.002:0.008", "many"),    # no power of ten inside: the axis had no numbers at all
+    ("lr=log:1e-5:1e-1", "decades"),   # decades only, never crowded
+])
+def test_a_log_axis_always_has_numbers_on_it(param, labels):
+    from glassnet.report.figures import figure_png
+    from glassnet.report.search_plots import search_scatter_figure
+
+    spec = parse_param(param)
+    rows = [{"number": n, "state": "complete", "round": 1, "value": 0.5,
+             "params": {"lr": spec.low * (spec.high / spec.low) ** (n / 3)}} for n in range(4)]
+    fig = search_scatter_figure(rows, [spec], "validation accuracy", best=0)
+    figure_png(fig)
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    shown = [t.get_text() for t in (*ax.get_xticklabels(), *ax.get_xticklabels(minor=True))
+             if t.get_text() and low <= t.get_position()[0] <= high]
+    assert len(shown) >= 2 if labels == "many" else len(shown) == 5, shown
+
+
 @pytest.mark.parametrize(("params", "size", "shown"), [(1, (4.2, 3.6), 1), (2, (8.4, 3.6), 2),
                                                      (3, (8.4, 7.2), 3), (4, (8.4, 7.2), 4)])
 def test_the_scatter_plot_puts_two_panels_a_row(params, size, shown):

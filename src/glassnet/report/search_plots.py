@@ -10,12 +10,13 @@ round; pruned trials are hollow, at the last value they reported. The objective
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from .._text import score_text
 from ..search_config import SCORE_LABELS
@@ -63,9 +64,14 @@ def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]], label: str,
                    zorder=3, label=f"best: trial {best}")
     if spec.kind == "log":
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only, never overlapping
         pad = (spec.high / spec.low) ** 0.03
-        ax.set_xlim(spec.low / pad, spec.high * pad)  # the whole searched range
+        low, high = spec.low / pad, spec.high * pad
+        ax.set_xlim(low, high)  # the whole searched range
+        ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only, never overlapping
+        if math.floor(math.log10(high)) < math.ceil(math.log10(low)):
+            # no power of ten in range, so no decade label: a few round values instead
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
     elif spec.kind in ("float", "int"):
         pad = 0.03 * (spec.high - spec.low)
         ax.set_xlim(spec.low - pad, spec.high + pad)
