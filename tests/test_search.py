@@ -1033,6 +1033,22 @@ def test_resume_needs_a_name(tmp_path):
     assert result.returncode == 1 and "--resume continues a stored search: give its --name" in result.stderr
 
 
+@pytest.mark.parametrize("holdout", [[], ["--folds", "2"]], ids=["split", "folds"])
+def test_evaluate_on_a_trials_model_uses_the_trials_own_validation_images(tmp_path, capsys, holdout):
+    """A trial's model did not record how its validation images were held out: --split
+    validation was refused and --split train gave all 209 training images, not the trial's."""
+    out = tmp_path / "s"
+    assert main(["search", *QUICK, "--trials", "1", "--out", str(out), "--no-plot", *holdout]) == 0
+    trial = out / "trials" / "0000" / ("fold-2" if holdout else "")
+    recorded = json.loads((trial / "metrics.json").read_text())
+    capsys.readouterr()
+    for split in ("validation", "train"):
+        assert main(["evaluate", str(trial), "--split", split, "--json"]) == 0
+        got = json.loads(capsys.readouterr().out)
+        assert got["split"] == split and got["samples"] < 209
+        assert (got["loss"], got["accuracy"]) == (recorded[split]["loss"], recorded[split]["accuracy"])
+
+
 def test_more_workers_than_the_cores_can_hold_are_refused(tmp_path, monkeypatch, capsys):
     from glassnet import backend
 

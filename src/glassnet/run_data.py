@@ -82,21 +82,23 @@ def prepare_splits(config: RunConfig, data: dict[str, Dataset] | None = None,
 
 def validation_split_of(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
     """``(train, validation)``: a run's ``--validation-split`` held out of its training split,
-    seeded as the run does, named ``<data>/train`` and ``<data>/validation`` wherever they
-    are shown (the report, ``glassnet evaluate --split``)."""
-    train, validation = train.split(fraction, seed=seed)
-    base = train.name.removesuffix("/train")
-    train.name, validation.name = f"{base}/train", f"{base}/validation"
-    return train, validation
+    seeded as the run does (:func:`holdout_split` of ``{"validation_split": fraction}``)."""
+    return holdout_split(train, {"validation_split": fraction}, seed)
 
 
 def holdout_split(train: Dataset, holdout: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:
     """``(train, validation)`` of a search trial's run: fold ``holdout["fold"]`` (1-based) of
     ``holdout["folds"]`` stratified folds of ``train``, or a ``holdout["validation_split"]``
-    held out of it, seeded by ``seed`` as the search made them."""
+    held out of it, seeded by ``seed`` as the search made them. They are named
+    ``<data>/train`` and ``<data>/validation`` wherever they are shown (the report,
+    ``glassnet evaluate --split``)."""
     if "folds" in holdout:
-        return train.folds(int(holdout["folds"]), seed=seed, what="--folds")[int(holdout["fold"]) - 1]
-    return train.split(float(holdout["validation_split"]), seed=seed)
+        rest, held = train.folds(int(holdout["folds"]), seed=seed, what="--folds")[int(holdout["fold"]) - 1]
+    else:
+        rest, held = train.split(float(holdout["validation_split"]), seed=seed)
+    base = train.name.removesuffix("/train")
+    rest.name, held.name = f"{base}/train", f"{base}/validation"
+    return rest, held
 
 
 def check_compatible(model: Sequential, dataset: Dataset) -> Dataset:

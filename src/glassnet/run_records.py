@@ -72,6 +72,8 @@ def training_data_record(config: RunConfig,
                 record["folder_signature_of"] = fingerprint["of"]
     if config.validation_split is not None:  # evaluate can tell its images from the training ones
         record["validation_split"] = config.validation_split
+    if "holdout" in config.extra:  # a search trial's validation images, carved as the search did
+        record["holdout"] = dict(config.extra["holdout"])
     return record
 
 

@@ -16,7 +16,7 @@ from ..data.fingerprint import same_training_files
 from ..errors import ConfigError, GlassnetWarning, user_stacklevel
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
-from ..run_data import check_compatible, model_color_mode, validation_split_of
+from ..run_data import check_compatible, holdout_split, model_color_mode
 from ..run_folders import REPORT_FILE, RUN_RECORD, SEARCH_REPORT, search_files_in
 from .arguments import (
     MODEL_HELP,
@@ -51,7 +51,8 @@ def add_parser(sub: Subcommands) -> None:
                         "saw), else cats")
     p.add_argument("--split", default=None,
                    help="which split: train or test, or validation when the model's run held "
-                        "one out (--validation-split; train is then the images it trained on) "
+                        "one out (--validation-split, or a search trial's split or fold; train "
+                        "is then the images it trained on) "
                         "(default: test; an image folder without --test-split has no splits: it "
                         "is evaluated whole)")
     # no --image-size: a model takes only the size it was trained at (its input shape)
@@ -91,8 +92,10 @@ def fill_in_the_training_data(model: Sequential, args: argparse.Namespace) -> No
     if args.seed is None:  # its own folder named again: the seed it was split with, as the help says
         args.seed = summary.get("seed", 0) if _is_the_models_folder(args, summary) else 0
     args.validation_held_out = None
-    if "validation_split" in summary and _is_the_training_data(args, summary):
-        args.validation_held_out = (summary["validation_split"], summary.get("seed", 0))
+    holdout = summary.get("holdout") or ({"validation_split": summary["validation_split"]}
+                                         if "validation_split" in summary else None)
+    if isinstance(holdout, dict) and _is_the_training_data(args, summary):
+        args.validation_held_out = (holdout, summary.get("seed", 0))
 
 
 def _is_the_models_folder(args: argparse.Namespace, summary: dict) -> bool:
@@ -109,12 +112,13 @@ def _is_the_training_data(args: argparse.Namespace, summary: dict) -> bool:
     return args.dataset == summary.get("dataset")
 
 
-def hold_out_validation(splits: dict, held_out: tuple[float, int] | None) -> dict:
-    """The run's own training and validation images (``--validation-split`` held out of the
-    training split, seeded as the run did) instead of the training split as a whole."""
+def hold_out_validation(splits: dict, held_out: tuple[dict, int] | None) -> dict:
+    """The run's own training and validation images (``--validation-split``, or a search
+    trial's fold or split, held out of the training split, seeded as the run did) instead
+    of the training split as a whole."""
     if held_out is None or "train" not in splits:
         return splits
-    train, validation = validation_split_of(splits["train"], *held_out)
+    train, validation = holdout_split(splits["train"], *held_out)
     return {**splits, "train": train, "validation": validation}
 
 
