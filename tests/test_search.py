@@ -207,6 +207,13 @@ def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
     assert final.out_dir == tmp_path / "s1" / "final"
     assert json.loads((tmp_path / "s1" / "search.json").read_text())["final"]["test"] == final.metrics["test"]
     assert "Final model" in (tmp_path / "s1" / "search_report.html").read_text()
+    # its own report names the search, not "(Python API: glassnet.runs.train_run)"
+    from glassnet.report.html import esc
+    from glassnet.search import train_command
+
+    report = (final.out_dir / "report.html").read_text()
+    assert (esc(f"glassnet search --final in {tmp_path / 's1'}: trial {best.number}'s configuration on "
+                f"all training data; trained again by {train_command(search.best_config())}") in report)
 
 
 def test_the_report_of_a_trial_shows_its_train_and_validation_splits(tmp_path, cat_train):

@@ -168,6 +168,9 @@ class SearchResults:
     def train_final(self, verbose: int = 0) -> RunResult:
         """Train the best configuration on train + validation and evaluate it once on test."""
         config = self.best_config()
+        # what the run's report names as its command: this search, and what trains it again
+        config.extra["search_final"] = {"search": str(self.run_dir), "trial": self.best_trial().number,
+                                        "command": train_command(config)}
         result = train_run(config, verbose=verbose, data=load_data(config))
         data = self._stored_summary()
         if data:

@@ -88,9 +88,15 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
         + "; ".join(f"{rel} ({reason})" for rel, reason in skipped[:10])
         + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
     model_name = config["model"] + (f" (hidden {config['hidden']})" if config.get("hidden") else "")
-    trial = config.get("extra", {}).get("search_trial")
-    command = (f"trial {trial['number']} of the search in {trial['search']} (glassnet search)"
-               if trial else config.get("extra", {}).get("command", "(Python API: glassnet.runs.train_run)"))
+    extra = config.get("extra", {})
+    trial, final = extra.get("search_trial"), extra.get("search_final")
+    if trial:
+        command = f"trial {trial['number']} of the search in {trial['search']} (glassnet search)"
+    elif final:
+        command = (f"glassnet search --final in {final['search']}: trial {final['trial']}'s "
+                   f"configuration on all training data; trained again by {final['command']}")
+    else:
+        command = extra.get("command", "(Python API: glassnet.runs.train_run)")
     epochs = metrics.get("epochs")
     if not isinstance(epochs, int):  # a metrics.json edited by hand: the history says
         epochs = len(files["history"].get("loss", []))
