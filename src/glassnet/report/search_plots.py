@@ -4,7 +4,7 @@ Drawn on matplotlib's Agg canvas (no display, no pyplot state) and written atomi
 The x axis spans the whole searched range (log scale for log parameters, decades
 labelled); choices are shown at evenly spaced positions
 labelled with their values. Completed trials are filled dots coloured by narrowing
-round; pruned trials are hollow, at the last value they reported. The objective
+round; pruned trials are hollow, at the score of their best epoch. The objective
 (``value`` of each trial row) is a validation score such as balanced accuracy.
 """
 
