@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -1038,9 +1040,12 @@ def test_a_checkpoint_missing_an_optimizer_array_is_refused(interrupted, tmp_pat
 def test_report_on_an_interrupted_run_says_how_to_resume(interrupted):
     from glassnet.report.run_files import read_run
 
-    with pytest.raises(ConfigError, match="its training was interrupted and the report is written "
-                                          "when it finishes: glassnet train --resume "):
-        read_run(interrupted.parent)
+    folder = interrupted.parent
+    threads = read_checkpoint(interrupted).state["sessions"][-1]["threads"]
+    with pytest.raises(ConfigError, match=re.escape(
+            "its training was interrupted and the report is written when it finishes: glassnet "
+            f"train --resume {shlex.quote(str(folder))} --threads {threads}")):  # as the run stopped
+        read_run(folder)
 
 
 @pytest.mark.parametrize("fold", ["", "fold-2"])

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from .._files import nan_for_null
-from ..errors import ConfigError
-from ..io.checkpoint_file import CHECKPOINT_NAME, sessions_problem
+from ..errors import ConfigError, GlassnetError
+from ..io.checkpoint_file import CHECKPOINT_NAME, read_checkpoint, sessions_of, sessions_problem
 from ..json_checks import NUMBER, is_number_or_none, type_problem
 from ..run_folders import MODEL_FILE, RUN_RECORD, search_files_in, search_folder_note
+from .sessions import setting_of
 
 RUN_FILES = (RUN_RECORD, "history.json", "metrics.json")
 
@@ -32,6 +33,20 @@ def _search_of_trial(folder: Path) -> Path | None:
     if trial.parent.name == "trials" and trial.name.isdigit() and search_files_in(search):
         return search
     return None
+
+
+def _last_setting(folder: Path) -> str:
+    """`` --threads N`` (and `` --device gpu``) of the last session that trained the run in
+    ``folder``, as training's own stop message gives them: resumed on other threads or
+    another device, the rest of the run rounds differently. Nothing when the checkpoint does
+    not say (damaged, or written before sessions were recorded)."""
+    try:
+        device, threads = setting_of(sessions_of(read_checkpoint(folder / CHECKPOINT_NAME).state)[-1])
+    except (OSError, GlassnetError, ValueError, KeyError, IndexError):  # unreadable: no flags
+        return ""
+    if device == "cpu" and isinstance(threads, int):
+        return f" --threads {threads}"
+    return " --device gpu" if device == "gpu" else ""
 
 
 def _what_else(folder: Path) -> str:
@@ -50,7 +65,7 @@ def _what_else(folder: Path) -> str:
                     f"{shlex.quote(str(search))} (with the search's --storage if it is not the "
                     f"journal file in that folder)")
         return (f"its training was interrupted and the report is written when it finishes: "
-                f"glassnet train --resume {shlex.quote(str(folder))}")
+                f"glassnet train --resume {shlex.quote(str(folder))}{_last_setting(folder)}")
     note = search_folder_note(folder)
     if note is not None:
         return note
