@@ -1054,6 +1054,10 @@ def test_evaluate_on_a_trials_model_uses_the_trials_own_validation_images(tmp_pa
         got = json.loads(capsys.readouterr().out)
         assert got["split"] == split and got["samples"] < 209
         assert (got["loss"], got["accuracy"]) == (recorded[split]["loss"], recorded[split]["accuracy"])
+    page = tmp_path / "validation.html"
+    assert main(["evaluate", str(trial), "--split", "validation", "--report", str(page)]) == 0
+    held = "fold 2 of --folds 2" if holdout else "--validation-split 0.2"
+    assert f"<td>validation ({held} --seed 0)</td>" in page.read_text()
 
 
 def test_more_workers_than_the_cores_can_hold_are_refused(tmp_path, monkeypatch, capsys):

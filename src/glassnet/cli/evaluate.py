@@ -207,10 +207,19 @@ def noting_warnings(notes: list[str]) -> Iterator[None]:
 
 
 def _split_text(args: argparse.Namespace) -> str:
-    """Which images were evaluated, as the options that choose them."""
-    drawn = (f" (--test-split {args.test_split:g} --seed {args.seed or 0})"
-             if args.test_split is not None and args.split != "all" else "")
-    return f"{args.split}{drawn}"
+    """Which images were evaluated, as the options that choose them: the test split of an
+    image folder, and the validation images a run held out of its training split."""
+    options = []
+    if args.test_split is not None and args.split != "all":
+        options.append(f"--test-split {args.test_split:g}")
+    held_out = args.validation_held_out if args.split in ("train", "validation") else None
+    if held_out is not None:
+        holdout = held_out[0]
+        options.append(f"--validation-split {float(holdout['validation_split']):g}"
+                       if "validation_split" in holdout
+                       else f"fold {holdout['fold']} of --folds {holdout['folds']}")
+    seed = held_out[1] if held_out is not None else args.seed or 0
+    return f"{args.split} ({' '.join(options)} --seed {seed})" if options else args.split
 
 
 def run(args: argparse.Namespace) -> int:
