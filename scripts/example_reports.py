@@ -42,7 +42,9 @@ def make_example(name: str, args: list[str], run_dir: Path | None = None) -> Non
 
     out = run_dir or ROOT / RUNS / name
     if run_dir is None:
-        args = [*args, "--out", str(out), "--overwrite", "--quiet"]  # a new run replaces the last
+        # relative to the repository (the command runs there): the published report shows
+        # the command and run folder a reader types, not this machine's paths
+        args = [*args, "--out", str(RUNS / name), "--overwrite", "--quiet"]  # a new run replaces the last
         command = [sys.executable, "-m", "glassnet", "train", *args]
         print("$ glassnet train " + " ".join(args), flush=True)
         subprocess.run(command, cwd=ROOT, check=True)
