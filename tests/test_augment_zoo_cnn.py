@@ -60,6 +60,7 @@ def test_augmentation_is_seeded_and_leaves_the_input_alone(batch):
 
 def test_parse():
     assert augment.parse(None) is None and augment.parse("") is None and augment.parse("none") is None
+    assert augment.parse(["none"]) is None and augment.parse(" none,") is None
     with pytest.raises(ConfigError,
                        match=r"unknown augmentation 'rotate'; choose from \['crop', 'flip', 'jitter'\]"):
         augment.parse("flip,rotate")

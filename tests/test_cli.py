@@ -68,8 +68,8 @@ def test_search_refuses_an_mlp_option_for_a_cnn_and_an_empty_hidden_size(tmp_pat
     with pytest.raises(SystemExit) as info:  # not sizes at all: argparse's usage error
         main([*base, "--hidden", "20,,5"])
     assert info.value.code == 2
-    assert ("argument --hidden: expected comma-separated positive integers (e.g. 20,7,5), got '20,,5'"
-            in capsys.readouterr().err)
+    assert ("argument --hidden: expected comma-separated positive integers up to 2,147,483,647 (e.g. "
+            "20,7,5), got '20,,5'" in capsys.readouterr().err)
     assert not (tmp_path / "s").exists()
 
 
@@ -78,10 +78,11 @@ HUGE = "99999999999999999999999"
 
 @pytest.mark.parametrize("command,option,expected", [
     ("train", "--epochs", "a positive integer up to 2,147,483,647"),
-    ("train", "--seed", "an integer >= 0 up to 2,147,483,647"),  # the course's seeds end at 2**32
+    ("train", "--seed", "an integer >= 0 up to 4,294,967,295"),  # the course's seeds end at 2**32
     ("train", "--image-size", "a positive integer up to 2,147,483,647"),
-    ("train", "--hidden", "comma-separated positive integers"),
-    ("search", "--seed", "an integer >= 0 up to 2,147,483,647"),
+    ("train", "--hidden", "comma-separated positive integers up to 2,147,483,647"),
+    ("train", "--batch-size", "a positive integer up to 2,147,483,647 or 'full'"),
+    ("search", "--seed", "an integer >= 0 up to 4,294,967,295"),
 ])
 def test_integers_too_large_for_numpy_are_usage_errors(tmp_path, capsys, command, option, expected):
     """They failed deep inside NumPy ("Maximum allowed dimension exceeded", the course's
@@ -91,6 +92,12 @@ def test_integers_too_large_for_numpy_are_usage_errors(tmp_path, capsys, command
     assert info.value.code == 2
     assert f"argument {option}: expected {expected}" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_every_seed_the_course_takes_is_taken():
+    from glassnet.cli.arguments import seed_int
+
+    assert seed_int("4294967295") == 2**32 - 1 and seed_int("3000000000") == 3_000_000_000
 
 
 def test_a_smoothing_window_wider_than_any_curve_averages_it_all():

@@ -568,6 +568,12 @@ def test_a_file_with_many_stray_arrays_gets_a_short_message(tmp_path):
     ({"metrics": {"test": {"loss": "low"}}}, "has metrics that are not numbers"),
     ({"epochs": {"a": 1}}, "has epochs = {'a': 1}, which is not an integer"),
     ({"optimizer": {"name": "sgd", "lr": "fast"}}, "has an invalid optimizer"),
+    ({"holdout": [0.2]}, r"has holdout = \[0.2\], which is not an object"),
+    ({"holdout": {"folds": 2}}, r"has an invalid holdout \{'folds': 2\}"),  # a search trial's
+    ({"holdout": {"folds": 2, "fold": 0}}, "has an invalid holdout"),  # it took the last fold
+    ({"holdout": {"folds": 2, "fold": 3}}, "has an invalid holdout"),
+    ({"holdout": {"validation_split": "x"}}, "has an invalid holdout"),
+    ({"holdout": {"validation_split": 1.0}}, "has an invalid holdout"),
 ])
 def test_a_damaged_training_summary_is_named(tmp_path, training, problem):
     _, path = small_model(tmp_path)

@@ -216,8 +216,8 @@ def test_the_courses_layouts_get_a_hint(rng):
         flat.fit(x, y[None], epochs=1, verbose=0)
     with pytest.raises(ShapeError, match=r"give the arrays of a Dataset: fit\(data\.x, data\.y\)"):
         flat.fit(Dataset(x, y, ["a", "b"]), None, epochs=1, verbose=0)
-    pair = (r"a tuple of arrays of different shapes \(\(30, 12\), \(30,\)\): give the inputs and "
-            r"the labels separately")
+    pair = (r"a tuple of arrays of different shapes \(\(30, 12\), \(30,\)\), not one batch of samples "
+            r"of one shape; to give labels with them, give the inputs and the labels separately")
     for call in (lambda: flat.fit((x, y), epochs=1, verbose=0), lambda: flat.evaluate((x, y)),
                  lambda: flat.predict((x, y))):
         with pytest.raises(ShapeError, match=pair):

@@ -266,6 +266,9 @@ def test_replicas_and_worker_threads_only_as_many_as_a_batch_has_shards(rng):
     model.predict(x, batch_size=40)
     assert len(model._shards["ShardedStep"].replicas) == 2
     assert threading.active_count() - threads_before <= 1  # one worker beside this thread
+    from glassnet.training import shards
+
+    assert shards._pools["shards"].count < 100  # as many as the most shards any step had
     with backend.using_threads(100_000):
         assert len(inference_forward(model).replicas) == 0  # made when a batch needs them
         model.predict(x, batch_size=40)

@@ -57,8 +57,9 @@ def check_input(model: Sequential, x: Any) -> tuple[Any, bool]:
     if _is_tuple_of_arrays(x):
         shapes = ", ".join(str(tuple(part.shape)) for part in x)
         raise ShapeError(f"the inputs are a {type(x).__name__} of arrays of different shapes "
-                         f"({shapes}): give the inputs and the labels separately, "
-                         f"fit(x, y) or evaluate(x, y), not fit((x, y))")
+                         f"({shapes}), not one batch of samples of one shape; to give labels "
+                         f"with them, give the inputs and the labels separately: fit(x, y), "
+                         f"not fit((x, y))")
     x = as_array(x)  # a PyTorch tensor too: NumPy cannot read its dtype
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype.kind == "c":
         # an object array (None, or NaN from a table) would pass unchecked into the model;

@@ -60,6 +60,22 @@ def type_problem(data: dict[str, Any], types: dict[str, tuple[Any, ...]]) -> str
     return None
 
 
+def holdout_problem(holdout: Any) -> str | None:
+    """What is wrong with a search trial's record of its validation images (``None``: it is
+    one): ``{"validation_split": F}`` with ``0 < F < 1``, or ``{"folds": K, "fold": k}``
+    with ``K >= 2`` and ``1 <= k <= K``."""
+    if isinstance(holdout, dict) and set(holdout) == {"validation_split"}:
+        fraction = holdout["validation_split"]
+        if is_number(fraction) and 0 < fraction < 1:
+            return None
+    elif isinstance(holdout, dict) and set(holdout) == {"folds", "fold"}:
+        folds, fold = holdout["folds"], holdout["fold"]
+        whole = all(isinstance(v, int) and not isinstance(v, bool) for v in (folds, fold))
+        if whole and folds >= 2 and 1 <= fold <= folds:
+            return None
+    return f"an invalid holdout {holdout!r}"
+
+
 def short_list(names: list[str], limit: int = 8) -> str:
     """``['a', 'b']``, or the first ``limit`` names and how many more (a hostile file may
     hold a million entries: the message stays one readable line)."""

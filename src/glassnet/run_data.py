@@ -93,9 +93,16 @@ def holdout_split(train: Dataset, holdout: dict[str, Any], seed: int) -> tuple[D
     ``<data>/train`` and ``<data>/validation`` wherever they are shown (the report,
     ``glassnet evaluate --split``)."""
     if "folds" in holdout:
-        rest, held = train.folds(int(holdout["folds"]), seed=seed, what="--folds")[int(holdout["fold"]) - 1]
+        pair = train.folds(int(holdout["folds"]), seed=seed, what="--folds")[int(holdout["fold"]) - 1]
     else:
-        rest, held = train.split(float(holdout["validation_split"]), seed=seed)
+        pair = train.split(float(holdout["validation_split"]), seed=seed)
+    return named_split(train, pair)
+
+
+def named_split(train: Dataset, pair: tuple[Dataset, Dataset]) -> tuple[Dataset, Dataset]:
+    """``pair`` (the images of ``train`` a model trains on, those that validate it) named
+    ``<data>/train`` and ``<data>/validation``."""
+    rest, held = pair
     base = train.name.removesuffix("/train")
     rest.name, held.name = f"{base}/train", f"{base}/validation"
     return rest, held

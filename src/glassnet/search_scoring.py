@@ -21,7 +21,7 @@ import numpy as np
 
 from .data import Dataset
 from .metrics import balanced_accuracy, predicted_classes
-from .run_data import holdout_split
+from .run_data import holdout_split, named_split
 from .search_config import SCORE_LABELS, SearchConfig
 from .training.callbacks import Callback
 
@@ -38,7 +38,8 @@ def validation_splits(config: SearchConfig, train: Dataset) -> list[Split]:
     (``config.folds``) or the one held-out split ``glassnet train --validation-split``
     would make. Both are stratified and seeded by the base run's seed."""
     if config.folds is not None:
-        return train.folds(config.folds, seed=config.base.seed, what="--folds")
+        return [named_split(train, pair) for pair in train.folds(config.folds, seed=config.base.seed,
+                                                                 what="--folds")]
     return [holdout_split(train, {"validation_split": config.base.validation_split}, config.base.seed)]
 
 

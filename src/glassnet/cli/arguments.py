@@ -52,8 +52,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def number_type(convert: Callable[[str], Any], accept: Callable[[Any], bool],
-                what: str) -> Callable[[str], Any]:
-    """An argparse ``type=``: ``convert`` the text, keep it if ``accept``, else say ``what``."""
+                what: str, limit: int = MAX_INT) -> Callable[[str], Any]:
+    """An argparse ``type=``: ``convert`` the text, keep it if ``accept``, else say ``what``;
+    an integer also at most ``limit`` (see :data:`~glassnet._checks.MAX_INT`)."""
 
     def parse(text: str) -> Any:
         try:
@@ -62,8 +63,8 @@ def number_type(convert: Callable[[str], Any], accept: Callable[[Any], bool],
             value = None
         if value is None or not accept(value):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        if convert is int and abs(value) > MAX_INT:
-            raise argparse.ArgumentTypeError(f"expected {what} up to {MAX_INT:,}, got {text!r}")
+        if convert is int and abs(value) > limit:
+            raise argparse.ArgumentTypeError(f"expected {what} up to {limit:,}, got {text!r}")
         return value
 
     parse.__name__ = what  # argparse names the type in some messages
@@ -72,6 +73,8 @@ def number_type(convert: Callable[[str], Any], accept: Callable[[Any], bool],
 
 positive_int = number_type(int, lambda v: v > 0, "a positive integer")
 non_negative_int = number_type(int, lambda v: v >= 0, "an integer >= 0")
+#: a seed: any the course's RandomState takes (below 2**32), which the other streams take too
+seed_int = number_type(int, lambda v: v >= 0, "an integer >= 0", limit=2**32 - 1)
 # Floats must be finite too: "inf" parses, and would reach the optimizer or the loss.
 positive_float = number_type(float, lambda v: 0 < v < math.inf, "a positive number")
 non_negative_float = number_type(float, lambda v: 0 <= v < math.inf, "a number >= 0")
@@ -104,7 +107,8 @@ def folder_name(text: str) -> str:
         raise argparse.ArgumentTypeError("expected a name, got an empty one (an unset shell variable?)")
     if text in (".", "..") or "/" in text or os.sep in text:
         raise argparse.ArgumentTypeError(f"expected a name for a folder under runs/, got {text!r}: "
-                                         "give a folder's path with --out")
+                                         "give a folder's path with --out (and a stored study's "
+                                         "name with --study-name)")
     return text
 
 
@@ -152,7 +156,7 @@ def batch_size(text: str) -> int | None:
         return positive_int(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected a positive integer or 'full', got {text!r}") from None
+            f"expected a positive integer up to {MAX_INT:,} or 'full', got {text!r}") from None
 
 
 def hidden_sizes(text: str) -> list[int]:
@@ -162,7 +166,8 @@ def hidden_sizes(text: str) -> list[int]:
         return parse_int_list(text, "--hidden")
     except ConfigError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers (e.g. 20,7,5), got {text!r}") from None
+            f"expected comma-separated positive integers up to {MAX_INT:,} (e.g. 20,7,5), "
+            f"got {text!r}") from None
 
 
 hidden_sizes.__name__ = "hidden layer sizes"

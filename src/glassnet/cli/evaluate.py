@@ -25,8 +25,8 @@ from .arguments import (
     add_test_split_option,
     check_folder_options,
     model_file,
-    non_negative_int,
     path_text,
+    seed_int,
 )
 from .common import load_model_file, model_resize, require_probabilities
 from .output import check_output_file, print_json
@@ -59,7 +59,7 @@ def add_parser(sub: Subcommands) -> None:
     add_folder_options(p, image_size=False, for_model=True)
     add_test_split_option(p, note=": the same FRACTION and --seed as 'glassnet train' "
                                   "give the same test images")
-    p.add_argument("--seed", type=non_negative_int, default=None,
+    p.add_argument("--seed", type=seed_int, default=None,
                    help="seed of --test-split (the training run's --seed; default: the one the "
                         "model file records for its folder, else 0)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

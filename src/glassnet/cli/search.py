@@ -44,9 +44,9 @@ from .arguments import (
     fraction,
     given_destinations,
     hidden_sizes,
-    non_negative_int,
     path_text,
     positive_int,
+    seed_int,
 )
 from .output import check_output_folder
 from .runtime import add_runtime_options
@@ -118,7 +118,7 @@ def add_parser(sub: Subcommands) -> None:
                         "epoch does not win by one lucky epoch (1: no smoothing)")
     add_folder_options(p)
     add_test_split_option(p, note=": never read by the trials, only by --final")
-    p.add_argument("--seed", type=non_negative_int, default=0,
+    p.add_argument("--seed", type=seed_int, default=0,
                    help="seed of the models, the split and the sampler")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="precision of every trial and of the printed train command")

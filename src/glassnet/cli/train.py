@@ -47,6 +47,7 @@ from .arguments import (
     positive_float,
     positive_int,
     rate_below_one,
+    seed_int,
 )
 from .output import check_output_folder, fmt_metrics
 from .runtime import add_runtime_options, on_sigint, runtime_flags
@@ -116,7 +117,7 @@ def add_parser(sub: Subcommands) -> None:
                    help="augment training batches: flip (random horizontal flip), crop (random "
                         "crop from 4-pixel reflect padding), jitter (brightness and contrast "
                         "x0.9-1.1), comma-separated, e.g. flip,crop,jitter (none: no augmentation)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed for every random draw")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed for every random draw")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point precision")
     p.add_argument("--out", type=path_text, default=None,

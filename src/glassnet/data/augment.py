@@ -108,11 +108,13 @@ def compose(steps: Sequence[Augment]) -> Augment:
 def parse(spec: str | Sequence[str] | None, crop_padding: int = 4) -> Augment | None:
     """``"flip,crop"`` (or a list of names) → one augmentation function; ``None``, ``""`` or
     ``"none"`` → ``None``."""
-    if spec is None or spec == "none":
+    if spec is None:
         return None
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
     names = [name for name in names if name]
-    if "none" in names:  # "none" alone returned above
+    if names == ["none"]:
+        return None
+    if "none" in names:
         raise ConfigError(f"augmentation 'none' means no augmentation: it cannot be combined "
                           f"with others, got {spec!r}")
     unknown = [name for name in names if name not in AUGMENTATIONS]

@@ -36,7 +36,7 @@ from ..errors import (
     WeightMismatchError,
     user_stacklevel,
 )
-from ..json_checks import NUMBER, is_number_or_none, short_list, type_problem
+from ..json_checks import NUMBER, holdout_problem, is_number_or_none, short_list, type_problem
 from ..layers.base import check_config_complete
 from ..model import Sequential  # at run time: typing.get_type_hints(load_model) resolves
 from ..model_state import named_arrays, set_weights
@@ -237,7 +237,8 @@ SUMMARY_TYPES: dict[str, tuple[Any, ...]] = {
     "dataset": (str,), "epochs": (int,), "seconds": (NUMBER,), "optimizer": (dict,),
     "lr_schedule": (str, None), "batch_size": (int, None, "full"), "metrics": (dict,),
     "final": (dict, None), "resize": (str,), "folder": (str,), "test_split": (NUMBER, None),
-    "seed": (int,), "validation_split": (NUMBER,), "folder_signature": (str,), "folder_signature_of": (str,)}
+    "seed": (int,), "validation_split": (NUMBER,), "folder_signature": (str,), "folder_signature_of": (str,),
+    "holdout": (dict,)}
 
 
 #: the ``resize`` of the ONNX metadata for a model whose file does not say how its images
@@ -271,6 +272,8 @@ def _training_summary(path: str | Path, config: dict[str, Any]) -> dict[str, Any
             problem = "has metrics that are not numbers"
         elif not (is_number_or_none(optimizer.get("lr")) and isinstance(optimizer.get("name", ""), str)):
             problem = f"has an invalid optimizer {optimizer!r}"
+        elif "holdout" in summary and holdout_problem(summary["holdout"]):
+            problem = f"has {holdout_problem(summary['holdout'])}"
     if problem is not None:
         raise ModelFormatError(f"{path}: the training summary in {CONFIG_NAME} {problem}; the file "
                                "is damaged")

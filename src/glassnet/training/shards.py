@@ -121,6 +121,7 @@ class _Shards:
         self._model = weakref.ref(model)
         self.threads = threads
         self.replicas: list = []
+        self._making = threading.Lock()  # two threads predicting with one model at once
         self.blas = ThreadpoolController()
         self.signature = _signature(model)
 
@@ -128,9 +129,10 @@ class _Shards:
         """The first ``shards`` replicas, each made when first needed: a batch has at most
         one shard per :data:`MIN_SHARD` samples, however many threads were asked for (a
         mistyped ``--threads 100000`` must not copy the model 100000 times)."""
-        while len(self.replicas) < shards:
-            self.replicas.append(self.new_replica(len(self.replicas)))
-        return self.replicas[:shards]
+        with self._making:
+            while len(self.replicas) < shards:
+                self.replicas.append(self.new_replica(len(self.replicas)))
+            return self.replicas[:shards]
 
     def new_replica(self, k: int) -> Any:
         raise NotImplementedError
