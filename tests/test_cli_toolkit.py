@@ -58,7 +58,7 @@ def test_bad_values_are_one_clear_line(tmp_path, capsys, extra, message):
                                                   ("--validation-split", "0", "a number between 0 and 1"),
                                                   # not sizes at all: a usage error too (it was exit 1)
                                                   ("--hidden", "20,x", "comma-separated positive "
-                                                   "integers (e.g. 20,7,5), got '20,x'"),
+                                                   "integers up to 2,147,483,647 (e.g. 20,7,5), got '20,x'"),
                                                   ("--hidden", "20,,5", "comma-separated positive"),
                                                   ("--hidden", "20,0,5", "comma-separated positive")])
 def test_numbers_out_of_range_are_rejected_by_the_parser(capsys, flag, value, expected):

@@ -225,7 +225,8 @@ def test_evaluate_writes_a_report(cat_run, tmp_path):
     assert len(page.images) == 3 and all(src.startswith("data:image/png") for src in page.images)
     # the run's own training images: its --validation-split 0.2 held 41 of the 209 out
     assert "Confusion matrix (cats/train, 168 images)" in text
-    assert ["split", "train"] in page.tables[0] and 'id="warning"' not in text
+    assert ["split", "train (--validation-split 0.2 --seed 3)"] in page.tables[0]
+    assert 'id="warning"' not in text
 
 
 def test_evaluate_refuses_to_write_over_any_runs_report(cat_run, tmp_path):
