@@ -1058,6 +1058,10 @@ def test_evaluate_on_a_trials_model_uses_the_trials_own_validation_images(tmp_pa
     assert main(["evaluate", str(trial), "--split", "validation", "--report", str(page)]) == 0
     held = "fold 2 of --folds 2" if holdout else "--validation-split 0.2"
     assert f"<td>validation ({held} --seed 0)</td>" in page.read_text()
+    capsys.readouterr()
+    assert main(["info", str(trial)]) == 0
+    assert (", a search trial validated on fold 2 of 2" if holdout
+            else ", a search trial with validation split 0.2") in capsys.readouterr().out
 
 
 def test_more_workers_than_the_cores_can_hold_are_refused(tmp_path, monkeypatch, capsys):

@@ -113,7 +113,8 @@ def training_text(summary: dict[str, Any], reg: float = 0.0) -> list[str]:
             + (f", test split {summary['test_split']:g} with seed {summary.get('seed', 0)}"
                if summary.get("test_split") is not None else "")
             + (f", validation split {summary['validation_split']:g}"
-               if summary.get("validation_split") is not None else ""))
+               if summary.get("validation_split") is not None else "")
+            + _holdout_text(summary.get("holdout")))
     lines = [head]
     if isinstance(summary.get("early_stopping"), dict):
         lines.append(f"  {early_stopping_text(summary['early_stopping'])}")
@@ -152,3 +153,12 @@ def run(args: argparse.Namespace) -> int:
         ck = info["checkpoint"]
         print(f"checkpoint: {ck['epochs_done']} epoch(s) done; last epoch: {fmt_metrics(ck['last_epoch'])}")
     return 0
+
+
+def _holdout_text(holdout: dict | None) -> str:
+    """How a search trial's validation images were held out of its training split."""
+    if not holdout:
+        return ""
+    if "folds" in holdout:
+        return f", a search trial validated on fold {holdout['fold']} of {holdout['folds']}"
+    return f", a search trial with validation split {holdout['validation_split']:g}"
