@@ -197,6 +197,7 @@ def test_search_writes_summary_plot_and_trains_the_best(tmp_path, cat_train):
     assert not (tmp_path / "s1" / "trials" / "0000" / "report.html").exists()
     page = (tmp_path / "s1" / "search_report.html").read_text()
     assert "Best trial" in page and "data:image/png;base64," in page and "Final model" not in page
+    assert "<footer>Made by glassnet " in page  # the version and time, as the run reports say
     # Every trial saw the same validation split of the training images only.
     metrics = json.loads((tmp_path / "s1" / "trials" / "0001" / "metrics.json").read_text())
     assert "test" not in metrics and metrics["validation"]

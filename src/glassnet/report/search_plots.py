@@ -186,4 +186,4 @@ def search_report_html(summary: dict[str, Any], specs: Sequence[Any]) -> str:
     sections.append(html.section("Trials", html.table_html(trials, columns, numeric=(0, 1, 3, 4, 5, 6, 7)),
                                  "trials"))
     return html.page(f"Search {summary['study']}", f"{len(summary['trials'])} trials in {summary['storage']}",
-                     sections, "glassnet hyperparameter search")
+                     sections, html.footer())
