@@ -102,7 +102,7 @@ def page(title: str, subtitle: str, sections: Sequence[str], footer: str) -> str
 
 
 def footer() -> str:
-    """The footer of the run and evaluation reports: the glassnet version that made the page,
+    """The footer of the run, evaluation and search reports: the glassnet version that made the page,
     and when."""
     return (f"Made by glassnet {__version__} on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}. "
             "Self-contained: every plot is embedded in this file.")
