@@ -21,7 +21,7 @@ import numpy as np
 
 from .data import Dataset
 from .metrics import balanced_accuracy, predicted_classes
-from .run_data import holdout_split, named_split
+from .run_data import named_split, validation_split_of
 from .search_config import SCORE_LABELS, SearchConfig
 from .training.callbacks import Callback
 
@@ -40,7 +40,7 @@ def validation_splits(config: SearchConfig, train: Dataset) -> list[Split]:
     if config.folds is not None:
         return [named_split(train, pair) for pair in train.folds(config.folds, seed=config.base.seed,
                                                                  what="--folds")]
-    return [holdout_split(train, {"validation_split": config.base.validation_split}, config.base.seed)]
+    return [validation_split_of(train, config.base.validation_split, config.base.seed)]
 
 
 def validation_balanced_accuracy(model: Sequential, validation: Dataset) -> float:

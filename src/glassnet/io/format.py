@@ -272,8 +272,8 @@ def _training_summary(path: str | Path, config: dict[str, Any]) -> dict[str, Any
             problem = "has metrics that are not numbers"
         elif not (is_number_or_none(optimizer.get("lr")) and isinstance(optimizer.get("name", ""), str)):
             problem = f"has an invalid optimizer {optimizer!r}"
-        elif "holdout" in summary and holdout_problem(summary["holdout"]):
-            problem = f"has {holdout_problem(summary['holdout'])}"
+        elif "holdout" in summary and (bad_holdout := holdout_problem(summary["holdout"])):
+            problem = f"has {bad_holdout}"
     if problem is not None:
         raise ModelFormatError(f"{path}: the training summary in {CONFIG_NAME} {problem}; the file "
                                "is damaged")

@@ -36,10 +36,11 @@ def _search_of_trial(folder: Path) -> Path | None:
 
 
 def _last_setting(folder: Path) -> str:
-    """`` --threads N`` (and `` --device gpu``) of the last session that trained the run in
-    ``folder``, as training's own stop message gives them: resumed on other threads or
-    another device, the rest of the run rounds differently. Nothing when the checkpoint does
-    not say (damaged, or written before sessions were recorded)."""
+    """`` --threads N`` (or `` --device gpu``) of the last session that trained the run in
+    ``folder``, always (training's own stop message repeats only the flags it was given):
+    resumed on other threads or another device, the rest of the run rounds differently.
+    Nothing when the checkpoint does not say (damaged, or written before sessions were
+    recorded)."""
     try:
         device, threads = setting_of(sessions_of(read_checkpoint(folder / CHECKPOINT_NAME).state)[-1])
     except (OSError, GlassnetError, ValueError, KeyError, IndexError):  # unreadable: no flags

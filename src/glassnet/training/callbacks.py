@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._checks import check_number, is_number
+from .._text import count
 from ..errors import ConfigError
 
 
@@ -210,6 +211,12 @@ class Monitor:
         if not is_number(values["best"]):
             raise ValueError(f"best = {values['best']!r} is not a number")
         self.best, self.best_epoch = float(values["best"]), saved_epoch(values, "best_epoch")
+
+
+def stalled_text(tracker: Monitor, patience: int) -> str:
+    """Why a callback of ``patience`` acts, as its verbose line says it: "val_loss had not
+    improved for 10 epochs"."""
+    return f"{tracker.monitor} had not improved for {count(epochs_waited(patience), 'epoch')}"
 
 
 def check_verbose(verbose: Any, owner: str) -> int:

@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from .._checks import check_flag, check_non_negative_int
-from .._text import count
 from ..model_state import set_weights
-from .callbacks import Monitor, MonitoringCallback, announce, check_verbose, epochs_waited, saved_epoch
+from .callbacks import Monitor, MonitoringCallback, announce, check_verbose, saved_epoch, stalled_text
 
 
 class EarlyStopping(MonitoringCallback):
@@ -63,9 +62,9 @@ class EarlyStopping(MonitoringCallback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
             if self.verbose:
-                announce(f"epoch {epoch + 1}: EarlyStopping stopped training ({self.tracker.monitor} "
-                         f"had not improved for {count(epochs_waited(self.patience), 'epoch')}; "
-                         f"best {self.tracker.best:.6g} at epoch {self._best_epoch_number()})")
+                announce(f"epoch {epoch + 1}: EarlyStopping stopped training "
+                         f"({stalled_text(self.tracker, self.patience)}; best {self.tracker.best:.6g} "
+                         f"at epoch {self._best_epoch_number()})")
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         # the epochs the model's weights are from: the last epoch's, or after a non-finite

@@ -6,9 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from .._checks import check_non_negative_int, check_number, is_number
-from .._text import count
 from ..errors import ConfigError
-from .callbacks import Monitor, MonitoringCallback, announce, check_verbose, epochs_waited, saved_epoch
+from .callbacks import (
+    Monitor,
+    MonitoringCallback,
+    announce,
+    check_verbose,
+    saved_epoch,
+    stalled_text,
+)
 
 
 class ReduceLROnPlateau(MonitoringCallback):
@@ -82,8 +88,7 @@ class ReduceLROnPlateau(MonitoringCallback):
         self.cooldown_counter, self.wait = self.cooldown, 0
         if self.verbose:
             announce(f"epoch {epoch + 1}: ReduceLROnPlateau reduced the lr from {old_lr:g} to "
-                     f"{optimizer.lr:g} ({self.tracker.monitor} had not improved for "
-                     f"{count(epochs_waited(self.patience), 'epoch')})")
+                     f"{optimizer.lr:g} ({stalled_text(self.tracker, self.patience)})")
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         # after a non-finite loss the optimizer (its lr too) is back to the kept epochs' state:
