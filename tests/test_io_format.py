@@ -599,6 +599,33 @@ def test_non_finite_weights_load_with_a_warning(tmp_path):
     assert len(caught) == 1  # the file's warning only, not set_weights' as well
 
 
+def test_predict_names_no_class_for_nan_outputs_and_fails(tmp_path, capsys):
+    """A NaN output sorts anywhere: the class it would name is no answer of the model."""
+    from PIL import Image
+
+    from glassnet.cli import main
+
+    model = Sequential([layers.Flatten(), layers.Dense(2)], input_shape=(3, 4, 4), seed=1,
+                       class_names=["a", "b"])
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    weights = model.get_weights()
+    weights["1.W"][0, 0] = np.nan
+    with pytest.warns(GlassnetWarning):
+        model.set_weights(weights)
+    model.save(path := tmp_path / "model.glassnet")
+    Image.new("RGB", (4, 4), (10, 200, 30)).save(image := tmp_path / "photo.png")
+    assert main(["predict", str(path), str(image), "--threads", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"{image}: no class (the model's outputs are NaN)\n"
+    assert "error: 1 image(s) got no class: the model's outputs are not numbers (NaN)" in err
+    plots = tmp_path / "plots"
+    assert main(["predict", str(path), str(image), "--json", "--plot", str(plots), "--threads", "1"]) == 1
+    [entry] = json.loads(capsys.readouterr().out)
+    assert entry == {"file": str(image), "class": None, "probability": None, "top": [],
+                     "probabilities": {"a": None, "b": None}}
+    assert not list(plots.glob("*.png"))  # no empty bars
+
+
 @pytest.mark.parametrize("command", [["export", "{m}", "--onnx", "{m}"],
                                      ["evaluate", "{m}", "--report", "{m}"]], ids=["export", "evaluate"])
 def test_an_output_path_that_is_the_model_itself_is_refused(tmp_path, command, capsys):

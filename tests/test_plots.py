@@ -158,6 +158,19 @@ def test_probability_bars_show_the_probabilities(rng):
     np.testing.assert_allclose(shown, np.sort(many)[-5:])
 
 
+def test_probability_bars_title_the_image_with_its_file_name(rng):
+    image = rng.integers(0, 256, (3, 8, 8), dtype=np.uint8)
+    probs = np.array([0.2, 0.8])
+    untitled = plots.plot_probabilities(image, probs, ["a", "b"])
+    assert untitled.axes[0].get_title() == ""
+    named = plots.plot_probabilities(image, probs, ["a", "b"], image_name="my $5\tcat.jpg")
+    assert named.axes[0].get_title() == r"my \$5\tcat.jpg"  # drawn literally, the tab escaped
+    both = plots.plot_probabilities(image, probs, ["a", "b"], true_class=0, image_name="x" * 60 + ".png")
+    name, prediction = both.axes[0].get_title().split("\n", 1)
+    assert len(name) == 40 and name.startswith("xxx") and name.endswith("x.png") and "…" in name
+    assert prediction == "Prediction: b (0.80)\nClass: a"
+
+
 def test_a_probability_label_never_sits_on_its_own_bar(rng):
     """Labels went at min(p + 0.02, 0.86): a bar above 0.84 had its label drawn over it."""
     image = rng.integers(0, 256, (3, 8, 8), dtype=np.uint8)

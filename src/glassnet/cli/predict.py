@@ -59,27 +59,33 @@ def run(args: argparse.Namespace) -> int:
     # and its first lines come out at once; --json collects the (small) results for one list.
     chunks = iter_images(args.images, model.input_shape[1:], model_resize(args, model, "predict"),
                          model_color_mode(model), strict=args.strict)
-    results = []
+    results, unanswered = [], 0
     for files, images in chunks:
         probs = class_probabilities(model.predict(images))
         names = model.class_names or [str(i) for i in range(probs.shape[1])]
         chunk = [_result(path, row, names, args.top) for path, row in zip(files, probs, strict=True)]
+        unanswered += sum(r["class"] is None for r in chunk)
         if plots is not None:
             for result, image, row in zip(chunk, images, probs, strict=True):
-                result["plot"] = str(plots.write(result["file"], image, row, names))
+                if result["class"] is not None:  # NaN bars would be an empty plot
+                    result["plot"] = str(plots.write(result["file"], image, row, names))
         if args.json:
             results += chunk
             continue
         for r in chunk:
-            top = ", ".join(f"{printable(t['class'])} {t['probability']:.2f}" for t in r["top"])
-            plot = f" (plot: {printable(r['plot'])})" if "plot" in r else ""
-            print(f"{printable(r['file'])}: {top}{plot}", flush=True)
+            print(f"{printable(r['file'])}: {_answer_text(r)}", flush=True)
     if args.json:
         print_json(results)
     elif plots is not None:
         print(f"probability plots: {printable(str(plots.folder))}/ ({plots.written} written)")
     if plots is not None and (key := plots.numbered_classes(model.class_names)):
         print(key, file=sys.stderr if args.json else sys.stdout)  # --json's output stays JSON
+    if unanswered:
+        # A script reading the output must not take a broken model's answers for answers.
+        print(f"glassnet predict: error: {unanswered} image(s) got no class: the model's outputs "
+              f"are not numbers (NaN), as from weights that are NaN or infinite or that overflow; "
+              f"retrain it (a lower --lr) or use another model file", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -124,7 +130,7 @@ class PlotWriter:
             number += 1
         self._taken.add(name)
         path = make_folder(self.folder) / name
-        figures.save_figure(plots.plot_probabilities(image, probs, names), path)
+        figures.save_figure(plots.plot_probabilities(image, probs, names, image_name=Path(file).name), path)
         self.written += 1
         return path
 
@@ -148,8 +154,21 @@ def _plot_folder(folder: str, images: list[str], training_folder: str | None) ->
     return path
 
 
+def _answer_text(result: dict) -> str:
+    """A result's line after the file name: the top classes and probabilities, its plot."""
+    if result["class"] is None:
+        return "no class (the model's outputs are NaN)"
+    top = ", ".join(f"{printable(t['class'])} {t['probability']:.2f}" for t in result["top"])
+    return top + (f" (plot: {printable(result['plot'])})" if "plot" in result else "")
+
+
 def _result(path: str, row: np.ndarray, names: list[str], top: int) -> dict:
-    """One file's prediction: its most likely class, the ``top`` most likely, all of them."""
+    """One file's prediction: its most likely class, the ``top`` most likely, all of them;
+    ``row: (classes,)``. A row with a NaN has no class: ``class`` and ``top`` are empty
+    (the NaN would sort anywhere and name a class the model never chose)."""
+    if np.isnan(row).any():
+        return {"file": path, "class": None, "probability": None, "top": [],
+                "probabilities": dict.fromkeys(names)}
     order = np.argsort(-row, kind="stable")[:top]
     return {"file": path, "class": names[order[0]], "probability": float(row[order[0]]),
             "top": [{"class": names[i], "probability": float(row[i])} for i in order],

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._text import printable
 from ..errors import ShapeError
 from ..metrics import class_probabilities
 
@@ -29,6 +30,7 @@ from .figures import (
     literal,
     new_figure,
     save_figure,  # noqa: F401
+    short_name,
 )
 
 
@@ -148,13 +150,15 @@ def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
 
 
 def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequence[str],
-                       true_class: int | None = None, top: int = 10) -> Figure:
+                       true_class: int | None = None, top: int = 10, image_name: str | None = None) -> Figure:
     """One image ``(C, H, W)`` beside a bar chart of its class probabilities ``(num_classes,)``
     (or a sigmoid model's one probability of class 1, as ``model.predict`` gives it).
 
     Shows the ``top`` most likely classes (all of them when there are at most ``top``, in
     class order; a title says how many of how many otherwise); the predicted bar is green
-    when right and red when wrong.
+    when right and red when wrong. ``image_name`` (a photo's file name, as ``glassnet
+    predict --plot`` gives it) titles the image, above the prediction when ``true_class``
+    is given.
     """
     probs = np.asarray(probs, dtype=np.float64).reshape(-1)
     if len(probs) == 1 and len(class_names) == 2:
@@ -171,9 +175,12 @@ def plot_probabilities(image: np.ndarray, probs: np.ndarray, class_names: Sequen
     fig = new_figure(7.5, max(2.8, 0.35 * len(order) + 1))
     ax_image, ax_bars = fig.subplots(1, 2, width_ratios=[1, 1.4])
     _show_image(ax_image, image)
+    title_lines = [] if image_name is None else [literal(short_name(printable(image_name), 40))]
     if true_class is not None:
         titles = figure_labels(class_names)
-        title = _prediction_title(titles[predicted], probs[predicted], titles[true_class])
+        title_lines.append(_prediction_title(titles[predicted], probs[predicted], titles[true_class]))
+    if title_lines:
+        title = "\n".join(title_lines)
         # narrower than a gallery panel once the bars' labels have their room: a 35-character
         # line at the gallery's size reached past the figure's left edge
         ax_image.set_title(title, fontsize=_title_size([title], fits=30))
