@@ -424,6 +424,30 @@ def test_a_write_failing_before_training_says_nothing_of_the_run_it_replaces(tmp
         "glassnet train: error: could not write the image cache: No space left on device"]
 
 
+@pytest.mark.parametrize("aborted", ["write_run", "report"])
+def test_a_ctrl_c_while_the_files_are_written_says_how_to_go_on(tmp_path, monkeypatch, capsys, aborted):
+    """A second Ctrl-C once training is over aborts writing the run's files; the checkpoint
+    (or the model and run record) written before are intact, and the lines say what to run."""
+    from glassnet import runs
+    from glassnet.cli import main
+    from glassnet.report import run_report
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if aborted == "write_run":
+        monkeypatch.setattr(runs, "write_run", ctrl_c)
+    else:
+        monkeypatch.setattr(run_report, "write_run_report", ctrl_c)
+    out = tmp_path / "run"
+    code = main(["train", "--hidden", "3", "--epochs", "2", "--quiet", "--threads", "1",
+                 "--out", str(out)])
+    assert code == 130
+    go_on = (f"resume with: glassnet train --resume {out} --threads 1" if aborted == "write_run"
+             else f"write its report with: glassnet report {out}")
+    assert capsys.readouterr().err.splitlines() == ["glassnet train: interrupted", go_on]
+
+
 def test_after_a_failed_write_the_run_folder_says_what_is_left_to_do(tmp_path):
     """Resume an unfinished run, write the report of a finished one; nothing for a run that
     has its report."""

@@ -225,6 +225,15 @@ def how_to_go_on(args: argparse.Namespace, run_dir: Path | None) -> str | None:
     return None
 
 
+def _print_how_to_go_on(args: argparse.Namespace, run_dir: Path | None, stop: StopRequest) -> None:
+    """After a failed write or an abort, :func:`how_to_go_on` on stderr, if there is a way;
+    never before training began: the folder's files then are not this run's (an
+    ``--overwrite``'s old run)."""
+    hint = how_to_go_on(args, run_dir) if stop.phase != "starting" else None
+    if hint:
+        print(hint, file=sys.stderr)
+
+
 def given_options(args: argparse.Namespace) -> list[str]:
     """The ``train`` options on the command line, as destinations, in ``--help``'s order."""
     return given_destinations(args, "train", add_parser, args.train_defaults)
@@ -284,11 +293,14 @@ def run(args: argparse.Namespace) -> int:
         return 130
     except SaveError as exc:  # a full disk: the checkpoint written before is intact
         print(f"glassnet train: error: {exc}", file=sys.stderr)
-        # before training began, the folder's files are not this run's (an --overwrite's old run)
-        hint = how_to_go_on(args, run_dir) if stop.phase != "starting" else None
-        if hint:
-            print(hint, file=sys.stderr)
+        _print_how_to_go_on(args, run_dir, stop)
         return 1
+    except KeyboardInterrupt:
+        # a second Ctrl-C while the run's files were written: the checkpoint (or the model
+        # and run record, without the report) are intact, since each is written atomically
+        print("glassnet train: interrupted", file=sys.stderr)
+        _print_how_to_go_on(args, run_dir, stop)
+        return 130
     config = result.config
     m = result.metrics
     parts = [f"{split}: {fmt_metrics(m[split])}" for split in ("train", "validation", "test")
