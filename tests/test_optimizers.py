@@ -133,8 +133,13 @@ def test_a_step_by_hand_with_misshaped_arrays_is_a_clear_error(name, rng):
 
 
 def test_unknown_optimizer_is_a_clear_error():
-    with pytest.raises(ConfigError, match="unknown optimizer 'adamm'"):
+    with pytest.raises(ConfigError) as info:
         optimizers.get("adamm")
+    # a name may come from the command line, where an Optimizer instance is no choice
+    assert str(info.value) == ("unknown optimizer 'adamm'; choose one of ['adagrad', 'adam', "
+                               "'adamw', 'rmsprop', 'sgd', 'momentum', 'nesterov']")
+    with pytest.raises(ConfigError, match=r"unknown optimizer 3; .* or a glassnet Optimizer instance$"):
+        optimizers.get(3)
 
 
 @pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adam", "adamw"])

@@ -96,11 +96,15 @@ def unknown_choice(spec: Any, what: str, base: type, choices: list[str]) -> Conf
     """The error for a ``what`` (``"loss"``, ``"optimizer"``) given as ``spec``, neither one
     of the names ``choices`` nor a ``base`` instance. A ``base`` subclass (Keras' habit of
     naming the class) is told to create an instance; another library's object is named by
-    its type, as its repr may span many lines (a PyTorch module's)."""
+    its type, as its repr may span many lines (a PyTorch module's). A misspelt name is
+    offered the names only: it may come from the command line, where an instance is no
+    choice."""
     if isinstance(spec, type) and issubclass(spec, base):
         return ConfigError(f"the {what} {spec.__name__} is a class: create an instance: "
                            f"{spec.__name__}()")
-    if spec is None or isinstance(spec, (str, int, float)):
+    if isinstance(spec, str):
+        return ConfigError(f"unknown {what} {spec!r}; choose one of {choices}")
+    if spec is None or isinstance(spec, (int, float)):
         shown = repr(spec)
     else:
         cls = spec if isinstance(spec, type) else type(spec)
