@@ -219,6 +219,11 @@ def test_an_lr_set_later_is_checked_too(bad):
 def test_lr_and_learning_rate_together_and_lr_as_a_0d_array_and_an_old_pickle():
     with pytest.raises(ConfigError, match="give SGD either lr or learning_rate .its Keras name., not both"):
         optimizers.SGD(0.5, learning_rate=0.1)
+    with pytest.raises(ConfigError, match="not both: got lr=0.01 and learning_rate=0.1"):
+        optimizers.SGD(0.01, learning_rate=0.1)  # lr given at its default value is still given
+    with pytest.raises(ConfigError, match="not both: got lr=0.001 and learning_rate=0.1"):
+        optimizers.AdamW(lr=0.001, learning_rate=0.1)
+    assert optimizers.AdamW(learning_rate=0.1).lr == 0.1  # through Adam's __init__ as well
     with pytest.raises(ConfigError, match="not both"):
         optimizers.get("adam", lr=0.3, learning_rate=0.2)
     # the same lr under both names is one lr, not a conflict

@@ -45,10 +45,12 @@ class Optimizer:
             cls.elementwise = False
 
     def __init__(self, lr: float, weight_decay: float = 0.0, learning_rate: float | None = None) -> None:
-        # learning_rate: Keras' name for lr; both, and different, would be two lrs
+        # learning_rate: Keras' name for lr; both, and different, would be two lrs. An lr
+        # given by the caller is another object than the signature's default, even when it
+        # equals it: SGD(0.01, learning_rate=0.1) is two lrs too.
         default = inspect.signature(type(self).__init__).parameters.get("lr")
         if learning_rate is not None:
-            if default is not None and lr != default.default and lr != learning_rate:
+            if default is not None and lr is not default.default and lr != learning_rate:
                 raise ConfigError(f"give {type(self).__name__} either lr or learning_rate (its Keras "
                                   f"name), not both: got lr={lr!r} and learning_rate={learning_rate!r}")
             lr = learning_rate
