@@ -825,9 +825,14 @@ def _start_workers(tmp_path: Path, extra: list[list[str]],
                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for args in extra]
     results = []
-    for proc in procs:
-        stdout, stderr = proc.communicate(timeout=600)
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=600)
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    finally:  # a worker stuck on a broken lock fails the test, and is not left running
+        for proc in procs:
+            proc.kill()
+            proc.wait()
     return results
 
 
