@@ -179,6 +179,27 @@ def test_backward_before_forward_is_a_clear_error():
         layer.backward(np.zeros((1, 3)))
 
 
+@pytest.mark.parametrize("make,shape", [
+    (lambda: layers.Dense(3), (4,)), (lambda: layers.Dense(3, activation="tanh"), (4,)),
+    (lambda: layers.ReLU(), (4,)), (lambda: layers.LeakyReLU(0.1), (4,)), (lambda: layers.Sigmoid(), (4,)),
+    (lambda: layers.Tanh(), (4,)), (lambda: layers.Softmax(), (4,)), (lambda: layers.Flatten(), (2, 2)),
+    (lambda: layers.Dropout(0.5), (4,)), (lambda: layers.Conv2D(2, 3, padding=1), (1, 4, 4)),
+    (lambda: layers.Conv2D(2, 3, activation="relu"), (1, 4, 4)), (lambda: layers.MaxPool2D(), (1, 4, 4)),
+    (lambda: layers.AvgPool2D(), (1, 4, 4)), (lambda: layers.GlobalAveragePooling2D(), (1, 4, 4)),
+], ids=["dense", "dense-tanh", "relu", "leaky-relu", "sigmoid", "tanh", "softmax", "flatten", "dropout",
+        "conv", "conv-relu", "max-pool", "avg-pool", "global-avg-pool"])
+def test_a_lone_layers_inference_pass_drops_the_training_cache(make, shape, rng):
+    """backward after forward(x) (inference) would differentiate the training batch before it:
+    a wrong gradient without a word; it is the clear error instead."""
+    layer = _build(make(), shape)
+    layer.forward(rng.standard_normal((2, *shape)), training=True)
+    y = layer.forward(rng.standard_normal((2, *shape)))
+    with pytest.raises(ShapeError, match="backward called with no training pass before it"):
+        layer.backward(np.ones_like(y))
+    layer.forward(rng.standard_normal((2, *shape)), training=True)
+    assert layer.backward(np.ones_like(y)).shape == (2, *shape)  # a training pass keeps it again
+
+
 def test_backward_does_not_modify_upstream_gradient(rng):
     for layer, shape in [(layers.Dense(3, activation="relu"), (4,)), (layers.Softmax(), (4,)),
                          (layers.Sigmoid(), (4,))]:

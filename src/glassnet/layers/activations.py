@@ -23,8 +23,7 @@ class ReLU(Layer):
     def forward(self, x: Array, training: bool = False) -> Array:
         x = as_array(x)  # a list, used alone, as predict takes it
         mask = x > 0
-        if training:
-            self._remember(mask=mask)
+        self._remember(training, mask=mask)
         # not x * mask: -inf * 0 is NaN, and ReLU(-inf) is 0 (as in PyTorch)
         return array_module(x).maximum(x, 0)
 
@@ -46,8 +45,7 @@ class LeakyReLU(Layer):
         x = as_array(x)  # a list, used alone, as predict takes it
         xp = array_module(x)
         mask = x > 0
-        if training:
-            self._remember(mask=mask)
+        self._remember(training, mask=mask)
         return xp.where(mask, x, x * x.dtype.type(self.alpha))
 
     def backward(self, dy: Array) -> Array:
@@ -67,8 +65,7 @@ class Sigmoid(Layer):
     def forward(self, x: Array, training: bool = False) -> Array:
         x = as_array(x)  # a list, used alone, as predict takes it
         y = F.sigmoid(x)
-        if training:
-            self._remember(y=y)
+        self._remember(training, y=y)
         return y
 
     def backward(self, dy: Array) -> Array:
@@ -84,8 +81,7 @@ class Tanh(Layer):
     def forward(self, x: Array, training: bool = False) -> Array:
         x = as_array(x)  # a list, used alone, as predict takes it
         y = array_module(x).tanh(x)
-        if training:
-            self._remember(y=y)
+        self._remember(training, y=y)
         return y
 
     def backward(self, dy: Array) -> Array:
@@ -116,8 +112,7 @@ class Softmax(Layer):
     def forward(self, x: Array, training: bool = False) -> Array:
         x = as_array(x)  # a list, used alone, as predict takes it
         y = F.softmax(x, axis=-1)
-        if training:
-            self._remember(y=y)
+        self._remember(training, y=y)
         return y
 
     def backward(self, dy: Array) -> Array:

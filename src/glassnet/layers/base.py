@@ -156,9 +156,11 @@ class Layer:
         """``a`` in this layer's dtype (itself when it already is)."""
         return a if a.dtype == self.dtype else a.astype(self.dtype)
 
-    def _remember(self, **values: Any) -> None:
-        """Keep what ``backward`` needs from this forward pass."""
-        self._cache = values
+    def _remember(self, training: bool = True, /, **values: Any) -> None:
+        """Keep what ``backward`` needs from this forward pass (``values``). An inference
+        pass (``training`` False) keeps nothing and drops what the last training pass kept:
+        ``backward`` then fails clearly instead of differentiating another batch."""
+        self._cache = values if training else None
 
     def clear_cache(self) -> None:
         """Drop what the last ``forward(x, training=True)`` kept: after an inference pass it

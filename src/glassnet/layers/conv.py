@@ -204,8 +204,7 @@ class Conv2D(KernelOptions, Layer):
         y = self.convolve(x, self.params["W"], bias, relu=self.fused_relu)
         if self.activation is not None and not self.fused_relu:
             y = self.activation.forward(y, training)
-        if training:
-            self._remember(x=x, y=y if self.fused_relu else None)
+        self._remember(training, x=x, y=y if self.fused_relu else None)
         return y
 
     def convolve(self, x: Array, W: Array, b: Array | None, relu: bool) -> Array:

@@ -72,8 +72,7 @@ class Dense(KernelOptions, Layer):
         z = x @ self.params["W"]
         if self.use_bias:
             z += self.params["b"]
-        if training:
-            self._remember(x=x)
+        self._remember(training, x=x)
         if self.activation is not None:
             z = self.activation.forward(z, training)
         return z

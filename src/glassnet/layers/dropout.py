@@ -44,8 +44,7 @@ class Dropout(Layer):
     def forward(self, x: Array, training: bool = False) -> Array:
         x = as_array(x)  # a list, used alone, as predict takes it
         if not training or self.rate == 0:
-            if training:
-                self._remember(mask=None)
+            self._remember(training, mask=None)
             return x
         self.require_built("training")
         # Drawn on the host, so that the GPU sees the CPU's random stream (the same seed gives

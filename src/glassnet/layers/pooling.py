@@ -130,8 +130,7 @@ class MaxPool2D(_WindowPool, Layer):
         padded = F.pad_images(x, self.pads, self.pad_value)
         rows, col_argmax = self._max_along(padded, W_AXIS, training)
         out, row_argmax = self._max_along(rows, H_AXIS, training)
-        if training:
-            self._remember(col_argmax=col_argmax, row_argmax=row_argmax, x_shape=x.shape)
+        self._remember(training, col_argmax=col_argmax, row_argmax=row_argmax, x_shape=x.shape)
         return out if out.base is None else out.copy()
 
     def backward(self, dy: Array) -> Array:
@@ -164,8 +163,7 @@ class AvgPool2D(_WindowPool, Layer):
         rows = self._sum([_along(padded, W_AXIS, w) for w in self._windows(W_AXIS)])
         out = self._sum([_along(rows, H_AXIS, w) for w in self._windows(H_AXIS)])
         out *= x.dtype.type(1.0 / (self.pool_size[0] * self.pool_size[1]))
-        if training:
-            self._remember(x_shape=x.shape)
+        self._remember(training, x_shape=x.shape)
         return out
 
     def backward(self, dy: Array) -> Array:
@@ -188,8 +186,7 @@ class GlobalAveragePooling2D(Layer):
 
     def forward(self, x: Array, training: bool = False) -> Array:
         x = self.check_batch(x)
-        if training:
-            self._remember(x_shape=x.shape)
+        self._remember(training, x_shape=x.shape)
         return x.mean(axis=(2, 3), dtype=x.dtype)
 
     def backward(self, dy: Array) -> Array:

@@ -27,8 +27,7 @@ class Flatten(Layer):
 
     def forward(self, x: Array, training: bool = False) -> Array:
         x = as_array(x)  # a list, used alone, as predict takes it
-        if training:
-            self._remember(shape=x.shape)
+        self._remember(training, shape=x.shape)
         if self.channels_last and x.ndim == 4:
             x = x.transpose(0, 2, 3, 1)
         return x.reshape(x.shape[0], -1)
