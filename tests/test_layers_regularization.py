@@ -98,10 +98,12 @@ def test_batchnorm_rejects_bad_momentum(bad):
         layers.BatchNorm(momentum=bad)
 
 
-@pytest.mark.parametrize("bad", [0, -1e-5, "1e-5"])
+@pytest.mark.parametrize("bad", [0, -1e-5, "1e-5", 1e-50])
 def test_batchnorm_rejects_bad_eps(bad):
     with pytest.raises(ConfigError, match="eps"):
         layers.BatchNorm(eps=bad)
+    with pytest.raises(ConfigError, match="a smaller one is 0 in float32"):
+        layers.BatchNorm(eps=1e-45)  # a float32 subnormal: a constant channel divided by ~0
 
 
 def test_batchnorm_rejects_unsupported_shapes():

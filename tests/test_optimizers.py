@@ -158,6 +158,17 @@ def test_bad_sgd_options(kwargs, match):
         optimizers.get("sgd", **kwargs)
 
 
+@pytest.mark.parametrize("name", ["adagrad", "rmsprop", "adam", "adamw"])
+def test_an_eps_that_is_zero_in_float32_is_refused(name):
+    """1e-50 is 0 in float32: Adam's first step on a zero gradient was 0 / 0 (NaN)."""
+    with pytest.raises(ConfigError, match=r"eps must be at least 1.18e-38 \(a smaller one is 0 in "
+                                          r"float32, and would divide by zero\), got 1e-50"):
+        optimizers.get(name, eps=1e-50)
+    with pytest.raises(ConfigError, match="eps must be a finite number > 0, got 0"):
+        optimizers.get(name, eps=0)
+    assert optimizers.get(name, eps=1.2e-38).eps == 1.2e-38
+
+
 def test_bad_adam_betas():
     with pytest.raises(ConfigError, match="betas"):
         optimizers.Adam(betas=0.9)

@@ -37,6 +37,21 @@ def check_number(value: Any, what: str, low: float, high: float = math.inf,
     return float(value)
 
 
+#: the smallest eps a layer or optimizer takes: float32's smallest normal number (1.2e-38);
+#: a smaller one is 0 (or a subnormal that loses its digits) in float32, and ``x / (v + eps)``
+#: then divides by zero where ``v`` is 0
+SMALLEST_EPS = float(np.finfo(np.float32).tiny)
+
+
+def check_eps(value: Any, what: str) -> float:
+    """``eps``, the small number added to a denominator, as a float: finite and at least
+    :data:`SMALLEST_EPS`, so that it is not 0 in float32."""
+    if is_number(value) and 0 < value < SMALLEST_EPS:
+        raise ConfigError(f"{what} must be at least {SMALLEST_EPS:.3g} (a smaller one is 0 in "
+                          f"float32, and would divide by zero), got {value!r}")
+    return check_number(value, what, 0)
+
+
 def unwrap_scalar(value: Any) -> Any:
     """A 0-d NumPy array (``np.array(3)``) as the number it holds; anything else as it is."""
     return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value

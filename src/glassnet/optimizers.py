@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._checks import check_flag, check_number, is_sequence, unknown_choice
+from ._checks import check_eps, check_flag, check_number, is_sequence, unknown_choice
 from .backend import Array, array_module, to_device, to_device_of, to_numpy
 from .errors import ConfigError, ShapeError
 from .functional import part_slice
@@ -270,7 +270,7 @@ class AdaGrad(Optimizer):
         self.lr_decay = check_number(lr_decay, "lr_decay", 0, low_inclusive=True)
         self.initial_accumulator_value = check_number(
             initial_accumulator_value, "initial_accumulator_value", 0, low_inclusive=True)
-        self.eps = check_number(eps, "eps", 0)
+        self.eps = check_eps(eps, "eps")
 
     def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         g = self._decayed(p, g)
@@ -302,7 +302,7 @@ class RMSProp(Optimizer):
                  learning_rate: float | None = None) -> None:
         super().__init__(lr, weight_decay, learning_rate)
         self.alpha = check_number(alpha, "alpha", 0, 1, True, True)
-        self.eps = check_number(eps, "eps", 0)
+        self.eps = check_eps(eps, "eps")
         self.momentum = check_number(momentum, "momentum", 0, 1, low_inclusive=True)
         self.centered = check_flag(centered, "centered")
 
@@ -360,7 +360,7 @@ class Adam(Optimizer):
             raise ConfigError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (check_number(betas[0], "beta1", 0, 1, low_inclusive=True),
                       check_number(betas[1], "beta2", 0, 1, low_inclusive=True))
-        self.eps = check_number(eps, "eps", 0)
+        self.eps = check_eps(eps, "eps")
 
     def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
         xp = array_module(p)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import check_number
+from .._checks import check_eps, check_number
 from ..backend import Array, RandomSource, array_module, to_device
 from ..errors import ShapeError
 from .base import Layer
@@ -55,7 +55,7 @@ class BatchNorm(Layer):
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None) -> None:
         super().__init__(name)
         self.momentum = check_number(momentum, "BatchNorm momentum", 0, 1, high_inclusive=True)
-        self.eps = check_number(eps, "BatchNorm eps", 0)
+        self.eps = check_eps(eps, "BatchNorm eps")
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) not in (1, 3):
