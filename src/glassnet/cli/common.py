@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..model import Sequential
 
 
-def check_not_a_search_folder(path: str) -> None:
+def refuse_a_search_folder_as_model(path: str) -> None:
     """A search's folder given for a model file: an error that says where its model is (its
     ``final`` run) or how to get one, as ``glassnet report`` says for the same folder."""
     note = search_folder_note(path) if os.path.isdir(path) else None
@@ -40,7 +40,7 @@ def load_model_file(path: str) -> Sequential:
     """:func:`~glassnet.io.format.load_model` for a command's model argument; the run
     directory of an unfinished run (a checkpoint, no model yet) says how to go on, and a
     search's folder where its model is."""
-    check_not_a_search_folder(path)
+    refuse_a_search_folder_as_model(path)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, CHECKPOINT_NAME)):
         raise ConfigError(
             f"{path} holds no {MODEL_FILE} yet: its run has not finished (it is still training, "

@@ -13,7 +13,7 @@ from ..io.checkpoint_file import check_state
 from ..io.format import model_from_archive
 from ..report.text import batch_size_text, class_weight_text, lr_reductions_text
 from .arguments import Subcommands, model_or_checkpoint_file
-from .common import check_not_a_search_folder
+from .common import refuse_a_search_folder_as_model
 from .output import fmt_metrics, print_json
 
 
@@ -33,7 +33,7 @@ def add_parser(sub: Subcommands) -> None:
 
 def describe(path: str) -> dict[str, Any]:
     """A JSON-able description of the file at ``path`` (validated by loading it)."""
-    check_not_a_search_folder(path)
+    refuse_a_search_folder_as_model(path)
     config, arrays = read_archive(path, "model or checkpoint file")
     model = model_from_archive(path, config, arrays)
     state = config.get("checkpoint")

@@ -134,7 +134,7 @@ class BatchNorm(Layer):
         mean = self._whole_batch(self._channel_sum(x)) / m
         centred = x - mean.reshape(channel)
         var = self._whole_batch(self._channel_sum(centred, centred)) / m
-        inv_std = 1 / (var + self.eps) ** 0.5
+        inv_std = self._inv_std(var)
         self._update_running(mean, var, m)
         self._remember(centred=centred, inv_std=inv_std, m=m)
         y = centred * (self.params["gamma"] * inv_std).reshape(channel)
@@ -149,12 +149,16 @@ class BatchNorm(Layer):
         no batch-sized copy), so that backward also works in eval mode (saliency, the
         PyTorch eval-mode comparison)."""
         mean = self.state["running_mean"].copy()
-        inv_std = 1 / (self.state["running_var"] + self.eps) ** 0.5
+        inv_std = self._inv_std(self.state["running_var"])
         self._remember(x=x, mean=mean, inv_std=inv_std)
         scale, shift = self.inference_affine(mean, inv_std)
         y = x * scale.reshape(channel)
         y += shift.reshape(channel)
         return y
+
+    def _inv_std(self, var: Array) -> Array:
+        """``1 / sqrt(var + eps)`` per channel; ``var: (C,)``, the batch's or the running one."""
+        return 1 / (var + self.eps) ** 0.5
 
     def inference_affine(self, mean: Array | None = None,
                          inv_std: Array | None = None) -> tuple[Array, Array]:
@@ -164,7 +168,7 @@ class BatchNorm(Layer):
         if mean is None:
             mean = self.state["running_mean"]
         if inv_std is None:
-            inv_std = 1 / (self.state["running_var"] + self.eps) ** 0.5
+            inv_std = self._inv_std(self.state["running_var"])
         scale = self.params["gamma"] * inv_std
         return scale, self.params["beta"] - mean * scale
 

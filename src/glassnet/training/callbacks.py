@@ -219,7 +219,7 @@ def stalled_text(tracker: Monitor, patience: int) -> str:
     return f"{tracker.monitor} had not improved for {count(epochs_waited(patience), 'epoch')}"
 
 
-def check_verbose(verbose: Any, owner: str) -> int:
+def check_callback_verbose(verbose: Any, owner: str) -> int:
     """A callback's ``verbose``: 0 (silent) or 1 (a line when it acts), as in Keras."""
     if verbose not in (0, 1):  # (True and False are 1 and 0)
         raise ConfigError(f"{owner} verbose must be 0 or 1, got {verbose!r}")

@@ -11,7 +11,14 @@ from typing import Any
 
 from .._checks import check_flag, check_non_negative_int
 from ..model_state import set_weights
-from .callbacks import Monitor, MonitoringCallback, announce, check_verbose, saved_epoch, stalled_text
+from .callbacks import (
+    Monitor,
+    MonitoringCallback,
+    announce,
+    check_callback_verbose,
+    saved_epoch,
+    stalled_text,
+)
 
 
 class EarlyStopping(MonitoringCallback):
@@ -29,7 +36,7 @@ class EarlyStopping(MonitoringCallback):
     def __init__(self, monitor: str = "val_loss", *, min_delta: float = 0.0, patience: int = 0,
                  mode: str = "auto", restore_best_weights: bool = False, verbose: int = 0) -> None:
         self.patience = check_non_negative_int(patience, "EarlyStopping patience")
-        self.verbose = check_verbose(verbose, "EarlyStopping")
+        self.verbose = check_callback_verbose(verbose, "EarlyStopping")
         self.tracker = Monitor(monitor, mode, min_delta, "EarlyStopping")
         self.epochs: int | None = None
         self.restore_best_weights = check_flag(restore_best_weights, "EarlyStopping restore_best_weights")

@@ -13,7 +13,7 @@ from typing import Any
 
 from .._checks import check_flag
 from ..errors import ConfigError
-from .callbacks import FIT_KEYS, Callback, Monitor, announce, check_verbose, validation_hint
+from .callbacks import FIT_KEYS, Callback, Monitor, announce, check_callback_verbose, validation_hint
 
 
 class ModelCheckpoint(Callback):
@@ -32,7 +32,7 @@ class ModelCheckpoint(Callback):
                  save_best_only: bool = False, mode: str = "auto", min_delta: float = 0.0,
                  verbose: int = 0) -> None:
         self.path = str(path)
-        self.verbose = check_verbose(verbose, "ModelCheckpoint")
+        self.verbose = check_callback_verbose(verbose, "ModelCheckpoint")
         self.save_best_only = check_flag(save_best_only, "ModelCheckpoint save_best_only")
         # the direction matters only to save_best_only (a saver of every epoch monitors nothing)
         self.tracker = Monitor(monitor, mode, min_delta, "ModelCheckpoint", used=self.save_best_only)

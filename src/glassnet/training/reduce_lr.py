@@ -11,7 +11,7 @@ from .callbacks import (
     Monitor,
     MonitoringCallback,
     announce,
-    check_verbose,
+    check_callback_verbose,
     saved_epoch,
     stalled_text,
 )
@@ -44,7 +44,7 @@ class ReduceLROnPlateau(MonitoringCallback):
         self.patience = check_non_negative_int(patience, "ReduceLROnPlateau patience")
         self.cooldown = check_non_negative_int(cooldown, "ReduceLROnPlateau cooldown")
         self.min_lr = check_number(min_lr, "ReduceLROnPlateau min_lr", 0, low_inclusive=True)
-        self.verbose = check_verbose(verbose, "ReduceLROnPlateau")
+        self.verbose = check_callback_verbose(verbose, "ReduceLROnPlateau")
         self.tracker = Monitor(monitor, mode, min_delta, "ReduceLROnPlateau")
         self._start()
 
