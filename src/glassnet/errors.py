@@ -109,7 +109,7 @@ class TrainingInterruptedError(TrainingError):
     """Training was stopped on request (Ctrl-C) between two batches; ``checkpoint`` is the
     file holding the last completed epoch (``epochs_done``)."""
 
-    def __init__(self, message: str, epoch: int, batch: int, checkpoint=None,
+    def __init__(self, message: str, epoch: int, batch: int, checkpoint: str | os.PathLike[str] | None = None,
                  epochs_done: int | None = None) -> None:
         super().__init__(message)
         self.epoch = epoch

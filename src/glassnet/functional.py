@@ -118,7 +118,8 @@ def pad_images(x: Array, pads: tuple[int, int, int, int], value: float = 0.0,
 
 
 def unpad_images(x: Array, pads: tuple[int, int, int, int]) -> Array:
-    """The inverse of :func:`pad_images`: a view of the interior of ``x``."""
+    """The inverse of :func:`pad_images`: a view of the interior of ``x: (N, C, H, W)``,
+    ``(N, C, H - top - bottom, W - left - right)`` with ``pads = (top, bottom, left, right)``."""
     top, bottom, left, right = pads
     h, w = x.shape[2], x.shape[3]
     return x[:, :, top:h - bottom, left:w - right]

@@ -259,7 +259,8 @@ def check_loss(loss: Any, output: np.ndarray, y: np.ndarray, h: float = 1e-5,
 
 
 def check_model(model: Any, x: np.ndarray, y: np.ndarray, h: float = 1e-5) -> CheckResult:
-    """Check every parameter gradient of a compiled float64 model (loss + L2 term).
+    """Check every parameter gradient of a compiled float64 model (loss + L2 term) on a
+    batch ``x: (N, *input_shape)`` with labels ``y: (N,)``.
 
     Dropout masks are replayed, so a model with dropout is a fixed function during the check;
     BatchNorm's running statistics and the dropout generators are left as they were.

@@ -234,8 +234,8 @@ class Sequential:
         return to_device_of_weights(a, (param for _, param, _ in self.parameters()))
 
     def preprocess(self, x: Any) -> Array:
-        """A batch as a float array on the model's device (:meth:`on_device`), after
-        scale/mean/std."""
+        """A batch ``x: (N, *input_shape)`` as a float array of the same shape on the model's
+        device (:meth:`on_device`), after scale/mean/std."""
         return inputs.preprocess(self.on_device(x), self.preprocessing, self.dtype,
                                  self._preprocessing_arrays)
 
@@ -307,8 +307,8 @@ class Sequential:
         return count
 
     def backward(self, d_output: Array, regularize: bool = True) -> Array | None:
-        """Back-propagate ``dLoss/d_output`` and (unless ``regularize`` is false) add the L2
-        gradient.
+        """Back-propagate ``dLoss/d_output: (N, *output_shape)`` and (unless ``regularize``
+        is false) add the L2 gradient.
 
         Fills every layer's ``grads``. Stops at the first trainable layer, so it returns
         ``None`` (the input gradient is never needed for training).
@@ -434,10 +434,10 @@ class Sequential:
         return loss
 
     def test_on_batch(self, x: Any, y: Any = None) -> float:
-        """The loss (with the L2 term) on one batch without an update, as Keras'
-        ``test_on_batch``: the counterpart of :meth:`train_on_batch`, ``x`` and ``y`` checked
-        and preprocessed alike, in inference mode (dropout off, batch norm's running
-        statistics)."""
+        """The loss (with the L2 term) on one batch ``x: (N, *input_shape)``, ``y: (N,)``
+        without an update, as Keras' ``test_on_batch``: the counterpart of
+        :meth:`train_on_batch`, ``x`` and ``y`` checked and preprocessed alike, in inference
+        mode (dropout off, batch norm's running statistics)."""
         self.check_input(x)  # first: a Dataset given whole is named (its y is then missing)
         require_labels(y, "test_on_batch")
         return self.evaluate(x, y, batch_size=None)["loss"]

@@ -147,6 +147,10 @@ class Optimizer:
             self.update(key, p.reshape(-1)[rows], g.reshape(-1)[rows], slots)
 
     def update(self, name: str, p: Array, g: Array, slots: dict[str, Array]) -> None:
+        """One step of the parameter ``name``: change ``p`` in place from its gradient ``g``
+        (same shape as ``p``, or both flat parts of them when the step runs in parts) and
+        its kept state ``slots`` (moments, each shaped as ``p``; created on the first step,
+        then changed in place). Each subclass's formula is in its class docstring."""
         raise NotImplementedError
 
     def _scratch(self, name: str, p: Array) -> Array:

@@ -47,7 +47,8 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator,
 
 def stratified_folds(y: np.ndarray, folds: int, rng: np.random.Generator, what: str = "folds",
                      class_names: list[str] | None = None) -> list[np.ndarray]:
-    """``folds`` disjoint, sorted index arrays that together cover ``y``: stratified k-fold.
+    """``folds`` disjoint, sorted index arrays that together cover ``y: (N,)`` (class
+    indices): stratified k-fold.
 
     Every class is shuffled by ``rng`` and dealt out to the folds in turn, each class
     starting where the previous one stopped, so that fold sizes differ by at most one and so

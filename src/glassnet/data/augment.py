@@ -34,7 +34,8 @@ def _check_images(batch: np.ndarray) -> None:
 
 
 def random_flip(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Mirror each image horizontally with probability 1/2."""
+    """Mirror each image horizontally with probability 1/2; ``batch: (N, C, H, W)`` → a new
+    array of the same shape."""
     _check_images(batch)
     flip = rng.random(len(batch)) < 0.5
     out = batch.copy()
@@ -45,7 +46,8 @@ def random_flip(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def random_crop(batch: np.ndarray, rng: np.random.Generator, padding: int = 4,
                 mode: str = "reflect") -> np.ndarray:
     """Pad by ``padding`` (``"reflect"`` or ``"constant"`` zeros), then crop ``H x W`` at a
-    random offset per image. One strided view of every possible window, one gather."""
+    random offset per image; ``batch: (N, C, H, W)`` → a new array of the same shape. One
+    strided view of every possible window, one gather."""
     _check_images(batch)
     if mode not in ("reflect", "constant"):
         raise ConfigError(f"crop padding mode must be 'reflect' or 'constant', got {mode!r}")

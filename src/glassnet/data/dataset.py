@@ -59,8 +59,9 @@ class Dataset:
         return tuple(self.x.shape[1:])
 
     def subset(self, indices: np.ndarray, name: str | None = None) -> Dataset:
-        """The samples at ``indices``; a per-sample ``info["files"]`` (an image folder's file
-        names) is taken at the same indices, so that ``info["files"][i]`` stays image ``i``'s."""
+        """The samples at ``indices: (M,)`` (integers), in their order; a per-sample
+        ``info["files"]`` (an image folder's file names) is taken at the same indices, so
+        that ``info["files"][i]`` stays image ``i``'s."""
         info = dict(self.info)
         files = info.get("files")
         if isinstance(files, list) and len(files) == len(self):

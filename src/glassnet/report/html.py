@@ -138,7 +138,8 @@ def misclassified_rows(ev: Evaluation, limit: int) -> list[list[str]]:
 
 
 def confusions_html(matrix: np.ndarray, class_names: Sequence[str], limit: int = 20) -> str:
-    """The ``limit`` most frequent off-diagonal cells of a confusion matrix as a table."""
+    """The ``limit`` most frequent off-diagonal cells of a confusion matrix ``(C, C)`` (rows:
+    true classes) as a table."""
     rows, more = text.top_confusions(matrix, class_names, limit)
     if not rows:
         return "<p>No image was confused with another class.</p>"

@@ -45,7 +45,8 @@ def _show_image(ax, image: np.ndarray) -> None:
 
 
 def row_normalized(matrix: np.ndarray) -> np.ndarray:
-    """Each row divided by its sum (the fraction of each true class); empty rows stay 0."""
+    """Each row of ``matrix: (C, C)`` (rows: true classes) divided by its sum (the fraction
+    of each true class); empty rows stay 0."""
     matrix = np.asarray(matrix, dtype=np.float64)
     sums = matrix.sum(axis=1, keepdims=True)
     return np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)

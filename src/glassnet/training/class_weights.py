@@ -103,7 +103,7 @@ def sample_weights(weights: np.ndarray | None, y: np.ndarray, dtype: Any) -> np.
 
 def weights_by_class(weights: np.ndarray, class_names: list[str] | None) -> list[list[Any]]:
     """``[["non-cat", 1.0], ["cat", 2.0]]``: each class's name (its index without names) and
-    weight, in class order, as a run records them (a list, not an object: in ``metrics.json``
-    an object is a split's metrics)."""
+    weight (``weights: (C,)``), in class order, as a run records them (a list, not an
+    object: in ``metrics.json`` an object is a split's metrics)."""
     names = class_names if class_names is not None else [str(k) for k in range(len(weights))]
     return [[name, float(w)] for name, w in zip(names, weights, strict=True)]
