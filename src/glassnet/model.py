@@ -350,7 +350,8 @@ class Sequential:
                     yield layer, key, coef
 
     def regularization_loss(self) -> float:
-        """``0.5 * reg * sum(W**2)`` over every regularized weight (CS231n convention)."""
+        """``0.5 * reg * sum(W**2)`` over every regularized weight (CS231n's older convention;
+        its current assignments add ``reg * sum(W**2)``, so their ``reg`` is half of this one)."""
         # Summed where the weights are, in float64 as Python's floats were, and converted once:
         # on a GPU each conversion is a wait for the device.
         return float(sum(0.5 * coef * (layer.params[key] ** 2).sum().astype(np.float64)
