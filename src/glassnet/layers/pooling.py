@@ -27,7 +27,7 @@ from .. import functional as F
 from ..backend import Array, array_module
 from ..errors import ConfigError
 from .base import Layer
-from .conv import Pads, padding_config, resolve_padding, to_pair, window_output_shape
+from .windows import Pads, padding_config, resolve_padding, to_pair, window_output_shape
 
 H_AXIS, W_AXIS = 2, 3
 
