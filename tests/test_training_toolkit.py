@@ -50,6 +50,20 @@ def test_a_second_fit_restarts_the_schedule_from_the_lr_the_user_set_last(rng):
     assert resumed["lr"][-2:] == [0.02 * 0.5 ** 2, 0.02 * 0.5 ** 3]  # continues epoch 2 of the same base
 
 
+@pytest.mark.parametrize("schedule", [None, "step"])
+def test_an_lr_the_user_sets_equal_to_the_schedules_last_is_the_users(rng, schedule):
+    """0.1 halved twice is exactly 0.025: setting that was taken for the schedule's own lr,
+    and the next fit went back to 0.1."""
+    x, y = _data(rng)
+    model = _model()
+    model.optimizer.lr = 0.1
+    step = schedules.StepDecay(every=1, factor=0.5)
+    assert model.fit(x, y, epochs=3, batch_size=16, verbose=0, lr_schedule=step)["lr"] == [0.1, 0.05, 0.025]
+    model.optimizer.lr = 0.025
+    again = model.fit(x, y, epochs=2, batch_size=16, verbose=0, lr_schedule=step if schedule else None)
+    assert again["lr"] == ([0.025, 0.0125] if schedule else [0.025, 0.025])
+
+
 @pytest.mark.parametrize("none", [None, "constant"])
 def test_a_fit_without_a_schedule_after_a_scheduled_one_trains_at_the_base_lr(rng, none):
     """lr_schedule=None kept training at the cosine schedule's last lr, "constant" at the base."""
@@ -229,11 +243,18 @@ def test_validation_data_overrides_validation_split(rng):
     assert "val_loss" in history and "val_accuracy" in history
 
 
-@pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5, "0.2", True])
+@pytest.mark.parametrize("bad", [1, -0.1, 1.5, "0.2", True])
 def test_validation_split_outside_zero_one_is_an_error(rng, bad):
     x, y = _data(rng)
     with pytest.raises(ConfigError, match="validation_split must be a number in"):
         _model().fit(x, y, epochs=1, validation_split=bad, verbose=0)
+
+
+@pytest.mark.parametrize("none", [0, 0.0])
+def test_validation_split_0_holds_nothing_out_as_in_keras(rng, none):
+    x, y = _data(rng)
+    history = _model().fit(x, y, epochs=1, validation_split=none, verbose=0)
+    assert "val_loss" not in history.history
 
 
 def test_validation_split_that_empties_a_class_is_an_error(rng):
@@ -1009,6 +1030,18 @@ def test_nothing_to_train_says_so(rng, capsys):
     history = _model().fit(x, y, epochs=5, initial_epoch=5, verbose=2)
     assert len(history) == 0
     assert capsys.readouterr().err == "trained 0 epochs: initial_epoch 5 is not below epochs 5\n"
+
+
+@pytest.mark.parametrize("schedule", [None, "cosine", "onecycle"])
+def test_epochs_0_trains_nothing_as_in_keras(rng, capsys, schedule):
+    x, y = _data(rng)
+    model = _model()
+    before = model.get_weights()
+    assert len(model.fit(x, y, epochs=0, verbose=2, lr_schedule=schedule)) == 0
+    assert capsys.readouterr().err == "trained 0 epochs: initial_epoch 0 is not below epochs 0\n"
+    assert all(np.array_equal(before[k], w) for k, w in model.get_weights().items())
+    with pytest.raises(ConfigError, match="epochs must be an integer >= 0, got -1"):
+        model.fit(x, y, epochs=-1, verbose=0)
 
 
 def test_an_early_stop_is_named_in_the_last_progress_line(rng, capsys):

@@ -58,7 +58,7 @@ class Optimizer:
         self.weight_decay = check_number(weight_decay, "weight_decay", 0, low_inclusive=True)
         self.steps = 0
         # Set by fit when a schedule drives lr: the lr it scales, and the lr it set last
-        # (an lr that differs from the latter was set by the user: a new base).
+        # (None once anything else sets lr: the user's lr, a new base).
         self.base_lr: float | None = None
         self.scheduled_lr: float | None = None
         self.schedule_running = False  # whether the fit that runs (or ran last) has a schedule
@@ -78,6 +78,10 @@ class Optimizer:
         if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", np.dtype(object)).kind in "iuf":
             value = value.item()  # a 0-d array, as a schedule computing with NumPy (or CuPy) returns
         self._lr = check_number(value, f"{type(self).__name__} lr", 0, low_inclusive=True)
+        # An lr set here is no schedule's any more, even one equal to the schedule's last
+        # (0.1 halved twice is exactly 0.025): the next fit starts from it. The fit loop
+        # sets scheduled_lr again right after setting a schedule's lr.
+        self.scheduled_lr = None
 
     @property
     def learning_rate(self) -> float:

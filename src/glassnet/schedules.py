@@ -164,7 +164,7 @@ def for_run(spec: str | Schedule | None, epochs: int) -> Schedule | None:
     if spec == Schedule.name:
         return None
     if isinstance(spec, str) and spec in SPAN_THE_RUN:
-        return get(spec, epochs=epochs)
+        return get(spec, epochs=max(epochs, 1))  # fit(epochs=0) trains nothing: any span will do
     return get(spec)
 
 

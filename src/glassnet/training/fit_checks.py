@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import backend, inputs
 from .. import schedules as schedules_mod
+from .._checks import is_number
 from ..backend import array_module
 from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, ShapeError, user_stacklevel
 from ..split import stratified_split
@@ -137,7 +138,8 @@ def validation(model: Sequential, x: Any, y: Any, validation_split: float | None
             raise type(exc)(f"validation_data (x_val, y_val): {exc}") from None
         check_finite(x_val, "validation_data's x", model.dtype)
         return x, y, x_val, y_val
-    if validation_split is not None:
+    if validation_split is not None and not (is_number(validation_split) and validation_split == 0):
+        # (0, Keras' default, holds nothing out)
         train_idx, val_idx = stratified_split(y, validation_split, np.random.default_rng(model.split_seed))
         return x[train_idx], y[train_idx], x[val_idx], y[val_idx]
     return x, y, None, None

@@ -221,7 +221,7 @@ def _checked_arguments(model, x: Any, y: Any, epochs: int, batch_size: int | Non
     """:func:`fit`'s arguments, checked (a :class:`~glassnet.errors.ConfigError` for a bad one), with the
     validation data split off and the schedule made; nothing of the model's changed yet."""
     model._require_compiled()
-    epochs = check_positive_int(epochs, "epochs")
+    epochs = check_non_negative_int(epochs, "epochs")  # 0, as in Keras: nothing to train
     initial_epoch = check_non_negative_int(initial_epoch, "initial_epoch")
     check_flag(shuffle, "shuffle")  # "no" would shuffle: any non-empty string is true
     verbose = check_verbose(verbose)
@@ -304,6 +304,7 @@ def _train_one_epoch(run: _Fit, epoch: int) -> int:
     for b, idx in enumerate(batches):
         if run.schedule is not None and (run.schedule.per_batch or b == 0):
             t = epoch + b / len(batches) if run.schedule.per_batch else epoch
+            # (in this order: setting lr marks it the user's, scheduled_lr marks it the schedule's)
             model.optimizer.lr = model.optimizer.scheduled_lr = run.schedule(t, run.base_lr)
         run.xb = (run.full_batch if run.full_batch is not None
                   else _training_batch(model, run.x[idx], run.augment))
