@@ -56,6 +56,8 @@ def test_any_number_of_images_per_batch(tmp_path):
     data = cifar10.load_cifar10(tmp_path)
     assert len(data["train"]) == 3 + 4 + 5 + 6 + 7 and len(data["test"]) == 8
     assert data["train"].class_names[9] == "class9"
+    _write_batch(tmp_path / cifar10.FOLDER / "data_batch_2", n=0)  # labels [] read as float64
+    assert len(cifar10.load_cifar10(tmp_path)["train"]) == 3 + 5 + 6 + 7
 
 
 class _Evil:
@@ -349,3 +351,18 @@ def test_a_path_in_the_url_variable_shows_the_file_url(tmp_path, monkeypatch):
                                           r"a URL: for a local file write "
                                           r"GLASSNET_CIFAR10_URL=file:///.*tmp/cifar-10-python.tar.gz$"):
         cifar10.load_cifar10(tmp_path)
+
+
+def test_a_data_directory_marked_read_only_gets_no_download_even_as_root(tmp_path, monkeypatch):
+    """As the image cache: a shared copy (dr-xr-xr-x) is left as it is, whoever runs."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o555)
+    monkeypatch.setattr(cifar10, "download", lambda *a, **k: pytest.fail("downloaded"))
+    try:
+        with pytest.raises(DataError, match=f"^cannot write the CIFAR-10 folder in {shared}: {shared} "
+                                            r"is read-only \(no write permission for anyone\); set "):
+            cifar10.load_cifar10(shared)
+        assert not list(shared.iterdir())
+    finally:
+        shared.chmod(0o755)

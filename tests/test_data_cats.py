@@ -293,6 +293,24 @@ def test_a_connection_that_closes_early_is_named_as_such(tmp_path, monkeypatch, 
     assert list((tmp_path / "catvnoncat").iterdir()) == []
 
 
+def test_a_damaged_file_in_a_copy_marked_read_only_is_not_replaced_even_by_root(
+        tmp_path, data_root, monkeypatch):
+    """A shared, read-only copy of the data (dr-xr-xr-x) stays as it is, as the image cache
+    leaves it: root ignores the permission bits, so they are read, not relied on."""
+    folder = damaged_copy(data_root, tmp_path)
+    before = (folder / "test_catvnoncat.h5").read_bytes()
+    folder.chmod(0o555)
+    try:
+        with served(data_root / "catvnoncat") as url:
+            monkeypatch.setenv("GLASSNET_CATS_URL", url)
+            with pytest.raises(ChecksumError, match=f"downloading it again failed: cannot write .*: "
+                                                    f"{folder} is read-only .no write permission for "):
+                load_cats(tmp_path)
+        assert (folder / "test_catvnoncat.h5").read_bytes() == before
+    finally:
+        folder.chmod(0o755)
+
+
 @pytest.mark.parametrize("refused_at", ["atomic_write", "mkstemp"])
 def test_a_data_folder_that_cannot_be_written_is_not_called_a_download_failure(
         tmp_path, data_root, monkeypatch, caplog, refused_at):

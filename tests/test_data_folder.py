@@ -155,6 +155,30 @@ def test_a_dangling_link_is_reported_as_skipped(tmp_path):
     assert ds.info["skipped"][1][1] == "a link to a folder, not followed"
 
 
+def test_a_link_that_loops_is_skipped_not_the_end_of_the_listing(tmp_path, capsys):
+    """One such link in a synced photo folder made every command fail (ELOOP from the
+    listing); named to predict, it printed a traceback."""
+    import glassnet as gn
+    from glassnet.cli import main
+
+    root = two_classes(tmp_path / "photos")
+    loop = root / "a" / "self.jpg"
+    loop.symlink_to(loop)
+    ds, messages = load_quietly(root, image_size=8)
+    assert len(ds) == 6
+    assert messages[0] == f"skipped {loop}: cannot read the file (Too many levels of symbolic links)"
+    assert ds.info["skipped"] == [["a/self.jpg", "cannot read the file (Too many levels of symbolic links)"]]
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 8, 8),
+                          class_names=["a", "b"])
+    model.compile("categorical_crossentropy", "sgd")
+    model.save(tmp_path / "m.glassnet")
+    model_file = str(tmp_path / "m.glassnet")
+    assert main(["predict", model_file, str(loop), "--resize", "squash", "--threads", "1"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"glassnet predict: error: {loop}: cannot read the file (Too many levels of symbolic links); "
+        "name only readable images, or their folder (whose unreadable files are skipped with a warning)")
+
+
 def test_a_folder_of_splits_given_as_the_data_set_is_questioned(tmp_path):
     root = tmp_path / "kaggle"
     two_classes(root / "train"), two_classes(root / "test")
@@ -593,9 +617,16 @@ def test_an_unwritable_cache_costs_only_a_warning(tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the data directory should be")
     monkeypatch.setenv("GLASSNET_DATA", str(blocker))
-    with pytest.warns(GlassnetWarning, match="could not write the image cache"):
+    with pytest.warns(GlassnetWarning, match=f"could not write the image cache .*: {blocker} is a file, "
+                                             "not a folder"):  # the system said "Not a directory"
         ds = image_folder(root, image_size=4)
     assert len(ds) == 6 and ds.info["cache"] == "miss"
+    nowhere = tmp_path / "moved-away"
+    (link := tmp_path / "data-link").symlink_to(nowhere)
+    monkeypatch.setenv("GLASSNET_DATA", str(link))
+    with pytest.warns(GlassnetWarning, match=f"image cache .*: {link} is a link to {nowhere}, which "
+                                             "does not exist"):  # the system said "File exists"
+        image_folder(root, image_size=4)
 
 
 def test_a_data_directory_marked_read_only_is_not_written_even_by_root(tmp_path, monkeypatch):

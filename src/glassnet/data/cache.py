@@ -40,7 +40,7 @@ import numpy as np
 
 from .._files import atomic_write, cut_to_bytes, write_json
 from ..errors import ConfigError, GlassnetWarning, user_stacklevel
-from .store import data_dir
+from .store import data_dir, refuse_if_marked_read_only
 
 try:
     import fcntl
@@ -134,7 +134,7 @@ def write(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> No
     """
     array = entry.with_name(f"{entry.stem}-{meta['signature'][:16]}.npy")
     try:
-        _refuse_if_marked_read_only(entry.parent)
+        refuse_if_marked_read_only(entry.parent)
         entry.parent.mkdir(parents=True, exist_ok=True)
         with _locked(entry.parent, exclusive=False):
             with atomic_write(array) as handle:
@@ -142,19 +142,23 @@ def write(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> No
             write_json(entry, {**meta, "version": CACHE_VERSION, "array": array.name,
                                "labels": [int(v) for v in y]})
     except OSError as exc:
-        warnings.warn(f"could not write the image cache {entry}: {exc.strerror or exc} (--no-cache "
+        reason = _obstacle(entry.parent) or exc.strerror or exc
+        warnings.warn(f"could not write the image cache {entry}: {reason} (--no-cache "
                       f"or ${ENV}=off skips it)", GlassnetWarning, stacklevel=user_stacklevel())
         return
     prune(entry, meta)
 
 
-def _refuse_if_marked_read_only(folder: Path) -> None:
-    """A PermissionError when the nearest existing folder on the way to ``folder`` has no
-    write permission for anyone: its owner made it read-only (a shared data set), and a
-    process running as root, which the permissions do not stop, must respect that too."""
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if existing is not None and not stat.S_IMODE(existing.stat().st_mode) & 0o222:
-        raise PermissionError(f"{existing} is read-only (no write permission for anyone)")
+def _obstacle(folder: Path) -> str | None:
+    """What on the way to ``folder`` stops it being made, said plainly (the system's "File
+    exists" for a link that points nowhere, "Not a directory" for a file): the first part of
+    its path that is a file or a link to nothing; ``None`` if there is none."""
+    for path in (*reversed(folder.parents), folder):
+        if path.is_symlink() and not path.exists():
+            return f"{path} is a link to {os.path.realpath(path)}, which does not exist"
+        if path.exists() and not path.is_dir():
+            return f"{path} is a file, not a folder"
+    return None
 
 
 def prune(entry: Path, meta: dict[str, Any]) -> None:

@@ -47,6 +47,7 @@ from .store import (
     file_digest,
     missing_data_message,
     not_writable,
+    refuse_if_marked_read_only,
     url_setting,
     verify,
 )
@@ -167,7 +168,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: data is {data.dtype} {data.shape}, expected uint8 (n, 3072)")
     if labels.shape != (len(data),):
         raise DataError(f"{path}: {labels.shape} labels for {len(data)} images")
-    if labels.dtype.kind not in "iu":
+    if labels.dtype.kind not in "iu" and labels.size:  # (NumPy reads an empty list as float64)
         raise DataError(f"{path}: labels are {labels.dtype}, expected integers 0..9")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise DataError(f"{path}: labels outside 0..9")
@@ -202,6 +203,7 @@ def download_and_extract(root: Path, url: str = URL, md5: str = MD5) -> Path:
 
     The tarball keeps the official name whatever ``url`` calls it (a mirror, a local copy):
     one placed in ``root`` by hand, as the error for a missing download says, is used."""
+    refuse_if_marked_read_only(root)
     root.mkdir(parents=True, exist_ok=True)
     tarball = root / TARBALL
     placed = tarball.is_file()

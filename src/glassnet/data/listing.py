@@ -65,22 +65,37 @@ def scan(folder: Path, prefix: str = "", passed_over: list[tuple[str, str]] | No
             continue
         if entry.is_dir(follow_symlinks=False):
             found += scan(Path(entry.path), f"{prefix}{entry.name}/", passed_over)
-        elif entry.is_dir():
+            continue
+        try:
+            kind, st = _followed(entry)
+        except OSError:  # a link that loops, or leads into a folder that may not be entered
+            kind, st = "broken link", None
+        if kind == "linked folder":
             _pass_over(passed_over, f"{prefix}{entry.name}", "a link to a folder, not followed")
             warnings.warn(f"skipped {entry.path}: a link to a folder (linked folders are not "
                           "followed: they may lead anywhere)", SkippedFileWarning,
                           stacklevel=user_stacklevel())
-        elif entry.is_file():
-            st = entry.stat()
+        elif st is not None:
             found.append((f"{prefix}{entry.name}", st.st_size, st.st_mtime_ns, st.st_ctime_ns))
-        elif entry.is_symlink():
-            # A dangling link: kept, so that decoding reports it as a skipped file.
+        elif kind == "broken link":
+            # Kept, so that decoding reports it as a skipped file (and says why it cannot be read).
             found.append((f"{prefix}{entry.name}", 0, 0, 0))
         else:  # a pipe, a socket, a device: reading it could block, or never end
             _pass_over(passed_over, f"{prefix}{entry.name}", "not a regular file")
             warnings.warn(f"skipped {entry.path}: not a regular file (a pipe, socket or device)",
                           SkippedFileWarning, stacklevel=user_stacklevel())
     return found
+
+
+def _followed(entry: os.DirEntry) -> tuple[str, os.stat_result | None]:
+    """What ``entry`` is, symlinks followed: ``"linked folder"``, ``"file"`` (with its
+    stat), ``"broken link"`` (pointing nowhere) or ``"other"`` (a pipe, socket or device).
+    A link that loops, or into a folder the user may not enter, raises ``OSError``."""
+    if entry.is_dir():
+        return "linked folder", None
+    if entry.is_file():
+        return "file", entry.stat()
+    return ("broken link" if entry.is_symlink() else "other"), None
 
 
 def _pass_over(passed_over: list[tuple[str, str]] | None, path: str, reason: str) -> None:

@@ -14,6 +14,7 @@ import hashlib
 import http.client
 import logging
 import os
+import stat
 import time
 import urllib.error
 import urllib.parse
@@ -91,6 +92,10 @@ def download(url: str, dest: Path, expected: str, algorithm: str = "sha256",
     that closes early), :class:`ChecksumError` on a mismatch and :class:`DataError` if
     ``dest`` cannot be written; in every case nothing is left at ``dest``.
     """
+    try:
+        refuse_if_marked_read_only(dest.parent)
+    except PermissionError as exc:
+        raise not_writable(str(dest), exc) from None
     LOG.info("downloading %s to %s", url, dest)  # the CLI shows it; from Python, logging decides
     try:
         response = urllib.request.urlopen(url, timeout=timeout)
@@ -189,6 +194,16 @@ def check_folder_place(folder: Path, dataset: str) -> None:
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} is a file, but the {dataset} data set's files go in a folder "
                         "of that name: remove or rename the file")
+
+
+def refuse_if_marked_read_only(folder: Path) -> None:
+    """A PermissionError when the nearest existing folder on the way to ``folder`` has no
+    write permission for anyone: its owner made it read-only (a shared data set), and a
+    process running as root, which the permissions do not stop, must respect that too (the
+    image cache, and downloads: a damaged file in a shared copy is not replaced)."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not stat.S_IMODE(existing.stat().st_mode) & 0o222:
+        raise PermissionError(f"{existing} is read-only (no write permission for anyone)")
 
 
 def not_writable(what: str, exc: OSError) -> DataError:

@@ -115,7 +115,10 @@ def _item_images(item: str | Path, size: tuple[int, int], resize: str, channels:
     image), or a folder's files (its unreadable ones skipped, unless ``strict``)."""
 
     def first_time(file: Path) -> bool:
-        key = file.resolve()
+        try:
+            key = file.resolve()
+        except (OSError, RuntimeError):  # a link that loops (RuntimeError before Python 3.13)
+            key = file.absolute()  # reading it fails, and says why
         if key in seen:
             return False
         seen.add(key)
