@@ -73,6 +73,18 @@ def test_parse():
         augment.random_flip(np.zeros((2, 5)), np.random.default_rng(0))
 
 
+@pytest.mark.parametrize("call,match", [
+    (lambda b, r: augment.random_crop(b, r, padding=-1), "crop padding must be an integer >= 0, got -1"),
+    (lambda b, r: augment.random_crop(b, r, padding=1.5), "crop padding must be an integer >= 0, got 1.5"),
+    (lambda b, r: augment.random_flip(b.tolist(), r),
+     r"takes a NumPy array of images \(N, C, H, W\), got list"),
+], ids=["negative", "fractional", "list"])
+def test_bad_augmentation_arguments_are_clear_errors(batch, rng, call, match):
+    """NumPy's own errors (negative indices, a list has no ndim) said nothing of the padding."""
+    with pytest.raises(ConfigError, match=match):
+        call(batch, rng)
+
+
 def test_cnn_keras_is_the_tutorials_network():
     model = zoo.build("cnn-keras", (3, 32, 32), 10)
     kinds = [type(layer).__name__ for layer in model.layers]

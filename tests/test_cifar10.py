@@ -366,3 +366,13 @@ def test_a_data_directory_marked_read_only_gets_no_download_even_as_root(tmp_pat
         assert not list(shared.iterdir())
     finally:
         shared.chmod(0o755)
+
+
+def test_class_names_that_repeat_name_the_file(tmp_path):
+    folder = tmp_path / cifar10.FOLDER
+    write_cifar_folder(folder)
+    meta = {b"label_names": [b"cat"] * 2 + [f"class{i}".encode() for i in range(8)]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    with pytest.raises(DataError, match=r"batches.meta: label_names should be 10 distinct names, "
+                                        r"got \['cat', 'cat'"):
+        cifar10.load_cifar10(tmp_path)

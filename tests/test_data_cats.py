@@ -350,6 +350,9 @@ def test_an_unknown_split_is_named_plainly(data_root):
 
     with pytest.raises(ConfigError, match="^the cat set has splits 'train' and 'test', not 'validation'$"):
         load_cats(data_root, splits=("validation",))
+    with pytest.raises(ConfigError, match=r"^splits takes a tuple of split names, as splits=\('test',\), "
+                                          "got the string 'test'$"):
+        load_cats(data_root, splits="test")  # said: not 'e', 's', 't'
 
 
 def test_a_download_with_the_wrong_checksum_gives_no_advice_about_a_file_that_was_not_written(

@@ -437,6 +437,13 @@ def test_class_names_choose_and_order_the_classes(tmp_path):
     assert ds.class_names == ["b", "a"] and ds.x[ds.y == 0][:, 2].min() == 200
     with pytest.raises(ConfigError, match="'z'"):
         image_folder(root, image_size=4, class_names=["a", "z"])
+    with pytest.raises(ConfigError, match=r"class_names takes a list of subfolder names, as "
+                                          r"class_names=\['a'\], got the string 'a'"):
+        image_folder(root, image_size=4, class_names="a")  # was read as ['a'] by luck, "ab" as two
+    with pytest.raises(ConfigError, match=r"class_names \['a'\] chooses 1 of the class folders of .*; "
+                                          r"a classifier needs at least 2 \(min_classes=1"):
+        image_folder(root, image_size=4, class_names=["a"])  # said the folder had one class
+    assert image_folder(root, image_size=4, class_names=["a"], min_classes=1).class_names == ["a"]
 
 
 def test_load_images_from_files_and_folders(tmp_path):

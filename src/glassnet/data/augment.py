@@ -22,13 +22,16 @@ from functools import partial
 
 import numpy as np
 
-from .._checks import check_rate
+from .._checks import check_non_negative_int, check_rate
 from ..errors import ConfigError
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def _check_images(batch: np.ndarray) -> None:
+    if not isinstance(batch, np.ndarray):  # a list, a GPU array: fit passes NumPy batches
+        raise ConfigError(f"augmentation takes a NumPy array of images (N, C, H, W), got "
+                          f"{type(batch).__name__}")
     if batch.ndim != 4:
         raise ConfigError(f"augmentation needs image batches (N, C, H, W), got shape {batch.shape}")
 
@@ -52,7 +55,7 @@ def random_crop(batch: np.ndarray, rng: np.random.Generator, padding: int = 4,
     if mode not in ("reflect", "constant"):
         raise ConfigError(f"crop padding mode must be 'reflect' or 'constant', got {mode!r}")
     n, c, h, w = batch.shape
-    p = padding
+    p = check_non_negative_int(padding, "crop padding")
     if mode == "reflect" and (p >= h or p >= w):
         raise ConfigError(f"reflect padding {p} needs images larger than {p} pixels, got {h}x{w}")
     padded = np.pad(batch, ((0, 0), (0, 0), (p, p), (p, p)), mode=mode)

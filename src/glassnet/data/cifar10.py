@@ -181,7 +181,10 @@ def read_class_names(path: Path) -> list[str]:
     names = _get(load_pickle(path), "label_names", path)
     if not isinstance(names, list) or len(names) != 10:
         raise DataError(f"{path}: label_names should be a list of 10 names")
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    if len(set(names)) != len(names):  # (Dataset would refuse them without naming the file)
+        raise DataError(f"{path}: label_names should be 10 distinct names, got {names}")
+    return names
 
 
 # -- download and extraction --------------------------------------------------------------

@@ -144,11 +144,18 @@ def find_classes(root: Path, class_names: Sequence[str] | None = None, min_class
                       "folders are not followed)", SkippedFileWarning, stacklevel=user_stacklevel())
     found = sorted(p.name for p in entries if not p.is_symlink())
     if class_names is not None:
+        if isinstance(class_names, str):  # "cat" would be read letter by letter
+            raise ConfigError(f"class_names takes a list of subfolder names, as "
+                              f"class_names=[{class_names!r}], got the string {class_names!r}")
         names = list(class_names)
         missing = [n for n in names if n not in found]
         if missing or len(set(names)) != len(names):
             raise ConfigError(f"class_names {names!r} must be distinct subfolders of {root}; "
                               f"it has {found}")
+        if len(names) < min_classes:  # the folder has enough: the choice has too few
+            raise ConfigError(f"class_names {names!r} chooses {len(names)} of the class folders of "
+                              f"{root}; a classifier needs at least {min_classes} (min_classes=1 "
+                              "loads one class, as for evaluating a trained model)")
         found = names
     loose = sorted(p.name for p in children if p.is_file() and is_image_name(p))
     for name in loose:

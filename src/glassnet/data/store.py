@@ -177,6 +177,9 @@ class _Progress:
 
 def check_splits(splits: tuple[str, ...], dataset: str) -> None:
     """A named set has the splits ``train`` and ``test``; any other name is an error."""
+    if isinstance(splits, str):  # "test" would be read letter by letter
+        raise ConfigError(f"splits takes a tuple of split names, as splits=({splits!r},), got the "
+                          f"string {splits!r}")
     unknown = set(splits) - {"train", "test"}
     if unknown:
         raise ConfigError(f"{dataset} has splits 'train' and 'test', not "
