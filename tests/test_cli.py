@@ -931,6 +931,19 @@ def test_predict_answers_the_images_before_a_folder_without_images_then_says_so(
     assert "bad.png: not an image file" in err and "name only readable images, or their folder" in err
 
 
+def test_evaluate_of_a_python_model_that_does_not_fit_the_cat_set_says_why_cats(tmp_path, capsys):
+    """The shape error named cats/test without saying why cats was used."""
+    import glassnet as gn
+
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(10)], input_shape=(3, 32, 32))
+    model.compile("categorical_crossentropy")
+    model.save(path := tmp_path / "python.glassnet")
+    assert main(["evaluate", str(path), "--threads", "1"]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"but cats/test has (3, 64, 64); {path} records no data set it was trained on (a model "
+        "saved from Python), so the cat set was used: give --dataset\n")
+
+
 def test_predict_warns_that_it_assumes_squash_for_a_model_trained_in_python(tmp_path, capsys):
     import glassnet as gn
     from glassnet.data import unlabelled

@@ -182,6 +182,7 @@ def test_evaluate_reproduces_a_folder_runs_test_split_and_report_works_anywhere(
     no_split = run_cli("evaluate", str(out / "model.glassnet"), "--dataset", str(tmp_path / "photos"),
                        "--split", "test", env=data_env)
     assert no_split.returncode == 1 and "has no splits of its own; add --test-split" in no_split.stderr
+    assert "warning" not in no_split.stderr  # of training images in an evaluation that never ran
     # run.json keeps the folder's absolute path: the report rebuilds from another directory
     assert json.loads((out / "run.json").read_text())["config"]["dataset"] == str(tmp_path / "photos")
     elsewhere = tmp_path / "elsewhere"

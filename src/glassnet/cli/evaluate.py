@@ -13,7 +13,7 @@ from .._text import printable, score_text
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
 from ..data.fingerprint import same_training_files
-from ..errors import ConfigError, GlassnetWarning, user_stacklevel
+from ..errors import ConfigError, GlassnetWarning, ShapeError, user_stacklevel
 from ..report.evaluation import evaluate_model
 from ..report.text import classification_table, confusion_table
 from ..run_data import check_compatible, holdout_split, model_color_mode
@@ -88,6 +88,7 @@ def fill_in_the_training_data(model: Sequential, args: argparse.Namespace) -> No
         else:
             recorded = summary.get("dataset")
             args.dataset = recorded if recorded in LOADERS else "cats"
+            args.dataset_assumed = recorded not in LOADERS  # (said if it does not fit)
         check_folder_options(args)  # e.g. --resize for a model trained on a named set
     if args.seed is None:  # its own folder named again: the seed it was split with, as the help says
         args.seed = summary.get("seed", 0) if _is_the_models_folder(args, summary) else 0
@@ -249,11 +250,11 @@ def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
         raise ConfigError(f"--split {args.split!r}: choose one of {', '.join(available)}")
     held_out = args.validation_held_out if args.split in ("train", "validation") else None
     whole_folder = is_folder(args.dataset) and args.test_split is None and held_out is None
-    warn_if_training_images(model, args)
     if whole_folder and args.split is not None:  # said before the folder is read
         raise ConfigError(f"--split {args.split}: the image folder {args.dataset!r} has no splits "
                           "of its own; add --test-split FRACTION (and the training run's --seed) "
                           "to evaluate its train or test part, or drop --split to evaluate every image")
+    warn_if_training_images(model, args)  # (after the error: a warning about no evaluation)
     # A named set reads only the split evaluated (its other files need not be there).
     only = ("train" if held_out else args.split or "test",) if args.dataset in LOADERS else None
     resize = model_resize(args, model, "evaluate", reads_images=is_folder(args.dataset))
@@ -268,7 +269,13 @@ def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
         raise ConfigError(f"data set {args.dataset!r} has no split {args.split!r}; "
                           f"it has {sorted(splits)}")
     warn_if_the_folder_changed(model, args, splits)
-    dataset = check_compatible(model, splits[args.split])
+    try:
+        dataset = check_compatible(model, splits[args.split])
+    except ShapeError as exc:
+        if not getattr(args, "dataset_assumed", False):
+            raise
+        raise ShapeError(f"{exc}; {args.model} records no data set it was trained on (a model "
+                         "saved from Python), so the cat set was used: give --dataset") from None
     if whole_folder:
         # named as a split of it is ("photos/test"): the folder's name, then which images
         args.split, dataset.name = "all", f"{dataset.name}/all"
