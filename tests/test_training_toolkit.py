@@ -352,8 +352,67 @@ def test_early_stopping_on_a_missing_key_says_what_is_logged(rng):
         _model().fit(x, y, epochs=2, verbose=0, callbacks=[EarlyStopping()])
 
 
+def _keras_stopped_epoch(values, patience, min_delta=0.0, baseline=None, start_from_epoch=0):
+    """Keras 3's ``EarlyStopping.on_epoch_end`` for a quantity to minimize, transcribed: the
+    epoch at which it stops training (``None``: it runs to the end)."""
+    wait, best = 0, None
+
+    def is_improvement(value, reference):
+        return reference is None or value + min_delta < reference
+
+    for epoch, value in enumerate(values):
+        if epoch < start_from_epoch:
+            continue
+        wait += 1
+        if is_improvement(value, best):
+            best = value
+            if baseline is None or is_improvement(value, baseline):
+                wait = 0
+            continue
+        if wait >= patience and epoch > 0:
+            return epoch
+    return None
+
+
+def test_early_stopping_baseline_and_start_from_epoch_stop_where_keras_does(rng):
+    """Scripted values, so only the callbacks' counting differs; glassnet also lets the last
+    epoch simply end (Keras would call it a stop)."""
+    x, y = _data(rng, n=16)
+    model = _model()
+    draw = np.random.default_rng(5)
+    compared = 0
+    for _ in range(60):
+        values = list(np.round(draw.uniform(0, 1, 12), 1))
+        options = {"patience": int(draw.integers(0, 4)), "min_delta": float(draw.choice([0, 0.05])),
+                   "baseline": draw.choice([None, 0.3, 0.6]), "start_from_epoch": int(draw.integers(0, 4))}
+        stop = EarlyStopping("score", mode="min", **options)
+        model.fit(x, y, epochs=len(values), batch_size=16, verbose=0,
+                  callbacks=[_Scripted("score", values), stop])
+        expected = _keras_stopped_epoch(values, **options)
+        if expected == len(values) - 1:
+            expected = None
+        assert stop.stopped_epoch == expected, (values, options)
+        compared += expected is not None
+    assert compared > 20  # most runs stop: the comparison is not of runs that never do
+
+
+def test_a_baseline_never_beaten_stops_after_patience_epochs(rng, capsys):
+    stop = EarlyStopping("score", mode="min", patience=2, baseline=1.0, verbose=1)
+    _, history, _ = _fit_scripted(rng, [3, 2.5, 2.6, 2.7, 0.5], stop)
+    # improving epochs do not stop it, but count: the first one that does not improve does
+    assert len(history) == 3 and stop.stopped_epoch == 2 and stop.best == 2.5
+    assert "epoch 3: EarlyStopping stopped training (score had not beaten the baseline 1; best 2.5 " \
+           "at epoch 2)" in capsys.readouterr().err
+    warmed = EarlyStopping("score", mode="min", patience=0, start_from_epoch=3)
+    _, history, _ = _fit_scripted(rng, [3, 4, 5, 6, 7, 5], warmed)  # epochs 0-2 are not watched
+    assert warmed.best_epoch == 3 and warmed.stopped_epoch == 4
+
+
 @pytest.mark.parametrize("kwargs,match", [({"patience": -1}, "patience"), ({"mode": "up"}, "mode"),
-                                          ({"min_delta": -0.1}, "min_delta")])
+                                          ({"min_delta": -0.1}, "min_delta"),
+                                          ({"baseline": "0.5"}, "baseline must be a finite number"),
+                                          ({"baseline": math.inf}, "baseline"),
+                                          ({"start_from_epoch": -1}, "start_from_epoch")])
 def test_bad_early_stopping_options(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         EarlyStopping(**kwargs)

@@ -194,11 +194,14 @@ class Monitor:
             self.missing(list(logs))
         return float(logs[self.monitor])
 
+    def beats(self, value: float, reference: float) -> bool:
+        """Whether ``value`` is better than ``reference`` by more than ``min_delta``."""
+        return value > reference + self.min_delta if self.maximize else value < reference - self.min_delta
+
     def improved(self, epoch: int, logs: dict[str, Any]) -> bool:
         """Whether this epoch's value beats the best so far (and remember it if so)."""
         value = self.value(logs)
-        better = (value > self.best + self.min_delta if self.maximize
-                  else value < self.best - self.min_delta)
+        better = self.beats(value, self.best)
         if better:
             self.best, self.best_epoch = value, epoch
         return better

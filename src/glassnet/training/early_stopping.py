@@ -7,9 +7,10 @@ the checkpoint so that a resumed run stops where this one would."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .._checks import check_flag, check_non_negative_int
+from .._checks import check_flag, check_non_negative_int, check_number
 from ..model_state import set_weights
 from .callbacks import (
     Monitor,
@@ -31,11 +32,21 @@ class EarlyStopping(MonitoringCallback):
     put back, ``None`` when the model kept its last epoch's) say what happened;
     ``verbose=1`` also prints a line when it stops training and when it restores weights
     (on stderr, above the progress bar).
+
+    As in Keras: ``start_from_epoch`` epochs (counted from 0, as ``epoch`` is) are a warm-up
+    that is not watched; with a ``baseline`` the patience count starts again only at an
+    epoch that improves on the best *and* beats the baseline (by more than ``min_delta``), so
+    a run that never beats it stops at its first epoch without improvement once ``patience``
+    epochs have passed.
     """
 
     def __init__(self, monitor: str = "val_loss", *, min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "auto", restore_best_weights: bool = False, verbose: int = 0) -> None:
+                 mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
+                 start_from_epoch: int = 0, verbose: int = 0) -> None:
         self.patience = check_non_negative_int(patience, "EarlyStopping patience")
+        self.baseline = None if baseline is None else check_number(baseline, "EarlyStopping baseline",
+                                                                   -math.inf)
+        self.start_from_epoch = check_non_negative_int(start_from_epoch, "EarlyStopping start_from_epoch")
         self.verbose = check_callback_verbose(verbose, "EarlyStopping")
         self.tracker = Monitor(monitor, mode, min_delta, "EarlyStopping")
         self.epochs: int | None = None
@@ -58,20 +69,28 @@ class EarlyStopping(MonitoringCallback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         self.last_epoch = epoch
-        if self.tracker.improved(epoch, logs):
-            self.wait = 0
-            if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()
+        if epoch < self.start_from_epoch:
             return
         self.wait += 1
+        if self.tracker.improved(epoch, logs):
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self._beats_baseline():
+                self.wait = 0
+            return  # (as in Keras, an improving epoch never stops training, baseline or not)
         last = self.epochs is not None and epoch + 1 >= self.epochs
         if self.wait >= self.patience and not last:  # on the last epoch it simply ends
             self.stopped_epoch = epoch
             self.model.stop_training = True
             if self.verbose:
+                why = (stalled_text(self.tracker, self.patience) if self._beats_baseline() else
+                       f"{self.tracker.monitor} had not beaten the baseline {self.baseline:.6g}")
                 announce(f"epoch {epoch + 1}: EarlyStopping stopped training "
-                         f"({stalled_text(self.tracker, self.patience)}; best {self.tracker.best:.6g} "
-                         f"at epoch {self._best_epoch_number()})")
+                         f"({why}; best {self.tracker.best:.6g} at epoch {self._best_epoch_number()})")
+
+    def _beats_baseline(self) -> bool:
+        """Whether the best value so far beats ``baseline`` (always, without one)."""
+        return self.baseline is None or self.tracker.beats(self.tracker.best, self.baseline)
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         # the epochs the model's weights are from: the last epoch's, or after a non-finite
