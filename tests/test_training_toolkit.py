@@ -510,6 +510,7 @@ def test_checkpoint_holds_the_best_epochs_weights(rng, tmp_path):
     saved = load_model(path).get_weights()
     for key, value in snapshots[1].items():
         np.testing.assert_array_equal(saved[key], value)
+    assert (ckpt.best, ckpt.best_epoch) == (1, 1)  # Keras' ModelCheckpoint.best
 
 
 def test_checkpoint_every_epoch_overwrites_atomically(rng, tmp_path, monkeypatch):

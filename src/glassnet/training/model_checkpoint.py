@@ -13,10 +13,17 @@ from typing import Any
 
 from .._checks import check_flag
 from ..errors import ConfigError
-from .callbacks import FIT_KEYS, Callback, Monitor, announce, check_callback_verbose, validation_hint
+from .callbacks import (
+    FIT_KEYS,
+    Monitor,
+    MonitoringCallback,
+    announce,
+    check_callback_verbose,
+    validation_hint,
+)
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitoringCallback):
     """Save the model (atomically) after each epoch, or only when ``monitor`` improves on
     the best value seen in this and earlier ``fit`` calls.
 
@@ -24,6 +31,9 @@ class ModelCheckpoint(Callback):
     ``"ckpt-{epoch:03d}-{val_loss:.3f}.glassnet"``; a crash mid-write never leaves a
     damaged file in place of the previous one. ``verbose=1`` prints a line for each epoch:
     the file saved, or (``save_best_only``) that the quantity did not improve, as Keras does.
+    With ``save_best_only``, ``best`` and ``best_epoch`` (0-based) are those of the file
+    saved last (Keras' ``best``); a saver of every epoch compares nothing (``best`` stays
+    at its start, ``inf`` or ``-inf``). ``saved`` lists the files written.
     """
 
     state_required = False  # a checkpoint from before it kept state, or a saver added later
