@@ -39,6 +39,11 @@ def test_fit_learns_a_separable_problem_and_evaluate_agrees(rng):
     assert result["accuracy"] >= 0.95
     assert result["accuracy"] == pytest.approx(np.mean(model.predict_classes(x) == y))
     assert result["loss"] == pytest.approx(history.history["loss"][-1], rel=0.05)
+    assert model.evaluate(x, y, return_dict=False) == [result["loss"], result["accuracy"]]  # Keras' form
+    model.compile(loss="binary_crossentropy", metrics=None)
+    assert model.evaluate(x, y, return_dict=False) == result["loss"]  # the loss alone, as in Keras
+    with pytest.raises(ConfigError, match="return_dict"):
+        model.evaluate(x, y, return_dict="no")
 
 
 def test_same_seed_gives_the_same_history(rng):

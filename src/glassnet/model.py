@@ -22,7 +22,7 @@ import numpy as np
 from . import backend, building, compile_checks, inference, inputs, model_state
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
-from ._checks import require_labels
+from ._checks import check_flag, require_labels
 from ._text import model_summary
 from .backend import Array, to_device_of_weights, to_numpy
 from .errors import ConfigError, ShapeError
@@ -477,11 +477,17 @@ class Sequential:
         return fit(self, x, y, **kwargs)
 
     def evaluate(self, x: Any, y: Any = None, batch_size: int | str | None = "auto",
-                 verbose: Any = 0) -> dict[str, float]:
-        """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``.
+                 verbose: Any = 0, *, return_dict: bool = True) -> dict[str, float] | list[float] | float:
+        """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``:
+        ``{"loss": ..., "accuracy": ...}``; ``return_dict=False`` gives Keras' default form
+        instead, ``[loss, accuracy]`` (the loss alone for a model without metrics).
         ``verbose``: 0 silent (the default), 1 a progress bar, 2 one line (see :meth:`predict`).
         See :func:`glassnet.inference.evaluate`."""
-        return inference.evaluate(self, x, y, batch_size, verbose)
+        results = inference.evaluate(self, x, y, batch_size, verbose)
+        if check_flag(return_dict, "return_dict"):
+            return results
+        values = list(results.values())
+        return values if len(values) > 1 else values[0]
 
     def predict_logits(self, x: Any, batch_size: int | str | None = "auto", verbose: Any = 0) -> np.ndarray:
         """Raw outputs of the last layer, in batches (bounded memory). ``x: (N, *input_shape)``.
