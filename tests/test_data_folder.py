@@ -636,6 +636,50 @@ def test_an_unwritable_cache_costs_only_a_warning(tmp_path, monkeypatch):
         image_folder(root, image_size=4)
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="needs root, to run a child as the unprivileged user 'nobody'")
+def test_a_data_directory_beyond_a_folder_that_may_not_be_entered_costs_only_a_warning():
+    """`sudo -u user glassnet ...` with HOME still /root: explaining the failed cache write
+    asked whether the folders on the way exist, which raised PermissionError itself, and
+    the warning became an error that stopped the command."""
+    import shutil
+    import tempfile
+
+    # not in pytest's tmp_path: its folders may be entered by root alone
+    place = Path(tempfile.mkdtemp(prefix="glassnet-nobody-"))
+    try:
+        _load_as_nobody_beyond_a_locked_folder(place)
+    finally:
+        shutil.rmtree(place)
+
+
+def _load_as_nobody_beyond_a_locked_folder(place: Path) -> None:
+    import subprocess
+    import sys
+
+    place.chmod(0o755)
+    root = two_classes(place / "photos")
+    locked = place / "locked"
+    locked.mkdir(mode=0o700)
+    for path in (root, *root.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    # everything imported (and a first, uncached load run) as root: the interpreter's own
+    # files may be readable by root alone
+    script = ("import os, warnings\n"
+              "from glassnet.data import image_folder\n"
+              f"image_folder({str(root)!r}, image_size=4, cache=False)\n"
+              "os.setgid(65534); os.setuid(65534)\n"
+              "with warnings.catch_warnings(record=True) as caught:\n"
+              "    warnings.simplefilter('always')\n"
+              f"    ds = image_folder({str(root)!r}, image_size=4)\n"
+              "print(len(ds), [str(w.message) for w in caught if 'image cache' in str(w.message)])\n")
+    env = {**os.environ, "GLASSNET_DATA": str(locked / "data"),
+           "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("6 [") and "could not write the image cache" in result.stdout
+
+
 def test_a_data_directory_marked_read_only_is_not_written_even_by_root(tmp_path, monkeypatch):
     """A shared data set's folder (dr-xr-xr-x) stays as it is: root ignores the permission
     bits, so they are read, not relied on."""

@@ -102,8 +102,8 @@ def test_batchnorm_rejects_bad_momentum(bad):
 def test_batchnorm_rejects_bad_eps(bad):
     with pytest.raises(ConfigError, match="eps"):
         layers.BatchNorm(eps=bad)
-    with pytest.raises(ConfigError, match="a smaller one is 0 in float32"):
-        layers.BatchNorm(eps=1e-45)  # a float32 subnormal: a constant channel divided by ~0
+    with pytest.raises(ConfigError, match="float32's smallest normal number"):
+        layers.BatchNorm(eps=1e-40)  # a float32 subnormal: digits lost (0 from below 1.4e-45)
 
 
 def test_batchnorm_rejects_unsupported_shapes():

@@ -161,8 +161,9 @@ def test_bad_sgd_options(kwargs, match):
 @pytest.mark.parametrize("name", ["adagrad", "rmsprop", "adam", "adamw"])
 def test_an_eps_that_is_zero_in_float32_is_refused(name):
     """1e-50 is 0 in float32: Adam's first step on a zero gradient was 0 / 0 (NaN)."""
-    with pytest.raises(ConfigError, match=r"eps must be at least 1.18e-38 \(a smaller one is 0 in "
-                                          r"float32, and would divide by zero\), got 1e-50"):
+    with pytest.raises(ConfigError, match=r"eps must be at least 1.18e-38, float32's smallest normal "
+                                          r"number \(below it float32 loses digits, and below 1.4e-45 "
+                                          r"it is 0 and divides by zero\), got 1e-50"):
         optimizers.get(name, eps=1e-50)
     with pytest.raises(ConfigError, match="eps must be a finite number > 0, got 0"):
         optimizers.get(name, eps=0)

@@ -1100,6 +1100,12 @@ def test_epochs_0_trains_nothing_as_in_keras(rng, capsys, schedule):
     assert len(model.fit(x, y, epochs=0, verbose=2, lr_schedule=schedule)) == 0
     assert capsys.readouterr().err == "trained 0 epochs: initial_epoch 0 is not below epochs 0\n"
     assert all(np.array_equal(before[k], w) for k, w in model.get_weights().items())
+    model.optimizer.lr = 0.1
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, lr_schedule=schedules.StepDecay(1, 0.5))
+    summary, lr = dict(model.training_summary), model.optimizer.lr
+    model.fit(x, y, epochs=0, verbose=0)
+    # nothing trained, nothing changed: a model saved next does not read as untrained
+    assert model.training_summary == summary and summary["epochs"] == 2 and model.optimizer.lr == lr == 0.05
     with pytest.raises(ConfigError, match="epochs must be an integer >= 0, got -1"):
         model.fit(x, y, epochs=-1, verbose=0)
 

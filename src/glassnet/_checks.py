@@ -37,18 +37,20 @@ def check_number(value: Any, what: str, low: float, high: float = math.inf,
     return float(value)
 
 
-#: the smallest eps a layer or optimizer takes: float32's smallest normal number (1.2e-38);
-#: a smaller one is 0 (or a subnormal that loses its digits) in float32, and ``x / (v + eps)``
-#: then divides by zero where ``v`` is 0
+#: the smallest eps a layer or optimizer takes: float32's smallest normal number (1.2e-38).
+#: Below it float32 loses digits (a subnormal), and below 1.4e-45 the eps is 0, so that
+#: ``x / (v + eps)`` divides by zero where ``v`` is 0. The layer's or optimizer's dtype is
+#: not known when eps is given, so the bound holds for float64 too.
 SMALLEST_EPS = float(np.finfo(np.float32).tiny)
 
 
 def check_eps(value: Any, what: str) -> float:
     """``eps``, the small number added to a denominator, as a float: finite and at least
-    :data:`SMALLEST_EPS`, so that it is not 0 in float32."""
+    :data:`SMALLEST_EPS`, so that it is a normal float32 number, never 0."""
     if is_number(value) and 0 < value < SMALLEST_EPS:
-        raise ConfigError(f"{what} must be at least {SMALLEST_EPS:.3g} (a smaller one is 0 in "
-                          f"float32, and would divide by zero), got {value!r}")
+        raise ConfigError(f"{what} must be at least {SMALLEST_EPS:.3g}, float32's smallest normal "
+                          f"number (below it float32 loses digits, and below 1.4e-45 it is 0 and "
+                          f"divides by zero), got {value!r}")
     return check_number(value, what, 0)
 
 

@@ -152,11 +152,12 @@ def write(entry: Path, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> No
 def _obstacle(folder: Path) -> str | None:
     """What on the way to ``folder`` stops it being made, said plainly (the system's "File
     exists" for a link that points nowhere, "Not a directory" for a file): the first part of
-    its path that is a file or a link to nothing; ``None`` if there is none."""
+    its path that is a file or a link to nothing; ``None`` if there is none. (``os.path``'s
+    tests answer False where a folder on the way may not be entered: they never raise.)"""
     for path in (*reversed(folder.parents), folder):
-        if path.is_symlink() and not path.exists():
+        if os.path.islink(path) and not os.path.exists(path):
             return f"{path} is a link to {os.path.realpath(path)}, which does not exist"
-        if path.exists() and not path.is_dir():
+        if os.path.exists(path) and not os.path.isdir(path):
             return f"{path} is a file, not a folder"
     return None
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import backend, inputs
 from .. import schedules as schedules_mod
-from .._checks import is_number
+from .._checks import check_number
 from ..backend import array_module
 from ..errors import CollapsedModelWarning, ConfigError, GlassnetWarning, ShapeError, user_stacklevel
 from ..split import stratified_split
@@ -138,8 +138,10 @@ def validation(model: Sequential, x: Any, y: Any, validation_split: float | None
             raise type(exc)(f"validation_data (x_val, y_val): {exc}") from None
         check_finite(x_val, "validation_data's x", model.dtype)
         return x, y, x_val, y_val
-    if validation_split is not None and not (is_number(validation_split) and validation_split == 0):
-        # (0, Keras' default, holds nothing out)
+    if validation_split is not None:
+        # 0, Keras' default, holds nothing out
+        validation_split = check_number(validation_split, "validation_split", 0, 1, low_inclusive=True)
+    if validation_split:
         train_idx, val_idx = stratified_split(y, validation_split, np.random.default_rng(model.split_seed))
         return x[train_idx], y[train_idx], x[val_idx], y[val_idx]
     return x, y, None, None

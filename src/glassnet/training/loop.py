@@ -139,6 +139,13 @@ class _Fit:
     wb: Any | None = field(init=False, default=None)  # its sample weights (None: unweighted)
     trained_out: Any | None = field(init=False, default=None)  # the trained weights' outputs on xb
 
+    @property
+    def trains_nothing(self) -> bool:
+        """``initial_epoch`` not below ``epochs`` (Keras' ``epochs=0``): the callbacks run and
+        the history starts afresh, as in Keras, but the model's lr and training summary stay
+        as they are (a model saved next must not read as untrained)."""
+        return self.initial_epoch >= self.epochs
+
     def stopped(self, error: NonFiniteLossError) -> NonFiniteLossError:
         """The NaN guard's ``error``, once the training it stopped has ended (the model holds
         the weights it kept): the history cut to those weights' epochs, the summary recorded,
@@ -247,6 +254,19 @@ def _checked_arguments(model, x: Any, y: Any, epochs: int, batch_size: int | Non
                 verbose=verbose, log_every=log_every)
 
 
+def _start_the_lr(run: _Fit) -> None:
+    """The optimizer's lr for this fit: its schedule's base, recorded; without a schedule
+    the lr is that base (see :func:`~glassnet.training.fit_checks.schedule_base`)."""
+    optimizer = run.model.optimizer
+    optimizer.base_lr = run.base_lr
+    optimizer.schedule_running = run.schedule is not None  # a checkpoint records it
+    if run.schedule is None:  # no schedule means a constant lr: the base, not an earlier fit's last
+        optimizer.lr = run.base_lr
+        # nor is that lr a schedule's any more: what a callback sets (ReduceLROnPlateau) stays
+        # for the next fit, even when it equals an earlier schedule's last lr (0.1 * 0.1)
+        optimizer.scheduled_lr = None
+
+
 def _begin_training(run: _Fit) -> None:
     """Set up ``run``'s training (its history, callbacks, lr, first snapshots, the full
     batch) and call the callbacks' ``on_train_begin``."""
@@ -262,13 +282,8 @@ def _begin_training(run: _Fit) -> None:
         # one of them (early stopping) stopped training
         all_callbacks.append(ProgressBar(run.epochs, steps, run.verbose, log_every=run.log_every))
     run.cbs = CallbackList(all_callbacks, model)
-    model.optimizer.base_lr = run.base_lr
-    model.optimizer.schedule_running = run.schedule is not None  # a checkpoint records it
-    if run.schedule is None:  # no schedule means a constant lr: the base, not an earlier fit's last
-        model.optimizer.lr = run.base_lr
-        # nor is that lr a schedule's any more: what a callback sets (ReduceLROnPlateau) stays
-        # for the next fit, even when it equals an earlier schedule's last lr (0.1 * 0.1)
-        model.optimizer.scheduled_lr = None
+    if not run.trains_nothing:
+        _start_the_lr(run)
     model.stop_training = False
     # Weights at the start of the previous and of the current epoch: when the loss turns
     # non-finite on an epoch's first batch, the current epoch's starting weights are
@@ -282,8 +297,8 @@ def _begin_training(run: _Fit) -> None:
         run.full_batch = model.forward(model.preprocess(run.x), stop=run.start)
         run.wb = None if run.weights is None else model.on_device(run.weights)
     run.started = time.perf_counter()
-    if "epochs" in model.training_summary:  # an earlier training's summary: not this one's
-        model.training_summary = {}
+    if "epochs" in model.training_summary and not run.trains_nothing:
+        model.training_summary = {}  # an earlier training's summary: not this one's
     track_accuracy = "accuracy" in model.metrics
     run.running = _RunningMeans(model.classes_of, track_accuracy)
     metric_names = ["loss", *(["accuracy"] if track_accuracy else [])]
@@ -367,7 +382,8 @@ def _check_before_a_callbacks_stop(run: _Fit, epoch: int, steps: int) -> None:
 def _end_training(run: _Fit) -> None:
     """Record the summary, call the callbacks' ``on_train_end``, and warn if the trained
     model answers one class for all."""
-    _record_summary(run.model, run.history, run.started)
+    if not run.trains_nothing:
+        _record_summary(run.model, run.history, run.started)
     run.cbs.on_train_end(run.history.last() if len(run.history) else {})
     if run.xb is not None:  # (no epoch ran: nothing to judge)
         if run.trained_out is None:  # with validation the last batch was not passed again
