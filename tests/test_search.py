@@ -269,9 +269,26 @@ def test_pruned_trials_stop_early_and_report_every_epoch(tmp_path, cat_train):
         assert trial.state == optuna.trial.TrialState.PRUNED
         assert sorted(trial.intermediate_values) == [1, 2]
         history = json.loads((tmp_path / "p" / "trials" / f"{trial.number:04d}" / "history.json").read_text())
-        assert history["val_accuracy"] == [trial.intermediate_values[1], trial.intermediate_values[2]]
+        # the pruner sees what the trial is ranked by: its best epoch so far, not the last one
+        running_best = [max(history["val_accuracy"][:k]) for k in (1, 2)]
+        assert running_best == [trial.intermediate_values[1], trial.intermediate_values[2]]
     with pytest.raises(SearchError, match="no trial .* has completed"):
         search.best_trial()
+
+
+def test_the_pruner_is_shown_the_best_epoch_so_far_not_a_dip(tmp_path, cat_train, monkeypatch):
+    """A leading trial whose curve dipped for an epoch was pruned, though it is ranked by its
+    best epoch: the search's best trial was then one that answers one class for all."""
+    from glassnet import search_scoring
+
+    dips = iter([0.9, 0.5, 0.6] * 2)  # val_balanced_accuracy of each epoch, scripted
+    monkeypatch.setattr(search_scoring, "validation_balanced_accuracy", lambda model, validation: next(dips))
+    config = quick_config(trials=2, objective="val_balanced_accuracy", pruner="none")
+    config.base.epochs = 3
+    search = Search.open(config, tmp_path / "dip", data=cat_train)
+    search.run(on_trial=lambda row: None)
+    for trial in search.study.trials:
+        assert trial.intermediate_values == {1: 0.9, 2: 0.9, 3: 0.9} and trial.value == 0.9
 
 
 def test_a_trial_is_never_pruned_at_its_last_epoch(tmp_path, cat_train):
@@ -1351,6 +1368,27 @@ def test_a_lock_left_by_a_killed_search_does_not_hang_the_next_one(tmp_path, mon
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert len(study.trials) == 1 and not dead.is_symlink()  # released again
+
+
+def test_a_live_looking_lock_of_a_killed_worker_is_released_in_seconds(tmp_path):
+    """A worker killed (SIGKILL) while it appended a record leaves a lock that links to the
+    journal, as a live one does: the next process waited Optuna's 30 s grace period."""
+    import time
+    import warnings
+
+    from glassnet.search_storage import LOCK_GRACE_SECONDS, open_storage
+
+    storage = open_storage(None, tmp_path)
+    optuna.create_study(storage=storage, study_name="s")
+    (tmp_path / "search.journal.lock").symlink_to((tmp_path / "search.journal").resolve())
+    storage = open_storage(None, tmp_path)
+    study = optuna.load_study(storage=storage, study_name="s")
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's "Forcibly releasing the lock file"
+        study.enqueue_trial({"x": 1.0})  # takes the lock: waits for the grace period
+    assert LOCK_GRACE_SECONDS <= time.monotonic() - started < 25
+    assert len(study.trials) == 1
 
 
 def test_resume_may_lower_the_budget_but_not_below_the_trials_run(tmp_path, cat_train):

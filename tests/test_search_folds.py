@@ -179,6 +179,16 @@ def test_smooth_must_be_a_positive_whole_number(smooth):
         cv_config(smooth=smooth).validate()
 
 
+def test_a_smoothing_window_longer_than_a_trial_is_refused():
+    """--epochs-per-trial 20 --smooth 41 gave every epoch the same score, so every trial's
+    best epoch was 1 and --final trained one epoch."""
+    cv_config(epochs=3, smooth=3).validate()
+    with pytest.raises(ConfigError, match=r"^--smooth 4 is longer than a trial \(--epochs-per-trial 3\): "
+                                          "every epoch would average nearly the whole curve; give "
+                                          "--smooth 3 or less$"):
+        cv_config(epochs=3, smooth=4).validate()
+
+
 def test_final_config_trains_the_best_epoch_on_all_training_data():
     base = RunConfig(model="mlp", epochs=2500, batch_size=None, validation_split=None, seed=1)
     config = final_config(base, {"lr": 0.01}, best_epoch=1234)
@@ -292,11 +302,11 @@ def test_cli_fold_errors_are_one_line_and_leave_no_study(tmp_path, args, message
 
 
 def test_cli_cross_validated_search(tmp_path, optuna):
-    result = run_cli("search", *CV, "--folds", "2", "--smooth", "3", "--name", "cv", "--final", cwd=tmp_path)
+    result = run_cli("search", *CV, "--folds", "2", "--smooth", "2", "--name", "cv", "--final", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert ("2 epochs each, scored on 2 stratified folds of the training split (curves smoothed over "
-            "3 epochs), sampler tpe") in out
+            "2 epochs), sampler tpe") in out
     assert len(re.findall(r"^\s+\d+\s+1\s+0\.\d{4}\s+complete\s+2\s+[12]\s+lr=", out, re.M)) == 2
     best = re.search(r"^best: trial \d, validation balanced accuracy \(mean of 2 folds\) 0\.\d{4} "
                      r"\(validation accuracy 0\.\d{4}, loss \d\.\d{4}\) at epoch ([12]) of 2, lr=", out, re.M)
@@ -304,10 +314,10 @@ def test_cli_cross_validated_search(tmp_path, optuna):
     assert re.search(rf"^final: trained on {best.group(1)} epochs?; train: .*; test: ", out, re.M)
     summary = json.loads((tmp_path / "runs" / "cv" / "search.json").read_text())
     assert summary["config"]["folds"] == 2 and summary["config"]["base"]["validation_split"] is None
-    assert summary["config"]["smooth"] == 3
+    assert summary["config"]["smooth"] == 2
     trial = summary["best"]["number"]
     saved = json.loads((tmp_path / "runs" / "cv" / "trials" / f"{trial:04d}" / "validation.json").read_text())
-    smoothed = smooth_curve({k: np.asarray(v) for k, v in saved["mean"].items()}, 3)
+    smoothed = smooth_curve({k: np.asarray(v) for k, v in saved["mean"].items()}, 2)
     assert summary["best"]["value"] == pytest.approx(max(smoothed["val_balanced_accuracy"]))
 
 

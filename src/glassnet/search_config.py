@@ -216,6 +216,12 @@ class SearchConfig:
         self._validate_validation()
         if isinstance(self.smooth, bool) or not isinstance(self.smooth, int) or self.smooth < 1:
             raise ConfigError(f"--smooth must be a whole number of epochs, at least 1, got {self.smooth!r}")
+        if self.smooth > self.base.epochs:
+            # every epoch would average (nearly) the whole curve: the ends, which average
+            # fewer epochs, or a tie, would choose the best epoch (epoch 1)
+            raise ConfigError(f"--smooth {self.smooth} is longer than a trial (--epochs-per-trial "
+                              f"{self.base.epochs}): every epoch would average nearly the whole "
+                              f"curve; give --smooth {self.base.epochs} or less")
         searchable = searchable_names(self.base.model)
         for spec in self.params:
             if spec.name not in searchable:

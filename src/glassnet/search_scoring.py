@@ -52,14 +52,13 @@ def validation_balanced_accuracy(model: Sequential, validation: Dataset) -> floa
 class CurveRecorder(Callback):
     """Records the validation scores after every epoch into :attr:`curve`.
 
-    With ``report``, each epoch's ``objective`` goes to ``report(epoch, value)`` (1-based
-    epoch); when it returns True (the trial is pruned) training stops after that epoch.
+    With ``report``, each epoch ends with ``report(epoch, curve)`` (1-based epoch, the curve
+    so far); when it returns True (the trial is pruned) training stops after that epoch.
     The fit loop must validate on ``validation`` (it logs ``val_loss``, ``val_accuracy``).
     """
 
-    def __init__(self, validation: Dataset, objective: str,
-                 report: Callable[[int, float], bool] | None = None) -> None:
-        self.validation, self.objective, self.report = validation, objective, report
+    def __init__(self, validation: Dataset, report: Callable[[int, Curve], bool] | None = None) -> None:
+        self.validation, self.report = validation, report
         self.curve: Curve = {key: [] for key in SCORES}
         self.stopped_at: int | None = None
 
@@ -68,7 +67,7 @@ class CurveRecorder(Callback):
                   "val_accuracy": logs["val_accuracy"], "val_loss": logs["val_loss"]}
         for key, value in scores.items():
             self.curve[key].append(float(value))
-        if self.report is not None and self.report(epoch + 1, float(scores[self.objective])):
+        if self.report is not None and self.report(epoch + 1, self.curve):
             self.stopped_at = epoch + 1
             self.model.stop_training = True
 

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 STORAGE_FILE = SEARCH_FILE_NAMES[0]
 JOURNAL_LOCK_SUFFIX = ".lock"  # Optuna's JournalFileSymlinkLock: <journal>.lock
+#: seconds after which a journal lock is taken as a killed worker's and released (Optuna's
+#: default, 30, made a search resumed after a SIGKILL mid-write wait half a minute); a live
+#: worker holds the lock only while it appends a record, milliseconds
+LOCK_GRACE_SECONDS = 10
 
 
 #: the pip package of each PostgreSQL driver SQLAlchemy may pick for a URL
@@ -70,7 +74,7 @@ def _drop_partial_last_line(journal: Path) -> None:
 
     if not _ends_mid_line(journal):  # the usual case: one byte read, no lock taken
         return
-    lock = JournalFileSymlinkLock(str(journal))
+    lock = JournalFileSymlinkLock(str(journal), grace_period=LOCK_GRACE_SECONDS)
     lock.acquire()
     try:
         if _ends_mid_line(journal):  # still, now that no write can be in progress
@@ -100,7 +104,7 @@ def open_storage(url: str | None, run_dir: Path) -> BaseStorage:
     """The journal file in ``run_dir`` (``url=None``) or an RDB storage at a SQLAlchemy URL."""
     optuna = require_extra("optuna", "search")
     if url is None:
-        from optuna.storages.journal import JournalFileBackend
+        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
         make_folder(run_dir)
         # Absolute: Optuna's lock is a symbolic link to this path, and a relative one would
@@ -109,7 +113,8 @@ def open_storage(url: str | None, run_dir: Path) -> BaseStorage:
         _remove_dead_lock(Path(f"{journal}{JOURNAL_LOCK_SUFFIX}"))
         _drop_partial_last_line(journal)
         try:
-            return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+            lock = JournalFileSymlinkLock(str(journal), grace_period=LOCK_GRACE_SECONDS)
+            return optuna.storages.JournalStorage(JournalFileBackend(str(journal), lock_obj=lock))
         except ValueError as exc:  # json.JSONDecodeError, "Invalid log format."
             raise damaged_journal(journal, exc) from None
     if "://" not in url:

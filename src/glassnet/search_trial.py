@@ -17,7 +17,6 @@ import socket
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,9 +172,15 @@ class TrialRunner:
         score so far (the best epoch of the mean curve of the folds done).
         """
         outcome, folds = _Outcome([]), len(self.splits)
+        objective = self.config.objective
+
+        def report_epoch(epoch: int, curve: Curve) -> bool:
+            # the score the trial is ranked by, its best (smoothed) epoch so far, not this
+            # epoch's: a leading trial whose curve dipped for an epoch was pruned
+            return _report(trial, config.epochs, epoch, self._best(mean_curve([curve])).scores[objective])
+
         for k, (train, validation) in enumerate(self.splits):
-            recorder = CurveRecorder(validation, self.config.objective,
-                                     report=partial(_report, trial, config.epochs) if folds == 1 else None)
+            recorder = CurveRecorder(validation, report=report_epoch if folds == 1 else None)
             with warnings.catch_warnings():
                 # a search tries bad settings on purpose: a collapsed model's score says so
                 warnings.simplefilter("ignore", CollapsedModelWarning)
@@ -192,7 +197,7 @@ class TrialRunner:
                 break
             if folds > 1:
                 so_far = self._best(mean_curve(outcome.curves))
-                if _report(trial, folds, k + 1, so_far.scores[self.config.objective]):
+                if _report(trial, folds, k + 1, so_far.scores[objective]):
                     outcome.state, outcome.note = "pruned", f"stopped after fold {k + 1} of {folds}"
                     break
         return outcome
