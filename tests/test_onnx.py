@@ -156,7 +156,8 @@ def test_export_check_holds_outputs_below_one_to_the_absolute_tolerance(cats, tm
 
     model = raw_output_model(cats, tmp_path, scale=1e-3)
     assert np.abs(model.predict(cats["test"].x[:8].astype(np.float32))).max() < 0.5
-    monkeypatch.setattr(onnx_module, "run_onnx", lambda path, x: model.predict(x) + 5e-6)
+    # (a raw model's outputs are its last layer's: both the same)
+    monkeypatch.setattr(onnx_module, "run_onnx_with_logits", lambda path, x: (model.predict(x) + 5e-6,) * 2)
     assert main(["export", str(tmp_path / "raw.glassnet"), "--onnx", str(tmp_path / "raw.onnx"),
                  "--check"]) == 0, capsys.readouterr().err
     assert "onnxruntime matches glassnet to 5.0e-06" in capsys.readouterr().out
@@ -168,7 +169,8 @@ def test_export_check_fails_when_onnxruntime_disagrees(cats, tmp_path, capsys, m
     raw_output_model(cats, tmp_path, scale=1.0)
     good = tmp_path / "raw.onnx"
     good.write_bytes(b"an earlier export that passed")
-    monkeypatch.setattr(onnx_module, "run_onnx", lambda path, x: np.zeros((len(x), 3), np.float32))
+    monkeypatch.setattr(onnx_module, "run_onnx_with_logits",
+                        lambda path, x: (np.zeros((len(x), 3), np.float32),) * 2)
     assert main(["export", str(tmp_path / "raw.glassnet"), "--onnx", str(good), "--check"]) == 1
     assert capsys.readouterr().err.endswith(f"; {good} was not written\n")
     # the file that failed never replaced the good one, and nothing is left beside it
@@ -188,6 +190,32 @@ def test_export_check_refuses_a_model_whose_outputs_are_not_finite(cats, tmp_pat
     err = capsys.readouterr().err
     assert "the model's outputs are not finite (NaN or infinite)" in err and "nan.onnx was not written" in err
     assert "differs" not in err and not (tmp_path / "nan.onnx").exists()
+
+
+@pytest.mark.parametrize("broken", ["ReLU", "GlobalAveragePool"])
+def test_export_check_catches_a_wrong_graph_that_a_saturated_sigmoid_hides(cats, tmp_path, capsys,
+                                                                           monkeypatch, broken):
+    """On random noise a trained cat model's sigmoid is 1e-16 or 1 - 1e-16: a ReLU exported as
+    a pass-through, or global average pooling as max pooling, passed --check though 14-16%
+    of real test images changed class. The last layer's raw outputs give it away."""
+    import glassnet.io.onnx as onnx_module
+    from glassnet.cli import main
+
+    model = Sequential([layers.Conv2D(4, 3), layers.ReLU(), layers.GlobalAveragePooling2D(), layers.Dense(1)],
+                       input_shape=cats["test"].image_shape, seed=0, preprocessing={"scale": 1 / 255})
+    model.compile("binary_crossentropy", "sgd")
+    weights = model.get_weights()
+    model.set_weights({**weights, "3.W": weights["3.W"] * 1e3})  # saturated, as trained ones are
+    model.save(tmp_path / "m.glassnet")
+    x = np.random.default_rng(0).integers(0, 256, (8, *model.input_shape)).astype(np.float32)
+    assert np.all((model.predict(x) < 1e-6) | (model.predict(x) > 1 - 1e-6))
+    wrong = {"ReLU": ("ReLU", lambda graph, layer, x: graph.node("Identity", [x])),
+             "GlobalAveragePool": ("GlobalAveragePooling2D", lambda graph, layer, x: graph.node(
+                 "Flatten", [graph.node("GlobalMaxPool", [x])], axis=1))}
+    monkeypatch.setitem(onnx_module.EXPORTERS, *wrong[broken])
+    assert main(["export", str(tmp_path / "m.glassnet"), "--onnx", str(tmp_path / "m.onnx"), "--check"]) == 1
+    assert "in the last layer's raw outputs" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_the_output_is_named_after_what_it_holds(cats, tmp_path):

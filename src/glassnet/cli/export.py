@@ -50,19 +50,22 @@ def run(args: argparse.Namespace) -> int:
 
     def compare_with_onnxruntime(data: bytes) -> float:
         """Before the file is written: one that fails never replaces a good one. Returns the
-        largest difference."""
-        worst, largest = max_difference(model, data)
-        # NaN weights give NaN from both, whose difference would read "differs by nan"
-        require(math.isfinite(largest), "the model's outputs are not finite (NaN or infinite) on "
-                                        f"random inputs: its weights are probably damaged; {args.onnx} "
-                                        "was not written")
-        # float32 in the graph: a tolerance relative to the outputs' size, so that raw outputs
-        # (logits in the hundreds) are held to the same precision as probabilities.
-        tolerance = CHECK_TOLERANCE * max(1.0, largest)
-        scale = f"{CHECK_TOLERANCE:g} times the largest output, {largest:.4g}" if largest > 1 else "absolute"
-        require(worst <= tolerance, f"onnxruntime differs from glassnet by {worst:.2e}, more than "
-                                    f"the tolerance {tolerance:.1e} ({scale}); {args.onnx} was not written")
-        return worst
+        largest difference of the outputs."""
+        differences = max_differences(model, data)
+        for what, (worst, largest) in differences.items():
+            # NaN weights give NaN from both, whose difference would read "differs by nan"
+            require(math.isfinite(largest), "the model's outputs are not finite (NaN or infinite) "
+                                            f"on random inputs: its weights are probably damaged; "
+                                            f"{args.onnx} was not written")
+            # float32 in the graph: a tolerance relative to the values' size, so that raw
+            # outputs (logits in the hundreds) are held to the same precision as probabilities.
+            tolerance = CHECK_TOLERANCE * max(1.0, largest)
+            scale = (f"{CHECK_TOLERANCE:g} times the largest value, {largest:.4g}" if largest > 1
+                     else "absolute")
+            require(worst <= tolerance, f"onnxruntime differs from glassnet by {worst:.2e} in the "
+                                        f"{what}, more than the tolerance {tolerance:.1e} ({scale}); "
+                                        f"{args.onnx} was not written")
+        return differences["outputs"][0]
 
     worst = export_onnx(model, args.onnx, check=compare_with_onnxruntime if args.check else None)
     if args.check:
@@ -71,14 +74,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def max_difference(model: Sequential, onnx_model: str | bytes) -> tuple[float, float]:
-    """Largest absolute difference of onnxruntime (running ``onnx_model``, a path or the
-    file's bytes) and ``model.predict`` on 8 random inputs, and the largest absolute output
-    of ``model.predict``."""
+def max_differences(model: Sequential, onnx_model: bytes) -> dict[str, tuple[float, float]]:
+    """On 8 random inputs, for ``"outputs"`` (``model.predict``) and ``"last layer's raw
+    outputs"`` (``model.predict_logits``, before the final sigmoid or softmax, which a
+    trained model saturates on noise: a wrong graph would pass on its outputs alone): the
+    largest absolute difference of onnxruntime (running the file's bytes ``onnx_model``) and
+    glassnet, and the largest absolute value of glassnet's."""
     import numpy as np
 
-    from ..io.onnx import run_onnx
+    from ..io.onnx import run_onnx_with_logits
 
     x = np.random.default_rng(0).integers(0, 256, (8, *model.input_shape)).astype(np.float32)
-    expected = model.predict(x)
-    return float(np.abs(run_onnx(onnx_model, x) - expected).max()), float(np.abs(expected).max())
+    got = run_onnx_with_logits(onnx_model, x)
+    expected = (model.predict(x), model.predict_logits(x))
+    return {what: (float(np.abs(g.reshape(e.shape) - e).max()), float(np.abs(e).max()))
+            for what, g, e in zip(("outputs", "last layer's raw outputs"), got, expected, strict=True)}

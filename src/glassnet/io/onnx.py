@@ -272,7 +272,23 @@ def export_onnx(model: Sequential, path: str | Path, opset: int = OPSET,
 def run_onnx(model: str | Path | bytes, x: np.ndarray) -> np.ndarray:
     """Run an exported file (its path, or its bytes) with onnxruntime on ``x``
     ``(N, *input_shape)`` → its one output (``probabilities`` or ``scores``)."""
+    return _run(model if isinstance(model, bytes) else str(model), x)[0]
+
+
+def run_onnx_with_logits(model: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`run_onnx` of an exported file's bytes, and the last layer's raw outputs, which
+    the graph's final node (its sigmoid, softmax or identity) reads: ``--check`` compares
+    both, since a trained model's sigmoid is 0 or 1 on random inputs and hides a wrong graph."""
+    onnx = require_extra("onnx", "onnx")
+    proto = onnx.load_from_string(model)
+    logits = proto.graph.node[-1].input[0]
+    proto.graph.output.append(onnx.helper.make_tensor_value_info(logits, onnx.TensorProto.FLOAT, None))
+    outputs, raw = _run(proto.SerializeToString(), x)
+    return outputs, raw
+
+
+def _run(source: str | bytes, x: np.ndarray) -> list[np.ndarray]:
+    """Every output of the ONNX file ``source`` (a path, or the bytes) on ``x``."""
     ort = require_extra("onnxruntime", "onnx")
-    source = model if isinstance(model, bytes) else str(model)
     session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
-    return session.run(None, {INPUT_NAME: np.asarray(x, dtype=np.float32)})[0]
+    return session.run(None, {INPUT_NAME: np.asarray(x, dtype=np.float32)})
