@@ -178,7 +178,9 @@ def test_stray_entry_is_refused(tmp_path):
 def test_unknown_layer_class_is_named(tmp_path):
     _, path = small_model(tmp_path)
     edit_config(path, lambda c: c["model"]["layers"][1].update(class_name="os.system"))
-    with pytest.raises(UnknownLayerError, match=r"layer 1 has unknown layer class 'os.system'"):
+    with pytest.raises(UnknownLayerError, match=r"layer 1 has unknown layer class 'os.system'; this "
+                                                r"glassnet knows \[.*\] and the layer classes defined "
+                                                r"in Python before loading"):
         load_model(path)
 
 

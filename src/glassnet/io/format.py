@@ -68,7 +68,9 @@ def validate_model_config(path: str | Path, config: Any) -> None:
         if not isinstance(name, str) or name not in LAYER_CLASSES or name == "Layer":
             known = sorted(k for k in LAYER_CLASSES if k != "Layer")
             raise UnknownLayerError(f"{path}: layer {i} has unknown layer class {name!r}; this glassnet "
-                                    f"knows {known} (was the file made by a newer glassnet?)")
+                                    f"knows {known} and the layer classes defined in Python before "
+                                    "loading (a class of your own: load the file in the program that "
+                                    "defines it), or a newer glassnet may know it")
     shape = config.get("input_shape")
     if (not isinstance(shape, list) or not shape
             or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
