@@ -849,6 +849,8 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
     (lambda c: c["checkpoint"]["history"]["epoch"].__setitem__(0, "x"), "epochs that are not whole"),
     (lambda c: c["checkpoint"].update(seconds="long"), "training time is not a number"),
     (lambda c: c["checkpoint"]["optimizer"]["config"].update(lr="fast"), "optimizer state is damaged"),
+    (lambda c: c["checkpoint"]["optimizer"]["config"].update(lr=-1), "optimizer state is damaged"),
+    (lambda c: c["checkpoint"]["optimizer"].update(base_lr=float("nan")), "optimizer state is damaged"),
     (lambda c: c["checkpoint"].update(sessions={}), r"training sessions are damaged \(\{\} is not a list"),
     (lambda c: c["checkpoint"]["sessions"][0].update(from_epoch="x"),
      r"training sessions are damaged \(session 1 starts after no whole number of epochs"),

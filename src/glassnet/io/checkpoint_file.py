@@ -24,6 +24,7 @@ checkpoints during ``fit``.
 
 from __future__ import annotations
 
+import math
 import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -104,6 +105,12 @@ def sessions_of(state: dict[str, Any]) -> list[dict[str, Any]]:
     if sessions is None:
         return [{"from_epoch": 0, "threads": None, "device": None}]
     return [dict(session) for session in sessions]
+
+
+def _is_an_lr(value: Any) -> bool:
+    """A learning rate an optimizer takes: a finite number >= 0 (NaN or -1 in an edited
+    checkpoint reached the optimizer, whose error named neither the file nor the damage)."""
+    return is_number(value) and math.isfinite(value) and value >= 0
 
 
 def _valid_setting(threads: Any, device: Any) -> bool:
@@ -245,8 +252,9 @@ def check_state(path: Path, state: dict[str, Any]) -> None:
     optimizer, rng = state["optimizer"], state["rng"]
     steps = optimizer.get("steps")
     if (not isinstance(optimizer.get("config"), dict) or not isinstance(steps, int)
-            or isinstance(steps, bool) or steps < 0 or not is_number_or_none(optimizer.get("base_lr"))
-            or not is_number(optimizer["config"].get("lr"))
+            or isinstance(steps, bool) or steps < 0
+            or not (optimizer.get("base_lr") is None or _is_an_lr(optimizer["base_lr"]))
+            or not _is_an_lr(optimizer["config"].get("lr"))
             or not isinstance(optimizer.get("schedule_running", True), bool)):
         raise ModelFormatError(f"{path}: the checkpoint's optimizer state is damaged")
     callbacks = state.get("callbacks", {})
