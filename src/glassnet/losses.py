@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
-from ._checks import unknown_choice
+from ._checks import check_flag, unknown_choice
 from .backend import Array, array_module, as_array
 from .errors import ShapeError
 
@@ -32,7 +32,7 @@ class Loss:
     name = "loss"
 
     def __init__(self, from_logits: bool = True) -> None:
-        self.from_logits = bool(from_logits)
+        self.from_logits = check_flag(from_logits, f"{type(self).__name__} from_logits")  # "no" is truthy
         self._cache: dict[str, Any] | None = None
 
     @property
