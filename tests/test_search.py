@@ -370,7 +370,10 @@ def test_default_objective_is_the_validation_balanced_accuracy(tmp_path, cat_tra
         model = load_model(folder / "model.glassnet")  # the last epoch's
         predicted = model.predict(validation.x).reshape(-1) > 0.5
         expected = balanced_accuracy(validation.y, predicted.astype(int))
-        assert trial.intermediate_values[2] == pytest.approx(expected)  # reported after every epoch
+        scores = json.loads((folder / "validation.json").read_text())["mean"]["val_balanced_accuracy"]
+        assert scores[-1] == pytest.approx(expected)
+        # reported after every epoch: the best so far, which the trial is ranked by
+        assert [trial.intermediate_values[k] for k in (1, 2)] == [scores[0], max(scores)]
         # The trial scores at its best epoch, and records every score there.
         best = trial.user_attrs["best_epoch"]
         assert trial.value == max(trial.intermediate_values.values()) == trial.intermediate_values[best]
