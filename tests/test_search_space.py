@@ -100,6 +100,9 @@ def test_space_file_strings_and_tables(tmp_path):
     ("[params]\nhidden = { kind = 'choice', choices = '8,4' }\n",
      "space.toml': 'choices' must be a list of values, e.g. choices = [8, 4] "
      "(or the string \"choice:8,4\"), got the string '8,4'"),
+    # shown and stored as choice:8,4,16: three choices (and the resumed search disagreed)
+    ("[params]\nhidden = { kind = 'choice', choices = ['8,4', 16] }\n",
+     "a choice cannot hold a comma, got '8,4' (layer sizes are written 8-4)"),
     ("[params]\nlr = { kind = 'log', low = true, high = 0.1 }\n",
      "space.toml': 'low' must be a number (e.g. low = 1e-4), got the boolean true"),
     ("[params]\nlr = { kind = 'log', low = '1e-4', high = 1e-1 }\n",

@@ -167,6 +167,10 @@ def make_spec(name: str, kind: str, low: Any = None, high: Any = None,
         if any(not isinstance(v, (bool, int, float, str)) for v in values):
             raise ConfigError(f"bad parameter spec {source!r}: choices must be numbers, words, "
                               "true or false")
+        comma = next((v for v in values if isinstance(v, str) and "," in v), None)
+        if comma is not None:  # shown (and stored) as choice:a,b,c, it would be two choices
+            raise ConfigError(f"bad parameter spec {source!r}: a choice cannot hold a comma, got "
+                              f"{comma!r} (layer sizes are written 8-4)")
         if len(set(values)) != len(values):
             raise ConfigError(f"bad parameter spec {source!r}: repeated choices")
         return ParamSpec(name, kind, choices=values)
