@@ -815,6 +815,19 @@ def test_a_run_directory_without_a_model_yet_says_to_resume_and_any_other_folder
         f"glassnet info: error: {tmp_path} is a directory, not a model or checkpoint file")
 
 
+def test_the_checkpoint_of_a_finished_run_is_said_not_to_be_its_model(tmp_path, monkeypatch, capsys):
+    """A finished run keeps its checkpoint: evaluating, predicting from or exporting it gave
+    the last epoch's weights where model.glassnet holds early stopping's best, silently."""
+    _, run = train_tiny_folder_run(tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main(["evaluate", str(run / "checkpoint.glassnet"), "--json"]) == 0
+    assert (f"warning: {run / 'checkpoint.glassnet'} is the checkpoint of a finished run (the state "
+            f"--resume continues from), with the weights of its last epoch; the run's model is "
+            f"{run / 'model.glassnet'}") in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--json"]) == 0
+    assert "is the checkpoint of a finished run" not in capsys.readouterr().err
+
+
 def test_info_of_an_unfinished_run_directory_describes_its_checkpoint(tmp_path, monkeypatch, capsys):
     _, run = train_tiny_folder_run(tmp_path, monkeypatch)
     (run / "model.glassnet").unlink()  # as a run stopped before its end leaves it

@@ -51,6 +51,13 @@ def load_model_file(path: str) -> Sequential:
     model = model_from_archive(path, config, arrays)
     if "dataset" not in model.training_summary:
         model.training_summary.update(_checkpoint_data(config))
+    beside = Path(path).parent / MODEL_FILE
+    if config.get("kind") == "checkpoint" and os.path.isfile(path) and beside.is_file():
+        # a finished run keeps its checkpoint: its weights may not be the run's model's
+        warnings.warn(f"{path} is the checkpoint of a finished run (the state --resume continues "
+                      f"from), with the weights of its last epoch; the run's model is {beside} "
+                      "(early stopping's best epoch, if it restored one)", GlassnetWarning,
+                      stacklevel=user_stacklevel())
     return model
 
 
