@@ -97,6 +97,10 @@ def test_metadata_documents_classes_and_preprocessing(cats):
                             ({"dataset": "cats"}, "squash")):  # a named set's images come at their size
         model.training_summary = summary
         assert {p.key: p.value for p in to_onnx(model).metadata_props}["resize"] == resize
+    model.training_summary = {"resize": "stretch"}  # an edited file: predict refuses it too
+    with pytest.raises(ConfigError, match=r"the model records an unknown resize mode 'stretch' \(how "
+                                          r"its training images were fitted: squash/crop/pad\)"):
+        to_onnx(model)
 
 
 def test_a_layer_without_exporter_is_named():

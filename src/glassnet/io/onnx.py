@@ -27,6 +27,7 @@ import numpy as np
 
 from .._files import write_bytes
 from ..backend import to_numpy
+from ..data.images import RESIZE_MODES
 from ..errors import ConfigError, require_extra
 from ..model import Sequential  # at run time: typing.get_type_hints(export_onnx) resolves
 from .format import UNRECORDED_RESIZE, training_resize
@@ -183,6 +184,11 @@ def metadata(model: Sequential) -> dict[str, str]:
     """What a user of the ONNX file needs to know, as ``metadata_props`` strings."""
     from .. import __version__
 
+    resize = training_resize(model.training_summary)
+    if resize is not None and resize not in RESIZE_MODES:  # (an edited file, or a newer glassnet's)
+        raise ConfigError(f"the model records an unknown resize mode {resize!r} (how its training "
+                          f"images were fitted: {'/'.join(RESIZE_MODES)}); the ONNX metadata would "
+                          "tell its users something no glassnet does")
     names = model.class_names or []
     # which class "class 1" is: a reader of a folder model ("cat", "other") would guess wrong
     second = f" ({names[1]!r})" if len(names) == 2 else ""
@@ -197,7 +203,7 @@ def metadata(model: Sequential) -> dict[str, str]:
         "preprocessing": json.dumps(model.preprocessing),
         "preprocessing_in_graph": "true: (x * scale - mean) / std per channel is applied inside the graph",
         # how training images were fitted to the input size (squash: stretched)
-        "resize": training_resize(model.training_summary) or UNRECORDED_RESIZE,
+        "resize": resize or UNRECORDED_RESIZE,
         "output": outputs.get(model.probability_activation, "raw outputs of the last layer"),
     }
 
