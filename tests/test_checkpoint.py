@@ -1017,9 +1017,11 @@ def interrupted(cats, tmp_path_factory):
     return out / CHECKPOINT_NAME
 
 
-def tampered(source, tmp_path, edit=None, drop: str | None = None):
+def tampered(source, tmp_path, edit=None, drop: str | None = None, arrays=None):
     """A copy of the checkpoint ``source`` in a new run folder, its config edited by
-    ``edit(config)`` or the array entry ``drop`` left out."""
+    ``edit(config)``, the array entry ``drop`` left out, or ``arrays`` (``name -> function
+    of the array there``, or an array) put in."""
+    import io
     import json
     import zipfile
 
@@ -1031,6 +1033,12 @@ def tampered(source, tmp_path, edit=None, drop: str | None = None):
     if edit is not None:
         edit(config)
     entries["config.json"] = json.dumps(config).encode()
+    for name, change in (arrays or {}).items():
+        entry = f"arrays/{name}.npy"
+        value = change(np.load(io.BytesIO(entries[entry]))) if callable(change) else change
+        buffer = io.BytesIO()
+        np.save(buffer, value)
+        entries[entry] = buffer.getvalue()
     with zipfile.ZipFile(run / CHECKPOINT_NAME, "w") as zf:
         for name, data in entries.items():
             if name != f"arrays/{drop}.npy":
@@ -1060,6 +1068,20 @@ def test_a_checkpoint_missing_an_optimizer_array_is_refused(interrupted, tmp_pat
     run = tampered(interrupted, tmp_path, drop="optimizer/1.W/m")
     with pytest.raises(WeightMismatchError, match=r"optimizer arrays \['optimizer/1.W/m'\] are "
                                                   "missing; without them the run would not continue"):
+        resume_run(run, verbose=0, data=cats)
+
+
+@pytest.mark.parametrize("arrays,error,message", [
+    ({"optimizer/1.W/v": lambda v: -v - 1}, ModelFormatError,  # the loss went NaN epochs later
+     r"optimizer array 'optimizer/1.W/v' holds negative sums of squares, which no step leaves there"),
+    ({"optimizer/1.W/m": lambda m: m * np.nan}, ModelFormatError, r"'optimizer/1.W/m' holds NaN"),
+    ({"optimizer/1.W/extra": np.zeros(1)}, WeightMismatchError,  # taken silently
+     r"optimizer array 'optimizer/1.W/extra' is none of the adam optimizer's: \['m', 'v'\]"),
+], ids=["negative-v", "nan-m", "extra"])
+def test_optimizer_arrays_a_step_cannot_leave_are_refused(interrupted, tmp_path, cats, arrays, error,
+                                                          message):
+    run = tampered(interrupted, tmp_path, arrays=arrays)
+    with pytest.raises(error, match=message):
         resume_run(run, verbose=0, data=cats)
 
 

@@ -413,6 +413,10 @@ class AdamW(Adam):
         super().__init__(lr, betas, eps, weight_decay, learning_rate=learning_rate)
 
 
+#: the slots that sum or average squared gradients (AdaGrad's, RMSProp's, Adam's): never
+#: negative, and a negative one (an edited checkpoint) would make the step's square root NaN
+NON_NEGATIVE_SLOTS = frozenset({"sum", "square_avg", "v"})
+
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW)
 }

@@ -40,8 +40,13 @@ if TYPE_CHECKING:
 
 
 def _optimizer_arrays(ckpt: Checkpoint, model) -> dict[str, np.ndarray]:
-    """The optimizer's slot arrays, each checked against the parameter it belongs to."""
+    """The optimizer's slot arrays, each checked against the parameter it belongs to, as
+    one of this optimizer's slots, and as values a step can leave (no NaN, no negative sum
+    of squares)."""
+    from ..optimizers import NON_NEGATIVE_SLOTS
+
     shapes = {name: tuple(p.shape) for name, p, _ in model.parameters()}
+    names = model.optimizer.slot_names()
     slots = {}
     for key, value in ckpt.arrays.items():
         if not key.startswith(OPTIMIZER_PREFIX):
@@ -49,7 +54,15 @@ def _optimizer_arrays(ckpt: Checkpoint, model) -> dict[str, np.ndarray]:
         param, _, slot = key[len(OPTIMIZER_PREFIX):].rpartition("/")
         if param not in shapes or not slot:
             raise WeightMismatchError(f"{ckpt.path}: optimizer array {key!r} belongs to no parameter")
+        if slot not in names:  # model files refuse arrays they do not use: so do checkpoints
+            raise WeightMismatchError(f"{ckpt.path}: optimizer array {key!r} is none of the "
+                                      f"{model.optimizer.name} optimizer's: {short_list(sorted(names))}")
         check_arrays(ckpt.path, {key: shapes[param]}, {key: value}, "its parameter")
+        impossible = ("NaN" if np.isnan(value).any() else "negative sums of squares"
+                      if slot in NON_NEGATIVE_SLOTS and (value < 0).any() else None)
+        if impossible:  # the run would go on to a NaN loss some epochs later
+            raise ModelFormatError(f"{ckpt.path}: optimizer array {key!r} holds {impossible}, which "
+                                   "no step leaves there; the file is damaged")
         slots[f"{param}/{slot}"] = value
     if ckpt.state["optimizer"]["steps"] > 0:  # after a step every parameter has every slot
         expected = {f"{param}/{slot}" for param in shapes for slot in model.optimizer.slot_names()}
