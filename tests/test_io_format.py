@@ -238,6 +238,8 @@ def test_newer_format_version_asks_for_an_upgrade(tmp_path):
     (lambda c: c.update(reg="0.1"), "'reg' in config.json must be a finite number >= 0"),
     (lambda c: c["loss"].update(name="binary_crossentropy"),
      "the loss in config.json expects output activation 'sigmoid' but the model says 'softmax'"),
+    (lambda c: c.update(kind="banana"), "config.json has kind 'banana', neither 'model' nor 'checkpoint'"),
+    (lambda c: c.update(glassnet_version=[1]), r"config.json has glassnet_version \[1\], which is not"),
     (lambda c: c["loss"].update(from_logits="no"),  # was read as True
      "the loss in config.json is invalid: CategoricalCrossEntropy from_logits must be True or False"),
 ])

@@ -143,7 +143,8 @@ def _read_config(path: Path, zf: zipfile.ZipFile) -> dict[str, Any]:
 
 
 def check_version(path: str | Path, config: dict[str, Any]) -> None:
-    """Refuse a missing, malformed or newer ``format_version``."""
+    """Refuse a missing, malformed or newer ``format_version``, and a ``kind`` or
+    ``glassnet_version`` that glassnet never writes (``info`` showed "glassnet banana")."""
     version = config.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ModelFormatError(f"{path}: {CONFIG_NAME} has no valid format_version (got {version!r})")
@@ -151,6 +152,13 @@ def check_version(path: str | Path, config: dict[str, Any]) -> None:
         raise NewerFormatError(
             f"{path} uses format version {version}, newer than this glassnet "
             f"({glassnet_version()}) can read (up to {FORMAT_VERSION}); upgrade glassnet")
+    # (after the version: a newer format may know other kinds)
+    if config.get("kind", "model") not in ("model", "checkpoint"):
+        raise ModelFormatError(f"{path}: {CONFIG_NAME} has kind {config['kind']!r}, neither 'model' "
+                               "nor 'checkpoint'; the file is damaged")
+    if not isinstance(config.get("glassnet_version", ""), str):
+        raise ModelFormatError(f"{path}: {CONFIG_NAME} has glassnet_version "
+                               f"{config['glassnet_version']!r}, which is not a version; the file is damaged")
 
 
 def _read_array(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
