@@ -841,6 +841,10 @@ def test_info_of_an_unfinished_run_directory_describes_its_checkpoint(tmp_path, 
     assert main(["evaluate", str(run / "checkpoint.glassnet"), "--json"]) == 0  # or take its weights
     assert json.loads(capsys.readouterr().out)["samples"] == 8  # on its folder, which it records:
     assert main(["info", str(run)]) == 0
+    shown = capsys.readouterr().out
+    assert "checkpoint: 1 of 1 epoch(s) done, with the weights of the last (glassnet train --resume " \
+           "continues it); last epoch: loss " in shown
+    assert main(["info", str(run)]) == 0
     # its model records the data and the epochs done so far
     assert re.search(rf"training: 1 epoch on {re.escape(str(run.parent / 'photos'))} in [0-9.]+s, "
                      r"images fitted by squash\n", capsys.readouterr().out)

@@ -150,9 +150,19 @@ def run(args: argparse.Namespace) -> int:
     for line in training_text(info["training"], info["reg"]):
         print(line)
     if "checkpoint" in info:
-        ck = info["checkpoint"]
-        print(f"checkpoint: {ck['epochs_done']} epoch(s) done; last epoch: {fmt_metrics(ck['last_epoch'])}")
+        print(_checkpoint_text(info["checkpoint"]))
     return 0
+
+
+def _checkpoint_text(ck: dict[str, Any]) -> str:
+    """The checkpoint's line: the epochs done of those its run planned, whose weights it
+    holds (the last epoch's: early stopping's best are put back only when the run ends),
+    and the last epoch's scores."""
+    run = ck.get("run") if isinstance(ck.get("run"), dict) else {}
+    planned = run.get("epochs")
+    of = f" of {planned}" if isinstance(planned, int) and not isinstance(planned, bool) else ""
+    return (f"checkpoint: {ck['epochs_done']}{of} epoch(s) done, with the weights of the last "
+            f"(glassnet train --resume continues it); last epoch: {fmt_metrics(ck['last_epoch'])}")
 
 
 def _holdout_text(holdout: dict | None) -> str:
