@@ -1149,6 +1149,23 @@ def test_an_unlabelled_claim_expires_instead_of_blocking_the_round(tmp_path, cat
     assert search.fail_interrupted() == [orphan.number]
 
 
+def test_a_dead_workers_unlabelled_claim_is_waited_out_without_surplus_trials(tmp_path, cat_train,
+                                                                             monkeypatch):
+    """While the claim was fresh, the next worker asked for a trial every poll and gave each
+    way to it: a resumed search made 60 surplus trials (numbers jumping from 3 to 64)."""
+    import glassnet.search_trial as search_trial
+
+    monkeypatch.setattr(search_trial, "CLAIM_SECONDS", 1.5)
+    search = Search.open(quick_config(trials=2), tmp_path / "orphan", data=cat_train)
+    orphan = search.study.ask()  # its worker died before labelling it
+    waits = []
+    assert search.run(poll=0.1, on_wait=waits.append) == 2
+    surplus = [t.number for t in search.study.trials if t.user_attrs.get("surplus")]
+    assert surplus == [] and [t.number for t in search.study.trials] == [orphan.number, 1, 2]
+    assert search.study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    assert waits and "not yet labelled by its worker" in waits[0]
+
+
 def test_a_trial_whose_loss_diverges_after_its_first_epoch_has_no_score(tmp_path, cat_train, monkeypatch):
     """A trial that completed an epoch before its loss became non-finite failed: the live
     table shows no score for it (the best epoch's it had), as search.json does."""

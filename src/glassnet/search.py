@@ -283,7 +283,10 @@ class Search(SearchResults):
         while True:
             index, specs = self.current_round()
             in_round = [t for t in self._trials() if t.user_attrs.get("round") == index and counts(t)]
-            if len(in_round) < self._round_budget(index):
+            # a trial another worker has just asked for and not labelled yet holds a place too:
+            # asking meanwhile made a surplus trial every poll (60 of them for a dead worker's)
+            claims = self._unlabelled_claims()
+            if len(in_round) + len(claims) < self._round_budget(index):
                 record = TrialRunner(self.config, self.run_dir, self.splits).run(
                     self.study, index, specs, within_budget=partial(self._within_budget, index=index))
                 if record is None:  # another worker took the place: look again shortly
@@ -292,8 +295,8 @@ class Search(SearchResults):
                 ran += 1
                 if on_trial is not None:
                     on_trial(record)
-            elif any(not t.state.is_finished() for t in in_round):
-                for t in in_round:  # other workers are finishing this round's last trials
+            elif claims or any(not t.state.is_finished() for t in in_round):
+                for t in [*in_round, *claims]:  # other workers are finishing this round's last trials
                     if not t.state.is_finished() and t.number not in announced and on_wait is not None:
                         announced.add(t.number)
                         on_wait(self.waiting_for(t))
@@ -306,6 +309,16 @@ class Search(SearchResults):
                 results = [(t.params, score(t, self.config)) for t in in_round if t.state.name == "COMPLETE"]
                 self.study.set_user_attr(f"round_{index + 1}",
                                          [p.to_dict() for p in narrow(specs, results)])
+
+    def _unlabelled_claims(self) -> list[FrozenTrial]:
+        """Running trials asked for within :data:`~glassnet.search_trial.CLAIM_SECONDS` that
+        no worker has labelled with a round yet (older ones are a dead worker's:
+        :meth:`fail_interrupted` fails them)."""
+        from optuna.trial import TrialState
+
+        now = datetime.datetime.now()
+        return [t for t in self._trials() if "round" not in t.user_attrs
+                and t.state == TrialState.RUNNING and fresh_claim(t, now)]
 
     def _within_budget(self, number: int, index: int) -> bool:
         """Whether trial ``number``, just asked for round ``index``, has a place in the round.
