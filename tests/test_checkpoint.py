@@ -851,6 +851,8 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
     (lambda c: c["checkpoint"]["optimizer"]["config"].update(lr="fast"), "optimizer state is damaged"),
     (lambda c: c["checkpoint"]["optimizer"]["config"].update(lr=-1), "optimizer state is damaged"),
     (lambda c: c["checkpoint"]["optimizer"].update(base_lr=float("nan")), "optimizer state is damaged"),
+    (lambda c: c["checkpoint"]["optimizer"].update(base_lr=-0.5), "optimizer state is damaged"),
+    (lambda c: c["checkpoint"]["optimizer"]["config"].update(lr=float("inf")), "optimizer state is damaged"),
     (lambda c: c["checkpoint"].update(sessions={}), r"training sessions are damaged \(\{\} is not a list"),
     (lambda c: c["checkpoint"]["sessions"][0].update(from_epoch="x"),
      r"training sessions are damaged \(session 1 starts after no whole number of epochs"),
@@ -1083,6 +1085,39 @@ def test_optimizer_arrays_a_step_cannot_leave_are_refused(interrupted, tmp_path,
     run = tampered(interrupted, tmp_path, arrays=arrays)
     with pytest.raises(error, match=message):
         resume_run(run, verbose=0, data=cats)
+
+
+def _one_element(value):
+    """A function that sets the first element of an array (one bad value among good ones)."""
+    def change(array):
+        array = array.copy()
+        array.flat[0] = value
+        return array
+    return change
+
+
+@pytest.mark.parametrize("optimizer,slot,value,message", [
+    ("adagrad", "sum", -1.0, "negative sums of squares"),
+    ("rmsprop", "square_avg", -1.0, "negative sums of squares"),
+    ("adam", "v", -1.0, "negative sums of squares"),
+    ("adam", "m", np.nan, "NaN"),
+])
+def test_one_impossible_optimizer_value_of_any_optimizer_is_refused(tmp_path, optimizer, slot, value,
+                                                                   message):
+    """Every optimizer's sum of squared gradients (AdaGrad's, RMSProp's, Adam's) is checked,
+    and one bad element among good ones is enough."""
+    import glassnet as gn
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((20, 5)), rng.integers(0, 2, 20)
+    model = gn.Sequential([gn.layers.Dense(1)], input_shape=(5,), seed=0, dtype="float64")
+    model.compile("binary_crossentropy", optimizer)
+    model.train_on_batch(x, y)
+    save_checkpoint(model, source := tmp_path / CHECKPOINT_NAME)
+    restore_training_state(model, read_checkpoint(source))  # as saved: taken
+    run = tampered(source, tmp_path, arrays={f"optimizer/0.W/{slot}": _one_element(value)})
+    with pytest.raises(ModelFormatError, match=rf"optimizer array 'optimizer/0.W/{slot}' holds {message}"):
+        restore_training_state(model, read_checkpoint(run / CHECKPOINT_NAME))
 
 
 def test_report_on_an_interrupted_run_says_how_to_resume(interrupted):

@@ -828,6 +828,17 @@ def test_the_checkpoint_of_a_finished_run_is_said_not_to_be_its_model(tmp_path, 
     assert "is the checkpoint of a finished run" not in capsys.readouterr().err
 
 
+def test_the_checkpoint_of_an_unfinished_run_is_not_said_to_be_a_finished_runs(tmp_path, monkeypatch,
+                                                                               capsys):
+    """Without a model.glassnet beside it the checkpoint is all the run has: no warning
+    points to a model that is not there."""
+    _, run = train_tiny_folder_run(tmp_path, monkeypatch)
+    (run / "model.glassnet").unlink()  # as a run stopped before its end leaves it
+    capsys.readouterr()
+    assert main(["evaluate", str(run / "checkpoint.glassnet"), "--json"]) == 0
+    assert "is the checkpoint of a finished run" not in capsys.readouterr().err
+
+
 def test_info_of_an_unfinished_run_directory_describes_its_checkpoint(tmp_path, monkeypatch, capsys):
     _, run = train_tiny_folder_run(tmp_path, monkeypatch)
     (run / "model.glassnet").unlink()  # as a run stopped before its end leaves it
@@ -959,6 +970,24 @@ def test_evaluate_of_a_python_model_that_does_not_fit_the_cat_set_says_why_cats(
     assert capsys.readouterr().err.endswith(
         f"but cats/test has (3, 64, 64); {path} records no data set it was trained on (a model "
         "saved from Python), so the cat set was used: give --dataset\n")
+
+
+def test_evaluate_says_why_cats_only_when_it_chose_the_cat_set_itself(tmp_path, capsys):
+    """--dataset cats given, or a model recording the cat set: the shape error is the
+    data set's alone (nothing was assumed)."""
+    import glassnet as gn
+
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(10)], input_shape=(3, 32, 32))
+    model.compile("categorical_crossentropy")
+    model.save(path := tmp_path / "python.glassnet")
+    assert main(["evaluate", str(path), "--dataset", "cats", "--threads", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "but cats/test has (3, 64, 64)" in err and "records no data set" not in err
+    model.training_summary["dataset"] = "cats"
+    model.save(recorded := tmp_path / "recorded.glassnet")
+    assert main(["evaluate", str(recorded), "--threads", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "but cats/test has (3, 64, 64)" in err and "records no data set" not in err
 
 
 def test_predict_warns_that_it_assumes_squash_for_a_model_trained_in_python(tmp_path, capsys):

@@ -697,6 +697,26 @@ def test_a_data_directory_marked_read_only_is_not_written_even_by_root(tmp_path,
         shared.chmod(0o755)
 
 
+@pytest.mark.parametrize("mode,marked", [(0o755, False), (0o575, False), (0o557, False), (0o555, True),
+                                        (0o500, True)])
+def test_a_folder_is_marked_read_only_only_when_nobody_may_write_it(tmp_path, mode, marked):
+    """The owner's write bit alone is no mark: a folder its group (or anyone) may write is
+    shared for writing."""
+    from glassnet.data.store import refuse_if_marked_read_only
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    try:
+        if marked:
+            with pytest.raises(PermissionError, match=f"{shared} is read-only"):
+                refuse_if_marked_read_only(shared / "cache" / "entry")
+        else:
+            refuse_if_marked_read_only(shared / "cache" / "entry")
+    finally:
+        shared.chmod(0o755)
+
+
 def test_file_names_follow_their_images_through_splits(tmp_path):
     root = tmp_path / "photos"
     for i in range(6):  # each image's colour encodes its file: red = 40 * i

@@ -632,6 +632,16 @@ def test_predict_names_no_class_for_nan_outputs_and_fails(tmp_path, capsys):
     assert not list(plots.glob("*.png"))  # no empty bars
 
 
+def test_a_prediction_row_with_any_nan_names_no_class():
+    """A NaN sorts anywhere: a row with one NaN (the others numbers) is no answer either."""
+    from glassnet.cli.predict import _result
+
+    for row in ([0.7, np.nan, 0.3], [np.nan, 0.6, 0.4], [np.nan] * 3):
+        result = _result("photo.png", np.array(row), ["a", "b", "c"], top=2)
+        assert result["class"] is None and result["probability"] is None and result["top"] == []
+    assert _result("photo.png", np.array([0.2, 0.5, 0.3]), ["a", "b", "c"], top=2)["class"] == "b"
+
+
 @pytest.mark.parametrize("command", [["export", "{m}", "--onnx", "{m}"],
                                      ["evaluate", "{m}", "--report", "{m}"]], ids=["export", "evaluate"])
 def test_an_output_path_that_is_the_model_itself_is_refused(tmp_path, command, capsys):

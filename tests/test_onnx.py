@@ -166,6 +166,24 @@ def test_export_check_holds_outputs_below_one_to_the_absolute_tolerance(cats, tm
                  "--check"]) == 0, capsys.readouterr().err
     assert "onnxruntime matches glassnet to 5.0e-06" in capsys.readouterr().out
 
+
+def test_export_check_reports_the_difference_of_the_outputs(cats, tmp_path, capsys, monkeypatch):
+    """The raw outputs are compared too, but the number shown is that of the outputs the
+    file gives (its probabilities), as before."""
+    import glassnet.io.onnx as onnx_module
+    from glassnet.cli import main
+
+    model = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=cats["test"].image_shape, seed=0,
+                       preprocessing={"scale": 1 / 255})
+    model.compile("categorical_crossentropy", "sgd")
+    model.save(tmp_path / "m.glassnet")
+    monkeypatch.setattr(onnx_module, "run_onnx_with_logits",
+                        lambda path, x: (model.predict(x) + 2e-6, model.predict_logits(x) + 8e-6))
+    assert main(["export", str(tmp_path / "m.glassnet"), "--onnx", str(tmp_path / "m.onnx"),
+                 "--check"]) == 0, capsys.readouterr().err
+    assert "onnxruntime matches glassnet to 2.0e-06" in capsys.readouterr().out
+
+
 def test_export_check_fails_when_onnxruntime_disagrees(cats, tmp_path, capsys, monkeypatch):
     import glassnet.io.onnx as onnx_module
     from glassnet.cli import main

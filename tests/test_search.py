@@ -1411,6 +1411,32 @@ def test_a_live_looking_lock_of_a_killed_worker_is_released_in_seconds(tmp_path)
     assert len(study.trials) == 1
 
 
+def test_a_partial_record_under_a_killed_workers_lock_is_cut_after_the_grace_period(tmp_path,
+                                                                                    monkeypatch):
+    """The cut of a half-written last record waits for the journal lock: a killed worker's
+    lock, which links to the journal as a live one does, is released after glassnet's grace
+    period, not Optuna's 30 s."""
+    import time
+    import warnings
+
+    from glassnet import search_storage
+    from glassnet.search_storage import open_storage
+
+    monkeypatch.setattr(search_storage, "LOCK_GRACE_SECONDS", 3)  # read when the lock is made
+    optuna.create_study(storage=open_storage(None, tmp_path), study_name="s")
+    journal = tmp_path / "search.journal"
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"op_code": 0, "worker_id"')  # killed mid-write
+    (tmp_path / "search.journal.lock").symlink_to(journal.resolve())
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's "Forcibly releasing the lock file"
+        storage = open_storage(None, tmp_path)
+    assert 3 <= time.monotonic() - started < 15
+    assert journal.read_bytes() == whole
+    assert optuna.load_study(storage=storage, study_name="s").trials == []
+
+
 def test_resume_may_lower_the_budget_but_not_below_the_trials_run(tmp_path, cat_train):
     class StopError(Exception):
         pass

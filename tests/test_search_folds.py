@@ -172,6 +172,16 @@ def test_a_window_longer_than_the_curve_averages_the_whole_curve():
     assert best_epoch(smooth, "val_balanced_accuracy", maximize=True).epoch <= 3
 
 
+def test_a_window_holding_a_nan_smooths_to_nan():
+    """As the mean of the window would: a NaN epoch (a loss gone non-finite) is never
+    averaged away as if it were 0, so the epochs around it cannot win."""
+    values = curve([0.2, float("nan"), 0.8, 0.6, 0.4], [1.0] * 5, array=True)
+    smooth = smooth_curve(values, 3)["val_balanced_accuracy"]
+    assert np.isnan(smooth[:3]).all()
+    assert smooth[3:] == pytest.approx([0.6, 0.5])
+    assert best_epoch(smooth_curve(values, 3), "val_balanced_accuracy", maximize=True).epoch == 4
+
+
 @pytest.mark.parametrize("smooth", [0, -1, 2.5, True])
 def test_smooth_must_be_a_positive_whole_number(smooth):
     with pytest.raises(ConfigError, match=re.escape(f"--smooth must be a whole number of epochs, at "
