@@ -63,7 +63,16 @@ from .search_resume import (
 from .search_scoring import Split, validation_balanced_accuracy, validation_splits
 from .search_space import ParamSpec, narrow
 from .search_storage import STORAGE_FILE, damaged_journal, masked, open_storage, storage_file
-from .search_trial import TrialRecord, TrialRunner, alive, counts, fresh_claim, score, worker_patience
+from .search_trial import (
+    TrialRecord,
+    TrialRunner,
+    alive,
+    counts,
+    fresh_claim,
+    score,
+    unlabelled_claim,
+    worker_patience,
+)
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -314,11 +323,8 @@ class Search(SearchResults):
         """Running trials asked for within :data:`~glassnet.search_trial.CLAIM_SECONDS` that
         no worker has labelled with a round yet (older ones are a dead worker's:
         :meth:`fail_interrupted` fails them)."""
-        from optuna.trial import TrialState
-
         now = datetime.datetime.now()
-        return [t for t in self._trials() if "round" not in t.user_attrs
-                and t.state == TrialState.RUNNING and fresh_claim(t, now)]
+        return [t for t in self._trials() if unlabelled_claim(t, now)]
 
     def _within_budget(self, number: int, index: int) -> bool:
         """Whether trial ``number``, just asked for round ``index``, has a place in the round.
@@ -327,14 +333,12 @@ class Search(SearchResults):
         earlier trial number keeps the place. A trial asked for in the last minute that has
         no round yet counts as a rival (its worker is about to set it; the later trial gives
         way and looks again); an older one was left by a worker that died in between."""
-        from optuna.trial import TrialState
-
         now = datetime.datetime.now()
 
         def rival(t) -> bool:
             if "round" in t.user_attrs:
                 return t.user_attrs["round"] == index
-            return t.state == TrialState.RUNNING and fresh_claim(t, now)
+            return unlabelled_claim(t, now)
 
         earlier = [t for t in self._trials() if t.number < number and counts(t) and rival(t)]
         return len(earlier) < self._round_budget(index)

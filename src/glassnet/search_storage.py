@@ -24,6 +24,7 @@ from .run_folders import SEARCH_FILE_NAMES
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
+    from optuna.storages.journal import JournalFileSymlinkLock
 
 STORAGE_FILE = SEARCH_FILE_NAMES[0]
 JOURNAL_LOCK_SUFFIX = ".lock"  # Optuna's JournalFileSymlinkLock: <journal>.lock
@@ -65,16 +66,22 @@ def masked(url: str) -> str:
         return url.split("@")[-1]
 
 
+def _journal_lock(journal: Path) -> JournalFileSymlinkLock:
+    """Optuna's lock of ``journal`` (a symbolic link beside it), taken as a killed worker's
+    and released after :data:`LOCK_GRACE_SECONDS`."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    return JournalFileSymlinkLock(str(journal), grace_period=LOCK_GRACE_SECONDS)
+
+
 def _drop_partial_last_line(journal: Path) -> None:
     """Cut off a last line without its newline: the record a worker killed in the middle of a
     write left. Optuna skips it when reading, but the next write would join it to a new
     record, and from then on every read fails. Done under Optuna's own lock, so it is never
     a write still in progress."""
-    from optuna.storages.journal import JournalFileSymlinkLock
-
     if not _ends_mid_line(journal):  # the usual case: one byte read, no lock taken
         return
-    lock = JournalFileSymlinkLock(str(journal), grace_period=LOCK_GRACE_SECONDS)
+    lock = _journal_lock(journal)
     lock.acquire()
     try:
         if _ends_mid_line(journal):  # still, now that no write can be in progress
@@ -104,7 +111,7 @@ def open_storage(url: str | None, run_dir: Path) -> BaseStorage:
     """The journal file in ``run_dir`` (``url=None``) or an RDB storage at a SQLAlchemy URL."""
     optuna = require_extra("optuna", "search")
     if url is None:
-        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+        from optuna.storages.journal import JournalFileBackend
 
         make_folder(run_dir)
         # Absolute: Optuna's lock is a symbolic link to this path, and a relative one would
@@ -113,8 +120,8 @@ def open_storage(url: str | None, run_dir: Path) -> BaseStorage:
         _remove_dead_lock(Path(f"{journal}{JOURNAL_LOCK_SUFFIX}"))
         _drop_partial_last_line(journal)
         try:
-            lock = JournalFileSymlinkLock(str(journal), grace_period=LOCK_GRACE_SECONDS)
-            return optuna.storages.JournalStorage(JournalFileBackend(str(journal), lock_obj=lock))
+            backend = JournalFileBackend(str(journal), lock_obj=_journal_lock(journal))
+            return optuna.storages.JournalStorage(backend)
         except ValueError as exc:  # json.JSONDecodeError, "Invalid log format."
             raise damaged_journal(journal, exc) from None
     if "://" not in url:

@@ -280,6 +280,14 @@ def fresh_claim(trial: FrozenTrial, now: datetime.datetime) -> bool:
     return start is not None and abs((now - start).total_seconds()) < CLAIM_SECONDS
 
 
+def unlabelled_claim(trial: FrozenTrial, now: datetime.datetime) -> bool:
+    """Whether ``trial`` is a :func:`fresh_claim` still running without a round: another
+    worker has just asked for it and is about to label it (an older one is a dead worker's)."""
+    from optuna.trial import TrialState
+
+    return "round" not in trial.user_attrs and trial.state == TrialState.RUNNING and fresh_claim(trial, now)
+
+
 def alive(pid: Any) -> bool:
     """Whether the process ``pid`` of this host still runs. A worker this process started
     (``--workers``) that died is a zombie until it is reaped, and signal 0 still reaches a

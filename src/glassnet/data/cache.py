@@ -40,7 +40,7 @@ import numpy as np
 
 from .._files import atomic_write, cut_to_bytes, write_json
 from ..errors import ConfigError, GlassnetWarning, user_stacklevel
-from .store import data_dir, refuse_if_marked_read_only
+from .store import dangling_link_text, data_dir, refuse_if_marked_read_only
 
 try:
     import fcntl
@@ -156,7 +156,7 @@ def _obstacle(folder: Path) -> str | None:
     tests answer False where a folder on the way may not be entered: they never raise.)"""
     for path in (*reversed(folder.parents), folder):
         if os.path.islink(path) and not os.path.exists(path):
-            return f"{path} is a link to {os.path.realpath(path)}, which does not exist"
+            return dangling_link_text(path)
         if os.path.exists(path) and not os.path.isdir(path):
             return f"{path} is a file, not a folder"
     return None

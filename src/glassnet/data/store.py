@@ -186,14 +186,18 @@ def check_splits(splits: tuple[str, ...], dataset: str) -> None:
                           f"{', '.join(map(repr, sorted(unknown)))}")
 
 
+def dangling_link_text(path: str | os.PathLike) -> str:
+    """How errors and warnings name a link whose target does not exist."""
+    return f"{path} is a link to {os.path.realpath(path)}, which does not exist"
+
+
 def check_folder_place(folder: Path, dataset: str) -> None:
     """A file where the data set's folder belongs, or a link (to the folder, or to the data
     directory above it) whose target does not exist, is named before any download: creating
     the folder would fail only after the download, as "cannot write ... Not a directory"."""
     for path in (folder.parent, folder):
         if path.is_symlink() and not path.exists():
-            raise DataError(f"{path} is a link to {os.path.realpath(path)}, which does not exist: "
-                            "create that folder, or remove the link")
+            raise DataError(f"{dangling_link_text(path)}: create that folder, or remove the link")
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} is a file, but the {dataset} data set's files go in a folder "
                         "of that name: remove or rename the file")

@@ -65,7 +65,7 @@ def _optimizer_arrays(ckpt: Checkpoint, model) -> dict[str, np.ndarray]:
                                    "no step leaves there; the file is damaged")
         slots[f"{param}/{slot}"] = value
     if ckpt.state["optimizer"]["steps"] > 0:  # after a step every parameter has every slot
-        expected = {f"{param}/{slot}" for param in shapes for slot in model.optimizer.slot_names()}
+        expected = {f"{param}/{slot}" for param in shapes for slot in names}
         missing = sorted(OPTIMIZER_PREFIX + key for key in expected - set(slots))
         if missing:
             raise WeightMismatchError(f"{ckpt.path}: optimizer arrays {short_list(missing)} are missing; "

@@ -261,10 +261,9 @@ def _start_the_lr(run: _Fit) -> None:
     optimizer.base_lr = run.base_lr
     optimizer.schedule_running = run.schedule is not None  # a checkpoint records it
     if run.schedule is None:  # no schedule means a constant lr: the base, not an earlier fit's last
+        # (setting lr also marks it no schedule's: what a callback sets, ReduceLROnPlateau,
+        # stays for the next fit, even when it equals an earlier schedule's last lr, 0.1 * 0.1)
         optimizer.lr = run.base_lr
-        # nor is that lr a schedule's any more: what a callback sets (ReduceLROnPlateau) stays
-        # for the next fit, even when it equals an earlier schedule's last lr (0.1 * 0.1)
-        optimizer.scheduled_lr = None
 
 
 def _begin_training(run: _Fit) -> None:
