@@ -303,3 +303,18 @@ def test_the_callbacks_moved_to_files_of_their_own_still_import_from_callbacks()
         training.EarlyStopping, training.ModelCheckpoint, training.LambdaCallback)
     with pytest.raises(AttributeError, match="has no attribute 'NoSuchCallback'"):
         callbacks.NoSuchCallback  # noqa: B018
+
+
+def test_callbacks_and_the_history_hold_the_fits_settings_and_model_as_in_keras(rng):
+    x, y = _data(rng, n=40)
+    seen = []
+    cb = LambdaCallback(on_train_begin=lambda logs: seen.append(dict(cb.params)))
+    model = _model()
+    assert cb.params == {} and model.history is None
+    history = model.fit(x, y, epochs=3, batch_size=15, verbose=0, callbacks=[cb])
+    assert seen == [{"verbose": 0, "epochs": 3, "steps": 3}]  # 40 images in batches of 15
+    assert history.params == seen[0] and history.model is model
+    # a later fit that continues the history records its own settings
+    later = model.fit(x, y, epochs=5, initial_epoch=3, batch_size=40, verbose=0, callbacks=[cb])
+    assert later is history and len(history) == 5
+    assert history.params == {"verbose": 0, "epochs": 5, "steps": 1} == cb.params

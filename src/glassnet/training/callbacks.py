@@ -38,6 +38,8 @@ class Callback:
     HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
     model: Any = None
+    #: the fit's settings (see :meth:`set_params`); empty until a fit starts
+    params: dict[str, Any] = {}  # (replaced by set_params, never changed in place)
     #: when its hooks run among the others': 0 in the order given; 1 after those
     #: (Checkpointer: what it saves, and restores on resume, is the others' state as of the
     #: end of each hook), except at the end of training, where it goes first (it saves the
@@ -58,6 +60,11 @@ class Callback:
     def set_model(self, model: Any) -> None:
         self.model = model
 
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Keep the fit's settings, ``{"verbose", "epochs", "steps"}`` (as Keras'
+        ``Callback.params``), before ``on_train_begin``."""
+        self.params = params
+
     def on_train_begin(self, logs: dict[str, Any]) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None: ...
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None: ...
@@ -68,10 +75,11 @@ class Callback:
 class CallbackList(Callback):
     """Calls every hook on each callback, in the order of their :attr:`Callback.call_order`."""
 
-    def __init__(self, callbacks: list[Callback], model: Any) -> None:
+    def __init__(self, callbacks: list[Callback], model: Any, params: dict[str, Any]) -> None:
         self.callbacks = sorted(callbacks, key=lambda cb: cb.call_order)  # stable: as given within one
         for cb in self.callbacks:
             cb.set_model(model)
+            cb.set_params(params)
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
         for cb in self.callbacks:

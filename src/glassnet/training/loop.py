@@ -280,7 +280,10 @@ def _begin_training(run: _Fit) -> None:
         # last, so that it shows what other callbacks logged and prints the epoch at which
         # one of them (early stopping) stopped training
         all_callbacks.append(ProgressBar(run.epochs, steps, run.verbose, log_every=run.log_every))
-    run.cbs = CallbackList(all_callbacks, model)
+    # Keras' History and callbacks carry the fit's settings and the model as these
+    run.history.params = {"verbose": run.verbose, "epochs": run.epochs, "steps": steps}
+    run.history.model = model
+    run.cbs = CallbackList(all_callbacks, model, run.history.params)
     if not run.trains_nothing:
         _start_the_lr(run)
     model.stop_training = False
