@@ -854,11 +854,25 @@ def test_info_of_an_unfinished_run_directory_describes_its_checkpoint(tmp_path, 
     assert main(["info", str(run)]) == 0
     shown = capsys.readouterr().out
     assert "checkpoint: 1 of 1 epoch(s) done, with the weights of the last (glassnet train --resume " \
-           "continues it); last epoch: loss " in shown
+           "continues it with optimizer sgd lr 0.01, batch size 64); last epoch: loss " in shown
     assert main(["info", str(run)]) == 0
     # its model records the data and the epochs done so far
     assert re.search(rf"training: 1 epoch on {re.escape(str(run.parent / 'photos'))} in [0-9.]+s, "
                      r"images fitted by squash\n", capsys.readouterr().out)
+
+
+def test_info_of_a_checkpoint_says_what_training_goes_on_with_when_the_file_records_it():
+    from glassnet.cli.info import _checkpoint_text
+
+    ck = {"epochs_done": 2, "last_epoch": {"loss": 0.5}, "run": {"epochs": 9, "batch_size": None},
+          "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True}}
+    assert _checkpoint_text(ck) == ("checkpoint: 2 of 9 epoch(s) done, with the weights of the last "
+                                    "(glassnet train --resume continues it with optimizer sgd lr 0.05 "
+                                    "(momentum 0.9, nesterov), batch size full); last epoch: loss 0.5000")
+    # a checkpoint that records neither (written by Python code of one's own) says only the rest
+    assert _checkpoint_text({"epochs_done": 2, "last_epoch": {}, "run": None, "optimizer": None}) == (
+        "checkpoint: 2 epoch(s) done, with the weights of the last (glassnet train --resume continues "
+        "it); last epoch: ")
 
 
 def test_a_bad_cache_switch_stops_only_the_commands_that_read_image_folders(tmp_path, monkeypatch, capsys):

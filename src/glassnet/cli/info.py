@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import optimizers
+from .._checks import is_number
 from .._text import count, printable
 from ..io.archive import read_archive
 from ..io.checkpoint_file import check_state
@@ -157,12 +158,18 @@ def run(args: argparse.Namespace) -> int:
 def _checkpoint_text(ck: dict[str, Any]) -> str:
     """The checkpoint's line: the epochs done of those its run planned, whose weights it
     holds (the last epoch's: early stopping's best are put back only when the run ends),
-    and the last epoch's scores."""
+    the optimizer and batch size training goes on with, and the last epoch's scores."""
     run = ck.get("run") if isinstance(ck.get("run"), dict) else {}
     planned = run.get("epochs")
     of = f" of {planned}" if isinstance(planned, int) and not isinstance(planned, bool) else ""
+    opt = ck.get("optimizer") if isinstance(ck.get("optimizer"), dict) else {}
+    # (a checkpoint's model records only its data: the training line above lacks these)
+    goes_on = ([f"optimizer {opt.get('name')}" + (f" lr {opt['lr']:g}" if is_number(opt.get("lr")) else "")
+                + _optimizer_settings(opt)] if opt.get("name") else [])
+    goes_on += [f"batch size {batch_size_text(run['batch_size'])}"] if "batch_size" in run else []
     return (f"checkpoint: {ck['epochs_done']}{of} epoch(s) done, with the weights of the last "
-            f"(glassnet train --resume continues it); last epoch: {fmt_metrics(ck['last_epoch'])}")
+            f"(glassnet train --resume continues it{' with ' if goes_on else ''}{', '.join(goes_on)}); "
+            f"last epoch: {fmt_metrics(ck['last_epoch'])}")
 
 
 def _holdout_text(holdout: dict | None) -> str:
