@@ -525,6 +525,41 @@ def test_backward_refuses_a_dy_not_shaped_like_the_output(make, rng):
 
 
 @pytest.mark.parametrize("make", ["dense_model", "conv_model", "conv_gap_model"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_layer_backward_computes_in_its_dtype_whatever_the_dtype_of_dy(make, dtype, rng):
+    """Used on its own, a layer takes ``dy`` in its own dtype, as it takes ``x``: a dy of ints
+    made the average pools' ``dy / k`` 0 (an all-zero gradient), and a float32 dy made a
+    float64 pool's dx float32 (a float64 dy a float32 layer's float64)."""
+    import layer_zoo
+
+    model = getattr(layer_zoo, make)(dtype=dtype)
+    x = rng.random((3, *model.input_shape))
+    for layer in model.layers:
+        y = layer.forward(x, training=True)
+        dys = (rng.integers(-3, 4, y.shape), rng.standard_normal(y.shape))
+        for dy in (*dys, dys[1].astype(np.float32)):
+            expected = layer.backward(dy.astype(dtype))
+            expected_grads = {k: v.copy() for k, v in layer.grads.items()}
+            dx = layer.backward(dy)
+            assert dx is None or dx.dtype == np.dtype(dtype), type(layer).__name__
+            np.testing.assert_array_equal(dx, expected, err_msg=type(layer).__name__)
+            for key, grad in layer.grads.items():
+                np.testing.assert_array_equal(grad, expected_grads[key])
+        x = y
+
+
+@pytest.mark.parametrize("make", [layers.ReLU, layers.LeakyReLU, layers.Tanh, layers.Sigmoid,
+                                  layers.Flatten])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_layer_never_built_takes_dy_in_the_inputs_dtype(make, dtype, rng):
+    """A parameter-free layer used alone without build has no dtype of its own: its forward
+    computes in the input's, and so does its backward (a float64 dx stays float64)."""
+    layer = make()
+    y = layer.forward(rng.standard_normal((4, 3, 2, 2)).astype(dtype), training=True)
+    assert layer.backward(np.ones(y.shape, dtype)).dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("make", ["dense_model", "conv_model", "conv_gap_model"])
 def test_every_layer_takes_a_list_in_forward(make, rng):
     """Used on its own, every layer (the activations, Flatten and Dropout too, which have no
     input shape to check) takes a list as ``np.asarray`` of it, as predict does (they raised

@@ -178,16 +178,21 @@ class Layer:
         return self._cache
 
     def check_output_grad(self, dy: Any, shape: tuple[int, ...]) -> Array:
-        """``dy`` as an array, or a clear error when it is not shaped like the output of the
-        forward pass before it (``forward(x, training=True)``; BatchNorm's eval-mode backward
-        follows an inference pass), ``shape``, batch axis included. Before any
-        arithmetic: NumPy would broadcast the ``dy`` of one sample, or one without the batch
-        axis, over the whole batch without a word."""
+        """``dy`` as an array in the layer's dtype, or a clear error when it is not shaped
+        like the output of the forward pass before it (``forward(x, training=True)``;
+        BatchNorm's eval-mode backward follows an inference pass), ``shape``, batch axis
+        included. Before any arithmetic: NumPy would broadcast the ``dy`` of one sample, or
+        one without the batch axis, over the whole batch without a word. The cast is
+        :meth:`check_batch`'s for ``x``: a ``dy`` of ints (``np.ones(shape, int)``) would
+        otherwise truncate the pools' ``dy / k`` to 0, and a float64 ``dy`` make a float32
+        layer's ``dx`` float64 (in a model every ``dy`` is already in its dtype: no cost).
+        A layer without parameters used alone and never built (``ReLU().forward(x)``) has no
+        dtype of its own: it computes in the input's, and takes ``dy`` as it is."""
         dy = as_array(dy)
         if tuple(dy.shape) != tuple(shape):
             raise ShapeError(f"{type(self).__name__}.backward: dy must be shaped like the output of "
                              f"the forward pass before it, {tuple(shape)}; got {tuple(dy.shape)}")
-        return dy
+        return self._in_layer_dtype(dy) if self.built else dy
 
     def _init_grads(self) -> None:
         """Zero gradients with the same keys, shapes, dtype and device as ``params``."""

@@ -172,8 +172,7 @@ class Conv2D(KernelOptions, Layer):
 
     def backward(self, dy: Array) -> Array | None:
         cache = self._recall()
-        # in the layer's dtype, as check_batch takes x (a dy of ints, or float32 on float64)
-        dy = self._in_layer_dtype(self.check_output_grad(dy, (len(cache["x"]), *self.output_shape)))
+        dy = self.check_output_grad(dy, (len(cache["x"]), *self.output_shape))
         if self.activation is not None and not self.fused_relu:
             dy = self.activation.backward(dy)
         relu_y = cache["y"] if self.fused_relu else None
