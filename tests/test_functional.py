@@ -73,6 +73,27 @@ def test_sigmoid_of_integers_is_a_probability_not_an_integer():
     np.testing.assert_allclose(s, 1 / (1 + np.exp(-np.array([-3.0, 0.0, 1.0, 3.0]))), rtol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int64, np.bool_])
+@pytest.mark.parametrize("name", ["sigmoid", "softplus", "log_sigmoid", "softmax", "log_softmax"])
+def test_integer_and_bool_inputs_give_what_their_float64_values_give(name, dtype):
+    """In an unsigned or narrow integer dtype ``-abs(z)`` and ``z - max(z)`` wrap around
+    (uint8 0 - 2 is 254): softmax of uint8 [0, 1, 2] was [nan, nan, 0] and softplus inf."""
+    z = np.array([[0, 1, 2], [1, 0, 0]]).astype(dtype)
+    if dtype == np.int8:
+        z = np.array([[-100, 100, 0], [-3, 4, 127]], dtype)
+    result = getattr(F, name)(z)
+    assert result.dtype == np.float64
+    np.testing.assert_allclose(result, getattr(F, name)(z.astype(np.float64)), rtol=1e-15)
+
+
+def test_leaky_relu_of_integers_is_alpha_times_them_in_float64():
+    from glassnet import layers
+
+    leaky = layers.LeakyReLU(0.5)
+    np.testing.assert_array_equal(leaky.forward(np.array([[-4, 1, 2]]), training=True), [[-2.0, 1.0, 2.0]])
+    np.testing.assert_array_equal(leaky.backward(np.array([[3, 3, 3]])), [[1.5, 3.0, 3.0]])
+
+
 @pytest.mark.parametrize("m,p", [(64, 288), (288, 64), (32, 32)])
 def test_matmul_bt_is_a_times_b_transposed_whichever_operand_is_taller(m, p):
     rng = np.random.default_rng(0)

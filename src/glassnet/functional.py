@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
 
+def as_float(z: Array) -> Array:
+    """``z`` itself when it holds floats, else (integers, bools) as float64: the functions
+    below return fractions, and in an integer dtype ``-abs(z)`` and ``z - max(z)`` wrap
+    around (uint8 ``0 - 2`` is 254, so ``exp`` of it overflows)."""
+    return z if z.dtype.kind in "fc" else z.astype(np.float64)
+
+
 def sigmoid(z: Array) -> Array:
     """Numerically stable logistic function ``1 / (1 + exp(-z))``, any shape.
 
@@ -25,8 +32,7 @@ def sigmoid(z: Array) -> Array:
     ``1 / (1 + exp(-z))`` and for ``z < 0`` the equal ``exp(z) / (1 + exp(z))``.
     """
     xp = array_module(z)
-    if z.dtype.kind not in "fc":  # integer or bool inputs: probabilities are not integers
-        z = z.astype(np.float64)
+    z = as_float(z)
     e = xp.exp(-xp.abs(z))
     return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
 
@@ -35,12 +41,13 @@ def softplus(z: Array) -> Array:
     """``log(1 + exp(z))``, any shape, written ``max(z, 0) + log1p(exp(-|z|))`` so that
     ``exp`` never overflows (binary cross-entropy from logits is ``softplus(z) - z * y``)."""
     xp = array_module(z)
+    z = as_float(z)
     return xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
 
 
 def log_sigmoid(z: Array) -> Array:
     """``log(sigmoid(z)) = -softplus(-z)``, any shape, stable for large ``|z|``."""
-    return -softplus(-z)
+    return -softplus(-as_float(z))  # (an unsigned -z wraps around)
 
 
 def log_softmax(z: Array, axis: int = -1) -> Array:
@@ -61,6 +68,7 @@ def _shifted(z: Array, axis: int) -> Array:
     """``z - max(z)`` along ``axis``: at most 0, so ``exp`` of it cannot overflow. Logits
     spread wider than the dtype's range give ``-inf`` here, which is exact (a probability
     that rounds to 0): no overflow warning for it."""
+    z = as_float(z)
     with np.errstate(over="ignore"):
         return z - z.max(axis=axis, keepdims=True)
 

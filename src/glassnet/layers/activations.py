@@ -42,7 +42,8 @@ class LeakyReLU(Layer):
         self.alpha = check_number(alpha, "LeakyReLU alpha", 0, low_inclusive=True)
 
     def forward(self, x: Array, training: bool = False) -> Array:
-        x = as_array(x)  # a list, used alone, as predict takes it
+        # a list, used alone, as predict takes it; ints as floats (alpha * x is a fraction)
+        x = F.as_float(as_array(x))
         xp = array_module(x)
         mask = x > 0
         self._remember(training, mask=mask)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..backend import Array, RandomSource, array_module, as_array
 from ..errors import ConfigError, ShapeError
+from ..functional import as_float
 
 LAYER_CLASSES: dict[str, type[Layer]] = {}
 
@@ -187,12 +188,12 @@ class Layer:
         otherwise truncate the pools' ``dy / k`` to 0, and a float64 ``dy`` make a float32
         layer's ``dx`` float64 (in a model every ``dy`` is already in its dtype: no cost).
         A layer without parameters used alone and never built (``ReLU().forward(x)``) has no
-        dtype of its own: it computes in the input's, and takes ``dy`` as it is."""
+        dtype of its own: it computes in the input's, and takes ``dy`` as it is (ints as float64)."""
         dy = as_array(dy)
         if tuple(dy.shape) != tuple(shape):
             raise ShapeError(f"{type(self).__name__}.backward: dy must be shaped like the output of "
                              f"the forward pass before it, {tuple(shape)}; got {tuple(dy.shape)}")
-        return self._in_layer_dtype(dy) if self.built else dy
+        return self._in_layer_dtype(dy) if self.built else as_float(dy)
 
     def _init_grads(self) -> None:
         """Zero gradients with the same keys, shapes, dtype and device as ``params``."""
