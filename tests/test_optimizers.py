@@ -110,6 +110,26 @@ def test_state_dict_round_trip_continues_identically(rng):
     np.testing.assert_array_equal(p1, p2)
 
 
+@pytest.mark.parametrize("source,target", [("float64", "float32"), ("float32", "float64")])
+def test_a_loaded_state_takes_the_dtype_of_the_models_parameters(source, target, rng):
+    """A float64 model's Adam state given to a float32 model's optimizer: its moments stayed
+    float64 (and a float32 state stayed float32 in a float64 model, rounding its steps)."""
+    from glassnet import Sequential, layers
+
+    x, y = rng.standard_normal((16, 3)), np.arange(16) % 2
+    models = {}
+    for dtype in (source, target):
+        models[dtype] = Sequential([layers.Dense(4), layers.BatchNorm(), layers.Dense(2)],
+                                   input_shape=(3,), dtype=dtype)
+        models[dtype].compile("categorical_crossentropy", optimizers.Adam())
+        models[dtype].fit(x, y, epochs=1, batch_size=8, verbose=0)
+    models[target].optimizer.load_state_dict(models[source].optimizer.state_dict())
+    slots = models[target].optimizer.slots
+    assert slots and {a.dtype for slot in slots.values() for a in slot.values()} == {np.dtype(target)}
+    models[target].fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert all(w.dtype == np.dtype(target) for w in models[target].get_weights().values())
+
+
 @pytest.mark.parametrize("name", sorted(NAMES))
 def test_a_step_by_hand_with_misshaped_arrays_is_a_clear_error(name, rng):
     opt = optimizers.get(name, momentum=0.9) if name == "sgd" else optimizers.get(name)

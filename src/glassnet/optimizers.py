@@ -188,14 +188,17 @@ class Optimizer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take back a :meth:`state_dict`. Each slot goes to the device of its parameter in
         the model this optimizer was compiled with (a model built on the GPU keeps training
-        there whatever device is current), else to the current device."""
+        there whatever device is current), in that parameter's dtype (a float64 model's
+        state given to a float32 one: its moments would have stayed float64), else to the
+        current device as it is."""
         self.steps = int(state["steps"])
         self.lr = float(state["config"].get("lr", self.lr))
         self.slots = {}
         params = self._owner_params()
         for key, value in state["arrays"].items():
             name, _, slot = key.rpartition("/")
-            value = np.array(value)  # a copy: the state given must not change with later steps
+            # a copy: the state given must not change with later steps
+            value = np.array(value, dtype=params[name].dtype if name in params else None)
             self.slots.setdefault(name, {})[slot] = (to_device_of(value, params[name]) if name in params
                                                      else to_device(value))
 
