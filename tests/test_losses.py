@@ -107,6 +107,17 @@ def test_label_shape_mismatch_is_a_clear_error():
         losses.BinaryCrossEntropy().forward(np.zeros((4, 3)), np.zeros(4))
 
 
+@pytest.mark.parametrize("loss,output,labels", [
+    (losses.BinaryCrossEntropy(), np.zeros((0, 1)), np.zeros(0)),
+    (losses.BinaryCrossEntropy(from_logits=False), np.zeros(0), np.zeros(0)),
+    (losses.CategoricalCrossEntropy(), np.zeros((0, 3)), np.zeros(0, int)),
+    (losses.CategoricalCrossEntropy(from_logits=False), np.zeros((0, 3)), np.zeros((0, 3))),
+])
+def test_an_empty_batch_is_a_clear_error_not_a_nan_loss(loss, output, labels):
+    with pytest.raises(ShapeError, match=r"the batch holds no samples .*a mean loss over none is undefined"):
+        loss.forward(output, labels)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_cross_entropy_is_finite_for_logits_spread_wider_than_the_dtype(dtype, torch):
     """z - max(z) overflowed to -inf, and 0 * -inf made the loss NaN (PyTorch gives 0)."""

@@ -60,6 +60,13 @@ class Loss:
         it is ``(p - y) / N`` (``w_i (p_i - y_i) / N`` with sample weights)."""
         raise NotImplementedError
 
+    def _refuse_an_empty_batch(self, n: int) -> None:
+        """A clear error for a batch of no samples, whose mean loss is 0 / 0 (NaN, with
+        NumPy's "Mean of empty slice"); a model's fit and evaluate refuse empty data before."""
+        if n == 0:
+            raise ShapeError(f"{type(self).__name__}: the batch holds no samples (outputs of shape "
+                             "(0, ...)): a mean loss over none is undefined")
+
     def _recall(self) -> dict[str, Any]:
         if self._cache is None:
             raise ShapeError(f"{type(self).__name__}.backward called before forward")
@@ -93,6 +100,7 @@ class BinaryCrossEntropy(Loss):
                 f"binary cross-entropy needs model outputs of shape (N, 1), got {output.shape}; "
                 "use categorical_crossentropy for more than two classes"
             )
+        self._refuse_an_empty_batch(n)
         y = _as_binary_targets(y_true, n, output.dtype, xp)
         w = _as_sample_weights(sample_weight, n, output.dtype, xp)
         z = output.reshape(n)
@@ -144,6 +152,7 @@ class CategoricalCrossEntropy(Loss):
         if output.ndim != 2:
             raise ShapeError(f"categorical cross-entropy needs outputs (N, C), got {output.shape}")
         n, c = output.shape
+        self._refuse_an_empty_batch(n)
         y = _as_class_targets(y_true, n, c, output.dtype, xp)
         w = _as_sample_weights(sample_weight, n, output.dtype, xp)
         if self.from_logits:
