@@ -585,6 +585,48 @@ def test_preprocessing_that_cannot_fit_the_inputs_is_refused_when_set(kwargs, me
         late.build((3, 4, 4))
 
 
+@pytest.mark.parametrize("kwargs,message", [
+    ({"mean": [1e39]}, r"preprocessing mean 1e\+39 is not a number the model's float32 can hold \(its "
+                       r"means must be at most 3.4e\+38 in size\); or make the model float64"),
+    ({"std": [1.0, 1e-46, 1.0]}, r"std 1e-46 is not .* float32 .*\(its scale and std must be 1.18e-38 to "),
+    ({"std": [1e-40]}, "std 1e-40 is not"),  # float32 would keep a few of its digits: not 0, not right
+    ({"std": [1e39]}, r"std 1e\+39 is not"),
+    ({"scale": 1e-39}, "scale 1e-39 is not"),
+])
+def test_preprocessing_the_models_dtype_cannot_hold_is_refused(kwargs, message):
+    """In float32 a std of 1e-46 is 0 (every input divided by zero) and a mean of 1e39 is
+    infinite: predict gave NaN probabilities, fit blamed the initial weights."""
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4))
+    with pytest.raises(ConfigError, match=message):
+        model.set_preprocessing(**kwargs)
+    with pytest.raises(ConfigError, match=message):
+        gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4), preprocessing=kwargs)
+    wide = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 4, 4), dtype="float64")
+    wide.set_preprocessing(**kwargs)  # float64 holds them all
+
+
+def test_inputs_the_preprocessing_makes_infinite_are_refused_by_fit_evaluate_and_predict(rng):
+    """Each value may be fine and the product not: pixels times a scale of 1e37 pass 3.4e38
+    in float32 (fit blamed the initial weights for the non-finite loss)."""
+    model = gn.Sequential([gn.layers.Dense(2)], input_shape=(3,), preprocessing={"scale": 1e37})
+    model.compile("categorical_crossentropy", "sgd")
+    small, large = np.array([[0.0, 1.0, 2.0]] * 4), np.array([[0.0, -40.0, 2.0]] * 4)
+    y = np.array([0, 1, 0, 1])
+    message = (r"x reaches 4e\+38 after the model's preprocessing \(x \* scale - mean\) / std, beyond "
+               r"float32's range \(±3.4e\+38\), the model's: it would become infinite")
+    for call in (lambda: model.fit(large, y, verbose=0), lambda: model.evaluate(large, y),
+                 lambda: model.predict(large), lambda: model.predict(large.astype(np.int64)),
+                 lambda: model.fit(small, y, validation_data=(large, y), verbose=0)):
+        with pytest.raises(ConfigError, match=message.replace("x reaches", ".*x reaches")):
+            call()
+    assert np.isfinite(model.predict(small)).all()  # 2e37: within range
+    # the mean and std count too, at each step: (x * 1e37 - (-3e38)) / 0.5
+    shifted = gn.Sequential([gn.layers.Dense(2)], input_shape=(3,),
+                            preprocessing={"scale": 1e37, "mean": [-3e38], "std": [0.5]})
+    with pytest.raises(ConfigError, match=r"x reaches 6.4e\+38"):
+        shifted.predict(small)
+
+
 def test_assigning_preprocessing_is_set_preprocessing(rng):
     model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(3, 2, 2), seed=1)
     model.compile("categorical_crossentropy", "sgd")

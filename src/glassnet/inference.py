@@ -57,7 +57,8 @@ def evaluate(model: Sequential, x: Any, y: Any = None, batch_size: int | str | N
     progress = InferenceProgress("evaluate", len(batches), len(x), verbose)
     forward = inference_forward(model)
     for part in batches:
-        check_finite(x[part], "x", model.dtype)  # batch by batch: memory stays bounded, as the rest
+        # batch by batch: memory stays bounded, as the rest
+        check_finite(x[part], "x", model.dtype, model.preprocessing)
         xb, yb = model.preprocess(x[part]), model.on_device(y[part])
         out = forward(xb)
         total_loss += model.loss.forward(out, yb) * len(xb)
@@ -85,7 +86,7 @@ def predict_logits(model: Sequential, x: Any, batch_size: int | str | None = "au
     progress = InferenceProgress("predict", len(batches), len(x), verbose)
     outs, forward = [], inference_forward(model)
     for part in batches:
-        check_finite(x[part], "x", model.dtype)  # batch by batch: memory stays bounded
+        check_finite(x[part], "x", model.dtype, model.preprocessing)  # batch by batch: bounded memory
         outs.append(to_numpy(forward(model.preprocess(x[part]))))
         progress.update()
     progress.close()

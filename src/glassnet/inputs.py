@@ -175,10 +175,12 @@ def check_preprocessing_keys(preprocessing: dict[str, Any]) -> None:
                           f"{sorted(DEFAULT_PREPROCESSING)}")
 
 
-def check_preprocessing(preprocessing: dict[str, Any], input_shape: tuple[int, ...]) -> None:
+def check_preprocessing(preprocessing: dict[str, Any], input_shape: tuple[int, ...],
+                        dtype: np.dtype) -> None:
     """Per-channel values must match the channels (axis 1) of ``input_shape`` (or, for flat
     inputs, its features): a wrong count would only fail (or silently broadcast) at the
-    first prediction."""
+    first prediction. And each value must be a number of the model's ``dtype``
+    (:func:`_check_in_dtype`)."""
     channels, what = input_shape[0], "channels" if len(input_shape) > 1 else "features"
     for key in ("mean", "std"):
         values = preprocessing[key]
@@ -186,6 +188,26 @@ def check_preprocessing(preprocessing: dict[str, Any], input_shape: tuple[int, .
             raise ConfigError(f"preprocessing {key} has {len(values)} values but the inputs "
                               f"{input_shape} have {channels} {what} (axis 1): give one per "
                               f"{what[:-1]}, or one for all")
+    _check_in_dtype(preprocessing, np.dtype(dtype))
+
+
+def _check_in_dtype(preprocessing: dict[str, Any], dtype: np.dtype) -> None:
+    """The preprocessing values as numbers of ``dtype``, which the model computes in: a mean
+    beyond its range is infinite (every output NaN), a scale or std below its smallest
+    normal number loses its digits or is 0 (``std=[1e-46]`` in float32 divides by zero)."""
+    info = np.finfo(dtype)
+    tiny, largest = float(info.tiny), float(info.max)
+    sizes = {"scale": [preprocessing["scale"]], "mean": preprocessing["mean"] or [],
+             "std": preprocessing["std"] or []}
+    for key, values in sizes.items():
+        for value in values:
+            too_small = key != "mean" and abs(value) < tiny
+            if too_small or abs(value) > largest:
+                raise ConfigError(
+                    f"preprocessing {key} {value:g} is not a number the model's {dtype.name} can hold "
+                    f"(its {'scale and std' if key != 'mean' else 'means'} must be "
+                    f"{f'{tiny:.3g} to ' if key != 'mean' else 'at most '}{largest:.3g} in size)"
+                    + ("; or make the model float64" if dtype != np.float64 else ""))
 
 
 def finite_values(name: str, values: Sequence[float] | None) -> list[float] | None:
@@ -260,9 +282,7 @@ def input_scale_problem(lows: np.ndarray, highs: np.ndarray, preprocessing: dict
     been divided twice."""
     scale = float(preprocessing["scale"])
     mean = np.asarray(preprocessing["mean"] if preprocessing["mean"] is not None else [0.0])
-    std = np.asarray(preprocessing["std"] if preprocessing["std"] is not None else [1.0])
-    ends = np.abs(np.concatenate([(lows * scale - mean) / std, (highs * scale - mean) / std]))
-    largest = float(ends.max()) if ends.size else 0.0
+    largest = float(np.max(_preprocessed_ends(lows, highs, preprocessing)[-1], initial=0.0))
     raw_mean = preprocessing["mean"] is not None and float(np.abs(mean).max()) > 1
     if largest > UNSCALED_ABOVE and not raw_mean:
         return (f"the training inputs reach {largest:g} after the model's preprocessing (scale "
@@ -273,6 +293,28 @@ def input_scale_problem(lows: np.ndarray, highs: np.ndarray, preprocessing: dict
                 f"(scale {scale:g}): scaled twice (x / 255, and the model's scale 1/255)? Give the "
                 "model the uint8 images, or set its scale to 1")
     return None
+
+
+def _preprocessed_ends(lows: np.ndarray, highs: np.ndarray, preprocessing: dict[str, Any]) -> list:
+    """The sizes ``|x * scale|``, ``|x * scale - mean|`` and ``|(x * scale - mean) / std|``
+    (float64) that inputs whose channels range from ``lows`` to ``highs`` reach at each
+    step of the preprocessing: each step is monotonic, so the extremes are the ends'."""
+    scale = float(preprocessing["scale"])
+    mean = np.asarray(preprocessing["mean"] if preprocessing["mean"] is not None else [0.0])
+    std = np.asarray(preprocessing["std"] if preprocessing["std"] is not None else [1.0])
+    ends = np.concatenate([lows, highs]).reshape(2, -1)
+    with np.errstate(over="ignore"):  # inf: beyond any dtype, which the caller says
+        steps = [ends * scale]
+        steps += [steps[-1] - mean]
+        steps += [steps[-1] / std]
+    return [np.abs(step) for step in steps]
+
+
+def largest_preprocessed(lows: np.ndarray, highs: np.ndarray, preprocessing: dict[str, Any]) -> float:
+    """The largest size an input reaches at any step of the preprocessing (see
+    :func:`_preprocessed_ends`): a model of a dtype whose largest number is below it would
+    compute an infinity (float32 computes ``x * scale`` first, then the rest)."""
+    return max(float(np.max(step, initial=0.0)) for step in _preprocessed_ends(lows, highs, preprocessing))
 
 
 #: what a 1-D (or 0-D) input that is not one sample is told

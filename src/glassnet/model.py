@@ -146,7 +146,7 @@ class Sequential:
         init_rng = (np.random.RandomState(self.seed) if self.init_stream == "legacy"
                     else np.random.default_rng(self._init_seeds))
         noise_rng = np.random.default_rng(self._noise_seeds)  # for the stochastic layers
-        inputs.check_preprocessing(self.preprocessing, shape)
+        inputs.check_preprocessing(self.preprocessing, shape, self.dtype)
         if any(hasattr(layer, "kernel_size") or hasattr(layer, "pool_size") for layer in self.layers):
             inputs.warn_if_channels_last(shape)
         output_shape = building.build_layers(self.layers, shape, init_rng, noise_rng, self.dtype)
@@ -196,7 +196,7 @@ class Sequential:
         """
         preprocessing = inputs.preprocessing_values(scale, mean, std)
         if self.built:  # checked before it is kept: a refused call changes nothing
-            inputs.check_preprocessing(preprocessing, self.input_shape)
+            inputs.check_preprocessing(preprocessing, self.input_shape, self.dtype)
         self._preprocessing = preprocessing
 
     @property

@@ -75,7 +75,7 @@ def compare_optimizers(build: Callable[[], Any], x: Any, y: Any,
         if not results:  # fit's checks, once (every model is built alike): train_step has none
             model.check_input(x)
             model.check_labels(x, y)
-            check_finite(x, "x", model.dtype)
+            check_finite(x, "x", model.dtype, model.preprocessing)
         rng = np.random.default_rng(seed)  # the same mini-batches for every optimizer
         history = History()
         for it in range(iterations):

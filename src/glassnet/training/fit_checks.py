@@ -58,10 +58,13 @@ def check_callbacks(callbacks: Sequence[Callback] | None) -> list[Callback]:
     return list(callbacks)
 
 
-def check_finite(x: Any, what: str, dtype: Any) -> None:
-    """Floating-point inputs must be finite, and stay finite as the model's ``dtype``: in
-    training a NaN pixel would make the NaN guard blame the weights; in evaluate it would
-    count as a wrong (or right) answer, silently."""
+def check_finite(x: Any, what: str, dtype: Any, preprocessing: dict[str, Any] | None = None) -> None:
+    """Floating-point inputs must be finite, and stay finite as the model's ``dtype``, and
+    after the model's ``preprocessing`` too when it is given: in training a NaN pixel would
+    make the NaN guard blame the weights; in evaluate it would count as a wrong (or right)
+    answer, silently."""
+    if preprocessing is not None:
+        check_preprocessed_range(x, what, dtype, preprocessing)
     if not np.issubdtype(x.dtype, np.floating):
         return
     xp = array_module(x)
@@ -75,6 +78,25 @@ def check_finite(x: Any, what: str, dtype: Any) -> None:
     if wider and x.size and (float(x.max()) > largest or float(x.min()) < -largest):
         raise ConfigError(f"{what} holds values beyond {np.dtype(dtype).name}'s range (±{largest:.3g}), "
                           f"the model's: they would become infinite; scale the data first")
+
+
+def check_preprocessed_range(x: Any, what: str, dtype: Any, preprocessing: dict[str, Any]) -> None:
+    """``x: (N, C, ...)`` after ``(x * scale - mean) / std`` must stay within ``dtype``'s
+    range (a scale of 1e38 on pixels makes them infinite, and the NaN guard would blame the
+    initial weights). The formula is monotonic per channel, so the channels' extremes tell:
+    two reductions, no copy of ``x``. NaN is left to :func:`check_finite`'s own message."""
+    identity = preprocessing["scale"] == 1 and preprocessing["mean"] is None and preprocessing["std"] is None
+    if identity or not x.size or x.ndim < 2:
+        return
+    axes = (0, *range(2, x.ndim))  # all but the channels (features)
+    with np.errstate(invalid="ignore"):  # NaN inputs: refused by check_finite
+        lows, highs = (backend.to_numpy(x.min(axis=axes)), backend.to_numpy(x.max(axis=axes)))
+    largest = inputs.largest_preprocessed(lows.astype(np.float64), highs.astype(np.float64), preprocessing)
+    limit = float(np.finfo(dtype).max)
+    if largest > limit:  # (NaN compares False)
+        raise ConfigError(f"{what} reaches {largest:.3g} after the model's preprocessing (x * scale - "
+                          f"mean) / std, beyond {np.dtype(dtype).name}'s range (±{limit:.3g}), the "
+                          f"model's: it would become infinite; check the preprocessing values")
 
 
 def schedule_base(optimizer: Optimizer) -> float:
@@ -136,7 +158,7 @@ def validation(model: Sequential, x: Any, y: Any, validation_split: float | None
             y_val = model.check_labels(x_val, y_val)
         except (ConfigError, ShapeError) as exc:  # they speak of x and y: say which pair
             raise type(exc)(f"validation_data (x_val, y_val): {exc}") from None
-        check_finite(x_val, "validation_data's x", model.dtype)
+        check_finite(x_val, "validation_data's x", model.dtype, model.preprocessing)
         return x, y, x_val, y_val
     if validation_split is not None:
         # 0, Keras' default, holds nothing out

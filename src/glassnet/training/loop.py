@@ -237,7 +237,7 @@ def _checked_arguments(model, x: Any, y: Any, epochs: int, batch_size: int | Non
     x, _ = model.check_input(x)
     require_labels(y, "fit")
     y = model.check_labels(x, y)
-    check_finite(x, "x", model.dtype)
+    check_finite(x, "x", model.dtype, model.preprocessing)
     warn_about_input_scale(model, x)
     callbacks = check_callbacks(callbacks)
     threads = backend.get_threads() if threads is None else check_positive_int(threads, "threads")
