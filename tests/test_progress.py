@@ -63,6 +63,47 @@ def test_terminal_gets_a_bar_with_metrics_and_time_left():
     assert out.rstrip().splitlines()[-1].startswith("trained 3 epochs")
 
 
+def test_on_a_terminal_each_epochs_bar_gives_way_to_the_epochs_full_line():
+    """As in Keras: the line each epoch leaves on screen holds every value (tqdm cut the bar's
+    line at the terminal's edge, mid-number, and it stayed so in the scroll-back)."""
+    out = _fit_with(FakeTerminal())
+    lines = [line for line in out.replace("\r", "\n").splitlines() if line.startswith("epoch 1/3 - ")]
+    assert len(lines) == 1
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "left"):
+        assert f" - {key} " in lines[0]
+
+
+@pytest.mark.parametrize("columns", [40, 80, 100, 200])
+def test_a_bars_values_are_cut_whole_to_the_terminals_width(columns):
+    fcntl = pytest.importorskip("fcntl")
+    termios = pytest.importorskip("termios")
+    import struct
+
+    from glassnet._text import display_width
+    from glassnet.training.progress import MIN_BAR_COLUMNS, fitting_values, new_bar
+
+    text = "loss 2.3253 - accuracy 0.1340 - val_loss 2.2048 - val_accuracy 0.1916 - lr 0.01 - left 1:02:03"
+    leader, follower = os.openpty()
+    try:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        with os.fdopen(follower, "w", closefd=False) as terminal:
+            bar = new_bar(terminal, 3000, "epoch 12/100", "batch", initial=1350)
+            shown = fitting_values(bar, text)
+            bar.set_postfix_str(shown, refresh=False)
+            line = str(bar)
+            bar.close()
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert shown in ("", text) or text.startswith(shown + " - ")  # whole values only
+    assert display_width(line) <= columns
+    if columns >= 80:  # (40 columns cannot hold even the bar's counts: tqdm cuts those)
+        assert line.endswith(f", {shown}]")
+        assert len(line.split("|")[1]) >= MIN_BAR_COLUMNS  # the bar keeps some width
+    expected = {40: "", 80: "loss 2.3253", 100: "loss 2.3253 - accuracy 0.1340", 200: text}
+    assert shown == expected[columns]
+
+
 def test_format_duration():
     assert [format_duration(s) for s in (0, 7.4, 754, 3723)] == ["0:00", "0:07", "12:34", "1:02:03"]
 
