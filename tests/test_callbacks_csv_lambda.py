@@ -318,3 +318,9 @@ def test_callbacks_and_the_history_hold_the_fits_settings_and_model_as_in_keras(
     later = model.fit(x, y, epochs=5, initial_epoch=3, batch_size=40, verbose=0, callbacks=[cb])
     assert later is history and len(history) == 5
     assert history.params == {"verbose": 0, "epochs": 5, "steps": 1} == cb.params
+    # a weak reference (a dropped model is freed at once): a copy's or pickle's is not kept
+    import copy
+    import pickle
+
+    assert copy.deepcopy(model).history.model is None
+    assert pickle.loads(pickle.dumps(history)).params == history.params

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 
 class History:
     """Per-epoch logs. ``history[key]`` is a list with one value per epoch run (``NaN`` for
-    an epoch that did not log it); ``history["epoch"]`` the epochs, counted from 0."""
+    an epoch that did not log it); ``history["epoch"]`` the epochs, counted from 0. As Keras'
+    History, ``params`` holds the last fit's ``{"verbose", "epochs", "steps"}`` and ``model``
+    the model it trained (empty and ``None`` for a history read from a file)."""
 
     def __init__(self) -> None:
         self.epoch: list[int] = []
         self.history: dict[str, list[float]] = {}
+        self.params: dict[str, Any] = {}
+        self._model: weakref.ref | None = None
+
+    @property
+    def model(self) -> Any:
+        """The model the last fit trained, while it exists: held by a weak reference, so
+        that a model dropped is freed at once (its threads with it), not when Python's
+        cycle collector comes by (``model.history.model`` is the model)."""
+        return self._model() if self._model is not None else None
+
+    @model.setter
+    def model(self, model: Any) -> None:
+        self._model = None if model is None else weakref.ref(model)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a weak reference cannot be pickled, and would tie a copy to the original model
+        return {**self.__dict__, "_model": None}
 
     def append(self, epoch: int, logs: dict[str, float]) -> None:
         self.epoch.append(epoch)
