@@ -853,8 +853,9 @@ def test_info_of_an_unfinished_run_directory_describes_its_checkpoint(tmp_path, 
     assert json.loads(capsys.readouterr().out)["samples"] == 8  # on its folder, which it records:
     assert main(["info", str(run)]) == 0
     shown = capsys.readouterr().out
-    assert "checkpoint: 1 of 1 epoch(s) done, with the weights of the last (glassnet train --resume " \
-           "continues it with optimizer sgd lr 0.01, batch size 64); last epoch: loss " in shown
+    # (its run record is there: resume would say the same)
+    assert "checkpoint: 1 of 1 epoch(s) done, with the weights of the last; its training is complete: " \
+           "nothing to resume; last epoch: loss " in shown
     assert main(["info", str(run)]) == 0
     # its model records the data and the epochs done so far
     assert re.search(rf"training: 1 epoch on {re.escape(str(run.parent / 'photos'))} in [0-9.]+s, "
@@ -872,7 +873,42 @@ def test_info_of_a_checkpoint_says_what_training_goes_on_with_when_the_file_reco
     # a checkpoint that records neither (written by Python code of one's own) says only the rest
     assert _checkpoint_text({"epochs_done": 2, "last_epoch": {}, "run": None, "optimizer": None}) == (
         "checkpoint: 2 epoch(s) done, with the weights of the last (glassnet train --resume continues "
-        "it); last epoch: ")
+        "it)")
+
+
+@pytest.mark.parametrize("state,finished,says", [
+    ({"epochs_done": 9}, True, "9 of 9 epoch(s) done, with the weights of the last; its training is "
+                               "complete: nothing to resume; last epoch: loss 0.5000"),
+    ({"epochs_done": 4, "stopped_early": True}, True,
+     "4 of 9 epoch(s) done, with the weights of the last; early stopping ended its training: "
+     "nothing to resume"),
+    ({"epochs_done": 0, "non_finite": "the loss became NaN in epoch 1"}, True,
+     "0 of 9 epoch(s) done, with the initial weights; its training stopped because the loss became NaN in "
+     "epoch 1, so --resume refuses it: start a new run"),
+    ({"epochs_done": 4, "stopped_early": True}, False, "early stopping ended its training, and glassnet "
+                                                       "train --resume writes the run's files"),
+])
+def test_info_of_a_checkpoint_whose_training_is_over_says_what_resume_does(state, finished, says):
+    """It said "glassnet train --resume continues it" of runs that resume refuses: complete,
+    stopped early, or stopped by a non-finite loss (and "the last" of no epoch at all)."""
+    from glassnet.cli.info import _checkpoint_text
+
+    ck = {"last_epoch": {"loss": 0.5} if state["epochs_done"] else {}, "run": {"epochs": 9},
+          "optimizer": {"name": "sgd"}, "run_finished": finished, **state}
+    text = _checkpoint_text(ck)
+    assert text.startswith("checkpoint: ") and says in text and "continues it" not in text
+
+
+def test_info_of_a_resumed_runs_checkpoint_gives_the_training_time_of_all_its_sessions(tmp_path, monkeypatch,
+                                                                                       capsys):
+    import glassnet.cli.info as info
+    from glassnet.io.archive import read_archive
+
+    _, run = train_tiny_folder_run(tmp_path, monkeypatch)
+    described = info.describe(run / "checkpoint.glassnet")
+    config, _ = read_archive(run / "checkpoint.glassnet", "checkpoint")
+    seconds = config["checkpoint"]["seconds"]  # the run's: all its training sessions
+    assert described["training"]["seconds"] == seconds == described["checkpoint"]["seconds"]
 
 
 def test_a_bad_cache_switch_stops_only_the_commands_that_read_image_folders(tmp_path, monkeypatch, capsys):

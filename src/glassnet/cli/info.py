@@ -13,6 +13,7 @@ from ..io.archive import read_archive
 from ..io.checkpoint_file import check_state
 from ..io.format import model_from_archive
 from ..report.text import batch_size_text, class_weight_text, lr_reductions_text
+from ..run_folders import RUN_RECORD
 from .arguments import Subcommands, model_or_checkpoint_file
 from .common import refuse_a_search_folder_as_model
 from .output import fmt_metrics, print_json
@@ -57,7 +58,13 @@ def describe(path: str) -> dict[str, Any]:
                               "optimizer": state.get("optimizer", {}).get("config"),
                               "last_epoch": {k: v[-1] for k, v in state.get("history", {}).items()
                                              if k != "epoch" and v},
-                              "run": state.get("run")}
+                              "run": state.get("run"), "stopped_early": bool(state.get("stopped_early")),
+                              "non_finite": state.get("non_finite"), "seconds": state.get("seconds"),
+                              # a run writes its record last: without it, --resume writes its files
+                              "run_finished": (Path(path).parent / RUN_RECORD).is_file()}
+        if state.get("seconds") is not None and "seconds" in model.training_summary:
+            # its model's summary counts the last training session only; the state, them all
+            info["training"] = {**model.training_summary, "seconds": state["seconds"]}
     return info
 
 
@@ -157,19 +164,40 @@ def run(args: argparse.Namespace) -> int:
 
 def _checkpoint_text(ck: dict[str, Any]) -> str:
     """The checkpoint's line: the epochs done of those its run planned, whose weights it
-    holds (the last epoch's: early stopping's best are put back only when the run ends),
-    the optimizer and batch size training goes on with, and the last epoch's scores."""
+    holds (the last epoch's: early stopping's best are put back only when the run ends; the
+    last finite ones after a non-finite loss), whether ``glassnet train --resume`` goes on
+    from it (and with which optimizer and batch size) or refuses, and the last epoch's
+    scores."""
     run = ck.get("run") if isinstance(ck.get("run"), dict) else {}
     planned = run.get("epochs")
-    of = f" of {planned}" if isinstance(planned, int) and not isinstance(planned, bool) else ""
+    planned = planned if isinstance(planned, int) and not isinstance(planned, bool) else None
+    done = ck["epochs_done"]
+    weights = "the initial weights" if done == 0 else "the weights of the last"
+    over = (f"its training stopped because {ck['non_finite']}" if ck.get("non_finite")
+            else "early stopping ended its training" if ck.get("stopped_early")
+            else "its training is complete" if planned is not None and done >= planned else None)
+    if over is None:
+        state = f"{weights} (glassnet train --resume continues it{_goes_on_with(ck, run)})"
+    elif ck.get("run_finished") is False:  # (as resume decides: the run's record is written last)
+        state = f"{weights}; {over}, and glassnet train --resume writes the run's files"
+    elif ck.get("non_finite"):  # the same settings would diverge again
+        state = f"{weights}; {over}, so --resume refuses it: start a new run"
+    else:
+        state = f"{weights}; {over}: nothing to resume"
+    last = f"; last epoch: {fmt_metrics(ck['last_epoch'])}" if ck.get("last_epoch") else ""
+    of = f" of {planned}" if planned is not None else ""
+    return f"checkpoint: {done}{of} epoch(s) done, with {state}{last}"
+
+
+def _goes_on_with(ck: dict[str, Any], run: dict[str, Any]) -> str:
+    """`` with optimizer sgd lr 0.01, batch size 64``: what a resumed run trains with, as far
+    as the checkpoint records it (its model's training line lacks both: it records only
+    the data until the run ends)."""
     opt = ck.get("optimizer") if isinstance(ck.get("optimizer"), dict) else {}
-    # (a checkpoint's model records only its data: the training line above lacks these)
-    goes_on = ([f"optimizer {opt.get('name')}" + (f" lr {opt['lr']:g}" if is_number(opt.get("lr")) else "")
-                + _optimizer_settings(opt)] if opt.get("name") else [])
-    goes_on += [f"batch size {batch_size_text(run['batch_size'])}"] if "batch_size" in run else []
-    return (f"checkpoint: {ck['epochs_done']}{of} epoch(s) done, with the weights of the last "
-            f"(glassnet train --resume continues it{' with ' if goes_on else ''}{', '.join(goes_on)}); "
-            f"last epoch: {fmt_metrics(ck['last_epoch'])}")
+    lr = f" lr {opt['lr']:g}" if is_number(opt.get("lr")) else ""
+    parts = [f"optimizer {opt['name']}{lr}{_optimizer_settings(opt)}"] if opt.get("name") else []
+    parts += [f"batch size {batch_size_text(run['batch_size'])}"] if "batch_size" in run else []
+    return f" with {', '.join(parts)}" if parts else ""
 
 
 def _holdout_text(holdout: dict | None) -> str:
