@@ -276,6 +276,27 @@ def test_train_run_report_can_be_turned_off(tmp_path, cats):
     assert (tmp_path / "r" / "model.glassnet").exists()
 
 
+@pytest.mark.filterwarnings("ignore::glassnet.errors.CollapsedModelWarning")  # 1 epoch of 2 units
+def test_a_run_started_from_python_says_so_and_one_that_recorded_no_command_says_not_recorded(tmp_path,
+                                                                                             cats):
+    """A run without a recorded command was credited to the Python API, also when an older
+    glassnet started it from the command line and recorded none."""
+    from glassnet.report.run_report import write_run_report
+    from glassnet.run_records import PYTHON_API_COMMAND
+
+    out = tmp_path / "r"
+    train_run(RunConfig(hidden=[2], epochs=1, out=str(out)), verbose=0, data={"train": cats["train"]})
+    record = json.loads((out / "run.json").read_text())
+    assert record["config"]["extra"]["command"] == PYTHON_API_COMMAND
+    _, page = parse(out / "report.html")
+    assert dict(r for r in page.tables[0] if len(r) == 2)["command"] == PYTHON_API_COMMAND
+    del record["config"]["extra"]["command"]  # as an older glassnet wrote it
+    (out / "run.json").write_text(json.dumps(record))
+    write_run_report(out)
+    _, page = parse(out / "report.html")
+    assert dict(r for r in page.tables[0] if len(r) == 2)["command"] == "not recorded"
+
+
 def test_report_lists_the_options_that_shape_the_model_and_its_training(tmp_path, cats):
     config = RunConfig(hidden=[4], epochs=2, validation_split=0.2, augment="flip",
                        out=str(tmp_path / "r"),

@@ -45,11 +45,20 @@ def write_run(out_dir: Path, model: Sequential, config: RunConfig, metrics: dict
                                       **({"sessions": sessions} if sessions else {})})
 
 
+#: what a run's record names as its command when Python code started it
+PYTHON_API_COMMAND = "(Python API: glassnet.runs.train_run)"
+
+
 def saved_config(config: RunConfig) -> dict[str, Any]:
-    """The JSON-able run configuration (functions in ``extra``, named ``*_fn``, left out)."""
+    """The JSON-able run configuration (functions in ``extra``, named ``*_fn``, left out),
+    with the command that started it: ``glassnet train``'s, or :data:`PYTHON_API_COMMAND`
+    (a search's trials and final runs are named by their search instead)."""
     run_config = config.to_dict()
     run_config["dataset"] = data_locator(config.dataset)  # so that `glassnet report` works anywhere
-    run_config["extra"] = {k: v for k, v in config.extra.items() if not k.endswith("_fn")}
+    extra = {k: v for k, v in config.extra.items() if not k.endswith("_fn")}
+    if not {"command", "search_trial", "search_final"} & set(extra):
+        extra["command"] = PYTHON_API_COMMAND
+    run_config["extra"] = extra
     return run_config
 
 

@@ -96,7 +96,8 @@ def _summary_items(run_dir: Path, files: dict[str, Any], model: Any,
         command = (f"glassnet search --final in {final['search']}: trial {final['trial']}'s "
                    f"configuration on all training data; trained again by {final['command']}")
     else:
-        command = extra.get("command", "(Python API: glassnet.runs.train_run)")
+        # (some older runs recorded none, started from the command line too)
+        command = extra.get("command", "not recorded")
     epochs = metrics.get("epochs")
     if not isinstance(epochs, int):  # a metrics.json edited by hand: the history says
         epochs = len(files["history"].get("loss", []))
