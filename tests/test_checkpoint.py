@@ -819,6 +819,7 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "stopping after the current batch" in stderr
+    assert "\n\nglassnet train:" not in "".join(lines) + stderr  # no blank line in a log (a terminal's)
     # on the same threads: a plain --resume would run on all cores, round differently and warn
     assert f"resume with: glassnet train --resume {out} --threads 1\n" in stderr
     assert "Traceback" not in stderr
@@ -990,7 +991,8 @@ def test_the_first_ctrl_c_says_what_happens_next_and_the_second_aborts(phase, sa
     with stop_on_ctrl_c(stop):
         signal.raise_signal(signal.SIGINT)
         assert stop.requested
-        assert capfd.readouterr().err == f"\nglassnet train: {says} (Ctrl-C again to abort at once)\n"
+        # (stderr is captured here, not a terminal: no blank line before it in a log)
+        assert capfd.readouterr().err == f"glassnet train: {says} (Ctrl-C again to abort at once)\n"
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
 

@@ -252,7 +252,9 @@ def stop_on_ctrl_c(stop: StopRequest) -> Iterator[None]:
         doing = {"finishing": b"training is over, finishing the model file and the report",
                  "last epoch": b"finishing the last epoch, then the model file and the report",
                  }.get(stop.phase, b"stopping after the current batch and saving a checkpoint")
-        os.write(2, b"\nglassnet train: " + doing + b" (Ctrl-C again to abort at once)\n")
+        # on a terminal, below the ^C it echoed (and off the progress bar's line); not in a log
+        start = b"\n" if os.isatty(2) else b""
+        os.write(2, start + b"glassnet train: " + doing + b" (Ctrl-C again to abort at once)\n")
 
     with on_sigint(handler):
         yield
