@@ -136,13 +136,19 @@ def _public_api() -> list[tuple[str, object]]:
                 found += members(obj, list(getattr(obj, "__all__", [])), f"{prefix}{name}.")
         return found
 
-    return members(glassnet, list(glassnet.__all__), "glassnet.")
+    import glassnet.data
+    import glassnet.io
+    import glassnet.training  # (packages with an __all__ of their own, which glassnet's omits)
+
+    return members(glassnet, [*glassnet.__all__, "data", "io", "training"], "glassnet.")
 
 
 def test_the_public_apis_type_hints_resolve_at_run_time():
     """typing.get_type_hints (what autodoc, typeguard and pydantic use) evaluates the
     annotations: a class named only under ``if TYPE_CHECKING:`` is a NameError there
-    (``load_model``'s ``Sequential``, ``Sequential.fit``'s ``History`` were)."""
+    (``load_model``'s ``Sequential``, ``Sequential.fit``'s ``History`` were; and
+    ``glassnet.io.save_checkpoint``'s, ``restore_training_state``'s and
+    ``glassnet.training.fit``'s ``Sequential``)."""
     import typing
 
     api = _public_api()
@@ -154,3 +160,16 @@ def test_the_public_apis_type_hints_resolve_at_run_time():
         except NameError as exc:
             failed.append(f"{name}: {exc}")
     assert not failed, "\n".join(failed)
+
+
+def test_the_installed_package_tells_type_checkers_to_read_its_hints():
+    """PEP 561: without a ``py.typed`` marker in the package, mypy and pyright skip glassnet
+    ("missing library stubs or py.typed marker") and every name of it is ``Any``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    assert (PACKAGE / "py.typed").is_file()
+    config = tomllib.loads((SRC.parent / "pyproject.toml").read_text())
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["glassnet"]  # in the wheel too

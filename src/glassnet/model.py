@@ -13,9 +13,10 @@ and :mod:`glassnet.model_state` (its weights and architecture as plain values).
 from __future__ import annotations
 
 import os
+import sys
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -476,6 +477,14 @@ class Sequential:
             raise ConfigError(f"fit() has no argument {', '.join(unknown)}; it takes {', '.join(known)}")
         return fit(self, x, y, **kwargs)
 
+    @overload
+    def evaluate(self, x: Any, y: Any = None, batch_size: int | str | None = "auto",
+                 verbose: Any = 0, *, return_dict: Literal[True] = True) -> dict[str, float]: ...
+
+    @overload
+    def evaluate(self, x: Any, y: Any = None, batch_size: int | str | None = "auto",
+                 verbose: Any = 0, *, return_dict: Literal[False]) -> list[float] | float: ...
+
     def evaluate(self, x: Any, y: Any = None, batch_size: int | str | None = "auto",
                  verbose: Any = 0, *, return_dict: bool = True) -> dict[str, float] | list[float] | float:
         """Mean loss (with the L2 term, like the training loss) and metrics over ``(x, y)``:
@@ -566,7 +575,7 @@ class Sequential:
         """A new model from :meth:`get_config`'s ``config``, with new weights."""
         return model_state.from_config(cls, config)
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the ``.glassnet`` file (atomic; see :mod:`glassnet.io.format`)."""
         from .io.format import save_model
 
@@ -575,3 +584,10 @@ class Sequential:
     def __repr__(self) -> str:
         return f"Sequential({len(self.layers)} layers, input_shape={self.input_shape})"
 
+
+
+# ``training.loop.fit(model: Sequential, ...)``: that module cannot import this one, which
+# imports it (for History), so the name is given to it here, once the class exists, for
+# typing.get_type_hints(fit) (type checkers read its TYPE_CHECKING import instead).
+_fit_loop = sys.modules[f"{__package__}.training.loop"]
+_fit_loop.Sequential = Sequential

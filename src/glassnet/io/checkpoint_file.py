@@ -25,11 +25,12 @@ checkpoints during ``fit``.
 from __future__ import annotations
 
 import math
+import os
 import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -37,13 +38,11 @@ from .. import backend
 from ..errors import ConfigError, ModelFormatError
 from ..json_checks import is_number, is_number_or_none
 from ..layers.base import Layer
+from ..model import Sequential  # at run time: typing.get_type_hints resolves the hints
 from ..training.callbacks import Callback
 from ..training.history import History
 from .archive import read_archive, write_archive
 from .format import model_config
-
-if TYPE_CHECKING:
-    from ..model import Sequential
 
 CHECKPOINT_NAME = "checkpoint.glassnet"
 OPTIMIZER_PREFIX = "optimizer/"
@@ -191,7 +190,7 @@ def snapshot(model: Sequential, run_config: dict[str, Any] | None = None, callba
     return model_config(model, {"kind": "checkpoint", "checkpoint": checkpoint}), arrays
 
 
-def save_checkpoint(model: Sequential, path: str | Path, run_config: dict[str, Any] | None = None,
+def save_checkpoint(model: Sequential, path: str | os.PathLike[str], run_config: dict[str, Any] | None = None,
                     data: dict[str, Any] | None = None) -> None:
     """Write a checkpoint of ``model`` (compiled, with its optimizer) atomically."""
     model._require_compiled()
@@ -218,7 +217,7 @@ class Checkpoint:
         return self.state.get("run")
 
 
-def read_checkpoint(path: str | Path) -> Checkpoint:
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read and sanity-check a checkpoint file (``ModelFormatError`` if it is not one)."""
     path = Path(path)
     config, arrays = read_archive(path, "checkpoint")

@@ -21,6 +21,7 @@ Saving is atomic (see :func:`~glassnet.io.archive.write_archive`); checkpoints
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,7 @@ def model_config(model: Sequential, extra: dict[str, Any] | None = None) -> dict
     }
 
 
-def save_model(model: Sequential, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+def save_model(model: Sequential, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> None:
     """Save architecture, weights, layer state and metadata to ``path`` (atomic)."""
     if not model.built:
         raise ConfigError("build or train the model before saving it")
@@ -290,7 +291,7 @@ def _saved_reg(path: str | Path, config: dict[str, Any]) -> float:
         raise ModelFormatError(f"{path}: {exc}") from None
 
 
-def load_model(path: str | Path) -> Sequential:
+def load_model(path: str | os.PathLike[str]) -> Sequential:
     """Load a model (or the model in a checkpoint) saved by glassnet.
 
     A damaged, unsafe, unknown or inconsistent file raises a :class:`ModelFormatError`

@@ -22,6 +22,7 @@ import numpy as np
 from ..data.fingerprint import folder_change
 from ..errors import DataError, GlassnetWarning, ModelFormatError, WeightMismatchError, user_stacklevel
 from ..json_checks import short_list
+from ..model import Sequential  # at run time: typing.get_type_hints resolves the hints
 from ..model_state import set_weights
 from ..training.callbacks import Callback
 from ..training.history import History
@@ -35,7 +36,6 @@ from .checkpoint_file import (
 from .format import check_arrays, weight_shapes
 
 if TYPE_CHECKING:
-    from ..model import Sequential
     from ..optimizers import Optimizer
 
 

@@ -63,7 +63,7 @@ WIDEST_TABLE = 120
 CONFUSION_HEADER = ["true class", "predicted", "images", "fraction of the true class"]
 
 
-def top_confusions(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
+def top_confusions(matrix: np.ndarray | Sequence[Sequence[int]], class_names: Sequence[str],
                    limit: int = 20) -> tuple[list[list[Any]], int]:
     """Rows of :data:`CONFUSION_HEADER` for the ``limit`` most frequent off-diagonal cells of a
     confusion matrix (most images first), and how many more such pairs there are."""
