@@ -677,3 +677,15 @@ def test_groups_of_images_are_sized_by_everything_they_hold(rng, monkeypatch, in
     layer.backward(np.ones_like(y))
     assert sizes == [per_image["forward"], per_image["backward"]]
     assert [s.stop - s.start for s in layer._image_groups(y, per_image["forward"])] == [3, 3, 1]
+
+
+@pytest.mark.parametrize("pool,strides,padding", [(3, 2, 1), ((5, 3), None, (2, 1)), ((1, 4), 1, 0)])
+def test_max_pooling_for_inference_equals_torch_and_the_training_pass(torch, rng, pool, strides, padding):
+    """Inference takes its own path (no winning offsets kept): with windows of 3 or more along
+    an axis it must still see every offset, as the training pass and PyTorch do (only the
+    ONNX tests, skipped without onnxruntime, caught a mutant that skipped the third)."""
+    layer = _build(layers.MaxPool2D(pool, strides, padding=padding), (2, 9, 8))
+    x = rng.standard_normal((3, 2, 9, 8))
+    expected = torch.nn.functional.max_pool2d(torch.tensor(x), pool, strides or pool, padding).numpy()
+    assert rel_error(layer.forward(x, training=False), expected) < 1e-12
+    assert rel_error(layer.forward(x, training=True), expected) < 1e-12

@@ -1375,3 +1375,29 @@ def test_a_dataset_given_whole_is_named_whatever_the_call():
     for call in (model.fit, model.evaluate, model.predict, model.train_on_batch, model.test_on_batch):
         with pytest.raises(ShapeError, match=r"give the arrays of a Dataset: fit\(data.x, data.y\)"):
             call(data)
+
+
+def test_reset_goes_back_to_the_scheduled_base_lr_but_keeps_an_lr_set_since(rng):
+    """``compile`` resets an optimizer moved to a new model: the lr a schedule left goes back
+    to the base it scaled; an lr the user set after the scheduled fit stays (a mutant that
+    always went back to the base passed every test)."""
+    x, y = _data(rng)
+    model = _model()
+    model.fit(x, y, epochs=3, batch_size=20, verbose=0, lr_schedule=schedules.StepDecay(1, 0.5))
+    optimizer = model.optimizer
+    assert optimizer.lr == 0.0025  # the schedule's last lr
+    optimizer.reset()
+    assert optimizer.lr == 0.01  # the lr the schedule scaled
+    model.fit(x, y, epochs=3, batch_size=20, verbose=0, lr_schedule=schedules.StepDecay(1, 0.5))
+    optimizer.lr = 0.3  # the user's own, after the scheduled fit
+    optimizer.reset()
+    assert optimizer.lr == 0.3
+
+
+def test_exponential_decay_steps_once_per_epoch_even_between_epochs():
+    """Its formula is exp(-rate * floor(t)): any time inside an epoch (a call with the
+    fractional time per-batch schedules get) has that epoch's rate, as ExponentialLR's."""
+    ours = schedules.ExponentialDecay(rate=0.2)
+    for t in (0.0, 0.5, 0.99):
+        assert ours(t, 0.3) == 0.3
+    assert math.isclose(ours(2.7, 0.3), 0.3 * math.exp(-0.4), rel_tol=1e-12)
