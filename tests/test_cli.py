@@ -346,6 +346,20 @@ def test_out_of_range_numbers_are_named_by_the_parser(args, expected, capsys):
     assert f"glassnet {args[0]}: error: argument {expected}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args,unknown", [
+    (["search", "--quiet", "--trials", "1"], "--quiet"),  # was the hidden --quiet-summary
+    (["train", "--epoch", "3"], "--epoch 3"), (["evaluate", "m.glassnet", "--spl", "test"], "--spl test"),
+])
+def test_options_are_taken_in_full_only(args, unknown, capsys):
+    """argparse takes any unique prefix of an option: `search --quiet` (search has no --quiet)
+    became the hidden --quiet-summary of its worker processes, a silent search that wrote
+    no summary, no search.json and skipped --final, with exit code 0."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.endswith(f"unrecognized arguments: {unknown}\n")
+
+
 def test_an_unknown_option_is_named_by_its_command_with_the_commands_usage(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--epochz", "3"])

@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         import_module(f"{__name__}.{name}").add_parser(sub)
     for command in sub.choices.values():  # one place decides how every command shows defaults
         command.formatter_class = HelpFormatter
+        # options in full only: argparse took `search --quiet` as the hidden --quiet-summary
+        # (a silent worker: no summary, no search.json, no --final), and any prefix of an
+        # option added later would change what an older command line means
+        command.allow_abbrev = False
     parser.command_parsers = sub.choices  # type: ignore[attr-defined]  (for run_command's errors)
     return parser
 
