@@ -632,6 +632,48 @@ def test_predict_names_no_class_for_nan_outputs_and_fails(tmp_path, capsys):
     assert not list(plots.glob("*.png"))  # no empty bars
 
 
+def test_evaluate_refuses_to_score_nan_outputs_as_answers(tmp_path, capsys):
+    """argmax of NaN is class 0: a model of NaN weights scored 0.34 on the cat test set (the
+    accuracy of answering non-cat), with exit code 0, where predict says no class."""
+    from PIL import Image
+
+    from glassnet.cli import main
+
+    model = Sequential([layers.Flatten(), layers.Dense(2)], input_shape=(3, 4, 4), seed=1,
+                       class_names=["a", "b"])
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    weights = model.get_weights()
+    weights["1.b"][1] = np.nan  # one class's output: every image's row holds a NaN
+    with pytest.warns(GlassnetWarning):
+        model.set_weights(weights)
+    model.save(path := tmp_path / "model.glassnet")
+    for name, colour in (("a", (200, 0, 0)), ("b", (0, 0, 200))):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        Image.new("RGB", (4, 4), colour).save(tmp_path / "photos" / name / "0.png")
+    for options in ([], ["--json"]):
+        assert main(["evaluate", str(path), "--dataset", str(tmp_path / "photos"), "--threads", "1",
+                     "--no-cache", *options]) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and "error: 2 image(s) got no class: the model's outputs are not numbers" in err
+
+
+def test_evaluate_of_a_model_saved_without_compile_shows_no_loss(tmp_path, capsys):
+    """A sigmoid output gives probabilities without a loss: the summary line raised a
+    TypeError formatting the loss None (--json gave null)."""
+    from PIL import Image
+
+    from glassnet.cli import main
+
+    Sequential([layers.Flatten(), layers.Dense(1, activation="sigmoid")], input_shape=(3, 4, 4), seed=1,
+               class_names=["a", "b"]).save(path := tmp_path / "model.glassnet")
+    for name, colour in (("a", (200, 0, 0)), ("b", (0, 0, 200))):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        Image.new("RGB", (4, 4), colour).save(tmp_path / "photos" / name / "0.png")
+    assert main(["evaluate", str(path), "--dataset", str(tmp_path / "photos"), "--threads", "1",
+                 "--no-cache"]) == 0
+    assert "photos/all (2 images): loss n/a (the model has none), accuracy " in capsys.readouterr().out
+
+
 def test_a_prediction_row_with_any_nan_names_no_class():
     """A NaN sorts anywhere: a row with one NaN (the others numbers) is no answer either."""
     from glassnet.cli.predict import _result

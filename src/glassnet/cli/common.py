@@ -106,3 +106,12 @@ def require_probabilities(model: Sequential, path: str) -> None:
             f"{path}: this model's outputs are raw scores, not probabilities: it was saved "
             "without a loss (before compile), so nothing says whether they take a sigmoid or "
             "a softmax; compile it before saving")
+
+
+def no_class_text(count: int) -> str:
+    """Why ``count`` images got no class (``predict``), or could not be scored (``evaluate``):
+    the model's outputs for them are NaN. A script reading the output must not take a broken
+    model's answers for answers (argmax of NaN is class 0)."""
+    return (f"{count} image(s) got no class: the model's outputs are not numbers (NaN), as from "
+            "weights that are NaN or infinite or that overflow; retrain it (a lower --lr) or use "
+            "another model file")

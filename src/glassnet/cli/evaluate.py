@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .._text import printable, score_text
 from ..data import LOADERS, is_folder
 from ..data import load as load_dataset
@@ -28,7 +30,7 @@ from .arguments import (
     path_text,
     seed_int,
 )
-from .common import load_model_file, model_resize, require_probabilities
+from .common import load_model_file, model_resize, no_class_text, require_probabilities
 from .output import check_output_file, print_json
 from .runtime import add_runtime_options
 
@@ -281,6 +283,9 @@ def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
         args.split, dataset.name = "all", f"{dataset.name}/all"
     ev = evaluate_model(model, dataset.x, dataset.y, list(dataset.class_names), dataset.name,
                         files=dataset.info.get("files"))
+    unanswered = int((~np.isfinite(ev.probs)).any(axis=1).sum())
+    if unanswered:  # NaN outputs would be scored as answers of class 0
+        raise ConfigError(no_class_text(unanswered))
     if args.report:
         from ..report.evaluation_report import write_evaluation_report
 
@@ -291,8 +296,9 @@ def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
                     **ev.results()})
         return 0
     report = ev.report
-    print(f"{printable(dataset.name)} ({len(dataset)} images): loss {score_text(ev.loss)}, "
-          f"accuracy {report['accuracy']:.4f}\n")
+    # (a model saved without compile has no loss; its accuracy is still its own answers')
+    loss = f"loss {score_text(ev.loss)}, " if ev.loss is not None else "loss n/a (the model has none), "
+    print(f"{printable(dataset.name)} ({len(dataset)} images): {loss}accuracy {report['accuracy']:.4f}\n")
     print(classification_table(report) + "\n")
     print(confusion_table(report["confusion_matrix"], report["class_names"]))
     if args.report:

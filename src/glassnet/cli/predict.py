@@ -15,7 +15,7 @@ from ..errors import ConfigError, ShapeError
 from ..metrics import class_probabilities
 from ..run_data import model_color_mode
 from .arguments import MODEL_HELP, Subcommands, add_folder_options, model_file, path_text, positive_int
-from .common import load_model_file, model_resize, require_probabilities
+from .common import load_model_file, model_resize, no_class_text, require_probabilities
 from .output import check_output_folder, print_json
 from .runtime import add_runtime_options
 
@@ -82,9 +82,7 @@ def run(args: argparse.Namespace) -> int:
         print(key, file=sys.stderr if args.json else sys.stdout)  # --json's output stays JSON
     if unanswered:
         # A script reading the output must not take a broken model's answers for answers.
-        print(f"glassnet predict: error: {unanswered} image(s) got no class: the model's outputs "
-              f"are not numbers (NaN), as from weights that are NaN or infinite or that overflow; "
-              f"retrain it (a lower --lr) or use another model file", file=sys.stderr)
+        print(f"glassnet predict: error: {no_class_text(unanswered)}", file=sys.stderr)
         return 1
     return 0
 
