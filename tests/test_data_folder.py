@@ -797,3 +797,18 @@ def test_folder_warnings_point_at_the_callers_line(tmp_path):
         image_folder(root, image_size=8)
     assert {Path(w.filename).name for w in caught} == {Path(__file__).name}
     assert len(caught) >= 2
+
+
+def test_an_image_size_too_large_to_hold_is_a_clear_error_not_numpys(tmp_path):
+    """`--image-size 2147483647` stopped with NumPy's traceback "array is too big" (and the
+    out-of-memory advice named --batch-size, which does not change the decoded size)."""
+    from glassnet.data.decoding import decode_images
+    from glassnet.errors import DataError
+
+    folder = two_classes(tmp_path / "photos", n=1)
+    paths = sorted(folder.rglob("*.png"))
+    side = 2**31 - 1
+    message = (rf"^2 images of 3x{side}x{side} pixels need 2.58e\+10 GiB decoded, more than this "
+               r"machine can hold \(.*\); choose a smaller image size")
+    with pytest.raises(DataError, match=message):
+        decode_images(paths, (side, side))

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import ImageError, SkippedFileWarning, UnreadableFileError, user_stacklevel
+from ..errors import DataError, ImageError, SkippedFileWarning, UnreadableFileError, user_stacklevel
 from .images import decoding_warnings, load_image
 from .listing import IMAGE_EXTENSIONS, is_image_name
 
@@ -38,6 +38,21 @@ class Skipped(NamedTuple):
     passing: bool = False
 
 
+def _image_array(shape: tuple[int, int, int, int]) -> np.ndarray:
+    """An empty uint8 array for ``shape`` images, or a DataError that says how much memory it
+    needs and what makes it smaller (NumPy's own error is a traceback for a size it cannot
+    even address, ``array is too big``, and the batch size, which out-of-memory advice
+    elsewhere names, does not change it)."""
+    try:
+        return np.empty(shape, dtype=np.uint8)
+    except (MemoryError, ValueError) as exc:
+        n, c, h, w = shape
+        gib = n * c * h * w / 2**30
+        raise DataError(f"{n} images of {c}x{h}x{w} pixels need {gib:.3g} GiB decoded, more than "
+                        f"this machine can hold ({exc}); choose a smaller image size (--image-size)"
+                        ) from None
+
+
 def decode_images(paths: Sequence[Path], image_size: tuple[int, int], resize: str = "squash",
                   channels: int = 3, workers: int | None = None
                   ) -> tuple[np.ndarray, list[int], list[Skipped]]:
@@ -48,7 +63,7 @@ def decode_images(paths: Sequence[Path], image_size: tuple[int, int], resize: st
     already resized, and is copied into ``x`` as it arrives: memory stays near the uint8 output.
     """
     height, width = image_size
-    x = np.empty((len(paths), channels, height, width), dtype=np.uint8)
+    x = _image_array((len(paths), channels, height, width))
     kept: list[int] = []
     skipped: list[Skipped] = []
 
