@@ -1578,6 +1578,24 @@ def test_a_log_axis_always_has_numbers_on_it(param, labels):
     assert len(shown) >= 2 if labels == "many" else len(shown) == 5, shown
 
 
+@pytest.mark.parametrize("param", ["lr=log:1e-100:1e100", "reg=log:1e-100:1", "lr=log:1e-5:1e-1"])
+def test_a_log_axis_spans_the_range_whatever_its_width(param):
+    """The axis was padded by (high / low) ** 0.03, which overflows for 1e-300..1e300 (limits
+    0 and inf: matplotlib's error after the trials had run, and no search.json); such a
+    range is refused now (see the spec errors), and the widest one allowed is drawn."""
+    from glassnet.report.figures import figure_png
+    from glassnet.report.search_plots import search_scatter_figure
+
+    spec = parse_param(param)
+    rows = [{"number": n, "state": "complete", "round": 1, "value": 0.5,
+             "params": {spec.name: value}} for n, value in enumerate((spec.low, spec.high))]
+    fig = search_scatter_figure(rows, [spec], "validation accuracy", best=0)
+    figure_png(fig)
+    low, high = fig.axes[0].get_xlim()
+    assert 0 < low <= spec.low and spec.high <= high < math.inf
+    assert (low, high) != (spec.low, spec.high) or param == "lr=log:1e-100:1e100"  # padded
+
+
 @pytest.mark.parametrize(("params", "size", "shown"), [(1, (4.2, 3.6), 1), (2, (8.4, 3.6), 2),
                                                      (3, (8.4, 7.2), 3), (4, (8.4, 7.2), 4)])
 def test_the_scatter_plot_puts_two_panels_a_row(params, size, shown):

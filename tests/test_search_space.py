@@ -64,6 +64,8 @@ def test_a_narrowed_range_is_printed_as_a_spec_that_reads_back_as_it():
     ("lr=log:1e-1:1e-5", "the range is empty (low 0.1 >= high 1e-05)"),
     ("dropout=float:0.5:0.5", "the range is empty"),
     ("lr=log:0:1", "a log range needs low > 0"),
+    ("lr=log:1e-300:1e300", "a log range lies within 1e-100..1e+100, got 1e-300..1e+300"),  # its plot
+    ("reg=log:1e-320:1", "a log range lies within"),
     ("batch_size=int:1.5:8", "int bounds must be whole numbers"),
     ("hidden=choice:", "give choices as choice:a,b,c"),
     ("hidden=choice:5,,7", "give choices as choice:a,b,c"),

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
 KINDS = ("log", "float", "int", "choice")
+#: the widest log range, 200 decades: its plot's log axis draws it (matplotlib's ticks
+#: overflow float64 for 1e-300..1e300, after the trials had run; nor did (high / low) ** 0.03)
+LOG_BOUNDS = (1e-100, 1e100)
 #: Fewest completed trials a round narrows the ranges from: one trial spans no range.
 NARROW_MIN = 2
 Choice = bool | int | float | str
@@ -180,6 +183,9 @@ def make_spec(name: str, kind: str, low: Any = None, high: Any = None,
                           f"(low {lo:g} >= high {hi:g})")
     if kind == "log" and lo <= 0:
         raise ConfigError(f"bad parameter spec {source!r}: a log range needs low > 0, got {lo:g}")
+    if kind == "log" and (lo < LOG_BOUNDS[0] or hi > LOG_BOUNDS[1]):
+        raise ConfigError(f"bad parameter spec {source!r}: a log range lies within "
+                          f"{LOG_BOUNDS[0]:g}..{LOG_BOUNDS[1]:g}, got {lo:g}..{hi:g}")
     if kind == "int" and (lo != int(lo) or hi != int(hi)):
         raise ConfigError(f"bad parameter spec {source!r}: int bounds must be whole numbers")
     return ParamSpec(name, kind, lo, hi)

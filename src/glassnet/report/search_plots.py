@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from .._text import score_text
 from ..search_config import SCORE_LABELS
-from ..search_space import NARROW_MIN
+from ..search_space import LOG_BOUNDS, NARROW_MIN
 from .figures import new_figure, save_figure
 from .text import no_trial_succeeded
 
@@ -64,8 +64,11 @@ def _draw_param(ax, spec: Any, rows: Sequence[dict[str, Any]], label: str,
                    zorder=3, label=f"best: trial {best}")
     if spec.kind == "log":
         ax.set_xscale("log")
-        pad = (spec.high / spec.low) ** 0.03
-        low, high = spec.low / pad, spec.high * pad
+        # 3% of the range's width in log space on each side, within the widest log range
+        # ((high / low) ** 0.03 overflowed for lr=log:1e-300:1e300: axis limits 0 and inf)
+        pad = math.exp(0.03 * (math.log(spec.high) - math.log(spec.low)))
+        low = max(spec.low / pad, LOG_BOUNDS[0])
+        high = min(spec.high * pad, LOG_BOUNDS[1])
         ax.set_xlim(low, high)  # the whole searched range
         ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only, never overlapping
         if math.floor(math.log10(high)) < math.ceil(math.log10(low)):
