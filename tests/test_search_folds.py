@@ -294,9 +294,24 @@ CV = ["--dataset", "cats", "--model", "mlp", "--hidden", "7", "--epochs-per-tria
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--folds", "1"], "--folds must be an integer of at least 2 (each fold is validated by a model "
-                       "trained on the others), got 1"),
-    (["--folds", "-2"], "--folds must be an integer of at least 2"),
+    (["--folds", "1"], "argument --folds: expected an integer >= 2, got '1'"),
+    (["--folds", "-2"], "argument --folds: expected an integer >= 2, got '-2'"),
+    (["--folds", "abc"], "argument --folds: expected an integer >= 2, got 'abc'"),  # was "invalid int value"
+    (["--smooth", "0"], "argument --smooth: expected a positive integer, got '0'"),
+    (["--study-name", ""], "argument --study-name: expected a name, got an empty one (an unset shell "
+                           "variable?)"),  # was taken as not given
+])
+def test_cli_fold_smoothing_and_study_name_usage_errors(args, message, capsys):
+    """Like every other number option: argparse's exit code 2, the option, the value and what it
+    takes (exit code 1, and "invalid int value" for a word, before)."""
+    from glassnet.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", *CV, *args])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.endswith(f"error: {message}\n")
+
+
+@pytest.mark.parametrize("args, message", [
     (["--folds", "100"], "--folds 100 needs at least 100 samples of every class, but class 'cat' has 72; "
                          "use at most 72 folds"),
     (["--folds", "3", "--validation-split", "0.2"], "leave out --validation-split"),

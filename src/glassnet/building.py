@@ -115,6 +115,13 @@ def _build_layer(index: int, layer: Layer, shape: tuple[int, ...], rng: Any,
         raise OutOfMemoryError(
             f"{what} for inputs (N, {', '.join(map(str, shape))}) {need}: there "
             f"was not enough memory ({exc}); use smaller images, or pool them smaller before "
-            "Flatten") from None
+            f"Flatten{_fewer_units_hint(layer)}") from None
     check_grads_mirror_params(layer, what)
     return output_shape
+
+
+def _fewer_units_hint(layer: Layer) -> str:
+    """``", or fewer than 100000000 units"`` for a layer whose own size is what the memory is
+    short of (``--hidden 100000000`` was told only to use smaller images)."""
+    units = getattr(layer, "units", None) or getattr(layer, "filters", None)
+    return f", or fewer than {units:,} {'units' if hasattr(layer, 'units') else 'filters'}" if units else ""

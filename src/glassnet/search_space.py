@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._checks import MAX_INT
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ def make_spec(name: str, kind: str, low: Any = None, high: Any = None,
                               f"{comma!r} (layer sizes are written 8-4)")
         if len(set(values)) != len(values):
             raise ConfigError(f"bad parameter spec {source!r}: repeated choices")
+        _refuse_huge_integers(values, source)
         return ParamSpec(name, kind, choices=values)
     lo, hi = _bound(low, "low", kind, source), _bound(high, "high", kind, source)
     if lo >= hi:
@@ -188,7 +190,19 @@ def make_spec(name: str, kind: str, low: Any = None, high: Any = None,
                           f"{LOG_BOUNDS[0]:g}..{LOG_BOUNDS[1]:g}, got {lo:g}..{hi:g}")
     if kind == "int" and (lo != int(lo) or hi != int(hi)):
         raise ConfigError(f"bad parameter spec {source!r}: int bounds must be whole numbers")
+    if kind == "int":
+        _refuse_huge_integers((int(lo), int(hi)), source)
     return ParamSpec(name, kind, lo, hi)
+
+
+def _refuse_huge_integers(values: Iterable[Any], source: str) -> None:
+    """Integers (sizes, counts) at most :data:`~glassnet._checks.MAX_INT`, as the options of
+    ``glassnet train`` take them: a larger layer size failed inside NumPy ("Maximum allowed
+    dimension exceeded"), naming neither the parameter nor the limit."""
+    huge = next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT),
+                None)
+    if huge is not None:
+        raise ConfigError(f"bad parameter spec {source!r}: integers are at most {MAX_INT:,}, got {huge}")
 
 
 def parse_spec(name: str, text: str) -> ParamSpec:

@@ -73,6 +73,8 @@ def number_type(convert: Callable[[str], Any], accept: Callable[[Any], bool],
 
 positive_int = number_type(int, lambda v: v > 0, "a positive integer")
 non_negative_int = number_type(int, lambda v: v >= 0, "an integer >= 0")
+#: a count of folds: each fold is validated by a model trained on the others
+fold_count = number_type(int, lambda v: v >= 2, "an integer >= 2")
 #: a seed: any the course's RandomState takes (below 2**32), which the other streams take too
 seed_int = number_type(int, lambda v: v >= 0, "an integer >= 0", limit=2**32 - 1)
 # Floats must be finite too: "inf" parses, and would reach the optimizer or the loss.
@@ -97,6 +99,17 @@ def path_text(text: str) -> str:
 
 
 path_text.__name__ = "a path"
+
+
+def name_text(text: str) -> str:
+    """An argparse ``type=`` for a name that is not a folder (a stored study's): not blank
+    (``--study-name ""`` was taken as not given)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a name, got an empty one (an unset shell variable?)")
+    return text
+
+
+name_text.__name__ = "a name"
 
 
 def folder_name(text: str) -> str:

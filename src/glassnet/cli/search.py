@@ -39,11 +39,13 @@ from .arguments import (
     add_folder_options,
     add_test_split_option,
     batch_size,
+    fold_count,
     folder_name,
     folder_options_error,
     fraction,
     given_destinations,
     hidden_sizes,
+    name_text,
     path_text,
     positive_int,
     seed_int,
@@ -108,11 +110,11 @@ def add_parser(sub: Subcommands) -> None:
     p.add_argument("--validation-split", type=fraction, default=None, metavar="FRACTION",
                    help="fraction of the training split held out to score trials (default: 0.2, "
                         "unless --folds)")
-    p.add_argument("--folds", type=int, default=None, metavar="K",
+    p.add_argument("--folds", type=fold_count, default=None, metavar="K",
                    help="k-fold cross-validation instead of one validation split: each trial "
                         "trains K models, each on all stratified folds of the training split but "
                         "one, and is scored by the mean of their validation curves (K >= 2)")
-    p.add_argument("--smooth", type=int, default=1, metavar="EPOCHS",
+    p.add_argument("--smooth", type=positive_int, default=1, metavar="EPOCHS",
                    help="take the best epoch of the validation curve after a centred moving "
                         "average over this many epochs, so that a curve swinging from epoch to "
                         "epoch does not win by one lucky epoch (1: no smoothing)")
@@ -134,7 +136,8 @@ def add_parser(sub: Subcommands) -> None:
                         "or env:VAR to read it from the environment variable VAR (a password then "
                         "stays out of ps and the shell history) (default: the journal file "
                         "runs/NAME/search.journal)")
-    p.add_argument("--study-name", default=None, help="study name in --storage (default: NAME)")
+    p.add_argument("--study-name", type=name_text, default=None,
+                   help="study name in --storage (default: NAME)")
     p.add_argument("--resume", action="store_true",
                    help="continue the stored search with its space and settings (an option "
                         "that would change a stored setting is an error; --trials may change the "
