@@ -1209,7 +1209,16 @@ def test_evaluate_tells_the_runs_validation_images_from_its_training_images(tmp_
         assert scores["accuracy"] == pytest.approx(recorded[split]["accuracy"], abs=1e-12)
     # another data set, or the same one read otherwise, has no such split of the run's
     assert main(["evaluate", str(run), "--split", "validation", "--dataset", "cifar10"]) == 1
-    assert "has splits 'train' and 'test', not 'validation'" in capsys.readouterr().err
+    assert (f"--split validation: {run}/model.glassnet records no validation images held out of 'cifar10' "
+            "(its run had no --validation-split, or it was trained on other data); choose --split train "
+            "or test") in capsys.readouterr().err
+    # nor does a run trained without --validation-split (it said the cat set has no such split)
+    bare = tmp_path / "bare"
+    assert main(["train", "--hidden", "4", "--epochs", "1", "--quiet", "--out", str(bare)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(bare), "--split", "validation"]) == 1
+    assert "records no validation images held out of 'cats' (its run had no --validation-split" in \
+        capsys.readouterr().err
     assert main(["evaluate", str(run), "--split", "foo"]) == 1  # names the run's validation split too
     assert "--split 'foo': choose one of test, train, validation" in capsys.readouterr().err
 

@@ -256,6 +256,10 @@ def _evaluate(args: argparse.Namespace, notes: list[str]) -> int:
         raise ConfigError(f"--split {args.split}: the image folder {args.dataset!r} has no splits "
                           "of its own; add --test-split FRACTION (and the training run's --seed) "
                           "to evaluate its train or test part, or drop --split to evaluate every image")
+    if args.split == "validation" and not args.validation_held_out:  # said before the data's splits
+        raise ConfigError(f"--split validation: {args.model} records no validation images held out of "
+                          f"{args.dataset!r} (its run had no --validation-split, or it was trained on "
+                          "other data); choose --split train or test")
     warn_if_training_images(model, args)  # (after the error: a warning about no evaluation)
     # A named set reads only the split evaluated (its other files need not be there).
     only = ("train" if held_out else args.split or "test",) if args.dataset in LOADERS else None
