@@ -33,12 +33,14 @@ def test_format_characters_take_no_column():
 
 @pytest.mark.parametrize("value, shown", [
     (0.69314718, "0.6931"), (999999.0, "999999.0000"), (2331842771412716703224692736.0, "2.332e+27"),
-    (-3e9, "-3e+09"), (float("nan"), "nan"), (float("inf"), "inf")])
+    (-3e9, "-3e+09"), (float("nan"), "nan"), (float("inf"), "inf"),
+    (None, "n/a")])  # a file's null (info of an edited file raised TypeError), or no loss at all
 def test_scores_have_four_decimals_and_huge_losses_four_significant_digits(value, shown):
     from glassnet._text import logged_number, score_text
 
     assert score_text(value) == shown
     assert logged_number("loss", value) == shown and logged_number("lr", 5.11e-05) == "5.11e-05"
+    assert logged_number("lr", None) == "n/a"
 
 
 @pytest.mark.filterwarnings("ignore::glassnet.errors.GlassnetWarning")  # the inputs' scale, on purpose

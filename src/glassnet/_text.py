@@ -16,12 +16,15 @@ def logged_number(key: str, value: Any) -> str:
     """A logged number as the progress lines and ``glassnet info`` show it: a learning rate
     to 3 significant digits (4 decimals would show a decayed 5.11e-05 as 0.0001), every other
     metric as :func:`score_text`."""
-    return f"{float(value):.3g}" if key == "lr" else score_text(value)
+    return f"{float(value):.3g}" if key == "lr" and value is not None else score_text(value)
 
 
 def score_text(value: Any) -> str:
     """A loss or a score with 4 decimals; from a million up (a diverging run's loss) with 4
-    significant digits, ``2.332e+27``, not 31 digits."""
+    significant digits, ``2.332e+27``, not 31 digits. ``None`` (JSON's null, as a file
+    records NaN, or no loss at all) is ``n/a``."""
+    if value is None:
+        return "n/a"
     value = float(value)
     return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
 
