@@ -41,3 +41,13 @@ def test_a_normal_std_that_is_not_positive_and_finite_is_refused(spec, shown):
     """std 0 makes every weight 0: the units of a layer stay identical through training."""
     with pytest.raises(ConfigError, match=rf"normal\(std\) needs a finite std > 0, got {shown}$"):
         initializers.get(spec)
+
+
+@pytest.mark.parametrize("spec", ["normal:", "normal:abc", "normal: "])
+def test_normal_with_a_colon_needs_its_std(spec):
+    """`--init normal:` (an unset variable after the colon) quietly drew with 0.01 and was
+    recorded as "normal:"; plain "normal" is the course's 0.01."""
+    with pytest.raises(ConfigError, match=r"STD in 'normal:STD' must be a number, e.g. normal:0.01"):
+        initializers.get(spec)
+    w = initializers.get("normal")((2000, 50), 2000, 50, np.random.default_rng(0))
+    assert abs(w.std() - 0.01) < 1e-4

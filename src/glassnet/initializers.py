@@ -87,7 +87,8 @@ def get(spec: str | float | Initializer) -> Initializer:
         if spec == "normal" or spec.startswith("normal:"):
             std = spec.partition(":")[2]
             try:
-                value = float(std) if std else 0.01
+                # "normal" alone is the course's 0.01; "normal:" promises a STD it lacks
+                value = float(std) if spec != "normal" else 0.01
             except ValueError:
                 raise ConfigError(f"initializer {spec!r}: STD in 'normal:STD' must be a number, "
                                   f"e.g. normal:0.01") from None
