@@ -145,6 +145,17 @@ def test_glassnet_report_on_a_file_names_its_folder(cat_run):
                                      f"(it holds run.json), e.g. {str(cat_run)!r}")
 
 
+def test_glassnet_report_on_a_file_outside_a_run_suggests_no_folder(tmp_path):
+    """`glassnet report photos/img.png` suggested 'photos', which is no run either."""
+    from glassnet.report.run_files import read_run
+
+    (image := tmp_path / "img.png").write_bytes(b"not a run")
+    with pytest.raises(gn.errors.ConfigError) as info:
+        read_run(image)
+    assert str(info.value) == (f"{str(image)!r} is a file; give the run directory that 'glassnet train "
+                               "--out' wrote (it holds run.json)")
+
+
 def test_evaluate_refuses_a_seed_it_would_ignore(cat_run):
     """--seed only chooses an image folder's --test-split: on the cat set it was ignored."""
     result = run_cli("evaluate", str(cat_run), "--seed", "3")

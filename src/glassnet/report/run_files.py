@@ -82,9 +82,10 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     if not run_dir.exists():
         raise ConfigError(f"{str(run_dir)!r} does not exist; give the folder that "
                           "'glassnet train --out' wrote")
-    if run_dir.is_file():  # runs/x/model.glassnet, say: its folder is the run
+    if run_dir.is_file():  # runs/x/model.glassnet, say: its folder is the run (if it is one)
+        example = (f", e.g. {str(run_dir.parent)!r}" if (run_dir.parent / RUN_RECORD).is_file() else "")
         raise ConfigError(f"{str(run_dir)!r} is a file; give the run directory that 'glassnet "
-                          f"train --out' wrote (it holds {RUN_RECORD}), e.g. {str(run_dir.parent)!r}")
+                          f"train --out' wrote (it holds {RUN_RECORD}){example}")
     if not (run_dir / RUN_RECORD).is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run directory: it has no run.json "
                           f"({_what_else(run_dir)})")
