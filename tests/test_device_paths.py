@@ -122,6 +122,56 @@ def test_cupy_without_a_usable_gpu_is_one_clear_error(device, error, monkeypatch
         backend.get_device()
 
 
+def test_a_gpu_that_cannot_run_cupys_kernels_is_one_clear_error(device, monkeypatch):
+    """A GPU and a driver, but no CUDA Toolkit libraries where CuPy's pip wheel looks for them
+    (NVRTC, cuBLAS): the first kernel failed deep inside a layer, with a traceback."""
+    if device != "fake-cupy":
+        pytest.skip("models a machine without the CUDA libraries")
+
+    class CompileException(Exception):  # noqa: N818 - CuPy's name
+        pass
+
+    def no_nvrtc(*args, **kwargs):
+        raise CompileException("libnvrtc.so.12: cannot open shared object file")
+
+    monkeypatch.setattr(fake_cupy, "arange", no_nvrtc, raising=False)
+    message = r"^the CUDA GPU cannot run CuPy's kernels \(CompileException: libnvrtc.so.12: .*\); is the CUDA"
+    with pytest.raises(gn.errors.ConfigError, match=message):
+        backend.set_device("gpu")
+    assert backend.get_device() == "cpu"
+
+
+def test_gradcheck_on_the_gpu_checks_the_losses_on_the_gpu(device, monkeypatch):
+    """`glassnet gradcheck --device gpu` says it checks the CuPy path: its loss checks ran on
+    NumPy arrays (the outputs were never moved to the device)."""
+    seen = []
+    for loss in (gn.losses.BinaryCrossEntropy, gn.losses.CategoricalCrossEntropy):
+        forward = loss.forward
+        monkeypatch.setattr(loss, "forward", lambda self, output, *rest, _f=forward:
+                            seen.append(type(output).__module__) or _f(self, output, *rest))
+    rows = on("gpu", gradcheck.run_standard_checks)
+    assert max(error for *_, error in rows) < 1e-6
+    assert seen and set(seen) == {type(on("gpu", lambda: backend.to_device(np.zeros(1)))).__module__}
+
+
+def test_a_fit_that_tracks_no_accuracy_waits_for_no_count(device, rng):
+    """The running accuracy was counted on every batch (a read that waits for the whole step
+    on a GPU) and thrown away when the model tracks no accuracy."""
+    only_on_the_stand_in(device)
+
+    def build():
+        model = gn.Sequential([gn.layers.Dense(4), gn.layers.Dense(2)], input_shape=(3,))
+        model.compile("categorical_crossentropy", "sgd", metrics=[])
+        return model
+
+    model = on("gpu", build)
+    x, y = rng.standard_normal((16, 3)).astype(np.float32), rng.integers(0, 2, 16)
+    with fake_cupy.recording() as copies:
+        on("gpu", lambda: model.fit(x, y, epochs=1, batch_size=4, verbose=0))
+    assert ("to host", "int64", ()) not in copies
+    assert copies.count(("to host", "float32", ())) >= 4  # each batch's loss
+
+
 # -- every layer and every loss ------------------------------------------------------------------
 @pytest.mark.parametrize("factory", [dense_model, conv_model, conv_gap_model])
 def test_every_layer_trains_on_the_device_as_on_the_cpu(device, factory, rng):

@@ -53,8 +53,9 @@ def set_device(device: str) -> None:
 
 
 def _check_gpu(cupy: ModuleType) -> None:
-    """A :class:`ConfigError` unless CUDA sees a GPU. CuPy imports without a GPU or a
-    driver; its first allocation would then fail with a CUDA error deep inside a layer."""
+    """A :class:`ConfigError` unless CUDA sees a GPU that runs CuPy's kernels. CuPy imports
+    without a GPU, a driver or the CUDA libraries; its first allocation (or kernel) would
+    then fail with a CUDA error deep inside a layer."""
     runtime = cupy.cuda.runtime
     try:
         count = runtime.getDeviceCount()
@@ -62,6 +63,15 @@ def _check_gpu(cupy: ModuleType) -> None:
         raise ConfigError(f"no usable CUDA GPU: {exc}; use the device 'cpu'") from None
     if count == 0:
         raise ConfigError("no usable CUDA GPU: CUDA finds 0 devices; use the device 'cpu'")
+    # A GPU and a driver, but CuPy's pip wheels also need the CUDA Toolkit's libraries (NVRTC
+    # compiles its element-wise kernels, cuBLAS multiplies): one of each, tiny, now
+    try:
+        a = cupy.arange(4, dtype=cupy.float32).reshape(2, 2)
+        float((a @ a * 2).sum())
+    except Exception as exc:  # noqa: BLE001 - CuPy raises its own kinds (CompileException, CUBLASError)
+        raise ConfigError(f"the CUDA GPU cannot run CuPy's kernels ({type(exc).__name__}: {exc}); is the "
+                          "CUDA Toolkit (NVRTC, cuBLAS) installed where CuPy finds it? Use the device "
+                          "'cpu'") from None
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_device_of_weights, to_numpy
+from .backend import to_device, to_device_of_weights, to_numpy
 from .errors import ConfigError, ShapeError
 from .layers.base import check_grads_mirror_params
 
@@ -250,7 +250,8 @@ def check_loss(loss: Any, output: np.ndarray, y: np.ndarray, h: float = 1e-5,
                name: str | None = None, sample_weight: np.ndarray | None = None) -> CheckResult:
     """Check ``loss.backward()`` against finite differences of ``loss.forward(output, y,
     sample_weight)`` (``sample_weight: (N,)`` or ``None``)."""
-    output = np.array(output, dtype=np.float64)
+    # on the current device: `glassnet gradcheck --device gpu` checks the losses' CuPy path too
+    output = to_device(np.array(output, dtype=np.float64))
     value = loss.forward(output, y, sample_weight)
     analytic = to_numpy(loss.backward())
     numeric = numerical_gradient(lambda: loss.forward(output, y, sample_weight), output, h)
