@@ -17,7 +17,11 @@ where it matters for glassnet's device discipline:
   ``TypeError`` from ``numpy.can_cast`` there: pass ``dtype.type(value)``);
 - only the CuPy 13 functions glassnet uses are in the module (an allowlist, also for NumPy
   functions called on device arrays), so a NumPy function that CuPy lacks (``errstate``,
-  ``seterr``, ...) is missing here too;
+  ``seterr``, ...) is missing here too; functions, array methods and ufuncs take only the
+  keywords CuPy's take (``max`` has no ``initial``, ufuncs no ``where=``), ufuncs only as
+  calls (no ``np.add.at``) and no list operands, arrays have only CuPy's attributes;
+- an out-of-range integer-array index wraps around, as CuPy's does (NumPy raises): a
+  check that relies on NumPy's IndexError is no check on a GPU;
 - :func:`recording` lists the copies between host and device (a test of what a GPU
   would wait for);
 - ``cuda.runtime.getDeviceCount`` counts one GPU (tests replace it with
@@ -122,22 +126,37 @@ class ndarray:  # noqa: N801 - named as CuPy's class
             # NumPy's other protocols (__array_interface__, __array_struct__, the buffer)
             # would let np.asarray read the array without asking
             raise AttributeError(name)
+        if name not in _CUPY_METHODS and name not in _CUPY_ATTRIBUTES:
+            raise AttributeError(f"'cupy.ndarray' object has no attribute {name!r} (strict stand-in)")
+        if name == "flags":
+            return _Flags(self._a.flags)
         value = getattr(self._a, name)
         if callable(value):
+            allowed = _CUPY_METHODS[name]
             def method(*args: Any, **kwargs: Any) -> Any:
+                unknown = set(kwargs) - allowed
+                if unknown:
+                    raise TypeError(f"cupy.ndarray.{name}() got unexpected keyword(s) {sorted(unknown)}")
                 return _wrap(value(*_device_args(args, name), **_device_args(kwargs, name)))
 
             return method
         return _wrap(value)
 
     def __getitem__(self, key: Any) -> Any:
-        return _wrap(self._a[_index(key)])
+        return _wrap(self._a[_wrapped(_index(key), self._a.shape)])
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._a[_index(key)] = _device_args(value, "__setitem__")
+        self._a[_wrapped(_index(key), self._a.shape)] = _device_args(value, "__setitem__")
 
     # -- NumPy's protocols: ufuncs and functions on device arrays stay on the device --------
     def __array_ufunc__(self, ufunc: _np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method != "__call__":
+            raise TypeError(f"strict stand-in: ufunc method {ufunc.__name__}.{method} on device arrays")
+        unknown = set(kwargs) - {"out", "dtype", "casting"}
+        if unknown:
+            raise TypeError(f"strict stand-in: CuPy ufunc {ufunc.__name__} takes no {sorted(unknown)}")
+        if any(isinstance(v, (list, tuple)) for v in inputs):
+            raise TypeError(f"strict stand-in: CuPy ufunc {ufunc.__name__} takes no list/tuple operand")
         out = kwargs.get("out")
         result = getattr(ufunc, method)(*_device_args(inputs, ufunc.__name__),
                                         **_device_args(kwargs, ufunc.__name__))
@@ -216,12 +235,26 @@ def _index(key: Any) -> Any:
     return key._a if isinstance(key, ndarray) else key
 
 
+def _wrapped(key: Any, shape: tuple[int, ...]) -> Any:
+    """CuPy wraps out-of-bounds integer-array indices around instead of raising (docs: "CuPy
+    handles out-of-bounds indices differently from NumPy ... wraps around them")."""
+    parts = key if isinstance(key, tuple) else (key,)
+    if any(p is Ellipsis or p is None for p in parts):
+        return key
+    out = tuple(_np.mod(p, shape[i]) if isinstance(p, _np.ndarray) and p.dtype.kind in "iu" else p
+                for i, p in enumerate(parts))
+    return out if isinstance(key, tuple) else out[0]
+
+
 def asnumpy(a: Any) -> _np.ndarray:
     return a.get() if isinstance(a, ndarray) else _np.asarray(a)
 
 
 def _function(name: str, func: Any):
     def call(*args: Any, **kwargs: Any) -> Any:
+        unknown = set(kwargs) - _FUNCTION_KEYWORDS.get(name, set(kwargs))
+        if unknown:
+            raise TypeError(f"cupy.{name}() got unexpected keyword(s) {sorted(unknown)}")
         if name in _FROM_HOST and args and isinstance(args[0], ndarray):
             result = func(args[0]._a, *args[1:], **kwargs)  # on the device: no copy needed
             return args[0] if result is args[0]._a else ndarray(result)
@@ -267,6 +300,45 @@ def __getattr__(name: str) -> Any:
         return value
     raise AttributeError(f"module 'cupy' has no attribute {name!r} (the stand-in has only the CuPy "
                          "13 functions glassnet uses: add it to _CUPY_FUNCTIONS if CuPy 13 has it)")
+
+
+class _Flags:
+    """CuPy's flags: c_contiguous, f_contiguous, owndata only (no writeable, aligned...)."""
+
+    def __init__(self, flags: Any) -> None:
+        self.c_contiguous, self.f_contiguous, self.owndata = (
+            flags.c_contiguous, flags.f_contiguous, flags.owndata)
+
+
+_ANY = {"axis", "out", "keepdims"}
+_CUPY_METHODS = {
+    "all": _ANY, "any": _ANY, "max": _ANY, "min": _ANY,
+    "argmax": {"axis", "out", "dtype", "keepdims"}, "argmin": {"axis", "out", "dtype", "keepdims"},
+    "sum": {"axis", "dtype", "out", "keepdims"}, "prod": {"axis", "dtype", "out", "keepdims"},
+    "mean": {"axis", "dtype", "out", "keepdims"},
+    "var": {"axis", "dtype", "out", "ddof", "keepdims"}, "std": {"axis", "dtype", "out", "ddof", "keepdims"},
+    "astype": {"dtype", "order", "casting", "subok", "copy"}, "clip": {"min", "max", "out"},
+    "copy": {"order"}, "cumsum": {"axis", "dtype", "out"}, "dot": {"out"}, "fill": set(),
+    "flatten": {"order"}, "ravel": {"order"}, "reshape": {"order"}, "item": set(), "tolist": set(),
+    "get": {"stream", "order", "out", "blocking"}, "round": {"decimals", "out"}, "squeeze": {"axis"},
+    "swapaxes": set(), "take": {"axis", "out"}, "transpose": set(), "view": {"dtype"},
+    "nonzero": set(), "sort": {"axis", "kind"}, "argsort": {"axis", "kind"}, "repeat": {"axis"},
+    "tobytes": {"order"}, "__copy__": set(), "__deepcopy__": set(),
+}
+_CUPY_ATTRIBUTES = {"shape", "dtype", "ndim", "size", "itemsize", "nbytes", "strides", "T", "flags",
+                    "base", "real", "imag", "device", "flat"}
+
+_FUNCTION_KEYWORDS = {
+    "asarray": {"dtype", "order", "blocking"},
+    "array": {"dtype", "copy", "order", "subok", "ndmin", "blocking"},
+    "ascontiguousarray": {"dtype"}, "zeros": {"dtype", "order"}, "empty": {"dtype", "order"},
+    "full": {"dtype", "order"}, "zeros_like": {"dtype", "order", "subok", "shape"},
+    "empty_like": {"dtype", "order", "subok", "shape"}, "full_like": {"dtype", "order", "subok", "shape"},
+    "arange": {"stop", "step", "dtype"}, "concatenate": {"axis", "out", "dtype", "casting"},
+    "stack": {"axis", "out", "dtype", "casting"}, "where": set(), "clip": {"out"},
+    "einsum": {"dtype", "optimize", "casting"}, "as_strided": {"shape", "strides"},
+    "copyto": {"casting", "where"},
+}
 
 
 lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(
