@@ -324,3 +324,8 @@ def test_callbacks_and_the_history_hold_the_fits_settings_and_model_as_in_keras(
 
     assert copy.deepcopy(model).history.model is None
     assert pickle.loads(pickle.dumps(history)).params == history.params
+    # a CallbackList of one's own, made as before params existed, gives its callbacks none
+    from glassnet.training import CallbackList
+
+    CallbackList([mine := LambdaCallback()], model)
+    assert mine.model is model and mine.params == {}

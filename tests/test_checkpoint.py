@@ -782,8 +782,8 @@ def test_cli_resume_takes_no_other_training_option(tmp_path):
     result = run_cli("train", "--resume", str(tmp_path), "--lr", "0.5", "--epochs", "3")
     assert result.returncode == 1
     assert "drop --epochs, --lr" in result.stderr and result.stderr.count("\n") == 1
-    # given with their default values, or abbreviated, they are still refused
-    result = run_cli("train", "--resume", str(tmp_path), "--seed", "0", "--epo", "10",
+    # given with their default values they are still refused (abbreviated, --epo is unknown)
+    result = run_cli("train", "--resume", str(tmp_path), "--seed", "0", "--epochs", "10",
                      "--quiet", "--threads", "1")
     assert result.returncode == 1
     assert "drop --epochs, --seed" in result.stderr and result.stderr.count("\n") == 1

@@ -884,6 +884,13 @@ def test_info_of_a_checkpoint_says_what_training_goes_on_with_when_the_file_reco
     assert _checkpoint_text(ck) == ("checkpoint: 2 of 9 epoch(s) done, with the weights of the last "
                                     "(glassnet train --resume continues it with optimizer sgd lr 0.05 "
                                     "(momentum 0.9, nesterov), batch size full); last epoch: loss 0.5000")
+    # on a schedule, the run's lr and its schedule are what goes on, with the lr of the moment
+    scheduled = {**ck, "run": {"epochs": 9, "batch_size": 16, "lr": 0.05, "lr_schedule": "cosine"},
+                 "optimizer": {"name": "sgd", "lr": 0.0328321}}
+    assert "continues it with optimizer sgd lr 0.05 on the cosine schedule (now 0.0328321), batch size 16)" \
+        in _checkpoint_text(scheduled)
+    decayed = {**scheduled, "run": {"epochs": 9, "lr": 0.05, "lr_schedule": None, "lr_decay": 0.9}}
+    assert "with optimizer sgd lr 0.05 on the step schedule (now 0.0328321))" in _checkpoint_text(decayed)
     # a checkpoint that records neither (written by Python code of one's own) says only the rest
     assert _checkpoint_text({"epochs_done": 2, "last_epoch": {}, "run": None, "optimizer": None}) == (
         "checkpoint: 2 epoch(s) done, with the weights of the last (glassnet train --resume continues "

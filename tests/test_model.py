@@ -621,6 +621,12 @@ def test_inputs_the_preprocessing_makes_infinite_are_refused_by_fit_evaluate_and
         with pytest.raises(ConfigError, match=message.replace("x reaches", ".*x reaches")):
             call()
     assert np.isfinite(model.predict(small)).all()  # 2e37: within range
+    # an infinite value is the data's fault, said as such (not blamed on the preprocessing)
+    bad = small.copy()
+    bad[1, 2] = np.inf
+    for call in (lambda: model.predict(bad), lambda: model.fit(bad, y, verbose=0)):
+        with pytest.raises(ConfigError, match="^x holds NaN or infinite values; clean the data first"):
+            call()
     # the mean and std count too, at each step: (x * 1e37 - (-3e38)) / 0.5
     shifted = gn.Sequential([gn.layers.Dense(2)], input_shape=(3,),
                             preprocessing={"scale": 1e37, "mean": [-3e38], "std": [0.5]})

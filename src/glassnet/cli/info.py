@@ -195,6 +195,10 @@ def _goes_on_with(ck: dict[str, Any], run: dict[str, Any]) -> str:
     the data until the run ends)."""
     opt = ck.get("optimizer") if isinstance(ck.get("optimizer"), dict) else {}
     lr = f" lr {opt['lr']:g}" if is_number(opt.get("lr")) else ""
+    schedule = run.get("lr_schedule") or ("step" if run.get("lr_decay") else None)
+    if schedule not in (None, "constant") and is_number(run.get("lr")):
+        # a resumed run goes on with its schedule of the run's lr, not the lr of this moment
+        lr = f" lr {run['lr']:g} on the {schedule} schedule" + (f" (now {opt['lr']:g})" if lr else "")
     parts = [f"optimizer {opt['name']}{lr}{_optimizer_settings(opt)}"] if opt.get("name") else []
     parts += [f"batch size {batch_size_text(run['batch_size'])}"] if "batch_size" in run else []
     return f" with {', '.join(parts)}" if parts else ""

@@ -75,11 +75,11 @@ class Callback:
 class CallbackList(Callback):
     """Calls every hook on each callback, in the order of their :attr:`Callback.call_order`."""
 
-    def __init__(self, callbacks: list[Callback], model: Any, params: dict[str, Any]) -> None:
+    def __init__(self, callbacks: list[Callback], model: Any, params: dict[str, Any] | None = None) -> None:
         self.callbacks = sorted(callbacks, key=lambda cb: cb.call_order)  # stable: as given within one
         for cb in self.callbacks:
             cb.set_model(model)
-            cb.set_params(params)
+            cb.set_params(params or {})
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
         for cb in self.callbacks:

@@ -63,37 +63,36 @@ def check_finite(x: Any, what: str, dtype: Any, preprocessing: dict[str, Any] | 
     after the model's ``preprocessing`` too when it is given: in training a NaN pixel would
     make the NaN guard blame the weights; in evaluate it would count as a wrong (or right)
     answer, silently."""
-    if preprocessing is not None:
+    if np.issubdtype(x.dtype, np.floating):
+        xp = array_module(x)
+        if not xp.isfinite(x).all():
+            raise ConfigError(f"{what} holds NaN or infinite values; clean the data first (a NaN "
+                              "input gives NaN outputs and losses whatever the weights)")
+        largest = float(np.finfo(dtype).max)
+        # float(): compared as NumPy scalars, float64's max would be cast to float32 (a warning)
+        wider = float(np.finfo(x.dtype).max) > largest
+        # max and min, not abs: no temporary the size of x (finite values: no NaN to skip)
+        if wider and x.size and (float(x.max()) > largest or float(x.min()) < -largest):
+            raise ConfigError(f"{what} holds values beyond {np.dtype(dtype).name}'s range "
+                              f"(±{largest:.3g}), the model's: they would become infinite; scale the "
+                              "data first")
+    if preprocessing is not None:  # (after: an infinite pixel is the data's fault, not theirs)
         check_preprocessed_range(x, what, dtype, preprocessing)
-    if not np.issubdtype(x.dtype, np.floating):
-        return
-    xp = array_module(x)
-    if not xp.isfinite(x).all():
-        raise ConfigError(f"{what} holds NaN or infinite values; clean the data first (a NaN input "
-                          "gives NaN outputs and losses whatever the weights)")
-    largest = float(np.finfo(dtype).max)
-    # float(): compared as NumPy scalars, float64's max would be cast to float32 (a warning)
-    wider = float(np.finfo(x.dtype).max) > largest
-    # max and min, not abs: no temporary the size of x (finite values: no NaN to skip)
-    if wider and x.size and (float(x.max()) > largest or float(x.min()) < -largest):
-        raise ConfigError(f"{what} holds values beyond {np.dtype(dtype).name}'s range (±{largest:.3g}), "
-                          f"the model's: they would become infinite; scale the data first")
 
 
 def check_preprocessed_range(x: Any, what: str, dtype: Any, preprocessing: dict[str, Any]) -> None:
     """``x: (N, C, ...)`` after ``(x * scale - mean) / std`` must stay within ``dtype``'s
     range (a scale of 1e38 on pixels makes them infinite, and the NaN guard would blame the
     initial weights). The formula is monotonic per channel, so the channels' extremes tell:
-    two reductions, no copy of ``x``. NaN is left to :func:`check_finite`'s own message."""
+    two reductions, no copy of ``x``, whose values are finite (:func:`check_finite`)."""
     identity = preprocessing["scale"] == 1 and preprocessing["mean"] is None and preprocessing["std"] is None
     if identity or not x.size or x.ndim < 2:
         return
     axes = (0, *range(2, x.ndim))  # all but the channels (features)
-    with np.errstate(invalid="ignore"):  # NaN inputs: refused by check_finite
-        lows, highs = (backend.to_numpy(x.min(axis=axes)), backend.to_numpy(x.max(axis=axes)))
+    lows, highs = (backend.to_numpy(x.min(axis=axes)), backend.to_numpy(x.max(axis=axes)))
     largest = inputs.largest_preprocessed(lows.astype(np.float64), highs.astype(np.float64), preprocessing)
     limit = float(np.finfo(dtype).max)
-    if largest > limit:  # (NaN compares False)
+    if largest > limit:
         raise ConfigError(f"{what} reaches {largest:.3g} after the model's preprocessing (x * scale - "
                           f"mean) / std, beyond {np.dtype(dtype).name}'s range (±{limit:.3g}), the "
                           f"model's: it would become infinite; check the preprocessing values")

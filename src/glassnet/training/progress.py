@@ -59,6 +59,8 @@ def new_bar(stream: IO[str], total: int, desc: str, unit: str, initial: int = 0,
                 dynamic_ncols=True, unit=unit)
 
 
+#: how often a bar's values are made, at most (tqdm's default redraw interval)
+VALUES_SECONDS = 0.1
 #: the narrowest bar (in columns) that values beside it may leave
 MIN_BAR_COLUMNS = 10
 
@@ -110,6 +112,7 @@ class ProgressBar(Callback):
         self.log_every = log_every or max(1, math.ceil(epochs / 100))
         self._bar = None
         self._epoch_bar = steps == 1  # full batch: one bar over epochs, not one per epoch
+        self._values_made = -math.inf  # when the bar's values were last made (perf_counter)
 
     def _new_bar(self, total: int, desc: str, initial: int = 0):
         # an epoch's bar gives way to the epoch's line; the bar over all epochs stays
@@ -140,16 +143,29 @@ class ProgressBar(Callback):
         if self.use_bar and not self._epoch_bar:
             self._bar = self._new_bar(self.steps, f"epoch {epoch + 1}/{self.epochs}")
 
+    def _values_due(self, last: bool = False) -> bool:
+        """Whether to make the bar's values now: at most every :data:`VALUES_SECONDS` (as
+        often as tqdm redraws), and for the ``last`` update; making them costs more than a
+        tiny model's batch (about 60 us), and most would never be drawn."""
+        now = time.perf_counter()
+        if last or now - self._values_made >= VALUES_SECONDS:
+            self._values_made = now
+            return True
+        return False
+
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
         if self.use_bar and not self._epoch_bar:
+            if self._values_due():  # (before the update, which may redraw: the latest values)
+                text = self._with_time_left(format_logs(logs), self._epoch + (batch + 1) / self.steps)
+                self._bar.set_postfix_str(fitting_values(self._bar, text), refresh=False)
             self._bar.update(1)
-            text = self._with_time_left(format_logs(logs), self._epoch + (batch + 1) / self.steps)
-            self._bar.set_postfix_str(fitting_values(self._bar, text), refresh=False)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.use_bar and self._epoch_bar:
+            # the last epoch's values stay on screen with the bar
+            if self._values_due(last=epoch + 1 == self.epochs or self.model.stop_training):
+                self._bar.set_postfix_str(fitting_values(self._bar, format_logs(logs)), refresh=False)
             self._bar.update(1)
-            self._bar.set_postfix_str(fitting_values(self._bar, format_logs(logs)))
             return
         if self.use_bar:
             self._bar.close()  # (it erases itself: the epoch's line below takes its place)
