@@ -73,6 +73,15 @@ def test_parse():
         augment.random_flip(np.zeros((2, 5)), np.random.default_rng(0))
 
 
+def test_parse_crops_with_the_padding_it_is_given():
+    """parse's crop_padding reaches the crop: padding 0 leaves a single window (the image
+    itself), while the default 4 shifts the images."""
+    batch = np.random.default_rng(0).integers(0, 256, (8, 3, 6, 6), dtype=np.uint8)
+    unpadded = augment.parse("crop", crop_padding=0)(batch, np.random.default_rng(1))
+    assert np.array_equal(unpadded, batch)
+    assert not np.array_equal(augment.parse("crop")(batch, np.random.default_rng(1)), batch)
+
+
 @pytest.mark.parametrize("call,match", [
     (lambda b, r: augment.random_crop(b, r, padding=-1), "crop padding must be an integer >= 0, got -1"),
     (lambda b, r: augment.random_crop(b, r, padding=1.5), "crop padding must be an integer >= 0, got 1.5"),

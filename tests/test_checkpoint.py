@@ -697,6 +697,22 @@ def test_a_checkpointer_listed_first_keeps_early_stoppings_state_of_the_same_epo
     assert [values["last_epoch"] for values in saved.values()] == [3]
 
 
+def test_a_fit_a_callback_stops_is_checkpointed_at_its_last_epoch_however_seldom_it_writes(tmp_path):
+    """Full-batch epochs are snapshotted only when a write is due; the epoch at which a
+    callback stops the fit must be captured all the same, as stopped early."""
+    from glassnet.io.checkpoint import Checkpointer
+
+    class StopAfterThirdEpoch(Callback):
+        def on_epoch_end(self, epoch, logs):
+            self.model.stop_training = epoch == 2
+
+    model, x, y = _small_model()
+    model.fit(x, y, epochs=10, batch_size=20, verbose=0,  # one batch per epoch
+              callbacks=[StopAfterThirdEpoch(), Checkpointer(tmp_path / "c.glassnet", overhead=1e9)])
+    state = read_checkpoint(tmp_path / "c.glassnet").state
+    assert (state["epochs_done"], state["stopped_early"]) == (3, True)
+
+
 def _small_model():
     import glassnet as gn
 
@@ -845,10 +861,12 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resume_continues(tmp_path):
     (lambda c: c["checkpoint"].update(epochs_done="10"), "'epochs_done' is missing or not an integer"),
     (lambda c: c["checkpoint"].update(epochs_done=7), "does not cover its 7 epochs"),
     (lambda c: c["checkpoint"]["history"]["loss"].pop(), "does not cover its 10 epochs"),
+    (lambda c: c["checkpoint"]["history"].pop("epoch"), "does not cover its 10 epochs"),
     (lambda c: c["checkpoint"]["optimizer"].update(steps="many"), "optimizer state is damaged"),
     (lambda c: c["checkpoint"]["rng"].update(train_rng=[1, 2]), "generator states are damaged"),
     (lambda c: c["checkpoint"]["history"]["epoch"].__setitem__(0, "x"), "epochs that are not whole"),
     (lambda c: c["checkpoint"].update(seconds="long"), "training time is not a number"),
+    (lambda c: c["checkpoint"].update(non_finite=1), "record of a non-finite loss is not text"),
     (lambda c: c["checkpoint"]["optimizer"]["config"].update(lr="fast"), "optimizer state is damaged"),
     (lambda c: c["checkpoint"]["optimizer"]["config"].update(lr=-1), "optimizer state is damaged"),
     (lambda c: c["checkpoint"]["optimizer"].update(base_lr=float("nan")), "optimizer state is damaged"),
@@ -1329,6 +1347,55 @@ def test_a_fit_that_starts_before_its_checkpoints_end_drops_the_sessions_it_retr
     model.fit(x, y, epochs=1, batch_size=10, verbose=0,
               callbacks=[Checkpointer(tmp_path / "b.glassnet", resume=resume, overhead=0)])
     assert [s["from_epoch"] for s in read_checkpoint(tmp_path / "b.glassnet").state["sessions"]] == [0, 0]
+
+
+def test_a_resumed_fit_adds_its_time_to_the_checkpoints(tmp_path):
+    """The training time a checkpoint records is the run's: the resumed sessions' and this one's."""
+    from glassnet.io.checkpoint import Checkpointer
+    from test_io_format import edit_config
+
+    model, x, y = _small_model()
+    model.fit(x, y, epochs=2, batch_size=10, verbose=0)
+    save_checkpoint(model, tmp_path / "a.glassnet")
+    edit_config(tmp_path / "a.glassnet", lambda c: c["checkpoint"].update(seconds=1000.0))
+    resume = read_checkpoint(tmp_path / "a.glassnet")
+    resumed, _, _ = _small_model()
+    restore_training_state(resumed, resume)
+    resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=10, verbose=0,
+                callbacks=[Checkpointer(tmp_path / "b.glassnet", resume=resume, overhead=0)])
+    assert 1000 < read_checkpoint(tmp_path / "b.glassnet").state["seconds"] < 1100
+
+
+def test_the_rounding_warning_leaves_out_threads_where_they_do_not_matter(monkeypatch):
+    """On a GPU nothing is split over threads (running_on gives None): a CPU run resumed
+    there changes its device, and only that is named."""
+    from glassnet import run_resume
+    from glassnet.io.checkpoint_file import Checkpoint
+
+    monkeypatch.setattr(run_resume, "running_on", lambda: {"threads": None, "device": "cuda"})
+    checkpoint = Checkpoint(Path("c.glassnet"), {}, {}, {"threads": 4, "device": "cpu"})
+    with pytest.warns(GlassnetWarning, match=r"c\.glassnet was trained with device cpu and goes on "
+                                             r"with device cuda: the rest of the run rounds"):
+        run_resume.warn_if_the_rounding_changes(checkpoint)
+
+
+def test_a_resume_without_the_callback_whose_state_the_checkpoint_holds_is_refused(tmp_path):
+    """The run was trained with early stopping: going on without it silently drops its
+    state (and the stop it would make), so the resume is refused, as the other way round is."""
+    from glassnet.io.checkpoint import Checkpointer
+    from glassnet.training import EarlyStopping
+
+    model, x, y = _small_model()
+    stop = EarlyStopping("loss", patience=100)
+    model.fit(x, y, epochs=2, batch_size=10, verbose=0,
+              callbacks=[stop, Checkpointer(tmp_path / "c.glassnet", overhead=0, callbacks=[stop])])
+    resume = read_checkpoint(tmp_path / "c.glassnet")
+    resumed, _, _ = _small_model()
+    restore_training_state(resumed, resume)
+    with pytest.raises(ModelFormatError, match=r"the checkpoint has callback state for "
+                                               r"\['EarlyStopping.0'\] but the run has \[\]"):
+        resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=10, verbose=0,
+                    callbacks=[Checkpointer(tmp_path / "d.glassnet", resume=resume, overhead=0)])
 
 
 def test_the_checkpoint_api_refuses_a_model_it_cannot_continue(straight, tmp_path):

@@ -205,6 +205,15 @@ def test_download_verifies_and_extracts_atomically(tmp_path):
     assert test.info["checked"] == "sha256 of the downloaded files"
 
 
+def test_only_the_data_files_of_the_tarball_are_extracted(tmp_path):
+    """The official tarball also holds readme.html: the folder gets the batches and the
+    checksum list, nothing the checksums do not cover."""
+    readme = tarfile.TarInfo(f"{cifar10.FOLDER}/readme.html")  # an empty regular file
+    tarball, md5 = _tarball(tmp_path, extra=readme)
+    folder = cifar10.download_and_extract(tmp_path / "cache", tarball.as_uri(), md5)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*cifar10.FILES, cifar10.MANIFEST])
+
+
 def test_a_batch_that_is_a_link_in_the_tarball_is_refused(tmp_path):
     """A link named data_batch_1 would be followed to whatever it names (another member,
     a file outside): only regular files are extracted."""

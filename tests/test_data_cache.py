@@ -184,7 +184,8 @@ def test_a_bad_cache_switch_is_named(tmp_path, monkeypatch):
         image_folder(two_classes(tmp_path / "photos"), image_size=4)
 
 
-@pytest.mark.parametrize("damage", ["empty npy", "json list", "json null", "files not a list"])
+@pytest.mark.parametrize("damage", ["empty npy", "json list", "json null", "files not a list",
+                                    "npy one image short"])
 def test_a_damaged_entry_of_any_kind_is_rebuilt_not_a_crash(tmp_path, cache_dir, damage):
     root = two_classes(tmp_path / "photos")
     first = image_folder(root, 4)
@@ -192,6 +193,9 @@ def test_a_damaged_entry_of_any_kind_is_rebuilt_not_a_crash(tmp_path, cache_dir,
     if damage == "empty npy":
         (array,) = cache_dir.glob("*.npy")
         array.write_bytes(b"")  # np.load raises EOFError
+    elif damage == "npy one image short":  # a valid array that no longer matches its labels
+        (array,) = cache_dir.glob("*.npy")
+        np.save(array, np.load(array)[:-1])
     elif damage == "files not a list":
         meta = json.loads(entry.read_text())
         entry.write_text(json.dumps({**meta, "files": 3}))
@@ -212,3 +216,22 @@ def test_a_folder_with_a_long_name_is_cached(tmp_path, monkeypatch):
         assert image_folder(root, image_size=4).info["cache"] == "hit"
     names = [p.name for p in (tmp_path / "data" / "cache" / "image-folders").iterdir()]
     assert all(len(os.fsencode(n)) < 128 for n in names) and any(n.startswith("照片") for n in names)
+
+
+def test_the_entries_of_a_folder_that_cannot_be_looked_into_are_kept(tmp_path, cache_dir, monkeypatch):
+    """A folder behind one we may not enter (or on a drive that refuses us) is not gone:
+    pruning after another folder's write must keep its entries."""
+    locked, other = (two_classes(tmp_path / name / "photos") for name in ("locked", "open"))
+    assert cache_state(locked, 4) == "miss"
+    real_stat, refused = os.stat, str(locked.resolve())
+
+    def denying(path, *args, **kwargs):
+        if os.fspath(path) == refused:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "stat", denying)
+        assert cache_state(other, 4) == "miss"  # its write prunes the cache
+    assert entries(cache_dir) == (2, 2)
+    assert cache_state(locked, 4) == "hit"

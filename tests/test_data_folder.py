@@ -189,6 +189,15 @@ def test_a_folder_of_splits_given_as_the_data_set_is_questioned(tmp_path):
                         f"(e.g. {root / 'train'})"]
 
 
+def test_a_class_that_shares_a_name_with_a_split_is_not_questioned(tmp_path):
+    """Only a folder whose class folders are all split names looks like a data set's splits:
+    "valid" and "invalid" documents are two classes."""
+    root = two_classes(tmp_path / "documents")
+    (root / "a").rename(root / "valid"), (root / "b").rename(root / "invalid")
+    ds, messages = load_quietly(root, image_size=8)
+    assert ds.class_names == ["invalid", "valid"] and messages == []
+
+
 def test_a_file_name_that_is_not_utf8_is_read(tmp_path):
     root = two_classes(tmp_path / "photos")
     latin1 = os.fsencode(root / "a") + b"/caf\xe9.png"  # from an old zip: not valid UTF-8
@@ -444,6 +453,8 @@ def test_class_names_choose_and_order_the_classes(tmp_path):
                                           r"a classifier needs at least 2 \(min_classes=1"):
         image_folder(root, image_size=4, class_names=["a"])  # said the folder had one class
     assert image_folder(root, image_size=4, class_names=["a"], min_classes=1).class_names == ["a"]
+    with pytest.raises(ConfigError, match=r"class_names \['a', 'b', 'a'\] must be distinct subfolders"):
+        image_folder(root, image_size=4, class_names=["a", "b", "a"])  # a's images under two labels
 
 
 def test_load_images_from_files_and_folders(tmp_path):

@@ -224,6 +224,7 @@ def test_newer_format_version_asks_for_an_upgrade(tmp_path):
 @pytest.mark.parametrize("edit,message", [
     (lambda c: c.pop("format_version"), "no valid format_version"),
     (lambda c: c.update(format_version=0), r"no valid format_version \(got 0\)"),
+    (lambda c: c.update(format_version=True), r"no valid format_version \(got True\)"),  # JSON true == 1
     (lambda c: c["model"].update(input_shape=[0, 3]), "input_shape"),
     (lambda c: c.pop("model"), "no 'model'"),
     (lambda c: c["model"].update(output_activation="swish"), "unknown output_activation 'swish'"),
@@ -818,6 +819,16 @@ def test_a_zip_bomb_spread_over_many_entries_is_refused_before_reading_them(tmp_
     assert os.path.getsize(path) < 2**20 // 2
     with pytest.raises(DamagedFileError, match=r"its arrays would inflate from .* far more than "
                                                 r"weights ever compress"):
+        load_model(path)
+
+
+def test_an_oversized_config_is_refused_before_it_is_parsed(tmp_path):
+    """A config.json of more than MAX_CONFIG_BYTES is refused by its size: otherwise any
+    JSON object, however large, is read whole and parsed (and this one would even load)."""
+    _, path = small_model(tmp_path)
+    edit_config(path, lambda c: c.update(notes=" " * archive.MAX_CONFIG_BYTES))
+    with pytest.raises(DamagedFileError, match=r"config\.json is \d+ bytes, far more than any "
+                                                r"model needs; the file was not loaded"):
         load_model(path)
 
 

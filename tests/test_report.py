@@ -680,6 +680,16 @@ def test_evaluate_model_adds_the_l2_term_and_drops_file_names_that_are_not_one_p
     assert named.files == ["a.png", "b.png", "c.png", "d.png"]
 
 
+def test_evaluate_model_names_the_classes_it_is_given_before_the_models(rng):
+    from glassnet.report.evaluation import evaluate_model
+
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(2)], input_shape=(1, 2, 2), seed=0,
+                          class_names=["a", "b"])
+    x, y = rng.integers(0, 256, (4, 1, 2, 2)).astype(np.float64), np.array([0, 1, 1, 0])
+    assert evaluate_model(model, x, y).class_names == ["a", "b"]
+    assert evaluate_model(model, x, y, class_names=["cat", "dog"]).class_names == ["cat", "dog"]
+
+
 def test_the_misclassified_table_gives_each_images_two_probabilities_and_counts_the_rest(rng):
     from glassnet.report.evaluation import Evaluation
     from glassnet.report.html import evaluation_sections, misclassified_rows

@@ -244,3 +244,23 @@ def test_a_file_readable_in_training_and_unreadable_now_is_a_changed_folder_to_e
     monkeypatch.setattr(decoding, "load_image", _denying(real, "a/2.png"))
     assert main(["evaluate", str(run), "--no-cache"]) == 0
     assert f"{photos} has changed since {run / 'model.glassnet'} was trained on it" in capsys.readouterr().err
+
+
+def test_a_change_to_an_unmarked_fingerprint_counts_the_files_listed_now(photos):
+    """A fingerprint recorded before 2026-12-06 counted every file listed (notes.txt too):
+    the change it reports counts the files listed now, not the images read ("9 files then,
+    7 now" for one deleted image would say two went)."""
+    import warnings
+
+    from glassnet.data import cache, image_folder
+    from glassnet.data.fingerprint import folder_change
+
+    (photos / "a" / "notes.txt").write_text("my photos")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes.txt is skipped with a warning
+        then = image_folder(photos, 6, cache=False).info["fingerprint"]
+        (photos / "b" / "0.png").unlink()
+        now = image_folder(photos, 6, cache=False).info["fingerprint"]
+    recorded = {"root": then["root"], **then["listed"]}  # as written before 2026-12-06: no "of"
+    assert recorded["files"] == 9 and cache.signature([]) != recorded["signature"]
+    assert folder_change(recorded, now).startswith("9 files then, 8 now;")

@@ -1337,6 +1337,18 @@ def test_the_final_model_of_a_search_with_workers_trains_as_the_printed_command(
     assert (final / "history.json").read_text() == history  # to the last digit
 
 
+def test_a_process_signal_0_may_not_reach_is_alive(monkeypatch):
+    """A worker of another user on this host (a shared study): signal 0 is refused with
+    EPERM, which means the process exists, so its running trial is not a dead worker's."""
+    from glassnet import search_trial
+
+    def refused(pid, sig):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(search_trial.os, "kill", refused)
+    assert search_trial.alive(1)  # not our child: waitid says nothing, signal 0 decides
+
+
 def test_a_dead_worker_is_seen_as_dead_before_it_is_reaped():
     """A --workers child that dies stays a zombie until the parent waits for it, and signal 0
     still reaches a zombie: its running trial must count as interrupted all the same."""
@@ -2055,3 +2067,14 @@ def test_a_class_weight_written_another_way_is_the_same_search(tmp_path, cat_tra
     assert main(["search", "--out", str(out), "--resume", "--no-plot",
                  "--class-weight", "cat=3.5,non-cat=1"]) == 1
     assert "(--class-weight: stored cat=3, given cat=3.5)" in capsys.readouterr().err
+
+
+def test_the_file_of_an_sqlite_url_leaves_out_its_query(tmp_path):
+    """``sqlite:///s.db?timeout=30`` lives in s.db: a resume checks that file exists before
+    opening the storage, and a query left in its name made every such resume "nothing to resume"."""
+    from glassnet.search_storage import STORAGE_FILE, storage_file
+
+    assert storage_file(f"sqlite:///{tmp_path}/s.db?timeout=30", tmp_path / "r") == tmp_path / "s.db"
+    assert storage_file(None, tmp_path / "r") == tmp_path / "r" / STORAGE_FILE
+    assert storage_file("sqlite:///:memory:", tmp_path) is None
+    assert storage_file("postgresql://user@host/db", tmp_path) is None

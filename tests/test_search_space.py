@@ -66,8 +66,11 @@ def test_a_narrowed_range_is_printed_as_a_spec_that_reads_back_as_it():
     ("lr=log:0:1", "a log range needs low > 0"),
     ("lr=log:1e-300:1e300", "a log range lies within 1e-100..1e+100, got 1e-300..1e+300"),  # its plot
     ("reg=log:1e-320:1", "a log range lies within"),
-    ("hidden=choice:99999999999999999999", "integers are at most 2,147,483,647, got 99999999999999999999"),
-    ("batch_size=int:1:3000000000", "integers are at most 2,147,483,647, got 3000000000"),
+    ("hidden=choice:99999999999999999999",
+     "integers are at most 2,147,483,647 in size, got 99999999999999999999"),
+    ("batch_size=int:1:3000000000", "integers are at most 2,147,483,647 in size, got 3000000000"),
+    ("hidden=choice:-99999999999999999999", "got -99999999999999999999"),  # as large, negative
+    ("epochs=int:-3000000000:5", "got -3000000000"),
     ("batch_size=int:1.5:8", "int bounds must be whole numbers"),
     ("hidden=choice:", "give choices as choice:a,b,c"),
     ("hidden=choice:5,,7", "give choices as choice:a,b,c"),

@@ -202,7 +202,8 @@ def _refuse_huge_integers(values: Iterable[Any], source: str) -> None:
     huge = next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT),
                 None)
     if huge is not None:
-        raise ConfigError(f"bad parameter spec {source!r}: integers are at most {MAX_INT:,}, got {huge}")
+        raise ConfigError(f"bad parameter spec {source!r}: integers are at most {MAX_INT:,} in size, "
+                          f"got {huge}")
 
 
 def parse_spec(name: str, text: str) -> ParamSpec:
