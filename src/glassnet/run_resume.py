@@ -33,28 +33,40 @@ def resume_state(model: Sequential, checkpoint: Checkpoint, config: RunConfig,
     files were not (a second Ctrl-C, a kill or out-of-memory while it evaluated the splits)
     is not "nothing to resume": only those files are left to write."""
     done = restore_training_state(model, checkpoint, data)
-    stopped_early = bool(checkpoint.state.get("stopped_early"))
     non_finite = checkpoint.state.get("non_finite")
+    ended = training_end(checkpoint.state, done, config.epochs)
     # a run killed while its report was written: the report is what is left to do
     report = report_hint(Path(checkpoint.path).parent) if finished else ""
-    if finished and non_finite:  # the same settings would diverge the same way again
+    if finished and ended == "non_finite":  # the same settings would diverge the same way again
         raise ConfigError(f"{checkpoint.path}: the run ended because {non_finite}; resuming would "
                           "train on with the same settings: start a new run instead (with a smaller "
                           f"--lr, or --normalize){report}")
-    if finished and stopped_early:
+    if finished and ended == "stopped_early":
         raise ConfigError(f"{checkpoint.path}: the run stopped early (early stopping) after {done} "
                           f"epochs; nothing to resume{report}")
-    if finished and done >= config.epochs:
+    if finished and ended == "complete":
         raise ConfigError(f"{checkpoint.path}: the run already completed its {config.epochs} epochs; "
                           f"nothing to resume{report}")
     warn_if_the_rounding_changes(checkpoint)
-    over = stopped_early or bool(non_finite) or done >= config.epochs
+    over = ended is not None
     if over:
         what = (f"the end of the run's training, which stopped because {non_finite}" if non_finite
                 else f"the run's whole training ({count(done, 'epoch')})")
         warnings.warn(f"{checkpoint.path} holds {what}; only its files were left to write",
                       GlassnetWarning, stacklevel=user_stacklevel())
     return done, over
+
+
+def training_end(state: dict[str, Any], done: int, planned: int | None) -> str | None:
+    """How the training a checkpoint's ``state`` records ended, ``done`` of ``planned``
+    epochs in: ``"non_finite"`` (its loss), ``"stopped_early"`` (a callback), ``"complete"``,
+    or ``None`` while epochs are left (what ``--resume`` trains; ``glassnet info`` says the
+    same of the file)."""
+    if state.get("non_finite"):
+        return "non_finite"
+    if state.get("stopped_early"):
+        return "stopped_early"
+    return "complete" if planned is not None and done >= planned else None
 
 
 def warn_if_the_rounding_changes(checkpoint: Checkpoint) -> None:

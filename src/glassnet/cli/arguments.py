@@ -116,8 +116,7 @@ def folder_name(text: str) -> str:
     """An argparse ``type=`` for a name that becomes one folder under ``runs/``: not empty,
     not ``.`` or ``..``, no ``/`` (``--name ../x`` would write outside ``runs/``; a path is
     what ``--out`` takes)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("expected a name, got an empty one (an unset shell variable?)")
+    name_text(text)  # not blank
     if text in (".", "..") or "/" in text or os.sep in text:
         raise argparse.ArgumentTypeError(f"expected a name for a folder under runs/, got {text!r}: "
                                          "give a folder's path with --out (and a stored study's "

@@ -14,6 +14,7 @@ from ..io.checkpoint_file import check_state
 from ..io.format import model_from_archive
 from ..report.text import batch_size_text, class_weight_text, lr_reductions_text
 from ..run_folders import RUN_RECORD
+from ..run_resume import training_end
 from .arguments import Subcommands, model_or_checkpoint_file
 from .common import refuse_a_search_folder_as_model
 from .output import fmt_metrics, print_json
@@ -173,14 +174,15 @@ def _checkpoint_text(ck: dict[str, Any]) -> str:
     planned = planned if isinstance(planned, int) and not isinstance(planned, bool) else None
     done = ck["epochs_done"]
     weights = "the initial weights" if done == 0 else "the weights of the last"
-    over = (f"its training stopped because {ck['non_finite']}" if ck.get("non_finite")
-            else "early stopping ended its training" if ck.get("stopped_early")
-            else "its training is complete" if planned is not None and done >= planned else None)
+    ended = training_end(ck, done, planned)  # as resume decides
+    over = {"non_finite": f"its training stopped because {ck.get('non_finite')}",
+            "stopped_early": "early stopping ended its training",
+            "complete": "its training is complete", None: None}[ended]
     if over is None:
         state = f"{weights} (glassnet train --resume continues it{_goes_on_with(ck, run)})"
     elif ck.get("run_finished") is False:  # (as resume decides: the run's record is written last)
         state = f"{weights}; {over}, and glassnet train --resume writes the run's files"
-    elif ck.get("non_finite"):  # the same settings would diverge again
+    elif ended == "non_finite":  # the same settings would diverge again
         state = f"{weights}; {over}, so --resume refuses it: start a new run"
     else:
         state = f"{weights}; {over}: nothing to resume"
